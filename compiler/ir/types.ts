@@ -1,0 +1,86 @@
+// The Model IR: one graph of typed tensor ops. Parameters carry a dotted path,
+// a partition (frozen | trainable) and an origin (base | lora | adapter | …).
+// See docs/ir.md for the text form.
+import type { SourceRange } from '../../grammar/diagnostics.ts';
+
+/**
+ * A dimension: a concrete size, or a symbolic affine expression over the batch
+ * `B` and the sequence `T` (`"B"`, `"T"`, `"T+20"` when 20 soft tokens are prepended).
+ */
+export type Dim = number | string;
+export type Shape = Dim[];
+export type DType = 'f32' | 'i32';
+
+export type Partition = 'frozen' | 'trainable';
+export type Origin = 'base' | 'lora' | 'adapter' | 'prefix' | 'prompt' | 'head';
+
+/** How a parameter is initialised when no checkpoint provides it. */
+export type InitRule =
+  | { kind: 'zeros' }
+  | { kind: 'ones' }
+  | { kind: 'normal'; std: number }
+  /** uniform(-bound, bound); LoRA A uses kaiming-uniform with a = √5, i.e. bound = 1/√fan_in. */
+  | { kind: 'uniform'; bound: number }
+  /** Rows sampled from a vocabulary embedding table (prompt tuning). */
+  | { kind: 'vocab'; table: string }
+  /** Embeddings of the tokens of a text, repeated to fill (prompt tuning). */
+  | { kind: 'text'; table: string; text: string };
+
+/** A PEFT method as applied to one module, with its settings resolved. */
+export interface MethodInfo {
+  name: 'lora' | 'adapter' | 'prefix' | 'prompt' | 'train';
+  /** The module path it was applied to. */
+  module: string;
+  settings: Record<string, number | string | boolean>;
+}
+
+export interface Param {
+  /** Dotted path, e.g. `h.0.attn.c_attn.lora_A.weight`. */
+  path: string;
+  shape: number[];
+  dtype: 'f32';
+  init: InitRule;
+  partition: Partition;
+  origin: Origin;
+  /** The module the parameter belongs to (`h.0.attn.c_attn`). */
+  module: string;
+  method?: MethodInfo;
+  /**
+   * True for parameters that exist only during training and are discarded
+   * afterwards (the prefix-tuning reparameterisation MLP).
+   */
+  transient?: boolean;
+  src?: SourceRange;
+}
+
+export type AttrValue = number | string | boolean | number[];
+export type Attrs = Record<string, AttrValue>;
+
+export interface Node {
+  id: number;
+  op: string;
+  inputs: number[];
+  attrs: Attrs;
+  shape: Shape;
+  dtype: DType;
+  /** Module path this node was created in (`h.3.attn`); `` for the root. */
+  scope: string;
+  src?: SourceRange;
+}
+
+export type Task = 'causal_lm' | 'classification';
+
+export interface Graph {
+  params: Param[];
+  /** Topologically ordered: every input id is smaller than the node's id. */
+  nodes: Node[];
+  /** Named graph inputs (`tokens`, `targets`) → node id (an `input` node). */
+  inputs: Record<string, number>;
+  /** The logits node and the scalar loss node. */
+  outputs: { logits: number; loss: number };
+  task: Task;
+  /** Number of soft tokens prepended at the input (prompt tuning), 0 if none. */
+  promptLength: number;
+  /** Resolved config constants, for printing and checkpoints. */
+  config: Record<string, number | string | boolean>;
+}
