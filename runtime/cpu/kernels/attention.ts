@@ -1,0 +1,198 @@
+// Scaled dot-product attention with causal + prefix masking and grouped KV heads, and its
+// three gradients. Each gradient recomputes the softmax row by row (clarity over speed).
+//
+// q [B,S,H·hd], k and v [B,Sk,KV·hd] with Sk = prefix + S. Query head h reads kv head
+// floor(h·KV/H). Key j is visible to query i iff j < prefix, or (not causal), or j − prefix ≤ i.
+import type { Attrs } from '../../../compiler/ir/types.ts';
+import { formatDims } from '../tensor.ts';
+import { boolAttr, fail, floatIn, floatOut, intAttr, type FloatArray, type FloatTensor, type Kernel, type KernelContext } from './common.ts';
+
+interface Geometry {
+  B: number;
+  S: number;
+  Sk: number;
+  H: number;
+  KV: number;
+  hd: number;
+  causal: boolean;
+  prefix: number;
+  scale: number;
+}
+
+function geometry(op: string, q: FloatTensor, k: FloatTensor, v: FloatTensor, attrs: Attrs): Geometry {
+  const H = intAttr(op, attrs, 'heads');
+  const KV = intAttr(op, attrs, 'kv_heads');
+  const causal = boolAttr(op, attrs, 'causal');
+  const prefix = intAttr(op, attrs, 'prefix');
+  if (q.shape.length !== 3) fail(op, `q must be [B, S, heads·hd], got ${formatDims(q.shape)}`);
+  const [B, S, qd] = q.shape as [number, number, number];
+  if (H <= 0 || qd % H !== 0) fail(op, `q features ${qd} are not divisible by heads ${H}`);
+  if (KV <= 0 || H % KV !== 0) fail(op, `heads ${H} must be a multiple of kv_heads ${KV}`);
+  if (prefix < 0) fail(op, `prefix must be ≥ 0, got ${prefix}`);
+  const hd = qd / H;
+  const Sk = prefix + S;
+  const want = [B, Sk, KV * hd];
+  for (const [name, t] of [['k', k], ['v', v]] as const) {
+    if (t.shape.length !== 3 || t.shape.some((d, i) => d !== want[i])) {
+      fail(op, `${name} must be ${formatDims(want)} (Sk = prefix + S = ${prefix} + ${S}), got ${formatDims(t.shape)}`);
+    }
+  }
+  return { B, S, Sk, H, KV, hd, causal, prefix, scale: 1 / Math.sqrt(hd) };
+}
+
+/** Number of visible keys for query i: keys 0 … n−1 are visible, the rest masked. */
+function visibleKeys(g: Geometry, i: number): number {
+  return g.causal ? g.prefix + i + 1 : g.Sk;
+}
+
+/**
+ * Visits every (batch, head, query) with the softmax row p[0 … n−1] over the visible keys.
+ * `qo` is the offset of the query vector in q (and in dy / the output); `ko(j)` = kBase + j·kStride
+ * gives key j's vector offset in k and v.
+ */
+function forEachRow(
+  g: Geometry, q: FloatArray, k: FloatArray,
+  visit: (p: Float64Array, n: number, qo: number, kBase: number, kStride: number) => void,
+): void {
+  const { B, S, Sk, H, KV, hd, scale } = g;
+  const qStride = H * hd;
+  const kStride = KV * hd;
+  const p = new Float64Array(Sk);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const kvh = Math.floor((h * KV) / H);
+      const kBase = b * Sk * kStride + kvh * hd;
+      for (let i = 0; i < S; i++) {
+        const qo = (b * S + i) * qStride + h * hd;
+        const n = visibleKeys(g, i);
+        let max = -Infinity;
+        for (let j = 0; j < n; j++) {
+          const ko = kBase + j * kStride;
+          let s = 0;
+          for (let c = 0; c < hd; c++) s += q[qo + c]! * k[ko + c]!;
+          s *= scale;
+          p[j] = s;
+          if (s > max) max = s;
+        }
+        let sum = 0;
+        for (let j = 0; j < n; j++) {
+          const e = Math.exp(p[j]! - max);
+          p[j] = e;
+          sum += e;
+        }
+        const inv = 1 / sum;
+        for (let j = 0; j < n; j++) p[j] *= inv;
+        visit(p, n, qo, kBase, kStride);
+      }
+    }
+  }
+}
+
+function operands(op: string, inputs: Parameters<Kernel>[0], attrs: Attrs, withDy: boolean) {
+  const q = floatIn(op, inputs, 0, 'q');
+  const k = floatIn(op, inputs, 1, 'k');
+  const v = floatIn(op, inputs, 2, 'v');
+  const g = geometry(op, q, k, v, attrs);
+  let dy: FloatTensor | undefined;
+  if (withDy) {
+    dy = floatIn(op, inputs, 3, 'dy');
+    if (dy.shape.length !== 3 || dy.shape.some((d, i) => d !== q.shape[i])) fail(op, `dy ${formatDims(dy.shape)} must match q ${formatDims(q.shape)}`);
+  }
+  return { q, k, v, g, dy };
+}
+
+/** attention: out_i = Σ_j softmax_j(q_i·k_j/√hd) v_j over visible keys j. */
+export const attention: Kernel = (inputs, attrs, ctx) => {
+  const { q, k, v, g } = operands('attention', inputs, attrs, false);
+  const hd = g.hd;
+  const acc = new Float64Array(hd);
+  const out = floatOut(q.shape, ctx);
+  const o = out.data, vd = v.data;
+  forEachRow(g, q.data, k.data, (p, n, qo, kBase, kStride) => {
+    acc.fill(0);
+    for (let j = 0; j < n; j++) {
+      const pj = p[j]!;
+      const vo = kBase + j * kStride;
+      for (let c = 0; c < hd; c++) acc[c] += pj * vd[vo + c]!;
+    }
+    for (let c = 0; c < hd; c++) o[qo + c] = acc[c]!;
+  });
+  return out;
+};
+
+/**
+ * The softmax backward of one row: dS_j = p_j·(dP_j − Σ_l p_l·dP_l) with dP_j = dy_i·v_j,
+ * written into ds[0 … n−1] (already multiplied by the 1/√hd score scale).
+ */
+function scoreGrads(
+  p: Float64Array, n: number, dy: FloatArray, qo: number, v: FloatArray, kBase: number, kStride: number,
+  hd: number, scale: number, ds: Float64Array,
+): void {
+  let dot = 0;
+  for (let j = 0; j < n; j++) {
+    const vo = kBase + j * kStride;
+    let s = 0;
+    for (let c = 0; c < hd; c++) s += dy[qo + c]! * v[vo + c]!;
+    ds[j] = s;
+    dot += p[j]! * s;
+  }
+  for (let j = 0; j < n; j++) ds[j] = p[j]! * (ds[j]! - dot) * scale;
+}
+
+/** Runs `body` with an f64 accumulator shaped like `like`, then rounds it into the output. */
+function accumulate(like: FloatTensor, ctx: KernelContext, body: (acc: Float64Array) => void) {
+  const acc = new Float64Array(like.data.length);
+  body(acc);
+  const out = floatOut(like.shape, ctx);
+  out.data.set(acc);
+  return out;
+}
+
+/** attention_grad_q: dq_i = Σ_j dS_ij · k_j / √hd. */
+export const attentionGradQ: Kernel = (inputs, attrs, ctx) => {
+  const { q, k, v, g, dy } = operands('attention_grad_q', inputs, attrs, true);
+  const ds = new Float64Array(g.Sk);
+  const kd = k.data;
+  return accumulate(q, ctx, (dq) => {
+    forEachRow(g, q.data, kd, (p, n, qo, kBase, kStride) => {
+      scoreGrads(p, n, dy!.data, qo, v.data, kBase, kStride, g.hd, g.scale, ds);
+      for (let j = 0; j < n; j++) {
+        const d = ds[j]!;
+        const ko = kBase + j * kStride;
+        for (let c = 0; c < g.hd; c++) dq[qo + c] += d * kd[ko + c]!;
+      }
+    });
+  });
+};
+
+/** attention_grad_k: dk_j = Σ over queries (and the heads sharing the kv head) of dS_ij · q_i / √hd. */
+export const attentionGradK: Kernel = (inputs, attrs, ctx) => {
+  const { q, k, v, g, dy } = operands('attention_grad_k', inputs, attrs, true);
+  const ds = new Float64Array(g.Sk);
+  const qd = q.data;
+  return accumulate(k, ctx, (dk) => {
+    forEachRow(g, qd, k.data, (p, n, qo, kBase, kStride) => {
+      scoreGrads(p, n, dy!.data, qo, v.data, kBase, kStride, g.hd, g.scale, ds);
+      for (let j = 0; j < n; j++) {
+        const d = ds[j]!;
+        const ko = kBase + j * kStride;
+        for (let c = 0; c < g.hd; c++) dk[ko + c] += d * qd[qo + c]!;
+      }
+    });
+  });
+};
+
+/** attention_grad_v: dv_j = Σ over queries (and the heads sharing the kv head) of p_ij · dy_i. */
+export const attentionGradV: Kernel = (inputs, attrs, ctx) => {
+  const { q, k, v, g, dy } = operands('attention_grad_v', inputs, attrs, true);
+  const dyd = dy!.data;
+  return accumulate(v, ctx, (dv) => {
+    forEachRow(g, q.data, k.data, (p, n, qo, kBase, kStride) => {
+      for (let j = 0; j < n; j++) {
+        const pj = p[j]!;
+        const vo = kBase + j * kStride;
+        for (let c = 0; c < g.hd; c++) dv[vo + c] += pj * dyd[qo + c]!;
+      }
+    });
+  });
+};

@@ -1,0 +1,76 @@
+// Mean token cross-entropy over the positions that count, and its logits gradient.
+import type { Attrs } from '../../../compiler/ir/types.ts';
+import { formatDims } from '../tensor.ts';
+import { fail, floatIn, floatOut, intAttr, intIn, rowsOf, type FloatArray, type FloatTensor, type Kernel } from './common.ts';
+
+interface Operands {
+  logits: FloatTensor;
+  targets: Int32Array;
+  rows: number;
+  V: number;
+  ignore: number;
+}
+
+function operands(op: string, inputs: Parameters<Kernel>[0], attrs: Attrs): Operands {
+  const logits = floatIn(op, inputs, 0, 'logits');
+  const targets = intIn(op, inputs, 1, 'targets');
+  const ignore = intAttr(op, attrs, 'ignore_index');
+  const [rows, V] = rowsOf(op, logits.shape);
+  const tShape = inputs[1]!.shape;
+  if (tShape.length !== logits.shape.length - 1 || tShape.some((d, i) => d !== logits.shape[i])) {
+    fail(op, `targets ${formatDims(tShape)} must be logits ${formatDims(logits.shape)} without the last axis`);
+  }
+  for (let r = 0; r < rows; r++) {
+    const t = targets[r]!;
+    if (t !== ignore && (t < 0 || t >= V)) fail(op, `target ${t} at position ${r} is outside [0, ${V}) and is not ignore_index ${ignore}`);
+  }
+  return { logits, targets, rows, V, ignore };
+}
+
+/** (max, log Σ exp(l − max)) of one row. */
+function logSumExp(l: FloatArray, off: number, V: number): [number, number] {
+  let max = -Infinity;
+  for (let j = 0; j < V; j++) if (l[off + j]! > max) max = l[off + j]!;
+  let s = 0;
+  for (let j = 0; j < V; j++) s += Math.exp(l[off + j]! - max);
+  return [max, Math.log(s)];
+}
+
+/** cross_entropy: logits [..., V], targets i32 [...] → scalar: mean of −log softmax[target] over counted positions. */
+export const crossEntropy: Kernel = (inputs, attrs, ctx) => {
+  const { logits, targets, rows, V, ignore } = operands('cross_entropy', inputs, attrs);
+  const l = logits.data;
+  let total = 0;
+  let count = 0;
+  for (let r = 0; r < rows; r++) {
+    const t = targets[r]!;
+    if (t === ignore) continue;
+    const off = r * V;
+    const [max, lse] = logSumExp(l, off, V);
+    total += lse - (l[off + t]! - max);
+    count++;
+  }
+  const out = floatOut([], ctx);
+  out.data[0] = count === 0 ? 0 : total / count;
+  return out;
+};
+
+/** cross_entropy_grad: (softmax(logits) − onehot(target)) / count on counted rows, 0 on ignored rows. */
+export const crossEntropyGrad: Kernel = (inputs, attrs, ctx) => {
+  const { logits, targets, rows, V, ignore } = operands('cross_entropy_grad', inputs, attrs);
+  const l = logits.data;
+  let count = 0;
+  for (let r = 0; r < rows; r++) if (targets[r] !== ignore) count++;
+  const out = floatOut(logits.shape, ctx);
+  const o = out.data;
+  if (count === 0) return out;
+  const inv = 1 / count;
+  for (let r = 0; r < rows; r++) {
+    const t = targets[r]!;
+    if (t === ignore) continue;
+    const off = r * V;
+    const [max, lse] = logSumExp(l, off, V);
+    for (let j = 0; j < V; j++) o[off + j] = (Math.exp(l[off + j]! - max - lse) - (j === t ? 1 : 0)) * inv;
+  }
+  return out;
+};

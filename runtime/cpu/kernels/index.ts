@@ -1,0 +1,65 @@
+// The CPU reference: one kernel per op of the catalog (compiler/ir/ops.ts), keyed by op name.
+// `input` and `param` are leaves that the executor supplies; every other op is here.
+import { attention, attentionGradK, attentionGradQ, attentionGradV } from './attention.ts';
+import type { Kernel } from './common.ts';
+import { crossEntropy, crossEntropyGrad } from './cross_entropy.ts';
+import { dropout } from './dropout.ts';
+import { add, gelu, geluGrad, mul, relu, reluGrad, scale, silu, siluGrad, tanh, tanhGrad } from './elementwise.ts';
+import { embedding, embeddingGrad, positions } from './embedding.ts';
+import { linear, linearGradWeight } from './linear.ts';
+import { layernorm, layernormGradGamma, layernormGradX, rmsnorm, rmsnormGradGamma, rmsnormGradX } from './norm.ts';
+import { pool, poolGrad } from './pool.ts';
+import { rope } from './rope.ts';
+import { concat, expandBatch, pad, slice, sumTo } from './shape.ts';
+
+export { KernelError, type Kernel, type KernelContext } from './common.ts';
+export { gemm } from './linear.ts';
+
+export const KERNELS: Record<string, Kernel> = {
+  // forward
+  embedding,
+  positions,
+  linear,
+  add,
+  mul,
+  scale,
+  layernorm,
+  rmsnorm,
+  gelu,
+  relu,
+  silu,
+  tanh,
+  slice,
+  concat,
+  rope,
+  attention,
+  expand_batch: expandBatch,
+  dropout,
+  pool,
+  cross_entropy: crossEntropy,
+  // backward
+  linear_grad_weight: linearGradWeight,
+  sum_to: sumTo,
+  layernorm_grad_x: layernormGradX,
+  layernorm_grad_gamma: layernormGradGamma,
+  rmsnorm_grad_x: rmsnormGradX,
+  rmsnorm_grad_gamma: rmsnormGradGamma,
+  gelu_grad: geluGrad,
+  relu_grad: reluGrad,
+  silu_grad: siluGrad,
+  tanh_grad: tanhGrad,
+  pad,
+  attention_grad_q: attentionGradQ,
+  attention_grad_k: attentionGradK,
+  attention_grad_v: attentionGradV,
+  embedding_grad: embeddingGrad,
+  pool_grad: poolGrad,
+  cross_entropy_grad: crossEntropyGrad,
+};
+
+/** The kernel of `op`; throws for leaves and unknown ops. */
+export function kernel(op: string): Kernel {
+  const k = KERNELS[op];
+  if (!k) throw new Error(`no CPU kernel for op ${op}`);
+  return k;
+}
