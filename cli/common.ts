@@ -1,0 +1,40 @@
+// Shared pieces of the CLI verbs: compiling a file with the common flags and printing
+// diagnostics as `file:line:col: error CODE: message` with the source line underlined.
+import { relative } from 'node:path';
+import type { Command } from 'commander';
+import { compile, type CompileResult } from '../compiler/build.ts';
+import type { Diagnostic } from '../grammar/diagnostics.ts';
+import { formatDiagnostic } from '../grammar/index.ts';
+import { nodeHost } from './node-host.ts';
+
+export interface CompileFlags {
+  set?: string[];
+  full?: boolean;
+}
+
+export function addCompileFlags(cmd: Command): Command {
+  return cmd
+    .option('--set <key=value,...>', 'override config constants (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--full', 'train every parameter (full fine-tuning)');
+}
+
+export function compileFile(file: string, flags: CompileFlags): CompileResult {
+  return compile(file, nodeHost, { set: flags.set ?? [], full: flags.full ?? false });
+}
+
+/** Prints every diagnostic to stderr; returns true if any is an error. */
+export function report(res: { diagnostics: Diagnostic[]; texts: Map<string, string> }): boolean {
+  for (const d of res.diagnostics) {
+    const shown = { ...d, range: { ...d.range, file: display(d.range.file) } };
+    if (shown.related) shown.related = shown.related.map((r) => ({ ...r, range: { ...r.range, file: display(r.range.file) } }));
+    process.stderr.write(formatDiagnostic(shown, res.texts.get(d.range.file) ?? '') + '\n');
+  }
+  const errors = res.diagnostics.filter((d) => d.severity === 'error').length;
+  if (errors) process.stderr.write(`${errors} error${errors === 1 ? '' : 's'}\n`);
+  return errors > 0;
+}
+
+function display(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel.startsWith('..') ? file : rel;
+}

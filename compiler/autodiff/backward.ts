@@ -1,0 +1,110 @@
+// Reverse-mode autodiff over the Model IR, pruned to the trainable partition.
+// A node gets a gradient only if it depends on a trainable parameter and the loss
+// depends on it; a rule emits gradients only for operands that need one. Hence:
+// frozen weights get no weight-gradient ops, layers below the lowest trainable
+// parameter get no backward at all, and prompt tuning differentiates activations
+// through every layer but no frozen weight.
+import { opSpec } from '../ir/ops.ts';
+import type { Attrs, Graph, Node } from '../ir/types.ts';
+import { GRAD_RULES, NO_GRAD, type GradContext } from './rules.ts';
+
+export interface OptimizerConfig {
+  kind: 'adamw' | 'sgd';
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Momentum for SGD (0: plain SGD). */
+  momentum: number;
+  /** Clip gradients to this global L2 norm; 0 disables clipping. */
+  clipNorm: number;
+}
+
+export const DEFAULT_OPTIMIZER: OptimizerConfig = {
+  kind: 'adamw',
+  lr: 1e-3,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0.01,
+  momentum: 0,
+  clipNorm: 1.0,
+};
+
+export interface TrainingGraph {
+  /** Forward nodes, then backward nodes, in one list (same id rules as the Model IR). */
+  graph: Graph;
+  /** Nodes [0, forwardEnd) are the forward pass. */
+  forwardEnd: number;
+  /** The gradient node of every trainable parameter the loss depends on. */
+  grads: { path: string; node: number }[];
+  optimizer: OptimizerConfig;
+}
+
+export function buildTrainingGraph(model: Graph, optimizer: OptimizerConfig = DEFAULT_OPTIMIZER): TrainingGraph {
+  const nodes: Node[] = model.nodes.map((n) => ({ ...n, inputs: [...n.inputs], attrs: { ...n.attrs } }));
+  const graph: Graph = { ...model, nodes, params: model.params };
+  const trainable = new Set(model.params.filter((p) => p.partition === 'trainable').map((p) => p.path));
+  const needs = dependsOnTrainable(nodes, trainable);
+  const live = ancestors(nodes, model.outputs.loss);
+  const wants = (id: number) => needs[id]! && live[id]!;
+  const forwardEnd = nodes.length;
+  const grad = new Map<number, number>();
+  let scope = '';
+
+  const emit = (op: string, inputs: number[], attrs: Attrs = {}): number => {
+    const shape = opSpec(op).shape(inputs.map((i) => nodes[i]!.shape), attrs);
+    if (typeof shape === 'string') throw new Error(`autodiff: ${op}: ${shape}`);
+    const id = nodes.length;
+    nodes.push({ id, op, inputs, attrs, shape, dtype: 'f32', scope });
+    return id;
+  };
+  const accumulate = (target: number, g: number) => {
+    const prev = grad.get(target);
+    grad.set(target, prev === undefined ? g : emit('add', [prev, g]));
+  };
+
+  const loss = model.outputs.loss;
+  if (wants(loss)) grad.set(loss, loss); // seed: the loss rule ignores its upstream gradient (1)
+  for (let id = loss; id >= 0; id--) {
+    const n = nodes[id]!;
+    const g = grad.get(id);
+    if (g === undefined || NO_GRAD.has(n.op)) continue;
+    const rule = GRAD_RULES[n.op];
+    if (!rule) throw new Error(`autodiff: no gradient rule for ${n.op}`);
+    scope = `${n.scope ? n.scope + ' ' : ''}∂${n.op}`;
+    const ctx: GradContext = { emit, need: (i) => wants(n.inputs[i]!), shape: (x) => nodes[x]!.shape };
+    rule(ctx, n, g).forEach((gi, i) => {
+      if (gi !== undefined) accumulate(n.inputs[i]!, gi);
+    });
+  }
+  const grads = nodes
+    .filter((n) => n.op === 'param' && trainable.has(n.attrs.path as string) && grad.has(n.id))
+    .map((n) => ({ path: n.attrs.path as string, node: grad.get(n.id)! }));
+  return { graph, forwardEnd, grads, optimizer };
+}
+
+function dependsOnTrainable(nodes: Node[], trainable: Set<string>): boolean[] {
+  const needs = new Array<boolean>(nodes.length).fill(false);
+  for (const n of nodes) {
+    needs[n.id] = n.op === 'param' ? trainable.has(n.attrs.path as string) : !NO_GRAD.has(n.op) && n.inputs.some((i) => needs[i]);
+  }
+  return needs;
+}
+
+function ancestors(nodes: Node[], root: number): boolean[] {
+  const live = new Array<boolean>(nodes.length).fill(false);
+  live[root] = true;
+  for (let id = root; id >= 0; id--) {
+    if (live[id]) for (const i of nodes[id]!.inputs) live[i] = true;
+  }
+  return live;
+}
+
+/** Backward ops by op name, for tests and `--emit train-ir` summaries. */
+export function backwardOpCounts(t: TrainingGraph): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const n of t.graph.nodes.slice(t.forwardEnd)) counts[n.op] = (counts[n.op] ?? 0) + 1;
+  return counts;
+}

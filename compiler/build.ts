@@ -1,0 +1,131 @@
+// The front end as one pure function: .peft text (through a SourceHost) → Model IR
+// plus diagnostics. Stages: load → declarations → config → module tree → PEFT
+// assignment → trace (graph + rewrites) → partitions → verify.
+import type { BlockDecl, ModelDecl, SourceFile } from '../grammar/ast.ts';
+import type { Diagnostic } from '../grammar/diagnostics.ts';
+import { hasErrors } from '../grammar/diagnostics.ts';
+import { Codes } from './codes.ts';
+import { evaluateConfig, parseSet, type Overrides } from './config.ts';
+import { Reporter } from './evaluate.ts';
+import { formatShape } from './ir/dims.ts';
+import type { Graph } from './ir/types.ts';
+import { verifyGraph } from './ir/verify.ts';
+import { loadProgram, type SourceHost } from './load.ts';
+import { ModuleBuilder, type ModuleInst } from './modules.ts';
+import { assignPartitions } from './partitions.ts';
+import { assignPeft, type PeftPlan } from './peft/assign.ts';
+import { Tracer } from './trace.ts';
+
+export interface CompileOptions {
+  /** `--set` strings (`a=1,b=2`), already split per flag. */
+  set?: string[];
+  /** Parsed overrides (merged after `set`). */
+  overrides?: Overrides;
+  /** Train every parameter (full fine-tuning), whatever the PEFT annotations say. */
+  full?: boolean;
+}
+
+export interface CompileResult {
+  graph?: Graph;
+  diagnostics: Diagnostic[];
+  /** Source texts by path, for printing diagnostics. */
+  texts: Map<string, string>;
+  files: SourceFile[];
+  root?: ModuleInst;
+  plan?: PeftPlan;
+}
+
+export function compile(entry: string, host: SourceHost, opts: CompileOptions = {}): CompileResult {
+  const r = new Reporter();
+  const loaded = loadProgram(entry, host);
+  r.diagnostics.push(...loaded.diagnostics);
+  const res: CompileResult = { diagnostics: r.diagnostics, texts: loaded.texts, files: loaded.files };
+  if (hasErrors(r.diagnostics)) return res;
+
+  const { blocks, model } = declarations(loaded.files, r);
+  const overrides = { ...parseSet(opts.set ?? [], r), ...(opts.overrides ?? {}) };
+  const config = evaluateConfig(loaded.files, overrides, r);
+  if (!model || hasErrors(r.diagnostics)) return res;
+
+  const init = config.values.initializer_range;
+  const root = new ModuleBuilder(blocks, config.scope, typeof init === 'number' ? init : 0.02, r).model(model);
+  res.root = root;
+  if (hasErrors(r.diagnostics)) return res;
+  const plan = assignPeft(root, loaded.files, config.scope, r);
+  res.plan = plan;
+  if (hasErrors(r.diagnostics)) return res;
+
+  const graph = trace(root, plan, model, r);
+  if (!graph || hasErrors(r.diagnostics)) return res;
+  graph.config = config.values;
+  assignPartitions(graph.params, plan, opts.full ?? false);
+  const problems = verifyGraph(graph);
+  for (const p of problems) r.error('E0900', `internal: the IR failed verification: ${p}`, model.range);
+  if (!hasErrors(r.diagnostics)) res.graph = graph;
+  return res;
+}
+
+function declarations(files: SourceFile[], r: Reporter): { blocks: Map<string, BlockDecl>; model?: ModelDecl } {
+  const blocks = new Map<string, BlockDecl>();
+  let model: ModelDecl | undefined;
+  for (const f of files) {
+    for (const item of f.items) {
+      if (item.kind === 'block') {
+        const prev = blocks.get(item.name.name);
+        if (prev) r.error(Codes.Duplicate, `block \`${item.name.name}\` is already defined`, item.name.range, [{ message: 'first defined here', range: prev.name.range }]);
+        else blocks.set(item.name.name, item);
+      } else if (item.kind === 'model') {
+        if (model) r.error(Codes.MultipleModels, `a program has one model; \`${model.name.name}\` is already defined`, item.name.range, [{ message: 'the model is defined here', range: model.name.range }]);
+        else model = item;
+      }
+    }
+  }
+  if (!model && files.length) {
+    const entry = files[files.length - 1]!;
+    r.error(Codes.NoModel, 'no `model` found: declare one, or `import` the file that has it', entry.range);
+  }
+  return { blocks, model };
+}
+
+function trace(root: ModuleInst, plan: PeftPlan, model: ModelDecl, r: Reporter): Graph | undefined {
+  const t = new Tracer(root, plan, r);
+  const fwd = model.forward;
+  if (!fwd || fwd.params.length !== 1) {
+    r.error(Codes.NoForward, `model \`${model.name.name}\` needs \`forward(tokens) { … }\` with one input`, fwd?.range ?? model.range);
+    return undefined;
+  }
+  const tokens = t.b.input('tokens', ['B', 'T'], 'i32');
+  const out = t.runBlock(root, [{ kind: 'tensor', id: tokens, src: fwd.params[0]!.range }], model.range);
+  for (const app of plan.apps) {
+    if (app.method === 'prefix' && !t.attentionCalls.get(app.module.path)) {
+      r.error(Codes.MethodNotApplicable, `prefix applies to blocks that call \`attention\`; \`${app.module.path}\` calls none`, app.range);
+    }
+  }
+  if (out.kind !== 'tensor') {
+    if (out.kind !== 'poison') r.error(Codes.BadOutput, 'the model must return the logits tensor', fwd.range);
+    return undefined;
+  }
+  const shape = t.shapeOf(out);
+  let task: Graph['task'];
+  let targets: number;
+  if (shape.length === 3) {
+    task = 'causal_lm';
+    targets = t.b.input('targets', [shape[0]!, shape[1]!], 'i32');
+  } else if (shape.length === 2) {
+    task = 'classification';
+    targets = t.b.input('targets', [shape[0]!], 'i32');
+  } else {
+    r.error(Codes.BadOutput, `the model returns shape ${formatShape(shape)}; expected logits [B, S, vocab] (language model) or [B, classes] (classifier)`, fwd.range);
+    return undefined;
+  }
+  const loss = t.b.op('cross_entropy', [out.id, targets], { ignore_index: -100 });
+  return {
+    params: t.b.params,
+    nodes: t.b.nodes,
+    inputs: { tokens, targets },
+    outputs: { logits: out.id, loss },
+    task,
+    promptLength: t.promptLength,
+    config: {},
+  };
+}

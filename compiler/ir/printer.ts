@@ -1,0 +1,54 @@
+// The text form of the Model IR (docs/ir.md). One line per parameter and per node:
+//   param h.0.attn.c_attn.lora_A.weight [8, 768] trainable lora init=uniform(0.0360844) method=lora(rank=8, …)
+//   %12 = linear %10, %11 {layout=in_out} : f32[B, T, 2304]  # h.0.attn.c_attn
+// parse.ts reads it back; print∘parse∘print is the identity (golden-tested).
+import type { AttrValue, Graph, InitRule, Node, Param } from './types.ts';
+
+export function printGraph(g: Graph): string {
+  const lines: string[] = [];
+  lines.push(`graph task=${g.task} prompt=${g.promptLength}`);
+  for (const [k, v] of Object.entries(g.config)) lines.push(`config ${k} = ${JSON.stringify(v)}`);
+  for (const p of g.params) lines.push(printParam(p));
+  for (const n of g.nodes) lines.push(printNode(n));
+  lines.push(`inputs ${Object.entries(g.inputs).map(([k, v]) => `${k}=%${v}`).join(' ')}`);
+  lines.push(`outputs logits=%${g.outputs.logits} loss=%${g.outputs.loss}`);
+  return lines.join('\n') + '\n';
+}
+
+export function printParam(p: Param): string {
+  const parts = [`param ${p.path}`, `[${p.shape.join(', ')}]`, p.partition, p.origin, `module=${p.module || '.'}`, `init=${printInit(p.init)}`];
+  if (p.method) {
+    const s = Object.entries(p.method.settings).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+    parts.push(`method=${p.method.name}@${p.method.module}(${s.join(', ')})`);
+  }
+  if (p.transient) parts.push('transient');
+  return parts.join(' ');
+}
+
+export function printInit(i: InitRule): string {
+  switch (i.kind) {
+    case 'zeros':
+    case 'ones':
+      return i.kind;
+    case 'normal':
+      return `normal(${i.std})`;
+    case 'uniform':
+      return `uniform(${i.bound})`;
+    case 'vocab':
+      return `vocab(${i.table})`;
+    case 'text':
+      return `text(${i.table}, ${JSON.stringify(i.text)})`;
+  }
+}
+
+export function printAttr(v: AttrValue): string {
+  return Array.isArray(v) ? `[${v.join(',')}]` : typeof v === 'string' ? v : String(v);
+}
+
+export function printNode(n: Node): string {
+  const args = n.inputs.map((i) => `%${i}`).join(', ');
+  const attrs = Object.entries(n.attrs);
+  const a = attrs.length ? ` {${attrs.map(([k, v]) => `${k}=${printAttr(v)}`).join(', ')}}` : '';
+  const scope = n.scope ? `  # ${n.scope}` : '';
+  return `%${n.id} = ${n.op}${args ? ' ' + args : ''}${a} : ${n.dtype}[${n.shape.join(', ')}]${scope}`;
+}

@@ -1,0 +1,24 @@
+// Splits parameters into the frozen and the trainable partition.
+//   - A program without any PEFT annotation (or compiled with `full`) trains everything:
+//     full fine-tuning is a mode of the same compiler.
+//   - Otherwise every PEFT parameter trains, base parameters stay frozen, except those of
+//     modules named in `train "…"` rules (Hugging Face's modules_to_save).
+import type { Param } from './ir/types.ts';
+import type { PeftPlan } from './peft/assign.ts';
+
+export function assignPartitions(params: Param[], plan: PeftPlan, full: boolean): void {
+  const trainPaths = [...plan.train.keys()];
+  for (const p of params) {
+    if (full || !plan.any || p.origin !== 'base') {
+      p.partition = 'trainable';
+      continue;
+    }
+    const owner = trainPaths.find((t) => p.module === t || p.module.startsWith(`${t}.`));
+    if (owner !== undefined) {
+      p.partition = 'trainable';
+      p.method = { name: 'train', module: owner, settings: {} };
+    } else {
+      p.partition = 'frozen';
+    }
+  }
+}

@@ -1,0 +1,156 @@
+// Resolves PEFT annotations — inline `with` methods and `peft { … }` rules with their
+// targets, exclusions and overrides — into the list of methods applied to each module.
+import type { Arg, Call, MethodRule, SourceFile, StringLit, TrainRule } from '../../grammar/ast.ts';
+import type { SourceRange } from '../../grammar/diagnostics.ts';
+import { Codes } from '../codes.ts';
+import { bindArgs, evalConst, type ConstScope, type Reporter } from '../evaluate.ts';
+import { walk, type ModuleInst } from '../modules.ts';
+import { closest, didYouMean } from '../suggest.ts';
+import { compilePattern } from './patterns.ts';
+import { isMethod, METHODS, type MethodName, type Settings } from './methods.ts';
+
+export interface MethodApp {
+  method: MethodName;
+  module: ModuleInst;
+  settings: Settings;
+  range: SourceRange;
+}
+
+export interface PeftPlan {
+  apps: MethodApp[];
+  /** Modules whose own parameters train (`train "…"`), by path. */
+  train: Map<string, SourceRange>;
+  /** Whether the program has any PEFT annotation at all (else: full fine-tuning). */
+  any: boolean;
+}
+
+export function appsFor(plan: PeftPlan, module: string, method: MethodName): MethodApp | undefined {
+  return plan.apps.find((a) => a.module.path === module && a.method === method);
+}
+
+export function assignPeft(root: ModuleInst, files: SourceFile[], config: ConstScope, r: Reporter): PeftPlan {
+  const plan: PeftPlan = { apps: [], train: new Map(), any: false };
+  const modules = [...walk(root)].filter((m) => m !== root);
+  for (const m of modules) {
+    for (const call of m.inline) {
+      plan.any = true;
+      const settings = settingsOf(call, call.args, m.parent?.scope ?? config, r);
+      if (settings) add(plan, settings.method, m, settings.settings, call.range, r);
+    }
+  }
+  for (const f of files) {
+    for (const item of f.items) {
+      if (item.kind !== 'peft') continue;
+      for (const rule of item.rules) {
+        plan.any = true;
+        if (rule.kind === 'train_rule') trainRule(plan, rule, modules, r);
+        else methodRule(plan, rule, modules, config, r);
+      }
+    }
+  }
+  checkPrefixAgreement(plan, r);
+  return plan;
+}
+
+function settingsOf(call: Call, args: Arg[], scope: ConstScope, r: Reporter, extra: Arg[] = []) {
+  const name = call.callee.name;
+  if (!isMethod(name)) {
+    r.error(Codes.UnknownMethod, `unknown PEFT method \`${name}\`.${didYouMean(name, Object.keys(METHODS))} Methods: ${Object.keys(METHODS).join(', ')}.`, call.callee.range);
+    return undefined;
+  }
+  const spec = METHODS[name];
+  const evalArgs = (as: Arg[]) => as.map((a) => ({ name: a.name?.name, value: evalConst(a.value, scope, r, { symbols: true }), range: a.range }));
+  const bound = bindArgs(name, spec.args, evalArgs(args), call.range, r);
+  if (!bound) return undefined;
+  for (const a of extra) {
+    // Overrides are named settings that replace the rule's own for some targets.
+    const key = a.name?.name;
+    if (!key || !spec.args.some((s) => s.name === key)) {
+      r.error(Codes.BadArguments, `an override sets named settings of \`${name}\` (${spec.args.map((s) => s.name).join(', ')})`, a.range);
+      return undefined;
+    }
+    const v = evalConst(a.value, scope, r, { symbols: true });
+    if (!v) return undefined;
+    bound.set(key, v);
+  }
+  const settings = spec.check(bound, call.range, r);
+  return settings ? { method: name, settings } : undefined;
+}
+
+function add(plan: PeftPlan, method: MethodName, m: ModuleInst, settings: Settings, range: SourceRange, r: Reporter): void {
+  const why = METHODS[method].notApplicable(m);
+  if (why) {
+    r.error(Codes.MethodNotApplicable, why, range);
+    return;
+  }
+  const prev = appsFor(plan, m.path, method);
+  if (prev) {
+    r.error(Codes.ConflictingMethods, `\`${m.path}\` already has ${method}; a module takes each method once`, range, [
+      { message: 'first applied here', range: prev.range },
+    ]);
+    return;
+  }
+  if (method === 'prompt' && plan.apps.some((a) => a.method === 'prompt')) {
+    r.error(Codes.ConflictingMethods, 'only one `prompt` can be prepended at the input', range);
+    return;
+  }
+  plan.apps.push({ method, module: m, settings, range });
+}
+
+/** The modules matched by a list of patterns; reports a pattern that matches nothing. */
+function match(patterns: StringLit[], modules: ModuleInst[], r: Reporter, code: string = Codes.PatternMatchesNothing): ModuleInst[] {
+  const out = new Set<ModuleInst>();
+  for (const p of patterns) {
+    const pat = compilePattern(p.value);
+    const hit = modules.filter((m) => pat.matches(m.path));
+    if (hit.length === 0) {
+      const near = closest(p.value, modules.map((m) => m.path), 3);
+      const hint = near.length ? ` Module paths look like ${near.map((n) => `\`${n}\``).join(', ')}.` : '';
+      if (code === Codes.OverrideMatchesNothing) r.warn(code, `override pattern "${p.value}" matches none of the rule's targets`, p.range);
+      else r.error(code, `target pattern "${p.value}" matches no module.${hint}`, p.range);
+    }
+    for (const m of hit) out.add(m);
+  }
+  return [...out];
+}
+
+function methodRule(plan: PeftPlan, rule: MethodRule, modules: ModuleInst[], config: ConstScope, r: Reporter): void {
+  const base = settingsOf(rule.method, rule.method.args, config, r);
+  if (!base) return;
+  let targets: ModuleInst[];
+  if (rule.targets.length === 0) {
+    if (METHODS[base.method].targetRequired) {
+      r.error(Codes.PatternMatchesNothing, `\`${base.method}\` needs targets: add \`on "pattern"\``, rule.method.range);
+      return;
+    }
+    const emb = modules.find((m) => m.kind === 'Embedding');
+    targets = emb ? [emb] : [];
+  } else {
+    targets = match(rule.targets, modules, r);
+  }
+  const excluded = new Set(match(rule.exclude, modules, r));
+  targets = targets.filter((m) => !excluded.has(m));
+  const overrides = rule.overrides.map((o) => ({ o, hit: new Set(match([o.pattern], targets, r, Codes.OverrideMatchesNothing)) }));
+  for (const m of targets) {
+    const extra = overrides.filter((x) => x.hit.has(m)).flatMap((x) => x.o.args);
+    const s = extra.length ? settingsOf(rule.method, rule.method.args, config, r, extra) : base;
+    if (s) add(plan, s.method, m, s.settings, rule.range, r);
+  }
+}
+
+function trainRule(plan: PeftPlan, rule: TrainRule, modules: ModuleInst[], r: Reporter): void {
+  for (const m of match(rule.targets, modules, r)) plan.train.set(m.path, rule.range);
+}
+
+/** All prefix-tuned layers share one prefix tensor, so they must agree on its settings. */
+function checkPrefixAgreement(plan: PeftPlan, r: Reporter): void {
+  const prefixes = plan.apps.filter((a) => a.method === 'prefix');
+  const first = prefixes[0];
+  for (const p of prefixes.slice(1)) {
+    if (p.settings.length !== first!.settings.length || p.settings.hidden !== first!.settings.hidden) {
+      r.error(Codes.ConflictingMethods, `every prefix-tuned layer shares one prefix; \`${p.module.path}\` asks for different settings`, p.range, [
+        { message: 'the first prefix is set here', range: first!.range },
+      ]);
+    }
+  }
+}

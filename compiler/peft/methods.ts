@@ -1,0 +1,173 @@
+// The PEFT methods: their settings (names, defaults, checks) and which modules each
+// can apply to. The math of each lives in its rewrite file (lora.ts, adapter.ts, …).
+import type { SourceRange } from '../../grammar/diagnostics.ts';
+import { Codes } from '../codes.ts';
+import type { ParamSpec, Reporter } from '../evaluate.ts';
+import type { ModuleInst } from '../modules.ts';
+import { describe, formatConst, type Const } from '../values.ts';
+
+export type MethodName = 'lora' | 'adapter' | 'prefix' | 'prompt';
+export type Settings = Record<string, number | string | boolean>;
+
+export interface MethodSpec {
+  args: ParamSpec[];
+  /** Why the method cannot apply to this module, or null if it can. */
+  notApplicable(m: ModuleInst): string | null;
+  /** Checks and normalises the bound settings; reports problems. */
+  check(bound: Map<string, Const>, range: SourceRange, r: Reporter): Settings | undefined;
+  targetRequired: boolean;
+}
+
+const num = (v: number): Const => ({ kind: 'num', v });
+const sym = (name: string): Const => ({ kind: 'sym', name });
+const bool = (v: boolean): Const => ({ kind: 'bool', v });
+
+class Checker {
+  ok = true;
+  readonly out: Settings = {};
+  constructor(
+    private readonly method: string,
+    private readonly bound: Map<string, Const>,
+    private readonly range: SourceRange,
+    private readonly r: Reporter,
+  ) {}
+
+  private fail(key: string, want: string, v: Const): void {
+    this.r.error(Codes.BadMethodSetting, `\`${this.method}\`'s ${key} must be ${want}; found ${describe(v)}`, this.range);
+    this.ok = false;
+  }
+
+  int(key: string, min = 1): void {
+    const v = this.bound.get(key);
+    if (!v) return;
+    if (v.kind === 'num' && Number.isInteger(v.v) && v.v >= min) this.out[key] = v.v;
+    else this.fail(key, `an integer ≥ ${min}`, v);
+  }
+
+  number(key: string, lo = -Infinity, hi = Infinity): void {
+    const v = this.bound.get(key);
+    if (!v) return;
+    if (v.kind === 'num' && v.v >= lo && v.v <= hi) this.out[key] = v.v;
+    else this.fail(key, `a number in [${lo}, ${hi}]`, v);
+  }
+
+  flag(key: string): void {
+    const v = this.bound.get(key);
+    if (!v) return;
+    if (v.kind === 'bool') this.out[key] = v.v;
+    else this.fail(key, '`true` or `false`', v);
+  }
+
+  option(key: string, options: string[]): void {
+    const v = this.bound.get(key);
+    if (!v) return;
+    if (v.kind === 'sym' && options.includes(v.name)) this.out[key] = v.name;
+    else this.fail(key, `one of ${options.join(', ')}`, v);
+  }
+
+  done(): Settings | undefined {
+    return this.ok ? this.out : undefined;
+  }
+}
+
+const ACTIVATIONS = ['relu', 'gelu', 'silu', 'tanh'];
+
+export const METHODS: Record<MethodName, MethodSpec> = {
+  lora: {
+    args: [
+      { name: 'rank' },
+      { name: 'alpha', default: num(NaN) },
+      { name: 'dropout', default: num(0) },
+      { name: 'rslora', default: bool(false) },
+    ],
+    targetRequired: true,
+    notApplicable: (m) => (m.kind === 'Linear' ? null : `lora applies to Linear layers; \`${m.path}\` is ${article(m)}`),
+    check(bound, range, r) {
+      const c = new Checker('lora', bound, range, r);
+      c.int('rank');
+      const alpha = bound.get('alpha');
+      // Without an alpha the scale alpha/r is 1, as when alpha = rank.
+      if (alpha?.kind === 'num' && Number.isNaN(alpha.v)) bound.set('alpha', bound.get('rank')!);
+      c.number('alpha', 0);
+      c.number('dropout', 0, 0.999);
+      c.flag('rslora');
+      return c.done();
+    },
+  },
+  adapter: {
+    args: [
+      { name: 'bottleneck', default: num(0) },
+      { name: 'reduction', default: num(0) },
+      { name: 'activation', default: sym('relu') },
+      { name: 'placement', default: sym('serial') },
+      { name: 'scale', default: num(1) },
+    ],
+    targetRequired: true,
+    notApplicable: (m) => (m.kind === 'Tied' ? `an adapter cannot wrap the tied head \`${m.path}\`` : null),
+    check(bound, range, r) {
+      const c = new Checker('adapter', bound, range, r);
+      c.int('bottleneck', 0);
+      c.number('reduction', 0);
+      c.option('activation', ACTIVATIONS);
+      c.option('placement', ['serial', 'parallel']);
+      c.number('scale');
+      const s = c.done();
+      if (s && (s.bottleneck === 0) === (s.reduction === 0)) {
+        r.error(Codes.BadMethodSetting, '`adapter` needs exactly one of `bottleneck` (the width) or `reduction` (width = d / reduction)', range);
+        return undefined;
+      }
+      return s;
+    },
+  },
+  prefix: {
+    args: [{ name: 'length' }, { name: 'reparam', default: sym('none') }],
+    targetRequired: true,
+    notApplicable: (m) => (m.kind === 'block' ? null : `prefix applies to blocks that call \`attention\`; \`${m.path}\` is ${article(m)}`),
+    check(bound, range, r) {
+      const c = new Checker('prefix', bound, range, r);
+      c.int('length');
+      const rp = bound.get('reparam')!;
+      if (rp.kind === 'sym' && rp.name === 'none') c.out.hidden = 0;
+      else if (rp.kind === 'ctor' && rp.name === 'mlp' && rp.args.length + Object.keys(rp.named).length === 1) {
+        const h = rp.named.hidden ?? rp.args[0]!;
+        if (h.kind === 'num' && Number.isInteger(h.v) && h.v > 0) c.out.hidden = h.v;
+        else {
+          r.error(Codes.BadMethodSetting, `\`mlp(hidden = …)\` needs a positive integer width; found ${formatConst(h)}`, range);
+          c.ok = false;
+        }
+      } else {
+        r.error(Codes.BadMethodSetting, `\`prefix\`'s reparam must be \`none\` or \`mlp(hidden = N)\`; found ${formatConst(rp)}`, range);
+        c.ok = false;
+      }
+      return c.done();
+    },
+  },
+  prompt: {
+    args: [{ name: 'length' }, { name: 'init', default: sym('random') }],
+    targetRequired: false,
+    notApplicable: (m) => (m.kind === 'Embedding' ? null : `prompt applies to the token Embedding; \`${m.path}\` is ${article(m)}`),
+    check(bound, range, r) {
+      const c = new Checker('prompt', bound, range, r);
+      c.int('length');
+      const init = bound.get('init')!;
+      if (init.kind === 'sym' && (init.name === 'random' || init.name === 'vocab')) c.out.init = init.name;
+      else if (init.kind === 'ctor' && init.name === 'text' && init.args[0]?.kind === 'str') {
+        c.out.init = 'text';
+        c.out.text = init.args[0].v;
+      } else {
+        r.error(Codes.BadMethodSetting, `\`prompt\`'s init must be \`random\`, \`vocab\` or \`text("…")\`; found ${formatConst(init)}`, range);
+        c.ok = false;
+      }
+      return c.done();
+    },
+  },
+};
+
+export function isMethod(name: string): name is MethodName {
+  return Object.prototype.hasOwnProperty.call(METHODS, name);
+}
+
+function article(m: ModuleInst): string {
+  const k = m.kind === 'block' ? `a block (${m.decl?.name.name})` : m.kind === 'repeat' ? 'a repeat' : `a ${m.kind}`;
+  return k;
+}
