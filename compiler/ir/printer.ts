@@ -52,3 +52,25 @@ export function printNode(n: Node): string {
   const scope = n.scope ? `  # ${n.scope}` : '';
   return `%${n.id} = ${n.op}${args ? ' ' + args : ''}${a} : ${n.dtype}[${n.shape.join(', ')}]${scope}`;
 }
+
+/** The Training IR: forward, backward (pruned), the gradients and the update. */
+export function printTrainingGraph(t: {
+  graph: Graph;
+  forwardEnd: number;
+  grads: { path: string; node: number }[];
+  optimizer: object;
+}): string {
+  const g = t.graph;
+  const lines: string[] = [`training-graph task=${g.task} prompt=${g.promptLength}`];
+  for (const p of g.params) lines.push(printParam(p));
+  lines.push('# forward');
+  for (const n of g.nodes.slice(0, t.forwardEnd)) lines.push(printNode(n));
+  lines.push(`# backward (${g.nodes.length - t.forwardEnd} ops)`);
+  for (const n of g.nodes.slice(t.forwardEnd)) lines.push(printNode(n));
+  lines.push('# gradients of the trainable partition');
+  for (const gr of t.grads) lines.push(`grad ${gr.path} = %${gr.node}`);
+  const opt = Object.entries(t.optimizer).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+  lines.push(`update ${opt} over ${t.grads.length} trainable tensors`);
+  lines.push(`outputs logits=%${g.outputs.logits} loss=%${g.outputs.loss}`);
+  return lines.join('\n') + '\n';
+}

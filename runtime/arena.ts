@@ -1,0 +1,66 @@
+// Parameter storage as two physical arenas, as on the GPU: one for the frozen
+// partition, one contiguous arena for the trainable partition (so the optimizer is
+// one pass over one array, and a checkpoint of a fine-tune is that array).
+import type { Graph, Param } from '../compiler/ir/types.ts';
+import type { FloatArray, Precision } from './cpu/tensor.ts';
+import { allocFloat } from './cpu/tensor.ts';
+
+export interface ArenaSlot {
+  param: Param;
+  offset: number;
+  size: number;
+}
+
+export class Arena {
+  readonly data: FloatArray;
+  readonly slots: ArenaSlot[];
+  private readonly byPath: Map<string, ArenaSlot>;
+
+  constructor(params: Param[], precision: Precision) {
+    let offset = 0;
+    this.slots = params.map((p) => {
+      const size = p.shape.reduce((a, b) => a * b, 1);
+      const slot = { param: p, offset, size };
+      offset += size;
+      return slot;
+    });
+    this.data = allocFloat(offset, precision);
+    this.byPath = new Map(this.slots.map((s) => [s.param.path, s]));
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+
+  has(path: string): boolean {
+    return this.byPath.has(path);
+  }
+
+  slot(path: string): ArenaSlot {
+    const s = this.byPath.get(path);
+    if (!s) throw new Error(`no parameter ${path} in this arena`);
+    return s;
+  }
+
+  /** A view (no copy) of one parameter's values. */
+  view(path: string): FloatArray {
+    const s = this.slot(path);
+    return this.data.subarray(s.offset, s.offset + s.size);
+  }
+}
+
+export interface ParamStore {
+  frozen: Arena;
+  trainable: Arena;
+}
+
+export function createStore(g: Graph, precision: Precision): ParamStore {
+  return {
+    frozen: new Arena(g.params.filter((p) => p.partition === 'frozen'), precision),
+    trainable: new Arena(g.params.filter((p) => p.partition === 'trainable'), precision),
+  };
+}
+
+export function paramView(store: ParamStore, path: string): FloatArray {
+  return store.trainable.has(path) ? store.trainable.view(path) : store.frozen.view(path);
+}

@@ -1,0 +1,89 @@
+// The CPU reference executor: interprets a Training IR (forward, loss, backward) with
+// the kernels of runtime/cpu/kernels. Intermediate tensors are released after their
+// last use. It is the oracle every GPU kernel is checked against, and the `cpu` backend.
+import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { evalDim, type DimEnv } from '../../compiler/ir/dims.ts';
+import type { Attrs, Node } from '../../compiler/ir/types.ts';
+import { paramView, type ParamStore } from '../arena.ts';
+import { KERNELS } from './kernels/index.ts';
+import type { FloatTensor, Precision, Tensor } from './tensor.ts';
+
+export interface Batch {
+  /** i32 [B, T]. */
+  tokens: Tensor;
+  /** i32 [B, S] (language model, -100 = ignored) or [B] (classification). */
+  targets: Tensor;
+}
+
+export interface RunOptions {
+  precision: Precision;
+  training: boolean;
+  step: number;
+  /** Run the backward part too (default true). */
+  backward?: boolean;
+}
+
+export interface RunResult {
+  loss: number;
+  logits: FloatTensor;
+  /** Gradient of every trainable parameter the loss depends on, by path. */
+  grads: Map<string, FloatTensor>;
+}
+
+/** Attributes that may hold a symbolic dimension (`"T"`), resolved per batch. */
+const DIM_ATTRS = ['size', 'total'];
+
+export class CpuExecutor {
+  private readonly lastUse: number[];
+
+  constructor(readonly t: TrainingGraph) {
+    const nodes = t.graph.nodes;
+    this.lastUse = nodes.map((n) => n.id);
+    for (const n of nodes) for (const i of n.inputs) this.lastUse[i] = Math.max(this.lastUse[i]!, n.id);
+    const keep = [t.graph.outputs.logits, t.graph.outputs.loss, ...t.grads.map((g) => g.node)];
+    for (const k of keep) this.lastUse[k] = Infinity;
+  }
+
+  run(store: ParamStore, batch: Batch, opts: RunOptions): RunResult {
+    const nodes = this.t.graph.nodes;
+    const end = opts.backward === false ? this.t.forwardEnd : nodes.length;
+    const env: DimEnv = { B: batch.tokens.shape[0]!, T: batch.tokens.shape[1]! };
+    const values: (Tensor | undefined)[] = new Array(nodes.length);
+    const ctx = { precision: opts.precision, step: opts.step, training: opts.training };
+    for (let id = 0; id < end; id++) {
+      const n = nodes[id]!;
+      values[id] = this.evalNode(n, values, store, batch, env, ctx);
+      for (const i of n.inputs) if (this.lastUse[i] === id) values[i] = undefined;
+    }
+    const grads = new Map<string, FloatTensor>();
+    if (end === nodes.length) for (const g of this.t.grads) grads.set(g.path, values[g.node] as FloatTensor);
+    return {
+      loss: values[this.t.graph.outputs.loss]!.data[0]!,
+      logits: values[this.t.graph.outputs.logits] as FloatTensor,
+      grads,
+    };
+  }
+
+  private evalNode(n: Node, values: (Tensor | undefined)[], store: ParamStore, batch: Batch, env: DimEnv, ctx: { precision: Precision; step: number; training: boolean }): Tensor {
+    if (n.op === 'param') {
+      const data = paramView(store, n.attrs.path as string);
+      return { shape: n.shape as number[], data };
+    }
+    if (n.op === 'input') return n.attrs.name === 'tokens' ? batch.tokens : batch.targets;
+    const kernel = KERNELS[n.op];
+    if (!kernel) throw new Error(`no CPU kernel for ${n.op}`);
+    const inputs = n.inputs.map((i) => {
+      const v = values[i];
+      if (!v) throw new Error(`executor: value %${i} used by %${n.id} was released or never computed`);
+      return v;
+    });
+    return kernel(inputs, resolveAttrs(n.attrs, env), ctx);
+  }
+}
+
+function resolveAttrs(attrs: Attrs, env: DimEnv): Attrs {
+  if (!DIM_ATTRS.some((k) => typeof attrs[k] === 'string')) return attrs;
+  const out = { ...attrs };
+  for (const k of DIM_ATTRS) if (typeof out[k] === 'string') out[k] = evalDim(out[k] as string, env);
+  return out;
+}

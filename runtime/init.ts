@@ -1,0 +1,69 @@
+// Parameter initialisation by each parameter's init rule, from one seed. Each
+// parameter draws from its own stream (seed and path), so adding a parameter does not
+// change the values of the others.
+import type { Graph, InitRule } from '../compiler/ir/types.ts';
+import { paramView, type ParamStore } from './arena.ts';
+import { fillNormal, fillUniform, Random } from './cpu/random.ts';
+import type { FloatArray } from './cpu/tensor.ts';
+
+export interface InitOptions {
+  seed: number;
+  /** Token ids of a text, for `prompt(init = text("…"))`; bytes of its UTF-8 by default. */
+  tokenize?: (text: string) => number[];
+  /** Paths already loaded from a checkpoint: left as they are. */
+  skip?: Set<string>;
+}
+
+export function initParams(g: Graph, store: ParamStore, opts: InitOptions): void {
+  // Vocabulary-based inits read other tables, so plain inits go first.
+  const order = [...g.params].sort((a, b) => rank(a.init) - rank(b.init));
+  for (const p of order) {
+    if (opts.skip?.has(p.path)) continue;
+    const out = paramView(store, p.path);
+    const rng = new Random(hash(`${opts.seed}:${p.path}`));
+    fill(out, p.init, p.shape, rng, store, opts);
+  }
+}
+
+function rank(i: InitRule): number {
+  return i.kind === 'vocab' || i.kind === 'text' ? 1 : 0;
+}
+
+function fill(out: FloatArray, init: InitRule, shape: number[], rng: Random, store: ParamStore, opts: InitOptions): void {
+  switch (init.kind) {
+    case 'zeros':
+      out.fill(0);
+      return;
+    case 'ones':
+      out.fill(1);
+      return;
+    case 'normal':
+      fillNormal(out, rng, init.std);
+      return;
+    case 'uniform':
+      fillUniform(out, rng, -init.bound, init.bound);
+      return;
+    case 'vocab':
+    case 'text': {
+      const table = paramView(store, init.table);
+      const d = shape[1]!;
+      const vocab = table.length / d;
+      const ids = init.kind === 'text' ? (opts.tokenize ?? utf8)(init.text) : [];
+      for (let i = 0; i < shape[0]!; i++) {
+        const id = init.kind === 'text' && ids.length ? ids[i % ids.length]! % vocab : rng.int(vocab);
+        out.set(table.subarray(id * d, (id + 1) * d), i * d);
+      }
+    }
+  }
+}
+
+function utf8(text: string): number[] {
+  return [...new TextEncoder().encode(text)];
+}
+
+/** FNV-1a, for per-parameter seeds. */
+export function hash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
