@@ -105,8 +105,7 @@ export function floatOut(shape: readonly number[], ctx: KernelContext): FloatTen
 /** Splits a shape into (rows, features): all leading dims flattened, and the last axis. */
 export function rowsOf(op: string, shape: readonly number[]): [number, number] {
   if (shape.length === 0) fail(op, 'needs at least one axis');
-  const d = shape[shape.length - 1]!;
-  return [d === 0 ? 0 : numel(shape) / d, d];
+  return [numel(shape.slice(0, -1)), shape[shape.length - 1]!];
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
