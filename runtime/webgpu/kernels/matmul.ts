@@ -1,0 +1,440 @@
+// Matrix product kernels: C = act(alpha · op(A)·op(B) + bias) (+ C when accumulating).
+//
+//   A stored [M,K] (op = identity) or [K,M] (transA, op = transpose)
+//   B stored [K,N] (op = identity) or [N,K] (transB)
+//   C [M,N] row-major; bias [N]; batch dimensions are flattened into M by the caller.
+//
+// So a linear layer is one of (x [R,in], dy [R,out], R = batch·sequence rows):
+//   forward   in_out: x·W  (W [in,out])          out_in: x·Wᵀ (transB)
+//   input grad in_out: dy·Wᵀ (transB)             out_in: dy·W
+//   weight grad in_out: xᵀ·dy (transA, K = R)     out_in: dyᵀ·x (transA, K = R)
+//
+// Sizes are baked into the WGSL as constants (the compiler knows every shape), so every bounds
+// check is resolved by the shader compiler. Two variants:
+//   'regblock': each invocation computes a 4×4 block of C with vec4 loads and no workgroup
+//               memory. For CPU adapters (SwiftShader, llvmpipe), where a workgroup barrier costs
+//               about 10× the arithmetic it protects.
+//   'tiled':    a workgroup stages BM×BK and BK×BN tiles of A and B in workgroup memory and each
+//               invocation computes a 4×4 block from them. For hardware GPUs.
+
+import type { AdapterInfo, RuntimeLimits } from '../device.ts';
+import { GpuError } from '../errors.ts';
+import type { Batch, Gpu, Kernel } from '../gpu.ts';
+
+export type Activation = 'gelu' | 'relu' | 'silu';
+export type MatmulVariant = 'regblock' | 'tiled';
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['regblock', 'tiled'];
+
+export interface MatmulSpec {
+  M: number;
+  N: number;
+  K: number;
+  /** A is stored [K,M] and used transposed. */
+  transA?: boolean;
+  /** B is stored [N,K] and used transposed. */
+  transB?: boolean;
+  /** Adds a bias [N] to every row (a binding between B and C). */
+  bias?: boolean;
+  /** Applied after alpha and bias. 'gelu' is the tanh approximation (GPT-2's gelu_new). */
+  activation?: Activation;
+  /** Scales the product (LoRA's alpha/r, for instance). Default 1. */
+  alpha?: number;
+  /** C += result instead of C = result (gradient accumulation). */
+  accumulate?: boolean;
+}
+
+export type MatmulLimits = Pick<
+  RuntimeLimits,
+  | 'maxComputeInvocationsPerWorkgroup'
+  | 'maxComputeWorkgroupSizeX'
+  | 'maxComputeWorkgroupSizeY'
+  | 'maxComputeWorkgroupStorageSize'
+  | 'maxComputeWorkgroupsPerDimension'
+  | 'maxStorageBufferBindingSize'
+>;
+
+export interface MatmulOptions {
+  variant: MatmulVariant;
+  limits: MatmulLimits;
+  /** Invocations per workgroup along [x = columns of C, y = rows of C]; the variant's default. */
+  workgroup?: readonly [number, number];
+  /** regblock: each invocation computes 4·rowBlocks rows × 4 columns of C. Default 1. */
+  rowBlocks?: number;
+}
+
+export interface MatmulKernel {
+  wgsl: string;
+  label: string;
+  variant: MatmulVariant;
+  /** Binding order of the buffers: a, b, [bias], c. */
+  bindings: readonly ('a' | 'b' | 'bias' | 'c')[];
+  workgroups: [number, number, number];
+  /** 2·M·N·K: the multiply-adds of the product. */
+  flops: number;
+}
+
+/** The variant for an adapter: no workgroup memory on CPU adapters. */
+export function matmulVariantFor(info: Pick<AdapterInfo, 'isSoftware'>): MatmulVariant {
+  return info.isSoftware ? 'regblock' : 'tiled';
+}
+
+const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
+
+/** A WGSL f32 literal. */
+function f32(x: number): string {
+  if (!Number.isFinite(x)) throw new GpuError('validation', `matmul constant ${x} is not a finite number`);
+  const s = String(x);
+  return /[.eE]/.test(s) ? s : `${s}.0`;
+}
+
+function checkSpec(spec: MatmulSpec, limits: MatmulLimits): void {
+  for (const d of ['M', 'N', 'K'] as const) {
+    const v = spec[d];
+    if (!Number.isInteger(v) || v < 1) throw new GpuError('validation', `matmul ${d} must be a positive integer, got ${v}`);
+  }
+  const { M, N, K } = spec;
+  const tensors: [string, number][] = [
+    ['A', M * K],
+    ['B', K * N],
+    ['C', M * N],
+  ];
+  for (const [name, elems] of tensors) {
+    if (elems * 4 > limits.maxStorageBufferBindingSize) {
+      // Not implemented yet: splitting an operand into several bindings or several dispatches.
+      throw new GpuError(
+        'limit',
+        `matmul ${M}×${K}·${K}×${N}: ${name} holds ${elems * 4} bytes, more than this adapter's ` +
+          `maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize}); split it along rows`,
+      );
+    }
+  }
+}
+
+// ------------------------------------------------------------------------ shared WGSL pieces
+
+interface Layout {
+  M: number;
+  N: number;
+  K: number;
+  tA: boolean;
+  tB: boolean;
+}
+
+/** Activation functions in WGSL. tanh's argument is clamped: some backends return NaN past ±44. */
+const ACTIVATIONS: Record<Activation, string> = {
+  gelu: 'fn act(x: vec4<f32>) -> vec4<f32> {\n  let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);\n  return 0.5 * x * (vec4<f32>(1.0) + tanh(clamp(u, vec4<f32>(-15.0), vec4<f32>(15.0))));\n}',
+  relu: 'fn act(x: vec4<f32>) -> vec4<f32> { return max(x, vec4<f32>(0.0)); }',
+  silu: 'fn act(x: vec4<f32>) -> vec4<f32> { return x / (vec4<f32>(1.0) + exp(-x)); }',
+};
+
+/**
+ * The epilogue, inside `fn main` after the products: `acc` is array<vec4<f32>, 4>, row r of the
+ * 4×4 block at (m0, n0). Writes rows below M and columns below N.
+ */
+function epilogue(spec: MatmulSpec, c4: boolean, bias4: boolean, acc = 'acc', rowBase = 'm0', withBias = true): string {
+  const { N } = spec;
+  const lines: string[] = [];
+  const alpha = spec.alpha ?? 1;
+  let biasExpr = '';
+  if (spec.bias) {
+    if (withBias) lines.push(
+      bias4
+        ? '  let bv = bias[n0 / 4u];'
+        : `  let bv = vec4<f32>(bias[min(n0, ${N - 1}u)], bias[min(n0 + 1u, ${N - 1}u)], bias[min(n0 + 2u, ${N - 1}u)], bias[min(n0 + 3u, ${N - 1}u)]);`,
+    );
+    biasExpr = ' + bv';
+  }
+  lines.push('  for (var r = 0u; r < 4u; r++) {');
+  lines.push(`    let m = ${rowBase} + r;`);
+  lines.push('    if (m >= M) { break; }');
+  let v = alpha === 1 ? `${acc}[r]` : `${f32(alpha)} * ${acc}[r]`;
+  v = `${v}${biasExpr}`;
+  if (spec.activation) v = `act(${v})`;
+  lines.push(`    let v = ${v};`);
+  const op = spec.accumulate ? '+=' : '=';
+  if (c4) {
+    lines.push(`    c[(m * N + n0) / 4u] ${op} v;`);
+  } else {
+    lines.push('    for (var j = 0u; j < 4u; j++) {');
+    lines.push(`      if (n0 + j < N) { c[m * N + n0 + j] ${op} v[j]; }`);
+    lines.push('    }');
+  }
+  lines.push('  }');
+  return lines.join('\n');
+}
+
+function header(spec: MatmulSpec, kinds: { a: string; b: string; bias: string; c: string }): string {
+  const { M, N, K } = spec;
+  const out: string[] = [`const M = ${M}u;`, `const N = ${N}u;`, `const K = ${K}u;`];
+  out.push(`@group(0) @binding(0) var<storage, read> a: array<${kinds.a}>;`);
+  out.push(`@group(0) @binding(1) var<storage, read> b: array<${kinds.b}>;`);
+  let binding = 2;
+  if (spec.bias) out.push(`@group(0) @binding(${binding++}) var<storage, read> bias: array<${kinds.bias}>;`);
+  out.push(`@group(0) @binding(${binding}) var<storage, read_write> c: array<${kinds.c}>;`);
+  if (spec.activation) out.push(ACTIVATIONS[spec.activation]);
+  return out.join('\n');
+}
+
+function bindingsOf(spec: MatmulSpec): MatmulKernel['bindings'] {
+  return spec.bias ? ['a', 'b', 'bias', 'c'] : ['a', 'b', 'c'];
+}
+
+function labelOf(spec: MatmulSpec, variant: MatmulVariant): string {
+  const t = `${spec.transA ? 'T' : 'N'}${spec.transB ? 'T' : 'N'}`;
+  const extra = [spec.bias ? 'bias' : '', spec.activation ?? '', spec.accumulate ? 'acc' : ''].filter(Boolean);
+  return `matmul_${variant}_${t}_${spec.M}x${spec.N}x${spec.K}${extra.length ? `_${extra.join('_')}` : ''}`;
+}
+
+/** Picks a workgroup shape that fits the adapter's invocation limits. */
+function fitWorkgroup(want: readonly [number, number], limits: MatmulLimits): [number, number] {
+  let [x, y] = want;
+  x = Math.min(x, limits.maxComputeWorkgroupSizeX);
+  y = Math.min(y, limits.maxComputeWorkgroupSizeY);
+  while (x * y > limits.maxComputeInvocationsPerWorkgroup) {
+    if (y >= x) y = Math.max(1, y >> 1);
+    else x = Math.max(1, x >> 1);
+  }
+  return [x, y];
+}
+
+function workgroupsFor(rowsPerGroup: number, colsPerGroup: number, spec: MatmulSpec, limits: MatmulLimits) {
+  const wx = ceilDiv(spec.N, colsPerGroup);
+  const wy = ceilDiv(spec.M, rowsPerGroup);
+  if (wx > limits.maxComputeWorkgroupsPerDimension || wy > limits.maxComputeWorkgroupsPerDimension) {
+    throw new GpuError(
+      'limit',
+      `matmul ${spec.M}×${spec.N} needs ${wx}×${wy} workgroups, more than maxComputeWorkgroupsPerDimension ` +
+        `(${limits.maxComputeWorkgroupsPerDimension}); split the rows into several dispatches`,
+    );
+  }
+  return [wx, wy, 1] as [number, number, number];
+}
+
+// ------------------------------------------------------------------------ variant (a): regblock
+
+/**
+ * Register-blocked: invocation (x, y) computes rows m0..m0+3 and columns n0..n0+3 of C, stepping
+ * k by 4. Each operand whose contiguous dimension is a multiple of 4 is read as vec4.
+ *
+ * The 4×4 blocks are WGSL matrices whose column i is the i-th loaded vec4; acc holds Cᵀ's block
+ * (column r = row r of C), so Cᵀ += op(B)ᵀ·op(A)ᵀ becomes one mat4x4 product per k-step.
+ */
+function regblockWgsl(spec: MatmulSpec, wg: [number, number], rowBlocks: number): string {
+  const { M, N, K } = spec;
+  const tA = !!spec.transA;
+  const tB = !!spec.transB;
+  const a4 = (tA ? M : K) % 4 === 0; // contiguous dimension of A is a multiple of 4
+  const b4 = (tB ? K : N) % 4 === 0;
+  const c4 = N % 4 === 0;
+  const K4 = K - (K % 4);
+  const groups = Array.from({ length: rowBlocks }, (_, g) => g);
+
+  // Flat indices of op(A)[m, k] and op(B)[k, n] (WGSL expressions), and scalar reads of them.
+  const aIdx = (m: string, k: string): string => (tA ? `(${k}) * M + ${m}` : `(${m}) * K + ${k}`);
+  const bIdx = (k: string, n: string): string => (tB ? `(${n}) * K + ${k}` : `(${k}) * N + ${n}`);
+  const scalar = (arr: string, vec: boolean, idx: string): string =>
+    vec ? `${arr}[(${idx}) / 4u][(${idx}) % 4u]` : `${arr}[${idx}]`;
+  const mr = (g: number, r: number): string => `mc${4 * g + r}`; // clamped row index
+  const nc = (c: number): string => `nc${c}`; // clamped column index
+
+  // The four vec4 columns of row group g's A-matrix at k-step `k`.
+  const aCols = (g: number): string[] =>
+    [0, 1, 2, 3].map((i) => {
+      if (!tA) {
+        // row m_i of A, k..k+3 (contiguous)
+        return a4
+          ? `a[(${mr(g, i)} * K + k) / 4u]`
+          : `vec4<f32>(${[0, 1, 2, 3].map((j) => `a[${mr(g, i)} * K + k + ${j}u]`).join(', ')})`;
+      }
+      // row k+i of stored A, columns m..m+3 of group g (contiguous)
+      return a4
+        ? `a[((k + ${i}u) * M + m0 + ${4 * g}u) / 4u]`
+        : `vec4<f32>(${[0, 1, 2, 3].map((r) => `a[(k + ${i}u) * M + ${mr(g, r)}]`).join(', ')})`;
+    });
+  const bCols = [0, 1, 2, 3].map((i) => {
+    if (!tB) {
+      // row k+i of B, columns n0..n0+3
+      return b4
+        ? `b[((k + ${i}u) * N + n0) / 4u]`
+        : `vec4<f32>(${[0, 1, 2, 3].map((c) => `b[(k + ${i}u) * N + ${nc(c)}]`).join(', ')})`;
+    }
+    // row n_i of stored B, k..k+3
+    return b4
+      ? `b[(${nc(i)} * K + k) / 4u]`
+      : `vec4<f32>(${[0, 1, 2, 3].map((j) => `b[${nc(i)} * K + k + ${j}u]`).join(', ')})`;
+  });
+
+  const body: string[] = [];
+  body.push(`@compute @workgroup_size(${wg[0]}, ${wg[1]})`);
+  body.push('fn main(@builtin(global_invocation_id) gid: vec3<u32>) {');
+  body.push('  let n0 = gid.x * 4u;');
+  body.push(`  let m0 = gid.y * ${4 * rowBlocks}u;`);
+  body.push('  if (m0 >= M || n0 >= N) { return; }');
+  // Clamped indices: rows past M and columns past N read valid memory and are never stored.
+  for (const g of groups) for (let r = 0; r < 4; r++) body.push(`  let ${mr(g, r)} = min(m0 + ${4 * g + r}u, M - 1u);`);
+  for (let c = 0; c < 4; c++) body.push(`  let ${nc(c)} = min(n0 + ${c}u, N - 1u);`);
+  for (const g of groups) body.push(`  var acc${g} = mat4x4<f32>();`);
+  if (K4 > 0) {
+    body.push(`  for (var k = 0u; k < ${K4}u; k += 4u) {`);
+    body.push(`    let pb = ${tB ? 'transpose(' : ''}mat4x4<f32>(${bCols.join(', ')})${tB ? ')' : ''};`);
+    for (const g of groups) {
+      const pa = `mat4x4<f32>(${aCols(g).join(', ')})`;
+      body.push(`    acc${g} += pb * ${tA ? `transpose(${pa})` : pa};`);
+    }
+    body.push('  }');
+  }
+  // K tail: one k at a time, an outer product of a column of op(A) and a row of op(B).
+  for (let k = K4; k < K; k++) {
+    const ks = `${k}u`;
+    body.push('  {');
+    body.push(`    let bv = vec4<f32>(${[0, 1, 2, 3].map((c) => scalar('b', b4, bIdx(ks, nc(c)))).join(', ')});`);
+    for (const g of groups) {
+      body.push(`    let av${g} = vec4<f32>(${[0, 1, 2, 3].map((r) => scalar('a', a4, aIdx(mr(g, r), ks))).join(', ')});`);
+      body.push(`    acc${g} += mat4x4<f32>(av${g}.x * bv, av${g}.y * bv, av${g}.z * bv, av${g}.w * bv);`);
+    }
+    body.push('  }');
+  }
+  for (const g of groups) body.push(epilogue(spec, c4, !!spec.bias && c4, `acc${g}`, `m0 + ${4 * g}u`, g === 0));
+  body.push('}');
+
+  const kinds = {
+    a: a4 ? 'vec4<f32>' : 'f32',
+    b: b4 ? 'vec4<f32>' : 'f32',
+    bias: c4 ? 'vec4<f32>' : 'f32',
+    c: c4 ? 'vec4<f32>' : 'f32',
+  };
+  return `${header(spec, kinds)}\n${body.join('\n')}\n`;
+}
+
+// ------------------------------------------------------------------------ variant (b): tiled
+
+/**
+ * Workgroup-tiled: a workgroup of wg[0]×wg[1] invocations computes a BM×BN block of C
+ * (BM = 4·wg[1], BN = 4·wg[0]); per step of BK it stages op(A)'s BM×BK and op(B)'s BK×BN tiles
+ * in workgroup memory (k-major, zero-filled past the edges), with loads coalesced along each
+ * operand's contiguous dimension, then each invocation accumulates its 4×4 block.
+ */
+function tiledWgsl(spec: MatmulSpec, wg: [number, number], BK: number): string {
+  const { M, N, K } = spec;
+  const tA = !!spec.transA;
+  const tB = !!spec.transB;
+  const c4 = N % 4 === 0;
+  const BN = 4 * wg[0];
+  const BM = 4 * wg[1];
+  const T = wg[0] * wg[1];
+  const aLoads = ceilDiv(BM * BK, T);
+  const bLoads = ceilDiv(BK * BN, T);
+
+  const body: string[] = [];
+  body.push(`const BM = ${BM}u;`, `const BN = ${BN}u;`, `const BK = ${BK}u;`, `const T = ${T}u;`);
+  body.push('var<workgroup> As: array<f32, BK * BM>; // [k][m]');
+  body.push('var<workgroup> Bs: array<f32, BK * BN>; // [k][n]');
+  body.push(`@compute @workgroup_size(${wg[0]}, ${wg[1]})`);
+  body.push(
+    'fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {',
+  );
+  body.push('  let gm = wid.y * BM;');
+  body.push('  let gn = wid.x * BN;');
+  body.push('  let m0 = gm + lid.y * 4u;');
+  body.push('  let n0 = gn + lid.x * 4u;');
+  body.push('  var acc = array<vec4<f32>, 4>();');
+  body.push('  for (var k0 = 0u; k0 < K; k0 += BK) {');
+  // A tile: element e → (mm, kk), coalesced along A's contiguous dimension.
+  body.push(`    for (var i = 0u; i < ${aLoads}u; i++) {`);
+  body.push('      let e = tid + i * T;');
+  body.push('      if (e < BM * BK) {');
+  if (!tA) body.push('        let kk = e % BK; let mm = e / BK;');
+  else body.push('        let mm = e % BM; let kk = e / BM;');
+  body.push('        let m = gm + mm; let k = k0 + kk;');
+  body.push(`        As[kk * BM + mm] = select(0.0, a[${tA ? 'k * M + m' : 'm * K + k'}], m < M && k < K);`);
+  body.push('      }');
+  body.push('    }');
+  body.push(`    for (var i = 0u; i < ${bLoads}u; i++) {`);
+  body.push('      let e = tid + i * T;');
+  body.push('      if (e < BK * BN) {');
+  if (!tB) body.push('        let nn = e % BN; let kk = e / BN;');
+  else body.push('        let kk = e % BK; let nn = e / BK;');
+  body.push('        let n = gn + nn; let k = k0 + kk;');
+  body.push(`        Bs[kk * BN + nn] = select(0.0, b[${tB ? 'n * K + k' : 'k * N + n'}], n < N && k < K);`);
+  body.push('      }');
+  body.push('    }');
+  body.push('    workgroupBarrier();');
+  body.push('    for (var kk = 0u; kk < BK; kk++) {');
+  body.push('      let ai = kk * BM + lid.y * 4u;');
+  body.push('      let bi = kk * BN + lid.x * 4u;');
+  body.push('      let av = vec4<f32>(As[ai], As[ai + 1u], As[ai + 2u], As[ai + 3u]);');
+  body.push('      let bv = vec4<f32>(Bs[bi], Bs[bi + 1u], Bs[bi + 2u], Bs[bi + 3u]);');
+  body.push('      acc[0] += av.x * bv;');
+  body.push('      acc[1] += av.y * bv;');
+  body.push('      acc[2] += av.z * bv;');
+  body.push('      acc[3] += av.w * bv;');
+  body.push('    }');
+  body.push('    workgroupBarrier();');
+  body.push('  }');
+  body.push('  if (n0 >= N) { return; }');
+  body.push(epilogue(spec, c4, !!spec.bias && c4));
+  body.push('}');
+  // selects read a[...] even when out of range; WebGPU clamps or zeroes such reads (robust
+  // buffer access), so it is safe, and the value is discarded.
+  const kinds = { a: 'f32', b: 'f32', bias: c4 ? 'vec4<f32>' : 'f32', c: c4 ? 'vec4<f32>' : 'f32' };
+  return `${header(spec, kinds)}\n${body.join('\n')}\n`;
+}
+
+// ------------------------------------------------------------------------ public API
+
+/** Generates the WGSL and dispatch size of C = act(alpha·op(A)·op(B) + bias) for one variant. */
+export function matmulKernel(spec: MatmulSpec, opts: MatmulOptions): MatmulKernel {
+  checkSpec(spec, opts.limits);
+  const label = labelOf(spec, opts.variant);
+  const flops = 2 * spec.M * spec.N * spec.K;
+  if (opts.variant === 'regblock') {
+    const wg = fitWorkgroup(opts.workgroup ?? [8, 8], opts.limits);
+    const rowBlocks = opts.rowBlocks ?? 1;
+    const workgroups = workgroupsFor(4 * rowBlocks * wg[1], 4 * wg[0], spec, opts.limits);
+    return { wgsl: regblockWgsl(spec, wg, rowBlocks), label, variant: 'regblock', bindings: bindingsOf(spec), workgroups, flops };
+  }
+  const wg = fitWorkgroup(opts.workgroup ?? [16, 16], opts.limits);
+  const BK = 16;
+  const shared = 4 * BK * 4 * (wg[0] + wg[1]);
+  if (shared > opts.limits.maxComputeWorkgroupStorageSize) {
+    throw new GpuError('limit', `tiled matmul needs ${shared} bytes of workgroup memory; the adapter allows ${opts.limits.maxComputeWorkgroupStorageSize}`);
+  }
+  const workgroups = workgroupsFor(4 * wg[1], 4 * wg[0], spec, opts.limits);
+  return { wgsl: tiledWgsl(spec, wg, BK), label, variant: 'tiled', bindings: bindingsOf(spec), workgroups, flops };
+}
+
+export interface MatmulBuffers {
+  a: GPUBuffer;
+  b: GPUBuffer;
+  bias?: GPUBuffer;
+  c: GPUBuffer;
+}
+
+/** A matmul compiled for one device: encode() adds its dispatch to a batch. */
+export interface PreparedMatmul {
+  spec: MatmulSpec;
+  kernel: MatmulKernel;
+  compiled: Kernel;
+  encode(batch: Batch, buffers: MatmulBuffers): void;
+}
+
+/** Generates and compiles a matmul for `gpu`, by default in the variant its adapter suits. */
+export async function prepareMatmul(
+  gpu: Gpu,
+  spec: MatmulSpec,
+  opts: Partial<Omit<MatmulOptions, 'limits'>> = {},
+): Promise<PreparedMatmul> {
+  const variant = opts.variant ?? matmulVariantFor(gpu.info);
+  const kernel = matmulKernel(spec, { ...opts, variant, limits: gpu.info.limits });
+  const compiled = await gpu.pipeline(kernel.wgsl, { label: kernel.label });
+  return {
+    spec,
+    kernel,
+    compiled,
+    encode(batch, buffers) {
+      if (spec.bias && !buffers.bias) throw new GpuError('validation', 'matmul with bias needs a bias buffer', kernel.label);
+      const list = kernel.bindings.map((name) => buffers[name]!);
+      batch.dispatch(compiled, list, kernel.workgroups);
+    },
+  };
+}

@@ -1,0 +1,241 @@
+// The WebGPU tests that run real kernels, registered once per software adapter by
+// swiftshader.test.ts and llvmpipe.test.ts (each file is its own vitest fork, so the two
+// adapters run in parallel). A missing adapter fails the tests: it is never a skip.
+//
+// Tolerance for a matmul, per element: |gpu − cpu| ≤ tol(K) · (Σ_k |op(A)[m,k]·op(B)[k,n]| + |bias| + 1)
+// with tol(K) = 1e-6·√K + 2e-6. fp32 rounding gives about 1e-7·√K in these terms (measured worst
+// 2.2e-7 at K = 64); any indexing mistake gives errors of order 1.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GpuError } from '../../runtime/webgpu/errors.ts';
+import type { Gpu } from '../../runtime/webgpu/gpu.ts';
+import { runDoctor } from '../../runtime/webgpu/doctor.ts';
+import {
+  type MatmulOptions,
+  type MatmulSpec,
+  matmulVariantFor,
+  prepareMatmul,
+} from '../../runtime/webgpu/kernels/matmul.ts';
+import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
+import { matmulCpu, maxScaledError, randomArray } from './reference.ts';
+
+export const matmulTolerance = (K: number): number => 1e-6 * Math.sqrt(K) + 2e-6;
+
+type Config = { name: string } & Partial<Omit<MatmulOptions, 'limits'>>;
+const CONFIGS: Config[] = [
+  { name: 'regblock', variant: 'regblock' },
+  { name: 'regblock 8 rows/invocation', variant: 'regblock', rowBlocks: 2 },
+  { name: 'tiled', variant: 'tiled' },
+];
+
+const SIZES: [number, number, number][] = [
+  [1, 1, 1],
+  [37, 53, 29],
+  [128, 768, 64],
+  [6, 12, 8], // all multiples of 4 but smaller than a block
+  [3, 5, 130], // a K tail after many full k-steps
+];
+
+/** Runs one matmul on the GPU and returns its scaled error against the CPU. */
+async function matmulError(gpu: Gpu, spec: MatmulSpec, config: Config, seed = 1): Promise<number> {
+  const { M, N, K } = spec;
+  const a = randomArray(M * K, seed);
+  const b = randomArray(K * N, seed + 1);
+  const bias = spec.bias ? randomArray(N, seed + 2) : undefined;
+  const cIn = spec.accumulate ? randomArray(M * N, seed + 3) : undefined;
+  const { name: _, ...opts } = config;
+  const mm = await prepareMatmul(gpu, spec, opts);
+  const c = cIn ? gpu.buffer(cIn) : gpu.buffer(M * N * 4);
+  const batch = gpu.batch(mm.kernel.label);
+  mm.encode(batch, { a: gpu.buffer(a), b: gpu.buffer(b), ...(bias ? { bias: gpu.buffer(bias) } : {}), c });
+  await batch.submit();
+  const got = await gpu.read(c);
+  const want = matmulCpu(spec, a, b, bias, cIn);
+  return maxScaledError(got, want.c, want.magnitude);
+}
+
+export function adapterSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
+  let gpu: Gpu;
+
+  beforeAll(async () => {
+    gpu = await openNodeGpu({ adapter });
+  });
+  afterAll(() => {
+    if (gpu && !gpu.isLost) gpu.destroy();
+  });
+
+  describe(`${adapter}: adapter discovery`, () => {
+    it('opens the requested adapter and describes it', () => {
+      const info = gpu.info;
+      expect(info.adapterClass).toBe(adapter);
+      expect(info.isSoftware).toBe(true);
+      expect(info.backend).toBe(adapter === 'swiftshader' ? 'vulkan' : 'opengles');
+      expect(info.featureLevel).toBe(adapter === 'swiftshader' ? 'core' : 'compatibility');
+      expect(matmulVariantFor(info)).toBe('regblock');
+    });
+
+    it("requests the adapter's limits, not the defaults", () => {
+      const l = gpu.info.limits;
+      // Compatibility defaults are 128 invocations and 128 MiB; both adapters offer more invocations.
+      expect(l.maxComputeInvocationsPerWorkgroup).toBeGreaterThanOrEqual(256);
+      expect(l.maxStorageBufferBindingSize).toBeGreaterThanOrEqual(128 * 2 ** 20);
+      expect(l.maxStorageBuffersPerShaderStage).toBeGreaterThanOrEqual(8);
+      expect(gpu.device.limits.maxComputeInvocationsPerWorkgroup).toBe(l.maxComputeInvocationsPerWorkgroup);
+    });
+
+    it('enables subgroups only where the adapter has them, never shader-f16 here', () => {
+      expect(gpu.info.features.includes('subgroups')).toBe(adapter === 'swiftshader');
+      expect(gpu.info.features).not.toContain('shader-f16');
+    });
+  });
+
+  describe(`${adapter}: helpers and errors`, () => {
+    it('round-trips a buffer and pads odd byte lengths', async () => {
+      const data = new Float32Array([1, -2, 3.5, 1e-30, 7]);
+      expect(Array.from(await gpu.read(gpu.buffer(data)))).toEqual(Array.from(data));
+      const bytes = new Uint8Array([1, 2, 3]);
+      expect(Array.from(await gpu.read(gpu.buffer(bytes), Uint8Array, 3))).toEqual([1, 2, 3]);
+    });
+
+    it('caches pipelines by source', async () => {
+      const src = '@group(0) @binding(0) var<storage, read_write> o: array<f32>;\n@compute @workgroup_size(1) fn main() { o[0] = 1.0; }';
+      expect(await gpu.pipeline(src)).toBe(await gpu.pipeline(src));
+    });
+
+    it('a WGSL error throws GpuError with the compiler message and line, not zeros', async () => {
+      const bad = '@group(0) @binding(0) var<storage, read_write> o: array<f32>;\n@compute @workgroup_size(1) fn main() {\n  o[0] = undefined_thing;\n}';
+      const err = await gpu.pipeline(bad, { label: 'broken' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(GpuError);
+      expect((err as GpuError).kind).toBe('validation');
+      expect((err as GpuError).message).toMatch(/broken:3:10: error: .*undefined_thing/);
+      expect((err as GpuError).message).toContain('  o[0] = undefined_thing;');
+    });
+
+    it('a workgroup over the device limit throws GpuError', async () => {
+      const n = gpu.info.limits.maxComputeInvocationsPerWorkgroup * 2;
+      const src = `@group(0) @binding(0) var<storage, read_write> o: array<f32>;\n@compute @workgroup_size(${n}) fn main() { o[0] = 1.0; }`;
+      await expect(gpu.pipeline(src)).rejects.toThrow(GpuError);
+    });
+
+    it('a bad dispatch (missing binding) throws GpuError from submit', async () => {
+      const k = await gpu.pipeline(
+        '@group(0) @binding(0) var<storage, read> i: array<f32>;\n@group(0) @binding(1) var<storage, read_write> o: array<f32>;\n@compute @workgroup_size(1) fn main() { o[0] = i[0]; }',
+      );
+      const err = await gpu.batch('one binding short').dispatch(k, [gpu.buffer(4)], [1]).submit().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(GpuError);
+      expect((err as GpuError).kind).toBe('validation');
+      expect((err as GpuError).message).toContain('one binding short');
+      // The device is still usable afterwards.
+      expect(Array.from(await gpu.read(gpu.buffer(new Float32Array([4]))))).toEqual([4]);
+    });
+
+    it('a wait that never ends times out with GpuError', async () => {
+      const saved = gpu.timeoutMs;
+      gpu.timeoutMs = 50;
+      try {
+        await expect(gpu.guard(new Promise<never>(() => {}), 'a stuck wait')).rejects.toThrow(/timeout error: a stuck wait/);
+      } finally {
+        gpu.timeoutMs = saved;
+      }
+    });
+
+    it('dispatches in one batch run in order (the second reads what the first wrote)', async () => {
+      const double = await gpu.pipeline(
+        '@group(0) @binding(0) var<storage, read_write> x: array<f32>;\n@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) { if (g.x < arrayLength(&x)) { x[g.x] = 2.0 * x[g.x]; } }',
+      );
+      const x = gpu.buffer(new Float32Array(100).fill(1.5));
+      const batch = gpu.batch('ten doublings');
+      for (let i = 0; i < 10; i++) batch.dispatch(double, [x], [2]);
+      await batch.submit();
+      const got = await gpu.read(x);
+      expect(got[0]).toBe(1.5 * 1024);
+      expect(got[99]).toBe(1.5 * 1024);
+    });
+  });
+
+  describe(`${adapter}: doctor`, () => {
+    it('passes its self-test on this adapter', async () => {
+      const report = await runDoctor({ open: () => openNodeGpu({ adapter }) });
+      expect(report.error).toBeUndefined();
+      expect(report.checks.map((c) => [c.name, c.ok])).toEqual([
+        ['matmul', true],
+        ['reduction', true],
+        ['speed', true],
+      ]);
+      expect(report.ok).toBe(true);
+      expect(report.adapter?.adapterClass).toBe(adapter);
+    });
+  });
+
+  describe(`${adapter}: matmul`, () => {
+    for (const config of CONFIGS) {
+      for (const [M, N, K] of SIZES) {
+        it(`${config.name} ${M}×${N}×${K}, every transpose combination`, async () => {
+          for (const transA of [false, true]) {
+            for (const transB of [false, true]) {
+              const err = await matmulError(gpu, { M, N, K, transA, transB }, config);
+              expect(err, `transA=${transA} transB=${transB}`).toBeLessThanOrEqual(matmulTolerance(K));
+            }
+          }
+        });
+      }
+    }
+
+    const EPILOGUES: MatmulSpec[] = [
+      { M: 37, N: 53, K: 29, bias: true, activation: 'gelu' },
+      { M: 37, N: 52, K: 29, bias: true, activation: 'relu', transB: true },
+      { M: 33, N: 64, K: 40, bias: true, activation: 'silu', transA: true },
+      { M: 16, N: 20, K: 12, alpha: 0.25, activation: 'gelu' },
+      { M: 19, N: 7, K: 9, accumulate: true, alpha: 2 },
+      { M: 20, N: 24, K: 64, accumulate: true, transA: true, bias: true },
+    ];
+    for (const config of CONFIGS) {
+      it(`${config.name}: bias, activation, alpha and accumulate epilogues`, async () => {
+        for (const spec of EPILOGUES) {
+          const err = await matmulError(gpu, spec, config, 7);
+          expect(err, JSON.stringify(spec)).toBeLessThanOrEqual(matmulTolerance(spec.K));
+        }
+      });
+    }
+
+    it('gelu does not overflow to NaN for large inputs', async () => {
+      // Pre-activations of ±60..±90: tanh's argument is large; a naive exp-based tanh gives NaN.
+      const spec: MatmulSpec = { M: 4, N: 4, K: 4, activation: 'gelu' };
+      const a = new Float32Array([10, 10, 10, 10, -10, -10, -10, -10, 15, 15, 15, 15, -15, -15, -15, -15]);
+      const b = new Float32Array(16).fill(1.5);
+      const mm = await prepareMatmul(gpu, spec);
+      const c = gpu.buffer(64);
+      const batch = gpu.batch();
+      mm.encode(batch, { a: gpu.buffer(a), b: gpu.buffer(b), c });
+      await batch.submit();
+      const got = Array.from(await gpu.read(c));
+      expect(got.slice(0, 4)).toEqual([60, 60, 60, 60]);
+      for (const v of got.slice(4, 8)) expect(Math.abs(v)).toBeLessThan(1e-6);
+      expect(got.slice(8, 12)).toEqual([90, 90, 90, 90]);
+      expect(got.every(Number.isFinite)).toBe(true);
+    });
+
+    it('rejects a binding over maxStorageBufferBindingSize with a clear GpuError', async () => {
+      const limit = gpu.info.limits.maxStorageBufferBindingSize;
+      const rows = Math.floor(limit / 4 / 64) + 1; // A = rows×64 floats, just over the limit
+      const err = await prepareMatmul(gpu, { M: rows, N: 64, K: 64 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(GpuError);
+      expect((err as GpuError).kind).toBe('limit');
+      expect((err as GpuError).message).toMatch(/A holds \d+ bytes, more than this adapter's maxStorageBufferBindingSize/);
+    });
+  });
+
+  describe(`${adapter}: device loss`, () => {
+    it('rejects pending and later work with a device-lost GpuError instead of hanging', async () => {
+      const own = await openNodeGpu({ adapter });
+      const buf = own.buffer(new Float32Array([1, 2, 3]));
+      const pending = own.read(buf); // in flight when the device goes
+      own.destroy();
+      await expect(pending).rejects.toThrow(/device-lost error: the device was destroyed/);
+      expect(own.isLost).toBe(true);
+      await expect(own.read(buf)).rejects.toThrow(/device-lost/);
+      await expect(own.pipeline('@compute @workgroup_size(1) fn main() {}')).rejects.toThrow(/device-lost/);
+      await expect(own.sync()).rejects.toThrow(/device-lost/);
+    });
+  });
+}
