@@ -60,7 +60,7 @@ export const FUNCTIONS: Record<string, FnSpec> = {
   positions: {
     params: [T('x')],
     doc: 'The positions 0 … S−1 of x [B, S, …], as ids for a position embedding.',
-    run: (t, a, r) => t.op('positions', [tensor(a, 'x')], {}, r),
+    run: (t, a, r) => t.op('positions', [tensor(a, 'x')], { offset: t.prefix.length }, r),
   },
   pool: {
     params: [T('x'), { name: 'mode', type: 'option', options: ['first', 'last', 'mean'], default: { kind: 'sym', name: 'first' } }],
@@ -116,8 +116,8 @@ function attention(t: Tracer, a: Args, range: SourceRange, m: ModuleInst): Value
   if (flag(a, 'rotary')) {
     if (hd % 2 !== 0) return fail(t, range, `rotary positions need an even head size, found ${hd}`, Codes.ShapeMismatch);
     const theta = number(a, 'rope_theta');
-    const rq = t.op('rope', [q], { heads, theta, inverse: false }, range);
-    const rk = t.op('rope', [k], { heads: kvHeads, theta, inverse: false }, range);
+    const rq = t.op('rope', [q], { heads, theta, inverse: false, offset: t.prefix.length }, range);
+    const rk = t.op('rope', [k], { heads: kvHeads, theta, inverse: false, offset: t.prefix.length }, range);
     if (rq.kind !== 'tensor' || rk.kind !== 'tensor') return POISON;
     [q, k] = [rq, rk];
   }

@@ -67,8 +67,10 @@ export const OPS: Record<string, OpSpec> = {
   },
   positions: {
     inputs: ['x'],
-    attrs: [],
-    doc: 'x [B,S,...] → i32 [S]: 0, 1, …, S-1 (the sequence positions of x).',
+    attrs: ['offset'],
+    doc:
+      'x [B,S,...] → i32 [S]: offset, offset+1, …, offset+S-1 (the sequence positions of x). The offset is ' +
+      'the prefix length under prefix tuning: as in Hugging Face, prefixes occupy positions 0…P-1 of the cache.',
     shape: ([x]) => (x!.length >= 2 ? [x![1]!] : `positions needs a [B, S, …] input, got ${formatShape(x!)}`),
     dtype: 'i32',
   },
@@ -135,10 +137,10 @@ export const OPS: Record<string, OpSpec> = {
   },
   rope: {
     inputs: ['x'],
-    attrs: ['heads', 'theta', 'inverse'],
+    attrs: ['heads', 'theta', 'inverse', 'offset'],
     doc:
       'Rotary position embedding on x [B,S,heads·hd], Hugging Face LLaMA convention (rotate_half): for each head, ' +
-      'position p and i < hd/2 with angle a = p·theta^(−2i/hd): (x_i, x_{i+hd/2}) ← (x_i·cos a − x_{i+hd/2}·sin a, ' +
+      'position p = offset + s (s the sequence index) and i < hd/2 with angle a = p·theta^(−2i/hd): (x_i, x_{i+hd/2}) ← (x_i·cos a − x_{i+hd/2}·sin a, ' +
       'x_{i+hd/2}·cos a + x_i·sin a). `inverse` rotates by −a (the backward).',
     shape: same,
   },

@@ -97,12 +97,16 @@ function add(plan: PeftPlan, method: MethodName, m: ModuleInst, settings: Settin
   plan.apps.push({ method, module: m, settings, range });
 }
 
-/** The modules matched by a list of patterns; reports a pattern that matches nothing. */
-function match(patterns: StringLit[], modules: ModuleInst[], r: Reporter, code: string = Codes.PatternMatchesNothing): ModuleInst[] {
+/**
+ * The modules matched by a list of patterns; reports a pattern that matches nothing.
+ * With `subtree`, a module also matches when one of its ancestors does, so that
+ * `exclude "h.0.*"` or `override "h.11"` reach everything inside that layer.
+ */
+function match(patterns: StringLit[], modules: ModuleInst[], r: Reporter, code: string = Codes.PatternMatchesNothing, subtree = false): ModuleInst[] {
   const out = new Set<ModuleInst>();
   for (const p of patterns) {
     const pat = compilePattern(p.value);
-    const hit = modules.filter((m) => pat.matches(m.path));
+    const hit = modules.filter((m) => (subtree ? ancestry(m.path).some((a) => pat.matches(a)) : pat.matches(m.path)));
     if (hit.length === 0) {
       const near = closest(p.value, modules.map((m) => m.path), 3);
       const hint = near.length ? ` Module paths look like ${near.map((n) => `\`${n}\``).join(', ')}.` : '';
@@ -128,9 +132,9 @@ function methodRule(plan: PeftPlan, rule: MethodRule, modules: ModuleInst[], con
   } else {
     targets = match(rule.targets, modules, r);
   }
-  const excluded = new Set(match(rule.exclude, modules, r));
+  const excluded = new Set(match(rule.exclude, modules, r, Codes.PatternMatchesNothing, true));
   targets = targets.filter((m) => !excluded.has(m));
-  const overrides = rule.overrides.map((o) => ({ o, hit: new Set(match([o.pattern], targets, r, Codes.OverrideMatchesNothing)) }));
+  const overrides = rule.overrides.map((o) => ({ o, hit: new Set(match([o.pattern], targets, r, Codes.OverrideMatchesNothing, true)) }));
   for (const m of targets) {
     const extra = overrides.filter((x) => x.hit.has(m)).flatMap((x) => x.o.args);
     const s = extra.length ? settingsOf(rule.method, rule.method.args, config, r, extra) : base;
@@ -153,4 +157,10 @@ function checkPrefixAgreement(plan: PeftPlan, r: Reporter): void {
       ]);
     }
   }
+}
+
+/** `h.0.attn.c_attn` → [`h`, `h.0`, `h.0.attn`, `h.0.attn.c_attn`]. */
+function ancestry(path: string): string[] {
+  const parts = path.split('.');
+  return parts.map((_, i) => parts.slice(0, i + 1).join('.'));
 }

@@ -45,13 +45,14 @@ export const embeddingGrad: Kernel = (inputs, attrs, ctx) => {
   return out;
 };
 
-/** positions: x [B,S,...] → i32 [S]: 0, 1, …, S−1. */
-export const positions: Kernel = (inputs) => {
+/** positions: x [B,S,...] → i32 [S]: offset, …, offset+S−1 (offset defaults to 0). */
+export const positions: Kernel = (inputs, attrs) => {
   const op = 'positions';
   const x = anyIn(op, inputs, 0, 'x');
   if (x.shape.length < 2) fail(op, `positions needs a [B, S, …] input, got ${formatDims(x.shape)}`);
   const S = x.shape[1]!;
   const data = new Int32Array(S);
-  for (let i = 0; i < S; i++) data[i] = i;
+  const offset = attrs.offset === undefined ? 0 : intAttr(op, attrs, 'offset');
+  for (let i = 0; i < S; i++) data[i] = offset + i;
   return { shape: [S], data };
 };

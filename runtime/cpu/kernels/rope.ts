@@ -4,7 +4,7 @@ import { formatDims } from '../tensor.ts';
 import { boolAttr, fail, floatIn, floatOut, intAttr, numAttr, type Kernel } from './common.ts';
 
 /**
- * rope: x [B,S,heads·hd] → same shape. Position p (0 … S−1 along axis 1), i < hd/2,
+ * rope: x [B,S,heads·hd] → same shape. Position p (offset … offset+S−1 along axis 1), i < hd/2,
  * a = p·theta^(−2i/hd): (x_i, x_{i+hd/2}) ← (x_i·cos a − x_{i+hd/2}·sin a, x_{i+hd/2}·cos a + x_i·sin a).
  * `inverse` rotates by −a; it is the backward (the rotation is orthogonal).
  */
@@ -14,6 +14,7 @@ export const rope: Kernel = (inputs, attrs, ctx) => {
   const heads = intAttr(op, attrs, 'heads');
   const theta = numAttr(op, attrs, 'theta');
   const inverse = boolAttr(op, attrs, 'inverse');
+  const offset = attrs.offset === undefined ? 0 : intAttr(op, attrs, 'offset');
   if (x.shape.length !== 3) fail(op, `x must be [B, S, heads·hd], got ${formatDims(x.shape)}`);
   const [B, S, D] = x.shape as [number, number, number];
   if (heads <= 0 || D % heads !== 0) fail(op, `features ${D} are not divisible by heads ${heads}`);
@@ -27,7 +28,7 @@ export const rope: Kernel = (inputs, attrs, ctx) => {
   for (let i = 0; i < half; i++) {
     const invFreq = Math.pow(theta, (-2 * i) / hd);
     for (let p = 0; p < S; p++) {
-      const a = p * invFreq;
+      const a = (offset + p) * invFreq;
       cos[p * half + i] = Math.cos(a);
       sin[p * half + i] = sign * Math.sin(a);
     }
