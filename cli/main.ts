@@ -4,6 +4,10 @@ import { Command } from 'commander';
 import { printAst } from '../grammar/index.ts';
 import { printGraph } from '../compiler/ir/printer.ts';
 import { addCompileFlags, compileFile, report, type CompileFlags } from './common.ts';
+import { buildTrainingGraph } from '../compiler/autodiff/backward.ts';
+import { printTrainingGraph } from '../compiler/ir/printer.ts';
+import { doctorCommand } from './doctor.ts';
+import { gradCommand, type GradFlags } from './grad.ts';
 import { paramsCommand } from './params.ts';
 
 const program = new Command();
@@ -32,7 +36,7 @@ addCompileFlags(
   program
     .command('compile')
     .argument('<file>', '.peft file')
-    .requiredOption('--emit <stage>', 'stage to print: ast | ir')
+    .requiredOption('--emit <stage>', 'stage to print: ast | ir | train-ir')
     .description('compile and print an intermediate form'),
 ).action((file: string, flags: CompileFlags & { emit: string }) => {
   const res = compileFile(file, flags);
@@ -41,15 +45,43 @@ addCompileFlags(
     for (const f of res.files) process.stdout.write(printAst(f));
   } else if (flags.emit === 'ir') {
     process.stdout.write(printGraph(res.graph!));
+  } else if (flags.emit === 'train-ir') {
+    process.stdout.write(printTrainingGraph(buildTrainingGraph(res.graph!)));
   } else {
-    process.stderr.write(`peftc: unknown stage \`${flags.emit}\`; choose ast or ir\n`);
+    process.stderr.write(`peftc: unknown stage \`${flags.emit}\`; choose ast, ir or train-ir\n`);
     process.exitCode = 1;
   }
 });
 
+addCompileFlags(
+  program
+    .command('grad')
+    .argument('<file>', '.peft file (a language model)')
+    .option('--init <weights.safetensors>', 'parameter values by path; missing ones are initialised from --seed')
+    .requiredOption('--tokens <tokens.json>', 'a JSON array of equal-length arrays of token ids')
+    .requiredOption('--out <out.safetensors>', 'where to write loss, logits and grad.<path>')
+    .option('--backend <cpu|webgpu>', 'where to compute', 'cpu')
+    .option('--seed <n>', 'seed for parameters not in --init', '0')
+    .description('compute the loss, logits and gradients of the trainable parameters'),
+).action(async (file: string, flags: GradFlags) => {
+  process.exitCode = await gradCommand(file, flags);
+});
+
+program
+  .command('doctor')
+  .option('--adapter <choice>', 'auto | hardware | swiftshader | llvmpipe | all', 'auto')
+  .option('--json', 'print JSON')
+  .description('show the WebGPU adapter and run a self-test kernel')
+  .action(async (flags: { adapter: string; json?: boolean }) => {
+    process.exitCode = await doctorCommand({ adapter: flags.adapter as never, json: flags.json ?? false });
+  });
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  process.stderr.write(`peftc: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 2;
+  // Errors about the user's input (bad weights, tokens, files) are one line and exit 1;
+  // anything else is a bug in peftc: one line, exit 2, never a stack trace.
+  const expected = e instanceof Error && ['UserError', 'WeightsError', 'SafetensorsError', 'TokensError', 'GpuError'].includes(e.name);
+  process.stderr.write(`peftc: ${expected ? '' : 'internal error: '}${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = expected ? 1 : 2;
 }
