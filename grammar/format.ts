@@ -1,6 +1,6 @@
 // Diagnostics as text for a terminal, in the shape compilers have taught people to read:
 //
-//   gpt2.peft:21:30: error E0101: expected `,` or `)` to close the argument list of `Linear`, found `{`
+//   gpt2.peft:21:28: error E0101: expected `,` or `)` to close the argument list of `Linear`, found `{`
 //     c_attn = Linear(d, 3 * d {
 //                              ^
 //     gpt2.peft:21:18: note: `(` opened here
