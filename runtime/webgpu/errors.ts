@@ -22,10 +22,3 @@ export class GpuError extends Error {
   }
 }
 
-/** Maps a GPUError from an error scope to its kind. */
-export function kindOfGpuError(e: GPUError): GpuErrorKind {
-  const ctor = e.constructor?.name ?? '';
-  if (ctor.includes('OutOfMemory')) return 'out-of-memory';
-  if (ctor.includes('Internal')) return 'internal';
-  return 'validation';
-}

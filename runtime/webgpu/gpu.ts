@@ -40,7 +40,8 @@ export class Gpu {
   timeoutMs: number;
   private readonly pipelines = new Map<string, Promise<Kernel>>();
   private lostError: GpuError | null = null;
-  private readonly waiters = new Set<(e: GpuError) => void>();
+  private lostReason = '';
+  private readonly waiters = new Set<() => void>();
   private readonly uncaptured: string[] = [];
 
   constructor(
@@ -51,8 +52,9 @@ export class Gpu {
     this.timeoutMs = opts.timeoutMs ?? 60_000;
     device.lost.then((lost) => {
       const why = lost.reason === 'destroyed' ? 'the device was destroyed' : `the device was lost: ${lost.message}`;
+      this.lostReason = why;
       this.lostError = new GpuError('device-lost', why);
-      for (const reject of this.waiters) reject(this.lostError);
+      for (const reject of this.waiters) reject();
       this.waiters.clear();
     });
     device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
@@ -187,9 +189,9 @@ export class Gpu {
   guard<T>(work: Promise<T>, what: string): Promise<T> {
     if (this.lostError) return Promise.reject(this.lostError);
     return new Promise<T>((resolve, reject) => {
-      const onLost = (e: GpuError): void => {
+      const onLost = (): void => {
         clearTimeout(timer);
-        reject(new GpuError('device-lost', `${e.message} while waiting for ${what}`));
+        reject(new GpuError('device-lost', `${this.lostReason} while waiting for ${what}`));
       };
       const timer = setTimeout(() => {
         this.waiters.delete(onLost);

@@ -5,10 +5,10 @@
 // else SwiftShader (Vulkan, core WebGPU, the ICD shipped in Chromium's package),
 // else Mesa llvmpipe through OpenGL ES (compatibility WebGPU).
 //
-// Dawn is created once per backend per process and cached. The loader variables it needs are set
-// in process.env (Node passes them to getenv) before the instance's first requestAdapter and kept:
-// Vulkan reads them once, EGL at every requestAdapter. A Vulkan instance and an OpenGL ES instance can live in one process
-// (measured: both orders work), so one process can open both software adapters.
+// Each kind of Dawn instance is created once per process and cached (see `Instance` below). The
+// loader variables an instance needs are set in process.env (Node passes them on to getenv) for
+// its first requestAdapter. Several Dawn instances coexist in one process (measured: Vulkan and
+// OpenGL ES, in both orders), so one process can open both software adapters and a GPU.
 
 import { existsSync } from 'node:fs';
 import { create, globals } from 'webgpu';
@@ -34,109 +34,116 @@ export interface NodeGpuOptions {
   adapter?: AdapterChoice;
   /** Order in which 'auto' tries the software adapters when no hardware GPU is found. */
   softwareOrder?: readonly ('swiftshader' | 'llvmpipe')[];
-  /** Path to vk_swiftshader_icd.json, when it is not where Chromium's packages put it. */
+  /** Path to vk_swiftshader_icd.json, when it is not where Chromium's packages put it (read once per process). */
   swiftshaderIcd?: string;
   timeoutMs?: number;
 }
 
-type Instance = 'vulkan' | 'opengles';
-const instances = new Map<Instance, GPU>();
+/**
+ * The Dawn instances this process may create, one each, cached:
+ *   hardware     the system's drivers as they are (Vulkan on Linux; Metal, D3D12 elsewhere);
+ *   swiftshader  Vulkan that sees only SwiftShader's ICD;
+ *   opengles     OpenGL ES through EGL, headless, Mesa forced (llvmpipe).
+ * SwiftShader gets its own instance because one instance that sees a GPU and SwiftShader answers
+ * every requestAdapter after the first with the first adapter: forceFallbackAdapter is then
+ * ignored (measured on an H200 machine).
+ */
+type Instance = 'hardware' | 'swiftshader' | 'opengles';
+const instances = new Map<Instance, Promise<GPU>>();
 let globalsInstalled = false;
+/** Instances are created one at a time: their environment is process-wide while they start. */
+let creating: Promise<unknown> = Promise.resolve();
 
 /** The ICD file for SwiftShader, or undefined when none of the known places has it. */
 export function findSwiftShaderIcd(explicit?: string): string | undefined {
   return (explicit ? [explicit] : SWIFTSHADER_ICDS).find((p) => existsSync(p));
 }
 
-/** Sets environment variables for the native loaders (kept: Dawn's GL backend reads them again). */
-function setEnv(vars: Record<string, string | undefined>): void {
-  for (const [k, v] of Object.entries(vars)) if (v !== undefined) process.env[k] = v;
+/** Sets (or, for undefined, removes) environment variables; returns what to restore. */
+function setEnv(vars: Record<string, string | undefined>): Record<string, string | undefined> {
+  const saved: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(vars)) {
+    saved[k] = process.env[k];
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  return saved;
 }
 
-/** The process's Dawn instance for `backend`, created on first use. */
-function dawn(backend: Instance): GPU {
-  if (!globalsInstalled) {
-    // dawn.node's GPU* classes; browsers have them already. Only missing names are added.
-    for (const [k, v] of Object.entries(globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-    globalsInstalled = true;
-  }
-  let gpu = instances.get(backend);
+function installGlobals(): void {
+  if (globalsInstalled) return;
+  // dawn.node's GPU* classes; browsers have them already. Only missing names are added.
+  for (const [k, v] of Object.entries(globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  globalsInstalled = true;
+}
+
+/**
+ * The process's Dawn instance `which`, created on first use. Its first requestAdapter (which
+ * makes the native loader read its variables) runs with `env` set. Vulkan reads them then, once,
+ * so they are restored afterwards; EGL reads them at every requestAdapter, so for OpenGL ES
+ * they stay set.
+ */
+function dawn(
+  which: Instance,
+  dawnOptions: string[],
+  env: Record<string, string | undefined>,
+  first: GPURequestAdapterOptions & { featureLevel?: string },
+  restore: boolean,
+): Promise<GPU> {
+  let gpu = instances.get(which);
   if (!gpu) {
-    gpu = create(backend === 'opengles' ? ['backend=opengles'] : []);
-    instances.set(backend, gpu);
+    gpu = creating.then(async () => {
+      installGlobals();
+      const saved = setEnv(env);
+      try {
+        const instance = create(dawnOptions);
+        await instance.requestAdapter(first).catch(() => null);
+        return instance;
+      } finally {
+        if (restore) setEnv(saved);
+      }
+    });
+    creating = gpu.catch(() => undefined);
+    instances.set(which, gpu);
   }
   return gpu;
 }
 
-/** Environment for the Vulkan instance: add SwiftShader beside whatever drivers the system has. */
-function vulkanEnv(opts: NodeGpuOptions): Record<string, string | undefined> {
-  const icd = findSwiftShaderIcd(opts.swiftshaderIcd);
-  if (!icd) return {};
-  const replaced = process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES;
-  if (replaced !== undefined) {
-    // The user chose the drivers; add SwiftShader to their list so a fallback still exists.
-    const list = replaced.split(':').filter(Boolean);
-    if (!list.includes(icd)) list.push(icd);
-    const joined = list.join(':');
-    return { VK_ICD_FILENAMES: joined, VK_DRIVER_FILES: joined };
-  }
-  const added = (process.env.VK_ADD_DRIVER_FILES ?? '').split(':').filter(Boolean);
-  if (!added.includes(icd)) added.push(icd);
-  // VK_ADD_DRIVER_FILES (loader ≥ 1.3.234) keeps the system's drivers; VK_ICD_FILENAMES would hide them.
-  return { VK_ADD_DRIVER_FILES: added.join(':') };
+/** Environment under which the SwiftShader instance starts: its ICD and nothing else. */
+function swiftshaderEnv(icd: string): Record<string, string | undefined> {
+  return { VK_ICD_FILENAMES: icd, VK_DRIVER_FILES: icd, VK_ADD_DRIVER_FILES: undefined };
 }
 
-/** Environment for the OpenGL ES instance: headless EGL; for llvmpipe, Mesa's software driver. */
-function glesEnv(forceMesa: boolean): Record<string, string | undefined> {
+/** Environment for the OpenGL ES instance: headless EGL and Mesa's software rasteriser. */
+function glesEnv(): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {};
   if (!process.env.EGL_PLATFORM) env.EGL_PLATFORM = 'surfaceless';
-  if (forceMesa) {
-    if (!process.env.LIBGL_ALWAYS_SOFTWARE) env.LIBGL_ALWAYS_SOFTWARE = '1';
-    if (!process.env.__EGL_VENDOR_LIBRARY_FILENAMES && existsSync(MESA_EGL_VENDOR)) {
-      env.__EGL_VENDOR_LIBRARY_FILENAMES = MESA_EGL_VENDOR;
-    }
+  // Where a GPU vendor's EGL is installed too, libglvnd would pick it; llvmpipe is Mesa's.
+  if (!process.env.LIBGL_ALWAYS_SOFTWARE) env.LIBGL_ALWAYS_SOFTWARE = '1';
+  if (!process.env.__EGL_VENDOR_LIBRARY_FILENAMES && existsSync(MESA_EGL_VENDOR)) {
+    env.__EGL_VENDOR_LIBRARY_FILENAMES = MESA_EGL_VENDOR;
   }
   return env;
 }
 
-/**
- * The cached Dawn instance for `backend`, with the environment its native loader needs set first.
- * The Vulkan loader reads its variables once, at the instance's first requestAdapter; the GL
- * backend re-reads EGL's at every requestAdapter, so they stay set.
- */
-function prepare(backend: Instance, env: Record<string, string | undefined>): GPU {
-  if (!instances.has(backend)) setEnv(env);
-  return dawn(backend);
-}
-
 async function openHardware(opts: NodeGpuOptions): Promise<Gpu | null> {
-  const gpu = prepare('vulkan', vulkanEnv(opts));
-  return openGpu(gpu, {
-    powerPreference: 'high-performance',
-    backend: defaultBackendName(),
-    timeoutMs: opts.timeoutMs,
-    accept: (c) => c === 'hardware',
-  });
+  const request = { powerPreference: 'high-performance' as const };
+  const gpu = await dawn('hardware', [], {}, request, true);
+  return openGpu(gpu, { ...request, backend: defaultBackendName(), timeoutMs: opts.timeoutMs, accept: (c) => c === 'hardware' });
 }
 
 async function openSwiftShader(opts: NodeGpuOptions): Promise<Gpu | null> {
-  const gpu = prepare('vulkan', vulkanEnv(opts));
-  return openGpu(gpu, {
-    forceFallbackAdapter: true,
-    backend: 'vulkan',
-    timeoutMs: opts.timeoutMs,
-    accept: (c) => c === 'swiftshader',
-  });
+  const icd = findSwiftShaderIcd(opts.swiftshaderIcd);
+  if (!icd) return null;
+  const request = { forceFallbackAdapter: true };
+  const gpu = await dawn('swiftshader', ['backend=vulkan'], swiftshaderEnv(icd), request, true);
+  return openGpu(gpu, { ...request, backend: 'vulkan', timeoutMs: opts.timeoutMs, accept: (c) => c === 'swiftshader' });
 }
 
 async function openLlvmpipe(opts: NodeGpuOptions): Promise<Gpu | null> {
-  const gpu = prepare('opengles', glesEnv(true));
-  return openGpu(gpu, {
-    featureLevel: 'compatibility',
-    backend: 'opengles',
-    timeoutMs: opts.timeoutMs,
-    accept: (c) => c === 'llvmpipe',
-  });
+  const request = { featureLevel: 'compatibility' as const };
+  const gpu = await dawn('opengles', ['backend=opengles'], glesEnv(), request, false);
+  return openGpu(gpu, { ...request, backend: 'opengles', timeoutMs: opts.timeoutMs, accept: (c) => c === 'llvmpipe' });
 }
 
 function defaultBackendName(): string {
