@@ -52,19 +52,24 @@ export class AstBuilder extends BaseVisitor {
   }
 
   item(ctx: cst.ItemCstChildren): ast.Item | undefined {
-    const [imp, config, block, model, peft] = [ctx.importDecl, ctx.configDecl, ctx.blockDecl, ctx.modelDecl, ctx.peftDecl];
-    // An import without its path means nothing; dropping it spares the loader a bogus lookup.
-    if (imp?.[0]) return imp[0].children.StringLiteral?.some(isReal) ? this.importDecl(imp[0].children, imp[0].location) : undefined;
-    if (config?.[0]) return this.configDecl(config[0].children, config[0].location);
-    if (block?.[0]) return this.blockDecl(block[0].children, block[0].location);
-    if (model?.[0]) return this.modelDecl(model[0].children, model[0].location);
-    if (peft?.[0]) return this.peftDecl(peft[0].children, peft[0].location);
+    const imp = ctx.importDecl?.[0];
+    const config = ctx.configDecl?.[0];
+    const block = ctx.blockDecl?.[0];
+    const model = ctx.modelDecl?.[0];
+    const peft = ctx.peftDecl?.[0];
+    if (imp) return this.importDecl(imp.children, imp.location);
+    if (config) return this.configDecl(config.children, config.location);
+    if (block) return this.blockDecl(block.children, block.location);
+    if (model) return this.modelDecl(model.children, model.location);
+    if (peft) return this.peftDecl(peft.children, peft.location);
     return undefined;
   }
 
-  importDecl(ctx: cst.ImportDeclCstChildren, loc: Loc): ast.ImportDecl {
+  /** An import without its path means nothing: it is dropped, sparing the loader a bogus lookup. */
+  importDecl(ctx: cst.ImportDeclCstChildren, loc: Loc): ast.ImportDecl | undefined {
     const range = this.range(loc);
-    return { kind: 'import', path: this.string(ctx.StringLiteral), range };
+    const path = ctx.StringLiteral?.find(isReal);
+    return path ? { kind: 'import', path: this.stringOf(path), range } : undefined;
   }
 
   configDecl(ctx: cst.ConfigDeclCstChildren, loc: Loc): ast.ConfigDecl {
@@ -189,7 +194,8 @@ export class AstBuilder extends BaseVisitor {
     const targets = this.patternsOf(ctx.patterns);
     const exclude = (ctx.excludeClause ?? []).flatMap((n) => this.excludeClause(n.children));
     const overrides = (ctx.overrideClause ?? []).map((n) => this.overrideClause(n.children, n.location));
-    if (targets.length === 0) this.reportFiltersWithoutTargets(ctx);
+    // `on` with its patterns missing is a parse error already; this is for no `on` at all.
+    if (!ctx.On) this.reportFiltersWithoutTargets(ctx);
     return { kind: 'method_rule', method, targets, exclude, overrides, range };
   }
 
@@ -233,7 +239,6 @@ export class AstBuilder extends BaseVisitor {
     const node = nodes?.[0];
     return node ? this.expression(node.children) : this.missingIdent();
   }
-
 
   expression(ctx: cst.ExpressionCstChildren): ast.Expr {
     return this.fold(ctx.multiplicative ?? [], ctx.AdditionOperator ?? [], (n) => this.multiplicative(n.children));
