@@ -96,10 +96,10 @@ function trace(root: ModuleInst, plan: PeftPlan, model: ModelDecl, r: Reporter):
   }
   const tokens = t.b.input('tokens', ['B', 'T'], 'i32');
   const out = t.runBlock(root, [{ kind: 'tensor', id: tokens, src: fwd.params[0]!.range }], model.range);
-  for (const app of plan.apps) {
-    if (app.method === 'prefix' && !t.attentionCalls.get(app.module.path)) {
-      r.error(Codes.MethodNotApplicable, `prefix applies to blocks that call \`attention\`; \`${app.module.path}\` calls none`, app.range);
-    }
+  const silent = plan.apps.filter((a) => a.method === 'prefix' && !t.attentionCalls.get(a.module.path));
+  if (silent.length) {
+    const more = silent.length > 1 ? ` (nor ${silent.length - 1} more module${silent.length > 2 ? 's' : ''} matched)` : '';
+    r.error(Codes.MethodNotApplicable, `prefix applies to blocks that call \`attention\`; \`${silent[0]!.module.path}\` calls none${more}`, silent[0]!.range);
   }
   if (out.kind !== 'tensor') {
     if (out.kind !== 'poison') r.error(Codes.BadOutput, 'the model must return the logits tensor', fwd.range);
@@ -108,6 +108,10 @@ function trace(root: ModuleInst, plan: PeftPlan, model: ModelDecl, r: Reporter):
   const shape = t.shapeOf(out);
   let task: Graph['task'];
   let targets: number;
+  if (String(shape[0]) !== 'B') {
+    r.error(Codes.BadOutput, `the model returns shape ${formatShape(shape)}, which has no batch axis; expected logits [B, S, vocab] or [B, classes]`, fwd.range);
+    return undefined;
+  }
   if (shape.length === 3) {
     task = 'causal_lm';
     targets = t.b.input('targets', [shape[0]!, shape[1]!], 'i32');

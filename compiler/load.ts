@@ -33,9 +33,13 @@ export function loadProgram(entry: string, host: SourceHost): LoadedProgram {
     }
     const text = host.read(path);
     if (text === undefined) {
-      const msg = `cannot find \`${path}\``;
-      if (via) out.diagnostics.push(error(Codes.ImportNotFound, `${msg} (imported here)`, via.path.range));
-      else out.diagnostics.push(error(Codes.ImportNotFound, msg, { file: path, start: { line: 1, col: 1, offset: 0 }, end: { line: 1, col: 1, offset: 0 } }));
+      if (via) {
+        const msg = `cannot find \`${via.path.value}\`: no such file next to the importing file`;
+        out.diagnostics.push(error(Codes.ImportNotFound, msg, via.path.range));
+      } else {
+        const nowhere = { file: path, start: { line: 1, col: 1, offset: 0 }, end: { line: 1, col: 1, offset: 0 } };
+        out.diagnostics.push(error(Codes.ImportNotFound, `cannot find \`${path}\``, nowhere));
+      }
       return;
     }
     state.set(path, 'loading');

@@ -9,6 +9,9 @@ import { isLayer, LAYERS, type LayerKind, type LayerSettings, type ParamDecl } f
 import { didYouMean } from './suggest.ts';
 import { describe, type Const } from './values.ts';
 
+/** More layers than any real model has; keeps a typo like `repeat(1e9, …)` from hanging. */
+export const MAX_REPEAT = 4096;
+
 export type ModuleKind = LayerKind | 'block' | 'repeat' | 'Tied';
 
 export interface ModuleInst {
@@ -180,6 +183,10 @@ export class ModuleBuilder {
     }
     const n = expectSize(countArg.value, evalConst(countArg.value, parent.scope, this.r), parent.scope, this.r, 'the repeat count');
     if (n === undefined) return undefined;
+    if (n > MAX_REPEAT) {
+      this.r.error(Codes.NotAnInteger, `repeat count ${n} is over the limit of ${MAX_REPEAT} layers`, countArg.value.range);
+      return undefined;
+    }
     const inst = this.blank(path, name, 'repeat', parent.scope, e.range);
     for (let i = 0; i < n; i++) {
       const c = this.construct(bodyArg.value, childPath(path, String(i)), String(i), parent);

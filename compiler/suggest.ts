@@ -18,7 +18,7 @@ export function editDistance(a: string, b: string): number {
 
 /** The closest candidates within a distance that grows with the name's length. */
 export function closest(name: string, candidates: Iterable<string>, max = 3): string[] {
-  const limit = Math.max(1, Math.floor(name.length / 3));
+  const limit = Math.max(name.length >= 4 ? 2 : 1, Math.floor(name.length / 3));
   return [...new Set(candidates)]
     .map((c) => ({ c, d: editDistance(name, c) }))
     .filter((x) => x.d <= limit)

@@ -65,8 +65,10 @@ function settingsOf(call: Call, args: Arg[], scope: ConstScope, r: Reporter, ext
   for (const a of extra) {
     // Overrides are named settings that replace the rule's own for some targets.
     const key = a.name?.name;
-    if (!key || !spec.args.some((s) => s.name === key)) {
-      r.error(Codes.BadArguments, `an override sets named settings of \`${name}\` (${spec.args.map((s) => s.name).join(', ')})`, a.range);
+    const names = spec.args.map((s) => s.name);
+    if (!key || !names.includes(key)) {
+      const what = key ? `\`${name}\` has no setting \`${key}\`.${didYouMean(key, names) || ` Its settings: ${names.join(', ')}.`}` : `an override names the settings it changes: (${names[0]} = …)`;
+      r.error(Codes.BadArguments, what, a.range);
       return undefined;
     }
     const v = evalConst(a.value, scope, r, { symbols: true });
@@ -83,6 +85,10 @@ function add(plan: PeftPlan, method: MethodName, m: ModuleInst, settings: Settin
     r.error(Codes.MethodNotApplicable, why, range);
     return;
   }
+  addApplicable(plan, method, m, settings, range, r);
+}
+
+function addApplicable(plan: PeftPlan, method: MethodName, m: ModuleInst, settings: Settings, range: SourceRange, r: Reporter): void {
   const prev = appsFor(plan, m.path, method);
   if (prev) {
     r.error(Codes.ConflictingMethods, `\`${m.path}\` already has ${method}; a module takes each method once`, range, [
@@ -134,11 +140,19 @@ function methodRule(plan: PeftPlan, rule: MethodRule, modules: ModuleInst[], con
   }
   const excluded = new Set(match(rule.exclude, modules, r, Codes.PatternMatchesNothing, true));
   targets = targets.filter((m) => !excluded.has(m));
+  // One error per rule for the modules the method cannot apply to, not one per layer.
+  const spec = METHODS[base.method];
+  const unfit = targets.filter((m) => spec.notApplicable(m));
+  if (unfit.length) {
+    const more = unfit.length > 1 ? ` (and ${unfit.length - 1} more module${unfit.length > 2 ? 's' : ''} matched by this rule)` : '';
+    r.error(Codes.MethodNotApplicable, `${spec.notApplicable(unfit[0]!)}${more}`, rule.range);
+    return;
+  }
   const overrides = rule.overrides.map((o) => ({ o, hit: new Set(match([o.pattern], targets, r, Codes.OverrideMatchesNothing, true)) }));
   for (const m of targets) {
     const extra = overrides.filter((x) => x.hit.has(m)).flatMap((x) => x.o.args);
     const s = extra.length ? settingsOf(rule.method, rule.method.args, config, r, extra) : base;
-    if (s) add(plan, s.method, m, s.settings, rule.range, r);
+    if (s) addApplicable(plan, s.method, m, s.settings, rule.range, r);
   }
 }
 
