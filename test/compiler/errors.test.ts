@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../compiler/build.ts';
+import { Codes } from '../../compiler/codes.ts';
 import { formatDiagnostic } from '../../grammar/index.ts';
 import { expectGolden } from '../grammar/golden.ts';
 import { EXAMPLES, overlayHost, TINY } from '../helpers.ts';
@@ -51,5 +52,12 @@ describe('semantic error corpus', () => {
   it('matches the baseline errors/cases.errors.txt', () => {
     const text = cases.map((c) => [`==== ${c.name}`, ...run(c).shown, ''].join('\n')).join('\n');
     expectGolden(new URL('errors/cases.errors.txt', import.meta.url), text);
+  });
+});
+
+describe('docs/diagnostics.md', () => {
+  const doc = readFileSync(new URL('../../docs/diagnostics.md', import.meta.url), 'utf8');
+  it.each(Object.entries(Codes))('documents %s (%s)', (_, code) => {
+    expect(doc).toMatch(new RegExp(`^\\| ${code} \\|`, 'm'));
   });
 });
