@@ -21,6 +21,18 @@ const ERROR_FILTERS: GPUErrorFilter[] = ['validation', 'out-of-memory', 'interna
 export type TypedArray = Float32Array | Int32Array | Uint32Array | Uint16Array | Uint8Array;
 type TypedArrayCtor<T extends TypedArray> = { new (buffer: ArrayBuffer): T; BYTES_PER_ELEMENT: number };
 
+/** A byte range of a buffer to bind; offset must be a multiple of minStorageBufferOffsetAlignment (256). */
+export interface BufferRange {
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
+}
+
+/** What a dispatch binds: a whole buffer or a range of one. */
+export type Bindable = GPUBuffer | BufferRange;
+
+const isRange = (b: Bindable): b is BufferRange => 'buffer' in b && 'offset' in b;
+
 export interface BufferOptions {
   label?: string;
   /** GPUBufferUsage flags; default STORAGE | COPY_SRC | COPY_DST. */
@@ -100,16 +112,17 @@ export class Gpu {
     this.device.queue.writeBuffer(buffer, byteOffset, data.buffer, data.byteOffset, roundUp4(data.byteLength));
   }
 
-  /** Copies `buffer` (or its first `byteLength` bytes) back to the CPU. */
+  /** Copies `buffer` (or its `byteLength` bytes from `byteOffset`, a multiple of 4) back to the CPU. */
   async read<T extends TypedArray = Float32Array>(
     buffer: GPUBuffer,
     ctor: TypedArrayCtor<T> = Float32Array as unknown as TypedArrayCtor<T>,
     byteLength = buffer.size,
+    byteOffset = 0,
   ): Promise<T> {
     const size = roundUp4(byteLength);
     const staging = this.buffer(size, { usage: Usage.MAP_READ | Usage.COPY_DST, label: 'readback' });
     try {
-      await this.batch(`readback of ${buffer.label || 'buffer'}`).copy(buffer, staging, size).submit();
+      await this.batch(`readback of ${buffer.label || 'buffer'}`).copy(buffer, staging, size, byteOffset).submit();
       await this.guard(staging.mapAsync(MAP_MODE_READ, 0, size), `readback of ${buffer.label || 'buffer'}`);
       const bytes = staging.getMappedRange(0, size).slice(0, byteLength - (byteLength % ctor.BYTES_PER_ELEMENT));
       staging.unmap();
@@ -226,7 +239,7 @@ export class Gpu {
 }
 
 type Command =
-  | { op: 'dispatch'; kernel: Kernel; buffers: GPUBuffer[]; workgroups: [number, number, number] }
+  | { op: 'dispatch'; kernel: Kernel; buffers: Bindable[]; workgroups: [number, number, number] }
   | { op: 'copy'; src: GPUBuffer; dst: GPUBuffer; size: number; srcOffset: number; dstOffset: number };
 
 /** Dispatches and copies, encoded and submitted together; submit() throws on any GPU error. */
@@ -242,14 +255,19 @@ export class Batch {
     return this.commands.length;
   }
 
-  /** Binds `buffers` to @group(0) @binding(0…n-1) of the kernel and dispatches `workgroups`. */
-  dispatch(kernel: Kernel, buffers: GPUBuffer[], workgroups: readonly number[]): this {
+  /**
+   * Binds `buffers` (whole buffers or byte ranges of them) to @group(0) @binding(0…n-1) of the
+   * kernel and dispatches `workgroups`.
+   */
+  dispatch(kernel: Kernel, buffers: Bindable[], workgroups: readonly number[]): this {
     const limits = this.gpu.info.limits;
-    for (const b of buffers) {
-      if (b.size > limits.maxStorageBufferBindingSize) {
+    for (const bound of buffers) {
+      const b = isRange(bound) ? bound.buffer : bound;
+      const size = isRange(bound) ? bound.size : b.size;
+      if (size > limits.maxStorageBufferBindingSize) {
         throw new GpuError(
           'limit',
-          `buffer ${b.label || '(unlabeled)'} of ${b.size} bytes exceeds maxStorageBufferBindingSize ` +
+          `buffer ${b.label || '(unlabeled)'} of ${size} bytes exceeds maxStorageBufferBindingSize ` +
             `(${limits.maxStorageBufferBindingSize} bytes); splitting a tensor across bindings is not implemented`,
           kernel.label,
         );
@@ -310,7 +328,7 @@ export class Batch {
       pass ??= encoder.beginComputePass({ label: this.label });
       const bindGroup = device.createBindGroup({
         layout: c.kernel.pipeline.getBindGroupLayout(0),
-        entries: c.buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+        entries: c.buffers.map((b, binding) => ({ binding, resource: isRange(b) ? { ...b } : { buffer: b } })),
       });
       pass.setPipeline(c.kernel.pipeline);
       pass.setBindGroup(0, bindGroup);

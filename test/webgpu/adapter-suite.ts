@@ -23,8 +23,9 @@ export const matmulTolerance = (K: number): number => 1e-6 * Math.sqrt(K) + 2e-6
 
 type Config = { name: string } & Partial<Omit<MatmulOptions, 'limits'>>;
 const CONFIGS: Config[] = [
-  { name: 'regblock', variant: 'regblock' },
-  { name: 'regblock 8 rows/invocation', variant: 'regblock', rowBlocks: 2 },
+  { name: 'regblock 4×4/invocation', variant: 'regblock', rowBlocks: 1, workgroup: [8, 8] },
+  { name: 'regblock (default, 8×4)', variant: 'regblock' },
+  { name: 'regblock 16×4/invocation', variant: 'regblock', rowBlocks: 4 },
   { name: 'tiled', variant: 'tiled' },
 ];
 

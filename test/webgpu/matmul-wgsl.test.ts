@@ -36,7 +36,7 @@ describe('matmul generator', () => {
   });
 
   it('dispatches enough workgroups to cover C', () => {
-    const k = matmulKernel({ M: 37, N: 53, K: 29 }, { variant: 'regblock', limits: CORE, workgroup: [8, 8] });
+    const k = matmulKernel({ M: 37, N: 53, K: 29 }, { variant: 'regblock', limits: CORE, workgroup: [8, 8], rowBlocks: 1 });
     expect(k.workgroups).toEqual([Math.ceil(53 / 32), Math.ceil(37 / 32), 1]);
     const k2 = matmulKernel({ M: 37, N: 53, K: 29 }, { variant: 'regblock', limits: CORE, workgroup: [8, 8], rowBlocks: 2 });
     expect(k2.workgroups).toEqual([Math.ceil(53 / 32), Math.ceil(37 / 64), 1]);
