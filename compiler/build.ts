@@ -23,6 +23,11 @@ export interface CompileOptions {
   overrides?: Overrides;
   /** Train every parameter (full fine-tuning), whatever the PEFT annotations say. */
   full?: boolean;
+  /**
+   * Build prefix tuning with the derived table as a plain parameter (`prefix_embeddings`)
+   * instead of the reparameterisation MLP: the model as it is used after training.
+   */
+  derivedPrefix?: boolean;
 }
 
 export interface CompileResult {
@@ -55,7 +60,7 @@ export function compile(entry: string, host: SourceHost, opts: CompileOptions = 
   res.plan = plan;
   if (hasErrors(r.diagnostics)) return res;
 
-  const graph = trace(root, plan, model, r);
+  const graph = trace(root, plan, model, r, opts.derivedPrefix ?? false);
   if (!graph || hasErrors(r.diagnostics)) return res;
   graph.config = config.values;
   assignPartitions(graph.params, plan, opts.full ?? false);
@@ -87,8 +92,8 @@ function declarations(files: SourceFile[], r: Reporter): { blocks: Map<string, B
   return { blocks, model };
 }
 
-function trace(root: ModuleInst, plan: PeftPlan, model: ModelDecl, r: Reporter): Graph | undefined {
-  const t = new Tracer(root, plan, r);
+function trace(root: ModuleInst, plan: PeftPlan, model: ModelDecl, r: Reporter, derivedPrefix: boolean): Graph | undefined {
+  const t = new Tracer(root, plan, r, derivedPrefix);
   const fwd = model.forward;
   if (!fwd || fwd.params.length !== 1) {
     r.error(Codes.NoForward, `model \`${model.name.name}\` needs \`forward(tokens) { … }\` with one input`, fwd?.range ?? model.range);
@@ -123,7 +128,7 @@ function trace(root: ModuleInst, plan: PeftPlan, model: ModelDecl, r: Reporter):
     return undefined;
   }
   const loss = t.b.op('cross_entropy', [out.id, targets], { ignore_index: -100 });
-  return {
+  const g: Graph = {
     params: t.b.params,
     nodes: t.b.nodes,
     inputs: { tokens, targets },
@@ -132,4 +137,6 @@ function trace(root: ModuleInst, plan: PeftPlan, model: ModelDecl, r: Reporter):
     promptLength: t.promptLength,
     config: {},
   };
+  if (t.prefix.tableNode !== undefined) g.prefixTable = t.prefix.tableNode;
+  return g;
 }

@@ -52,7 +52,7 @@ export function summarize(g: Graph): ParamSummary {
 
 /** The size of the prefix table the reparameterisation MLP produces ([P, 2·L·kvd]). */
 function derivedPrefixCount(g: Graph): number {
-  const table = g.nodes.find((n) => n.op === 'linear' && n.scope === 'prefix_encoder' && g.nodes[n.inputs[0]!]!.op === 'tanh');
+  const table = g.prefixTable === undefined ? undefined : g.nodes[g.prefixTable];
   return table ? (table.shape as number[]).reduce((a, b) => a * b, 1) : 0;
 }
 

@@ -45,8 +45,9 @@ export class Tracer {
     readonly root: ModuleInst,
     readonly plan: PeftPlan,
     readonly r: Reporter,
+    derivedPrefix = false,
   ) {
-    this.prefix = new PrefixState(plan.apps.filter((a) => a.method === 'prefix'));
+    this.prefix = new PrefixState(plan.apps.filter((a) => a.method === 'prefix'), derivedPrefix);
   }
 
   // ---------------------------------------------------------------- graph helpers

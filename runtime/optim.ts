@@ -46,6 +46,8 @@ export class Optimizer {
   /** One update with learning rate `lr`; returns the gradient norm before clipping. */
   step(grads: Map<string, FloatTensor>, lr = this.config.lr): number {
     const norm = this.gather(grads);
+    // A non-finite gradient would poison every parameter: the caller stops instead.
+    if (!Number.isFinite(norm)) return norm;
     const c = this.config;
     const clip = c.clipNorm > 0 && norm > c.clipNorm ? c.clipNorm / (norm + 1e-6) : 1;
     const st = this.state;

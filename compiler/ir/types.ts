@@ -81,6 +81,11 @@ export interface Graph {
   task: Task;
   /** Number of soft tokens prepended at the input (prompt tuning), 0 if none. */
   promptLength: number;
+  /**
+   * The node computing the prefix table [P, 2·L·kvd] from the reparameterisation MLP, when
+   * there is one: after training its value is kept and the MLP discarded.
+   */
+  prefixTable?: number;
   /** Resolved config constants, for printing and checkpoints. */
   config: Record<string, number | string | boolean>;
 }

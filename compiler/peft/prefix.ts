@@ -20,7 +20,17 @@ export class PrefixState {
   private table?: Tensor;
   private kvd = 0;
 
-  constructor(readonly apps: MethodApp[]) {}
+  /** The node of the table produced by the reparameterisation MLP, if any. */
+  tableNode?: number;
+
+  /**
+   * With `derived`, the table is a plain parameter `prefix_embeddings` even when the method
+   * has an MLP: the form a fine-tune takes once the MLP is discarded.
+   */
+  constructor(
+    readonly apps: MethodApp[],
+    readonly derived = false,
+  ) {}
 
   get length(): number {
     return (this.apps[0]?.settings.length as number) ?? 0;
@@ -56,7 +66,7 @@ export class PrefixState {
     t.b.scope = 'prefix_encoder';
     const base = { origin: 'prefix' as const, method: app, src: app.range };
     this.kvd = kvd;
-    if (hidden === 0) {
+    if (hidden === 0 || this.derived) {
       this.table = t.param('prefix_embeddings', [P, width], { ...base, module: 'prefix', init: { kind: 'normal', std: 0.02 } });
     } else {
       const qs = t.shapeOf(q);
@@ -71,7 +81,10 @@ export class PrefixState {
       const h = t.op('linear', [E, w1, b1], { layout: 'out_in' }, app.range);
       const a = h.kind === 'tensor' ? t.op('tanh', [h], {}, app.range) : h;
       const out = a.kind === 'tensor' ? t.op('linear', [a, w2, b2], { layout: 'out_in' }, app.range) : a;
-      if (out.kind === 'tensor') this.table = out;
+      if (out.kind === 'tensor') {
+        this.table = out;
+        this.tableNode = out.id;
+      }
     }
     t.b.scope = saved;
     return this.table;

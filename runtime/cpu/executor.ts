@@ -64,6 +64,16 @@ export class CpuExecutor {
     };
   }
 
+  /** The value of one forward node (e.g. the prefix table), computing only what it needs. */
+  value(store: ParamStore, batch: Batch, id: number, opts: RunOptions): Tensor {
+    const nodes = this.t.graph.nodes;
+    const env: DimEnv = { B: batch.tokens.shape[0]!, T: batch.tokens.shape[1]! };
+    const values: (Tensor | undefined)[] = new Array(nodes.length);
+    const ctx = { precision: opts.precision, step: opts.step, training: opts.training };
+    for (let i = 0; i <= id; i++) values[i] = this.evalNode(nodes[i]!, values, store, batch, env, ctx);
+    return values[id]!;
+  }
+
   private evalNode(n: Node, values: (Tensor | undefined)[], store: ParamStore, batch: Batch, env: DimEnv, ctx: { precision: Precision; step: number; training: boolean }): Tensor {
     if (n.op === 'param') {
       const data = paramView(store, n.attrs.path as string);

@@ -1,0 +1,97 @@
+// Fusion: which IR nodes one kernel dispatch computes. Each fusion is a small pattern over
+// the nodes that are executed; a node that must be materialised (logits, loss, a gradient)
+// is never absorbed into another kernel. Pure: the result is a list of groups in execution order.
+//
+//   bias_activation  linear (with or without bias) whose only user is gelu/relu/silu
+//                    → one matmul with the activation in its epilogue.
+//   scale_alpha      linear without bias whose only user is scale (LoRA's alpha/r)
+//                    → one matmul with alpha = factor.
+//   cross_entropy    cross_entropy and cross_entropy_grad of the same logits and targets
+//                    → one kernel that writes per-row losses and the logits gradient.
+import type { Graph, Node } from '../ir/types.ts';
+
+export type FusionKind = 'bias_activation' | 'scale_alpha' | 'cross_entropy';
+export const FUSION_KINDS: readonly FusionKind[] = ['bias_activation', 'scale_alpha', 'cross_entropy'];
+
+export interface Group {
+  /** The node whose value the group produces (its `out` binding). */
+  output: number;
+  /** Every node the group computes, in order (the output last, except for cross_entropy). */
+  nodes: number[];
+  fusion?: FusionKind;
+  /** cross_entropy: the gradient node, written by the same kernel. */
+  extraOutput?: number;
+}
+
+export interface FuseInput {
+  graph: Graph;
+  /** Nodes [0, end) are executed (forwardEnd for a forward-only plan). */
+  end: number;
+  /** Nodes whose values must exist after the run (logits, loss, gradients). */
+  keep: ReadonlySet<number>;
+  enabled: ReadonlySet<FusionKind>;
+}
+
+const ACTIVATIONS = new Set(['gelu', 'relu', 'silu']);
+
+/** Nodes [0, end) that contribute to a kept node. */
+export function liveNodes(nodes: readonly Node[], end: number, keep: ReadonlySet<number>): boolean[] {
+  const live = new Array<boolean>(end).fill(false);
+  for (const k of keep) if (k < end) live[k] = true;
+  for (let id = end - 1; id >= 0; id--) {
+    if (live[id]) for (const i of nodes[id]!.inputs) live[i] = true;
+  }
+  return live;
+}
+
+/** The live users of every node (ids, ascending). */
+export function usersOf(nodes: readonly Node[], live: readonly boolean[]): number[][] {
+  const users: number[][] = live.map(() => []);
+  live.forEach((l, id) => {
+    if (l) for (const i of nodes[id]!.inputs) users[i]!.push(id);
+  });
+  return users;
+}
+
+const sameInputs = (a: Node, b: Node): boolean =>
+  a.inputs.length === b.inputs.length && a.inputs.every((x, i) => x === b.inputs[i]) && a.attrs.ignore_index === b.attrs.ignore_index;
+
+/** Groups the live compute nodes (not params or inputs) into kernel dispatches. */
+export function groupNodes(f: FuseInput): Group[] {
+  const nodes = f.graph.nodes;
+  const live = liveNodes(nodes, f.end, f.keep);
+  const users = usersOf(nodes, live);
+  const absorbed = new Set<number>();
+  const groups: Group[] = [];
+  const soleUser = (id: number): Node | undefined => {
+    const u = users[id]!;
+    return u.length === 1 && !f.keep.has(id) ? nodes[u[0]!] : undefined;
+  };
+  for (let id = 0; id < f.end; id++) {
+    const n = nodes[id]!;
+    if (!live[id] || absorbed.has(id) || n.op === 'param' || n.op === 'input') continue;
+    if (n.op === 'linear') {
+      const u = soleUser(id);
+      if (u && ACTIVATIONS.has(u.op) && f.enabled.has('bias_activation')) {
+        absorbed.add(u.id);
+        groups.push({ output: u.id, nodes: [id, u.id], fusion: 'bias_activation' });
+        continue;
+      }
+      if (u && u.op === 'scale' && n.inputs.length === 2 && f.enabled.has('scale_alpha')) {
+        absorbed.add(u.id);
+        groups.push({ output: u.id, nodes: [id, u.id], fusion: 'scale_alpha' });
+        continue;
+      }
+    }
+    if (n.op === 'cross_entropy' && f.enabled.has('cross_entropy')) {
+      const grad = nodes.slice(id + 1, f.end).find((m) => live[m.id] && m.op === 'cross_entropy_grad' && sameInputs(m, n));
+      if (grad) {
+        absorbed.add(grad.id);
+        groups.push({ output: id, nodes: [id, grad.id], fusion: 'cross_entropy', extraOutput: grad.id });
+        continue;
+      }
+    }
+    groups.push({ output: id, nodes: [id] });
+  }
+  return groups;
+}

@@ -1,0 +1,599 @@
+// Lowering the Training IR to a WebGPU plan: buffers (with sizes and roles) and an ordered
+// list of kernel dispatches (WGSL, workgroups, the byte range each binding reads or writes).
+// Pure and isomorphic: the plan is data (JSON-serialisable); runtime/webgpu/executor.ts turns it
+// into pipelines and buffers. See docs/runtime-plan.md.
+//
+// Memory (ARCHITECTURE.md principle 1): the frozen parameters are one buffer, the trainable
+// parameters another; their gradients one buffer with the trainable layout; Adam's m and v one
+// buffer each, so clipping and the update are passes over whole arenas. Frozen parameters get
+// no gradient memory. Activations and backward temporaries share a pool of buffers by liveness.
+import type { OptimizerConfig, TrainingGraph } from '../autodiff/backward.ts';
+import { evalDim, evalShape } from '../ir/dims.ts';
+import type { Attrs, Node } from '../ir/types.ts';
+import type { AdapterCaps, OpKernel, OpKernelGen, TensorSpec } from '../../runtime/webgpu/kernels/types.ts';
+import { type MatmulSpec, matmulKernel } from '../../runtime/webgpu/kernels/matmul.ts';
+import { FUSION_KINDS, type FusionKind, type Group, groupNodes } from './fuse.ts';
+import { ALIGN, type ArenaLayout, BufferPool, alignUp, layoutArena, numel } from './memory.ts';
+import { CLIP, HYPER, OPT_WG, SUMSQ_MAX_WG, UPDATE_MAX_WG, clipFinishWgsl, sumSquaresWgsl, updateWgsl } from './optimizer.ts';
+
+export type BufferKind =
+  | 'frozen' // frozen parameters
+  | 'trainable' // trainable parameters
+  | 'grads' // their gradients (trainable layout)
+  | 'optim-state' // Adam m and v, SGD momentum (trainable layout)
+  | 'optim-scratch' // decay mask, hyper-parameters, partial sums, clip factor
+  | 'activation' // pooled activations and backward temporaries
+  | 'input' // tokens and targets
+  | 'globals'; // u32 [step, training, 0, 0] for kernels that read the step (dropout)
+
+export interface PlanBuffer {
+  id: number;
+  label: string;
+  kind: BufferKind;
+  bytes: number;
+}
+
+/** A byte range of a plan buffer (offsets are multiples of 256 where a range is bound). */
+export interface Region {
+  buffer: number;
+  offset: number;
+  bytes: number;
+}
+
+export type Phase = 'forward' | 'backward' | 'optimizer';
+
+export interface DispatchStep {
+  kind: 'dispatch';
+  label: string;
+  /** Index into plan.shaders. */
+  shader: number;
+  workgroups: [number, number, number];
+  bindings: Region[];
+  /** Indices into `bindings` the kernel writes (the rest are read-only). */
+  writes: number[];
+  phase: Phase;
+  /** IR nodes this dispatch computes (empty for optimizer kernels). */
+  nodes: number[];
+}
+
+export interface CopyStep {
+  kind: 'copy';
+  label: string;
+  src: Region;
+  dst: Region;
+  phase: Phase;
+  nodes: number[];
+}
+
+export type PlanStep = DispatchStep | CopyStep;
+
+export interface PlanShader {
+  label: string;
+  wgsl: string;
+}
+
+export interface PlanStats {
+  frozenBytes: number;
+  trainableBytes: number;
+  gradBytes: number;
+  /** Adam m and v (or SGD momentum). */
+  optimizerStateBytes: number;
+  /** Decay mask, hyper-parameters, partial sums. */
+  optimizerScratchBytes: number;
+  /** Bytes of the activation pool: what the plan allocates for activations and temporaries. */
+  activationPeakBytes: number;
+  /** What the activations would take with one buffer per value. */
+  activationNoReuseBytes: number;
+  /** The largest sum of simultaneously live values (a lower bound for any allocator). */
+  activationLiveMaxBytes: number;
+  inputBytes: number;
+}
+
+export interface PlanFusion {
+  kind: FusionKind;
+  nodes: number[];
+}
+
+export interface Plan {
+  dims: { B: number; T: number };
+  /** Whether the plan has a backward pass and an optimizer (false: forward only). */
+  training: boolean;
+  adapter: { isSoftware: boolean; maxStorageBufferBindingSize: number };
+  buffers: PlanBuffer[];
+  shaders: PlanShader[];
+  steps: PlanStep[];
+  /** steps[0, forwardEnd) are the forward pass, [forwardEnd, backwardEnd) the backward, then the optimizer. */
+  forwardEnd: number;
+  backwardEnd: number;
+  frozen: ArenaLayout;
+  trainable: ArenaLayout;
+  /** Buffer ids of the fixed buffers; absent where a plan has none (no optimizer when forward only). */
+  ids: {
+    frozen: number;
+    trainable: number;
+    grads: number;
+    m?: number;
+    v?: number;
+    decay?: number;
+    hyper?: number;
+    partials?: number;
+    clip?: number;
+    globals: number;
+    tokens: number;
+    targets: number;
+  };
+  io: {
+    tokens: Region & { shape: number[] };
+    targets: Region & { shape: number[] };
+    logits: Region & { shape: number[] };
+    loss: Region;
+  };
+  /**
+   * Where each IR node's value lives while it is live (null for nodes the plan does not compute
+   * or that a fusion absorbed). Pool buffers are shared, so a region holds its value only
+   * between the dispatch that writes it and its last reader.
+   */
+  values: (Region | null)[];
+  /** Where each trainable parameter's gradient lands: its slot of the gradient arena. */
+  grads: { path: string; node: number; region: Region }[];
+  optimizer: OptimizerConfig;
+  fusions: PlanFusion[];
+  stats: PlanStats;
+}
+
+export interface PlanOptions {
+  /** The op kernel generators (runtime/webgpu/kernels' registry). */
+  kernels: OpKernelGen;
+  /** Include backward and optimizer (default true). */
+  backward?: boolean;
+  /** Reuse activation buffers by liveness (default true; false is for comparisons). */
+  reuse?: boolean;
+  /** Fusions to apply: all (default), none, or a selection. */
+  fuse?: boolean | readonly FusionKind[];
+}
+
+export class PlanError extends Error {
+  override name = 'PlanError';
+}
+
+const MiB = (n: number): string => `${(n / 2 ** 20).toFixed(n < 2 ** 20 ? 3 : 1)} MiB`;
+const last = <T>(a: readonly T[]): T => a[a.length - 1]!;
+
+/** Binding names kernels write: the op contract's `out`, matmul's `c`, the fused loss's extra output. */
+const WRITTEN = new Set(['out', 'c', 'loss']);
+
+/** Attributes that may hold a symbolic dimension, resolved for the plan's dims. */
+const DIM_ATTRS = ['size', 'total'];
+
+function resolveAttrs(attrs: Attrs, env: Record<string, number>): Attrs {
+  const out = { ...attrs };
+  for (const k of DIM_ATTRS) if (typeof out[k] === 'string') out[k] = evalDim(out[k] as string, env);
+  return out;
+}
+
+/** Builds the plan of one training step (or a forward pass) for batches of dims.B × dims.T tokens. */
+export function buildPlan(t: TrainingGraph, dims: { B: number; T: number }, caps: AdapterCaps, opts: PlanOptions): Plan {
+  return new Planner(t, dims, caps, opts).build();
+}
+
+class Planner {
+  private readonly nodes: Node[];
+  private readonly env: Record<string, number>;
+  private readonly shapes: number[][];
+  private readonly training: boolean;
+  private readonly limit: number;
+  private readonly buffers: PlanBuffer[] = [];
+  private readonly shaders: PlanShader[] = [];
+  private readonly shaderIds = new Map<string, number>();
+  private readonly steps: PlanStep[] = [];
+  private readonly regions: (Region | undefined)[];
+  private readonly enabled: Set<FusionKind>;
+
+  constructor(
+    private readonly t: TrainingGraph,
+    private readonly dims: { B: number; T: number },
+    private readonly caps: AdapterCaps,
+    private readonly opts: PlanOptions,
+  ) {
+    this.nodes = t.graph.nodes;
+    this.env = { B: dims.B, T: dims.T };
+    this.shapes = this.nodes.map((n) => evalShape(n.shape, this.env));
+    this.training = opts.backward !== false;
+    this.limit = caps.limits.maxStorageBufferBindingSize;
+    this.regions = new Array(this.nodes.length);
+    const fuse = opts.fuse ?? true;
+    this.enabled = new Set(fuse === true ? FUSION_KINDS : fuse === false ? [] : fuse);
+  }
+
+  private buffer(label: string, kind: BufferKind, bytes: number): number {
+    const id = this.buffers.length;
+    if (bytes > this.caps.limits.maxBufferSize) {
+      throw new PlanError(
+        `${label} needs ${MiB(bytes)}, more than this adapter's maxBufferSize (${MiB(this.caps.limits.maxBufferSize)}); ` +
+          'splitting it over several buffers is not implemented',
+      );
+    }
+    this.buffers.push({ id, label, kind, bytes: Math.max(4, alignUp(bytes, 4)) });
+    return id;
+  }
+
+  private shader(label: string, wgsl: string): number {
+    let id = this.shaderIds.get(wgsl);
+    if (id === undefined) {
+      id = this.shaders.length;
+      this.shaders.push({ label, wgsl });
+      this.shaderIds.set(wgsl, id);
+    }
+    return id;
+  }
+
+  /** Throws when one tensor is larger than a storage binding may be. */
+  private checkBinding(what: string, bytes: number): void {
+    if (bytes > this.limit) {
+      throw new PlanError(
+        `${what} needs ${MiB(bytes)} in one binding, more than this adapter's maxStorageBufferBindingSize ` +
+          `(${MiB(this.limit)}); binding it would need splitting the tensor along its rows over several ` +
+          'bindings or dispatches, which is not implemented: use a smaller batch or sequence',
+      );
+    }
+  }
+
+  private describe(id: number): string {
+    const n = this.nodes[id]!;
+    return `tensor %${id} (${n.op}${n.scope ? ` in ${n.scope}` : ''}) [${this.shapes[id]!.join(', ')}]`;
+  }
+
+  build(): Plan {
+    const t = this.t;
+    const g = t.graph;
+    const end = this.training ? this.nodes.length : t.forwardEnd;
+    const gradNodes = this.training ? t.grads : [];
+    const keep = new Set<number>([g.outputs.logits, g.outputs.loss, ...gradNodes.map((x) => x.node)]);
+
+    // Parameters: two arenas, 256-aligned slots.
+    const frozenParams = g.params.filter((p) => p.partition === 'frozen');
+    const trainableParams = g.params.filter((p) => p.partition === 'trainable');
+    const frozen = layoutArena(frozenParams);
+    const trainable = layoutArena(trainableParams);
+    for (const s of [...frozen.slots, ...trainable.slots]) this.checkBinding(`parameter ${s.path} [${s.shape.join(', ')}]`, s.bytes);
+    const ids = {
+      frozen: this.buffer('params.frozen', 'frozen', frozen.bytes),
+      trainable: this.buffer('params.trainable', 'trainable', trainable.bytes),
+      grads: this.buffer('grads', 'grads', this.training ? trainable.bytes : 4),
+      globals: this.buffer('globals', 'globals', 16),
+      tokens: 0,
+      targets: 0,
+    } as Plan['ids'];
+    const slotOf = new Map<string, Region>();
+    for (const s of frozen.slots) slotOf.set(s.path, { buffer: ids.frozen, offset: s.offset, bytes: s.bytes });
+    for (const s of trainable.slots) slotOf.set(s.path, { buffer: ids.trainable, offset: s.offset, bytes: s.bytes });
+
+    // Inputs.
+    const inputRegion = (name: string): Region & { shape: number[] } => {
+      const id = g.inputs[name];
+      if (id === undefined) throw new PlanError(`the graph has no input \`${name}\``);
+      const shape = this.shapes[id]!;
+      const bytes = 4 * numel(shape);
+      this.checkBinding(`input ${name} [${shape.join(', ')}]`, bytes);
+      const buffer = this.buffer(`input.${name}`, 'input', bytes);
+      const r = { buffer, offset: 0, bytes, shape };
+      this.regions[id] = r;
+      return r;
+    };
+    const tokens = inputRegion('tokens');
+    const targets = inputRegion('targets');
+    ids.tokens = tokens.buffer;
+    ids.targets = targets.buffer;
+    for (const n of this.nodes) if (n.op === 'param') this.regions[n.id] = slotOf.get(n.attrs.path as string);
+
+    // Where gradients land: their slot of the gradient arena (a copy when the node has other users).
+    const gradSlot = new Map<number, Region>();
+    const gradCopies: { node: number; region: Region }[] = [];
+    const grads = gradNodes.map(({ path, node }) => {
+      const s = trainable.slots.find((x) => x.path === path)!;
+      const region = { buffer: ids.grads, offset: s.offset, bytes: s.bytes };
+      if (gradSlot.has(node)) gradCopies.push({ node, region });
+      else gradSlot.set(node, region);
+      return { path, node, region };
+    });
+
+    // Kernels in order; activations from a liveness pool.
+    const groups = groupNodes({ graph: g, end, keep, enabled: this.enabled });
+    const groupOf = new Map<number, number>();
+    groups.forEach((gr, i) => gr.nodes.forEach((n) => groupOf.set(n, i)));
+    for (const { node } of gradNodes) {
+      const users = this.nodes.slice(node + 1, end).some((m) => m.inputs.includes(node) && groupOf.has(m.id));
+      if (users && gradSlot.has(node)) {
+        gradCopies.push({ node, region: gradSlot.get(node)! });
+        gradSlot.delete(node);
+      }
+    }
+    const lastUse = new Map<number, number>();
+    groups.forEach((gr, i) => {
+      for (const n of gr.nodes) for (const input of this.nodes[n]!.inputs) lastUse.set(input, i);
+    });
+    const pool = new BufferPool(this.opts.reuse !== false);
+    const poolSlot: (number | undefined)[] = new Array(this.nodes.length);
+    let noReuse = 0;
+    const fusions: PlanFusion[] = [];
+    const poolRegions: { node: number; slot: number }[] = [];
+    let forwardEnd = -1;
+
+    groups.forEach((gr, gi) => {
+      const phase: Phase = gr.output < t.forwardEnd ? 'forward' : 'backward';
+      if (phase === 'backward' && forwardEnd < 0) forwardEnd = this.steps.length;
+      const outputs = gr.extraOutput === undefined ? [gr.output] : [gr.output, gr.extraOutput];
+      for (const o of outputs) {
+        const bytes = 4 * numel(this.shapes[o]!);
+        this.checkBinding(this.describe(o), bytes);
+        const direct = gradSlot.get(o);
+        if (direct) {
+          this.regions[o] = direct;
+          continue;
+        }
+        const slot = pool.acquire(bytes);
+        noReuse += alignUp(Math.max(bytes, 4), 16);
+        poolSlot[o] = slot;
+        poolRegions.push({ node: o, slot });
+        this.regions[o] = { buffer: -1 - slot, offset: 0, bytes }; // pool slot, fixed up below
+      }
+      this.lowerGroup(gr, phase);
+      if (gr.fusion) fusions.push({ kind: gr.fusion, nodes: gr.nodes });
+      for (const o of outputs) {
+        for (const c of gradCopies.filter((x) => x.node === o)) {
+          this.steps.push({ kind: 'copy', label: `gradient of %${o} into its slot`, src: this.regions[o]!, dst: c.region, phase, nodes: [o] });
+        }
+      }
+      // Release every pooled value whose last use is this group (never kept ones).
+      for (const n of gr.nodes) {
+        for (const input of this.nodes[n]!.inputs) {
+          if (lastUse.get(input) === gi && poolSlot[input] !== undefined && !keep.has(input)) {
+            pool.release(poolSlot[input]!, 4 * numel(this.shapes[input]!));
+            poolSlot[input] = undefined;
+          }
+        }
+      }
+      for (const o of outputs) {
+        // A value nobody reads (a gradient of a frozen input, say) is released at once.
+        if (!lastUse.has(o) && poolSlot[o] !== undefined && !keep.has(o)) {
+          pool.release(poolSlot[o]!, 4 * numel(this.shapes[o]!));
+          poolSlot[o] = undefined;
+        }
+      }
+    });
+    if (forwardEnd < 0) forwardEnd = this.steps.length;
+    const backwardEnd = this.steps.length;
+
+    // The pool's buffers exist only now that their final sizes are known: fix up the ids.
+    const poolIds = pool.sizes.map((bytes, i) => this.buffer(`activations.${i}`, 'activation', bytes));
+    const fix = (r: Region): Region => (r.buffer < 0 ? { ...r, buffer: poolIds[-1 - r.buffer]! } : r);
+    for (const s of this.steps) {
+      if (s.kind === 'dispatch') s.bindings = s.bindings.map(fix);
+      else {
+        s.src = fix(s.src);
+        s.dst = fix(s.dst);
+      }
+    }
+    for (const { node } of poolRegions) this.regions[node] = fix(this.regions[node]!);
+
+    let optimizerScratch = 0;
+    let optimizerState = 0;
+    if (this.training && trainable.slots.length > 0) {
+      const sizes = this.lowerOptimizer(ids, trainable);
+      optimizerScratch = sizes.scratch;
+      optimizerState = sizes.state;
+    }
+    const logitsId = g.outputs.logits;
+    return {
+      dims: { ...this.dims },
+      training: this.training,
+      adapter: { isSoftware: this.caps.isSoftware, maxStorageBufferBindingSize: this.limit },
+      buffers: this.buffers,
+      shaders: this.shaders,
+      steps: this.steps,
+      forwardEnd,
+      backwardEnd,
+      frozen,
+      trainable,
+      ids,
+      io: {
+        tokens,
+        targets,
+        logits: { ...this.regions[logitsId]!, shape: this.shapes[logitsId]! },
+        loss: this.regions[g.outputs.loss]!,
+      },
+      values: Array.from(this.regions, (r) => r ?? null),
+      grads,
+      optimizer: { ...t.optimizer },
+      fusions,
+      stats: {
+        frozenBytes: frozen.bytes,
+        trainableBytes: trainable.bytes,
+        gradBytes: this.training ? trainable.bytes : 0,
+        optimizerStateBytes: optimizerState,
+        optimizerScratchBytes: optimizerScratch,
+        activationPeakBytes: pool.totalBytes,
+        activationNoReuseBytes: noReuse,
+        activationLiveMaxBytes: pool.maxLiveBytes,
+        inputBytes: tokens.bytes + targets.bytes,
+      },
+    };
+  }
+
+  // ------------------------------------------------------------------ kernels of the graph
+
+  private spec(id: number): TensorSpec {
+    return { shape: this.shapes[id]!, dtype: this.nodes[id]!.dtype };
+  }
+
+  private region(id: number): Region {
+    const r = this.regions[id];
+    if (!r) throw new PlanError(`internal: %${id} (${this.nodes[id]!.op}) has no memory when it is read`);
+    return r;
+  }
+
+  private label(gr: Group): string {
+    const n = this.nodes[gr.output]!;
+    const ops = gr.nodes.map((x) => this.nodes[x]!.op).join('+');
+    return `%${gr.output} ${ops}${n.scope ? ` (${n.scope})` : ''}`;
+  }
+
+  private push(gr: Group, phase: Phase, k: OpKernel, bind: Record<string, Region>): void {
+    const bindings = k.bindings.map((b) => {
+      const r = bind[b];
+      if (!r) throw new PlanError(`kernel ${k.label} binds \`${b}\`, which ${this.label(gr)} does not provide`);
+      return r;
+    });
+    const shader = this.shader(k.label, k.wgsl);
+    const writes = k.bindings.flatMap((b, i) => (WRITTEN.has(b) ? [i] : []));
+    this.steps.push({ kind: 'dispatch', label: this.label(gr), shader, workgroups: k.workgroups, bindings, writes, phase, nodes: gr.nodes });
+  }
+
+  private lowerGroup(gr: Group, phase: Phase): void {
+    const head = this.nodes[gr.nodes[0]!]!;
+    const out = this.region(gr.output);
+    if (head.op === 'linear' || head.op === 'linear_grad_weight') {
+      const tail = this.nodes[gr.output]!;
+      const { spec, a, b, bias } = this.matmulOperands(head);
+      if (gr.fusion === 'bias_activation') spec.activation = tail.op as 'gelu' | 'relu' | 'silu';
+      if (gr.fusion === 'scale_alpha') spec.alpha = tail.attrs.factor as number;
+      const k = matmulKernel(spec, { variant: this.caps.isSoftware ? 'regblock' : 'tiled', limits: this.caps.limits });
+      const bind: Record<string, Region> = { a: this.region(a), b: this.region(b), c: out };
+      if (bias !== undefined) bind.bias = this.region(bias);
+      this.push(gr, phase, { label: k.label, wgsl: k.wgsl, bindings: k.bindings as never, workgroups: k.workgroups }, bind);
+      return;
+    }
+    const globals = { buffer: this.buffersId('globals'), offset: 0, bytes: 16 };
+    if (gr.fusion === 'cross_entropy') {
+      const grad = gr.extraOutput!;
+      const k = this.opts.kernels(
+        { op: 'cross_entropy_fused', attrs: head.attrs, inputs: head.inputs.map((i) => this.spec(i)), output: this.spec(grad) },
+        this.caps,
+      );
+      const bind: Record<string, Region> = { out: this.region(grad), loss: out, globals };
+      head.inputs.forEach((x, i) => (bind[`in${i}`] = this.region(x)));
+      this.push(gr, phase, k, bind);
+      return;
+    }
+    const req = {
+      op: head.op,
+      attrs: resolveAttrs(head.attrs, this.env),
+      inputs: head.inputs.map((i) => this.spec(i)),
+      output: this.spec(gr.output),
+    };
+    const k = this.opts.kernels(req, this.caps);
+    const bind: Record<string, Region> = { out, globals };
+    head.inputs.forEach((x, i) => (bind[`in${i}`] = this.region(x)));
+    this.push(gr, phase, k, bind);
+  }
+
+  private buffersId(label: string): number {
+    return this.buffers.find((b) => b.label === label)!.id;
+  }
+
+  /** linear / linear_grad_weight as C = op(A)·op(B) (+ bias), rows of every operand flattened. */
+  private matmulOperands(n: Node): { spec: MatmulSpec; a: number; b: number; bias?: number } {
+    const [x, w, bias] = n.inputs as [number, number, number | undefined];
+    const xs = this.shapes[x]!;
+    const layout = n.attrs.layout;
+    if (n.op === 'linear') {
+      const K = last(xs);
+      const M = numel(xs) / K;
+      const ws = this.shapes[w]!;
+      const spec: MatmulSpec =
+        layout === 'in_out' ? { M, K, N: ws[1]!, bias: bias !== undefined } : { M, K, N: ws[0]!, transB: true, bias: bias !== undefined };
+      return { spec, a: x, b: w, ...(bias !== undefined ? { bias } : {}) };
+    }
+    // linear_grad_weight(x, dy): in_out → xᵀ·dy [in, out]; out_in → dyᵀ·x [out, in]; K = rows.
+    const dy = w;
+    const ds = this.shapes[dy]!;
+    const R = numel(xs) / last(xs);
+    return layout === 'in_out'
+      ? { spec: { M: last(xs), N: last(ds), K: R, transA: true }, a: x, b: dy }
+      : { spec: { M: last(ds), N: last(xs), K: R, transA: true }, a: dy, b: x };
+  }
+
+  // ------------------------------------------------------------------ the optimizer
+
+  /**
+   * Clip (Σg² per chunk, then one finishing invocation) and update (per chunk). A chunk is the
+   * whole arena unless it exceeds maxStorageBufferBindingSize; chunk sizes are multiples of 64 KiB so
+   * the decay mask's matching range (one u32 per 256 bytes) stays 256-aligned.
+   */
+  private lowerOptimizer(ids: Plan['ids'], trainable: ArenaLayout): { scratch: number; state: number } {
+    const cfg = this.t.optimizer;
+    const total = trainable.bytes;
+    const chunkMax = Math.floor(this.limit / 65536) * 65536;
+    if (chunkMax === 0) throw new PlanError(`maxStorageBufferBindingSize ${this.limit} is below 64 KiB; the optimizer cannot bind its arenas`);
+    const chunks: { offset: number; bytes: number }[] = [];
+    for (let o = 0; o < total; o += chunkMax) chunks.push({ offset: o, bytes: Math.min(chunkMax, total - o) });
+    const withM = cfg.kind === 'adamw' || cfg.momentum !== 0;
+    if (withM) ids.m = this.buffer('optim.m', 'optim-state', total);
+    if (cfg.kind === 'adamw') ids.v = this.buffer('optim.v', 'optim-state', total);
+    ids.decay = this.buffer('optim.decay', 'optim-scratch', alignUp(total / 64, 4));
+    ids.hyper = this.buffer('optim.hyper', 'optim-scratch', 4 * HYPER.floats);
+    const sumsqWg = chunks.map((c) => Math.min(SUMSQ_MAX_WG, Math.ceil(c.bytes / 16 / OPT_WG)));
+    const partialBytes = sumsqWg.map((w) => w * OPT_WG * 4);
+    ids.partials = this.buffer('optim.partials', 'optim-scratch', partialBytes.reduce((a, b) => a + b, 0));
+    ids.clip = this.buffer('optim.clip', 'optim-scratch', 4 * CLIP.floats);
+    const arena = (buffer: number, c: { offset: number; bytes: number }): Region => ({ buffer, offset: c.offset, bytes: c.bytes });
+    const mask = (c: { offset: number; bytes: number }): Region => ({ buffer: ids.decay!, offset: c.offset / 64, bytes: Math.max(4, c.bytes / 64) });
+
+    const sumsq = this.shader('optimizer_sum_squares', sumSquaresWgsl());
+    let po = 0;
+    chunks.forEach((c, i) => {
+      this.steps.push({
+        kind: 'dispatch',
+        label: `clip: Σg² of gradients [${c.offset}, ${c.offset + c.bytes})`,
+        shader: sumsq,
+        workgroups: [sumsqWg[i]!, 1, 1],
+        bindings: [arena(ids.grads, c), { buffer: ids.partials!, offset: po, bytes: partialBytes[i]! }],
+        writes: [1],
+        phase: 'optimizer',
+        nodes: [],
+      });
+      po += partialBytes[i]!;
+    });
+    this.steps.push({
+      kind: 'dispatch',
+      label: `clip: global norm and factor (clip_norm ${cfg.clipNorm})`,
+      shader: this.shader('optimizer_clip_factor', clipFinishWgsl(cfg.clipNorm)),
+      workgroups: [1, 1, 1],
+      bindings: [
+        { buffer: ids.partials!, offset: 0, bytes: po },
+        { buffer: ids.clip!, offset: 0, bytes: 4 * CLIP.floats },
+      ],
+      writes: [1],
+      phase: 'optimizer',
+      nodes: [],
+    });
+    const upd = updateWgsl(cfg);
+    const update = this.shader(`optimizer_${cfg.kind}`, upd.wgsl);
+    for (const c of chunks) {
+      const bind: Record<string, Region> = {
+        p: arena(ids.trainable, c),
+        g: arena(ids.grads, c),
+        decay: mask(c),
+        hyper: { buffer: ids.hyper!, offset: 0, bytes: 4 * HYPER.floats },
+        clip: { buffer: ids.clip!, offset: 0, bytes: 4 * CLIP.floats },
+      };
+      if (ids.m !== undefined) bind.m = arena(ids.m, c);
+      if (ids.v !== undefined) bind.v = arena(ids.v, c);
+      this.steps.push({
+        kind: 'dispatch',
+        label: `${cfg.kind} update of trainable [${c.offset}, ${c.offset + c.bytes})`,
+        shader: update,
+        workgroups: [Math.min(UPDATE_MAX_WG, Math.ceil(c.bytes / 16 / OPT_WG)), 1, 1],
+        bindings: upd.bindings.map((b) => bind[b]!),
+        writes: upd.bindings.flatMap((b, i) => (['p', 'm', 'v'].includes(b) ? [i] : [])),
+        phase: 'optimizer',
+        nodes: [],
+      });
+    }
+    const scratch = [ids.decay, ids.hyper, ids.partials, ids.clip].reduce((s, id) => s + this.buffers[id!]!.bytes, 0);
+    return { scratch, state: (withM ? total : 0) + (cfg.kind === 'adamw' ? total : 0) };
+  }
+}
+
+
+export { formatPlan, formatWgsl } from './format.ts';

@@ -1,0 +1,66 @@
+// A training backend: forward, backward and the optimizer update over one Training IR,
+// on the CPU reference or on WebGPU. The trainer and the CLI talk only to this interface.
+import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
+import type { ParamStore } from './arena.ts';
+import { CpuExecutor, type Batch } from './cpu/executor.ts';
+import type { FloatTensor } from './cpu/tensor.ts';
+import { Optimizer, type OptimizerState } from './optim.ts';
+
+export interface StepResult {
+  loss: number;
+  /** The global gradient norm before clipping. */
+  gradNorm: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** Forward, backward and one update at learning rate `lr`. */
+  step(batch: Batch, lr: number): Promise<StepResult>;
+  /** Loss (and logits) without dropout or gradients. */
+  evaluate(batch: Batch): Promise<{ loss: number; logits: FloatTensor }>;
+  /** Copies parameters and optimizer state back into the host store (a no-op on the CPU). */
+  sync(): Promise<void>;
+  readonly optimizer: OptimizerState;
+  /** Replaces the optimizer state (resuming from a checkpoint). */
+  restoreOptimizer(state: OptimizerState): void;
+}
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu';
+  private readonly exec: CpuExecutor;
+  private readonly opt: Optimizer;
+  private readonly evalExec: CpuExecutor;
+
+  constructor(
+    readonly training: TrainingGraph,
+    readonly store: ParamStore,
+  ) {
+    this.exec = new CpuExecutor(training);
+    this.evalExec = this.exec;
+    this.opt = new Optimizer(training.optimizer, store.trainable);
+  }
+
+  get optimizer(): OptimizerState {
+    return this.opt.state;
+  }
+
+  restoreOptimizer(state: OptimizerState): void {
+    this.opt.state.step = state.step;
+    this.opt.state.m.set(state.m);
+    this.opt.state.v.set(state.v);
+  }
+
+  async step(batch: Batch, lr: number): Promise<StepResult> {
+    const res = this.exec.run(this.store, batch, { precision: 'f32', training: true, step: this.opt.state.step });
+    if (!Number.isFinite(res.loss)) return { loss: res.loss, gradNorm: NaN };
+    const gradNorm = this.opt.step(res.grads, lr);
+    return { loss: res.loss, gradNorm };
+  }
+
+  async evaluate(batch: Batch) {
+    const res = this.evalExec.run(this.store, batch, { precision: 'f32', training: false, step: 0, backward: false });
+    return { loss: res.loss, logits: res.logits };
+  }
+
+  async sync(): Promise<void> {}
+}
