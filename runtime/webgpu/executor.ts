@@ -41,8 +41,12 @@ export interface GpuStepOptions {
   training?: boolean;
   /** The step dropout's mask uses (default: the number of updates done before this one). */
   dropoutStep?: number;
-  /** Also read back the global gradient norm before clipping (one more readback). */
-  readNorm?: boolean;
+}
+
+export interface GpuStepResult {
+  loss: number;
+  /** The global gradient norm before clipping (not finite: the update was skipped). */
+  gradNorm: number;
 }
 
 export interface GpuExecutorOptions {
@@ -124,9 +128,10 @@ export class GpuExecutor {
 
   /**
    * One training step on the GPU: forward, backward, global-norm clipping and the optimizer
-   * update, in one submission. Reads back only the loss (and the gradient norm if asked).
+   * update, in one submission. Reads back 16 bytes: the loss and the gradient norm. A non-finite
+   * norm skips the update (as runtime/optim.ts does) and does not count as a step.
    */
-  async step(batch: Batch, lr = this.t.optimizer.lr, opts: GpuStepOptions = {}): Promise<{ loss: number; gradNorm?: number }> {
+  async step(batch: Batch, lr = this.t.optimizer.lr, opts: GpuStepOptions = {}): Promise<GpuStepResult> {
     if (!this.plan.training) throw new GpuError('validation', 'this executor was planned without a backward pass');
     const cfg = this.t.optimizer;
     const t = this.updates + 1;
@@ -137,11 +142,10 @@ export class GpuExecutor {
     if (this.plan.ids.hyper !== undefined) this.gpu.write(this.buffers[this.plan.ids.hyper]!, hyper);
     this.writeInputs(batch, opts.dropoutStep ?? this.updates, opts.training ?? true);
     await this.encode(0, this.plan.steps.length, `training step ${t}`).submit();
-    this.updates = t;
-    const loss = await this.readLoss();
-    if (!opts.readNorm || this.plan.ids.clip === undefined) return { loss };
+    if (this.plan.ids.clip === undefined) return { loss: await this.readLoss(), gradNorm: 0 }; // nothing trainable
     const clip = await this.gpu.read(this.buffers[this.plan.ids.clip]!, Float32Array, 4 * CLIP.floats);
-    return { loss, gradNorm: clip[CLIP.norm]! };
+    if (clip[CLIP.skip] === 0) this.updates = t;
+    return { loss: clip[CLIP.loss]!, gradNorm: clip[CLIP.norm]! };
   }
 
   destroy(): void {
