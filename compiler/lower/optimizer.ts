@@ -17,8 +17,12 @@ export const UPDATE_MAX_WG = 1024;
 
 /** Layout of the `hyper` buffer (f32): what the host writes before each step. */
 export const HYPER = { lr: 0, bc1: 1, bc2: 2, floats: 4 } as const;
-/** Layout of the `clip` buffer (f32): what the reduction writes. */
-export const CLIP = { norm: 0, coef: 1, floats: 4 } as const;
+/**
+ * Layout of the `clip` buffer (f32): the reduction writes the norm, the clip factor and whether
+ * the norm is not finite (then the update is skipped, as runtime/optim.ts does); the plan copies
+ * the loss beside them, so one 16-byte readback tells the host all of a step's results.
+ */
+export const CLIP = { norm: 0, coef: 1, skip: 2, loss: 3, floats: 4 } as const;
 
 function f32(x: number): string {
   if (!Number.isFinite(x)) throw new Error(`optimizer constant ${x} is not finite`);
@@ -56,6 +60,9 @@ fn main() {
   let norm = sqrt(s);
   clip[${CLIP.norm}] = norm;
   clip[${CLIP.coef}] = select(1.0, CLIP_NORM / (norm + 1e-6), CLIP_NORM > 0.0 && norm > CLIP_NORM);
+  // Inf or NaN, tested on the bits (WGSL may assume finite floats in comparisons).
+  let bad = (bitcast<u32>(norm) & 0x7f800000u) == 0x7f800000u;
+  clip[${CLIP.skip}] = select(0.0, 1.0, bad);
 }
 `;
 }
@@ -68,6 +75,7 @@ export function updateWgsl(config: OptimizerConfig): { wgsl: string; bindings: s
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let n = arrayLength(&p);
   let stride = nwg.x * ${OPT_WG}u;
+  if (clip[${CLIP.skip}] != 0.0) { return; }
   let lr = hyper[${HYPER.lr}];
   let c = clip[${CLIP.coef}];
   for (var i = gid.x; i < n; i += stride) {

@@ -152,6 +152,25 @@ export interface PlanOptions {
   fuse?: boolean | readonly FusionKind[];
 }
 
+/** WebGPU's default limits (what every adapter offers), for plans made without a device. */
+export const DEFAULT_CAPS: AdapterCaps = {
+  isSoftware: false,
+  features: [],
+  limits: {
+    maxComputeInvocationsPerWorkgroup: 256,
+    maxComputeWorkgroupSizeX: 256,
+    maxComputeWorkgroupSizeY: 256,
+    maxComputeWorkgroupSizeZ: 64,
+    maxComputeWorkgroupStorageSize: 16384,
+    maxComputeWorkgroupsPerDimension: 65535,
+    maxStorageBufferBindingSize: 134217728,
+    maxBufferSize: 268435456,
+    maxStorageBuffersPerShaderStage: 8,
+    maxUniformBufferBindingSize: 65536,
+    maxBindingsPerBindGroup: 1000,
+  },
+};
+
 export class PlanError extends Error {
   override name = 'PlanError';
 }
@@ -188,6 +207,7 @@ class Planner {
   private readonly steps: PlanStep[] = [];
   private readonly regions: (Region | undefined)[];
   private readonly enabled: Set<FusionKind>;
+  private lossRegion: Region | undefined;
 
   constructor(
     private readonly t: TrainingGraph,
@@ -376,6 +396,7 @@ class Planner {
     }
     for (const { node } of poolRegions) this.regions[node] = fix(this.regions[node]!);
 
+    this.lossRegion = this.regions[g.outputs.loss];
     let optimizerScratch = 0;
     let optimizerState = 0;
     if (this.training && trainable.slots.length > 0) {
@@ -564,6 +585,14 @@ class Planner {
         { buffer: ids.clip!, offset: 0, bytes: 4 * CLIP.floats },
       ],
       writes: [1],
+      phase: 'optimizer',
+      nodes: [],
+    });
+    this.steps.push({
+      kind: 'copy',
+      label: 'loss beside the norm (one readback per step)',
+      src: this.lossRegion!,
+      dst: { buffer: ids.clip!, offset: 4 * CLIP.loss, bytes: 4 },
       phase: 'optimizer',
       nodes: [],
     });

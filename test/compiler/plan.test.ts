@@ -1,0 +1,238 @@
+// The planner (compiler/lower/plan.ts) as a pure function: memory layout, liveness reuse,
+// fusions, limits and the text forms — with stand-in op kernels (the WGSL of the real ones is
+// checked on the adapters by test/webgpu/plan-*.test.ts).
+import { describe, expect, it } from 'vitest';
+import { buildTrainingGraph, type TrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { ALIGN } from '../../compiler/lower/memory.ts';
+import { buildPlan, formatPlan, formatWgsl, type Plan, PlanError, type PlanOptions } from '../../compiler/lower/plan.ts';
+import type { AdapterCaps, OpKernelGen } from '../../runtime/webgpu/kernels/types.ts';
+import { graphOf, graphOfText, tinySet, TINY } from '../helpers.ts';
+
+const LIMITS: AdapterCaps['limits'] = {
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+  maxComputeWorkgroupSizeY: 256,
+  maxComputeWorkgroupSizeZ: 64,
+  maxComputeWorkgroupStorageSize: 16384,
+  maxComputeWorkgroupsPerDimension: 65535,
+  maxStorageBufferBindingSize: 128 * 2 ** 20,
+  maxBufferSize: 256 * 2 ** 20,
+  maxStorageBuffersPerShaderStage: 8,
+  maxUniformBufferBindingSize: 65536,
+  maxBindingsPerBindGroup: 1000,
+};
+const CAPS: AdapterCaps = { isSoftware: true, features: [], limits: LIMITS };
+
+/** A stand-in generator: the request as a comment, operands then `out` (and `globals` for dropout). */
+const stub: OpKernelGen = (req) => ({
+  label: `${req.op}_stub`,
+  wgsl: `// ${req.op} ${JSON.stringify(req)}`,
+  bindings: [...req.inputs.map((_, i) => `in${i}` as const), 'out', ...(req.op === 'dropout' ? ['globals' as const] : [])],
+  workgroups: [1, 1, 1],
+});
+
+const plan = (t: TrainingGraph, o: Partial<PlanOptions> = {}, caps = CAPS, dims = { B: 2, T: 8 }): Plan =>
+  buildPlan(t, dims, caps, { kernels: stub, ...o });
+const tg = (name: string, extra: string[] = [], full = false) => buildTrainingGraph(graphOf(name, [...tinySet(name), ...extra], full));
+
+describe('plan: memory', () => {
+  const t = tg('gpt2-lora.peft');
+  const p = plan(t);
+
+  it('puts the frozen parameters in one buffer and the trainable ones in another, 256-aligned', () => {
+    const byKind = (k: string) => p.buffers.filter((b) => b.kind === k);
+    expect(byKind('frozen')).toHaveLength(1);
+    expect(byKind('trainable')).toHaveLength(1);
+    expect(byKind('grads')).toHaveLength(1);
+    const g = t.graph;
+    expect(p.frozen.slots.map((s) => s.path)).toEqual(g.params.filter((x) => x.partition === 'frozen').map((x) => x.path));
+    expect(p.trainable.slots.map((s) => s.path)).toEqual(g.params.filter((x) => x.partition === 'trainable').map((x) => x.path));
+    for (const s of [...p.frozen.slots, ...p.trainable.slots]) expect(s.offset % ALIGN).toBe(0);
+    for (const s of p.steps) if (s.kind === 'dispatch') for (const r of s.bindings) expect(r.offset % ALIGN).toBe(0);
+  });
+
+  it('gives frozen parameters no gradient memory: the gradient arena has the trainable layout', () => {
+    expect(p.buffers[p.ids.grads]!.bytes).toBe(p.trainable.bytes);
+    expect(p.stats.gradBytes).toBe(p.stats.trainableBytes);
+    expect(p.grads.map((x) => x.path).sort()).toEqual(t.grads.map((x) => x.path).sort());
+    for (const g of p.grads) {
+      const slot = p.trainable.slots.find((s) => s.path === g.path)!;
+      expect(g.region).toEqual({ buffer: p.ids.grads, offset: slot.offset, bytes: slot.bytes });
+    }
+    // Each gradient node's kernel writes straight into its slot: no copies.
+    expect(p.steps.filter((s) => s.kind === 'copy')).toEqual([]);
+    for (const g of p.grads) {
+      const writer = p.steps.find((s) => s.kind === 'dispatch' && s.nodes.includes(g.node));
+      expect(writer?.kind === 'dispatch' && writer.writes.map((i) => writer.bindings[i])).toEqual([g.region]);
+    }
+  });
+
+  it('reuses activation buffers by liveness: peak bytes well below one buffer per value', () => {
+    const none = plan(t, { reuse: false });
+    expect(none.stats.activationPeakBytes).toBe(none.stats.activationNoReuseBytes);
+    expect(p.stats.activationPeakBytes).toBeLessThan(0.5 * none.stats.activationPeakBytes);
+    expect(p.stats.activationPeakBytes).toBeGreaterThanOrEqual(p.stats.activationLiveMaxBytes);
+    expect(p.buffers.filter((b) => b.kind === 'activation').length).toBeLessThan(none.buffers.filter((b) => b.kind === 'activation').length);
+  });
+
+  it('never overwrites a value before its last reader', () => {
+    for (const name of ['gpt2-lora.peft', 'gpt2-prefix.peft', 'llama-lora.peft', 'bert-adapter.peft']) {
+      const q = plan(tg(name));
+      const nodes = tg(name).graph.nodes;
+      // For every pooled value: no other dispatch writes an overlapping range between its writer and its last reader.
+      const writeStep = new Map<number, number>();
+      const lastRead = new Map<number, number>();
+      q.steps.forEach((s, i) => {
+        for (const n of s.nodes) {
+          if (!writeStep.has(n)) writeStep.set(n, i);
+          for (const x of nodes[n]!.inputs) lastRead.set(x, i);
+        }
+      });
+      for (const [n, w] of writeStep) {
+        const r = q.values[n];
+        if (!r || !q.buffers[r.buffer] || q.buffers[r.buffer]!.kind !== 'activation') continue;
+        const end = lastRead.get(n) ?? w;
+        for (let i = w + 1; i < end; i++) {
+          const s = q.steps[i]!;
+          const written = s.kind === 'dispatch' ? s.writes.map((j) => s.bindings[j]!) : [s.dst];
+          for (const o of written) {
+            const clash = o.buffer === r.buffer && o.offset < r.offset + r.bytes && r.offset < o.offset + o.bytes;
+            expect(clash, `${name}: step ${i} (${s.label}) overwrites %${n} before step ${end} reads it`).toBe(false);
+          }
+        }
+      }
+    }
+  });
+
+  it("LoRA's trainable state (parameters, gradients, Adam m and v) is a small fraction of a full fine-tune's", () => {
+    const set = ['vocab_size=256,n_positions=64,n_embd=128,n_layer=4,n_head=4'];
+    const lora = plan(buildTrainingGraph(graphOf('gpt2-lora.peft', set)));
+    const full = plan(buildTrainingGraph(graphOf('gpt2-lora.peft', set, true)));
+    const state = (q: Plan) => q.stats.trainableBytes + q.stats.gradBytes + q.stats.optimizerStateBytes;
+    expect(state(lora)).toBeLessThan(0.05 * state(full));
+    expect(full.stats.frozenBytes).toBeLessThanOrEqual(ALIGN); // nothing frozen
+    expect(state(lora)).toBe(4 * lora.stats.trainableBytes);
+  });
+
+  it('lays out the decay mask as runtime/optim.ts decides weight decay: rank ≥ 2 only', () => {
+    const q = plan(tg('bert-adapter.peft'));
+    for (const s of q.trainable.slots) expect(s.decay).toBe(s.shape.length >= 2);
+    expect(q.trainable.slots.some((s) => s.decay) && q.trainable.slots.some((s) => !s.decay)).toBe(true);
+  });
+
+  it('a forward-only plan has no gradient arena, backward or optimizer', () => {
+    const q = plan(t, { backward: false });
+    expect(q.training).toBe(false);
+    expect(q.steps.every((s) => s.phase === 'forward')).toBe(true);
+    expect(q.stats.gradBytes).toBe(0);
+    expect(q.buffers.some((b) => b.kind === 'optim-state')).toBe(false);
+  });
+});
+
+describe('plan: fusions', () => {
+  const kinds = (q: Plan) => q.fusions.map((f) => f.kind);
+
+  it("LoRA's scale folds into the lora_B matmul (alpha), cross-entropy and its gradient are one kernel", () => {
+    const t = tg('gpt2-lora.peft');
+    const q = plan(t);
+    expect(kinds(q).filter((k) => k === 'scale_alpha')).toHaveLength(2); // one per layer
+    expect(kinds(q).filter((k) => k === 'cross_entropy')).toHaveLength(1);
+    const ce = q.fusions.find((f) => f.kind === 'cross_entropy')!;
+    expect(ce.nodes.map((n) => t.graph.nodes[n]!.op)).toEqual(['cross_entropy', 'cross_entropy_grad']);
+    const lora = q.steps.find((s) => s.kind === 'dispatch' && s.nodes.length === 2 && t.graph.nodes[s.nodes[1]!]!.op === 'scale');
+    expect(lora?.kind === 'dispatch' && q.shaders[lora.shader]!.wgsl).toMatch(/2\.0 \* acc/);
+    // Without fusion: as many more dispatches as nodes were fused away.
+    const plain = plan(t, { fuse: false });
+    expect(plain.fusions).toEqual([]);
+    expect(plain.steps.length - q.steps.length).toBe(q.fusions.length);
+  });
+
+  it('bias + gelu/silu go into the matmul epilogue where the pre-activation is not needed by a backward', () => {
+    const fwd = plan(tg('gpt2-lora.peft'), { backward: false });
+    expect(kinds(fwd).filter((k) => k === 'bias_activation')).toHaveLength(2); // c_fc + gelu per layer
+    const step = fwd.steps.find((s) => s.kind === 'dispatch' && s.label.includes('linear+gelu'));
+    expect(step?.kind === 'dispatch' && fwd.shaders[step.shader]!.wgsl).toMatch(/fn act\(/);
+    const llama = plan(tg('llama-lora.peft'), { backward: false });
+    expect(kinds(llama).filter((k) => k === 'bias_activation')).toHaveLength(2); // gate_proj + silu
+    // Training with LoRA on the top layer only: layer 0 has no backward, so its MLP fuses.
+    const top = buildTrainingGraph(graphOfText('import "gpt2.peft"\npeft { lora(rank = 4) on "h.1.attn.c_attn" }', [TINY.gpt2!]));
+    expect(kinds(plan(top)).filter((k) => k === 'bias_activation')).toHaveLength(1);
+    // Full LoRA: every gelu_grad reads the pre-activation, so nothing fuses there.
+    expect(kinds(plan(tg('gpt2-lora.peft'))).filter((k) => k === 'bias_activation')).toHaveLength(0);
+  });
+});
+
+describe('plan: limits and the optimizer', () => {
+  it('a tensor over maxStorageBufferBindingSize is a PlanError naming it and the limit', () => {
+    const error = (limit: number, dims: { B: number; T: number }): Error | undefined => {
+      try {
+        plan(tg('gpt2-lora.peft'), {}, { ...CAPS, limits: { ...LIMITS, maxStorageBufferBindingSize: limit } }, dims);
+      } catch (e) {
+        return e as Error;
+      }
+    };
+    const act = error(4096, { B: 8, T: 64 });
+    expect(act).toBeInstanceOf(PlanError);
+    expect(act!.message).toMatch(
+      /^tensor %2 \(embedding in wte\) \[8, 64, 16\] needs 0\.031 MiB in one binding, more than this adapter's maxStorageBufferBindingSize \(0\.004 MiB\)/,
+    );
+    expect(act!.message).toMatch(/splitting the tensor along its rows/);
+    const param = error(1024, { B: 1, T: 4 });
+    expect(param!.message).toMatch(/^parameter wte\.weight \[32, 16\] needs 0\.002 MiB in one binding/);
+  });
+
+  it('splits the optimizer into chunks when the trainable arena exceeds one binding', () => {
+    const t = tg('gpt2.peft', ['n_embd=32'], true); // full fine-tune: ~120 KiB of trainable parameters
+    const caps = { ...CAPS, limits: { ...LIMITS, maxStorageBufferBindingSize: 65536 } };
+    const q = plan(t, {}, caps, { B: 1, T: 4 });
+    const total = q.trainable.bytes;
+    expect(total).toBeGreaterThan(65536);
+    const updates = q.steps.filter((s) => s.phase === 'optimizer' && s.label.startsWith('adamw'));
+    expect(updates.length).toBe(Math.ceil(total / 65536));
+    const covered = updates.map((s) => (s.kind === 'dispatch' ? s.bindings[0]! : null)!);
+    expect(covered.map((r) => r.offset)).toEqual(covered.map((_, i) => i * 65536));
+    expect(covered.reduce((a, r) => a + r.bytes, 0)).toBe(total);
+  });
+
+  it('the optimizer is one update dispatch over the whole trainable arena, after the clip reduction', () => {
+    const q = plan(tg('gpt2-lora.peft'));
+    const opt = q.steps.slice(q.backwardEnd);
+    expect(opt.map((s) => q.shaders[(s as { shader: number }).shader]!.label)).toEqual([
+      'optimizer_sum_squares',
+      'optimizer_clip_factor',
+      'optimizer_adamw',
+    ]);
+    const upd = opt[2]!;
+    expect(upd.kind === 'dispatch' && upd.bindings[0]).toEqual({ buffer: q.ids.trainable, offset: 0, bytes: q.trainable.bytes });
+    const sgd = buildTrainingGraph(graphOf('gpt2-lora.peft', tinySet('gpt2-lora.peft')), {
+      kind: 'sgd', lr: 0.1, beta1: 0, beta2: 0, eps: 0, weightDecay: 0, momentum: 0.9, clipNorm: 0,
+    });
+    const qs = plan(sgd);
+    expect(qs.shaders.some((s) => s.label === 'optimizer_sgd' && s.wgsl.includes('MOMENTUM'))).toBe(true);
+    expect(qs.buffers.filter((b) => b.kind === 'optim-state')).toHaveLength(1); // momentum only
+  });
+});
+
+describe('plan: data and text', () => {
+  const q = plan(tg('gpt2-lora.peft'));
+
+  it('is plain data (survives JSON)', () => {
+    expect(JSON.parse(JSON.stringify(q))).toEqual(q);
+  });
+
+  it('prints kernels in order, buffers and bytes by category', () => {
+    const text = formatPlan(q);
+    for (const s of ['frozen params', 'trainable params', 'gradients', 'optimizer state', 'activations peak', 'inputs', 'forward', 'backward', 'optimizer']) {
+      expect(text).toContain(s);
+    }
+    expect(text).toMatch(/fusions: .*cross_entropy ×1/);
+    expect(text).toContain('optimizer_adamw');
+  });
+
+  it('prints every distinct shader once', () => {
+    const text = formatWgsl(q);
+    expect(text.match(/^\/\/ ---- shader/gm)).toHaveLength(q.shaders.length);
+    expect(new Set(q.shaders.map((s) => s.wgsl)).size).toBe(q.shaders.length);
+  });
+});
+
