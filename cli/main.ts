@@ -8,6 +8,7 @@ import { buildTrainingGraph } from '../compiler/autodiff/backward.ts';
 import { printTrainingGraph } from '../compiler/ir/printer.ts';
 import { doctorCommand } from './doctor.ts';
 import { gradCommand, type GradFlags } from './grad.ts';
+import { planText, type PlanFlags } from './plan.ts';
 import { paramsCommand } from './params.ts';
 
 const program = new Command();
@@ -36,9 +37,12 @@ addCompileFlags(
   program
     .command('compile')
     .argument('<file>', '.peft file')
-    .requiredOption('--emit <stage>', 'stage to print: ast | ir | train-ir')
+    .requiredOption('--emit <stage>', 'stage to print: ast | ir | train-ir | plan | wgsl')
+    .option('--batch <n>', 'batch size the plan is made for (plan, wgsl)', '8')
+    .option('--seq <n>', 'sequence length the plan is made for (plan, wgsl)', '128')
+    .option('--adapter <choice>', 'plan for this adapter\'s limits: auto | hardware | swiftshader | llvmpipe (default: WebGPU\'s default limits)')
     .description('compile and print an intermediate form'),
-).action((file: string, flags: CompileFlags & { emit: string }) => {
+).action(async (file: string, flags: CompileFlags & PlanFlags & { emit: string }) => {
   const res = compileFile(file, flags);
   if (report(res)) return void (process.exitCode = 1);
   if (flags.emit === 'ast') {
@@ -47,8 +51,10 @@ addCompileFlags(
     process.stdout.write(printGraph(res.graph!));
   } else if (flags.emit === 'train-ir') {
     process.stdout.write(printTrainingGraph(buildTrainingGraph(res.graph!)));
+  } else if (flags.emit === 'plan' || flags.emit === 'wgsl') {
+    process.stdout.write(await planText(res.graph!, flags.emit, flags));
   } else {
-    process.stderr.write(`peftc: unknown stage \`${flags.emit}\`; choose ast, ir or train-ir\n`);
+    process.stderr.write(`peftc: unknown stage \`${flags.emit}\`; choose ast, ir, train-ir, plan or wgsl\n`);
     process.exitCode = 1;
   }
 });
@@ -61,6 +67,7 @@ addCompileFlags(
     .requiredOption('--tokens <tokens.json>', 'a JSON array of equal-length arrays of token ids')
     .requiredOption('--out <out.safetensors>', 'where to write loss, logits and grad.<path>')
     .option('--backend <cpu|webgpu>', 'where to compute', 'cpu')
+    .option('--adapter <choice>', 'WebGPU adapter for --backend webgpu: auto | hardware | swiftshader | llvmpipe', 'auto')
     .option('--seed <n>', 'seed for parameters not in --init', '0')
     .description('compute the loss, logits and gradients of the trainable parameters'),
 ).action(async (file: string, flags: GradFlags) => {
@@ -85,3 +92,5 @@ try {
   process.stderr.write(`peftc: ${expected ? '' : 'internal error: '}${e instanceof Error ? e.message : String(e)}\n`);
   process.exitCode = expected ? 1 : 2;
 }
+// A Dawn instance keeps Node's event loop alive: end explicitly once the verb is done.
+process.exit(process.exitCode ?? 0);
