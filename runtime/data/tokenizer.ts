@@ -1,0 +1,130 @@
+// Tokenizers: text ↔ token ids. Two are built in, both offline and isomorphic (no files,
+// no Node APIs): `byte` (UTF-8 bytes, vocabulary 256, the default) and `gpt2` (GPT-2's
+// byte-level BPE, vocabulary 50257, <|endoftext|> = 50256, through js-tiktoken, whose
+// `ranks/gpt2` module ships the merge ranks as a JS string).
+import { Tiktoken } from 'js-tiktoken/lite';
+import gpt2Ranks from 'js-tiktoken/ranks/gpt2';
+
+export interface Tokenizer {
+  readonly name: string;
+  /** Ids are in [0, vocabSize). */
+  readonly vocabSize: number;
+  encode(text: string): number[];
+  /** Never throws: invalid or partial UTF-8 and unknown ids decode to U+FFFD. */
+  decode(ids: readonly number[]): string;
+  /** End of text, if the vocabulary has one: appended after JSONL documents and completions. */
+  readonly eos?: number;
+  /** Padding id, if the vocabulary has one (else batches pad with eos, else 0). */
+  readonly pad?: number;
+}
+
+export type TokenizerName = 'byte' | 'gpt2';
+export const TOKENIZER_NAMES: readonly TokenizerName[] = ['byte', 'gpt2'];
+
+const REPLACEMENT = '\uFFFD';
+
+/** UTF-8 bytes as ids 0…255. No special tokens: there is no eos and no pad. */
+export class ByteTokenizer implements Tokenizer {
+  readonly name = 'byte';
+  readonly vocabSize = 256;
+  private readonly encoder = new TextEncoder();
+
+  encode(text: string): number[] {
+    return Array.from(this.encoder.encode(text));
+  }
+
+  decode(ids: readonly number[]): string {
+    const bytes = new Uint8Array(ids.length);
+    let out = '';
+    let n = 0;
+    for (const id of ids) {
+      if (Number.isInteger(id) && id >= 0 && id < 256) {
+        bytes[n++] = id;
+      } else {
+        out += utf8(bytes.subarray(0, n)) + REPLACEMENT;
+        n = 0;
+      }
+    }
+    return out + utf8(bytes.subarray(0, n));
+  }
+}
+
+/** GPT-2's BPE (tiktoken's `gpt2` encoding, the same ids as Hugging Face's GPT2Tokenizer). */
+export class Gpt2Tokenizer implements Tokenizer {
+  readonly name = 'gpt2';
+  readonly vocabSize = 50257;
+  readonly eos = 50256;
+  private static bpe: Tiktoken | undefined;
+
+  private get enc(): Tiktoken {
+    // Building the rank tables takes ~0.3 s: done once, on first use.
+    Gpt2Tokenizer.bpe ??= new Tiktoken(gpt2Ranks);
+    return Gpt2Tokenizer.bpe;
+  }
+
+  /** `<|endoftext|>` written in the text is the eos token, as in Hugging Face's tokenizer. */
+  encode(text: string): number[] {
+    return this.enc.encode(text, 'all');
+  }
+
+  decode(ids: readonly number[]): string {
+    // Unknown ids become U+FFFD; runs of known ids decode together so multi-token
+    // characters survive (js-tiktoken decodes bytes with a non-fatal TextDecoder).
+    let out = '';
+    let run: number[] = [];
+    for (const id of ids) {
+      if (Number.isInteger(id) && id >= 0 && id < this.vocabSize) {
+        run.push(id);
+      } else {
+        out += (run.length ? this.enc.decode(run) : '') + REPLACEMENT;
+        run = [];
+      }
+    }
+    return out + (run.length ? this.enc.decode(run) : '');
+  }
+}
+
+let byteTokenizer: ByteTokenizer | undefined;
+let gpt2Tokenizer: Gpt2Tokenizer | undefined;
+
+/** The tokenizer of that name; throws an Error naming the choices for any other name. */
+export function tokenizerByName(name: string): Tokenizer {
+  if (name === 'byte') return (byteTokenizer ??= new ByteTokenizer());
+  if (name === 'gpt2') return (gpt2Tokenizer ??= new Gpt2Tokenizer());
+  throw new Error(`unknown tokenizer \`${name}\`; choose one of: ${TOKENIZER_NAMES.join(', ')}`);
+}
+
+/** The id that fills padding positions (always ignored in the loss): pad, else eos, else 0. */
+export function padId(tok: Tokenizer): number {
+  return tok.pad ?? tok.eos ?? 0;
+}
+
+/**
+ * Incremental decoding for generation: push ids one at a time and get back the text that is
+ * complete so far. A character split across ids (a partial UTF-8 sequence) is held back until
+ * the ids that complete it arrive (at most 3 more), so no U+FFFD is printed midway.
+ */
+export class DecodeStream {
+  private pending: number[] = [];
+
+  constructor(private readonly tok: Tokenizer) {}
+
+  push(id: number): string {
+    this.pending.push(id);
+    const text = this.tok.decode(this.pending);
+    if (text.endsWith(REPLACEMENT) && this.pending.length < 4) return '';
+    this.pending = [];
+    return text;
+  }
+
+  /** Whatever is still held back (U+FFFD for an incomplete character). */
+  flush(): string {
+    const text = this.pending.length ? this.tok.decode(this.pending) : '';
+    this.pending = [];
+    return text;
+  }
+}
+
+function utf8(bytes: Uint8Array): string {
+  return bytes.length ? new TextDecoder('utf-8', { fatal: false }).decode(bytes) : '';
+}
