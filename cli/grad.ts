@@ -2,10 +2,11 @@
 // weights and tokens, written to safetensors — how users (and the tests) compare the
 // project's numbers with PyTorch's for the same weights.
 import { readFileSync } from 'node:fs';
-import { buildTrainingGraph } from '../compiler/autodiff/backward.ts';
+import { buildTrainingGraph, type TrainingGraph } from '../compiler/autodiff/backward.ts';
 import type { Graph } from '../compiler/ir/types.ts';
-import { createStore } from '../runtime/arena.ts';
-import { CpuExecutor } from '../runtime/cpu/executor.ts';
+import { createStore, type ParamStore } from '../runtime/arena.ts';
+import { CpuExecutor, type Batch } from '../runtime/cpu/executor.ts';
+import type { FloatTensor } from '../runtime/cpu/tensor.ts';
 import { initParams } from '../runtime/init.ts';
 import { readSafetensorsFile, writeSafetensorsFile } from '../runtime/io/safetensors-node.ts';
 import type { WriteTensor } from '../runtime/io/safetensors.ts';
@@ -19,6 +20,8 @@ export interface GradFlags extends CompileFlags {
   tokens: string;
   out: string;
   backend?: string;
+  /** WebGPU adapter for --backend webgpu. */
+  adapter?: string;
   seed?: string;
 }
 
@@ -28,13 +31,14 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
   const g = res.graph!;
   if (g.task !== 'causal_lm') throw new UserError('`peftc grad` takes a language model (its targets come from the tokens)');
   const backend = flags.backend ?? 'cpu';
-  if (backend !== 'cpu') throw new UserError(`backend \`${backend}\` is not available for \`grad\` yet; use --backend cpu`);
+  if (backend !== 'cpu' && backend !== 'webgpu') throw new UserError(`unknown backend \`${backend}\`; use --backend cpu or webgpu`);
   const store = createStore(g, 'f32');
   initParams(g, store, { seed: Number(flags.seed ?? 0) });
   if (flags.init) loadWeights(g, store, await readSafetensorsFile(flags.init));
   const tokens = parseTokens(readText(flags.tokens), vocabOf(g), flags.tokens);
-  const exec = new CpuExecutor(buildTrainingGraph(g));
-  const out = exec.run(store, { tokens, targets: lmTargets(tokens, g.promptLength) }, { precision: 'f32', training: false, step: 0 });
+  const t = buildTrainingGraph(g);
+  const batch = { tokens, targets: lmTargets(tokens, g.promptLength) };
+  const out = backend === 'webgpu' ? await gpuGrad(t, store, batch, flags.adapter) : new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
   const tensors: Record<string, WriteTensor> = {
     loss: { dtype: 'F32', shape: [1], data: Float32Array.of(out.loss) },
     logits: { dtype: 'F32', shape: out.logits.shape, data: Float32Array.from(out.logits.data) },
@@ -43,6 +47,22 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
   await writeSafetensorsFile(flags.out, tensors, { source: file, backend });
   process.stdout.write(`loss ${out.loss}\n`);
   return 0;
+}
+
+/** The same numbers on a WebGPU adapter: one forward and backward, everything read back. */
+async function gpuGrad(t: TrainingGraph, store: ParamStore, batch: Batch, adapter: string | undefined): Promise<{ loss: number; logits: FloatTensor; grads: Map<string, FloatTensor> }> {
+  const { adapterChoice } = await import('./plan.ts');
+  const { openNodeGpu } = await import('../runtime/webgpu/node-gpu.ts');
+  const { GpuExecutor } = await import('../runtime/webgpu/executor.ts');
+  const gpu = await openNodeGpu({ adapter: adapterChoice(adapter) });
+  try {
+    const [B, T] = batch.tokens.shape as [number, number];
+    const exec = await GpuExecutor.create(gpu, t, { B, T }, { store });
+    const res = await exec.run(batch, { training: false, step: 0 });
+    return { loss: res.loss, logits: res.logits!, grads: res.grads };
+  } finally {
+    gpu.destroy();
+  }
 }
 
 /** An error in what the user asked for: printed as one line, exit 1. */

@@ -30,9 +30,26 @@ export interface FuseInput {
   /** Nodes whose values must exist after the run (logits, loss, gradients). */
   keep: ReadonlySet<number>;
   enabled: ReadonlySet<FusionKind>;
+  /** Nodes that are another node's value (dropout in evaluation): not computed at all. */
+  alias?: ReadonlyMap<number, number>;
 }
 
 const ACTIVATIONS = new Set(['gelu', 'relu', 'silu']);
+
+/**
+ * Dropout nodes that are the identity (evaluation mode), each mapped to the node whose value it
+ * is (chains resolved). A kept node (a gradient, say) is not aliased: it gets a copy kernel.
+ */
+export function dropoutAliases(nodes: readonly Node[], end: number, keep: ReadonlySet<number>): Map<number, number> {
+  const alias = new Map<number, number>();
+  for (let id = 0; id < end; id++) {
+    const n = nodes[id]!;
+    if (n.op !== 'dropout' || keep.has(id)) continue;
+    const x = n.inputs[0]!;
+    alias.set(id, alias.get(x) ?? x);
+  }
+  return alias;
+}
 
 /** Nodes [0, end) that contribute to a kept node. */
 export function liveNodes(nodes: readonly Node[], end: number, keep: ReadonlySet<number>): boolean[] {
@@ -69,7 +86,7 @@ export function groupNodes(f: FuseInput): Group[] {
   };
   for (let id = 0; id < f.end; id++) {
     const n = nodes[id]!;
-    if (!live[id] || absorbed.has(id) || n.op === 'param' || n.op === 'input') continue;
+    if (!live[id] || absorbed.has(id) || n.op === 'param' || n.op === 'input' || f.alias?.has(id)) continue;
     if (n.op === 'linear') {
       const u = soleUser(id);
       if (u && ACTIVATIONS.has(u.op) && f.enabled.has('bias_activation')) {

@@ -12,7 +12,8 @@ import { evalDim, evalShape } from '../ir/dims.ts';
 import type { Attrs, Node } from '../ir/types.ts';
 import type { AdapterCaps, OpKernel, OpKernelGen, TensorSpec } from '../../runtime/webgpu/kernels/types.ts';
 import { type MatmulSpec, matmulKernel } from '../../runtime/webgpu/kernels/matmul.ts';
-import { FUSION_KINDS, type FusionKind, type Group, groupNodes } from './fuse.ts';
+import { crossEntropyFused, opKernel } from '../../runtime/webgpu/kernels/index.ts';
+import { FUSION_KINDS, type FusionKind, type Group, dropoutAliases, groupNodes } from './fuse.ts';
 import { ALIGN, type ArenaLayout, BufferPool, alignUp, layoutArena, numel } from './memory.ts';
 import { CLIP, HYPER, OPT_WG, SUMSQ_MAX_WG, UPDATE_MAX_WG, clipFinishWgsl, sumSquaresWgsl, updateWgsl } from './optimizer.ts';
 
@@ -96,6 +97,8 @@ export interface PlanFusion {
 
 export interface Plan {
   dims: { B: number; T: number };
+  /** 'train': dropout draws its mask (from globals[0], the step); 'eval': dropout is the identity. */
+  dropout: 'train' | 'eval';
   /** Whether the plan has a backward pass and an optimizer (false: forward only). */
   training: boolean;
   adapter: { isSoftware: boolean; maxStorageBufferBindingSize: number };
@@ -142,10 +145,12 @@ export interface Plan {
 }
 
 export interface PlanOptions {
-  /** The op kernel generators (runtime/webgpu/kernels' registry). */
-  kernels: OpKernelGen;
+  /** The op kernel generators (default: runtime/webgpu/kernels' registry, opKernel). */
+  kernels?: OpKernelGen;
   /** Include backward and optimizer (default true). */
   backward?: boolean;
+  /** Dropout as in training (default) or the identity (evaluation: no kernel, the value is aliased). */
+  dropout?: 'train' | 'eval';
   /** Reuse activation buffers by liveness (default true; false is for comparisons). */
   reuse?: boolean;
   /** Fusions to apply: all (default), none, or a selection. */
@@ -180,6 +185,7 @@ const last = <T>(a: readonly T[]): T => a[a.length - 1]!;
 
 /** Binding names kernels write: the op contract's `out`, matmul's `c`, the fused loss's extra output. */
 const WRITTEN = new Set(['out', 'c', 'loss']);
+type BindingName = OpKernel['bindings'][number];
 
 /** Attributes that may hold a symbolic dimension, resolved for the plan's dims. */
 const DIM_ATTRS = ['size', 'total'];
@@ -191,7 +197,7 @@ function resolveAttrs(attrs: Attrs, env: Record<string, number>): Attrs {
 }
 
 /** Builds the plan of one training step (or a forward pass) for batches of dims.B × dims.T tokens. */
-export function buildPlan(t: TrainingGraph, dims: { B: number; T: number }, caps: AdapterCaps, opts: PlanOptions): Plan {
+export function buildPlan(t: TrainingGraph, dims: { B: number; T: number }, caps: AdapterCaps, opts: PlanOptions = {}): Plan {
   return new Planner(t, dims, caps, opts).build();
 }
 
@@ -208,6 +214,11 @@ class Planner {
   private readonly regions: (Region | undefined)[];
   private readonly enabled: Set<FusionKind>;
   private lossRegion: Region | undefined;
+  private alias = new Map<number, number>();
+  private readonly pool: BufferPool;
+  private readonly kernels: OpKernelGen;
+  private noReuse = 0;
+  private readonly root = (id: number): number => this.alias.get(id) ?? id;
 
   constructor(
     private readonly t: TrainingGraph,
@@ -223,6 +234,8 @@ class Planner {
     this.regions = new Array(this.nodes.length);
     const fuse = opts.fuse ?? true;
     this.enabled = new Set(fuse === true ? FUSION_KINDS : fuse === false ? [] : fuse);
+    this.pool = new BufferPool(opts.reuse !== false);
+    this.kernels = opts.kernels ?? opKernel;
   }
 
   private buffer(label: string, kind: BufferKind, bytes: number): number {
@@ -318,7 +331,10 @@ class Planner {
     });
 
     // Kernels in order; activations from a liveness pool.
-    const groups = groupNodes({ graph: g, end, keep, enabled: this.enabled });
+    const evalMode = this.opts.dropout === 'eval';
+    if (evalMode) this.alias = dropoutAliases(this.nodes, end, keep);
+    const root = this.root;
+    const groups = groupNodes({ graph: g, end, keep, enabled: this.enabled, alias: this.alias });
     const groupOf = new Map<number, number>();
     groups.forEach((gr, i) => gr.nodes.forEach((n) => groupOf.set(n, i)));
     for (const { node } of gradNodes) {
@@ -330,11 +346,10 @@ class Planner {
     }
     const lastUse = new Map<number, number>();
     groups.forEach((gr, i) => {
-      for (const n of gr.nodes) for (const input of this.nodes[n]!.inputs) lastUse.set(input, i);
+      for (const n of gr.nodes) for (const input of this.nodes[n]!.inputs) lastUse.set(root(input), i);
     });
-    const pool = new BufferPool(this.opts.reuse !== false);
+    const pool = this.pool;
     const poolSlot: (number | undefined)[] = new Array(this.nodes.length);
-    let noReuse = 0;
     const fusions: PlanFusion[] = [];
     const poolRegions: { node: number; slot: number }[] = [];
     let forwardEnd = -1;
@@ -352,7 +367,7 @@ class Planner {
           continue;
         }
         const slot = pool.acquire(bytes);
-        noReuse += alignUp(Math.max(bytes, 4), 16);
+        this.noReuse += alignUp(Math.max(bytes, 4), 16);
         poolSlot[o] = slot;
         poolRegions.push({ node: o, slot });
         this.regions[o] = { buffer: -1 - slot, offset: 0, bytes }; // pool slot, fixed up below
@@ -366,7 +381,7 @@ class Planner {
       }
       // Release every pooled value whose last use is this group (never kept ones).
       for (const n of gr.nodes) {
-        for (const input of this.nodes[n]!.inputs) {
+        for (const input of this.nodes[n]!.inputs.map(root)) {
           if (lastUse.get(input) === gi && poolSlot[input] !== undefined && !keep.has(input)) {
             pool.release(poolSlot[input]!, 4 * numel(this.shapes[input]!));
             poolSlot[input] = undefined;
@@ -407,6 +422,7 @@ class Planner {
     const logitsId = g.outputs.logits;
     return {
       dims: { ...this.dims },
+      dropout: evalMode ? 'eval' : 'train',
       training: this.training,
       adapter: { isSoftware: this.caps.isSoftware, maxStorageBufferBindingSize: this.limit },
       buffers: this.buffers,
@@ -423,7 +439,7 @@ class Planner {
         logits: { ...this.regions[logitsId]!, shape: this.shapes[logitsId]! },
         loss: this.regions[g.outputs.loss]!,
       },
-      values: Array.from(this.regions, (r) => r ?? null),
+      values: Array.from(this.regions, (r, id) => r ?? this.regions[root(id)] ?? null),
       grads,
       optimizer: { ...t.optimizer },
       fusions,
@@ -434,7 +450,7 @@ class Planner {
         optimizerStateBytes: optimizerState,
         optimizerScratchBytes: optimizerScratch,
         activationPeakBytes: pool.totalBytes,
-        activationNoReuseBytes: noReuse,
+        activationNoReuseBytes: this.noReuse,
         activationLiveMaxBytes: pool.maxLiveBytes,
         inputBytes: tokens.bytes + targets.bytes,
       },
@@ -448,7 +464,7 @@ class Planner {
   }
 
   private region(id: number): Region {
-    const r = this.regions[id];
+    const r = this.regions[this.root(id)];
     if (!r) throw new PlanError(`internal: %${id} (${this.nodes[id]!.op}) has no memory when it is read`);
     return r;
   }
@@ -485,27 +501,42 @@ class Planner {
       return;
     }
     const globals = { buffer: this.buffersId('globals'), offset: 0, bytes: 16 };
-    if (gr.fusion === 'cross_entropy') {
-      const grad = gr.extraOutput!;
-      const k = this.opts.kernels(
-        { op: 'cross_entropy_fused', attrs: head.attrs, inputs: head.inputs.map((i) => this.spec(i)), output: this.spec(grad) },
-        this.caps,
-      );
-      const bind: Record<string, Region> = { out: this.region(grad), loss: out, globals };
-      head.inputs.forEach((x, i) => (bind[`in${i}`] = this.region(x)));
-      this.push(gr, phase, k, bind);
-      return;
-    }
+    if (gr.fusion === 'cross_entropy') return this.lowerCrossEntropy(gr, phase, head, out);
+    const attrs = resolveAttrs(head.attrs, this.env);
+    if (head.op === 'dropout' && this.opts.dropout === 'eval') attrs.p = 0; // a kept value: a copy
     const req = {
       op: head.op,
-      attrs: resolveAttrs(head.attrs, this.env),
+      attrs,
       inputs: head.inputs.map((i) => this.spec(i)),
       output: this.spec(gr.output),
     };
-    const k = this.opts.kernels(req, this.caps);
+    const k = this.kernels(req, this.caps);
     const bind: Record<string, Region> = { out, globals };
     head.inputs.forEach((x, i) => (bind[`in${i}`] = this.region(x)));
     this.push(gr, phase, k, bind);
+  }
+
+  /**
+   * cross_entropy + cross_entropy_grad: one kernel writes dlogits and per-row losses (already
+   * divided by the count), then sum_to [] adds them into the loss. The per-row losses are a
+   * temporary of the pool, released at once.
+   */
+  private lowerCrossEntropy(gr: Group, phase: Phase, head: Node, out: Region): void {
+    const grad = gr.extraOutput!;
+    const req = { op: 'cross_entropy_grad', attrs: head.attrs, inputs: head.inputs.map((i) => this.spec(i)), output: this.spec(grad) };
+    const k = crossEntropyFused(req, this.caps);
+    const R = k.lossShape[0];
+    const bytes = 4 * R;
+    this.checkBinding(`the per-row losses of %${head.id} [${R}]`, bytes);
+    const slot = this.pool.acquire(bytes);
+    this.noReuse += alignUp(bytes, 16);
+    const rows: Region = { buffer: -1 - slot, offset: 0, bytes };
+    const bind: Record<string, Region> = { out: this.region(grad), loss: rows };
+    head.inputs.forEach((x, i) => (bind[`in${i}`] = this.region(x)));
+    this.push(gr, phase, { ...k, bindings: k.bindings as BindingName[] }, bind);
+    const sum = this.kernels({ op: 'sum_to', attrs: {}, inputs: [{ shape: [R], dtype: 'f32' }, { shape: [], dtype: 'f32' }], output: { shape: [], dtype: 'f32' } }, this.caps);
+    this.push(gr, phase, sum, { in0: rows, out });
+    this.pool.release(slot, bytes);
   }
 
   private buffersId(label: string): number {

@@ -1,0 +1,49 @@
+// `peftc compile --emit plan|wgsl`: the WebGPU plan of one training step for a batch of
+// --batch × --seq tokens, planned for an adapter's limits (--adapter) or WebGPU's defaults.
+import { buildTrainingGraph } from '../compiler/autodiff/backward.ts';
+import type { Graph } from '../compiler/ir/types.ts';
+import { DEFAULT_CAPS, PlanError, buildPlan, formatPlan, formatWgsl } from '../compiler/lower/plan.ts';
+import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';
+import type { AdapterCaps } from '../runtime/webgpu/kernels/types.ts';
+import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
+import { UserError } from './grad.ts';
+
+export interface PlanFlags {
+  batch?: string;
+  seq?: string;
+  adapter?: string;
+}
+
+export function positiveInt(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a positive integer, got \`${value}\``);
+  return n;
+}
+
+export function adapterChoice(value: string | undefined): AdapterChoice {
+  const v = value ?? 'auto';
+  if (!(ADAPTER_CHOICES as readonly string[]).includes(v)) throw new UserError(`--adapter must be one of ${ADAPTER_CHOICES.join(', ')}, got \`${v}\``);
+  return v as AdapterChoice;
+}
+
+/** The caps of the adapter the user named (opened and closed again), or WebGPU's defaults. */
+async function capsFor(adapter: string | undefined): Promise<AdapterCaps> {
+  if (adapter === undefined) return DEFAULT_CAPS;
+  const gpu = await openNodeGpu({ adapter: adapterChoice(adapter) });
+  const { isSoftware, limits, features } = gpu.info;
+  gpu.destroy();
+  return { isSoftware, limits, features };
+}
+
+export async function planText(g: Graph, emit: 'plan' | 'wgsl', flags: PlanFlags): Promise<string> {
+  const dims = { B: positiveInt('--batch', flags.batch, 8), T: positiveInt('--seq', flags.seq, 128) };
+  const caps = await capsFor(flags.adapter);
+  try {
+    const plan = buildPlan(buildTrainingGraph(g), dims, caps);
+    return emit === 'plan' ? formatPlan(plan) : formatWgsl(plan);
+  } catch (e) {
+    if (e instanceof PlanError) throw new UserError(e.message);
+    throw e;
+  }
+}

@@ -1,0 +1,266 @@
+// The WebGPU executor: runs a plan (compiler/lower/plan.ts) of a Training IR on one device.
+// Same contract as the CPU executor (runtime/cpu/executor.ts) — run(batch) gives the loss,
+// logits and the trainable gradients — plus step(), a whole training step on the GPU
+// (forward, backward, clipping, AdamW/SGD update) that reads back only the loss.
+// Parameters stay on the GPU between steps; upload() and download() move the arenas.
+// Every pipeline and submit is error-scoped (gpu.ts): a failure throws GpuError, never zeros.
+// Isomorphic: no Node APIs.
+import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { alignUp, decayMask } from '../../compiler/lower/memory.ts';
+import { HYPER, CLIP } from '../../compiler/lower/optimizer.ts';
+import { type Plan, type PlanOptions, type Region, buildPlan } from '../../compiler/lower/plan.ts';
+import type { ParamStore, Arena } from '../arena.ts';
+import type { Batch } from '../cpu/executor.ts';
+import type { FloatTensor } from '../cpu/tensor.ts';
+import type { OptimizerState } from '../optim.ts';
+import { GpuError } from './errors.ts';
+import type { Batch as GpuBatch, Gpu, Kernel } from './gpu.ts';
+import type { AdapterCaps } from './kernels/types.ts';
+
+export interface GpuRunOptions {
+  /** Dropout is active in training mode. */
+  training: boolean;
+  /** The step dropout's mask depends on. */
+  step: number;
+  /** Run the backward pass too (default true). */
+  backward?: boolean;
+  /** What to read back besides the loss (default: logits and gradients). */
+  read?: { logits?: boolean; grads?: boolean };
+}
+
+export interface GpuRunResult {
+  loss: number;
+  /** Absent when not asked for (read.logits = false). */
+  logits?: FloatTensor;
+  /** Gradient of every trainable parameter the loss depends on, by path (empty when not read). */
+  grads: Map<string, FloatTensor>;
+}
+
+export interface GpuStepOptions {
+  /** Dropout active (default true). */
+  training?: boolean;
+  /** The step dropout's mask uses (default: the number of updates done before this one). */
+  dropoutStep?: number;
+}
+
+export interface GpuStepResult {
+  loss: number;
+  /** The global gradient norm before clipping (not finite: the update was skipped). */
+  gradNorm: number;
+}
+
+export interface GpuExecutorOptions {
+  /** Parameters to upload (else the arenas start at zero; call upload() later). */
+  store?: ParamStore;
+  /** Planner options (fusions, reuse); the op kernels default to the registry. */
+  plan?: Partial<PlanOptions>;
+  /** Plan for these capabilities instead of the device's (only ever stricter: e.g. a smaller binding limit). */
+  caps?: AdapterCaps;
+}
+
+/** A plan made ready on the device: its pipelines and buffers. */
+interface Prepared {
+  plan: Plan;
+  buffers: GPUBuffer[];
+  kernels: Kernel[];
+}
+
+/** Buffers whose contents persist between runs: shared by every plan of one executor. */
+const PERSISTENT = new Set(['frozen', 'trainable', 'grads', 'optim-state', 'optim-scratch', 'globals', 'input']);
+
+export class GpuExecutor {
+  /** Updates done by step() (Adam's t). */
+  updates = 0;
+  /** Buffers by label, shared by the training and the evaluation plan. */
+  private readonly shared = new Map<string, GPUBuffer>();
+  private readonly prepared = new Map<'train' | 'eval', Prepared>();
+  private train!: Prepared;
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly t: TrainingGraph,
+    readonly dims: { B: number; T: number },
+    private readonly opts: GpuExecutorOptions,
+  ) {}
+
+  /**
+   * Plans `t` for batches of dims.B × dims.T, compiles every pipeline (a failure throws GpuError)
+   * and allocates the buffers. The evaluation plan (dropout as the identity) is made on first use.
+   */
+  static async create(gpu: Gpu, t: TrainingGraph, dims: { B: number; T: number }, opts: GpuExecutorOptions = {}): Promise<GpuExecutor> {
+    const ex = new GpuExecutor(gpu, t, dims, opts);
+    ex.train = await ex.prepare('train');
+    if (opts.store) ex.upload(opts.store);
+    return ex;
+  }
+
+  /** The training plan (dropout active). */
+  get plan(): Plan {
+    return this.train.plan;
+  }
+
+  private async prepare(dropout: 'train' | 'eval'): Promise<Prepared> {
+    const have = this.prepared.get(dropout);
+    if (have) return have;
+    // Without a dropout that draws a mask, evaluation and training are the same plan.
+    const masks = this.t.graph.nodes.some((n) => n.op === 'dropout' && (n.attrs.p as number) > 0);
+    if (dropout === 'eval' && !masks) return this.train;
+    const plan = buildPlan(this.t, this.dims, this.opts.caps ?? this.gpu.info, { ...this.opts.plan, dropout });
+    const kernels = await Promise.all(plan.shaders.map((s) => this.gpu.pipeline(s.wgsl, { label: s.label })));
+    const buffers = plan.buffers.map((b) => {
+      const old = this.shared.get(b.label);
+      if (old && (PERSISTENT.has(b.kind) || old.size >= b.bytes)) return old;
+      const created = this.gpu.buffer(b.bytes, { label: b.label });
+      this.shared.set(b.label, created);
+      if (b.kind === 'optim-scratch' && b.id === plan.ids.decay) this.gpu.write(created, decayMask(plan.trainable));
+      return created;
+    });
+    const ready = { plan, buffers, kernels };
+    this.prepared.set(dropout, ready);
+    return ready;
+  }
+
+  private buf(id: number | undefined): GPUBuffer {
+    if (id === undefined) throw new GpuError('validation', 'internal: the plan has no such buffer');
+    return this.train.buffers[id]!;
+  }
+
+  /** Writes both parameter arenas (and, if given, the optimizer state and its step) to the GPU. */
+  upload(store: ParamStore, state?: OptimizerState): void {
+    const p = this.plan;
+    this.gpu.write(this.buf(p.ids.frozen), packArena(store.frozen, p.frozen));
+    this.gpu.write(this.buf(p.ids.trainable), packArena(store.trainable, p.trainable));
+    if (state) {
+      if (p.ids.m !== undefined) this.gpu.write(this.buf(p.ids.m), packFlat(store.trainable, p.trainable, state.m));
+      if (p.ids.v !== undefined) this.gpu.write(this.buf(p.ids.v), packFlat(store.trainable, p.trainable, state.v));
+      this.updates = state.step;
+    }
+  }
+
+  /** Reads the trainable arena into `store.trainable` (and the optimizer state into `state`). */
+  async download(store: ParamStore, state?: OptimizerState): Promise<void> {
+    const p = this.plan;
+    const read = (id: number) => this.gpu.read(this.buf(id), Float32Array, p.trainable.bytes);
+    unpackArena(await read(p.ids.trainable), p.trainable, store.trainable, store.trainable.data);
+    if (state) {
+      if (p.ids.m !== undefined) unpackArena(await read(p.ids.m), p.trainable, store.trainable, state.m);
+      if (p.ids.v !== undefined) unpackArena(await read(p.ids.v), p.trainable, store.trainable, state.v);
+      state.step = this.updates;
+    }
+  }
+
+  /** Forward (and backward) of one batch; reads back the loss and what `opts.read` asks for. */
+  async run(batch: Batch, opts: GpuRunOptions): Promise<GpuRunResult> {
+    const backward = opts.backward !== false;
+    const ready = await this.prepare(opts.training ? 'train' : 'eval');
+    const plan = ready.plan;
+    if (backward && !plan.training) throw new GpuError('validation', 'this executor was planned without a backward pass');
+    this.writeInputs(batch, opts.step, opts.training);
+    const end = backward ? plan.backwardEnd : plan.forwardEnd;
+    await this.encode(ready, end, backward ? 'forward and backward' : 'forward').submit();
+    const loss = (await this.readRegion(ready, plan.io.loss))[0]!;
+    const result: GpuRunResult = { loss, grads: new Map() };
+    if (opts.read?.logits !== false) {
+      const r = plan.io.logits;
+      result.logits = { shape: [...r.shape], data: await this.readRegion(ready, r) };
+    }
+    if (backward && opts.read?.grads !== false && plan.grads.length > 0) {
+      const arena = await this.gpu.read(this.buf(plan.ids.grads), Float32Array, plan.trainable.bytes);
+      for (const g of plan.grads) {
+        const slot = plan.trainable.slots.find((s) => s.path === g.path)!;
+        result.grads.set(g.path, { shape: [...slot.shape], data: arena.slice(g.region.offset / 4, (g.region.offset + g.region.bytes) / 4) });
+      }
+    }
+    return result;
+  }
+
+  /**
+   * One training step on the GPU: forward, backward, global-norm clipping and the optimizer
+   * update, in one submission. Reads back 16 bytes: the loss and the gradient norm. A non-finite
+   * norm skips the update (as runtime/optim.ts does) and does not count as a step.
+   */
+  async step(batch: Batch, lr = this.t.optimizer.lr, opts: GpuStepOptions = {}): Promise<GpuStepResult> {
+    const training = opts.training ?? true;
+    const ready = await this.prepare(training ? 'train' : 'eval');
+    const plan = ready.plan;
+    if (!plan.training) throw new GpuError('validation', 'this executor was planned without a backward pass');
+    const cfg = this.t.optimizer;
+    const t = this.updates + 1;
+    if (plan.ids.clip === undefined) {
+      // Nothing trainable: forward and backward only.
+      return { loss: (await this.run(batch, { training, step: opts.dropoutStep ?? this.updates, read: { logits: false, grads: false } })).loss, gradNorm: 0 };
+    }
+    const hyper = new Float32Array(HYPER.floats);
+    hyper[HYPER.lr] = lr;
+    hyper[HYPER.bc1] = 1 - Math.pow(cfg.beta1, t);
+    hyper[HYPER.bc2] = 1 - Math.pow(cfg.beta2, t);
+    this.gpu.write(this.buf(plan.ids.hyper), hyper);
+    this.writeInputs(batch, opts.dropoutStep ?? this.updates, training);
+    await this.encode(ready, plan.steps.length, `training step ${t}`).submit();
+    const clip = await this.gpu.read(this.buf(plan.ids.clip), Float32Array, 4 * CLIP.floats);
+    if (clip[CLIP.skip] === 0) this.updates = t;
+    return { loss: clip[CLIP.loss]!, gradNorm: clip[CLIP.norm]! };
+  }
+
+  /** Frees every GPU buffer of this executor. */
+  destroy(): void {
+    for (const b of new Set([...this.shared.values()])) b.destroy();
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private writeInputs(batch: Batch, step: number, training: boolean): void {
+    const { tokens, targets } = this.plan.io;
+    checkInput('tokens', batch.tokens, tokens.shape);
+    checkInput('targets', batch.targets, targets.shape);
+    if (!Number.isInteger(step) || step < 0) throw new GpuError('validation', `step must be a non-negative integer, got ${step}`);
+    this.gpu.write(this.buf(tokens.buffer), batch.tokens.data as Int32Array);
+    this.gpu.write(this.buf(targets.buffer), batch.targets.data as Int32Array);
+    this.gpu.write(this.buf(this.plan.ids.globals), Uint32Array.of(step >>> 0, training ? 1 : 0, 0, 0));
+  }
+
+  private encode(ready: Prepared, to: number, label: string): GpuBatch {
+    const batch = this.gpu.batch(label);
+    const { plan, buffers, kernels } = ready;
+    const bind = (r: Region) => ({ buffer: buffers[r.buffer]!, offset: r.offset, size: alignUp(r.bytes, 4) });
+    for (const s of plan.steps.slice(0, to)) {
+      if (s.kind === 'copy') batch.copy(buffers[s.src.buffer]!, buffers[s.dst.buffer]!, s.src.bytes, s.src.offset, s.dst.offset);
+      else batch.dispatch(kernels[s.shader]!, s.bindings.map(bind), s.workgroups);
+    }
+    return batch;
+  }
+
+  private readRegion(ready: Prepared, r: Region): Promise<Float32Array> {
+    return this.gpu.read(ready.buffers[r.buffer]!, Float32Array, r.bytes, r.offset);
+  }
+}
+
+function checkInput(name: string, t: Batch['tokens'], shape: number[]): void {
+  if (!(t.data instanceof Int32Array)) throw new GpuError('validation', `${name} must be an Int32Array tensor`);
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new GpuError('validation', `${name} has shape [${t.shape.join(', ')}]; this executor was planned for [${shape.join(', ')}]`);
+  }
+}
+
+/** The arena's values laid out in the plan's 256-aligned slots (f64 stores are rounded to f32). */
+function packArena(arena: Arena, layout: Plan['trainable']): Float32Array {
+  return packFlat(arena, layout, arena.data);
+}
+
+/** Values in the CPU arena's layout (contiguous slots) → the plan's aligned layout. */
+function packFlat(arena: Arena, layout: Plan['trainable'], flat: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }): Float32Array {
+  const out = new Float32Array(layout.bytes / 4);
+  for (const s of layout.slots) {
+    const src = arena.slot(s.path);
+    out.set(flat.subarray(src.offset, src.offset + src.size), s.offset / 4);
+  }
+  return out;
+}
+
+/** The plan's aligned layout → values in the CPU arena's layout, written into `out`. */
+function unpackArena(data: Float32Array, layout: Plan['trainable'], arena: Arena, out: { set(a: ArrayLike<number>, offset: number): void }): void {
+  for (const s of layout.slots) {
+    const dst = arena.slot(s.path);
+    out.set(data.subarray(s.offset / 4, s.offset / 4 + dst.size), dst.offset);
+  }
+}

@@ -1,0 +1,273 @@
+// Whole models on WebGPU against the CPU reference, registered once per software adapter by
+// plan-swiftshader.test.ts and plan-llvmpipe.test.ts (Dawn allows one instance of each kind per
+// process, and each test file is its own fork). A missing adapter fails: it is never a skip.
+//
+// Tolerances (float32 on both sides; the GPU sums in a different order, the CPU reference rounds
+// each op's result to f32 but accumulates in float64):
+//   loss      |gpu − cpu| ≤ 1e-4 · |cpu|
+//   logits    max |gpu − cpu| ≤ 1e-4 · (1 + max |cpu|)
+//   gradients per tensor, max |gpu − cpu| ≤ 1e-3 · max |cpu| + 1e-7 (measured worst about 2e-5
+//             relative; errors of indexing or a missing term are of order 1)
+//   training  20 AdamW steps with clipping and weight decay: each step's loss within 1e-3
+//             relative of the CPU reference's (measured worst about 1e-5), final parameters within
+//             1e-3 · (lr · steps) of the CPU's.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTrainingGraph, type OptimizerConfig, type TrainingGraph } from '../../compiler/autodiff/backward.ts';
+import type { Graph } from '../../compiler/ir/types.ts';
+import { createStore, type ParamStore } from '../../runtime/arena.ts';
+import { CpuExecutor, type Batch } from '../../runtime/cpu/executor.ts';
+import { Random } from '../../runtime/cpu/random.ts';
+import { initParams } from '../../runtime/init.ts';
+import { getFloat32, parseSafetensors } from '../../runtime/io/safetensors.ts';
+import { Optimizer } from '../../runtime/optim.ts';
+import { lmTargets } from '../../runtime/targets.ts';
+import { loadWeights } from '../../runtime/weights.ts';
+import { GpuError } from '../../runtime/webgpu/errors.ts';
+import { GpuExecutor } from '../../runtime/webgpu/executor.ts';
+import type { Gpu } from '../../runtime/webgpu/gpu.ts';
+import { opKernel } from '../../runtime/webgpu/kernels/index.ts';
+import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
+import { graphOf, graphOfText, tinySet } from '../helpers.ts';
+
+export const TOL = { loss: 1e-4, logits: 1e-4, grad: 1e-3, curve: 1e-3, params: 1e-3 };
+
+/** Every example, tiny. The PEFT methods the task names first, then full fine-tunes. */
+export const MODELS = [
+  'gpt2-lora.peft',
+  'gpt2-prompt.peft',
+  'gpt2-prefix.peft',
+  'gpt2-adapter.peft',
+  'gpt2-lora-prompt.peft',
+  'llama-lora.peft',
+  'bert-adapter.peft',
+  'gpt2.peft',
+  'llama.peft',
+  'bert.peft',
+];
+
+export function batchFor(g: Graph, rng: Random, B = 2, T = 6): Batch {
+  const vocab = g.params.find((p) => p.origin === 'base' && /wte|word_embeddings|embed_tokens/.test(p.module))!.shape[0]!;
+  const tokens = { shape: [B, T], data: Int32Array.from({ length: B * T }, () => rng.int(vocab)) };
+  if (g.task === 'classification') {
+    const classes = g.nodes[g.outputs.logits]!.shape[1] as number;
+    return { tokens, targets: { shape: [B], data: Int32Array.from({ length: B }, () => rng.int(classes)) } };
+  }
+  return { tokens, targets: lmTargets(tokens, g.promptLength) };
+}
+
+/** A tiny model with its zero-initialised PEFT tensors perturbed (so no gradient vanishes). */
+export function setup(file: string, seed = 1, extra: string[] = []): { g: Graph; t: TrainingGraph; store: ParamStore; batch: Batch } {
+  const g = graphOf(file, [...tinySet(file), ...extra]);
+  const store = createStore(g, 'f32');
+  initParams(g, store, { seed });
+  const rng = new Random(seed + 7);
+  const d = store.trainable.data;
+  for (let i = 0; i < d.length; i++) d[i] = d[i]! + rng.normal(0, 0.1);
+  return { g, t: buildTrainingGraph(g), store, batch: batchFor(g, rng) };
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+}
+
+export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    m = Number.isNaN(d) ? Infinity : Math.max(m, d);
+  }
+  return m;
+}
+
+const ADAMW: OptimizerConfig = { kind: 'adamw', lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, momentum: 0, clipNorm: 0.5 };
+
+export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
+  let gpu: Gpu;
+  beforeAll(async () => {
+    gpu = await openNodeGpu({ adapter });
+  });
+  afterAll(() => {
+    if (gpu && !gpu.isLost) gpu.destroy();
+  });
+
+  describe(`${adapter}: one forward and backward equals the CPU reference`, () => {
+    it.each(MODELS)('%s', async (file) => {
+      const { t, store, batch } = setup(file);
+      const cpu = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
+      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store });
+      try {
+        const res = await exec.run(batch, { training: false, step: 0 });
+        expect(Math.abs(res.loss - cpu.loss)).toBeLessThanOrEqual(TOL.loss * Math.abs(cpu.loss));
+        expect(maxDiff(res.logits!.data, cpu.logits.data)).toBeLessThanOrEqual(TOL.logits * (1 + maxAbs(cpu.logits.data)));
+        expect([...res.grads.keys()].sort()).toEqual([...cpu.grads.keys()].sort());
+        for (const [path, g] of cpu.grads) {
+          const err = maxDiff(res.grads.get(path)!.data, g.data);
+          expect(err, path).toBeLessThanOrEqual(TOL.grad * maxAbs(g.data) + 1e-7);
+        }
+      } finally {
+        exec.destroy();
+      }
+    });
+
+    it('dropout in training mode draws the same mask as the CPU (gpt2-lora, step 3)', async () => {
+      const { t, store, batch } = setup('gpt2-lora.peft');
+      const cpu = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: true, step: 3 });
+      const eval0 = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 3 });
+      expect(Math.abs(cpu.loss - eval0.loss)).toBeGreaterThan(1e-3); // dropout does change the loss
+      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store });
+      const res = await exec.run(batch, { training: true, step: 3 });
+      expect(Math.abs(res.loss - cpu.loss)).toBeLessThanOrEqual(TOL.loss * cpu.loss);
+      for (const [path, g] of cpu.grads) expect(maxDiff(res.grads.get(path)!.data, g.data), path).toBeLessThanOrEqual(TOL.grad * maxAbs(g.data) + 1e-7);
+      exec.destroy();
+    });
+
+    it('without fusions the numbers are the same', async () => {
+      const { t, store, batch } = setup('gpt2-lora.peft');
+      const fused = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store });
+      const plain = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store, plan: { fuse: false } });
+      expect(fused.plan.fusions.length).toBeGreaterThan(0);
+      const a = await fused.run(batch, { training: false, step: 0 });
+      const b = await plain.run(batch, { training: false, step: 0 });
+      expect(Math.abs(a.loss - b.loss)).toBeLessThanOrEqual(1e-6 * a.loss);
+      for (const [path, g] of a.grads) expect(maxDiff(g.data, b.grads.get(path)!.data), path).toBeLessThanOrEqual(1e-5 * maxAbs(g.data) + 1e-8);
+      fused.destroy();
+      plain.destroy();
+    });
+
+    it('a forward-only run and a loss-only readback', async () => {
+      const { t, store, batch } = setup('llama-lora.peft');
+      const cpu = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0, backward: false });
+      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store });
+      const fwd = await exec.run(batch, { training: false, step: 0, backward: false });
+      expect(Math.abs(fwd.loss - cpu.loss)).toBeLessThanOrEqual(TOL.loss * cpu.loss);
+      expect(fwd.grads.size).toBe(0);
+      const lossOnly = await exec.run(batch, { training: false, step: 0, read: { logits: false, grads: false } });
+      expect(lossOnly.logits).toBeUndefined();
+      expect(lossOnly.grads.size).toBe(0);
+      expect(Math.abs(lossOnly.loss - cpu.loss)).toBeLessThanOrEqual(TOL.loss * cpu.loss);
+      exec.destroy();
+    });
+  });
+
+  describe(`${adapter}: training on the GPU follows the CPU reference step by step`, () => {
+    it.each(['gpt2-lora.peft', 'gpt2-prompt.peft', 'gpt2-prefix.peft', 'gpt2-adapter.peft', 'llama-lora.peft', 'bert-adapter.peft'])(
+      '%s: 20 AdamW steps with clipping',
+      async (file) => {
+        const { g, store, batch } = setup(file, 2);
+        const t = buildTrainingGraph(g, ADAMW);
+        const gpuStore = createStore(g, 'f32');
+        gpuStore.frozen.data.set(store.frozen.data);
+        gpuStore.trainable.data.set(store.trainable.data);
+        const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store: gpuStore });
+        const cpu = new CpuExecutor(t);
+        const opt = new Optimizer(ADAMW, store.trainable);
+        let clipped = 0;
+        try {
+          for (let step = 0; step < 20; step++) {
+            const ref = cpu.run(store, batch, { precision: 'f32', training: true, step });
+            const norm = opt.step(ref.grads, ADAMW.lr);
+            if (norm > ADAMW.clipNorm) clipped++;
+            const got = await exec.step(batch, ADAMW.lr);
+            expect(Math.abs(got.loss - ref.loss), `step ${step}: loss ${got.loss} vs ${ref.loss}`).toBeLessThanOrEqual(TOL.curve * ref.loss);
+            expect(Math.abs(got.gradNorm - norm), `step ${step}: gradient norm`).toBeLessThanOrEqual(TOL.curve * norm + 1e-6);
+          }
+          expect(clipped).toBeGreaterThan(0); // clipping was exercised
+          const state = { step: 0, m: new Float32Array(store.trainable.size), v: new Float32Array(store.trainable.size) };
+          await exec.download(gpuStore, state);
+          expect(state.step).toBe(20);
+          expect(maxDiff(gpuStore.trainable.data, store.trainable.data)).toBeLessThanOrEqual(TOL.params * ADAMW.lr * 20);
+          expect(maxDiff(state.m, opt.state.m)).toBeLessThanOrEqual(TOL.params * maxAbs(opt.state.m) + 1e-7);
+          expect(maxDiff(state.v, opt.state.v)).toBeLessThanOrEqual(TOL.params * maxAbs(opt.state.v) + 1e-9);
+        } finally {
+          exec.destroy();
+        }
+      },
+    );
+
+    it('SGD with momentum, and an optimizer split into chunks by a small binding limit', async () => {
+      const sgd: OptimizerConfig = { kind: 'sgd', lr: 0.05, beta1: 0, beta2: 0, eps: 0, weightDecay: 0.01, momentum: 0.9, clipNorm: 0.5 };
+      const { g, store, batch } = setup('gpt2.peft', 3, ['n_embd=32']);
+      const t = buildTrainingGraph(g, sgd);
+      const caps = { ...gpu.info, limits: { ...gpu.info.limits, maxStorageBufferBindingSize: 65536 } };
+      const gpuStore = createStore(g, 'f32');
+      gpuStore.frozen.data.set(store.frozen.data);
+      gpuStore.trainable.data.set(store.trainable.data);
+      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store: gpuStore, caps });
+      expect(exec.plan.steps.filter((s) => s.label.startsWith('sgd update')).length).toBeGreaterThan(1);
+      const cpu = new CpuExecutor(t);
+      const opt = new Optimizer(sgd, store.trainable);
+      for (let step = 0; step < 5; step++) {
+        const ref = cpu.run(store, batch, { precision: 'f32', training: true, step });
+        opt.step(ref.grads, sgd.lr);
+        const got = await exec.step(batch, sgd.lr);
+        expect(Math.abs(got.loss - ref.loss), `step ${step}`).toBeLessThanOrEqual(TOL.curve * ref.loss);
+      }
+      await exec.download(gpuStore);
+      expect(maxDiff(gpuStore.trainable.data, store.trainable.data)).toBeLessThanOrEqual(TOL.params * sgd.lr * 5);
+      exec.destroy();
+    });
+
+    it('a non-finite gradient skips the update, as on the CPU', async () => {
+      const { t, store, batch } = setup('gpt2-lora.peft');
+      const path = store.trainable.slots[0]!.param.path;
+      store.trainable.view(path)[0] = NaN;
+      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store });
+      const before = Float32Array.from(store.trainable.data);
+      const res = await exec.step(batch);
+      expect(Number.isFinite(res.gradNorm)).toBe(false);
+      expect(exec.updates).toBe(0);
+      await exec.download(store);
+      const after = store.trainable.data;
+      for (let i = 1; i < after.length; i++) expect(Object.is(after[i], before[i])).toBe(true);
+      exec.destroy();
+    });
+  });
+
+  describe(`${adapter}: the PyTorch fixture`, () => {
+    it('gpt2-lora-tiny: loss, logits and every gradient as PyTorch computed them', async () => {
+      const dir = resolve(import.meta.dirname, '../fixtures/gpt2-lora-tiny');
+      const g = graphOfText('import "gpt2.peft"\npeft { lora(rank = 4, alpha = 8) on "c_attn" }', ['vocab_size=64,n_positions=16,n_embd=32,n_layer=2,n_head=4']);
+      const weights = parseSafetensors(readFileSync(resolve(dir, 'weights.safetensors')));
+      const expected = parseSafetensors(readFileSync(resolve(dir, 'expected.safetensors')));
+      const rows = JSON.parse(readFileSync(resolve(dir, 'tokens.json'), 'utf8')) as number[][];
+      const tokens = { shape: [rows.length, rows[0]!.length], data: Int32Array.from(rows.flat()) };
+      const store = createStore(g, 'f32');
+      expect(loadWeights(g, store, weights).size).toBe(g.params.length);
+      const exec = await GpuExecutor.create(gpu, buildTrainingGraph(g), { B: rows.length, T: rows[0]!.length }, { store });
+      const res = await exec.run({ tokens, targets: lmTargets(tokens) }, { training: false, step: 0 });
+      const loss = getFloat32(expected, 'loss')[0]!;
+      expect(Math.abs(res.loss - loss) / loss).toBeLessThan(2e-5);
+      expect(maxDiff(res.logits!.data, getFloat32(expected, 'logits'))).toBeLessThan(1e-4);
+      const names = [...expected.tensors.keys()].filter((k) => k.startsWith('grad.'));
+      expect(names.length).toBe(res.grads.size);
+      for (const name of names) expect(maxDiff(res.grads.get(name.slice(5))!.data, getFloat32(expected, name)), name).toBeLessThan(2e-5);
+      exec.destroy();
+    });
+  });
+
+  describe(`${adapter}: failures are errors, never zeros`, () => {
+    it('a kernel that fails to compile makes create() throw a GpuError naming it', async () => {
+      const { t, store } = setup('gpt2-lora.peft');
+      const broken = (req: Parameters<typeof opKernel>[0], caps: Parameters<typeof opKernel>[1]) => {
+        const k = opKernel(req, caps);
+        return req.op === 'layernorm' ? { ...k, label: 'broken_layernorm', wgsl: k.wgsl.replace('fn main', 'fn main_typo') } : k;
+      };
+      const err = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store, plan: { kernels: broken } }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(GpuError);
+      expect((err as GpuError).message).toContain('broken_layernorm');
+    });
+
+    it('a batch of another shape than planned is refused', async () => {
+      const { t, store, g } = setup('gpt2-lora.peft');
+      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store });
+      const other = batchFor(g, new Random(1), 2, 5);
+      await expect(exec.run(other, { training: false, step: 0 })).rejects.toThrow(/planned for \[2, 6\]/);
+      exec.destroy();
+    });
+  });
+}

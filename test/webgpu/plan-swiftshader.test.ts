@@ -1,0 +1,5 @@
+// Whole training plans on the swiftshader adapter against the CPU reference (see plan-suite.ts).
+// A missing adapter fails, never skips.
+import { planSuite } from './plan-suite.ts';
+
+planSuite('swiftshader');
