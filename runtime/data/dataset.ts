@@ -1,0 +1,174 @@
+// A dataset: tokenized rows of at most T tokens, split into training and validation.
+// Isomorphic; sources come from read-node.ts / corpora-node.ts in Node (or from a browser).
+//
+// Rows
+//   plain text     the token stream is cut into consecutive rows of T tokens (the last, shorter
+//                  one is kept if it has ≥ 2 tokens); the transition from one row to the next
+//                  is not trained.
+//   {"text"}       each document (+ eos when the tokenizer has one) is cut the same way.
+//   prompt/compl.  one row: prompt ++ completion (+ eos); loss only on completion tokens.
+//                  Longer than T: cut to T; no completion token left inside T: dropped.
+//   classification one row: the text, cut to T tokens, and its label id.
+// Validation split (deterministic, no shuffling): a separate source, or the last
+// `validFraction` of the token stream (plain text) / of the examples (JSONL).
+import type { Task } from '../../compiler/ir/types.ts';
+import { DataError, LabelMap, parseExamples, type DataSource, type Example } from './examples.ts';
+import type { Tokenizer } from './tokenizer.ts';
+
+export { DataError, type DataSource, type DataFormat } from './examples.ts';
+
+export interface Row {
+  /** 1…T token ids; the Batcher pads shorter rows. */
+  tokens: Int32Array;
+  /** Index of the first token that is a loss target (0: every token; prompt length for pairs). */
+  lossFrom: number;
+  /** Classification: the label id. */
+  label?: number;
+}
+
+export interface DatasetOptions {
+  task: Task;
+  tokenizer: Tokenizer;
+  /** T, tokens per row. */
+  seqLen: number;
+  /** Fraction held out for validation when there is no separate source: [0, 1), default 0.1. */
+  validFraction?: number;
+  /** Classification: the model's number of labels (labels must be in [0, numLabels)). */
+  numLabels?: number;
+  /** The model's vocabulary size: every token id must be below it. */
+  modelVocab?: number;
+}
+
+export interface SplitStats {
+  /** Where the split came from, in words: `data.jsonl`, `last 10% of moby-dick`. */
+  source: string;
+  examples: number;
+  rows: number;
+  /** Tokens in rows (no padding). */
+  tokens: number;
+  /** Examples cut to T tokens (pairs and classification) or split over several rows (documents). */
+  truncated: number;
+  /** Prompt/completion examples dropped because the prompt fills all T tokens. */
+  dropped: number;
+  /** Classification: rows per label id. */
+  labelCounts?: number[];
+}
+
+export interface Dataset {
+  task: Task;
+  seqLen: number;
+  tokenizer: Tokenizer;
+  train: Row[];
+  valid: Row[];
+  /** Classification: label names by id (strings in first-seen order, or '0', '1', …). */
+  labels?: string[];
+  stats: { train: SplitStats; valid: SplitStats };
+}
+
+/** Parses, tokenizes, splits and cuts into rows. Throws DataError on bad data or options. */
+export function buildDataset(train: DataSource, opts: DatasetOptions, valid?: DataSource): Dataset {
+  const { task, seqLen: T } = opts;
+  if (!Number.isInteger(T) || T < 2) throw new DataError(`sequence length must be an integer ≥ 2, got ${T}`);
+  const f = opts.validFraction ?? 0.1;
+  if (!(f >= 0 && f < 1)) throw new DataError(`validation fraction must be in [0, 1), got ${f}`);
+  const labels = task === 'classification' ? new LabelMap(opts.numLabels) : undefined;
+  const parse = { task, tokenizer: opts.tokenizer, labels };
+  const trainEx = parseExamples(train, parse);
+  let parts: { train: Example[]; valid: Example[]; validSource: string };
+  if (valid) {
+    parts = { train: trainEx, valid: parseExamples(valid, parse), validSource: valid.name };
+  } else {
+    parts = { ...holdOut(trainEx, f, train.name), validSource: f > 0 ? `last ${+(f * 100).toFixed(2)}% of ${train.name}` : 'none' };
+  }
+  const trainSplit = toRows(parts.train, T, train.name, labels);
+  const validSplit = toRows(parts.valid, T, parts.validSource, labels);
+  if (trainSplit.rows.length === 0) {
+    throw new DataError(`${train.name}: empty dataset: no training rows (${trainSplit.stats.dropped} examples dropped because the prompt fills all ${T} tokens)`);
+  }
+  if (opts.modelVocab !== undefined) {
+    checkVocab(trainSplit.rows, opts.modelVocab, train.name, opts.tokenizer);
+    checkVocab(validSplit.rows, opts.modelVocab, parts.validSource, opts.tokenizer);
+  }
+  return {
+    task,
+    seqLen: T,
+    tokenizer: opts.tokenizer,
+    train: trainSplit.rows,
+    valid: validSplit.rows,
+    labels: labels?.names(),
+    stats: { train: { source: train.name, ...trainSplit.stats }, valid: { source: parts.validSource, ...validSplit.stats } },
+  };
+}
+
+/** The last fraction f of the token stream (plain text) or of the examples (JSONL). */
+function holdOut(ex: Example[], f: number, name: string): { train: Example[]; valid: Example[] } {
+  if (f === 0) return { train: ex, valid: [] };
+  if (ex.length === 1 && ex[0]!.kind === 'text' && ex[0]!.line === 0) {
+    const tokens = ex[0]!.tokens;
+    const n = Math.max(2, Math.round(tokens.length * f));
+    if (tokens.length - n < 2) throw new DataError(`${name}: ${tokens.length} tokens are too few to hold out a validation split; add text or give a separate validation file`);
+    const cut = tokens.length - n;
+    return { train: [{ kind: 'text', tokens: tokens.slice(0, cut), line: 0 }], valid: [{ kind: 'text', tokens: tokens.slice(cut), line: 0 }] };
+  }
+  if (ex.length < 2) throw new DataError(`${name}: 1 example is too few to hold out a validation split; add examples or give a separate validation file`);
+  const n = Math.min(ex.length - 1, Math.max(1, Math.round(ex.length * f)));
+  return { train: ex.slice(0, ex.length - n), valid: ex.slice(ex.length - n) };
+}
+
+function toRows(ex: Example[], T: number, source: string, labels?: LabelMap): { rows: Row[]; stats: Omit<SplitStats, 'source'> } {
+  const rows: Row[] = [];
+  let truncated = 0;
+  let dropped = 0;
+  for (const e of ex) {
+    const all = Int32Array.from(e.tokens);
+    if (e.kind === 'text') {
+      if (e.line > 0 && all.length > T) truncated++;
+      for (let s = 0; s < all.length; s += T) {
+        const piece = all.subarray(s, Math.min(all.length, s + T));
+        if (piece.length >= 2) rows.push({ tokens: piece, lossFrom: 0 });
+      }
+    } else if (e.kind === 'pair') {
+      if (e.completionStart >= T) {
+        dropped++;
+        continue;
+      }
+      if (all.length > T) truncated++;
+      rows.push({ tokens: all.subarray(0, T), lossFrom: e.completionStart });
+    } else {
+      if (all.length > T) truncated++;
+      if (all.length === 0) throw new DataError(`${source}:${e.line}: "text" has no tokens`);
+      rows.push({ tokens: all.subarray(0, T), lossFrom: 0, label: e.label });
+    }
+  }
+  let labelCounts: number[] | undefined;
+  if (labels) {
+    labelCounts = new Array<number>(labels.names().length).fill(0);
+    for (const r of rows) labelCounts[r.label!]!++;
+  }
+  const tokens = rows.reduce((s, r) => s + r.tokens.length, 0);
+  return { rows, stats: { examples: ex.length, rows: rows.length, tokens, truncated, dropped, labelCounts } };
+}
+
+function checkVocab(rows: Row[], vocab: number, source: string, tok: Tokenizer): void {
+  for (const r of rows) {
+    for (const id of r.tokens) {
+      if (id >= vocab) {
+        throw new DataError(`${source}: token id ${id} is outside the model's vocabulary of ${vocab} (tokenizer ${tok.name} has ${tok.vocabSize} ids); use a tokenizer that fits the model`);
+      }
+    }
+  }
+}
+
+/** A few lines for the CLI: sizes of both splits, truncation, labels. */
+export function describeDataset(d: Dataset): string {
+  const line = (what: string, s: SplitStats): string => {
+    const extra = [s.truncated ? `${s.truncated} truncated` : '', s.dropped ? `${s.dropped} dropped` : ''].filter(Boolean).join(', ');
+    return `${what}: ${s.rows} rows, ${s.tokens} tokens from ${s.source}${extra ? ` (${extra})` : ''}`;
+  };
+  const out = [`data: task ${d.task}, tokenizer ${d.tokenizer.name}, ${d.seqLen} tokens per row`, line('  train', d.stats.train), line('  valid', d.stats.valid)];
+  if (d.labels) {
+    const counts = d.stats.train.labelCounts ?? [];
+    out.push(`  labels: ${d.labels.map((n, i) => `${i}=${JSON.stringify(n)} (${counts[i] ?? 0})`).join(', ')}`);
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,153 @@
+// Parsing data sources into tokenized examples. Isomorphic: a source is a name and its text
+// (read by read-node.ts or a browser); every problem is a DataError whose message starts with
+// `name:line:` so the CLI prints it as one line, never a stack trace.
+//
+// Formats
+//   text    plain text: one token stream (language modelling only)
+//   jsonl   one JSON object per line (blank lines are skipped):
+//             {"text": "…"}                         a document (language modelling)
+//             {"prompt": "…", "completion": "…"}    loss only on the completion (language modelling)
+//             {"text": "…", "label": 0 | "name"}    classification
+import type { Task } from '../../compiler/ir/types.ts';
+import type { Tokenizer } from './tokenizer.ts';
+
+/** Bad data or bad data options: one line for the user, `file:line: what is wrong`. */
+export class DataError extends Error {
+  override name = 'DataError';
+}
+
+export type DataFormat = 'text' | 'jsonl';
+
+export interface DataSource {
+  /** A file path or a corpus name: messages say `name:line: …`. */
+  name: string;
+  text: string;
+  format: DataFormat;
+}
+
+/** One tokenized example; `line` is 1-based in its source (0 for a plain-text stream). */
+export type Example =
+  | { kind: 'text'; tokens: number[]; line: number }
+  | { kind: 'pair'; tokens: number[]; completionStart: number; line: number }
+  | { kind: 'labelled'; tokens: number[]; label: number; line: number };
+
+/**
+ * Label ids of a classification dataset, shared by the training and validation sources.
+ * Integer labels are their own ids; string labels get ids in first-seen order (training
+ * file first). One dataset uses one kind.
+ */
+export class LabelMap {
+  kind: 'int' | 'string' | undefined;
+  readonly ids = new Map<string, number>();
+  maxInt = -1;
+
+  constructor(readonly numLabels?: number) {}
+
+  /** The id of a label value; throws a DataError at `where` if it is not acceptable. */
+  id(value: unknown, where: string): number {
+    const range = this.numLabels === undefined ? '' : `: the model has ${this.numLabels} labels (0…${this.numLabels - 1})`;
+    if (typeof value === 'number') {
+      if (!Number.isInteger(value) || value < 0) throw new DataError(`${where}: label ${value} is not an integer ≥ 0`);
+      this.setKind('int', where);
+      if (this.numLabels !== undefined && value >= this.numLabels) throw new DataError(`${where}: label ${value} is out of range${range}`);
+      this.maxInt = Math.max(this.maxInt, value);
+      return value;
+    }
+    if (typeof value === 'string') {
+      this.setKind('string', where);
+      let id = this.ids.get(value);
+      if (id === undefined) {
+        id = this.ids.size;
+        if (this.numLabels !== undefined && id >= this.numLabels) {
+          throw new DataError(`${where}: label ${JSON.stringify(value)} is label number ${id + 1}, out of range${range}; labels so far: ${[...this.ids.keys()].map((k) => JSON.stringify(k)).join(', ')}`);
+        }
+        this.ids.set(value, id);
+      }
+      return id;
+    }
+    throw new DataError(`${where}: "label" must be an integer ≥ 0 or a string, got ${JSON.stringify(value)}`);
+  }
+
+  /** Label names by id: the strings in first-seen order, or '0', '1', … for integers. */
+  names(): string[] {
+    if (this.kind === 'string') return [...this.ids.keys()];
+    const n = this.numLabels ?? this.maxInt + 1;
+    return Array.from({ length: n }, (_, i) => String(i));
+  }
+
+  private setKind(kind: 'int' | 'string', where: string): void {
+    if (this.kind !== undefined && this.kind !== kind) {
+      const was = this.kind === 'int' ? 'integers' : 'strings';
+      throw new DataError(`${where}: label is a ${kind === 'int' ? 'number' : 'string'} but earlier labels are ${was}; use one kind in a dataset`);
+    }
+    this.kind = kind;
+  }
+}
+
+export interface ParseOptions {
+  task: Task;
+  tokenizer: Tokenizer;
+  /** Classification: where labels are mapped (shared by training and validation sources). */
+  labels?: LabelMap;
+}
+
+/** The examples of a source: one 'text' example for plain text, one per line for JSONL. */
+export function parseExamples(src: DataSource, opts: ParseOptions): Example[] {
+  const text = src.text.startsWith('\uFEFF') ? src.text.slice(1) : src.text;
+  if (src.format === 'text') {
+    if (opts.task === 'classification') {
+      throw new DataError(`${src.name}: classification needs labelled JSONL, one {"text": "…", "label": …} per line; this is plain text`);
+    }
+    if (text.trim() === '') throw new DataError(`${src.name}: empty dataset: there is no text`);
+    return [{ kind: 'text', tokens: opts.tokenizer.encode(text), line: 0 }];
+  }
+  const labels = opts.labels ?? new LabelMap();
+  const out: Example[] = [];
+  const lines = text.split(/\r?\n/);
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    const where = `${src.name}:${i + 1}`;
+    out.push(parseLine(line, where, i + 1, opts, labels));
+  });
+  if (out.length === 0) throw new DataError(`${src.name}: empty dataset: no JSON lines`);
+  return out;
+}
+
+function parseLine(line: string, where: string, lineNo: number, opts: ParseOptions, labels: LabelMap): Example {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (e) {
+    throw new DataError(`${where}: not valid JSON (${(e as Error).message}); each line must be one JSON object`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const like = opts.task === 'classification' ? '{"text": "…", "label": 0}' : '{"text": "…"} or {"prompt": "…", "completion": "…"}';
+    throw new DataError(`${where}: expected a JSON object like ${like}`);
+  }
+  const obj = value as Record<string, unknown>;
+  const tok = opts.tokenizer;
+  const eos = tok.eos === undefined ? [] : [tok.eos];
+  if (opts.task === 'classification') {
+    const text = stringField(obj, 'text', where, 'a classification line is {"text": "…", "label": …}');
+    if (!('label' in obj)) throw new DataError(`${where}: missing "label" (a classification line is {"text": "…", "label": …})`);
+    const label = labels.id(obj.label, where);
+    return { kind: 'labelled', tokens: tok.encode(text), label, line: lineNo };
+  }
+  if ('prompt' in obj || 'completion' in obj) {
+    const hint = 'a prompt/completion line is {"prompt": "…", "completion": "…"}';
+    const prompt = stringField(obj, 'prompt', where, hint, true);
+    const completion = stringField(obj, 'completion', where, hint);
+    const p = tok.encode(prompt);
+    return { kind: 'pair', tokens: [...p, ...tok.encode(completion), ...eos], completionStart: p.length, line: lineNo };
+  }
+  const text = stringField(obj, 'text', where, 'a line is {"text": "…"} or {"prompt": "…", "completion": "…"}');
+  return { kind: 'text', tokens: [...tok.encode(text), ...eos], line: lineNo };
+}
+
+function stringField(obj: Record<string, unknown>, key: string, where: string, hint: string, emptyOk = false): string {
+  if (!(key in obj)) throw new DataError(`${where}: missing "${key}" (${hint})`);
+  const v = obj[key];
+  if (typeof v !== 'string') throw new DataError(`${where}: "${key}" must be a string, got ${JSON.stringify(v)}`);
+  if (!emptyOk && v === '') throw new DataError(`${where}: "${key}" is empty`);
+  return v;
+}

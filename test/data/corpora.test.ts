@@ -1,0 +1,77 @@
+// The demo corpora load from their npm packages, are non-trivial and normalised, and are
+// reachable as `--data` specs next to file paths.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { corpus, normaliseWhitespace, resolveData } from '../../runtime/data/corpora-node.ts';
+import { loadDataset } from '../../runtime/data/load-node.ts';
+import { tokenizerByName } from '../../runtime/data/tokenizer.ts';
+
+const normalised = (t: string): void => {
+  expect(t).not.toMatch(/\r|\t|\u00a0|  |\n\n\n| \n|\n /);
+  expect(t).toBe(t.trim());
+};
+
+describe('moby-dick', () => {
+  const text = corpus('moby-dick');
+
+  it('is the whole book in order, chapters headed', () => {
+    expect(text.length).toBeGreaterThan(1_000_000);
+    expect(text.startsWith('ETYMOLOGY. (Supplied by a Late Consumptive Usher to a Grammar School.)')).toBe(true);
+    expect(text).toContain('\n\nCHAPTER 1. Loomings.\n\nCall me Ishmael. Some years ago—never mind how long precisely');
+    expect(text).toContain('\n\nCHAPTER 135. The Chase.—Third Day.\n\n');
+    expect(text.indexOf('CHAPTER 2. ')).toBeGreaterThan(text.indexOf('CHAPTER 1. '));
+    expect(text.endsWith('only found another orphan.')).toBe(true);
+    expect(text).not.toContain('CONTENTS');
+    normalised(text);
+    expect(corpus('moby-dick')).toBe(text);
+  });
+});
+
+describe('sotu', () => {
+  it('is every address in year order, each headed by president and year', () => {
+    const text = corpus('sotu');
+    expect(text.length).toBeGreaterThan(10_000_000);
+    expect(text.startsWith('George Washington, 1790\n\nFellow-Citizens of the Senate and House of Representatives')).toBe(true);
+    expect(text.indexOf('Abraham Lincoln, 1861\n\n')).toBeGreaterThan(text.indexOf('George Washington, 1796\n\n'));
+    normalised(text);
+  });
+
+  it('keeps a year range', () => {
+    const src = resolveData('sotu:2001-2002');
+    expect(src).toMatchObject({ name: 'sotu:2001-2002', format: 'text' });
+    expect(src.text.startsWith('George W Bush, 2001\n\n')).toBe(true);
+    expect(src.text).toContain('\n\nGeorge W Bush, 2002\n\n');
+    expect(src.text).not.toContain('2003\n\n');
+    expect(resolveData('sotu:2001').text.length).toBeLessThan(src.text.length);
+    expect(() => resolveData('sotu:1700-1710')).toThrow('sotu:1700-1710: no State of the Union address in 1700–1710 (there are 1790–2021)');
+    expect(() => resolveData('sotu:last')).toThrow('sotu:last: the year range must look like sotu:1990-2021 or sotu:2001');
+    expect(() => resolveData('moby-dick:1')).toThrow('moby-dick:1: only sotu takes a year range (sotu:1990-2021)');
+  });
+});
+
+describe('resolveData', () => {
+  it('names corpora and files', () => {
+    expect(resolveData('moby-dick')).toMatchObject({ name: 'moby-dick', format: 'text' });
+    const dir = mkdtempSync(join(tmpdir(), 'peftc-corpora-'));
+    const f = join(dir, 'pairs.jsonl');
+    writeFileSync(f, '{"prompt": "a", "completion": "b"}\n');
+    expect(resolveData(f)).toEqual({ name: f, text: '{"prompt": "a", "completion": "b"}\n', format: 'jsonl' });
+  });
+
+  it('says what it knows when a spec is neither', () => {
+    expect(() => resolveData('moby')).toThrow('moby: no such file or corpus (corpora: moby-dick, sotu)');
+    expect(() => resolveData('missing/file.txt')).toThrow('missing/file.txt: no such file');
+  });
+
+  it('loads a dataset from specs in one call', () => {
+    const d = loadDataset({ data: 'sotu:2019-2021', task: 'causal_lm', tokenizer: tokenizerByName('gpt2'), seqLen: 128 });
+    expect(d.train.length).toBeGreaterThan(100);
+    expect(d.stats.valid.source).toBe('last 10% of sotu:2019-2021');
+  });
+});
+
+it('normaliseWhitespace', () => {
+  expect(normaliseWhitespace('  a\r\nb\rc \t d\u00a0e  \n\n\n\n f \n')).toBe('a\nb\nc d e\n\nf');
+});
