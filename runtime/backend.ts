@@ -14,6 +14,7 @@ export interface StepResult {
 
 export interface Backend {
   readonly name: string;
+  readonly training: TrainingGraph;
   /** Forward, backward and one update at learning rate `lr`. */
   step(batch: Batch, lr: number): Promise<StepResult>;
   /** Loss (and logits) without dropout or gradients. */

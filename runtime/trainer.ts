@@ -71,7 +71,8 @@ export async function train(backend: Backend, data: BatchSource, opts: TrainOpti
   const now = hooks.now ?? (() => Date.now());
   const losses: number[] = [];
   let valLoss: number | null = null;
-  const started = now();
+  // Tokens/s counts training steps only, not validation or checkpoints.
+  let busy = 0;
   let tokens = 0;
   let step = startStep;
   const evaluate = async () => {
@@ -80,14 +81,16 @@ export async function train(backend: Backend, data: BatchSource, opts: TrainOpti
   };
   while (step < opts.steps) {
     const lr = learningRate(opts.schedule, step);
+    const t0 = now();
     const res = await backend.step(data.next(), lr);
+    busy += now() - t0;
     if (!Number.isFinite(res.loss) || !Number.isFinite(res.gradNorm)) {
       return { end: 'diverged', step, losses, valLoss };
     }
     step++;
     tokens += data.tokensPerBatch;
     losses.push(res.loss);
-    const elapsed = (now() - started) / 1000;
+    const elapsed = busy / 1000;
     hooks.onStep?.({ step, loss: res.loss, lr, gradNorm: res.gradNorm, tokensPerSecond: tokens / Math.max(elapsed, 1e-9), elapsedSeconds: elapsed });
     const interrupted = hooks.shouldStop?.() ?? false;
     if (opts.evalEvery > 0 && step % opts.evalEvery === 0 && step < opts.steps && !interrupted) {

@@ -41,6 +41,11 @@ export interface BatcherOptions {
   seed?: number;
   /** Shuffle training rows each epoch (default true); false keeps the file's order. */
   shuffle?: boolean;
+  /**
+   * Evaluate on at most this many validation rows, evenly spaced over the split (default:
+   * all). Keeps frequent validation cheap; the baseline uses the same rows.
+   */
+  validRows?: number;
 }
 
 export class Batcher {
@@ -51,6 +56,7 @@ export class Batcher {
   readonly pad: number;
   private readonly seed: number;
   private readonly shuffle: boolean;
+  private readonly validRows: number | undefined;
   private readonly orders = new Map<number, Uint32Array>();
 
   constructor(readonly data: Dataset, opts: BatcherOptions) {
@@ -63,6 +69,7 @@ export class Batcher {
     this.pad = padId(data.tokenizer);
     this.seed = opts.seed ?? 0;
     this.shuffle = opts.shuffle ?? true;
+    this.validRows = opts.validRows;
   }
 
   /** Training steps in one epoch: rows / B (fractional when B does not divide the rows). */
@@ -127,9 +134,17 @@ export class Batcher {
    */
   validationBatches(): Batch[] {
     const out: Batch[] = [];
-    const rows = this.data.valid;
+    const rows = this.validationRows();
     for (let s = 0; s < rows.length; s += this.batchSize) out.push(this.encode(rows.slice(s, s + this.batchSize)));
     return out;
+  }
+
+  /** The validation rows evaluated: all, or `validRows` of them evenly spaced. */
+  validationRows(): readonly Row[] {
+    const all = this.data.valid;
+    const n = this.validRows;
+    if (n === undefined || n >= all.length) return all;
+    return Array.from({ length: n }, (_, i) => all[Math.floor((i * all.length) / n)]!);
   }
 
   /** Rows (fewer than B: the rest are ignored padding rows) as one batch. */

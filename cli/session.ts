@@ -1,0 +1,107 @@
+// What train, eval and generate share: compile the program, pick the tokenizer, create
+// the parameter store, and fill it (seeded init, then --init base weights, then an
+// --adapter checkpoint's trainable weights).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildTrainingGraph, DEFAULT_OPTIMIZER, type OptimizerConfig, type TrainingGraph } from '../compiler/autodiff/backward.ts';
+import type { Graph } from '../compiler/ir/types.ts';
+import { createStore, type ParamStore } from '../runtime/arena.ts';
+import { CpuBackend, type Backend } from '../runtime/backend.ts';
+import { ADAPTER_FILE } from '../runtime/checkpoint.ts';
+import { tokenizerByName, type Tokenizer } from '../runtime/data/tokenizer.ts';
+import { initParams } from '../runtime/init.ts';
+import { readSafetensorsFile } from '../runtime/io/safetensors-node.ts';
+import { loadWeights } from '../runtime/weights.ts';
+import { UserError } from './grad.ts';
+import { compileFile, report, type CompileFlags } from './common.ts';
+
+export interface SessionFlags extends CompileFlags {
+  init?: string;
+  adapter?: string;
+  tokenizer?: string;
+  seed?: string;
+  backend?: string;
+}
+
+export interface Session {
+  graph: Graph;
+  /** The text of every file the program loaded, for checkpoints. */
+  sources: Record<string, string>;
+  store: ParamStore;
+  tokenizer: Tokenizer;
+  /** Longest sequence the model takes (its position table), or Infinity. */
+  maxContext: number;
+}
+
+export async function openSession(file: string, flags: SessionFlags, opts: { derivedPrefix?: boolean } = {}): Promise<Session | undefined> {
+  const res = compileFile(file, flags, opts);
+  if (report(res)) return undefined;
+  const graph = res.graph!;
+  const tokenizer = pickTokenizer(graph, flags.tokenizer);
+  const store = createStore(graph, 'f32');
+  initParams(graph, store, { seed: Number(flags.seed ?? 0), tokenize: (t) => tokenizer.encode(t) });
+  if (flags.init) loadWeights(graph, store, await readSafetensorsFile(flags.init), { ignore: (n) => n === 'lm_head.weight' && !graph.params.some((p) => p.path === n) });
+  if (flags.adapter) {
+    const path = existsSync(join(flags.adapter, ADAPTER_FILE)) ? join(flags.adapter, ADAPTER_FILE) : flags.adapter;
+    loadWeights(graph, store, await readSafetensorsFile(path));
+  }
+  return { graph, sources: Object.fromEntries(res.texts), store, tokenizer, maxContext: maxContext(graph) };
+}
+
+/** The tokenizer named by --tokenizer, or the one the model's vocabulary implies. */
+export function pickTokenizer(g: Graph, name?: string): Tokenizer {
+  const vocab = vocabSize(g);
+  const tok = tokenizerByName(name ?? (vocab === 50257 ? 'gpt2' : 'byte'));
+  if (vocab !== undefined && tok.vocabSize > vocab) {
+    throw new UserError(`the ${tok.name} tokenizer has ${tok.vocabSize} tokens but the model's vocabulary has ${vocab}; set a matching vocab_size or --tokenizer`);
+  }
+  return tok;
+}
+
+export function vocabSize(g: Graph): number | undefined {
+  const emb = g.nodes.find((n) => n.op === 'embedding' && g.nodes[n.inputs[1]!]!.op === 'input');
+  return emb ? (g.nodes[emb.inputs[0]!]!.shape[0] as number) : undefined;
+}
+
+function maxContext(g: Graph): number {
+  const pos = g.nodes.find((n) => n.op === 'embedding' && g.nodes[n.inputs[1]!]!.op === 'positions');
+  return pos ? (g.nodes[pos.inputs[0]!]!.shape[0] as number) : Infinity;
+}
+
+export function optimizerFrom(flags: { lr?: string; optimizer?: string; weightDecay?: string; clip?: string }): OptimizerConfig {
+  const kind = flags.optimizer ?? 'adamw';
+  if (kind !== 'adamw' && kind !== 'sgd') throw new UserError(`--optimizer must be adamw or sgd, not \`${kind}\``);
+  return {
+    ...DEFAULT_OPTIMIZER,
+    kind,
+    lr: num(flags.lr ?? '1e-3', '--lr'),
+    weightDecay: num(flags.weightDecay ?? '0.01', '--weight-decay'),
+    clipNorm: num(flags.clip ?? '1', '--clip'),
+    momentum: kind === 'sgd' ? 0.9 : 0,
+  };
+}
+
+export async function openBackend(name: string, t: TrainingGraph, store: ParamStore): Promise<Backend> {
+  if (name === 'cpu') return new CpuBackend(t, store);
+  if (name === 'webgpu' || name === 'auto') {
+    const { openWebGpuBackend } = await import('./webgpu-backend.ts');
+    return openWebGpuBackend(t, store, name === 'auto');
+  }
+  throw new UserError(`--backend must be cpu, webgpu or auto, not \`${name}\``);
+}
+
+export function trainingGraph(g: Graph, opt: OptimizerConfig): TrainingGraph {
+  return buildTrainingGraph(g, opt);
+}
+
+export function num(s: string, flag: string): number {
+  const v = Number(s);
+  if (s.trim() === '' || !Number.isFinite(v)) throw new UserError(`${flag} must be a number, not \`${s}\``);
+  return v;
+}
+
+export function int(s: string, flag: string, min = 0): number {
+  const v = num(s, flag);
+  if (!Number.isInteger(v) || v < min) throw new UserError(`${flag} must be an integer ≥ ${min}, not \`${s}\``);
+  return v;
+}

@@ -1,0 +1,121 @@
+// `peftc train`: fine-tunes the trainable partition of a .peft model on a dataset, with
+// checkpoints (atomic, resumable), an interrupt that saves, and a stop on NaN that keeps
+// the last good checkpoint.
+import { basename } from 'node:path';
+import { adapterTensors } from '../runtime/adapter.ts';
+import { packCheckpoint, restoreCheckpoint, CHECKPOINT_FORMAT, type CheckpointState } from '../runtime/checkpoint.ts';
+import { readCheckpointDir, writeCheckpointDir } from '../runtime/checkpoint-node.ts';
+import { Batcher } from '../runtime/data/batches.ts';
+import { baseline } from '../runtime/data/bigram.ts';
+import { describeDataset } from '../runtime/data/dataset.ts';
+import { loadDataset } from '../runtime/data/load-node.ts';
+import type { ScheduleKind } from '../runtime/schedule.ts';
+import { train, validate } from '../runtime/trainer.ts';
+import { UserError } from './grad.ts';
+import { makeReporter } from './progress.ts';
+import { int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
+
+export interface TrainFlags extends SessionFlags {
+  data: string;
+  valid?: string;
+  steps?: string;
+  epochs?: string;
+  batch: string;
+  seq?: string;
+  lr?: string;
+  schedule: string;
+  warmup: string;
+  evalEvery?: string;
+  out?: string;
+  resume?: string;
+  json?: boolean;
+  optimizer?: string;
+  weightDecay?: string;
+  clip?: string;
+  baseline?: boolean;
+  evalRows?: string;
+}
+
+export async function trainCommand(file: string, flags: TrainFlags): Promise<number> {
+  const resumed = flags.resume ? readCheckpointDir(flags.resume) : undefined;
+  const s = await openSession(file, { ...flags, seed: flags.seed ?? String(resumed?.state.seed ?? 0) });
+  if (!s) return 1;
+  const g = s.graph;
+  const seqLen = int(flags.seq ?? String(Math.min(128, s.maxContext - g.promptLength)), '--seq', 2);
+  if (g.promptLength + seqLen > s.maxContext) throw new UserError(`--seq ${seqLen} plus ${g.promptLength} soft tokens exceeds the model's ${s.maxContext} positions`);
+  const data = loadDataset({ data: flags.data, ...(flags.valid ? { valid: flags.valid } : {}), task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...numLabels(g) });
+  const batcher = new Batcher(data, {
+    batchSize: int(flags.batch, '--batch', 1),
+    promptLength: g.promptLength,
+    seed: Number(flags.seed ?? resumed?.state.seed ?? 0),
+    validRows: int(flags.evalRows ?? '256', '--eval-rows', 1),
+  });
+  const steps = flags.steps ? int(flags.steps, '--steps', 1) : batcher.stepsFor(num(flags.epochs ?? '1', '--epochs'));
+  const opt = optimizerFrom(flags);
+  const backend = await openBackend(flags.backend ?? 'cpu', trainingGraph(g, opt), s.store);
+  const out = flags.out ?? flags.resume ?? `runs/${basename(file, '.peft')}`;
+  let start = 0;
+  if (resumed) {
+    restoreCheckpoint(resumed, s.store, backend.optimizer, flags.resume!);
+    backend.restoreOptimizer(backend.optimizer);
+    start = resumed.state.step;
+  }
+  const log = makeReporter({ json: flags.json ?? false, tty: process.stdout.isTTY ?? false, logEvery: Math.max(1, Math.round(steps / 50)) });
+  log.note(describeDataset(data));
+  log.note(`${g.params.filter((p) => p.partition === 'trainable').length} trainable tensors, ${steps} steps of ${batcher.batchSize}×${seqLen} tokens on ${backend.name}${resumed ? `, resuming at step ${start}` : ''}`);
+  if (flags.baseline ?? true) {
+    const b = baseline(batcher);
+    log.note(`${b.kind} baseline on the validation split: ${b.nats.toFixed(4)} nats`);
+  }
+  const before = await validate(backend, batcher.validationBatches());
+  log.eval(start, before);
+
+  const state = (step: number, valLoss: number | null): CheckpointState => ({
+    format: CHECKPOINT_FORMAT,
+    step,
+    seed: Number(flags.seed ?? 0),
+    settings: { eval_rows: flags.evalRows ?? '256', data: flags.data, valid: flags.valid ?? null, steps, batch: batcher.batchSize, seq: seqLen, lr: opt.lr, schedule: flags.schedule, warmup: Number(flags.warmup), optimizer: opt.kind, weight_decay: opt.weightDecay, clip: opt.clipNorm, backend: backend.name, tokenizer: s.tokenizer.name, full: flags.full ?? false },
+    source: { entry: file, files: s.sources },
+    set: flags.set ?? [],
+    base: flags.init ?? null,
+    valLoss,
+  });
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    log.note('interrupt: saving a checkpoint after this step (press Ctrl-C again to quit without saving)');
+  };
+  process.on('SIGINT', onSigint);
+  let lastSaved = -1;
+  let step = start;
+  log.start(steps, start);
+  const res = await train(backend, { next: () => batcher.batch(step++), validation: () => batcher.validationBatches(), tokensPerBatch: batcher.tokensPerStep }, {
+    steps,
+    schedule: { kind: flags.schedule as ScheduleKind, lr: opt.lr, warmup: int(flags.warmup, '--warmup'), total: steps },
+    evalEvery: flags.evalEvery ? int(flags.evalEvery, '--eval-every') : Math.max(1, Math.round(steps / 5)),
+  }, {
+    onStep: (i) => log.step(i),
+    onEval: (st, v) => log.eval(st, v),
+    shouldStop: () => interrupted,
+    checkpoint: async (st, valLoss) => {
+      await backend.sync();
+      await writeCheckpointDir(out, packCheckpoint(s.store, backend.optimizer, state(st, valLoss)), adapterTensors(backend.training ?? trainingGraph(g, opt), s.store));
+      lastSaved = st;
+    },
+    now: () => performance.now(),
+  }, start);
+  process.off('SIGINT', onSigint);
+  log.stop();
+  if (res.end === 'diverged') {
+    const kept = lastSaved >= 0 ? `the last good checkpoint (step ${lastSaved}) is in ${out}` : 'no checkpoint was written';
+    process.stderr.write(`peftc: the loss became NaN or infinite at step ${res.step + 1}; training stopped and ${kept}. Try a lower --lr.\n`);
+    return 1;
+  }
+  log.note(`validation loss ${before.toFixed(4)} → ${res.valLoss?.toFixed(4)}; checkpoint in ${out}${res.end === 'interrupted' ? ` (interrupted at step ${res.step}; continue with --resume ${out})` : ''}`);
+  return res.end === 'interrupted' ? 130 : 0;
+}
+
+function numLabels(g: import('../compiler/ir/types.ts').Graph): { numLabels?: number } {
+  return g.task === 'classification' ? { numLabels: g.nodes[g.outputs.logits]!.shape[1] as number } : {};
+}
