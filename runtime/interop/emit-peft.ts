@@ -1,0 +1,87 @@
+// adapter_config.json → .peft text: an `import` of the base model and a `peft { … }` block that
+// builds the same fine-tune. Targets are resolved against the base model as Hugging Face would
+// resolve them, then written back as the shortest patterns that pick exactly those modules
+// (`"c_attn"`, `"h.*.attn"`, or the paths); per-module ranks and alphas become `override` lines.
+import type { Graph } from '../../compiler/ir/types.ts';
+import { InteropError } from './errors.ts';
+import { attentionLayers, modulePaths, tokenEmbedding } from './graph-info.ts';
+import { resolveBottleneck, resolveLora, resolveModulesToSave, type AdapterConfig } from './hf-config.ts';
+import type { HfNames } from './names.ts';
+import { pefPatterns } from './patterns.ts';
+
+export interface EmitSource {
+  where: string;
+  config: AdapterConfig;
+}
+
+/** The .peft text for adapters in `sources`, over the base model `g` imported as `basePath`. */
+export function emitPeft(sources: EmitSource[], g: Graph, names: HfNames, basePath: string, header: string): string {
+  const rules: string[] = [];
+  const train = new Set<string>();
+  for (const { where, config: c } of sources) {
+    if (c.kind !== 'bottleneck') for (const m of resolveModulesToSave(c.modulesToSave, g, names, where)) train.add(m);
+    rules.push(...rulesFor(c, g, names, where));
+  }
+  if (train.size) rules.push(`train ${quoteAll([...train])}`);
+  const lines = [`# ${header}`, `import ${JSON.stringify(basePath)}`, '', 'peft {', ...rules.map((r) => `  ${r}`), '}', ''];
+  return lines.join('\n');
+}
+
+function rulesFor(c: AdapterConfig, g: Graph, names: HfNames, where: string): string[] {
+  const universe = modulePaths(g);
+  switch (c.kind) {
+    case 'lora': {
+      const mods = resolveLora(c, g, names, where);
+      const key = (m: { rank: number; alpha: number }) => `${m.rank}/${m.alpha}`;
+      const counts = new Map<string, number>();
+      for (const m of mods) counts.set(key(m), (counts.get(key(m)) ?? 0) + 1);
+      const base = mods.find((m) => key(m) === `${c.r}/${c.alpha}`) ?? mods.reduce((b, m) => (counts.get(key(m))! > counts.get(key(b))! ? m : b));
+      const args = [`rank = ${base.rank}`, `alpha = ${num(base.alpha)}`];
+      if (c.dropout) args.push(`dropout = ${num(c.dropout)}`);
+      if (c.rslora) args.push('rslora = true');
+      const lines = [`lora(${args.join(', ')}) on ${quoteAll(pefPatterns(mods.map((m) => m.module), universe))}`];
+      const groups = new Map<string, string[]>();
+      for (const m of mods) if (key(m) !== key(base)) groups.set(key(m), [...(groups.get(key(m)) ?? []), m.module]);
+      for (const [k, group] of groups) {
+        const [rank, alpha] = k.split('/');
+        for (const p of pefPatterns(group, universe)) lines.push(`  override ${JSON.stringify(p)} (rank = ${rank}, alpha = ${num(Number(alpha))})`);
+      }
+      return lines;
+    }
+    case 'prompt': {
+      const emb = tokenEmbedding(g);
+      if (!emb) throw new InteropError(`${where}: prompt tuning needs a token embedding; the base model has none`);
+      if (c.tokenDim !== null && c.tokenDim !== emb.dim) throw new InteropError(`${where}: token_dim is ${c.tokenDim}, the base model's embedding is ${emb.dim} wide`);
+      const init = c.init === 'text' ? `text(${JSON.stringify(c.text)})` : c.init;
+      return [`prompt(length = ${c.length}, init = ${init}) on ${JSON.stringify(emb.module)}`];
+    }
+    case 'prefix': {
+      const layers = attentionLayers(g);
+      if (c.layers !== null && c.layers !== layers.length) throw new InteropError(`${where}: num_layers is ${c.layers}, the base model has ${layers.length} attention layers`);
+      const kvd = layers[0]?.kvd;
+      if (c.tokenDim !== null && kvd !== undefined && c.tokenDim !== kvd) {
+        throw new InteropError(`${where}: token_dim is ${c.tokenDim}, but this model's keys are ${kvd} wide (with grouped key/value heads PEFT ≥ 0.12 writes the key width)`);
+      }
+      return [`prefix(length = ${c.length}) on ${quoteAll(pefPatterns(layers.map((l) => l.scope), universe))}`];
+    }
+    case 'bottleneck': {
+      const emb = tokenEmbedding(g);
+      const d = c.hiddenSize ?? emb?.dim ?? 0;
+      const placed = resolveBottleneck(c, g, names, d, where);
+      const widths = [...new Set(placed.map((p) => p.width))];
+      const scale = c.scale === 1 ? '' : `, scale = ${num(c.scale)}`;
+      return widths.map((w) => {
+        const mods = placed.filter((p) => p.width === w).map((p) => p.module);
+        return `adapter(bottleneck = ${w}, activation = ${c.activation}, placement = serial${scale}) on ${quoteAll(pefPatterns(mods, universe))}`;
+      });
+    }
+  }
+}
+
+function quoteAll(xs: string[]): string {
+  return xs.map((x) => JSON.stringify(x)).join(', ');
+}
+
+function num(x: number): string {
+  return String(x);
+}

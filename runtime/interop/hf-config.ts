@@ -1,0 +1,272 @@
+// Reading adapter_config.json (Hugging Face PEFT's LORA, PROMPT_TUNING, PREFIX_TUNING, and the
+// AdapterHub `adapters` library's bottleneck config) and resolving it against a compiled model
+// the way those libraries would: which modules get LoRA with which rank and alpha, which get an
+// adapter of which width. Everything unsupported is an InteropError that says what and why.
+import type { Graph } from '../../compiler/ir/types.ts';
+import { ACTIVATION_NAMES } from './adapterhub.ts';
+import { InteropError, listSome } from './errors.ts';
+import { attentionLayers, linearModules, modulePaths } from './graph-info.ts';
+import { isHeadPath, type HfNames } from './names.ts';
+
+export interface LoraConfig {
+  kind: 'lora';
+  r: number;
+  alpha: number;
+  dropout: number;
+  rslora: boolean;
+  targets: string[] | string;
+  exclude: string[] | string | null;
+  rankPattern: Record<string, number>;
+  alphaPattern: Record<string, number>;
+  layersToTransform: number[] | null;
+  layersPattern: string[] | null;
+  modulesToSave: string[];
+}
+
+export interface PromptConfig {
+  kind: 'prompt';
+  length: number;
+  tokenDim: number | null;
+  init: 'random' | 'vocab' | 'text';
+  text: string | null;
+  modulesToSave: string[];
+}
+
+export interface PrefixConfig {
+  kind: 'prefix';
+  length: number;
+  tokenDim: number | null;
+  layers: number | null;
+  heads: number | null;
+  modulesToSave: string[];
+}
+
+export interface BottleneckConfig {
+  kind: 'bottleneck';
+  name: string;
+  hiddenSize: number | null;
+  mh: boolean;
+  out: boolean;
+  /** Reduction factor per layer ("default" for the others). */
+  reduction: number | Record<string, number>;
+  activation: string;
+  scale: number;
+  leaveOut: number[];
+}
+
+export type AdapterConfig = LoraConfig | PromptConfig | PrefixConfig | BottleneckConfig;
+
+export const SUPPORTED_PEFT_TYPES = ['LORA', 'PROMPT_TUNING', 'PREFIX_TUNING'];
+
+type Obj = Record<string, unknown>;
+
+/** Parses and checks the text of an adapter_config.json; `where` names it in messages. */
+export function parseAdapterConfig(text: string, where: string): AdapterConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new InteropError(`${where}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InteropError(`${where}: expected a JSON object`);
+  const c = raw as Obj;
+  const f = new Fields(c, where);
+  if (c.peft_type === undefined && typeof c.config === 'object' && c.config !== null) return bottleneck(c, where);
+  const type = c.peft_type;
+  if (typeof type !== 'string') throw new InteropError(`${where}: no \`peft_type\`; is this a Hugging Face PEFT adapter folder?`);
+  if (!SUPPORTED_PEFT_TYPES.includes(type)) {
+    throw new InteropError(`${where}: peft_type ${type} is not supported; peftc imports ${SUPPORTED_PEFT_TYPES.join(', ')} (and AdapterHub bottleneck adapters)`);
+  }
+  const modulesToSave = f.strings('modules_to_save', true) ?? [];
+  if (type === 'LORA') {
+    if (c.use_dora === true) throw new InteropError(`${where}: use_dora is true; DoRA is not supported`);
+    if (c.bias !== undefined && c.bias !== 'none') throw new InteropError(`${where}: bias is ${JSON.stringify(c.bias)}; only "none" is supported (peftc's LoRA trains no bias terms)`);
+    for (const k of ['layer_replication', 'megatron_config']) if (c[k] !== undefined && c[k] !== null) throw new InteropError(`${where}: ${k} is not supported`);
+    const targets = c.target_modules;
+    if (!(typeof targets === 'string' || (Array.isArray(targets) && targets.length && targets.every((t) => typeof t === 'string')))) {
+      throw new InteropError(`${where}: target_modules must be a list of module names or a regular expression, found ${JSON.stringify(targets)}`);
+    }
+    const r = f.int('r');
+    const layers = c.layers_to_transform;
+    return {
+      kind: 'lora', r, alpha: f.number('lora_alpha', r), dropout: f.number('lora_dropout', 0), rslora: c.use_rslora === true,
+      targets: targets as string[] | string,
+      exclude: (f.strings('exclude_modules', true) ?? (typeof c.exclude_modules === 'string' ? c.exclude_modules : null)),
+      rankPattern: f.numbers('rank_pattern'), alphaPattern: f.numbers('alpha_pattern'),
+      layersToTransform: layers === undefined || layers === null ? null : typeof layers === 'number' ? [layers] : f.ints('layers_to_transform'),
+      layersPattern: typeof c.layers_pattern === 'string' ? [c.layers_pattern] : f.strings('layers_pattern', true),
+      modulesToSave,
+    };
+  }
+  if (c.num_transformer_submodules !== undefined && c.num_transformer_submodules !== null && c.num_transformer_submodules !== 1) {
+    throw new InteropError(`${where}: num_transformer_submodules is ${String(c.num_transformer_submodules)}; only decoder-only and encoder-only models (1) are supported`);
+  }
+  if (type === 'PROMPT_TUNING') {
+    const init = c.prompt_tuning_init;
+    const kind = init === 'TEXT' ? 'text' : init === 'SAMPLE_VOCAB' ? 'vocab' : 'random';
+    const text = typeof c.prompt_tuning_init_text === 'string' ? c.prompt_tuning_init_text : null;
+    return { kind: 'prompt', length: f.int('num_virtual_tokens'), tokenDim: f.optInt('token_dim'), init: kind === 'text' && text === null ? 'random' : kind, text, modulesToSave };
+  }
+  return { kind: 'prefix', length: f.int('num_virtual_tokens'), tokenDim: f.optInt('token_dim'), layers: f.optInt('num_layers'), heads: f.optInt('num_attention_heads'), modulesToSave };
+}
+
+class Fields {
+  constructor(
+    private readonly c: Obj,
+    private readonly where: string,
+  ) {}
+
+  private bad(key: string, want: string): never {
+    throw new InteropError(`${this.where}: \`${key}\` must be ${want}, found ${JSON.stringify(this.c[key]) ?? 'nothing'}`);
+  }
+
+  int(key: string): number {
+    const v = this.c[key];
+    return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : this.bad(key, 'a positive integer');
+  }
+
+  optInt(key: string): number | null {
+    return this.c[key] === undefined || this.c[key] === null ? null : this.int(key);
+  }
+
+  number(key: string, fallback: number): number {
+    const v = this.c[key];
+    if (v === undefined || v === null) return fallback;
+    return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : this.bad(key, 'a non-negative number');
+  }
+
+  strings(key: string, optional: boolean): string[] | null {
+    const v = this.c[key];
+    if ((v === undefined || v === null) && optional) return null;
+    return Array.isArray(v) && v.every((s) => typeof s === 'string') ? (v as string[]) : typeof v === 'string' ? null : this.bad(key, 'a list of strings');
+  }
+
+  ints(key: string): number[] {
+    const v = this.c[key];
+    return Array.isArray(v) && v.every((x) => Number.isInteger(x)) ? (v as number[]) : this.bad(key, 'a list of layer indices');
+  }
+
+  numbers(key: string): Record<string, number> {
+    const v = this.c[key];
+    if (v === undefined || v === null) return {};
+    if (typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'number')) this.bad(key, 'an object of numbers');
+    return v as Record<string, number>;
+  }
+}
+
+/** The AdapterHub `adapters` library's full config (model_type, hidden_size, name, config). */
+function bottleneck(c: Obj, where: string): BottleneckConfig {
+  const a = c.config as Obj;
+  const f = new Fields(a, `${where} (config)`);
+  const arch = a.architecture;
+  if (arch !== undefined && arch !== null && arch !== 'bottleneck') throw new InteropError(`${where}: an \`adapters\` ${String(arch)} adapter; peftc imports bottleneck adapters from that library`);
+  const unsupported: [string, unknown][] = [
+    ['is_parallel', true], ['original_ln_before', true], ['residual_before_ln', false], ['ln_before', true], ['ln_after', true],
+    ['phm_layer', true], ['use_gating', true], ['adapter_residual_before_ln', true], ['cross_adapter', true],
+  ];
+  for (const [key, v] of unsupported) if (a[key] === v) throw new InteropError(`${where}: ${key} = ${String(v)} is not supported (peftc's serial adapter is Houlsby's: original_ln_before false, residual_before_ln true, no extra layer norms)`);
+  if (a.inv_adapter !== undefined && a.inv_adapter !== null) throw new InteropError(`${where}: invertible adapters (inv_adapter) are not supported`);
+  const act = String(a.non_linearity).toLowerCase();
+  const ours = Object.entries(ACTIVATION_NAMES).find(([, theirs]) => theirs === act || (act === 'swish' && theirs === 'silu'))?.[0];
+  if (!ours) throw new InteropError(`${where}: non_linearity ${JSON.stringify(a.non_linearity)} has no exact counterpart here (relu, gelu_new, silu/swish, tanh)`);
+  const rf = a.reduction_factor;
+  const reduction = typeof rf === 'number' && rf > 0 ? rf : f.numbers('reduction_factor');
+  if (typeof reduction === 'object' && reduction.default === undefined) throw new InteropError(`${where}: reduction_factor per layer needs a "default"`);
+  const scale = a.scaling === undefined ? 1 : a.scaling;
+  if (typeof scale !== 'number') throw new InteropError(`${where}: scaling ${JSON.stringify(a.scaling)} is not supported (a learned scaling has no counterpart here)`);
+  return {
+    kind: 'bottleneck', name: typeof c.name === 'string' ? c.name : 'adapter', hiddenSize: typeof c.hidden_size === 'number' ? c.hidden_size : null,
+    mh: a.mh_adapter === true, out: a.output_adapter === true, reduction, activation: ours, scale,
+    leaveOut: a.leave_out === undefined || a.leave_out === null ? [] : f.ints('leave_out'),
+  };
+}
+
+export interface ResolvedLora {
+  module: string;
+  rank: number;
+  alpha: number;
+  rslora: boolean;
+  dropout: number;
+}
+
+/** The modules Hugging Face PEFT would give LoRA in this model, with their rank and alpha. */
+export function resolveLora(cfg: LoraConfig, g: Graph, names: HfNames, where: string): ResolvedLora[] {
+  const linear = linearModules(g);
+  const all = [...modulePaths(g)];
+  const matchName = (spec: string[] | string, key: string) =>
+    typeof spec === 'string' ? pyRegex(spec, where).test(key) : spec.some((t) => key === t || key.endsWith(`.${t}`));
+  let hits: string[];
+  if (cfg.targets === 'all-linear') hits = linear.filter((m) => !isHeadPath(names, m));
+  else hits = all.filter((m) => matchName(cfg.targets, names.toHf(m)));
+  if (cfg.exclude) hits = hits.filter((m) => !matchName(cfg.exclude!, names.toHf(m)));
+  if (cfg.layersToTransform) {
+    const pats = cfg.layersPattern ?? ['layers', 'h', 'block', 'blocks', 'layer'];
+    hits = hits.filter((m) => {
+      const key = names.toHf(m);
+      const idx = pats.map((p) => new RegExp(`.*\\.${p}\\.(\\d+)\\.`).exec(key)).find((x) => x);
+      return idx !== undefined && cfg.layersToTransform!.includes(Number(idx![1]));
+    });
+  }
+  if (hits.length === 0) throw new InteropError(`${where}: target_modules ${JSON.stringify(cfg.targets)} matches no module of this model (Linear layers: ${listSome(linear.map(names.toHf), 4)})`);
+  const notLinear = hits.filter((m) => !linear.includes(m));
+  if (notLinear.length) throw new InteropError(`${where}: target_modules matches ${listSome(notLinear)}, which ${notLinear.length > 1 ? 'are' : 'is'} not a Linear layer`);
+  const pattern = (pats: Record<string, number>, key: string) => Object.keys(pats).find((p) => pyRegex(`(?:.*\\.)?(?:${p})`, where).test(key));
+  return hits.map((m) => {
+    const key = names.toHf(m);
+    const rp = pattern(cfg.rankPattern, key);
+    const ap = pattern(cfg.alphaPattern, key);
+    return { module: m, rank: rp ? cfg.rankPattern[rp]! : cfg.r, alpha: ap ? cfg.alphaPattern[ap]! : cfg.alpha, rslora: cfg.rslora, dropout: cfg.dropout };
+  });
+}
+
+/** modules_to_save → our module paths (PEFT matches a module whose full name ends with the entry). */
+export function resolveModulesToSave(list: string[], g: Graph, names: HfNames, where: string): string[] {
+  const all = [...modulePaths(g)];
+  const out: string[] = [];
+  for (const entry of list) {
+    const hit = all.filter((m) => names.toHf(m).endsWith(entry) && (names.toHf(m) === entry || names.toHf(m).endsWith(`.${entry}`)));
+    // PEFT adds the usual head names ("classifier", "score") for classification by itself.
+    if (!hit.length && names.heads.includes(entry)) continue;
+    if (!hit.length) throw new InteropError(`${where}: modules_to_save entry \`${entry}\` matches no module of this model`);
+    // The outermost matching modules: a match's children come with it.
+    for (const m of hit) if (!hit.some((h) => h !== m && m.startsWith(`${h}.`)) && !out.includes(m)) out.push(m);
+  }
+  return out;
+}
+
+/** A Python `re` pattern for full matching; the common subset is JavaScript's too. */
+function pyRegex(p: string, where: string): RegExp {
+  try {
+    return new RegExp(`^(?:${p.replace(/\(\?P</g, '(?<')})$`);
+  } catch {
+    throw new InteropError(`${where}: ${JSON.stringify(p)} is not a regular expression peftc can read`);
+  }
+}
+
+export interface ResolvedAdapter {
+  module: string;
+  width: number;
+}
+
+/** Where the library would put bottleneck adapters in this model, and their widths. */
+export function resolveBottleneck(cfg: BottleneckConfig, g: Graph, names: HfNames, d: number, where: string): ResolvedAdapter[] {
+  const L = attentionLayers(g).length;
+  if (cfg.hiddenSize !== null && cfg.hiddenSize !== d) throw new InteropError(`${where}: hidden_size ${cfg.hiddenSize}, this model's is ${d}`);
+  const ours: Record<string, (n: number) => string> = {
+    gpt2: (n) => `h.${n}.attn|h.${n}.mlp`,
+    llama: (n) => `layers.${n}.self_attn|layers.${n}.mlp`,
+    bert: (n) => `encoder.layer.${n}.attention.output.dense|encoder.layer.${n}.output.dense`,
+  };
+  const at = ours[names.family];
+  if (!at) throw new InteropError(`${where}: the \`adapters\` library's layout is known here for gpt2, llama and bert models, not for a ${names.family} model`);
+  const out: ResolvedAdapter[] = [];
+  for (let n = 0; n < L; n++) {
+    if (cfg.leaveOut.includes(n)) continue;
+    const rf = typeof cfg.reduction === 'number' ? cfg.reduction : (cfg.reduction[String(n)] ?? cfg.reduction.default!);
+    const width = Math.max(1, Math.floor(d / rf));
+    const [mh, out2] = at(n).split('|') as [string, string];
+    if (cfg.mh) out.push({ module: mh, width });
+    if (cfg.out) out.push({ module: out2, width });
+  }
+  return out;
+}

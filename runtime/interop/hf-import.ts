@@ -1,0 +1,137 @@
+// Importing adapter folders into the parameters of a .peft model: the folder's config must
+// describe the same fine-tune as the .peft (same LoRA modules with the same rank and scale, the
+// same prompt or prefix length, the same adapters), and its tensors must be exactly the ones
+// that model's export would write. Every disagreement is reported; nothing is half-imported.
+import type { Graph } from '../../compiler/ir/types.ts';
+import { getFloat32, type SafetensorsFile } from '../io/safetensors.ts';
+import { fmtShape, InteropError, listSome } from './errors.ts';
+import { attentionLayers } from './graph-info.ts';
+import {
+  resolveBottleneck, resolveLora, resolveModulesToSave,
+  type AdapterConfig, type BottleneckConfig, type LoraConfig,
+} from './hf-config.ts';
+import { fromFileLayout, loraModules, loraScaleOf, planExport, type PartName, type PartSpec } from './hf-peft.ts';
+import type { HfNames } from './names.ts';
+
+export interface AdapterFolder {
+  /** Where it came from, for messages. */
+  where: string;
+  config: AdapterConfig;
+  weights: SafetensorsFile;
+}
+
+const PART_OF: Record<AdapterConfig['kind'], PartName> = { lora: 'lora', prompt: 'prompt_tuning', prefix: 'prefix_tuning', bottleneck: 'bottleneck' };
+const METHOD_OF: Record<AdapterConfig['kind'], string> = { lora: 'lora', prompt: 'prompt', prefix: 'prefix', bottleneck: 'adapter' };
+
+/** The values of every trainable parameter of `g` (compiled with derivedPrefix), from the folders. */
+export function importAdapters(g: Graph, names: HfNames, folders: AdapterFolder[]): Map<string, Float32Array> {
+  const plan = planExport(g, names, { baseModel: null, adapterName: bottleneckName(folders) });
+  const values = new Map<string, Float32Array>();
+  const seen = new Set<string>();
+  for (const f of folders) {
+    const part = PART_OF[f.config.kind];
+    if (seen.has(part)) throw new InteropError(`${f.where}: a second ${part} adapter; a .peft model has one of each`);
+    seen.add(part);
+    const spec = plan.parts.find((p) => p.part === part);
+    if (!spec) {
+      const why = plan.skipped.find((s) => s.includes(METHOD_OF[f.config.kind]!));
+      throw new InteropError(`${f.where}: a ${part} adapter, but the .peft model has ${why ? `one that cannot be exchanged (${why})` : `no ${METHOD_OF[f.config.kind]}`}`);
+    }
+    checkConfig(f, g, names, spec);
+    for (const [path, v] of readEntries(f, spec)) values.set(path, v);
+  }
+  const kept = g.params.filter((p) => p.partition === 'trainable' && !p.transient);
+  const missing = kept.filter((p) => !values.has(p.path)).map((p) => p.path);
+  if (missing.length) throw new InteropError(`the .peft model has ${missing.length} trainable parameter(s) no adapter folder provides: ${listSome(missing)}`);
+  return values;
+}
+
+function bottleneckName(folders: AdapterFolder[]): string | undefined {
+  const b = folders.find((f) => f.config.kind === 'bottleneck');
+  return b ? (b.config as BottleneckConfig).name : undefined;
+}
+
+function checkConfig(f: AdapterFolder, g: Graph, names: HfNames, spec: PartSpec): void {
+  const c = f.config;
+  const problems: string[] = [];
+  if (c.kind === 'lora') problems.push(...checkLora(c, g, names, f.where));
+  if (c.kind === 'prompt') {
+    const [P, d] = spec.entries[0]!.shape as [number, number];
+    if (c.length !== P) problems.push(`num_virtual_tokens is ${c.length}, the .peft's prompt length is ${P}`);
+    if (c.tokenDim !== null && c.tokenDim !== d) problems.push(`token_dim is ${c.tokenDim}, the model's is ${d}`);
+  }
+  if (c.kind === 'prefix') {
+    const [P, width] = spec.entries[0]!.shape as [number, number];
+    const L = attentionLayers(g).length;
+    if (c.length !== P) problems.push(`num_virtual_tokens is ${c.length}, the .peft's prefix length is ${P}`);
+    if (c.layers !== null && c.layers !== L) problems.push(`num_layers is ${c.layers}, the model has ${L} attention layers`);
+    if (c.tokenDim !== null && 2 * L * c.tokenDim !== width) problems.push(`token_dim ${c.tokenDim} gives prefixes of width 2·${L}·${c.tokenDim}; this model's keys need ${width}`);
+  }
+  if (c.kind === 'bottleneck') problems.push(...checkBottleneck(c, g, names, spec, f.where));
+  if (c.kind !== 'bottleneck') {
+    const ours = [...new Set(g.params.filter((p) => p.method?.name === 'train').map((p) => p.method!.module))].sort();
+    const theirs = resolveModulesToSave(c.modulesToSave, g, names, f.where).filter((m) => !names.heads.includes(m) || ours.includes(m)).sort();
+    if (ours.join() !== theirs.join()) problems.push(`modules_to_save resolves to [${theirs.join(', ')}], the .peft trains [${ours.join(', ')}]`);
+  }
+  if (problems.length) throw InteropError.of(`${f.where} does not describe this .peft model`, problems);
+}
+
+function checkLora(c: LoraConfig, g: Graph, names: HfNames, where: string): string[] {
+  const theirs = new Map(resolveLora(c, g, names, where).map((m) => [m.module, m]));
+  const ours = new Map(loraModules(g).map((m) => [m.module, m]));
+  const problems: string[] = [];
+  const onlyTheirs = [...theirs.keys()].filter((m) => !ours.has(m));
+  const onlyOurs = [...ours.keys()].filter((m) => !theirs.has(m));
+  if (onlyTheirs.length) problems.push(`it adapts ${onlyTheirs.length} module(s) the .peft leaves alone: ${listSome(onlyTheirs)}`);
+  if (onlyOurs.length) problems.push(`the .peft adapts ${onlyOurs.length} module(s) it leaves alone: ${listSome(onlyOurs)}`);
+  for (const [m, t] of theirs) {
+    const o = ours.get(m);
+    if (!o) continue;
+    if (o.rank !== t.rank) problems.push(`\`${m}\` has rank ${t.rank} there, ${o.rank} in the .peft`);
+    else if (Math.abs(loraScaleOf(o) - loraScaleOf(t)) > 1e-6 * Math.abs(loraScaleOf(o))) {
+      problems.push(`\`${m}\` is scaled by ${loraScaleOf(t)} there (alpha ${t.alpha}${t.rslora ? ', rsLoRA' : ''}), by ${loraScaleOf(o)} in the .peft (alpha ${o.alpha}${o.rslora ? ', rsLoRA' : ''})`);
+    }
+  }
+  return problems;
+}
+
+function checkBottleneck(c: BottleneckConfig, g: Graph, names: HfNames, spec: PartSpec, where: string): string[] {
+  const down = g.params.filter((p) => p.method?.name === 'adapter' && p.path.endsWith('.adapter.down.weight'));
+  const d = down[0]!.shape[1]!;
+  const theirs = new Map(resolveBottleneck(c, g, names, d, where).map((a) => [a.module, a.width]));
+  const problems: string[] = [];
+  const cfg = spec.config.config as Record<string, unknown>;
+  if (cfg.non_linearity !== undefined && down[0]!.method!.settings.activation !== c.activation) problems.push(`its activation is ${c.activation}, the .peft's ${String(down[0]!.method!.settings.activation)}`);
+  if (down[0]!.method!.settings.scale !== c.scale) problems.push(`its scaling is ${c.scale}, the .peft's scale ${String(down[0]!.method!.settings.scale)}`);
+  for (const p of down) {
+    const w = theirs.get(p.method!.module);
+    if (w === undefined) problems.push(`the .peft has an adapter on \`${p.method!.module}\`, the folder none`);
+    else if (w !== p.shape[0]) problems.push(`\`${p.method!.module}\`'s adapter is ${w} wide there, ${p.shape[0]} in the .peft`);
+    theirs.delete(p.method!.module);
+  }
+  if (theirs.size) problems.push(`the folder places adapters on ${listSome([...theirs.keys()])}, which the .peft leaves alone`);
+  return problems;
+}
+
+function readEntries(f: AdapterFolder, spec: PartSpec): Map<string, Float32Array> {
+  const expected = new Map(spec.entries.map((e) => [e.key, e]));
+  const problems: string[] = [];
+  const extra = [...f.weights.tensors.keys()].filter((k) => !expected.has(k));
+  const missing = spec.entries.filter((e) => !f.weights.tensors.has(e.key)).map((e) => `\`${e.key}\` ${fmtShape(e.shape)}`);
+  if (extra.length) problems.push(`${extra.length} tensor(s) this model has no place for: ${listSome(extra.map((k) => `\`${k}\``))}`);
+  if (missing.length) problems.push(`${missing.length} tensor(s) missing: ${listSome(missing)}`);
+  const out = new Map<string, Float32Array>();
+  for (const e of spec.entries) {
+    const t = f.weights.tensors.get(e.key);
+    if (!t) continue;
+    if (t.shape.length !== e.shape.length || t.shape.some((d, i) => d !== e.shape[i])) {
+      problems.push(`\`${e.key}\` is ${fmtShape(t.shape)}, parameter \`${e.path}\` is ${fmtShape(e.shape)}`);
+    } else if (!['F32', 'F16', 'BF16', 'F64'].includes(t.dtype)) {
+      problems.push(`\`${e.key}\` is ${t.dtype}, not a float tensor`);
+    } else {
+      out.set(e.path, Float32Array.from(fromFileLayout(e, getFloat32(f.weights, e.key))));
+    }
+  }
+  if (problems.length) throw InteropError.of(`${f.where}: the weights do not fit the .peft model`, problems);
+  return out;
+}

@@ -1,0 +1,252 @@
+// A fine-tune's trainable weights as Hugging Face PEFT adapters (and bottleneck adapters as
+// AdapterHub `adapters` folders, see adapterhub.ts): which external key holds which parameter,
+// and the adapter_config.json that describes them. The same description drives export (our
+// tensors → keys) and import (keys → our tensors, checked against the .peft model).
+//
+// The graph is the program compiled with `derivedPrefix`, so its trainable parameters are
+// exactly what adapter.safetensors holds (the prefix table, not its MLP).
+import type { Graph, Param } from '../../compiler/ir/types.ts';
+import { bottleneckPart } from './adapterhub.ts';
+import { attentionLayers, linearLayout, modulePaths } from './graph-info.ts';
+import type { HfNames } from './names.ts';
+import { exactRegex, leafNames } from './patterns.ts';
+import { pyFloat, type PyJson } from './pyjson.ts';
+
+export type PartName = 'lora' | 'prompt_tuning' | 'prefix_tuning' | 'bottleneck';
+
+export interface PartEntry {
+  /** The tensor's key in the adapter file. */
+  key: string;
+  /** Our parameter path. */
+  path: string;
+  /** The tensor's shape in the file (equal to the parameter's). */
+  shape: number[];
+  /**
+   * For the prefix table: file column block b holds our block `blocks[b]` (blocks of `width`
+   * columns). Absent: the same layout.
+   */
+  blocks?: { width: number; order: number[] };
+}
+
+export interface PartSpec {
+  part: PartName;
+  format: 'hf-peft' | 'adapterhub';
+  /** The adapter_config.json object. */
+  config: { [key: string]: PyJson };
+  weightsFile: string;
+  entries: PartEntry[];
+  notes: string[];
+}
+
+export interface ExportPlan {
+  parts: PartSpec[];
+  /** What could not be exported, and why. */
+  skipped: string[];
+}
+
+export interface ExportOptions {
+  /** `base_model_name_or_path`; null when unknown. */
+  baseModel: string | null;
+  /** Name of a bottleneck adapter in the `adapters` library. */
+  adapterName?: string;
+}
+
+export const HF_CONFIG_FILE = 'adapter_config.json';
+export const HF_WEIGHTS_FILE = 'adapter_model.safetensors';
+const LORA_PREFIX = 'base_model.model.';
+/** Prompt learning keeps the transformers model itself as `base_model`. */
+const PROMPT_PREFIX = 'base_model.';
+
+/** Describes every exportable part of the fine-tune compiled as `g`. */
+export function planExport(g: Graph, names: HfNames, opts: ExportOptions): ExportPlan {
+  const kept = g.params.filter((p) => p.partition === 'trainable' && !p.transient);
+  const by = (m: string) => kept.filter((p) => p.method?.name === m);
+  const plan: ExportPlan = { parts: [], skipped: [] };
+  const lora = by('lora');
+  if (lora.length) plan.parts.push(loraPart(g, names, opts, lora));
+  const prompt = by('prompt');
+  if (prompt.length) plan.parts.push(promptPart(g, names, opts, prompt[0]!));
+  const prefix = by('prefix');
+  if (prefix.length) {
+    const res = prefixPart(g, names, opts, prefix[0]!);
+    if (typeof res === 'string') plan.skipped.push(res);
+    else plan.parts.push(res);
+  }
+  const adapters = by('adapter');
+  if (adapters.length) {
+    const res = bottleneckPart(g, names, adapters, opts.adapterName ?? 'peftc', opts.baseModel);
+    if (typeof res === 'string') plan.skipped.push(res);
+    else plan.parts.push(res);
+  }
+  attachTrained(names, by('train'), plan);
+  const full = kept.filter((p) => p.origin === 'base' && !p.method);
+  if (full.length) plan.skipped.push(`${full.length} base parameter(s) trained in full (${full.slice(0, 3).map((p) => p.path).join(', ')}, …): no adapter format holds them; \`peftc merge\` writes the whole model`);
+  return plan;
+}
+
+/** `train` modules ride along as modules_to_save of the first Hugging Face PEFT part. */
+function attachTrained(names: HfNames, trained: Param[], plan: ExportPlan): void {
+  if (!trained.length) return;
+  const host = plan.parts.find((p) => p.format === 'hf-peft');
+  const modules = [...new Set(trained.map((p) => p.method!.module))];
+  if (!host) {
+    plan.skipped.push(`trained modules ${modules.join(', ')}: Hugging Face PEFT saves them (modules_to_save) only alongside a LoRA, prompt or prefix adapter`);
+    return;
+  }
+  const prefix = host.part === 'lora' ? LORA_PREFIX : PROMPT_PREFIX;
+  host.config.modules_to_save = modules.map((m) => names.toHf(m));
+  for (const p of trained) host.entries.push({ key: prefix + names.toHf(p.path), path: p.path, shape: p.shape });
+}
+
+function common(config: ExportOptions, names: HfNames): { [key: string]: PyJson } {
+  return { auto_mapping: null, base_model_name_or_path: config.baseModel, inference_mode: true, revision: null, task_type: names.taskType };
+}
+
+/** The most common value (the first one on a tie). */
+function mode<T>(values: T[]): T {
+  const counts = new Map<T, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  let best: T = values[0] as T;
+  for (const v of values) if (counts.get(v)! > counts.get(best)!) best = v;
+  return best;
+}
+
+export interface LoraModule {
+  module: string;
+  rank: number;
+  alpha: number;
+  rslora: boolean;
+  dropout: number;
+}
+
+/** The LoRA'd modules of a graph with their settings, in model order. */
+export function loraModules(g: Graph): LoraModule[] {
+  const out: LoraModule[] = [];
+  for (const p of g.params) {
+    if (p.method?.name !== 'lora' || !p.path.endsWith('.lora_A.weight')) continue;
+    const s = p.method.settings;
+    out.push({ module: p.method.module, rank: p.shape[0]!, alpha: s.alpha as number, rslora: s.rslora === true, dropout: s.dropout as number });
+  }
+  return out;
+}
+
+export function loraScaleOf(m: { rank: number; alpha: number; rslora: boolean }): number {
+  return m.rslora ? m.alpha / Math.sqrt(m.rank) : m.alpha / m.rank;
+}
+
+function loraPart(g: Graph, names: HfNames, opts: ExportOptions, params: Param[]): PartSpec {
+  const mods = loraModules(g);
+  const notes: string[] = [];
+  const r = mode(mods.map((m) => m.rank));
+  const rs = mode(mods.map((m) => m.rslora));
+  // PEFT has one use_rslora: a module with the other setting keeps its scale through its alpha.
+  const alphaOf = (m: LoraModule) => (m.rslora === rs ? m.alpha : rs ? loraScaleOf(m) * Math.sqrt(m.rank) : loraScaleOf(m) * m.rank);
+  const alpha = mode(mods.map(alphaOf));
+  const rankPattern: { [k: string]: PyJson } = {};
+  const alphaPattern: { [k: string]: PyJson } = {};
+  for (const m of mods) {
+    if (m.rank !== r) rankPattern[m.module] = m.rank;
+    if (alphaOf(m) !== alpha) alphaPattern[m.module] = alphaOf(m);
+  }
+  const dropout = mode(mods.map((m) => m.dropout));
+  if (mods.some((m) => m.dropout !== dropout)) notes.push(`lora_dropout differs per module; wrote the most common, ${dropout} (dropout does not change the trained weights)`);
+  const targets = mods.map((m) => m.module);
+  const leaves = leafNames(targets, modulePaths(g));
+  const layouts = mods.map((m) => linearLayout(g, m.module));
+  const config = {
+    ...common(opts, names),
+    alpha_pattern: alphaPattern,
+    bias: 'none',
+    fan_in_fan_out: layouts.every((l) => l === 'in_out'),
+    init_lora_weights: true,
+    layers_pattern: null,
+    layers_to_transform: null,
+    lora_alpha: alpha,
+    lora_dropout: pyFloat(dropout),
+    modules_to_save: null,
+    peft_type: 'LORA',
+    r,
+    rank_pattern: rankPattern,
+    target_modules: leaves ?? exactRegex(targets.map((t) => names.toHf(t))),
+    use_dora: false,
+    use_rslora: rs,
+  };
+  const entries = params.map((p) => ({ key: LORA_PREFIX + names.toHf(p.path), path: p.path, shape: p.shape }));
+  return { part: 'lora', format: 'hf-peft', config, weightsFile: HF_WEIGHTS_FILE, entries, notes };
+}
+
+function promptPart(g: Graph, names: HfNames, opts: ExportOptions, p: Param): PartSpec {
+  const s = p.method!.settings;
+  const layers = attentionLayers(g);
+  const notes: string[] = [];
+  let init = s.init === 'vocab' ? 'SAMPLE_VOCAB' : s.init === 'text' ? 'TEXT' : 'RANDOM';
+  if (init === 'TEXT' && opts.baseModel === null) {
+    // PEFT refuses TEXT without a tokenizer; the init does not matter for a trained adapter.
+    init = 'RANDOM';
+    notes.push('prompt init text(…) written as RANDOM: PEFT needs a tokenizer name for TEXT, and no base model was named (--base-model)');
+  }
+  const config = {
+    ...common(opts, names),
+    num_attention_heads: layers[0]?.heads ?? null,
+    num_layers: layers.length,
+    num_transformer_submodules: 1,
+    num_virtual_tokens: p.shape[0]!,
+    peft_type: 'PROMPT_TUNING',
+    prompt_tuning_init: init,
+    prompt_tuning_init_text: init === 'TEXT' ? (s.text as string) : null,
+    token_dim: p.shape[1]!,
+    tokenizer_kwargs: null,
+    tokenizer_name_or_path: init === 'TEXT' ? opts.baseModel : null,
+  };
+  return { part: 'prompt_tuning', format: 'hf-peft', config, weightsFile: HF_WEIGHTS_FILE, entries: [{ key: 'prompt_embeddings', path: p.path, shape: p.shape }], notes };
+}
+
+function prefixPart(g: Graph, names: HfNames, opts: ExportOptions, p: Param): PartSpec | string {
+  const layers = attentionLayers(g);
+  const tuned = layers.filter((l) => l.prefixSlot !== undefined);
+  if (tuned.length !== layers.length) {
+    return `prefix tuning of ${tuned.length} of ${layers.length} attention layers: Hugging Face PEFT prefixes every layer`;
+  }
+  const kvd = layers[0]!.kvd;
+  const order = layers.flatMap((l) => [l.prefixSlot!, l.prefixSlot! + 1]);
+  const entry: PartEntry = { key: 'prompt_embeddings', path: p.path, shape: p.shape };
+  if (order.some((b, i) => b !== i)) entry.blocks = { width: kvd, order };
+  const config = {
+    ...common(opts, names),
+    encoder_hidden_size: null,
+    num_attention_heads: layers[0]!.kvHeads,
+    num_layers: layers.length,
+    num_transformer_submodules: 1,
+    num_virtual_tokens: p.shape[0]!,
+    peft_type: 'PREFIX_TUNING',
+    prefix_projection: false,
+    token_dim: kvd,
+  };
+  const notes = layers[0]!.kvHeads !== layers[0]!.heads ? [`grouped key/value heads: token_dim ${kvd} and num_attention_heads ${layers[0]!.kvHeads} are the key width and kv heads, as PEFT sets them`] : [];
+  return { part: 'prefix_tuning', format: 'hf-peft', config, weightsFile: HF_WEIGHTS_FILE, entries: [entry], notes };
+}
+
+/** Our tensor → the file's layout (prefix blocks reordered). */
+export function toFileLayout(e: PartEntry, data: Float32Array): Float32Array {
+  if (!e.blocks) return data;
+  return permuteBlocks(data, e.shape, e.blocks.width, e.blocks.order, false);
+}
+
+/** The file's tensor → our layout. */
+export function fromFileLayout(e: PartEntry, data: Float32Array): Float32Array {
+  if (!e.blocks) return data;
+  return permuteBlocks(data, e.shape, e.blocks.width, e.blocks.order, true);
+}
+
+/** out block b = in block order[b] (or the inverse). */
+function permuteBlocks(data: Float32Array, shape: number[], width: number, order: number[], inverse: boolean): Float32Array {
+  const [rows, cols] = shape as [number, number];
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < order.length; b++) {
+      const [dst, src] = inverse ? [order[b]!, b] : [b, order[b]!];
+      out.set(data.subarray(r * cols + src * width, r * cols + (src + 1) * width), r * cols + dst * width);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,191 @@
+// The file side of interop (Node): reading adapter folders and checkpoint directories, and
+// writing folders atomically — everything goes to a temporary folder next to the destination,
+// which is renamed into place only when complete, so a failure leaves no output at all.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, open, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { compile } from '../../compiler/build.ts';
+import type { Graph } from '../../compiler/ir/types.ts';
+import type { SourceHost } from '../../compiler/load.ts';
+import { createStore } from '../arena.ts';
+import { ADAPTER_FILE, CHECKPOINT_FORMAT, packCheckpoint, type CheckpointState } from '../checkpoint.ts';
+import { readCheckpointDir } from '../checkpoint-node.ts';
+import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors-node.ts';
+import { getFloat32, serializeSafetensors, type WriteTensor } from '../io/safetensors.ts';
+import { ADAPTERHUB_WEIGHTS_FILE } from './adapterhub.ts';
+import { InteropError } from './errors.ts';
+import { parseAdapterConfig } from './hf-config.ts';
+import { importAdapters, type AdapterFolder } from './hf-import.ts';
+import { HF_CONFIG_FILE, HF_WEIGHTS_FILE, planExport, toFileLayout, type ExportPlan } from './hf-peft.ts';
+import { readHfCheckpoint } from './hf-weights-node.ts';
+import { planBaseLoad } from './hf-weights.ts';
+import { checkAdapterValues, mergeIntoBase, type MergeResult } from './merge.ts';
+import { hfNameMap, type Family } from './names.ts';
+import { pyDumps } from './pyjson.ts';
+
+/**
+ * Writes `files` (relative path → contents) as the folder `dest`, atomically. `dest` must not
+ * exist, or be an empty folder.
+ */
+export async function writeFolderAtomic(dest: string, files: Map<string, Uint8Array | string>): Promise<void> {
+  const target = resolve(dest);
+  if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0)) {
+    throw new InteropError(`\`${dest}\` already exists; choose a new output folder or remove it`);
+  }
+  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    for (const [rel, data] of files) {
+      const path = join(tmp, rel);
+      await mkdir(dirname(path), { recursive: true });
+      const fh = await open(path, 'wx');
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+    if (existsSync(target)) await rmdir(target);
+    await rename(tmp, target);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Compiles a checkpoint's recorded .peft sources (derivedPrefix: the model as used after training). */
+export function compileCheckpointSource(state: CheckpointState, where: string): Graph {
+  const files = state.source.files;
+  const host: SourceHost = {
+    read: (p) => files[p] ?? (existsSync(p) && statSync(p).isFile() ? readFileSync(p, 'utf8') : undefined),
+    resolve: (from, spec) => resolve(dirname(from), spec),
+  };
+  const res = compile(state.source.entry, host, { set: state.set, derivedPrefix: true });
+  if (!res.graph) {
+    const first = res.diagnostics.find((d) => d.severity === 'error');
+    throw new InteropError(`${where}: its recorded .peft source (${state.source.entry}) does not compile: ${first ? `${first.code} ${first.message}` : 'unknown error'}`);
+  }
+  return res.graph;
+}
+
+/** The trained weights of a checkpoint directory (its adapter.safetensors), by parameter path. */
+export async function readAdapterValues(dir: string): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+  const path = join(dir, ADAPTER_FILE);
+  if (!existsSync(path)) throw new InteropError(`${dir}: no ${ADAPTER_FILE}; is it a checkpoint directory written by \`peftc train --out\`?`);
+  const file = await readSafetensorsFile(path);
+  return new Map([...file.tensors].map(([k, t]) => [k, { shape: t.shape, data: Float32Array.from(getFloat32(file, k)) }]));
+}
+
+/** The adapter's values, checked against the kept trainable parameters of `g`. */
+async function adapterFor(g: Graph, ckptDir: string): Promise<Map<string, Float32Array>> {
+  const values = await readAdapterValues(ckptDir);
+  checkAdapterValues(g, values, join(ckptDir, ADAPTER_FILE));
+  return new Map([...values].map(([k, v]) => [k, v.data]));
+}
+
+export interface ExportOptions {
+  baseModel?: string | null;
+  adapterName?: string;
+  family?: Family;
+}
+
+export interface ExportResult {
+  plan: ExportPlan;
+  /** Folder (relative to the output) of each part. */
+  folders: string[];
+}
+
+/** `peftc export CKPT --format hf-peft -o OUT`. */
+export async function exportCheckpoint(ckptDir: string, outDir: string, opts: ExportOptions = {}): Promise<ExportResult> {
+  const ck = readCheckpointDir(ckptDir);
+  const g = compileCheckpointSource(ck.state, ckptDir);
+  const values = await adapterFor(g, ckptDir);
+  const names = hfNameMap(g, opts.family);
+  const plan = planExport(g, names, { baseModel: opts.baseModel === undefined ? ck.state.base : opts.baseModel, adapterName: opts.adapterName });
+  if (plan.parts.length === 0) throw InteropError.of(`${ckptDir}: nothing in this fine-tune can be exported`, plan.skipped);
+  const files = new Map<string, Uint8Array | string>();
+  const folders: string[] = [];
+  for (const part of plan.parts) {
+    const sub = plan.parts.length === 1 ? '' : part.part;
+    folders.push(sub || '.');
+    const tensors: Record<string, WriteTensor> = {};
+    for (const e of part.entries) tensors[e.key] = { dtype: 'F32', shape: e.shape, data: toFileLayout(e, values.get(e.path)!) };
+    files.set(join(sub, HF_CONFIG_FILE), pyDumps(part.config));
+    files.set(join(sub, part.weightsFile), serializeSafetensors(tensors, part.format === 'hf-peft' ? { format: 'pt' } : undefined));
+  }
+  await writeFolderAtomic(outDir, files);
+  return { plan, folders };
+}
+
+/** The adapter folders in `dir`: itself, or its subfolders that hold an adapter_config.json. */
+export async function readAdapterFolders(dir: string): Promise<AdapterFolder[]> {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InteropError(`\`${dir}\` is not a folder`);
+  const dirs = existsSync(join(dir, HF_CONFIG_FILE))
+    ? [dir]
+    : readdirSync(dir).sort().map((d) => join(dir, d)).filter((d) => statSync(d).isDirectory() && existsSync(join(d, HF_CONFIG_FILE)));
+  if (!dirs.length) throw new InteropError(`\`${dir}\` holds no ${HF_CONFIG_FILE} (nor do its subfolders)`);
+  const out: AdapterFolder[] = [];
+  for (const d of dirs) {
+    const where = join(d, HF_CONFIG_FILE);
+    const config = parseAdapterConfig(readFileSync(where, 'utf8'), where);
+    const [safe, pickle] = config.kind === 'bottleneck' ? [ADAPTERHUB_WEIGHTS_FILE, 'pytorch_adapter.bin'] : [HF_WEIGHTS_FILE, 'adapter_model.bin'];
+    if (!existsSync(join(d, safe))) {
+      const hint = existsSync(join(d, pickle))
+        ? `only ${pickle}, a PyTorch pickle peftc does not read; re-save with ${config.kind === 'bottleneck' ? 'use_safetensors=True' : 'safe_serialization=True'}`
+        : `no ${safe}`;
+      throw new InteropError(`${d}: ${hint}`);
+    }
+    out.push({ where: d, config, weights: await readSafetensorsFile(join(d, safe)) });
+  }
+  return out;
+}
+
+export interface ImportInput {
+  /** The .peft model compiled with derivedPrefix. */
+  graph: Graph;
+  /** The .peft entry file and the texts of every file it loaded. */
+  source: { entry: string; files: Record<string, string> };
+  set: string[];
+  family?: Family;
+}
+
+/** `peftc import HF_DIR --peft FILE.peft -o CKPT`: a checkpoint at step 0 with zero optimizer state. */
+export async function importToCheckpoint(hfDir: string, input: ImportInput, outDir: string): Promise<{ folders: AdapterFolder[]; state: CheckpointState }> {
+  const folders = await readAdapterFolders(hfDir);
+  const g = input.graph;
+  const values = importAdapters(g, hfNameMap(g, input.family), folders);
+  const store = createStore(g, 'f32');
+  for (const [path, v] of values) store.trainable.view(path).set(v);
+  const n = store.trainable.size;
+  const kinds = folders.map((f) => f.config.kind).join(',');
+  const state: CheckpointState = {
+    format: CHECKPOINT_FORMAT,
+    step: 0,
+    seed: 0,
+    settings: { imported_from: resolve(hfDir), imported_kinds: kinds },
+    source: input.source,
+    set: input.set,
+    base: null,
+    valLoss: null,
+  };
+  const ck = packCheckpoint(store, { step: 0, m: new Float32Array(n), v: new Float32Array(n) }, state);
+  const adapter: Record<string, WriteTensor> = {};
+  for (const [path, v] of values) adapter[path] = { dtype: 'F32', shape: g.params.find((p) => p.path === path)!.shape, data: v };
+  await writeFolderAtomic(outDir, new Map<string, Uint8Array>([
+    ['checkpoint.safetensors', serializeSafetensors(ck.tensors, ck.metadata)],
+    [ADAPTER_FILE, serializeSafetensors(adapter, { format: 'peftc-adapter/1' })],
+  ]));
+  return { folders, state };
+}
+
+/** `peftc merge FILE.peft --init BASE --adapter CKPT -o OUT.safetensors`. */
+export async function mergeToFile(g: Graph, basePath: string, ckptDir: string, outPath: string, family?: Family): Promise<MergeResult> {
+  if (existsSync(outPath) && statSync(outPath).isDirectory()) throw new InteropError(`\`${outPath}\` is a folder; -o names the merged .safetensors file`);
+  const base = await readHfCheckpoint(basePath);
+  const plan = planBaseLoad(g, base.file, family);
+  const values = await adapterFor(g, ckptDir);
+  const res = mergeIntoBase(g, plan, base.file, values);
+  await writeSafetensorsFile(outPath, res.tensors, { format: 'pt' });
+  return res;
+}

@@ -1,0 +1,85 @@
+// Folding a fine-tune into its base weights: W' = W + s·B·A for a [out, in] Linear, and
+// W' = W + s·(B·A)ᵀ for a Conv1D stored [in, out]; weights of `train` modules (or a full
+// fine-tune) replace the base's. Every tensor of the base file comes out under its own name,
+// in its own dtype (merged ones rounded once from a float64 sum); nothing else changes, so the
+// result loads wherever the base did. Prompts, prefixes and bottleneck adapters add computation
+// that no base weight holds: a checkpoint with any of them is refused, pointing to export.
+import { loraScale } from '../../compiler/peft/lora.ts';
+import type { Graph } from '../../compiler/ir/types.ts';
+import { getFloat32, type ReadTensor, type SafetensorsFile, type WriteTensor } from '../io/safetensors.ts';
+import { fmtShape, InteropError, listSome } from './errors.ts';
+import { linearLayout } from './graph-info.ts';
+import type { BaseLoadPlan } from './hf-weights.ts';
+
+export interface MergeResult {
+  tensors: Map<string, WriteTensor>;
+  /** File names of the weights LoRA was folded into. */
+  merged: string[];
+  /** File names replaced by trained weights (added when the base lacked them). */
+  replaced: string[];
+}
+
+/** Checks that `adapter` (path → values) holds exactly the kept trainable parameters of `g`. */
+export function checkAdapterValues(g: Graph, adapter: Map<string, { shape: readonly number[] }>, where: string): void {
+  const kept = g.params.filter((p) => p.partition === 'trainable' && !p.transient);
+  const problems: string[] = [];
+  const missing = kept.filter((p) => !adapter.has(p.path)).map((p) => p.path);
+  const known = new Set(kept.map((p) => p.path));
+  const extra = [...adapter.keys()].filter((k) => !known.has(k));
+  if (missing.length) problems.push(`it lacks ${missing.length} trainable parameter(s) of the model: ${listSome(missing)}`);
+  if (extra.length) problems.push(`it holds ${extra.length} tensor(s) the model does not train: ${listSome(extra)}`);
+  for (const p of kept) {
+    const t = adapter.get(p.path);
+    if (t && (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i]))) problems.push(`\`${p.path}\` is ${fmtShape(t.shape)}, the model's ${fmtShape(p.shape)}`);
+  }
+  if (problems.length) throw InteropError.of(`${where} does not fit the .peft model`, problems);
+}
+
+export function mergeIntoBase(g: Graph, plan: BaseLoadPlan, base: SafetensorsFile, adapter: Map<string, Float32Array>): MergeResult {
+  const kept = g.params.filter((p) => p.partition === 'trainable' && !p.transient);
+  const unmergeable = kept.filter((p) => p.method && p.method.name !== 'lora' && p.method.name !== 'train');
+  if (unmergeable.length) {
+    const methods = [...new Set(unmergeable.map((p) => p.method!.name))].join(', ');
+    throw new InteropError(`merge folds LoRA (and trained base weights) into the base; this fine-tune also has ${methods}, which no base weight can hold: export it with \`peftc export --format hf-peft\` instead`);
+  }
+  const fileName = new Map(plan.assign.map((a) => [a.path, a.name]));
+  const out = new Map<string, WriteTensor>();
+  for (const [name, t] of base.tensors) out.set(name, { dtype: t.dtype, shape: t.shape, data: t.data });
+  const res: MergeResult = { tensors: out, merged: [], replaced: [] };
+  const loraMods = [...new Set(kept.filter((p) => p.method?.name === 'lora').map((p) => p.method!.module))];
+  for (const m of loraMods) {
+    const A = g.params.find((p) => p.path === `${m}.lora_A.weight`)!;
+    const name = fileName.get(`${m}.weight`);
+    if (!name) throw new InteropError(`the base weights lack \`${m}.weight\`, which LoRA adapts`);
+    const w = Float32Array.from(getFloat32(base, name));
+    const [r, fin] = A.shape as [number, number];
+    const a = adapter.get(A.path)!;
+    const b = adapter.get(`${m}.lora_B.weight`)!;
+    const fout = b.length / r;
+    const s = loraScale(A.method!.settings);
+    const inOut = linearLayout(g, m) === 'in_out';
+    for (let o = 0; o < fout; o++) {
+      for (let i = 0; i < fin; i++) {
+        let acc = 0;
+        for (let k = 0; k < r; k++) acc += b[o * r + k]! * a[k * fin + i]!;
+        const at = inOut ? i * fout + o : o * fin + i;
+        w[at] = w[at]! + s * acc;
+      }
+    }
+    out.set(name, like(base.tensors.get(name)!, w));
+    res.merged.push(name);
+  }
+  for (const p of kept.filter((x) => x.origin === 'base')) {
+    const name = fileName.get(p.path) ?? plan.names.toHf(p.path);
+    const orig = base.tensors.get(name);
+    out.set(name, orig ? like(orig, adapter.get(p.path)!) : { dtype: 'F32', shape: p.shape, data: adapter.get(p.path)! });
+    res.replaced.push(name);
+  }
+  return res;
+}
+
+/** Values in the dtype and shape of the tensor they replace. */
+function like(t: ReadTensor, values: Float32Array): WriteTensor {
+  if (t.dtype === 'F64') return { dtype: 'F64', shape: t.shape, data: Float64Array.from(values) };
+  return { dtype: t.dtype === 'F16' || t.dtype === 'BF16' ? t.dtype : 'F32', shape: t.shape, data: values };
+}
