@@ -5,6 +5,7 @@
 //
 //   npx tsx bench/train-step.ts [--adapter swiftshader,llvmpipe] [--reps 5] [--batch 8] [--seq 128]
 //                               [--cpu-reps 3] [--set vocab_size=256,n_embd=128,n_layer=4,n_head=4]
+//                               [--profile]   (also time every kernel on its own: where the time goes)
 import { resolve } from 'node:path';
 import { buildTrainingGraph } from '../compiler/autodiff/backward.ts';
 import { compile } from '../compiler/build.ts';
@@ -69,6 +70,19 @@ for (const adapter of adapters) {
   const p = exec.plan;
   const { ms, loss } = await timeSteps(async () => (await exec.step(batch)).loss, reps);
   const dispatches = p.steps.filter((s) => s.kind === 'dispatch').length;
+  if (process.argv.includes('--profile')) {
+    const prof = await exec.profile(batch);
+    const byKernel = new Map<string, number>();
+    for (const r of prof) {
+      const family = r.kernel.replace(/_\d.*$/, '').replace(/_\[.*$/, '');
+      byKernel.set(family, (byKernel.get(family) ?? 0) + r.ms);
+    }
+    const total = prof.reduce((a, r) => a + r.ms, 0);
+    console.log(`\n${adapter}: ${total.toFixed(0)} ms in ${prof.length} separately timed steps; by kernel family:`);
+    for (const [k, ms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${k.padEnd(40)} ${ms.toFixed(1).padStart(8)} ms`);
+    console.log('  slowest steps:');
+    for (const r of [...prof].sort((a, b) => b.ms - a.ms).slice(0, 8)) console.log(`  ${r.label.padEnd(50)} ${r.kernel.padEnd(40)} ${r.ms.toFixed(1).padStart(8)} ms`);
+  }
   rows.push({
     backend: `webgpu ${adapter}`,
     ms,

@@ -51,49 +51,82 @@ export function decayMask(layout: ArenaLayout): Uint32Array {
 }
 
 /**
- * Buffers for values by liveness. acquire() takes the smallest free buffer that is large enough;
- * when none is, it grows the largest free buffer (cheaper than a new one); only when nothing is
- * free does it create a buffer. With `reuse` off every value gets its own buffer (for comparison).
+ * Buffers for values by liveness, planned offline once every value's live interval is known
+ * ("greedy by size", as TensorFlow Lite's arena planner): values in decreasing size each take the
+ * smallest existing buffer none of whose values is live at the same time, else a new buffer of
+ * their size. Times are kernel-group indices and intervals are inclusive, so a group's output
+ * never shares a buffer with the operands it reads. With `reuse` off every value gets its own
+ * buffer (for comparison).
  */
 export class BufferPool {
-  /** Final size of each buffer in bytes. */
-  readonly sizes: number[] = [];
-  private readonly free = new Set<number>();
-  private liveBytes = 0;
-  /** The largest sum of live value sizes at any point: the lower bound for any allocator. */
-  maxLiveBytes = 0;
+  private readonly values: { bytes: number; start: number; end: number }[] = [];
+  /** Buffer of each value, and each buffer's size, once assign() has run. */
+  bufferOf: number[] = [];
+  sizes: number[] = [];
 
   constructor(private readonly reuse = true) {}
 
-  acquire(bytes: number): number {
-    const need = alignUp(Math.max(bytes, 4), 16);
-    this.liveBytes += need;
-    this.maxLiveBytes = Math.max(this.maxLiveBytes, this.liveBytes);
-    let best = -1;
-    let largest = -1;
-    if (this.reuse) {
-      for (const i of this.free) {
-        const size = this.sizes[i]!;
-        if (size >= need && (best < 0 || size < this.sizes[best]!)) best = i;
-        if (largest < 0 || size > this.sizes[largest]!) largest = i;
-      }
-    }
-    const id = best >= 0 ? best : largest;
-    if (id >= 0) {
-      this.free.delete(id);
-      this.sizes[id] = Math.max(this.sizes[id]!, need);
-      return id;
-    }
-    this.sizes.push(need);
-    return this.sizes.length - 1;
+  /** A value of `bytes` first written at time `t`; returns its id. */
+  open(bytes: number, t: number): number {
+    this.values.push({ bytes: alignUp(Math.max(bytes, 4), 16), start: t, end: Infinity });
+    return this.values.length - 1;
   }
 
-  release(id: number, bytes: number): void {
-    this.liveBytes -= alignUp(Math.max(bytes, 4), 16);
-    if (this.reuse) this.free.add(id);
+  /** The value's last reader runs at time `t`. */
+  close(id: number, t: number): void {
+    this.values[id]!.end = t;
+  }
+
+  assign(): void {
+    const order = this.values.map((_, i) => i).sort((a, b) => this.values[b]!.bytes - this.values[a]!.bytes || this.values[a]!.start - this.values[b]!.start);
+    const members: number[][] = [];
+    this.bufferOf = new Array(this.values.length);
+    this.sizes = [];
+    const overlaps = (a: number, b: number) => {
+      const x = this.values[a]!, y = this.values[b]!;
+      return x.start <= y.end && y.start <= x.end;
+    };
+    for (const v of order) {
+      let best = -1;
+      if (this.reuse) {
+        for (let b = 0; b < members.length; b++) {
+          if (this.sizes[b]! < this.values[v]!.bytes || members[b]!.some((u) => overlaps(u, v))) continue;
+          if (best < 0 || this.sizes[b]! < this.sizes[best]!) best = b;
+        }
+      }
+      if (best < 0) {
+        best = members.length;
+        members.push([]);
+        this.sizes.push(this.values[v]!.bytes);
+      }
+      members[best]!.push(v);
+      this.bufferOf[v] = best;
+    }
   }
 
   get totalBytes(): number {
     return this.sizes.reduce((a, b) => a + b, 0);
+  }
+
+  /** Bytes of one buffer per value. */
+  get noReuseBytes(): number {
+    return this.values.reduce((a, v) => a + v.bytes, 0);
+  }
+
+  /** The largest sum of simultaneously live values: the lower bound for any allocator. */
+  get maxLiveBytes(): number {
+    const events: [number, number][] = [];
+    for (const v of this.values) {
+      events.push([v.start, v.bytes]);
+      if (v.end !== Infinity) events.push([v.end + 0.5, -v.bytes]);
+    }
+    events.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+    let live = 0;
+    let max = 0;
+    for (const [, d] of events) {
+      live += d;
+      max = Math.max(max, live);
+    }
+    return max;
   }
 }

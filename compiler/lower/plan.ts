@@ -217,7 +217,8 @@ class Planner {
   private alias = new Map<number, number>();
   private readonly pool: BufferPool;
   private readonly kernels: OpKernelGen;
-  private noReuse = 0;
+  /** The kernel group being lowered (the pool's clock). */
+  private time = 0;
   private readonly root = (id: number): number => this.alias.get(id) ?? id;
 
   constructor(
@@ -355,6 +356,7 @@ class Planner {
     let forwardEnd = -1;
 
     groups.forEach((gr, gi) => {
+      this.time = gi;
       const phase: Phase = gr.output < t.forwardEnd ? 'forward' : 'backward';
       if (phase === 'backward' && forwardEnd < 0) forwardEnd = this.steps.length;
       const outputs = gr.extraOutput === undefined ? [gr.output] : [gr.output, gr.extraOutput];
@@ -366,8 +368,7 @@ class Planner {
           this.regions[o] = direct;
           continue;
         }
-        const slot = pool.acquire(bytes);
-        this.noReuse += alignUp(Math.max(bytes, 4), 16);
+        const slot = pool.open(bytes, gi);
         poolSlot[o] = slot;
         poolRegions.push({ node: o, slot });
         this.regions[o] = { buffer: -1 - slot, offset: 0, bytes }; // pool slot, fixed up below
@@ -383,7 +384,7 @@ class Planner {
       for (const n of gr.nodes) {
         for (const input of this.nodes[n]!.inputs.map(root)) {
           if (lastUse.get(input) === gi && poolSlot[input] !== undefined && !keep.has(input)) {
-            pool.release(poolSlot[input]!, 4 * numel(this.shapes[input]!));
+            pool.close(poolSlot[input]!, gi);
             poolSlot[input] = undefined;
           }
         }
@@ -391,7 +392,7 @@ class Planner {
       for (const o of outputs) {
         // A value nobody reads (a gradient of a frozen input, say) is released at once.
         if (!lastUse.has(o) && poolSlot[o] !== undefined && !keep.has(o)) {
-          pool.release(poolSlot[o]!, 4 * numel(this.shapes[o]!));
+          pool.close(poolSlot[o]!, gi);
           poolSlot[o] = undefined;
         }
       }
@@ -399,9 +400,10 @@ class Planner {
     if (forwardEnd < 0) forwardEnd = this.steps.length;
     const backwardEnd = this.steps.length;
 
-    // The pool's buffers exist only now that their final sizes are known: fix up the ids.
+    // Every value's live interval is known now: assign values to buffers and fix up the ids.
+    pool.assign();
     const poolIds = pool.sizes.map((bytes, i) => this.buffer(`activations.${i}`, 'activation', bytes));
-    const fix = (r: Region): Region => (r.buffer < 0 ? { ...r, buffer: poolIds[-1 - r.buffer]! } : r);
+    const fix = (r: Region): Region => (r.buffer < 0 ? { ...r, buffer: poolIds[pool.bufferOf[-1 - r.buffer]!]! } : r);
     for (const s of this.steps) {
       if (s.kind === 'dispatch') s.bindings = s.bindings.map(fix);
       else {
@@ -450,7 +452,7 @@ class Planner {
         optimizerStateBytes: optimizerState,
         optimizerScratchBytes: optimizerScratch,
         activationPeakBytes: pool.totalBytes,
-        activationNoReuseBytes: this.noReuse,
+        activationNoReuseBytes: pool.noReuseBytes,
         activationLiveMaxBytes: pool.maxLiveBytes,
         inputBytes: tokens.bytes + targets.bytes,
       },
@@ -528,15 +530,14 @@ class Planner {
     const R = k.lossShape[0];
     const bytes = 4 * R;
     this.checkBinding(`the per-row losses of %${head.id} [${R}]`, bytes);
-    const slot = this.pool.acquire(bytes);
-    this.noReuse += alignUp(bytes, 16);
+    const slot = this.pool.open(bytes, this.time);
     const rows: Region = { buffer: -1 - slot, offset: 0, bytes };
     const bind: Record<string, Region> = { out: this.region(grad), loss: rows };
     head.inputs.forEach((x, i) => (bind[`in${i}`] = this.region(x)));
     this.push(gr, phase, { ...k, bindings: k.bindings as BindingName[] }, bind);
     const sum = this.kernels({ op: 'sum_to', attrs: {}, inputs: [{ shape: [R], dtype: 'f32' }, { shape: [], dtype: 'f32' }], output: { shape: [], dtype: 'f32' } }, this.caps);
     this.push(gr, phase, sum, { in0: rows, out });
-    this.pool.release(slot, bytes);
+    this.pool.close(slot, this.time);
   }
 
   private buffersId(label: string): number {

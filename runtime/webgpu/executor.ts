@@ -202,6 +202,26 @@ export class GpuExecutor {
     return { loss: clip[CLIP.loss]!, gradNorm: clip[CLIP.norm]! };
   }
 
+  /**
+   * Times every step of the training plan on its own (one submit and queue wait each, after a
+   * full warm-up step): where a step's time goes. Parameters are updated once per call.
+   */
+  async profile(batch: Batch, lr = this.t.optimizer.lr): Promise<{ label: string; kernel: string; ms: number }[]> {
+    await this.step(batch, lr);
+    const { plan, buffers, kernels } = this.train;
+    const out: { label: string; kernel: string; ms: number }[] = [];
+    for (const s of plan.steps) {
+      const b = this.gpu.batch(s.label);
+      if (s.kind === 'copy') b.copy(buffers[s.src.buffer]!, buffers[s.dst.buffer]!, s.src.bytes, s.src.offset, s.dst.offset);
+      else b.dispatch(kernels[s.shader]!, s.bindings.map((r) => ({ buffer: buffers[r.buffer]!, offset: r.offset, size: alignUp(r.bytes, 4) })), s.workgroups);
+      const t0 = performance.now();
+      await b.submit();
+      await this.gpu.sync();
+      out.push({ label: s.label, kernel: s.kind === 'copy' ? 'copy' : plan.shaders[s.shader]!.label, ms: performance.now() - t0 });
+    }
+    return out;
+  }
+
   /** Frees every GPU buffer of this executor. */
   destroy(): void {
     for (const b of new Set([...this.shared.values()])) b.destroy();

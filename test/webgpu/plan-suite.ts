@@ -2,20 +2,27 @@
 // plan-swiftshader.test.ts and plan-llvmpipe.test.ts (Dawn allows one instance of each kind per
 // process, and each test file is its own fork). A missing adapter fails: it is never a skip.
 //
-// Tolerances (float32 on both sides; the GPU sums in a different order, the CPU reference rounds
-// each op's result to f32 but accumulates in float64):
-//   loss      |gpu − cpu| ≤ 1e-4 · |cpu|
-//   logits    max |gpu − cpu| ≤ 1e-4 · (1 + max |cpu|)
-//   gradients per tensor, max |gpu − cpu| ≤ 1e-3 · max |cpu| + 1e-7 (measured worst about 2e-5
-//             relative; errors of indexing or a missing term are of order 1)
-//   training  20 AdamW steps with clipping and weight decay: each step's loss within 1e-3
-//             relative of the CPU reference's (measured worst about 1e-5), final parameters within
-//             1e-3 · (lr · steps) of the CPU's.
+// Tolerances, float32 on both sides (the GPU sums in other orders; the CPU reference accumulates
+// in float64 and rounds each op's result to f32). Measured worst on SwiftShader and llvmpipe in
+// brackets; an indexing mistake or a missing term gives errors of order 1.
+//   loss      |gpu − cpu| ≤ 1e-5 · |cpu|                                    [2.1e-7]
+//   logits    max |gpu − cpu| ≤ 1e-5 · (1 + max |cpu|)                      [1.5e-7]
+//   gradients per tensor, max |gpu − cpu| ≤ 5e-5 · max |cpu| + 1e-6 · G,
+//             G the largest gradient of the model (a tensor whose exact gradient is zero,
+//             like BERT's key bias, holds only rounding noise)              [2.3e-6 · max |cpu|]
+//   training  20 AdamW steps (weight decay, clipping at 0.6 × the first norm), dropout on:
+//             each step's loss within 1e-5 relative [2.1e-7], the gradient norm within 1e-4
+//             [6.4e-6]; the final parameters within 5e-3 · lr · steps [5.6e-4, prefix tuning:
+//             Adam turns rounding noise of near-zero gradients into steps of up to lr], Adam's m
+//             and v within 1e-3 of their largest value.
+//   PyTorch   the fixture's float64 numbers (saved as f32): loss 1e-5 relative, logits 5e-5,
+//             gradients 1e-5 absolute, as the CPU's own float32 check (test/core/reference.test.ts).
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTrainingGraph, type OptimizerConfig, type TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
+import type { FloatTensor } from '../../runtime/cpu/tensor.ts';
 import { createStore, type ParamStore } from '../../runtime/arena.ts';
 import { CpuExecutor, type Batch } from '../../runtime/cpu/executor.ts';
 import { Random } from '../../runtime/cpu/random.ts';
@@ -31,7 +38,7 @@ import { opKernel } from '../../runtime/webgpu/kernels/index.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { graphOf, graphOfText, tinySet } from '../helpers.ts';
 
-export const TOL = { loss: 1e-4, logits: 1e-4, grad: 1e-3, curve: 1e-3, params: 1e-3 };
+export const TOL = { loss: 1e-5, logits: 1e-5, grad: 5e-5, gradFloor: 1e-6, curve: 1e-5, norm: 1e-4, params: 5e-3, moments: 1e-3 };
 
 /** Every example, tiny. The PEFT methods the task names first, then full fine-tunes. */
 export const MODELS = [
@@ -84,7 +91,15 @@ export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-const ADAMW: OptimizerConfig = { kind: 'adamw', lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, momentum: 0, clipNorm: 0.5 };
+/** Every gradient within TOL.grad of its tensor's scale, plus a floor from the model's largest gradient. */
+function expectGrads(got: Map<string, FloatTensor>, want: Map<string, FloatTensor>): void {
+  const G = Math.max(...[...want.values()].map((g) => maxAbs(g.data)));
+  for (const [path, g] of want) {
+    expect(maxDiff(got.get(path)!.data, g.data), path).toBeLessThanOrEqual(TOL.grad * maxAbs(g.data) + TOL.gradFloor * G);
+  }
+}
+
+const ADAMW: OptimizerConfig = { kind: 'adamw', lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, momentum: 0, clipNorm: 1 };
 
 export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
   let gpu: Gpu;
@@ -105,10 +120,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
         expect(Math.abs(res.loss - cpu.loss)).toBeLessThanOrEqual(TOL.loss * Math.abs(cpu.loss));
         expect(maxDiff(res.logits!.data, cpu.logits.data)).toBeLessThanOrEqual(TOL.logits * (1 + maxAbs(cpu.logits.data)));
         expect([...res.grads.keys()].sort()).toEqual([...cpu.grads.keys()].sort());
-        for (const [path, g] of cpu.grads) {
-          const err = maxDiff(res.grads.get(path)!.data, g.data);
-          expect(err, path).toBeLessThanOrEqual(TOL.grad * maxAbs(g.data) + 1e-7);
-        }
+        expectGrads(res.grads, cpu.grads);
       } finally {
         exec.destroy();
       }
@@ -122,7 +134,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store });
       const res = await exec.run(batch, { training: true, step: 3 });
       expect(Math.abs(res.loss - cpu.loss)).toBeLessThanOrEqual(TOL.loss * cpu.loss);
-      for (const [path, g] of cpu.grads) expect(maxDiff(res.grads.get(path)!.data, g.data), path).toBeLessThanOrEqual(TOL.grad * maxAbs(g.data) + 1e-7);
+      expectGrads(res.grads, cpu.grads);
       exec.destroy();
     });
 
@@ -133,8 +145,8 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       expect(fused.plan.fusions.length).toBeGreaterThan(0);
       const a = await fused.run(batch, { training: false, step: 0 });
       const b = await plain.run(batch, { training: false, step: 0 });
-      expect(Math.abs(a.loss - b.loss)).toBeLessThanOrEqual(1e-6 * a.loss);
-      for (const [path, g] of a.grads) expect(maxDiff(g.data, b.grads.get(path)!.data), path).toBeLessThanOrEqual(1e-5 * maxAbs(g.data) + 1e-8);
+      expect(Math.abs(a.loss - b.loss)).toBeLessThanOrEqual(TOL.loss * a.loss);
+      expectGrads(b.grads, a.grads);
       fused.destroy();
       plain.destroy();
     });
@@ -159,30 +171,33 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       '%s: 20 AdamW steps with clipping',
       async (file) => {
         const { g, store, batch } = setup(file, 2);
-        const t = buildTrainingGraph(g, ADAMW);
+        // Clip at 0.6 × the first gradient norm, so that clipping acts in the first steps.
+        const first = new CpuExecutor(buildTrainingGraph(g)).run(store, batch, { precision: 'f32', training: true, step: 0 });
+        const cfg = { ...ADAMW, clipNorm: 0.6 * new Optimizer(ADAMW, store.trainable).gather(first.grads) };
+        const t = buildTrainingGraph(g, cfg);
         const gpuStore = createStore(g, 'f32');
         gpuStore.frozen.data.set(store.frozen.data);
         gpuStore.trainable.data.set(store.trainable.data);
         const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store: gpuStore });
         const cpu = new CpuExecutor(t);
-        const opt = new Optimizer(ADAMW, store.trainable);
+        const opt = new Optimizer(cfg, store.trainable);
         let clipped = 0;
         try {
           for (let step = 0; step < 20; step++) {
             const ref = cpu.run(store, batch, { precision: 'f32', training: true, step });
             const norm = opt.step(ref.grads, ADAMW.lr);
-            if (norm > ADAMW.clipNorm) clipped++;
+            if (norm > cfg.clipNorm) clipped++;
             const got = await exec.step(batch, ADAMW.lr);
             expect(Math.abs(got.loss - ref.loss), `step ${step}: loss ${got.loss} vs ${ref.loss}`).toBeLessThanOrEqual(TOL.curve * ref.loss);
-            expect(Math.abs(got.gradNorm - norm), `step ${step}: gradient norm`).toBeLessThanOrEqual(TOL.curve * norm + 1e-6);
+            expect(Math.abs(got.gradNorm - norm), `step ${step}: gradient norm`).toBeLessThanOrEqual(TOL.norm * norm);
           }
           expect(clipped).toBeGreaterThan(0); // clipping was exercised
           const state = { step: 0, m: new Float32Array(store.trainable.size), v: new Float32Array(store.trainable.size) };
           await exec.download(gpuStore, state);
           expect(state.step).toBe(20);
           expect(maxDiff(gpuStore.trainable.data, store.trainable.data)).toBeLessThanOrEqual(TOL.params * ADAMW.lr * 20);
-          expect(maxDiff(state.m, opt.state.m)).toBeLessThanOrEqual(TOL.params * maxAbs(opt.state.m) + 1e-7);
-          expect(maxDiff(state.v, opt.state.v)).toBeLessThanOrEqual(TOL.params * maxAbs(opt.state.v) + 1e-9);
+          expect(maxDiff(state.m, opt.state.m)).toBeLessThanOrEqual(TOL.moments * maxAbs(opt.state.m));
+          expect(maxDiff(state.v, opt.state.v)).toBeLessThanOrEqual(TOL.moments * maxAbs(opt.state.v));
         } finally {
           exec.destroy();
         }
@@ -241,11 +256,11 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       const exec = await GpuExecutor.create(gpu, buildTrainingGraph(g), { B: rows.length, T: rows[0]!.length }, { store });
       const res = await exec.run({ tokens, targets: lmTargets(tokens) }, { training: false, step: 0 });
       const loss = getFloat32(expected, 'loss')[0]!;
-      expect(Math.abs(res.loss - loss) / loss).toBeLessThan(2e-5);
-      expect(maxDiff(res.logits!.data, getFloat32(expected, 'logits'))).toBeLessThan(1e-4);
+      expect(Math.abs(res.loss - loss) / loss).toBeLessThan(1e-5);
+      expect(maxDiff(res.logits!.data, getFloat32(expected, 'logits'))).toBeLessThan(5e-5);
       const names = [...expected.tensors.keys()].filter((k) => k.startsWith('grad.'));
       expect(names.length).toBe(res.grads.size);
-      for (const name of names) expect(maxDiff(res.grads.get(name.slice(5))!.data, getFloat32(expected, name)), name).toBeLessThan(2e-5);
+      for (const name of names) expect(maxDiff(res.grads.get(name.slice(5))!.data, getFloat32(expected, name)), name).toBeLessThan(1e-5);
       exec.destroy();
     });
   });
