@@ -9,7 +9,8 @@ import { printTrainingGraph } from '../compiler/ir/printer.ts';
 import { doctorCommand } from './doctor.ts';
 import { gradCommand, type GradFlags } from './grad.ts';
 import { planText, type PlanFlags } from './plan.ts';
-import { paramsCommand } from './params.ts';
+import { paramsCommand, type ParamsFlags } from './params.ts';
+import { vizCommand, type VizFlags } from './viz.ts';
 
 const program = new Command();
 program.name('peftc').description('A language and compiler for parameter-efficient fine-tuning of Transformers on WebGPU').showHelpAfterError();
@@ -28,9 +29,20 @@ addCompileFlags(
     .command('params')
     .argument('<file>', '.peft file')
     .option('--json', 'print JSON')
-    .description('list parameters with their partition and origin, and the trainable summary'),
-).action((file: string, flags: CompileFlags & { json?: boolean }) => {
+    .option('--flat', 'one row per parameter instead of the module tree')
+    .description('show the module tree with trainable shares (or each parameter with --flat), and the trainable summary'),
+).action((file: string, flags: ParamsFlags) => {
   process.exitCode = paramsCommand(file, flags);
+});
+
+addCompileFlags(
+  program
+    .command('viz')
+    .argument('<file>', '.peft file')
+    .option('-o, --output <file.html>', 'where to write the page', 'partitions.html')
+    .description('write an interactive HTML view of what trains and what stays frozen, compared with a full fine-tune'),
+).action((file: string, flags: VizFlags) => {
+  process.exitCode = vizCommand(file, flags);
 });
 
 addCompileFlags(

@@ -1,23 +1,39 @@
-// `peftc params`: a per-parameter table and Hugging Face's summary line, or JSON.
-import { formatCount, summarize, summaryLine } from '../compiler/params.ts';
+// `peftc params`: the module tree with trainable shares and Hugging Face's summary line;
+// `--flat` for one row per parameter; `--json` for tools.
+import type { CompileResult } from '../compiler/build.ts';
+import { formatCount, summarize, summaryLine, type ParamSummary } from '../compiler/params.ts';
+import { renderTreeText } from '../viz/terminal.ts';
+import { buildVizTree } from '../viz/tree.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
 
-export function paramsCommand(file: string, flags: CompileFlags & { json?: boolean }): number {
+export interface ParamsFlags extends CompileFlags {
+  json?: boolean;
+  flat?: boolean;
+}
+
+export function paramsCommand(file: string, flags: ParamsFlags): number {
   const res = compileFile(file, flags);
   if (report(res)) return 1;
+  process.stdout.write(paramsText(res, flags, { color: process.stdout.isTTY === true }));
+  return 0;
+}
+
+/** What `peftc params` prints for a compiled program. */
+export function paramsText(res: CompileResult, flags: Pick<ParamsFlags, 'json' | 'flat'>, opts: { color?: boolean } = {}): string {
   const s = summarize(res.graph!);
-  if (flags.json) {
-    process.stdout.write(JSON.stringify(s, null, 2) + '\n');
-    return 0;
+  if (flags.json) return JSON.stringify(s, null, 2) + '\n';
+  const body = flags.flat ? flatTable(s) : renderTreeText(buildVizTree(res.graph!, res.root!, res.plan), { color: opts.color ?? false });
+  let out = body + '\n' + summaryLine(s.trainable, s.total) + '\n';
+  if (s.kept.trainable !== s.trainable) {
+    out += `after training (reparameterisation discarded): ${summaryLine(s.kept.trainable, s.kept.total)}\n`;
   }
+  return out;
+}
+
+function flatTable(s: ParamSummary): string {
   const rows = s.params.map((p) => [p.path, `[${p.shape.join(', ')}]`, formatCount(p.count), p.partition + (p.transient ? ' (transient)' : ''), p.origin]);
   const head = ['path', 'shape', 'count', 'partition', 'origin'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  process.stdout.write([line(head), ...rows.map(line)].join('\n') + '\n\n');
-  process.stdout.write(summaryLine(s.trainable, s.total) + '\n');
-  if (s.kept.trainable !== s.trainable) {
-    process.stdout.write(`after training (reparameterisation discarded): ${summaryLine(s.kept.trainable, s.kept.total)}\n`);
-  }
-  return 0;
+  return [line(head), ...rows.map(line)].join('\n') + '\n';
 }

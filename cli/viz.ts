@@ -1,0 +1,32 @@
+// `peftc viz`: writes the partition view, one self-contained HTML file.
+import { renameSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { summarize } from '../compiler/params.ts';
+import { renderPartitionsHtml } from '../viz/html.ts';
+import { buildVizTree } from '../viz/tree.ts';
+import { formatBytes } from '../viz/format.ts';
+import { compileFile, report, type CompileFlags } from './common.ts';
+
+export interface VizFlags extends CompileFlags {
+  output?: string;
+}
+
+export function vizCommand(file: string, flags: VizFlags): number {
+  const res = compileFile(file, flags);
+  if (report(res)) return 1;
+  // The comparison: the same program with every parameter training.
+  const full = flags.full ? res : compileFile(file, { ...flags, full: true });
+  if (!full.graph && report(full)) return 1;
+  const summary = summarize(res.graph!);
+  const html = renderPartitionsHtml(buildVizTree(res.graph!, res.root!, res.plan), summary, {
+    file: basename(file),
+    full: flags.full ?? false,
+    fullSummary: summarize(full.graph!),
+  });
+  const out = flags.output ?? 'partitions.html';
+  const tmp = `${out}.tmp-${process.pid}`;
+  writeFileSync(tmp, html);
+  renameSync(tmp, out);
+  process.stdout.write(`wrote ${out} (${formatBytes(Buffer.byteLength(html))}); open it in a browser\n`);
+  return 0;
+}

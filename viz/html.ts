@@ -1,0 +1,105 @@
+// The partition view as one self-contained HTML file: the data as JSON, the stylesheet
+// and the page script (viz/page/, bundled with esbuild) inline; a Content-Security-Policy
+// that forbids every network request, so the file works offline and leaks nothing.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { buildSync } from 'esbuild';
+import { summaryLine, type ParamSummary } from '../compiler/params.ts';
+import type { PageData } from './page/data.ts';
+import { compareWithFull, type VizNode } from './tree.ts';
+
+export interface PartitionsHtmlOptions {
+  /** The .peft file as the user named it, shown in the title. */
+  file?: string;
+  /** The program was compiled with `full: true`. */
+  full?: boolean;
+  /** The same program compiled with `full: true`, for the comparison; without it, every parameter of this one trains. */
+  fullSummary?: ParamSummary;
+}
+
+const PAGE = resolve(import.meta.dirname, 'page');
+const CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
+
+let bundled: { script: string; style: string } | undefined;
+
+/** The page script and stylesheet, built once per process. */
+function assets(): { script: string; style: string } {
+  if (!bundled) {
+    const out = buildSync({
+      entryPoints: [resolve(PAGE, 'main.ts')],
+      bundle: true,
+      format: 'iife',
+      platform: 'browser',
+      target: 'es2020',
+      minify: true,
+      legalComments: 'none',
+      charset: 'utf8',
+      write: false,
+      logLevel: 'silent',
+    });
+    bundled = { script: out.outputFiles[0]!.text, style: readFileSync(resolve(PAGE, 'style.css'), 'utf8') };
+  }
+  return bundled;
+}
+
+export function renderPartitionsHtml(tree: VizNode, summary: ParamSummary, opts: PartitionsHtmlOptions = {}): string {
+  const { params: _, ...totals } = summary;
+  const full = opts.fullSummary ?? { ...summary, trainable: summary.total, frozen: 0, trainable_percent: 100, kept: { ...summary.kept, trainable: summary.kept.total, trainable_percent: 100 } };
+  const data: PageData = {
+    model: tree.name,
+    full: opts.full ?? false,
+    tree,
+    totals,
+    summaryLine: summaryLine(summary.trainable, summary.total),
+    comparison: compareWithFull(summary, full),
+  };
+  if (opts.file) data.file = opts.file;
+  if (summary.kept.trainable !== summary.trainable) data.keptLine = summaryLine(summary.kept.trainable, summary.kept.total);
+  const { script, style } = assets();
+  const title = `${tree.name}${opts.file ? ` (${opts.file})` : ''}: what trains · peftc`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="${CSP}">
+<meta name="color-scheme" content="light">
+<meta name="generator" content="peftc viz">
+<title>${escapeHtml(title)}</title>
+<style>
+${style}</style>
+</head>
+<body>
+<main>
+<header><div id="title"></div><div id="hf"></div></header>
+<section id="stats" aria-label="Totals"></section>
+<section id="what" aria-label="What trains"></section>
+<div class="explore">
+<section class="panel" aria-label="Module tree">
+<div id="controls"></div>
+<nav id="crumbs" aria-label="Zoom"></nav>
+<div id="icicle"></div>
+</section>
+<aside id="details" class="panel" aria-label="Details"></aside>
+</div>
+<div class="below">
+<section id="compare" class="panel" aria-label="Compared with a full fine-tune"></section>
+<section id="trainable" class="panel" aria-label="Trainable modules"></section>
+</div>
+<noscript><p>${escapeHtml(data.summaryLine)}. The interactive view needs JavaScript.</p></noscript>
+</main>
+<script type="application/json" id="peftc-data">${jsonForScript(data)}</script>
+<script>${script.replace(/<\/(script)/gi, '<\\/$1')}</script>
+</body>
+</html>
+`;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** JSON that cannot end its <script> element early. */
+function jsonForScript(v: unknown): string {
+  return JSON.stringify(v).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
