@@ -45,32 +45,48 @@ export interface ConfigResult {
 
 export function evaluateConfig(files: SourceFile[], overrides: Overrides, r: Reporter): ConfigResult {
   const scope = new ConstScope();
-  const seen = new Map<string, ConfigEntry>();
   const values: Record<string, number | string | boolean> = {};
+  const entries = collectEntries(files, r);
+  for (const { entry, value } of entries.values()) {
+    const name = entry.name.name;
+    const v = name in overrides ? toConst(overrides[name]!) : evalConst(value, scope, r);
+    if (!v) continue;
+    scope.set(name, v);
+    if (v.kind === 'num' || v.kind === 'bool' || v.kind === 'str') values[name] = v.v;
+  }
+  for (const key of Object.keys(overrides)) {
+    if (!entries.has(key)) {
+      r.error(Codes.UnknownSetting, `\`--set ${key}\`: no config constant \`${key}\`.${didYouMean(key, entries.keys())}`, syntheticRange());
+    }
+  }
+  return { scope, values };
+}
+
+/**
+ * The config entries in evaluation order (imports first). A file that imports another may
+ * redefine its constants: the new expression takes the old one's place, so constants
+ * computed from it follow (`n_inner = 4 * n_embd`). Defining a name twice in one file is
+ * an error.
+ */
+function collectEntries(files: SourceFile[], r: Reporter): Map<string, { entry: ConfigEntry; value: ConfigEntry['value'] }> {
+  const out = new Map<string, { entry: ConfigEntry; value: ConfigEntry['value'] }>();
   for (const f of files) {
     for (const item of f.items) {
       if (item.kind !== 'config') continue;
       for (const entry of item.entries) {
         const name = entry.name.name;
-        const prev = seen.get(name);
-        if (prev) {
+        const prev = out.get(name);
+        if (prev && prev.entry.range.file === entry.range.file) {
           r.error(Codes.Duplicate, `config constant \`${name}\` is already defined`, entry.name.range, [
-            { message: 'first defined here', range: prev.name.range },
+            { message: 'first defined here', range: prev.entry.name.range },
           ]);
-          continue;
+        } else if (prev) {
+          prev.value = entry.value;
+        } else {
+          out.set(name, { entry, value: entry.value });
         }
-        seen.set(name, entry);
-        const v = name in overrides ? toConst(overrides[name]!) : evalConst(entry.value, scope, r);
-        if (!v) continue;
-        scope.set(name, v);
-        if (v.kind === 'num' || v.kind === 'bool' || v.kind === 'str') values[name] = v.v;
       }
     }
   }
-  for (const key of Object.keys(overrides)) {
-    if (!seen.has(key)) {
-      r.error(Codes.UnknownSetting, `\`--set ${key}\`: no config constant \`${key}\`.${didYouMean(key, seen.keys())}`, syntheticRange());
-    }
-  }
-  return { scope, values };
+  return out;
 }

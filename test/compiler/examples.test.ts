@@ -95,3 +95,12 @@ describe('every example', () => {
     expect(tiny.params.every((p) => p.shape.every((d) => d > 0))).toBe(true);
   });
 });
+
+describe('config redefinition across imports', () => {
+  it('a file that imports another may redefine its constants, and dependents follow', () => {
+    const g = graphOf('tiny-gpt.peft');
+    expect(summarize(g).total).toBe(220_544);
+    expect(g.config.n_inner).toBe(4 * 64); // n_inner = 4 * n_embd recomputed from the new n_embd
+    expect(shapeOf(g, 'h.3.mlp.c_fc.weight')).toEqual([64, 256]);
+  });
+});
