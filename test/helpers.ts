@@ -29,7 +29,7 @@ export function graphOf(name: string, set: string[] = [], full = false): Graph {
 }
 
 export function tinySet(name: string): string[] {
-  const family = name.startsWith('gpt2') ? 'gpt2' : name.startsWith('bert') ? 'bert' : 'llama';
+  const family = name.includes('gpt') ? 'gpt2' : name.startsWith('bert') ? 'bert' : 'llama';
   return [TINY[family]!];
 }
 

@@ -9,7 +9,7 @@ import { verifyGraph } from '../../compiler/ir/verify.ts';
 import { expectGolden } from '../grammar/golden.ts';
 import { EXAMPLES, graphOf, tinySet } from '../helpers.ts';
 
-const oneLayer = (f: string) => [...tinySet(f), f.startsWith('gpt2') ? 'n_layer=1' : f.startsWith('bert') ? 'num_hidden_layers=1' : 'num_hidden_layers=1'];
+const oneLayer = (f: string) => [...tinySet(f), f.includes('gpt') ? 'n_layer=1' : f.startsWith('bert') ? 'num_hidden_layers=1' : 'num_hidden_layers=1'];
 
 describe('IR text form', () => {
   it('golden Model IR of GPT-2 + LoRA (one small layer)', () => {
