@@ -11,6 +11,7 @@ import { gradCommand, type GradFlags } from './grad.ts';
 import { planText, type PlanFlags } from './plan.ts';
 import { paramsCommand, type ParamsFlags } from './params.ts';
 import { vizCommand, type VizFlags } from './viz.ts';
+import { exportCommand, importCommand, mergeCommand } from './interop.ts';
 
 const program = new Command();
 program.name('peftc').description('A language and compiler for parameter-efficient fine-tuning of Transformers on WebGPU').showHelpAfterError();
@@ -87,6 +88,45 @@ addCompileFlags(
 });
 
 program
+  .command('export')
+  .argument('<ckpt-dir>', 'checkpoint directory written by `peftc train --out`')
+  .requiredOption('--format <format>', 'hf-peft: Hugging Face PEFT folders (bottleneck adapters in AdapterHub\'s format)')
+  .requiredOption('-o, --out <dir>', 'output folder (must not exist)')
+  .option('--base-model <name>', 'base_model_name_or_path to record (default: the checkpoint\'s --init)')
+  .option('--adapter-name <name>', 'name of a bottleneck adapter in the `adapters` library', 'peftc')
+  .option('--family <family>', 'naming of the base model: gpt2 | llama | bert | custom (default: from the parameter names)')
+  .description('export a fine-tune\'s adapters for the PyTorch ecosystem')
+  .action(async (ckpt: string, flags: Parameters<typeof exportCommand>[1]) => {
+    process.exitCode = await exportCommand(ckpt, flags);
+  });
+
+addCompileFlags(
+  program
+    .command('import')
+    .argument('<hf-dir>', 'a Hugging Face PEFT (or AdapterHub) adapter folder, or a folder of them')
+    .option('--peft <file>', 'the .peft model the adapter belongs to')
+    .option('-o, --out <dir>', 'checkpoint directory to write (must not exist)')
+    .option('--emit-peft <base.peft>', 'print the .peft that matches the adapter, importing this base model')
+    .option('--family <family>', 'naming of the base model: gpt2 | llama | bert | custom')
+    .description('turn an adapter folder into a checkpoint directory, or print its .peft'),
+).action(async (dir: string, flags: Parameters<typeof importCommand>[1]) => {
+  process.exitCode = await importCommand(dir, flags);
+});
+
+addCompileFlags(
+  program
+    .command('merge')
+    .argument('<file>', '.peft file of the fine-tune')
+    .requiredOption('--init <base>', 'base weights: .safetensors, model.safetensors.index.json, or a folder')
+    .requiredOption('--adapter <ckpt-dir>', 'checkpoint directory of the fine-tune')
+    .requiredOption('-o, --out <merged.safetensors>', 'merged weights, in the base\'s own names and layout')
+    .option('--family <family>', 'naming of the base model: gpt2 | llama | bert | custom')
+    .description('fold LoRA (and trained base weights) into the base weights'),
+).action(async (file: string, flags: Parameters<typeof mergeCommand>[1]) => {
+  process.exitCode = await mergeCommand(file, flags);
+});
+
+program
   .command('doctor')
   .option('--adapter <choice>', 'auto | hardware | swiftshader | llvmpipe | all', 'auto')
   .option('--json', 'print JSON')
@@ -100,7 +140,7 @@ try {
 } catch (e) {
   // Errors about the user's input (bad weights, tokens, files) are one line and exit 1;
   // anything else is a bug in peftc: one line, exit 2, never a stack trace.
-  const expected = e instanceof Error && ['UserError', 'WeightsError', 'SafetensorsError', 'TokensError', 'GpuError'].includes(e.name);
+  const expected = e instanceof Error && ['UserError', 'WeightsError', 'SafetensorsError', 'TokensError', 'GpuError', 'CheckpointError', 'InteropError'].includes(e.name);
   process.stderr.write(`peftc: ${expected ? '' : 'internal error: '}${e instanceof Error ? e.message : String(e)}\n`);
   process.exitCode = expected ? 1 : 2;
 }

@@ -226,7 +226,7 @@ export function resolveModulesToSave(list: string[], g: Graph, names: HfNames, w
   for (const entry of list) {
     const hit = all.filter((m) => names.toHf(m).endsWith(entry) && (names.toHf(m) === entry || names.toHf(m).endsWith(`.${entry}`)));
     // PEFT adds the usual head names ("classifier", "score") for classification by itself.
-    if (!hit.length && names.heads.includes(entry)) continue;
+    if (!hit.length && ['classifier', 'score'].includes(entry)) continue;
     if (!hit.length) throw new InteropError(`${where}: modules_to_save entry \`${entry}\` matches no module of this model`);
     // The outermost matching modules: a match's children come with it.
     for (const m of hit) if (!hit.some((h) => h !== m && m.startsWith(`${h}.`)) && !out.includes(m)) out.push(m);

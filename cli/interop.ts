@@ -1,0 +1,71 @@
+// `peftc export`, `peftc import`, `peftc merge`: moving fine-tunes to and from the PyTorch
+// ecosystem (Hugging Face PEFT adapter folders, AdapterHub bottleneck adapters, merged weights).
+// Thin: the work is in runtime/interop/.
+import { resolve } from 'node:path';
+import { compile } from '../compiler/build.ts';
+import type { Graph } from '../compiler/ir/types.ts';
+import { emitPeft } from '../runtime/interop/emit-peft.ts';
+import { InteropError } from '../runtime/interop/errors.ts';
+import { exportCheckpoint, importToCheckpoint, mergeToFile, readAdapterFolders } from '../runtime/interop/interop-node.ts';
+import { FAMILIES, hfNameMap, type Family } from '../runtime/interop/names.ts';
+import { report, type CompileFlags } from './common.ts';
+import { nodeHost } from './node-host.ts';
+
+export interface InteropFlags extends CompileFlags {
+  family?: string;
+}
+
+function family(flags: InteropFlags): Family | undefined {
+  if (flags.family === undefined) return undefined;
+  if (!(FAMILIES as readonly string[]).includes(flags.family)) throw new InteropError(`unknown --family \`${flags.family}\`; choose ${FAMILIES.join(', ')}`);
+  return flags.family as Family;
+}
+
+/** Compiles a .peft as it is used after training (the prefix MLP replaced by its table). */
+function compileUsed(file: string, flags: CompileFlags, derivedPrefix: boolean): { graph: Graph; texts: Map<string, string> } | undefined {
+  const res = compile(resolve(file), nodeHost, { set: flags.set ?? [], full: flags.full ?? false, derivedPrefix });
+  if (report(res)) return undefined;
+  return { graph: res.graph!, texts: res.texts };
+}
+
+export async function exportCommand(ckpt: string, flags: { format: string; out: string; baseModel?: string; adapterName?: string; family?: string }): Promise<number> {
+  if (flags.format !== 'hf-peft') throw new InteropError(`unknown --format \`${flags.format}\`; peftc exports hf-peft (Hugging Face PEFT, with bottleneck adapters in AdapterHub's format)`);
+  const res = await exportCheckpoint(ckpt, flags.out, { baseModel: flags.baseModel, adapterName: flags.adapterName, family: family(flags) });
+  res.plan.parts.forEach((part, i) => {
+    const kind = part.format === 'hf-peft' ? `Hugging Face PEFT ${String(part.config.peft_type)}` : 'AdapterHub bottleneck adapter';
+    const at = res.folders[i] === '.' ? flags.out : `${flags.out}/${res.folders[i]}`;
+    process.stdout.write(`${at}: ${kind} (adapter_config.json, ${part.weightsFile}: ${part.entries.length} tensors)\n`);
+    for (const n of part.notes) process.stdout.write(`  note: ${n}\n`);
+  });
+  for (const s of res.plan.skipped) process.stderr.write(`peftc: warning: not exported: ${s}\n`);
+  return 0;
+}
+
+export async function importCommand(hfDir: string, flags: InteropFlags & { peft?: string; out?: string; emitPeft?: string }): Promise<number> {
+  if (flags.emitPeft !== undefined) {
+    if (flags.peft !== undefined || flags.out !== undefined) throw new InteropError('--emit-peft prints a .peft; it takes neither --peft nor -o');
+    const base = compileUsed(flags.emitPeft, flags, false);
+    if (!base) return 1;
+    const folders = await readAdapterFolders(hfDir);
+    const kinds = folders.map((f) => f.config.kind).join(' + ');
+    const text = emitPeft(folders, base.graph, hfNameMap(base.graph, family(flags)), flags.emitPeft, `Imported from ${hfDir} (${kinds}) by \`peftc import --emit-peft\``);
+    process.stdout.write(text);
+    return 0;
+  }
+  if (flags.peft === undefined || flags.out === undefined) throw new InteropError('`peftc import` needs --peft FILE.peft and -o CKPT_DIR (or --emit-peft BASE.peft)');
+  const model = compileUsed(flags.peft, flags, true);
+  if (!model) return 1;
+  const entry = resolve(flags.peft);
+  const res = await importToCheckpoint(hfDir, { graph: model.graph, source: { entry, files: Object.fromEntries(model.texts) }, set: flags.set ?? [], family: family(flags) }, flags.out);
+  const n = model.graph.params.filter((p) => p.partition === 'trainable' && !p.transient).length;
+  process.stdout.write(`${flags.out}: ${n} trainable tensors from ${res.folders.length} adapter folder(s) (${res.folders.map((f) => f.config.kind).join(', ')}); step 0\n`);
+  return 0;
+}
+
+export async function mergeCommand(file: string, flags: InteropFlags & { init: string; adapter: string; out: string }): Promise<number> {
+  const model = compileUsed(file, flags, true);
+  if (!model) return 1;
+  const res = await mergeToFile(model.graph, flags.init, flags.adapter, flags.out, family(flags));
+  process.stdout.write(`${flags.out}: ${res.tensors.size} tensors; LoRA folded into ${res.merged.length}, ${res.replaced.length} replaced by trained weights\n`);
+  return 0;
+}
