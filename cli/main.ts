@@ -11,6 +11,8 @@ import { gradCommand, type GradFlags } from './grad.ts';
 import { planText, type PlanFlags } from './plan.ts';
 import { paramsCommand, type ParamsFlags } from './params.ts';
 import { vizCommand, type VizFlags } from './viz.ts';
+import { trainCommand, type TrainFlags } from './train.ts';
+import { evalCommand, generateCommand, type EvalFlags, type GenerateFlags } from './evaluate.ts';
 import { exportCommand, importCommand, mergeCommand } from './interop.ts';
 
 const program = new Command();
@@ -87,6 +89,37 @@ addCompileFlags(
   process.exitCode = await gradCommand(file, flags);
 });
 
+addCompileFlags(
+  program
+    .command('train')
+    .argument('<file>', '.peft file')
+    .requiredOption('--data <data>', 'training data: a text or .jsonl file, or a bundled corpus (moby-dick, sotu)')
+    .option('--valid <data>', 'validation data (default: the last 10% of --data)')
+    .option('--init <base.safetensors>', 'base weights by parameter path')
+    .option('--steps <n>', 'optimizer steps')
+    .option('--epochs <n>', 'passes over the training data (when --steps is not given)', '1')
+    .option('--batch <n>', 'sequences per step', '8')
+    .option('--seq <n>', 'tokens per sequence (default: min(128, the model\'s positions))')
+    .option('--lr <lr>', 'peak learning rate', '1e-3')
+    .option('--schedule <kind>', 'constant | cosine', 'cosine')
+    .option('--warmup <n>', 'linear warm-up steps', '0')
+    .option('--eval-every <n>', 'validate and checkpoint every n steps (default: 5 times per run)')
+    .option('--eval-rows <n>', 'validation rows evaluated, evenly spaced over the split', '256')
+    .option('--optimizer <kind>', 'adamw | sgd', 'adamw')
+    .option('--weight-decay <wd>', 'decoupled weight decay (matrices only)', '0.01')
+    .option('--clip <norm>', 'clip gradients to this global norm (0: off)', '1')
+    .option('--seed <n>', 'seed for initialisation and data order', '0')
+    .option('--tokenizer <name>', 'byte | gpt2 (default: from the vocabulary size)')
+    .option('--out <dir>', 'checkpoint directory (default: runs/<file name>)')
+    .option('--resume <dir>', 'continue from a checkpoint directory')
+    .option('--backend <name>', 'cpu | webgpu | auto', 'cpu')
+    .option('--no-baseline', 'skip the bigram baseline')
+    .option('--json', 'one JSON object per logged step on stdout')
+    .description('fine-tune the trainable parameters on a dataset'),
+).action(async (file: string, flags: TrainFlags) => {
+  process.exitCode = await trainCommand(file, flags);
+});
+
 program
   .command('export')
   .argument('<ckpt-dir>', 'checkpoint directory written by `peftc train --out`')
@@ -126,6 +159,42 @@ addCompileFlags(
   process.exitCode = await mergeCommand(file, flags);
 });
 
+addCompileFlags(
+  program
+    .command('eval')
+    .argument('<file>', '.peft file')
+    .requiredOption('--data <data>', 'evaluation data: a text or .jsonl file, or a bundled corpus')
+    .option('--init <base.safetensors>', 'base weights by parameter path')
+    .option('--adapter <dir>', 'a checkpoint directory (or adapter file) of a fine-tune')
+    .option('--batch <n>', 'sequences per batch', '8')
+    .option('--seq <n>', 'tokens per sequence')
+    .option('--tokenizer <name>', 'byte | gpt2 (default: from the vocabulary size)')
+    .option('--backend <name>', 'cpu | webgpu | auto', 'cpu')
+    .option('--json', 'print JSON')
+    .description('loss, perplexity (and accuracy for classifiers) on a dataset'),
+).action(async (file: string, flags: EvalFlags) => {
+  process.exitCode = await evalCommand(file, flags);
+});
+
+addCompileFlags(
+  program
+    .command('generate')
+    .argument('<file>', '.peft file (a language model)')
+    .requiredOption('--prompt <text>', 'the text to continue')
+    .option('--init <base.safetensors>', 'base weights by parameter path')
+    .option('--adapter <dir>', 'a checkpoint directory (or adapter file) of a fine-tune')
+    .option('--max-tokens <n>', 'tokens to generate', '200')
+    .option('--temperature <t>', 'sampling temperature; 0 is greedy', '0.8')
+    .option('--top-k <k>', 'sample among the k most likely tokens (0: all)', '40')
+    .option('--top-p <p>', 'sample among the most likely tokens up to this probability', '0.95')
+    .option('--seed <n>', 'sampling seed', '0')
+    .option('--tokenizer <name>', 'byte | gpt2 (default: from the vocabulary size)')
+    .option('--backend <name>', 'cpu | webgpu | auto', 'cpu')
+    .description('continue a prompt with the model'),
+).action(async (file: string, flags: GenerateFlags) => {
+  process.exitCode = await generateCommand(file, flags);
+});
+
 program
   .command('doctor')
   .option('--adapter <choice>', 'auto | hardware | swiftshader | llvmpipe | all', 'auto')
@@ -140,7 +209,7 @@ try {
 } catch (e) {
   // Errors about the user's input (bad weights, tokens, files) are one line and exit 1;
   // anything else is a bug in peftc: one line, exit 2, never a stack trace.
-  const expected = e instanceof Error && ['UserError', 'WeightsError', 'SafetensorsError', 'TokensError', 'GpuError', 'CheckpointError', 'InteropError'].includes(e.name);
+  const expected = e instanceof Error && ['UserError', 'WeightsError', 'SafetensorsError', 'TokensError', 'GpuError', 'DataError', 'CheckpointError', 'InteropError'].includes(e.name);
   process.stderr.write(`peftc: ${expected ? '' : 'internal error: '}${e instanceof Error ? e.message : String(e)}\n`);
   process.exitCode = expected ? 1 : 2;
 }

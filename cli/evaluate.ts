@@ -1,0 +1,82 @@
+// `peftc eval` and `peftc generate`: a base (--init) plus a fine-tune (--adapter, a
+// checkpoint directory or an adapter file), evaluated on a dataset or sampled from.
+import { Batcher } from '../runtime/data/batches.ts';
+import { loadDataset } from '../runtime/data/load-node.ts';
+import { DecodeStream } from '../runtime/data/tokenizer.ts';
+import { generate } from '../runtime/generate.ts';
+import { validate } from '../runtime/trainer.ts';
+import { UserError } from './grad.ts';
+import { int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
+
+export interface EvalFlags extends SessionFlags {
+  data: string;
+  valid?: string;
+  batch: string;
+  seq?: string;
+  json?: boolean;
+}
+
+export async function evalCommand(file: string, flags: EvalFlags): Promise<number> {
+  const s = await openSession(file, flags, { derivedPrefix: true });
+  if (!s) return 1;
+  const g = s.graph;
+  const seqLen = int(flags.seq ?? String(Math.min(128, s.maxContext - g.promptLength)), '--seq', 2);
+  const classes = g.task === 'classification' ? (g.nodes[g.outputs.logits]!.shape[1] as number) : undefined;
+  // Evaluate the whole of --data (or --valid): everything is the validation split.
+  const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}) });
+  const batcher = new Batcher(data, { batchSize: int(flags.batch, '--batch', 1), promptLength: g.promptLength });
+  const backend = await openBackend(flags.backend ?? 'cpu', trainingGraph(g, optimizerFrom({})), s.store);
+  const batches = batcher.validationBatches();
+  const loss = await validate(backend, batches);
+  const result: Record<string, number> = { loss, perplexity: Math.exp(loss), positions: batches.reduce((a, b) => a + b.targets.data.filter((t) => t !== -100).length, 0) };
+  if (g.task === 'classification') result.accuracy = await accuracy(backend, batches);
+  if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
+  else process.stdout.write(Object.entries(result).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join('\n') + '\n');
+  return 0;
+}
+
+async function accuracy(backend: Awaited<ReturnType<typeof openBackend>>, batches: ReturnType<Batcher['validationBatches']>): Promise<number> {
+  let right = 0;
+  let total = 0;
+  for (const b of batches) {
+    const { logits } = await backend.evaluate(b);
+    const C = logits.shape[1]!;
+    b.targets.data.forEach((label, i) => {
+      if (label === -100) return;
+      const row = Array.from(logits.data.subarray(i * C, (i + 1) * C));
+      if (row.indexOf(Math.max(...row)) === label) right++;
+      total++;
+    });
+  }
+  return total ? right / total : NaN;
+}
+
+export interface GenerateFlags extends SessionFlags {
+  prompt: string;
+  maxTokens: string;
+  temperature: string;
+  topK: string;
+  topP: string;
+}
+
+export async function generateCommand(file: string, flags: GenerateFlags): Promise<number> {
+  const s = await openSession(file, flags, { derivedPrefix: true });
+  if (!s) return 1;
+  if (s.graph.task !== 'causal_lm') throw new UserError('`peftc generate` needs a language model');
+  const backend = await openBackend(flags.backend ?? 'cpu', trainingGraph(s.graph, optimizerFrom({})), s.store);
+  const prompt = s.tokenizer.encode(flags.prompt);
+  if (prompt.length === 0) throw new UserError('--prompt is empty');
+  const ids = await generate(backend, prompt, {
+    maxTokens: int(flags.maxTokens, '--max-tokens', 1),
+    temperature: num(flags.temperature, '--temperature'),
+    topK: int(flags.topK, '--top-k'),
+    topP: num(flags.topP, '--top-p'),
+    seed: Number(flags.seed ?? 0),
+    maxContext: s.maxContext,
+    promptLength: s.graph.promptLength,
+    ...(s.tokenizer.eos !== undefined ? { eos: s.tokenizer.eos } : {}),
+  });
+  const stream = new DecodeStream(s.tokenizer);
+  process.stdout.write(flags.prompt + ids.map((id) => stream.push(id)).join('') + stream.flush() + '\n');
+  return 0;
+}
