@@ -261,14 +261,17 @@ class Planner {
     return id;
   }
 
-  /** Throws when one tensor is larger than a storage binding may be. */
-  private checkBinding(what: string, bytes: number): void {
+  /**
+   * Throws when one tensor is larger than a storage binding may be. Splitting it (rows over several
+   * bindings or dispatches) is what would lift this; activations can also shrink with the batch.
+   */
+  private checkBinding(what: string, bytes: number, kind: 'activation' | 'parameter' = 'activation'): void {
     if (bytes > this.limit) {
-      throw new PlanError(
-        `${what} needs ${MiB(bytes)} in one binding, more than this adapter's maxStorageBufferBindingSize ` +
-          `(${MiB(this.limit)}); binding it would need splitting the tensor along its rows over several ` +
-          'bindings or dispatches, which is not implemented: use a smaller batch or sequence',
-      );
+      const fix =
+        kind === 'parameter'
+          ? 'a parameter this large would need splitting along its rows over several bindings, which is not implemented: use an adapter with a larger limit'
+          : 'binding it would need splitting the tensor along its rows over several bindings or dispatches, which is not implemented: use a smaller batch or sequence';
+      throw new PlanError(`${what} needs ${MiB(bytes)} in one binding, more than this adapter's maxStorageBufferBindingSize (${MiB(this.limit)}); ${fix}`);
     }
   }
 
@@ -289,7 +292,7 @@ class Planner {
     const trainableParams = g.params.filter((p) => p.partition === 'trainable');
     const frozen = layoutArena(frozenParams);
     const trainable = layoutArena(trainableParams);
-    for (const s of [...frozen.slots, ...trainable.slots]) this.checkBinding(`parameter ${s.path} [${s.shape.join(', ')}]`, s.bytes);
+    for (const s of [...frozen.slots, ...trainable.slots]) this.checkBinding(`parameter ${s.path} [${s.shape.join(', ')}]`, s.bytes, 'parameter');
     const ids = {
       frozen: this.buffer('params.frozen', 'frozen', frozen.bytes),
       trainable: this.buffer('params.trainable', 'trainable', trainable.bytes),

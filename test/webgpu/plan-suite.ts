@@ -17,7 +17,8 @@
 //             and v within 1e-3 of their largest value.
 //   PyTorch   the fixture's float64 numbers (saved as f32): loss 1e-5 relative, logits 5e-5,
 //             gradients 1e-5 absolute, as the CPU's own float32 check (test/core/reference.test.ts).
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTrainingGraph, type OptimizerConfig, type TrainingGraph } from '../../compiler/autodiff/backward.ts';
@@ -36,6 +37,7 @@ import { GpuExecutor } from '../../runtime/webgpu/executor.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
 import { opKernel } from '../../runtime/webgpu/kernels/index.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
+import { peftc } from '../cli/peftc.ts';
 import { graphOf, graphOfText, tinySet } from '../helpers.ts';
 
 export const TOL = { loss: 1e-5, logits: 1e-5, grad: 5e-5, gradFloor: 1e-6, curve: 1e-5, norm: 1e-4, params: 5e-3, moments: 1e-3 };
@@ -262,6 +264,25 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       expect(names.length).toBe(res.grads.size);
       for (const name of names) expect(maxDiff(res.grads.get(name.slice(5))!.data, getFloat32(expected, name)), name).toBeLessThan(1e-5);
       exec.destroy();
+    });
+  });
+
+  describe(`${adapter}: peftc grad --backend webgpu`, () => {
+    it('writes the same loss, logits and gradients as --backend cpu', async () => {
+      const dir = mkdtempSync(resolve(tmpdir(), 'peftc-grad-'));
+      const fixture = resolve(import.meta.dirname, '../fixtures/gpt2-lora-tiny');
+      const args = ['grad', 'examples/gpt2-lora.peft', '--set=vocab_size=64,n_positions=16,n_embd=32,n_layer=2,n_head=4', '--tokens', resolve(fixture, 'tokens.json'), '--seed', '3'];
+      const cpu = peftc(...args, '--out', resolve(dir, 'cpu.safetensors'));
+      const gpuRun = peftc(...args, '--out', resolve(dir, 'gpu.safetensors'), '--backend', 'webgpu', '--adapter', adapter);
+      expect(cpu.code, cpu.stderr).toBe(0);
+      expect(gpuRun.code, gpuRun.stderr).toBe(0);
+      const a = parseSafetensors(readFileSync(resolve(dir, 'cpu.safetensors')));
+      const b = parseSafetensors(readFileSync(resolve(dir, 'gpu.safetensors')));
+      expect([...b.tensors.keys()].sort()).toEqual([...a.tensors.keys()].sort());
+      for (const name of a.tensors.keys()) {
+        const x = getFloat32(a, name);
+        expect(maxDiff(getFloat32(b, name), x), name).toBeLessThanOrEqual(5e-5 * (1 + maxAbs(x)));
+      }
     });
   });
 
