@@ -1,0 +1,294 @@
+// Scaled dot-product attention (causal + prefix mask, grouped kv heads) and its gradients.
+//
+//   q [B,S,H·hd], k and v [B,Sk,KV·hd] with Sk = prefix + S; query head h reads kv head
+//   ⌊h·KV/H⌋ = ⌊h/G⌋ (G = H/KV); key j is visible to query i iff j < prefix, or not causal,
+//   or j − prefix ≤ i: the visible keys of query i are 0 … n(i) − 1.
+//
+// Written for CPU adapters first: no workgroup memory, no barriers, no atomics.
+//   attention, attention_grad_q: one invocation per (batch, head, query row). The softmax is
+//     computed online (running max m, running sum l, rescaled when m grows), in one pass over
+//     the visible keys. grad_q makes a second pass: dq = Σ_j p_j (dP_j − Σ_l p_l dP_l) k_j / √hd
+//     with dP_j = dy·v_j, where the first pass also accumulated Σ_l p_l dP_l online.
+//   attention_grad_k, attention_grad_v: one invocation per (batch, kv head, block of J keys); it
+//     owns those rows of dk / dv (accumulated in `out` itself, deterministically), and for every
+//     query of every head of its group that sees a key of the block it recomputes that query's
+//     softmax statistics, then adds p·dy (grad_v) or dS·q/√hd (grad_k) to its keys. The
+//     statistics are recomputed ⌈Sk/J⌉ times in all; J is chosen for about 64 invocations on
+//     software adapters (a few thousand on hardware).
+// Vectors along hd are vec4 when hd % 4 = 0, unrolled into named registers (see below).
+import { type Binding, boolAttr, ceilDiv, checkOutput, declare, f32, fail, fmt, grid, intAttr, operand, u32, widthFor } from './common.ts';
+import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
+
+interface Geometry {
+  B: number;
+  S: number;
+  Sk: number;
+  H: number;
+  KV: number;
+  hd: number;
+  causal: boolean;
+  prefix: number;
+  qShape: number[];
+  kShape: number[];
+}
+
+function geometry(req: OpKernelRequest, withDy: boolean): Geometry {
+  const q = operand(req, 0, 'q', 'f32').shape;
+  const k = operand(req, 1, 'k', 'f32').shape;
+  const v = operand(req, 2, 'v', 'f32').shape;
+  const H = intAttr(req, 'heads');
+  const KV = intAttr(req, 'kv_heads');
+  const causal = boolAttr(req, 'causal');
+  const prefix = intAttr(req, 'prefix');
+  if (q.length !== 3) fail(req.op, `q must be [B, S, heads·hd], got ${fmt(q)}`);
+  const [B, S, qd] = q as [number, number, number];
+  if (H <= 0 || qd % H !== 0) fail(req.op, `q features ${qd} are not divisible by heads ${H}`);
+  if (KV <= 0 || H % KV !== 0) fail(req.op, `heads ${H} must be a multiple of kv_heads ${KV}`);
+  if (prefix < 0) fail(req.op, `prefix must be ≥ 0, got ${prefix}`);
+  const hd = qd / H;
+  const Sk = prefix + S;
+  const want = [B, Sk, KV * hd];
+  for (const [name, t] of [['k', k], ['v', v]] as const) {
+    if (t.length !== 3 || t.some((d, i) => d !== want[i])) fail(req.op, `${name} must be ${fmt(want)} (Sk = prefix + S = ${prefix} + ${S}), got ${fmt(t)}`);
+  }
+  if (withDy) {
+    const dy = operand(req, 3, 'dy', 'f32').shape;
+    if (dy.length !== 3 || dy.some((d, i) => d !== q[i])) fail(req.op, `dy ${fmt(dy)} must match q ${fmt(q)}`);
+  }
+  return { B, S, Sk, H, KV, hd, causal, prefix, qShape: q, kShape: want };
+}
+
+/** Constants and helpers shared by the four kernels. */
+function preamble(g: Geometry, w: 1 | 4, op: string): string {
+  const T = w === 4 ? 'vec4<f32>' : 'f32';
+  return `// ${op}: q [${g.B},${g.S},${g.H}·${g.hd}], k v [${g.B},${g.Sk},${g.KV}·${g.hd}], ${g.causal ? 'causal' : 'bidirectional'}, prefix ${g.prefix}
+alias T = ${T};
+const S = ${u32(g.S)};
+const SK = ${u32(g.Sk)};
+const H = ${u32(g.H)};
+const KV = ${u32(g.KV)};
+const G = ${u32(g.H / g.KV)}; // query heads per kv head
+const HDW = ${u32(g.hd / w)}; // head size in units of T
+const QS = ${u32((g.H * g.hd) / w)}; // q / dy row stride
+const KS = ${u32((g.KV * g.hd) / w)}; // k / v row stride
+const PREFIX = ${u32(g.prefix)};
+const SCALE = ${f32(1 / Math.sqrt(g.hd))};
+fn dot4(a: T, b: T) -> f32 { return ${w === 4 ? 'dot(a, b)' : 'a * b'}; }
+// Number of keys visible to query i (keys 0 … n − 1).
+fn visible(i: u32) -> u32 { return ${g.causal ? 'PREFIX + i + 1u' : 'SK'}; }`;
+}
+
+function bindings(withDy: boolean, T: string, withV = true): { wgsl: string; bindings: BindingName[] } {
+  const list: Binding[] = [
+    { name: 'in0', variable: 'q', type: T },
+    { name: 'in1', variable: 'k', type: T },
+  ];
+  if (withV) list.push({ name: 'in2', variable: 'v', type: T });
+  if (withDy) list.push({ name: 'in3', variable: 'dy', type: T });
+  list.push({ name: 'out', variable: 'out', type: T });
+  return declare(list);
+}
+
+// ------------------------------------------------------------------ unrolled vector code
+// Head vectors (hd/w values of T) are unrolled into named variables (q0 … q15 for hd = 64) so
+// that they live in registers: on SwiftShader, private arrays indexed in loops ran 3–4× slower.
+
+const names = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, c) => `${prefix}${c}`);
+
+/** A balanced sum of terms (shorter dependency chains than a left fold). */
+function treeSum(terms: string[]): string {
+  if (terms.length === 1) return terms[0]!;
+  const mid = Math.ceil(terms.length / 2);
+  return `(${treeSum(terms.slice(0, mid))} + ${treeSum(terms.slice(mid))})`;
+}
+
+const at = (buf: string, base: string, c: number): string => `${buf}[${base}${c ? ` + ${c}u` : ''}]`;
+
+/** `let p0 = buf[base]; …` (or `var`). */
+const loadVec = (kw: 'let' | 'var', prefix: string, buf: string, base: string, n: number): string =>
+  names(prefix, n).map((x, c) => `${kw} ${x} = ${at(buf, base, c)};`).join(' ');
+
+/** The dot product of the register vector `prefix` with buf[base …]. */
+const dotVec = (prefix: string, buf: string, base: string, n: number): string =>
+  treeSum(names(prefix, n).map((x, c) => `dot4(${x}, ${at(buf, base, c)})`));
+
+/** One statement per component, `f(c)` giving it. */
+const each = (n: number, f: (c: number) => string): string => Array.from({ length: n }, (_, c) => f(c)).join(' ');
+
+/** attention and attention_grad_q: one invocation per (b, h, query i). */
+function perQuery(req: OpKernelRequest, caps: AdapterCaps, grad: boolean): OpKernel {
+  const g = geometry(req, grad);
+  checkOutput(req, g.qShape);
+  const w = widthFor(g.hd);
+  const T = w === 4 ? 'vec4<f32>' : 'f32';
+  const n = g.hd / w;
+  const gr = grid(req.op, g.B * g.H * g.S, caps, { heavy: true });
+  const d = bindings(grad, T);
+  const score = `let s = ${dotVec('q', 'k', 'ko', n)} * SCALE;`;
+  const head = `  let qi = i % S;
+  let h = (i / S) % H;
+  let b = i / (S * H);
+  let qo = (b * S + qi) * QS + h * HDW;
+  let kb = b * SK * KS + (h / G) * HDW; // key j of this head at kb + j·KS
+  let n = visible(qi);
+  ${loadVec('let', 'q', 'q', 'qo', n)}`;
+  const forward = `${head}
+  // key 0 starts the running max m, the sum l and the weighted sum a of values
+  var m = 0.0;
+  var l = 1.0;
+  ${loadVec('var', 'a', 'v', 'kb', n)}
+  {
+    let ko = kb;
+    ${score}
+    m = s;
+  }
+  for (var j = 1u; j < n; j++) {
+    let ko = kb + j * KS;
+    ${score}
+    if (s > m) {
+      let r = exp(m - s);
+      l *= r;
+      ${each(n, (c) => `a${c} *= r;`)}
+      m = s;
+    }
+    let p = exp(s - m);
+    l += p;
+    ${each(n, (c) => `a${c} += p * ${at('v', 'ko', c)};`)}
+  }
+  let inv = 1.0 / l;
+  ${each(n, (c) => `${at('out', 'qo', c)} = a${c} * inv;`)}`;
+  const backward = `${head}
+  ${loadVec('let', 'g', 'dy', 'qo', n)}
+  // pass 1: running max m, l = Σ e^(s−m), u = Σ e^(s−m)·dP with dP_j = dy·v_j
+  var m = 0.0;
+  var l = 1.0;
+  var u = 0.0;
+  for (var j = 0u; j < n; j++) {
+    let ko = kb + j * KS;
+    ${score}
+    let dp = ${dotVec('g', 'v', 'ko', n)};
+    if (j == 0u) { m = s; u = dp; continue; }
+    if (s > m) {
+      let r = exp(m - s);
+      l *= r;
+      u *= r;
+      m = s;
+    }
+    let e = exp(s - m);
+    l += e;
+    u += e * dp;
+  }
+  let inv = 1.0 / l;
+  let pdp = u * inv; // Σ_j p_j dP_j
+  // pass 2: dq = Σ_j p_j (dP_j − pdp) · k_j / √hd
+  ${each(n, (c) => `var a${c} = ${T}();`)}
+  for (var j = 0u; j < n; j++) {
+    let ko = kb + j * KS;
+    ${score}
+    let dp = ${dotVec('g', 'v', 'ko', n)};
+    let ds = exp(s - m) * inv * (dp - pdp) * SCALE;
+    ${each(n, (c) => `a${c} += ds * ${at('k', 'ko', c)};`)}
+  }
+  ${each(n, (c) => `${at('out', 'qo', c)} = a${c};`)}`;
+  const wgsl = `${preamble(g, w, req.op)}
+${d.wgsl}
+${gr.entry}
+${gr.prologue}
+${grad ? backward : forward}
+}
+`;
+  return { label: `${req.op}_${g.B}x${g.S}x${g.H}x${g.hd}`, wgsl, bindings: d.bindings, workgroups: gr.workgroups };
+}
+
+/** Keys per invocation of grad_k / grad_v. */
+export function keyBlock(g: Pick<Geometry, 'B' | 'KV' | 'Sk'>, caps: Pick<AdapterCaps, 'isSoftware'>): number {
+  const target = caps.isSoftware ? 64 : 4096;
+  return Math.min(g.Sk, Math.max(1, ceilDiv(g.B * g.KV * g.Sk, target)));
+}
+
+/** attention_grad_k and attention_grad_v: one invocation per (b, kv head, block of J keys). */
+function perKeyBlock(req: OpKernelRequest, caps: AdapterCaps, which: 'k' | 'v'): OpKernel {
+  const g = geometry(req, true);
+  checkOutput(req, g.kShape);
+  const w = widthFor(g.hd);
+  const T = w === 4 ? 'vec4<f32>' : 'f32';
+  const n = g.hd / w;
+  const J = keyBlock(g, caps);
+  const NB = ceilDiv(g.Sk, J);
+  const gr = grid(req.op, g.B * g.KV * NB, caps, { heavy: true });
+  const d = bindings(true, T, which === 'k'); // grad_v never reads v
+  const score = `let s = ${dotVec('q', 'k', 'ko', n)} * SCALE;`;
+  // grad_v needs only the softmax (m, l); grad_k also u = Σ_j e_j dP_j.
+  const dp = which === 'k' ? `let dp = ${dotVec('g', 'v', 'ko', n)};` : 'let dp = 0.0;';
+  const update =
+    which === 'v'
+      ? each(n, (c) => `${at('out', 'ko', c)} += p * g${c};`)
+      : `let ds = p * (dp - pdp) * SCALE;
+        ${each(n, (c) => `${at('out', 'ko', c)} += ds * q${c};`)}`;
+  const wgsl = `${preamble(g, w, req.op)}
+const J = ${u32(J)}; // keys per invocation
+const NB = ${u32(NB)}; // key blocks per (batch, kv head)
+${d.wgsl}
+${gr.entry}
+${gr.prologue}
+  let blk = i % NB;
+  let kvh = (i / NB) % KV;
+  let b = i / (NB * KV);
+  let j0 = blk * J;
+  let j1 = min(j0 + J, SK);
+  let kb = b * SK * KS + kvh * HDW;
+  for (var j = j0; j < j1; j++) {
+    let ko = kb + j * KS;
+    ${each(n, (c) => `${at('out', 'ko', c)} = ${T}();`)}
+  }
+  // The first query that sees a key of this block: causal key j ≥ prefix is seen from i = j − prefix.
+  let i0 = ${g.causal ? 'select(0u, j0 - PREFIX, j0 > PREFIX)' : '0u'};
+  for (var hh = 0u; hh < G; hh++) {
+    let h = kvh * G + hh;
+    for (var qi = i0; qi < S; qi++) {
+      let qo = (b * S + qi) * QS + h * HDW;
+      let n = visible(qi);
+      ${loadVec('let', 'q', 'q', 'qo', n)}
+      ${loadVec('let', 'g', 'dy', 'qo', n)}
+      // this query's softmax statistics over all its visible keys
+      var m = 0.0;
+      var l = 1.0;
+      var u = 0.0;
+      for (var j = 0u; j < n; j++) {
+        let ko = kb + j * KS;
+        ${score}
+        ${dp}
+        if (j == 0u) { m = s; u = dp; continue; }
+        if (s > m) {
+          let r = exp(m - s);
+          l *= r;
+          u *= r;
+          m = s;
+        }
+        let e = exp(s - m);
+        l += e;
+        u += e * dp;
+      }
+      let inv = 1.0 / l;
+      let pdp = u * inv;
+      let jEnd = min(j1, n);
+      for (var j = j0; j < jEnd; j++) {
+        let ko = kb + j * KS;
+        ${score}
+        ${dp}
+        let p = exp(s - m) * inv;
+        ${update}
+      }
+    }
+  }
+}
+`;
+  return { label: `${req.op}_${g.B}x${g.Sk}x${g.KV}x${g.hd}_J${J}`, wgsl, bindings: d.bindings, workgroups: gr.workgroups };
+}
+
+export const ATTENTION_KERNELS: Record<string, OpKernelGen> = {
+  attention: (req, caps) => perQuery(req, caps, false),
+  attention_grad_q: (req, caps) => perQuery(req, caps, true),
+  attention_grad_k: (req, caps) => perKeyBlock(req, caps, 'k'),
+  attention_grad_v: (req, caps) => perKeyBlock(req, caps, 'v'),
+};

@@ -1,0 +1,83 @@
+// Inverted dropout with the stateless PCG hash of runtime/cpu/rng.ts, bit for bit:
+//   element i (flat index) is kept iff pcg(i + pcg(seed + pcg(step))) ≥ floor(p·2³²),
+//   kept values are scaled by 1/(1 − p) (rounded to f32).
+// The threshold is computed on the host in f64 (dropoutThreshold) and baked in as a u32; the
+// step is read from globals[0], so one pipeline serves every step. One invocation per element,
+// or per 4 elements when the size is a multiple of 4.
+//
+// The kernel always applies the mask: for evaluation the plan leaves dropout out (or uses
+// p = 0, which generates a plain copy that binds no `globals`). Dropout is its own backward
+// (same seed, same step).
+import { dropoutThreshold } from '../../cpu/rng.ts';
+import { checkOutput, declare, f32, fail, fmt, grid, intAttr, numAttr, numel, operand, u32, widthFor } from './common.ts';
+import type { OpKernelGen } from './types.ts';
+
+/** The PCG hash in WGSL (runtime/cpu/rng.ts has the same text and the JS twin). */
+export const PCG_WGSL = `fn pcg(v: u32) -> u32 {
+  let state = v * 747796405u + 2891336453u;
+  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+  return (word >> 22u) ^ word;
+}`;
+
+/** pcg on four lanes at once. */
+const PCG4_WGSL = `fn pcg4(v: vec4<u32>) -> vec4<u32> {
+  let state = v * 747796405u + vec4<u32>(2891336453u);
+  let word = ((state >> ((state >> vec4<u32>(28u)) + vec4<u32>(4u))) ^ state) * 277803737u;
+  return (word >> vec4<u32>(22u)) ^ word;
+}`;
+
+/** dropout: x [n] → out [n]. */
+export const dropout: OpKernelGen = (req, caps) => {
+  const shape = operand(req, 0, 'x', 'f32').shape;
+  const p = numAttr(req, 'p');
+  const seed = intAttr(req, 'seed');
+  if (!(p >= 0 && p < 1)) fail(req.op, `p must be in [0, 1), got ${p}`);
+  checkOutput(req, shape);
+  const n = numel(shape);
+  if (n > 0xffffffff) fail(req.op, `${n} elements do not fit the u32 element index of the hash`);
+  const g = grid(req.op, n, caps);
+  if (p === 0) {
+    const d = declare([
+      { name: 'in0', variable: 'x', type: 'f32' },
+      { name: 'out', variable: 'out', type: 'f32' },
+    ]);
+    const wgsl = `// dropout with p = 0: x ${fmt(shape)} → out = x
+${d.wgsl}
+${g.entry}
+${g.prologue}
+  out[i] = x[i];
+}
+`;
+    return { label: `dropout_copy_${n}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+  }
+  // Four elements per invocation when n % 4 = 0 (the hash of a vec4<u32> is the same per lane).
+  const w = widthFor(n);
+  const gv = grid(req.op, n / w, caps);
+  const T = w === 4 ? 'vec4<f32>' : 'f32';
+  const d = declare([
+    { name: 'in0', variable: 'x', type: T },
+    { name: 'out', variable: 'out', type: T },
+    { name: 'globals', variable: 'globals', type: 'u32' },
+  ]);
+  const body =
+    w === 4
+      ? `  let e = i * 4u + vec4<u32>(0u, 1u, 2u, 3u); // element indices
+  out[i] = select(vec4<f32>(0.0), x[i] * SCALE, pcg4(e + key) >= vec4<u32>(THRESHOLD));`
+      : '  out[i] = select(0.0, x[i] * SCALE, pcg(i + key) >= THRESHOLD);';
+  const wgsl = `// dropout: x ${fmt(shape)} → out, p = ${p}, seed ${seed}; the step is globals[0]
+const THRESHOLD = ${u32(dropoutThreshold(p))}; // floor(p·2³²), computed in f64
+const SEED = ${u32(seed >>> 0)};
+const SCALE = ${f32(1 / (1 - p))};
+${d.wgsl}
+${PCG_WGSL}
+${w === 4 ? PCG4_WGSL : ''}
+${gv.entry}
+${gv.prologue}
+  let key = pcg(SEED + pcg(globals[0]));
+${body}
+}
+`;
+  return { label: `dropout_${n}_p${p}_s${seed}`, wgsl, bindings: d.bindings, workgroups: gv.workgroups };
+};
+
+export const DROPOUT_KERNELS: Record<string, OpKernelGen> = { dropout };

@@ -1,0 +1,135 @@
+// Token embedding lookup, positions, and the table gradient.
+//
+// embedding: one invocation per output element (4 features when D % 4 = 0). An id outside
+//   the table reads zeros (the CPU reference throws; a GPU kernel cannot).
+// positions: one invocation per position.
+// embedding_grad: a deterministic gather instead of a scatter-add (WGSL has no float atomics):
+//   one invocation per (table row v, chunk of features) zeroes its part of row v, then scans
+//   every id and adds dy's row where the id is v, in position order. The scan costs
+//   (ids × invocations) comparisons, so rows are split into feature chunks only when the table
+//   has few rows.
+import { ceilDiv, checkOutput, declare, fail, fmt, grid, i32, intAttr, numel, operand, u32, widthFor } from './common.ts';
+import type { OpKernelGen } from './types.ts';
+
+/** embedding: table [N, D], ids i32 [...] → out [..., D]. */
+export const embedding: OpKernelGen = (req, caps) => {
+  const table = operand(req, 0, 'table', 'f32').shape;
+  const ids = operand(req, 1, 'ids', 'i32').shape;
+  if (table.length !== 2) fail(req.op, `embedding table must be 2-D, got ${fmt(table)}`);
+  const [N, D] = table as [number, number];
+  checkOutput(req, [...ids, D]);
+  const n = numel(ids);
+  const w = widthFor(D);
+  const DW = D / w;
+  const T = w === 4 ? 'vec4<f32>' : 'f32';
+  const g = grid(req.op, n * DW, caps);
+  const d = declare([
+    { name: 'in0', variable: 'table', type: T },
+    { name: 'in1', variable: 'ids', type: 'i32' },
+    { name: 'out', variable: 'out', type: T },
+  ]);
+  const wgsl = `// embedding: table [${N}, ${D}], ids ${fmt(ids)} → out ${fmt([...ids, D])}; ids outside [0, ${N}) give zeros
+alias T = ${T};
+const N = ${i32(N)};
+const DW = ${u32(DW)}; // features in units of T
+${d.wgsl}
+${g.entry}
+${g.prologue}
+  let id = ids[i / DW];
+  if (id < 0 || id >= N) {
+    out[i] = T(0.0);
+  } else {
+    out[i] = table[u32(id) * DW + i % DW];
+  }
+}
+`;
+  return { label: `embedding_${N}x${D}_${n}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+};
+
+/** positions: x [B, S, ...] (shape only, not bound) → i32 [S] = offset … offset + S − 1. */
+export const positions: OpKernelGen = (req, caps) => {
+  const x = operand(req, 0, 'x').shape;
+  if (x.length < 2) fail(req.op, `positions needs a [B, S, …] input, got ${fmt(x)}`);
+  const S = x[1]!;
+  const offset = intAttr(req, 'offset', 0);
+  checkOutput(req, [S], 'i32');
+  const g = grid(req.op, S, caps);
+  const d = declare([{ name: 'out', variable: 'out', type: 'i32' }]);
+  const wgsl = `// positions: x ${fmt(x)} → out i32 [${S}] = ${offset} … ${offset + S - 1}
+${d.wgsl}
+${g.entry}
+${g.prologue}
+  out[i] = ${i32(offset)} + i32(i);
+}
+`;
+  return { label: `positions_${S}_${offset}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+};
+
+/** Feature chunks per table row: enough invocations for small tables, one per row for large ones. */
+export function embeddingGradChunks(rows: number, featureUnits: number, isSoftware: boolean): number {
+  const target = isSoftware ? 256 : 8192;
+  return Math.max(1, Math.min(featureUnits, ceilDiv(target, Math.max(rows, 1))));
+}
+
+/** embedding_grad: ids i32 [...] (n ids), dy [..., D] → out [rows, D]. */
+export const embeddingGrad: OpKernelGen = (req, caps) => {
+  const ids = operand(req, 0, 'ids', 'i32').shape;
+  const dy = operand(req, 1, 'dy', 'f32').shape;
+  const rows = intAttr(req, 'rows');
+  if (dy.length !== ids.length + 1 || ids.some((d, i) => d !== dy[i])) fail(req.op, `dy ${fmt(dy)} must be ids' shape ${fmt(ids)} plus a feature axis`);
+  if (rows < 0) fail(req.op, `rows must be ≥ 0, got ${rows}`);
+  const D = dy[dy.length - 1]!;
+  checkOutput(req, [rows, D]);
+  const n = numel(ids);
+  const w = widthFor(D);
+  const DW = D / w;
+  const T = w === 4 ? 'vec4<f32>' : 'f32';
+  const C = ceilDiv(DW, embeddingGradChunks(rows, DW, caps.isSoftware)); // units of T per invocation
+  const chunks = ceilDiv(DW, C);
+  const g = grid(req.op, rows * chunks, caps);
+  const idsW = widthFor(n); // ids scanned four at a time when n % 4 = 0
+  const d = declare([
+    { name: 'in0', variable: 'ids', type: idsW === 4 ? 'vec4<i32>' : 'i32' },
+    { name: 'in1', variable: 'dy', type: T },
+    { name: 'out', variable: 'out', type: T },
+  ]);
+  const add = (t: string): string => `for (var c = c0; c < c1; c++) { out[dst + c] += dy[${t} * DW + c]; }`;
+  const scan =
+    idsW === 4
+      ? `for (var t4 = 0u; t4 < ${u32(n / 4)}; t4++) {
+    let hit = ids[t4] == vec4<i32>(i32(v));
+    if (any(hit)) {
+      for (var k = 0u; k < 4u; k++) {
+        if (hit[k]) { ${add('(t4 * 4u + k)')} }
+      }
+    }
+  }`
+      : `for (var t = 0u; t < NIDS; t++) {
+    if (ids[t] == i32(v)) { ${add('t')} }
+  }`;
+  const wgsl = `// embedding_grad: ids ${fmt(ids)}, dy ${fmt(dy)} → out [${rows}, ${D}]: out[v] = Σ_{t: ids[t] = v} dy[t]
+// invocation i owns row v = i / CHUNKS, features c0 … c0 + C − 1 (units of T)
+alias T = ${T};
+const NIDS = ${u32(n)};
+const DW = ${u32(DW)};
+const CHUNKS = ${u32(chunks)};
+const C = ${u32(C)};
+${d.wgsl}
+${g.entry}
+${g.prologue}
+  let v = i / CHUNKS;
+  let c0 = (i % CHUNKS) * C;
+  let c1 = min(c0 + C, DW);
+  let dst = v * DW;
+  for (var c = c0; c < c1; c++) { out[dst + c] = T(0.0); }
+  ${scan}
+}
+`;
+  return { label: `embedding_grad_${rows}x${D}_${n}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+};
+
+export const EMBEDDING_KERNELS: Record<string, OpKernelGen> = {
+  embedding,
+  positions,
+  embedding_grad: embeddingGrad,
+};

@@ -1,0 +1,49 @@
+// The WGSL kernel generators, one per op of the catalog (compiler/ir/ops.ts) except the leaves
+// `input` and `param`, keyed by op name. See docs/webgpu-kernels.md.
+//
+// A kernel's `bindings` list is authoritative: operands that only give a shape (`like` of
+// sum_to and expand_batch, `x` of positions and pool_grad) and absent optional operands are
+// not bound, dropout with p > 0 binds `globals`, and out_in's linear_grad_weight binds in1
+// before in0.
+import { GpuError } from '../errors.ts';
+import { ATTENTION_KERNELS } from './attention.ts';
+import { CROSS_ENTROPY_KERNELS } from './cross_entropy.ts';
+import { DROPOUT_KERNELS } from './dropout.ts';
+import { ELEMENTWISE_KERNELS } from './elementwise.ts';
+import { EMBEDDING_KERNELS } from './embedding.ts';
+import { LINEAR_KERNELS } from './linear.ts';
+import { NORM_KERNELS } from './norm.ts';
+import { POOL_KERNELS } from './pool.ts';
+import { ROPE_KERNELS } from './rope.ts';
+import { SHAPE_KERNELS } from './shape.ts';
+import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
+
+export { type CrossEntropyFusedKernel, crossEntropyFused } from './cross_entropy.ts';
+export type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, TensorSpec } from './types.ts';
+
+export const OP_KERNELS: Record<string, OpKernelGen> = {
+  ...LINEAR_KERNELS,
+  ...ELEMENTWISE_KERNELS,
+  ...NORM_KERNELS,
+  ...ATTENTION_KERNELS,
+  ...ROPE_KERNELS,
+  ...EMBEDDING_KERNELS,
+  ...SHAPE_KERNELS,
+  ...DROPOUT_KERNELS,
+  ...POOL_KERNELS,
+  ...CROSS_ENTROPY_KERNELS,
+};
+
+const LEAVES = ['input', 'param'];
+
+/** The kernel of one op for an adapter; throws GpuError('validation') for leaves and unknown ops. */
+export function opKernel(req: OpKernelRequest, caps: AdapterCaps): OpKernel {
+  const gen = Object.hasOwn(OP_KERNELS, req.op) ? OP_KERNELS[req.op] : undefined;
+  if (!gen) {
+    const why = LEAVES.includes(req.op)
+      ? `${req.op} is a leaf of the graph: its buffer is supplied by the runtime, not computed by a kernel`
+      : `no WGSL kernel for op "${req.op}" (not in the op catalog)`;
+    throw new GpuError('validation', why, `${req.op} kernel`);
+  }
+  return gen(req, caps);
+}

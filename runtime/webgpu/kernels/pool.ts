@@ -1,0 +1,81 @@
+// Sequence pooling for classification heads, and its backward. One invocation per output
+// element (4 features when D % 4 = 0); `mean` sums the S positions sequentially.
+import { checkOutput, declare, fail, fmt, grid, operand, strAttr, u32, widthFor, f32 } from './common.ts';
+import type { OpKernelGen, OpKernelRequest } from './types.ts';
+
+const MODES = ['first', 'last', 'mean'] as const;
+
+function poolShape(req: OpKernelRequest, index: number, name: string): [number, number, number] {
+  const x = operand(req, index, name).shape;
+  if (x.length !== 3) fail(req.op, `pool needs [B, S, D], got ${fmt(x)}`);
+  if (x[1] === 0) fail(req.op, 'pool over an empty sequence');
+  return x as [number, number, number];
+}
+
+/** pool: x [B, S, D] → out [B, D]: position 0, position S − 1, or the mean over S. */
+export const pool: OpKernelGen = (req, caps) => {
+  const [B, S, D] = poolShape(req, 0, 'x');
+  operand(req, 0, 'x', 'f32');
+  const mode = strAttr(req, 'mode', MODES);
+  checkOutput(req, [B, D]);
+  const w = widthFor(D);
+  const T = w === 4 ? 'vec4<f32>' : 'f32';
+  const g = grid(req.op, (B * D) / w, caps);
+  const d = declare([
+    { name: 'in0', variable: 'x', type: T },
+    { name: 'out', variable: 'out', type: T },
+  ]);
+  const body =
+    mode === 'mean'
+      ? `  var s = ${T}();
+  for (var t = 0u; t < S; t++) { s += x[(b * S + t) * DW + j]; }
+  out[i] = s / ${f32(S)};`
+      : `  out[i] = x[(b * S + ${mode === 'first' ? '0u' : 'S - 1u'}) * DW + j];`;
+  const wgsl = `// pool (${mode}): x [${B}, ${S}, ${D}] → out [${B}, ${D}]
+const S = ${u32(S)};
+const DW = ${u32(D / w)}; // features in units of T
+${d.wgsl}
+${g.entry}
+${g.prologue}
+  let b = i / DW;
+  let j = i % DW;
+${body}
+}
+`;
+  return { label: `pool_${mode}_${B}x${S}x${D}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+};
+
+/** pool_grad: dy [B, D], x [B, S, D] (shape only, not bound) → out [B, S, D]. */
+export const poolGrad: OpKernelGen = (req, caps) => {
+  const dy = operand(req, 0, 'dy', 'f32').shape;
+  const [B, S, D] = poolShape(req, 1, 'x');
+  const mode = strAttr(req, 'mode', MODES);
+  if (dy.length !== 2 || dy[0] !== B || dy[1] !== D) fail(req.op, `dy must be [${B}, ${D}], got ${fmt(dy)}`);
+  checkOutput(req, [B, S, D]);
+  const w = widthFor(D);
+  const T = w === 4 ? 'vec4<f32>' : 'f32';
+  const g = grid(req.op, (B * S * D) / w, caps);
+  const d = declare([
+    { name: 'in0', variable: 'dy', type: T },
+    { name: 'out', variable: 'out', type: T },
+  ]);
+  const value =
+    mode === 'mean'
+      ? `dy[b * DW + j] / ${f32(S)}`
+      : `select(${T}(), dy[b * DW + j], t == ${mode === 'first' ? '0u' : 'S - 1u'})`;
+  const wgsl = `// pool_grad (${mode}): dy [${B}, ${D}] → out [${B}, ${S}, ${D}]
+const S = ${u32(S)};
+const DW = ${u32(D / w)}; // features in units of T
+${d.wgsl}
+${g.entry}
+${g.prologue}
+  let j = i % DW;
+  let t = (i / DW) % S;
+  let b = i / (DW * S);
+  out[i] = ${value};
+}
+`;
+  return { label: `pool_grad_${mode}_${B}x${S}x${D}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+};
+
+export const POOL_KERNELS: Record<string, OpKernelGen> = { pool, pool_grad: poolGrad };

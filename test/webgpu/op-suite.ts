@@ -1,0 +1,168 @@
+// The WGSL op kernels (runtime/webgpu/kernels/) against the CPU reference (runtime/cpu/kernels),
+// registered once per software adapter by ops-swiftshader.test.ts and ops-llvmpipe.test.ts.
+// A missing adapter fails the tests: it is never a skip.
+//
+// Each case of op-cases.ts is generated for the adapter, run on it with the output buffer filled
+// with NaN first (so an element the kernel forgets to write fails), and compared with the CPU
+// reference in float64 on the same float32 inputs. The cases run three times:
+//   with the adapter's own capabilities (the software variants);
+//   as if the adapter were a hardware GPU (the workgroup variants: norms, cross-entropy rows,
+//     tiled matmul, other attention key blocks and embedding-gradient chunks);
+//   with tiny limits (4 invocations per workgroup, 8 workgroups per dimension), so that
+//     dispatches are split over x and y.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KERNELS } from '../../runtime/cpu/kernels/index.ts';
+import { Random } from '../../runtime/cpu/random.ts';
+import { GpuError } from '../../runtime/webgpu/errors.ts';
+import type { Gpu } from '../../runtime/webgpu/gpu.ts';
+import { crossEntropyFused } from '../../runtime/webgpu/kernels/index.ts';
+import type { AdapterCaps } from '../../runtime/webgpu/kernels/types.ts';
+import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
+import { CROSS_ENTROPY_CASES, OP_CASES, TOL, caseSeed, type OpCase } from './op-cases.ts';
+import { type Comparison, checkCase, compare, requestOf, runKernel } from './op-harness.ts';
+
+function describeFailure(c: OpCase, r: Comparison, label: string): string {
+  return `${c.op} ${c.name} (${label}): worst error ${r.worst.toPrecision(3)}× the tolerance at element ${r.at}: ` +
+    `gpu ${r.got}, cpu ${r.want}${r.maskMismatches ? `, ${r.maskMismatches} dropout mask mismatches` : ''}`;
+}
+
+/** Raw errors per op, printed when PEFTC_OP_ERRORS is set (to choose and report tolerances). */
+const rawErrors = new Map<string, number>();
+function record(key: string, raw: number): void {
+  rawErrors.set(key, Math.max(rawErrors.get(key) ?? 0, raw));
+}
+
+const ops = [...new Set(OP_CASES.map((c) => c.op))];
+const HARDWARE_FAMILIES = ['norm', 'cross_entropy', 'attention', 'embedding', 'linear'];
+
+export function opSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
+  let gpu: Gpu;
+
+  beforeAll(async () => {
+    gpu = await openNodeGpu({ adapter });
+  });
+  afterAll(() => {
+    if (process.env.PEFTC_OP_ERRORS) {
+      const lines = [...rawErrors].map(([k, v]) => `${k.padEnd(40)} ${v.toExponential(2)}`);
+      console.log(`raw errors on ${adapter} (|gpu − cpu| / m):\n${lines.join('\n')}`);
+    }
+    if (gpu && !gpu.isLost) gpu.destroy();
+  });
+
+  describe(`${adapter}: op kernels against the CPU reference`, () => {
+    it('opens the adapter', () => {
+      expect(gpu.info.adapterClass).toBe(adapter);
+      expect(gpu.info.isSoftware).toBe(true);
+    });
+
+    for (const op of ops) {
+      const list = OP_CASES.filter((c) => c.op === op);
+      it(`${op} (${list.length} cases)`, async () => {
+        for (const c of list) {
+          const r = await checkCase(gpu, c, gpu.info);
+          record(op, r.rawAbs);
+          expect(r.worst, describeFailure(c, r, r.kernel.label)).toBeLessThanOrEqual(1);
+          expect(r.maskMismatches).toBe(0);
+        }
+      });
+    }
+
+    it('dropout masks differ between steps and match the CPU at every step', async () => {
+      const c = OP_CASES.find((k) => k.op === 'dropout' && k.attrs.p === 0.5)!;
+      const masks: string[] = [];
+      for (const step of [0, 1, 2, 1000000]) {
+        const r = await checkCase(gpu, { ...c, step }, gpu.info);
+        expect(r.maskMismatches, `step ${step}`).toBe(0);
+        expect(r.worst).toBeLessThanOrEqual(1);
+        const inputs = c.inputs(new Random(caseSeed(c)));
+        const { out } = await runKernel(gpu, r.kernel, inputs, { shape: inputs[0]!.shape, dtype: 'f32' }, { step });
+        masks.push(Array.from(out!, (v) => (v === 0 ? '0' : '1')).join(''));
+      }
+      expect(new Set(masks).size).toBe(masks.length);
+    });
+  });
+
+  describe(`${adapter}: fused cross-entropy (loss and dlogits in one kernel)`, () => {
+    for (const hardware of [false, true]) {
+      it(`matches cross_entropy and cross_entropy_grad (${hardware ? 'workgroup' : 'row'} variant)`, async () => {
+        for (const c of CROSS_ENTROPY_CASES) {
+          const ce = OP_CASES.find((k) => k.op === 'cross_entropy_grad' && k.name === c.name)!;
+          const inputs = ce.inputs(new Random(caseSeed(ce)));
+          const req = requestOf(ce, inputs);
+          const kernel = crossEntropyFused({ ...req, op: 'cross_entropy_fused' }, { ...gpu.info, isSoftware: !hardware });
+          expect(kernel.bindings).toEqual(['in0', 'in1', 'out', 'loss']);
+          const R = kernel.lossShape[0];
+          const got = await runKernel(gpu, kernel, inputs, req.output, { extraOutputs: { loss: R } });
+          const ctx = { precision: 'f64' as const, step: 0, training: true };
+          const dl = KERNELS.cross_entropy_grad!(inputs, ce.attrs, ctx).data;
+          const loss = KERNELS.cross_entropy!(inputs, ce.attrs, ctx).data[0]!;
+          const r1 = compare(got.out!, dl, TOL.crossEntropy, () => 1);
+          expect(r1.worst, `${c.name} dlogits`).toBeLessThanOrEqual(1);
+          // Per-row losses (f64, from the definition), and their sum = the mean loss.
+          const l = inputs[0]!.data, t = inputs[1]!.data, V = c.V;
+          const counted = Array.from(t).filter((x) => x !== -100).length;
+          const rows = new Float64Array(R);
+          for (let r = 0; r < R; r++) {
+            if (t[r] === -100) continue;
+            let mx = -Infinity;
+            for (let j = 0; j < V; j++) mx = Math.max(mx, l[r * V + j]!);
+            let se = 0;
+            for (let j = 0; j < V; j++) se += Math.exp(l[r * V + j]! - mx);
+            rows[r] = (Math.log(se) - (l[r * V + t[r]!]! - mx)) / counted;
+          }
+          expect(compare(got.loss!, rows, TOL.crossEntropy, () => 1).worst, `${c.name} per-row loss`).toBeLessThanOrEqual(1);
+          const sum = Array.from(got.loss!).reduce((a, b) => a + b, 0);
+          expect(Math.abs(sum - loss), `${c.name} Σ loss`).toBeLessThanOrEqual(TOL.crossEntropy.abs * Math.max(1, Math.abs(loss)));
+        }
+      });
+    }
+  });
+
+  describe(`${adapter}: hardware variants, run on the software adapter`, () => {
+    for (const family of HARDWARE_FAMILIES) {
+      it(`${family} kernels as generated for a hardware GPU`, async () => {
+        const caps: AdapterCaps = { ...gpu.info, isSoftware: false };
+        for (const c of OP_CASES.filter((k) => k.family === family)) {
+          const r = await checkCase(gpu, c, caps);
+          record(`${c.op} (hardware variant)`, r.rawAbs);
+          expect(r.worst, describeFailure(c, r, r.kernel.label)).toBeLessThanOrEqual(1);
+        }
+      });
+    }
+  });
+
+  describe(`${adapter}: dispatches split over x and y under tiny limits`, () => {
+    it('every case that fits 8×8 workgroups of ≤ 4 invocations is still correct', async () => {
+      const limits = {
+        ...gpu.info.limits,
+        maxComputeWorkgroupsPerDimension: 8,
+        maxComputeInvocationsPerWorkgroup: 4,
+        maxComputeWorkgroupSizeX: 4,
+        maxComputeWorkgroupSizeY: 4,
+      };
+      let split = 0;
+      let tooBig = 0;
+      for (const hardware of [false, true]) {
+        const caps: AdapterCaps = { ...gpu.info, isSoftware: !hardware, limits };
+        for (const c of OP_CASES) {
+          let r: Awaited<ReturnType<typeof checkCase>>;
+          try {
+            r = await checkCase(gpu, c, caps);
+          } catch (e) {
+            if (e instanceof GpuError && e.kind === 'limit') {
+              tooBig++;
+              continue;
+            }
+            throw e;
+          }
+          expect(r.worst, describeFailure(c, r, r.kernel.label)).toBeLessThanOrEqual(1);
+          expect(r.kernel.workgroups[0]).toBeLessThanOrEqual(8);
+          expect(r.kernel.workgroups[1]).toBeLessThanOrEqual(8);
+          if (r.kernel.workgroups[1] > 1 && !r.kernel.label.includes('matmul')) split++;
+        }
+      }
+      expect(split).toBeGreaterThanOrEqual(20);
+      expect(tooBig).toBeLessThan(OP_CASES.length);
+    });
+  });
+}

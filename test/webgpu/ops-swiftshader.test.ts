@@ -1,0 +1,4 @@
+// The WGSL op kernels on the swiftshader adapter (see op-suite.ts). A missing adapter fails, never skips.
+import { opSuite } from './op-suite.ts';
+
+opSuite('swiftshader');
