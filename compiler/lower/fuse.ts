@@ -8,10 +8,13 @@
 //                    → one matmul with alpha = factor.
 //   cross_entropy    cross_entropy and cross_entropy_grad of the same logits and targets
 //                    → one kernel that writes per-row losses and the logits gradient.
+//   pad_concat       a tree of adds over pads that tile one axis exactly (the gradient of
+//                    slicing q, k and v out of one projection: pad + pad + add + pad + add)
+//                    → a chain of concats of the pads' operands (5 dispatches become 2).
 import type { Graph, Node } from '../ir/types.ts';
 
-export type FusionKind = 'bias_activation' | 'scale_alpha' | 'cross_entropy';
-export const FUSION_KINDS: readonly FusionKind[] = ['bias_activation', 'scale_alpha', 'cross_entropy'];
+export type FusionKind = 'bias_activation' | 'scale_alpha' | 'cross_entropy' | 'pad_concat';
+export const FUSION_KINDS: readonly FusionKind[] = ['bias_activation', 'scale_alpha', 'cross_entropy', 'pad_concat'];
 
 export interface Group {
   /** The node whose value the group produces (its `out` binding). */
@@ -21,6 +24,8 @@ export interface Group {
   fusion?: FusionKind;
   /** cross_entropy: the gradient node, written by the same kernel. */
   extraOutput?: number;
+  /** pad_concat: the pads' operands in order along `axis`, to be concatenated. */
+  concat?: { axis: number; parts: number[] };
 }
 
 export interface FuseInput {
@@ -73,6 +78,37 @@ export function usersOf(nodes: readonly Node[], live: readonly boolean[]): numbe
 const sameInputs = (a: Node, b: Node): boolean =>
   a.inputs.length === b.inputs.length && a.inputs.every((x, i) => x === b.inputs[i]) && a.attrs.ignore_index === b.attrs.ignore_index;
 
+/**
+ * The add tree rooted at `root` when its leaves are pads (each with a single user, in the tree)
+ * of equal shape along one axis whose ranges tile [0, total) exactly: then the sum is the
+ * concatenation of the pads' operands. Returns the tree's nodes and the operands in order.
+ */
+function padTree(nodes: readonly Node[], root: number, soleUser: (id: number) => Node | undefined): { members: number[]; concat: { axis: number; parts: number[] } } | undefined {
+  const members: number[] = [];
+  const leaves: Node[] = [];
+  const walk = (id: number, parent: number | undefined): boolean => {
+    const n = nodes[id]!;
+    if (parent !== undefined && soleUser(id)?.id !== parent) return false;
+    members.push(id);
+    if (n.op === 'add') return n.inputs.length === 2 && walk(n.inputs[0]!, id) && walk(n.inputs[1]!, id);
+    if (n.op === 'pad') return leaves.push(n) > 0;
+    return false;
+  };
+  if (!walk(root, undefined) || leaves.length < 2) return undefined;
+  const { axis, total } = leaves[0]!.attrs;
+  const rank = nodes[root]!.shape.length;
+  if (leaves.some((l) => l.attrs.axis !== axis || l.attrs.total !== total || l.shape.length !== rank)) return undefined;
+  leaves.sort((a, b) => (a.attrs.start as number) - (b.attrs.start as number));
+  let at = 0;
+  for (const l of leaves) {
+    const size = nodes[l.inputs[0]!]!.shape[axis as number];
+    if (l.attrs.start !== at || typeof size !== 'number') return undefined;
+    at += size;
+  }
+  if (at !== total) return undefined;
+  return { members: members.sort((a, b) => a - b), concat: { axis: axis as number, parts: leaves.map((l) => l.inputs[0]!) } };
+}
+
 /** Groups the live compute nodes (not params or inputs) into kernel dispatches. */
 export function groupNodes(f: FuseInput): Group[] {
   const nodes = f.graph.nodes;
@@ -84,8 +120,24 @@ export function groupNodes(f: FuseInput): Group[] {
     const u = users[id]!;
     return u.length === 1 && !f.keep.has(id) ? nodes[u[0]!] : undefined;
   };
+  // pad_concat trees, largest first (a tree inside a larger one is part of it).
+  const trees = new Map<number, { members: number[]; concat: { axis: number; parts: number[] } }>();
+  if (f.enabled.has('pad_concat')) {
+    for (let id = f.end - 1; id >= 0; id--) {
+      if (!live[id] || nodes[id]!.op !== 'add' || absorbed.has(id)) continue;
+      const tree = padTree(nodes, id, soleUser);
+      if (!tree) continue;
+      trees.set(id, tree);
+      for (const m of tree.members) absorbed.add(m);
+    }
+  }
   for (let id = 0; id < f.end; id++) {
     const n = nodes[id]!;
+    const tree = trees.get(id);
+    if (tree) {
+      groups.push({ output: id, nodes: tree.members, fusion: 'pad_concat', concat: tree.concat });
+      continue;
+    }
     if (!live[id] || absorbed.has(id) || n.op === 'param' || n.op === 'input' || f.alias?.has(id)) continue;
     if (n.op === 'linear') {
       const u = soleUser(id);

@@ -507,6 +507,7 @@ class Planner {
     }
     const globals = { buffer: this.buffersId('globals'), offset: 0, bytes: 16 };
     if (gr.fusion === 'cross_entropy') return this.lowerCrossEntropy(gr, phase, head, out);
+    if (gr.fusion === 'pad_concat') return this.lowerConcat(gr, phase, out);
     const attrs = resolveAttrs(head.attrs, this.env);
     if (head.op === 'dropout' && this.opts.dropout === 'eval') attrs.p = 0; // a kept value: a copy
     const req = {
@@ -541,6 +542,31 @@ class Planner {
     const sum = this.kernels({ op: 'sum_to', attrs: {}, inputs: [{ shape: [R], dtype: 'f32' }, { shape: [], dtype: 'f32' }], output: { shape: [], dtype: 'f32' } }, this.caps);
     this.push(gr, phase, sum, { in0: rows, out });
     this.pool.close(slot, this.time);
+  }
+
+  /** pad_concat: concat(concat(p0, p1), p2)…, the intermediate results temporaries of the pool. */
+  private lowerConcat(gr: Group, phase: Phase, out: Region): void {
+    const { axis, parts } = gr.concat!;
+    let acc: { region: Region; spec: TensorSpec } = { region: this.region(parts[0]!), spec: this.spec(parts[0]!) };
+    const temps: number[] = [];
+    for (let i = 1; i < parts.length; i++) {
+      const b = { region: this.region(parts[i]!), spec: this.spec(parts[i]!) };
+      const shape = [...acc.spec.shape];
+      shape[axis] = shape[axis]! + b.spec.shape[axis]!;
+      const last = i === parts.length - 1;
+      let region = out;
+      if (!last) {
+        const bytes = 4 * numel(shape);
+        const slot = this.pool.open(bytes, this.time);
+        temps.push(slot);
+        region = { buffer: -1 - slot, offset: 0, bytes };
+      }
+      const spec: TensorSpec = { shape, dtype: acc.spec.dtype };
+      const k = this.kernels({ op: 'concat', attrs: { axis }, inputs: [acc.spec, b.spec], output: spec }, this.caps);
+      this.push(gr, phase, k, { in0: acc.region, in1: b.region, out: region });
+      acc = { region, spec };
+    }
+    for (const t of temps) this.pool.close(t, this.time);
   }
 
   private buffersId(label: string): number {

@@ -92,7 +92,7 @@ describe('plan: memory', () => {
       const lastRead = new Map<number, number>();
       q.steps.forEach((s, i) => {
         for (const n of s.nodes) {
-          if (!writeStep.has(n)) writeStep.set(n, i);
+          writeStep.set(n, i); // a group of several dispatches has its result after the last
           for (const x of nodes[n]!.inputs) {
             // Reading a dropout alias reads its root's memory.
             let r = x;
@@ -164,11 +164,15 @@ describe('plan: fusions', () => {
     expect(ce.nodes.map((n) => t.graph.nodes[n]!.op)).toEqual(['cross_entropy', 'cross_entropy_grad']);
     const lora = q.steps.find((s) => s.kind === 'dispatch' && s.nodes.length === 2 && t.graph.nodes[s.nodes[1]!]!.op === 'scale');
     expect(lora?.kind === 'dispatch' && q.shaders[lora.shader]!.wgsl).toMatch(/2\.0 \* acc/);
-    // Without fusion: one more dispatch per matmul fusion (the cross-entropy pair stays two:
-    // the fused kernel and the sum of its per-row losses).
+    // Without fusion: one more dispatch per matmul fusion; the cross-entropy pair stays two (the
+    // fused kernel and the sum of its per-row losses); q, k, v's pad+pad+add+pad+add become 2 concats.
     const plain = plan(t, { fuse: false });
     expect(plain.fusions).toEqual([]);
-    expect(plain.steps.length - q.steps.length).toBe(q.fusions.length - 1);
+    const saved = (f: Plan['fusions'][number]) => (f.kind === 'cross_entropy' ? 0 : f.kind === 'pad_concat' ? f.nodes.length - 2 : 1);
+    expect(plain.steps.length - q.steps.length).toBe(q.fusions.reduce((a, f) => a + saved(f), 0));
+    expect(kinds(q).filter((k) => k === 'pad_concat')).toHaveLength(2); // one per layer
+    const concat = q.fusions.find((f) => f.kind === 'pad_concat')!;
+    expect(concat.nodes.map((n) => t.graph.nodes[n]!.op).sort()).toEqual(['add', 'add', 'pad', 'pad', 'pad']);
   });
 
   it('bias + gelu/silu go into the matmul epilogue where the pre-activation is not needed by a backward', () => {
