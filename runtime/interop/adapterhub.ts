@@ -54,7 +54,7 @@ interface Placed {
 }
 
 /** Where each of our adapted modules goes in the library, or why it cannot. */
-export function placeAdapters(g: Graph, names: HfNames, params: Param[]): Placed[] | string {
+export function placeAdapters(names: HfNames, params: Param[]): Placed[] | string {
   const where = LOCATIONS[names.family];
   const modules = [...new Set(params.map((p) => p.method!.module))];
   if (!where) return `bottleneck adapters on ${modules.length} module(s): the \`adapters\` library's layout is known here for gpt2, llama and bert names, not for a ${names.family} model`;
@@ -78,7 +78,7 @@ export function placeAdapters(g: Graph, names: HfNames, params: Param[]): Placed
 }
 
 export function bottleneckPart(g: Graph, names: HfNames, params: Param[], name: string, baseModel: string | null): PartSpec | string {
-  const placed = placeAdapters(g, names, params);
+  const placed = placeAdapters(names, params);
   if (typeof placed === 'string') return placed;
   const layers = attentionLayers(g).length;
   const d = params.find((p) => p.path.endsWith('.adapter.down.weight'))!.shape[1]!;

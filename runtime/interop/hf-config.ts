@@ -86,10 +86,11 @@ export function parseAdapterConfig(text: string, where: string): AdapterConfig {
     if (!(typeof targets === 'string' || (Array.isArray(targets) && targets.length && targets.every((t) => typeof t === 'string')))) {
       throw new InteropError(`${where}: target_modules must be a list of module names or a regular expression, found ${JSON.stringify(targets)}`);
     }
-    const r = f.int('r');
+    // PEFT's LoraConfig defaults: r = 8, lora_alpha = 8.
+    const r = c.r === undefined ? 8 : f.int('r');
     const layers = c.layers_to_transform;
     return {
-      kind: 'lora', r, alpha: f.number('lora_alpha', r), dropout: f.number('lora_dropout', 0), rslora: c.use_rslora === true,
+      kind: 'lora', r, alpha: f.number('lora_alpha', 8), dropout: f.number('lora_dropout', 0), rslora: c.use_rslora === true,
       targets: targets as string[] | string,
       exclude: (f.strings('exclude_modules', true) ?? (typeof c.exclude_modules === 'string' ? c.exclude_modules : null)),
       rankPattern: f.numbers('rank_pattern'), alphaPattern: f.numbers('alpha_pattern'),

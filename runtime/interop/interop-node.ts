@@ -3,7 +3,7 @@
 // which is renamed into place only when complete, so a failure leaves no output at all.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, open, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { compile } from '../../compiler/build.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
@@ -59,7 +59,15 @@ export function compileCheckpointSource(state: CheckpointState, where: string): 
   const files = state.source.files;
   const host: SourceHost = {
     read: (p) => files[p] ?? (existsSync(p) && statSync(p).isFile() ? readFileSync(p, 'utf8') : undefined),
-    resolve: (from, spec) => resolve(dirname(from), spec),
+    // The entry may be recorded relative to the directory training ran in: an import then
+    // resolves to the recorded file that ends with the same path.
+    resolve: (from, spec) => {
+      const direct = resolve(dirname(from), spec);
+      if (files[direct] !== undefined) return direct;
+      const tail = `/${spec.replace(/^(\.\/)+/, '')}`;
+      const hits = Object.keys(files).filter((k) => k.endsWith(tail));
+      return hits.length === 1 ? hits[0]! : direct;
+    },
   };
   const res = compile(state.source.entry, host, { set: state.set, derivedPrefix: true });
   if (!res.graph) {
