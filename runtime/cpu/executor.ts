@@ -5,7 +5,7 @@ import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { evalDim, type DimEnv } from '../../compiler/ir/dims.ts';
 import type { Attrs, Node } from '../../compiler/ir/types.ts';
 import { paramView, type ParamStore } from '../arena.ts';
-import { KERNELS } from './kernels/index.ts';
+import { clearAttentionCache, KERNELS } from './kernels/index.ts';
 import type { FloatTensor, Precision, Tensor } from './tensor.ts';
 
 export interface Batch {
@@ -50,6 +50,7 @@ export class CpuExecutor {
     const env: DimEnv = { B: batch.tokens.shape[0]!, T: batch.tokens.shape[1]! };
     const values: (Tensor | undefined)[] = new Array(nodes.length);
     const ctx = { precision: opts.precision, step: opts.step, training: opts.training };
+    clearAttentionCache();
     for (let id = 0; id < end; id++) {
       const n = nodes[id]!;
       values[id] = this.evalNode(n, values, store, batch, env, ctx);

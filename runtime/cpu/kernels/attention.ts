@@ -139,60 +139,64 @@ function scoreGrads(
   for (let j = 0; j < n; j++) ds[j] = p[j]! * (ds[j]! - dot) * scale;
 }
 
-/** Runs `body` with an f64 accumulator shaped like `like`, then rounds it into the output. */
-function accumulate(like: FloatTensor, ctx: KernelContext, body: (acc: Float64Array) => void) {
-  const acc = new Float64Array(like.data.length);
-  body(acc);
-  const out = floatOut(like.shape, ctx);
-  out.data.set(acc);
-  return out;
+/**
+ * All three attention gradients in one pass over the softmax rows. The executor runs
+ * attention_grad_q, _k and _v as separate nodes with the same operands; the last result is
+ * remembered (keyed by the operand arrays themselves), so the rows are computed once, not
+ * three times. Each result is still exactly what its own kernel would return.
+ */
+interface GradCache {
+  key: unknown[];
+  attrs: string;
+  precision: string;
+  grads: { q: FloatTensor; k: FloatTensor; v: FloatTensor };
+}
+let lastGrads: GradCache | undefined;
+
+/** Forgets the remembered gradients (the executor calls it before each run). */
+export function clearAttentionCache(): void {
+  lastGrads = undefined;
+}
+
+function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: Attrs, ctx: KernelContext) {
+  const { q, k, v, g, dy } = operands(op, inputs, attrs, true);
+  const key = [q.data, k.data, v.data, dy!.data];
+  const attrKey = JSON.stringify(attrs);
+  const hit = lastGrads;
+  if (hit && hit.attrs === attrKey && hit.precision === ctx.precision && hit.key.every((x, i) => x === key[i])) return hit.grads;
+  const ds = new Float64Array(g.Sk);
+  const qd = q.data, kd = k.data, dyd = dy!.data;
+  const dq = new Float64Array(qd.length);
+  const dk = new Float64Array(kd.length);
+  const dv = new Float64Array(v.data.length);
+  forEachRow(g, qd, kd, (p, n, qo, kBase, kStride) => {
+    scoreGrads(p, n, dyd, qo, v.data, kBase, kStride, g.hd, g.scale, ds);
+    for (let j = 0; j < n; j++) {
+      const d = ds[j]!;
+      const pj = p[j]!;
+      const ko = kBase + j * kStride;
+      for (let c = 0; c < g.hd; c++) {
+        dq[qo + c] += d * kd[ko + c]!;
+        dk[ko + c] += d * qd[qo + c]!;
+        dv[ko + c] += pj * dyd[qo + c]!;
+      }
+    }
+  });
+  const round = (like: FloatTensor, acc: Float64Array) => {
+    const out = floatOut(like.shape, ctx);
+    out.data.set(acc);
+    return out;
+  };
+  const grads = { q: round(q, dq), k: round(k, dk), v: round(v, dv) };
+  lastGrads = { key, attrs: attrKey, precision: ctx.precision, grads };
+  return grads;
 }
 
 /** attention_grad_q: dq_i = Σ_j dS_ij · k_j / √hd. */
-export const attentionGradQ: Kernel = (inputs, attrs, ctx) => {
-  const { q, k, v, g, dy } = operands('attention_grad_q', inputs, attrs, true);
-  const ds = new Float64Array(g.Sk);
-  const kd = k.data;
-  return accumulate(q, ctx, (dq) => {
-    forEachRow(g, q.data, kd, (p, n, qo, kBase, kStride) => {
-      scoreGrads(p, n, dy!.data, qo, v.data, kBase, kStride, g.hd, g.scale, ds);
-      for (let j = 0; j < n; j++) {
-        const d = ds[j]!;
-        const ko = kBase + j * kStride;
-        for (let c = 0; c < g.hd; c++) dq[qo + c] += d * kd[ko + c]!;
-      }
-    });
-  });
-};
+export const attentionGradQ: Kernel = (inputs, attrs, ctx) => attentionGrads('attention_grad_q', inputs, attrs, ctx).q;
 
-/** attention_grad_k: dk_j = Σ over queries (and the heads sharing the kv head) of dS_ij · q_i / √hd. */
-export const attentionGradK: Kernel = (inputs, attrs, ctx) => {
-  const { q, k, v, g, dy } = operands('attention_grad_k', inputs, attrs, true);
-  const ds = new Float64Array(g.Sk);
-  const qd = q.data;
-  return accumulate(k, ctx, (dk) => {
-    forEachRow(g, qd, k.data, (p, n, qo, kBase, kStride) => {
-      scoreGrads(p, n, dy!.data, qo, v.data, kBase, kStride, g.hd, g.scale, ds);
-      for (let j = 0; j < n; j++) {
-        const d = ds[j]!;
-        const ko = kBase + j * kStride;
-        for (let c = 0; c < g.hd; c++) dk[ko + c] += d * qd[qo + c]!;
-      }
-    });
-  });
-};
+/** attention_grad_k: dk_j = Σ over queries (and heads sharing the kv head) of dS_ij · q_i / √hd. */
+export const attentionGradK: Kernel = (inputs, attrs, ctx) => attentionGrads('attention_grad_k', inputs, attrs, ctx).k;
 
 /** attention_grad_v: dv_j = Σ over queries (and the heads sharing the kv head) of p_ij · dy_i. */
-export const attentionGradV: Kernel = (inputs, attrs, ctx) => {
-  const { q, k, v, g, dy } = operands('attention_grad_v', inputs, attrs, true);
-  const dyd = dy!.data;
-  return accumulate(v, ctx, (dv) => {
-    forEachRow(g, q.data, k.data, (p, n, qo, kBase, kStride) => {
-      for (let j = 0; j < n; j++) {
-        const pj = p[j]!;
-        const vo = kBase + j * kStride;
-        for (let c = 0; c < g.hd; c++) dv[vo + c] += pj * dyd[qo + c]!;
-      }
-    });
-  });
-};
+export const attentionGradV: Kernel = (inputs, attrs, ctx) => attentionGrads('attention_grad_v', inputs, attrs, ctx).v;

@@ -14,6 +14,7 @@ import { concat, expandBatch, pad, slice, sumTo } from './shape.ts';
 
 export { KernelError, type Kernel, type KernelContext } from './common.ts';
 export { gemm } from './linear.ts';
+export { clearAttentionCache } from './attention.ts';
 
 export const KERNELS: Record<string, Kernel> = {
   // forward
