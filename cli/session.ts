@@ -10,6 +10,7 @@ import { CpuBackend, type Backend } from '../runtime/backend.ts';
 import { ADAPTER_FILE } from '../runtime/checkpoint.ts';
 import { tokenizerByName, type Tokenizer } from '../runtime/data/tokenizer.ts';
 import { initParams } from '../runtime/init.ts';
+import { loadInit } from '../runtime/interop/hf-weights-node.ts';
 import { readSafetensorsFile } from '../runtime/io/safetensors-node.ts';
 import { loadWeights } from '../runtime/weights.ts';
 import { UserError } from './grad.ts';
@@ -39,10 +40,12 @@ export async function openSession(file: string, flags: SessionFlags, opts: { der
   const graph = res.graph!;
   const tokenizer = pickTokenizer(graph, flags.tokenizer);
   const store = createStore(graph, 'f32');
-  initParams(graph, store, { seed: Number(flags.seed ?? 0), tokenize: (t) => tokenizer.encode(t) });
-  if (flags.init) loadWeights(graph, store, await readSafetensorsFile(flags.init), { ignore: (n) => n === 'lm_head.weight' && !graph.params.some((p) => p.path === n) });
+  // Base weights first, so that inits reading them (prompt `vocab`/`text`) see the loaded table.
+  const loaded = flags.init ? (await loadInit(flags.init, graph, store)).loaded : new Set<string>();
+  initParams(graph, store, { seed: Number(flags.seed ?? 0), tokenize: (t) => tokenizer.encode(t), skip: loaded });
   if (flags.adapter) {
     const path = existsSync(join(flags.adapter, ADAPTER_FILE)) ? join(flags.adapter, ADAPTER_FILE) : flags.adapter;
+    if (!existsSync(path) || !path.endsWith('.safetensors')) throw new UserError(`--adapter ${flags.adapter}: no ${ADAPTER_FILE} there; give a checkpoint directory written by \`peftc train --out\` or an adapter .safetensors file`);
     loadWeights(graph, store, await readSafetensorsFile(path));
   }
   return { graph, sources: Object.fromEntries(res.texts), store, tokenizer, maxContext: maxContext(graph) };
