@@ -4,7 +4,8 @@
 //   ⌊h·KV/H⌋ = ⌊h/G⌋ (G = H/KV); key j is visible to query i iff j < prefix, or not causal,
 //   or j − prefix ≤ i: the visible keys of query i are 0 … n(i) − 1.
 //
-// Written for CPU adapters first: no workgroup memory, no barriers, no atomics.
+// Written for CPU adapters first: no workgroup memory, no barriers, no atomics (one exception:
+// the hardware variant of grad_k / grad_v, keyGradWorkgroup below).
 //   attention, attention_grad_q: one invocation per (batch, head, query row). The softmax is
 //     computed online (running max m, running sum l, rescaled when m grows), in one pass over
 //     the visible keys. grad_q makes a second pass: dq = Σ_j p_j (dP_j − Σ_l p_l dP_l) k_j / √hd
@@ -13,10 +14,11 @@
 //     owns those rows of dk / dv (accumulated in `out` itself, deterministically), and for every
 //     query of every head of its group that sees a key of the block it recomputes that query's
 //     softmax statistics, then adds p·dy (grad_v) or dS·q/√hd (grad_k) to its keys. The
-//     statistics are recomputed ⌈Sk/J⌉ times in all; J is chosen for about 64 invocations on
-//     software adapters (a few thousand on hardware).
+//     statistics are recomputed ⌈Sk/J⌉ times in all; J is chosen for about 64 invocations.
+//     On hardware GPUs that leaves each invocation a long serial loop, so there a workgroup of
+//     64 invocations shares the statistics of 64 queries at a time through workgroup memory.
 // Vectors along hd are vec4 when hd % 4 = 0, unrolled into named registers (see below).
-import { type Binding, boolAttr, ceilDiv, checkOutput, declare, f32, fail, fmt, grid, intAttr, operand, u32, widthFor } from './common.ts';
+import { type Binding, boolAttr, ceilDiv, checkOutput, declare, f32, fail, failLimit, fmt, grid, intAttr, operand, u32, widthFor } from './common.ts';
 import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
 
 interface Geometry {
@@ -286,9 +288,119 @@ ${gr.prologue}
   return { label: `${req.op}_${g.B}x${g.Sk}x${g.KV}x${g.hd}_J${J}`, wgsl, bindings: d.bindings, workgroups: gr.workgroups };
 }
 
+/** Which variant attention_grad_k / attention_grad_v use on an adapter. */
+export function keyGradVariantFor(caps: Pick<AdapterCaps, 'isSoftware'>): 'invocation' | 'workgroup' {
+  return caps.isSoftware ? 'invocation' : 'workgroup';
+}
+
+/**
+ * attention_grad_k and attention_grad_v for hardware GPUs: one workgroup per (b, kv head, block
+ * of WG keys); invocation t owns key j0 + t, keeps k_j, v_j and its gradient in registers. For each
+ * head of the group and each chunk of WG queries: phase 1, invocation t computes the softmax
+ * statistics (m, 1/l, Σ p·dP) of query c0 + t into workgroup memory; barrier; phase 2, every
+ * invocation adds the chunk's contributions to its key; barrier.
+ */
+function keyGradWorkgroup(req: OpKernelRequest, caps: AdapterCaps, which: 'k' | 'v'): OpKernel {
+  const g = geometry(req, true);
+  checkOutput(req, g.kShape);
+  const w = widthFor(g.hd);
+  const T = w === 4 ? 'vec4<f32>' : 'f32';
+  const n = g.hd / w;
+  const WG = Math.min(64, caps.limits.maxComputeInvocationsPerWorkgroup, caps.limits.maxComputeWorkgroupSizeX);
+  const NB = ceilDiv(g.Sk, WG);
+  const groups = g.B * g.KV * NB;
+  const maxDim = caps.limits.maxComputeWorkgroupsPerDimension;
+  const gx = Math.min(groups, maxDim);
+  const gy = Math.max(1, ceilDiv(groups, gx));
+  if (gy > maxDim) failLimit(req.op, `${groups} workgroups exceed maxComputeWorkgroupsPerDimension² (${maxDim}²)`);
+  const d = bindings(true, T, which === 'k'); // grad_v never reads v
+  const score = (qv: string): string => `let s = ${dotVec(qv, 'k', 'qko', n)} * SCALE;`;
+  const wgsl = `${preamble(g, w, req.op)}
+const WG = ${u32(WG)}; // keys per workgroup = queries per chunk
+const NB = ${u32(NB)}; // key blocks per (batch, kv head)
+${d.wgsl}
+var<workgroup> stM: array<f32, ${WG}>;
+var<workgroup> stInv: array<f32, ${WG}>;
+var<workgroup> stPdp: array<f32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let wgi = ${gy > 1 ? `wid.x + wid.y * ${u32(gx)}` : 'wid.x'};
+  if (wgi >= ${u32(groups)}) { return; } // uniform: the whole workgroup leaves
+  let blk = wgi % NB;
+  let kvh = (wgi / NB) % KV;
+  let b = wgi / (NB * KV);
+  let j0 = blk * WG;
+  let kb = b * SK * KS + kvh * HDW;
+  let j = j0 + t; // this invocation's key (none when j ≥ SK)
+  let mine = kb + min(j, SK - 1u) * KS;
+  ${loadVec('let', 'kr', 'k', 'mine', n)}
+  ${which === 'k' ? loadVec('let', 'vr', 'v', 'mine', n) : ''}
+  ${each(n, (c) => `var a${c} = ${T}();`)}
+  // The first query that sees a key of this block: causal key j ≥ prefix is seen from i = j − prefix.
+  let i0 = ${g.causal ? 'select(0u, j0 - PREFIX, j0 > PREFIX)' : '0u'};
+  for (var hh = 0u; hh < G; hh++) {
+    let h = kvh * G + hh;
+    for (var c0 = i0; c0 < S; c0 += WG) {
+      // phase 1: statistics of query c0 + t over all its visible keys
+      let si = c0 + t;
+      if (si < S) {
+        let qo = (b * S + si) * QS + h * HDW;
+        ${loadVec('let', 'q', 'q', 'qo', n)}
+        ${loadVec('let', 'g', 'dy', 'qo', n)}
+        let nv = visible(si);
+        var m = 0.0;
+        var l = 1.0;
+        var u = 0.0;
+        for (var jj = 0u; jj < nv; jj++) {
+          let qko = kb + jj * KS;
+          ${score('q')}
+          ${which === 'k' ? `let dp = ${dotVec('g', 'v', 'qko', n)};` : 'let dp = 0.0;'}
+          if (jj == 0u) { m = s; u = dp; continue; }
+          if (s > m) {
+            let r = exp(m - s);
+            l *= r;
+            u *= r;
+            m = s;
+          }
+          let e = exp(s - m);
+          l += e;
+          u += e * dp;
+        }
+        stM[t] = m;
+        stInv[t] = 1.0 / l;
+        stPdp[t] = u / l;
+      }
+      workgroupBarrier();
+      // phase 2: this key's share of every query of the chunk that sees it
+      let cEnd = min(c0 + WG, S);
+      for (var qi = c0; qi < cEnd; qi++) {
+        if (j < SK && j < visible(qi)) {
+          let qo = (b * S + qi) * QS + h * HDW;
+          let s = ${treeSum(names('kr', n).map((x, c) => `dot4(${x}, ${at('q', 'qo', c)})`))} * SCALE;
+          let p = exp(s - stM[qi - c0]) * stInv[qi - c0];
+          ${
+            which === 'v'
+              ? each(n, (c) => `a${c} += p * ${at('dy', 'qo', c)};`)
+              : `let dp = ${treeSum(names('vr', n).map((x, c) => `dot4(${x}, ${at('dy', 'qo', c)})`))};
+          let ds = p * (dp - stPdp[qi - c0]) * SCALE;
+          ${each(n, (c) => `a${c} += ds * ${at('q', 'qo', c)};`)}`
+          }
+        }
+      }
+      workgroupBarrier();
+    }
+  }
+  if (j < SK) {
+    ${each(n, (c) => `${at('out', 'mine', c)} = a${c};`)}
+  }
+}
+`;
+  return { label: `${req.op}_wg_${g.B}x${g.Sk}x${g.KV}x${g.hd}`, wgsl, bindings: d.bindings, workgroups: [gx, gy, 1] };
+}
+
 export const ATTENTION_KERNELS: Record<string, OpKernelGen> = {
   attention: (req, caps) => perQuery(req, caps, false),
   attention_grad_q: (req, caps) => perQuery(req, caps, true),
-  attention_grad_k: (req, caps) => perKeyBlock(req, caps, 'k'),
-  attention_grad_v: (req, caps) => perKeyBlock(req, caps, 'v'),
+  attention_grad_k: (req, caps) => (keyGradVariantFor(caps) === 'workgroup' ? keyGradWorkgroup : perKeyBlock)(req, caps, 'k'),
+  attention_grad_v: (req, caps) => (keyGradVariantFor(caps) === 'workgroup' ? keyGradWorkgroup : perKeyBlock)(req, caps, 'v'),
 };

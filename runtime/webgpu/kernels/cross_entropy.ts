@@ -65,7 +65,7 @@ const ROW_STATS = `fn rowStats(off: u32) -> vec2<f32> {
 export const crossEntropy: OpKernelGen = (req, caps) => {
   const o = operands(req);
   checkOutput(req, []);
-  const WG = workgroupLimit(caps, 64);
+  const WG = workgroupLimit(caps, caps.isSoftware ? 64 : 1024);
   const d = declare([
     { name: 'in0', variable: 'logits', type: 'f32' },
     { name: 'in1', variable: 'targets', type: 'i32' },

@@ -10,9 +10,11 @@
 //
 // Statistics are two-pass like the CPU reference (mean, then the biased variance of x − mean).
 //
-// *_grad_gamma, x [R, D], dy [R, D] → out [D] = Σ_rows dy · x̂: one invocation per block of F
-// features; it walks every row, recomputing that row's statistics (so the statistics are computed
-// ⌈D/F⌉ times in all: the price of one deterministic kernel without atomics or a scratch buffer).
+// *_grad_gamma, x [R, D], dy [R, D] → out [D] = Σ_rows dy · x̂: on software adapters one
+// invocation per block of F features walks every row, recomputing that row's statistics (so
+// they are computed ⌈D/F⌉ times in all: the price of one deterministic kernel without atomics or
+// a scratch buffer); on hardware one workgroup per feature unit splits the rows among its
+// invocations and reduces.
 import {
   type Binding, type Grid, ceilDiv, checkOutput, declare, f32, fail, fmt, grid, hsum, numAttr, operand, optOperand, rowGroups, rowsOf,
   sameShape, u32, widthFor, workgroupReductions,
@@ -185,7 +187,38 @@ const gradGamma: OpKernelGen = (req, caps): OpKernel => {
         `    for (var j = 0u; j < DW; j++) { let v = x[off + j]; s += ${hsum(w, 'v * v')}; }`,
         '    let rstd = 1.0 / sqrt(s / D + EPS);',
       ];
-  const wgsl = `// ${req.op}: x ${fmt(shape)}, dy ${fmt(shape)} → out [${D}] = Σ_rows dy · ${layer ? '(x − mean)' : 'x'} · rstd
+  const what = `// ${req.op}: x ${fmt(shape)}, dy ${fmt(shape)} → out [${D}] = Σ_rows dy · ${layer ? '(x − mean)' : 'x'} · rstd`;
+  if (normVariantFor(caps) === 'workgroup') {
+    // One workgroup per feature unit j; its invocations split the rows (each computes the
+    // statistics of its own rows), then one tree reduction per component.
+    const gw = rowGroups(req.op, DW, caps, w);
+    const comps = w === 4 ? ['x', 'y', 'z', 'w'] : [''];
+    const sums = comps.map((c, k) => `wgSum(acc${c ? `.${c}` : ''}, lid, ${u32(k)})`);
+    const wgsl = `${what}
+// one workgroup per feature unit (T) j; invocations take rows lid, lid + WG, …
+alias T = ${T};
+const R = ${u32(R)};
+const D = ${f32(D)};
+const DW = ${u32(DW)};
+const EPS = ${f32(eps)};
+${d.wgsl}
+${workgroupReductions(gw.wg, w)}
+${gw.entry}
+${gw.prologue}
+  let jf = row;
+  var acc = T();
+  for (var r = lid; r < R; r += ${u32(gw.wg)}) {
+    let off = r * DW;
+${stats.join('\n')}
+    acc += dy[off + jf] * (x[off + jf] - T(mean)) * rstd;
+  }
+  let total = ${w === 4 ? `vec4<f32>(${sums.join(', ')})` : sums[0]};
+  if (lid == 0u) { out[jf] = total; }
+}
+`;
+    return { label: `${req.op}_wg_${R}x${D}`, wgsl, bindings: d.bindings, workgroups: gw.workgroups };
+  }
+  const wgsl = `${what}
 // invocation i owns features i·F … i·F + F − 1 (in units of T) and walks all ${R} rows
 alias T = ${T};
 const R = ${u32(R)};
