@@ -37,6 +37,7 @@ export interface TrainFlags extends SessionFlags {
 }
 
 export async function trainCommand(file: string, flags: TrainFlags): Promise<number> {
+  const opt = optimizerFrom(flags); // check the flags before any slow work
   const resumed = flags.resume ? readCheckpointDir(flags.resume) : undefined;
   const s = await openSession(file, { ...flags, seed: flags.seed ?? String(resumed?.state.seed ?? 0) });
   if (!s) return 1;
@@ -51,7 +52,6 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     validRows: int(flags.evalRows ?? '256', '--eval-rows', 1),
   });
   const steps = flags.steps ? int(flags.steps, '--steps', 1) : batcher.stepsFor(num(flags.epochs ?? '1', '--epochs'));
-  const opt = optimizerFrom(flags);
   const backend = await openBackend(flags.backend ?? 'cpu', trainingGraph(g, opt), s.store);
   const out = flags.out ?? flags.resume ?? `runs/${basename(file, '.peft')}`;
   let start = 0;
@@ -60,7 +60,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     backend.restoreOptimizer(backend.optimizer);
     start = resumed.state.step;
   }
-  const log = makeReporter({ json: flags.json ?? false, tty: process.stdout.isTTY ?? false, logEvery: Math.max(1, Math.round(steps / 50)) });
+  const log = makeReporter({ json: flags.json ?? false, tty: process.stdout.isTTY ?? false, logEvery: flags.json ? 1 : Math.max(1, Math.round(steps / 50)) });
   log.note(describeDataset(data));
   log.note(`${g.params.filter((p) => p.partition === 'trainable').length} trainable tensors, ${steps} steps of ${batcher.batchSize}×${seqLen} tokens on ${backend.name}${resumed ? `, resuming at step ${start}` : ''}`);
   if (flags.baseline ?? true) {

@@ -92,6 +92,9 @@ export async function train(backend: Backend, data: BatchSource, opts: TrainOpti
     losses.push(res.loss);
     const elapsed = busy / 1000;
     hooks.onStep?.({ step, loss: res.loss, lr, gradNorm: res.gradNorm, tokensPerSecond: tokens / Math.max(elapsed, 1e-9), elapsedSeconds: elapsed });
+    // Let pending events (a Ctrl-C, a browser's UI) run between steps: a CPU step never
+    // yields on its own.
+    await yieldToEventLoop();
     const interrupted = hooks.shouldStop?.() ?? false;
     if (opts.evalEvery > 0 && step % opts.evalEvery === 0 && step < opts.steps && !interrupted) {
       await evaluate();
@@ -105,4 +108,10 @@ export async function train(backend: Backend, data: BatchSource, opts: TrainOpti
   await evaluate();
   await hooks.checkpoint?.(step, valLoss);
   return { end: 'done', step, losses, valLoss };
+}
+
+/** Resolves on the next macrotask, so that signal handlers and UI events get to run. */
+function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (f: () => void) => unknown };
+  return new Promise((resolve) => (g.setImmediate ? g.setImmediate(resolve) : setTimeout(resolve, 0)));
 }
