@@ -7,142 +7,16 @@
 // parameters another; their gradients one buffer with the trainable layout; Adam's m and v one
 // buffer each, so clipping and the update are passes over whole arenas. Frozen parameters get
 // no gradient memory. Activations and backward temporaries share a pool of buffers by liveness.
-import type { OptimizerConfig, TrainingGraph } from '../autodiff/backward.ts';
+import type { TrainingGraph } from '../autodiff/backward.ts';
 import { evalDim, evalShape } from '../ir/dims.ts';
 import type { Attrs, Node } from '../ir/types.ts';
 import type { AdapterCaps, OpKernel, OpKernelGen, TensorSpec } from '../../runtime/webgpu/kernels/types.ts';
-import { type MatmulSpec, matmulKernel } from '../../runtime/webgpu/kernels/matmul.ts';
+import { type MatmulSpec, matmulKernel, matmulVariantFor } from '../../runtime/webgpu/kernels/matmul.ts';
 import { crossEntropyFused, opKernel } from '../../runtime/webgpu/kernels/index.ts';
 import { FUSION_KINDS, type FusionKind, type Group, dropoutAliases, groupNodes } from './fuse.ts';
-import { ALIGN, type ArenaLayout, BufferPool, alignUp, layoutArena, numel } from './memory.ts';
+import type { BufferKind, Phase, Plan, PlanBuffer, PlanFusion, PlanShader, PlanStep, Region } from './types.ts';
+import { type ArenaLayout, BufferPool, alignUp, layoutArena, numel } from './memory.ts';
 import { CLIP, HYPER, OPT_WG, SUMSQ_MAX_WG, UPDATE_MAX_WG, clipFinishWgsl, sumSquaresWgsl, updateWgsl } from './optimizer.ts';
-
-export type BufferKind =
-  | 'frozen' // frozen parameters
-  | 'trainable' // trainable parameters
-  | 'grads' // their gradients (trainable layout)
-  | 'optim-state' // Adam m and v, SGD momentum (trainable layout)
-  | 'optim-scratch' // decay mask, hyper-parameters, partial sums, clip factor
-  | 'activation' // pooled activations and backward temporaries
-  | 'input' // tokens and targets
-  | 'globals'; // u32 [step, training, 0, 0] for kernels that read the step (dropout)
-
-export interface PlanBuffer {
-  id: number;
-  label: string;
-  kind: BufferKind;
-  bytes: number;
-}
-
-/** A byte range of a plan buffer (offsets are multiples of 256 where a range is bound). */
-export interface Region {
-  buffer: number;
-  offset: number;
-  bytes: number;
-}
-
-export type Phase = 'forward' | 'backward' | 'optimizer';
-
-export interface DispatchStep {
-  kind: 'dispatch';
-  label: string;
-  /** Index into plan.shaders. */
-  shader: number;
-  workgroups: [number, number, number];
-  bindings: Region[];
-  /** Indices into `bindings` the kernel writes (the rest are read-only). */
-  writes: number[];
-  phase: Phase;
-  /** IR nodes this dispatch computes (empty for optimizer kernels). */
-  nodes: number[];
-}
-
-export interface CopyStep {
-  kind: 'copy';
-  label: string;
-  src: Region;
-  dst: Region;
-  phase: Phase;
-  nodes: number[];
-}
-
-export type PlanStep = DispatchStep | CopyStep;
-
-export interface PlanShader {
-  label: string;
-  wgsl: string;
-}
-
-export interface PlanStats {
-  frozenBytes: number;
-  trainableBytes: number;
-  gradBytes: number;
-  /** Adam m and v (or SGD momentum). */
-  optimizerStateBytes: number;
-  /** Decay mask, hyper-parameters, partial sums. */
-  optimizerScratchBytes: number;
-  /** Bytes of the activation pool: what the plan allocates for activations and temporaries. */
-  activationPeakBytes: number;
-  /** What the activations would take with one buffer per value. */
-  activationNoReuseBytes: number;
-  /** The largest sum of simultaneously live values (a lower bound for any allocator). */
-  activationLiveMaxBytes: number;
-  inputBytes: number;
-}
-
-export interface PlanFusion {
-  kind: FusionKind;
-  nodes: number[];
-}
-
-export interface Plan {
-  dims: { B: number; T: number };
-  /** 'train': dropout draws its mask (from globals[0], the step); 'eval': dropout is the identity. */
-  dropout: 'train' | 'eval';
-  /** Whether the plan has a backward pass and an optimizer (false: forward only). */
-  training: boolean;
-  adapter: { isSoftware: boolean; maxStorageBufferBindingSize: number };
-  buffers: PlanBuffer[];
-  shaders: PlanShader[];
-  steps: PlanStep[];
-  /** steps[0, forwardEnd) are the forward pass, [forwardEnd, backwardEnd) the backward, then the optimizer. */
-  forwardEnd: number;
-  backwardEnd: number;
-  frozen: ArenaLayout;
-  trainable: ArenaLayout;
-  /** Buffer ids of the fixed buffers; absent where a plan has none (no optimizer when forward only). */
-  ids: {
-    frozen: number;
-    trainable: number;
-    grads: number;
-    m?: number;
-    v?: number;
-    decay?: number;
-    hyper?: number;
-    partials?: number;
-    clip?: number;
-    globals: number;
-    tokens: number;
-    targets: number;
-  };
-  io: {
-    tokens: Region & { shape: number[] };
-    targets: Region & { shape: number[] };
-    logits: Region & { shape: number[] };
-    loss: Region;
-  };
-  /**
-   * Where each IR node's value lives while it is live (null for nodes the plan does not compute
-   * or that a fusion absorbed). Pool buffers are shared, so a region holds its value only
-   * between the dispatch that writes it and its last reader.
-   */
-  values: (Region | null)[];
-  /** Where each trainable parameter's gradient lands: its slot of the gradient arena. */
-  grads: { path: string; node: number; region: Region }[];
-  optimizer: OptimizerConfig;
-  fusions: PlanFusion[];
-  stats: PlanStats;
-}
 
 export interface PlanOptions {
   /** The op kernel generators (default: runtime/webgpu/kernels' registry, opKernel). */
@@ -217,6 +91,7 @@ class Planner {
   private alias = new Map<number, number>();
   private readonly pool: BufferPool;
   private readonly kernels: OpKernelGen;
+  private globalsId = -1;
   /** The kernel group being lowered (the pool's clock). */
   private time = 0;
   private readonly root = (id: number): number => this.alias.get(id) ?? id;
@@ -286,148 +161,28 @@ class Planner {
     const end = this.training ? this.nodes.length : t.forwardEnd;
     const gradNodes = this.training ? t.grads : [];
     const keep = new Set<number>([g.outputs.logits, g.outputs.loss, ...gradNodes.map((x) => x.node)]);
-
-    // Parameters: two arenas, 256-aligned slots.
-    const frozenParams = g.params.filter((p) => p.partition === 'frozen');
-    const trainableParams = g.params.filter((p) => p.partition === 'trainable');
-    const frozen = layoutArena(frozenParams);
-    const trainable = layoutArena(trainableParams);
-    for (const s of [...frozen.slots, ...trainable.slots]) this.checkBinding(`parameter ${s.path} [${s.shape.join(', ')}]`, s.bytes, 'parameter');
-    const ids = {
-      frozen: this.buffer('params.frozen', 'frozen', frozen.bytes),
-      trainable: this.buffer('params.trainable', 'trainable', trainable.bytes),
-      grads: this.buffer('grads', 'grads', this.training ? trainable.bytes : 4),
-      globals: this.buffer('globals', 'globals', 16),
-      tokens: 0,
-      targets: 0,
-    } as Plan['ids'];
-    const slotOf = new Map<string, Region>();
-    for (const s of frozen.slots) slotOf.set(s.path, { buffer: ids.frozen, offset: s.offset, bytes: s.bytes });
-    for (const s of trainable.slots) slotOf.set(s.path, { buffer: ids.trainable, offset: s.offset, bytes: s.bytes });
-
-    // Inputs.
-    const inputRegion = (name: string): Region & { shape: number[] } => {
-      const id = g.inputs[name];
-      if (id === undefined) throw new PlanError(`the graph has no input \`${name}\``);
-      const shape = this.shapes[id]!;
-      const bytes = 4 * numel(shape);
-      this.checkBinding(`input ${name} [${shape.join(', ')}]`, bytes);
-      const buffer = this.buffer(`input.${name}`, 'input', bytes);
-      const r = { buffer, offset: 0, bytes, shape };
-      this.regions[id] = r;
-      return r;
-    };
-    const tokens = inputRegion('tokens');
-    const targets = inputRegion('targets');
+    const { frozen, trainable, ids } = this.layoutParameters();
+    const tokens = this.inputRegion('tokens');
+    const targets = this.inputRegion('targets');
     ids.tokens = tokens.buffer;
     ids.targets = targets.buffer;
-    for (const n of this.nodes) if (n.op === 'param') this.regions[n.id] = slotOf.get(n.attrs.path as string);
 
-    // Where gradients land: their slot of the gradient arena (a copy when the node has other users).
-    const gradSlot = new Map<number, Region>();
-    const gradCopies: { node: number; region: Region }[] = [];
+    if (this.opts.dropout === 'eval') this.alias = dropoutAliases(this.nodes, end, keep);
+    const groups = groupNodes({ graph: g, end, keep, enabled: this.enabled, alias: this.alias });
     const grads = gradNodes.map(({ path, node }) => {
       const s = trainable.slots.find((x) => x.path === path)!;
-      const region = { buffer: ids.grads, offset: s.offset, bytes: s.bytes };
-      if (gradSlot.has(node)) gradCopies.push({ node, region });
-      else gradSlot.set(node, region);
-      return { path, node, region };
+      return { path, node, region: { buffer: ids.grads, offset: s.offset, bytes: s.bytes } };
     });
-
-    // Kernels in order; activations from a liveness pool.
-    const evalMode = this.opts.dropout === 'eval';
-    if (evalMode) this.alias = dropoutAliases(this.nodes, end, keep);
-    const root = this.root;
-    const groups = groupNodes({ graph: g, end, keep, enabled: this.enabled, alias: this.alias });
-    const groupOf = new Map<number, number>();
-    groups.forEach((gr, i) => gr.nodes.forEach((n) => groupOf.set(n, i)));
-    for (const { node } of gradNodes) {
-      const users = this.nodes.slice(node + 1, end).some((m) => m.inputs.includes(node) && groupOf.has(m.id));
-      if (users && gradSlot.has(node)) {
-        gradCopies.push({ node, region: gradSlot.get(node)! });
-        gradSlot.delete(node);
-      }
-    }
-    const lastUse = new Map<number, number>();
-    groups.forEach((gr, i) => {
-      for (const n of gr.nodes) for (const input of this.nodes[n]!.inputs) lastUse.set(root(input), i);
-    });
-    const pool = this.pool;
-    const poolSlot: (number | undefined)[] = new Array(this.nodes.length);
-    const fusions: PlanFusion[] = [];
-    const poolRegions: { node: number; slot: number }[] = [];
-    let forwardEnd = -1;
-
-    groups.forEach((gr, gi) => {
-      this.time = gi;
-      const phase: Phase = gr.output < t.forwardEnd ? 'forward' : 'backward';
-      if (phase === 'backward' && forwardEnd < 0) forwardEnd = this.steps.length;
-      const outputs = gr.extraOutput === undefined ? [gr.output] : [gr.output, gr.extraOutput];
-      for (const o of outputs) {
-        const bytes = 4 * numel(this.shapes[o]!);
-        this.checkBinding(this.describe(o), bytes);
-        const direct = gradSlot.get(o);
-        if (direct) {
-          this.regions[o] = direct;
-          continue;
-        }
-        const slot = pool.open(bytes, gi);
-        poolSlot[o] = slot;
-        poolRegions.push({ node: o, slot });
-        this.regions[o] = { buffer: -1 - slot, offset: 0, bytes }; // pool slot, fixed up below
-      }
-      this.lowerGroup(gr, phase);
-      if (gr.fusion) fusions.push({ kind: gr.fusion, nodes: gr.nodes });
-      for (const o of outputs) {
-        for (const c of gradCopies.filter((x) => x.node === o)) {
-          this.steps.push({ kind: 'copy', label: `gradient of %${o} into its slot`, src: this.regions[o]!, dst: c.region, phase, nodes: [o] });
-        }
-      }
-      // Release every pooled value whose last use is this group (never kept ones).
-      for (const n of gr.nodes) {
-        for (const input of this.nodes[n]!.inputs.map(root)) {
-          if (lastUse.get(input) === gi && poolSlot[input] !== undefined && !keep.has(input)) {
-            pool.close(poolSlot[input]!, gi);
-            poolSlot[input] = undefined;
-          }
-        }
-      }
-      for (const o of outputs) {
-        // A value nobody reads (a gradient of a frozen input, say) is released at once.
-        if (!lastUse.has(o) && poolSlot[o] !== undefined && !keep.has(o)) {
-          pool.close(poolSlot[o]!, gi);
-          poolSlot[o] = undefined;
-        }
-      }
-    });
-    if (forwardEnd < 0) forwardEnd = this.steps.length;
+    const { forwardEnd, fusions } = this.lowerGroups(groups, keep, this.routeGradients(grads, groups, end));
     const backwardEnd = this.steps.length;
-
-    // Every value's live interval is known now: assign values to buffers and fix up the ids.
-    pool.assign();
-    const poolIds = pool.sizes.map((bytes, i) => this.buffer(`activations.${i}`, 'activation', bytes));
-    const fix = (r: Region): Region => (r.buffer < 0 ? { ...r, buffer: poolIds[pool.bufferOf[-1 - r.buffer]!]! } : r);
-    for (const s of this.steps) {
-      if (s.kind === 'dispatch') s.bindings = s.bindings.map(fix);
-      else {
-        s.src = fix(s.src);
-        s.dst = fix(s.dst);
-      }
-    }
-    for (const { node } of poolRegions) this.regions[node] = fix(this.regions[node]!);
+    this.placePool();
 
     this.lossRegion = this.regions[g.outputs.loss];
-    let optimizerScratch = 0;
-    let optimizerState = 0;
-    if (this.training && trainable.slots.length > 0) {
-      const sizes = this.lowerOptimizer(ids, trainable);
-      optimizerScratch = sizes.scratch;
-      optimizerState = sizes.state;
-    }
+    const optimizer = this.training && trainable.slots.length > 0 ? this.lowerOptimizer(ids, trainable) : { scratch: 0, state: 0 };
     const logitsId = g.outputs.logits;
     return {
       dims: { ...this.dims },
-      dropout: evalMode ? 'eval' : 'train',
+      dropout: this.opts.dropout === 'eval' ? 'eval' : 'train',
       training: this.training,
       adapter: { isSoftware: this.caps.isSoftware, maxStorageBufferBindingSize: this.limit },
       buffers: this.buffers,
@@ -444,7 +199,7 @@ class Planner {
         logits: { ...this.regions[logitsId]!, shape: this.shapes[logitsId]! },
         loss: this.regions[g.outputs.loss]!,
       },
-      values: Array.from(this.regions, (r, id) => r ?? this.regions[root(id)] ?? null),
+      values: Array.from(this.regions, (r, id) => r ?? this.regions[this.root(id)] ?? null),
       grads,
       optimizer: { ...t.optimizer },
       fusions,
@@ -452,14 +207,121 @@ class Planner {
         frozenBytes: frozen.bytes,
         trainableBytes: trainable.bytes,
         gradBytes: this.training ? trainable.bytes : 0,
-        optimizerStateBytes: optimizerState,
-        optimizerScratchBytes: optimizerScratch,
-        activationPeakBytes: pool.totalBytes,
-        activationNoReuseBytes: pool.noReuseBytes,
-        activationLiveMaxBytes: pool.maxLiveBytes,
+        optimizerStateBytes: optimizer.state,
+        optimizerScratchBytes: optimizer.scratch,
+        activationPeakBytes: this.pool.totalBytes,
+        activationNoReuseBytes: this.pool.noReuseBytes,
+        activationLiveMaxBytes: this.pool.maxLiveBytes,
         inputBytes: tokens.bytes + targets.bytes,
       },
     };
+  }
+
+  /** The two parameter arenas (256-aligned slots), the gradient arena and the globals. */
+  private layoutParameters(): { frozen: ArenaLayout; trainable: ArenaLayout; ids: Plan['ids'] } {
+    const params = this.t.graph.params;
+    const frozen = layoutArena(params.filter((p) => p.partition === 'frozen'));
+    const trainable = layoutArena(params.filter((p) => p.partition === 'trainable'));
+    for (const s of [...frozen.slots, ...trainable.slots]) this.checkBinding(`parameter ${s.path} [${s.shape.join(', ')}]`, s.bytes, 'parameter');
+    const ids = {
+      frozen: this.buffer('params.frozen', 'frozen', frozen.bytes),
+      trainable: this.buffer('params.trainable', 'trainable', trainable.bytes),
+      grads: this.buffer('grads', 'grads', this.training ? trainable.bytes : 4),
+      globals: (this.globalsId = this.buffer('globals', 'globals', 16)),
+      tokens: -1,
+      targets: -1,
+    };
+    const slotOf = new Map<string, Region>();
+    for (const s of frozen.slots) slotOf.set(s.path, { buffer: ids.frozen, offset: s.offset, bytes: s.bytes });
+    for (const s of trainable.slots) slotOf.set(s.path, { buffer: ids.trainable, offset: s.offset, bytes: s.bytes });
+    for (const n of this.nodes) if (n.op === 'param') this.regions[n.id] = slotOf.get(n.attrs.path as string);
+    return { frozen, trainable, ids };
+  }
+
+  private inputRegion(name: string): Region & { shape: number[] } {
+    const id = this.t.graph.inputs[name];
+    if (id === undefined) throw new PlanError(`the graph has no input \`${name}\``);
+    const shape = this.shapes[id]!;
+    const bytes = 4 * numel(shape);
+    this.checkBinding(`input ${name} [${shape.join(', ')}]`, bytes);
+    const r = { buffer: this.buffer(`input.${name}`, 'input', bytes), offset: 0, bytes, shape };
+    this.regions[id] = r;
+    return r;
+  }
+
+  /**
+   * Where gradient nodes are written: straight into their slot of the gradient arena, unless
+   * another kernel also reads the value (or it is a second parameter's gradient): then a copy.
+   */
+  private routeGradients(grads: Plan['grads'], groups: Group[], end: number): { direct: Map<number, Region>; copies: { node: number; region: Region }[] } {
+    const computed = new Set(groups.flatMap((gr) => gr.nodes));
+    const direct = new Map<number, Region>();
+    const copies: { node: number; region: Region }[] = [];
+    for (const { node, region } of grads) {
+      const read = this.nodes.slice(node + 1, end).some((m) => computed.has(m.id) && m.inputs.includes(node));
+      if (read || direct.has(node)) copies.push({ node, region });
+      else direct.set(node, region);
+    }
+    return { direct, copies };
+  }
+
+  /** Every group's kernels in order; pooled values opened when written and closed after their last reader. */
+  private lowerGroups(groups: Group[], keep: ReadonlySet<number>, route: ReturnType<Planner['routeGradients']>): { forwardEnd: number; fusions: PlanFusion[] } {
+    const lastUse = new Map<number, number>();
+    groups.forEach((gr, i) => {
+      for (const n of gr.nodes) for (const input of this.nodes[n]!.inputs) lastUse.set(this.root(input), i);
+    });
+    const open = new Map<number, number>(); // node → pool value
+    const close = (node: number) => {
+      this.pool.close(open.get(node)!, this.time);
+      open.delete(node);
+    };
+    const fusions: PlanFusion[] = [];
+    let forwardEnd = -1;
+    groups.forEach((gr, gi) => {
+      this.time = gi;
+      const phase: Phase = gr.output < this.t.forwardEnd ? 'forward' : 'backward';
+      if (phase === 'backward' && forwardEnd < 0) forwardEnd = this.steps.length;
+      const outputs = gr.extraOutput === undefined ? [gr.output] : [gr.output, gr.extraOutput];
+      for (const o of outputs) {
+        const bytes = 4 * numel(this.shapes[o]!);
+        this.checkBinding(this.describe(o), bytes);
+        const direct = route.direct.get(o);
+        if (direct) {
+          this.regions[o] = direct;
+          continue;
+        }
+        const value = this.pool.open(bytes, gi);
+        open.set(o, value);
+        this.regions[o] = { buffer: -1 - value, offset: 0, bytes }; // a pool value: placePool() fixes the buffer
+      }
+      this.lowerGroup(gr, phase);
+      if (gr.fusion) fusions.push({ kind: gr.fusion, nodes: gr.nodes });
+      for (const c of route.copies.filter((x) => outputs.includes(x.node))) {
+        this.steps.push({ kind: 'copy', label: `gradient of %${c.node} into its slot`, src: this.regions[c.node]!, dst: c.region, phase, nodes: [c.node] });
+      }
+      // Close the operands read for the last time here, and outputs nobody reads; never kept values.
+      const done = [...gr.nodes.flatMap((n) => this.nodes[n]!.inputs.map(this.root)).filter((x) => lastUse.get(x) === gi), ...outputs.filter((o) => !lastUse.has(o))];
+      for (const x of new Set(done)) if (open.has(x) && !keep.has(x)) close(x);
+    });
+    return { forwardEnd: forwardEnd < 0 ? this.steps.length : forwardEnd, fusions };
+  }
+
+  /** Assigns pooled values to buffers (all live intervals are known now) and fixes up the regions. */
+  private placePool(): void {
+    this.pool.assign();
+    const ids = this.pool.sizes.map((bytes, i) => this.buffer(`activations.${i}`, 'activation', bytes));
+    const fix = (r: Region): Region => (r.buffer < 0 ? { ...r, buffer: ids[this.pool.bufferOf[-1 - r.buffer]!]! } : r);
+    for (const s of this.steps) {
+      if (s.kind === 'dispatch') s.bindings = s.bindings.map(fix);
+      else {
+        s.src = fix(s.src);
+        s.dst = fix(s.dst);
+      }
+    }
+    this.regions.forEach((r, i) => {
+      if (r) this.regions[i] = fix(r);
+    });
   }
 
   // ------------------------------------------------------------------ kernels of the graph
@@ -499,13 +361,13 @@ class Planner {
       const { spec, a, b, bias } = this.matmulOperands(head);
       if (gr.fusion === 'bias_activation') spec.activation = tail.op as 'gelu' | 'relu' | 'silu';
       if (gr.fusion === 'scale_alpha') spec.alpha = tail.attrs.factor as number;
-      const k = matmulKernel(spec, { variant: this.caps.isSoftware ? 'regblock' : 'tiled', limits: this.caps.limits });
+      const k = matmulKernel(spec, { variant: matmulVariantFor(this.caps), limits: this.caps.limits });
       const bind: Record<string, Region> = { a: this.region(a), b: this.region(b), c: out };
       if (bias !== undefined) bind.bias = this.region(bias);
       this.push(gr, phase, { label: k.label, wgsl: k.wgsl, bindings: k.bindings as never, workgroups: k.workgroups }, bind);
       return;
     }
-    const globals = { buffer: this.buffersId('globals'), offset: 0, bytes: 16 };
+    const globals = { buffer: this.globalsId, offset: 0, bytes: 16 };
     if (gr.fusion === 'cross_entropy') return this.lowerCrossEntropy(gr, phase, head, out);
     if (gr.fusion === 'pad_concat') return this.lowerConcat(gr, phase, out);
     const attrs = resolveAttrs(head.attrs, this.env);
@@ -569,9 +431,6 @@ class Planner {
     for (const t of temps) this.pool.close(t, this.time);
   }
 
-  private buffersId(label: string): number {
-    return this.buffers.find((b) => b.label === label)!.id;
-  }
 
   /** linear / linear_grad_weight as C = op(A)·op(B) (+ bias), rows of every operand flattened. */
   private matmulOperands(n: Node): { spec: MatmulSpec; a: number; b: number; bias?: number } {
@@ -687,3 +546,4 @@ class Planner {
 
 
 export { formatPlan, formatWgsl } from './format.ts';
+export type * from './types.ts';
