@@ -97,6 +97,15 @@ describe('op kernel registry', () => {
     }
   });
 
+  it('refuses a tensor larger than one storage binding with a limit error', () => {
+    const caps = { ...SOFTWARE, limits: { ...COMPAT, maxStorageBufferBindingSize: 1024 } };
+    const e = codeOf(() => opKernel({ op: 'embedding', attrs: {}, inputs: [f([300, 1]), i([4])], output: f([4, 1]) }, caps));
+    expect((e as GpuError).kind).toBe('limit');
+    expect((e as GpuError).message).toMatch(/operand 0 \[300, 1\] holds 1200 bytes, more than this adapter's maxStorageBufferBindingSize \(1024\)/);
+    const fused = codeOf(() => crossEntropyFused({ op: 'cross_entropy_grad', attrs: { ignore_index: -100 }, inputs: [f([2, 300]), i([2])], output: f([2, 300]) }, caps));
+    expect((fused as GpuError).kind).toBe('limit');
+  });
+
   it('refuses rope positions beyond the f32 angle reduction with a limit error', () => {
     const e = codeOf(() => opKernel({ op: 'rope', attrs: { heads: 1, theta: 1e4, inverse: false, offset: 70000 }, inputs: [f([1, 2, 4])], output: f([1, 2, 4]) }, SOFTWARE));
     expect((e as GpuError).kind).toBe('limit');

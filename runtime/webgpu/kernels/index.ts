@@ -7,7 +7,7 @@
 // before in0.
 import { GpuError } from '../errors.ts';
 import { ATTENTION_KERNELS } from './attention.ts';
-import { CROSS_ENTROPY_KERNELS } from './cross_entropy.ts';
+import { CROSS_ENTROPY_KERNELS, type CrossEntropyFusedKernel, crossEntropyFused as fusedKernel } from './cross_entropy.ts';
 import { DROPOUT_KERNELS } from './dropout.ts';
 import { ELEMENTWISE_KERNELS } from './elementwise.ts';
 import { EMBEDDING_KERNELS } from './embedding.ts';
@@ -18,7 +18,7 @@ import { ROPE_KERNELS } from './rope.ts';
 import { SHAPE_KERNELS } from './shape.ts';
 import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
 
-export { type CrossEntropyFusedKernel, crossEntropyFused } from './cross_entropy.ts';
+export { type CrossEntropyFusedKernel } from './cross_entropy.ts';
 export type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, TensorSpec } from './types.ts';
 
 export const OP_KERNELS: Record<string, OpKernelGen> = {
@@ -45,5 +45,35 @@ export function opKernel(req: OpKernelRequest, caps: AdapterCaps): OpKernel {
       : `no WGSL kernel for op "${req.op}" (not in the op catalog)`;
     throw new GpuError('validation', why, `${req.op} kernel`);
   }
-  return gen(req, caps);
+  const k = gen(req, caps);
+  checkBindingSizes(req, caps, k.bindings);
+  return k;
+}
+
+/**
+ * Throws GpuError('limit') when a bound operand or the output is larger than one storage binding
+ * may be (maxStorageBufferBindingSize; 128 MiB on llvmpipe): splitting a tensor is not implemented.
+ */
+export function checkBindingSizes(req: OpKernelRequest, caps: AdapterCaps, bound: readonly string[]): void {
+  const limit = caps.limits.maxStorageBufferBindingSize;
+  const all = [...req.inputs.map((t, i) => [`in${i}`, `operand ${i}`, t] as const), ['out', 'the output', req.output] as const];
+  for (const [name, what, t] of all) {
+    if (!t || !bound.includes(name)) continue;
+    const bytes = 4 * t.shape.reduce((a, b) => a * b, 1);
+    if (bytes > limit) {
+      throw new GpuError(
+        'limit',
+        `${what} [${t.shape.join(', ')}] holds ${bytes} bytes, more than this adapter's maxStorageBufferBindingSize (${limit}); ` +
+          'splitting a tensor across bindings is not implemented',
+        `${req.op} kernel`,
+      );
+    }
+  }
+}
+
+/** The fused cross-entropy loss and gradient (see cross_entropy.ts), with the binding-size check. */
+export function crossEntropyFused(req: OpKernelRequest, caps: AdapterCaps): CrossEntropyFusedKernel {
+  const k = fusedKernel(req, caps);
+  checkBindingSizes(req, caps, k.bindings);
+  return k;
 }
