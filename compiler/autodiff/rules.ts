@@ -91,6 +91,18 @@ export const GRAD_RULES: Record<string, GradRule> = {
   expand_batch: (c, n, g) => [when(c, 0, () => c.emit('sum_to', [g, n.inputs[0]!])), undefined],
   dropout: (c, n, g) => [when(c, 0, () => c.emit('dropout', [g], n.attrs))],
   pool: (c, n, g) => [when(c, 0, () => c.emit('pool_grad', [g, n.inputs[0]!], n.attrs))],
+  // Stacked adapters, one index per sequence (gather-ops.ts): the same three products as linear,
+  // each over the sequences of one slice; the ids get no gradient.
+  linear_gather: (c, n, g) => {
+    const [x, w, ids, b] = n.inputs as [number, number, number, number | undefined];
+    const count = c.shape(w)[0] as number;
+    return [
+      when(c, 0, () => c.emit('linear_gather', [g, w, ids], { layout: flip(n.attrs.layout) })),
+      when(c, 1, () => c.emit('linear_gather_grad_weight', [x, g, ids], { layout: n.attrs.layout as string, count })),
+      undefined,
+      b === undefined ? undefined : when(c, 3, () => c.emit('linear_gather_grad_bias', [g, ids], { count })),
+    ];
+  },
   // The loss is the root: its upstream gradient is 1, so `g` is not used.
   cross_entropy: (c, n) => [when(c, 0, () => c.emit('cross_entropy_grad', n.inputs, n.attrs)), undefined],
 };

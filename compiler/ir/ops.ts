@@ -7,6 +7,7 @@
 // a suffix of the larger one (e.g. [B,S,D] + [S,D]).
 import { addDims, dimEq, formatShape, shapeEq } from './dims.ts';
 import type { Attrs, DType, Shape } from './types.ts';
+import { GATHER_OPS } from './gather-ops.ts';
 
 export interface OpSpec {
   /** Operand names; a trailing `?` marks an optional operand. */
@@ -250,6 +251,9 @@ export const OPS: Record<string, OpSpec> = {
     doc: 'd(cross_entropy)/dlogits = (softmax(logits) − onehot(target)) / count, 0 on ignored positions.',
     shape: ([l]) => l!,
   },
+
+  // ------------------------------------------------------------ several adapters in one batch (gather-ops.ts)
+  ...GATHER_OPS,
 };
 
 export function opSpec(op: string): OpSpec {

@@ -6,6 +6,7 @@ import type { Attrs } from '../../compiler/ir/types.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { ints, randomNormal, randomUniform, type Tensor } from '../../runtime/cpu/tensor.ts';
 import { run } from './helpers.ts';
+import { gatherCases } from './gather-grad-cases.ts';
 
 export interface GradCase {
   name: string;
@@ -316,4 +317,5 @@ export const GRAD_CASES: GradCase[] = [
   ...attentionCases(),
   ...otherCases(),
   blockCase(),
+  ...gatherCases(),
 ];

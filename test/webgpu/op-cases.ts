@@ -297,6 +297,38 @@ for (const [rows, nIn, nOut, layout, bias] of LINEAR_CONFIGS) {
 add({ family: 'linear', op: 'linear_grad_weight', name: 'x [3,33,9] dy [3,33,6] in_out', attrs: { layout: 'in_out' }, inputs: all(u([3, 33, 9]), u([3, 33, 6])), tol: linearTolerance(99) });
 add({ family: 'linear', op: 'linear_grad_weight', name: 'x [3,33,9] dy [3,33,6] out_in', attrs: { layout: 'out_in' }, inputs: all(u([3, 33, 9]), u([3, 33, 6])), tol: linearTolerance(99) });
 
+// gathered linear (several adapters in one batch): ids with shared slices, an unused slice, −1 and
+// an index past N (no adapter); both layouts, vec4 and odd feature sizes, LoRA-like shapes.
+for (const [x, w, ids, layout, bias] of [
+  [[3, 5, 8], [4, 6, 8], [2, -1, 0], 'out_in', true],
+  [[2, 3, 7], [3, 5, 7], [1, 1], 'out_in', false],
+  [[3, 4, 6], [2, 6, 8], [1, 0, 5], 'in_out', true],
+  [[2, 7, 5], [3, 5, 3], [2, 0], 'in_out', false],
+  [[4, 16, 64], [3, 8, 64], [0, 2, 1, -1], 'out_in', false],
+  [[4, 16, 8], [3, 64, 8], [0, 2, 1, -1], 'out_in', false],
+  [[5, 3], [2, 3, 4], [0, 1, -1, 1, 0], 'in_out', true],
+] as [number[], number[], number[], 'in_out' | 'out_in', boolean][]) {
+  const O = layout === 'in_out' ? w[2]! : w[1]!;
+  const gens = [u(x), u(w), fixed([ids.length], ids)];
+  if (bias) gens.push(u([w[0]!, O]));
+  add({ family: 'gather', op: 'linear_gather', name: `x ${fmtShape(x)} w ${fmtShape(w)} ids ${fmtShape(ids)} ${layout}${bias ? ' bias' : ''}`, attrs: { layout }, inputs: all(...gens), tol: linearTolerance(x[x.length - 1]!) });
+}
+for (const [x, dy, ids, layout, count] of [
+  [[4, 5, 8], [4, 5, 6], [2, 0, 2, -1], 'out_in', 3],
+  [[3, 4, 7], [3, 4, 8], [1, 1, 0], 'in_out', 2],
+  [[4, 16, 64], [4, 16, 8], [0, 2, 1, -1], 'out_in', 3],
+  [[3, 5], [3, 3], [0, 2, 0], 'in_out', 3],
+] as [number[], number[], number[], 'in_out' | 'out_in', number][]) {
+  const R = numel(x.slice(0, -1));
+  add({ family: 'gather', op: 'linear_gather_grad_weight', name: `x ${fmtShape(x)} dy ${fmtShape(dy)} ids ${fmtShape(ids)} ${layout} count ${count}`, attrs: { layout, count }, inputs: all(u(x), u(dy), fixed([ids.length], ids)), tol: linearTolerance(R) });
+}
+for (const [dy, ids, count] of [
+  [[4, 5, 8], [2, 0, 2, -1], 3],
+  [[3, 2, 7], [0, 1, 1], 2],
+] as [number[], number[], number][]) {
+  add({ family: 'gather', op: 'linear_gather_grad_bias', name: `dy ${fmtShape(dy)} ids ${fmtShape(ids)} count ${count}`, attrs: { count }, inputs: all(u(dy), fixed([ids.length], ids)), tol: linearTolerance(numel(dy.slice(0, -1))) });
+}
+
 export const OP_CASES: readonly OpCase[] = cases;
 
 /** A stable seed per case, so that each case's inputs do not depend on the others. */

@@ -6,6 +6,7 @@ import { crossEntropy, crossEntropyGrad } from './cross_entropy.ts';
 import { dropout } from './dropout.ts';
 import { add, gelu, geluGrad, mul, relu, reluGrad, scale, silu, siluGrad, tanh, tanhGrad } from './elementwise.ts';
 import { embedding, embeddingGrad, positions } from './embedding.ts';
+import { linearGather, linearGatherGradBias, linearGatherGradWeight } from './gather.ts';
 import { linear, linearGradWeight } from './linear.ts';
 import { layernorm, layernormGradGamma, layernormGradX, rmsnorm, rmsnormGradGamma, rmsnormGradX } from './norm.ts';
 import { pool, poolGrad } from './pool.ts';
@@ -56,6 +57,10 @@ export const KERNELS: Record<string, Kernel> = {
   embedding_grad: embeddingGrad,
   pool_grad: poolGrad,
   cross_entropy_grad: crossEntropyGrad,
+  // several adapters in one batch (gather.ts)
+  linear_gather: linearGather,
+  linear_gather_grad_weight: linearGatherGradWeight,
+  linear_gather_grad_bias: linearGatherGradBias,
 };
 
 /** The kernel of `op`; throws for leaves and unknown ops. */

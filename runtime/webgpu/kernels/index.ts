@@ -11,6 +11,7 @@ import { CROSS_ENTROPY_KERNELS, type CrossEntropyFusedKernel, crossEntropyFused 
 import { DROPOUT_KERNELS } from './dropout.ts';
 import { ELEMENTWISE_KERNELS } from './elementwise.ts';
 import { EMBEDDING_KERNELS } from './embedding.ts';
+import { GATHER_KERNELS } from './gather.ts';
 import { LINEAR_KERNELS } from './linear.ts';
 import { NORM_KERNELS } from './norm.ts';
 import { POOL_KERNELS } from './pool.ts';
@@ -32,6 +33,7 @@ export const OP_KERNELS: Record<string, OpKernelGen> = {
   ...DROPOUT_KERNELS,
   ...POOL_KERNELS,
   ...CROSS_ENTROPY_KERNELS,
+  ...GATHER_KERNELS,
 };
 
 const LEAVES = ['input', 'param'];
