@@ -25,7 +25,7 @@ export async function evalCommand(file: string, flags: EvalFlags): Promise<numbe
   // Evaluate the whole of --data (or --valid): everything is the validation split.
   const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}) });
   const batcher = new Batcher(data, { batchSize: int(flags.batch, '--batch', 1), promptLength: g.promptLength });
-  const backend = await openBackend(flags.backend ?? 'cpu', trainingGraph(g, optimizerFrom({})), s.store);
+  const backend = await openBackend(flags.backend ?? 'cpu', trainingGraph(g, optimizerFrom({})), s.store, flags.gpu);
   const batches = batcher.validationBatches();
   const loss = await validate(backend, batches);
   const result: Record<string, number> = { loss, perplexity: Math.exp(loss), positions: batches.reduce((a, b) => a + b.targets.data.filter((t) => t !== -100).length, 0) };
@@ -63,7 +63,7 @@ export async function generateCommand(file: string, flags: GenerateFlags): Promi
   const s = await openSession(file, flags, { derivedPrefix: true });
   if (!s) return 1;
   if (s.graph.task !== 'causal_lm') throw new UserError('`peftc generate` needs a language model');
-  const backend = await openBackend(flags.backend ?? 'cpu', trainingGraph(s.graph, optimizerFrom({})), s.store);
+  const backend = await openBackend(flags.backend ?? 'cpu', trainingGraph(s.graph, optimizerFrom({})), s.store, flags.gpu);
   const prompt = s.tokenizer.encode(flags.prompt);
   if (prompt.length === 0) throw new UserError('--prompt is empty');
   const ids = await generate(backend, prompt, {

@@ -20,8 +20,8 @@ export interface GradFlags extends CompileFlags {
   tokens: string;
   out: string;
   backend?: string;
-  /** WebGPU adapter for --backend webgpu. */
-  adapter?: string;
+  /** WebGPU adapter for --backend webgpu (`--gpu`). */
+  gpu?: string;
   seed?: string;
 }
 
@@ -38,7 +38,7 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
   const tokens = parseTokens(readText(flags.tokens), vocabOf(g), flags.tokens);
   const t = buildTrainingGraph(g);
   const batch = { tokens, targets: lmTargets(tokens, g.promptLength) };
-  const out = backend === 'webgpu' ? await gpuGrad(t, store, batch, flags.adapter) : new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
+  const out = backend === 'webgpu' ? await gpuGrad(t, store, batch, flags.gpu) : new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
   const tensors: Record<string, WriteTensor> = {
     loss: { dtype: 'F32', shape: [1], data: Float32Array.of(out.loss) },
     logits: { dtype: 'F32', shape: out.logits.shape, data: Float32Array.from(out.logits.data) },

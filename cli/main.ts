@@ -55,7 +55,7 @@ addCompileFlags(
     .requiredOption('--emit <stage>', 'stage to print: ast | ir | train-ir | plan | wgsl')
     .option('--batch <n>', 'batch size the plan is made for (plan, wgsl)', '8')
     .option('--seq <n>', 'sequence length the plan is made for (plan, wgsl)', '128')
-    .option('--adapter <choice>', 'plan for this adapter\'s limits: auto | hardware | swiftshader | llvmpipe (default: WebGPU\'s default limits)')
+    .option('--gpu <choice>', 'plan for this WebGPU adapter\'s limits: auto | hardware | swiftshader | llvmpipe (default: WebGPU\'s default limits)')
     .description('compile and print an intermediate form'),
 ).action(async (file: string, flags: CompileFlags & PlanFlags & { emit: string }) => {
   const res = compileFile(file, flags);
@@ -82,7 +82,7 @@ addCompileFlags(
     .requiredOption('--tokens <tokens.json>', 'a JSON array of equal-length arrays of token ids')
     .requiredOption('--out <out.safetensors>', 'where to write loss, logits and grad.<path>')
     .option('--backend <cpu|webgpu>', 'where to compute', 'cpu')
-    .option('--adapter <choice>', 'WebGPU adapter for --backend webgpu: auto | hardware | swiftshader | llvmpipe', 'auto')
+    .option('--gpu <choice>', 'WebGPU adapter for --backend webgpu: auto | hardware | swiftshader | llvmpipe', 'auto')
     .option('--seed <n>', 'seed for parameters not in --init', '0')
     .description('compute the loss, logits and gradients of the trainable parameters'),
 ).action(async (file: string, flags: GradFlags) => {
@@ -113,6 +113,7 @@ addCompileFlags(
     .option('--out <dir>', 'checkpoint directory (default: runs/<file name>)')
     .option('--resume <dir>', 'continue from a checkpoint directory')
     .option('--backend <name>', 'cpu | webgpu | auto', 'cpu')
+    .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe', 'auto')
     .option('--no-baseline', 'skip the bigram baseline')
     .option('--json', 'one JSON object per logged step on stdout')
     .description('fine-tune the trainable parameters on a dataset'),
@@ -170,6 +171,7 @@ addCompileFlags(
     .option('--seq <n>', 'tokens per sequence')
     .option('--tokenizer <name>', 'byte | gpt2 (default: from the vocabulary size)')
     .option('--backend <name>', 'cpu | webgpu | auto', 'cpu')
+    .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe', 'auto')
     .option('--json', 'print JSON')
     .description('loss, perplexity (and accuracy for classifiers) on a dataset'),
 ).action(async (file: string, flags: EvalFlags) => {
@@ -190,6 +192,7 @@ addCompileFlags(
     .option('--seed <n>', 'sampling seed', '0')
     .option('--tokenizer <name>', 'byte | gpt2 (default: from the vocabulary size)')
     .option('--backend <name>', 'cpu | webgpu | auto', 'cpu')
+    .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe', 'auto')
     .description('continue a prompt with the model'),
 ).action(async (file: string, flags: GenerateFlags) => {
   process.exitCode = await generateCommand(file, flags);

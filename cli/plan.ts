@@ -1,5 +1,5 @@
 // `peftc compile --emit plan|wgsl`: the WebGPU plan of one training step for a batch of
-// --batch × --seq tokens, planned for an adapter's limits (--adapter) or WebGPU's defaults.
+// --batch × --seq tokens, planned for an adapter's limits (--gpu) or WebGPU's defaults.
 import { buildTrainingGraph } from '../compiler/autodiff/backward.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { DEFAULT_CAPS, PlanError, buildPlan, formatPlan, formatWgsl } from '../compiler/lower/plan.ts';
@@ -11,7 +11,7 @@ import { UserError } from './grad.ts';
 export interface PlanFlags {
   batch?: string;
   seq?: string;
-  adapter?: string;
+  gpu?: string;
 }
 
 export function positiveInt(flag: string, value: string | undefined, fallback: number): number {
@@ -38,7 +38,7 @@ async function capsFor(adapter: string | undefined): Promise<AdapterCaps> {
 
 export async function planText(g: Graph, emit: 'plan' | 'wgsl', flags: PlanFlags): Promise<string> {
   const dims = { B: positiveInt('--batch', flags.batch, 8), T: positiveInt('--seq', flags.seq, 128) };
-  const caps = await capsFor(flags.adapter);
+  const caps = await capsFor(flags.gpu);
   try {
     const plan = buildPlan(buildTrainingGraph(g), dims, caps);
     return emit === 'plan' ? formatPlan(plan) : formatWgsl(plan);

@@ -13,6 +13,7 @@ import { initParams } from '../runtime/init.ts';
 import { loadInit } from '../runtime/interop/hf-weights-node.ts';
 import { readSafetensorsFile } from '../runtime/io/safetensors-node.ts';
 import { loadWeights } from '../runtime/weights.ts';
+import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';
 import { UserError } from './grad.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
 
@@ -22,6 +23,8 @@ export interface SessionFlags extends CompileFlags {
   tokenizer?: string;
   seed?: string;
   backend?: string;
+  /** The WebGPU adapter for --backend webgpu|auto (`--gpu`). */
+  gpu?: string;
 }
 
 export interface Session {
@@ -84,11 +87,13 @@ export function optimizerFrom(flags: { lr?: string; optimizer?: string; weightDe
   };
 }
 
-export async function openBackend(name: string, t: TrainingGraph, store: ParamStore): Promise<Backend> {
+export async function openBackend(name: string, t: TrainingGraph, store: ParamStore, adapter = 'auto'): Promise<Backend> {
   if (name === 'cpu') return new CpuBackend(t, store);
   if (name === 'webgpu' || name === 'auto') {
+    // Loaded on demand: the CPU backend needs no Dawn.
     const { openWebGpuBackend } = await import('./webgpu-backend.ts');
-    return openWebGpuBackend(t, store, name === 'auto');
+    if (!ADAPTER_CHOICES.includes(adapter as AdapterChoice)) throw new UserError(`--adapter must be one of ${ADAPTER_CHOICES.join(', ')}, not \`${adapter}\``);
+    return openWebGpuBackend(t, store, name === 'auto', adapter as AdapterChoice);
   }
   throw new UserError(`--backend must be cpu, webgpu or auto, not \`${name}\``);
 }

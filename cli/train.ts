@@ -52,7 +52,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     validRows: int(flags.evalRows ?? '256', '--eval-rows', 1),
   });
   const steps = flags.steps ? int(flags.steps, '--steps', 1) : batcher.stepsFor(num(flags.epochs ?? '1', '--epochs'));
-  const backend = await openBackend(flags.backend ?? 'cpu', trainingGraph(g, opt), s.store);
+  const backend = await openBackend(flags.backend ?? 'cpu', trainingGraph(g, opt), s.store, flags.gpu);
   const out = flags.out ?? flags.resume ?? `runs/${basename(file, '.peft')}`;
   let start = 0;
   if (resumed) {

@@ -273,7 +273,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       const fixture = resolve(import.meta.dirname, '../fixtures/gpt2-lora-tiny');
       const args = ['grad', 'examples/gpt2-lora.peft', '--set=vocab_size=64,n_positions=16,n_embd=32,n_layer=2,n_head=4', '--tokens', resolve(fixture, 'tokens.json'), '--seed', '3'];
       const cpu = peftc(...args, '--out', resolve(dir, 'cpu.safetensors'));
-      const gpuRun = peftc(...args, '--out', resolve(dir, 'gpu.safetensors'), '--backend', 'webgpu', '--adapter', adapter);
+      const gpuRun = peftc(...args, '--out', resolve(dir, 'gpu.safetensors'), '--backend', 'webgpu', '--gpu', adapter);
       expect(cpu.code, cpu.stderr).toBe(0);
       expect(gpuRun.code, gpuRun.stderr).toBe(0);
       const a = parseSafetensors(readFileSync(resolve(dir, 'cpu.safetensors')));

@@ -1,0 +1,75 @@
+// The WebGPU training backend: a GpuExecutor compiled for the training batches' shape
+// (B × T). Steps run entirely on the GPU and read back 16 bytes (loss, gradient norm).
+// Evaluation of a batch of that shape runs on the GPU too; other shapes (generation, one
+// growing sequence) run on the CPU reference over parameters synced from the GPU.
+import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
+import type { ParamStore } from '../arena.ts';
+import { CpuBackend, type Backend, type StepResult } from '../backend.ts';
+import type { Batch } from '../cpu/executor.ts';
+import type { FloatTensor } from '../cpu/tensor.ts';
+import type { OptimizerState } from '../optim.ts';
+import { GpuExecutor } from './executor.ts';
+import type { Gpu } from './gpu.ts';
+
+export class WebGpuBackend implements Backend {
+  readonly name: string;
+  private exec?: GpuExecutor;
+  private readonly cpu: CpuBackend;
+  /** The GPU holds the newer parameters until sync(). */
+  private dirty = false;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly training: TrainingGraph,
+    readonly store: ParamStore,
+  ) {
+    this.name = `webgpu (${gpu.info.adapterClass}: ${gpu.info.description || gpu.info.device || gpu.info.vendor})`;
+    this.cpu = new CpuBackend(training, store);
+  }
+
+  /** The optimizer state on the host (current after sync()). */
+  get optimizer(): OptimizerState {
+    return this.cpu.optimizer;
+  }
+
+  restoreOptimizer(state: OptimizerState): void {
+    this.cpu.restoreOptimizer(state);
+    if (this.exec) {
+      this.exec.upload(this.store, this.cpu.optimizer);
+      this.exec.updates = state.step;
+    }
+  }
+
+  private async executor(batch: Batch): Promise<GpuExecutor | undefined> {
+    const [B, T] = batch.tokens.shape as [number, number];
+    if (this.exec) return this.exec.dims.B === B && this.exec.dims.T === T ? this.exec : undefined;
+    this.exec = await GpuExecutor.create(this.gpu, this.training, { B, T }, { store: this.store });
+    this.exec.upload(this.store, this.cpu.optimizer);
+    this.exec.updates = this.cpu.optimizer.step;
+    return this.exec;
+  }
+
+  async step(batch: Batch, lr: number): Promise<StepResult> {
+    const exec = await this.executor(batch);
+    if (!exec) throw new Error(`the WebGPU plan is compiled for ${this.exec!.dims.B}×${this.exec!.dims.T} batches; this one is ${batch.tokens.shape.join('×')}`);
+    this.dirty = true;
+    return exec.step(batch, lr);
+  }
+
+  async evaluate(batch: Batch): Promise<{ loss: number; logits: FloatTensor }> {
+    const exec = await this.executor(batch);
+    if (exec) {
+      const r = await exec.run(batch, { training: false, step: 0, backward: false, read: { logits: true, grads: false } });
+      return { loss: r.loss, logits: r.logits! };
+    }
+    await this.sync();
+    return this.cpu.evaluate(batch);
+  }
+
+  async sync(): Promise<void> {
+    if (!this.exec || !this.dirty) return;
+    await this.exec.download(this.store, this.cpu.optimizer);
+    this.cpu.optimizer.step = this.exec.updates;
+    this.dirty = false;
+  }
+}
