@@ -1,0 +1,3 @@
+import { trainerSuite } from './trainer-suite.ts';
+
+trainerSuite('llvmpipe');
