@@ -166,6 +166,8 @@ class Planner {
     const targets = this.inputRegion('targets');
     ids.tokens = tokens.buffer;
     ids.targets = targets.buffer;
+    // Further inputs (e.g. `adapter_ids` i32 [B], docs/multi-adapter.md): one buffer each.
+    const extra = Object.keys(g.inputs).filter((n) => n !== 'tokens' && n !== 'targets').map((n) => [n, this.inputRegion(n)] as const);
 
     if (this.opts.dropout === 'eval') this.alias = dropoutAliases(this.nodes, end, keep);
     const groups = groupNodes({ graph: g, end, keep, enabled: this.enabled, alias: this.alias });
@@ -196,6 +198,7 @@ class Planner {
       io: {
         tokens,
         targets,
+        ...(extra.length ? { extra: Object.fromEntries(extra) } : {}),
         logits: { ...this.regions[logitsId]!, shape: this.shapes[logitsId]! },
         loss: this.regions[g.outputs.loss]!,
       },
@@ -212,7 +215,7 @@ class Planner {
         activationPeakBytes: this.pool.totalBytes,
         activationNoReuseBytes: this.pool.noReuseBytes,
         activationLiveMaxBytes: this.pool.maxLiveBytes,
-        inputBytes: tokens.bytes + targets.bytes,
+        inputBytes: tokens.bytes + targets.bytes + extra.reduce((a, [, r]) => a + r.bytes, 0),
       },
     };
   }

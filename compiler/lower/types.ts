@@ -115,6 +115,8 @@ export interface Plan {
   io: {
     tokens: Region & { shape: number[] };
     targets: Region & { shape: number[] };
+    /** Further graph inputs by name (`adapter_ids` i32 [B]), when the graph has any. */
+    extra?: Record<string, Region & { shape: number[] }>;
     logits: Region & { shape: number[] };
     loss: Region;
   };

@@ -13,6 +13,8 @@ export interface Batch {
   tokens: Tensor;
   /** i32 [B, S] (language model, -100 = ignored) or [B] (classification). */
   targets: Tensor;
+  /** Further graph inputs by name, e.g. `adapter_ids` i32 [B] (docs/multi-adapter.md). */
+  extra?: Record<string, Tensor>;
 }
 
 export interface RunOptions {
@@ -80,7 +82,7 @@ export class CpuExecutor {
       const data = paramView(store, n.attrs.path as string);
       return { shape: n.shape as number[], data };
     }
-    if (n.op === 'input') return n.attrs.name === 'tokens' ? batch.tokens : batch.targets;
+    if (n.op === 'input') return inputOf(batch, n.attrs.name as string);
     const kernel = KERNELS[n.op];
     if (!kernel) throw new Error(`no CPU kernel for ${n.op}`);
     const inputs = n.inputs.map((i) => {
@@ -90,6 +92,14 @@ export class CpuExecutor {
     });
     return kernel(inputs, resolveAttrs(n.attrs, env), ctx);
   }
+}
+
+function inputOf(batch: Batch, name: string): Tensor {
+  if (name === 'tokens') return batch.tokens;
+  if (name === 'targets') return batch.targets;
+  const t = batch.extra?.[name];
+  if (!t) throw new Error(`executor: the graph has an input \`${name}\` that the batch does not give`);
+  return t;
 }
 
 function resolveAttrs(attrs: Attrs, env: DimEnv): Attrs {

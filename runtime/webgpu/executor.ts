@@ -236,6 +236,12 @@ export class GpuExecutor {
     if (!Number.isInteger(step) || step < 0) throw new GpuError('validation', `step must be a non-negative integer, got ${step}`);
     this.gpu.write(this.buf(tokens.buffer), batch.tokens.data as Int32Array);
     this.gpu.write(this.buf(targets.buffer), batch.targets.data as Int32Array);
+    for (const [name, region] of Object.entries(this.plan.io.extra ?? {})) {
+      const t = batch.extra?.[name];
+      if (!t) throw new GpuError('validation', `the graph has an input \`${name}\` that the batch does not give`);
+      checkInput(name, t, region.shape);
+      this.gpu.write(this.buf(region.buffer), t.data as Int32Array);
+    }
     this.gpu.write(this.buf(this.plan.ids.globals), Uint32Array.of(step >>> 0, training ? 1 : 0, 0, 0));
   }
 
