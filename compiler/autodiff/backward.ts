@@ -5,8 +5,10 @@
 // parameter get no backward at all, and prompt tuning differentiates activations
 // through every layer but no frozen weight.
 import { opSpec } from '../ir/ops.ts';
+import { verifyGraph } from '../ir/verify.ts';
 import type { Attrs, Graph, Node } from '../ir/types.ts';
 import { GRAD_RULES, NO_GRAD, type GradContext } from './rules.ts';
+import { orthogonalityGradients } from '../peft/rank.ts';
 
 export interface OptimizerConfig {
   kind: 'adamw' | 'sgd';
@@ -82,7 +84,8 @@ export function buildTrainingGraph(model: Graph, optimizer: OptimizerConfig = DE
   const grads = nodes
     .filter((n) => n.op === 'param' && trainable.has(n.attrs.path as string) && grad.has(n.id))
     .map((n) => ({ path: n.attrs.path as string, node: grad.get(n.id)! }));
-  return { graph, forwardEnd, grads, optimizer };
+  // Regularisers that act on the gradients only (AdaLoRA's orthogonality term).
+  return orthogonalityGradients({ graph, forwardEnd, grads, optimizer });
 }
 
 function dependsOnTrainable(nodes: Node[], trainable: Set<string>): boolean[] {
