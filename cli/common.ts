@@ -18,8 +18,8 @@ export function addCompileFlags(cmd: Command): Command {
     .option('--full', 'train every parameter (full fine-tuning)');
 }
 
-export function compileFile(file: string, flags: CompileFlags, extra: { derivedPrefix?: boolean } = {}): CompileResult {
-  return compile(file, nodeHost, { set: flags.set ?? [], full: flags.full ?? false, derivedPrefix: extra.derivedPrefix ?? false });
+export function compileFile(file: string, flags: CompileFlags, extra: { derivedPrefix?: boolean; basePeftOff?: boolean } = {}): CompileResult {
+  return compile(file, nodeHost, { set: flags.set ?? [], full: flags.full ?? false, derivedPrefix: extra.derivedPrefix ?? false, basePeftOff: extra.basePeftOff ?? false });
 }
 
 /** Prints every diagnostic to stderr; returns true if any is an error. */

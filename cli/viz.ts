@@ -15,7 +15,8 @@ export function vizCommand(file: string, flags: VizFlags): number {
   const res = compileFile(file, flags);
   if (report(res)) return 1;
   // The comparison: the same program with every parameter training.
-  const full = flags.full ? res : compileFile(file, { ...flags, full: true });
+  // The full fine-tune of the same model: its base, every parameter trainable, no PEFT.
+  const full = flags.full ? res : compileFile(file, { ...flags, full: true }, { basePeftOff: true });
   if (!full.graph && report(full)) return 1;
   const summary = summarize(res.graph!);
   const html = renderPartitionsHtml(buildVizTree(res.graph!, res.root!, res.plan), summary, {

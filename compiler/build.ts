@@ -28,6 +28,8 @@ export interface CompileOptions {
    * instead of the reparameterisation MLP: the model as it is used after training.
    */
   derivedPrefix?: boolean;
+  /** Ignore every PEFT annotation: the base model alone (with `full`, its full fine-tune). */
+  basePeftOff?: boolean;
 }
 
 export interface CompileResult {
@@ -56,7 +58,7 @@ export function compile(entry: string, host: SourceHost, opts: CompileOptions = 
   const root = new ModuleBuilder(blocks, config.scope, typeof init === 'number' ? init : 0.02, r).model(model);
   res.root = root;
   if (hasErrors(r.diagnostics)) return res;
-  const plan = assignPeft(root, loaded.files, config.scope, r);
+  const plan = opts.basePeftOff ? { apps: [], train: new Map(), any: false } : assignPeft(root, loaded.files, config.scope, r);
   res.plan = plan;
   if (hasErrors(r.diagnostics)) return res;
 
@@ -131,7 +133,7 @@ function trace(root: ModuleInst, plan: PeftPlan, model: ModelDecl, r: Reporter, 
   const g: Graph = {
     params: t.b.params,
     nodes: t.b.nodes,
-    inputs: { tokens, targets },
+    inputs: { tokens, ...t.inputs, targets },
     outputs: { logits: out.id, loss },
     task,
     promptLength: t.promptLength,

@@ -117,7 +117,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the partition page in Chromium', () => {
     expect(await page.locator('#details').innerText()).toContain('h.5.attn.c_attn');
 
     const compare = await page.locator('#compare').innerText();
-    expect(compare).toMatch(/Trainable parameters[^]*294,912 \(0\.24%\)\s+124,734,720 \(100%\)\s+423× fewer/);
+    expect(compare).toMatch(/Trainable parameters[^]*294,912 \(0\.24%\)\s+124,439,808 \(100%\)\s+422× fewer/);
     expect(compare).toMatch(/Gradients \+ optimizer[^]*3\.4 MiB\s+1\.4 GiB/);
 
     expect(errors).toEqual([]);

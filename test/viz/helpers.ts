@@ -1,9 +1,11 @@
 // Compiling an example into what the partition views draw.
-import type { CompileResult } from '../../compiler/build.ts';
+import { resolve } from 'node:path';
+import { compile, type CompileResult } from '../../compiler/build.ts';
+import { nodeHost } from '../../cli/node-host.ts';
 import { summarize, type ParamSummary } from '../../compiler/params.ts';
 import { renderPartitionsHtml } from '../../viz/html.ts';
 import { buildVizTree, type VizNode } from '../../viz/tree.ts';
-import { compileExample } from '../helpers.ts';
+import { compileExample, EXAMPLES } from '../helpers.ts';
 
 export interface Viz {
   res: CompileResult;
@@ -14,7 +16,8 @@ export interface Viz {
 
 export function vizOf(name: string, set: string[] = []): Viz {
   const res = compileExample(name, set);
-  const full = compileExample(name, set, true);
+  // The full fine-tune of the same model: its base without PEFT, every parameter trainable.
+  const full = compile(resolve(EXAMPLES, name), nodeHost, { set, full: true, basePeftOff: true });
   if (!res.graph || !full.graph) throw new Error(`${name} did not compile`);
   return { res, tree: buildVizTree(res.graph, res.root!, res.plan), summary: summarize(res.graph), full: summarize(full.graph) };
 }

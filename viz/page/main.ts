@@ -437,9 +437,9 @@ function comparison(): void {
     h(
       'p',
       { class: 'muted' },
-      `Both hold the same ${formatBytes(full.total * 4)} of fp32 weights while training; frozen weights get no gradient and no optimizer state. The full fine-tune is this program compiled with `,
+      `Frozen weights get no gradient and no optimizer state. The full fine-tune is the base model of this program without its PEFT methods, every one of its ${full.total.toLocaleString('en-US')} parameters trained (`,
       h('code', { class: 'nowrap' }, '--full'),
-      ': every parameter trains, the PEFT ones included.',
+      ' on the base).',
     ),
   );
 }
