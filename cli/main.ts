@@ -14,6 +14,7 @@ import { vizCommand, type VizFlags } from './viz.ts';
 import { trainCommand, type TrainFlags } from './train.ts';
 import { evalCommand, generateCommand, type EvalFlags, type GenerateFlags } from './evaluate.ts';
 import { exportCommand, importCommand, mergeCommand } from './interop.ts';
+import { registerMultiAdapter } from './multi-commands.ts';
 
 const program = new Command();
 program.name('peftc').description('A language and compiler for parameter-efficient fine-tuning of Transformers on WebGPU').showHelpAfterError();
@@ -206,6 +207,9 @@ program
   .action(async (flags: { adapter: string; json?: boolean }) => {
     process.exitCode = await doctorCommand({ adapter: flags.adapter as never, json: flags.json ?? false });
   });
+
+// Several adapters over one base: repeatable --adapter NAME=DIR, --use, --frozen-adapter, `combine`.
+registerMultiAdapter(program);
 
 try {
   await program.parseAsync(process.argv);

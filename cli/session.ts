@@ -15,9 +15,15 @@ import { readSafetensorsFile } from '../runtime/io/safetensors-node.ts';
 import { loadWeights } from '../runtime/weights.ts';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';
 import { UserError } from './grad.ts';
+import { fillFrozen, frozenPartsFor, stackFrozen } from './multi.ts';
+import type { AdapterSpec } from '../runtime/multi/load-node.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
 
 export interface SessionFlags extends CompileFlags {
+  /** `name=DIR` checkpoints to train on top of, frozen (docs/multi-adapter.md). */
+  frozenAdapter?: string[];
+  /** The checkpoint a training run resumes (its frozen adapters come back with it). */
+  resume?: string;
   init?: string;
   adapter?: string;
   tokenizer?: string;
@@ -29,6 +35,8 @@ export interface SessionFlags extends CompileFlags {
 
 export interface Session {
   graph: Graph;
+  /** Adapters stacked below the program, frozen (`--frozen-adapter`, or recorded in the checkpoint). */
+  frozen?: AdapterSpec[];
   /** The text of every file the program loaded, for checkpoints. */
   sources: Record<string, string>;
   store: ParamStore;
@@ -40,18 +48,20 @@ export interface Session {
 export async function openSession(file: string, flags: SessionFlags, opts: { derivedPrefix?: boolean } = {}): Promise<Session | undefined> {
   const res = compileFile(file, flags, opts);
   if (report(res)) return undefined;
-  const graph = res.graph!;
+  const frozen = await frozenPartsFor(flags);
+  const graph = stackFrozen(res.graph!, frozen.parts);
   const tokenizer = pickTokenizer(graph, flags.tokenizer);
   const store = createStore(graph, 'f32');
   // Base weights first, so that inits reading them (prompt `vocab`/`text`) see the loaded table.
   const loaded = flags.init ? (await loadInit(flags.init, graph, store)).loaded : new Set<string>();
   initParams(graph, store, { seed: Number(flags.seed ?? 0), tokenize: (t) => tokenizer.encode(t), skip: loaded });
+  fillFrozen(store, frozen.parts);
   if (flags.adapter) {
     const path = existsSync(join(flags.adapter, ADAPTER_FILE)) ? join(flags.adapter, ADAPTER_FILE) : flags.adapter;
     if (!existsSync(path) || !path.endsWith('.safetensors')) throw new UserError(`--adapter ${flags.adapter}: no ${ADAPTER_FILE} there; give a checkpoint directory written by \`peftc train --out\` or an adapter .safetensors file`);
     loadWeights(graph, store, await readSafetensorsFile(path));
   }
-  return { graph, sources: Object.fromEntries(res.texts), store, tokenizer, maxContext: maxContext(graph) };
+  return { graph, sources: Object.fromEntries(res.texts), store, tokenizer, maxContext: maxContext(graph), ...(frozen.specs.length ? { frozen: frozen.specs } : {}) };
 }
 
 /** The tokenizer named by --tokenizer, or the one the model's vocabulary implies. */

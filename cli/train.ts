@@ -13,6 +13,7 @@ import type { ScheduleKind } from '../runtime/schedule.ts';
 import { train, validate } from '../runtime/trainer.ts';
 import { UserError } from './grad.ts';
 import { makeReporter } from './progress.ts';
+import { frozenSetting } from './multi.ts';
 import { int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
 
 export interface TrainFlags extends SessionFlags {
@@ -74,7 +75,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     format: CHECKPOINT_FORMAT,
     step,
     seed: Number(flags.seed ?? 0),
-    settings: { eval_rows: flags.evalRows ?? '256', data: flags.data, valid: flags.valid ?? null, steps, batch: batcher.batchSize, seq: seqLen, lr: opt.lr, schedule: flags.schedule, warmup: Number(flags.warmup), optimizer: opt.kind, weight_decay: opt.weightDecay, clip: opt.clipNorm, backend: backend.name, tokenizer: s.tokenizer.name, full: flags.full ?? false },
+    settings: { eval_rows: flags.evalRows ?? '256', data: flags.data, valid: flags.valid ?? null, steps, batch: batcher.batchSize, seq: seqLen, lr: opt.lr, schedule: flags.schedule, warmup: Number(flags.warmup), optimizer: opt.kind, weight_decay: opt.weightDecay, clip: opt.clipNorm, backend: backend.name, tokenizer: s.tokenizer.name, full: flags.full ?? false, ...frozenSetting(s.frozen) },
     source: { entry: file, files: s.sources },
     set: flags.set ?? [],
     base: flags.init ?? null,

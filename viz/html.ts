@@ -7,6 +7,7 @@ import { buildSync } from 'esbuild';
 import { summaryLine, type ParamSummary } from '../compiler/params.ts';
 import type { PageData } from './page/data.ts';
 import { compareWithFull, type VizNode } from './tree.ts';
+import { formatBytes, formatCount } from './format.ts';
 
 export interface PartitionsHtmlOptions {
   /** The .peft file as the user named it, shown in the title. */
@@ -15,6 +16,16 @@ export interface PartitionsHtmlOptions {
   full?: boolean;
   /** The same program compiled with `full: true`, for the comparison; without it, every parameter of this one trains. */
   fullSummary?: ParamSummary;
+  /** Adapters loaded over this (shared, frozen) base: `peftc viz BASE.peft --adapter a=DIR …`. */
+  adapters?: AdapterRows;
+}
+
+/** What each loaded adapter costs next to the shared base (docs/multi-adapter.md). */
+export interface AdapterRows {
+  rows: { name: string; what: string; params: number; bytes: number; where: string }[];
+  baseParams: number;
+  baseBytes: number;
+  totalBytes: number;
 }
 
 const PAGE = resolve(import.meta.dirname, 'page');
@@ -86,12 +97,27 @@ ${style}</style>
 <section id="compare" class="panel" aria-label="Compared with a full fine-tune"></section>
 <section id="trainable" class="panel" aria-label="Trainable modules"></section>
 </div>
-<noscript><p>${escapeHtml(data.summaryLine)}. The interactive view needs JavaScript.</p></noscript>
+${opts.adapters ? adaptersSection(opts.adapters) : ''}<noscript><p>${escapeHtml(data.summaryLine)}. The interactive view needs JavaScript.</p></noscript>
 </main>
 <script type="application/json" id="peftc-data">${jsonForScript(data)}</script>
 <script>${script.replace(/<\/(script)/gi, '<\\/$1')}</script>
 </body>
 </html>
+`;
+}
+
+/** A static table (no script needed): each adapter next to the base it shares. */
+function adaptersSection(a: AdapterRows): string {
+  const n = a.rows.length;
+  const cell = (x: string, num = false) => `<td${num ? ' class="num"' : ''}>${escapeHtml(x)}</td>`;
+  const rows = a.rows
+    .map((r) => `<tr>${cell(r.name)}${cell(r.what)}${cell(formatCount(r.params), true)}${cell(formatBytes(r.bytes), true)}${cell(`${((100 * r.params) / a.baseParams).toFixed(2)}%`, true)}${cell(r.where)}</tr>`)
+    .join('');
+  return `<section id="adapters" class="panel" aria-label="Loaded adapters">
+<h2>${n} adapter${n === 1 ? '' : 's'} over one shared base</h2>
+<p>The base (${escapeHtml(formatCount(a.baseParams))} frozen parameters, ${escapeHtml(formatBytes(a.baseBytes))}) is held once; each adapter adds its own weights. Total ${escapeHtml(formatBytes(a.totalBytes))}, where ${n} fine-tuned copies would take ${escapeHtml(formatBytes(n * a.baseBytes))}.</p>
+<table><thead><tr><th>adapter</th><th>what</th><th>params</th><th>memory</th><th>of base</th><th>where</th></tr></thead><tbody>${rows}</tbody></table>
+</section>
 `;
 }
 

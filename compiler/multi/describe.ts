@@ -36,6 +36,8 @@ export interface AdapterShape {
   train: string[];
   /** Kept trainable parameters (what the adapter file holds). */
   params: number;
+  /** Parameters of other kinds (e.g. AdaLoRA's singular values): such an adapter runs its own graph. */
+  other: string[];
 }
 
 const count = (p: Param) => p.shape.reduce((a, b) => a * b, 1);
@@ -45,14 +47,18 @@ export function describeAdapter(g: Graph): AdapterShape {
   const byPath = new Map(g.params.map((p) => [p.path, p]));
   const lora: LoraPart[] = [];
   const adapters: BottleneckPart[] = [];
+  const known = new Set<string>();
   for (const p of kept) {
     const m = p.method;
     if (p.origin === 'lora' && m && p.path === `${m.module}.lora_A.weight`) {
-      const B = byPath.get(`${m.module}.lora_B.weight`)!;
+      const B = byPath.get(`${m.module}.lora_B.weight`);
+      if (!B || typeof m.settings.rank !== 'number') continue;
+      known.add(p.path).add(B.path);
       lora.push({ module: m.module, rank: p.shape[0]!, fin: p.shape[1]!, fout: B.shape[0]!, scale: loraScale(m.settings) });
     }
     if (p.origin === 'adapter' && m && p.path.endsWith('.adapter.down.weight')) {
       const up = byPath.get(p.path.replace(/down\.weight$/, 'up.weight'))!;
+      for (const t of ['down.weight', 'down.bias', 'up.weight', 'up.bias']) known.add(p.path.replace(/down\.weight$/, t));
       adapters.push({
         module: m.module,
         width: p.shape[0]!,
@@ -68,7 +74,8 @@ export function describeAdapter(g: Graph): AdapterShape {
   const prefixParam = kept.find((p) => p.origin === 'prefix');
   const prefix = prefixParam?.method ? Number(prefixParam.method.settings.length) : 0;
   const train = [...new Set(kept.filter((p) => p.origin === 'base' || p.origin === 'head').map((p) => p.method?.name === 'train' ? p.method.module : p.module))];
-  return { lora, adapters, prompt, prefix, train, params: kept.reduce((a, p) => a + count(p), 0) };
+  const other = kept.filter((p) => (p.origin === 'lora' || p.origin === 'adapter') && !known.has(p.path)).map((p) => p.path);
+  return { lora, adapters, prompt, prefix, train, params: kept.reduce((a, p) => a + count(p), 0), other };
 }
 
 /** One line: `lora r=8 on 4 modules, adapter 16 on 2, prompt 10`. */
@@ -84,6 +91,7 @@ export function summarizeShape(s: AdapterShape): string {
   }
   if (s.prompt) parts.push(`prompt ${s.prompt}`);
   if (s.prefix) parts.push(`prefix ${s.prefix}`);
+  if (s.other.length) parts.push(`${s.other.length} other tensor${s.other.length === 1 ? '' : 's'}`);
   if (s.train.length) parts.push(`trains ${s.train.length} base module${s.train.length === 1 ? '' : 's'}`);
   return parts.join(', ') || 'nothing';
 }

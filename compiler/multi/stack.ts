@@ -46,8 +46,9 @@ export function stackAdapters(g: Graph, parts: StackPart[]): Graph {
     if (seen.has(part.name)) throw new MultiGraphError(`adapter \`${part.name}\` is stacked twice`);
     seen.add(part.name);
     const s = part.shape;
-    if (s.prompt || s.prefix || s.train.length) {
-      throw new MultiGraphError(`adapter \`${part.name}\` has ${s.prompt ? 'a prompt' : s.prefix ? 'a prefix' : 'trained base modules'}; only LoRA and bottleneck adapters stack`);
+    if (s.prompt || s.prefix || s.train.length || s.other.length) {
+      const what = s.prompt ? 'a prompt' : s.prefix ? 'a prefix' : s.train.length ? 'trained base modules' : `\`${s.other[0]}\``;
+      throw new MultiGraphError(`adapter \`${part.name}\` has ${what}; only LoRA and bottleneck adapters stack`);
     }
   }
   const frozen = (part: StackPart, path: string, shape: number[], origin: 'lora' | 'adapter', module: string, settings: Record<string, number | string | boolean>): Param => ({

@@ -84,39 +84,22 @@ export class AdapterSet {
   /** The bank graph (base + stacked adapters, input `adapter_ids`), or the base alone when no adapter is in the bank. */
   readonly bank: Runner;
   private readonly own = new Map<string, Runner>();
+  private readonly layout: Layout;
 
   private constructor(readonly base: BaseModel, adapters: LoadedAdapter[]) {
-    const seen = new Set<string>();
-    for (const a of adapters) {
-      if (!NAME.test(a.name)) throw new AdapterSetError(`adapter name \`${a.name}\` must be letters, digits, _ or -`);
-      if (seen.has(a.name)) throw new AdapterSetError(`two adapters are named \`${a.name}\``);
-      seen.add(a.name);
-      checkBase(base, a);
+    for (const a of adapters) checkBase(base, a);
+    const layout = layoutAdapters(base.graph, adapters);
+    this.infos = layout.infos;
+    this.layout = layout;
+    if (layout.bank) {
+      const arena = new Arena(layout.bank.graph.params.filter((p) => p.partition === 'trainable'), 'f32');
+      layout.bank.adapters.forEach((a, k) => packSlot(arena, k, a, describeAdapter(a.graph), layout.bank!.rank, layout.bank!.width));
+      this.bank = { graph: layout.bank.graph, store: { frozen: base.arena, trainable: arena } };
+    } else {
+      this.bank = { graph: relabel(base.graph, new Set()), store: { frozen: base.arena, trainable: new Arena([], 'f32') } };
     }
-    const shapes = adapters.map((a) => describeAdapter(a.graph));
-    const inBank = adapters.map((a, i) => !a.standalone && bankable(shapes[i]!));
-    // Bottleneck adapters share a bank module only with the same activation, placement and sizes.
-    const modules = new Map<string, string>();
     adapters.forEach((a, i) => {
-      if (!inBank[i]) return;
-      for (const b of shapes[i]!.adapters) {
-        const key = `${b.activation}/${b.placement}/${b.din}/${b.dout}`;
-        const prev = modules.get(b.module);
-        if (prev !== undefined && prev !== key) inBank[i] = false;
-      }
-      if (inBank[i]) for (const b of shapes[i]!.adapters) modules.set(b.module, `${b.activation}/${b.placement}/${b.din}/${b.dout}`);
-    });
-    const banked = adapters.filter((_, i) => inBank[i]);
-    this.infos = adapters.map((a, i) => ({
-      name: a.name,
-      source: a.source,
-      shape: shapes[i]!,
-      placement: inBank[i] ? { kind: 'bank', slot: banked.indexOf(a) } : { kind: 'own' },
-      params: [...a.values.values()].reduce((n, v) => n + v.length, 0),
-    }));
-    this.bank = this.buildBank(banked, banked.map((a) => shapes[adapters.indexOf(a)]!));
-    adapters.forEach((a, i) => {
-      if (!inBank[i]) this.own.set(a.name, ownRunner(base, a));
+      if (layout.infos[i]!.placement.kind === 'own') this.own.set(a.name, ownRunner(base, a));
     });
   }
 
@@ -161,43 +144,9 @@ export class AdapterSet {
     return this.bank.store;
   }
 
-  private buildBank(banked: LoadedAdapter[], shapes: AdapterShape[]): Runner {
-    if (banked.length === 0) {
-      const graph = relabel(this.base.graph, new Set());
-      return { graph, store: { frozen: this.base.arena, trainable: new Arena([], 'f32') } };
-    }
-    const spec: BankSpec = { count: banked.length, lora: [], adapters: [] };
-    const rank = new Map<string, number>();
-    const width = new Map<string, { width: number; activation: string; placement: 'serial' | 'parallel' }>();
-    for (const s of shapes) {
-      for (const l of s.lora) rank.set(l.module, Math.max(rank.get(l.module) ?? 0, l.rank));
-      for (const a of s.adapters) width.set(a.module, { width: Math.max(width.get(a.module)?.width ?? 0, a.width), activation: a.activation, placement: a.placement });
-    }
-    spec.lora = [...rank].map(([module, r]) => ({ module, rank: r }));
-    spec.adapters = [...width].map(([module, w]) => ({ module, ...w }));
-    const graph = bankGraph(this.base.graph, spec);
-    const arena = new Arena(graph.params.filter((p) => p.partition === 'trainable'), 'f32');
-    banked.forEach((a, k) => packSlot(arena, k, a, shapes[k]!, rank, width));
-    return { graph, store: { frozen: this.base.arena, trainable: arena } };
-  }
-
+  /** What is held: the base once, the bank, each own arena. */
   memory(): MemoryReport {
-    const base = { params: this.base.arena.size, bytes: BYTES * this.base.arena.size };
-    const bankSize = this.bank.store.trainable.size;
-    const slots = this.infos.filter((i) => i.placement.kind === 'bank').length;
-    const adapters = this.infos.map((i) => ({
-      name: i.name,
-      params: i.params,
-      bytes: BYTES * (i.placement.kind === 'bank' ? bankSize / slots : this.own.get(i.name)!.store.trainable.size),
-      placement: i.placement.kind === 'bank' ? `bank slot ${i.placement.slot}` : 'own arena',
-    }));
-    const ownBytes = [...this.own.values()].reduce((a, r) => a + BYTES * r.store.trainable.size, 0);
-    return {
-      base,
-      bank: slots ? { slots, params: bankSize, bytes: BYTES * bankSize } : null,
-      adapters,
-      totalBytes: base.bytes + BYTES * bankSize + ownBytes,
-    };
+    return this.layout.memory;
   }
 
   /**
@@ -265,6 +214,73 @@ export class AdapterSet {
   }
 }
 
+export interface Layout {
+  infos: AdapterInfo[];
+  /** The bank: its graph, the adapters in slot order, the padded rank / width per module. */
+  bank: { graph: Graph; adapters: LoadedAdapter[]; rank: Map<string, number>; width: Map<string, { width: number; activation: string; placement: 'serial' | 'parallel' }> } | null;
+  memory: MemoryReport;
+}
+
+/**
+ * Where each adapter goes and what memory that takes, without allocating anything: LoRA and
+ * bottleneck adapters share the bank (a bottleneck module only with the same activation,
+ * placement and sizes as the adapters already there), the rest get their own arenas.
+ */
+export function layoutAdapters(baseGraph: Graph, adapters: LoadedAdapter[]): Layout {
+  const seen = new Set<string>();
+  for (const a of adapters) {
+    if (!NAME.test(a.name)) throw new AdapterSetError(`adapter name \`${a.name}\` must be letters, digits, _ or -`);
+    if (seen.has(a.name)) throw new AdapterSetError(`two adapters are named \`${a.name}\``);
+    seen.add(a.name);
+  }
+  const shapes = adapters.map((a) => describeAdapter(a.graph));
+  const inBank = adapters.map((a, i) => !a.standalone && bankable(shapes[i]!));
+  const key = (b: AdapterShape['adapters'][number]) => `${b.activation}/${b.placement}/${b.din}/${b.dout}`;
+  const modules = new Map<string, string>();
+  adapters.forEach((_, i) => {
+    if (!inBank[i]) return;
+    if (shapes[i]!.adapters.some((b) => modules.has(b.module) && modules.get(b.module) !== key(b))) inBank[i] = false;
+    else for (const b of shapes[i]!.adapters) modules.set(b.module, key(b));
+  });
+  const banked = adapters.filter((_, i) => inBank[i]);
+  const count = (v: Map<string, Float32Array>) => [...v.values()].reduce((n, x) => n + x.length, 0);
+  const infos: AdapterInfo[] = adapters.map((a, i) => ({
+    name: a.name,
+    source: a.source,
+    shape: shapes[i]!,
+    placement: inBank[i] ? { kind: 'bank', slot: banked.indexOf(a) } : { kind: 'own' },
+    params: count(a.values),
+  }));
+  let bank: Layout['bank'] = null;
+  if (banked.length) {
+    const rank = new Map<string, number>();
+    const width = new Map<string, { width: number; activation: string; placement: 'serial' | 'parallel' }>();
+    for (const a of banked) {
+      const s = shapes[adapters.indexOf(a)]!;
+      for (const l of s.lora) rank.set(l.module, Math.max(rank.get(l.module) ?? 0, l.rank));
+      for (const b of s.adapters) width.set(b.module, { width: Math.max(width.get(b.module)?.width ?? 0, b.width), activation: b.activation, placement: b.placement });
+    }
+    const spec: BankSpec = { count: banked.length, lora: [...rank].map(([module, r]) => ({ module, rank: r })), adapters: [...width].map(([module, w]) => ({ module, ...w })) };
+    bank = { graph: bankGraph(baseGraph, spec), adapters: banked, rank, width };
+  }
+  const size = (shape: number[]) => shape.reduce((x, y) => x * y, 1);
+  const baseParams = baseGraph.params.reduce((n, p) => n + size(p.shape), 0);
+  const bankParams = bank ? bank.graph.params.filter((p) => p.partition === 'trainable').reduce((n, p) => n + size(p.shape), 0) : 0;
+  const ownParams = infos.filter((i) => i.placement.kind === 'own').reduce((n, i) => n + i.params, 0);
+  const memory: MemoryReport = {
+    base: { params: baseParams, bytes: BYTES * baseParams },
+    bank: bank ? { slots: banked.length, params: bankParams, bytes: BYTES * bankParams } : null,
+    adapters: infos.map((i) => ({
+      name: i.name,
+      params: i.params,
+      bytes: BYTES * (i.placement.kind === 'bank' ? bankParams / banked.length : i.params),
+      placement: i.placement.kind === 'bank' ? `bank slot ${i.placement.slot}` : 'own arena',
+    })),
+    totalBytes: BYTES * (baseParams + bankParams + ownParams),
+  };
+  return { infos, bank, memory };
+}
+
 /** Evaluation only: step() is refused (train an adapter with `peftc train`). */
 class ServingBackend implements Backend {
   readonly name: string;
@@ -287,7 +303,7 @@ class ServingBackend implements Backend {
 }
 
 function bankable(s: AdapterShape): boolean {
-  return s.prompt === 0 && s.prefix === 0 && s.train.length === 0 && (s.lora.length > 0 || s.adapters.length > 0);
+  return s.prompt === 0 && s.prefix === 0 && s.train.length === 0 && s.other.length === 0 && (s.lora.length > 0 || s.adapters.length > 0);
 }
 
 /** Every base parameter the adapter's graph reads must be the base's, with the same shape. */

@@ -42,7 +42,7 @@ export function randomTokens(B: number, T: number, vocab: number, seed: number):
 /** Logits [1, T, V] of one sequence through `graph` alone (base values, then the adapter's). */
 export function aloneLogits(base: BaseModel, graph: Graph, values: Map<string, Float32Array>, row: Int32Array): FloatTensor {
   const store = createStore(graph, 'f32');
-  for (const s of store.frozen.slots) store.frozen.view(s.param.path).set(base.arena.view(s.param.path));
+  for (const s of store.frozen.slots) store.frozen.view(s.param.path).set(values.get(s.param.path) ?? base.arena.view(s.param.path));
   for (const s of store.trainable.slots) store.trainable.view(s.param.path).set(values.get(s.param.path) ?? base.arena.view(s.param.path));
   const T = row.length;
   const P = graph.promptLength;
