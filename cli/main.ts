@@ -12,6 +12,7 @@ import { planText, type PlanFlags } from './plan.ts';
 import { paramsCommand, type ParamsFlags } from './params.ts';
 import { vizCommand, type VizFlags } from './viz.ts';
 import { trainCommand, type TrainFlags } from './train.ts';
+import { buildCommand, type BuildFlags } from './build.ts';
 import { evalCommand, generateCommand, type EvalFlags, type GenerateFlags } from './evaluate.ts';
 import { exportCommand, importCommand, mergeCommand } from './interop.ts';
 import { registerMultiAdapter } from './multi-commands.ts';
@@ -120,6 +121,33 @@ addCompileFlags(
     .description('fine-tune the trainable parameters on a dataset'),
 ).action(async (file: string, flags: TrainFlags) => {
   process.exitCode = await trainCommand(file, flags);
+});
+
+addCompileFlags(
+  program
+    .command('build')
+    .argument('<file>', '.peft file')
+    .requiredOption('-o, --out <dir>', 'the trainer folder to write (new, empty, or a trainer built before)')
+    .option('--data <data>', 'sample data to bundle (a text or .jsonl file, or a bundled corpus); checked now')
+    .option('--init <base.safetensors>', 'base weights by parameter path (copied into the trainer)')
+    .option('--batch <n>', 'sequences per step (fixed in the plan)', '8')
+    .option('--seq <n>', 'tokens per sequence (fixed in the plan; default: min(128, the model\'s positions))')
+    .option('--steps <n>', 'default optimizer steps of a run (default: one epoch of its data)')
+    .option('--lr <lr>', 'default peak learning rate', '1e-3')
+    .option('--schedule <kind>', 'default schedule: constant | cosine', 'cosine')
+    .option('--warmup <n>', 'default linear warm-up steps', '0')
+    .option('--eval-every <n>', 'default: validate and checkpoint every n steps (default: 5 times per run)')
+    .option('--eval-rows <n>', 'default validation rows, evenly spaced over the split', '256')
+    .option('--optimizer <kind>', 'adamw | sgd (fixed in the plan)', 'adamw')
+    .option('--weight-decay <wd>', 'decoupled weight decay, matrices only (fixed in the plan)', '0.01')
+    .option('--clip <norm>', 'clip gradients to this global norm, 0: off (fixed in the plan)', '1')
+    .option('--seed <n>', 'seed of the initial parameters, and the default seed of the data order', '0')
+    .option('--tokenizer <name>', 'byte | gpt2 (default: from the vocabulary size)')
+    .option('--kernels <kind>', 'kernels to plan: hardware (workgroup tiling) | software (no barriers, for CPU adapters) | both (default; each device runs the kind that suits it)')
+    .option('--gpu <choice>', 'plan for this adapter\'s limits instead of WebGPU\'s defaults: auto | hardware | swiftshader | llvmpipe')
+    .description('compile a standalone trainer (Node: train.mjs; browser: index.html) that runs without the compiler'),
+).action(async (file: string, flags: BuildFlags) => {
+  process.exitCode = await buildCommand(file, flags);
 });
 
 program

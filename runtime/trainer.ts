@@ -2,7 +2,7 @@
 // schedule, periodic validation, checkpoints through a hook, and the two ways a run
 // ends early: an interrupt (the caller's `shouldStop`) and a non-finite loss, which stops
 // before the bad update is kept, so the last checkpoint stays good.
-import type { Backend } from './backend.ts';
+import type { StepResult } from './backend.ts';
 import type { Batch } from './cpu/executor.ts';
 import { learningRate, type Schedule } from './schedule.ts';
 
@@ -13,6 +13,14 @@ export interface BatchSource {
   validation(): Batch[];
   /** Tokens a training batch feeds the model, for tokens/s. */
   tokensPerBatch: number;
+}
+
+/** What the loop needs of a backend (runtime/backend.ts's Backend is one; so is a built trainer's). */
+export interface StepBackend {
+  /** Forward, backward and one update at learning rate `lr`. */
+  step(batch: Batch, lr: number): Promise<StepResult>;
+  /** The loss of a batch without dropout or gradients. */
+  evaluate(batch: Batch): Promise<{ loss: number }>;
 }
 
 export interface StepInfo {
@@ -53,7 +61,7 @@ export interface TrainResult {
 }
 
 /** Mean loss over the validation batches, weighted by how many targets each counts. */
-export async function validate(backend: Backend, batches: Batch[]): Promise<number> {
+export async function validate(backend: Pick<StepBackend, 'evaluate'>, batches: Batch[]): Promise<number> {
   let sum = 0;
   let count = 0;
   for (const b of batches) {
@@ -67,7 +75,7 @@ export async function validate(backend: Backend, batches: Batch[]): Promise<numb
   return count ? sum / count : NaN;
 }
 
-export async function train(backend: Backend, data: BatchSource, opts: TrainOptions, hooks: TrainHooks = {}, startStep = 0): Promise<TrainResult> {
+export async function train(backend: StepBackend, data: BatchSource, opts: TrainOptions, hooks: TrainHooks = {}, startStep = 0): Promise<TrainResult> {
   const now = hooks.now ?? (() => Date.now());
   const losses: number[] = [];
   let valLoss: number | null = null;

@@ -75,13 +75,21 @@ export class GpuExecutor {
   private readonly shared = new Map<string, GPUBuffer>();
   private readonly prepared = new Map<'train' | 'eval', Prepared>();
   private train!: Prepared;
+  /** Plans made ahead of time (fromPlan): used instead of the planner. */
+  private prebuilt?: { train: Plan; eval?: Plan };
 
   private constructor(
     readonly gpu: Gpu,
-    readonly t: TrainingGraph,
+    private readonly graph: TrainingGraph | undefined,
     readonly dims: { B: number; T: number },
     private readonly opts: GpuExecutorOptions,
   ) {}
+
+  /** The Training IR this executor plans; an executor of prebuilt plans (fromPlan) has none. */
+  get t(): TrainingGraph {
+    if (!this.graph) throw new GpuError('validation', 'this executor runs prebuilt plans (fromPlan) and has no training graph');
+    return this.graph;
+  }
 
   /**
    * Plans `t` for batches of dims.B × dims.T, compiles every pipeline (a failure throws GpuError)
@@ -89,6 +97,22 @@ export class GpuExecutor {
    */
   static async create(gpu: Gpu, t: TrainingGraph, dims: { B: number; T: number }, opts: GpuExecutorOptions = {}): Promise<GpuExecutor> {
     const ex = new GpuExecutor(gpu, t, dims, opts);
+    ex.train = await ex.prepare('train');
+    if (opts.store) ex.upload(opts.store);
+    return ex;
+  }
+
+  /**
+   * An executor of plans made ahead of time (`peftc build`, runtime/standalone/): no planner
+   * runs, so code that only calls this needs none of the compiler. `plans.eval` is the
+   * evaluation plan (dropout as the identity), given exactly when the training plan's dropout
+   * draws masks. Plans with inputs besides tokens and targets need their graph: use create().
+   */
+  static async fromPlan(gpu: Gpu, plans: { train: Plan; eval?: Plan }, opts: { store?: ParamStore } = {}): Promise<GpuExecutor> {
+    const extra = Object.keys(plans.train.io.extra ?? {});
+    if (extra.length) throw new GpuError('validation', `the plan has graph inputs besides tokens and targets (${extra.join(', ')}); run it with GpuExecutor.create and its training graph`);
+    const ex = new GpuExecutor(gpu, undefined, plans.train.dims, {});
+    ex.prebuilt = plans;
     ex.train = await ex.prepare('train');
     if (opts.store) ex.upload(opts.store);
     return ex;
@@ -103,9 +127,10 @@ export class GpuExecutor {
     const have = this.prepared.get(dropout);
     if (have) return have;
     // Without a dropout that draws a mask, evaluation and training are the same plan.
-    const masks = this.t.graph.nodes.some((n) => n.op === 'dropout' && (n.attrs.p as number) > 0);
+    const pre = this.prebuilt;
+    const masks = pre ? pre.eval !== undefined : this.t.graph.nodes.some((n) => n.op === 'dropout' && (n.attrs.p as number) > 0);
     if (dropout === 'eval' && !masks) return this.train;
-    const plan = buildPlan(this.t, this.dims, this.opts.caps ?? this.gpu.info, { ...this.opts.plan, dropout });
+    const plan = pre ? (dropout === 'eval' ? pre.eval! : pre.train) : buildPlan(this.t, this.dims, this.opts.caps ?? this.gpu.info, { ...this.opts.plan, dropout });
     const kernels = await Promise.all(plan.shaders.map((s) => this.gpu.pipeline(s.wgsl, { label: s.label })));
     const buffers = plan.buffers.map((b) => {
       const old = this.shared.get(b.label);
@@ -179,12 +204,12 @@ export class GpuExecutor {
    * update, in one submission. Reads back 16 bytes: the loss and the gradient norm. A non-finite
    * norm skips the update (as runtime/optim.ts does) and does not count as a step.
    */
-  async step(batch: Batch, lr = this.t.optimizer.lr, opts: GpuStepOptions = {}): Promise<GpuStepResult> {
+  async step(batch: Batch, lr = this.plan.optimizer.lr, opts: GpuStepOptions = {}): Promise<GpuStepResult> {
     const training = opts.training ?? true;
     const ready = await this.prepare(training ? 'train' : 'eval');
     const plan = ready.plan;
     if (!plan.training) throw new GpuError('validation', 'this executor was planned without a backward pass');
-    const cfg = this.t.optimizer;
+    const cfg = plan.optimizer;
     const t = this.updates + 1;
     if (plan.ids.clip === undefined) {
       // Nothing trainable: forward and backward only.
@@ -206,7 +231,7 @@ export class GpuExecutor {
    * Times every step of the training plan on its own (one submit and queue wait each, after a
    * full warm-up step): where a step's time goes. Parameters are updated once per call.
    */
-  async profile(batch: Batch, lr = this.t.optimizer.lr): Promise<{ label: string; kernel: string; ms: number }[]> {
+  async profile(batch: Batch, lr = this.plan.optimizer.lr): Promise<{ label: string; kernel: string; ms: number }[]> {
     await this.step(batch, lr);
     const { plan, buffers, kernels } = this.train;
     const out: { label: string; kernel: string; ms: number }[] = [];

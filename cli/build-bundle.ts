@@ -1,0 +1,133 @@
+// Bundling a built trainer's two entries with esbuild: runtime/standalone/node-main.ts →
+// train.mjs (Node, ESM; `webgpu` is the only package it loads at run time) and
+// runtime/standalone/page.ts → page.js (browser, one classic script).
+//
+// Neither bundle carries the compiler. The executor imports the planner for GpuExecutor.create,
+// which a built trainer never calls (it runs the plans it carries through fromPlan), so the
+// planner module is replaced by a stub that says so; the esbuild metafile's inputs are returned
+// for checking (test/build/). What remains of compiler/ are the arena layout helpers and the
+// optimizer's buffer constants that the executor shares with the planner (BUNDLE_COMPILER_FILES).
+import { createRequire } from 'node:module';
+import { relative, resolve } from 'node:path';
+import { build, type Plugin } from 'esbuild';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const STANDALONE = resolve(ROOT, 'runtime/standalone');
+
+/** The only files under compiler/ a trainer bundle may contain: layout and constants, no planner. */
+export const BUNDLE_COMPILER_FILES = ['compiler/lower/memory.ts', 'compiler/lower/optimizer.ts', 'compiler/ir/dims.ts'];
+
+export interface BundleOptions {
+  /** The model's tokenizer: with `byte`, GPT-2's merge ranks (0.5 MB) are left out. */
+  tokenizer: string;
+}
+
+export interface Bundle {
+  code: string;
+  /** The source files in it, relative to the repository (node_modules/… for packages). */
+  inputs: string[];
+}
+
+/** Stubs: the planner (never called by a built trainer) and, for byte models, GPT-2's BPE ranks. */
+function stubs(opts: BundleOptions): Plugin {
+  return {
+    name: 'peftc-trainer-stubs',
+    setup(b) {
+      b.onResolve({ filter: /compiler\/lower\/plan\.ts$/ }, () => ({ path: 'planner', namespace: 'peftc-stub' }));
+      if (opts.tokenizer !== 'gpt2') b.onResolve({ filter: /^js-tiktoken\/ranks\/gpt2$/ }, () => ({ path: 'gpt2-ranks', namespace: 'peftc-stub' }));
+      b.onLoad({ filter: /.*/, namespace: 'peftc-stub' }, (a) => ({
+        contents: a.path === 'planner'
+          ? "export function buildPlan() { throw new Error('a built trainer runs the plans it carries; it has no planner (rebuild it with peftc build)'); }"
+          : "export default new Proxy({}, { get() { throw new Error('this trainer was built for the byte tokenizer; GPT-2\\'s BPE is not bundled'); } });",
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/**
+ * `webgpu` for the Node bundle: the package as Node resolves it from the trainer's folder
+ * (after `npm install` there), else the copy this peftc uses (so a trainer built here runs
+ * here at once), else one line saying what to install.
+ */
+function webgpuLoader(): Plugin {
+  const fallback = createRequire(import.meta.url).resolve('webgpu');
+  return {
+    name: 'peftc-webgpu-loader',
+    setup(b) {
+      b.onResolve({ filter: /^webgpu$/ }, (a) => (a.namespace === 'peftc-webgpu' ? { path: 'webgpu', external: true } : { path: 'webgpu', namespace: 'peftc-webgpu' }));
+      b.onLoad({ filter: /.*/, namespace: 'peftc-webgpu' }, () => ({
+        contents: `import { pathToFileURL } from 'node:url';
+let m;
+try {
+  m = await import('webgpu');
+} catch (e) {
+  if (e?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+  try {
+    m = await import(pathToFileURL(${JSON.stringify(fallback)}).href);
+  } catch {
+    const err = new Error('the webgpu package is not installed: run \`npm install\` in the trainer folder (its package.json names it)');
+    err.name = 'TrainerError';
+    throw err;
+  }
+}
+export const create = m.create;
+export const globals = m.globals;
+`,
+        loader: 'js',
+        resolveDir: ROOT,
+      }));
+    },
+  };
+}
+
+function inputsOf(metafile: { inputs: Record<string, unknown> }): string[] {
+  return Object.keys(metafile.inputs)
+    .filter((p) => !p.includes(':')) // stubs live in their own namespaces
+    .map((p) => relative(ROOT, resolve(ROOT, p)))
+    .sort();
+}
+
+/** The Node entry as one ESM file. */
+export async function bundleNode(opts: BundleOptions): Promise<Bundle> {
+  const r = await build({
+    entryPoints: [resolve(STANDALONE, 'node-main.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    // Packages written as CommonJS call require(); an ES module has none of its own.
+    banner: { js: "import { createRequire as __peftcRequire } from 'node:module';\nconst require = __peftcRequire(import.meta.url);" },
+    legalComments: 'none',
+    charset: 'utf8',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+    absWorkingDir: ROOT,
+    plugins: [stubs(opts), webgpuLoader()],
+  });
+  return { code: r.outputFiles[0]!.text, inputs: inputsOf(r.metafile) };
+}
+
+/** The page script as one classic script (it loads from file:// and http:// alike). */
+export async function bundlePage(opts: BundleOptions): Promise<Bundle> {
+  const r = await build({
+    entryPoints: [resolve(STANDALONE, 'page.ts')],
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    legalComments: 'none',
+    charset: 'utf8',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+    absWorkingDir: ROOT,
+    plugins: [stubs(opts)],
+  });
+  return { code: r.outputFiles[0]!.text, inputs: inputsOf(r.metafile) };
+}
+
+/** The page's HTML (static; the script fills it in from trainer.json). */
+export const PAGE_HTML = resolve(STANDALONE, 'index.html');

@@ -1,0 +1,154 @@
+// The Node entry of a built trainer (bundled by `peftc build` into DIR/train.mjs; it needs only
+// Node and the `webgpu` package). It reads the folder it sits in:
+//
+//   node train.mjs [--data FILE] [--valid FILE] [--steps N] [--lr LR] [--schedule constant|cosine]
+//                  [--warmup N] [--eval-every N] [--eval-rows N] [--seed N] [--out DIR]
+//                  [--resume DIR] [--gpu auto|hardware|swiftshader|llvmpipe] [--json]
+//   node train.mjs --serve [PORT]     serve the folder on 127.0.0.1 for the browser page
+//
+// Checkpoints are written as `peftc train --out` writes them (atomic files), so `peftc eval
+// --adapter DIR` and `--resume DIR` read them.
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CHECKPOINT_FILE } from '../checkpoint.ts';
+import { writeCheckpointDir } from '../checkpoint-node.ts';
+import { readDataFile } from '../data/read-node.ts';
+import type { ScheduleKind } from '../schedule.ts';
+import { ADAPTER_CHOICES, type AdapterChoice } from '../webgpu/device.ts';
+import { openNodeGpu } from '../webgpu/node-gpu.ts';
+import { parseManifest, TRAINER_FILES, TrainerError, type PlanSet } from './manifest.ts';
+import { BuiltTrainer, runTraining, type RunOptions } from './trainer.ts';
+
+const DIR = dirname(fileURLToPath(import.meta.url));
+
+const USAGE = `usage: node train.mjs [--data FILE] [--valid FILE] [--steps N] [--lr LR] [--schedule constant|cosine]
+                      [--warmup N] [--eval-every N] [--eval-rows N] [--seed N] [--out DIR] [--resume DIR]
+                      [--gpu auto|hardware|swiftshader|llvmpipe] [--json]
+       node train.mjs --serve [PORT]   (the browser page at http://127.0.0.1:PORT/)`;
+
+function fail(message: string): never {
+  throw new TrainerError(message);
+}
+
+function number(flag: string, v: string | undefined, opts: { int?: boolean; min?: number } = {}): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || (opts.int && !Number.isInteger(n)) || (opts.min !== undefined && n < opts.min)) {
+    fail(`--${flag} must be ${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` ≥ ${opts.min}` : ''}, not \`${v}\``);
+  }
+  return n;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      data: { type: 'string' }, valid: { type: 'string' }, steps: { type: 'string' }, lr: { type: 'string' },
+      schedule: { type: 'string' }, warmup: { type: 'string' }, 'eval-every': { type: 'string' }, 'eval-rows': { type: 'string' },
+      seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'string' }, gpu: { type: 'string' }, adapter: { type: 'string' },
+      json: { type: 'boolean' }, serve: { type: 'string' }, help: { type: 'boolean' },
+    },
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (values.serve !== undefined) return serve(number('serve', values.serve || '8080', { int: true, min: 0 })!);
+
+  const manifest = parseManifest(readFileSync(join(DIR, TRAINER_FILES.manifest), 'utf8'), TRAINER_FILES.manifest);
+  const gpuChoice = values.gpu ?? values.adapter ?? 'auto';
+  if (!(ADAPTER_CHOICES as readonly string[]).includes(gpuChoice)) fail(`--gpu must be one of ${ADAPTER_CHOICES.join(', ')}, not \`${gpuChoice}\``);
+  const schedule = values.schedule;
+  if (schedule !== undefined && schedule !== 'constant' && schedule !== 'cosine') fail(`--schedule must be constant or cosine, not \`${schedule}\``);
+  const data = values.data ? readDataFile(values.data) : manifest.sample ? { ...readDataFile(join(DIR, manifest.sample.file)), name: manifest.sample.source } : fail('--data FILE is required (this trainer has no bundled sample)');
+  const opts: RunOptions = { data };
+  if (values.valid) opts.valid = readDataFile(values.valid);
+  const set = <K extends keyof RunOptions>(k: K, v: RunOptions[K] | undefined) => {
+    if (v !== undefined) opts[k] = v;
+  };
+  set('steps', number('steps', values.steps, { int: true, min: 1 }));
+  set('lr', number('lr', values.lr));
+  set('schedule', schedule as ScheduleKind | undefined);
+  set('warmup', number('warmup', values.warmup, { int: true, min: 0 }));
+  set('evalEvery', number('eval-every', values['eval-every'], { int: true, min: 0 }));
+  set('evalRows', number('eval-rows', values['eval-rows'], { int: true, min: 1 }));
+  set('seed', number('seed', values.seed, { int: true }));
+  if (values.resume) {
+    const path = join(values.resume, CHECKPOINT_FILE);
+    if (!existsSync(path)) fail(`--resume ${values.resume}: no ${CHECKPOINT_FILE} there`);
+    opts.resume = { bytes: new Uint8Array(readFileSync(path)), where: path };
+  }
+  const out = values.out ?? values.resume ?? 'checkpoint';
+
+  const json = values.json ?? false;
+  const print = (o: object, text: string) => process.stdout.write((json ? JSON.stringify(o) : text) + '\n');
+  const note = (text: string) => (json ? process.stderr : process.stdout).write(text + '\n');
+
+  const gpu = await openNodeGpu({ adapter: gpuChoice as AdapterChoice });
+  const plans = JSON.parse(readFileSync(join(DIR, TRAINER_FILES.plan), 'utf8')) as PlanSet;
+  const trainer = await BuiltTrainer.open(gpu, { manifest, plans, weights: new Uint8Array(readFileSync(join(DIR, TRAINER_FILES.weights))) });
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    note('interrupt: saving a checkpoint after this step (press Ctrl-C again to quit without saving)');
+  };
+  process.on('SIGINT', onSigint);
+  const res = await runTraining(trainer, opts, {
+    note,
+    onStep: (i) => print({ step: i.step, loss: i.loss, lr: i.lr, grad_norm: i.gradNorm, tokens_per_s: Math.round(i.tokensPerSecond) },
+      `step ${i.step}  loss ${i.loss.toFixed(4)}  lr ${i.lr.toExponential(2)}  ${Math.round(i.tokensPerSecond)} tok/s`),
+    onEval: (step, v) => print({ step, val_loss: v }, `step ${step}  validation loss ${v.toFixed(4)}`),
+    checkpoint: (files) => writeCheckpointDir(out, files.checkpoint, files.adapter),
+    shouldStop: () => interrupted,
+  });
+  process.off('SIGINT', onSigint);
+  trainer.destroy();
+  if (res.end === 'diverged') {
+    process.stderr.write(`the loss became NaN or infinite at step ${res.step + 1}; training stopped. Try a lower --lr.\n`);
+    return 1;
+  }
+  note(`validation loss ${res.before.toFixed(4)} → ${res.valLoss?.toFixed(4)}; checkpoint in ${resolve(out)}${res.end === 'interrupted' ? ` (interrupted at step ${res.step}; continue with --resume ${out})` : ''}`);
+  return res.end === 'interrupted' ? 130 : 0;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.json': 'application/json',
+  '.safetensors': 'application/octet-stream', '.txt': 'text/plain; charset=utf-8',
+};
+
+/** Serves the trainer's own files (nothing else) on 127.0.0.1 until the process is stopped. */
+function serve(port: number): Promise<number> {
+  const files = new Set<string>([TRAINER_FILES.page, TRAINER_FILES.pageScript, TRAINER_FILES.manifest, TRAINER_FILES.plan, TRAINER_FILES.weights, TRAINER_FILES.sample, TRAINER_FILES.sampleJsonl]);
+  const server = createServer((req, res) => {
+    const name = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname.slice(1)) || TRAINER_FILES.page;
+    if (req.method !== 'GET' || !files.has(name) || !existsSync(join(DIR, name))) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': TYPES[extname(name)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+    res.end(readFileSync(join(DIR, name)));
+  });
+  return new Promise((_, reject) => {
+    server.on('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      const addr = server.address();
+      process.stdout.write(`serving ${DIR} at http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : port}/ (Ctrl-C to stop)\n`);
+    });
+  });
+}
+
+try {
+  process.exitCode = await main();
+} catch (e) {
+  // Problems with the input (flags, files, data, the adapter) are one line and exit 1; anything else is a bug.
+  const badFlag = String((e as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
+  const known = badFlag || (e instanceof Error && ['TrainerError', 'DataError', 'CheckpointError', 'GpuError', 'SafetensorsError'].includes(e.name));
+  process.stderr.write(`${known ? '' : 'internal error: '}${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = known ? 1 : 2;
+}
+// A Dawn instance keeps the event loop alive: end once done (the server, above, never returns).
+process.exit(process.exitCode ?? 0);
