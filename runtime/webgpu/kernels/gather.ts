@@ -3,7 +3,8 @@
 // loop per output element (4 outputs per invocation where the contiguous axis allows vec4),
 // not the tiled matmul: every sequence may read another slice of the weights.
 //
-//   linear_gather out_in:  one invocation per (row, out): dot over in (vec4 when in % 4 = 0)
+//   linear_gather out_in:  one invocation per (row, 4 outs) when out % 4 = 0 (else per (row, out)):
+//                          dots over in (vec4 when in % 4 = 0), x's row read once for 4 rows of w
 //   linear_gather in_out:  one invocation per (row, 4 outs) when out % 4 = 0, else per (row, out)
 //   linear_gather_grad_weight: one invocation per (slice, p, q or 4 q's), summing over the rows
 //     of the sequences whose index is the slice (the others are skipped a whole sequence at a time)
@@ -45,31 +46,43 @@ export const linearGather: OpKernelGen = (req, caps) => {
   if (b && !(b.shape.length === 2 && b.shape[0] === N && b.shape[1] === O)) fail(req.op, `stacked bias ${fmt(b.shape)} must be [${N}, ${O}]`);
   checkOutput(req, [...x.slice(0, -1), O]);
   const R = B * RS;
-  // out_in reads w and x contiguously along K (vec4 over K); in_out along O (vec4 over O).
+  // out_in reads w and x contiguously along K (vec4 over K), and computes 4 outputs per
+  // invocation when O % 4 = 0 (x read once for 4 rows of w); in_out reads w along O (vec4 over O).
   const wk = layout === 'out_in' ? widthFor(K) : 1;
-  const wo = layout === 'in_out' ? widthFor(O) : 1;
+  const wo = widthFor(O);
   const OW = O / wo;
   const KW = K / wk;
   const g = grid(req.op, R * OW, caps, { heavy: K > 64 });
   const list: Binding[] = [
     { name: 'in0', variable: 'x', type: vecType(wk) },
-    { name: 'in1', variable: 'w', type: vecType(Math.max(wk, wo) as 1 | 4) },
+    { name: 'in1', variable: 'w', type: vecType(layout === 'out_in' ? wk : wo) },
     { name: 'in2', variable: 'ids', type: 'i32' },
   ];
   if (b) list.push({ name: 'in3', variable: 'bias', type: vecType(wo) });
   list.push({ name: 'out', variable: 'out', type: vecType(wo) });
   const d = declare(list);
   const T = vecType(wo);
-  const body =
-    layout === 'out_in'
-      ? `  var acc = 0.0;
-  let xo = row * KW;
-  let wb = (u32(n) * O + o) * KW;
-  for (var k = 0u; k < KW; k++) { acc += ${wk === 4 ? 'dot(x[xo + k], w[wb + k])' : 'x[xo + k] * w[wb + k]'}; }`
-      : `  var acc = ${T}();
+  const prod = (wi: string) => (wk === 4 ? `dot(xk, w[${wi}])` : `xk * w[${wi}]`);
+  let body: string;
+  if (layout === 'in_out') {
+    body = `  var acc = ${T}();
   let xo = row * K;
   let wb = u32(n) * K * OW + o;
   for (var k = 0u; k < K; k++) { acc += x[xo + k] * w[wb + k * OW]; }`;
+  } else if (wo === 4) {
+    body = `  var acc = vec4<f32>();
+  let xo = row * KW;
+  let wb = (u32(n) * O + 4u * o) * KW;
+  for (var k = 0u; k < KW; k++) {
+    let xk = x[xo + k];
+    acc += vec4<f32>(${prod('wb + k')}, ${prod('wb + KW + k')}, ${prod('wb + 2u * KW + k')}, ${prod('wb + 3u * KW + k')});
+  }`;
+  } else {
+    body = `  var acc = 0.0;
+  let xo = row * KW;
+  let wb = (u32(n) * O + o) * KW;
+  for (var k = 0u; k < KW; k++) { let xk = x[xo + k]; acc += ${prod('wb + k')}; }`;
+  }
   const wgsl = `// linear_gather (${layout}): x ${fmt(x)}, w ${fmt(w)}, ids i32 [${B}]${b ? `, b [${N}, ${O}]` : ''} → out ${fmt([...x.slice(0, -1), O])}
 // sequence s uses slice ids[s]; an index outside [0, ${N}) gives zeros (no adapter)
 const N = ${i32(N)};
