@@ -2,6 +2,8 @@
 // different adapters gives, row by row, the logits of each row run alone through its adapter's
 // own graph; the base is held once; bank and own placements.
 import { describe, expect, it } from 'vitest';
+import { parseGraph } from '../../compiler/ir/parse.ts';
+import { printGraph } from '../../compiler/ir/printer.ts';
 import { AdapterSet } from '../../runtime/multi/set.ts';
 import { adapterOf, aloneLogits, randomTokens, relErr, tinyBase } from './helpers.ts';
 
@@ -81,6 +83,14 @@ describe('a mixed batch over several adapters', () => {
         expect(relErr(own, mixed.data.subarray(b * 6 * V, (b + 1) * 6 * V))).toBeLessThan(1e-6);
       }
     }
+  });
+
+  it('prints the bank graph as IR text (adapter_ids, linear_gather, stacked parameters) and reads it back', () => {
+    const text = printGraph(set.graphOf(null));
+    expect(text).toMatch(/^%0 = input \{name=adapter_ids\} : i32\[B\]$/m);
+    expect(text).toMatch(/^param h\.0\.attn\.c_attn\.lora_A\.stacked\.weight \[4, 4, 16\] trainable lora /m);
+    expect(text).toMatch(/= linear_gather %\d+, %\d+, %0 \{layout=out_in\} : f32\[B, T, 4\]  # h\.0\.attn\.c_attn$/m);
+    expect(printGraph(parseGraph(text))).toBe(text);
   });
 
   it('refuses unknown names, duplicates and adapters of another base', () => {
