@@ -5,7 +5,11 @@ import { loadDataset } from '../runtime/data/load-node.ts';
 import { DecodeStream } from '../runtime/data/tokenizer.ts';
 import { generate } from '../runtime/generate.ts';
 import { validate } from '../runtime/trainer.ts';
+import { promptTemplateOf } from '../compiler/peft/template.ts';
+import { composeRow, templateOverhead, type TemplateSpec } from '../runtime/data/template.ts';
+import type { Tokenizer } from '../runtime/data/tokenizer.ts';
 import { UserError } from './grad.ts';
+import { evalRank, withRanks } from './rank.ts';
 import { int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
 
 export interface EvalFlags extends SessionFlags {
@@ -23,9 +27,11 @@ export async function evalCommand(file: string, flags: EvalFlags): Promise<numbe
   const seqLen = int(flags.seq ?? String(Math.min(128, s.maxContext - g.promptLength)), '--seq', 2);
   const classes = g.task === 'classification' ? (g.nodes[g.outputs.logits]!.shape[1] as number) : undefined;
   // Evaluate the whole of --data (or --valid): everything is the validation split.
-  const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}) });
+  const template = promptTemplateOf(g);
+  const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}), ...(template ? { template } : {}) });
   const batcher = new Batcher(data, { batchSize: int(flags.batch, '--batch', 1), promptLength: g.promptLength });
-  const backend = await openBackend(flags.backend ?? 'cpu', trainingGraph(g, optimizerFrom({})), s.store, flags.gpu);
+  const rank = evalRank(g, flags.rank);
+  const { backend } = withRanks(g, await openBackend(flags.backend ?? 'cpu', trainingGraph(g, optimizerFrom({})), s.store, flags.gpu), s.store, { evalRank: rank });
   const batches = batcher.validationBatches();
   const loss = await validate(backend, batches);
   const result: Record<string, number> = { loss, perplexity: Math.exp(loss), positions: batches.reduce((a, b) => a + b.targets.data.filter((t) => t !== -100).length, 0) };
@@ -51,6 +57,19 @@ async function accuracy(backend: Awaited<ReturnType<typeof openBackend>>, batche
   return total ? right / total : NaN;
 }
 
+/** The prompt in a template's one field: the tokens, how many lead the field, and the literal text after it. */
+function templatePrompt(spec: TemplateSpec | undefined, tok: Tokenizer, text: number[], maxContext: number): { tokens: number[]; keep: number; after: string } | undefined {
+  if (!spec) return undefined;
+  const fields = [...new Set(spec.template.fields)];
+  if (fields.length !== 1) throw new UserError(`the prompt template reads ${fields.map((f) => `{${f}}`).join(', ')}; generate fills one field with --prompt`);
+  const at = spec.template.pieces.findIndex((p) => p.kind === 'field');
+  const head = spec.template.pieces.slice(0, at).reduce((a, p) => a + (p.kind === 'soft' ? p.length : p.kind === 'text' ? tok.encode(p.text).length : 0), 0);
+  const T = Math.min(maxContext, templateOverhead(spec, tok) + text.length);
+  const row = composeRow(spec, tok, { [fields[0]!]: text }, T, undefined, '--prompt');
+  const after = spec.template.pieces.slice(at + 1).flatMap((p) => (p.kind === 'text' ? [p.text] : [])).join(' ');
+  return { tokens: Array.from(row!.tokens), keep: head, after: after ? ` ${after}` : '' };
+}
+
 export interface GenerateFlags extends SessionFlags {
   prompt: string;
   maxTokens: string;
@@ -63,10 +82,15 @@ export async function generateCommand(file: string, flags: GenerateFlags): Promi
   const s = await openSession(file, flags, { derivedPrefix: true });
   if (!s) return 1;
   if (s.graph.task !== 'causal_lm') throw new UserError('`peftc generate` needs a language model');
-  const backend = await openBackend(flags.backend ?? 'cpu', trainingGraph(s.graph, optimizerFrom({})), s.store, flags.gpu);
-  const prompt = s.tokenizer.encode(flags.prompt);
-  if (prompt.length === 0) throw new UserError('--prompt is empty');
+  const rank = evalRank(s.graph, flags.rank);
+  const { backend } = withRanks(s.graph, await openBackend(flags.backend ?? 'cpu', trainingGraph(s.graph, optimizerFrom({})), s.store, flags.gpu), s.store, { evalRank: rank });
+  const text = s.tokenizer.encode(flags.prompt);
+  if (text.length === 0) throw new UserError('--prompt is empty');
+  // A prompt template places the prompt in its field; generation continues after the template.
+  const tpl = templatePrompt(promptTemplateOf(s.graph), s.tokenizer, text, s.maxContext);
+  const prompt = tpl?.tokens ?? text;
   const ids = await generate(backend, prompt, {
+    ...(tpl ? { keep: tpl.keep } : {}),
     maxTokens: int(flags.maxTokens, '--max-tokens', 1),
     temperature: num(flags.temperature, '--temperature'),
     topK: int(flags.topK, '--top-k'),
@@ -77,6 +101,6 @@ export async function generateCommand(file: string, flags: GenerateFlags): Promi
     ...(s.tokenizer.eos !== undefined ? { eos: s.tokenizer.eos } : {}),
   });
   const stream = new DecodeStream(s.tokenizer);
-  process.stdout.write(flags.prompt + ids.map((id) => stream.push(id)).join('') + stream.flush() + '\n');
+  process.stdout.write(flags.prompt + (tpl?.after ?? '') + ids.map((id) => stream.push(id)).join('') + stream.flush() + '\n');
   return 0;
 }

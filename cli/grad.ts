@@ -80,5 +80,8 @@ function readText(path: string): string {
 
 function vocabOf(g: Graph): number {
   const emb = g.nodes.find((n) => n.op === 'embedding' && g.nodes[n.inputs[1]!]!.op === 'input');
+  // A prompt template's virtual tokens are the ids past the vocabulary (soft_embedding).
+  const soft = g.nodes.find((n) => n.op === 'soft_embedding' && g.nodes[n.inputs[2]!]!.op === 'input');
+  if (soft) return (g.nodes[soft.inputs[0]!]!.shape[0] as number) + (g.nodes[soft.inputs[1]!]!.shape[0] as number);
   return emb ? (g.nodes[emb.inputs[0]!]!.shape[0] as number) : Number.MAX_SAFE_INTEGER;
 }

@@ -35,6 +35,7 @@ addCompileFlags(
     .argument('<file>', '.peft file')
     .option('--json', 'print JSON')
     .option('--flat', 'one row per parameter instead of the module tree')
+    .option('--adapter <dir>', 'a checkpoint directory: show the ranks lora(rank = auto(…)) allocated')
     .description('show the module tree with trainable shares (or each parameter with --flat), and the trainable summary'),
 ).action((file: string, flags: ParamsFlags) => {
   process.exitCode = paramsCommand(file, flags);
@@ -45,6 +46,7 @@ addCompileFlags(
     .command('viz')
     .argument('<file>', '.peft file')
     .option('-o, --output <file.html>', 'where to write the page', 'partitions.html')
+    .option('--adapter <dir>', 'a checkpoint directory: show the ranks lora(rank = auto(…)) allocated')
     .description('write an interactive HTML view of what trains and what stays frozen, compared with a full fine-tune'),
 ).action((file: string, flags: VizFlags) => {
   process.exitCode = vizCommand(file, flags);
@@ -158,6 +160,7 @@ program
   .option('--base-model <name>', 'base_model_name_or_path to record (default: the checkpoint\'s --init)')
   .option('--adapter-name <name>', 'name of a bottleneck adapter in the `adapters` library', 'peftc')
   .option('--family <family>', 'naming of the base model: gpt2 | llama | bert | custom (default: from the parameter names)')
+  .option('--rank <n>', 'export lora(rank = dynamic(…)) modules at rank n (default: their max)')
   .description('export a fine-tune\'s adapters for the PyTorch ecosystem')
   .action(async (ckpt: string, flags: Parameters<typeof exportCommand>[1]) => {
     process.exitCode = await exportCommand(ckpt, flags);
@@ -202,6 +205,7 @@ addCompileFlags(
     .option('--backend <name>', 'cpu | webgpu | auto', 'cpu')
     .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe', 'auto')
     .option('--json', 'print JSON')
+    .option('--rank <n>', 'evaluate lora(rank = dynamic(…)) modules at rank n (default: their max)')
     .description('loss, perplexity (and accuracy for classifiers) on a dataset'),
 ).action(async (file: string, flags: EvalFlags) => {
   process.exitCode = await evalCommand(file, flags);
@@ -222,6 +226,7 @@ addCompileFlags(
     .option('--tokenizer <name>', 'byte | gpt2 (default: from the vocabulary size)')
     .option('--backend <name>', 'cpu | webgpu | auto', 'cpu')
     .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe', 'auto')
+    .option('--rank <n>', 'use lora(rank = dynamic(…)) modules at rank n (default: their max)')
     .description('continue a prompt with the model'),
 ).action(async (file: string, flags: GenerateFlags) => {
   process.exitCode = await generateCommand(file, flags);
@@ -244,7 +249,7 @@ try {
 } catch (e) {
   // Errors about the user's input (bad weights, tokens, files) are one line and exit 1;
   // anything else is a bug in peftc: one line, exit 2, never a stack trace.
-  const expected = e instanceof Error && ['UserError', 'WeightsError', 'SafetensorsError', 'TokensError', 'GpuError', 'DataError', 'CheckpointError', 'InteropError'].includes(e.name);
+  const expected = e instanceof Error && ['UserError', 'WeightsError', 'SafetensorsError', 'TokensError', 'GpuError', 'DataError', 'CheckpointError', 'InteropError', 'RankError'].includes(e.name);
   process.stderr.write(`peftc: ${expected ? '' : 'internal error: '}${e instanceof Error ? e.message : String(e)}\n`);
   process.exitCode = expected ? 1 : 2;
 }

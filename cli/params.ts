@@ -5,24 +5,31 @@ import { formatCount, summarize, summaryLine, type ParamSummary } from '../compi
 import { renderTreeText } from '../viz/terminal.ts';
 import { buildVizTree } from '../viz/tree.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
+import { allocatedRanks, annotateRanks } from './rank.ts';
 
 export interface ParamsFlags extends CompileFlags {
   json?: boolean;
   flat?: boolean;
+  /** A checkpoint directory: show the ranks `rank = auto(…)` allocated. */
+  adapter?: string;
 }
 
 export function paramsCommand(file: string, flags: ParamsFlags): number {
   const res = compileFile(file, flags);
   if (report(res)) return 1;
-  process.stdout.write(paramsText(res, flags, { color: process.stdout.isTTY === true }));
+  const ranks = flags.adapter ? allocatedRanks(res.graph!, flags.adapter) : undefined;
+  process.stdout.write(paramsText(res, flags, { color: process.stdout.isTTY === true, ...(ranks ? { ranks } : {}) }));
   return 0;
 }
 
 /** What `peftc params` prints for a compiled program. */
-export function paramsText(res: CompileResult, flags: Pick<ParamsFlags, 'json' | 'flat'>, opts: { color?: boolean } = {}): string {
+export function paramsText(res: CompileResult, flags: Pick<ParamsFlags, 'json' | 'flat'>, opts: { color?: boolean; ranks?: Map<string, number> } = {}): string {
   const s = summarize(res.graph!);
-  if (flags.json) return JSON.stringify(s, null, 2) + '\n';
-  const body = flags.flat ? flatTable(s) : renderTreeText(buildVizTree(res.graph!, res.root!, res.plan), { color: opts.color ?? false });
+  if (flags.json) return JSON.stringify(opts.ranks ? { ...s, ranks: Object.fromEntries(opts.ranks) } : s, null, 2) + '\n';
+  const tree = buildVizTree(res.graph!, res.root!, res.plan);
+  if (opts.ranks) annotateRanks(tree, opts.ranks);
+  let body = flags.flat ? flatTable(s) : renderTreeText(tree, { color: opts.color ?? false });
+  if (opts.ranks?.size) body += `\nranks allocated by rank = auto(…): ${[...opts.ranks].map(([m, r]) => `${m} ${r}`).join(', ')}; total ${[...opts.ranks.values()].reduce((a, b) => a + b, 0)}\n`;
   let out = body + '\n' + summaryLine(s.trainable, s.total) + '\n';
   if (s.kept.trainable !== s.trainable) {
     out += `after training (reparameterisation discarded): ${summaryLine(s.kept.trainable, s.kept.total)}\n`;

@@ -29,6 +29,8 @@ export interface SessionFlags extends CompileFlags {
   tokenizer?: string;
   seed?: string;
   backend?: string;
+  /** `--rank N`: evaluate `lora(rank = dynamic(…))` at rank N. */
+  rank?: string;
   /** The WebGPU adapter for --backend webgpu|auto (`--gpu`). */
   gpu?: string;
 }
@@ -75,7 +77,8 @@ export function pickTokenizer(g: Graph, name?: string): Tokenizer {
 }
 
 export function vocabSize(g: Graph): number | undefined {
-  const emb = g.nodes.find((n) => n.op === 'embedding' && g.nodes[n.inputs[1]!]!.op === 'input');
+  // The token embedding (a prompt template makes it a soft_embedding, whose ids are operand 2).
+  const emb = g.nodes.find((n) => (n.op === 'embedding' && g.nodes[n.inputs[1]!]!.op === 'input') || (n.op === 'soft_embedding' && g.nodes[n.inputs[2]!]!.op === 'input'));
   return emb ? (g.nodes[emb.inputs[0]!]!.shape[0] as number) : undefined;
 }
 

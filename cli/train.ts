@@ -14,6 +14,8 @@ import { train, validate } from '../runtime/trainer.ts';
 import { UserError } from './grad.ts';
 import { makeReporter } from './progress.ts';
 import { frozenSetting } from './multi.ts';
+import { describeRanks, withRanks } from './rank.ts';
+import { promptTemplateOf } from '../compiler/peft/template.ts';
 import { int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
 
 export interface TrainFlags extends SessionFlags {
@@ -45,7 +47,8 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
   const g = s.graph;
   const seqLen = int(flags.seq ?? String(Math.min(128, s.maxContext - g.promptLength)), '--seq', 2);
   if (g.promptLength + seqLen > s.maxContext) throw new UserError(`--seq ${seqLen} plus ${g.promptLength} soft tokens exceeds the model's ${s.maxContext} positions`);
-  const data = loadDataset({ data: flags.data, ...(flags.valid ? { valid: flags.valid } : {}), task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...numLabels(g) });
+  const template = promptTemplateOf(g);
+  const data = loadDataset({ data: flags.data, ...(flags.valid ? { valid: flags.valid } : {}), task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...numLabels(g), ...(template ? { template } : {}) });
   const batcher = new Batcher(data, {
     batchSize: int(flags.batch, '--batch', 1),
     promptLength: g.promptLength,
@@ -53,11 +56,15 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     validRows: int(flags.evalRows ?? '256', '--eval-rows', 1),
   });
   const steps = flags.steps ? int(flags.steps, '--steps', 1) : batcher.stepsFor(num(flags.epochs ?? '1', '--epochs'));
-  const backend = await openBackend(flags.backend ?? 'cpu', trainingGraph(g, opt), s.store, flags.gpu);
+  const { backend, ranks } = withRanks(g, await openBackend(flags.backend ?? 'cpu', trainingGraph(g, opt), s.store, flags.gpu), s.store, {
+    totalSteps: steps,
+    seed: Number(flags.seed ?? resumed?.state.seed ?? 0),
+  });
   const out = flags.out ?? flags.resume ?? `runs/${basename(file, '.peft')}`;
   let start = 0;
   if (resumed) {
     restoreCheckpoint(resumed, s.store, backend.optimizer, flags.resume!);
+    ranks?.restore(resumed.file);
     backend.restoreOptimizer(backend.optimizer);
     start = resumed.state.step;
   }
@@ -101,7 +108,9 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     shouldStop: () => interrupted,
     checkpoint: async (st, valLoss) => {
       await backend.sync();
-      await writeCheckpointDir(out, packCheckpoint(s.store, backend.optimizer, state(st, valLoss)), adapterTensors(backend.training ?? trainingGraph(g, opt), s.store));
+      const ck = packCheckpoint(s.store, backend.optimizer, state(st, valLoss));
+      if (ranks) Object.assign(ck.tensors, ranks.tensors());
+      await writeCheckpointDir(out, ck, adapterTensors(backend.training ?? trainingGraph(g, opt), s.store));
       lastSaved = st;
     },
     now: () => performance.now(),
@@ -113,6 +122,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     process.stderr.write(`peftc: the loss became NaN or infinite at step ${res.step + 1}; training stopped and ${kept}. Try a lower --lr.\n`);
     return 1;
   }
+  if (ranks?.hasAuto) log.note(describeRanks(ranks));
   log.note(`validation loss ${before.toFixed(4)} → ${res.valLoss?.toFixed(4)}; checkpoint in ${out}${res.end === 'interrupted' ? ` (interrupted at step ${res.step}; continue with --resume ${out})` : ''}`);
   return res.end === 'interrupted' ? 130 : 0;
 }

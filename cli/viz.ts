@@ -6,9 +6,12 @@ import { renderPartitionsHtml } from '../viz/html.ts';
 import { buildVizTree } from '../viz/tree.ts';
 import { formatBytes } from '../viz/format.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
+import { allocatedRanks, annotateRanks } from './rank.ts';
 
 export interface VizFlags extends CompileFlags {
   output?: string;
+  /** A checkpoint directory: show the ranks `rank = auto(…)` allocated. */
+  adapter?: string;
 }
 
 export function vizCommand(file: string, flags: VizFlags): number {
@@ -19,7 +22,9 @@ export function vizCommand(file: string, flags: VizFlags): number {
   const full = flags.full ? res : compileFile(file, { ...flags, full: true }, { basePeftOff: true });
   if (!full.graph && report(full)) return 1;
   const summary = summarize(res.graph!);
-  const html = renderPartitionsHtml(buildVizTree(res.graph!, res.root!, res.plan), summary, {
+  const tree = buildVizTree(res.graph!, res.root!, res.plan);
+  if (flags.adapter) annotateRanks(tree, allocatedRanks(res.graph!, flags.adapter));
+  const html = renderPartitionsHtml(tree, summary, {
     file: basename(file),
     full: flags.full ?? false,
     fullSummary: summarize(full.graph!),

@@ -15,7 +15,7 @@ import { applyAdapter } from './peft/adapter.ts';
 import { appsFor, type MethodApp, type PeftPlan } from './peft/assign.ts';
 import { applyLora } from './peft/lora.ts';
 import { PrefixState } from './peft/prefix.ts';
-import { applyPrompt } from './peft/prompt.ts';
+import { applyPrompt, applyPromptTemplate } from './peft/prompt.ts';
 import { didYouMean } from './suggest.ts';
 import { describe, POISON, type Value } from './values.ts';
 
@@ -35,6 +35,8 @@ export class Tracer {
   readonly b = new GraphBuilder();
   readonly prefix: PrefixState;
   promptLength = 0;
+  /** Graph inputs besides `tokens` and `targets` (LoRA rank masks), by name. */
+  readonly inputs: Record<string, number> = {};
   /** Blocks whose forward is running, innermost last (for prefix and scopes). */
   readonly stack: ModuleInst[] = [];
   /** How many `attention` calls each block made (prefix targets must make one). */
@@ -134,8 +136,9 @@ export class Tracer {
           this.r.error(Codes.TypeMismatch, `\`${m.path}\` looks up integer ids (tokens or positions); this input is a float tensor`, range);
           return POISON;
         }
-        const y = this.op('embedding', [this.moduleParam(m, 'weight'), ids], {}, range, `\`${m.path}\``);
         const prompt = appsFor(this.plan, m.path, 'prompt');
+        if (prompt?.settings.template) return applyPromptTemplate(this, prompt, m, this.moduleParam(m, 'weight'), ids, range);
+        const y = this.op('embedding', [this.moduleParam(m, 'weight'), ids], {}, range, `\`${m.path}\``);
         return prompt && y.kind === 'tensor' ? applyPrompt(this, prompt, m, y, range) : y;
       }
       case 'LayerNorm': {

@@ -24,6 +24,11 @@ export interface Backend {
   readonly optimizer: OptimizerState;
   /** Replaces the optimizer state (resuming from a checkpoint). */
   restoreOptimizer(state: OptimizerState): void;
+  /**
+   * The gradients of the last step, by path, for host-side updates that read them (AdaLoRA's
+   * importance scores, runtime/rank.ts). The CPU backend keeps them when `keepGradients` is set.
+   */
+  gradients?(): Promise<Map<string, FloatTensor>>;
 }
 
 export class CpuBackend implements Backend {
@@ -51,8 +56,17 @@ export class CpuBackend implements Backend {
     this.opt.state.v.set(state.v);
   }
 
+  /** Keep each step's gradients for gradients() (AdaLoRA); off by default. */
+  keepGradients = false;
+  private lastGradients = new Map<string, FloatTensor>();
+
+  async gradients(): Promise<Map<string, FloatTensor>> {
+    return this.lastGradients;
+  }
+
   async step(batch: Batch, lr: number): Promise<StepResult> {
     const res = this.exec.run(this.store, batch, { precision: 'f32', training: true, step: this.opt.state.step });
+    if (this.keepGradients) this.lastGradients = res.grads;
     if (!Number.isFinite(res.loss)) return { loss: res.loss, gradNorm: NaN };
     const gradNorm = this.opt.step(res.grads, lr);
     return { loss: res.loss, gradNorm };

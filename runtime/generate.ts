@@ -2,7 +2,7 @@
 // top-p (nucleus), one token at a time over a window of at most `maxContext` tokens.
 import type { Backend } from './backend.ts';
 import { Random } from './cpu/random.ts';
-import { lmTargets } from './targets.ts';
+import { IGNORE } from './targets.ts';
 
 export interface SampleOptions {
   maxTokens: number;
@@ -18,6 +18,11 @@ export interface SampleOptions {
   promptLength: number;
   /** Stop at this token (not included). */
   eos?: number;
+  /**
+   * Leading tokens of `prompt` that stay in the window when it slides (a prompt template's
+   * virtual tokens and text before its field); default 0.
+   */
+  keep?: number;
 }
 
 export async function generate(backend: Backend, prompt: number[], opts: SampleOptions): Promise<number[]> {
@@ -25,9 +30,12 @@ export async function generate(backend: Backend, prompt: number[], opts: SampleO
   const out = [...prompt];
   const window = opts.maxContext - opts.promptLength;
   for (let i = 0; i < opts.maxTokens; i++) {
-    const ctx = out.slice(-window);
+    const keep = Math.min(opts.keep ?? 0, window - 1);
+    const ctx = out.length <= window ? out : [...out.slice(0, keep), ...out.slice(out.length - (window - keep))];
     const tokens = { shape: [1, ctx.length], data: Int32Array.from(ctx) };
-    const { logits } = await backend.evaluate({ tokens, targets: lmTargets(tokens, opts.promptLength) });
+    // Only the logits matter: no position is a target (a template's virtual ids are no token).
+    const targets = { shape: [1, opts.promptLength + ctx.length], data: new Int32Array(opts.promptLength + ctx.length).fill(IGNORE) };
+    const { logits } = await backend.evaluate({ tokens, targets });
     const V = logits.shape[2]!;
     const last = logits.data.subarray((opts.promptLength + ctx.length - 1) * V, (opts.promptLength + ctx.length) * V);
     const next = pick(Array.from(last), opts, rng);

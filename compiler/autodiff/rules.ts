@@ -30,6 +30,16 @@ export const GRAD_RULES: Record<string, GradRule> = {
     const [table, ids] = n.inputs as [number, number];
     return [when(c, 0, () => c.emit('embedding_grad', [ids, g], { rows: c.shape(table)[0] as number })), undefined];
   },
+  // Each table gets the rows of its own id range (the vocabulary's, or the soft tokens').
+  soft_embedding: (c, n, g) => {
+    const [table, soft, ids] = n.inputs as [number, number, number];
+    const N = c.shape(table)[0] as number;
+    return [
+      when(c, 0, () => c.emit('soft_embedding_grad', [ids, g], { offset: 0, rows: N })),
+      when(c, 1, () => c.emit('soft_embedding_grad', [ids, g], { offset: N, rows: c.shape(soft)[0] as number })),
+      undefined,
+    ];
+  },
   linear: (c, n, g) => {
     const [x, w, b] = n.inputs;
     return [

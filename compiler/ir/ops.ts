@@ -49,7 +49,9 @@ export const OPS: Record<string, OpSpec> = {
   input: {
     inputs: [],
     attrs: ['name'],
-    doc: 'A graph input (`tokens` i32 [B,T]; `targets` i32 [B,S] or [B]). Shape given by the builder.',
+    doc:
+      'A graph input (`tokens` i32 [B,T]; `targets` i32 [B,S] or [B]; a LoRA rank mask `rank_mask.<module>` f32 [r]). ' +
+      'Shape given by the builder. With attribute `fill`, the batch may leave the input out: it is then a tensor of that value.',
     shape: () => 'input shape is set by the builder',
   },
   param: {
@@ -65,6 +67,19 @@ export const OPS: Record<string, OpSpec> = {
     attrs: [],
     doc: 'table [N,D], ids i32 [...] → [..., D]: out[i] = table[ids[i]].',
     shape: ([t, ids]) => (t!.length === 2 ? [...ids!, t![1]!] : `embedding table must be 2-D, got ${formatShape(t!)}`),
+  },
+  soft_embedding: {
+    inputs: ['table', 'soft', 'ids'],
+    attrs: [],
+    doc:
+      'table [N,D], soft [V,D], ids i32 [...] → [..., D]: out[i] = table[ids[i]] when ids[i] < N, else soft[ids[i] − N] ' +
+      '(a prompt template\'s virtual tokens are the ids N … N+V−1 of the token rows).',
+    shape: ([t, s, ids]) =>
+      t!.length !== 2 || s!.length !== 2
+        ? `soft_embedding tables must be 2-D, got ${formatShape(t!)} and ${formatShape(s!)}`
+        : !dimEq(t![1]!, s![1]!)
+          ? `soft tokens ${formatShape(s!)} and table ${formatShape(t!)} differ in width`
+          : [...ids!, t![1]!],
   },
   positions: {
     inputs: ['x'],
@@ -237,6 +252,14 @@ export const OPS: Record<string, OpSpec> = {
     inputs: ['ids', 'dy'],
     attrs: ['rows'],
     doc: 'Scatter-add of dy [..., D] into a [rows, D] zero table at ids (the table gradient).',
+    shape: ([, dy], a) => [a.rows as number, last(dy!)],
+  },
+  soft_embedding_grad: {
+    inputs: ['ids', 'dy'],
+    attrs: ['offset', 'rows'],
+    doc:
+      'Scatter-add of the dy [..., D] rows whose id is in [offset, offset+rows) into a [rows, D] zero table at id − offset; ' +
+      'other ids are skipped (the table gradient of soft_embedding: offset 0 and N rows, or offset N and V rows).',
     shape: ([, dy], a) => [a.rows as number, last(dy!)],
   },
   pool_grad: {

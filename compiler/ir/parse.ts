@@ -33,7 +33,7 @@ export function parseGraph(text: string): Graph {
     } else if (line.startsWith('%')) {
       g.nodes.push(parseNode(line, n));
     } else if (line.startsWith('inputs')) {
-      for (const [, k, v] of line.matchAll(/(\w+)=%(\d+)/g)) g.inputs[k!] = Number(v);
+      for (const [, k, v] of line.matchAll(/([\w.]+)=%(\d+)/g)) g.inputs[k!] = Number(v);
     } else if (line.startsWith('outputs ')) {
       const m = /^outputs logits=%(\d+) loss=%(\d+)$/.exec(line);
       if (!m) throw new IrParseError(n, 'malformed outputs line');

@@ -8,6 +8,7 @@ import { walk, type ModuleInst } from '../modules.ts';
 import { closest, didYouMean } from '../suggest.ts';
 import { compilePattern } from './patterns.ts';
 import { isMethod, METHODS, type MethodName, type Settings } from './methods.ts';
+import { checkAutoAgreement } from './rank.ts';
 
 export interface MethodApp {
   method: MethodName;
@@ -49,6 +50,7 @@ export function assignPeft(root: ModuleInst, files: SourceFile[], config: ConstS
     }
   }
   checkPrefixAgreement(plan, r);
+  checkAutoAgreement(plan.apps, r);
   return plan;
 }
 

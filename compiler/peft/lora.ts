@@ -1,11 +1,13 @@
 // LoRA (Hu et al. 2021) as a rewrite of one Linear call:
 //   y' = y + s · (dropout(x) · Aᵀ) · Bᵀ,  A [r, in], B [out, r],  s = alpha / r (alpha / √r with rsLoRA).
 // A starts kaiming-uniform (bound 1/√in), B at zero, so the model starts exactly at the base.
+// `rank = auto(…)` (AdaLoRA) and `rank = dynamic(…)` (DyLoRA) are built by rank.ts.
 import type { SourceRange } from '../../grammar/diagnostics.ts';
 import type { ModuleInst } from '../modules.ts';
 import type { Tensor, Tracer } from '../trace.ts';
 import { POISON, type Value } from '../values.ts';
 import type { MethodApp } from './assign.ts';
+import { applyAdaLora, applyDyLora, rankMode } from './rank.ts';
 
 export function loraScale(s: MethodApp['settings']): number {
   const r = s.rank as number;
@@ -14,6 +16,9 @@ export function loraScale(s: MethodApp['settings']): number {
 }
 
 export function applyLora(t: Tracer, app: MethodApp, m: ModuleInst, x: Tensor, y: Tensor, range: SourceRange): Value {
+  const mode = rankMode(app.settings);
+  if (mode === 'auto') return applyAdaLora(t, app, m, x, y, range);
+  if (mode === 'dynamic') return applyDyLora(t, app, m, x, y, range);
   const r = app.settings.rank as number;
   const fin = m.settings.in as number;
   const fout = m.settings.out as number;

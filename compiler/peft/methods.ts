@@ -5,6 +5,8 @@ import { Codes } from '../codes.ts';
 import type { ParamSpec, Reporter } from '../evaluate.ts';
 import type { ModuleInst } from '../modules.ts';
 import { describe, formatConst, type Const } from '../values.ts';
+import { rankSettings } from './rank.ts';
+import { parseTemplate } from './template.ts';
 
 export type MethodName = 'lora' | 'adapter' | 'prefix' | 'prompt';
 export type Settings = Record<string, number | string | boolean>;
@@ -84,6 +86,10 @@ export const METHODS: Record<MethodName, MethodSpec> = {
     notApplicable: (m) => (m.kind === 'Linear' ? null : `lora applies to Linear layers; \`${m.path}\` is ${article(m)}`),
     check(bound, range, r) {
       const c = new Checker('lora', bound, range, r);
+      // `rank = auto(…)` (AdaLoRA) or `rank = dynamic(…)` (DyLoRA): see rank.ts.
+      const ranked = rankSettings(bound.get('rank')!, range, r);
+      if (ranked === undefined) return undefined;
+      if (ranked) bound.set('rank', num(ranked.rank as number));
       c.int('rank');
       const alpha = bound.get('alpha');
       // Without an alpha the scale alpha/r is 1, as when alpha = rank.
@@ -91,6 +97,11 @@ export const METHODS: Record<MethodName, MethodSpec> = {
       c.number('alpha', 0);
       c.number('dropout', 0, 0.999);
       c.flag('rslora');
+      if (ranked && c.out.rslora) {
+        r.error(Codes.BadMethodSetting, `rsLoRA's scale alpha/√r is for a fixed rank; \`rank = ${ranked.rank_mode}(…)\` sets its own scale`, range);
+        return undefined;
+      }
+      if (ranked) Object.assign(c.out, ranked);
       return c.done();
     },
   },
@@ -143,12 +154,30 @@ export const METHODS: Record<MethodName, MethodSpec> = {
     },
   },
   prompt: {
-    args: [{ name: 'length' }, { name: 'init', default: sym('random') }],
+    args: [{ name: 'length', default: num(0) }, { name: 'init', default: sym('random') }, { name: 'template', default: { kind: 'str', v: '' } }],
     targetRequired: false,
     notApplicable: (m) => (m.kind === 'Embedding' ? null : `prompt applies to the token Embedding; \`${m.path}\` is ${article(m)}`),
     check(bound, range, r) {
       const c = new Checker('prompt', bound, range, r);
-      c.int('length');
+      // Either `length` soft tokens before the input, or a `template` placing them (template.ts).
+      const tpl = bound.get('template')!;
+      if (tpl.kind !== 'str') {
+        r.error(Codes.BadMethodSetting, `\`prompt\`'s template must be a string like "[P:4] {text}"; found ${formatConst(tpl)}`, range);
+        return undefined;
+      }
+      const len = bound.get('length')!;
+      if ((tpl.v === '') === (len.kind === 'num' && len.v === 0)) {
+        r.error(Codes.BadMethodSetting, '`prompt` needs exactly one of `length` (soft tokens before the input) or `template` (e.g. "[P:4] {text}")', range);
+        return undefined;
+      }
+      if (tpl.v !== '') {
+        const t = parseTemplate(tpl.v);
+        if (typeof t === 'string') {
+          r.error(Codes.BadMethodSetting, `prompt template ${JSON.stringify(tpl.v)}: ${t}`, range);
+          return undefined;
+        }
+        c.out.template = tpl.v;
+      } else c.int('length');
       const init = bound.get('init')!;
       if (init.kind === 'sym' && (init.name === 'random' || init.name === 'vocab')) c.out.init = init.name;
       else if (init.kind === 'ctor' && init.name === 'text' && init.args[0]?.kind === 'str') {

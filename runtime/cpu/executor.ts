@@ -82,7 +82,7 @@ export class CpuExecutor {
       const data = paramView(store, n.attrs.path as string);
       return { shape: n.shape as number[], data };
     }
-    if (n.op === 'input') return inputOf(batch, n.attrs.name as string);
+    if (n.op === 'input') return inputOf(batch, n);
     const kernel = KERNELS[n.op];
     if (!kernel) throw new Error(`no CPU kernel for ${n.op}`);
     const inputs = n.inputs.map((i) => {
@@ -94,12 +94,21 @@ export class CpuExecutor {
   }
 }
 
-function inputOf(batch: Batch, name: string): Tensor {
+function inputOf(batch: Batch, n: Node): Tensor {
+  const name = n.attrs.name as string;
   if (name === 'tokens') return batch.tokens;
   if (name === 'targets') return batch.targets;
-  const t = batch.extra?.[name];
+  const t = batch.extra?.[name] ?? filledInput(n);
   if (!t) throw new Error(`executor: the graph has an input \`${name}\` that the batch does not give`);
   return t;
+}
+
+/** An input with a `fill` attribute (a LoRA rank mask) that the batch leaves out: that value everywhere. */
+export function filledInput(n: Node): Tensor | undefined {
+  const fill = n.attrs.fill;
+  if (typeof fill !== 'number') return undefined;
+  const size = (n.shape as number[]).reduce((a, b) => a * b, 1);
+  return { shape: [...(n.shape as number[])], data: new Float32Array(size).fill(fill) };
 }
 
 function resolveAttrs(attrs: Attrs, env: DimEnv): Attrs {

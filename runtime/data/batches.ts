@@ -156,7 +156,8 @@ export class Batcher {
     const mask = new Uint8Array(B * T);
     rows.forEach((r, b) => {
       tokens.set(r.tokens.subarray(0, T), b * T);
-      mask.fill(1, b * T + r.lossFrom, b * T + Math.min(T, r.tokens.length));
+      if (r.lossMask) mask.set(r.lossMask.subarray(0, T), b * T);
+      else mask.fill(1, b * T + r.lossFrom, b * T + Math.min(T, r.tokens.length));
     });
     const tok: Tensor = { shape: [B, T], data: tokens };
     if (this.task === 'classification') {

@@ -70,10 +70,12 @@ export class BigramModel {
     const V = this.vocabSize;
     const x = row.tokens;
     for (let t = row.lossFrom; t < x.length; t++) {
+      if (row.lossMask && !row.lossMask[t]) continue;
       checkId(x[t]!, V);
       this.unigram[x[t]!]!++;
       this.total++;
-      if (t === 0) continue;
+      // A prompt template's virtual token (an id past the vocabulary) is no previous token.
+      if (t === 0 || x[t - 1]! >= V) continue;
       const key = x[t - 1]! * V + x[t]!;
       this.pairs.set(key, (this.pairs.get(key) ?? 0) + 1);
       this.from[x[t - 1]!]!++;
@@ -115,7 +117,8 @@ export function bigramBaseline(batcher: Batcher, opts: BaselineOptions = {}): Ba
       for (let s = 0; s < S; s++) {
         const y = targets.data[b * S + s]!;
         if (y === IGNORE) continue;
-        nats -= model.logProb(s >= P ? tokens.data[b * T + s - P] : undefined, y);
+        const prev = s >= P ? tokens.data[b * T + s - P]! : undefined;
+        nats -= model.logProb(prev !== undefined && prev < V ? prev : undefined, y);
         positions++;
       }
     }
@@ -152,7 +155,11 @@ export function chooseK(rows: readonly Row[], V: number): number {
   const model = BigramModel.fit(rows.slice(0, cut), V, 1);
   const held: [number, number][] = [];
   for (const r of rows.slice(cut)) {
-    for (let t = Math.max(1, r.lossFrom); t < r.tokens.length; t++) held.push(model.counts(r.tokens[t - 1]!, r.tokens[t]!));
+    for (let t = Math.max(1, r.lossFrom); t < r.tokens.length; t++) {
+      if (r.lossMask && !r.lossMask[t]) continue;
+      const prev = r.tokens[t - 1]!;
+      held.push(model.counts(prev < V ? prev : undefined, r.tokens[t]!));
+    }
   }
   let best = 1;
   let bestNats = Infinity;

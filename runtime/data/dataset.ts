@@ -13,6 +13,7 @@
 // `validFraction` of the token stream (plain text) / of the examples (JSONL).
 import type { Task } from '../../compiler/ir/types.ts';
 import { DataError, LabelMap, parseExamples, type DataSource, type Example } from './examples.ts';
+import { chunkRows, composeRow, templateOverhead, type TemplateSpec } from './template.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
 export { DataError, type DataSource, type DataFormat } from './examples.ts';
@@ -22,6 +23,8 @@ export interface Row {
   tokens: Int32Array;
   /** Index of the first token that is a loss target (0: every token; prompt length for pairs). */
   lossFrom: number;
+  /** Which tokens are loss targets, when not a suffix (prompt templates): 1 per target token. */
+  lossMask?: Uint8Array;
   /** Classification: the label id. */
   label?: number;
 }
@@ -37,6 +40,8 @@ export interface DatasetOptions {
   numLabels?: number;
   /** The model's vocabulary size: every token id must be below it. */
   modelVocab?: number;
+  /** A prompt template: each example becomes a row of the template (runtime/data/template.ts). */
+  template?: TemplateSpec;
 }
 
 export interface SplitStats {
@@ -72,7 +77,7 @@ export function buildDataset(train: DataSource, opts: DatasetOptions, valid?: Da
   const f = opts.validFraction ?? 0.1;
   if (!(f >= 0 && f < 1)) throw new DataError(`validation fraction must be in [0, 1), got ${f}`);
   const labels = task === 'classification' ? new LabelMap(opts.numLabels) : undefined;
-  const parse = { task, tokenizer: opts.tokenizer, labels };
+  const parse = { task, tokenizer: opts.tokenizer, labels, ...(opts.template ? { fields: opts.template.template.fields } : {}) };
   const trainEx = parseExamples(train, parse);
   let parts: { train: Example[]; valid: Example[]; validSource: string };
   if (valid) {
@@ -80,12 +85,14 @@ export function buildDataset(train: DataSource, opts: DatasetOptions, valid?: Da
   } else {
     parts = { ...holdOut(trainEx, f, train.name), validSource: f > 0 ? `last ${+(f * 100).toFixed(2)}% of ${train.name}` : 'none' };
   }
-  const trainSplit = toRows(parts.train, T, train.name, labels);
-  const validSplit = toRows(parts.valid, T, parts.validSource, labels);
+  const tpl = opts.template ? { spec: opts.template, tokenizer: opts.tokenizer, task } : undefined;
+  const trainSplit = toRows(parts.train, T, train.name, labels, tpl);
+  const validSplit = toRows(parts.valid, T, parts.validSource, labels, tpl);
   if (trainSplit.rows.length === 0) {
     throw new DataError(`${train.name}: empty dataset: no training rows (${trainSplit.stats.dropped} examples dropped because the prompt fills all ${T} tokens)`);
   }
-  if (opts.modelVocab !== undefined) {
+  if (opts.modelVocab !== undefined && !opts.template) {
+    // (Template rows hold virtual ids past the vocabulary; their text was checked as it was placed.)
     checkVocab(trainSplit.rows, opts.modelVocab, train.name, opts.tokenizer);
     checkVocab(validSplit.rows, opts.modelVocab, parts.validSource, opts.tokenizer);
   }
@@ -115,11 +122,21 @@ function holdOut(ex: Example[], f: number, name: string): { train: Example[]; va
   return { train: ex.slice(0, ex.length - n), valid: ex.slice(ex.length - n) };
 }
 
-function toRows(ex: Example[], T: number, source: string, labels?: LabelMap): { rows: Row[]; stats: Omit<SplitStats, 'source'> } {
+type TemplateCtx = { spec: TemplateSpec; tokenizer: Tokenizer; task: Task };
+
+function toRows(ex: Example[], T: number, source: string, labels?: LabelMap, tpl?: TemplateCtx): { rows: Row[]; stats: Omit<SplitStats, 'source'> } {
   const rows: Row[] = [];
   let truncated = 0;
   let dropped = 0;
   for (const e of ex) {
+    if (tpl) {
+      const r = templateRows(e, T, source, tpl);
+      rows.push(...r.rows);
+      truncated += r.truncated;
+      dropped += r.dropped;
+      continue;
+    }
+    if (e.kind === 'fields') throw new Error('internal: a template example without a template');
     const all = Int32Array.from(e.tokens);
     if (e.kind === 'text') {
       if (e.line > 0 && all.length > T) truncated++;
@@ -147,6 +164,34 @@ function toRows(ex: Example[], T: number, source: string, labels?: LabelMap): { 
   }
   const tokens = rows.reduce((s, r) => s + r.tokens.length, 0);
   return { rows, stats: { examples: ex.length, rows: rows.length, tokens, truncated, dropped, labelCounts } };
+}
+
+/** The rows of one example in a prompt template. */
+function templateRows(e: Example, T: number, source: string, { spec, tokenizer, task }: TemplateCtx): { rows: Row[]; truncated: number; dropped: number } {
+  const where = e.line ? `${source}:${e.line}` : source;
+  const fields = spec.template.fields;
+  const lm = task === 'causal_lm';
+  let made: { tokens: Int32Array; lossMask: Uint8Array; label?: number }[];
+  let cut = false;
+  if (e.kind === 'text' || (e.kind === 'fields' && lm && new Set(fields).size === 1)) {
+    // One text: several rows, each in the template.
+    const [field] = fields as [string];
+    if (e.kind === 'text' && (fields.length !== 1 || field !== 'text')) {
+      throw new DataError(`${where}: plain text fills the field {text}; this prompt template reads ${fields.map((f) => `{${f}}`).join(', ')} (give JSONL lines with those fields)`);
+    }
+    const ids = e.kind === 'text' ? e.tokens : e.fields[field]!;
+    made = chunkRows(spec, tokenizer, field, ids, T, lm, where);
+    cut = made.length > 1 && e.line > 0;
+  } else if (e.kind === 'fields') {
+    const total = templateOverhead(spec, tokenizer) + fields.reduce((a, f) => a + e.fields[f]!.length, 0);
+    cut = total > T;
+    const row = composeRow(spec, tokenizer, e.fields, T, lm ? fields[fields.length - 1] : undefined, where);
+    made = row ? [{ ...row, ...(e.label !== undefined ? { label: e.label } : {}) }] : [];
+  } else {
+    throw new Error(`internal: a ${e.kind} example read without the template's fields`);
+  }
+  const rows: Row[] = made.map((r) => ({ tokens: r.tokens, lossFrom: 0, ...(lm ? { lossMask: r.lossMask } : {}), ...(r.label !== undefined ? { label: r.label } : {}) }));
+  return { rows, truncated: cut ? 1 : 0, dropped: made.length ? 0 : 1 };
 }
 
 function checkVocab(rows: Row[], vocab: number, source: string, tok: Tokenizer): void {

@@ -29,7 +29,9 @@ export interface DataSource {
 export type Example =
   | { kind: 'text'; tokens: number[]; line: number }
   | { kind: 'pair'; tokens: number[]; completionStart: number; line: number }
-  | { kind: 'labelled'; tokens: number[]; label: number; line: number };
+  | { kind: 'labelled'; tokens: number[]; label: number; line: number }
+  /** A JSONL line read for a prompt template: the tokens of each field it names (and the label). */
+  | { kind: 'fields'; fields: Record<string, number[]>; label?: number; line: number };
 
 /**
  * Label ids of a classification dataset, shared by the training and validation sources.
@@ -89,6 +91,8 @@ export interface ParseOptions {
   tokenizer: Tokenizer;
   /** Classification: where labels are mapped (shared by training and validation sources). */
   labels?: LabelMap;
+  /** A prompt template's fields: each JSONL line is read as these string fields (plain text is `text`). */
+  fields?: readonly string[];
 }
 
 /** The examples of a source: one 'text' example for plain text, one per line for JSONL. */
@@ -127,6 +131,7 @@ function parseLine(line: string, where: string, lineNo: number, opts: ParseOptio
   const obj = value as Record<string, unknown>;
   const tok = opts.tokenizer;
   const eos = tok.eos === undefined ? [] : [tok.eos];
+  if (opts.fields) return templateLine(obj, where, lineNo, opts, labels, eos);
   if (opts.task === 'classification') {
     const text = stringField(obj, 'text', where, 'a classification line is {"text": "…", "label": …}');
     if (!('label' in obj)) throw new DataError(`${where}: missing "label" (a classification line is {"text": "…", "label": …})`);
@@ -142,6 +147,21 @@ function parseLine(line: string, where: string, lineNo: number, opts: ParseOptio
   }
   const text = stringField(obj, 'text', where, 'a line is {"text": "…"} or {"prompt": "…", "completion": "…"}');
   return { kind: 'text', tokens: [...tok.encode(text), ...eos], line: lineNo };
+}
+
+/** A line for a prompt template: its fields tokenized (+ eos after the last, for a language model). */
+function templateLine(obj: Record<string, unknown>, where: string, lineNo: number, opts: ParseOptions, labels: LabelMap, eos: number[]): Example {
+  const names = [...new Set(opts.fields)];
+  const hint = `this prompt template reads ${names.map((n) => `{${n}}`).join(', ')} from each line`;
+  const fields: Record<string, number[]> = {};
+  for (const n of names) fields[n] = opts.tokenizer.encode(stringField(obj, n, where, hint, true));
+  if (opts.task === 'classification') {
+    if (!('label' in obj)) throw new DataError(`${where}: missing "label" (a classification line has a "label")`);
+    return { kind: 'fields', fields, label: labels.id(obj.label, where), line: lineNo };
+  }
+  const last = opts.fields![opts.fields!.length - 1]!;
+  fields[last] = [...fields[last]!, ...eos];
+  return { kind: 'fields', fields, line: lineNo };
 }
 
 function stringField(obj: Record<string, unknown>, key: string, where: string, hint: string, emptyOk = false): string {

@@ -44,7 +44,8 @@ function prefixSlice(g: Graph, k: Node): Node | undefined {
 
 /** The embedding that reads the token ids: its module, vocabulary and width. */
 export function tokenEmbedding(g: Graph): { module: string; vocab: number; dim: number } | undefined {
-  const emb = g.nodes.find((n) => n.op === 'embedding' && g.nodes[n.inputs[1]!]!.op === 'input');
+  // (A prompt template makes it a soft_embedding, whose ids are operand 2.)
+  const emb = g.nodes.find((n) => (n.op === 'embedding' && g.nodes[n.inputs[1]!]!.op === 'input') || (n.op === 'soft_embedding' && g.nodes[n.inputs[2]!]!.op === 'input'));
   const table = emb ? g.nodes[emb.inputs[0]!]! : undefined;
   if (!table || table.op !== 'param') return undefined;
   const p = g.params.find((x) => x.path === table.attrs.path);
@@ -72,7 +73,7 @@ export function linearModules(g: Graph): string[] {
     const p = w.op === 'param' ? g.params.find((x) => x.path === w.attrs.path) : undefined;
     if (p && p.origin === 'base' && p.path === `${p.module}.weight` && g.params.some((x) => x.path === p.path) && !out.includes(p.module)) {
       // A tied head reads the embedding's table: that module is an Embedding, not a Linear.
-      if (!g.nodes.some((e) => e.op === 'embedding' && e.inputs[0] === w.id)) out.push(p.module);
+      if (!g.nodes.some((e) => (e.op === 'embedding' || e.op === 'soft_embedding') && e.inputs[0] === w.id)) out.push(p.module);
     }
   }
   return out;

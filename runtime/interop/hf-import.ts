@@ -3,6 +3,7 @@
 // same prompt or prefix length, the same adapters), and its tensors must be exactly the ones
 // that model's export would write. Every disagreement is reported; nothing is half-imported.
 import type { Graph } from '../../compiler/ir/types.ts';
+import { rankedModules } from '../../compiler/peft/rank.ts';
 import { getFloat32, type SafetensorsFile } from '../io/safetensors.ts';
 import { fmtShape, InteropError, listSome } from './errors.ts';
 import { attentionLayers } from './graph-info.ts';
@@ -25,6 +26,13 @@ const METHOD_OF: Record<AdapterConfig['kind'], string> = { lora: 'lora', prompt:
 
 /** The values of every trainable parameter of `g` (compiled with derivedPrefix), from the folders. */
 export function importAdapters(g: Graph, names: HfNames, folders: AdapterFolder[]): Map<string, Float32Array> {
+  const ranked = rankedModules(g)[0];
+  if (ranked) {
+    throw new InteropError(
+      `the .peft model selects LoRA ranks (\`${ranked.module}\` has rank = ${ranked.mode}(…)); an adapter folder holds fixed ranks: ` +
+        'import it into a .peft with lora(rank = …) (`peftc import --emit-peft` writes one)',
+    );
+  }
   const plan = planExport(g, names, { baseModel: null, adapterName: bottleneckName(folders) });
   const values = new Map<string, Float32Array>();
   const seen = new Set<string>();

@@ -6,6 +6,8 @@
 // The graph is the program compiled with `derivedPrefix`, so its trainable parameters are
 // exactly what adapter.safetensors holds (the prefix table, not its MLP).
 import type { Graph, Param } from '../../compiler/ir/types.ts';
+import { rankedModules } from '../../compiler/peft/rank.ts';
+import { parseTemplate, prefixedLength } from '../../compiler/peft/template.ts';
 import { bottleneckPart } from './adapterhub.ts';
 import { attentionLayers, linearLayout, modulePaths } from './graph-info.ts';
 import type { HfNames } from './names.ts';
@@ -26,6 +28,12 @@ export interface PartEntry {
    * columns). Absent: the same layout.
    */
   blocks?: { width: number; order: number[] };
+  /**
+   * A LoRA factor of a module with a selected rank (`rank = auto(…)` or `dynamic(…)`): the rows
+   * (axis 0, lora_A) or columns (axis 1, lora_B) `index` of our tensor, rows multiplied by the
+   * singular values at `scaleBy` (AdaLoRA's E, folded into A). Export only.
+   */
+  select?: { axis: 0 | 1; index: number[]; scaleBy?: string };
 }
 
 export interface PartSpec {
@@ -49,6 +57,11 @@ export interface ExportOptions {
   baseModel: string | null;
   /** Name of a bottleneck adapter in the `adapters` library. */
   adapterName?: string;
+  /**
+   * The ranks kept by modules with `rank = auto(…)` (the active singular triplets) or
+   * `rank = dynamic(…)` (0 … n−1), by module; a module absent here keeps all its rank.
+   */
+  kept?: Map<string, number[]>;
 }
 
 export const HF_CONFIG_FILE = 'adapter_config.json';
@@ -65,7 +78,13 @@ export function planExport(g: Graph, names: HfNames, opts: ExportOptions): Expor
   const lora = by('lora');
   if (lora.length) plan.parts.push(loraPart(g, names, opts, lora));
   const prompt = by('prompt');
-  if (prompt.length) plan.parts.push(promptPart(g, names, opts, prompt[0]!));
+  const template = prompt[0]?.method?.settings.template;
+  if (typeof template === 'string' && template !== '') {
+    // A template exports when it is the prefixed form `[P:n] {field}`: prompt_embeddings.0 is the prompt.
+    const t = parseTemplate(template);
+    if (typeof t !== 'string' && prefixedLength(t) !== null) plan.parts.push(promptPart(g, names, opts, prompt[0]!));
+    else plan.skipped.push(`prompt template ${JSON.stringify(template)}: Hugging Face PEFT's prompt tuning puts every virtual token before the text; only a template "[P:n] {field}" exports`);
+  } else if (prompt.length) plan.parts.push(promptPart(g, names, opts, prompt[0]!));
   const prefix = by('prefix');
   if (prefix.length) {
     const res = prefixPart(g, names, opts, prefix[0]!);
@@ -135,8 +154,24 @@ export function loraScaleOf(m: { rank: number; alpha: number; rslora: boolean })
 }
 
 function loraPart(g: Graph, names: HfNames, opts: ExportOptions, params: Param[]): PartSpec {
-  const mods = loraModules(g);
   const notes: string[] = [];
+  // Selected ranks are exported as the plain LoRA they are: AdaLoRA's E folded into A (rows of
+  // the kept triplets), DyLoRA's first n ranks; alpha keeps the scale (alpha/init, alpha/n).
+  const ranked = new Map(rankedModules(g).map((m) => [m.module, m]));
+  const select = new Map<string, number[]>();
+  for (const m of ranked.values()) select.set(m.module, opts.kept?.get(m.module) ?? [...Array(m.rank).keys()]);
+  const mods = loraModules(g).flatMap((m): LoraModule[] => {
+    const rm = ranked.get(m.module);
+    if (!rm) return [m];
+    const n = select.get(m.module)!.length;
+    if (n === 0) {
+      notes.push(`${m.module}: rank = auto(…) kept none of its singular values; it is left out of the adapter`);
+      return [];
+    }
+    const scale = rm.mode === 'auto' ? rm.alpha / rm.rank : rm.alpha / n;
+    return [{ ...m, rank: n, alpha: scale * n, rslora: false }];
+  });
+  if (!mods.length) notes.push('no LoRA module kept a rank');
   const r = mode(mods.map((m) => m.rank));
   const rs = mode(mods.map((m) => m.rslora));
   // PEFT has one use_rslora: a module with the other setting keeps its scale through its alpha.
@@ -171,7 +206,18 @@ function loraPart(g: Graph, names: HfNames, opts: ExportOptions, params: Param[]
     use_dora: false,
     use_rslora: rs,
   };
-  const entries = params.map((p) => ({ key: LORA_PREFIX + names.toHf(p.path), path: p.path, shape: p.shape }));
+  const exported = new Set(mods.map((m) => m.module));
+  const entries = params.flatMap((p): PartEntry[] => {
+    const module = p.method!.module;
+    const rm = ranked.get(module);
+    if (!rm) return [{ key: LORA_PREFIX + names.toHf(p.path), path: p.path, shape: p.shape }];
+    if (!exported.has(module) || p.path === rm.E) return [];
+    const index = select.get(module)!;
+    const key = LORA_PREFIX + names.toHf(p.path);
+    return p.path === rm.A
+      ? [{ key, path: p.path, shape: [index.length, p.shape[1]!], select: { axis: 0, index, ...(rm.E ? { scaleBy: rm.E } : {}) } }]
+      : [{ key, path: p.path, shape: [p.shape[0]!, index.length], select: { axis: 1, index } }];
+  });
   return { part: 'lora', format: 'hf-peft', config, weightsFile: HF_WEIGHTS_FILE, entries, notes };
 }
 
@@ -226,10 +272,31 @@ function prefixPart(g: Graph, names: HfNames, opts: ExportOptions, p: Param): Pa
   return { part: 'prefix_tuning', format: 'hf-peft', config, weightsFile: HF_WEIGHTS_FILE, entries: [entry], notes };
 }
 
-/** Our tensor → the file's layout (prefix blocks reordered). */
-export function toFileLayout(e: PartEntry, data: Float32Array): Float32Array {
+/** Our tensor → the file's layout (prefix blocks reordered; selected ranks, `values` giving E). */
+export function toFileLayout(e: PartEntry, data: Float32Array, values?: Map<string, Float32Array>): Float32Array {
+  if (e.select) return selectRanks(e, data, values);
   if (!e.blocks) return data;
   return permuteBlocks(data, e.shape, e.blocks.width, e.blocks.order, false);
+}
+
+/** The kept rows of A (times E) or columns of B. */
+function selectRanks(e: PartEntry, data: Float32Array, values?: Map<string, Float32Array>): Float32Array {
+  const { axis, index, scaleBy } = e.select!;
+  const E = scaleBy ? values?.get(scaleBy) : undefined;
+  if (scaleBy && !E) throw new Error(`internal: exporting ${e.path} needs the singular values ${scaleBy}`);
+  const [rows, cols] = e.shape as [number, number];
+  const out = new Float32Array(rows * cols);
+  if (axis === 0) {
+    const width = cols;
+    index.forEach((r, k) => {
+      const s = E ? E[r]! : 1;
+      for (let j = 0; j < width; j++) out[k * width + j] = s * data[r * width + j]!;
+    });
+  } else {
+    const full = data.length / rows;
+    for (let i = 0; i < rows; i++) index.forEach((c, k) => (out[i * cols + k] = data[i * full + c]!));
+  }
+  return out;
 }
 
 /** The file's tensor → our layout. */

@@ -12,7 +12,8 @@ import { createStore } from '../arena.ts';
 import { ADAPTER_FILE, CHECKPOINT_FORMAT, packCheckpoint, type CheckpointState } from '../checkpoint.ts';
 import { readCheckpointDir } from '../checkpoint-node.ts';
 import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors-node.ts';
-import { getFloat32, serializeSafetensors, type WriteTensor } from '../io/safetensors.ts';
+import { getFloat32, serializeSafetensors, type SafetensorsFile, type WriteTensor } from '../io/safetensors.ts';
+import { rankedModules } from '../../compiler/peft/rank.ts';
 import { ADAPTERHUB_WEIGHTS_FILE } from './adapterhub.ts';
 import { InteropError } from './errors.ts';
 import { parseAdapterConfig } from './hf-config.ts';
@@ -96,6 +97,33 @@ export interface ExportOptions {
   baseModel?: string | null;
   adapterName?: string;
   family?: Family;
+  /** The rank of `lora(rank = dynamic(…))` modules (default: their max). */
+  rank?: number;
+}
+
+/**
+ * The ranks each module with a selected rank keeps: AdaLoRA's active triplets (the checkpoint's
+ * masks, else its non-zero singular values), DyLoRA's first `rank` (default max).
+ */
+export function keptRanks(g: Graph, checkpoint: SafetensorsFile, values: Map<string, Float32Array>, rank?: number): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  const ranked = rankedModules(g);
+  if (rank !== undefined) {
+    const dyn = ranked.filter((m) => m.mode === 'dynamic');
+    if (!dyn.length) throw new InteropError('--rank chooses the rank of `lora(rank = dynamic(…))` modules; this fine-tune has none');
+    const max = Math.max(...dyn.map((m) => m.rank));
+    if (!(Number.isInteger(rank) && rank >= 1 && rank <= max)) throw new InteropError(`--rank must be an integer from 1 to ${max}, the largest trained rank; not ${rank}`);
+  }
+  for (const m of ranked) {
+    if (m.mode === 'dynamic') {
+      out.set(m.module, [...Array(Math.min(rank ?? m.rank, m.rank)).keys()]);
+      continue;
+    }
+    const key = `rank.mask.${m.module}`;
+    const on = checkpoint.tensors.has(key) ? getFloat32(checkpoint, key) : values.get(m.E!)!;
+    out.set(m.module, [...on.keys()].filter((i) => on[i] !== 0));
+  }
+  return out;
 }
 
 export interface ExportResult {
@@ -110,7 +138,8 @@ export async function exportCheckpoint(ckptDir: string, outDir: string, opts: Ex
   const g = compileCheckpointSource(ck.state, ckptDir);
   const values = await adapterFor(g, ckptDir);
   const names = hfNameMap(g, opts.family);
-  const plan = planExport(g, names, { baseModel: opts.baseModel === undefined ? ck.state.base : opts.baseModel, adapterName: opts.adapterName });
+  const kept = keptRanks(g, ck.file, values, opts.rank);
+  const plan = planExport(g, names, { baseModel: opts.baseModel === undefined ? ck.state.base : opts.baseModel, adapterName: opts.adapterName, kept });
   if (plan.parts.length === 0) throw InteropError.of(`${ckptDir}: nothing in this fine-tune can be exported`, plan.skipped);
   const files = new Map<string, Uint8Array | string>();
   const folders: string[] = [];
@@ -118,7 +147,7 @@ export async function exportCheckpoint(ckptDir: string, outDir: string, opts: Ex
     const sub = plan.parts.length === 1 ? '' : part.part;
     folders.push(sub || '.');
     const tensors: Record<string, WriteTensor> = {};
-    for (const e of part.entries) tensors[e.key] = { dtype: 'F32', shape: e.shape, data: toFileLayout(e, values.get(e.path)!) };
+    for (const e of part.entries) tensors[e.key] = { dtype: 'F32', shape: e.shape, data: toFileLayout(e, values.get(e.path)!, values) };
     files.set(join(sub, HF_CONFIG_FILE), pyDumps(part.config));
     files.set(join(sub, part.weightsFile), serializeSafetensors(tensors, part.format === 'hf-peft' ? { format: 'pt' } : undefined));
   }

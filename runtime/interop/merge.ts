@@ -57,11 +57,14 @@ export function mergeIntoBase(g: Graph, plan: BaseLoadPlan, base: SafetensorsFil
     const b = adapter.get(`${m}.lora_B.weight`)!;
     const fout = b.length / r;
     const s = loraScale(A.method!.settings);
+    // rank = auto(…) (AdaLoRA): B·diag(E)·A, pruned singular values being zero; rank =
+    // dynamic(…) (DyLoRA) merges at its full rank, where the scale is alpha/max.
+    const e = adapter.get(`${m}.lora_E.weight`);
     const inOut = linearLayout(g, m) === 'in_out';
     for (let o = 0; o < fout; o++) {
       for (let i = 0; i < fin; i++) {
         let acc = 0;
-        for (let k = 0; k < r; k++) acc += b[o * r + k]! * a[k * fin + i]!;
+        for (let k = 0; k < r; k++) acc += b[o * r + k]! * (e ? e[k]! : 1) * a[k * fin + i]!;
         const at = inOut ? i * fout + o : o * fin + i;
         w[at] = w[at]! + s * acc;
       }

@@ -66,6 +66,11 @@ export class WebGpuBackend implements Backend {
     return this.cpu.evaluate(batch);
   }
 
+  /** The last step's gradients, read back from the GPU's gradient arena. */
+  async gradients(): Promise<Map<string, FloatTensor>> {
+    return this.exec ? this.exec.readGradients() : new Map();
+  }
+
   async sync(): Promise<void> {
     if (!this.exec || !this.dirty) return;
     await this.exec.download(this.store, this.cpu.optimizer);

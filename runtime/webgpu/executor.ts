@@ -10,7 +10,7 @@ import { alignUp, decayMask } from '../../compiler/lower/memory.ts';
 import { HYPER, CLIP } from '../../compiler/lower/optimizer.ts';
 import { type Plan, type PlanOptions, type Region, buildPlan } from '../../compiler/lower/plan.ts';
 import type { ParamStore, Arena } from '../arena.ts';
-import type { Batch } from '../cpu/executor.ts';
+import { filledInput, type Batch } from '../cpu/executor.ts';
 import type { FloatTensor } from '../cpu/tensor.ts';
 import type { OptimizerState } from '../optim.ts';
 import { GpuError } from './errors.ts';
@@ -247,6 +247,22 @@ export class GpuExecutor {
     return out;
   }
 
+  /**
+   * The gradients the last run or step left in the gradient arena, by path (what a host-side
+   * update such as AdaLoRA's importance scores reads after step()).
+   */
+  async readGradients(): Promise<Map<string, FloatTensor>> {
+    const plan = this.plan;
+    const out = new Map<string, FloatTensor>();
+    if (!plan.training || plan.grads.length === 0) return out;
+    const arena = await this.gpu.read(this.buf(plan.ids.grads), Float32Array, plan.trainable.bytes);
+    for (const g of plan.grads) {
+      const slot = plan.trainable.slots.find((s) => s.path === g.path)!;
+      out.set(g.path, { shape: [...slot.shape], data: arena.slice(g.region.offset / 4, (g.region.offset + g.region.bytes) / 4) });
+    }
+    return out;
+  }
+
   /** Frees every GPU buffer of this executor. */
   destroy(): void {
     for (const b of new Set([...this.shared.values()])) b.destroy();
@@ -262,10 +278,12 @@ export class GpuExecutor {
     this.gpu.write(this.buf(tokens.buffer), batch.tokens.data as Int32Array);
     this.gpu.write(this.buf(targets.buffer), batch.targets.data as Int32Array);
     for (const [name, region] of Object.entries(this.plan.io.extra ?? {})) {
-      const t = batch.extra?.[name];
+      // An input with a `fill` (a LoRA rank mask, f32) may be left out of the batch.
+      const node = this.t.graph.nodes[this.t.graph.inputs[name]!]!;
+      const t = batch.extra?.[name] ?? filledInput(node);
       if (!t) throw new GpuError('validation', `the graph has an input \`${name}\` that the batch does not give`);
-      checkInput(name, t, region.shape);
-      this.gpu.write(this.buf(region.buffer), t.data as Int32Array);
+      checkInput(name, t, region.shape, node.dtype);
+      this.gpu.write(this.buf(region.buffer), t.data as Int32Array | Float32Array);
     }
     this.gpu.write(this.buf(this.plan.ids.globals), Uint32Array.of(step >>> 0, training ? 1 : 0, 0, 0));
   }
@@ -286,8 +304,10 @@ export class GpuExecutor {
   }
 }
 
-function checkInput(name: string, t: Batch['tokens'], shape: number[]): void {
-  if (!(t.data instanceof Int32Array)) throw new GpuError('validation', `${name} must be an Int32Array tensor`);
+function checkInput(name: string, t: Batch['tokens'], shape: number[], dtype: 'i32' | 'f32' = 'i32'): void {
+  if (dtype === 'f32' ? !(t.data instanceof Float32Array) : !(t.data instanceof Int32Array)) {
+    throw new GpuError('validation', `${name} must be ${dtype === 'f32' ? 'a Float32Array' : 'an Int32Array'} tensor`);
+  }
   if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
     throw new GpuError('validation', `${name} has shape [${t.shape.join(', ')}]; this executor was planned for [${shape.join(', ')}]`);
   }

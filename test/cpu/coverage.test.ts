@@ -23,7 +23,7 @@ describe('coverage of the op catalog', () => {
   it('finds the backward ops by name', () => {
     const known = ['linear_grad_weight', 'sum_to', 'pad', 'layernorm_grad_x', 'rmsnorm_grad_gamma', 'attention_grad_k', 'cross_entropy_grad'];
     expect(known.filter((op) => !BACKWARD.includes(op))).toEqual([]);
-    expect(BACKWARD.length).toBe(19); // 17 + linear_gather_grad_weight, linear_gather_grad_bias
+    expect(BACKWARD.length).toBe(20); // 17 + linear_gather_grad_weight, linear_gather_grad_bias, soft_embedding_grad
   });
 
   it('exercises every backward op in a finite-difference case', () => {

@@ -250,6 +250,16 @@ function otherCases(): GradCase[] {
     forward: (xs) => run('embedding', xs),
     backward: ([, ids], g) => [run('embedding_grad', [ids!, g], { rows: 7 })],
   });
+  out.push({
+    name: 'soft_embedding: vocabulary ids and soft-token ids (≥ 7), repeated',
+    inputs: [rand([7, 4]), rand([3, 4]), ints([2, 5], [7, 8, 3, 9, 6, 3, 7, 9, 0, 8])],
+    wrt: [0, 1],
+    forward: (xs) => run('soft_embedding', xs),
+    backward: ([, , ids], g) => [
+      run('soft_embedding_grad', [ids!, g], { offset: 0, rows: 7 }),
+      run('soft_embedding_grad', [ids!, g], { offset: 7, rows: 3 }),
+    ],
+  });
   const ce = (name: string, logits: Tensor, targets: Tensor): GradCase => ({
     name,
     inputs: [logits, targets],

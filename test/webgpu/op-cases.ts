@@ -196,6 +196,11 @@ add({ family: 'embedding', op: 'positions', name: 'x i32 [3,7] offset 4', attrs:
 add({ family: 'embedding', op: 'embedding_grad', name: 'rows 11, ids [2,5] (repeats), D 7', attrs: { rows: 11 }, inputs: all(ints([2, 5], 4), u([2, 5, 7])), tol: TOL.sum });
 add({ family: 'embedding', op: 'embedding_grad', name: 'rows 6, ids [4,9], D 16', attrs: { rows: 6 }, inputs: all(ints([4, 9], 6), u([4, 9, 16])), tol: TOL.sum });
 add({ family: 'embedding', op: 'embedding_grad', name: 'rows 300, ids [64], D 12', attrs: { rows: 300 }, inputs: all(ints([64], 300), u([64, 12])), tol: TOL.sum });
+// soft_embedding (prompt templates): ids 0 … N+V−1, the last V are soft tokens
+add({ family: 'soft_embedding', op: 'soft_embedding', name: 'table [11,7], soft [3,7], ids [2,5]', attrs: {}, inputs: all(u([11, 7]), u([3, 7]), ints([2, 5], 14)), tol: TOL.exact });
+add({ family: 'soft_embedding', op: 'soft_embedding', name: 'table [50,16], soft [6,16], ids [3,8]', attrs: {}, inputs: all(u([50, 16]), u([6, 16]), ints([3, 8], 56)), tol: TOL.exact });
+add({ family: 'soft_embedding', op: 'soft_embedding_grad', name: 'soft rows: offset 11, rows 3, ids [2,5], D 7', attrs: { offset: 11, rows: 3 }, inputs: all(ints([2, 5], 14), u([2, 5, 7])), tol: TOL.sum });
+add({ family: 'soft_embedding', op: 'soft_embedding_grad', name: 'table rows: offset 0, rows 50, ids [3,8], D 16', attrs: { offset: 0, rows: 50 }, inputs: all(ints([3, 8], 56), u([3, 8, 16])), tol: TOL.sum });
 
 // shape ops (f32 and i32)
 for (const dtype of ['f32', 'i32'] as const) {

@@ -12,6 +12,7 @@ import { layernorm, layernormGradGamma, layernormGradX, rmsnorm, rmsnormGradGamm
 import { pool, poolGrad } from './pool.ts';
 import { rope } from './rope.ts';
 import { concat, expandBatch, pad, slice, sumTo } from './shape.ts';
+import { softEmbedding, softEmbeddingGrad } from './soft_embedding.ts';
 
 export { KernelError, type Kernel, type KernelContext } from './common.ts';
 export { gemm } from './linear.ts';
@@ -20,6 +21,7 @@ export { clearAttentionCache } from './attention.ts';
 export const KERNELS: Record<string, Kernel> = {
   // forward
   embedding,
+  soft_embedding: softEmbedding,
   positions,
   linear,
   add,
@@ -55,6 +57,7 @@ export const KERNELS: Record<string, Kernel> = {
   attention_grad_k: attentionGradK,
   attention_grad_v: attentionGradV,
   embedding_grad: embeddingGrad,
+  soft_embedding_grad: softEmbeddingGrad,
   pool_grad: poolGrad,
   cross_entropy_grad: crossEntropyGrad,
   // several adapters in one batch (gather.ts)

@@ -17,6 +17,7 @@ import { NORM_KERNELS } from './norm.ts';
 import { POOL_KERNELS } from './pool.ts';
 import { ROPE_KERNELS } from './rope.ts';
 import { SHAPE_KERNELS } from './shape.ts';
+import { SOFT_EMBEDDING_KERNELS } from './soft_embedding.ts';
 import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
 
 export { type CrossEntropyFusedKernel } from './cross_entropy.ts';
@@ -29,6 +30,7 @@ export const OP_KERNELS: Record<string, OpKernelGen> = {
   ...ATTENTION_KERNELS,
   ...ROPE_KERNELS,
   ...EMBEDDING_KERNELS,
+  ...SOFT_EMBEDDING_KERNELS,
   ...SHAPE_KERNELS,
   ...DROPOUT_KERNELS,
   ...POOL_KERNELS,

@@ -1,0 +1,53 @@
+// The token embedding of a prompt template: token rows carry the template's virtual tokens as
+// the ids N … N+V−1 past the vocabulary, looked up in the soft-token table; and its gradient,
+// a scatter-add restricted to one id range (the vocabulary's or the soft tokens').
+import { formatDims } from '../tensor.ts';
+import { fail, floatIn, floatOut, intAttr, intIn, rowsOf, type Kernel } from './common.ts';
+
+/** soft_embedding: table [N,D], soft [V,D], ids i32 [...] → [..., D]. */
+export const softEmbedding: Kernel = (inputs, _attrs, ctx) => {
+  const op = 'soft_embedding';
+  const table = floatIn(op, inputs, 0, 'table');
+  const soft = floatIn(op, inputs, 1, 'soft');
+  const ids = intIn(op, inputs, 2, 'ids');
+  if (table.shape.length !== 2 || soft.shape.length !== 2) fail(op, `tables must be 2-D, got ${formatDims(table.shape)} and ${formatDims(soft.shape)}`);
+  const [N, D] = table.shape as [number, number];
+  const [V, Ds] = soft.shape as [number, number];
+  if (Ds !== D) fail(op, `soft tokens ${formatDims(soft.shape)} and table ${formatDims(table.shape)} differ in width`);
+  const out = floatOut([...inputs[2]!.shape, D], ctx);
+  const o = out.data;
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (id < 0 || id >= N + V) fail(op, `id ${id} at position ${i} is outside the ${N} table rows and ${V} soft tokens`);
+    const [src, row] = id < N ? [table.data, id] : [soft.data, id - N];
+    const s = row * D, dst = i * D;
+    for (let j = 0; j < D; j++) o[dst + j] = src[s + j]!;
+  }
+  return out;
+};
+
+/** soft_embedding_grad: ids i32 [...], dy [..., D] → [rows, D]; ids outside [offset, offset+rows) are skipped. */
+export const softEmbeddingGrad: Kernel = (inputs, attrs, ctx) => {
+  const op = 'soft_embedding_grad';
+  const ids = intIn(op, inputs, 0, 'ids');
+  const dy = floatIn(op, inputs, 1, 'dy');
+  const offset = intAttr(op, attrs, 'offset');
+  const rows = intAttr(op, attrs, 'rows');
+  if (offset < 0 || rows < 0) fail(op, `offset ${offset} and rows ${rows} must be ≥ 0`);
+  const [n, D] = rowsOf(op, dy.shape);
+  const idShape = inputs[0]!.shape;
+  if (n !== ids.length || dy.shape.length !== idShape.length + 1 || idShape.some((d, i) => d !== dy.shape[i])) {
+    fail(op, `dy ${formatDims(dy.shape)} must be ids' shape ${formatDims(idShape)} plus a feature axis`);
+  }
+  const acc = new Float64Array(rows * D);
+  const g = dy.data;
+  for (let i = 0; i < ids.length; i++) {
+    const r = ids[i]! - offset;
+    if (r < 0 || r >= rows) continue;
+    const dst = r * D, src = i * D;
+    for (let j = 0; j < D; j++) acc[dst + j] += g[src + j]!;
+  }
+  const out = floatOut([rows, D], ctx);
+  out.data.set(acc);
+  return out;
+};

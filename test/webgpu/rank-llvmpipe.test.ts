@@ -1,0 +1,4 @@
+// LoRA rank selection and prompt templates on llvmpipe against the CPU (see rank-suite.ts).
+import { rankSuite } from './rank-suite.ts';
+
+rankSuite('llvmpipe');
