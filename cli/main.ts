@@ -112,7 +112,7 @@ addCompileFlags(
     .option('--optimizer <kind>', 'adamw | sgd', 'adamw')
     .option('--weight-decay <wd>', 'decoupled weight decay (matrices only)', '0.01')
     .option('--clip <norm>', 'clip gradients to this global norm (0: off)', '1')
-    .option('--seed <n>', 'seed for initialisation and data order', '0')
+    .option('--seed <n>', 'seed for initialisation and data order (default 0; on --resume, the run\'s own)')
     .option('--tokenizer <name>', 'byte | gpt2 (default: from the vocabulary size)')
     .option('--out <dir>', 'checkpoint directory (default: runs/<file name>)')
     .option('--resume <dir>', 'continue from a checkpoint directory')

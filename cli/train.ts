@@ -42,7 +42,13 @@ export interface TrainFlags extends SessionFlags {
 export async function trainCommand(file: string, flags: TrainFlags): Promise<number> {
   const opt = optimizerFrom(flags); // check the flags before any slow work
   const resumed = flags.resume ? readCheckpointDir(flags.resume) : undefined;
-  const s = await openSession(file, { ...flags, seed: flags.seed ?? String(resumed?.state.seed ?? 0) });
+  // A resumed run rebuilds exactly what it started from: the same seed, base and settings.
+  if (resumed) {
+    flags.seed ??= String(resumed.state.seed);
+    if (!flags.init && resumed.state.base) flags.init = resumed.state.base;
+    if (!flags.set?.length && resumed.state.set.length) flags.set = resumed.state.set;
+  }
+  const s = await openSession(file, { ...flags, seed: flags.seed ?? '0' });
   if (!s) return 1;
   const g = s.graph;
   const seqLen = int(flags.seq ?? String(Math.min(128, s.maxContext - g.promptLength)), '--seq', 2);
@@ -81,7 +87,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
   const state = (step: number, valLoss: number | null): CheckpointState => ({
     format: CHECKPOINT_FORMAT,
     step,
-    seed: Number(flags.seed ?? 0),
+    seed: Number(flags.seed ?? '0'),
     settings: { eval_rows: flags.evalRows ?? '256', data: flags.data, valid: flags.valid ?? null, steps, batch: batcher.batchSize, seq: seqLen, lr: opt.lr, schedule: flags.schedule, warmup: Number(flags.warmup), optimizer: opt.kind, weight_decay: opt.weightDecay, clip: opt.clipNorm, backend: backend.name, tokenizer: s.tokenizer.name, full: flags.full ?? false, ...frozenSetting(s.frozen) },
     source: { entry: file, files: s.sources },
     set: flags.set ?? [],

@@ -38,10 +38,11 @@ describe('peftc train', () => {
     expect(losses(run('a'))).toEqual(losses(run('b')));
   });
 
-  it('Ctrl-C saves a checkpoint, and --resume continues from it', async () => {
+  it('Ctrl-C saves a checkpoint, and --resume continues exactly where it stopped', async () => {
     const { dir, text } = data();
     const out = join(dir, 'run');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'train', 'examples/gpt2-lora.peft', '--set', SET, '--data', text, '--steps', '100000', '--batch', '2', '--seq', '16', '--eval-every', '0', '--out', out, '--json', '--no-baseline'], { cwd: ROOT });
+    const common = ['examples/gpt2-lora.peft', '--set', SET, '--data', text, '--batch', '2', '--seq', '16', '--eval-every', '0', '--schedule', 'constant', '--json', '--no-baseline'];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'train', ...common, '--steps', '100000', '--seed', '5', '--out', out], { cwd: ROOT });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
@@ -51,11 +52,16 @@ describe('peftc train', () => {
     expect(code).toBe(130);
     const saved = readCheckpointDir(out).state.step;
     expect(saved).toBeGreaterThanOrEqual(3);
-    const r = peftc('train', 'examples/gpt2-lora.peft', '--set', SET, '--data', text, '--steps', String(saved + 2), '--batch', '2', '--seq', '16', '--resume', out, '--json', '--no-baseline');
+    const losses = (s: string) => s.trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss?: number }).filter((l) => l.loss !== undefined);
+    // Resuming takes the seed (hence the frozen base and the data order) from the checkpoint.
+    const r = peftc('train', ...common, '--steps', String(saved + 2), '--resume', out);
     expect(r.code, r.stderr).toBe(0);
-    const steps = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss?: number }).filter((l) => l.loss !== undefined).map((l) => l.step);
-    expect(steps).toEqual([saved + 1, saved + 2]);
+    const resumed = losses(r.stdout);
+    expect(resumed.map((l) => l.step)).toEqual([saved + 1, saved + 2]);
     expect(readCheckpointDir(out).state.step).toBe(saved + 2);
+    // A run without interruption (constant schedule, so the total does not matter) gives the same losses.
+    const straight = losses(peftc('train', ...common, '--steps', String(saved + 2), '--seed', '5', '--out', join(dir, 'straight')).stdout);
+    expect(resumed.map((l) => l.loss)).toEqual(straight.slice(saved).map((l) => l.loss));
   }, 180_000);
 
   it('bad input is one clear line, never a stack trace', () => {
