@@ -8,7 +8,8 @@ import { createStore } from '../../runtime/arena.ts';
 import { CpuExecutor } from '../../runtime/cpu/executor.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { initParams } from '../../runtime/init.ts';
-import { budgetAt, checkSchedule, dynamicMask, dynamicRank, Importance, maskToBudget, RankController, RankError, tripletScores, type BudgetSchedule } from '../../runtime/rank.ts';
+import { CpuBackend } from '../../runtime/backend.ts';
+import { budgetAt, checkSchedule, dynamicMask, dynamicRank, Importance, maskToBudget, RankController, RankedBackend, RankError, tripletScores, type BudgetSchedule } from '../../runtime/rank.ts';
 import { lmTargets } from '../../runtime/targets.ts';
 import { compileText, graphOfText } from '../helpers.ts';
 
@@ -223,6 +224,39 @@ describe('the rank controller', () => {
       const E = store.trainable.view(m.E!);
       mask.forEach((on, i) => on === 0 && expect(E[i]).toBe(0));
     }
+  });
+});
+
+describe('resuming AdaLoRA', () => {
+  it('continues the schedule, scores and masks exactly from a checkpoint', async () => {
+    const text = `import "gpt2.peft"\npeft { lora(rank = auto(target = 2, init = 4, tinit = 2, tfinal = 2, delta_t = 1)) on "c_attn", "c_fc" }`;
+    const g = graphOfText(text, [TINY]);
+    const opt = { kind: 'adamw' as const, lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, momentum: 0, clipNorm: 1 };
+    const batches = Array.from({ length: 10 }, (_, i) => {
+      const rng = new Random(40 + i);
+      const tokens = { shape: [2, 6], data: Int32Array.from({ length: 12 }, () => rng.int(32)) };
+      return { tokens, targets: lmTargets(tokens) };
+    });
+    const fresh = () => {
+      const store = createStore(g, 'f32');
+      initParams(g, store, { seed: 6 });
+      const ctl = new RankController(g, { totalSteps: 10 });
+      return { store, ctl, backend: new RankedBackend(new CpuBackend(buildTrainingGraph(g, opt), store), store, ctl) };
+    };
+    const a = fresh();
+    for (const b of batches) await a.backend.step(b, 1e-2);
+    const b = fresh();
+    for (const x of batches.slice(0, 5)) await b.backend.step(x, 1e-2);
+    // A checkpoint: parameters, Adam's state and the controller's tensors, read into a new run.
+    const saved = { params: Float32Array.from(b.store.trainable.data), m: Float32Array.from(b.backend.optimizer.m), v: Float32Array.from(b.backend.optimizer.v), step: b.backend.optimizer.step, rank: b.ctl.tensors() };
+    const c = fresh();
+    c.store.trainable.data.set(saved.params);
+    c.backend.restoreOptimizer({ step: saved.step, m: saved.m, v: saved.v });
+    c.ctl.restore({ tensors: new Map(Object.entries(saved.rank).map(([k, t]) => [k, { ...t, dtype: 'F32' }])) } as never);
+    for (const x of batches.slice(5)) await c.backend.step(x, 1e-2);
+    expect([...c.ctl.ranks().values()]).toEqual([...a.ctl.ranks().values()]);
+    expect([...a.ctl.ranks().values()].reduce((x, y) => x + y, 0)).toBe(8);
+    expect(Array.from(c.store.trainable.data)).toEqual(Array.from(a.store.trainable.data));
   });
 });
 

@@ -18,7 +18,7 @@ import { exportCheckpoint, readAdapterFolders } from '../../runtime/interop/inte
 import { hfNameMap } from '../../runtime/interop/names.ts';
 import { RankController } from '../../runtime/rank.ts';
 import { lmTargets } from '../../runtime/targets.ts';
-import { compilePeft, GPT2_FIXTURE, randomStore, tempDir, TOKENS } from './helpers.ts';
+import { compilePeft, GPT2_FIXTURE, makeCheckpoint, randomStore, tempDir, TOKENS } from './helpers.ts';
 
 function logits(g: Graph, store: ParamStore, extra?: Batch['extra']): Float32Array {
   const batch: Batch = { tokens: TOKENS, targets: lmTargets(TOKENS), ...(extra ? { extra } : {}) };
@@ -110,6 +110,19 @@ describe('exporting selected ranks as LoRA', () => {
     await expect(exportCheckpoint(ck, join(tmp, 'dy-bad'), { rank: 5 })).rejects.toThrow(/--rank must be an integer from 1 to 4/);
     const cfg = JSON.parse(readFileSync(join(tmp, 'dy-hf-2', 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
     expect(cfg.rank_pattern).toEqual({});
+  });
+
+  it('a "[P:n] {text}" template exports as PROMPT_TUNING and imports back into prompt_embeddings.0', async () => {
+    const text = 'import "gpt2.peft"\npeft { prompt(template = "[P:3] {text}") on "wte" }';
+    const ck = join(tmp, 'tpl');
+    const { adapter } = await makeCheckpoint(ck, text, GPT2_FIXTURE);
+    const out = join(tmp, 'tpl-hf');
+    const res = await exportCheckpoint(ck, out, {});
+    expect([res.plan.parts[0]!.config.peft_type, res.plan.parts[0]!.config.num_virtual_tokens]).toEqual(['PROMPT_TUNING', 3]);
+    const model = compilePeft(text, GPT2_FIXTURE, true);
+    const values = importAdapters(model.graph, hfNameMap(model.graph), await readAdapterFolders(out));
+    expect([...values.keys()]).toEqual(['prompt_embeddings.0']);
+    expect(values.get('prompt_embeddings.0')).toEqual(adapter['prompt_embeddings.0']!.data);
   });
 
   it('refuses to import a fixed-rank adapter into a .peft that selects ranks', async () => {
