@@ -18,6 +18,14 @@ export function addCompileFlags(cmd: Command): Command {
     .option('--full', 'train every parameter (full fine-tuning)');
 }
 
+/** The flags of the verbs that run a model: its tokenizer and where it computes. */
+export function addRuntimeFlags(cmd: Command): Command {
+  return cmd
+    .option('--tokenizer <name>', 'byte | gpt2 (default: from the vocabulary size)')
+    .option('--backend <name>', 'cpu | webgpu | auto (WebGPU when an adapter opens, else the CPU)', 'cpu')
+    .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe', 'auto');
+}
+
 export function compileFile(file: string, flags: CompileFlags, extra: { derivedPrefix?: boolean; basePeftOff?: boolean } = {}): CompileResult {
   return compile(file, nodeHost, { set: flags.set ?? [], full: flags.full ?? false, derivedPrefix: extra.derivedPrefix ?? false, basePeftOff: extra.basePeftOff ?? false });
 }

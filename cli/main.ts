@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { printAst } from '../grammar/index.ts';
 import { printGraph } from '../compiler/ir/printer.ts';
-import { addCompileFlags, compileFile, report, type CompileFlags } from './common.ts';
+import { addCompileFlags, addRuntimeFlags, compileFile, report, type CompileFlags } from './common.ts';
 import { buildTrainingGraph } from '../compiler/autodiff/backward.ts';
 import { printTrainingGraph } from '../compiler/ir/printer.ts';
 import { doctorCommand } from './doctor.ts';
@@ -93,7 +93,7 @@ addCompileFlags(
   process.exitCode = await gradCommand(file, flags);
 });
 
-addCompileFlags(
+addRuntimeFlags(addCompileFlags(
   program
     .command('train')
     .argument('<file>', '.peft file')
@@ -113,14 +113,11 @@ addCompileFlags(
     .option('--weight-decay <wd>', 'decoupled weight decay (matrices only)', '0.01')
     .option('--clip <norm>', 'clip gradients to this global norm (0: off)', '1')
     .option('--seed <n>', 'seed for initialisation and data order (default 0; on --resume, the run\'s own)')
-    .option('--tokenizer <name>', 'byte | gpt2 (default: from the vocabulary size)')
     .option('--out <dir>', 'checkpoint directory (default: runs/<file name>)')
     .option('--resume <dir>', 'continue from a checkpoint directory')
-    .option('--backend <name>', 'cpu | webgpu | auto', 'cpu')
-    .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe', 'auto')
     .option('--no-baseline', 'skip the bigram baseline')
     .option('--json', 'one JSON object per logged step on stdout')
-    .description('fine-tune the trainable parameters on a dataset'),
+    .description('fine-tune the trainable parameters on a dataset')),
 ).action(async (file: string, flags: TrainFlags) => {
   process.exitCode = await trainCommand(file, flags);
 });
@@ -192,7 +189,7 @@ addCompileFlags(
   process.exitCode = await mergeCommand(file, flags);
 });
 
-addCompileFlags(
+addRuntimeFlags(addCompileFlags(
   program
     .command('eval')
     .argument('<file>', '.peft file')
@@ -201,17 +198,14 @@ addCompileFlags(
     .option('--adapter <dir>', 'a checkpoint directory (or adapter file) of a fine-tune')
     .option('--batch <n>', 'sequences per batch', '8')
     .option('--seq <n>', 'tokens per sequence')
-    .option('--tokenizer <name>', 'byte | gpt2 (default: from the vocabulary size)')
-    .option('--backend <name>', 'cpu | webgpu | auto', 'cpu')
-    .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe', 'auto')
     .option('--json', 'print JSON')
     .option('--rank <n>', 'evaluate lora(rank = dynamic(…)) modules at rank n (default: their max)')
-    .description('loss, perplexity (and accuracy for classifiers) on a dataset'),
+    .description('loss, perplexity (and accuracy for classifiers) on a dataset')),
 ).action(async (file: string, flags: EvalFlags) => {
   process.exitCode = await evalCommand(file, flags);
 });
 
-addCompileFlags(
+addRuntimeFlags(addCompileFlags(
   program
     .command('generate')
     .argument('<file>', '.peft file (a language model)')
@@ -223,11 +217,8 @@ addCompileFlags(
     .option('--top-k <k>', 'sample among the k most likely tokens (0: all)', '40')
     .option('--top-p <p>', 'sample among the most likely tokens up to this probability', '0.95')
     .option('--seed <n>', 'sampling seed', '0')
-    .option('--tokenizer <name>', 'byte | gpt2 (default: from the vocabulary size)')
-    .option('--backend <name>', 'cpu | webgpu | auto', 'cpu')
-    .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe', 'auto')
     .option('--rank <n>', 'use lora(rank = dynamic(…)) modules at rank n (default: their max)')
-    .description('continue a prompt with the model'),
+    .description('continue a prompt with the model')),
 ).action(async (file: string, flags: GenerateFlags) => {
   process.exitCode = await generateCommand(file, flags);
 });
