@@ -1,0 +1,153 @@
+// `npm run bench`: this project against its peers, measured in one run on this machine, written
+// to bench/results.json and BENCHMARKS.md (regenerated from the results, never typed by hand).
+// Not a test: nothing here gates CI on time.
+//
+//   npm run bench                         full run: SwiftShader (5 measured rounds), llvmpipe (9)
+//   npm run bench -- --quick --json       llvmpipe, 4 rounds; writes tmp/bench/; last line: JSON
+//   options: --adapter swiftshader,llvmpipe  --reps N  --warmup N  --torch-threads N (0: no PyTorch)
+//            --no-tfjs  --profile / --no-profile (on in the full run)  --out DIR (results.json and BENCHMARKS.md there)
+//
+// Each part runs in a child process (bench/task.ts): the compile benchmark once, then per adapter
+// the training benchmark (this project LoRA and full, tfjs-webgpu, PyTorch, interleaved) and the
+// matmul benchmark. A part that fails is reported as such and the run goes on.
+// The quick run uses llvmpipe: on SwiftShader one tfjs-webgpu step alone takes a minute or more.
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { MatmulResult } from './matmul-peers.ts';
+import { flag, MODEL_LABEL } from './model.ts';
+import { type AdapterResults, type BenchResults, headline, renderMarkdown } from './report.ts';
+import type { TrainResult } from './train.ts';
+import { PYTHON, torchMissing } from './peers/torch.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const json = argv.includes('--json');
+const adapters = flag('adapter', quick ? 'llvmpipe' : 'swiftshader,llvmpipe', argv).split(',').filter(Boolean);
+/** Measured rounds per adapter: a SwiftShader round takes one to two minutes (tfjs's step), llvmpipe's about ten seconds. */
+const repsFor = (adapter: string): string => flag('reps', quick ? '4' : adapter === 'swiftshader' ? '5' : '9', argv);
+const warmup = flag('warmup', '1', argv);
+const torchThreads = flag('torch-threads', '2', argv);
+const outDir = resolve(flag('out', quick ? join(ROOT, 'tmp/bench') : '', argv) || ROOT);
+const resultsPath = outDir === ROOT ? join(ROOT, 'bench/results.json') : join(outDir, 'results.json');
+const markdownPath = join(outDir, 'BENCHMARKS.md');
+/** Dawn's harmless messages (docs/webgpu-runtime.md, Pitfalls). */
+const NOISE = /XDG_RUNTIME_DIR|artificially reduced|vkCreateInstance: Found no drivers|^\s*$/;
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Runs bench/task.ts in a child process; resolves to the JSON of its last stdout line. */
+function task<T>(args: string[], timeoutS: number): Promise<T> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/task.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let last = '';
+    let errTail: string[] = [];
+    createInterface({ input: child.stdout }).on('line', (l) => l.trim() && (last = l));
+    createInterface({ input: child.stderr }).on('line', (l) => {
+      if (NOISE.test(l)) return;
+      errTail = [...errTail.slice(-5), l];
+      say(l);
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) {
+        try {
+          return done(JSON.parse(last) as T);
+        } catch {
+          return fail(new Error(`bench/task.ts ${args[0]} printed no result`));
+        }
+      }
+      fail(new Error(`bench/task.ts ${args.join(' ')} ${signal ? `was stopped (${signal}${signal === 'SIGKILL' ? `, over ${timeoutS} s` : ''})` : `exited with ${code}`}: ${errTail.slice(-2).join(' | ')}`));
+    });
+  });
+}
+
+function version(pkg: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'absent';
+  }
+}
+
+const started = Date.now();
+const loadStart = loadavg();
+say(`peftc benchmarks (${quick ? 'quick' : 'full'} run): ${adapters.map((a) => `${a} (${warmup} warm-up + ${repsFor(a)} measured rounds)`).join(', ')}; ${MODEL_LABEL}`);
+const missingTorch = Number(torchThreads) > 0 ? torchMissing() : 'not asked for (--torch-threads 0)';
+say(missingTorch ? `PyTorch reference: skipped, ${missingTorch}` : `PyTorch reference: ${PYTHON}, ${torchThreads} threads`);
+
+const results: BenchResults = {
+  generated: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+  mode: quick ? 'quick' : 'full',
+  elapsedSeconds: 0,
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, platform: `${process.platform} ${process.arch}`, loadAverageStart: loadStart, loadAverageEnd: [] },
+  versions: {
+    '@tensorflow/tfjs-backend-webgpu': version('@tensorflow/tfjs-backend-webgpu'),
+    webgpu: version('webgpu'),
+  },
+  model: MODEL_LABEL,
+  adapters: [],
+};
+
+say('compile time (48-layer model, front end to WGSL)');
+try {
+  results.compile = await task<BenchResults['compile']>(['compile', '--reps', quick ? '3' : '15'], 600);
+} catch (e) {
+  results.compileError = (e as Error).message;
+  say(`  ${results.compileError}`);
+}
+
+const common = [...(argv.includes('--no-tfjs') ? ['--no-tfjs'] : [])];
+for (const adapter of adapters) {
+  const entry: AdapterResults = { adapter, errors: [] };
+  results.adapters.push(entry);
+  say(`${adapter}: training step (this project LoRA and full, tfjs-webgpu${missingTorch ? '' : ', PyTorch CPU'}, interleaved)`);
+  try {
+    const profile = (!quick || argv.includes('--profile')) && !argv.includes('--no-profile') ? ['--profile'] : [];
+    entry.train = await task<TrainResult>(['train', '--adapter', adapter, '--warmup', warmup, '--reps', repsFor(adapter), '--torch-threads', missingTorch ? '0' : torchThreads, ...profile, ...common], quick ? 600 : 3600);
+    if (!missingTorch && 'ms' in entry.train.torch) results.versions.torch = entry.train.torch.version;
+  } catch (e) {
+    entry.errors.push((e as Error).message);
+    say(`  ${(e as Error).message}`);
+  }
+  say(`${adapter}: matmul GFLOP/s, this project against tf.matMul`);
+  try {
+    entry.matmul = await task<MatmulResult>(['matmul', '--adapter', adapter, '--reps', quick ? '3' : '7', ...common], 1200);
+  } catch (e) {
+    entry.errors.push((e as Error).message);
+    say(`  ${(e as Error).message}`);
+  }
+}
+if (missingTorch) results.versions.torch = `skipped (${missingTorch})`;
+results.versions.tsx = version('tsx');
+results.machine.loadAverageEnd = loadavg();
+results.elapsedSeconds = (Date.now() - started) / 1000;
+
+mkdirSync(outDir, { recursive: true });
+writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(markdownPath, renderMarkdown(results));
+say(`wrote ${resultsPath} and ${markdownPath} (${(results.elapsedSeconds / 60).toFixed(1)} min)`);
+
+const heads = results.adapters.map(headline);
+if (!json) {
+  for (const h of heads) {
+    const f = (x: number | null, d = 2) => (x === null ? 'n/a' : x.toFixed(d));
+    console.log(`${h.adapter}: tokens/s LoRA ${f(h.tokens_per_s.lora, 0)}, full ${f(h.tokens_per_s.full, 0)}, tfjs ${f(h.tokens_per_s.tfjs_lora, 0)}, PyTorch CPU ${f(h.tokens_per_s.torch_cpu_lora, 0)}; ` +
+      `vs tfjs ${f(h.tfjs_ratio)}×, LoRA/full step ${f(h.lora_vs_full_step)}, trainable state ${h.trainable_state_fraction === null ? 'n/a' : (100 * h.trainable_state_fraction).toFixed(2)} %`);
+  }
+}
+const first = heads[0];
+console.log(JSON.stringify({
+  ...first,
+  compile_to_wgsl_ms: results.compile?.warm_median_ms.wgsl ?? null,
+  elapsed_s: Math.round(results.elapsedSeconds),
+  mode: results.mode,
+  results: resultsPath,
+  adapters: heads.length > 1 ? heads : undefined,
+  errors: results.adapters.flatMap((a) => a.errors).concat(results.compileError ? [results.compileError] : []),
+}));
+process.exit(0);
