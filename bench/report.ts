@@ -49,6 +49,7 @@ export function headline(a: AdapterResults) {
       torch_cpu_lora: torch?.tokensPerSecond.median ?? null,
     },
     torch_ratio: t?.torchRatio?.median ?? null,
+    ...(t && 'skipped' in t.torch ? { torch_skipped: t.torch.skipped } : {}),
     matmul_ratio_median: mm.length ? [...mm].sort((x, y) => x - y)[Math.floor(mm.length / 2)]! : null,
     lora_vs_full_flops: t?.flops.ratio ?? null,
     goals_met: t

@@ -109,7 +109,8 @@ for (const adapter of adapters) {
   try {
     const profile = (!quick || argv.includes('--profile')) && !argv.includes('--no-profile') ? ['--profile'] : [];
     entry.train = await task<TrainResult>(['train', '--adapter', adapter, '--warmup', warmup, '--reps', repsFor(adapter), '--torch-threads', missingTorch ? '0' : torchThreads, ...profile, ...common], quick ? 600 : 3600);
-    if (!missingTorch && 'ms' in entry.train.torch) results.versions.torch = entry.train.torch.version;
+    if (missingTorch) entry.train.torch = { skipped: missingTorch };
+    else if ('ms' in entry.train.torch) results.versions.torch = entry.train.torch.version;
   } catch (e) {
     entry.errors.push((e as Error).message);
     say(`  ${(e as Error).message}`);

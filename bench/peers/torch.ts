@@ -11,7 +11,8 @@ import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { writeSafetensorsFile } from '../../runtime/io/safetensors-node.ts';
 import { BATCH, benchBatch, benchStore, MODEL, paramsByPath } from '../model.ts';
 
-export const PYTHON = '/usr/bin/python3';
+/** Debian's Python, where python3-torch installs PyTorch (PEFTC_BENCH_PYTHON names another). */
+export const PYTHON = process.env.PEFTC_BENCH_PYTHON ?? '/usr/bin/python3';
 
 export interface TorchPeer {
   version: string;
