@@ -29,6 +29,8 @@ export interface BenchResults {
   compile?: ReturnType<typeof runCompileBench>;
   compileError?: string;
   adapters: AdapterResults[];
+  /** bench/multi-adapter.ts's printed table: 4 LoRA adapters, one mixed batch vs 4 passes. */
+  multiAdapter?: { command: string; output: string } | { error: string };
 }
 
 /** The figures of one adapter that the quick run's JSON line and the summary table carry. */
@@ -321,10 +323,25 @@ ${matmulSection(res)}
 
 ${compileSection(res)}
 
+## 5. Many adapters over one base: a mixed batch against one pass per adapter
+
+${multiSection(res)}
+
 ## Where the time goes
 
 ${profileSection(res)}
 `;
+}
+
+function multiSection(res: BenchResults): string {
+  const m = res.multiAdapter;
+  if (!m) return 'Not measured in this run (the full run measures it; `npx tsx bench/multi-adapter.ts` alone).';
+  if ('error' in m) return `Failed: ${m.error}`;
+  return `Serving 4 LoRA adapters (docs/multi-adapter.md): one mixed batch, each sequence gathering its own adapter's A and B (\`linear_gather\`), against 4 separate passes, one per adapter over its own sequences; forward with logits read back, the two forms alternating. \`${m.command}\`:
+
+\`\`\`
+${m.output.trim()}
+\`\`\``;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -11,7 +11,7 @@
 // the training benchmark (this project LoRA and full, tfjs-webgpu, PyTorch, interleaved) and the
 // matmul benchmark. A part that fails is reported as such and the run goes on.
 // The quick run uses llvmpipe: on SwiftShader one tfjs-webgpu step alone takes a minute or more.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -122,6 +122,14 @@ for (const adapter of adapters) {
     entry.errors.push((e as Error).message);
     say(`  ${(e as Error).message}`);
   }
+}
+if (!quick && !argv.includes('--no-multi')) {
+  say('many adapters: one mixed batch against one pass per adapter (CPU and each adapter)');
+  const args = ['bench/multi-adapter.ts', '--gpu', adapters.join(','), '--reps', '5'];
+  const r = spawnSync(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 1200_000 });
+  results.multiAdapter = r.status === 0
+    ? { command: `npx tsx ${args.join(' ')}`, output: r.stdout }
+    : { error: `exited with ${r.status ?? r.signal}: ${(r.stderr ?? '').split('\n').filter((l) => l && !NOISE.test(l)).slice(-2).join(' | ')}` };
 }
 if (missingTorch) results.versions.torch = `skipped (${missingTorch})`;
 results.versions.tsx = version('tsx');

@@ -68,8 +68,9 @@ Base: examples/tiny-gpt.safetensors (${'220,544'} parameters, trained by peftc o
 examples/README.md). Data: State of the Union addresses 1990–2021 (\`sotu:1990-2021\`, byte
 tokenizer), ${STEPS} AdamW steps of 16 × 48 tokens, cosine schedule with 10 warm-up steps, seed 1;
 validation loss in nats per byte on 128 held-out rows. Learning rate 3e-3 (prompt tuning 3e-2,
-full fine-tuning 1e-3). Step time is the median-free mean over the run on the \`${BACKEND}\` backend
-of a shared 2-core machine: compare rows, not absolute numbers.
+full fine-tuning 1e-3). Step time is the mean over the run's steps on the \`${BACKEND}\` backend of
+a shared 2-core machine, so compare rows rather than read absolute numbers. Prefix and prompt
+tuning start above the base's loss: their fresh virtual tokens perturb the model before training.
 
 ${table}
 
