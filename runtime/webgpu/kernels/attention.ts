@@ -10,11 +10,11 @@
 //     computed online (running max m, running sum l, rescaled when m grows), in one pass over
 //     the visible keys. grad_q makes a second pass: dq = Σ_j p_j (dP_j − Σ_l p_l dP_l) k_j / √hd
 //     with dP_j = dy·v_j, where the first pass also accumulated Σ_l p_l dP_l online.
-//   attention_grad_k, attention_grad_v: one invocation per (batch, kv head, block of J keys); it
-//     owns those rows of dk / dv (accumulated in `out` itself, deterministically), and for every
-//     query of every head of its group that sees a key of the block it recomputes that query's
-//     softmax statistics, then adds p·dy (grad_v) or dS·q/√hd (grad_k) to its keys. The
-//     statistics are recomputed ⌈Sk/J⌉ times in all; J is chosen for about 64 invocations.
+//   attention_grad_k, attention_grad_v: on software adapters one invocation per (batch, kv head,
+//     block of J keys; one block when B·KV ≥ 32); it owns those rows of dk / dv. For every head of
+//     its group and every chunk of up to 128 queries that see a key of the block, it computes the
+//     chunk's softmax statistics (m, 1/l, Σ p·dP) once into a private array, then walks the block
+//     R keys at a time with their gradients in registers (each q / dy row loaded serves R keys).
 //     On hardware GPUs that leaves each invocation a long serial loop, so there a workgroup of
 //     64 invocations shares the statistics of 64 queries at a time through workgroup memory.
 // Vectors along hd are vec4 when hd % 4 = 0, unrolled into named registers (see below).
@@ -210,8 +210,11 @@ ${grad ? backward : forward}
 const KEY_GRAD_INVOCATIONS = 32;
 /** Queries whose statistics an invocation keeps at a time (a private array). */
 const QUERY_CHUNK = 128;
-/** Keys updated together in registers, so that each loaded q / dy vector serves all of them. */
-const KEY_REGS = 4;
+/**
+ * Keys updated together in registers, so that each loaded q / dy vector serves all of them: R keys
+ * hold R·hd/w vectors each of k, v and the gradient, so R shrinks as the head grows (4 for hd = 32).
+ */
+const KEY_REG_VECTORS = 32;
 
 /** Keys per invocation of grad_k / grad_v. */
 export function keyBlock(g: Pick<Geometry, 'B' | 'KV' | 'Sk'>, caps: Pick<AdapterCaps, 'isSoftware'>): number {
@@ -236,7 +239,7 @@ function perKeyBlock(req: OpKernelRequest, caps: AdapterCaps, which: 'k' | 'v'):
   const J = keyBlock(g, caps);
   const NB = ceilDiv(g.Sk, J);
   const C = Math.max(1, Math.min(QUERY_CHUNK, g.S));
-  const R = Math.max(1, Math.min(KEY_REGS, J));
+  const R = Math.max(1, Math.min(Math.floor(KEY_REG_VECTORS / n), J));
   const gr = grid(req.op, g.B * g.KV * NB, caps, { heavy: true });
   const d = bindings(true, T, which === 'k'); // grad_v never reads v
   const score = `let s = ${dotVec('q', 'k', 'ko', n)} * SCALE;`;
