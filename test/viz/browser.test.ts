@@ -24,7 +24,12 @@ interface Opened {
   renderedAt: number;
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('the partition page in Chromium', () => {
+// A missing browser is a failure, never a skip: `bash scripts/setup.sh` installs Debian's chromium.
+describe('the partition page in Chromium', () => {
+  it('has a browser to run in', () => {
+    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: run bash scripts/setup.sh (or set PEFTC_CHROMIUM)`).toBe(true);
+  });
+
   let browser: Browser;
   let dir: string;
 
