@@ -58,8 +58,17 @@ function barReporter(): Reporter {
       bar = multi.create(total, from, { loss: '-', lr: '-', tps: '-' });
     },
     step: (i) => bar?.update(i.step, { loss: fmt(i.loss), lr: i.lr.toExponential(2), tps: Math.round(i.tokensPerSecond) }),
-    eval: (step, valLoss) => multi.log(`step ${step}  validation loss ${fmt(valLoss)}\n`),
+    eval: (step, valLoss) => {
+      const line = `step ${step}  validation loss ${fmt(valLoss)}\n`;
+      if (bar) multi.log(line);
+      else process.stdout.write(line);
+    },
     note: (text) => (bar ? multi.log(text + '\n') : process.stdout.write(text + '\n')),
-    stop: () => multi.stop(),
+    stop: () => {
+      // Logged lines are printed on the next redraw: force one, then print directly.
+      multi.update();
+      multi.stop();
+      bar = undefined;
+    },
   };
 }
