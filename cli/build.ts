@@ -148,7 +148,7 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
 export function planAll(t: TrainingGraph, dims: { B: number; T: number }, caps: AdapterCaps): TrainerPlans {
   try {
     const train = buildPlan(t, dims, caps, { dropout: 'train' });
-    const extra = Object.keys(train.io.extra ?? {});
+    const extra = Object.entries(train.io.extra ?? {}).filter(([, r]) => r.fill === undefined).map(([n]) => n);
     if (extra.length) throw new UserError(`built trainers do not support models with inputs besides the tokens (${extra.join(', ')}: several adapters, rank masks) yet; train it with \`peftc train\``);
     const masks = t.graph.nodes.some((n) => n.op === 'dropout' && (n.attrs.p as number) > 0);
     const plans: TrainerPlans = { train };

@@ -65,7 +65,8 @@ export const FUNCTIONS: Record<string, FnSpec> = {
   pool: {
     params: [T('x'), { name: 'mode', type: 'option', options: ['first', 'last', 'mean'], default: { kind: 'sym', name: 'first' } }],
     doc: 'x [B, S, D] → [B, D]: the first position (CLS), the last, or the mean.',
-    run: (t, a, r) => t.op('pool', [tensor(a, 'x')], { mode: (a.mode as { name: string }).name }, r),
+    // `lengths` (the rows' real positions) keeps padding out of `last` and `mean`.
+    run: (t, a, r) => t.op('pool', [tensor(a, 'x'), t.lengths()], { mode: (a.mode as { name: string }).name }, r),
   },
   split: {
     params: [T('x'), N('parts')],
@@ -132,7 +133,11 @@ function attention(t: Tracer, a: Args, range: SourceRange, m: ModuleInst): Value
     [k, v, prefix] = [kk, vv, pkv.length];
   }
   void m;
-  return t.op('attention', [q, k, v], { heads, kv_heads: kvHeads, causal: flag(a, 'causal'), prefix }, range);
+  const causal = flag(a, 'causal');
+  // Bidirectional attention masks padding keys with `lengths`; causal attention needs no mask
+  // (padding is on the right, after every real query).
+  const ins = causal ? [q, k, v] : [q, k, v, t.lengths()];
+  return t.op('attention', ins, { heads, kv_heads: kvHeads, causal, prefix }, range);
 }
 
 function last(t: Tracer, x: Tensor): number {

@@ -10,6 +10,7 @@ import { callFunction, FUNCTIONS } from './functions.ts';
 import { GraphBuilder, ShapeError } from './ir/builder.ts';
 import { formatShape } from './ir/dims.ts';
 import type { Attrs, InitRule, MethodInfo, Origin, Param } from './ir/types.ts';
+import { LENGTHS } from './ir/types.ts';
 import { child, type ModuleInst } from './modules.ts';
 import { applyAdapter } from './peft/adapter.ts';
 import { appsFor, type MethodApp, type PeftPlan } from './peft/assign.ts';
@@ -35,7 +36,7 @@ export class Tracer {
   readonly b = new GraphBuilder();
   readonly prefix: PrefixState;
   promptLength = 0;
-  /** Graph inputs besides `tokens` and `targets` (LoRA rank masks), by name. */
+  /** Graph inputs besides `tokens` and `targets` (LoRA rank masks, `lengths`), by name. */
   readonly inputs: Record<string, number> = {};
   /** Blocks whose forward is running, innermost last (for prefix and scopes). */
   readonly stack: ModuleInst[] = [];
@@ -68,6 +69,20 @@ export class Tracer {
       this.r.error(Codes.ShapeMismatch, `${what ?? op}: ${e.message}`, range, related);
       return POISON;
     }
+  }
+
+  /**
+   * The graph input `lengths` i32 [B]: the real sequence positions of each row (soft prompt
+   * positions included), created on first use by non-causal attention and pool (padding masks).
+   * A batch that leaves it out gets the full sequence length (runtime/cpu/executor.ts).
+   */
+  lengths(): Tensor {
+    let id = this.inputs[LENGTHS];
+    if (id === undefined) {
+      id = this.b.input(LENGTHS, ['B'], 'i32');
+      this.inputs[LENGTHS] = id;
+    }
+    return { kind: 'tensor', id, src: this.root.range };
   }
 
   /** A parameter node; the partition is decided after tracing (see partitions.ts). */

@@ -90,17 +90,24 @@ export const GRAD_RULES: Record<string, GradRule> = {
     ];
   },
   rope: (c, n, g) => [when(c, 0, () => c.emit('rope', [g], { ...n.attrs, inverse: !n.attrs.inverse }))],
+  // The optional lengths operand (i32 [B]) gets no gradient; it follows dy in the gradient ops.
   attention: (c, n, g) => {
-    const ins = [...n.inputs, g];
+    const [q, k, v, lengths] = n.inputs as [number, number, number, number | undefined];
+    const ins = lengths === undefined ? [q, k, v, g] : [q, k, v, g, lengths];
     return [
       when(c, 0, () => c.emit('attention_grad_q', ins, n.attrs)),
       when(c, 1, () => c.emit('attention_grad_k', ins, n.attrs)),
       when(c, 2, () => c.emit('attention_grad_v', ins, n.attrs)),
+      ...(lengths === undefined ? [] : [undefined]),
     ];
   },
   expand_batch: (c, n, g) => [when(c, 0, () => c.emit('sum_to', [g, n.inputs[0]!])), undefined],
   dropout: (c, n, g) => [when(c, 0, () => c.emit('dropout', [g], n.attrs))],
-  pool: (c, n, g) => [when(c, 0, () => c.emit('pool_grad', [g, n.inputs[0]!], n.attrs))],
+  pool: (c, n, g) => {
+    const [x, lengths] = n.inputs as [number, number | undefined];
+    const ins = lengths === undefined ? [g, x] : [g, x, lengths];
+    return [when(c, 0, () => c.emit('pool_grad', ins, n.attrs)), ...(lengths === undefined ? [] : [undefined])];
+  },
   // Stacked adapters, one index per sequence (gather-ops.ts): the same three products as linear,
   // each over the sequences of one slice; the ids get no gradient.
   linear_gather: (c, n, g) => {

@@ -36,6 +36,12 @@ function normAxis(axis: number, rank: number): number {
   return axis < 0 ? axis + rank : axis;
 }
 
+/** An optional `lengths` operand must be [B], B the first dim of x; the message when it is not. */
+function lengthsCheck(x: Shape, len: Shape | undefined): string | undefined {
+  if (!len) return undefined;
+  return len.length === 1 && dimEq(len[0]!, x[0]!) ? undefined : `lengths must be [${x[0]}], got ${formatShape(len)}`;
+}
+
 const unary = (doc: string): OpSpec => ({ inputs: ['x'], attrs: [], doc, shape: same });
 const unaryGrad = (doc: string): OpSpec => ({
   inputs: ['x', 'dy'],
@@ -161,14 +167,15 @@ export const OPS: Record<string, OpSpec> = {
     shape: same,
   },
   attention: {
-    inputs: ['q', 'k', 'v'],
+    inputs: ['q', 'k', 'v', 'lengths?'],
     attrs: ['heads', 'kv_heads', 'causal', 'prefix'],
     doc:
       'Scaled dot-product attention. q [B,S,heads·hd], k and v [B,Sk,kv_heads·hd] with Sk = prefix + S; ' +
       'query head h reads kv head floor(h·kv_heads/heads). Scores q·kᵀ/√hd, softmax over keys. ' +
       'Key j is visible to query i if j < prefix (prefix keys are seen by every query) or, when causal, ' +
-      'j − prefix ≤ i (always when not causal). → [B,S,heads·hd].',
-    shape: ([q]) => q!,
+      'j − prefix ≤ i (always when not causal). → [B,S,heads·hd]. Optional lengths i32 [B] (real positions per row; ' +
+      'non-causal only, ignored when causal): key j ≥ prefix is visible only if j − prefix < lengths[b] (padding keys are masked).',
+    shape: ([q, , , len]) => lengthsCheck(q!, len) ?? q!,
   },
   expand_batch: {
     inputs: ['x', 'like'],
@@ -185,10 +192,12 @@ export const OPS: Record<string, OpSpec> = {
     shape: same,
   },
   pool: {
-    inputs: ['x'],
+    inputs: ['x', 'lengths?'],
     attrs: ['mode'],
-    doc: 'x [B,S,D] → [B,D]: the first position (`first`), the last (`last`) or the mean over S (`mean`).',
-    shape: ([x]) => (x!.length === 3 ? [x![0]!, x![2]!] : `pool needs [B, S, D], got ${formatShape(x!)}`),
+    doc:
+      'x [B,S,D] → [B,D]: the first position (`first`), the last (`last`) or the mean over S (`mean`). With the optional ' +
+      'lengths i32 [B] (real positions per row), `last` takes position lengths[b]−1 and `mean` averages positions < lengths[b].',
+    shape: ([x, len]) => (x!.length === 3 ? (lengthsCheck(x!, len) ?? [x![0]!, x![2]!]) : `pool needs [B, S, D], got ${formatShape(x!)}`),
   },
   cross_entropy: {
     inputs: ['logits', 'targets'],
@@ -245,9 +254,9 @@ export const OPS: Record<string, OpSpec> = {
       return out;
     },
   },
-  attention_grad_q: { inputs: ['q', 'k', 'v', 'dy'], attrs: ['heads', 'kv_heads', 'causal', 'prefix'], doc: 'dL/dq of attention.', shape: ([q]) => q! },
-  attention_grad_k: { inputs: ['q', 'k', 'v', 'dy'], attrs: ['heads', 'kv_heads', 'causal', 'prefix'], doc: 'dL/dk of attention.', shape: ([, k]) => k! },
-  attention_grad_v: { inputs: ['q', 'k', 'v', 'dy'], attrs: ['heads', 'kv_heads', 'causal', 'prefix'], doc: 'dL/dv of attention.', shape: ([, , v]) => v! },
+  attention_grad_q: { inputs: ['q', 'k', 'v', 'dy', 'lengths?'], attrs: ['heads', 'kv_heads', 'causal', 'prefix'], doc: 'dL/dq of attention (lengths as in attention).', shape: ([q, , , , len]) => lengthsCheck(q!, len) ?? q! },
+  attention_grad_k: { inputs: ['q', 'k', 'v', 'dy', 'lengths?'], attrs: ['heads', 'kv_heads', 'causal', 'prefix'], doc: 'dL/dk of attention (lengths as in attention).', shape: ([q, k, , , len]) => lengthsCheck(q!, len) ?? k! },
+  attention_grad_v: { inputs: ['q', 'k', 'v', 'dy', 'lengths?'], attrs: ['heads', 'kv_heads', 'causal', 'prefix'], doc: 'dL/dv of attention (lengths as in attention).', shape: ([q, , v, , len]) => lengthsCheck(q!, len) ?? v! },
   embedding_grad: {
     inputs: ['ids', 'dy'],
     attrs: ['rows'],
@@ -263,10 +272,10 @@ export const OPS: Record<string, OpSpec> = {
     shape: ([, dy], a) => [a.rows as number, last(dy!)],
   },
   pool_grad: {
-    inputs: ['dy', 'x'],
+    inputs: ['dy', 'x', 'lengths?'],
     attrs: ['mode'],
-    doc: 'The backward of pool: dy [B,D] spread back to x\'s shape [B,S,D].',
-    shape: ([, x]) => x!,
+    doc: 'The backward of pool: dy [B,D] spread back to x\'s shape [B,S,D] (lengths as in pool).',
+    shape: ([, x, len]) => lengthsCheck(x!, len) ?? x!,
   },
   cross_entropy_grad: {
     inputs: ['logits', 'targets'],

@@ -89,3 +89,10 @@ export interface Graph {
   /** Resolved config constants, for printing and checkpoints. */
   config: Record<string, number | string | boolean>;
 }
+
+/**
+ * The graph input `lengths` i32 [B]: each row's real sequence positions (soft prompt positions
+ * included), read by non-causal attention and pool to mask padding; the tracer adds it only for
+ * them. A batch that leaves it out gets the full sequence length.
+ */
+export const LENGTHS = 'lengths';

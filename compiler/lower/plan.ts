@@ -9,6 +9,7 @@
 // no gradient memory. Activations and backward temporaries share a pool of buffers by liveness.
 import type { TrainingGraph } from '../autodiff/backward.ts';
 import { evalDim, evalShape } from '../ir/dims.ts';
+import { LENGTHS } from '../ir/types.ts';
 import type { Attrs, Node } from '../ir/types.ts';
 import type { AdapterCaps, OpKernel, OpKernelGen, TensorSpec } from '../../runtime/webgpu/kernels/types.ts';
 import { type MatmulSpec, matmulKernel, matmulVariantFor } from '../../runtime/webgpu/kernels/matmul.ts';
@@ -167,7 +168,10 @@ class Planner {
     ids.tokens = tokens.buffer;
     ids.targets = targets.buffer;
     // Further inputs (e.g. `adapter_ids` i32 [B], docs/multi-adapter.md): one buffer each.
-    const extra = Object.keys(g.inputs).filter((n) => n !== 'tokens' && n !== 'targets').map((n) => [n, this.inputRegion(n)] as const);
+    // `lengths` (the rows' real positions, padding masks) defaults to the full sequence length.
+    const extra = Object.keys(g.inputs)
+      .filter((n) => n !== 'tokens' && n !== 'targets')
+      .map((n) => [n, n === LENGTHS ? { ...this.inputRegion(n), fill: this.dims.T + g.promptLength } : this.inputRegion(n)] as const);
 
     if (this.opts.dropout === 'eval') this.alias = dropoutAliases(this.nodes, end, keep);
     const groups = groupNodes({ graph: g, end, keep, enabled: this.enabled, alias: this.alias });

@@ -115,8 +115,11 @@ export interface Plan {
   io: {
     tokens: Region & { shape: number[] };
     targets: Region & { shape: number[] };
-    /** Further graph inputs by name (`adapter_ids` i32 [B]), when the graph has any. */
-    extra?: Record<string, Region & { shape: number[] }>;
+    /**
+     * Further graph inputs by name (`adapter_ids` i32 [B]), when the graph has any. `fill`: the
+     * value a batch that leaves the input out gets everywhere (`lengths`: the sequence length).
+     */
+    extra?: Record<string, Region & { shape: number[]; fill?: number }>;
     logits: Region & { shape: number[] };
     loss: Region;
   };

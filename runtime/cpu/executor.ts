@@ -13,7 +13,10 @@ export interface Batch {
   tokens: Tensor;
   /** i32 [B, S] (language model, -100 = ignored) or [B] (classification). */
   targets: Tensor;
-  /** Further graph inputs by name, e.g. `adapter_ids` i32 [B] (docs/multi-adapter.md). */
+  /**
+   * Further graph inputs by name, e.g. `adapter_ids` i32 [B] (docs/multi-adapter.md), or `lengths`
+   * i32 [B] (each row's real positions, soft prompt included; default: all of them).
+   */
   extra?: Record<string, Tensor>;
 }
 
@@ -82,7 +85,7 @@ export class CpuExecutor {
       const data = paramView(store, n.attrs.path as string);
       return { shape: n.shape as number[], data };
     }
-    if (n.op === 'input') return inputOf(batch, n);
+    if (n.op === 'input') return inputOf(batch, n, this.t.graph.promptLength);
     const kernel = KERNELS[n.op];
     if (!kernel) throw new Error(`no CPU kernel for ${n.op}`);
     const inputs = n.inputs.map((i) => {
@@ -94,10 +97,18 @@ export class CpuExecutor {
   }
 }
 
-function inputOf(batch: Batch, n: Node): Tensor {
+/** `lengths` when the batch leaves it out: every row is real, T + P positions (P soft prompt tokens). */
+export function fullLengths(batch: Batch, promptLength: number): Tensor {
+  const [B, T] = batch.tokens.shape as [number, number];
+  return { shape: [B], data: new Int32Array(B).fill(T + promptLength) };
+}
+
+function inputOf(batch: Batch, n: Node, promptLength: number): Tensor {
   const name = n.attrs.name as string;
   if (name === 'tokens') return batch.tokens;
   if (name === 'targets') return batch.targets;
+  // `lengths` (LENGTHS of compiler/ir/types.ts, spelled out: built trainers carry no compiler module)
+  if (name === 'lengths' && !batch.extra?.[name]) return fullLengths(batch, promptLength);
   const t = batch.extra?.[name] ?? filledInput(n);
   if (!t) throw new Error(`executor: the graph has an input \`${name}\` that the batch does not give`);
   return t;

@@ -20,6 +20,12 @@ import { padId } from './tokenizer.ts';
 export interface Batch {
   tokens: Tensor;
   targets: Tensor;
+  /**
+   * `lengths` i32 [B]: each row's real positions, P + its tokens (min T; a row that is all padding
+   * counts as full). Read by the graph input of the same name (non-causal attention and pool mask
+   * padding with it); graphs without it ignore it.
+   */
+  extra: { lengths: Tensor };
 }
 
 export interface TrainBatch extends Batch {
@@ -160,12 +166,17 @@ export class Batcher {
       else mask.fill(1, b * T + r.lossFrom, b * T + Math.min(T, r.tokens.length));
     });
     const tok: Tensor = { shape: [B, T], data: tokens };
+    const lengths = new Int32Array(B).fill(this.promptLength + T);
+    rows.forEach((r, b) => {
+      if (r.tokens.length > 0) lengths[b] = this.promptLength + Math.min(T, r.tokens.length);
+    });
+    const extra = { lengths: { shape: [B], data: lengths } };
     if (this.task === 'classification') {
       const labels = new Int32Array(B).fill(IGNORE);
       rows.forEach((r, b) => (labels[b] = r.label ?? IGNORE));
-      return { tokens: tok, targets: { shape: [B], data: labels } };
+      return { tokens: tok, targets: { shape: [B], data: labels }, extra };
     }
-    return { tokens: tok, targets: lmTargets(tok, this.promptLength, undefined, mask) };
+    return { tokens: tok, targets: lmTargets(tok, this.promptLength, undefined, mask), extra };
   }
 }
 

@@ -109,7 +109,7 @@ export class GpuExecutor {
    * draws masks. Plans with inputs besides tokens and targets need their graph: use create().
    */
   static async fromPlan(gpu: Gpu, plans: { train: Plan; eval?: Plan }, opts: { store?: ParamStore } = {}): Promise<GpuExecutor> {
-    const extra = Object.keys(plans.train.io.extra ?? {});
+    const extra = Object.entries(plans.train.io.extra ?? {}).filter(([, r]) => r.fill === undefined).map(([n]) => n);
     if (extra.length) throw new GpuError('validation', `the plan has graph inputs besides tokens and targets (${extra.join(', ')}); run it with GpuExecutor.create and its training graph`);
     const ex = new GpuExecutor(gpu, undefined, plans.train.dims, {});
     ex.prebuilt = plans;
@@ -278,7 +278,13 @@ export class GpuExecutor {
     this.gpu.write(this.buf(tokens.buffer), batch.tokens.data as Int32Array);
     this.gpu.write(this.buf(targets.buffer), batch.targets.data as Int32Array);
     for (const [name, region] of Object.entries(this.plan.io.extra ?? {})) {
-      // An input with a `fill` (a LoRA rank mask, f32) may be left out of the batch.
+      // An input with a `fill` (a LoRA rank mask, f32; `lengths`, i32: the plan's) may be left out of the batch.
+      if (region.fill !== undefined) {
+        const t = batch.extra?.[name] ?? { shape: [...region.shape], data: new Int32Array(region.shape.reduce((a, b) => a * b, 1)).fill(region.fill) };
+        checkInput(name, t, region.shape, 'i32');
+        this.gpu.write(this.buf(region.buffer), t.data as Int32Array);
+        continue;
+      }
       const node = this.t.graph.nodes[this.t.graph.inputs[name]!]!;
       const t = batch.extra?.[name] ?? filledInput(node);
       if (!t) throw new GpuError('validation', `the graph has an input \`${name}\` that the batch does not give`);

@@ -208,7 +208,7 @@ function attentionCases(): GradCase[] {
     { heads: 4, kv_heads: 2, causal: true, prefix: 1 },
     { heads: 4, kv_heads: 1, causal: true, prefix: 0 },
   ];
-  return configs.map((a) => {
+  return configs.map((a): GradCase => {
     const B = 2, S = 4, hd = 3;
     return {
       name: `attention ${a.causal ? 'causal' : 'bidirectional'} prefix ${a.prefix} heads ${a.heads}→${a.kv_heads}`,
@@ -219,6 +219,29 @@ function attentionCases(): GradCase[] {
         run('attention_grad_q', [...xs, g], a),
         run('attention_grad_k', [...xs, g], a),
         run('attention_grad_v', [...xs, g], a),
+      ],
+    };
+  }).concat(lengthsAttentionCases());
+}
+
+/** Non-causal attention with the lengths operand (padding keys masked), with and without prefix keys. */
+function lengthsAttentionCases(): GradCase[] {
+  const configs = [
+    { heads: 2, kv_heads: 2, causal: false, prefix: 0 },
+    { heads: 2, kv_heads: 1, causal: false, prefix: 2 },
+  ];
+  return configs.map((a): GradCase => {
+    const B = 3, S = 4, hd = 3;
+    const lengths = ints([B], a.prefix ? [4, 1, 0] : [4, 2, 1]);
+    return {
+      name: `attention bidirectional with lengths prefix ${a.prefix} heads ${a.heads}→${a.kv_heads}`,
+      inputs: [rand([B, S, a.heads * hd]), rand([B, a.prefix + S, a.kv_heads * hd]), rand([B, a.prefix + S, a.kv_heads * hd]), lengths],
+      wrt: [0, 1, 2],
+      forward: (xs) => run('attention', xs, a),
+      backward: ([q, k, v, len], g) => [
+        run('attention_grad_q', [q!, k!, v!, g, len!], a),
+        run('attention_grad_k', [q!, k!, v!, g, len!], a),
+        run('attention_grad_v', [q!, k!, v!, g, len!], a),
       ],
     };
   });
@@ -241,6 +264,13 @@ function otherCases(): GradCase[] {
       wrt: [0],
       forward: (xs) => run('pool', xs, { mode }),
       backward: ([x], g) => [run('pool_grad', [g, x!], { mode })],
+    });
+    out.push({
+      name: `pool ${mode} with lengths`,
+      inputs: [rand([3, 4, 3]), ints([3], [4, 2, 1])],
+      wrt: [0],
+      forward: (xs) => run('pool', xs, { mode }),
+      backward: ([x, len], g) => [run('pool_grad', [g, x!, len!], { mode })],
     });
   }
   out.push({

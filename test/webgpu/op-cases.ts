@@ -166,6 +166,24 @@ for (const [B, S, H, KV, hd, causal, prefix] of ATTENTION_CONFIGS) {
     add({ family: 'attention', op: `attention_grad_${g}`, name, attrs, inputs: all(q, kv, kv, u([B, S, H * hd])), tol: TOL.attention });
   }
 }
+// bidirectional attention with lengths (padding keys masked): [B, S, H, KV, hd, prefix, lengths]
+export const ATTENTION_LENGTHS_CONFIGS: [number, number, number, number, number, number, number[]][] = [
+  [3, 7, 4, 1, 8, 0, [7, 3, 1]],
+  [2, 9, 3, 3, 5, 2, [4, 0]],
+  [2, 70, 2, 2, 16, 0, [70, 33]],
+];
+for (const [B, S, H, KV, hd, prefix, lengths] of ATTENTION_LENGTHS_CONFIGS) {
+  const Sk = S + prefix;
+  const q = u([B, S, H * hd], -2, 2);
+  const kv = u([B, Sk, KV * hd], -2, 2);
+  const len = fixed([B], lengths);
+  const name = `B${B} S${S} H${H} KV${KV} hd${hd} bidirectional prefix ${prefix} lengths ${lengths.join(',')}`;
+  const attrs = { heads: H, kv_heads: KV, causal: false, prefix };
+  add({ family: 'attention', op: 'attention', name, attrs, inputs: all(q, kv, kv, len), tol: TOL.attention });
+  for (const g of ['q', 'k', 'v']) {
+    add({ family: 'attention', op: `attention_grad_${g}`, name, attrs, inputs: all(q, kv, kv, u([B, S, H * hd]), len), tol: TOL.attention });
+  }
+}
 
 // rope: [B, S, heads, hd, offset, theta]
 for (const [B, S, heads, hd, offset, theta] of [
@@ -262,6 +280,14 @@ for (const mode of ['first', 'last', 'mean']) {
     const [B, , D] = shape as [number, number, number];
     add({ family: 'pool', op: 'pool', name: `${mode} ${fmtShape(shape)}`, attrs: { mode }, inputs: all(u(shape)), tol: TOL.sum });
     add({ family: 'pool', op: 'pool_grad', name: `${mode} ${fmtShape(shape)}`, attrs: { mode }, inputs: all(u([B, D]), like(shape)), tol: TOL.sum });
+  }
+  // with lengths (padding left out of last and mean)
+  for (const [shape, lengths] of [[[2, 5, 7], [5, 2]], [[3, 4, 8], [1, 4, 3]]] as [number[], number[]][]) {
+    const [B, , D] = shape as [number, number, number];
+    const len = fixed([B], lengths);
+    const name = `${mode} ${fmtShape(shape)} lengths ${lengths.join(',')}`;
+    add({ family: 'pool', op: 'pool', name, attrs: { mode }, inputs: all(u(shape), len), tol: TOL.sum });
+    add({ family: 'pool', op: 'pool_grad', name, attrs: { mode }, inputs: all(u([B, D]), like(shape), len), tol: TOL.sum });
   }
 }
 

@@ -39,6 +39,7 @@ import { opKernel } from '../../runtime/webgpu/kernels/index.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { peftc } from '../cli/peftc.ts';
 import { graphOf, graphOfText, tinySet } from '../helpers.ts';
+import { PAD_LENGTHS, PAD_T, paddedBatch } from '../cpu/padding-cases.ts';
 
 export const TOL = { loss: 1e-5, logits: 1e-5, grad: 5e-5, gradFloor: 1e-6, curve: 1e-5, norm: 1e-4, params: 5e-3, moments: 1e-3 };
 
@@ -165,6 +166,31 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       expect(lossOnly.grads.size).toBe(0);
       expect(Math.abs(lossOnly.loss - cpu.loss)).toBeLessThanOrEqual(TOL.loss * cpu.loss);
       exec.destroy();
+    });
+  });
+
+  describe(`${adapter}: padding with lengths (bert.peft)`, () => {
+    it('each padded row gives the logits of the row alone, and the CPU\'s gradients', async () => {
+      const { g, t, store } = setup('bert.peft');
+      const rng = new Random(11);
+      for (const d of [store.frozen.data, store.trainable.data]) for (let i = 0; i < d.length; i++) d[i] = d[i]! + rng.normal(0, 0.3);
+      const { batch, rows } = paddedBatch(g);
+      const C = g.nodes[g.outputs.logits]!.shape[1] as number;
+      const cpu = new CpuExecutor(t);
+      const want = cpu.run(store, batch, { precision: 'f32', training: false, step: 0 });
+      const exec = await GpuExecutor.create(gpu, t, { B: PAD_LENGTHS.length, T: PAD_T }, { store });
+      try {
+        const res = await exec.run(batch, { training: false, step: 0 });
+        expect(Math.abs(res.loss - want.loss)).toBeLessThanOrEqual(TOL.loss * Math.abs(want.loss));
+        expectGrads(res.grads, want.grads);
+        PAD_LENGTHS.forEach((_, b) => {
+          const alone = cpu.run(store, rows[b]!, { precision: 'f32', training: false, step: 0, backward: false }).logits.data;
+          const got = res.logits!.data.subarray(b * C, (b + 1) * C);
+          expect(maxDiff(got, alone), `row ${b}`).toBeLessThanOrEqual(TOL.logits * (1 + maxAbs(alone)));
+        });
+      } finally {
+        exec.destroy();
+      }
     });
   });
 

@@ -3,9 +3,11 @@
 //
 // q [B,S,H·hd], k and v [B,Sk,KV·hd] with Sk = prefix + S. Query head h reads kv head
 // floor(h·KV/H). Key j is visible to query i iff j < prefix, or (not causal), or j − prefix ≤ i.
+// With the optional lengths i32 [B] (non-causal only), key j ≥ prefix of row b is visible only
+// if j − prefix < lengths[b]: the padding keys are masked.
 import type { Attrs } from '../../../compiler/ir/types.ts';
 import { formatDims } from '../tensor.ts';
-import { boolAttr, fail, floatIn, floatOut, intAttr, type FloatArray, type FloatTensor, type Kernel, type KernelContext } from './common.ts';
+import { boolAttr, fail, floatIn, floatOut, intAttr, intIn, type FloatArray, type FloatTensor, type Kernel, type KernelContext } from './common.ts';
 
 interface Geometry {
   B: number;
@@ -17,6 +19,8 @@ interface Geometry {
   causal: boolean;
   prefix: number;
   scale: number;
+  /** Real positions per row (non-causal attention with a lengths operand), else undefined. */
+  lengths?: Int32Array;
 }
 
 function geometry(op: string, q: FloatTensor, k: FloatTensor, v: FloatTensor, attrs: Attrs): Geometry {
@@ -40,9 +44,22 @@ function geometry(op: string, q: FloatTensor, k: FloatTensor, v: FloatTensor, at
   return { B, S, Sk, H, KV, hd, causal, prefix, scale: 1 / Math.sqrt(hd) };
 }
 
-/** Number of visible keys for query i: keys 0 … n−1 are visible, the rest masked. */
-function visibleKeys(g: Geometry, i: number): number {
-  return g.causal ? g.prefix + i + 1 : g.Sk;
+/** Number of visible keys for query i of row b: keys 0 … n−1 are visible, the rest masked. */
+function visibleKeys(g: Geometry, b: number, i: number): number {
+  if (g.causal) return g.prefix + i + 1;
+  return g.lengths ? g.prefix + g.lengths[b]! : g.Sk;
+}
+
+/** The optional lengths operand at `index`: i32 [B], each in 0 … S with at least one visible key. */
+function lengthsIn(op: string, inputs: Parameters<Kernel>[0], index: number, g: Geometry): Int32Array | undefined {
+  if (!inputs[index]) return undefined;
+  const len = intIn(op, inputs, index, 'lengths');
+  const t = inputs[index]!;
+  if (t.shape.length !== 1 || t.shape[0] !== g.B) fail(op, `lengths must be [${g.B}], got ${formatDims(t.shape)}`);
+  for (const n of len) {
+    if (n < 0 || n > g.S || g.prefix + n === 0) fail(op, `lengths ${n} outside 1 … ${g.S} (sequence length ${g.S}, prefix ${g.prefix})`);
+  }
+  return g.causal ? undefined : len;
 }
 
 /**
@@ -64,7 +81,7 @@ function forEachRow(
       const kBase = b * Sk * kStride + kvh * hd;
       for (let i = 0; i < S; i++) {
         const qo = (b * S + i) * qStride + h * hd;
-        const n = visibleKeys(g, i);
+        const n = visibleKeys(g, b, i);
         let max = -Infinity;
         for (let j = 0; j < n; j++) {
           const ko = kBase + j * kStride;
@@ -98,6 +115,8 @@ function operands(op: string, inputs: Parameters<Kernel>[0], attrs: Attrs, withD
     dy = floatIn(op, inputs, 3, 'dy');
     if (dy.shape.length !== 3 || dy.shape.some((d, i) => d !== q.shape[i])) fail(op, `dy ${formatDims(dy.shape)} must match q ${formatDims(q.shape)}`);
   }
+  const lengths = lengthsIn(op, inputs, withDy ? 4 : 3, g);
+  if (lengths) g.lengths = lengths;
   return { q, k, v, g, dy };
 }
 
@@ -160,7 +179,7 @@ export function clearAttentionCache(): void {
 
 function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: Attrs, ctx: KernelContext) {
   const { q, k, v, g, dy } = operands(op, inputs, attrs, true);
-  const key = [q.data, k.data, v.data, dy!.data];
+  const key = [q.data, k.data, v.data, dy!.data, inputs[4]?.data];
   const attrKey = JSON.stringify(attrs);
   const hit = lastGrads;
   if (hit && hit.attrs === attrKey && hit.precision === ctx.precision && hit.key.every((x, i) => x === key[i])) return hit.grads;

@@ -1,7 +1,8 @@
 // Sequence pooling for classification heads, and its backward.
 import type { Attrs } from '../../../compiler/ir/types.ts';
 import { formatDims } from '../tensor.ts';
-import { anyIn, fail, floatIn, floatOut, strAttr, type Kernel } from './common.ts';
+import type { Tensor } from '../tensor.ts';
+import { anyIn, fail, floatIn, floatOut, intIn, strAttr, type Kernel } from './common.ts';
 
 type Mode = 'first' | 'last' | 'mean';
 const MODES: readonly Mode[] = ['first', 'last', 'mean'];
@@ -10,7 +11,20 @@ function mode(op: string, attrs: Attrs): Mode {
   return strAttr(op, attrs, 'mode', MODES);
 }
 
-/** pool: x [B,S,D] → [B,D]: position 0 (`first`), position S−1 (`last`), or the mean over S. */
+/** The real positions of each row: the optional lengths operand i32 [B] (each 1 … S), else S for every row. */
+function rowLengths(op: string, inputs: Tensor[], index: number, B: number, S: number): Int32Array {
+  if (!inputs[index]) return new Int32Array(B).fill(S);
+  const len = intIn(op, inputs, index, 'lengths');
+  const t = inputs[index]!;
+  if (t.shape.length !== 1 || t.shape[0] !== B) fail(op, `lengths must be [${B}], got ${formatDims(t.shape)}`);
+  for (const n of len) if (n < 1 || n > S) fail(op, `lengths ${n} outside 1 … ${S}`);
+  return len;
+}
+
+/**
+ * pool: x [B,S,D] → [B,D]: position 0 (`first`), position n−1 (`last`), or the mean over
+ * positions < n, with n = lengths[b] when the lengths operand is given, else S.
+ */
 export const pool: Kernel = (inputs, attrs, ctx) => {
   const op = 'pool';
   const x = floatIn(op, inputs, 0, 'x');
@@ -18,24 +32,26 @@ export const pool: Kernel = (inputs, attrs, ctx) => {
   if (x.shape.length !== 3) fail(op, `pool needs [B, S, D], got ${formatDims(x.shape)}`);
   const [B, S, D] = x.shape as [number, number, number];
   if (S === 0) fail(op, 'pool over an empty sequence');
+  const len = rowLengths(op, inputs, 1, B, S);
   const out = floatOut([B, D], ctx);
   const xd = x.data, o = out.data;
   for (let b = 0; b < B; b++) {
+    const n = len[b]!;
     if (m === 'mean') {
       for (let j = 0; j < D; j++) {
         let s = 0;
-        for (let t = 0; t < S; t++) s += xd[(b * S + t) * D + j]!;
-        o[b * D + j] = s / S;
+        for (let t = 0; t < n; t++) s += xd[(b * S + t) * D + j]!;
+        o[b * D + j] = s / n;
       }
     } else {
-      const src = (b * S + (m === 'first' ? 0 : S - 1)) * D;
+      const src = (b * S + (m === 'first' ? 0 : n - 1)) * D;
       for (let j = 0; j < D; j++) o[b * D + j] = xd[src + j]!;
     }
   }
   return out;
 };
 
-/** pool_grad: dy [B,D], x [B,S,D] (for its shape) → dx [B,S,D]. */
+/** pool_grad: dy [B,D], x [B,S,D] (for its shape), optional lengths i32 [B] → dx [B,S,D]. */
 export const poolGrad: Kernel = (inputs, attrs, ctx) => {
   const op = 'pool_grad';
   const dy = floatIn(op, inputs, 0, 'dy');
@@ -44,13 +60,16 @@ export const poolGrad: Kernel = (inputs, attrs, ctx) => {
   if (x.shape.length !== 3) fail(op, `pool needs [B, S, D], got ${formatDims(x.shape)}`);
   const [B, S, D] = x.shape as [number, number, number];
   if (dy.shape.length !== 2 || dy.shape[0] !== B || dy.shape[1] !== D) fail(op, `dy must be [${B}, ${D}], got ${formatDims(dy.shape)}`);
+  const len = rowLengths(op, inputs, 2, B, S);
   const out = floatOut(x.shape, ctx);
+  out.data.fill(0);
   const g = dy.data, o = out.data;
   for (let b = 0; b < B; b++) {
+    const n = len[b]!;
     if (m === 'mean') {
-      for (let t = 0; t < S; t++) for (let j = 0; j < D; j++) o[(b * S + t) * D + j] = g[b * D + j]! / S;
+      for (let t = 0; t < n; t++) for (let j = 0; j < D; j++) o[(b * S + t) * D + j] = g[b * D + j]! / n;
     } else {
-      const dst = (b * S + (m === 'first' ? 0 : S - 1)) * D;
+      const dst = (b * S + (m === 'first' ? 0 : n - 1)) * D;
       for (let j = 0; j < D; j++) o[dst + j] = g[b * D + j]!;
     }
   }

@@ -2,7 +2,9 @@
 //
 //   q [B,S,H·hd], k and v [B,Sk,KV·hd] with Sk = prefix + S; query head h reads kv head
 //   ⌊h·KV/H⌋ = ⌊h/G⌋ (G = H/KV); key j is visible to query i iff j < prefix, or not causal,
-//   or j − prefix ≤ i: the visible keys of query i are 0 … n(i) − 1.
+//   or j − prefix ≤ i: the visible keys of query i are 0 … n(i) − 1. With the optional lengths
+//   i32 [B] (non-causal only; in3 of attention, in4 of the gradients), n = prefix + lengths[b]:
+//   the padding keys of row b are masked.
 //
 // Written for CPU adapters first: no workgroup memory, no barriers, no atomics (one exception:
 // the hardware variant of grad_k / grad_v, keyGradWorkgroup below).
@@ -18,7 +20,7 @@
 //     On hardware GPUs that leaves each invocation a long serial loop, so there a workgroup of
 //     64 invocations shares the statistics of 64 queries at a time through workgroup memory.
 // Vectors along hd are vec4 when hd % 4 = 0, unrolled into named registers (see below).
-import { type Binding, boolAttr, ceilDiv, checkOutput, declare, f32, fail, failLimit, fmt, grid, intAttr, operand, u32, widthFor } from './common.ts';
+import { type Binding, boolAttr, ceilDiv, checkOutput, declare, f32, fail, failLimit, fmt, grid, intAttr, operand, optOperand, u32, widthFor } from './common.ts';
 import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
 
 interface Geometry {
@@ -32,6 +34,8 @@ interface Geometry {
   prefix: number;
   qShape: number[];
   kShape: number[];
+  /** The binding of the lengths operand when it masks keys (non-causal attention given one). */
+  lengths?: BindingName;
 }
 
 function geometry(req: OpKernelRequest, withDy: boolean): Geometry {
@@ -57,7 +61,12 @@ function geometry(req: OpKernelRequest, withDy: boolean): Geometry {
     const dy = operand(req, 3, 'dy', 'f32').shape;
     if (dy.length !== 3 || dy.some((d, i) => d !== q[i])) fail(req.op, `dy ${fmt(dy)} must match q ${fmt(q)}`);
   }
-  return { B, S, Sk, H, KV, hd, causal, prefix, qShape: q, kShape: want };
+  const li = withDy ? 4 : 3;
+  const len = optOperand(req, li, 'lengths', 'i32');
+  if (len && (len.shape.length !== 1 || len.shape[0] !== B)) fail(req.op, `lengths must be [${B}], got ${fmt(len.shape)}`);
+  const g: Geometry = { B, S, Sk, H, KV, hd, causal, prefix, qShape: q, kShape: want };
+  if (len && !causal) g.lengths = `in${li}`;
+  return g;
 }
 
 /** Constants and helpers shared by the four kernels. */
@@ -76,17 +85,18 @@ const KS = ${u32((g.KV * g.hd) / w)}; // k / v row stride
 const PREFIX = ${u32(g.prefix)};
 const SCALE = ${f32(1 / Math.sqrt(g.hd))};
 fn dot4(a: T, b: T) -> f32 { return ${w === 4 ? 'dot(a, b)' : 'a * b'}; }
-// Number of keys visible to query i (keys 0 … n − 1).
-fn visible(i: u32) -> u32 { return ${g.causal ? 'PREFIX + i + 1u' : 'SK'}; }`;
+// Number of keys visible to query i of row b (keys 0 … n − 1).
+fn visible(b: u32, i: u32) -> u32 { return ${g.causal ? 'PREFIX + i + 1u' : g.lengths ? 'PREFIX + u32(lengths[b])' : 'SK'}; }`;
 }
 
-function bindings(withDy: boolean, T: string, withV = true): { wgsl: string; bindings: BindingName[] } {
+function bindings(withDy: boolean, T: string, withV = true, lengths?: BindingName): { wgsl: string; bindings: BindingName[] } {
   const list: Binding[] = [
     { name: 'in0', variable: 'q', type: T },
     { name: 'in1', variable: 'k', type: T },
   ];
   if (withV) list.push({ name: 'in2', variable: 'v', type: T });
   if (withDy) list.push({ name: 'in3', variable: 'dy', type: T });
+  if (lengths) list.push({ name: lengths, variable: 'lengths', type: 'i32' });
   list.push({ name: 'out', variable: 'out', type: T });
   return declare(list);
 }
@@ -125,14 +135,14 @@ function perQuery(req: OpKernelRequest, caps: AdapterCaps, grad: boolean): OpKer
   const T = w === 4 ? 'vec4<f32>' : 'f32';
   const n = g.hd / w;
   const gr = grid(req.op, g.B * g.H * g.S, caps, { heavy: true });
-  const d = bindings(grad, T);
+  const d = bindings(grad, T, true, g.lengths);
   const score = `let s = ${dotVec('q', 'k', 'ko', n)} * SCALE;`;
   const head = `  let qi = i % S;
   let h = (i / S) % H;
   let b = i / (S * H);
   let qo = (b * S + qi) * QS + h * HDW;
   let kb = b * SK * KS + (h / G) * HDW; // key j of this head at kb + j·KS
-  let n = visible(qi);
+  let n = visible(b, qi);
   ${loadVec('let', 'q', 'q', 'qo', n)}`;
   const forward = `${head}
   // key 0 starts the running max m, the sum l and the weighted sum a of values
@@ -241,7 +251,7 @@ function perKeyBlock(req: OpKernelRequest, caps: AdapterCaps, which: 'k' | 'v'):
   const C = Math.max(1, Math.min(QUERY_CHUNK, g.S));
   const R = Math.max(1, Math.min(Math.floor(KEY_REG_VECTORS / n), J));
   const gr = grid(req.op, g.B * g.KV * NB, caps, { heavy: true });
-  const d = bindings(true, T, which === 'k'); // grad_v never reads v
+  const d = bindings(true, T, which === 'k', g.lengths); // grad_v never reads v
   const score = `let s = ${dotVec('q', 'k', 'ko', n)} * SCALE;`;
   // grad_v needs only the softmax (m, l); grad_k also u = Σ_j e_j dP_j.
   const dp = which === 'k' ? `let dp = ${dotVec('g', 'v', 'ko', n)};` : 'let dp = 0.0;';
@@ -254,7 +264,7 @@ function perKeyBlock(req: OpKernelRequest, caps: AdapterCaps, which: 'k' | 'v'):
       ${loadVec('var', `a${r}_`, 'out', `ko${r}`, n)}`,
     )
     .join('\n      ');
-  // Key j + r is visible to query qi iff j + r < visible(qi); the block's last key may lie past SK.
+  // Key j + r is visible to query qi iff j + r < visible(b, qi); the block's last key may lie past SK.
   const perKey = rs
     .map((r) => {
       const sr = `${treeSum(names(`k${r}_`, n).map((x, c) => `dot4(${x}, x${c})`))} * SCALE`;
@@ -298,7 +308,7 @@ ${gr.prologue}
       // phase 1: the chunk's softmax statistics over all their visible keys
       for (var qi = c0; qi < cEnd; qi++) {
         let qo = (b * S + qi) * QS + h * HDW;
-        let n = visible(qi);
+        let n = visible(b, qi);
         ${loadVec('let', 'q', 'q', 'qo', n)}
         ${which === 'k' ? loadVec('let', 'g', 'dy', 'qo', n) : ''}
         var m = 0.0;
@@ -324,13 +334,13 @@ ${gr.prologue}
         stPdp[qi - c0] = u / l;
       }
       // phase 2: R keys at a time, over the chunk's queries that see the first of them
-      let jEnd = min(j1, visible(cEnd - 1u));
+      let jEnd = min(j1, visible(b, cEnd - 1u));
       for (var j = j0; j < jEnd; j += R) {
       ${keyLoads}
       let qs = ${g.causal ? 'max(c0, select(0u, j - PREFIX, j > PREFIX))' : 'c0'};
       for (var qi = qs; qi < cEnd; qi++) {
         let qo = (b * S + qi) * QS + h * HDW;
-        let nv = visible(qi);
+        let nv = visible(b, qi);
         let sm = stM[qi - c0];
         let sinv = stInv[qi - c0];
         ${which === 'k' ? 'let spdp = stPdp[qi - c0];' : ''}
@@ -372,7 +382,7 @@ function keyGradWorkgroup(req: OpKernelRequest, caps: AdapterCaps, which: 'k' | 
   const gx = Math.min(groups, maxDim);
   const gy = Math.max(1, ceilDiv(groups, gx));
   if (gy > maxDim) failLimit(req.op, `${groups} workgroups exceed maxComputeWorkgroupsPerDimension² (${maxDim}²)`);
-  const d = bindings(true, T, which === 'k'); // grad_v never reads v
+  const d = bindings(true, T, which === 'k', g.lengths); // grad_v never reads v
   const score = (qv: string): string => `let s = ${dotVec(qv, 'k', 'qko', n)} * SCALE;`;
   const wgsl = `${preamble(g, w, req.op)}
 const WG = ${u32(WG)}; // keys per workgroup = queries per chunk
@@ -406,7 +416,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let qo = (b * S + si) * QS + h * HDW;
         ${loadVec('let', 'q', 'q', 'qo', n)}
         ${loadVec('let', 'g', 'dy', 'qo', n)}
-        let nv = visible(si);
+        let nv = visible(b, si);
         var m = 0.0;
         var l = 1.0;
         var u = 0.0;
@@ -433,7 +443,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       // phase 2: this key's share of every query of the chunk that sees it
       let cEnd = min(c0 + WG, S);
       for (var qi = c0; qi < cEnd; qi++) {
-        if (j < SK && j < visible(qi)) {
+        if (j < SK && j < visible(b, qi)) {
           let qo = (b * S + qi) * QS + h * HDW;
           let s = ${treeSum(names('kr', n).map((x, c) => `dot4(${x}, ${at('q', 'qo', c)})`))} * SCALE;
           let p = exp(s - stM[qi - c0]) * stInv[qi - c0];

@@ -1,7 +1,7 @@
 // Sequence pooling for classification heads, and its backward. One invocation per output
 // element (4 features when D % 4 = 0); `mean` sums the S positions sequentially.
-import { checkOutput, declare, fail, fmt, grid, operand, strAttr, u32, widthFor, f32 } from './common.ts';
-import type { OpKernelGen, OpKernelRequest } from './types.ts';
+import { type Binding, checkOutput, declare, fail, fmt, grid, operand, optOperand, strAttr, u32, widthFor, f32 } from './common.ts';
+import type { BindingName, OpKernelGen, OpKernelRequest } from './types.ts';
 
 const MODES = ['first', 'last', 'mean'] as const;
 
@@ -12,7 +12,19 @@ function poolShape(req: OpKernelRequest, index: number, name: string): [number, 
   return x as [number, number, number];
 }
 
-/** pool: x [B, S, D] → out [B, D]: position 0, position S − 1, or the mean over S. */
+/**
+ * The optional lengths operand i32 [B] at `index` (real positions per row): its binding, and the
+ * WGSL expression of row b's length n (S without it).
+ */
+function lengthsOf(req: OpKernelRequest, index: number, B: number): { bind: Binding[]; n: string } {
+  const len = optOperand(req, index, 'lengths', 'i32');
+  if (len && (len.shape.length !== 1 || len.shape[0] !== B)) fail(req.op, `lengths must be [${B}], got ${fmt(len.shape)}`);
+  // `first` never reads it (an unread binding is not in the pipeline's layout)
+  if (!len || strAttr(req, 'mode', MODES) === 'first') return { bind: [], n: 'S' };
+  return { bind: [{ name: `in${index}` as BindingName, variable: 'lengths', type: 'i32' }], n: 'u32(lengths[b])' };
+}
+
+/** pool: x [B, S, D] → out [B, D]: position 0, position n − 1, or the mean over positions < n (n = lengths[b], else S). */
 export const pool: OpKernelGen = (req, caps) => {
   const [B, S, D] = poolShape(req, 0, 'x');
   operand(req, 0, 'x', 'f32');
@@ -21,16 +33,19 @@ export const pool: OpKernelGen = (req, caps) => {
   const w = widthFor(D);
   const T = w === 4 ? 'vec4<f32>' : 'f32';
   const g = grid(req.op, (B * D) / w, caps);
+  const len = lengthsOf(req, 1, B);
   const d = declare([
     { name: 'in0', variable: 'x', type: T },
+    ...len.bind,
     { name: 'out', variable: 'out', type: T },
   ]);
   const body =
     mode === 'mean'
       ? `  var s = ${T}();
-  for (var t = 0u; t < S; t++) { s += x[(b * S + t) * DW + j]; }
-  out[i] = s / ${f32(S)};`
-      : `  out[i] = x[(b * S + ${mode === 'first' ? '0u' : 'S - 1u'}) * DW + j];`;
+  let n = ${len.n};
+  for (var t = 0u; t < n; t++) { s += x[(b * S + t) * DW + j]; }
+  out[i] = s / ${len.bind.length ? 'f32(n)' : f32(S)};`
+      : `  out[i] = x[(b * S + ${mode === 'first' ? '0u' : `${len.n} - 1u`}) * DW + j];`;
   const wgsl = `// pool (${mode}): x [${B}, ${S}, ${D}] → out [${B}, ${D}]
 const S = ${u32(S)};
 const DW = ${u32(D / w)}; // features in units of T
@@ -42,10 +57,10 @@ ${g.prologue}
 ${body}
 }
 `;
-  return { label: `pool_${mode}_${B}x${S}x${D}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+  return { label: `pool_${mode}_${B}x${S}x${D}${len.bind.length ? '_len' : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
-/** pool_grad: dy [B, D], x [B, S, D] (shape only, not bound) → out [B, S, D]. */
+/** pool_grad: dy [B, D], x [B, S, D] (shape only, not bound), optional lengths i32 [B] → out [B, S, D]. */
 export const poolGrad: OpKernelGen = (req, caps) => {
   const dy = operand(req, 0, 'dy', 'f32').shape;
   const [B, S, D] = poolShape(req, 1, 'x');
@@ -55,14 +70,18 @@ export const poolGrad: OpKernelGen = (req, caps) => {
   const w = widthFor(D);
   const T = w === 4 ? 'vec4<f32>' : 'f32';
   const g = grid(req.op, (B * S * D) / w, caps);
+  const len = lengthsOf(req, 2, B);
   const d = declare([
     { name: 'in0', variable: 'dy', type: T },
+    ...len.bind,
     { name: 'out', variable: 'out', type: T },
   ]);
   const value =
     mode === 'mean'
-      ? `dy[b * DW + j] / ${f32(S)}`
-      : `select(${T}(), dy[b * DW + j], t == ${mode === 'first' ? '0u' : 'S - 1u'})`;
+      ? len.bind.length
+        ? `select(${T}(), dy[b * DW + j] / f32(${len.n}), t < ${len.n})`
+        : `dy[b * DW + j] / ${f32(S)}`
+      : `select(${T}(), dy[b * DW + j], t == ${mode === 'first' ? '0u' : `${len.n} - 1u`})`;
   const wgsl = `// pool_grad (${mode}): dy [${B}, ${D}] → out [${B}, ${S}, ${D}]
 const S = ${u32(S)};
 const DW = ${u32(D / w)}; // features in units of T
@@ -75,7 +94,7 @@ ${g.prologue}
   out[i] = ${value};
 }
 `;
-  return { label: `pool_grad_${mode}_${B}x${S}x${D}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+  return { label: `pool_grad_${mode}_${B}x${S}x${D}${len.bind.length ? '_len' : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
 export const POOL_KERNELS: Record<string, OpKernelGen> = { pool, pool_grad: poolGrad };
