@@ -1,7 +1,8 @@
 // layernorm and rmsnorm over the last axis, and their gradients. Row statistics are
 // computed in f64 (two passes: mean, then the biased variance of x − mean).
-import { formatDims } from '../tensor.ts';
-import { checkSame, fail, floatIn, floatOut, numAttr, optFloatIn, rowsOf, type FloatArray, type FloatTensor, type Kernel } from './common.ts';
+import type { Attrs } from '../../../compiler/ir/types.ts';
+import { formatDims, type Tensor } from '../tensor.ts';
+import { checkSame, fail, floatIn, floatOut, numAttr, optFloatIn, rowsOf, type FloatArray, type FloatTensor, type Kernel, type KernelContext } from './common.ts';
 
 function checkFeature(op: string, t: FloatTensor | undefined, name: string, d: number): void {
   if (t && !(t.shape.length === 1 && t.shape[0] === d)) fail(op, `${name} ${formatDims(t.shape)} does not match ${d} features`);
@@ -83,9 +84,11 @@ export const layernormGradX: Kernel = (inputs, attrs, ctx) => {
   return out;
 };
 
-/** layernorm_grad_gamma: x, dy → Σ_rows dy · x̂ [D]. */
-export const layernormGradGamma: Kernel = (inputs, attrs, ctx) => {
-  const op = 'layernorm_grad_gamma';
+/**
+ * Σ_rows dy · x̂ [D], the gamma gradient of both norms. Each row's x̂_j = (x_j − shift)·scale,
+ * with (shift, scale) = (mean, 1/std) for layernorm and (0, 1/rms) for rmsnorm.
+ */
+function gammaGrad(op: string, inputs: Tensor[], attrs: Attrs, ctx: KernelContext, row: (x: FloatArray, off: number, d: number, eps: number) => [number, number]): Tensor {
   const x = floatIn(op, inputs, 0, 'x');
   const dy = floatIn(op, inputs, 1, 'dy');
   const eps = numAttr(op, attrs, 'eps');
@@ -94,13 +97,16 @@ export const layernormGradGamma: Kernel = (inputs, attrs, ctx) => {
   const acc = new Float64Array(d);
   const xd = x.data, gy = dy.data;
   for (let r = 0, off = 0; r < rows; r++, off += d) {
-    const [mean, rstd] = rowStats(xd, off, d, eps);
-    for (let j = 0; j < d; j++) acc[j] += gy[off + j]! * (xd[off + j]! - mean) * rstd;
+    const [shift, scale] = row(xd, off, d, eps);
+    for (let j = 0; j < d; j++) acc[j] += gy[off + j]! * (xd[off + j]! - shift) * scale;
   }
   const out = floatOut([d], ctx);
   out.data.set(acc);
   return out;
-};
+}
+
+/** layernorm_grad_gamma: x, dy → Σ_rows dy · x̂ [D]. */
+export const layernormGradGamma: Kernel = (inputs, attrs, ctx) => gammaGrad('layernorm_grad_gamma', inputs, attrs, ctx, rowStats);
 
 /** rmsnorm: x [..., D], gamma [D] → x / sqrt(mean(x²) + eps) · gamma. */
 export const rmsnorm: Kernel = (inputs, attrs, ctx) => {
@@ -142,20 +148,5 @@ export const rmsnormGradX: Kernel = (inputs, attrs, ctx) => {
 };
 
 /** rmsnorm_grad_gamma: x, dy → Σ_rows dy · x / sqrt(mean(x²) + eps) [D]. */
-export const rmsnormGradGamma: Kernel = (inputs, attrs, ctx) => {
-  const op = 'rmsnorm_grad_gamma';
-  const x = floatIn(op, inputs, 0, 'x');
-  const dy = floatIn(op, inputs, 1, 'dy');
-  const eps = numAttr(op, attrs, 'eps');
-  checkSame(op, x, 'x', dy, 'dy');
-  const [rows, d] = rowsOf(op, x.shape);
-  const acc = new Float64Array(d);
-  const xd = x.data, gy = dy.data;
-  for (let r = 0, off = 0; r < rows; r++, off += d) {
-    const rr = rowRms(xd, off, d, eps);
-    for (let j = 0; j < d; j++) acc[j] += gy[off + j]! * xd[off + j]! * rr;
-  }
-  const out = floatOut([d], ctx);
-  out.data.set(acc);
-  return out;
-};
+export const rmsnormGradGamma: Kernel = (inputs, attrs, ctx) =>
+  gammaGrad('rmsnorm_grad_gamma', inputs, attrs, ctx, (x, off, d, eps) => [0, rowRms(x, off, d, eps)]);
