@@ -172,24 +172,9 @@ function perQuery(req: OpKernelRequest, caps: AdapterCaps, grad: boolean): OpKer
   const backward = `${head}
   ${loadVec('let', 'g', 'dy', 'qo', n)}
   // pass 1: running max m, l = Σ e^(s−m), u = Σ e^(s−m)·dP with dP_j = dy·v_j
-  var m = 0.0;
-  var l = 1.0;
-  var u = 0.0;
-  for (var j = 0u; j < n; j++) {
-    let ko = kb + j * KS;
+  ${softmaxStats('j', 'n', `let ko = kb + j * KS;
     ${score}
-    let dp = ${dotVec('g', 'v', 'ko', n)};
-    if (j == 0u) { m = s; u = dp; continue; }
-    if (s > m) {
-      let r = exp(m - s);
-      l *= r;
-      u *= r;
-      m = s;
-    }
-    let e = exp(s - m);
-    l += e;
-    u += e * dp;
-  }
+    let dp = ${dotVec('g', 'v', 'ko', n)};`)}
   let inv = 1.0 / l;
   let pdp = u * inv; // Σ_j p_j dP_j
   // pass 2: dq = Σ_j p_j (dP_j − pdp) · k_j / √hd
@@ -311,24 +296,9 @@ ${gr.prologue}
         let n = visible(b, qi);
         ${loadVec('let', 'q', 'q', 'qo', n)}
         ${which === 'k' ? loadVec('let', 'g', 'dy', 'qo', n) : ''}
-        var m = 0.0;
-        var l = 1.0;
-        var u = 0.0;
-        for (var j = 0u; j < n; j++) {
-          let ko = kb + j * KS;
+        ${softmaxStats('j', 'n', `let ko = kb + j * KS;
           ${score}
-          ${dp}
-          if (j == 0u) { m = s; u = dp; continue; }
-          if (s > m) {
-            let r = exp(m - s);
-            l *= r;
-            u *= r;
-            m = s;
-          }
-          let e = exp(s - m);
-          l += e;
-          u += e * dp;
-        }
+          ${dp}`)}
         stM[qi - c0] = m;
         stInv[qi - c0] = 1.0 / l;
         stPdp[qi - c0] = u / l;
@@ -417,24 +387,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         ${loadVec('let', 'q', 'q', 'qo', n)}
         ${loadVec('let', 'g', 'dy', 'qo', n)}
         let nv = visible(b, si);
-        var m = 0.0;
-        var l = 1.0;
-        var u = 0.0;
-        for (var jj = 0u; jj < nv; jj++) {
-          let qko = kb + jj * KS;
+        ${softmaxStats('jj', 'nv', `let qko = kb + jj * KS;
           ${score('q')}
-          ${which === 'k' ? `let dp = ${dotVec('g', 'v', 'qko', n)};` : 'let dp = 0.0;'}
-          if (jj == 0u) { m = s; u = dp; continue; }
-          if (s > m) {
-            let r = exp(m - s);
-            l *= r;
-            u *= r;
-            m = s;
-          }
-          let e = exp(s - m);
-          l += e;
-          u += e * dp;
-        }
+          ${which === 'k' ? `let dp = ${dotVec('g', 'v', 'qko', n)};` : 'let dp = 0.0;'}`)}
         stM[t] = m;
         stInv[t] = 1.0 / l;
         stPdp[t] = u / l;
@@ -473,3 +428,27 @@ export const ATTENTION_KERNELS: Record<string, OpKernelGen> = {
   attention_grad_k: (req, caps) => (keyGradVariantFor(caps) === 'workgroup' ? keyGradWorkgroup : perKeyBlock)(req, caps, 'k'),
   attention_grad_v: (req, caps) => (keyGradVariantFor(caps) === 'workgroup' ? keyGradWorkgroup : perKeyBlock)(req, caps, 'v'),
 };
+
+/**
+ * WGSL: the online softmax statistics of one query over its keys j < n — the running max m,
+ * l = Σ e^(s−m) and u = Σ e^(s−m)·dp. `body` defines the key's score `s` and `dp` (dy·v_j,
+ * or 0.0 where not needed) for key `j`.
+ */
+function softmaxStats(j: string, n: string, body: string): string {
+  return `var m = 0.0;
+  var l = 1.0;
+  var u = 0.0;
+  for (var ${j} = 0u; ${j} < ${n}; ${j}++) {
+    ${body}
+    if (${j} == 0u) { m = s; u = dp; continue; }
+    if (s > m) {
+      let r = exp(m - s);
+      l *= r;
+      u *= r;
+      m = s;
+    }
+    let e = exp(s - m);
+    l += e;
+    u += e * dp;
+  }`;
+}
