@@ -2,7 +2,8 @@
 // the ids N … N+V−1 past the vocabulary, looked up in the soft-token table; and its gradient,
 // a scatter-add restricted to one id range (the vocabulary's or the soft tokens').
 import { formatDims } from '../tensor.ts';
-import { fail, floatIn, floatOut, intAttr, intIn, rowsOf, type Kernel } from './common.ts';
+import { fail, floatIn, floatOut, intAttr, intIn, type Kernel } from './common.ts';
+import { scatterRows } from './embedding.ts';
 
 /** soft_embedding: table [N,D], soft [V,D], ids i32 [...] → [..., D]. */
 export const softEmbedding: Kernel = (inputs, _attrs, ctx) => {
@@ -29,25 +30,8 @@ export const softEmbedding: Kernel = (inputs, _attrs, ctx) => {
 /** soft_embedding_grad: ids i32 [...], dy [..., D] → [rows, D]; ids outside [offset, offset+rows) are skipped. */
 export const softEmbeddingGrad: Kernel = (inputs, attrs, ctx) => {
   const op = 'soft_embedding_grad';
-  const ids = intIn(op, inputs, 0, 'ids');
-  const dy = floatIn(op, inputs, 1, 'dy');
   const offset = intAttr(op, attrs, 'offset');
   const rows = intAttr(op, attrs, 'rows');
   if (offset < 0 || rows < 0) fail(op, `offset ${offset} and rows ${rows} must be ≥ 0`);
-  const [n, D] = rowsOf(op, dy.shape);
-  const idShape = inputs[0]!.shape;
-  if (n !== ids.length || dy.shape.length !== idShape.length + 1 || idShape.some((d, i) => d !== dy.shape[i])) {
-    fail(op, `dy ${formatDims(dy.shape)} must be ids' shape ${formatDims(idShape)} plus a feature axis`);
-  }
-  const acc = new Float64Array(rows * D);
-  const g = dy.data;
-  for (let i = 0; i < ids.length; i++) {
-    const r = ids[i]! - offset;
-    if (r < 0 || r >= rows) continue;
-    const dst = r * D, src = i * D;
-    for (let j = 0; j < D; j++) acc[dst + j] += g[src + j]!;
-  }
-  const out = floatOut([rows, D], ctx);
-  out.data.set(acc);
-  return out;
+  return scatterRows(op, inputs, ctx, offset, rows, false);
 };
