@@ -154,6 +154,12 @@ export const ATTENTION_CONFIGS: [number, number, number, number, number, boolean
   [1, 9, 3, 3, 5, false, 2],
   [2, 16, 2, 2, 16, true, 0],
   [1, 24, 2, 1, 64, true, 5],
+  // software query blocks (4 rows for hd 32, 2 for hd 64, 1 for hd 128) and key blocks of 4:
+  // S not a multiple of either, odd head sizes, a prefix, grouped kv heads
+  [2, 13, 4, 2, 32, true, 2],
+  [1, 6, 2, 1, 3, true, 0],
+  [1, 10, 1, 1, 128, true, 1],
+  [2, 11, 2, 1, 12, false, 3],
 ];
 for (const [B, S, H, KV, hd, causal, prefix] of ATTENTION_CONFIGS) {
   const Sk = S + prefix;

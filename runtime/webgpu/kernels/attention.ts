@@ -198,6 +198,137 @@ ${grad ? backward : forward}
 }
 
 /**
+ * Software attention and grad_q: query rows per invocation, so that each k / v vector loaded
+ * serves that many queries. On CPU adapters a load whose address differs across SIMD lanes is a
+ * per-lane gather (llvmpipe loops over the lanes), and it, not the arithmetic, sets the speed:
+ * one query per invocation loads 2·hd floats per (query, key) for 2·hd multiply-adds. The rows'
+ * q, dy and accumulators live in registers (QB·hd/w vectors each), so QB shrinks as the head grows.
+ */
+const QUERY_REG_VECTORS = 32;
+/** Keys per block of the online softmax: one rescale (exp and hd/w multiplies) per block, not per key. */
+const KEY_BLOCK = 4;
+/** A score below every real one: masked keys (the softmax starts from it; WGSL floats are finite). */
+const NEG = '-3.0e38';
+
+/** Query rows per invocation of the software attention / grad_q. */
+export function queryBlock(hd: number): number {
+  const n = hd / widthFor(hd);
+  return Math.max(1, Math.min(4, Math.floor(QUERY_REG_VECTORS / n)));
+}
+
+/**
+ * attention and attention_grad_q on software adapters: one invocation per (b, h, block of QB query
+ * rows), walking the keys visible to its last row KB at a time (flash attention's online softmax
+ * per key block: one max, one rescale per block). Keys a row does not see get weight 0 (select),
+ * so the rows of a block share every load; a causal block wastes at most its own diagonal.
+ * grad_q: pass 1 gives each row m, l and u = Σ e·dP (dP = dy·v); pass 2 adds
+ * ds_j = p_j (dP_j − u/l) / √hd times k_j.
+ */
+function perQueryBlock(req: OpKernelRequest, caps: AdapterCaps, grad: boolean): OpKernel {
+  const g = geometry(req, grad);
+  checkOutput(req, g.qShape);
+  const w = widthFor(g.hd);
+  const T = w === 4 ? 'vec4<f32>' : 'f32';
+  const n = g.hd / w;
+  const QB = queryBlock(g.hd);
+  const KB = KEY_BLOCK;
+  const NQB = ceilDiv(g.S, QB);
+  const gr = grid(req.op, g.B * g.H * NQB, caps, { heavy: true });
+  const d = bindings(grad, T, true, g.lengths);
+  const rows = Array.from({ length: QB }, (_, r) => r);
+  const keys = Array.from({ length: KB }, (_, t) => t);
+  const perRow = (f: (r: number) => string, sep = ' '): string => rows.map(f).join(sep);
+  const perKey = (f: (t: number) => string, sep = '\n    '): string => keys.map(f).join(sep);
+  /** Row r's dot product of its register vector `x` with buf[base …]. */
+  const rowDot = (x: string, r: number, buf: string, base: string): string =>
+    treeSum(names(`${x}${r}_`, n).map((v, c) => `dot4(${v}, ${at(buf, base, c)})`));
+  const maxOf = (xs: string[]): string => (xs.length === 1 ? xs[0]! : `max(${maxOf(xs.slice(0, Math.ceil(xs.length / 2)))}, ${maxOf(xs.slice(Math.ceil(xs.length / 2)))})`);
+  // Key j0 + t of the block: its row offset (clamped past SK: masked, never read out of range).
+  const keyOffsets = perKey((t) => `let ko${t} = kb + min(j0 + ${u32(t)}, SK - 1u) * KS;`);
+  // Scores s{r}_{t} of every (row, key) of the block, NEG where the row does not see the key.
+  const scores = perKey((t) =>
+    perRow((r) => `let s${r}_${t} = select(${NEG}, ${rowDot('q', r, 'k', `ko${t}`)} * SCALE, j0 + ${u32(t)} < n${r});`, '\n    '),
+  );
+  // The block's new running max per row, the rescale factor of what came before, its weights.
+  const rescale = perRow(
+    (r) => `let mn${r} = max(m${r}, ${maxOf(keys.map((t) => `s${r}_${t}`))});
+    let rr${r} = exp(m${r} - mn${r});
+    m${r} = mn${r};
+    ${perKey((t) => `let p${r}_${t} = select(0.0, exp(s${r}_${t} - mn${r}), j0 + ${u32(t)} < n${r});`, ' ')}`,
+    '\n    ',
+  );
+  const head = `  let qb = i % NQB;
+  let h = (i / NQB) % H;
+  let b = i / (NQB * H);
+  let kb = b * SK * KS + (h / G) * HDW; // key j of this head at kb + j·KS
+  // rows past S repeat row S − 1: computed, never stored
+  ${perRow((r) => `let qi${r} = min(qb * QB + ${u32(r)}, S - 1u);`)}
+  ${perRow((r) => `let qo${r} = (b * S + qi${r}) * QS + h * HDW;`)}
+  ${perRow((r) => `let n${r} = visible(b, qi${r});`)}
+  let nmax = ${maxOf(rows.map((r) => `n${r}`))};
+  ${perRow((r) => loadVec('let', `q${r}_`, 'q', `qo${r}`, n), '\n  ')}
+  ${perRow((r) => `var m${r} = ${NEG}; var l${r} = 0.0;`)}`;
+  const store = (value: (r: number, c: number) => string): string =>
+    perRow((r) => `if (qb * QB + ${u32(r)} < S) { ${each(n, (c) => `${at('out', `qo${r}`, c)} = ${value(r, c)};`)} }`, '\n  ');
+  const forward = `${head}
+  ${perRow((r) => each(n, (c) => `var a${r}_${c} = ${T}();`), '\n  ')}
+  for (var j0 = 0u; j0 < nmax; j0 += KB) {
+    ${keyOffsets}
+    ${scores}
+    ${rescale}
+    ${perRow((r) => `l${r} = l${r} * rr${r} + ${treeSum(keys.map((t) => `p${r}_${t}`))}; ${each(n, (c) => `a${r}_${c} *= rr${r};`)}`, '\n    ')}
+    ${perKey((t) => `{ ${loadVec('let', 'v', 'v', `ko${t}`, n)}
+      ${perRow((r) => each(n, (c) => `a${r}_${c} += p${r}_${t} * v${c};`), '\n      ')} }`)}
+  }
+  ${perRow((r) => `let inv${r} = 1.0 / l${r};`)}
+  ${store((r, c) => `a${r}_${c} * inv${r}`)}`;
+  const backward = `${head}
+  ${perRow((r) => loadVec('let', `g${r}_`, 'dy', `qo${r}`, n), '\n  ')}
+  ${perRow((r) => `var u${r} = 0.0;`)}
+  // pass 1: per row the running max m, l = Σ e^(s−m) and u = Σ e^(s−m)·dP, dP_j = dy·v_j
+  for (var j0 = 0u; j0 < nmax; j0 += KB) {
+    ${keyOffsets}
+    ${scores}
+    ${perKey((t) => perRow((r) => `let dp${r}_${t} = ${rowDot('g', r, 'v', `ko${t}`)};`, '\n    '))}
+    ${rescale}
+    ${perRow((r) => `l${r} = l${r} * rr${r} + ${treeSum(keys.map((t) => `p${r}_${t}`))};
+    u${r} = u${r} * rr${r} + ${treeSum(keys.map((t) => `p${r}_${t} * dp${r}_${t}`))};`, '\n    ')}
+  }
+  ${perRow((r) => `let inv${r} = 1.0 / l${r}; let pdp${r} = u${r} * inv${r};`, '\n  ')}
+  // pass 2: dq = Σ_j p_j (dP_j − u/l) · k_j / √hd
+  ${perRow((r) => each(n, (c) => `var a${r}_${c} = ${T}();`), '\n  ')}
+  for (var j = 0u; j < nmax; j++) {
+    let ko = kb + j * KS;
+    ${loadVec('let', 'k', 'k', 'ko', n)}
+    ${loadVec('let', 'v', 'v', 'ko', n)}
+    ${perRow(
+      (r) => `{ let s = ${treeSum(names(`q${r}_`, n).map((x, c) => `dot4(${x}, k${c})`))} * SCALE;
+      let dp = ${treeSum(names(`g${r}_`, n).map((x, c) => `dot4(${x}, v${c})`))};
+      let ds = select(0.0, exp(s - m${r}) * inv${r} * (dp - pdp${r}) * SCALE, j < n${r});
+      ${each(n, (c) => `a${r}_${c} += ds * k${c};`)} }`,
+      '\n    ',
+    )}
+  }
+  ${store((r, c) => `a${r}_${c}`)}`;
+  const wgsl = `${preamble(g, w, req.op)}
+const QB = ${u32(QB)}; // query rows per invocation
+const KB = ${u32(KB)}; // keys per softmax block
+const NQB = ${u32(NQB)}; // query blocks per (batch, head)
+${d.wgsl}
+${gr.entry}
+${gr.prologue}
+${grad ? backward : forward}
+}
+`;
+  return { label: `${req.op}_${g.B}x${g.S}x${g.H}x${g.hd}_QB${QB}`, wgsl, bindings: d.bindings, workgroups: gr.workgroups };
+}
+
+/** Which variant attention and attention_grad_q use on an adapter. */
+export function queryVariantFor(caps: Pick<AdapterCaps, 'isSoftware'>): 'block' | 'row' {
+  return caps.isSoftware ? 'block' : 'row';
+}
+
+/**
  * Software grad_k / grad_v: about this many invocations. Each recomputes the softmax statistics of
  * every query its keys see, so fewer, longer invocations do less work: on the benchmark model
  * (B·KV = 32, one key block each) 32 beat 64 by 1.8× on llvmpipe and SwiftShader alike.
@@ -423,8 +554,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 
 export const ATTENTION_KERNELS: Record<string, OpKernelGen> = {
-  attention: (req, caps) => perQuery(req, caps, false),
-  attention_grad_q: (req, caps) => perQuery(req, caps, true),
+  attention: (req, caps) => (queryVariantFor(caps) === 'block' ? perQueryBlock : perQuery)(req, caps, false),
+  attention_grad_q: (req, caps) => (queryVariantFor(caps) === 'block' ? perQueryBlock : perQuery)(req, caps, true),
   attention_grad_k: (req, caps) => (keyGradVariantFor(caps) === 'workgroup' ? keyGradWorkgroup : perKeyBlock)(req, caps, 'k'),
   attention_grad_v: (req, caps) => (keyGradVariantFor(caps) === 'workgroup' ? keyGradWorkgroup : perKeyBlock)(req, caps, 'v'),
 };
