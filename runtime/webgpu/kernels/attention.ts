@@ -198,30 +198,98 @@ ${grad ? backward : forward}
 }
 
 /**
- * Software attention and grad_q: query rows per invocation, so that each k / v vector loaded
- * serves that many queries. On CPU adapters a load whose address differs across SIMD lanes is a
- * per-lane gather (llvmpipe loops over the lanes), and it, not the arithmetic, sets the speed:
- * one query per invocation loads 2·hd floats per (query, key) for 2·hd multiply-adds. The rows'
- * q, dy and accumulators live in registers (QB·hd/w vectors each), so QB shrinks as the head grows.
+ * Software kernels handle several query rows at a time, so that each k / v vector loaded serves
+ * all of them. On CPU adapters a load whose address differs across SIMD lanes is a per-lane
+ * gather (llvmpipe loops over the lanes), and it, not the arithmetic, sets the speed: one query
+ * per invocation loads 2·hd floats per (query, key) for 2·hd multiply-adds. A row keeps its
+ * vectors in registers (q and the output for attention; q, dy and dq for grad_q), so the rows per
+ * block shrink as the head grows; measured on the benchmark model (hd = 32): attention 8 rows,
+ * grad_q 4 (8 rows made grad_q 1.3× slower on both software adapters: spills).
  */
-const QUERY_REG_VECTORS = 32;
-/** Keys per block of the online softmax: one rescale (exp and hd/w multiplies) per block, not per key. */
+const ROW_REG_VECTORS = { attention: 64, grad_q: 32, stats: 32 } as const;
+/** Keys per block of the online softmax: one max and one rescale per block, not per key (2 and 8 were no better). */
 const KEY_BLOCK = 4;
 /** A score below every real one: masked keys (the softmax starts from it; WGSL floats are finite). */
 const NEG = '-3.0e38';
 
-/** Query rows per invocation of the software attention / grad_q. */
-export function queryBlock(hd: number): number {
+/** Query rows per block in the software kernels, for a head of hd. */
+export function queryBlock(hd: number, use: keyof typeof ROW_REG_VECTORS): number {
   const n = hd / widthFor(hd);
-  return Math.max(1, Math.min(4, Math.floor(QUERY_REG_VECTORS / n)));
+  return Math.max(1, Math.min(use === 'attention' ? 8 : 4, Math.floor(ROW_REG_VECTORS[use] / n)));
 }
 
 /**
+ * WGSL pieces for a block of QB query rows against blocks of KB keys, flash attention's online
+ * softmax per key block. The caller defines, per row r: n{r} (its visible keys), q{r}_0 … (its q
+ * vector), g{r}_0 … (its dy vector, when dP is needed), and kb (key 0 of the kv head) and nmax
+ * (the most keys any row sees). Keys a row does not see get weight 0, so the rows share every load.
+ */
+class RowBlock {
+  readonly rows: number[];
+  readonly keys: number[];
+  constructor(
+    readonly QB: number,
+    readonly n: number,
+    readonly KB = KEY_BLOCK,
+  ) {
+    this.rows = Array.from({ length: QB }, (_, r) => r);
+    this.keys = Array.from({ length: KB }, (_, t) => t);
+  }
+  perRow(f: (r: number) => string, sep = ' '): string {
+    return this.rows.map(f).join(sep);
+  }
+  perKey(f: (t: number) => string, sep = '\n    '): string {
+    return this.keys.map(f).join(sep);
+  }
+  /** Row r's dot product of its register vector `x` with buf[base …]. */
+  rowDot(x: string, r: number, buf: string, base: string): string {
+    return treeSum(names(`${x}${r}_`, this.n).map((v, c) => `dot4(${v}, ${at(buf, base, c)})`));
+  }
+  /** Key jb + t of the block: its row offset (clamped past SK: masked, never read out of range). */
+  keyOffsets(): string {
+    return this.perKey((t) => `let ko${t} = kb + min(jb + ${u32(t)}, SK - 1u) * KS;`);
+  }
+  /** Scores s{r}_{t} of every (row, key) of the block, NEG where the row does not see the key; with dp{r}_{t} = dy·v. */
+  scores(withDp: boolean): string {
+    const s = this.perKey((t) =>
+      this.perRow((r) => `let s${r}_${t} = select(${NEG}, ${this.rowDot('q', r, 'k', `ko${t}`)} * SCALE, jb + ${u32(t)} < n${r});`, '\n    '),
+    );
+    if (!withDp) return s;
+    return `${s}
+    ${this.perKey((t) => this.perRow((r) => `let dp${r}_${t} = ${this.rowDot('g', r, 'v', `ko${t}`)};`, '\n    '))}`;
+  }
+  /** Per row: the new running max, rr{r} the rescale of what came before, the block's weights p{r}_{t}. */
+  rescale(): string {
+    return this.perRow(
+      (r) => `let mn${r} = max(m${r}, ${maxOf(this.keys.map((t) => `s${r}_${t}`))});
+    let rr${r} = exp(m${r} - mn${r});
+    m${r} = mn${r};
+    ${this.perKey((t) => `let p${r}_${t} = select(0.0, exp(s${r}_${t} - mn${r}), jb + ${u32(t)} < n${r});`, ' ')}`,
+      '\n    ',
+    );
+  }
+  /** l{r} = Σ e^(s−m) (and u{r} = Σ e^(s−m)·dP) for each row over its keys; declares m, l, u. */
+  stats(withDp: boolean): string {
+    const sum = (f: (t: number) => string) => treeSum(this.keys.map(f));
+    return `${this.perRow((r) => `var m${r} = ${NEG}; var l${r} = 0.0;${withDp ? ` var u${r} = 0.0;` : ''}`)}
+  for (var jb = 0u; jb < nmax; jb += ${u32(this.KB)}) {
+    ${this.keyOffsets()}
+    ${this.scores(withDp)}
+    ${this.rescale()}
+    ${this.perRow(
+      (r) => `l${r} = l${r} * rr${r} + ${sum((t) => `p${r}_${t}`)};${withDp ? ` u${r} = u${r} * rr${r} + ${sum((t) => `p${r}_${t} * dp${r}_${t}`)};` : ''}`,
+      '\n    ',
+    )}
+  }`;
+  }
+}
+
+const maxOf = (xs: string[]): string => (xs.length === 1 ? xs[0]! : `max(${maxOf(xs.slice(0, Math.ceil(xs.length / 2)))}, ${maxOf(xs.slice(Math.ceil(xs.length / 2)))})`);
+
+/**
  * attention and attention_grad_q on software adapters: one invocation per (b, h, block of QB query
- * rows), walking the keys visible to its last row KB at a time (flash attention's online softmax
- * per key block: one max, one rescale per block). Keys a row does not see get weight 0 (select),
- * so the rows of a block share every load; a causal block wastes at most its own diagonal.
- * grad_q: pass 1 gives each row m, l and u = Σ e·dP (dP = dy·v); pass 2 adds
+ * rows), walking the keys visible to its last row KB at a time; a causal block wastes at most its
+ * own diagonal. grad_q: pass 1 gives each row m, l and u = Σ e·dP (dP = dy·v); pass 2 adds
  * ds_j = p_j (dP_j − u/l) / √hd times k_j.
  */
 function perQueryBlock(req: OpKernelRequest, caps: AdapterCaps, grad: boolean): OpKernel {
@@ -230,33 +298,12 @@ function perQueryBlock(req: OpKernelRequest, caps: AdapterCaps, grad: boolean): 
   const w = widthFor(g.hd);
   const T = w === 4 ? 'vec4<f32>' : 'f32';
   const n = g.hd / w;
-  const QB = queryBlock(g.hd);
-  const KB = KEY_BLOCK;
+  const QB = queryBlock(g.hd, grad ? 'grad_q' : 'attention');
+  const rb = new RowBlock(QB, n);
   const NQB = ceilDiv(g.S, QB);
   const gr = grid(req.op, g.B * g.H * NQB, caps, { heavy: true });
   const d = bindings(grad, T, true, g.lengths);
-  const rows = Array.from({ length: QB }, (_, r) => r);
-  const keys = Array.from({ length: KB }, (_, t) => t);
-  const perRow = (f: (r: number) => string, sep = ' '): string => rows.map(f).join(sep);
-  const perKey = (f: (t: number) => string, sep = '\n    '): string => keys.map(f).join(sep);
-  /** Row r's dot product of its register vector `x` with buf[base …]. */
-  const rowDot = (x: string, r: number, buf: string, base: string): string =>
-    treeSum(names(`${x}${r}_`, n).map((v, c) => `dot4(${v}, ${at(buf, base, c)})`));
-  const maxOf = (xs: string[]): string => (xs.length === 1 ? xs[0]! : `max(${maxOf(xs.slice(0, Math.ceil(xs.length / 2)))}, ${maxOf(xs.slice(Math.ceil(xs.length / 2)))})`);
-  // Key j0 + t of the block: its row offset (clamped past SK: masked, never read out of range).
-  const keyOffsets = perKey((t) => `let ko${t} = kb + min(j0 + ${u32(t)}, SK - 1u) * KS;`);
-  // Scores s{r}_{t} of every (row, key) of the block, NEG where the row does not see the key.
-  const scores = perKey((t) =>
-    perRow((r) => `let s${r}_${t} = select(${NEG}, ${rowDot('q', r, 'k', `ko${t}`)} * SCALE, j0 + ${u32(t)} < n${r});`, '\n    '),
-  );
-  // The block's new running max per row, the rescale factor of what came before, its weights.
-  const rescale = perRow(
-    (r) => `let mn${r} = max(m${r}, ${maxOf(keys.map((t) => `s${r}_${t}`))});
-    let rr${r} = exp(m${r} - mn${r});
-    m${r} = mn${r};
-    ${perKey((t) => `let p${r}_${t} = select(0.0, exp(s${r}_${t} - mn${r}), j0 + ${u32(t)} < n${r});`, ' ')}`,
-    '\n    ',
-  );
+  const perRow = rb.perRow.bind(rb);
   const head = `  let qb = i % NQB;
   let h = (i / NQB) % H;
   let b = i / (NQB * H);
@@ -265,35 +312,27 @@ function perQueryBlock(req: OpKernelRequest, caps: AdapterCaps, grad: boolean): 
   ${perRow((r) => `let qi${r} = min(qb * QB + ${u32(r)}, S - 1u);`)}
   ${perRow((r) => `let qo${r} = (b * S + qi${r}) * QS + h * HDW;`)}
   ${perRow((r) => `let n${r} = visible(b, qi${r});`)}
-  let nmax = ${maxOf(rows.map((r) => `n${r}`))};
-  ${perRow((r) => loadVec('let', `q${r}_`, 'q', `qo${r}`, n), '\n  ')}
-  ${perRow((r) => `var m${r} = ${NEG}; var l${r} = 0.0;`)}`;
+  let nmax = ${maxOf(rb.rows.map((r) => `n${r}`))};
+  ${perRow((r) => loadVec('let', `q${r}_`, 'q', `qo${r}`, n), '\n  ')}`;
   const store = (value: (r: number, c: number) => string): string =>
     perRow((r) => `if (qb * QB + ${u32(r)} < S) { ${each(n, (c) => `${at('out', `qo${r}`, c)} = ${value(r, c)};`)} }`, '\n  ');
   const forward = `${head}
+  ${perRow((r) => `var m${r} = ${NEG}; var l${r} = 0.0;`)}
   ${perRow((r) => each(n, (c) => `var a${r}_${c} = ${T}();`), '\n  ')}
-  for (var j0 = 0u; j0 < nmax; j0 += KB) {
-    ${keyOffsets}
-    ${scores}
-    ${rescale}
-    ${perRow((r) => `l${r} = l${r} * rr${r} + ${treeSum(keys.map((t) => `p${r}_${t}`))}; ${each(n, (c) => `a${r}_${c} *= rr${r};`)}`, '\n    ')}
-    ${perKey((t) => `{ ${loadVec('let', 'v', 'v', `ko${t}`, n)}
+  for (var jb = 0u; jb < nmax; jb += KB) {
+    ${rb.keyOffsets()}
+    ${rb.scores(false)}
+    ${rb.rescale()}
+    ${perRow((r) => `l${r} = l${r} * rr${r} + ${treeSum(rb.keys.map((t) => `p${r}_${t}`))}; ${each(n, (c) => `a${r}_${c} *= rr${r};`)}`, '\n    ')}
+    ${rb.perKey((t) => `{ ${loadVec('let', 'v', 'v', `ko${t}`, n)}
       ${perRow((r) => each(n, (c) => `a${r}_${c} += p${r}_${t} * v${c};`), '\n      ')} }`)}
   }
   ${perRow((r) => `let inv${r} = 1.0 / l${r};`)}
   ${store((r, c) => `a${r}_${c} * inv${r}`)}`;
   const backward = `${head}
   ${perRow((r) => loadVec('let', `g${r}_`, 'dy', `qo${r}`, n), '\n  ')}
-  ${perRow((r) => `var u${r} = 0.0;`)}
   // pass 1: per row the running max m, l = Σ e^(s−m) and u = Σ e^(s−m)·dP, dP_j = dy·v_j
-  for (var j0 = 0u; j0 < nmax; j0 += KB) {
-    ${keyOffsets}
-    ${scores}
-    ${perKey((t) => perRow((r) => `let dp${r}_${t} = ${rowDot('g', r, 'v', `ko${t}`)};`, '\n    '))}
-    ${rescale}
-    ${perRow((r) => `l${r} = l${r} * rr${r} + ${treeSum(keys.map((t) => `p${r}_${t}`))};
-    u${r} = u${r} * rr${r} + ${treeSum(keys.map((t) => `p${r}_${t} * dp${r}_${t}`))};`, '\n    ')}
-  }
+  ${rb.stats(true)}
   ${perRow((r) => `let inv${r} = 1.0 / l${r}; let pdp${r} = u${r} * inv${r};`, '\n  ')}
   // pass 2: dq = Σ_j p_j (dP_j − u/l) · k_j / √hd
   ${perRow((r) => each(n, (c) => `var a${r}_${c} = ${T}();`), '\n  ')}
@@ -312,7 +351,7 @@ function perQueryBlock(req: OpKernelRequest, caps: AdapterCaps, grad: boolean): 
   ${store((r, c) => `a${r}_${c}`)}`;
   const wgsl = `${preamble(g, w, req.op)}
 const QB = ${u32(QB)}; // query rows per invocation
-const KB = ${u32(KB)}; // keys per softmax block
+const KB = ${u32(rb.KB)}; // keys per softmax block
 const NQB = ${u32(NQB)}; // query blocks per (batch, head)
 ${d.wgsl}
 ${gr.entry}
@@ -366,6 +405,7 @@ function perKeyBlock(req: OpKernelRequest, caps: AdapterCaps, which: 'k' | 'v'):
   const NB = ceilDiv(g.Sk, J);
   const C = Math.max(1, Math.min(QUERY_CHUNK, g.S));
   const R = Math.max(1, Math.min(Math.floor(KEY_REG_VECTORS / n), J));
+  const rb = new RowBlock(queryBlock(g.hd, 'stats'), n);
   const gr = grid(req.op, g.B * g.KV * NB, caps, { heavy: true });
   const d = bindings(true, T, which === 'k', g.lengths); // grad_v never reads v
   const score = `let s = ${dotVec('q', 'k', 'ko', n)} * SCALE;`;
@@ -398,6 +438,7 @@ const J = ${u32(J)}; // keys per invocation
 const NB = ${u32(NB)}; // key blocks per (batch, kv head)
 const C = ${u32(C)}; // queries per chunk of statistics
 const R = ${u32(R)}; // keys per register block
+const QB = ${u32(rb.QB)}; // query rows per block of the statistics phase
 ${d.wgsl}
 ${gr.entry}
 ${gr.prologue}
@@ -421,18 +462,16 @@ ${gr.prologue}
     let h = kvh * G + hh;
     for (var c0 = i0; c0 < S; c0 += C) {
       let cEnd = min(c0 + C, S);
-      // phase 1: the chunk's softmax statistics over all their visible keys
-      for (var qi = c0; qi < cEnd; qi++) {
-        let qo = (b * S + qi) * QS + h * HDW;
-        let n = visible(b, qi);
-        ${loadVec('let', 'q', 'q', 'qo', n)}
-        ${which === 'k' ? loadVec('let', 'g', 'dy', 'qo', n) : ''}
-        ${softmaxStats('j', 'n', `let ko = kb + j * KS;
-          ${score}
-          ${dp}`)}
-        stM[qi - c0] = m;
-        stInv[qi - c0] = 1.0 / l;
-        stPdp[qi - c0] = u / l;
+      // phase 1: the chunk's softmax statistics, QB rows at a time (each k / v load serves QB rows)
+      for (var qr = c0; qr < cEnd; qr += QB) {
+        ${rb.perRow((r) => `let qi${r} = min(qr + ${u32(r)}, cEnd - 1u);`)}
+        ${rb.perRow((r) => `let qo${r} = (b * S + qi${r}) * QS + h * HDW;`)}
+        ${rb.perRow((r) => `let n${r} = visible(b, qi${r});`)}
+        let nmax = ${maxOf(rb.rows.map((r) => `n${r}`))};
+        ${rb.perRow((r) => loadVec('let', `q${r}_`, 'q', `qo${r}`, n), '\n        ')}
+        ${which === 'k' ? rb.perRow((r) => loadVec('let', `g${r}_`, 'dy', `qo${r}`, n), '\n        ') : ''}
+        ${rb.stats(which === 'k')}
+        ${rb.perRow((r) => `if (qr + ${u32(r)} < cEnd) { stM[qr + ${u32(r)} - c0] = m${r}; stInv[qr + ${u32(r)} - c0] = 1.0 / l${r}; ${which === 'k' ? `stPdp[qr + ${u32(r)} - c0] = u${r} / l${r};` : ''} }`, '\n        ')}
       }
       // phase 2: R keys at a time, over the chunk's queries that see the first of them
       let jEnd = min(j1, visible(b, cEnd - 1u));
@@ -455,7 +494,7 @@ ${gr.prologue}
   }
 }
 `;
-  return { label: `${req.op}_${g.B}x${g.Sk}x${g.KV}x${g.hd}_J${J}_C${C}_R${R}`, wgsl, bindings: d.bindings, workgroups: gr.workgroups };
+  return { label: `${req.op}_${g.B}x${g.Sk}x${g.KV}x${g.hd}_J${J}_C${C}_R${R}_QB${rb.QB}`, wgsl, bindings: d.bindings, workgroups: gr.workgroups };
 }
 
 /** Which variant attention_grad_k / attention_grad_v use on an adapter. */
