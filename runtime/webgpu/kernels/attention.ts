@@ -204,9 +204,12 @@ ${grad ? backward : forward}
  * per invocation loads 2·hd floats per (query, key) for 2·hd multiply-adds. A row keeps its
  * vectors in registers (q and the output for attention; q, dy and two sums for grad_q), so the
  * rows per block shrink as the head grows; measured on the benchmark model (hd = 32): attention 8
- * rows, grad_q 4 (8 rows made the two-pass grad_q 1.3× slower on both software adapters: spills).
+ * rows, grad_q 4 (8 rows made the two-pass grad_q 1.3× slower on both software adapters: spills),
+ * the statistics phase of grad_k / grad_v 8 (q and dy only; against 4: grad_k 0.85× on SwiftShader,
+ * 0.92× on llvmpipe). Twice the keys per register block in grad_k / grad_v (R = 8) was 0.8–0.9× on
+ * llvmpipe but 1.0–1.07× on SwiftShader, so R stays at 4.
  */
-const ROW_REG_VECTORS = { attention: 64, grad_q: 32, stats: 32 } as const;
+const ROW_REG_VECTORS = { attention: 64, grad_q: 32, stats: 64 } as const;
 /** Keys per block of the online softmax: one max and one rescale per block, not per key (2 and 8 were no better). */
 const KEY_BLOCK = 4;
 /** A score below every real one: masked keys (the softmax starts from it; WGSL floats are finite). */
@@ -215,7 +218,7 @@ const NEG = '-3.0e38';
 /** Query rows per block in the software kernels, for a head of hd. */
 export function queryBlock(hd: number, use: keyof typeof ROW_REG_VECTORS): number {
   const n = hd / widthFor(hd);
-  return Math.max(1, Math.min(use === 'attention' ? 8 : 4, Math.floor(ROW_REG_VECTORS[use] / n)));
+  return Math.max(1, Math.min(use === 'grad_q' ? 4 : 8, Math.floor(ROW_REG_VECTORS[use] / n)));
 }
 
 /**
