@@ -11,12 +11,13 @@ import type { TrainingGraph } from '../autodiff/backward.ts';
 import { evalDim, evalShape } from '../ir/dims.ts';
 import { LENGTHS } from '../ir/types.ts';
 import type { Attrs, Node } from '../ir/types.ts';
-import type { AdapterCaps, OpKernel, OpKernelGen, TensorSpec } from '../../runtime/webgpu/kernels/types.ts';
+import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, TensorSpec } from '../../runtime/webgpu/kernels/types.ts';
 import { type MatmulSpec, matmulKernel, matmulVariantFor } from '../../runtime/webgpu/kernels/matmul.ts';
-import { crossEntropyFused, opKernel } from '../../runtime/webgpu/kernels/index.ts';
+import { crossEntropyFused, crossEntropyRows, opKernel } from '../../runtime/webgpu/kernels/index.ts';
 import { FUSION_KINDS, type FusionKind, type Group, dropoutAliases, groupNodes } from './fuse.ts';
 import type { BufferKind, Phase, Plan, PlanBuffer, PlanFusion, PlanShader, PlanStep, Region } from './types.ts';
 import { type ArenaLayout, BufferPool, alignUp, layoutArena, numel } from './memory.ts';
+import { FLAT_OPS, SplitError, type Window, chunks, rowWindow, rowsPerWindow, splitMatmul } from './split.ts';
 import { CLIP, HYPER, OPT_WG, SUMSQ_MAX_WG, UPDATE_MAX_WG, clipFinishWgsl, sumSquaresWgsl, updateWgsl } from './optimizer.ts';
 
 export interface PlanOptions {
@@ -57,6 +58,9 @@ export class PlanError extends Error {
 
 const MiB = (n: number): string => `${(n / 2 ** 20).toFixed(n < 2 ** 20 ? 3 : 1)} MiB`;
 const last = <T>(a: readonly T[]): T => a[a.length - 1]!;
+/** The whole of a region as a window, and a window of a region as a region. */
+const whole = (r: Region): Window => ({ offset: 0, bytes: r.bytes });
+const within = (r: Region, w: Window): Region => ({ buffer: r.buffer, offset: r.offset + w.offset, bytes: w.bytes });
 
 /** Binding names kernels write: the op contract's `out`, matmul's `c`, the fused loss's extra output. */
 const WRITTEN = new Set(['out', 'c', 'loss']);
@@ -137,17 +141,12 @@ class Planner {
     return id;
   }
 
-  /**
-   * Throws when one tensor is larger than a storage binding may be. Splitting it (rows over several
-   * bindings or dispatches) is what would lift this; activations can also shrink with the batch.
-   */
-  private checkBinding(what: string, bytes: number, kind: 'activation' | 'parameter' = 'activation'): void {
+  /** Throws when an input or temporary is larger than a storage binding may be. */
+  private checkBinding(what: string, bytes: number): void {
     if (bytes > this.limit) {
-      const fix =
-        kind === 'parameter'
-          ? 'a parameter this large would need splitting along its rows over several bindings, which is not implemented: use an adapter with a larger limit'
-          : 'binding it would need splitting the tensor along its rows over several bindings or dispatches, which is not implemented: use a smaller batch or sequence';
-      throw new PlanError(`${what} needs ${MiB(bytes)} in one binding, more than this adapter's maxStorageBufferBindingSize (${MiB(this.limit)}); ${fix}`);
+      throw new PlanError(
+        `${what} needs ${MiB(bytes)} in one binding, more than this adapter's maxStorageBufferBindingSize (${MiB(this.limit)}); use a smaller batch or sequence`,
+      );
     }
   }
 
@@ -229,7 +228,6 @@ class Planner {
     const params = this.t.graph.params;
     const frozen = layoutArena(params.filter((p) => p.partition === 'frozen'));
     const trainable = layoutArena(params.filter((p) => p.partition === 'trainable'));
-    for (const s of [...frozen.slots, ...trainable.slots]) this.checkBinding(`parameter ${s.path} [${s.shape.join(', ')}]`, s.bytes, 'parameter');
     const ids = {
       frozen: this.buffer('params.frozen', 'frozen', frozen.bytes),
       trainable: this.buffer('params.trainable', 'trainable', trainable.bytes),
@@ -292,7 +290,6 @@ class Planner {
       const outputs = gr.extraOutput === undefined ? [gr.output] : [gr.output, gr.extraOutput];
       for (const o of outputs) {
         const bytes = 4 * numel(this.shapes[o]!);
-        this.checkBinding(this.describe(o), bytes);
         const direct = route.direct.get(o);
         if (direct) {
           this.regions[o] = direct;
@@ -349,15 +346,38 @@ class Planner {
     return `%${gr.output} ${ops}${n.scope ? ` (${n.scope})` : ''}`;
   }
 
-  private push(gr: Group, phase: Phase, k: OpKernel, bind: Record<string, Region>): void {
+  private push(gr: Group, phase: Phase, k: OpKernel, bind: Record<string, Region>, piece = ''): void {
     const bindings = k.bindings.map((b) => {
       const r = bind[b];
       if (!r) throw new PlanError(`kernel ${k.label} binds \`${b}\`, which ${this.label(gr)} does not provide`);
+      if (r.bytes > this.limit) throw this.tooLarge(gr, b, r.bytes);
       return r;
     });
     const shader = this.shader(k.label, k.wgsl);
     const writes = k.bindings.flatMap((b, i) => (WRITTEN.has(b) ? [i] : []));
-    this.steps.push({ kind: 'dispatch', label: this.label(gr), shader, workgroups: k.workgroups, bindings, writes, phase, nodes: gr.nodes });
+    this.steps.push({ kind: 'dispatch', label: `${this.label(gr)}${piece}`, shader, workgroups: k.workgroups, bindings, writes, phase, nodes: gr.nodes });
+  }
+
+  /** The error for a tensor an op that cannot be split binds whole: which tensor, how large, the limit. */
+  private tooLarge(gr: Group, binding: string, bytes: number): PlanError {
+    const head = this.nodes[gr.nodes[0]!]!;
+    const i = /^in(\d+)$/.exec(binding);
+    const id = binding === 'out' || binding === 'c' ? gr.output : i ? head.inputs[Number(i[1])] : undefined;
+    const what = id !== undefined ? this.describe(id) : `the \`${binding}\` binding of ${this.label(gr)}`;
+    return new PlanError(
+      `${what} needs ${MiB(bytes)} in one binding, more than this adapter's maxStorageBufferBindingSize (${MiB(this.limit)}); ` +
+        `${head.op} is not split across bindings (matmuls, embedding lookups and gradients, the loss, elementwise ops and bias-gradient sums are): use a smaller batch or sequence`,
+    );
+  }
+
+  /** A split's pieces, or the split's reason for failing as a PlanError naming the group. */
+  private pieces<T>(gr: Group, split: () => T): T {
+    try {
+      return split();
+    } catch (e) {
+      if (e instanceof SplitError) throw new PlanError(`${this.label(gr)}: ${e.message}`);
+      throw e;
+    }
   }
 
   private lowerGroup(gr: Group, phase: Phase): void {
@@ -368,10 +388,17 @@ class Planner {
       const { spec, a, b, bias } = this.matmulOperands(head);
       if (gr.fusion === 'bias_activation') spec.activation = tail.op as 'gelu' | 'relu' | 'silu';
       if (gr.fusion === 'scale_alpha') spec.alpha = tail.attrs.factor as number;
-      const k = matmulKernel(spec, { variant: matmulVariantFor(this.caps), limits: this.caps.limits });
-      const bind: Record<string, Region> = { a: this.region(a), b: this.region(b), c: out };
-      if (bias !== undefined) bind.bias = this.region(bias);
-      this.push(gr, phase, { label: k.label, wgsl: k.wgsl, bindings: k.bindings as never, workgroups: k.workgroups }, bind);
+      const opts = { variant: matmulVariantFor(this.caps), limits: this.caps.limits };
+      const operands: Record<string, Region> = { a: this.region(a), b: this.region(b), c: out };
+      if (bias !== undefined) operands.bias = this.region(bias);
+      const pieces = this.pieces(gr, () => splitMatmul(spec, this.limit)) ?? [{ spec, a: whole(operands.a!), b: whole(operands.b!), c: whole(out), ...(bias !== undefined ? { bias: whole(operands.bias!) } : {}) }];
+      pieces.forEach((p, i) => {
+        const k = matmulKernel(p.spec, opts);
+        const bind: Record<string, Region> = { a: within(operands.a!, p.a), b: within(operands.b!, p.b), c: within(out, p.c) };
+        if (p.bias) bind.bias = within(operands.bias!, p.bias);
+        const piece = pieces.length > 1 ? ` [piece ${i + 1}/${pieces.length}]` : '';
+        this.push(gr, phase, { label: k.label, wgsl: k.wgsl, bindings: k.bindings as never, workgroups: k.workgroups }, bind, piece);
+      });
       return;
     }
     const globals = { buffer: this.globalsId, offset: 0, bytes: 16 };
@@ -385,32 +412,110 @@ class Planner {
       inputs: head.inputs.map((i) => this.spec(i)),
       output: this.spec(gr.output),
     };
-    const k = this.kernels(req, this.caps);
     const bind: Record<string, Region> = { out, globals };
     head.inputs.forEach((x, i) => (bind[`in${i}`] = this.region(x)));
-    this.push(gr, phase, k, bind);
+    if ([out, ...head.inputs.map((x) => this.region(x))].some((r) => r.bytes > this.limit)) return this.lowerSplit(gr, phase, req, bind);
+    this.push(gr, phase, this.kernels(req, this.caps), bind);
+  }
+
+  /**
+   * An op with a tensor larger than one binding, as several dispatches over windows of it
+   * (compiler/lower/split.ts): a large embedding table or its gradient by table rows, the loss by
+   * rows of the logits, elementwise ops by flat ranges, sums over copies (bias gradients) by
+   * copies. Other ops get a PlanError naming the tensor.
+   */
+  private lowerSplit(gr: Group, phase: Phase, req: OpKernelRequest, bind: Record<string, Region>): void {
+    const [first, second] = req.inputs;
+    const emit = (parts: { start: number; count: number }[], make: (c: { start: number; count: number }) => { req: OpKernelRequest; bind: Record<string, Region> }) =>
+      parts.forEach((c, i) => {
+        const p = make(c);
+        this.push(gr, phase, this.kernels(p.req, this.caps), p.bind, ` [piece ${i + 1}/${parts.length}]`);
+      });
+    if (req.op === 'embedding' && bind.in0!.bytes > this.limit) {
+      const [N, D] = first!.shape as [number, number];
+      const parts = chunks(N, this.pieces(gr, () => rowsPerWindow(N, 4 * D, this.limit, `embedding table [${N}, ${D}]`)));
+      return emit(parts, (c) => ({
+        req: { ...req, attrs: { ...req.attrs, row0: c.start, table_rows: N }, inputs: [{ ...first!, shape: [c.count, D] }, second!] },
+        bind: { ...bind, in0: within(bind.in0!, rowWindow(c.start, c.count, 4 * D)) },
+      }));
+    }
+    if (req.op === 'embedding_grad') {
+      const [N, D] = req.output.shape as [number, number];
+      const parts = chunks(N, this.pieces(gr, () => rowsPerWindow(N, 4 * D, this.limit, `embedding gradient [${N}, ${D}]`)));
+      return emit(parts, (c) => ({
+        req: { ...req, attrs: { ...req.attrs, rows: c.count, row0: c.start }, output: { ...req.output, shape: [c.count, D] } },
+        bind: { ...bind, out: within(bind.out!, rowWindow(c.start, c.count, 4 * D)) },
+      }));
+    }
+    const n = numel(req.output.shape);
+    if (FLAT_OPS.has(req.op) && req.inputs.every((t) => numel(t.shape) === n)) {
+      const parts = chunks(n, this.pieces(gr, () => rowsPerWindow(n, 4, this.limit, `${req.op} over ${n} elements`)));
+      return emit(parts, (c) => {
+        const w = rowWindow(c.start, c.count, 4);
+        const windows = Object.fromEntries(Object.entries(bind).map(([k, r]) => [k, k === 'globals' ? r : within(r, w)]));
+        return { req: { ...req, inputs: req.inputs.map((t) => ({ ...t, shape: [c.count] })), output: { ...req.output, shape: [c.count] } }, bind: windows };
+      });
+    }
+    if (req.op === 'cross_entropy') return this.lossPieces(gr, phase, req, bind, bind.out!, null);
+    if (req.op === 'sum_to' && bind.in0!.bytes > this.limit && bind.out!.bytes <= this.limit) {
+      // A sum over copies (a bias gradient over rows): each piece adds its rows' copies into out.
+      const like = req.inputs[1]!.shape;
+      const rowBytes = 4 * numel(like);
+      const copies = n === 0 ? 0 : numel(req.inputs[0]!.shape) / n;
+      const parts = chunks(copies, this.pieces(gr, () => rowsPerWindow(copies, rowBytes, this.limit, `sum_to over ${copies} copies of ${n}`)));
+      return emit(parts, (c) => ({
+        req: { ...req, attrs: { ...req.attrs, accumulate: c.start > 0 ? 1 : 0 }, inputs: [{ ...req.inputs[0]!, shape: [c.count, ...like] }, req.inputs[1]!] },
+        bind: { ...bind, in0: within(bind.in0!, rowWindow(c.start, c.count, rowBytes)) },
+      }));
+    }
+    const big = Object.entries(bind).find(([, r]) => r.bytes > this.limit)!;
+    throw this.tooLarge(gr, big[0], big[1].bytes);
+  }
+
+  /**
+   * The loss of logits [R, V], in row pieces when the logits exceed one binding: each piece
+   * writes its rows' losses (and, when `grad` is given, dlogits) into a temporary [R], which
+   * sum_to adds into `loss`. Targets are bound whole: every row counts the counted rows of all.
+   * Forward-only plans come here only for split logits (else one cross_entropy kernel).
+   */
+  private lossPieces(gr: Group, phase: Phase, req: OpKernelRequest, bind: Record<string, Region>, loss: Region, grad: Region | null): void {
+    const logits = req.inputs[0]!.shape;
+    const V = last(logits);
+    const R = numel(logits) / V;
+    const per = bind.in0!.bytes > this.limit || (grad?.bytes ?? 0) > this.limit ? this.pieces(gr, () => rowsPerWindow(R, 4 * V, this.limit, `logits [${R}, ${V}]`)) : R;
+    const parts = chunks(R, per);
+    this.checkBinding(`the per-row losses of %${gr.output} [${R}]`, 4 * R);
+    const slot = this.pool.open(4 * R, this.time);
+    const rows: Region = { buffer: -1 - slot, offset: 0, bytes: 4 * R };
+    parts.forEach((c, i) => {
+      const w = rowWindow(c.start, c.count, 4 * V);
+      const pieceReq: OpKernelRequest = {
+        ...req,
+        ...(parts.length > 1 ? { attrs: { ...req.attrs, row0: c.start } } : {}),
+        inputs: [{ ...req.inputs[0]!, shape: parts.length > 1 ? [c.count, V] : logits }, req.inputs[1]!],
+        output: grad ? { ...req.output, shape: parts.length > 1 ? [c.count, V] : logits } : req.output,
+      };
+      const k = grad ? crossEntropyFused(pieceReq, this.caps) : crossEntropyRows(pieceReq, this.caps);
+      const b: Record<string, Region> = { in0: within(bind.in0!, w), in1: bind.in1!, loss: within(rows, rowWindow(c.start, c.count, 4)) };
+      if (grad) b.out = within(grad, w);
+      this.push(gr, phase, { ...k, bindings: k.bindings as BindingName[] }, b, parts.length > 1 ? ` [piece ${i + 1}/${parts.length}]` : '');
+    });
+    const sum = this.kernels({ op: 'sum_to', attrs: {}, inputs: [{ shape: [R], dtype: 'f32' }, { shape: [], dtype: 'f32' }], output: { shape: [], dtype: 'f32' } }, this.caps);
+    this.push(gr, phase, sum, { in0: rows, out: loss });
+    this.pool.close(slot, this.time);
   }
 
   /**
    * cross_entropy + cross_entropy_grad: one kernel writes dlogits and per-row losses (already
-   * divided by the count), then sum_to [] adds them into the loss. The per-row losses are a
-   * temporary of the pool, released at once.
+   * divided by the count), then sum_to [] adds them into the loss (lossPieces). The per-row
+   * losses are a temporary of the pool, released at once.
    */
   private lowerCrossEntropy(gr: Group, phase: Phase, head: Node, out: Region): void {
     const grad = gr.extraOutput!;
     const req = { op: 'cross_entropy_grad', attrs: head.attrs, inputs: head.inputs.map((i) => this.spec(i)), output: this.spec(grad) };
-    const k = crossEntropyFused(req, this.caps);
-    const R = k.lossShape[0];
-    const bytes = 4 * R;
-    this.checkBinding(`the per-row losses of %${head.id} [${R}]`, bytes);
-    const slot = this.pool.open(bytes, this.time);
-    const rows: Region = { buffer: -1 - slot, offset: 0, bytes };
-    const bind: Record<string, Region> = { out: this.region(grad), loss: rows };
+    const bind: Record<string, Region> = {};
     head.inputs.forEach((x, i) => (bind[`in${i}`] = this.region(x)));
-    this.push(gr, phase, { ...k, bindings: k.bindings as BindingName[] }, bind);
-    const sum = this.kernels({ op: 'sum_to', attrs: {}, inputs: [{ shape: [R], dtype: 'f32' }, { shape: [], dtype: 'f32' }], output: { shape: [], dtype: 'f32' } }, this.caps);
-    this.push(gr, phase, sum, { in0: rows, out });
-    this.pool.close(slot, this.time);
+    this.lossPieces(gr, phase, req, bind, out, this.region(grad));
   }
 
   /** pad_concat: concat(concat(p0, p1), p2)…, the intermediate results temporaries of the pool. */

@@ -268,7 +268,7 @@ export class Batch {
         throw new GpuError(
           'limit',
           `buffer ${b.label || '(unlabeled)'} of ${size} bytes exceeds maxStorageBufferBindingSize ` +
-            `(${limits.maxStorageBufferBindingSize} bytes); splitting a tensor across bindings is not implemented`,
+            `(${limits.maxStorageBufferBindingSize} bytes); bind a range of it (the plan splits large tensors into windows)`,
           kernel.label,
         );
       }

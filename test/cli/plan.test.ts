@@ -27,10 +27,19 @@ describe('peftc compile --emit plan | wgsl', () => {
   it('a tensor over the binding limit is one line naming it, exit 1', () => {
     const r = peftc('compile', 'examples/gpt2-lora.peft', '--emit', 'plan', '--batch', '64', '--seq', '1024', '--set=n_layer=1,vocab_size=1000');
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^peftc: tensor %2 \(embedding in wte\) \[64, 1024, 768\] needs 192\.0 MiB in one binding, more than this adapter's maxStorageBufferBindingSize \(128\.0 MiB\).*use a smaller batch or sequence\n$/);
-    // GPT-2's own embedding table is over WebGPU's default limit of 128 MiB.
-    const big = peftc('compile', 'examples/gpt2-lora.peft', '--emit', 'plan', '--batch', '1', '--seq', '8', '--set=n_layer=1');
-    expect(big.stderr).toMatch(/^peftc: parameter wte\.weight \[50257, 768\] needs 147\.2 MiB in one binding.*use an adapter with a larger limit\n$/);
+    expect(r.stderr).toMatch(/^peftc: tensor %2 \(embedding in wte\) \[64, 1024, 768\] needs 192\.0 MiB in one binding, more than this adapter's maxStorageBufferBindingSize \(128\.0 MiB\); embedding is not split.*use a smaller batch or sequence\n$/);
+  });
+
+  it('splits GPT-2\'s token table (147 MiB) and logits (196 MiB) over WebGPU\'s default 128 MiB bindings', () => {
+    const r = peftc('compile', 'examples/gpt2-lora.peft', '--emit', 'plan', '--batch', '8', '--seq', '128', '--set=n_layer=1');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/%2 embedding \(wte\) \[piece 1\/2\] +embedding_43648x768_1024_rows0 /);
+    expect(r.stdout).toMatch(/linear \(lm_head\) \[piece 4\/4\]/);
+    expect(r.stdout).toMatch(/cross_entropy\+cross_entropy_grad \[piece 2\/2\]/);
+    // every bound range within 128 MiB: [offset+bytes] in the dispatch lines
+    const ranges = [...r.stdout.matchAll(/#\d+\[(\d+)\+(\d+)\]/g)].map((m) => Number(m[2]));
+    expect(ranges.length).toBeGreaterThan(10);
+    expect(Math.max(...ranges)).toBeLessThanOrEqual(128 * 2 ** 20);
   });
 
   it('refuses bad --batch values', () => {

@@ -191,7 +191,7 @@ describe('plan: fusions', () => {
 });
 
 describe('plan: limits and the optimizer', () => {
-  it('a tensor over maxStorageBufferBindingSize is a PlanError naming it and the limit', () => {
+  it('a tensor over maxStorageBufferBindingSize that its op cannot split is a PlanError naming it and the limit', () => {
     const error = (limit: number, dims: { B: number; T: number }): Error | undefined => {
       try {
         plan(tg('gpt2-lora.peft'), {}, { ...CAPS, limits: { ...LIMITS, maxStorageBufferBindingSize: limit } }, dims);
@@ -199,14 +199,38 @@ describe('plan: limits and the optimizer', () => {
         return e as Error;
       }
     };
+    // The embedding's output [8, 64, 16] (32 KiB) over a 4 KiB limit: a lookup splits by table rows, not by ids.
     const act = error(4096, { B: 8, T: 64 });
     expect(act).toBeInstanceOf(PlanError);
     expect(act!.message).toMatch(
-      /^tensor %2 \(embedding in wte\) \[8, 64, 16\] needs 0\.031 MiB in one binding, more than this adapter's maxStorageBufferBindingSize \(0\.004 MiB\)/,
+      /^tensor %2 \(embedding in wte\) \[8, 64, 16\] needs 0\.031 MiB in one binding, more than this adapter's maxStorageBufferBindingSize \(0\.004 MiB\); embedding is not split across bindings/,
     );
-    expect(act!.message).toMatch(/splitting the tensor along its rows/);
-    const param = error(1024, { B: 1, T: 4 });
-    expect(param!.message).toMatch(/^parameter wte\.weight \[32, 16\] needs 0\.002 MiB in one binding/);
+    // A table whose windows of 64 rows do not fit either.
+    const table = error(1024, { B: 1, T: 4 });
+    expect(table!.message).toMatch(/embedding table \[32, 16\]: one window of 64 rows takes 4096 bytes, more than the binding limit \(1024\)/);
+  });
+
+  it('splits the vocabulary-sized tensors of GPT-2 into windows that fit, 256-aligned', () => {
+    // vocab 512 × n_embd 80: wte 160 KiB and logits [128, 512] 256 KiB over a 128 KiB limit.
+    const set = ['vocab_size=512', 'n_positions=64', 'n_embd=80', 'n_layer=1', 'n_head=2'];
+    const limit = 128 * 1024;
+    const caps = { ...CAPS, limits: { ...LIMITS, maxStorageBufferBindingSize: limit } };
+    for (const [name, full] of [['gpt2-lora.peft', false], ['gpt2.peft', true]] as const) {
+      const q = buildPlan(buildTrainingGraph(graphOf(name, set, full)), { B: 2, T: 64 }, caps, {});
+      const dispatches = q.steps.filter((s) => s.kind === 'dispatch');
+      for (const s of dispatches) {
+        for (const r of s.bindings) {
+          expect(r.bytes, s.label).toBeLessThanOrEqual(limit);
+          expect(r.offset % 256, s.label).toBe(0);
+        }
+      }
+      const pieces = dispatches.filter((s) => / \[piece \d+\/\d+\]$/.test(s.label)).map((s) => s.label.replace(/ \[piece.*/, ''));
+      const split = [...new Set(pieces)].join('\n');
+      expect(split).toMatch(/embedding/); // the lookup, by table rows
+      expect(split).toMatch(/cross_entropy/); // the fused loss, by rows of the logits
+      expect(split).toMatch(/linear/); // the tied head and its input gradient
+      if (full) expect(split).toMatch(/embedding_grad/);
+    }
   });
 
   it('splits the optimizer into chunks when the trainable arena exceeds one binding', () => {

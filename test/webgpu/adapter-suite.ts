@@ -14,8 +14,10 @@ import {
   type MatmulOptions,
   type MatmulSpec,
   matmulVariantFor,
+  matmulKernel,
   prepareMatmul,
 } from '../../runtime/webgpu/kernels/matmul.ts';
+import { splitMatmul } from '../../compiler/lower/split.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { matmulCpu, maxScaledError, randomArray } from './reference.ts';
 
@@ -199,6 +201,45 @@ export function adapterSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       });
     }
 
+    // A product split into pieces (compiler/lower/split.ts): each piece binds 256-aligned windows of
+    // whole rows and addresses them with row strides and first columns; K pieces accumulate, the
+    // bias comes with the first and the activation with the last. Same tolerance as one product.
+    const SPLITS: MatmulSpec[] = [
+      { M: 150, N: 132, K: 140, bias: true, activation: 'gelu' },
+      { M: 150, N: 140, K: 132, transB: true, alpha: 0.5 },
+      { M: 132, N: 140, K: 150, transA: true },
+      { M: 140, N: 150, K: 132, transA: true, transB: true, bias: true, activation: 'relu' },
+      { M: 130, N: 129, K: 131, transB: true }, // no vec4 anywhere
+    ];
+    for (const variant of ['regblock', 'tiled'] as const) {
+      it(`${variant}: a product split into windowed pieces equals the whole product`, async () => {
+        let kSplits = 0;
+        // tiled: one case (each piece is its own shader; SwiftShader runs tiled ones slowly)
+        for (const spec of variant === 'tiled' ? [SPLITS[0]!] : SPLITS) {
+          const limit = 4 * 64 * Math.max(spec.M, spec.N, spec.K);
+          const pieces = splitMatmul(spec, limit)!;
+          expect(pieces.length, JSON.stringify(spec)).toBeGreaterThan(1);
+          kSplits += pieces.some((p) => p.spec.accumulate) ? 1 : 0;
+          const a = randomArray(spec.M * spec.K, 3);
+          const b = randomArray(spec.K * spec.N, 4);
+          const bias = spec.bias ? randomArray(spec.N, 5) : undefined;
+          const [ab, bb, cb] = [gpu.buffer(a), gpu.buffer(b), gpu.buffer(spec.M * spec.N * 4)];
+          const biasb = bias ? gpu.buffer(bias) : undefined;
+          const batch = gpu.batch('split matmul');
+          for (const p of pieces) {
+            const k = matmulKernel(p.spec, { variant, limits: gpu.info.limits });
+            const range = (buffer: GPUBuffer, w: { offset: number; bytes: number }) => ({ buffer, offset: w.offset, size: w.bytes });
+            const bound = { a: range(ab, p.a), b: range(bb, p.b), c: range(cb, p.c), ...(p.bias ? { bias: range(biasb!, p.bias) } : {}) };
+            batch.dispatch(await gpu.pipeline(k.wgsl, { label: k.label }), k.bindings.map((n) => bound[n]!), k.workgroups);
+          }
+          await batch.submit();
+          const want = matmulCpu(spec, a, b, bias);
+          expect(maxScaledError(await gpu.read(cb), want.c, want.magnitude), JSON.stringify(spec)).toBeLessThanOrEqual(matmulTolerance(spec.K));
+        }
+        expect(kSplits, 'cases split along K').toBeGreaterThan(0);
+      });
+    }
+
     it('gelu does not overflow to NaN for large inputs', async () => {
       // Pre-activations of ±60..±90: tanh's argument is large; a naive exp-based tanh gives NaN.
       const spec: MatmulSpec = { M: 4, N: 4, K: 4, activation: 'gelu' };
@@ -222,7 +263,7 @@ export function adapterSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       const err = await prepareMatmul(gpu, { M: rows, N: 64, K: 64 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(GpuError);
       expect((err as GpuError).kind).toBe('limit');
-      expect((err as GpuError).message).toMatch(/A holds \d+ bytes, more than this adapter's maxStorageBufferBindingSize/);
+      expect((err as GpuError).message).toMatch(/A spans \d+ bytes, more than this adapter's maxStorageBufferBindingSize/);
     });
   });
 

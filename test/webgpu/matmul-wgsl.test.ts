@@ -62,7 +62,7 @@ describe('matmul generator', () => {
   it('refuses a tensor larger than maxStorageBufferBindingSize with a limit error', () => {
     const rows = 128 * 2 ** 20 / 4 / 768 + 1; // x [rows, 768] just over 128 MiB
     expect(() => matmulKernel({ M: Math.ceil(rows), N: 768, K: 768 }, { variant: 'regblock', limits: COMPAT })).toThrow(
-      /A holds \d+ bytes, more than this adapter's maxStorageBufferBindingSize/,
+      /A spans \d+ bytes, more than this adapter's maxStorageBufferBindingSize/,
     );
   });
 

@@ -13,6 +13,11 @@
 // sequential passes over V, max, Σexp, write) and one workgroup per row (hardware GPUs: strided
 // passes with tree reductions). Every row kernel counts the counted rows itself (R comparisons).
 //
+// Logits larger than one storage binding are processed in row pieces (compiler/lower/split.ts):
+// attr `row0` says the logits (and dlogits, loss) bound are rows row0 … of the whole; targets
+// stay bound whole, because every piece counts the counted rows of all of them. A forward-only
+// plan gets the per-row losses from crossEntropyRows, a piece at a time, and adds them.
+//
 // Targets outside [0, V) other than ignore_index are treated as ignored (the CPU reference
 // rejects them; a kernel cannot throw). The gradient assumes an upstream gradient of 1.
 import { GpuError } from '../errors.ts';
@@ -20,7 +25,11 @@ import { type Grid, checkOutput, declare, fail, fmt, grid, i32, intAttr, operand
 import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
 
 interface Operands {
+  /** Rows of the logits bound (a piece's rows when split). */
   R: number;
+  /** Rows of all the targets (R unless split), and the first row of this piece. */
+  RT: number;
+  row0: number;
   V: number;
   ignore: number;
   logits: number[];
@@ -31,15 +40,19 @@ function operands(req: OpKernelRequest): Operands {
   const targets = operand(req, 1, 'targets', 'i32').shape;
   const ignore = intAttr(req, 'ignore_index');
   const [R, V] = rowsOf(req, logits);
-  if (targets.length !== logits.length - 1 || targets.some((d, i) => d !== logits[i])) {
-    fail(req.op, `targets ${fmt(targets)} must be logits ${fmt(logits)} without the last axis`);
+  const piece = req.attrs.row0 !== undefined;
+  const row0 = intAttr(req, 'row0', 0);
+  const RT = targets.reduce((a, b) => a * b, 1);
+  if (piece ? row0 < 0 || row0 + R > RT : targets.length !== logits.length - 1 || targets.some((d, i) => d !== logits[i])) {
+    fail(req.op, piece ? `logits rows [${row0}, ${row0 + R}) are not among the ${RT} targets` : `targets ${fmt(targets)} must be logits ${fmt(logits)} without the last axis`);
   }
   if (V === 0) fail(req.op, 'no classes (V = 0)');
-  return { R, V, ignore, logits };
+  return { R, RT, row0, V, ignore, logits };
 }
 
 function constants(o: Operands): string {
-  return `const R = ${u32(o.R)};
+  return `const R = ${u32(o.RT)}; // all targets' rows (counted by every row)
+const ROW0 = ${u32(o.row0)}; // the first target row of the logits bound
 const V = ${u32(o.V)};
 const IGNORE = ${i32(o.ignore)};
 fn counts(t: i32) -> bool { return t != IGNORE && t >= 0 && t < i32(V); }`;
@@ -64,6 +77,7 @@ const ROW_STATS = `fn rowStats(off: u32) -> vec2<f32> {
 /** cross_entropy: logits [..., V], targets i32 [...] → out [] (mean loss). */
 export const crossEntropy: OpKernelGen = (req, caps) => {
   const o = operands(req);
+  if (o.R !== o.RT) fail(req.op, 'the mean loss kernel takes all rows at once; pieces use crossEntropyRows');
   checkOutput(req, []);
   const WG = workgroupLimit(caps, caps.isSoftware ? 64 : 1024);
   const d = declare([
@@ -114,33 +128,40 @@ export function crossEntropyVariantFor(caps: Pick<AdapterCaps, 'isSoftware'>): '
   return caps.isSoftware ? 'row' : 'workgroup';
 }
 
-/** The dlogits kernel, with the per-row loss output when `fused`. */
-function rowKernel(req: OpKernelRequest, caps: AdapterCaps, fused: boolean): Omit<OpKernel, 'bindings'> & { bindings: (BindingName | 'loss')[] } {
+/** What a row kernel writes: dlogits, dlogits and the per-row losses, or only the losses. */
+type RowMode = 'grad' | 'fused' | 'loss';
+
+/** One row kernel: see the file's comment for the three modes. */
+function rowKernel(req: OpKernelRequest, caps: AdapterCaps, mode: RowMode): Omit<OpKernel, 'bindings'> & { bindings: (BindingName | 'loss')[] } {
   const o = operands(req);
-  checkOutput(req, o.logits);
+  if (mode !== 'loss') checkOutput(req, o.logits);
+  const grad = mode !== 'loss';
+  const lossOut = mode !== 'grad';
   const list: { name: BindingName | 'loss'; variable: string; type: string; write?: boolean }[] = [
     { name: 'in0', variable: 'logits', type: 'f32' },
     { name: 'in1', variable: 'targets', type: 'i32' },
-    { name: 'out', variable: 'out', type: 'f32' },
   ];
-  if (fused) list.push({ name: 'loss', variable: 'loss', type: 'f32', write: true });
+  if (grad) list.push({ name: 'out', variable: 'out', type: 'f32' });
+  if (lossOut) list.push({ name: 'loss', variable: 'loss', type: 'f32', write: true });
   const d = declare(list);
   const workgroup = crossEntropyVariantFor(caps) === 'workgroup';
-  const name = fused ? 'cross_entropy_fused' : 'cross_entropy_grad';
+  const name = { grad: 'cross_entropy_grad', fused: 'cross_entropy_fused', loss: 'cross_entropy_rows' }[mode];
+  const lossLine = (indent: string, value: string) => (lossOut ? `\n${indent}loss[row] = ${value};` : '');
   let g: Grid;
   let body: string;
   let helpers: string;
   if (!workgroup) {
     g = grid(req.op, o.R, caps, { heavy: true });
-    helpers = COUNT_ALL;
-    body = `  let row = i;
+    helpers = grad ? COUNT_ALL : `${COUNT_ALL}\n${ROW_STATS}`;
+    const head = `  let row = i;
   let off = row * V;
-  let t = targets[row];
-  if (!counts(t)) {
-    for (var j = 0u; j < V; j++) { out[off + j] = 0.0; }${fused ? '\n    loss[row] = 0.0;' : ''}
+  let t = targets[ROW0 + row];
+  if (!counts(t)) {${grad ? '\n    for (var j = 0u; j < V; j++) { out[off + j] = 0.0; }' : ''}${lossLine('    ', '0.0')}
     return;
   }
-  let inv = 1.0 / f32(countAll());
+  let inv = 1.0 / f32(countAll());`;
+    body = grad
+      ? `${head}
   var mx = logits[off];
   for (var j = 1u; j < V; j++) { mx = max(mx, logits[off + j]); }
   // out holds exp(l − max) until the sum is known (one exp per logit)
@@ -152,14 +173,16 @@ function rowKernel(req: OpKernelRequest, caps: AdapterCaps, fused: boolean): Omi
   }
   let is = 1.0 / se;
   for (var j = 0u; j < V; j++) { out[off + j] = out[off + j] * is * inv; }
-  out[off + u32(t)] -= inv;${fused ? '\n  loss[row] = (log(se) - (logits[off + u32(t)] - mx)) * inv;' : ''}`;
+  out[off + u32(t)] -= inv;${lossLine('  ', '(log(se) - (logits[off + u32(t)] - mx)) * inv')}`
+      : `${head}
+  let st = rowStats(off);${lossLine('  ', '(log(st.y) - (logits[off + u32(t)] - st.x)) * inv')}`;
   } else {
     g = rowGroups(req.op, o.R, caps, 3);
     const WG = u32(g.wg);
     helpers = workgroupReductions(g.wg, 3);
     // No early return: every invocation reaches every barrier; uncounted rows write zeros.
     body = `  let off = row * V;
-  let t = targets[row];
+  let t = targets[ROW0 + row];
   let keep = counts(t);
   let tc = u32(clamp(t, 0i, i32(V) - 1i));
   var c = 0.0;
@@ -170,17 +193,22 @@ function rowKernel(req: OpKernelRequest, caps: AdapterCaps, fused: boolean): Omi
   let mx = wgMax(m, lid, 1u);
   var s = 0.0;
   for (var j = lid; j < V; j += ${WG}) {
-    let e = exp(logits[off + j] - mx);
-    out[off + j] = e; // this invocation's own elements: exp(l − max) until the sum is known
+    let e = exp(logits[off + j] - mx);${grad ? '\n    out[off + j] = e; // this invocation\'s own elements: exp(l − max) until the sum is known' : ''}
     s += e;
   }
-  let se = wgSum(s, lid, 2u);
+  let se = wgSum(s, lid, 2u);${
+    grad
+      ? `
   let is = 1.0 / se;
   for (var j = lid; j < V; j += ${WG}) {
     out[off + j] = select(0.0, (out[off + j] * is - select(0.0, 1.0, j == tc)) * inv, keep);
-  }${fused ? '\n  if (lid == 0u) { loss[row] = select(0.0, (log(se) - (logits[off + tc] - mx)) * inv, keep); }' : ''}`;
+  }`
+      : ''
+  }${lossOut ? '\n  if (lid == 0u) { loss[row] = select(0.0, (log(se) - (logits[off + tc] - mx)) * inv, keep); }' : ''}`;
   }
-  const wgsl = `// ${name}: logits ${fmt(o.logits)}, targets → out = dlogits ${fmt(o.logits)}${fused ? `, loss [${o.R}] (per-row loss / count)` : ''}
+  const piece = o.R < o.RT ? ` (rows ${o.row0} … ${o.row0 + o.R - 1} of ${o.RT})` : '';
+  const outputs = [grad ? `dlogits ${fmt(o.logits)}` : '', lossOut ? `loss [${o.R}] (per-row loss / count)` : ''].filter(Boolean).join(', ');
+  const wgsl = `// ${name}: logits ${fmt(o.logits)}${piece}, targets → ${outputs}
 // ${workgroup ? 'one workgroup' : 'one invocation'} per row
 ${constants(o)}
 ${d.wgsl}
@@ -190,12 +218,13 @@ ${g.prologue}
 ${body}
 }
 `;
-  return { label: `${name}_${workgroup ? 'wg' : 'row'}_${o.R}x${o.V}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+  const label = `${name}_${workgroup ? 'wg' : 'row'}_${o.R}x${o.V}${o.R < o.RT ? `_rows${o.row0}` : ''}`;
+  return { label, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 }
 
 /** cross_entropy_grad: logits [..., V], targets i32 [...] → dlogits [..., V]. */
 export const crossEntropyGrad: OpKernelGen = (req, caps) => {
-  const k = rowKernel(req, caps, false);
+  const k = rowKernel(req, caps, 'grad');
   if (k.bindings.includes('loss')) throw new GpuError('internal', 'cross_entropy_grad binds no loss');
   return k as OpKernel;
 };
@@ -212,7 +241,17 @@ export interface CrossEntropyFusedKernel extends Omit<OpKernel, 'bindings'> {
  * attrs ignore_index; output = dlogits, the logits' shape); the kernel also writes `loss`.
  */
 export function crossEntropyFused(req: OpKernelRequest, caps: AdapterCaps): CrossEntropyFusedKernel {
-  const k = rowKernel(req, caps, true);
+  const k = rowKernel(req, caps, 'fused');
+  const R = rowsOf(req, req.inputs[0]!.shape)[0];
+  return { ...k, lossShape: [R] };
+}
+
+/**
+ * The per-row losses only (bindings `in0` logits, `in1` targets, `loss` f32 [R]): for the loss of
+ * logits too large for one binding, a piece at a time (request as for cross_entropy, with attr `row0`).
+ */
+export function crossEntropyRows(req: OpKernelRequest, caps: AdapterCaps): CrossEntropyFusedKernel {
+  const k = rowKernel(req, caps, 'loss');
   const R = rowsOf(req, req.inputs[0]!.shape)[0];
   return { ...k, lossShape: [R] };
 }

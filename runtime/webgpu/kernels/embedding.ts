@@ -2,6 +2,9 @@
 //
 // embedding: one invocation per output element (4 features when D % 4 = 0). An id outside
 //   the table reads zeros (the CPU reference throws; a GPU kernel cannot).
+//   A table larger than one storage binding is looked up in pieces (compiler/lower/split.ts):
+//   attrs `row0` (the piece's first table row) and `table_rows` (the whole table's rows); a piece
+//   writes the ids in its rows, and the first piece also the zeros of ids outside the table.
 // positions: one invocation per position.
 // embedding_grad: a deterministic gather instead of a scatter-add (WGSL has no float atomics):
 //   one invocation per (table row v, chunk of features) zeroes its part of row v, then scans
@@ -17,6 +20,9 @@ export const embedding: OpKernelGen = (req, caps) => {
   const ids = operand(req, 1, 'ids', 'i32').shape;
   if (table.length !== 2) fail(req.op, `embedding table must be 2-D, got ${fmt(table)}`);
   const [N, D] = table as [number, number];
+  const row0 = intAttr(req, 'row0', 0);
+  const rows = intAttr(req, 'table_rows', N);
+  if (row0 < 0 || row0 + N > rows) fail(req.op, `table piece [${row0}, ${row0 + N}) is not inside a table of ${rows} rows`);
   checkOutput(req, [...ids, D]);
   const n = numel(ids);
   const w = widthFor(D);
@@ -28,22 +34,33 @@ export const embedding: OpKernelGen = (req, caps) => {
     { name: 'in1', variable: 'ids', type: 'i32' },
     { name: 'out', variable: 'out', type: T },
   ]);
-  const wgsl = `// embedding: table [${N}, ${D}], ids ${fmt(ids)} → out ${fmt([...ids, D])}; ids outside [0, ${N}) give zeros
+  const piece = N < rows;
+  const lookup = piece
+    ? `  let local = id - ROW0;
+  if (local >= 0 && local < N) {
+    out[i] = table[u32(local) * DW + i % DW];
+  } else if (${row0 === 0 ? 'id < 0 || id >= ROWS' : 'false'}) {
+    out[i] = T(0.0);
+  }`
+    : `  if (id < 0 || id >= N) {
+    out[i] = T(0.0);
+  } else {
+    out[i] = table[u32(id) * DW + i % DW];
+  }`;
+  const wgsl = `// embedding: table [${N}, ${D}]${piece ? ` (rows ${row0} … ${row0 + N - 1} of ${rows})` : ''}, ids ${fmt(ids)} → out ${fmt([...ids, D])}; ids outside [0, ${rows}) give zeros
 alias T = ${T};
 const N = ${i32(N)};
+const ROW0 = ${i32(row0)};
+const ROWS = ${i32(rows)};
 const DW = ${u32(DW)}; // features in units of T
 ${d.wgsl}
 ${g.entry}
 ${g.prologue}
   let id = ids[i / DW];
-  if (id < 0 || id >= N) {
-    out[i] = T(0.0);
-  } else {
-    out[i] = table[u32(id) * DW + i % DW];
-  }
+${lookup}
 }
 `;
-  return { label: `embedding_${N}x${D}_${n}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+  return { label: `embedding_${N}x${D}_${n}${piece ? `_rows${row0}` : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
 /** positions: x [B, S, ...] (shape only, not bound) → i32 [S] = offset … offset + S − 1. */
@@ -71,11 +88,15 @@ export function embeddingGradChunks(rows: number, featureUnits: number, isSoftwa
   return Math.max(1, Math.min(featureUnits, ceilDiv(target, Math.max(rows, 1))));
 }
 
-/** embedding_grad: ids i32 [...] (n ids), dy [..., D] → out [rows, D]. */
+/**
+ * embedding_grad: ids i32 [...] (n ids), dy [..., D] → out [rows, D]. With attr `row0` the output
+ * is rows row0 … row0 + rows − 1 of a larger table's gradient (one piece of a split).
+ */
 export const embeddingGrad: OpKernelGen = (req, caps) => {
   const ids = operand(req, 0, 'ids', 'i32').shape;
   const dy = operand(req, 1, 'dy', 'f32').shape;
   const rows = intAttr(req, 'rows');
+  const row0 = intAttr(req, 'row0', 0);
   if (dy.length !== ids.length + 1 || ids.some((d, i) => d !== dy[i])) fail(req.op, `dy ${fmt(dy)} must be ids' shape ${fmt(ids)} plus a feature axis`);
   if (rows < 0) fail(req.op, `rows must be ≥ 0, got ${rows}`);
   const D = dy[dy.length - 1]!;
@@ -97,7 +118,7 @@ export const embeddingGrad: OpKernelGen = (req, caps) => {
   const scan =
     idsW === 4
       ? `for (var t4 = 0u; t4 < ${u32(n / 4)}; t4++) {
-    let hit = ids[t4] == vec4<i32>(i32(v));
+    let hit = ids[t4] == vec4<i32>(ROW0 + i32(v));
     if (any(hit)) {
       for (var k = 0u; k < 4u; k++) {
         if (hit[k]) { ${add('(t4 * 4u + k)')} }
@@ -105,12 +126,13 @@ export const embeddingGrad: OpKernelGen = (req, caps) => {
     }
   }`
       : `for (var t = 0u; t < NIDS; t++) {
-    if (ids[t] == i32(v)) { ${add('t')} }
+    if (ids[t] == ROW0 + i32(v)) { ${add('t')} }
   }`;
   const wgsl = `// embedding_grad: ids ${fmt(ids)}, dy ${fmt(dy)} → out [${rows}, ${D}]: out[v] = Σ_{t: ids[t] = v} dy[t]
 // invocation i owns row v = i / CHUNKS, features c0 … c0 + C − 1 (units of T)
 alias T = ${T};
 const NIDS = ${u32(n)};
+const ROW0 = ${i32(row0)}; // the first table row of this output (a piece of a larger gradient)
 const DW = ${u32(DW)};
 const CHUNKS = ${u32(chunks)};
 const C = ${u32(C)};
@@ -125,7 +147,7 @@ ${g.prologue}
   ${scan}
 }
 `;
-  return { label: `embedding_grad_${rows}x${D}_${n}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+  return { label: `embedding_grad_${rows}x${D}_${n}${row0 ? `_rows${row0}` : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
 export const EMBEDDING_KERNELS: Record<string, OpKernelGen> = {

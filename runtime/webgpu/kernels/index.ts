@@ -7,7 +7,7 @@
 // before in0.
 import { GpuError } from '../errors.ts';
 import { ATTENTION_KERNELS } from './attention.ts';
-import { CROSS_ENTROPY_KERNELS, type CrossEntropyFusedKernel, crossEntropyFused as fusedKernel } from './cross_entropy.ts';
+import { CROSS_ENTROPY_KERNELS, type CrossEntropyFusedKernel, crossEntropyFused as fusedKernel, crossEntropyRows as rowsKernel } from './cross_entropy.ts';
 import { DROPOUT_KERNELS } from './dropout.ts';
 import { ELEMENTWISE_KERNELS } from './elementwise.ts';
 import { EMBEDDING_KERNELS } from './embedding.ts';
@@ -56,7 +56,8 @@ export function opKernel(req: OpKernelRequest, caps: AdapterCaps): OpKernel {
 
 /**
  * Throws GpuError('limit') when a bound operand or the output is larger than one storage binding
- * may be (maxStorageBufferBindingSize; 128 MiB on llvmpipe): splitting a tensor is not implemented.
+ * may be (maxStorageBufferBindingSize; 128 MiB on llvmpipe). The plan splits the ops that can be
+ * split into pieces before asking for a kernel (compiler/lower/split.ts); this check is the backstop.
  */
 export function checkBindingSizes(req: OpKernelRequest, caps: AdapterCaps, bound: readonly string[]): void {
   const limit = caps.limits.maxStorageBufferBindingSize;
@@ -68,7 +69,7 @@ export function checkBindingSizes(req: OpKernelRequest, caps: AdapterCaps, bound
       throw new GpuError(
         'limit',
         `${what} [${t.shape.join(', ')}] holds ${bytes} bytes, more than this adapter's maxStorageBufferBindingSize (${limit}); ` +
-          'splitting a tensor across bindings is not implemented',
+          `the plan splits matmuls, embeddings, the loss and elementwise ops across bindings, not ${req.op}`,
         `${req.op} kernel`,
       );
     }
@@ -78,6 +79,13 @@ export function checkBindingSizes(req: OpKernelRequest, caps: AdapterCaps, bound
 /** The fused cross-entropy loss and gradient (see cross_entropy.ts), with the binding-size check. */
 export function crossEntropyFused(req: OpKernelRequest, caps: AdapterCaps): CrossEntropyFusedKernel {
   const k = fusedKernel(req, caps);
+  checkBindingSizes(req, caps, k.bindings);
+  return k;
+}
+
+/** The per-row losses of (a row piece of) the logits (see cross_entropy.ts), with the binding-size check. */
+export function crossEntropyRows(req: OpKernelRequest, caps: AdapterCaps): CrossEntropyFusedKernel {
+  const k = rowsKernel(req, caps);
   checkBindingSizes(req, caps, k.bindings);
   return k;
 }

@@ -39,8 +39,57 @@ export interface MatmulSpec {
   activation?: Activation;
   /** Scales the product (LoRA's alpha/r, for instance). Default 1. */
   alpha?: number;
-  /** C += result instead of C = result (gradient accumulation). */
+  /**
+   * C += result instead of C = result (gradient accumulation). With an activation, the
+   * activation applies to the sum: C = act(C + alpha·op(A)·op(B) + bias) (the last piece of a
+   * product split along K).
+   */
   accumulate?: boolean;
+  /**
+   * A window onto larger stored matrices, for one piece of a matmul split over several
+   * dispatches (compiler/lower/split.ts): the row strides of the stored A, B and C (elements;
+   * default dense, the stored row length) and the column where the piece starts within its
+   * binding's rows (default 0). The element (row, col) of stored X is at row·ldx + xCol + col.
+   */
+  lda?: number;
+  ldb?: number;
+  ldc?: number;
+  aCol?: number;
+  bCol?: number;
+  cCol?: number;
+}
+
+/** The stored layout of each operand: row stride and first column (see MatmulSpec.lda). */
+export interface Strides {
+  lda: number;
+  ldb: number;
+  ldc: number;
+  aCol: number;
+  bCol: number;
+  cCol: number;
+}
+
+/** Row strides and column offsets, dense unless the spec is a piece of a split matmul. */
+export function stridesOf(spec: MatmulSpec): Strides {
+  return {
+    lda: spec.lda ?? (spec.transA ? spec.M : spec.K),
+    ldb: spec.ldb ?? (spec.transB ? spec.K : spec.N),
+    ldc: spec.ldc ?? spec.N,
+    aCol: spec.aCol ?? 0,
+    bCol: spec.bCol ?? 0,
+    cCol: spec.cCol ?? 0,
+  };
+}
+
+/** Elements each binding spans: rows of the stored matrix times its stride (the last row only to the piece's end). */
+export function bindingElements(spec: MatmulSpec): { a: number; b: number; c: number } {
+  const s = stridesOf(spec);
+  const span = (rows: number, ld: number, col: number, cols: number) => (rows - 1) * ld + col + cols;
+  return {
+    a: spec.transA ? span(spec.K, s.lda, s.aCol, spec.M) : span(spec.M, s.lda, s.aCol, spec.K),
+    b: spec.transB ? span(spec.N, s.ldb, s.bCol, spec.K) : span(spec.K, s.ldb, s.bCol, spec.N),
+    c: span(spec.M, s.ldc, s.cCol, spec.N),
+  };
 }
 
 export type MatmulLimits = Pick<
@@ -93,18 +142,22 @@ function checkSpec(spec: MatmulSpec, limits: MatmulLimits): void {
     if (!Number.isInteger(v) || v < 1) throw new GpuError('validation', `matmul ${d} must be a positive integer, got ${v}`);
   }
   const { M, N, K } = spec;
-  const tensors: [string, number][] = [
-    ['A', M * K],
-    ['B', K * N],
-    ['C', M * N],
-  ];
-  for (const [name, elems] of tensors) {
-    if (elems * 4 > limits.maxStorageBufferBindingSize) {
-      // Not implemented yet: splitting an operand into several bindings or several dispatches.
+  const s = stridesOf(spec);
+  const rowLength = { lda: spec.transA ? M : K, ldb: spec.transB ? K : N, ldc: N };
+  for (const key of ['lda', 'ldb', 'ldc'] as const) {
+    const col = s[key === 'lda' ? 'aCol' : key === 'ldb' ? 'bCol' : 'cCol'];
+    if (!Number.isInteger(col) || col < 0 || s[key] < col + rowLength[key]) {
+      throw new GpuError('validation', `matmul ${key} ${s[key]} cannot hold ${rowLength[key]} columns from column ${col}`);
+    }
+  }
+  const elems = bindingElements(spec);
+  for (const name of ['a', 'b', 'c'] as const) {
+    if (elems[name] * 4 > limits.maxStorageBufferBindingSize) {
+      // The planner splits such products into pieces (compiler/lower/split.ts) before asking here.
       throw new GpuError(
         'limit',
-        `matmul ${M}×${K}·${K}×${N}: ${name} holds ${elems * 4} bytes, more than this adapter's ` +
-          `maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize}); split it along rows`,
+        `matmul ${M}×${K}·${K}×${N}: ${name.toUpperCase()} spans ${elems[name] * 4} bytes, more than this adapter's ` +
+          `maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize}); split it into pieces`,
       );
     }
   }
@@ -149,23 +202,36 @@ function epilogue(spec: MatmulSpec, c4: boolean, bias4: boolean, acc = 'acc', ro
   lines.push('    if (m >= M) { break; }');
   let v = alpha === 1 ? `${acc}[r]` : `${f32(alpha)} * ${acc}[r]`;
   v = `${v}${biasExpr}`;
-  if (spec.activation) v = `act(${v})`;
+  const actAfterSum = spec.activation && spec.accumulate;
+  if (spec.activation && !actAfterSum) v = `act(${v})`;
   lines.push(`    let v = ${v};`);
-  const op = spec.accumulate ? '+=' : '=';
+  const op = spec.accumulate && !actAfterSum ? '+=' : '=';
+  const ci = c4 ? '(m * LDC + CC + n0) / 4u' : 'm * LDC + CC + n0 + j';
+  const value = (x: string) => (actAfterSum ? (c4 ? `act(c[${ci}] + ${x})` : `act(vec4<f32>(c[${ci}] + ${x}))[0]`) : x);
   if (c4) {
-    lines.push(`    c[(m * N + n0) / 4u] ${op} v;`);
+    lines.push(`    c[${ci}] ${op} ${value('v')};`);
   } else {
     lines.push('    for (var j = 0u; j < 4u; j++) {');
-    lines.push(`      if (n0 + j < N) { c[m * N + n0 + j] ${op} v[j]; }`);
+    lines.push(`      if (n0 + j < N) { c[${ci}] ${op} ${value('v[j]')}; }`);
     lines.push('    }');
   }
   lines.push('  }');
   return lines.join('\n');
 }
 
+/** C and the bias are read and written as vec4 when rows, stride and first column allow it. */
+function vec4C(spec: MatmulSpec): boolean {
+  const s = stridesOf(spec);
+  return spec.N % 4 === 0 && s.ldc % 4 === 0 && s.cCol % 4 === 0;
+}
+
 function header(spec: MatmulSpec, kinds: { a: string; b: string; bias: string; c: string }): string {
   const { M, N, K } = spec;
+  const s = stridesOf(spec);
   const out: string[] = [`const M = ${M}u;`, `const N = ${N}u;`, `const K = ${K}u;`];
+  // Row strides and first columns of the stored operands (dense unless a piece of a split matmul).
+  out.push(`const LDA = ${s.lda}u;`, `const LDB = ${s.ldb}u;`, `const LDC = ${s.ldc}u;`);
+  out.push(`const AC = ${s.aCol}u;`, `const BC = ${s.bCol}u;`, `const CC = ${s.cCol}u;`);
   out.push(`@group(0) @binding(0) var<storage, read> a: array<${kinds.a}>;`);
   out.push(`@group(0) @binding(1) var<storage, read> b: array<${kinds.b}>;`);
   let binding = 2;
@@ -181,7 +247,8 @@ function bindingsOf(spec: MatmulSpec): MatmulKernel['bindings'] {
 
 function labelOf(spec: MatmulSpec, variant: MatmulVariant): string {
   const t = `${spec.transA ? 'T' : 'N'}${spec.transB ? 'T' : 'N'}`;
-  const extra = [spec.bias ? 'bias' : '', spec.activation ?? '', spec.accumulate ? 'acc' : ''].filter(Boolean);
+  const piece = [spec.lda, spec.ldb, spec.ldc, spec.aCol, spec.bCol, spec.cCol].some((x) => x !== undefined) ? 'piece' : '';
+  const extra = [spec.bias ? 'bias' : '', spec.activation ?? '', spec.accumulate ? 'acc' : '', piece].filter(Boolean);
   return `matmul_${variant}_${t}_${spec.M}x${spec.N}x${spec.K}${extra.length ? `_${extra.join('_')}` : ''}`;
 }
 
@@ -223,15 +290,17 @@ function regblockWgsl(spec: MatmulSpec, wg: [number, number], rowBlocks: number)
   const { M, N, K } = spec;
   const tA = !!spec.transA;
   const tB = !!spec.transB;
-  const a4 = (tA ? M : K) % 4 === 0; // contiguous dimension of A is a multiple of 4
-  const b4 = (tB ? K : N) % 4 === 0;
-  const c4 = N % 4 === 0;
+  const st = stridesOf(spec);
+  // vec4 reads where the contiguous dimension, the stride and the first column are multiples of 4
+  const a4 = (tA ? M : K) % 4 === 0 && st.lda % 4 === 0 && st.aCol % 4 === 0;
+  const b4 = (tB ? K : N) % 4 === 0 && st.ldb % 4 === 0 && st.bCol % 4 === 0;
+  const c4 = vec4C(spec);
   const K4 = K - (K % 4);
   const groups = Array.from({ length: rowBlocks }, (_, g) => g);
 
   // Flat indices of op(A)[m, k] and op(B)[k, n] (WGSL expressions), and scalar reads of them.
-  const aIdx = (m: string, k: string): string => (tA ? `(${k}) * M + ${m}` : `(${m}) * K + ${k}`);
-  const bIdx = (k: string, n: string): string => (tB ? `(${n}) * K + ${k}` : `(${k}) * N + ${n}`);
+  const aIdx = (m: string, k: string): string => (tA ? `(${k}) * LDA + AC + ${m}` : `(${m}) * LDA + AC + ${k}`);
+  const bIdx = (k: string, n: string): string => (tB ? `(${n}) * LDB + BC + ${k}` : `(${k}) * LDB + BC + ${n}`);
   const scalar = (arr: string, vec: boolean, idx: string): string =>
     vec ? `${arr}[(${idx}) / 4u][(${idx}) % 4u]` : `${arr}[${idx}]`;
   const mr = (g: number, r: number): string => `mc${4 * g + r}`; // clamped row index
@@ -243,25 +312,25 @@ function regblockWgsl(spec: MatmulSpec, wg: [number, number], rowBlocks: number)
       if (!tA) {
         // row m_i of A, k..k+3 (contiguous)
         return a4
-          ? `a[(${mr(g, i)} * K + k) / 4u]`
-          : `vec4<f32>(${[0, 1, 2, 3].map((j) => `a[${mr(g, i)} * K + k + ${j}u]`).join(', ')})`;
+          ? `a[(${mr(g, i)} * LDA + AC + k) / 4u]`
+          : `vec4<f32>(${[0, 1, 2, 3].map((j) => `a[${mr(g, i)} * LDA + AC + k + ${j}u]`).join(', ')})`;
       }
       // row k+i of stored A, columns m..m+3 of group g (contiguous)
       return a4
-        ? `a[((k + ${i}u) * M + m0 + ${4 * g}u) / 4u]`
-        : `vec4<f32>(${[0, 1, 2, 3].map((r) => `a[(k + ${i}u) * M + ${mr(g, r)}]`).join(', ')})`;
+        ? `a[((k + ${i}u) * LDA + AC + m0 + ${4 * g}u) / 4u]`
+        : `vec4<f32>(${[0, 1, 2, 3].map((r) => `a[(k + ${i}u) * LDA + AC + ${mr(g, r)}]`).join(', ')})`;
     });
   const bCols = [0, 1, 2, 3].map((i) => {
     if (!tB) {
       // row k+i of B, columns n0..n0+3
       return b4
-        ? `b[((k + ${i}u) * N + n0) / 4u]`
-        : `vec4<f32>(${[0, 1, 2, 3].map((c) => `b[(k + ${i}u) * N + ${nc(c)}]`).join(', ')})`;
+        ? `b[((k + ${i}u) * LDB + BC + n0) / 4u]`
+        : `vec4<f32>(${[0, 1, 2, 3].map((c) => `b[(k + ${i}u) * LDB + BC + ${nc(c)}]`).join(', ')})`;
     }
     // row n_i of stored B, k..k+3
     return b4
-      ? `b[(${nc(i)} * K + k) / 4u]`
-      : `vec4<f32>(${[0, 1, 2, 3].map((j) => `b[${nc(i)} * K + k + ${j}u]`).join(', ')})`;
+      ? `b[(${nc(i)} * LDB + BC + k) / 4u]`
+      : `vec4<f32>(${[0, 1, 2, 3].map((j) => `b[${nc(i)} * LDB + BC + k + ${j}u]`).join(', ')})`;
   });
 
   const body: string[] = [];
@@ -318,7 +387,7 @@ function tiledWgsl(spec: MatmulSpec, wg: [number, number], BK: number): string {
   const { M, N, K } = spec;
   const tA = !!spec.transA;
   const tB = !!spec.transB;
-  const c4 = N % 4 === 0;
+  const c4 = vec4C(spec);
   const BN = 4 * wg[0];
   const BM = 4 * wg[1];
   const T = wg[0] * wg[1];
@@ -346,7 +415,7 @@ function tiledWgsl(spec: MatmulSpec, wg: [number, number], BK: number): string {
   if (!tA) body.push('        let kk = e % BK; let mm = e / BK;');
   else body.push('        let mm = e % BM; let kk = e / BM;');
   body.push('        let m = gm + mm; let k = k0 + kk;');
-  body.push(`        As[kk * BM + mm] = select(0.0, a[${tA ? 'k * M + m' : 'm * K + k'}], m < M && k < K);`);
+  body.push(`        As[kk * BM + mm] = select(0.0, a[${tA ? 'k * LDA + AC + m' : 'm * LDA + AC + k'}], m < M && k < K);`);
   body.push('      }');
   body.push('    }');
   body.push(`    for (var i = 0u; i < ${bLoads}u; i++) {`);
@@ -355,7 +424,7 @@ function tiledWgsl(spec: MatmulSpec, wg: [number, number], BK: number): string {
   if (!tB) body.push('        let nn = e % BN; let kk = e / BN;');
   else body.push('        let kk = e % BK; let nn = e / BK;');
   body.push('        let n = gn + nn; let k = k0 + kk;');
-  body.push(`        Bs[kk * BN + nn] = select(0.0, b[${tB ? 'n * K + k' : 'k * N + n'}], n < N && k < K);`);
+  body.push(`        Bs[kk * BN + nn] = select(0.0, b[${tB ? 'n * LDB + BC + k' : 'k * LDB + BC + n'}], n < N && k < K);`);
   body.push('      }');
   body.push('    }');
   body.push('    workgroupBarrier();');

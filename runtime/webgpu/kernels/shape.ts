@@ -157,7 +157,10 @@ ${g.prologue}
   return { label: `expand_batch_${dims(x.shape)}_${B}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
-/** sum_to: x [..., like] (K copies of like's n elements) → out like = Σ_k x[k]. */
+/**
+ * sum_to: x [..., like] (K copies of like's n elements) → out like = Σ_k x[k]. With attr
+ * `accumulate` (1) it adds to out instead: a later piece of a sum over copies split across bindings.
+ */
 export const sumTo: OpKernelGen = (req, caps) => {
   const x = operand(req, 0, 'x', 'f32').shape;
   const like = operand(req, 1, 'like').shape;
@@ -166,6 +169,7 @@ export const sumTo: OpKernelGen = (req, caps) => {
   checkOutput(req, like);
   const n = numel(like);
   const K = n === 0 ? 0 : numel(x) / n;
+  const accumulate = req.attrs.accumulate === 1 || req.attrs.accumulate === true;
   const w = widthFor(n);
   const T = w === 4 ? 'vec4<f32>' : 'f32';
   const g = grid(req.op, n / w, caps, { heavy: K > 64 });
@@ -173,7 +177,7 @@ export const sumTo: OpKernelGen = (req, caps) => {
     { name: 'in0', variable: 'x', type: T },
     { name: 'out', variable: 'out', type: T },
   ]);
-  const wgsl = `// sum_to: x ${fmt(x)} → out ${fmt(like)}, the sum of ${K} copies
+  const wgsl = `// sum_to: x ${fmt(x)} → out ${fmt(like)}${accumulate ? ' +' : ''}= the sum of ${K} copies
 const N = ${u32(n / w)};
 const K = ${u32(K)};
 ${d.wgsl}
@@ -181,10 +185,10 @@ ${g.entry}
 ${g.prologue}
   var s = ${T}();
   for (var k = 0u; k < K; k++) { s += x[k * N + i]; }
-  out[i] = s;
+  out[i] ${accumulate ? '+=' : '='} s;
 }
 `;
-  return { label: `sum_to_${dims(x)}_${dims(like)}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+  return { label: `sum_to_${dims(x)}_${dims(like)}${accumulate ? '_acc' : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
 export const SHAPE_KERNELS: Record<string, OpKernelGen> = {

@@ -1,0 +1,112 @@
+// Splitting one op over several dispatches when a tensor it binds is larger than the adapter's
+// maxStorageBufferBindingSize (128 MiB by default in WebGPU; GPT-2's token table is 147 MiB and
+// its logits for 8 × 128 tokens 196 MiB). The tensor stays whole in its buffer; each piece binds
+// a window of it (a range of whole rows) and works on the part of the op those rows determine.
+//
+// Windows start at a multiple of 64 rows, so their byte offsets are multiples of 256 (a row is
+// at least 4 bytes): every adapter accepts them as binding offsets. Pure: sizes and offsets only.
+import { type MatmulSpec, stridesOf } from '../../runtime/webgpu/kernels/matmul.ts';
+
+/** Rows per window start at multiples of this (64 rows × ≥ 4 bytes = a 256-byte offset). */
+export const ROW_QUANTUM = 64;
+
+/** A byte range of an operand, relative to the operand's first byte. */
+export interface Window {
+  offset: number;
+  bytes: number;
+}
+
+/** One dispatch of a split matmul: its spec (a window onto the whole product) and its windows. */
+export interface MatmulPiece {
+  spec: MatmulSpec;
+  a: Window;
+  b: Window;
+  c: Window;
+  bias?: Window;
+}
+
+export class SplitError extends Error {
+  override name = 'SplitError';
+}
+
+/** The most rows of `rowBytes` each that fit in `limit`, a multiple of ROW_QUANTUM unless all rows fit. */
+export function rowsPerWindow(rows: number, rowBytes: number, limit: number, what: string): number {
+  if (rows * rowBytes <= limit) return rows;
+  const fit = Math.floor(limit / rowBytes / ROW_QUANTUM) * ROW_QUANTUM;
+  if (fit < ROW_QUANTUM) {
+    throw new SplitError(`${what}: one window of ${ROW_QUANTUM} rows takes ${ROW_QUANTUM * rowBytes} bytes, more than the binding limit (${limit})`);
+  }
+  return fit;
+}
+
+/** [start, count) ranges of `rows` rows, `per` at a time. */
+export function chunks(rows: number, per: number): { start: number; count: number }[] {
+  const out: { start: number; count: number }[] = [];
+  for (let s = 0; s < rows; s += per) out.push({ start: s, count: Math.min(per, rows - s) });
+  return out;
+}
+
+
+/**
+ * Pieces of C = act(alpha·op(A)·op(B) + bias) whose every binding fits in `limit` bytes, or
+ * null when the product needs no split. Rows of C split M, rows of a stored-transposed B split
+ * N (C is then written a column range at a time), and rows of B (or of a transposed A) split K:
+ * the K pieces after the first accumulate into C and leave the bias out, and the activation
+ * (which needs the whole sum) is applied by the last of them.
+ */
+export function splitMatmul(spec: MatmulSpec, limit: number): MatmulPiece[] | null {
+  const { M, N, K } = spec;
+  const tA = !!spec.transA;
+  const tB = !!spec.transB;
+  const dense = stridesOf({ M, N, K, transA: tA, transB: tB });
+  if ([spec.lda, spec.ldb, spec.ldc, spec.aCol, spec.bCol, spec.cCol].some((x) => x !== undefined)) {
+    throw new SplitError('splitMatmul takes a dense product, not a piece of one');
+  }
+  const fits = (elems: number) => 4 * elems <= limit;
+  if (fits(M * K) && fits(K * N) && fits(M * N)) return null;
+  const what = `matmul ${M}×${K}·${K}×${N}`;
+  // Rows of the stored A are M (or K when transposed) rows of length lda; likewise B and C.
+  const mc = Math.min(rowsPerWindow(M, 4 * N, limit, what), tA ? M : rowsPerWindow(M, 4 * K, limit, what));
+  const nc = tB ? rowsPerWindow(N, 4 * K, limit, what) : N;
+  const kc = Math.min(tA ? rowsPerWindow(K, 4 * M, limit, what) : K, tB ? K : rowsPerWindow(K, 4 * N, limit, what));
+  const pieces: MatmulPiece[] = [];
+  for (const m of chunks(M, mc)) {
+    for (const n of chunks(N, nc)) {
+      for (const k of chunks(K, kc)) {
+        const first = k.start === 0;
+        const lastK = k.start + k.count === K;
+        const piece: MatmulSpec = {
+          M: m.count,
+          N: n.count,
+          K: k.count,
+          ...(tA ? { transA: true } : {}),
+          ...(tB ? { transB: true } : {}),
+          ...(spec.alpha !== undefined ? { alpha: spec.alpha } : {}),
+          ...(spec.activation && lastK ? { activation: spec.activation } : {}),
+          ...(spec.bias && first ? { bias: true } : {}),
+          ...(spec.accumulate || !first ? { accumulate: true } : {}),
+          lda: dense.lda,
+          ldb: dense.ldb,
+          ldc: dense.ldc,
+          aCol: tA ? m.start : k.start,
+          bCol: tB ? k.start : n.start,
+          cCol: n.start,
+        };
+        pieces.push({
+          spec: piece,
+          a: tA ? rowWindow(k.start, k.count, 4 * M) : rowWindow(m.start, m.count, 4 * K),
+          b: tB ? rowWindow(n.start, n.count, 4 * K) : rowWindow(k.start, k.count, 4 * N),
+          c: rowWindow(m.start, m.count, 4 * N),
+          ...(piece.bias ? { bias: rowWindow(n.start, n.count, 4) } : {}),
+        });
+      }
+    }
+  }
+  return pieces;
+}
+
+/** Ops whose output element i depends only on element i of each operand: split into flat ranges when the shapes are equal. */
+export const FLAT_OPS: ReadonlySet<string> = new Set(['add', 'mul', 'scale', 'gelu', 'relu', 'silu', 'tanh', 'gelu_grad', 'relu_grad', 'silu_grad', 'tanh_grad']);
+
+/** The window of `count` rows of `rowBytes` from row `start`. */
+export const rowWindow = (start: number, count: number, rowBytes: number): Window => ({ offset: start * rowBytes, bytes: count * rowBytes });
