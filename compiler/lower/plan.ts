@@ -414,6 +414,9 @@ class Planner {
     };
     const bind: Record<string, Region> = { out, globals };
     head.inputs.forEach((x, i) => (bind[`in${i}`] = this.region(x)));
+    // The loss of a forward-only plan: per-row losses (one invocation or workgroup per row), then
+    // their sum; the one-workgroup mean kernel would loop over every logit in 64–256 invocations.
+    if (req.op === 'cross_entropy') return this.lossPieces(gr, phase, req, bind, out, null);
     if ([out, ...head.inputs.map((x) => this.region(x))].some((r) => r.bytes > this.limit)) return this.lowerSplit(gr, phase, req, bind);
     this.push(gr, phase, this.kernels(req, this.caps), bind);
   }
@@ -456,7 +459,6 @@ class Planner {
         return { req: { ...req, inputs: req.inputs.map((t) => ({ ...t, shape: [c.count] })), output: { ...req.output, shape: [c.count] } }, bind: windows };
       });
     }
-    if (req.op === 'cross_entropy') return this.lossPieces(gr, phase, req, bind, bind.out!, null);
     if (req.op === 'sum_to' && bind.in0!.bytes > this.limit && bind.out!.bytes <= this.limit) {
       // A sum over copies (a bias gradient over rows): each piece adds its rows' copies into out.
       const like = req.inputs[1]!.shape;
@@ -476,7 +478,6 @@ class Planner {
    * The loss of logits [R, V], in row pieces when the logits exceed one binding: each piece
    * writes its rows' losses (and, when `grad` is given, dlogits) into a temporary [R], which
    * sum_to adds into `loss`. Targets are bound whole: every row counts the counted rows of all.
-   * Forward-only plans come here only for split logits (else one cross_entropy kernel).
    */
   private lossPieces(gr: Group, phase: Phase, req: OpKernelRequest, bind: Record<string, Region>, loss: Region, grad: Region | null): void {
     const logits = req.inputs[0]!.shape;

@@ -164,11 +164,12 @@ describe('plan: fusions', () => {
     expect(ce.nodes.map((n) => t.graph.nodes[n]!.op)).toEqual(['cross_entropy', 'cross_entropy_grad']);
     const lora = q.steps.find((s) => s.kind === 'dispatch' && s.nodes.length === 2 && t.graph.nodes[s.nodes[1]!]!.op === 'scale');
     expect(lora?.kind === 'dispatch' && q.shaders[lora.shader]!.wgsl).toMatch(/2\.0 \* acc/);
-    // Without fusion: one more dispatch per matmul fusion; the cross-entropy pair stays two (the
-    // fused kernel and the sum of its per-row losses); q, k, v's pad+pad+add+pad+add become 2 concats.
+    // Without fusion: one more dispatch per matmul fusion; the cross-entropy pair is three (per-row
+    // losses, their sum, the gradient) instead of two (the fused kernel and the sum); q, k, v's
+    // pad+pad+add+pad+add become 2 concats.
     const plain = plan(t, { fuse: false });
     expect(plain.fusions).toEqual([]);
-    const saved = (f: Plan['fusions'][number]) => (f.kind === 'cross_entropy' ? 0 : f.kind === 'pad_concat' ? f.nodes.length - 2 : 1);
+    const saved = (f: Plan['fusions'][number]) => (f.kind === 'cross_entropy' ? 1 : f.kind === 'pad_concat' ? f.nodes.length - 2 : 1);
     expect(plain.steps.length - q.steps.length).toBe(q.fusions.reduce((a, f) => a + saved(f), 0));
     expect(kinds(q).filter((k) => k === 'pad_concat')).toHaveLength(2); // one per layer
     const concat = q.fusions.find((f) => f.kind === 'pad_concat')!;

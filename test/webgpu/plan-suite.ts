@@ -295,6 +295,29 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       }
     });
 
+    it('GPT-2\'s real token table (50257 × 768, 147 MiB) under WebGPU\'s default 128 MiB bindings: one LoRA step equals the CPU', async () => {
+      const g = graphOf('gpt2-lora.peft', ['n_layer=1']);
+      const store = createStore(g, 'f32');
+      initParams(g, store, { seed: 2 });
+      const rng = new Random(3);
+      for (let i = 0; i < store.trainable.data.length; i++) store.trainable.data[i] = store.trainable.data[i]! + rng.normal(0, 0.02);
+      const batch = batchFor(g, rng, 2, 16);
+      const t = buildTrainingGraph(g, ADAMW);
+      const caps = { ...gpu.info, limits: { ...gpu.info.limits, maxStorageBufferBindingSize: Math.min(2 ** 27, gpu.info.limits.maxStorageBufferBindingSize) } };
+      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 16 }, { store, caps });
+      try {
+        expect(exec.plan.steps.filter((x) => /^%\d+ embedding \(wte\) \[piece \d\/2\]$/.test(x.label))).toHaveLength(2);
+        expect(exec.plan.steps.filter((x) => /lm_head\) \[piece/.test(x.label)).length).toBeGreaterThanOrEqual(2);
+        const ref = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
+        const res = await exec.run(batch, { training: false, step: 0 });
+        expect(Math.abs(res.loss - ref.loss)).toBeLessThanOrEqual(TOL.loss * ref.loss);
+        expect(maxDiff(res.logits!.data, ref.logits.data)).toBeLessThanOrEqual(TOL.logits * (1 + maxAbs(ref.logits.data)));
+        expectGrads(res.grads, ref.grads);
+      } finally {
+        exec.destroy();
+      }
+    }, 120_000);
+
     it('SGD with momentum, and an optimizer split into chunks by a small binding limit', async () => {
       const sgd: OptimizerConfig = { kind: 'sgd', lr: 0.05, beta1: 0, beta2: 0, eps: 0, weightDecay: 0.01, momentum: 0.9, clipNorm: 0.5 };
       const { g, store, batch } = setup('gpt2.peft', 3, ['n_embd=32']);

@@ -252,3 +252,12 @@ export const MAX_F32 = '3.4028234663852886e38';
 export function hsum(width: 1 | 4, expr: string): string {
   return width === 4 ? `dot(${expr}, vec4<f32>(1.0))` : expr;
 }
+
+/**
+ * The most loop iterations one invocation may run, counted over all its loops together (nested
+ * ones included): Mesa's llvmpipe (22.3, through Dawn's OpenGL ES backend) silently stops every
+ * loop of an invocation once 65,535 iterations have run in total, so a longer kernel computes
+ * garbage without an error (measured in test/webgpu/adapter-suite.ts). Kernels with a per-row
+ * sequential variant fall back to a cooperative one past this budget.
+ */
+export const LOOP_BUDGET = 65_535;

@@ -21,7 +21,7 @@
 // Targets outside [0, V) other than ignore_index are treated as ignored (the CPU reference
 // rejects them; a kernel cannot throw). The gradient assumes an upstream gradient of 1.
 import { GpuError } from '../errors.ts';
-import { type Grid, checkOutput, declare, fail, fmt, grid, i32, intAttr, operand, rowGroups, rowsOf, u32, workgroupLimit, workgroupReductions } from './common.ts';
+import { type Grid, LOOP_BUDGET, checkOutput, declare, fail, fmt, grid, i32, intAttr, operand, rowGroups, rowsOf, u32, workgroupLimit, workgroupReductions } from './common.ts';
 import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
 
 interface Operands {
@@ -123,9 +123,13 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   return { label: `cross_entropy_${o.R}x${o.V}`, wgsl, bindings: d.bindings, workgroups: [1, 1, 1] };
 };
 
-/** Which variant the row kernels use on an adapter. */
-export function crossEntropyVariantFor(caps: Pick<AdapterCaps, 'isSoftware'>): 'row' | 'workgroup' {
-  return caps.isSoftware ? 'row' : 'workgroup';
+/**
+ * Which variant the row kernels use: one invocation per row on software adapters, unless its
+ * sequential passes (three over V, one over the targets) would pass LOOP_BUDGET iterations.
+ */
+export function crossEntropyVariantFor(caps: Pick<AdapterCaps, 'isSoftware'>, shape?: { R: number; V: number }): 'row' | 'workgroup' {
+  if (!caps.isSoftware) return 'workgroup';
+  return shape && 3 * shape.V + shape.R > LOOP_BUDGET ? 'workgroup' : 'row';
 }
 
 /** What a row kernel writes: dlogits, dlogits and the per-row losses, or only the losses. */
@@ -144,7 +148,7 @@ function rowKernel(req: OpKernelRequest, caps: AdapterCaps, mode: RowMode): Omit
   if (grad) list.push({ name: 'out', variable: 'out', type: 'f32' });
   if (lossOut) list.push({ name: 'loss', variable: 'loss', type: 'f32', write: true });
   const d = declare(list);
-  const workgroup = crossEntropyVariantFor(caps) === 'workgroup';
+  const workgroup = crossEntropyVariantFor(caps, { R: o.RT, V: o.V }) === 'workgroup';
   const name = { grad: 'cross_entropy_grad', fused: 'cross_entropy_fused', loss: 'cross_entropy_rows' }[mode];
   const lossLine = (indent: string, value: string) => (lossOut ? `\n${indent}loss[row] = ${value};` : '');
   let g: Grid;
