@@ -23,8 +23,10 @@ export function addRuntimeFlags(cmd: Command): Command {
   return cmd
     .option('--tokenizer <name>', 'byte | gpt2 (default: from the vocabulary size)')
     .option('--backend <name>', 'cpu | webgpu | auto (WebGPU when an adapter opens, else the CPU)', 'cpu')
-    .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe', 'auto');
+    .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe', 'auto')
+    .option('--frozen-dtype <dtype>', 'WebGPU: store frozen weight matrices as f32 or f16 (half their memory; the CPU then computes with the same rounded weights)', 'f32');
 }
+
 
 export function compileFile(file: string, flags: CompileFlags, extra: { derivedPrefix?: boolean; basePeftOff?: boolean } = {}): CompileResult {
   return compile(file, nodeHost, { set: flags.set ?? [], full: flags.full ?? false, derivedPrefix: extra.derivedPrefix ?? false, basePeftOff: extra.basePeftOff ?? false });

@@ -60,6 +60,7 @@ addCompileFlags(
     .option('--batch <n>', 'batch size the plan is made for (plan, wgsl)', '8')
     .option('--seq <n>', 'sequence length the plan is made for (plan, wgsl)', '128')
     .option('--gpu <choice>', 'plan for this WebGPU adapter\'s limits: auto | hardware | swiftshader | llvmpipe (default: WebGPU\'s default limits)')
+    .option('--frozen-dtype <dtype>', 'plan, wgsl: store frozen weight matrices as f32 or f16 (half their memory)', 'f32')
     .description('compile and print an intermediate form'),
 ).action(async (file: string, flags: CompileFlags & PlanFlags & { emit: string }) => {
   const res = compileFile(file, flags);

@@ -7,11 +7,13 @@ import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts
 import type { AdapterCaps } from '../runtime/webgpu/kernels/types.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { UserError } from './grad.ts';
+import { frozenF16 } from './session.ts';
 
 export interface PlanFlags {
   batch?: string;
   seq?: string;
   gpu?: string;
+  frozenDtype?: string;
 }
 
 export function positiveInt(flag: string, value: string | undefined, fallback: number): number {
@@ -40,7 +42,7 @@ export async function planText(g: Graph, emit: 'plan' | 'wgsl', flags: PlanFlags
   const dims = { B: positiveInt('--batch', flags.batch, 8), T: positiveInt('--seq', flags.seq, 128) };
   const caps = await capsFor(flags.gpu);
   try {
-    const plan = buildPlan(buildTrainingGraph(g), dims, caps);
+    const plan = buildPlan(buildTrainingGraph(g), dims, caps, { frozenF16: frozenF16(flags.frozenDtype) });
     return emit === 'plan' ? formatPlan(plan) : formatWgsl(plan);
   } catch (e) {
     if (e instanceof PlanError) throw new UserError(e.message);

@@ -33,6 +33,8 @@ export interface SessionFlags extends CompileFlags {
   rank?: string;
   /** The WebGPU adapter for --backend webgpu|auto (`--gpu`). */
   gpu?: string;
+  /** `--frozen-dtype f32|f16`: how WebGPU stores frozen weight matrices. */
+  frozenDtype?: string;
 }
 
 export interface Session {
@@ -100,13 +102,21 @@ export function optimizerFrom(flags: { lr?: string; optimizer?: string; weightDe
   };
 }
 
-export async function openBackend(name: string, t: TrainingGraph, store: ParamStore, adapter = 'auto'): Promise<Backend> {
+/** --frozen-dtype: f32 (default) or f16 (frozen weight matrices in half floats, on WebGPU). */
+export function frozenF16(value: string | undefined): boolean {
+  const v = value ?? 'f32';
+  if (v !== 'f32' && v !== 'f16') throw new UserError(`--frozen-dtype must be f32 or f16, not \`${v}\``);
+  return v === 'f16';
+}
+
+export async function openBackend(name: string, t: TrainingGraph, store: ParamStore, adapter = 'auto', frozenDtype?: string): Promise<Backend> {
+  const half = frozenF16(frozenDtype);
   if (name === 'cpu') return new CpuBackend(t, store);
   if (name === 'webgpu' || name === 'auto') {
     // Loaded on demand: the CPU backend needs no Dawn.
     const { openWebGpuBackend } = await import('./webgpu-backend.ts');
     if (!ADAPTER_CHOICES.includes(adapter as AdapterChoice)) throw new UserError(`--adapter must be one of ${ADAPTER_CHOICES.join(', ')}, not \`${adapter}\``);
-    return openWebGpuBackend(t, store, name === 'auto', adapter as AdapterChoice);
+    return openWebGpuBackend(t, store, name === 'auto', adapter as AdapterChoice, { frozenF16: half });
   }
   throw new UserError(`--backend must be cpu, webgpu or auto, not \`${name}\``);
 }

@@ -62,7 +62,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     validRows: int(flags.evalRows ?? '256', '--eval-rows', 1),
   });
   const steps = flags.steps ? int(flags.steps, '--steps', 1) : batcher.stepsFor(num(flags.epochs ?? '1', '--epochs'));
-  const { backend, ranks } = withRanks(g, await openBackend(flags.backend ?? 'cpu', trainingGraph(g, opt), s.store, flags.gpu), s.store, {
+  const { backend, ranks } = withRanks(g, await openBackend(flags.backend ?? 'cpu', trainingGraph(g, opt), s.store, flags.gpu, flags.frozenDtype), s.store, {
     totalSteps: steps,
     seed: Number(flags.seed ?? resumed?.state.seed ?? 0),
   });

@@ -8,9 +8,9 @@ import { WebGpuBackend } from '../runtime/webgpu/backend.ts';
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 
-export async function openWebGpuBackend(t: TrainingGraph, store: ParamStore, fallback: boolean, adapter: AdapterChoice = 'auto'): Promise<Backend> {
+export async function openWebGpuBackend(t: TrainingGraph, store: ParamStore, fallback: boolean, adapter: AdapterChoice = 'auto', opts: { frozenF16?: boolean } = {}): Promise<Backend> {
   try {
-    return new WebGpuBackend(await openNodeGpu({ adapter }), t, store);
+    return new WebGpuBackend(await openNodeGpu({ adapter }), t, store, opts);
   } catch (e) {
     if (!fallback) throw e;
     process.stderr.write(`peftc: no WebGPU adapter (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); using the CPU backend\n`);

@@ -17,8 +17,10 @@ export interface ArenaSlot {
   shape: number[];
   /** Byte offset in the arena (a multiple of 256). */
   offset: number;
-  /** Bytes of the tensor (4 · elements); the slot occupies alignUp(bytes). */
+  /** Bytes of the tensor (4 · elements, 2 · elements in f16); the slot occupies alignUp(bytes). */
   bytes: number;
+  /** How the arena stores it: f32, or IEEE half floats (frozen weights, PlanOptions.frozenF16). */
+  dtype: 'f32' | 'f16';
   /** Weight decay applies (rank ≥ 2, as in runtime/optim.ts). */
   decay: boolean;
 }
@@ -29,16 +31,34 @@ export interface ArenaLayout {
   bytes: number;
 }
 
-/** Lays out parameters in order, each slot at a 256-byte boundary (zero padding between). */
-export function layoutArena(params: readonly Param[]): ArenaLayout {
+/** Lays out parameters in order, each slot at a 256-byte boundary (zero padding between); `half` paths in f16. */
+export function layoutArena(params: readonly Param[], half: ReadonlySet<string> = new Set()): ArenaLayout {
   let offset = 0;
   const slots = params.map((p) => {
-    const bytes = 4 * numel(p.shape);
-    const slot: ArenaSlot = { path: p.path, shape: [...p.shape], offset, bytes, decay: p.shape.length >= 2 };
+    const dtype = half.has(p.path) ? 'f16' : 'f32';
+    const bytes = (dtype === 'f16' ? 2 : 4) * numel(p.shape);
+    const slot: ArenaSlot = { path: p.path, shape: [...p.shape], offset, bytes, decay: p.shape.length >= 2, dtype };
     offset += alignUp(bytes);
     return slot;
   });
   return { slots, bytes: Math.max(ALIGN, offset) };
+}
+
+/**
+ * Byte ranges [start, start + bytes) of the arena, each a run of whole slots of at most `maxBytes`:
+ * the buffers an arena larger than one buffer (maxBufferSize) is stored in. One range if it fits.
+ */
+export function arenaParts(layout: ArenaLayout, maxBytes: number): { start: number; bytes: number }[] {
+  if (layout.bytes <= maxBytes) return [{ start: 0, bytes: layout.bytes }];
+  const parts: { start: number; bytes: number }[] = [];
+  for (const s of layout.slots) {
+    const end = s.offset + alignUp(s.bytes);
+    if (alignUp(s.bytes) > maxBytes) throw new RangeError(`parameter ${s.path} needs ${alignUp(s.bytes)} bytes, more than one buffer may hold (${maxBytes})`);
+    const cur = parts[parts.length - 1];
+    if (cur && end - cur.start <= maxBytes) cur.bytes = end - cur.start;
+    else parts.push({ start: s.offset, bytes: end - s.offset });
+  }
+  return parts;
 }
 
 /** The optimizer's weight-decay mask: one u32 per 256-byte block of the arena (1 = decay). */

@@ -16,7 +16,7 @@ import { type MatmulSpec, matmulKernel, matmulVariantFor } from '../../runtime/w
 import { crossEntropyFused, crossEntropyRows, opKernel } from '../../runtime/webgpu/kernels/index.ts';
 import { FUSION_KINDS, type FusionKind, type Group, dropoutAliases, groupNodes } from './fuse.ts';
 import type { BufferKind, Phase, Plan, PlanBuffer, PlanFusion, PlanShader, PlanStep, Region } from './types.ts';
-import { type ArenaLayout, BufferPool, alignUp, layoutArena, numel } from './memory.ts';
+import { type ArenaLayout, BufferPool, alignUp, arenaParts, layoutArena, numel } from './memory.ts';
 import { FLAT_OPS, SplitError, type Window, chunks, rowWindow, rowsPerWindow, splitMatmul } from './split.ts';
 import { CLIP, HYPER, OPT_WG, SUMSQ_MAX_WG, UPDATE_MAX_WG, clipFinishWgsl, sumSquaresWgsl, updateWgsl } from './optimizer.ts';
 
@@ -31,6 +31,12 @@ export interface PlanOptions {
   reuse?: boolean;
   /** Fusions to apply: all (default), none, or a selection. */
   fuse?: boolean | readonly FusionKind[];
+  /**
+   * Store frozen weight matrices in IEEE half floats (half their memory; products still sum in
+   * f32): those read only as a linear layer's weight or an embedding table, with an even row
+   * length. Default false (f32).
+   */
+  frozenF16?: boolean;
 }
 
 /** WebGPU's default limits (what every adapter offers), for plans made without a device. */
@@ -97,6 +103,8 @@ class Planner {
   private readonly pool: BufferPool;
   private readonly kernels: OpKernelGen;
   private globalsId = -1;
+  /** Param nodes whose arena slot holds f16 (PlanOptions.frozenF16). */
+  private readonly half = new Set<number>();
   /** The kernel group being lowered (the pool's clock). */
   private time = 0;
   private readonly root = (id: number): number => this.alias.get(id) ?? id;
@@ -226,10 +234,21 @@ class Planner {
   /** The two parameter arenas (256-aligned slots), the gradient arena and the globals. */
   private layoutParameters(): { frozen: ArenaLayout; trainable: ArenaLayout; ids: Plan['ids'] } {
     const params = this.t.graph.params;
-    const frozen = layoutArena(params.filter((p) => p.partition === 'frozen'));
+    const halfPaths = this.opts.frozenF16 ? this.halfWeights() : new Set<string>();
+    const frozen = layoutArena(params.filter((p) => p.partition === 'frozen'), halfPaths);
     const trainable = layoutArena(params.filter((p) => p.partition === 'trainable'));
-    const ids = {
-      frozen: this.buffer('params.frozen', 'frozen', frozen.bytes),
+    // A frozen arena over maxBufferSize (GPT-2 in f32 is 475 MiB; WebGPU's default is 256 MiB)
+    // is stored in several buffers, each a run of whole slots.
+    let parts: { start: number; bytes: number }[];
+    try {
+      parts = arenaParts(frozen, this.caps.limits.maxBufferSize);
+    } catch (e) {
+      throw new PlanError(`${(e as Error).message} (maxBufferSize)`);
+    }
+    const frozenParts = parts.map((r, i) => ({ buffer: this.buffer(parts.length > 1 ? `params.frozen.${i}` : 'params.frozen', 'frozen', r.bytes), ...r }));
+    const ids: Plan['ids'] = {
+      frozen: frozenParts[0]!.buffer,
+      ...(frozenParts.length > 1 ? { frozenParts } : {}),
       trainable: this.buffer('params.trainable', 'trainable', trainable.bytes),
       grads: this.buffer('grads', 'grads', this.training ? trainable.bytes : 4),
       globals: (this.globalsId = this.buffer('globals', 'globals', 16)),
@@ -237,10 +256,36 @@ class Planner {
       targets: -1,
     };
     const slotOf = new Map<string, Region>();
-    for (const s of frozen.slots) slotOf.set(s.path, { buffer: ids.frozen, offset: s.offset, bytes: s.bytes });
+    for (const s of frozen.slots) {
+      const part = frozenParts.find((r) => s.offset >= r.start && s.offset < r.start + r.bytes)!;
+      slotOf.set(s.path, { buffer: part.buffer, offset: s.offset - part.start, bytes: s.bytes });
+    }
     for (const s of trainable.slots) slotOf.set(s.path, { buffer: ids.trainable, offset: s.offset, bytes: s.bytes });
-    for (const n of this.nodes) if (n.op === 'param') this.regions[n.id] = slotOf.get(n.attrs.path as string);
+    for (const n of this.nodes) {
+      if (n.op !== 'param') continue;
+      this.regions[n.id] = slotOf.get(n.attrs.path as string);
+      if (halfPaths.has(n.attrs.path as string)) this.half.add(n.id);
+    }
     return { frozen, trainable, ids };
+  }
+
+  /**
+   * Frozen matrices every reader of which takes them as a linear layer's weight (forward or input
+   * gradient: matmul's B) or an embedding table, with an even row length (two halves per u32):
+   * these can live in f16.
+   */
+  private halfWeights(): Set<string> {
+    const readers = new Map<number, Node[]>();
+    for (const n of this.nodes) for (const i of n.inputs) readers.set(i, [...(readers.get(i) ?? []), n]);
+    const out = new Set<string>();
+    for (const n of this.nodes) {
+      if (n.op !== 'param') continue;
+      const p = this.t.graph.params.find((x) => x.path === n.attrs.path)!;
+      if (p.partition !== 'frozen' || p.shape.length !== 2 || p.shape[1]! % 2 !== 0) continue;
+      const ok = (readers.get(n.id) ?? []).every((r) => (r.op === 'linear' && r.inputs[1] === n.id && r.inputs[0] !== n.id) || (r.op === 'embedding' && r.inputs[0] === n.id));
+      if (ok && readers.has(n.id)) out.add(p.path);
+    }
+    return out;
   }
 
   private inputRegion(name: string): Region & { shape: number[] } {
@@ -331,7 +376,7 @@ class Planner {
   // ------------------------------------------------------------------ kernels of the graph
 
   private spec(id: number): TensorSpec {
-    return { shape: this.shapes[id]!, dtype: this.nodes[id]!.dtype };
+    return { shape: this.shapes[id]!, dtype: this.half.has(this.root(id)) ? 'f16' : this.nodes[id]!.dtype };
   }
 
   private region(id: number): Region {
@@ -388,6 +433,7 @@ class Planner {
       const { spec, a, b, bias } = this.matmulOperands(head);
       if (gr.fusion === 'bias_activation') spec.activation = tail.op as 'gelu' | 'relu' | 'silu';
       if (gr.fusion === 'scale_alpha') spec.alpha = tail.attrs.factor as number;
+      if (this.half.has(b)) spec.halfB = true;
       const opts = { variant: matmulVariantFor(this.caps), limits: this.caps.limits };
       const operands: Record<string, Region> = { a: this.region(a), b: this.region(b), c: out };
       if (bias !== undefined) operands.bias = this.region(bias);
@@ -436,10 +482,11 @@ class Planner {
       });
     if (req.op === 'embedding' && bind.in0!.bytes > this.limit) {
       const [N, D] = first!.shape as [number, number];
-      const parts = chunks(N, this.pieces(gr, () => rowsPerWindow(N, 4 * D, this.limit, `embedding table [${N}, ${D}]`)));
+      const rowBytes = (first!.dtype === 'f16' ? 2 : 4) * D;
+      const parts = chunks(N, this.pieces(gr, () => rowsPerWindow(N, rowBytes, this.limit, `embedding table [${N}, ${D}]`)));
       return emit(parts, (c) => ({
         req: { ...req, attrs: { ...req.attrs, row0: c.start, table_rows: N }, inputs: [{ ...first!, shape: [c.count, D] }, second!] },
-        bind: { ...bind, in0: within(bind.in0!, rowWindow(c.start, c.count, 4 * D)) },
+        bind: { ...bind, in0: within(bind.in0!, rowWindow(c.start, c.count, rowBytes)) },
       }));
     }
     if (req.op === 'embedding_grad') {

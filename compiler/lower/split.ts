@@ -4,7 +4,8 @@
 // a window of it (a range of whole rows) and works on the part of the op those rows determine.
 //
 // Windows start at a multiple of 64 rows, so their byte offsets are multiples of 256 (a row is
-// at least 4 bytes): every adapter accepts them as binding offsets. Pure: sizes and offsets only.
+// at least 4 bytes; an f16 row has an even length): every adapter accepts them as binding
+// offsets. Pure: sizes and offsets only.
 import { type MatmulSpec, stridesOf } from '../../runtime/webgpu/kernels/matmul.ts';
 
 /** Rows per window start at multiples of this (64 rows × ≥ 4 bytes = a 256-byte offset). */
@@ -59,16 +60,18 @@ export function splitMatmul(spec: MatmulSpec, limit: number): MatmulPiece[] | nu
   const tA = !!spec.transA;
   const tB = !!spec.transB;
   const dense = stridesOf({ M, N, K, transA: tA, transB: tB });
+  if (spec.halfB && dense.ldb % 2 !== 0) throw new SplitError('a half-float B needs an even row length');
   if ([spec.lda, spec.ldb, spec.ldc, spec.aCol, spec.bCol, spec.cCol].some((x) => x !== undefined)) {
     throw new SplitError('splitMatmul takes a dense product, not a piece of one');
   }
-  const fits = (elems: number) => 4 * elems <= limit;
-  if (fits(M * K) && fits(K * N) && fits(M * N)) return null;
+  const bSize = spec.halfB ? 2 : 4; // bytes per element of B (frozen weights may be f16)
+  const fits = (elems: number, size = 4) => size * elems <= limit;
+  if (fits(M * K) && fits(K * N, bSize) && fits(M * N)) return null;
   const what = `matmul ${M}×${K}·${K}×${N}`;
   // Rows of the stored A are M (or K when transposed) rows of length lda; likewise B and C.
   const mc = Math.min(rowsPerWindow(M, 4 * N, limit, what), tA ? M : rowsPerWindow(M, 4 * K, limit, what));
-  const nc = tB ? rowsPerWindow(N, 4 * K, limit, what) : N;
-  const kc = Math.min(tA ? rowsPerWindow(K, 4 * M, limit, what) : K, tB ? K : rowsPerWindow(K, 4 * N, limit, what));
+  const nc = tB ? rowsPerWindow(N, bSize * K, limit, what) : N;
+  const kc = Math.min(tA ? rowsPerWindow(K, 4 * M, limit, what) : K, tB ? K : rowsPerWindow(K, bSize * N, limit, what));
   const pieces: MatmulPiece[] = [];
   for (const m of chunks(M, mc)) {
     for (const n of chunks(N, nc)) {
@@ -81,6 +84,7 @@ export function splitMatmul(spec: MatmulSpec, limit: number): MatmulPiece[] | nu
           K: k.count,
           ...(tA ? { transA: true } : {}),
           ...(tB ? { transB: true } : {}),
+          ...(spec.halfB ? { halfB: true } : {}),
           ...(spec.alpha !== undefined ? { alpha: spec.alpha } : {}),
           ...(spec.activation && lastK ? { activation: spec.activation } : {}),
           ...(spec.bias && first ? { bias: true } : {}),
@@ -95,7 +99,7 @@ export function splitMatmul(spec: MatmulSpec, limit: number): MatmulPiece[] | nu
         pieces.push({
           spec: piece,
           a: tA ? rowWindow(k.start, k.count, 4 * M) : rowWindow(m.start, m.count, 4 * K),
-          b: tB ? rowWindow(n.start, n.count, 4 * K) : rowWindow(k.start, k.count, 4 * N),
+          b: tB ? rowWindow(n.start, n.count, bSize * K) : rowWindow(k.start, k.count, bSize * N),
           c: rowWindow(m.start, m.count, 4 * N),
           ...(piece.bias ? { bias: rowWindow(n.start, n.count, 4) } : {}),
         });

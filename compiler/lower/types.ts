@@ -99,7 +99,13 @@ export interface Plan {
   trainable: ArenaLayout;
   /** Buffer ids of the fixed buffers; absent where a plan has none (no optimizer when forward only). */
   ids: {
+    /** The frozen arena's buffer; with `frozenParts`, the first of several. */
     frozen: number;
+    /**
+     * When the frozen arena is larger than maxBufferSize: its buffers, one per range of whole
+     * slots (`start`, `bytes` in arena bytes; a slot's offset in its buffer is offset − start).
+     */
+    frozenParts?: { buffer: number; start: number; bytes: number }[];
     trainable: number;
     grads: number;
     m?: number;

@@ -8,6 +8,7 @@ import { CpuBackend, type Backend, type StepResult } from '../backend.ts';
 import type { Batch } from '../cpu/executor.ts';
 import type { FloatTensor } from '../cpu/tensor.ts';
 import type { OptimizerState } from '../optim.ts';
+import { float32ToHalf, halfToFloat32 } from '../io/half.ts';
 import { GpuExecutor } from './executor.ts';
 import type { Gpu } from './gpu.ts';
 
@@ -22,6 +23,8 @@ export class WebGpuBackend implements Backend {
     readonly gpu: Gpu,
     readonly training: TrainingGraph,
     readonly store: ParamStore,
+    /** frozenF16: frozen weight matrices in f16 on the GPU (PlanOptions.frozenF16). */
+    private readonly opts: { frozenF16?: boolean } = {},
   ) {
     this.name = `webgpu (${gpu.info.adapterClass}: ${gpu.info.description || gpu.info.device || gpu.info.vendor})`;
     this.cpu = new CpuBackend(training, store);
@@ -43,7 +46,10 @@ export class WebGpuBackend implements Backend {
   private async executor(batch: Batch): Promise<GpuExecutor | undefined> {
     const [B, T] = batch.tokens.shape as [number, number];
     if (this.exec) return this.exec.dims.B === B && this.exec.dims.T === T ? this.exec : undefined;
-    this.exec = await GpuExecutor.create(this.gpu, this.training, { B, T }, { store: this.store });
+    this.exec = await GpuExecutor.create(this.gpu, this.training, { B, T }, { store: this.store, plan: { frozenF16: this.opts.frozenF16 ?? false } });
+    // The weights the GPU holds in f16 are the model's weights now: the CPU paths (generation,
+    // other shapes) compute with the same rounded values.
+    roundToHalf(this.store, this.exec.plan.frozen.slots.filter((s) => s.dtype === 'f16').map((s) => s.path));
     this.exec.upload(this.store, this.cpu.optimizer);
     this.exec.updates = this.cpu.optimizer.step;
     return this.exec;
@@ -76,5 +82,13 @@ export class WebGpuBackend implements Backend {
     await this.exec.download(this.store, this.cpu.optimizer);
     this.cpu.optimizer.step = this.exec.updates;
     this.dirty = false;
+  }
+}
+
+/** Rounds the named frozen parameters of `store` to the nearest f16 value, in place. */
+function roundToHalf(store: ParamStore, paths: readonly string[]): void {
+  for (const path of paths) {
+    const v = store.frozen.view(path);
+    v.set(halfToFloat32(float32ToHalf(Float32Array.from(v), 'F16'), 'F16'));
   }
 }

@@ -12,6 +12,7 @@ import { type Plan, type PlanOptions, type Region, buildPlan } from '../../compi
 import type { ParamStore, Arena } from '../arena.ts';
 import { filledInput, type Batch } from '../cpu/executor.ts';
 import type { FloatTensor } from '../cpu/tensor.ts';
+import { float32ToHalf } from '../io/half.ts';
 import type { OptimizerState } from '../optim.ts';
 import { GpuError } from './errors.ts';
 import type { Batch as GpuBatch, Gpu, Kernel } from './gpu.ts';
@@ -153,7 +154,9 @@ export class GpuExecutor {
   /** Writes both parameter arenas (and, if given, the optimizer state and its step) to the GPU. */
   upload(store: ParamStore, state?: OptimizerState): void {
     const p = this.plan;
-    this.gpu.write(this.buf(p.ids.frozen), packArena(store.frozen, p.frozen));
+    const frozen = packArena(store.frozen, p.frozen);
+    if (!p.ids.frozenParts) this.gpu.write(this.buf(p.ids.frozen), frozen);
+    else for (const part of p.ids.frozenParts) this.gpu.write(this.buf(part.buffer), frozen.subarray(part.start / 4, (part.start + part.bytes) / 4));
     this.gpu.write(this.buf(p.ids.trainable), packArena(store.trainable, p.trainable));
     if (state) {
       if (p.ids.m !== undefined) this.gpu.write(this.buf(p.ids.m), packFlat(store.trainable, p.trainable, state.m));
@@ -324,12 +327,15 @@ function packArena(arena: Arena, layout: Plan['trainable']): Float32Array {
   return packFlat(arena, layout, arena.data);
 }
 
-/** Values in the CPU arena's layout (contiguous slots) → the plan's aligned layout. */
+/** Values in the CPU arena's layout (contiguous slots) → the plan's aligned layout (f16 slots rounded to nearest even). */
 function packFlat(arena: Arena, layout: Plan['trainable'], flat: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }): Float32Array {
   const out = new Float32Array(layout.bytes / 4);
+  const halves = new Uint16Array(out.buffer);
   for (const s of layout.slots) {
     const src = arena.slot(s.path);
-    out.set(flat.subarray(src.offset, src.offset + src.size), s.offset / 4);
+    const values = flat.subarray(src.offset, src.offset + src.size);
+    if (s.dtype === 'f16') halves.set(float32ToHalf(Float32Array.from(values), 'F16'), s.offset / 2);
+    else out.set(values, s.offset / 4);
   }
   return out;
 }

@@ -42,6 +42,20 @@ describe('peftc compile --emit plan | wgsl', () => {
     expect(Math.max(...ranges)).toBeLessThanOrEqual(128 * 2 ** 20);
   });
 
+  it('GPT-2 within WebGPU\'s default limits: the f32 frozen arena in two buffers; --frozen-dtype f16 halves it', () => {
+    const f32 = peftc('compile', 'examples/gpt2-lora.peft', '--emit', 'plan', '--batch', '1', '--seq', '8');
+    expect(f32.code).toBe(0);
+    expect(f32.stdout).toMatch(/frozen params +474\.70 MiB/);
+    expect(f32.stdout).toMatch(/params\.frozen\.0 +249\.39 MiB/);
+    expect(f32.stdout).toMatch(/params\.frozen\.1 +225\.31 MiB/);
+    const f16 = peftc('compile', 'examples/gpt2-lora.peft', '--emit', 'plan', '--batch', '1', '--seq', '8', '--frozen-dtype', 'f16');
+    expect(f16.stdout).toMatch(/frozen params +237\.58 MiB/); // LayerNorm's vectors stay f32
+    expect(f16.stdout).toMatch(/matmul_\w+_hb/);
+    const bad = peftc('compile', 'examples/gpt2-lora.peft', '--emit', 'plan', '--frozen-dtype', 'bf16');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe('peftc: --frozen-dtype must be f32 or f16, not `bf16`\n');
+  });
+
   it('refuses bad --batch values', () => {
     const r = peftc('compile', 'examples/gpt2-lora.peft', '--emit', 'plan', '--batch', '0', SET);
     expect(r.code).toBe(1);

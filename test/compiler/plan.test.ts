@@ -234,6 +234,26 @@ describe('plan: limits and the optimizer', () => {
     }
   });
 
+  it('stores a frozen arena larger than maxBufferSize in several buffers of whole slots', () => {
+    const t = tg('gpt2-lora.peft');
+    const one = plan(t);
+    const caps = { ...CAPS, limits: { ...LIMITS, maxBufferSize: 8192 } };
+    const q = plan(t, {}, caps);
+    const parts = q.ids.frozenParts!;
+    expect(parts.length).toBeGreaterThan(1);
+    expect(parts.reduce((a, p) => a + p.bytes, 0)).toBe(q.frozen.bytes);
+    for (const p of parts) expect(q.buffers[p.buffer]!.bytes).toBeLessThanOrEqual(8192);
+    // every parameter's region is its slot, relative to its part
+    for (const s of q.frozen.slots) {
+      const part = parts.find((p) => s.offset >= p.start && s.offset < p.start + p.bytes)!;
+      expect(s.offset + s.bytes).toBeLessThanOrEqual(part.start + part.bytes);
+      const node = t.graph.nodes.find((n) => n.op === 'param' && n.attrs.path === s.path)!;
+      expect(q.values[node.id]).toEqual({ buffer: part.buffer, offset: s.offset - part.start, bytes: s.bytes });
+    }
+    expect(one.ids.frozenParts).toBeUndefined();
+    expect(() => plan(t, {}, { ...CAPS, limits: { ...LIMITS, maxBufferSize: 1024 } })).toThrow(/parameter wte\.weight needs 2048 bytes, more than one buffer may hold \(1024\)/);
+  });
+
   it('splits the optimizer into chunks when the trainable arena exceeds one binding', () => {
     const t = tg('gpt2.peft', ['n_embd=32'], true); // full fine-tune: ~120 KiB of trainable parameters
     const caps = { ...CAPS, limits: { ...LIMITS, maxStorageBufferBindingSize: 65536 } };

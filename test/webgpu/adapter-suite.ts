@@ -18,6 +18,7 @@ import {
   prepareMatmul,
 } from '../../runtime/webgpu/kernels/matmul.ts';
 import { splitMatmul } from '../../compiler/lower/split.ts';
+import { float32ToHalf, halfToFloat32 } from '../../runtime/io/half.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { matmulCpu, maxScaledError, randomArray } from './reference.ts';
 
@@ -237,6 +238,32 @@ export function adapterSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
           expect(maxScaledError(await gpu.read(cb), want.c, want.magnitude), JSON.stringify(spec)).toBeLessThanOrEqual(matmulTolerance(spec.K));
         }
         expect(kSplits, 'cases split along K').toBeGreaterThan(0);
+      });
+    }
+
+    // B stored as half floats (frozen weights in f16), unpacked in the kernel; the reference is the
+    // f64 product with B rounded to f16, so the tolerance is the f32 one.
+    const HALF_B: MatmulSpec[] = [
+      { M: 37, N: 54, K: 30, halfB: true }, // scalar reads of B
+      { M: 37, N: 54, K: 30, halfB: true, transB: true },
+      { M: 33, N: 64, K: 40, halfB: true, bias: true, activation: 'gelu' }, // vec2<u32> reads
+      { M: 33, N: 64, K: 40, halfB: true, transB: true, transA: true },
+    ];
+    for (const variant of ['regblock', 'tiled'] as const) {
+      it(`${variant}: B in f16`, async () => {
+        for (const spec of HALF_B) {
+          const a = randomArray(spec.M * spec.K, 8);
+          const halves = float32ToHalf(randomArray(spec.K * spec.N, 9), 'F16');
+          const b = halfToFloat32(halves, 'F16');
+          const bias = spec.bias ? randomArray(spec.N, 10) : undefined;
+          const mm = await prepareMatmul(gpu, spec, { variant });
+          const c = gpu.buffer(spec.M * spec.N * 4);
+          const batch = gpu.batch(mm.kernel.label);
+          mm.encode(batch, { a: gpu.buffer(a), b: gpu.buffer(halves), ...(bias ? { bias: gpu.buffer(bias) } : {}), c });
+          await batch.submit();
+          const want = matmulCpu({ ...spec, halfB: false }, a, b, bias);
+          expect(maxScaledError(await gpu.read(c), want.c, want.magnitude), JSON.stringify(spec)).toBeLessThanOrEqual(matmulTolerance(spec.K));
+        }
       });
     }
 

@@ -28,12 +28,14 @@ import { createStore, type ParamStore } from '../../runtime/arena.ts';
 import { CpuExecutor, type Batch } from '../../runtime/cpu/executor.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { initParams } from '../../runtime/init.ts';
+import { float32ToHalf, halfToFloat32 } from '../../runtime/io/half.ts';
 import { getFloat32, parseSafetensors } from '../../runtime/io/safetensors.ts';
 import { Optimizer } from '../../runtime/optim.ts';
 import { lmTargets } from '../../runtime/targets.ts';
 import { loadWeights } from '../../runtime/weights.ts';
 import { GpuError } from '../../runtime/webgpu/errors.ts';
 import { GpuExecutor } from '../../runtime/webgpu/executor.ts';
+import { buildPlan } from '../../compiler/lower/plan.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
 import { opKernel } from '../../runtime/webgpu/kernels/index.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
@@ -241,7 +243,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       ['gpt2-lora.peft', SPLIT_SET.gpt2],
       ['gpt2.peft', SPLIT_SET.gpt2],
       ['llama-lora.peft', SPLIT_SET.llama],
-    ] as const)('%s with tensors over a 128 KiB binding limit: split, and equal to the CPU (forward, backward, 3 AdamW steps, forward-only)', async (file, set) => {
+    ] as const)('%s with tensors over a 128 KiB binding limit (and LoRA\'s frozen arena over a 256 KiB buffer limit): split, and equal to the CPU (forward, backward, 3 AdamW steps, forward-only)', async (file, set) => {
       const g = graphOf(file, [...set]);
       const store = createStore(g, 'f32');
       initParams(g, store, { seed: 5 });
@@ -249,13 +251,16 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       for (let i = 0; i < store.trainable.data.length; i++) store.trainable.data[i] = store.trainable.data[i]! + rng.normal(0, 0.05);
       const batch = batchFor(g, rng, 2, 64);
       const t = buildTrainingGraph(g, ADAMW);
-      const caps = { ...gpu.info, limits: { ...gpu.info.limits, maxStorageBufferBindingSize: SPLIT_LIMIT } };
+      // LoRA: the frozen arena also goes over a 256 KiB maxBufferSize, so it is stored in several buffers.
+      const maxBufferSize = file === 'gpt2.peft' ? gpu.info.limits.maxBufferSize : 256 * 1024;
+      const caps = { ...gpu.info, limits: { ...gpu.info.limits, maxStorageBufferBindingSize: SPLIT_LIMIT, maxBufferSize } };
       const gpuStore = createStore(g, 'f32');
       gpuStore.frozen.data.set(store.frozen.data);
       gpuStore.trainable.data.set(store.trainable.data);
       const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 64 }, { store: gpuStore, caps });
       const evalExec = await GpuExecutor.create(gpu, t, { B: 2, T: 64 }, { store: gpuStore, caps, plan: { backward: false } });
       try {
+        if (file !== 'gpt2.peft') expect(exec.plan.ids.frozenParts?.length).toBeGreaterThan(1);
         const pieces = exec.plan.steps.filter((x) => /\[piece \d+\/\d+\]$/.test(x.label));
         expect(pieces.length).toBeGreaterThan(4);
         for (const x of exec.plan.steps) if (x.kind === 'dispatch') for (const r of x.bindings) expect(r.bytes).toBeLessThanOrEqual(SPLIT_LIMIT);
@@ -317,6 +322,56 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
         exec.destroy();
       }
     }, 120_000);
+
+    // Frozen weights in f16 (PlanOptions.frozenF16): the oracle is the CPU reference on the same
+    // weights rounded to f16, so the tolerances are the f32 ones above.
+    const roundFrozen = (store: ParamStore, g: Graph, paths: Set<string>): ParamStore => {
+      const r = createStore(g, 'f32');
+      r.frozen.data.set(store.frozen.data);
+      r.trainable.data.set(store.trainable.data);
+      for (const path of paths) {
+        const v = r.frozen.view(path);
+        v.set(halfToFloat32(float32ToHalf(Float32Array.from(v), 'F16'), 'F16'));
+      }
+      return r;
+    };
+    it.each([
+      ['gpt2-lora.peft', [] as string[], { B: 2, T: 6 }],
+      ['llama-lora.peft', [] as string[], { B: 2, T: 6 }],
+      ['bert-adapter.peft', [] as string[], { B: 2, T: 6 }],
+      // and with the token table split over a 128 KiB binding: [512, 160] in f16 is 160 KiB
+      ['gpt2-lora.peft', ['vocab_size=512', 'n_positions=64', 'n_embd=160', 'n_inner=256', 'n_layer=1', 'n_head=2'], { B: 1, T: 64 }],
+    ] as const)('%s %j: frozen weights in f16 equal the CPU on f16-rounded weights', async (file, set, dims) => {
+      const { g, t, store } = set.length ? (() => {
+        const g = graphOf(file, [...set]);
+        const store = createStore(g, 'f32');
+        initParams(g, store, { seed: 4 });
+        const rng = new Random(9);
+        for (let i = 0; i < store.trainable.data.length; i++) store.trainable.data[i] = store.trainable.data[i]! + rng.normal(0, 0.05);
+        return { g, t: buildTrainingGraph(g), store };
+      })() : setup(file);
+      const batch = batchFor(g, new Random(21), dims.B, dims.T);
+      const caps = set.length ? { ...gpu.info, limits: { ...gpu.info.limits, maxStorageBufferBindingSize: 128 * 1024 } } : gpu.info;
+      const exec = await GpuExecutor.create(gpu, t, dims, { store, caps, plan: { frozenF16: true } });
+      const f32 = buildPlan(t, dims, caps);
+      try {
+        const halves = exec.plan.frozen.slots.filter((s) => s.dtype === 'f16');
+        expect(halves.length).toBeGreaterThan(0);
+        expect(exec.plan.stats.frozenBytes).toBeLessThan(0.6 * f32.stats.frozenBytes);
+        if (set.length) expect(exec.plan.steps.some((x) => /embedding.*\[piece/.test(x.label))).toBe(true);
+        const rounded = roundFrozen(store, g, new Set(halves.map((s) => s.path)));
+        const ref = new CpuExecutor(t).run(rounded, batch, { precision: 'f32', training: false, step: 0 });
+        const res = await exec.run(batch, { training: false, step: 0 });
+        expect(Math.abs(res.loss - ref.loss)).toBeLessThanOrEqual(TOL.loss * ref.loss);
+        expect(maxDiff(res.logits!.data, ref.logits.data)).toBeLessThanOrEqual(TOL.logits * (1 + maxAbs(ref.logits.data)));
+        expectGrads(res.grads, ref.grads);
+        // and the comparison sees the rounding: the GPU is at least 10× closer to the rounded weights' logits
+        const exact = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
+        expect(maxDiff(res.logits!.data, exact.logits.data)).toBeGreaterThan(10 * maxDiff(res.logits!.data, ref.logits.data));
+      } finally {
+        exec.destroy();
+      }
+    });
 
     it('SGD with momentum, and an optimizer split into chunks by a small binding limit', async () => {
       const sgd: OptimizerConfig = { kind: 'sgd', lr: 0.05, beta1: 0, beta2: 0, eps: 0, weightDecay: 0.01, momentum: 0.9, clipNorm: 0.5 };

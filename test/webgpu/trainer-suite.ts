@@ -9,6 +9,7 @@ import { createStore } from '../../runtime/arena.ts';
 import { CpuBackend } from '../../runtime/backend.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { initParams } from '../../runtime/init.ts';
+import { float32ToHalf, halfToFloat32 } from '../../runtime/io/half.ts';
 import { lmTargets } from '../../runtime/targets.ts';
 import { train, validate, type BatchSource } from '../../runtime/trainer.ts';
 import { WebGpuBackend } from '../../runtime/webgpu/backend.ts';
@@ -57,6 +58,25 @@ export function trainerSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       const one = { tokens: { shape: [1, 3], data: Int32Array.of(1, 2, 3) }, targets: lmTargets({ shape: [1, 3], data: Int32Array.of(1, 2, 3) }, g.promptLength) };
       expect((await web.evaluate(one)).loss).toBeCloseTo((await cpu.evaluate(one)).loss, 3);
       expect(await validate(web, source(g).validation())).toBeCloseTo(b.valLoss!, 6);
+    });
+
+    it('frozen weights in f16 (--frozen-dtype f16): the CPU on f16-rounded weights takes the same steps, and the host store holds those weights', async () => {
+      const g = graphOf('gpt2-lora.peft', tinySet('gpt2-lora.peft'));
+      const t = buildTrainingGraph(g, opt);
+      const stores = [createStore(g, 'f32'), createStore(g, 'f32')] as const;
+      for (const s of stores) initParams(g, s, { seed: 2 });
+      const web = new WebGpuBackend(gpu, t, stores[1], { frozenF16: true });
+      const b = await train(web, source(g), { steps: 6, schedule, evalEvery: 0 });
+      // the backend rounded the host's copy of the weights it stores in f16: the CPU uses those
+      const rounded = ['wte.weight', 'h.0.attn.c_attn.weight', 'h.1.mlp.c_fc.weight'];
+      for (const p of rounded) {
+        const v = stores[1].frozen.view(p);
+        expect(Array.from(halfToFloat32(float32ToHalf(Float32Array.from(v), 'F16'), 'F16'))).toEqual(Array.from(v));
+        expect(Array.from(v)).not.toEqual(Array.from(stores[0].frozen.view(p)));
+      }
+      stores[0].frozen.data.set(stores[1].frozen.data);
+      const a = await train(new CpuBackend(t, stores[0]), source(g), { steps: 6, schedule, evalEvery: 0 });
+      a.losses.forEach((l, i) => expect(Math.abs(b.losses[i]! - l) / l).toBeLessThan(1e-5));
     });
   });
 }

@@ -24,10 +24,10 @@ export const fmt = (shape: readonly number[]): string => `[${shape.join(', ')}]`
 // ------------------------------------------------------------------ request checks
 
 /** The operand at `index` (present, with the wanted dtype when given). */
-export function operand(req: OpKernelRequest, index: number, name: string, dtype?: 'f32' | 'i32'): TensorSpec {
+export function operand(req: OpKernelRequest, index: number, name: string, dtype?: TensorSpec['dtype'] | readonly TensorSpec['dtype'][]): TensorSpec {
   const t = req.inputs[index];
   if (!t) fail(req.op, `missing operand ${name}`);
-  if (dtype && t.dtype !== dtype) fail(req.op, `operand ${name} must be ${dtype}, got ${t.dtype}`);
+  if (dtype && !(typeof dtype === 'string' ? [dtype] : dtype).includes(t.dtype)) fail(req.op, `operand ${name} must be ${typeof dtype === 'string' ? dtype : dtype.join(' or ')}, got ${t.dtype}`);
   for (const d of t.shape) if (!Number.isInteger(d) || d < 0) fail(req.op, `operand ${name} has a bad shape ${fmt(t.shape)}`);
   return t;
 }
@@ -37,7 +37,7 @@ export function optOperand(req: OpKernelRequest, index: number, name: string, dt
 }
 
 /** Checks that the request's output is what the kernel computes. */
-export function checkOutput(req: OpKernelRequest, shape: readonly number[], dtype: 'f32' | 'i32' = 'f32'): void {
+export function checkOutput(req: OpKernelRequest, shape: readonly number[], dtype: TensorSpec['dtype'] = 'f32'): void {
   const o = req.output;
   if (o.dtype !== dtype || o.shape.length !== shape.length || o.shape.some((d, i) => d !== shape[i])) {
     fail(req.op, `output must be ${dtype} ${fmt(shape)}, the request says ${o.dtype} ${fmt(o.shape)}`);

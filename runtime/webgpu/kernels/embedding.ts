@@ -1,7 +1,8 @@
 // Token embedding lookup, positions, and the table gradient.
 //
 // embedding: one invocation per output element (4 features when D % 4 = 0). An id outside
-//   the table reads zeros (the CPU reference throws; a GPU kernel cannot).
+//   the table reads zeros (the CPU reference throws; a GPU kernel cannot). The table may be
+//   stored in f16 (dtype 'f16': two halves to a u32, read with unpack2x16float).
 //   A table larger than one storage binding is looked up in pieces (compiler/lower/split.ts):
 //   attrs `row0` (the piece's first table row) and `table_rows` (the whole table's rows); a piece
 //   writes the ids in its rows, and the first piece also the zeros of ids outside the table.
@@ -16,7 +17,9 @@ import type { OpKernelGen } from './types.ts';
 
 /** embedding: table [N, D], ids i32 [...] → out [..., D]. */
 export const embedding: OpKernelGen = (req, caps) => {
-  const table = operand(req, 0, 'table', 'f32').shape;
+  const tableSpec = operand(req, 0, 'table', ['f32', 'f16']);
+  const table = tableSpec.shape;
+  const half = tableSpec.dtype === 'f16';
   const ids = operand(req, 1, 'ids', 'i32').shape;
   if (table.length !== 2) fail(req.op, `embedding table must be 2-D, got ${fmt(table)}`);
   const [N, D] = table as [number, number];
@@ -29,23 +32,26 @@ export const embedding: OpKernelGen = (req, caps) => {
   const DW = D / w;
   const T = w === 4 ? 'vec4<f32>' : 'f32';
   const g = grid(req.op, n * DW, caps);
+  if (half && D % 2 !== 0) fail(req.op, `a half-float table needs an even row length, got ${D}`);
   const d = declare([
-    { name: 'in0', variable: 'table', type: T },
+    { name: 'in0', variable: 'table', type: half ? (w === 4 ? 'vec2<u32>' : 'u32') : T },
     { name: 'in1', variable: 'ids', type: 'i32' },
     { name: 'out', variable: 'out', type: T },
   ]);
+  // A half-float table's element (or four of them) as f32.
+  const read = (idx: string): string => (!half ? `table[${idx}]` : w === 4 ? `h4(table[${idx}])` : `unpack2x16float(table[(${idx}) >> 1u])[(${idx}) & 1u]`);
   const piece = N < rows;
   const lookup = piece
     ? `  let local = id - ROW0;
   if (local >= 0 && local < N) {
-    out[i] = table[u32(local) * DW + i % DW];
+    out[i] = ${read('u32(local) * DW + i % DW')};
   } else if (${row0 === 0 ? 'id < 0 || id >= ROWS' : 'false'}) {
     out[i] = T(0.0);
   }`
     : `  if (id < 0 || id >= N) {
     out[i] = T(0.0);
   } else {
-    out[i] = table[u32(id) * DW + i % DW];
+    out[i] = ${read('u32(id) * DW + i % DW')};
   }`;
   const wgsl = `// embedding: table [${N}, ${D}]${piece ? ` (rows ${row0} … ${row0 + N - 1} of ${rows})` : ''}, ids ${fmt(ids)} → out ${fmt([...ids, D])}; ids outside [0, ${rows}) give zeros
 alias T = ${T};
@@ -53,14 +59,14 @@ const N = ${i32(N)};
 const ROW0 = ${i32(row0)};
 const ROWS = ${i32(rows)};
 const DW = ${u32(DW)}; // features in units of T
-${d.wgsl}
+${d.wgsl}${half && w === 4 ? '\nfn h4(p: vec2<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y)); }' : ''}
 ${g.entry}
 ${g.prologue}
   let id = ids[i / DW];
 ${lookup}
 }
 `;
-  return { label: `embedding_${N}x${D}_${n}${piece ? `_rows${row0}` : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+  return { label: `embedding_${N}x${D}_${n}${half ? '_f16' : ''}${piece ? `_rows${row0}` : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
 /** positions: x [B, S, ...] (shape only, not bound) → i32 [S] = offset … offset + S − 1. */

@@ -64,7 +64,7 @@ export function checkBindingSizes(req: OpKernelRequest, caps: AdapterCaps, bound
   const all = [...req.inputs.map((t, i) => [`in${i}`, `operand ${i}`, t] as const), ['out', 'the output', req.output] as const];
   for (const [name, what, t] of all) {
     if (!t || !bound.includes(name)) continue;
-    const bytes = 4 * t.shape.reduce((a, b) => a * b, 1);
+    const bytes = (t.dtype === 'f16' ? 2 : 4) * t.shape.reduce((a, b) => a * b, 1);
     if (bytes > limit) {
       throw new GpuError(
         'limit',

@@ -57,6 +57,12 @@ export interface MatmulSpec {
   aCol?: number;
   bCol?: number;
   cCol?: number;
+  /**
+   * B is stored as IEEE half floats, two to a u32 (frozen weights in f16: half the memory; the
+   * products still accumulate in f32). Core WGSL's unpack2x16float reads them, so no adapter
+   * feature is needed. Offsets and strides are still in elements.
+   */
+  halfB?: boolean;
 }
 
 /** The stored layout of each operand: row stride and first column (see MatmulSpec.lda). */
@@ -151,12 +157,14 @@ function checkSpec(spec: MatmulSpec, limits: MatmulLimits): void {
     }
   }
   const elems = bindingElements(spec);
+  if (spec.halfB && (s.ldb % 2 !== 0 || s.bCol % 2 !== 0)) throw new GpuError('validation', 'a half-float B needs an even row stride and first column (two halves per u32)');
   for (const name of ['a', 'b', 'c'] as const) {
-    if (elems[name] * 4 > limits.maxStorageBufferBindingSize) {
+    const bytes = elems[name] * (name === 'b' && spec.halfB ? 2 : 4);
+    if (bytes > limits.maxStorageBufferBindingSize) {
       // The planner splits such products into pieces (compiler/lower/split.ts) before asking here.
       throw new GpuError(
         'limit',
-        `matmul ${M}×${K}·${K}×${N}: ${name.toUpperCase()} spans ${elems[name] * 4} bytes, more than this adapter's ` +
+        `matmul ${M}×${K}·${K}×${N}: ${name.toUpperCase()} spans ${bytes} bytes, more than this adapter's ` +
           `maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize}); split it into pieces`,
       );
     }
@@ -238,6 +246,14 @@ function header(spec: MatmulSpec, kinds: { a: string; b: string; bias: string; c
   if (spec.bias) out.push(`@group(0) @binding(${binding++}) var<storage, read> bias: array<${kinds.bias}>;`);
   out.push(`@group(0) @binding(${binding}) var<storage, read_write> c: array<${kinds.c}>;`);
   if (spec.activation) out.push(ACTIVATIONS[spec.activation]);
+  if (spec.halfB) {
+    // B's elements as f32: four halves from a vec2<u32>, or the i-th half of a u32 array.
+    out.push(
+      kinds.b === 'vec2<u32>'
+        ? 'fn bh4(p: vec2<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y)); }'
+        : 'fn bh1(i: u32) -> f32 { return unpack2x16float(b[i >> 1u])[i & 1u]; }',
+    );
+  }
   return out.join('\n');
 }
 
@@ -248,7 +264,7 @@ function bindingsOf(spec: MatmulSpec): MatmulKernel['bindings'] {
 function labelOf(spec: MatmulSpec, variant: MatmulVariant): string {
   const t = `${spec.transA ? 'T' : 'N'}${spec.transB ? 'T' : 'N'}`;
   const piece = [spec.lda, spec.ldb, spec.ldc, spec.aCol, spec.bCol, spec.cCol].some((x) => x !== undefined) ? 'piece' : '';
-  const extra = [spec.bias ? 'bias' : '', spec.activation ?? '', spec.accumulate ? 'acc' : '', piece].filter(Boolean);
+  const extra = [spec.halfB ? 'hb' : '', spec.bias ? 'bias' : '', spec.activation ?? '', spec.accumulate ? 'acc' : '', piece].filter(Boolean);
   return `matmul_${variant}_${t}_${spec.M}x${spec.N}x${spec.K}${extra.length ? `_${extra.join('_')}` : ''}`;
 }
 
@@ -320,17 +336,21 @@ function regblockWgsl(spec: MatmulSpec, wg: [number, number], rowBlocks: number)
         ? `a[((k + ${i}u) * LDA + AC + m0 + ${4 * g}u) / 4u]`
         : `vec4<f32>(${[0, 1, 2, 3].map((r) => `a[(k + ${i}u) * LDA + AC + ${mr(g, r)}]`).join(', ')})`;
     });
+  // B's reads: a vec4 at a multiple-of-4 index, or one element (half floats unpacked).
+  const half = !!spec.halfB;
+  const bVec = (idx4: string): string => (half ? `bh4(b[${idx4}])` : `b[${idx4}]`);
+  const bOne = (idx: string): string => (b4 ? `${bVec(`(${idx}) / 4u`)}[(${idx}) % 4u]` : half ? `bh1(${idx})` : `b[${idx}]`);
   const bCols = [0, 1, 2, 3].map((i) => {
     if (!tB) {
       // row k+i of B, columns n0..n0+3
       return b4
-        ? `b[((k + ${i}u) * LDB + BC + n0) / 4u]`
-        : `vec4<f32>(${[0, 1, 2, 3].map((c) => `b[(k + ${i}u) * LDB + BC + ${nc(c)}]`).join(', ')})`;
+        ? bVec(`((k + ${i}u) * LDB + BC + n0) / 4u`)
+        : `vec4<f32>(${[0, 1, 2, 3].map((c) => bOne(`(k + ${i}u) * LDB + BC + ${nc(c)}`)).join(', ')})`;
     }
     // row n_i of stored B, k..k+3
     return b4
-      ? `b[(${nc(i)} * LDB + BC + k) / 4u]`
-      : `vec4<f32>(${[0, 1, 2, 3].map((j) => `b[${nc(i)} * LDB + BC + k + ${j}u]`).join(', ')})`;
+      ? bVec(`(${nc(i)} * LDB + BC + k) / 4u`)
+      : `vec4<f32>(${[0, 1, 2, 3].map((j) => bOne(`${nc(i)} * LDB + BC + k + ${j}u`)).join(', ')})`;
   });
 
   const body: string[] = [];
@@ -356,7 +376,7 @@ function regblockWgsl(spec: MatmulSpec, wg: [number, number], rowBlocks: number)
   for (let k = K4; k < K; k++) {
     const ks = `${k}u`;
     body.push('  {');
-    body.push(`    let bv = vec4<f32>(${[0, 1, 2, 3].map((c) => scalar('b', b4, bIdx(ks, nc(c)))).join(', ')});`);
+    body.push(`    let bv = vec4<f32>(${[0, 1, 2, 3].map((c) => bOne(bIdx(ks, nc(c)))).join(', ')});`);
     for (const g of groups) {
       body.push(`    let av${g} = vec4<f32>(${[0, 1, 2, 3].map((r) => scalar('a', a4, aIdx(mr(g, r), ks))).join(', ')});`);
       body.push(`    acc${g} += mat4x4<f32>(av${g}.x * bv, av${g}.y * bv, av${g}.z * bv, av${g}.w * bv);`);
@@ -368,7 +388,7 @@ function regblockWgsl(spec: MatmulSpec, wg: [number, number], rowBlocks: number)
 
   const kinds = {
     a: a4 ? 'vec4<f32>' : 'f32',
-    b: b4 ? 'vec4<f32>' : 'f32',
+    b: half ? (b4 ? 'vec2<u32>' : 'u32') : b4 ? 'vec4<f32>' : 'f32',
     bias: c4 ? 'vec4<f32>' : 'f32',
     c: c4 ? 'vec4<f32>' : 'f32',
   };
@@ -424,7 +444,7 @@ function tiledWgsl(spec: MatmulSpec, wg: [number, number], BK: number): string {
   if (!tB) body.push('        let nn = e % BN; let kk = e / BN;');
   else body.push('        let kk = e % BK; let nn = e / BK;');
   body.push('        let n = gn + nn; let k = k0 + kk;');
-  body.push(`        Bs[kk * BN + nn] = select(0.0, b[${tB ? 'n * LDB + BC + k' : 'k * LDB + BC + n'}], n < N && k < K);`);
+  body.push(`        Bs[kk * BN + nn] = select(0.0, ${spec.halfB ? 'bh1' : 'b'}${spec.halfB ? '(' : '['}${tB ? 'n * LDB + BC + k' : 'k * LDB + BC + n'}${spec.halfB ? ')' : ']'}, n < N && k < K);`);
   body.push('      }');
   body.push('    }');
   body.push('    workgroupBarrier();');
@@ -445,7 +465,7 @@ function tiledWgsl(spec: MatmulSpec, wg: [number, number], BK: number): string {
   body.push('}');
   // selects read a[...] even when out of range; WebGPU clamps or zeroes such reads (robust
   // buffer access), so it is safe, and the value is discarded.
-  const kinds = { a: 'f32', b: 'f32', bias: c4 ? 'vec4<f32>' : 'f32', c: c4 ? 'vec4<f32>' : 'f32' };
+  const kinds = { a: 'f32', b: spec.halfB ? 'u32' : 'f32', bias: c4 ? 'vec4<f32>' : 'f32', c: c4 ? 'vec4<f32>' : 'f32' };
   return `${header(spec, kinds)}\n${body.join('\n')}\n`;
 }
 

@@ -8,7 +8,8 @@ import type { AdapterInfo } from '../device.ts';
 
 export interface TensorSpec {
   shape: number[];
-  dtype: 'f32' | 'i32';
+  /** 'f16': half floats two to a u32 (frozen weights stored in f16; only matmul's B and embedding tables). */
+  dtype: 'f32' | 'i32' | 'f16';
 }
 
 export interface OpKernelRequest {
