@@ -160,6 +160,9 @@ export const ATTENTION_CONFIGS: [number, number, number, number, number, boolean
   [1, 6, 2, 1, 3, true, 0],
   [1, 10, 1, 1, 128, true, 1],
   [2, 11, 2, 1, 12, false, 3],
+  // 1024 keys seen by every query: the software key-gradient blocks would loop past llvmpipe's
+  // 65,535 iterations per invocation (they fall back to the workgroup variant)
+  [1, 1024, 2, 1, 8, false, 0],
 ];
 for (const [B, S, H, KV, hd, causal, prefix] of ATTENTION_CONFIGS) {
   const Sk = S + prefix;

@@ -20,7 +20,7 @@
 //     On hardware GPUs that leaves each invocation a long serial loop, so there a workgroup of
 //     64 invocations shares the statistics of 64 queries at a time through workgroup memory.
 // Vectors along hd are vec4 when hd % 4 = 0, unrolled into named registers (see below).
-import { type Binding, boolAttr, ceilDiv, checkOutput, declare, f32, fail, failLimit, fmt, grid, intAttr, operand, optOperand, u32, widthFor } from './common.ts';
+import { type Binding, LOOP_BUDGET, boolAttr, ceilDiv, checkOutput, declare, f32, fail, failLimit, fmt, grid, intAttr, operand, optOperand, u32, widthFor } from './common.ts';
 import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
 
 interface Geometry {
@@ -407,11 +407,8 @@ function perKeyBlock(req: OpKernelRequest, caps: AdapterCaps, which: 'k' | 'v'):
   const w = widthFor(g.hd);
   const T = w === 4 ? 'vec4<f32>' : 'f32';
   const n = g.hd / w;
-  const J = keyBlock(g, caps);
-  const NB = ceilDiv(g.Sk, J);
-  const C = Math.max(1, Math.min(QUERY_CHUNK, g.S));
-  const R = Math.max(1, Math.min(Math.floor(KEY_REG_VECTORS / n), J));
-  const rb = new RowBlock(queryBlock(g.hd, 'stats'), n);
+  const { J, NB, C, R, QB } = perKeyBlockShape(g, caps);
+  const rb = new RowBlock(QB, n);
   const gr = grid(req.op, g.B * g.KV * NB, caps, { heavy: true });
   const d = bindings(true, T, which === 'k', g.lengths); // grad_v never reads v
   const score = `let s = ${dotVec('q', 'k', 'ko', n)} * SCALE;`;
@@ -503,9 +500,47 @@ ${gr.prologue}
   return { label: `${req.op}_${g.B}x${g.Sk}x${g.KV}x${g.hd}_J${J}_C${C}_R${R}_QB${rb.QB}`, wgsl, bindings: d.bindings, workgroups: gr.workgroups };
 }
 
-/** Which variant attention_grad_k / attention_grad_v use on an adapter. */
-export function keyGradVariantFor(caps: Pick<AdapterCaps, 'isSoftware'>): 'invocation' | 'workgroup' {
-  return caps.isSoftware ? 'invocation' : 'workgroup';
+/** perKeyBlock's blocking: keys per invocation J (NB blocks), queries per chunk C, keys per register block R, statistics rows QB. */
+function perKeyBlockShape(g: Geometry, caps: Pick<AdapterCaps, 'isSoftware'>): { J: number; NB: number; C: number; R: number; QB: number } {
+  const n = g.hd / widthFor(g.hd);
+  const J = keyBlock(g, caps);
+  return { J, NB: ceilDiv(g.Sk, J), C: Math.max(1, Math.min(QUERY_CHUNK, g.S)), R: Math.max(1, Math.min(Math.floor(KEY_REG_VECTORS / n), J)), QB: queryBlock(g.hd, 'stats') };
+}
+
+/**
+ * Loop iterations of one invocation (upper bounds, counting every loop): perKeyBlock zeroes J keys,
+ * then per head of the group and chunk of C queries computes their statistics (QB rows and KEY_BLOCK
+ * keys at a time over up to SK keys) and walks its keys R at a time over the chunk; the workgroup
+ * variant computes one query's statistics over up to SK keys and walks WG queries, per chunk.
+ */
+function keyGradLoops(g: Geometry, caps: Pick<AdapterCaps, 'isSoftware'>, variant: 'invocation' | 'workgroup'): number {
+  const G = g.H / g.KV;
+  if (variant === 'workgroup') return G * ceilDiv(g.S, 64) * (g.Sk + 64);
+  const { J, C, R, QB } = perKeyBlockShape(g, caps);
+  return J + G * ceilDiv(g.S, C) * (ceilDiv(C, QB) * ceilDiv(g.Sk, KEY_BLOCK) + ceilDiv(J, R) * C);
+}
+
+/**
+ * Which variant attention_grad_k / attention_grad_v use: the per-invocation key blocks on software
+ * adapters while an invocation stays within LOOP_BUDGET (llvmpipe stops longer loops silently),
+ * else the workgroup variant, which spreads the statistics over the workgroup.
+ */
+export function keyGradVariantFor(caps: Pick<AdapterCaps, 'isSoftware'>, g?: Geometry): 'invocation' | 'workgroup' {
+  if (!caps.isSoftware) return 'workgroup';
+  return g && keyGradLoops(g, caps, 'invocation') > LOOP_BUDGET ? 'workgroup' : 'invocation';
+}
+
+/** attention_grad_k / attention_grad_v in the variant the adapter and the sizes call for. */
+function keyGrad(req: OpKernelRequest, caps: AdapterCaps, which: 'k' | 'v'): OpKernel {
+  const g = geometry(req, true);
+  const variant = keyGradVariantFor(caps, g);
+  if (caps.isSoftware && variant === 'workgroup' && keyGradLoops(g, caps, 'workgroup') > LOOP_BUDGET) {
+    failLimit(
+      req.op,
+      `${g.S} queries × ${g.Sk} keys need more than ${LOOP_BUDGET} loop iterations in one invocation, which software adapters (llvmpipe) cut short; use a shorter sequence on this adapter`,
+    );
+  }
+  return (variant === 'workgroup' ? keyGradWorkgroup : perKeyBlock)(req, caps, which);
 }
 
 /**
@@ -601,8 +636,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 export const ATTENTION_KERNELS: Record<string, OpKernelGen> = {
   attention: (req, caps) => (queryVariantFor(caps) === 'block' ? perQueryBlock : perQuery)(req, caps, false),
   attention_grad_q: (req, caps) => (queryVariantFor(caps) === 'block' ? perQueryBlock : perQuery)(req, caps, true),
-  attention_grad_k: (req, caps) => (keyGradVariantFor(caps) === 'workgroup' ? keyGradWorkgroup : perKeyBlock)(req, caps, 'k'),
-  attention_grad_v: (req, caps) => (keyGradVariantFor(caps) === 'workgroup' ? keyGradWorkgroup : perKeyBlock)(req, caps, 'v'),
+  attention_grad_k: (req, caps) => keyGrad(req, caps, 'k'),
+  attention_grad_v: (req, caps) => keyGrad(req, caps, 'v'),
 };
 
 /**
