@@ -6,6 +6,13 @@
 //                    → one matmul with the activation in its epilogue.
 //   scale_alpha      linear without bias whose only user is scale (LoRA's alpha/r)
 //                    → one matmul with alpha = factor.
+//   accumulate       add(a, b) where b is a linear (or a scale_alpha group) read only by the add
+//                    and a an elementwise-equal value computed before it, read only by the add
+//                    → the matmul adds into a's memory (C += result), which the add's value is
+//                    (LoRA: base + scale·x·A·B forward, dy·Wᵀ + (scale·dy·B)·A backward).
+//   scale_fold       scale whose every reader takes it as a matmul operand (LoRA's backward:
+//                    dy·alpha/r feeds both of lora_B's gradient products)
+//                    → no kernel; each reader's alpha is multiplied by the factor.
 //   cross_entropy    cross_entropy and cross_entropy_grad of the same logits and targets
 //                    → one kernel that writes per-row losses and the logits gradient.
 //   pad_concat       a tree of adds over pads that tile one axis exactly (the gradient of
@@ -13,8 +20,8 @@
 //                    → a chain of concats of the pads' operands (5 dispatches become 2).
 import type { Graph, Node } from '../ir/types.ts';
 
-export type FusionKind = 'bias_activation' | 'scale_alpha' | 'cross_entropy' | 'pad_concat';
-export const FUSION_KINDS: readonly FusionKind[] = ['bias_activation', 'scale_alpha', 'cross_entropy', 'pad_concat'];
+export type FusionKind = 'bias_activation' | 'scale_alpha' | 'cross_entropy' | 'pad_concat' | 'accumulate' | 'scale_fold';
+export const FUSION_KINDS: readonly FusionKind[] = ['bias_activation', 'scale_alpha', 'cross_entropy', 'pad_concat', 'accumulate', 'scale_fold'];
 
 export interface Group {
   /** The node whose value the group produces (its `out` binding). */
@@ -26,6 +33,16 @@ export interface Group {
   extraOutput?: number;
   /** pad_concat: the pads' operands in order along `axis`, to be concatenated. */
   concat?: { axis: number; parts: number[] };
+  /**
+   * accumulate (alone or after scale_alpha): the group's last node is an add whose value is the
+   * memory of `into`, its other operand; the matmul adds its result there.
+   */
+  into?: number;
+  /**
+   * scale_fold: a group that dispatches nothing. Its value is `of`'s times `factor`, and only
+   * matmuls read it, each multiplying its alpha by the factor and reading `of` instead.
+   */
+  fold?: { of: number; factor: number };
 }
 
 export interface FuseInput {
@@ -40,6 +57,9 @@ export interface FuseInput {
 }
 
 const ACTIVATIONS = new Set(['gelu', 'relu', 'silu']);
+const MATMULS = new Set(['linear', 'linear_grad_weight']);
+
+const sameShape = (a: Node, b: Node): boolean => a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 
 /**
  * Dropout nodes that are the identity (evaluation mode), each mapped to the node whose value it
@@ -131,24 +151,65 @@ export function groupNodes(f: FuseInput): Group[] {
       for (const m of tree.members) absorbed.add(m);
     }
   }
+  /** Nodes whose value a group already pushed computes (and values that need no kernel). */
+  const computed = new Set<number>();
+  const folded = new Set<number>();
+  const push = (gr: Group) => {
+    groups.push(gr);
+    for (const x of gr.nodes) computed.add(x);
+  };
+  /**
+   * accumulate: `sum` = add(a, b), b the value of the matmul group being formed (`members`):
+   * the add's other operand when it is already computed, read only by the add, elementwise equal,
+   * memory of its own (not a parameter, input or alias) and no operand of the matmul.
+   */
+  const accumulateInto = (sum: Node | undefined, b: number, members: number[]): number | undefined => {
+    if (!sum || sum.op !== 'add' || sum.inputs.length !== 2 || absorbed.has(sum.id) || f.keep.has(sum.id) || !f.enabled.has('accumulate')) return undefined;
+    const a = sum.inputs[0] === b ? sum.inputs[1]! : sum.inputs[0]!;
+    const an = nodes[a]!;
+    if (a === b || !computed.has(a) || folded.has(a) || soleUser(a)?.id !== sum.id || f.alias?.has(a) || an.op === 'param' || an.op === 'input') return undefined;
+    if (!sameShape(an, sum) || !sameShape(nodes[b]!, sum) || an.dtype !== sum.dtype) return undefined;
+    if (members.some((m) => nodes[m]!.inputs.includes(a))) return undefined;
+    return a;
+  };
+  const matmulGroup = (gr: Group) => {
+    const into = accumulateInto(soleUser(gr.output), gr.output, gr.nodes);
+    if (into === undefined) return push(gr);
+    const sum = soleUser(gr.output)!.id;
+    absorbed.add(sum);
+    push({ ...gr, output: sum, nodes: [...gr.nodes, sum], into });
+  };
   for (let id = 0; id < f.end; id++) {
     const n = nodes[id]!;
     const tree = trees.get(id);
     if (tree) {
-      groups.push({ output: id, nodes: tree.members, fusion: 'pad_concat', concat: tree.concat });
+      push({ output: id, nodes: tree.members, fusion: 'pad_concat', concat: tree.concat });
       continue;
     }
-    if (!live[id] || absorbed.has(id) || n.op === 'param' || n.op === 'input' || f.alias?.has(id)) continue;
+    if (!live[id] || absorbed.has(id) || n.op === 'param' || n.op === 'input' || f.alias?.has(id)) {
+      if (live[id] && (n.op === 'param' || n.op === 'input' || f.alias?.has(id))) computed.add(id);
+      continue;
+    }
     if (n.op === 'linear') {
       const u = soleUser(id);
       if (u && ACTIVATIONS.has(u.op) && f.enabled.has('bias_activation')) {
         absorbed.add(u.id);
-        groups.push({ output: u.id, nodes: [id, u.id], fusion: 'bias_activation' });
+        push({ output: u.id, nodes: [id, u.id], fusion: 'bias_activation' });
         continue;
       }
       if (u && u.op === 'scale' && n.inputs.length === 2 && f.enabled.has('scale_alpha')) {
         absorbed.add(u.id);
-        groups.push({ output: u.id, nodes: [id, u.id], fusion: 'scale_alpha' });
+        matmulGroup({ output: u.id, nodes: [id, u.id], fusion: 'scale_alpha' });
+        continue;
+      }
+      matmulGroup({ output: id, nodes: [id] });
+      continue;
+    }
+    if (n.op === 'scale' && typeof n.attrs.factor === 'number' && f.enabled.has('scale_fold') && !f.keep.has(id)) {
+      const readers = users[id]!.map((u) => nodes[u]!);
+      if (readers.length > 0 && readers.every((r) => MATMULS.has(r.op) && r.inputs.indexOf(id) < 2 && r.inputs.lastIndexOf(id) < 2)) {
+        push({ output: id, nodes: [id], fusion: 'scale_fold', fold: { of: n.inputs[0]!, factor: n.attrs.factor } });
+        folded.add(id);
         continue;
       }
     }
@@ -156,11 +217,11 @@ export function groupNodes(f: FuseInput): Group[] {
       const grad = nodes.slice(id + 1, f.end).find((m) => live[m.id] && m.op === 'cross_entropy_grad' && sameInputs(m, n));
       if (grad) {
         absorbed.add(grad.id);
-        groups.push({ output: id, nodes: [id, grad.id], fusion: 'cross_entropy', extraOutput: grad.id });
+        push({ output: id, nodes: [id, grad.id], fusion: 'cross_entropy', extraOutput: grad.id });
         continue;
       }
     }
-    groups.push({ output: id, nodes: [id] });
+    push({ output: id, nodes: [id] });
   }
   return groups;
 }

@@ -99,7 +99,13 @@ class Planner {
   private readonly regions: (Region | undefined)[];
   private readonly enabled: Set<FusionKind>;
   private lossRegion: Region | undefined;
+  /**
+   * Nodes whose value is another node's memory: dropout in evaluation, an accumulate fusion's add
+   * (its `into`), a folded scale (its operand, scaled by the readers: `folded`).
+   */
   private alias = new Map<number, number>();
+  /** scale_fold: the factor each folded scale's matmul readers multiply their alpha by. */
+  private readonly folded = new Map<number, number>();
   private readonly pool: BufferPool;
   private readonly kernels: OpKernelGen;
   private globalsId = -1;
@@ -107,7 +113,10 @@ class Planner {
   private readonly half = new Set<number>();
   /** The kernel group being lowered (the pool's clock). */
   private time = 0;
-  private readonly root = (id: number): number => this.alias.get(id) ?? id;
+  private readonly root = (id: number): number => {
+    for (let r = this.alias.get(id); r !== undefined; r = this.alias.get(id)) id = r;
+    return id;
+  };
 
   constructor(
     private readonly t: TrainingGraph,
@@ -182,6 +191,13 @@ class Planner {
 
     if (this.opts.dropout === 'eval') this.alias = dropoutAliases(this.nodes, end, keep);
     const groups = groupNodes({ graph: g, end, keep, enabled: this.enabled, alias: this.alias });
+    for (const gr of groups) {
+      if (gr.into !== undefined) this.alias.set(gr.output, gr.into);
+      if (gr.fold) {
+        this.alias.set(gr.output, gr.fold.of);
+        this.folded.set(gr.output, gr.fold.factor);
+      }
+    }
     const grads = gradNodes.map(({ path, node }) => {
       const s = trainable.slots.find((x) => x.path === path)!;
       return { path, node, region: { buffer: ids.grads, offset: s.offset, bytes: s.bytes } };
@@ -213,7 +229,7 @@ class Planner {
         logits: { ...this.regions[logitsId]!, shape: this.shapes[logitsId]! },
         loss: this.regions[g.outputs.loss]!,
       },
-      values: Array.from(this.regions, (r, id) => r ?? this.regions[this.root(id)] ?? null),
+      values: Array.from(this.regions, (r, id) => r ?? (this.folded.has(id) ? null : this.regions[this.root(id)]) ?? null),
       grads,
       optimizer: { ...t.optimizer },
       fusions,
@@ -332,8 +348,13 @@ class Planner {
       this.time = gi;
       const phase: Phase = gr.output < this.t.forwardEnd ? 'forward' : 'backward';
       if (phase === 'backward' && forwardEnd < 0) forwardEnd = this.steps.length;
+      if (gr.fold) {
+        fusions.push({ kind: 'scale_fold', nodes: gr.nodes });
+        return; // no kernel: the readers scale
+      }
       const outputs = gr.extraOutput === undefined ? [gr.output] : [gr.output, gr.extraOutput];
       for (const o of outputs) {
+        if (gr.into !== undefined && o === gr.output) continue; // the add's value is `into`'s memory
         const bytes = 4 * numel(this.shapes[o]!);
         const direct = route.direct.get(o);
         if (direct) {
@@ -345,7 +366,8 @@ class Planner {
         this.regions[o] = { buffer: -1 - value, offset: 0, bytes }; // a pool value: placePool() fixes the buffer
       }
       this.lowerGroup(gr, phase);
-      if (gr.fusion) fusions.push({ kind: gr.fusion, nodes: gr.nodes });
+      if (gr.fusion) fusions.push({ kind: gr.fusion, nodes: gr.into === undefined ? gr.nodes : gr.nodes.slice(0, -1) });
+      if (gr.into !== undefined) fusions.push({ kind: 'accumulate', nodes: [gr.into, ...gr.nodes.slice(-2)] });
       for (const c of route.copies.filter((x) => outputs.includes(x.node))) {
         this.steps.push({ kind: 'copy', label: `gradient of %${c.node} into its slot`, src: this.regions[c.node]!, dst: c.region, phase, nodes: [c.node] });
       }
@@ -432,8 +454,11 @@ class Planner {
       const tail = this.nodes[gr.output]!;
       const { spec, a, b, bias } = this.matmulOperands(head);
       if (gr.fusion === 'bias_activation') spec.activation = tail.op as 'gelu' | 'relu' | 'silu';
-      if (gr.fusion === 'scale_alpha') spec.alpha = tail.attrs.factor as number;
-      if (this.half.has(b)) spec.halfB = true;
+      if (gr.fusion === 'scale_alpha') spec.alpha = this.nodes[gr.nodes[1]!]!.attrs.factor as number;
+      // Folded scales (scale_fold): read their operand, multiply alpha by their factor.
+      for (const x of [a, b]) if (this.folded.has(x)) spec.alpha = (spec.alpha ?? 1) * this.folded.get(x)!;
+      if (gr.into !== undefined) spec.accumulate = true; // C += result: the add's other operand is there
+      if (this.half.has(this.root(b))) spec.halfB = true;
       const opts = { variant: matmulVariantFor(this.caps), limits: this.caps.limits };
       const operands: Record<string, Region> = { a: this.region(a), b: this.region(b), c: out };
       if (bias !== undefined) operands.bias = this.region(bias);

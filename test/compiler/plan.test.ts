@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildTrainingGraph, type TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { ALIGN } from '../../compiler/lower/memory.ts';
+import { FUSION_KINDS as FUSIONS } from '../../compiler/lower/fuse.ts';
 import { buildPlan, formatPlan, formatWgsl, type Plan, PlanError, type PlanOptions } from '../../compiler/lower/plan.ts';
 import type { AdapterCaps, OpKernelGen } from '../../runtime/webgpu/kernels/types.ts';
 import { graphOf, graphOfText, tinySet, TINY } from '../helpers.ts';
@@ -94,9 +95,9 @@ describe('plan: memory', () => {
         for (const n of s.nodes) {
           writeStep.set(n, i); // a group of several dispatches has its result after the last
           for (const x of nodes[n]!.inputs) {
-            // Reading a dropout alias reads its root's memory.
+            // Reading a dropout alias or a folded scale reads its root's memory.
             let r = x;
-            while (!q.steps.some((st) => st.nodes.includes(r)) && nodes[r]!.op === 'dropout') r = nodes[r]!.inputs[0]!;
+            while (!q.steps.some((st) => st.nodes.includes(r)) && ['dropout', 'scale'].includes(nodes[r]!.op)) r = nodes[r]!.inputs[0]!;
             lastRead.set(r, i);
           }
         }
@@ -162,7 +163,7 @@ describe('plan: fusions', () => {
     expect(kinds(q).filter((k) => k === 'cross_entropy')).toHaveLength(1);
     const ce = q.fusions.find((f) => f.kind === 'cross_entropy')!;
     expect(ce.nodes.map((n) => t.graph.nodes[n]!.op)).toEqual(['cross_entropy', 'cross_entropy_grad']);
-    const lora = q.steps.find((s) => s.kind === 'dispatch' && s.nodes.length === 2 && t.graph.nodes[s.nodes[1]!]!.op === 'scale');
+    const lora = q.steps.find((s) => s.kind === 'dispatch' && s.nodes.length > 1 && t.graph.nodes[s.nodes[1]!]!.op === 'scale');
     expect(lora?.kind === 'dispatch' && q.shaders[lora.shader]!.wgsl).toMatch(/2\.0 \* acc/);
     // Without fusion: one more dispatch per matmul fusion; the cross-entropy pair is three (per-row
     // losses, their sum, the gradient) instead of two (the fused kernel and the sum); q, k, v's
@@ -174,6 +175,54 @@ describe('plan: fusions', () => {
     expect(kinds(q).filter((k) => k === 'pad_concat')).toHaveLength(2); // one per layer
     const concat = q.fusions.find((f) => f.kind === 'pad_concat')!;
     expect(concat.nodes.map((n) => t.graph.nodes[n]!.op).sort()).toEqual(['add', 'add', 'pad', 'pad', 'pad']);
+  });
+
+  it("LoRA's adds become matmuls accumulating into the other operand; its backward scale folds into both gradient products", () => {
+    const t = tg('gpt2-lora.peft');
+    const nodes = t.graph.nodes;
+    const q = plan(t);
+    // Per layer: base + scale·x·A·B forward; dy·Wᵀ + (scale·dy·B)·A backward (layer 1 only: layer 0's input needs no gradient).
+    const acc = q.fusions.filter((f) => f.kind === 'accumulate');
+    expect(acc).toHaveLength(3);
+    for (const f of acc) {
+      const [into, b, sum] = f.nodes as [number, number, number];
+      expect(nodes[sum]!.op).toBe('add');
+      expect(nodes[sum]!.inputs).toContain(into);
+      expect(q.values[sum]).toEqual(q.values[into]); // the add's value is its operand's memory
+      const step = q.steps.find((s) => s.kind === 'dispatch' && s.nodes.includes(sum))!;
+      expect(step.kind === 'dispatch' && step.nodes.map((n) => nodes[n]!.op)).toEqual(nodes[b]!.op === 'scale' ? ['linear', 'scale', 'add'] : ['linear', 'add']);
+      expect(step.kind === 'dispatch' && q.shaders[step.shader]!.wgsl).toMatch(/\+=/);
+      expect(step.kind === 'dispatch' && step.bindings[step.writes[0]!]).toEqual(q.values[into]);
+    }
+    const folds = q.fusions.filter((f) => f.kind === 'scale_fold');
+    expect(folds).toHaveLength(2); // one per layer
+    for (const f of folds) {
+      const s = f.nodes[0]!;
+      expect(q.values[s]).toBeNull();
+      expect(q.steps.some((st) => st.nodes.includes(s))).toBe(false);
+      const readers = q.steps.filter((st) => st.kind === 'dispatch' && st.nodes.some((n) => nodes[n]!.inputs.includes(s)));
+      expect(readers).toHaveLength(2); // lora_B's weight gradient and the gradient through it
+      for (const r of readers) {
+        expect(r.kind === 'dispatch' && q.shaders[r.shader]!.wgsl).toMatch(/2\.0 \* acc/);
+        expect(r.kind === 'dispatch' && r.bindings).toContainEqual(q.values[nodes[s]!.inputs[0]!]);
+      }
+    }
+    // Each saves one dispatch; full fine-tuning has neither (no LoRA branch to add or scale).
+    const without = plan(t, { fuse: FUSIONS.filter((k) => k !== 'accumulate' && k !== 'scale_fold') });
+    expect(without.steps.length - q.steps.length).toBe(acc.length + folds.length);
+    const full = plan(tg('gpt2.peft', [], true));
+    expect(full.fusions.filter((f) => f.kind === 'accumulate' || f.kind === 'scale_fold')).toEqual([]);
+  });
+
+  it('accumulates only into a value the add alone reads: not the residual adds', () => {
+    // The residual add reads the attention block's input, which layernorm also reads.
+    const q = plan(tg('gpt2-lora.peft'), { backward: false });
+    const nodes = tg('gpt2-lora.peft').graph.nodes;
+    for (const f of q.fusions.filter((x) => x.kind === 'accumulate')) {
+      const into = f.nodes[0]!;
+      expect(nodes.filter((n) => n.inputs.includes(into))).toHaveLength(1);
+    }
+    expect(q.fusions.filter((x) => x.kind === 'accumulate')).toHaveLength(2); // LoRA's add, once per layer
   });
 
   it('bias + gelu/silu go into the matmul epilogue where the pre-activation is not needed by a backward', () => {
