@@ -38,6 +38,7 @@ const SIZES: [number, number, number][] = [
   [128, 768, 64],
   [6, 12, 8], // all multiples of 4 but smaller than a block
   [3, 5, 130], // a K tail after many full k-steps
+  [200, 8, 96], // LoRA's rank as N: regblock's workgroup narrowed to the product, several workgroups of rows
 ];
 
 /** Runs one matmul on the GPU and returns its scaled error against the CPU. */

@@ -478,13 +478,29 @@ function tiledWgsl(spec: MatmulSpec, wg: [number, number], BK: number): string {
  */
 export const REGBLOCK_DEFAULTS = { workgroup: [16, 4] as const, rowBlocks: 2 };
 
+/**
+ * regblock's workgroup for a product whose N is under half the default's 16 columns of 4 (LoRA's
+ * x·Aᵀ, dy·B and dyᵀ·(x·Aᵀ), N = rank): enough columns to cover N (a power of two), 16
+ * invocations in all. With the default 16 × 4, 14 of every 16 invocations return at once, and
+ * SwiftShader still runs their SIMD lanes: the N = 8 products of the benchmark model
+ * (1024 × 8 × 128, 1024 × 8 × 384, 384 × 8 × 1024) took 4–9.9 ms there against 3.3–6.6 ms shaped
+ * 2 × 8 (llvmpipe: 0.8–1.9 against 0.6–1.8 ms).
+ */
+export function regblockWorkgroup(spec: Pick<MatmulSpec, 'N'>): readonly [number, number] {
+  const [x] = REGBLOCK_DEFAULTS.workgroup;
+  const cols = ceilDiv(spec.N, 4);
+  if (cols >= x / 2) return REGBLOCK_DEFAULTS.workgroup;
+  const nx = 2 ** Math.ceil(Math.log2(cols));
+  return [nx, 16 / nx];
+}
+
 /** Generates the WGSL and dispatch size of C = act(alpha·op(A)·op(B) + bias) for one variant. */
 export function matmulKernel(spec: MatmulSpec, opts: MatmulOptions): MatmulKernel {
   checkSpec(spec, opts.limits);
   const label = labelOf(spec, opts.variant);
   const flops = 2 * spec.M * spec.N * spec.K;
   if (opts.variant === 'regblock') {
-    const wg = fitWorkgroup(opts.workgroup ?? REGBLOCK_DEFAULTS.workgroup, opts.limits);
+    const wg = fitWorkgroup(opts.workgroup ?? regblockWorkgroup(spec), opts.limits);
     const rowBlocks = opts.rowBlocks ?? REGBLOCK_DEFAULTS.rowBlocks;
     const workgroups = workgroupsFor(4 * rowBlocks * wg[1], 4 * wg[0], spec, opts.limits);
     return { wgsl: regblockWgsl(spec, wg, rowBlocks), label, variant: 'regblock', bindings: bindingsOf(spec), workgroups, flops };
