@@ -145,6 +145,9 @@ for (const [shape, shift] of NORM_SHAPES) {
   add({ family: 'norm', op: 'rmsnorm_grad_gamma', name: n, attrs: { eps: 1e-6 }, inputs: all(x, u(shape)), tol: TOL.norm });
 }
 add({ family: 'norm', op: 'layernorm_grad_gamma', name: '[64,40] many rows', attrs: { eps: 1e-5 }, inputs: all(u([64, 40]), u([64, 40])), tol: TOL.norm });
+// 70,000 rows: one invocation walking every row would pass llvmpipe's 65,535 loop iterations
+// (the generator switches to one workgroup per feature)
+add({ family: 'norm', op: 'layernorm_grad_gamma', name: '[70000,4] rows past the loop budget', attrs: { eps: 1e-5 }, inputs: all(u([70000, 4]), u([70000, 4])), tol: TOL.norm });
 
 // attention: [B, S, H, KV, hd, causal, prefix]
 export const ATTENTION_CONFIGS: [number, number, number, number, number, boolean, number][] = [
@@ -223,6 +226,9 @@ add({ family: 'embedding', op: 'positions', name: 'x i32 [3,7] offset 4', attrs:
 add({ family: 'embedding', op: 'embedding_grad', name: 'rows 11, ids [2,5] (repeats), D 7', attrs: { rows: 11 }, inputs: all(ints([2, 5], 4), u([2, 5, 7])), tol: TOL.sum });
 add({ family: 'embedding', op: 'embedding_grad', name: 'rows 6, ids [4,9], D 16', attrs: { rows: 6 }, inputs: all(ints([4, 9], 6), u([4, 9, 16])), tol: TOL.sum });
 add({ family: 'embedding', op: 'embedding_grad', name: 'rows 300, ids [64], D 12', attrs: { rows: 300 }, inputs: all(ints([64], 300), u([64, 12])), tol: TOL.sum });
+// 1024 ids of 2 tokens, D 768 (GPT-2): each hit adds 192 vec4 units, about 98,000 loop
+// iterations for one row as a loop (llvmpipe stops at 65,535); the adds are unrolled
+add({ family: 'embedding', op: 'embedding_grad', name: 'rows 300, ids [1024] of 2 tokens, D 768', attrs: { rows: 300 }, inputs: all(ints([1024], 2), u([1024, 768])), tol: TOL.sum });
 // soft_embedding (prompt templates): ids 0 … N+V−1, the last V are soft tokens
 add({ family: 'soft_embedding', op: 'soft_embedding', name: 'table [11,7], soft [3,7], ids [2,5]', attrs: {}, inputs: all(u([11, 7]), u([3, 7]), ints([2, 5], 14)), tol: TOL.exact });
 add({ family: 'soft_embedding', op: 'soft_embedding', name: 'table [50,16], soft [6,16], ids [3,8]', attrs: {}, inputs: all(u([50, 16]), u([6, 16]), ints([3, 8], 56)), tol: TOL.exact });

@@ -12,7 +12,7 @@
 //   every id and adds dy's row where the id is v, in position order. The scan costs
 //   (ids × invocations) comparisons, so rows are split into feature chunks only when the table
 //   has few rows.
-import { ceilDiv, checkOutput, declare, fail, fmt, grid, i32, intAttr, numel, operand, u32, widthFor } from './common.ts';
+import { LOOP_BUDGET, ceilDiv, checkOutput, declare, fail, fmt, grid, i32, intAttr, numel, operand, u32, widthFor } from './common.ts';
 import type { OpKernelGen } from './types.ts';
 
 /** embedding: table [N, D], ids i32 [...] → out [..., D]. */
@@ -88,6 +88,9 @@ ${g.prologue}
   return { label: `positions_${S}_${offset}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
+/** Feature units a hit of embedding_grad adds per loop iteration (written out in the WGSL). */
+const ADD_UNROLL = 8;
+
 /** Feature chunks per table row: enough invocations for small tables, one per row for large ones. */
 export function embeddingGradChunks(rows: number, featureUnits: number, isSoftware: boolean): number {
   const target = isSoftware ? 256 : 8192;
@@ -111,7 +114,12 @@ export const embeddingGrad: OpKernelGen = (req, caps) => {
   const w = widthFor(D);
   const DW = D / w;
   const T = w === 4 ? 'vec4<f32>' : 'f32';
-  const C = ceilDiv(DW, embeddingGradChunks(rows, DW, caps.isSoftware)); // units of T per invocation
+  // Units of T per invocation. The adds of a hit run U at a time (unrolled), so an invocation loops
+  // at most n/4 (the scan) + n·⌈C/U⌉ times, when every id is its row; more, narrower chunks keep
+  // that within LOOP_BUDGET, which llvmpipe enforces by silently cutting loops short.
+  let chunks0 = embeddingGradChunks(rows, DW, caps.isSoftware);
+  while (chunks0 < DW && Math.ceil(n / 4) + n * ceilDiv(ceilDiv(DW, chunks0), ADD_UNROLL) > LOOP_BUDGET) chunks0++;
+  const C = ceilDiv(DW, chunks0);
   const chunks = ceilDiv(DW, C);
   const g = grid(req.op, rows * chunks, caps);
   const idsW = widthFor(n); // ids scanned four at a time when n % 4 = 0
@@ -120,7 +128,9 @@ export const embeddingGrad: OpKernelGen = (req, caps) => {
     { name: 'in1', variable: 'dy', type: T },
     { name: 'out', variable: 'out', type: T },
   ]);
-  const add = (t: string): string => `for (var c = c0; c < c1; c++) { out[dst + c] += dy[${t} * DW + c]; }`;
+  // A hit adds the invocation's C feature units, ADD_UNROLL per loop iteration.
+  const add = (t: string): string =>
+    `for (var c = c0; c < c1; c += ${u32(ADD_UNROLL)}) { ${Array.from({ length: ADD_UNROLL }, (_, k) => `if (c + ${u32(k)} < c1) { out[dst + c + ${u32(k)}] += dy[${t} * DW + c + ${u32(k)}]; }`).join(' ')} }`;
   const scan =
     idsW === 4
       ? `for (var t4 = 0u; t4 < ${u32(n / 4)}; t4++) {

@@ -16,6 +16,7 @@
 // a scratch buffer); on hardware one workgroup per feature unit splits the rows among its
 // invocations and reduces.
 import {
+  LOOP_BUDGET,
   type Binding, type Grid, ceilDiv, checkOutput, declare, f32, fail, fmt, grid, hsum, numAttr, operand, optOperand, rowGroups, rowsOf,
   sameShape, u32, widthFor, workgroupReductions,
 } from './common.ts';
@@ -188,7 +189,10 @@ const gradGamma: OpKernelGen = (req, caps): OpKernel => {
         '    let rstd = 1.0 / sqrt(s / D + EPS);',
       ];
   const what = `// ${req.op}: x ${fmt(shape)}, dy ${fmt(shape)} → out [${D}] = Σ_rows dy · ${layer ? '(x − mean)' : 'x'} · rstd`;
-  if (normVariantFor(caps) === 'workgroup') {
+  // The per-invocation variant walks every row, with one (RMSNorm) or two (LayerNorm) passes over
+  // its features for the statistics: past LOOP_BUDGET iterations llvmpipe would cut it short.
+  const loops = R * ((layer ? 2 : 1) * DW + F);
+  if (normVariantFor(caps) === 'workgroup' || loops > LOOP_BUDGET) {
     // One workgroup per feature unit j; its invocations split the rows (each computes the
     // statistics of its own rows), then one tree reduction per component.
     const gw = rowGroups(req.op, DW, caps, w);
