@@ -17,7 +17,7 @@ import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { PAGE_HTML, bundleNode, bundlePage } from './build-bundle.ts';
 import { UserError } from './grad.ts';
 import { adapterChoice } from './plan.ts';
-import { int, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
+import { frozenF16, int, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
 
 export interface BuildFlags extends SessionFlags {
   out: string;
@@ -66,7 +66,8 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
   const t = trainingGraph(g, opt);
   const target = await targetFor(flags.gpu, kernels === 'both' ? ['hardware', 'software'] : [kernels]);
   const plans: PlanSet = {};
-  for (const kind of target.kinds) plans[kind] = planAll(t, { B, T }, { ...target.caps, isSoftware: kind === 'software' });
+  const half = frozenF16(flags.frozenDtype);
+  for (const kind of target.kinds) plans[kind] = planAll(t, { B, T }, { ...target.caps, isSoftware: kind === 'software' }, half);
   const kinds = target.kinds;
 
   const out = flags.out;
@@ -145,14 +146,14 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
 }
 
 /** The training plan, and the evaluation plan when some dropout draws a mask. */
-export function planAll(t: TrainingGraph, dims: { B: number; T: number }, caps: AdapterCaps): TrainerPlans {
+export function planAll(t: TrainingGraph, dims: { B: number; T: number }, caps: AdapterCaps, frozenF16 = false): TrainerPlans {
   try {
-    const train = buildPlan(t, dims, caps, { dropout: 'train' });
+    const train = buildPlan(t, dims, caps, { dropout: 'train', frozenF16 });
     const extra = Object.entries(train.io.extra ?? {}).filter(([, r]) => r.fill === undefined).map(([n]) => n);
     if (extra.length) throw new UserError(`built trainers do not support models with inputs besides the tokens (${extra.join(', ')}: several adapters, rank masks) yet; train it with \`peftc train\``);
     const masks = t.graph.nodes.some((n) => n.op === 'dropout' && (n.attrs.p as number) > 0);
     const plans: TrainerPlans = { train };
-    if (masks) plans.eval = buildPlan(t, dims, caps, { dropout: 'eval' });
+    if (masks) plans.eval = buildPlan(t, dims, caps, { dropout: 'eval', frozenF16 });
     return plans;
   } catch (e) {
     if (e instanceof PlanError) throw new UserError(e.message);

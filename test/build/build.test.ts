@@ -198,6 +198,22 @@ describe('the built trainer in Node', () => {
     console.log(`worst relative loss difference: llvmpipe vs SwiftShader ${onLlvmpipe.toExponential(2)}; hardware kernels (llvmpipe) vs software kernels (SwiftShader) ${hardware.toExponential(2)}`);
   });
 
+  it('--frozen-dtype f16: the plans store the frozen matrices in half floats, and the trainer runs them', () => {
+    const half = join(work, 'trainer-f16');
+    const b = peftc('build', ...MODEL, ...RUN, '--frozen-dtype', 'f16', '-o', half);
+    expect(b.code, b.stderr).toBe(0);
+    const plans = JSON.parse(readFileSync(join(half, 'plan.json'), 'utf8')) as PlanSet;
+    const slots = plans.software!.train.frozen.slots;
+    expect(slots.filter((x) => x.dtype === 'f16').map((x) => x.path)).toContain('wte.weight');
+    expect(plans.software!.train.stats.frozenBytes).toBeLessThan(0.6 * (JSON.parse(readFileSync(join(built, 'plan.json'), 'utf8')) as PlanSet).software!.train.stats.frozenBytes);
+    const short = ['--data', text, '--steps', '2', '--schedule', 'constant', '--eval-rows', '1', '--eval-every', '0', '--json'];
+    const r = trainer(half, ...short, '--out', join(work, 'ck-f16'), '--gpu', 'llvmpipe');
+    expect(r.code, r.stderr).toBe(0);
+    const f32 = trainer(built, ...short, '--out', join(work, 'ck-f32'), '--gpu', 'llvmpipe');
+    // f16 weights change the model a little: the same losses to within 1e-2, not 1e-5
+    expectClose('f16 vs f32 frozen weights', parseLog(r.stdout).losses, parseLog(f32.stdout).losses, 1e-2);
+  });
+
   it('bad flags are one line and exit 1', () => {
     for (const [args, msg] of [[['--steps', 'many'], '--steps must be an integer'], [['--gpu', 'quantum'], '--gpu must be one of'], [['--data', join(work, 'nope.txt')], 'nope.txt: no such file'], [['--frobnicate'], "Unknown option '--frobnicate'"]] as const) {
       const r = trainer(built, ...args);
