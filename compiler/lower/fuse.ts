@@ -9,7 +9,13 @@
 //   accumulate       add(a, b) where b is a linear (or a scale_alpha group) read only by the add
 //                    and a an elementwise-equal value computed before it, read only by the add
 //                    → the matmul adds into a's memory (C += result), which the add's value is
-//                    (LoRA: base + scale·x·A·B forward, dy·Wᵀ + (scale·dy·B)·A backward).
+//                    (LoRA's adds when sum_of_products is off).
+//   sum_of_products  add(p, q) where p and q are linears (or scale_alpha groups) of the same shape
+//                    read only by the add, q without bias and with no frozen operand
+//                    → one matmul computing both products (MatmulSpec.second: q, the smaller K),
+//                    placed where the later of the two was (LoRA: base + scale·(x·Aᵀ)·Bᵀ forward,
+//                    dy·Wᵀ + (scale·dy·B)·A backward: the base output is written once).
+//                    Tried before accumulate, which remains for the other adds.
 //   scale_fold       scale whose every reader takes it as a matmul operand (LoRA's backward:
 //                    dy·alpha/r feeds both of lora_B's gradient products)
 //                    → no kernel; each reader's alpha is multiplied by the factor.
@@ -20,8 +26,8 @@
 //                    → a chain of concats of the pads' operands (5 dispatches become 2).
 import type { Graph, Node } from '../ir/types.ts';
 
-export type FusionKind = 'bias_activation' | 'scale_alpha' | 'cross_entropy' | 'pad_concat' | 'accumulate' | 'scale_fold';
-export const FUSION_KINDS: readonly FusionKind[] = ['bias_activation', 'scale_alpha', 'cross_entropy', 'pad_concat', 'accumulate', 'scale_fold'];
+export type FusionKind = 'bias_activation' | 'scale_alpha' | 'cross_entropy' | 'pad_concat' | 'accumulate' | 'scale_fold' | 'sum_of_products';
+export const FUSION_KINDS: readonly FusionKind[] = ['bias_activation', 'scale_alpha', 'cross_entropy', 'pad_concat', 'accumulate', 'scale_fold', 'sum_of_products'];
 
 export interface Group {
   /** The node whose value the group produces (its `out` binding). */
@@ -43,6 +49,11 @@ export interface Group {
    * matmuls read it, each multiplying its alpha by the factor and reading `of` instead.
    */
   fold?: { of: number; factor: number };
+  /**
+   * sum_of_products: the two matmul groups whose sum (the group's last node, an add) one kernel
+   * computes; `second` is the one added as MatmulSpec.second.
+   */
+  products?: { main: Group; second: Group };
 }
 
 export interface FuseInput {
@@ -172,7 +183,40 @@ export function groupNodes(f: FuseInput): Group[] {
     if (members.some((m) => nodes[m]!.inputs.includes(a))) return undefined;
     return a;
   };
+  const frozen = new Set(f.graph.params.filter((p) => p.partition === 'frozen').map((p) => p.path));
+  const isFrozen = (id: number): boolean => nodes[id]!.op === 'param' && frozen.has(nodes[id]!.attrs.path as string);
+  /** A group that is one linear, or a linear and its scale (scale_alpha), and nothing more. */
+  const plainMatmul = (gr: Group): boolean =>
+    nodes[gr.nodes[0]!]!.op === 'linear' && (gr.fusion === undefined || gr.fusion === 'scale_alpha') && gr.into === undefined && !gr.products;
+  /** Its reduction length: the last dimension of the linear's input, when known. */
+  const depth = (gr: Group): number | undefined => {
+    const d = nodes[nodes[gr.nodes[0]!]!.inputs[0]!]!.shape.at(-1);
+    return typeof d === 'number' ? d : undefined;
+  };
+  const canBeSecond = (gr: Group): boolean => {
+    const head = nodes[gr.nodes[0]!]!;
+    return head.inputs.length === 2 && !head.inputs.some(isFrozen) && depth(gr) !== undefined;
+  };
+  /** sum_of_products: `gr` (a matmul group being formed) and an earlier one, both read only by `sum`. */
+  const sumOfProducts = (sum: Node | undefined, gr: Group): boolean => {
+    if (!sum || sum.op !== 'add' || sum.inputs.length !== 2 || absorbed.has(sum.id) || f.keep.has(sum.id) || !f.enabled.has('sum_of_products')) return false;
+    if (!plainMatmul(gr)) return false;
+    const other = sum.inputs[0] === gr.output ? sum.inputs[1]! : sum.inputs[0]!;
+    if (other === gr.output || soleUser(other)?.id !== sum.id) return false;
+    const j = groups.findIndex((g) => g.output === other);
+    const earlier = groups[j];
+    if (!earlier || !plainMatmul(earlier)) return false;
+    if (!sameShape(nodes[other]!, sum) || !sameShape(nodes[gr.output]!, sum)) return false;
+    // The second product is the shallower one (LoRA's rank): its loop reads scalars.
+    const [main, second] = canBeSecond(gr) && (!canBeSecond(earlier) || depth(gr)! <= depth(earlier)!) ? [earlier, gr] : [gr, earlier];
+    if (!canBeSecond(second)) return false;
+    groups.splice(j, 1);
+    absorbed.add(sum.id);
+    push({ output: sum.id, nodes: [...main.nodes, ...second.nodes, sum.id], fusion: 'sum_of_products', products: { main, second } });
+    return true;
+  };
   const matmulGroup = (gr: Group) => {
+    if (sumOfProducts(soleUser(gr.output), gr)) return;
     const into = accumulateInto(soleUser(gr.output), gr.output, gr.nodes);
     if (into === undefined) return push(gr);
     const sum = soleUser(gr.output)!.id;

@@ -366,6 +366,7 @@ class Planner {
         this.regions[o] = { buffer: -1 - value, offset: 0, bytes }; // a pool value: placePool() fixes the buffer
       }
       this.lowerGroup(gr, phase);
+      for (const sub of gr.products ? [gr.products.main, gr.products.second] : []) if (sub.fusion) fusions.push({ kind: sub.fusion, nodes: sub.nodes });
       if (gr.fusion) fusions.push({ kind: gr.fusion, nodes: gr.into === undefined ? gr.nodes : gr.nodes.slice(0, -1) });
       if (gr.into !== undefined) fusions.push({ kind: 'accumulate', nodes: [gr.into, ...gr.nodes.slice(-2)] });
       for (const c of route.copies.filter((x) => outputs.includes(x.node))) {
@@ -450,27 +451,11 @@ class Planner {
   private lowerGroup(gr: Group, phase: Phase): void {
     const head = this.nodes[gr.nodes[0]!]!;
     const out = this.region(gr.output);
+    if (gr.products) return this.lowerProducts(gr, phase, out);
     if (head.op === 'linear' || head.op === 'linear_grad_weight') {
-      const tail = this.nodes[gr.output]!;
-      const { spec, a, b, bias } = this.matmulOperands(head);
-      if (gr.fusion === 'bias_activation') spec.activation = tail.op as 'gelu' | 'relu' | 'silu';
-      if (gr.fusion === 'scale_alpha') spec.alpha = this.nodes[gr.nodes[1]!]!.attrs.factor as number;
-      // Folded scales (scale_fold): read their operand, multiply alpha by their factor.
-      for (const x of [a, b]) if (this.folded.has(x)) spec.alpha = (spec.alpha ?? 1) * this.folded.get(x)!;
-      if (gr.into !== undefined) spec.accumulate = true; // C += result: the add's other operand is there
-      if (this.half.has(this.root(b))) spec.halfB = true;
-      const opts = { variant: matmulVariantFor(this.caps), limits: this.caps.limits };
-      const operands: Record<string, Region> = { a: this.region(a), b: this.region(b), c: out };
-      if (bias !== undefined) operands.bias = this.region(bias);
-      const pieces = this.pieces(gr, () => splitMatmul(spec, this.limit)) ?? [{ spec, a: whole(operands.a!), b: whole(operands.b!), c: whole(out), ...(bias !== undefined ? { bias: whole(operands.bias!) } : {}) }];
-      pieces.forEach((p, i) => {
-        const k = matmulKernel(p.spec, opts);
-        const bind: Record<string, Region> = { a: within(operands.a!, p.a), b: within(operands.b!, p.b), c: within(out, p.c) };
-        if (p.bias) bind.bias = within(operands.bias!, p.bias);
-        const piece = pieces.length > 1 ? ` [piece ${i + 1}/${pieces.length}]` : '';
-        this.push(gr, phase, { label: k.label, wgsl: k.wgsl, bindings: k.bindings as never, workgroups: k.workgroups }, bind, piece);
-      });
-      return;
+      const m = this.matmulOf(gr);
+      if (gr.into !== undefined) m.spec.accumulate = true; // C += result: the add's other operand is there
+      return this.emitMatmul(gr, phase, m, out);
     }
     const globals = { buffer: this.globalsId, offset: 0, bytes: 16 };
     if (gr.fusion === 'cross_entropy') return this.lowerCrossEntropy(gr, phase, head, out);
@@ -490,6 +475,59 @@ class Planner {
     if (req.op === 'cross_entropy') return this.lossPieces(gr, phase, req, bind, out, null);
     if ([out, ...head.inputs.map((x) => this.region(x))].some((r) => r.bytes > this.limit)) return this.lowerSplit(gr, phase, req, bind);
     this.push(gr, phase, this.kernels(req, this.caps), bind);
+  }
+
+  /** A matmul group's product: operands, alpha (scale_alpha, folded scales), activation, f16 B. */
+  private matmulOf(gr: Group): { spec: MatmulSpec; a: number; b: number; bias?: number } {
+    const m = this.matmulOperands(this.nodes[gr.nodes[0]!]!);
+    const { spec } = m;
+    if (gr.fusion === 'bias_activation') spec.activation = this.nodes[gr.output]!.op as 'gelu' | 'relu' | 'silu';
+    if (gr.fusion === 'scale_alpha') spec.alpha = this.nodes[gr.nodes[1]!]!.attrs.factor as number;
+    // Folded scales (scale_fold): read their operand, multiply alpha by their factor.
+    for (const x of [m.a, m.b]) if (this.folded.has(x)) spec.alpha = (spec.alpha ?? 1) * this.folded.get(x)!;
+    if (this.half.has(this.root(m.b))) spec.halfB = true;
+    return m;
+  }
+
+  /** One product as dispatches: one, or pieces (compiler/lower/split.ts) when a binding is too large. */
+  private emitMatmul(gr: Group, phase: Phase, m: { spec: MatmulSpec; a: number; b: number; bias?: number }, out: Region, second?: { a: number; b: number }): void {
+    const { spec, bias } = m;
+    const opts = { variant: matmulVariantFor(this.caps), limits: this.caps.limits };
+    const operands: Record<string, Region> = { a: this.region(m.a), b: this.region(m.b), c: out };
+    if (bias !== undefined) operands.bias = this.region(bias);
+    const extra: Record<string, Region> = second ? { a2: this.region(second.a), b2: this.region(second.b) } : {};
+    const pieces = second ? null : this.pieces(gr, () => splitMatmul(spec, this.limit));
+    const all = pieces ?? [{ spec, a: whole(operands.a!), b: whole(operands.b!), c: whole(out), ...(bias !== undefined ? { bias: whole(operands.bias!) } : {}) }];
+    all.forEach((p, i) => {
+      const k = matmulKernel(p.spec, opts);
+      const bind: Record<string, Region> = { a: within(operands.a!, p.a), b: within(operands.b!, p.b), c: within(out, p.c), ...extra };
+      if (p.bias) bind.bias = within(operands.bias!, p.bias);
+      const piece = all.length > 1 ? ` [piece ${i + 1}/${all.length}]` : '';
+      this.push(gr, phase, { label: k.label, wgsl: k.wgsl, bindings: k.bindings as never, workgroups: k.workgroups }, bind, piece);
+    });
+  }
+
+  /**
+   * sum_of_products: both products in one regblock kernel (MatmulSpec.second). Where that kernel
+   * does not apply (the tiled variant, a product split into pieces, a second B in f16), the main
+   * product is written and the second accumulates into it: two dispatches, still no add.
+   */
+  private lowerProducts(gr: Group, phase: Phase, out: Region): void {
+    const main = this.matmulOf(gr.products!.main);
+    const second = this.matmulOf(gr.products!.second);
+    const s = second.spec;
+    const one =
+      matmulVariantFor(this.caps) === 'regblock' &&
+      this.pieces(gr, () => splitMatmul(main.spec, this.limit)) === null &&
+      this.pieces(gr, () => splitMatmul(s, this.limit)) === null &&
+      !s.halfB && !s.bias && !s.activation && s.M === main.spec.M && s.N === main.spec.N;
+    if (one) {
+      main.spec.second = { K: s.K, ...(s.transA ? { transA: true } : {}), ...(s.transB ? { transB: true } : {}), ...(s.alpha !== undefined ? { alpha: s.alpha } : {}) };
+      return this.emitMatmul(gr, phase, main, out, second);
+    }
+    this.emitMatmul(gr, phase, main, out);
+    second.spec.accumulate = true;
+    this.emitMatmul(gr, phase, second, out);
   }
 
   /**

@@ -163,24 +163,53 @@ describe('plan: fusions', () => {
     expect(kinds(q).filter((k) => k === 'cross_entropy')).toHaveLength(1);
     const ce = q.fusions.find((f) => f.kind === 'cross_entropy')!;
     expect(ce.nodes.map((n) => t.graph.nodes[n]!.op)).toEqual(['cross_entropy', 'cross_entropy_grad']);
-    const lora = q.steps.find((s) => s.kind === 'dispatch' && s.nodes.length > 1 && t.graph.nodes[s.nodes[1]!]!.op === 'scale');
+    const lora = q.steps.find((s) => s.kind === 'dispatch' && s.nodes.some((n) => t.graph.nodes[n]!.op === 'scale'));
     expect(lora?.kind === 'dispatch' && q.shaders[lora.shader]!.wgsl).toMatch(/2\.0 \* acc/);
     // Without fusion: one more dispatch per matmul fusion; the cross-entropy pair is three (per-row
     // losses, their sum, the gradient) instead of two (the fused kernel and the sum); q, k, v's
     // pad+pad+add+pad+add become 2 concats.
     const plain = plan(t, { fuse: false });
     expect(plain.fusions).toEqual([]);
-    const saved = (f: Plan['fusions'][number]) => (f.kind === 'cross_entropy' ? 1 : f.kind === 'pad_concat' ? f.nodes.length - 2 : 1);
+    // sum_of_products saves the add and one of its two matmuls.
+    const saved = (f: Plan['fusions'][number]) => (f.kind === 'pad_concat' ? f.nodes.length - 2 : f.kind === 'sum_of_products' ? 2 : 1);
     expect(plain.steps.length - q.steps.length).toBe(q.fusions.reduce((a, f) => a + saved(f), 0));
     expect(kinds(q).filter((k) => k === 'pad_concat')).toHaveLength(2); // one per layer
     const concat = q.fusions.find((f) => f.kind === 'pad_concat')!;
     expect(concat.nodes.map((n) => t.graph.nodes[n]!.op).sort()).toEqual(['add', 'add', 'pad', 'pad', 'pad']);
   });
 
-  it("LoRA's adds become matmuls accumulating into the other operand; its backward scale folds into both gradient products", () => {
+  it("LoRA's adds become one kernel computing both products (or, on hardware, the second accumulating)", () => {
     const t = tg('gpt2-lora.peft');
     const nodes = t.graph.nodes;
     const q = plan(t);
+    // Per layer: base + scale·x·A·B forward; dy·Wᵀ + (scale·dy·B)·A backward (layer 1 only: layer 0's input needs no gradient).
+    const sums = q.fusions.filter((f) => f.kind === 'sum_of_products');
+    expect(sums).toHaveLength(3);
+    for (const f of sums) {
+      const sum = f.nodes.at(-1)!;
+      expect(nodes[sum]!.op).toBe('add');
+      expect(f.nodes.filter((n) => nodes[n]!.op === 'linear')).toHaveLength(2);
+      const steps = q.steps.filter((s) => s.kind === 'dispatch' && s.nodes.includes(sum));
+      expect(steps).toHaveLength(1);
+      const step = steps[0]!;
+      // The second product (K = the rank, 8 in the tiny model) binds a2 and b2 before c.
+      expect(step.kind === 'dispatch' && q.shaders[step.shader]!.wgsl).toMatch(/const K2 = 8u;/);
+      expect(step.kind === 'dispatch' && step.bindings[step.writes[0]!]).toEqual(q.values[sum]);
+    }
+    // The tiled variant has no second product: the main product, then the second accumulating.
+    const hw = plan(t, {}, { ...CAPS, isSoftware: false });
+    for (const f of hw.fusions.filter((x) => x.kind === 'sum_of_products')) {
+      const steps = hw.steps.filter((s) => s.kind === 'dispatch' && s.nodes.includes(f.nodes.at(-1)!));
+      expect(steps).toHaveLength(2);
+      expect(steps.map((s) => s.kind === 'dispatch' && s.bindings[s.writes[0]!])).toEqual([hw.values[f.nodes.at(-1)!], hw.values[f.nodes.at(-1)!]]);
+    }
+    expect(plan(t, { fuse: FUSIONS.filter((k) => k !== 'sum_of_products') }).steps.length - q.steps.length).toBe(sums.length);
+  });
+
+  it("without sum_of_products, LoRA's adds become matmuls accumulating into the other operand; its backward scale folds into both gradient products", () => {
+    const t = tg('gpt2-lora.peft');
+    const nodes = t.graph.nodes;
+    const q = plan(t, { fuse: FUSIONS.filter((k) => k !== 'sum_of_products') });
     // Per layer: base + scale·x·A·B forward; dy·Wᵀ + (scale·dy·B)·A backward (layer 1 only: layer 0's input needs no gradient).
     const acc = q.fusions.filter((f) => f.kind === 'accumulate');
     expect(acc).toHaveLength(3);
@@ -208,15 +237,15 @@ describe('plan: fusions', () => {
       }
     }
     // Each saves one dispatch; full fine-tuning has neither (no LoRA branch to add or scale).
-    const without = plan(t, { fuse: FUSIONS.filter((k) => k !== 'accumulate' && k !== 'scale_fold') });
+    const without = plan(t, { fuse: FUSIONS.filter((k) => k !== 'accumulate' && k !== 'scale_fold' && k !== 'sum_of_products') });
     expect(without.steps.length - q.steps.length).toBe(acc.length + folds.length);
     const full = plan(tg('gpt2.peft', [], true));
-    expect(full.fusions.filter((f) => f.kind === 'accumulate' || f.kind === 'scale_fold')).toEqual([]);
+    expect(full.fusions.filter((f) => f.kind === 'accumulate' || f.kind === 'scale_fold' || f.kind === 'sum_of_products')).toEqual([]);
   });
 
   it('accumulates only into a value the add alone reads: not the residual adds', () => {
     // The residual add reads the attention block's input, which layernorm also reads.
-    const q = plan(tg('gpt2-lora.peft'), { backward: false });
+    const q = plan(tg('gpt2-lora.peft'), { backward: false, fuse: FUSIONS.filter((k) => k !== 'sum_of_products') });
     const nodes = tg('gpt2-lora.peft').graph.nodes;
     for (const f of q.fusions.filter((x) => x.kind === 'accumulate')) {
       const into = f.nodes[0]!;

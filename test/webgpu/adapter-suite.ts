@@ -203,6 +203,36 @@ export function adapterSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       });
     }
 
+    // A second product of the same M × N added before the bias (LoRA's rank-r update beside the
+    // base product, MatmulSpec.second): the CPU's two products, the second added as C's old value.
+    const SECONDS: MatmulSpec[] = [
+      { M: 37, N: 53, K: 29, bias: true, second: { K: 8, transB: true, alpha: 2 } },
+      { M: 40, N: 8, K: 12, second: { K: 3 } },
+      { M: 33, N: 20, K: 9, transA: true, transB: true, second: { K: 5, transA: true, transB: true, alpha: 0.5 } },
+      { M: 64, N: 128, K: 96, transB: true, accumulate: true, second: { K: 8 } },
+    ];
+    for (const config of CONFIGS.filter((c) => c.variant === 'regblock')) {
+      it(`${config.name}: a second product`, async () => {
+        for (const spec of SECONDS) {
+          const { M, N, K } = spec;
+          const s2 = spec.second!;
+          const [a, b, a2, b2] = [randomArray(M * K, 1), randomArray(K * N, 2), randomArray(M * s2.K, 3), randomArray(s2.K * N, 4)];
+          const bias = spec.bias ? randomArray(N, 5) : undefined;
+          const cIn = spec.accumulate ? randomArray(M * N, 6) : new Float32Array(M * N);
+          const { name: _, ...opts } = config;
+          const mm = await prepareMatmul(gpu, spec, opts);
+          const c = gpu.buffer(cIn);
+          const batch = gpu.batch(mm.kernel.label);
+          mm.encode(batch, { a: gpu.buffer(a), b: gpu.buffer(b), a2: gpu.buffer(a2), b2: gpu.buffer(b2), ...(bias ? { bias: gpu.buffer(bias) } : {}), c });
+          await batch.submit();
+          const lowRank = matmulCpu({ M, N, K: s2.K, transA: s2.transA, transB: s2.transB, alpha: s2.alpha }, a2, b2);
+          const want = matmulCpu({ ...spec, second: undefined, accumulate: true }, a, b, bias, cIn.map((x, i) => x + lowRank.c[i]!));
+          const magnitude = want.magnitude.map((x, i) => x + lowRank.magnitude[i]!);
+          expect(maxScaledError(await gpu.read(c), want.c, magnitude), JSON.stringify(spec)).toBeLessThanOrEqual(matmulTolerance(K + s2.K));
+        }
+      });
+    }
+
     // A product split into pieces (compiler/lower/split.ts): each piece binds 256-aligned windows of
     // whole rows and addresses them with row strides and first columns; K pieces accumulate, the
     // bias comes with the first and the activation with the last. Same tolerance as one product.
@@ -232,7 +262,7 @@ export function adapterSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
             const k = matmulKernel(p.spec, { variant, limits: gpu.info.limits });
             const range = (buffer: GPUBuffer, w: { offset: number; bytes: number }) => ({ buffer, offset: w.offset, size: w.bytes });
             const bound = { a: range(ab, p.a), b: range(bb, p.b), c: range(cb, p.c), ...(p.bias ? { bias: range(biasb!, p.bias) } : {}) };
-            batch.dispatch(await gpu.pipeline(k.wgsl, { label: k.label }), k.bindings.map((n) => bound[n]!), k.workgroups);
+            batch.dispatch(await gpu.pipeline(k.wgsl, { label: k.label }), k.bindings.map((n) => (bound as Record<string, (typeof bound)['a']>)[n]!), k.workgroups);
           }
           await batch.submit();
           const want = matmulCpu(spec, a, b, bias);

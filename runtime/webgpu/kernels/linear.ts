@@ -15,7 +15,7 @@ import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest }
 
 const LAYOUTS = ['in_out', 'out_in'] as const;
 
-function generate(req: OpKernelRequest, caps: AdapterCaps, spec: MatmulSpec, names: Record<'a' | 'b' | 'bias' | 'c', BindingName>): OpKernel {
+function generate(req: OpKernelRequest, caps: AdapterCaps, spec: MatmulSpec, names: Partial<Record<MatmulKernel['bindings'][number], BindingName>>): OpKernel {
   let k: MatmulKernel;
   try {
     k = matmulKernel(spec, { variant: matmulVariantFor(caps), limits: caps.limits });
@@ -26,7 +26,7 @@ function generate(req: OpKernelRequest, caps: AdapterCaps, spec: MatmulSpec, nam
   return {
     label: `${req.op}_${k.label}`,
     wgsl: `// ${req.op} (layout ${req.attrs.layout}) as ${k.label}\n${k.wgsl}`,
-    bindings: k.bindings.map((b) => names[b]),
+    bindings: k.bindings.map((b) => names[b]!),
     workgroups: k.workgroups,
   };
 }

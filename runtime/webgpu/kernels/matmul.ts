@@ -1,4 +1,5 @@
-// Matrix product kernels: C = act(alpha · op(A)·op(B) + bias) (+ C when accumulating).
+// Matrix product kernels: C = act(alpha · op(A)·op(B) [+ alpha2 · op(A2)·op(B2)] + bias) (+ C when
+// accumulating).
 //
 //   A stored [M,K] (op = identity) or [K,M] (transA, op = transpose)
 //   B stored [K,N] (op = identity) or [N,K] (transB)
@@ -63,6 +64,20 @@ export interface MatmulSpec {
    * feature is needed. Offsets and strides are still in elements.
    */
   halfB?: boolean;
+  /**
+   * A second product of the same M × N, added before the bias and activation:
+   * C = act(alpha·op(A)·op(B) + alpha2·op(A2)·op(B2) + bias), A2 and B2 bound after B, dense and
+   * f32. LoRA's low-rank update (K = r) computed beside the base product, so the base's output is
+   * written once instead of being written, read and written again. regblock only.
+   */
+  second?: SecondProduct;
+}
+
+export interface SecondProduct {
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  alpha?: number;
 }
 
 /** The stored layout of each operand: row stride and first column (see MatmulSpec.lda). */
@@ -122,9 +137,9 @@ export interface MatmulKernel {
   label: string;
   variant: MatmulVariant;
   /** Binding order of the buffers: a, b, [bias], c. */
-  bindings: readonly ('a' | 'b' | 'bias' | 'c')[];
+  bindings: readonly ('a' | 'b' | 'a2' | 'b2' | 'bias' | 'c')[];
   workgroups: [number, number, number];
-  /** 2·M·N·K: the multiply-adds of the product. */
+  /** 2·M·N·K (+ 2·M·N·K2): the multiply-adds of the product(s). */
   flops: number;
 }
 
@@ -149,6 +164,14 @@ function checkSpec(spec: MatmulSpec, limits: MatmulLimits): void {
   }
   const { M, N, K } = spec;
   const s = stridesOf(spec);
+  if (spec.second) {
+    const K2 = spec.second.K;
+    if (!Number.isInteger(K2) || K2 < 1) throw new GpuError('validation', `matmul second product's K must be a positive integer, got ${K2}`);
+    if ([spec.lda, spec.ldb, spec.ldc, spec.aCol, spec.bCol, spec.cCol].some((x) => x !== undefined)) {
+      throw new GpuError('validation', 'a matmul with a second product cannot be a piece of a split product');
+    }
+    if (4 * Math.max(M * K2, K2 * N) > limits.maxStorageBufferBindingSize) throw new GpuError('limit', `matmul second product ${M}×${K2}·${K2}×${N} exceeds one binding`);
+  }
   const rowLength = { lda: spec.transA ? M : K, ldb: spec.transB ? K : N, ldc: N };
   for (const key of ['lda', 'ldb', 'ldc'] as const) {
     const col = s[key === 'lda' ? 'aCol' : key === 'ldb' ? 'bCol' : 'cCol'];
@@ -192,7 +215,7 @@ const ACTIVATIONS: Record<Activation, string> = {
  * The epilogue, inside `fn main` after the products: `acc` is array<vec4<f32>, 4>, row r of the
  * 4×4 block at (m0, n0). Writes rows below M and columns below N.
  */
-function epilogue(spec: MatmulSpec, c4: boolean, bias4: boolean, acc = 'acc', rowBase = 'm0', withBias = true): string {
+function epilogue(spec: MatmulSpec, c4: boolean, bias4: boolean, acc = 'acc', rowBase = 'm0', withBias = true, acc2 = ''): string {
   const { N } = spec;
   const lines: string[] = [];
   const alpha = spec.alpha ?? 1;
@@ -209,6 +232,10 @@ function epilogue(spec: MatmulSpec, c4: boolean, bias4: boolean, acc = 'acc', ro
   lines.push(`    let m = ${rowBase} + r;`);
   lines.push('    if (m >= M) { break; }');
   let v = alpha === 1 ? `${acc}[r]` : `${f32(alpha)} * ${acc}[r]`;
+  if (spec.second && acc2) {
+    const alpha2 = spec.second.alpha ?? 1;
+    v = `${v} + ${alpha2 === 1 ? '' : `${f32(alpha2)} * `}${acc2}[r]`;
+  }
   v = `${v}${biasExpr}`;
   const actAfterSum = spec.activation && spec.accumulate;
   if (spec.activation && !actAfterSum) v = `act(${v})`;
@@ -243,6 +270,11 @@ function header(spec: MatmulSpec, kinds: { a: string; b: string; bias: string; c
   out.push(`@group(0) @binding(0) var<storage, read> a: array<${kinds.a}>;`);
   out.push(`@group(0) @binding(1) var<storage, read> b: array<${kinds.b}>;`);
   let binding = 2;
+  if (spec.second) {
+    out.push(`const K2 = ${spec.second.K}u;`);
+    out.push(`@group(0) @binding(${binding++}) var<storage, read> a2: array<f32>;`);
+    out.push(`@group(0) @binding(${binding++}) var<storage, read> b2: array<f32>;`);
+  }
   if (spec.bias) out.push(`@group(0) @binding(${binding++}) var<storage, read> bias: array<${kinds.bias}>;`);
   out.push(`@group(0) @binding(${binding}) var<storage, read_write> c: array<${kinds.c}>;`);
   if (spec.activation) out.push(ACTIVATIONS[spec.activation]);
@@ -258,13 +290,14 @@ function header(spec: MatmulSpec, kinds: { a: string; b: string; bias: string; c
 }
 
 function bindingsOf(spec: MatmulSpec): MatmulKernel['bindings'] {
-  return spec.bias ? ['a', 'b', 'bias', 'c'] : ['a', 'b', 'c'];
+  return ['a', 'b', ...(spec.second ? (['a2', 'b2'] as const) : []), ...(spec.bias ? (['bias'] as const) : []), 'c'];
 }
 
 function labelOf(spec: MatmulSpec, variant: MatmulVariant): string {
   const t = `${spec.transA ? 'T' : 'N'}${spec.transB ? 'T' : 'N'}`;
   const piece = [spec.lda, spec.ldb, spec.ldc, spec.aCol, spec.bCol, spec.cCol].some((x) => x !== undefined) ? 'piece' : '';
-  const extra = [spec.halfB ? 'hb' : '', spec.bias ? 'bias' : '', spec.activation ?? '', spec.accumulate ? 'acc' : '', piece].filter(Boolean);
+  const second = spec.second ? `plus${spec.second.transA ? 'T' : 'N'}${spec.second.transB ? 'T' : 'N'}${spec.second.K}` : '';
+  const extra = [spec.halfB ? 'hb' : '', second, spec.bias ? 'bias' : '', spec.activation ?? '', spec.accumulate ? 'acc' : '', piece].filter(Boolean);
   return `matmul_${variant}_${t}_${spec.M}x${spec.N}x${spec.K}${extra.length ? `_${extra.join('_')}` : ''}`;
 }
 
@@ -383,7 +416,21 @@ function regblockWgsl(spec: MatmulSpec, wg: [number, number], rowBlocks: number)
     }
     body.push('  }');
   }
-  for (const g of groups) body.push(epilogue(spec, c4, !!spec.bias && c4, `acc${g}`, `m0 + ${4 * g}u`, g === 0));
+  if (spec.second) {
+    // The second product, one k at a time (K2 is LoRA's rank: few steps), scalar reads.
+    const s2 = spec.second;
+    const a2 = (m: string, k: string): string => (s2.transA ? `a2[${k} * M + ${m}]` : `a2[${m} * K2 + ${k}]`);
+    const b2 = (k: string, n: string): string => (s2.transB ? `b2[${n} * K2 + ${k}]` : `b2[${k} * N + ${n}]`);
+    for (const g of groups) body.push(`  var acc2${g} = mat4x4<f32>();`);
+    body.push('  for (var k = 0u; k < K2; k++) {');
+    body.push(`    let bv = vec4<f32>(${[0, 1, 2, 3].map((c) => b2('k', nc(c))).join(', ')});`);
+    for (const g of groups) {
+      body.push(`    let av${g} = vec4<f32>(${[0, 1, 2, 3].map((r) => a2(mr(g, r), 'k')).join(', ')});`);
+      body.push(`    acc2${g} += mat4x4<f32>(av${g}.x * bv, av${g}.y * bv, av${g}.z * bv, av${g}.w * bv);`);
+    }
+    body.push('  }');
+  }
+  for (const g of groups) body.push(epilogue(spec, c4, !!spec.bias && c4, `acc${g}`, `m0 + ${4 * g}u`, g === 0, spec.second ? `acc2${g}` : ''));
   body.push('}');
 
   const kinds = {
@@ -498,13 +545,14 @@ export function regblockWorkgroup(spec: Pick<MatmulSpec, 'N'>): readonly [number
 export function matmulKernel(spec: MatmulSpec, opts: MatmulOptions): MatmulKernel {
   checkSpec(spec, opts.limits);
   const label = labelOf(spec, opts.variant);
-  const flops = 2 * spec.M * spec.N * spec.K;
+  const flops = 2 * spec.M * spec.N * (spec.K + (spec.second?.K ?? 0));
   if (opts.variant === 'regblock') {
     const wg = fitWorkgroup(opts.workgroup ?? regblockWorkgroup(spec), opts.limits);
     const rowBlocks = opts.rowBlocks ?? REGBLOCK_DEFAULTS.rowBlocks;
     const workgroups = workgroupsFor(4 * rowBlocks * wg[1], 4 * wg[0], spec, opts.limits);
     return { wgsl: regblockWgsl(spec, wg, rowBlocks), label, variant: 'regblock', bindings: bindingsOf(spec), workgroups, flops };
   }
+  if (spec.second) throw new GpuError('validation', 'the tiled matmul has no second product: dispatch it as a second, accumulating matmul');
   const wg = fitWorkgroup(opts.workgroup ?? [16, 16], opts.limits);
   const BK = 16;
   const shared = 4 * BK * 4 * (wg[0] + wg[1]);
@@ -518,6 +566,9 @@ export function matmulKernel(spec: MatmulSpec, opts: MatmulOptions): MatmulKerne
 export interface MatmulBuffers {
   a: GPUBuffer;
   b: GPUBuffer;
+  /** The second product's operands (MatmulSpec.second). */
+  a2?: GPUBuffer;
+  b2?: GPUBuffer;
   bias?: GPUBuffer;
   c: GPUBuffer;
 }
@@ -545,6 +596,7 @@ export async function prepareMatmul(
     compiled,
     encode(batch, buffers) {
       if (spec.bias && !buffers.bias) throw new GpuError('validation', 'matmul with bias needs a bias buffer', kernel.label);
+      if (spec.second && !(buffers.a2 && buffers.b2)) throw new GpuError('validation', 'matmul with a second product needs buffers a2 and b2', kernel.label);
       const list = kernel.bindings.map((name) => buffers[name]!);
       batch.dispatch(compiled, list, kernel.workgroups);
     },
