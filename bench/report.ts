@@ -176,10 +176,10 @@ function loraSection(res: BenchResults): string {
   if (first) {
     const fl = first.flops;
     out.push(`\nFull fine-tuning is the same GPT-2 without LoRA (examples/gpt2.peft, every parameter trainable). ` +
-      `The floor for this ratio is set by the work: the LoRA step's matmul-class FLOPs (linears, input and weight gradients, dense attention forward and backward; counted from the Training IR) are ${num(fl.lora.total / 1e9, 2)} GFLOP against ${num(fl.full.total / 1e9, 2)} GFLOP for the full step, **${num(fl.ratio, 3)}**. ` +
+      `What the work alone predicts: the LoRA step's matmul-class FLOPs (linears, input and weight gradients, dense attention forward and backward; counted from the Training IR) are ${num(fl.lora.total / 1e9, 2)} GFLOP against ${num(fl.full.total / 1e9, 2)} GFLOP for the full step, **${num(fl.ratio, 3)}**. ` +
       'LoRA sits on c_attn in every layer, down to layer 0, so its backward pass needs the input gradient of every layer above it as full fine-tuning does; only the weight gradients of the frozen matrices (and their optimizer update) are saved. ' +
       `At equal efficiency per FLOP the LoRA step would take ${num(fl.ratio, 3)} of the full step${fl.ratio > GOALS.loraVsFull ? `, already above the goal of ${GOALS.loraVsFull}` : ''}. ` +
-      'The measured ratio is higher still because the work the two steps share runs at a lower rate than the work only full fine-tuning adds:\n');
+      'The measured ratio differs from it by how fast the work the two steps share runs against the work only full fine-tuning adds:\n');
     const eff = res.adapters.flatMap((a) => {
       const t = a.train;
       if (!t) return [];
