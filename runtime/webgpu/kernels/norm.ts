@@ -173,25 +173,30 @@ const gradGamma: OpKernelGen = (req, caps): OpKernel => {
     { name: 'in1', variable: 'dy', type: T },
     { name: 'out', variable: 'out', type: T },
   ]);
+  // Row statistics, recomputed for every row each invocation walks. Up to 32 units the passes
+  // over the row are written out: no loop, so llvmpipe's LOOP_BUDGET counts only the rows.
+  const unroll = DW <= 32;
+  const pass = (body: (j: string) => string): string =>
+    unroll ? Array.from({ length: DW }, (_, j) => `    { ${body(`${j}u`)} }`).join('\n') : `    for (var j = 0u; j < DW; j++) { ${body('j')} }`;
   const stats = layer
     ? [
         '    var s = 0.0;',
-        `    for (var j = 0u; j < DW; j++) { s += ${hsum(w, 'x[off + j]')}; }`,
+        pass((j) => `s += ${hsum(w, `x[off + ${j}]`)};`),
         '    let mean = s / D;',
         '    var v = 0.0;',
-        `    for (var j = 0u; j < DW; j++) { let c = x[off + j] - T(mean); v += ${hsum(w, 'c * c')}; }`,
+        pass((j) => `let c = x[off + ${j}] - T(mean); v += ${hsum(w, 'c * c')};`),
         '    let rstd = 1.0 / sqrt(v / D + EPS);',
       ]
     : [
         '    let mean = 0.0;',
         '    var s = 0.0;',
-        `    for (var j = 0u; j < DW; j++) { let v = x[off + j]; s += ${hsum(w, 'v * v')}; }`,
+        pass((j) => `let v = x[off + ${j}]; s += ${hsum(w, 'v * v')};`),
         '    let rstd = 1.0 / sqrt(s / D + EPS);',
       ];
   const what = `// ${req.op}: x ${fmt(shape)}, dy ${fmt(shape)} → out [${D}] = Σ_rows dy · ${layer ? '(x − mean)' : 'x'} · rstd`;
   // The per-invocation variant walks every row, with one (RMSNorm) or two (LayerNorm) passes over
   // its features for the statistics: past LOOP_BUDGET iterations llvmpipe would cut it short.
-  const loops = R * ((layer ? 2 : 1) * DW + F);
+  const loops = R * ((unroll ? 0 : (layer ? 2 : 1) * DW) + F + 1);
   if (normVariantFor(caps) === 'workgroup' || loops > LOOP_BUDGET) {
     // One workgroup per feature unit j; its invocations split the rows (each computes the
     // statistics of its own rows), then one tree reduction per component.
