@@ -12,7 +12,7 @@ import { evalDim, evalShape } from '../ir/dims.ts';
 import { LENGTHS } from '../ir/types.ts';
 import type { Attrs, Node } from '../ir/types.ts';
 import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, TensorSpec } from '../../runtime/webgpu/kernels/types.ts';
-import { type MatmulSpec, matmulKernel, matmulVariantFor } from '../../runtime/webgpu/kernels/matmul.ts';
+import { type MatmulSpec, matmulKernel, matmulVariantFor, regblockRowBlocks } from '../../runtime/webgpu/kernels/matmul.ts';
 import { crossEntropyFused, crossEntropyRows, opKernel } from '../../runtime/webgpu/kernels/index.ts';
 import { FUSION_KINDS, type FusionKind, type Group, dropoutAliases, groupNodes } from './fuse.ts';
 import type { BufferKind, Phase, Plan, PlanBuffer, PlanFusion, PlanShader, PlanStep, Region } from './types.ts';
@@ -499,7 +499,7 @@ class Planner {
     const pieces = second ? null : this.pieces(gr, () => splitMatmul(spec, this.limit));
     const all = pieces ?? [{ spec, a: whole(operands.a!), b: whole(operands.b!), c: whole(out), ...(bias !== undefined ? { bias: whole(operands.bias!) } : {}) }];
     all.forEach((p, i) => {
-      const k = matmulKernel(p.spec, opts);
+      const k = matmulKernel(p.spec, { ...opts, rowBlocks: regblockRowBlocks(p.spec, this.caps.adapterClass) });
       const bind: Record<string, Region> = { a: within(operands.a!, p.a), b: within(operands.b!, p.b), c: within(out, p.c), ...extra };
       if (p.bias) bind.bias = within(operands.bias!, p.bias);
       const piece = all.length > 1 ? ` [piece ${i + 1}/${all.length}]` : '';

@@ -131,6 +131,22 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       }
     });
 
+    it('gpt2-lora at 4 × 64 tokens (llvmpipe plans 16 × 4 outputs per invocation for M ≥ 256)', async () => {
+      const { g, t, store } = setup('gpt2-lora.peft');
+      const batch = batchFor(g, new Random(5), 4, 64);
+      const cpu = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
+      const exec = await GpuExecutor.create(gpu, t, { B: 4, T: 64 }, { store });
+      try {
+        if (adapter === 'llvmpipe') expect(exec.plan.shaders.some((x) => x.wgsl.includes('let m0 = gid.y * 16u;'))).toBe(true);
+        const res = await exec.run(batch, { training: false, step: 0 });
+        expect(Math.abs(res.loss - cpu.loss)).toBeLessThanOrEqual(TOL.loss * Math.abs(cpu.loss));
+        expect(maxDiff(res.logits!.data, cpu.logits.data)).toBeLessThanOrEqual(TOL.logits * (1 + maxAbs(cpu.logits.data)));
+        expectGrads(res.grads, cpu.grads);
+      } finally {
+        exec.destroy();
+      }
+    });
+
     it('dropout in training mode draws the same mask as the CPU (gpt2-lora, step 3)', async () => {
       const { t, store, batch } = setup('gpt2-lora.peft');
       const cpu = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: true, step: 3 });

@@ -541,6 +541,17 @@ export function regblockWorkgroup(spec: Pick<MatmulSpec, 'N'>): readonly [number
   return [nx, 16 / nx];
 }
 
+/**
+ * regblock's rows per invocation (in blocks of 4) for a product on an adapter class. On llvmpipe,
+ * 16 × 4 outputs per invocation beat 8 × 4 for products whose A is not transposed and whose M is
+ * large (bench/matmul.ts, median GFLOP/s: [1024×128]·[128×384] 17.0 against 15.3, ·[384×128]ᵀ
+ * 17.3 against 15.2, [1024×128]·[128×512] + bias + gelu 16.8 against 8.1) but not for xᵀ·dy
+ * (10.7 against 16.3); on SwiftShader 8 × 4 wins everywhere (3.4 against 2.6 GFLOP/s).
+ */
+export function regblockRowBlocks(spec: Pick<MatmulSpec, 'M' | 'transA'>, adapterClass?: string): number {
+  return adapterClass === 'llvmpipe' && !spec.transA && spec.M >= 256 ? 4 : REGBLOCK_DEFAULTS.rowBlocks;
+}
+
 /** Generates the WGSL and dispatch size of C = act(alpha·op(A)·op(B) + bias) for one variant. */
 export function matmulKernel(spec: MatmulSpec, opts: MatmulOptions): MatmulKernel {
   checkSpec(spec, opts.limits);

@@ -35,6 +35,7 @@ export interface OpKernel {
   workgroups: [number, number, number];
 }
 
-export type AdapterCaps = Pick<AdapterInfo, 'isSoftware' | 'limits' | 'features'>;
+/** What kernels are generated for: the limits and features, and (where known) the adapter class, for per-adapter tuning. */
+export type AdapterCaps = Pick<AdapterInfo, 'isSoftware' | 'limits' | 'features'> & { adapterClass?: AdapterInfo['adapterClass'] };
 
 export type OpKernelGen = (req: OpKernelRequest, caps: AdapterCaps) => OpKernel;
