@@ -157,6 +157,9 @@ ${g.prologue}
   return { label: `expand_batch_${dims(x.shape)}_${B}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
+/** Copies sum_to adds per loop iteration. */
+const UNROLL = 8;
+
 /**
  * sum_to: x [..., like] (K copies of like's n elements) → out like = Σ_k x[k]. With attr
  * `accumulate` (1) it adds to out instead: a later piece of a sum over copies split across bindings.
@@ -184,7 +187,10 @@ ${d.wgsl}
 ${g.entry}
 ${g.prologue}
   var s = ${T}();
-  for (var k = 0u; k < K; k++) { s += x[k * N + i]; }
+  // ${UNROLL} copies per iteration: llvmpipe ends an invocation's loops after 65,535 iterations
+  // (LOOP_BUDGET), and a bias gradient sums one copy per token of the batch.
+  for (var k = 0u; k + ${UNROLL - 1}u < K; k += ${UNROLL}u) { s += ${Array.from({ length: UNROLL }, (_, j) => `x[(k + ${j}u) * N + i]`).join(' + ')}; }
+  for (var k = K - K % ${UNROLL}u; k < K; k++) { s += x[k * N + i]; }
   out[i] ${accumulate ? '+=' : '='} s;
 }
 `;
