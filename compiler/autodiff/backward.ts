@@ -5,7 +5,6 @@
 // parameter get no backward at all, and prompt tuning differentiates activations
 // through every layer but no frozen weight.
 import { opSpec } from '../ir/ops.ts';
-import { verifyGraph } from '../ir/verify.ts';
 import type { Attrs, Graph, Node } from '../ir/types.ts';
 import { GRAD_RULES, NO_GRAD, type GradContext } from './rules.ts';
 import { orthogonalityGradients } from '../peft/rank.ts';

@@ -600,11 +600,12 @@ class Planner {
     const rows: Region = { buffer: -1 - slot, offset: 0, bytes: 4 * R };
     parts.forEach((c, i) => {
       const w = rowWindow(c.start, c.count, 4 * V);
+      const rowsOfPiece = { ...req.inputs[0]!, shape: [c.count, V] };
       const pieceReq: OpKernelRequest = {
         ...req,
-        ...(parts.length > 1 ? { attrs: { ...req.attrs, row0: c.start } } : {}),
-        inputs: [{ ...req.inputs[0]!, shape: parts.length > 1 ? [c.count, V] : logits }, req.inputs[1]!],
-        output: grad ? { ...req.output, shape: parts.length > 1 ? [c.count, V] : logits } : req.output,
+        attrs: { ...req.attrs, row0: c.start },
+        inputs: [rowsOfPiece, req.inputs[1]!],
+        output: grad ? rowsOfPiece : req.output,
       };
       const k = grad ? crossEntropyFused(pieceReq, this.caps) : crossEntropyRows(pieceReq, this.caps);
       const b: Record<string, Region> = { in0: within(bind.in0!, w), in1: bind.in1!, loss: within(rows, rowWindow(c.start, c.count, 4)) };

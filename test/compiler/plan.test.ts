@@ -5,23 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { buildTrainingGraph, type TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { ALIGN } from '../../compiler/lower/memory.ts';
 import { FUSION_KINDS as FUSIONS } from '../../compiler/lower/fuse.ts';
-import { buildPlan, formatPlan, formatWgsl, type Plan, PlanError, type PlanOptions } from '../../compiler/lower/plan.ts';
+import { DEFAULT_CAPS, buildPlan, formatPlan, formatWgsl, type Plan, PlanError, type PlanOptions } from '../../compiler/lower/plan.ts';
 import type { AdapterCaps, OpKernelGen } from '../../runtime/webgpu/kernels/types.ts';
 import { graphOf, graphOfText, tinySet, TINY } from '../helpers.ts';
 
-const LIMITS: AdapterCaps['limits'] = {
-  maxComputeInvocationsPerWorkgroup: 256,
-  maxComputeWorkgroupSizeX: 256,
-  maxComputeWorkgroupSizeY: 256,
-  maxComputeWorkgroupSizeZ: 64,
-  maxComputeWorkgroupStorageSize: 16384,
-  maxComputeWorkgroupsPerDimension: 65535,
-  maxStorageBufferBindingSize: 128 * 2 ** 20,
-  maxBufferSize: 256 * 2 ** 20,
-  maxStorageBuffersPerShaderStage: 8,
-  maxUniformBufferBindingSize: 65536,
-  maxBindingsPerBindGroup: 1000,
-};
+/** WebGPU's default limits, which every adapter offers. */
+const LIMITS: AdapterCaps['limits'] = DEFAULT_CAPS.limits;
 const CAPS: AdapterCaps = { isSoftware: true, features: [], limits: LIMITS };
 
 /**

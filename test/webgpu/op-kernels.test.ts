@@ -2,6 +2,7 @@
 // the per-adapter cases, the errors for leaves, unknown ops and bad requests, workgroup sizes
 // and workgroup memory under compatibility-mode limits, dispatch splitting, and bindings.
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_CAPS } from '../../compiler/lower/plan.ts';
 import { OPS } from '../../compiler/ir/ops.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { dropoutThreshold } from '../../runtime/cpu/rng.ts';
@@ -18,17 +19,12 @@ const LEAVES = ['input', 'param'];
 
 /** WebGPU compatibility-mode defaults (llvmpipe before its limits are requested). */
 const COMPAT: RuntimeLimits = {
+  ...DEFAULT_CAPS.limits,
   maxComputeInvocationsPerWorkgroup: 128,
   maxComputeWorkgroupSizeX: 128,
   maxComputeWorkgroupSizeY: 128,
-  maxComputeWorkgroupSizeZ: 64,
-  maxComputeWorkgroupStorageSize: 16384,
-  maxComputeWorkgroupsPerDimension: 65535,
-  maxStorageBufferBindingSize: 128 * 2 ** 20,
-  maxBufferSize: 256 * 2 ** 20,
   maxStorageBuffersPerShaderStage: 4,
   maxUniformBufferBindingSize: 16384,
-  maxBindingsPerBindGroup: 1000,
 };
 const SOFTWARE: AdapterCaps = { isSoftware: true, limits: COMPAT, features: [] };
 const HARDWARE: AdapterCaps = { isSoftware: false, limits: COMPAT, features: [] };

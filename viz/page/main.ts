@@ -1,7 +1,7 @@
 // The partition page's script (bundled into the HTML by viz/html.ts): a zoomable icicle
 // of the module tree coloured by what trains, filters by method, details of the module
 // under the pointer, the list of trainable modules and the full fine-tune comparison.
-import { formatBytes, formatCount, formatShape, formatShare, methodNote } from '../format.ts';
+import { formatBytes, formatCount, formatShape, formatShare } from '../format.ts';
 import { METHOD_KEYS, METHOD_LABELS, type AppliedMethod, type FineTuneCosts, type MethodKey, type VizNode } from '../tree.ts';
 import { COLORS, type PageData } from './data.ts';
 import { byId, fill, h } from './dom.ts';

@@ -411,9 +411,6 @@ function perKeyBlock(req: OpKernelRequest, caps: AdapterCaps, which: 'k' | 'v'):
   const rb = new RowBlock(QB, n);
   const gr = grid(req.op, g.B * g.KV * NB, caps, { heavy: true });
   const d = bindings(true, T, which === 'k', g.lengths); // grad_v never reads v
-  const score = `let s = ${dotVec('q', 'k', 'ko', n)} * SCALE;`;
-  // grad_v needs only the softmax (m, l); grad_k also u = Σ_j e_j dP_j.
-  const dp = which === 'k' ? `let dp = ${dotVec('g', 'v', 'ko', n)};` : 'let dp = 0.0;';
   const rs = Array.from({ length: R }, (_, r) => r);
   const keyLoads = rs
     .map(
@@ -500,6 +497,9 @@ ${gr.prologue}
   return { label: `${req.op}_${g.B}x${g.Sk}x${g.KV}x${g.hd}_J${J}_C${C}_R${R}_QB${rb.QB}`, wgsl, bindings: d.bindings, workgroups: gr.workgroups };
 }
 
+/** Keys per workgroup (= queries per chunk) of the workgroup variant of grad_k / grad_v. */
+const KEY_GRAD_WG = 64;
+
 /** perKeyBlock's blocking: keys per invocation J (NB blocks), queries per chunk C, keys per register block R, statistics rows QB. */
 function perKeyBlockShape(g: Geometry, caps: Pick<AdapterCaps, 'isSoftware'>): { J: number; NB: number; C: number; R: number; QB: number } {
   const n = g.hd / widthFor(g.hd);
@@ -515,7 +515,7 @@ function perKeyBlockShape(g: Geometry, caps: Pick<AdapterCaps, 'isSoftware'>): {
  */
 function keyGradLoops(g: Geometry, caps: Pick<AdapterCaps, 'isSoftware'>, variant: 'invocation' | 'workgroup'): number {
   const G = g.H / g.KV;
-  if (variant === 'workgroup') return G * ceilDiv(g.S, 64) * (g.Sk + 64);
+  if (variant === 'workgroup') return G * ceilDiv(g.S, KEY_GRAD_WG) * (g.Sk + KEY_GRAD_WG);
   const { J, C, R, QB } = perKeyBlockShape(g, caps);
   return J + G * ceilDiv(g.S, C) * (ceilDiv(C, QB) * ceilDiv(g.Sk, KEY_BLOCK) + ceilDiv(J, R) * C);
 }
@@ -556,7 +556,7 @@ function keyGradWorkgroup(req: OpKernelRequest, caps: AdapterCaps, which: 'k' | 
   const w = widthFor(g.hd);
   const T = w === 4 ? 'vec4<f32>' : 'f32';
   const n = g.hd / w;
-  const WG = Math.min(64, caps.limits.maxComputeInvocationsPerWorkgroup, caps.limits.maxComputeWorkgroupSizeX);
+  const WG = Math.min(KEY_GRAD_WG, caps.limits.maxComputeInvocationsPerWorkgroup, caps.limits.maxComputeWorkgroupSizeX);
   const NB = ceilDiv(g.Sk, WG);
   const groups = g.B * g.KV * NB;
   const maxDim = caps.limits.maxComputeWorkgroupsPerDimension;

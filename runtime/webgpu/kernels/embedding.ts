@@ -92,7 +92,7 @@ ${g.prologue}
 const ADD_UNROLL = 8;
 
 /** Feature chunks per table row: enough invocations for small tables, one per row for large ones. */
-export function embeddingGradChunks(rows: number, featureUnits: number, isSoftware: boolean): number {
+function embeddingGradChunks(rows: number, featureUnits: number, isSoftware: boolean): number {
   const target = isSoftware ? 256 : 8192;
   return Math.max(1, Math.min(featureUnits, ceilDiv(target, Math.max(rows, 1))));
 }

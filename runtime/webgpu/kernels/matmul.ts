@@ -196,14 +196,6 @@ function checkSpec(spec: MatmulSpec, limits: MatmulLimits): void {
 
 // ------------------------------------------------------------------------ shared WGSL pieces
 
-interface Layout {
-  M: number;
-  N: number;
-  K: number;
-  tA: boolean;
-  tB: boolean;
-}
-
 /** Activation functions in WGSL. tanh's argument is clamped: some backends return NaN past ±44. */
 const ACTIVATIONS: Record<Activation, string> = {
   gelu: 'fn act(x: vec4<f32>) -> vec4<f32> {\n  let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);\n  return 0.5 * x * (vec4<f32>(1.0) + tanh(clamp(u, vec4<f32>(-15.0), vec4<f32>(15.0))));\n}',
@@ -451,7 +443,6 @@ function regblockWgsl(spec: MatmulSpec, wg: [number, number], rowBlocks: number)
  * operand's contiguous dimension, then each invocation accumulates its 4×4 block.
  */
 function tiledWgsl(spec: MatmulSpec, wg: [number, number], BK: number): string {
-  const { M, N, K } = spec;
   const tA = !!spec.transA;
   const tB = !!spec.transB;
   const c4 = vec4C(spec);
