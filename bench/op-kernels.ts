@@ -4,13 +4,15 @@
 // its own; the kernels run in interleaved rounds and the median is reported. Not a test.
 //
 //   npx tsx bench/op-kernels.ts [--adapter swiftshader,llvmpipe] [--reps 7] [--ops attention,attention_grad_q]
+//   (attention+lse and attention_grad_kv are the plan's fused kernels: attention with its lse,
+//   grad_k with grad_v)
 //                               [--against tmp/old-kernels/index.ts]   (a second generator registry,
 //                               e.g. a copy of runtime/webgpu/kernels/ before a change: run
 //                               interleaved with the current one, per-round ratios printed)
 import { resolve } from 'node:path';
 import { Random } from '../runtime/cpu/random.ts';
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
-import { opKernel } from '../runtime/webgpu/kernels/index.ts';
+import { attentionGradKV, attentionWithLse, opKernel } from '../runtime/webgpu/kernels/index.ts';
 import type { OpKernel, OpKernelRequest } from '../runtime/webgpu/kernels/types.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { BATCH, flag, MODEL } from './model.ts';
@@ -23,24 +25,32 @@ const H = MODEL.heads;
 const D = MODEL.embd;
 
 const f32 = (shape: number[]) => ({ shape, dtype: 'f32' as const });
+const x = f32([B, T, D]);
+const lse = f32([B, H, T]);
 const attn = (op: string, grad: boolean): OpKernelRequest => ({
   op,
   attrs: { heads: H, kv_heads: H, causal: true, prefix: 0 },
-  inputs: grad ? [f32([B, T, D]), f32([B, T, D]), f32([B, T, D]), f32([B, T, D])] : [f32([B, T, D]), f32([B, T, D]), f32([B, T, D])],
-  output: f32([B, T, D]),
+  // gradients: q, k, v, dy, o, lse
+  inputs: grad ? [x, x, x, x, x, lse] : [x, x, x],
+  output: x,
 });
 const REQUESTS: Record<string, OpKernelRequest> = {
   attention: attn('attention', false),
+  'attention+lse': attn('attention', false),
   attention_grad_q: attn('attention_grad_q', true),
   attention_grad_k: attn('attention_grad_k', true),
   attention_grad_v: attn('attention_grad_v', true),
+  attention_grad_kv: attn('attention_grad_k', true),
   layernorm_grad_x: { op: 'layernorm_grad_x', attrs: { eps: MODEL.eps }, inputs: [f32([B, T, D]), f32([B, T, D]), f32([D])], output: f32([B, T, D]) },
   layernorm: { op: 'layernorm', attrs: { eps: MODEL.eps }, inputs: [f32([B, T, D]), f32([D]), f32([D])], output: f32([B, T, D]) },
 };
 const ops = flag('ops', Object.keys(REQUESTS).join(',')).split(',').filter(Boolean);
 type Gen = (req: OpKernelRequest, caps: Parameters<typeof opKernel>[1]) => OpKernel;
-const gens: [string, Gen][] = [['current', opKernel]];
-if (against) gens.push(['against', ((await import(resolve(against))) as { opKernel: Gen }).opKernel]);
+/** The generator of a measured kernel: the registry's, or a fused kernel's (two results: `out1`). */
+type Registry = { opKernel: Gen; attentionWithLse: Gen; attentionGradKV: Gen };
+const generator = (reg: Registry, op: string): Gen => (op === 'attention+lse' ? reg.attentionWithLse : op === 'attention_grad_kv' ? reg.attentionGradKV : reg.opKernel);
+const gens: [string, Registry][] = [['current', { opKernel, attentionWithLse, attentionGradKV }]];
+if (against) gens.push(['against', (await import(resolve(against))) as Registry]);
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -54,9 +64,10 @@ for (const adapter of adapters) {
     const bufs = new Map<string, GPUBuffer>();
     req.inputs.forEach((t, i) => bufs.set(`in${i}`, gpu.buffer(Float32Array.from({ length: t.shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-2, 2)))));
     bufs.set('out', gpu.buffer(new Float32Array(req.output.shape.reduce((a, b) => a * b, 1))));
+    bufs.set('out1', gpu.buffer(new Float32Array(req.output.shape.reduce((a, b) => a * b, 1)))); // ≥ lse or dv
     const runs = await Promise.all(
-      gens.map(async ([name, gen]) => {
-        const k = gen(req, gpu.info);
+      gens.map(async ([name, reg]) => {
+        const k = generator(reg, op)(req, gpu.info);
         const pipeline = await gpu.pipeline(k.wgsl, { label: k.label });
         const bound = k.bindings.map((b) => bufs.get(b)!);
         const once = async () => {

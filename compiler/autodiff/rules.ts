@@ -90,10 +90,14 @@ export const GRAD_RULES: Record<string, GradRule> = {
     ];
   },
   rope: (c, n, g) => [when(c, 0, () => c.emit('rope', [g], { ...n.attrs, inverse: !n.attrs.inverse }))],
-  // The optional lengths operand (i32 [B]) gets no gradient; it follows dy in the gradient ops.
+  // The gradients read the forward's output and the softmax rows' log-sum-exp (attention_lse,
+  // which the plan computes in the forward attention's kernel), so they need no statistics pass.
+  // The optional lengths operand (i32 [B]) gets no gradient; it comes last in the gradient ops.
   attention: (c, n, g) => {
     const [q, k, v, lengths] = n.inputs as [number, number, number, number | undefined];
-    const ins = lengths === undefined ? [q, k, v, g] : [q, k, v, g, lengths];
+    const need = [0, 1, 2].some((i) => c.need(i));
+    const lse = need ? c.emit('attention_lse', lengths === undefined ? [q, k] : [q, k, lengths], n.attrs) : -1;
+    const ins = [q, k, v, g, n.id, lse, ...(lengths === undefined ? [] : [lengths])];
     return [
       when(c, 0, () => c.emit('attention_grad_q', ins, n.attrs)),
       when(c, 1, () => c.emit('attention_grad_k', ins, n.attrs)),

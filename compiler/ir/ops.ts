@@ -6,7 +6,7 @@
 // axis. Broadcasting in add/mul/sum_to is suffix-only: the smaller shape must equal
 // a suffix of the larger one (e.g. [B,S,D] + [S,D]).
 import { addDims, dimEq, formatShape, shapeEq } from './dims.ts';
-import type { Attrs, DType, Shape } from './types.ts';
+import type { Attrs, Dim, DType, Shape } from './types.ts';
 import { GATHER_OPS } from './gather-ops.ts';
 
 export interface OpSpec {
@@ -41,6 +41,18 @@ function lengthsCheck(x: Shape, len: Shape | undefined): string | undefined {
   if (!len) return undefined;
   return len.length === 1 && dimEq(len[0]!, x[0]!) ? undefined : `lengths must be [${x[0]}], got ${formatShape(len)}`;
 }
+
+/**
+ * attention_grad_q / _k / _v: the operands of attention, the upstream gradient dy, the attention's
+ * output o and its attention_lse. o and lse are what the forward computed from q, k, v; they spare
+ * the backward its softmax statistics (p_ij = exp(s_ij − lse_i), Σ_j p_ij·dy_i·v_j = dy_i·o_i).
+ */
+const attentionGrad = (what: string, like: number): OpSpec => ({
+  inputs: ['q', 'k', 'v', 'dy', 'o', 'lse', 'lengths?'],
+  attrs: ['heads', 'kv_heads', 'causal', 'prefix'],
+  doc: `${what} of attention (o = attention(q, k, v), lse = attention_lse(q, k); lengths as in attention).`,
+  shape: (s) => lengthsCheck(s[0]!, s[6]) ?? s[like]!,
+});
 
 const unary = (doc: string): OpSpec => ({ inputs: ['x'], attrs: [], doc, shape: same });
 const unaryGrad = (doc: string): OpSpec => ({
@@ -254,9 +266,18 @@ export const OPS: Record<string, OpSpec> = {
       return out;
     },
   },
-  attention_grad_q: { inputs: ['q', 'k', 'v', 'dy', 'lengths?'], attrs: ['heads', 'kv_heads', 'causal', 'prefix'], doc: 'dL/dq of attention (lengths as in attention).', shape: ([q, , , , len]) => lengthsCheck(q!, len) ?? q! },
-  attention_grad_k: { inputs: ['q', 'k', 'v', 'dy', 'lengths?'], attrs: ['heads', 'kv_heads', 'causal', 'prefix'], doc: 'dL/dk of attention (lengths as in attention).', shape: ([q, k, , , len]) => lengthsCheck(q!, len) ?? k! },
-  attention_grad_v: { inputs: ['q', 'k', 'v', 'dy', 'lengths?'], attrs: ['heads', 'kv_heads', 'causal', 'prefix'], doc: 'dL/dv of attention (lengths as in attention).', shape: ([q, , v, , len]) => lengthsCheck(q!, len) ?? v! },
+  attention_lse: {
+    inputs: ['q', 'k', 'lengths?'],
+    attrs: ['heads', 'kv_heads', 'causal', 'prefix'],
+    doc:
+      'The log-sum-exp of each softmax row of attention (same operands, attributes and mask): ' +
+      'lse[b,h,i] = log Σ_j exp(q_i·k_j/√hd) over the keys query i of head h sees. → [B,heads,S]. ' +
+      'Saved for the backward, which then needs no softmax statistics pass: p_ij = exp(s_ij − lse_i).',
+    shape: ([q, , len], a) => lengthsCheck(q!, len) ?? (q!.length === 3 ? [q![0]!, a.heads as Dim, q![1]!] : `q must be [B, S, heads·hd], got ${formatShape(q!)}`),
+  },
+  attention_grad_q: attentionGrad('dL/dq', 0),
+  attention_grad_k: attentionGrad('dL/dk', 1),
+  attention_grad_v: attentionGrad('dL/dv', 2),
   embedding_grad: {
     inputs: ['ids', 'dy'],
     attrs: ['rows'],

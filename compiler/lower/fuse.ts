@@ -24,10 +24,33 @@
 //   pad_concat       a tree of adds over pads that tile one axis exactly (the gradient of
 //                    slicing q, k and v out of one projection: pad + pad + add + pad + add)
 //                    → a chain of concats of the pads' operands (5 dispatches become 2).
+//   attention_lse    attention and the attention_lse of the same operands (the backward's)
+//                    → one kernel at the attention's place: the online softmax has lse for free.
+//   attention_grad_kv  attention_grad_k and attention_grad_v of the same operands
+//                    → one kernel writing both, each softmax weight computed once.
 import type { Graph, Node } from '../ir/types.ts';
 
-export type FusionKind = 'bias_activation' | 'scale_alpha' | 'cross_entropy' | 'pad_concat' | 'accumulate' | 'scale_fold' | 'sum_of_products';
-export const FUSION_KINDS: readonly FusionKind[] = ['bias_activation', 'scale_alpha', 'cross_entropy', 'pad_concat', 'accumulate', 'scale_fold', 'sum_of_products'];
+export type FusionKind =
+  | 'bias_activation'
+  | 'scale_alpha'
+  | 'cross_entropy'
+  | 'pad_concat'
+  | 'accumulate'
+  | 'scale_fold'
+  | 'sum_of_products'
+  | 'attention_lse'
+  | 'attention_grad_kv';
+export const FUSION_KINDS: readonly FusionKind[] = [
+  'bias_activation',
+  'scale_alpha',
+  'cross_entropy',
+  'pad_concat',
+  'accumulate',
+  'scale_fold',
+  'sum_of_products',
+  'attention_lse',
+  'attention_grad_kv',
+];
 
 export interface Group {
   /** The node whose value the group produces (its `out` binding). */
@@ -35,7 +58,7 @@ export interface Group {
   /** Every node the group computes, in order (the output last, except for cross_entropy). */
   nodes: number[];
   fusion?: FusionKind;
-  /** cross_entropy: the gradient node, written by the same kernel. */
+  /** A second value the kernel writes: cross_entropy's gradient, attention's lse, attention_grad_v. */
   extraOutput?: number;
   /** pad_concat: the pads' operands in order along `axis`, to be concatenated. */
   concat?: { axis: number; parts: number[] };
@@ -108,6 +131,17 @@ export function usersOf(nodes: readonly Node[], live: readonly boolean[]): numbe
 
 const sameInputs = (a: Node, b: Node): boolean =>
   a.inputs.length === b.inputs.length && a.inputs.every((x, i) => x === b.inputs[i]) && a.attrs.ignore_index === b.attrs.ignore_index;
+
+const ATTENTION_ATTRS = ['heads', 'kv_heads', 'causal', 'prefix'];
+const sameAttention = (a: Node, b: Node): boolean => ATTENTION_ATTRS.every((k) => a.attrs[k] === b.attrs[k]);
+
+/** attention_lse reads attention's q, k and lengths (attention: q, k, v, lengths?; lse: q, k, lengths?). */
+const lseOf = (att: Node, lse: Node): boolean =>
+  lse.op === 'attention_lse' &&
+  sameAttention(att, lse) &&
+  lse.inputs[0] === att.inputs[0] &&
+  lse.inputs[1] === att.inputs[1] &&
+  lse.inputs[2] === att.inputs[3];
 
 /**
  * The add tree rooted at `root` when its leaves are pads (each with a single user, in the tree)
@@ -254,6 +288,24 @@ export function groupNodes(f: FuseInput): Group[] {
       if (readers.length > 0 && readers.every((r) => MATMULS.has(r.op) && r.inputs.indexOf(id) < 2 && r.inputs.lastIndexOf(id) < 2)) {
         push({ output: id, nodes: [id], fusion: 'scale_fold', fold: { of: n.inputs[0]!, factor: n.attrs.factor } });
         folded.add(id);
+        continue;
+      }
+    }
+    // The first live match after the node (the backward's lse; grad_v right after grad_k).
+    const partner = (ok: (m: Node) => boolean) => nodes.slice(id + 1, f.end).find((m) => live[m.id] && !absorbed.has(m.id) && ok(m));
+    if (n.op === 'attention' && f.enabled.has('attention_lse')) {
+      const lse = partner((m) => lseOf(n, m));
+      if (lse) {
+        absorbed.add(lse.id);
+        push({ output: id, nodes: [id, lse.id], fusion: 'attention_lse', extraOutput: lse.id });
+        continue;
+      }
+    }
+    if (n.op === 'attention_grad_k' && f.enabled.has('attention_grad_kv')) {
+      const dv = partner((m) => m.op === 'attention_grad_v' && sameAttention(n, m) && m.inputs.length === n.inputs.length && m.inputs.every((x, i) => x === n.inputs[i]));
+      if (dv) {
+        absorbed.add(dv.id);
+        push({ output: id, nodes: [id, dv.id], fusion: 'attention_grad_kv', extraOutput: dv.id });
         continue;
       }
     }

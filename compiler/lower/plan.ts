@@ -13,7 +13,7 @@ import { LENGTHS } from '../ir/types.ts';
 import type { Attrs, Node } from '../ir/types.ts';
 import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, TensorSpec } from '../../runtime/webgpu/kernels/types.ts';
 import { type MatmulSpec, matmulKernel, matmulVariantFor, regblockRowBlocks } from '../../runtime/webgpu/kernels/matmul.ts';
-import { crossEntropyFused, crossEntropyRows, opKernel } from '../../runtime/webgpu/kernels/index.ts';
+import { attentionGradKV, attentionWithLse, crossEntropyFused, crossEntropyRows, opKernel } from '../../runtime/webgpu/kernels/index.ts';
 import { FUSION_KINDS, type FusionKind, type Group, dropoutAliases, groupNodes } from './fuse.ts';
 import type { BufferKind, Phase, Plan, PlanBuffer, PlanFusion, PlanShader, PlanStep, Region } from './types.ts';
 import { type ArenaLayout, BufferPool, alignUp, arenaParts, layoutArena, numel } from './memory.ts';
@@ -69,7 +69,7 @@ const whole = (r: Region): Window => ({ offset: 0, bytes: r.bytes });
 const within = (r: Region, w: Window): Region => ({ buffer: r.buffer, offset: r.offset + w.offset, bytes: w.bytes });
 
 /** Binding names kernels write: the op contract's `out`, matmul's `c`, the fused loss's extra output. */
-const WRITTEN = new Set(['out', 'c', 'loss']);
+const WRITTEN = new Set(['out', 'out1', 'c', 'loss']);
 type BindingName = OpKernel['bindings'][number];
 
 /** Attributes that may hold a symbolic dimension, resolved for the plan's dims. */
@@ -460,6 +460,7 @@ class Planner {
     const globals = { buffer: this.globalsId, offset: 0, bytes: 16 };
     if (gr.fusion === 'cross_entropy') return this.lowerCrossEntropy(gr, phase, head, out);
     if (gr.fusion === 'pad_concat') return this.lowerConcat(gr, phase, out);
+    if (gr.fusion === 'attention_lse' || gr.fusion === 'attention_grad_kv') return this.lowerTwoResults(gr, phase, head, out);
     const attrs = resolveAttrs(head.attrs, this.env);
     if (head.op === 'dropout' && this.opts.dropout === 'eval') attrs.p = 0; // a kept value: a copy
     const req = {
@@ -628,6 +629,18 @@ class Planner {
     const bind: Record<string, Region> = {};
     head.inputs.forEach((x, i) => (bind[`in${i}`] = this.region(x)));
     this.lossPieces(gr, phase, req, bind, out, this.region(grad));
+  }
+
+  /**
+   * attention_lse, attention_grad_kv: one kernel of the head node's request that writes the
+   * group's output (`out`) and its extra output (`out1`: the lse, or dv).
+   */
+  private lowerTwoResults(gr: Group, phase: Phase, head: Node, out: Region): void {
+    const req: OpKernelRequest = { op: head.op, attrs: resolveAttrs(head.attrs, this.env), inputs: head.inputs.map((i) => this.spec(i)), output: this.spec(gr.output) };
+    const bind: Record<string, Region> = { out, out1: this.region(gr.extraOutput!) };
+    head.inputs.forEach((x, i) => (bind[`in${i}`] = this.region(x)));
+    const k = gr.fusion === 'attention_lse' ? attentionWithLse(req, this.caps) : attentionGradKV(req, this.caps);
+    this.push(gr, phase, k, bind);
   }
 
   /** pad_concat: concat(concat(p0, p1), p2)…, the intermediate results temporaries of the pool. */

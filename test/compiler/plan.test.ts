@@ -243,6 +243,42 @@ describe('plan: fusions', () => {
     expect(q.fusions.filter((x) => x.kind === 'accumulate')).toHaveLength(2); // LoRA's add, once per layer
   });
 
+  it("attention writes its lse for the backward; attention's dk and dv are one kernel", () => {
+    const t = tg('gpt2-lora.peft');
+    const nodes = t.graph.nodes;
+    const q = plan(t);
+    const lse = q.fusions.filter((f) => f.kind === 'attention_lse');
+    const kv = q.fusions.filter((f) => f.kind === 'attention_grad_kv');
+    expect(lse).toHaveLength(2); // one per layer
+    expect(kv).toHaveLength(2);
+    for (const f of lse) {
+      const [att, l] = f.nodes as [number, number];
+      expect([nodes[att]!.op, nodes[l]!.op]).toEqual(['attention', 'attention_lse']);
+      const step = q.steps.find((s) => s.kind === 'dispatch' && s.nodes.includes(l))!;
+      expect(step.kind === 'dispatch' && step.phase).toBe('forward');
+      // out and out1: the attention's output and the lse, each at its value's region
+      expect(step.kind === 'dispatch' && step.writes.map((w) => step.bindings[w])).toEqual([q.values[att], q.values[l]]);
+      // the gradients read that region in the backward
+      const readers = q.steps.filter((s) => s.kind === 'dispatch' && s.phase === 'backward' && s.nodes.some((n) => nodes[n]!.inputs.includes(l)));
+      expect(readers).toHaveLength(2); // grad_q, and grad_k + grad_v
+      for (const r of readers) expect(r.kind === 'dispatch' && r.bindings).toContainEqual(q.values[l]);
+    }
+    for (const f of kv) {
+      expect(f.nodes.map((n) => nodes[n]!.op)).toEqual(['attention_grad_k', 'attention_grad_v']);
+      const step = q.steps.find((s) => s.kind === 'dispatch' && s.nodes.includes(f.nodes[1]!))!;
+      expect(step.kind === 'dispatch' && step.writes.map((w) => step.bindings[w])).toEqual(f.nodes.map((n) => q.values[n]));
+    }
+    // Unfused: the lse is a kernel of its own in the backward, and dk, dv two kernels.
+    const plain = plan(t, { fuse: FUSIONS.filter((k) => k !== 'attention_lse' && k !== 'attention_grad_kv') });
+    expect(plain.steps.length - q.steps.length).toBe(lse.length + kv.length);
+    const own = plain.steps.filter((s) => s.kind === 'dispatch' && s.nodes.length === 1 && nodes[s.nodes[0]!]!.op === 'attention_lse');
+    expect(own.map((s) => s.kind === 'dispatch' && s.phase)).toEqual(['backward', 'backward']);
+    // A forward-only plan computes no lse.
+    const fwd = plan(t, { backward: false });
+    expect(kinds(fwd)).not.toContain('attention_lse');
+    expect(fwd.steps.some((s) => s.nodes.some((n) => nodes[n]!.op === 'attention_lse'))).toBe(false);
+  });
+
   it('bias + gelu/silu go into the matmul epilogue where the pre-activation is not needed by a backward', () => {
     const fwd = plan(tg('gpt2-lora.peft'), { backward: false });
     expect(kinds(fwd).filter((k) => k === 'bias_activation')).toHaveLength(2); // c_fc + gelu per layer

@@ -9,8 +9,8 @@ import { GRAD_CASES } from './grad-cases.ts';
 import { recordOps } from './helpers.ts';
 
 const LEAVES = ['input', 'param'];
-/** The backward ops: every `*_grad*` op, plus pad (slice's backward) and sum_to (broadcasting's). */
-const BACKWARD = Object.keys(OPS).filter((op) => op.includes('_grad') || op === 'pad' || op === 'sum_to');
+/** The backward ops: every `*_grad*` op, plus pad (slice's backward), sum_to (broadcasting's) and attention_lse (saved for attention's). */
+const BACKWARD = Object.keys(OPS).filter((op) => op.includes('_grad') || op === 'pad' || op === 'sum_to' || op === 'attention_lse');
 /** Forward ops with no gradient: positions has an integer output. */
 const NOT_DIFFERENTIABLE = ['positions'];
 
@@ -23,7 +23,7 @@ describe('coverage of the op catalog', () => {
   it('finds the backward ops by name', () => {
     const known = ['linear_grad_weight', 'sum_to', 'pad', 'layernorm_grad_x', 'rmsnorm_grad_gamma', 'attention_grad_k', 'cross_entropy_grad'];
     expect(known.filter((op) => !BACKWARD.includes(op))).toEqual([]);
-    expect(BACKWARD.length).toBe(20); // 17 + linear_gather_grad_weight, linear_gather_grad_bias, soft_embedding_grad
+    expect(BACKWARD.length).toBe(21); // 17 + linear_gather_grad_weight, linear_gather_grad_bias, soft_embedding_grad, attention_lse
   });
 
   it('exercises every backward op in a finite-difference case', () => {

@@ -199,6 +199,14 @@ function ropeCases(): GradCase[] {
   });
 }
 
+/** dq, dk, dv as the backward computes them: from the forward's output and attention_lse. */
+function attentionGrads([q, k, v]: Tensor[], g: Tensor, a: Attrs, len?: Tensor): Tensor[] {
+  const withLen = (xs: Tensor[]) => (len ? [...xs, len] : xs);
+  const o = run('attention', withLen([q!, k!, v!]), a);
+  const lse = run('attention_lse', withLen([q!, k!]), a);
+  return ['q', 'k', 'v'].map((x) => run(`attention_grad_${x}`, withLen([q!, k!, v!, g, o, lse]), a));
+}
+
 function attentionCases(): GradCase[] {
   const configs = [
     { heads: 2, kv_heads: 2, causal: true, prefix: 0 },
@@ -215,11 +223,7 @@ function attentionCases(): GradCase[] {
       inputs: [rand([B, S, a.heads * hd]), rand([B, a.prefix + S, a.kv_heads * hd]), rand([B, a.prefix + S, a.kv_heads * hd])],
       wrt: [0, 1, 2],
       forward: (xs) => run('attention', xs, a),
-      backward: (xs, g) => [
-        run('attention_grad_q', [...xs, g], a),
-        run('attention_grad_k', [...xs, g], a),
-        run('attention_grad_v', [...xs, g], a),
-      ],
+      backward: ([q, k, v], g) => attentionGrads([q!, k!, v!], g, a),
     };
   }).concat(lengthsAttentionCases());
 }
@@ -238,11 +242,7 @@ function lengthsAttentionCases(): GradCase[] {
       inputs: [rand([B, S, a.heads * hd]), rand([B, a.prefix + S, a.kv_heads * hd]), rand([B, a.prefix + S, a.kv_heads * hd]), lengths],
       wrt: [0, 1, 2],
       forward: (xs) => run('attention', xs, a),
-      backward: ([q, k, v, len], g) => [
-        run('attention_grad_q', [q!, k!, v!, g, len!], a),
-        run('attention_grad_k', [q!, k!, v!, g, len!], a),
-        run('attention_grad_v', [q!, k!, v!, g, len!], a),
-      ],
+      backward: ([q, k, v, len], g) => attentionGrads([q!, k!, v!], g, a, len),
     };
   });
 }
@@ -332,9 +332,9 @@ function blockCase(): GradCase {
       const a = run('attention', [q, k, v], at);
       const dwo = run('linear_grad_weight', [a, g], { layout: 'in_out' });
       const da = run('linear', [g, wo!], { layout: 'out_in' });
-      const dq = run('rope', [run('attention_grad_q', [q, k, v, da], at)], { ...rp, inverse: true });
-      const dk = run('rope', [run('attention_grad_k', [q, k, v, da], at)], { ...rp, inverse: true });
-      const dv = run('attention_grad_v', [q, k, v, da], at);
+      const [gq, gk, dv] = attentionGrads([q, k, v], da, at) as [Tensor, Tensor, Tensor];
+      const dq = run('rope', [gq], { ...rp, inverse: true });
+      const dk = run('rope', [gk], { ...rp, inverse: true });
       const pad = (t: Tensor, i: number) => run('pad', [t], { axis: -1, start: i * D, total: 3 * D });
       const dqkv = run('add', [run('add', [pad(dq, 0), pad(dk, 1)]), pad(dv, 2)]);
       const dwqkv = run('linear_grad_weight', [h, dqkv], { layout: 'in_out' });

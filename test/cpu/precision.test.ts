@@ -14,6 +14,12 @@ const r = (shape: number[], std = 1) => randomNormal(shape, rng, std);
 const [B, S, H, KV, hd, D, V] = [2, 48, 4, 2, 16, 64, 500];
 const attn = { heads: H, kv_heads: KV, causal: true, prefix: 8 };
 
+/** q, k, v, dy, and the attention output and log-sum-exp the gradients read. */
+function attentionGradInputs(): Tensor[] {
+  const [q, k, v, dy] = [r([B, S, H * hd]), r([B, 8 + S, KV * hd]), r([B, 8 + S, KV * hd]), r([B, S, H * hd])];
+  return [q, k, v, dy, run('attention', [q, k, v], attn), run('attention_lse', [q, k], attn)];
+}
+
 const CASES: [string, string, Tensor[], Attrs][] = [
   ['linear in_out', 'linear', [r([B, S, D]), r([D, 96], 0.2), r([96])], { layout: 'in_out' }],
   ['linear out_in', 'linear', [r([B, S, D]), r([96, D], 0.2)], { layout: 'out_in' }],
@@ -26,9 +32,8 @@ const CASES: [string, string, Tensor[], Attrs][] = [
   ['silu_grad', 'silu_grad', [r([B, S, D], 3), r([B, S, D])], {}],
   ['rope', 'rope', [r([B, S, H * hd])], { heads: H, theta: 10000, inverse: false }],
   ['attention', 'attention', [r([B, S, H * hd]), r([B, 8 + S, KV * hd]), r([B, 8 + S, KV * hd])], attn],
-  ['attention_grad_q', 'attention_grad_q', [r([B, S, H * hd]), r([B, 8 + S, KV * hd]), r([B, 8 + S, KV * hd]), r([B, S, H * hd])], attn],
-  ['attention_grad_k', 'attention_grad_k', [r([B, S, H * hd]), r([B, 8 + S, KV * hd]), r([B, 8 + S, KV * hd]), r([B, S, H * hd])], attn],
-  ['attention_grad_v', 'attention_grad_v', [r([B, S, H * hd]), r([B, 8 + S, KV * hd]), r([B, 8 + S, KV * hd]), r([B, S, H * hd])], attn],
+  ['attention_lse', 'attention_lse', [r([B, S, H * hd]), r([B, 8 + S, KV * hd])], attn],
+  ...(['q', 'k', 'v'] as const).map((x): [string, string, Tensor[], Attrs] => [`attention_grad_${x}`, `attention_grad_${x}`, attentionGradInputs(), attn]),
   ['cross_entropy', 'cross_entropy', [r([B, S, V], 3), randomInts([B, S], rng, V)], { ignore_index: -100 }],
   ['cross_entropy_grad', 'cross_entropy_grad', [r([B, S, V], 3), randomInts([B, S], rng, V)], { ignore_index: -100 }],
   ['embedding_grad', 'embedding_grad', [randomInts([B, S], rng, 50), r([B, S, D])], { rows: 50 }],

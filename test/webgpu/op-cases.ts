@@ -10,6 +10,7 @@
 //   'terms' m = Σ_k |x_k·w_k| + |b| + 1 per element (linear: the reference on |x|, |w|, |b|).
 // `mask` (dropout): in addition, zero and non-zero outputs must coincide exactly.
 import type { Attrs } from '../../compiler/ir/types.ts';
+import { KERNELS } from '../../runtime/cpu/kernels/index.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { numel, type Tensor } from '../../runtime/cpu/tensor.ts';
 
@@ -151,6 +152,21 @@ add({ family: 'norm', op: 'layernorm_grad_gamma', name: '[64,40] many rows', att
 // (the generator switches to one workgroup per feature)
 add({ family: 'norm', op: 'layernorm_grad_gamma', name: '[70000,4] rows past the loop budget', attrs: { eps: 1e-5 }, inputs: all(u([70000, 4]), u([70000, 4])), tol: TOL.norm });
 
+/**
+ * The operands of an attention gradient from (q, k, v, dy, lengths?): the forward's output o and
+ * lse, computed from q, k, v by the CPU reference in f32 (what the forward kernels hand the
+ * backward), inserted after dy.
+ */
+const withForward =
+  (gen: (rng: Random) => Tensor[], attrs: Attrs) =>
+  (rng: Random): Tensor[] => {
+    const [q, k, v, dy, len] = gen(rng) as [Tensor, Tensor, Tensor, Tensor, Tensor | undefined];
+    const f32 = { precision: 'f32' as const, step: 0, training: true };
+    const o = KERNELS.attention!(len ? [q, k, v, len] : [q, k, v], attrs, f32);
+    const lse = KERNELS.attention_lse!(len ? [q, k, len] : [q, k], attrs, f32);
+    return len ? [q, k, v, dy, o, lse, len] : [q, k, v, dy, o, lse];
+  };
+
 // attention: [B, S, H, KV, hd, causal, prefix]
 export const ATTENTION_CONFIGS: [number, number, number, number, number, boolean, number][] = [
   [1, 1, 1, 1, 4, true, 0],
@@ -165,9 +181,10 @@ export const ATTENTION_CONFIGS: [number, number, number, number, number, boolean
   [1, 6, 2, 1, 3, true, 0],
   [1, 10, 1, 1, 128, true, 1],
   [2, 11, 2, 1, 12, false, 3],
-  // 1024 keys seen by every query: the software key-gradient blocks would loop past llvmpipe's
-  // 65,535 iterations per invocation (they fall back to the workgroup variant)
-  [1, 1024, 2, 1, 8, false, 0],
+  // 1024 keys seen by every query of 4 heads sharing a kv head: the software key-gradient blocks
+  // (32 keys, 2 at a time, over 4 × 1024 queries) would loop past llvmpipe's 65,535 iterations per
+  // invocation (they fall back to the workgroup variant)
+  [1, 1024, 4, 1, 64, false, 0],
 ];
 for (const [B, S, H, KV, hd, causal, prefix] of ATTENTION_CONFIGS) {
   const Sk = S + prefix;
@@ -176,8 +193,9 @@ for (const [B, S, H, KV, hd, causal, prefix] of ATTENTION_CONFIGS) {
   const name = `B${B} S${S} H${H} KV${KV} hd${hd} ${causal ? 'causal' : 'bidirectional'} prefix ${prefix}`;
   const attrs = { heads: H, kv_heads: KV, causal, prefix };
   add({ family: 'attention', op: 'attention', name, attrs, inputs: all(q, kv, kv), tol: TOL.attention });
+  add({ family: 'attention', op: 'attention_lse', name, attrs, inputs: all(q, kv), tol: TOL.attention });
   for (const g of ['q', 'k', 'v']) {
-    add({ family: 'attention', op: `attention_grad_${g}`, name, attrs, inputs: all(q, kv, kv, u([B, S, H * hd])), tol: TOL.attention });
+    add({ family: 'attention', op: `attention_grad_${g}`, name, attrs, inputs: withForward(all(q, kv, kv, u([B, S, H * hd])), attrs), tol: TOL.attention });
   }
 }
 // bidirectional attention with lengths (padding keys masked): [B, S, H, KV, hd, prefix, lengths]
@@ -194,8 +212,9 @@ for (const [B, S, H, KV, hd, prefix, lengths] of ATTENTION_LENGTHS_CONFIGS) {
   const name = `B${B} S${S} H${H} KV${KV} hd${hd} bidirectional prefix ${prefix} lengths ${lengths.join(',')}`;
   const attrs = { heads: H, kv_heads: KV, causal: false, prefix };
   add({ family: 'attention', op: 'attention', name, attrs, inputs: all(q, kv, kv, len), tol: TOL.attention });
+  add({ family: 'attention', op: 'attention_lse', name, attrs, inputs: all(q, kv, len), tol: TOL.attention });
   for (const g of ['q', 'k', 'v']) {
-    add({ family: 'attention', op: `attention_grad_${g}`, name, attrs, inputs: all(q, kv, kv, u([B, S, H * hd]), len), tol: TOL.attention });
+    add({ family: 'attention', op: `attention_grad_${g}`, name, attrs, inputs: withForward(all(q, kv, kv, u([B, S, H * hd]), len), attrs), tol: TOL.attention });
   }
 }
 

@@ -13,9 +13,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KERNELS } from '../../runtime/cpu/kernels/index.ts';
 import { Random } from '../../runtime/cpu/random.ts';
+import type { Tensor } from '../../runtime/cpu/tensor.ts';
 import { GpuError } from '../../runtime/webgpu/errors.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
-import { crossEntropyFused } from '../../runtime/webgpu/kernels/index.ts';
+import { attentionGradKV, attentionWithLse, crossEntropyFused } from '../../runtime/webgpu/kernels/index.ts';
 import type { AdapterCaps } from '../../runtime/webgpu/kernels/types.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { CROSS_ENTROPY_CASES, OP_CASES, TOL, caseSeed, type OpCase } from './op-cases.ts';
@@ -113,6 +114,48 @@ export function opSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
           expect(compare(got.loss!, rows, TOL.crossEntropy, () => 1).worst, `${c.name} per-row loss`).toBeLessThanOrEqual(1);
           const sum = Array.from(got.loss!).reduce((a, b) => a + b, 0);
           expect(Math.abs(sum - loss), `${c.name} Σ loss`).toBeLessThanOrEqual(TOL.crossEntropy.abs * Math.max(1, Math.abs(loss)));
+        }
+      });
+    }
+  });
+
+  describe(`${adapter}: fused attention kernels (two results each)`, () => {
+    const f64 = { precision: 'f64' as const, step: 0, training: true };
+    const cpu = (op: string, inputs: Tensor[], attrs: OpCase['attrs']) => KERNELS[op]!(inputs, attrs, f64).data;
+    /** Compares with the 'max' magnitude: max(1, max |want|). */
+    const check = (got: ArrayLike<number>, want: ArrayLike<number>) => {
+      let m = 1;
+      for (let i = 0; i < want.length; i++) m = Math.max(m, Math.abs(want[i]!));
+      return compare(got, want, TOL.attention, () => m).worst;
+    };
+    for (const hardware of [false, true]) {
+      const variant = hardware ? 'hardware' : 'software';
+      it(`attention with its lse (${variant} variant) matches attention and attention_lse`, async () => {
+        for (const c of OP_CASES.filter((k) => k.op === 'attention')) {
+          const inputs = c.inputs(new Random(caseSeed(c)));
+          const req = requestOf(c, inputs);
+          const kernel = attentionWithLse(req, { ...gpu.info, isSoftware: !hardware });
+          const [B, S] = req.output.shape as [number, number];
+          const lseCount = B * (c.attrs.heads as number) * S;
+          const got = await runKernel(gpu, kernel, inputs, req.output, { extraOutputs: { out1: lseCount } });
+          const lseInputs = inputs.length > 3 ? [inputs[0]!, inputs[1]!, inputs[3]!] : [inputs[0]!, inputs[1]!];
+          const want = cpu('attention', inputs, c.attrs);
+          const wantLse = cpu('attention_lse', lseInputs, c.attrs);
+          expect(check(got.out!, want), `${c.name} output`).toBeLessThanOrEqual(1);
+          expect(check(got.out1!, wantLse), `${c.name} lse`).toBeLessThanOrEqual(1);
+        }
+      });
+      it(`attention_grad_k and _v in one kernel (${variant} variant) match each`, async () => {
+        for (const c of OP_CASES.filter((k) => k.op === 'attention_grad_k')) {
+          const inputs = c.inputs(new Random(caseSeed(c)));
+          const req = requestOf(c, inputs);
+          const kernel = attentionGradKV(req, { ...gpu.info, isSoftware: !hardware });
+          const dvCount = inputs[2]!.data.length;
+          const got = await runKernel(gpu, kernel, inputs, req.output, { extraOutputs: { out1: dvCount } });
+          const dk = cpu('attention_grad_k', inputs, c.attrs);
+          const dv = cpu('attention_grad_v', inputs, c.attrs);
+          expect(check(got.out!, dk), `${c.name} dk`).toBeLessThanOrEqual(1);
+          expect(check(got.out1!, dv), `${c.name} dv`).toBeLessThanOrEqual(1);
         }
       });
     }

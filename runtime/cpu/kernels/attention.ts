@@ -105,6 +105,13 @@ function forEachRow(
   }
 }
 
+const sameDims = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/**
+ * The operands of attention (q, k, v, lengths?) or of a gradient (q, k, v, dy, o, lse, lengths?).
+ * The gradients check o's and lse's shapes but recompute the softmax from q and k: this is the
+ * reference the GPU kernels, which do use them, are compared with.
+ */
 function operands(op: string, inputs: Parameters<Kernel>[0], attrs: Attrs, withDy: boolean) {
   const q = floatIn(op, inputs, 0, 'q');
   const k = floatIn(op, inputs, 1, 'k');
@@ -113,12 +120,49 @@ function operands(op: string, inputs: Parameters<Kernel>[0], attrs: Attrs, withD
   let dy: FloatTensor | undefined;
   if (withDy) {
     dy = floatIn(op, inputs, 3, 'dy');
-    if (dy.shape.length !== 3 || dy.shape.some((d, i) => d !== q.shape[i])) fail(op, `dy ${formatDims(dy.shape)} must match q ${formatDims(q.shape)}`);
+    if (!sameDims(dy.shape, q.shape)) fail(op, `dy ${formatDims(dy.shape)} must match q ${formatDims(q.shape)}`);
+    const o = floatIn(op, inputs, 4, 'o');
+    if (!sameDims(o.shape, q.shape)) fail(op, `o ${formatDims(o.shape)} must match q ${formatDims(q.shape)}`);
+    const lse = floatIn(op, inputs, 5, 'lse');
+    if (!sameDims(lse.shape, [g.B, g.H, g.S])) fail(op, `lse must be ${formatDims([g.B, g.H, g.S])}, got ${formatDims(lse.shape)}`);
   }
-  const lengths = lengthsIn(op, inputs, withDy ? 4 : 3, g);
+  const lengths = lengthsIn(op, inputs, withDy ? 6 : 3, g);
   if (lengths) g.lengths = lengths;
   return { q, k, v, g, dy };
 }
+
+/** attention_lse: lse[b,h,i] = log Σ_j exp(q_i·k_j/√hd) over the visible keys j. */
+export const attentionLse: Kernel = (inputs, attrs, ctx) => {
+  const op = 'attention_lse';
+  const q = floatIn(op, inputs, 0, 'q');
+  const k = floatIn(op, inputs, 1, 'k');
+  const g = geometry(op, q, k, k, attrs);
+  const lengths = lengthsIn(op, inputs, 2, g);
+  if (lengths) g.lengths = lengths;
+  const { B, S, Sk, H, KV, hd, scale } = g;
+  const out = floatOut([B, H, S], ctx);
+  const s = new Float64Array(Sk);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const kBase = b * Sk * KV * hd + Math.floor((h * KV) / H) * hd;
+      for (let i = 0; i < S; i++) {
+        const qo = (b * S + i) * H * hd + h * hd;
+        const n = visibleKeys(g, b, i);
+        let max = -Infinity;
+        for (let j = 0; j < n; j++) {
+          let d = 0;
+          for (let c = 0; c < hd; c++) d += q.data[qo + c]! * k.data[kBase + j * KV * hd + c]!;
+          s[j] = d * scale;
+          if (s[j]! > max) max = s[j]!;
+        }
+        let sum = 0;
+        for (let j = 0; j < n; j++) sum += Math.exp(s[j]! - max);
+        out.data[(b * H + h) * S + i] = max + Math.log(sum);
+      }
+    }
+  }
+  return out;
+};
 
 /** attention: out_i = Σ_j softmax_j(q_i·k_j/√hd) v_j over visible keys j. */
 export const attention: Kernel = (inputs, attrs, ctx) => {
@@ -179,7 +223,7 @@ export function clearAttentionCache(): void {
 
 function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: Attrs, ctx: KernelContext) {
   const { q, k, v, g, dy } = operands(op, inputs, attrs, true);
-  const key = [q.data, k.data, v.data, dy!.data, inputs[4]?.data];
+  const key = [q.data, k.data, v.data, dy!.data, inputs[6]?.data];
   const attrKey = JSON.stringify(attrs);
   const hit = lastGrads;
   if (hit && hit.attrs === attrKey && hit.precision === ctx.precision && hit.key.every((x, i) => x === key[i])) return hit.grads;

@@ -1,6 +1,6 @@
 // The CPU reference: one kernel per op of the catalog (compiler/ir/ops.ts), keyed by op name.
 // `input` and `param` are leaves that the executor supplies; every other op is here.
-import { attention, attentionGradK, attentionGradQ, attentionGradV } from './attention.ts';
+import { attention, attentionGradK, attentionGradQ, attentionGradV, attentionLse } from './attention.ts';
 import type { Kernel } from './common.ts';
 import { crossEntropy, crossEntropyGrad } from './cross_entropy.ts';
 import { dropout } from './dropout.ts';
@@ -53,6 +53,7 @@ export const KERNELS: Record<string, Kernel> = {
   silu_grad: siluGrad,
   tanh_grad: tanhGrad,
   pad,
+  attention_lse: attentionLse,
   attention_grad_q: attentionGradQ,
   attention_grad_k: attentionGradK,
   attention_grad_v: attentionGradV,

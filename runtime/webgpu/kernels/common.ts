@@ -125,14 +125,14 @@ export interface Binding<N extends string = BindingName> {
 }
 
 /**
- * Storage declarations in binding order (`out` read_write, all others read) and the matching
+ * Storage declarations in binding order (`out` and `out1` read_write, all others read) and the matching
  * `bindings` list of the kernel. Only what the shader uses is declared: with layout 'auto' an
  * unused binding would not be part of the pipeline layout.
  */
 export function declare<N extends string = BindingName>(list: Binding<N>[]): { wgsl: string; bindings: N[] } {
   const wgsl = list
     .map((b, i) => {
-      const access = (b.write ?? b.name === 'out') ? 'read_write' : 'read';
+      const access = (b.write ?? (b.name === 'out' || b.name === 'out1')) ? 'read_write' : 'read';
       return `@group(0) @binding(${i}) var<storage, ${access}> ${b.variable}: array<${b.type}>;`;
     })
     .join('\n');

@@ -6,7 +6,7 @@
 // not bound, dropout with p > 0 binds `globals`, and out_in's linear_grad_weight binds in1
 // before in0.
 import { GpuError } from '../errors.ts';
-import { ATTENTION_KERNELS } from './attention.ts';
+import { ATTENTION_KERNELS, attentionGradKV as gradKVKernel, attentionWithLse as withLseKernel } from './attention.ts';
 import { CROSS_ENTROPY_KERNELS, type CrossEntropyFusedKernel, crossEntropyFused as fusedKernel, crossEntropyRows as rowsKernel } from './cross_entropy.ts';
 import { DROPOUT_KERNELS } from './dropout.ts';
 import { ELEMENTWISE_KERNELS } from './elementwise.ts';
@@ -86,6 +86,23 @@ export function crossEntropyFused(req: OpKernelRequest, caps: AdapterCaps): Cros
 /** The per-row losses of (a row piece of) the logits (see cross_entropy.ts), with the binding-size check. */
 export function crossEntropyRows(req: OpKernelRequest, caps: AdapterCaps): CrossEntropyFusedKernel {
   const k = rowsKernel(req, caps);
+  checkBindingSizes(req, caps, k.bindings);
+  return k;
+}
+
+/**
+ * attention and its lse in one kernel (`out1` the lse [B,H,S]; see attention.ts), with the
+ * binding-size check (the lse is far smaller than the output).
+ */
+export function attentionWithLse(req: OpKernelRequest, caps: AdapterCaps): OpKernel {
+  const k = withLseKernel(req, caps);
+  checkBindingSizes(req, caps, k.bindings);
+  return k;
+}
+
+/** attention_grad_k and _v in one kernel (request: grad_k's; `out1` dv, the shape of `out`), with the binding-size check. */
+export function attentionGradKV(req: OpKernelRequest, caps: AdapterCaps): OpKernel {
+  const k = gradKVKernel(req, caps);
   checkBindingSizes(req, caps, k.bindings);
   return k;
 }

@@ -22,11 +22,12 @@ export interface OpKernelRequest {
 
 /**
  * What a kernel binds, in @binding order of @group(0):
- *   `in0`, `in1`, … the operands; `out` the result (read_write);
+ *   `in0`, `in1`, … the operands; `out` the result (read_write); `out1` a second result, for
+ *   kernels the plan fuses to write two values (attention and its log-sum-exp, say);
  *   `globals` a storage buffer of u32 [step, …] the runtime updates each step (dropout's step).
- * Every binding is a storage buffer; all are read-only except `out`.
+ * Every binding is a storage buffer; all are read-only except `out` and `out1`.
  */
-export type BindingName = `in${number}` | 'out' | 'globals';
+export type BindingName = `in${number}` | 'out' | 'out1' | 'globals';
 
 export interface OpKernel {
   label: string;
