@@ -15,7 +15,7 @@ import { KERNELS } from '../../runtime/cpu/kernels/index.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { GpuError } from '../../runtime/webgpu/errors.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
-import { crossEntropyFused } from '../../runtime/webgpu/kernels/index.ts';
+import { crossEntropyFused, opKernel } from '../../runtime/webgpu/kernels/index.ts';
 import type { AdapterCaps } from '../../runtime/webgpu/kernels/types.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { CROSS_ENTROPY_CASES, OP_CASES, TOL, caseSeed, type OpCase } from './op-cases.ts';
@@ -113,6 +113,32 @@ export function opSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
           expect(compare(got.loss!, rows, TOL.crossEntropy, () => 1).worst, `${c.name} per-row loss`).toBeLessThanOrEqual(1);
           const sum = Array.from(got.loss!).reduce((a, b) => a + b, 0);
           expect(Math.abs(sum - loss), `${c.name} Σ loss`).toBeLessThanOrEqual(TOL.crossEntropy.abs * Math.max(1, Math.abs(loss)));
+        }
+      });
+    }
+  });
+
+  // norm_residual (compiler/lower/fuse.ts): the norm's input gradient plus the residual stream's
+  // gradient, one kernel. The CPU's gradient plus the residual; the norms' tolerance.
+  describe(`${adapter}: norm gradients that add a residual`, () => {
+    for (const hardware of [false, true]) {
+      it(`layernorm_grad_x and rmsnorm_grad_x + residual (${hardware ? 'workgroup' : 'row'} variant)`, async () => {
+        const cases = OP_CASES.filter((k) => k.op === 'layernorm_grad_x' || k.op === 'rmsnorm_grad_x');
+        expect(cases.length).toBeGreaterThanOrEqual(8);
+        for (const c of cases) {
+          const rng = new Random(caseSeed(c));
+          const inputs = c.inputs(rng);
+          const x = inputs[0]!;
+          const res = { shape: x.shape, data: Float32Array.from(x.data, () => rng.uniform(-2, 2)) };
+          const req = requestOf(c, inputs);
+          const kernel = opKernel({ ...req, attrs: { ...req.attrs, residual: true }, inputs: [...req.inputs, req.inputs[0]!] }, { ...gpu.info, isSoftware: !hardware });
+          expect(kernel.bindings.at(-2)).toBe(`in${inputs.length}`);
+          const got = await runKernel(gpu, kernel, [...inputs, res], req.output);
+          const grad = KERNELS[c.op]!(inputs, c.attrs, { precision: 'f64', step: 0, training: true }).data;
+          const want = Float64Array.from(grad, (g, i) => g + res.data[i]!);
+          const m = Math.max(1, ...Array.from(want, Math.abs));
+          const r = compare(got.out!, want, c.tol, () => m);
+          expect(r.worst, describeFailure(c, r, kernel.label)).toBeLessThanOrEqual(1);
         }
       });
     }
