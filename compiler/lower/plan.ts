@@ -434,7 +434,8 @@ class Planner {
   private tooLarge(gr: Group, binding: string, bytes: number): PlanError {
     const head = this.nodes[gr.nodes[0]!]!;
     const i = /^in(\d+)$/.exec(binding);
-    const id = binding === 'out' || binding === 'c' ? gr.output : i ? head.inputs[Number(i[1])] : undefined;
+    const operands = gr.addend === undefined ? head.inputs : [...head.inputs, gr.addend];
+    const id = binding === 'out' || binding === 'c' ? gr.output : i ? operands[Number(i[1])] : undefined;
     const what = id !== undefined ? this.describe(id) : `the \`${binding}\` binding of ${this.label(gr)}`;
     return new PlanError(
       `${what} needs ${MiB(bytes)} in one binding, more than this adapter's maxStorageBufferBindingSize (${MiB(this.limit)}); ` +
