@@ -460,7 +460,7 @@ class Planner {
     if (head.op === 'linear' || head.op === 'linear_grad_weight') {
       const m = this.matmulOf(gr);
       if (gr.into !== undefined) m.spec.accumulate = true; // C += result: the add's other operand is there
-      this.withEpilogue(gr, m.spec);
+      this.setEpilogue(gr, m.spec);
       return this.emitMatmul(gr, phase, m, out);
     }
     const globals = this.globals();
@@ -504,7 +504,7 @@ class Planner {
   }
 
   /** A matmul group's epilogue (fuse.ts) as the fields of the MatmulSpec that computes it. */
-  private withEpilogue(gr: Group, spec: MatmulSpec): void {
+  private setEpilogue(gr: Group, spec: MatmulSpec): void {
     const ep = gr.epilogue;
     if (!ep) return;
     const op = this.nodes[ep.nodes[0]!]!.op;
@@ -564,13 +564,13 @@ class Planner {
       !s.halfB && !s.bias && !s.activation && s.M === main.spec.M && s.N === main.spec.N;
     if (one) {
       main.spec.second = { K: s.K, ...(s.transA ? { transA: true } : {}), ...(s.transB ? { transB: true } : {}), ...(s.alpha !== undefined ? { alpha: s.alpha } : {}) };
-      this.withEpilogue(gr, main.spec);
+      this.setEpilogue(gr, main.spec);
       return this.emitMatmul(gr, phase, main, out, second);
     }
     // The epilogue needs the whole sum: the second, accumulating dispatch applies it.
     this.emitMatmul(gr, phase, main, out);
     second.spec.accumulate = true;
-    this.withEpilogue(gr, second.spec);
+    this.setEpilogue(gr, second.spec);
     this.emitMatmul(gr, phase, second, out);
   }
 
