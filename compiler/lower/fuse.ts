@@ -26,8 +26,29 @@
 //                    → a chain of concats of the pads' operands (5 dispatches become 2).
 //   attention_lse    attention and the attention_lse of the same operands (the backward's)
 //                    → one kernel at the attention's place: the online softmax has lse for free.
-//   attention_grad_kv  attention_grad_k and attention_grad_v of the same operands
+//   attention_grad_kv  attention_grad_k and attention_grad_v of the same operands, where the
+//                    kernel's bindings fit FuseInput.maxBindings (8 by default: 9 with lengths)
 //                    → one kernel writing both, each softmax weight computed once.
+//
+// Epilogues: elementwise readers of a matmul group's value (a linear, a scale_alpha or a
+// sum_of_products group, nothing else fused after it) computed by the matmul's kernel
+// (MatmulSpec's epilogue fields). Each adds bindings; none applies where the kernel would bind
+// more storage buffers than FuseInput.maxBindings.
+//   activation_aux   the value has a gelu/relu/silu reader act(value) and other readers too
+//                    (training: the activation's gradient reads the pre-activation)
+//                    → the matmul writes the value and, as a second output, the activation.
+//   activation_grad  the value's only reader is gelu_grad/relu_grad/silu_grad/tanh_grad(pre, value)
+//                    (the gradient through an activation: value = dy·Wᵀ), pre already computed
+//                    → the matmul multiplies by act'(pre) (an extra input).
+//   residual         the value's only reader is add(x, value), or a dropout read only by such an
+//                    add, x already computed and elementwise equal (its other readers, like
+//                    layernorm's, are why accumulate cannot write into it)
+//                    → the matmul writes x + dropout(value) to a new value (dropout's mask drawn
+//                    in the epilogue; in evaluation the dropout is the value itself).
+//                    Tried after sum_of_products and accumulate.
+//   norm_residual    add(layernorm_grad_x(…), g) or add(rmsnorm_grad_x(…), g), the gradient read
+//                    only by the add, g already computed and elementwise equal (the residual
+//                    stream's gradient) → the gradient kernel adds g to its output.
 import type { Graph, Node } from '../ir/types.ts';
 
 export type FusionKind =
@@ -39,7 +60,11 @@ export type FusionKind =
   | 'scale_fold'
   | 'sum_of_products'
   | 'attention_lse'
-  | 'attention_grad_kv';
+  | 'attention_grad_kv'
+  | 'activation_aux'
+  | 'activation_grad'
+  | 'residual'
+  | 'norm_residual';
 export const FUSION_KINDS: readonly FusionKind[] = [
   'bias_activation',
   'scale_alpha',
@@ -50,15 +75,30 @@ export const FUSION_KINDS: readonly FusionKind[] = [
   'sum_of_products',
   'attention_lse',
   'attention_grad_kv',
+  'activation_aux',
+  'activation_grad',
+  'residual',
+  'norm_residual',
 ];
+
+/** A matmul group's epilogue: the nodes its kernel computes after the product, and what they read. */
+export interface Epilogue {
+  kind: 'activation_aux' | 'activation_grad' | 'residual';
+  /** activation_aux: the activation; activation_grad: the gradient; residual: the dropout (unless aliased) and the add. */
+  nodes: number[];
+  /** activation_grad: the pre-activation; residual: the add's other operand. */
+  operand?: number;
+  /** residual: the dropout node whose mask the epilogue draws (training, p > 0). */
+  dropout?: number;
+}
 
 export interface Group {
   /** The node whose value the group produces (its `out` binding). */
   output: number;
-  /** Every node the group computes, in order (the output last, except for cross_entropy). */
+  /** Every node the group computes, in order (the output last, except for cross_entropy and activation_aux). */
   nodes: number[];
   fusion?: FusionKind;
-  /** A second value the kernel writes: cross_entropy's gradient, attention's lse, attention_grad_v. */
+  /** A second value the kernel writes: cross_entropy's gradient, activation_aux's activation, attention's lse, attention_grad_v. */
   extraOutput?: number;
   /** pad_concat: the pads' operands in order along `axis`, to be concatenated. */
   concat?: { axis: number; parts: number[] };
@@ -77,6 +117,10 @@ export interface Group {
    * computes; `second` is the one added as MatmulSpec.second.
    */
   products?: { main: Group; second: Group };
+  /** A matmul group's epilogue (activation_aux, activation_grad, residual); `fusion` stays the product's. */
+  epilogue?: Epilogue;
+  /** norm_residual: the value the norm's gradient kernel adds to its output. */
+  addend?: number;
 }
 
 export interface FuseInput {
@@ -88,9 +132,13 @@ export interface FuseInput {
   enabled: ReadonlySet<FusionKind>;
   /** Nodes that are another node's value (dropout in evaluation): not computed at all. */
   alias?: ReadonlyMap<number, number>;
+  /** Storage buffers one kernel may bind (maxStorageBuffersPerShaderStage; default 8): caps the epilogues. */
+  maxBindings?: number;
 }
 
 const ACTIVATIONS = new Set(['gelu', 'relu', 'silu']);
+const ACTIVATION_GRADS = new Set(['gelu_grad', 'relu_grad', 'silu_grad', 'tanh_grad']);
+const NORM_GRADS = new Set(['layernorm_grad_x', 'rmsnorm_grad_x']);
 const MATMULS = new Set(['linear', 'linear_grad_weight']);
 
 const sameShape = (a: Node, b: Node): boolean => a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
@@ -221,7 +269,7 @@ export function groupNodes(f: FuseInput): Group[] {
   const isFrozen = (id: number): boolean => nodes[id]!.op === 'param' && frozen.has(nodes[id]!.attrs.path as string);
   /** A group that is one linear, or a linear and its scale (scale_alpha), and nothing more. */
   const plainMatmul = (gr: Group): boolean =>
-    nodes[gr.nodes[0]!]!.op === 'linear' && (gr.fusion === undefined || gr.fusion === 'scale_alpha') && gr.into === undefined && !gr.products;
+    nodes[gr.nodes[0]!]!.op === 'linear' && (gr.fusion === undefined || gr.fusion === 'scale_alpha') && gr.into === undefined && !gr.products && !gr.epilogue;
   /** Its reduction length: the last dimension of the linear's input, when known. */
   const depth = (gr: Group): number | undefined => {
     const d = nodes[nodes[gr.nodes[0]!]!.inputs[0]!]!.shape.at(-1);
@@ -231,31 +279,91 @@ export function groupNodes(f: FuseInput): Group[] {
     const head = nodes[gr.nodes[0]!]!;
     return head.inputs.length === 2 && !head.inputs.some(isFrozen) && depth(gr) !== undefined;
   };
-  /** sum_of_products: `gr` (a matmul group being formed) and an earlier one, both read only by `sum`. */
-  const sumOfProducts = (sum: Node | undefined, gr: Group): boolean => {
-    if (!sum || sum.op !== 'add' || sum.inputs.length !== 2 || absorbed.has(sum.id) || f.keep.has(sum.id) || !f.enabled.has('sum_of_products')) return false;
-    if (!plainMatmul(gr)) return false;
+  /**
+   * sum_of_products: `gr` (a matmul group being formed) and an earlier one, both read only by
+   * `sum`: the earlier one is taken back out of `groups`, and the group of both returned.
+   */
+  const sumOfProducts = (sum: Node | undefined, gr: Group): Group | undefined => {
+    if (!sum || sum.op !== 'add' || sum.inputs.length !== 2 || absorbed.has(sum.id) || f.keep.has(sum.id) || !f.enabled.has('sum_of_products')) return undefined;
+    if (!plainMatmul(gr)) return undefined;
     const other = sum.inputs[0] === gr.output ? sum.inputs[1]! : sum.inputs[0]!;
-    if (other === gr.output || soleUser(other)?.id !== sum.id) return false;
+    if (other === gr.output || soleUser(other)?.id !== sum.id) return undefined;
     const j = groups.findIndex((g) => g.output === other);
     const earlier = groups[j];
-    if (!earlier || !plainMatmul(earlier)) return false;
-    if (!sameShape(nodes[other]!, sum) || !sameShape(nodes[gr.output]!, sum)) return false;
+    if (!earlier || !plainMatmul(earlier)) return undefined;
+    if (!sameShape(nodes[other]!, sum) || !sameShape(nodes[gr.output]!, sum)) return undefined;
     // The second product is the shallower one (LoRA's rank): its loop reads scalars.
     const [main, second] = canBeSecond(gr) && (!canBeSecond(earlier) || depth(gr)! <= depth(earlier)!) ? [earlier, gr] : [gr, earlier];
-    if (!canBeSecond(second)) return false;
+    if (!canBeSecond(second)) return undefined;
     groups.splice(j, 1);
     absorbed.add(sum.id);
-    push({ output: sum.id, nodes: [...main.nodes, ...second.nodes, sum.id], fusion: 'sum_of_products', products: { main, second } });
-    return true;
+    return { output: sum.id, nodes: [...main.nodes, ...second.nodes, sum.id], fusion: 'sum_of_products', products: { main, second } };
+  };
+  const maxBindings = f.maxBindings ?? 8;
+  /** Storage buffers a matmul group's kernel binds before any epilogue: A, B, bias, a second product's A and B, C. */
+  const matmulBindings = (gr: Group): number => {
+    const inputs = (g: Group) => nodes[g.nodes[0]!]!.inputs.length;
+    return (gr.products ? inputs(gr.products.main) + 2 : inputs(gr)) + 1;
+  };
+  /** An epilogue's extra operand: computed already, with memory of its own (not a folded scale), elementwise equal to `like`. */
+  const extraOperand = (id: number, like: Node): boolean => computed.has(id) && !folded.has(id) && sameShape(nodes[id]!, like) && nodes[id]!.dtype === 'f32';
+  /** The epilogue of a matmul group whose value `v` has the readers the kernel can compute, with `room` bindings to spare. */
+  const epilogueOf = (gr: Group): Epilogue | undefined => {
+    const v = gr.output;
+    const value = nodes[v]!;
+    const room = maxBindings - matmulBindings(gr);
+    const u = soleUser(v);
+    const fresh = (n: Node | undefined): n is Node => !!n && !absorbed.has(n.id);
+    if (fresh(u) && ACTIVATION_GRADS.has(u.op) && f.enabled.has('activation_grad') && room >= 1) {
+      const [pre, dy] = u.inputs as [number, number];
+      if (dy === v && pre !== v && sameShape(value, u) && extraOperand(pre, u)) return { kind: 'activation_grad', nodes: [u.id], operand: pre };
+    }
+    if (fresh(u) && f.enabled.has('residual')) {
+      // add(x, value), or add(x, dropout(value)): a dropout in training draws its mask in the
+      // epilogue; in evaluation it is the value itself (an alias, computed by nobody).
+      const drop = u.op === 'dropout' && u.inputs[0] === v ? u : undefined;
+      const sum = drop ? soleUser(drop.id) : u;
+      const masked = drop && !f.alias?.has(drop.id) && typeof drop.attrs.p === 'number' && drop.attrs.p > 0;
+      if (fresh(sum) && sum.op === 'add' && sum.inputs.length === 2 && room >= (masked ? 2 : 1)) {
+        const addend = drop ?? value;
+        const x = sum.inputs[0] === addend.id ? sum.inputs[1]! : sum.inputs[0]!;
+        if (x !== addend.id && sameShape(addend, sum) && sameShape(value, sum) && extraOperand(x, sum)) {
+          const through = drop && !f.alias?.has(drop.id) ? [drop.id] : [];
+          return { kind: 'residual', nodes: [...through, sum.id], operand: x, ...(masked ? { dropout: drop.id } : {}) };
+        }
+      }
+    }
+    const readers = users[v]!;
+    if (readers.length >= 2 && f.enabled.has('activation_aux') && room >= 1) {
+      const act = readers.map((r) => nodes[r]!).find((r) => ACTIVATIONS.has(r.op) && r.inputs[0] === v && !absorbed.has(r.id));
+      if (act) return { kind: 'activation_aux', nodes: [act.id] };
+    }
+    return undefined;
+  };
+  /** Pushes a matmul group with what follows it fused: an add (accumulate), or an epilogue. */
+  const withEpilogue = (gr: Group) => {
+    const ep = epilogueOf(gr);
+    if (!ep) return push(gr);
+    for (const n of ep.nodes) absorbed.add(n);
+    if (ep.kind === 'activation_aux') return push({ ...gr, nodes: [...gr.nodes, ...ep.nodes], extraOutput: ep.nodes[0]!, epilogue: ep });
+    push({ ...gr, output: ep.nodes.at(-1)!, nodes: [...gr.nodes, ...ep.nodes], epilogue: ep });
   };
   const matmulGroup = (gr: Group) => {
-    if (sumOfProducts(soleUser(gr.output), gr)) return;
+    const sum = sumOfProducts(soleUser(gr.output), gr);
+    if (sum) return withEpilogue(sum);
     const into = accumulateInto(soleUser(gr.output), gr.output, gr.nodes);
-    if (into === undefined) return push(gr);
-    const sum = soleUser(gr.output)!.id;
-    absorbed.add(sum);
-    push({ ...gr, output: sum, nodes: [...gr.nodes, sum], into });
+    if (into === undefined) return withEpilogue(gr);
+    const add = soleUser(gr.output)!.id;
+    absorbed.add(add);
+    push({ ...gr, output: add, nodes: [...gr.nodes, add], into });
+  };
+  /** norm_residual: the norm gradient `n` read only by an add whose other operand is computed. */
+  const normResidual = (n: Node): number | undefined => {
+    const sum = soleUser(n.id);
+    if (!sum || sum.op !== 'add' || sum.inputs.length !== 2 || absorbed.has(sum.id) || !f.enabled.has('norm_residual')) return undefined;
+    const g = sum.inputs[0] === n.id ? sum.inputs[1]! : sum.inputs[0]!;
+    if (g === n.id || !sameShape(n, sum) || !extraOperand(g, sum) || n.inputs.length + 2 > maxBindings) return undefined;
+    return g;
   };
   for (let id = 0; id < f.end; id++) {
     const n = nodes[id]!;
@@ -301,11 +409,21 @@ export function groupNodes(f: FuseInput): Group[] {
         continue;
       }
     }
-    if (n.op === 'attention_grad_k' && f.enabled.has('attention_grad_kv')) {
+    // q, k, v, dy, o, lse, lengths?, dk, dv: one binding more than each gradient alone.
+    if (n.op === 'attention_grad_k' && f.enabled.has('attention_grad_kv') && n.inputs.length + 2 <= maxBindings) {
       const dv = partner((m) => m.op === 'attention_grad_v' && sameAttention(n, m) && m.inputs.length === n.inputs.length && m.inputs.every((x, i) => x === n.inputs[i]));
       if (dv) {
         absorbed.add(dv.id);
         push({ output: id, nodes: [id, dv.id], fusion: 'attention_grad_kv', extraOutput: dv.id });
+        continue;
+      }
+    }
+    if (NORM_GRADS.has(n.op)) {
+      const addend = normResidual(n);
+      if (addend !== undefined) {
+        const sum = soleUser(id)!.id;
+        absorbed.add(sum);
+        push({ output: sum, nodes: [id, sum], fusion: 'norm_residual', addend });
         continue;
       }
     }

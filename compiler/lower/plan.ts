@@ -12,7 +12,7 @@ import { evalDim, evalShape } from '../ir/dims.ts';
 import { LENGTHS } from '../ir/types.ts';
 import type { Attrs, Node } from '../ir/types.ts';
 import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, TensorSpec } from '../../runtime/webgpu/kernels/types.ts';
-import { type MatmulSpec, matmulKernel, matmulVariantFor, regblockRowBlocks } from '../../runtime/webgpu/kernels/matmul.ts';
+import { type Activation, type GradActivation, type MatmulSpec, matmulKernel, matmulVariantFor, regblockRowBlocks } from '../../runtime/webgpu/kernels/matmul.ts';
 import { attentionGradKV, attentionWithLse, crossEntropyFused, crossEntropyRows, opKernel } from '../../runtime/webgpu/kernels/index.ts';
 import { FUSION_KINDS, type FusionKind, type Group, dropoutAliases, groupNodes } from './fuse.ts';
 import type { BufferKind, Phase, Plan, PlanBuffer, PlanFusion, PlanShader, PlanStep, Region } from './types.ts';
@@ -68,8 +68,8 @@ const last = <T>(a: readonly T[]): T => a[a.length - 1]!;
 const whole = (r: Region): Window => ({ offset: 0, bytes: r.bytes });
 const within = (r: Region, w: Window): Region => ({ buffer: r.buffer, offset: r.offset + w.offset, bytes: w.bytes });
 
-/** Binding names kernels write: the op contract's `out`, matmul's `c`, the fused loss's extra output. */
-const WRITTEN = new Set(['out', 'out1', 'c', 'loss']);
+/** Binding names kernels write: the op contract's `out` and `out1`, matmul's `c` and `activated`, the fused loss's extra output. */
+const WRITTEN = new Set(['out', 'out1', 'c', 'activated', 'loss']);
 type BindingName = OpKernel['bindings'][number];
 
 /** Attributes that may hold a symbolic dimension, resolved for the plan's dims. */
@@ -190,7 +190,7 @@ class Planner {
       .map((n) => [n, n === LENGTHS ? { ...this.inputRegion(n), fill: this.dims.T + g.promptLength } : this.inputRegion(n)] as const);
 
     if (this.opts.dropout === 'eval') this.alias = dropoutAliases(this.nodes, end, keep);
-    const groups = groupNodes({ graph: g, end, keep, enabled: this.enabled, alias: this.alias });
+    const groups = groupNodes({ graph: g, end, keep, enabled: this.enabled, alias: this.alias, maxBindings: this.caps.limits.maxStorageBuffersPerShaderStage });
     for (const gr of groups) {
       if (gr.into !== undefined) this.alias.set(gr.output, gr.into);
       if (gr.fold) {
@@ -367,8 +367,12 @@ class Planner {
       }
       this.lowerGroup(gr, phase);
       for (const sub of gr.products ? [gr.products.main, gr.products.second] : []) if (sub.fusion) fusions.push({ kind: sub.fusion, nodes: sub.nodes });
-      if (gr.fusion) fusions.push({ kind: gr.fusion, nodes: gr.into === undefined ? gr.nodes : gr.nodes.slice(0, -1) });
+      // What follows the product (an accumulate's add, an epilogue's nodes) is listed apart.
+      const after = gr.epilogue?.nodes ?? (gr.into !== undefined ? [gr.output] : []);
+      const product = gr.nodes.slice(0, gr.nodes.length - after.length);
+      if (gr.fusion) fusions.push({ kind: gr.fusion, nodes: product });
       if (gr.into !== undefined) fusions.push({ kind: 'accumulate', nodes: [gr.into, ...gr.nodes.slice(-2)] });
+      if (gr.epilogue) fusions.push({ kind: gr.epilogue.kind, nodes: [product.at(-1)!, ...after] });
       for (const c of route.copies.filter((x) => outputs.includes(x.node))) {
         this.steps.push({ kind: 'copy', label: `gradient of %${c.node} into its slot`, src: this.regions[c.node]!, dst: c.region, phase, nodes: [c.node] });
       }
@@ -430,7 +434,8 @@ class Planner {
   private tooLarge(gr: Group, binding: string, bytes: number): PlanError {
     const head = this.nodes[gr.nodes[0]!]!;
     const i = /^in(\d+)$/.exec(binding);
-    const id = binding === 'out' || binding === 'c' ? gr.output : i ? head.inputs[Number(i[1])] : undefined;
+    const operands = gr.addend === undefined ? head.inputs : [...head.inputs, gr.addend];
+    const id = binding === 'out' || binding === 'c' ? gr.output : i ? operands[Number(i[1])] : undefined;
     const what = id !== undefined ? this.describe(id) : `the \`${binding}\` binding of ${this.label(gr)}`;
     return new PlanError(
       `${what} needs ${MiB(bytes)} in one binding, more than this adapter's maxStorageBufferBindingSize (${MiB(this.limit)}); ` +
@@ -455,26 +460,30 @@ class Planner {
     if (head.op === 'linear' || head.op === 'linear_grad_weight') {
       const m = this.matmulOf(gr);
       if (gr.into !== undefined) m.spec.accumulate = true; // C += result: the add's other operand is there
+      this.setEpilogue(gr, m.spec);
       return this.emitMatmul(gr, phase, m, out);
     }
-    const globals = { buffer: this.globalsId, offset: 0, bytes: 16 };
+    const globals = this.globals();
     if (gr.fusion === 'cross_entropy') return this.lowerCrossEntropy(gr, phase, head, out);
     if (gr.fusion === 'pad_concat') return this.lowerConcat(gr, phase, out);
     if (gr.fusion === 'attention_lse' || gr.fusion === 'attention_grad_kv') return this.lowerTwoResults(gr, phase, head, out);
     const attrs = resolveAttrs(head.attrs, this.env);
     if (head.op === 'dropout' && this.opts.dropout === 'eval') attrs.p = 0; // a kept value: a copy
+    // norm_residual: the value the gradient kernel adds to its output, as one more operand.
+    const operands = gr.addend === undefined ? head.inputs : [...head.inputs, gr.addend];
+    if (gr.addend !== undefined) attrs.residual = true;
     const req = {
       op: head.op,
       attrs,
-      inputs: head.inputs.map((i) => this.spec(i)),
+      inputs: operands.map((i) => this.spec(i)),
       output: this.spec(gr.output),
     };
     const bind: Record<string, Region> = { out, globals };
-    head.inputs.forEach((x, i) => (bind[`in${i}`] = this.region(x)));
+    operands.forEach((x, i) => (bind[`in${i}`] = this.region(x)));
     // The loss of a forward-only plan: per-row losses (one invocation or workgroup per row), then
     // their sum; the one-workgroup mean kernel would loop over every logit in 64–256 invocations.
     if (req.op === 'cross_entropy') return this.lossPieces(gr, phase, req, bind, out, null);
-    if ([out, ...head.inputs.map((x) => this.region(x))].some((r) => r.bytes > this.limit)) return this.lowerSplit(gr, phase, req, bind);
+    if ([out, ...operands.map((x) => this.region(x))].some((r) => r.bytes > this.limit)) return this.lowerSplit(gr, phase, req, bind);
     this.push(gr, phase, this.kernels(req, this.caps), bind);
   }
 
@@ -490,18 +499,49 @@ class Planner {
     return m;
   }
 
+  /** The 16 bytes of u32 [step, training] the runtime writes each step (dropout's step). */
+  private globals(): Region {
+    return { buffer: this.globalsId, offset: 0, bytes: 16 };
+  }
+
+  /** A matmul group's epilogue (fuse.ts) as the fields of the MatmulSpec that computes it. */
+  private setEpilogue(gr: Group, spec: MatmulSpec): void {
+    const ep = gr.epilogue;
+    if (!ep) return;
+    const op = this.nodes[ep.nodes[0]!]!.op;
+    if (ep.kind === 'activation_aux') spec.activationOut = op as Activation;
+    if (ep.kind === 'activation_grad') spec.activationGrad = op.replace(/_grad$/, '') as GradActivation;
+    if (ep.kind === 'residual') spec.residual = true;
+    if (ep.dropout !== undefined) {
+      const { p, seed } = this.nodes[ep.dropout]!.attrs;
+      spec.dropout = { p: p as number, seed: seed as number };
+    }
+  }
+
+  /** The regions a matmul group's epilogue binds: `pre`, `res` and `activated` are laid out like C (and windowed like it). */
+  private epilogueRegions(gr: Group): { likeC: Record<string, Region>; other: Record<string, Region> } {
+    const ep = gr.epilogue;
+    const likeC: Record<string, Region> = {};
+    if (ep?.kind === 'activation_aux') likeC.activated = this.region(gr.extraOutput!);
+    if (ep?.kind === 'activation_grad') likeC.pre = this.region(ep.operand!);
+    if (ep?.kind === 'residual') likeC.res = this.region(ep.operand!);
+    return { likeC, other: ep?.dropout !== undefined ? { globals: this.globals() } : {} };
+  }
+
   /** One product as dispatches: one, or pieces (compiler/lower/split.ts) when a binding is too large. */
   private emitMatmul(gr: Group, phase: Phase, m: { spec: MatmulSpec; a: number; b: number; bias?: number }, out: Region, second?: { a: number; b: number }): void {
     const { spec, bias } = m;
     const opts = { variant: matmulVariantFor(this.caps), limits: this.caps.limits };
     const operands: Record<string, Region> = { a: this.region(m.a), b: this.region(m.b), c: out };
     if (bias !== undefined) operands.bias = this.region(bias);
-    const extra: Record<string, Region> = second ? { a2: this.region(second.a), b2: this.region(second.b) } : {};
+    const { likeC, other } = this.epilogueRegions(gr);
+    const extra: Record<string, Region> = second ? { a2: this.region(second.a), b2: this.region(second.b), ...other } : { ...other };
     const pieces = second ? null : this.pieces(gr, () => splitMatmul(spec, this.limit));
     const all = pieces ?? [{ spec, a: whole(operands.a!), b: whole(operands.b!), c: whole(out), ...(bias !== undefined ? { bias: whole(operands.bias!) } : {}) }];
     all.forEach((p, i) => {
       const k = matmulKernel(p.spec, { ...opts, rowBlocks: regblockRowBlocks(p.spec, this.caps.adapterClass) });
       const bind: Record<string, Region> = { a: within(operands.a!, p.a), b: within(operands.b!, p.b), c: within(out, p.c), ...extra };
+      for (const [name, r] of Object.entries(likeC)) bind[name] = within(r, p.c);
       if (p.bias) bind.bias = within(operands.bias!, p.bias);
       const piece = all.length > 1 ? ` [piece ${i + 1}/${all.length}]` : '';
       this.push(gr, phase, { label: k.label, wgsl: k.wgsl, bindings: k.bindings as never, workgroups: k.workgroups }, bind, piece);
@@ -511,7 +551,8 @@ class Planner {
   /**
    * sum_of_products: both products in one regblock kernel (MatmulSpec.second). Where that kernel
    * does not apply (the tiled variant, a product split into pieces, a second B in f16), the main
-   * product is written and the second accumulates into it: two dispatches, still no add.
+   * product is written and the second accumulates into it: two dispatches, still no add. An
+   * epilogue goes with the kernel that completes the sum.
    */
   private lowerProducts(gr: Group, phase: Phase, out: Region): void {
     const main = this.matmulOf(gr.products!.main);
@@ -524,10 +565,13 @@ class Planner {
       !s.halfB && !s.bias && !s.activation && s.M === main.spec.M && s.N === main.spec.N;
     if (one) {
       main.spec.second = { K: s.K, ...(s.transA ? { transA: true } : {}), ...(s.transB ? { transB: true } : {}), ...(s.alpha !== undefined ? { alpha: s.alpha } : {}) };
+      this.setEpilogue(gr, main.spec);
       return this.emitMatmul(gr, phase, main, out, second);
     }
+    // The epilogue needs the whole sum: the second, accumulating dispatch applies it.
     this.emitMatmul(gr, phase, main, out);
     second.spec.accumulate = true;
+    this.setEpilogue(gr, second.spec);
     this.emitMatmul(gr, phase, second, out);
   }
 

@@ -52,8 +52,11 @@ export function chunks(rows: number, per: number): { start: number; count: numbe
  * Pieces of C = act(alpha·op(A)·op(B) + bias) whose every binding fits in `limit` bytes, or
  * null when the product needs no split. Rows of C split M, rows of a stored-transposed B split
  * N (C is then written a column range at a time), and rows of B (or of a transposed A) split K:
- * the K pieces after the first accumulate into C and leave the bias out, and the activation
- * (which needs the whole sum) is applied by the last of them.
+ * the K pieces after the first accumulate into C and leave the bias out, and the epilogues that
+ * need the whole sum (activation and its gradient or second output, dropout, residual) are
+ * applied by the last of them. Those epilogues' tensors have C's shape: a piece binds the same
+ * window of them as of C (the planner uses `c` for both), and dropout's element indices start at
+ * the window's first row.
  */
 export function splitMatmul(spec: MatmulSpec, limit: number): MatmulPiece[] | null {
   const { M, N, K } = spec;
@@ -86,7 +89,7 @@ export function splitMatmul(spec: MatmulSpec, limit: number): MatmulPiece[] | nu
           ...(tB ? { transB: true } : {}),
           ...(spec.halfB ? { halfB: true } : {}),
           ...(spec.alpha !== undefined ? { alpha: spec.alpha } : {}),
-          ...(spec.activation && lastK ? { activation: spec.activation } : {}),
+          ...(lastK ? wholeSumEpilogue(spec, m.start * dense.ldc) : {}),
           ...(spec.bias && first ? { bias: true } : {}),
           ...(spec.accumulate || !first ? { accumulate: true } : {}),
           lda: dense.lda,
@@ -107,6 +110,17 @@ export function splitMatmul(spec: MatmulSpec, limit: number): MatmulPiece[] | nu
     }
   }
   return pieces;
+}
+
+/** The epilogues of a product that need its whole sum, for the last K piece of rows from element `first` of C. */
+function wholeSumEpilogue(spec: MatmulSpec, first: number): Partial<MatmulSpec> {
+  return {
+    ...(spec.activation ? { activation: spec.activation } : {}),
+    ...(spec.activationGrad ? { activationGrad: spec.activationGrad } : {}),
+    ...(spec.activationOut ? { activationOut: spec.activationOut } : {}),
+    ...(spec.dropout ? { dropout: { ...spec.dropout, index0: (spec.dropout.index0 ?? 0) + first } } : {}),
+    ...(spec.residual ? { residual: true } : {}),
+  };
 }
 
 /** Ops whose output element i depends only on element i of each operand: split into flat ranges when the shapes are equal. */

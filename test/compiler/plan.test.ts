@@ -159,8 +159,10 @@ describe('plan: fusions', () => {
     // pad+pad+add+pad+add become 2 concats.
     const plain = plan(t, { fuse: false });
     expect(plain.fusions).toEqual([]);
-    // sum_of_products saves the add and one of its two matmuls.
-    const saved = (f: Plan['fusions'][number]) => (f.kind === 'pad_concat' ? f.nodes.length - 2 : f.kind === 'sum_of_products' ? 2 : 1);
+    // sum_of_products saves the add and one of its two matmuls; residual the add and, in
+    // training, the dropout between ([product, dropout, add]).
+    const saved = (f: Plan['fusions'][number]) =>
+      f.kind === 'pad_concat' ? f.nodes.length - 2 : f.kind === 'sum_of_products' ? 2 : f.kind === 'residual' ? f.nodes.length - 1 : 1;
     expect(plain.steps.length - q.steps.length).toBe(q.fusions.reduce((a, f) => a + saved(f), 0));
     expect(kinds(q).filter((k) => k === 'pad_concat')).toHaveLength(2); // one per layer
     const concat = q.fusions.find((f) => f.kind === 'pad_concat')!;
@@ -225,9 +227,15 @@ describe('plan: fusions', () => {
         expect(r.kind === 'dispatch' && r.bindings).toContainEqual(q.values[nodes[s]!.inputs[0]!]);
       }
     }
-    // Each saves one dispatch; full fine-tuning has neither (no LoRA branch to add or scale).
-    const without = plan(t, { fuse: FUSIONS.filter((k) => k !== 'accumulate' && k !== 'scale_fold' && k !== 'sum_of_products') });
-    expect(without.steps.length - q.steps.length).toBe(acc.length + folds.length);
+    // Each saves one dispatch (counted with residual off: it takes the adds accumulate leaves);
+    // full fine-tuning has neither (no LoRA branch to add or scale).
+    const some = FUSIONS.filter((k) => k !== 'sum_of_products' && k !== 'residual');
+    const without = plan(t, { fuse: some.filter((k) => k !== 'accumulate' && k !== 'scale_fold') });
+    expect(without.steps.length - plan(t, { fuse: some }).steps.length).toBe(acc.length + folds.length);
+    // Without accumulate, residual takes LoRA's adds: the same dispatches, the sum in a value of its own.
+    const residual = plan(t, { fuse: FUSIONS.filter((k) => k !== 'sum_of_products' && k !== 'accumulate') });
+    expect(residual.steps.length).toBe(q.steps.length);
+    for (const f of acc) expect(residual.fusions).toContainEqual({ kind: 'residual', nodes: f.nodes.slice(1) });
     const full = plan(tg('gpt2.peft', [], true));
     expect(full.fusions.filter((f) => f.kind === 'accumulate' || f.kind === 'scale_fold' || f.kind === 'sum_of_products')).toEqual([]);
   });
@@ -273,6 +281,12 @@ describe('plan: fusions', () => {
     expect(plain.steps.length - q.steps.length).toBe(lse.length + kv.length);
     const own = plain.steps.filter((s) => s.kind === 'dispatch' && s.nodes.length === 1 && nodes[s.nodes[0]!]!.op === 'attention_lse');
     expect(own.map((s) => s.kind === 'dispatch' && s.phase)).toEqual(['backward', 'backward']);
+    // With lengths (BERT's padding mask), dk + dv would bind 9 storage buffers: fused only where allowed.
+    const bert = tg('bert-adapter.peft');
+    expect(bert.graph.nodes.some((n) => n.op === 'attention_grad_k' && n.inputs.length === 7)).toBe(true);
+    expect(kinds(plan(bert))).not.toContain('attention_grad_kv'); // WebGPU's default: 8
+    const roomy = { ...CAPS, limits: { ...LIMITS, maxStorageBuffersPerShaderStage: 10 } };
+    expect(kinds(plan(bert, {}, roomy)).filter((k) => k === 'attention_grad_kv')).toHaveLength(1); // layer 1 (layer 0's q, k, v need none)
     // A forward-only plan computes no lse.
     const fwd = plan(t, { backward: false });
     expect(kinds(fwd)).not.toContain('attention_lse');
@@ -291,6 +305,135 @@ describe('plan: fusions', () => {
     expect(kinds(plan(top)).filter((k) => k === 'bias_activation')).toHaveLength(1);
     // Full LoRA: every gelu_grad reads the pre-activation, so nothing fuses there.
     expect(kinds(plan(tg('gpt2-lora.peft'))).filter((k) => k === 'bias_activation')).toHaveLength(0);
+  });
+});
+
+describe('plan: epilogue fusions', () => {
+  const t = tg('gpt2-lora.peft');
+  const nodes = t.graph.nodes;
+  const q = plan(t);
+  const of = (p: Plan, kind: string) => p.fusions.filter((f) => f.kind === kind);
+  const dispatches = (p: Plan, node: number) => p.steps.filter((s) => s.kind === 'dispatch' && s.nodes.includes(node));
+  const ops = (ids: number[]) => ids.map((n) => nodes[n]!.op);
+
+  it("GPT-2's training step: gelu with c_fc, gelu_grad with c_proj's input gradient, the residual adds (and dropout) with c_proj, the stream's gradient with the norms' — each one dispatch", () => {
+    // Two layers: c_fc + gelu and c_proj's dx + gelu_grad per layer; two residual adds per layer;
+    // ln_2's gradient per layer and ln_1's except the first layer's (nothing below needs it).
+    expect(of(q, 'activation_aux').map((f) => ops(f.nodes))).toEqual([['linear', 'gelu'], ['linear', 'gelu']]);
+    expect(of(q, 'activation_grad').map((f) => ops(f.nodes))).toEqual([['linear', 'gelu_grad'], ['linear', 'gelu_grad']]);
+    expect(of(q, 'residual').map((f) => ops(f.nodes))).toEqual(Array(4).fill(['linear', 'dropout', 'add']));
+    expect(of(q, 'norm_residual').map((f) => ops(f.nodes))).toEqual(Array(3).fill(['layernorm_grad_x', 'add']));
+    for (const f of [...of(q, 'activation_aux'), ...of(q, 'activation_grad'), ...of(q, 'residual'), ...of(q, 'norm_residual')]) {
+      expect(dispatches(q, f.nodes.at(-1)!), `${f.kind} ${f.nodes}`).toHaveLength(1);
+    }
+  });
+
+  it('binds what each epilogue reads and writes: the pre-activation, the residual, the step, a second output', () => {
+    const kernel = (node: number) => {
+      const [s] = dispatches(q, node);
+      if (s?.kind !== 'dispatch') throw new Error(`no dispatch computes %${node}`);
+      return { step: s, wgsl: q.shaders[s.shader]!.wgsl, written: s.writes.map((i) => s.bindings[i]) };
+    };
+    for (const f of of(q, 'activation_aux')) {
+      const [pre, act] = f.nodes as [number, number];
+      const k = kernel(act);
+      expect(k.written).toEqual([q.values[pre], q.values[act]]); // C = the pre-activation, then the activation
+      expect(k.wgsl).toMatch(/var<storage, read_write> activated/);
+    }
+    for (const f of of(q, 'activation_grad')) {
+      const grad = f.nodes[1]!;
+      const k = kernel(grad);
+      expect(k.step.bindings).toContainEqual(q.values[nodes[grad]!.inputs[0]!]); // the pre-activation
+      expect(k.written).toEqual([q.values[grad]]);
+      expect(k.wgsl).toMatch(/v = dact\(/);
+    }
+    for (const f of of(q, 'residual')) {
+      const sum = f.nodes.at(-1)!;
+      const x = nodes[sum]!.inputs.find((i) => i !== f.nodes.at(-2))!;
+      const k = kernel(sum);
+      expect(k.step.bindings).toContainEqual(q.values[x]);
+      expect(k.step.bindings).toContainEqual({ buffer: q.ids.globals, offset: 0, bytes: 16 }); // dropout's step
+      expect(k.wgsl).toContain(`const DROP_SEED = ${nodes[f.nodes[1]!]!.attrs.seed}u;`);
+      expect(q.values[f.nodes[1]!]).toBeNull(); // the dropout's value exists in no memory
+    }
+    for (const f of of(q, 'norm_residual')) {
+      const sum = f.nodes[1]!;
+      const g = nodes[sum]!.inputs.find((i) => i !== f.nodes[0])!;
+      const k = kernel(sum);
+      expect(k.step.bindings.at(-2)).toEqual(q.values[g]);
+      expect(k.written).toEqual([q.values[sum]]);
+    }
+  });
+
+  it('in evaluation (dropout the identity) the residual adds still fuse, without a mask', () => {
+    const ev = plan(t, { dropout: 'eval' });
+    expect(of(ev, 'residual').map((f) => ops(f.nodes))).toEqual(Array(4).fill(['linear', 'add']));
+    for (const f of of(ev, 'residual')) {
+      const [s] = dispatches(ev, f.nodes.at(-1)!);
+      expect(s?.kind === 'dispatch' && ev.shaders[s.shader]!.wgsl).not.toMatch(/DROP_SEED/);
+    }
+  });
+
+  it('full fine-tuning and LLaMA, BERT: the patterns they have', () => {
+    const full = plan(tg('gpt2.peft', [], true));
+    for (const kind of ['activation_aux', 'activation_grad', 'residual', 'norm_residual']) expect(of(full, kind).length, kind).toBeGreaterThanOrEqual(2);
+    const lt = tg('llama-lora.peft');
+    const llama = plan(lt);
+    const ops = (ids: number[]) => ids.map((n) => lt.graph.nodes[n]!.op);
+    // SwiGLU: silu(gate)·up, whose gradient reaches silu_grad through a mul (no product), and no dropout.
+    expect(of(llama, 'activation_aux').map((f) => ops(f.nodes))).toEqual([['linear', 'silu'], ['linear', 'silu']]);
+    expect(of(llama, 'activation_grad')).toEqual([]);
+    // The blocks' residual adds (no dropout in LLaMA), and in the backward the gradient through
+    // LoRA's input dropout (p = 0.05) added to the other paths' (layer 1 only: layer 0's input needs none).
+    expect(of(llama, 'residual').map((f) => ops(f.nodes)).sort()).toEqual([...Array(4).fill(['linear', 'add']), ['linear', 'dropout', 'add']]);
+    expect(of(llama, 'norm_residual').map((f) => ops(f.nodes))).toEqual(Array(3).fill(['rmsnorm_grad_x', 'add']));
+    const bert = plan(tg('bert-adapter.peft'));
+    expect(of(bert, 'activation_aux').length).toBeGreaterThanOrEqual(2);
+    expect(of(bert, 'activation_grad').length).toBeGreaterThanOrEqual(2);
+    expect(of(bert, 'residual').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('LoRA on the MLP: the epilogues go with sum_of_products (one kernel), or with the second, accumulating product (tiled)', () => {
+    const mlp = buildTrainingGraph(graphOfText('import "gpt2.peft"\npeft { lora(rank = 4, alpha = 8) on "h.*.mlp.*" }', [TINY.gpt2!]));
+    const sw = plan(mlp);
+    const sums = (p: Plan, kind: string) => of(p, kind).filter((f) => mlp.graph.nodes[f.nodes[0]!]!.op === 'add');
+    expect(sums(sw, 'activation_aux')).toHaveLength(2);
+    expect(sums(sw, 'activation_grad')).toHaveLength(2);
+    expect(sums(sw, 'residual')).toHaveLength(2); // c_proj's sum + dropout + the residual add
+    for (const f of [...sums(sw, 'activation_aux'), ...sums(sw, 'activation_grad'), ...sums(sw, 'residual')]) {
+      const [s] = dispatches(sw, f.nodes.at(-1)!);
+      expect(s?.kind === 'dispatch' && sw.shaders[s.shader]!.wgsl).toMatch(/const K2 = 4u;/);
+    }
+    const hw = plan(mlp, {}, { ...CAPS, isSoftware: false });
+    for (const f of [...sums(hw, 'activation_aux'), ...sums(hw, 'activation_grad'), ...sums(hw, 'residual')]) {
+      const steps = dispatches(hw, f.nodes.at(-1)!);
+      expect(steps).toHaveLength(2);
+      const wgsl = steps.map((s) => (s.kind === 'dispatch' ? hw.shaders[s.shader]!.wgsl : ''));
+      expect(wgsl[0]).not.toMatch(/dact|activated|DROP_SEED|var<storage, read> res/); // the main product: no epilogue
+      expect(wgsl[1]).toMatch(/v \+= c\[ci\];/); // the second reads the first's sum before the epilogue
+    }
+  });
+
+  it('split products window the epilogue operands like C; each fusion can be switched off', () => {
+    // vocab 512 × n_embd 80 under 128 KiB: the MLP's hidden [128, 320] (160 KiB) splits.
+    const set = ['vocab_size=512', 'n_positions=64', 'n_embd=80', 'n_layer=1', 'n_head=2'];
+    const caps = { ...CAPS, limits: { ...LIMITS, maxStorageBufferBindingSize: 128 * 1024 } };
+    const split = buildPlan(buildTrainingGraph(graphOf('gpt2.peft', set, true)), { B: 2, T: 64 }, caps, {});
+    const aux = of(split, 'activation_aux')[0]!;
+    const pieces = dispatches(split, aux.nodes[1]!).filter((s) => s.kind === 'dispatch' && split.shaders[s.shader]!.wgsl.includes('activated'));
+    expect(pieces.length).toBeGreaterThan(1);
+    for (const s of pieces) {
+      if (s.kind !== 'dispatch') continue;
+      const [c, act] = s.writes.map((i) => s.bindings[i]!);
+      const [pre, value] = [split.values[aux.nodes[0]!]!, split.values[aux.nodes[1]!]!];
+      expect(c!.offset - pre.offset).toBe(act!.offset - value.offset);
+      expect(c!.bytes).toBe(act!.bytes);
+    }
+    for (const kind of ['activation_aux', 'activation_grad', 'residual', 'norm_residual'] as const) {
+      const off = plan(t, { fuse: FUSIONS.filter((k) => k !== kind) });
+      expect(of(off, kind), kind).toEqual([]);
+      expect(off.steps.length - q.steps.length, kind).toBe(of(q, kind).reduce((a, f) => a + (kind === 'residual' ? f.nodes.length - 1 : 1), 0));
+    }
   });
 });
 

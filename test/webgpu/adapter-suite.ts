@@ -20,7 +20,7 @@ import {
 import { splitMatmul } from '../../compiler/lower/split.ts';
 import { float32ToHalf, halfToFloat32 } from '../../runtime/io/half.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
-import { matmulCpu, maxScaledError, randomArray } from './reference.ts';
+import { type EpilogueInputs, matmulCpu, maxScaledError, randomArray } from './reference.ts';
 
 export const matmulTolerance = (K: number): number => 1e-6 * Math.sqrt(K) + 2e-6;
 
@@ -57,6 +57,53 @@ async function matmulError(gpu: Gpu, spec: MatmulSpec, config: Config, seed = 1)
   const got = await gpu.read(c);
   const want = matmulCpu(spec, a, b, bias, cIn);
   return maxScaledError(got, want.c, want.magnitude);
+}
+
+/** The operands of a product with epilogues (MatmulSpec.activationGrad, residual, dropout), seeded. */
+function epilogueInputs(spec: MatmulSpec, seed: number, step: number): EpilogueInputs {
+  const n = spec.M * spec.N;
+  // Pre-activations over [-3, 3): every region of gelu', silu' and tanh', both sides of relu's kink.
+  return {
+    ...(spec.activationGrad ? { pre: randomArray(n, seed + 4).map((x) => 3 * x) } : {}),
+    ...(spec.residual ? { res: randomArray(n, seed + 5) } : {}),
+    step,
+  };
+}
+
+/** The buffers of a product's epilogue operands and second output (whole, or a piece's window of them). */
+function epilogueBuffers(gpu: Gpu, spec: MatmulSpec, ep: EpilogueInputs) {
+  const n = spec.M * spec.N;
+  return {
+    ...(ep.pre ? { pre: gpu.buffer(ep.pre) } : {}),
+    ...(ep.res ? { res: gpu.buffer(ep.res) } : {}),
+    ...(spec.dropout ? { globals: gpu.buffer(new Uint32Array([ep.step ?? 0, 1, 0, 0])) } : {}),
+    ...(spec.activationOut ? { activated: gpu.buffer(new Float32Array(n).fill(NaN)) } : {}),
+  };
+}
+
+/**
+ * One product with epilogues on the GPU: the worst scaled error of C (and of the second output)
+ * against the CPU. B in f16 when the spec says so (the CPU then takes the rounded B).
+ */
+async function epilogueError(gpu: Gpu, spec: MatmulSpec, config: Config, seed: number, step = 0): Promise<number> {
+  const { M, N, K } = spec;
+  const a = randomArray(M * K, seed);
+  const b32 = randomArray(K * N, seed + 1);
+  const halves = spec.halfB ? float32ToHalf(b32, 'F16') : undefined;
+  const b = halves ? halfToFloat32(halves, 'F16') : b32;
+  const bias = spec.bias ? randomArray(N, seed + 2) : undefined;
+  const cIn = spec.accumulate ? randomArray(M * N, seed + 3) : undefined;
+  const ep = epilogueInputs(spec, seed, step);
+  const { name: _, ...opts } = config;
+  const mm = await prepareMatmul(gpu, spec, opts);
+  const c = gpu.buffer(cIn ?? new Float32Array(M * N).fill(NaN));
+  const extra = epilogueBuffers(gpu, spec, ep);
+  const batch = gpu.batch(mm.kernel.label);
+  mm.encode(batch, { a: gpu.buffer(a), b: gpu.buffer(halves ?? b), ...(bias ? { bias: gpu.buffer(bias) } : {}), ...extra, c });
+  await batch.submit();
+  const want = matmulCpu({ ...spec, halfB: false }, a, b, bias, cIn, ep);
+  const err = maxScaledError(await gpu.read(c), want.c, want.magnitude);
+  return extra.activated ? Math.max(err, maxScaledError(await gpu.read(extra.activated), want.activated!, want.magnitude)) : err;
 }
 
 export function adapterSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
@@ -203,6 +250,41 @@ export function adapterSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       });
     }
 
+    // Epilogues that fuse a product's elementwise neighbours (compiler/lower/fuse.ts): the
+    // activation as a second output, the activation's gradient at `pre`, dropout and a residual,
+    // alone and with bias, alpha, an activation, accumulate (the kernel that completes a sum
+    // applies them to C + result) and B in f16. Same tolerance as the plain product, the
+    // magnitude scaled by what the epilogue multiplies by; dropout's mask must match the CPU's
+    // exactly (a mismatch is an error of order 1).
+    const FUSED: MatmulSpec[] = [
+      { M: 37, N: 53, K: 29, bias: true, activationOut: 'gelu' },
+      { M: 33, N: 64, K: 40, transA: true, activationOut: 'silu' },
+      { M: 20, N: 52, K: 12, transB: true, bias: true, alpha: 0.5, activationOut: 'relu' },
+      { M: 37, N: 53, K: 29, transB: true, activationGrad: 'gelu' },
+      { M: 33, N: 64, K: 40, activationGrad: 'relu' },
+      { M: 19, N: 7, K: 9, transA: true, alpha: 2, activationGrad: 'silu' },
+      { M: 16, N: 20, K: 24, transA: true, transB: true, activationGrad: 'tanh' },
+      { M: 37, N: 53, K: 29, bias: true, residual: true },
+      { M: 33, N: 64, K: 40, bias: true, residual: true, dropout: { p: 0.1, seed: 3 } },
+      { M: 37, N: 53, K: 29, transB: true, residual: true, dropout: { p: 0.5, seed: 7, index0: 1000 } },
+      { M: 16, N: 20, K: 12, bias: true, activation: 'gelu', residual: true },
+      { M: 20, N: 24, K: 64, accumulate: true, activationGrad: 'gelu' },
+      { M: 20, N: 24, K: 64, accumulate: true, bias: true, residual: true, dropout: { p: 0.25, seed: 1 } },
+      { M: 19, N: 7, K: 9, accumulate: true, activationOut: 'gelu' },
+      { M: 33, N: 64, K: 40, halfB: true, transB: true, activationGrad: 'gelu' },
+      { M: 37, N: 54, K: 30, halfB: true, bias: true, residual: true, dropout: { p: 0.1, seed: 9 } },
+    ];
+    for (const config of CONFIGS) {
+      it(`${config.name}: fused epilogues (activation output, activation gradient, dropout, residual)`, async () => {
+        for (const spec of FUSED) {
+          for (const step of spec.dropout ? [0, 5] : [0]) {
+            const err = await epilogueError(gpu, spec, config, 11, step);
+            expect(err, `${JSON.stringify(spec)} step ${step}`).toBeLessThanOrEqual(matmulTolerance(spec.K));
+          }
+        }
+      });
+    }
+
     // A second product of the same M × N added before the bias (LoRA's rank-r update beside the
     // base product, MatmulSpec.second): the CPU's two products, the second added as C's old value.
     const SECONDS: MatmulSpec[] = [
@@ -210,6 +292,10 @@ export function adapterSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       { M: 40, N: 8, K: 12, second: { K: 3 } },
       { M: 33, N: 20, K: 9, transA: true, transB: true, second: { K: 5, transA: true, transB: true, alpha: 0.5 } },
       { M: 64, N: 128, K: 96, transB: true, accumulate: true, second: { K: 8 } },
+      // with epilogues after the sum: the most bindings (a, b, a2, b2, bias, res, globals, c)
+      { M: 37, N: 53, K: 29, bias: true, second: { K: 8, transB: true, alpha: 2 }, residual: true, dropout: { p: 0.1, seed: 5 } },
+      { M: 40, N: 64, K: 12, second: { K: 3 }, activationGrad: 'gelu' },
+      { M: 33, N: 20, K: 9, bias: true, second: { K: 5, transA: true }, activationOut: 'gelu' },
     ];
     for (const config of CONFIGS.filter((c) => c.variant === 'regblock')) {
       it(`${config.name}: a second product`, async () => {
@@ -219,16 +305,20 @@ export function adapterSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
           const [a, b, a2, b2] = [randomArray(M * K, 1), randomArray(K * N, 2), randomArray(M * s2.K, 3), randomArray(s2.K * N, 4)];
           const bias = spec.bias ? randomArray(N, 5) : undefined;
           const cIn = spec.accumulate ? randomArray(M * N, 6) : new Float32Array(M * N);
+          const ep = epilogueInputs(spec, 7, 2);
           const { name: _, ...opts } = config;
           const mm = await prepareMatmul(gpu, spec, opts);
           const c = gpu.buffer(cIn);
+          const extra = epilogueBuffers(gpu, spec, ep);
           const batch = gpu.batch(mm.kernel.label);
-          mm.encode(batch, { a: gpu.buffer(a), b: gpu.buffer(b), a2: gpu.buffer(a2), b2: gpu.buffer(b2), ...(bias ? { bias: gpu.buffer(bias) } : {}), c });
+          mm.encode(batch, { a: gpu.buffer(a), b: gpu.buffer(b), a2: gpu.buffer(a2), b2: gpu.buffer(b2), ...(bias ? { bias: gpu.buffer(bias) } : {}), ...extra, c });
           await batch.submit();
+          // The low-rank product joins the sum before the epilogue, as C's old value would.
           const lowRank = matmulCpu({ M, N, K: s2.K, transA: s2.transA, transB: s2.transB, alpha: s2.alpha }, a2, b2);
-          const want = matmulCpu({ ...spec, second: undefined, accumulate: true }, a, b, bias, cIn.map((x, i) => x + lowRank.c[i]!));
+          const want = matmulCpu({ ...spec, second: undefined, accumulate: true }, a, b, bias, cIn.map((x, i) => x + lowRank.c[i]!), ep);
           const magnitude = want.magnitude.map((x, i) => x + lowRank.magnitude[i]!);
           expect(maxScaledError(await gpu.read(c), want.c, magnitude), JSON.stringify(spec)).toBeLessThanOrEqual(matmulTolerance(K + s2.K));
+          if (extra.activated) expect(maxScaledError(await gpu.read(extra.activated), want.activated!, magnitude), `${JSON.stringify(spec)} activated`).toBeLessThanOrEqual(matmulTolerance(K + s2.K));
         }
       });
     }
@@ -242,12 +332,17 @@ export function adapterSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       { M: 132, N: 140, K: 150, transA: true },
       { M: 140, N: 150, K: 132, transA: true, transB: true, bias: true, activation: 'relu' },
       { M: 130, N: 129, K: 131, transB: true }, // no vec4 anywhere
+      // epilogues: the last K piece applies them; their tensors are windowed like C, dropout's
+      // indices start at the window's first row
+      { M: 132, N: 140, K: 150, transA: true, bias: true, residual: true, dropout: { p: 0.1, seed: 2 } },
+      { M: 150, N: 140, K: 132, transB: true, activationGrad: 'gelu' },
+      { M: 150, N: 132, K: 140, bias: true, activationOut: 'gelu' },
     ];
     for (const variant of ['regblock', 'tiled'] as const) {
       it(`${variant}: a product split into windowed pieces equals the whole product`, async () => {
         let kSplits = 0;
-        // tiled: one case (each piece is its own shader; SwiftShader runs tiled ones slowly)
-        for (const spec of variant === 'tiled' ? [SPLITS[0]!] : SPLITS) {
+        // tiled: two cases (each piece is its own shader; SwiftShader runs tiled ones slowly)
+        for (const spec of variant === 'tiled' ? [SPLITS[0]!, SPLITS[5]!] : SPLITS) {
           const limit = 4 * 64 * Math.max(spec.M, spec.N, spec.K);
           const pieces = splitMatmul(spec, limit)!;
           expect(pieces.length, JSON.stringify(spec)).toBeGreaterThan(1);
@@ -255,18 +350,24 @@ export function adapterSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
           const a = randomArray(spec.M * spec.K, 3);
           const b = randomArray(spec.K * spec.N, 4);
           const bias = spec.bias ? randomArray(spec.N, 5) : undefined;
+          const ep = epilogueInputs(spec, 6, 3);
           const [ab, bb, cb] = [gpu.buffer(a), gpu.buffer(b), gpu.buffer(spec.M * spec.N * 4)];
           const biasb = bias ? gpu.buffer(bias) : undefined;
+          const extra = epilogueBuffers(gpu, spec, ep);
           const batch = gpu.batch('split matmul');
           for (const p of pieces) {
             const k = matmulKernel(p.spec, { variant, limits: gpu.info.limits });
             const range = (buffer: GPUBuffer, w: { offset: number; bytes: number }) => ({ buffer, offset: w.offset, size: w.bytes });
-            const bound = { a: range(ab, p.a), b: range(bb, p.b), c: range(cb, p.c), ...(p.bias ? { bias: range(biasb!, p.bias) } : {}) };
-            batch.dispatch(await gpu.pipeline(k.wgsl, { label: k.label }), k.bindings.map((n) => (bound as Record<string, (typeof bound)['a']>)[n]!), k.workgroups);
+            const bound: Record<string, ReturnType<typeof range>> = { a: range(ab, p.a), b: range(bb, p.b), c: range(cb, p.c), ...(p.bias ? { bias: range(biasb!, p.bias) } : {}) };
+            // pre, res and the second output are laid out like C: the piece binds the same window of them.
+            for (const name of ['pre', 'res', 'activated'] as const) if (extra[name]) bound[name] = range(extra[name], p.c);
+            if (extra.globals) bound.globals = range(extra.globals, { offset: 0, bytes: 16 });
+            batch.dispatch(await gpu.pipeline(k.wgsl, { label: k.label }), k.bindings.map((n) => bound[n]!), k.workgroups);
           }
           await batch.submit();
-          const want = matmulCpu(spec, a, b, bias);
+          const want = matmulCpu(spec, a, b, bias, undefined, ep);
           expect(maxScaledError(await gpu.read(cb), want.c, want.magnitude), JSON.stringify(spec)).toBeLessThanOrEqual(matmulTolerance(spec.K));
+          if (extra.activated) expect(maxScaledError(await gpu.read(extra.activated), want.activated!, want.magnitude), `${JSON.stringify(spec)} activated`).toBeLessThanOrEqual(matmulTolerance(spec.K));
         }
         expect(kSplits, 'cases split along K').toBeGreaterThan(0);
       });

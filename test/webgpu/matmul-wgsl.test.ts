@@ -59,6 +59,26 @@ describe('matmul generator', () => {
     expect(k.wgsl).toContain('fn act(');
   });
 
+  it('orders the epilogue bindings a, b, [a2, b2], bias, pre, res, globals, c, activated and names them in the label', () => {
+    const grad = matmulKernel({ M: 8, N: 8, K: 8, activationGrad: 'gelu', transB: true }, { variant: 'tiled', limits: CORE });
+    expect(grad.bindings).toEqual(['a', 'b', 'pre', 'c']);
+    expect(grad.label).toBe('matmul_tiled_NT_8x8x8_dgelu');
+    const res = matmulKernel({ M: 8, N: 8, K: 8, bias: true, second: { K: 2 }, residual: true, dropout: { p: 0.1, seed: 4 } }, { variant: 'regblock', limits: CORE });
+    expect(res.bindings).toEqual(['a', 'b', 'a2', 'b2', 'bias', 'res', 'globals', 'c']);
+    expect(res.label).toBe('matmul_regblock_NN_8x8x8_plusNN2_bias_drop_res');
+    expect(res.wgsl).toContain('const DROP_THRESHOLD = 429496729u;'); // floor(0.1·2³²), as the dropout kernel
+    const aux = matmulKernel({ M: 8, N: 8, K: 8, bias: true, activationOut: 'silu' }, { variant: 'regblock', limits: CORE });
+    expect(aux.bindings).toEqual(['a', 'b', 'bias', 'c', 'activated']);
+    expect(aux.label).toBe('matmul_regblock_NN_8x8x8_bias_siluout');
+  });
+
+  it('refuses epilogues that contradict each other or a dropout it cannot draw', () => {
+    const limits = CORE;
+    expect(() => matmulKernel({ M: 4, N: 4, K: 4, activationOut: 'gelu', residual: true }, { variant: 'regblock', limits })).toThrow(/activationOut\) cannot also apply/);
+    expect(() => matmulKernel({ M: 4, N: 4, K: 4, residual: true, dropout: { p: 1, seed: 0 } }, { variant: 'tiled', limits })).toThrow(/dropout p must be in \[0, 1\)/);
+    expect(() => matmulKernel({ M: 4, N: 4, K: 4, residual: true, dropout: { p: 0.5, seed: 0, index0: 2 ** 32 - 8 } }, { variant: 'tiled', limits })).toThrow(/u32 element index/);
+  });
+
   it('refuses a tensor larger than maxStorageBufferBindingSize with a limit error', () => {
     const rows = 128 * 2 ** 20 / 4 / 768 + 1; // x [rows, 768] just over 128 MiB
     expect(() => matmulKernel({ M: Math.ceil(rows), N: 768, K: 768 }, { variant: 'regblock', limits: COMPAT })).toThrow(

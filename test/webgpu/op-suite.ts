@@ -16,7 +16,7 @@ import { Random } from '../../runtime/cpu/random.ts';
 import type { Tensor } from '../../runtime/cpu/tensor.ts';
 import { GpuError } from '../../runtime/webgpu/errors.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
-import { attentionGradKV, attentionWithLse, crossEntropyFused } from '../../runtime/webgpu/kernels/index.ts';
+import { attentionGradKV, attentionWithLse, crossEntropyFused, opKernel } from '../../runtime/webgpu/kernels/index.ts';
 import type { AdapterCaps } from '../../runtime/webgpu/kernels/types.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { CROSS_ENTROPY_CASES, OP_CASES, TOL, caseSeed, type OpCase } from './op-cases.ts';
@@ -156,6 +156,32 @@ export function opSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
           const dv = cpu('attention_grad_v', inputs, c.attrs);
           expect(check(got.out!, dk), `${c.name} dk`).toBeLessThanOrEqual(1);
           expect(check(got.out1!, dv), `${c.name} dv`).toBeLessThanOrEqual(1);
+        }
+      });
+    }
+  });
+
+  // norm_residual (compiler/lower/fuse.ts): the norm's input gradient plus the residual stream's
+  // gradient, one kernel. The CPU's gradient plus the residual; the norms' tolerance.
+  describe(`${adapter}: norm gradients that add a residual`, () => {
+    for (const hardware of [false, true]) {
+      it(`layernorm_grad_x and rmsnorm_grad_x + residual (${hardware ? 'workgroup' : 'row'} variant)`, async () => {
+        const cases = OP_CASES.filter((k) => k.op === 'layernorm_grad_x' || k.op === 'rmsnorm_grad_x');
+        expect(cases.length).toBeGreaterThanOrEqual(8);
+        for (const c of cases) {
+          const rng = new Random(caseSeed(c));
+          const inputs = c.inputs(rng);
+          const x = inputs[0]!;
+          const res = { shape: x.shape, data: Float32Array.from(x.data, () => rng.uniform(-2, 2)) };
+          const req = requestOf(c, inputs);
+          const kernel = opKernel({ ...req, attrs: { ...req.attrs, residual: true }, inputs: [...req.inputs, req.inputs[0]!] }, { ...gpu.info, isSoftware: !hardware });
+          expect(kernel.bindings.at(-2)).toBe(`in${inputs.length}`);
+          const got = await runKernel(gpu, kernel, [...inputs, res], req.output);
+          const grad = KERNELS[c.op]!(inputs, c.attrs, { precision: 'f64', step: 0, training: true }).data;
+          const want = Float64Array.from(grad, (g, i) => g + res.data[i]!);
+          const m = want.reduce((a, w) => Math.max(a, Math.abs(w)), 1);
+          const r = compare(got.out!, want, c.tol, () => m);
+          expect(r.worst, describeFailure(c, r, kernel.label)).toBeLessThanOrEqual(1);
         }
       });
     }

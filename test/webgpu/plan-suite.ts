@@ -159,17 +159,44 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       exec.destroy();
     });
 
-    it('without fusions the numbers are the same', async () => {
+    it('without fusions the numbers are the same (and with dropout drawn in the residual epilogues, the same masks)', async () => {
       const { t, store, batch } = setup('gpt2-lora.peft');
       const fused = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store });
       const plain = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store, plan: { fuse: false } });
-      expect(fused.plan.fusions.length).toBeGreaterThan(0);
-      const a = await fused.run(batch, { training: false, step: 0 });
-      const b = await plain.run(batch, { training: false, step: 0 });
-      expect(Math.abs(a.loss - b.loss)).toBeLessThanOrEqual(TOL.loss * a.loss);
-      expectGrads(b.grads, a.grads);
+      const kinds = new Set(fused.plan.fusions.map((f) => f.kind));
+      for (const k of ['sum_of_products', 'activation_aux', 'activation_grad', 'residual', 'norm_residual'] as const) expect(kinds.has(k), k).toBe(true);
+      for (const training of [false, true]) {
+        const a = await fused.run(batch, { training, step: 2 });
+        const b = await plain.run(batch, { training, step: 2 });
+        expect(Math.abs(a.loss - b.loss), `training ${training}`).toBeLessThanOrEqual(TOL.loss * a.loss);
+        expectGrads(b.grads, a.grads);
+      }
       fused.destroy();
       plain.destroy();
+    });
+
+    // The epilogues after a sum of two products: one regblock kernel, or (hardware kernels, tiled)
+    // the main product and then the second accumulating with the epilogue.
+    it.each([false, true])('LoRA on the MLP (activation output, activation gradient and residual after sum_of_products), hardware kernels %s: equal to the CPU in training', async (hardware) => {
+      const g = graphOfText('import "gpt2.peft"\npeft { lora(rank = 4, alpha = 8) on "h.*.mlp.*" }', tinySet('gpt2.peft'));
+      const store = createStore(g, 'f32');
+      initParams(g, store, { seed: 6 });
+      const rng = new Random(13);
+      for (let i = 0; i < store.trainable.data.length; i++) store.trainable.data[i] = store.trainable.data[i]! + rng.normal(0, 0.1);
+      const batch = batchFor(g, rng);
+      const t = buildTrainingGraph(g);
+      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store, caps: { ...gpu.info, isSoftware: !hardware } });
+      try {
+        const onSums = exec.plan.fusions.filter((f) => t.graph.nodes[f.nodes[0]!]!.op === 'add').map((f) => f.kind);
+        expect(onSums.sort()).toEqual(['activation_aux', 'activation_aux', 'activation_grad', 'activation_grad', 'residual', 'residual']);
+        const cpu = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: true, step: 1 });
+        const res = await exec.run(batch, { training: true, step: 1 });
+        expect(Math.abs(res.loss - cpu.loss)).toBeLessThanOrEqual(TOL.loss * Math.abs(cpu.loss));
+        expect(maxDiff(res.logits!.data, cpu.logits.data)).toBeLessThanOrEqual(TOL.logits * (1 + maxAbs(cpu.logits.data)));
+        expectGrads(res.grads, cpu.grads);
+      } finally {
+        exec.destroy();
+      }
     });
 
     it('a forward-only run and a loss-only readback', async () => {

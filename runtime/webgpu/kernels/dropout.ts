@@ -20,7 +20,7 @@ export const PCG_WGSL = `fn pcg(v: u32) -> u32 {
 }`;
 
 /** pcg on four lanes at once. */
-const PCG4_WGSL = `fn pcg4(v: vec4<u32>) -> vec4<u32> {
+export const PCG4_WGSL = `fn pcg4(v: vec4<u32>) -> vec4<u32> {
   let state = v * 747796405u + vec4<u32>(2891336453u);
   let word = ((state >> ((state >> vec4<u32>(28u)) + vec4<u32>(4u))) ^ state) * 277803737u;
   return (word >> vec4<u32>(22u)) ^ word;

@@ -37,6 +37,22 @@ const GRAD: Record<string, string> = {
   tanh_grad: 'let e = exp(clamp(x, T(-40.0), T(40.0)));\n  return dy * T(4.0) / ((e + T(1.0) / e) * (e + T(1.0) / e));',
 };
 
+/** The activations and gradients a matmul epilogue can apply (runtime/webgpu/kernels/matmul.ts). */
+export type UnaryOp = 'gelu' | 'relu' | 'silu' | 'tanh';
+
+/** `fn name(x: type) -> type`: the unary op of the elementwise kernels, for other kernels' epilogues. */
+export function unaryFn(op: UnaryOp, name: string, type: string): string {
+  return `fn ${name}(x: ${type}) -> ${type} {\n  return ${ofType(UNARY[op]!, type)};\n}`;
+}
+
+/** `fn name(x: type, dy: type) -> type` = dy · op'(x), as the elementwise gradient kernels compute it. */
+export function unaryGradFn(op: UnaryOp, name: string, type: string): string {
+  return `fn ${name}(x: ${type}, dy: ${type}) -> ${type} {\n  ${ofType(GRAD[`${op}_grad`]!, type)}\n}`;
+}
+
+/** The expressions above are written over the alias T; other kernels may use T for something else. */
+const ofType = (wgsl: string, type: string): string => wgsl.replace(/\bT\(/g, `${type}(`);
+
 function floatShape(req: OpKernelRequest, index: number, name: string): number[] {
   return operand(req, index, name, 'f32').shape;
 }

@@ -1,5 +1,6 @@
 // Matrix product kernels: C = act(alpha · op(A)·op(B) [+ alpha2 · op(A2)·op(B2)] + bias) (+ C when
-// accumulating).
+// accumulating), with optional epilogues that fuse the product's elementwise neighbours (an
+// activation's gradient, a second output of the activation, dropout, a residual add).
 //
 //   A stored [M,K] (op = identity) or [K,M] (transA, op = transpose)
 //   B stored [K,N] (op = identity) or [N,K] (transB)
@@ -21,8 +22,14 @@
 import type { AdapterInfo, RuntimeLimits } from '../device.ts';
 import { GpuError } from '../errors.ts';
 import type { Batch, Gpu, Kernel } from '../gpu.ts';
+import { dropoutThreshold } from '../../cpu/rng.ts';
+import { PCG4_WGSL, PCG_WGSL } from './dropout.ts';
+import { unaryFn, unaryGradFn } from './elementwise.ts';
 
 export type Activation = 'gelu' | 'relu' | 'silu';
+/** Activations whose gradient an epilogue applies: those above and tanh (BERT's pooler). */
+export type GradActivation = Activation | 'tanh';
+const GRAD_ACTIVATIONS: readonly GradActivation[] = ['gelu', 'relu', 'silu', 'tanh'];
 export type MatmulVariant = 'regblock' | 'tiled';
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['regblock', 'tiled'];
 
@@ -36,14 +43,18 @@ export interface MatmulSpec {
   transB?: boolean;
   /** Adds a bias [N] to every row (a binding between B and C). */
   bias?: boolean;
-  /** Applied after alpha and bias. 'gelu' is the tanh approximation (GPT-2's gelu_new). */
+  /**
+   * Applied after alpha and bias. 'gelu' is the tanh approximation (GPT-2's gelu_new), computed
+   * as the elementwise kernel computes it (runtime/webgpu/kernels/elementwise.ts).
+   */
   activation?: Activation;
   /** Scales the product (LoRA's alpha/r, for instance). Default 1. */
   alpha?: number;
   /**
-   * C += result instead of C = result (gradient accumulation). With an activation, the
-   * activation applies to the sum: C = act(C + alpha·op(A)·op(B) + bias) (the last piece of a
-   * product split along K).
+   * C += result instead of C = result (gradient accumulation). With an epilogue that needs the
+   * whole sum (activation, activationGrad, activationOut, dropout, residual) it applies to the
+   * sum: C = act(C + alpha·op(A)·op(B) + bias), and so on (the last piece of a product split
+   * along K, or a second product dispatched after the first).
    */
   accumulate?: boolean;
   /**
@@ -71,6 +82,38 @@ export interface MatmulSpec {
    * written once instead of being written, read and written again. regblock only.
    */
   second?: SecondProduct;
+  /**
+   * The epilogues below read or write tensors of C's shape, addressed as C is (LDC, CC: a piece
+   * of a split product binds their windows like C's). In order, after alpha, the second product
+   * and the bias: result · act'(pre) (activationGrad), act (activation), the second output
+   * (activationOut), dropout, + res (residual).
+   *
+   * activationOut: C = the result (the pre-activation) and a second output `activated` =
+   * act(result), bound after C. For an activation whose gradient reads the pre-activation
+   * (training), so that the forward still needs one kernel; cuBLASLt's GELU_AUX epilogue with the
+   * outputs' roles swapped (C stays what the pieces of a split product accumulate into). Not
+   * with activation, dropout or residual.
+   */
+  activationOut?: Activation;
+  /**
+   * result · act'(pre), `pre` bound before C: the activation's backward applied to the product
+   * that computes its incoming gradient (cuBLASLt's DGELU epilogue).
+   */
+  activationGrad?: GradActivation;
+  /** Inverted dropout after the activation, the dropout kernel's mask bit for bit (`globals` bound before C). */
+  dropout?: MatmulDropout;
+  /** C = res + the rest, `res` bound before C: a residual add after the product (and its dropout). */
+  residual?: boolean;
+}
+
+export interface MatmulDropout {
+  p: number;
+  seed: number;
+  /**
+   * The dropout tensor's flat index of the first element of C's binding (default 0): element
+   * (m, n) is index0 + m·LDC + CC + n, the index the dropout kernel hashes.
+   */
+  index0?: number;
 }
 
 export interface SecondProduct {
@@ -136,8 +179,8 @@ export interface MatmulKernel {
   wgsl: string;
   label: string;
   variant: MatmulVariant;
-  /** Binding order of the buffers: a, b, [bias], c. */
-  bindings: readonly ('a' | 'b' | 'a2' | 'b2' | 'bias' | 'c')[];
+  /** Binding order of the buffers: a, b, [a2, b2], [bias], [pre], [res], [globals], c, [activated]. */
+  bindings: readonly ('a' | 'b' | 'a2' | 'b2' | 'bias' | 'pre' | 'res' | 'globals' | 'c' | 'activated')[];
   workgroups: [number, number, number];
   /** 2·M·N·K (+ 2·M·N·K2): the multiply-adds of the product(s). */
   flops: number;
@@ -179,6 +222,7 @@ function checkSpec(spec: MatmulSpec, limits: MatmulLimits): void {
       throw new GpuError('validation', `matmul ${key} ${s[key]} cannot hold ${rowLength[key]} columns from column ${col}`);
     }
   }
+  checkEpilogue(spec);
   const elems = bindingElements(spec);
   if (spec.halfB && (s.ldb % 2 !== 0 || s.bCol % 2 !== 0)) throw new GpuError('validation', 'a half-float B needs an even row stride and first column (two halves per u32)');
   for (const name of ['a', 'b', 'c'] as const) {
@@ -194,54 +238,82 @@ function checkSpec(spec: MatmulSpec, limits: MatmulLimits): void {
   }
 }
 
-// ------------------------------------------------------------------------ shared WGSL pieces
+function checkEpilogue(spec: MatmulSpec): void {
+  if (spec.activationOut && (spec.activation || spec.dropout || spec.residual)) {
+    throw new GpuError('validation', 'a matmul writing its activation as a second output (activationOut) cannot also apply an activation, dropout or a residual to C');
+  }
+  if (spec.activationGrad && !GRAD_ACTIVATIONS.includes(spec.activationGrad)) {
+    throw new GpuError('validation', `matmul activationGrad must be one of ${GRAD_ACTIVATIONS.join(', ')}, got ${spec.activationGrad}`);
+  }
+  const d = spec.dropout;
+  if (d) {
+    if (!(d.p >= 0 && d.p < 1)) throw new GpuError('validation', `matmul dropout p must be in [0, 1), got ${d.p}`);
+    const last = (d.index0 ?? 0) + bindingElements(spec).c;
+    if (!Number.isInteger(d.index0 ?? 0) || (d.index0 ?? 0) < 0 || last > 2 ** 32) {
+      throw new GpuError('validation', `matmul dropout indices from ${d.index0} to ${last} do not fit the u32 element index of the hash`);
+    }
+  }
+}
 
-/** Activation functions in WGSL. tanh's argument is clamped: some backends return NaN past ±44. */
-const ACTIVATIONS: Record<Activation, string> = {
-  gelu: 'fn act(x: vec4<f32>) -> vec4<f32> {\n  let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);\n  return 0.5 * x * (vec4<f32>(1.0) + tanh(clamp(u, vec4<f32>(-15.0), vec4<f32>(15.0))));\n}',
-  relu: 'fn act(x: vec4<f32>) -> vec4<f32> { return max(x, vec4<f32>(0.0)); }',
-  silu: 'fn act(x: vec4<f32>) -> vec4<f32> { return x / (vec4<f32>(1.0) + exp(-x)); }',
-};
+/** Whether the epilogue transforms the whole sum (so an accumulating piece reads C first). */
+const transformsSum = (spec: MatmulSpec): boolean =>
+  !!(spec.activation || spec.activationGrad || spec.activationOut || spec.dropout || spec.residual);
+
+// ------------------------------------------------------------------------ shared WGSL pieces
 
 /**
  * The epilogue, inside `fn main` after the products: `acc` is array<vec4<f32>, 4>, row r of the
- * 4×4 block at (m0, n0). Writes rows below M and columns below N.
+ * 4×4 block at (m0, n0). Writes rows below M and columns below N. `first`: the first block of
+ * the invocation (declares what all its blocks share: the bias, dropout's key).
  */
-function epilogue(spec: MatmulSpec, c4: boolean, bias4: boolean, acc = 'acc', rowBase = 'm0', withBias = true, acc2 = ''): string {
+function epilogue(spec: MatmulSpec, c4: boolean, bias4: boolean, acc = 'acc', rowBase = 'm0', first = true, acc2 = ''): string {
   const { N } = spec;
   const lines: string[] = [];
   const alpha = spec.alpha ?? 1;
   let biasExpr = '';
   if (spec.bias) {
-    if (withBias) lines.push(
+    if (first) lines.push(
       bias4
         ? '  let bv = bias[n0 / 4u];'
         : `  let bv = vec4<f32>(bias[min(n0, ${N - 1}u)], bias[min(n0 + 1u, ${N - 1}u)], bias[min(n0 + 2u, ${N - 1}u)], bias[min(n0 + 3u, ${N - 1}u)]);`,
     );
     biasExpr = ' + bv';
   }
+  if (spec.dropout && first) lines.push('  let key = pcg(DROP_SEED + pcg(globals[0]));');
   lines.push('  for (var r = 0u; r < 4u; r++) {');
   lines.push(`    let m = ${rowBase} + r;`);
   lines.push('    if (m >= M) { break; }');
+  // ci: where (m, n0) is in C's binding, and in the bindings laid out like C (pre, res, activated).
+  lines.push(c4 ? '    let ci = (m * LDC + CC + n0) / 4u;' : '    let ci = m * LDC + CC + n0;');
+  // Four columns of a C-shaped binding; scalar reads clamp columns past N (they are never stored).
+  const load = (arr: string): string =>
+    c4 ? `${arr}[ci]` : `vec4<f32>(${[0, 1, 2, 3].map((j) => (j === 0 ? `${arr}[ci]` : `${arr}[m * LDC + CC + min(n0 + ${j}u, N - 1u)]`)).join(', ')})`;
+  const store = (arr: string, value: string, op = '='): void => {
+    if (c4) {
+      lines.push(`    ${arr}[ci] ${op} ${value};`);
+      return;
+    }
+    lines.push('    for (var j = 0u; j < 4u; j++) {');
+    lines.push(`      if (n0 + j < N) { ${arr}[ci + j] ${op} ${value}[j]; }`);
+    lines.push('    }');
+  };
   let v = alpha === 1 ? `${acc}[r]` : `${f32(alpha)} * ${acc}[r]`;
   if (spec.second && acc2) {
     const alpha2 = spec.second.alpha ?? 1;
     v = `${v} + ${alpha2 === 1 ? '' : `${f32(alpha2)} * `}${acc2}[r]`;
   }
-  v = `${v}${biasExpr}`;
-  const actAfterSum = spec.activation && spec.accumulate;
-  if (spec.activation && !actAfterSum) v = `act(${v})`;
-  lines.push(`    let v = ${v};`);
-  const op = spec.accumulate && !actAfterSum ? '+=' : '=';
-  const ci = c4 ? '(m * LDC + CC + n0) / 4u' : 'm * LDC + CC + n0 + j';
-  const value = (x: string) => (actAfterSum ? (c4 ? `act(c[${ci}] + ${x})` : `act(vec4<f32>(c[${ci}] + ${x}))[0]`) : x);
-  if (c4) {
-    lines.push(`    c[${ci}] ${op} ${value('v')};`);
-  } else {
-    lines.push('    for (var j = 0u; j < 4u; j++) {');
-    lines.push(`      if (n0 + j < N) { c[${ci}] ${op} ${value('v[j]')}; }`);
-    lines.push('    }');
+  lines.push(`    var v = ${v}${biasExpr};`);
+  const whole = transformsSum(spec);
+  if (spec.accumulate && whole) lines.push(`    v += ${load('c')};`);
+  if (spec.activationGrad) lines.push(`    v = dact(${load('pre')}, v);`);
+  if (spec.activation) lines.push('    v = act(v);');
+  if (spec.activationOut) store('activated', 'act(v)');
+  if (spec.dropout) {
+    lines.push('    let e = vec4<u32>(DROP0 + m * LDC + CC + n0) + vec4<u32>(0u, 1u, 2u, 3u); // the dropout tensor\'s element indices');
+    lines.push('    v = select(vec4<f32>(0.0), v * DROP_SCALE, pcg4(e + key) >= vec4<u32>(DROP_THRESHOLD));');
   }
+  if (spec.residual) lines.push(`    v += ${load('res')};`);
+  store('c', 'v', spec.accumulate && !whole ? '+=' : '=');
   lines.push('  }');
   return lines.join('\n');
 }
@@ -268,8 +340,21 @@ function header(spec: MatmulSpec, kinds: { a: string; b: string; bias: string; c
     out.push(`@group(0) @binding(${binding++}) var<storage, read> b2: array<f32>;`);
   }
   if (spec.bias) out.push(`@group(0) @binding(${binding++}) var<storage, read> bias: array<${kinds.bias}>;`);
-  out.push(`@group(0) @binding(${binding}) var<storage, read_write> c: array<${kinds.c}>;`);
-  if (spec.activation) out.push(ACTIVATIONS[spec.activation]);
+  // Epilogue operands and the second output: laid out like C.
+  if (spec.activationGrad) out.push(`@group(0) @binding(${binding++}) var<storage, read> pre: array<${kinds.c}>;`);
+  if (spec.residual) out.push(`@group(0) @binding(${binding++}) var<storage, read> res: array<${kinds.c}>;`);
+  if (spec.dropout) out.push(`@group(0) @binding(${binding++}) var<storage, read> globals: array<u32>;`);
+  out.push(`@group(0) @binding(${binding++}) var<storage, read_write> c: array<${kinds.c}>;`);
+  if (spec.activationOut) out.push(`@group(0) @binding(${binding++}) var<storage, read_write> activated: array<${kinds.c}>;`);
+  const act = spec.activation ?? spec.activationOut;
+  if (act) out.push(unaryFn(act, 'act', 'vec4<f32>'));
+  if (spec.activationGrad) out.push(unaryGradFn(spec.activationGrad, 'dact', 'vec4<f32>'));
+  if (spec.dropout) {
+    const d = spec.dropout;
+    out.push(`const DROP_THRESHOLD = ${dropoutThreshold(d.p)}u; // floor(p·2³²), as the dropout kernel`);
+    out.push(`const DROP_SEED = ${d.seed >>> 0}u;`, `const DROP_SCALE = ${f32(Math.fround(1 / (1 - d.p)))};`, `const DROP0 = ${d.index0 ?? 0}u;`);
+    out.push(PCG_WGSL, PCG4_WGSL);
+  }
   if (spec.halfB) {
     // B's elements as f32: four halves from a vec2<u32>, or the i-th half of a u32 array.
     out.push(
@@ -282,14 +367,35 @@ function header(spec: MatmulSpec, kinds: { a: string; b: string; bias: string; c
 }
 
 function bindingsOf(spec: MatmulSpec): MatmulKernel['bindings'] {
-  return ['a', 'b', ...(spec.second ? (['a2', 'b2'] as const) : []), ...(spec.bias ? (['bias'] as const) : []), 'c'];
+  return [
+    'a',
+    'b',
+    ...(spec.second ? (['a2', 'b2'] as const) : []),
+    ...(spec.bias ? (['bias'] as const) : []),
+    ...(spec.activationGrad ? (['pre'] as const) : []),
+    ...(spec.residual ? (['res'] as const) : []),
+    ...(spec.dropout ? (['globals'] as const) : []),
+    'c',
+    ...(spec.activationOut ? (['activated'] as const) : []),
+  ];
 }
 
 function labelOf(spec: MatmulSpec, variant: MatmulVariant): string {
   const t = `${spec.transA ? 'T' : 'N'}${spec.transB ? 'T' : 'N'}`;
   const piece = [spec.lda, spec.ldb, spec.ldc, spec.aCol, spec.bCol, spec.cCol].some((x) => x !== undefined) ? 'piece' : '';
   const second = spec.second ? `plus${spec.second.transA ? 'T' : 'N'}${spec.second.transB ? 'T' : 'N'}${spec.second.K}` : '';
-  const extra = [spec.halfB ? 'hb' : '', second, spec.bias ? 'bias' : '', spec.activation ?? '', spec.accumulate ? 'acc' : '', piece].filter(Boolean);
+  const extra = [
+    spec.halfB ? 'hb' : '',
+    second,
+    spec.bias ? 'bias' : '',
+    spec.activationGrad ? `d${spec.activationGrad}` : '',
+    spec.activation ?? '',
+    spec.activationOut ? `${spec.activationOut}out` : '',
+    spec.dropout ? 'drop' : '',
+    spec.residual ? 'res' : '',
+    spec.accumulate ? 'acc' : '',
+    piece,
+  ].filter(Boolean);
   return `matmul_${variant}_${t}_${spec.M}x${spec.N}x${spec.K}${extra.length ? `_${extra.join('_')}` : ''}`;
 }
 
@@ -543,7 +649,7 @@ export function regblockRowBlocks(spec: Pick<MatmulSpec, 'M' | 'transA'>, adapte
   return adapterClass === 'llvmpipe' && !spec.transA && spec.M >= 256 ? 4 : REGBLOCK_DEFAULTS.rowBlocks;
 }
 
-/** Generates the WGSL and dispatch size of C = act(alpha·op(A)·op(B) + bias) for one variant. */
+/** Generates the WGSL and dispatch size of C = act(alpha·op(A)·op(B) + bias) (and its epilogues) for one variant. */
 export function matmulKernel(spec: MatmulSpec, opts: MatmulOptions): MatmulKernel {
   checkSpec(spec, opts.limits);
   const label = labelOf(spec, opts.variant);
@@ -572,7 +678,12 @@ export interface MatmulBuffers {
   a2?: GPUBuffer;
   b2?: GPUBuffer;
   bias?: GPUBuffer;
+  /** The epilogues' operands (activationGrad, residual, dropout's step) and second output (activationOut). */
+  pre?: GPUBuffer;
+  res?: GPUBuffer;
+  globals?: GPUBuffer;
   c: GPUBuffer;
+  activated?: GPUBuffer;
 }
 
 /** A matmul compiled for one device: encode() adds its dispatch to a batch. */
@@ -599,6 +710,8 @@ export async function prepareMatmul(
     encode(batch, buffers) {
       if (spec.bias && !buffers.bias) throw new GpuError('validation', 'matmul with bias needs a bias buffer', kernel.label);
       if (spec.second && !(buffers.a2 && buffers.b2)) throw new GpuError('validation', 'matmul with a second product needs buffers a2 and b2', kernel.label);
+      const missing = kernel.bindings.filter((name) => !buffers[name]);
+      if (missing.length) throw new GpuError('validation', `matmul needs the buffers ${missing.join(', ')}`, kernel.label);
       const list = kernel.bindings.map((name) => buffers[name]!);
       batch.dispatch(compiled, list, kernel.workgroups);
     },

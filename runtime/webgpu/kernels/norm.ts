@@ -10,6 +10,10 @@
 //
 // Statistics are two-pass like the CPU reference (mean, then the biased variance of x − mean).
 //
+// *_grad_x with attribute `residual` (the plan's norm_residual fusion) takes one more operand of
+// x's shape, last, and adds it to every output: dL/dx of the norm plus the residual stream's
+// gradient, one kernel instead of the gradient and an add.
+//
 // *_grad_gamma, x [R, D], dy [R, D] → out [D] = Σ_rows dy · x̂: on software adapters one
 // invocation per block of F features walks every row, recomputing that row's statistics (so
 // they are computed ⌈D/F⌉ times in all: the price of one deterministic kernel without atomics or
@@ -48,8 +52,9 @@ function checkFeature(req: OpKernelRequest, index: number, name: string, D: numb
  *   LOOP     a for-header over j, this invocation's units of the row (T = f32 or vec4<f32>);
  *   REDUCE(e) the row total of partial sums e;   off = row · D/w.
  */
-function rowBody(op: NormOp, hasGamma: boolean, hasBeta: boolean, w: 1 | 4): string {
+function rowBody(op: NormOp, hasGamma: boolean, hasBeta: boolean, w: 1 | 4, residual: boolean): string {
   const g = hasGamma ? ' * gamma[j]' : '';
+  const r = residual ? ' + res[off + j]' : '';
   const sum = (e: string): string => hsum(w, e);
   const stats = [
     '  var s = 0.0;',
@@ -71,7 +76,7 @@ function rowBody(op: NormOp, hasGamma: boolean, hasBeta: boolean, w: 1 | 4): str
         `  LOOP { let gj = dy[off + j]${g}; let xh = (x[off + j] - T(mean)) * rstd; sg += ${sum('gj')}; sgx += ${sum('gj * xh')}; }`,
         '  let mg = REDUCE(sg) / D;',
         '  let mgx = REDUCE(sgx) / D;',
-        `  LOOP { let gj = dy[off + j]${g}; let xh = (x[off + j] - T(mean)) * rstd; out[off + j] = rstd * (gj - T(mg) - xh * mgx); }`,
+        `  LOOP { let gj = dy[off + j]${g}; let xh = (x[off + j] - T(mean)) * rstd; out[off + j] = rstd * (gj - T(mg) - xh * mgx)${r}; }`,
       ].join('\n');
     case 'rmsnorm':
       return [...rms, `  LOOP { out[off + j] = x[off + j] * rr${g}; }`].join('\n');
@@ -81,7 +86,7 @@ function rowBody(op: NormOp, hasGamma: boolean, hasBeta: boolean, w: 1 | 4): str
         '  var sgx = 0.0;',
         `  LOOP { sgx += ${sum(`dy[off + j]${g} * x[off + j]`)}; }`,
         '  let c = rr * rr * REDUCE(sgx) / D;',
-        `  LOOP { out[off + j] = rr * (dy[off + j]${g} - x[off + j] * c); }`,
+        `  LOOP { out[off + j] = rr * (dy[off + j]${g} - x[off + j] * c)${r}; }`,
       ].join('\n');
   }
 }
@@ -99,10 +104,14 @@ export function normVariantFor(caps: Pick<AdapterCaps, 'isSoftware'>): 'row' | '
   return caps.isSoftware ? 'row' : 'workgroup';
 }
 
-const rowKernel: OpKernelGen = (req, caps) => {
-  const op = req.op as NormOp;
+const rowKernel: OpKernelGen = (whole, caps) => {
+  const op = whole.op as NormOp;
   const spec = ROW_OPERANDS[op];
-  if (!spec) fail(req.op, 'not a norm row op');
+  if (!spec) fail(whole.op, 'not a norm row op');
+  // The residual operand (norm_residual) is the last; the op's own operands come before it.
+  const residual = whole.attrs.residual === true;
+  if (residual && !spec.dy) fail(whole.op, 'only the gradients take a residual operand');
+  const req = residual ? { ...whole, inputs: whole.inputs.slice(0, -1) } : whole;
   const { R, D, w, shape } = rowShape(req);
   const eps = numAttr(req, 'eps');
   let next = 1;
@@ -114,6 +123,10 @@ const rowKernel: OpKernelGen = (req, caps) => {
   const hasGamma = checkFeature(req, gammaAt, 'gamma', D, spec.gamma === 'required');
   const betaAt = next++;
   const hasBeta = spec.beta && checkFeature(req, betaAt, 'beta', D, false);
+  if (residual) {
+    const resShape = operand(whole, req.inputs.length, 'residual', 'f32').shape;
+    if (!sameShape(shape, resShape)) fail(req.op, `x ${fmt(shape)} and the residual ${fmt(resShape)} differ`);
+  }
   checkOutput(req, shape);
 
   const T = w === 4 ? 'vec4<f32>' : 'f32';
@@ -121,12 +134,13 @@ const rowKernel: OpKernelGen = (req, caps) => {
   if (spec.dy) list.push({ name: 'in1', variable: 'dy', type: T });
   if (hasGamma) list.push({ name: `in${gammaAt}`, variable: 'gamma', type: T });
   if (hasBeta) list.push({ name: `in${betaAt}`, variable: 'beta', type: T });
+  if (residual) list.push({ name: `in${req.inputs.length}`, variable: 'res', type: T });
   list.push({ name: 'out', variable: 'out', type: T });
   const d = declare(list);
 
   const workgroup = normVariantFor(caps) === 'workgroup';
   let g: Grid;
-  let body = rowBody(op, hasGamma, hasBeta, w);
+  let body = rowBody(op, hasGamma, hasBeta, w, residual);
   let extra = '';
   if (workgroup) {
     g = rowGroups(req.op, R, caps, (body.match(/REDUCE\(/g) ?? []).length);
@@ -137,7 +151,7 @@ const rowKernel: OpKernelGen = (req, caps) => {
     g = grid(req.op, R, caps, { heavy: true });
     body = body.replaceAll('LOOP', 'for (var j = 0u; j < DW; j++)').replace(/REDUCE\((\w+)\)/g, '$1');
   }
-  const wgsl = `// ${req.op}: x ${fmt(shape)} → out ${fmt(shape)}, rows of D = ${D}; ${workgroup ? 'one workgroup' : 'one invocation'} per row
+  const wgsl = `// ${req.op}: x ${fmt(shape)} → out ${fmt(shape)}${residual ? ' + res' : ''}, rows of D = ${D}; ${workgroup ? 'one workgroup' : 'one invocation'} per row
 alias T = ${T};
 const D = ${f32(D)};
 const DW = ${u32(D / w)}; // row length in units of T
@@ -150,7 +164,7 @@ ${workgroup ? '' : '  let row = i;\n'}  let off = row * DW;
 ${body}
 }
 `;
-  return { label: `${req.op}_${workgroup ? 'wg' : 'row'}_${R}x${D}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+  return { label: `${req.op}_${workgroup ? 'wg' : 'row'}_${R}x${D}${residual ? '_res' : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
 /** layernorm_grad_gamma, rmsnorm_grad_gamma: x [R, D], dy [R, D] → out [D]. */
