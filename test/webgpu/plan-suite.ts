@@ -164,7 +164,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       const fused = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store });
       const plain = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store, plan: { fuse: false } });
       const kinds = new Set(fused.plan.fusions.map((f) => f.kind));
-      for (const k of ['sum_of_products', 'activation_aux', 'activation_grad', 'residual', 'norm_residual'] as const) expect(kinds.has(k), k).toBe(true);
+      for (const k of ['sum_of_products', 'activation_aux', 'activation_grad', 'residual', 'norm_residual', 'attention_lse', 'attention_grad_kv'] as const) expect(kinds.has(k), k).toBe(true);
       for (const training of [false, true]) {
         const a = await fused.run(batch, { training, step: 2 });
         const b = await plain.run(batch, { training, step: 2 });

@@ -76,33 +76,23 @@ export function checkBindingSizes(req: OpKernelRequest, caps: AdapterCaps, bound
   }
 }
 
-/** The fused cross-entropy loss and gradient (see cross_entropy.ts), with the binding-size check. */
-export function crossEntropyFused(req: OpKernelRequest, caps: AdapterCaps): CrossEntropyFusedKernel {
-  const k = fusedKernel(req, caps);
-  checkBindingSizes(req, caps, k.bindings);
-  return k;
-}
+/** A generator whose kernels get the binding-size check (for the kernels the plan calls directly). */
+const checked =
+  <K extends { bindings: readonly string[] }>(gen: (req: OpKernelRequest, caps: AdapterCaps) => K) =>
+  (req: OpKernelRequest, caps: AdapterCaps): K => {
+    const k = gen(req, caps);
+    checkBindingSizes(req, caps, k.bindings);
+    return k;
+  };
 
-/** The per-row losses of (a row piece of) the logits (see cross_entropy.ts), with the binding-size check. */
-export function crossEntropyRows(req: OpKernelRequest, caps: AdapterCaps): CrossEntropyFusedKernel {
-  const k = rowsKernel(req, caps);
-  checkBindingSizes(req, caps, k.bindings);
-  return k;
-}
+/** The fused cross-entropy loss and gradient (see cross_entropy.ts). */
+export const crossEntropyFused: (req: OpKernelRequest, caps: AdapterCaps) => CrossEntropyFusedKernel = checked(fusedKernel);
 
-/**
- * attention and its lse in one kernel (`out1` the lse [B,H,S]; see attention.ts), with the
- * binding-size check (the lse is far smaller than the output).
- */
-export function attentionWithLse(req: OpKernelRequest, caps: AdapterCaps): OpKernel {
-  const k = withLseKernel(req, caps);
-  checkBindingSizes(req, caps, k.bindings);
-  return k;
-}
+/** The per-row losses of (a row piece of) the logits (see cross_entropy.ts). */
+export const crossEntropyRows: (req: OpKernelRequest, caps: AdapterCaps) => CrossEntropyFusedKernel = checked(rowsKernel);
 
-/** attention_grad_k and _v in one kernel (request: grad_k's; `out1` dv, the shape of `out`), with the binding-size check. */
-export function attentionGradKV(req: OpKernelRequest, caps: AdapterCaps): OpKernel {
-  const k = gradKVKernel(req, caps);
-  checkBindingSizes(req, caps, k.bindings);
-  return k;
-}
+/** attention and its lse in one kernel (`out1` the lse [B,H,S]; see attention.ts). */
+export const attentionWithLse: (req: OpKernelRequest, caps: AdapterCaps) => OpKernel = checked(withLseKernel);
+
+/** attention_grad_k and _v in one kernel (request: grad_k's; `out1` dv, the shape of `out`). */
+export const attentionGradKV: (req: OpKernelRequest, caps: AdapterCaps) => OpKernel = checked(gradKVKernel);
