@@ -123,6 +123,34 @@ describe('attention', () => {
     close(run('attention', [q, k, v], { heads: 1, kv_heads: 1, causal: false, prefix: 0 }), [1, 2]);
   });
 
+  it("attention_lse is each softmax row's log-sum-exp: hand-computed, and e^(s − lse) are the attention weights", () => {
+    // The two-key case above: scores 1/√2 and 0, so lse = log(e^(1/√2) + 1).
+    const lse = run('attention_lse', [tensor([1, 1, 2], [1, 0]), tensor([1, 2, 2], [1, 0, 0, 1])], { heads: 1, kv_heads: 1, causal: false, prefix: 1 });
+    expect(lse.shape).toEqual([1, 1, 1]);
+    close(lse, [Math.log(Math.exp(1 / Math.SQRT2) + 1)], 1e-15);
+    // Against the weights attention computes (v the identity), masks included: p_ij = e^(s_ij − lse_i),
+    // s written out here; scores ~ 10 stay exact (the kernel subtracts the row max).
+    for (const [S, prefix, causal] of [[5, 0, true], [4, 3, true], [4, 2, false]] as const) {
+      const Sk = prefix + S;
+      const rng = new Random(5);
+      const q = randomNormal([1, S, Sk], rng, 3);
+      const k = randomNormal([1, Sk, Sk], rng, 3);
+      const v = tensor([1, Sk, Sk], Array.from({ length: Sk * Sk }, (_, i) => (Math.floor(i / Sk) === i % Sk ? 1 : 0)));
+      const attrs = { heads: 1, kv_heads: 1, causal, prefix };
+      const w = vals(run('attention', [q, k, v], attrs));
+      const l = vals(run('attention_lse', [q, k], attrs));
+      for (let i = 0; i < S; i++) {
+        for (let j = 0; j < Sk; j++) {
+          if (causal && j >= prefix + i + 1) continue; // masked: weight 0 (the test above)
+          let s = 0;
+          for (let c = 0; c < Sk; c++) s += vals(q)[i * Sk + c]! * vals(k)[j * Sk + c]!;
+          const p = Math.exp(s / Math.sqrt(Sk) - l[i]!);
+          expect(Math.abs(p - w[i * Sk + j]!), `S ${S} prefix ${prefix} (${i}, ${j})`).toBeLessThan(1e-13);
+        }
+      }
+    }
+  });
+
   it('rejects k whose length is not prefix + S', () => {
     const q = tensor([1, 2, 2], [1, 2, 3, 4]);
     const k = tensor([1, 2, 2], [1, 2, 3, 4]);
