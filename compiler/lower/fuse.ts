@@ -177,19 +177,26 @@ export function usersOf(nodes: readonly Node[], live: readonly boolean[]): numbe
   return users;
 }
 
-const sameInputs = (a: Node, b: Node): boolean =>
-  a.inputs.length === b.inputs.length && a.inputs.every((x, i) => x === b.inputs[i]) && a.attrs.ignore_index === b.attrs.ignore_index;
+const sameOperands = (a: Node, b: Node): boolean => a.inputs.length === b.inputs.length && a.inputs.every((x, i) => x === b.inputs[i]);
 
 const ATTENTION_ATTRS = ['heads', 'kv_heads', 'causal', 'prefix'];
 const sameAttention = (a: Node, b: Node): boolean => ATTENTION_ATTRS.every((k) => a.attrs[k] === b.attrs[k]);
 
-/** attention_lse reads attention's q, k and lengths (attention: q, k, v, lengths?; lse: q, k, lengths?). */
-const lseOf = (att: Node, lse: Node): boolean =>
-  lse.op === 'attention_lse' &&
-  sameAttention(att, lse) &&
-  lse.inputs[0] === att.inputs[0] &&
-  lse.inputs[1] === att.inputs[1] &&
-  lse.inputs[2] === att.inputs[3];
+/**
+ * Fusions of a node with a later node that the same kernel writes (the group's extraOutput):
+ * `partner` says which node pairs with `n`, `bindings` how many storage buffers the kernel binds.
+ */
+const PAIRS: { kind: FusionKind; op: string; partner: (n: Node, m: Node) => boolean; bindings?: (n: Node) => number }[] = [
+  // attention_lse reads attention's q, k and lengths (attention: q, k, v, lengths?; lse: q, k, lengths?)
+  {
+    kind: 'attention_lse',
+    op: 'attention',
+    partner: (n, m) => m.op === 'attention_lse' && sameAttention(n, m) && m.inputs[0] === n.inputs[0] && m.inputs[1] === n.inputs[1] && m.inputs[2] === n.inputs[3],
+  },
+  // q, k, v, dy, o, lse, lengths?, dk, dv: one binding more than each gradient alone
+  { kind: 'attention_grad_kv', op: 'attention_grad_k', partner: (n, m) => m.op === 'attention_grad_v' && sameAttention(n, m) && sameOperands(n, m), bindings: (n) => n.inputs.length + 2 },
+  { kind: 'cross_entropy', op: 'cross_entropy', partner: (n, m) => m.op === 'cross_entropy_grad' && sameOperands(n, m) && n.attrs.ignore_index === m.attrs.ignore_index },
+];
 
 /**
  * The add tree rooted at `root` when its leaves are pads (each with a single user, in the tree)
@@ -399,24 +406,13 @@ export function groupNodes(f: FuseInput): Group[] {
         continue;
       }
     }
-    // The first live match after the node (the backward's lse; grad_v right after grad_k).
-    const partner = (ok: (m: Node) => boolean) => nodes.slice(id + 1, f.end).find((m) => live[m.id] && !absorbed.has(m.id) && ok(m));
-    if (n.op === 'attention' && f.enabled.has('attention_lse')) {
-      const lse = partner((m) => lseOf(n, m));
-      if (lse) {
-        absorbed.add(lse.id);
-        push({ output: id, nodes: [id, lse.id], fusion: 'attention_lse', extraOutput: lse.id });
-        continue;
-      }
-    }
-    // q, k, v, dy, o, lse, lengths?, dk, dv: one binding more than each gradient alone.
-    if (n.op === 'attention_grad_k' && f.enabled.has('attention_grad_kv') && n.inputs.length + 2 <= maxBindings) {
-      const dv = partner((m) => m.op === 'attention_grad_v' && sameAttention(n, m) && m.inputs.length === n.inputs.length && m.inputs.every((x, i) => x === n.inputs[i]));
-      if (dv) {
-        absorbed.add(dv.id);
-        push({ output: id, nodes: [id, dv.id], fusion: 'attention_grad_kv', extraOutput: dv.id });
-        continue;
-      }
+    // The first live match after the node: the backward's lse, grad_v right after grad_k, the loss's gradient.
+    const pair = PAIRS.find((p) => p.op === n.op && f.enabled.has(p.kind) && (p.bindings?.(n) ?? 0) <= maxBindings);
+    const partner = pair && nodes.slice(id + 1, f.end).find((m) => live[m.id] && !absorbed.has(m.id) && pair.partner(n, m));
+    if (partner) {
+      absorbed.add(partner.id);
+      push({ output: id, nodes: [id, partner.id], fusion: pair.kind, extraOutput: partner.id });
+      continue;
     }
     if (NORM_GRADS.has(n.op)) {
       const addend = normResidual(n);
@@ -424,14 +420,6 @@ export function groupNodes(f: FuseInput): Group[] {
         const sum = soleUser(id)!.id;
         absorbed.add(sum);
         push({ output: sum, nodes: [id, sum], fusion: 'norm_residual', addend });
-        continue;
-      }
-    }
-    if (n.op === 'cross_entropy' && f.enabled.has('cross_entropy')) {
-      const grad = nodes.slice(id + 1, f.end).find((m) => live[m.id] && m.op === 'cross_entropy_grad' && sameInputs(m, n));
-      if (grad) {
-        absorbed.add(grad.id);
-        push({ output: id, nodes: [id, grad.id], fusion: 'cross_entropy', extraOutput: grad.id });
         continue;
       }
     }

@@ -58,6 +58,13 @@ export async function runKernel(
   return result;
 }
 
+/** The 'max' magnitude: max(1, max |want|). */
+export function maxMagnitude(want: ArrayLike<number>): number {
+  let m = 1;
+  for (let i = 0; i < want.length; i++) m = Math.max(m, Math.abs(want[i]!));
+  return m;
+}
+
 /** |x| elementwise (for the 'terms' magnitude). */
 const absOf = (t: Tensor): Tensor => ({ shape: t.shape, data: t.data instanceof Int32Array ? t.data : t.data.map(Math.abs) });
 
@@ -65,8 +72,7 @@ const absOf = (t: Tensor): Tensor => ({ shape: t.shape, data: t.data instanceof 
 function magnitudes(c: OpCase, inputs: Tensor[], want: ArrayLike<number>): (i: number) => number {
   if (c.tol.magnitude === 'one') return () => 1;
   if (c.tol.magnitude === 'max') {
-    let m = 1;
-    for (let i = 0; i < want.length; i++) m = Math.max(m, Math.abs(want[i]!));
+    const m = maxMagnitude(want);
     return () => m;
   }
   const terms = KERNELS[c.op]!(inputs.map(absOf), c.attrs, { precision: 'f64', step: 0, training: true }).data;

@@ -20,7 +20,7 @@ import { attentionGradKV, attentionWithLse, crossEntropyFused, opKernel } from '
 import type { AdapterCaps } from '../../runtime/webgpu/kernels/types.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { CROSS_ENTROPY_CASES, OP_CASES, TOL, caseSeed, type OpCase } from './op-cases.ts';
-import { type Comparison, checkCase, compare, requestOf, runKernel } from './op-harness.ts';
+import { type Comparison, checkCase, compare, maxMagnitude, requestOf, runKernel } from './op-harness.ts';
 
 function describeFailure(c: OpCase, r: Comparison, label: string): string {
   return `${c.op} ${c.name} (${label}): worst error ${r.worst.toPrecision(3)}× the tolerance at element ${r.at}: ` +
@@ -122,10 +122,8 @@ export function opSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
   describe(`${adapter}: fused attention kernels (two results each)`, () => {
     const f64 = { precision: 'f64' as const, step: 0, training: true };
     const cpu = (op: string, inputs: Tensor[], attrs: OpCase['attrs']) => KERNELS[op]!(inputs, attrs, f64).data;
-    /** Compares with the 'max' magnitude: max(1, max |want|). */
     const check = (got: ArrayLike<number>, want: ArrayLike<number>) => {
-      let m = 1;
-      for (let i = 0; i < want.length; i++) m = Math.max(m, Math.abs(want[i]!));
+      const m = maxMagnitude(want);
       return compare(got, want, TOL.attention, () => m).worst;
     };
     for (const hardware of [false, true]) {
@@ -179,7 +177,7 @@ export function opSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
           const got = await runKernel(gpu, kernel, [...inputs, res], req.output);
           const grad = KERNELS[c.op]!(inputs, c.attrs, { precision: 'f64', step: 0, training: true }).data;
           const want = Float64Array.from(grad, (g, i) => g + res.data[i]!);
-          const m = want.reduce((a, w) => Math.max(a, Math.abs(w)), 1);
+          const m = maxMagnitude(want);
           const r = compare(got.out!, want, c.tol, () => m);
           expect(r.worst, describeFailure(c, r, kernel.label)).toBeLessThanOrEqual(1);
         }

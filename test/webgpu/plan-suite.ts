@@ -104,6 +104,23 @@ function expectGrads(got: Map<string, FloatTensor>, want: Map<string, FloatTenso
   }
 }
 
+/**
+ * `steps` training steps of the GPU executor beside the CPU reference and the host optimizer on
+ * `store` (updated in place), each step's loss within TOL.curve; returns the last CPU run.
+ */
+async function stepAlongside(exec: GpuExecutor, t: TrainingGraph, store: ParamStore, batch: Batch, config: OptimizerConfig, steps: number): Promise<ReturnType<CpuExecutor['run']>> {
+  const cpu = new CpuExecutor(t);
+  const opt = new Optimizer(config, store.trainable);
+  let ref: ReturnType<CpuExecutor['run']> | undefined;
+  for (let step = 0; step < steps; step++) {
+    ref = cpu.run(store, batch, { precision: 'f32', training: true, step });
+    opt.step(ref.grads, config.lr);
+    const got = await exec.step(batch, config.lr);
+    expect(Math.abs(got.loss - ref.loss), `step ${step}`).toBeLessThanOrEqual(TOL.curve * ref.loss);
+  }
+  return ref!;
+}
+
 const ADAMW: OptimizerConfig = { kind: 'adamw', lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, momentum: 0, clipNorm: 1 };
 
 export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
@@ -317,13 +334,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
         const res = await exec.run(batch, { training: false, step: 0 });
         expect(Math.abs(res.loss - ref.loss)).toBeLessThanOrEqual(TOL.loss * ref.loss);
         expectGrads(res.grads, ref.grads);
-        const opt = new Optimizer(ADAMW, store.trainable);
-        for (let step = 0; step < 3; step++) {
-          const r = cpu.run(store, batch, { precision: 'f32', training: true, step });
-          opt.step(r.grads, ADAMW.lr);
-          const s2 = await exec.step(batch, ADAMW.lr);
-          expect(Math.abs(s2.loss - r.loss), `step ${step}`).toBeLessThanOrEqual(TOL.curve * r.loss);
-        }
+        await stepAlongside(exec, t, store, batch, ADAMW, 3);
         await exec.download(gpuStore);
         // Per element: one whose exact gradient is zero (GPT-2's key bias) holds rounding noise,
         // which Adam turns into steps of up to lr each (the same without a split).
@@ -426,14 +437,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       gpuStore.trainable.data.set(store.trainable.data);
       const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store: gpuStore, caps });
       expect(exec.plan.steps.filter((s) => s.label.startsWith('sgd update')).length).toBeGreaterThan(1);
-      const cpu = new CpuExecutor(t);
-      const opt = new Optimizer(sgd, store.trainable);
-      for (let step = 0; step < 5; step++) {
-        const ref = cpu.run(store, batch, { precision: 'f32', training: true, step });
-        opt.step(ref.grads, sgd.lr);
-        const got = await exec.step(batch, sgd.lr);
-        expect(Math.abs(got.loss - ref.loss), `step ${step}`).toBeLessThanOrEqual(TOL.curve * ref.loss);
-      }
+      await stepAlongside(exec, t, store, batch, sgd, 5);
       await exec.download(gpuStore);
       expect(maxDiff(gpuStore.trainable.data, store.trainable.data)).toBeLessThanOrEqual(TOL.params * sgd.lr * 5);
       exec.destroy();

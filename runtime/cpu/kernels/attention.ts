@@ -65,11 +65,11 @@ function lengthsIn(op: string, inputs: Parameters<Kernel>[0], index: number, g: 
 /**
  * Visits every (batch, head, query) with the softmax row p[0 … n−1] over the visible keys.
  * `qo` is the offset of the query vector in q (and in dy / the output); `ko(j)` = kBase + j·kStride
- * gives key j's vector offset in k and v.
+ * gives key j's vector offset in k and v; `row` = (b·H + h)·S + i indexes lse, the row's log Σ_j e^(s_j).
  */
 function forEachRow(
   g: Geometry, q: FloatArray, k: FloatArray,
-  visit: (p: Float64Array, n: number, qo: number, kBase: number, kStride: number) => void,
+  visit: (p: Float64Array, n: number, qo: number, kBase: number, kStride: number, row: number, lse: number) => void,
 ): void {
   const { B, S, Sk, H, KV, hd, scale } = g;
   const qStride = H * hd;
@@ -99,7 +99,7 @@ function forEachRow(
         }
         const inv = 1 / sum;
         for (let j = 0; j < n; j++) p[j] *= inv;
-        visit(p, n, qo, kBase, kStride);
+        visit(p, n, qo, kBase, kStride, (b * H + h) * S + i, max + Math.log(sum));
       }
     }
   }
@@ -139,28 +139,8 @@ export const attentionLse: Kernel = (inputs, attrs, ctx) => {
   const g = geometry(op, q, k, k, attrs);
   const lengths = lengthsIn(op, inputs, 2, g);
   if (lengths) g.lengths = lengths;
-  const { B, S, Sk, H, KV, hd, scale } = g;
-  const out = floatOut([B, H, S], ctx);
-  const s = new Float64Array(Sk);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const kBase = b * Sk * KV * hd + Math.floor((h * KV) / H) * hd;
-      for (let i = 0; i < S; i++) {
-        const qo = (b * S + i) * H * hd + h * hd;
-        const n = visibleKeys(g, b, i);
-        let max = -Infinity;
-        for (let j = 0; j < n; j++) {
-          let d = 0;
-          for (let c = 0; c < hd; c++) d += q.data[qo + c]! * k.data[kBase + j * KV * hd + c]!;
-          s[j] = d * scale;
-          if (s[j]! > max) max = s[j]!;
-        }
-        let sum = 0;
-        for (let j = 0; j < n; j++) sum += Math.exp(s[j]! - max);
-        out.data[(b * H + h) * S + i] = max + Math.log(sum);
-      }
-    }
-  }
+  const out = floatOut([g.B, g.H, g.S], ctx);
+  forEachRow(g, q.data, k.data, (_p, _n, _qo, _kBase, _kStride, row, lse) => (out.data[row] = lse));
   return out;
 };
 

@@ -121,6 +121,13 @@ interface Uses {
   dv?: boolean;
 }
 
+/** What the per-query kernels bind: attention (and its lse, `withLse`), attention_lse, or grad_q. */
+function queryUses(kind: Kind, withLse: boolean): Uses {
+  if (kind === 'grad') return { v: true, dy: true, o: true, lse: 'in' };
+  if (kind === 'lse') return { lse: 'out' };
+  return withLse ? { v: true, lse: 'out1' } : { v: true };
+}
+
 function bindings(T: string, use: Uses, lengths?: BindingName): { wgsl: string; bindings: BindingName[] } {
   const list: Binding[] = [
     { name: 'in0', variable: 'q', type: T },
@@ -176,7 +183,7 @@ function perQuery(req: OpKernelRequest, caps: AdapterCaps, kind: Kind, withLse =
   const n = g.hd / w;
   const gr = grid(req.op, g.B * g.H * g.S, caps, { heavy: true });
   const grad = kind === 'grad';
-  const d = bindings(T, { v: kind !== 'lse', dy: grad, o: grad, lse: grad ? 'in' : kind === 'lse' ? 'out' : withLse ? 'out1' : undefined }, g.lengths);
+  const d = bindings(T, queryUses(kind, withLse), g.lengths);
   const score = `let s = ${dotVec('q', 'k', 'ko', n)} * SCALE;`;
   const head = `  let qi = i % S;
   let h = (i / S) % H;
@@ -341,7 +348,7 @@ function perQueryBlock(req: OpKernelRequest, caps: AdapterCaps, kind: Kind, with
   const rb = new RowBlock(QB, n);
   const NQB = ceilDiv(g.S, QB);
   const gr = grid(req.op, g.B * g.H * NQB, caps, { heavy: true });
-  const d = bindings(T, { v: kind !== 'lse', dy: grad, o: grad, lse: grad ? 'in' : kind === 'lse' ? 'out' : withLse ? 'out1' : undefined }, g.lengths);
+  const d = bindings(T, queryUses(kind, withLse), g.lengths);
   const perRow = rb.perRow.bind(rb);
   const head = `  let qb = i % NQB;
   let h = (i / NQB) % H;
