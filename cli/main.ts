@@ -18,7 +18,7 @@ import { exportCommand, importCommand, mergeCommand } from './interop.ts';
 import { registerMultiAdapter } from './multi-commands.ts';
 
 const program = new Command();
-program.name('peftc').description('A language and compiler for parameter-efficient fine-tuning of Transformers on WebGPU').showHelpAfterError();
+program.name('peftc').description('A language and compiler for parameter-efficient fine-tuning of Transformers on WebGPU').showHelpAfterError('(add --help for the options)');
 
 addCompileFlags(program.command('check').argument('<file>', '.peft file').description('check a .peft file and print its diagnostics')).action(
   (file: string, flags: CompileFlags) => {
