@@ -17,6 +17,13 @@ import { evalCommand, generateCommand, type EvalFlags, type GenerateFlags } from
 import { exportCommand, importCommand, mergeCommand } from './interop.ts';
 import { registerMultiAdapter } from './multi-commands.ts';
 
+// A reader that stops early (`peftc compile … | head`) closes the pipe: stop quietly, as
+// Unix tools do, instead of throwing EPIPE.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 const program = new Command();
 program.name('peftc').description('A language and compiler for parameter-efficient fine-tuning of Transformers on WebGPU').showHelpAfterError('(add --help for the options)');
 
@@ -246,5 +253,8 @@ try {
   process.stderr.write(`peftc: ${expected ? '' : 'internal error: '}${e instanceof Error ? e.message : String(e)}\n`);
   process.exitCode = expected ? 1 : 2;
 }
-// A Dawn instance keeps Node's event loop alive: end explicitly once the verb is done.
+// A Dawn instance keeps Node's event loop alive: end explicitly once the verb is done, but
+// only after stdout and stderr have drained: writes to a pipe are queued past its 64 KiB
+// buffer, and process.exit() would drop the rest.
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((done) => s.write('', () => done()))));
 process.exit(process.exitCode ?? 0);
