@@ -1,4 +1,8 @@
 // Usage mistakes on the command line get a short answer, not the whole help page.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { peftc } from './peftc.ts';
 
@@ -16,5 +20,23 @@ describe('usage errors', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/unknown option '--no-such-flag'/);
     expect(r.stderr).not.toMatch(/Options:/);
+  });
+});
+
+describe('output to a pipe', () => {
+  it('is written whole before peftc exits (more than the pipe buffer\'s 64 KiB)', () => {
+    const piped = peftc('compile', 'examples/gpt2-lora.peft', '--emit', 'wgsl');
+    expect(piped.code).toBe(0);
+    const file = join(mkdtempSync(join(tmpdir(), 'peftc-pipe-')), 'wgsl.txt');
+    const r = spawnSync('bash', ['-c', `node bin/peftc.js compile examples/gpt2-lora.peft --emit wgsl > ${file}`], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const whole = readFileSync(file, 'utf8');
+    expect(whole.length).toBeGreaterThan(65_536);
+    expect(piped.stdout).toBe(whole);
+  });
+  it('stops quietly when the reader closes the pipe early', () => {
+    const r = spawnSync('bash', ['-c', 'set -o pipefail; node bin/peftc.js compile examples/gpt2-lora.peft --emit wgsl | head -c 10 > /dev/null'], { encoding: 'utf8' });
+    expect(r.stderr).not.toMatch(/EPIPE|Error/);
+    expect(r.status).toBe(0);
   });
 });
