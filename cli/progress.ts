@@ -17,6 +17,11 @@ export function makeReporter(mode: { json: boolean; tty: boolean; logEvery: numb
   return mode.tty ? barReporter() : lineReporter(mode.logEvery);
 }
 
+/** "1 step", "2 steps". */
+export function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 const fmt = (x: number, d = 4) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
 
 function jsonReporter(every: number): Reporter {

@@ -1,10 +1,11 @@
 // `peftc train`: fine-tunes the trainable partition of a .peft model on a dataset, with
 // checkpoints (atomic, resumable), an interrupt that saves, and a stop on NaN that keeps
-// the last good checkpoint.
-import { basename } from 'node:path';
+// the last good checkpoint. It never replaces an earlier fine-tune unless told to.
+import { realpathSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { adapterTensors } from '../runtime/adapter.ts';
 import { packCheckpoint, restoreCheckpoint, CHECKPOINT_FORMAT, type CheckpointState } from '../runtime/checkpoint.ts';
-import { readCheckpointDir, writeCheckpointDir } from '../runtime/checkpoint-node.ts';
+import { holdsCheckpoint, readCheckpointDir, savedStep, writeCheckpointDir, type CheckpointDir } from '../runtime/checkpoint-node.ts';
 import { Batcher } from '../runtime/data/batches.ts';
 import { baseline } from '../runtime/data/bigram.ts';
 import { describeDataset } from '../runtime/data/dataset.ts';
@@ -12,14 +13,15 @@ import { loadDataset } from '../runtime/data/load-node.ts';
 import type { ScheduleKind } from '../runtime/schedule.ts';
 import { train, validate } from '../runtime/trainer.ts';
 import { UserError } from './grad.ts';
-import { makeReporter } from './progress.ts';
+import { count, makeReporter } from './progress.ts';
 import { frozenSetting } from './multi.ts';
 import { describeRanks, withRanks } from './rank.ts';
 import { promptTemplateOf } from '../compiler/peft/template.ts';
 import { int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
 
 export interface TrainFlags extends SessionFlags {
-  data: string;
+  /** Required unless --resume: then the checkpoint's own data is the default. */
+  data?: string;
   valid?: string;
   steps?: string;
   epochs?: string;
@@ -31,6 +33,8 @@ export interface TrainFlags extends SessionFlags {
   evalEvery?: string;
   out?: string;
   resume?: string;
+  /** Replace the checkpoint already in --out. */
+  overwrite?: boolean;
   json?: boolean;
   optimizer?: string;
   weightDecay?: string;
@@ -42,19 +46,22 @@ export interface TrainFlags extends SessionFlags {
 export async function trainCommand(file: string, flags: TrainFlags): Promise<number> {
   const opt = optimizerFrom(flags); // check the flags before any slow work
   const resumed = flags.resume ? readCheckpointDir(flags.resume) : undefined;
-  // A resumed run rebuilds exactly what it started from: the same seed, base and settings.
+  const out = flags.out ?? flags.resume ?? `runs/${basename(file, '.peft')}`;
+  refuseToReplace(out, flags);
+  // A resumed run rebuilds exactly what it started from: the same seed, base, settings and data.
   if (resumed) {
     flags.seed ??= String(resumed.state.seed);
     if (!flags.init && resumed.state.base) flags.init = resumed.state.base;
     if (!flags.set?.length && resumed.state.set.length) flags.set = resumed.state.set;
   }
+  const { data: dataSpec, valid } = dataOf(flags, resumed);
   const s = await openSession(file, { ...flags, seed: flags.seed ?? '0' });
   if (!s) return 1;
   const g = s.graph;
   const seqLen = int(flags.seq ?? String(Math.min(128, s.maxContext - g.promptLength)), '--seq', 2);
   if (g.promptLength + seqLen > s.maxContext) throw new UserError(`--seq ${seqLen} plus ${g.promptLength} soft tokens exceeds the model's ${s.maxContext} positions`);
   const template = promptTemplateOf(g);
-  const data = loadDataset({ data: flags.data, ...(flags.valid ? { valid: flags.valid } : {}), task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...numLabels(g), ...(template ? { template } : {}) });
+  const data = loadDataset({ data: dataSpec, ...(valid ? { valid } : {}), task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...numLabels(g), ...(template ? { template } : {}) });
   const batcher = new Batcher(data, {
     batchSize: int(flags.batch, '--batch', 1),
     promptLength: g.promptLength,
@@ -66,7 +73,6 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     totalSteps: steps,
     seed: Number(flags.seed ?? resumed?.state.seed ?? 0),
   });
-  const out = flags.out ?? flags.resume ?? `runs/${basename(file, '.peft')}`;
   let start = 0;
   if (resumed) {
     restoreCheckpoint(resumed, s.store, backend.optimizer, flags.resume!);
@@ -76,7 +82,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
   }
   const log = makeReporter({ json: flags.json ?? false, tty: process.stdout.isTTY ?? false, logEvery: flags.json ? 1 : Math.max(1, Math.round(steps / 50)) });
   log.note(describeDataset(data));
-  log.note(`${g.params.filter((p) => p.partition === 'trainable').length} trainable tensors, ${steps} steps of ${batcher.batchSize}×${seqLen} tokens on ${backend.name}${resumed ? `, resuming at step ${start}` : ''}`);
+  log.note(`${g.params.filter((p) => p.partition === 'trainable').length} trainable tensors, ${count(steps, 'step')} of ${batcher.batchSize}×${seqLen} tokens on ${backend.name}${resumed ? `, resuming at step ${start}` : ''}`);
   if (flags.baseline ?? true) {
     const b = baseline(batcher);
     log.note(`${b.kind} baseline on the validation split: ${b.nats.toFixed(4)} nats`);
@@ -88,7 +94,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     format: CHECKPOINT_FORMAT,
     step,
     seed: Number(flags.seed ?? '0'),
-    settings: { eval_rows: flags.evalRows ?? '256', data: flags.data, valid: flags.valid ?? null, steps, batch: batcher.batchSize, seq: seqLen, lr: opt.lr, schedule: flags.schedule, warmup: Number(flags.warmup), optimizer: opt.kind, weight_decay: opt.weightDecay, clip: opt.clipNorm, backend: backend.name, tokenizer: s.tokenizer.name, full: flags.full ?? false, ...frozenSetting(s.frozen) },
+    settings: { eval_rows: flags.evalRows ?? '256', data: dataSpec, valid: valid ?? null, steps, batch: batcher.batchSize, seq: seqLen, lr: opt.lr, schedule: flags.schedule, warmup: Number(flags.warmup), optimizer: opt.kind, weight_decay: opt.weightDecay, clip: opt.clipNorm, backend: backend.name, tokenizer: s.tokenizer.name, full: flags.full ?? false, ...frozenSetting(s.frozen) },
     source: { entry: file, files: s.sources },
     set: flags.set ?? [],
     base: flags.init ?? null,
@@ -101,7 +107,8 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     log.note('interrupt: saving a checkpoint after this step (press Ctrl-C again to quit without saving)');
   };
   process.on('SIGINT', onSigint);
-  let lastSaved = -1;
+  // The last good checkpoint in `out`: the one resumed from, until this run saves.
+  let lastSaved = resumed && sameDir(out, flags.resume!) ? start : -1;
   let step = start;
   log.start(steps, start);
   const res = await train(backend, { next: () => batcher.batch(step++), validation: () => batcher.validationBatches(), tokensPerBatch: batcher.tokensPerStep }, {
@@ -112,6 +119,10 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     onStep: (i) => log.step(i),
     onEval: (st, v) => log.eval(st, v),
     shouldStop: () => interrupted,
+    finite: async () => {
+      await backend.sync();
+      return allFinite(s.store.trainable.data);
+    },
     checkpoint: async (st, valLoss) => {
       await backend.sync();
       const ck = packCheckpoint(s.store, backend.optimizer, state(st, valLoss));
@@ -124,13 +135,49 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
   process.off('SIGINT', onSigint);
   log.stop();
   if (res.end === 'diverged') {
-    const kept = lastSaved >= 0 ? `the last good checkpoint (step ${lastSaved}) is in ${out}` : 'no checkpoint was written';
-    process.stderr.write(`peftc: the loss became NaN or infinite at step ${res.step + 1}; training stopped and ${kept}. Try a lower --lr.\n`);
+    const at = res.diverged?.step ?? res.step + 1;
+    const earlier = lastSaved < 0 ? savedStep(out) : null;
+    const kept = lastSaved >= 0 ? `the last good checkpoint (step ${lastSaved}) is in ${out}` : `no checkpoint of this run was saved${earlier === null ? '' : ` (${out} still holds the earlier one, of step ${earlier})`}`;
+    process.stderr.write(`peftc: training diverged at step ${at}: ${res.diverged?.what ?? 'the loss is not finite'}; training stopped and ${kept}. Try a lower --lr.\n`);
     return 1;
   }
   if (ranks?.hasAuto) log.note(describeRanks(ranks));
-  log.note(`validation loss ${before.toFixed(4)} → ${res.valLoss?.toFixed(4)}; checkpoint in ${out}${res.end === 'interrupted' ? ` (interrupted at step ${res.step}; continue with --resume ${out})` : ''}`);
+  log.note(`validation loss ${before.toFixed(4)} → ${res.valLoss?.toFixed(4)}; checkpoint in ${out}${res.end === 'interrupted' ? ` (interrupted after ${count(res.step, 'step')}; continue with --resume ${out})` : ''}`);
   return res.end === 'interrupted' ? 130 : 0;
+}
+
+/** Refuses an --out that holds a checkpoint, unless the run resumes it or --overwrite says to replace it. */
+function refuseToReplace(out: string, flags: TrainFlags): void {
+  if (flags.overwrite || !holdsCheckpoint(out)) return;
+  if (flags.resume && sameDir(out, flags.resume)) return;
+  const step = savedStep(out);
+  const what = step === null ? 'a checkpoint' : `a checkpoint of step ${step}`;
+  throw new UserError(`${out} already holds ${what}; pass --resume ${out} to continue it, or --overwrite to replace it${flags.out ? '' : ' (or --out DIR to train into another directory)'}`);
+}
+
+/** The training and validation data: the flags', else (resuming) the checkpoint's. */
+function dataOf(flags: TrainFlags, resumed: CheckpointDir | undefined): { data: string; valid: string | undefined } {
+  if (flags.data) return { data: flags.data, valid: flags.valid };
+  if (!resumed) throw new UserError('--data is required: the training data (a text or .jsonl file, or a bundled corpus)');
+  const { data, valid } = resumed.state.settings;
+  if (typeof data !== 'string' || !data) throw new UserError(`--data is required: the checkpoint in ${flags.resume} records no training data`);
+  return { data, valid: flags.valid ?? (typeof valid === 'string' ? valid : undefined) };
+}
+
+function sameDir(a: string, b: string): boolean {
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  return real(a) === real(b);
+}
+
+function allFinite(values: Float32Array | Float64Array): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return false;
+  return true;
 }
 
 function numLabels(g: import('../compiler/ir/types.ts').Graph): { numLabels?: number } {

@@ -1,7 +1,9 @@
 // The training loop, independent of backend and of Node: steps with a learning-rate
 // schedule, periodic validation, checkpoints through a hook, and the two ways a run
-// ends early: an interrupt (the caller's `shouldStop`) and a non-finite loss, which stops
-// before the bad update is kept, so the last checkpoint stays good.
+// ends early: an interrupt (the caller's `shouldStop`) and divergence. A run diverges when a
+// training loss is not finite (it stops before anything is saved), or when, about to save, the
+// validation loss or a parameter is not finite: nothing non-finite is ever checkpointed, so the
+// last checkpoint stays good.
 import type { StepResult } from './backend.ts';
 import type { Batch } from './cpu/executor.ts';
 import { learningRate, type Schedule } from './schedule.ts';
@@ -35,8 +37,10 @@ export interface StepInfo {
 export interface TrainHooks {
   onStep?(info: StepInfo): void;
   onEval?(step: number, valLoss: number): void;
-  /** Saves a checkpoint after `step` optimizer steps. */
+  /** Saves a checkpoint after `step` optimizer steps (never called with non-finite values). */
   checkpoint?(step: number, valLoss: number | null): Promise<void>;
+  /** Whether every trainable parameter is finite; asked before each checkpoint. */
+  finite?(): Promise<boolean>;
   /** Polled after every step: true ends the run (with a checkpoint). */
   shouldStop?(): boolean;
   /** A clock in milliseconds (performance.now in Node and browsers). */
@@ -55,13 +59,27 @@ export type TrainEnd = 'done' | 'interrupted' | 'diverged';
 
 export interface TrainResult {
   end: TrainEnd;
+  /** Steps completed; when the run diverged, the steps before the one that did. */
   step: number;
   losses: number[];
   valLoss: number | null;
+  /** For a diverged run: the step whose update went wrong, and what was found. */
+  diverged?: Divergence;
 }
 
-/** Mean loss over the validation batches, weighted by how many targets each counts. */
+export interface Divergence {
+  step: number;
+  /** What was not finite, e.g. "the validation loss is NaN". */
+  what: string;
+}
+
+/** Mean loss over the validation batches, weighted by how many targets each counts (NaN if none has targets). */
 export async function validate(backend: Pick<StepBackend, 'evaluate'>, batches: Batch[]): Promise<number> {
+  return (await validationLoss(backend, batches)) ?? NaN;
+}
+
+/** validate's mean, or null when no batch has a target (nothing to judge a run by). */
+async function validationLoss(backend: Pick<StepBackend, 'evaluate'>, batches: Batch[]): Promise<number | null> {
   let sum = 0;
   let count = 0;
   for (const b of batches) {
@@ -72,7 +90,7 @@ export async function validate(backend: Pick<StepBackend, 'evaluate'>, batches: 
     sum += loss * n;
     count += n;
   }
-  return count ? sum / count : NaN;
+  return count ? sum / count : null;
 }
 
 export async function train(backend: StepBackend, data: BatchSource, opts: TrainOptions, hooks: TrainHooks = {}, startStep = 0): Promise<TrainResult> {
@@ -84,8 +102,17 @@ export async function train(backend: StepBackend, data: BatchSource, opts: Train
   let tokens = 0;
   let step = startStep;
   const evaluate = async () => {
-    valLoss = await validate(backend, data.validation());
-    hooks.onEval?.(step, valLoss);
+    const v = await validationLoss(backend, data.validation());
+    valLoss = v;
+    if (v !== null) hooks.onEval?.(step, v);
+  };
+  const diverged = (at: number, what: string): TrainResult => ({ end: 'diverged', step: at - 1, losses, valLoss, diverged: { step: at, what } });
+  // Checks before saving: null when saved, the result to end with when something is not finite.
+  const save = async (): Promise<TrainResult | null> => {
+    if (valLoss !== null && !Number.isFinite(valLoss)) return diverged(step, `the validation loss is ${valLoss}`);
+    if (hooks.finite && !(await hooks.finite())) return diverged(step, 'a trainable parameter is NaN or infinite');
+    await hooks.checkpoint?.(step, valLoss);
+    return null;
   };
   while (step < opts.steps) {
     const lr = learningRate(opts.schedule, step);
@@ -93,7 +120,7 @@ export async function train(backend: StepBackend, data: BatchSource, opts: Train
     const res = await backend.step(data.next(), lr);
     busy += now() - t0;
     if (!Number.isFinite(res.loss) || !Number.isFinite(res.gradNorm)) {
-      return { end: 'diverged', step, losses, valLoss };
+      return diverged(step + 1, `the training loss is ${res.loss}${Number.isFinite(res.gradNorm) ? '' : ` and the gradient norm ${res.gradNorm}`}`);
     }
     step++;
     tokens += data.tokensPerBatch;
@@ -106,16 +133,17 @@ export async function train(backend: StepBackend, data: BatchSource, opts: Train
     const interrupted = hooks.shouldStop?.() ?? false;
     if (opts.evalEvery > 0 && step % opts.evalEvery === 0 && step < opts.steps && !interrupted) {
       await evaluate();
-      await hooks.checkpoint?.(step, valLoss);
+      const bad = await save();
+      if (bad) return bad;
     }
     if (interrupted) {
-      await hooks.checkpoint?.(step, valLoss);
-      return { end: 'interrupted', step, losses, valLoss };
+      const bad = await save();
+      return bad ?? { end: 'interrupted', step, losses, valLoss };
     }
   }
   await evaluate();
-  await hooks.checkpoint?.(step, valLoss);
-  return { end: 'done', step, losses, valLoss };
+  const bad = await save();
+  return bad ?? { end: 'done', step, losses, valLoss };
 }
 
 /** Resolves on the next macrotask, so that signal handlers and UI events get to run. */

@@ -16,7 +16,7 @@ peftc generate "$MODEL" --init "$BASE" --prompt "The state of the Union is" --ma
 echo
 echo "== LoRA fine-tuning on State of the Union addresses (1990-2021)"
 peftc train "$MODEL" --init "$BASE" --data sotu:1990-2021 --steps "${STEPS:-150}" --batch 16 --seq 64 \
-  --lr 3e-3 --warmup 10 --eval-every 30 --eval-rows 128 --seed 1 --out "$OUT" "$@"
+  --lr 3e-3 --warmup 10 --eval-every 30 --eval-rows 128 --seed 1 --out "$OUT" --overwrite "$@"
 echo
 echo "== after fine-tuning"
 peftc generate "$MODEL" --init "$BASE" --adapter "$OUT" --prompt "The state of the Union is" --max-tokens 120 --seed 1

@@ -1,7 +1,6 @@
 // File access for runtime/io/safetensors.ts (Node only).
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { replaceFile } from './durable-node.ts';
 import {
   parseSafetensors, serializeSafetensors, SafetensorsError,
   type ReadOptions, type SafetensorsFile, type WriteTensor,
@@ -27,31 +26,5 @@ export async function writeSafetensorsFile(
   tensors: ReadonlyMap<string, WriteTensor> | Readonly<Record<string, WriteTensor>>,
   metadata?: Readonly<Record<string, string>>,
 ): Promise<void> {
-  const bytes = serializeSafetensors(tensors, metadata);
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx');
-  try {
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  // Make the rename itself durable. Not every platform can open a folder (Windows cannot).
-  try {
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  } catch {
-    // best effort
-  }
+  await replaceFile(path, serializeSafetensors(tensors, metadata));
 }
