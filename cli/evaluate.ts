@@ -10,7 +10,8 @@ import { composeRow, templateOverhead, type TemplateSpec } from '../runtime/data
 import type { Tokenizer } from '../runtime/data/tokenizer.ts';
 import { UserError } from './grad.ts';
 import { evalRank, withRanks } from './rank.ts';
-import { int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
+import { frozenBaseParams } from './fine-tune.ts';
+import { int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type Session, type SessionFlags } from './session.ts';
 
 export interface EvalFlags extends SessionFlags {
   data: string;
@@ -23,6 +24,7 @@ export interface EvalFlags extends SessionFlags {
 export async function evalCommand(file: string, flags: EvalFlags): Promise<number> {
   const s = await openSession(file, flags, { derivedPrefix: true });
   if (!s) return 1;
+  noteSeededBase(s);
   const g = s.graph;
   const seqLen = int(flags.seq ?? String(Math.min(128, s.maxContext - g.promptLength)), '--seq', 2);
   const classes = g.task === 'classification' ? (g.nodes[g.outputs.logits]!.shape[1] as number) : undefined;
@@ -39,6 +41,12 @@ export async function evalCommand(file: string, flags: EvalFlags): Promise<numbe
   if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
   else process.stdout.write(Object.entries(result).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join('\n') + '\n');
   return 0;
+}
+
+/** Says so when the model runs on seeded (untrained) base weights: no --init, and no checkpoint that trained on them. */
+function noteSeededBase(s: Session): void {
+  const n = frozenBaseParams(s.graph).length;
+  if (s.base.from === 'none' && n > 0) process.stderr.write(`peftc: note: no --init: the model's ${n} frozen base parameter(s) are seeded random values, not trained weights\n`);
 }
 
 async function accuracy(backend: Awaited<ReturnType<typeof openBackend>>, batches: ReturnType<Batcher['validationBatches']>): Promise<number> {
@@ -79,8 +87,10 @@ export interface GenerateFlags extends SessionFlags {
 }
 
 export async function generateCommand(file: string, flags: GenerateFlags): Promise<number> {
-  const s = await openSession(file, flags, { derivedPrefix: true });
+  // --seed is the sampling seed here; the model's own weights come from --init or the checkpoint.
+  const s = await openSession(file, { ...flags, seed: undefined }, { derivedPrefix: true });
   if (!s) return 1;
+  noteSeededBase(s);
   if (s.graph.task !== 'causal_lm') throw new UserError('`peftc generate` needs a language model');
   const rank = evalRank(s.graph, flags.rank);
   const { backend } = withRanks(s.graph, await openBackend(flags.backend ?? 'cpu', trainingGraph(s.graph, optimizerFrom({})), s.store, flags.gpu, flags.frozenDtype), s.store, { evalRank: rank });

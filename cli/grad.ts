@@ -8,7 +8,8 @@ import { createStore, type ParamStore } from '../runtime/arena.ts';
 import { CpuExecutor, type Batch } from '../runtime/cpu/executor.ts';
 import type { FloatTensor } from '../runtime/cpu/tensor.ts';
 import { initParams } from '../runtime/init.ts';
-import { readSafetensorsFile, writeSafetensorsFile } from '../runtime/io/safetensors-node.ts';
+import { readWeightsFile } from '../runtime/io/read-weights-node.ts';
+import { writeSafetensorsFile } from '../runtime/io/safetensors-node.ts';
 import type { WriteTensor } from '../runtime/io/safetensors.ts';
 import { lmTargets } from '../runtime/targets.ts';
 import { parseTokens } from '../runtime/tokens-file.ts';
@@ -23,6 +24,8 @@ export interface GradFlags extends CompileFlags {
   /** WebGPU adapter for --backend webgpu (`--gpu`). */
   gpu?: string;
   seed?: string;
+  /** `--allow-nonfinite`: accept NaN/±Inf weights in --init. */
+  allowNonfinite?: boolean;
 }
 
 export async function gradCommand(file: string, flags: GradFlags): Promise<number> {
@@ -34,7 +37,7 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
   if (backend !== 'cpu' && backend !== 'webgpu') throw new UserError(`unknown backend \`${backend}\`; use --backend cpu or webgpu`);
   const store = createStore(g, 'f32');
   initParams(g, store, { seed: Number(flags.seed ?? 0) });
-  if (flags.init) loadWeights(g, store, await readSafetensorsFile(flags.init));
+  if (flags.init) loadWeights(g, store, await readWeightsFile(flags.init, { allowNonFinite: flags.allowNonfinite ?? false }), { where: flags.init, model: file });
   const tokens = parseTokens(readText(flags.tokens), vocabOf(g), flags.tokens);
   const t = buildTrainingGraph(g);
   const batch = { tokens, targets: lmTargets(tokens, g.promptLength) };

@@ -9,10 +9,14 @@ import { InteropError } from '../runtime/interop/errors.ts';
 import { exportCheckpoint, importToCheckpoint, mergeToFile, readAdapterFolders } from '../runtime/interop/interop-node.ts';
 import { FAMILIES, hfNameMap, type Family } from '../runtime/interop/names.ts';
 import { report, type CompileFlags } from './common.ts';
+import { chooseBase, chooseSet, findFineTune } from './fine-tune.ts';
+import { UserError } from './grad.ts';
 import { nodeHost } from './node-host.ts';
 
 export interface InteropFlags extends CompileFlags {
   family?: string;
+  /** `--allow-nonfinite`: accept NaN/±Inf weights. */
+  allowNonfinite?: boolean;
 }
 
 function family(flags: InteropFlags): Family | undefined {
@@ -28,10 +32,10 @@ function compileUsed(file: string, flags: CompileFlags, derivedPrefix: boolean):
   return { graph: res.graph!, texts: res.texts };
 }
 
-export async function exportCommand(ckpt: string, flags: { format: string; out: string; baseModel?: string; adapterName?: string; family?: string; rank?: string }): Promise<number> {
+export async function exportCommand(ckpt: string, flags: { format: string; out: string; baseModel?: string; adapterName?: string; family?: string; rank?: string; allowNonfinite?: boolean }): Promise<number> {
   if (flags.format !== 'hf-peft') throw new InteropError(`unknown --format \`${flags.format}\`; peftc exports hf-peft (Hugging Face PEFT, with bottleneck adapters in AdapterHub's format)`);
   const rank = flags.rank === undefined ? undefined : Number(flags.rank);
-  const res = await exportCheckpoint(ckpt, flags.out, { baseModel: flags.baseModel, adapterName: flags.adapterName, family: family(flags), ...(rank !== undefined ? { rank } : {}) });
+  const res = await exportCheckpoint(ckpt, flags.out, { baseModel: flags.baseModel, adapterName: flags.adapterName, family: family(flags), allowNonFinite: flags.allowNonfinite ?? false, ...(rank !== undefined ? { rank } : {}) });
   res.plan.parts.forEach((part, i) => {
     const kind = part.format === 'hf-peft' ? `Hugging Face PEFT ${String(part.config.peft_type)}` : 'AdapterHub bottleneck adapter';
     const at = res.folders[i] === '.' ? flags.out : `${flags.out}/${res.folders[i]}`;
@@ -57,16 +61,26 @@ export async function importCommand(hfDir: string, flags: InteropFlags & { peft?
   const model = compileUsed(flags.peft, flags, true);
   if (!model) return 1;
   const entry = resolve(flags.peft);
-  const res = await importToCheckpoint(hfDir, { graph: model.graph, source: { entry, files: Object.fromEntries(model.texts) }, set: flags.set ?? [], family: family(flags) }, flags.out);
+  const res = await importToCheckpoint(hfDir, { graph: model.graph, source: { entry, files: Object.fromEntries(model.texts) }, set: flags.set ?? [], family: family(flags), allowNonFinite: flags.allowNonfinite ?? false }, flags.out);
   const n = model.graph.params.filter((p) => p.partition === 'trainable' && !p.transient).length;
   process.stdout.write(`${flags.out}: ${n} trainable tensors from ${res.folders.length} adapter folder(s) (${res.folders.map((f) => f.config.kind).join(', ')}); step 0\n`);
   return 0;
 }
 
-export async function mergeCommand(file: string, flags: InteropFlags & { init: string; adapter: string; out: string }): Promise<number> {
-  const model = compileUsed(file, flags, true);
+/** `peftc merge FILE --adapter CKPT [--init BASE]`: the base (and --set) default to what the checkpoint recorded. */
+export async function mergeCommand(file: string, flags: InteropFlags & { init?: string; adapter: string; out: string }): Promise<number> {
+  const ft = findFineTune(flags.adapter);
+  const base = chooseBase(ft, flags.init);
+  const { set, notes } = chooseSet(ft, flags.set);
+  for (const n of [...base.notes, ...notes]) process.stderr.write(`peftc: note: ${n}\n`);
+  if (!base.init) {
+    throw new UserError(ft.state
+      ? `${ft.dir} was trained without --init (on seeded weights), so there are no base weights to fold it into: pass --init BASE`
+      : `${ft.adapter} has no checkpoint beside it to say which base it was trained from: pass --init BASE (the weights it was trained from)`);
+  }
+  const model = compileUsed(file, { ...flags, set }, true);
   if (!model) return 1;
-  const res = await mergeToFile(model.graph, flags.init, flags.adapter, flags.out, family(flags));
+  const res = await mergeToFile(model.graph, base.init, ft.adapter, flags.out, family(flags), { allowNonFinite: flags.allowNonfinite ?? false });
   process.stdout.write(`${flags.out}: ${res.tensors.size} tensors; LoRA folded into ${res.merged.length}, ${res.replaced.length} replaced by trained weights\n`);
   return 0;
 }

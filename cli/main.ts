@@ -16,6 +16,7 @@ import { buildCommand, type BuildFlags } from './build.ts';
 import { evalCommand, generateCommand, type EvalFlags, type GenerateFlags } from './evaluate.ts';
 import { exportCommand, importCommand, mergeCommand } from './interop.ts';
 import { registerMultiAdapter } from './multi-commands.ts';
+import { registerWeightFlags } from './weight-flags.ts';
 
 // A reader that stops early (`peftc compile … | head`) closes the pipe: stop quietly, as
 // Unix tools do, instead of throwing EPIPE.
@@ -105,7 +106,7 @@ addRuntimeFlags(addCompileFlags(
   program
     .command('train')
     .argument('<file>', '.peft file')
-    .option('--data <data>', 'training data: a text or .jsonl file, or a bundled corpus (moby-dick, sotu); required unless --resume (default: the checkpoint\'s)')
+    .requiredOption('--data <data>', 'training data: a text or .jsonl file, or a bundled corpus (moby-dick, sotu)')
     .option('--valid <data>', 'validation data (default: the last 10% of --data)')
     .option('--init <base.safetensors>', 'base weights by parameter path')
     .option('--steps <n>', 'optimizer steps')
@@ -123,7 +124,6 @@ addRuntimeFlags(addCompileFlags(
     .option('--seed <n>', 'seed for initialisation and data order (default 0; on --resume, the run\'s own)')
     .option('--out <dir>', 'checkpoint directory (default: runs/<file name>)')
     .option('--resume <dir>', 'continue from a checkpoint directory')
-    .option('--overwrite', 'replace the checkpoint already in --out (without it, train refuses to)')
     .option('--no-baseline', 'skip the bigram baseline')
     .option('--json', 'one JSON object per logged step on stdout')
     .description('fine-tune the trainable parameters on a dataset')),
@@ -190,8 +190,8 @@ addCompileFlags(
   program
     .command('merge')
     .argument('<file>', '.peft file of the fine-tune')
-    .requiredOption('--init <base>', 'base weights: .safetensors, model.safetensors.index.json, or a folder')
-    .requiredOption('--adapter <ckpt-dir>', 'checkpoint directory of the fine-tune')
+    .option('--init <base>', 'base weights: .safetensors, model.safetensors.index.json, or a folder (default: the base the checkpoint recorded)')
+    .requiredOption('--adapter <ckpt-dir>', 'checkpoint directory (or its adapter.safetensors) of the fine-tune')
     .requiredOption('-o, --out <merged.safetensors>', 'merged weights, in the base\'s own names and layout')
     .option('--family <family>', 'naming of the base model: gpt2 | llama | bert | custom')
     .description('fold LoRA (and trained base weights) into the base weights'),
@@ -244,6 +244,7 @@ program
 
 // Several adapters over one base: repeatable --adapter NAME=DIR, --use, --frozen-adapter, `combine`.
 registerMultiAdapter(program);
+registerWeightFlags(program);
 
 try {
   await program.parseAsync(process.argv);

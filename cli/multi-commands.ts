@@ -80,6 +80,7 @@ export function registerMultiAdapter(program: Command): void {
       .option('--adapter <name=dir>', 'an adapter to combine (checkpoint directory or adapter folder); repeatable', collect)
       .requiredOption('--use <expr>', 'the combination: `a+b` (stack), `0.5*a+0.5*b` (weighted sum / average)', collect)
       .requiredOption('-o, --out <path>', 'checkpoint directory to write (must not exist); with --merge-into, the merged .safetensors')
+      .option('--init <base>', 'base weights the adapters were trained on, recorded in the combined checkpoint (default: the base their checkpoints recorded)')
       .option('--merge-into <base>', 'fold the LoRA sum into these base weights (.safetensors, index, or folder) instead')
       .option('--family <family>', 'naming of the base model: gpt2 | llama | bert | custom')
       .description('combine adapters: LoRA sums as one adapter (ranks concatenated) or merged into base weights; bottleneck adapters as a stack'),

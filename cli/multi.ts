@@ -19,7 +19,7 @@ import { DecodeStream, type Tokenizer } from '../runtime/data/tokenizer.ts';
 import { planBaseLoad } from '../runtime/interop/hf-weights.ts';
 import { readHfCheckpoint } from '../runtime/interop/hf-weights-node.ts';
 import { writeFolderAtomic } from '../runtime/interop/interop-node.ts';
-import { mergeIntoBase } from '../runtime/interop/merge.ts';
+import { checkMergedFinite, mergeIntoBase } from '../runtime/interop/merge.ts';
 import { FAMILIES, type Family } from '../runtime/interop/names.ts';
 import { writeSafetensorsFile } from '../runtime/io/safetensors-node.ts';
 import { getFloat32, parseSafetensors, serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
@@ -33,6 +33,7 @@ import { formatBytes } from '../viz/format.ts';
 import { renderTreeText } from '../viz/terminal.ts';
 import { buildVizTree } from '../viz/tree.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
+import { chooseSharedBase, type BaseChoice } from './fine-tune.ts';
 import { UserError } from './grad.ts';
 import { nodeHost } from './node-host.ts';
 import { int, num, pickTokenizer, vocabSize } from './session.ts';
@@ -47,6 +48,8 @@ export interface MultiFlags extends CompileFlags {
   seed?: string;
   family?: string;
   backend?: string;
+  /** `--allow-nonfinite`: accept NaN/±Inf weights. */
+  allowNonfinite?: boolean;
 }
 
 /** Whether a verb runs in the multi-adapter form: a named adapter, several, or --use. */
@@ -77,12 +80,17 @@ export interface OpenedSet {
 /** Loads the base once and every --adapter; each --use combination becomes one more adapter. */
 export async function openAdapterSet(file: string, flags: MultiFlags): Promise<OpenedSet> {
   if ((flags.backend ?? 'cpu') !== 'cpu') throw new UserError('several adapters run on --backend cpu from the command line (the WebGPU path is the runtime API: see docs/multi-adapter.md)');
-  const loaded = await loadBase(file, { host: nodeHost, set: flags.set ?? [], ...(flags.init ? { init: flags.init } : {}), seed: Number(flags.seed ?? 0) });
+  // The adapters' checkpoints say which base they were trained on, when --init does not.
+  const specs = (flags.adapter ?? []).map(parseAdapterSpec);
+  const choice = chooseSharedBase(specs, flags.init);
+  for (const n of choice.notes) process.stderr.write(`peftc: note: ${n}\n`);
+  const read = { allowNonFinite: flags.allowNonfinite ?? false };
+  const loaded = await loadBase(file, { host: nodeHost, set: flags.set ?? [], ...(choice.init ? { init: choice.init } : {}), seed: choice.seed, read });
   const { base, program } = loaded;
   const tokenizer = pickTokenizer(base.graph, flags.tokenizer);
-  const ctx = { baseGraph: base.graph, program, ...(family(flags) ? { family: family(flags)! } : {}) };
+  const ctx = { baseGraph: base.graph, program, read, ...(family(flags) ? { family: family(flags)! } : {}) };
   const adapters: LoadedAdapter[] = [];
-  for (const spec of (flags.adapter ?? []).map(parseAdapterSpec)) adapters.push(await loadAdapter(spec, ctx));
+  for (const spec of specs) adapters.push(await loadAdapter(spec, ctx));
   const uses: (string | null)[] = [];
   let mixes = 0;
   for (const u of flags.use ?? []) {
@@ -212,8 +220,15 @@ export async function combineCommand(file: string, flags: CombineFlags): Promise
   const expr = flags.use?.length === 1 ? flags.use[0]! : undefined;
   if (!expr) throw new UserError('`peftc combine` takes one --use: the combination, e.g. `a+b` (stack), `0.5*a+0.5*b` (average)');
   const loaded = await loadBase(file, { host: nodeHost, set: flags.set ?? [], seed: 0 });
-  const ctx = { baseGraph: loaded.base.graph, program: loaded.program, ...(family(flags) ? { family: family(flags)! } : {}) };
+  const read = { allowNonFinite: flags.allowNonfinite ?? false };
+  const ctx = { baseGraph: loaded.base.graph, program: loaded.program, read, ...(family(flags) ? { family: family(flags)! } : {}) };
   const specs = (flags.adapter ?? []).map(parseAdapterSpec);
+  if (flags.init && flags.mergeInto && resolve(flags.init) !== resolve(flags.mergeInto)) {
+    throw new UserError(`--init ${flags.init} and --merge-into ${flags.mergeInto} name different bases; --merge-into alone folds into its weights`);
+  }
+  // The base the result belongs to: recorded in a combined checkpoint, so eval finds it again.
+  const base = flags.mergeInto ? undefined : chooseSharedBase(specs, flags.init);
+  for (const n of base?.notes ?? []) process.stderr.write(`peftc: note: ${n}\n`);
   const adapters = new Map<string, LoadedAdapter>();
   for (const s of specs) adapters.set(s.name, await loadAdapter(s, ctx));
   const terms = parseCombination(expr);
@@ -226,9 +241,10 @@ export async function combineCommand(file: string, flags: CombineFlags): Promise
   if (flags.mergeInto) {
     const c = concatLora(name, parts, loaded.program);
     if (existsSync(flags.out) && statSync(flags.out).isDirectory()) throw new UserError(`\`${flags.out}\` is a folder; with --merge-into, -o names the merged .safetensors file`);
-    const ck = await readHfCheckpoint(resolve(flags.mergeInto));
-    const plan = planBaseLoad(c.adapter.graph, ck.file, family(flags));
+    const ck = await readHfCheckpoint(resolve(flags.mergeInto), read);
+    const plan = planBaseLoad(c.adapter.graph, ck.file, family(flags), flags.mergeInto);
     const res = mergeIntoBase(c.adapter.graph, plan, ck.file, c.adapter.values);
+    if (!read.allowNonFinite) checkMergedFinite(res, flags.out);
     await writeSafetensorsFile(flags.out, res.tensors, { format: 'pt' });
     process.stdout.write(`${flags.out}: ${res.tensors.size} tensors; ${expr} folded into ${res.merged.length}\n`);
     return 0;
@@ -241,7 +257,7 @@ export async function combineCommand(file: string, flags: CombineFlags): Promise
     const c = concatLora(name, parts, loaded.program);
     const entry = join(resolve(flags.out), 'combined.peft');
     const files = Object.fromEntries(Object.entries(c.files).map(([k, v]) => [k === c.entry ? entry : k, v]));
-    await writeAdapterDir(flags.out, c.adapter, { entry, files }, loaded.program.set, { combined_from: JSON.stringify(parts.map((p) => ({ name: p.adapter.name, dir: resolve(p.adapter.source), weight: p.weight }))) }, c.text);
+    await writeAdapterDir(flags.out, c.adapter, { entry, files }, loaded.program.set, base!, { combined_from: JSON.stringify(parts.map((p) => ({ name: p.adapter.name, dir: resolve(p.adapter.source), weight: p.weight }))) }, c.text);
     const ranks = [...new Set(layoutAdapters(loaded.base.graph, [c.adapter]).infos[0]!.shape.lora.map((l) => l.rank))].join('/');
     process.stdout.write(`${flags.out}: ${expr} as one LoRA of rank ${ranks} (${formatCount(layoutAdapters(loaded.base.graph, [c.adapter]).infos[0]!.params)} params), not merged\n`);
     return 0;
@@ -252,13 +268,18 @@ export async function combineCommand(file: string, flags: CombineFlags): Promise
   if (!existsSync(join(dir, ADAPTER_FILE))) throw new UserError(`\`${last.name}\` is not a checkpoint directory; import it first (\`peftc import\`)`);
   const ck = readCheckpointDir(dir);
   const below = parts.slice(0, -1).map((p) => ({ name: p.adapter.name, dir: resolve(p.adapter.source) }));
-  const state: CheckpointState = { ...ck.state, settings: { ...ck.state.settings, frozen_adapters: JSON.stringify(below) } };
+  const state: CheckpointState = { ...ck.state, ...recordBase(base!), settings: { ...ck.state.settings, frozen_adapters: JSON.stringify(below) } };
   await writeFolderAtomic(flags.out, new Map<string, Uint8Array>([
     [CHECKPOINT_FILE, withState(readFileSync(join(dir, CHECKPOINT_FILE)), state)],
     [ADAPTER_FILE, new Uint8Array(readFileSync(join(dir, ADAPTER_FILE)))],
   ]));
   process.stdout.write(`${flags.out}: ${expr} as a stack: ${last.name} on top of ${below.map((b) => b.name).join(', ')}\n`);
   return 0;
+}
+
+/** The base a combined checkpoint records: a file by absolute path, or the seed of seeded weights. */
+function recordBase(base: BaseChoice): { base: string | null; seed: number } {
+  return { base: base.init ? resolve(base.init) : null, seed: base.seed };
 }
 
 /** A checkpoint file with its training state replaced. */
@@ -270,11 +291,11 @@ function withState(bytes: Uint8Array, state: CheckpointState): Uint8Array {
 }
 
 /** A checkpoint directory for an adapter made here (step 0, zero moments), with its .peft beside it. */
-async function writeAdapterDir(out: string, a: LoadedAdapter, source: { entry: string; files: Record<string, string> }, set: string[], settings: Record<string, string>, text: string): Promise<void> {
+async function writeAdapterDir(out: string, a: LoadedAdapter, source: { entry: string; files: Record<string, string> }, set: string[], base: BaseChoice, settings: Record<string, string>, text: string): Promise<void> {
   const store = createStore(a.graph, 'f32');
   for (const [path, v] of a.values) store.trainable.view(path).set(v);
   const n = store.trainable.size;
-  const state: CheckpointState = { format: CHECKPOINT_FORMAT, step: 0, seed: 0, settings, source, set, base: null, valLoss: null };
+  const state: CheckpointState = { format: CHECKPOINT_FORMAT, step: 0, settings, source, set, ...recordBase(base), valLoss: null };
   const ck = packCheckpoint(store, { step: 0, m: new Float32Array(n), v: new Float32Array(n) }, state);
   const adapter: Record<string, WriteTensor> = {};
   for (const [path, v] of a.values) adapter[path] = { dtype: 'F32', shape: a.graph.params.find((p) => p.path === path)!.shape, data: v };
@@ -362,12 +383,12 @@ export async function vizMulti(file: string, flags: MultiFlags & { output?: stri
  * else those recorded in the checkpoint it resumes or evaluates. Checkpoint directories only; each
  * comes with the adapters it was itself trained on top of, first.
  */
-export async function frozenPartsFor(flags: { frozenAdapter?: string[]; resume?: string; adapter?: string | string[] }): Promise<{ specs: AdapterSpec[]; parts: LoadedAdapter[] }> {
+export async function frozenPartsFor(flags: { frozenAdapter?: string[]; resume?: string; adapter?: string | string[]; allowNonFinite?: boolean }): Promise<{ specs: AdapterSpec[]; parts: LoadedAdapter[] }> {
   let specs = (flags.frozenAdapter ?? []).map(parseAdapterSpec);
   const recorded = flags.resume ?? (typeof flags.adapter === 'string' ? flags.adapter : undefined);
   if (!specs.length && recorded && isCheckpointDir(recorded)) specs = frozenAdaptersOf(readCheckpointDir(recorded).state);
   specs = specs.map((s) => ({ name: s.name, dir: resolve(s.dir) }));
-  return { specs, parts: specs.length ? await loadStackParts(specs) : [] };
+  return { specs, parts: specs.length ? await loadStackParts(specs, 0, { allowNonFinite: flags.allowNonFinite ?? false }) : [] };
 }
 
 /** The program with the frozen parts inserted below its own methods. */

@@ -1,23 +1,22 @@
 // What train, eval and generate share: compile the program, pick the tokenizer, create
 // the parameter store, and fill it (seeded init, then --init base weights, then an
 // --adapter checkpoint's trainable weights).
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { buildTrainingGraph, DEFAULT_OPTIMIZER, type OptimizerConfig, type TrainingGraph } from '../compiler/autodiff/backward.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { createStore, type ParamStore } from '../runtime/arena.ts';
 import { CpuBackend, type Backend } from '../runtime/backend.ts';
-import { ADAPTER_FILE } from '../runtime/checkpoint.ts';
 import { tokenizerByName, type Tokenizer } from '../runtime/data/tokenizer.ts';
 import { initParams } from '../runtime/init.ts';
 import { loadInit } from '../runtime/interop/hf-weights-node.ts';
-import { readSafetensorsFile } from '../runtime/io/safetensors-node.ts';
-import { loadWeights } from '../runtime/weights.ts';
+import { readWeightsFile, type WeightsReadOptions } from '../runtime/io/read-weights-node.ts';
+import { loadWeights, type WeightsMismatch } from '../runtime/weights.ts';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';
 import { UserError } from './grad.ts';
 import { fillFrozen, frozenPartsFor, stackFrozen } from './multi.ts';
 import type { AdapterSpec } from '../runtime/multi/load-node.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
+import { chooseBase, chooseSet, findFineTune, frozenBaseParams, noBaseError, trainedFrom, type BaseChoice, type FineTune } from './fine-tune.ts';
 
 export interface SessionFlags extends CompileFlags {
   /** `name=DIR` checkpoints to train on top of, frozen (docs/multi-adapter.md). */
@@ -35,6 +34,8 @@ export interface SessionFlags extends CompileFlags {
   gpu?: string;
   /** `--frozen-dtype f32|f16`: how WebGPU stores frozen weight matrices. */
   frozenDtype?: string;
+  /** `--allow-nonfinite`: load NaN/±Inf weights instead of refusing them. */
+  allowNonfinite?: boolean;
 }
 
 export interface Session {
@@ -47,25 +48,46 @@ export interface Session {
   tokenizer: Tokenizer;
   /** Longest sequence the model takes (its position table), or Infinity. */
   maxContext: number;
+  /** Where the base weights came from (--init, the checkpoint, or seeded). */
+  base: BaseChoice;
 }
 
 export async function openSession(file: string, flags: SessionFlags, opts: { derivedPrefix?: boolean } = {}): Promise<Session | undefined> {
-  const res = compileFile(file, flags, opts);
+  // A fine-tune runs on what it was trained from: its checkpoint's base, --set and seed.
+  const ft = flags.adapter ? findFineTune(flags.adapter) : undefined;
+  const base = chooseBase(ft, flags.init, Number(flags.seed ?? 0));
+  const { set, notes } = chooseSet(ft, flags.set);
+  for (const n of [...base.notes, ...notes]) process.stderr.write(`peftc: note: ${n}\n`);
+  const res = compileFile(file, { ...flags, set }, opts);
   if (report(res)) return undefined;
-  const frozen = await frozenPartsFor(flags);
+  const read: WeightsReadOptions = { allowNonFinite: flags.allowNonfinite ?? false };
+  const frozen = await frozenPartsFor({ ...flags, adapter: ft?.dir, ...read });
   const graph = stackFrozen(res.graph!, frozen.parts);
+  if (ft && !ft.state && !base.init && frozenBaseParams(graph).length) throw noBaseError(ft, graph);
   const tokenizer = pickTokenizer(graph, flags.tokenizer);
   const store = createStore(graph, 'f32');
   // Base weights first, so that inits reading them (prompt `vocab`/`text`) see the loaded table.
-  const loaded = flags.init ? (await loadInit(flags.init, graph, store)).loaded : new Set<string>();
-  initParams(graph, store, { seed: Number(flags.seed ?? 0), tokenize: (t) => tokenizer.encode(t), skip: loaded });
+  const loaded = base.init ? (await loadInit(base.init, graph, store, undefined, read)).loaded : new Set<string>();
+  initParams(graph, store, { seed: base.seed, tokenize: (t) => tokenizer.encode(t), skip: loaded });
   fillFrozen(store, frozen.parts);
-  if (flags.adapter) {
-    const path = existsSync(join(flags.adapter, ADAPTER_FILE)) ? join(flags.adapter, ADAPTER_FILE) : flags.adapter;
-    if (!existsSync(path) || !path.endsWith('.safetensors')) throw new UserError(`--adapter ${flags.adapter}: no ${ADAPTER_FILE} there; give a checkpoint directory written by \`peftc train --out\` or an adapter .safetensors file`);
-    loadWeights(graph, store, await readSafetensorsFile(path));
-  }
-  return { graph, sources: Object.fromEntries(res.texts), store, tokenizer, maxContext: maxContext(graph), ...(frozen.specs.length ? { frozen: frozen.specs } : {}) };
+  if (ft) await loadFineTune(file, graph, store, ft, read);
+  return { graph, sources: Object.fromEntries(res.texts), store, tokenizer, maxContext: maxContext(graph), base, ...(frozen.specs.length ? { frozen: frozen.specs } : {}) };
+}
+
+/** The adapter's weights: every kept trainable parameter of the model, and nothing else. */
+async function loadFineTune(file: string, graph: Graph, store: ParamStore, ft: FineTune, read: WeightsReadOptions): Promise<void> {
+  const weights = await readWeightsFile(ft.adapter, read);
+  const require = graph.params.filter((p) => p.partition === 'trainable' && !p.transient).map((p) => p.path);
+  loadWeights(graph, store, weights, { require, where: ft.adapter, model: file, hint: (m) => otherModelHint(file, ft, m) });
+}
+
+/** When the adapter does not fit: the .peft (and --set) its checkpoint was trained from, if not this one. */
+function otherModelHint(file: string, ft: FineTune, m: WeightsMismatch): string | undefined {
+  const state = ft.state;
+  if (!state || !(m.unmatched.length || m.wrong.length)) return undefined;
+  const entry = state.source.entry;
+  if (resolve(entry) === resolve(file)) return `it was trained from this file${state.set.length ? ` with --set ${state.set.join(' --set ')}` : ''}`;
+  return `${ft.dir} was trained from ${trainedFrom(state)}: run it with that .peft instead of ${file}`;
 }
 
 /** The tokenizer named by --tokenizer, or the one the model's vocabulary implies. */
@@ -115,7 +137,7 @@ export async function openBackend(name: string, t: TrainingGraph, store: ParamSt
   if (name === 'webgpu' || name === 'auto') {
     // Loaded on demand: the CPU backend needs no Dawn.
     const { openWebGpuBackend } = await import('./webgpu-backend.ts');
-    if (!ADAPTER_CHOICES.includes(adapter as AdapterChoice)) throw new UserError(`--adapter must be one of ${ADAPTER_CHOICES.join(', ')}, not \`${adapter}\``);
+    if (!ADAPTER_CHOICES.includes(adapter as AdapterChoice)) throw new UserError(`--gpu must be one of ${ADAPTER_CHOICES.join(', ')}, not \`${adapter}\``);
     return openWebGpuBackend(t, store, name === 'auto', adapter as AdapterChoice, { frozenF16: half });
   }
   throw new UserError(`--backend must be cpu, webgpu or auto, not \`${name}\``);

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Graph } from '../../compiler/ir/types.ts';
 import type { ParamStore } from '../arena.ts';
-import { readSafetensorsFile } from '../io/safetensors-node.ts';
+import { readWeightsFile, type WeightsReadOptions } from '../io/read-weights-node.ts';
 import type { ReadTensor, SafetensorsFile } from '../io/safetensors.ts';
 import { InteropError, listSome } from './errors.ts';
 import { applyBaseLoad, planBaseLoad, type BaseLoadPlan } from './hf-weights.ts';
@@ -32,9 +32,9 @@ export function resolveCheckpointPath(path: string): string {
   throw new InteropError(`\`${path}\` holds ${what}; name the file, or the index of a sharded checkpoint`);
 }
 
-export async function readHfCheckpoint(path: string): Promise<HfCheckpoint> {
+export async function readHfCheckpoint(path: string, opts: WeightsReadOptions = {}): Promise<HfCheckpoint> {
   const at = resolveCheckpointPath(path);
-  if (!at.endsWith('.json')) return { file: await readSafetensorsFile(at), files: [at] };
+  if (!at.endsWith('.json')) return { file: await readWeightsFile(at, opts), files: [at] };
   const shards = readIndex(at);
   const tensors = new Map<string, ReadTensor>();
   const from = new Map<string, string>();
@@ -46,7 +46,7 @@ export async function readHfCheckpoint(path: string): Promise<HfCheckpoint> {
       problems.push(`shard \`${shard}\` (${names.length} tensors) is not next to the index`);
       continue;
     }
-    const st = await readSafetensorsFile(file);
+    const st = await readWeightsFile(file, opts);
     files.push(file);
     const absent = names.filter((n) => !st.tensors.has(n));
     if (absent.length) problems.push(`shard \`${shard}\` lacks ${absent.length} tensor(s) the index puts there: ${listSome(absent)}`);
@@ -93,9 +93,9 @@ export interface InitReport {
  * left for the caller to initialise: `initParams(g, store, { seed, skip: report.loaded })`, after
  * this call, so that a prompt drawn from the vocabulary reads the loaded embeddings.
  */
-export async function loadInit(path: string, graph: Graph, store: ParamStore, family?: Family): Promise<InitReport> {
-  const ck = await readHfCheckpoint(resolve(path));
-  const plan = planBaseLoad(graph, ck.file, family);
+export async function loadInit(path: string, graph: Graph, store: ParamStore, family?: Family, opts: WeightsReadOptions = {}): Promise<InitReport> {
+  const ck = await readHfCheckpoint(resolve(path), opts);
+  const plan = planBaseLoad(graph, ck.file, family, path);
   const loaded = applyBaseLoad(store, ck.file, plan);
   return { loaded, plan, files: ck.files };
 }

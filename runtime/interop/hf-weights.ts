@@ -42,8 +42,8 @@ const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
 const TOKEN_TYPES = 'embeddings.token_type_embeddings.weight';
 const POSITIONS = 'embeddings.position_embeddings.weight';
 
-/** Matches the file's tensors to the model's parameters; throws an InteropError listing every mismatch. */
-export function planBaseLoad(g: Graph, file: SafetensorsFile, family?: Family): BaseLoadPlan {
+/** Matches the file's tensors to the model's parameters; throws an InteropError (naming `where`) listing every mismatch. */
+export function planBaseLoad(g: Graph, file: SafetensorsFile, family?: Family, where?: string): BaseLoadPlan {
   const names = hfNameMap(g, family);
   const params = new Map(g.params.map((p) => [p.path, p]));
   const plan: BaseLoadPlan = { names, assign: [], copies: [], ignored: [], fresh: [], notes: [] };
@@ -84,7 +84,7 @@ export function planBaseLoad(g: Graph, file: SafetensorsFile, family?: Family): 
   if (missing.length) problems.push(`the model needs ${missing.length} tensor(s) the file lacks: ${listSome(missing)}`);
   if (shapes.length) problems.push(`${shapes.length} shape(s) differ: ${listSome(shapes)}`);
   problems.push(...other);
-  if (problems.length) throw InteropError.of(`the weights do not fit the model (${names.family} names)`, problems);
+  if (problems.length) throw InteropError.of(`${where ? `${where}: ` : ''}the weights do not fit the model (${names.family} names)`, problems);
   return plan;
 }
 

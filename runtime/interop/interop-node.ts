@@ -11,7 +11,8 @@ import type { SourceHost } from '../../compiler/load.ts';
 import { createStore } from '../arena.ts';
 import { ADAPTER_FILE, CHECKPOINT_FORMAT, packCheckpoint, type CheckpointState } from '../checkpoint.ts';
 import { readCheckpointDir } from '../checkpoint-node.ts';
-import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors-node.ts';
+import { writeSafetensorsFile } from '../io/safetensors-node.ts';
+import { readWeightsFile, type WeightsReadOptions } from '../io/read-weights-node.ts';
 import { getFloat32, serializeSafetensors, type SafetensorsFile, type WriteTensor } from '../io/safetensors.ts';
 import { rankedModules } from '../../compiler/peft/rank.ts';
 import { ADAPTERHUB_WEIGHTS_FILE } from './adapterhub.ts';
@@ -21,7 +22,7 @@ import { importAdapters, type AdapterFolder } from './hf-import.ts';
 import { HF_CONFIG_FILE, HF_WEIGHTS_FILE, planExport, toFileLayout, type ExportPlan } from './hf-peft.ts';
 import { readHfCheckpoint } from './hf-weights-node.ts';
 import { planBaseLoad } from './hf-weights.ts';
-import { checkAdapterValues, mergeIntoBase, type MergeResult } from './merge.ts';
+import { checkAdapterValues, checkMergedFinite, mergeIntoBase, type MergeResult } from './merge.ts';
 import { hfNameMap, type Family } from './names.ts';
 import { pyDumps } from './pyjson.ts';
 
@@ -78,18 +79,18 @@ export function compileCheckpointSource(state: CheckpointState, where: string): 
   return res.graph;
 }
 
-/** The trained weights of a checkpoint directory (its adapter.safetensors), by parameter path. */
-export async function readAdapterValues(dir: string): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
-  const path = join(dir, ADAPTER_FILE);
+/** The trained weights of a checkpoint directory (its adapter.safetensors, or that file itself), by parameter path. */
+export async function readAdapterValues(dir: string, read: WeightsReadOptions = {}): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+  const path = dir.endsWith('.safetensors') ? dir : join(dir, ADAPTER_FILE);
   if (!existsSync(path)) throw new InteropError(`${dir}: no ${ADAPTER_FILE}; is it a checkpoint directory written by \`peftc train --out\`?`);
-  const file = await readSafetensorsFile(path);
+  const file = await readWeightsFile(path, read);
   return new Map([...file.tensors].map(([k, t]) => [k, { shape: t.shape, data: Float32Array.from(getFloat32(file, k)) }]));
 }
 
-/** The adapter's values, checked against the kept trainable parameters of `g`. */
-async function adapterFor(g: Graph, ckptDir: string): Promise<Map<string, Float32Array>> {
-  const values = await readAdapterValues(ckptDir);
-  checkAdapterValues(g, values, join(ckptDir, ADAPTER_FILE));
+/** The adapter's values (a checkpoint directory's, or an adapter file's), checked against the kept trainable parameters of `g`. */
+async function adapterFor(g: Graph, ckpt: string, read: WeightsReadOptions = {}): Promise<Map<string, Float32Array>> {
+  const values = await readAdapterValues(ckpt, read);
+  checkAdapterValues(g, values, ckpt.endsWith('.safetensors') ? ckpt : join(ckpt, ADAPTER_FILE));
   return new Map([...values].map(([k, v]) => [k, v.data]));
 }
 
@@ -99,6 +100,8 @@ export interface ExportOptions {
   family?: Family;
   /** The rank of `lora(rank = dynamic(…))` modules (default: their max). */
   rank?: number;
+  /** Accept NaN/±Inf weights (`--allow-nonfinite`). */
+  allowNonFinite?: boolean;
 }
 
 /**
@@ -132,11 +135,12 @@ export interface ExportResult {
   folders: string[];
 }
 
-/** `peftc export CKPT --format hf-peft -o OUT`. */
-export async function exportCheckpoint(ckptDir: string, outDir: string, opts: ExportOptions = {}): Promise<ExportResult> {
+/** `peftc export CKPT --format hf-peft -o OUT`; CKPT is a checkpoint directory or its adapter.safetensors. */
+export async function exportCheckpoint(ckpt: string, outDir: string, opts: ExportOptions = {}): Promise<ExportResult> {
+  const ckptDir = ckpt.endsWith('.safetensors') && basename(ckpt) === ADAPTER_FILE ? dirname(ckpt) : ckpt;
   const ck = readCheckpointDir(ckptDir);
   const g = compileCheckpointSource(ck.state, ckptDir);
-  const values = await adapterFor(g, ckptDir);
+  const values = await adapterFor(g, ckptDir, { allowNonFinite: opts.allowNonFinite ?? false });
   const names = hfNameMap(g, opts.family);
   const kept = keptRanks(g, ck.file, values, opts.rank);
   const plan = planExport(g, names, { baseModel: opts.baseModel === undefined ? ck.state.base : opts.baseModel, adapterName: opts.adapterName, kept });
@@ -156,7 +160,7 @@ export async function exportCheckpoint(ckptDir: string, outDir: string, opts: Ex
 }
 
 /** The adapter folders in `dir`: itself, or its subfolders that hold an adapter_config.json. */
-export async function readAdapterFolders(dir: string): Promise<AdapterFolder[]> {
+export async function readAdapterFolders(dir: string, read: WeightsReadOptions = {}): Promise<AdapterFolder[]> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InteropError(`\`${dir}\` is not a folder`);
   const dirs = existsSync(join(dir, HF_CONFIG_FILE))
     ? [dir]
@@ -173,7 +177,7 @@ export async function readAdapterFolders(dir: string): Promise<AdapterFolder[]> 
         : `no ${safe}`;
       throw new InteropError(`${d}: ${hint}`);
     }
-    out.push({ where: d, config, weights: await readSafetensorsFile(join(d, safe)) });
+    out.push({ where: d, config, weights: await readWeightsFile(join(d, safe), read) });
   }
   return out;
 }
@@ -185,11 +189,13 @@ export interface ImportInput {
   source: { entry: string; files: Record<string, string> };
   set: string[];
   family?: Family;
+  /** Accept NaN/±Inf weights (`--allow-nonfinite`). */
+  allowNonFinite?: boolean;
 }
 
 /** `peftc import HF_DIR --peft FILE.peft -o CKPT`: a checkpoint at step 0 with zero optimizer state. */
 export async function importToCheckpoint(hfDir: string, input: ImportInput, outDir: string): Promise<{ folders: AdapterFolder[]; state: CheckpointState }> {
-  const folders = await readAdapterFolders(hfDir);
+  const folders = await readAdapterFolders(hfDir, { allowNonFinite: input.allowNonFinite ?? false });
   const g = input.graph;
   const values = importAdapters(g, hfNameMap(g, input.family), folders);
   const store = createStore(g, 'f32');
@@ -216,13 +222,14 @@ export async function importToCheckpoint(hfDir: string, input: ImportInput, outD
   return { folders, state };
 }
 
-/** `peftc merge FILE.peft --init BASE --adapter CKPT -o OUT.safetensors`. */
-export async function mergeToFile(g: Graph, basePath: string, ckptDir: string, outPath: string, family?: Family): Promise<MergeResult> {
+/** `peftc merge FILE.peft --init BASE --adapter CKPT -o OUT.safetensors`; CKPT is a checkpoint directory or an adapter file. */
+export async function mergeToFile(g: Graph, basePath: string, ckpt: string, outPath: string, family?: Family, read: WeightsReadOptions = {}): Promise<MergeResult> {
   if (existsSync(outPath) && statSync(outPath).isDirectory()) throw new InteropError(`\`${outPath}\` is a folder; -o names the merged .safetensors file`);
-  const base = await readHfCheckpoint(basePath);
-  const plan = planBaseLoad(g, base.file, family);
-  const values = await adapterFor(g, ckptDir);
+  const base = await readHfCheckpoint(basePath, read);
+  const plan = planBaseLoad(g, base.file, family, basePath);
+  const values = await adapterFor(g, ckpt, read);
   const res = mergeIntoBase(g, plan, base.file, values);
+  if (!read.allowNonFinite) checkMergedFinite(res, outPath);
   await writeSafetensorsFile(outPath, res.tensors, { format: 'pt' });
   return res;
 }

@@ -6,7 +6,8 @@
 // that no base weight holds: a checkpoint with any of them is refused, pointing to export.
 import { loraScale } from '../../compiler/peft/lora.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
-import { getFloat32, type ReadTensor, type SafetensorsFile, type WriteTensor } from '../io/safetensors.ts';
+import { firstNonFinite, getFloat32, type ReadTensor, type SafetensorsFile, type WriteTensor } from '../io/safetensors.ts';
+import { float32ToHalf } from '../io/half.ts';
 import { fmtShape, InteropError, listSome } from './errors.ts';
 import { linearLayout } from './graph-info.ts';
 import type { BaseLoadPlan } from './hf-weights.ts';
@@ -85,4 +86,19 @@ export function mergeIntoBase(g: Graph, plan: BaseLoadPlan, base: SafetensorsFil
 function like(t: ReadTensor, values: Float32Array): WriteTensor {
   if (t.dtype === 'F64') return { dtype: 'F64', shape: t.shape, data: Float64Array.from(values) };
   return { dtype: t.dtype === 'F16' || t.dtype === 'BF16' ? t.dtype : 'F32', shape: t.shape, data: values };
+}
+
+/**
+ * Refuses a merge whose result is not finite: finite inputs can still overflow (a large LoRA
+ * product, or rounding to F16's ±65504). Checks the merged and replaced tensors as they will be
+ * written (in their file dtype).
+ */
+export function checkMergedFinite(res: MergeResult, outPath: string): void {
+  for (const name of [...res.merged, ...res.replaced]) {
+    const t = res.tensors.get(name)!;
+    const dtype = t.dtype ?? 'F32';
+    const data = (dtype === 'F16' || dtype === 'BF16') && t.data instanceof Float32Array ? float32ToHalf(t.data, dtype) : t.data;
+    const at = firstNonFinite(dtype, data);
+    if (at >= 0) throw new InteropError(`${outPath}: merged tensor \`${name}\` is not finite at index ${at} (in ${dtype}); the fine-tune's weights overflow the base's (pass --allow-nonfinite to write it anyway)`);
+  }
 }

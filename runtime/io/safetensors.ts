@@ -25,6 +25,10 @@
 // - Aligned tensors are views into the input bytes (no copy, they share memory with it);
 //   unaligned ones (headers not padded to 8, or a Uint8Array at an odd offset) are copied.
 // - The header size limit is the reference's 100 MB.
+// - A tensor name that occurs twice in the header is an error (JSON.parse would keep the last
+//   one silently, and which one a reader sees would depend on the reader).
+// - `finite: true` refuses NaN and ±Inf in float tensors, naming the tensor and the first bad
+//   index: one pass over the stored values (16-bit floats by their exponent bits), no copy.
 import { float32ToHalf, halfToFloat32 } from './half.ts';
 
 export type Dtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
@@ -65,6 +69,8 @@ export interface ReadOptions {
    * SafetensorsError if a value is outside the Int32 range; 'bigint' as BigInt64Array/BigUint64Array.
    */
   int64?: 'int32' | 'bigint';
+  /** Fail with a SafetensorsError ('non-finite') if a float tensor holds NaN or ±Inf. Default false. */
+  finite?: boolean;
 }
 
 /** What the writer accepts: `dtype` may be left out when the data's class says it (see inferDtype). */
@@ -78,7 +84,8 @@ export type SafetensorsErrorCode =
   | 'too-short' | 'header-length' | 'header-too-large' | 'header-utf8' | 'header-json'
   | 'header-not-object' | 'metadata' | 'entry' | 'missing-field' | 'unknown-dtype'
   | 'unsupported-dtype' | 'bad-shape' | 'bad-offsets' | 'size-mismatch' | 'out-of-range'
-  | 'overlap' | 'hole' | 'trailing-bytes' | 'int64-range' | 'big-endian' | 'write' | 'not-found' | 'wrong-dtype';
+  | 'overlap' | 'hole' | 'trailing-bytes' | 'int64-range' | 'big-endian' | 'write' | 'not-found' | 'wrong-dtype'
+  | 'duplicate-name' | 'non-finite' | 'read' | 'file-too-large';
 
 export class SafetensorsError extends Error {
   override name = 'SafetensorsError';
@@ -139,7 +146,11 @@ export function parseSafetensors(bytes: Uint8Array, options: ReadOptions = {}): 
   checkTiling(entries, dataLength);
   if (!LITTLE_ENDIAN) throw new SafetensorsError('big-endian', 'safetensors data is little-endian; big-endian hosts are not supported');
   const tensors = new Map<string, ReadTensor>();
-  for (const e of entries) tensors.set(e.name, decode(bytes, dataStart, e, options));
+  for (const e of entries) {
+    const t = decode(bytes, dataStart, e, options);
+    if (options.finite) checkFinite(e.name, t.dtype, t.data);
+    tensors.set(e.name, t);
+  }
   return { tensors, metadata };
 }
 
@@ -170,7 +181,62 @@ function readHeader(bytes: Uint8Array): { header: unknown; dataStart: number } {
     const why = err instanceof Error ? err.message : String(err);
     throw new SafetensorsError('header-json', `header is not valid JSON: ${why}`);
   }
+  const twice = repeatedKey(text);
+  if (twice !== undefined) throw new SafetensorsError('duplicate-name', `tensor ${q(twice)} is named twice in the header`, twice);
   return { header, dataStart: 8 + len };
+}
+
+/**
+ * The first top-level key of a JSON object text that occurs twice, if any. The text is valid
+ * JSON (JSON.parse accepted it), so a scan of strings and brackets is enough.
+ */
+function repeatedKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let j = i + 1;
+      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++;
+      if (depth === 1) expectKey = c === 0x7b;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+    else if (c === 0x2c && depth === 1) expectKey = true;
+  }
+  return undefined;
+}
+
+/** Throws naming the tensor and the first NaN or ±Inf of a float tensor (as decoded: 16-bit floats may be bits). */
+function checkFinite(name: string, dtype: Dtype, data: TensorData): void {
+  const at = firstNonFinite(dtype, data);
+  if (at < 0) return;
+  const v = dtype === 'F16' || dtype === 'BF16' ? halfToFloat32((data as Uint16Array).subarray(at, at + 1), dtype)[0]! : Number(data[at]);
+  throw new SafetensorsError('non-finite', `tensor ${q(name)}: ${v} at index ${at} (of ${data.length}); the weights are not finite`, name);
+}
+
+/** Index of the first NaN or ±Inf in a float tensor's values (16-bit floats as bits), or -1. */
+export function firstNonFinite(dtype: Dtype, data: TensorData): number {
+  if (dtype === 'F32' || dtype === 'F64') {
+    const a = data as Float32Array | Float64Array;
+    // x - x is 0 for every finite x, NaN for NaN and ±Inf.
+    for (let i = 0; i < a.length; i++) if (a[i]! - a[i]! !== 0) return i;
+    return -1;
+  }
+  if (dtype === 'F16' || dtype === 'BF16') {
+    const a = data as Uint16Array;
+    const exp = dtype === 'F16' ? 0x7c00 : 0x7f80; // all-ones exponent: Inf or NaN
+    for (let i = 0; i < a.length; i++) if ((a[i]! & exp) === exp) return i;
+  }
+  return -1;
 }
 
 const kindOf = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`);

@@ -18,6 +18,7 @@ import { loadInit } from '../interop/hf-weights-node.ts';
 import { checkAdapterValues } from '../interop/merge.ts';
 import { compileCheckpointSource, readAdapterFolders, readAdapterValues } from '../interop/interop-node.ts';
 import { hfNameMap, type Family } from '../interop/names.ts';
+import type { WeightsReadOptions } from '../io/read-weights-node.ts';
 import { compileGenerated, concatLora, type BaseProgram } from './combine.ts';
 import { AdapterSetError, type BaseModel, type LoadedAdapter } from './set.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
@@ -49,7 +50,7 @@ export interface LoadedBase {
  * The base program (no PEFT methods: each adapter brings its own) with its weights in one arena:
  * --init's tensors, the rest from the seed.
  */
-export async function loadBase(file: string, opts: { host: SourceHost; set?: string[]; init?: string; seed?: number; tokenize?: (t: string) => number[] }): Promise<LoadedBase> {
+export async function loadBase(file: string, opts: { host: SourceHost; set?: string[]; init?: string; seed?: number; tokenize?: (t: string) => number[]; read?: WeightsReadOptions }): Promise<LoadedBase> {
   const entry = resolve(file);
   const set = opts.set ?? [];
   const res = compile(entry, opts.host, { set, derivedPrefix: true });
@@ -64,7 +65,7 @@ export async function loadBase(file: string, opts: { host: SourceHost; set?: str
   const graph = res.graph;
   const arena = new Arena(graph.params, 'f32');
   const store = { frozen: arena, trainable: new Arena([], 'f32') };
-  const loaded = opts.init ? (await loadInit(opts.init, graph, store)).loaded : new Set<string>();
+  const loaded = opts.init ? (await loadInit(opts.init, graph, store, undefined, opts.read)).loaded : new Set<string>();
   initParams(graph, store, { seed: opts.seed ?? 0, skip: loaded, ...(opts.tokenize ? { tokenize: opts.tokenize } : {}) });
   return { base: { graph, arena }, program: { entry, host: opts.host, set }, texts: res.texts };
 }
@@ -74,6 +75,8 @@ export interface LoadContext {
   baseGraph: Graph;
   program: BaseProgram;
   family?: Family;
+  /** How weight files are read (`--allow-nonfinite`). */
+  read?: WeightsReadOptions;
 }
 
 /** One adapter from a checkpoint directory or a Hugging Face PEFT / AdapterHub folder. */
@@ -81,13 +84,13 @@ export async function loadAdapter(spec: AdapterSpec, ctx: LoadContext): Promise<
   const dir = spec.dir;
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new AdapterSetError(`--adapter ${spec.name}=${dir}: not a folder`);
   if (isCheckpointDir(dir)) {
-    const parts = await loadStackParts([spec]);
+    const parts = await loadStackParts([spec], 0, ctx.read);
     const own = parts.pop()!;
     return parts.length ? withFrozen(own, parts, ctx) : own;
   }
   const hf = existsSync(join(dir, HF_CONFIG_FILE)) || hasSubConfig(dir);
   if (!hf) throw new AdapterSetError(`--adapter ${spec.name}=${dir}: neither a checkpoint directory (${CHECKPOINT_FILE} and ${ADAPTER_FILE}) nor an adapter folder (${HF_CONFIG_FILE})`);
-  const folders = await readAdapterFolders(dir);
+  const folders = await readAdapterFolders(dir, ctx.read);
   const kinds = folders.map((f) => f.config.kind).join(' + ');
   const text = emitPeft(folders, ctx.baseGraph, hfNameMap(ctx.baseGraph, ctx.family), ctx.program.entry, `Imported from ${dir} (${kinds})`);
   const { graph } = compileGenerated(ctx.program, text, spec.name);
@@ -107,15 +110,15 @@ export function isCheckpointDir(dir: string): boolean {
  * Checkpoint directories as a flat list of parts: each one preceded by the adapters it was trained
  * on top of (recursively), in stacking order. The last part of each spec is the spec itself.
  */
-export async function loadStackParts(specs: AdapterSpec[], depth = 0): Promise<LoadedAdapter[]> {
+export async function loadStackParts(specs: AdapterSpec[], depth = 0, read: WeightsReadOptions = {}): Promise<LoadedAdapter[]> {
   if (depth > 8) throw new AdapterSetError('adapters stacked more than 8 deep');
   const out: LoadedAdapter[] = [];
   for (const spec of specs) {
     if (!isCheckpointDir(spec.dir)) throw new AdapterSetError(`${spec.dir}: not a checkpoint directory (${CHECKPOINT_FILE} and ${ADAPTER_FILE}); import an adapter folder first with \`peftc import\``);
     const ck = readCheckpointDir(spec.dir);
-    out.push(...(await loadStackParts(frozenAdaptersOf(ck.state), depth + 1)));
+    out.push(...(await loadStackParts(frozenAdaptersOf(ck.state), depth + 1, read)));
     const graph = compileCheckpointSource(ck.state, spec.dir);
-    const raw = await readAdapterValues(spec.dir);
+    const raw = await readAdapterValues(spec.dir, read);
     checkAdapterValues(graph, raw, join(spec.dir, ADAPTER_FILE));
     out.push({ name: spec.name, graph, values: new Map([...raw].map(([k, v]) => [k, v.data])), source: spec.dir });
   }

@@ -1,0 +1,134 @@
+// What `--adapter` names — a checkpoint directory, or an adapter .safetensors file with or
+// without its checkpoint beside it — and what that fine-tune was trained from: the base weights
+// (its `--init`), the `--set` values and the seed, as its checkpoint recorded them. eval,
+// generate, export, merge and combine take these when the command line does not give them, so a
+// fine-tune runs on the model it was trained on, not on a fresh random one.
+//
+// Where a recorded base is looked for: an absolute path as it is; a relative one (as `train`
+// was given it) from the current directory, then from each folder above the checkpoint
+// directory — the default `runs/NAME` sits in the directory train ran in, so the base is found
+// from there and from anywhere else.
+import { existsSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import type { Graph } from '../compiler/ir/types.ts';
+import { ADAPTER_FILE, CHECKPOINT_FILE, type CheckpointState } from '../runtime/checkpoint.ts';
+import { readCheckpointDir } from '../runtime/checkpoint-node.ts';
+import { isCheckpointDir } from '../runtime/multi/load-node.ts';
+import { UserError } from './grad.ts';
+
+export interface FineTune {
+  /** The adapter .safetensors file to load. */
+  adapter: string;
+  /** The checkpoint directory, when the adapter has one. */
+  dir?: string;
+  /** Its training state, when there is a checkpoint. */
+  state?: CheckpointState;
+}
+
+/** The fine-tune an `--adapter` argument names; reads its checkpoint's state when there is one. */
+export function findFineTune(arg: string, flag = '--adapter'): FineTune {
+  const isDir = existsSync(arg) && statSync(arg).isDirectory();
+  const adapter = isDir ? join(arg, ADAPTER_FILE) : arg;
+  if (!existsSync(adapter) || !adapter.endsWith('.safetensors')) {
+    throw new UserError(`${flag} ${arg}: ${isDir ? `no ${ADAPTER_FILE} there` : 'no such .safetensors file'}; give a checkpoint directory written by \`peftc train --out\` or an adapter .safetensors file`);
+  }
+  // An adapter file is the checkpoint's when it is the checkpoint directory's adapter.safetensors.
+  const dir = isDir ? arg : basename(adapter) === ADAPTER_FILE ? dirname(adapter) : undefined;
+  if (dir === undefined || !existsSync(join(dir, CHECKPOINT_FILE))) return { adapter };
+  return { adapter, dir, state: readCheckpointDir(dir).state };
+}
+
+/** The base weights to load: a file (`init`), or the seeded initialisation with `seed`. */
+export interface BaseChoice {
+  init?: string;
+  seed: number;
+  /** Where the choice came from, for messages. */
+  from: 'init' | 'checkpoint' | 'checkpoint-seed' | 'none';
+  notes: string[];
+}
+
+/**
+ * An explicit --init wins (with a note when the checkpoint recorded another base); else the
+ * recorded base; else, for a checkpoint trained without --init, the seeded weights it was trained
+ * on (its seed reproduces them exactly). `fallbackSeed` seeds the model when nothing is recorded.
+ */
+export function chooseBase(ft: FineTune | undefined, init: string | undefined, fallbackSeed = 0): BaseChoice {
+  const state = ft?.state;
+  const seed = state?.seed ?? fallbackSeed;
+  if (init !== undefined) {
+    const recorded = state?.base ? recordedBase(ft!, { mustExist: false }) : undefined;
+    const notes = recorded !== undefined && resolve(init) !== recorded
+      ? [`--init ${init} is not the base ${ft!.dir} was trained from (${state!.base}); using --init`]
+      : [];
+    return { init, seed, from: 'init', notes };
+  }
+  if (state?.base) return { init: recordedBase(ft!), seed, from: 'checkpoint', notes: [] };
+  return { seed, from: state ? 'checkpoint-seed' : 'none', notes: [] };
+}
+
+/** The absolute path of the base a checkpoint recorded (see the rule at the top). */
+export function recordedBase(ft: FineTune, opts: { mustExist?: boolean } = {}): string {
+  const base = ft.state!.base!;
+  const tried = isAbsolute(base) ? [base] : [resolve(base), ...ancestors(resolve(ft.dir!)).map((d) => join(d, base))];
+  const found = tried.find((p) => existsSync(p));
+  if (found) return found;
+  if (opts.mustExist === false) return tried[0]!;
+  const where = isAbsolute(base) ? '' : ` (looked in the current directory and the folders above ${ft.dir})`;
+  throw new UserError(`${ft.dir} was trained from base weights ${base}, which do not exist${where}; pass --init with those weights`);
+}
+
+function ancestors(dir: string): string[] {
+  const out: string[] = [];
+  for (let d = dirname(dir); !out.includes(d); d = dirname(d)) out.push(d);
+  return out;
+}
+
+/** The --set values: the command line's, else the checkpoint's (with a note when they differ). */
+export function chooseSet(ft: FineTune | undefined, set: string[] | undefined): { set: string[]; notes: string[] } {
+  const recorded = ft?.state?.set ?? [];
+  if (!set?.length) return { set: recorded, notes: [] };
+  const same = set.length === recorded.length && set.every((s, i) => s === recorded[i]);
+  const notes = ft?.state && !same ? [`--set ${set.join(' --set ')} is not what ${ft.dir} was trained with (${recorded.length ? `--set ${recorded.join(' --set ')}` : 'no --set'}); using the command line's`] : [];
+  return { set, notes };
+}
+
+/** What the checkpoint was trained from, for messages: `examples/x.peft with --set a=1`. */
+export function trainedFrom(state: CheckpointState): string {
+  return `${state.source.entry}${state.set.length ? ` with --set ${state.set.join(' --set ')}` : ''}`;
+}
+
+/** Base parameters the model keeps frozen: what --init must provide (random otherwise). */
+export function frozenBaseParams(g: Graph): string[] {
+  return g.params.filter((p) => p.partition === 'frozen' && p.origin === 'base').map((p) => p.path);
+}
+
+/** The error for an adapter that records no base, on a model with frozen base weights. */
+export function noBaseError(ft: FineTune, g: Graph): UserError {
+  const n = frozenBaseParams(g).length;
+  return new UserError(`${ft.adapter} has no ${CHECKPOINT_FILE} beside it to say which base weights it was trained on, and the model's ${n} frozen base parameter(s) would be random: pass --init BASE.safetensors (the weights it was trained from)`);
+}
+
+/**
+ * The one base under several named adapters (`--adapter a=DIR …`, `combine`): --init, else the
+ * base their checkpoints recorded, which must agree (adapter folders record none).
+ */
+export function chooseSharedBase(specs: { name: string; dir: string }[], init: string | undefined, fallbackSeed = 0): BaseChoice {
+  const tunes = specs.filter((s) => isCheckpointDir(s.dir)).map((s) => ({ name: s.name, ft: findFineTune(s.dir) }));
+  if (init !== undefined) {
+    const notes = tunes.flatMap(({ ft }) => chooseBase(ft, init).notes);
+    return { init, seed: fallbackSeed, from: 'init', notes };
+  }
+  // Each checkpoint's base: a file, or the seeded weights it was trained on.
+  const recorded = tunes.map(({ name, ft }) => {
+    const choice = chooseBase(ft, undefined, fallbackSeed);
+    return { name, choice, base: choice.init ?? `seeded weights, seed ${choice.seed}` };
+  });
+  const distinct = [...new Map(recorded.map((r) => [r.base, r])).values()];
+  if (distinct.length > 1) {
+    const [a, b] = distinct as [(typeof distinct)[0], (typeof distinct)[0]];
+    throw new UserError(`adapters \`${a.name}\` and \`${b.name}\` were trained on different bases (${a.base}; ${b.base}); pass --init to choose one`);
+  }
+  if (distinct.length === 1) return distinct[0]!.choice;
+  if (specs.length) throw new UserError(`none of the adapters (${specs.map((s) => s.name).join(', ')}) records the base weights it was trained on (adapter folders do not): pass --init BASE.safetensors`);
+  return { seed: fallbackSeed, from: 'none', notes: [] };
+}
