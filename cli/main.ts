@@ -106,7 +106,7 @@ addRuntimeFlags(addCompileFlags(
   program
     .command('train')
     .argument('<file>', '.peft file')
-    .requiredOption('--data <data>', 'training data: a text or .jsonl file, or a bundled corpus (moby-dick, sotu)')
+    .option('--data <data>', 'training data: a text or .jsonl file, or a bundled corpus (moby-dick, sotu); required unless --resume (default: the checkpoint\'s)')
     .option('--valid <data>', 'validation data (default: the last 10% of --data)')
     .option('--init <base.safetensors>', 'base weights by parameter path')
     .option('--steps <n>', 'optimizer steps')
@@ -124,6 +124,7 @@ addRuntimeFlags(addCompileFlags(
     .option('--seed <n>', 'seed for initialisation and data order (default 0; on --resume, the run\'s own)')
     .option('--out <dir>', 'checkpoint directory (default: runs/<file name>)')
     .option('--resume <dir>', 'continue from a checkpoint directory')
+    .option('--overwrite', 'replace the checkpoint already in --out (without it, train refuses to)')
     .option('--no-baseline', 'skip the bigram baseline')
     .option('--json', 'one JSON object per logged step on stdout')
     .description('fine-tune the trainable parameters on a dataset')),
