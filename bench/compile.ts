@@ -14,7 +14,7 @@ import { compile } from '../compiler/build.ts';
 import { buildPlan, DEFAULT_CAPS, formatWgsl } from '../compiler/lower/plan.ts';
 import { summarize } from '../compiler/params.ts';
 import { nodeHost } from '../cli/node-host.ts';
-import type { AdapterCaps } from '../runtime/webgpu/kernels/types.ts';
+import type { AdapterCaps } from '../codegen/wgsl/types.ts';
 
 const file = resolve(import.meta.dirname, '../examples/gpt2-lora.peft');
 const set = ['n_embd=1600,n_layer=48,n_head=25'];

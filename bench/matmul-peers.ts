@@ -5,8 +5,8 @@
 // repetitions, each one dispatch (ours) or one tf.matMul (tfjs), submitted and waited for
 // (onSubmittedWorkDone), with no readback.
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
-import type { MatmulSpec } from '../runtime/webgpu/kernels/matmul.ts';
-import { prepareMatmul } from '../runtime/webgpu/kernels/matmul.ts';
+import type { MatmulSpec } from '../compiler/lower/matmul-spec.ts';
+import { prepareMatmul } from '../runtime/webgpu/matmul.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { matmulCpu, maxScaledError, randomArray } from '../test/webgpu/reference.ts';
 import { type Stat, stat } from './model.ts';

@@ -7,7 +7,9 @@
 
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
 import type { Gpu } from '../runtime/webgpu/gpu.ts';
-import { type MatmulSpec, type MatmulVariant, prepareMatmul } from '../runtime/webgpu/kernels/matmul.ts';
+import type { MatmulSpec } from '../compiler/lower/matmul-spec.ts';
+import type { MatmulVariant } from '../codegen/wgsl/matmul.ts';
+import { prepareMatmul } from '../runtime/webgpu/matmul.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { matmulCpu, maxScaledError, randomArray } from '../test/webgpu/reference.ts';
 

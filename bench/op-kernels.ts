@@ -12,8 +12,8 @@
 import { resolve } from 'node:path';
 import { Random } from '../runtime/cpu/random.ts';
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
-import { attentionGradKV, attentionWithLse, opKernel } from '../runtime/webgpu/kernels/index.ts';
-import type { OpKernel, OpKernelRequest } from '../runtime/webgpu/kernels/types.ts';
+import { attentionGradKV, attentionWithLse, opKernel } from '../codegen/wgsl/index.ts';
+import type { OpKernel, OpKernelRequest } from '../codegen/wgsl/types.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { BATCH, flag, MODEL } from './model.ts';
 

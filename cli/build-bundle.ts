@@ -15,7 +15,7 @@ const ROOT = resolve(import.meta.dirname, '..');
 const STANDALONE = resolve(ROOT, 'runtime/standalone');
 
 /** The only files under compiler/ a trainer bundle may contain: layout and constants, no planner. */
-export const BUNDLE_COMPILER_FILES = ['compiler/lower/memory.ts', 'compiler/lower/optimizer.ts', 'compiler/ir/dims.ts'];
+export const BUNDLE_COMPILER_FILES = ['compiler/lower/memory.ts', 'compiler/lower/optimizer.ts', 'compiler/ir/dims.ts', 'compiler/ir/dropout.ts'];
 
 export interface BundleOptions {
   /** The model's tokenizer: with `byte`, GPT-2's merge ranks (0.5 MB) are left out. */

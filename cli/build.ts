@@ -12,7 +12,7 @@ import { buildDataset } from '../runtime/data/dataset.ts';
 import type { TokenizerName } from '../runtime/data/tokenizer.ts';
 import { serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
 import { TRAINER_FILES, TRAINER_FORMAT, type KernelKind, type PlanSet, type TrainerManifest, type TrainerPlans } from '../runtime/standalone/manifest.ts';
-import type { AdapterCaps } from '../runtime/webgpu/kernels/types.ts';
+import type { AdapterCaps } from '../codegen/wgsl/caps.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { PAGE_HTML, bundleNode, bundlePage } from './build-bundle.ts';
 import { UserError } from './grad.ts';

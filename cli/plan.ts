@@ -4,7 +4,7 @@ import { buildTrainingGraph } from '../compiler/autodiff/backward.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { DEFAULT_CAPS, PlanError, buildPlan, formatPlan, formatWgsl } from '../compiler/lower/plan.ts';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';
-import type { AdapterCaps } from '../runtime/webgpu/kernels/types.ts';
+import type { AdapterCaps } from '../codegen/wgsl/caps.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { UserError } from './grad.ts';
 import { frozenF16 } from './session.ts';

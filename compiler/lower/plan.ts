@@ -11,9 +11,11 @@ import type { TrainingGraph } from '../autodiff/backward.ts';
 import { evalDim, evalShape } from '../ir/dims.ts';
 import { LENGTHS } from '../ir/types.ts';
 import type { Attrs, Node } from '../ir/types.ts';
-import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, TensorSpec } from '../../runtime/webgpu/kernels/types.ts';
-import { type Activation, type GradActivation, type MatmulSpec, matmulKernel, matmulVariantFor, regblockRowBlocks } from '../../runtime/webgpu/kernels/matmul.ts';
-import { attentionGradKV, attentionWithLse, crossEntropyFused, crossEntropyRows, opKernel } from '../../runtime/webgpu/kernels/index.ts';
+import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, TensorSpec } from '../../codegen/wgsl/types.ts';
+import { DEFAULT_CAPS } from '../../codegen/wgsl/caps.ts';
+import { matmulKernel, matmulVariantFor, regblockRowBlocks } from '../../codegen/wgsl/matmul.ts';
+import { attentionGradKV, attentionWithLse, crossEntropyFused, crossEntropyRows, opKernel } from '../../codegen/wgsl/index.ts';
+import type { Activation, GradActivation, MatmulSpec } from './matmul-spec.ts';
 import { FUSION_KINDS, type FusionKind, type Group, dropoutAliases, groupNodes } from './fuse.ts';
 import type { BufferKind, Phase, Plan, PlanBuffer, PlanFusion, PlanShader, PlanStep, Region } from './types.ts';
 import { type ArenaLayout, BufferPool, alignUp, arenaParts, layoutArena, numel } from './memory.ts';
@@ -39,24 +41,7 @@ export interface PlanOptions {
   frozenF16?: boolean;
 }
 
-/** WebGPU's default limits (what every adapter offers), for plans made without a device. */
-export const DEFAULT_CAPS: AdapterCaps = {
-  isSoftware: false,
-  features: [],
-  limits: {
-    maxComputeInvocationsPerWorkgroup: 256,
-    maxComputeWorkgroupSizeX: 256,
-    maxComputeWorkgroupSizeY: 256,
-    maxComputeWorkgroupSizeZ: 64,
-    maxComputeWorkgroupStorageSize: 16384,
-    maxComputeWorkgroupsPerDimension: 65535,
-    maxStorageBufferBindingSize: 134217728,
-    maxBufferSize: 268435456,
-    maxStorageBuffersPerShaderStage: 8,
-    maxUniformBufferBindingSize: 65536,
-    maxBindingsPerBindGroup: 1000,
-  },
-};
+export { DEFAULT_CAPS };
 
 export class PlanError extends Error {
   override name = 'PlanError';

@@ -6,7 +6,7 @@
 // Windows start at a multiple of 64 rows, so their byte offsets are multiples of 256 (a row is
 // at least 4 bytes; an f16 row has an even length): every adapter accepts them as binding
 // offsets. Pure: sizes and offsets only.
-import { type MatmulSpec, stridesOf } from '../../runtime/webgpu/kernels/matmul.ts';
+import { type MatmulSpec, stridesOf } from './matmul-spec.ts';
 
 /** Rows per window start at multiples of this (64 rows × ≥ 4 bytes = a 256-byte offset). */
 export const ROW_QUANTUM = 64;

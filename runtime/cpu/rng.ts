@@ -19,15 +19,8 @@ export function pcg(v: number): number {
   return ((word >>> 22) ^ word) >>> 0;
 }
 
-/**
- * The keep threshold of dropout with probability p: floor(p · 2³²), computed in f64 on the
- * host (a GPU kernel should receive it as a u32 uniform rather than compute it in f32, where
- * p = 0.1 rounds to 0.10000000149 and the threshold would move by 7).
- */
-export function dropoutThreshold(p: number): number {
-  if (!(p >= 0 && p < 1)) throw new Error(`dropout probability must be in [0, 1), got ${p}`);
-  return Math.floor(p * 4294967296);
-}
+// The keep threshold is the op's, shared with the kernel generators.
+export { dropoutThreshold } from '../../compiler/ir/dropout.ts';
 
 /** The per-(seed, step) key: pcg(seed + pcg(step)) in u32 arithmetic. */
 export function dropoutKey(seed: number, step: number): number {

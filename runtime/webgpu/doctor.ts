@@ -5,7 +5,9 @@
 import type { AdapterInfo } from './device.ts';
 import { GpuError } from './errors.ts';
 import type { Gpu } from './gpu.ts';
-import { type MatmulSpec, type MatmulVariant, matmulVariantFor, prepareMatmul } from './kernels/matmul.ts';
+import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
+import { type MatmulVariant, matmulVariantFor } from '../../codegen/wgsl/matmul.ts';
+import { prepareMatmul } from './matmul.ts';
 
 export interface DoctorCheck {
   name: string;

@@ -16,7 +16,7 @@ import { float32ToHalf } from '../io/half.ts';
 import type { OptimizerState } from '../optim.ts';
 import { GpuError } from './errors.ts';
 import type { Batch as GpuBatch, Gpu, Kernel } from './gpu.ts';
-import type { AdapterCaps } from './kernels/types.ts';
+import type { AdapterCaps } from '../../codegen/wgsl/caps.ts';
 
 export interface GpuRunOptions {
   /** Dropout is active in training mode. */

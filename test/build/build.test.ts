@@ -131,7 +131,7 @@ describe('peftc build: the trainer folder', () => {
       expect(bundle.inputs.filter((p) => p.startsWith('grammar/') || p.includes('chevrotain'))).toEqual([]);
       expect(bundle.inputs.filter((p) => p.startsWith('compiler/') && !BUNDLE_COMPILER_FILES.includes(p))).toEqual([]);
       expect(bundle.inputs).toContain('runtime/standalone/trainer.ts');
-      expect(bundle.inputs.some((p) => p.startsWith('runtime/webgpu/kernels/'))).toBe(false); // the plan carries the WGSL
+      expect(bundle.inputs.some((p) => p.startsWith('codegen/'))).toBe(false); // the plan carries the WGSL
     }
   });
 

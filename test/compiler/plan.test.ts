@@ -6,7 +6,7 @@ import { buildTrainingGraph, type TrainingGraph } from '../../compiler/autodiff/
 import { ALIGN } from '../../compiler/lower/memory.ts';
 import { FUSION_KINDS as FUSIONS } from '../../compiler/lower/fuse.ts';
 import { DEFAULT_CAPS, buildPlan, formatPlan, formatWgsl, type Plan, PlanError, type PlanOptions } from '../../compiler/lower/plan.ts';
-import type { AdapterCaps, OpKernelGen } from '../../runtime/webgpu/kernels/types.ts';
+import type { AdapterCaps, OpKernelGen } from '../../codegen/wgsl/types.ts';
 import { graphOf, graphOfText, tinySet, TINY } from '../helpers.ts';
 
 /** WebGPU's default limits, which every adapter offers. */

@@ -5,7 +5,7 @@
 // sums in another order).
 import { describe, expect, it } from 'vitest';
 import { ROW_QUANTUM, SplitError, chunks, rowsPerWindow, splitMatmul } from '../../compiler/lower/split.ts';
-import { type MatmulSpec, bindingElements, stridesOf } from '../../runtime/webgpu/kernels/matmul.ts';
+import { type MatmulSpec, bindingElements, stridesOf } from '../../compiler/lower/matmul-spec.ts';
 import { activationCpu, matmulCpu, randomArray } from '../webgpu/reference.ts';
 
 /** Runs the pieces over Float64 copies of the whole operands, each piece seeing only its windows. */

@@ -10,13 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GpuError } from '../../runtime/webgpu/errors.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
 import { runDoctor } from '../../runtime/webgpu/doctor.ts';
-import {
-  type MatmulOptions,
-  type MatmulSpec,
-  matmulVariantFor,
-  matmulKernel,
-  prepareMatmul,
-} from '../../runtime/webgpu/kernels/matmul.ts';
+import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
+import { type MatmulOptions, matmulVariantFor, matmulKernel } from '../../codegen/wgsl/matmul.ts';
+import { prepareMatmul } from '../../runtime/webgpu/matmul.ts';
 import { splitMatmul } from '../../compiler/lower/split.ts';
 import { float32ToHalf, halfToFloat32 } from '../../runtime/io/half.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { GpuError } from '../../runtime/webgpu/errors.ts';
-import { prepareMatmul } from '../../runtime/webgpu/kernels/matmul.ts';
+import { prepareMatmul } from '../../runtime/webgpu/matmul.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { doctorCommand } from '../../cli/doctor.ts';
 

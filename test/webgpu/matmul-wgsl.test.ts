@@ -2,8 +2,8 @@
 // limits, dispatch sizes and the errors for shapes an adapter cannot bind.
 
 import { describe, expect, it } from 'vitest';
-import { GpuError } from '../../runtime/webgpu/errors.ts';
-import { type MatmulLimits, matmulKernel, matmulVariantFor } from '../../runtime/webgpu/kernels/matmul.ts';
+import { CodegenError } from '../../codegen/codegen-error.ts';
+import { type MatmulLimits, matmulKernel, matmulVariantFor } from '../../codegen/wgsl/matmul.ts';
 
 /** WebGPU compatibility-mode defaults (what llvmpipe gives when its limits are not requested). */
 const COMPAT: MatmulLimits = {
@@ -95,8 +95,8 @@ describe('matmul generator', () => {
         return e;
       }
     })();
-    expect(err).toBeInstanceOf(GpuError);
-    expect((err as GpuError).kind).toBe('limit');
+    expect(err).toBeInstanceOf(CodegenError);
+    expect((err as CodegenError).kind).toBe('limit');
   });
 
   it('rejects non-positive or fractional sizes', () => {

@@ -5,8 +5,8 @@ import { KERNELS } from '../../runtime/cpu/kernels/index.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { numel, type Tensor } from '../../runtime/cpu/tensor.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
-import { opKernel } from '../../runtime/webgpu/kernels/index.ts';
-import type { AdapterCaps, OpKernel, OpKernelRequest, TensorSpec } from '../../runtime/webgpu/kernels/types.ts';
+import { opKernel } from '../../codegen/wgsl/index.ts';
+import type { AdapterCaps, OpKernel, OpKernelRequest, TensorSpec } from '../../codegen/wgsl/types.ts';
 import { type OpCase, type Tolerance, caseSeed } from './op-cases.ts';
 
 export const specOf = (t: Tensor): TensorSpec => ({ shape: [...t.shape], dtype: t.data instanceof Int32Array ? 'i32' : 'f32' });

@@ -7,10 +7,10 @@ import { OPS } from '../../compiler/ir/ops.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { dropoutThreshold } from '../../runtime/cpu/rng.ts';
 import type { RuntimeLimits } from '../../runtime/webgpu/device.ts';
-import { GpuError } from '../../runtime/webgpu/errors.ts';
-import { PCG_WGSL } from '../../runtime/webgpu/kernels/dropout.ts';
-import { crossEntropyFused, OP_KERNELS, opKernel } from '../../runtime/webgpu/kernels/index.ts';
-import type { AdapterCaps, OpKernelRequest } from '../../runtime/webgpu/kernels/types.ts';
+import { CodegenError } from '../../codegen/codegen-error.ts';
+import { PCG_WGSL } from '../../codegen/wgsl/dropout.ts';
+import { crossEntropyFused, OP_KERNELS, opKernel } from '../../codegen/wgsl/index.ts';
+import type { AdapterCaps, OpKernelRequest } from '../../codegen/wgsl/types.ts';
 import { caseSeed, OP_CASES } from './op-cases.ts';
 import { requestOf } from './op-harness.ts';
 import { readFileSync } from 'node:fs';
@@ -57,7 +57,7 @@ describe('op kernel registry', () => {
     expect(OP_CASES.length).toBeGreaterThan(150);
   });
 
-  it('refuses leaves and unknown ops with a clear GpuError', () => {
+  it('refuses leaves and unknown ops with a clear CodegenError', () => {
     for (const [op, text] of [
       ['input', /leaf of the graph/],
       ['param', /leaf of the graph/],
@@ -65,9 +65,9 @@ describe('op kernel registry', () => {
       ['toString', /no WGSL kernel for op "toString"/],
     ] as const) {
       const e = codeOf(() => opKernel({ op, attrs: {}, inputs: [], output: f([1]) }, SOFTWARE));
-      expect(e).toBeInstanceOf(GpuError);
-      expect((e as GpuError).kind).toBe('validation');
-      expect((e as GpuError).message).toMatch(text);
+      expect(e).toBeInstanceOf(CodegenError);
+      expect((e as CodegenError).kind).toBe('validation');
+      expect((e as CodegenError).message).toMatch(text);
     }
   });
 
@@ -88,23 +88,23 @@ describe('op kernel registry', () => {
     ];
     for (const [req, text] of bad) {
       const e = codeOf(() => opKernel(req, SOFTWARE));
-      expect(e, req.op).toBeInstanceOf(GpuError);
-      expect((e as GpuError).message, req.op).toMatch(text);
+      expect(e, req.op).toBeInstanceOf(CodegenError);
+      expect((e as CodegenError).message, req.op).toMatch(text);
     }
   });
 
   it('refuses a tensor larger than one storage binding with a limit error', () => {
     const caps = { ...SOFTWARE, limits: { ...COMPAT, maxStorageBufferBindingSize: 1024 } };
     const e = codeOf(() => opKernel({ op: 'embedding', attrs: {}, inputs: [f([300, 1]), i([4])], output: f([4, 1]) }, caps));
-    expect((e as GpuError).kind).toBe('limit');
-    expect((e as GpuError).message).toMatch(/operand 0 \[300, 1\] holds 1200 bytes, more than this adapter's maxStorageBufferBindingSize \(1024\)/);
+    expect((e as CodegenError).kind).toBe('limit');
+    expect((e as CodegenError).message).toMatch(/operand 0 \[300, 1\] holds 1200 bytes, more than this adapter's maxStorageBufferBindingSize \(1024\)/);
     const fused = codeOf(() => crossEntropyFused({ op: 'cross_entropy_grad', attrs: { ignore_index: -100 }, inputs: [f([2, 300]), i([2])], output: f([2, 300]) }, caps));
-    expect((fused as GpuError).kind).toBe('limit');
+    expect((fused as CodegenError).kind).toBe('limit');
   });
 
   it('refuses rope positions beyond the f32 angle reduction with a limit error', () => {
     const e = codeOf(() => opKernel({ op: 'rope', attrs: { heads: 1, theta: 1e4, inverse: false, offset: 70000 }, inputs: [f([1, 2, 4])], output: f([1, 2, 4]) }, SOFTWARE));
-    expect((e as GpuError).kind).toBe('limit');
+    expect((e as CodegenError).kind).toBe('limit');
   });
 });
 
@@ -134,7 +134,7 @@ describe('op kernels under compatibility-mode limits', () => {
     expect(k.wgsl).toContain('let i = gid.x + gid.y * 6400u;');
     const big = { op: 'relu', attrs: {}, inputs: [f([64 * 100 * 100 + 1])], output: f([64 * 100 * 100 + 1]) };
     const e = codeOf(() => opKernel(big, { ...SOFTWARE, limits }));
-    expect((e as GpuError).kind).toBe('limit');
+    expect((e as CodegenError).kind).toBe('limit');
   });
 
   it('keeps heavy kernels in small workgroups on software adapters only', () => {

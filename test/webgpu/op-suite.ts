@@ -14,10 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KERNELS } from '../../runtime/cpu/kernels/index.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import type { Tensor } from '../../runtime/cpu/tensor.ts';
-import { GpuError } from '../../runtime/webgpu/errors.ts';
+import { CodegenError } from '../../codegen/codegen-error.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
-import { attentionGradKV, attentionWithLse, crossEntropyFused, opKernel } from '../../runtime/webgpu/kernels/index.ts';
-import type { AdapterCaps } from '../../runtime/webgpu/kernels/types.ts';
+import { attentionGradKV, attentionWithLse, crossEntropyFused, opKernel } from '../../codegen/wgsl/index.ts';
+import type { AdapterCaps } from '../../codegen/wgsl/types.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { CROSS_ENTROPY_CASES, OP_CASES, TOL, caseSeed, type OpCase } from './op-cases.ts';
 import { type Comparison, checkCase, compare, maxMagnitude, requestOf, runKernel } from './op-harness.ts';
@@ -216,7 +216,7 @@ export function opSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
           try {
             r = await checkCase(gpu, c, caps);
           } catch (e) {
-            if (e instanceof GpuError && e.kind === 'limit') {
+            if (e instanceof CodegenError && e.kind === 'limit') {
               tooBig++;
               continue;
             }

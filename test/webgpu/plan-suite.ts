@@ -37,7 +37,7 @@ import { GpuError } from '../../runtime/webgpu/errors.ts';
 import { GpuExecutor } from '../../runtime/webgpu/executor.ts';
 import { buildPlan } from '../../compiler/lower/plan.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
-import { opKernel } from '../../runtime/webgpu/kernels/index.ts';
+import { opKernel } from '../../codegen/wgsl/index.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { peftc } from '../cli/peftc.ts';
 import { graphOf, graphOfText, tinySet } from '../helpers.ts';

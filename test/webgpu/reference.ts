@@ -2,7 +2,7 @@
 
 import { geluDerivative, sigmoid } from '../../runtime/cpu/kernels/elementwise.ts';
 import { dropoutKeep, dropoutKey, dropoutThreshold } from '../../runtime/cpu/rng.ts';
-import type { Activation, GradActivation, MatmulSpec } from '../../runtime/webgpu/kernels/matmul.ts';
+import type { Activation, GradActivation, MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
 
 /** Deterministic uniform values in [-1, 1) (mulberry32). */
 export function randomArray(n: number, seed: number): Float32Array {

@@ -5,7 +5,7 @@
 // sum_to and expand_batch, `x` of positions and pool_grad) and absent optional operands are
 // not bound, dropout with p > 0 binds `globals`, and out_in's linear_grad_weight binds in1
 // before in0.
-import { GpuError } from '../errors.ts';
+import { CodegenError } from '../codegen-error.ts';
 import { ATTENTION_KERNELS, attentionGradKV as gradKVKernel, attentionWithLse as withLseKernel } from './attention.ts';
 import { CROSS_ENTROPY_KERNELS, type CrossEntropyFusedKernel, crossEntropyFused as fusedKernel, crossEntropyRows as rowsKernel } from './cross_entropy.ts';
 import { DROPOUT_KERNELS } from './dropout.ts';
@@ -40,14 +40,14 @@ export const OP_KERNELS: Record<string, OpKernelGen> = {
 
 const LEAVES = ['input', 'param'];
 
-/** The kernel of one op for an adapter; throws GpuError('validation') for leaves and unknown ops. */
+/** The kernel of one op for an adapter; throws CodegenError('validation') for leaves and unknown ops. */
 export function opKernel(req: OpKernelRequest, caps: AdapterCaps): OpKernel {
   const gen = Object.hasOwn(OP_KERNELS, req.op) ? OP_KERNELS[req.op] : undefined;
   if (!gen) {
     const why = LEAVES.includes(req.op)
       ? `${req.op} is a leaf of the graph: its buffer is supplied by the runtime, not computed by a kernel`
       : `no WGSL kernel for op "${req.op}" (not in the op catalog)`;
-    throw new GpuError('validation', why, `${req.op} kernel`);
+    throw new CodegenError('validation', why, `${req.op} kernel`);
   }
   const k = gen(req, caps);
   checkBindingSizes(req, caps, k.bindings);
@@ -55,7 +55,7 @@ export function opKernel(req: OpKernelRequest, caps: AdapterCaps): OpKernel {
 }
 
 /**
- * Throws GpuError('limit') when a bound operand or the output is larger than one storage binding
+ * Throws CodegenError('limit') when a bound operand or the output is larger than one storage binding
  * may be (maxStorageBufferBindingSize; 128 MiB on llvmpipe). The plan splits the ops that can be
  * split into pieces before asking for a kernel (compiler/lower/split.ts); this check is the backstop.
  */
@@ -66,7 +66,7 @@ export function checkBindingSizes(req: OpKernelRequest, caps: AdapterCaps, bound
     if (!t || !bound.includes(name)) continue;
     const bytes = (t.dtype === 'f16' ? 2 : 4) * t.shape.reduce((a, b) => a * b, 1);
     if (bytes > limit) {
-      throw new GpuError(
+      throw new CodegenError(
         'limit',
         `${what} [${t.shape.join(', ')}] holds ${bytes} bytes, more than this adapter's maxStorageBufferBindingSize (${limit}); ` +
           `the plan splits matmuls, embeddings, the loss and elementwise ops across bindings, not ${req.op}`,

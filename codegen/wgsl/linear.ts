@@ -8,8 +8,9 @@
 // The matmul variant follows the adapter (register-blocked without workgroup memory on
 // software adapters, workgroup-tiled on hardware). Note the binding order of out_in's weight
 // gradient: A is dy, so its `bindings` are [in1, in0, out].
-import { GpuError } from '../errors.ts';
-import { type MatmulKernel, type MatmulSpec, matmulKernel, matmulVariantFor } from './matmul.ts';
+import { CodegenError } from '../codegen-error.ts';
+import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
+import { type MatmulKernel, matmulKernel, matmulVariantFor } from './matmul.ts';
 import { checkOutput, fail, fmt, operand, optOperand, rowsOf, strAttr } from './common.ts';
 import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
 
@@ -20,7 +21,7 @@ function generate(req: OpKernelRequest, caps: AdapterCaps, spec: MatmulSpec, nam
   try {
     k = matmulKernel(spec, { variant: matmulVariantFor(caps), limits: caps.limits });
   } catch (e) {
-    if (e instanceof GpuError) throw new GpuError(e.kind, e.message.replace(/^\w+ error: /, ''), `${req.op} kernel`);
+    if (e instanceof CodegenError) throw new CodegenError(e.kind, e.detail, `${req.op} kernel`);
     throw e;
   }
   return {

@@ -3,8 +3,10 @@
 // and the adapter's capabilities to WGSL source, a dispatch size and a binding order.
 // Shapes are concrete (the plan is compiled for a given batch and sequence length), so
 // sizes can be baked into the WGSL as constants.
-import type { Attrs } from '../../../compiler/ir/types.ts';
-import type { AdapterInfo } from '../device.ts';
+import type { Attrs } from '../../compiler/ir/types.ts';
+import type { AdapterCaps } from './caps.ts';
+
+export type { AdapterCaps } from './caps.ts';
 
 export interface TensorSpec {
   shape: number[];
@@ -36,7 +38,5 @@ export interface OpKernel {
   workgroups: [number, number, number];
 }
 
-/** What kernels are generated for: the limits and features, and (where known) the adapter class, for per-adapter tuning. */
-export type AdapterCaps = Pick<AdapterInfo, 'isSoftware' | 'limits' | 'features'> & { adapterClass?: AdapterInfo['adapterClass'] };
 
 export type OpKernelGen = (req: OpKernelRequest, caps: AdapterCaps) => OpKernel;

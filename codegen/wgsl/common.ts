@@ -3,18 +3,18 @@
 // dispatch grid that every "one invocation per element / row" kernel uses.
 //
 // Every generator is pure: (request, caps) → WGSL with the concrete shapes baked in as
-// constants. A request the kernel cannot serve throws GpuError('validation') (bad shapes,
-// attributes or dtypes) or GpuError('limit') (over an adapter limit), labelled with the op.
-import type { AttrValue } from '../../../compiler/ir/types.ts';
-import { GpuError } from '../errors.ts';
+// constants. A request the kernel cannot serve throws CodegenError('validation') (bad shapes,
+// attributes or dtypes) or CodegenError('limit') (over an adapter limit), labelled with the op.
+import type { AttrValue } from '../../compiler/ir/types.ts';
+import { CodegenError } from '../codegen-error.ts';
 import type { AdapterCaps, BindingName, OpKernelRequest, TensorSpec } from './types.ts';
 
 export function fail(op: string, message: string): never {
-  throw new GpuError('validation', message, `${op} kernel`);
+  throw new CodegenError('validation', message, `${op} kernel`);
 }
 
 export function failLimit(op: string, message: string): never {
-  throw new GpuError('limit', message, `${op} kernel`);
+  throw new CodegenError('limit', message, `${op} kernel`);
 }
 
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
@@ -97,20 +97,20 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
 
 /** A WGSL f32 literal of x (rounded to f32). */
 export function f32(x: number): string {
-  if (!Number.isFinite(x)) throw new GpuError('validation', `constant ${x} is not a finite number`);
+  if (!Number.isFinite(x)) throw new CodegenError('validation', `constant ${x} is not a finite number`);
   const s = String(Math.fround(x));
   return /[.eE]/.test(s) ? s : `${s}.0`;
 }
 
 /** A WGSL u32 literal. */
 export function u32(n: number): string {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new GpuError('validation', `constant ${n} is not a u32`);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new CodegenError('validation', `constant ${n} is not a u32`);
   return `${n}u`;
 }
 
 /** A WGSL i32 literal (the most negative value has no literal form). */
 export function i32(n: number): string {
-  if (!Number.isInteger(n) || n < -(2 ** 31) || n >= 2 ** 31) throw new GpuError('validation', `constant ${n} is not an i32`);
+  if (!Number.isInteger(n) || n < -(2 ** 31) || n >= 2 ** 31) throw new CodegenError('validation', `constant ${n} is not an i32`);
   return n === -(2 ** 31) ? 'i32(-2147483647 - 1)' : `${n}i`;
 }
 

@@ -8,7 +8,7 @@
 // The kernel always applies the mask: for evaluation the plan leaves dropout out (or uses
 // p = 0, which generates a plain copy that binds no `globals`). Dropout is its own backward
 // (same seed, same step).
-import { dropoutThreshold } from '../../cpu/rng.ts';
+import { dropoutThreshold } from '../../compiler/ir/dropout.ts';
 import { checkOutput, declare, f32, fail, fmt, grid, intAttr, numAttr, numel, operand, u32, widthFor } from './common.ts';
 import type { OpKernelGen } from './types.ts';
 

@@ -20,7 +20,7 @@
 //
 // Targets outside [0, V) other than ignore_index are treated as ignored (the CPU reference
 // rejects them; a kernel cannot throw). The gradient assumes an upstream gradient of 1.
-import { GpuError } from '../errors.ts';
+import { CodegenError } from '../codegen-error.ts';
 import { type Grid, LOOP_BUDGET, checkOutput, declare, fail, fmt, grid, i32, intAttr, operand, rowGroups, rowsOf, u32, workgroupLimit, workgroupReductions } from './common.ts';
 import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
 
@@ -229,7 +229,7 @@ ${body}
 /** cross_entropy_grad: logits [..., V], targets i32 [...] → dlogits [..., V]. */
 export const crossEntropyGrad: OpKernelGen = (req, caps) => {
   const k = rowKernel(req, caps, 'grad');
-  if (k.bindings.includes('loss')) throw new GpuError('internal', 'cross_entropy_grad binds no loss');
+  if (k.bindings.includes('loss')) throw new CodegenError('internal', 'cross_entropy_grad binds no loss');
   return k as OpKernel;
 };
 

@@ -19,145 +19,18 @@
 //   'tiled':    a workgroup stages BM×BK and BK×BN tiles of A and B in workgroup memory and each
 //               invocation computes a 4×4 block from them. For hardware GPUs.
 
-import type { AdapterInfo, RuntimeLimits } from '../device.ts';
-import { GpuError } from '../errors.ts';
-import type { Batch, Gpu, Kernel } from '../gpu.ts';
-import { dropoutThreshold } from '../../cpu/rng.ts';
+import { dropoutThreshold } from '../../compiler/ir/dropout.ts';
+import { GRAD_ACTIVATIONS, type Activation, type GradActivation, type MatmulSpec, bindingElements, stridesOf } from '../../compiler/lower/matmul-spec.ts';
+import { CodegenError } from '../codegen-error.ts';
+import type { AdapterCaps, KernelLimits } from './caps.ts';
 import { PCG4_WGSL, PCG_WGSL } from './dropout.ts';
 import { unaryFn, unaryGradFn } from './elementwise.ts';
 
-export type Activation = 'gelu' | 'relu' | 'silu';
-/** Activations whose gradient an epilogue applies: those above and tanh (BERT's pooler). */
-export type GradActivation = Activation | 'tanh';
-const GRAD_ACTIVATIONS: readonly GradActivation[] = ['gelu', 'relu', 'silu', 'tanh'];
 export type MatmulVariant = 'regblock' | 'tiled';
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['regblock', 'tiled'];
 
-export interface MatmulSpec {
-  M: number;
-  N: number;
-  K: number;
-  /** A is stored [K,M] and used transposed. */
-  transA?: boolean;
-  /** B is stored [N,K] and used transposed. */
-  transB?: boolean;
-  /** Adds a bias [N] to every row (a binding between B and C). */
-  bias?: boolean;
-  /**
-   * Applied after alpha and bias. 'gelu' is the tanh approximation (GPT-2's gelu_new), computed
-   * as the elementwise kernel computes it (runtime/webgpu/kernels/elementwise.ts).
-   */
-  activation?: Activation;
-  /** Scales the product (LoRA's alpha/r, for instance). Default 1. */
-  alpha?: number;
-  /**
-   * C += result instead of C = result (gradient accumulation). With an epilogue that needs the
-   * whole sum (activation, activationGrad, activationOut, dropout, residual) it applies to the
-   * sum: C = act(C + alpha·op(A)·op(B) + bias), and so on (the last piece of a product split
-   * along K, or a second product dispatched after the first).
-   */
-  accumulate?: boolean;
-  /**
-   * A window onto larger stored matrices, for one piece of a matmul split over several
-   * dispatches (compiler/lower/split.ts): the row strides of the stored A, B and C (elements;
-   * default dense, the stored row length) and the column where the piece starts within its
-   * binding's rows (default 0). The element (row, col) of stored X is at row·ldx + xCol + col.
-   */
-  lda?: number;
-  ldb?: number;
-  ldc?: number;
-  aCol?: number;
-  bCol?: number;
-  cCol?: number;
-  /**
-   * B is stored as IEEE half floats, two to a u32 (frozen weights in f16: half the memory; the
-   * products still accumulate in f32). Core WGSL's unpack2x16float reads them, so no adapter
-   * feature is needed. Offsets and strides are still in elements.
-   */
-  halfB?: boolean;
-  /**
-   * A second product of the same M × N, added before the bias and activation:
-   * C = act(alpha·op(A)·op(B) + alpha2·op(A2)·op(B2) + bias), A2 and B2 bound after B, dense and
-   * f32. LoRA's low-rank update (K = r) computed beside the base product, so the base's output is
-   * written once instead of being written, read and written again. regblock only.
-   */
-  second?: SecondProduct;
-  /**
-   * The epilogues below read or write tensors of C's shape, addressed as C is (LDC, CC: a piece
-   * of a split product binds their windows like C's). In order, after alpha, the second product
-   * and the bias: result · act'(pre) (activationGrad), act (activation), the second output
-   * (activationOut), dropout, + res (residual).
-   *
-   * activationOut: C = the result (the pre-activation) and a second output `activated` =
-   * act(result), bound after C. For an activation whose gradient reads the pre-activation
-   * (training), so that the forward still needs one kernel; cuBLASLt's GELU_AUX epilogue with the
-   * outputs' roles swapped (C stays what the pieces of a split product accumulate into). Not
-   * with activation, dropout or residual.
-   */
-  activationOut?: Activation;
-  /**
-   * result · act'(pre), `pre` bound before C: the activation's backward applied to the product
-   * that computes its incoming gradient (cuBLASLt's DGELU epilogue).
-   */
-  activationGrad?: GradActivation;
-  /** Inverted dropout after the activation, the dropout kernel's mask bit for bit (`globals` bound before C). */
-  dropout?: MatmulDropout;
-  /** C = res + the rest, `res` bound before C: a residual add after the product (and its dropout). */
-  residual?: boolean;
-}
-
-export interface MatmulDropout {
-  p: number;
-  seed: number;
-  /**
-   * The dropout tensor's flat index of the first element of C's binding (default 0): element
-   * (m, n) is index0 + m·LDC + CC + n, the index the dropout kernel hashes.
-   */
-  index0?: number;
-}
-
-export interface SecondProduct {
-  K: number;
-  transA?: boolean;
-  transB?: boolean;
-  alpha?: number;
-}
-
-/** The stored layout of each operand: row stride and first column (see MatmulSpec.lda). */
-export interface Strides {
-  lda: number;
-  ldb: number;
-  ldc: number;
-  aCol: number;
-  bCol: number;
-  cCol: number;
-}
-
-/** Row strides and column offsets, dense unless the spec is a piece of a split matmul. */
-export function stridesOf(spec: MatmulSpec): Strides {
-  return {
-    lda: spec.lda ?? (spec.transA ? spec.M : spec.K),
-    ldb: spec.ldb ?? (spec.transB ? spec.K : spec.N),
-    ldc: spec.ldc ?? spec.N,
-    aCol: spec.aCol ?? 0,
-    bCol: spec.bCol ?? 0,
-    cCol: spec.cCol ?? 0,
-  };
-}
-
-/** Elements each binding spans: rows of the stored matrix times its stride (the last row only to the piece's end). */
-export function bindingElements(spec: MatmulSpec): { a: number; b: number; c: number } {
-  const s = stridesOf(spec);
-  const span = (rows: number, ld: number, col: number, cols: number) => (rows - 1) * ld + col + cols;
-  return {
-    a: spec.transA ? span(spec.K, s.lda, s.aCol, spec.M) : span(spec.M, s.lda, s.aCol, spec.K),
-    b: spec.transB ? span(spec.N, s.ldb, s.bCol, spec.K) : span(spec.K, s.ldb, s.bCol, spec.N),
-    c: span(spec.M, s.ldc, s.cCol, spec.N),
-  };
-}
-
 export type MatmulLimits = Pick<
-  RuntimeLimits,
+  KernelLimits,
   | 'maxComputeInvocationsPerWorkgroup'
   | 'maxComputeWorkgroupSizeX'
   | 'maxComputeWorkgroupSizeY'
@@ -187,7 +60,7 @@ export interface MatmulKernel {
 }
 
 /** The variant for an adapter: no workgroup memory on CPU adapters. */
-export function matmulVariantFor(info: Pick<AdapterInfo, 'isSoftware'>): MatmulVariant {
+export function matmulVariantFor(info: Pick<AdapterCaps, 'isSoftware'>): MatmulVariant {
   return info.isSoftware ? 'regblock' : 'tiled';
 }
 
@@ -195,7 +68,7 @@ const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
 
 /** A WGSL f32 literal. */
 function f32(x: number): string {
-  if (!Number.isFinite(x)) throw new GpuError('validation', `matmul constant ${x} is not a finite number`);
+  if (!Number.isFinite(x)) throw new CodegenError('validation', `matmul constant ${x} is not a finite number`);
   const s = String(x);
   return /[.eE]/.test(s) ? s : `${s}.0`;
 }
@@ -203,33 +76,33 @@ function f32(x: number): string {
 function checkSpec(spec: MatmulSpec, limits: MatmulLimits): void {
   for (const d of ['M', 'N', 'K'] as const) {
     const v = spec[d];
-    if (!Number.isInteger(v) || v < 1) throw new GpuError('validation', `matmul ${d} must be a positive integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 1) throw new CodegenError('validation', `matmul ${d} must be a positive integer, got ${v}`);
   }
   const { M, N, K } = spec;
   const s = stridesOf(spec);
   if (spec.second) {
     const K2 = spec.second.K;
-    if (!Number.isInteger(K2) || K2 < 1) throw new GpuError('validation', `matmul second product's K must be a positive integer, got ${K2}`);
+    if (!Number.isInteger(K2) || K2 < 1) throw new CodegenError('validation', `matmul second product's K must be a positive integer, got ${K2}`);
     if ([spec.lda, spec.ldb, spec.ldc, spec.aCol, spec.bCol, spec.cCol].some((x) => x !== undefined)) {
-      throw new GpuError('validation', 'a matmul with a second product cannot be a piece of a split product');
+      throw new CodegenError('validation', 'a matmul with a second product cannot be a piece of a split product');
     }
-    if (4 * Math.max(M * K2, K2 * N) > limits.maxStorageBufferBindingSize) throw new GpuError('limit', `matmul second product ${M}×${K2}·${K2}×${N} exceeds one binding`);
+    if (4 * Math.max(M * K2, K2 * N) > limits.maxStorageBufferBindingSize) throw new CodegenError('limit', `matmul second product ${M}×${K2}·${K2}×${N} exceeds one binding`);
   }
   const rowLength = { lda: spec.transA ? M : K, ldb: spec.transB ? K : N, ldc: N };
   for (const key of ['lda', 'ldb', 'ldc'] as const) {
     const col = s[key === 'lda' ? 'aCol' : key === 'ldb' ? 'bCol' : 'cCol'];
     if (!Number.isInteger(col) || col < 0 || s[key] < col + rowLength[key]) {
-      throw new GpuError('validation', `matmul ${key} ${s[key]} cannot hold ${rowLength[key]} columns from column ${col}`);
+      throw new CodegenError('validation', `matmul ${key} ${s[key]} cannot hold ${rowLength[key]} columns from column ${col}`);
     }
   }
   checkEpilogue(spec);
   const elems = bindingElements(spec);
-  if (spec.halfB && (s.ldb % 2 !== 0 || s.bCol % 2 !== 0)) throw new GpuError('validation', 'a half-float B needs an even row stride and first column (two halves per u32)');
+  if (spec.halfB && (s.ldb % 2 !== 0 || s.bCol % 2 !== 0)) throw new CodegenError('validation', 'a half-float B needs an even row stride and first column (two halves per u32)');
   for (const name of ['a', 'b', 'c'] as const) {
     const bytes = elems[name] * (name === 'b' && spec.halfB ? 2 : 4);
     if (bytes > limits.maxStorageBufferBindingSize) {
       // The planner splits such products into pieces (compiler/lower/split.ts) before asking here.
-      throw new GpuError(
+      throw new CodegenError(
         'limit',
         `matmul ${M}×${K}·${K}×${N}: ${name.toUpperCase()} spans ${bytes} bytes, more than this adapter's ` +
           `maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize}); split it into pieces`,
@@ -240,17 +113,17 @@ function checkSpec(spec: MatmulSpec, limits: MatmulLimits): void {
 
 function checkEpilogue(spec: MatmulSpec): void {
   if (spec.activationOut && (spec.activation || spec.dropout || spec.residual)) {
-    throw new GpuError('validation', 'a matmul writing its activation as a second output (activationOut) cannot also apply an activation, dropout or a residual to C');
+    throw new CodegenError('validation', 'a matmul writing its activation as a second output (activationOut) cannot also apply an activation, dropout or a residual to C');
   }
   if (spec.activationGrad && !GRAD_ACTIVATIONS.includes(spec.activationGrad)) {
-    throw new GpuError('validation', `matmul activationGrad must be one of ${GRAD_ACTIVATIONS.join(', ')}, got ${spec.activationGrad}`);
+    throw new CodegenError('validation', `matmul activationGrad must be one of ${GRAD_ACTIVATIONS.join(', ')}, got ${spec.activationGrad}`);
   }
   const d = spec.dropout;
   if (d) {
-    if (!(d.p >= 0 && d.p < 1)) throw new GpuError('validation', `matmul dropout p must be in [0, 1), got ${d.p}`);
+    if (!(d.p >= 0 && d.p < 1)) throw new CodegenError('validation', `matmul dropout p must be in [0, 1), got ${d.p}`);
     const last = (d.index0 ?? 0) + bindingElements(spec).c;
     if (!Number.isInteger(d.index0 ?? 0) || (d.index0 ?? 0) < 0 || last > 2 ** 32) {
-      throw new GpuError('validation', `matmul dropout indices from ${d.index0} to ${last} do not fit the u32 element index of the hash`);
+      throw new CodegenError('validation', `matmul dropout indices from ${d.index0} to ${last} do not fit the u32 element index of the hash`);
     }
   }
 }
@@ -415,7 +288,7 @@ function workgroupsFor(rowsPerGroup: number, colsPerGroup: number, spec: MatmulS
   const wx = ceilDiv(spec.N, colsPerGroup);
   const wy = ceilDiv(spec.M, rowsPerGroup);
   if (wx > limits.maxComputeWorkgroupsPerDimension || wy > limits.maxComputeWorkgroupsPerDimension) {
-    throw new GpuError(
+    throw new CodegenError(
       'limit',
       `matmul ${spec.M}×${spec.N} needs ${wx}×${wy} workgroups, more than maxComputeWorkgroupsPerDimension ` +
         `(${limits.maxComputeWorkgroupsPerDimension}); split the rows into several dispatches`,
@@ -660,60 +533,13 @@ export function matmulKernel(spec: MatmulSpec, opts: MatmulOptions): MatmulKerne
     const workgroups = workgroupsFor(4 * rowBlocks * wg[1], 4 * wg[0], spec, opts.limits);
     return { wgsl: regblockWgsl(spec, wg, rowBlocks), label, variant: 'regblock', bindings: bindingsOf(spec), workgroups, flops };
   }
-  if (spec.second) throw new GpuError('validation', 'the tiled matmul has no second product: dispatch it as a second, accumulating matmul');
+  if (spec.second) throw new CodegenError('validation', 'the tiled matmul has no second product: dispatch it as a second, accumulating matmul');
   const wg = fitWorkgroup(opts.workgroup ?? [16, 16], opts.limits);
   const BK = 16;
   const shared = 4 * BK * 4 * (wg[0] + wg[1]);
   if (shared > opts.limits.maxComputeWorkgroupStorageSize) {
-    throw new GpuError('limit', `tiled matmul needs ${shared} bytes of workgroup memory; the adapter allows ${opts.limits.maxComputeWorkgroupStorageSize}`);
+    throw new CodegenError('limit', `tiled matmul needs ${shared} bytes of workgroup memory; the adapter allows ${opts.limits.maxComputeWorkgroupStorageSize}`);
   }
   const workgroups = workgroupsFor(4 * wg[1], 4 * wg[0], spec, opts.limits);
   return { wgsl: tiledWgsl(spec, wg, BK), label, variant: 'tiled', bindings: bindingsOf(spec), workgroups, flops };
-}
-
-export interface MatmulBuffers {
-  a: GPUBuffer;
-  b: GPUBuffer;
-  /** The second product's operands (MatmulSpec.second). */
-  a2?: GPUBuffer;
-  b2?: GPUBuffer;
-  bias?: GPUBuffer;
-  /** The epilogues' operands (activationGrad, residual, dropout's step) and second output (activationOut). */
-  pre?: GPUBuffer;
-  res?: GPUBuffer;
-  globals?: GPUBuffer;
-  c: GPUBuffer;
-  activated?: GPUBuffer;
-}
-
-/** A matmul compiled for one device: encode() adds its dispatch to a batch. */
-export interface PreparedMatmul {
-  spec: MatmulSpec;
-  kernel: MatmulKernel;
-  compiled: Kernel;
-  encode(batch: Batch, buffers: MatmulBuffers): void;
-}
-
-/** Generates and compiles a matmul for `gpu`, by default in the variant its adapter suits. */
-export async function prepareMatmul(
-  gpu: Gpu,
-  spec: MatmulSpec,
-  opts: Partial<Omit<MatmulOptions, 'limits'>> = {},
-): Promise<PreparedMatmul> {
-  const variant = opts.variant ?? matmulVariantFor(gpu.info);
-  const kernel = matmulKernel(spec, { ...opts, variant, limits: gpu.info.limits });
-  const compiled = await gpu.pipeline(kernel.wgsl, { label: kernel.label });
-  return {
-    spec,
-    kernel,
-    compiled,
-    encode(batch, buffers) {
-      if (spec.bias && !buffers.bias) throw new GpuError('validation', 'matmul with bias needs a bias buffer', kernel.label);
-      if (spec.second && !(buffers.a2 && buffers.b2)) throw new GpuError('validation', 'matmul with a second product needs buffers a2 and b2', kernel.label);
-      const missing = kernel.bindings.filter((name) => !buffers[name]);
-      if (missing.length) throw new GpuError('validation', `matmul needs the buffers ${missing.join(', ')}`, kernel.label);
-      const list = kernel.bindings.map((name) => buffers[name]!);
-      batch.dispatch(compiled, list, kernel.workgroups);
-    },
-  };
 }
