@@ -19,7 +19,7 @@ export class WeightsError extends Error {
     hint?: string,
   ) {
     const problems = describeMismatch(mismatch);
-    super(`${where ? `${where}: ` : ''}the weights do not fit ${mismatch.model ?? 'the model'}: ${problems.join('; ')}${hint ? `. ${hint}` : ''}`);
+    super(`${where ? `${where}: does` : 'the weights do'} not fit ${mismatch.model ?? 'the model'}: ${problems.join('; ')}${hint ? `. ${hint}` : ''}`);
     this.problems = problems;
   }
 }
@@ -41,9 +41,9 @@ export interface WeightsMismatch {
 function describeMismatch(m: WeightsMismatch): string[] {
   const out: string[] = [];
   if (m.total === 0 && m.missing.length) out.push('the file holds no tensors');
-  if (m.unmatched.length) out.push(`${m.unmatched.length} of its ${m.total} tensor(s) match no parameter of ${m.model ?? 'the model'}: ${listSome(m.unmatched, 4)}`);
+  if (m.unmatched.length) out.push(`${m.unmatched.length} of its ${m.total} tensor(s) match no parameter: ${listSome(m.unmatched, 4)}`);
   if (m.wrong.length) out.push(`${m.wrong.length} tensor(s) do not fit their parameter: ${listSome(m.wrong, 4)}`);
-  if (m.missing.length) out.push(`it lacks ${m.missing.length} parameter(s) the model needs: ${listSome(m.missing, 4)}`);
+  if (m.missing.length) out.push(`it lacks ${m.missing.length} trainable parameter(s): ${listSome(m.missing, 4)}`);
   return out;
 }
 

@@ -225,16 +225,33 @@ function checkFinite(name: string, dtype: Dtype, data: TensorData): void {
 
 /** Index of the first NaN or ±Inf in a float tensor's values (16-bit floats as bits), or -1. */
 export function firstNonFinite(dtype: Dtype, data: TensorData): number {
-  if (dtype === 'F32' || dtype === 'F64') {
-    const a = data as Float32Array | Float64Array;
-    // x - x is 0 for every finite x, NaN for NaN and ±Inf.
-    for (let i = 0; i < a.length; i++) if (a[i]! - a[i]! !== 0) return i;
-    return -1;
+  if (dtype === 'F32' || dtype === 'F64') return firstNonFiniteFloat(data as Float32Array | Float64Array);
+  if (dtype === 'F16' || dtype === 'BF16') return firstAllOnesExponent(data as Uint16Array, dtype === 'F16' ? 0x7c00 : 0x7f80);
+  return -1;
+}
+
+/** Values are scanned in blocks without a branch per value; only a block that holds a bad one is searched. */
+const BLOCK = 4096;
+
+function firstNonFiniteFloat(a: Float32Array | Float64Array): number {
+  for (let start = 0; start < a.length; start += BLOCK) {
+    const end = Math.min(a.length, start + BLOCK);
+    // x·0 is ±0 for every finite x and NaN for NaN and ±Inf, so the sum is 0 unless one is bad.
+    let sum = 0;
+    for (let i = start; i < end; i++) sum += a[i]! * 0;
+    if (sum !== 0) for (let i = start; i < end; i++) if (a[i]! - a[i]! !== 0) return i;
   }
-  if (dtype === 'F16' || dtype === 'BF16') {
-    const a = data as Uint16Array;
-    const exp = dtype === 'F16' ? 0x7c00 : 0x7f80; // all-ones exponent: Inf or NaN
-    for (let i = 0; i < a.length; i++) if ((a[i]! & exp) === exp) return i;
+  return -1;
+}
+
+/** 16-bit floats are Inf or NaN when their exponent bits (`mask`) are all ones. */
+function firstAllOnesExponent(a: Uint16Array, mask: number): number {
+  const carry = mask & -mask; // the exponent's lowest bit: adding it to all ones carries into bit 15
+  for (let start = 0; start < a.length; start += BLOCK) {
+    const end = Math.min(a.length, start + BLOCK);
+    let any = 0;
+    for (let i = start; i < end; i++) any |= ((a[i]! & mask) + carry) & 0x8000;
+    if (any !== 0) for (let i = start; i < end; i++) if ((a[i]! & mask) === mask) return i;
   }
   return -1;
 }
@@ -299,15 +316,17 @@ function checkEntry(name: string, raw: unknown): Entry {
 
 /** The tensors must cover the data buffer exactly, each byte once. Sorts `entries` by offset. */
 function checkTiling(entries: Entry[], dataLength: number): void {
+  // A tensor past the end is named first: moved away, it would otherwise show as a hole.
+  const past = entries.find((e) => e.end > dataLength);
+  if (past) {
+    throw new SafetensorsError('out-of-range',
+      `tensor ${q(past.name)}: data_offsets [${past.begin}, ${past.end}] run past the end of the data buffer (${dataLength} bytes): file truncated?`, past.name);
+  }
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let pos = 0; // every byte before pos belongs to exactly one tensor
   let owner: Entry | undefined; // the tensor that ends at pos
   let last: Entry | undefined;
   for (const e of entries) {
-    if (e.end > dataLength) {
-      throw new SafetensorsError('out-of-range',
-        `tensor ${q(e.name)}: data_offsets [${e.begin}, ${e.end}] run past the end of the data buffer (${dataLength} bytes): file truncated?`, e.name);
-    }
     if (e.begin < pos) {
       const o = owner!;
       throw new SafetensorsError('overlap',

@@ -7,8 +7,8 @@ import {
 } from '../../runtime/io/half.ts';
 import { readSafetensorsFile, writeSafetensorsFile } from '../../runtime/io/safetensors-node.ts';
 import {
-  getFloat32, parseSafetensors, SafetensorsError, serializeSafetensors,
-  type SafetensorsErrorCode, type Tensor, type TensorData, type WriteTensor,
+  firstNonFinite, getFloat32, parseSafetensors, SafetensorsError, serializeSafetensors,
+  type ReadOptions, type SafetensorsErrorCode, type Tensor, type TensorData, type WriteTensor,
 } from '../../runtime/io/safetensors.ts';
 
 const FIXTURE = new URL('../fixtures/safetensors/dtypes.safetensors', import.meta.url);
@@ -315,6 +315,64 @@ describe('malformed files: each gives its own SafetensorsError', () => {
     expect(failures).toBeGreaterThan(100);
   });
 });
+
+describe('duplicate names and non-finite values', () => {
+  const f32x2 = (at: number) => ({ dtype: 'F32', shape: [2], data_offsets: [at, at + 8] });
+
+  it('refuses a tensor named twice (JSON.parse would keep the last silently)', () => {
+    // Both entries cover the same bytes: without the check the file would read as one tensor.
+    const text = `{"w":${JSON.stringify(f32x2(0))},"__metadata__":{"w":"x"},"w":${JSON.stringify(f32x2(0))}}`;
+    expectError(file(text, 8), 'duplicate-name', /tensor "w" is named twice in the header/);
+    // A name inside an entry, or a metadata key equal to a tensor's, is not a duplicate.
+    expect(parseSafetensors(file(`{"__metadata__":{"w":"x"},"w":${JSON.stringify(f32x2(0))}}`, 8)).tensors.size).toBe(1);
+    expect(parseSafetensors(file({ 'a"b,{': f32x2(0), '\\': f32x2(8) }, 16)).tensors.size).toBe(2);
+  });
+
+  const values = (dtype: 'F32' | 'F64', xs: number[]) => (dtype === 'F32' ? new Float32Array(xs) : new Float64Array(xs));
+  it.each(['F32', 'F64'] as const)('finds the first NaN or ±Inf in %s, past the first block', (dtype) => {
+    const xs = Array.from({ length: 9000 }, (_, i) => (i % 7) - 3 + 1e-30 * i);
+    expect(firstNonFinite(dtype, values(dtype, xs))).toBe(-1);
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      const ys = [...xs];
+      ys[8191] = bad;
+      ys[8500] = NaN;
+      expect(firstNonFinite(dtype, values(dtype, ys))).toBe(8191);
+    }
+    expect(firstNonFinite(dtype, values(dtype, [-0, 0, 3.4e38, -3.4e38, 5e-45]))).toBe(-1);
+  });
+
+  it.each([['F16', 0x7c00, 0x7bff], ['BF16', 0x7f80, 0x7f7f]] as const)('finds Inf and NaN in %s by their exponent bits', (dtype, inf, largest) => {
+    const bits = new Uint16Array(5000).fill(largest);
+    bits[17] = 0x8000 | largest; // -largest: finite
+    expect(firstNonFinite(dtype, bits)).toBe(-1);
+    bits[4100] = inf | 0x8000; // -Inf
+    bits[4200] = inf | 1; // NaN
+    expect(firstNonFinite(dtype, bits)).toBe(4100);
+  });
+
+  it('with finite: true, a NaN is an error naming the tensor, its value and index (also when widened to F32)', () => {
+    const bytes = serializeSafetensors({ ok: { shape: [2], data: new Float32Array([1, 2]) }, h: { dtype: 'F16', shape: [3], data: new Uint16Array([0x3c00, 0x3c00, 0xfc00]) } });
+    expect(parseSafetensors(bytes).tensors.size).toBe(2);
+    expectErrorWith(bytes, { finite: true }, 'non-finite', /tensor "h": -Infinity at index 2 \(of 3\); the weights are not finite/);
+    expectErrorWith(bytes, { finite: true, asFloat32: true }, 'non-finite', /tensor "h": -Infinity at index 2/);
+  });
+
+  it('names the tensor that runs past the end, not the hole it leaves', () => {
+    expectError(file({ a: f32x2(16), b: f32x2(8) }, 16), 'out-of-range', /tensor "a": data_offsets \[16, 24\] run past the end/);
+  });
+});
+
+function expectErrorWith(bytes: Uint8Array, options: ReadOptions, code: SafetensorsErrorCode, message: RegExp): void {
+  let caught: unknown;
+  try {
+    parseSafetensors(bytes, options);
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(SafetensorsError);
+  expect((caught as SafetensorsError).code).toBe(code);
+  expect((caught as SafetensorsError).message).toMatch(message);
+}
 
 describe('writer errors', () => {
   const write = (t: Record<string, WriteTensor>, meta?: Record<string, string>) => () => serializeSafetensors(t, meta);
