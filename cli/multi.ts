@@ -334,7 +334,7 @@ function share(part: number, total: number): string {
 }
 
 /** Adapters named on the command line, described without allocating the base's weights. */
-async function describeAdapters(file: string, res: CompileResult, flags: MultiFlags): Promise<{ infos: AdapterSet['infos']; mem: MemoryReport; bankGraph: Graph }> {
+async function describeAdapters(file: string, res: CompileResult, flags: MultiFlags): Promise<{ infos: AdapterSet['infos']; mem: MemoryReport; bankGraph: Graph; adapters: LoadedAdapter[] }> {
   const program: BaseProgram = { entry: resolve(file), host: nodeHost, set: flags.set ?? [] };
   const graph = res.graph!;
   const peft = res.plan?.apps[0];
@@ -344,7 +344,7 @@ async function describeAdapters(file: string, res: CompileResult, flags: MultiFl
   for (const spec of (flags.adapter ?? []).map(parseAdapterSpec)) adapters.push(await loadAdapter(spec, ctx));
   const layout = layoutAdapters(graph, adapters);
   const bankGraph = layout.bank?.graph ?? { ...graph, params: graph.params.map((p) => ({ ...p, partition: 'frozen' as const })) };
-  return { infos: layout.infos, mem: layout.memory, bankGraph };
+  return { infos: layout.infos, mem: layout.memory, bankGraph, adapters };
 }
 
 export async function paramsMulti(file: string, flags: MultiFlags & { json?: boolean; flat?: boolean }): Promise<number> {
@@ -364,7 +364,9 @@ export async function vizMulti(file: string, flags: MultiFlags & { output?: stri
   const res = compileFile(file, flags, { derivedPrefix: true });
   if (report(res)) return 1;
   const d = await describeAdapters(file, res, flags);
-  const html = renderPartitionsHtml(buildVizTree(d.bankGraph, res.root!, res.plan), summarize(d.bankGraph), {
+  // The base and each adapter's own tensors, tagged with its name (not the padded bank).
+  const tree = buildVizTree(res.graph!, res.root!, res.plan, d.adapters.map((a) => ({ name: a.name, graph: a.graph })));
+  const html = renderPartitionsHtml(tree, summarize(res.graph!), {
     file: basename(file),
     adapters: { rows: d.infos.map((i, k) => ({ name: i.name, what: summarizeShape(i.shape), params: i.params, bytes: d.mem.adapters[k]!.bytes, where: d.mem.adapters[k]!.placement })), baseParams: d.mem.base.params, baseBytes: d.mem.base.bytes, totalBytes: d.mem.totalBytes },
   });

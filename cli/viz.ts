@@ -4,6 +4,7 @@ import { basename } from 'node:path';
 import { summarize } from '../compiler/params.ts';
 import { renderPartitionsHtml } from '../viz/html.ts';
 import { buildVizTree } from '../viz/tree.ts';
+import { stepFlops } from '../viz/flops.ts';
 import { formatBytes } from '../viz/format.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
 import { allocatedRanks, annotateRanks } from './rank.ts';
@@ -28,6 +29,7 @@ export function vizCommand(file: string, flags: VizFlags): number {
     file: basename(file),
     full: flags.full ?? false,
     fullSummary: summarize(full.graph!),
+    flops: { peft: stepFlops(res.graph!), full: stepFlops(full.graph!) },
   });
   const out = flags.output ?? 'partitions.html';
   const tmp = `${out}.tmp-${process.pid}`;

@@ -5,9 +5,12 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildSync } from 'esbuild';
 import { summaryLine, type ParamSummary } from '../compiler/params.ts';
-import type { PageData } from './page/data.ts';
-import { compareWithFull, type VizNode } from './tree.ts';
 import { formatBytes, formatCount } from './format.ts';
+import type { AdapterRows, PageData } from './page/data.ts';
+import type { StepFlops } from './flops.ts';
+import { compareWithFull, type VizNode } from './tree.ts';
+
+export type { AdapterRows } from './page/data.ts';
 
 export interface PartitionsHtmlOptions {
   /** The .peft file as the user named it, shown in the title. */
@@ -16,16 +19,13 @@ export interface PartitionsHtmlOptions {
   full?: boolean;
   /** The same program compiled with `full: true`, for the comparison; without it, every parameter of this one trains. */
   fullSummary?: ParamSummary;
-  /** Adapters loaded over this (shared, frozen) base: `peftc viz BASE.peft --adapter a=DIR …`. */
+  /** The work of one training step (viz/flops.ts), this program and its full fine-tune. */
+  flops?: { peft: StepFlops; full: StepFlops };
+  /**
+   * Adapters loaded over this (shared, frozen) base: `peftc viz BASE.peft --adapter a=DIR …`;
+   * `tree` then holds the base and every adapter's tensors (buildVizTree's `adapters`).
+   */
   adapters?: AdapterRows;
-}
-
-/** What each loaded adapter costs next to the shared base (docs/multi-adapter.md). */
-export interface AdapterRows {
-  rows: { name: string; what: string; params: number; bytes: number; where: string }[];
-  baseParams: number;
-  baseBytes: number;
-  totalBytes: number;
 }
 
 const PAGE = resolve(import.meta.dirname, 'page');
@@ -54,18 +54,24 @@ function assets(): { script: string; style: string } {
 }
 
 export function renderPartitionsHtml(tree: VizNode, summary: ParamSummary, opts: PartitionsHtmlOptions = {}): string {
-  const { params: _, ...totals } = summary;
-  const full = opts.fullSummary ?? { ...summary, trainable: summary.total, frozen: 0, trainable_percent: 100, kept: { ...summary.kept, trainable: summary.kept.total, trainable_percent: 100 } };
+  const { params: _, ...base } = summary;
+  // With several adapters the page counts what the base and the adapters hold together.
+  const totals = opts.adapters ? { ...base, total: tree.count, trainable: tree.trainable, frozen: tree.count - tree.trainable, trainable_percent: (100 * tree.trainable) / tree.count } : base;
   const data: PageData = {
     model: tree.name,
     full: opts.full ?? false,
     tree,
     totals,
-    summaryLine: summaryLine(summary.trainable, summary.total),
-    comparison: compareWithFull(summary, full),
+    summaryLine: summaryLine(totals.trainable, totals.total),
   };
+  if (opts.adapters) data.adapters = opts.adapters;
+  else {
+    const full = opts.fullSummary ?? { ...summary, trainable: summary.total, frozen: 0, trainable_percent: 100, kept: { ...summary.kept, trainable: summary.kept.total, trainable_percent: 100 } };
+    data.comparison = compareWithFull(summary, full);
+    if (summary.kept.trainable !== summary.trainable) data.keptLine = summaryLine(summary.kept.trainable, summary.kept.total);
+  }
+  if (opts.flops && !opts.adapters) data.flops = opts.flops;
   if (opts.file) data.file = opts.file;
-  if (summary.kept.trainable !== summary.trainable) data.keptLine = summaryLine(summary.kept.trainable, summary.kept.total);
   const { script, style } = assets();
   const title = `${tree.name}${opts.file ? ` (${opts.file})` : ''}: what trains · peftc`;
   return `<!doctype html>
@@ -82,22 +88,25 @@ ${style}</style>
 </head>
 <body>
 <main>
-<header><div id="title"></div><div id="hf"></div></header>
-<section id="stats" aria-label="Totals"></section>
-<section id="what" aria-label="What trains"></section>
-<div class="explore">
-<section class="panel" aria-label="Module tree">
+<header><div id="title"></div><p id="headline"></p></header>
+<div class="first">
+<section id="where" class="panel" aria-label="Where the trainable parameters sit">
 <div id="controls"></div>
 <nav id="crumbs" aria-label="Zoom"></nav>
 <div id="icicle"></div>
 </section>
-<aside id="details" class="panel" aria-label="Details"></aside>
+<div class="side">
+<section id="what" class="panel" aria-label="What each method adds"></section>
+<section id="compare" class="panel" aria-label="Compared with a full fine-tune"></section>
+</div>
 </div>
 <div class="below">
-<section id="compare" class="panel" aria-label="Compared with a full fine-tune"></section>
+<aside id="details" class="panel" aria-label="Details"></aside>
 <section id="trainable" class="panel" aria-label="Trainable modules"></section>
 </div>
-${opts.adapters ? adaptersSection(opts.adapters) : ''}<noscript><p>${escapeHtml(data.summaryLine)}. The interactive view needs JavaScript.</p></noscript>
+<section id="stats" class="panel" aria-label="Totals"></section>
+${opts.adapters ? adaptersSection(opts.adapters) : ''}<div id="tip" role="tooltip" hidden></div>
+<noscript><p>${escapeHtml(data.summaryLine)}. The interactive view needs JavaScript.</p></noscript>
 </main>
 <script type="application/json" id="peftc-data">${jsonForScript(data)}</script>
 <script>${script.replace(/<\/(script)/gi, '<\\/$1')}</script>

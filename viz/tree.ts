@@ -37,11 +37,23 @@ export interface VizParam {
   method: MethodKey;
   /** Exists only during training (the prefix reparameterisation MLP). */
   transient?: boolean;
+  /** The named adapter it belongs to, on a page of several adapters over one base. */
+  adapter?: string;
+  /** The module the PEFT method that made or trains it was applied to (`wte` for a soft prompt). */
+  appliedTo?: string;
 }
 
 export interface AppliedMethod {
   name: 'lora' | 'adapter' | 'prefix' | 'prompt' | 'train';
   settings: Record<string, number | string | boolean>;
+  /** The named adapter that applies it, on a page of several adapters over one base. */
+  adapter?: string;
+}
+
+/** A named adapter loaded over the base: its own program's graph (`--adapter NAME=DIR`). */
+export interface NamedAdapterGraph {
+  name: string;
+  graph: Graph;
 }
 
 export interface VizNode {
@@ -86,8 +98,10 @@ export function methodKey(p: Pick<Param, 'partition' | 'method'>): MethodKey {
 /**
  * The module tree with per-module aggregates. Parameters whose module is not in the
  * declared tree (PEFT additions like `prefix_encoder`) get synthetic modules on their path.
+ * With `adapters`, the trainable parameters of each named adapter join the (frozen) base's
+ * tree, tagged with the adapter's name: what the base and every adapter hold together.
  */
-export function buildVizTree(graph: Graph, root: ModuleInst, plan?: PeftPlan): VizNode {
+export function buildVizTree(graph: Graph, root: ModuleInst, plan?: PeftPlan, adapters: readonly NamedAdapterGraph[] = []): VizNode {
   const byPath = new Map<string, VizNode>();
   const convert = (m: ModuleInst): VizNode => {
     const n: VizNode = {
@@ -123,20 +137,41 @@ export function buildVizTree(graph: Graph, root: ModuleInst, plan?: PeftPlan): V
     return n;
   };
 
-  for (const p of graph.params) {
+  const addParam = (p: Param, adapter?: string) => {
     const owner = moduleAt(p.module, p.origin);
     const name = p.module && p.path.startsWith(`${p.module}.`) ? p.path.slice(p.module.length + 1) : p.path;
     const row: VizParam = { name, path: p.path, shape: p.shape, count: count(p.shape), partition: p.partition, origin: p.origin, method: methodKey(p) };
     if (p.transient) row.transient = true;
+    if (adapter !== undefined) row.adapter = adapter;
+    if (p.method) row.appliedTo = p.method.module;
     owner.params.push(row);
-  }
+  };
+  // Next to named adapters the base is frozen: it is served, each adapter trained on it.
+  for (const p of graph.params) addParam(adapters.length ? { ...p, partition: 'frozen', method: undefined } : p);
+  for (const a of adapters) for (const p of a.graph.params) if (p.partition === 'trainable') addParam(p, a.name);
 
-  for (const [path, m] of appliedMethods(graph, plan)) {
-    const n = byPath.get(path);
-    if (n) n.methods.push(...m);
+  for (const [path, m] of appliedMethods(graph, plan)) byPath.get(path)?.methods.push(...m);
+  for (const a of adapters) {
+    for (const [path, m] of appliedMethods(a.graph)) byPath.get(path)?.methods.push(...m.map((x) => ({ ...x, adapter: a.name })));
   }
+  for (const n of byPath.values()) resolveAdapterWidth(n);
   aggregate(tree);
   return tree;
+}
+
+/**
+ * `adapter(reduction = 16)` is stored as `bottleneck = 0, reduction = 16`; the views show the
+ * width it resolved to (`bottleneck = 48`), read from the down-projection's shape, and leave
+ * out the setting that was not given (`reduction = 0`).
+ */
+function resolveAdapterWidth(n: VizNode): void {
+  for (const m of n.methods) {
+    if (m.name !== 'adapter') continue;
+    const { bottleneck, reduction, ...rest } = m.settings;
+    const down = n.children.find((c) => c.name === 'adapter')?.params.find((p) => p.name === 'down.weight' && p.adapter === m.adapter);
+    const width = bottleneck === 0 && down ? down.shape[0]! : bottleneck;
+    m.settings = { ...(width !== undefined ? { bottleneck: width } : {}), ...(reduction ? { reduction } : {}), ...rest };
+  }
 }
 
 /** Methods by module path: from the PEFT plan when there is one, else from the parameters. */

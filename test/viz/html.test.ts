@@ -24,7 +24,8 @@ describe('partitions.html', () => {
     expect(data.totals.trainable).toBe(294_912);
     expect(data.totals.total).toBe(124_734_720);
     expect(data.summaryLine).toBe('trainable params: 294,912 || all params: 124,734,720 || trainable%: 0.2364');
-    expect(data.comparison.full.trainable).toBe(124_439_808);
+    expect(data.comparison!.full.trainable).toBe(124_439_808);
+    expect(data.flops!.full.total).toBeGreaterThan(data.flops!.peft.total);
     expect(data.file).toBe('gpt2-lora.peft');
   });
 

@@ -3,7 +3,9 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EXAMPLES, tinySet } from '../helpers.ts';
-import { cellsOf, allocate, DEFAULT_LAYOUT, layout, type Cell } from '../../viz/page/layout.ts';
+import { cellsOf, allocate, inset, INSET, layout, type Cell } from '../../viz/page/layout.ts';
+import { compressPaths } from '../../viz/paths.ts';
+import { stepFlops } from '../../viz/flops.ts';
 import { METHOD_KEYS, walkViz, type MethodKey, type VizNode } from '../../viz/tree.ts';
 import { formatBytes, formatShare } from '../../viz/format.ts';
 import { vizOf } from './helpers.ts';
@@ -116,30 +118,83 @@ describe('the icicle layout', () => {
     kids.forEach(check);
   }
 
-  it('gpt2-lora: bands tile their parent; every LoRA tensor stays visible, or is in scale without enlarging', () => {
+  it('gpt2-lora: identical layers are one band of totals; bands tile their parent at true scale', () => {
     const { tree } = vizOf('gpt2-lora.peft');
-    const visible = new Set<MethodKey>(['frozen', 'lora']);
-    const root = cellsOf(tree);
-    const cells = layout(root, 0, 640, { ...DEFAULT_LAYOUT, visible });
+    const { root, byPath } = cellsOf(tree);
+    const cells = layout(root, 0, 640);
     check(root);
-    const lora = cells.filter((c) => c.param?.method === 'lora');
-    expect(lora).toHaveLength(24);
-    for (const c of lora) expect(c.y1 - c.y0).toBeGreaterThanOrEqual(1.5);
+    expect(root.children.map((c) => c.id)).toEqual(['wte', 'wpe', 'h.0–11', 'ln_f', 'lm_head']);
+    const h = cells.find((c) => c.id === 'h.0–11')!;
+    expect(h.times).toBe(12);
+    expect(h.value).toBe(12 * 7_112_448);
+    // Every layer's modules and tensors map to the run's band.
+    expect(byPath.get('h.5.attn.c_attn')!.id).toBe('h.0–11.attn.c_attn');
+    expect(byPath.get('h.7.attn.c_attn.lora_B.weight#')!.id).toBe('h.0–11.attn.c_attn.lora_B.weight#');
     const wte = cells.find((c) => c.id === 'wte')!;
-    expect((wte.y1 - wte.y0) / 640).toBeCloseTo(38_597_376 / 124_734_720, 1);
-
-    const plain = layout(cellsOf(tree), 0, 640, { ...DEFAULT_LAYOUT, visible, enlarge: false });
-    const a = plain.find((c) => c.id === 'h.0.attn.c_attn.lora_A.weight#')!;
-    expect(a.y1 - a.y0).toBeCloseTo((640 * 6144) / 124_734_720, 6);
+    expect((wte.y1 - wte.y0) / 640).toBeCloseTo(38_597_376 / 124_734_720, 9);
+    const a = cells.find((c) => c.id === 'h.0–11.attn.c_attn.lora_A.weight#')!;
+    expect(a.y1 - a.y0).toBeCloseTo((640 * 12 * 6144) / 124_734_720, 9);
   });
 
-  it('filtering to the trainable tensors sizes by trainable count', () => {
-    const { tree } = vizOf('gpt2-lora.peft');
-    const root = cellsOf(tree);
-    const cells = layout(root, 0, 600, { ...DEFAULT_LAYOUT, visible: new Set(['lora']) });
+  it('layers that differ are runs: h.0, h.1, h.2–11', () => {
+    const { root } = cellsOf(vizOf('gpt2-lora-prompt.peft').tree);
+    const h = root.children.find((c) => c.id === 'h')!;
+    expect(h.children.map((c) => `${c.id} ×${c.times}`)).toEqual(['h.0 ×1', 'h.1 ×1', 'h.2–11 ×10']);
+  });
+
+  it('the inset: the small trainable tensors at one magnification, enlarged only to their label height', () => {
+    const { root } = cellsOf(vizOf('gpt2-lora.peft').tree);
+    const ins = inset(layout(root, 0, 640), { ...INSET, height: 600 })!;
+    expect(ins.bands.map((b) => b.cell.id)).toEqual(['h.0–11.attn.c_attn.lora_A.weight#', 'h.0–11.attn.c_attn.lora_B.weight#']);
+    const [a, b] = ins.bands.map((x) => x.y1 - x.y0);
+    expect(b! / a!).toBeCloseTo(3, 9); // lora_B [2304, 8] is three times lora_A [8, 768]
+    expect(ins.bands.every((x) => !x.enlarged)).toBe(true);
+    expect(a! / (ins.bands[0]!.cell.y1 - ins.bands[0]!.cell.y0)).toBeCloseTo(ins.magnification, 6);
+    // BERT's adapter biases would be under a pixel even magnified: they get the label height, marked.
+    const bert = cellsOf(vizOf('bert-adapter.peft').tree).root;
+    const bi = inset(layout(bert, 0, 640))!;
+    const bias = bi.bands.find((x) => x.cell.id.endsWith('down.bias#'))!;
+    expect(bias.y1 - bias.y0).toBeCloseTo(INSET.minBand, 6);
+    expect(bias.enlarged).toBe(true);
+    expect(bi.bands.every((x) => x.y1 - x.y0 >= INSET.minBand - 1e-9)).toBe(true);
+  });
+
+  it('trainable only sizes by trainable count', () => {
+    const { root } = cellsOf(vizOf('gpt2-lora.peft').tree);
+    const cells = layout(root, 0, 600, true);
     expect(root.value).toBe(294_912);
-    expect(cells.filter((c) => c.param).every((c) => c.param!.method === 'lora')).toBe(true);
-    const layer = cells.find((c) => c.id === 'h.3')!;
-    expect(layer.y1 - layer.y0).toBeCloseTo(50, 6);
+    expect(cells.filter((c) => c.param).every((c) => c.param!.partition === 'trainable')).toBe(true);
+    const a = cells.find((c) => c.id === 'h.0–11.attn.c_attn.lora_A.weight#')!;
+    expect(a.y1 - a.y0).toBeCloseTo(150, 6);
+  });
+});
+
+describe('what the page says about methods and work', () => {
+  it('bert-adapter: the adapter width it resolved to, not bottleneck = 0', () => {
+    const dense = [...walkViz(vizOf('bert-adapter.peft').tree)].find((n) => n.path === 'encoder.layer.0.output.dense')!;
+    expect(dense.methods).toEqual([{ name: 'adapter', settings: { bottleneck: 48, reduction: 16, activation: 'gelu', placement: 'serial', scale: 1 } }]);
+  });
+
+  it('compresses layer paths into index ranges', () => {
+    const paths = (xs: number[], s: string) => xs.map((i) => `h.${i}.${s}`);
+    expect(compressPaths(paths([0, 1, 2, 3], 'attn.c_attn'))).toEqual(['h.0–3.attn.c_attn']);
+    expect(compressPaths([...paths([1, 3, 5, 6, 7], 'mlp.c_fc'), 'wte'])).toEqual(['h.{1, 3, 5–7}.mlp.c_fc', 'wte']);
+  });
+
+  it('work per token: full = forward + input + weight gradients; LoRA skips the frozen weight gradients', () => {
+    const { res, fullRes } = vizOf('gpt2-lora.peft');
+    const lora = stepFlops(res.graph!);
+    const full = stepFlops(fullRes.graph!);
+    // GPT-2's matrix products: 12 layers × (c_attn, c_proj, c_fc, c_proj) + the tied head.
+    const mm = 12 * (768 * 2304 + 768 * 768 + 2 * 768 * 3072) + 768 * 50257;
+    const attention = 12 * 4 * 768 * 512;
+    expect(full.forward).toBeCloseTo(2 * mm + attention, 0);
+    expect(full.weightGrad).toBeCloseTo(2 * mm, 0);
+    expect(full.inputGrad).toBeCloseTo(2 * mm + 2 * attention, 0);
+    const loraMm = 12 * (8 * 768 + 2304 * 8);
+    expect(lora.weightGrad).toBeCloseTo(2 * loraMm, 0);
+    expect(lora.forward).toBeCloseTo(full.forward + 2 * loraMm, 0);
+    expect(lora.total / full.total).toBeGreaterThan(0.6);
+    expect(lora.total / full.total).toBeLessThan(0.75);
   });
 });

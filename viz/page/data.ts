@@ -1,5 +1,6 @@
 // What viz/html.ts embeds in the page as JSON, and the colours both sides agree on.
 import type { ParamSummary } from '../../compiler/params.ts';
+import type { StepFlops } from '../flops.ts';
 import type { Comparison, MethodKey, VizNode } from '../tree.ts';
 
 export interface PageData {
@@ -15,7 +16,20 @@ export interface PageData {
   summaryLine: string;
   /** The same after training, when a reparameterisation is discarded (prefix MLP). */
   keptLine?: string;
-  comparison: Comparison;
+  /** Training costs against a full fine-tune of the same base (absent with several adapters). */
+  comparison?: Comparison;
+  /** The work of a training step, this fine-tune and the full one (viz/flops.ts). */
+  flops?: { peft: StepFlops; full: StepFlops };
+  /** Adapters loaded over one shared base (`peftc viz BASE.peft --adapter a=DIR …`). */
+  adapters?: AdapterRows;
+}
+
+/** What each loaded adapter costs next to the shared base (docs/multi-adapter.md). */
+export interface AdapterRows {
+  rows: { name: string; what: string; params: number; bytes: number; where: string }[];
+  baseParams: number;
+  baseBytes: number;
+  totalBytes: number;
 }
 
 /**

@@ -1,206 +1,107 @@
-// The partition page's script (bundled into the HTML by viz/html.ts): a zoomable icicle
-// of the module tree coloured by what trains, filters by method, details of the module
-// under the pointer, the list of trainable modules and the full fine-tune comparison.
-import { formatBytes, formatCount, formatShape, formatShare } from '../format.ts';
-import { METHOD_KEYS, METHOD_LABELS, type AppliedMethod, type FineTuneCosts, type MethodKey, type VizNode } from '../tree.ts';
-import { COLORS, type PageData } from './data.ts';
+// The partition page's script (bundled into the HTML by viz/html.ts). The first screen
+// answers three questions: where the trainable parameters sit (a zoomable icicle of the
+// module tree at true scale, with a magnified inset for the parts too small to label),
+// what each method adds, and what it costs against a full fine-tune. Below: the details of
+// the selected module, the list of trainable modules and the totals.
+import { formatCount, formatShape, formatShare } from '../format.ts';
+import { METHOD_LABELS, type VizNode } from '../tree.ts';
+import { COLORS } from './data.ts';
+import { cells, data, present, total } from './context.ts';
 import { byId, fill, h } from './dom.ts';
-import { cellsOf, DEFAULT_LAYOUT, depthBelow, layout, neededHeight, type Cell, type LayoutOptions } from './layout.ts';
+import { depthBelow, inset, INSET, layout, mainMethod, paramKey, type Cell, type Inset } from './layout.ts';
+import { comparePanel, details, header, statsPanel, trainableList, whatPanel } from './panels.ts';
+import { compactCount, swatch } from './widgets.ts';
 
-const BASE_HEIGHT = 640;
-const MAX_HEIGHT = 2400;
-const MAX_SCALE = 6;
-const MIN_COLUMN = 96;
+const MIN_HEIGHT = 420;
+const MAX_HEIGHT = 760;
+const MIN_COLUMN = 60;
 const LABEL_MIN = 15;
-const TWO_LINES_MIN = 34;
-
-const data = JSON.parse(byId('peftc-data').textContent ?? '{}') as PageData;
-const root = cellsOf(data.tree);
-const cellById = new Map<string, Cell>();
-(function index(c: Cell) {
-  cellById.set(c.id, c);
-  c.children.forEach(index);
-})(root);
-const present = METHOD_KEYS.filter((k) => (data.tree.byMethod[k] ?? 0) > 0);
-const total = data.totals.total;
+const TWO_LINES_MIN = 32;
+const THREE_LINES_MIN = 48;
+const INSET_WIDTH = 250;
+const CONNECTOR = 44;
+const INSET_HEAD = 26;
 
 const state = {
-  view: root,
-  selected: undefined as Cell | undefined,
-  hover: undefined as Cell | undefined,
-  visible: new Set<MethodKey>(present),
-  enlarge: true,
+  view: cells.root,
+  /** The selected band, and the module or tensor it was selected as (a list row names one layer of a run). */
+  selected: undefined as { cell: Cell; node?: VizNode; label: string; times: number } | undefined,
+  trainableOnly: false,
 };
-const elements = new Map<string, HTMLDivElement>();
+const elements = new Map<string, HTMLElement>();
 
-// ── Pieces of text ──────────────────────────────────────────────────────────────────
-
-function badge(k: MethodKey, text = METHOD_LABELS[k]): HTMLElement {
-  const c = COLORS[k];
-  return h('span', { class: 'badge', style: `background:${c.fill};color:${c.text}` }, text);
-}
-
-function swatch(k: MethodKey): HTMLElement {
-  return h('span', { class: 'swatch', style: `background:${COLORS[k].fill}`, 'aria-hidden': 'true' });
-}
-
-function settingsChips(m: AppliedMethod): HTMLElement {
-  const entries = Object.entries(m.settings);
-  return h('span', { class: 'settings' }, ...entries.map(([k, v]) => h('span', { class: 'chip' }, h('span', { class: 'k' }, k), '=', String(v))));
-}
-
-/** A bar of the trainable share, split by method; anything above zero shows at least 2 px. */
-function shareBar(n: VizNode): HTMLElement {
-  const bar = h('div', { class: 'sharebar', role: 'img', 'aria-label': `${formatShare(n.trainable, n.count)} trainable` });
-  for (const k of present) {
-    if (k === 'frozen' || !n.byMethod[k]) continue;
-    const w = (100 * n.byMethod[k]!) / Math.max(1, n.count);
-    bar.append(h('span', { style: `width:max(2px, ${w}%);background:${COLORS[k].fill}` }));
-  }
-  return bar;
-}
-
-function mainMethod(n: VizNode): MethodKey | undefined {
-  let best: MethodKey | undefined;
-  for (const k of present) if (k !== 'frozen' && (n.byMethod[k] ?? 0) > (best ? n.byMethod[best]! : 0)) best = k;
-  return best;
-}
-
-function methodsOf(n: VizNode): MethodKey[] {
-  return present.filter((k) => k !== 'frozen' && (n.byMethod[k] ?? 0) > 0);
-}
-
-// ── Header: totals and what trains ─────────────────────────────────────────────────
-
-function header(): void {
-  const t = data.totals;
-  fill(
-    byId('title'),
-    h('span', { class: 'eyebrow' }, 'peftc · partitions'),
-    h('h1', {}, data.model, data.file ? h('span', { class: 'file' }, data.file) : null, data.full ? h('span', { class: 'file' }, '--full') : null),
-  );
-  const card = (label: string, value: string, note: string, key?: MethodKey) =>
-    h('div', { class: 'card' }, h('div', { class: 'label' }, key ? swatch(key) : null, label), h('div', { class: 'value', 'data-testid': `total-${label.toLowerCase().split(' ')[0]}` }, value), h('div', { class: 'note' }, note));
-  const trainKey = mainMethod(data.tree) ?? 'full';
-  fill(
-    byId('stats'),
-    card('Trainable', formatCount(t.trainable), `${formatShare(t.trainable, t.total)} of all parameters`, trainKey),
-    card('Frozen', formatCount(t.frozen), `${formatShare(t.frozen, t.total)} · no gradients, no optimizer state`, 'frozen'),
-    card('All parameters', formatCount(t.total), `${formatBytes(t.total * 4)} of fp32 weights`),
-  );
-  const hf = byId('hf');
-  fill(hf, h('code', {}, data.summaryLine), data.keptLine ? h('code', {}, `after training (reparameterisation discarded): ${data.keptLine}`) : null);
-  fill(byId('what'), ...whatTrains());
-}
-
-/** One line per method and settings: `LoRA rank=8 alpha=16 on 12 modules: h.0.attn.c_attn, …`. */
-function whatTrains(): HTMLElement[] {
-  const groups = new Map<string, { m: AppliedMethod; paths: string[] }>();
-  const visit = (n: VizNode) => {
-    for (const m of n.methods) {
-      const key = `${m.name} ${JSON.stringify(m.settings)}`;
-      const g = groups.get(key) ?? { m, paths: [] };
-      g.paths.push(n.path);
-      groups.set(key, g);
-    }
-    n.children.forEach(visit);
-  };
-  visit(data.tree);
-  if (groups.size === 0) {
-    return [h('p', { class: 'what' }, badge('full'), ' Every parameter trains: a full fine-tune.')];
-  }
-  return [...groups.values()].map(({ m, paths }) => {
-    const shown = paths.length > 3 ? `${paths.slice(0, 2).join(', ')}, …, ${paths[paths.length - 1]}` : paths.join(', ');
-    const where = `${paths.length} module${paths.length === 1 ? '' : 's'}${m.name === 'train' ? ' (train rule)' : ''}:`;
-    return h('p', { class: 'what' }, badge(m.name), Object.keys(m.settings).length ? settingsChips(m) : null, h('span', { class: 'muted' }, where), h('code', { title: paths.join('\n') }, shown));
-  });
-}
-
-// ── Controls: the legend is also the filter ─────────────────────────────────────────
+// ── Controls ────────────────────────────────────────────────────────────────────────
 
 function controls(): void {
-  const legend = h('fieldset', { class: 'legend' }, h('legend', {}, 'Show'));
-  for (const k of present) {
-    const box = h('input', { type: 'checkbox', checked: true, 'data-method': k, onchange: (e: Event) => toggle(k, (e.target as HTMLInputElement).checked) });
-    legend.append(h('label', { class: 'filter' }, box, swatch(k), METHOD_LABELS[k], h('span', { class: 'n' }, formatCount(data.tree.byMethod[k] ?? 0))));
-  }
-  const onlyTrainable = h('button', { type: 'button', class: 'btn', id: 'only-trainable', onclick: () => toggle('frozen', !state.visible.has('frozen')) }, 'Trainable only');
-  const peft = present.some((k) => k !== 'frozen' && k !== 'full');
-  const enlarge = !peft ? null : h('label', { class: 'filter' }, h('input', { type: 'checkbox', checked: true, id: 'enlarge', onchange: (e: Event) => ((state.enlarge = (e.target as HTMLInputElement).checked), render()) }), 'Enlarge small trainable parts');
+  const legend = h('div', { class: 'legend', role: 'list' }, ...present.map((k) => h('span', { class: 'key', role: 'listitem' }, swatch(k), METHOD_LABELS[k])));
+  const only = h('button', { type: 'button', class: 'btn', id: 'only-trainable', 'aria-pressed': 'false', onclick: () => {
+    state.trainableOnly = !state.trainableOnly;
+    only.classList.toggle('on', state.trainableOnly);
+    only.setAttribute('aria-pressed', String(state.trainableOnly));
+    render();
+  } }, 'Trainable only');
   fill(
     byId('controls'),
+    h('h2', {}, 'Where the trainable parameters sit'),
     legend,
-    h('div', { class: 'tools' }, present.includes('frozen') && present.length > 1 ? onlyTrainable : null, enlarge),
-    h(
-      'p',
-      { class: 'hint' },
-      'Height is proportional to parameter count. ',
-      peft ? h('span', { class: 'hatch-sample', 'aria-hidden': 'true' }) : null,
-      peft ? ' Hatched: enlarged so it stays visible, not to scale. ' : null,
-      'Click a module to zoom in; click the leftmost band or press Esc to zoom out.',
-    ),
+    data.totals.trainable > 0 && data.totals.trainable < total ? only : null,
+    h('p', { class: 'hint' }, 'Band height ∝ parameter count, to scale. Trainable parts too small to label are magnified in the inset on the right (hatched: enlarged further, to fit the label). Click a band to zoom; Esc zooms out.'),
   );
-}
-
-function toggle(k: MethodKey, on: boolean): void {
-  if (on) state.visible.add(k);
-  else state.visible.delete(k);
-  const box = document.querySelector<HTMLInputElement>(`input[data-method="${k}"]`);
-  if (box) box.checked = on;
-  byId('only-trainable')?.classList.toggle('on', !state.visible.has('frozen'));
-  render();
 }
 
 // ── The icicle ──────────────────────────────────────────────────────────────────────
 
 const icicle = byId('icicle');
 const canvas = h('div', { class: 'canvas' });
+// The wedges are SVG written as markup: the HTML parser gives it SVG's namespace.
+const svg = h('div', { class: 'connectors', 'aria-hidden': 'true' });
+const insetBox = h('div', { class: 'inset', 'aria-label': 'Magnified trainable parts' });
+canvas.append(svg, insetBox);
 icicle.append(canvas);
 
-function layoutOptions(): LayoutOptions {
-  return { ...DEFAULT_LAYOUT, visible: state.visible, enlarge: state.enlarge };
+/** Fills the screen below the icicle's top, within limits. */
+function icicleHeight(): number {
+  const top = icicle.getBoundingClientRect().top + window.scrollY;
+  return Math.round(Math.min(MAX_HEIGHT, Math.max(MIN_HEIGHT, window.innerHeight - top - 28)));
 }
 
+/**
+ * A module is tinted with its main method's colour only when that method trains at least half
+ * of it; otherwise it is frozen grey, with a thin stripe of the method's colour marking the
+ * path down to the trainable part.
+ */
 function cellColors(c: Cell): { bg: string; fg: string; stripe?: string } {
   if (c.param) return { bg: COLORS[c.param.method].fill, fg: COLORS[c.param.method].text };
   const n = c.node!;
-  const main = mainMethod(n);
-  if (!main || !methodsOf(n).some((k) => state.visible.has(k))) return { bg: COLORS.frozen.tint, fg: '#1b1f24' };
-  return { bg: COLORS[main].tint, fg: '#1b1f24', stripe: COLORS[main].fill };
+  const main = mainMethod(n.byMethod, present);
+  if (!main) return { bg: COLORS.frozen.tint, fg: '#1b1f24' };
+  const share = n.trainable / Math.max(1, n.count);
+  return { bg: share >= 0.5 ? COLORS[main].tint : COLORS.frozen.tint, fg: '#1b1f24', stripe: COLORS[main].fill };
 }
 
 function render(): void {
-  const base = layoutOptions();
+  const H = icicleHeight();
   const view = state.view;
-  const need = neededHeight(view, base);
-  const H = Math.round(Math.min(MAX_HEIGHT, Math.max(BASE_HEIGHT, need * 2.2)));
-  // Zoomed in, there is room: small trainable parts get bigger, up to MAX_SCALE times.
-  const scale = need > 0 ? Math.min(MAX_SCALE, Math.max(1, (0.3 * H) / need)) : 1;
-  const o = { ...base, minTrainable: base.minTrainable * scale, minSibling: base.minSibling * scale };
-  const cells = layout(view, 0, H, o);
-  const columns = depthBelow(view) + 1;
-  const width = Math.max(icicle.clientWidth, columns * MIN_COLUMN);
-  const col = width / columns;
+  const laid = layout(view, 0, H, state.trainableOnly);
+  const ins = inset(laid, { ...INSET, height: H - INSET_HEAD });
+  const width = Math.max(icicle.clientWidth, (depthBelow(view) + 1) * MIN_COLUMN + (ins ? INSET_WIDTH + CONNECTOR : 0));
+  const treeWidth = width - (ins ? INSET_WIDTH + CONNECTOR : 0);
+  const col = treeWidth / (depthBelow(view) + 1);
   canvas.style.height = `${H}px`;
   canvas.style.width = `${width}px`;
   const seen = new Set<string>();
-  for (const c of cells) {
+  for (const c of laid) {
     const height = c.y1 - c.y0;
-    if (height < 0.35) continue;
+    // A trainable sliver keeps 1 px so that its inset connector starts somewhere visible.
+    if (height < 0.35 && !(c.param && c.hot > 0)) continue;
     seen.add(c.id);
-    let el = elements.get(c.id);
-    if (!el) {
-      el = h('div', { class: c.param ? 'cell leaf' : 'cell', 'data-id': c.id });
-      canvas.append(el);
-      elements.set(c.id, el);
-    }
+    const el = band(c);
     const left = (c.depth - view.depth) * col;
     const colors = cellColors(c);
-    el.style.cssText = `top:${c.y0}px;height:${height}px;left:${left}px;width:${c.param ? width - left : col}px;background-color:${colors.bg};color:${colors.fg};${colors.stripe ? `box-shadow:inset 4px 0 0 ${colors.stripe}` : ''}`;
-    el.classList.toggle('enlarged', c.enlarged);
-    el.classList.toggle('selected', c === state.selected);
+    el.style.cssText = `top:${c.y0}px;height:${Math.max(1, height)}px;left:${left}px;width:${c.param ? treeWidth - left : col}px;background-color:${colors.bg};color:${colors.fg};${colors.stripe ? `box-shadow:inset 3px 0 0 ${colors.stripe}` : ''}`;
+    el.classList.toggle('selected', c === state.selected?.cell);
     el.classList.toggle('view-root', c === view);
-    const key = `${c.value}|${height >= LABEL_MIN}|${height >= TWO_LINES_MIN}`;
+    const key = `${c.value}|${height >= LABEL_MIN}|${height >= TWO_LINES_MIN}|${col}`;
     if (el.dataset.key !== key) {
       el.dataset.key = key;
       fillLabel(el, c, height);
@@ -212,22 +113,99 @@ function render(): void {
       elements.delete(id);
     }
   }
-  icicle.classList.toggle('empty', cells.length === 0);
+  drawInset(ins, treeWidth);
+  icicle.classList.toggle('empty', laid.length === 0);
   crumbs();
-  details(state.hover ?? state.selected ?? state.view);
 }
 
+function band(c: Cell): HTMLElement {
+  let el = elements.get(c.id);
+  if (!el) {
+    const share = c.node && !c.param ? String(c.node.trainable / Math.max(1, c.node.count)) : undefined;
+    el = h('div', { class: c.param ? 'cell leaf' : 'cell', 'data-id': c.id, 'data-trainable': c.param ? String(c.param.partition === 'trainable') : undefined, 'data-share': share });
+    canvas.append(el);
+    elements.set(c.id, el);
+  }
+  return el;
+}
+
+function nameOf(c: Cell): string {
+  const x = c.times > 1 ? ` ×${c.times}` : '';
+  return c.param ? `${c.param.adapter ? `${c.param.adapter}: ` : ''}${c.param.name}${x}` : `${c.name}${x}`;
+}
+
+/** The label, and a second line when there is room; a line that does not fit whole is left out. */
 function fillLabel(el: HTMLElement, c: Cell, height: number): void {
   if (height < LABEL_MIN) return fill(el);
   const n = c.node;
-  const name = c.param ? c.param.name : n!.repeat !== undefined ? `${c.name} ×${n!.repeat}` : displayName(c);
-  const sub = c.param ? `${formatCount(c.value)} · ${formatShape(c.param.shape)}` : `${formatCount(c.value)} · ${formatShare(c.value, total)}`;
-  fill(el, h('span', { class: 'name' }, name), height >= TWO_LINES_MIN ? h('span', { class: 'sub' }, sub) : null);
+  const trains = n && n.trainable > 0 && n.trainable < n.count ? `${formatShare(n.trainable, n.count)} trains` : '';
+  const sub = c.param ? formatShape(c.param.shape) : `${compactCount(c.value)} · ${formatShare(c.value, total)}`;
+  const lines = [height >= TWO_LINES_MIN ? h('span', { class: 'sub' }, sub) : null, trains && height >= THREE_LINES_MIN ? h('span', { class: 'sub trains' }, trains) : null];
+  fill(el, h('span', { class: 'name' }, nameOf(c)), ...lines);
+  for (const line of lines) if (line && line.scrollWidth > line.clientWidth + 0.5) line.remove();
 }
 
-/** Layers of a repeat are named with it: `h.3`, not `3`. */
-function displayName(c: Cell): string {
-  return c.parent?.node?.repeat !== undefined ? `${c.parent.name}.${c.name}` : c.name;
+/** The magnified inset: each small trainable tensor again, labelled, with a wedge from where it sits. */
+function drawInset(ins: Inset | undefined, treeWidth: number): void {
+  svg.replaceChildren();
+  insetBox.hidden = !ins;
+  if (!ins) return fill(insetBox);
+  const x0 = treeWidth;
+  const x1 = treeWidth + CONNECTOR;
+  const wedges: string[] = [];
+  insetBox.style.cssText = `left:${x1}px;width:${INSET_WIDTH}px`;
+  const factor = ins.magnification >= 10 ? formatCount(Math.floor(ins.magnification)) : ins.magnification.toFixed(1);
+  const head = h('div', { class: 'inset-head', title: 'Hatched bands are enlarged further, to the height of their label' }, `Magnified ×${factor}`);
+  const owners = ownerNames(ins.bands.map((b) => b.cell));
+  const bands = ins.bands.map((b) => {
+    const p = b.cell.param!;
+    const c = COLORS[p.method];
+    const y0 = INSET_HEAD + b.y0;
+    const y1 = INSET_HEAD + b.y1;
+    const a0 = b.cell.y0;
+    const a1 = Math.max(b.cell.y1, b.cell.y0 + 1);
+    wedges.push(`<polygon points="${x0},${a0} ${x0},${a1} ${x1},${y1} ${x1},${y0}" fill="${c.fill}" fill-opacity="0.22"/>`);
+    const sub = `${formatCount(b.cell.value)} · ${formatShape(p.shape)}${b.cell.times > 1 ? ` ×${b.cell.times}` : ''}`;
+    return h(
+      'div',
+      { class: `inset-band${b.enlarged ? ' enlarged' : ''}`, 'data-id': b.cell.id, style: `top:${b.y0 + INSET_HEAD}px;height:${b.y1 - b.y0}px;background-color:${c.fill};color:${c.text}`, title: `${b.cell.parent?.id ?? ''}.${p.name}` },
+      h('span', { class: 'name' }, `${owners.get(b.cell)}${nameOf(b.cell)}`),
+      b.y1 - b.y0 >= TWO_LINES_MIN ? h('span', { class: 'sub' }, sub) : h('span', { class: 'count' }, ` ${compactCount(b.cell.value)}`),
+    );
+  });
+  fill(insetBox, head, ...bands);
+  svg.innerHTML = `<svg width="${x1}" height="${canvas.style.height.replace('px', '')}">${wedges.join('')}</svg>`;
+  for (const el of insetBox.querySelectorAll<HTMLElement>('.inset-band')) el.classList.toggle('selected', el.dataset.id === state.selected?.cell.id);
+}
+
+/**
+ * `c_attn.`: the module each inset tensor belongs to. Where two tensors would read the same,
+ * the first part of their paths that differs goes in front: `attention…adapter.`, `output…adapter.`.
+ */
+function ownerNames(list: readonly Cell[]): Map<Cell, string> {
+  const segs = (c: Cell) => (c.parent && c.parent !== state.view ? relPath(c.parent).split('.') : []);
+  const short = (c: Cell) => `${c.param?.adapter ?? ''}|${segs(c).slice(-1)[0] ?? ''}|${c.param?.name}`;
+  const out = new Map<Cell, string>();
+  for (const c of list) {
+    const mine = segs(c);
+    const last = mine.length ? `${mine[mine.length - 1]}.` : '';
+    const twin = list.find((o) => o !== c && short(o) === short(c));
+    if (!twin) {
+      out.set(c, last);
+      continue;
+    }
+    const theirs = segs(twin);
+    const i = mine.findIndex((s, k) => s !== theirs[k]);
+    out.set(c, i >= 0 && i < mine.length - 1 ? `${mine[i]}…${last}` : last);
+  }
+  return out;
+}
+
+/** A band's path below the zoomed-in view. */
+function relPath(c: Cell): string {
+  const names: string[] = [];
+  for (let x: Cell | undefined = c; x && x !== state.view; x = x.parent) names.unshift(x.name);
+  return names.join('.');
 }
 
 function crumbs(): void {
@@ -238,162 +216,39 @@ function crumbs(): void {
   chain.forEach((c, i) => {
     if (i) el.append(h('span', { class: 'sep', 'aria-hidden': 'true' }, '›'));
     const last = i === chain.length - 1;
-    el.append(h('button', { type: 'button', class: 'crumb', 'aria-current': last ? 'true' : undefined, onclick: () => zoom(c) }, c === root ? data.model : displayName(c)));
+    el.append(h('button', { type: 'button', class: 'crumb', 'aria-current': last ? 'true' : undefined, onclick: () => zoom(c) }, c.times > 1 ? `${c.name} ×${c.times}` : c.name));
   });
   el.append(h('span', { class: 'shown' }, `${formatCount(state.view.value)} parameters shown`));
 }
 
-function zoom(c: Cell, select: Cell | undefined = c): void {
+function zoom(c: Cell): void {
   state.view = c.param ? c.parent! : c;
-  state.selected = select;
-  state.hover = undefined;
   render();
 }
 
-canvas.addEventListener('click', (e) => {
-  const c = cellAt(e.target);
+/** Selects a band and shows it in the details panel, where it stays until another is selected. */
+function select(c: Cell, node?: VizNode, label?: string): void {
+  const times = node ? 1 : c.times;
+  state.selected = { cell: c, label: label ?? (c.param ? c.id.replace(/#$/, '') : c.id === '(model)' ? data.model : c.id), times, ...(node ? { node } : {}) };
+  for (const [id, el] of elements) el.classList.toggle('selected', id === c.id);
+  for (const el of insetBox.querySelectorAll<HTMLElement>('.inset-band')) el.classList.toggle('selected', el.dataset.id === c.id);
+  showSelected();
+}
+
+function showSelected(): void {
+  const s = state.selected;
+  if (!s) return details(data.tree, undefined, data.model);
+  if (s.cell.param) details(s.cell.parent?.node, s.cell.param, s.label, s.times);
+  else details(s.node ?? s.cell.node, undefined, s.label, s.times);
+}
+
+/** A row of the trainable list: zoom so the module shows with its neighbours, and select it. */
+function pick(n: VizNode): void {
+  const c = cells.byPath.get(n.path);
   if (!c) return;
-  if (c === state.view) {
-    if (c.parent) zoom(c.parent, c);
-  } else if (c.param) {
-    state.selected = c;
-    render();
-  } else {
-    zoom(c);
-  }
-});
-canvas.addEventListener('mouseover', (e) => {
-  const c = cellAt(e.target);
-  if (c && c !== state.hover) {
-    state.hover = c;
-    details(c);
-  }
-});
-canvas.addEventListener('mouseleave', () => {
-  state.hover = undefined;
-  details(state.selected ?? state.view);
-});
-document.addEventListener('keydown', (e) => {
-  if (e.key === 'Escape' && state.view.parent) zoom(state.view.parent, state.view);
-});
-let resizeTimer = 0;
-window.addEventListener('resize', () => {
-  clearTimeout(resizeTimer);
-  resizeTimer = window.setTimeout(render, 100);
-});
-
-function cellAt(target: EventTarget | null): Cell | undefined {
-  const el = (target as Element | null)?.closest?.('.cell') as HTMLElement | null;
-  return el ? cellById.get(el.dataset.id!) : undefined;
-}
-
-// ── Details of one module or tensor ────────────────────────────────────────────────
-
-function details(c: Cell): void {
-  const el = byId('details');
-  if (c.param) {
-    const p = c.param;
-    const owner = c.parent!.node!;
-    fill(
-      el,
-      h('div', { class: 'kind' }, 'Tensor'),
-      h('h2', { class: 'path' }, p.path),
-      h('p', {}, badge(p.method), ' ', p.partition, p.transient ? ' · discarded after training' : ''),
-      h('dl', {}, h('dt', {}, 'Shape'), h('dd', {}, formatShape(p.shape)), h('dt', {}, 'Parameters'), h('dd', {}, formatCount(p.count), h('span', { class: 'muted' }, ` · ${formatShare(p.count, total)} of the model`)), h('dt', {}, 'Origin'), h('dd', {}, p.origin), h('dt', {}, 'Module'), h('dd', {}, h('code', {}, owner.path || data.model))),
-      methodsBlock(owner),
-    );
-    return;
-  }
-  const n = c.node!;
-  fill(
-    el,
-    h('div', { class: 'kind' }, n.tiedTo ? `Tied to ${n.tiedTo}` : n.type),
-    h('h2', { class: 'path' }, n.path || data.model),
-    h('dl', {}, h('dt', {}, 'Parameters'), h('dd', {}, formatCount(n.count), h('span', { class: 'muted' }, ` · ${formatShare(n.count, total)} of the model`)), h('dt', {}, 'Trainable'), h('dd', {}, formatCount(n.trainable), h('span', { class: 'muted' }, ` · ${formatShare(n.trainable, n.count)} of this module`))),
-    shareBar(n),
-    byMethodTable(n),
-    methodsBlock(n),
-    n.params.length ? tensorTable(n) : null,
-    n.tiedFrom ? h('p', { class: 'muted' }, `Also used by ${n.tiedFrom.join(', ')} (tied weights).`) : null,
-    n.synthetic ? h('p', { class: 'muted' }, 'Added by a PEFT method.') : null,
-  );
-}
-
-function byMethodTable(n: VizNode): HTMLElement | null {
-  const rows = present.filter((k) => (n.byMethod[k] ?? 0) > 0);
-  if (!rows.length) return null;
-  return h('table', { class: 'mini' }, ...rows.map((k) => h('tr', {}, h('td', {}, swatch(k), METHOD_LABELS[k]), h('td', { class: 'num' }, formatCount(n.byMethod[k]!)), h('td', { class: 'num muted' }, formatShare(n.byMethod[k]!, n.count)))));
-}
-
-function methodsBlock(n: VizNode): HTMLElement | null {
-  if (!n.methods.length) return null;
-  return h('div', { class: 'methods' }, h('h3', {}, 'Applied here'), ...n.methods.map((m) => h('p', {}, badge(m.name), ' ', settingsChips(m))));
-}
-
-function tensorTable(n: VizNode): HTMLElement {
-  return h(
-    'div',
-    {},
-    h('h3', {}, 'Tensors'),
-    h(
-      'table',
-      { class: 'mini tensors' },
-      ...n.params.map((p) => h('tr', {}, h('td', {}, swatch(p.method), h('code', {}, p.name)), h('td', { class: 'shape' }, formatShape(p.shape)), h('td', { class: 'num' }, formatCount(p.count)))),
-    ),
-  );
-}
-
-// ── Trainable modules ───────────────────────────────────────────────────────────────
-
-function trainableList(): void {
-  const rows: Cell[] = [];
-  const visit = (c: Cell) => {
-    if (c.node && c.node.params.some((p) => p.partition === 'trainable')) rows.push(c);
-    c.children.forEach(visit);
-  };
-  visit(root);
-  const trainable = data.totals.trainable;
-  const list = byId('trainable');
-  const full = rows.length > 0 && rows.every((c) => c.node!.params.every((p) => p.method === 'full'));
-  fill(
-    list,
-    h('h2', {}, 'Trainable modules ', h('span', { class: 'count' }, String(rows.length))),
-    full
-      ? h('p', { class: 'muted' }, 'Every module trains (a full fine-tune).')
-      : h(
-          'div',
-          { class: 'scroll' },
-          h(
-            'table',
-            { class: 'list' },
-            h('thead', {}, h('tr', {}, h('th', {}, 'Module'), h('th', {}, 'Method'), h('th', { class: 'num' }, 'Trainable'), h('th', { class: 'num' }, 'Of trainable'))),
-            h(
-              'tbody',
-              {},
-              ...rows.map((c) => {
-                const n = c.node!;
-                const own = n.params.filter((p) => p.partition === 'trainable');
-                const count = own.reduce((a, p) => a + p.count, 0);
-                const keys = [...new Set(own.map((p) => p.method))];
-                return h(
-                  'tr',
-                  {},
-                  h('td', {}, h('button', { type: 'button', class: 'link', 'data-path': n.path, title: own.map((p) => `${p.name} ${formatShape(p.shape)}`).join('\n'), onclick: () => reveal(c) }, n.path || data.model)),
-                  h('td', {}, ...keys.map((k) => badge(k))),
-                  h('td', { class: 'num' }, formatCount(count)),
-                  h('td', { class: 'num muted' }, formatShare(count, trainable)),
-                );
-              }),
-            ),
-          ),
-        ),
-  );
-}
-
-/** Zooms to a module's parent so it shows with its neighbours, selected. */
-function reveal(c: Cell): void {
-  zoom(c.parent ?? c, c);
-  icicle.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+  state.view = c.parent ?? c;
+  render();
+  select(c, n, n.path || data.model);
   const el = elements.get(c.id);
   if (el) {
     el.classList.remove('flash');
@@ -402,58 +257,59 @@ function reveal(c: Cell): void {
   }
 }
 
-// ── Compared with a full fine-tune ──────────────────────────────────────────────────
+// ── Pointer: clicks zoom and select; hovering shows a tooltip, never replaces the details ─
 
-function comparison(): void {
-  const { peft, full } = data.comparison;
-  const name = methodsOf(data.tree).filter((k) => k !== 'full').map((k) => METHOD_LABELS[k]).join(' + ') || 'Full fine-tune';
-  const row = (label: string, note: string, get: (c: FineTuneCosts) => number, show: (v: number, c: FineTuneCosts) => string, less = 'less') => {
-    const a = get(peft);
-    const b = get(full);
-    const max = Math.max(a, b, 1);
-    const cell = (v: number, c: FineTuneCosts, cls: string) =>
-      h('td', {}, h('div', { class: 'value' }, show(v, c)), h('div', { class: `bar ${cls}` }, h('span', { style: `width:max(2px, ${(100 * v) / max}%)` })));
-    const ratio = a > 0 && b > a ? `${formatRatio(b / a)} ${less}` : a === b ? 'same' : '';
-    return h('tr', {}, h('th', { scope: 'row' }, label, h('div', { class: 'note' }, note)), cell(a, peft, 'peft'), cell(b, full, 'full'), h('td', { class: 'ratio' }, ratio));
-  };
-  fill(
-    byId('compare'),
-    h('h2', {}, 'Compared with a full fine-tune'),
-    h(
-      'table',
-      { class: 'compare' },
-      h('thead', {}, h('tr', {}, h('th', {}), h('th', { scope: 'col' }, 'This fine-tune', h('div', { class: 'note' }, name)), h('th', { scope: 'col' }, 'Full fine-tune', h('div', { class: 'note' }, 'every parameter trains')), h('th', {}))),
-      h(
-        'tbody',
-        {},
-        row('Trainable parameters', 'the arena the optimizer updates', (c) => c.trainable, (v, c) => `${formatCount(v)} (${formatShare(v, c.total)})`, 'fewer'),
-        row('Gradients', 'fp32, 4 B per trainable parameter', (c) => c.gradientBytes, formatBytes),
-        row('AdamW moments', 'fp32, 8 B per trainable parameter', (c) => c.optimizerBytes, formatBytes),
-        row('Gradients + optimizer', 'training memory beyond the weights', (c) => c.gradientBytes + c.optimizerBytes, formatBytes),
-        row('Checkpoint to resume', 'trainable weights + AdamW state', (c) => c.checkpointBytes, formatBytes),
-        row('Saved after training', 'adapter only, or the whole model', (c) => c.exportBytes, (v, c) => `${formatBytes(v)} ${c.adapterOnly ? '(adapter)' : '(model)'}`, 'smaller'),
-      ),
-    ),
-    h(
-      'p',
-      { class: 'muted' },
-      `Frozen weights get no gradient and no optimizer state. The full fine-tune is the base model of this program without its PEFT methods, every one of its ${full.total.toLocaleString('en-US')} parameters trained (`,
-      h('code', { class: 'nowrap' }, '--full'),
-      ' on the base).',
-    ),
-  );
+function cellAt(target: EventTarget | null): Cell | undefined {
+  const el = (target as Element | null)?.closest?.('.cell, .inset-band') as HTMLElement | null;
+  return el ? cells.byId.get(el.dataset.id!) : undefined;
 }
 
-function formatRatio(r: number): string {
-  return r >= 10 ? `${formatCount(Math.round(r))}×` : `${r.toFixed(1)}×`;
-}
+canvas.addEventListener('click', (e) => {
+  const c = cellAt(e.target);
+  if (!c) return;
+  if (c.param) return select(c);
+  if (c === state.view) {
+    if (c.parent) zoom(c.parent);
+    return select(c);
+  }
+  zoom(c);
+  select(c);
+});
+
+const tip = byId('tip');
+canvas.addEventListener('mousemove', (e) => {
+  const c = cellAt(e.target);
+  if (!c) {
+    tip.hidden = true;
+    return;
+  }
+  const p = c.param;
+  const value = p ? p.count * c.times : c.value;
+  fill(tip, h('strong', {}, nameOf(c)), h('div', {}, `${formatCount(value)} parameters · ${formatShare(value, total)} of the model`), p ? h('div', {}, `${formatShape(p.shape)} · ${METHOD_LABELS[p.method]}`) : c.node && c.node.trainable ? h('div', {}, `${formatShare(c.node.trainable, c.node.count)} trains`) : null);
+  tip.hidden = false;
+  tip.style.left = `${Math.min(e.clientX + 14, window.innerWidth - 300)}px`;
+  tip.style.top = `${e.clientY + 14}px`;
+});
+canvas.addEventListener('mouseleave', () => (tip.hidden = true));
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && state.view.parent) zoom(state.view.parent);
+});
+let resizeTimer = 0;
+window.addEventListener('resize', () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = window.setTimeout(render, 100);
+});
 
 // ── Start ───────────────────────────────────────────────────────────────────────────
 
 header();
 controls();
-comparison();
-trainableList();
+whatPanel();
+comparePanel();
+trainableList(pick);
+statsPanel();
 render();
+showSelected();
+void paramKey;
 document.documentElement.dataset.rendered = 'true';
 (window as unknown as { peftcRenderedAt: number }).peftcRenderedAt = performance.now();
