@@ -79,9 +79,9 @@ export function readCheckpoint(bytes: Uint8Array, where: string): LoadedCheckpoi
     throw new CheckpointError(`${where}: the training state in its metadata (__metadata__.peftc) is not valid JSON`);
   }
   const format = typeof value === 'object' && value !== null ? (value as { format?: unknown }).format : undefined;
-  if (format !== undefined && format !== CHECKPOINT_FORMAT) throw new CheckpointError(`${where}: format ${JSON.stringify(format)}, this peftc reads ${CHECKPOINT_FORMAT}`);
+  if (format !== undefined && format !== CHECKPOINT_FORMAT) throw new CheckpointError(`${where}: training state (__metadata__.peftc): field \`format\` is ${JSON.stringify(format)}; this peftc reads ${CHECKPOINT_FORMAT}`);
   const problem = stateProblem(value);
-  if (problem) throw new CheckpointError(`${where}: training state (__metadata__.peftc) ${problem}`);
+  if (problem) throw new CheckpointError(`${where}: training state (__metadata__.peftc): ${problem}`);
   return { state: value as CheckpointState, file, save: file.metadata?.[SAVE_KEY] ?? null };
 }
 
