@@ -17,7 +17,7 @@ import { peftc } from './peftc.ts';
 
 const SET = 'vocab_size=256,n_positions=32,n_embd=16,n_layer=1,n_head=2';
 /** The error classes cli/main.ts reports as the user's (one line, exit 1). */
-const EXPECTED = ['UserError', 'WeightsError', 'SafetensorsError', 'TokensError', 'GpuError', 'DataError', 'CheckpointError', 'InteropError', 'RankError'];
+const EXPECTED = ['UserError', 'WeightsError', 'SafetensorsError', 'TokensError', 'GpuError', 'CodegenError', 'DataError', 'CheckpointError', 'InteropError', 'RankError'];
 const CASES = 300;
 
 function random(seed: number): () => number {
