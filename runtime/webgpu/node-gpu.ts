@@ -1,9 +1,10 @@
 // Node-only: finds a WebGPU adapter through dawn.node (the `webgpu` package) without the user
 // setting environment variables, and hands it to the isomorphic openGpu().
 //
-// Discovery for 'auto': a hardware GPU through Dawn's default backend (Vulkan on Linux),
-// else SwiftShader (Vulkan, core WebGPU, the ICD shipped in Chromium's package),
-// else Mesa llvmpipe through OpenGL ES (compatibility WebGPU).
+// Discovery for 'auto', fastest first: a hardware GPU through Dawn's default backend (Vulkan on
+// Linux), else Mesa llvmpipe through OpenGL ES (compatibility WebGPU; about twice SwiftShader's
+// speed on the demo, docs/webgpu-runtime.md), else SwiftShader (Vulkan, core WebGPU, the ICD
+// shipped in Chromium's package).
 //
 // Each kind of Dawn instance is created once per process and cached (see `Instance` below). The
 // loader variables an instance needs are set in process.env (Node passes them on to getenv) for
@@ -15,6 +16,8 @@ import { create, globals } from 'webgpu';
 import { type AdapterChoice, openGpu } from './device.ts';
 import { GpuError } from './errors.ts';
 import type { Gpu } from './gpu.ts';
+import { withStderrSilenced } from './quiet-stderr.ts';
+import { vulkanDriversPresent } from './vulkan-drivers.ts';
 
 /** Where Chromium packages put SwiftShader's Vulkan ICD (Debian first). */
 const SWIFTSHADER_ICDS = [
@@ -30,10 +33,19 @@ export const SETUP_HINT =
   'Install the software adapters with `bash scripts/setup-gpu.sh` (Debian/Ubuntu packages: ' +
   'libvulkan1 chromium for SwiftShader; libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri for llvmpipe).';
 
+/** The software adapters in the order 'auto' tries them: the faster first. */
+export const SOFTWARE_ORDER: readonly ('swiftshader' | 'llvmpipe')[] = ['llvmpipe', 'swiftshader'];
+
 export interface NodeGpuOptions {
   adapter?: AdapterChoice;
-  /** Order in which 'auto' tries the software adapters when no hardware GPU is found. */
+  /** Order in which 'auto' tries the software adapters when no hardware GPU is found (default SOFTWARE_ORDER). */
   softwareOrder?: readonly ('swiftshader' | 'llvmpipe')[];
+  /**
+   * Let the drivers speak: create the hardware (Vulkan) instance even where no Vulkan driver is
+   * installed, so that Dawn prints why on stderr. Default: the PEFTC_VERBOSE variable is 1
+   * (`peftc --verbose` sets it).
+   */
+  verbose?: boolean;
   /** Path to vk_swiftshader_icd.json, when it is not where Chromium's packages put it (read once per process). */
   swiftshaderIcd?: string;
   timeoutMs?: number;
@@ -89,6 +101,7 @@ function dawn(
   env: Record<string, string | undefined>,
   first: GPURequestAdapterOptions & { featureLevel?: string },
   restore: boolean,
+  verbose: boolean,
 ): Promise<GPU> {
   let gpu = instances.get(which);
   if (!gpu) {
@@ -96,8 +109,8 @@ function dawn(
       installGlobals();
       const saved = setEnv(env);
       try {
-        const instance = create(dawnOptions);
-        await instance.requestAdapter(first).catch(() => null);
+        const instance = native(verbose, () => create(dawnOptions));
+        await native(verbose, () => instance.requestAdapter(first)).catch(() => null);
         return instance;
       } finally {
         if (restore) setEnv(saved);
@@ -106,8 +119,20 @@ function dawn(
     creating = gpu.catch(() => undefined);
     instances.set(which, gpu);
   }
-  return gpu;
+  return gpu.then((instance) => (verbose ? instance : quiet(instance)));
 }
+
+/** A call into Dawn's discovery, its stderr notices dropped unless verbose. */
+function native<T>(verbose: boolean, call: () => T): T {
+  return verbose ? call() : withStderrSilenced(call);
+}
+
+/** `gpu` whose requestAdapter (where Dawn enumerates the drivers and prints notices) is quiet. */
+function quiet(gpu: GPU): GPU {
+  return { requestAdapter: (o?: GPURequestAdapterOptions) => withStderrSilenced(() => gpu.requestAdapter(o)) } as GPU;
+}
+
+const verboseOf = (opts: NodeGpuOptions): boolean => opts.verbose ?? process.env.PEFTC_VERBOSE === '1';
 
 /** Environment under which the SwiftShader instance starts: its ICD and nothing else. */
 function swiftshaderEnv(icd: string): Record<string, string | undefined> {
@@ -127,8 +152,11 @@ function glesEnv(): Record<string, string | undefined> {
 }
 
 async function openHardware(opts: NodeGpuOptions): Promise<Gpu | null> {
+  // Without a driver the instance finds nothing and says so on stderr, before every command.
+  const verbose = verboseOf(opts);
+  if (!verbose && !vulkanDriversPresent()) return null;
   const request = { powerPreference: 'high-performance' as const };
-  const gpu = await dawn('hardware', [], {}, request, true);
+  const gpu = await dawn('hardware', [], {}, request, true, verbose);
   return openGpu(gpu, { ...request, backend: defaultBackendName(), timeoutMs: opts.timeoutMs, accept: (c) => c === 'hardware' });
 }
 
@@ -136,13 +164,13 @@ async function openSwiftShader(opts: NodeGpuOptions): Promise<Gpu | null> {
   const icd = findSwiftShaderIcd(opts.swiftshaderIcd);
   if (!icd) return null;
   const request = { forceFallbackAdapter: true };
-  const gpu = await dawn('swiftshader', ['backend=vulkan'], swiftshaderEnv(icd), request, true);
+  const gpu = await dawn('swiftshader', ['backend=vulkan'], swiftshaderEnv(icd), request, true, verboseOf(opts));
   return openGpu(gpu, { ...request, backend: 'vulkan', timeoutMs: opts.timeoutMs, accept: (c) => c === 'swiftshader' });
 }
 
 async function openLlvmpipe(opts: NodeGpuOptions): Promise<Gpu | null> {
   const request = { featureLevel: 'compatibility' as const };
-  const gpu = await dawn('opengles', ['backend=opengles'], glesEnv(), request, false);
+  const gpu = await dawn('opengles', ['backend=opengles'], glesEnv(), request, false, verboseOf(opts));
   return openGpu(gpu, { ...request, backend: 'opengles', timeoutMs: opts.timeoutMs, accept: (c) => c === 'llvmpipe' });
 }
 
@@ -154,18 +182,20 @@ function defaultBackendName(): string {
 
 function missing(choice: AdapterChoice, opts: NodeGpuOptions): GpuError {
   const why: Record<AdapterChoice, string> = {
-    hardware: 'no hardware GPU adapter was found (Dawn found no non-CPU adapter; is a Vulkan driver installed?).',
+    hardware: `no hardware GPU adapter was found (${process.platform === 'linux' && !vulkanDriversPresent() ? 'no Vulkan driver is installed' : 'Dawn found no non-CPU adapter'}); use a software adapter on the CPU instead: --gpu llvmpipe (the faster) or --gpu swiftshader`,
     swiftshader: findSwiftShaderIcd(opts.swiftshaderIcd)
       ? `SwiftShader's ICD ${findSwiftShaderIcd(opts.swiftshaderIcd)} is present, but Dawn opened no SwiftShader adapter (is libvulkan1 installed?).`
       : `SwiftShader was not found (no vk_swiftshader_icd.json at ${opts.swiftshaderIcd ?? SWIFTSHADER_ICDS.join(', ')}).`,
     llvmpipe: 'Mesa llvmpipe was not found through OpenGL ES (EGL surfaceless).',
     auto: 'no WebGPU adapter was found: no hardware GPU, no SwiftShader, no llvmpipe.',
   };
-  return new GpuError('no-adapter', `${why[choice]} ${SETUP_HINT}`);
+  // A missing GPU is not fixed by installing the software adapters: no setup hint for it.
+  return new GpuError('no-adapter', choice === 'hardware' ? why.hardware : `${why[choice]} ${SETUP_HINT}`);
 }
 
 /**
- * Opens a WebGPU device in Node: the requested adapter, or for 'auto' the best one present.
+ * Opens a WebGPU device in Node: the requested adapter, or for 'auto' the fastest one present
+ * (a hardware GPU, else llvmpipe, else SwiftShader).
  * Throws GpuError('no-adapter') with what to install when none is found.
  */
 export async function openNodeGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
@@ -176,7 +206,7 @@ export async function openNodeGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
     if (!gpu) throw missing(choice, opts);
     return gpu;
   }
-  const order = ['hardware', ...(opts.softwareOrder ?? ['swiftshader', 'llvmpipe'])] as const;
+  const order = ['hardware', ...(opts.softwareOrder ?? SOFTWARE_ORDER)] as const;
   for (const which of order) {
     const gpu = await open[which](opts);
     if (gpu) return gpu;

@@ -22,15 +22,15 @@ describe('adapter discovery', () => {
     }
   });
 
-  it("'auto' opens a hardware GPU where there is one, else SwiftShader", async () => {
+  it("'auto' opens a hardware GPU where there is one, else llvmpipe", async () => {
     const gpu = await openNodeGpu({ adapter: 'auto' });
-    expect(['hardware', 'swiftshader']).toContain(gpu.info.adapterClass);
+    expect(['hardware', 'llvmpipe']).toContain(gpu.info.adapterClass);
     gpu.destroy();
   });
 
   it("'auto' honours softwareOrder", async () => {
-    const gpu = await openNodeGpu({ adapter: 'auto', softwareOrder: ['llvmpipe', 'swiftshader'] });
-    expect(['hardware', 'llvmpipe']).toContain(gpu.info.adapterClass);
+    const gpu = await openNodeGpu({ adapter: 'auto', softwareOrder: ['swiftshader', 'llvmpipe'] });
+    expect(['hardware', 'swiftshader']).toContain(gpu.info.adapterClass);
     gpu.destroy();
   });
 
@@ -38,7 +38,7 @@ describe('adapter discovery', () => {
     const result = await openNodeGpu({ adapter: 'hardware' }).catch((e: unknown) => e);
     if (result instanceof GpuError) {
       expect(result.kind).toBe('no-adapter');
-      expect(result.message).toContain('bash scripts/setup-gpu.sh');
+      expect(result.message).toContain('--gpu llvmpipe');
     } else {
       const gpu = result as Awaited<ReturnType<typeof openNodeGpu>>;
       expect(gpu.info.isSoftware).toBe(false);
@@ -46,9 +46,9 @@ describe('adapter discovery', () => {
     }
   });
 
-  it('peftc doctor --adapter all passes on the software adapters', async () => {
+  it('peftc doctor --gpu all passes on the software adapters', async () => {
     let out = '';
-    const code = await doctorCommand({ adapter: 'all', write: (t) => (out += t) });
+    const code = await doctorCommand({ gpu: 'all', write: (t) => (out += t) });
     expect(out).toContain('[swiftshader]');
     expect(out).toContain('[llvmpipe]');
     expect(code).toBe(0);
@@ -56,10 +56,10 @@ describe('adapter discovery', () => {
 
   it('peftc doctor --json prints the report as JSON; a bad adapter name exits 2', async () => {
     let out = '';
-    expect(await doctorCommand({ adapter: 'swiftshader', json: true, write: (t) => (out += t) })).toBe(0);
+    expect(await doctorCommand({ gpu: 'swiftshader', json: true, write: (t) => (out += t) })).toBe(0);
     const report = JSON.parse(out) as { ok: boolean; adapter: { adapterClass: string } };
     expect(report.ok).toBe(true);
     expect(report.adapter.adapterClass).toBe('swiftshader');
-    expect(await doctorCommand({ adapter: 'cuda' as 'auto', write: () => {} })).toBe(2);
+    expect(await doctorCommand({ gpu: 'cuda' as 'auto', write: () => {} })).toBe(2);
   });
 });
