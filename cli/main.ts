@@ -27,6 +27,7 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 
 const program = new Command();
 program.name('peftc').description('A language and compiler for parameter-efficient fine-tuning of Transformers on WebGPU').showHelpAfterError('(add --help for the options)');
+program.option('--verbose', 'let the GPU drivers print their own notices (Dawn, Vulkan, EGL) on stderr').on('option:verbose', () => (process.env.PEFTC_VERBOSE = '1'));
 
 addCompileFlags(program.command('check').argument('<file>', '.peft file').description('check a .peft file and print its diagnostics')).action(
   (file: string, flags: CompileFlags) => {
@@ -236,11 +237,11 @@ addRuntimeFlags(addCompileFlags(
 
 program
   .command('doctor')
-  .option('--adapter <choice>', 'auto | hardware | swiftshader | llvmpipe | all', 'auto')
+  .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe | all', 'auto')
   .option('--json', 'print JSON')
   .description('show the WebGPU adapter and run a self-test kernel')
-  .action(async (flags: { adapter: string; json?: boolean }) => {
-    process.exitCode = await doctorCommand({ adapter: flags.adapter as never, json: flags.json ?? false });
+  .action(async (flags: { gpu: string; json?: boolean }) => {
+    process.exitCode = await doctorCommand({ gpu: flags.gpu as never, json: flags.json ?? false });
   });
 
 // Several adapters over one base: repeatable --adapter NAME=DIR, --use, --frozen-adapter, `combine`.

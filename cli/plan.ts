@@ -25,7 +25,7 @@ export function positiveInt(flag: string, value: string | undefined, fallback: n
 
 export function adapterChoice(value: string | undefined): AdapterChoice {
   const v = value ?? 'auto';
-  if (!(ADAPTER_CHOICES as readonly string[]).includes(v)) throw new UserError(`--adapter must be one of ${ADAPTER_CHOICES.join(', ')}, got \`${v}\``);
+  if (!(ADAPTER_CHOICES as readonly string[]).includes(v)) throw new UserError(`--gpu must be one of ${ADAPTER_CHOICES.join(', ')}, got \`${v}\``);
   return v as AdapterChoice;
 }
 
