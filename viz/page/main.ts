@@ -183,7 +183,7 @@ function drawInset(ins: Inset | undefined, treeWidth: number): void {
  * the first part of their paths that differs goes in front: `attention…adapter.`, `output…adapter.`.
  */
 function ownerNames(list: readonly Cell[]): Map<Cell, string> {
-  const segs = (c: Cell) => (c.parent && c.parent !== state.view ? relPath(c.parent).split('.') : []);
+  const segs = (c: Cell) => (c.parent && c.parent !== state.view ? relPath(c.parent) : []);
   const short = (c: Cell) => `${c.param?.adapter ?? ''}|${segs(c).slice(-1)[0] ?? ''}|${c.param?.name}`;
   const out = new Map<Cell, string>();
   for (const c of list) {
@@ -201,11 +201,11 @@ function ownerNames(list: readonly Cell[]): Map<Cell, string> {
   return out;
 }
 
-/** A band's path below the zoomed-in view. */
-function relPath(c: Cell): string {
+/** The names of a band and its ancestors below the zoomed-in view (`h.2–11`, `attn`, `c_attn`). */
+function relPath(c: Cell): string[] {
   const names: string[] = [];
   for (let x: Cell | undefined = c; x && x !== state.view; x = x.parent) names.unshift(x.name);
-  return names.join('.');
+  return names;
 }
 
 function crumbs(): void {
