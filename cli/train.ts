@@ -111,6 +111,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
   let lastSaved = resumed && sameDir(out, flags.resume!) ? start : -1;
   let step = start;
   log.start(steps, start);
+  // A failed save ends the run with its error: the bar and the Ctrl-C handler go first.
   const res = await train(backend, { next: () => batcher.batch(step++), validation: () => batcher.validationBatches(), tokensPerBatch: batcher.tokensPerStep }, {
     steps,
     schedule: { kind: flags.schedule as ScheduleKind, lr: opt.lr, warmup: int(flags.warmup, '--warmup'), total: steps },
@@ -131,9 +132,10 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
       lastSaved = st;
     },
     now: () => performance.now(),
-  }, start);
-  process.off('SIGINT', onSigint);
-  log.stop();
+  }, start).finally(() => {
+    process.off('SIGINT', onSigint);
+    log.stop();
+  });
   if (res.end === 'diverged') {
     const at = res.diverged?.step ?? res.step + 1;
     const earlier = lastSaved < 0 ? savedStep(out) : null;

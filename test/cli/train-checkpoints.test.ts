@@ -1,7 +1,7 @@
 // What `peftc train` does with the checkpoint directory: a diverging run keeps the last good
 // checkpoint and says where it is; an --out that holds a fine-tune is not replaced without
-// --overwrite; --resume needs no --data; step counts read "1 step".
-import { mkdtempSync, writeFileSync } from 'node:fs';
+// --overwrite; --resume needs no --data; a save that fails says what; step counts read "1 step".
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -65,6 +65,16 @@ describe('peftc train and its checkpoint directory', () => {
     expect(overwritten.code, overwritten.stderr).toBe(0);
     const ck = readCheckpointDir(out);
     expect([ck.state.step, ck.state.seed]).toEqual([1, 3]);
+  });
+
+  it('a checkpoint that cannot be written stops the run with one line naming what failed', () => {
+    const { dir, text } = setup();
+    const out = join(dir, 'run');
+    mkdirSync(out);
+    writeFileSync(join(out, 'saves'), 'a file where the saves folder goes');
+    const r = peftc('train', ...MODEL, '--data', text, '--steps', '2', '--out', out);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`peftc: could not write ${out}: EEXIST: file already exists, mkdir '${out}/saves'; no earlier checkpoint was there\n`);
   });
 
   it('without --data and without --resume, says that --data is required', () => {
