@@ -6,17 +6,16 @@
 import type { OptimizerConfig } from '../../compiler/autodiff/backward.ts';
 import type { Param, Task } from '../../compiler/ir/types.ts';
 import type { Plan } from '../../compiler/lower/types.ts';
-import type { TokenizerName } from '../data/tokenizer.ts';
 import type { ScheduleKind } from '../schedule.ts';
+import { TOKENIZER_NAMES, type TokenizerName } from '../data/tokenizer.ts';
 import { RUNTIME_LIMITS, type AdapterInfo, type RuntimeLimits } from '../webgpu/device.ts';
 import { GpuError } from '../webgpu/errors.ts';
+import { JsonFields } from './fields.ts';
+import { TrainerError } from './trainer-error.ts';
+
+export { TrainerError };
 
 export const TRAINER_FORMAT = 'peftc-trainer/1';
-
-/** A built trainer's files are missing, malformed or do not fit together: one line for the user. */
-export class TrainerError extends Error {
-  override name = 'TrainerError';
-}
 
 /** The files of a built trainer's folder. */
 export const TRAINER_FILES = {
@@ -121,14 +120,83 @@ export function checkTarget(target: TrainerManifest['target'], info: AdapterInfo
   }
 }
 
-/** Checks the manifest's format and shape enough to fail with one clear line instead of later. */
+/**
+ * Parses trainer.json and checks every field the runtime reads (types, ranges, the names of
+ * the sample file), so that a corrupt or hand-edited manifest fails at load with one line
+ * naming the field instead of later, inside the trainer.
+ */
 export function parseManifest(text: string, where: string): TrainerManifest {
-  let m: TrainerManifest;
-  try {
-    m = JSON.parse(text) as TrainerManifest;
-  } catch {
-    throw new TrainerError(`${where}: not JSON`);
+  const f = new JsonFields(where);
+  const m = f.object(f.parse(text), 'the manifest');
+  if (m.format !== TRAINER_FORMAT) throw new TrainerError(`${where}: format ${JSON.stringify(m.format)?.slice(0, 40)}; this trainer reads ${TRAINER_FORMAT}`);
+  checkModel(f, m.model);
+  const params = f.array(m.params, 'params', (p, path) => {
+    const o = f.object(p, path);
+    f.string(o.path, `${path}.path`);
+    f.ints(o.shape, `${path}.shape`, 1);
+    f.oneOf(o.partition, `${path}.partition`, ['frozen', 'trainable'] as const);
+    f.optional(o.transient, `${path}.transient`, (v, q) => f.bool(v, q));
+    return o.path as string;
+  });
+  const dup = params.find((p, i) => params.indexOf(p) !== i);
+  if (dup !== undefined) throw new TrainerError(`${where}: params names ${dup} twice; rebuild the trainer with \`peftc build\``);
+  f.oneOf(m.tokenizer, 'tokenizer', TOKENIZER_NAMES);
+  const dims = f.object(m.dims, 'dims');
+  f.int(dims.B, 'dims.B', 1, 1 << 16);
+  f.int(dims.T, 'dims.T', 1, 1 << 20);
+  const opt = f.object(m.optimizer, 'optimizer');
+  f.oneOf(opt.kind, 'optimizer.kind', ['adamw', 'sgd'] as const);
+  for (const k of ['lr', 'beta1', 'beta2', 'eps', 'weightDecay', 'momentum', 'clipNorm']) f.number(opt[k], `optimizer.${k}`);
+  checkSettings(f, m.settings);
+  const target = f.object(m.target, 'target');
+  f.string(target.name, 'target.name');
+  const kernels = f.array(target.kernels, 'target.kernels', (k, p) => f.oneOf(k, p, ['hardware', 'software'] as const));
+  if (kernels.length === 0) f.fail('target.kernels', 'hardware, software or both', kernels);
+  const limits = f.object(target.limits, 'target.limits');
+  for (const name of RUNTIME_LIMITS) f.int(limits[name], `target.limits.${name}`);
+  f.strings(target.features, 'target.features');
+  if (m.sample !== null) {
+    const s = f.object(m.sample, 'sample');
+    f.oneOf(s.file, 'sample.file', [TRAINER_FILES.sample, TRAINER_FILES.sampleJsonl]);
+    f.string(s.source, 'sample.source');
+    f.int(s.bytes, 'sample.bytes');
   }
-  if (m?.format !== TRAINER_FORMAT) throw new TrainerError(`${where}: format ${String(m?.format)}; this trainer reads ${TRAINER_FORMAT}`);
-  return m;
+  const stats = f.object(m.stats, 'stats');
+  f.int(stats.trainable, 'stats.trainable');
+  f.int(stats.total, 'stats.total');
+  const dispatches = f.record(stats.dispatches, 'stats.dispatches', (v, p) => f.int(v, p));
+  const shaders = f.record(stats.shaders, 'stats.shaders', (v, p) => f.int(v, p));
+  for (const k of kernels) {
+    f.int(dispatches[k], `stats.dispatches.${k}`);
+    f.int(shaders[k], `stats.shaders.${k}`);
+  }
+  f.string(m.builtBy, 'builtBy');
+  return m as unknown as TrainerManifest;
+}
+
+function checkModel(f: JsonFields, v: unknown): void {
+  const model = f.object(v, 'model');
+  f.string(model.name, 'model.name');
+  f.string(model.entry, 'model.entry');
+  f.strings(model.set, 'model.set');
+  f.bool(model.full, 'model.full');
+  f.record(model.sources, 'model.sources', (x, p) => f.string(x, p));
+  if (model.base !== null) f.string(model.base, 'model.base');
+  f.oneOf(model.task, 'model.task', ['causal_lm', 'classification'] as const);
+  f.int(model.promptLength, 'model.promptLength');
+  f.optional(model.vocab, 'model.vocab', (x, p) => f.int(x, p, 1));
+  f.optional(model.numLabels, 'model.numLabels', (x, p) => f.int(x, p, 1));
+}
+
+function checkSettings(f: JsonFields, v: unknown): void {
+  const s = f.object(v, 'settings');
+  f.int(s.steps, 'settings.steps');
+  f.number(s.lr, 'settings.lr');
+  f.oneOf(s.schedule, 'settings.schedule', ['constant', 'cosine'] as const);
+  f.int(s.warmup, 'settings.warmup');
+  if (s.evalEvery !== null) f.int(s.evalEvery, 'settings.evalEvery');
+  f.int(s.seed, 'settings.seed', Number.MIN_SAFE_INTEGER);
+  f.int(s.evalRows, 'settings.evalRows', 1);
+  f.number(s.validFraction, 'settings.validFraction', 0);
+  if ((s.validFraction as number) >= 1) f.fail('settings.validFraction', 'a number below 1', s.validFraction);
 }

@@ -3,14 +3,16 @@
 //
 //   node train.mjs [--data FILE] [--valid FILE] [--steps N] [--lr LR] [--schedule constant|cosine]
 //                  [--warmup N] [--eval-every N] [--eval-rows N] [--seed N] [--out DIR]
-//                  [--resume DIR] [--gpu auto|hardware|swiftshader|llvmpipe] [--json]
+//                  [--resume DIR] [--gpu auto|hardware|swiftshader|llvmpipe] [--json] [--verbose]
 //   node train.mjs --serve [PORT]     serve the folder on 127.0.0.1 for the browser page
+//
+// The folder's files are read and checked (files.ts) before the GPU is opened: a truncated or
+// corrupt trainer.json, plan.json or weights.safetensors is one line naming the file and field.
 //
 // Checkpoints are written as `peftc train --out` writes them (atomic files), so `peftc eval
 // --adapter DIR` and `--resume DIR` read them.
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { dirname, extname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CHECKPOINT_FILE } from '../checkpoint.ts';
@@ -19,14 +21,17 @@ import { readDataFile } from '../data/read-node.ts';
 import type { ScheduleKind } from '../schedule.ts';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../webgpu/device.ts';
 import { openNodeGpu } from '../webgpu/node-gpu.ts';
-import { parseManifest, TRAINER_FILES, TrainerError, type PlanSet } from './manifest.ts';
-import { BuiltTrainer, runTraining, type RunOptions } from './trainer.ts';
+import { parseTrainerFiles } from './files.ts';
+import { TRAINER_FILES } from './manifest.ts';
+import { trainerServer } from './serve.ts';
+import { TrainerError } from './trainer-error.ts';
+import { BuiltTrainer, runTraining, type RunOptions, type TrainerFiles } from './trainer.ts';
 
 const DIR = dirname(fileURLToPath(import.meta.url));
 
 const USAGE = `usage: node train.mjs [--data FILE] [--valid FILE] [--steps N] [--lr LR] [--schedule constant|cosine]
                       [--warmup N] [--eval-every N] [--eval-rows N] [--seed N] [--out DIR] [--resume DIR]
-                      [--gpu auto|hardware|swiftshader|llvmpipe] [--json]
+                      [--gpu auto|hardware|swiftshader|llvmpipe] [--json] [--verbose]
        node train.mjs --serve [PORT]   (the browser page at http://127.0.0.1:PORT/)`;
 
 function fail(message: string): never {
@@ -47,8 +52,8 @@ async function main(): Promise<number> {
     options: {
       data: { type: 'string' }, valid: { type: 'string' }, steps: { type: 'string' }, lr: { type: 'string' },
       schedule: { type: 'string' }, warmup: { type: 'string' }, 'eval-every': { type: 'string' }, 'eval-rows': { type: 'string' },
-      seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'string' }, gpu: { type: 'string' }, adapter: { type: 'string' },
-      json: { type: 'boolean' }, serve: { type: 'string' }, help: { type: 'boolean' },
+      seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'string' }, gpu: { type: 'string' },
+      json: { type: 'boolean' }, serve: { type: 'string' }, help: { type: 'boolean' }, verbose: { type: 'boolean' },
     },
     allowPositionals: false,
   });
@@ -58,8 +63,9 @@ async function main(): Promise<number> {
   }
   if (values.serve !== undefined) return serve(number('serve', values.serve || '8080', { int: true, min: 0 })!);
 
-  const manifest = parseManifest(readFileSync(join(DIR, TRAINER_FILES.manifest), 'utf8'), TRAINER_FILES.manifest);
-  const gpuChoice = values.gpu ?? values.adapter ?? 'auto';
+  const files = readTrainerFolder(DIR);
+  const manifest = files.manifest;
+  const gpuChoice = values.gpu ?? 'auto';
   if (!(ADAPTER_CHOICES as readonly string[]).includes(gpuChoice)) fail(`--gpu must be one of ${ADAPTER_CHOICES.join(', ')}, not \`${gpuChoice}\``);
   const schedule = values.schedule;
   if (schedule !== undefined && schedule !== 'constant' && schedule !== 'cosine') fail(`--schedule must be constant or cosine, not \`${schedule}\``);
@@ -87,9 +93,8 @@ async function main(): Promise<number> {
   const print = (o: object, text: string) => process.stdout.write((json ? JSON.stringify(o) : text) + '\n');
   const note = (text: string) => (json ? process.stderr : process.stdout).write(text + '\n');
 
-  const gpu = await openNodeGpu({ adapter: gpuChoice as AdapterChoice });
-  const plans = JSON.parse(readFileSync(join(DIR, TRAINER_FILES.plan), 'utf8')) as PlanSet;
-  const trainer = await BuiltTrainer.open(gpu, { manifest, plans, weights: new Uint8Array(readFileSync(join(DIR, TRAINER_FILES.weights))) });
+  const gpu = await openNodeGpu({ adapter: gpuChoice as AdapterChoice, verbose: values.verbose ?? false });
+  const trainer = await BuiltTrainer.open(gpu, files);
   let interrupted = false;
   const onSigint = () => {
     if (interrupted) process.exit(130);
@@ -115,25 +120,32 @@ async function main(): Promise<number> {
   return res.end === 'interrupted' ? 130 : 0;
 }
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.json': 'application/json',
-  '.safetensors': 'application/octet-stream', '.txt': 'text/plain; charset=utf-8',
-};
-
-/** Serves the trainer's own files (nothing else) on 127.0.0.1 until the process is stopped. */
-function serve(port: number): Promise<number> {
-  const files = new Set<string>([TRAINER_FILES.page, TRAINER_FILES.pageScript, TRAINER_FILES.manifest, TRAINER_FILES.plan, TRAINER_FILES.weights, TRAINER_FILES.sample, TRAINER_FILES.sampleJsonl]);
-  const server = createServer((req, res) => {
-    const name = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname.slice(1)) || TRAINER_FILES.page;
-    if (req.method !== 'GET' || !files.has(name) || !existsSync(join(DIR, name))) {
-      res.writeHead(404).end('not found');
-      return;
+/** The folder's trainer.json, plan.json and weights.safetensors, read and checked. */
+function readTrainerFolder(dir: string): TrainerFiles {
+  const read = (name: string): Buffer => {
+    try {
+      return readFileSync(join(dir, name));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new TrainerError(`${join(dir, name)}: ${code === 'ENOENT' ? 'missing' : `cannot be read (${code ?? (e as Error).message})`}; rebuild the trainer with \`peftc build\``);
     }
-    res.writeHead(200, { 'content-type': TYPES[extname(name)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
-    res.end(readFileSync(join(DIR, name)));
+  };
+  return parseTrainerFiles({
+    manifest: read(TRAINER_FILES.manifest).toString('utf8'),
+    plan: read(TRAINER_FILES.plan).toString('utf8'),
+    weights: new Uint8Array(read(TRAINER_FILES.weights)),
   });
+}
+
+/** Serves the trainer's own files (serve.ts) on 127.0.0.1 until the process is stopped. */
+function serve(port: number): Promise<number> {
+  if (port > 65535) fail(`--serve must be a port from 0 to 65535, not ${port}`);
+  const server = trainerServer(DIR);
   return new Promise((_, reject) => {
-    server.on('error', reject);
+    server.on('error', (e: NodeJS.ErrnoException) => {
+      const why = e.code === 'EADDRINUSE' ? 'is in use (try another, or 0 for any free port)' : e.code === 'EACCES' ? 'needs privileges (use a port above 1023)' : `cannot be opened (${e.code ?? e.message})`;
+      reject(new TrainerError(`--serve ${port}: the port ${why}`));
+    });
     server.listen(port, '127.0.0.1', () => {
       const addr = server.address();
       process.stdout.write(`serving ${DIR} at http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : port}/ (Ctrl-C to stop)\n`);

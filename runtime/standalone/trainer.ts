@@ -10,13 +10,15 @@ import type { Batch } from '../cpu/executor.ts';
 import { Batcher } from '../data/batches.ts';
 import { buildDataset, type Dataset, type DataSource } from '../data/dataset.ts';
 import { tokenizerByName, type Tokenizer } from '../data/tokenizer.ts';
-import { getFloat32, parseSafetensors, type SafetensorsFile, type WriteTensor } from '../io/safetensors.ts';
+import { getFloat32, type SafetensorsFile, type WriteTensor } from '../io/safetensors.ts';
 import type { OptimizerState } from '../optim.ts';
 import type { ScheduleKind } from '../schedule.ts';
 import { train, validate, type StepBackend, type StepInfo, type TrainEnd } from '../trainer.ts';
 import { GpuExecutor } from '../webgpu/executor.ts';
 import type { Gpu } from '../webgpu/gpu.ts';
-import { checkTarget, plansFor, TrainerError, type KernelKind, type PlanSet, type TrainerManifest } from './manifest.ts';
+import { checkWeights } from './files.ts';
+import { checkTarget, plansFor, type KernelKind, type PlanSet, type TrainerManifest } from './manifest.ts';
+import { TrainerError } from './trainer-error.ts';
 
 /** A built trainer's files, read (Node: from its folder; browser: fetched beside the page). */
 export interface TrainerFiles {
@@ -64,7 +66,7 @@ export class BuiltTrainer implements StepBackend {
       frozen: new Arena(m.params.filter((p) => p.partition === 'frozen'), 'f32'),
       trainable: new Arena(m.params.filter((p) => p.partition === 'trainable'), 'f32'),
     };
-    const weights = parseSafetensors(files.weights);
+    const weights = checkWeights(files.weights, m);
     fillStore(store, weights);
     const { kind, plans } = plansFor(files.plans, gpu.info);
     const exec = await GpuExecutor.fromPlan(gpu, plans, { store });
