@@ -32,16 +32,32 @@ export function compileFile(file: string, flags: CompileFlags, extra: { derivedP
   return compile(file, nodeHost, { set: flags.set ?? [], full: flags.full ?? false, derivedPrefix: extra.derivedPrefix ?? false, basePeftOff: extra.basePeftOff ?? false });
 }
 
-/** Prints every diagnostic to stderr; returns true if any is an error. */
-export function report(res: { diagnostics: Diagnostic[]; texts: Map<string, string> }): boolean {
-  for (const d of res.diagnostics) {
-    const shown = { ...d, range: { ...d.range, file: display(d.range.file) } };
+/** Diagnostics printed at most; the rest are counted. One mistake rarely needs more. */
+export const MAX_PRINTED_DIAGNOSTICS = 50;
+
+type Reported = { diagnostics: Diagnostic[]; texts: Map<string, string>; omitted?: { errors: number; warnings: number } };
+
+/** Prints the diagnostics (the first MAX_PRINTED_DIAGNOSTICS) to stderr; returns true if any is an error. */
+export function report(res: Reported): boolean {
+  process.stderr.write(reportText(res));
+  return res.diagnostics.some((d) => d.severity === 'error') || (res.omitted?.errors ?? 0) > 0;
+}
+
+/** What report() prints: bounded however many diagnostics there are. */
+export function reportText(res: Reported): string {
+  let out = '';
+  for (const d of res.diagnostics.slice(0, MAX_PRINTED_DIAGNOSTICS)) {
+    const shown = d.range.synthetic ? d : { ...d, range: { ...d.range, file: display(d.range.file) } };
     if (shown.related) shown.related = shown.related.map((r) => ({ ...r, range: { ...r.range, file: display(r.range.file) } }));
-    process.stderr.write(formatDiagnostic(shown, res.texts.get(d.range.file) ?? '') + '\n');
+    out += formatDiagnostic(shown, res.texts.get(d.range.file) ?? '') + '\n';
   }
-  const errors = res.diagnostics.filter((d) => d.severity === 'error').length;
-  if (errors) process.stderr.write(`${errors} error${errors === 1 ? '' : 's'}\n`);
-  return errors > 0;
+  const hidden = res.diagnostics.slice(MAX_PRINTED_DIAGNOSTICS);
+  const errors = res.diagnostics.filter((d) => d.severity === 'error').length + (res.omitted?.errors ?? 0);
+  const hiddenErrors = hidden.filter((d) => d.severity === 'error').length + (res.omitted?.errors ?? 0);
+  const hiddenAll = hidden.length + (res.omitted?.errors ?? 0) + (res.omitted?.warnings ?? 0);
+  if (hiddenAll) out += `… and ${hiddenAll} more ${hiddenErrors === hiddenAll ? 'error' : 'diagnostic'}${hiddenAll === 1 ? '' : 's'}\n`;
+  if (errors) out += `${errors} error${errors === 1 ? '' : 's'}\n`;
+  return out;
 }
 
 function display(file: string): string {

@@ -3,7 +3,6 @@
 // assignment → trace (graph + rewrites) → partitions → verify.
 import type { BlockDecl, ModelDecl, SourceFile } from '../grammar/ast.ts';
 import type { Diagnostic } from '../grammar/diagnostics.ts';
-import { hasErrors } from '../grammar/diagnostics.ts';
 import { Codes } from './codes.ts';
 import { evaluateConfig, parseSet, type Overrides } from './config.ts';
 import { Reporter } from './evaluate.ts';
@@ -35,6 +34,8 @@ export interface CompileOptions {
 export interface CompileResult {
   graph?: Graph;
   diagnostics: Diagnostic[];
+  /** Diagnostics past the compiler's bound (MAX_DIAGNOSTICS), counted but not kept. */
+  omitted?: { errors: number; warnings: number };
   /** Source texts by path, for printing diagnostics. */
   texts: Map<string, string>;
   files: SourceFile[];
@@ -45,30 +46,30 @@ export interface CompileResult {
 export function compile(entry: string, host: SourceHost, opts: CompileOptions = {}): CompileResult {
   const r = new Reporter();
   const loaded = loadProgram(entry, host);
-  r.diagnostics.push(...loaded.diagnostics);
-  const res: CompileResult = { diagnostics: r.diagnostics, texts: loaded.texts, files: loaded.files };
-  if (hasErrors(r.diagnostics)) return res;
+  for (const d of loaded.diagnostics) r.add(d);
+  const res: CompileResult = { diagnostics: r.diagnostics, omitted: r.omitted, texts: loaded.texts, files: loaded.files };
+  if (r.failed) return res;
 
   const { blocks, model } = declarations(loaded.files, r);
-  const overrides = { ...parseSet(opts.set ?? [], r), ...(opts.overrides ?? {}) };
+  const overrides = new Map([...parseSet(opts.set ?? [], r), ...(opts.overrides ?? [])]);
   const config = evaluateConfig(loaded.files, overrides, r);
-  if (!model || hasErrors(r.diagnostics)) return res;
+  if (!model || r.failed) return res;
 
   const init = config.values.initializer_range;
   const root = new ModuleBuilder(blocks, config.scope, typeof init === 'number' ? init : 0.02, r).model(model);
   res.root = root;
-  if (hasErrors(r.diagnostics)) return res;
+  if (r.failed) return res;
   const plan = opts.basePeftOff ? { apps: [], train: new Map(), any: false } : assignPeft(root, loaded.files, config.scope, r);
   res.plan = plan;
-  if (hasErrors(r.diagnostics)) return res;
+  if (r.failed) return res;
 
   const graph = trace(root, plan, model, r, opts.derivedPrefix ?? false);
-  if (!graph || hasErrors(r.diagnostics)) return res;
+  if (!graph || r.failed) return res;
   graph.config = config.values;
   assignPartitions(graph.params, plan, opts.full ?? false);
   const problems = verifyGraph(graph);
-  for (const p of problems) r.error('E0900', `internal: the IR failed verification: ${p}`, model.range);
-  if (!hasErrors(r.diagnostics)) res.graph = graph;
+  for (const p of problems) r.error(Codes.IrInvalid, `internal: the IR failed verification: ${p}`, model.range);
+  if (!r.failed) res.graph = graph;
   return res;
 }
 

@@ -28,6 +28,9 @@ export const Codes = {
   BadMethodSetting: 'E0404',
   OverrideMatchesNothing: 'W0405',
   ConflictingMethods: 'E0406',
+  PatternTooLong: 'E0407',
   // command line
   BadSet: 'E0501',
+  // internal
+  IrInvalid: 'E0900',
 } as const;

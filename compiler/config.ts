@@ -1,65 +1,93 @@
 // The config: named constants from every `config` block of the program, evaluated in
 // order (imports first), with command-line `--set key=value` overrides applied to the
 // named constant itself, so that dependents (`ff = 4 * n_embd`) follow it.
+// Names come from the user: every table keyed by them is a Map (or has no prototype), so
+// `constructor` or `__proto__` is a name like any other.
 import type { ConfigEntry, SourceFile } from '../grammar/ast.ts';
+import { elide } from '../grammar/elide.ts';
 import { syntheticRange } from '../grammar/diagnostics.ts';
 import { Codes } from './codes.ts';
-import { ConstScope, evalConst, type Reporter } from './evaluate.ts';
+import { ConstScope, evalConst, Reporter } from './evaluate.ts';
+import { parseSetValue, type SetValue } from './set-value.ts';
 import { didYouMean } from './suggest.ts';
-import type { Const } from './values.ts';
+import { formatConst, type Const } from './values.ts';
 
-export type Overrides = Record<string, number | boolean | string>;
+export type { SetValue } from './set-value.ts';
+
+/** One `--set key=value`, with the text it came from (for messages). */
+export interface Override {
+  value: SetValue;
+  /** `--set n_layer=4` as written, shortened if long. */
+  origin: string;
+}
+
+export type Overrides = Map<string, Override>;
+
+/** The config constants' values by name (no prototype: any name is an own key or absent). */
+export type ConfigValues = Record<string, number | string | boolean>;
 
 /** Parses `a=1,b=2.5,c=true` (one or several `--set` flags joined). */
 export function parseSet(specs: string[], r: Reporter): Overrides {
-  const out: Overrides = {};
+  const out: Overrides = new Map();
   for (const spec of specs) {
-    for (const part of spec.split(',')) {
-      if (part.trim() === '') continue;
-      const m = /^\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*$/.exec(part);
+    const parts = spec.split(',');
+    if (parts.some((p) => p.trim() === '')) {
+      r.error(Codes.BadSet, 'an empty setting between commas; write --set key=value[,key=value]', syntheticRange(`--set ${elide(spec, 80)}`));
+    }
+    for (const part of parts.filter((p) => p.trim() !== '')) {
+      const origin = `--set ${elide(part.trim(), 80)}`;
+      const m = /^\s*([A-Za-z_]\w*)\s*=\s*(.*?)\s*$/s.exec(part);
       if (!m) {
-        r.error(Codes.BadSet, `\`--set ${part}\` is not of the form key=value`, syntheticRange());
+        r.error(Codes.BadSet, 'not of the form key=value', syntheticRange(origin));
         continue;
       }
-      out[m[1]!] = parseValue(m[2]!);
+      const value = parseSetValue(m[2]!);
+      if (typeof value === 'object') r.error(Codes.BadSet, value.problem, syntheticRange(origin));
+      else out.set(m[1]!, { value, origin });
     }
   }
   return out;
 }
 
-function parseValue(s: string): number | boolean | string {
-  if (s === 'true') return true;
-  if (s === 'false') return false;
-  const n = Number(s);
-  return s !== '' && Number.isFinite(n) ? n : s.replace(/^"(.*)"$/, '$1');
-}
-
-function toConst(v: number | boolean | string): Const {
+function toConst(v: SetValue): Const {
   return typeof v === 'number' ? { kind: 'num', v } : typeof v === 'boolean' ? { kind: 'bool', v } : { kind: 'str', v };
 }
 
 export interface ConfigResult {
   scope: ConstScope;
-  values: Record<string, number | string | boolean>;
+  values: ConfigValues;
 }
 
 export function evaluateConfig(files: SourceFile[], overrides: Overrides, r: Reporter): ConfigResult {
   const scope = new ConstScope();
-  const values: Record<string, number | string | boolean> = {};
+  const values: ConfigValues = Object.create(null);
   const entries = collectEntries(files, r);
   for (const { entry, value } of entries.values()) {
     const name = entry.name.name;
-    const v = name in overrides ? toConst(overrides[name]!) : evalConst(value, scope, r);
+    const set = overrides.get(name);
+    const v = set ? overridden(name, set, evalConst(value, scope, new Reporter()), r) : evalConst(value, scope, r);
     if (!v) continue;
     scope.set(name, v);
     if (v.kind === 'num' || v.kind === 'bool' || v.kind === 'str') values[name] = v.v;
   }
-  for (const key of Object.keys(overrides)) {
+  for (const [key, set] of overrides) {
     if (!entries.has(key)) {
-      r.error(Codes.UnknownSetting, `\`--set ${key}\`: no config constant \`${key}\`.${didYouMean(key, entries.keys())}`, syntheticRange());
+      r.error(Codes.UnknownSetting, `no config constant \`${elide(key)}\`.${didYouMean(key, entries.keys())}`, syntheticRange(set.origin));
     }
   }
   return { scope, values };
+}
+
+/** The `--set` value of a constant, if it has the kind the file gives it (a number stays a number). */
+function overridden(name: string, set: Override, original: Const | undefined, r: Reporter): Const | undefined {
+  const v = toConst(set.value);
+  const kind = (c: Const) => (c.kind === 'num' ? 'a number' : c.kind === 'bool' ? '`true` or `false`' : c.kind === 'str' ? 'a string' : undefined);
+  const want = original && kind(original);
+  if (want && original.kind !== v.kind) {
+    r.error(Codes.BadSet, `\`${name}\` is ${want} in the file (\`${elide(formatConst(original), 40)}\`); \`${elide(String(set.value), 40)}\` is not`, syntheticRange(set.origin));
+    return original;
+  }
+  return v;
 }
 
 /**

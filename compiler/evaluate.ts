@@ -3,22 +3,44 @@
 // `undefined` and the caller carries on.
 import type { Arg, Expr } from '../grammar/ast.ts';
 import type { Diagnostic, RelatedInfo, SourceRange } from '../grammar/diagnostics.ts';
-import { error } from '../grammar/diagnostics.ts';
+import { error, hasErrors } from '../grammar/diagnostics.ts';
 import { Codes } from './codes.ts';
 import { didYouMean } from './suggest.ts';
 import type { Const } from './values.ts';
 import { describe } from './values.ts';
 
+/**
+ * Diagnostics one compilation keeps. Past it they are only counted: a file with 10,000
+ * broken rules costs neither unbounded memory nor an unbounded report.
+ */
+export const MAX_DIAGNOSTICS = 500;
+
 export class Reporter {
   readonly diagnostics: Diagnostic[] = [];
+  /** Diagnostics past MAX_DIAGNOSTICS, counted but not kept. */
+  readonly omitted = { errors: 0, warnings: 0 };
+
   error(code: string, message: string, range: SourceRange, related?: RelatedInfo[]): void {
-    this.diagnostics.push(error(code, message, range, related));
+    this.add(error(code, message, range, related));
   }
   warn(code: string, message: string, range: SourceRange): void {
-    this.diagnostics.push({ severity: 'warning', code, message, range });
+    this.add({ severity: 'warning', code, message, range });
+  }
+  add(d: Diagnostic): void {
+    if (this.diagnostics.length < MAX_DIAGNOSTICS) this.diagnostics.push(d);
+    else if (d.severity === 'error') this.omitted.errors++;
+    else this.omitted.warnings++;
+  }
+  /** Whether no more diagnostics are kept: callers may skip work that only improves messages. */
+  get full(): boolean {
+    return this.diagnostics.length >= MAX_DIAGNOSTICS;
+  }
+  /** Whether any error was reported, kept or not. */
+  get failed(): boolean {
+    return this.omitted.errors > 0 || hasErrors(this.diagnostics);
   }
   get errorCount(): number {
-    return this.diagnostics.filter((d) => d.severity === 'error').length;
+    return this.diagnostics.filter((d) => d.severity === 'error').length + this.omitted.errors;
   }
 }
 
@@ -78,11 +100,11 @@ export function evalConst(e: Expr, scope: ConstScope, r: Reporter, opts: EvalOpt
     }
     case 'call': {
       const args: Const[] = [];
-      const named: Record<string, Const> = {};
+      const named = new Map<string, Const>();
       for (const a of e.args) {
         const v = evalConst(a.value, scope, r, { symbols: true });
         if (!v) return undefined;
-        if (a.name) named[a.name.name] = v;
+        if (a.name) named.set(a.name.name, v);
         else args.push(v);
       }
       return { kind: 'ctor', name: e.callee.name, args, named };
@@ -102,12 +124,19 @@ export function expectNumber(e: Expr, v: Const | undefined, scope: ConstScope, r
   return undefined;
 }
 
+/** The largest size: tensor dimensions and token ids are indexed with 32-bit integers. */
+export const MAX_SIZE = 2 ** 31 - 1;
+
 /** A positive integer size (a dimension, a count), or reports why not. */
 export function expectSize(e: Expr, v: Const | undefined, scope: ConstScope, r: Reporter, what: string): number | undefined {
   const n = expectNumber(e, v, scope, r);
   if (n === undefined) return undefined;
   if (!Number.isInteger(n) || n <= 0) {
     r.error(Codes.NotAnInteger, `${what} must be a positive integer, but \`${exprText(e)}\` is ${n}`, e.range);
+    return undefined;
+  }
+  if (n > MAX_SIZE) {
+    r.error(Codes.NotAnInteger, `${what} must be at most ${MAX_SIZE.toLocaleString('en-US')} (sizes and token ids are 32-bit), but \`${exprText(e)}\` is ${n.toLocaleString('en-US')}`, e.range);
     return undefined;
   }
   return n;

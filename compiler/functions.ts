@@ -35,6 +35,11 @@ const unary = (op: string, doc: string): FnSpec => ({
   run: (t, a, r) => t.op(op, [tensor(a, 'x')], {}, r),
 });
 
+/** Whether `name` is a builtin function (an own entry: `toString` is not one). */
+export function isFunction(name: string): boolean {
+  return Object.hasOwn(FUNCTIONS, name);
+}
+
 export const FUNCTIONS: Record<string, FnSpec> = {
   gelu: unary('gelu', 'GELU, tanh approximation (GPT-2 `gelu_new`).'),
   relu: unary('relu', 'max(x, 0).'),

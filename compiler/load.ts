@@ -60,7 +60,7 @@ export function loadProgram(entry: string, host: SourceHost): LoadedProgram {
 /** A host over an in-memory map of files (tests, the browser). */
 export function memoryHost(files: Record<string, string>): SourceHost {
   return {
-    read: (p) => files[p],
+    read: (p) => (Object.hasOwn(files, p) ? files[p] : undefined),
     resolve: (from, spec) => {
       const dir = from.includes('/') ? from.slice(0, from.lastIndexOf('/') + 1) : '';
       return normalizePath(dir + spec);

@@ -50,6 +50,8 @@ export function* walk(m: ModuleInst): Generator<ModuleInst> {
 
 export class ModuleBuilder {
   private readonly stack: string[] = [];
+  /** Members whose construction failed (already reported), by parent: `Tied(wte)` to one is not a second error. */
+  private readonly failed = new Map<ModuleInst, Set<string>>();
 
   constructor(
     private readonly blocks: Map<string, BlockDecl>,
@@ -65,6 +67,12 @@ export class ModuleBuilder {
     return root;
   }
 
+  private failedNames(parent: ModuleInst): Set<string> {
+    let names = this.failed.get(parent);
+    if (!names) this.failed.set(parent, (names = new Set()));
+    return names;
+  }
+
   private blank(path: string, name: string, kind: ModuleKind, scope: ConstScope, range: SourceRange): ModuleInst {
     return { path, name, kind, scope, settings: {}, children: [], params: [], inline: [], range };
   }
@@ -77,7 +85,10 @@ export class ModuleBuilder {
         continue;
       }
       const inst = this.construct(m.value, childPath(parent.path, name), name, parent);
-      if (!inst) continue;
+      if (!inst) {
+        this.failedNames(parent).add(name);
+        continue;
+      }
       inst.inline = m.methods;
       inst.range = m.range;
       inst.parent = parent;
@@ -204,6 +215,7 @@ export class ModuleBuilder {
       return undefined;
     }
     const target = child(parent, a.value.name);
+    if (!target && this.failedNames(parent).has(a.value.name)) return undefined;
     if (!target || target.kind !== 'Embedding') {
       const embeddings = parent.children.filter((c) => c.kind === 'Embedding').map((c) => c.name);
       this.r.error(Codes.UnknownName, `\`Tied\` needs an Embedding member declared before it; \`${a.value.name}\` is not one.${didYouMean(a.value.name, embeddings)}`, a.value.range);

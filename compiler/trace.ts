@@ -6,7 +6,7 @@ import type { Call, Expr, Forward, Stmt } from '../grammar/ast.ts';
 import type { SourceRange } from '../grammar/diagnostics.ts';
 import { Codes } from './codes.ts';
 import { exprText, type Reporter } from './evaluate.ts';
-import { callFunction, FUNCTIONS } from './functions.ts';
+import { callFunction, FUNCTIONS, isFunction } from './functions.ts';
 import { GraphBuilder, ShapeError } from './ir/builder.ts';
 import { formatShape } from './ir/dims.ts';
 import type { Attrs, InitRule, MethodInfo, Origin, Param } from './ir/types.ts';
@@ -310,7 +310,7 @@ export class Tracer {
       }
       return this.callModule(target.inst, e.args.map((a) => this.expr(m, a.value, env)), e.range);
     }
-    if (FUNCTIONS[name]) return callFunction(this, m, e, env);
+    if (isFunction(name)) return callFunction(this, m, e, env);
     const names = [...m.children.map((c) => c.name), ...Object.keys(FUNCTIONS)];
     const what = target.kind === 'poison' ? 'unknown function or module' : `${describe(target)} is not callable:`;
     this.r.error(Codes.NotCallable, `${what} \`${name}\`.${didYouMean(name, names)}`, e.callee.range);

@@ -11,7 +11,7 @@ export type Const =
   | { kind: 'sym'; name: string }
   | { kind: 'list'; items: Const[] }
   /** A setting written as a call: `mlp(hidden = 512)`, `text("…")`. */
-  | { kind: 'ctor'; name: string; args: Const[]; named: Record<string, Const> };
+  | { kind: 'ctor'; name: string; args: Const[]; named: Map<string, Const> };
 
 export type Value =
   | Const
@@ -65,7 +65,7 @@ export function formatConst(c: Const): string {
     case 'list':
       return `[${c.items.map(formatConst).join(', ')}]`;
     case 'ctor': {
-      const parts = [...c.args.map(formatConst), ...Object.entries(c.named).map(([k, v]) => `${k} = ${formatConst(v)}`)];
+      const parts = [...c.args.map(formatConst), ...[...c.named].map(([k, v]) => `${k} = ${formatConst(v)}`)];
       return `${c.name}(${parts.join(', ')})`;
     }
   }

@@ -21,6 +21,8 @@ export const SyntaxCode = {
   FilterWithoutTargets: 'E0108',
   /** Brackets, minus signs or operators nested deeper than the parser's limit (128). */
   TooDeeplyNested: 'E0109',
+  /** More syntax errors in one file than are worth reporting; the parser stopped there. */
+  TooManyErrors: 'E0110',
   /** A bug in the parser itself; the message says what went wrong. */
   InternalError: 'E0199',
 } as const;

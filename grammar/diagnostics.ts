@@ -16,6 +16,8 @@ export interface SourceRange {
   start: Position;
   /** Exclusive end. */
   end: Position;
+  /** Not in any file (a command-line flag): printed without line, column or excerpt. */
+  synthetic?: true;
 }
 
 export type Severity = 'error' | 'warning';
@@ -42,8 +44,11 @@ export function hasErrors(diags: readonly Diagnostic[]): boolean {
   return diags.some((d) => d.severity === 'error');
 }
 
-/** A range for things that come from no file (command-line `--set`, tests). */
-export function syntheticRange(file = '<command line>'): SourceRange {
+/**
+ * A range for things that come from no file: `where` names the origin as the user wrote it
+ * (`--set n_layer=0x2`), and diagnostics print it in place of `file:line:col`.
+ */
+export function syntheticRange(where = '<command line>'): SourceRange {
   const p = { line: 1, col: 1, offset: 0 };
-  return { file, start: p, end: { ...p, col: 2, offset: 1 } };
+  return { file: where, start: p, end: { ...p, col: 2, offset: 1 }, synthetic: true };
 }

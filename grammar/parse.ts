@@ -9,7 +9,7 @@ import type { FileCstNode } from './cst-types.ts';
 import { lex } from './lexer.ts';
 import { findExcessiveNesting, MAX_NESTING } from './nesting.ts';
 import { indexAtOffset, indexOf, type ErrorDetail } from './messages.ts';
-import { peftParser, syntaxMessages } from './parser.ts';
+import { MAX_SYNTAX_ERRORS, peftParser, syntaxMessages, TooManySyntaxErrors } from './parser.ts';
 import { SourceText } from './source-text.ts';
 
 export interface ParseResult {
@@ -36,13 +36,30 @@ function parseSource(source: SourceText): ParseResult {
   const lexed = lex(source);
   const tooDeep = findExcessiveNesting(lexed.tokens);
   if (tooDeep) return tooDeeplyNested(source, tooDeep, lexed.diagnostics);
+  if (lexed.diagnostics.length >= MAX_SYNTAX_ERRORS) return tooManyErrors(source, lexed.diagnostics);
   syntaxMessages.reset(lexed.tokens);
   peftParser.input = lexed.tokens;
-  const cst = peftParser.file() as FileCstNode;
+  let cst: FileCstNode;
+  try {
+    cst = peftParser.file() as FileCstNode;
+  } catch (e) {
+    if (!(e instanceof TooManySyntaxErrors)) throw e;
+    const parseErrors = parserDiagnostics(peftParser.errors, lexed.diagnostics, lexed.tokens, source);
+    return tooManyErrors(source, [...lexed.diagnostics, ...parseErrors]);
+  }
   const parseErrors = parserDiagnostics(peftParser.errors, lexed.diagnostics, lexed.tokens, source);
   const built = builder.build(cst, source);
   const diagnostics = sortByPosition([...lexed.diagnostics, ...parseErrors, ...built.diagnostics]);
   return { file: built.file, diagnostics };
+}
+
+/** Gives up on a file with too many errors: the first ones, then where it stopped. */
+function tooManyErrors(source: SourceText, found: Diagnostic[]): ParseResult {
+  const first = sortByPosition(found).slice(0, MAX_SYNTAX_ERRORS);
+  const last = first[first.length - 1]!.range;
+  const message = `too many syntax errors (${MAX_SYNTAX_ERRORS} or more); stopped here: fix these first`;
+  const diagnostics = [...first, error(SyntaxCode.TooManyErrors, message, last)];
+  return { file: { kind: 'file', path: source.path, items: [], range: source.range(0, source.text.length) }, diagnostics };
 }
 
 /** Refuses to parse: the recursive parser would overflow the stack on this input. */

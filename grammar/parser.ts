@@ -2,11 +2,45 @@
 // cst-to-ast.ts turns its concrete syntax tree into the plain AST of ast.ts.
 // Rules are typed class properties, so a misspelt rule name is a compile error.
 // Newlines are not significant: an expression ends where the next token cannot continue it.
-import { CstParser, EOF, type IOrAlt, type IParserErrorMessageProvider, type ManySepMethodOpts } from 'chevrotain';
+import { CstParser, EOF, type IOrAlt, type IParserErrorMessageProvider, type IRecognitionException, type IToken, type ManySepMethodOpts } from 'chevrotain';
 import * as t from './tokens.ts';
 import { SyntaxMessages } from './messages.ts';
 
+/**
+ * Syntax errors one parse collects before it gives up. Chevrotain's repetition recovery
+ * re-enters the rule once per error, so without a bound thousands of errors in one list
+ * take seconds each hundred and end in a stack overflow.
+ */
+export const MAX_SYNTAX_ERRORS = 100;
+
+/** Thrown out of the parser once it has saved MAX_SYNTAX_ERRORS errors. */
+export class TooManySyntaxErrors extends Error {
+  constructor() {
+    super(`more than ${MAX_SYNTAX_ERRORS} syntax errors`);
+    this.name = 'TooManySyntaxErrors';
+  }
+}
+
 export class PeftParser extends CstParser {
+  /** Errors saved since the input was last set (chevrotain's own list is copied on each read). */
+  private saved = 0;
+
+  override set input(tokens: IToken[]) {
+    this.saved = 0;
+    super.input = tokens;
+  }
+
+  override get input(): IToken[] {
+    return super.input;
+  }
+
+  // Chevrotain's hook for every recognition error; not in its public typings.
+  SAVE_ERROR(error: IRecognitionException): IRecognitionException {
+    const saved = (CstParser.prototype as unknown as { SAVE_ERROR(e: IRecognitionException): IRecognitionException }).SAVE_ERROR.call(this, error);
+    if (++this.saved >= MAX_SYNTAX_ERRORS) throw new TooManySyntaxErrors();
+    return saved;
+  }
+
   constructor(messages: IParserErrorMessageProvider) {
     super([...t.allTokens], {
       recoveryEnabled: true,

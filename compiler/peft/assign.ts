@@ -5,8 +5,9 @@ import type { SourceRange } from '../../grammar/diagnostics.ts';
 import { Codes } from '../codes.ts';
 import { bindArgs, evalConst, type ConstScope, type Reporter } from '../evaluate.ts';
 import { walk, type ModuleInst } from '../modules.ts';
-import { closest, didYouMean } from '../suggest.ts';
-import { compilePattern } from './patterns.ts';
+import { elide } from '../../grammar/elide.ts';
+import { didYouMean } from '../suggest.ts';
+import { compilePattern, MAX_PATTERN_LENGTH, nearestPaths } from './patterns.ts';
 import { isMethod, METHODS, type MethodName, type Settings } from './methods.ts';
 import { checkAutoAgreement } from './rank.ts';
 
@@ -113,17 +114,25 @@ function addApplicable(plan: PeftPlan, method: MethodName, m: ModuleInst, settin
 function match(patterns: StringLit[], modules: ModuleInst[], r: Reporter, code: string = Codes.PatternMatchesNothing, subtree = false): ModuleInst[] {
   const out = new Set<ModuleInst>();
   for (const p of patterns) {
+    if (p.value.length > MAX_PATTERN_LENGTH) {
+      r.error(Codes.PatternTooLong, `target pattern "${elide(p.value)}" is ${p.value.length.toLocaleString('en-US')} characters long; patterns are at most ${MAX_PATTERN_LENGTH.toLocaleString('en-US')}`, p.range);
+      continue;
+    }
     const pat = compilePattern(p.value);
     const hit = modules.filter((m) => (subtree ? ancestry(m.path).some((a) => pat.matches(a)) : pat.matches(m.path)));
     if (hit.length === 0) {
-      const near = closest(p.value, modules.map((m) => m.path), 3);
-      const hint = near.length ? ` Module paths look like ${near.map((n) => `\`${n}\``).join(', ')}.` : '';
-      if (code === Codes.OverrideMatchesNothing) r.warn(code, `override pattern "${p.value}" matches none of the rule's targets`, p.range);
-      else r.error(code, `target pattern "${p.value}" matches no module.${hint}`, p.range);
+      if (code === Codes.OverrideMatchesNothing) r.warn(code, `override pattern "${elide(p.value)}" matches none of the rule's targets`, p.range);
+      else r.error(code, `target pattern "${elide(p.value)}" matches no module.${r.full ? '' : nearestHint(p.value, modules)}`, p.range);
     }
     for (const m of hit) out.add(m);
   }
   return [...out];
+}
+
+/** ` Nearest module paths: `a`, `b`, `c`.` (a pattern matches a path or its part after a dot). */
+function nearestHint(pattern: string, modules: ModuleInst[]): string {
+  const near = nearestPaths(pattern, modules.map((m) => m.path));
+  return near.length ? ` Nearest module paths: ${near.map((n) => `\`${n}\``).join(', ')}.` : '';
 }
 
 function methodRule(plan: PeftPlan, rule: MethodRule, modules: ModuleInst[], config: ConstScope, r: Reporter): void {

@@ -139,8 +139,8 @@ export const METHODS: Record<MethodName, MethodSpec> = {
       c.int('length');
       const rp = bound.get('reparam')!;
       if (rp.kind === 'sym' && rp.name === 'none') c.out.hidden = 0;
-      else if (rp.kind === 'ctor' && rp.name === 'mlp' && rp.args.length + Object.keys(rp.named).length === 1) {
-        const h = rp.named.hidden ?? rp.args[0];
+      else if (rp.kind === 'ctor' && rp.name === 'mlp' && rp.args.length + rp.named.size === 1) {
+        const h = rp.named.get('hidden') ?? rp.args[0];
         if (h?.kind === 'num' && Number.isInteger(h.v) && h.v > 0) c.out.hidden = h.v;
         else {
           r.error(Codes.BadMethodSetting, `\`mlp(hidden = …)\` needs a positive integer width; found ${formatConst(rp)}`, range);

@@ -51,11 +51,11 @@ export function rankSettings(v: Const, range: SourceRange, r: Reporter): Setting
     r.error(Codes.BadMethodSetting, msg, range);
     return undefined;
   };
-  if (v.args.length > 1 || (v.args.length === 1 && v.name === 'auto' && 'target' in v.named)) {
+  if (v.args.length > 1 || (v.args.length === 1 && v.name === 'auto' && v.named.has('target'))) {
     return fail(`\`${v.name}(…)\` takes its settings by name: ${names.map((n) => `${n} = …`).join(', ')}`);
   }
   if (v.args[0]) given.set(names[0]!, v.args[0]);
-  for (const [k, c] of Object.entries(v.named)) {
+  for (const [k, c] of v.named) {
     if (!names.includes(k)) return fail(`\`${v.name}(…)\` has no setting \`${k}\`; its settings: ${names.join(', ')}`);
     given.set(k, c);
   }
