@@ -8,6 +8,8 @@ import { basename, join } from 'node:path';
 import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
 import { DEFAULT_CAPS, PlanError, buildPlan } from '../compiler/lower/plan.ts';
 import { resolveData } from '../runtime/data/corpora-node.ts';
+import { dataLimit } from '../runtime/data/read-node.ts';
+import { sourceBytes } from '../runtime/data/source.ts';
 import { buildDataset } from '../runtime/data/dataset.ts';
 import type { TokenizerName } from '../runtime/data/tokenizer.ts';
 import { serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
@@ -35,6 +37,7 @@ export interface BuildFlags extends SessionFlags {
   clip?: string;
   kernels?: string;
 }
+  maxDataBytes?: string;
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; dependencies: Record<string, string> });
 
@@ -60,9 +63,10 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
   const numLabels = g.task === 'classification' ? (g.nodes[g.outputs.logits]!.shape[1] as number) : undefined;
 
   // The sample, checked now as the trainer will read it: a bad file fails the build, not the run.
-  const sample = flags.data ? resolveData(flags.data) : undefined;
+  const sample = flags.data ? resolveData(flags.data, dataLimit(flags.maxDataBytes)) : undefined;
   if (sample) buildDataset(sample, { task: g.task, tokenizer: s.tokenizer, seqLen: T, ...(vocab !== undefined ? { modelVocab: vocab } : {}), ...(numLabels !== undefined ? { numLabels } : {}) });
 
+  const sampleBytes = sample ? sourceBytes(sample) : new Uint8Array(0);
   const t = trainingGraph(g, opt);
   const target = await targetFor(flags.gpu, kernels === 'both' ? ['hardware', 'software'] : [kernels]);
   const plans: PlanSet = {};
@@ -107,7 +111,7 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
       validFraction: 0.1,
     },
     target: { name: target.name, kernels: kinds, limits: { ...target.caps.limits }, features: [...target.caps.features] },
-    sample: sample ? { file: sampleFile, source: basename(sample.name), bytes: new TextEncoder().encode(sample.text).length } : null,
+    sample: sample ? { file: sampleFile, source: basename(sample.name), bytes: sampleBytes.length } : null,
     stats: {
       trainable,
       total: trainable + s.store.frozen.size,
@@ -122,7 +126,7 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
   writeFileSync(join(out, TRAINER_FILES.manifest), JSON.stringify(manifest, null, 1) + '\n');
   writeFileSync(join(out, TRAINER_FILES.plan), JSON.stringify(plans));
   writeFileSync(join(out, TRAINER_FILES.weights), weightBytes);
-  if (sample) writeFileSync(join(out, sampleFile), sample.text);
+  if (sample) writeFileSync(join(out, sampleFile), sampleBytes);
   writeFileSync(join(out, TRAINER_FILES.node), node.code);
   writeFileSync(join(out, TRAINER_FILES.pageScript), page.code);
   writeFileSync(join(out, TRAINER_FILES.page), readFileSync(PAGE_HTML, 'utf8'));

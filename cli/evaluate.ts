@@ -2,6 +2,7 @@
 // checkpoint directory or an adapter file), evaluated on a dataset or sampled from.
 import { Batcher } from '../runtime/data/batches.ts';
 import { loadDataset } from '../runtime/data/load-node.ts';
+import { dataLimit } from '../runtime/data/read-node.ts';
 import { DecodeStream } from '../runtime/data/tokenizer.ts';
 import { generate } from '../runtime/generate.ts';
 import { validate } from '../runtime/trainer.ts';
@@ -19,6 +20,7 @@ export interface EvalFlags extends SessionFlags {
   batch: string;
   seq?: string;
   json?: boolean;
+  maxDataBytes?: string;
 }
 
 export async function evalCommand(file: string, flags: EvalFlags): Promise<number> {
@@ -30,7 +32,7 @@ export async function evalCommand(file: string, flags: EvalFlags): Promise<numbe
   const classes = g.task === 'classification' ? (g.nodes[g.outputs.logits]!.shape[1] as number) : undefined;
   // Evaluate the whole of --data (or --valid): everything is the validation split.
   const template = promptTemplateOf(g);
-  const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}), ...(template ? { template } : {}) });
+  const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}), ...(template ? { template } : {}), ...dataLimit(flags.maxDataBytes) });
   const batcher = new Batcher(data, { batchSize: int(flags.batch, '--batch', 1), promptLength: g.promptLength });
   const rank = evalRank(g, flags.rank);
   const { backend } = withRanks(g, await openBackend(flags.backend ?? 'cpu', trainingGraph(g, optimizerFrom({})), s.store, flags.gpu, flags.frozenDtype), s.store, { evalRank: rank });

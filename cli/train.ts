@@ -10,6 +10,7 @@ import { Batcher } from '../runtime/data/batches.ts';
 import { baseline } from '../runtime/data/bigram.ts';
 import { describeDataset } from '../runtime/data/dataset.ts';
 import { loadDataset } from '../runtime/data/load-node.ts';
+import { dataLimit } from '../runtime/data/read-node.ts';
 import type { ScheduleKind } from '../runtime/schedule.ts';
 import { train, validate } from '../runtime/trainer.ts';
 import { UserError } from './grad.ts';
@@ -41,6 +42,7 @@ export interface TrainFlags extends SessionFlags {
   clip?: string;
   baseline?: boolean;
   evalRows?: string;
+  maxDataBytes?: string;
 }
 
 export async function trainCommand(file: string, flags: TrainFlags): Promise<number> {
@@ -61,7 +63,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
   const seqLen = int(flags.seq ?? String(Math.min(128, s.maxContext - g.promptLength)), '--seq', 2);
   if (g.promptLength + seqLen > s.maxContext) throw new UserError(`--seq ${seqLen} plus ${g.promptLength} soft tokens exceeds the model's ${s.maxContext} positions`);
   const template = promptTemplateOf(g);
-  const data = loadDataset({ data: dataSpec, ...(valid ? { valid } : {}), task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...numLabels(g), ...(template ? { template } : {}) });
+  const data = loadDataset({ data: dataSpec, ...(valid ? { valid } : {}), task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...numLabels(g), ...(template ? { template } : {}), ...dataLimit(flags.maxDataBytes) });
   const batcher = new Batcher(data, {
     batchSize: int(flags.batch, '--batch', 1),
     promptLength: g.promptLength,

@@ -4,11 +4,11 @@
 //               (`sotu:1990-2021` or `sotu:2001` keeps those years only)
 // Both texts are normalised the same way (see normaliseWhitespace) and cached per process.
 // resolveData(spec) turns a CLI `--data` value (a corpus name or a file path) into a source.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DataError, type DataSource } from './examples.ts';
-import { readDataFile } from './read-node.ts';
+import { readDataFile, type ReadOptions } from './read-node.ts';
 
 export type CorpusName = 'moby-dick' | 'sotu';
 
@@ -63,29 +63,50 @@ export function normaliseWhitespace(text: string): string {
 
 /**
  * A `--data` value as a source: `moby-dick`, `sotu`, `sotu:FROM-TO`, `sotu:YEAR`, or a file
- * path (.jsonl / .ndjson: JSON lines; anything else: plain text). A file of the same name as a
- * corpus is reached as `./moby-dick`.
+ * path (.jsonl / .ndjson: JSON lines; anything else: plain text; see readDataFile). A file of
+ * the same name as a corpus is reached as `./moby-dick`.
  */
-export function resolveData(spec: string): DataSource {
+export function resolveData(spec: string, opts: ReadOptions = {}): DataSource {
   const [name, range] = spec.split(/:(.*)/s) as [string, string | undefined];
   if (isCorpusName(name)) {
     if (range === undefined) return { name, text: corpus(name), format: 'text' };
     if (name !== 'sotu') throw new DataError(`${spec}: only sotu takes a year range (sotu:1990-2021)`);
-    const m = /^(\d{4})(?:-(\d{4}))?$/.exec(range);
-    if (!m) throw new DataError(`${spec}: the year range must look like sotu:1990-2021 or sotu:2001`);
-    const years: [number, number] = [Number(m[1]), Number(m[2] ?? m[1])];
-    const text = corpus('sotu', years);
-    if (text === '') throw new DataError(`${spec}: no State of the Union address in ${years[0]}–${years[1]} (there are 1790–2021)`);
-    return { name: spec, text, format: 'text' };
+    return { name: spec, text: corpus('sotu', sotuRange(spec, range)), format: 'text' };
   }
-  if (!/[/\\.]/.test(spec)) {
-    try {
-      return readDataFile(spec);
-    } catch {
-      throw new DataError(`${spec}: no such file or corpus (corpora: ${Object.keys(CORPORA).join(', ')})`);
-    }
+  if (!/[/\\.]/.test(spec) && !existsSync(spec)) {
+    throw new DataError(`${spec}: no such file or corpus (corpora: ${Object.keys(CORPORA).join(', ')})`);
   }
-  return readDataFile(spec);
+  return readDataFile(spec, undefined, opts);
+}
+
+/** The years of `sotu:FROM-TO` or `sotu:YEAR`, checked against the years there are addresses for. */
+function sotuRange(spec: string, range: string): [number, number] {
+  const m = /^(\d{4})(?:-(\d{4}))?$/.exec(range);
+  if (!m) throw new DataError(`${spec}: the year range must look like sotu:1990-2021 or sotu:2001`);
+  const [from, to] = [Number(m[1]), Number(m[2] ?? m[1])];
+  const years = sotuYears();
+  const [first, last] = [years[0]!, years[years.length - 1]!];
+  const there = `there are addresses for ${first}–${last}`;
+  if (from > to) throw new DataError(`${spec}: the range runs backwards; write sotu:${to}-${from}`);
+  if (from < first || to > last) {
+    const within = [Math.max(from, first), Math.min(to, last)];
+    const hint = within[0]! <= within[1]! ? `; did you mean sotu:${within[0]}-${within[1]}?` : '';
+    throw new DataError(`${spec}: ${from}–${to} goes outside the addresses (${there})${hint}`);
+  }
+  if (!years.some((y) => y >= from && y <= to)) throw new DataError(`${spec}: no State of the Union address in ${from}–${to} (${there}, none in ${missing(years).join(', ')})`);
+  return [from, to];
+}
+
+/** The years with an address, ascending (several addresses may share a year). */
+function sotuYears(): number[] {
+  const files = readdirSync(dataDir(CORPORA.sotu.package)).filter((f) => /^\d{4}_.*\.json$/.test(f));
+  return [...new Set(files.map((f) => Number(f.slice(0, 4))))].sort((a, b) => a - b);
+}
+
+function missing(years: number[]): number[] {
+  const out: number[] = [];
+  for (let y = years[0]!; y <= years[years.length - 1]!; y++) if (!years.includes(y)) out.push(y);
+  return out;
 }
 
 function dataDir(pkg: string): string {

@@ -16,7 +16,7 @@ import { DataError, LabelMap, parseExamples, type DataSource, type Example } fro
 import { chunkRows, composeRow, templateOverhead, type TemplateSpec } from './template.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
-export { DataError, type DataSource, type DataFormat } from './examples.ts';
+export { DataError, type ByteSource, type DataSource, type DataFormat, type TextSource } from './examples.ts';
 
 export interface Row {
   /** 1…T token ids; the Batcher pads shorter rows. */
@@ -81,15 +81,22 @@ export function buildDataset(train: DataSource, opts: DatasetOptions, valid?: Da
   const trainEx = parseExamples(train, parse);
   let parts: { train: Example[]; valid: Example[]; validSource: string };
   if (valid) {
-    parts = { train: trainEx, valid: parseExamples(valid, parse), validSource: valid.name };
+    // The same source for both (`peftc eval`): parsed once.
+    parts = { train: trainEx, valid: valid === train ? trainEx : parseExamples(valid, parse), validSource: valid.name };
   } else {
     parts = { ...holdOut(trainEx, f, train.name), validSource: f > 0 ? `last ${+(f * 100).toFixed(2)}% of ${train.name}` : 'none' };
   }
   const tpl = opts.template ? { spec: opts.template, tokenizer: opts.tokenizer, task } : undefined;
   const trainSplit = toRows(parts.train, T, train.name, labels, tpl);
   const validSplit = toRows(parts.valid, T, parts.validSource, labels, tpl);
-  if (trainSplit.rows.length === 0) {
-    throw new DataError(`${train.name}: empty dataset: no training rows (${trainSplit.stats.dropped} examples dropped because the prompt fills all ${T} tokens)`);
+  if (trainSplit.rows.length === 0) throw new DataError(`${train.name}: empty dataset: ${noRows(parts.train, trainSplit.stats, T, 'training')}`);
+  if (validSplit.rows.length === 0 && (valid || f > 0)) {
+    // Without a row the validation loss would be 0/0.
+    throw new DataError(
+      valid
+        ? `${valid.name}: empty validation data: ${noRows(parts.valid, validSplit.stats, T, 'validation')}`
+        : `${train.name}: the validation split (${parts.validSource}) is empty: ${noRows(parts.valid, validSplit.stats, T, 'validation')}; give a separate validation file (--valid) or more data`,
+    );
   }
   if (opts.modelVocab !== undefined && !opts.template) {
     // (Template rows hold virtual ids past the vocabulary; their text was checked as it was placed.)
@@ -113,11 +120,11 @@ function holdOut(ex: Example[], f: number, name: string): { train: Example[]; va
   if (ex.length === 1 && ex[0]!.kind === 'text' && ex[0]!.line === 0) {
     const tokens = ex[0]!.tokens;
     const n = Math.max(2, Math.round(tokens.length * f));
-    if (tokens.length - n < 2) throw new DataError(`${name}: ${tokens.length} tokens are too few to hold out a validation split; add text or give a separate validation file`);
+    if (tokens.length - n < 2) throw new DataError(`${name}: ${tokens.length} tokens are too few to hold out a validation split; add text or give a separate validation file (--valid)`);
     const cut = tokens.length - n;
-    return { train: [{ kind: 'text', tokens: tokens.slice(0, cut), line: 0 }], valid: [{ kind: 'text', tokens: tokens.slice(cut), line: 0 }] };
+    return { train: [{ kind: 'text', tokens: tokens.subarray(0, cut), line: 0 }], valid: [{ kind: 'text', tokens: tokens.subarray(cut), line: 0 }] };
   }
-  if (ex.length < 2) throw new DataError(`${name}: 1 example is too few to hold out a validation split; add examples or give a separate validation file`);
+  if (ex.length < 2) throw new DataError(`${name}: 1 example is too few to hold out a validation split; add examples or give a separate validation file (--valid)`);
   const n = Math.min(ex.length - 1, Math.max(1, Math.round(ex.length * f)));
   return { train: ex.slice(0, ex.length - n), valid: ex.slice(ex.length - n) };
 }
@@ -137,7 +144,7 @@ function toRows(ex: Example[], T: number, source: string, labels?: LabelMap, tpl
       continue;
     }
     if (e.kind === 'fields') throw new Error('internal: a template example without a template');
-    const all = Int32Array.from(e.tokens);
+    const all = e.tokens;
     if (e.kind === 'text') {
       if (e.line > 0 && all.length > T) truncated++;
       for (let s = 0; s < all.length; s += T) {
@@ -193,6 +200,16 @@ function templateRows(e: Example, T: number, source: string, { spec, tokenizer, 
   const rows: Row[] = made.map((r) => ({ tokens: r.tokens, lossFrom: 0, ...(lm ? { lossMask: r.lossMask } : {}), ...(r.label !== undefined ? { label: r.label } : {}) }));
   return { rows, truncated: cut ? 1 : 0, dropped: made.length ? 0 : 1 };
 }
+
+/** Why a split has no rows, in words. */
+function noRows(ex: Example[], s: Omit<SplitStats, 'source'>, T: number, split: 'training' | 'validation'): string {
+  if (s.dropped) return `no ${split} rows (${s.dropped} examples dropped because the prompt fills all ${T} tokens)`;
+  const tokens = ex.reduce((n, e) => n + (e.kind === 'fields' ? Object.values(e.fields).reduce((m, f) => m + f.length, 0) : e.tokens.length), 0);
+  const what = ex.length === 1 && ex[0]!.line === 0 ? plural(tokens, 'token') : `${plural(ex.length, 'example')}, ${plural(tokens, 'token')}`;
+  return `no row of at least 2 tokens (${what}); a row needs one token to predict the next`;
+}
+
+const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 function checkVocab(rows: Row[], vocab: number, source: string, tok: Tokenizer): void {
   for (const r of rows) {

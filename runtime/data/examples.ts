@@ -1,37 +1,27 @@
-// Parsing data sources into tokenized examples. Isomorphic: a source is a name and its text
-// (read by read-node.ts or a browser); every problem is a DataError whose message starts with
-// `name:line:` so the CLI prints it as one line, never a stack trace.
+// Parsing data sources into tokenized examples. Isomorphic: a source is read piece by piece
+// (source.ts); every problem is a DataError whose message starts with `name:line:` so the CLI
+// prints it as one line, never a stack trace.
 //
 // Formats
-//   text    plain text: one token stream (language modelling only)
+//   text    plain text: one token stream (language modelling only), tokenized in chunks
 //   jsonl   one JSON object per line (blank lines are skipped):
 //             {"text": "…"}                         a document (language modelling)
 //             {"prompt": "…", "completion": "…"}    loss only on the completion (language modelling)
 //             {"text": "…", "label": 0 | "name"}    classification
 import type { Task } from '../../compiler/ir/types.ts';
+import { DataError, textChunks, textLines, type DataSource } from './source.ts';
+import { encodeText, TokenStream } from './token-stream.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
-/** Bad data or bad data options: one line for the user, `file:line: what is wrong`. */
-export class DataError extends Error {
-  override name = 'DataError';
-}
-
-export type DataFormat = 'text' | 'jsonl';
-
-export interface DataSource {
-  /** A file path or a corpus name: messages say `name:line: …`. */
-  name: string;
-  text: string;
-  format: DataFormat;
-}
+export { DataError, type ByteSource, type DataFormat, type DataSource, type TextSource } from './source.ts';
 
 /** One tokenized example; `line` is 1-based in its source (0 for a plain-text stream). */
 export type Example =
-  | { kind: 'text'; tokens: number[]; line: number }
-  | { kind: 'pair'; tokens: number[]; completionStart: number; line: number }
-  | { kind: 'labelled'; tokens: number[]; label: number; line: number }
+  | { kind: 'text'; tokens: Int32Array; line: number }
+  | { kind: 'pair'; tokens: Int32Array; completionStart: number; line: number }
+  | { kind: 'labelled'; tokens: Int32Array; label: number; line: number }
   /** A JSONL line read for a prompt template: the tokens of each field it names (and the label). */
-  | { kind: 'fields'; fields: Record<string, number[]>; label?: number; line: number };
+  | { kind: 'fields'; fields: Record<string, Int32Array>; label?: number; line: number };
 
 /**
  * Label ids of a classification dataset, shared by the training and validation sources.
@@ -97,22 +87,25 @@ export interface ParseOptions {
 
 /** The examples of a source: one 'text' example for plain text, one per line for JSONL. */
 export function parseExamples(src: DataSource, opts: ParseOptions): Example[] {
-  const text = src.text.startsWith('\uFEFF') ? src.text.slice(1) : src.text;
   if (src.format === 'text') {
     if (opts.task === 'classification') {
       throw new DataError(`${src.name}: classification needs labelled JSONL, one {"text": "…", "label": …} per line; this is plain text`);
     }
-    if (text.trim() === '') throw new DataError(`${src.name}: empty dataset: there is no text`);
-    return [{ kind: 'text', tokens: opts.tokenizer.encode(text), line: 0 }];
+    const stream = new TokenStream(opts.tokenizer, 'size' in src ? src.size : undefined);
+    let blank = true;
+    for (const chunk of textChunks(src)) {
+      if (blank && /\S/.test(chunk)) blank = false;
+      stream.push(chunk);
+    }
+    if (blank) throw new DataError(`${src.name}: empty dataset: there is no text`);
+    return [{ kind: 'text', tokens: stream.finish(), line: 0 }];
   }
   const labels = opts.labels ?? new LabelMap();
   const out: Example[] = [];
-  const lines = text.split(/\r?\n/);
-  lines.forEach((line, i) => {
-    if (line.trim() === '') return;
-    const where = `${src.name}:${i + 1}`;
-    out.push(parseLine(line, where, i + 1, opts, labels));
-  });
+  for (const { text, line } of textLines(src)) {
+    if (text.trim() === '') continue;
+    out.push(parseLine(text, `${src.name}:${line}`, line, opts, labels));
+  }
   if (out.length === 0) throw new DataError(`${src.name}: empty dataset: no JSON lines`);
   return out;
 }
@@ -130,37 +123,37 @@ function parseLine(line: string, where: string, lineNo: number, opts: ParseOptio
   }
   const obj = value as Record<string, unknown>;
   const tok = opts.tokenizer;
-  const eos = tok.eos === undefined ? [] : [tok.eos];
+  const eos = Int32Array.of(...(tok.eos === undefined ? [] : [tok.eos]));
   if (opts.fields) return templateLine(obj, where, lineNo, opts, labels, eos);
   if (opts.task === 'classification') {
     const text = stringField(obj, 'text', where, 'a classification line is {"text": "…", "label": …}');
     if (!('label' in obj)) throw new DataError(`${where}: missing "label" (a classification line is {"text": "…", "label": …})`);
     const label = labels.id(obj.label, where);
-    return { kind: 'labelled', tokens: tok.encode(text), label, line: lineNo };
+    return { kind: 'labelled', tokens: encodeText(tok, text), label, line: lineNo };
   }
   if ('prompt' in obj || 'completion' in obj) {
     const hint = 'a prompt/completion line is {"prompt": "…", "completion": "…"}';
     const prompt = stringField(obj, 'prompt', where, hint, true);
     const completion = stringField(obj, 'completion', where, hint);
-    const p = tok.encode(prompt);
-    return { kind: 'pair', tokens: [...p, ...tok.encode(completion), ...eos], completionStart: p.length, line: lineNo };
+    const p = encodeText(tok, prompt);
+    return { kind: 'pair', tokens: joinIds(p, encodeText(tok, completion), eos), completionStart: p.length, line: lineNo };
   }
   const text = stringField(obj, 'text', where, 'a line is {"text": "…"} or {"prompt": "…", "completion": "…"}');
-  return { kind: 'text', tokens: [...tok.encode(text), ...eos], line: lineNo };
+  return { kind: 'text', tokens: joinIds(encodeText(tok, text), eos), line: lineNo };
 }
 
 /** A line for a prompt template: its fields tokenized (+ eos after the last, for a language model). */
-function templateLine(obj: Record<string, unknown>, where: string, lineNo: number, opts: ParseOptions, labels: LabelMap, eos: number[]): Example {
+function templateLine(obj: Record<string, unknown>, where: string, lineNo: number, opts: ParseOptions, labels: LabelMap, eos: Int32Array): Example {
   const names = [...new Set(opts.fields)];
   const hint = `this prompt template reads ${names.map((n) => `{${n}}`).join(', ')} from each line`;
-  const fields: Record<string, number[]> = {};
-  for (const n of names) fields[n] = opts.tokenizer.encode(stringField(obj, n, where, hint, true));
+  const fields: Record<string, Int32Array> = {};
+  for (const n of names) fields[n] = encodeText(opts.tokenizer, stringField(obj, n, where, hint, true));
   if (opts.task === 'classification') {
     if (!('label' in obj)) throw new DataError(`${where}: missing "label" (a classification line has a "label")`);
     return { kind: 'fields', fields, label: labels.id(obj.label, where), line: lineNo };
   }
   const last = opts.fields![opts.fields!.length - 1]!;
-  fields[last] = [...fields[last]!, ...eos];
+  fields[last] = joinIds(fields[last]!, eos);
   return { kind: 'fields', fields, line: lineNo };
 }
 
@@ -170,4 +163,11 @@ function stringField(obj: Record<string, unknown>, key: string, where: string, h
   if (typeof v !== 'string') throw new DataError(`${where}: "${key}" must be a string, got ${JSON.stringify(v)}`);
   if (!emptyOk && v === '') throw new DataError(`${where}: "${key}" is empty`);
   return v;
+}
+
+function joinIds(...parts: Int32Array[]): Int32Array {
+  const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, at), (at += p.length);
+  return out;
 }

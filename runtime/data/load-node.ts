@@ -7,8 +7,14 @@ export interface LoadOptions extends DatasetOptions {
   data: string;
   /** A separate validation source; without it the last validFraction of `data` is held out. */
   valid?: string;
+  /** The largest data file read, in bytes (`--max-data-bytes`; default 1 GiB). */
+  maxBytes?: number;
 }
 
 export function loadDataset(opts: LoadOptions): Dataset {
-  return buildDataset(resolveData(opts.data), opts, opts.valid === undefined ? undefined : resolveData(opts.valid));
+  const read = opts.maxBytes === undefined ? {} : { maxBytes: opts.maxBytes };
+  const train = resolveData(opts.data, read);
+  // The same spec twice (`peftc eval` evaluates all of --data) is read and tokenized once.
+  const valid = opts.valid === undefined ? undefined : opts.valid === opts.data ? train : resolveData(opts.valid, read);
+  return buildDataset(train, opts, valid);
 }

@@ -21,6 +21,9 @@ export interface TemplateSpec {
   base: number;
 }
 
+/** Token ids: a tokenized example's Int32Array, or a plain array. */
+export type Ids = Int32Array | readonly number[];
+
 export interface TemplateRow {
   tokens: Int32Array;
   /** 1 where the token is a loss target (language modelling). */
@@ -48,7 +51,7 @@ export function templateOverhead(spec: TemplateSpec, tok: Tokenizer): number {
  * the field whose tokens are targets (none for classification). Null when the loss field is left
  * empty by the cut.
  */
-export function composeRow(spec: TemplateSpec, tok: Tokenizer, fields: Record<string, number[]>, T: number, lossField: string | undefined, where: string): TemplateRow | null {
+export function composeRow(spec: TemplateSpec, tok: Tokenizer, fields: Record<string, Ids>, T: number, lossField: string | undefined, where: string): TemplateRow | null {
   const { template: t, base } = spec;
   const lit = literalTokens(t, tok);
   for (const l of lit) checkIds(l, base, `${where}: the template's text`, tok);
@@ -82,7 +85,7 @@ export function composeRow(spec: TemplateSpec, tok: Tokenizer, fields: Record<st
 }
 
 /** A long text in a one-field template: chunks of (T − overhead) tokens, one row each. */
-export function chunkRows(spec: TemplateSpec, tok: Tokenizer, field: string, ids: number[], T: number, lm: boolean, where: string): TemplateRow[] {
+export function chunkRows(spec: TemplateSpec, tok: Tokenizer, field: string, ids: Ids, T: number, lm: boolean, where: string): TemplateRow[] {
   const room = T - templateOverhead(spec, tok);
   if (room < 1) throw new DataError(`${where}: the prompt template alone takes ${templateOverhead(spec, tok)} of the ${T} tokens of a row; use a longer --seq`);
   const out: TemplateRow[] = [];
@@ -93,8 +96,8 @@ export function chunkRows(spec: TemplateSpec, tok: Tokenizer, field: string, ids
   return out;
 }
 
-function checkIds(ids: readonly number[], base: number, what: string, tok: Tokenizer): void {
-  const bad = ids.find((id) => id >= base);
+function checkIds(ids: ArrayLike<number>, base: number, what: string, tok: Tokenizer): void {
+  const bad = Array.prototype.find.call(ids, (id: number) => id >= base) as number | undefined;
   if (bad !== undefined) {
     throw new DataError(`${what}: token id ${bad} is outside the model's vocabulary of ${base} (tokenizer ${tok.name} has ${tok.vocabSize} ids); use a tokenizer that fits the model`);
   }

@@ -16,6 +16,11 @@ export interface Tokenizer {
   readonly eos?: number;
   /** Padding id, if the vocabulary has one (else batches pad with eos, else 0). */
   readonly pad?: number;
+  /**
+   * True when a character's tokens never depend on its neighbours, so a text may be cut anywhere
+   * between characters and tokenized piece by piece (runtime/data/token-stream.ts).
+   */
+  readonly contextFree?: boolean;
 }
 
 export type TokenizerName = 'byte' | 'gpt2';
@@ -27,10 +32,15 @@ const REPLACEMENT = '\uFFFD';
 export class ByteTokenizer implements Tokenizer {
   readonly name = 'byte';
   readonly vocabSize = 256;
+  readonly contextFree = true;
   private readonly encoder = new TextEncoder();
 
   encode(text: string): number[] {
-    return Array.from(this.encoder.encode(text));
+    // A loop into a sized array: several times faster than Array.from on large texts.
+    const bytes = this.encoder.encode(text);
+    const ids = new Array<number>(bytes.length);
+    for (let i = 0; i < bytes.length; i++) ids[i] = bytes[i]!;
+    return ids;
   }
 
   decode(ids: readonly number[]): string {

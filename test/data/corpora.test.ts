@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { corpus, normaliseWhitespace, resolveData } from '../../runtime/data/corpora-node.ts';
 import { loadDataset } from '../../runtime/data/load-node.ts';
+import { sourceBytes, type DataSource } from '../../runtime/data/source.ts';
 import { tokenizerByName } from '../../runtime/data/tokenizer.ts';
+
+const textOf = (src: DataSource): string => {
+  if (!('text' in src)) throw new Error(`${src.name} is read from a file`);
+  return src.text;
+};
 
 const normalised = (t: string): void => {
   expect(t).not.toMatch(/\r|\t|\u00a0|  |\n\n\n| \n|\n /);
@@ -41,13 +47,26 @@ describe('sotu', () => {
   it('keeps a year range', () => {
     const src = resolveData('sotu:2001-2002');
     expect(src).toMatchObject({ name: 'sotu:2001-2002', format: 'text' });
-    expect(src.text.startsWith('George W Bush, 2001\n\n')).toBe(true);
-    expect(src.text).toContain('\n\nGeorge W Bush, 2002\n\n');
-    expect(src.text).not.toContain('2003\n\n');
-    expect(resolveData('sotu:2001').text.length).toBeLessThan(src.text.length);
-    expect(() => resolveData('sotu:1700-1710')).toThrow('sotu:1700-1710: no State of the Union address in 1700–1710 (there are 1790–2021)');
-    expect(() => resolveData('sotu:last')).toThrow('sotu:last: the year range must look like sotu:1990-2021 or sotu:2001');
+    const text = textOf(src);
+    expect(text.startsWith('George W Bush, 2001\n\n')).toBe(true);
+    expect(text).toContain('\n\nGeorge W Bush, 2002\n\n');
+    expect(text).not.toContain('2003\n\n');
+    expect(textOf(resolveData('sotu:2001')).length).toBeLessThan(text.length);
+    expect(textOf(resolveData('sotu:1790-2021'))).toBe(corpus('sotu'));
+  });
+
+  it('refuses a range that is not all within the addresses, reversed, or empty', () => {
+    expect(() => resolveData('sotu:1990-2031')).toThrow('sotu:1990-2031: 1990–2031 goes outside the addresses (there are addresses for 1790–2021); did you mean sotu:1990-2021?');
+    expect(() => resolveData('sotu:1700-1800')).toThrow('sotu:1700-1800: 1700–1800 goes outside the addresses (there are addresses for 1790–2021); did you mean sotu:1790-1800?');
+    expect(() => resolveData('sotu:1700-1710')).toThrow('sotu:1700-1710: 1700–1710 goes outside the addresses (there are addresses for 1790–2021)');
+    expect(() => resolveData('sotu:2031')).toThrow('sotu:2031: 2031–2031 goes outside the addresses (there are addresses for 1790–2021)');
+    expect(() => resolveData('sotu:2021-1990')).toThrow('sotu:2021-1990: the range runs backwards; write sotu:1990-2021');
+    expect(() => resolveData('sotu:1933')).toThrow('sotu:1933: no State of the Union address in 1933–1933 (there are addresses for 1790–2021, none in 1933)');
+    for (const bad of ['sotu:last', 'sotu:', 'sotu:1990-', 'sotu:-2000', 'sotu:1990-2000-2010', 'sotu:199']) {
+      expect(() => resolveData(bad)).toThrow(`${bad}: the year range must look like sotu:1990-2021 or sotu:2001`);
+    }
     expect(() => resolveData('moby-dick:1')).toThrow('moby-dick:1: only sotu takes a year range (sotu:1990-2021)');
+    expect(() => resolveData('moby-dick:')).toThrow('moby-dick:: only sotu takes a year range (sotu:1990-2021)');
   });
 });
 
@@ -57,7 +76,9 @@ describe('resolveData', () => {
     const dir = mkdtempSync(join(tmpdir(), 'peftc-corpora-'));
     const f = join(dir, 'pairs.jsonl');
     writeFileSync(f, '{"prompt": "a", "completion": "b"}\n');
-    expect(resolveData(f)).toEqual({ name: f, text: '{"prompt": "a", "completion": "b"}\n', format: 'jsonl' });
+    const src = resolveData(f);
+    expect(src).toMatchObject({ name: f, format: 'jsonl', size: 35 });
+    expect(new TextDecoder().decode(sourceBytes(src))).toBe('{"prompt": "a", "completion": "b"}\n');
   });
 
   it('says what it knows when a spec is neither', () => {

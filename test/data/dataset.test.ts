@@ -198,8 +198,8 @@ describe('bad input is a DataError naming file:line', () => {
   });
 
   it('too little data for a validation split', () => {
-    fails(jsonl([{ text: 'only' }]), lm(8), 'data.jsonl: 1 example is too few to hold out a validation split; add examples or give a separate validation file');
-    fails(text('abc'), lm(8), 'corpus.txt: 3 tokens are too few to hold out a validation split; add text or give a separate validation file');
+    fails(jsonl([{ text: 'only' }]), lm(8), 'data.jsonl: 1 example is too few to hold out a validation split; add examples or give a separate validation file (--valid)');
+    fails(text('abc'), lm(8), 'corpus.txt: 3 tokens are too few to hold out a validation split; add text or give a separate validation file (--valid)');
   });
 
   it('bad options', () => {
@@ -218,9 +218,11 @@ describe('bad input is a DataError naming file:line', () => {
     expect(() => readDataFile(missing)).toThrow(new DataError(`${missing}: no such file`));
     const sub = join(dir, 'sub');
     mkdirSync(sub);
-    expect(() => readDataFile(sub)).toThrow(new DataError(`${sub}: is a directory, not a data file`));
+    expect(() => readDataFile(sub)).toThrow(new DataError(`${sub}: is a directory, not a data file; give a regular text or .jsonl file`));
     const latin1 = file('latin1.txt', Uint8Array.of(0x63, 0x61, 0x66, 0xe9));
-    expect(() => readDataFile(latin1)).toThrow(new DataError(`${latin1}: not UTF-8 text`));
+    fails(readDataFile(latin1), lm(8), `${latin1}:1: not UTF-8 text (byte 0xe9 at offset 3); data files must be UTF-8 text`);
+    const latin1Mid = file('latin1-mid.txt', Uint8Array.of(0x61, 0x0a, 0x63, 0x61, 0x66, 0xe9, 0x20, 0x6f, 0x6b));
+    fails(readDataFile(latin1Mid), lm(8), `${latin1Mid}:2: not UTF-8 text (byte 0xe9 at offset 5); data files must be UTF-8 text`);
   });
 });
 

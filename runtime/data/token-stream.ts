@@ -1,0 +1,127 @@
+// Tokenizing a long text piece by piece into one Int32Array, with the tokens of the whole text.
+// Isomorphic.
+//
+// Where a text may be cut: GPT-2's pre-tokenizer (the regex of js-tiktoken's gpt2 ranks) never
+// joins characters across a whitespace character that is followed by a non-whitespace one —
+// the whitespace run before it is one piece, and the last whitespace character is either a
+// piece of its own or (a space) the start of the next word's piece — and nothing it decides
+// looks past that point. So cutting just before such a whitespace character gives the same
+// tokens as the whole text. Bytes can be cut anywhere between characters.
+//
+// A context-free tokenizer (bytes) is cut anywhere between characters. For BPE, two guards keep
+// the time linear whatever the text:
+//   - a stretch of WINDOW characters with no such point (a giant "word") is cut where it ends;
+//   - a run of more than MAX_RUN letters, digits, symbols or spaces (one BPE piece, whose merge
+//     in js-tiktoken takes time quadratic in its length) is encoded MAX_RUN characters at a time.
+// Only such stretches tokenize differently from the whole text (docs/data.md).
+import type { Tokenizer } from './tokenizer.ts';
+
+/** Characters encoded per call (cut back to the last safe point). */
+export const WINDOW = 1 << 16;
+/** The longest run of one character class encoded in one piece. */
+export const MAX_RUN = 128;
+
+const LONG_RUN = new RegExp(`\\p{L}{${MAX_RUN + 1},}|\\p{N}{${MAX_RUN + 1},}|[^\\s\\p{L}\\p{N}]{${MAX_RUN + 1},}|\\s{${MAX_RUN + 1},}`, 'gu');
+const RUN_PIECE = new RegExp(`[^]{1,${MAX_RUN}}`, 'gu');
+const SPACE = /\s/;
+
+export class TokenStream {
+  private buf: Int32Array;
+  private n = 0;
+  private pending = '';
+  private sized = false;
+
+  /** `bytes`: the UTF-8 size of the whole text if known (sizes the buffer once). */
+  constructor(
+    private readonly tok: Tokenizer,
+    private readonly bytes?: number,
+  ) {
+    this.buf = new Int32Array(Math.min(bytes ?? WINDOW, WINDOW));
+  }
+
+  /** Adds text; everything up to the last safe cut is encoded now. */
+  push(text: string): this {
+    this.pending += text;
+    let at = 0;
+    while (this.pending.length - at > WINDOW) {
+      const cut = this.tok.contextFree ? charCut(this.pending, at + WINDOW) : safeCut(this.pending, at, at + WINDOW);
+      this.encode(this.pending.slice(at, cut));
+      at = cut;
+    }
+    if (at) this.pending = this.pending.slice(at);
+    return this;
+  }
+
+  /** The tokens of all the text pushed. */
+  finish(): Int32Array {
+    if (this.pending) this.encode(this.pending);
+    this.pending = '';
+    // A buffer much larger than its tokens is copied to size (its memory is released).
+    return this.n * 1.25 < this.buf.length ? this.buf.slice(0, this.n) : this.buf.subarray(0, this.n);
+  }
+
+  private encode(text: string): void {
+    const before = this.n;
+    let at = 0;
+    for (const m of this.tok.contextFree ? [] : text.matchAll(LONG_RUN)) {
+      this.append(text.slice(at, m.index));
+      for (const piece of m[0].match(RUN_PIECE)!) this.append(piece);
+      at = m.index + m[0].length;
+    }
+    this.append(at ? text.slice(at) : text);
+    if (!this.sized) this.size(this.n - before, text);
+  }
+
+  private append(text: string): void {
+    if (!text) return;
+    const ids = this.tok.encode(text);
+    if (this.n + ids.length > this.buf.length) this.grow(this.n + ids.length);
+    for (let i = 0; i < ids.length; i++) this.buf[this.n + i] = ids[i]!;
+    this.n += ids.length;
+  }
+
+  /** After the first window: the buffer for the whole text at that window's tokens per byte. */
+  private size(tokens: number, text: string): void {
+    this.sized = true;
+    if (this.bytes === undefined) return;
+    const bytes = new TextEncoder().encode(text).length;
+    const want = Math.ceil((tokens / Math.max(1, bytes)) * this.bytes) + 16;
+    if (want > this.buf.length) this.grow(want, true);
+  }
+
+  private grow(need: number, exact = false): void {
+    const next = new Int32Array(exact ? need : Math.max(need, Math.ceil(this.buf.length * 1.25)));
+    next.set(this.buf.subarray(0, this.n));
+    this.buf = next;
+  }
+}
+
+/** The tokens of a text of any length (see TokenStream). */
+export function encodeText(tok: Tokenizer, text: string): Int32Array {
+  // Most texts (a JSONL field) are short and plain: one call, no buffer to grow.
+  LONG_RUN.lastIndex = 0;
+  if (text.length <= WINDOW && (tok.contextFree || !LONG_RUN.test(text))) return new Int32Array(tok.encode(text));
+  return new TokenStream(tok).push(text).finish();
+}
+
+/**
+ * A cut in (from, to] of `s`: before the last whitespace character in it that a non-whitespace
+ * character follows; `to` when there is none (kept off the middle of a surrogate pair).
+ */
+function safeCut(s: string, from: number, to: number): number {
+  for (let i = to - 1; i > from; i--) {
+    if (isSpace(s.charCodeAt(i)) && !isSpace(s.charCodeAt(i + 1))) return i;
+  }
+  return charCut(s, to);
+}
+
+/** `to`, or one before it so as not to split a surrogate pair. */
+function charCut(s: string, to: number): number {
+  const c = s.charCodeAt(to - 1);
+  return c >= 0xd800 && c < 0xdc00 ? to - 1 : to;
+}
+
+function isSpace(c: number): boolean {
+  if (c < 128) return c === 32 || (c >= 9 && c <= 13);
+  return SPACE.test(String.fromCharCode(c));
+}
