@@ -6,7 +6,10 @@
 import { serializeSafetensors } from '../io/safetensors.ts';
 import type { DataSource } from '../data/dataset.ts';
 import { openBrowserGpu } from '../webgpu/device.ts';
-import { parseManifest, TRAINER_FILES, type PlanSet, type TrainerManifest } from './manifest.ts';
+import { LossChart } from './chart.ts';
+import { evalCommand } from './eval-command.ts';
+import { parseTrainerFiles } from './files.ts';
+import { TRAINER_FILES, type TrainerManifest } from './manifest.ts';
 import { BuiltTrainer, runTraining, type CheckpointFiles, type RunOptions, type RunResult } from './trainer.ts';
 
 type State = 'loading' | 'ready' | 'training' | 'done' | 'error';
@@ -39,17 +42,6 @@ async function fetchOk(name: string): Promise<Response> {
   return res;
 }
 
-/** The loss curve as one polyline in a 100×100 box. */
-function draw(losses: number[]): void {
-  const finite = losses.filter(Number.isFinite);
-  if (finite.length < 1) return;
-  const lo = Math.min(...finite);
-  const hi = Math.max(...finite);
-  const n = Math.max(1, losses.length - 1);
-  const pts = losses.map((l, i) => `${((i / n) * 100).toFixed(2)},${(95 - ((l - lo) / (hi - lo || 1)) * 90).toFixed(2)}`);
-  $('curve').setAttribute('points', pts.join(' '));
-}
-
 function download(name: string, bytes: Uint8Array): void {
   const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/octet-stream' }));
   const a = document.createElement('a');
@@ -70,9 +62,18 @@ async function main(): Promise<void> {
   if (location.protocol === 'file:') {
     throw new Error('open this page over HTTP: in the trainer folder run `node train.mjs --serve` (or any static server, e.g. `python3 -m http.server`), then open the address it prints');
   }
-  const manifest = parseManifest(await (await fetchOk(TRAINER_FILES.manifest)).text(), TRAINER_FILES.manifest);
+  // All three files first, checked together: a corrupt one is one line naming the file and field.
+  const [manifestText, planText, weights] = await Promise.all([
+    fetchOk(TRAINER_FILES.manifest).then((r) => r.text()),
+    fetchOk(TRAINER_FILES.plan).then((r) => r.text()),
+    fetchOk(TRAINER_FILES.weights).then(async (r) => new Uint8Array(await r.arrayBuffer())),
+  ]);
+  const files = parseTrainerFiles({ manifest: manifestText, plan: planText, weights });
+  const manifest = files.manifest;
   $('title').textContent = `peftc trainer: ${manifest.model.name}`;
   $('summary').textContent = describe(manifest);
+  $('eval-command').textContent = evalCommand(manifest);
+  const chart = new LossChart($('chart') as unknown as SVGSVGElement);
   const steps = $<HTMLInputElement>('steps');
   const lr = $<HTMLInputElement>('lr');
   const seed = $<HTMLInputElement>('seed');
@@ -91,12 +92,8 @@ async function main(): Promise<void> {
 
   status('opening WebGPU…');
   const gpu = await openBrowserGpu();
-  const [plans, weights] = await Promise.all([
-    fetchOk(TRAINER_FILES.plan).then((r) => r.json() as Promise<PlanSet>),
-    fetchOk(TRAINER_FILES.weights).then(async (r) => new Uint8Array(await r.arrayBuffer())),
-  ]);
   status('compiling the kernels…');
-  const trainer = await BuiltTrainer.open(gpu, { manifest, plans, weights });
+  const trainer = await BuiltTrainer.open(gpu, files);
   status(`ready on ${trainer.name}`);
   setState('ready');
 
@@ -126,7 +123,7 @@ async function main(): Promise<void> {
       stop = false;
       setState('training');
       $('log').textContent = '';
-      const losses: number[] = [];
+      chart.reset();
       try {
         if (runs++ > 0) trainer.reset();
         const opts: RunOptions = { data: await dataSource() };
@@ -140,11 +137,13 @@ async function main(): Promise<void> {
         const res: RunResult = await runTraining(trainer, opts, {
           note: log,
           onStep: (i) => {
-            losses.push(i.loss);
-            draw(losses);
+            chart.addStep(i.step, i.loss);
             log(`step ${i.step}  loss ${i.loss.toFixed(4)}  lr ${i.lr.toExponential(2)}  ${Math.round(i.tokensPerSecond)} tok/s`);
           },
-          onEval: (st, v) => log(`step ${st}  validation loss ${v.toFixed(4)}`),
+          onEval: (st, v) => {
+            chart.addValidation(st, v);
+            log(`step ${st}  validation loss ${v.toFixed(4)}`);
+          },
           checkpoint: async (files) => {
             latest = files;
             ckBtn.disabled = false;
