@@ -1,7 +1,16 @@
 // Text generation from a language model: greedy, or sampling with temperature, top-k and
-// top-p (nucleus), one token at a time over a window of at most `maxContext` tokens.
+// top-p (nucleus), one token at a time over a window of at most `maxContext` positions.
+//
+// With a decoder (runtime/decode/), the prompt is prefilled once and every further token is one
+// step over the key/value cache. When the window is full, it slides: the leading `keep` tokens
+// and the latest ones are prefilled again, for every token from then on — exactly what full
+// re-evaluation of the slid window computes. Without a decoder, every token re-evaluates the
+// window (`note` says why).
 import type { Backend } from './backend.ts';
 import { Random } from './cpu/random.ts';
+import { decoderFor } from './decode/for-backend.ts';
+import type { Decoder } from './decode/decoder.ts';
+import { positionOffset } from './decode/cpu-decoder.ts';
 import { IGNORE } from './targets.ts';
 
 export interface SampleOptions {
@@ -23,12 +32,86 @@ export interface SampleOptions {
    * virtual tokens and text before its field); default 0.
    */
   keep?: number;
+  /** Each token as it is chosen (row: the prompt's index). */
+  onToken?: (id: number, row: number) => void;
+  /** A one-line note for the user (why generation re-evaluates the window). */
+  note?: (message: string) => void;
 }
 
+/** The continuation of `prompt`: with the backend's key/value cache when it has one. */
 export async function generate(backend: Backend, prompt: number[], opts: SampleOptions): Promise<number[]> {
+  const decoder = decoderFor(backend);
+  if (typeof decoder !== 'string') return (await generateRows(decoder, [{ prompt, seed: opts.seed }], opts))[0]!;
+  opts.note?.(`generate: ${decoder}; every token re-evaluates the whole window`);
+  return generateByWindow(backend, prompt, opts);
+}
+
+export interface Row {
+  prompt: number[];
+  seed: number;
+  /** Per-row integer graph inputs (`adapter_ids`). */
+  inputs?: Record<string, number>;
+}
+
+interface RowState {
+  out: number[];
+  rng: Random;
+  done: boolean;
+  /** The decoder's row, holding out[0 … out.length − 2] (or undefined: prefill next). */
+  row?: number;
+}
+
+/**
+ * Several sequences at once on one decoder: each step prefills the rows that start (or whose
+ * window slid) in one batch and extends the others in another. Row i samples with its own seed,
+ * so each row generates what it would alone.
+ */
+export async function generateRows(decoder: Decoder, rows: Row[], opts: Omit<SampleOptions, 'seed' | 'promptLength'>): Promise<number[][]> {
+  const window = opts.maxContext - decoder.promptLength - decoder.positionOffset;
+  if (window < 1) throw new RangeError(`the model's ${opts.maxContext} positions leave no room for tokens after ${decoder.promptLength + decoder.positionOffset} virtual ones`);
+  const keep = Math.min(opts.keep ?? 0, window - 1);
+  const state: RowState[] = rows.map((r) => ({ out: [...r.prompt], rng: new Random(r.seed), done: false }));
+  const names = Object.keys(rows[0]?.inputs ?? {});
+  for (let t = 0; t < opts.maxTokens; t++) {
+    const live = state.map((s, i) => ({ s, i })).filter((x) => !x.s.done);
+    if (!live.length) break;
+    const steps = live.filter((x) => x.s.row !== undefined && x.s.out.length <= window);
+    const starts = live.filter((x) => !steps.includes(x));
+    const logits = new Map<number, Float32Array>();
+    if (starts.length) {
+      decoder.drop(starts.flatMap((x) => (x.s.row === undefined ? [] : [x.s.row])));
+      const ctx = starts.map((x) => (x.s.out.length <= window ? x.s.out : [...x.s.out.slice(0, keep), ...x.s.out.slice(x.s.out.length - (window - keep))]));
+      const inputs = Object.fromEntries(names.map((n) => [n, starts.map((x) => rows[x.i]!.inputs![n]!)]));
+      const r = await decoder.start(ctx, inputs);
+      starts.forEach((x, k) => {
+        x.s.row = r.rows[k]!;
+        logits.set(x.i, r.logits[k]!);
+      });
+    }
+    if (steps.length) {
+      const r = await decoder.next(steps.map((x) => x.s.row!), steps.map((x) => x.s.out[x.s.out.length - 1]!));
+      steps.forEach((x, k) => logits.set(x.i, r[k]!));
+    }
+    for (const x of live) {
+      const next = pick(logits.get(x.i)!, opts, x.s.rng);
+      if (next === opts.eos) {
+        x.s.done = true;
+        decoder.drop([x.s.row!]);
+        continue;
+      }
+      x.s.out.push(next);
+      opts.onToken?.(next, x.i);
+    }
+  }
+  decoder.drop(state.flatMap((s) => (s.done || s.row === undefined ? [] : [s.row])));
+  return state.map((s, i) => s.out.slice(rows[i]!.prompt.length));
+}
+
+/** Generation by re-evaluating the whole window for every token (backends without a decoder). */
+export async function generateByWindow(backend: Backend, prompt: number[], opts: SampleOptions): Promise<number[]> {
   const rng = new Random(opts.seed);
   const out = [...prompt];
-  const window = opts.maxContext - opts.promptLength;
+  const window = opts.maxContext - opts.promptLength - positionOffset(backend.training.graph);
   for (let i = 0; i < opts.maxTokens; i++) {
     const keep = Math.min(opts.keep ?? 0, window - 1);
     const ctx = out.length <= window ? out : [...out.slice(0, keep), ...out.slice(out.length - (window - keep))];
@@ -38,17 +121,18 @@ export async function generate(backend: Backend, prompt: number[], opts: SampleO
     const { logits } = await backend.evaluate({ tokens, targets });
     const V = logits.shape[2]!;
     const last = logits.data.subarray((opts.promptLength + ctx.length - 1) * V, (opts.promptLength + ctx.length) * V);
-    const next = pick(Array.from(last), opts, rng);
+    const next = pick(last, opts, rng);
     if (next === opts.eos) break;
     out.push(next);
+    opts.onToken?.(next, 0);
   }
   return out.slice(prompt.length);
 }
 
 /** Chooses the next token from one row of logits. */
-export function pick(logits: number[], opts: Pick<SampleOptions, 'temperature' | 'topK' | 'topP'>, rng: Random): number {
-  if (opts.temperature <= 0) return logits.indexOf(Math.max(...logits));
-  const order = logits.map((l, i) => ({ i, l: l / opts.temperature })).sort((a, b) => b.l - a.l);
+export function pick(logits: ArrayLike<number>, opts: Pick<SampleOptions, 'temperature' | 'topK' | 'topP'>, rng: Random): number {
+  if (opts.temperature <= 0) return argmax(logits);
+  const order = Array.from(logits, (l, i) => ({ i, l: l / opts.temperature })).sort((a, b) => b.l - a.l);
   const kept = opts.topK > 0 ? order.slice(0, opts.topK) : order;
   const max = kept[0]!.l;
   let total = 0;
@@ -73,4 +157,11 @@ export function pick(logits: number[], opts: Pick<SampleOptions, 'temperature' |
     if (u <= 0) return kept[j]!.i;
   }
   return kept[cut - 1]!.i;
+}
+
+/** The first index of the largest value (as indexOf(max) did). */
+function argmax(x: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
+  return best;
 }

@@ -1,0 +1,22 @@
+// The decoder of a backend, when it has one: the CPU backend (and the rank-masked CPU backend of
+// `rank = auto/dynamic` models) decodes with a key/value cache; anything else generates by full
+// re-evaluation, and the reason is said (runtime/generate.ts).
+import { DecodeUnsupported } from '../../compiler/decode/graph.ts';
+import { CpuBackend, type Backend } from '../backend.ts';
+import { RankedBackend } from '../rank.ts';
+import { CpuDecoder } from './cpu-decoder.ts';
+import type { Decoder } from './decoder.ts';
+
+/** A decoder for `backend`, or the reason there is none. */
+export function decoderFor(backend: Backend): Decoder | string {
+  try {
+    if (backend instanceof CpuBackend) return new CpuDecoder(backend.training.graph, backend.store);
+    if (backend instanceof RankedBackend && backend.inner instanceof CpuBackend) {
+      return new CpuDecoder(backend.training.graph, backend.store, backend.ctl.evalInputs());
+    }
+  } catch (e) {
+    if (e instanceof DecodeUnsupported) return `this model cannot decode incrementally: ${e.message}`;
+    throw e;
+  }
+  return `the ${backend.name} backend has no key/value cache yet`;
+}

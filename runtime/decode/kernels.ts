@@ -1,0 +1,99 @@
+// CPU kernels of the decoding ops (compiler/decode/ops.ts), bound to one cache and to the cache
+// rows of the batch being run. kv_attention follows the reference attention kernel
+// (runtime/cpu/kernels/attention.ts): scores and softmax in f64, the same visibility rule.
+import type { Attrs } from '../../compiler/ir/types.ts';
+import { fail, floatIn, floatOut, intAttr, intIn, type Kernel } from '../cpu/kernels/common.ts';
+import { rope } from '../cpu/kernels/rope.ts';
+import type { KvCache } from './kv-cache.ts';
+
+/** The kernels of the decoding ops for a batch whose row b is cache row rows[b]. */
+export function decodeKernels(cache: KvCache, rows: readonly number[]): Record<string, Kernel> {
+  return {
+    kv_attention: (inputs, attrs, ctx) => kvAttention(cache, rows, inputs, attrs, ctx),
+    decode_positions: (inputs, attrs) => {
+      const past = intIn('decode_positions', inputs, 1, 'past');
+      const [B, S] = inputs[0]!.shape as [number, number];
+      const offset = attrs.offset === undefined ? 0 : intAttr('decode_positions', attrs, 'offset');
+      const data = new Int32Array(B * S);
+      for (let b = 0; b < B; b++) for (let i = 0; i < S; i++) data[b * S + i] = offset + past[b]! + i;
+      return { shape: [B, S], data };
+    },
+    decode_rope: (inputs, attrs, ctx) => {
+      const x = floatIn('decode_rope', inputs, 0, 'x');
+      const past = intIn('decode_rope', inputs, 1, 'past');
+      const [B, S, D] = x.shape as [number, number, number];
+      const offset = attrs.offset === undefined ? 0 : intAttr('decode_rope', attrs, 'offset');
+      const out = floatOut(x.shape, ctx);
+      for (let b = 0; b < B; b++) {
+        const row = { shape: [1, S, D], data: x.data.subarray(b * S * D, (b + 1) * S * D) };
+        out.data.set(rope([row], { ...attrs, offset: offset + past[b]! }, ctx).data as Float32Array, b * S * D);
+      }
+      return out;
+    },
+  };
+}
+
+const kvAttention = (cache: KvCache, rows: readonly number[], inputs: Parameters<Kernel>[0], attrs: Attrs, ctx: Parameters<Kernel>[2]) => {
+  const op = 'kv_attention';
+  const q = floatIn(op, inputs, 0, 'q');
+  const k = floatIn(op, inputs, 1, 'k');
+  const v = floatIn(op, inputs, 2, 'v');
+  const past = intIn(op, inputs, 3, 'past');
+  const H = intAttr(op, attrs, 'heads');
+  const KV = intAttr(op, attrs, 'kv_heads');
+  const P = intAttr(op, attrs, 'prefix');
+  const layer = intAttr(op, attrs, 'layer');
+  const [B, S, qd] = q.shape as [number, number, number];
+  const kvd = k.shape[2]!;
+  const hd = qd / H;
+  if (KV * hd !== kvd || v.shape[2] !== kvd) fail(op, `k and v need ${KV}·${hd} features, got ${k.shape[2]} and ${v.shape[2]}`);
+  if (rows.length !== B) fail(op, `${rows.length} cache rows for a batch of ${B}`);
+  const pk = inputs[4] ? floatIn(op, inputs, 4, 'prefix_k') : undefined;
+  const pv = inputs[5] ? floatIn(op, inputs, 5, 'prefix_v') : undefined;
+  const out = floatOut(q.shape, ctx);
+  const scale = 1 / Math.sqrt(hd);
+  const p = new Float64Array(P + past.reduce((a, n) => Math.max(a, n), 0) + S);
+  const acc = new Float64Array(hd);
+  for (let b = 0; b < B; b++) {
+    const start = P + past[b]!;
+    const { k: ck, v: cv } = cache.reserve(rows[b]!, layer, start + S);
+    if (past[b] === 0 && P > 0) {
+      if (!pk || !pv) fail(op, `row ${b} starts without its ${P} prefix keys and values`);
+      ck.set(pk.data.subarray(0, P * kvd));
+      cv.set(pv.data.subarray(0, P * kvd));
+    }
+    ck.set(k.data.subarray(b * S * kvd, (b + 1) * S * kvd), start * kvd);
+    cv.set(v.data.subarray(b * S * kvd, (b + 1) * S * kvd), start * kvd);
+    for (let h = 0; h < H; h++) {
+      const base = Math.floor((h * KV) / H) * hd;
+      for (let i = 0; i < S; i++) {
+        const qo = (b * S + i) * qd + h * hd;
+        const n = start + i + 1;
+        let max = -Infinity;
+        for (let j = 0; j < n; j++) {
+          const ko = j * kvd + base;
+          let s = 0;
+          for (let c = 0; c < hd; c++) s += q.data[qo + c]! * ck[ko + c]!;
+          s *= scale;
+          p[j] = s;
+          if (s > max) max = s;
+        }
+        let sum = 0;
+        for (let j = 0; j < n; j++) {
+          const e = Math.exp(p[j]! - max);
+          p[j] = e;
+          sum += e;
+        }
+        const inv = 1 / sum;
+        acc.fill(0);
+        for (let j = 0; j < n; j++) {
+          const pj = p[j]! * inv;
+          const vo = j * kvd + base;
+          for (let c = 0; c < hd; c++) acc[c] += pj * cv[vo + c]!;
+        }
+        for (let c = 0; c < hd; c++) out.data[qo + c] = acc[c]!;
+      }
+    }
+  }
+  return out;
+};
