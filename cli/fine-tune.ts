@@ -38,6 +38,17 @@ export function findFineTune(arg: string, flag = '--adapter'): FineTune {
   return { adapter, dir, state: readCheckpointDir(dir).state };
 }
 
+/**
+ * The checkpoint setting of a checkpoint that does not know its base (`peftc combine` of adapters
+ * trained on different or unrecorded bases): like a lone adapter file, it needs --init.
+ */
+export const BASE_UNKNOWN = 'base_unknown';
+
+/** Whether the fine-tune says what it was trained on (a base file, or seeded weights and their seed). */
+export function knowsBase(ft: FineTune): boolean {
+  return ft.state !== undefined && ft.state.settings[BASE_UNKNOWN] !== true;
+}
+
 /** The base weights to load: a file (`init`), or the seeded initialisation with `seed`. */
 export interface BaseChoice {
   init?: string;
@@ -53,7 +64,7 @@ export interface BaseChoice {
  * on (its seed reproduces them exactly). `fallbackSeed` seeds the model when nothing is recorded.
  */
 export function chooseBase(ft: FineTune | undefined, init: string | undefined, fallbackSeed = 0): BaseChoice {
-  const state = ft?.state;
+  const state = ft && knowsBase(ft) ? ft.state : undefined;
   const seed = state?.seed ?? fallbackSeed;
   if (init !== undefined) {
     const recorded = state?.base ? recordedBase(ft!, { mustExist: false }) : undefined;
@@ -105,7 +116,12 @@ export function frozenBaseParams(g: Graph): string[] {
 /** The error for an adapter that records no base, on a model with frozen base weights. */
 export function noBaseError(ft: FineTune, g: Graph): UserError {
   const n = frozenBaseParams(g).length;
-  return new UserError(`${ft.adapter} has no ${CHECKPOINT_FILE} beside it to say which base weights it was trained on, and the model's ${n} frozen base parameter(s) would be random: pass --init BASE.safetensors (the weights it was trained from)`);
+  return new UserError(`${ft.adapter}: ${unrecordedBase(ft)}, and the model's ${n} frozen base parameter(s) would be random: pass --init BASE.safetensors (the weights it was trained from)`);
+}
+
+/** Why a fine-tune does not say its base. */
+export function unrecordedBase(ft: FineTune): string {
+  return ft.state ? `its checkpoint ${ft.dir} does not record which base weights it was trained on` : `no ${CHECKPOINT_FILE} beside it says which base weights it was trained on`;
 }
 
 /**
@@ -113,7 +129,7 @@ export function noBaseError(ft: FineTune, g: Graph): UserError {
  * base their checkpoints recorded, which must agree (adapter folders record none).
  */
 export function chooseSharedBase(specs: { name: string; dir: string }[], init: string | undefined, fallbackSeed = 0): BaseChoice {
-  const tunes = specs.filter((s) => isCheckpointDir(s.dir)).map((s) => ({ name: s.name, ft: findFineTune(s.dir) }));
+  const tunes = specs.filter((s) => isCheckpointDir(s.dir)).map((s) => ({ name: s.name, ft: findFineTune(s.dir) })).filter((t) => knowsBase(t.ft));
   if (init !== undefined) {
     const notes = tunes.flatMap(({ ft }) => chooseBase(ft, init).notes);
     return { init, seed: fallbackSeed, from: 'init', notes };
@@ -131,4 +147,17 @@ export function chooseSharedBase(specs: { name: string; dir: string }[], init: s
   if (distinct.length === 1) return distinct[0]!.choice;
   if (specs.length) throw new UserError(`none of the adapters (${specs.map((s) => s.name).join(', ')}) records the base weights it was trained on (adapter folders do not): pass --init BASE.safetensors`);
   return { seed: fallbackSeed, from: 'none', notes: [] };
+}
+
+/** The --set of several named adapters: the command line's, else the one their checkpoints agree on. */
+export function chooseSharedSet(specs: { name: string; dir: string }[], set: string[] | undefined): string[] {
+  if (set?.length) return set;
+  const recorded = specs.filter((s) => isCheckpointDir(s.dir)).map((s) => ({ name: s.name, set: findFineTune(s.dir).state!.set }));
+  const distinct = [...new Map(recorded.map((r) => [JSON.stringify(r.set), r])).values()];
+  if (distinct.length > 1) {
+    const [a, b] = distinct as [(typeof distinct)[0], (typeof distinct)[0]];
+    const show = (s: string[]) => (s.length ? `--set ${s.join(' --set ')}` : 'no --set');
+    throw new UserError(`adapters \`${a.name}\` and \`${b.name}\` were trained with different settings (${show(a.set)}; ${show(b.set)}); pass --set`);
+  }
+  return distinct[0]?.set ?? [];
 }

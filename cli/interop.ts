@@ -9,7 +9,7 @@ import { InteropError } from '../runtime/interop/errors.ts';
 import { exportCheckpoint, importToCheckpoint, mergeToFile, readAdapterFolders } from '../runtime/interop/interop-node.ts';
 import { FAMILIES, hfNameMap, type Family } from '../runtime/interop/names.ts';
 import { report, type CompileFlags } from './common.ts';
-import { chooseBase, chooseSet, findFineTune } from './fine-tune.ts';
+import { chooseBase, chooseSet, findFineTune, knowsBase, unrecordedBase } from './fine-tune.ts';
 import { UserError } from './grad.ts';
 import { nodeHost } from './node-host.ts';
 
@@ -74,9 +74,9 @@ export async function mergeCommand(file: string, flags: InteropFlags & { init?: 
   const { set, notes } = chooseSet(ft, flags.set);
   for (const n of [...base.notes, ...notes]) process.stderr.write(`peftc: note: ${n}\n`);
   if (!base.init) {
-    throw new UserError(ft.state
+    throw new UserError(knowsBase(ft)
       ? `${ft.dir} was trained without --init (on seeded weights), so there are no base weights to fold it into: pass --init BASE`
-      : `${ft.adapter} has no checkpoint beside it to say which base it was trained from: pass --init BASE (the weights it was trained from)`);
+      : `${ft.adapter}: ${unrecordedBase(ft)}: pass --init BASE (the weights it was trained from)`);
   }
   const model = compileUsed(file, { ...flags, set }, true);
   if (!model) return 1;

@@ -33,7 +33,7 @@ import { formatBytes } from '../viz/format.ts';
 import { renderTreeText } from '../viz/terminal.ts';
 import { buildVizTree } from '../viz/tree.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
-import { chooseSharedBase, type BaseChoice } from './fine-tune.ts';
+import { BASE_UNKNOWN, chooseSharedBase, chooseSharedSet, type BaseChoice } from './fine-tune.ts';
 import { UserError } from './grad.ts';
 import { nodeHost } from './node-host.ts';
 import { int, num, pickTokenizer, vocabSize } from './session.ts';
@@ -85,7 +85,7 @@ export async function openAdapterSet(file: string, flags: MultiFlags): Promise<O
   const choice = chooseSharedBase(specs, flags.init);
   for (const n of choice.notes) process.stderr.write(`peftc: note: ${n}\n`);
   const read = { allowNonFinite: flags.allowNonfinite ?? false };
-  const loaded = await loadBase(file, { host: nodeHost, set: flags.set ?? [], ...(choice.init ? { init: choice.init } : {}), seed: choice.seed, read });
+  const loaded = await loadBase(file, { host: nodeHost, set: chooseSharedSet(specs, flags.set), ...(choice.init ? { init: choice.init } : {}), seed: choice.seed, read });
   const { base, program } = loaded;
   const tokenizer = pickTokenizer(base.graph, flags.tokenizer);
   const ctx = { baseGraph: base.graph, program, read, ...(family(flags) ? { family: family(flags)! } : {}) };
@@ -219,16 +219,15 @@ export interface CombineFlags extends MultiFlags {
 export async function combineCommand(file: string, flags: CombineFlags): Promise<number> {
   const expr = flags.use?.length === 1 ? flags.use[0]! : undefined;
   if (!expr) throw new UserError('`peftc combine` takes one --use: the combination, e.g. `a+b` (stack), `0.5*a+0.5*b` (average)');
-  const loaded = await loadBase(file, { host: nodeHost, set: flags.set ?? [], seed: 0 });
+  const specs = (flags.adapter ?? []).map(parseAdapterSpec);
+  const loaded = await loadBase(file, { host: nodeHost, set: chooseSharedSet(specs, flags.set), seed: 0 });
   const read = { allowNonFinite: flags.allowNonfinite ?? false };
   const ctx = { baseGraph: loaded.base.graph, program: loaded.program, read, ...(family(flags) ? { family: family(flags)! } : {}) };
-  const specs = (flags.adapter ?? []).map(parseAdapterSpec);
   if (flags.init && flags.mergeInto && resolve(flags.init) !== resolve(flags.mergeInto)) {
     throw new UserError(`--init ${flags.init} and --merge-into ${flags.mergeInto} name different bases; --merge-into alone folds into its weights`);
   }
   // The base the result belongs to: recorded in a combined checkpoint, so eval finds it again.
-  const base = flags.mergeInto ? undefined : chooseSharedBase(specs, flags.init);
-  for (const n of base?.notes ?? []) process.stderr.write(`peftc: note: ${n}\n`);
+  const base = flags.mergeInto ? undefined : baseToRecord(specs, flags.init);
   const adapters = new Map<string, LoadedAdapter>();
   for (const s of specs) adapters.set(s.name, await loadAdapter(s, ctx));
   const terms = parseCombination(expr);
@@ -257,7 +256,7 @@ export async function combineCommand(file: string, flags: CombineFlags): Promise
     const c = concatLora(name, parts, loaded.program);
     const entry = join(resolve(flags.out), 'combined.peft');
     const files = Object.fromEntries(Object.entries(c.files).map(([k, v]) => [k === c.entry ? entry : k, v]));
-    await writeAdapterDir(flags.out, c.adapter, { entry, files }, loaded.program.set, base!, { combined_from: JSON.stringify(parts.map((p) => ({ name: p.adapter.name, dir: resolve(p.adapter.source), weight: p.weight }))) }, c.text);
+    await writeAdapterDir(flags.out, c.adapter, { entry, files }, loaded.program.set, base, { combined_from: JSON.stringify(parts.map((p) => ({ name: p.adapter.name, dir: resolve(p.adapter.source), weight: p.weight }))) }, c.text);
     const ranks = [...new Set(layoutAdapters(loaded.base.graph, [c.adapter]).infos[0]!.shape.lora.map((l) => l.rank))].join('/');
     process.stdout.write(`${flags.out}: ${expr} as one LoRA of rank ${ranks} (${formatCount(layoutAdapters(loaded.base.graph, [c.adapter]).infos[0]!.params)} params), not merged\n`);
     return 0;
@@ -268,7 +267,8 @@ export async function combineCommand(file: string, flags: CombineFlags): Promise
   if (!existsSync(join(dir, ADAPTER_FILE))) throw new UserError(`\`${last.name}\` is not a checkpoint directory; import it first (\`peftc import\`)`);
   const ck = readCheckpointDir(dir);
   const below = parts.slice(0, -1).map((p) => ({ name: p.adapter.name, dir: resolve(p.adapter.source) }));
-  const state: CheckpointState = { ...ck.state, ...recordBase(base!), settings: { ...ck.state.settings, frozen_adapters: JSON.stringify(below) } };
+  const recorded = recordBase(base);
+  const state: CheckpointState = { ...ck.state, base: recorded.base, seed: recorded.seed, settings: { ...ck.state.settings, ...recorded.settings, frozen_adapters: JSON.stringify(below) } };
   await writeFolderAtomic(flags.out, new Map<string, Uint8Array>([
     [CHECKPOINT_FILE, withState(readFileSync(join(dir, CHECKPOINT_FILE)), state)],
     [ADAPTER_FILE, new Uint8Array(readFileSync(join(dir, ADAPTER_FILE)))],
@@ -277,9 +277,27 @@ export async function combineCommand(file: string, flags: CombineFlags): Promise
   return 0;
 }
 
-/** The base a combined checkpoint records: a file by absolute path, or the seed of seeded weights. */
-function recordBase(base: BaseChoice): { base: string | null; seed: number } {
-  return { base: base.init ? resolve(base.init) : null, seed: base.seed };
+/**
+ * The base a combination records: --init, else the one its adapters' checkpoints agree on. When
+ * they disagree or record none, the combination is marked as not knowing its base (eval and
+ * generate then ask for --init) and a note says so: combining needs no base weights.
+ */
+function baseToRecord(specs: AdapterSpec[], init: string | undefined): BaseChoice | undefined {
+  try {
+    const base = chooseSharedBase(specs, init);
+    for (const n of base.notes) process.stderr.write(`peftc: note: ${n}\n`);
+    return base;
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    process.stderr.write(`peftc: note: the combination records no base weights (${e.message.replace(/; pass --init.*$/, '')}); pass --init here to record them, or --init to eval and generate\n`);
+    return undefined;
+  }
+}
+
+/** What a combined checkpoint records about its base: a file by absolute path, the seed of seeded weights, or that it is unknown. */
+function recordBase(base: BaseChoice | undefined): { base: string | null; seed: number; settings: Record<string, boolean> } {
+  if (!base) return { base: null, seed: 0, settings: { [BASE_UNKNOWN]: true } };
+  return { base: base.init ? resolve(base.init) : null, seed: base.seed, settings: {} };
 }
 
 /** A checkpoint file with its training state replaced. */
@@ -291,11 +309,12 @@ function withState(bytes: Uint8Array, state: CheckpointState): Uint8Array {
 }
 
 /** A checkpoint directory for an adapter made here (step 0, zero moments), with its .peft beside it. */
-async function writeAdapterDir(out: string, a: LoadedAdapter, source: { entry: string; files: Record<string, string> }, set: string[], base: BaseChoice, settings: Record<string, string>, text: string): Promise<void> {
+async function writeAdapterDir(out: string, a: LoadedAdapter, source: { entry: string; files: Record<string, string> }, set: string[], base: BaseChoice | undefined, settings: Record<string, string>, text: string): Promise<void> {
   const store = createStore(a.graph, 'f32');
   for (const [path, v] of a.values) store.trainable.view(path).set(v);
   const n = store.trainable.size;
-  const state: CheckpointState = { format: CHECKPOINT_FORMAT, step: 0, settings, source, set, ...recordBase(base), valLoss: null };
+  const recorded = recordBase(base);
+  const state: CheckpointState = { format: CHECKPOINT_FORMAT, step: 0, seed: recorded.seed, settings: { ...settings, ...recorded.settings }, source, set, base: recorded.base, valLoss: null };
   const ck = packCheckpoint(store, { step: 0, m: new Float32Array(n), v: new Float32Array(n) }, state);
   const adapter: Record<string, WriteTensor> = {};
   for (const [path, v] of a.values) adapter[path] = { dtype: 'F32', shape: a.graph.params.find((p) => p.path === path)!.shape, data: v };

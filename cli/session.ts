@@ -16,7 +16,7 @@ import { UserError } from './grad.ts';
 import { fillFrozen, frozenPartsFor, stackFrozen } from './multi.ts';
 import type { AdapterSpec } from '../runtime/multi/load-node.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
-import { chooseBase, chooseSet, findFineTune, frozenBaseParams, noBaseError, trainedFrom, type BaseChoice, type FineTune } from './fine-tune.ts';
+import { chooseBase, chooseSet, findFineTune, frozenBaseParams, knowsBase, noBaseError, trainedFrom, type BaseChoice, type FineTune } from './fine-tune.ts';
 
 export interface SessionFlags extends CompileFlags {
   /** `name=DIR` checkpoints to train on top of, frozen (docs/multi-adapter.md). */
@@ -63,7 +63,7 @@ export async function openSession(file: string, flags: SessionFlags, opts: { der
   const read: WeightsReadOptions = { allowNonFinite: flags.allowNonfinite ?? false };
   const frozen = await frozenPartsFor({ ...flags, adapter: ft?.dir, ...read });
   const graph = stackFrozen(res.graph!, frozen.parts);
-  if (ft && !ft.state && !base.init && frozenBaseParams(graph).length) throw noBaseError(ft, graph);
+  if (ft && !knowsBase(ft) && !base.init && frozenBaseParams(graph).length) throw noBaseError(ft, graph);
   const tokenizer = pickTokenizer(graph, flags.tokenizer);
   const store = createStore(graph, 'f32');
   // Base weights first, so that inits reading them (prompt `vocab`/`text`) see the loaded table.

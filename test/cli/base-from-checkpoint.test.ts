@@ -89,7 +89,7 @@ describe('the base recorded in a checkpoint', async () => {
     copyFileSync(join(RUN, 'adapter.safetensors'), join(lone, 'adapter.safetensors'));
     const r = await evalOf(LORA, { adapter: join(lone, 'adapter.safetensors'), set: SET });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/adapter\.safetensors has no checkpoint\.safetensors beside it .* frozen base parameter\(s\) would be random: pass --init/);
+    expect(r.stderr).toMatch(/adapter\.safetensors: no checkpoint\.safetensors beside it says which base weights it was trained on, and the model's \d+ frozen base parameter\(s\) would be random: pass --init/);
     expect(lossOf(await evalOf(LORA, { adapter: join(lone, 'adapter.safetensors'), set: SET, init: BASE }))).toBe(explicit);
   });
 
@@ -131,11 +131,12 @@ describe('the base recorded in a checkpoint', async () => {
     const BASE_PEFT = join(dir, 'base.peft');
     writeFileSync(BASE_PEFT, readFileSync(LORA, 'utf8').split('\n')[0] + '\n');
     const out = join(dir, 'combined');
-    const c = await run(() => combineCommand(BASE_PEFT, { adapter: [`a=${RUN}`, `b=${REL}`], use: ['0.5*a+0.5*b'], out, init: BASE, set: SET } as CombineFlags));
+    // No --set: the adapters' checkpoints say which.
+    const c = await run(() => combineCommand(BASE_PEFT, { adapter: [`a=${RUN}`, `b=${REL}`], use: ['0.5*a+0.5*b'], out, init: BASE } as CombineFlags));
     expect(c.code, c.stderr).toBe(0);
     expect(readCheckpointDir(out).state.base).toBe(BASE);
     const named = (adapter: string[], extra: Record<string, unknown> = {}) => run(() => evalMulti(BASE_PEFT, { ...evalFlags(TEXT), adapter, use: [], set: SET, ...extra } as unknown as MultiEvalFlags));
-    const recorded = await named([`c=${out}`]);
+    const recorded = await run(() => evalMulti(BASE_PEFT, { ...evalFlags(TEXT), adapter: [`c=${out}`], use: [] } as unknown as MultiEvalFlags));
     expect(recorded.code, recorded.stderr).toBe(0);
     const given = await named([`c=${out}`], { init: BASE });
     expect(JSON.parse(recorded.stdout)).toEqual(JSON.parse(given.stdout));
@@ -143,5 +144,16 @@ describe('the base recorded in a checkpoint', async () => {
     const mixed = await named([`a=${RUN}`, `s=${SEEDED}`]);
     expect(mixed.code).toBe(1);
     expect(mixed.stderr).toMatch(/adapters `a` and `s` were trained on different bases .*pass --init/);
+    // Combined without --init, such adapters give a combination that records no base: eval of it asks for --init.
+    const unknown = join(dir, 'combined-unknown');
+    const u = await run(() => combineCommand(BASE_PEFT, { adapter: [`a=${RUN}`, `s=${SEEDED}`], use: ['a+s'], out: unknown, set: SET } as CombineFlags));
+    expect(u.code, u.stderr).toBe(0);
+    expect(u.stderr).toMatch(/^peftc: note: the combination records no base weights \(adapters `a` and `s` were trained on different bases .*\); pass --init here/);
+    const later = await named([`c=${unknown}`]);
+    expect(later.code).toBe(1);
+    expect(later.stderr).toMatch(/none of the adapters \(c\) records the base weights .*pass --init/);
+    const one = await evalOf(join(unknown, 'combined.peft'), { adapter: unknown });
+    expect(one.code).toBe(1);
+    expect(one.stderr).toMatch(/its checkpoint .*combined-unknown does not record which base weights it was trained on, .*pass --init/);
   });
 });
