@@ -7,18 +7,25 @@ import type { Param } from './ir/types.ts';
 import type { PeftPlan } from './peft/assign.ts';
 
 export function assignPartitions(params: Param[], plan: PeftPlan, full: boolean): void {
-  const trainPaths = [...plan.train.keys()];
   for (const p of params) {
     if (full || !plan.any || p.origin !== 'base') {
       p.partition = 'trainable';
       continue;
     }
-    const owner = trainPaths.find((t) => p.module === t || p.module.startsWith(`${t}.`));
+    const owner = trainedAncestor(p.module, plan.train);
     if (owner !== undefined) {
       p.partition = 'trainable';
       p.method = { name: 'train', module: owner, settings: {} };
     } else {
       p.partition = 'frozen';
     }
+  }
+}
+
+/** The module itself or its nearest ancestor named by a `train` rule (a lookup per level, not per rule). */
+function trainedAncestor(module: string, train: Map<string, unknown>): string | undefined {
+  for (let path = module; ; path = path.slice(0, path.lastIndexOf('.'))) {
+    if (train.has(path)) return path;
+    if (!path.includes('.')) return undefined;
   }
 }

@@ -121,7 +121,7 @@ export class Tracer {
     const saved = this.b.scope;
     this.b.scope = m.path;
     let out = this.callModuleBody(m, tensors, range);
-    const adapter = appsFor(this.plan, m.path, 'adapter');
+    const adapter = appsFor(this.plan, m, 'adapter');
     if (adapter && out.kind === 'tensor') out = applyAdapter(this, adapter, tensors[0]!, out, range);
     this.b.scope = saved;
     return out;
@@ -141,7 +141,7 @@ export class Tracer {
         const inputs = [x, this.moduleParam(m, 'weight')];
         if (m.settings.bias) inputs.push(this.moduleParam(m, 'bias'));
         const y = this.op('linear', inputs, { layout: m.settings.layout as string }, range, `\`${m.path}\``);
-        const lora = appsFor(this.plan, m.path, 'lora');
+        const lora = appsFor(this.plan, m, 'lora');
         return lora && y.kind === 'tensor' ? applyLora(this, lora, m, x, y, range) : y;
       }
       case 'Embedding': {
@@ -151,7 +151,7 @@ export class Tracer {
           this.r.error(Codes.TypeMismatch, `\`${m.path}\` looks up integer ids (tokens or positions); this input is a float tensor`, range);
           return POISON;
         }
-        const prompt = appsFor(this.plan, m.path, 'prompt');
+        const prompt = appsFor(this.plan, m, 'prompt');
         if (prompt?.settings.template) return applyPromptTemplate(this, prompt, m, this.moduleParam(m, 'weight'), ids, range);
         const y = this.op('embedding', [this.moduleParam(m, 'weight'), ids], {}, range, `\`${m.path}\``);
         return prompt && y.kind === 'tensor' ? applyPrompt(this, prompt, m, y, range) : y;

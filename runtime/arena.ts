@@ -4,6 +4,7 @@
 import type { Graph, Param } from '../compiler/ir/types.ts';
 import type { FloatArray, Precision } from './cpu/tensor.ts';
 import { allocFloat } from './cpu/tensor.ts';
+import { checkParamsFit } from '../compiler/size.ts';
 
 export interface ArenaSlot {
   param: Param;
@@ -16,7 +17,9 @@ export class Arena {
   readonly slots: ArenaSlot[];
   private readonly byPath: Map<string, ArenaSlot>;
 
-  constructor(params: Param[], precision: Precision) {
+  /** `config` (the graph's) lets a too-large arena's error name the constants behind it. */
+  constructor(params: Param[], precision: Precision, what = 'the parameters', config?: Graph['config']) {
+    checkParamsFit(params, precision === 'f64' ? 8 : 4, what, config);
     let offset = 0;
     this.slots = params.map((p) => {
       const size = p.shape.reduce((a, b) => a * b, 1);
@@ -56,8 +59,8 @@ export interface ParamStore {
 
 export function createStore(g: Graph, precision: Precision): ParamStore {
   return {
-    frozen: new Arena(g.params.filter((p) => p.partition === 'frozen'), precision),
-    trainable: new Arena(g.params.filter((p) => p.partition === 'trainable'), precision),
+    frozen: new Arena(g.params.filter((p) => p.partition === 'frozen'), precision, 'the frozen parameters', g.config),
+    trainable: new Arena(g.params.filter((p) => p.partition === 'trainable'), precision, 'the trainable parameters', g.config),
   };
 }
 

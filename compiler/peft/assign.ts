@@ -26,8 +26,24 @@ export interface PeftPlan {
   any: boolean;
 }
 
-export function appsFor(plan: PeftPlan, module: string, method: MethodName): MethodApp | undefined {
-  return plan.apps.find((a) => a.module.path === module && a.method === method);
+/** The method `method` applied to module `m`, if any: a map lookup (the tracer asks per module call). */
+export function appsFor(plan: PeftPlan, m: ModuleInst, method: MethodName): MethodApp | undefined {
+  return indexOf(plan).byModule.get(m)?.get(method);
+}
+
+/** Each plan's apps by module; apps are only ever appended, so the index catches up on use. */
+const indexes = new WeakMap<MethodApp[], { size: number; byModule: Map<ModuleInst, Map<MethodName, MethodApp>> }>();
+
+function indexOf(plan: PeftPlan) {
+  let index = indexes.get(plan.apps);
+  if (!index) indexes.set(plan.apps, (index = { size: 0, byModule: new Map() }));
+  for (; index.size < plan.apps.length; index.size++) {
+    const a = plan.apps[index.size]!;
+    let methods = index.byModule.get(a.module);
+    if (!methods) index.byModule.set(a.module, (methods = new Map()));
+    if (!methods.has(a.method)) methods.set(a.method, a);
+  }
+  return index;
 }
 
 export function assignPeft(root: ModuleInst, files: SourceFile[], config: ConstScope, r: Reporter): PeftPlan {
@@ -92,7 +108,7 @@ function add(plan: PeftPlan, method: MethodName, m: ModuleInst, settings: Settin
 }
 
 function addApplicable(plan: PeftPlan, method: MethodName, m: ModuleInst, settings: Settings, range: SourceRange, r: Reporter): void {
-  const prev = appsFor(plan, m.path, method);
+  const prev = appsFor(plan, m, method);
   if (prev) {
     r.error(Codes.ConflictingMethods, `\`${m.path}\` already has ${method}; a module takes each method once`, range, [
       { message: 'first applied here', range: prev.range },

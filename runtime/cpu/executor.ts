@@ -3,6 +3,7 @@
 // last use. It is the oracle every GPU kernel is checked against, and the `cpu` backend.
 import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { evalDim, type DimEnv } from '../../compiler/ir/dims.ts';
+import { checkSequenceFits } from '../../compiler/positions.ts';
 import type { Attrs, Node } from '../../compiler/ir/types.ts';
 import { paramView, type ParamStore } from '../arena.ts';
 import { clearAttentionCache, KERNELS } from './kernels/index.ts';
@@ -53,6 +54,7 @@ export class CpuExecutor {
     const nodes = this.t.graph.nodes;
     const end = opts.backward === false ? this.t.forwardEnd : nodes.length;
     const env: DimEnv = { B: batch.tokens.shape[0]!, T: batch.tokens.shape[1]! };
+    checkSequenceFits(this.t.graph, env.T!);
     const values: (Tensor | undefined)[] = new Array(nodes.length);
     const ctx = { precision: opts.precision, step: opts.step, training: opts.training };
     clearAttentionCache();
