@@ -256,7 +256,7 @@ try {
 } catch (e) {
   // Errors about the user's input (bad weights, tokens, files) are one line and exit 1;
   // anything else is a bug in peftc: one line, exit 2, never a stack trace.
-  const expected = e instanceof Error && ['UserError', 'WeightsError', 'SafetensorsError', 'TokensError', 'GpuError', 'CodegenError', 'DataError', 'CheckpointError', 'InteropError', 'RankError'].includes(e.name);
+  const expected = e instanceof Error && ['UserError', 'WeightsError', 'SafetensorsError', 'TokensError', 'GpuError', 'CodegenError', 'DataError', 'CheckpointError', 'InteropError', 'RankError', 'ModelSizeError'].includes(e.name);
   process.stderr.write(`peftc: ${expected ? '' : 'internal error: '}${e instanceof Error ? e.message : String(e)}\n`);
   process.exitCode = expected ? 1 : 2;
 }
