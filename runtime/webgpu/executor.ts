@@ -7,6 +7,7 @@
 // Isomorphic: no Node APIs.
 import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { alignUp, decayMask } from '../../compiler/lower/memory.ts';
+import { checkSequenceFits } from '../../compiler/positions.ts';
 import { HYPER, CLIP } from '../../compiler/lower/optimizer.ts';
 import { type Plan, type PlanOptions, type Region, buildPlan } from '../../compiler/lower/plan.ts';
 import type { ParamStore, Arena } from '../arena.ts';
@@ -97,6 +98,7 @@ export class GpuExecutor {
    * and allocates the buffers. The evaluation plan (dropout as the identity) is made on first use.
    */
   static async create(gpu: Gpu, t: TrainingGraph, dims: { B: number; T: number }, opts: GpuExecutorOptions = {}): Promise<GpuExecutor> {
+    checkSequenceFits(t.graph, dims.T);
     const ex = new GpuExecutor(gpu, t, dims, opts);
     ex.train = await ex.prepare('train');
     if (opts.store) ex.upload(opts.store);
