@@ -108,6 +108,14 @@ export function trainedFrom(state: CheckpointState): string {
   return `${state.source.entry}${state.set.length ? ` with --set ${state.set.join(' --set ')}` : ''}`;
 }
 
+/** When a fine-tune does not fit FILE: the .peft (and --set) its checkpoint was trained from. */
+export function otherModelHint(file: string, ft: FineTune): string | undefined {
+  const state = ft.state;
+  if (!state) return undefined;
+  if (resolve(state.source.entry) === resolve(file)) return `it was trained from this file${state.set.length ? ` with --set ${state.set.join(' --set ')}` : ''}`;
+  return `${ft.dir} was trained from ${trainedFrom(state)}: run it with that .peft instead of ${file}`;
+}
+
 /** Base parameters the model keeps frozen: what --init must provide (random otherwise). */
 export function frozenBaseParams(g: Graph): string[] {
   return g.params.filter((p) => p.partition === 'frozen' && p.origin === 'base').map((p) => p.path);

@@ -9,7 +9,7 @@ import { InteropError } from '../runtime/interop/errors.ts';
 import { exportCheckpoint, importToCheckpoint, mergeToFile, readAdapterFolders } from '../runtime/interop/interop-node.ts';
 import { FAMILIES, hfNameMap, type Family } from '../runtime/interop/names.ts';
 import { report, type CompileFlags } from './common.ts';
-import { chooseBase, chooseSet, findFineTune, knowsBase, unrecordedBase } from './fine-tune.ts';
+import { chooseBase, chooseSet, findFineTune, knowsBase, otherModelHint, unrecordedBase } from './fine-tune.ts';
 import { UserError } from './grad.ts';
 import { nodeHost } from './node-host.ts';
 
@@ -80,7 +80,11 @@ export async function mergeCommand(file: string, flags: InteropFlags & { init?: 
   }
   const model = compileUsed(file, { ...flags, set }, true);
   if (!model) return 1;
-  const res = await mergeToFile(model.graph, base.init, ft.adapter, flags.out, family(flags), { allowNonFinite: flags.allowNonfinite ?? false });
+  const res = await mergeToFile(model.graph, base.init, ft.adapter, flags.out, family(flags), { allowNonFinite: flags.allowNonfinite ?? false }).catch((e: unknown) => {
+    // The adapter does not fit FILE: say which .peft the checkpoint was trained from.
+    const hint = e instanceof InteropError && e.message.includes('does not fit the .peft model') ? otherModelHint(file, ft) : undefined;
+    throw hint ? new InteropError(`${e instanceof Error ? e.message : String(e)}. ${hint}`) : e;
+  });
   process.stdout.write(`${flags.out}: ${res.tensors.size} tensors; LoRA folded into ${res.merged.length}, ${res.replaced.length} replaced by trained weights\n`);
   return 0;
 }

@@ -10,13 +10,13 @@ import { tokenizerByName, type Tokenizer } from '../runtime/data/tokenizer.ts';
 import { initParams } from '../runtime/init.ts';
 import { loadInit } from '../runtime/interop/hf-weights-node.ts';
 import { readWeightsFile, type WeightsReadOptions } from '../runtime/io/read-weights-node.ts';
-import { loadWeights, type WeightsMismatch } from '../runtime/weights.ts';
+import { loadWeights } from '../runtime/weights.ts';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';
 import { UserError } from './grad.ts';
 import { fillFrozen, frozenPartsFor, stackFrozen } from './multi.ts';
 import type { AdapterSpec } from '../runtime/multi/load-node.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
-import { chooseBase, chooseSet, findFineTune, frozenBaseParams, knowsBase, noBaseError, trainedFrom, type BaseChoice, type FineTune } from './fine-tune.ts';
+import { chooseBase, chooseSet, findFineTune, frozenBaseParams, knowsBase, noBaseError, otherModelHint, type BaseChoice, type FineTune } from './fine-tune.ts';
 
 export interface SessionFlags extends CompileFlags {
   /** `name=DIR` checkpoints to train on top of, frozen (docs/multi-adapter.md). */
@@ -78,16 +78,7 @@ export async function openSession(file: string, flags: SessionFlags, opts: { der
 async function loadFineTune(file: string, graph: Graph, store: ParamStore, ft: FineTune, read: WeightsReadOptions): Promise<void> {
   const weights = await readWeightsFile(ft.adapter, read);
   const require = graph.params.filter((p) => p.partition === 'trainable' && !p.transient).map((p) => p.path);
-  loadWeights(graph, store, weights, { require, where: ft.adapter, model: file, hint: (m) => otherModelHint(file, ft, m) });
-}
-
-/** When the adapter does not fit: the .peft (and --set) its checkpoint was trained from, if not this one. */
-function otherModelHint(file: string, ft: FineTune, m: WeightsMismatch): string | undefined {
-  const state = ft.state;
-  if (!state || !(m.unmatched.length || m.wrong.length)) return undefined;
-  const entry = state.source.entry;
-  if (resolve(entry) === resolve(file)) return `it was trained from this file${state.set.length ? ` with --set ${state.set.join(' --set ')}` : ''}`;
-  return `${ft.dir} was trained from ${trainedFrom(state)}: run it with that .peft instead of ${file}`;
+  loadWeights(graph, store, weights, { require, where: ft.adapter, model: file, hint: (m) => (m.unmatched.length || m.wrong.length ? otherModelHint(file, ft) : undefined) });
 }
 
 /** The tokenizer named by --tokenizer, or the one the model's vocabulary implies. */

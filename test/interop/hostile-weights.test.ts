@@ -171,6 +171,9 @@ describe('hostile safetensors files through every verb that reads one', async ()
     expect(line.split('\n')).toHaveLength(1);
     expect(line).toMatch(/adapter\.safetensors: does not fit .*bottleneck\.peft: 2 of its 2 tensor\(s\) match no parameter: `h\.0\.attn\.c_attn\.lora_A\.weight`/);
     expect(line).toContain(`${RUN} was trained from ${LORA} with --set ${SET[0]}: run it with that .peft instead of ${other}`);
+    const m = await run(() => mergeCommand(other, { adapter: RUN, out: fresh('m') + '.safetensors' }));
+    expect(m.code).toBe(1);
+    expect(m.stderr.trim()).toMatch(new RegExp(`adapter\\.safetensors does not fit the \\.peft model: .*\\. ${RUN.replace(/[.\\/]/g, '\\$&')} was trained from .*lora\\.peft with --set .*: run it with that \\.peft instead of .*bottleneck\\.peft$`));
   });
 
   it('through the real binary: a truncated --init, NaN merged, combine --init, --allow-nonfinite', () => {
