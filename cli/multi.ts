@@ -185,7 +185,7 @@ export async function generateMulti(file: string, flags: MultiGenerateFlags): Pr
     if (ids.length === 0) throw new UserError('--prompt is empty');
     return { prompt: ids, use: uses[u]! };
   });
-  const out = generateMixed(o.set, rows, {
+  const out = await generateMixed(o.set, rows, {
     maxTokens: int(flags.maxTokens, '--max-tokens', 1),
     temperature: num(flags.temperature, '--temperature'),
     topK: int(flags.topK, '--top-k'),

@@ -1,8 +1,11 @@
-// Generation for several sequences at once, each with its own adapter: every step is one mixed
-// batch per context length (runtime/multi/set.ts), not one pass per adapter. Row i samples with
-// seed + i, so a single row generates exactly what runtime/generate.ts does.
-import { Random } from '../cpu/random.ts';
-import { pick, type SampleOptions } from '../generate.ts';
+// Generation for several sequences at once, each with its own adapter. Sequences that share a
+// graph (every bank adapter, and the base alone) decode together on one key/value cache, each row
+// reading its own adapter through `adapter_ids`; each other adapter decodes its own rows. Row i
+// samples with seed + i, so a single row generates exactly what runtime/generate.ts does.
+import { ADAPTER_IDS } from '../../compiler/multi/bank.ts';
+import type { Graph } from '../../compiler/ir/types.ts';
+import { CpuDecoder } from '../decode/cpu-decoder.ts';
+import { generateRows, type SampleOptions } from '../generate.ts';
 import type { AdapterSet } from './set.ts';
 
 export interface MixedRow {
@@ -11,34 +14,24 @@ export interface MixedRow {
   use: string | null;
 }
 
-export function generateMixed(set: AdapterSet, rows: MixedRow[], opts: Omit<SampleOptions, 'promptLength'>): number[][] {
-  const state = rows.map((r, i) => ({
-    out: [...r.prompt],
-    done: false,
-    rng: new Random(opts.seed + i),
-    window: opts.maxContext - set.promptLength(r.use),
-  }));
-  for (let step = 0; step < opts.maxTokens; step++) {
-    const live = state.map((s, i) => ({ s, i })).filter((x) => !x.s.done);
-    if (!live.length) break;
-    // Rows with the same context length share a pass, whatever their adapters.
-    const byLength = new Map<number, typeof live>();
-    for (const x of live) {
-      const n = Math.min(x.s.out.length, x.s.window);
-      byLength.set(n, [...(byLength.get(n) ?? []), x]);
-    }
-    for (const [T, group] of byLength) {
-      const data = new Int32Array(group.length * T);
-      group.forEach((x, k) => data.set(x.s.out.slice(-T), k * T));
-      const logits = set.logits({ shape: [group.length, T], data }, group.map((x) => rows[x.i]!.use));
-      const V = logits.shape[2]!;
-      group.forEach((x, k) => {
-        const last = logits.data.subarray((k * T + T - 1) * V, (k * T + T) * V);
-        const next = pick(Array.from(last), opts, x.s.rng);
-        if (next === opts.eos) x.s.done = true;
-        else x.s.out.push(next);
-      });
-    }
+export async function generateMixed(set: AdapterSet, rows: MixedRow[], opts: Omit<SampleOptions, 'promptLength'>): Promise<number[][]> {
+  const groups = new Map<Graph, number[]>();
+  rows.forEach((r, i) => {
+    const g = set.serving(r.use).graph;
+    groups.set(g, [...(groups.get(g) ?? []), i]);
+  });
+  const out: number[][] = new Array(rows.length);
+  for (const [graph, members] of groups) {
+    const { store } = set.serving(rows[members[0]!]!.use);
+    const ids = graph.inputs[ADAPTER_IDS] !== undefined;
+    const batch = members.map((i) => ({
+      prompt: rows[i]!.prompt,
+      seed: opts.seed + i,
+      ...(ids ? { inputs: { [ADAPTER_IDS]: set.serving(rows[i]!.use).slot } } : {}),
+    }));
+    const onToken = opts.onToken;
+    const res = await generateRows(new CpuDecoder(graph, store), batch, { ...opts, ...(onToken ? { onToken: (id: number, k: number) => onToken(id, members[k]!) } : {}) });
+    members.forEach((i, k) => (out[i] = res[k]!));
   }
-  return state.map((s, i) => s.out.slice(rows[i]!.prompt.length));
+  return out;
 }

@@ -127,6 +127,12 @@ export class AdapterSet {
     return this.graphOf(name).promptLength;
   }
 
+  /** The graph, weights and bank slot (−1: none) that run `name`'s sequences: what a decoder needs. */
+  serving(name: string | null): { graph: Graph; store: ParamStore; slot: number } {
+    const r = this.runnerOf(name);
+    return { graph: r.graph, store: r.store, slot: this.slotOf(name) };
+  }
+
   private runnerOf(name: string | null): Runner {
     if (name === null) return this.bank;
     const info = this.info(name);
