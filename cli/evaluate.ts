@@ -101,7 +101,10 @@ export async function generateCommand(file: string, flags: GenerateFlags): Promi
   // A prompt template places the prompt in its field; generation continues after the template.
   const tpl = templatePrompt(promptTemplateOf(s.graph), s.tokenizer, text, s.maxContext);
   const prompt = tpl?.tokens ?? text;
-  const ids = await generate(backend, prompt, {
+  // Tokens are written as they come (a byte tokenizer's partial characters wait for the rest).
+  const stream = new DecodeStream(s.tokenizer);
+  process.stdout.write(flags.prompt + (tpl?.after ?? ''));
+  await generate(backend, prompt, {
     ...(tpl ? { keep: tpl.keep } : {}),
     maxTokens: int(flags.maxTokens, '--max-tokens', 1),
     temperature: num(flags.temperature, '--temperature'),
@@ -111,8 +114,9 @@ export async function generateCommand(file: string, flags: GenerateFlags): Promi
     maxContext: s.maxContext,
     promptLength: s.graph.promptLength,
     ...(s.tokenizer.eos !== undefined ? { eos: s.tokenizer.eos } : {}),
+    onToken: (id) => process.stdout.write(stream.push(id)),
+    note: (m) => process.stderr.write(`peftc: note: ${m}\n`),
   });
-  const stream = new DecodeStream(s.tokenizer);
-  process.stdout.write(flags.prompt + (tpl?.after ?? '') + ids.map((id) => stream.push(id)).join('') + stream.flush() + '\n');
+  process.stdout.write(stream.flush() + '\n');
   return 0;
 }
