@@ -1,6 +1,6 @@
 // formatDiagnostic: `file:line:col: severity CODE: message`, the line, a `^~~~` underline, notes.
 import { describe, expect, it } from 'vitest';
-import { error, formatDiagnostic, type Diagnostic } from '../../grammar/index.ts';
+import { elide, error, formatDiagnostic, MAX_EXCERPT_COLUMNS, syntheticRange, type Diagnostic } from '../../grammar/index.ts';
 import { SourceText } from '../../grammar/source-text.ts';
 
 const text = 'config {\n\td = Linear(8,\n  8)\n}\n';
@@ -41,5 +41,46 @@ describe('formatDiagnostic', () => {
     expect(formatDiagnostic(error('E0101', 'at the end', end), crlf)).toBe('g.peft:2:2: error E0101: at the end\nb\n ^');
     const afterLastLine = new SourceText('g.peft', 'a\n').range(2, 2);
     expect(formatDiagnostic(error('E0101', 'x', afterLastLine), 'a\n')).toBe('g.peft:2:1: error E0101: x\n\n^');
+  });
+});
+
+describe('formatDiagnostic on hostile input', () => {
+  const long = `x = ${Array.from({ length: 400 }, (_, i) => `a${i}`).join(' + ')}`;
+  const src = new SourceText('l.peft', long);
+
+  it('cuts a long line to a window around the range, the caret under the same character', () => {
+    const start = long.indexOf('a200 ');
+    const [, line, caret] = formatDiagnostic(error('E0201', 'unknown', src.range(start, start + 4)), long).split('\n');
+    expect([...line!].length).toBeLessThanOrEqual(MAX_EXCERPT_COLUMNS + 2);
+    expect(line!.startsWith('…') && line!.endsWith('…')).toBe(true);
+    expect(caret!.trimStart()).toBe('^~~~');
+    expect(line!.slice(caret!.indexOf('^'), caret!.indexOf('^') + 4)).toBe('a200');
+  });
+
+  it('keeps a short line whole and cuts only the side that is long', () => {
+    const [, line, caret] = formatDiagnostic(error('E0201', 'unknown', src.range(4, 6)), long).split('\n');
+    expect(line!.startsWith('x = a0 + ')).toBe(true);
+    expect(line!.endsWith('…')).toBe(true);
+    expect(caret).toBe('    ^~');
+  });
+
+  it('shortens a huge message in the middle', () => {
+    const message = `unknown name \`${'n'.repeat(50_000)}\``;
+    const head = formatDiagnostic(error('E0201', message, src.range(0, 1)), long).split('\n')[0]!;
+    expect(head.length).toBeLessThan(500);
+    expect(head).toContain('…');
+  });
+
+  it('prints a diagnostic about a flag with the flag as its location and no excerpt', () => {
+    const d = error('E0501', '`0x2` is not a number (use decimal, e.g. 2)', syntheticRange('--set n_layer=0x2'));
+    expect(formatDiagnostic(d, '')).toBe('--set n_layer=0x2: error E0501: `0x2` is not a number (use decimal, e.g. 2)');
+  });
+
+  it('elide keeps the head and tail and never splits a surrogate pair', () => {
+    expect(elide('short', 60)).toBe('short');
+    const cut = elide('😀'.repeat(100), 21);
+    expect(cut).toContain('…');
+    expect(cut.length).toBeLessThanOrEqual(21);
+    expect([...cut].every((c) => c === '😀' || c === '…')).toBe(true);
   });
 });
