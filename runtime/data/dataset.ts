@@ -12,7 +12,7 @@
 // Validation split (deterministic, no shuffling): a separate source, or the last
 // `validFraction` of the token stream (plain text) / of the examples (JSONL).
 import type { Task } from '../../compiler/ir/types.ts';
-import { DataError, LabelMap, parseExamples, type DataSource, type Example } from './examples.ts';
+import { DataError, LabelMap, parseExamples, shown, type DataSource, type Example } from './examples.ts';
 import { chunkRows, composeRow, templateOverhead, type TemplateSpec } from './template.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
@@ -120,7 +120,7 @@ function holdOut(ex: Example[], f: number, name: string): { train: Example[]; va
   if (ex.length === 1 && ex[0]!.kind === 'text' && ex[0]!.line === 0) {
     const tokens = ex[0]!.tokens;
     const n = Math.max(2, Math.round(tokens.length * f));
-    if (tokens.length - n < 2) throw new DataError(`${name}: ${tokens.length} tokens are too few to hold out a validation split; add text or give a separate validation file (--valid)`);
+    if (tokens.length - n < 2) throw new DataError(`${name}: too few tokens (${tokens.length}) to hold out a validation split; add text or give a separate validation file (--valid)`);
     const cut = tokens.length - n;
     return { train: [{ kind: 'text', tokens: tokens.subarray(0, cut), line: 0 }], valid: [{ kind: 'text', tokens: tokens.subarray(cut), line: 0 }] };
   }
@@ -230,7 +230,7 @@ export function describeDataset(d: Dataset): string {
   const out = [`data: task ${d.task}, tokenizer ${d.tokenizer.name}, ${d.seqLen} tokens per row`, line('  train', d.stats.train), line('  valid', d.stats.valid)];
   if (d.labels) {
     const counts = d.stats.train.labelCounts ?? [];
-    out.push(`  labels: ${d.labels.map((n, i) => `${i}=${JSON.stringify(n)} (${counts[i] ?? 0})`).join(', ')}`);
+    out.push(`  labels: ${d.labels.map((n, i) => `${i}=${shown(n)} (${counts[i] ?? 0})`).join(', ')}`);
   }
   return out.join('\n');
 }

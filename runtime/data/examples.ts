@@ -51,13 +51,13 @@ export class LabelMap {
       if (id === undefined) {
         id = this.ids.size;
         if (this.numLabels !== undefined && id >= this.numLabels) {
-          throw new DataError(`${where}: label ${JSON.stringify(value)} is label number ${id + 1}, out of range${range}; labels so far: ${[...this.ids.keys()].map((k) => JSON.stringify(k)).join(', ')}`);
+          throw new DataError(`${where}: label ${shown(value)} is label number ${id + 1}, out of range${range}; labels so far: ${[...this.ids.keys()].map(shown).join(', ')}`);
         }
         this.ids.set(value, id);
       }
       return id;
     }
-    throw new DataError(`${where}: "label" must be an integer ≥ 0 or a string, got ${JSON.stringify(value)}`);
+    throw new DataError(`${where}: "label" must be an integer ≥ 0 or a string, got ${shown(value)}`);
   }
 
   /** Label names by id: the strings in first-seen order, or '0', '1', … for integers. */
@@ -115,7 +115,7 @@ function parseLine(line: string, where: string, lineNo: number, opts: ParseOptio
   try {
     value = JSON.parse(line);
   } catch (e) {
-    throw new DataError(`${where}: not valid JSON (${(e as Error).message}); each line must be one JSON object`);
+    throw new DataError(`${where}: not valid JSON (${oneLine((e as Error).message)}); each line must be one JSON object`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     const like = opts.task === 'classification' ? '{"text": "…", "label": 0}' : '{"text": "…"} or {"prompt": "…", "completion": "…"}';
@@ -160,7 +160,7 @@ function templateLine(obj: Record<string, unknown>, where: string, lineNo: numbe
 function stringField(obj: Record<string, unknown>, key: string, where: string, hint: string, emptyOk = false): string {
   if (!(key in obj)) throw new DataError(`${where}: missing "${key}" (${hint})`);
   const v = obj[key];
-  if (typeof v !== 'string') throw new DataError(`${where}: "${key}" must be a string, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string') throw new DataError(`${where}: "${key}" must be a string, got ${shown(v)}`);
   if (!emptyOk && v === '') throw new DataError(`${where}: "${key}" is empty`);
   return v;
 }
@@ -170,4 +170,18 @@ function joinIds(...parts: Int32Array[]): Int32Array {
   let at = 0;
   for (const p of parts) out.set(p, at), (at += p.length);
   return out;
+}
+
+/** A JSON value in a message: short and on one line, whatever its size or depth. */
+export function shown(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object' && v !== null) return 'an object';
+  const s = typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : String(v);
+  return oneLine(s);
+}
+
+/** Control characters escaped (a message is one line) and at most `max` characters. */
+export function oneLine(s: string, max = 200): string {
+  const flat = s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
 }

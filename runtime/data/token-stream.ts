@@ -6,11 +6,12 @@
 // the whitespace run before it is one piece, and the last whitespace character is either a
 // piece of its own or (a space) the start of the next word's piece — and nothing it decides
 // looks past that point. So cutting just before such a whitespace character gives the same
-// tokens as the whole text. Bytes can be cut anywhere between characters.
+// tokens as the whole text — unless the non-whitespace character starts a special token
+// (<|endoftext|>), so no cut is made before "<". A context-free tokenizer (bytes) is cut
+// anywhere between characters.
 //
-// A context-free tokenizer (bytes) is cut anywhere between characters. For BPE, two guards keep
-// the time linear whatever the text:
-//   - a stretch of WINDOW characters with no such point (a giant "word") is cut where it ends;
+// Two guards keep time and memory linear whatever the text:
+//   - a stretch of MAX_STRETCH characters with no safe cut is cut where it ends;
 //   - a run of more than MAX_RUN letters, digits, symbols or spaces (one BPE piece, whose merge
 //     in js-tiktoken takes time quadratic in its length) is encoded MAX_RUN characters at a time.
 // Only such stretches tokenize differently from the whole text (docs/data.md).
@@ -19,9 +20,13 @@ import type { Tokenizer } from './tokenizer.ts';
 /** Characters encoded per call (cut back to the last safe point). */
 export const WINDOW = 1 << 16;
 /** The longest run of one character class encoded in one piece. */
-export const MAX_RUN = 128;
+export const MAX_RUN = 64;
+/** The longest stretch without a safe cut encoded in one call. */
+export const MAX_STRETCH = 1 << 20;
 
-const LONG_RUN = new RegExp(`\\p{L}{${MAX_RUN + 1},}|\\p{N}{${MAX_RUN + 1},}|[^\\s\\p{L}\\p{N}]{${MAX_RUN + 1},}|\\s{${MAX_RUN + 1},}`, 'gu');
+const RUN = `\\p{L}{${MAX_RUN + 1},}|\\p{N}{${MAX_RUN + 1},}|[^\\s\\p{L}\\p{N}]{${MAX_RUN + 1},}|\\s{${MAX_RUN + 1},}`;
+const LONG_RUN = new RegExp(RUN, 'gu'); // (matchAll copies it, lastIndex 0)
+const HAS_LONG_RUN = new RegExp(RUN, 'u');
 const RUN_PIECE = new RegExp(`[^]{1,${MAX_RUN}}`, 'gu');
 const SPACE = /\s/;
 
@@ -31,33 +36,49 @@ export class TokenStream {
   private pending = '';
   private sized = false;
 
-  /** `bytes`: the UTF-8 size of the whole text if known (sizes the buffer once). */
+  /**
+   * `bytes`: the UTF-8 size of the whole text if known (sizes the buffer once); `window`: the
+   * characters encoded per call (smaller in tests, to cut often).
+   */
   constructor(
     private readonly tok: Tokenizer,
     private readonly bytes?: number,
+    private readonly window = WINDOW, // at least 2: a cut never splits a surrogate pair, and always moves
   ) {
-    this.buf = new Int32Array(Math.min(bytes ?? WINDOW, WINDOW));
+    this.buf = new Int32Array(Math.min(bytes ?? window, window));
   }
 
   /** Adds text; everything up to the last safe cut is encoded now. */
   push(text: string): this {
     this.pending += text;
-    let at = 0;
-    while (this.pending.length - at > WINDOW) {
-      const cut = this.tok.contextFree ? charCut(this.pending, at + WINDOW) : safeCut(this.pending, at, at + WINDOW);
-      this.encode(this.pending.slice(at, cut));
-      at = cut;
-    }
-    if (at) this.pending = this.pending.slice(at);
+    this.drain(false);
     return this;
   }
 
   /** The tokens of all the text pushed. */
   finish(): Int32Array {
-    if (this.pending) this.encode(this.pending);
-    this.pending = '';
+    this.drain(true);
     // A buffer much larger than its tokens is copied to size (its memory is released).
     return this.n * 1.25 < this.buf.length ? this.buf.slice(0, this.n) : this.buf.subarray(0, this.n);
+  }
+
+  /** Encodes pending text a window at a time; at the end (`final`) all of it. */
+  private drain(final: boolean): void {
+    const s = this.pending;
+    let at = 0;
+    while (s.length - at > this.window) {
+      let cut = this.tok.contextFree ? charCut(s, at + this.window) : safeCut(s, at, at + this.window);
+      if (cut < 0) {
+        // A stretch with no safe point: wait for one (the text may go on), up to MAX_STRETCH.
+        cut = nextSafeCut(s, at + this.window, Math.min(s.length - 1, at + MAX_STRETCH));
+        if (cut < 0 && s.length - at > MAX_STRETCH) cut = charCut(s, at + MAX_STRETCH);
+        if (cut < 0) break;
+      }
+      this.encode(s.slice(at, cut));
+      at = cut;
+    }
+    if (final && at < s.length) this.encode(s.slice(at)), (at = s.length);
+    this.pending = at ? s.slice(at) : s;
   }
 
   private encode(text: string): void {
@@ -99,20 +120,30 @@ export class TokenStream {
 /** The tokens of a text of any length (see TokenStream). */
 export function encodeText(tok: Tokenizer, text: string): Int32Array {
   // Most texts (a JSONL field) are short and plain: one call, no buffer to grow.
-  LONG_RUN.lastIndex = 0;
-  if (text.length <= WINDOW && (tok.contextFree || !LONG_RUN.test(text))) return new Int32Array(tok.encode(text));
+  if (text.length <= WINDOW && (tok.contextFree || !HAS_LONG_RUN.test(text))) return new Int32Array(tok.encode(text));
   return new TokenStream(tok).push(text).finish();
 }
 
 /**
- * A cut in (from, to] of `s`: before the last whitespace character in it that a non-whitespace
- * character follows; `to` when there is none (kept off the middle of a surrogate pair).
+ * A safe cut in (from, to) of `s`: before the last whitespace character in it that a
+ * non-whitespace character follows (s[to] must exist); -1 if there is none.
  */
 function safeCut(s: string, from: number, to: number): number {
-  for (let i = to - 1; i > from; i--) {
-    if (isSpace(s.charCodeAt(i)) && !isSpace(s.charCodeAt(i + 1))) return i;
-  }
-  return charCut(s, to);
+  for (let i = to - 1; i > from; i--) if (isSafe(s, i)) return i;
+  return -1;
+}
+
+/** The first safe cut in [from, to) (s[to] must exist); -1 if there is none. */
+function nextSafeCut(s: string, from: number, to: number): number {
+  for (let i = from; i < to; i++) if (isSafe(s, i)) return i;
+  return -1;
+}
+
+function isSafe(s: string, i: number): boolean {
+  // Not before "<": a special token (<|endoftext|>) ends the text the pre-tokenizer sees, so the
+  // whitespace run before it is one piece, last character included.
+  const next = s.charCodeAt(i + 1);
+  return isSpace(s.charCodeAt(i)) && !isSpace(next) && next !== 0x3c;
 }
 
 /** `to`, or one before it so as not to split a surrogate pair. */

@@ -199,7 +199,7 @@ describe('bad input is a DataError naming file:line', () => {
 
   it('too little data for a validation split', () => {
     fails(jsonl([{ text: 'only' }]), lm(8), 'data.jsonl: 1 example is too few to hold out a validation split; add examples or give a separate validation file (--valid)');
-    fails(text('abc'), lm(8), 'corpus.txt: 3 tokens are too few to hold out a validation split; add text or give a separate validation file (--valid)');
+    fails(text('abc'), lm(8), 'corpus.txt: too few tokens (3) to hold out a validation split; add text or give a separate validation file (--valid)');
   });
 
   it('bad options', () => {
