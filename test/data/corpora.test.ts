@@ -84,6 +84,8 @@ describe('resolveData', () => {
   it('says what it knows when a spec is neither', () => {
     expect(() => resolveData('moby')).toThrow('moby: no such file or corpus (corpora: moby-dick, sotu)');
     expect(() => resolveData('missing/file.txt')).toThrow('missing/file.txt: no such file');
+    // A bare name that exists but is no data file says so (not "no such file or corpus").
+    expect(() => resolveData('examples')).toThrow('examples: is a directory, not a data file; give a regular text or .jsonl file');
   });
 
   it('loads a dataset from specs in one call', () => {
