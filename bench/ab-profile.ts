@@ -6,9 +6,11 @@
 // step) for both trees. Not a test: it measures and prints.
 //
 //   npx tsx bench/ab-profile.ts --base ../base [--adapter swiftshader] [--method lora|full] [--reps 5]
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
-import { GpuExecutor } from '../runtime/webgpu/executor.ts';
+import type { GpuExecutor } from '../runtime/webgpu/executor.ts';
+import type { Gpu } from '../runtime/webgpu/gpu.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import * as model from './model.ts';
 
@@ -19,19 +21,27 @@ const method = model.flag('method', 'lora') as model.Method;
 const reps = Number(model.flag('reps', '5'));
 
 type Executor = Pick<GpuExecutor, 'profile'>;
-const baseExec = (await import(`${base}/runtime/webgpu/executor.ts`)) as { GpuExecutor: typeof GpuExecutor };
 const baseModel = (await import(`${base}/bench/model.ts`)) as typeof model;
 const gpu = await openNodeGpu({ adapter });
 const family = (kernel: string): string => kernel.replace(/_\d.*$/, '').replace(/_\[.*$/, '').replace(/_wg$/, '');
 const median = (xs: number[] = []): number => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : 0);
 
-async function executor(Exec: typeof GpuExecutor, m: typeof model): Promise<Executor> {
+type Create = (gpu: Gpu, t: ReturnType<typeof model.benchTraining>, dims: typeof model.BATCH, opts: { store: ReturnType<typeof model.benchStore> }) => Promise<Executor>;
+
+/** A tree's way to plan and open an executor: createExecutor, or (trees before it) GpuExecutor.create. */
+async function creator(root: string): Promise<Create> {
+  if (existsSync(`${root}/runtime/webgpu/plans.ts`)) return ((await import(`${root}/runtime/webgpu/plans.ts`)) as { createExecutor: Create }).createExecutor;
+  const { GpuExecutor: Exec } = (await import(`${root}/runtime/webgpu/executor.ts`)) as { GpuExecutor: { create: Create } };
+  return Exec.create.bind(Exec);
+}
+
+async function executor(root: string, m: typeof model): Promise<Executor> {
   const t = m.benchTraining(method);
-  return Exec.create(gpu, t, m.BATCH, { store: m.benchStore(t.graph) });
+  return (await creator(root))(gpu, t, m.BATCH, { store: m.benchStore(t.graph) });
 }
 const trees: { name: string; exec: Executor; families: Map<string, number[]>; totals: number[] }[] = [
-  { name: 'base', exec: await executor(baseExec.GpuExecutor, baseModel), families: new Map(), totals: [] },
-  { name: 'this', exec: await executor(GpuExecutor, model), families: new Map(), totals: [] },
+  { name: 'base', exec: await executor(base, baseModel), families: new Map(), totals: [] },
+  { name: 'this', exec: await executor(resolve(import.meta.dirname, '..'), model), families: new Map(), totals: [] },
 ];
 const batch = model.benchBatch();
 for (let r = 0; r < reps; r++) {

@@ -8,7 +8,8 @@
 //
 // "shared": families both plans dispatch, counted at the LoRA plan's time; "LoRA only" / "full
 // only": what one plan dispatches beyond the other (by dispatch count per family).
-import { GpuExecutor } from '../runtime/webgpu/executor.ts';
+import type { GpuExecutor } from '../runtime/webgpu/executor.ts';
+import { createExecutor } from '../runtime/webgpu/plans.ts';
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { benchBatch, benchStore, benchTraining, BATCH, flag, type Method } from './model.ts';
@@ -25,7 +26,7 @@ for (const adapter of adapters) {
   const execs = new Map<Method, GpuExecutor>();
   for (const method of ['lora', 'full'] as const) {
     const t = benchTraining(method);
-    execs.set(method, await GpuExecutor.create(gpu, t, BATCH, { store: benchStore(t.graph) }));
+    execs.set(method, await createExecutor(gpu, t, BATCH, { store: benchStore(t.graph) }));
   }
   const samples = new Map<Method, { kernel: string; ms: number[] }[]>();
   for (let r = 0; r < reps; r++) {

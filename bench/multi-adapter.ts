@@ -18,7 +18,7 @@ import { initParams } from '../runtime/init.ts';
 import { AdapterSet, servingGraph, type LoadedAdapter } from '../runtime/multi/set.ts';
 import { IGNORE } from '../runtime/targets.ts';
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
-import { GpuExecutor } from '../runtime/webgpu/executor.ts';
+import { createExecutor } from '../runtime/webgpu/plans.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 
 function arg(name: string, fallback: string): string {
@@ -109,9 +109,9 @@ console.log(`GPT-2 (${setting}), ${N} LoRA adapters (rank ${rank} on c_attn and 
 for (const choice of gpus) {
   const gpu = await openNodeGpu({ adapter: choice });
   const g = set.graphOf(null);
-  const bank = await GpuExecutor.create(gpu, servingGraph(g), { B, T }, { store: set.bankStore, plan: { backward: false } });
+  const bank = await createExecutor(gpu, servingGraph(g), { B, T }, { store: set.bankStore, plan: { backward: false } });
   const batch = set.batchFor(g, tokens, use.map((u) => set.info(u).placement.kind === 'bank' ? (set.info(u).placement as { slot: number }).slot : -1));
-  const own = await Promise.all(adapters.map((a) => GpuExecutor.create(gpu, servingGraph(a.graph), { B: per, T }, { store: ownStore(a), plan: { backward: false } })));
+  const own = await Promise.all(adapters.map((a) => createExecutor(gpu, servingGraph(a.graph), { B: per, T }, { store: ownStore(a), plan: { backward: false } })));
   const subs = adapters.map((_, k) => sub(rowsOf(k)));
   const opts = { training: false, step: 0, backward: false, read: { logits: true, grads: false } } as const;
   const [mixed, separate] = await timePair(

@@ -7,7 +7,7 @@
 //   (attention+lse and attention_grad_kv are the plan's fused kernels: attention with its lse,
 //   grad_k with grad_v)
 //                               [--against tmp/old-kernels/index.ts]   (a second generator registry,
-//                               e.g. a copy of runtime/webgpu/kernels/ before a change: run
+//                               e.g. a copy of codegen/wgsl/ before a change: run
 //                               interleaved with the current one, per-round ratios printed)
 import { resolve } from 'node:path';
 import { Random } from '../runtime/cpu/random.ts';

@@ -18,7 +18,7 @@ import { initParams } from '../runtime/init.ts';
 import { Optimizer } from '../runtime/optim.ts';
 import { lmTargets } from '../runtime/targets.ts';
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
-import { GpuExecutor } from '../runtime/webgpu/executor.ts';
+import { createExecutor } from '../runtime/webgpu/plans.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 
 function arg(name: string, fallback: string): string {
@@ -65,7 +65,7 @@ console.log(`GPT-2 + LoRA (${set}), batch ${B} × ${T} tokens, ${g.params.filter
 for (const adapter of adapters) {
   const gpu = await openNodeGpu({ adapter });
   const t0 = performance.now();
-  const exec = await GpuExecutor.create(gpu, t, { B, T }, { store: freshStore() });
+  const exec = await createExecutor(gpu, t, { B, T }, { store: freshStore() });
   const setup = performance.now() - t0;
   const p = exec.plan;
   const { ms, loss } = await timeSteps(async () => (await exec.step(batch)).loss, reps);

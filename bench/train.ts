@@ -5,7 +5,8 @@
 // their median and spread reported. Each step ends when its loss has been read back.
 import type { Plan } from '../compiler/lower/plan.ts';
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
-import { GpuExecutor } from '../runtime/webgpu/executor.ts';
+import type { GpuExecutor } from '../runtime/webgpu/executor.ts';
+import { createExecutor } from '../runtime/webgpu/plans.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { BATCH, benchBatch, benchStore, benchTraining, type Method, MODEL_LABEL, OPTIMIZER, paramsByPath, type Stat, stat, type StepFlops, stepFlops } from './model.ts';
 import { openTfjs, TfjsGpt2 } from './peers/tfjs.ts';
@@ -141,7 +142,7 @@ export async function runTrainBench(o: TrainOptions): Promise<TrainResult> {
     const t = benchTraining(method);
     flops.set(method, stepFlops(t));
     const t0 = performance.now();
-    const exec = await GpuExecutor.create(gpu, t, BATCH, { store: benchStore(t.graph) });
+    const exec = await createExecutor(gpu, t, BATCH, { store: benchStore(t.graph) });
     execs.push(exec);
     plans.set(method, exec.plan);
     runners.push({ name: method, setupMs: performance.now() - t0, step: async () => ({ loss: (await exec.step(batch)).loss }), times: [], losses: [], first: 0, dispatches: 0 });

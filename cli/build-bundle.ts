@@ -2,11 +2,11 @@
 // train.mjs (Node, ESM; `webgpu` is the only package it loads at run time) and
 // runtime/standalone/page.ts → page.js (browser, one classic script).
 //
-// Neither bundle carries the compiler. The executor imports the planner for GpuExecutor.create,
-// which a built trainer never calls (it runs the plans it carries through fromPlan), so the
-// planner module is replaced by a stub that says so; the esbuild metafile's inputs are returned
-// for checking (test/build/). What remains of compiler/ are the arena layout helpers and the
-// optimizer's buffer constants that the executor shares with the planner (BUNDLE_COMPILER_FILES).
+// Neither bundle carries the compiler. The executor runs the plans it is given and imports no
+// planner (runtime/webgpu/plans.ts plans); should the planner module be reached anyway, a stub
+// that says so replaces it. The esbuild metafile's inputs are returned for checking (test/build/).
+// What remains of compiler/ are the arena layout helpers, the optimizer's buffer constants that
+// the executor shares with the planner, and dropout's threshold (BUNDLE_COMPILER_FILES).
 import { createRequire } from 'node:module';
 import { relative, resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';
@@ -15,7 +15,7 @@ const ROOT = resolve(import.meta.dirname, '..');
 const STANDALONE = resolve(ROOT, 'runtime/standalone');
 
 /** The only files under compiler/ a trainer bundle may contain: layout and constants, no planner. */
-export const BUNDLE_COMPILER_FILES = ['compiler/lower/memory.ts', 'compiler/lower/optimizer.ts', 'compiler/ir/dims.ts', 'compiler/ir/dropout.ts'];
+export const BUNDLE_COMPILER_FILES = ['compiler/lower/memory.ts', 'compiler/lower/optimizer-layout.ts', 'compiler/ir/dims.ts', 'compiler/ir/dropout.ts'];
 
 export interface BundleOptions {
   /** The model's tokenizer: with `byte`, GPT-2's merge ranks (0.5 MB) are left out. */

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
-import { DEFAULT_CAPS, PlanError, buildPlan } from '../compiler/lower/plan.ts';
+import { PlanError, buildPlan } from '../compiler/lower/plan.ts';
 import { resolveData } from '../runtime/data/corpora-node.ts';
 import { dataLimit } from '../runtime/data/read-node.ts';
 import { sourceBytes } from '../runtime/data/source.ts';
@@ -14,7 +14,8 @@ import { buildDataset } from '../runtime/data/dataset.ts';
 import type { TokenizerName } from '../runtime/data/tokenizer.ts';
 import { serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
 import { TRAINER_FILES, TRAINER_FORMAT, type KernelKind, type PlanSet, type TrainerManifest, type TrainerPlans } from '../runtime/standalone/manifest.ts';
-import type { AdapterCaps } from '../codegen/wgsl/caps.ts';
+import { wgslBackend } from '../codegen/wgsl/backend.ts';
+import { DEFAULT_CAPS, type AdapterCaps } from '../codegen/wgsl/caps.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { PAGE_HTML, bundleNode, bundlePage } from './build-bundle.ts';
 import { UserError } from './grad.ts';
@@ -152,12 +153,12 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
 /** The training plan, and the evaluation plan when some dropout draws a mask. */
 export function planAll(t: TrainingGraph, dims: { B: number; T: number }, caps: AdapterCaps, frozenF16 = false): TrainerPlans {
   try {
-    const train = buildPlan(t, dims, caps, { dropout: 'train', frozenF16 });
+    const train = buildPlan(t, dims, wgslBackend(caps), { dropout: 'train', frozenF16 });
     const extra = Object.entries(train.io.extra ?? {}).filter(([, r]) => r.fill === undefined).map(([n]) => n);
     if (extra.length) throw new UserError(`built trainers do not support models with inputs besides the tokens (${extra.join(', ')}: several adapters, rank masks) yet; train it with \`peftc train\``);
     const masks = t.graph.nodes.some((n) => n.op === 'dropout' && (n.attrs.p as number) > 0);
     const plans: TrainerPlans = { train };
-    if (masks) plans.eval = buildPlan(t, dims, caps, { dropout: 'eval', frozenF16 });
+    if (masks) plans.eval = buildPlan(t, dims, wgslBackend(caps), { dropout: 'eval', frozenF16 });
     return plans;
   } catch (e) {
     if (e instanceof PlanError) throw new UserError(e.message);

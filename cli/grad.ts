@@ -56,11 +56,11 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
 async function gpuGrad(t: TrainingGraph, store: ParamStore, batch: Batch, adapter: string | undefined): Promise<{ loss: number; logits: FloatTensor; grads: Map<string, FloatTensor> }> {
   const { adapterChoice } = await import('./plan.ts');
   const { openNodeGpu } = await import('../runtime/webgpu/node-gpu.ts');
-  const { GpuExecutor } = await import('../runtime/webgpu/executor.ts');
+  const { createExecutor } = await import('../runtime/webgpu/plans.ts');
   const gpu = await openNodeGpu({ adapter: adapterChoice(adapter) });
   try {
     const [B, T] = batch.tokens.shape as [number, number];
-    const exec = await GpuExecutor.create(gpu, t, { B, T }, { store });
+    const exec = await createExecutor(gpu, t, { B, T }, { store });
     const res = await exec.run(batch, { training: false, step: 0 });
     return { loss: res.loss, logits: res.logits!, grads: res.grads };
   } finally {

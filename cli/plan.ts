@@ -2,9 +2,10 @@
 // --batch × --seq tokens, planned for an adapter's limits (--gpu) or WebGPU's defaults.
 import { buildTrainingGraph } from '../compiler/autodiff/backward.ts';
 import type { Graph } from '../compiler/ir/types.ts';
-import { DEFAULT_CAPS, PlanError, buildPlan, formatPlan, formatWgsl } from '../compiler/lower/plan.ts';
+import { PlanError, buildPlan, formatPlan, formatWgsl } from '../compiler/lower/plan.ts';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';
-import type { AdapterCaps } from '../codegen/wgsl/caps.ts';
+import { wgslBackend } from '../codegen/wgsl/backend.ts';
+import { DEFAULT_CAPS, type AdapterCaps } from '../codegen/wgsl/caps.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { UserError } from './grad.ts';
 import { frozenF16 } from './session.ts';
@@ -42,7 +43,7 @@ export async function planText(g: Graph, emit: 'plan' | 'wgsl', flags: PlanFlags
   const dims = { B: positiveInt('--batch', flags.batch, 8), T: positiveInt('--seq', flags.seq, 128) };
   const caps = await capsFor(flags.gpu);
   try {
-    const plan = buildPlan(buildTrainingGraph(g), dims, caps, { frozenF16: frozenF16(flags.frozenDtype) });
+    const plan = buildPlan(buildTrainingGraph(g), dims, wgslBackend(caps), { frozenF16: frozenF16(flags.frozenDtype) });
     return emit === 'plan' ? formatPlan(plan) : formatWgsl(plan);
   } catch (e) {
     if (e instanceof PlanError) throw new UserError(e.message);

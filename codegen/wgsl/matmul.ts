@@ -20,6 +20,7 @@
 //               invocation computes a 4×4 block from them. For hardware GPUs.
 
 import { dropoutThreshold } from '../../compiler/ir/dropout.ts';
+import type { MatmulBinding } from '../../compiler/lower/kernels.ts';
 import { GRAD_ACTIVATIONS, type Activation, type GradActivation, type MatmulSpec, bindingElements, stridesOf } from '../../compiler/lower/matmul-spec.ts';
 import { CodegenError } from '../codegen-error.ts';
 import type { AdapterCaps, KernelLimits } from './caps.ts';
@@ -53,7 +54,7 @@ export interface MatmulKernel {
   label: string;
   variant: MatmulVariant;
   /** Binding order of the buffers: a, b, [a2, b2], [bias], [pre], [res], [globals], c, [activated]. */
-  bindings: readonly ('a' | 'b' | 'a2' | 'b2' | 'bias' | 'pre' | 'res' | 'globals' | 'c' | 'activated')[];
+  bindings: readonly MatmulBinding[];
   workgroups: [number, number, number];
   /** 2·M·N·K (+ 2·M·N·K2): the multiply-adds of the product(s). */
   flops: number;

@@ -1,121 +1,59 @@
-// The optimizer's WGSL: global-norm clipping (a barrier-free, atomics-free two-stage
-// reduction of Σg² over the gradient arena) and AdamW / SGD as one pass over the trainable
-// arena. Same arithmetic and order as runtime/optim.ts; the constants of the optimizer
-// config are baked in, while the learning rate and Adam's bias corrections come from a small
-// `hyper` buffer written before every step (so changing lr or the step never recompiles).
-//
-// Every arena is a multiple of 256 bytes, so the kernels read vec4s, and one u32 of the decay
-// mask covers one 256-byte block (16 vec4s) that belongs to exactly one parameter.
-import type { OptimizerConfig } from '../autodiff/backward.ts';
+// Lowering the optimizer: global-norm clipping (Σg² per chunk of the gradient arena, then one
+// finishing kernel) and the update (per chunk), over whole arenas. A chunk is the whole arena
+// unless it exceeds maxStorageBufferBindingSize; chunk sizes are multiples of 64 KiB so the decay
+// mask's matching range (one u32 per 256 bytes) stays 256-aligned. The loss is copied beside
+// the norm, so a step reads back 16 bytes (optimizer-layout.ts).
+import type { BindingName } from './kernels.ts';
+import type { Lowering } from './lowering.ts';
+import { type ArenaLayout, alignUp } from './memory.ts';
+import { CLIP, HYPER } from './optimizer-layout.ts';
+import { PlanError } from './plan-error.ts';
+import type { Plan, Region } from './types.ts';
 
-/** Invocations per workgroup of the optimizer kernels (fits every adapter's limits). */
-export const OPT_WG = 64;
-/** Most workgroups a sum-of-squares pass uses per chunk: at most 64·64 partial sums each. */
-export const SUMSQ_MAX_WG = 64;
-/** Most workgroups of an update pass (a grid-stride loop covers the rest). */
-export const UPDATE_MAX_WG = 1024;
+type Chunk = { offset: number; bytes: number };
 
-/** Layout of the `hyper` buffer (f32): what the host writes before each step. */
-export const HYPER = { lr: 0, bc1: 1, bc2: 2, floats: 4 } as const;
-/**
- * Layout of the `clip` buffer (f32): the reduction writes the norm, the clip factor and whether
- * the norm is not finite (then the update is skipped, as runtime/optim.ts does); the plan copies
- * the loss beside them, so one 16-byte readback tells the host all of a step's results.
- */
-export const CLIP = { norm: 0, coef: 1, skip: 2, loss: 3, floats: 4 } as const;
+/** Adds the optimizer's buffers (to `ids`) and steps; returns the bytes of its scratch and state buffers. */
+export function lowerOptimizer(lw: Lowering, ids: Plan['ids'], trainable: ArenaLayout, loss: Region): { scratch: number; state: number } {
+  const cfg = lw.t.optimizer;
+  const total = trainable.bytes;
+  const chunkMax = Math.floor(lw.limit / 65536) * 65536;
+  if (chunkMax === 0) throw new PlanError(`maxStorageBufferBindingSize ${lw.limit} is below 64 KiB; the optimizer cannot bind its arenas`);
+  const chunks: Chunk[] = [];
+  for (let o = 0; o < total; o += chunkMax) chunks.push({ offset: o, bytes: Math.min(chunkMax, total - o) });
+  const withM = cfg.kind === 'adamw' || cfg.momentum !== 0;
+  if (withM) ids.m = lw.buffer('optim.m', 'optim-state', total);
+  if (cfg.kind === 'adamw') ids.v = lw.buffer('optim.v', 'optim-state', total);
+  ids.decay = lw.buffer('optim.decay', 'optim-scratch', alignUp(total / 64, 4));
+  ids.hyper = lw.buffer('optim.hyper', 'optim-scratch', 4 * HYPER.floats);
+  const sums = chunks.map((c) => lw.backend.sumSquares(c.bytes));
+  ids.partials = lw.buffer('optim.partials', 'optim-scratch', sums.reduce((a, s) => a + s.partialBytes, 0));
+  ids.clip = lw.buffer('optim.clip', 'optim-scratch', 4 * CLIP.floats);
+  const arena = (buffer: number, c: Chunk): Region => ({ buffer, offset: c.offset, bytes: c.bytes });
+  const mask = (c: Chunk): Region => ({ buffer: ids.decay!, offset: c.offset / 64, bytes: Math.max(4, c.bytes / 64) });
+  const clip: Region = { buffer: ids.clip, offset: 0, bytes: 4 * CLIP.floats };
 
-function f32(x: number): string {
-  if (!Number.isFinite(x)) throw new Error(`optimizer constant ${x} is not finite`);
-  const s = String(x);
-  return /[.eE]/.test(s) ? s : `${s}.0`;
-}
-
-/** Stage 1: each invocation writes Σg² over its grid-stride share of one chunk of the gradients. */
-export function sumSquaresWgsl(): string {
-  return `@group(0) @binding(0) var<storage, read> g: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> partial: array<f32>;
-@compute @workgroup_size(${OPT_WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let n = arrayLength(&g);
-  let stride = nwg.x * ${OPT_WG}u;
-  var s = 0.0;
-  for (var i = gid.x; i < n; i += stride) {
-    let x = g[i];
-    s += dot(x, x);
+  let po = 0;
+  chunks.forEach((c, i) => {
+    const { kernel, partialBytes } = sums[i]!;
+    const partials: Region = { buffer: ids.partials!, offset: po, bytes: partialBytes };
+    lw.dispatch(`clip: Σg² of gradients [${c.offset}, ${c.offset + c.bytes})`, kernel, [arena(ids.grads, c), partials], 'optimizer', []);
+    po += partialBytes;
+  });
+  lw.dispatch(`clip: global norm and factor (clip_norm ${cfg.clipNorm})`, lw.backend.clipFactor(cfg.clipNorm), [{ buffer: ids.partials, offset: 0, bytes: po }, clip], 'optimizer', []);
+  lw.steps.push({ kind: 'copy', label: 'loss beside the norm (one readback per step)', src: loss, dst: { buffer: ids.clip, offset: 4 * CLIP.loss, bytes: 4 }, phase: 'optimizer', nodes: [] });
+  for (const c of chunks) {
+    const bind: Partial<Record<BindingName, Region>> = {
+      p: arena(ids.trainable, c),
+      g: arena(ids.grads, c),
+      decay: mask(c),
+      hyper: { buffer: ids.hyper, offset: 0, bytes: 4 * HYPER.floats },
+      clip,
+    };
+    if (ids.m !== undefined) bind.m = arena(ids.m, c);
+    if (ids.v !== undefined) bind.v = arena(ids.v, c);
+    const k = lw.backend.update(cfg, c.bytes);
+    lw.dispatch(`${cfg.kind} update of trainable [${c.offset}, ${c.offset + c.bytes})`, k, k.bindings.map((b) => bind[b]!), 'optimizer', []);
   }
-  partial[gid.x] = s;
-}
-`;
-}
-
-/** Stage 2: one invocation sums the partials (a fixed order: deterministic) and sets the clip factor. */
-export function clipFinishWgsl(clipNorm: number): string {
-  return `const CLIP_NORM = ${f32(clipNorm)};
-@group(0) @binding(0) var<storage, read> partial: array<f32>;
-@group(0) @binding(1) var<storage, read_write> clip: array<f32>;
-@compute @workgroup_size(1)
-fn main() {
-  var s = 0.0;
-  for (var i = 0u; i < arrayLength(&partial); i++) { s += partial[i]; }
-  let norm = sqrt(s);
-  clip[${CLIP.norm}] = norm;
-  clip[${CLIP.coef}] = select(1.0, CLIP_NORM / (norm + 1e-6), CLIP_NORM > 0.0 && norm > CLIP_NORM);
-  // Inf or NaN, tested on the bits (WGSL may assume finite floats in comparisons).
-  let bad = (bitcast<u32>(norm) & 0x7f800000u) == 0x7f800000u;
-  clip[${CLIP.skip}] = select(0.0, 1.0, bad);
-}
-`;
-}
-
-/** The update kernel for `config` and its binding names, in @binding order. */
-export function updateWgsl(config: OptimizerConfig): { wgsl: string; bindings: string[] } {
-  const head = (names: [string, string, string][]) =>
-    names.map(([n, access, type], i) => `@group(0) @binding(${i}) var<storage, ${access}> ${n}: array<${type}>;`).join('\n');
-  const loop = (body: string) => `@compute @workgroup_size(${OPT_WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let n = arrayLength(&p);
-  let stride = nwg.x * ${OPT_WG}u;
-  if (clip[${CLIP.skip}] != 0.0) { return; }
-  let lr = hyper[${HYPER.lr}];
-  let c = clip[${CLIP.coef}];
-  for (var i = gid.x; i < n; i += stride) {
-${body}
-  }
-}
-`;
-  if (config.kind === 'adamw') {
-    const names: [string, string, string][] = [
-      ['p', 'read_write', 'vec4<f32>'],
-      ['g', 'read', 'vec4<f32>'],
-      ['m', 'read_write', 'vec4<f32>'],
-      ['v', 'read_write', 'vec4<f32>'],
-      ['decay', 'read', 'u32'],
-      ['hyper', 'read', 'f32'],
-      ['clip', 'read', 'f32'],
-    ];
-    const consts = `const B1 = ${f32(config.beta1)};\nconst B2 = ${f32(config.beta2)};\nconst EPS = ${f32(config.eps)};\nconst WD = ${f32(config.weightDecay)};`;
-    const body = `    let gi = g[i] * c;
-    let mi = B1 * m[i] + (1.0 - B1) * gi;
-    let vi = B2 * v[i] + (1.0 - B2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    var pi = p[i];
-    if (decay[i / 16u] != 0u) { pi = pi * (1.0 - lr * WD); }
-    p[i] = pi - (lr * (mi / hyper[${HYPER.bc1}])) / (sqrt(vi / hyper[${HYPER.bc2}]) + EPS);`;
-    return { wgsl: `${consts}\n${head(names)}\n${loop(body)}`, bindings: names.map((n) => n[0]) };
-  }
-  const momentum = config.momentum !== 0;
-  const names: [string, string, string][] = [
-    ['p', 'read_write', 'vec4<f32>'],
-    ['g', 'read', 'vec4<f32>'],
-    ...(momentum ? [['m', 'read_write', 'vec4<f32>'] as [string, string, string]] : []),
-    ['decay', 'read', 'u32'],
-    ['hyper', 'read', 'f32'],
-    ['clip', 'read', 'f32'],
-  ];
-  const consts = `const WD = ${f32(config.weightDecay)};${momentum ? `\nconst MOMENTUM = ${f32(config.momentum)};` : ''}`;
-  const body = `    var gi = g[i] * c;
-    if (decay[i / 16u] != 0u) { gi = gi + WD * p[i]; }${momentum ? '\n    gi = MOMENTUM * m[i] + gi;\n    m[i] = gi;' : ''}
-    p[i] = p[i] - lr * gi;`;
-  return { wgsl: `${consts}\n${head(names)}\n${loop(body)}`, bindings: names.map((n) => n[0]) };
+  const scratch = [ids.decay, ids.hyper, ids.partials, ids.clip].reduce((s, id) => s + lw.buffers[id]!.bytes, 0);
+  return { scratch, state: (withM ? total : 0) + (cfg.kind === 'adamw' ? total : 0) };
 }

@@ -1,5 +1,5 @@
-// The WebGPU training backend: a GpuExecutor compiled for the training batches' shape
-// (B × T). Steps run entirely on the GPU and read back 16 bytes (loss, gradient norm).
+// The WebGPU training backend: a GpuExecutor of the plans made for the training batches' shape
+// (B × T; runtime/webgpu/plans.ts). Steps run entirely on the GPU and read back 16 bytes (loss, gradient norm).
 // Evaluation of a batch of that shape runs on the GPU too; other shapes (generation, one
 // growing sequence) run on the CPU reference over parameters synced from the GPU.
 import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
@@ -9,8 +9,9 @@ import type { Batch } from '../cpu/executor.ts';
 import type { FloatTensor } from '../cpu/tensor.ts';
 import type { OptimizerState } from '../optim.ts';
 import { float32ToHalf, halfToFloat32 } from '../io/half.ts';
-import { GpuExecutor } from './executor.ts';
+import type { GpuExecutor } from './executor.ts';
 import type { Gpu } from './gpu.ts';
+import { createExecutor } from './plans.ts';
 
 export class WebGpuBackend implements Backend {
   readonly name: string;
@@ -46,13 +47,14 @@ export class WebGpuBackend implements Backend {
   private async executor(batch: Batch): Promise<GpuExecutor | undefined> {
     const [B, T] = batch.tokens.shape as [number, number];
     if (this.exec) return this.exec.dims.B === B && this.exec.dims.T === T ? this.exec : undefined;
-    this.exec = await GpuExecutor.create(this.gpu, this.training, { B, T }, { store: this.store, plan: { frozenF16: this.opts.frozenF16 ?? false } });
+    const exec = await createExecutor(this.gpu, this.training, { B, T }, { store: this.store, plan: { frozenF16: this.opts.frozenF16 ?? false } });
+    this.exec = exec;
     // The weights the GPU holds in f16 are the model's weights now: the CPU paths (generation,
     // other shapes) compute with the same rounded values.
-    roundToHalf(this.store, this.exec.plan.frozen.slots.filter((s) => s.dtype === 'f16').map((s) => s.path));
-    this.exec.upload(this.store, this.cpu.optimizer);
-    this.exec.updates = this.cpu.optimizer.step;
-    return this.exec;
+    roundToHalf(this.store, exec.plan.frozen.slots.filter((s) => s.dtype === 'f16').map((s) => s.path));
+    exec.upload(this.store, this.cpu.optimizer);
+    exec.updates = this.cpu.optimizer.step;
+    return exec;
   }
 
   async step(batch: Batch, lr: number): Promise<StepResult> {

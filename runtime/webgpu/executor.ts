@@ -1,4 +1,6 @@
-// The WebGPU executor: runs a plan (compiler/lower/plan.ts) of a Training IR on one device.
+// The WebGPU executor: runs plans (compiler/lower/plan.ts) of a Training IR on one device. It
+// makes none: its caller plans (runtime/webgpu/plans.ts: createExecutor) or brings plans made
+// ahead of time (`peftc build`).
 // Same contract as the CPU executor (runtime/cpu/executor.ts) — run(batch) gives the loss,
 // logits and the trainable gradients — plus step(), a whole training step on the GPU
 // (forward, backward, clipping, AdamW/SGD update) that reads back only the loss.
@@ -8,8 +10,8 @@
 import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { alignUp, decayMask } from '../../compiler/lower/memory.ts';
 import { checkSequenceFits } from '../../compiler/positions.ts';
-import { HYPER, CLIP } from '../../compiler/lower/optimizer.ts';
-import { type Plan, type PlanOptions, type Region, buildPlan } from '../../compiler/lower/plan.ts';
+import { HYPER, CLIP } from '../../compiler/lower/optimizer-layout.ts';
+import type { Plan, Region } from '../../compiler/lower/plan.ts';
 import type { ParamStore, Arena } from '../arena.ts';
 import { filledInput, type Batch } from '../cpu/executor.ts';
 import type { FloatTensor } from '../cpu/tensor.ts';
@@ -17,7 +19,6 @@ import { float32ToHalf } from '../io/half.ts';
 import type { OptimizerState } from '../optim.ts';
 import { GpuError } from './errors.ts';
 import type { Batch as GpuBatch, Gpu, Kernel } from './gpu.ts';
-import type { AdapterCaps } from '../../codegen/wgsl/caps.ts';
 
 export interface GpuRunOptions {
   /** Dropout is active in training mode. */
@@ -51,13 +52,18 @@ export interface GpuStepResult {
   gradNorm: number;
 }
 
+/** What an executor runs: the training plan and, exactly when its dropout draws masks, the evaluation plan. */
+export interface ExecutorPlans {
+  train: Plan;
+  /** The plan with dropout as the identity; without it, evaluation runs the training plan. */
+  eval?: Plan;
+}
+
 export interface GpuExecutorOptions {
   /** Parameters to upload (else the arenas start at zero; call upload() later). */
   store?: ParamStore;
-  /** Planner options (fusions, reuse); the op kernels default to the registry. */
-  plan?: Partial<PlanOptions>;
-  /** Plan for these capabilities instead of the device's (only ever stricter: e.g. a smaller binding limit). */
-  caps?: AdapterCaps;
+  /** The Training IR the plans were made from: needed only for graph inputs the batch may leave out (filledInput). */
+  graph?: TrainingGraph;
 }
 
 /** A plan made ready on the device: its pipelines and buffers. */
@@ -77,45 +83,31 @@ export class GpuExecutor {
   private readonly shared = new Map<string, GPUBuffer>();
   private readonly prepared = new Map<'train' | 'eval', Prepared>();
   private train!: Prepared;
-  /** Plans made ahead of time (fromPlan): used instead of the planner. */
-  private prebuilt?: { train: Plan; eval?: Plan };
 
   private constructor(
     readonly gpu: Gpu,
+    private readonly plans: ExecutorPlans,
+    /** The Training IR of the plans, where given (GpuExecutorOptions.graph). */
     private readonly graph: TrainingGraph | undefined,
-    readonly dims: { B: number; T: number },
-    private readonly opts: GpuExecutorOptions,
   ) {}
 
-  /** The Training IR this executor plans; an executor of prebuilt plans (fromPlan) has none. */
-  get t(): TrainingGraph {
-    if (!this.graph) throw new GpuError('validation', 'this executor runs prebuilt plans (fromPlan) and has no training graph');
-    return this.graph;
+  /** The batch shape the plans were made for. */
+  get dims(): { B: number; T: number } {
+    return this.plans.train.dims;
   }
 
   /**
-   * Plans `t` for batches of dims.B × dims.T, compiles every pipeline (a failure throws GpuError)
-   * and allocates the buffers. The evaluation plan (dropout as the identity) is made on first use.
+   * An executor of `plans` (the caller made them: runtime/webgpu/plans.ts, or `peftc build` ahead
+   * of time, so code that only calls this needs none of the compiler): compiles the training
+   * plan's pipelines (a failure throws GpuError) and allocates its buffers; the evaluation plan's
+   * on first use. Plans with inputs the batch may leave out, besides tokens, targets and those
+   * with a fill, need their graph (opts.graph).
    */
-  static async create(gpu: Gpu, t: TrainingGraph, dims: { B: number; T: number }, opts: GpuExecutorOptions = {}): Promise<GpuExecutor> {
-    checkSequenceFits(t.graph, dims.T);
-    const ex = new GpuExecutor(gpu, t, dims, opts);
-    ex.train = await ex.prepare('train');
-    if (opts.store) ex.upload(opts.store);
-    return ex;
-  }
-
-  /**
-   * An executor of plans made ahead of time (`peftc build`, runtime/standalone/): no planner
-   * runs, so code that only calls this needs none of the compiler. `plans.eval` is the
-   * evaluation plan (dropout as the identity), given exactly when the training plan's dropout
-   * draws masks. Plans with inputs besides tokens and targets need their graph: use create().
-   */
-  static async fromPlan(gpu: Gpu, plans: { train: Plan; eval?: Plan }, opts: { store?: ParamStore } = {}): Promise<GpuExecutor> {
+  static async fromPlan(gpu: Gpu, plans: ExecutorPlans, opts: GpuExecutorOptions = {}): Promise<GpuExecutor> {
     const extra = Object.entries(plans.train.io.extra ?? {}).filter(([, r]) => r.fill === undefined).map(([n]) => n);
-    if (extra.length) throw new GpuError('validation', `the plan has graph inputs besides tokens and targets (${extra.join(', ')}); run it with GpuExecutor.create and its training graph`);
-    const ex = new GpuExecutor(gpu, undefined, plans.train.dims, {});
-    ex.prebuilt = plans;
+    if (extra.length && !opts.graph) throw new GpuError('validation', `the plan has graph inputs besides tokens and targets (${extra.join(', ')}); run it with its training graph (createExecutor)`);
+    if (opts.graph) checkSequenceFits(opts.graph.graph, plans.train.dims.T);
+    const ex = new GpuExecutor(gpu, plans, opts.graph);
     ex.train = await ex.prepare('train');
     if (opts.store) ex.upload(opts.store);
     return ex;
@@ -130,10 +122,8 @@ export class GpuExecutor {
     const have = this.prepared.get(dropout);
     if (have) return have;
     // Without a dropout that draws a mask, evaluation and training are the same plan.
-    const pre = this.prebuilt;
-    const masks = pre ? pre.eval !== undefined : this.t.graph.nodes.some((n) => n.op === 'dropout' && (n.attrs.p as number) > 0);
-    if (dropout === 'eval' && !masks) return this.train;
-    const plan = pre ? (dropout === 'eval' ? pre.eval! : pre.train) : buildPlan(this.t, this.dims, this.opts.caps ?? this.gpu.info, { ...this.opts.plan, dropout });
+    if (dropout === 'eval' && !this.plans.eval) return this.train;
+    const plan = dropout === 'eval' ? this.plans.eval! : this.plans.train;
     const kernels = await Promise.all(plan.shaders.map((s) => this.gpu.pipeline(s.wgsl, { label: s.label })));
     const buffers = plan.buffers.map((b) => {
       const old = this.shared.get(b.label);
@@ -290,7 +280,8 @@ export class GpuExecutor {
         this.gpu.write(this.buf(region.buffer), t.data as Int32Array);
         continue;
       }
-      const node = this.t.graph.nodes[this.t.graph.inputs[name]!]!;
+      const g = this.graph!.graph; // fromPlan required it for such inputs
+      const node = g.nodes[g.inputs[name]!]!;
       const t = batch.extra?.[name] ?? filledInput(node);
       if (!t) throw new GpuError('validation', `the graph has an input \`${name}\` that the batch does not give`);
       checkInput(name, t, region.shape, node.dtype);

@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE_COMPILER_FILES, bundleNode, bundlePage } from '../../cli/build-bundle.ts';
-import { DEFAULT_CAPS } from '../../compiler/lower/plan.ts';
+import { DEFAULT_CAPS } from '../../codegen/wgsl/caps.ts';
 import { readCheckpointDir } from '../../runtime/checkpoint-node.ts';
 import { getFloat32 } from '../../runtime/io/safetensors.ts';
 import type { PlanSet, TrainerManifest } from '../../runtime/standalone/manifest.ts';

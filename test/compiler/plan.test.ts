@@ -1,12 +1,17 @@
 // The planner (compiler/lower/plan.ts) as a pure function: memory layout, liveness reuse,
-// fusions, limits and the text forms — with stand-in op kernels (the WGSL of the real ones is
-// checked on the adapters by test/webgpu/plan-*.test.ts).
+// fusions, limits and the text forms — with stand-in op kernels over the WGSL backend's
+// products, pairs, loss and optimizer (the WGSL of the real op kernels is checked on the
+// adapters by test/webgpu/plan-*.test.ts), and with a backend that generates no code at all.
 import { describe, expect, it } from 'vitest';
 import { buildTrainingGraph, type TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { ALIGN } from '../../compiler/lower/memory.ts';
 import { FUSION_KINDS as FUSIONS } from '../../compiler/lower/fuse.ts';
-import { DEFAULT_CAPS, buildPlan, formatPlan, formatWgsl, type Plan, PlanError, type PlanOptions } from '../../compiler/lower/plan.ts';
-import type { AdapterCaps, OpKernelGen } from '../../codegen/wgsl/types.ts';
+import { buildPlan, formatPlan, formatWgsl, type KernelBackend, type Plan, PlanError, type PlanOptions } from '../../compiler/lower/plan.ts';
+import type { BindingName, Kernel } from '../../compiler/lower/kernels.ts';
+import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
+import { wgslBackend } from '../../codegen/wgsl/backend.ts';
+import { DEFAULT_CAPS } from '../../codegen/wgsl/caps.ts';
+import type { AdapterCaps, OpKernel, OpKernelRequest } from '../../codegen/wgsl/types.ts';
 import { graphOf, graphOfText, tinySet, TINY } from '../helpers.ts';
 
 /** WebGPU's default limits, which every adapter offers. */
@@ -18,7 +23,7 @@ const CAPS: AdapterCaps = { isSoftware: true, features: [], limits: LIMITS };
  * As in the registry, operands that only give a shape are not bound.
  */
 const SHAPE_ONLY: Record<string, number> = { sum_to: 1, expand_batch: 1, positions: 0, pool_grad: 1 };
-const stub: OpKernelGen = (req) => ({
+const stub = (req: OpKernelRequest): OpKernel => ({
   label: `${req.op}_stub`,
   wgsl: `// ${req.op} ${JSON.stringify(req)}`,
   bindings: [
@@ -30,7 +35,7 @@ const stub: OpKernelGen = (req) => ({
 });
 
 const plan = (t: TrainingGraph, o: Partial<PlanOptions> = {}, caps = CAPS, dims = { B: 2, T: 8 }): Plan =>
-  buildPlan(t, dims, caps, { kernels: stub, ...o });
+  buildPlan(t, dims, { ...wgslBackend(caps), op: stub }, o);
 const tg = (name: string, extra: string[] = [], full = false) => buildTrainingGraph(graphOf(name, [...tinySet(name), ...extra], full));
 
 describe('plan: memory', () => {
@@ -418,7 +423,7 @@ describe('plan: epilogue fusions', () => {
     // vocab 512 × n_embd 80 under 128 KiB: the MLP's hidden [128, 320] (160 KiB) splits.
     const set = ['vocab_size=512', 'n_positions=64', 'n_embd=80', 'n_layer=1', 'n_head=2'];
     const caps = { ...CAPS, limits: { ...LIMITS, maxStorageBufferBindingSize: 128 * 1024 } };
-    const split = buildPlan(buildTrainingGraph(graphOf('gpt2.peft', set, true)), { B: 2, T: 64 }, caps, {});
+    const split = buildPlan(buildTrainingGraph(graphOf('gpt2.peft', set, true)), { B: 2, T: 64 }, wgslBackend(caps), {});
     const aux = of(split, 'activation_aux')[0]!;
     const pieces = dispatches(split, aux.nodes[1]!).filter((s) => s.kind === 'dispatch' && split.shaders[s.shader]!.wgsl.includes('activated'));
     expect(pieces.length).toBeGreaterThan(1);
@@ -463,7 +468,7 @@ describe('plan: limits and the optimizer', () => {
     const limit = 128 * 1024;
     const caps = { ...CAPS, limits: { ...LIMITS, maxStorageBufferBindingSize: limit } };
     for (const [name, full] of [['gpt2-lora.peft', false], ['gpt2.peft', true]] as const) {
-      const q = buildPlan(buildTrainingGraph(graphOf(name, set, full)), { B: 2, T: 64 }, caps, {});
+      const q = buildPlan(buildTrainingGraph(graphOf(name, set, full)), { B: 2, T: 64 }, wgslBackend(caps), {});
       const dispatches = q.steps.filter((s) => s.kind === 'dispatch');
       for (const s of dispatches) {
         for (const r of s.bindings) {
@@ -556,3 +561,45 @@ describe('plan: data and text', () => {
   });
 });
 
+
+describe('plan: the kernel backend', () => {
+  /** A backend that generates no code: each kernel binds what the planner offers for its kind of work. */
+  const blank = (label: string, bindings: readonly BindingName[]): Kernel => ({ label, wgsl: `// ${label} ${bindings.join(' ')}`, bindings, workgroups: [1, 1, 1] });
+  const inputs = (req: OpKernelRequest): BindingName[] => req.inputs.map((_, i) => `in${i}` as const);
+  const stand: KernelBackend = {
+    target: CAPS,
+    op: (req) => ({ ...stub(req) }),
+    matmul: (s: MatmulSpec) =>
+      blank(`mm_${s.M}x${s.N}x${s.K}`, [
+        'a', 'b',
+        ...(s.second ? (['a2', 'b2'] as const) : []),
+        ...(s.bias ? (['bias'] as const) : []),
+        ...(s.activationGrad ? (['pre'] as const) : []),
+        ...(s.residual ? (['res'] as const) : []),
+        ...(s.dropout ? (['globals'] as const) : []),
+        'c',
+        ...(s.activationOut ? (['activated'] as const) : []),
+      ]),
+    secondProduct: () => true,
+    pair: (fusion, req) => blank(fusion, [...inputs(req), 'out', 'out1']),
+    loss: (req, grad) => blank(`loss_${grad}`, ['in0', 'in1', ...(grad ? (['out'] as const) : []), 'loss']),
+    sumSquares: (bytes) => ({ kernel: blank('sumsq', ['in0', 'out']), partialBytes: 4 * Math.min(4096, Math.ceil(bytes / 16)) }),
+    clipFactor: () => blank('clip', ['in0', 'out']),
+    update: (cfg) => blank(cfg.kind, ['p', 'g', ...(cfg.kind === 'adamw' ? (['m', 'v'] as const) : []), 'decay', 'hyper', 'clip']),
+  };
+
+  it('plans without a code generator: a stand-in backend gets the same buffers and steps as the WGSL one', () => {
+    const t = tg('gpt2-lora.peft');
+    const real = plan(t, {}, CAPS);
+    const other = buildPlan(t, { B: 2, T: 8 }, stand);
+    expect(other.steps.map((s) => s.label)).toEqual(real.steps.map((s) => s.label));
+    expect(other.steps.map((s) => s.kind === 'dispatch' && s.writes)).toEqual(real.steps.map((s) => s.kind === 'dispatch' && s.writes));
+    expect(other.buffers.filter((b) => b.label !== 'optim.partials')).toEqual(real.buffers.filter((b) => b.label !== 'optim.partials'));
+    expect(other.shaders.every((s) => s.wgsl.startsWith('//'))).toBe(true);
+  });
+
+  it('names a binding the backend asks for that the planner does not provide', () => {
+    const greedy: KernelBackend = { ...stand, loss: (req, grad) => blank('loss', ['in0', 'in1', 'in2', ...(grad ? (['out'] as const) : []), 'loss']) };
+    expect(() => buildPlan(tg('tiny-gpt-lora.peft'), { B: 2, T: 8 }, greedy)).toThrow(/kernel loss binds `in2`, which %\d+ cross_entropy\+cross_entropy_grad/);
+  });
+});

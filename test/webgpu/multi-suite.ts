@@ -10,7 +10,7 @@ import { ADAPTER_IDS } from '../../compiler/multi/bank.ts';
 import { CpuExecutor } from '../../runtime/cpu/executor.ts';
 import { AdapterSet, servingGraph } from '../../runtime/multi/set.ts';
 import { lmTargets } from '../../runtime/targets.ts';
-import { GpuExecutor } from '../../runtime/webgpu/executor.ts';
+import { createExecutor } from '../../runtime/webgpu/plans.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { adapterOf, randomTokens, tinyBase } from '../multi/helpers.ts';
@@ -52,7 +52,7 @@ export function multiSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
   describe(`${adapter}: several adapters in one batch`, () => {
     it('gives the CPU reference\'s logits for a batch mixing four adapters and the base', async () => {
       const g = set.graphOf(null);
-      const exec = await GpuExecutor.create(gpu, servingGraph(g), { B: use.length, T }, { store: set.bankStore, plan: { backward: false } });
+      const exec = await createExecutor(gpu, servingGraph(g), { B: use.length, T }, { store: set.bankStore, plan: { backward: false } });
       const batch = set.batchFor(g, tokens, ids);
       const r = await exec.run(batch, { training: false, step: 0, backward: false, read: { logits: true } });
       const want = set.logits(tokens, use);
@@ -63,7 +63,7 @@ export function multiSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       expect(exec.plan.stats.trainableBytes).toBeGreaterThan(0);
       expect(exec.plan.stats.gradBytes).toBe(0);
       const one = AdapterSet.create(base, [adapters[0]!]);
-      const exec1 = await GpuExecutor.create(gpu, servingGraph(one.graphOf(null)), { B: 1, T }, { store: one.bankStore, plan: { backward: false } });
+      const exec1 = await createExecutor(gpu, servingGraph(one.graphOf(null)), { B: 1, T }, { store: one.bankStore, plan: { backward: false } });
       expect(exec1.plan.stats.frozenBytes).toBe(baseBytes);
       expect(exec1.plan.stats.trainableBytes).toBeLessThan(exec.plan.stats.trainableBytes);
       exec.destroy();
@@ -75,7 +75,7 @@ export function multiSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       expect(t.grads.length).toBe(set.bankStore.trainable.slots.length);
       const batch = { tokens, targets: lmTargets(tokens), extra: { [ADAPTER_IDS]: { shape: [use.length], data: Int32Array.from(ids) } } };
       const cpu = new CpuExecutor(t).run(set.bankStore, batch, { precision: 'f32', training: false, step: 0 });
-      const exec = await GpuExecutor.create(gpu, t, { B: use.length, T }, { store: set.bankStore });
+      const exec = await createExecutor(gpu, t, { B: use.length, T }, { store: set.bankStore });
       const r = await exec.run(batch, { training: false, step: 0 });
       expect(Math.abs(r.loss - cpu.loss)).toBeLessThanOrEqual(1e-5 * Math.abs(cpu.loss));
       const G = Math.max(...[...cpu.grads.values()].map((x) => maxAbs(x.data)));

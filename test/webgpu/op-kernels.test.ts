@@ -2,7 +2,7 @@
 // the per-adapter cases, the errors for leaves, unknown ops and bad requests, workgroup sizes
 // and workgroup memory under compatibility-mode limits, dispatch splitting, and bindings.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CAPS } from '../../compiler/lower/plan.ts';
+import { DEFAULT_CAPS } from '../../codegen/wgsl/caps.ts';
 import { OPS } from '../../compiler/ir/ops.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { dropoutThreshold } from '../../runtime/cpu/rng.ts';

@@ -1,4 +1,4 @@
-// The WGSL op kernels (runtime/webgpu/kernels/) against the CPU reference (runtime/cpu/kernels),
+// The WGSL op kernels (codegen/wgsl/) against the CPU reference (runtime/cpu/kernels),
 // registered once per software adapter by ops-swiftshader.test.ts and ops-llvmpipe.test.ts.
 // A missing adapter fails the tests: it is never a skip.
 //

@@ -35,9 +35,11 @@ import { lmTargets } from '../../runtime/targets.ts';
 import { loadWeights } from '../../runtime/weights.ts';
 import { GpuError } from '../../runtime/webgpu/errors.ts';
 import { GpuExecutor } from '../../runtime/webgpu/executor.ts';
+import { createExecutor } from '../../runtime/webgpu/plans.ts';
 import { buildPlan } from '../../compiler/lower/plan.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
 import { opKernel } from '../../codegen/wgsl/index.ts';
+import { wgslBackend } from '../../codegen/wgsl/backend.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { peftc } from '../cli/peftc.ts';
 import { graphOf, graphOfText, tinySet } from '../helpers.ts';
@@ -136,7 +138,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
     it.each(MODELS)('%s', async (file) => {
       const { t, store, batch } = setup(file);
       const cpu = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
-      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store });
+      const exec = await createExecutor(gpu, t, { B: 2, T: 6 }, { store });
       try {
         const res = await exec.run(batch, { training: false, step: 0 });
         expect(Math.abs(res.loss - cpu.loss)).toBeLessThanOrEqual(TOL.loss * Math.abs(cpu.loss));
@@ -152,7 +154,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       const { g, t, store } = setup('gpt2-lora.peft');
       const batch = batchFor(g, new Random(5), 4, 64);
       const cpu = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
-      const exec = await GpuExecutor.create(gpu, t, { B: 4, T: 64 }, { store });
+      const exec = await createExecutor(gpu, t, { B: 4, T: 64 }, { store });
       try {
         if (adapter === 'llvmpipe') expect(exec.plan.shaders.some((x) => x.wgsl.includes('let m0 = gid.y * 16u;'))).toBe(true);
         const res = await exec.run(batch, { training: false, step: 0 });
@@ -169,7 +171,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       const cpu = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: true, step: 3 });
       const eval0 = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 3 });
       expect(Math.abs(cpu.loss - eval0.loss)).toBeGreaterThan(1e-3); // dropout does change the loss
-      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store });
+      const exec = await createExecutor(gpu, t, { B: 2, T: 6 }, { store });
       const res = await exec.run(batch, { training: true, step: 3 });
       expect(Math.abs(res.loss - cpu.loss)).toBeLessThanOrEqual(TOL.loss * cpu.loss);
       expectGrads(res.grads, cpu.grads);
@@ -178,8 +180,8 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
 
     it('without fusions the numbers are the same (and with dropout drawn in the residual epilogues, the same masks)', async () => {
       const { t, store, batch } = setup('gpt2-lora.peft');
-      const fused = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store });
-      const plain = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store, plan: { fuse: false } });
+      const fused = await createExecutor(gpu, t, { B: 2, T: 6 }, { store });
+      const plain = await createExecutor(gpu, t, { B: 2, T: 6 }, { store, plan: { fuse: false } });
       const kinds = new Set(fused.plan.fusions.map((f) => f.kind));
       for (const k of ['sum_of_products', 'activation_aux', 'activation_grad', 'residual', 'norm_residual', 'attention_lse', 'attention_grad_kv'] as const) expect(kinds.has(k), k).toBe(true);
       for (const training of [false, true]) {
@@ -202,7 +204,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       for (let i = 0; i < store.trainable.data.length; i++) store.trainable.data[i] = store.trainable.data[i]! + rng.normal(0, 0.1);
       const batch = batchFor(g, rng);
       const t = buildTrainingGraph(g);
-      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store, caps: { ...gpu.info, isSoftware: !hardware } });
+      const exec = await createExecutor(gpu, t, { B: 2, T: 6 }, { store, caps: { ...gpu.info, isSoftware: !hardware } });
       try {
         const onSums = exec.plan.fusions.filter((f) => t.graph.nodes[f.nodes[0]!]!.op === 'add').map((f) => f.kind);
         expect(onSums.sort()).toEqual(['activation_aux', 'activation_aux', 'activation_grad', 'activation_grad', 'residual', 'residual']);
@@ -219,7 +221,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
     it('a forward-only run and a loss-only readback', async () => {
       const { t, store, batch } = setup('llama-lora.peft');
       const cpu = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0, backward: false });
-      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store });
+      const exec = await createExecutor(gpu, t, { B: 2, T: 6 }, { store });
       const fwd = await exec.run(batch, { training: false, step: 0, backward: false });
       expect(Math.abs(fwd.loss - cpu.loss)).toBeLessThanOrEqual(TOL.loss * cpu.loss);
       expect(fwd.grads.size).toBe(0);
@@ -240,7 +242,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       const C = g.nodes[g.outputs.logits]!.shape[1] as number;
       const cpu = new CpuExecutor(t);
       const want = cpu.run(store, batch, { precision: 'f32', training: false, step: 0 });
-      const exec = await GpuExecutor.create(gpu, t, { B: PAD_LENGTHS.length, T: PAD_T }, { store });
+      const exec = await createExecutor(gpu, t, { B: PAD_LENGTHS.length, T: PAD_T }, { store });
       try {
         const res = await exec.run(batch, { training: false, step: 0 });
         expect(Math.abs(res.loss - want.loss)).toBeLessThanOrEqual(TOL.loss * Math.abs(want.loss));
@@ -268,7 +270,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
         const gpuStore = createStore(g, 'f32');
         gpuStore.frozen.data.set(store.frozen.data);
         gpuStore.trainable.data.set(store.trainable.data);
-        const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store: gpuStore });
+        const exec = await createExecutor(gpu, t, { B: 2, T: 6 }, { store: gpuStore });
         const cpu = new CpuExecutor(t);
         const opt = new Optimizer(cfg, store.trainable);
         let clipped = 0;
@@ -317,8 +319,8 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       const gpuStore = createStore(g, 'f32');
       gpuStore.frozen.data.set(store.frozen.data);
       gpuStore.trainable.data.set(store.trainable.data);
-      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 64 }, { store: gpuStore, caps });
-      const evalExec = await GpuExecutor.create(gpu, t, { B: 2, T: 64 }, { store: gpuStore, caps, plan: { backward: false } });
+      const exec = await createExecutor(gpu, t, { B: 2, T: 64 }, { store: gpuStore, caps });
+      const evalExec = await createExecutor(gpu, t, { B: 2, T: 64 }, { store: gpuStore, caps, plan: { backward: false } });
       try {
         if (file !== 'gpt2.peft') expect(exec.plan.ids.frozenParts?.length).toBeGreaterThan(1);
         const pieces = exec.plan.steps.filter((x) => /\[piece \d+\/\d+\]$/.test(x.label));
@@ -363,7 +365,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       const batch = batchFor(g, rng, 2, 16);
       const t = buildTrainingGraph(g, ADAMW);
       const caps = { ...gpu.info, limits: { ...gpu.info.limits, maxStorageBufferBindingSize: Math.min(2 ** 27, gpu.info.limits.maxStorageBufferBindingSize) } };
-      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 16 }, { store, caps });
+      const exec = await createExecutor(gpu, t, { B: 2, T: 16 }, { store, caps });
       try {
         expect(exec.plan.steps.filter((x) => /^%\d+ embedding \(wte\) \[piece \d\/2\]$/.test(x.label))).toHaveLength(2);
         expect(exec.plan.steps.filter((x) => /lm_head\) \[piece/.test(x.label)).length).toBeGreaterThanOrEqual(2);
@@ -406,8 +408,8 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       })() : setup(file);
       const batch = batchFor(g, new Random(21), dims.B, dims.T);
       const caps = set.length ? { ...gpu.info, limits: { ...gpu.info.limits, maxStorageBufferBindingSize: 128 * 1024 } } : gpu.info;
-      const exec = await GpuExecutor.create(gpu, t, dims, { store, caps, plan: { frozenF16: true } });
-      const f32 = buildPlan(t, dims, caps);
+      const exec = await createExecutor(gpu, t, dims, { store, caps, plan: { frozenF16: true } });
+      const f32 = buildPlan(t, dims, wgslBackend(caps));
       try {
         const halves = exec.plan.frozen.slots.filter((s) => s.dtype === 'f16');
         expect(halves.length).toBeGreaterThan(0);
@@ -435,7 +437,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       const gpuStore = createStore(g, 'f32');
       gpuStore.frozen.data.set(store.frozen.data);
       gpuStore.trainable.data.set(store.trainable.data);
-      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store: gpuStore, caps });
+      const exec = await createExecutor(gpu, t, { B: 2, T: 6 }, { store: gpuStore, caps });
       expect(exec.plan.steps.filter((s) => s.label.startsWith('sgd update')).length).toBeGreaterThan(1);
       await stepAlongside(exec, t, store, batch, sgd, 5);
       await exec.download(gpuStore);
@@ -447,7 +449,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       const { t, store, batch } = setup('gpt2-lora.peft');
       const path = store.trainable.slots[0]!.param.path;
       store.trainable.view(path)[0] = NaN;
-      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store });
+      const exec = await createExecutor(gpu, t, { B: 2, T: 6 }, { store });
       const before = Float32Array.from(store.trainable.data);
       const res = await exec.step(batch);
       expect(Number.isFinite(res.gradNorm)).toBe(false);
@@ -469,7 +471,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       const tokens = { shape: [rows.length, rows[0]!.length], data: Int32Array.from(rows.flat()) };
       const store = createStore(g, 'f32');
       expect(loadWeights(g, store, weights).size).toBe(g.params.length);
-      const exec = await GpuExecutor.create(gpu, buildTrainingGraph(g), { B: rows.length, T: rows[0]!.length }, { store });
+      const exec = await createExecutor(gpu, buildTrainingGraph(g), { B: rows.length, T: rows[0]!.length }, { store });
       const res = await exec.run({ tokens, targets: lmTargets(tokens) }, { training: false, step: 0 });
       const loss = getFloat32(expected, 'loss')[0]!;
       expect(Math.abs(res.loss - loss) / loss).toBeLessThan(1e-5);
@@ -501,20 +503,21 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
   });
 
   describe(`${adapter}: failures are errors, never zeros`, () => {
-    it('a kernel that fails to compile makes create() throw a GpuError naming it', async () => {
+    it('a kernel that fails to compile makes fromPlan() throw a GpuError naming it', async () => {
       const { t, store } = setup('gpt2-lora.peft');
-      const broken = (req: Parameters<typeof opKernel>[0], caps: Parameters<typeof opKernel>[1]) => {
-        const k = opKernel(req, caps);
+      const broken = (req: Parameters<typeof opKernel>[0]) => {
+        const k = opKernel(req, gpu.info);
         return req.op === 'layernorm' ? { ...k, label: 'broken_layernorm', wgsl: k.wgsl.replace('fn main', 'fn main_typo') } : k;
       };
-      const err = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store, plan: { kernels: broken } }).catch((e: unknown) => e);
+      const train = buildPlan(t, { B: 2, T: 6 }, { ...wgslBackend(gpu.info), op: broken });
+      const err = await GpuExecutor.fromPlan(gpu, { train }, { store }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(GpuError);
       expect((err as GpuError).message).toContain('broken_layernorm');
     });
 
     it('a batch of another shape than planned is refused', async () => {
       const { t, store, g } = setup('gpt2-lora.peft');
-      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 6 }, { store });
+      const exec = await createExecutor(gpu, t, { B: 2, T: 6 }, { store });
       const other = batchFor(g, new Random(1), 2, 5);
       await expect(exec.run(other, { training: false, step: 0 })).rejects.toThrow(/planned for \[2, 6\]/);
       exec.destroy();

@@ -12,7 +12,7 @@ import { initParams } from '../../runtime/init.ts';
 import { RankController, RankedBackend } from '../../runtime/rank.ts';
 import { lmTargets } from '../../runtime/targets.ts';
 import { WebGpuBackend } from '../../runtime/webgpu/backend.ts';
-import { GpuExecutor } from '../../runtime/webgpu/executor.ts';
+import { createExecutor } from '../../runtime/webgpu/plans.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { graphOfText } from '../helpers.ts';
@@ -66,7 +66,7 @@ export function rankSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
         if (name === 'adalora') for (const k of Object.keys(b.extra)) b.extra[k] = { shape: [4], data: Float32Array.of(1, 0, 1, 1) };
       }
       const cpu = new CpuExecutor(t).run(store, b, { precision: 'f32', training: true, step: 0 });
-      const exec = await GpuExecutor.create(gpu, t, { B: 2, T: 8 }, { store });
+      const exec = await createExecutor(gpu, t, { B: 2, T: 8 }, { store });
       const res = await exec.run(b, { training: true, step: 0 });
       expect(Math.abs(res.loss - cpu.loss) / cpu.loss).toBeLessThan(1e-5);
       let G = 0;

@@ -1,0 +1,25 @@
+// The WGSL generators behind the planner's KernelBackend (compiler/lower/kernels.ts): one
+// backend per adapter's capabilities. buildPlan(t, dims, wgslBackend(caps)) is a WebGPU plan.
+import type { OptimizerConfig } from '../../compiler/autodiff/backward.ts';
+import type { KernelBackend, OpKernelRequest, PairFusion } from '../../compiler/lower/kernels.ts';
+import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
+import type { AdapterCaps } from './caps.ts';
+import { attentionGradKV, attentionWithLse, crossEntropyFused, crossEntropyRows, opKernel } from './index.ts';
+import { matmulKernel, matmulVariantFor, regblockRowBlocks } from './matmul.ts';
+import { clipFactorKernel, sumSquaresKernel, updateKernel } from './optimizer.ts';
+
+export function wgslBackend(caps: AdapterCaps): KernelBackend {
+  const variant = matmulVariantFor(caps);
+  return {
+    target: caps,
+    op: (req: OpKernelRequest) => opKernel(req, caps),
+    matmul: (spec: MatmulSpec) => matmulKernel(spec, { variant, limits: caps.limits, rowBlocks: regblockRowBlocks(spec, caps.adapterClass) }),
+    // Only the register-blocked variant adds a second product in the same kernel.
+    secondProduct: () => variant === 'regblock',
+    pair: (fusion: PairFusion, req: OpKernelRequest) => (fusion === 'attention_lse' ? attentionWithLse(req, caps) : attentionGradKV(req, caps)),
+    loss: (req: OpKernelRequest, grad: boolean) => (grad ? crossEntropyFused(req, caps) : crossEntropyRows(req, caps)),
+    sumSquares: (bytes: number) => sumSquaresKernel(bytes),
+    clipFactor: (clipNorm: number) => clipFactorKernel(clipNorm),
+    update: (config: OptimizerConfig, bytes: number) => updateKernel(config, bytes),
+  };
+}
