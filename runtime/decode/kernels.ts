@@ -5,10 +5,12 @@ import type { Attrs } from '../../compiler/ir/types.ts';
 import { fail, floatIn, floatOut, intAttr, intIn, type Kernel } from '../cpu/kernels/common.ts';
 import { rope } from '../cpu/kernels/rope.ts';
 import type { KvCache } from './kv-cache.ts';
+import { linearFewRows } from './matvec.ts';
 
 /** The kernels of the decoding ops for a batch whose row b is cache row rows[b]. */
 export function decodeKernels(cache: KvCache, rows: readonly number[]): Record<string, Kernel> {
   return {
+    linear: linearFewRows,
     kv_attention: (inputs, attrs, ctx) => kvAttention(cache, rows, inputs, attrs, ctx),
     decode_positions: (inputs, attrs) => {
       const past = intIn('decode_positions', inputs, 1, 'past');

@@ -1,0 +1,81 @@
+// Generation speed on the CPU backend: milliseconds per token at several context lengths, with
+// the key/value cache (a prefill of the context, then one-token steps) and, with --full, by
+// re-evaluating the whole window for each token (what generate did before the cache). Random
+// weights (speed does not depend on them); greedy choice included. Not a test: it measures and
+// prints, one line per context, then the flatness (ms/token at the longest context over the
+// shortest; 1 is flat). Besides wall time it reports the process's CPU time per token (`cpu`):
+// on a shared machine that is what the work costs, whatever else runs. The backend is one thread.
+//
+//   npx tsx bench/generate.ts [--model examples/gpt2.peft] [--set …] [--contexts 16,128,512]
+//                             [--tokens 8] [--full 16,128] [--json]
+import { resolve } from 'node:path';
+import { compile } from '../compiler/build.ts';
+import { nodeHost } from '../cli/node-host.ts';
+import { vocabSize } from '../cli/session.ts';
+import { createStore } from '../runtime/arena.ts';
+import { CpuBackend } from '../runtime/backend.ts';
+import { Random } from '../runtime/cpu/random.ts';
+import { CpuDecoder } from '../runtime/decode/cpu-decoder.ts';
+import { generateByWindow, pick } from '../runtime/generate.ts';
+import { initParams } from '../runtime/init.ts';
+import { servingGraph } from '../runtime/multi/set.ts';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+const list = (s: string) => s.split(',').filter(Boolean).map(Number);
+
+const model = resolve(arg('model', 'examples/gpt2.peft'));
+const set = process.argv.includes('--set') ? [arg('set', '')] : [];
+const contexts = list(arg('contexts', '16,128,512'));
+const tokens = Number(arg('tokens', '8'));
+const full = list(arg('full', ''));
+const res = compile(model, nodeHost, { set, derivedPrefix: true });
+if (!res.graph) throw new Error(`${model} does not compile: ${res.diagnostics.map((d) => d.message).join('; ')}`);
+const g = res.graph;
+const store = createStore(g, 'f32');
+initParams(g, store, { seed: 1 });
+const vocab = vocabSize(g)!;
+const greedy = { temperature: 0, topK: 0, topP: 1 };
+const rng = new Random(5);
+const prompt = (n: number) => Array.from({ length: n }, () => rng.int(vocab));
+
+/** Mean ms per token over `tokens` steps after a prefill of `ctx` tokens. */
+async function cached(ctx: number): Promise<{ prefillMs: number; msPerToken: number; cpuMsPerToken: number }> {
+  const dec = new CpuDecoder(g, store);
+  let t0 = performance.now();
+  const { rows, logits } = await dec.start([prompt(ctx)]);
+  const prefillMs = performance.now() - t0;
+  let next = pick(logits[0]!, greedy, rng);
+  t0 = performance.now();
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < tokens; i++) next = pick((await dec.next(rows, [next]))[0]!, greedy, rng);
+  const cpu = process.cpuUsage(c0);
+  return { prefillMs, msPerToken: (performance.now() - t0) / tokens, cpuMsPerToken: (cpu.user + cpu.system) / 1000 / tokens };
+}
+
+/** ms per token re-evaluating the window (one token: it is slow). */
+async function reevaluated(ctx: number): Promise<number> {
+  const backend = new CpuBackend(servingGraph(g), store);
+  const t0 = performance.now();
+  await generateByWindow(backend, prompt(ctx), { ...greedy, maxTokens: 1, seed: 0, maxContext: Infinity, promptLength: g.promptLength });
+  return performance.now() - t0;
+}
+
+const rows: Record<string, number | string>[] = [];
+for (const ctx of contexts) {
+  const r = await cached(ctx);
+  rows.push({ context: ctx, cache_ms_per_token: +r.msPerToken.toFixed(1), cache_cpu_ms_per_token: +r.cpuMsPerToken.toFixed(1), prefill_ms: +r.prefillMs.toFixed(0) });
+  if (!process.argv.includes('--json')) console.log(`context ${String(ctx).padStart(4)}  kv cache ${r.msPerToken.toFixed(1).padStart(8)} ms/token, cpu ${r.cpuMsPerToken.toFixed(1).padStart(8)} ms/token  (prefill ${r.prefillMs.toFixed(0)} ms)`);
+}
+for (const ctx of full) {
+  const ms = await reevaluated(ctx);
+  rows.push({ context: ctx, full_ms_per_token: +ms.toFixed(0) });
+  if (!process.argv.includes('--json')) console.log(`context ${String(ctx).padStart(4)}  full re-evaluation ${ms.toFixed(0).padStart(8)} ms/token`);
+}
+const per = rows.filter((r) => r.cache_ms_per_token !== undefined);
+const flat = (k: string) => (per[per.length - 1]![k] as number) / (per[0]![k] as number);
+const flatness = flat('cache_ms_per_token');
+if (process.argv.includes('--json')) console.log(JSON.stringify({ model: arg('model', 'examples/gpt2.peft'), tokens, rows, gen_flatness: +flatness.toFixed(3), gen_flatness_cpu: +flat('cache_cpu_ms_per_token').toFixed(3) }));
+else console.log(`gen_flatness ${flatness.toFixed(2)}, by cpu time ${flat('cache_cpu_ms_per_token').toFixed(2)} (ms/token at context ${per[per.length - 1]!.context} over context ${per[0]!.context})`);
