@@ -72,3 +72,30 @@ describe('generateRows', () => {
     expect(seen).toEqual(out);
   });
 });
+
+describe('the window', () => {
+  it('leaves room for prefix positions: a prefix-tuned model generates past n_positions − prefix', async () => {
+    const g = methodGraph('prefix');
+    const backend = cpuBackend(g, randomStore(g, 4));
+    // n_positions 64, prefix 5: 59 positions for tokens; 50 + 20 slide the window.
+    const opts = { temperature: 0, topK: 0, topP: 1, maxTokens: 20, seed: 0, maxContext: 64, promptLength: 0 };
+    const prompt = tokensOf(50, VOCAB, 8);
+    const out = await generate(backend, prompt, opts);
+    expect(out).toHaveLength(20);
+    expect(out).toEqual(await generateByWindow(backend, prompt, opts));
+  });
+});
+
+describe('a backend without a decoder', () => {
+  it('generates by re-evaluating the window and says why', async () => {
+    const g = methodGraph('lora');
+    const cpu = cpuBackend(g, randomStore(g, 6));
+    // Any backend other than the CPU's (as WebGPU's is today): only evaluate().
+    const other = { name: 'other', training: cpu.training, evaluate: (b: Parameters<typeof cpu.evaluate>[0]) => cpu.evaluate(b) } as unknown as typeof cpu;
+    const notes: string[] = [];
+    const opts = { temperature: 0, topK: 0, topP: 1, maxTokens: 6, seed: 0, maxContext: 64, promptLength: 0 };
+    const prompt = tokensOf(5, VOCAB, 2);
+    expect(await generate(other, prompt, { ...opts, note: (m) => notes.push(m) })).toEqual(await generate(cpu, prompt, opts));
+    expect(notes).toEqual(['generate: the other backend has no key/value cache yet; every token re-evaluates the whole window']);
+  });
+});
