@@ -21,7 +21,7 @@ export function addCompileFlags(cmd: Command): Command {
 /** The flags of the verbs that run a model: its tokenizer and where it computes. */
 export function addRuntimeFlags(cmd: Command): Command {
   return cmd
-    .option('--tokenizer <name>', 'byte | gpt2 (default: from the vocabulary size)')
+    .option('--tokenizer <name|path>', 'byte | gpt2 | llama, or a Hugging Face tokenizer.json (its file or folder); default: from the vocabulary size')
     .option('--backend <name>', 'cpu | webgpu | auto (WebGPU when an adapter opens, else the CPU)', 'cpu')
     .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe', 'auto')
     .option('--frozen-dtype <dtype>', 'WebGPU: store frozen weight matrices as f32 or f16 (half their memory; the CPU then computes with the same rounded weights)', 'f32');

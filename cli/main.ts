@@ -17,6 +17,7 @@ import { evalCommand, generateCommand, type EvalFlags, type GenerateFlags } from
 import { exportCommand, importCommand, mergeCommand } from './interop.ts';
 import { registerMultiAdapter } from './multi-commands.ts';
 import { registerWeightFlags } from './weight-flags.ts';
+import { tokenizeText, type TokenizeFlags } from './tokenize.ts';
 
 // A reader that stops early (`peftc compile … | head`) closes the pipe: stop quietly, as
 // Unix tools do, instead of throwing EPIPE.
@@ -154,7 +155,7 @@ addCompileFlags(
     .option('--weight-decay <wd>', 'decoupled weight decay, matrices only (fixed in the plan)', '0.01')
     .option('--clip <norm>', 'clip gradients to this global norm, 0: off (fixed in the plan)', '1')
     .option('--seed <n>', 'seed of the initial parameters, and the default seed of the data order', '0')
-    .option('--tokenizer <name>', 'byte | gpt2 (default: from the vocabulary size)')
+    .option('--tokenizer <name>', 'byte | gpt2 | llama (default: from the vocabulary size)')
     .option('--kernels <kind>', 'kernels to plan: hardware (workgroup tiling) | software (no barriers, for CPU adapters) | both (default; each device runs the kind that suits it)')
     .option('--gpu <choice>', 'plan for this adapter\'s limits instead of WebGPU\'s defaults: auto | hardware | swiftshader | llvmpipe')
     .option('--frozen-dtype <dtype>', 'store frozen weight matrices as f32 or f16 (half their memory)', 'f32')
@@ -162,6 +163,16 @@ addCompileFlags(
 ).action(async (file: string, flags: BuildFlags) => {
   process.exitCode = await buildCommand(file, flags);
 });
+
+program
+  .command('tokenize')
+  .argument('<text>', 'the text (- reads standard input)')
+  .requiredOption('--tokenizer <name|path>', 'byte | gpt2 | llama, or a Hugging Face tokenizer.json (its file or folder)')
+  .option('--decode', 'the text is a JSON array of ids: print their text')
+  .description('print the token ids of a text as one JSON array (no BOS/EOS added)')
+  .action((text: string, flags: TokenizeFlags) => {
+    process.stdout.write(tokenizeText(text, flags) + '\n');
+  });
 
 program
   .command('export')

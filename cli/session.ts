@@ -6,7 +6,8 @@ import { buildTrainingGraph, DEFAULT_OPTIMIZER, type OptimizerConfig, type Train
 import type { Graph } from '../compiler/ir/types.ts';
 import { createStore, type ParamStore } from '../runtime/arena.ts';
 import { CpuBackend, type Backend } from '../runtime/backend.ts';
-import { tokenizerByName, type Tokenizer } from '../runtime/data/tokenizer.ts';
+import type { Tokenizer } from '../runtime/data/tokenizer.ts';
+import { loadTokenizer } from '../runtime/data/tokenizers/load-node.ts';
 import { initParams } from '../runtime/init.ts';
 import { loadInit } from '../runtime/interop/hf-weights-node.ts';
 import { readWeightsFile, type WeightsReadOptions } from '../runtime/io/read-weights-node.ts';
@@ -81,10 +82,13 @@ async function loadFineTune(file: string, graph: Graph, store: ParamStore, ft: F
   loadWeights(graph, store, weights, { require, where: ft.adapter, model: file, hint: (m) => (m.unmatched.length || m.wrong.length ? otherModelHint(file, ft) : undefined) });
 }
 
-/** The tokenizer named by --tokenizer, or the one the model's vocabulary implies. */
+/** Built-in tokenizers a model's vocabulary size implies (others default to `byte`). */
+const TOKENIZER_FOR_VOCAB = new Map([[50257, 'gpt2'], [32000, 'llama']]);
+
+/** The tokenizer named by --tokenizer (a name or a tokenizer.json), or the one the model's vocabulary implies. */
 export function pickTokenizer(g: Graph, name?: string): Tokenizer {
   const vocab = vocabSize(g);
-  const tok = tokenizerByName(name ?? (vocab === 50257 ? 'gpt2' : 'byte'));
+  const tok = loadTokenizer(name ?? TOKENIZER_FOR_VOCAB.get(vocab ?? 0) ?? 'byte');
   if (vocab !== undefined && tok.vocabSize > vocab) {
     throw new UserError(`the ${tok.name} tokenizer has ${tok.vocabSize} tokens but the model's vocabulary has ${vocab}; set a matching vocab_size or --tokenizer`);
   }

@@ -8,12 +8,16 @@
 // looks past that point. So cutting just before such a whitespace character gives the same
 // tokens as the whole text — unless the non-whitespace character starts a special token
 // (<|endoftext|>), so no cut is made before "<". A context-free tokenizer (bytes) is cut
-// anywhere between characters.
+// anywhere between characters. A tokenizer that knows its own safe cuts says so (`cutBefore`,
+// then the pieces after the first are encoded with `encodeRest`): LLaMA's SentencePiece is cut
+// before a space that follows a non-space; a Hugging Face tokenizer.json only where a stretch
+// is too long (below).
 //
 // Two guards keep time and memory linear whatever the text:
 //   - a stretch of MAX_STRETCH characters with no safe cut is cut where it ends;
 //   - a run of more than MAX_RUN letters, digits, symbols or spaces (one BPE piece, whose merge
-//     in js-tiktoken takes time quadratic in its length) is encoded MAX_RUN characters at a time.
+//     in js-tiktoken takes time quadratic in its length) is encoded MAX_RUN characters at a time
+//     (GPT-2's rule only: the tokenizers with their own cuts merge in n log n).
 // Only such stretches tokenize differently from the whole text (docs/data.md).
 import type { Tokenizer } from './tokenizer.ts';
 
@@ -35,6 +39,8 @@ export class TokenStream {
   private n = 0;
   private pending = '';
   private sized = false;
+  /** Whether text has been encoded: later pieces continue it (`encodeRest`). */
+  private started = false;
 
   /**
    * `bytes`: the UTF-8 size of the whole text if known (sizes the buffer once); `window`: the
@@ -67,10 +73,11 @@ export class TokenStream {
     const s = this.pending;
     let at = 0;
     while (s.length - at > this.window) {
-      let cut = this.tok.contextFree ? charCut(s, at + this.window) : safeCut(s, at, at + this.window);
+      const safe = this.tok.cutBefore?.bind(this.tok) ?? isSafe;
+      let cut = this.tok.contextFree ? charCut(s, at + this.window) : safeCut(s, at, at + this.window, safe);
       if (cut < 0) {
         // A stretch with no safe point: wait for one (the text may go on), up to MAX_STRETCH.
-        cut = nextSafeCut(s, at + this.window, Math.min(s.length - 1, at + MAX_STRETCH));
+        cut = nextSafeCut(s, at + this.window, Math.min(s.length - 1, at + MAX_STRETCH), safe);
         if (cut < 0 && s.length - at > MAX_STRETCH) cut = charCut(s, at + MAX_STRETCH);
         if (cut < 0) break;
       }
@@ -84,7 +91,7 @@ export class TokenStream {
   private encode(text: string): void {
     const before = this.n;
     let at = 0;
-    for (const m of this.tok.contextFree ? [] : text.matchAll(LONG_RUN)) {
+    for (const m of this.tok.contextFree || this.tok.cutBefore ? [] : text.matchAll(LONG_RUN)) {
       this.append(text.slice(at, m.index));
       for (const piece of m[0].match(RUN_PIECE)!) this.append(piece);
       at = m.index + m[0].length;
@@ -95,7 +102,8 @@ export class TokenStream {
 
   private append(text: string): void {
     if (!text) return;
-    const ids = this.tok.encode(text);
+    const ids = this.started && this.tok.encodeRest ? this.tok.encodeRest(text) : this.tok.encode(text);
+    this.started = true;
     if (this.n + ids.length > this.buf.length) this.grow(this.n + ids.length);
     for (let i = 0; i < ids.length; i++) this.buf[this.n + i] = ids[i]!;
     this.n += ids.length;
@@ -120,7 +128,7 @@ export class TokenStream {
 /** The tokens of a text of any length (see TokenStream). */
 export function encodeText(tok: Tokenizer, text: string): Int32Array {
   // Most texts (a JSONL field) are short and plain: one call, no buffer to grow.
-  if (text.length <= WINDOW && (tok.contextFree || !HAS_LONG_RUN.test(text))) return new Int32Array(tok.encode(text));
+  if (text.length <= WINDOW && (tok.contextFree || tok.cutBefore || !HAS_LONG_RUN.test(text))) return new Int32Array(tok.encode(text));
   return new TokenStream(tok).push(text).finish();
 }
 
@@ -128,17 +136,20 @@ export function encodeText(tok: Tokenizer, text: string): Int32Array {
  * A safe cut in (from, to) of `s`: before the last whitespace character in it that a
  * non-whitespace character follows (s[to] must exist); -1 if there is none.
  */
-function safeCut(s: string, from: number, to: number): number {
-  for (let i = to - 1; i > from; i--) if (isSafe(s, i)) return i;
+function safeCut(s: string, from: number, to: number, safe: Safe): number {
+  for (let i = to - 1; i > from; i--) if (safe(s, i)) return i;
   return -1;
 }
 
 /** The first safe cut in [from, to) (s[to] must exist); -1 if there is none. */
-function nextSafeCut(s: string, from: number, to: number): number {
-  for (let i = from; i < to; i++) if (isSafe(s, i)) return i;
+function nextSafeCut(s: string, from: number, to: number, safe: Safe): number {
+  for (let i = from; i < to; i++) if (safe(s, i)) return i;
   return -1;
 }
 
+type Safe = (s: string, i: number) => boolean;
+
+/** GPT-2's rule (see the top). */
 function isSafe(s: string, i: number): boolean {
   // Not before "<": a special token (<|endoftext|>) ends the text the pre-tokenizer sees, so the
   // whitespace run before it is one piece, last character included.

@@ -1,9 +1,12 @@
-// Tokenizers: text ↔ token ids. Two are built in, both offline and isomorphic (no files,
-// no Node APIs): `byte` (UTF-8 bytes, vocabulary 256, the default) and `gpt2` (GPT-2's
+// Tokenizers: text ↔ token ids. Three are built in, all offline and isomorphic (no files,
+// no Node APIs): `byte` (UTF-8 bytes, vocabulary 256, the default), `gpt2` (GPT-2's
 // byte-level BPE, vocabulary 50257, <|endoftext|> = 50256, through js-tiktoken, whose
-// `ranks/gpt2` module ships the merge ranks as a JS string).
+// `ranks/gpt2` module ships the merge ranks as a JS string) and `llama` (LLaMA-1/2's
+// SentencePiece BPE, vocabulary 32000, tokenizers/llama.ts). Any Hugging Face tokenizer.json
+// is read by tokenizers/hf-json.ts (tokenizers/load-node.ts picks a name or a path).
 import { Tiktoken } from 'js-tiktoken/lite';
 import gpt2Ranks from 'js-tiktoken/ranks/gpt2';
+import { LlamaTokenizer } from './tokenizers/llama.ts';
 
 export interface Tokenizer {
   readonly name: string;
@@ -21,10 +24,20 @@ export interface Tokenizer {
    * between characters and tokenized piece by piece (runtime/data/token-stream.ts).
    */
   readonly contextFree?: boolean;
+  /**
+   * Where a long text may be cut without changing its tokens, when the tokenizer knows (else
+   * token-stream.ts applies GPT-2's rule): true if the text may be cut just before `s[i]`, the
+   * rest then encoded with `encodeRest`.
+   */
+  cutBefore?(s: string, i: number): boolean;
+  /** The ids of text that continues a longer text at a cut (SentencePiece: no dummy prefix). */
+  encodeRest?(text: string): number[];
+  /** The text of ids that continue a text (SentencePiece: a word's leading space kept). */
+  decodeRest?(ids: readonly number[]): string;
 }
 
-export type TokenizerName = 'byte' | 'gpt2';
-export const TOKENIZER_NAMES: readonly TokenizerName[] = ['byte', 'gpt2'];
+export type TokenizerName = 'byte' | 'gpt2' | 'llama';
+export const TOKENIZER_NAMES: readonly TokenizerName[] = ['byte', 'gpt2', 'llama'];
 
 const REPLACEMENT = '\uFFFD';
 
@@ -96,11 +109,13 @@ export class Gpt2Tokenizer implements Tokenizer {
 
 let byteTokenizer: ByteTokenizer | undefined;
 let gpt2Tokenizer: Gpt2Tokenizer | undefined;
+let llamaTokenizer: LlamaTokenizer | undefined;
 
 /** The tokenizer of that name; throws an Error naming the choices for any other name. */
 export function tokenizerByName(name: string): Tokenizer {
   if (name === 'byte') return (byteTokenizer ??= new ByteTokenizer());
   if (name === 'gpt2') return (gpt2Tokenizer ??= new Gpt2Tokenizer());
+  if (name === 'llama') return (llamaTokenizer ??= new LlamaTokenizer());
   throw new Error(`unknown tokenizer \`${name}\`; choose one of: ${TOKENIZER_NAMES.join(', ')}`);
 }
 
@@ -121,7 +136,7 @@ export class DecodeStream {
 
   push(id: number): string {
     this.pending.push(id);
-    const text = this.tok.decode(this.pending);
+    const text = this.decode(this.pending);
     if (text.endsWith(REPLACEMENT) && this.pending.length < 4) return '';
     this.pending = [];
     return text;
@@ -129,9 +144,14 @@ export class DecodeStream {
 
   /** Whatever is still held back (U+FFFD for an incomplete character). */
   flush(): string {
-    const text = this.pending.length ? this.tok.decode(this.pending) : '';
+    const text = this.pending.length ? this.decode(this.pending) : '';
     this.pending = [];
     return text;
+  }
+
+  /** Every id continues the text printed before it (the prompt): SentencePiece keeps its space. */
+  private decode(ids: number[]): string {
+    return this.tok.decodeRest ? this.tok.decodeRest(ids) : this.tok.decode(ids);
   }
 }
 
