@@ -18,6 +18,7 @@ import { wgslBackend } from '../codegen/wgsl/backend.ts';
 import { DEFAULT_CAPS, type AdapterCaps } from '../codegen/wgsl/caps.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { PAGE_HTML, bundleNode, bundlePage } from './build-bundle.ts';
+import { buildTorchCommand } from './build-torch.ts';
 import { UserError } from './grad.ts';
 import { adapterChoice } from './plan.ts';
 import { frozenF16, int, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
@@ -37,12 +38,17 @@ export interface BuildFlags extends SessionFlags {
   weightDecay?: string;
   clip?: string;
   kernels?: string;
-}
   maxDataBytes?: string;
+  /** `--target webgpu|torch`: this WebGPU trainer, or a PyTorch one (build-torch.ts). */
+  target?: string;
+}
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; dependencies: Record<string, string> });
 
 export async function buildCommand(file: string, flags: BuildFlags): Promise<number> {
+  const targetKind = flags.target ?? 'webgpu';
+  if (targetKind === 'torch') return buildTorchCommand(file, flags);
+  if (targetKind !== 'webgpu') throw new UserError(`--target must be webgpu or torch, not \`${targetKind}\``);
   // Flags first, before any slow work.
   const opt = optimizerFrom(flags);
   if (flags.schedule !== 'constant' && flags.schedule !== 'cosine') throw new UserError(`--schedule must be constant or cosine, not \`${flags.schedule}\``);
@@ -66,8 +72,8 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
   // The sample, checked now as the trainer will read it: a bad file fails the build, not the run.
   const sample = flags.data ? resolveData(flags.data, dataLimit(flags.maxDataBytes)) : undefined;
   if (sample) buildDataset(sample, { task: g.task, tokenizer: s.tokenizer, seqLen: T, ...(vocab !== undefined ? { modelVocab: vocab } : {}), ...(numLabels !== undefined ? { numLabels } : {}) });
-
   const sampleBytes = sample ? sourceBytes(sample) : new Uint8Array(0);
+
   const t = trainingGraph(g, opt);
   const target = await targetFor(flags.gpu, kernels === 'both' ? ['hardware', 'software'] : [kernels]);
   const plans: PlanSet = {};

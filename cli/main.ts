@@ -140,6 +140,7 @@ addCompileFlags(
     .command('build')
     .argument('<file>', '.peft file')
     .requiredOption('-o, --out <dir>', 'the trainer folder to write (new, empty, or a trainer built before)')
+    .option('--target <target>', 'webgpu (train.mjs and a browser page) | torch (a PyTorch trainer: model.py, train.py; docs/torch-target.md)', 'webgpu')
     .option('--data <data>', 'sample data to bundle (a text or .jsonl file, or a bundled corpus); checked now')
     .option('--max-data-bytes <size>', 'refuse data files larger than this (bytes, or like 512M, 2GiB)', '1GiB')
     .option('--init <base.safetensors>', 'base weights by parameter path (copied into the trainer)')

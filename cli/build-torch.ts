@@ -1,0 +1,138 @@
+// `peftc build FILE --target torch -o DIR`: the program as a PyTorch trainer folder (model.py,
+// train.py, …; see codegen/torch/ and docs/torch-target.md). The compiler runs here: the model
+// is generated from the Model IR, the initial weights drawn (seeded init, then --init) and the
+// data tokenized into rows, so that the folder needs only Python and torch.
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Graph } from '../compiler/ir/types.ts';
+import { CodegenError } from '../codegen/codegen-error.ts';
+import { TORCH_FILES, torchFolder, type TrainerDefaults } from '../codegen/torch/index.ts';
+import type { ParamStore } from '../runtime/arena.ts';
+import { Batcher } from '../runtime/data/batches.ts';
+import { resolveData } from '../runtime/data/corpora-node.ts';
+import { buildDataset, type Row } from '../runtime/data/dataset.ts';
+import { dataLimit } from '../runtime/data/read-node.ts';
+import { planExport } from '../runtime/interop/hf-peft.ts';
+import { hfNameMap } from '../runtime/interop/names.ts';
+import { serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
+import type { BuildFlags } from './build.ts';
+import { compileFile } from './common.ts';
+import { UserError } from './grad.ts';
+import { int, openSession, optimizerFrom, vocabSize } from './session.ts';
+
+export async function buildTorchCommand(file: string, flags: BuildFlags): Promise<number> {
+  const opt = optimizerFrom(flags);
+  if (opt.kind !== 'adamw') throw new UserError('--target torch trains with AdamW; leave out --optimizer or give adamw');
+  if (flags.schedule !== 'constant' && flags.schedule !== 'cosine') throw new UserError(`--schedule must be constant or cosine, not \`${flags.schedule}\``);
+  for (const [flag, v] of [['--kernels', flags.kernels], ['--gpu', flags.gpu]] as const) if (v !== undefined) throw new UserError(`${flag} plans WebGPU kernels; --target torch has none`);
+  const B = int(flags.batch, '--batch', 1);
+  checkOutDir(flags.out);
+  const s = await openSession(file, flags);
+  if (!s) return 1;
+  const g = s.graph;
+  const derived = compileFile(file, flags, { derivedPrefix: true }).graph;
+  if (!derived) throw new UserError(`${file}: does not compile with the prefix table in place of its MLP`);
+  const T = int(flags.seq ?? String(Math.min(128, s.maxContext - g.promptLength)), '--seq', 2);
+  if (g.promptLength + T > s.maxContext) throw new UserError(`--seq ${T} plus ${g.promptLength} soft tokens exceeds the model's ${s.maxContext} positions`);
+  const data = flags.data ? dataRows(g, flags, s.tokenizer, T) : undefined;
+
+  const defaults: TrainerDefaults = {
+    batch: B,
+    steps: flags.steps ? int(flags.steps, '--steps', 1) : null,
+    lr: opt.lr,
+    schedule: flags.schedule,
+    warmup: int(flags.warmup, '--warmup'),
+    weight_decay: opt.weightDecay,
+    clip: opt.clipNorm,
+    eval_every: flags.evalEvery ? int(flags.evalEvery, '--eval-every', 1) : null,
+    eval_rows: int(flags.evalRows ?? '256', '--eval-rows', 1),
+    seed: Number(flags.seed ?? 0),
+    data: data ? TORCH_FILES.data : null,
+  };
+  let files: Map<string, string>;
+  try {
+    files = torchFolder({
+      source: file,
+      graph: g,
+      exportPlan: planExport(derived, hfNameMap(derived), { baseModel: flags.init ?? null }),
+      prefixTablePath: derived.params.find((p) => p.origin === 'prefix' && p.partition === 'trainable')?.path,
+      optimizer: { beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps },
+      defaults,
+      ...(data ? { seqLen: T } : {}),
+    });
+  } catch (e) {
+    if (e instanceof CodegenError) throw new UserError(`${file}: ${e.detail}`);
+    throw e;
+  }
+  mkdirSync(flags.out, { recursive: true });
+  for (const [name, text] of files) writeFileSync(join(flags.out, name), text);
+  writeFileSync(join(flags.out, TORCH_FILES.weights), weightsFile(s.store));
+  if (data) writeFileSync(join(flags.out, TORCH_FILES.data), data.bytes);
+  const trainable = s.store.trainable.size;
+  process.stdout.write([
+    `built ${flags.out}: a PyTorch trainer (${trainable.toLocaleString('en')} trainable of ${(trainable + s.store.frozen.size).toLocaleString('en')} parameters)${data ? `, ${data.rows} training rows of ${T} tokens` : ''}`,
+    `  one process:  python3 ${join(flags.out, TORCH_FILES.train)} ${data ? '' : '--data DATA.safetensors '}--steps N --out RUN_DIR`,
+    `  distributed:  torchrun --nproc_per_node N ${join(flags.out, TORCH_FILES.train)} --out RUN_DIR`,
+  ].join('\n') + '\n');
+  return 0;
+}
+
+/** Every parameter's initial value, by path. */
+function weightsFile(store: ParamStore): Uint8Array {
+  const weights: Record<string, WriteTensor> = {};
+  for (const arena of [store.frozen, store.trainable]) {
+    for (const slot of arena.slots) weights[slot.param.path] = { dtype: 'F32', shape: slot.param.shape, data: Float32Array.from(arena.data.subarray(slot.offset, slot.offset + slot.size)) };
+  }
+  return serializeSafetensors(weights, { format: 'peftc-initial-weights/1' });
+}
+
+/**
+ * The data tokenized and split as `peftc train` does, each row encoded as the trainer's batches
+ * encode it (padded tokens, targets with the loss mask applied, lengths): train.py only indexes.
+ */
+function dataRows(g: Graph, flags: BuildFlags, tokenizer: Parameters<typeof buildDataset>[1]['tokenizer'], T: number): { bytes: Uint8Array; rows: number } {
+  if (g.params.some((p) => p.method?.name === 'prompt' && typeof p.method.settings.template === 'string' && p.method.settings.template !== '')) {
+    throw new UserError('--target torch does not encode data for prompt templates yet; train it with `peftc train`');
+  }
+  const vocab = vocabSize(g);
+  const numLabels = g.task === 'classification' ? (g.nodes[g.outputs.logits]!.shape[1] as number) : undefined;
+  const source = resolveData(flags.data!, dataLimit(flags.maxDataBytes));
+  const ds = buildDataset(source, { task: g.task, tokenizer, seqLen: T, ...(vocab !== undefined ? { modelVocab: vocab } : {}), ...(numLabels !== undefined ? { numLabels } : {}) });
+  const one = new Batcher(ds, { batchSize: 1, promptLength: g.promptLength, shuffle: false });
+  const tensors: Record<string, WriteTensor> = {};
+  encodeSplit(tensors, 'train', ds.train, one, g);
+  encodeSplit(tensors, 'valid', ds.valid, one, g);
+  return { bytes: serializeSafetensors(tensors, { format: 'peftc-rows/1', source: source.name }), rows: ds.train.length };
+}
+
+function encodeSplit(out: Record<string, WriteTensor>, split: string, rows: readonly Row[], one: Batcher, g: Graph): void {
+  const T = one.seqLen;
+  const S = g.task === 'classification' ? 1 : g.promptLength + T;
+  const tokens = new Int32Array(rows.length * T);
+  const targets = new Int32Array(rows.length * S);
+  const lengths = new Int32Array(rows.length);
+  rows.forEach((r, i) => {
+    const b = one.encode([r]);
+    tokens.set(b.tokens.data, i * T);
+    targets.set(b.targets.data, i * S);
+    lengths[i] = b.extra.lengths.data[0]!;
+  });
+  out[`${split}.tokens`] = { dtype: 'I32', shape: [rows.length, T], data: tokens };
+  out[`${split}.targets`] = { dtype: 'I32', shape: g.task === 'classification' ? [rows.length] : [rows.length, S], data: targets };
+  out[`${split}.lengths`] = { dtype: 'I32', shape: [rows.length], data: lengths };
+}
+
+/** DIR must be new, empty, or a torch trainer folder built before (its files are replaced). */
+function checkOutDir(dir: string): void {
+  if (!existsSync(dir)) return;
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    throw new UserError(`-o ${dir}: not a folder`);
+  }
+  if (entries.length > 0 && !(entries.includes(TORCH_FILES.config) && entries.includes(TORCH_FILES.model))) {
+    throw new UserError(`-o ${dir}: the folder exists and is not a torch trainer built before; give a new or empty folder`);
+  }
+}
+

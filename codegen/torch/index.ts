@@ -1,0 +1,79 @@
+// The torch target: the text files of a PyTorch trainer folder for one compiled .peft program.
+// model.py is generated from the Model IR; ops.py, safetensors_io.py and train.py are fixed
+// files (py/) that read what varies from config.json. Weights and data are the caller's (they
+// need the runtime). See docs/torch-target.md.
+import { readFileSync } from 'node:fs';
+import type { Graph } from '../../compiler/ir/types.ts';
+import type { ExportPlan } from '../../runtime/interop/hf-peft.ts';
+import { pyDumps } from '../../runtime/interop/pyjson.ts';
+import { CodegenError } from '../codegen-error.ts';
+import { FORWARD_INPUTS, modelPy } from './model-py.ts';
+import { readmeMd } from './readme.ts';
+
+/** Fixed files copied into every folder. */
+const FIXED = ['ops.py', 'safetensors_io.py', 'train.py'] as const;
+
+export interface TrainerDefaults {
+  batch: number;
+  steps: number | null;
+  lr: number;
+  schedule: 'constant' | 'cosine';
+  warmup: number;
+  weight_decay: number;
+  clip: number;
+  eval_every: number | null;
+  eval_rows: number;
+  seed: number;
+  /** The data file train.py reads by default (`data.safetensors` when one was built), else null. */
+  data: string | null;
+}
+
+export interface TorchTarget {
+  /** The .peft file, for messages and file metadata. */
+  source: string;
+  /** The program as trained (the prefix reparameterisation MLP included). */
+  graph: Graph;
+  /** What adapter files hold: planExport of the program compiled with derivedPrefix. */
+  exportPlan: ExportPlan;
+  /** The derived graph's parameter that replaces the prefix MLP in adapter files, if any. */
+  prefixTablePath?: string;
+  optimizer: { beta1: number; beta2: number; eps: number };
+  defaults: TrainerDefaults;
+  /** Sequence length of the built data rows, if any (for the README). */
+  seqLen?: number;
+}
+
+export const TORCH_FILES = { model: 'model.py', train: 'train.py', config: 'config.json', readme: 'README.md', weights: 'weights.safetensors', data: 'data.safetensors' } as const;
+
+/** File name → text, for every text file of the folder. */
+export function torchFolder(t: TorchTarget): Map<string, string> {
+  const g = t.graph;
+  if (g.task !== 'causal_lm' && g.task !== 'classification') throw new CodegenError('validation', `task ${g.task as string} is not supported`, 'model.py');
+  const files = new Map<string, string>();
+  files.set(TORCH_FILES.model, modelPy(g, `The model of ${t.source}, as PyTorch modules.`));
+  for (const f of FIXED) files.set(f, readFileSync(new URL(`./py/${f}`, import.meta.url), 'utf8'));
+  files.set(TORCH_FILES.config, JSON.stringify(configJson(t), null, 1) + '\n');
+  files.set(TORCH_FILES.readme, readmeMd(t));
+  return files;
+}
+
+function configJson(t: TorchTarget): Record<string, unknown> {
+  const parts = t.exportPlan.parts;
+  return {
+    source: t.source,
+    task: t.graph.task,
+    prompt_length: t.graph.promptLength,
+    inputs: FORWARD_INPUTS.filter((n) => t.graph.inputs[n] !== undefined),
+    optimizer: t.optimizer,
+    defaults: t.defaults,
+    prefix_table: t.graph.prefixTable !== undefined ? (t.prefixTablePath ?? null) : null,
+    export: parts.map((p) => ({
+      folder: parts.length === 1 ? '' : p.part,
+      format: p.format,
+      weights: p.weightsFile,
+      config: pyDumps(p.config),
+      entries: p.entries.map((e) => ({ key: e.key, path: e.path, shape: e.shape, ...(e.blocks ? { blocks: e.blocks } : {}) })),
+    })),
+    export_skipped: t.exportPlan.skipped,
+  };
+}

@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""Trains the model of model.py, on one process or under `torchrun --nproc_per_node N`.
+
+Written by `peftc build --target torch`; see README.md. The same optimizer (AdamW with
+decoupled weight decay on matrices only), schedule (linear warm-up, then cosine or constant),
+gradient clipping and loss (mean over the counted target positions of the global batch) as
+`peftc train`. `--grad` instead computes one forward and backward with `peftc grad`'s contract.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import safetensors_io  # noqa: E402
+from model import PROMPT_LENGTH, TASK, Model  # noqa: E402
+
+with open(os.path.join(HERE, 'config.json')) as f:
+    BUILD = json.load(f)
+IGNORE = -100
+STATE_FILE = 'trainer_state.pt'
+
+
+class UsageError(Exception):
+    """A mistake in what was asked (a file, a flag): printed as one line, exit 1."""
+
+
+def parse_args(argv):
+    d = BUILD['defaults']
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--grad', action='store_true', help="one forward and backward: write loss, logits and grad.<path> (peftc grad's contract)")
+    p.add_argument('--tokens', help='--grad: a JSON array of equal-length token rows')
+    p.add_argument('--labels', help='--grad, classification: a JSON array of one label per row')
+    p.add_argument('--init', help='weights by parameter path (.safetensors), over the built initial weights')
+    p.add_argument('--data', default=d['data'], help='training rows: a data.safetensors written by peftc build --data')
+    p.add_argument('--valid', help="validation rows: another such file (its valid rows, else its train rows); default: the data file's")
+    p.add_argument('--steps', type=int, default=d['steps'], help='optimizer steps (default: one epoch)')
+    p.add_argument('--batch', type=int, default=d['batch'], help='rows per process and step (the global batch is batch × processes)')
+    p.add_argument('--lr', type=float, default=d['lr'], help='peak learning rate')
+    p.add_argument('--schedule', choices=['constant', 'cosine'], default=d['schedule'])
+    p.add_argument('--warmup', type=int, default=d['warmup'], help='linear warm-up steps')
+    p.add_argument('--weight-decay', type=float, default=d['weight_decay'], help='decoupled weight decay, matrices only')
+    p.add_argument('--clip', type=float, default=d['clip'], help='clip gradients to this global norm, 0: off')
+    p.add_argument('--eval-every', type=int, default=d['eval_every'], help='validate and checkpoint every n steps (default: 5 times per run)')
+    p.add_argument('--eval-rows', type=int, default=d['eval_rows'], help='validation rows, evenly spaced over the split')
+    p.add_argument('--seed', type=int, default=d['seed'], help='seed of the data order and dropout')
+    p.add_argument('--out', help='--grad: the .safetensors to write; training: the checkpoint folder')
+    p.add_argument('--resume', help='a checkpoint folder written by this trainer: continue its run')
+    p.add_argument('--stop-at', type=int, help='stop (and checkpoint) after this step, as if interrupted')
+    p.add_argument('--dtype', choices=['float32', 'float64'], default='float32')
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--json', action='store_true', help='one JSON object per step and evaluation on stdout')
+    return p.parse_args(argv)
+
+
+# ---------------------------------------------------------------- weights and files
+
+def load_file(path, what):
+    if not path or not os.path.isfile(path):
+        raise UsageError(f'{what}: no file `{path}`')
+    try:
+        return safetensors_io.load(path)
+    except safetensors_io.SafetensorsError as e:
+        raise UsageError(str(e)) from None
+
+
+def load_weights(model, path, where):
+    """Copies each tensor of the file into the parameter of the same path (shapes must agree)."""
+    params = dict(model.named_parameters())
+    for name, t in load_file(path, where).items():
+        p = params.get(name)
+        if p is None:
+            continue
+        if tuple(t.shape) != tuple(p.shape):
+            raise UsageError(f'{path}: tensor {name} is {list(t.shape)}, the model has {list(p.shape)}')
+        with torch.no_grad():
+            p.copy_(t.to(p.dtype))
+
+
+def new_model(args):
+    dtype = getattr(torch, args.dtype)
+    model = Model().to(dtype)
+    load_weights(model, os.path.join(HERE, 'weights.safetensors'), 'initial weights')
+    if args.init:
+        load_weights(model, args.init, '--init')
+    return model.to(args.device)
+
+
+def lm_targets(tokens):
+    """Position t predicts token t+1; with P soft tokens, position P−1 predicts the first token."""
+    B, T = tokens.shape
+    t = torch.full((B, PROMPT_LENGTH + T), IGNORE, dtype=torch.long)
+    if PROMPT_LENGTH > 0:
+        t[:, PROMPT_LENGTH - 1] = tokens[:, 0]
+    t[:, PROMPT_LENGTH:PROMPT_LENGTH + T - 1] = tokens[:, 1:]
+    return t
+
+
+# ---------------------------------------------------------------- --grad
+
+def grad(args):
+    if not args.tokens or not args.out:
+        raise UsageError('--grad needs --tokens T.json and --out OUT.safetensors')
+    try:
+        with open(args.tokens) as f:
+            rows = json.load(f)
+        tokens = torch.tensor(rows, dtype=torch.long)
+    except (OSError, ValueError, TypeError) as e:
+        raise UsageError(f'{args.tokens}: not a JSON array of equal-length token rows ({e})') from None
+    if tokens.dim() != 2 or tokens.numel() == 0:
+        raise UsageError(f'{args.tokens}: expected a JSON array of token rows, like [[1, 2, 3], [4, 5, 6]]')
+    model = new_model(args)
+    model.eval()
+    logits, loss = model(tokens.to(args.device), grad_targets(tokens, args).to(args.device))
+    (loss + model.regularizer()).backward()
+    out = {'loss': loss.detach().reshape(1).float(), 'logits': logits.detach().float()}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            out['grad.' + name] = (p.grad if p.grad is not None else torch.zeros_like(p)).float()
+    safetensors_io.save(out, args.out, {'source': BUILD['source'], 'backend': 'torch'})
+    print(f'loss {loss.item()}')
+
+
+def grad_targets(tokens, args):
+    """The next tokens (language models), or --labels (classification)."""
+    if TASK != 'classification':
+        return lm_targets(tokens)
+    if not args.labels:
+        raise UsageError('--grad on a classifier needs --labels L.json (one label per row)')
+    try:
+        with open(args.labels) as f:
+            labels = torch.tensor(json.load(f), dtype=torch.long)
+    except (OSError, ValueError, TypeError) as e:
+        raise UsageError(f'{args.labels}: not a JSON array of labels ({e})') from None
+    if labels.shape != (tokens.shape[0],):
+        raise UsageError(f'{args.labels}: {list(labels.shape)} labels for {tokens.shape[0]} rows')
+    return labels
+
+
+# ---------------------------------------------------------------- data
+
+class Rows:
+    """Encoded rows of one split: tokens [N, T], targets [N, P+T] (or [N] labels), lengths [N]."""
+
+    def __init__(self, tensors, split, where):
+        try:
+            self.tokens = tensors[f'{split}.tokens'].long()
+            self.targets = tensors[f'{split}.targets'].long()
+            self.lengths = tensors[f'{split}.lengths'].long()
+        except KeyError as e:
+            raise UsageError(f'{where}: no tensor {e.args[0]} (write the file with peftc build --data)') from None
+
+    def __len__(self):
+        return self.tokens.shape[0]
+
+    def take(self, index):
+        return self.tokens[index], self.targets[index], self.lengths[index]
+
+
+def load_data(args):
+    tensors = load_file(args.data, '--data')
+    train = Rows(tensors, 'train', args.data)
+    if args.valid:
+        vt = load_file(args.valid, '--valid')
+        valid = Rows(vt, 'valid' if 'valid.tokens' in vt else 'train', args.valid)
+    else:
+        valid = Rows(tensors, 'valid', args.data)
+    if len(train) == 0:
+        raise UsageError(f'{args.data}: no training rows')
+    return train, valid
+
+
+def epoch_order(n, epoch, seed):
+    """The row order of an epoch: a seeded permutation, the same on every process."""
+    g = torch.Generator().manual_seed(seed * 1000003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def global_batch_index(n, step, size, seed):
+    """Rows of the global batch of `step`: positions step·size … of the concatenated epoch orders."""
+    idx = []
+    for pos in range(step * size, (step + 1) * size):
+        epoch = pos // n
+        idx.append(int(epoch_order(n, epoch, seed)[pos - epoch * n]))
+    return torch.tensor(idx)
+
+
+def count_targets(targets):
+    return (targets != IGNORE).sum()
+
+
+# ---------------------------------------------------------------- optimizer and schedule
+
+def learning_rate(args, step, total):
+    """peftc's schedule for 0-based `step`: linear warm-up from zero, then constant or cosine to zero."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    if args.schedule == 'constant':
+        return args.lr
+    progress = min(1.0, (step - args.warmup) / max(1, total - args.warmup))
+    return 0.5 * args.lr * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model, args):
+    """AdamW; weight decay on matrices only (biases, norms, vectors are not decayed)."""
+    o = BUILD['optimizer']
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {'params': [p for p in trainable if p.dim() >= 2], 'weight_decay': args.weight_decay},
+        {'params': [p for p in trainable if p.dim() < 2], 'weight_decay': 0.0},
+    ]
+    return torch.optim.AdamW([g for g in groups if g['params']], lr=args.lr, betas=(o['beta1'], o['beta2']), eps=o['eps'])
+
+
+# ---------------------------------------------------------------- distributed
+
+class World:
+    """This process's place: rank and size under torchrun, else 0 of 1."""
+
+    def __init__(self, device):
+        import torch.distributed as dist
+        self.dist = dist
+        self.size = int(os.environ.get('WORLD_SIZE', '1'))
+        self.rank = int(os.environ.get('RANK', '0'))
+        if self.size > 1:
+            dist.init_process_group('nccl' if device.startswith('cuda') else 'gloo')
+
+    def sum(self, x):
+        if self.size > 1:
+            self.dist.all_reduce(x)
+        return x
+
+    def close(self):
+        if self.size > 1:
+            self.dist.destroy_process_group()
+
+
+# ---------------------------------------------------------------- training
+
+def forward_sum(model, rows, index, device):
+    """Σ of the per-position losses of rows[index] (its mean times its counted positions), and the count."""
+    tokens, targets, lengths = (t.to(device) for t in rows.take(index))
+    kwargs = {'lengths': lengths} if 'lengths' in BUILD['inputs'] else {}
+    _, loss = model(tokens, targets, **kwargs)
+    n = count_targets(targets)
+    return loss * n, n
+
+
+def evaluate(model, rows, args, world):
+    """Mean loss over the evaluated validation rows' counted positions, all processes together."""
+    n = len(rows)
+    if n == 0:
+        return None
+    k = min(args.eval_rows, n)
+    picked = [int(i * n / k) for i in range(k)]
+    mine = picked[world.rank::world.size]
+    was = model.training
+    model.eval()
+    total = torch.zeros(2, dtype=torch.float64)
+    with torch.no_grad():
+        for s in range(0, len(mine), args.batch):
+            loss_sum, count = forward_sum(model, rows, torch.tensor(mine[s:s + args.batch]), args.device)
+            total += torch.tensor([loss_sum.item(), float(count)], dtype=torch.float64)
+    model.train(was)
+    total = world.sum(total.to(args.device)).cpu()
+    return (total[0] / total[1].clamp(min=1)).item()
+
+
+def trainable_state(model):
+    return {name: p.detach().cpu().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def save_checkpoint(model, opt, step, total, log, args):
+    """OUT/: Hugging Face PEFT adapter folder(s) and trainer_state.pt (to --resume), written whole."""
+    os.makedirs(args.out, exist_ok=True)
+    save_hf_peft(model, args.out)
+    state = {'step': step, 'total': total, 'trainable': trainable_state(model), 'optimizer': opt.state_dict(), 'log': log,
+             'args': {k: v for k, v in vars(args).items() if k not in ('resume', 'stop_at', 'out')}}
+    tmp = os.path.join(args.out, STATE_FILE + '.tmp')
+    torch.save(state, tmp)
+    os.replace(tmp, os.path.join(args.out, STATE_FILE))
+
+
+def save_hf_peft(model, out):
+    """Each exported part (LoRA, prompt, prefix, bottleneck adapters) as adapter_config.json + weights,
+    keyed as Hugging Face PEFT (AdapterHub for bottleneck adapters) names them."""
+    params = dict(model.named_parameters())
+    for part in BUILD['export']:
+        folder = os.path.join(out, part['folder'])
+        os.makedirs(folder, exist_ok=True)
+        tensors = {}
+        for e in part['entries']:
+            value = model.prefix_table() if e['path'] == BUILD.get('prefix_table') else params[e['path']]
+            tensors[e['key']] = to_file_layout(e, value.detach().float().cpu())
+        tmp = os.path.join(folder, part['weights'] + '.tmp')
+        safetensors_io.save(tensors, tmp, {'format': 'pt'} if part['format'] == 'hf-peft' else None)
+        os.replace(tmp, os.path.join(folder, part['weights']))
+        with open(os.path.join(folder, 'adapter_config.json'), 'w') as f:
+            f.write(part['config'])
+
+
+def to_file_layout(entry, t):
+    """The prefix table's column blocks in the file's order (file block b = our block order[b])."""
+    blocks = entry.get('blocks')
+    if not blocks:
+        return t.reshape(entry['shape'])
+    w = blocks['width']
+    return torch.cat([t[:, o * w:(o + 1) * w] for o in blocks['order']], 1)
+
+
+def train(args):
+    if not args.out:
+        raise UsageError('training needs --out DIR (the checkpoint folder)')
+    if args.data is None:
+        raise UsageError('no training data: give --data (a data.safetensors written by peftc build --data)')
+    world = World(args.device)
+    if world.size > 1 and args.device.startswith('cuda'):
+        args.device = f'cuda:{int(os.environ.get("LOCAL_RANK", "0"))}'
+    train_rows, valid_rows = load_data(args)
+    model = new_model(args)
+    opt = make_optimizer(model, args)
+    global_batch = args.batch * world.size
+    total = args.steps or max(1, math.ceil(len(train_rows) / global_batch))
+    start, log = 0, []
+    if args.resume:
+        state = torch.load(os.path.join(args.resume, STATE_FILE))
+        load_state(model, state)
+        opt.load_state_dict(state['optimizer'])
+        start, total, log = state['step'], state['total'], state['log']
+    every = args.eval_every or max(1, total // 5)
+    stop = min(total, args.stop_at) if args.stop_at else total
+    net = model
+    if world.size > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(args.device).index] if args.device.startswith('cuda') else None)
+    model.train()
+    for step in range(start, stop):
+        t0 = time.time()
+        lr = learning_rate(args, step, total)
+        for g in opt.param_groups:
+            g['lr'] = lr
+        rows = global_batch_index(len(train_rows), step, global_batch, args.seed)
+        mine = rows[world.rank * args.batch:(world.rank + 1) * args.batch]
+        count = world.sum(count_targets(train_rows.take(rows)[1]).to(args.device).double())
+        torch.manual_seed(args.seed * 1000003 + step * world.size + world.rank)  # dropout masks
+        loss_sum, _ = forward_sum(net, train_rows, mine, args.device)
+        # DDP averages gradients over processes: × size makes them those of Σ/count of the global batch.
+        (loss_sum * world.size / count.clamp(min=1) + model.regularizer()).backward()
+        norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], args.clip if args.clip > 0 else float('inf'))
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss = (world.sum(loss_sum.detach().double()) / count.clamp(min=1)).item()
+        entry = {'step': step + 1, 'loss': loss, 'lr': lr, 'grad_norm': float(norm), 'seconds': round(time.time() - t0, 4)}
+        log.append(entry)
+        report(entry, args, world)
+        if (step + 1) % every == 0 or step + 1 == stop:
+            v = evaluate(model, valid_rows, args, world)
+            if v is not None:
+                report({'step': step + 1, 'valid_loss': v}, args, world)
+            if world.rank == 0:
+                save_checkpoint(model, opt, step + 1, total, log, args)
+    world.close()
+
+
+def load_state(model, state):
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, t in state['trainable'].items():
+            if name not in params:
+                raise UsageError(f'--resume: the checkpoint holds {name}, which this model does not have')
+            params[name].copy_(t.to(params[name].dtype))
+
+
+def report(entry, args, world):
+    if world.rank != 0:
+        return
+    if args.json:
+        print(json.dumps(entry), flush=True)
+    elif 'valid_loss' in entry:
+        print(f"step {entry['step']}: validation loss {entry['valid_loss']:.4f}", flush=True)
+    else:
+        print(f"step {entry['step']}: loss {entry['loss']:.4f} lr {entry['lr']:.3g} grad norm {entry['grad_norm']:.3g}", flush=True)
+
+
+def main(argv):
+    args = parse_args(argv)
+    try:
+        if args.resume and not os.path.isfile(os.path.join(args.resume, STATE_FILE)):
+            raise UsageError(f'--resume {args.resume}: no {STATE_FILE} (not a checkpoint of this trainer)')
+        grad(args) if args.grad else train(args)
+    except UsageError as e:
+        print(f'train.py: {e}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
