@@ -17,6 +17,7 @@ import { evalCommand, generateCommand, type EvalFlags, type GenerateFlags } from
 import { exportCommand, importCommand, mergeCommand } from './interop.ts';
 import { registerMultiAdapter } from './multi-commands.ts';
 import { registerWeightFlags } from './weight-flags.ts';
+import { fmtCommand, type FmtFlags } from './fmt.ts';
 import { tokenizeText, type TokenizeFlags } from './tokenize.ts';
 
 // A reader that stops early (`peftc compile … | head`) closes the pipe: stop quietly, as
@@ -249,6 +250,26 @@ addRuntimeFlags(addCompileFlags(
 ).action(async (file: string, flags: GenerateFlags) => {
   process.exitCode = await generateCommand(file, flags);
 });
+
+program
+  .command('fmt')
+  .argument('<files...>', '.peft files')
+  .option('--check', 'change nothing; exit 1 if any file is not formatted')
+  .description('rewrite .peft files in the canonical layout (comments kept)')
+  .action((files: string[], flags: FmtFlags) => {
+    process.exitCode = fmtCommand(files, flags);
+  });
+
+program
+  .command('lsp')
+  .option('--stdio', 'talk over stdin and stdout (the default)')
+  .option('--node-ipc', 'talk over Node IPC (a client that forks the server)')
+  .description('run the language server (diagnostics, hover, completion, definitions, rename, formatting)')
+  .action(async (flags: { nodeIpc?: boolean }) => {
+    // Loaded on demand: the other verbs need not load the protocol library.
+    const { lspCommand } = await import('./lsp/command.ts');
+    await lspCommand(flags.nodeIpc ? 'node-ipc' : 'stdio');
+  });
 
 program
   .command('doctor')

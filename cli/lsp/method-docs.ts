@@ -1,0 +1,18 @@
+// What each PEFT method means, for hover and completion (docs/language.md#peft-methods has
+// the whole story). The settings themselves come from the compiler's METHODS table.
+import type { MethodName } from '../../compiler/peft/methods.ts';
+
+export const METHOD_DOCS: Record<MethodName, string> = {
+  lora:
+    'LoRA on a `Linear`: y = x·W + b + s·(dropout(x)·Aᵀ)·Bᵀ with A [rank, in] and B [out, rank] (B starts at zero), ' +
+    's = alpha/rank (alpha/√rank with rslora). `rank = auto(…)` is AdaLoRA, `rank = dynamic(…)` DyLoRA.',
+  adapter:
+    'A bottleneck adapter on any module: serial y\' = y + s·up(act(down(y))), parallel y\' = y + s·up(act(down(x))); ' +
+    'width `bottleneck`, or d / `reduction`; `up` starts at zero.',
+  prefix:
+    'Prefix tuning on a block that calls `attention`: `length` trained key and value vectors prepended in every targeted ' +
+    'attention; `reparam = mlp(hidden = h)` trains them through a transient MLP.',
+  prompt:
+    'Prompt tuning: `length` soft tokens prepended to the embedded input (or placed by a `template`); ' +
+    '`init` = random, vocab or text("…").',
+};
