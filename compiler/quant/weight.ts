@@ -1,0 +1,63 @@
+// A frozen weight matrix in a quantized dtype, in the layout the model stores it (Hugging Face's),
+// and which way its channels and blocks run:
+// - `out_in` (nn.Linear, [out, in]): int8 scales per row; NF4 blocks along each row (the input
+//   dimension), i.e. the flattened tensor as bitsandbytes quantizes nn.Linear.weight.
+// - `in_out` (GPT-2's Conv1D, [in, out]): int8 scales per column (the output channel); NF4 over
+//   the transpose, so blocks still run along the input dimension, as bitsandbytes quantizes
+//   Conv1D once Transformers has turned it into an [out, in] Linear4bit.
+// - `table` (an embedding, [rows, dim]): int8 scales per row (each token's vector); NF4 blocks
+//   along the flattened table.
+import { dequantizeInt8, quantizeInt8 } from './int8.ts';
+import { dequantizeNf4, NF4_BLOCK, quantizeNf4 } from './nf4.ts';
+
+export type QuantDtype = 'int8' | 'nf4';
+export type WeightLayout = 'out_in' | 'in_out' | 'table';
+
+export interface QuantizedWeight {
+  dtype: QuantDtype;
+  layout: WeightLayout;
+  /** The weight's shape as stored ([out, in], [in, out] or [rows, dim]). */
+  shape: [number, number];
+  /** int8: one byte per element in the stored order; nf4: two codes per byte in block order. */
+  codes: Uint8Array;
+  /** int8: one scale per output channel; nf4: one absmax per block of 64. */
+  scales: Float32Array;
+}
+
+/** Bytes a quantized weight of `n` elements takes: its codes and its f32 scales. */
+export function quantizedBytes(dtype: QuantDtype, shape: readonly number[], layout: WeightLayout): number {
+  const n = shape[0]! * shape[1]!;
+  if (dtype === 'int8') return n + 4 * (layout === 'in_out' ? shape[1]! : shape[0]!);
+  return Math.ceil(n / 2) + 4 * Math.ceil(n / NF4_BLOCK);
+}
+
+/** int8's channel axis for a layout: the output channel (a column of Conv1D's [in, out]). */
+const int8Axis = (layout: WeightLayout): 0 | 1 => (layout === 'in_out' ? 1 : 0);
+
+/** [rows, cols] row-major → its transpose. */
+function transpose(v: ArrayLike<number>, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = v[r * cols + c]!;
+  return out;
+}
+
+export function quantizeWeight(values: ArrayLike<number>, shape: readonly number[], layout: WeightLayout, dtype: QuantDtype): QuantizedWeight {
+  const [rows, cols] = [shape[0]!, shape[1]!];
+  if (dtype === 'int8') {
+    const q = quantizeInt8(values, rows, cols, int8Axis(layout));
+    return { dtype, layout, shape: [rows, cols], codes: new Uint8Array(q.codes.buffer), scales: q.scales };
+  }
+  const q = quantizeNf4(layout === 'in_out' ? transpose(values, rows, cols) : values);
+  return { dtype, layout, shape: [rows, cols], codes: q.codes, scales: q.absmax };
+}
+
+/** The f32 values of a quantized weight, in its stored layout. */
+export function dequantizeWeight(q: QuantizedWeight): Float32Array {
+  const [rows, cols] = q.shape;
+  if (q.dtype === 'int8') {
+    const codes = new Int8Array(q.codes.buffer, q.codes.byteOffset, q.codes.length);
+    return dequantizeInt8({ codes, scales: q.scales }, rows, cols, int8Axis(q.layout));
+  }
+  const flat = dequantizeNf4({ codes: q.codes, absmax: q.scales, n: rows * cols });
+  return q.layout === 'in_out' ? transpose(flat, cols, rows) : flat;
+}
