@@ -101,9 +101,14 @@ export async function generateCommand(file: string, flags: GenerateFlags): Promi
   // A prompt template places the prompt in its field; generation continues after the template.
   const tpl = templatePrompt(promptTemplateOf(s.graph), s.tokenizer, text, s.maxContext);
   const prompt = tpl?.tokens ?? text;
-  // Tokens are written as they come (a byte tokenizer's partial characters wait for the rest).
+  // Tokens are written as they come (a byte tokenizer's partial characters wait for the rest);
+  // the prompt with the first of them, after any note on stderr.
   const stream = new DecodeStream(s.tokenizer);
-  process.stdout.write(flags.prompt + (tpl?.after ?? ''));
+  let head = flags.prompt + (tpl?.after ?? '');
+  const write = (text: string) => {
+    process.stdout.write(head + text);
+    head = '';
+  };
   await generate(backend, prompt, {
     ...(tpl ? { keep: tpl.keep } : {}),
     maxTokens: int(flags.maxTokens, '--max-tokens', 1),
@@ -114,9 +119,9 @@ export async function generateCommand(file: string, flags: GenerateFlags): Promi
     maxContext: s.maxContext,
     promptLength: s.graph.promptLength,
     ...(s.tokenizer.eos !== undefined ? { eos: s.tokenizer.eos } : {}),
-    onToken: (id) => process.stdout.write(stream.push(id)),
+    onToken: (id) => write(stream.push(id)),
     note: (m) => process.stderr.write(`peftc: note: ${m}\n`),
   });
-  process.stdout.write(stream.flush() + '\n');
+  write(stream.flush() + '\n');
   return 0;
 }
