@@ -132,8 +132,7 @@ export async function generateByWindow(backend: Backend, prompt: number[], opts:
 /** Chooses the next token from one row of logits. */
 export function pick(logits: ArrayLike<number>, opts: Pick<SampleOptions, 'temperature' | 'topK' | 'topP'>, rng: Random): number {
   if (opts.temperature <= 0) return argmax(logits);
-  const order = Array.from(logits, (l, i) => ({ i, l: l / opts.temperature })).sort((a, b) => b.l - a.l);
-  const kept = opts.topK > 0 ? order.slice(0, opts.topK) : order;
+  const kept = opts.topK > 0 && opts.topK < logits.length / 8 ? topK(logits, opts.topK, opts.temperature) : Array.from(logits, (l, i) => ({ i, l: l / opts.temperature })).sort((a, b) => b.l - a.l).slice(0, opts.topK > 0 ? opts.topK : undefined);
   const max = kept[0]!.l;
   let total = 0;
   const probs = kept.map((x) => {
@@ -157,6 +156,23 @@ export function pick(logits: ArrayLike<number>, opts: Pick<SampleOptions, 'tempe
     if (u <= 0) return kept[j]!.i;
   }
   return kept[cut - 1]!.i;
+}
+
+/**
+ * The k largest logits (divided by the temperature), largest first, ties in index order: what a
+ * stable sort of all of them would put first, without sorting a whole vocabulary per token.
+ */
+function topK(logits: ArrayLike<number>, k: number, temperature: number): { i: number; l: number }[] {
+  const kept: { i: number; l: number }[] = [];
+  for (let i = 0; i < logits.length; i++) {
+    const l = logits[i]! / temperature;
+    if (kept.length === k && !(l > kept[k - 1]!.l)) continue;
+    let at = kept.length;
+    while (at > 0 && kept[at - 1]!.l < l) at--;
+    kept.splice(at, 0, { i, l });
+    if (kept.length > k) kept.pop();
+  }
+  return kept;
 }
 
 /** The first index of the largest value (as indexOf(max) did). */
