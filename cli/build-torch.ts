@@ -6,14 +6,16 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Graph } from '../compiler/ir/types.ts';
 import { CodegenError } from '../codegen/codegen-error.ts';
-import { TORCH_FILES, torchFolder, type TrainerDefaults } from '../codegen/torch/index.ts';
+import { TORCH_FILES, torchFolder, type ExportPart, type TrainerDefaults } from '../codegen/torch/index.ts';
 import type { ParamStore } from '../runtime/arena.ts';
 import { Batcher } from '../runtime/data/batches.ts';
 import { resolveData } from '../runtime/data/corpora-node.ts';
-import { buildDataset, type Row } from '../runtime/data/dataset.ts';
+import { buildDataset, type DataSource, type Row } from '../runtime/data/dataset.ts';
+import type { Tokenizer } from '../runtime/data/tokenizer.ts';
 import { dataLimit } from '../runtime/data/read-node.ts';
 import { planExport } from '../runtime/interop/hf-peft.ts';
 import { hfNameMap } from '../runtime/interop/names.ts';
+import { pyDumps } from '../runtime/interop/pyjson.ts';
 import { serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
 import type { BuildFlags } from './build.ts';
 import { compileFile } from './common.ts';
@@ -34,7 +36,7 @@ export async function buildTorchCommand(file: string, flags: BuildFlags): Promis
   if (!derived) throw new UserError(`${file}: does not compile with the prefix table in place of its MLP`);
   const T = int(flags.seq ?? String(Math.min(128, s.maxContext - g.promptLength)), '--seq', 2);
   if (g.promptLength + T > s.maxContext) throw new UserError(`--seq ${T} plus ${g.promptLength} soft tokens exceeds the model's ${s.maxContext} positions`);
-  const data = flags.data ? dataRows(g, flags, s.tokenizer, T) : undefined;
+  const data = flags.data ? dataRows(g, s.tokenizer, T, resolveData(flags.data, dataLimit(flags.maxDataBytes))) : undefined;
 
   const defaults: TrainerDefaults = {
     batch: B,
@@ -54,7 +56,7 @@ export async function buildTorchCommand(file: string, flags: BuildFlags): Promis
     files = torchFolder({
       source: file,
       graph: g,
-      exportPlan: planExport(derived, hfNameMap(derived), { baseModel: flags.init ?? null }),
+      ...exportParts(derived, flags.init ?? null),
       prefixTablePath: derived.params.find((p) => p.origin === 'prefix' && p.partition === 'trainable')?.path,
       optimizer: { beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps },
       defaults,
@@ -77,6 +79,15 @@ export async function buildTorchCommand(file: string, flags: BuildFlags): Promis
   return 0;
 }
 
+/** The adapter folders train.py writes: the parts `peftc export` writes for this program. */
+function exportParts(derived: Graph, baseModel: string | null): { exportParts: ExportPart[]; exportSkipped: string[] } {
+  const plan = planExport(derived, hfNameMap(derived), { baseModel });
+  return {
+    exportParts: plan.parts.map((p) => ({ part: p.part, format: p.format, weightsFile: p.weightsFile, configText: pyDumps(p.config), entries: p.entries })),
+    exportSkipped: plan.skipped,
+  };
+}
+
 /** Every parameter's initial value, by path. */
 function weightsFile(store: ParamStore): Uint8Array {
   const weights: Record<string, WriteTensor> = {};
@@ -87,17 +98,17 @@ function weightsFile(store: ParamStore): Uint8Array {
 }
 
 /**
- * The data tokenized and split as `peftc train` does, each row encoded as the trainer's batches
+ * The data tokenized and split as `peftc train` does (or, with `valid`, validated on all of it as
+ * `peftc eval` does), each row encoded as the trainer's batches
  * encode it (padded tokens, targets with the loss mask applied, lengths): train.py only indexes.
  */
-function dataRows(g: Graph, flags: BuildFlags, tokenizer: Parameters<typeof buildDataset>[1]['tokenizer'], T: number): { bytes: Uint8Array; rows: number } {
+export function dataRows(g: Graph, tokenizer: Tokenizer, T: number, source: DataSource, valid?: DataSource): { bytes: Uint8Array; rows: number } {
   if (g.params.some((p) => p.method?.name === 'prompt' && typeof p.method.settings.template === 'string' && p.method.settings.template !== '')) {
     throw new UserError('--target torch does not encode data for prompt templates yet; train it with `peftc train`');
   }
   const vocab = vocabSize(g);
   const numLabels = g.task === 'classification' ? (g.nodes[g.outputs.logits]!.shape[1] as number) : undefined;
-  const source = resolveData(flags.data!, dataLimit(flags.maxDataBytes));
-  const ds = buildDataset(source, { task: g.task, tokenizer, seqLen: T, ...(vocab !== undefined ? { modelVocab: vocab } : {}), ...(numLabels !== undefined ? { numLabels } : {}) });
+  const ds = buildDataset(source, { task: g.task, tokenizer, seqLen: T, ...(vocab !== undefined ? { modelVocab: vocab } : {}), ...(numLabels !== undefined ? { numLabels } : {}) }, valid);
   const one = new Batcher(ds, { batchSize: 1, promptLength: g.promptLength, shuffle: false });
   const tensors: Record<string, WriteTensor> = {};
   encodeSplit(tensors, 'train', ds.train, one, g);

@@ -4,8 +4,6 @@
 // need the runtime). See docs/torch-target.md.
 import { readFileSync } from 'node:fs';
 import type { Graph } from '../../compiler/ir/types.ts';
-import type { ExportPlan } from '../../runtime/interop/hf-peft.ts';
-import { pyDumps } from '../../runtime/interop/pyjson.ts';
 import { CodegenError } from '../codegen-error.ts';
 import { FORWARD_INPUTS, modelPy } from './model-py.ts';
 import { readmeMd } from './readme.ts';
@@ -33,14 +31,28 @@ export interface TorchTarget {
   source: string;
   /** The program as trained (the prefix reparameterisation MLP included). */
   graph: Graph;
-  /** What adapter files hold: planExport of the program compiled with derivedPrefix. */
-  exportPlan: ExportPlan;
+  /** The adapter folders train.py saves (Hugging Face PEFT, AdapterHub for bottleneck adapters). */
+  exportParts: ExportPart[];
+  /** What no adapter format holds, in words (listed in config.json). */
+  exportSkipped: string[];
   /** The derived graph's parameter that replaces the prefix MLP in adapter files, if any. */
   prefixTablePath?: string;
   optimizer: { beta1: number; beta2: number; eps: number };
   defaults: TrainerDefaults;
   /** Sequence length of the built data rows, if any (for the README). */
   seqLen?: number;
+}
+
+/** One adapter folder: its config file's text and which parameter each tensor key holds. */
+export interface ExportPart {
+  /** `lora`, `prefix_tuning`, …: the subfolder when there are several parts. */
+  part: string;
+  format: 'hf-peft' | 'adapterhub';
+  weightsFile: string;
+  /** adapter_config.json as written. */
+  configText: string;
+  /** File key → our parameter path; `blocks`: the prefix table's column blocks in the file's order. */
+  entries: { key: string; path: string; shape: number[]; blocks?: { width: number; order: number[] } }[];
 }
 
 export const TORCH_FILES = { model: 'model.py', train: 'train.py', config: 'config.json', readme: 'README.md', weights: 'weights.safetensors', data: 'data.safetensors' } as const;
@@ -58,7 +70,7 @@ export function torchFolder(t: TorchTarget): Map<string, string> {
 }
 
 function configJson(t: TorchTarget): Record<string, unknown> {
-  const parts = t.exportPlan.parts;
+  const parts = t.exportParts;
   return {
     source: t.source,
     task: t.graph.task,
@@ -71,9 +83,9 @@ function configJson(t: TorchTarget): Record<string, unknown> {
       folder: parts.length === 1 ? '' : p.part,
       format: p.format,
       weights: p.weightsFile,
-      config: pyDumps(p.config),
+      config: p.configText,
       entries: p.entries.map((e) => ({ key: e.key, path: e.path, shape: e.shape, ...(e.blocks ? { blocks: e.blocks } : {}) })),
     })),
-    export_skipped: t.exportPlan.skipped,
+    export_skipped: t.exportSkipped,
   };
 }

@@ -38,7 +38,7 @@ def parse_args(argv):
     p.add_argument('--tokens', help='--grad: a JSON array of equal-length token rows')
     p.add_argument('--labels', help='--grad, classification: a JSON array of one label per row')
     p.add_argument('--init', help='weights by parameter path (.safetensors), over the built initial weights')
-    p.add_argument('--data', default=d['data'], help='training rows: a data.safetensors written by peftc build --data')
+    p.add_argument('--data', default=d['data'] and os.path.join(HERE, d['data']), help='training rows: a data.safetensors written by peftc build --data')
     p.add_argument('--valid', help="validation rows: another such file (its valid rows, else its train rows); default: the data file's")
     p.add_argument('--steps', type=int, default=d['steps'], help='optimizer steps (default: one epoch)')
     p.add_argument('--batch', type=int, default=d['batch'], help='rows per process and step (the global batch is batch × processes)')
@@ -346,7 +346,7 @@ def train(args):
             g['lr'] = lr
         rows = global_batch_index(len(train_rows), step, global_batch, args.seed)
         mine = rows[world.rank * args.batch:(world.rank + 1) * args.batch]
-        count = world.sum(count_targets(train_rows.take(rows)[1]).to(args.device).double())
+        count = count_targets(train_rows.take(rows)[1]).to(args.device).double()  # of the global batch
         torch.manual_seed(args.seed * 1000003 + step * world.size + world.rank)  # dropout masks
         loss_sum, _ = forward_sum(net, train_rows, mine, args.device)
         # DDP averages gradients over processes: × size makes them those of Σ/count of the global batch.

@@ -1,0 +1,113 @@
+// The generated trainer: a 2-process torchrun (gloo) run gives the per-step losses of a
+// 1-process run with the same global batch; its Hugging Face PEFT adapter, imported into
+// peftc, evaluates to the validation loss the trainer logged; a run stopped and resumed takes
+// the steps the uninterrupted run took.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCommand } from '../../cli/build.ts';
+import { dataRows } from '../../cli/build-torch.ts';
+import { pickTokenizer } from '../../cli/session.ts';
+import { resolveData } from '../../runtime/data/corpora-node.ts';
+import { EXAMPLES, graphOf } from '../helpers.ts';
+import { buildTorch, rng, runPython } from './torch-helpers.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'peftc-torch-train-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const FILE = resolve(EXAMPLES, 'tiny-gpt-lora.peft');
+const T = 16;
+const trainPy = join(dir, 'trainer', 'train.py');
+const valid = join(dir, 'valid.safetensors');
+
+interface Logged {
+  step: number;
+  loss?: number;
+  valid_loss?: number;
+}
+
+/** The JSON lines of a run (torchrun prefixes each worker's lines with `[defaultN]:`). */
+function logged(stdout: string): Logged[] {
+  return stdout.split('\n').map((l) => l.slice(l.indexOf('{'))).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Logged);
+}
+
+const losses = (log: Logged[]) => log.filter((e) => e.loss !== undefined).map((e) => e.loss!);
+const validLosses = (log: Logged[]) => log.filter((e) => e.valid_loss !== undefined).map((e) => e.valid_loss!);
+
+function train(args: string[]): Logged[] {
+  const r = runPython([trainPy, '--json', '--steps', '4', '--eval-every', '2', '--valid', valid, '--eval-rows', '100000', ...args]);
+  expect(r.status, r.stderr).toBe(0);
+  return logged(r.stdout);
+}
+
+function words(n: number, seed: number): string {
+  const vocab = 'the cat sat on a mat while dogs ran far away from home into woods'.split(' ');
+  const r = rng(seed);
+  return Array.from({ length: n }, () => vocab[Math.floor(r() * vocab.length)]).join(' ');
+}
+
+beforeAll(async () => {
+  writeFileSync(join(dir, 'train.txt'), words(1500, 1));
+  writeFileSync(join(dir, 'valid.txt'), words(300, 2));
+  await buildTorch(FILE, join(dir, 'trainer'), { data: join(dir, 'train.txt'), seq: String(T), batch: '4' });
+  // Validation rows of valid.txt, all of them, as `peftc eval --data valid.txt` reads it.
+  const g = graphOf('tiny-gpt-lora.peft');
+  writeFileSync(valid, dataRows(g, pickTokenizer(g), T, resolveData(join(dir, 'train.txt')), resolveData(join(dir, 'valid.txt'))).bytes);
+}, 60_000);
+
+describe('train.py', () => {
+  let one: Logged[];
+
+  it('2 processes under torchrun (gloo) take the steps of 1 process with the same global batch; the adapter reads back into peftc', () => {
+    one = train(['--batch', '4', '--out', join(dir, 'one')]);
+    expect(losses(one)).toHaveLength(4);
+    // Debian's torch 1.13 on Python 3.11 mis-parses torchrun's default --redirects/--tee "0": name them.
+    const port = String(20000 + Math.floor(Math.random() * 20000));
+    const r = runPython(['-m', 'torch.distributed.run', '--redirects', '1', '--tee', '1', '--log_dir', join(dir, 'logs'), '--master_port', port, '--nproc_per_node', '2',
+      trainPy, '--json', '--steps', '4', '--eval-every', '2', '--valid', valid, '--eval-rows', '100000', '--batch', '2', '--out', join(dir, 'two')], { timeoutMs: 150_000 });
+    expect(r.status, r.stderr.slice(-2000)).toBe(0);
+    const two = logged(r.stdout);
+    const [a, b] = [losses(one), losses(two)];
+    expect(b).toHaveLength(4);
+    for (let i = 0; i < 4; i++) expect(Math.abs(a[i]! - b[i]!) / a[i]!, `step ${i + 1}`).toBeLessThan(1e-5);
+    for (let i = 0; i < 2; i++) expect(Math.abs(validLosses(one)[i]! - validLosses(two)[i]!)).toBeLessThan(1e-5);
+    expect(a[3]).toBeLessThan(a[0]!);
+
+    // The saved Hugging Face PEFT folder, imported, evaluates in peftc to the logged validation loss.
+    const peftc = (args: string[]) => spawnSync(process.execPath, [resolve(import.meta.dirname, '../../bin/peftc.js'), ...args], { encoding: 'utf8' });
+    const imp = peftc(['import', join(dir, 'two'), '--peft', FILE, '-o', join(dir, 'ckpt')]);
+    expect(imp.status, imp.stderr).toBe(0);
+    const ev = peftc(['eval', FILE, '--adapter', join(dir, 'ckpt'), '--data', join(dir, 'valid.txt'), '--seq', String(T), '--json']);
+    expect(ev.status, ev.stderr).toBe(0);
+    const evalLoss = (JSON.parse(ev.stdout.trim().split('\n').pop()!) as { loss: number }).loss;
+    expect(Math.abs(evalLoss - validLosses(two)[1]!) / evalLoss).toBeLessThan(1e-5);
+  }, 200_000);
+
+  it('a run stopped after step 2 and resumed takes the uninterrupted run\'s steps 3 and 4', () => {
+    const out = join(dir, 'resumed');
+    const first = train(['--batch', '4', '--out', out, '--stop-at', '2']);
+    expect(losses(first)).toEqual(losses(one).slice(0, 2));
+    const rest = train(['--batch', '4', '--out', out, '--resume', out]);
+    expect(losses(rest)).toEqual(losses(one).slice(2));
+  }, 60_000);
+
+  it('says in one line what is wrong: a --resume folder without a trainer state', () => {
+    const r = runPython([trainPy, '--resume', dir, '--out', join(dir, 'x')]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe(`train.py: --resume ${dir}: no trainer_state.pt (not a checkpoint of this trainer)`);
+  }, 30_000);
+});
+
+describe('peftc build --target', () => {
+  it('names the targets when given another', async () => {
+    await expect(buildCommand(FILE, { out: join(dir, 'x'), batch: '4', schedule: 'cosine', warmup: '0', target: 'cuda' })).rejects.toThrow('--target must be webgpu or torch, not `cuda`');
+  });
+
+  it('refuses a folder that is not a torch trainer', async () => {
+    writeFileSync(join(dir, 'stray.txt'), 'x');
+    await expect(buildTorch(FILE, dir)).rejects.toThrow('is not a torch trainer built before');
+    expect(readFileSync(join(dir, 'stray.txt'), 'utf8')).toBe('x');
+  });
+});
