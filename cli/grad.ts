@@ -15,6 +15,8 @@ import { lmTargets } from '../runtime/targets.ts';
 import { parseTokens } from '../runtime/tokens-file.ts';
 import { loadWeights } from '../runtime/weights.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
+import { FROZEN_DTYPES, frozenDtypeOf, isQuantDtype } from '../compiler/quant/dtype.ts';
+import { quantizeFrozen } from '../runtime/quantize-store.ts';
 
 export interface GradFlags extends CompileFlags {
   init?: string;
@@ -26,6 +28,8 @@ export interface GradFlags extends CompileFlags {
   seed?: string;
   /** `--allow-nonfinite`: accept NaN/±Inf weights in --init. */
   allowNonfinite?: boolean;
+  /** `--frozen-dtype int8|nf4`: compute with the frozen base quantized (docs/quantization.md). */
+  frozenDtype?: string;
 }
 
 export async function gradCommand(file: string, flags: GradFlags): Promise<number> {
@@ -38,6 +42,12 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
   const store = createStore(g, 'f32');
   initParams(g, store, { seed: Number(flags.seed ?? 0) });
   if (flags.init) loadWeights(g, store, await readWeightsFile(flags.init, { allowNonFinite: flags.allowNonfinite ?? false }), { where: flags.init, model: file });
+  const dtype = frozenDtypeOf(flags.frozenDtype);
+  if (!dtype || dtype === 'f16') throw new UserError(`--frozen-dtype must be one of ${FROZEN_DTYPES.filter((d) => d !== 'f16').join(', ')}, not \`${flags.frozenDtype}\``);
+  if (isQuantDtype(dtype)) {
+    if (backend !== 'cpu') throw new UserError(`--frozen-dtype ${dtype} runs on --backend cpu so far`);
+    quantizeFrozen(g, store, dtype);
+  }
   const tokens = parseTokens(readText(flags.tokens), vocabOf(g), flags.tokens);
   const t = buildTrainingGraph(g);
   const batch = { tokens, targets: lmTargets(tokens, g.promptLength) };

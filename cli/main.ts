@@ -98,6 +98,7 @@ addCompileFlags(
     .requiredOption('--tokens <tokens.json>', 'a JSON array of equal-length arrays of token ids')
     .requiredOption('--out <out.safetensors>', 'where to write loss, logits and grad.<path>')
     .option('--backend <cpu|webgpu>', 'where to compute', 'cpu')
+    .option('--frozen-dtype <dtype>', 'f32, or int8 | nf4: compute with the frozen base weight matrices quantized (CPU)', 'f32')
     .option('--gpu <choice>', 'WebGPU adapter for --backend webgpu: auto | hardware | swiftshader | llvmpipe', 'auto')
     .option('--seed <n>', 'seed for parameters not in --init', '0')
     .description('compute the loss, logits and gradients of the trainable parameters'),

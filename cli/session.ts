@@ -9,6 +9,8 @@ import { CpuBackend, type Backend } from '../runtime/backend.ts';
 import type { Tokenizer } from '../runtime/data/tokenizer.ts';
 import { loadTokenizer } from '../runtime/data/tokenizers/load-node.ts';
 import { initParams } from '../runtime/init.ts';
+import { quantizeFrozen } from '../runtime/quantize-store.ts';
+import { FROZEN_DTYPES, frozenDtypeOf, isQuantDtype, type FrozenDtype } from '../compiler/quant/dtype.ts';
 import { loadInit } from '../runtime/interop/hf-weights-node.ts';
 import { readWeightsFile, type WeightsReadOptions } from '../runtime/io/read-weights-node.ts';
 import { loadWeights } from '../runtime/weights.ts';
@@ -33,7 +35,7 @@ export interface SessionFlags extends CompileFlags {
   rank?: string;
   /** The WebGPU adapter for --backend webgpu|auto (`--gpu`). */
   gpu?: string;
-  /** `--frozen-dtype f32|f16`: how WebGPU stores frozen weight matrices. */
+  /** `--frozen-dtype f32|f16|int8|nf4`: how frozen weight matrices are stored (docs/quantization.md). */
   frozenDtype?: string;
   /** `--allow-nonfinite`: load NaN/±Inf weights instead of refusing them. */
   allowNonfinite?: boolean;
@@ -71,6 +73,8 @@ export async function openSession(file: string, flags: SessionFlags, opts: { der
   const loaded = base.init ? (await loadInit(base.init, graph, store, undefined, read)).loaded : new Set<string>();
   initParams(graph, store, { seed: base.seed, tokenize: (t) => tokenizer.encode(t), skip: loaded });
   fillFrozen(store, frozen.parts);
+  const dtype = frozenDtype(flags.frozenDtype);
+  if (isQuantDtype(dtype)) quantizeFrozen(graph, store, dtype);
   if (ft) await loadFineTune(file, graph, store, ft, read);
   return { graph, sources: Object.fromEntries(res.texts), store, tokenizer, maxContext: maxContext(graph), base, ...(frozen.specs.length ? { frozen: frozen.specs } : {}) };
 }
@@ -119,17 +123,27 @@ export function optimizerFrom(flags: { lr?: string; optimizer?: string; weightDe
   };
 }
 
-/** --frozen-dtype: f32 (default) or f16 (frozen weight matrices in half floats, on WebGPU). */
-export function frozenF16(value: string | undefined): boolean {
-  const v = value ?? 'f32';
-  if (v !== 'f32' && v !== 'f16') throw new UserError(`--frozen-dtype must be f32 or f16, not \`${v}\``);
-  return v === 'f16';
+/** --frozen-dtype: f32 (default), f16, int8 or nf4 (docs/quantization.md). */
+export function frozenDtype(value: string | undefined): FrozenDtype {
+  const d = frozenDtypeOf(value);
+  if (!d) throw new UserError(`--frozen-dtype must be one of ${FROZEN_DTYPES.join(', ')}, not \`${value}\``);
+  return d;
 }
 
-export async function openBackend(name: string, t: TrainingGraph, store: ParamStore, adapter = 'auto', frozenDtype?: string): Promise<Backend> {
-  const half = frozenF16(frozenDtype);
-  if (name === 'cpu') return new CpuBackend(t, store);
+/** --frozen-dtype for the WebGPU plan: f32 or f16 (frozen weight matrices in half floats). */
+export function frozenF16(value: string | undefined): boolean {
+  const d = frozenDtype(value);
+  if (isQuantDtype(d)) throw new UserError(`--frozen-dtype ${d} runs on --backend cpu so far; WebGPU plans and built trainers take f32 or f16`);
+  return d === 'f16';
+}
+
+export async function openBackend(name: string, t: TrainingGraph, store: ParamStore, adapter = 'auto', dtype?: string): Promise<Backend> {
+  if (name === 'cpu') {
+    frozenDtype(dtype);
+    return new CpuBackend(t, store);
+  }
   if (name === 'webgpu' || name === 'auto') {
+    const half = frozenF16(dtype);
     // Loaded on demand: the CPU backend needs no Dawn.
     const { openWebGpuBackend } = await import('./webgpu-backend.ts');
     if (!ADAPTER_CHOICES.includes(adapter as AdapterChoice)) throw new UserError(`--gpu must be one of ${ADAPTER_CHOICES.join(', ')}, not \`${adapter}\``);

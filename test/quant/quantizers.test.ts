@@ -118,7 +118,7 @@ describe('which parameters are quantized', () => {
     const q = quantizableWeights(graphOf('gpt2-lora.peft', tinySet('gpt2')));
     expect(q.get('h.0.attn.c_attn.weight')).toBe('in_out');
     expect(q.get('h.1.mlp.c_proj.weight')).toBe('in_out');
-    expect(q.get('wte.weight')).toBe(undefined); // tied: also the output projection's weight, read as out_in
+    expect(q.get('wte.weight')).toBe('out_in'); // tied: also the output projection's [vocab, embd] weight
     expect(q.get('wpe.weight')).toBe('table');
     expect([...q.keys()].some((p) => p.includes('lora') || p.endsWith('.bias') || p.includes('ln_'))).toBe(false);
   });
@@ -128,5 +128,6 @@ describe('which parameters are quantized', () => {
     expect(q.get('layers.0.self_attn.q_proj.weight')).toBe('out_in');
     expect(q.get('layers.1.mlp.down_proj.weight')).toBe('out_in');
     expect(q.get('embed_tokens.weight')).toBe('table');
+    expect(q.get('lm_head.weight')).toBe('out_in');
   });
 });
