@@ -1,8 +1,9 @@
 // Shared pieces of the CLI verbs: compiling a file with the common flags and printing
 // diagnostics as `file:line:col: error CODE: message` with the source line underlined.
 import { relative } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { compile, type CompileResult } from '../compiler/build.ts';
+import { waitLimitMs } from '../runtime/webgpu/queue-watch.ts';
 import type { Diagnostic } from '../grammar/diagnostics.ts';
 import { formatDiagnostic } from '../grammar/index.ts';
 import { nodeHost } from './node-host.ts';
@@ -24,7 +25,24 @@ export function addRuntimeFlags(cmd: Command): Command {
     .option('--tokenizer <name|path>', 'byte | gpt2 | llama, or a Hugging Face tokenizer.json (its file or folder); default: from the vocabulary size')
     .option('--backend <name>', 'cpu | webgpu | auto (WebGPU when an adapter opens, else the CPU)', 'cpu')
     .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe', 'auto')
-    .option('--frozen-dtype <dtype>', 'frozen weight matrices as f32, f16 (WebGPU: half their memory; the CPU then computes with the same rounded weights), int8 or nf4 (CPU so far: the base quantized, docs/quantization.md)', 'f32');
+    .option('--frozen-dtype <dtype>', 'frozen weight matrices as f32, f16 (WebGPU: half their memory; the CPU then computes with the same rounded weights), int8 or nf4 (CPU so far: the base quantized, docs/quantization.md)', 'f32')
+    .addOption(gpuTimeoutOption());
+}
+
+/**
+ * --gpu-timeout SECONDS: how long a GPU wait may go without the GPU finishing any work (0: no
+ * limit; default 60 s, growing with the slowest work seen). It reaches openNodeGpu through
+ * PEFTC_GPU_TIMEOUT, so every verb that opens a GPU honours it.
+ */
+export function gpuTimeoutOption(): Option {
+  return new Option('--gpu-timeout <seconds>', 'WebGPU: fail a wait when the GPU finishes no work for this long (0: no limit; default 60 s, growing with the slowest work seen)').argParser((v: string) => {
+    try {
+      process.env.PEFTC_GPU_TIMEOUT = String(waitLimitMs(v) / 1000);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+    return v;
+  });
 }
 
 

@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { printAst } from '../grammar/index.ts';
 import { printGraph } from '../compiler/ir/printer.ts';
-import { addCompileFlags, addRuntimeFlags, compileFile, report, type CompileFlags } from './common.ts';
+import { addCompileFlags, addRuntimeFlags, compileFile, gpuTimeoutOption, report, type CompileFlags } from './common.ts';
 import { buildTrainingGraph } from '../compiler/autodiff/backward.ts';
 import { printTrainingGraph } from '../compiler/ir/printer.ts';
 import { doctorCommand } from './doctor.ts';
@@ -100,6 +100,7 @@ addCompileFlags(
     .option('--backend <cpu|webgpu>', 'where to compute', 'cpu')
     .option('--frozen-dtype <dtype>', 'f32, or int8 | nf4: compute with the frozen base weight matrices quantized (CPU)', 'f32')
     .option('--gpu <choice>', 'WebGPU adapter for --backend webgpu: auto | hardware | swiftshader | llvmpipe', 'auto')
+    .addOption(gpuTimeoutOption())
     .option('--seed <n>', 'seed for parameters not in --init', '0')
     .description('compute the loss, logits and gradients of the trainable parameters'),
 ).action(async (file: string, flags: GradFlags) => {

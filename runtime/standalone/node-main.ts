@@ -3,7 +3,8 @@
 //
 //   node train.mjs [--data FILE] [--valid FILE] [--steps N] [--lr LR] [--schedule constant|cosine]
 //                  [--warmup N] [--eval-every N] [--eval-rows N] [--seed N] [--out DIR]
-//                  [--resume DIR] [--gpu auto|hardware|swiftshader|llvmpipe] [--json] [--verbose]
+//                  [--resume DIR] [--gpu auto|hardware|swiftshader|llvmpipe] [--gpu-timeout SECONDS]
+//                  [--json] [--verbose]
 //   node train.mjs --serve [PORT]     serve the folder on 127.0.0.1 for the browser page
 //
 // The folder's files are read and checked (files.ts) before the GPU is opened: a truncated or
@@ -21,6 +22,7 @@ import { readDataFile } from '../data/read-node.ts';
 import type { ScheduleKind } from '../schedule.ts';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../webgpu/device.ts';
 import { openNodeGpu } from '../webgpu/node-gpu.ts';
+import { waitLimitMs } from '../webgpu/queue-watch.ts';
 import { parseTrainerFiles } from './files.ts';
 import { TRAINER_FILES } from './manifest.ts';
 import { trainerServer } from './serve.ts';
@@ -31,7 +33,7 @@ const DIR = dirname(fileURLToPath(import.meta.url));
 
 const USAGE = `usage: node train.mjs [--data FILE] [--valid FILE] [--steps N] [--lr LR] [--schedule constant|cosine]
                       [--warmup N] [--eval-every N] [--eval-rows N] [--seed N] [--out DIR] [--resume DIR]
-                      [--gpu auto|hardware|swiftshader|llvmpipe] [--json] [--verbose]
+                      [--gpu auto|hardware|swiftshader|llvmpipe] [--gpu-timeout SECONDS] [--json] [--verbose]
        node train.mjs --serve [PORT]   (the browser page at http://127.0.0.1:PORT/)`;
 
 function fail(message: string): never {
@@ -47,12 +49,22 @@ function number(flag: string, v: string | undefined, opts: { int?: boolean; min?
   return n;
 }
 
+/** --gpu-timeout SECONDS in ms (0: no limit); undefined: the default that grows with the work. */
+function gpuTimeout(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  try {
+    return waitLimitMs(v);
+  } catch (e) {
+    return fail(`--gpu-timeout ${(e as Error).message}`);
+  }
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       data: { type: 'string' }, valid: { type: 'string' }, steps: { type: 'string' }, lr: { type: 'string' },
       schedule: { type: 'string' }, warmup: { type: 'string' }, 'eval-every': { type: 'string' }, 'eval-rows': { type: 'string' },
-      seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'string' }, gpu: { type: 'string' },
+      seed: { type: 'string' }, out: { type: 'string' }, resume: { type: 'string' }, gpu: { type: 'string' }, 'gpu-timeout': { type: 'string' },
       json: { type: 'boolean' }, serve: { type: 'string' }, help: { type: 'boolean' }, verbose: { type: 'boolean' },
     },
     allowPositionals: false,
@@ -67,6 +79,7 @@ async function main(): Promise<number> {
   const manifest = files.manifest;
   const gpuChoice = values.gpu ?? 'auto';
   if (!(ADAPTER_CHOICES as readonly string[]).includes(gpuChoice)) fail(`--gpu must be one of ${ADAPTER_CHOICES.join(', ')}, not \`${gpuChoice}\``);
+  const timeoutMs = gpuTimeout(values['gpu-timeout']);
   const schedule = values.schedule;
   if (schedule !== undefined && schedule !== 'constant' && schedule !== 'cosine') fail(`--schedule must be constant or cosine, not \`${schedule}\``);
   const data = values.data ? readDataFile(values.data) : manifest.sample ? { ...readDataFile(join(DIR, manifest.sample.file)), name: manifest.sample.source } : fail('--data FILE is required (this trainer has no bundled sample)');
@@ -93,7 +106,7 @@ async function main(): Promise<number> {
   const print = (o: object, text: string) => process.stdout.write((json ? JSON.stringify(o) : text) + '\n');
   const note = (text: string) => (json ? process.stderr : process.stdout).write(text + '\n');
 
-  const gpu = await openNodeGpu({ adapter: gpuChoice as AdapterChoice, verbose: values.verbose ?? false });
+  const gpu = await openNodeGpu({ adapter: gpuChoice as AdapterChoice, verbose: values.verbose ?? false, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   const trainer = await BuiltTrainer.open(gpu, files);
   let interrupted = false;
   const onSigint = () => {

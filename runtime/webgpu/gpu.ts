@@ -1,10 +1,12 @@
 // The small helper layer over a GPUDevice: buffers from typed arrays, readbacks, compute
-// pipelines from WGSL (cached by source), and batches of dispatches in one command encoder.
+// pipelines from WGSL (cached by source), and batches of dispatches submitted in pieces.
 // Every GPU call that can fail runs inside error scopes and throws GpuError; every wait is
-// raced against device loss and a timeout. Isomorphic: no Node APIs.
+// raced against device loss and a limit on the time without progress that grows with the work
+// (queue-watch.ts). Isomorphic: no Node APIs.
 
 import type { AdapterInfo } from './device.ts';
 import { GpuError, type GpuErrorKind } from './errors.ts';
+import { QueueWatch } from './queue-watch.ts';
 
 // The spec's numeric flags, so that this file needs no GPUBufferUsage/GPUMapMode globals.
 export const Usage = {
@@ -47,9 +49,27 @@ export interface Kernel {
 
 const roundUp4 = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
 
+/**
+ * Dispatches per queue submission. A batch (a whole training step) goes to the queue in pieces
+ * of this many, each watched for completion, so that a wait sees the GPU progress within a step.
+ */
+export const PIECE_DISPATCHES = 8;
+
+export interface GpuOptions {
+  /**
+   * Milliseconds a wait may go without the GPU finishing any submitted work before it fails with
+   * a 'timeout' GpuError; 0: no limit. Default: 60 s, growing with the slowest work seen.
+   */
+  timeoutMs?: number | undefined;
+  /** What a timeout's message says to do about it (default: the --gpu-timeout flag). */
+  timeoutHint?: string | undefined;
+}
+
 export class Gpu {
-  /** Milliseconds a readback or queue wait may take before it fails with a 'timeout' GpuError. */
-  timeoutMs: number;
+  /** @internal What the queue is running, and how long a wait may go without progress. */
+  readonly watch: QueueWatch;
+  /** Dispatches per queue submission (PIECE_DISPATCHES; Infinity submits each batch whole). */
+  pieceDispatches = PIECE_DISPATCHES;
   private readonly pipelines = new Map<string, Promise<Kernel>>();
   private lostError: GpuError | null = null;
   private lostReason = '';
@@ -59,19 +79,29 @@ export class Gpu {
   constructor(
     readonly device: GPUDevice,
     readonly info: AdapterInfo,
-    opts: { timeoutMs?: number | undefined } = {},
+    opts: GpuOptions = {},
   ) {
-    this.timeoutMs = opts.timeoutMs ?? 60_000;
+    this.watch = new QueueWatch(opts.timeoutMs, opts.timeoutHint);
     device.lost.then((lost) => {
       const why = lost.reason === 'destroyed' ? 'the device was destroyed' : `the device was lost: ${lost.message}`;
       this.lostReason = why;
       this.lostError = new GpuError('device-lost', why);
+      this.watch.clear();
       for (const reject of this.waiters) reject();
       this.waiters.clear();
     });
     device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
       this.uncaptured.push(ev.error.message);
     };
+  }
+
+  /** The fixed wait limit in ms (0: none), or undefined for the default that grows with the work. */
+  get timeoutMs(): number | undefined {
+    return this.watch.fixedMs;
+  }
+
+  set timeoutMs(ms: number | undefined) {
+    this.watch.fixedMs = ms;
   }
 
   get isLost(): boolean {
@@ -198,28 +228,43 @@ export class Gpu {
     return found.filter((e): e is { kind: GpuErrorKind; message: string } => e !== null).reverse();
   }
 
-  /** @internal Rejects with a GpuError when the device is lost or `timeoutMs` passes first. */
+  /**
+   * @internal Rejects with a GpuError when the device is lost, or when the GPU finishes none of
+   * its submitted work for the watch's limit (the deadline moves with every piece that finishes).
+   */
   guard<T>(work: Promise<T>, what: string): Promise<T> {
     if (this.lostError) return Promise.reject(this.lostError);
+    const startedAt = this.watch.now();
     return new Promise<T>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const settle = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(onLost);
+      };
       const onLost = (): void => {
         clearTimeout(timer);
         reject(new GpuError('device-lost', `${this.lostReason} while waiting for ${what}`));
       };
-      const timer = setTimeout(() => {
-        this.waiters.delete(onLost);
-        reject(new GpuError('timeout', `${what} did not finish within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
+      const check = (): void => {
+        const deadline = this.watch.deadline(startedAt);
+        if (deadline === null) return;
+        const left = deadline - this.watch.now();
+        if (left > 0) {
+          timer = setTimeout(check, left);
+          return;
+        }
+        settle();
+        reject(new GpuError('timeout', this.watch.stalled(what, startedAt)));
+      };
       this.waiters.add(onLost);
+      check();
       work.then(
         (v) => {
-          clearTimeout(timer);
-          this.waiters.delete(onLost);
+          settle();
           resolve(v);
         },
         (e: unknown) => {
-          clearTimeout(timer);
-          this.waiters.delete(onLost);
+          settle();
           reject(
             this.lostError ?? new GpuError('internal', `${what} failed: ${(e as Error)?.message ?? String(e)}`),
           );
@@ -315,28 +360,57 @@ export class Batch {
     }
   }
 
+  /**
+   * Records the commands into command buffers of at most PIECE_DISPATCHES dispatches each and
+   * submits them one by one, telling the watch when each finishes (the queue runs them in order,
+   * as one buffer would run).
+   */
   private encodeAndSubmit(device: GPUDevice): void {
-    const encoder = device.createCommandEncoder({ label: this.label });
-    let pass: GPUComputePassEncoder | null = null;
-    for (const c of this.commands) {
-      if (c.op === 'copy') {
-        pass?.end();
-        pass = null;
-        encoder.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
-        continue;
+    const watch = this.gpu.watch;
+    for (const piece of pieces(this.commands, this.gpu.pieceDispatches)) {
+      const encoder = device.createCommandEncoder({ label: this.label });
+      let pass: GPUComputePassEncoder | null = null;
+      for (const c of piece) {
+        if (c.op === 'copy') {
+          pass?.end();
+          pass = null;
+          encoder.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
+          continue;
+        }
+        pass ??= encoder.beginComputePass({ label: this.label });
+        const bindGroup = device.createBindGroup({
+          layout: c.kernel.pipeline.getBindGroupLayout(0),
+          entries: c.buffers.map((b, binding) => ({ binding, resource: isRange(b) ? { ...b } : { buffer: b } })),
+        });
+        pass.setPipeline(c.kernel.pipeline);
+        pass.setBindGroup(0, bindGroup);
+        pass.dispatchWorkgroups(...c.workgroups);
       }
-      pass ??= encoder.beginComputePass({ label: this.label });
-      const bindGroup = device.createBindGroup({
-        layout: c.kernel.pipeline.getBindGroupLayout(0),
-        entries: c.buffers.map((b, binding) => ({ binding, resource: isRange(b) ? { ...b } : { buffer: b } })),
-      });
-      pass.setPipeline(c.kernel.pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(...c.workgroups);
+      pass?.end();
+      device.queue.submit([encoder.finish()]);
+      const watched = watch.submitted(this.label, [...new Set(piece.flatMap((c) => (c.op === 'dispatch' ? [c.kernel.label] : [])))]);
+      // A lost device rejects this; the loss itself is reported by every waiter.
+      device.queue.onSubmittedWorkDone().then(() => watch.finished(watched), () => undefined);
     }
-    pass?.end();
-    device.queue.submit([encoder.finish()]);
   }
+}
+
+/** Consecutive runs of the commands with at most `size` dispatches each. */
+function pieces(commands: readonly Command[], size: number): Command[][] {
+  const out: Command[][] = [];
+  let current: Command[] = [];
+  let dispatches = 0;
+  for (const c of commands) {
+    if (c.op === 'dispatch' && dispatches >= size) {
+      out.push(current);
+      current = [];
+      dispatches = 0;
+    }
+    current.push(c);
+    if (c.op === 'dispatch') dispatches++;
+  }
+  if (current.length > 0 || out.length === 0) out.push(current);
+  return out;
 }
 
 /** Formats WGSL compiler messages as `label:line:col: error: text` with the line and a caret. */

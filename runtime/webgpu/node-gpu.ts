@@ -16,6 +16,7 @@ import { create, globals } from 'webgpu';
 import { type AdapterChoice, openGpu } from './device.ts';
 import { GpuError } from './errors.ts';
 import type { Gpu } from './gpu.ts';
+import { waitLimitMs } from './queue-watch.ts';
 import { withStderrSilenced } from './quiet-stderr.ts';
 import { vulkanDriversPresent } from './vulkan-drivers.ts';
 
@@ -48,7 +49,23 @@ export interface NodeGpuOptions {
   verbose?: boolean;
   /** Path to vk_swiftshader_icd.json, when it is not where Chromium's packages put it (read once per process). */
   swiftshaderIcd?: string;
+  /**
+   * How long a wait may go without the GPU finishing any work, in ms (0: no limit). Default: the
+   * PEFTC_GPU_TIMEOUT variable in seconds (`--gpu-timeout` sets it), else a limit that grows with
+   * the work (queue-watch.ts).
+   */
   timeoutMs?: number;
+}
+
+/** The wait limit PEFTC_GPU_TIMEOUT asks for (seconds), in ms; undefined when it is not set. */
+function timeoutFromEnv(): number | undefined {
+  const text = process.env.PEFTC_GPU_TIMEOUT;
+  if (text === undefined || text === '') return undefined;
+  try {
+    return waitLimitMs(text);
+  } catch (e) {
+    throw new GpuError('limit', `PEFTC_GPU_TIMEOUT ${(e as Error).message}`);
+  }
 }
 
 /**
@@ -198,7 +215,9 @@ function missing(choice: AdapterChoice, opts: NodeGpuOptions): GpuError {
  * (a hardware GPU, else llvmpipe, else SwiftShader).
  * Throws GpuError('no-adapter') with what to install when none is found.
  */
-export async function openNodeGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
+export async function openNodeGpu(options: NodeGpuOptions = {}): Promise<Gpu> {
+  const timeoutMs = options.timeoutMs ?? timeoutFromEnv();
+  const opts = timeoutMs === undefined ? options : { ...options, timeoutMs };
   const choice = opts.adapter ?? 'auto';
   const open = { hardware: openHardware, swiftshader: openSwiftShader, llvmpipe: openLlvmpipe };
   if (choice !== 'auto') {
