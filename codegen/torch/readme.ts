@@ -48,7 +48,8 @@ On each of N machines (rank 0 … N−1), with the address of machine 0:
     torchrun --nnodes N --node_rank RANK --nproc_per_node 8 \\
              --master_addr HOST0 --master_port 29500 train.py --batch 8 --out run/
 
-Only rank 0 writes the checkpoint.
+Only rank 0 writes the checkpoint. (Debian's torch 1.13 on Python 3.11 mis-parses torchrun's
+default \`--redirects\`/\`--tee\`: add \`--redirects 1 --tee 1\` there.)
 
 ## Checking against peftc
 
