@@ -19,7 +19,9 @@ export function editDistance(a: string, b: string): number {
 /** The closest candidates within a distance that grows with the name's length. */
 export function closest(name: string, candidates: Iterable<string>, max = 3): string[] {
   const limit = Math.max(name.length >= 4 ? 2 : 1, Math.floor(name.length / 3));
+  // The distance is at least the difference in length: a 50,000-character name costs nothing.
   return [...new Set(candidates)]
+    .filter((c) => Math.abs(c.length - name.length) <= limit)
     .map((c) => ({ c, d: editDistance(name, c) }))
     .filter((x) => x.d <= limit)
     .sort((x, y) => x.d - y.d || x.c.localeCompare(y.c))
