@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { CpuDecoder } from '../../runtime/decode/cpu-decoder.ts';
 import { decoderFor } from '../../runtime/decode/for-backend.ts';
 import { generate, generateByWindow, generateRows } from '../../runtime/generate.ts';
-import { cpuBackend, lastLogits, maxDiff, METHODS, methodGraph, randomStore, tokensOf } from './helpers.ts';
+import { RankController, RankedBackend } from '../../runtime/rank.ts';
+import { graphOfText } from '../helpers.ts';
+import { cpuBackend, GPT, lastLogits, maxDiff, METHODS, methodGraph, randomStore, tokensOf } from './helpers.ts';
 
 const TOL = 2e-5;
 const VOCAB = 32;
@@ -70,6 +72,23 @@ describe('generateRows', () => {
     const seen: number[] = [];
     const out = await generate(cpuBackend(g, randomStore(g, 2)), tokensOf(4, VOCAB, 1), { temperature: 0, topK: 0, topP: 1, maxTokens: 5, seed: 0, maxContext: 64, promptLength: 0, onToken: (id) => seen.push(id) });
     expect(seen).toEqual(out);
+  });
+});
+
+describe('rank-masked LoRA', () => {
+  it('decodes with the rank masks of the backend (DyLoRA at rank 2 differs from rank 8)', async () => {
+    const g = graphOfText('import "gpt2.peft"\npeft {\n  lora(rank = dynamic(max = 8), alpha = 8) on "c_attn"\n}\n', [GPT]);
+    const store = randomStore(g, 3);
+    const opts = { temperature: 0, topK: 0, topP: 1, maxTokens: 12, seed: 0, maxContext: 64, promptLength: 0 };
+    const prompt = tokensOf(6, VOCAB, 9);
+    const at = async (rank: number) => {
+      const ranked = new RankedBackend(cpuBackend(g, store), store, new RankController(g, { evalRank: rank }));
+      expect(typeof decoderFor(ranked)).toBe('object');
+      const out = await generate(ranked, prompt, opts);
+      expect(out).toEqual(await generateByWindow(ranked, prompt, opts));
+      return out;
+    };
+    expect(await at(2)).not.toEqual(await at(8));
   });
 });
 
