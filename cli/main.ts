@@ -16,6 +16,7 @@ import { buildCommand, type BuildFlags } from './build.ts';
 import { evalCommand, generateCommand, type EvalFlags, type GenerateFlags } from './evaluate.ts';
 import { exportCommand, importCommand, mergeCommand } from './interop.ts';
 import { registerMultiAdapter } from './multi-commands.ts';
+import { registerMemory } from './memory.ts';
 import { registerWeightFlags } from './weight-flags.ts';
 import { fmtCommand, type FmtFlags } from './fmt.ts';
 import { tokenizeText, type TokenizeFlags } from './tokenize.ts';
@@ -285,6 +286,7 @@ program
 // Several adapters over one base: repeatable --adapter NAME=DIR, --use, --frozen-adapter, `combine`.
 registerMultiAdapter(program);
 registerWeightFlags(program);
+registerMemory(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -31,7 +31,7 @@ export function adapterChoice(value: string | undefined): AdapterChoice {
 }
 
 /** The caps of the adapter the user named (opened and closed again), or WebGPU's defaults. */
-async function capsFor(adapter: string | undefined): Promise<AdapterCaps> {
+export async function capsFor(adapter: string | undefined): Promise<AdapterCaps> {
   if (adapter === undefined) return DEFAULT_CAPS;
   const gpu = await openNodeGpu({ adapter: adapterChoice(adapter) });
   const { isSoftware, limits, features } = gpu.info;

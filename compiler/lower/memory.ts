@@ -3,6 +3,7 @@
 // for activations and backward temporaries (a value's buffer returns to the pool after its
 // last use and is reused, best fit, by later values). Pure: sizes and offsets only.
 import type { Param } from '../ir/types.ts';
+import { quantizedBytes, type QuantDtype, type WeightLayout } from '../quant/weight.ts';
 
 /** WebGPU's largest minStorageBufferOffsetAlignment: a 256-aligned offset binds on every adapter. */
 export const ALIGN = 256;
@@ -17,10 +18,14 @@ export interface ArenaSlot {
   shape: number[];
   /** Byte offset in the arena (a multiple of 256). */
   offset: number;
-  /** Bytes of the tensor (4 · elements, 2 · elements in f16); the slot occupies alignUp(bytes). */
+  /** Bytes of the tensor (4 · elements, 2 · elements in f16, codes + scales quantized); the slot occupies alignUp(bytes). */
   bytes: number;
-  /** How the arena stores it: f32, or IEEE half floats (frozen weights, PlanOptions.frozenF16). */
-  dtype: 'f32' | 'f16';
+  /**
+   * How the arena stores it: f32, IEEE half floats (frozen weights, PlanOptions.frozenF16), or
+   * quantized codes followed by their f32 scales (compiler/quant; `layout` says how they run).
+   */
+  dtype: 'f32' | 'f16' | QuantDtype;
+  layout?: WeightLayout;
   /** Weight decay applies (rank ≥ 2, as in runtime/optim.ts). */
   decay: boolean;
 }
@@ -31,13 +36,23 @@ export interface ArenaLayout {
   bytes: number;
 }
 
-/** Lays out parameters in order, each slot at a 256-byte boundary (zero padding between); `half` paths in f16. */
-export function layoutArena(params: readonly Param[], half: ReadonlySet<string> = new Set()): ArenaLayout {
+/** Quantized frozen weights: the dtype, and each quantized path's layout. */
+export interface ArenaQuant {
+  dtype: QuantDtype;
+  layouts: ReadonlyMap<string, WeightLayout>;
+}
+
+/**
+ * Lays out parameters in order, each slot at a 256-byte boundary (zero padding between); `half`
+ * paths in f16, `quant` paths quantized.
+ */
+export function layoutArena(params: readonly Param[], half: ReadonlySet<string> = new Set(), quant?: ArenaQuant): ArenaLayout {
   let offset = 0;
   const slots = params.map((p) => {
-    const dtype = half.has(p.path) ? 'f16' : 'f32';
-    const bytes = (dtype === 'f16' ? 2 : 4) * numel(p.shape);
-    const slot: ArenaSlot = { path: p.path, shape: [...p.shape], offset, bytes, decay: p.shape.length >= 2, dtype };
+    const layout = quant?.layouts.get(p.path);
+    const dtype = layout ? quant!.dtype : half.has(p.path) ? 'f16' : 'f32';
+    const bytes = layout ? quantizedBytes(quant!.dtype, p.shape, layout) : (dtype === 'f16' ? 2 : 4) * numel(p.shape);
+    const slot: ArenaSlot = { path: p.path, shape: [...p.shape], offset, bytes, decay: p.shape.length >= 2, dtype, ...(layout ? { layout } : {}) };
     offset += alignUp(bytes);
     return slot;
   });
