@@ -7,7 +7,7 @@ import { CompletionItemKind, InsertTextFormat, type CompletionItem } from 'vscod
 import type * as ast from '../../grammar/ast.ts';
 import { FUNCTIONS } from '../../compiler/functions.ts';
 import { LAYERS } from '../../compiler/layers.ts';
-import { walk } from '../../compiler/modules.ts';
+import { walk, type ModuleInst } from '../../compiler/modules.ts';
 import { compilePattern } from '../../compiler/peft/patterns.ts';
 import { METHODS } from '../../compiler/peft/methods.ts';
 import type { Analysis } from './analysis.ts';
@@ -24,7 +24,8 @@ export function complete(text: string, offset: number, a: Analysis, tree: Analys
   const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
   const before = text.slice(lineStart, offset);
   const target = targetPrefix(before);
-  if (target !== undefined) return tree ? modulePaths(target, tree) : [];
+  const root = tree?.result.root;
+  if (target !== undefined) return root ? modulePaths(target, root) : [];
   const item = enclosingItem(a, offset);
   const out: CompletionItem[] = [];
   const callee = openCall(text, offset, lineStartOfItem(text, item, lineStart));
@@ -47,8 +48,7 @@ function targetPrefix(before: string): string | undefined {
 }
 
 /** The names that can follow `prefix` in a module path (Hugging Face's suffix rule applies). */
-function modulePaths(prefix: string, tree: Analysis): CompletionItem[] {
-  const root = tree.result.root!;
+function modulePaths(prefix: string, root: ModuleInst): CompletionItem[] {
   const dot = prefix.lastIndexOf('.');
   const parent = dot < 0 ? '' : prefix.slice(0, dot);
   const names = new Map<string, string>();

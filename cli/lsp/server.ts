@@ -1,7 +1,7 @@
 // The language server: the protocol's requests answered from the workspace's analyses.
 // Diagnostics are published for each open document after edits settle (DEBOUNCE_MS), and again
 // for every open document that imports a file that changed.
-import { ResponseError, TextDocumentSyncKind, type Connection, type InitializeResult } from 'vscode-languageserver';
+import { ResponseError, TextDocumentSyncKind, type Connection, type Diagnostic, type InitializeResult } from 'vscode-languageserver';
 import { TextDocuments } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { formatSource } from '../../grammar/format-source.ts';
@@ -25,8 +25,18 @@ export function startServer(connection: Connection): void {
     timers.delete(uri);
     const doc = workspace.document(uri);
     if (!doc) return;
-    const a = workspace.analysis(uri);
-    if (a) void connection.sendDiagnostics({ uri, version: doc.version, diagnostics: documentDiagnostics(a) });
+    let diagnostics: Diagnostic[];
+    try {
+      const a = workspace.analysis(uri);
+      if (!a) return;
+      diagnostics = documentDiagnostics(a);
+    } catch (e) {
+      // A bug in peftc, not in the file: say so on the file instead of ending the server.
+      const message = `internal error in peftc: ${e instanceof Error ? e.message : String(e)}`;
+      connection.console.error(`${uri}: ${message}`);
+      diagnostics = [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, message, source: 'peftc', severity: 1 }];
+    }
+    void connection.sendDiagnostics({ uri, version: doc.version, diagnostics });
   };
   const schedule = (changedPath: string) => {
     for (const doc of workspace.affectedBy(changedPath)) {

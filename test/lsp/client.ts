@@ -27,6 +27,8 @@ export class TestClient {
   private readonly diagnostics = new Map<string, { version?: number; diagnostics: Diagnostic[] }>();
   private readonly waiters: (() => void)[] = [];
   private versions = new Map<string, number>();
+  /** How many times diagnostics were published, per document. */
+  readonly publications = new Map<string, number>();
   stderr = '';
 
   constructor() {
@@ -35,6 +37,7 @@ export class TestClient {
     this.connection = createProtocolConnection(new StreamMessageReader(this.server.stdout!), new StreamMessageWriter(this.server.stdin!));
     this.connection.onNotification(PublishDiagnosticsNotification.type, (p) => {
       this.diagnostics.set(p.uri, { version: p.version, diagnostics: p.diagnostics });
+      this.publications.set(p.uri, (this.publications.get(p.uri) ?? 0) + 1);
       for (const w of this.waiters.splice(0)) w();
     });
     this.connection.listen();

@@ -81,6 +81,17 @@ describe('peftc lsp', () => {
     expect(await client.diagnosticsOf(fine, (p) => p.version === fixed)).toEqual([]);
   });
 
+  it('debounces: a burst of edits is compiled and published once, for the last version', async () => {
+    const before = client.publications.get(fine) ?? 0;
+    let last = 0;
+    for (let i = 0; i < 5; i++) last = await client.change(fine, FINE.replace('r = 8', `r = ${i + 1}`));
+    await client.diagnosticsOf(fine, (p) => p.version === last);
+    await new Promise((done) => setTimeout(done, 400));
+    expect((client.publications.get(fine) ?? 0) - before).toBeLessThanOrEqual(2);
+    const restored = await client.change(fine, FINE);
+    await client.diagnosticsOf(fine, (p) => p.version === restored);
+  });
+
   it('shows an imported file\'s error on the import, with the real place as related information', async () => {
     const text = 'import "broken.peft"\nimport "gpt2.peft"\n';
     const uri = await client.open(join(dir, 'uses-broken.peft'), text);
