@@ -1,14 +1,18 @@
 // Quick fixes for the diagnostics that suggest one: "unknown name `n_emdb`. Did you mean
-// `n_embd`?" offers to replace the name with each suggestion.
+// `n_embd`?" offers to replace the name with each suggestion; "target pattern "h.*.attn.c_atn"
+// matches no module. Nearest module paths: `h.0.attn.c_attn`" offers the nearest paths as the
+// target (with `*` for the layer numbers where the pattern had a `*`).
 import { CodeActionKind, type CodeAction, type Diagnostic as LspDiagnostic } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 
 export function quickFixes(doc: TextDocument, diagnostics: LspDiagnostic[]): CodeAction[] {
-  return diagnostics.flatMap((d) => fixesFor(doc, d));
+  return diagnostics.flatMap((d) => {
+    const message = typeof d.message === 'string' ? d.message : d.message.value;
+    return [...nameFixes(doc, d, message), ...targetFixes(doc, d, message)];
+  });
 }
 
-function fixesFor(doc: TextDocument, d: LspDiagnostic): CodeAction[] {
-  const message = typeof d.message === 'string' ? d.message : d.message.value;
+function nameFixes(doc: TextDocument, d: LspDiagnostic, message: string): CodeAction[] {
   const ask = message.indexOf('Did you mean ');
   if (ask < 0) return [];
   const suggestions = [...message.slice(ask).matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
@@ -30,4 +34,19 @@ function fixesFor(doc: TextDocument, d: LspDiagnostic): CodeAction[] {
     }));
   }
   return [];
+}
+
+function targetFixes(doc: TextDocument, d: LspDiagnostic, message: string): CodeAction[] {
+  const m = /^target pattern "(.*)" matches no module\. Nearest module paths: (.*)\.$/s.exec(message);
+  const written = doc.getText(d.range);
+  if (!m || !written.startsWith('"')) return [];
+  const globbed = m[1]!.includes('*');
+  const targets = [...m[2]!.matchAll(/`([^`]+)`/g)].map(([, path]) => (globbed ? path!.replace(/(^|\.)\d+(?=\.|$)/g, '$1*') : path!));
+  return [...new Set(targets)].map((target, i) => ({
+    title: `Target \`${target}\``,
+    kind: CodeActionKind.QuickFix,
+    diagnostics: [d],
+    isPreferred: i === 0,
+    edit: { changes: { [doc.uri]: [{ range: d.range, newText: JSON.stringify(target) }] } },
+  }));
 }

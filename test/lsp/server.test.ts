@@ -81,6 +81,19 @@ describe('peftc lsp', () => {
     expect(await client.diagnosticsOf(fine, (p) => p.version === fixed)).toEqual([]);
   });
 
+  it('offers the nearest module paths for a target that matches nothing', async () => {
+    const typo = FINE.replace('"h.*.attn.c_attn"', '"h.*.attn.c_atn"');
+    const version = await client.change(fine, typo);
+    const [d] = await client.diagnosticsOf(fine, (p) => p.version === version);
+    expect(d!.code).toBe('E0401');
+    expect(d!.range).toEqual({ start: pos(typo, '"h.*'), end: pos(typo, '"h.*', '"h.*.attn.c_atn"'.length) });
+    const actions = (await client.connection.sendRequest(CodeActionRequest.type, { textDocument: { uri: fine }, range: d!.range, context: { diagnostics: [d!] } })) as { title: string; edit: WorkspaceEdit }[];
+    expect(actions[0]!.title).toBe('Target `h.*.attn.c_attn`');
+    expect(actions[0]!.edit.changes![fine]).toEqual([{ range: d!.range, newText: '"h.*.attn.c_attn"' }]);
+    const fixed = await client.change(fine, FINE);
+    await client.diagnosticsOf(fine, (p) => p.version === fixed);
+  });
+
   it('debounces: a burst of edits is compiled and published once, for the last version', async () => {
     const before = client.publications.get(fine) ?? 0;
     let last = 0;
