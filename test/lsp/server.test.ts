@@ -112,6 +112,13 @@ describe('peftc lsp', () => {
     expect(d!.range).toEqual({ start: pos(text, '"broken'), end: pos(text, '"broken', '"broken.peft"'.length) });
     expect(d!.message).toMatch(/^broken\.peft:3:1: /);
     expect(d!.relatedInformation![0]!.location).toEqual({ uri: pathToFileURL(join(dir, 'broken.peft')).href, range: { start: { line: 2, character: 0 }, end: { line: 2, character: 1 } } });
+
+    // Fixing the imported file in the editor (not on disk) checks its importer again.
+    const broken = await client.open(join(dir, 'broken.peft'), 'config {\n  width = 8 +\n}\n');
+    await client.diagnosticsOf(broken);
+    const before = client.publications.get(uri) ?? 0;
+    await client.change(broken, 'config {\n  width = 8\n}\n');
+    expect(await client.diagnosticsOf(uri, () => (client.publications.get(uri) ?? 0) > before)).toEqual([]);
   });
 
   it('hovers: a config constant\'s value, a method\'s settings and modules, a target\'s matches, a member\'s paths and counts', async () => {
@@ -166,6 +173,9 @@ describe('peftc lsp', () => {
 
     const refs = (await client.connection.sendRequest(ReferencesRequest.type, { textDocument: { uri: fine }, position: pos(FINE, 'r = 8'), context: { includeDeclaration: true } })) as Location[];
     expect(refs.map((l) => l.range.start)).toEqual([pos(FINE, 'r = 8'), pos(FINE, '2 * r', 4), pos(FINE, 'rank = r', 7)]);
+    // An imported file's references: every open file's import of it.
+    const imports = (await client.connection.sendRequest(ReferencesRequest.type, { textDocument: { uri: fine }, position: pos(FINE, 'gpt2', 1), context: { includeDeclaration: true } })) as Location[];
+    expect(imports.map((l) => l.uri).sort()).toEqual([fine, pathToFileURL(join(dir, 'uses-broken.peft')).href].sort());
   });
 
   it('renames a constant everywhere, refuses to rename a member or to a keyword', async () => {
@@ -175,11 +185,13 @@ describe('peftc lsp', () => {
       [pos(FINE, '2 * r', 4), 'lora_rank'],
       [pos(FINE, 'rank = r', 7), 'lora_rank'],
     ]);
-    // n_embd is declared in gpt2.peft and used in fine.peft's import only through the model: both files are open.
+    // n_embd is declared in gpt2.peft and used in another open file that imports it: both are edited.
     const gpt2 = pathToFileURL(join(dir, 'gpt2.peft')).href;
     const gpt2Text = (await import('node:fs')).readFileSync(join(dir, 'gpt2.peft'), 'utf8');
+    const user = await client.open(join(dir, 'uses-n-embd.peft'), 'import "gpt2.peft"\nconfig {\n  half = n_embd / 2\n}\n');
     const across = (await client.connection.sendRequest(RenameRequest.type, { textDocument: { uri: gpt2 }, position: pos(gpt2Text, 'n_embd = '), newName: 'width' })) as WorkspaceEdit;
     expect(across.changes![gpt2]!.length).toBe((gpt2Text.match(/\bn_embd\b/g) ?? []).length);
+    expect(across.changes![user]).toEqual([{ range: { start: { line: 2, character: 9 }, end: { line: 2, character: 15 } }, newText: 'width' }]);
 
     await expect(client.connection.sendRequest(PrepareRenameRequest.type, { textDocument: { uri: gpt2 }, position: pos(gpt2Text, 'c_attn = ') })).rejects.toThrow(/part of its parameters' paths/);
     await expect(client.connection.sendRequest(RenameRequest.type, { textDocument: { uri: fine }, position: pos(FINE, 'r = 8'), newName: 'peft' })).rejects.toThrow('`peft` is a keyword');
