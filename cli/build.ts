@@ -11,7 +11,7 @@ import { resolveData } from '../runtime/data/corpora-node.ts';
 import { dataLimit } from '../runtime/data/read-node.ts';
 import { sourceBytes } from '../runtime/data/source.ts';
 import { buildDataset } from '../runtime/data/dataset.ts';
-import type { TokenizerName } from '../runtime/data/tokenizer.ts';
+import { TOKENIZER_NAMES, type TokenizerName } from '../runtime/data/tokenizer.ts';
 import { serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
 import { TRAINER_FILES, TRAINER_FORMAT, type KernelKind, type PlanSet, type TrainerManifest, type TrainerPlans } from '../runtime/standalone/manifest.ts';
 import { wgslBackend } from '../codegen/wgsl/backend.ts';
@@ -22,6 +22,7 @@ import { buildTorchCommand } from './build-torch.ts';
 import { UserError } from './grad.ts';
 import { adapterChoice } from './plan.ts';
 import { frozenF16, int, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
+import { sequenceProblem, sequenceRoom } from '../compiler/positions.ts';
 
 export interface BuildFlags extends SessionFlags {
   out: string;
@@ -60,9 +61,11 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
 
   const s = await openSession(file, flags);
   if (!s) return 1;
+  if (!TOKENIZER_NAMES.includes(s.tokenizer.name as TokenizerName)) throw new UserError(`built trainers carry a built-in tokenizer (${TOKENIZER_NAMES.join(', ')}), not a tokenizer.json (${s.tokenizer.name}); train with \`peftc train --tokenizer\` instead`);
   const g = s.graph;
-  const T = int(flags.seq ?? String(Math.min(128, s.maxContext - g.promptLength)), '--seq', 2);
-  if (g.promptLength + T > s.maxContext) throw new UserError(`--seq ${T} plus ${g.promptLength} soft tokens exceeds the model's ${s.maxContext} positions`);
+  const T = int(flags.seq ?? String(Math.min(128, sequenceRoom(g))), '--seq', 2);
+  const tooLong = sequenceProblem(g, T);
+  if (tooLong) throw new UserError(`--seq ${T}: ${tooLong}`);
   if (g.prefixTable !== undefined) {
     throw new UserError('built trainers do not support prefix tuning with a reparameterisation MLP yet (its adapter file keeps the table the MLP computes); train it with `peftc train`, or use `prefix(…)` without `reparam`');
   }

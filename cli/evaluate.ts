@@ -13,6 +13,7 @@ import { UserError } from './grad.ts';
 import { evalRank, withRanks } from './rank.ts';
 import { frozenBaseParams } from './fine-tune.ts';
 import { int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type Session, type SessionFlags } from './session.ts';
+import { sequenceRoom } from '../compiler/positions.ts';
 
 export interface EvalFlags extends SessionFlags {
   data: string;
@@ -28,7 +29,7 @@ export async function evalCommand(file: string, flags: EvalFlags): Promise<numbe
   if (!s) return 1;
   noteSeededBase(s);
   const g = s.graph;
-  const seqLen = int(flags.seq ?? String(Math.min(128, s.maxContext - g.promptLength)), '--seq', 2);
+  const seqLen = int(flags.seq ?? String(Math.min(128, sequenceRoom(g))), '--seq', 2);
   const classes = g.task === 'classification' ? (g.nodes[g.outputs.logits]!.shape[1] as number) : undefined;
   // Evaluate the whole of --data (or --valid): everything is the validation split.
   const template = promptTemplateOf(g);

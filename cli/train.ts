@@ -19,6 +19,7 @@ import { frozenSetting } from './multi.ts';
 import { describeRanks, withRanks } from './rank.ts';
 import { promptTemplateOf } from '../compiler/peft/template.ts';
 import { int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
+import { sequenceProblem, sequenceRoom } from '../compiler/positions.ts';
 
 export interface TrainFlags extends SessionFlags {
   /** Required unless --resume: then the checkpoint's own data is the default. */
@@ -60,8 +61,9 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
   const s = await openSession(file, { ...flags, seed: flags.seed ?? '0' });
   if (!s) return 1;
   const g = s.graph;
-  const seqLen = int(flags.seq ?? String(Math.min(128, s.maxContext - g.promptLength)), '--seq', 2);
-  if (g.promptLength + seqLen > s.maxContext) throw new UserError(`--seq ${seqLen} plus ${g.promptLength} soft tokens exceeds the model's ${s.maxContext} positions`);
+  const seqLen = int(flags.seq ?? String(Math.min(128, sequenceRoom(g))), '--seq', 2);
+  const tooLong = sequenceProblem(g, seqLen);
+  if (tooLong) throw new UserError(`--seq ${seqLen}: ${tooLong}`);
   const template = promptTemplateOf(g);
   const data = loadDataset({ data: dataSpec, ...(valid ? { valid } : {}), task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...numLabels(g), ...(template ? { template } : {}), ...dataLimit(flags.maxDataBytes) });
   const batcher = new Batcher(data, {

@@ -57,3 +57,10 @@ function tableName(g: Graph, t: PositionTable): string {
   const names = Object.keys(g.config).filter((k) => g.config[k] === t.rows);
   return names.find((k) => /pos|ctx|seq|len/i.test(k)) ?? names[0] ?? t.path;
 }
+
+/** The most tokens a sequence may have: each table's rows less the soft prompt and prefix positions (Infinity without a table). */
+export function sequenceRoom(g: Graph): number {
+  let room = Infinity;
+  for (const t of positionTables(g)) room = Math.min(room, t.rows - t.offset - evalDim(t.length, { B: 1, T: 0 }));
+  return room;
+}

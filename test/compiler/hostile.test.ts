@@ -7,7 +7,7 @@ import { compile } from '../../compiler/build.ts';
 import { MAX_DIAGNOSTICS } from '../../compiler/evaluate.ts';
 import { memoryHost } from '../../compiler/load.ts';
 import { compilePattern, MAX_PATTERN_LENGTH } from '../../compiler/peft/patterns.ts';
-import { sequenceProblem } from '../../compiler/positions.ts';
+import { sequenceProblem, sequenceRoom } from '../../compiler/positions.ts';
 import { ModelSizeError } from '../../compiler/size.ts';
 import { paramsText } from '../../cli/params.ts';
 import { reportText } from '../../cli/common.ts';
@@ -166,6 +166,16 @@ describe('names of Object.prototype are ordinary names', () => {
 });
 
 describe('diagnostics stay bounded', () => {
+  it('a 50,000-character unknown name used 100 times costs milliseconds, not a suggestion search each', () => {
+    const name = 'x'.repeat(50_000);
+    const uses = Array.from({ length: 100 }, (_, i) => `  c${i} = 2 * ${name}`).join('\n');
+    const start = cpuMs();
+    const res = compileText(`import "tiny-gpt.peft"\nconfig {\n${uses}\n}\n`);
+    expect(cpuMs() - start).toBeLessThan(1500);
+    expect(codes(res).filter((c) => c === 'E0201')).toHaveLength(100);
+    expect(reportText(res).length).toBeLessThan(50 * 1000); // 50 printed, each a shortened message and excerpt
+  });
+
   it('10,000 broken rules on one line: bounded memory, output and time', () => {
     const rules = Array.from({ length: 10_000 }, (_, i) => `lora(rank = 2) on "nope${i}"`).join(' ');
     const start = cpuMs();
@@ -226,6 +236,13 @@ describe('sequences longer than the position table', () => {
     expect(sequenceProblem(prompt, 60)).toBe('a sequence of 60 tokens plus 16 soft prompt tokens needs 76 positions; the model has 64 (n_positions)');
     const prefix = compileExample('tiny-gpt-prefix.peft').graph!;
     expect(sequenceProblem(prefix, 60)).toBe('a sequence of 60 tokens plus 16 prefix positions needs 76 positions; the model has 64 (n_positions)');
+  });
+
+  it('the default sequence length leaves room for the soft prompt and the prefix', () => {
+    expect(sequenceRoom(tiny('gpt2-lora.peft'))).toBe(64);
+    expect(sequenceRoom(compileExample('tiny-gpt-prompt.peft').graph!)).toBe(48);
+    expect(sequenceRoom(compileExample('tiny-gpt-prefix.peft').graph!)).toBe(48);
+    expect(sequenceRoom(compileExample('llama.peft', [TINY.llama!]).graph!)).toBe(Infinity); // rotary positions: no table
   });
 
   it('the CPU executor refuses such a batch as a user error instead of an embedding index error', () => {
