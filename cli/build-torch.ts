@@ -59,6 +59,7 @@ export async function buildTorchCommand(file: string, flags: BuildFlags): Promis
       ...exportParts(derived, flags.init ?? null),
       prefixTablePath: derived.params.find((p) => p.origin === 'prefix' && p.partition === 'trainable')?.path,
       optimizer: { beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps },
+      vocab: tokenIds(g),
       defaults,
       ...(data ? { seqLen: T } : {}),
     });
@@ -86,6 +87,13 @@ function exportParts(derived: Graph, baseModel: string | null): { exportParts: E
     exportParts: plan.parts.map((p) => ({ part: p.part, format: p.format, weightsFile: p.weightsFile, configText: pyDumps(p.config), entries: p.entries })),
     exportSkipped: plan.skipped,
   };
+}
+
+/** How many token ids the model reads: its vocabulary, plus a prompt template's virtual tokens. */
+function tokenIds(g: Graph): number | null {
+  const soft = g.nodes.find((n) => n.op === 'soft_embedding' && g.nodes[n.inputs[2]!]!.op === 'input');
+  if (soft) return (g.nodes[soft.inputs[0]!]!.shape[0] as number) + (g.nodes[soft.inputs[1]!]!.shape[0] as number);
+  return vocabSize(g) ?? null;
 }
 
 /** Every parameter's initial value, by path. */

@@ -38,6 +38,8 @@ export interface TorchTarget {
   /** The derived graph's parameter that replaces the prefix MLP in adapter files, if any. */
   prefixTablePath?: string;
   optimizer: { beta1: number; beta2: number; eps: number };
+  /** Token ids are below this (a prompt template's virtual tokens included); null when unknown. */
+  vocab: number | null;
   defaults: TrainerDefaults;
   /** Sequence length of the built data rows, if any (for the README). */
   seqLen?: number;
@@ -75,6 +77,7 @@ function configJson(t: TorchTarget): Record<string, unknown> {
     source: t.source,
     task: t.graph.task,
     prompt_length: t.graph.promptLength,
+    vocab: t.vocab,
     inputs: FORWARD_INPUTS.filter((n) => t.graph.inputs[n] !== undefined),
     optimizer: t.optimizer,
     defaults: t.defaults,

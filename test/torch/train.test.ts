@@ -105,6 +105,11 @@ describe('peftc build --target', () => {
     await expect(buildCommand(FILE, { out: join(dir, 'x'), batch: '4', schedule: 'cosine', warmup: '0', target: 'cuda' })).rejects.toThrow('--target must be webgpu or torch, not `cuda`');
   });
 
+  it('trains with AdamW only, and encodes no data for prompt templates yet', async () => {
+    await expect(buildTorch(FILE, join(dir, 'sgd'), { optimizer: 'sgd' })).rejects.toThrow('--target torch trains with AdamW');
+    await expect(buildTorch(resolve(EXAMPLES, 'tiny-gpt-template.peft'), join(dir, 'tpl'), { data: join(dir, 'train.txt') })).rejects.toThrow('does not encode data for prompt templates yet');
+  });
+
   it('refuses a folder that is not a torch trainer', async () => {
     writeFileSync(join(dir, 'stray.txt'), 'x');
     await expect(buildTorch(FILE, dir)).rejects.toThrow('is not a torch trainer built before');

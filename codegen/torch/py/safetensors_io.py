@@ -29,25 +29,37 @@ def load(path):
         header = json.loads(data[8:8 + n])
     except ValueError as e:
         raise SafetensorsError(f'{path}: header is not JSON ({e})') from None
+    if not isinstance(header, dict):
+        raise SafetensorsError(f'{path}: header is not a JSON object')
     body = memoryview(data)[8 + n:]
     out = {}
     for name, info in header.items():
-        if name == '__metadata__':
-            continue
-        dtype = DTYPES.get(info.get('dtype'))
-        if dtype is None:
-            raise SafetensorsError(f'{path}: tensor {name}: unknown dtype {info.get("dtype")!r}')
-        start, end = info['data_offsets']
-        shape = info['shape']
-        count = 1
-        for d in shape:
-            count *= d
-        if end > len(body) or end - start != count * torch.tensor([], dtype=dtype).element_size():
-            raise SafetensorsError(f'{path}: tensor {name}: data_offsets {start}…{end} do not hold {shape} {info["dtype"]}')
-        raw = bytearray(body[start:end])
-        t = torch.frombuffer(raw, dtype=dtype) if count else torch.empty(0, dtype=dtype)
-        out[name] = t.reshape(shape)
+        if name != '__metadata__':
+            out[name] = _tensor(path, name, info, body)
     return out
+
+
+def _tensor(path, name, info, body):
+    """One tensor of the header, checked: known dtype, integer shape, offsets inside the body that hold it."""
+    if not isinstance(info, dict):
+        raise SafetensorsError(f'{path}: tensor {name}: its entry is not a JSON object')
+    dtype = DTYPES.get(info.get('dtype'))
+    if dtype is None:
+        raise SafetensorsError(f'{path}: tensor {name}: unknown dtype {info.get("dtype")!r}')
+    shape, offsets = info.get('shape'), info.get('data_offsets')
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise SafetensorsError(f'{path}: tensor {name}: shape {shape!r} is not a list of sizes')
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(isinstance(o, int) for o in offsets):
+        raise SafetensorsError(f'{path}: tensor {name}: data_offsets {offsets!r} are not two integers')
+    start, end = offsets
+    count = 1
+    for d in shape:
+        count *= d
+    if not 0 <= start <= end <= len(body) or end - start != count * torch.tensor([], dtype=dtype).element_size():
+        raise SafetensorsError(f'{path}: tensor {name}: data_offsets {start}…{end} do not hold {shape} {info["dtype"]} in a body of {len(body)} bytes')
+    raw = bytearray(body[start:end])
+    t = torch.frombuffer(raw, dtype=dtype) if count else torch.empty(0, dtype=dtype)
+    return t.reshape(shape)
 
 
 def save(tensors, path, metadata=None):

@@ -110,14 +110,15 @@ def grad(args):
     try:
         with open(args.tokens) as f:
             rows = json.load(f)
-        tokens = torch.tensor(rows, dtype=torch.long)
-    except (OSError, ValueError, TypeError) as e:
+        tokens = torch.tensor(rows)
+    except OSError as e:
+        raise UsageError(f'{args.tokens}: cannot read it ({e.strerror})') from None
+    except (ValueError, TypeError, RuntimeError) as e:
         raise UsageError(f'{args.tokens}: not a JSON array of equal-length token rows ({e})') from None
-    if tokens.dim() != 2 or tokens.numel() == 0:
-        raise UsageError(f'{args.tokens}: expected a JSON array of token rows, like [[1, 2, 3], [4, 5, 6]]')
+    check_tokens(tokens, rows, args.tokens)
     model = new_model(args)
     model.eval()
-    logits, loss = model(tokens.to(args.device), grad_targets(tokens, args).to(args.device))
+    logits, loss = model(tokens.long().to(args.device), grad_targets(tokens.long(), args).to(args.device))
     (loss + model.regularizer()).backward()
     out = {'loss': loss.detach().reshape(1).float(), 'logits': logits.detach().float()}
     for name, p in model.named_parameters():
@@ -125,6 +126,19 @@ def grad(args):
             out['grad.' + name] = (p.grad if p.grad is not None else torch.zeros_like(p)).float()
     safetensors_io.save(out, args.out, {'source': BUILD['source'], 'backend': 'torch'})
     print(f'loss {loss.item()}')
+
+
+def check_tokens(tokens, rows, where):
+    """Token rows as peftc grad takes them: [B, T] integers, each a token id of the model."""
+    if tokens.dim() != 2 or tokens.numel() == 0:
+        raise UsageError(f'{where}: expected a JSON array of token rows, like [[1, 2, 3], [4, 5, 6]]')
+    if tokens.is_floating_point() or tokens.dtype == torch.bool:
+        raise UsageError(f'{where}: token ids must be integers')
+    vocab = BUILD.get('vocab')
+    bad = ((tokens < 0) | (tokens >= vocab)) if vocab else (tokens < 0)
+    if bad.any():
+        b, t = (int(i) for i in bad.nonzero()[0])
+        raise UsageError(f'{where}: row {b}, position {t}: {rows[b][t]} is not a token id in [0, {vocab})')
 
 
 def grad_targets(tokens, args):
