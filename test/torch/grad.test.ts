@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { gradCommand } from '../../cli/grad.ts';
 import { createStore } from '../../runtime/arena.ts';
@@ -15,7 +15,7 @@ import { parseSafetensors } from '../../runtime/io/safetensors.ts';
 import { loadWeights } from '../../runtime/weights.ts';
 import { readFileSync } from 'node:fs';
 import { EXAMPLES, graphOf, tinySet } from '../helpers.ts';
-import { buildTorch, randomTokens, readTensors, relativeError, runPython, writeRandomWeights } from './torch-helpers.ts';
+import { buildTorch, randomTokens, readTensors, relativeError, runTrainMains, writeRandomWeights } from './torch-helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'peftc-torch-grad-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -61,58 +61,106 @@ const CASES: { name: string; dtypes: ('float64' | 'float32')[] }[] = [
   { name: 'llama-lora', dtypes: ['float64'] },
 ];
 
+interface Prepared {
+  name: string;
+  trainable: number;
+  ref: string;
+  runs: { dtype: string; out: string; argv: string[]; folder: string }[];
+}
+
+/** Builds the trainer, draws weights and tokens, runs peftc grad: what train.py --grad must match. */
+async function prepare(c: (typeof CASES)[number]): Promise<Prepared> {
+  const file = resolve(EXAMPLES, `${c.name}.peft`);
+  const set = c.name.startsWith('tiny') ? [] : smallSet(c.name);
+  const g = graphOf(`${c.name}.peft`, set);
+  const folder = join(dir, c.name);
+  await buildTorch(file, folder, { set });
+  const w = join(dir, `${c.name}.w.safetensors`);
+  const tok = join(dir, `${c.name}.tokens.json`);
+  writeRandomWeights(g, w, 7);
+  const vocab = g.params.find((p) => p.path.endsWith('wte.weight') || p.path.endsWith('embed_tokens.weight'))!.shape[0]!;
+  writeFileSync(tok, JSON.stringify(randomTokens(3, 11, vocab, 3)));
+  const ref = join(dir, `${c.name}.peftc.safetensors`);
+  await peftcGrad(file, set, w, tok, ref);
+  const runs = c.dtypes.map((dtype) => {
+    const out = join(dir, `${c.name}.${dtype}.safetensors`);
+    return { dtype, out, folder, argv: ['--grad', '--init', w, '--tokens', tok, '--out', out, '--dtype', dtype] };
+  });
+  return { name: c.name, trainable: g.params.filter((p) => p.partition === 'trainable').length, ref, runs };
+}
+
+/** The BERT classifier: what peftc grad computes (grad itself takes language models only). */
+interface BertRef {
+  run: { folder: string; argv: string[]; out: string };
+  loss: number;
+  logits: Float32Array | Float64Array;
+  grads: Map<string, ArrayLike<number>>;
+  trainable: number;
+}
+
+async function prepareBert(): Promise<BertRef> {
+  const set = smallSet('bert-adapter');
+  const g = graphOf('bert-adapter.peft', set);
+  const folder = join(dir, 'bert');
+  await buildTorch(resolve(EXAMPLES, 'bert-adapter.peft'), folder, { set });
+  const w = join(dir, 'bert.w.safetensors');
+  writeRandomWeights(g, w, 11);
+  const rows = randomTokens(3, 9, 256, 5);
+  const labels = [0, 2, 1];
+  writeFileSync(join(dir, 'bert.tokens.json'), JSON.stringify(rows));
+  writeFileSync(join(dir, 'bert.labels.json'), JSON.stringify(labels));
+  const store = createStore(g, 'f32');
+  initParams(g, store, { seed: 0 });
+  loadWeights(g, store, parseSafetensors(new Uint8Array(readFileSync(w))));
+  const res = new CpuExecutor(buildTrainingGraph(g)).run(store, {
+    tokens: { shape: [3, 9], data: Int32Array.from(rows.flat()) },
+    targets: { shape: [3], data: Int32Array.from(labels) },
+  }, { precision: 'f32', training: false, step: 0 });
+  const out = join(dir, 'bert.f64.safetensors');
+  return {
+    run: { folder, out, argv: ['--grad', '--init', w, '--tokens', join(dir, 'bert.tokens.json'), '--labels', join(dir, 'bert.labels.json'), '--out', out, '--dtype', 'float64'] },
+    loss: res.loss,
+    logits: res.logits.data,
+    grads: new Map([...res.grads].map(([k, v]) => [k, v.data])),
+    trainable: g.params.filter((p) => p.partition === 'trainable').length,
+  };
+}
+
+const prepared: Prepared[] = [];
+let bert: BertRef;
+let results: { rc: number | string | null; stderr: string }[] = [];
+
+beforeAll(async () => {
+  for (const c of CASES) prepared.push(await prepare(c));
+  bert = await prepareBert();
+  // Every train.py --grad in one Python process: torch is imported once.
+  const runs = [...prepared.flatMap((p) => p.runs), bert.run];
+  results = runTrainMains(runs.map((r) => ({ folder: r.folder, argv: r.argv })));
+}, 120_000);
+
 describe('train.py --grad equals peftc grad', () => {
+  let k = 0;
   for (const c of CASES) {
-    it(c.name, async () => {
-      const file = resolve(EXAMPLES, `${c.name}.peft`);
-      const set = c.name.startsWith('tiny') ? [] : smallSet(c.name);
-      const g = graphOf(`${c.name}.peft`, set);
-      const out = join(dir, c.name);
-      await buildTorch(file, out, { set });
-      const w = join(dir, `${c.name}.w.safetensors`);
-      const tok = join(dir, `${c.name}.tokens.json`);
-      writeRandomWeights(g, w, 7);
-      const vocab = g.params.find((p) => p.path.endsWith('wte.weight') || p.path.endsWith('embed_tokens.weight'))!.shape[0]!;
-      writeFileSync(tok, JSON.stringify(randomTokens(3, 11, vocab, 3)));
-      const ref = join(dir, `${c.name}.peftc.safetensors`);
-      await peftcGrad(file, set, w, tok, ref);
-      for (const dtype of c.dtypes) {
-        const got = join(dir, `${c.name}.${dtype}.safetensors`);
-        const r = runPython([join(out, 'train.py'), '--grad', '--init', w, '--tokens', tok, '--out', got, '--dtype', dtype]);
-        expect(r.status, r.stderr).toBe(0);
-        const { checked } = compare(got, ref, dtype === 'float64' ? F64 : F32);
-        expect(checked).toBe(2 + g.params.filter((p) => p.partition === 'trainable').length);
-      }
-    }, 60_000);
+    const first = k;
+    k += c.dtypes.length;
+    it(`${c.name} (${c.dtypes.join(', ')})`, () => {
+      const p = prepared.find((x) => x.name === c.name)!;
+      p.runs.forEach((run, i) => {
+        const res = results[first + i]!;
+        expect(res.rc, res.stderr).toBe(0);
+        const { checked } = compare(run.out, p.ref, run.dtype === 'float64' ? F64 : F32);
+        expect(checked).toBe(2 + p.trainable);
+      });
+    });
   }
 
-  it('bert-adapter (a classifier with padding lengths): the loss, logits and gradients of the CPU reference', async () => {
-    const set = smallSet('bert-adapter');
-    const file = resolve(EXAMPLES, 'bert-adapter.peft');
-    const g = graphOf('bert-adapter.peft', set);
-    const out = join(dir, 'bert');
-    await buildTorch(file, out, { set });
-    const w = join(dir, 'bert.w.safetensors');
-    writeRandomWeights(g, w, 11);
-    const rows = randomTokens(3, 9, 256, 5);
-    const labels = [0, 2, 1];
-    writeFileSync(join(dir, 'bert.tokens.json'), JSON.stringify(rows));
-    writeFileSync(join(dir, 'bert.labels.json'), JSON.stringify(labels));
-    // What peftc grad computes, for a classifier (grad itself takes language models only).
-    const store = createStore(g, 'f32');
-    initParams(g, store, { seed: 0 });
-    loadWeights(g, store, parseSafetensors(new Uint8Array(readFileSync(w))));
-    const res = new CpuExecutor(buildTrainingGraph(g)).run(store, {
-      tokens: { shape: [3, 9], data: Int32Array.from(rows.flat()) },
-      targets: { shape: [3], data: Int32Array.from(labels) },
-    }, { precision: 'f32', training: false, step: 0 });
-    const got = join(dir, 'bert.f64.safetensors');
-    const r = runPython([join(out, 'train.py'), '--grad', '--init', w, '--tokens', join(dir, 'bert.tokens.json'), '--labels', join(dir, 'bert.labels.json'), '--out', got, '--dtype', 'float64']);
-    expect(r.status, r.stderr).toBe(0);
-    const t = readTensors(got);
-    expect(relativeError(t.get('loss')!.data, [res.loss])).toBeLessThan(F64);
-    expect(relativeError(t.get('logits')!.data, res.logits.data)).toBeLessThan(F64);
-    expect(res.grads.size).toBe(g.params.filter((p) => p.partition === 'trainable').length);
-    for (const [path, gr] of res.grads) expect(relativeError(t.get(`grad.${path}`)!.data, gr.data), path).toBeLessThan(F64);
-  }, 60_000);
+  it('bert-adapter (a classifier with padding lengths): the loss, logits and gradients of the CPU reference', () => {
+    const res = results[results.length - 1]!;
+    expect(res.rc, res.stderr).toBe(0);
+    const t = readTensors(bert.run.out);
+    expect(relativeError(t.get('loss')!.data, [bert.loss])).toBeLessThan(F64);
+    expect(relativeError(t.get('logits')!.data, bert.logits)).toBeLessThan(F64);
+    expect(bert.grads.size).toBe(bert.trainable);
+    for (const [path, gr] of bert.grads) expect(relativeError(t.get(`grad.${path}`)!.data, gr), path).toBeLessThan(F64);
+  });
 });

@@ -1,37 +1,19 @@
 // Bad input to the generated train.py: token files, weight files (hand-made faults and seeded
 // mutations of a real one), data and resume folders. Each is refused in one line naming the file
 // (exit 1) or, for a mutation that leaves a valid file, runs; none ends in a Python traceback.
-// One Python process runs every case (train.main, stderr captured) to keep the suite short.
+// One Python process runs every case (runTrainMains) to keep the suite short.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serializeSafetensors } from '../../runtime/io/safetensors.ts';
 import { EXAMPLES } from '../helpers.ts';
-import { buildTorch, rng, runPython } from './torch-helpers.ts';
+import { buildTorch, rng, runTrainMains } from './torch-helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'peftc-torch-hostile-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const trainer = join(dir, 'trainer');
 
-const DRIVER = `
-import contextlib, io, json, sys, traceback
-sys.path.insert(0, sys.argv[1])
-import train
-out = []
-for argv in json.load(open(sys.argv[2])):
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            rc = train.main(argv)
-        except SystemExit as e:
-            rc = e.code
-        except BaseException:
-            rc = 'traceback'
-            err.write(traceback.format_exc())
-    out.append({'rc': rc, 'stderr': err.getvalue()})
-print(json.dumps(out))
-`;
 
 interface Case {
   what: string;
@@ -104,11 +86,7 @@ beforeAll(async () => {
 
 describe('train.py refuses bad input in one line', () => {
   it('every case: exit 1 and one line naming the file, or a run', () => {
-    writeFileSync(join(dir, 'cases.json'), JSON.stringify(cases.map((c) => c.argv)));
-    writeFileSync(join(dir, 'driver.py'), DRIVER);
-    const r = runPython([join(dir, 'driver.py'), trainer, join(dir, 'cases.json')], { timeoutMs: 100_000 });
-    expect(r.status, r.stderr).toBe(0);
-    const results = JSON.parse(r.stdout) as { rc: number | string; stderr: string }[];
+    const results = runTrainMains(cases.map((c) => ({ folder: trainer, argv: c.argv })), 100_000);
     expect(results).toHaveLength(cases.length);
     let refused = 0;
     results.forEach((res, i) => {

@@ -1,7 +1,9 @@
 // Shared by the torch target's tests: a Python that imports torch, building a trainer folder
 // in-process, seeded weights for every parameter, and reading safetensors back.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildTorchCommand } from '../../cli/build-torch.ts';
 import type { BuildFlags } from '../../cli/build.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
@@ -96,4 +98,43 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>, floor 
     scale = Math.max(scale, Math.abs(b[i]!));
   }
   return diff / scale;
+}
+
+/**
+ * train.main(argv) of each trainer folder, all in one Python process (torch is imported once):
+ * each case's exit code ('traceback' when it raised) and what it wrote to stderr.
+ */
+const DRIVER = `
+import contextlib, io, json, sys, traceback
+results = []
+for folder, argv in json.load(open(sys.argv[1])):
+    for m in ('train', 'model', 'ops', 'safetensors_io'):
+        sys.modules.pop(m, None)
+    sys.path.insert(0, folder)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            import train
+            rc = train.main(argv)
+        except SystemExit as e:
+            rc = e.code
+        except BaseException:
+            rc = 'traceback'
+            err.write(traceback.format_exc())
+    sys.path.remove(folder)
+    results.append({'rc': rc, 'stderr': err.getvalue()})
+print(json.dumps(results))
+`;
+
+export function runTrainMains(cases: { folder: string; argv: string[] }[], timeoutMs = 120_000): { rc: number | string | null; stderr: string }[] {
+  const tmp = mkdtempSync(join(tmpdir(), 'peftc-torch-driver-'));
+  try {
+    writeFileSync(join(tmp, 'cases.json'), JSON.stringify(cases.map((c) => [c.folder, c.argv])));
+    writeFileSync(join(tmp, 'driver.py'), DRIVER);
+    const r = runPython([join(tmp, 'driver.py'), join(tmp, 'cases.json')], { timeoutMs });
+    if (r.status !== 0) throw new Error(`the Python driver failed: ${r.stderr.slice(-2000)}`);
+    return JSON.parse(r.stdout) as { rc: number | string | null; stderr: string }[];
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
