@@ -5,7 +5,7 @@
 // both alike. Prints the median over rounds of each kernel family's milliseconds (summed over the
 // step) for both trees. Not a test: it measures and prints.
 //
-//   npx tsx bench/ab-profile.ts --base ../base [--adapter swiftshader] [--method lora|full] [--reps 5]
+//   npx tsx bench/ab-profile.ts --base ../base [--gpu swiftshader] [--method lora|full] [--reps 5]
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
@@ -16,7 +16,7 @@ import * as model from './model.ts';
 
 const base = resolve(model.flag('base', ''));
 if (!model.flag('base', '')) throw new Error('--base <path of the checkout to compare with> is required');
-const adapter = model.flag('adapter', 'swiftshader') as AdapterChoice;
+const adapter = model.gpuFlag('swiftshader') as AdapterChoice;
 const method = model.flag('method', 'lora') as model.Method;
 const reps = Number(model.flag('reps', '5'));
 

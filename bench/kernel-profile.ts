@@ -4,7 +4,7 @@
 // every plan step's time is the median over the repetitions, so one burst of load on the shared
 // machine moves one sample, not the table. Not a test: it measures and prints.
 //
-//   npx tsx bench/kernel-profile.ts [--adapter swiftshader,llvmpipe] [--reps 5] [--top 14]
+//   npx tsx bench/kernel-profile.ts [--gpu swiftshader,llvmpipe] [--reps 5] [--top 14]
 //
 // "shared": families both plans dispatch, counted at the LoRA plan's time; "LoRA only" / "full
 // only": what one plan dispatches beyond the other (by dispatch count per family).
@@ -12,9 +12,9 @@ import type { GpuExecutor } from '../runtime/webgpu/executor.ts';
 import { createExecutor } from '../runtime/webgpu/plans.ts';
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
-import { benchBatch, benchStore, benchTraining, BATCH, flag, type Method } from './model.ts';
+import { benchBatch, benchStore, benchTraining, BATCH, flag, gpuFlag, type Method } from './model.ts';
 
-const adapters = flag('adapter', 'swiftshader,llvmpipe').split(',').filter(Boolean) as AdapterChoice[];
+const adapters = gpuFlag('swiftshader,llvmpipe').split(',').filter(Boolean) as AdapterChoice[];
 const reps = Number(flag('reps', '5'));
 const top = Number(flag('top', '14'));
 const family = (kernel: string): string => kernel.replace(/_\d.*$/, '').replace(/_\[.*$/, '');

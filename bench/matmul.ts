@@ -3,7 +3,7 @@
 // columns of C) per invocation; tiled with a 64×64 block of C per workgroup in workgroup memory. Each (variant, shape) is checked against a CPU product
 // first, then timed as the median of several single-dispatch submits (each waits for the queue).
 //
-//   npx tsx bench/matmul.ts [--adapter swiftshader,llvmpipe] [--reps 7]
+//   npx tsx bench/matmul.ts [--gpu swiftshader,llvmpipe] [--reps 7]
 
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
 import type { Gpu } from '../runtime/webgpu/gpu.ts';
@@ -11,6 +11,7 @@ import type { MatmulSpec } from '../compiler/lower/matmul-spec.ts';
 import type { MatmulVariant } from '../codegen/wgsl/matmul.ts';
 import { prepareMatmul } from '../runtime/webgpu/matmul.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
+import { gpuFlag } from './model.ts';
 import { matmulCpu, maxScaledError, randomArray } from '../test/webgpu/reference.ts';
 
 interface Case {
@@ -75,7 +76,7 @@ async function timeCase(gpu: Gpu, c: Case, cfg: Config, reps: number): Promise<{
 }
 
 async function main(): Promise<void> {
-  const adapters = arg('adapter', 'swiftshader,llvmpipe').split(',') as AdapterChoice[];
+  const adapters = gpuFlag('swiftshader,llvmpipe').split(',') as AdapterChoice[];
   const reps = Number(arg('reps', '7'));
   for (const choice of adapters) {
     const gpu = await openNodeGpu({ adapter: choice });

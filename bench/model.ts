@@ -143,6 +143,19 @@ export function mapStat(st: Stat, f: (x: number) => number): Stat {
   return { median: f(st.median), min: Math.min(a, b), max: Math.max(a, b), q1: Math.min(c, d), q3: Math.max(c, d), reps: st.reps };
 }
 
+/**
+ * The WebGPU adapters a benchmark runs on: `--gpu a,b` as in the CLI; `--adapter` is its old
+ * name, still read, with a note.
+ */
+export function gpuFlag(fallback: string, argv = process.argv): string {
+  if (argv.includes('--gpu')) return flag('gpu', fallback, argv);
+  if (argv.includes('--adapter')) {
+    process.stderr.write('note: --adapter is now --gpu (as in peftc); --adapter still works for now\n');
+    return flag('adapter', fallback, argv);
+  }
+  return fallback;
+}
+
 /** Command-line flag value (`--name value`), or the fallback. */
 export function flag(name: string, fallback: string, argv = process.argv): string {
   const i = argv.indexOf(`--${name}`);

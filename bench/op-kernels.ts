@@ -3,7 +3,7 @@
 // shapes (batch 8 × 128, 4 heads of 32, n_embd 128). Each dispatch is submitted and waited for on
 // its own; the kernels run in interleaved rounds and the median is reported. Not a test.
 //
-//   npx tsx bench/op-kernels.ts [--adapter swiftshader,llvmpipe] [--reps 7] [--ops attention,attention_grad_q]
+//   npx tsx bench/op-kernels.ts [--gpu swiftshader,llvmpipe] [--reps 7] [--ops attention,attention_grad_q]
 //   (attention+lse and attention_grad_kv are the plan's fused kernels: attention with its lse,
 //   grad_k with grad_v)
 //                               [--against tmp/old-kernels/index.ts]   (a second generator registry,
@@ -15,9 +15,9 @@ import type { AdapterChoice } from '../runtime/webgpu/device.ts';
 import { attentionGradKV, attentionWithLse, opKernel } from '../codegen/wgsl/index.ts';
 import type { OpKernel, OpKernelRequest } from '../codegen/wgsl/types.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
-import { BATCH, flag, MODEL } from './model.ts';
+import { BATCH, flag, gpuFlag, MODEL } from './model.ts';
 
-const adapters = flag('adapter', 'swiftshader,llvmpipe').split(',').filter(Boolean) as AdapterChoice[];
+const adapters = gpuFlag('swiftshader,llvmpipe').split(',').filter(Boolean) as AdapterChoice[];
 const reps = Number(flag('reps', '7'));
 const against = flag('against', '');
 const { B, T } = BATCH;

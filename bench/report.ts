@@ -9,6 +9,8 @@ import type { MatmulResult } from './matmul-peers.ts';
 import type { Stat } from './model.ts';
 import type { MemoryReport, StepRecord, TrainResult } from './train.ts';
 import type { runCompileBench } from './compile.ts';
+import { type Gpt2sResult, gpt2sHeadline } from './gpt2s.ts';
+import type { BlasChoice } from './peers/blas.ts';
 
 export const GOALS = { tfjsRatio: 3, loraVsFull: 0.7, trainableStateFraction: 0.02 };
 
@@ -31,6 +33,32 @@ export interface BenchResults {
   adapters: AdapterResults[];
   /** bench/multi-adapter.ts's printed table: 4 LoRA adapters, one mixed batch vs 4 passes. */
   multiAdapter?: { command: string; output: string } | { error: string };
+  /** The BLAS the PyTorch peer runs on, chosen by measuring (bench/peers/blas.ts). */
+  blas?: BlasChoice | { skipped: string };
+  /** Training at GPT-2-small size (bench/gpt2s.ts), with when and under what load it ran. */
+  gpt2s?: Gpt2sResult & Gpt2sRun;
+  gpt2sError?: string;
+}
+
+/** When the GPT-2-small part ran: it may be run on its own (`--gpt2s-only`) into older results. */
+export interface Gpt2sRun {
+  generated: string;
+  mode: 'full' | 'quick';
+  elapsedSeconds: number;
+  loadAverageStart: number[];
+  loadAverageEnd: number[];
+}
+
+/** The quick run's GPT-2-small figures: tokens/s over PyTorch's (best software adapter, B = 1 × 128) and the BLAS under PyTorch. */
+export function gpt2sFields(res: BenchResults) {
+  const h = gpt2sHeadline(res.gpt2s);
+  const blas = res.blas && 'env' in res.blas ? res.blas : undefined;
+  return {
+    gpt2s_train_vs_torch: h.ratio,
+    gpt2s_adapter: h.adapter,
+    torch_blas: blas ? `${blas.blas}${blas.architecture ? ` ${blas.architecture}` : ''}` : null,
+    torch_matmul_gflops: blas?.gflops.median ?? null,
+  };
 }
 
 /** The figures of one adapter that the quick run's JSON line and the summary table carry. */
@@ -327,10 +355,64 @@ ${compileSection(res)}
 
 ${multiSection(res)}
 
+## 6. GPT-2 small: training against PyTorch on the CPU
+
+${gpt2sSection(res)}
+
 ## Where the time goes
 
 ${profileSection(res)}
 `;
+}
+
+const envText = (c: { env: Record<string, string>; unset: string[] }): string =>
+  [...Object.entries(c.env).map(([k, v]) => `${k}=${v}`), ...c.unset.map((k) => `${k} unset`)].join(', ') || 'as inherited';
+
+function blasSection(res: BenchResults): string {
+  const b = res.blas;
+  if (!b) return 'Not probed in this run.';
+  if ('skipped' in b) return `PyTorch did not run: ${b.skipped}.`;
+  const inherited = Object.entries(b.inherited).map(([k, v]) => `${k}=${v}`).join(', ') || 'none';
+  return [
+    `PyTorch calls the BLAS that Debian's alternatives select for libblas.so.3 (scripts/setup-bench.sh installs OpenBLAS). OpenBLAS picks its kernel from the CPU; a release older than the CPU falls back to a generic kernel, so the benchmark measures the candidates — the environment as inherited (OPENBLAS_* variables inherited: ${inherited}), and each kernel the CPU's flags allow — with bench/torch_blas.py (a ${b.size}³ float32 matmul on ${b.threads} threads, its product checked against float64 sums) and runs the PyTorch peer on the fastest correct one:\n`,
+    table(
+      ['environment', 'BLAS', 'kernel', 'GFLOP/s, median [min–max]', 'peer'],
+      b.candidates.map((c) => [envText(c), c.blas ?? '—', c.architecture ?? '—', c.error ? `failed: ${c.error}` : `${num(c.gflops!.median)} [${num(c.gflops!.min)}–${num(c.gflops!.max)}]`, c === b.candidates.find((x) => envText(x) === envText(b)) ? '**chosen**' : '']),
+      ['l', 'l', 'l', 'r', 'l'],
+    ),
+  ].join('\n');
+}
+
+function gpt2sSection(res: BenchResults): string {
+  const g = res.gpt2s;
+  if (!g) return `Not measured in this run${res.gpt2sError ? `: ${res.gpt2sError}` : ' (`npm run bench -- --gpt2s-only` measures it alone)'}.`;
+  const load = (l: number[]) => l.map((x) => x.toFixed(1)).join(' / ');
+  const out: string[] = [];
+  out.push(`${g.model}; one step = forward, backward, clipping, Adam, loss read back; every implementation starts from the same weights (initialised from seed 0, LoRA B random) and trains on the same random tokens. ` +
+    `Measured ${g.generated} (${num(g.elapsedSeconds / 60, 1)} min${g.generated !== res.generated ? `, in a run of its own, not with §1–5 (${res.generated}), whose PyTorch rows ran on the BLAS installed then, not recorded (Debian's default without OpenBLAS is the reference BLAS)` : ''}); load average ${load(g.loadAverageStart)} at the start and ${load(g.loadAverageEnd)} at the end (1 / 5 / 15 min) on ${res.machine.cpus} CPU cores shared with other work: absolute times are slow and noisy, the per-round ratios are the figures to read.\n`);
+  out.push('### The BLAS under PyTorch\n');
+  out.push(blasSection(res));
+  for (const b of g.batches) {
+    out.push(`\n### Batch ${b.B} × ${b.T} tokens\n`);
+    out.push(`${b.warmup} warm-up round (its step is "first step"), ${b.reps} measured round${b.reps === 1 ? '' : 's'}, one step of each implementation per round, the order rotating. PyTorch runs with 1 and with 2 threads; each round's ratio is against the faster of the two (on a loaded machine its 2 OpenMP threads wait on each other at every elementwise op).\n`);
+    out.push(table(
+      ['implementation', 'ms/step', 'tokens/s', 'tokens/s over PyTorch, per round', 'setup', 'first step', 'loss vs PyTorch (max rel.)'],
+      b.runners.map((r) => [
+        r.name.startsWith('torch') || r.name === 'cpu' ? r.description : `this project, WebGPU ${r.name} — ${r.description}`,
+        st(r.ms, 0),
+        st(r.tokensPerSecond),
+        b.vsTorch[r.name] ? `${st(b.vsTorch[r.name]!)}×` : '—',
+        `${fix(r.setupMs / 1000, 1)} s`,
+        `${fix(r.firstStepMs / 1000, 1)} s`,
+        b.lossMaxRelDiff[r.name] !== undefined ? b.lossMaxRelDiff[r.name]!.toExponential(1) : '—',
+      ]),
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ));
+    if (b.errors.length) out.push(`\nFailures: ${b.errors.join('; ')}`);
+  }
+  const h = gpt2sHeadline(g);
+  if (h.ratio !== null) out.push(`\nBest software adapter at B = ${h.B}: **${h.adapter}, ${num(h.ratio)}×** PyTorch's tokens/s (median of rounds; \`gpt2s_train_vs_torch\` in the quick run's JSON).`);
+  return out.join('\n');
 }
 
 function multiSection(res: BenchResults): string {

@@ -4,9 +4,16 @@
 //
 //   npm run bench                         full run: SwiftShader (5 measured rounds), llvmpipe (9)
 //   npm run bench -- --quick --json       llvmpipe, 4 rounds; writes tmp/bench/; last line: JSON
-//   options: --adapter swiftshader,llvmpipe  --reps N  --warmup N  --torch-threads N (0: no PyTorch)
-//            --no-tfjs  --profile / --no-profile (on in the full run)  --out DIR (results.json and BENCHMARKS.md there)
+//   npm run bench -- --gpt2s-only         only §6 (GPT-2 small against PyTorch), merged into the
+//                                         existing results.json (the other sections keep their run)
+//   options: --gpu swiftshader,llvmpipe (--adapter: its old name)  --reps N  --warmup N
+//            --torch-threads N (0: no PyTorch)  --no-tfjs  --profile / --no-profile (on in the full run)
+//            --gpt2s-plan '1:llvmpipe,swiftshader,cpu;4:llvmpipe,swiftshader,cpu' (batch size: runners)
+//            --gpt2s-reps N  --gpt2s-torch-threads 1,2
+//            --no-gpt2s  --out DIR (results.json and BENCHMARKS.md there)
 //
+// PyTorch runs on the fastest correct BLAS found at the start (bench/peers/blas.ts: OpenBLAS's
+// kernels are measured, and the chosen OPENBLAS_* variables are set for every PyTorch process).
 // Each part runs in a child process (bench/task.ts): the compile benchmark once, then per adapter
 // the training benchmark (this project LoRA and full, tfjs-webgpu, PyTorch, interleaved) and the
 // matmul benchmark. A part that fails is reported as such and the run goes on.
@@ -17,8 +24,10 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { MatmulResult } from './matmul-peers.ts';
-import { flag, MODEL_LABEL } from './model.ts';
-import { type AdapterResults, type BenchResults, headline, renderMarkdown } from './report.ts';
+import type { Gpt2sResult } from './gpt2s.ts';
+import { flag, gpuFlag, MODEL_LABEL } from './model.ts';
+import { chooseBlas } from './peers/blas.ts';
+import { type AdapterResults, type BenchResults, gpt2sFields, headline, renderMarkdown } from './report.ts';
 import type { TrainResult } from './train.ts';
 import { PYTHON, torchMissing } from './peers/torch.ts';
 
@@ -26,7 +35,8 @@ const ROOT = resolve(import.meta.dirname, '..');
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const json = argv.includes('--json');
-const adapters = flag('adapter', quick ? 'llvmpipe' : 'swiftshader,llvmpipe', argv).split(',').filter(Boolean);
+const gpt2sOnly = argv.includes('--gpt2s-only');
+const adapters = gpuFlag(quick ? 'llvmpipe' : 'swiftshader,llvmpipe', argv).split(',').filter(Boolean);
 /** Measured rounds per adapter: a SwiftShader round takes one to two minutes (tfjs's step), llvmpipe's about ten seconds. */
 const repsFor = (adapter: string): string => flag('reps', quick ? '4' : adapter === 'swiftshader' ? '5' : '9', argv);
 const warmup = flag('warmup', '1', argv);
@@ -93,6 +103,46 @@ const results: BenchResults = {
   adapters: [],
 };
 
+// PyTorch's BLAS: chosen once, set for every PyTorch process this run starts (through the children's environment).
+if (!missingTorch) {
+  say('PyTorch: which BLAS, and how fast its matmul is (bench/torch_blas.py)');
+  results.blas = chooseBlas(Number(torchThreads), (l) => say(`  ${l}`));
+  if ('env' in results.blas) {
+    Object.assign(process.env, results.blas.env);
+    for (const k of results.blas.unset) delete process.env[k];
+    process.env.PEFTC_BENCH_BLAS = JSON.stringify(results.blas);
+  }
+}
+
+const gpt2sPart = async (into: BenchResults) => {
+  const t0 = Date.now();
+  const loadAverageStart = loadavg();
+  const generated = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const plan = flag('gpt2s-plan', quick ? '1:llvmpipe' : '1:llvmpipe,swiftshader,cpu;4:llvmpipe,swiftshader,cpu', argv);
+  say(`GPT-2 small: training tokens/s (batch:runners ${plan}${missingTorch ? '' : ', and PyTorch'}, interleaved)`);
+  try {
+    const r = await task<Gpt2sResult>(['gpt2s', '--plan', plan, '--warmup', '1', '--reps', flag('gpt2s-reps', quick ? '1' : '2', argv),
+      '--torch-threads', missingTorch ? '0' : flag('gpt2s-torch-threads', '1,2', argv)], quick ? 1200 : 7200);
+    into.gpt2s = { ...r, generated, mode: quick ? 'quick' : 'full', elapsedSeconds: (Date.now() - t0) / 1000, loadAverageStart, loadAverageEnd: loadavg() };
+    delete into.gpt2sError;
+  } catch (e) {
+    into.gpt2sError = (e as Error).message;
+    say(`  ${into.gpt2sError}`);
+  }
+};
+
+if (gpt2sOnly) {
+  // Only §6, into the results of the last full run (the other sections keep their date and load).
+  const previous = JSON.parse(readFileSync(resultsPath, 'utf8')) as BenchResults;
+  if (results.blas) previous.blas = results.blas;
+  await gpt2sPart(previous);
+  writeFileSync(resultsPath, `${JSON.stringify(previous, null, 2)}\n`);
+  writeFileSync(markdownPath, renderMarkdown(previous));
+  say(`wrote §6 into ${resultsPath} and ${markdownPath} (${((Date.now() - started) / 60000).toFixed(1)} min)`);
+  console.log(JSON.stringify({ ...gpt2sFields(previous), results: resultsPath }));
+  process.exit(0);
+}
+
 say('compile time (48-layer model, front end to WGSL)');
 try {
   results.compile = await task<BenchResults['compile']>(['compile', '--reps', quick ? '3' : '15'], 600);
@@ -108,7 +158,7 @@ for (const adapter of adapters) {
   say(`${adapter}: training step (this project LoRA and full, tfjs-webgpu${missingTorch ? '' : ', PyTorch CPU'}, interleaved)`);
   try {
     const profile = (!quick || argv.includes('--profile')) && !argv.includes('--no-profile') ? ['--profile'] : [];
-    entry.train = await task<TrainResult>(['train', '--adapter', adapter, '--warmup', warmup, '--reps', repsFor(adapter), '--torch-threads', missingTorch ? '0' : torchThreads, ...profile, ...common], quick ? 600 : 3600);
+    entry.train = await task<TrainResult>(['train', '--gpu', adapter, '--warmup', warmup, '--reps', repsFor(adapter), '--torch-threads', missingTorch ? '0' : torchThreads, ...profile, ...common], quick ? 600 : 3600);
     if (missingTorch) entry.train.torch = { skipped: missingTorch };
     else if ('ms' in entry.train.torch) results.versions.torch = entry.train.torch.version;
   } catch (e) {
@@ -117,7 +167,7 @@ for (const adapter of adapters) {
   }
   say(`${adapter}: matmul GFLOP/s, this project against tf.matMul`);
   try {
-    entry.matmul = await task<MatmulResult>(['matmul', '--adapter', adapter, '--reps', quick ? '3' : '7', ...common], 1200);
+    entry.matmul = await task<MatmulResult>(['matmul', '--gpu', adapter, '--reps', quick ? '3' : '7', ...common], 1200);
   } catch (e) {
     entry.errors.push((e as Error).message);
     say(`  ${(e as Error).message}`);
@@ -131,6 +181,7 @@ if (!quick && !argv.includes('--no-multi')) {
     ? { command: `npx tsx ${args.join(' ')}`, output: r.stdout }
     : { error: `exited with ${r.status ?? r.signal}: ${(r.stderr ?? '').split('\n').filter((l) => l && !NOISE.test(l)).slice(-2).join(' | ')}` };
 }
+if (!argv.includes('--no-gpt2s')) await gpt2sPart(results);
 if (missingTorch) results.versions.torch = `skipped (${missingTorch})`;
 results.versions.tsx = version('tsx');
 results.machine.loadAverageEnd = loadavg();
@@ -152,11 +203,12 @@ if (!json) {
 const first = heads[0];
 console.log(JSON.stringify({
   ...first,
+  ...gpt2sFields(results),
   compile_to_wgsl_ms: results.compile?.warm_median_ms.wgsl ?? null,
   elapsed_s: Math.round(results.elapsedSeconds),
   mode: results.mode,
   results: resultsPath,
   adapters: heads.length > 1 ? heads : undefined,
-  errors: results.adapters.flatMap((a) => a.errors).concat(results.compileError ? [results.compileError] : []),
+  errors: results.adapters.flatMap((a) => a.errors).concat(results.compileError ? [results.compileError] : [], results.gpt2sError ? [results.gpt2sError] : [], results.gpt2s?.batches.flatMap((b) => b.errors) ?? []),
 }));
 process.exit(0);

@@ -2,18 +2,23 @@
 // adapter: one Dawn instance per process, and a crash or a hang in one part costs only that
 // part). Progress goes to stderr; the result is the last line of stdout, one JSON object.
 //
-//   npx tsx bench/task.ts train   --adapter llvmpipe [--warmup 1] [--reps 5] [--no-tfjs] [--torch-threads 2] [--profile]
-//   npx tsx bench/task.ts matmul  --adapter llvmpipe [--reps 7] [--no-tfjs]
+//   npx tsx bench/task.ts train   --gpu llvmpipe [--warmup 1] [--reps 5] [--no-tfjs] [--torch-threads 2] [--profile]
+//   npx tsx bench/task.ts matmul  --gpu llvmpipe [--reps 7] [--no-tfjs]
 //   npx tsx bench/task.ts compile [--reps 15]
+//   npx tsx bench/task.ts gpt2s   [--plan '1:llvmpipe,swiftshader,cpu;4:llvmpipe,swiftshader,cpu'] [--warmup 1] [--reps 2] [--torch-threads 1,2]
+// (--adapter is the old name of --gpu.)
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
 import { runCompileBench } from './compile.ts';
+import { parseGpt2sPlan, runGpt2sBench } from './gpt2s.ts';
 import { runMatmulBench } from './matmul-peers.ts';
-import { flag } from './model.ts';
+import { flag, gpuFlag } from './model.ts';
+import { chooseBlas } from './peers/blas.ts';
+import { torchMissing } from './peers/torch.ts';
 import { runTrainBench } from './train.ts';
 
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
 const task = process.argv[2];
-const adapter = flag('adapter', 'llvmpipe') as AdapterChoice;
+const adapter = gpuFlag('llvmpipe') as AdapterChoice;
 const tfjs = !process.argv.includes('--no-tfjs');
 
 let result: unknown;
@@ -35,8 +40,22 @@ switch (task) {
   case 'compile':
     result = runCompileBench(Number(flag('reps', '15')));
     break;
+  case 'gpt2s': {
+    const threads = flag('torch-threads', '1,2').split(',').map(Number).filter((n) => n > 0);
+    const missing = threads.length ? torchMissing() : 'not asked for (--torch-threads 0)';
+    result = await runGpt2sBench({
+      plan: parseGpt2sPlan(flag('plan', '1:llvmpipe,swiftshader,cpu;4:llvmpipe,swiftshader,cpu')),
+      warmup: Number(flag('warmup', '1')),
+      reps: Number(flag('reps', '2')),
+      torchThreads: threads,
+      // bench/run.ts has chosen it already (and set its variables for this process's children).
+      blas: missing ? { skipped: missing } : process.env.PEFTC_BENCH_BLAS ? JSON.parse(process.env.PEFTC_BENCH_BLAS) : chooseBlas(Math.max(...threads), log),
+      log,
+    });
+    break;
+  }
   default:
-    process.stderr.write(`bench/task.ts: unknown task ${task} (train, matmul, compile)\n`);
+    process.stderr.write(`bench/task.ts: unknown task ${task} (train, matmul, compile, gpt2s)\n`);
     process.exit(2);
 }
 process.stdout.write(`${JSON.stringify(result)}\n`);

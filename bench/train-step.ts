@@ -3,7 +3,7 @@
 // and prints. Each backend first takes one warm-up step (pipelines compile, buffers fill); then
 // the median of --reps steps is reported. The GPU step reads back only the loss and norm.
 //
-//   npx tsx bench/train-step.ts [--adapter swiftshader,llvmpipe] [--reps 5] [--batch 8] [--seq 128]
+//   npx tsx bench/train-step.ts [--gpu swiftshader,llvmpipe] [--reps 5] [--batch 8] [--seq 128]
 //                               [--cpu-reps 3] [--set vocab_size=256,n_embd=128,n_layer=4,n_head=4]
 //                               [--profile]   (also time every kernel on its own: where the time goes)
 import { resolve } from 'node:path';
@@ -20,6 +20,7 @@ import { lmTargets } from '../runtime/targets.ts';
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
 import { createExecutor } from '../runtime/webgpu/plans.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
+import { gpuFlag } from './model.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,7 +32,7 @@ const T = Number(arg('seq', '128'));
 const reps = Number(arg('reps', '5'));
 const cpuReps = Number(arg('cpu-reps', '3'));
 const set = arg('set', 'vocab_size=256,n_positions=128,n_embd=128,n_layer=4,n_head=4');
-const adapters = arg('adapter', 'swiftshader,llvmpipe').split(',').filter(Boolean) as AdapterChoice[];
+const adapters = gpuFlag('swiftshader,llvmpipe').split(',').filter(Boolean) as AdapterChoice[];
 
 const res = compile(resolve(import.meta.dirname, '../examples/gpt2-lora.peft'), nodeHost, { set: [set], full: false });
 if (!res.graph) throw new Error('examples/gpt2-lora.peft did not compile');

@@ -29,8 +29,22 @@ export function torchMissing(): string | undefined {
   return undefined;
 }
 
-export async function startTorch(t: TrainingGraph, method: 'lora' | 'full', threads: number): Promise<TorchPeer> {
-  const dir = mkdtempSync(join(tmpdir(), 'peftc-bench-'));
+/** What the peer trains: weights by path, the model's settings, one fixed batch (rows of tokens and targets). */
+export interface TorchJob {
+  tensors: Record<string, { shape: number[]; data: Float32Array }>;
+  config: Record<string, number>;
+  tokens: number[][];
+  targets: number[][];
+  method: 'lora' | 'full';
+  threads: number;
+  /** Variables for the Python process (e.g. OPENBLAS_CORETYPE); the rest of the environment is inherited. */
+  env?: Record<string, string>;
+  /** Variables removed from the inherited environment. */
+  unset?: string[];
+}
+
+/** The benchmark model's job (bench/model.ts): its weights, batch and optimizer settings. */
+export async function startTorch(t: TrainingGraph, method: 'lora' | 'full', threads: number, env?: Record<string, string>): Promise<TorchPeer> {
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
   for (const [path, p] of paramsByPath(benchStore(t.graph))) tensors[path] = p;
   const o = t.optimizer;
@@ -38,14 +52,22 @@ export async function startTorch(t: TrainingGraph, method: 'lora' | 'full', thre
     n_embd: MODEL.embd, n_head: MODEL.heads, n_layer: MODEL.layers, eps: MODEL.eps, r: MODEL.rank, alpha: MODEL.alpha,
     lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps_adam: o.eps, clip: o.clipNorm,
   };
-  await writeSafetensorsFile(join(dir, 'weights.safetensors'), tensors, { config: JSON.stringify(config) });
   const batch = benchBatch();
   const rows = (d: ArrayLike<number>) => Array.from({ length: BATCH.B }, (_, b) => Array.from(d).slice(b * BATCH.T, (b + 1) * BATCH.T));
-  writeFileSync(join(dir, 'batch.json'), JSON.stringify({ tokens: rows(batch.tokens.data), targets: rows(batch.targets.data) }));
+  return startTorchJob({ tensors, config, tokens: rows(batch.tokens.data), targets: rows(batch.targets.data), method, threads, ...(env ? { env } : {}) });
+}
+
+/** Starts bench/torch_gpt2_lora.py --serve on a job; steps it one line at a time. */
+export async function startTorchJob(job: TorchJob): Promise<TorchPeer> {
+  const dir = mkdtempSync(join(tmpdir(), 'peftc-bench-'));
+  await writeSafetensorsFile(join(dir, 'weights.safetensors'), job.tensors, { config: JSON.stringify(job.config) });
+  writeFileSync(join(dir, 'batch.json'), JSON.stringify({ tokens: job.tokens, targets: job.targets }));
 
   const script = resolve(import.meta.dirname, '../torch_gpt2_lora.py');
-  const args = [script, '--weights', join(dir, 'weights.safetensors'), '--batch', join(dir, 'batch.json'), '--threads', String(threads), '--method', method, '--serve'];
-  const child: ChildProcessWithoutNullStreams = spawn(PYTHON, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const args = [script, '--weights', join(dir, 'weights.safetensors'), '--batch', join(dir, 'batch.json'), '--threads', String(job.threads), '--method', job.method, '--serve'];
+  const env: NodeJS.ProcessEnv = { ...process.env, ...job.env };
+  for (const k of job.unset ?? []) delete env[k];
+  const child: ChildProcessWithoutNullStreams = spawn(PYTHON, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
@@ -54,7 +76,12 @@ export async function startTorch(t: TrainingGraph, method: 'lora' | 'full', thre
     if (r.done) throw new Error(`the PyTorch reference ended: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
     return JSON.parse(r.value) as Record<string, unknown>;
   };
-  const head = await next();
+  const head = await next().catch((e: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  });
+  // The weights are loaded: the files are no longer needed (they can be hundreds of MB).
+  rmSync(dir, { recursive: true, force: true });
   return {
     version: String(head.torch),
     threads: Number(head.threads),
@@ -65,7 +92,6 @@ export async function startTorch(t: TrainingGraph, method: 'lora' | 'full', thre
     },
     close() {
       child.stdin.end('quit\n');
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
