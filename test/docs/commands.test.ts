@@ -23,6 +23,8 @@ function provide(dir: string, name: string): void {
 function sandbox(block: DocBlock): string {
   const dir = mkdtempSync(join(tmpdir(), 'peftc-doc-'));
   symlinkSync(join(ROOT, 'examples'), join(dir, 'examples'));
+  // A built trainer imports the `webgpu` package, found from the folder it was built in.
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   for (const n of block.needs) provide(dir, n);
   return dir;
 }
