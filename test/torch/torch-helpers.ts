@@ -102,7 +102,7 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>, floor 
 
 /**
  * train.main(argv) of each trainer folder, all in one Python process (torch is imported once):
- * each case's exit code ('traceback' when it raised) and what it wrote to stderr.
+ * each case's exit code ('traceback' when it raised) and what it wrote.
  */
 const DRIVER = `
 import contextlib, io, json, sys, traceback
@@ -111,8 +111,8 @@ for folder, argv in json.load(open(sys.argv[1])):
     for m in ('train', 'model', 'ops', 'safetensors_io'):
         sys.modules.pop(m, None)
     sys.path.insert(0, folder)
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         try:
             import train
             rc = train.main(argv)
@@ -122,18 +122,24 @@ for folder, argv in json.load(open(sys.argv[1])):
             rc = 'traceback'
             err.write(traceback.format_exc())
     sys.path.remove(folder)
-    results.append({'rc': rc, 'stderr': err.getvalue()})
+    results.append({'rc': rc, 'stderr': err.getvalue(), 'stdout': out.getvalue()})
 print(json.dumps(results))
 `;
 
-export function runTrainMains(cases: { folder: string; argv: string[] }[], timeoutMs = 120_000): { rc: number | string | null; stderr: string }[] {
+export interface MainResult {
+  rc: number | string | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runTrainMains(cases: { folder: string; argv: string[] }[], timeoutMs = 120_000): MainResult[] {
   const tmp = mkdtempSync(join(tmpdir(), 'peftc-torch-driver-'));
   try {
     writeFileSync(join(tmp, 'cases.json'), JSON.stringify(cases.map((c) => [c.folder, c.argv])));
     writeFileSync(join(tmp, 'driver.py'), DRIVER);
     const r = runPython([join(tmp, 'driver.py'), join(tmp, 'cases.json')], { timeoutMs });
     if (r.status !== 0) throw new Error(`the Python driver failed: ${r.stderr.slice(-2000)}`);
-    return JSON.parse(r.stdout) as { rc: number | string | null; stderr: string }[];
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as MainResult[];
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

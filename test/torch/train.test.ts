@@ -12,14 +12,15 @@ import { dataRows } from '../../cli/build-torch.ts';
 import { pickTokenizer } from '../../cli/session.ts';
 import { resolveData } from '../../runtime/data/corpora-node.ts';
 import { EXAMPLES, graphOf } from '../helpers.ts';
-import { buildTorch, rng, runPython } from './torch-helpers.ts';
+import { buildTorch, rng, runPython, runTrainMains, type MainResult } from './torch-helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'peftc-torch-train-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const FILE = resolve(EXAMPLES, 'tiny-gpt-lora.peft');
 const T = 16;
-const trainPy = join(dir, 'trainer', 'train.py');
+const trainer = join(dir, 'trainer');
+const trainPy = join(trainer, 'train.py');
 const valid = join(dir, 'valid.safetensors');
 
 interface Logged {
@@ -36,11 +37,7 @@ function logged(stdout: string): Logged[] {
 const losses = (log: Logged[]) => log.filter((e) => e.loss !== undefined).map((e) => e.loss!);
 const validLosses = (log: Logged[]) => log.filter((e) => e.valid_loss !== undefined).map((e) => e.valid_loss!);
 
-function train(args: string[]): Logged[] {
-  const r = runPython([trainPy, '--json', '--steps', '4', '--eval-every', '2', '--valid', valid, '--eval-rows', '100000', ...args]);
-  expect(r.status, r.stderr).toBe(0);
-  return logged(r.stdout);
-}
+const trainArgs = (args: string[]) => ['--json', '--steps', '4', '--eval-every', '2', '--valid', valid, '--eval-rows', '100000', ...args];
 
 function words(n: number, seed: number): string {
   const vocab = 'the cat sat on a mat while dogs ran far away from home into woods'.split(' ');
@@ -59,14 +56,30 @@ beforeAll(async () => {
 
 describe('train.py', () => {
   let one: Logged[];
+  let stopped: Logged[];
+  let resumed: Logged[];
+  let notState: MainResult;
+
+  beforeAll(() => {
+    // The 1-process runs in one Python process (torch imported once).
+    const resumedDir = join(dir, 'resumed');
+    const res = runTrainMains([
+      { folder: trainer, argv: trainArgs(['--batch', '4', '--out', join(dir, 'one')]) },
+      { folder: trainer, argv: trainArgs(['--batch', '4', '--out', resumedDir, '--stop-at', '2']) },
+      { folder: trainer, argv: trainArgs(['--batch', '4', '--out', resumedDir, '--resume', resumedDir]) },
+      { folder: trainer, argv: ['--resume', dir, '--out', join(dir, 'x')] },
+    ]);
+    for (const r of res.slice(0, 3)) expect(r.rc, r.stderr).toBe(0);
+    [one, stopped, resumed] = res.slice(0, 3).map((r) => logged(r.stdout)) as [Logged[], Logged[], Logged[]];
+    notState = res[3]!;
+  }, 60_000);
 
   it('2 processes under torchrun (gloo) take the steps of 1 process with the same global batch; the adapter reads back into peftc', () => {
-    one = train(['--batch', '4', '--out', join(dir, 'one')]);
     expect(losses(one)).toHaveLength(4);
     // Debian's torch 1.13 on Python 3.11 mis-parses torchrun's default --redirects/--tee "0": name them.
     const port = String(20000 + Math.floor(Math.random() * 20000));
     const r = runPython(['-m', 'torch.distributed.run', '--redirects', '1', '--tee', '1', '--log_dir', join(dir, 'logs'), '--master_port', port, '--nproc_per_node', '2',
-      trainPy, '--json', '--steps', '4', '--eval-every', '2', '--valid', valid, '--eval-rows', '100000', '--batch', '2', '--out', join(dir, 'two')], { timeoutMs: 150_000 });
+      trainPy, ...trainArgs(['--batch', '2', '--out', join(dir, 'two')])], { timeoutMs: 150_000 });
     expect(r.status, r.stderr.slice(-2000)).toBe(0);
     const two = logged(r.stdout);
     const [a, b] = [losses(one), losses(two)];
@@ -86,18 +99,15 @@ describe('train.py', () => {
   }, 200_000);
 
   it('a run stopped after step 2 and resumed takes the uninterrupted run\'s steps 3 and 4', () => {
-    const out = join(dir, 'resumed');
-    const first = train(['--batch', '4', '--out', out, '--stop-at', '2']);
-    expect(losses(first)).toEqual(losses(one).slice(0, 2));
-    const rest = train(['--batch', '4', '--out', out, '--resume', out]);
-    expect(losses(rest)).toEqual(losses(one).slice(2));
-  }, 60_000);
+    expect(losses(stopped)).toEqual(losses(one).slice(0, 2));
+    expect(losses(resumed)).toEqual(losses(one).slice(2));
+    expect(validLosses(resumed)).toEqual(validLosses(one).slice(1));
+  });
 
   it('says in one line what is wrong: a --resume folder without a trainer state', () => {
-    const r = runPython([trainPy, '--resume', dir, '--out', join(dir, 'x')]);
-    expect(r.status).toBe(1);
-    expect(r.stderr.trim()).toBe(`train.py: --resume ${dir}: no trainer_state.pt (not a checkpoint of this trainer)`);
-  }, 30_000);
+    expect(notState.rc).toBe(1);
+    expect(notState.stderr.trim()).toBe(`train.py: --resume ${dir}: no trainer_state.pt (not a checkpoint of this trainer)`);
+  });
 });
 
 describe('peftc build --target', () => {
