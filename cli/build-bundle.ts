@@ -28,17 +28,18 @@ export interface Bundle {
   inputs: string[];
 }
 
-/** Stubs: the planner (never called by a built trainer) and, for byte models, GPT-2's BPE ranks. */
+/** Stubs: the planner (never called by a built trainer) and the tokenizer tables the model does not use (GPT-2's BPE ranks, LLaMA's vocabulary). */
 function stubs(opts: BundleOptions): Plugin {
   return {
     name: 'peftc-trainer-stubs',
     setup(b) {
       b.onResolve({ filter: /compiler\/lower\/plan\.ts$/ }, () => ({ path: 'planner', namespace: 'peftc-stub' }));
       if (opts.tokenizer !== 'gpt2') b.onResolve({ filter: /^js-tiktoken\/ranks\/gpt2$/ }, () => ({ path: 'gpt2-ranks', namespace: 'peftc-stub' }));
+      if (opts.tokenizer !== 'llama') b.onResolve({ filter: /^llama-tokenizer-js$/ }, () => ({ path: 'llama-vocabulary', namespace: 'peftc-stub' }));
       b.onLoad({ filter: /.*/, namespace: 'peftc-stub' }, (a) => ({
         contents: a.path === 'planner'
           ? "export function buildPlan() { throw new Error('a built trainer runs the plans it carries; it has no planner (rebuild it with peftc build)'); }"
-          : "export default new Proxy({}, { get() { throw new Error('this trainer was built for the byte tokenizer; GPT-2\\'s BPE is not bundled'); } });",
+          : `export default new Proxy({}, { get() { throw new Error('this trainer was built for the ${opts.tokenizer} tokenizer; ${a.path === 'gpt2-ranks' ? "GPT-2\\'s BPE is" : "LLaMA\\'s vocabulary is"} not bundled'); } });`,
         loader: 'js',
       }));
     },
