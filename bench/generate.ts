@@ -8,6 +8,12 @@
 //
 //   npx tsx bench/generate.ts [--model examples/gpt2.peft] [--set …] [--contexts 16,128,512]
 //                             [--tokens 8] [--full 16,128] [--json]
+//                             [--backend webgpu --gpu llvmpipe|swiftshader]
+//
+// With --backend webgpu each context is a fresh backend generating `tokens` tokens (WebGPU has no
+// cache: every token re-evaluates the window on plans per length bucket): the first token's time
+// (planning and compiling the shaders of its bucket included), the mean of the others, and how
+// many plans were made.
 import { resolve } from 'node:path';
 import { compile } from '../compiler/build.ts';
 import { nodeHost } from '../cli/node-host.ts';
@@ -19,6 +25,9 @@ import { CpuDecoder } from '../runtime/decode/cpu-decoder.ts';
 import { generateByWindow, pick } from '../runtime/generate.ts';
 import { initParams } from '../runtime/init.ts';
 import { servingGraph } from '../runtime/multi/set.ts';
+import { WebGpuBackend } from '../runtime/webgpu/backend.ts';
+import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
+import type { AdapterChoice } from '../runtime/webgpu/device.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -63,6 +72,38 @@ async function reevaluated(ctx: number): Promise<{ ms: number; cpuMs: number }> 
   await generateByWindow(backend, prompt(ctx), { ...greedy, maxTokens: 1, seed: 0, maxContext: Infinity, promptLength: g.promptLength });
   const cpu = process.cpuUsage(c0);
   return { ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
+/** WebGPU: the first token's ms (its bucket's plan compiled), then mean ms per token; plans made. */
+async function onGpu(ctx: number): Promise<{ firstMs: number; msPerToken: number; plans: number }> {
+  const gpu = await openNodeGpu({ adapter: arg('gpu', 'llvmpipe') as AdapterChoice });
+  try {
+    const backend = new WebGpuBackend(gpu, servingGraph(g), store);
+    const times: number[] = [];
+    let t0 = performance.now();
+    await generateByWindow(backend, prompt(ctx), {
+      ...greedy, maxTokens: tokens, seed: 0, maxContext: Infinity, promptLength: g.promptLength,
+      onToken: () => {
+        times.push(performance.now() - t0);
+        t0 = performance.now();
+      },
+    });
+    const rest = times.slice(1);
+    return { firstMs: times[0]!, msPerToken: rest.reduce((a, b) => a + b, 0) / Math.max(rest.length, 1), plans: backend.evalShapes.length };
+  } finally {
+    gpu.destroy();
+  }
+}
+
+if (arg('backend', 'cpu') === 'webgpu') {
+  const out = [];
+  for (const ctx of contexts) {
+    const r = await onGpu(ctx);
+    out.push({ context: ctx, first_token_ms: +r.firstMs.toFixed(0), ms_per_token: +r.msPerToken.toFixed(1), plans: r.plans });
+    if (!process.argv.includes('--json')) console.log(`context ${String(ctx).padStart(4)}  webgpu (${arg('gpu', 'llvmpipe')}) first token ${r.firstMs.toFixed(0).padStart(7)} ms, then ${r.msPerToken.toFixed(1).padStart(8)} ms/token, ${r.plans} plan(s)`);
+  }
+  if (process.argv.includes('--json')) console.log(JSON.stringify({ model: arg('model', 'examples/gpt2.peft'), backend: 'webgpu', gpu: arg('gpu', 'llvmpipe'), tokens, rows: out }));
+  process.exit(0);
 }
 
 const rows: Record<string, number | string>[] = [];

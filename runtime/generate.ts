@@ -6,6 +6,7 @@
 // and the latest ones are prefilled again, for every token from then on — exactly what full
 // re-evaluation of the slid window computes. Without a decoder, every token re-evaluates the
 // window (`note` says why).
+import { ModelSizeError } from '../compiler/size.ts';
 import type { Backend } from './backend.ts';
 import { Random } from './cpu/random.ts';
 import { decoderFor } from './decode/for-backend.ts';
@@ -67,8 +68,7 @@ interface RowState {
  * so each row generates what it would alone.
  */
 export async function generateRows(decoder: Decoder, rows: Row[], opts: Omit<SampleOptions, 'seed' | 'promptLength'>): Promise<number[][]> {
-  const window = opts.maxContext - decoder.promptLength - decoder.positionOffset;
-  if (window < 1) throw new RangeError(`the model's ${opts.maxContext} positions leave no room for tokens after ${decoder.promptLength + decoder.positionOffset} virtual ones`);
+  const window = windowOf(opts.maxContext, decoder.promptLength, decoder.positionOffset);
   const keep = Math.min(opts.keep ?? 0, window - 1);
   const state: RowState[] = rows.map((r) => ({ out: [...r.prompt], rng: new Random(r.seed), done: false }));
   const names = Object.keys(rows[0]?.inputs ?? {});
@@ -111,7 +111,7 @@ export async function generateRows(decoder: Decoder, rows: Row[], opts: Omit<Sam
 export async function generateByWindow(backend: Backend, prompt: number[], opts: SampleOptions): Promise<number[]> {
   const rng = new Random(opts.seed);
   const out = [...prompt];
-  const window = opts.maxContext - opts.promptLength - positionOffset(backend.training.graph);
+  const window = windowOf(opts.maxContext, opts.promptLength, positionOffset(backend.training.graph));
   for (let i = 0; i < opts.maxTokens; i++) {
     const keep = Math.min(opts.keep ?? 0, window - 1);
     const ctx = out.length <= window ? out : [...out.slice(0, keep), ...out.slice(out.length - (window - keep))];
@@ -127,6 +127,17 @@ export async function generateByWindow(backend: Backend, prompt: number[], opts:
     opts.onToken?.(next, 0);
   }
   return out.slice(prompt.length);
+}
+
+/**
+ * The most tokens the window holds: the model's positions less the soft prompt and the prefix.
+ * None left is the model's configuration, not a bug: a one-line ModelSizeError saying so.
+ */
+export function windowOf(maxContext: number, promptLength: number, prefix: number): number {
+  const window = maxContext - promptLength - prefix;
+  if (window >= 1) return window;
+  const parts = [promptLength && `${promptLength} soft prompt token${promptLength === 1 ? '' : 's'}`, prefix && `${prefix} prefix position${prefix === 1 ? '' : 's'}`].filter(Boolean);
+  throw new ModelSizeError(`generate: the model's ${maxContext} positions leave no room for a token after its ${parts.join(' and ')}; give it more positions (n_positions) or a shorter prompt or prefix`);
 }
 
 /** Chooses the next token from one row of logits. */

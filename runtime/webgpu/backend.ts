@@ -1,7 +1,9 @@
 // The WebGPU training backend: a GpuExecutor of the plans made for the training batches' shape
 // (B × T; runtime/webgpu/plans.ts). Steps run entirely on the GPU and read back 16 bytes (loss, gradient norm).
-// Evaluation of a batch of that shape runs on the GPU too; other shapes (generation, one
-// growing sequence) run on the CPU reference over parameters synced from the GPU.
+// Evaluation runs on the GPU for every shape: a batch of the training shape on the training
+// plan, others on forward-only plans made per batch size and length bucket (length-buckets.ts:
+// powers of two, padded on the right where that is harmless) and kept, all reading the same
+// parameter buffers. Nothing runs on the CPU.
 import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import type { ParamStore } from '../arena.ts';
 import { CpuBackend, type Backend, type StepResult } from '../backend.ts';
@@ -11,11 +13,17 @@ import type { OptimizerState } from '../optim.ts';
 import { float32ToHalf, halfToFloat32 } from '../io/half.ts';
 import type { GpuExecutor } from './executor.ts';
 import type { Gpu } from './gpu.ts';
-import { createExecutor } from './plans.ts';
+import { lengthBucket, padBatch, padsSafely, trimLogits } from './length-buckets.ts';
+import { createEvalExecutor, createExecutor } from './plans.ts';
 
 export class WebGpuBackend implements Backend {
   readonly name: string;
   private exec?: GpuExecutor;
+  /** Forward-only executors by `B×T` (T a length bucket where padding is safe). */
+  private readonly evals = new Map<string, GpuExecutor>();
+  /** The executor that owns the parameter buffers (the first one made); the others borrow them. */
+  private owner?: GpuExecutor;
+  private paddable?: boolean;
   private readonly cpu: CpuBackend;
   /** The GPU holds the newer parameters until sync(). */
   private dirty = false;
@@ -31,6 +39,11 @@ export class WebGpuBackend implements Backend {
     this.cpu = new CpuBackend(training, store);
   }
 
+  /** The B×T shapes of the forward-only plans made so far, in order (one per batch size and length bucket). */
+  get evalShapes(): string[] {
+    return [...this.evals.keys()];
+  }
+
   /** The optimizer state on the host (current after sync()). */
   get optimizer(): OptimizerState {
     return this.cpu.optimizer;
@@ -41,19 +54,42 @@ export class WebGpuBackend implements Backend {
     if (this.exec) {
       this.exec.upload(this.store, this.cpu.optimizer);
       this.exec.updates = state.step;
-    }
+    } else this.owner?.upload(this.store);
   }
 
+  /** The training executor for `batch`'s shape: made on the first step; undefined for another shape. */
   private async executor(batch: Batch): Promise<GpuExecutor | undefined> {
     const [B, T] = batch.tokens.shape as [number, number];
     if (this.exec) return this.exec.dims.B === B && this.exec.dims.T === T ? this.exec : undefined;
-    const exec = await createExecutor(this.gpu, this.training, { B, T }, { store: this.store, plan: { frozenF16: this.opts.frozenF16 ?? false } });
-    this.exec = exec;
-    // The weights the GPU holds in f16 are the model's weights now: the CPU paths (generation,
-    // other shapes) compute with the same rounded values.
-    roundToHalf(this.store, exec.plan.frozen.slots.filter((s) => s.dtype === 'f16').map((s) => s.path));
+    const exec = await createExecutor(this.gpu, this.training, { B, T }, { plan: this.planOptions(), ...(this.owner ? { params: this.owner } : {}) });
+    this.exec = this.adopt(exec);
     exec.upload(this.store, this.cpu.optimizer);
     exec.updates = this.cpu.optimizer.step;
+    return exec;
+  }
+
+  /** The forward-only executor of B × T batches, made (and kept) on first use. */
+  private async evalExecutor(B: number, T: number): Promise<GpuExecutor> {
+    const key = `${B}x${T}`;
+    const have = this.evals.get(key);
+    if (have) return have;
+    const exec = await createEvalExecutor(this.gpu, this.training, { B, T }, { plan: this.planOptions(), ...(this.owner ? { params: this.owner } : {}) });
+    if (!this.owner) exec.upload(this.store);
+    this.evals.set(key, this.adopt(exec));
+    return exec;
+  }
+
+  private planOptions() {
+    return { frozenF16: this.opts.frozenF16 ?? false };
+  }
+
+  /** Makes the first executor the parameters' owner (a later one borrows its buffers). */
+  private adopt(exec: GpuExecutor): GpuExecutor {
+    if (this.owner) return exec;
+    this.owner = exec;
+    // The weights the GPU holds in f16 are the model's weights now: host-side readers of the
+    // store compute with the same rounded values.
+    roundToHalf(this.store, exec.plan.frozen.slots.filter((s) => s.dtype === 'f16').map((s) => s.path));
     return exec;
   }
 
@@ -65,13 +101,20 @@ export class WebGpuBackend implements Backend {
   }
 
   async evaluate(batch: Batch): Promise<{ loss: number; logits: FloatTensor }> {
-    const exec = await this.executor(batch);
-    if (exec) {
-      const r = await exec.run(batch, { training: false, step: 0, backward: false, read: { logits: true, grads: false } });
+    const read = { training: false, step: 0, backward: false, read: { logits: true, grads: false } };
+    const [B, T] = batch.tokens.shape as [number, number];
+    if (this.exec && this.exec.dims.B === B && this.exec.dims.T === T) {
+      const r = await this.exec.run(batch, read);
       return { loss: r.loss, logits: r.logits! };
     }
-    await this.sync();
-    return this.cpu.evaluate(batch);
+    const g = this.training.graph;
+    const P = g.promptLength;
+    this.paddable ??= padsSafely(g);
+    const pad = this.paddable && batch.targets.shape.length === 2 && batch.targets.shape[1] === P + T;
+    const bucket = pad ? lengthBucket(g, T) : T;
+    const exec = await this.evalExecutor(B, bucket);
+    const r = await exec.run(padBatch(batch, bucket, P), read);
+    return { loss: r.loss, logits: bucket === T ? r.logits! : trimLogits(r.logits!, P + T) };
   }
 
   /** The last step's gradients, read back from the GPU's gradient arena. */

@@ -64,6 +64,11 @@ export interface GpuExecutorOptions {
   store?: ParamStore;
   /** The Training IR the plans were made from: needed only for graph inputs the batch may leave out (filledInput). */
   graph?: TrainingGraph;
+  /**
+   * Use this executor's parameter arenas (frozen and trainable buffers) instead of allocating
+   * copies: plans of one model for other shapes then read the same, current parameters.
+   */
+  params?: GpuExecutor;
 }
 
 /** A plan made ready on the device: its pipelines and buffers. */
@@ -75,6 +80,8 @@ interface Prepared {
 
 /** Buffers whose contents persist between runs: shared by every plan of one executor. */
 const PERSISTENT = new Set(['frozen', 'trainable', 'grads', 'optim-state', 'optim-scratch', 'globals', 'input']);
+/** The parameter arenas, which executors of one model for several shapes may share (GpuExecutorOptions.params). */
+const PARAMS = new Set(['frozen', 'trainable']);
 
 export class GpuExecutor {
   /** Updates done by step() (Adam's t). */
@@ -83,6 +90,8 @@ export class GpuExecutor {
   private readonly shared = new Map<string, GPUBuffer>();
   private readonly prepared = new Map<'train' | 'eval', Prepared>();
   private train!: Prepared;
+  /** Buffers another executor owns (its parameter arenas): never destroyed by this one. */
+  private readonly borrowed = new Set<GPUBuffer>();
 
   private constructor(
     readonly gpu: Gpu,
@@ -108,9 +117,20 @@ export class GpuExecutor {
     if (extra.length && !opts.graph) throw new GpuError('validation', `the plan has graph inputs besides tokens and targets (${extra.join(', ')}); run it with its training graph (createExecutor)`);
     if (opts.graph) checkSequenceFits(opts.graph.graph, plans.train.dims.T);
     const ex = new GpuExecutor(gpu, plans, opts.graph);
+    if (opts.params) ex.borrowParams(opts.params);
     ex.train = await ex.prepare('train');
     if (opts.store) ex.upload(opts.store);
     return ex;
+  }
+
+  /** Takes `owner`'s parameter buffers as this executor's (same labels; sizes checked in prepare). */
+  private borrowParams(owner: GpuExecutor): void {
+    for (const b of owner.plan.buffers) {
+      if (!PARAMS.has(b.kind)) continue;
+      const buf = owner.shared.get(b.label)!;
+      this.shared.set(b.label, buf);
+      this.borrowed.add(buf);
+    }
   }
 
   /** The training plan (dropout active). */
@@ -127,6 +147,7 @@ export class GpuExecutor {
     const kernels = await Promise.all(plan.shaders.map((s) => this.gpu.pipeline(s.wgsl, { label: s.label })));
     const buffers = plan.buffers.map((b) => {
       const old = this.shared.get(b.label);
+      if (old && this.borrowed.has(old) && old.size < b.bytes) throw new GpuError('validation', `internal: the shared parameter buffer ${b.label} has ${old.size} bytes; this plan needs ${b.bytes}`);
       if (old && (PERSISTENT.has(b.kind) || old.size >= b.bytes)) return old;
       const created = this.gpu.buffer(b.bytes, { label: b.label });
       this.shared.set(b.label, created);
@@ -260,7 +281,7 @@ export class GpuExecutor {
 
   /** Frees every GPU buffer of this executor. */
   destroy(): void {
-    for (const b of new Set([...this.shared.values()])) b.destroy();
+    for (const b of new Set([...this.shared.values()])) if (!this.borrowed.has(b)) b.destroy();
   }
 
   // ------------------------------------------------------------------ internals

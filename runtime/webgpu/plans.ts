@@ -24,9 +24,20 @@ export interface CreateExecutorOptions {
   plan?: Omit<PlanOptions, 'dropout'>;
   /** Plan for these capabilities instead of the device's (only ever stricter: e.g. a smaller binding limit). */
   caps?: AdapterCaps;
+  /** Read this executor's parameter buffers instead of allocating (and uploading) copies. */
+  params?: GpuExecutor;
 }
 
 /** Plans `t` for batches of dims.B × dims.T on `gpu`'s adapter and opens an executor of the plans. */
 export function createExecutor(gpu: Gpu, t: TrainingGraph, dims: { B: number; T: number }, opts: CreateExecutorOptions = {}): Promise<GpuExecutor> {
-  return GpuExecutor.fromPlan(gpu, planGraph(t, dims, opts.caps ?? gpu.info, opts.plan), { ...(opts.store ? { store: opts.store } : {}), graph: t });
+  return GpuExecutor.fromPlan(gpu, planGraph(t, dims, opts.caps ?? gpu.info, opts.plan), { ...(opts.store ? { store: opts.store } : {}), ...(opts.params ? { params: opts.params } : {}), graph: t });
+}
+
+/**
+ * A forward-only executor of `t` for dims.B × dims.T batches (dropout as the identity), reading
+ * the parameter arenas of `params` when given (else its own, uploaded from opts.store).
+ */
+export function createEvalExecutor(gpu: Gpu, t: TrainingGraph, dims: { B: number; T: number }, opts: CreateExecutorOptions = {}): Promise<GpuExecutor> {
+  const plan = buildPlan(t, dims, wgslBackend(opts.caps ?? gpu.info), { ...opts.plan, backward: false, dropout: 'eval' });
+  return GpuExecutor.fromPlan(gpu, { train: plan }, { ...(opts.store && !opts.params ? { store: opts.store } : {}), ...(opts.params ? { params: opts.params } : {}), graph: t });
 }
