@@ -97,7 +97,10 @@ function signatureOf(g: Graph, prefix: string, members: number[], inputs: number
   };
   const lines = members.map((id) => {
     const n = g.nodes[id]!;
-    return `${n.op} ${JSON.stringify(n.attrs)} ${n.shape.join(',')} ${n.inputs.map(ref).join(',')}`;
+    // A dropout's seed draws peftc's masks; PyTorch draws its own, so layers differing only there are alike.
+    const { seed: _, ...unseeded } = n.attrs;
+    const attrs = n.op === 'dropout' ? unseeded : n.attrs;
+    return `${n.op} ${JSON.stringify(attrs)} ${n.shape.join(',')} ${n.inputs.map(ref).join(',')}`;
   });
   const params = g.params.filter((p) => under(p.path, prefix)).map((p) => `${p.path.slice(prefix.length)} ${p.shape.join(',')} ${p.partition}`);
   return [...params, ...lines, `out ${outputs.map(ref).join(',')}`].join('\n');

@@ -5,7 +5,6 @@ import type { Graph, Node, Param } from '../../compiler/ir/types.ts';
 import { CodegenError } from '../codegen-error.ts';
 import { findLayers, type Segment } from './blocks.ts';
 import { opExpr } from './expr.ts';
-import { rankedModules } from '../../compiler/peft/rank.ts';
 import { attrPath, pyFloat, pyLiteral, pyTuple, varName } from './python.ts';
 
 /** The graph inputs model.forward takes, in order (tokens first; targets and lengths optional). */
@@ -238,7 +237,10 @@ function modelClass(g: Graph, list: string | undefined, kinds: BlockKind[]): str
  * whose gradients are those peftc adds (compiler/peft/rank.ts).
  */
 function regularizerMethod(g: Graph): string[] {
-  const mods = rankedModules(g).filter((m) => m.mode === 'auto' && (m.settings.orth as number) > 0);
+  // AdaLoRA modules (`rank = auto(…)`) are those with singular values lora_E.
+  const mods = g.params
+    .filter((p) => p.method?.name === 'lora' && p.path === `${p.method.module}.lora_E.weight` && (p.method.settings.orth as number) > 0)
+    .map((p) => ({ A: `${p.method!.module}.lora_A.weight`, B: `${p.method!.module}.lora_B.weight`, settings: p.method!.settings }));
   const lines = ['', '    def regularizer(self):', '        """Added to the loss in training and --grad; not part of the logged loss."""'];
   if (!mods.length) return [...lines, '        return 0.0'];
   lines.push('        total = 0.0');

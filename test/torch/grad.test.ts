@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { gradCommand } from '../../cli/grad.ts';
+import { optimizerFrom, trainingGraph } from '../../cli/session.ts';
 import { createStore } from '../../runtime/arena.ts';
 import { CpuExecutor } from '../../runtime/cpu/executor.ts';
 import { initParams } from '../../runtime/init.ts';
@@ -112,7 +112,7 @@ async function prepareBert(): Promise<BertRef> {
   const store = createStore(g, 'f32');
   initParams(g, store, { seed: 0 });
   loadWeights(g, store, parseSafetensors(new Uint8Array(readFileSync(w))));
-  const res = new CpuExecutor(buildTrainingGraph(g)).run(store, {
+  const res = new CpuExecutor(trainingGraph(g, optimizerFrom({}))).run(store, {
     tokens: { shape: [3, 9], data: Int32Array.from(rows.flat()) },
     targets: { shape: [3], data: Int32Array.from(labels) },
   }, { precision: 'f32', training: false, step: 0 });
