@@ -17,6 +17,7 @@ import { evalCommand, generateCommand, type EvalFlags, type GenerateFlags } from
 import { exportCommand, importCommand, mergeCommand } from './interop.ts';
 import { registerMultiAdapter } from './multi-commands.ts';
 import { registerMemory } from './memory.ts';
+import { registerQuantize } from './quantize.ts';
 import { registerWeightFlags } from './weight-flags.ts';
 import { fmtCommand, type FmtFlags } from './fmt.ts';
 import { tokenizeText, type TokenizeFlags } from './tokenize.ts';
@@ -287,6 +288,7 @@ program
 registerMultiAdapter(program);
 registerWeightFlags(program);
 registerMemory(program);
+registerQuantize(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -5,6 +5,7 @@
 import { statSync } from 'node:fs';
 import { readSafetensorsFile } from './safetensors-node.ts';
 import { SafetensorsError, type SafetensorsFile } from './safetensors.ts';
+import { dequantizeFile } from './quantized-weights.ts';
 
 export interface WeightsReadOptions {
   /** Accept NaN and ±Inf (`--allow-nonfinite`); refused by default. */
@@ -27,7 +28,8 @@ export async function readWeightsFile(path: string, opts: WeightsReadOptions = {
   // Node reads at most 2 GiB into one buffer: say so instead of failing inside readFile.
   if (size > 2 ** 31 - 1) throw new SafetensorsError('file-too-large', `${path}: ${size} bytes, over the 2 GiB a single file may hold here; shard it (model.safetensors.index.json)`);
   try {
-    return await readSafetensorsFile(path, { finite: !opts.allowNonFinite });
+    // A quantized base (peftc quantize) comes back as the F32 tensors it stands for.
+    return dequantizeFile(await readSafetensorsFile(path, { finite: !opts.allowNonFinite }), path);
   } catch (err) {
     if (err instanceof SafetensorsError && err.code === 'non-finite') {
       throw new SafetensorsError(err.code, `${err.message} (pass ${ALLOW_NONFINITE_FLAG} to load them anyway)`, err.tensor);

@@ -1,0 +1,76 @@
+// A quantized base in one safetensors file (`peftc quantize`, docs/quantization.md): each
+// quantized matrix P as two tensors, `P.qcodes` (int8: I8 [rows, cols] in the stored order; nf4:
+// U8 [ceil(n / 2)], two codes a byte in block order, the first in the high nibble) and `P.qscales`
+// (F32: one scale per output channel, or one absmax per block of 64); every other tensor as it
+// was, in F32. The metadata names the scheme (`peftc.quantization`: int8 | nf4) and, as JSON,
+// each quantized matrix's shape and layout (`peftc.quantized`: { P: { shape, layout } }).
+// Readers turn the file back into F32 tensors by name, so every verb that loads weights loads it.
+import { dequantizeWeight, quantizedBytes, type QuantDtype, type QuantizedWeight, type WeightLayout } from '../../compiler/quant/weight.ts';
+import { NF4_BLOCK } from '../../compiler/quant/nf4.ts';
+import { SafetensorsError, type ReadTensor, type SafetensorsFile, type WriteTensor } from './safetensors.ts';
+
+export const SCHEME_KEY = 'peftc.quantization';
+export const MATRICES_KEY = 'peftc.quantized';
+const LAYOUTS: readonly WeightLayout[] = ['out_in', 'in_out', 'table'];
+
+/** The tensors and metadata of a quantized base: quantized matrices and the other tensors in f32. */
+export function quantizedTensors(dtype: QuantDtype, matrices: ReadonlyMap<string, QuantizedWeight>, rest: ReadonlyMap<string, WriteTensor>): { tensors: Map<string, WriteTensor>; metadata: Record<string, string> } {
+  const tensors = new Map(rest);
+  const index: Record<string, { shape: number[]; layout: WeightLayout }> = {};
+  for (const [path, q] of matrices) {
+    const n = q.shape[0] * q.shape[1];
+    tensors.set(`${path}.qcodes`, dtype === 'int8' ? { dtype: 'I8', shape: q.shape, data: new Int8Array(q.codes.buffer, q.codes.byteOffset, n) } : { dtype: 'U8', shape: [q.codes.length], data: q.codes });
+    tensors.set(`${path}.qscales`, { dtype: 'F32', shape: [q.scales.length], data: q.scales });
+    index[path] = { shape: q.shape, layout: q.layout };
+  }
+  const metadata: Record<string, string> = { [SCHEME_KEY]: dtype, [MATRICES_KEY]: JSON.stringify(index) };
+  if (dtype === 'nf4') Object.assign(metadata, { 'peftc.nf4.block': String(NF4_BLOCK), 'peftc.nf4.packing': 'element 2j in the high nibble of byte j' });
+  return { tensors, metadata };
+}
+
+/** A file as read, with its quantized matrices dequantized to F32 tensors under their own names (others unchanged). */
+export function dequantizeFile(file: SafetensorsFile, where: string): SafetensorsFile {
+  const scheme = file.metadata?.[SCHEME_KEY];
+  if (scheme === undefined) return file;
+  const bad = (msg: string, tensor?: string) => new SafetensorsError('metadata', `${where}: ${msg}`, tensor);
+  if (scheme !== 'int8' && scheme !== 'nf4') throw bad(`${SCHEME_KEY} must be int8 or nf4, not \`${scheme}\``);
+  let index: Record<string, { shape?: unknown; layout?: unknown }>;
+  try {
+    index = JSON.parse(file.metadata?.[MATRICES_KEY] ?? '');
+    if (typeof index !== 'object' || index === null || Array.isArray(index)) throw new Error();
+  } catch {
+    throw bad(`${MATRICES_KEY} must be a JSON object of { shape, layout } by parameter`);
+  }
+  const tensors = new Map(file.tensors);
+  for (const [path, info] of Object.entries(index)) {
+    const q = matrixOf(file, path, info, scheme, bad);
+    tensors.delete(`${path}.qcodes`);
+    tensors.delete(`${path}.qscales`);
+    tensors.set(path, { dtype: 'F32', stored: 'F32', shape: [...q.shape], data: dequantizeWeight(q) });
+  }
+  return { tensors, metadata: file.metadata };
+}
+
+function matrixOf(file: SafetensorsFile, path: string, info: { shape?: unknown; layout?: unknown }, dtype: QuantDtype, bad: (m: string, t?: string) => SafetensorsError): QuantizedWeight {
+  const shape = info?.shape;
+  if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) throw bad(`${MATRICES_KEY}: ${path} needs a shape of two positive integers`, path);
+  const layout = info.layout as WeightLayout;
+  if (!LAYOUTS.includes(layout)) throw bad(`${MATRICES_KEY}: ${path} has layout \`${String(info.layout)}\`, not one of ${LAYOUTS.join(', ')}`, path);
+  const [rows, cols] = shape as [number, number];
+  const codes = tensorOf(file, `${path}.qcodes`, dtype === 'int8' ? 'I8' : 'U8', bad);
+  const scales = tensorOf(file, `${path}.qscales`, 'F32', bad);
+  const n = rows * cols;
+  const wantCodes = dtype === 'int8' ? n : Math.ceil(n / 2);
+  const wantScales = (quantizedBytes(dtype, shape, layout) - wantCodes) / 4;
+  if (codes.data.length !== wantCodes) throw bad(`${path}.qcodes has ${codes.data.length} elements; a ${dtype} [${rows}, ${cols}] matrix has ${wantCodes}`, `${path}.qcodes`);
+  if (scales.data.length !== wantScales) throw bad(`${path}.qscales has ${scales.data.length} elements; a ${dtype} [${rows}, ${cols}] ${layout} matrix has ${wantScales}`, `${path}.qscales`);
+  const c = codes.data as Int8Array | Uint8Array;
+  return { dtype, layout, shape: [rows, cols], codes: new Uint8Array(c.buffer, c.byteOffset, c.length), scales: scales.data as Float32Array };
+}
+
+function tensorOf(file: SafetensorsFile, name: string, dtype: 'I8' | 'U8' | 'F32', bad: (m: string, t?: string) => SafetensorsError): ReadTensor {
+  const t = file.tensors.get(name);
+  if (!t) throw bad(`the quantized file has no tensor ${name}`, name);
+  if (t.dtype !== dtype) throw bad(`${name} must be ${dtype}, not ${t.dtype}`, name);
+  return t;
+}
