@@ -111,5 +111,11 @@ describe('--frozen-dtype errors', () => {
     expect(() => frozenF16('nf4')).toThrow(/--frozen-dtype nf4 runs on --backend cpu so far/);
     const file = resolve(EXAMPLES, 'gpt2-lora.peft');
     await expect(gradCommand(file, { set: tinySet('gpt2'), tokens: 'x', out: 'y', frozenDtype: 'f16' })).rejects.toThrow(/--frozen-dtype must be one of f32, int8, nf4, not `f16`/);
+    await expect(gradCommand(file, { set: tinySet('gpt2'), tokens: 'x', out: 'y', backend: 'webgpu', frozenDtype: 'nf4' })).rejects.toThrow('--frozen-dtype nf4 runs on --backend cpu so far');
+    // WebGPU (or auto, which may pick it) is refused before any adapter opens.
+    const { openBackend } = await import('../../cli/session.ts');
+    for (const backend of ['webgpu', 'auto']) {
+      await expect(openBackend(backend, undefined as never, undefined as never, 'auto', 'int8')).rejects.toThrow('--frozen-dtype int8 runs on --backend cpu so far');
+    }
   });
 });
