@@ -34,7 +34,7 @@ function stubs(opts: BundleOptions): Plugin {
     name: 'peftc-trainer-stubs',
     setup(b) {
       b.onResolve({ filter: /compiler\/lower\/plan\.ts$/ }, () => ({ path: 'planner', namespace: 'peftc-stub' }));
-      if (opts.tokenizer !== 'gpt2') b.onResolve({ filter: /^js-tiktoken\/ranks\/gpt2$/ }, () => ({ path: 'gpt2-ranks', namespace: 'peftc-stub' }));
+      if (opts.tokenizer !== 'gpt2') b.onResolve({ filter: /^(js-tiktoken\/ranks\/gpt2|gpt-tokenizer\/bpeRanks\/r50k_base)$/ }, () => ({ path: 'gpt2-ranks', namespace: 'peftc-stub' }));
       if (opts.tokenizer !== 'llama') b.onResolve({ filter: /^llama-tokenizer-js$/ }, () => ({ path: 'llama-vocabulary', namespace: 'peftc-stub' }));
       b.onLoad({ filter: /.*/, namespace: 'peftc-stub' }, (a) => ({
         contents: a.path === 'planner'

@@ -1,9 +1,11 @@
 // Tokenizers: text ↔ token ids. Three are built in, all offline and isomorphic (no files,
 // no Node APIs): `byte` (UTF-8 bytes, vocabulary 256, the default), `gpt2` (GPT-2's
-// byte-level BPE, vocabulary 50257, <|endoftext|> = 50256, through js-tiktoken, whose
-// `ranks/gpt2` module ships the merge ranks as a JS string) and `llama` (LLaMA-1/2's
+// byte-level BPE, vocabulary 50257, <|endoftext|> = 50256: encoded by gpt-tokenizer, decoded by
+// js-tiktoken; both ship the merge ranks as JS) and `llama` (LLaMA-1/2's
 // SentencePiece BPE, vocabulary 32000, tokenizers/llama.ts). Any Hugging Face tokenizer.json
 // is read by tokenizers/hf-json.ts (tokenizers/load-node.ts picks a name or a path).
+import { GptEncoding } from 'gpt-tokenizer/GptEncoding';
+import r50kRanks from 'gpt-tokenizer/bpeRanks/r50k_base';
 import { Tiktoken } from 'js-tiktoken/lite';
 import gpt2Ranks from 'js-tiktoken/ranks/gpt2';
 import { LlamaTokenizer } from './tokenizers/llama.ts';
@@ -72,12 +74,20 @@ export class ByteTokenizer implements Tokenizer {
   }
 }
 
-/** GPT-2's BPE (tiktoken's `gpt2` encoding, the same ids as Hugging Face's GPT2Tokenizer). */
+const END_OF_TEXT = '<|endoftext|>';
+
+/**
+ * GPT-2's BPE (tiktoken's `gpt2` = `r50k_base` encoding, the same ids as Hugging Face's
+ * GPT2Tokenizer). gpt-tokenizer encodes (~3× js-tiktoken on English, ~100× on long CJK pieces,
+ * whose merge is quadratic in js-tiktoken; the same ids: test/data/tokenizers.test.ts);
+ * js-tiktoken decodes, as it turns a partial character into U+FFFD (DecodeStream relies on it).
+ */
 export class Gpt2Tokenizer implements Tokenizer {
   readonly name = 'gpt2';
   readonly vocabSize = 50257;
   readonly eos = 50256;
   private static bpe: Tiktoken | undefined;
+  private static encoder: GptEncoding | undefined;
 
   private get enc(): Tiktoken {
     // Building the rank tables takes ~0.3 s: done once, on first use.
@@ -87,7 +97,16 @@ export class Gpt2Tokenizer implements Tokenizer {
 
   /** `<|endoftext|>` written in the text is the eos token, as in Hugging Face's tokenizer. */
   encode(text: string): number[] {
-    return this.enc.encode(text, 'all');
+    // gpt-tokenizer 4.0 encodes <|endoftext|> as text even when allowed: split on it here.
+    const encoder = (Gpt2Tokenizer.encoder ??= GptEncoding.getEncodingApi('r50k_base', () => r50kRanks));
+    const pieces = text.split(END_OF_TEXT);
+    if (pieces.length === 1) return encoder.encode(text);
+    const ids: number[] = [];
+    pieces.forEach((piece, i) => {
+      if (i) ids.push(this.eos);
+      for (const id of encoder.encode(piece)) ids.push(id);
+    });
+    return ids;
   }
 
   decode(ids: readonly number[]): string {

@@ -6,6 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Tiktoken } from 'js-tiktoken/lite';
+import jsTiktokenRanks from 'js-tiktoken/ranks/gpt2';
 import llamaPackage from 'llama-tokenizer-js';
 import { describe, expect, it } from 'vitest';
 import { compileFile } from '../../cli/common.ts';
@@ -92,6 +94,19 @@ describe('llama tokenizer', () => {
 });
 
 describe('GPT-2 tokenizer', () => {
+  it('encodes as js-tiktoken does (its encoder before gpt-tokenizer): a seeded corpus and a book', () => {
+    const reference = new Tiktoken(jsTiktokenRanks);
+    const parts = [...PARTS, '<|endoftext|>', ' <|endoftext|>', '<|', "'ll", "'RE", '\r', '\u2028', '\u0085', '\ufeff', '👨‍👩‍👧', 'ﬁ', 'ер', '…'];
+    const rng = new Random(2024);
+    for (let k = 0; k < 3000; k++) {
+      let text = '';
+      for (let n = 1 + (rng.nextU32() % 60); n > 0; n--) text += parts[rng.nextU32() % parts.length];
+      expect(gpt2.encode(text), JSON.stringify(text)).toEqual(reference.encode(text, 'all'));
+    }
+    const book = corpus('moby-dick').slice(0, 300_000);
+    expect(gpt2.encode(book)).toEqual(reference.encode(book, 'all'));
+  });
+
   // Expected ids from gpt-tokenizer 4.0.0's suite (src/GptEncoding.test.ts, `sharedResults`
   // for gpt2/r50k_base), the ids of Hugging Face's GPT2Tokenizer.
   const CASES: [string, number[]][] = [
