@@ -29,15 +29,13 @@ export function modelPy(g: Graph, title: string): string {
     'import torch.nn as nn',
     'import torch.nn.functional as F',
     '',
-    'from ops import attention, cross_entropy, expand_batch, linear_in_out, orthogonality, pool, positions, rmsnorm, rope, soft_embedding',
+    'from ops import attention, cross_entropy, expand_batch, linear_in_out, orthogonality, place_params, pool, positions, rmsnorm, rope, soft_embedding',
     '',
     `TASK = ${pyLiteral(g.task)}`,
     `# Soft prompt tokens prepended to every row (prompt tuning): logits have ${g.promptLength} more positions.`,
     `PROMPT_LENGTH = ${g.promptLength}`,
     `CONFIG = {${Object.entries(g.config).map(([k, v]) => `${JSON.stringify(k)}: ${pyLiteral(v)}`).join(', ')}}`,
     '',
-    '',
-    placeParamsPy(),
   ];
   for (const k of kinds) out.push('', '', blockClass(g, k));
   out.push('', '', modelClass(g, layers?.list, kinds));
@@ -59,29 +57,6 @@ function blockKinds(segments: Segment[]): BlockKind[] {
   return [...bySig.values()].map((segs, k) => ({ name: k === 0 ? 'Block' : `Block${k + 1}`, segments: segs }));
 }
 
-function placeParamsPy(): string {
-  return [
-    'def place_params(module, params):',
-    '    """Registers each (path, shape, trainable) under its dotted path: numeric parts index an',
-    '    nn.ModuleList (a gap holds an empty nn.Module, as Sequential activations do), others nn.Module',
-    '    attributes; containers already there (the layer classes) are kept."""',
-    '    for path, shape, trainable in params:',
-    '        *parents, leaf = path.split(".")',
-    '        m = module',
-    '        for k, part in enumerate(parents):',
-    '            child_list = k + 1 < len(parents) and parents[k + 1].isdigit()',
-    '            if part.isdigit():',
-    '                while len(m) <= int(part):',
-    '                    m.append(nn.ModuleList() if child_list else nn.Module())',
-    '                m = m[int(part)]',
-    '            else:',
-    '                if not hasattr(m, part):',
-    '                    m.add_module(part, nn.ModuleList() if child_list else nn.Module())',
-    '                m = getattr(m, part)',
-    '        m.register_parameter(leaf, nn.Parameter(torch.zeros(shape), requires_grad=trainable))',
-  ].join('\n');
-}
-
 function paramsTable(params: Param[], strip: string): string {
   const rows = params.map((p) => `        (${JSON.stringify(p.path.slice(strip.length))}, ${pyTuple(p.shape)}, ${p.partition === 'trainable' ? 'True' : 'False'}),`);
   return ['    PARAMS = [', ...rows, '    ]'].join('\n');
@@ -97,7 +72,7 @@ const VALUE_NAMES: Record<string, string> = {
   expand_batch: 'expanded', soft_embedding: 'embedded', input: 'filled',
 };
 /** Names a value must never take: the imports, the forward's arguments. */
-const RESERVED = ['torch', 'nn', 'F', 'self', 'hidden', 'tokens', 'targets', 'lengths', 'attention', 'cross_entropy', 'expand_batch', 'linear_in_out', 'orthogonality', 'pool', 'positions', 'rmsnorm', 'rope', 'soft_embedding', 'logits', 'loss'];
+const RESERVED = ['torch', 'nn', 'F', 'self', 'hidden', 'tokens', 'targets', 'lengths', 'attention', 'cross_entropy', 'expand_batch', 'linear_in_out', 'orthogonality', 'place_params', 'pool', 'positions', 'rmsnorm', 'rope', 'soft_embedding', 'logits', 'loss'];
 
 class Emitter {
   readonly names = new Map<number, string>();

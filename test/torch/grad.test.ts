@@ -58,6 +58,9 @@ const CASES: { name: string; dtypes: ('float64' | 'float32')[] }[] = [
   { name: 'tiny-gpt-prefix', dtypes: ['float64'] },
   { name: 'tiny-gpt-prompt', dtypes: ['float64'] },
   { name: 'tiny-gpt-adalora', dtypes: ['float64'] },
+  { name: 'tiny-gpt-dylora', dtypes: ['float64'] },
+  { name: 'tiny-gpt-template', dtypes: ['float64'] },
+  { name: 'gpt2-lora-prompt', dtypes: ['float64'] },
   { name: 'llama-lora', dtypes: ['float64'] },
 ];
 

@@ -6,7 +6,34 @@ Each function computes exactly what the op of the same name means in peftc
 import math
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
+
+
+def place_params(module, params):
+    """Registers each (path, shape, trainable) under its dotted path, so that state_dict keys are
+    the paths: numeric parts index an nn.ModuleList (a gap holds an empty nn.Module, as a
+    Sequential's activation does) or, last, an nn.ParameterList (a prompt template's numbered
+    segments); other parts are nn.Module attributes. Containers already there are kept."""
+    for path, shape, trainable in params:
+        *parents, leaf = path.split('.')
+        m = module
+        for k, part in enumerate(parents):
+            below = (parents + [leaf])[k + 1]
+            kind = (nn.ModuleList if k + 1 < len(parents) else nn.ParameterList) if below.isdigit() else nn.Module
+            if part.isdigit():
+                while len(m) <= int(part):
+                    m.append(kind())
+                m = m[int(part)]
+            else:
+                if not hasattr(m, part):
+                    m.add_module(part, kind())
+                m = getattr(m, part)
+        p = nn.Parameter(torch.zeros(shape), requires_grad=trainable)
+        if isinstance(m, nn.ParameterList):
+            m.append(p)
+        else:
+            m.register_parameter(leaf, p)
 
 
 def linear_in_out(x, w, b=None):
