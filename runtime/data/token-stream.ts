@@ -16,7 +16,8 @@
 // Two guards keep time and memory linear whatever the text:
 //   - a stretch of MAX_STRETCH characters with no safe cut is cut where it ends;
 //   - a run of more than MAX_RUN letters, digits, symbols or spaces (one BPE piece, whose merge
-//     in js-tiktoken takes time quadratic in its length) is encoded MAX_RUN characters at a time
+//     takes time quadratic in its length, in gpt-tokenizer as in js-tiktoken) is encoded MAX_RUN
+//     characters at a time
 //     (GPT-2's rule only: the tokenizers with their own cuts merge in n log n).
 // Only such stretches tokenize differently from the whole text (docs/data.md).
 import type { Tokenizer } from './tokenizer.ts';
