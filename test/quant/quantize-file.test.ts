@@ -68,14 +68,19 @@ describe('peftc quantize', () => {
     for (const [k, t] of g1.tensors) expect(Array.from(t.data as Float32Array), k).toEqual(Array.from(g2.tensors.get(k)!.data as Float32Array));
   });
 
-  it('int8: I8 codes in the stored shape, one scale per output channel', async () => {
-    await writeBase();
+  it('int8: I8 codes in the stored shape, one scale per output channel; read back as its dequantized values', async () => {
+    const w = await writeBase();
     const out = join(dir, 'q8.safetensors');
     await quiet(() => quantizeCommand(file, { set, init: base, dtype: 'int8', out }));
     const raw = await readSafetensorsFile(out);
     expect(raw.tensors.get('h.1.mlp.c_fc.weight.qcodes')!.dtype).toBe('I8');
     expect(raw.tensors.get('h.1.mlp.c_fc.weight.qcodes')!.shape).toEqual([16, 64]);
     expect(raw.tensors.get('h.1.mlp.c_fc.weight.qscales')!.shape).toEqual([64]);
+    const read = await readWeightsFile(out);
+    const want = dequantizeWeight(quantizeWeight(w.get('h.1.mlp.c_fc.weight')!, [16, 64], 'in_out', 'int8'));
+    expect(read.tensors.get('h.1.mlp.c_fc.weight')!.shape).toEqual([16, 64]);
+    expect(Array.from(read.tensors.get('h.1.mlp.c_fc.weight')!.data as Float32Array)).toEqual(Array.from(want));
+    expect(read.tensors.has('h.1.mlp.c_fc.weight.qcodes')).toBe(false);
   });
 
   it('refuses nf4dq and unknown dtypes', async () => {
