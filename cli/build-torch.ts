@@ -51,12 +51,13 @@ export async function buildTorchCommand(file: string, flags: BuildFlags): Promis
     seed: Number(flags.seed ?? 0),
     data: data ? TORCH_FILES.data : null,
   };
+  const exported = exportParts(derived, flags.init ?? null);
   let files: Map<string, string>;
   try {
     files = torchFolder({
       source: file,
       graph: g,
-      ...exportParts(derived, flags.init ?? null),
+      ...exported,
       prefixTablePath: derived.params.find((p) => p.origin === 'prefix' && p.partition === 'trainable')?.path,
       optimizer: { beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps },
       vocab: tokenIds(g),
@@ -67,6 +68,7 @@ export async function buildTorchCommand(file: string, flags: BuildFlags): Promis
     if (e instanceof CodegenError) throw new UserError(`${file}: ${e.detail}`);
     throw e;
   }
+  for (const skipped of exported.exportSkipped) process.stderr.write(`peftc: warning: train.py's adapter folders will leave out: ${skipped}\n`);
   mkdirSync(flags.out, { recursive: true });
   for (const [name, text] of files) writeFileSync(join(flags.out, name), text);
   writeFileSync(join(flags.out, TORCH_FILES.weights), weightsFile(s.store));

@@ -11,7 +11,7 @@ import { buildCommand } from '../../cli/build.ts';
 import { dataRows } from '../../cli/build-torch.ts';
 import { pickTokenizer } from '../../cli/session.ts';
 import { resolveData } from '../../runtime/data/corpora-node.ts';
-import { EXAMPLES, graphOf } from '../helpers.ts';
+import { EXAMPLES, graphOf, TINY } from '../helpers.ts';
 import { buildTorch, rng, runPython, runTrainMains, type MainResult } from './torch-helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'peftc-torch-train-'));
@@ -118,6 +118,18 @@ describe('peftc build --target', () => {
   it('trains with AdamW only, and encodes no data for prompt templates yet', async () => {
     await expect(buildTorch(FILE, join(dir, 'sgd'), { optimizer: 'sgd' })).rejects.toThrow('--target torch trains with AdamW');
     await expect(buildTorch(resolve(EXAMPLES, 'tiny-gpt-template.peft'), join(dir, 'tpl'), { data: join(dir, 'train.txt') })).rejects.toThrow('does not encode data for prompt templates yet');
+  });
+
+  it('warns at build time of trained modules no adapter folder holds (next to bottleneck adapters)', async () => {
+    const write = process.stderr.write;
+    let err = '';
+    process.stderr.write = ((chunk: string | Uint8Array) => ((err += String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      await buildTorch(resolve(EXAMPLES, 'bert-adapter.peft'), join(dir, 'bert'), { set: [TINY.bert!.replace(/vocab_size=\d+/, 'vocab_size=256')] });
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(err).toMatch(/^peftc: warning: train\.py's adapter folders will leave out: trained modules encoder\.layer\.0\.attention\.output\.LayerNorm, .*classifier/m);
   });
 
   it('refuses a folder that is not a torch trainer', async () => {

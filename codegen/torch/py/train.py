@@ -347,6 +347,9 @@ def train(args):
         load_state(model, state)
         opt.load_state_dict(state['optimizer'])
         start, total, log = state['step'], state['total'], state['log']
+    if world.rank == 0:
+        for skipped in BUILD['export_skipped']:
+            print(f'train.py: note: not in the adapter folder (trainer_state.pt keeps it): {skipped}', file=sys.stderr)
     every = args.eval_every or max(1, total // 5)
     stop = min(total, args.stop_at) if args.stop_at else total
     net = model
