@@ -211,6 +211,19 @@ describe('--tokenizer PATH (a Hugging Face tokenizer.json)', () => {
     expect(Array.from(encodeText(tok, 'abc'.repeat(30_000)))).toEqual(new Array(30_000).fill(4));
   });
 
+  it("reads a vocabulary as large as Gemma's (262,144 ids); a word with no id is an error", () => {
+    const vocab: Record<string, number> = {};
+    for (let i = 0; i < 262_144; i++) vocab[`w${i}`] = i;
+    const file = join(dir, 'large.json');
+    writeFileSync(file, JSON.stringify({ ...BPE, pre_tokenizer: { type: 'Whitespace' }, model: { type: 'WordLevel', vocab, unk_token: 'w0' } }));
+    const tok = loadTokenizer(file);
+    expect(tok.vocabSize).toBe(262_144);
+    expect(tok.encode('w1 w262143')).toEqual([1, 262_143]);
+    // @huggingface/tokenizers reads WordLevel as a legacy model, without its unk_token: an
+    // unknown word has no id, which is an error rather than NaN in the batches.
+    expect(() => tok.encode('w1 nope')).toThrow(/large\.json: the tokenizer gives no id for the token "nope" \(/);
+  });
+
   it('refuses bad files with one line naming the file', () => {
     const bad = (name: string, text: string): string => {
       const f = join(dir, name);

@@ -28,7 +28,10 @@ export class HfJsonTokenizer implements Tokenizer {
     this.name = name;
     const vocab = this.hf.get_vocab(true);
     if (!vocab.size) throw new DataError(`${name}: the tokenizer's vocabulary is empty`);
-    this.vocabSize = Math.max(...vocab.values()) + 1;
+    // A loop, not Math.max(...ids): vocabularies of 128k–256k ids overflow the argument limit.
+    let top = -1;
+    for (const id of vocab.values()) if (id > top) top = id;
+    this.vocabSize = top + 1;
     const eos = this.special(config.eos_token, EOS_NAMES);
     const pad = this.special(config.pad_token, PAD_NAMES);
     if (eos !== undefined) this.eos = eos;
@@ -37,7 +40,12 @@ export class HfJsonTokenizer implements Tokenizer {
 
   /** The ids of the text alone: no BOS/CLS/SEP added (add_special_tokens=False). */
   encode(text: string): number[] {
-    return text ? this.hf.encode(text, { add_special_tokens: false }).ids : [];
+    if (!text) return [];
+    const { ids, tokens } = this.hf.encode(text, { add_special_tokens: false });
+    // Models the package only half knows (WordLevel) give no id for unknown words.
+    const bad = ids.findIndex((id: number) => !Number.isInteger(id));
+    if (bad >= 0) throw new DataError(`${this.name}: the tokenizer gives no id for the token ${JSON.stringify(tokens[bad])} (no unknown token that @huggingface/tokenizers applies to this model)`);
+    return ids;
   }
 
   /**
