@@ -86,7 +86,7 @@ function version(pkg: string): string {
 
 const started = Date.now();
 const loadStart = loadavg();
-say(`peftc benchmarks (${quick ? 'quick' : 'full'} run): ${adapters.map((a) => `${a} (${warmup} warm-up + ${repsFor(a)} measured rounds)`).join(', ')}; ${MODEL_LABEL}`);
+say(gpt2sOnly ? 'peftc benchmarks: only §6, GPT-2 small against PyTorch' : `peftc benchmarks (${quick ? 'quick' : 'full'} run): ${adapters.map((a) => `${a} (${warmup} warm-up + ${repsFor(a)} measured rounds)`).join(', ')}; ${MODEL_LABEL}`);
 const missingTorch = Number(torchThreads) > 0 ? torchMissing() : 'not asked for (--torch-threads 0)';
 say(missingTorch ? `PyTorch reference: skipped, ${missingTorch}` : `PyTorch reference: ${PYTHON}, ${torchThreads} threads`);
 
