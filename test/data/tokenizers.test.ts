@@ -203,6 +203,21 @@ describe('--tokenizer PATH (a Hugging Face tokenizer.json)', () => {
     expect(loadTokenizer(join(wp, 'tokenizer.json'))).toBe(tok); // read once
   });
 
+  it('streams generated words with their spaces through a Metaspace decoder (SentencePiece style)', () => {
+    // Metaspace drops the ▁ of the first token it decodes: one id at a time, "hello" "world".
+    const metaspace = { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true };
+    const vocab = { '\u2581': 0, h: 1, e: 2, l: 3, o: 4, w: 5, r: 6, d: 7, a: 8, '\u2581h': 9, '\u2581w': 10, ll: 11, '\u2581he': 12, '\u2581hell': 13, '\u2581hello': 14, or: 15, '\u2581wor': 16, '\u2581worl': 17, '\u2581world': 18 };
+    const merges = ['\u2581 h', '\u2581 w', 'l l', 'o r', '\u2581h e', '\u2581he ll', '\u2581hell o', '\u2581w or', '\u2581wor l', '\u2581worl d'];
+    const file = join(dir, 'metaspace.json');
+    writeFileSync(file, JSON.stringify({ ...BPE, pre_tokenizer: metaspace, decoder: metaspace, model: { type: 'BPE', vocab, merges } }));
+    const tok = loadTokenizer(file);
+    const ids = tok.encode('hello world');
+    expect(ids).toEqual([14, 18]);
+    expect(tok.decode(ids)).toBe('hello world');
+    const stream = new DecodeStream(tok);
+    expect(ids.map((id) => stream.push(id)).join('') + stream.flush()).toBe(' hello world');
+  });
+
   it('reads a BPE tokenizer.json file', () => {
     const tok = loadTokenizer(join(dir, 'bpe.json'));
     expect(tok.encode('abcab')).toEqual([4, 2]);

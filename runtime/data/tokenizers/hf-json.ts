@@ -9,6 +9,8 @@ const REPLACEMENT = '\uFFFD';
 /** Names an end-of-text token goes by, when tokenizer_config.json does not say. */
 const EOS_NAMES = ['</s>', '<|endoftext|>', '<|end_of_text|>', '<eos>', '[SEP]'];
 const PAD_NAMES = ['<pad>', '[PAD]', '<|pad|>'];
+/** Tokens that decode to themselves alone, to put before ids that continue a text. */
+const ANCHORS = ['a', 'x', 'A', '.', '0'];
 
 export class HfJsonTokenizer implements Tokenizer {
   readonly name: string;
@@ -16,6 +18,8 @@ export class HfJsonTokenizer implements Tokenizer {
   readonly eos?: number;
   readonly pad?: number;
   private readonly hf: HfTokenizer;
+  /** A token that decodes to itself: [its id, its text] (see decodeRest). */
+  private readonly anchor?: [number, string];
 
   /** `name`: where the files came from (it names the tokenizer in messages and checkpoints). */
   constructor(name: string, json: unknown, config: Record<string, unknown> = {}) {
@@ -36,6 +40,13 @@ export class HfJsonTokenizer implements Tokenizer {
     const pad = this.special(config.pad_token, PAD_NAMES);
     if (eos !== undefined) this.eos = eos;
     if (pad !== undefined) this.pad = pad;
+    for (const text of ANCHORS) {
+      const id = this.hf.token_to_id(text);
+      if (id !== undefined && this.hf.decode([id]) === text) {
+        this.anchor = [id, text];
+        break;
+      }
+    }
   }
 
   /** The ids of the text alone: no BOS/CLS/SEP added (add_special_tokens=False). */
@@ -69,6 +80,18 @@ export class HfJsonTokenizer implements Tokenizer {
       }
     }
     return out + (run.length ? this.hf.decode(run) : '');
+  }
+
+  /**
+   * The text of ids that continue a text (DecodeStream): decoders such as Metaspace drop the
+   * space of the first word they decode, so the ids are decoded after an anchor token whose
+   * text is then cut off — " world", not "world".
+   */
+  decodeRest(ids: readonly number[]): string {
+    if (!this.anchor) return this.decode(ids);
+    const [id, text] = this.anchor;
+    const out = this.decode([id, ...ids]);
+    return out.startsWith(text) ? out.slice(text.length) : this.decode(ids);
   }
 
   /** The config's token (a string or {content}), else the first of `names` the vocabulary has. */
