@@ -2,6 +2,7 @@
 // checkpoint directory or an adapter file), evaluated on a dataset or sampled from.
 import { Batcher } from '../runtime/data/batches.ts';
 import { loadDataset } from '../runtime/data/load-node.ts';
+import { recordedLabelNames } from '../runtime/label-names.ts';
 import { dataLimit } from '../runtime/data/read-node.ts';
 import { DecodeStream } from '../runtime/data/tokenizer.ts';
 import { generate } from '../runtime/generate.ts';
@@ -33,7 +34,7 @@ export async function evalCommand(file: string, flags: EvalFlags): Promise<numbe
   const classes = g.task === 'classification' ? (g.nodes[g.outputs.logits]!.shape[1] as number) : undefined;
   // Evaluate the whole of --data (or --valid): everything is the validation split.
   const template = promptTemplateOf(g);
-  const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}), ...(template ? { template } : {}), ...dataLimit(flags.maxDataBytes) });
+  const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}), ...trainedLabels(s), ...(template ? { template } : {}), ...dataLimit(flags.maxDataBytes) });
   const batcher = new Batcher(data, { batchSize: int(flags.batch, '--batch', 1), promptLength: g.promptLength });
   const rank = evalRank(g, flags.rank);
   const { backend } = withRanks(g, await openBackend(flags.backend ?? 'cpu', trainingGraph(g, optimizerFrom({})), s.store, flags.gpu, flags.frozenDtype), s.store, { evalRank: rank });
@@ -44,6 +45,13 @@ export async function evalCommand(file: string, flags: EvalFlags): Promise<numbe
   if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
   else process.stdout.write(Object.entries(result).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join('\n') + '\n');
   return 0;
+}
+
+/** A fine-tuned classifier's label ids are its training run's, not this file's first-seen order. */
+function trainedLabels(s: Session): { labelNames?: string[] } {
+  const state = s.fineTune?.state;
+  const names = state && recordedLabelNames(state.settings, s.fineTune!.dir ?? s.fineTune!.adapter);
+  return names ? { labelNames: names } : {};
 }
 
 /** Says so when the model runs on seeded (untrained) base weights: no --init, and no checkpoint that trained on them. */

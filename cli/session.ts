@@ -53,6 +53,8 @@ export interface Session {
   maxContext: number;
   /** Where the base weights came from (--init, the checkpoint, or seeded). */
   base: BaseChoice;
+  /** The fine-tune --adapter named, with its checkpoint's state when it has one. */
+  fineTune?: FineTune;
 }
 
 export async function openSession(file: string, flags: SessionFlags, opts: { derivedPrefix?: boolean } = {}): Promise<Session | undefined> {
@@ -76,7 +78,7 @@ export async function openSession(file: string, flags: SessionFlags, opts: { der
   const dtype = frozenDtype(flags.frozenDtype);
   if (isQuantDtype(dtype)) quantizeFrozen(graph, store, dtype);
   if (ft) await loadFineTune(file, graph, store, ft, read);
-  return { graph, sources: Object.fromEntries(res.texts), store, tokenizer, maxContext: maxContext(graph), base, ...(frozen.specs.length ? { frozen: frozen.specs } : {}) };
+  return { graph, sources: Object.fromEntries(res.texts), store, tokenizer, maxContext: maxContext(graph), base, ...(ft ? { fineTune: ft } : {}), ...(frozen.specs.length ? { frozen: frozen.specs } : {}) };
 }
 
 /** The adapter's weights: every kept trainable parameter of the model, and nothing else. */

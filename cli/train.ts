@@ -4,12 +4,13 @@
 import { realpathSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { adapterTensors } from '../runtime/adapter.ts';
-import { packCheckpoint, restoreCheckpoint, CHECKPOINT_FORMAT, type CheckpointState } from '../runtime/checkpoint.ts';
+import { packCheckpoint, restoreCheckpoint, CHECKPOINT_FORMAT, type CheckpointState, type LoadedCheckpoint } from '../runtime/checkpoint.ts';
 import { holdsCheckpoint, readCheckpointDir, savedStep, writeCheckpointDir, type CheckpointDir } from '../runtime/checkpoint-node.ts';
 import { Batcher } from '../runtime/data/batches.ts';
 import { baseline } from '../runtime/data/bigram.ts';
 import { describeDataset } from '../runtime/data/dataset.ts';
 import { loadDataset } from '../runtime/data/load-node.ts';
+import { labelNamesSetting, recordedLabelNames } from '../runtime/label-names.ts';
 import { dataLimit } from '../runtime/data/read-node.ts';
 import type { ScheduleKind } from '../runtime/schedule.ts';
 import { train, validate } from '../runtime/trainer.ts';
@@ -65,7 +66,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
   const tooLong = sequenceProblem(g, seqLen);
   if (tooLong) throw new UserError(`--seq ${seqLen}: ${tooLong}`);
   const template = promptTemplateOf(g);
-  const data = loadDataset({ data: dataSpec, ...(valid ? { valid } : {}), task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...numLabels(g), ...(template ? { template } : {}), ...dataLimit(flags.maxDataBytes) });
+  const data = loadDataset({ data: dataSpec, ...(valid ? { valid } : {}), task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...numLabels(g), ...resumedLabels(resumed, flags.resume), ...(template ? { template } : {}), ...dataLimit(flags.maxDataBytes) });
   const batcher = new Batcher(data, {
     batchSize: int(flags.batch, '--batch', 1),
     promptLength: g.promptLength,
@@ -98,7 +99,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     format: CHECKPOINT_FORMAT,
     step,
     seed: Number(flags.seed ?? '0'),
-    settings: { eval_rows: flags.evalRows ?? '256', data: dataSpec, valid: valid ?? null, steps, batch: batcher.batchSize, seq: seqLen, lr: opt.lr, schedule: flags.schedule, warmup: Number(flags.warmup), optimizer: opt.kind, weight_decay: opt.weightDecay, clip: opt.clipNorm, backend: backend.name, tokenizer: s.tokenizer.name, full: flags.full ?? false, ...frozenSetting(s.frozen) },
+    settings: { eval_rows: flags.evalRows ?? '256', data: dataSpec, valid: valid ?? null, steps, batch: batcher.batchSize, seq: seqLen, lr: opt.lr, schedule: flags.schedule, warmup: Number(flags.warmup), optimizer: opt.kind, weight_decay: opt.weightDecay, clip: opt.clipNorm, backend: backend.name, tokenizer: s.tokenizer.name, full: flags.full ?? false, ...frozenSetting(s.frozen), ...labelNamesSetting(data.stringLabels) },
     source: { entry: file, files: s.sources },
     set: flags.set ?? [],
     base: flags.init ?? null,
@@ -188,4 +189,10 @@ function allFinite(values: Float32Array | Float64Array): boolean {
 
 function numLabels(g: import('../compiler/ir/types.ts').Graph): { numLabels?: number } {
   return g.task === 'classification' ? { numLabels: g.nodes[g.outputs.logits]!.shape[1] as number } : {};
+}
+
+/** A resumed classifier keeps the label ids it was trained with. */
+function resumedLabels(resumed: LoadedCheckpoint | undefined, dir: string | undefined): { labelNames?: string[] } {
+  const names = resumed && recordedLabelNames(resumed.state.settings, dir ?? 'the checkpoint');
+  return names ? { labelNames: names } : {};
 }

@@ -38,6 +38,11 @@ export interface DatasetOptions {
   validFraction?: number;
   /** Classification: the model's number of labels (labels must be in [0, numLabels)). */
   numLabels?: number;
+  /**
+   * Classification: the string labels of the run that trained the model, in id order. Without
+   * them string labels get ids in first-seen order, which need not be the training file's.
+   */
+  labelNames?: readonly string[];
   /** The model's vocabulary size: every token id must be below it. */
   modelVocab?: number;
   /** A prompt template: each example becomes a row of the template (runtime/data/template.ts). */
@@ -67,6 +72,8 @@ export interface Dataset {
   valid: Row[];
   /** Classification: label names by id (strings in first-seen order, or '0', '1', …). */
   labels?: string[];
+  /** Classification with string labels: their names by id, to record with a fine-tune. */
+  stringLabels?: string[];
   stats: { train: SplitStats; valid: SplitStats };
 }
 
@@ -76,7 +83,7 @@ export function buildDataset(train: DataSource, opts: DatasetOptions, valid?: Da
   if (!Number.isInteger(T) || T < 2) throw new DataError(`sequence length must be an integer ≥ 2, got ${T}`);
   const f = opts.validFraction ?? 0.1;
   if (!(f >= 0 && f < 1)) throw new DataError(`validation fraction must be in [0, 1), got ${f}`);
-  const labels = task === 'classification' ? new LabelMap(opts.numLabels) : undefined;
+  const labels = task === 'classification' ? new LabelMap(opts.numLabels, opts.labelNames) : undefined;
   const parse = { task, tokenizer: opts.tokenizer, labels, ...(opts.template ? { fields: opts.template.template.fields } : {}) };
   const trainEx = parseExamples(train, parse);
   let parts: { train: Example[]; valid: Example[]; validSource: string };
@@ -110,6 +117,7 @@ export function buildDataset(train: DataSource, opts: DatasetOptions, valid?: Da
     train: trainSplit.rows,
     valid: validSplit.rows,
     labels: labels?.names(),
+    ...(labels?.kind === 'string' ? { stringLabels: labels.names() } : {}),
     stats: { train: { source: train.name, ...trainSplit.stats }, valid: { source: parts.validSource, ...validSplit.stats } },
   };
 }

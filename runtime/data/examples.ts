@@ -33,7 +33,16 @@ export class LabelMap {
   readonly ids = new Map<string, number>();
   maxInt = -1;
 
-  constructor(readonly numLabels?: number) {}
+  /** Names given up front (the training run's), in id order: no other string label is accepted. */
+  private readonly fixed: boolean;
+
+  constructor(readonly numLabels?: number, known?: readonly string[]) {
+    this.fixed = known !== undefined;
+    if (known) {
+      this.kind = 'string';
+      known.forEach((name, id) => this.ids.set(name, id));
+    }
+  }
 
   /** The id of a label value; throws a DataError at `where` if it is not acceptable. */
   id(value: unknown, where: string): number {
@@ -48,6 +57,9 @@ export class LabelMap {
     if (typeof value === 'string') {
       this.setKind('string', where);
       let id = this.ids.get(value);
+      if (id === undefined && this.fixed) {
+        throw new DataError(`${where}: label ${shown(value)} is not one the model was trained on (${[...this.ids.keys()].map(shown).join(', ')})`);
+      }
       if (id === undefined) {
         id = this.ids.size;
         if (this.numLabels !== undefined && id >= this.numLabels) {
@@ -68,6 +80,9 @@ export class LabelMap {
   }
 
   private setKind(kind: 'int' | 'string', where: string): void {
+    if (this.fixed && kind !== 'string') {
+      throw new DataError(`${where}: label is a number but the model was trained on named labels (${[...this.ids.keys()].map(shown).join(', ')}); use those names`);
+    }
     if (this.kind !== undefined && this.kind !== kind) {
       const was = this.kind === 'int' ? 'integers' : 'strings';
       throw new DataError(`${where}: label is a ${kind === 'int' ? 'number' : 'string'} but earlier labels are ${was}; use one kind in a dataset`);
