@@ -79,7 +79,7 @@ describe('train.py', () => {
     // Debian's torch 1.13 on Python 3.11 mis-parses torchrun's default --redirects/--tee "0": name them.
     const port = String(20000 + Math.floor(Math.random() * 20000));
     const r = runPython(['-m', 'torch.distributed.run', '--redirects', '1', '--tee', '1', '--log_dir', join(dir, 'logs'), '--master_port', port, '--nproc_per_node', '2',
-      trainPy, ...trainArgs(['--batch', '2', '--out', join(dir, 'two')])], { timeoutMs: 150_000 });
+      trainPy, ...trainArgs(['--batch', '2', '--out', join(dir, 'two')])], { timeoutMs: 400_000 });
     expect(r.status, r.stderr.slice(-2000)).toBe(0);
     const two = logged(r.stdout);
     const [a, b] = [losses(one), losses(two)];
@@ -96,7 +96,7 @@ describe('train.py', () => {
     expect(ev.status, ev.stderr).toBe(0);
     const evalLoss = (JSON.parse(ev.stdout.trim().split('\n').pop()!) as { loss: number }).loss;
     expect(Math.abs(evalLoss - validLosses(two)[1]!) / evalLoss).toBeLessThan(1e-5);
-  }, 200_000);
+  }, 500_000);
 
   it('a run stopped after step 2 and resumed takes the uninterrupted run\'s steps 3 and 4', () => {
     expect(losses(stopped)).toEqual(losses(one).slice(0, 2));
