@@ -9,7 +9,7 @@
 //   npx tsx bench/compile.ts [--reps 15]
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { buildTrainingGraph } from '../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../compiler/training.ts';
 import { compile } from '../compiler/build.ts';
 import { buildPlan, formatWgsl } from '../compiler/lower/plan.ts';
 import { wgslBackend } from '../codegen/wgsl/backend.ts';

@@ -4,7 +4,8 @@
 // it can be carried to a machine with a GPU:
 //   npx tsx bench/demo-train.ts --data FILE|sotu --backend cpu|webgpu [--gpu hardware] [--steps N]
 import { resolve } from 'node:path';
-import { buildTrainingGraph, DEFAULT_OPTIMIZER } from '../compiler/autodiff/backward.ts';
+import { DEFAULT_OPTIMIZER } from '../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../compiler/training.ts';
 import { compile } from '../compiler/build.ts';
 import { nodeHost } from '../cli/node-host.ts';
 import { createStore } from '../runtime/arena.ts';

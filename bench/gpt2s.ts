@@ -10,7 +10,8 @@
 // project compiles its pipelines before it: "setup").
 import { resolve } from 'node:path';
 import { nodeHost } from '../cli/node-host.ts';
-import { buildTrainingGraph, type TrainingGraph } from '../compiler/autodiff/backward.ts';
+import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../compiler/training.ts';
 import { compile } from '../compiler/build.ts';
 import { CpuBackend } from '../runtime/backend.ts';
 import type { Batch } from '../runtime/cpu/executor.ts';

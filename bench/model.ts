@@ -5,7 +5,8 @@
 // is Adam, as tfjs's and PyTorch's steps are) and gradient clipping at global norm 1.
 import { resolve } from 'node:path';
 import { nodeHost } from '../cli/node-host.ts';
-import { buildTrainingGraph, DEFAULT_OPTIMIZER, type TrainingGraph } from '../compiler/autodiff/backward.ts';
+import { DEFAULT_OPTIMIZER, type TrainingGraph } from '../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../compiler/training.ts';
 import { compile } from '../compiler/build.ts';
 import { evalDim } from '../compiler/ir/dims.ts';
 import type { Graph } from '../compiler/ir/types.ts';

@@ -7,7 +7,7 @@
 //                               [--cpu-reps 3] [--set vocab_size=256,n_embd=128,n_layer=4,n_head=4]
 //                               [--profile]   (also time every kernel on its own: where the time goes)
 import { resolve } from 'node:path';
-import { buildTrainingGraph } from '../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../compiler/training.ts';
 import { compile } from '../compiler/build.ts';
 import { formatBytes } from '../compiler/lower/format.ts';
 import { nodeHost } from '../cli/node-host.ts';

@@ -11,7 +11,7 @@ import { promptTemplateOf } from '../compiler/peft/template.ts';
 import { composeRow, templateOverhead, type TemplateSpec } from '../runtime/data/template.ts';
 import type { Tokenizer } from '../runtime/data/tokenizer.ts';
 import { UserError } from './grad.ts';
-import { evalRank, withRanks } from './rank.ts';
+import { evalRank, withRanks } from './rank-selection.ts';
 import { frozenBaseParams } from './fine-tune.ts';
 import { int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type Session, type SessionFlags } from './session.ts';
 import { sequenceRoom } from '../compiler/positions.ts';

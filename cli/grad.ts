@@ -2,7 +2,8 @@
 // weights and tokens, written to safetensors — how users (and the tests) compare the
 // project's numbers with PyTorch's for the same weights.
 import { readFileSync } from 'node:fs';
-import { buildTrainingGraph, type TrainingGraph } from '../compiler/autodiff/backward.ts';
+import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../compiler/training.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { createStore, type ParamStore } from '../runtime/arena.ts';
 import { CpuExecutor, type Batch } from '../runtime/cpu/executor.ts';

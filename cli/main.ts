@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { printAst } from '../grammar/index.ts';
 import { printGraph } from '../compiler/ir/printer.ts';
 import { addCompileFlags, addRuntimeFlags, compileFile, gpuTimeoutOption, report, type CompileFlags } from './common.ts';
-import { buildTrainingGraph } from '../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../compiler/training.ts';
 import { printTrainingGraph } from '../compiler/ir/printer.ts';
 import { doctorCommand } from './doctor.ts';
 import { gradCommand, type GradFlags } from './grad.ts';

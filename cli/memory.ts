@@ -2,7 +2,7 @@
 // --batch × --seq tokens and a frozen dtype, without running anything or opening a GPU (unless
 // --gpu names one whose limits to plan for). Quantized frozen weights (int8, nf4) are counted as
 // their codes plus f32 scales, in the same 256-byte-aligned slots as the f32 and f16 arenas.
-import { buildTrainingGraph } from '../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../compiler/training.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { arenaParts, layoutArena, type ArenaLayout } from '../compiler/lower/memory.ts';
 import { PlanError, buildPlan } from '../compiler/lower/plan.ts';

@@ -5,7 +5,7 @@ import { formatCount, summarize, summaryLine, type ParamSummary } from '../compi
 import { renderTreeText } from '../viz/terminal.ts';
 import { buildVizTree } from '../viz/tree.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
-import { allocatedRanks, annotateRanks } from './rank.ts';
+import { allocatedRanks, annotateRanks } from './rank-selection.ts';
 
 export interface ParamsFlags extends CompileFlags {
   json?: boolean;

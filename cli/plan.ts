@@ -1,6 +1,6 @@
 // `peftc compile --emit plan|wgsl`: the WebGPU plan of one training step for a batch of
 // --batch × --seq tokens, planned for an adapter's limits (--gpu) or WebGPU's defaults.
-import { buildTrainingGraph } from '../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../compiler/training.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { PlanError, buildPlan, formatPlan, formatWgsl } from '../compiler/lower/plan.ts';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';

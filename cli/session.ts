@@ -2,7 +2,8 @@
 // the parameter store, and fill it (seeded init, then --init base weights, then an
 // --adapter checkpoint's trainable weights).
 import { resolve } from 'node:path';
-import { buildTrainingGraph, DEFAULT_OPTIMIZER, type OptimizerConfig, type TrainingGraph } from '../compiler/autodiff/backward.ts';
+import { DEFAULT_OPTIMIZER, type OptimizerConfig, type TrainingGraph } from '../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../compiler/training.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { createStore, type ParamStore } from '../runtime/arena.ts';
 import { CpuBackend, type Backend } from '../runtime/backend.ts';

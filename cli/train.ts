@@ -17,7 +17,7 @@ import { train, validate } from '../runtime/trainer.ts';
 import { UserError } from './grad.ts';
 import { count, makeReporter } from './progress.ts';
 import { frozenSetting } from './multi.ts';
-import { describeRanks, withRanks } from './rank.ts';
+import { describeRanks, withRanks } from './rank-selection.ts';
 import { promptTemplateOf } from '../compiler/peft/template.ts';
 import { int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
 import { sequenceProblem, sequenceRoom } from '../compiler/positions.ts';

@@ -7,7 +7,7 @@ import { buildVizTree } from '../viz/tree.ts';
 import { stepFlops } from '../viz/flops.ts';
 import { formatBytes } from '../viz/format.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
-import { allocatedRanks, annotateRanks } from './rank.ts';
+import { allocatedRanks, annotateRanks } from './rank-selection.ts';
 
 export interface VizFlags extends CompileFlags {
   output?: string;

@@ -4,7 +4,7 @@ import type { Call } from '../grammar/ast.ts';
 import type { SourceRange } from '../grammar/diagnostics.ts';
 import { Codes } from './codes.ts';
 import type { ModuleInst } from './modules.ts';
-import type { Tensor, Tracer } from './trace.ts';
+import type { Tensor, TracerHost as Tracer } from './trace-host.ts';
 import { didYouMean } from './suggest.ts';
 import { describe, POISON, type Value } from './values.ts';
 

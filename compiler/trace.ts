@@ -12,27 +12,25 @@ import { formatShape } from './ir/dims.ts';
 import type { Attrs, InitRule, MethodInfo, Origin, Param } from './ir/types.ts';
 import { LENGTHS } from './ir/types.ts';
 import { child, type ModuleInst } from './modules.ts';
-import { applyAdapter } from './peft/adapter.ts';
-import { appsFor, type MethodApp, type PeftPlan } from './peft/assign.ts';
-import { applyLora } from './peft/lora.ts';
+import { appsFor, type PeftPlan } from './peft/assign.ts';
+import { methodsAt, PLUGINS, type RewriteSite } from './peft/plugins.ts';
 import { PrefixState } from './peft/prefix.ts';
-import { applyPrompt, applyPromptTemplate } from './peft/prompt.ts';
 import { didYouMean } from './suggest.ts';
+import type { MethodRef, ParamOptions, Tensor, TracerHost } from './trace-host.ts';
 import { describe, POISON, type Value } from './values.ts';
 
 type Env = Map<string, Value>;
-export type Tensor = Extract<Value, { kind: 'tensor' }>;
+export type { ParamOptions, Tensor } from './trace-host.ts';
 
-export interface ParamOptions {
-  origin: Origin;
-  module: string;
-  init: InitRule;
-  method?: MethodApp;
-  transient?: boolean;
-  src?: SourceRange;
-}
+/** The methods each site applies, looked up once (peft/plugins.ts). */
+const SITES: Record<RewriteSite, ReturnType<typeof methodsAt>> = {
+  linear: methodsAt('linear'),
+  embedding: methodsAt('embedding'),
+  module: methodsAt('module'),
+  attention: methodsAt('attention'),
+};
 
-export class Tracer {
+export class Tracer implements TracerHost {
   readonly b = new GraphBuilder();
   readonly prefix: PrefixState;
   promptLength = 0;
@@ -120,11 +118,18 @@ export class Tracer {
     }
     const saved = this.b.scope;
     this.b.scope = m.path;
-    let out = this.callModuleBody(m, tensors, range);
-    const adapter = appsFor(this.plan, m, 'adapter');
-    if (adapter && out.kind === 'tensor') out = applyAdapter(this, adapter, tensors[0]!, out, range);
+    const out = this.rewrite('module', m, tensors, range, () => this.callModuleBody(m, tensors, range));
     this.b.scope = saved;
     return out;
+  }
+
+  /** `base()` as the method applied to `m` at `site` rewrites it, if one is (peft/plugins.ts). */
+  private rewrite(site: RewriteSite, m: ModuleInst, inputs: Tensor[], range: SourceRange, base: () => Value): Value {
+    for (const name of SITES[site]) {
+      const app = appsFor(this.plan, m, name);
+      if (app) return PLUGINS[name].apply!(this, app, { module: m, inputs, range, base });
+    }
+    return base();
   }
 
   private arity(m: ModuleInst, args: Tensor[], n: number, range: SourceRange): boolean {
@@ -140,9 +145,7 @@ export class Tracer {
         const x = args[0]!;
         const inputs = [x, this.moduleParam(m, 'weight')];
         if (m.settings.bias) inputs.push(this.moduleParam(m, 'bias'));
-        const y = this.op('linear', inputs, { layout: m.settings.layout as string }, range, `\`${m.path}\``);
-        const lora = appsFor(this.plan, m, 'lora');
-        return lora && y.kind === 'tensor' ? applyLora(this, lora, m, x, y, range) : y;
+        return this.rewrite('linear', m, [x], range, () => this.op('linear', inputs, { layout: m.settings.layout as string }, range, `\`${m.path}\``));
       }
       case 'Embedding': {
         if (!this.arity(m, args, 1, range)) return POISON;
@@ -151,10 +154,7 @@ export class Tracer {
           this.r.error(Codes.TypeMismatch, `\`${m.path}\` looks up integer ids (tokens or positions); this input is a float tensor`, range);
           return POISON;
         }
-        const prompt = appsFor(this.plan, m, 'prompt');
-        if (prompt?.settings.template) return applyPromptTemplate(this, prompt, m, this.moduleParam(m, 'weight'), ids, range);
-        const y = this.op('embedding', [this.moduleParam(m, 'weight'), ids], {}, range, `\`${m.path}\``);
-        return prompt && y.kind === 'tensor' ? applyPrompt(this, prompt, m, y, range) : y;
+        return this.rewrite('embedding', m, [ids], range, () => this.op('embedding', [this.moduleParam(m, 'weight'), ids], {}, range, `\`${m.path}\``));
       }
       case 'LayerNorm': {
         if (!this.arity(m, args, 1, range)) return POISON;
@@ -318,8 +318,8 @@ export class Tracer {
   }
 }
 
-function methodInfo(app: MethodApp): MethodInfo {
-  return { name: app.method, module: app.module.path, settings: app.settings };
+function methodInfo(app: MethodRef): MethodInfo {
+  return { name: app.method as MethodInfo['name'], module: app.module.path, settings: app.settings };
 }
 
 export { exprText };

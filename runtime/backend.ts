@@ -26,7 +26,7 @@ export interface Backend {
   restoreOptimizer(state: OptimizerState): void;
   /**
    * The gradients of the last step, by path, for host-side updates that read them (AdaLoRA's
-   * importance scores, runtime/rank.ts). The CPU backend keeps them when `keepGradients` is set.
+   * importance scores, runtime/rank-controller.ts). The CPU backend keeps them when `keepGradients` is set.
    */
   gradients?(): Promise<Map<string, FloatTensor>>;
 }

@@ -7,7 +7,6 @@
 import { opSpec } from '../ir/ops.ts';
 import type { Attrs, Graph, Node } from '../ir/types.ts';
 import { GRAD_RULES, NO_GRAD, type GradContext } from './rules.ts';
-import { orthogonalityGradients } from '../peft/rank.ts';
 
 export interface OptimizerConfig {
   kind: 'adamw' | 'sgd';
@@ -43,7 +42,16 @@ export interface TrainingGraph {
   optimizer: OptimizerConfig;
 }
 
-export function buildTrainingGraph(model: Graph, optimizer: OptimizerConfig = DEFAULT_OPTIMIZER): TrainingGraph {
+/**
+ * A term a fine-tuning method adds to the gradients after the backward pass (AdaLoRA's
+ * orthogonality regulariser, compiler/peft/orthogonality.ts): the training graph with nodes
+ * appended and `grads` pointing at the regularised gradients. The autodiff knows no method;
+ * compiler/training.ts passes each method's regulariser in.
+ */
+export type Regulariser = (t: TrainingGraph) => TrainingGraph;
+
+/** The Training IR of `model`: its backward pass pruned to the trainable partition, then `regularisers` in order. */
+export function differentiate(model: Graph, optimizer: OptimizerConfig = DEFAULT_OPTIMIZER, regularisers: readonly Regulariser[] = []): TrainingGraph {
   const nodes: Node[] = model.nodes.map((n) => ({ ...n, inputs: [...n.inputs], attrs: { ...n.attrs } }));
   const graph: Graph = { ...model, nodes, params: model.params };
   const trainable = new Set(model.params.filter((p) => p.partition === 'trainable').map((p) => p.path));
@@ -83,8 +91,7 @@ export function buildTrainingGraph(model: Graph, optimizer: OptimizerConfig = DE
   const grads = nodes
     .filter((n) => n.op === 'param' && trainable.has(n.attrs.path as string) && grad.has(n.id))
     .map((n) => ({ path: n.attrs.path as string, node: grad.get(n.id)! }));
-  // Regularisers that act on the gradients only (AdaLoRA's orthogonality term).
-  return orthogonalityGradients({ graph, forwardEnd, grads, optimizer });
+  return regularisers.reduce((t, regularise) => regularise(t), { graph, forwardEnd, grads, optimizer });
 }
 
 function dependsOnTrainable(nodes: Node[], trainable: Set<string>): boolean[] {

@@ -5,15 +5,16 @@
 // `up` starts at zero, so the adapter starts as the identity.
 import type { SourceRange } from '../../grammar/diagnostics.ts';
 import { Codes } from '../codes.ts';
-import type { Tensor, Tracer } from '../trace.ts';
+import type { MethodHost, Tensor } from '../trace-host.ts';
 import { POISON, type Value } from '../values.ts';
 import type { MethodApp } from './assign.ts';
+import { chain } from './chain.ts';
 
 export function adapterWidth(s: MethodApp['settings'], d: number): number {
   return (s.bottleneck as number) || Math.max(1, Math.floor(d / (s.reduction as number)));
 }
 
-export function applyAdapter(t: Tracer, app: MethodApp, x: Tensor, y: Tensor, range: SourceRange): Value {
+export function applyAdapter(t: MethodHost, app: MethodApp, x: Tensor, y: Tensor, range: SourceRange): Value {
   const s = app.settings;
   const src = s.placement === 'parallel' ? x : y;
   const din = lastDim(t, src);
@@ -31,29 +32,18 @@ export function applyAdapter(t: Tracer, app: MethodApp, x: Tensor, y: Tensor, ra
   const bd = t.param(`${path}.down.bias`, [m], { ...opts, init: { kind: 'zeros' } });
   const wu = t.param(`${path}.up.weight`, [dout, m], { ...opts, init: { kind: 'zeros' } });
   const bu = t.param(`${path}.up.bias`, [dout], { ...opts, init: { kind: 'zeros' } });
-  const out = chain(t, range, [
+  const out = chain(src, [
     (v) => t.op('linear', [v, wd, bd], { layout: 'out_in' }, range, 'adapter down'),
     (v) => t.op(s.activation as string, [v], {}, range),
     (v) => t.op('linear', [v, wu, bu], { layout: 'out_in' }, range, 'adapter up'),
     (v) => (s.scale === 1 ? v : t.op('scale', [v], { factor: s.scale as number }, range)),
     (v) => t.op('add', [y, v], {}, range, 'adapter'),
-  ], src);
+  ]);
   t.b.scope = saved;
   return out;
 }
 
-function chain(t: Tracer, range: SourceRange, steps: ((v: Tensor) => Value)[], start: Tensor): Value {
-  let v: Value = start;
-  for (const step of steps) {
-    if (v.kind !== 'tensor') return POISON;
-    v = step(v);
-  }
-  void t;
-  void range;
-  return v;
-}
-
-function lastDim(t: Tracer, x: Tensor): number | undefined {
+function lastDim(t: MethodHost, x: Tensor): number | undefined {
   const s = t.shapeOf(x);
   const d = s[s.length - 1];
   return typeof d === 'number' ? d : undefined;

@@ -9,7 +9,7 @@ import { elide } from '../../grammar/elide.ts';
 import { didYouMean } from '../suggest.ts';
 import { compilePattern, MAX_PATTERN_LENGTH, nearestPaths } from './patterns.ts';
 import { isMethod, METHODS, type MethodName, type Settings } from './methods.ts';
-import { checkAutoAgreement } from './rank.ts';
+import { checkAutoAgreement } from './rank-settings.ts';
 
 export interface MethodApp {
   method: MethodName;

@@ -1,13 +1,14 @@
 // LoRA (Hu et al. 2021) as a rewrite of one Linear call:
 //   y' = y + s · (dropout(x) · Aᵀ) · Bᵀ,  A [r, in], B [out, r],  s = alpha / r (alpha / √r with rsLoRA).
 // A starts kaiming-uniform (bound 1/√in), B at zero, so the model starts exactly at the base.
-// `rank = auto(…)` (AdaLoRA) and `rank = dynamic(…)` (DyLoRA) are built by rank.ts.
+// `rank = auto(…)` (AdaLoRA) and `rank = dynamic(…)` (DyLoRA) are built by ranked-lora.ts.
 import type { SourceRange } from '../../grammar/diagnostics.ts';
 import type { ModuleInst } from '../modules.ts';
-import type { Tensor, Tracer } from '../trace.ts';
+import type { MethodHost, Tensor } from '../trace-host.ts';
 import { POISON, type Value } from '../values.ts';
 import type { MethodApp } from './assign.ts';
-import { applyAdaLora, applyDyLora, rankMode } from './rank.ts';
+import { applyAdaLora, applyDyLora } from './ranked-lora.ts';
+import { rankMode } from './rank-settings.ts';
 
 export function loraScale(s: MethodApp['settings']): number {
   const r = s.rank as number;
@@ -15,7 +16,7 @@ export function loraScale(s: MethodApp['settings']): number {
   return s.rslora ? alpha / Math.sqrt(r) : alpha / r;
 }
 
-export function applyLora(t: Tracer, app: MethodApp, m: ModuleInst, x: Tensor, y: Tensor, range: SourceRange): Value {
+export function applyLora(t: MethodHost, app: MethodApp, m: ModuleInst, x: Tensor, y: Tensor, range: SourceRange): Value {
   const mode = rankMode(app.settings);
   if (mode === 'auto') return applyAdaLora(t, app, m, x, y, range);
   if (mode === 'dynamic') return applyDyLora(t, app, m, x, y, range);

@@ -5,7 +5,7 @@ import { Codes } from '../codes.ts';
 import type { ParamSpec, Reporter } from '../evaluate.ts';
 import type { ModuleInst } from '../modules.ts';
 import { describe, formatConst, type Const } from '../values.ts';
-import { rankSettings } from './rank.ts';
+import { rankSettings } from './rank-settings.ts';
 import { parseTemplate } from './template.ts';
 
 export type MethodName = 'lora' | 'adapter' | 'prefix' | 'prompt';
@@ -86,7 +86,7 @@ export const METHODS: Record<MethodName, MethodSpec> = {
     notApplicable: (m) => (m.kind === 'Linear' ? null : `lora applies to Linear layers; \`${m.path}\` is ${article(m)}`),
     check(bound, range, r) {
       const c = new Checker('lora', bound, range, r);
-      // `rank = auto(…)` (AdaLoRA) or `rank = dynamic(…)` (DyLoRA): see rank.ts.
+      // `rank = auto(…)` (AdaLoRA) or `rank = dynamic(…)` (DyLoRA): see rank-settings.ts.
       const ranked = rankSettings(bound.get('rank')!, range, r);
       if (ranked === undefined) return undefined;
       if (ranked) bound.set('rank', num(ranked.rank as number));

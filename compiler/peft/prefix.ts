@@ -7,16 +7,10 @@
 import type { SourceRange } from '../../grammar/diagnostics.ts';
 import { Codes } from '../codes.ts';
 import type { ModuleInst } from '../modules.ts';
-import type { Tensor, Tracer } from '../trace.ts';
+import type { MethodHost, PrefixKV, PrefixSource, Tensor } from '../trace-host.ts';
 import type { MethodApp } from './assign.ts';
 
-export interface PrefixKV {
-  k: Tensor;
-  v: Tensor;
-  length: number;
-}
-
-export class PrefixState {
+export class PrefixState implements PrefixSource {
   private table?: Tensor;
   private kvd = 0;
 
@@ -37,7 +31,7 @@ export class PrefixState {
   }
 
   /** Keys and values [B, P, kvd] for the attention call inside `block`, if it is prefix-tuned. */
-  kv(t: Tracer, block: ModuleInst, q: Tensor, kvd: number, range: SourceRange): PrefixKV | undefined {
+  kv(t: MethodHost, block: ModuleInst, q: Tensor, kvd: number, range: SourceRange): PrefixKV | undefined {
     const l = this.apps.findIndex((a) => a.module === block);
     if (l < 0) return undefined;
     const table = this.tableFor(t, q, kvd);
@@ -56,7 +50,7 @@ export class PrefixState {
     return { k: ek, v: ev, length: this.length };
   }
 
-  private tableFor(t: Tracer, q: Tensor, kvd: number): Tensor | undefined {
+  private tableFor(t: MethodHost, q: Tensor, kvd: number): Tensor | undefined {
     if (this.table) return this.table;
     const app = this.apps[0]!;
     const P = this.length;

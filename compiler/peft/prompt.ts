@@ -4,7 +4,7 @@
 import type { SourceRange } from '../../grammar/diagnostics.ts';
 import type { InitRule } from '../ir/types.ts';
 import type { ModuleInst } from '../modules.ts';
-import type { Tensor, Tracer } from '../trace.ts';
+import type { MethodHost, Tensor } from '../trace-host.ts';
 import { POISON, type Value } from '../values.ts';
 import type { MethodApp } from './assign.ts';
 import { parseTemplate, softTable, type PromptTemplate } from './template.ts';
@@ -18,7 +18,7 @@ function promptInit(app: MethodApp, m: ModuleInst): InitRule {
       : m.params[0]!.init; // random: drawn like the vocabulary table itself
 }
 
-export function applyPrompt(t: Tracer, app: MethodApp, m: ModuleInst, y: Tensor, range: SourceRange): Value {
+export function applyPrompt(t: MethodHost, app: MethodApp, m: ModuleInst, y: Tensor, range: SourceRange): Value {
   const P = app.settings.length as number;
   const D = m.settings.dim as number;
   const init = promptInit(app, m);
@@ -33,7 +33,7 @@ export function applyPrompt(t: Tracer, app: MethodApp, m: ModuleInst, y: Tensor,
  * hold the virtual tokens as ids N … N+V−1, looked up by soft_embedding in the groups' tables
  * `prompt_embeddings.g` [n_g, D], concatenated. The output has the shape of the rows.
  */
-export function applyPromptTemplate(t: Tracer, app: MethodApp, m: ModuleInst, table: Tensor, ids: Tensor, range: SourceRange): Value {
+export function applyPromptTemplate(t: MethodHost, app: MethodApp, m: ModuleInst, table: Tensor, ids: Tensor, range: SourceRange): Value {
   const tpl = parseTemplate(app.settings.template as string) as PromptTemplate; // checked in methods.ts
   const D = m.settings.dim as number;
   const init = promptInit(app, m);

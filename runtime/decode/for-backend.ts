@@ -3,7 +3,7 @@
 // re-evaluation, and the reason is said (runtime/generate.ts).
 import { DecodeUnsupported } from '../../compiler/decode/graph.ts';
 import { CpuBackend, type Backend } from '../backend.ts';
-import { RankedBackend } from '../rank.ts';
+import { RankedBackend } from '../rank-controller.ts';
 import { CpuDecoder } from './cpu-decoder.ts';
 import type { Decoder } from './decoder.ts';
 

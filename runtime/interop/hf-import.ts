@@ -3,7 +3,7 @@
 // same prompt or prefix length, the same adapters), and its tensors must be exactly the ones
 // that model's export would write. Every disagreement is reported; nothing is half-imported.
 import type { Graph } from '../../compiler/ir/types.ts';
-import { rankedModules } from '../../compiler/peft/rank.ts';
+import { rankedModules } from '../../compiler/peft/ranked-modules.ts';
 import { getFloat32, type SafetensorsFile } from '../io/safetensors.ts';
 import { fmtShape, InteropError, listSome } from './errors.ts';
 import { attentionLayers } from './graph-info.ts';

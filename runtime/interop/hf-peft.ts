@@ -6,7 +6,7 @@
 // The graph is the program compiled with `derivedPrefix`, so its trainable parameters are
 // exactly what adapter.safetensors holds (the prefix table, not its MLP).
 import type { Graph, Param } from '../../compiler/ir/types.ts';
-import { rankedModules } from '../../compiler/peft/rank.ts';
+import { rankedModules } from '../../compiler/peft/ranked-modules.ts';
 import { parseTemplate, prefixedLength } from '../../compiler/peft/template.ts';
 import { bottleneckPart } from './adapterhub.ts';
 import { attentionLayers, linearLayout, modulePaths } from './graph-info.ts';

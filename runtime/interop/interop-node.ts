@@ -14,7 +14,7 @@ import { readCheckpointDir } from '../checkpoint-node.ts';
 import { writeSafetensorsFile } from '../io/safetensors-node.ts';
 import { readWeightsFile, type WeightsReadOptions } from '../io/read-weights-node.ts';
 import { getFloat32, serializeSafetensors, type SafetensorsFile, type WriteTensor } from '../io/safetensors.ts';
-import { rankedModules } from '../../compiler/peft/rank.ts';
+import { rankedModules } from '../../compiler/peft/ranked-modules.ts';
 import { ADAPTERHUB_WEIGHTS_FILE } from './adapterhub.ts';
 import { InteropError } from './errors.ts';
 import { parseAdapterConfig } from './hf-config.ts';

@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { vi } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import { compile } from '../../compiler/build.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import { nodeHost } from '../../cli/node-host.ts';

@@ -1,6 +1,7 @@
 // Autodiff is pruned to the trainable partition: counted backward ops per configuration.
 import { describe, expect, it } from 'vitest';
-import { backwardOpCounts, buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { backwardOpCounts } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import { graphOf, graphOfText, TINY } from '../helpers.ts';
 
 const twelve = [`${TINY.gpt2},n_layer=12`];

@@ -2,7 +2,7 @@
 // clear diagnostics (right code, the user's text shortened, no internal error), in bounded
 // time and output. The seeded mutation suites are hostile-fuzz.test.ts.
 import { describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import { compile } from '../../compiler/build.ts';
 import { MAX_DIAGNOSTICS } from '../../compiler/evaluate.ts';
 import { memoryHost } from '../../compiler/load.ts';

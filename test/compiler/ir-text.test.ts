@@ -2,7 +2,7 @@
 // print∘parse∘print = print for every example.
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import { parseGraph } from '../../compiler/ir/parse.ts';
 import { printGraph, printTrainingGraph } from '../../compiler/ir/printer.ts';
 import { verifyGraph } from '../../compiler/ir/verify.ts';

@@ -3,7 +3,8 @@
 // products, pairs, loss and optimizer (the WGSL of the real op kernels is checked on the
 // adapters by test/webgpu/plan-*.test.ts), and with a backend that generates no code at all.
 import { describe, expect, it } from 'vitest';
-import { buildTrainingGraph, type TrainingGraph } from '../../compiler/autodiff/backward.ts';
+import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import { ALIGN } from '../../compiler/lower/memory.ts';
 import { FUSION_KINDS as FUSIONS } from '../../compiler/lower/fuse.ts';
 import { buildPlan, formatPlan, formatWgsl, type KernelBackend, type Plan, PlanError, type PlanOptions } from '../../compiler/lower/plan.ts';

@@ -3,7 +3,7 @@
 // direction v of the trainable parameters, in float64.
 // Tolerance: relative error ≤ 1e-6 (h = 1e-5; the FD truncation error is O(h²)).
 import { describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import { createStore, type ParamStore } from '../../runtime/arena.ts';
 import { CpuExecutor, type Batch } from '../../runtime/cpu/executor.ts';

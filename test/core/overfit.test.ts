@@ -2,7 +2,7 @@
 // model's loss near zero with each method — the end-to-end check that forward,
 // backward, partitions and the optimizer work together.
 import { describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import { createStore } from '../../runtime/arena.ts';
 import { CpuExecutor } from '../../runtime/cpu/executor.ts';
 import { Random } from '../../runtime/cpu/random.ts';

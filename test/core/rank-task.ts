@@ -3,14 +3,14 @@
 // rows labelled with the teacher's most likely token at every position and trains its adapters
 // on them. Every student starts from the same base (parameters draw from per-path streams), and
 // sees the same batches in the same order.
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import { createStore, type ParamStore } from '../../runtime/arena.ts';
 import { CpuBackend, type Backend } from '../../runtime/backend.ts';
 import { CpuExecutor, type Batch } from '../../runtime/cpu/executor.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { initParams } from '../../runtime/init.ts';
-import { RankController, RankedBackend } from '../../runtime/rank.ts';
+import { RankController, RankedBackend } from '../../runtime/rank-controller.ts';
 import { graphOfText } from '../helpers.ts';
 
 export const TASK_SET = ['vocab_size=32,n_positions=64,n_embd=16,n_layer=2,n_head=2', 'initializer_range=0.5'];

@@ -2,14 +2,14 @@
 // hand-computed values; DyLoRA's rank draws; the graph side (parameters, mask inputs, the
 // orthogonality gradients) and the controller on a compiled model.
 import { describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
-import { rankedModules } from '../../compiler/peft/rank.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
+import { rankedModules } from '../../compiler/peft/ranked-modules.ts';
 import { createStore } from '../../runtime/arena.ts';
 import { CpuExecutor } from '../../runtime/cpu/executor.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { initParams } from '../../runtime/init.ts';
 import { CpuBackend } from '../../runtime/backend.ts';
-import { budgetAt, checkSchedule, dynamicMask, dynamicRank, Importance, maskToBudget, RankController, RankedBackend, RankError, tripletScores, type BudgetSchedule } from '../../runtime/rank.ts';
+import { budgetAt, checkSchedule, dynamicMask, dynamicRank, Importance, maskToBudget, RankController, RankedBackend, RankError, tripletScores, type BudgetSchedule } from '../../runtime/rank-controller.ts';
 import { lmTargets } from '../../runtime/targets.ts';
 import { compileText, graphOfText } from '../helpers.ts';
 

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import { createStore } from '../../runtime/arena.ts';
 import { CpuExecutor } from '../../runtime/cpu/executor.ts';
 import type { Precision } from '../../runtime/cpu/tensor.ts';

@@ -2,7 +2,7 @@
 // and targets the data side builds, the equivalence of "[P:n] {text}" with prompt(length = n),
 // training, and export.
 import { describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import { parseTemplate, prefixedLength, promptTemplateOf, type PromptTemplate } from '../../compiler/peft/template.ts';
 import { createStore } from '../../runtime/arena.ts';
 import { CpuBackend } from '../../runtime/backend.ts';

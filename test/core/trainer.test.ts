@@ -2,7 +2,7 @@
 // same run as not stopping, a non-finite loss stops without keeping the bad update, an
 // interrupt checkpoints, and the prefix adapter (MLP discarded) evaluates to the same loss.
 import { describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import { adapterTensors } from '../../runtime/adapter.ts';
 import { createStore } from '../../runtime/arena.ts';

@@ -1,7 +1,7 @@
 // Bidirectional attention and pooling ignore padding given `lengths`: row by row, a padded batch of
 // tiny bert.peft gives the logits of each row alone without padding (CPU reference).
 import { describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import { createStore } from '../../runtime/arena.ts';
 import { CpuExecutor } from '../../runtime/cpu/executor.ts';
 import { initParams } from '../../runtime/init.ts';

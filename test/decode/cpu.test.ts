@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { CpuDecoder } from '../../runtime/decode/cpu-decoder.ts';
 import { decoderFor } from '../../runtime/decode/for-backend.ts';
 import { generate, generateByWindow, generateRows } from '../../runtime/generate.ts';
-import { RankController, RankedBackend } from '../../runtime/rank.ts';
+import { RankController, RankedBackend } from '../../runtime/rank-controller.ts';
 import { graphOfText } from '../helpers.ts';
 import { cpuBackend, GPT, lastLogits, maxDiff, METHODS, methodGraph, randomStore, tokensOf } from './helpers.ts';
 

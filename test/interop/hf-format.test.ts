@@ -6,7 +6,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import { adapterTensors } from '../../runtime/adapter.ts';
 import { createStore, paramView } from '../../runtime/arena.ts';
 import { CHECKPOINT_FORMAT, packCheckpoint } from '../../runtime/checkpoint.ts';

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import { adapterTensors } from '../../runtime/adapter.ts';
 import type { ParamStore } from '../../runtime/arena.ts';
@@ -16,7 +16,7 @@ import { emitPeft } from '../../runtime/interop/emit-peft.ts';
 import { importAdapters } from '../../runtime/interop/hf-import.ts';
 import { exportCheckpoint, readAdapterFolders } from '../../runtime/interop/interop-node.ts';
 import { hfNameMap } from '../../runtime/interop/names.ts';
-import { RankController } from '../../runtime/rank.ts';
+import { RankController } from '../../runtime/rank-controller.ts';
 import { lmTargets } from '../../runtime/targets.ts';
 import { compilePeft, GPT2_FIXTURE, makeCheckpoint, randomStore, tempDir, TOKENS } from './helpers.ts';
 

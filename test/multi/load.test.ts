@@ -3,7 +3,7 @@
 // of frozen adapters (summed when all LoRA, stacked otherwise), and the errors.
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import { describeAdapter } from '../../compiler/multi/describe.ts';
 import { stackAdapters, stackedPath } from '../../compiler/multi/stack.ts';
 import { nodeHost } from '../../cli/node-host.ts';

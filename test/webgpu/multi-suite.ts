@@ -5,7 +5,7 @@
 //   gradients  of every stacked tensor (training the bank: each adapter on its own sequences),
 //              max |gpu − cpu| ≤ 5e-5 · max |cpu| + 1e-6 · G, as plan-suite.ts
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import { ADAPTER_IDS } from '../../compiler/multi/bank.ts';
 import { CpuExecutor } from '../../runtime/cpu/executor.ts';
 import { AdapterSet, servingGraph } from '../../runtime/multi/set.ts';

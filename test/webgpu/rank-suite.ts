@@ -3,13 +3,13 @@
 // graph inputs written per step; AdaLoRA's importance and masking run on the host, reading the
 // gradients and parameters back after each step. Tolerances as plan-suite.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import { createStore } from '../../runtime/arena.ts';
 import { CpuBackend } from '../../runtime/backend.ts';
 import { CpuExecutor, type Batch } from '../../runtime/cpu/executor.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { initParams } from '../../runtime/init.ts';
-import { RankController, RankedBackend } from '../../runtime/rank.ts';
+import { RankController, RankedBackend } from '../../runtime/rank-controller.ts';
 import { lmTargets } from '../../runtime/targets.ts';
 import { WebGpuBackend } from '../../runtime/webgpu/backend.ts';
 import { createExecutor } from '../../runtime/webgpu/plans.ts';

@@ -3,7 +3,7 @@
 // Tolerances: loss 1e-5 relative per step; parameters 5e-3·lr·steps absolute (Adam turns
 // rounding noise in near-zero gradients into steps of up to lr).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTrainingGraph } from '../../compiler/autodiff/backward.ts';
+import { buildTrainingGraph } from '../../compiler/training.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import { createStore } from '../../runtime/arena.ts';
 import { CpuBackend } from '../../runtime/backend.ts';

@@ -1,6 +1,6 @@
 // Rank selection at run time: the per-step rank masks of `lora(rank = auto(…))` (AdaLoRA) and
 // `lora(rank = dynamic(…))` (DyLoRA), fed to the graph as its `rank_mask.<module>` inputs
-// (compiler/peft/rank.ts builds the graph side). Isomorphic.
+// (compiler/peft/ranked-lora.ts builds the graph side). Isomorphic.
 //
 // AdaLoRA (Zhang et al. 2023; Hugging Face PEFT's RankAllocator). After the optimizer update of
 // step t (t = 1 … T, the updates done so far):
@@ -17,7 +17,7 @@
 // step for every module, b clamped to a module's own max) from the run's seed and the step, so
 // a resumed run draws the same ranks; module m's mask is alpha/b on its first b entries, 0 after.
 // Evaluation uses a chosen rank (default max) for every module.
-import { rankedModules, type RankedModule } from '../compiler/peft/rank.ts';
+import { rankedModules, type RankedModule } from '../compiler/peft/ranked-modules.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import type { ParamStore } from './arena.ts';
 import type { Backend, StepResult } from './backend.ts';

@@ -1,6 +1,6 @@
 // What train, eval, generate and export share for LoRA rank selection (`rank = auto(…)`,
 // `rank = dynamic(…)`): the rank controller around a backend, `--rank N`, and final ranks.
-import { rankedModules } from '../compiler/peft/rank.ts';
+import { rankedModules } from '../compiler/peft/ranked-modules.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import type { ParamStore } from '../runtime/arena.ts';
 import type { Backend } from '../runtime/backend.ts';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ADAPTER_FILE, CHECKPOINT_FILE } from '../runtime/checkpoint.ts';
 import { readCheckpointDir } from '../runtime/checkpoint-node.ts';
 import { getFloat32, parseSafetensors } from '../runtime/io/safetensors.ts';
-import { checkpointRanks, RankController, RankError, RankedBackend, type RankOptions } from '../runtime/rank.ts';
+import { checkpointRanks, RankController, RankError, RankedBackend, type RankOptions } from '../runtime/rank-controller.ts';
 import { walkViz, type VizNode } from '../viz/tree.ts';
 import { UserError } from './grad.ts';
 import { int } from './session.ts';

@@ -1,0 +1,79 @@
+// The fine-tuning methods as plug-ins. Each entry holds the method's settings (methods.ts),
+// where the tracer applies it, its rewrite of that call, and an optional regulariser the
+// autodiff runs after the backward pass. The tracer (trace.ts) and the Training IR
+// (training.ts) read this table and nothing method-specific; a new method is one entry here
+// plus its rewrite file.
+import type { SourceRange } from '../../grammar/diagnostics.ts';
+import type { Regulariser } from '../autodiff/backward.ts';
+import type { ModuleInst } from '../modules.ts';
+import type { MethodHost, Tensor } from '../trace-host.ts';
+import type { Value } from '../values.ts';
+import { applyAdapter } from './adapter.ts';
+import type { MethodApp } from './assign.ts';
+import { applyLora } from './lora.ts';
+import { METHODS, type MethodName, type MethodSpec } from './methods.ts';
+import { orthogonalityGradients } from './orthogonality.ts';
+import { applyPrompt, applyPromptTemplate } from './prompt.ts';
+
+/**
+ * Where the tracer applies a method: a Linear's output, the token embedding, any module call's
+ * output, or the keys and values of `attention` (prefix tuning, read by functions.ts through
+ * the tracer's `prefix`).
+ */
+export type RewriteSite = 'linear' | 'embedding' | 'module' | 'attention';
+
+/** One call the method rewrites. */
+export interface MethodCall {
+  module: ModuleInst;
+  inputs: Tensor[];
+  range: SourceRange;
+  /** Traces the call as the base model makes it (at most once, first, to keep node order). */
+  base(): Value;
+}
+
+export interface MethodPlugin {
+  settings: MethodSpec;
+  site: RewriteSite;
+  /** The call at `site` with the method applied; none for `attention` (the attention function asks the tracer's prefix). */
+  apply?(h: MethodHost, app: MethodApp, call: MethodCall): Value;
+  /** A term added to the gradients after the backward pass. */
+  regularise?: Regulariser;
+}
+
+export const PLUGINS: Record<MethodName, MethodPlugin> = {
+  lora: {
+    settings: METHODS.lora,
+    site: 'linear',
+    apply: (h, app, c) => onOutput(c, (y) => applyLora(h, app, c.module, c.inputs[0]!, y, c.range)),
+    regularise: orthogonalityGradients,
+  },
+  adapter: {
+    settings: METHODS.adapter,
+    site: 'module',
+    apply: (h, app, c) => onOutput(c, (y) => applyAdapter(h, app, c.inputs[0]!, y, c.range)),
+  },
+  prefix: { settings: METHODS.prefix, site: 'attention' },
+  prompt: {
+    settings: METHODS.prompt,
+    site: 'embedding',
+    apply(h, app, c) {
+      // A template replaces the lookup itself; a plain soft prompt is prepended to its output.
+      if (app.settings.template) return applyPromptTemplate(h, app, c.module, h.moduleParam(c.module, 'weight'), c.inputs[0]!, c.range);
+      return onOutput(c, (y) => applyPrompt(h, app, c.module, y, c.range));
+    },
+  },
+};
+
+/** The methods the tracer applies at `site`, in table order. */
+export function methodsAt(site: RewriteSite): MethodName[] {
+  return (Object.keys(PLUGINS) as MethodName[]).filter((name) => PLUGINS[name].site === site && PLUGINS[name].apply);
+}
+
+/** Every method's regulariser, in table order. */
+export const REGULARISERS: readonly Regulariser[] = Object.values(PLUGINS).flatMap((p) => (p.regularise ? [p.regularise] : []));
+
+/** The base call's output rewritten by `f`, or the output itself when it is not a tensor (a reported error). */
+function onOutput(c: MethodCall, f: (y: Tensor) => Value): Value {
+  const y = c.base();
+  return y.kind === 'tensor' ? f(y) : y;
+}
