@@ -63,6 +63,7 @@ beforeAll(async () => {
     ['offsets-outside', rawSafetensors({ 'wte.weight': { dtype: 'F32', shape: [4], data_offsets: [8, 24] } })],
     ['offsets-reversed', rawSafetensors({ 'wte.weight': { dtype: 'F32', shape: [0], data_offsets: [8, 4] } })],
     ['wrong-shape', serializeSafetensors({ 'wte.weight': { dtype: 'F32', shape: [2, 2], data: new Float32Array(4) } })],
+    ['other-names', serializeSafetensors({ 'transformer.wte.weight': { dtype: 'F32', shape: [256, 64], data: new Float32Array(256 * 64) } })],
   ];
   for (const [name, bytes] of weights) cases.push({ what: `--init: ${name}`, argv: grad(['--tokens', tokens(), '--init', file(`${name}.safetensors`, bytes)]), names: `${name}.safetensors` });
 

@@ -73,7 +73,9 @@ def load_file(path, what):
 def load_weights(model, path, where):
     """Copies each tensor of the file into the parameter of the same path (shapes must agree)."""
     params = dict(model.named_parameters())
-    for name, t in load_file(path, where).items():
+    tensors = load_file(path, where)
+    matched = 0
+    for name, t in tensors.items():
         p = params.get(name)
         if p is None:
             continue
@@ -81,6 +83,11 @@ def load_weights(model, path, where):
             raise UsageError(f'{path}: tensor {name} is {list(t.shape)}, the model has {list(p.shape)}')
         with torch.no_grad():
             p.copy_(t.to(p.dtype))
+        matched += 1
+    if tensors and not matched:
+        some = ', '.join(list(tensors)[:3])
+        raise UsageError(f'{path}: none of its {len(tensors)} tensors ({some}, …) is a parameter of the model; names are the '
+                         'project\'s paths (give other checkpoints to peftc build --init, which maps them)')
 
 
 def new_model(args):
