@@ -10,7 +10,7 @@
 // Sequence b uses slice ids[b] of w (and b); an index outside [0, N) means "no adapter": its
 // rows are zero. The gradients sum, per slice n, over the sequences with ids[b] = n.
 import { dimEq, formatShape } from './dims.ts';
-import type { OpSpec } from './ops.ts';
+import type { OpSpec } from './op-spec.ts';
 import type { Shape } from './types.ts';
 
 const last = (s: Shape) => s[s.length - 1]!;

@@ -6,19 +6,11 @@
 // axis. Broadcasting in add/mul/sum_to is suffix-only: the smaller shape must equal
 // a suffix of the larger one (e.g. [B,S,D] + [S,D]).
 import { addDims, dimEq, formatShape, shapeEq } from './dims.ts';
-import type { Attrs, Dim, DType, Shape } from './types.ts';
+import type { Dim, Shape } from './types.ts';
 import { GATHER_OPS } from './gather-ops.ts';
+import type { OpSpec } from './op-spec.ts';
 
-export interface OpSpec {
-  /** Operand names; a trailing `?` marks an optional operand. */
-  inputs: string[];
-  /** Attribute names this op reads (all required unless noted in `doc`). */
-  attrs: string[];
-  doc: string;
-  /** Output shape, or an error message that names the mismatch. */
-  shape(inputs: Shape[], attrs: Attrs): Shape | string;
-  dtype?: DType;
-}
+export type { OpSpec } from './op-spec.ts';
 
 const last = (s: Shape) => s[s.length - 1]!;
 const same = (s: Shape[]) => s[0]!;
