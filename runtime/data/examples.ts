@@ -161,10 +161,11 @@ function parseLine(line: string, where: string, lineNo: number, opts: ParseOptio
 function templateLine(obj: Record<string, unknown>, where: string, lineNo: number, opts: ParseOptions, labels: LabelMap, eos: Int32Array): Example {
   const names = [...new Set(opts.fields)];
   const hint = `this prompt template reads ${names.map((n) => `{${n}}`).join(', ')} from each line`;
-  const fields: Record<string, Int32Array> = {};
+  // No prototype: a field named {__proto__} or {toString} is just a name.
+  const fields: Record<string, Int32Array> = Object.create(null);
   for (const n of names) fields[n] = encodeText(opts.tokenizer, stringField(obj, n, where, hint, true));
   if (opts.task === 'classification') {
-    if (!('label' in obj)) throw new DataError(`${where}: missing "label" (a classification line has a "label")`);
+    if (!Object.hasOwn(obj, 'label')) throw new DataError(`${where}: missing "label" (a classification line has a "label")`);
     return { kind: 'fields', fields, label: labels.id(obj.label, where), line: lineNo };
   }
   const last = opts.fields![opts.fields!.length - 1]!;
@@ -173,7 +174,9 @@ function templateLine(obj: Record<string, unknown>, where: string, lineNo: numbe
 }
 
 function stringField(obj: Record<string, unknown>, key: string, where: string, hint: string, emptyOk = false): string {
-  if (!(key in obj)) throw new DataError(`${where}: missing "${key}" (${hint})`);
+  // Own properties only: JSON.parse makes "__proto__" an own property, and an inherited
+  // `toString` is not a field of the line.
+  if (!Object.hasOwn(obj, key)) throw new DataError(`${where}: missing "${key}" (${hint})`);
   const v = obj[key];
   if (typeof v !== 'string') throw new DataError(`${where}: "${key}" must be a string, got ${shown(v)}`);
   if (!emptyOk && v === '') throw new DataError(`${where}: "${key}" is empty`);

@@ -75,7 +75,8 @@ export function composeRow(spec: TemplateSpec, tok: Tokenizer, fields: Record<st
       for (const id of lit[i]!) tokens.push(id), mask.push(0);
     } else {
       // A field named twice is placed twice; the cut applies to each place.
-      const ids = fields[p.name]!.slice(0, lengths.get(p.name));
+      // An own property only: a field named like an Object method ({toString}) is just a name.
+      const ids = (Object.hasOwn(fields, p.name) ? fields[p.name]! : []).slice(0, lengths.get(p.name));
       checkIds(ids, base, `${where}: field "${p.name}"`, tok);
       for (const id of ids) tokens.push(id), mask.push(p.name === lossField && !used.has(p.name) ? 1 : 0);
       used.set(p.name, 1);
@@ -90,7 +91,9 @@ export function chunkRows(spec: TemplateSpec, tok: Tokenizer, field: string, ids
   if (room < 1) throw new DataError(`${where}: the prompt template alone takes ${templateOverhead(spec, tok)} of the ${T} tokens of a row; use a longer --seq`);
   const out: TemplateRow[] = [];
   for (let s = 0; s < ids.length; s += room) {
-    const row = composeRow(spec, tok, { [field]: ids.slice(s, s + room) }, T, lm ? field : undefined, where);
+    const fields: Record<string, Ids> = Object.create(null);
+    fields[field] = ids.slice(s, s + room);
+    const row = composeRow(spec, tok, fields, T, lm ? field : undefined, where);
     if (row) out.push(row);
   }
   return out;
