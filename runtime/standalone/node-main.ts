@@ -126,7 +126,8 @@ async function main(): Promise<number> {
   process.off('SIGINT', onSigint);
   trainer.destroy();
   if (res.end === 'diverged') {
-    process.stderr.write(`the loss became NaN or infinite at step ${res.step + 1}; training stopped. Try a lower --lr.\n`);
+    const what = res.diverged?.what ?? 'the loss is NaN or infinite';
+    process.stderr.write(`training diverged at step ${res.diverged?.step ?? res.step + 1}: ${what}; training stopped and nothing of that step was saved. Try a lower --lr.\n`);
     return 1;
   }
   note(`validation loss ${res.before.toFixed(4)} → ${res.valLoss?.toFixed(4)}; checkpoint in ${resolve(out)}${res.end === 'interrupted' ? ` (interrupted at step ${res.step}; continue with --resume ${out})` : ''}`);

@@ -152,7 +152,7 @@ async function main(): Promise<void> {
           shouldStop: () => stop,
         });
         (window as unknown as { peftcResult: RunResult }).peftcResult = res;
-        const how = res.end === 'done' ? 'done' : res.end === 'interrupted' ? `stopped at step ${res.step}` : `the loss diverged at step ${res.step + 1}; try a lower learning rate`;
+        const how = res.end === 'done' ? 'done' : res.end === 'interrupted' ? `stopped at step ${res.step}` : `training diverged at step ${res.diverged?.step ?? res.step + 1} (${res.diverged?.what ?? 'the loss is not finite'}); try a lower learning rate`;
         status(`${how}: validation loss ${res.before.toFixed(4)} → ${res.valLoss?.toFixed(4) ?? '–'}`, res.end === 'diverged');
         setState('done');
       } catch (e) {

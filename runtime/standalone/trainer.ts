@@ -13,7 +13,7 @@ import { tokenizerByName, type Tokenizer } from '../data/tokenizer.ts';
 import { getFloat32, type SafetensorsFile, type WriteTensor } from '../io/safetensors.ts';
 import type { OptimizerState } from '../optim.ts';
 import type { ScheduleKind } from '../schedule.ts';
-import { train, validate, type StepBackend, type StepInfo, type TrainEnd } from '../trainer.ts';
+import { train, validate, type Divergence, type StepBackend, type StepInfo, type TrainEnd } from '../trainer.ts';
 import { GpuExecutor } from '../webgpu/executor.ts';
 import type { Gpu } from '../webgpu/gpu.ts';
 import { checkWeights } from './files.ts';
@@ -186,6 +186,8 @@ export interface RunResult {
   valLoss: number | null;
   losses: number[];
   gradNorms: number[];
+  /** For a diverged run: the step that went wrong, and what was not finite. */
+  diverged?: Divergence;
 }
 
 /** Trains as `peftc train` does: validation first, then the loop with checkpoints. */
@@ -233,6 +235,11 @@ export async function runTraining(trainer: BuiltTrainer, opts: RunOptions, hooks
       hooks.onStep?.(i);
     },
     onEval: (st, v) => hooks.onEval?.(st, v),
+    // As `peftc train`: a parameter gone NaN or infinite is never saved over the last good checkpoint.
+    finite: async () => {
+      await trainer.sync();
+      return trainer.store.trainable.data.every(Number.isFinite);
+    },
     checkpoint: async (st, valLoss) => {
       await trainer.sync();
       await hooks.checkpoint?.(trainer.checkpoint(state(st, valLoss)), st);
@@ -240,5 +247,5 @@ export async function runTraining(trainer: BuiltTrainer, opts: RunOptions, hooks
     ...(hooks.shouldStop ? { shouldStop: hooks.shouldStop } : {}),
     now: hooks.now ?? (() => performance.now()),
   }, start);
-  return { end: res.end, step: res.step, before, valLoss: res.valLoss, losses: res.losses, gradNorms };
+  return { end: res.end, step: res.step, before, valLoss: res.valLoss, losses: res.losses, gradNorms, ...(res.diverged ? { diverged: res.diverged } : {}) };
 }
