@@ -5,8 +5,9 @@
 import type { SourceRange } from '../../grammar/diagnostics.ts';
 import type { ModuleInst } from '../modules.ts';
 import type { MethodHost, Tensor } from '../trace-host.ts';
-import { POISON, type Value } from '../values.ts';
+import type { Value } from '../values.ts';
 import type { MethodApp } from './assign.ts';
+import { chain } from './chain.ts';
 import { applyAdaLora, applyDyLora } from './ranked-lora.ts';
 import { rankMode } from './rank-settings.ts';
 
@@ -26,12 +27,11 @@ export function applyLora(t: MethodHost, app: MethodApp, m: ModuleInst, x: Tenso
   const opts = { origin: 'lora' as const, module: m.path, method: app, src: app.range };
   const A = t.param(`${m.path}.lora_A.weight`, [r, fin], { ...opts, init: { kind: 'uniform', bound: 1 / Math.sqrt(fin) } });
   const B = t.param(`${m.path}.lora_B.weight`, [fout, r], { ...opts, init: { kind: 'zeros' } });
-  const xd = t.dropout(x, app.settings.dropout as number, range);
-  if (xd.kind !== 'tensor') return POISON;
-  const down = t.op('linear', [xd, A], { layout: 'out_in' }, range, 'lora_A');
-  if (down.kind !== 'tensor') return POISON;
-  const up = t.op('linear', [down, B], { layout: 'out_in' }, range, 'lora_B');
-  if (up.kind !== 'tensor') return POISON;
-  const scaled = t.op('scale', [up], { factor: loraScale(app.settings) }, range);
-  return scaled.kind === 'tensor' ? t.op('add', [y, scaled], {}, range, 'lora') : POISON;
+  return chain(x, [
+    (v) => t.dropout(v, app.settings.dropout as number, range),
+    (v) => t.op('linear', [v, A], { layout: 'out_in' }, range, 'lora_A'),
+    (v) => t.op('linear', [v, B], { layout: 'out_in' }, range, 'lora_B'),
+    (v) => t.op('scale', [v], { factor: loraScale(app.settings) }, range),
+    (v) => t.op('add', [y, v], {}, range, 'lora'),
+  ]);
 }
