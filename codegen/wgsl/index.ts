@@ -6,7 +6,7 @@
 // not bound, dropout with p > 0 binds `globals`, and out_in's linear_grad_weight binds in1
 // before in0.
 import { CodegenError } from '../codegen-error.ts';
-import { ATTENTION_KERNELS, attentionGradKV as gradKVKernel, attentionWithLse as withLseKernel } from './attention.ts';
+import { ATTENTION_KERNELS, attentionGradKV as gradKVKernel, attentionWithLse as withLseKernel } from './attention/index.ts';
 import { CROSS_ENTROPY_KERNELS, type CrossEntropyFusedKernel, crossEntropyFused as fusedKernel, crossEntropyRows as rowsKernel } from './cross_entropy.ts';
 import { DROPOUT_KERNELS } from './dropout.ts';
 import { ELEMENTWISE_KERNELS } from './elementwise.ts';

@@ -1,54 +1,28 @@
 // Scaled dot-product attention with causal + prefix masking and grouped KV heads, and its
 // three gradients. Each gradient recomputes the softmax row by row (clarity over speed).
 //
-// q [B,S,H·hd], k and v [B,Sk,KV·hd] with Sk = prefix + S. Query head h reads kv head
-// floor(h·KV/H). Key j is visible to query i iff j < prefix, or (not causal), or j − prefix ≤ i.
-// With the optional lengths i32 [B] (non-causal only), key j ≥ prefix of row b is visible only
-// if j − prefix < lengths[b]: the padding keys are masked.
+// The shapes, the kv head of each query head and the keys each query sees (causal, prefix,
+// lengths) are compiler/ir/attention-geometry.ts', shared with the WGSL kernels.
+import { attentionGeometry, badLength, kvHeadOf, lengthsMask, lseShape, visibleKeys, type AttentionGeometry } from '../../../compiler/ir/attention-geometry.ts';
 import type { Attrs } from '../../../compiler/ir/types.ts';
 import { formatDims } from '../tensor.ts';
 import { boolAttr, fail, floatIn, floatOut, intAttr, intIn, type FloatArray, type FloatTensor, type Kernel, type KernelContext } from './common.ts';
 
-interface Geometry {
-  B: number;
-  S: number;
-  Sk: number;
-  H: number;
-  KV: number;
-  hd: number;
-  causal: boolean;
-  prefix: number;
+/** The shared geometry, with the 1/√hd score scale and the lengths that mask keys. */
+interface Geometry extends AttentionGeometry {
   scale: number;
   /** Real positions per row (non-causal attention with a lengths operand), else undefined. */
   lengths?: Int32Array;
 }
 
 function geometry(op: string, q: FloatTensor, k: FloatTensor, v: FloatTensor, attrs: Attrs): Geometry {
-  const H = intAttr(op, attrs, 'heads');
-  const KV = intAttr(op, attrs, 'kv_heads');
-  const causal = boolAttr(op, attrs, 'causal');
-  const prefix = intAttr(op, attrs, 'prefix');
-  if (q.shape.length !== 3) fail(op, `q must be [B, S, heads·hd], got ${formatDims(q.shape)}`);
-  const [B, S, qd] = q.shape as [number, number, number];
-  if (H <= 0 || qd % H !== 0) fail(op, `q features ${qd} are not divisible by heads ${H}`);
-  if (KV <= 0 || H % KV !== 0) fail(op, `heads ${H} must be a multiple of kv_heads ${KV}`);
-  if (prefix < 0) fail(op, `prefix must be ≥ 0, got ${prefix}`);
-  const hd = qd / H;
-  const Sk = prefix + S;
-  const want = [B, Sk, KV * hd];
-  for (const [name, t] of [['k', k], ['v', v]] as const) {
-    if (t.shape.length !== 3 || t.shape.some((d, i) => d !== want[i])) {
-      fail(op, `${name} must be ${formatDims(want)} (Sk = prefix + S = ${prefix} + ${S}), got ${formatDims(t.shape)}`);
-    }
-  }
-  return { B, S, Sk, H, KV, hd, causal, prefix, scale: 1 / Math.sqrt(hd) };
+  const a = { heads: intAttr(op, attrs, 'heads'), kv_heads: intAttr(op, attrs, 'kv_heads'), causal: boolAttr(op, attrs, 'causal'), prefix: intAttr(op, attrs, 'prefix') };
+  const g = attentionGeometry(q.shape, [['k', k.shape], ['v', v.shape]], a, (message) => fail(op, message));
+  return { ...g, scale: 1 / Math.sqrt(g.hd) };
 }
 
 /** Number of visible keys for query i of row b: keys 0 … n−1 are visible, the rest masked. */
-function visibleKeys(g: Geometry, b: number, i: number): number {
-  if (g.causal) return g.prefix + i + 1;
-  return g.lengths ? g.prefix + g.lengths[b]! : g.Sk;
-}
+const visibleKeysOf = (g: Geometry, b: number, i: number): number => visibleKeys(g, i, g.lengths?.[b]);
 
 /** The optional lengths operand at `index`: i32 [B], each in 0 … S with at least one visible key. */
 function lengthsIn(op: string, inputs: Parameters<Kernel>[0], index: number, g: Geometry): Int32Array | undefined {
@@ -57,9 +31,10 @@ function lengthsIn(op: string, inputs: Parameters<Kernel>[0], index: number, g: 
   const t = inputs[index]!;
   if (t.shape.length !== 1 || t.shape[0] !== g.B) fail(op, `lengths must be [${g.B}], got ${formatDims(t.shape)}`);
   for (const n of len) {
-    if (n < 0 || n > g.S || g.prefix + n === 0) fail(op, `lengths ${n} outside 1 … ${g.S} (sequence length ${g.S}, prefix ${g.prefix})`);
+    const bad = badLength(g, n);
+    if (bad) fail(op, bad);
   }
-  return g.causal ? undefined : len;
+  return lengthsMask(g, true) ? len : undefined;
 }
 
 /**
@@ -77,11 +52,11 @@ function forEachRow(
   const p = new Float64Array(Sk);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
-      const kvh = Math.floor((h * KV) / H);
+      const kvh = kvHeadOf(g, h);
       const kBase = b * Sk * kStride + kvh * hd;
       for (let i = 0; i < S; i++) {
         const qo = (b * S + i) * qStride + h * hd;
-        const n = visibleKeys(g, b, i);
+        const n = visibleKeysOf(g, b, i);
         let max = -Infinity;
         for (let j = 0; j < n; j++) {
           const ko = kBase + j * kStride;
@@ -124,7 +99,7 @@ function operands(op: string, inputs: Parameters<Kernel>[0], attrs: Attrs, withD
     const o = floatIn(op, inputs, 4, 'o');
     if (!sameDims(o.shape, q.shape)) fail(op, `o ${formatDims(o.shape)} must match q ${formatDims(q.shape)}`);
     const lse = floatIn(op, inputs, 5, 'lse');
-    if (!sameDims(lse.shape, [g.B, g.H, g.S])) fail(op, `lse must be ${formatDims([g.B, g.H, g.S])}, got ${formatDims(lse.shape)}`);
+    if (!sameDims(lse.shape, lseShape(g))) fail(op, `lse must be ${formatDims(lseShape(g))}, got ${formatDims(lse.shape)}`);
   }
   const lengths = lengthsIn(op, inputs, withDy ? 6 : 3, g);
   if (lengths) g.lengths = lengths;
@@ -139,7 +114,7 @@ export const attentionLse: Kernel = (inputs, attrs, ctx) => {
   const g = geometry(op, q, k, k, attrs);
   const lengths = lengthsIn(op, inputs, 2, g);
   if (lengths) g.lengths = lengths;
-  const out = floatOut([g.B, g.H, g.S], ctx);
+  const out = floatOut(lseShape(g), ctx);
   forEachRow(g, q.data, k.data, (_p, _n, _qo, _kBase, _kStride, row, lse) => (out.data[row] = lse));
   return out;
 };
