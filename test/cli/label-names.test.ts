@@ -11,7 +11,7 @@ import { recordedLabelNames } from '../../runtime/label-names.ts';
 import { peftc } from './peftc.ts';
 
 const rows = (pairs: Array<[string, string]>) => pairs.map(([text, label]) => JSON.stringify({ text, label })).join('\n') + '\n';
-const source = (name: string, text: string) => ({ name, text });
+const source = (name: string, text: string) => ({ name, format: 'jsonl' as const, text });
 
 describe('label ids from the training run', () => {
   const tokenizer = tokenizerByName('byte');
