@@ -44,7 +44,8 @@ function rawSafetensors(header: unknown, body = new Uint8Array(16)): Uint8Array 
 }
 
 beforeAll(async () => {
-  await buildTorch(resolve(EXAMPLES, 'tiny-gpt-lora.peft'), trainer);
+  file('text.txt', 'a few words of text to cut into rows of sixteen tokens, and a few more. '.repeat(8));
+  await buildTorch(resolve(EXAMPLES, 'tiny-gpt-lora.peft'), trainer, { data: join(dir, 'text.txt'), seq: '16' });
   file('ok.json', '[[1, 2, 3, 4]]');
   for (const [name, text] of [
     ['out-of-vocab', '[[1, 2, 300]]'], ['negative', '[[-1, 3]]'], ['ragged', '[[1, 2], [3]]'], ['floats', '[[1.5, 2]]'],
@@ -82,6 +83,7 @@ beforeAll(async () => {
 
   cases.push({ what: 'training: --data garbage', argv: ['--data', file('data.safetensors', 'xx'), '--out', join(dir, 'run')], names: 'data.safetensors' });
   cases.push({ what: 'training: --data without rows', argv: ['--data', join(trainer, 'weights.safetensors'), '--out', join(dir, 'run')], names: 'weights.safetensors' });
+  cases.push({ what: 'training: --seq longer than the rows', argv: ['--seq', '999', '--out', join(dir, 'run')], names: join(trainer, 'data.safetensors') });
   cases.push({ what: 'training: --resume without a state', argv: ['--resume', dir, '--out', join(dir, 'run')], names: dir });
 }, 60_000);
 

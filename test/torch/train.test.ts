@@ -59,6 +59,8 @@ describe('train.py', () => {
   let stopped: Logged[];
   let resumed: Logged[];
   let notState: MainResult;
+  let seqAll: Logged[];
+  let seq8: Logged[];
 
   beforeAll(() => {
     // The 1-process runs in one Python process (torch imported once).
@@ -68,11 +70,15 @@ describe('train.py', () => {
       { folder: trainer, argv: trainArgs(['--batch', '4', '--out', resumedDir, '--stop-at', '2']) },
       { folder: trainer, argv: trainArgs(['--batch', '4', '--out', resumedDir, '--resume', resumedDir]) },
       { folder: trainer, argv: ['--resume', dir, '--out', join(dir, 'x')] },
+      { folder: trainer, argv: trainArgs(['--batch', '4', '--out', join(dir, 'seq16'), '--seq', String(T)]) },
+      { folder: trainer, argv: trainArgs(['--batch', '4', '--out', join(dir, 'seq8'), '--seq', '8']) },
     ]);
     for (const r of res.slice(0, 3)) expect(r.rc, r.stderr).toBe(0);
     [one, stopped, resumed] = res.slice(0, 3).map((r) => logged(r.stdout)) as [Logged[], Logged[], Logged[]];
     notState = res[3]!;
-  }, 60_000);
+    for (const r of res.slice(4)) expect(r.rc, r.stderr).toBe(0);
+    [seqAll, seq8] = res.slice(4).map((r) => logged(r.stdout)) as [Logged[], Logged[]];
+  }, 90_000);
 
   it('2 processes under torchrun (gloo) take the steps of 1 process with the same global batch; the adapter reads back into peftc', () => {
     expect(losses(one)).toHaveLength(4);
@@ -102,6 +108,14 @@ describe('train.py', () => {
     expect(losses(stopped)).toEqual(losses(one).slice(0, 2));
     expect(losses(resumed)).toEqual(losses(one).slice(2));
     expect(validLosses(resumed)).toEqual(validLosses(one).slice(1));
+  });
+
+  it('--seq takes the first tokens of each row: all of them is the same run, fewer another', () => {
+    expect(losses(seqAll)).toEqual(losses(one));
+    expect(validLosses(seqAll)).toEqual(validLosses(one));
+    expect(losses(seq8)).toHaveLength(4);
+    for (const l of losses(seq8)) expect(Number.isFinite(l) && l > 0).toBe(true);
+    expect(losses(seq8)[0]).not.toEqual(losses(one)[0]);
   });
 
   it('says in one line what is wrong: a --resume folder without a trainer state', () => {

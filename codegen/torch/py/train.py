@@ -42,6 +42,7 @@ def parse_args(argv):
     p.add_argument('--valid', help="validation rows: another such file (its valid rows, else its train rows); default: the data file's")
     p.add_argument('--steps', type=int, default=d['steps'], help='optimizer steps (default: one epoch)')
     p.add_argument('--batch', type=int, default=d['batch'], help='rows per process and step (the global batch is batch × processes)')
+    p.add_argument('--seq', type=int, help="tokens per row: the first SEQ of each built row (default: all; build with peftc build --seq for longer rows)")
     p.add_argument('--lr', type=float, default=d['lr'], help='peak learning rate')
     p.add_argument('--schedule', choices=['constant', 'cosine'], default=d['schedule'])
     p.add_argument('--warmup', type=int, default=d['warmup'], help='linear warm-up steps')
@@ -180,6 +181,17 @@ class Rows:
     def __len__(self):
         return self.tokens.shape[0]
 
+    def cut(self, seq, where):
+        """The first `seq` tokens of every row: the target of the last kept position is dropped with its token."""
+        T = self.tokens.shape[1]
+        if not 2 <= seq <= T:
+            raise UsageError(f'--seq {seq}: {where} has rows of {T} tokens; give 2 … {T} (or build again with peftc build --seq)')
+        self.tokens = self.tokens[:, :seq]
+        if TASK != 'classification':
+            self.targets = self.targets[:, :PROMPT_LENGTH + seq].clone()
+            self.targets[:, PROMPT_LENGTH + seq - 1] = IGNORE
+        self.lengths = self.lengths.clamp(max=PROMPT_LENGTH + seq)
+
     def take(self, index):
         return self.tokens[index], self.targets[index], self.lengths[index]
 
@@ -194,6 +206,9 @@ def load_data(args):
         valid = Rows(tensors, 'valid', args.data)
     if len(train) == 0:
         raise UsageError(f'{args.data}: no training rows')
+    if args.seq is not None:
+        train.cut(args.seq, args.data)
+        valid.cut(args.seq, args.valid or args.data)
     return train, valid
 
 
