@@ -1,7 +1,7 @@
 // Builds the Model IR by running the forward bodies symbolically: every tensor is a
 // graph node with a shape over the symbolic batch B and sequence T. PEFT methods are
-// applied as rewrites at module boundaries (peft/*.ts), so later stages see only
-// ordinary ops.
+// applied as rewrites at the sites their plug-ins name (peft/plugins.ts), so later stages
+// see only ordinary ops. The rewrites see the tracer through trace-host.ts.
 import type { Call, Expr, Forward, Stmt } from '../grammar/ast.ts';
 import type { SourceRange } from '../grammar/diagnostics.ts';
 import { Codes } from './codes.ts';
@@ -9,10 +9,11 @@ import { exprText, type Reporter } from './evaluate.ts';
 import { callFunction, FUNCTIONS, isFunction } from './functions.ts';
 import { GraphBuilder, ShapeError } from './ir/builder.ts';
 import { formatShape } from './ir/dims.ts';
-import type { Attrs, InitRule, MethodInfo, Origin, Param } from './ir/types.ts';
+import type { Attrs, MethodInfo, Param } from './ir/types.ts';
 import { LENGTHS } from './ir/types.ts';
 import { child, type ModuleInst } from './modules.ts';
 import { appsFor, type PeftPlan } from './peft/assign.ts';
+import type { MethodName } from './peft/methods.ts';
 import { methodsAt, PLUGINS, type RewriteSite } from './peft/plugins.ts';
 import { PrefixState } from './peft/prefix.ts';
 import { didYouMean } from './suggest.ts';
@@ -20,10 +21,9 @@ import type { MethodRef, ParamOptions, Tensor, TracerHost } from './trace-host.t
 import { describe, POISON, type Value } from './values.ts';
 
 type Env = Map<string, Value>;
-export type { ParamOptions, Tensor } from './trace-host.ts';
 
 /** The methods each site applies, looked up once (peft/plugins.ts). */
-const SITES: Record<RewriteSite, ReturnType<typeof methodsAt>> = {
+const SITES: Record<RewriteSite, MethodName[]> = {
   linear: methodsAt('linear'),
   embedding: methodsAt('embedding'),
   module: methodsAt('module'),
