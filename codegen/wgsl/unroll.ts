@@ -1,7 +1,8 @@
 // Unrolled vector code: a vector of n values of T (a head of attention, a row of a tile) lives in
 // n named variables (q0 … q15 for hd = 64) instead of a private array, so that it stays in
-// registers: on SwiftShader, private arrays indexed in loops ran 3–4× slower. These helpers write
-// the statements and expressions over such named vectors; any generator may use them.
+// registers (private arrays indexed in loops are much slower on SwiftShader; the figure is in
+// docs/webgpu-kernels.md, "Attention kernel tuning"). These helpers write the statements and
+// expressions over such named vectors; any generator may use them.
 
 /** The names prefix0 … prefix{n−1}. */
 export const names = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, c) => `${prefix}${c}`);
