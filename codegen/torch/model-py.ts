@@ -147,7 +147,8 @@ function inputName(g: Graph, id: number): string {
   const n = g.nodes[id]!;
   if (n.op === 'input') return String(n.attrs.name).replace(/[^A-Za-z0-9_]/g, '_');
   if (n.op === 'param') return (n.attrs.path as string).replace(/[^A-Za-z0-9_]/g, '_');
-  return n.op;
+  // A value computed outside the layer (a slice of the prefix table): `in_slice`, not `slice`.
+  return `in_${VALUE_NAMES[n.op] ?? n.op}`;
 }
 
 function modelClass(g: Graph, list: string | undefined, kinds: BlockKind[]): string {
