@@ -27,6 +27,7 @@ import { combine, concatLora, parseCombination, type BaseProgram, type Part } fr
 import { generateMixed } from '../runtime/multi/generate.ts';
 import { FROZEN_SETTING, frozenAdaptersOf, isCheckpointDir, loadAdapter, loadBase, loadStackParts, parseAdapterSpec, type AdapterSpec, type LoadedBase } from '../runtime/multi/load-node.ts';
 import { AdapterSet, AdapterSetError, layoutAdapters, type LoadedAdapter, type MemoryReport } from '../runtime/multi/set.ts';
+import { recordedLabelNames } from '../runtime/label-names.ts';
 import { validate } from '../runtime/trainer.ts';
 import { renderPartitionsHtml } from '../viz/html.ts';
 import { formatBytes } from '../viz/format.ts';
@@ -138,7 +139,8 @@ export async function evalMulti(file: string, flags: MultiEvalFlags): Promise<nu
   const P = Math.max(0, ...uses.map((u) => o.set.promptLength(u)));
   const seqLen = int(flags.seq ?? String(Math.min(128, o.maxContext - P)), '--seq', 2);
   const classes = g.task === 'classification' ? (g.nodes[g.outputs.logits]!.shape[1] as number) : undefined;
-  const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: o.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}) });
+  const labels = classes ? trainedLabelNames((flags.adapter ?? []).map(parseAdapterSpec)) : {};
+  const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: o.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}), ...labels });
   const rows: { adapter: string; loss: number; perplexity: number; positions: number }[] = [];
   for (const [i, u] of uses.entries()) {
     const batcher = new Batcher(data, { batchSize: int(flags.batch, '--batch', 1), promptLength: o.set.promptLength(u) });
@@ -153,6 +155,25 @@ export async function evalMulti(file: string, flags: MultiEvalFlags): Promise<nu
     for (const r of rows) process.stdout.write(`${r.adapter.padEnd(w)}  ${r.loss.toFixed(4).padEnd(8)}  ${r.perplexity.toFixed(4).padEnd(10)}  ${r.positions}\n`);
   }
   return 0;
+}
+
+/**
+ * A classifier's string labels take the ids its training run gave them (runtime/label-names.ts),
+ * as in one-adapter eval; one data file serves every adapter, so those that recorded names must
+ * agree on them.
+ */
+function trainedLabelNames(specs: AdapterSpec[]): { labelNames?: string[] } {
+  let first: { names: string[]; dir: string } | undefined;
+  for (const spec of specs) {
+    if (!isCheckpointDir(spec.dir)) continue;
+    const names = recordedLabelNames(readCheckpointDir(spec.dir).state.settings, spec.dir);
+    if (!names) continue;
+    if (first && JSON.stringify(names) !== JSON.stringify(first.names)) {
+      throw new AdapterSetError(`the adapters were trained with different label names: ${first.dir} has ${JSON.stringify(first.names)}, ${spec.dir} has ${JSON.stringify(names)} (ids in that order); evaluate them separately`);
+    }
+    first ??= { names, dir: spec.dir };
+  }
+  return first ? { labelNames: first.names } : {};
 }
 
 // ------------------------------------------------------------------ generate
