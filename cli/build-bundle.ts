@@ -5,8 +5,11 @@
 // Neither bundle carries the compiler. The executor runs the plans it is given and imports no
 // planner (runtime/webgpu/plans.ts plans); should the planner module be reached anyway, a stub
 // that says so replaces it. The esbuild metafile's inputs are returned for checking (test/build/).
-// What remains of compiler/ are the arena layout helpers, the optimizer's buffer constants that
-// the executor shares with the planner, and dropout's threshold (BUNDLE_COMPILER_FILES).
+// What remains of compiler/ are small pure helpers the runtime shares with the compiler
+// (BUNDLE_COMPILER_FILES): the arena layout, the optimizer's buffer constants, dropout's
+// threshold, the size and position checks with their counting and formatting (a sequence past
+// the position table, an arena past what a typed array holds), the quantized-weight decoders,
+// and attention's geometry (which keys a query sees), shared with the CPU reference.
 import { createRequire } from 'node:module';
 import { relative, resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';
@@ -15,7 +18,19 @@ const ROOT = resolve(import.meta.dirname, '..');
 const STANDALONE = resolve(ROOT, 'runtime/standalone');
 
 /** The only files under compiler/ a trainer bundle may contain: layout and constants, no planner. */
-export const BUNDLE_COMPILER_FILES = ['compiler/lower/memory.ts', 'compiler/lower/optimizer-layout.ts', 'compiler/ir/dims.ts', 'compiler/ir/dropout.ts'];
+export const BUNDLE_COMPILER_FILES = [
+  'compiler/lower/memory.ts',
+  'compiler/lower/optimizer-layout.ts',
+  'compiler/ir/dims.ts',
+  'compiler/ir/dropout.ts',
+  'compiler/ir/attention-geometry.ts',
+  'compiler/params.ts',
+  'compiler/positions.ts',
+  'compiler/size.ts',
+  'compiler/quant/int8.ts',
+  'compiler/quant/nf4.ts',
+  'compiler/quant/weight.ts',
+];
 
 export interface BundleOptions {
   /** The model's tokenizer: with `byte`, GPT-2's merge ranks (0.5 MB) are left out. */
