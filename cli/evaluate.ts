@@ -37,7 +37,7 @@ export async function evalCommand(file: string, flags: EvalFlags): Promise<numbe
   const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}), ...trainedLabels(s), ...(template ? { template } : {}), ...dataLimit(flags.maxDataBytes) });
   const batcher = new Batcher(data, { batchSize: int(flags.batch, '--batch', 1), promptLength: g.promptLength });
   const rank = evalRank(g, flags.rank);
-  const { backend } = withRanks(g, await openBackend(flags.backend ?? 'cpu', trainingGraph(g, optimizerFrom({})), s.store, flags.gpu, flags.frozenDtype), s.store, { evalRank: rank });
+  const { backend } = withRanks(g, await openBackend(flags.backend ?? 'cpu', trainingGraph(g, optimizerFrom({})), s.store, flags.gpu, s.frozenDtype), s.store, { evalRank: rank });
   const batches = batcher.validationBatches();
   const loss = await validate(backend, batches);
   const result: Record<string, number> = { loss, perplexity: Math.exp(loss), positions: batches.reduce((a, b) => a + b.targets.data.filter((t) => t !== -100).length, 0) };
@@ -104,7 +104,7 @@ export async function generateCommand(file: string, flags: GenerateFlags): Promi
   noteSeededBase(s);
   if (s.graph.task !== 'causal_lm') throw new UserError('`peftc generate` needs a language model');
   const rank = evalRank(s.graph, flags.rank);
-  const { backend } = withRanks(s.graph, await openBackend(flags.backend ?? 'cpu', trainingGraph(s.graph, optimizerFrom({})), s.store, flags.gpu, flags.frozenDtype), s.store, { evalRank: rank });
+  const { backend } = withRanks(s.graph, await openBackend(flags.backend ?? 'cpu', trainingGraph(s.graph, optimizerFrom({})), s.store, flags.gpu, s.frozenDtype), s.store, { evalRank: rank });
   const text = s.tokenizer.encode(flags.prompt);
   if (text.length === 0) throw new UserError('--prompt is empty');
   // A prompt template places the prompt in its field; generation continues after the template.

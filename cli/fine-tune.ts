@@ -11,8 +11,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Graph } from '../compiler/ir/types.ts';
-import { ADAPTER_FILE, CHECKPOINT_FILE, type CheckpointState } from '../runtime/checkpoint.ts';
+import { FROZEN_DTYPES } from '../compiler/quant/dtype.ts';
+import { ADAPTER_FILE, CHECKPOINT_FILE, CheckpointError, type CheckpointState } from '../runtime/checkpoint.ts';
 import { readCheckpointDir } from '../runtime/checkpoint-node.ts';
+import { TOKENIZER_NAMES } from '../runtime/data/tokenizer.ts';
 import { isCheckpointDir } from '../runtime/multi/load-node.ts';
 import { UserError } from './grad.ts';
 
@@ -80,12 +82,50 @@ export function chooseBase(ft: FineTune | undefined, init: string | undefined, f
 /** The absolute path of the base a checkpoint recorded (see the rule at the top). */
 export function recordedBase(ft: FineTune, opts: { mustExist?: boolean } = {}): string {
   const base = ft.state!.base!;
-  const tried = isAbsolute(base) ? [base] : [resolve(base), ...ancestors(resolve(ft.dir!)).map((d) => join(d, base))];
-  const found = tried.find((p) => existsSync(p));
+  const { found, tried } = findRecordedPath(base, ft.dir!);
   if (found) return found;
   if (opts.mustExist === false) return tried[0]!;
-  const where = isAbsolute(base) ? '' : ` (looked in the current directory and the folders above ${ft.dir})`;
-  throw new UserError(`${ft.dir} was trained from base weights ${base}, which do not exist${where}; pass --init with those weights`);
+  throw new UserError(`${ft.dir} was trained from base weights ${base}, which do not exist${lookedIn(base, ft.dir!)}; pass --init with those weights`);
+}
+
+/** A file a checkpoint recorded as `train` was given it, looked for by the rule at the top. */
+function findRecordedPath(path: string, dir: string): { found?: string; tried: string[] } {
+  const tried = isAbsolute(path) ? [path] : [resolve(path), ...ancestors(resolve(dir)).map((d) => join(d, path))];
+  const found = tried.find((p) => existsSync(p));
+  return found ? { found, tried } : { tried };
+}
+
+const lookedIn = (path: string, dir: string) => (isAbsolute(path) ? '' : ` (looked in the current directory and the folders above ${dir})`);
+
+/**
+ * The tokenizer: --tokenizer, else the one the checkpoint recorded — a built-in name, or a
+ * tokenizer.json found like the base — else undefined (the model's vocabulary picks one), so a
+ * fine-tune is read with the tokenizer it was trained with.
+ */
+export function chooseTokenizer(ft: FineTune | undefined, tokenizer: string | undefined): string | undefined {
+  const recorded = ft?.state?.settings.tokenizer;
+  if (tokenizer !== undefined || typeof recorded !== 'string' || recorded === '') return tokenizer;
+  if ((TOKENIZER_NAMES as readonly string[]).includes(recorded)) return recorded;
+  const { found } = findRecordedPath(recorded, ft!.dir!);
+  if (found) return found;
+  throw new UserError(`${ft!.dir} was trained with the tokenizer ${recorded}, which does not exist${lookedIn(recorded, ft!.dir!)}; pass --tokenizer with that tokenizer.json`);
+}
+
+/** The checkpoint setting that records --frozen-dtype. */
+export const FROZEN_DTYPE_SETTING = 'frozen_dtype';
+
+/**
+ * How frozen weights are stored: --frozen-dtype (with a note when the checkpoint recorded
+ * another), else the checkpoint's, else undefined (f32).
+ */
+export function chooseFrozenDtype(ft: FineTune | undefined, dtype: string | undefined): { dtype?: string; notes: string[] } {
+  const recorded = ft?.state?.settings[FROZEN_DTYPE_SETTING];
+  if (recorded !== undefined && !(FROZEN_DTYPES as readonly unknown[]).includes(recorded)) {
+    throw new CheckpointError(`${ft!.dir}: setting \`${FROZEN_DTYPE_SETTING}\` must be one of ${FROZEN_DTYPES.join(', ')}, not ${JSON.stringify(recorded)}`);
+  }
+  if (dtype === undefined) return recorded === undefined ? { notes: [] } : { dtype: recorded as string, notes: [] };
+  const notes = recorded !== undefined && recorded !== dtype ? [`--frozen-dtype ${dtype} is not what ${ft!.dir} was trained with (${recorded}); using --frozen-dtype ${dtype}`] : [];
+  return { dtype, notes };
 }
 
 function ancestors(dir: string): string[] {

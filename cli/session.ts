@@ -20,7 +20,7 @@ import { UserError } from './grad.ts';
 import { fillFrozen, frozenPartsFor, stackFrozen } from './multi.ts';
 import type { AdapterSpec } from '../runtime/multi/load-node.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
-import { chooseBase, chooseSet, findFineTune, frozenBaseParams, knowsBase, noBaseError, otherModelHint, type BaseChoice, type FineTune } from './fine-tune.ts';
+import { chooseBase, chooseFrozenDtype, chooseSet, chooseTokenizer, findFineTune, frozenBaseParams, knowsBase, noBaseError, otherModelHint, type BaseChoice, type FineTune } from './fine-tune.ts';
 
 export interface SessionFlags extends CompileFlags {
   /** `name=DIR` checkpoints to train on top of, frozen (docs/multi-adapter.md). */
@@ -56,6 +56,8 @@ export interface Session {
   base: BaseChoice;
   /** The fine-tune --adapter named, with its checkpoint's state when it has one. */
   fineTune?: FineTune;
+  /** --frozen-dtype, else the one the fine-tune's checkpoint recorded. */
+  frozenDtype?: string;
 }
 
 export async function openSession(file: string, flags: SessionFlags, opts: { derivedPrefix?: boolean } = {}): Promise<Session | undefined> {
@@ -63,23 +65,24 @@ export async function openSession(file: string, flags: SessionFlags, opts: { der
   const ft = flags.adapter ? findFineTune(flags.adapter) : undefined;
   const base = chooseBase(ft, flags.init, Number(flags.seed ?? 0));
   const { set, notes } = chooseSet(ft, flags.set);
-  for (const n of [...base.notes, ...notes]) process.stderr.write(`peftc: note: ${n}\n`);
+  const dt = chooseFrozenDtype(ft, flags.frozenDtype);
+  for (const n of [...base.notes, ...notes, ...dt.notes]) process.stderr.write(`peftc: note: ${n}\n`);
   const res = compileFile(file, { ...flags, set }, opts);
   if (report(res)) return undefined;
   const read: WeightsReadOptions = { allowNonFinite: flags.allowNonfinite ?? false };
   const frozen = await frozenPartsFor({ ...flags, adapter: ft?.dir, ...read });
   const graph = stackFrozen(res.graph!, frozen.parts);
   if (ft && !knowsBase(ft) && !base.init && frozenBaseParams(graph).length) throw noBaseError(ft, graph);
-  const tokenizer = pickTokenizer(graph, flags.tokenizer);
+  const tokenizer = pickTokenizer(graph, chooseTokenizer(ft, flags.tokenizer));
   const store = createStore(graph, 'f32');
   // Base weights first, so that inits reading them (prompt `vocab`/`text`) see the loaded table.
   const loaded = base.init ? (await loadInit(base.init, graph, store, undefined, read)).loaded : new Set<string>();
   initParams(graph, store, { seed: base.seed, tokenize: (t) => tokenizer.encode(t), skip: loaded });
   fillFrozen(store, frozen.parts);
-  const dtype = frozenDtype(flags.frozenDtype);
+  const dtype = frozenDtype(dt.dtype);
   if (isQuantDtype(dtype)) quantizeFrozen(graph, store, dtype);
   if (ft) await loadFineTune(file, graph, store, ft, read);
-  return { graph, sources: Object.fromEntries(res.texts), store, tokenizer, maxContext: maxContext(graph), base, ...(ft ? { fineTune: ft } : {}), ...(frozen.specs.length ? { frozen: frozen.specs } : {}) };
+  return { graph, sources: Object.fromEntries(res.texts), store, tokenizer, maxContext: maxContext(graph), base, ...(ft ? { fineTune: ft } : {}), ...(frozen.specs.length ? { frozen: frozen.specs } : {}), ...(dt.dtype ? { frozenDtype: dt.dtype } : {}) };
 }
 
 /** The adapter's weights: every kept trainable parameter of the model, and nothing else. */

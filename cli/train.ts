@@ -19,7 +19,8 @@ import { count, makeReporter } from './progress.ts';
 import { frozenSetting } from './multi.ts';
 import { describeRanks, withRanks } from './rank-selection.ts';
 import { promptTemplateOf } from '../compiler/peft/template.ts';
-import { int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
+import { frozenDtype, int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
+import { FROZEN_DTYPE_SETTING } from './fine-tune.ts';
 import { sequenceProblem, sequenceRoom } from '../compiler/positions.ts';
 
 export interface TrainFlags extends SessionFlags {
@@ -99,7 +100,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     format: CHECKPOINT_FORMAT,
     step,
     seed: Number(flags.seed ?? '0'),
-    settings: { eval_rows: flags.evalRows ?? '256', data: dataSpec, valid: valid ?? null, steps, batch: batcher.batchSize, seq: seqLen, lr: opt.lr, schedule: flags.schedule, warmup: Number(flags.warmup), optimizer: opt.kind, weight_decay: opt.weightDecay, clip: opt.clipNorm, backend: backend.name, tokenizer: s.tokenizer.name, full: flags.full ?? false, ...frozenSetting(s.frozen), ...labelNamesSetting(data.stringLabels) },
+    settings: { eval_rows: flags.evalRows ?? '256', data: dataSpec, valid: valid ?? null, steps, batch: batcher.batchSize, seq: seqLen, lr: opt.lr, schedule: flags.schedule, warmup: Number(flags.warmup), optimizer: opt.kind, weight_decay: opt.weightDecay, clip: opt.clipNorm, backend: backend.name, tokenizer: s.tokenizer.name, [FROZEN_DTYPE_SETTING]: frozenDtype(flags.frozenDtype), full: flags.full ?? false, ...frozenSetting(s.frozen), ...labelNamesSetting(data.stringLabels) },
     source: { entry: file, files: s.sources },
     set: flags.set ?? [],
     base: flags.init ?? null,
