@@ -428,7 +428,7 @@ export async function vizMulti(file: string, flags: MultiFlags & { output?: stri
 export async function frozenPartsFor(flags: { frozenAdapter?: string[]; resume?: string; adapter?: string | string[]; allowNonFinite?: boolean }): Promise<{ specs: AdapterSpec[]; parts: LoadedAdapter[] }> {
   let specs = (flags.frozenAdapter ?? []).map(parseAdapterSpec);
   const recorded = flags.resume ?? (typeof flags.adapter === 'string' ? flags.adapter : undefined);
-  if (!specs.length && recorded && isCheckpointDir(recorded)) specs = frozenAdaptersOf(readCheckpointDir(recorded).state);
+  if (!specs.length && recorded && isCheckpointDir(recorded)) specs = frozenAdaptersOf(readCheckpointDir(recorded).state, recorded);
   specs = specs.map((s) => ({ name: s.name, dir: resolve(s.dir) }));
   return { specs, parts: specs.length ? await loadStackParts(specs, 0, { allowNonFinite: flags.allowNonFinite ?? false }) : [] };
 }

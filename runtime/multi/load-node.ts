@@ -8,7 +8,8 @@ import { describeAdapter } from '../../compiler/multi/describe.ts';
 import { stackAdapters, stackedPath } from '../../compiler/multi/stack.ts';
 import type { SourceHost } from '../../compiler/load.ts';
 import { Arena } from '../arena.ts';
-import { ADAPTER_FILE, CHECKPOINT_FILE, type CheckpointState } from '../checkpoint.ts';
+import { z } from 'zod';
+import { ADAPTER_FILE, CHECKPOINT_FILE, CheckpointError, type CheckpointState } from '../checkpoint.ts';
 import { readCheckpointDir } from '../checkpoint-node.ts';
 import { initParams } from '../init.ts';
 import { emitPeft } from '../interop/emit-peft.ts';
@@ -116,7 +117,7 @@ export async function loadStackParts(specs: AdapterSpec[], depth = 0, read: Weig
   for (const spec of specs) {
     if (!isCheckpointDir(spec.dir)) throw new AdapterSetError(`${spec.dir}: not a checkpoint directory (${CHECKPOINT_FILE} and ${ADAPTER_FILE}); import an adapter folder first with \`peftc import\``);
     const ck = readCheckpointDir(spec.dir);
-    out.push(...(await loadStackParts(frozenAdaptersOf(ck.state), depth + 1, read)));
+    out.push(...(await loadStackParts(frozenAdaptersOf(ck.state, spec.dir), depth + 1, read)));
     const graph = compileCheckpointSource(ck.state, spec.dir);
     const raw = await readAdapterValues(spec.dir, read);
     checkAdapterValues(graph, raw, join(spec.dir, ADAPTER_FILE));
@@ -125,15 +126,31 @@ export async function loadStackParts(specs: AdapterSpec[], depth = 0, read: Weig
   return out;
 }
 
-/** The adapters a checkpoint was trained on top of (`peftc train --frozen-adapter`). */
-export function frozenAdaptersOf(state: CheckpointState): AdapterSpec[] {
+/** The recorded frozen adapters: what frozenSetting (cli/multi.ts) writes. */
+const frozenAdaptersSchema = z.array(z.object({ name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'expected an adapter name (letters, digits, _ and -)'), dir: z.string().min(1) }));
+
+/** The adapters a checkpoint (at `where`) was trained on top of (`peftc train --frozen-adapter`). */
+export function frozenAdaptersOf(state: CheckpointState, where = 'the checkpoint'): AdapterSpec[] {
   const raw = state.settings[FROZEN_SETTING];
-  if (typeof raw !== 'string' || raw === '') return [];
+  if (raw === undefined || raw === null || raw === '') return [];
+  const shape = 'a JSON array of {"name": …, "dir": …}';
+  const bad = (what: string) => new CheckpointError(`${where}: setting \`${FROZEN_SETTING}\` ${what}; it must be ${shape}`);
+  if (typeof raw !== 'string') throw bad(`is ${typeof raw} ${JSON.stringify(raw)}`);
+  let json: unknown;
   try {
-    return (JSON.parse(raw) as AdapterSpec[]).map((x) => ({ name: x.name, dir: x.dir }));
+    json = JSON.parse(raw);
   } catch {
-    throw new AdapterSetError(`the checkpoint's ${FROZEN_SETTING} setting is not valid JSON`);
+    throw bad('is not valid JSON');
   }
+  // A hand-edited or foreign value: say which entry and field is wrong, not just "not valid".
+  const r = frozenAdaptersSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const at = issue.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('');
+    const what = issue.message.endsWith('received undefined') ? 'missing' : issue.message.replace(/^Invalid input: /, '');
+    throw bad(`is badly shaped${at ? ` at ${at}` : ''}: ${what}`);
+  }
+  return r.data.map((x) => ({ name: x.name, dir: x.dir }));
 }
 
 /**
