@@ -26,6 +26,7 @@ export interface EvalFlags extends SessionFlags {
 }
 
 export async function evalCommand(file: string, flags: EvalFlags): Promise<number> {
+  const limit = dataLimit(flags.maxDataBytes); // a bad flag is reported before the model opens
   const s = await openSession(file, flags, { derivedPrefix: true });
   if (!s) return 1;
   noteSeededBase(s);
@@ -34,7 +35,7 @@ export async function evalCommand(file: string, flags: EvalFlags): Promise<numbe
   const classes = g.task === 'classification' ? (g.nodes[g.outputs.logits]!.shape[1] as number) : undefined;
   // Evaluate the whole of --data (or --valid): everything is the validation split.
   const template = promptTemplateOf(g);
-  const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}), ...trainedLabels(s), ...(template ? { template } : {}), ...dataLimit(flags.maxDataBytes) });
+  const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}), ...trainedLabels(s), ...(template ? { template } : {}), ...limit });
   const batcher = new Batcher(data, { batchSize: int(flags.batch, '--batch', 1), promptLength: g.promptLength });
   const rank = evalRank(g, flags.rank);
   const { backend } = withRanks(g, await openBackend(flags.backend ?? 'cpu', trainingGraph(g, optimizerFrom({})), s.store, flags.gpu, s.frozenDtype), s.store, { evalRank: rank });

@@ -15,6 +15,7 @@ import { ADAPTER_FILE, CHECKPOINT_FILE, CHECKPOINT_FORMAT, packCheckpoint, type 
 import { readCheckpointDir } from '../runtime/checkpoint-node.ts';
 import { Batcher } from '../runtime/data/batches.ts';
 import { loadDataset } from '../runtime/data/load-node.ts';
+import { dataLimit } from '../runtime/data/read-node.ts';
 import { DecodeStream, type Tokenizer } from '../runtime/data/tokenizer.ts';
 import { planBaseLoad } from '../runtime/interop/hf-weights.ts';
 import { readHfCheckpoint } from '../runtime/interop/hf-weights-node.ts';
@@ -129,10 +130,12 @@ export interface MultiEvalFlags extends MultiFlags {
   batch: string;
   seq?: string;
   json?: boolean;
+  maxDataBytes?: string;
 }
 
 /** `peftc eval BASE.peft --adapter a=DIR … [--use …]`: loss and perplexity per adapter (every loaded one without --use). */
 export async function evalMulti(file: string, flags: MultiEvalFlags): Promise<number> {
+  const limit = dataLimit(flags.maxDataBytes); // a bad flag is reported before the models open
   const o = await openAdapterSet(file, flags);
   const uses = o.uses.length ? o.uses : o.set.names;
   const g = o.loaded.base.graph;
@@ -140,7 +143,7 @@ export async function evalMulti(file: string, flags: MultiEvalFlags): Promise<nu
   const seqLen = int(flags.seq ?? String(Math.min(128, o.maxContext - P)), '--seq', 2);
   const classes = g.task === 'classification' ? (g.nodes[g.outputs.logits]!.shape[1] as number) : undefined;
   const labels = classes ? trainedLabelNames((flags.adapter ?? []).map(parseAdapterSpec)) : {};
-  const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: o.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}), ...labels });
+  const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: o.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}), ...labels, ...limit });
   const rows: { adapter: string; loss: number; perplexity: number; positions: number }[] = [];
   for (const [i, u] of uses.entries()) {
     const batcher = new Batcher(data, { batchSize: int(flags.batch, '--batch', 1), promptLength: o.set.promptLength(u) });

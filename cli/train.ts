@@ -50,6 +50,7 @@ export interface TrainFlags extends SessionFlags {
 
 export async function trainCommand(file: string, flags: TrainFlags): Promise<number> {
   const opt = optimizerFrom(flags); // check the flags before any slow work
+  const limit = dataLimit(flags.maxDataBytes);
   const resumed = flags.resume ? readCheckpointDir(flags.resume) : undefined;
   const out = flags.out ?? flags.resume ?? `runs/${basename(file, '.peft')}`;
   refuseToReplace(out, flags);
@@ -67,7 +68,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
   const tooLong = sequenceProblem(g, seqLen);
   if (tooLong) throw new UserError(`--seq ${seqLen}: ${tooLong}`);
   const template = promptTemplateOf(g);
-  const data = loadDataset({ data: dataSpec, ...(valid ? { valid } : {}), task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...numLabels(g), ...resumedLabels(resumed, flags.resume), ...(template ? { template } : {}), ...dataLimit(flags.maxDataBytes) });
+  const data = loadDataset({ data: dataSpec, ...(valid ? { valid } : {}), task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...numLabels(g), ...resumedLabels(resumed, flags.resume), ...(template ? { template } : {}), ...limit });
   const batcher = new Batcher(data, {
     batchSize: int(flags.batch, '--batch', 1),
     promptLength: g.promptLength,
