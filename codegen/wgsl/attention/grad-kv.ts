@@ -12,7 +12,7 @@
 import { LOOP_BUDGET, ceilDiv, checkOutput, failLimit, grid, u32, widthFor } from '../common.ts';
 import type { AdapterCaps, OpKernel, OpKernelRequest } from '../types.ts';
 import { at, dotBufs, each, loadVec, names, treeSum } from '../unroll.ts';
-import { bindings, geometry, preamble } from './spec.ts';
+import { bindings, firstQuery, geometry, preamble } from './spec.ts';
 import { KEY_GRAD_WG, keyGradLoops, keyGradVariantFor, perKeyBlockShape, type KeyGrads } from './tuning.ts';
 
 /** The gradient updates of key r for one query (x = its q row, y = its dy row, in registers). */
@@ -85,7 +85,7 @@ ${gr.prologue}
   var stL: array<f32, ${C}>;
   ${needK ? `var stD: array<f32, ${C}>;` : ''}
   // The first query that sees a key of this block: causal key j ≥ prefix is seen from i = j − prefix.
-  let i0 = ${g.causal ? 'select(0u, j0 - PREFIX, j0 > PREFIX)' : '0u'};
+  let i0 = ${firstQuery(g, 'j0')};
   for (var hh = 0u; hh < G; hh++) {
     let h = kvh * G + hh;
     for (var c0 = i0; c0 < S; c0 += C) {
@@ -98,7 +98,7 @@ ${gr.prologue}
       let jEnd = min(j1, visible(b, cEnd - 1u));
       for (var j = j0; j < jEnd; j += R) {
       ${keyLoads}
-      let qs = ${g.causal ? 'max(c0, select(0u, j - PREFIX, j > PREFIX))' : 'c0'};
+      let qs = ${firstQuery(g, 'j', 'c0')};
       for (var qi = qs; qi < cEnd; qi++) {
         let qo = (b * S + qi) * QS + h * HDW;
         let nv = visible(b, qi);
@@ -193,7 +193,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   ${each(n, (c) => `var a${c} = ${T}();`)}
   ${which === 'kv' ? each(n, (c) => `var e${c} = ${T}();`) : ''}
   // The first query that sees a key of this block: causal key j ≥ prefix is seen from i = j − prefix.
-  let i0 = ${g.causal ? 'select(0u, j0 - PREFIX, j0 > PREFIX)' : '0u'};
+  let i0 = ${firstQuery(g, 'j0')};
   for (var hh = 0u; hh < G; hh++) {
     let h = kvh * G + hh;
     for (var c0 = i0; c0 < S; c0 += WG) {

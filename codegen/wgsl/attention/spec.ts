@@ -50,6 +50,16 @@ function visibleWgsl(g: Geometry): string {
   }
 }
 
+/**
+ * WGSL: the first query that sees key `j`, and not before query `from` (the key gradients start
+ * there): causal key j ≥ prefix is seen from query j − prefix, every other key from query 0.
+ */
+export function firstQuery(g: Pick<Geometry, 'causal'>, j: string, from?: string): string {
+  if (!g.causal) return from ?? '0u';
+  const first = `select(0u, ${j} - PREFIX, ${j} > PREFIX)`;
+  return from ? `max(${from}, ${first})` : first;
+}
+
 /** Constants and helpers shared by the kernels. */
 export function preamble(g: Geometry, w: 1 | 4, op: string): string {
   const T = w === 4 ? 'vec4<f32>' : 'f32';
