@@ -65,6 +65,7 @@ describe('the extractor', () => {
   });
   it('runs documented commands on small settings', () => {
     expect(shortened('peftc train m.peft --steps 150 --warmup 10 --eval-rows 128')).toBe('peftc train m.peft --steps 2 --warmup 1 --eval-rows 4');
+    expect(shortened('peftc train m.peft --resume r --steps 300')).toBe('peftc train m.peft --resume r --steps 4 --eval-rows 8');
     expect(shortened('node trainer/train.mjs --serve 8080')).toBe('node trainer/train.mjs --serve 0');
   });
   it('finds the runnable blocks of the docs', () => {

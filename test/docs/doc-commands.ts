@@ -70,9 +70,12 @@ function stripComment(cmd: string): string {
   return cmd.trim();
 }
 
-/** Small settings: the docs show real runs; the test runs the same commands, shorter. */
-const CLAMPS: Array<[RegExp, string]> = [
-  [/--steps[ =](\d+)/g, '--steps 2'],
+/**
+ * Small settings: the docs show real runs; the test runs the same commands, shorter. Step
+ * counts shrink in proportion (150 → 2, 300 → 4), so a resumed run still has steps to go.
+ */
+const CLAMPS: Array<[RegExp, string | ((m: string, n: string) => string)]> = [
+  [/--steps[ =](\d+)/g, (_m, n) => `--steps ${Math.max(1, Math.ceil(Number(n) / 75))}`],
   [/--max-tokens[ =](\d+)/g, '--max-tokens 8'],
   [/--eval-rows[ =](\d+)/g, '--eval-rows 4'],
   [/--eval-every[ =](\d+)/g, '--eval-every 1'],
@@ -81,5 +84,7 @@ const CLAMPS: Array<[RegExp, string]> = [
 ];
 
 export function shortened(cmd: string): string {
-  return CLAMPS.reduce((c, [re, to]) => c.replace(re, to), cmd);
+  const short = CLAMPS.reduce((c, [re, to]) => c.replace(re, to as string), cmd);
+  // Validation over 8 rows, not 256, unless the command says how many.
+  return /^peftc train\b/.test(short) && !/--eval-rows\b/.test(short) ? `${short} --eval-rows 8` : short;
 }
