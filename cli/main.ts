@@ -9,7 +9,7 @@ import { printTrainingGraph } from '../compiler/ir/printer.ts';
 import { doctorCommand } from './doctor.ts';
 import { gradCommand, type GradFlags } from './grad.ts';
 import { planText, type PlanFlags } from './plan.ts';
-import { paramsCommand, type ParamsFlags } from './params.ts';
+import { frozenDtypeOption, paramsCommand, type ParamsFlags } from './params.ts';
 import { vizCommand, type VizFlags } from './viz.ts';
 import { trainCommand, type TrainFlags } from './train.ts';
 import { buildCommand, type BuildFlags } from './build.ts';
@@ -49,6 +49,7 @@ addCompileFlags(
     .option('--json', 'print JSON')
     .option('--flat', 'one row per parameter instead of the module tree')
     .option('--adapter <dir>', 'a checkpoint directory: show the ranks lora(rank = auto(…)) allocated')
+    .addOption(frozenDtypeOption())
     .description('show the module tree with trainable shares (or each parameter with --flat), and the trainable summary'),
 ).action((file: string, flags: ParamsFlags) => {
   process.exitCode = paramsCommand(file, flags);
