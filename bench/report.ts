@@ -11,6 +11,7 @@ import type { MemoryReport, StepRecord, TrainResult } from './train.ts';
 import type { runCompileBench } from './compile.ts';
 import { type Gpt2sResult, gpt2sHeadline } from './gpt2s.ts';
 import type { BlasChoice } from './peers/blas.ts';
+import type { GenerationFields } from './quick-fields.ts';
 
 export const GOALS = { tfjsRatio: 3, loraVsFull: 0.7, trainableStateFraction: 0.02 };
 
@@ -38,6 +39,10 @@ export interface BenchResults {
   /** Training at GPT-2-small size (bench/gpt2s.ts), with when and under what load it ran. */
   gpt2s?: Gpt2sResult & Gpt2sRun;
   gpt2sError?: string;
+  /** Generation ms per token at GPT-2-small size against PyTorch, and its flatness (bench/quick-fields.ts). */
+  generation?: GenerationFields;
+  /** `peftc memory examples/llama-lora.peft --batch 1 --seq 512 --frozen-dtype nf4`'s total. */
+  nf4TinyllamaTotalGib?: number | { error: string };
 }
 
 /** When the GPT-2-small part ran: it may be run on its own (`--gpt2s-only`) into older results. */
@@ -359,6 +364,10 @@ ${multiSection(res)}
 
 ${gpt2sSection(res)}
 
+## 7. Generation and memory at scale
+
+${generationSection(res)}
+
 ## Where the time goes
 
 ${profileSection(res)}
@@ -424,6 +433,24 @@ function multiSection(res: BenchResults): string {
 \`\`\`
 ${m.output.trim()}
 \`\`\``;
+}
+
+/** §7: bench/quick-fields.ts's figures (every run, the quick one included, unless --no-gen). */
+function generationSection(res: BenchResults): string {
+  const g = res.generation;
+  const gib = res.nf4TinyllamaTotalGib;
+  const out: string[] = [];
+  if (!g) out.push('Generation: not measured in this run.');
+  else {
+    const ctx = Object.entries(g.gen_ms_per_token).map(([c, ms]) => `${c}: ${num(ms, 1)}`).join(', ');
+    out.push(`Generation at ${g.gen_model}, random weights, greedy, ${g.gen_tokens} tokens after each prefill (bench/generate.ts: the CPU backend with its key/value cache, one thread; the WebGPU path re-evaluates the window and is not the best backend yet) against PyTorch with its cache, one thread (bench/torch_generate.py). ms per token by context: ${ctx || 'n/a'}; PyTorch at 128: ${g.gen_torch_ms_per_token_128 === null ? 'n/a' : num(g.gen_torch_ms_per_token_128, 1)}.`);
+    out.push(`\`gen_ms_per_token_vs_torch\` (context 128; below 1 is faster than PyTorch): **${g.gen_ms_per_token_vs_torch === null ? 'n/a' : num(g.gen_ms_per_token_vs_torch)}**; \`gen_flatness\` (ms/token at 512 over 16; 1 is flat): **${g.gen_flatness === null ? 'n/a' : num(g.gen_flatness)}**.${g.errors.length ? ` Errors: ${g.errors.join('; ')}.` : ''}`);
+  }
+  if (gib === undefined) out.push('Memory: not measured in this run.');
+  else out.push(typeof gib === 'number'
+    ? `\`nf4_tinyllama_total_gib\`: **${num(gib, 3)} GiB**, the plan's total for one training step of examples/llama-lora.peft (TinyLlama-1.1B) at B = 1, T = 512 with an nf4 base (\`peftc memory … --batch 1 --seq 512 --frozen-dtype nf4\`, computed, not measured).`
+    : `\`nf4_tinyllama_total_gib\`: failed: ${gib.error}`);
+  return out.join('\n\n');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -11,6 +11,10 @@
 //            --gpt2s-plan '1:llvmpipe,swiftshader,cpu;4:llvmpipe,swiftshader,cpu' (batch size: runners)
 //            --gpt2s-reps N  --gpt2s-torch-threads 1,2
 //            --no-gpt2s  --out DIR (results.json and BENCHMARKS.md there)
+//            --no-gen  --gen-tokens N (generation at GPT-2 small: tokens after each prefill; quick 4, full 16)
+// Every run also adds §7 (bench/quick-fields.ts): generation ms/token at GPT-2 small against
+// PyTorch (gen_ms_per_token_vs_torch, gen_flatness) and the nf4 TinyLlama plan's total memory
+// (nf4_tinyllama_total_gib), also in the quick run's JSON line.
 //
 // PyTorch runs on the fastest correct BLAS found at the start (bench/peers/blas.ts: OpenBLAS's
 // kernels are measured, and the chosen OPENBLAS_* variables are set for every PyTorch process).
@@ -30,6 +34,7 @@ import { chooseBlas } from './peers/blas.ts';
 import { type AdapterResults, type BenchResults, gpt2sFields, headline, renderMarkdown } from './report.ts';
 import type { TrainResult } from './train.ts';
 import { PYTHON, torchMissing } from './peers/torch.ts';
+import { generationFields, nf4TinyllamaTotalGib } from './quick-fields.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const argv = process.argv.slice(2);
@@ -182,6 +187,17 @@ if (!quick && !argv.includes('--no-multi')) {
     : { error: `exited with ${r.status ?? r.signal}: ${(r.stderr ?? '').split('\n').filter((l) => l && !NOISE.test(l)).slice(-2).join(' | ')}` };
 }
 if (!argv.includes('--no-gpt2s')) await gpt2sPart(results);
+if (!argv.includes('--no-gen')) {
+  const tokens = Number(flag('gen-tokens', quick ? '4' : '16', argv));
+  say(`GPT-2 small: generation ms/token at contexts 16, 128, 512 (${tokens} tokens each)${missingTorch ? '' : ', and PyTorch at 128'}`);
+  results.generation = generationFields({ tokens, torch: !missingTorch, log: (l) => say(`  ${l}`) });
+  for (const e of results.generation.errors) say(`  ${e}`);
+}
+try {
+  results.nf4TinyllamaTotalGib = await nf4TinyllamaTotalGib();
+} catch (e) {
+  results.nf4TinyllamaTotalGib = { error: (e as Error).message };
+}
 if (missingTorch) results.versions.torch = `skipped (${missingTorch})`;
 results.versions.tsx = version('tsx');
 results.machine.loadAverageEnd = loadavg();
@@ -205,10 +221,14 @@ console.log(JSON.stringify({
   ...first,
   ...gpt2sFields(results),
   compile_to_wgsl_ms: results.compile?.warm_median_ms.wgsl ?? null,
+  gen_ms_per_token_vs_torch: results.generation?.gen_ms_per_token_vs_torch ?? null,
+  gen_flatness: results.generation?.gen_flatness ?? null,
+  nf4_tinyllama_total_gib: typeof results.nf4TinyllamaTotalGib === 'number' ? results.nf4TinyllamaTotalGib : null,
   elapsed_s: Math.round(results.elapsedSeconds),
   mode: results.mode,
   results: resultsPath,
   adapters: heads.length > 1 ? heads : undefined,
-  errors: results.adapters.flatMap((a) => a.errors).concat(results.compileError ? [results.compileError] : [], results.gpt2sError ? [results.gpt2sError] : [], results.gpt2s?.batches.flatMap((b) => b.errors) ?? []),
+  errors: results.adapters.flatMap((a) => a.errors).concat(results.compileError ? [results.compileError] : [], results.gpt2sError ? [results.gpt2sError] : [], results.gpt2s?.batches.flatMap((b) => b.errors) ?? [],
+    results.generation?.errors ?? [], typeof results.nf4TinyllamaTotalGib === 'object' ? [results.nf4TinyllamaTotalGib.error] : []),
 }));
 process.exit(0);

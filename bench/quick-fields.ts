@@ -1,0 +1,74 @@
+// The quick run's generation and memory fields (issues 15 and 16):
+//   gen_ms_per_token_vs_torch  ms per generated token at context 128, this project's best backend
+//                              (the CPU backend with its key/value cache: the WebGPU path
+//                              re-evaluates the window) over PyTorch's with its cache; below 1 is
+//                              faster than PyTorch. GPT-2 small (examples/gpt2-lora.peft), random
+//                              weights, greedy, a few tokens after each prefill (--gen-tokens).
+//   gen_flatness               this project's ms/token at context 512 over context 16 (1 is flat).
+//   nf4_tinyllama_total_gib    `peftc memory examples/llama-lora.peft --batch 1 --seq 512
+//                              --frozen-dtype nf4`'s total, computed in this process.
+// Both generators run in processes of their own (bench/generate.ts, bench/torch_generate.py), one
+// after the other; PyTorch with one thread, as bench/generate.ts's backend is one thread.
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { memoryReport } from '../cli/memory.ts';
+import { nodeHost } from '../cli/node-host.ts';
+import { compile } from '../compiler/build.ts';
+import { PYTHON } from './peers/torch.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const CONTEXTS = [16, 128, 512];
+
+export interface GenerationFields {
+  gen_ms_per_token_vs_torch: number | null;
+  gen_flatness: number | null;
+  /** The figures behind them: ms per token by context, this project's and PyTorch's at 128. */
+  gen_ms_per_token: Record<string, number>;
+  gen_torch_ms_per_token_128: number | null;
+  gen_tokens: number;
+  gen_model: string;
+  errors: string[];
+}
+
+/** The last stdout line of a child, parsed; an error names the command and its last stderr line. */
+function lastJson(cmd: string, args: string[], timeoutS: number): Record<string, unknown> {
+  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', timeout: timeoutS * 1000, maxBuffer: 1 << 24 });
+  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !line.startsWith('{')) {
+    const why = (r.stderr ?? '').trim().split('\n').filter(Boolean).pop() ?? String(r.error ?? r.signal ?? r.status);
+    throw new Error(`${args.find((a) => a.endsWith('.ts') || a.endsWith('.py'))}: ${why}`);
+  }
+  return JSON.parse(line) as Record<string, unknown>;
+}
+
+export function generationFields(opts: { tokens: number; torch: boolean; log: (l: string) => void }): GenerationFields {
+  const out: GenerationFields = { gen_ms_per_token_vs_torch: null, gen_flatness: null, gen_ms_per_token: {}, gen_torch_ms_per_token_128: null, gen_tokens: opts.tokens, gen_model: 'examples/gpt2-lora.peft (GPT-2 small)', errors: [] };
+  try {
+    const ours = lastJson(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/generate.ts'), '--model', 'examples/gpt2-lora.peft', '--contexts', CONTEXTS.join(','), '--tokens', String(opts.tokens), '--json'], 1200);
+    for (const r of ours.rows as { context: number; cache_ms_per_token: number }[]) out.gen_ms_per_token[r.context] = r.cache_ms_per_token;
+    out.gen_flatness = ours.gen_flatness as number;
+    opts.log(`this project (CPU, kv cache): ${CONTEXTS.map((c) => `${c}: ${out.gen_ms_per_token[c]} ms/token`).join(', ')}; flatness ${out.gen_flatness}`);
+  } catch (e) {
+    out.errors.push((e as Error).message);
+  }
+  if (!opts.torch) return out;
+  try {
+    const torch = lastJson(PYTHON, [join(ROOT, 'bench/torch_generate.py'), '--contexts', '128', '--tokens', String(opts.tokens), '--threads', '1'], 600);
+    out.gen_torch_ms_per_token_128 = (torch.rows as { ms_per_token: number }[])[0]!.ms_per_token;
+    opts.log(`PyTorch (1 thread, kv cache): 128: ${out.gen_torch_ms_per_token_128} ms/token`);
+  } catch (e) {
+    out.errors.push((e as Error).message);
+  }
+  const ours128 = out.gen_ms_per_token[128];
+  if (ours128 !== undefined && out.gen_torch_ms_per_token_128) out.gen_ms_per_token_vs_torch = +(ours128 / out.gen_torch_ms_per_token_128).toFixed(3);
+  return out;
+}
+
+/** `peftc memory examples/llama-lora.peft --batch 1 --seq 512 --frozen-dtype nf4`'s total in GiB. */
+export async function nf4TinyllamaTotalGib(): Promise<number> {
+  const file = join(ROOT, 'examples/llama-lora.peft');
+  const res = compile(file, nodeHost, {});
+  if (!res.graph) throw new Error(`examples/llama-lora.peft does not compile: ${res.diagnostics.map((d) => d.message).join('; ')}`);
+  const r = await memoryReport(res.graph, { batch: '1', seq: '512', frozenDtype: 'nf4' });
+  return +(r.total / 2 ** 30).toFixed(3);
+}
