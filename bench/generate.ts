@@ -17,7 +17,7 @@
 import { resolve } from 'node:path';
 import { compile } from '../compiler/build.ts';
 import { nodeHost } from '../cli/node-host.ts';
-import { vocabSize } from '../cli/session.ts';
+import { vocabSize } from '../cli/tokenizer-choice.ts';
 import { createStore } from '../runtime/arena.ts';
 import { CpuBackend } from '../runtime/backend.ts';
 import { Random } from '../runtime/cpu/random.ts';

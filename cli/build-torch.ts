@@ -17,10 +17,12 @@ import { planExport } from '../runtime/interop/hf-peft.ts';
 import { hfNameMap } from '../runtime/interop/names.ts';
 import { pyDumps } from '../runtime/interop/pyjson.ts';
 import { serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
-import type { BuildFlags } from './build.ts';
+import type { BuildFlags } from './build-flags.ts';
 import { compileFile } from './common.ts';
-import { UserError } from './grad.ts';
-import { int, openSession, optimizerFrom, vocabSize } from './session.ts';
+import { UserError } from './errors.ts';
+import { int, optimizerFrom } from './flags.ts';
+import { openSession } from './session.ts';
+import { vocabSize } from './tokenizer-choice.ts';
 
 export async function buildTorchCommand(file: string, flags: BuildFlags): Promise<number> {
   const opt = optimizerFrom(flags);

@@ -19,30 +19,12 @@ import { DEFAULT_CAPS, type AdapterCaps } from '../codegen/wgsl/caps.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { PAGE_HTML, bundleNode, bundlePage } from './build-bundle.ts';
 import { buildTorchCommand } from './build-torch.ts';
-import { UserError } from './grad.ts';
-import { adapterChoice } from './plan.ts';
-import { frozenF16, int, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
+import { UserError } from './errors.ts';
+import { adapterChoice, frozenF16, int, optimizerFrom } from './flags.ts';
+import type { BuildFlags } from './build-flags.ts';
+import { openSession, trainingGraph } from './session.ts';
+import { vocabSize } from './tokenizer-choice.ts';
 import { sequenceProblem, sequenceRoom } from '../compiler/positions.ts';
-
-export interface BuildFlags extends SessionFlags {
-  out: string;
-  data?: string;
-  batch: string;
-  seq?: string;
-  steps?: string;
-  lr?: string;
-  schedule: string;
-  warmup: string;
-  evalEvery?: string;
-  evalRows?: string;
-  optimizer?: string;
-  weightDecay?: string;
-  clip?: string;
-  kernels?: string;
-  maxDataBytes?: string;
-  /** `--target webgpu|torch`: this WebGPU trainer, or a PyTorch one (build-torch.ts). */
-  target?: string;
-}
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; dependencies: Record<string, string> });
 

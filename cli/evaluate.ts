@@ -10,10 +10,12 @@ import { validate } from '../runtime/trainer.ts';
 import { promptTemplateOf } from '../compiler/peft/template.ts';
 import { composeRow, templateOverhead, type TemplateSpec } from '../runtime/data/template.ts';
 import type { Tokenizer } from '../runtime/data/tokenizer.ts';
-import { UserError } from './grad.ts';
+import { UserError } from './errors.ts';
 import { evalRank, withRanks } from './rank-selection.ts';
 import { frozenBaseParams } from './fine-tune.ts';
-import { int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type Session, type SessionFlags } from './session.ts';
+import { int, num, optimizerFrom } from './flags.ts';
+import { openBackend, openSession, trainingGraph, type Session, type SessionFlags } from './session.ts';
+import { vocabSize } from './tokenizer-choice.ts';
 import { sequenceRoom } from '../compiler/positions.ts';
 
 export interface EvalFlags extends SessionFlags {

@@ -16,7 +16,7 @@ import { ADAPTER_FILE, CHECKPOINT_FILE, CheckpointError, type CheckpointState } 
 import { readCheckpointDir } from '../runtime/checkpoint-node.ts';
 import { TOKENIZER_NAMES } from '../runtime/data/tokenizer.ts';
 import { isCheckpointDir } from '../runtime/multi/load-node.ts';
-import { UserError } from './grad.ts';
+import { UserError } from './errors.ts';
 
 export interface FineTune {
   /** The adapter .safetensors file to load. */

@@ -16,6 +16,7 @@ import { lmTargets } from '../runtime/targets.ts';
 import { parseTokens } from '../runtime/tokens-file.ts';
 import { loadWeights } from '../runtime/weights.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
+import { UserError } from './errors.ts';
 import { FROZEN_DTYPES, frozenDtypeOf, isQuantDtype } from '../compiler/quant/dtype.ts';
 import { quantizeFrozen } from '../runtime/quantize-store.ts';
 
@@ -65,7 +66,7 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
 
 /** The same numbers on a WebGPU adapter: one forward and backward, everything read back. */
 async function gpuGrad(t: TrainingGraph, store: ParamStore, batch: Batch, adapter: string | undefined): Promise<{ loss: number; logits: FloatTensor; grads: Map<string, FloatTensor> }> {
-  const { adapterChoice } = await import('./plan.ts');
+  const { adapterChoice } = await import('./flags.ts');
   const { openNodeGpu } = await import('../runtime/webgpu/node-gpu.ts');
   const { createExecutor } = await import('../runtime/webgpu/plans.ts');
   const gpu = await openNodeGpu({ adapter: adapterChoice(adapter) });
@@ -77,11 +78,6 @@ async function gpuGrad(t: TrainingGraph, store: ParamStore, batch: Batch, adapte
   } finally {
     gpu.destroy();
   }
-}
-
-/** An error in what the user asked for: printed as one line, exit 1. */
-export class UserError extends Error {
-  override name = 'UserError';
 }
 
 function readText(path: string): string {

@@ -10,7 +10,7 @@ import { exportCheckpoint, importToCheckpoint, mergeToFile, readAdapterFolders }
 import { FAMILIES, hfNameMap, type Family } from '../runtime/interop/names.ts';
 import { report, type CompileFlags } from './common.ts';
 import { chooseBase, chooseSet, findFineTune, knowsBase, otherModelHint, unrecordedBase } from './fine-tune.ts';
-import { UserError } from './grad.ts';
+import { UserError } from './errors.ts';
 import { nodeHost } from './node-host.ts';
 
 export interface InteropFlags extends CompileFlags {

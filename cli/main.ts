@@ -7,12 +7,14 @@ import { addCompileFlags, addRuntimeFlags, compileFile, gpuTimeoutOption, report
 import { buildTrainingGraph } from '../compiler/training.ts';
 import { printTrainingGraph } from '../compiler/ir/printer.ts';
 import { doctorCommand } from './doctor.ts';
+import { isExpected } from './errors.ts';
 import { gradCommand, type GradFlags } from './grad.ts';
 import { planText, type PlanFlags } from './plan.ts';
 import { frozenDtypeOption, paramsCommand, type ParamsFlags } from './params.ts';
 import { vizCommand, type VizFlags } from './viz.ts';
 import { trainCommand, type TrainFlags } from './train.ts';
-import { buildCommand, type BuildFlags } from './build.ts';
+import { buildCommand } from './build.ts';
+import type { BuildFlags } from './build-flags.ts';
 import { evalCommand, generateCommand, type EvalFlags, type GenerateFlags } from './evaluate.ts';
 import { exportCommand, importCommand, mergeCommand } from './interop.ts';
 import { registerMultiAdapter } from './multi-commands.ts';
@@ -296,7 +298,7 @@ try {
 } catch (e) {
   // Errors about the user's input (bad weights, tokens, files) are one line and exit 1;
   // anything else is a bug in peftc: one line, exit 2, never a stack trace.
-  const expected = e instanceof Error && ['UserError', 'WeightsError', 'SafetensorsError', 'TokensError', 'GpuError', 'CodegenError', 'DataError', 'CheckpointError', 'InteropError', 'RankError', 'ModelSizeError'].includes(e.name);
+  const expected = isExpected(e);
   process.stderr.write(`peftc: ${expected ? '' : 'internal error: '}${e instanceof Error ? e.message : String(e)}\n`);
   process.exitCode = expected ? 1 : 2;
 }

@@ -12,9 +12,9 @@ import { quantizableWeights } from '../compiler/quant/select.ts';
 import { wgslBackend } from '../codegen/wgsl/backend.ts';
 import type { Command } from 'commander';
 import { addCompileFlags, compileFile, report, type CompileFlags } from './common.ts';
-import { UserError } from './grad.ts';
-import { capsFor, positiveInt } from './plan.ts';
-import { frozenDtype } from './session.ts';
+import { UserError } from './errors.ts';
+import { frozenDtype, positiveInt } from './flags.ts';
+import { capsFor } from './plan.ts';
 
 export interface MemoryFlags {
   batch?: string;

@@ -8,7 +8,7 @@ import { MultiGraphError } from '../compiler/multi/edit.ts';
 import { AdapterSetError } from '../runtime/multi/set.ts';
 import { addCompileFlags } from './common.ts';
 import { evalCommand, generateCommand, type EvalFlags, type GenerateFlags } from './evaluate.ts';
-import { UserError } from './grad.ts';
+import { UserError } from './errors.ts';
 import { collect, combineCommand, evalMulti, generateMulti, isMulti, paramsMulti, vizMulti, type CombineFlags, type MultiEvalFlags, type MultiGenerateFlags, type MultiFlags } from './multi.ts';
 import { paramsCommand, type ParamsFlags } from './params.ts';
 import { vizCommand, type VizFlags } from './viz.ts';

@@ -36,9 +36,10 @@ import { renderTreeText } from '../viz/terminal.ts';
 import { buildVizTree } from '../viz/tree.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
 import { BASE_UNKNOWN, chooseSharedBase, chooseSharedSet, type BaseChoice } from './fine-tune.ts';
-import { UserError } from './grad.ts';
+import { UserError } from './errors.ts';
 import { nodeHost } from './node-host.ts';
-import { int, num, pickTokenizer, vocabSize } from './session.ts';
+import { int, num } from './flags.ts';
+import { pickTokenizer, vocabSize } from './tokenizer-choice.ts';
 
 export interface MultiFlags extends CompileFlags {
   init?: string;

@@ -3,12 +3,11 @@
 import { buildTrainingGraph } from '../compiler/training.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { PlanError, buildPlan, formatPlan, formatWgsl } from '../compiler/lower/plan.ts';
-import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';
 import { wgslBackend } from '../codegen/wgsl/backend.ts';
 import { DEFAULT_CAPS, type AdapterCaps } from '../codegen/wgsl/caps.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
-import { UserError } from './grad.ts';
-import { frozenF16 } from './session.ts';
+import { UserError } from './errors.ts';
+import { adapterChoice, frozenF16, positiveInt } from './flags.ts';
 
 export interface PlanFlags {
   batch?: string;
@@ -17,18 +16,7 @@ export interface PlanFlags {
   frozenDtype?: string;
 }
 
-export function positiveInt(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a positive integer, got \`${value}\``);
-  return n;
-}
 
-export function adapterChoice(value: string | undefined): AdapterChoice {
-  const v = value ?? 'auto';
-  if (!(ADAPTER_CHOICES as readonly string[]).includes(v)) throw new UserError(`--gpu must be one of ${ADAPTER_CHOICES.join(', ')}, got \`${v}\``);
-  return v as AdapterChoice;
-}
 
 /** The caps of the adapter the user named (opened and closed again), or WebGPU's defaults. */
 export async function capsFor(adapter: string | undefined): Promise<AdapterCaps> {

@@ -12,7 +12,7 @@ import { quantizedTensors } from '../runtime/io/quantized-weights.ts';
 import { writeSafetensorsFile } from '../runtime/io/safetensors-node.ts';
 import type { WriteTensor } from '../runtime/io/safetensors.ts';
 import { addCompileFlags, compileFile, report, type CompileFlags } from './common.ts';
-import { UserError } from './grad.ts';
+import { UserError } from './errors.ts';
 
 export interface QuantizeFlags extends CompileFlags {
   init: string;

@@ -11,8 +11,8 @@ import { readCheckpointDir } from '../runtime/checkpoint-node.ts';
 import { getFloat32, parseSafetensors } from '../runtime/io/safetensors.ts';
 import { checkpointRanks, RankController, RankError, RankedBackend, type RankOptions } from '../runtime/rank-controller.ts';
 import { walkViz, type VizNode } from '../viz/tree.ts';
-import { UserError } from './grad.ts';
-import { int } from './session.ts';
+import { UserError } from './errors.ts';
+import { int } from './flags.ts';
 
 /** `--rank N`: DyLoRA's evaluation rank; an error for a model without `rank = dynamic(…)`. */
 export function evalRank(g: Graph, flag: string | undefined): number | undefined {

@@ -2,22 +2,23 @@
 // the parameter store, and fill it (seeded init, then --init base weights, then an
 // --adapter checkpoint's trainable weights).
 import { resolve } from 'node:path';
-import { DEFAULT_OPTIMIZER, type OptimizerConfig, type TrainingGraph } from '../compiler/autodiff/backward.ts';
+import type { OptimizerConfig, TrainingGraph } from '../compiler/autodiff/backward.ts';
 import { buildTrainingGraph } from '../compiler/training.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { createStore, type ParamStore } from '../runtime/arena.ts';
 import { CpuBackend, type Backend } from '../runtime/backend.ts';
 import type { Tokenizer } from '../runtime/data/tokenizer.ts';
-import { loadTokenizer } from '../runtime/data/tokenizers/load-node.ts';
 import { initParams } from '../runtime/init.ts';
 import { quantizeFrozen } from '../runtime/quantize-store.ts';
-import { FROZEN_DTYPES, frozenDtypeOf, isQuantDtype, type FrozenDtype } from '../compiler/quant/dtype.ts';
+import { isQuantDtype } from '../compiler/quant/dtype.ts';
 import { loadInit } from '../runtime/interop/hf-weights-node.ts';
 import { readWeightsFile, type WeightsReadOptions } from '../runtime/io/read-weights-node.ts';
 import { loadWeights } from '../runtime/weights.ts';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';
-import { UserError } from './grad.ts';
+import { UserError } from './errors.ts';
+import { frozenDtype, frozenF16 } from './flags.ts';
 import { fillFrozen, frozenPartsFor, stackFrozen } from './multi.ts';
+import { pickTokenizer } from './tokenizer-choice.ts';
 import type { AdapterSpec } from '../runtime/multi/load-node.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
 import { chooseBase, chooseFrozenDtype, chooseSet, chooseTokenizer, findFineTune, frozenBaseParams, knowsBase, noBaseError, otherModelHint, type BaseChoice, type FineTune } from './fine-tune.ts';
@@ -92,56 +93,13 @@ async function loadFineTune(file: string, graph: Graph, store: ParamStore, ft: F
   loadWeights(graph, store, weights, { require, where: ft.adapter, model: file, hint: (m) => (m.unmatched.length || m.wrong.length ? otherModelHint(file, ft) : undefined) });
 }
 
-/** Built-in tokenizers a model's vocabulary size implies (others default to `byte`). */
-const TOKENIZER_FOR_VOCAB = new Map([[50257, 'gpt2'], [32000, 'llama']]);
-
-/** The tokenizer named by --tokenizer (a name or a tokenizer.json), or the one the model's vocabulary implies. */
-export function pickTokenizer(g: Graph, name?: string): Tokenizer {
-  const vocab = vocabSize(g);
-  const tok = loadTokenizer(name ?? TOKENIZER_FOR_VOCAB.get(vocab ?? 0) ?? 'byte');
-  if (vocab !== undefined && tok.vocabSize > vocab) {
-    throw new UserError(`the ${tok.name} tokenizer has ${tok.vocabSize} tokens but the model's vocabulary has ${vocab}; set a matching vocab_size or --tokenizer`);
-  }
-  return tok;
-}
-
-export function vocabSize(g: Graph): number | undefined {
-  // The token embedding (a prompt template makes it a soft_embedding, whose ids are operand 2).
-  const emb = g.nodes.find((n) => (n.op === 'embedding' && g.nodes[n.inputs[1]!]!.op === 'input') || (n.op === 'soft_embedding' && g.nodes[n.inputs[2]!]!.op === 'input'));
-  return emb ? (g.nodes[emb.inputs[0]!]!.shape[0] as number) : undefined;
-}
-
 function maxContext(g: Graph): number {
   const pos = g.nodes.find((n) => n.op === 'embedding' && g.nodes[n.inputs[1]!]!.op === 'positions');
   return pos ? (g.nodes[pos.inputs[0]!]!.shape[0] as number) : Infinity;
 }
 
-export function optimizerFrom(flags: { lr?: string; optimizer?: string; weightDecay?: string; clip?: string }): OptimizerConfig {
-  const kind = flags.optimizer ?? 'adamw';
-  if (kind !== 'adamw' && kind !== 'sgd') throw new UserError(`--optimizer must be adamw or sgd, not \`${kind}\``);
-  return {
-    ...DEFAULT_OPTIMIZER,
-    kind,
-    lr: num(flags.lr ?? '1e-3', '--lr'),
-    weightDecay: num(flags.weightDecay ?? '0.01', '--weight-decay'),
-    clipNorm: num(flags.clip ?? '1', '--clip'),
-    momentum: kind === 'sgd' ? 0.9 : 0,
-  };
-}
 
-/** --frozen-dtype: f32 (default), f16, int8 or nf4 (docs/quantization.md). */
-export function frozenDtype(value: string | undefined): FrozenDtype {
-  const d = frozenDtypeOf(value);
-  if (!d) throw new UserError(`--frozen-dtype must be one of ${FROZEN_DTYPES.join(', ')}, not \`${value}\``);
-  return d;
-}
 
-/** --frozen-dtype for the WebGPU plan: f32 or f16 (frozen weight matrices in half floats). */
-export function frozenF16(value: string | undefined): boolean {
-  const d = frozenDtype(value);
-  if (isQuantDtype(d)) throw new UserError(`--frozen-dtype ${d} runs on --backend cpu so far; WebGPU plans and built trainers take f32 or f16`);
-  return d === 'f16';
-}
 
 export async function openBackend(name: string, t: TrainingGraph, store: ParamStore, adapter = 'auto', dtype?: string): Promise<Backend> {
   if (name === 'cpu') {
@@ -160,16 +118,4 @@ export async function openBackend(name: string, t: TrainingGraph, store: ParamSt
 
 export function trainingGraph(g: Graph, opt: OptimizerConfig): TrainingGraph {
   return buildTrainingGraph(g, opt);
-}
-
-export function num(s: string, flag: string): number {
-  const v = Number(s);
-  if (s.trim() === '' || !Number.isFinite(v)) throw new UserError(`${flag} must be a number, not \`${s}\``);
-  return v;
-}
-
-export function int(s: string, flag: string, min = 0): number {
-  const v = num(s, flag);
-  if (!Number.isInteger(v) || v < min) throw new UserError(`${flag} must be an integer ≥ ${min}, not \`${s}\``);
-  return v;
 }

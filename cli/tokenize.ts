@@ -4,7 +4,7 @@ import { readSync } from 'node:fs';
 import { bytes } from '../runtime/data/read-node.ts';
 import { encodeText } from '../runtime/data/token-stream.ts';
 import { loadTokenizer } from '../runtime/data/tokenizers/load-node.ts';
-import { UserError } from './grad.ts';
+import { UserError } from './errors.ts';
 
 export interface TokenizeFlags {
   tokenizer: string;

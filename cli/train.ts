@@ -14,12 +14,14 @@ import { labelNamesSetting, recordedLabelNames } from '../runtime/label-names.ts
 import { dataLimit } from '../runtime/data/read-node.ts';
 import type { ScheduleKind } from '../runtime/schedule.ts';
 import { train, validate } from '../runtime/trainer.ts';
-import { UserError } from './grad.ts';
+import { UserError } from './errors.ts';
 import { count, makeReporter } from './progress.ts';
 import { frozenSetting } from './multi.ts';
 import { describeRanks, withRanks } from './rank-selection.ts';
 import { promptTemplateOf } from '../compiler/peft/template.ts';
-import { frozenDtype, int, num, openBackend, openSession, optimizerFrom, trainingGraph, vocabSize, type SessionFlags } from './session.ts';
+import { frozenDtype, int, num, optimizerFrom } from './flags.ts';
+import { openBackend, openSession, trainingGraph, type SessionFlags } from './session.ts';
+import { vocabSize } from './tokenizer-choice.ts';
 import { FROZEN_DTYPE_SETTING } from './fine-tune.ts';
 import { sequenceProblem, sequenceRoom } from '../compiler/positions.ts';
 

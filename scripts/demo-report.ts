@@ -13,7 +13,8 @@ import { formatCount, summarize } from '../compiler/params.ts';
 import { CpuBackend } from '../runtime/backend.ts';
 import { Batcher } from '../runtime/data/batches.ts';
 import { loadDataset } from '../runtime/data/load-node.ts';
-import { openSession, optimizerFrom, trainingGraph } from '../cli/session.ts';
+import { optimizerFrom } from '../cli/flags.ts';
+import { openSession, trainingGraph } from '../cli/session.ts';
 
 /** One held-out row as a model sees it: the label, the predicted label and its probability. */
 export interface Prediction {

@@ -11,7 +11,7 @@ import jsTiktokenRanks from 'js-tiktoken/ranks/gpt2';
 import llamaPackage from 'llama-tokenizer-js';
 import { describe, expect, it } from 'vitest';
 import { compileFile } from '../../cli/common.ts';
-import { pickTokenizer } from '../../cli/session.ts';
+import { pickTokenizer } from '../../cli/tokenizer-choice.ts';
 import { tokenizeText } from '../../cli/tokenize.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { corpus } from '../../runtime/data/corpora-node.ts';

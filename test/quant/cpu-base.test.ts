@@ -104,8 +104,8 @@ describe('CPU: a quantized base equals the f32 model of its dequantized weights'
 
 describe('--frozen-dtype errors', () => {
   it('names the accepted dtypes, and where int8/nf4 do not run yet', async () => {
-    const { frozenDtype, frozenF16 } = await import('../../cli/session.ts');
-    const { UserError } = await import('../../cli/grad.ts');
+    const { frozenDtype, frozenF16 } = await import('../../cli/flags.ts');
+    const { UserError } = await import('../../cli/errors.ts');
     expect(() => frozenDtype('nf8')).toThrow(new UserError('--frozen-dtype must be one of f32, f16, int8, nf4, not `nf8`'));
     expect(frozenDtype('nf4')).toBe('nf4');
     expect(() => frozenF16('nf4')).toThrow(/--frozen-dtype nf4 runs on --backend cpu so far/);

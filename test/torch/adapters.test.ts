@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataRows } from '../../cli/build-torch.ts';
 import { evalCommand } from '../../cli/evaluate.ts';
 import { importCommand } from '../../cli/interop.ts';
-import { pickTokenizer } from '../../cli/session.ts';
+import { pickTokenizer } from '../../cli/tokenizer-choice.ts';
 import { resolveData } from '../../runtime/data/corpora-node.ts';
 import { EXAMPLES, graphOf } from '../helpers.ts';
 import { buildTorch, rng, runTrainMains, type MainResult } from './torch-helpers.ts';

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildTorchCommand } from '../../cli/build-torch.ts';
-import type { BuildFlags } from '../../cli/build.ts';
+import type { BuildFlags } from '../../cli/build-flags.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import { getFloat32, parseSafetensors, serializeSafetensors, type WriteTensor } from '../../runtime/io/safetensors.ts';
 

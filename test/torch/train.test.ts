@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCommand } from '../../cli/build.ts';
 import { dataRows } from '../../cli/build-torch.ts';
-import { pickTokenizer } from '../../cli/session.ts';
+import { pickTokenizer } from '../../cli/tokenizer-choice.ts';
 import { resolveData } from '../../runtime/data/corpora-node.ts';
 import { EXAMPLES, graphOf, TINY } from '../helpers.ts';
 import { buildTorch, rng, runPython, runTrainMains, type MainResult } from './torch-helpers.ts';

@@ -1,0 +1,63 @@
+// Parsers of flag strings shared by the verbs: each turns one option's text into a value or
+// throws a UserError that names the flag and the text it got.
+import { DEFAULT_OPTIMIZER, type OptimizerConfig } from '../compiler/autodiff/backward.ts';
+import { FROZEN_DTYPES, frozenDtypeOf, isQuantDtype, type FrozenDtype } from '../compiler/quant/dtype.ts';
+import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';
+import { UserError } from './errors.ts';
+
+/** A finite number (`--lr 3e-4`). */
+export function num(s: string, flag: string): number {
+  const v = Number(s);
+  if (s.trim() === '' || !Number.isFinite(v)) throw new UserError(`${flag} must be a number, not \`${s}\``);
+  return v;
+}
+
+/** An integer ≥ `min` (`--steps 100`). */
+export function int(s: string, flag: string, min = 0): number {
+  const v = num(s, flag);
+  if (!Number.isInteger(v) || v < min) throw new UserError(`${flag} must be an integer ≥ ${min}, not \`${s}\``);
+  return v;
+}
+
+/** An integer ≥ 1, or `fallback` when the flag is absent (`--batch`, `--seq`). */
+export function positiveInt(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a positive integer, got \`${value}\``);
+  return n;
+}
+
+/** --gpu: which WebGPU adapter to open (`auto` when absent). */
+export function adapterChoice(value: string | undefined): AdapterChoice {
+  const v = value ?? 'auto';
+  if (!(ADAPTER_CHOICES as readonly string[]).includes(v)) throw new UserError(`--gpu must be one of ${ADAPTER_CHOICES.join(', ')}, got \`${v}\``);
+  return v as AdapterChoice;
+}
+
+/** --frozen-dtype: f32 (default), f16, int8 or nf4 (docs/quantization.md). */
+export function frozenDtype(value: string | undefined): FrozenDtype {
+  const d = frozenDtypeOf(value);
+  if (!d) throw new UserError(`--frozen-dtype must be one of ${FROZEN_DTYPES.join(', ')}, not \`${value}\``);
+  return d;
+}
+
+/** --frozen-dtype for the WebGPU plan: f32 or f16 (frozen weight matrices in half floats). */
+export function frozenF16(value: string | undefined): boolean {
+  const d = frozenDtype(value);
+  if (isQuantDtype(d)) throw new UserError(`--frozen-dtype ${d} runs on --backend cpu so far; WebGPU plans and built trainers take f32 or f16`);
+  return d === 'f16';
+}
+
+/** --optimizer, --lr, --weight-decay, --clip: the optimizer's settings, with their defaults. */
+export function optimizerFrom(flags: { lr?: string; optimizer?: string; weightDecay?: string; clip?: string }): OptimizerConfig {
+  const kind = flags.optimizer ?? 'adamw';
+  if (kind !== 'adamw' && kind !== 'sgd') throw new UserError(`--optimizer must be adamw or sgd, not \`${kind}\``);
+  return {
+    ...DEFAULT_OPTIMIZER,
+    kind,
+    lr: num(flags.lr ?? '1e-3', '--lr'),
+    weightDecay: num(flags.weightDecay ?? '0.01', '--weight-decay'),
+    clipNorm: num(flags.clip ?? '1', '--clip'),
+    momentum: kind === 'sgd' ? 0.9 : 0,
+  };
+}
