@@ -5,6 +5,8 @@
 //                              faster than PyTorch. GPT-2 small (examples/gpt2-lora.peft), random
 //                              weights, greedy, a few tokens after each prefill (--gen-tokens).
 //   gen_flatness               this project's ms/token at context 512 over context 16 (1 is flat).
+//   gen_cpu_ms_per_token_vs_torch, gen_flatness_cpu: the same by CPU time per token (wall time
+//                              on a loaded, shared machine swings with the load; CPU time less).
 //   nf4_tinyllama_total_gib    `peftc memory examples/llama-lora.peft --batch 1 --seq 512
 //                              --frozen-dtype nf4`'s total, computed in this process.
 // Both generators run in processes of their own (bench/generate.ts, bench/torch_generate.py), one
@@ -22,9 +24,14 @@ const CONTEXTS = [16, 128, 512];
 export interface GenerationFields {
   gen_ms_per_token_vs_torch: number | null;
   gen_flatness: number | null;
+  /** The same two by the processes' CPU time per token: steadier on a shared machine. */
+  gen_cpu_ms_per_token_vs_torch: number | null;
+  gen_flatness_cpu: number | null;
   /** The figures behind them: ms per token by context, this project's and PyTorch's at 128. */
   gen_ms_per_token: Record<string, number>;
+  gen_cpu_ms_per_token: Record<string, number>;
   gen_torch_ms_per_token_128: number | null;
+  gen_torch_cpu_ms_per_token_128: number | null;
   gen_tokens: number;
   gen_model: string;
   errors: string[];
@@ -42,11 +49,15 @@ function lastJson(cmd: string, args: string[], timeoutS: number): Record<string,
 }
 
 export function generationFields(opts: { tokens: number; torch: boolean; log: (l: string) => void }): GenerationFields {
-  const out: GenerationFields = { gen_ms_per_token_vs_torch: null, gen_flatness: null, gen_ms_per_token: {}, gen_torch_ms_per_token_128: null, gen_tokens: opts.tokens, gen_model: 'examples/gpt2-lora.peft (GPT-2 small)', errors: [] };
+  const out: GenerationFields = { gen_ms_per_token_vs_torch: null, gen_flatness: null, gen_cpu_ms_per_token_vs_torch: null, gen_flatness_cpu: null, gen_ms_per_token: {}, gen_cpu_ms_per_token: {}, gen_torch_ms_per_token_128: null, gen_torch_cpu_ms_per_token_128: null, gen_tokens: opts.tokens, gen_model: 'examples/gpt2-lora.peft (GPT-2 small)', errors: [] };
   try {
     const ours = lastJson(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/generate.ts'), '--model', 'examples/gpt2-lora.peft', '--contexts', CONTEXTS.join(','), '--tokens', String(opts.tokens), '--json'], 1200);
-    for (const r of ours.rows as { context: number; cache_ms_per_token: number }[]) out.gen_ms_per_token[r.context] = r.cache_ms_per_token;
+    for (const r of ours.rows as { context: number; cache_ms_per_token: number; cache_cpu_ms_per_token: number }[]) {
+      out.gen_ms_per_token[r.context] = r.cache_ms_per_token;
+      out.gen_cpu_ms_per_token[r.context] = r.cache_cpu_ms_per_token;
+    }
     out.gen_flatness = ours.gen_flatness as number;
+    out.gen_flatness_cpu = ours.gen_flatness_cpu as number;
     opts.log(`this project (CPU, kv cache): ${CONTEXTS.map((c) => `${c}: ${out.gen_ms_per_token[c]} ms/token`).join(', ')}; flatness ${out.gen_flatness}`);
   } catch (e) {
     out.errors.push((e as Error).message);
@@ -54,13 +65,17 @@ export function generationFields(opts: { tokens: number; torch: boolean; log: (l
   if (!opts.torch) return out;
   try {
     const torch = lastJson(PYTHON, [join(ROOT, 'bench/torch_generate.py'), '--contexts', '128', '--tokens', String(opts.tokens), '--threads', '1'], 600);
-    out.gen_torch_ms_per_token_128 = (torch.rows as { ms_per_token: number }[])[0]!.ms_per_token;
+    const row = (torch.rows as { ms_per_token: number; cpu_ms_per_token: number }[])[0]!;
+    out.gen_torch_ms_per_token_128 = row.ms_per_token;
+    out.gen_torch_cpu_ms_per_token_128 = row.cpu_ms_per_token;
     opts.log(`PyTorch (1 thread, kv cache): 128: ${out.gen_torch_ms_per_token_128} ms/token`);
   } catch (e) {
     out.errors.push((e as Error).message);
   }
   const ours128 = out.gen_ms_per_token[128];
   if (ours128 !== undefined && out.gen_torch_ms_per_token_128) out.gen_ms_per_token_vs_torch = +(ours128 / out.gen_torch_ms_per_token_128).toFixed(3);
+  const cpu128 = out.gen_cpu_ms_per_token[128];
+  if (cpu128 !== undefined && out.gen_torch_cpu_ms_per_token_128) out.gen_cpu_ms_per_token_vs_torch = +(cpu128 / out.gen_torch_cpu_ms_per_token_128).toFixed(3);
   return out;
 }
 

@@ -444,7 +444,7 @@ function generationSection(res: BenchResults): string {
   else {
     const ctx = Object.entries(g.gen_ms_per_token).map(([c, ms]) => `${c}: ${num(ms, 1)}`).join(', ');
     out.push(`Generation at ${g.gen_model}, random weights, greedy, ${g.gen_tokens} tokens after each prefill (bench/generate.ts: the CPU backend with its key/value cache, one thread; the WebGPU path re-evaluates the window and is not the best backend yet) against PyTorch with its cache, one thread (bench/torch_generate.py). ms per token by context: ${ctx || 'n/a'}; PyTorch at 128: ${g.gen_torch_ms_per_token_128 === null ? 'n/a' : num(g.gen_torch_ms_per_token_128, 1)}.`);
-    out.push(`\`gen_ms_per_token_vs_torch\` (context 128; below 1 is faster than PyTorch): **${g.gen_ms_per_token_vs_torch === null ? 'n/a' : num(g.gen_ms_per_token_vs_torch)}**; \`gen_flatness\` (ms/token at 512 over 16; 1 is flat): **${g.gen_flatness === null ? 'n/a' : num(g.gen_flatness)}**.${g.errors.length ? ` Errors: ${g.errors.join('; ')}.` : ''}`);
+    out.push(`\`gen_ms_per_token_vs_torch\` (context 128; below 1 is faster than PyTorch): **${g.gen_ms_per_token_vs_torch === null ? 'n/a' : num(g.gen_ms_per_token_vs_torch)}**; \`gen_flatness\` (ms/token at 512 over 16; 1 is flat): **${g.gen_flatness === null ? 'n/a' : num(g.gen_flatness)}**. By CPU time per token (steadier under load): ${g.gen_cpu_ms_per_token_vs_torch === null ? 'n/a' : num(g.gen_cpu_ms_per_token_vs_torch)} and ${g.gen_flatness_cpu === null ? 'n/a' : num(g.gen_flatness_cpu)}.${g.errors.length ? ` Errors: ${g.errors.join('; ')}.` : ''}`);
   }
   if (gib === undefined) out.push('Memory: not measured in this run.');
   else out.push(typeof gib === 'number'

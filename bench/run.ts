@@ -223,6 +223,8 @@ console.log(JSON.stringify({
   compile_to_wgsl_ms: results.compile?.warm_median_ms.wgsl ?? null,
   gen_ms_per_token_vs_torch: results.generation?.gen_ms_per_token_vs_torch ?? null,
   gen_flatness: results.generation?.gen_flatness ?? null,
+  gen_cpu_ms_per_token_vs_torch: results.generation?.gen_cpu_ms_per_token_vs_torch ?? null,
+  gen_flatness_cpu: results.generation?.gen_flatness_cpu ?? null,
   nf4_tinyllama_total_gib: typeof results.nf4TinyllamaTotalGib === 'number' ? results.nf4TinyllamaTotalGib : null,
   elapsed_s: Math.round(results.elapsedSeconds),
   mode: results.mode,
