@@ -17,20 +17,11 @@ import { parseTrainerFiles } from '../../runtime/standalone/files.ts';
 import { resolveTarget, trainerServer } from '../../runtime/standalone/serve.ts';
 import { TrainerError } from '../../runtime/standalone/trainer-error.ts';
 import { peftc } from '../cli/peftc.ts';
+import { mulberry32 } from '../prng.ts';
 
 const SET = 'vocab_size=256,n_positions=32,n_embd=16,n_layer=1,n_head=2';
 
-/** A small seeded generator (mulberry32): the same cases on every run. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+const rng = mulberry32;
 
 let work: string;
 let dir: string;

@@ -14,22 +14,14 @@ import { getFloat32, parseSafetensors, serializeSafetensors, type SafetensorsFil
 import type { OptimizerState } from '../../runtime/optim.ts';
 import { graphOf } from '../helpers.ts';
 import { peftc } from './peftc.ts';
+import { mulberry32 } from '../prng.ts';
 
 const SET = 'vocab_size=256,n_positions=32,n_embd=16,n_layer=1,n_head=2';
 /** The error classes cli/main.ts reports as the user's (one line, exit 1). */
 const EXPECTED = ['UserError', 'WeightsError', 'SafetensorsError', 'TokensError', 'GpuError', 'CodegenError', 'DataError', 'CheckpointError', 'InteropError', 'RankError'];
 const CASES = 300;
 
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = mulberry32;
 
 let work: string;
 let valid: { file: SafetensorsFile; state: Record<string, unknown>; adapter: Uint8Array; save: string };

@@ -13,6 +13,7 @@ import { holdsCheckpoint, readCheckpointDir, SAVES_DIR } from '../../runtime/che
 import { TEMP_NAME } from '../../runtime/io/durable-node.ts';
 import { getFloat32, parseSafetensors } from '../../runtime/io/safetensors.ts';
 import { peftc } from './peftc.ts';
+import { mulberry32 } from '../prng.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SET = 'vocab_size=256,n_positions=32,n_embd=16,n_layer=1,n_head=2';
@@ -20,17 +21,7 @@ const KILLS = 12;
 /** Kills stop after this long, so that a slow machine still ends in time. */
 const BUDGET_MS = 45_000;
 
-/** mulberry32: a small seeded generator, so the kill moments are the same every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = mulberry32;
 
 /** Starts a run and kills it `delayMs` after its first training step; resolves once it is gone. */
 function trainAndKill(args: string[], delayMs: number): Promise<{ signal: NodeJS.Signals | null; stderr: string }> {

@@ -1,18 +1,9 @@
 // Seeded mutations of .peft programs for the formatter's tests: changes of layout (blanks,
 // line breaks, comments and blank lines between tokens) that keep a program parsing, and the
 // lexeme edits of test/grammar/fuzz.test.ts that mostly break it.
+import { mulberry32 } from '../prng.ts';
 
-/** mulberry32: a small seeded PRNG, so a failure reproduces from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = mulberry32;
 
 type Random = () => number;
 const pick = <T>(rand: Random, items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;

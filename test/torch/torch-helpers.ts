@@ -50,17 +50,7 @@ export async function buildTorch(file: string, out: string, flags: Partial<Build
   }
 }
 
-/** A small seeded generator (mulberry32) for reproducible weights and tokens. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 /**
  * Every parameter drawn from a seeded uniform: norm scales around 1, the rest small and nonzero
@@ -125,6 +115,7 @@ for folder, argv in json.load(open(sys.argv[1])):
     results.append({'rc': rc, 'stderr': err.getvalue(), 'stdout': out.getvalue()})
 print(json.dumps(results))
 `;
+import { mulberry32 } from '../prng.ts';
 
 export interface MainResult {
   rc: number | string | null;
