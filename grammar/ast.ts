@@ -18,6 +18,8 @@ export interface NumberLit extends NodeBase {
 export interface StringLit extends NodeBase {
   kind: 'string';
   value: string;
+  /** A target written as a bare name (`on all_linear`): a selector, not a pattern. */
+  bare?: boolean;
 }
 
 export interface BoolLit extends NodeBase {

@@ -230,7 +230,10 @@ export class AstBuilder extends BaseVisitor {
   }
 
   patterns(ctx: cst.PatternsCstChildren): ast.StringLit[] {
-    return (ctx.StringLiteral ?? []).filter(isReal).map((tok) => this.stringOf(tok));
+    // Strings and bare selector names, in source order.
+    const strings = (ctx.StringLiteral ?? []).filter(isReal).map((tok) => this.stringOf(tok));
+    const names = (ctx.Identifier ?? []).filter(isReal).map((tok) => ({ kind: 'string' as const, value: tok.image, range: this.tokenRange(tok), bare: true }));
+    return [...strings, ...names].sort((a, b) => a.range.start.offset - b.range.start.offset);
   }
 
   // ---------------------------------------------------------------- expressions

@@ -243,6 +243,7 @@ export interface PatternsCstNode extends CstNode {
 
 export type PatternsCstChildren = {
   StringLiteral?: IToken[];
+  Identifier?: IToken[];
   Comma?: IToken[];
 };
 

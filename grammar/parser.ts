@@ -213,8 +213,9 @@ export class PeftParser extends CstParser {
     this.SUBRULE(this.args);
   });
 
+  /** "h.*.attn", or a bare selector name such as `all_linear` (compiler/peft/selectors.ts). */
   patterns = this.RULE('patterns', () => {
-    this.AT_LEAST_ONE_SEP(commaSeparated(() => this.CONSUME(t.StringLiteral)));
+    this.AT_LEAST_ONE_SEP(commaSeparated(() => this.OR(alternatives(() => this.CONSUME(t.StringLiteral), () => this.CONSUME(t.Identifier)))));
   });
 
   // ---------------------------------------------------------------- expressions

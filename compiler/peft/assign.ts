@@ -8,6 +8,7 @@ import { walk, type ModuleInst } from '../modules.ts';
 import { elide } from '../../grammar/elide.ts';
 import { didYouMean } from '../suggest.ts';
 import { compilePattern, MAX_PATTERN_LENGTH, nearestPaths } from './patterns.ts';
+import { isSelector, SELECTORS } from './selectors.ts';
 import { isMethod, METHODS, type MethodName, type Settings } from './methods.ts';
 import { checkAutoAgreement } from './rank-settings.ts';
 
@@ -130,6 +131,10 @@ function addApplicable(plan: PeftPlan, method: MethodName, m: ModuleInst, settin
 function match(patterns: StringLit[], modules: ModuleInst[], r: Reporter, code: string = Codes.PatternMatchesNothing, subtree = false): ModuleInst[] {
   const out = new Set<ModuleInst>();
   for (const p of patterns) {
+    if (p.bare) {
+      for (const m of selected(p, modules, r)) out.add(m);
+      continue;
+    }
     if (p.value.length > MAX_PATTERN_LENGTH) {
       r.error(Codes.PatternTooLong, `target pattern "${elide(p.value)}" is ${p.value.length.toLocaleString('en-US')} characters long; patterns are at most ${MAX_PATTERN_LENGTH.toLocaleString('en-US')}`, p.range);
       continue;
@@ -143,6 +148,14 @@ function match(patterns: StringLit[], modules: ModuleInst[], r: Reporter, code: 
     for (const m of hit) out.add(m);
   }
   return [...out];
+}
+
+/** The modules a bare selector name (`all_linear`) stands for; reports an unknown name. */
+function selected(p: StringLit, modules: ModuleInst[], r: Reporter): ModuleInst[] {
+  if (isSelector(p.value)) return SELECTORS[p.value]!(modules);
+  const names = Object.keys(SELECTORS);
+  r.error(Codes.PatternMatchesNothing, `unknown target selector \`${p.value}\`: a target is a module pattern in quotes ("${p.value}") or a selector (${names.join(', ')}).${didYouMean(p.value, names)}`, p.range);
+  return [];
 }
 
 /** ` Nearest module paths: `a`, `b`, `c`.` (a pattern matches a path or its part after a dot). */

@@ -1,0 +1,55 @@
+// `on all_linear`: Hugging Face PEFT's target_modules="all-linear" — every Linear except the
+// output head — with PEFT's parameter counts.
+import { describe, expect, it } from 'vitest';
+import { summarize } from '../../compiler/params.ts';
+import { compileText, graphOfText, tinySet } from '../helpers.ts';
+
+const loraPaths = (text: string, set: string[] = []) =>
+  graphOfText(text, set)
+    .params.filter((p) => p.path.endsWith('.lora_A.weight'))
+    .map((p) => p.path.replace('.lora_A.weight', ''));
+
+describe('lora on all_linear', () => {
+  it('GPT-2: every Conv1D of every block, not the tied head (PEFT: 1,179,648 at r 8)', () => {
+    const g = graphOfText('import "gpt2.peft"\npeft { lora(rank = 8) on all_linear }');
+    expect(summarize(g).trainable).toBe(1_179_648);
+  });
+
+  it('LLaMA: the seven projections per layer, not lm_head', () => {
+    const paths = loraPaths('import "llama.peft"\npeft { lora(rank = 8) on all_linear }', tinySet('llama'));
+    expect(paths).not.toContain('lm_head');
+    expect(new Set(paths.map((p) => p.split('.').pop()))).toEqual(new Set(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']));
+  });
+
+  it('BERT: the pooler is linear and adapted, the classifier head is not', () => {
+    const paths = loraPaths('import "bert.peft"\npeft { lora(rank = 8) on all_linear }', tinySet('bert'));
+    expect(paths).toContain('pooler.dense');
+    expect(paths).not.toContain('classifier');
+  });
+
+  it('the head is found through functions and local names, and excluding works as for patterns', () => {
+    const paths = loraPaths(
+      `config { vocab_size = 16 \n d = 8 }
+model M {
+  wte = Embedding(vocab_size, d)
+  up = Linear(d, d)
+  head = Linear(d, vocab_size)
+  forward(tokens) {
+    y = head(up(wte(tokens)))
+    return dropout(y, 0.1)
+  }
+}
+peft { lora(rank = 2) on all_linear, "head" exclude "up" }`,
+    );
+    // `"head"` names the head explicitly, so it is adapted; `up` is excluded.
+    expect(paths).toEqual(['head']);
+  });
+
+  it('an unknown selector is one clear error that suggests the known one', () => {
+    const res = compileText('import "gpt2.peft"\npeft { lora(rank = 8) on all_linaer }');
+    expect(res.graph).toBeUndefined();
+    const errors = res.diagnostics.filter((d) => d.severity === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).toBe('unknown target selector `all_linaer`: a target is a module pattern in quotes ("all_linaer") or a selector (all_linear). Did you mean `all_linear`?');
+  });
+});
