@@ -13,6 +13,7 @@ import { loadProgram, type SourceHost } from './load.ts';
 import { ModuleBuilder, type ModuleInst } from './modules.ts';
 import { assignPartitions } from './partitions.ts';
 import { assignPeft, type PeftPlan } from './peft/assign.ts';
+import { checkRecomputeSetting } from './recompute-setting.ts';
 import { Tracer } from './trace.ts';
 
 export interface CompileOptions {
@@ -53,6 +54,7 @@ export function compile(entry: string, host: SourceHost, opts: CompileOptions = 
   const { blocks, model } = declarations(loaded.files, r);
   const overrides = new Map([...parseSet(opts.set ?? [], r), ...(opts.overrides ?? [])]);
   const config = evaluateConfig(loaded.files, overrides, r);
+  checkRecomputeSetting(loaded.files, config.values, overrides, r);
   if (!model || r.failed) return res;
 
   const init = config.values.initializer_range;

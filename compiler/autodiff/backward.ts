@@ -6,6 +6,7 @@
 // through every layer but no frozen weight.
 import { opSpec } from '../ir/ops.ts';
 import type { Attrs, Graph, Node } from '../ir/types.ts';
+import { RECOMPUTED, blocksOf, recomputeSets, type RecomputeMode } from './recompute.ts';
 import { GRAD_RULES, NO_GRAD, type GradContext } from './rules.ts';
 
 export interface OptimizerConfig {
@@ -50,8 +51,41 @@ export interface TrainingGraph {
  */
 export type Regulariser = (t: TrainingGraph) => TrainingGraph;
 
-/** The Training IR of `model`: its backward pass pruned to the trainable partition, then `regularisers` in order. */
-export function differentiate(model: Graph, optimizer: OptimizerConfig = DEFAULT_OPTIMIZER, regularisers: readonly Regulariser[] = []): TrainingGraph {
+/**
+ * The Training IR of `model`: its backward pass pruned to the trainable partition, then
+ * `regularisers` in order. With `recompute` = `blocks`, each repeated block's forward values its
+ * gradients read are recomputed from the block's input when the backward pass reaches the block
+ * (recompute.ts), so the forward pass need keep only the blocks' inputs.
+ */
+export function differentiate(
+  model: Graph,
+  optimizer: OptimizerConfig = DEFAULT_OPTIMIZER,
+  regularisers: readonly Regulariser[] = [],
+  recompute: RecomputeMode = 'none',
+): TrainingGraph {
+  let t: TrainingGraph;
+  if (recompute === 'blocks') {
+    const block = blocksOf(model.nodes, model.nodes.length);
+    const reads = new Set<number>();
+    backwardPass(model, optimizer, { block, reads });
+    t = backwardPass(model, optimizer, { block, sets: recomputeSets(model.nodes, block, reads) });
+  } else {
+    t = backwardPass(model, optimizer);
+  }
+  return regularisers.reduce((acc, regularise) => regularise(acc), t);
+}
+
+/**
+ * How one backward pass treats the repeated blocks: `reads` collects the forward values each
+ * block's own gradient rules read; `sets` (from those) says what each block recomputes.
+ */
+interface BlockPass {
+  block: readonly (string | undefined)[];
+  reads?: Set<number>;
+  sets?: ReadonlyMap<string, number[]>;
+}
+
+function backwardPass(model: Graph, optimizer: OptimizerConfig, blocks?: BlockPass): TrainingGraph {
   const nodes: Node[] = model.nodes.map((n) => ({ ...n, inputs: [...n.inputs], attrs: { ...n.attrs } }));
   const graph: Graph = { ...model, nodes, params: model.params };
   const trainable = new Set(model.params.filter((p) => p.partition === 'trainable').map((p) => p.path));
@@ -60,19 +94,35 @@ export function differentiate(model: Graph, optimizer: OptimizerConfig = DEFAULT
   const wants = (id: number) => needs[id]! && live[id]!;
   const forwardEnd = nodes.length;
   const grad = new Map<number, number>();
+  /** Recomputed copies of forward nodes, and the blocks already recomputed. */
+  const copy = new Map<number, number>();
+  const recomputed = new Set<string>();
   let scope = '';
+  let ruleBlock: string | undefined;
 
   const emit = (op: string, inputs: number[], attrs: Attrs = {}): number => {
     const shape = opSpec(op).shape(inputs.map((i) => nodes[i]!.shape), attrs);
     if (typeof shape === 'string') throw new Error(`autodiff: ${op}: ${shape}`);
     const id = nodes.length;
     nodes.push({ id, op, inputs, attrs, shape, dtype: 'f32', scope });
+    if (blocks?.reads && ruleBlock !== undefined) for (const i of inputs) if (i < forwardEnd && blocks.block[i] === ruleBlock) blocks.reads.add(i);
     return id;
   };
   const accumulate = (target: number, g: number) => {
     const prev = grad.get(target);
     grad.set(target, prev === undefined ? g : emit('add', [prev, g]));
   };
+  /** The block's forward values its gradients read, computed again from the block's input. */
+  const recompute = (b: string) => {
+    recomputed.add(b);
+    for (const id of blocks?.sets?.get(b) ?? []) {
+      const n = nodes[id]!;
+      const c = nodes.length;
+      nodes.push({ ...n, id: c, inputs: n.inputs.map((i) => copy.get(i) ?? i), attrs: { ...n.attrs }, scope: `${n.scope} ${RECOMPUTED}`.trimStart() });
+      copy.set(id, c);
+    }
+  };
+  const remap = (i: number) => copy.get(i) ?? i;
 
   const loss = model.outputs.loss;
   if (wants(loss)) grad.set(loss, loss); // seed: the loss rule ignores its upstream gradient (1)
@@ -82,16 +132,20 @@ export function differentiate(model: Graph, optimizer: OptimizerConfig = DEFAULT
     if (g === undefined || NO_GRAD.has(n.op)) continue;
     const rule = GRAD_RULES[n.op];
     if (!rule) throw new Error(`autodiff: no gradient rule for ${n.op}`);
+    ruleBlock = blocks?.block[id];
+    if (ruleBlock !== undefined && blocks?.sets && !recomputed.has(ruleBlock)) recompute(ruleBlock);
     scope = `${n.scope ? n.scope + ' ' : ''}∂${n.op}`;
     const ctx: GradContext = { emit, need: (i) => wants(n.inputs[i]!), shape: (x) => nodes[x]!.shape };
-    rule(ctx, n, g).forEach((gi, i) => {
+    // The rule reads the recomputed values (its own output included) where there are copies.
+    const view = copy.size ? { ...n, id: remap(n.id), inputs: n.inputs.map(remap) } : n;
+    rule(ctx, view, g).forEach((gi, i) => {
       if (gi !== undefined) accumulate(n.inputs[i]!, gi);
     });
   }
   const grads = nodes
     .filter((n) => n.op === 'param' && trainable.has(n.attrs.path as string) && grad.has(n.id))
     .map((n) => ({ path: n.attrs.path as string, node: grad.get(n.id)! }));
-  return regularisers.reduce((t, regularise) => regularise(t), { graph, forwardEnd, grads, optimizer });
+  return { graph, forwardEnd, grads, optimizer };
 }
 
 function dependsOnTrainable(nodes: Node[], trainable: Set<string>): boolean[] {
