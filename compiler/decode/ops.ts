@@ -11,29 +11,32 @@
 // tokens included). Chunk position i of row b is cache slot P + past[b] + i, where P is the
 // attention's prefix length.
 import { formatShape } from '../ir/dims.ts';
-import type { OpSpec } from '../ir/ops.ts';
+import { defineOp } from '../ir/op-spec.ts';
 
-export const DECODE_OPS: Record<string, OpSpec> = {
-  kv_attention: {
+export const DECODE_OPS = {
+  kv_attention: defineOp({
+    role: 'forward',
     inputs: ['q', 'k', 'v', 'past', 'prefix_k?', 'prefix_v?'],
-    attrs: ['heads', 'kv_heads', 'prefix', 'layer'],
+    attrs: { heads: 'int', kv_heads: 'int', prefix: 'int', layer: 'int' },
     doc:
       'Causal attention over cache `layer`: writes k, v of chunk position i to slot prefix + past[b] + i of row b, ' +
       'then query i reads slots 0 … prefix + past[b] + i (as `attention` with causal = true over the whole sequence). ' +
       'prefix_k / prefix_v, given when a row starts (past = 0), fill slots 0 … prefix−1.',
     shape: ([q]) => (q!.length === 3 ? q! : `q must be [B, S, heads·hd], got ${formatShape(q!)}`),
-  },
-  decode_positions: {
+  }),
+  decode_positions: defineOp({
+    role: 'forward',
     inputs: ['x', 'past'],
-    attrs: ['offset'],
+    attrs: { offset: 'int' },
     doc: 'The position ids of a chunk: out[b,i] = offset + past[b] + i (positions of the whole sequence, per row).',
     shape: ([x]) => (x!.length >= 2 ? [x![0]!, x![1]!] : `positions needs a [B, S, …] input, got ${formatShape(x!)}`),
     dtype: 'i32',
-  },
-  decode_rope: {
+  }),
+  decode_rope: defineOp({
+    role: 'forward',
     inputs: ['x', 'past'],
-    attrs: ['heads', 'theta', 'inverse', 'offset'],
+    attrs: { heads: 'int', theta: 'number', inverse: 'bool', offset: 'int' },
     doc: 'rope with the position of chunk index s of row b at offset + past[b] + s.',
     shape: ([x]) => x!,
-  },
+  }),
 };

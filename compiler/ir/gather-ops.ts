@@ -10,13 +10,16 @@
 // Sequence b uses slice ids[b] of w (and b); an index outside [0, N) means "no adapter": its
 // rows are zero. The gradients sum, per slice n, over the sequences with ids[b] = n.
 import { dimEq, formatShape } from './dims.ts';
-import type { OpSpec } from './op-spec.ts';
+import { defineOp } from './op-spec.ts';
 import type { Shape } from './types.ts';
 
 const last = (s: Shape) => s[s.length - 1]!;
 
+/** The weight layouts of linear and linear_gather: `in_out` (GPT-2 Conv1D) or `out_in` (torch Linear). */
+export const LAYOUTS = ['in_out', 'out_in'] as const;
+
 /** [N, out, in] for out_in, [N, in, out] for in_out, from the two feature sizes. */
-function stacked(layout: unknown, n: Shape[number], fin: Shape[number], fout: Shape[number]): Shape {
+function stacked(layout: (typeof LAYOUTS)[number], n: Shape[number], fin: Shape[number], fout: Shape[number]): Shape {
   return layout === 'in_out' ? [n, fin, fout] : [n, fout, fin];
 }
 
@@ -26,10 +29,11 @@ function checkIds(x: Shape, ids: Shape): string | undefined {
   return undefined;
 }
 
-export const GATHER_OPS: Record<string, OpSpec> = {
-  linear_gather: {
+export const GATHER_OPS = {
+  linear_gather: defineOp({
+    role: 'forward',
     inputs: ['x', 'w', 'ids', 'b?'],
-    attrs: ['layout'],
+    attrs: { layout: LAYOUTS },
     doc:
       'Per-sequence linear over stacked weights. x [B,…,in], ids i32 [B]; layout `out_in`: w [N,out,in], ' +
       'y[b] = x[b]·w[ids[b]]ᵀ; layout `in_out`: w [N,in,out], y[b] = x[b]·w[ids[b]]; optional b [N,out] adds ' +
@@ -43,19 +47,21 @@ export const GATHER_OPS: Record<string, OpSpec> = {
       if (b && !(b.length === 2 && dimEq(b[0]!, w![0]!) && dimEq(b[1]!, wo))) return `stacked bias ${formatShape(b)} must be [${w![0]}, ${wo}]`;
       return [...x!.slice(0, -1), wo];
     },
-  },
-  linear_gather_grad_weight: {
+  }),
+  linear_gather_grad_weight: defineOp({
+    role: 'backward',
     inputs: ['x', 'dy', 'ids'],
-    attrs: ['layout', 'count'],
+    attrs: { layout: LAYOUTS, count: 'int' },
     doc:
       'Weight gradient of linear_gather: slice n (of `count`) sums, over the sequences b with ids[b] = n and their ' +
       'rows, dyᵀ·x (out_in, [count,out,in]) or xᵀ·dy (in_out, [count,in,out]); slices no sequence uses are zero.',
-    shape: ([x, dy, ids], a) => checkIds(x!, ids!) ?? stacked(a.layout, a.count as number, last(x!), last(dy!)),
-  },
-  linear_gather_grad_bias: {
+    shape: ([x, dy, ids], a) => checkIds(x!, ids!) ?? stacked(a.layout, a.count, last(x!), last(dy!)),
+  }),
+  linear_gather_grad_bias: defineOp({
+    role: 'backward',
     inputs: ['dy', 'ids'],
-    attrs: ['count'],
+    attrs: { count: 'int' },
     doc: 'Bias gradient of linear_gather: [count, out], slice n the sum of dy over the rows of the sequences with ids[b] = n.',
-    shape: ([dy, ids], a) => checkIds(dy!, ids!) ?? [a.count as number, last(dy!)],
-  },
+    shape: ([dy, ids], a) => checkIds(dy!, ids!) ?? [a.count, last(dy!)],
+  }),
 };

@@ -6,9 +6,10 @@
 // axis. Broadcasting in add/mul/sum_to is suffix-only: the smaller shape must equal
 // a suffix of the larger one (e.g. [B,S,D] + [S,D]).
 import { addDims, dimEq, formatShape, shapeEq } from './dims.ts';
-import type { Dim, Shape } from './types.ts';
-import { GATHER_OPS } from './gather-ops.ts';
-import type { OpSpec } from './op-spec.ts';
+import type { Shape } from './types.ts';
+import { GATHER_OPS, LAYOUTS } from './gather-ops.ts';
+import { checkAttrs } from './attrs.ts';
+import { defineOp, opt, type AttrSchema, type AttrsOf, type OpDef, type OpRole, type OpSpec } from './op-spec.ts';
 
 export type { OpSpec } from './op-spec.ts';
 
@@ -34,53 +35,65 @@ function lengthsCheck(x: Shape, len: Shape | undefined): string | undefined {
   return len.length === 1 && dimEq(len[0]!, x[0]!) ? undefined : `lengths must be [${x[0]}], got ${formatShape(len)}`;
 }
 
+/** The attributes of attention and of the ops of its backward. */
+const ATTENTION_ATTRS = { heads: 'int', kv_heads: 'int', causal: 'bool', prefix: 'int' } as const;
+export const POOL_MODES = ['first', 'last', 'mean'] as const;
+
 /**
  * attention_grad_q / _k / _v: the operands of attention, the upstream gradient dy, the attention's
  * output o and its attention_lse. o and lse are what the forward computed from q, k, v; they spare
  * the backward its softmax statistics (p_ij = exp(s_ij − lse_i), Σ_j p_ij·dy_i·v_j = dy_i·o_i).
  */
-const attentionGrad = (what: string, like: number): OpSpec => ({
-  inputs: ['q', 'k', 'v', 'dy', 'o', 'lse', 'lengths?'],
-  attrs: ['heads', 'kv_heads', 'causal', 'prefix'],
-  doc: `${what} of attention (o = attention(q, k, v), lse = attention_lse(q, k); lengths as in attention).`,
-  shape: (s) => lengthsCheck(s[0]!, s[6]) ?? s[like]!,
-});
+const attentionGrad = (what: string, like: number) =>
+  defineOp({
+    role: 'backward',
+    inputs: ['q', 'k', 'v', 'dy', 'o', 'lse', 'lengths?'],
+    attrs: ATTENTION_ATTRS,
+    doc: `${what} of attention (o = attention(q, k, v), lse = attention_lse(q, k); lengths as in attention).`,
+    shape: (s) => lengthsCheck(s[0]!, s[6]) ?? s[like]!,
+  });
 
-const unary = (doc: string): OpSpec => ({ inputs: ['x'], attrs: [], doc, shape: same });
-const unaryGrad = (doc: string): OpSpec => ({
-  inputs: ['x', 'dy'],
-  attrs: [],
-  doc,
-  shape: (s) => (shapeEq(s[0]!, s[1]!) ? s[0]! : `x ${formatShape(s[0]!)} and dy ${formatShape(s[1]!)} differ`),
-});
+const unary = (doc: string) => defineOp({ role: 'forward', inputs: ['x'], attrs: {}, doc, shape: same });
+const unaryGrad = (doc: string) =>
+  defineOp({
+    role: 'backward',
+    inputs: ['x', 'dy'],
+    attrs: {},
+    doc,
+    shape: (s) => (shapeEq(s[0]!, s[1]!) ? s[0]! : `x ${formatShape(s[0]!)} and dy ${formatShape(s[1]!)} differ`),
+  });
 
-export const OPS: Record<string, OpSpec> = {
+export const OPS = {
   // ------------------------------------------------------------ leaves
-  input: {
+  input: defineOp({
+    role: 'leaf',
     inputs: [],
-    attrs: ['name'],
+    attrs: { name: 'string', fill: opt('number') },
     doc:
       'A graph input (`tokens` i32 [B,T]; `targets` i32 [B,S] or [B]; a LoRA rank mask `rank_mask.<module>` f32 [r]). ' +
       'Shape given by the builder. With attribute `fill`, the batch may leave the input out: it is then a tensor of that value.',
     shape: () => 'input shape is set by the builder',
-  },
-  param: {
+  }),
+  param: defineOp({
+    role: 'leaf',
     inputs: [],
-    attrs: ['path'],
+    attrs: { path: 'string' },
     doc: 'The parameter at `path`. Shape is the parameter shape.',
     shape: () => 'param shape is set by the builder',
-  },
+  }),
 
   // ------------------------------------------------------------ forward
-  embedding: {
+  embedding: defineOp({
+    role: 'forward',
     inputs: ['table', 'ids'],
-    attrs: [],
+    attrs: {},
     doc: 'table [N,D], ids i32 [...] → [..., D]: out[i] = table[ids[i]].',
     shape: ([t, ids]) => (t!.length === 2 ? [...ids!, t![1]!] : `embedding table must be 2-D, got ${formatShape(t!)}`),
-  },
-  soft_embedding: {
+  }),
+  soft_embedding: defineOp({
+    role: 'forward',
     inputs: ['table', 'soft', 'ids'],
-    attrs: [],
+    attrs: {},
     doc:
       'table [N,D], soft [V,D], ids i32 [...] → [..., D]: out[i] = table[ids[i]] when ids[i] < N, else soft[ids[i] − N] ' +
       '(a prompt template\'s virtual tokens are the ids N … N+V−1 of the token rows).',
@@ -90,19 +103,21 @@ export const OPS: Record<string, OpSpec> = {
         : !dimEq(t![1]!, s![1]!)
           ? `soft tokens ${formatShape(s!)} and table ${formatShape(t!)} differ in width`
           : [...ids!, t![1]!],
-  },
-  positions: {
+  }),
+  positions: defineOp({
+    role: 'forward',
     inputs: ['x'],
-    attrs: ['offset'],
+    attrs: { offset: 'int' },
     doc:
       'x [B,S,...] → i32 [S]: offset, offset+1, …, offset+S-1 (the sequence positions of x). The offset is ' +
       'the prefix length under prefix tuning: as in Hugging Face, prefixes occupy positions 0…P-1 of the cache.',
     shape: ([x]) => (x!.length >= 2 ? [x![1]!] : `positions needs a [B, S, …] input, got ${formatShape(x!)}`),
     dtype: 'i32',
-  },
-  linear: {
+  }),
+  linear: defineOp({
+    role: 'forward',
     inputs: ['x', 'w', 'b?'],
-    attrs: ['layout'],
+    attrs: { layout: LAYOUTS },
     doc:
       'x [..., in] → [..., out]. layout `in_out`: w [in,out], y = x·w (GPT-2 Conv1D); ' +
       'layout `out_in`: w [out,in], y = x·wᵀ (torch Linear). Optional bias b [out] is added.',
@@ -113,43 +128,47 @@ export const OPS: Record<string, OpSpec> = {
       if (b && !(b.length === 1 && dimEq(b[0]!, wo))) return `bias ${formatShape(b)} does not match ${wo} output features`;
       return [...x!.slice(0, -1), wo];
     },
-  },
-  add: { inputs: ['a', 'b'], attrs: [], doc: 'a + b, suffix broadcasting.', shape: ([a, b]) => suffixBroadcast(a!, b!) },
-  mul: { inputs: ['a', 'b'], attrs: [], doc: 'a * b elementwise, suffix broadcasting.', shape: ([a, b]) => suffixBroadcast(a!, b!) },
-  scale: { inputs: ['x'], attrs: ['factor'], doc: 'factor · x.', shape: same },
-  layernorm: {
+  }),
+  add: defineOp({ role: 'forward', inputs: ['a', 'b'], attrs: {}, doc: 'a + b, suffix broadcasting.', shape: ([a, b]) => suffixBroadcast(a!, b!) }),
+  mul: defineOp({ role: 'forward', inputs: ['a', 'b'], attrs: {}, doc: 'a * b elementwise, suffix broadcasting.', shape: ([a, b]) => suffixBroadcast(a!, b!) }),
+  scale: defineOp({ role: 'forward', inputs: ['x'], attrs: { factor: 'number' }, doc: 'factor · x.', shape: same }),
+  layernorm: defineOp({
+    role: 'forward',
     inputs: ['x', 'gamma?', 'beta?'],
-    attrs: ['eps'],
+    attrs: { eps: 'number' },
     doc: 'Over the last axis: (x − mean) / sqrt(var + eps) · gamma + beta; var is the biased variance.',
     shape: same,
-  },
-  rmsnorm: {
+  }),
+  rmsnorm: defineOp({
+    role: 'forward',
     inputs: ['x', 'gamma'],
-    attrs: ['eps'],
+    attrs: { eps: 'number' },
     doc: 'Over the last axis: x / sqrt(mean(x²) + eps) · gamma (LLaMA).',
     shape: same,
-  },
+  }),
   gelu: unary('0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (the tanh approximation, GPT-2 "gelu_new").'),
   relu: unary('max(x, 0).'),
   silu: unary('x · sigmoid(x).'),
   tanh: unary('tanh(x).'),
-  slice: {
+  slice: defineOp({
+    role: 'forward',
     inputs: ['x'],
-    attrs: ['axis', 'start', 'size'],
+    attrs: { axis: 'int', start: 'int', size: 'dim' },
     doc: 'x[..., start:start+size, ...] along `axis` (negative counts from the end).',
     shape: ([x], a) => {
-      const ax = normAxis(a.axis as number, x!.length);
+      const ax = normAxis(a.axis, x!.length);
       const out = [...x!];
-      out[ax] = a.size as number;
+      out[ax] = a.size;
       return out;
     },
-  },
-  concat: {
+  }),
+  concat: defineOp({
+    role: 'forward',
     inputs: ['a', 'b'],
-    attrs: ['axis'],
+    attrs: { axis: 'int' },
     doc: 'Concatenation of a and b along `axis`; other dims must agree.',
     shape: ([a, b], at) => {
-      const ax = normAxis(at.axis as number, a!.length);
+      const ax = normAxis(at.axis, a!.length);
       if (a!.length !== b!.length) return `cannot concatenate ${formatShape(a!)} and ${formatShape(b!)}`;
       for (let i = 0; i < a!.length; i++) {
         if (i !== ax && !dimEq(a![i]!, b![i]!)) return `cannot concatenate ${formatShape(a!)} and ${formatShape(b!)} along axis ${ax}`;
@@ -160,19 +179,21 @@ export const OPS: Record<string, OpSpec> = {
       out[ax] = d;
       return out;
     },
-  },
-  rope: {
+  }),
+  rope: defineOp({
+    role: 'forward',
     inputs: ['x'],
-    attrs: ['heads', 'theta', 'inverse', 'offset'],
+    attrs: { heads: 'int', theta: 'number', inverse: 'bool', offset: opt('int') },
     doc:
       'Rotary position embedding on x [B,S,heads·hd], Hugging Face LLaMA convention (rotate_half): for each head, ' +
       'position p = offset + s (s the sequence index) and i < hd/2 with angle a = p·theta^(−2i/hd): (x_i, x_{i+hd/2}) ← (x_i·cos a − x_{i+hd/2}·sin a, ' +
       'x_{i+hd/2}·cos a + x_i·sin a). `inverse` rotates by −a (the backward).',
     shape: same,
-  },
-  attention: {
+  }),
+  attention: defineOp({
+    role: 'forward',
     inputs: ['q', 'k', 'v', 'lengths?'],
-    attrs: ['heads', 'kv_heads', 'causal', 'prefix'],
+    attrs: ATTENTION_ATTRS,
     doc:
       'Scaled dot-product attention. q [B,S,heads·hd], k and v [B,Sk,kv_heads·hd] with Sk = prefix + S; ' +
       'query head h reads kv head floor(h·kv_heads/heads). Scores q·kᵀ/√hd, softmax over keys. ' +
@@ -180,129 +201,172 @@ export const OPS: Record<string, OpSpec> = {
       'j − prefix ≤ i (always when not causal). → [B,S,heads·hd]. Optional lengths i32 [B] (real positions per row; ' +
       'non-causal only, ignored when causal): key j ≥ prefix is visible only if j − prefix < lengths[b] (padding keys are masked).',
     shape: ([q, , , len]) => lengthsCheck(q!, len) ?? q!,
-  },
-  expand_batch: {
+  }),
+  expand_batch: defineOp({
+    role: 'forward',
     inputs: ['x', 'like'],
-    attrs: [],
+    attrs: {},
     doc: 'x [P,D] repeated over the batch of `like` [B,...] → [B,P,D].',
     shape: ([x, like]) => [like![0]!, ...x!],
-  },
-  dropout: {
+  }),
+  dropout: defineOp({
+    role: 'forward',
     inputs: ['x'],
-    attrs: ['p', 'seed'],
+    attrs: { p: 'number', seed: 'int' },
     doc:
       'Inverted dropout: element i is kept iff pcg(i + pcg(seed + pcg(step))) ≥ floor(p·2³²) (u32 arithmetic; ' +
       'step is the executor\'s training step), kept values are scaled by 1/(1−p). Identity when p = 0 or in eval mode.',
     shape: same,
-  },
-  pool: {
+  }),
+  pool: defineOp({
+    role: 'forward',
     inputs: ['x', 'lengths?'],
-    attrs: ['mode'],
+    attrs: { mode: POOL_MODES },
     doc:
       'x [B,S,D] → [B,D]: the first position (`first`), the last (`last`) or the mean over S (`mean`). With the optional ' +
       'lengths i32 [B] (real positions per row), `last` takes position lengths[b]−1 and `mean` averages positions < lengths[b].',
     shape: ([x, len]) => (x!.length === 3 ? (lengthsCheck(x!, len) ?? [x![0]!, x![2]!]) : `pool needs [B, S, D], got ${formatShape(x!)}`),
-  },
-  cross_entropy: {
+  }),
+  cross_entropy: defineOp({
+    role: 'forward',
     inputs: ['logits', 'targets'],
-    attrs: ['ignore_index'],
+    attrs: { ignore_index: 'int' },
     doc:
       'logits [..., V], targets i32 [...] → scalar []: mean over positions whose target ≠ ignore_index of ' +
       '−log softmax(logits)[target]; 0 when no position counts.',
     shape: () => [],
-  },
+  }),
 
   // ------------------------------------------------------------ backward
-  linear_grad_weight: {
+  linear_grad_weight: defineOp({
+    role: 'backward',
     inputs: ['x', 'dy'],
-    attrs: ['layout'],
+    attrs: { layout: LAYOUTS },
     doc: 'Weight gradient of linear, summed over all rows: in_out → xᵀ·dy [in,out]; out_in → dyᵀ·x [out,in].',
     shape: ([x, dy], a) => (a.layout === 'in_out' ? [last(x!), last(dy!)] : [last(dy!), last(x!)]),
-  },
-  sum_to: {
+  }),
+  sum_to: defineOp({
+    role: 'backward',
     inputs: ['x', 'like'],
-    attrs: [],
+    attrs: {},
     doc: 'Sums x over its leading dims until its shape equals like\'s (like\'s shape is a suffix of x\'s).',
     shape: ([, like]) => like!,
-  },
-  layernorm_grad_x: {
+  }),
+  layernorm_grad_x: defineOp({
+    role: 'backward',
     inputs: ['x', 'dy', 'gamma?'],
-    attrs: ['eps'],
+    attrs: { eps: 'number' },
     doc: 'dL/dx of layernorm (gamma taken as 1 when absent).',
     shape: same,
-  },
-  layernorm_grad_gamma: {
+  }),
+  layernorm_grad_gamma: defineOp({
+    role: 'backward',
     inputs: ['x', 'dy'],
-    attrs: ['eps'],
+    attrs: { eps: 'number' },
     doc: 'Σ_rows dy · x̂ → [D].',
     shape: ([x]) => [last(x!)],
-  },
-  rmsnorm_grad_x: { inputs: ['x', 'dy', 'gamma'], attrs: ['eps'], doc: 'dL/dx of rmsnorm.', shape: same },
-  rmsnorm_grad_gamma: {
+  }),
+  rmsnorm_grad_x: defineOp({ role: 'backward', inputs: ['x', 'dy', 'gamma'], attrs: { eps: 'number' }, doc: 'dL/dx of rmsnorm.', shape: same }),
+  rmsnorm_grad_gamma: defineOp({
+    role: 'backward',
     inputs: ['x', 'dy'],
-    attrs: ['eps'],
+    attrs: { eps: 'number' },
     doc: 'Σ_rows dy · x / sqrt(mean(x²) + eps) → [D].',
     shape: ([x]) => [last(x!)],
-  },
+  }),
   gelu_grad: unaryGrad('dy · gelu\'(x).'),
   relu_grad: unaryGrad('dy · [x > 0].'),
   silu_grad: unaryGrad('dy · (s + x·s·(1 − s)), s = sigmoid(x).'),
   tanh_grad: unaryGrad('dy · (1 − tanh(x)²).'),
-  pad: {
+  pad: defineOp({
+    role: 'backward',
     inputs: ['x'],
-    attrs: ['axis', 'start', 'total'],
+    attrs: { axis: 'int', start: 'int', total: 'dim' },
     doc: 'Zeros of size `total` along `axis` with x placed at `start` (the backward of slice).',
     shape: ([x], a) => {
       const out = [...x!];
-      out[normAxis(a.axis as number, x!.length)] = a.total as number;
+      out[normAxis(a.axis, x!.length)] = a.total;
       return out;
     },
-  },
-  attention_lse: {
+  }),
+  attention_lse: defineOp({
+    role: 'backward',
     inputs: ['q', 'k', 'lengths?'],
-    attrs: ['heads', 'kv_heads', 'causal', 'prefix'],
+    attrs: ATTENTION_ATTRS,
     doc:
       'The log-sum-exp of each softmax row of attention (same operands, attributes and mask): ' +
       'lse[b,h,i] = log Σ_j exp(q_i·k_j/√hd) over the keys query i of head h sees. → [B,heads,S]. ' +
       'Saved for the backward, which then needs no softmax statistics pass: p_ij = exp(s_ij − lse_i).',
-    shape: ([q, , len], a) => lengthsCheck(q!, len) ?? (q!.length === 3 ? [q![0]!, a.heads as Dim, q![1]!] : `q must be [B, S, heads·hd], got ${formatShape(q!)}`),
-  },
+    shape: ([q, , len], a) => lengthsCheck(q!, len) ?? (q!.length === 3 ? [q![0]!, a.heads, q![1]!] : `q must be [B, S, heads·hd], got ${formatShape(q!)}`),
+  }),
   attention_grad_q: attentionGrad('dL/dq', 0),
   attention_grad_k: attentionGrad('dL/dk', 1),
   attention_grad_v: attentionGrad('dL/dv', 2),
-  embedding_grad: {
+  embedding_grad: defineOp({
+    role: 'backward',
     inputs: ['ids', 'dy'],
-    attrs: ['rows'],
+    attrs: { rows: 'int' },
     doc: 'Scatter-add of dy [..., D] into a [rows, D] zero table at ids (the table gradient).',
-    shape: ([, dy], a) => [a.rows as number, last(dy!)],
-  },
-  soft_embedding_grad: {
+    shape: ([, dy], a) => [a.rows, last(dy!)],
+  }),
+  soft_embedding_grad: defineOp({
+    role: 'backward',
     inputs: ['ids', 'dy'],
-    attrs: ['offset', 'rows'],
+    attrs: { offset: 'int', rows: 'int' },
     doc:
       'Scatter-add of the dy [..., D] rows whose id is in [offset, offset+rows) into a [rows, D] zero table at id − offset; ' +
       'other ids are skipped (the table gradient of soft_embedding: offset 0 and N rows, or offset N and V rows).',
-    shape: ([, dy], a) => [a.rows as number, last(dy!)],
-  },
-  pool_grad: {
+    shape: ([, dy], a) => [a.rows, last(dy!)],
+  }),
+  pool_grad: defineOp({
+    role: 'backward',
     inputs: ['dy', 'x', 'lengths?'],
-    attrs: ['mode'],
+    attrs: { mode: POOL_MODES },
     doc: 'The backward of pool: dy [B,D] spread back to x\'s shape [B,S,D] (lengths as in pool).',
     shape: ([, x, len]) => lengthsCheck(x!, len) ?? x!,
-  },
-  cross_entropy_grad: {
+  }),
+  cross_entropy_grad: defineOp({
+    role: 'backward',
     inputs: ['logits', 'targets'],
-    attrs: ['ignore_index'],
+    attrs: { ignore_index: 'int' },
     doc: 'd(cross_entropy)/dlogits = (softmax(logits) − onehot(target)) / count, 0 on ignored positions.',
     shape: ([l]) => l!,
-  },
+  }),
 
   // ------------------------------------------------------------ several adapters in one batch (gather-ops.ts)
   ...GATHER_OPS,
 };
 
+/** The name of an op of the catalog. */
+export type OpName = keyof typeof OPS;
+/** The attributes of op K as a verified graph holds them (`dim` attributes may be symbolic). */
+export type OpAttrs<K extends OpName> = AttrsOf<(typeof OPS)[K]['attrs']>;
+type WithRole<R> = { [K in OpName]: (typeof OPS)[K]['role'] extends R ? K : never }[OpName];
+export type LeafOp = WithRole<'leaf'>;
+export type ForwardOp = WithRole<'forward'>;
+export type BackwardOp = WithRole<'backward'>;
+/** The ops a kernel computes: every op but the leaves. */
+export type ComputedOp = Exclude<OpName, LeafOp>;
+
+export function isOp(op: string): op is OpName {
+  return Object.hasOwn(OPS, op);
+}
+
+/** The ops of the catalog with the given role. */
+export function opsWithRole(role: OpRole): OpName[] {
+  return (Object.keys(OPS) as OpName[]).filter((op) => OPS[op].role === role);
+}
+
+/** An entry whose shape rule first checks the attributes it is given against the schema. */
+function checked(def: OpDef<AttrSchema>): OpSpec {
+  // The cast is what the check just established.
+  return { ...def, shape: (inputs, attrs) => checkAttrs(def.attrs, attrs) ?? def.shape(inputs, attrs as AttrsOf<AttrSchema>) };
+}
+
+const CHECKED = Object.fromEntries(Object.entries(OPS).map(([op, def]) => [op, checked(def)])) as Record<OpName, OpSpec>;
+
+/** The catalog entry of `op` (a name known only at run time), its attributes checked by its shape rule. */
 export function opSpec(op: string): OpSpec {
-  const s = OPS[op];
-  if (!s) throw new Error(`unknown op ${op}`);
-  return s;
+  if (!isOp(op)) throw new Error(`unknown op ${op}`);
+  return CHECKED[op];
 }

@@ -1,7 +1,10 @@
 // The IR verifier, run after every pass: structure, operand counts, topological order,
-// parameter references and shapes (each node's shape is recomputed from the catalog).
+// parameter references, attributes (each checked against its op's schema) and shapes (each
+// node's shape is recomputed from the catalog). Downstream (the autodiff's rules, the plan, the
+// kernels) reads a verified graph's attributes as typed and trusts its shapes.
 import { shapeEq, formatShape } from './dims.ts';
-import { OPS } from './ops.ts';
+import { checkAttrs } from './attrs.ts';
+import { isOp, opSpec } from './ops.ts';
 import type { Graph } from './types.ts';
 
 export function verifyGraph(g: Graph): string[] {
@@ -11,11 +14,11 @@ export function verifyGraph(g: Graph): string[] {
   g.nodes.forEach((n, i) => {
     const where = `%${n.id} (${n.op})`;
     if (n.id !== i) problems.push(`${where}: id does not match its position ${i}`);
-    const spec = OPS[n.op];
-    if (!spec) {
+    if (!isOp(n.op)) {
       problems.push(`${where}: unknown op`);
       return;
     }
+    const spec = opSpec(n.op);
     const required = spec.inputs.filter((s) => !s.endsWith('?')).length;
     if (n.inputs.length < required || n.inputs.length > spec.inputs.length) {
       problems.push(`${where}: ${n.inputs.length} operands, expected ${required}..${spec.inputs.length}`);
@@ -27,7 +30,12 @@ export function verifyGraph(g: Graph): string[] {
       else if (!shapeEq(p.shape, n.shape)) problems.push(`${where}: shape ${formatShape(n.shape)} differs from parameter ${formatShape(p.shape)}`);
       return;
     }
-    if (n.op === 'input') return;
+    if (n.op === 'input') {
+      const bad = checkAttrs(spec.attrs, n.attrs);
+      if (bad) problems.push(`${where}: ${bad}`);
+      return;
+    }
+    // The shape rule checks the attributes first (opSpec).
     const s = spec.shape(n.inputs.map((a) => g.nodes[a]?.shape ?? []), n.attrs);
     if (typeof s === 'string') problems.push(`${where}: ${s}`);
     else if (!shapeEq(s, n.shape)) problems.push(`${where}: recorded shape ${formatShape(n.shape)} but the rule gives ${formatShape(s)}`);

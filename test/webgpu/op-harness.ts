@@ -1,6 +1,6 @@
 // The pieces of the op-kernel tests that need no test framework: the request of a case, running
 // a generated kernel on a GPU, and the comparison with the CPU reference (see op-suite.ts).
-import { OPS } from '../../compiler/ir/ops.ts';
+import { opSpec } from '../../compiler/ir/ops.ts';
 import { KERNELS } from '../../runtime/cpu/kernels/index.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { numel, type Tensor } from '../../runtime/cpu/tensor.ts';
@@ -15,7 +15,7 @@ const KEEPS_DTYPE = ['slice', 'pad', 'concat', 'expand_batch'];
 
 /** The request of a case: its output shape and dtype from the op catalog. */
 export function requestOf(c: OpCase, inputs: Tensor[]): OpKernelRequest {
-  const spec = OPS[c.op]!;
+  const spec = opSpec(c.op);
   const shape = spec.shape(inputs.map((t) => t.shape), c.attrs);
   if (typeof shape === 'string') throw new Error(`${c.op} ${c.name}: ${shape}`);
   // Data movement keeps the input's dtype (the catalog gives no dtype for these ops).

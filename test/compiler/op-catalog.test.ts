@@ -1,0 +1,87 @@
+// The op catalog's typed definitions: every op has a role and an attribute schema; the builder
+// and the verifier check a node's attributes against it once, naming the node, the op and the
+// attribute; the type-level checks at the end fail `tsc` if the tables stop being typed by it.
+import { describe, expect, it } from 'vitest';
+import { checkAttrs } from '../../compiler/ir/attrs.ts';
+import { GraphBuilder, ShapeError } from '../../compiler/ir/builder.ts';
+import { OPS, opSpec, opsWithRole, type ForwardOp, type OpAttrs } from '../../compiler/ir/ops.ts';
+import { verifyGraph } from '../../compiler/ir/verify.ts';
+import type { Graph } from '../../compiler/ir/types.ts';
+import { graphOf, tinySet } from '../helpers.ts';
+
+const tiny = () => graphOf('tiny-gpt-lora.peft', tinySet('tiny-gpt-lora.peft'));
+
+describe('op roles', () => {
+  it('gives every op one role, the leaves being input and param', () => {
+    const roles = Object.values(OPS).map((d) => d.role);
+    expect(roles.every((r) => r === 'leaf' || r === 'forward' || r === 'backward')).toBe(true);
+    expect(opsWithRole('leaf').sort()).toEqual(['input', 'param']);
+  });
+
+  it('calls the ops only gradient rules emit backward', () => {
+    const backward = opsWithRole('backward');
+    for (const op of ['linear_grad_weight', 'sum_to', 'pad', 'attention_lse', 'attention_grad_v', 'linear_gather_grad_bias']) expect(backward).toContain(op);
+    for (const op of ['linear', 'attention', 'cross_entropy', 'linear_gather']) expect(opsWithRole('forward')).toContain(op);
+  });
+});
+
+describe('attribute schemas', () => {
+  it('accepts what the tracer writes and names the first problem otherwise', () => {
+    expect(checkAttrs(OPS.slice.attrs, { axis: -1, start: 0, size: 'T' })).toBeUndefined();
+    expect(checkAttrs(OPS.slice.attrs, { axis: -1, start: 0 })).toBe('missing attribute size');
+    expect(checkAttrs(OPS.slice.attrs, { axis: 1.5, start: 0, size: 2 })).toBe('attribute axis must be an integer, got 1.5');
+    expect(checkAttrs(OPS.linear.attrs, { layout: 'rows' })).toBe('attribute layout must be one of in_out, out_in, got "rows"');
+    expect(checkAttrs(OPS.layernorm.attrs, { eps: Infinity })).toMatch(/eps must be a finite number/);
+    expect(checkAttrs(OPS.attention.attrs, { heads: 2, kv_heads: 2, causal: 1, prefix: 0 })).toBe('attribute causal must be a boolean, got 1');
+    expect(checkAttrs(OPS.add.attrs, { axis: 0 })).toBe('unknown attribute axis');
+    // rope's offset may be left out (0); input's fill too.
+    expect(checkAttrs(OPS.rope.attrs, { heads: 1, theta: 1e4, inverse: false })).toBeUndefined();
+    expect(checkAttrs(OPS.input.attrs, { name: 'tokens' })).toBeUndefined();
+  });
+
+  it('makes the builder refuse a node with bad attributes before its shape rule reads them', () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', [2, 4], 'f32');
+    expect(() => b.op('slice', [x], { axis: 1, start: 0 })).toThrow(new ShapeError('missing attribute size'));
+    expect(() => b.op('scale', [x], { factor: '2' })).toThrow(/factor must be a finite number, got "2"/);
+    expect(b.nodes[b.op('slice', [x], { axis: 1, start: 1, size: 2 })]!.shape).toEqual([2, 2]);
+  });
+
+  it('makes the verifier report a mistyped, missing or unknown attribute of a traced graph by node and op', () => {
+    const g = tiny();
+    expect(verifyGraph(g)).toEqual([]);
+    const edit = (op: string, f: (attrs: Record<string, unknown>) => void): string[] => {
+      const copy: Graph = { ...g, nodes: g.nodes.map((n) => ({ ...n, attrs: { ...n.attrs } })) };
+      const n = copy.nodes.find((m) => m.op === op)!;
+      f(n.attrs);
+      return verifyGraph(copy).map((p) => p.replace(/^%\d+/, '%N'));
+    };
+    expect(edit('layernorm', (a) => delete a.eps)).toEqual(['%N (layernorm): missing attribute eps']);
+    expect(edit('linear', (a) => (a.layout = 'inout'))).toEqual(['%N (linear): attribute layout must be one of in_out, out_in, got "inout"']);
+    expect(edit('slice', (a) => (a.start = 0.5))).toEqual(['%N (slice): attribute start must be an integer, got 0.5']);
+    expect(edit('attention', (a) => (a.window = 4))).toEqual(['%N (attention): unknown attribute window']);
+    expect(edit('input', (a) => (a.name = 3))).toEqual(['%N (input): attribute name must be a string, got 3']);
+  });
+
+  it('keeps the catalog and its runtime view the same op for op', () => {
+    for (const op of Object.keys(OPS)) {
+      const spec = opSpec(op);
+      expect(spec.inputs).toBe(OPS[op as keyof typeof OPS].inputs);
+      expect(spec.role).toBe(OPS[op as keyof typeof OPS].role);
+    }
+    expect(() => opSpec('softmax')).toThrow('unknown op softmax');
+  });
+});
+
+// ------------------------------------------------------------------ type level (checked by tsc)
+
+// A table keyed by forward op must name every forward op.
+// @ts-expect-error: linear's entry alone is not a complete table
+const incomplete: Record<ForwardOp, true> = { linear: true };
+// Attributes are typed by the catalog: slice's axis is a number, linear's layout one of two strings.
+const sliceAttrs: OpAttrs<'slice'> = { axis: -1, start: 0, size: 'T' };
+// @ts-expect-error: layout is 'in_out' or 'out_in'
+const badLayout: OpAttrs<'linear'> = { layout: 'rows' };
+// @ts-expect-error: positions is not an op with a `size`
+const wrongOp: OpAttrs<'positions'> = { size: 1 };
+void [incomplete, sliceAttrs, badLayout, wrongOp];
