@@ -7,10 +7,13 @@ import { waitLimitMs } from '../runtime/webgpu/queue-watch.ts';
 import type { Diagnostic } from '../grammar/diagnostics.ts';
 import { formatDiagnostic } from '../grammar/index.ts';
 import { nodeHost } from './node-host.ts';
+import { applyRecompute } from './recompute-flag.ts';
 
 export interface CompileFlags {
   set?: string[];
   full?: boolean;
+  /** --recompute none|blocks, on the verbs that take it (cli/recompute-flag.ts). */
+  recompute?: string;
 }
 
 export function addCompileFlags(cmd: Command): Command {
@@ -47,7 +50,9 @@ export function gpuTimeoutOption(): Option {
 
 
 export function compileFile(file: string, flags: CompileFlags, extra: { derivedPrefix?: boolean; basePeftOff?: boolean } = {}): CompileResult {
-  return compile(file, nodeHost, { set: flags.set ?? [], full: flags.full ?? false, derivedPrefix: extra.derivedPrefix ?? false, basePeftOff: extra.basePeftOff ?? false });
+  const res = compile(file, nodeHost, { set: flags.set ?? [], full: flags.full ?? false, derivedPrefix: extra.derivedPrefix ?? false, basePeftOff: extra.basePeftOff ?? false });
+  if (res.graph) applyRecompute(res.graph, flags.recompute);
+  return res;
 }
 
 /** Diagnostics printed at most; the rest are counted. One mistake rarely needs more. */

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { printAst } from '../grammar/index.ts';
 import { printGraph } from '../compiler/ir/printer.ts';
 import { addCompileFlags, addRuntimeFlags, compileFile, gpuTimeoutOption, report, type CompileFlags } from './common.ts';
+import { recomputeOption } from './recompute-flag.ts';
 import { buildTrainingGraph } from '../compiler/training.ts';
 import { printTrainingGraph } from '../compiler/ir/printer.ts';
 import { doctorCommand } from './doctor.ts';
@@ -22,6 +23,7 @@ import { registerMemory } from './memory.ts';
 import { registerQuantize } from './quantize.ts';
 import { registerWeightFlags } from './weight-flags.ts';
 import { fmtCommand, type FmtFlags } from './fmt.ts';
+import { playgroundCommand, type PlaygroundFlags } from './playground.ts';
 import { tokenizeText, type TokenizeFlags } from './tokenize.ts';
 
 // A reader that stops early (`peftc compile … | head`) closes the pipe: stop quietly, as
@@ -77,6 +79,7 @@ addCompileFlags(
     .option('--seq <n>', 'sequence length the plan is made for (plan, wgsl)', '128')
     .option('--gpu <choice>', 'plan for this WebGPU adapter\'s limits: auto | hardware | swiftshader | llvmpipe (default: WebGPU\'s default limits)')
     .option('--frozen-dtype <dtype>', 'plan, wgsl: store frozen weight matrices as f32 or f16 (half their memory)', 'f32')
+    .addOption(recomputeOption())
     .description('compile and print an intermediate form'),
 ).action(async (file: string, flags: CompileFlags & PlanFlags & { emit: string }) => {
   const res = compileFile(file, flags);
@@ -107,6 +110,7 @@ addCompileFlags(
     .option('--gpu <choice>', 'WebGPU adapter for --backend webgpu: auto | hardware | swiftshader | llvmpipe', 'auto')
     .addOption(gpuTimeoutOption())
     .option('--seed <n>', 'seed for parameters not in --init', '0')
+    .addOption(recomputeOption())
     .description('compute the loss, logits and gradients of the trainable parameters'),
 ).action(async (file: string, flags: GradFlags) => {
   process.exitCode = await gradCommand(file, flags);
@@ -138,6 +142,7 @@ addRuntimeFlags(addCompileFlags(
     .option('--overwrite', 'replace the checkpoint already in --out (without it, train refuses to)')
     .option('--no-baseline', 'skip the bigram baseline')
     .option('--json', 'one JSON object per logged step on stdout')
+    .addOption(recomputeOption())
     .description('fine-tune the trainable parameters on a dataset')),
 ).action(async (file: string, flags: TrainFlags) => {
   process.exitCode = await trainCommand(file, flags);
@@ -168,6 +173,7 @@ addCompileFlags(
     .option('--kernels <kind>', 'kernels to plan: hardware (workgroup tiling) | software (no barriers, for CPU adapters) | both (default; each device runs the kind that suits it)')
     .option('--gpu <choice>', 'plan for this adapter\'s limits instead of WebGPU\'s defaults: auto | hardware | swiftshader | llvmpipe')
     .option('--frozen-dtype <dtype>', 'store frozen weight matrices as f32 or f16 (half their memory)', 'f32')
+    .addOption(recomputeOption())
     .description('compile a standalone trainer (Node: train.mjs; browser: index.html) that runs without the compiler'),
 ).action(async (file: string, flags: BuildFlags) => {
   process.exitCode = await buildCommand(file, flags);
@@ -257,6 +263,14 @@ addRuntimeFlags(addCompileFlags(
 ).action(async (file: string, flags: GenerateFlags) => {
   process.exitCode = await generateCommand(file, flags);
 });
+
+program
+  .command('playground')
+  .option('-o, --out <dir>', 'the folder to write', 'peftc-playground')
+  .description('write the playground: a static page to edit a .peft file, see what trains and train it on WebGPU in the browser')
+  .action(async (flags: PlaygroundFlags) => {
+    process.exitCode = await playgroundCommand(flags);
+  });
 
 program
   .command('fmt')

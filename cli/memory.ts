@@ -3,6 +3,7 @@
 // --gpu names one whose limits to plan for). Quantized frozen weights (int8, nf4) are counted as
 // their codes plus f32 scales, in the same 256-byte-aligned slots as the f32 and f16 arenas.
 import { buildTrainingGraph } from '../compiler/training.ts';
+import { recomputeOf, type RecomputeMode } from '../compiler/autodiff/recompute.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { arenaParts, layoutArena, type ArenaLayout } from '../compiler/lower/memory.ts';
 import { PlanError, buildPlan } from '../compiler/lower/plan.ts';
@@ -15,12 +16,15 @@ import { addCompileFlags, compileFile, report, type CompileFlags } from './commo
 import { UserError } from './errors.ts';
 import { frozenDtype, positiveInt } from './flags.ts';
 import { capsFor } from './plan.ts';
+import { recomputeFlag, recomputeOption } from './recompute-flag.ts';
 
 export interface MemoryFlags {
   batch?: string;
   seq?: string;
   gpu?: string;
   frozenDtype?: string;
+  /** --recompute none|blocks (default: the model's setting). */
+  recompute?: string;
   json?: boolean;
 }
 
@@ -37,6 +41,8 @@ export interface MemoryReport {
   /** How the frozen weight matrices are stored, and in how many buffers the frozen arena is (maxBufferSize). */
   frozen_dtype: FrozenDtype;
   frozen_buffers: number;
+  /** Activation recomputation the plan was made with. */
+  recompute: RecomputeMode;
   B: number;
   T: number;
 }
@@ -44,6 +50,7 @@ export interface MemoryReport {
 export async function memoryReport(g: Graph, flags: MemoryFlags): Promise<MemoryReport> {
   const dims = { B: positiveInt('--batch', flags.batch, 8), T: positiveInt('--seq', flags.seq, 128) };
   const dtype = frozenDtype(flags.frozenDtype);
+  const recompute = flags.recompute === undefined ? recomputeOf(g) : recomputeFlag(flags.recompute);
   const caps = await capsFor(flags.gpu);
   // Planned without the buffer-size limit, which only decides how the frozen arena is cut into
   // buffers: that is checked below for the dtype asked for (a 7B model's f32 table exceeds it).
@@ -51,7 +58,7 @@ export async function memoryReport(g: Graph, flags: MemoryFlags): Promise<Memory
   let plan: Plan;
   try {
     // f16 marks the matrices the GPU can hold compactly (read only as a linear weight or a table).
-    plan = buildPlan(buildTrainingGraph(g), dims, wgslBackend(unbounded), { frozenF16: dtype !== 'f32' });
+    plan = buildPlan(buildTrainingGraph(g, undefined, recompute), dims, wgslBackend(unbounded), { frozenF16: dtype !== 'f32' });
   } catch (e) {
     if (e instanceof PlanError) throw new UserError(e.message);
     throw e;
@@ -67,7 +74,7 @@ export async function memoryReport(g: Graph, flags: MemoryFlags): Promise<Memory
   const other = s.inputBytes + plan.buffers.filter((b) => b.kind === 'globals').reduce((a, b) => a + b.bytes, 0);
   const r = { frozen: frozen.bytes, trainable: s.trainableBytes, gradients: s.gradBytes, optimizer: s.optimizerStateBytes + s.optimizerScratchBytes, activations_peak: s.activationPeakBytes, other };
   const total = Object.values(r).reduce((a, b) => a + b, 0);
-  return { ...r, total, frozen_dtype: dtype, frozen_buffers: parts, ...dims };
+  return { ...r, total, frozen_dtype: dtype, frozen_buffers: parts, recompute, ...dims };
 }
 
 /** The frozen arena with the matrices the plan holds compactly quantized (those of the base). */
@@ -89,7 +96,7 @@ const ROWS: [keyof MemoryReport, string][] = [
 export function formatMemory(r: MemoryReport): string {
   const mib = (n: number) => (n / 2 ** 20).toFixed(1).padStart(10);
   const pct = (n: number) => `${((100 * n) / r.total).toFixed(1).padStart(5)} %`;
-  const lines = [`memory of one training step, B=${r.B} T=${r.T}, frozen weights ${r.frozen_dtype} (${r.frozen_buffers} buffer${r.frozen_buffers === 1 ? '' : 's'})`, ''];
+  const lines = [`memory of one training step, B=${r.B} T=${r.T}, frozen weights ${r.frozen_dtype} (${r.frozen_buffers} buffer${r.frozen_buffers === 1 ? '' : 's'}), recompute ${r.recompute}`, ''];
   lines.push(`  ${'category'.padEnd(18)}${'MiB'.padStart(10)}  ${'share'.padStart(7)}`);
   for (const [k, name] of ROWS) lines.push(`  ${name.padEnd(18)}${mib(r[k] as number)}  ${pct(r[k] as number)}`);
   lines.push(`  ${'total'.padEnd(18)}${mib(r.total)}  ${pct(r.total)}   (${(r.total / 2 ** 30).toFixed(3)} GiB)`);
@@ -113,6 +120,7 @@ export function registerMemory(program: Command): void {
       .option('--seq <n>', 'sequence length of the step', '128')
       .option('--frozen-dtype <dtype>', 'frozen weight matrices as f32, f16, int8 or nf4', 'f32')
       .option('--gpu <choice>', "plan for this WebGPU adapter's limits: auto | hardware | swiftshader | llvmpipe (default: WebGPU's default limits)")
+      .addOption(recomputeOption())
       .option('--json', 'print one JSON object of bytes by category')
       .description("one training step's WebGPU memory by category (frozen, trainable, gradients, optimizer, activations, other), without running it"),
   ).action(async (file: string, flags: MemoryFlags & CompileFlags) => {
