@@ -118,18 +118,22 @@ export class Tracer implements TracerHost {
     }
     const saved = this.b.scope;
     this.b.scope = m.path;
-    const out = this.rewrite('module', m, tensors, range, () => this.callModuleBody(m, tensors, range));
+    const out = this.rewrite('module', m, tensors, range, (ins) => this.callModuleBody(m, ins, range));
     this.b.scope = saved;
     return out;
   }
 
   /** `base()` as the method applied to `m` at `site` rewrites it, if one is (peft/plugins.ts). */
-  private rewrite(site: RewriteSite, m: ModuleInst, inputs: Tensor[], range: SourceRange, base: () => Value): Value {
+  private rewrite(site: RewriteSite, m: ModuleInst, inputs: Tensor[], range: SourceRange, base: (inputs: Tensor[]) => Value): Value {
+    // Several methods at one site nest in table order, each seeing the earlier ones as its base.
+    let call = base;
     for (const name of SITES[site]) {
       const app = appsFor(this.plan, m, name);
-      if (app) return PLUGINS[name].apply!(this, app, { module: m, inputs, range, base });
+      if (!app) continue;
+      const inner = call;
+      call = (ins) => PLUGINS[name].apply!(this, app, { module: m, inputs: ins, range, base: (next = ins) => inner(next) });
     }
-    return base();
+    return call(inputs);
   }
 
   private arity(m: ModuleInst, args: Tensor[], n: number, range: SourceRange): boolean {
@@ -143,9 +147,9 @@ export class Tracer implements TracerHost {
       case 'Linear': {
         if (!this.arity(m, args, 1, range)) return POISON;
         const x = args[0]!;
-        const inputs = [x, this.moduleParam(m, 'weight')];
-        if (m.settings.bias) inputs.push(this.moduleParam(m, 'bias'));
-        return this.rewrite('linear', m, [x], range, () => this.op('linear', inputs, { layout: m.settings.layout as string }, range, `\`${m.path}\``));
+        const params = [this.moduleParam(m, 'weight')];
+        if (m.settings.bias) params.push(this.moduleParam(m, 'bias'));
+        return this.rewrite('linear', m, [x], range, ([v]) => this.op('linear', [v!, ...params], { layout: m.settings.layout as string }, range, `\`${m.path}\``));
       }
       case 'Embedding': {
         if (!this.arity(m, args, 1, range)) return POISON;

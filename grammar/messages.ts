@@ -95,6 +95,8 @@ export class SyntaxMessages implements IParserErrorMessageProvider {
     // A stray token inside a body is more likely than a forgotten `}`, unless what follows
     // could only come after the body (the end of the file, the next top-level item).
     if (closer === t.RCurly && contents && !endsBody(actual)) {
+      const dotted = this.dottedBareTarget(actual);
+      if (dotted) return dotted;
       return `unexpected ${found(actual)}${context ? ` in ${context}` : ''}: expected ${contents}`;
     }
     const comma = closer !== t.RCurly && commaLists.has(ruleName) ? '`,` or ' : '';
@@ -103,6 +105,14 @@ export class SyntaxMessages implements IParserErrorMessageProvider {
     const opener = openerIndex === undefined ? undefined : this.tokens[openerIndex];
     this.remember(actual, opener ? { message, opener } : { message, openerMissing: true });
     return message;
+  }
+
+  /** `on h.attn`: a bare name in a target list is a selector, so a dotted path needs quotes. */
+  private dottedBareTarget(actual: IToken): string | undefined {
+    const i = indexOf(this.tokens, actual);
+    const [before, name] = [this.tokens[i - 2], this.tokens[i - 1]];
+    if (actual.tokenType !== t.Dot || name?.tokenType !== t.Identifier || (before?.tokenType !== t.On && before?.tokenType !== t.Comma)) return undefined;
+    return `expected a pattern string such as \`"h.*.attn"\` after ${quote(before.image)}, found ${quote(`${name.image}.`)}: a module path is quoted`;
   }
 
   private remember(token: IToken, detail: ErrorDetail): void {

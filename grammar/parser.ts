@@ -282,10 +282,10 @@ export class PeftParser extends CstParser {
     this.OPTION(() => this.SUBRULE(this.args));
   });
 
-  /** A call of a PEFT method: `lora(rank = 8)`. */
+  /** A call of a PEFT method: `lora(rank = 8)`, or `ia3` with its defaults and no parentheses. */
   call = this.RULE('call', () => {
     this.CONSUME(t.Identifier);
-    this.SUBRULE(this.args);
+    this.OPTION(() => this.SUBRULE(this.args));
   });
 
   /** (a, b, name = expr) */

@@ -22,6 +22,7 @@ const ANSI: Record<MethodKey | 'dim' | 'bold', string> = {
   adapter: '\x1b[33m',
   prefix: '\x1b[32m',
   prompt: '\x1b[35m',
+  ia3: '\x1b[93m',
   train: '\x1b[31m',
   full: '\x1b[36m',
   dim: '\x1b[2m',

@@ -12,16 +12,17 @@ import type { PeftPlan } from '../compiler/peft/assign.ts';
  * (`train` is a base module named in a `train "…"` rule, Hugging Face's modules_to_save;
  * `full` is a base parameter of a full fine-tune).
  */
-export type MethodKey = 'frozen' | 'lora' | 'adapter' | 'prefix' | 'prompt' | 'train' | 'full';
+export type MethodKey = 'frozen' | 'lora' | 'adapter' | 'prefix' | 'prompt' | 'ia3' | 'train' | 'full';
 
 /** Display order of the keys, and the words the views use for them. */
-export const METHOD_KEYS: readonly MethodKey[] = ['frozen', 'lora', 'adapter', 'prefix', 'prompt', 'train', 'full'];
+export const METHOD_KEYS: readonly MethodKey[] = ['frozen', 'lora', 'adapter', 'prefix', 'prompt', 'ia3', 'train', 'full'];
 export const METHOD_LABELS: Record<MethodKey, string> = {
   frozen: 'Frozen',
   lora: 'LoRA',
   adapter: 'Adapter',
   prefix: 'Prefix',
   prompt: 'Prompt',
+  ia3: 'IA³',
   train: 'Trained module',
   full: 'Full fine-tune',
 };
@@ -44,7 +45,7 @@ export interface VizParam {
 }
 
 export interface AppliedMethod {
-  name: 'lora' | 'adapter' | 'prefix' | 'prompt' | 'train';
+  name: MethodKey & ('lora' | 'adapter' | 'prefix' | 'prompt' | 'ia3' | 'train');
   settings: Record<string, number | string | boolean>;
   /** The named adapter that applies it, on a page of several adapters over one base. */
   adapter?: string;
@@ -88,6 +89,7 @@ const SYNTHETIC_TYPES: Record<Param['origin'], string> = {
   adapter: 'Adapter',
   prefix: 'PrefixEncoder',
   prompt: 'SoftPrompt',
+  ia3: 'IA3',
 };
 
 export function methodKey(p: Pick<Param, 'partition' | 'method'>): MethodKey {

@@ -15,4 +15,7 @@ export const METHOD_DOCS: Record<MethodName, string> = {
   prompt:
     'Prompt tuning: `length` soft tokens prepended to the embedded input (or placed by a `template`); ' +
     '`init` = random, vocab or text("…").',
+  ia3:
+    'IA³ on a `Linear`: a learned vector l (starting at one) scaling the output, y\' = (x·W + b) ⊙ l, or with ' +
+    '`feedforward = true` the input, y\' = (x ⊙ l)·W + b (Hugging Face PEFT\'s IA3 and feedforward_modules).',
 };

@@ -12,7 +12,7 @@ export type Shape = Dim[];
 export type DType = 'f32' | 'i32';
 
 export type Partition = 'frozen' | 'trainable';
-export type Origin = 'base' | 'lora' | 'adapter' | 'prefix' | 'prompt' | 'head';
+export type Origin = 'base' | 'lora' | 'adapter' | 'prefix' | 'prompt' | 'ia3' | 'head';
 
 /** How a parameter is initialised when no checkpoint provides it. */
 export type InitRule =
@@ -28,7 +28,7 @@ export type InitRule =
 
 /** A PEFT method as applied to one module, with its settings resolved. */
 export interface MethodInfo {
-  name: 'lora' | 'adapter' | 'prefix' | 'prompt' | 'train';
+  name: 'lora' | 'adapter' | 'prefix' | 'prompt' | 'ia3' | 'train';
   /** The module path it was applied to. */
   module: string;
   settings: Record<string, number | string | boolean>;

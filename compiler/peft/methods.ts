@@ -8,7 +8,7 @@ import { describe, formatConst, type Const } from '../values.ts';
 import { rankSettings } from './rank-settings.ts';
 import { parseTemplate } from './template.ts';
 
-export type MethodName = 'lora' | 'adapter' | 'prefix' | 'prompt';
+export type MethodName = 'lora' | 'adapter' | 'prefix' | 'prompt' | 'ia3';
 export type Settings = Record<string, number | string | boolean>;
 
 export interface MethodSpec {
@@ -187,6 +187,17 @@ export const METHODS: Record<MethodName, MethodSpec> = {
         r.error(Codes.BadMethodSetting, `\`prompt\`'s init must be \`random\`, \`vocab\` or \`text("…")\`; found ${formatConst(init)}`, range);
         c.ok = false;
       }
+      return c.done();
+    },
+  },
+  // IA³ (ia3.ts): a learned vector scaling a Linear's output, or its input with `feedforward`.
+  ia3: {
+    args: [{ name: 'feedforward', default: bool(false) }],
+    targetRequired: true,
+    notApplicable: (m) => (m.kind === 'Linear' ? null : `ia3 applies to Linear layers; \`${m.path}\` is ${article(m)}`),
+    check(bound, range, r) {
+      const c = new Checker('ia3', bound, range, r);
+      c.flag('feedforward');
       return c.done();
     },
   },

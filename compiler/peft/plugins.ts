@@ -9,6 +9,7 @@ import type { ModuleInst } from '../modules.ts';
 import type { MethodHost, Tensor } from '../trace-host.ts';
 import type { Value } from '../values.ts';
 import { applyAdapter } from './adapter.ts';
+import { applyIa3 } from './ia3.ts';
 import type { MethodApp } from './assign.ts';
 import { applyLora } from './lora.ts';
 import { METHODS, type MethodName, type MethodSpec } from './methods.ts';
@@ -27,8 +28,12 @@ export interface MethodCall {
   module: ModuleInst;
   inputs: Tensor[];
   range: SourceRange;
-  /** Traces the call as the base model makes it (at most once, first, to keep node order). */
-  base(): Value;
+  /**
+   * Traces the call as the base model makes it, with the methods listed before this one at the
+   * same site applied (at most once, first, to keep node order); `inputs` replaces the call's
+   * inputs (IA³ on a feed-forward module scales them).
+   */
+  base(inputs?: Tensor[]): Value;
 }
 
 export interface MethodPlugin {
@@ -53,6 +58,12 @@ export const PLUGINS: Record<MethodName, MethodPlugin> = {
     apply: (h, app, c) => onOutput(c, (y) => applyAdapter(h, app, c.inputs[0]!, y, c.range)),
   },
   prefix: { settings: METHODS.prefix, site: 'attention' },
+  // After lora in the table: with both on one Linear, IA³ scales the LoRA'd output (or input).
+  ia3: {
+    settings: METHODS.ia3,
+    site: 'linear',
+    apply: (h, app, c) => applyIa3(h, app, c.module, c.inputs[0]!, (x) => c.base([x]), c.range),
+  },
   prompt: {
     settings: METHODS.prompt,
     site: 'embedding',

@@ -5,7 +5,8 @@
 import type { Graph } from '../../compiler/ir/types.ts';
 import { InteropError } from './errors.ts';
 import { attentionLayers, modulePaths, tokenEmbedding } from './graph-info.ts';
-import { resolveBottleneck, resolveLora, resolveModulesToSave, type AdapterConfig } from './hf-config.ts';
+import { pyRegex, resolveBottleneck, resolveLora, resolveModulesToSave, type AdapterConfig } from './hf-config.ts';
+import { resolveIa3 } from './ia3.ts';
 import type { HfNames } from './names.ts';
 import { pefPatterns } from './patterns.ts';
 
@@ -47,6 +48,15 @@ function rulesFor(c: AdapterConfig, g: Graph, names: HfNames, where: string): st
         for (const p of pefPatterns(group, universe)) lines.push(`  override ${JSON.stringify(p)} (rank = ${rank}, alpha = ${num(Number(alpha))})`);
       }
       return lines;
+    }
+    case 'ia3': {
+      const mods = resolveIa3(c, g, names, where, (p) => pyRegex(p, where));
+      const plain = mods.filter((m) => !m.feedforward).map((m) => m.module);
+      const ff = mods.filter((m) => m.feedforward).map((m) => m.module);
+      return [
+        ...(plain.length ? [`ia3 on ${quoteAll(pefPatterns(plain, universe))}`] : []),
+        ...(ff.length ? [`ia3(feedforward = true) on ${quoteAll(pefPatterns(ff, universe))}`] : []),
+      ];
     }
     case 'prompt': {
       const emb = tokenEmbedding(g);

@@ -1,10 +1,11 @@
-// Reading adapter_config.json (Hugging Face PEFT's LORA, PROMPT_TUNING, PREFIX_TUNING, and the
+// Reading adapter_config.json (Hugging Face PEFT's LORA, IA3, PROMPT_TUNING, PREFIX_TUNING, and the
 // AdapterHub `adapters` library's bottleneck config) and resolving it against a compiled model
 // the way those libraries would: which modules get LoRA with which rank and alpha, which get an
 // adapter of which width. Everything unsupported is an InteropError that says what and why.
 import type { Graph } from '../../compiler/ir/types.ts';
 import { ACTIVATION_NAMES } from './adapterhub.ts';
 import { InteropError, listSome } from './errors.ts';
+import type { Ia3Config } from './ia3.ts';
 import { attentionLayers, linearModules, modulePaths } from './graph-info.ts';
 import { isHeadPath, type HfNames } from './names.ts';
 
@@ -54,9 +55,9 @@ export interface BottleneckConfig {
   leaveOut: number[];
 }
 
-export type AdapterConfig = LoraConfig | PromptConfig | PrefixConfig | BottleneckConfig;
+export type AdapterConfig = LoraConfig | Ia3Config | PromptConfig | PrefixConfig | BottleneckConfig;
 
-export const SUPPORTED_PEFT_TYPES = ['LORA', 'PROMPT_TUNING', 'PREFIX_TUNING'];
+export const SUPPORTED_PEFT_TYPES = ['LORA', 'IA3', 'PROMPT_TUNING', 'PREFIX_TUNING'];
 
 type Obj = Record<string, unknown>;
 
@@ -98,6 +99,18 @@ export function parseAdapterConfig(text: string, where: string): AdapterConfig {
       layersPattern: typeof c.layers_pattern === 'string' ? [c.layers_pattern] : f.strings('layers_pattern', true),
       modulesToSave,
     };
+  }
+  if (type === 'IA3') {
+    if (c.init_ia3_weights === false) throw new InteropError(`${where}: init_ia3_weights is false; peftc's IA³ starts at one, as PEFT's default`);
+    const spec = (key: string, fallback: string[] | null): string[] | string | null => {
+      const v = c[key];
+      if (v === undefined || v === null) return fallback;
+      if (typeof v === 'string' || (Array.isArray(v) && v.every((t) => typeof t === 'string'))) return v as string[] | string;
+      throw new InteropError(`${where}: ${key} must be a list of module names or a regular expression, found ${JSON.stringify(v)}`);
+    };
+    const targets = spec('target_modules', null);
+    if (targets === null || (Array.isArray(targets) && !targets.length)) throw new InteropError(`${where}: target_modules must name the modules IA³ scales`);
+    return { kind: 'ia3', targets, feedforward: spec('feedforward_modules', [])!, exclude: spec('exclude_modules', null), modulesToSave };
   }
   if (c.num_transformer_submodules !== undefined && c.num_transformer_submodules !== null && c.num_transformer_submodules !== 1) {
     throw new InteropError(`${where}: num_transformer_submodules is ${String(c.num_transformer_submodules)}; only decoder-only and encoder-only models (1) are supported`);
@@ -236,7 +249,7 @@ export function resolveModulesToSave(list: string[], g: Graph, names: HfNames, w
 }
 
 /** A Python `re` pattern for full matching; the common subset is JavaScript's too. */
-function pyRegex(p: string, where: string): RegExp {
+export function pyRegex(p: string, where: string): RegExp {
   try {
     return new RegExp(`^(?:${p.replace(/\(\?P</g, '(?<')})$`);
   } catch {

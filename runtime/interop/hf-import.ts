@@ -8,10 +8,11 @@ import { getFloat32, type SafetensorsFile } from '../io/safetensors.ts';
 import { fmtShape, InteropError, listSome } from './errors.ts';
 import { attentionLayers } from './graph-info.ts';
 import {
-  resolveBottleneck, resolveLora, resolveModulesToSave,
+  pyRegex, resolveBottleneck, resolveLora, resolveModulesToSave,
   type AdapterConfig, type BottleneckConfig, type LoraConfig,
 } from './hf-config.ts';
 import { fromFileLayout, loraModules, loraScaleOf, planExport, type PartName, type PartSpec } from './hf-peft.ts';
+import { checkIa3, resolveIa3 } from './ia3.ts';
 import type { HfNames } from './names.ts';
 
 export interface AdapterFolder {
@@ -21,8 +22,8 @@ export interface AdapterFolder {
   weights: SafetensorsFile;
 }
 
-const PART_OF: Record<AdapterConfig['kind'], PartName> = { lora: 'lora', prompt: 'prompt_tuning', prefix: 'prefix_tuning', bottleneck: 'bottleneck' };
-const METHOD_OF: Record<AdapterConfig['kind'], string> = { lora: 'lora', prompt: 'prompt', prefix: 'prefix', bottleneck: 'adapter' };
+const PART_OF: Record<AdapterConfig['kind'], PartName> = { lora: 'lora', ia3: 'ia3', prompt: 'prompt_tuning', prefix: 'prefix_tuning', bottleneck: 'bottleneck' };
+const METHOD_OF: Record<AdapterConfig['kind'], string> = { lora: 'lora', ia3: 'ia3', prompt: 'prompt', prefix: 'prefix', bottleneck: 'adapter' };
 
 /** The values of every trainable parameter of `g` (compiled with derivedPrefix), from the folders. */
 export function importAdapters(g: Graph, names: HfNames, folders: AdapterFolder[]): Map<string, Float32Array> {
@@ -63,6 +64,7 @@ function checkConfig(f: AdapterFolder, g: Graph, names: HfNames, spec: PartSpec)
   const c = f.config;
   const problems: string[] = [];
   if (c.kind === 'lora') problems.push(...checkLora(c, g, names, f.where));
+  if (c.kind === 'ia3') problems.push(...checkIa3(resolveIa3(c, g, names, f.where, (p) => pyRegex(p, f.where)), g));
   if (c.kind === 'prompt') {
     const [P, d] = spec.entries[0]!.shape as [number, number];
     if (c.length !== P) problems.push(`num_virtual_tokens is ${c.length}, the .peft's prompt length is ${P}`);

@@ -9,12 +9,13 @@ import type { Graph, Param } from '../../compiler/ir/types.ts';
 import { rankedModules } from '../../compiler/peft/ranked-modules.ts';
 import { parseTemplate, prefixedLength } from '../../compiler/peft/template.ts';
 import { bottleneckPart } from './adapterhub.ts';
+import { ia3Config } from './ia3.ts';
 import { attentionLayers, linearLayout, modulePaths } from './graph-info.ts';
 import type { HfNames } from './names.ts';
 import { exactRegex, leafNames } from './patterns.ts';
 import { pyFloat, type PyJson } from './pyjson.ts';
 
-export type PartName = 'lora' | 'prompt_tuning' | 'prefix_tuning' | 'bottleneck';
+export type PartName = 'lora' | 'prompt_tuning' | 'prefix_tuning' | 'ia3' | 'bottleneck';
 
 export interface PartEntry {
   /** The tensor's key in the adapter file. */
@@ -91,6 +92,10 @@ export function planExport(g: Graph, names: HfNames, opts: ExportOptions): Expor
     if (typeof res === 'string') plan.skipped.push(res);
     else plan.parts.push(res);
   }
+  if (by('ia3').length) {
+    const { config, entries } = ia3Config(g, names);
+    plan.parts.push({ part: 'ia3', format: 'hf-peft', config: { ...common(opts, names), ...config }, weightsFile: HF_WEIGHTS_FILE, entries, notes: [] });
+  }
   const adapters = by('adapter');
   if (adapters.length) {
     const res = bottleneckPart(g, names, adapters, opts.adapterName ?? 'peftc', opts.baseModel);
@@ -109,10 +114,10 @@ function attachTrained(names: HfNames, trained: Param[], plan: ExportPlan): void
   const host = plan.parts.find((p) => p.format === 'hf-peft');
   const modules = [...new Set(trained.map((p) => p.method!.module))];
   if (!host) {
-    plan.skipped.push(`trained modules ${modules.join(', ')}: Hugging Face PEFT saves them (modules_to_save) only alongside a LoRA, prompt or prefix adapter`);
+    plan.skipped.push(`trained modules ${modules.join(', ')}: Hugging Face PEFT saves them (modules_to_save) only alongside a LoRA, IA³, prompt or prefix adapter`);
     return;
   }
-  const prefix = host.part === 'lora' ? LORA_PREFIX : PROMPT_PREFIX;
+  const prefix = host.part === 'lora' || host.part === 'ia3' ? LORA_PREFIX : PROMPT_PREFIX;
   host.config.modules_to_save = modules.map((m) => names.toHf(m));
   for (const p of trained) host.entries.push({ key: prefix + names.toHf(p.path), path: p.path, shape: p.shape });
 }
@@ -142,7 +147,8 @@ export interface LoraModule {
 export function loraModules(g: Graph): LoraModule[] {
   const out: LoraModule[] = [];
   for (const p of g.params) {
-    if (p.method?.name !== 'lora' || !p.path.endsWith('.lora_A.weight')) continue;
+    // A Linear's lora_A.weight, or an embedding's lora_embedding_A (PEFT's names, no `.weight`).
+    if (p.method?.name !== 'lora' || !(p.path.endsWith('.lora_A.weight') || p.path.endsWith('.lora_embedding_A'))) continue;
     const s = p.method.settings;
     out.push({ module: p.method.module, rank: p.shape[0]!, alpha: s.alpha as number, rslora: s.rslora === true, dropout: s.dropout as number });
   }
@@ -187,7 +193,9 @@ function loraPart(g: Graph, names: HfNames, opts: ExportOptions, params: Param[]
   if (mods.some((m) => m.dropout !== dropout)) notes.push(`lora_dropout differs per module; wrote the most common, ${dropout} (dropout does not change the trained weights)`);
   const targets = mods.map((m) => m.module);
   const leaves = leafNames(targets, modulePaths(g));
-  const layouts = mods.map((m) => linearLayout(g, m.module));
+  // fan_in_fan_out is about the Linear layers; an embedding's factors have one layout.
+  const embeddings = new Set(params.filter((p) => p.path.endsWith('.lora_embedding_A')).map((p) => p.method!.module));
+  const layouts = mods.filter((m) => !embeddings.has(m.module)).map((m) => linearLayout(g, m.module));
   const config = {
     ...common(opts, names),
     alpha_pattern: alphaPattern,

@@ -1,5 +1,7 @@
 // Folding a fine-tune into its base weights: W' = W + s·B·A for a [out, in] Linear, and
-// W' = W + s·(B·A)ᵀ for a Conv1D stored [in, out]; weights of `train` modules (or a full
+// W' = W + s·(B·A)ᵀ for a Conv1D stored [in, out]; IA³ scales W's output features and the bias
+// by l (its input features with `feedforward`, the bias unchanged), after any LoRA of the same
+// module, as the IA³ rewrite wraps it; weights of `train` modules (or a full
 // fine-tune) replace the base's. Every tensor of the base file comes out under its own name,
 // in its own dtype (merged ones rounded once from a float64 sum); nothing else changes, so the
 // result loads wherever the base did. Prompts, prefixes and bottleneck adapters add computation
@@ -38,21 +40,24 @@ export function checkAdapterValues(g: Graph, adapter: Map<string, { shape: reado
 
 export function mergeIntoBase(g: Graph, plan: BaseLoadPlan, base: SafetensorsFile, adapter: Map<string, Float32Array>): MergeResult {
   const kept = g.params.filter((p) => p.partition === 'trainable' && !p.transient);
-  const unmergeable = kept.filter((p) => p.method && p.method.name !== 'lora' && p.method.name !== 'train');
+  const unmergeable = kept.filter((p) => p.method && !['lora', 'ia3', 'train'].includes(p.method.name));
   if (unmergeable.length) {
     const methods = [...new Set(unmergeable.map((p) => p.method!.name))].join(', ');
-    throw new InteropError(`merge folds LoRA (and trained base weights) into the base; this fine-tune also has ${methods}, which no base weight can hold: export it with \`peftc export --format hf-peft\` instead`);
+    throw new InteropError(`merge folds LoRA and IA³ (and trained base weights) into the base; this fine-tune also has ${methods}, which no base weight can hold: export it with \`peftc export --format hf-peft\` instead`);
   }
   const fileName = new Map(plan.assign.map((a) => [a.path, a.name]));
   const out = new Map<string, WriteTensor>();
   for (const [name, t] of base.tensors) out.set(name, { dtype: t.dtype, shape: t.shape, data: t.data });
   const res: MergeResult = { tensors: out, merged: [], replaced: [] };
+  /** Merged values by file name, before they are written in the base's dtype. */
+  const values = new Map<string, Float32Array>();
+  const current = (name: string) => values.get(name) ?? Float32Array.from(getFloat32(base, name));
   const loraMods = [...new Set(kept.filter((p) => p.method?.name === 'lora').map((p) => p.method!.module))];
   for (const m of loraMods) {
     const A = g.params.find((p) => p.path === `${m}.lora_A.weight`)!;
     const name = fileName.get(`${m}.weight`);
     if (!name) throw new InteropError(`the base weights lack \`${m}.weight\`, which LoRA adapts`);
-    const w = Float32Array.from(getFloat32(base, name));
+    const w = current(name);
     const [r, fin] = A.shape as [number, number];
     const a = adapter.get(A.path)!;
     const b = adapter.get(`${m}.lora_B.weight`)!;
@@ -70,6 +75,10 @@ export function mergeIntoBase(g: Graph, plan: BaseLoadPlan, base: SafetensorsFil
         w[at] = w[at]! + s * acc;
       }
     }
+    values.set(name, w);
+  }
+  for (const p of kept.filter((x) => x.method?.name === 'ia3')) mergeIa3(g, p.method!.module, p.method!.settings.feedforward === true, adapter.get(p.path)!, fileName, current, values);
+  for (const [name, w] of values) {
     out.set(name, like(base.tensors.get(name)!, w));
     res.merged.push(name);
   }
@@ -80,6 +89,29 @@ export function mergeIntoBase(g: Graph, plan: BaseLoadPlan, base: SafetensorsFil
     res.replaced.push(name);
   }
   return res;
+}
+
+/** W (and b, for an output scaling) of `module` with IA³'s vector `l` folded in, into `values`. */
+function mergeIa3(
+  g: Graph, module: string, feedforward: boolean, l: Float32Array, fileName: Map<string, string>,
+  current: (name: string) => Float32Array, values: Map<string, Float32Array>,
+): void {
+  const name = fileName.get(`${module}.weight`);
+  if (!name) throw new InteropError(`the base weights lack \`${module}.weight\`, which IA³ scales`);
+  const w = current(name);
+  const inOut = linearLayout(g, module) === 'in_out';
+  const n = l.length;
+  const other = w.length / n;
+  // l runs along W's columns when it scales the out features of [in, out] or the in features of [out, in].
+  const alongColumns = inOut !== feedforward;
+  for (let k = 0; k < w.length; k++) w[k] = w[k]! * l[alongColumns ? k % n : Math.floor(k / other)]!;
+  values.set(name, w);
+  const bias = fileName.get(`${module}.bias`);
+  if (!feedforward && bias) {
+    const b = current(bias);
+    for (let o = 0; o < n; o++) b[o] = b[o]! * l[o]!;
+    values.set(bias, b);
+  }
 }
 
 /** Values in the dtype and shape of the tensor they replace. */

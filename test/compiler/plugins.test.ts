@@ -19,7 +19,7 @@ describe('methods as plug-ins', () => {
       // Prefix tuning's keys and values are asked for by the attention function; every other site calls apply.
       expect(typeof p.apply === 'function').toBe(p.site !== 'attention');
     }
-    expect(methodsAt('linear')).toEqual(['lora']);
+    expect(methodsAt('linear')).toEqual(['lora', 'ia3']);
     expect(methodsAt('module')).toEqual(['adapter']);
     expect(methodsAt('embedding')).toEqual(['prompt']);
     expect(methodsAt('attention')).toEqual([]);

@@ -43,6 +43,7 @@ export const COLORS: Record<MethodKey, { fill: string; text: string; tint: strin
   adapter: { fill: '#e69f00', text: '#1b1f24', tint: '#faecd1' },
   prefix: { fill: '#009e73', text: '#0b1f18', tint: '#d2eee5' },
   prompt: { fill: '#cc79a7', text: '#1b1f24', tint: '#f5e2ed' },
+  ia3: { fill: '#f0e442', text: '#1b1f24', tint: '#fbf8d6' },
   train: { fill: '#d55e00', text: '#000000', tint: '#f8dfcd' },
   full: { fill: '#56b4e9', text: '#1b1f24', tint: '#dcf0fb' },
 };
