@@ -23,6 +23,7 @@ import { registerMemory } from './memory.ts';
 import { registerQuantize } from './quantize.ts';
 import { registerWeightFlags } from './weight-flags.ts';
 import { fmtCommand, type FmtFlags } from './fmt.ts';
+import { playgroundCommand, type PlaygroundFlags } from './playground.ts';
 import { tokenizeText, type TokenizeFlags } from './tokenize.ts';
 
 // A reader that stops early (`peftc compile … | head`) closes the pipe: stop quietly, as
@@ -262,6 +263,14 @@ addRuntimeFlags(addCompileFlags(
 ).action(async (file: string, flags: GenerateFlags) => {
   process.exitCode = await generateCommand(file, flags);
 });
+
+program
+  .command('playground')
+  .option('-o, --out <dir>', 'the folder to write', 'peftc-playground')
+  .description('write the playground: a static page to edit a .peft file, see what trains and train it on WebGPU in the browser')
+  .action(async (flags: PlaygroundFlags) => {
+    process.exitCode = await playgroundCommand(flags);
+  });
 
 program
   .command('fmt')

@@ -1,0 +1,131 @@
+// Train in the page: the edited program compiled to a Training IR and planned here (the
+// compiler is in the page), then run by the built trainer's runtime (runtime/standalone/:
+// BuiltTrainer and runTraining, what `peftc build`'s page runs) on navigator.gpu. The initial
+// parameters are the bundled tiny base's where a parameter's path and shape match, seeded
+// initialisation elsewhere, as `peftc train --init` does.
+import { DEFAULT_OPTIMIZER } from '../compiler/autodiff/backward.ts';
+import { buildPlan, PlanError } from '../compiler/lower/plan.ts';
+import type { Graph } from '../compiler/ir/types.ts';
+import { buildTrainingGraph } from '../compiler/training.ts';
+import { sequenceProblem, sequenceRoom } from '../compiler/positions.ts';
+import { DEFAULT_CAPS } from '../codegen/wgsl/caps.ts';
+import { wgslBackend } from '../codegen/wgsl/backend.ts';
+import { createStore, paramView, type ParamStore } from '../runtime/arena.ts';
+import { tokenizerByName } from '../runtime/data/tokenizer.ts';
+import { initParams } from '../runtime/init.ts';
+import { getFloat32, parseSafetensors, serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
+import { BuiltTrainer, runTraining, type RunHooks, type RunResult } from '../runtime/standalone/trainer.ts';
+import { TRAINER_FORMAT, type KernelKind, type TrainerManifest, type TrainerPlans } from '../runtime/standalone/manifest.ts';
+import { openBrowserGpu } from '../runtime/webgpu/device.ts';
+import type { Gpu } from '../runtime/webgpu/gpu.ts';
+
+/** Larger models train with `peftc build`'s trainer or `peftc train`, not in a tab on a software adapter. */
+export const MAX_PAGE_PARAMS = 20_000_000;
+
+export interface PageRun {
+  steps: number;
+  batch: number;
+  seq: number;
+  lr: number;
+  seed: number;
+}
+
+/** A mistake in what the page was asked to train: shown as it is, one line. */
+export class PlaygroundError extends Error {
+  override name = 'PlaygroundError';
+}
+
+let gpu: Promise<Gpu> | undefined;
+
+/** The page's one WebGPU device, opened on the first Train. */
+export function pageGpu(): Promise<Gpu> {
+  gpu ??= openBrowserGpu();
+  return gpu;
+}
+
+/** Compiles, plans and trains; the trainer is destroyed when the run ends. */
+export async function trainInPage(g: Graph, program: { entry: string; sources: Record<string, string> }, base: { name: string; bytes: Uint8Array }, corpus: { name: string; text: string }, run: PageRun, hooks: RunHooks): Promise<RunResult> {
+  const files = await trainerFiles(g, program, base, run, await pageGpu());
+  const trainer = await BuiltTrainer.open(await pageGpu(), files);
+  try {
+    return await runTraining(trainer, { data: { name: corpus.name, text: corpus.text, format: 'text' }, steps: run.steps, lr: run.lr, seed: run.seed }, hooks);
+  } finally {
+    trainer.destroy();
+  }
+}
+
+/** What `peftc build` would write, made in memory for this device's kind of kernels. */
+async function trainerFiles(g: Graph, program: { entry: string; sources: Record<string, string> }, base: { name: string; bytes: Uint8Array }, run: PageRun, device: Gpu) {
+  const total = g.params.reduce((n, p) => n + p.shape.reduce((a: number, b) => a * (b as number), 1), 0);
+  if (total > MAX_PAGE_PARAMS) throw new PlaygroundError(`this model has ${total.toLocaleString('en')} parameters; the page trains models up to ${MAX_PAGE_PARAMS.toLocaleString('en')} (the tiny-gpt examples): build a trainer with \`peftc build\` for larger ones`);
+  const vocab = vocabOf(g);
+  if (vocab === undefined || vocab < 256) throw new PlaygroundError(`the page trains byte-level language models (vocab_size ≥ 256, like tiny-gpt.peft) on its bundled text; this one ${vocab === undefined ? 'has no token table' : `has vocab_size = ${vocab}`}`);
+  if (g.task !== 'causal_lm') throw new PlaygroundError(`the page trains language models on its bundled text; this program is a ${g.task} model: train it with \`peftc train\``);
+  if (!g.params.some((p) => p.partition === 'trainable')) throw new PlaygroundError('nothing in this program trains: add a `peft { … }` rule');
+  // A sequence as long as asked, or as the position table leaves room for (a soft prompt takes some).
+  const T = Math.min(run.seq, sequenceRoom(g));
+  const tooLong = sequenceProblem(g, T);
+  if (tooLong) throw new PlaygroundError(tooLong);
+  const optimizer = { ...DEFAULT_OPTIMIZER, lr: run.lr };
+  const store = createStore(g, 'f32');
+  const loaded = loadMatching(g, store, base.bytes);
+  const tokenizer = tokenizerByName('byte');
+  initParams(g, store, { seed: run.seed, tokenize: (t) => tokenizer.encode(t), skip: loaded });
+
+  const kind: KernelKind = device.info.isSoftware ? 'software' : 'hardware';
+  const plans = planAll(g, optimizer, { B: run.batch, T }, kind === 'software');
+  const weights: Record<string, WriteTensor> = {};
+  for (const arena of [store.frozen, store.trainable]) {
+    for (const slot of arena.slots) weights[slot.param.path] = { dtype: 'F32', shape: slot.param.shape, data: Float32Array.from(arena.data.subarray(slot.offset, slot.offset + slot.size)) };
+  }
+  const trainable = store.trainable.size;
+  const manifest: TrainerManifest = {
+    format: TRAINER_FORMAT,
+    model: { name: String(g.config.name ?? program.entry), entry: program.entry, set: [], full: false, sources: program.sources, base: loaded.size ? base.name : null, task: g.task, promptLength: g.promptLength, vocab },
+    params: g.params.map(({ src: _, ...p }) => p),
+    tokenizer: 'byte',
+    dims: { B: run.batch, T },
+    optimizer,
+    settings: { steps: run.steps, lr: run.lr, schedule: 'constant', warmup: 0, evalEvery: Math.max(1, Math.round(run.steps / 4)), seed: run.seed, evalRows: 4 * run.batch, validFraction: 0.1 },
+    target: { name: "WebGPU's default limits", kernels: [kind], limits: { ...DEFAULT_CAPS.limits }, features: [] },
+    sample: null,
+    stats: { trainable, total: trainable + store.frozen.size, dispatches: { [kind]: plans.train.steps.length }, shaders: { [kind]: plans.train.shaders.length } },
+    builtBy: 'peftc playground',
+  };
+  return { manifest, plans: { [kind]: plans }, weights: serializeSafetensors(weights, { format: 'peftc-initial-weights/1' }) };
+}
+
+/** The training plan, and the evaluation plan when some dropout draws a mask (as `peftc build`). */
+function planAll(g: Graph, optimizer: typeof DEFAULT_OPTIMIZER, dims: { B: number; T: number }, isSoftware: boolean): TrainerPlans {
+  const t = buildTrainingGraph(g, optimizer);
+  const backend = wgslBackend({ ...DEFAULT_CAPS, isSoftware });
+  try {
+    const train = buildPlan(t, dims, backend, { dropout: 'train' });
+    const extra = Object.entries(train.io.extra ?? {}).filter(([, r]) => r.fill === undefined).map(([n]) => n);
+    if (extra.length) throw new PlaygroundError(`the page trains models whose only input is the text; this one also needs ${extra.join(', ')} (rank masks, several adapters): train it with \`peftc train\``);
+    const masks = g.nodes.some((n) => n.op === 'dropout' && (n.attrs.p as number) > 0);
+    return masks ? { train, eval: buildPlan(t, dims, backend, { dropout: 'eval' }) } : { train };
+  } catch (e) {
+    if (e instanceof PlanError) throw new PlaygroundError(e.message);
+    throw e;
+  }
+}
+
+/** Copies every base tensor whose path and shape the program has; returns their paths. */
+function loadMatching(g: Graph, store: ParamStore, bytes: Uint8Array): Set<string> {
+  const file = parseSafetensors(bytes);
+  const loaded = new Set<string>();
+  for (const p of g.params) {
+    const t = file.tensors.get(p.path);
+    if (!t || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) continue;
+    paramView(store, p.path).set(getFloat32(file, p.path, p.shape as number[]));
+    loaded.add(p.path);
+  }
+  return loaded;
+}
+
+/** The rows of the token table (a prompt template makes it a soft_embedding, ids in operand 2). */
+function vocabOf(g: Graph): number | undefined {
+  const emb = g.nodes.find((n) => (n.op === 'embedding' && g.nodes[n.inputs[1]!]!.op === 'input') || (n.op === 'soft_embedding' && g.nodes[n.inputs[2]!]!.op === 'input'));
+  return emb ? (g.nodes[emb.inputs[0]!]!.shape[0] as number) : undefined;
+}
