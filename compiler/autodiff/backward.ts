@@ -7,7 +7,7 @@
 import { opSpec } from '../ir/ops.ts';
 import type { Attrs, Graph, Node } from '../ir/types.ts';
 import { RECOMPUTED, blocksOf, recomputeSets, type RecomputeMode } from './recompute.ts';
-import { GRAD_RULES, NO_GRAD, type GradContext } from './rules.ts';
+import { gradRule, NO_GRAD, type GradContext } from './rules.ts';
 
 export interface OptimizerConfig {
   kind: 'adamw' | 'sgd';
@@ -130,7 +130,7 @@ function backwardPass(model: Graph, optimizer: OptimizerConfig, blocks?: BlockPa
     const n = nodes[id]!;
     const g = grad.get(id);
     if (g === undefined || NO_GRAD.has(n.op)) continue;
-    const rule = GRAD_RULES[n.op];
+    const rule = gradRule(n.op);
     if (!rule) throw new Error(`autodiff: no gradient rule for ${n.op}`);
     ruleBlock = blocks?.block[id];
     if (ruleBlock !== undefined && blocks?.sets && !recomputed.has(ruleBlock)) recompute(ruleBlock);

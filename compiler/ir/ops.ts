@@ -6,7 +6,7 @@
 // axis. Broadcasting in add/mul/sum_to is suffix-only: the smaller shape must equal
 // a suffix of the larger one (e.g. [B,S,D] + [S,D]).
 import { addDims, dimEq, formatShape, shapeEq } from './dims.ts';
-import type { Shape } from './types.ts';
+import type { Node, Shape } from './types.ts';
 import { GATHER_OPS, LAYOUTS } from './gather-ops.ts';
 import { checkAttrs } from './attrs.ts';
 import { defineOp, opt, type AttrSchema, type AttrsOf, type OpDef, type OpRole, type OpSpec } from './op-spec.ts';
@@ -347,6 +347,10 @@ export type ForwardOp = WithRole<'forward'>;
 export type BackwardOp = WithRole<'backward'>;
 /** The ops a kernel computes: every op but the leaves. */
 export type ComputedOp = Exclude<OpName, LeafOp>;
+/** A node of op K in a verified graph: its attributes typed by the catalog. */
+export type OpNode<K extends OpName> = Omit<Node, 'op' | 'attrs'> & { op: K; attrs: OpAttrs<K> };
+/** The weight layout of linear and linear_gather. */
+export type Layout = (typeof LAYOUTS)[number];
 
 export function isOp(op: string): op is OpName {
   return Object.hasOwn(OPS, op);

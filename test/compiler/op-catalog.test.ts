@@ -2,6 +2,7 @@
 // and the verifier check a node's attributes against it once, naming the node, the op and the
 // attribute; the type-level checks at the end fail `tsc` if the tables stop being typed by it.
 import { describe, expect, it } from 'vitest';
+import { GRAD_RULES, gradRule, NO_GRAD } from '../../compiler/autodiff/rules.ts';
 import { checkAttrs } from '../../compiler/ir/attrs.ts';
 import { GraphBuilder, ShapeError } from '../../compiler/ir/builder.ts';
 import { OPS, opSpec, opsWithRole, type ForwardOp, type OpAttrs } from '../../compiler/ir/ops.ts';
@@ -22,6 +23,21 @@ describe('op roles', () => {
     const backward = opsWithRole('backward');
     for (const op of ['linear_grad_weight', 'sum_to', 'pad', 'attention_lse', 'attention_grad_v', 'linear_gather_grad_bias']) expect(backward).toContain(op);
     for (const op of ['linear', 'attention', 'cross_entropy', 'linear_gather']) expect(opsWithRole('forward')).toContain(op);
+  });
+});
+
+describe('gradient entries', () => {
+  it('has one for every forward op: a rule, or a stated reason for none', () => {
+    for (const op of opsWithRole('forward')) {
+      const entry = GRAD_RULES[op as keyof typeof GRAD_RULES];
+      expect(typeof entry === 'function' || typeof entry.none === 'string', op).toBe(true);
+    }
+    expect([...NO_GRAD].sort()).toEqual(['input', 'param', 'positions']);
+  });
+
+  it('finds no rule for leaves, backward ops and unknown names', () => {
+    expect(gradRule('linear')).toBeTypeOf('function');
+    for (const op of ['param', 'positions', 'linear_grad_weight', 'softmax', 'toString']) expect(gradRule(op), op).toBeUndefined();
   });
 });
 
@@ -84,4 +100,6 @@ const sliceAttrs: OpAttrs<'slice'> = { axis: -1, start: 0, size: 'T' };
 const badLayout: OpAttrs<'linear'> = { layout: 'rows' };
 // @ts-expect-error: positions is not an op with a `size`
 const wrongOp: OpAttrs<'positions'> = { size: 1 };
-void [incomplete, sliceAttrs, badLayout, wrongOp];
+// @ts-expect-error: the gradient table without linear's entry
+const noLinear: typeof GRAD_RULES = { ...GRAD_RULES, linear: undefined };
+void [incomplete, sliceAttrs, badLayout, wrongOp, noLinear];
