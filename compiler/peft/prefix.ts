@@ -61,7 +61,8 @@ export class PrefixState implements PrefixSource {
     const base = { origin: 'prefix' as const, method: app, src: app.range };
     this.kvd = kvd;
     if (hidden === 0 || this.derived) {
-      this.table = t.param('prefix_embeddings', [P, width], { ...base, module: 'prefix', init: { kind: 'normal', std: 0.02 } });
+      // N(0, 1): PEFT's PrefixEncoder without projection is a bare nn.Embedding at its own init.
+      this.table = t.param('prefix_embeddings', [P, width], { ...base, module: 'prefix', init: { kind: 'normal', std: 1 } });
     } else {
       const qs = t.shapeOf(q);
       const e = qs[qs.length - 1] as number;

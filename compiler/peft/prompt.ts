@@ -9,13 +9,16 @@ import { POISON, type Value } from '../values.ts';
 import type { MethodApp } from './assign.ts';
 import { parseTemplate, softTable, type PromptTemplate } from './template.ts';
 
+/** torch.nn.Embedding's own init, N(0, 1): what PEFT's PromptEmbedding starts from with RANDOM. */
+const PEFT_RANDOM: InitRule = { kind: 'normal', std: 1 };
+
 function promptInit(app: MethodApp, m: ModuleInst): InitRule {
   const table = `${m.path}.weight`;
   return app.settings.init === 'vocab'
     ? { kind: 'vocab', table }
     : app.settings.init === 'text'
       ? { kind: 'text', table, text: app.settings.text as string }
-      : m.params[0]!.init; // random: drawn like the vocabulary table itself
+      : PEFT_RANDOM; // random: as Hugging Face PEFT's RANDOM, a fresh nn.Embedding
 }
 
 export function applyPrompt(t: MethodHost, app: MethodApp, m: ModuleInst, y: Tensor, range: SourceRange): Value {
