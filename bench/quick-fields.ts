@@ -1,4 +1,4 @@
-// The quick run's generation and memory fields (issues 15 and 16):
+// The quick run's generation, memory and recomputation fields (issues 15 and 16):
 //   gen_ms_per_token_vs_torch  ms per generated token at context 128, this project's best backend
 //                              (the CPU backend with its key/value cache: the WebGPU path
 //                              re-evaluates the window) over PyTorch's with its cache; below 1 is
@@ -9,6 +9,13 @@
 //                              on a loaded, shared machine swings with the load; CPU time less).
 //   nf4_tinyllama_total_gib    `peftc memory examples/llama-lora.peft --batch 1 --seq 512
 //                              --frozen-dtype nf4`'s total, computed in this process.
+//   nf4_tinyllama_recompute_total_gib  the same with --recompute blocks (issue 16's goal: ≤ 1.0).
+//   recompute_activation_ratio activations_peak of GPT-2 small (examples/gpt2-lora.peft) at B = 8,
+//                              T = 512 with --recompute blocks over without, from the plans
+//                              (`peftc memory`, computed in this process; goal ≤ 1/3).
+//   recompute_step_ratio       training step time with --recompute blocks over without, the two
+//                              executors interleaved on llvmpipe (bench/recompute-step.ts, a
+//                              small GPT-2 shape so that it fits the quick run; goal ≤ 1.35).
 // Both generators run in processes of their own (bench/generate.ts, bench/torch_generate.py), one
 // after the other; PyTorch with one thread, as bench/generate.ts's backend is one thread.
 import { spawnSync } from 'node:child_process';
@@ -16,6 +23,8 @@ import { join, resolve } from 'node:path';
 import { memoryReport } from '../cli/memory.ts';
 import { nodeHost } from '../cli/node-host.ts';
 import { compile } from '../compiler/build.ts';
+import type { RecomputeMode } from '../compiler/autodiff/recompute.ts';
+import type { Graph } from '../compiler/ir/types.ts';
 import { PYTHON } from './peers/torch.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -79,11 +88,64 @@ export function generationFields(opts: { tokens: number; torch: boolean; log: (l
   return out;
 }
 
-/** `peftc memory examples/llama-lora.peft --batch 1 --seq 512 --frozen-dtype nf4`'s total in GiB. */
-export async function nf4TinyllamaTotalGib(): Promise<number> {
-  const file = join(ROOT, 'examples/llama-lora.peft');
-  const res = compile(file, nodeHost, {});
-  if (!res.graph) throw new Error(`examples/llama-lora.peft does not compile: ${res.diagnostics.map((d) => d.message).join('; ')}`);
-  const r = await memoryReport(res.graph, { batch: '1', seq: '512', frozenDtype: 'nf4' });
+/** `peftc memory examples/llama-lora.peft --batch 1 --seq 512 --frozen-dtype nf4 [--recompute …]`'s total in GiB. */
+export async function nf4TinyllamaTotalGib(recompute: RecomputeMode = 'none'): Promise<number> {
+  const r = await memoryReport(exampleGraph('llama-lora.peft'), { batch: '1', seq: '512', frozenDtype: 'nf4', recompute });
   return +(r.total / 2 ** 30).toFixed(3);
+}
+
+function exampleGraph(name: string): Graph {
+  const res = compile(join(ROOT, 'examples', name), nodeHost, {});
+  if (!res.graph) throw new Error(`examples/${name} does not compile: ${res.diagnostics.map((d) => d.message).join('; ')}`);
+  return res.graph;
+}
+
+export interface RecomputeFields {
+  nf4_tinyllama_recompute_total_gib: number | null;
+  recompute_activation_ratio: number | null;
+  /** GPT-2 small, B = 8, T = 512: activations_peak in bytes without and with recomputation. */
+  recompute_activations: { none: number; blocks: number } | null;
+  recompute_step_ratio: number | null;
+  /** bench/recompute-step.ts's JSON: the medians, the model, the adapter, the plans' peaks. */
+  recompute_step: Record<string, unknown> | null;
+  errors: string[];
+}
+
+/** The recomputation figures: two plans' activation peaks (computed) and an interleaved step timing (measured). */
+export async function recomputeFields(opts: { rounds: number; log: (l: string) => void }): Promise<RecomputeFields> {
+  const out: RecomputeFields = { nf4_tinyllama_recompute_total_gib: null, recompute_activation_ratio: null, recompute_activations: null, recompute_step_ratio: null, recompute_step: null, errors: [] };
+  try {
+    out.nf4_tinyllama_recompute_total_gib = await nf4TinyllamaTotalGib('blocks');
+    const g = exampleGraph('gpt2-lora.peft');
+    const peak = async (recompute: RecomputeMode) => (await memoryReport(g, { batch: '8', seq: '512', recompute })).activations_peak;
+    out.recompute_activations = { none: await peak('none'), blocks: await peak('blocks') };
+    out.recompute_activation_ratio = +(out.recompute_activations.blocks / out.recompute_activations.none).toFixed(3);
+    opts.log(`GPT-2 small B=8 T=512 activations_peak: ${(out.recompute_activations.none / 2 ** 20).toFixed(0)} MiB → ${(out.recompute_activations.blocks / 2 ** 20).toFixed(0)} MiB with --recompute blocks (${out.recompute_activation_ratio}); TinyLlama nf4 total ${out.nf4_tinyllama_recompute_total_gib} GiB`);
+  } catch (e) {
+    out.errors.push((e as Error).message);
+  }
+  try {
+    const r = lastJson(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/recompute-step.ts'), '--rounds', String(opts.rounds), '--json'], 1200);
+    out.recompute_step = r;
+    out.recompute_step_ratio = r.recompute_step_ratio as number;
+    opts.log(`step time, interleaved on ${String(r.adapter)}: ${String(r.ms_none)} ms → ${String(r.ms_blocks)} ms with --recompute blocks (${out.recompute_step_ratio})`);
+  } catch (e) {
+    out.errors.push((e as Error).message);
+  }
+  return out;
+}
+
+/** §7's paragraph on recomputation (BENCHMARKS.md). */
+export function recomputeSummary(r: RecomputeFields | undefined): string {
+  if (!r) return 'Recomputation: not measured in this run.';
+  const f = (x: number | null, d = 3) => (x === null ? 'n/a' : x.toFixed(d));
+  const a = r.recompute_activations;
+  const s = r.recompute_step as { adapter?: string; model?: string; B?: number; T?: number; rounds?: number; ms_none?: number; ms_blocks?: number } | null;
+  const act = a ? ` (${(a.none / 2 ** 20).toFixed(0)} → ${(a.blocks / 2 ** 20).toFixed(0)} MiB)` : '';
+  const step = s ? ` (${s.ms_none} → ${s.ms_blocks} ms, median of ${s.rounds} interleaved rounds on ${s.adapter}, ${s.model}, B = ${s.B}, T = ${s.T})` : '';
+  return (
+    `Activation recomputation (\`--recompute blocks\`): \`recompute_activation_ratio\` **${f(r.recompute_activation_ratio)}**, GPT-2 small's activations_peak at B = 8, T = 512 over that without${act}, from the plans (computed); ` +
+    `\`recompute_step_ratio\` **${f(r.recompute_step_ratio)}**, step time over that without${step} (measured); ` +
+    `\`nf4_tinyllama_recompute_total_gib\` **${f(r.nf4_tinyllama_recompute_total_gib)} GiB** (TinyLlama-1.1B, nf4, B = 1, T = 512).${r.errors.length ? ` Errors: ${r.errors.join('; ')}.` : ''}`
+  );
 }

@@ -14,7 +14,9 @@
 //            --no-gen  --gen-tokens N (generation at GPT-2 small: tokens after each prefill; quick 4, full 16)
 // Every run also adds §7 (bench/quick-fields.ts): generation ms/token at GPT-2 small against
 // PyTorch (gen_ms_per_token_vs_torch, gen_flatness) and the nf4 TinyLlama plan's total memory
-// (nf4_tinyllama_total_gib), also in the quick run's JSON line.
+// (nf4_tinyllama_total_gib), and activation recomputation's memory and step-time ratios
+// (recompute_activation_ratio, recompute_step_ratio; --no-recompute skips them), also in the quick
+// run's JSON line.
 //
 // PyTorch runs on the fastest correct BLAS found at the start (bench/peers/blas.ts: OpenBLAS's
 // kernels are measured, and the chosen OPENBLAS_* variables are set for every PyTorch process).
@@ -34,7 +36,7 @@ import { chooseBlas } from './peers/blas.ts';
 import { type AdapterResults, type BenchResults, gpt2sFields, headline, renderMarkdown } from './report.ts';
 import type { TrainResult } from './train.ts';
 import { PYTHON, torchMissing } from './peers/torch.ts';
-import { generationFields, nf4TinyllamaTotalGib } from './quick-fields.ts';
+import { generationFields, nf4TinyllamaTotalGib, recomputeFields } from './quick-fields.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const argv = process.argv.slice(2);
@@ -198,6 +200,11 @@ try {
 } catch (e) {
   results.nf4TinyllamaTotalGib = { error: (e as Error).message };
 }
+if (!argv.includes('--no-recompute')) {
+  say('activation recomputation: GPT-2 small plans at B=8 T=512, and step time interleaved on llvmpipe');
+  results.recompute = await recomputeFields({ rounds: Number(flag('recompute-rounds', quick ? '5' : '9', argv)), log: (l) => say(`  ${l}`) });
+  for (const e of results.recompute.errors) say(`  ${e}`);
+}
 if (missingTorch) results.versions.torch = `skipped (${missingTorch})`;
 results.versions.tsx = version('tsx');
 results.machine.loadAverageEnd = loadavg();
@@ -226,11 +233,14 @@ console.log(JSON.stringify({
   gen_cpu_ms_per_token_vs_torch: results.generation?.gen_cpu_ms_per_token_vs_torch ?? null,
   gen_flatness_cpu: results.generation?.gen_flatness_cpu ?? null,
   nf4_tinyllama_total_gib: typeof results.nf4TinyllamaTotalGib === 'number' ? results.nf4TinyllamaTotalGib : null,
+  nf4_tinyllama_recompute_total_gib: results.recompute?.nf4_tinyllama_recompute_total_gib ?? null,
+  recompute_activation_ratio: results.recompute?.recompute_activation_ratio ?? null,
+  recompute_step_ratio: results.recompute?.recompute_step_ratio ?? null,
   elapsed_s: Math.round(results.elapsedSeconds),
   mode: results.mode,
   results: resultsPath,
   adapters: heads.length > 1 ? heads : undefined,
   errors: results.adapters.flatMap((a) => a.errors).concat(results.compileError ? [results.compileError] : [], results.gpt2sError ? [results.gpt2sError] : [], results.gpt2s?.batches.flatMap((b) => b.errors) ?? [],
-    results.generation?.errors ?? [], typeof results.nf4TinyllamaTotalGib === 'object' ? [results.nf4TinyllamaTotalGib.error] : []),
+    results.generation?.errors ?? [], typeof results.nf4TinyllamaTotalGib === 'object' ? [results.nf4TinyllamaTotalGib.error] : [], results.recompute?.errors ?? []),
 }));
 process.exit(0);
