@@ -11,7 +11,7 @@ import type { MemoryReport, StepRecord, TrainResult } from './train.ts';
 import type { runCompileBench } from './compile.ts';
 import { type Gpt2sResult, gpt2sHeadline } from './gpt2s.ts';
 import type { BlasChoice } from './peers/blas.ts';
-import type { GenerationFields } from './quick-fields.ts';
+import { type GenerationFields, type RecomputeFields, recomputeSummary } from './quick-fields.ts';
 
 export const GOALS = { tfjsRatio: 3, loraVsFull: 0.7, trainableStateFraction: 0.02 };
 
@@ -43,6 +43,8 @@ export interface BenchResults {
   generation?: GenerationFields;
   /** `peftc memory examples/llama-lora.peft --batch 1 --seq 512 --frozen-dtype nf4`'s total. */
   nf4TinyllamaTotalGib?: number | { error: string };
+  /** --recompute blocks: activation and step-time ratios (bench/quick-fields.ts). */
+  recompute?: RecomputeFields;
 }
 
 /** When the GPT-2-small part ran: it may be run on its own (`--gpt2s-only`) into older results. */
@@ -450,6 +452,7 @@ function generationSection(res: BenchResults): string {
   else out.push(typeof gib === 'number'
     ? `\`nf4_tinyllama_total_gib\`: **${num(gib, 3)} GiB**, the plan's total for one training step of examples/llama-lora.peft (TinyLlama-1.1B) at B = 1, T = 512 with an nf4 base (\`peftc memory … --batch 1 --seq 512 --frozen-dtype nf4\`, computed, not measured).`
     : `\`nf4_tinyllama_total_gib\`: failed: ${gib.error}`);
+  out.push(recomputeSummary(res.recompute));
   return out.join('\n\n');
 }
 
