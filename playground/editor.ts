@@ -26,6 +26,7 @@ export function createEditor(parent: HTMLElement, ws: PlaygroundWorkspace, hooks
     doc: '',
     extensions: [
       basicSetup,
+      EditorView.lineWrapping,
       peftLanguage,
       lintGutter(),
       linter((view) => {

@@ -149,6 +149,13 @@ describe('peftc playground', () => {
     expect(await page.locator('#train-status').innerText()).toMatch(/^done: validation loss [\d.]+ → [\d.]+$/);
     await page.screenshot({ path: shot('playground-trained') });
 
+    // Another example from the menu: GPT-2 small compiles in the page; Train says why not here.
+    await page.selectOption('#example', 'examples/gpt2-lora.peft');
+    await headline(page, '294,912');
+    await page.click('#train');
+    await page.waitForFunction(() => document.documentElement.dataset.train === 'error');
+    expect(await page.locator('#train-status').innerText()).toMatch(/^this model has 124,734,720 parameters; the page trains models up to 20,000,000 .*`peftc build`/);
+
     expect(problems).toEqual([]);
     expect(requests).toEqual([]);
     await context.close();
