@@ -2,7 +2,7 @@
 // train.py, …; see codegen/torch/ and docs/torch-target.md). The compiler runs here: the model
 // is generated from the Model IR, the initial weights drawn (seeded init, then --init) and the
 // data tokenized into rows, so that the folder needs only Python and torch.
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Graph } from '../compiler/ir/types.ts';
 import { CodegenError } from '../codegen/codegen-error.ts';
@@ -17,7 +17,7 @@ import { planExport } from '../runtime/interop/hf-peft.ts';
 import { hfNameMap } from '../runtime/interop/names.ts';
 import { pyDumps } from '../runtime/interop/pyjson.ts';
 import { serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
-import type { BuildFlags } from './build-flags.ts';
+import { checkOutDir, loopSettings, scheduleOf, sequenceLength, type BuildFlags } from './build-flags.ts';
 import { compileFile } from './common.ts';
 import { UserError } from './errors.ts';
 import { int, optimizerFrom } from './flags.ts';
@@ -27,30 +27,30 @@ import { vocabSize } from './tokenizer-choice.ts';
 export async function buildTorchCommand(file: string, flags: BuildFlags): Promise<number> {
   const opt = optimizerFrom(flags);
   if (opt.kind !== 'adamw') throw new UserError('--target torch trains with AdamW; leave out --optimizer or give adamw');
-  if (flags.schedule !== 'constant' && flags.schedule !== 'cosine') throw new UserError(`--schedule must be constant or cosine, not \`${flags.schedule}\``);
+  const schedule = scheduleOf(flags);
   for (const [flag, v] of [['--kernels', flags.kernels], ['--gpu', flags.gpu]] as const) if (v !== undefined) throw new UserError(`${flag} plans WebGPU kernels; --target torch has none`);
   const B = int(flags.batch, '--batch', 1);
-  checkOutDir(flags.out);
+  checkOutDir(flags.out, (entries) => entries.includes(TORCH_FILES.config) && entries.includes(TORCH_FILES.model), 'a torch trainer built before');
   const s = await openSession(file, flags);
   if (!s) return 1;
   const g = s.graph;
   const derived = compileFile(file, flags, { derivedPrefix: true }).graph;
   if (!derived) throw new UserError(`${file}: does not compile with the prefix table in place of its MLP`);
-  const T = int(flags.seq ?? String(Math.min(128, s.maxContext - g.promptLength)), '--seq', 2);
-  if (g.promptLength + T > s.maxContext) throw new UserError(`--seq ${T} plus ${g.promptLength} soft tokens exceeds the model's ${s.maxContext} positions`);
+  const T = sequenceLength(g, flags);
   const data = flags.data ? dataRows(g, s.tokenizer, T, resolveData(flags.data, dataLimit(flags.maxDataBytes))) : undefined;
 
+  const loop = loopSettings(flags);
   const defaults: TrainerDefaults = {
     batch: B,
-    steps: flags.steps ? int(flags.steps, '--steps', 1) : null,
+    steps: loop.steps || null,
     lr: opt.lr,
-    schedule: flags.schedule,
-    warmup: int(flags.warmup, '--warmup'),
+    schedule,
+    warmup: loop.warmup,
     weight_decay: opt.weightDecay,
     clip: opt.clipNorm,
     eval_every: flags.evalEvery ? int(flags.evalEvery, '--eval-every', 1) : null,
-    eval_rows: int(flags.evalRows ?? '256', '--eval-rows', 1),
-    seed: Number(flags.seed ?? 0),
+    eval_rows: loop.evalRows,
+    seed: loop.seed,
     data: data ? TORCH_FILES.data : null,
   };
   const exported = exportParts(derived, flags.init ?? null);
@@ -146,16 +146,3 @@ function encodeSplit(out: Record<string, WriteTensor>, split: string, rows: read
 }
 
 /** DIR must be new, empty, or a torch trainer folder built before (its files are replaced). */
-function checkOutDir(dir: string): void {
-  if (!existsSync(dir)) return;
-  let entries: string[];
-  try {
-    entries = readdirSync(dir);
-  } catch {
-    throw new UserError(`-o ${dir}: not a folder`);
-  }
-  if (entries.length > 0 && !(entries.includes(TORCH_FILES.config) && entries.includes(TORCH_FILES.model))) {
-    throw new UserError(`-o ${dir}: the folder exists and is not a torch trainer built before; give a new or empty folder`);
-  }
-}
-

@@ -3,7 +3,7 @@
 // drawn (seeded init, then --init), and the runtime that executes the plans is bundled for Node
 // (DIR/train.mjs, needing only the `webgpu` package) and for a browser (DIR/index.html + page.js,
 // needing only navigator.gpu). Neither bundle contains the compiler. See docs/build.md.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
 import { PlanError, buildPlan } from '../compiler/lower/plan.ts';
@@ -21,10 +21,9 @@ import { PAGE_HTML, bundleNode, bundlePage } from './build-bundle.ts';
 import { buildTorchCommand } from './build-torch.ts';
 import { UserError } from './errors.ts';
 import { adapterChoice, frozenF16, int, optimizerFrom } from './flags.ts';
-import type { BuildFlags } from './build-flags.ts';
+import { checkOutDir, loopSettings, scheduleOf, sequenceLength, type BuildFlags } from './build-flags.ts';
 import { openSession, trainingGraph } from './session.ts';
 import { vocabSize } from './tokenizer-choice.ts';
-import { sequenceProblem, sequenceRoom } from '../compiler/positions.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; dependencies: Record<string, string> });
 
@@ -34,20 +33,18 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
   if (targetKind !== 'webgpu') throw new UserError(`--target must be webgpu or torch, not \`${targetKind}\``);
   // Flags first, before any slow work.
   const opt = optimizerFrom(flags);
-  if (flags.schedule !== 'constant' && flags.schedule !== 'cosine') throw new UserError(`--schedule must be constant or cosine, not \`${flags.schedule}\``);
+  const schedule = scheduleOf(flags);
   const kernels = flags.kernels ?? 'both';
   if (kernels !== 'hardware' && kernels !== 'software' && kernels !== 'both') throw new UserError(`--kernels must be hardware, software or both, not \`${kernels}\``);
   if (flags.gpu !== undefined && flags.kernels !== undefined) throw new UserError('--gpu plans for that adapter (and its kind of kernels); leave out --kernels');
   const B = int(flags.batch, '--batch', 1);
-  checkOutDir(flags.out);
+  checkOutDir(flags.out, (entries) => entries.includes(TRAINER_FILES.manifest), 'a built trainer');
 
   const s = await openSession(file, flags);
   if (!s) return 1;
   if (!TOKENIZER_NAMES.includes(s.tokenizer.name as TokenizerName)) throw new UserError(`built trainers carry a built-in tokenizer (${TOKENIZER_NAMES.join(', ')}), not a tokenizer.json (${s.tokenizer.name}); train with \`peftc train --tokenizer\` instead`);
   const g = s.graph;
-  const T = int(flags.seq ?? String(Math.min(128, sequenceRoom(g))), '--seq', 2);
-  const tooLong = sequenceProblem(g, T);
-  if (tooLong) throw new UserError(`--seq ${T}: ${tooLong}`);
+  const T = sequenceLength(g, flags);
   if (g.prefixTable !== undefined) {
     throw new UserError('built trainers do not support prefix tuning with a reparameterisation MLP yet (its adapter file keeps the table the MLP computes); train it with `peftc train`, or use `prefix(…)` without `reparam`');
   }
@@ -93,13 +90,10 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
     dims: { B, T },
     optimizer: opt,
     settings: {
-      steps: flags.steps ? int(flags.steps, '--steps', 1) : 0,
+      ...loopSettings(flags),
       lr: opt.lr,
-      schedule: flags.schedule as 'constant' | 'cosine',
-      warmup: int(flags.warmup, '--warmup'),
+      schedule,
       evalEvery: flags.evalEvery ? int(flags.evalEvery, '--eval-every') : null,
-      seed: Number(flags.seed ?? 0),
-      evalRows: int(flags.evalRows ?? '256', '--eval-rows', 1),
       validFraction: 0.1,
     },
     target: { name: target.name, kernels: kinds, limits: { ...target.caps.limits }, features: [...target.caps.features] },
@@ -170,15 +164,3 @@ async function targetFor(gpu: string | undefined, kinds: KernelKind[]): Promise<
 }
 
 /** DIR must be new, empty, or a trainer folder built before (its files are replaced). */
-function checkOutDir(dir: string): void {
-  if (!existsSync(dir)) return;
-  let entries: string[];
-  try {
-    entries = readdirSync(dir);
-  } catch {
-    throw new UserError(`-o ${dir}: not a folder`);
-  }
-  if (entries.length > 0 && !entries.includes(TRAINER_FILES.manifest)) {
-    throw new UserError(`-o ${dir}: the folder exists and is not a built trainer; give a new or empty folder`);
-  }
-}

@@ -146,6 +146,10 @@ describe('peftc build --target', () => {
     expect(err).toMatch(/^peftc: warning: train\.py's adapter folders will leave out: trained modules encoder\.layer\.0\.attention\.output\.LayerNorm, .*classifier/m);
   });
 
+  it('refuses a --seq the position table cannot hold, naming both numbers (the check of the WebGPU target)', async () => {
+    await expect(buildTorch(FILE, join(dir, 'too-long'), { seq: '100000' })).rejects.toThrow(/^--seq 100000: a sequence of 100,000 tokens needs 100,000 positions; the model has [\d,]+ /);
+  });
+
   it('refuses a folder that is not a torch trainer', async () => {
     writeFileSync(join(dir, 'stray.txt'), 'x');
     await expect(buildTorch(FILE, dir)).rejects.toThrow('is not a torch trainer built before');
