@@ -9,17 +9,8 @@
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(python3-torch libopenblas0-pthread python3-threadpoolctl)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+source scripts/apt-install.sh
+apt_install setup-bench python3-torch libopenblas0-pthread python3-threadpoolctl
 
 echo "libblas.so.3 → $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || echo '(not found)')"
 /usr/bin/python3 -c "import torch; print(torch.__config__.show())" | grep -oE 'BLAS_INFO=[^,]*|CPU capability usage: .*' || true
