@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { CompileResult } from '../compiler/build.ts';
+import { maxContext } from '../compiler/positions.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { describeAdapter, summarizeShape } from '../compiler/multi/describe.ts';
 import { stackAdapters, stackedPath } from '../compiler/multi/stack.ts';
@@ -103,7 +104,7 @@ export async function openAdapterSet(file: string, flags: MultiFlags): Promise<O
   }
   const set = AdapterSet.create(base, adapters);
   for (const u of uses) if (u !== null) set.info(u);
-  return { set, loaded, tokenizer, maxContext: maxContextOf(base.graph), uses };
+  return { set, loaded, tokenizer, maxContext: maxContext(base.graph), uses };
 }
 
 function addCombination(expr: string, name: string, adapters: LoadedAdapter[], loaded: LoadedBase): string {
@@ -114,11 +115,6 @@ function addCombination(expr: string, name: string, adapters: LoadedAdapter[], l
   });
   adapters.push(combine(name, parts, loaded.base, loaded.program));
   return name;
-}
-
-function maxContextOf(g: Graph): number {
-  const pos = g.nodes.find((n) => n.op === 'embedding' && g.nodes[n.inputs[1]!]!.op === 'positions');
-  return pos ? (g.nodes[pos.inputs[0]!]!.shape[0] as number) : Infinity;
 }
 
 const label = (u: string | null, flags: MultiFlags, i: number) => (u === null ? 'base' : flags.use?.[i] ?? u);

@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import type { OptimizerConfig, TrainingGraph } from '../compiler/autodiff/backward.ts';
 import { buildTrainingGraph } from '../compiler/training.ts';
+import { maxContext } from '../compiler/positions.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { createStore, type ParamStore } from '../runtime/arena.ts';
 import { CpuBackend, type Backend } from '../runtime/backend.ts';
@@ -93,10 +94,6 @@ async function loadFineTune(file: string, graph: Graph, store: ParamStore, ft: F
   loadWeights(graph, store, weights, { require, where: ft.adapter, model: file, hint: (m) => (m.unmatched.length || m.wrong.length ? otherModelHint(file, ft) : undefined) });
 }
 
-function maxContext(g: Graph): number {
-  const pos = g.nodes.find((n) => n.op === 'embedding' && g.nodes[n.inputs[1]!]!.op === 'positions');
-  return pos ? (g.nodes[pos.inputs[0]!]!.shape[0] as number) : Infinity;
-}
 
 
 

@@ -31,6 +31,11 @@ export function positionTables(g: Graph): PositionTable[] {
   return out;
 }
 
+/** The rows of the smallest learned position table (the longest context), Infinity without one (rotary positions). */
+export function maxContext(g: Graph): number {
+  return Math.min(Infinity, ...positionTables(g).map((t) => t.rows));
+}
+
 /** Why sequences of `T` tokens do not fit the model's positions, or undefined when they do. */
 export function sequenceProblem(g: Graph, T: number): string | undefined {
   for (const t of positionTables(g)) {

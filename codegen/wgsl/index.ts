@@ -18,14 +18,12 @@ import { POOL_KERNELS } from './pool.ts';
 import { ROPE_KERNELS } from './rope.ts';
 import { SHAPE_KERNELS } from './shape.ts';
 import { SOFT_EMBEDDING_KERNELS } from './soft_embedding.ts';
-import { opsWithRole, type ComputedOp } from '../../compiler/ir/ops.ts';
-import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
+import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
 
 export { type CrossEntropyFusedKernel } from './cross_entropy.ts';
 export type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, TensorSpec } from './types.ts';
 
-/** Every generator, typed by the catalog: an op without one is a type error. */
-const GENERATORS: { readonly [K in ComputedOp]: OpKernelGen } & OpKernelTable = {
+export const OP_KERNELS: Record<string, OpKernelGen> = {
   ...LINEAR_KERNELS,
   ...ELEMENTWISE_KERNELS,
   ...NORM_KERNELS,
@@ -40,10 +38,7 @@ const GENERATORS: { readonly [K in ComputedOp]: OpKernelGen } & OpKernelTable = 
   ...GATHER_KERNELS,
 };
 
-/** The generators by an op name known at run time (a request's). */
-export const OP_KERNELS: Readonly<Record<string, OpKernelGen>> = GENERATORS;
-
-const LEAVES: readonly string[] = opsWithRole('leaf');
+const LEAVES = ['input', 'param'];
 
 /** The kernel of one op for an adapter; throws CodegenError('validation') for leaves and unknown ops. */
 export function opKernel(req: OpKernelRequest, caps: AdapterCaps): OpKernel {
