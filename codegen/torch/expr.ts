@@ -44,6 +44,8 @@ export function opExpr(n: Node, args: string[], ctx: ExprContext): string {
       return `torch.tanh(${x})`;
     case 'slice':
       return sliceExpr(x!, n);
+    case 'transpose':
+      return `${x}.t()`;
     case 'concat':
       return `torch.cat([${x}, ${y}], ${a.axis})`;
     case 'rope':

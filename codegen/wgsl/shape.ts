@@ -90,6 +90,29 @@ ${g.prologue}
   return { label: `pad_${dims(x.shape)}_a${axis}_${start}_${total}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
+/** transpose: x [M, N] → out [N, M]; one invocation per output element. */
+export const transpose: OpKernelGen = (req, caps) => {
+  const x = operand(req, 0, 'x');
+  if (x.shape.length !== 2) fail(req.op, `takes a 2-D tensor, got ${fmt(x.shape)}`);
+  const [m, n] = x.shape as [number, number];
+  checkOutput(req, [n, m], x.dtype);
+  const g = grid(req.op, m * n, caps);
+  const d = declare([
+    { name: 'in0', variable: 'x', type: x.dtype },
+    { name: 'out', variable: 'out', type: x.dtype },
+  ]);
+  const wgsl = `// transpose: x ${fmt(x.shape)} → out ${fmt([n, m])}
+const M = ${u32(m)};
+const N = ${u32(n)};
+${d.wgsl}
+${g.entry}
+${g.prologue}
+  out[i] = x[(i % M) * N + i / M];
+}
+`;
+  return { label: `transpose_${dims(x.shape)}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+};
+
 /** concat: a [outer, na, inner], b [outer, nb, inner] → out [outer, na + nb, inner]. */
 export const concat: OpKernelGen = (req, caps) => {
   const a = operand(req, 0, 'a');
@@ -200,6 +223,7 @@ ${g.prologue}
 export const SHAPE_KERNELS: Record<string, OpKernelGen> = {
   slice,
   pad,
+  transpose,
   concat,
   expand_batch: expandBatch,
   sum_to: sumTo,

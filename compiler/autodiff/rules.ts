@@ -99,6 +99,7 @@ export const GRAD_RULES: { [K in ForwardOp]: GradRule<K> | NoGradient } = {
     const axis = axisOf(n.attrs.axis, s.length);
     return [when(c, 0, () => c.emit('pad', [g], { axis, start: n.attrs.start, total: s[axis]! }))];
   },
+  transpose: (c, n, g) => [when(c, 0, () => c.emit('transpose', [g], {}))],
   concat: (c, n, g) => {
     const [a, b] = n.inputs as [number, number];
     const axis = axisOf(n.attrs.axis, c.shape(a).length);

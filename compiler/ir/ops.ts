@@ -162,6 +162,13 @@ export const OPS = {
       return out;
     },
   }),
+  transpose: defineOp({
+    role: 'forward',
+    inputs: ['x'],
+    attrs: {},
+    doc: 'x [M,N] → [N,M]: out[j][i] = x[i][j] (LoRA on an embedding reads columns of lora_embedding_A).',
+    shape: ([x]) => (x!.length === 2 ? [x![1]!, x![0]!] : `transpose takes a 2-D tensor, got ${formatShape(x!)}`),
+  }),
   concat: defineOp({
     role: 'forward',
     inputs: ['a', 'b'],

@@ -83,7 +83,7 @@ export const METHODS: Record<MethodName, MethodSpec> = {
       { name: 'rslora', default: bool(false) },
     ],
     targetRequired: true,
-    notApplicable: (m) => (m.kind === 'Linear' ? null : `lora applies to Linear layers; \`${m.path}\` is ${article(m)}`),
+    notApplicable: (m) => (m.kind === 'Linear' || m.kind === 'Embedding' ? null : `lora applies to Linear and Embedding layers; \`${m.path}\` is ${article(m)}`),
     check(bound, range, r) {
       const c = new Checker('lora', bound, range, r);
       // `rank = auto(…)` (AdaLoRA) or `rank = dynamic(…)` (DyLoRA): see rank-settings.ts.

@@ -12,6 +12,7 @@ import { applyAdapter } from './adapter.ts';
 import { applyIa3 } from './ia3.ts';
 import type { MethodApp } from './assign.ts';
 import { applyLora } from './lora.ts';
+import { applyLoraEmbedding } from './lora-embedding.ts';
 import { METHODS, type MethodName, type MethodSpec } from './methods.ts';
 import { orthogonalityGradients } from './orthogonality.ts';
 import { applyPrompt, applyPromptTemplate } from './prompt.ts';
@@ -38,7 +39,8 @@ export interface MethodCall {
 
 export interface MethodPlugin {
   settings: MethodSpec;
-  site: RewriteSite;
+  /** Where it applies; LoRA has two sites, a Linear's output and the token embedding's lookup. */
+  site: RewriteSite | RewriteSite[];
   /** The call at `site` with the method applied; none for `attention` (the attention function asks the tracer's prefix). */
   apply?(h: MethodHost, app: MethodApp, call: MethodCall): Value;
   /** A term added to the gradients after the backward pass. */
@@ -48,8 +50,8 @@ export interface MethodPlugin {
 export const PLUGINS: Record<MethodName, MethodPlugin> = {
   lora: {
     settings: METHODS.lora,
-    site: 'linear',
-    apply: (h, app, c) => onOutput(c, (y) => applyLora(h, app, c.module, c.inputs[0]!, y, c.range)),
+    site: ['linear', 'embedding'],
+    apply: (h, app, c) => onOutput(c, (y) => (c.module.kind === 'Embedding' ? applyLoraEmbedding : applyLora)(h, app, c.module, c.inputs[0]!, y, c.range)),
     regularise: orthogonalityGradients,
   },
   adapter: {
@@ -77,7 +79,7 @@ export const PLUGINS: Record<MethodName, MethodPlugin> = {
 
 /** The methods the tracer applies at `site`, in table order. */
 export function methodsAt(site: RewriteSite): MethodName[] {
-  return (Object.keys(PLUGINS) as MethodName[]).filter((name) => PLUGINS[name].site === site && PLUGINS[name].apply);
+  return (Object.keys(PLUGINS) as MethodName[]).filter((name) => [PLUGINS[name].site].flat().includes(site) && PLUGINS[name].apply);
 }
 
 /** Every method's regulariser, in table order. */

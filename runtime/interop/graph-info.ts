@@ -64,6 +64,18 @@ export function modulePaths(g: Graph): Set<string> {
   return out;
 }
 
+/** The modules whose table a base `embedding` op looks up (LoRA-able too, as PEFT's lora.Embedding). */
+export function embeddingModules(g: Graph): string[] {
+  const out = new Set<string>();
+  for (const n of g.nodes) {
+    if (n.op !== 'embedding') continue;
+    const w = g.nodes[n.inputs[0]!]!;
+    const p = w.op === 'param' ? g.params.find((x) => x.path === w.attrs.path) : undefined;
+    if (p && p.origin === 'base' && p.path === `${p.module}.weight`) out.add(p.module);
+  }
+  return [...out];
+}
+
 /** The modules whose weight a base `linear` op reads (the LoRA-able layers), in model order. */
 export function linearModules(g: Graph): string[] {
   const out: string[] = [];

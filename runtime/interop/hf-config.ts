@@ -6,7 +6,7 @@ import type { Graph } from '../../compiler/ir/types.ts';
 import { ACTIVATION_NAMES } from './adapterhub.ts';
 import { InteropError, listSome } from './errors.ts';
 import type { Ia3Config } from './ia3.ts';
-import { attentionLayers, linearModules, modulePaths } from './graph-info.ts';
+import { attentionLayers, embeddingModules, linearModules, modulePaths } from './graph-info.ts';
 import { isHeadPath, type HfNames } from './names.ts';
 
 export interface LoraConfig {
@@ -222,8 +222,9 @@ export function resolveLora(cfg: LoraConfig, g: Graph, names: HfNames, where: st
     });
   }
   if (hits.length === 0) throw new InteropError(`${where}: target_modules ${JSON.stringify(cfg.targets)} matches no module of this model (Linear layers: ${listSome(linear.map(names.toHf), 4)})`);
-  const notLinear = hits.filter((m) => !linear.includes(m));
-  if (notLinear.length) throw new InteropError(`${where}: target_modules matches ${listSome(notLinear)}, which ${notLinear.length > 1 ? 'are' : 'is'} not a Linear layer`);
+  const embeddings = embeddingModules(g);
+  const notLinear = hits.filter((m) => !linear.includes(m) && !embeddings.includes(m));
+  if (notLinear.length) throw new InteropError(`${where}: target_modules matches ${listSome(notLinear)}, which ${notLinear.length > 1 ? 'are' : 'is'} neither a Linear nor an Embedding layer`);
   const pattern = (pats: Record<string, number>, key: string) => Object.keys(pats).find((p) => pyRegex(`(?:.*\\.)?(?:${p})`, where).test(key));
   return hits.map((m) => {
     const key = names.toHf(m);

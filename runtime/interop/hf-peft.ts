@@ -200,7 +200,7 @@ function loraPart(g: Graph, names: HfNames, opts: ExportOptions, params: Param[]
     ...common(opts, names),
     alpha_pattern: alphaPattern,
     bias: 'none',
-    fan_in_fan_out: layouts.every((l) => l === 'in_out'),
+    fan_in_fan_out: layouts.length > 0 && layouts.every((l) => l === 'in_out'),
     init_lora_weights: true,
     layers_pattern: null,
     layers_to_transform: null,

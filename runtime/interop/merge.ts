@@ -54,6 +54,10 @@ export function mergeIntoBase(g: Graph, plan: BaseLoadPlan, base: SafetensorsFil
   const current = (name: string) => values.get(name) ?? Float32Array.from(getFloat32(base, name));
   const loraMods = [...new Set(kept.filter((p) => p.method?.name === 'lora').map((p) => p.method!.module))];
   for (const m of loraMods) {
+    if (g.params.some((p) => p.path === `${m}.lora_embedding_A`)) {
+      values.set(...mergeEmbeddingLora(g, m, adapter, fileName, current));
+      continue;
+    }
     const A = g.params.find((p) => p.path === `${m}.lora_A.weight`)!;
     const name = fileName.get(`${m}.weight`);
     if (!name) throw new InteropError(`the base weights lack \`${m}.weight\`, which LoRA adapts`);
@@ -89,6 +93,34 @@ export function mergeIntoBase(g: Graph, plan: BaseLoadPlan, base: SafetensorsFil
     res.replaced.push(name);
   }
   return res;
+}
+
+/**
+ * An embedding's table with its LoRA folded in, as PEFT's lora.Embedding merges:
+ * table[v][d] += s · Σ_k B[d][k] · A[k][v]. A head tied to the table would change with it (PEFT
+ * merges into the one shared tensor), so a tied table is refused: the merged model would differ.
+ */
+function mergeEmbeddingLora(
+  g: Graph, m: string, adapter: Map<string, Float32Array>, fileName: Map<string, string>, current: (name: string) => Float32Array,
+): [string, Float32Array] {
+  const A = g.params.find((p) => p.path === `${m}.lora_embedding_A`)!;
+  if (linearLayout(g, m)) throw new InteropError(`LoRA on \`${m}\` cannot be merged: the output head is tied to its table, and merging would change the head too (unmerged, the head reads the base table); export it with \`peftc export --format hf-peft\` instead`);
+  const name = fileName.get(`${m}.weight`);
+  if (!name) throw new InteropError(`the base weights lack \`${m}.weight\`, which LoRA adapts`);
+  const w = current(name);
+  const [r, num] = A.shape as [number, number];
+  const a = adapter.get(A.path)!;
+  const b = adapter.get(`${m}.lora_embedding_B`)!;
+  const dim = b.length / r;
+  const s = loraScale(A.method!.settings);
+  for (let v = 0; v < num; v++) {
+    for (let d = 0; d < dim; d++) {
+      let acc = 0;
+      for (let k = 0; k < r; k++) acc += b[d * r + k]! * a[k * num + v]!;
+      w[v * dim + d] = w[v * dim + d]! + s * acc;
+    }
+  }
+  return [name, w];
 }
 
 /** W (and b, for an output scaling) of `module` with IA³'s vector `l` folded in, into `values`. */

@@ -53,3 +53,26 @@ peft { lora(rank = 2) on all_linear, "head" exclude "up" }`,
     expect(errors[0]!.message).toBe('unknown target selector `all_linaer`: a target is a module pattern in quotes ("all_linaer") or a selector (all_linear). Did you mean `all_linear`?');
   });
 });
+
+describe('lora on a token embedding', () => {
+  it('GPT-2 wte at r 8: PEFT\'s lora_embedding_A [8, 50257] and lora_embedding_B [768, 8], 408,200 trainable; the tied head reads the base table', () => {
+    const g = graphOfText('import "gpt2.peft"\npeft { lora(rank = 8) on "wte" }');
+    expect(summarize(g).trainable).toBe(408_200);
+    expect(g.params.filter((p) => p.partition === 'trainable').map((p) => [p.path, p.shape])).toEqual([
+      ['wte.lora_embedding_A', [8, 50257]],
+      ['wte.lora_embedding_B', [768, 8]],
+    ]);
+    const table = g.nodes.find((n) => n.op === 'param' && n.attrs.path === 'wte.weight')!;
+    const head = g.nodes[g.outputs.logits]!;
+    expect(head.op).toBe('linear');
+    expect(head.inputs[1]).toBe(table.id);
+  });
+
+  it('a selected rank is refused on an embedding, in one line', () => {
+    const res = compileText('import "gpt2.peft"\npeft { lora(rank = dynamic(max = 4)) on "wte" }', tinySet('gpt2'));
+    expect(res.graph).toBeUndefined();
+    expect(res.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message)).toEqual([
+      'LoRA on the embedding `wte` takes a fixed rank; `rank = dynamic(…)` is for Linear layers',
+    ]);
+  });
+});

@@ -21,7 +21,7 @@ describe('methods as plug-ins', () => {
     }
     expect(methodsAt('linear')).toEqual(['lora', 'ia3']);
     expect(methodsAt('module')).toEqual(['adapter']);
-    expect(methodsAt('embedding')).toEqual(['prompt']);
+    expect(methodsAt('embedding')).toEqual(['lora', 'prompt']); // LoRA on a token embedding, as PEFT's lora.Embedding
     expect(methodsAt('attention')).toEqual([]);
     expect(REGULARISERS).toEqual([orthogonalityGradients]);
   });

@@ -177,6 +177,13 @@ function movementCases(): GradCase[] {
     });
   }
   out.push({
+    name: 'transpose',
+    inputs: [rand([3, 5])],
+    wrt: [0],
+    forward: (xs) => run('transpose', xs, {}),
+    backward: (_xs, g) => [run('transpose', [g], {})],
+  });
+  out.push({
     name: 'expand_batch',
     inputs: [rand([3, 4]), ints([2, 5], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])],
     wrt: [0],

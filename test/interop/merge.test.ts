@@ -31,6 +31,14 @@ const cases: { name: string; base: string; tune: string; set: string[]; rename: 
     rename: (p: string) => (p === 'lm_head.weight' ? p : `model.${p}`),
     extra: {},
   },
+  {
+    name: 'LLaMA with LoRA on the (untied) token embedding',
+    base: 'import "llama.peft"',
+    tune: 'import "llama.peft"\npeft { lora(rank = 2, alpha = 4) on "embed_tokens", "q_proj" }',
+    set: LLAMA_TINY,
+    rename: (p: string) => (p === 'lm_head.weight' ? p : `model.${p}`),
+    extra: {},
+  },
 ];
 
 describe.each(cases)('merge: $name', (c) => {
@@ -127,6 +135,19 @@ describe('merge refuses what it cannot fold', () => {
     await expect(mergeToFile(c.graph, basePath, ck, out)).rejects.toThrow(/this fine-tune also has prompt, which no base weight can hold: export it/);
     const other = compilePeft('import "gpt2.peft"\npeft { lora(rank = 3) on "c_attn" }', GPT2_FIXTURE).graph;
     await expect(mergeToFile(other, basePath, ck, out)).rejects.toThrow(/does not fit the .peft model: .*`h.0.attn.c_attn.lora_A.weight` is \[2, 32\], the model's \[3, 32\]/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('LoRA on a token table the head is tied to (the merged head would change too)', async () => {
+    const g = compilePeft('import "gpt2.peft"', GPT2_FIXTURE).graph;
+    const s = createStore(g, 'f32');
+    initParams(g, s, { seed: 1 });
+    const basePath = join(tmp, 'base-tied.safetensors');
+    writeFileSync(basePath, serializeSafetensors(baseTensors(g, s, (p) => p)));
+    const ck = join(tmp, 'ck-tied');
+    const { c } = await makeCheckpoint(ck, 'import "gpt2.peft"\npeft { lora(rank = 2) on "wte" }', GPT2_FIXTURE);
+    const out = join(tmp, 'merged-tied.safetensors');
+    await expect(mergeToFile(c.graph, basePath, ck, out)).rejects.toThrow('LoRA on `wte` cannot be merged: the output head is tied to its table');
     expect(existsSync(out)).toBe(false);
   });
 });

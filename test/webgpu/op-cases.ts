@@ -285,6 +285,7 @@ for (const dtype of ['f32', 'i32'] as const) {
   ] as [number[], number, number, number][]) {
     add({ family: 'shape', op: 'pad', name: `${fmtShape(shape)} axis ${axis} at ${start} of ${total}${t}`, attrs: { axis, start, total }, inputs: all(x(shape)), tol: TOL.exact });
   }
+  if (dtype === 'f32') for (const shape of [[3, 5], [64, 7], [1, 9]]) add({ family: 'shape', op: 'transpose', name: fmtShape(shape), attrs: {}, inputs: all(x(shape)), tol: TOL.exact });
   for (const [a, b, axis] of [
     [[2, 3, 5], [2, 4, 5], 1],
     [[3, 4], [3, 8], -1],

@@ -11,7 +11,7 @@ import { linear, linearGradWeight } from './linear.ts';
 import { layernorm, layernormGradGamma, layernormGradX, rmsnorm, rmsnormGradGamma, rmsnormGradX } from './norm.ts';
 import { pool, poolGrad } from './pool.ts';
 import { rope } from './rope.ts';
-import { concat, expandBatch, pad, slice, sumTo } from './shape.ts';
+import { concat, expandBatch, pad, slice, sumTo, transpose } from './shape.ts';
 import { softEmbedding, softEmbeddingGrad } from './soft_embedding.ts';
 
 export { KernelError, type Kernel, type KernelContext } from './common.ts';
@@ -38,6 +38,7 @@ export const KERNELS: Record<string, Kernel> = {
   rope,
   attention,
   expand_batch: expandBatch,
+  transpose,
   dropout,
   pool,
   cross_entropy: crossEntropy,

@@ -56,6 +56,17 @@ export const pad: Kernel = (inputs, attrs, ctx) => {
   return { shape, data };
 };
 
+/** transpose: x [M, N] → [N, M]. */
+export const transpose: Kernel = (inputs, _attrs, ctx) => {
+  const op = 'transpose';
+  const x = floatIn(op, inputs, 0, 'x');
+  if (x.shape.length !== 2) fail(op, `takes a 2-D tensor, got ${formatDims(x.shape)}`);
+  const [m, n] = x.shape as [number, number];
+  const data = allocFloat(m * n, ctx.precision);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) data[j * m + i] = x.data[i * n + j]!;
+  return { shape: [n, m], data };
+};
+
 /** concat: a and b joined along `axis`; the other dims must agree. */
 export const concat: Kernel = (inputs, attrs, ctx) => {
   const op = 'concat';

@@ -1,0 +1,139 @@
+"""PyTorch reference numbers for the LoRA family on the tiny GPT-2 of gpt2_lora.py (same config,
+base weights and tokens), written from Hugging Face PEFT's formulas (peft/tuners/lora/layer.py):
+
+  all-linear   LoRA (r 4, alpha 8) on every Conv1D of every block (c_attn, attn.c_proj, c_fc,
+               mlp.c_proj), PEFT's target_modules="all-linear" for GPT2LMHeadModel (the tied
+               lm_head is left out). fan_in_fan_out: y = x·W + b + (alpha/r)·(x·Aᵀ)·Bᵀ.
+  embedding    LoRA (r 4, alpha 8) on wte, PEFT's lora.Embedding: wte[ids] + (alpha/r)·Aᵀ[ids]·Bᵀ
+               with A = wte.lora_embedding_A [r, V], B = wte.lora_embedding_B [d, r]; the tied head
+               keeps the base table (logits = ln_f(x)·wteᵀ).
+
+Every trainable tensor is random and non-zero, so every gradient is non-trivial.
+
+Run with Debian's Python and PyTorch:  /usr/bin/python3 scripts/reference/gpt2_lora_family.py
+It writes test/fixtures/gpt2-lora-{all-linear,embedding}-tiny/ (weights.safetensors, tokens.json,
+config.json, expected.safetensors: loss [1], logits, grad.<name>), computed in float64 from the
+float32 weights, after a finite-difference check of the gradients and a self-check (zero B is the
+base model).
+"""
+import json
+import math
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+import st_io  # noqa: E402
+from gpt2_lora import CFG, FIXTURES, ROOT, SEED, STD, B, T, f32, gelu_new, init_base, layer_norm, lm_loss, finite_difference_check, max_diffs  # noqa: E402
+
+R, ALPHA = 4, 8
+SCALE = ALPHA / R
+LINEARS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
+WRITER = "scripts/reference/gpt2_lora_family.py"
+
+
+def conv1d(p, lora, name, x):
+    """GPT-2's Conv1D (W [in, out]) with PEFT's LoRA branch when `lora` has this module."""
+    y = x @ p[name + ".weight"] + p[name + ".bias"]
+    if name + ".lora_A.weight" in lora:
+        y = y + SCALE * (x @ lora[name + ".lora_A.weight"].T) @ lora[name + ".lora_B.weight"].T
+    return y
+
+
+def embed(p, lora, tokens):
+    """wte[tokens], plus PEFT's lora.Embedding branch when `lora` has wte's."""
+    e = p["wte.weight"][tokens]
+    if "wte.lora_embedding_A" in lora:
+        after_a = torch.nn.functional.embedding(tokens, lora["wte.lora_embedding_A"].T)
+        e = e + SCALE * (after_a @ lora["wte.lora_embedding_B"].T)
+    return e
+
+
+def forward(p, lora, tokens):
+    d, H, L = CFG["n_embd"], CFG["n_head"], CFG["n_layer"]
+    hd = d // H
+    nb, S = tokens.shape
+    x = embed(p, lora, tokens) + p["wpe.weight"][torch.arange(S)]
+    causal = torch.ones(S, S, dtype=torch.bool).tril()
+    heads = lambda t: t.view(nb, S, H, hd).transpose(1, 2)  # noqa: E731
+    for i in range(L):
+        h = f"h.{i}."
+        a = layer_norm(x, p[h + "ln_1.weight"], p[h + "ln_1.bias"])
+        q, k, v = (heads(t) for t in conv1d(p, lora, h + "attn.c_attn", a).split(d, dim=-1))
+        scores = ((q @ k.transpose(-1, -2)) / math.sqrt(hd)).masked_fill(~causal, float("-inf"))
+        y = (scores.softmax(-1) @ v).transpose(1, 2).reshape(nb, S, d)
+        x = x + conv1d(p, lora, h + "attn.c_proj", y)
+        m = layer_norm(x, p[h + "ln_2.weight"], p[h + "ln_2.bias"])
+        x = x + conv1d(p, lora, h + "mlp.c_proj", gelu_new(conv1d(p, lora, h + "mlp.c_fc", m)))
+    x = layer_norm(x, p["ln_f.weight"], p["ln_f.bias"])
+    return x @ p["wte.weight"].T  # the tied head reads the base table
+
+
+def run(base, train, tokens, hf=False):
+    logits = forward(base, train, tokens)
+    return logits, lm_loss(logits, tokens[:, 1:], 0)
+
+
+def evaluate(base, train, tokens, dtype):
+    b = {k: v.to(dtype) for k, v in base.items()}
+    t = {k: v.detach().to(dtype).requires_grad_(True) for k, v in train.items()}
+    logits, loss = run(b, t, tokens)
+    loss.backward()
+    return {"loss": loss.detach().reshape(1), "logits": logits.detach(), **{"grad." + k: v.grad.detach() for k, v in t.items()}}
+
+
+def linear_lora(gen):
+    d, L = CFG["n_embd"], CFG["n_layer"]
+    sizes = {"attn.c_attn": (d, 3 * d), "attn.c_proj": (d, d), "mlp.c_fc": (d, 4 * d), "mlp.c_proj": (4 * d, d)}
+    out = {}
+    for i in range(L):
+        for name in LINEARS:
+            fin, fout = sizes[name]
+            key = f"h.{i}.{name}"
+            out[key + ".lora_A.weight"] = f32((torch.rand(R, fin, generator=gen, dtype=torch.float64) * 2 - 1) / math.sqrt(fin))
+            out[key + ".lora_B.weight"] = f32(torch.randn(fout, R, generator=gen, dtype=torch.float64) * STD["lora_B"])
+    return out
+
+
+def embedding_lora(gen):
+    V, d = CFG["vocab_size"], CFG["n_embd"]
+    return {
+        "wte.lora_embedding_A": f32(torch.randn(R, V, generator=gen, dtype=torch.float64) * 0.1),
+        "wte.lora_embedding_B": f32(torch.randn(d, R, generator=gen, dtype=torch.float64) * 0.5),
+    }
+
+
+def write_fixture(name, base, train, tokens, peft_config):
+    folder = os.path.join(FIXTURES, name)
+    os.makedirs(folder, exist_ok=True)
+    zero = {k: torch.zeros_like(v) if ("lora_B" in k or "lora_embedding_B" in k) else v for k, v in train.items()}
+    assert torch.equal(forward(base, zero, tokens), forward(base, {}, tokens)), "LoRA with B = 0 must be the base model"
+    st_io.save(os.path.join(folder, "weights.safetensors"), {k: v.to(torch.float32) for k, v in {**base, **train}.items()}, {"format": "pt", "writer": WRITER})
+    with open(os.path.join(folder, "tokens.json"), "w") as f:
+        f.write(json.dumps(tokens.tolist()) + "\n")
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        f.write(json.dumps({**CFG, "batch": B, "seq_len": T, "seed": SEED, "r": R, "lora_alpha": ALPHA, **peft_config}, indent=2) + "\n")
+    ref = evaluate(base, train, tokens, torch.float64)
+    finite_difference_check(run, base, train, tokens, ref)
+    diffs = max_diffs(ref, evaluate(base, train, tokens, torch.float32))
+    meta = {"format": "pt", "writer": WRITER, "computed_in": "float64 from the float32 weights, saved as float32",
+            "f32_vs_f64": json.dumps(diffs, sort_keys=True), "torch": torch.__version__}
+    st_io.save(os.path.join(folder, "expected.safetensors"), {k: v.to(torch.float32) for k, v in ref.items()}, meta)
+    worst = max(diffs.items(), key=lambda kv: kv[1])
+    print(f"{os.path.relpath(folder, ROOT)}: loss {float(ref['loss']):.9f}; float32 run differs by ≤ {worst[1]:.2e} ({worst[0]})")
+
+
+def main() -> None:
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    gen = torch.Generator().manual_seed(SEED)
+    base = init_base(gen)
+    tokens = torch.randint(0, CFG["vocab_size"], (B, T), generator=gen)
+    own = torch.Generator().manual_seed(SEED + 20)
+    write_fixture("gpt2-lora-all-linear-tiny", base, linear_lora(own), tokens, {"target_modules": "all-linear", "fan_in_fan_out": True})
+    write_fixture("gpt2-lora-embedding-tiny", base, embedding_lora(own), tokens, {"target_modules": ["wte"]})
+
+
+if __name__ == "__main__":
+    main()
