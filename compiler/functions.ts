@@ -41,7 +41,9 @@ export function isFunction(name: string): boolean {
 }
 
 export const FUNCTIONS: Record<string, FnSpec> = {
-  gelu: unary('gelu', 'GELU, tanh approximation (GPT-2 `gelu_new`).'),
+  // The IR op `gelu` is the tanh form (fused into matmul epilogues); `gelu_erf` the exact one.
+  gelu: unary('gelu_erf', 'GELU, exact: 0.5·x·(1 + erf(x/√2)) (BERT\'s and torch\'s `gelu`).'),
+  gelu_tanh: unary('gelu', 'GELU, tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (GPT-2\'s `gelu_new`).'),
   relu: unary('relu', 'max(x, 0).'),
   silu: unary('silu', 'x · sigmoid(x).'),
   tanh: unary('tanh', 'tanh(x).'),

@@ -36,6 +36,8 @@ export function opExpr(n: Node, args: string[], ctx: ExprContext): string {
       return `rmsnorm(${x}, ${y}, eps=${pyLiteral(a.eps as number)})`;
     case 'gelu':
       return `F.gelu(${x}, approximate='tanh')`;
+    case 'gelu_erf':
+      return `F.gelu(${x})`;
     case 'relu':
       return `F.relu(${x})`;
     case 'silu':

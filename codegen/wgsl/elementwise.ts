@@ -12,8 +12,26 @@ import type { OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
 const GELU_C = f32(Math.sqrt(2 / Math.PI));
 const GELU_U = `clamp(${GELU_C} * (x + 0.044715 * x * x * x), T(-40.0), T(40.0))`;
 
+// Φ(x), the standard normal CDF, for the exact GELU: WGSL has no erf, so erfc by Numerical
+// Recipes' Chebyshev fit (relative error < 1.2e-7 everywhere), taken on −|x| where it is small
+// and accurate, so gelu_erf keeps its relative accuracy in the negative tail.
+const ERFC_POLY = [-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277];
+const horner = ERFC_POLY.map((c) => `T(${c})`).reduceRight((acc, c) => `${c} + t * (${acc})`);
+const PHI = `fn phi(x: T) -> T {
+  let z = abs(x) * ${f32(Math.SQRT1_2)};
+  let t = T(1.0) / (T(1.0) + 0.5 * z);
+  let lower = 0.5 * t * exp(-z * z + ${horner});
+  return select(T(1.0) - lower, lower, x < T(0.0));
+}
+`;
+
+/** Helper functions an op's expression or statements call, declared before them. */
+const HELPERS: Record<string, string> = { gelu_erf: PHI, gelu_erf_grad: PHI };
+
 /** The unary ops: out = f(x), as a WGSL expression in `x` of type T. */
 const UNARY: Record<string, string> = {
+  // x·Φ(x) = 0.5·x·(1 + erf(x/√2))
+  gelu_erf: 'x * phi(x)',
   // 0.5·x·(1 + tanh(u)) = x·sigmoid(2u)
   gelu: `x / (T(1.0) + exp(-2.0 * ${GELU_U}))`,
   // select keeps a NaN input NaN, like the CPU reference.
@@ -32,6 +50,8 @@ const GRAD: Record<string, string> = {
     'let half1pt = T(1.0) / (T(1.0) + exp(-2.0 * u)); // (1 + tanh u) / 2',
     `return dy * (half1pt + 0.5 * x * sech2 * ${GELU_C} * (T(1.0) + ${f32(3 * 0.044715)} * x * x));`,
   ].join('\n  '),
+  // dy·(Φ(x) + x·φ(x))
+  gelu_erf_grad: `return dy * (phi(x) + x * ${f32(1 / Math.sqrt(2 * Math.PI))} * exp(-0.5 * x * x));`,
   relu_grad: 'return select(T(0.0), dy, x > T(0.0));',
   silu_grad: 'let s = T(1.0) / (T(1.0) + exp(-x));\n  return dy * (s + x * s * (T(1.0) - s));',
   tanh_grad: 'let e = exp(clamp(x, T(-40.0), T(40.0)));\n  return dy * T(4.0) / ((e + T(1.0) / e) * (e + T(1.0) / e));',
@@ -78,7 +98,7 @@ const unary: OpKernelGen = (req, caps) => {
   const wgsl = `// ${req.op}: x ${fmt(shape)} → out ${fmt(shape)}${w === 4 ? ', 4 elements per invocation' : ''}
 alias T = ${T};
 ${d.wgsl}
-fn f(x: T) -> T {
+${HELPERS[req.op] ?? ''}fn f(x: T) -> T {
   return ${body};
 }
 ${g.entry}
@@ -109,7 +129,7 @@ const unaryGrad: OpKernelGen = (req, caps) => {
   const wgsl = `// ${req.op}: x ${fmt(shape)}, dy ${fmt(shape)} → out ${fmt(shape)}
 alias T = ${T};
 ${d.wgsl}
-fn df(x: T, dy: T) -> T {
+${HELPERS[req.op] ?? ''}fn df(x: T, dy: T) -> T {
   ${body}
 }
 ${g.entry}
@@ -187,10 +207,12 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernelGen> = {
   mul: binary,
   scale,
   gelu: unary,
+  gelu_erf: unary,
   relu: unary,
   silu: unary,
   tanh: unary,
   gelu_grad: unaryGrad,
+  gelu_erf_grad: unaryGrad,
   relu_grad: unaryGrad,
   silu_grad: unaryGrad,
   tanh_grad: unaryGrad,

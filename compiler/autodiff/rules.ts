@@ -43,7 +43,7 @@ function fixed(c: GradContext, id: number, axis: number, what: string): number {
 }
 
 const activation =
-  (gradOp: 'gelu_grad' | 'relu_grad' | 'silu_grad' | 'tanh_grad') =>
+  (gradOp: 'gelu_grad' | 'gelu_erf_grad' | 'relu_grad' | 'silu_grad' | 'tanh_grad') =>
   (c: GradContext, n: { inputs: number[] }, g: number) => [when(c, 0, () => c.emit(gradOp, [n.inputs[0]!, g]))];
 
 export const GRAD_RULES: { [K in ForwardOp]: GradRule<K> | NoGradient } = {
@@ -90,6 +90,7 @@ export const GRAD_RULES: { [K in ForwardOp]: GradRule<K> | NoGradient } = {
     return [when(c, 0, () => c.emit('rmsnorm_grad_x', [x, g, gamma], eps)), when(c, 1, () => c.emit('rmsnorm_grad_gamma', [x, g], eps))];
   },
   gelu: activation('gelu_grad'),
+  gelu_erf: activation('gelu_erf_grad'),
   relu: activation('relu_grad'),
   silu: activation('silu_grad'),
   tanh: activation('tanh_grad'),

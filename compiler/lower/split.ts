@@ -124,7 +124,7 @@ function wholeSumEpilogue(spec: MatmulSpec, first: number): Partial<MatmulSpec> 
 }
 
 /** Ops whose output element i depends only on element i of each operand: split into flat ranges when the shapes are equal. */
-export const FLAT_OPS: ReadonlySet<string> = new Set(['add', 'mul', 'scale', 'gelu', 'relu', 'silu', 'tanh', 'gelu_grad', 'relu_grad', 'silu_grad', 'tanh_grad']);
+export const FLAT_OPS: ReadonlySet<string> = new Set(['add', 'mul', 'scale', 'gelu', 'gelu_erf', 'relu', 'silu', 'tanh', 'gelu_grad', 'gelu_erf_grad', 'relu_grad', 'silu_grad', 'tanh_grad']);
 
 /** The window of `count` rows of `rowBytes` from row `start`. */
 export const rowWindow = (start: number, count: number, rowBytes: number): Window => ({ offset: start * rowBytes, bytes: count * rowBytes });

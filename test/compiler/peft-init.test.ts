@@ -29,7 +29,7 @@ describe('PEFT init conventions', () => {
     const g = graphOfText('import "gpt2.peft"\npeft {\n prompt(length = 16) on "wte"\n}', SET);
     const store = createStore(g, 'f64');
     initParams(g, store, { seed: 4 });
-    const v = paramView(store, 'prompt_embeddings');
+    const v = Array.from(paramView(store, 'prompt_embeddings'));
     const mean = v.reduce((a, x) => a + x, 0) / v.length;
     const std = Math.sqrt(v.reduce((a, x) => a + (x - mean) ** 2, 0) / v.length);
     expect(v.length).toBe(512);

@@ -90,7 +90,7 @@ function broadcastCases(): GradCase[] {
 }
 
 function activationCases(): GradCase[] {
-  return (['gelu', 'relu', 'silu', 'tanh'] as const).map((op) => ({
+  return (['gelu', 'gelu_erf', 'relu', 'silu', 'tanh'] as const).map((op) => ({
     name: op,
     inputs: [op === 'relu' ? awayFromZero([3, 7]) : rand([3, 7], 2)],
     wrt: [0],

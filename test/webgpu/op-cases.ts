@@ -126,7 +126,7 @@ for (const op of ['add', 'mul']) {
 for (const [shape, factor] of [[[3, 7], 0.3], [[4, 16], -1.7], [[1], 1e-3]] as const) {
   add({ family: 'elementwise', op: 'scale', name: `${fmtShape([...shape])} × ${factor}`, attrs: { factor }, inputs: all(u([...shape])), tol: TOL.exactish });
 }
-for (const op of ['gelu', 'relu', 'silu', 'tanh']) {
+for (const op of ['gelu', 'gelu_erf', 'relu', 'silu', 'tanh']) {
   for (const [shape, lo, hi] of [[[3, 7], -3, 3], [[2, 64], -8, 8], [[5, 4], -60, 60]] as [number[], number, number][]) {
     add({ family: 'elementwise', op, name: `${fmtShape(shape)} in [${lo}, ${hi}]`, attrs: {}, inputs: all(u(shape, lo, hi)), tol: TOL.activation });
     add({ family: 'elementwise', op: `${op}_grad`, name: `${fmtShape(shape)} in [${lo}, ${hi}]`, attrs: {}, inputs: all(u(shape, lo, hi), u(shape)), tol: TOL.activation });

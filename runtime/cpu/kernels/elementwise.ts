@@ -1,5 +1,6 @@
 // Elementwise ops: add and mul with suffix broadcasting, scale, the activations and
 // their gradients. Each maps x (and dy) to an output of the same shape.
+import erf from '@stdlib/math-base-special-erf';
 import { formatDims } from '../tensor.ts';
 import { checkSame, fail, floatIn, floatOut, isSuffix, numAttr, type Kernel } from './common.ts';
 
@@ -86,6 +87,18 @@ export function geluDerivative(x: number): number {
   return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * GELU_A * x * x);
 }
 
+/** gelu_erf, the exact GELU, as torch computes it: 0.5·x·(1 + erf(x/√2)). */
+export function geluErfValue(x: number): number {
+  return 0.5 * x * (1 + erf(x * Math.SQRT1_2));
+}
+
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/** d gelu_erf / dx = Φ(x) + x·φ(x), with Φ(x) = 0.5·(1 + erf(x/√2)) and φ(x) = exp(−x²/2)/√(2π). */
+export function geluErfDerivative(x: number): number {
+  return 0.5 * (1 + erf(x * Math.SQRT1_2)) + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x);
+}
+
 /** sigmoid, stable for large |x|. */
 export function sigmoid(x: number): number {
   if (x >= 0) return 1 / (1 + Math.exp(-x));
@@ -94,11 +107,13 @@ export function sigmoid(x: number): number {
 }
 
 export const gelu = unary('gelu', geluValue);
+export const geluErf = unary('gelu_erf', geluErfValue);
 export const relu = unary('relu', (x) => (x > 0 || x !== x ? x : 0)); // NaN propagates
 export const silu = unary('silu', (x) => x * sigmoid(x));
 export const tanh = unary('tanh', Math.tanh);
 
 export const geluGrad = unaryGrad('gelu_grad', geluDerivative);
+export const geluErfGrad = unaryGrad('gelu_erf_grad', geluErfDerivative);
 export const reluGrad = unaryGrad('relu_grad', (x) => (x > 0 ? 1 : 0));
 export const siluGrad = unaryGrad('silu_grad', (x) => {
   const s = sigmoid(x);

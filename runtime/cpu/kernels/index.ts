@@ -4,7 +4,7 @@ import { attention, attentionGradK, attentionGradQ, attentionGradV, attentionLse
 import type { Kernel } from './common.ts';
 import { crossEntropy, crossEntropyGrad } from './cross_entropy.ts';
 import { dropout } from './dropout.ts';
-import { add, gelu, geluGrad, mul, relu, reluGrad, scale, silu, siluGrad, tanh, tanhGrad } from './elementwise.ts';
+import { add, gelu, geluErf, geluErfGrad, geluGrad, mul, relu, reluGrad, scale, silu, siluGrad, tanh, tanhGrad } from './elementwise.ts';
 import { embedding, embeddingGrad, positions } from './embedding.ts';
 import { linearGather, linearGatherGradBias, linearGatherGradWeight } from './gather.ts';
 import { linear, linearGradWeight } from './linear.ts';
@@ -30,6 +30,7 @@ export const KERNELS: Record<string, Kernel> = {
   layernorm,
   rmsnorm,
   gelu,
+  gelu_erf: geluErf,
   relu,
   silu,
   tanh,
@@ -50,6 +51,7 @@ export const KERNELS: Record<string, Kernel> = {
   rmsnorm_grad_x: rmsnormGradX,
   rmsnorm_grad_gamma: rmsnormGradGamma,
   gelu_grad: geluGrad,
+  gelu_erf_grad: geluErfGrad,
   relu_grad: reluGrad,
   silu_grad: siluGrad,
   tanh_grad: tanhGrad,
