@@ -6,16 +6,21 @@ import { renderPartitionsHtml } from '../viz/html.ts';
 import { buildVizTree } from '../viz/tree.ts';
 import { stepFlops } from '../viz/flops.ts';
 import { formatBytes } from '../viz/format.ts';
+import { frozenBytes } from '../compiler/quant/frozen-bytes.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
+import { frozenDtype } from './flags.ts';
 import { allocatedRanks, annotateRanks } from './rank-selection.ts';
 
 export interface VizFlags extends CompileFlags {
   output?: string;
   /** A checkpoint directory: show the ranks `rank = auto(…)` allocated. */
   adapter?: string;
+  /** `--frozen-dtype f32|f16|int8|nf4`: the frozen bytes shown in the totals (docs/quantization.md). */
+  frozenDtype?: string;
 }
 
 export function vizCommand(file: string, flags: VizFlags): number {
+  const dtype = frozenDtype(flags.frozenDtype);
   const res = compileFile(file, flags);
   if (report(res)) return 1;
   // The comparison: the same program with every parameter training.
@@ -30,6 +35,7 @@ export function vizCommand(file: string, flags: VizFlags): number {
     full: flags.full ?? false,
     fullSummary: summarize(full.graph!),
     flops: { peft: stepFlops(res.graph!), full: stepFlops(full.graph!) },
+    frozen: frozenBytes(res.graph!, dtype),
   });
   const out = flags.output ?? 'partitions.html';
   const tmp = `${out}.tmp-${process.pid}`;

@@ -2,6 +2,7 @@
 // that the playground page (playground/) renders the same view in a browser; viz/html.ts
 // supplies the assets bundled with esbuild.
 import { summaryLine, type ParamSummary } from '../compiler/params.ts';
+import type { FrozenBytes } from '../compiler/quant/frozen-bytes.ts';
 import { formatBytes, formatCount } from './format.ts';
 import type { AdapterRows, PageData } from './page/data.ts';
 import type { StepFlops } from './flops.ts';
@@ -23,6 +24,8 @@ export interface PartitionsHtmlOptions {
    * `tree` then holds the base and every adapter's tensors (buildVizTree's `adapters`).
    */
   adapters?: AdapterRows;
+  /** The frozen parameters' bytes at a frozen dtype (compiler/quant/frozen-bytes.ts), shown in the totals. */
+  frozen?: FrozenBytes;
 }
 
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
@@ -52,6 +55,7 @@ export function partitionsPage(tree: VizNode, summary: ParamSummary, opts: Parti
   }
   if (opts.flops && !opts.adapters) data.flops = opts.flops;
   if (opts.file) data.file = opts.file;
+  if (opts.frozen) data.frozen = opts.frozen;
   const { script, style } = assets;
   const title = `${tree.name}${opts.file ? ` (${opts.file})` : ''}: what trains · peftc`;
   return `<!doctype html>

@@ -1,5 +1,6 @@
 // What viz/html.ts embeds in the page as JSON, and the colours both sides agree on.
 import type { ParamSummary } from '../../compiler/params.ts';
+import type { FrozenBytes } from '../../compiler/quant/frozen-bytes.ts';
 import type { StepFlops } from '../flops.ts';
 import type { Comparison, MethodKey, VizNode } from '../tree.ts';
 
@@ -22,6 +23,8 @@ export interface PageData {
   flops?: { peft: StepFlops; full: StepFlops };
   /** Adapters loaded over one shared base (`peftc viz BASE.peft --adapter a=DIR …`). */
   adapters?: AdapterRows;
+  /** What the frozen parameters weigh stored at a frozen dtype (`peftc viz --frozen-dtype`). */
+  frozen?: FrozenBytes;
 }
 
 /** What each loaded adapter costs next to the shared base (docs/multi-adapter.md). */

@@ -162,12 +162,19 @@ export function statsPanel(): void {
       'div',
       { class: 'cards' },
       card('Trainable', formatCount(t.trainable), `${formatShare(t.trainable, t.total)} of all parameters`, mainMethod(data.tree.byMethod, present) ?? 'full'),
-      card('Frozen', formatCount(t.frozen), `${formatShare(t.frozen, t.total)} · no gradients, no optimizer state`, 'frozen'),
+      card('Frozen', formatCount(t.frozen), `${formatShare(t.frozen, t.total)} · no gradients, no optimizer state${frozenStorage()}`, 'frozen'),
       card('All parameters', formatCount(t.total), `${formatBytes(t.total * 4)} of fp32 weights`),
     ),
     h('p', {}, h('code', {}, data.summaryLine)),
     data.keptLine ? h('p', {}, h('code', {}, `after training (reparameterisation discarded): ${data.keptLine}`)) : null,
   );
+}
+
+/** ` · stored in nf4: 67.2 MiB (f32: 474.7 MiB)`: the frozen bytes at the dtype the page was made for. */
+function frozenStorage(): string {
+  const f = data.frozen;
+  if (!f) return '';
+  return ` · stored in ${f.dtype}: ${formatBytes(f.bytes)}${f.dtype === 'f32' ? '' : ` (f32: ${formatBytes(f.f32_bytes)})`}`;
 }
 
 // ── Details of one module or tensor ────────────────────────────────────────────────
