@@ -65,6 +65,7 @@ addCompileFlags(
     .argument('<file>', '.peft file')
     .option('-o, --output <file.html>', 'where to write the page', 'partitions.html')
     .option('--adapter <dir>', 'a checkpoint directory: show the ranks lora(rank = auto(…)) allocated')
+    .option('--frozen-dtype <dtype>', 'f32 | f16 | int8 | nf4: show what the frozen parameters weigh stored that way (default f32)')
     .description('write an interactive HTML view of what trains and what stays frozen, compared with a full fine-tune'),
 ).action((file: string, flags: VizFlags) => {
   process.exitCode = vizCommand(file, flags);
