@@ -22,7 +22,7 @@
 // rejects them; a kernel cannot throw). The gradient assumes an upstream gradient of 1.
 import { CodegenError } from '../codegen-error.ts';
 import { type Grid, LOOP_BUDGET, checkOutput, declare, fail, fmt, grid, i32, intAttr, operand, rowGroups, rowsOf, u32, workgroupLimit, workgroupReductions } from './common.ts';
-import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
+import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
 
 interface Operands {
   /** Rows of the logits bound (a piece's rows when split). */
@@ -260,7 +260,7 @@ export function crossEntropyRows(req: OpKernelRequest, caps: AdapterCaps): Cross
   return { ...k, lossShape: [R] };
 }
 
-export const CROSS_ENTROPY_KERNELS: Record<string, OpKernelGen> = {
+export const CROSS_ENTROPY_KERNELS = {
   cross_entropy: crossEntropy,
   cross_entropy_grad: crossEntropyGrad,
-};
+} satisfies OpKernelTable;

@@ -10,7 +10,7 @@
 // (same seed, same step).
 import { dropoutThreshold } from '../../compiler/ir/dropout.ts';
 import { checkOutput, declare, f32, fail, fmt, grid, intAttr, numAttr, numel, operand, u32, widthFor } from './common.ts';
-import type { OpKernelGen } from './types.ts';
+import type { OpKernelGen, OpKernelTable } from './types.ts';
 
 /** The PCG hash in WGSL (runtime/cpu/rng.ts has the same text and the JS twin). */
 export const PCG_WGSL = `fn pcg(v: u32) -> u32 {
@@ -80,4 +80,4 @@ ${body}
   return { label: `dropout_${n}_p${p}_s${seed}`, wgsl, bindings: d.bindings, workgroups: gv.workgroups };
 };
 
-export const DROPOUT_KERNELS: Record<string, OpKernelGen> = { dropout };
+export const DROPOUT_KERNELS = { dropout } satisfies OpKernelTable;

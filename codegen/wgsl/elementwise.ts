@@ -7,7 +7,7 @@
 // use 1 + tanh(u) = 2·sigmoid(2u) and 1 − tanh(u)² = sech(u)² = 4 / (eᵘ + e⁻ᵘ)², with arguments
 // clamped to ±40 (e⁸⁰ is still finite in f32).
 import { checkOutput, declare, f32, fail, fmt, grid, numAttr, operand, sameShape, u32, widthFor } from './common.ts';
-import type { OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
+import type { OpKernel, OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
 
 const GELU_C = f32(Math.sqrt(2 / Math.PI));
 const GELU_U = `clamp(${GELU_C} * (x + 0.044715 * x * x * x), T(-40.0), T(40.0))`;
@@ -202,7 +202,7 @@ ${g.prologue}
   return kernel(req, wgsl, d.bindings, g.workgroups, `${fmt(a)}_${fmt(b)}`);
 };
 
-export const ELEMENTWISE_KERNELS: Record<string, OpKernelGen> = {
+export const ELEMENTWISE_KERNELS = {
   add: binary,
   mul: binary,
   scale,
@@ -216,4 +216,4 @@ export const ELEMENTWISE_KERNELS: Record<string, OpKernelGen> = {
   relu_grad: unaryGrad,
   silu_grad: unaryGrad,
   tanh_grad: unaryGrad,
-};
+} satisfies OpKernelTable;

@@ -13,7 +13,7 @@
 //   (ids × invocations) comparisons, so rows are split into feature chunks only when the table
 //   has few rows.
 import { LOOP_BUDGET, ceilDiv, checkOutput, declare, fail, fmt, grid, i32, intAttr, numel, operand, u32, widthFor } from './common.ts';
-import type { OpKernelGen } from './types.ts';
+import type { OpKernelGen, OpKernelTable } from './types.ts';
 
 /** embedding: table [N, D], ids i32 [...] → out [..., D]. */
 export const embedding: OpKernelGen = (req, caps) => {
@@ -166,8 +166,8 @@ ${g.prologue}
   return { label: `embedding_grad_${rows}x${D}_${n}${row0 ? `_rows${row0}` : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
-export const EMBEDDING_KERNELS: Record<string, OpKernelGen> = {
+export const EMBEDDING_KERNELS = {
   embedding,
   positions,
   embedding_grad: embeddingGrad,
-};
+} satisfies OpKernelTable;

@@ -13,7 +13,7 @@
 // A sequence whose index is outside [0, N) reads as "no adapter": zeros, and no gradient.
 import { checkOutput, declare, fail, fmt, grid, i32, intAttr, numel, operand, optOperand, strAttr, u32, vecType, widthFor } from './common.ts';
 import type { Binding } from './common.ts';
-import type { OpKernelGen, OpKernelRequest } from './types.ts';
+import type { OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
 
 const LAYOUTS = ['in_out', 'out_in'] as const;
 
@@ -191,8 +191,8 @@ ${g.prologue}
   return { label: `linear_gather_grad_bias_${N}x${O}_${B * RS}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
-export const GATHER_KERNELS: Record<string, OpKernelGen> = {
+export const GATHER_KERNELS = {
   linear_gather: linearGather,
   linear_gather_grad_weight: linearGatherGradWeight,
   linear_gather_grad_bias: linearGatherGradBias,
-};
+} satisfies OpKernelTable;

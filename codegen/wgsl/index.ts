@@ -18,12 +18,14 @@ import { POOL_KERNELS } from './pool.ts';
 import { ROPE_KERNELS } from './rope.ts';
 import { SHAPE_KERNELS } from './shape.ts';
 import { SOFT_EMBEDDING_KERNELS } from './soft_embedding.ts';
-import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
+import { opsWithRole, type ComputedOp } from '../../compiler/ir/ops.ts';
+import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
 
 export { type CrossEntropyFusedKernel } from './cross_entropy.ts';
 export type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, TensorSpec } from './types.ts';
 
-export const OP_KERNELS: Record<string, OpKernelGen> = {
+/** Every generator, typed by the catalog: an op without one is a type error. */
+const GENERATORS: { readonly [K in ComputedOp]: OpKernelGen } & OpKernelTable = {
   ...LINEAR_KERNELS,
   ...ELEMENTWISE_KERNELS,
   ...NORM_KERNELS,
@@ -38,7 +40,10 @@ export const OP_KERNELS: Record<string, OpKernelGen> = {
   ...GATHER_KERNELS,
 };
 
-const LEAVES = ['input', 'param'];
+/** The generators by an op name known at run time (a request's). */
+export const OP_KERNELS: Readonly<Record<string, OpKernelGen>> = GENERATORS;
+
+const LEAVES: readonly string[] = opsWithRole('leaf');
 
 /** The kernel of one op for an adapter; throws CodegenError('validation') for leaves and unknown ops. */
 export function opKernel(req: OpKernelRequest, caps: AdapterCaps): OpKernel {

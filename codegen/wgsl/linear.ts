@@ -12,7 +12,7 @@ import { CodegenError } from '../codegen-error.ts';
 import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
 import { type MatmulKernel, matmulKernel, matmulVariantFor } from './matmul.ts';
 import { checkOutput, fail, fmt, operand, optOperand, rowsOf, strAttr } from './common.ts';
-import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
+import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
 
 const LAYOUTS = ['in_out', 'out_in'] as const;
 
@@ -66,7 +66,7 @@ export const linearGradWeight: OpKernelGen = (req, caps) => {
   return generate(req, caps, { M: nOut, N: nIn, K: R, transA: true }, { a: 'in1', b: 'in0', bias: 'in2', c: 'out' });
 };
 
-export const LINEAR_KERNELS: Record<string, OpKernelGen> = {
+export const LINEAR_KERNELS = {
   linear,
   linear_grad_weight: linearGradWeight,
-};
+} satisfies OpKernelTable;

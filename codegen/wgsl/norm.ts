@@ -24,7 +24,7 @@ import {
   type Binding, type Grid, ceilDiv, checkOutput, declare, f32, fail, fmt, grid, hsum, numAttr, operand, optOperand, rowGroups, rowsOf,
   sameShape, u32, widthFor, workgroupReductions,
 } from './common.ts';
-import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest } from './types.ts';
+import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
 
 type NormOp = 'layernorm' | 'layernorm_grad_x' | 'rmsnorm' | 'rmsnorm_grad_x';
 
@@ -266,11 +266,11 @@ ${stats.join('\n')}
   return { label: `${req.op}_${R}x${D}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
-export const NORM_KERNELS: Record<string, OpKernelGen> = {
+export const NORM_KERNELS = {
   layernorm: rowKernel,
   layernorm_grad_x: rowKernel,
   rmsnorm: rowKernel,
   rmsnorm_grad_x: rowKernel,
   layernorm_grad_gamma: gradGamma,
   rmsnorm_grad_gamma: gradGamma,
-};
+} satisfies OpKernelTable;

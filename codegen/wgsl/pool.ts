@@ -1,7 +1,7 @@
 // Sequence pooling for classification heads, and its backward. One invocation per output
 // element (4 features when D % 4 = 0); `mean` sums the S positions sequentially.
 import { type Binding, checkOutput, declare, fail, fmt, grid, operand, optOperand, strAttr, u32, widthFor, f32 } from './common.ts';
-import type { BindingName, OpKernelGen, OpKernelRequest } from './types.ts';
+import type { BindingName, OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
 
 const MODES = ['first', 'last', 'mean'] as const;
 
@@ -97,4 +97,4 @@ ${g.prologue}
   return { label: `pool_grad_${mode}_${B}x${S}x${D}${len.bind.length ? '_len' : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
-export const POOL_KERNELS: Record<string, OpKernelGen> = { pool, pool_grad: poolGrad };
+export const POOL_KERNELS = { pool, pool_grad: poolGrad } satisfies OpKernelTable;

@@ -12,7 +12,7 @@
 // |r| ≤ π/4 (truncation < 1e-9). The angle's error is a few f32 ulps of r while positions stay
 // below 4096, and grows like 2^(2·bits(p_max) − 24) beyond (1e-6 at 16383).
 import { checkOutput, declare, f32, fail, failLimit, fmt, grid, intAttr, numAttr, operand, u32, boolAttr } from './common.ts';
-import type { OpKernelGen } from './types.ts';
+import type { OpKernelGen, OpKernelTable } from './types.ts';
 
 const bitLength = (n: number): number => (n <= 0 ? 1 : Math.floor(Math.log2(n)) + 1);
 
@@ -115,4 +115,4 @@ ${cases.join('\n')}
   return { label: `rope_${B}x${S}x${D}_h${heads}${inverse ? '_inv' : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
-export const ROPE_KERNELS: Record<string, OpKernelGen> = { rope };
+export const ROPE_KERNELS = { rope } satisfies OpKernelTable;

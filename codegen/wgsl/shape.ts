@@ -8,7 +8,7 @@
 // Each op views its tensors as [outer, n, inner] around the axis, so a run of n·inner elements
 // is contiguous; all sizes below are in units of T (f32, i32 or their vec4).
 import { axisAttr, checkOutput, declare, fail, fmt, grid, intAttr, numel, operand, u32, widthFor } from './common.ts';
-import type { OpKernelGen, TensorSpec } from './types.ts';
+import type { OpKernelGen, OpKernelTable, TensorSpec } from './types.ts';
 
 /** (outer, inner): the products of the dims before and after `axis`. */
 function around(shape: readonly number[], axis: number): [number, number] {
@@ -220,11 +220,11 @@ ${g.prologue}
   return { label: `sum_to_${dims(x)}_${dims(like)}${accumulate ? '_acc' : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
-export const SHAPE_KERNELS: Record<string, OpKernelGen> = {
+export const SHAPE_KERNELS = {
   slice,
   pad,
   transpose,
   concat,
   expand_batch: expandBatch,
   sum_to: sumTo,
-};
+} satisfies OpKernelTable;

@@ -8,7 +8,7 @@
 //   the scan of every id per row stays cheap.
 import { embeddingGrad } from './embedding.ts';
 import { checkOutput, declare, fail, fmt, grid, i32, intAttr, numel, operand, u32, widthFor } from './common.ts';
-import type { OpKernelGen } from './types.ts';
+import type { OpKernelGen, OpKernelTable } from './types.ts';
 
 /** soft_embedding: table [N, D], soft [V, D], ids i32 [...] → out [..., D]. */
 export const softEmbedding: OpKernelGen = (req, caps) => {
@@ -65,7 +65,7 @@ export const softEmbeddingGrad: OpKernelGen = (req, caps) => {
   return { ...k, label: k.label.replace(/^embedding_grad/, 'soft_embedding_grad') };
 };
 
-export const SOFT_EMBEDDING_KERNELS: Record<string, OpKernelGen> = {
+export const SOFT_EMBEDDING_KERNELS = {
   soft_embedding: softEmbedding,
   soft_embedding_grad: softEmbeddingGrad,
-};
+} satisfies OpKernelTable;

@@ -31,6 +31,9 @@ export type AttrsOf<S extends AttrSchema> = { -readonly [N in RequiredNames<S>]:
   -readonly [N in OptionalNames<S>]?: S[N] extends OptionalAttr<infer K> ? AttrType<K> : never;
 };
 
+/** The attributes as kernels receive them: the plan and the CPU executor resolve `dim` attributes to numbers. */
+export type ResolvedAttrsOf<S extends AttrSchema> = AttrsOf<{ readonly [N in keyof S]: S[N] extends 'dim' ? 'int' : S[N] }>;
+
 function describe(kind: AttrKind): string {
   if (typeof kind !== 'string') return `one of ${kind.join(', ')}`;
   return { int: 'an integer', number: 'a finite number', bool: 'a boolean', string: 'a string', dim: 'a size (an integer ≥ 0 or a symbolic dimension)' }[kind];

@@ -8,7 +8,7 @@
 import { addDims, dimEq, formatShape, shapeEq } from './dims.ts';
 import type { Node, Shape } from './types.ts';
 import { GATHER_OPS, LAYOUTS } from './gather-ops.ts';
-import { checkAttrs } from './attrs.ts';
+import { checkAttrs, type ResolvedAttrsOf } from './attrs.ts';
 import { defineOp, opt, type AttrSchema, type AttrsOf, type OpDef, type OpRole, type OpSpec } from './op-spec.ts';
 
 export type { OpSpec } from './op-spec.ts';
@@ -356,6 +356,8 @@ export type ForwardOp = WithRole<'forward'>;
 export type BackwardOp = WithRole<'backward'>;
 /** The ops a kernel computes: every op but the leaves. */
 export type ComputedOp = Exclude<OpName, LeafOp>;
+/** Op K's attributes as kernels receive them (`dim` attributes resolved to numbers). */
+export type KernelAttrs<K extends OpName> = ResolvedAttrsOf<(typeof OPS)[K]['attrs']>;
 /** A node of op K in a verified graph: its attributes typed by the catalog. */
 export type OpNode<K extends OpName> = Omit<Node, 'op' | 'attrs'> & { op: K; attrs: OpAttrs<K> };
 /** The weight layout of linear and linear_gather. */

@@ -15,7 +15,7 @@
 //   grad-q.ts    attention_grad_q
 //   grad-kv.ts   attention_grad_k, _v, and both in one kernel (attentionGradKV)
 //   tuning.ts    block sizes and the variant per adapter
-import type { OpKernelGen } from '../types.ts';
+import type { OpKernelTable } from '../types.ts';
 import { attentionKernel, attentionLseKernel } from './forward.ts';
 import { attentionGradKKernel, attentionGradVKernel } from './grad-kv.ts';
 import { attentionGradQKernel } from './grad-q.ts';
@@ -24,10 +24,10 @@ export { attentionWithLse } from './forward.ts';
 export { attentionGradKV } from './grad-kv.ts';
 export { keyBlock, keyGradVariantFor, queryBlock, queryVariantFor } from './tuning.ts';
 
-export const ATTENTION_KERNELS: Record<string, OpKernelGen> = {
+export const ATTENTION_KERNELS = {
   attention: attentionKernel,
   attention_lse: attentionLseKernel,
   attention_grad_q: attentionGradQKernel,
   attention_grad_k: attentionGradKKernel,
   attention_grad_v: attentionGradVKernel,
-};
+} satisfies OpKernelTable;

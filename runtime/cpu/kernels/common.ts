@@ -1,4 +1,5 @@
 // The kernel contract and small helpers shared by every kernel family.
+import type { ComputedOp, KernelAttrs } from '../../../compiler/ir/ops.ts';
 import type { AttrValue, Attrs } from '../../../compiler/ir/types.ts';
 import { allocFloat, formatDims, numel, type FloatArray, type FloatTensor, type Precision, type Tensor } from '../tensor.ts';
 
@@ -16,6 +17,9 @@ export interface KernelContext {
  * operand order; trailing optional operands may be left out.
  */
 export type Kernel = (inputs: Tensor[], attrs: Attrs, ctx: KernelContext) => Tensor;
+
+/** The kernel of op K, reading its attributes as the catalog types them (the verifier checked them). */
+export type KernelOf<K extends ComputedOp> = (inputs: Tensor[], attrs: KernelAttrs<K>, ctx: KernelContext) => Tensor;
 
 export class KernelError extends Error {
   constructor(op: string, message: string) {

@@ -1,7 +1,8 @@
 // The CPU reference: one kernel per op of the catalog (compiler/ir/ops.ts), keyed by op name.
 // `input` and `param` are leaves that the executor supplies; every other op is here.
 import { attention, attentionGradK, attentionGradQ, attentionGradV, attentionLse } from './attention.ts';
-import type { Kernel } from './common.ts';
+import type { Kernel, KernelOf } from './common.ts';
+import type { ComputedOp } from '../../../compiler/ir/ops.ts';
 import { crossEntropy, crossEntropyGrad } from './cross_entropy.ts';
 import { dropout } from './dropout.ts';
 import { add, gelu, geluErf, geluErfGrad, geluGrad, mul, relu, reluGrad, scale, silu, siluGrad, tanh, tanhGrad } from './elementwise.ts';
@@ -18,7 +19,8 @@ export { KernelError, type Kernel, type KernelContext } from './common.ts';
 export { gemm } from './linear.ts';
 export { clearAttentionCache } from './attention.ts';
 
-export const KERNELS: Record<string, Kernel> = {
+/** One kernel per op of the catalog but the leaves, typed by it: a missing kernel is a type error. */
+const TYPED: { [K in ComputedOp]: KernelOf<K> } = {
   // forward
   embedding,
   soft_embedding: softEmbedding,
@@ -69,6 +71,12 @@ export const KERNELS: Record<string, Kernel> = {
   linear_gather_grad_weight: linearGatherGradWeight,
   linear_gather_grad_bias: linearGatherGradBias,
 };
+
+/**
+ * The kernels by an op name known at run time (a verified node's). The cast forgets each kernel's
+ * attribute type: the verifier (compiler/ir/verify.ts) has checked a verified node's attributes.
+ */
+export const KERNELS: Readonly<Record<string, Kernel>> = TYPED as unknown as Record<string, Kernel>;
 
 /** The kernel of `op`; throws for leaves and unknown ops. */
 export function kernel(op: string): Kernel {
