@@ -8,6 +8,7 @@ import { blockOfScope, recomputeOf } from '../../compiler/autodiff/recompute.ts'
 import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { buildPlan } from '../../compiler/lower/plan.ts';
 import { buildTrainingGraph } from '../../compiler/training.ts';
+import { printTrainingGraph } from '../../compiler/ir/printer.ts';
 import { wgslBackend } from '../../codegen/wgsl/backend.ts';
 import { DEFAULT_CAPS } from '../../codegen/wgsl/caps.ts';
 import { createStore } from '../../runtime/arena.ts';
@@ -117,5 +118,33 @@ describe('the setting in the .peft file', () => {
     expect(d?.message).toContain('`recompute` must be "none" or "blocks"');
     expect(d?.range.start.line).toBe(3);
     expect(compileText('import "gpt2.peft"\nconfig {\n  recompute = 1\n}', [TINY.gpt2]).graph).toBeUndefined();
+  });
+});
+
+describe('edge cases', () => {
+  it('a model without a repeat has nothing to recompute: the same Training IR', () => {
+    const text = `config { d = 8 }
+block Mlp(d) {
+  fc = Linear(d, d)
+  forward(x) { return gelu_tanh(fc(x)) }
+}
+model Small {
+  wte = Embedding(32, d)
+  mlp = Mlp(d)
+  head = Linear(d, 32)
+  forward(tokens) { return head(mlp(wte(tokens))) }
+}
+peft { lora(rank = 2) on "mlp.fc" }`;
+    const g = graphOfText(text);
+    const a = buildTrainingGraph(g, undefined, 'none');
+    const b = buildTrainingGraph(g, undefined, 'blocks');
+    expect(b.graph.nodes).toEqual(a.graph.nodes);
+    expect(b.grads).toEqual(a.grads);
+  });
+
+  it('compile --emit train-ir shows the recomputed nodes with their scope marked', () => {
+    const g = graphOf('gpt2-lora.peft', [TINY.gpt2]);
+    const text = printTrainingGraph(buildTrainingGraph(g, undefined, 'blocks'));
+    expect(text).toMatch(/= attention .*# h\.1\.attn ↻$/m);
   });
 });
