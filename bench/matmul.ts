@@ -8,7 +8,7 @@
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
 import type { Gpu } from '../runtime/webgpu/gpu.ts';
 import type { MatmulSpec } from '../compiler/lower/matmul-spec.ts';
-import type { MatmulVariant } from '../codegen/wgsl/matmul.ts';
+import type { MatmulVariant } from '../codegen/wgsl/matmul/index.ts';
 import { prepareMatmul } from '../runtime/webgpu/matmul.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { gpuFlag } from './model.ts';

@@ -12,6 +12,7 @@ import type { runCompileBench } from './compile.ts';
 import { type Gpt2sResult, gpt2sHeadline } from './gpt2s.ts';
 import type { BlasChoice } from './peers/blas.ts';
 import { type GenerationFields, type RecomputeFields, recomputeSummary } from './quick-fields.ts';
+import { KERNEL_TUNING } from './kernel-tuning.ts';
 
 export const GOALS = { tfjsRatio: 3, loraVsFull: 0.7, trainableStateFraction: 0.02 };
 
@@ -373,7 +374,8 @@ ${generationSection(res)}
 ## Where the time goes
 
 ${profileSection(res)}
-`;
+
+${KERNEL_TUNING}`;
 }
 
 const envText = (c: { env: Record<string, string>; unset: string[] }): string =>

@@ -5,7 +5,7 @@ import type { KernelBackend, OpKernelRequest, PairFusion } from '../../compiler/
 import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
 import type { AdapterCaps } from './caps.ts';
 import { attentionGradKV, attentionWithLse, crossEntropyFused, crossEntropyRows, opKernel } from './index.ts';
-import { matmulKernel, matmulVariantFor, regblockRowBlocks } from './matmul.ts';
+import { matmulKernel, matmulVariantFor, regblockRowBlocks } from './matmul/index.ts';
 import { clipFactorKernel, sumSquaresKernel, updateKernel } from './optimizer.ts';
 
 export function wgslBackend(caps: AdapterCaps): KernelBackend {

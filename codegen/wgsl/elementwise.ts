@@ -57,7 +57,7 @@ const GRAD: Record<string, string> = {
   tanh_grad: 'let e = exp(clamp(x, T(-40.0), T(40.0)));\n  return dy * T(4.0) / ((e + T(1.0) / e) * (e + T(1.0) / e));',
 };
 
-/** The activations and gradients a matmul epilogue can apply (codegen/wgsl/matmul.ts). */
+/** The activations and gradients a matmul epilogue can apply (codegen/wgsl/matmul/). */
 export type UnaryOp = 'gelu' | 'relu' | 'silu' | 'tanh';
 
 /** `fn name(x: type) -> type`: the unary op of the elementwise kernels, for other kernels' epilogues. */

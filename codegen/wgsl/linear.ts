@@ -1,4 +1,4 @@
-// linear and linear_grad_weight on the matmul generator (matmul.ts), rows flattened:
+// linear and linear_grad_weight on the matmul generator (matmul/), rows flattened:
 //
 //   linear in_out:  x [R, in] · w [in, out] (+ b)       → A = x, B = w
 //   linear out_in:  x [R, in] · w [out, in]ᵀ (+ b)      → A = x, B = w (transB)
@@ -10,7 +10,7 @@
 // gradient: A is dy, so its `bindings` are [in1, in0, out].
 import { CodegenError } from '../codegen-error.ts';
 import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
-import { type MatmulKernel, matmulKernel, matmulVariantFor } from './matmul.ts';
+import { type MatmulKernel, matmulKernel, matmulVariantFor } from './matmul/index.ts';
 import { checkOutput, fail, fmt, operand, optOperand, rowsOf, strAttr } from './common.ts';
 import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
 

@@ -34,3 +34,6 @@ export const dotBufs = (buf1: string, buf2: string, base: string, n: number): st
 
 /** One statement per component, `f(c)` giving it. */
 export const each = (n: number, f: (c: number) => string): string => Array.from({ length: n }, (_, c) => f(c)).join(' ');
+
+/** `vec4<f32>(f(0), f(1), f(2), f(3))`: four lanes written out (a matmul block's row or column). */
+export const vec4Of = (f: (c: number) => string): string => `vec4<f32>(${[0, 1, 2, 3].map(f).join(', ')})`;

@@ -6,7 +6,7 @@ import type { AdapterInfo } from './device.ts';
 import { GpuError } from './errors.ts';
 import type { Gpu } from './gpu.ts';
 import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
-import { type MatmulVariant, matmulVariantFor } from '../../codegen/wgsl/matmul.ts';
+import { type MatmulVariant, matmulVariantFor } from '../../codegen/wgsl/matmul/index.ts';
 import { prepareMatmul } from './matmul.ts';
 
 export interface DoctorCheck {

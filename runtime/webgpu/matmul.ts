@@ -1,7 +1,7 @@
 // A matmul compiled for one device (doctor's self-test, benchmarks, tests): the generated kernel
-// (codegen/wgsl/matmul.ts) as a pipeline, and encode() to add its dispatch to a batch.
+// (codegen/wgsl/matmul/) as a pipeline, and encode() to add its dispatch to a batch.
 import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
-import { type MatmulKernel, type MatmulOptions, matmulKernel, matmulVariantFor } from '../../codegen/wgsl/matmul.ts';
+import { type MatmulKernel, type MatmulOptions, matmulKernel, matmulVariantFor } from '../../codegen/wgsl/matmul/index.ts';
 import { CodegenError } from '../../codegen/codegen-error.ts';
 import { GpuError } from './errors.ts';
 import type { Batch, Gpu, Kernel } from './gpu.ts';

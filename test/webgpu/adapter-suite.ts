@@ -11,7 +11,7 @@ import { GpuError } from '../../runtime/webgpu/errors.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
 import { runDoctor } from '../../runtime/webgpu/doctor.ts';
 import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
-import { type MatmulOptions, matmulVariantFor, matmulKernel } from '../../codegen/wgsl/matmul.ts';
+import { type MatmulOptions, matmulVariantFor, matmulKernel } from '../../codegen/wgsl/matmul/index.ts';
 import { prepareMatmul } from '../../runtime/webgpu/matmul.ts';
 import { splitMatmul } from '../../compiler/lower/split.ts';
 import { float32ToHalf, halfToFloat32 } from '../../runtime/io/half.ts';

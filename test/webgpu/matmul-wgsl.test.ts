@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { CodegenError } from '../../codegen/codegen-error.ts';
-import { type MatmulLimits, matmulKernel, matmulVariantFor } from '../../codegen/wgsl/matmul.ts';
+import { type MatmulLimits, matmulKernel, matmulVariantFor } from '../../codegen/wgsl/matmul/index.ts';
 
 /** WebGPU compatibility-mode defaults (what llvmpipe gives when its limits are not requested). */
 const COMPAT: MatmulLimits = {
