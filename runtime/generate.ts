@@ -42,7 +42,13 @@ export interface SampleOptions {
 /** The continuation of `prompt`: with the backend's key/value cache when it has one. */
 export async function generate(backend: Backend, prompt: number[], opts: SampleOptions): Promise<number[]> {
   const decoder = decoderFor(backend);
-  if (typeof decoder !== 'string') return (await generateRows(decoder, [{ prompt, seed: opts.seed }], opts))[0]!;
+  if (typeof decoder !== 'string') {
+    try {
+      return (await generateRows(decoder, [{ prompt, seed: opts.seed }], opts))[0]!;
+    } finally {
+      decoder.close?.();
+    }
+  }
   opts.note?.(`generate: ${decoder}; every token re-evaluates the whole window`);
   return generateByWindow(backend, prompt, opts);
 }
@@ -70,6 +76,8 @@ interface RowState {
 export async function generateRows(decoder: Decoder, rows: Row[], opts: Omit<SampleOptions, 'seed' | 'promptLength'>): Promise<number[][]> {
   const window = windowOf(opts.maxContext, decoder.promptLength, decoder.positionOffset);
   const keep = Math.min(opts.keep ?? 0, window - 1);
+  // The most a row's cache holds: its soft prompt, then at most a window of tokens.
+  decoder.reserve?.(rows.length, decoder.promptLength + Math.min(window, Math.max(0, ...rows.map((r) => r.prompt.length)) + opts.maxTokens));
   const state: RowState[] = rows.map((r) => ({ out: [...r.prompt], rng: new Random(r.seed), done: false }));
   const names = Object.keys(rows[0]?.inputs ?? {});
   for (let t = 0; t < opts.maxTokens; t++) {

@@ -5,6 +5,7 @@ import type { KernelBackend, OpKernelRequest, PairFusion } from '../../compiler/
 import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
 import type { AdapterCaps } from './caps.ts';
 import { attentionGradKV, attentionWithLse, crossEntropyFused, crossEntropyRows, opKernel } from './index.ts';
+import { kvAppend, kvAttend, type KvAttentionSpec } from './kv-attention.ts';
 import { matmulKernel, matmulVariantFor, regblockRowBlocks } from './matmul/index.ts';
 import { clipFactorKernel, sumSquaresKernel, updateKernel } from './optimizer.ts';
 
@@ -22,4 +23,5 @@ export function wgslBackend(caps: AdapterCaps): KernelBackend {
     clipFactor: (clipNorm: number) => clipFactorKernel(clipNorm),
     update: (config: OptimizerConfig, bytes: number) => updateKernel(config, bytes),
   };
+    kvAttention: (spec: KvAttentionSpec) => ({ append: kvAppend(spec), attend: kvAttend(spec) }),
 }

@@ -103,6 +103,31 @@ function embeddingGradChunks(rows: number, featureUnits: number, isSoftware: boo
  */
 export const embeddingGrad: OpKernelGen = (req, caps) => {
   const ids = operand(req, 0, 'ids', 'i32').shape;
+/** decode_positions: x [B, S, ...] (shape only), past i32 [B] → i32 [B, S] = offset + past[b] + s. */
+export const decodePositions: OpKernelGen = (req, caps) => {
+  const x = operand(req, 0, 'x').shape;
+  if (x.length < 2) fail(req.op, `decode_positions needs a [B, S, …] input, got ${fmt(x)}`);
+  const [B, S] = x as [number, number];
+  const past = operand(req, 1, 'past', 'i32').shape;
+  if (past.length !== 1 || past[0] !== B) fail(req.op, `past must be [${B}], got ${fmt(past)}`);
+  const offset = intAttr(req, 'offset', 0);
+  checkOutput(req, [B, S], 'i32');
+  const g = grid(req.op, B * S, caps);
+  const d = declare([
+    { name: 'in1', variable: 'past', type: 'i32' },
+    { name: 'out', variable: 'out', type: 'i32' },
+  ]);
+  const wgsl = `// decode_positions: x ${fmt(x)} → out i32 [${B}, ${S}] = ${offset} + past[b] + s
+const S = ${u32(S)};
+${d.wgsl}
+${g.entry}
+${g.prologue}
+  out[i] = ${i32(offset)} + past[i / S] + i32(i % S);
+}
+`;
+  return { label: `decode_positions_${B}x${S}_${offset}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+};
+
   const dy = operand(req, 1, 'dy', 'f32').shape;
   const rows = intAttr(req, 'rows');
   const row0 = intAttr(req, 'row0', 0);
@@ -171,3 +196,4 @@ export const EMBEDDING_KERNELS = {
   positions,
   embedding_grad: embeddingGrad,
 } satisfies OpKernelTable;
+  decode_positions: decodePositions,

@@ -9,39 +9,26 @@
 //           (runtime/decode/kernels.ts) does in f64, here in f32.
 //
 // Cache layout: cache_k and cache_v f32 [rows, L, kv_heads·hd]; the caller keeps P + past + S ≤ L.
-// Grouped heads: head h reads kv head ⌊h·KV/H⌋. Sizes are constants, as in every kernel here.
+// The geometry is attention's (compiler/ir/attention-geometry.ts: cacheGeometry): row b's chunk is
+// causal attention with P + past[b] slots before it, so query i sees P + past[b] + i + 1 keys, and
+// head h reads kv head ⌊h·KV/H⌋ = ⌊h/G⌋. Sizes are constants, as in every kernel here.
+import { cacheGeometry, visibility } from '../../compiler/ir/attention-geometry.ts';
+import type { KvAttentionSpec, KvKernel } from '../../compiler/lower/kv-cache.ts';
 import { CodegenError } from '../codegen-error.ts';
 import { f32, u32 } from './common.ts';
 
-export interface KvAttentionSpec {
-  /** Rows in the batch, positions in the chunk. */
-  B: number;
-  S: number;
-  heads: number;
-  kvHeads: number;
-  /** Features per head. */
-  hd: number;
-  /** Prefix keys and values at the front of every row (prefix tuning). */
-  prefix: number;
-  /** Cache rows allocated and slots per row. */
-  rows: number;
-  slots: number;
-}
-
-export interface KvKernel {
-  label: string;
-  wgsl: string;
-  /** Storage buffers in @binding order; `cache_k`, `cache_v` (append) and `out` (attend) are written. */
-  bindings: readonly string[];
-  workgroups: [number, number, number];
-}
+export type { KvAttentionSpec, KvKernel } from '../../compiler/lower/kv-cache.ts';
 
 const WG = 64;
 
 function check(s: KvAttentionSpec): void {
-  for (const [k, v] of Object.entries(s)) if (!Number.isInteger(v) || v < 0) throw new CodegenError('validation', `kv_attention: ${k} must be a non-negative integer, got ${v}`);
-  if (s.heads % s.kvHeads !== 0) throw new CodegenError('validation', `kv_attention: ${s.heads} heads do not share ${s.kvHeads} kv heads evenly`);
-  if (s.prefix + s.S > s.slots) throw new CodegenError('validation', `kv_attention: ${s.prefix} prefix slots and a chunk of ${s.S} exceed the cache's ${s.slots} slots`);
+  const bad = (message: string): never => {
+    throw new CodegenError('validation', `kv_attention: ${message}`);
+  };
+  for (const [k, v] of Object.entries(s)) if (k !== 'prefixGiven' && (!Number.isInteger(v) || v < 0)) bad(`${k} must be a non-negative integer, got ${v}`);
+  const g = cacheGeometry([s.B, s.S, s.heads * s.hd], [], { heads: s.heads, kv_heads: s.kvHeads, prefix: s.prefix }, bad);
+  if (visibility(g, false) !== 'causal') bad('a cache is read causally');
+  if (s.prefix + s.S > s.slots) bad(`${s.prefix} prefix slots and a chunk of ${s.S} exceed the cache's ${s.slots} slots`);
 }
 
 const storage = (names: [string, 'read' | 'read_write', 'f32' | 'i32'][]) =>
@@ -51,7 +38,7 @@ const storage = (names: [string, 'read' | 'read_write', 'f32' | 'i32'][]) =>
 export function kvAppend(s: KvAttentionSpec): KvKernel {
   check(s);
   const kvd = s.kvHeads * s.hd;
-  const withPrefix = s.prefix > 0;
+  const withPrefix = s.prefix > 0 && s.prefixGiven !== false;
   const names: [string, 'read' | 'read_write', 'f32' | 'i32'][] = [['k', 'read', 'f32'], ['v', 'read', 'f32'], ['past', 'read', 'i32'], ['rows', 'read', 'i32']];
   if (withPrefix) names.push(['prefix_k', 'read', 'f32'], ['prefix_v', 'read', 'f32']);
   names.push(['cache_k', 'read_write', 'f32'], ['cache_v', 'read_write', 'f32']);
@@ -83,17 +70,19 @@ export function kvAttend(s: KvAttentionSpec): KvKernel {
   const kvd = s.kvHeads * s.hd;
   const names: [string, 'read' | 'read_write', 'f32' | 'i32'][] = [['q', 'read', 'f32'], ['past', 'read', 'i32'], ['rows', 'read', 'i32'], ['cache_k', 'read', 'f32'], ['cache_v', 'read', 'f32'], ['out', 'read_write', 'f32']];
   const wgsl = `${storage(names)}
-const S = ${u32(s.S)}; const H = ${u32(s.heads)}; const KV = ${u32(s.kvHeads)}; const HD = ${u32(s.hd)};
+const S = ${u32(s.S)}; const H = ${u32(s.heads)}; const G = ${u32(s.heads / s.kvHeads)}; const HD = ${u32(s.hd)};
 const P = ${u32(s.prefix)}; const KVD = ${u32(kvd)}; const L = ${u32(s.slots)}; const N = ${u32(s.B * s.S * s.heads)};
 const SCALE = ${f32(1 / Math.sqrt(s.hd))};
+// visibleKeys of the row's geometry: causal, with P + past[b] slots before the chunk
+fn visible(b: u32, i: u32) -> u32 { return P + u32(past[b]) + i + 1u; }
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t = gid.x;
   if (t >= N) { return; }
   let h = t % H; let i = (t / H) % S; let b = t / (H * S);
-  let n = min(P + u32(past[b]) + i + 1u, L);
+  let n = min(visible(b, i), L);
   let row = u32(rows[b]) * L * KVD;
-  let base = (h * KV / H) * HD;
+  let base = (h / G) * HD; // kvHeadOf
   let qo = (b * S + i) * H * HD + h * HD;
   var m = -3.0e38; // below every score (n ≥ 1: one is always read)
   for (var j = 0u; j < n; j++) {

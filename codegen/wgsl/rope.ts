@@ -51,7 +51,22 @@ fn sinCos(p: f32, fh: f32, fl: f32) -> vec2<f32> {
 }
 
 /** rope: x [B, S, heads·hd] → out [B, S, heads·hd]. */
-export const rope: OpKernelGen = (req, caps) => {
+export const rope: OpKernelGen = (req, caps) => ropeKernel(req, caps);
+
+/**
+ * decode_rope (compiler/decode/ops.ts): rope at position offset + past[b] + s, `past` i32 [B] the
+ * second operand; attr `max_position` bounds the positions (the planner's: the cache's last).
+ */
+export const decodeRope: OpKernelGen = (req, caps) => {
+  const past = operand(req, 1, 'past', 'i32').shape;
+  const B = operand(req, 0, 'x', 'f32').shape[0];
+  if (past.length !== 1 || past[0] !== B) fail(req.op, `past must be [${B}], got ${fmt(past)}`);
+  return ropeKernel(req, caps, intAttr(req, 'max_position'));
+};
+
+/** rope's kernel; with `maxPosition`, each row's positions start at offset + past[b]. */
+function ropeKernel(req: Parameters<OpKernelGen>[0], caps: Parameters<OpKernelGen>[1], maxPosition?: number): ReturnType<OpKernelGen> {
+  const perRow = maxPosition !== undefined;
   const shape = operand(req, 0, 'x', 'f32').shape;
   const heads = intAttr(req, 'heads');
   const theta = numAttr(req, 'theta');
@@ -66,7 +81,7 @@ export const rope: OpKernelGen = (req, caps) => {
   if (offset < 0) fail(req.op, `offset must be ≥ 0, got ${offset}`);
   checkOutput(req, shape);
   const half = hd / 2;
-  const pMax = offset + Math.max(S - 1, 0);
+  const pMax = perRow ? Math.max(maxPosition, offset + S - 1) : offset + Math.max(S - 1, 0);
   const hb = 24 - bitLength(pMax); // significant bits of f_hi
   if (hb < 8) failLimit(req.op, `positions up to ${pMax} are beyond what the f32 angle reduction supports (< 65536)`);
   const cases: string[] = [];
@@ -78,9 +93,10 @@ export const rope: OpKernelGen = (req, caps) => {
   const g = grid(req.op, B * S * half, caps);
   const d = declare([
     { name: 'in0', variable: 'x', type: 'f32' },
+    ...(perRow ? [{ name: 'in1' as const, variable: 'past', type: 'i32' as const }] : []),
     { name: 'out', variable: 'out', type: 'f32' },
   ]);
-  const wgsl = `// rope: x ${fmt(shape)} → out ${fmt(shape)}: ${heads} heads of ${hd}, positions ${offset} … ${pMax}, theta ${theta}${inverse ? ', inverse (rotates by −a)' : ''}
+  const wgsl = `// ${req.op}: x ${fmt(shape)} → out ${fmt(shape)}: ${heads} heads of ${hd}, positions ${offset} … ${pMax}, theta ${theta}${inverse ? ', inverse (rotates by −a)' : ''}
 const S = ${u32(S)};
 const H = ${u32(heads)};
 const HD = ${u32(hd)};
@@ -92,7 +108,7 @@ ${g.entry}
 ${g.prologue}
   let k = i % HALF;
   let row = i / HALF; // b·S + s
-  let p = f32(OFFSET + row % S);
+  let p = f32(OFFSET + ${perRow ? 'u32(past[row / S]) + ' : ''}row % S);
   // frequency theta^(−2k/hd) = fh + fl
   var fh = 0.0;
   var fl = 0.0;
@@ -112,7 +128,7 @@ ${cases.join('\n')}
   }
 }
 `;
-  return { label: `rope_${B}x${S}x${D}_h${heads}${inverse ? '_inv' : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
-};
+  return { label: `${req.op}_${B}x${S}x${D}_h${heads}${inverse ? '_inv' : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+}
 
-export const ROPE_KERNELS = { rope } satisfies OpKernelTable;
+export const ROPE_KERNELS = { rope, decode_rope: decodeRope } satisfies OpKernelTable;

@@ -12,12 +12,17 @@
 // (`decode_count`: the row's real positions in the chunk; pool `last` picks the last of them).
 // Targets and the loss are gone. A graph the transform cannot prove position-wise elsewhere (an
 // op mixing sequence positions it does not know) is refused with the reason.
-import type { Graph, Node } from '../ir/types.ts';
+import type { OpSpec } from '../ir/op-spec.ts';
+import { isOp, opSpec } from '../ir/ops.ts';
+import type { Attrs, Graph, Node, Shape } from '../ir/types.ts';
+import { DECODE_OPS } from './ops.ts';
 
 /** i32 [B]: positions each row holds in the cache before this chunk, prefix not counted. */
 export const PAST = 'decode_past';
 /** i32 [B]: real positions of each row in this chunk (1 … S); the logits are those of the last. */
 export const COUNT = 'decode_count';
+/** i32 [B]: the cache row each batch row reads and extends. */
+export const ROWS = 'decode_rows';
 
 export interface CacheLayer {
   /** The attention's key/value width (kv_heads · head size). */
@@ -74,7 +79,7 @@ function rewrite(g: Graph, prefill: boolean, layers: CacheLayer[]): Graph {
   const nodes: Node[] = [];
   const map = new Map<number, number>();
   const push = (n: Omit<Node, 'id'>): number => {
-    nodes.push({ ...n, id: nodes.length });
+    nodes.push({ ...n, shape: inferShape(n.op, n.inputs.map((i) => nodes[i]!.shape), n.attrs, n.shape), id: nodes.length });
     return nodes.length - 1;
   };
   const m = (id: number) => {
@@ -84,7 +89,8 @@ function rewrite(g: Graph, prefill: boolean, layers: CacheLayer[]): Graph {
   };
   const past = push({ op: 'input', inputs: [], attrs: { name: PAST }, shape: ['B'], dtype: 'i32', scope: '' });
   const count = push({ op: 'input', inputs: [], attrs: { name: COUNT }, shape: ['B'], dtype: 'i32', scope: '' });
-  const inputs: Record<string, number> = { [PAST]: past, [COUNT]: count };
+  const rows = push({ op: 'input', inputs: [], attrs: { name: ROWS }, shape: ['B'], dtype: 'i32', scope: '' });
+  const inputs: Record<string, number> = { [PAST]: past, [COUNT]: count, [ROWS]: rows };
   const logits = g.outputs.logits;
   let layer = 0;
   // The prefix concats feed their attention only; kv_attention takes their operands instead.
@@ -103,7 +109,7 @@ function rewrite(g: Graph, prefill: boolean, layers: CacheLayer[]): Graph {
     } else if (n.op === 'rope') {
       id = push({ ...at, op: 'decode_rope', inputs: [m(n.inputs[0]!), past], attrs: n.attrs, shape: n.shape, dtype: n.dtype });
     } else if (n.op === 'attention') {
-      id = attention(g, n, layer++, prefill, layers, m, past, (x) => push({ ...at, ...x }));
+      id = attention(g, n, layer++, prefill, layers, m, [past, rows], (x) => push({ ...at, ...x }));
     } else if (isPromptConcat(g, n)) {
       id = prefill ? copy() : m(n.inputs[1]!);
     } else if (n.op === 'pool' || n.op === 'pad' || ((n.op === 'concat' || n.op === 'slice') && alongSequence(g, n))) {
@@ -125,7 +131,7 @@ function rewrite(g: Graph, prefill: boolean, layers: CacheLayer[]): Graph {
 }
 
 function attention(
-  g: Graph, n: Node, layer: number, prefill: boolean, layers: CacheLayer[], m: (id: number) => number, past: number,
+  g: Graph, n: Node, layer: number, prefill: boolean, layers: CacheLayer[], m: (id: number) => number, [past, rows]: [number, number],
   push: (x: Omit<Node, 'id' | 'scope'>) => number,
 ): number {
   if (n.attrs.causal !== true) throw new DecodeUnsupported(`%${n.id} is bidirectional attention: later tokens change earlier positions`);
@@ -142,7 +148,7 @@ function attention(
   if (prefill) layers.push({ kvd: kv[kv.length - 1] as number, prefix: P });
   return push({
     op: 'kv_attention',
-    inputs: [m(n.inputs[0]!), m(k), m(v), past, ...extra],
+    inputs: [m(n.inputs[0]!), m(k), m(v), past, rows, ...extra],
     attrs: { heads: n.attrs.heads!, kv_heads: n.attrs.kv_heads!, prefix: P, layer },
     shape: n.shape,
     dtype: n.dtype,
@@ -150,7 +156,23 @@ function attention(
   });
 }
 
-/** Drops the nodes the logits do not need (the prefix's expansion, the soft prompt in a step) and renumbers. */
+/**
+ * A node's shape from its operands' (the catalog's rules): the chunk has its own length (a step's
+ * is 1, and has no soft prompt), and position ids are per row ([B, S], not [S]). Leaves keep theirs.
+ */
+function inferShape(op: string, inputs: Shape[], attrs: Attrs, given: Shape): Shape {
+  if (op === 'input' || op === 'param') return given;
+  // The decoding ops' rules read only attributes the transform wrote: no schema check needed.
+  const spec = isOp(op) ? opSpec(op) : Object.hasOwn(DECODE_OPS, op) ? (DECODE_OPS as unknown as Record<string, OpSpec>)[op] : undefined;
+  const s = spec?.shape(inputs, attrs);
+  return s === undefined || typeof s === 'string' ? given : s;
+}
+
+/**
+ * Drops the nodes the logits do not need (the prefix's expansion, the soft prompt in a step) and
+ * renumbers. The parameter list stays the model's, so that a plan of either graph lays out the
+ * parameter arenas as the model's plans do and reads the same buffers (runtime/webgpu).
+ */
 function prune(g: Graph): Graph {
   const live = new Set<number>([g.outputs.logits]);
   for (let i = g.outputs.logits; i >= 0; i--) if (live.has(i)) for (const j of g.nodes[i]!.inputs) live.add(j);
@@ -164,7 +186,6 @@ function prune(g: Graph): Graph {
   }
   const inputs = Object.fromEntries(Object.entries(g.inputs).map(([k, v]) => [k, renum.get(v)!]));
   const logits = renum.get(g.outputs.logits)!;
-  const used = new Set(nodes.filter((n) => n.op === 'param').map((n) => n.attrs.path as string));
   const { prefixTable: _, ...rest } = g;
-  return { ...rest, params: g.params.filter((p) => used.has(p.path)), nodes, inputs, outputs: { logits, loss: logits } };
+  return { ...rest, nodes, inputs, outputs: { logits, loss: logits } };
 }

@@ -2,24 +2,24 @@
 // continues sequences whose earlier keys and values sit in a cache. They never appear in a
 // traced model; the decoding transform writes them in place of the position-dependent ops.
 //
-//   kv_attention      q [B,S,H·hd], k and v [B,S,KV·hd] (this chunk's), past i32 [B],
+//   kv_attention      q [B,S,H·hd], k and v [B,S,KV·hd] (this chunk's), past i32 [B], rows i32 [B],
 //                     prefix_k? and prefix_v? [P,KV·hd]  →  [B,S,H·hd]
 //   decode_positions  x [B,S,…], past i32 [B]  →  i32 [B,S]
 //   decode_rope       x [B,S,heads·hd], past i32 [B]  →  x's shape
 //
 // `past[b]` counts the positions row b already holds in the cache besides the prefix (soft prompt
-// tokens included). Chunk position i of row b is cache slot P + past[b] + i, where P is the
-// attention's prefix length.
+// tokens included); `rows[b]` is the cache row batch row b reads and extends. Chunk position i of
+// row b is cache slot P + past[b] + i, where P is the attention's prefix length.
 import { formatShape } from '../ir/dims.ts';
 import { defineOp } from '../ir/op-spec.ts';
 
 export const DECODE_OPS = {
   kv_attention: defineOp({
     role: 'forward',
-    inputs: ['q', 'k', 'v', 'past', 'prefix_k?', 'prefix_v?'],
+    inputs: ['q', 'k', 'v', 'past', 'rows', 'prefix_k?', 'prefix_v?'],
     attrs: { heads: 'int', kv_heads: 'int', prefix: 'int', layer: 'int' },
     doc:
-      'Causal attention over cache `layer`: writes k, v of chunk position i to slot prefix + past[b] + i of row b, ' +
+      'Causal attention over cache `layer`: writes k, v of chunk position i to slot prefix + past[b] + i of cache row rows[b], ' +
       'then query i reads slots 0 … prefix + past[b] + i (as `attention` with causal = true over the whole sequence). ' +
       'prefix_k / prefix_v, given when a row starts (past = 0), fill slots 0 … prefix−1.',
     shape: ([q]) => (q!.length === 3 ? q! : `q must be [B, S, heads·hd], got ${formatShape(q!)}`),

@@ -98,3 +98,26 @@ export function badLength(g: Pick<AttentionGeometry, 'S' | 'prefix'>, n: number)
   if (n < 0 || n > g.S || g.prefix + n === 0) return `lengths ${n} outside 1 … ${g.S} (sequence length ${g.S}, prefix ${g.prefix})`;
   return undefined;
 }
+
+/**
+ * kv_attention (compiler/decode/ops.ts): a chunk of S queries over a row's key/value cache. It is
+ * causal attention whose prefix is the cache's slots before the chunk, P + past[b]: `atPast`
+ * gives a row's geometry, so that its visible keys and kv heads are the rules above. Checks q
+ * and the chunk's k and v ([B, S, KV·hd]) against each other.
+ */
+export function cacheGeometry(
+  q: readonly number[],
+  kv: readonly (readonly [name: string, shape: readonly number[]])[],
+  a: Omit<AttentionAttrs, 'causal'>,
+  fail: (message: string) => never,
+): AttentionGeometry {
+  const g = attentionGeometry(q, [], { ...a, causal: true }, fail);
+  const want = [g.B, g.S, g.KV * g.hd];
+  for (const [name, t] of kv) {
+    if (t.length !== 3 || t.some((d, i) => d !== want[i])) fail(`${name} must be ${fmt(want)} (this chunk's keys or values), got ${fmt(t)}`);
+  }
+  return g;
+}
+
+/** The geometry of a cache row holding `past` positions besides the prefix (cacheGeometry's `g`). */
+export const atPast = (g: AttentionGeometry, past: number): AttentionGeometry => ({ ...g, prefix: g.prefix + past, Sk: g.prefix + past + g.S });

@@ -8,6 +8,7 @@
 // bake sizes into its code as constants.
 import type { OptimizerConfig } from '../autodiff/backward.ts';
 import type { Attrs } from '../ir/types.ts';
+import type { KvAttentionSpec, KvKernels } from './kv-cache.ts';
 import type { MatmulSpec } from './matmul-spec.ts';
 
 export interface TensorSpec {
@@ -90,3 +91,5 @@ export interface KernelBackend {
   /** The update of `bytes` of parameters by the optimizer `config`. */
   update(config: OptimizerConfig, bytes: number): Kernel;
 }
+  /** kv_attention's append and attend kernels over a key/value cache (decoding plans; kv-cache.ts). */
+  kvAttention?(spec: KvAttentionSpec): KvKernels;

@@ -10,6 +10,7 @@ import type { FusionKind, Group } from './fuse.ts';
 import { type BindingName, type Kernel, type KernelBackend, type TensorSpec, WRITTEN } from './kernels.ts';
 import { BufferPool, alignUp } from './memory.ts';
 import { PlanError } from './plan-error.ts';
+import type { KvCacheSize } from './kv-cache.ts';
 import { SplitError, type Window } from './split.ts';
 import type { BufferKind, Phase, PlanBuffer, PlanShader, PlanStep, Region } from './types.ts';
 
@@ -28,6 +29,8 @@ export interface PlanOptions {
    * length. Default false (f32).
    */
   frozenF16?: boolean;
+  /** The key/value cache a decoding graph's kv_attention reads and extends (kv-cache.ts). */
+  kvCache?: KvCacheSize;
 }
 
 export const MiB = (n: number): string => `${(n / 2 ** 20).toFixed(n < 2 ** 20 ? 3 : 1)} MiB`;

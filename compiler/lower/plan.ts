@@ -15,13 +15,14 @@
 // and backward temporaries share a pool of buffers by liveness.
 import type { TrainingGraph } from '../autodiff/backward.ts';
 import { evalDim } from '../ir/dims.ts';
-import { LENGTHS } from '../ir/types.ts';
+import { LENGTHS, TOKEN_TYPES } from '../ir/types.ts';
 import type { Attrs, Node } from '../ir/types.ts';
 import { FUSION_KINDS, type FusionKind, type Group, dropoutAliases, groupNodes } from './fuse.ts';
 import type { BindingName, KernelBackend, OpKernelRequest, PairFusion, TensorSpec } from './kernels.ts';
 import { lossPieces, lowerCrossEntropy } from './loss.ts';
 import { Lowering, type PlanOptions } from './lowering.ts';
 import { lowerMatmul } from './matmul.ts';
+import { frozenQuantOf } from './frozen-quant.ts';
 import { type ArenaLayout, arenaParts, layoutArena, numel } from './memory.ts';
 import { lowerOptimizer } from './optimizer.ts';
 import { lowerPieces } from './pieces.ts';
@@ -60,11 +61,14 @@ class Planner extends Lowering {
     const keep = new Set<number>([g.outputs.logits, g.outputs.loss, ...gradNodes.map((x) => x.node)]);
     const { frozen, trainable, ids } = this.layoutParameters();
     const tokens = this.inputRegion('tokens');
-    const targets = this.inputRegion('targets');
+    // A decoding graph has no targets: its plan computes the logits only.
+    const targets = g.inputs.targets === undefined ? undefined : this.inputRegion('targets');
     ids.tokens = tokens.buffer;
-    ids.targets = targets.buffer;
+    ids.targets = targets?.buffer ?? -1;
     // Further inputs (e.g. `adapter_ids` i32 [B], docs/multi-adapter.md): one buffer each.
-    // `lengths` (the rows' real positions, padding masks) defaults to the full sequence length.
+    // `lengths` (the rows' real positions, padding masks) defaults to the full sequence length,
+    // `token_types` (sentence-pair segments) to type 0.
+    const fills: Record<string, number> = { [LENGTHS]: this.dims.T + g.promptLength, [TOKEN_TYPES]: 0 };
     const extra = Object.keys(g.inputs)
       .filter((n) => n !== 'tokens' && n !== 'targets')
       .map((n) => [n, n === LENGTHS ? { ...this.inputRegion(n), fill: this.dims.T + g.promptLength } : this.inputRegion(n)] as const);
@@ -122,7 +126,7 @@ class Planner extends Lowering {
         activationPeakBytes: this.pool.totalBytes,
         activationNoReuseBytes: this.pool.noReuseBytes,
         activationLiveMaxBytes: this.pool.maxLiveBytes,
-        inputBytes: tokens.bytes + targets.bytes + extra.reduce((a, [, r]) => a + r.bytes, 0),
+        inputBytes: tokens.bytes + (targets?.bytes ?? 0) + extra.reduce((a, [, r]) => a + r.bytes, 0),
       },
     };
   }

@@ -12,6 +12,7 @@ export type BufferKind =
   | 'optim-scratch' // decay mask, hyper-parameters, partial sums, clip factor
   | 'activation' // pooled activations and backward temporaries
   | 'input' // tokens and targets
+  | 'kv-cache' // a decoding plan's keys and values of every position so far (kept between runs)
   | 'globals'; // u32 [step, training, 0, 0] for kernels that read the step (dropout)
 
 export interface PlanBuffer {
@@ -116,11 +117,13 @@ export interface Plan {
     clip?: number;
     globals: number;
     tokens: number;
+    /** −1 without targets. */
     targets: number;
   };
   io: {
     tokens: Region & { shape: number[] };
-    targets: Region & { shape: number[] };
+    /** Absent in a plan of a decoding graph (logits only, no loss). */
+    targets?: Region & { shape: number[] };
     /**
      * Further graph inputs by name (`adapter_ids` i32 [B]), when the graph has any. `fill`: the
      * value a batch that leaves the input out gets everywhere (`lengths`: the sequence length).

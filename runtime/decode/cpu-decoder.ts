@@ -1,7 +1,7 @@
 // Incremental decoding on the CPU: the decoding graphs (compiler/decode/graph.ts) run by the
 // reference kernels over a KvCache. A prefill batches prompts of different lengths (padded on the
 // right, which causal attention never reads); a step runs one position per row.
-import { COUNT, decodeGraphs, PAST, type DecodeGraphs } from '../../compiler/decode/graph.ts';
+import { COUNT, decodeGraphs, PAST, ROWS, type DecodeGraphs } from '../../compiler/decode/graph.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import type { ParamStore } from '../arena.ts';
 import type { Tensor } from '../cpu/tensor.ts';
@@ -19,6 +19,7 @@ export class CpuDecoder implements Decoder {
   readonly cache: KvCache;
   private readonly graphs: DecodeGraphs;
   private readonly last: { prefill: number[]; step: number[] };
+  private readonly kernels: ReturnType<typeof decodeKernels>;
   /** Per-row integer inputs (adapter_ids), by row. */
   private readonly rowInputs = new Map<number, Record<string, number>>();
 
@@ -31,6 +32,7 @@ export class CpuDecoder implements Decoder {
     this.graphs = decodeGraphs(graph);
     this.last = { prefill: lastUses(this.graphs.prefill), step: lastUses(this.graphs.step) };
     this.cache = new KvCache(this.graphs.layers);
+    this.kernels = decodeKernels(this.cache);
     this.promptLength = graph.promptLength;
     this.positionOffset = positionOffset(graph);
   }
@@ -70,9 +72,10 @@ export class CpuDecoder implements Decoder {
       tokens,
       [PAST]: i32(rows.map((r) => this.cache.length(r))),
       [COUNT]: i32(counts),
+      [ROWS]: i32(rows),
     };
     for (const name of Object.keys(this.rowInputs.get(rows[0]!) ?? {})) inputs[name] = i32(rows.map((r) => this.rowInputs.get(r)![name]!));
-    const out = runDecodeGraph(g, this.last[which], this.store, inputs, decodeKernels(this.cache, rows));
+    const out = runDecodeGraph(g, this.last[which], this.store, inputs, this.kernels);
     const V = out.shape[1]!;
     return rows.map((_, b) => out.data.subarray(b * V, (b + 1) * V) as Float32Array);
   }

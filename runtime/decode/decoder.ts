@@ -17,4 +17,11 @@ export interface Decoder {
   next(rows: number[], tokens: number[]): Promise<Float32Array[]>;
   /** Frees rows (finished sequences, or windows about to be prefilled again). */
   drop(rows: number[]): void;
+  /**
+   * Room for `rows` sequences of up to `positions` positions each (soft prompt tokens included),
+   * before the first start(): a cache of fixed size (WebGPU) is made for it; the CPU's grows.
+   */
+  reserve?(rows: number, positions: number): void;
+  /** Frees what the decoder holds (its GPU buffers). */
+  close?(): void;
 }

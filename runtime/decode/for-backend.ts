@@ -1,9 +1,12 @@
 // The decoder of a backend, when it has one: the CPU backend (and the rank-masked CPU backend of
-// `rank = auto/dynamic` models) decodes with a key/value cache; anything else generates by full
-// re-evaluation, and the reason is said (runtime/generate.ts).
+// `rank = auto/dynamic` models) decodes with a key/value cache in host memory, the WebGPU backend
+// with one in GPU buffers; anything else generates by full re-evaluation, and the reason is said
+// (runtime/generate.ts).
 import { DecodeUnsupported } from '../../compiler/decode/graph.ts';
 import { CpuBackend, type Backend } from '../backend.ts';
 import { RankedBackend } from '../rank-controller.ts';
+import { WebGpuBackend } from '../webgpu/backend.ts';
+import { GpuDecoder } from '../webgpu/decoder.ts';
 import { CpuDecoder } from './cpu-decoder.ts';
 import type { Decoder } from './decoder.ts';
 
@@ -11,6 +14,7 @@ import type { Decoder } from './decoder.ts';
 export function decoderFor(backend: Backend): Decoder | string {
   try {
     if (backend instanceof CpuBackend) return new CpuDecoder(backend.training.graph, backend.store);
+    if (backend instanceof WebGpuBackend) return new GpuDecoder(backend);
     if (backend instanceof RankedBackend && backend.inner instanceof CpuBackend) {
       return new CpuDecoder(backend.training.graph, backend.store, backend.ctl.evalInputs());
     }

@@ -1,17 +1,18 @@
-// CPU kernels of the decoding ops (compiler/decode/ops.ts), bound to one cache and to the cache
-// rows of the batch being run. kv_attention follows the reference attention kernel
-// (runtime/cpu/kernels/attention.ts): scores and softmax in f64, the same visibility rule.
+// CPU kernels of the decoding ops (compiler/decode/ops.ts), bound to one cache. kv_attention
+// follows the reference attention kernel (runtime/cpu/kernels/attention.ts): scores and softmax in
+// f64, and the same geometry (compiler/ir/attention-geometry.ts: visible keys, kv heads).
+import { atPast, cacheGeometry, kvHeadOf, visibleKeys } from '../../compiler/ir/attention-geometry.ts';
 import type { Attrs } from '../../compiler/ir/types.ts';
 import { fail, floatIn, floatOut, intAttr, intIn, type Kernel } from '../cpu/kernels/common.ts';
 import { rope } from '../cpu/kernels/rope.ts';
 import type { KvCache } from './kv-cache.ts';
 import { linearFewRows } from './matvec.ts';
 
-/** The kernels of the decoding ops for a batch whose row b is cache row rows[b]. */
-export function decodeKernels(cache: KvCache, rows: readonly number[]): Record<string, Kernel> {
+/** The kernels of the decoding ops over `cache` (batch row b reads and extends cache row rows[b], an input). */
+export function decodeKernels(cache: KvCache): Record<string, Kernel> {
   return {
     linear: linearFewRows,
-    kv_attention: (inputs, attrs, ctx) => kvAttention(cache, rows, inputs, attrs, ctx),
+    kv_attention: (inputs, attrs, ctx) => kvAttention(cache, inputs, attrs, ctx),
     decode_positions: (inputs, attrs) => {
       const past = intIn('decode_positions', inputs, 1, 'past');
       const [B, S] = inputs[0]!.shape as [number, number];
@@ -35,29 +36,28 @@ export function decodeKernels(cache: KvCache, rows: readonly number[]): Record<s
   };
 }
 
-const kvAttention = (cache: KvCache, rows: readonly number[], inputs: Parameters<Kernel>[0], attrs: Attrs, ctx: Parameters<Kernel>[2]) => {
+const kvAttention = (cache: KvCache, inputs: Parameters<Kernel>[0], attrs: Attrs, ctx: Parameters<Kernel>[2]) => {
   const op = 'kv_attention';
   const q = floatIn(op, inputs, 0, 'q');
   const k = floatIn(op, inputs, 1, 'k');
   const v = floatIn(op, inputs, 2, 'v');
   const past = intIn(op, inputs, 3, 'past');
-  const H = intAttr(op, attrs, 'heads');
-  const KV = intAttr(op, attrs, 'kv_heads');
+  const rows = intIn(op, inputs, 4, 'rows');
   const P = intAttr(op, attrs, 'prefix');
   const layer = intAttr(op, attrs, 'layer');
-  const [B, S, qd] = q.shape as [number, number, number];
-  const kvd = k.shape[2]!;
-  const hd = qd / H;
-  if (KV * hd !== kvd || v.shape[2] !== kvd) fail(op, `k and v need ${KV}·${hd} features, got ${k.shape[2]} and ${v.shape[2]}`);
+  const geo = cacheGeometry(q.shape, [['k', k.shape], ['v', v.shape]], { heads: intAttr(op, attrs, 'heads'), kv_heads: intAttr(op, attrs, 'kv_heads'), prefix: P }, (m) => fail(op, m));
+  const { B, S, H, hd } = geo;
+  const [qd, kvd] = [H * hd, geo.KV * hd];
   if (rows.length !== B) fail(op, `${rows.length} cache rows for a batch of ${B}`);
-  const pk = inputs[4] ? floatIn(op, inputs, 4, 'prefix_k') : undefined;
-  const pv = inputs[5] ? floatIn(op, inputs, 5, 'prefix_v') : undefined;
+  const pk = inputs[5] ? floatIn(op, inputs, 5, 'prefix_k') : undefined;
+  const pv = inputs[6] ? floatIn(op, inputs, 6, 'prefix_v') : undefined;
   const out = floatOut(q.shape, ctx);
   const scale = 1 / Math.sqrt(hd);
   const p = new Float64Array(P + past.reduce((a, n) => Math.max(a, n), 0) + S);
   const acc = new Float64Array(hd);
   for (let b = 0; b < B; b++) {
-    const start = P + past[b]!;
+    const row = atPast(geo, past[b]!);
+    const start = row.prefix;
     const { k: ck, v: cv } = cache.reserve(rows[b]!, layer, start + S);
     if (past[b] === 0 && P > 0) {
       if (!pk || !pv) fail(op, `row ${b} starts without its ${P} prefix keys and values`);
@@ -67,10 +67,10 @@ const kvAttention = (cache: KvCache, rows: readonly number[], inputs: Parameters
     ck.set(k.data.subarray(b * S * kvd, (b + 1) * S * kvd), start * kvd);
     cv.set(v.data.subarray(b * S * kvd, (b + 1) * S * kvd), start * kvd);
     for (let h = 0; h < H; h++) {
-      const base = Math.floor((h * KV) / H) * hd;
+      const base = kvHeadOf(row, h) * hd;
       for (let i = 0; i < S; i++) {
         const qo = (b * S + i) * qd + h * hd;
-        const n = start + i + 1;
+        const n = visibleKeys(row, i);
         let max = -Infinity;
         for (let j = 0; j < n; j++) {
           const ko = j * kvd + base;

@@ -4,7 +4,9 @@
 // samples with seed + i, so a single row generates exactly what runtime/generate.ts does.
 import { ADAPTER_IDS } from '../../compiler/multi/bank.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
+import type { ParamStore } from '../arena.ts';
 import { CpuDecoder } from '../decode/cpu-decoder.ts';
+import type { Decoder } from '../decode/decoder.ts';
 import { generateRows, type SampleOptions } from '../generate.ts';
 import type { AdapterSet } from './set.ts';
 
@@ -14,7 +16,10 @@ export interface MixedRow {
   use: string | null;
 }
 
-export async function generateMixed(set: AdapterSet, rows: MixedRow[], opts: Omit<SampleOptions, 'promptLength'>): Promise<number[][]> {
+/** The decoder of one group's graph and parameters: the CPU's by default (a GPU decoder: runtime/webgpu/decoder.ts). */
+export type DecoderOf = (graph: Graph, store: ParamStore) => Decoder;
+
+export async function generateMixed(set: AdapterSet, rows: MixedRow[], opts: Omit<SampleOptions, 'promptLength'>, decoderOf: DecoderOf = (g, s) => new CpuDecoder(g, s)): Promise<number[][]> {
   const groups = new Map<Graph, number[]>();
   rows.forEach((r, i) => {
     const g = set.serving(r.use).graph;
@@ -30,8 +35,13 @@ export async function generateMixed(set: AdapterSet, rows: MixedRow[], opts: Omi
       ...(ids ? { inputs: { [ADAPTER_IDS]: set.serving(rows[i]!.use).slot } } : {}),
     }));
     const onToken = opts.onToken;
-    const res = await generateRows(new CpuDecoder(graph, store), batch, { ...opts, ...(onToken ? { onToken: (id: number, k: number) => onToken(id, members[k]!) } : {}) });
-    members.forEach((i, k) => (out[i] = res[k]!));
+    const decoder = decoderOf(graph, store);
+    try {
+      const res = await generateRows(decoder, batch, { ...opts, ...(onToken ? { onToken: (id: number, k: number) => onToken(id, members[k]!) } : {}) });
+      members.forEach((i, k) => (out[i] = res[k]!));
+    } finally {
+      decoder.close?.();
+    }
   }
   return out;
 }

@@ -11,7 +11,8 @@ import type { Batch } from '../cpu/executor.ts';
 import type { FloatTensor } from '../cpu/tensor.ts';
 import type { OptimizerState } from '../optim.ts';
 import { float32ToHalf, halfToFloat32 } from '../io/half.ts';
-import type { GpuExecutor } from './executor.ts';
+import type { Plan } from '../../compiler/lower/plan.ts';
+import { GpuExecutor } from './executor.ts';
 import type { Gpu } from './gpu.ts';
 import { lengthBucket, padBatch, padsSafely, trimLogits } from './length-buckets.ts';
 import { createEvalExecutor, createExecutor } from './plans.ts';
@@ -79,8 +80,25 @@ export class WebGpuBackend implements Backend {
     return exec;
   }
 
-  private planOptions() {
+  /** The planner options of every plan on this backend's parameter buffers. */
+  planOptions() {
     return { frozenF16: this.opts.frozenF16 ?? false };
+  }
+
+  /**
+   * An executor of a decoding plan (runtime/webgpu/decoder.ts) on this backend's parameter
+   * buffers (the first executor made owns them and uploads the store); `cache`: the executor whose
+   * key/value cache it shares.
+   */
+  async decodeExecutor(plan: Plan, graph: TrainingGraph, cache?: GpuExecutor): Promise<GpuExecutor> {
+    await this.sync();
+    const exec = await GpuExecutor.fromPlan(this.gpu, { train: plan }, { graph, ...(this.owner ? { params: this.owner } : { store: this.store }), ...(cache ? { cache } : {}) });
+    return this.adopt(exec);
+  }
+
+  /** Whether `exec` holds the parameter buffers the backend's other executors read (never destroyed). */
+  ownsParameters(exec: GpuExecutor): boolean {
+    return exec === this.owner;
   }
 
   /** Makes the first executor the parameters' owner (a later one borrows its buffers). */

@@ -71,6 +71,8 @@ export interface GpuExecutorOptions {
   params?: GpuExecutor;
 }
 
+  /** Use this executor's key/value cache buffers (decoding plans of one decoder share one cache). */
+  cache?: GpuExecutor;
 /** A plan made ready on the device: its pipelines and buffers. */
 interface Prepared {
   plan: Plan;
@@ -79,11 +81,13 @@ interface Prepared {
 }
 
 /** Buffers whose contents persist between runs: shared by every plan of one executor. */
-const PERSISTENT = new Set(['frozen', 'trainable', 'grads', 'optim-state', 'optim-scratch', 'globals', 'input']);
+const PERSISTENT = new Set(['frozen', 'trainable', 'grads', 'optim-state', 'optim-scratch', 'globals', 'input', 'kv-cache']);
 /** The parameter arenas, which executors of one model for several shapes may share (GpuExecutorOptions.params). */
 const PARAMS = new Set(['frozen', 'trainable']);
 
 export class GpuExecutor {
+/** A decoder's key/value cache (GpuExecutorOptions.cache). */
+const CACHE = new Set(['kv-cache']);
   /** Updates done by step() (Adam's t). */
   updates = 0;
   /** Buffers by label, shared by the training and the evaluation plan. */
@@ -117,16 +121,18 @@ export class GpuExecutor {
     if (extra.length && !opts.graph) throw new GpuError('validation', `the plan has graph inputs besides tokens and targets (${extra.join(', ')}); run it with its training graph (createExecutor)`);
     if (opts.graph) checkSequenceFits(opts.graph.graph, plans.train.dims.T);
     const ex = new GpuExecutor(gpu, plans, opts.graph);
-    if (opts.params) ex.borrowParams(opts.params);
+    if (opts.params) ex.borrow(opts.params, PARAMS);
+    if (opts.cache) ex.borrow(opts.cache, CACHE);
     ex.train = await ex.prepare('train');
     if (opts.store) ex.upload(opts.store);
     return ex;
   }
 
-  /** Takes `owner`'s parameter buffers as this executor's (same labels; sizes checked in prepare). */
-  private borrowParams(owner: GpuExecutor): void {
+  /** Takes `owner`'s buffers of these kinds as this executor's (same labels; sizes checked in prepare). */
+  private borrow(owner: GpuExecutor, kinds: ReadonlySet<string>): void {
+    if (kinds === PARAMS && !sameLayout(owner.plan, this.plans.train)) throw new GpuError('validation', 'internal: these plans lay out the parameter arenas differently; they cannot share parameter buffers');
     for (const b of owner.plan.buffers) {
-      if (!PARAMS.has(b.kind)) continue;
+      if (!kinds.has(b.kind)) continue;
       const buf = owner.shared.get(b.label)!;
       this.shared.set(b.label, buf);
       this.borrowed.add(buf);
@@ -217,6 +223,18 @@ export class GpuExecutor {
 
   /**
    * One training step on the GPU: forward, backward, global-norm clipping and the optimizer
+  /**
+   * The forward pass of one batch, reading back the logits only (a decoding plan, which has no
+   * loss, or any forward-only use).
+   */
+  async logits(batch: Batch): Promise<FloatTensor> {
+    const ready = await this.prepare('eval');
+    this.writeInputs(batch, 0, false);
+    await this.encode(ready, ready.plan.forwardEnd, 'forward').submit();
+    const r = ready.plan.io.logits;
+    return { shape: [...r.shape], data: await this.readRegion(ready, r) };
+  }
+
    * update, in one submission. Reads back 16 bytes: the loss and the gradient norm. A non-finite
    * norm skips the update (as runtime/optim.ts does) and does not count as a step.
    */
@@ -289,10 +307,13 @@ export class GpuExecutor {
   private writeInputs(batch: Batch, step: number, training: boolean): void {
     const { tokens, targets } = this.plan.io;
     checkInput('tokens', batch.tokens, tokens.shape);
-    checkInput('targets', batch.targets, targets.shape);
     if (!Number.isInteger(step) || step < 0) throw new GpuError('validation', `step must be a non-negative integer, got ${step}`);
     this.gpu.write(this.buf(tokens.buffer), batch.tokens.data as Int32Array);
-    this.gpu.write(this.buf(targets.buffer), batch.targets.data as Int32Array);
+    // A decoding plan has no targets (and ignores the batch's).
+    if (targets) {
+      checkInput('targets', batch.targets, targets.shape);
+      this.gpu.write(this.buf(targets.buffer), batch.targets.data as Int32Array);
+    }
     for (const [name, region] of Object.entries(this.plan.io.extra ?? {})) {
       // An input with a `fill` (a LoRA rank mask, f32; `lengths`, i32: the plan's) may be left out of the batch.
       if (region.fill !== undefined) {
@@ -329,6 +350,12 @@ export class GpuExecutor {
 
 function checkInput(name: string, t: Batch['tokens'], shape: number[], dtype: 'i32' | 'f32' = 'i32'): void {
   if (dtype === 'f32' ? !(t.data instanceof Float32Array) : !(t.data instanceof Int32Array)) {
+/** Whether two plans put every parameter at the same place with the same dtype (so they may share the arenas). */
+function sameLayout(a: Plan, b: Plan): boolean {
+  const key = (l: Plan['frozen']) => JSON.stringify(l.slots.map((s) => [s.path, s.offset, s.dtype]));
+  return key(a.frozen) === key(b.frozen) && key(a.trainable) === key(b.trainable);
+}
+
     throw new GpuError('validation', `${name} must be ${dtype === 'f32' ? 'a Float32Array' : 'an Int32Array'} tensor`);
   }
   if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
