@@ -22,6 +22,6 @@ export function wgslBackend(caps: AdapterCaps): KernelBackend {
     sumSquares: (bytes: number) => sumSquaresKernel(bytes),
     clipFactor: (clipNorm: number) => clipFactorKernel(clipNorm),
     update: (config: OptimizerConfig, bytes: number) => updateKernel(config, bytes),
-  };
     kvAttention: (spec: KvAttentionSpec) => ({ append: kvAppend(spec), attend: kvAttend(spec) }),
+  };
 }

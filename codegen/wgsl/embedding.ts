@@ -88,21 +88,6 @@ ${g.prologue}
   return { label: `positions_${S}_${offset}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
-/** Feature units a hit of embedding_grad adds per loop iteration (written out in the WGSL). */
-const ADD_UNROLL = 8;
-
-/** Feature chunks per table row: enough invocations for small tables, one per row for large ones. */
-function embeddingGradChunks(rows: number, featureUnits: number, isSoftware: boolean): number {
-  const target = isSoftware ? 256 : 8192;
-  return Math.max(1, Math.min(featureUnits, ceilDiv(target, Math.max(rows, 1))));
-}
-
-/**
- * embedding_grad: ids i32 [...] (n ids), dy [..., D] → out [rows, D]. With attr `row0` the output
- * is rows row0 … row0 + rows − 1 of a larger table's gradient (one piece of a split).
- */
-export const embeddingGrad: OpKernelGen = (req, caps) => {
-  const ids = operand(req, 0, 'ids', 'i32').shape;
 /** decode_positions: x [B, S, ...] (shape only), past i32 [B] → i32 [B, S] = offset + past[b] + s. */
 export const decodePositions: OpKernelGen = (req, caps) => {
   const x = operand(req, 0, 'x').shape;
@@ -128,6 +113,21 @@ ${g.prologue}
   return { label: `decode_positions_${B}x${S}_${offset}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
 
+/** Feature units a hit of embedding_grad adds per loop iteration (written out in the WGSL). */
+const ADD_UNROLL = 8;
+
+/** Feature chunks per table row: enough invocations for small tables, one per row for large ones. */
+function embeddingGradChunks(rows: number, featureUnits: number, isSoftware: boolean): number {
+  const target = isSoftware ? 256 : 8192;
+  return Math.max(1, Math.min(featureUnits, ceilDiv(target, Math.max(rows, 1))));
+}
+
+/**
+ * embedding_grad: ids i32 [...] (n ids), dy [..., D] → out [rows, D]. With attr `row0` the output
+ * is rows row0 … row0 + rows − 1 of a larger table's gradient (one piece of a split).
+ */
+export const embeddingGrad: OpKernelGen = (req, caps) => {
+  const ids = operand(req, 0, 'ids', 'i32').shape;
   const dy = operand(req, 1, 'dy', 'f32').shape;
   const rows = intAttr(req, 'rows');
   const row0 = intAttr(req, 'row0', 0);
@@ -194,6 +194,6 @@ ${g.prologue}
 export const EMBEDDING_KERNELS = {
   embedding,
   positions,
+  decode_positions: decodePositions,
   embedding_grad: embeddingGrad,
 } satisfies OpKernelTable;
-  decode_positions: decodePositions,

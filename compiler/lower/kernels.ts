@@ -90,6 +90,6 @@ export interface KernelBackend {
   clipFactor(clipNorm: number): Kernel;
   /** The update of `bytes` of parameters by the optimizer `config`. */
   update(config: OptimizerConfig, bytes: number): Kernel;
-}
   /** kv_attention's append and attend kernels over a key/value cache (decoding plans; kv-cache.ts). */
   kvAttention?(spec: KvAttentionSpec): KvKernels;
+}

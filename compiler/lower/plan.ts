@@ -19,10 +19,11 @@ import { LENGTHS, TOKEN_TYPES } from '../ir/types.ts';
 import type { Attrs, Node } from '../ir/types.ts';
 import { FUSION_KINDS, type FusionKind, type Group, dropoutAliases, groupNodes } from './fuse.ts';
 import type { BindingName, KernelBackend, OpKernelRequest, PairFusion, TensorSpec } from './kernels.ts';
+import { DECODE_LOWERED, lowerDecodeOp } from './kv-cache.ts';
 import { lossPieces, lowerCrossEntropy } from './loss.ts';
 import { Lowering, type PlanOptions } from './lowering.ts';
-import { lowerMatmul } from './matmul.ts';
 import { frozenQuantOf } from './frozen-quant.ts';
+import { lowerMatmul } from './matmul.ts';
 import { type ArenaLayout, arenaParts, layoutArena, numel } from './memory.ts';
 import { lowerOptimizer } from './optimizer.ts';
 import { lowerPieces } from './pieces.ts';
@@ -108,7 +109,7 @@ class Planner extends Lowering {
       ids,
       io: {
         tokens,
-        targets,
+        ...(targets ? { targets } : {}),
         ...(extra.length ? { extra: Object.fromEntries(extra) } : {}),
         logits: { ...this.regions[logitsId]!, shape: this.shapes[logitsId]! },
         loss: this.regions[g.outputs.loss]!,
@@ -295,6 +296,7 @@ class Planner extends Lowering {
     if (gr.fusion === 'cross_entropy') return lowerCrossEntropy(this, gr, phase, head, out);
     if (gr.fusion === 'pad_concat') return this.lowerConcat(gr, phase, out);
     if (gr.fusion === 'attention_lse' || gr.fusion === 'attention_grad_kv') return this.lowerTwoResults(gr, phase, head, out);
+    if (DECODE_LOWERED.has(head.op)) return lowerDecodeOp(this, gr, phase, head, out);
     const attrs = resolveAttrs(head.attrs, this.env);
     if (head.op === 'dropout' && this.opts.dropout === 'eval') attrs.p = 0; // a kept value: a copy
     // norm_residual: the value the gradient kernel adds to its output, as one more operand.

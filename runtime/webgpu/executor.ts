@@ -69,10 +69,10 @@ export interface GpuExecutorOptions {
    * copies: plans of one model for other shapes then read the same, current parameters.
    */
   params?: GpuExecutor;
-}
-
   /** Use this executor's key/value cache buffers (decoding plans of one decoder share one cache). */
   cache?: GpuExecutor;
+}
+
 /** A plan made ready on the device: its pipelines and buffers. */
 interface Prepared {
   plan: Plan;
@@ -84,10 +84,10 @@ interface Prepared {
 const PERSISTENT = new Set(['frozen', 'trainable', 'grads', 'optim-state', 'optim-scratch', 'globals', 'input', 'kv-cache']);
 /** The parameter arenas, which executors of one model for several shapes may share (GpuExecutorOptions.params). */
 const PARAMS = new Set(['frozen', 'trainable']);
-
-export class GpuExecutor {
 /** A decoder's key/value cache (GpuExecutorOptions.cache). */
 const CACHE = new Set(['kv-cache']);
+
+export class GpuExecutor {
   /** Updates done by step() (Adam's t). */
   updates = 0;
   /** Buffers by label, shared by the training and the evaluation plan. */
@@ -222,8 +222,6 @@ const CACHE = new Set(['kv-cache']);
   }
 
   /**
-   * One training step on the GPU: forward, backward, global-norm clipping and the optimizer
-  /**
    * The forward pass of one batch, reading back the logits only (a decoding plan, which has no
    * loss, or any forward-only use).
    */
@@ -235,6 +233,8 @@ const CACHE = new Set(['kv-cache']);
     return { shape: [...r.shape], data: await this.readRegion(ready, r) };
   }
 
+  /**
+   * One training step on the GPU: forward, backward, global-norm clipping and the optimizer
    * update, in one submission. Reads back 16 bytes: the loss and the gradient norm. A non-finite
    * norm skips the update (as runtime/optim.ts does) and does not count as a step.
    */
@@ -348,14 +348,14 @@ const CACHE = new Set(['kv-cache']);
   }
 }
 
-function checkInput(name: string, t: Batch['tokens'], shape: number[], dtype: 'i32' | 'f32' = 'i32'): void {
-  if (dtype === 'f32' ? !(t.data instanceof Float32Array) : !(t.data instanceof Int32Array)) {
 /** Whether two plans put every parameter at the same place with the same dtype (so they may share the arenas). */
 function sameLayout(a: Plan, b: Plan): boolean {
   const key = (l: Plan['frozen']) => JSON.stringify(l.slots.map((s) => [s.path, s.offset, s.dtype]));
   return key(a.frozen) === key(b.frozen) && key(a.trainable) === key(b.trainable);
 }
 
+function checkInput(name: string, t: Batch['tokens'], shape: number[], dtype: 'i32' | 'f32' = 'i32'): void {
+  if (dtype === 'f32' ? !(t.data instanceof Float32Array) : !(t.data instanceof Int32Array)) {
     throw new GpuError('validation', `${name} must be ${dtype === 'f32' ? 'a Float32Array' : 'an Int32Array'} tensor`);
   }
   if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
