@@ -15,14 +15,13 @@
 // and backward temporaries share a pool of buffers by liveness.
 import type { TrainingGraph } from '../autodiff/backward.ts';
 import { evalDim } from '../ir/dims.ts';
-import { LENGTHS, TOKEN_TYPES } from '../ir/types.ts';
+import { LENGTHS } from '../ir/types.ts';
 import type { Attrs, Node } from '../ir/types.ts';
 import { FUSION_KINDS, type FusionKind, type Group, dropoutAliases, groupNodes } from './fuse.ts';
 import type { BindingName, KernelBackend, OpKernelRequest, PairFusion, TensorSpec } from './kernels.ts';
 import { DECODE_LOWERED, lowerDecodeOp } from './kv-cache.ts';
 import { lossPieces, lowerCrossEntropy } from './loss.ts';
 import { Lowering, type PlanOptions } from './lowering.ts';
-import { frozenQuantOf } from './frozen-quant.ts';
 import { lowerMatmul } from './matmul.ts';
 import { type ArenaLayout, arenaParts, layoutArena, numel } from './memory.ts';
 import { lowerOptimizer } from './optimizer.ts';
@@ -67,9 +66,7 @@ class Planner extends Lowering {
     ids.tokens = tokens.buffer;
     ids.targets = targets?.buffer ?? -1;
     // Further inputs (e.g. `adapter_ids` i32 [B], docs/multi-adapter.md): one buffer each.
-    // `lengths` (the rows' real positions, padding masks) defaults to the full sequence length,
-    // `token_types` (sentence-pair segments) to type 0.
-    const fills: Record<string, number> = { [LENGTHS]: this.dims.T + g.promptLength, [TOKEN_TYPES]: 0 };
+    // `lengths` (the rows' real positions, padding masks) defaults to the full sequence length.
     const extra = Object.keys(g.inputs)
       .filter((n) => n !== 'tokens' && n !== 'targets')
       .map((n) => [n, n === LENGTHS ? { ...this.inputRegion(n), fill: this.dims.T + g.promptLength } : this.inputRegion(n)] as const);
