@@ -7,6 +7,7 @@ import type { ModuleInst } from './modules.ts';
 import type { Tensor, TracerHost as Tracer } from './trace-host.ts';
 import { didYouMean } from './suggest.ts';
 import { describe, POISON, type Value } from './values.ts';
+import { TOKEN_TYPES } from './ir/types.ts';
 
 interface FnParam {
   name: string;
@@ -34,6 +35,25 @@ const unary = (op: string, doc: string): FnSpec => ({
   doc,
   run: (t, a, r) => t.op(op, [tensor(a, 'x')], {}, r),
 });
+
+/** The graph input `token_types` i32 [B, S] for x [B, S, …] (fill 0: a batch may leave it out). */
+function tokenTypes(t: Tracer, x: Tensor, r: SourceRange): Value {
+  const s = t.shapeOf(x);
+  if (s.length < 2) {
+    t.r.error(Codes.ShapeMismatch, `token_types needs a [B, S, …] input, got [${s.join(', ')}]`, r);
+    return POISON;
+  }
+  let id = t.inputs[TOKEN_TYPES];
+  if (id === undefined) {
+    id = t.b.input(TOKEN_TYPES, [s[0]!, s[1]!], 'i32');
+    t.b.node(id).attrs.fill = 0;
+    t.inputs[TOKEN_TYPES] = id;
+  } else if (String(t.shapeOf({ kind: 'tensor', id, src: r })[1]) !== String(s[1])) {
+    t.r.error(Codes.ShapeMismatch, `token_types is asked for sequences of ${String(s[1])} positions here and of ${String(t.shapeOf({ kind: 'tensor', id, src: r })[1])} before; a model has one`, r);
+    return POISON;
+  }
+  return { kind: 'tensor', id, src: r };
+}
 
 /** Whether `name` is a builtin function (an own entry: `toString` is not one). */
 export function isFunction(name: string): boolean {
@@ -68,6 +88,11 @@ export const FUNCTIONS: Record<string, FnSpec> = {
     params: [T('x')],
     doc: 'The positions 0 … S−1 of x [B, S, …], as ids for a position embedding.',
     run: (t, a, r) => t.op('positions', [tensor(a, 'x')], { offset: t.prefix.length }, r),
+  },
+  token_types: {
+    params: [T('x')],
+    doc: 'The token types (segments) of x [B, S, …]: 0 for a single text or the first text of a pair, 1 for the second (BERT\'s token_type_ids), as ids for a token type embedding.',
+    run: (t, a, r) => tokenTypes(t, tensor(a, 'x'), r),
   },
   pool: {
     params: [T('x'), { name: 'mode', type: 'option', options: ['first', 'last', 'mean'], default: { kind: 'sym', name: 'first' } }],

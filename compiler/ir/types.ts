@@ -24,7 +24,9 @@ export type InitRule =
   /** Rows sampled from a vocabulary embedding table (prompt tuning). */
   | { kind: 'vocab'; table: string }
   /** Embeddings of the tokens of a text, repeated to fill (prompt tuning). */
-  | { kind: 'text'; table: string; text: string };
+  | { kind: 'text'; table: string; text: string }
+  /** The norm of each output feature's weights in `weight` (DoRA's magnitude, `layout` as the Linear's). */
+  | { kind: 'row_norm'; weight: string; layout: 'in_out' | 'out_in' };
 
 /** A PEFT method as applied to one module, with its settings resolved. */
 export interface MethodInfo {
@@ -96,3 +98,11 @@ export interface Graph {
  * them. A batch that leaves it out gets the full sequence length.
  */
 export const LENGTHS = 'lengths';
+
+/**
+ * The graph input `token_types` i32 [B, S]: each position's segment (BERT's token_type_ids: 0 for
+ * a sentence pair's first text, 1 for its second), S the embedded sequence with any soft prompt
+ * (whose positions are type 0). Added by the builtin `token_types(x)`; a batch that leaves it out
+ * gets type 0 everywhere.
+ */
+export const TOKEN_TYPES = 'token_types';

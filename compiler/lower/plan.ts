@@ -15,7 +15,7 @@
 // and backward temporaries share a pool of buffers by liveness.
 import type { TrainingGraph } from '../autodiff/backward.ts';
 import { evalDim } from '../ir/dims.ts';
-import { LENGTHS } from '../ir/types.ts';
+import { LENGTHS, TOKEN_TYPES } from '../ir/types.ts';
 import type { Attrs, Node } from '../ir/types.ts';
 import { FUSION_KINDS, type FusionKind, type Group, dropoutAliases, groupNodes } from './fuse.ts';
 import type { BindingName, KernelBackend, OpKernelRequest, PairFusion, TensorSpec } from './kernels.ts';
@@ -66,10 +66,12 @@ class Planner extends Lowering {
     ids.tokens = tokens.buffer;
     ids.targets = targets?.buffer ?? -1;
     // Further inputs (e.g. `adapter_ids` i32 [B], docs/multi-adapter.md): one buffer each.
-    // `lengths` (the rows' real positions, padding masks) defaults to the full sequence length.
+    // `lengths` (the rows' real positions, padding masks) defaults to the full sequence length,
+    // `token_types` (sentence-pair segments) to type 0.
+    const fills: Record<string, number> = { [LENGTHS]: this.dims.T + g.promptLength, [TOKEN_TYPES]: 0 };
     const extra = Object.keys(g.inputs)
       .filter((n) => n !== 'tokens' && n !== 'targets')
-      .map((n) => [n, n === LENGTHS ? { ...this.inputRegion(n), fill: this.dims.T + g.promptLength } : this.inputRegion(n)] as const);
+      .map((n) => [n, Object.hasOwn(fills, n) ? { ...this.inputRegion(n), fill: fills[n]! } : this.inputRegion(n)] as const);
 
     if (this.opts.dropout === 'eval') this.alias = dropoutAliases(this.nodes, end, keep);
     const groups = groupNodes({ graph: g, end, keep, enabled: this.enabled, alias: this.alias, maxBindings: this.backend.target.limits.maxStorageBuffersPerShaderStage });

@@ -87,7 +87,7 @@ export class CpuExecutor {
       const data = paramView(store, n.attrs.path as string);
       return { shape: n.shape as number[], data };
     }
-    if (n.op === 'input') return inputOf(batch, n, this.t.graph.promptLength);
+    if (n.op === 'input') return inputOf(batch, n, this.t.graph.promptLength, env);
     const kernel = KERNELS[n.op];
     if (!kernel) throw new Error(`no CPU kernel for ${n.op}`);
     const inputs = n.inputs.map((i) => {
@@ -105,23 +105,26 @@ export function fullLengths(batch: Batch, promptLength: number): Tensor {
   return { shape: [B], data: new Int32Array(B).fill(T + promptLength) };
 }
 
-function inputOf(batch: Batch, n: Node, promptLength: number): Tensor {
+function inputOf(batch: Batch, n: Node, promptLength: number, env: DimEnv): Tensor {
   const name = n.attrs.name as string;
   if (name === 'tokens') return batch.tokens;
   if (name === 'targets') return batch.targets;
   // `lengths` (LENGTHS of compiler/ir/types.ts, spelled out: built trainers carry no compiler module)
   if (name === 'lengths' && !batch.extra?.[name]) return fullLengths(batch, promptLength);
-  const t = batch.extra?.[name] ?? filledInput(n);
+  const t = batch.extra?.[name] ?? filledInput(n, env);
   if (!t) throw new Error(`executor: the graph has an input \`${name}\` that the batch does not give`);
   return t;
 }
 
 /** An input with a `fill` attribute (a LoRA rank mask) that the batch leaves out: that value everywhere. */
-export function filledInput(n: Node): Tensor | undefined {
+export function filledInput(n: Node, env?: DimEnv): Tensor | undefined {
   const fill = n.attrs.fill;
   if (typeof fill !== 'number') return undefined;
-  const size = (n.shape as number[]).reduce((a, b) => a * b, 1);
-  return { shape: [...(n.shape as number[])], data: new Float32Array(size).fill(fill) };
+  // Symbolic dims (`token_types` is [B, T+P]) take the batch's sizes.
+  const shape = n.shape.map((d) => (typeof d === 'number' ? d : env ? evalDim(d, env) : NaN));
+  if (shape.some((d) => !Number.isInteger(d))) return undefined;
+  const size = shape.reduce((a, b) => a * b, 1);
+  return { shape, data: (n.dtype === 'i32' ? new Int32Array(size) : new Float32Array(size)).fill(fill) };
 }
 
 function resolveAttrs(attrs: Attrs, env: DimEnv): Attrs {

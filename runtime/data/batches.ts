@@ -24,8 +24,10 @@ export interface Batch {
    * `lengths` i32 [B]: each row's real positions, P + its tokens (min T; a row that is all padding
    * counts as full). Read by the graph input of the same name (non-causal attention and pool mask
    * padding with it); graphs without it ignore it.
+   * `token_types` i32 [B, P+T]: sentence pairs' segments (0 for the soft prompt, the first text
+   * and padding, 1 for the second text), when a row of the batch is a pair.
    */
-  extra: { lengths: Tensor };
+  extra: { lengths: Tensor; token_types?: Tensor };
 }
 
 export interface TrainBatch extends Batch {
@@ -170,7 +172,8 @@ export class Batcher {
     rows.forEach((r, b) => {
       if (r.tokens.length > 0) lengths[b] = this.promptLength + Math.min(T, r.tokens.length);
     });
-    const extra = { lengths: { shape: [B], data: lengths } };
+    const extra: Batch['extra'] = { lengths: { shape: [B], data: lengths } };
+    if (rows.some((r) => r.types)) extra.token_types = tokenTypes(rows, B, this.promptLength, T);
     if (this.task === 'classification') {
       const labels = new Int32Array(B).fill(IGNORE);
       rows.forEach((r, b) => (labels[b] = r.label ?? IGNORE));
@@ -178,6 +181,14 @@ export class Batcher {
     }
     return { tokens: tok, targets: lmTargets(tok, this.promptLength, undefined, mask), extra };
   }
+}
+
+/** [B, P+T] token types: each pair's after the P soft prompt positions, 0 elsewhere. */
+function tokenTypes(rows: readonly Row[], B: number, P: number, T: number): Tensor {
+  const S = P + T;
+  const data = new Int32Array(B * S);
+  rows.forEach((r, b) => r.types && data.set(r.types.subarray(0, T), b * S + P));
+  return { shape: [B, S], data };
 }
 
 /** The mean loss over several batches, each weighted by its counted positions (as one big batch). */

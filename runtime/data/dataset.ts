@@ -27,6 +27,8 @@ export interface Row {
   lossMask?: Uint8Array;
   /** Classification: the label id. */
   label?: number;
+  /** A sentence pair's token type per token (0: first text, 1: second). */
+  types?: Int32Array;
 }
 
 export interface DatasetOptions {
@@ -169,7 +171,7 @@ function toRows(ex: Example[], T: number, source: string, labels?: LabelMap, tpl
     } else {
       if (all.length > T) truncated++;
       if (all.length === 0) throw new DataError(`${source}:${e.line}: "text" has no tokens`);
-      rows.push({ tokens: all.subarray(0, T), lossFrom: 0, label: e.label });
+      rows.push({ tokens: all.subarray(0, T), lossFrom: 0, label: e.label, ...(e.types ? { types: e.types.subarray(0, T) } : {}) });
     }
   }
   let labelCounts: number[] | undefined;

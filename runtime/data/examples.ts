@@ -8,9 +8,11 @@
 //             {"text": "…"}                         a document (language modelling)
 //             {"prompt": "…", "completion": "…"}    loss only on the completion (language modelling)
 //             {"text": "…", "label": 0 | "name"}    classification
+//             {"text": "…", "text_pair": "…", "label": …}  a sentence pair (token types 0 and 1)
 import type { Task } from '../../compiler/ir/types.ts';
 import { DataError, textChunks, textLines, type DataSource } from './source.ts';
 import { encodeText, TokenStream } from './token-stream.ts';
+import { encodePair } from './sentence-pair.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
 export { DataError, type ByteSource, type DataFormat, type DataSource, type TextSource } from './source.ts';
@@ -19,7 +21,8 @@ export { DataError, type ByteSource, type DataFormat, type DataSource, type Text
 export type Example =
   | { kind: 'text'; tokens: Int32Array; line: number }
   | { kind: 'pair'; tokens: Int32Array; completionStart: number; line: number }
-  | { kind: 'labelled'; tokens: Int32Array; label: number; line: number }
+  /** `types`: a sentence pair's token types (0 for "text", 1 for "text_pair"). */
+  | { kind: 'labelled'; tokens: Int32Array; types?: Int32Array; label: number; line: number }
   /** A JSONL line read for a prompt template: the tokens of each field it names (and the label). */
   | { kind: 'fields'; fields: Record<string, Int32Array>; label?: number; line: number };
 
@@ -144,6 +147,10 @@ function parseLine(line: string, where: string, lineNo: number, opts: ParseOptio
     const text = stringField(obj, 'text', where, 'a classification line is {"text": "…", "label": …}');
     if (!('label' in obj)) throw new DataError(`${where}: missing "label" (a classification line is {"text": "…", "label": …})`);
     const label = labels.id(obj.label, where);
+    if (Object.hasOwn(obj, 'text_pair')) {
+      const pair = stringField(obj, 'text_pair', where, 'a sentence pair is {"text": "…", "text_pair": "…", "label": …}');
+      return { kind: 'labelled', ...encodePair(tok, text, pair), label, line: lineNo };
+    }
     return { kind: 'labelled', tokens: encodeText(tok, text), label, line: lineNo };
   }
   if ('prompt' in obj || 'completion' in obj) {

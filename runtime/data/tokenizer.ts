@@ -36,6 +36,12 @@ export interface Tokenizer {
   encodeRest?(text: string): number[];
   /** The text of ids that continue a text (SentencePiece: a word's leading space kept). */
   decodeRest?(ids: readonly number[]): string;
+  /**
+   * A sentence pair as the tokenizer's own post-processor writes it, with each id's token type
+   * (BERT: `[CLS] a [SEP] b [SEP]`, types 0 … 0 1 … 1); without one, runtime/data/sentence-pair.ts
+   * joins the two texts.
+   */
+  encodePair?(text: string, pair: string): { ids: number[]; types: number[] };
 }
 
 export type TokenizerName = 'byte' | 'gpt2' | 'llama';

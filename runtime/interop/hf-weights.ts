@@ -6,9 +6,9 @@
 // collected and reported at once, naming both sides; nothing is written unless all of it fits.
 //
 // Two conversions are exact rewrites, not approximations, and are reported as notes:
-// - BERT checkpoints hold `token_type_embeddings`; the bundled bert.peft has none. Hugging Face
-//   adds row 0 (token type 0, the default) at every position, so it is folded into
-//   `position_embeddings` (each row + type row 0).
+// - BERT checkpoints hold `token_type_embeddings`; examples/bert.peft has them too and loads
+//   them as they are, but a BERT-like model without them gets row 0 (token type 0, what Hugging
+//   Face adds at every position by default) folded into `position_embeddings` (each row + row 0).
 // - A LLaMA checkpoint with `tie_word_embeddings` has no `lm_head.weight`; it is copied from
 //   `embed_tokens.weight`.
 import type { Graph, Param } from '../../compiler/ir/types.ts';

@@ -129,7 +129,7 @@ describe('LLaMA and BERT names', () => {
     expect(tied.plan.notes[0]).toContain('tie_word_embeddings');
   });
 
-  it('BERT: `bert.` prefix, token type 0 folded into positions, pre-training heads skipped, a fresh classifier', async () => {
+  it('BERT: `bert.` prefix, token types loaded as they are, pre-training heads skipped, a fresh classifier', async () => {
     const g = compilePeft('import "bert.peft"\npeft { lora(rank = 2) on "query"\n train "classifier" }', [TINY.bert!]).graph;
     const src = randomStore(g, 4);
     const t = baseTensors(g, src, (p) => (p.startsWith('classifier') ? p : `bert.${p}`));
@@ -149,10 +149,31 @@ describe('LLaMA and BERT names', () => {
     expect(res.plan.names.family).toBe('bert');
     expect(res.plan.fresh.sort()).toEqual(['classifier.bias', 'classifier.weight']);
     expect(res.plan.ignored.map((x) => x.name).sort()).toEqual(['bert.embeddings.position_ids', 'cls.predictions.bias']);
-    expect(res.plan.notes[0]).toContain('folded token type 0');
-    const pos = paramView(store, 'embeddings.position_embeddings.weight');
-    const want = paramView(src, 'embeddings.position_embeddings.weight').map((x, i) => Math.fround(x + types[i % 16]!));
-    expect(pos).toEqual(want);
+    expect(res.plan.notes).toEqual([]);
+    expect(paramView(store, 'embeddings.token_type_embeddings.weight')).toEqual(types);
+    expect(paramView(store, 'embeddings.position_embeddings.weight')).toEqual(paramView(src, 'embeddings.position_embeddings.weight'));
     expect(paramView(store, 'embeddings.LayerNorm.weight')).toEqual(paramView(src, 'embeddings.LayerNorm.weight'));
+  });
+
+  it('a BERT-like model without token types gets type 0 folded into its positions', async () => {
+    const text = [
+      'block Emb {\n word_embeddings = Embedding(32, 16)\n position_embeddings = Embedding(16, 16)\n forward(tokens) {\n x = word_embeddings(tokens)\n return x + position_embeddings(positions(x))\n }\n}',
+      'block L {\n dense = Linear(16, 16)\n forward(x) {\n return dense(x)\n }\n}',
+      'block Enc {\n layer = repeat(1, L())\n forward(x) {\n return layer(x)\n }\n}',
+      'model M {\n embeddings = Emb()\n encoder = Enc()\n classifier = Linear(16, 2)\n forward(tokens) {\n return classifier(pool(encoder(embeddings(tokens))))\n }\n}',
+    ].join('\n');
+    const g = compilePeft(text, []).graph;
+    const src = randomStore(g, 4);
+    const t = baseTensors(g, src, (p) => (p.startsWith('classifier') ? p : `bert.${p}`));
+    const types = Float32Array.from({ length: 32 }, (_, i) => i / 100);
+    t['bert.embeddings.token_type_embeddings.weight'] = { dtype: 'F32', shape: [2, 16], data: types };
+    const path = join(tmp, 'bert-like.safetensors');
+    writeFileSync(path, serializeSafetensors(t));
+    const store = createStore(g, 'f32');
+    const res = await loadInit(path, g, store);
+    expect(res.plan.names.family).toBe('bert');
+    expect(res.plan.notes[0]).toContain('folded token type 0');
+    const want = paramView(src, 'embeddings.position_embeddings.weight').map((x, i) => Math.fround(x + types[i % 16]!));
+    expect(paramView(store, 'embeddings.position_embeddings.weight')).toEqual(want);
   });
 });

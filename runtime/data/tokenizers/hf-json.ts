@@ -59,6 +59,15 @@ export class HfJsonTokenizer implements Tokenizer {
     return ids;
   }
 
+  /** The pair with the post-processor's special tokens and token types (transformers' tokenizer(text, text_pair)). */
+  encodePair(text: string, pair: string): { ids: number[]; types: number[] } {
+    const out = this.hf.encode(text, { text_pair: pair, add_special_tokens: true, return_token_type_ids: true });
+    const bad = out.ids.findIndex((id: number) => !Number.isInteger(id));
+    if (bad >= 0) throw new DataError(`${this.name}: the tokenizer gives no id for the token ${JSON.stringify(out.tokens[bad])}`);
+    const types = out.token_type_ids ?? out.ids.map(() => 0);
+    return { ids: out.ids, types };
+  }
+
   /**
    * No cut is known to be safe for every tokenizer.json (normalizers and pre-tokenizers vary):
    * token-stream.ts cuts long texts only where a stretch is too long to encode in one piece.
