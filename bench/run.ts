@@ -6,6 +6,8 @@
 //   npm run bench -- --quick --json       llvmpipe, 4 rounds; writes tmp/bench/; last line: JSON
 //   npm run bench -- --gpt2s-only         only §6 (GPT-2 small against PyTorch), merged into the
 //                                         existing results.json (the other sections keep their run)
+//   npm run bench -- --gen-only           only §7's generation (CPU and WebGPU on llvmpipe, each
+//                                         with its cache, and PyTorch), merged likewise
 //   options: --gpu swiftshader,llvmpipe (--adapter: its old name)  --reps N  --warmup N
 //            --torch-threads N (0: no PyTorch)  --no-tfjs  --profile / --no-profile (on in the full run)
 //            --gpt2s-plan '1:llvmpipe,swiftshader,cpu;4:llvmpipe,swiftshader,cpu' (batch size: runners)
@@ -137,6 +139,19 @@ const gpt2sPart = async (into: BenchResults) => {
     say(`  ${into.gpt2sError}`);
   }
 };
+
+if (argv.includes('--gen-only')) {
+  // Only §7's generation, into the results of the last full run (the other sections keep theirs).
+  const previous = JSON.parse(readFileSync(resultsPath, 'utf8')) as BenchResults;
+  const tokens = Number(flag('gen-tokens', '8', argv));
+  say(`GPT-2 small: generation ms/token at contexts 16, 128, 512 (${tokens} tokens each), CPU and WebGPU (llvmpipe)${missingTorch ? '' : ', and PyTorch at 128'}`);
+  previous.generation = generationFields({ tokens, torch: !missingTorch, log: (l) => say(`  ${l}`) });
+  for (const e of previous.generation.errors) say(`  ${e}`);
+  writeFileSync(resultsPath, `${JSON.stringify(previous, null, 2)}\n`);
+  writeFileSync(markdownPath, renderMarkdown(previous));
+  say(`wrote §7's generation into ${resultsPath} and ${markdownPath}`);
+  process.exit(0);
+}
 
 if (gpt2sOnly) {
   // Only §6, into the results of the last full run (the other sections keep their date and load).

@@ -6,8 +6,8 @@
 // TOL.logits·(1 + max |logit|) of the CPU's (the tolerance of plan-suite.ts). Sampled generation
 // of three rows whose windows slide (prefix; LLaMA's rotary positions and grouped kv heads)
 // picks the CPU's tokens; generate() on the backend decodes greedily on the GPU cache without a
-// note and without evaluation plans; mixed adapters (the bank's rows and an adapter of its own)
-// generate the CPU's tokens.
+// note and without evaluation plans, and so does `peftc generate --backend webgpu`; mixed adapters
+// (the bank's rows and an adapter of its own) generate the CPU's tokens.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Graph } from '../../compiler/ir/types.ts';
 import type { ParamStore } from '../../runtime/arena.ts';
@@ -22,6 +22,7 @@ import type { Gpu } from '../../runtime/webgpu/gpu.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { maxDiff, methodGraph, randomStore, tokensOf } from '../decode/helpers.ts';
 import { adapterOf, tinyBase } from '../multi/helpers.ts';
+import { peftc } from '../cli/peftc.ts';
 import { TOL } from './plan-suite.ts';
 
 const VOCAB = 32;
@@ -95,6 +96,14 @@ export function kvCacheSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       expect(got.length).toBe(6);
       expect(notes).toEqual([]);
       expect(web.evalShapes).toEqual([]);
+    });
+
+    it('peftc generate --backend webgpu writes what --backend cpu writes (sampled), with no note', () => {
+      const args = ['generate', 'examples/tiny-gpt.peft', '--init', 'examples/tiny-gpt.safetensors', '--prompt', 'Call me Ishmael. Some years ago', '--max-tokens', '12', '--temperature', '0.7', '--seed', '3'];
+      const [web, cpu] = [peftc(...args, '--backend', 'webgpu', '--gpu', adapter), peftc(...args)];
+      expect(web.code).toBe(0);
+      expect(web.stdout).toBe(cpu.stdout);
+      expect(web.stderr).not.toMatch(/note|re-evaluat/);
     });
 
     it('mixed adapters: the bank rows (LoRA, a bottleneck adapter, the base) and a prompt adapter generate the CPU tokens', async () => {
