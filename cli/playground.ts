@@ -4,7 +4,7 @@
 // runtime) and data.js (the examples, the partition view's assets, the tiny GPT's weights and the
 // training text). See docs/playground.md.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { corpus } from '../runtime/data/corpora-node.ts';
 import { vizAssets } from '../viz/html.ts';
@@ -27,12 +27,12 @@ export interface PlaygroundFlags {
 export async function playgroundCommand(flags: PlaygroundFlags): Promise<number> {
   const out = flags.out ?? 'peftc-playground';
   checkOutDir(out);
+  makeFolder(out);
   const script = await bundlePlayground();
   const data = playgroundDataJs();
-  mkdirSync(out, { recursive: true });
-  write(join(out, 'playground.js'), script.code);
-  write(join(out, 'data.js'), data);
-  write(join(out, 'index.html'), readFileSync(join(SOURCES, 'index.html'), 'utf8'));
+  write(out, 'playground.js', script.code);
+  write(out, 'data.js', data);
+  write(out, 'index.html', readFileSync(join(SOURCES, 'index.html'), 'utf8'));
   const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
   process.stdout.write(`wrote ${out}/: index.html, playground.js (${mib(script.code.length)}), data.js (${mib(data.length)}); open ${join(out, 'index.html')} in a browser with WebGPU (no server needed)\n`);
   return 0;
@@ -95,10 +95,31 @@ export function playgroundDataJs(): string {
 }
 
 /** Written whole or not at all: a reader never sees half a file. */
-function write(path: string, text: string): void {
+function write(dir: string, name: string, text: string): void {
+  const path = join(dir, name);
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } catch (e) {
+    throw new UserError(`-o ${dir}: cannot write ${name} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+}
+
+/**
+ * Creates DIR and its missing parents one level at a time: Node's recursive mkdir never returns
+ * for some paths (under /proc), and a failure names the folder.
+ */
+function makeFolder(dir: string): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !existsSync(d); d = dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+    } catch (e) {
+      throw new UserError(`-o ${dir}: cannot create ${d} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+  }
 }
 
 /** DIR must be new, empty, or a playground written before (its files are replaced). */

@@ -74,6 +74,9 @@ describe('peftc playground', () => {
     writeFileSync(join(other, 'notes.txt'), 'mine');
     await expect(playgroundCommand({ out: other })).rejects.toThrow(UserError);
     await expect(playgroundCommand({ out: other })).rejects.toThrow(/-o .*other: the folder holds other files than a playground's/);
+    // Under a file: one line naming the folder it could not make (before any bundling).
+    await expect(playgroundCommand({ out: join(other, 'notes.txt', 'site') })).rejects.toThrow(/-o .*notes\.txt\/site: cannot create .*notes\.txt\/site \(ENOTDIR\)/);
+    await expect(playgroundCommand({ out: join(other, 'notes.txt') })).rejects.toThrow(/-o .*notes\.txt: not a folder/);
   });
 
   it('shows diagnostics as you type, redraws the partitions, hovers, completes and trains on WebGPU', async () => {
