@@ -26,7 +26,6 @@ import { vocabSize } from './tokenizer-choice.ts';
 
 export async function buildTorchCommand(file: string, flags: BuildFlags): Promise<number> {
   const opt = optimizerFrom(flags);
-  if (opt.kind !== 'adamw') throw new UserError('--target torch trains with AdamW; leave out --optimizer or give adamw');
   const schedule = scheduleOf(flags);
   for (const [flag, v] of [['--kernels', flags.kernels], ['--gpu', flags.gpu]] as const) if (v !== undefined) throw new UserError(`${flag} plans WebGPU kernels; --target torch has none`);
   const B = int(flags.batch, '--batch', 1);
@@ -61,7 +60,7 @@ export async function buildTorchCommand(file: string, flags: BuildFlags): Promis
       graph: g,
       ...exported,
       prefixTablePath: derived.params.find((p) => p.origin === 'prefix' && p.partition === 'trainable')?.path,
-      optimizer: { beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps },
+      optimizer: { kind: opt.kind, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, momentum: opt.momentum },
       vocab: tokenIds(g),
       defaults,
       ...(data ? { seqLen: T } : {}),

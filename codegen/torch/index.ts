@@ -37,7 +37,8 @@ export interface TorchTarget {
   exportSkipped: string[];
   /** The derived graph's parameter that replaces the prefix MLP in adapter files, if any. */
   prefixTablePath?: string;
-  optimizer: { beta1: number; beta2: number; eps: number };
+  /** peftc's optimizer: AdamW's betas and eps, SGD's momentum. */
+  optimizer: { kind: 'adamw' | 'sgd'; beta1: number; beta2: number; eps: number; momentum: number };
   /** Token ids are below this (a prompt template's virtual tokens included); null when unknown. */
   vocab: number | null;
   defaults: TrainerDefaults;

@@ -2,7 +2,7 @@
 """Trains the model of model.py, on one process or under `torchrun --nproc_per_node N`.
 
 Written by `peftc build --target torch`; see README.md. The same optimizer (AdamW with
-decoupled weight decay on matrices only), schedule (linear warm-up, then cosine or constant),
+decoupled weight decay on matrices only, or SGD with momentum and L2 decay on matrices), schedule (linear warm-up, then cosine or constant),
 gradient clipping and loss (mean over the counted target positions of the global batch) as
 `peftc train`. `--grad` instead computes one forward and backward with `peftc grad`'s contract.
 """
@@ -244,14 +244,18 @@ def learning_rate(args, step, total):
 
 
 def make_optimizer(model, args):
-    """AdamW; weight decay on matrices only (biases, norms, vectors are not decayed)."""
+    """peftc's optimizer: AdamW (decoupled weight decay) or SGD with momentum (weight decay added
+    to the gradient, as peftc's SGD does), decaying matrices only (biases, norms, vectors are not)."""
     o = BUILD['optimizer']
     trainable = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {'params': [p for p in trainable if p.dim() >= 2], 'weight_decay': args.weight_decay},
         {'params': [p for p in trainable if p.dim() < 2], 'weight_decay': 0.0},
     ]
-    return torch.optim.AdamW([g for g in groups if g['params']], lr=args.lr, betas=(o['beta1'], o['beta2']), eps=o['eps'])
+    groups = [g for g in groups if g['params']]
+    if o['kind'] == 'sgd':
+        return torch.optim.SGD(groups, lr=args.lr, momentum=o['momentum'])
+    return torch.optim.AdamW(groups, lr=args.lr, betas=(o['beta1'], o['beta2']), eps=o['eps'])
 
 
 # ---------------------------------------------------------------- distributed
