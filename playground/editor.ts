@@ -30,8 +30,14 @@ export function createEditor(parent: HTMLElement, ws: PlaygroundWorkspace, hooks
       peftLanguage,
       lintGutter(),
       linter((view) => {
-        const a = ws.ensure(view.state.doc.toString());
-        hooks.analyzed(a);
+        try {
+          hooks.analyzed(ws.ensure(view.state.doc.toString()));
+        } catch (e) {
+          // A bug in peftc, not in the file: said on the file, as the language server does.
+          const message = `internal error in peftc: ${e instanceof Error ? e.message : String(e)}`;
+          console.error(message);
+          return [{ from: 0, to: 0, severity: 'error', source: 'peftc', message }];
+        }
         return ws.diagnostics().map((d) => ({
           ...span(view.state.doc, d.range),
           severity: d.severity === DiagnosticSeverity.Error ? 'error' : 'warning',
