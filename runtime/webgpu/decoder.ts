@@ -12,7 +12,7 @@
 import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { COUNT, decodeGraphs, PAST, ROWS, type DecodeGraphs } from '../../compiler/decode/graph.ts';
 import type { KvCacheSize } from '../../compiler/lower/kv-cache.ts';
-import { buildPlan } from '../../compiler/lower/plan.ts';
+import { buildPlan, PlanError, type Plan } from '../../compiler/lower/plan.ts';
 import { wgslBackend } from '../../codegen/wgsl/backend.ts';
 import type { Tensor } from '../cpu/tensor.ts';
 import { positionOffset } from '../decode/cpu-decoder.ts';
@@ -133,7 +133,14 @@ export class GpuDecoder implements Decoder {
     const t = this.graphs[which];
     // One more cache row than reserved: the padding rows' scratch row.
     const size = this.sized();
-    const plan = buildPlan(t, { B, T }, wgslBackend(this.backend.gpu.info), { ...this.backend.planOptions(), backward: false, dropout: 'eval', kvCache: { rows: size.rows + 1, positions: size.positions } });
+    let plan: Plan;
+    try {
+      plan = buildPlan(t, { B, T }, wgslBackend(this.backend.gpu.info), { ...this.backend.planOptions(), backward: false, dropout: 'eval', kvCache: { rows: size.rows + 1, positions: size.positions } });
+    } catch (e) {
+      // Over an adapter limit (a cache larger than one binding, say): the user's request, said in one line.
+      if (e instanceof PlanError) throw new GpuError('limit', e.message, `decoding plan (${key})`);
+      throw e;
+    }
     const exec = await this.backend.decodeExecutor(plan, t, this.execs.values().next().value);
     this.execs.set(key, exec);
     return exec;

@@ -106,6 +106,14 @@ export function kvCacheSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       expect(web.stderr).not.toMatch(/note|re-evaluat/);
     });
 
+    it('a cache larger than one storage binding is refused in one line that says what does not fit', async () => {
+      const g = methodGraph('lora');
+      const dec = new GpuDecoder(new WebGpuBackend(gpu, servingGraph(g), randomStore(g, 4)));
+      dec.reserve(1_000_000, 64);
+      await expect(dec.start([[1, 2, 3]])).rejects.toThrow(/^limit error in decoding plan \(prefill 1×4\): the key\/value cache of attention 0 \(1000001 rows of 64 slots\) needs .* MiB in one binding, more than this adapter's maxStorageBufferBindingSize/);
+      dec.close();
+    });
+
     it('mixed adapters: the bank rows (LoRA, a bottleneck adapter, the base) and a prompt adapter generate the CPU tokens', async () => {
       const set = AdapterSet.create(tinyBase(3), [
         adapterOf('lora', 'lora(rank = 4) on "h.*.attn.c_attn"', 11),
