@@ -7,8 +7,8 @@ import { findLayers, type Segment } from './blocks.ts';
 import { opExpr } from './expr.ts';
 import { attrPath, pyFloat, pyLiteral, pyTuple, varName } from './python.ts';
 
-/** The graph inputs model.forward takes, in order (tokens first; targets and lengths optional). */
-export const FORWARD_INPUTS = ['tokens', 'targets', 'lengths'] as const;
+/** The graph inputs model.forward takes, in order (tokens first; targets, lengths and token_types optional). */
+export const FORWARD_INPUTS = ['tokens', 'targets', 'lengths', 'token_types'] as const;
 
 export function modelPy(g: Graph, title: string): string {
   for (const name of Object.keys(g.inputs)) {
@@ -72,7 +72,7 @@ const VALUE_NAMES: Record<string, string> = {
   expand_batch: 'expanded', soft_embedding: 'embedded', input: 'filled',
 };
 /** Names a value must never take: the imports, the forward's arguments. */
-const RESERVED = ['torch', 'nn', 'F', 'self', 'hidden', 'tokens', 'targets', 'lengths', 'attention', 'cross_entropy', 'expand_batch', 'linear_in_out', 'orthogonality', 'place_params', 'pool', 'positions', 'rmsnorm', 'rope', 'soft_embedding', 'logits', 'loss'];
+const RESERVED = ['torch', 'nn', 'F', 'self', 'hidden', 'tokens', 'targets', 'lengths', 'token_types', 'attention', 'cross_entropy', 'expand_batch', 'linear_in_out', 'orthogonality', 'place_params', 'pool', 'positions', 'rmsnorm', 'rope', 'soft_embedding', 'logits', 'loss'];
 
 class Emitter {
   readonly names = new Map<number, string>();
@@ -169,7 +169,8 @@ function modelClass(g: Graph, list: string | undefined, kinds: BlockKind[]): str
     if (id !== undefined) em.names.set(id, name);
   }
   for (const n of g.nodes) {
-    if (n.op === 'param' || (n.op === 'input' && n.attrs.fill === undefined)) continue;
+    // Inputs come in as forward's arguments, but for filled ones it does not take (rank masks).
+    if (n.op === 'param' || (n.op === 'input' && (n.attrs.fill === undefined || em.names.has(n.id)))) continue;
     const s = inLayer.get(n.id);
     if (!s) {
       if (n.id === g.outputs.loss) em.lines.push('        if targets is None:', `            return ${em.spell(g.outputs.logits)}, None`);
@@ -185,7 +186,7 @@ function modelClass(g: Graph, list: string | undefined, kinds: BlockKind[]): str
     });
     em.lines.push(`        ${outs.join(', ')} = ${attrPath('self', s.prefix)}(${s.inputs.map((i) => em.spell(i)).join(', ')})`);
   }
-  const args = ['tokens', 'targets=None', ...(g.inputs.lengths !== undefined ? ['lengths=None'] : [])];
+  const args = ['tokens', 'targets=None', ...(g.inputs.lengths !== undefined ? ['lengths=None'] : []), ...(g.inputs.token_types !== undefined ? ['token_types=None'] : [])];
   return [
     'class Model(nn.Module):',
     `    """The whole model: forward(${args.join(', ')}) → (logits, loss)."""`,
@@ -200,6 +201,8 @@ function modelClass(g: Graph, list: string | undefined, kinds: BlockKind[]): str
     `    def forward(self, ${args.join(', ')}):`,
     '        tokens = tokens.long()',
     ...(g.inputs.lengths !== undefined ? ['        if lengths is None:', `            lengths = torch.full((tokens.shape[0],), tokens.shape[1] + PROMPT_LENGTH, device=tokens.device)`] : []),
+    // Sentence-pair segments (BERT's token_type_ids, soft prompt positions first): type 0 when not given.
+    ...(g.inputs.token_types !== undefined ? ['        if token_types is None:', '            token_types = torch.zeros((tokens.shape[0], tokens.shape[1] + PROMPT_LENGTH), dtype=torch.long, device=tokens.device)', '        token_types = token_types.long()'] : []),
     ...em.lines,
     `        return ${em.spell(g.outputs.logits)}, ${em.spell(g.outputs.loss)}`,
     ...prefixTableMethod(g),
