@@ -8,8 +8,8 @@
 // What remains of compiler/ are small pure helpers the runtime shares with the compiler
 // (BUNDLE_COMPILER_FILES): the arena layout, the optimizer's buffer constants, dropout's
 // threshold, the size and position checks with their counting and formatting (a sequence past
-// the position table, an arena past what a typed array holds), the quantized-weight decoders,
-// and attention's geometry (which keys a query sees), shared with the CPU reference.
+// the position table, an arena past what a typed array holds), the quantized-weight decoders
+// and their arena slots, and attention's geometry (which keys a query sees), shared with the CPU reference.
 import { createRequire } from 'node:module';
 import { relative, resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';
@@ -30,6 +30,7 @@ export const BUNDLE_COMPILER_FILES = [
   'compiler/quant/int8.ts',
   'compiler/quant/nf4.ts',
   'compiler/quant/weight.ts',
+  'compiler/quant/slot.ts',
 ];
 
 export interface BundleOptions {

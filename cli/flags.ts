@@ -2,6 +2,7 @@
 // throws a UserError that names the flag and the text it got.
 import { DEFAULT_OPTIMIZER, type OptimizerConfig } from '../compiler/autodiff/backward.ts';
 import { FROZEN_DTYPES, frozenDtypeOf, isQuantDtype, type FrozenDtype } from '../compiler/quant/dtype.ts';
+import type { QuantDtype } from '../compiler/quant/weight.ts';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';
 import { UserError } from './errors.ts';
 
@@ -41,11 +42,17 @@ export function frozenDtype(value: string | undefined): FrozenDtype {
   return d;
 }
 
-/** --frozen-dtype for the WebGPU plan: f32 or f16 (frozen weight matrices in half floats). */
+/** --frozen-dtype for a built trainer: f32 or f16 (frozen weight matrices in half floats). */
 export function frozenF16(value: string | undefined): boolean {
   const d = frozenDtype(value);
-  if (isQuantDtype(d)) throw new UserError(`--frozen-dtype ${d} runs on --backend cpu so far; WebGPU plans and built trainers take f32 or f16`);
+  if (isQuantDtype(d)) throw new UserError(`--frozen-dtype ${d} is not available to built trainers yet; build with f32 or f16, or train with peftc train`);
   return d === 'f16';
+}
+
+/** --frozen-dtype for a WebGPU plan: f16 or quantized frozen weight matrices (PlanOptions). */
+export function frozenPlanOptions(value: string | undefined): { frozenF16?: boolean; frozenQuant?: QuantDtype } {
+  const d = frozenDtype(value);
+  return isQuantDtype(d) ? { frozenQuant: d } : d === 'f16' ? { frozenF16: true } : {};
 }
 
 /** --optimizer, --lr, --weight-decay, --clip: the optimizer's settings, with their defaults. */

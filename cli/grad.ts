@@ -18,6 +18,7 @@ import { loadWeights } from '../runtime/weights.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
 import { UserError } from './errors.ts';
 import { FROZEN_DTYPES, frozenDtypeOf, isQuantDtype } from '../compiler/quant/dtype.ts';
+import type { QuantDtype } from '../compiler/quant/weight.ts';
 import { quantizeFrozen } from '../runtime/quantize-store.ts';
 
 export interface GradFlags extends CompileFlags {
@@ -46,14 +47,12 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
   if (flags.init) loadWeights(g, store, await readWeightsFile(flags.init, { allowNonFinite: flags.allowNonfinite ?? false }), { where: flags.init, model: file });
   const dtype = frozenDtypeOf(flags.frozenDtype);
   if (!dtype || dtype === 'f16') throw new UserError(`--frozen-dtype must be one of ${FROZEN_DTYPES.filter((d) => d !== 'f16').join(', ')}, not \`${flags.frozenDtype}\``);
-  if (isQuantDtype(dtype)) {
-    if (backend !== 'cpu') throw new UserError(`--frozen-dtype ${dtype} runs on --backend cpu so far`);
-    quantizeFrozen(g, store, dtype);
-  }
+  // The host store holds the values the quantized base stands for; the GPU stores codes and scales.
+  if (isQuantDtype(dtype)) quantizeFrozen(g, store, dtype);
   const tokens = parseTokens(readText(flags.tokens), vocabOf(g), flags.tokens);
   const t = buildTrainingGraph(g);
   const batch = { tokens, targets: lmTargets(tokens, g.promptLength) };
-  const out = backend === 'webgpu' ? await gpuGrad(t, store, batch, flags.gpu) : new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
+  const out = backend === 'webgpu' ? await gpuGrad(t, store, batch, flags.gpu, isQuantDtype(dtype) ? dtype : undefined) : new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
   const tensors: Record<string, WriteTensor> = {
     loss: { dtype: 'F32', shape: [1], data: Float32Array.of(out.loss) },
     logits: { dtype: 'F32', shape: out.logits.shape, data: Float32Array.from(out.logits.data) },
@@ -65,14 +64,14 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
 }
 
 /** The same numbers on a WebGPU adapter: one forward and backward, everything read back. */
-async function gpuGrad(t: TrainingGraph, store: ParamStore, batch: Batch, adapter: string | undefined): Promise<{ loss: number; logits: FloatTensor; grads: Map<string, FloatTensor> }> {
+async function gpuGrad(t: TrainingGraph, store: ParamStore, batch: Batch, adapter: string | undefined, frozenQuant?: QuantDtype): Promise<{ loss: number; logits: FloatTensor; grads: Map<string, FloatTensor> }> {
   const { adapterChoice } = await import('./flags.ts');
   const { openNodeGpu } = await import('../runtime/webgpu/node-gpu.ts');
   const { createExecutor } = await import('../runtime/webgpu/plans.ts');
   const gpu = await openNodeGpu({ adapter: adapterChoice(adapter) });
   try {
     const [B, T] = batch.tokens.shape as [number, number];
-    const exec = await createExecutor(gpu, t, { B, T }, { store });
+    const exec = await createExecutor(gpu, t, { B, T }, { store, ...(frozenQuant ? { plan: { frozenQuant } } : {}) });
     const res = await exec.run(batch, { training: false, step: 0 });
     return { loss: res.loss, logits: res.logits!, grads: res.grads };
   } finally {

@@ -5,16 +5,15 @@
 import { buildTrainingGraph } from '../compiler/training.ts';
 import { recomputeOf, type RecomputeMode } from '../compiler/autodiff/recompute.ts';
 import type { Graph } from '../compiler/ir/types.ts';
-import { arenaParts, layoutArena, type ArenaLayout } from '../compiler/lower/memory.ts';
+import { arenaParts } from '../compiler/lower/memory.ts';
 import { PlanError, buildPlan } from '../compiler/lower/plan.ts';
 import type { Plan } from '../compiler/lower/types.ts';
-import { isQuantDtype, type FrozenDtype } from '../compiler/quant/dtype.ts';
-import { quantizableWeights } from '../compiler/quant/select.ts';
+import type { FrozenDtype } from '../compiler/quant/dtype.ts';
 import { wgslBackend } from '../codegen/wgsl/backend.ts';
 import type { Command } from 'commander';
 import { addCompileFlags, compileFile, report, type CompileFlags } from './common.ts';
 import { UserError } from './errors.ts';
-import { frozenDtype, positiveInt } from './flags.ts';
+import { frozenDtype, frozenPlanOptions, positiveInt } from './flags.ts';
 import { capsFor } from './plan.ts';
 import { recomputeFlag, recomputeOption } from './recompute-flag.ts';
 
@@ -57,13 +56,13 @@ export async function memoryReport(g: Graph, flags: MemoryFlags): Promise<Memory
   const unbounded = { ...caps, limits: { ...caps.limits, maxBufferSize: Number.MAX_SAFE_INTEGER } };
   let plan: Plan;
   try {
-    // f16 marks the matrices the GPU can hold compactly (read only as a linear weight or a table).
-    plan = buildPlan(buildTrainingGraph(g, undefined, recompute), dims, wgslBackend(unbounded), { frozenF16: dtype !== 'f32' });
+    // The frozen arena as the GPU would hold it: f16 or quantized slots (codes and scales).
+    plan = buildPlan(buildTrainingGraph(g, undefined, recompute), dims, wgslBackend(unbounded), frozenPlanOptions(dtype));
   } catch (e) {
     if (e instanceof PlanError) throw new UserError(e.message);
     throw e;
   }
-  const frozen = isQuantDtype(dtype) ? quantizedArena(g, plan, dtype) : plan.frozen;
+  const frozen = plan.frozen;
   let parts: number;
   try {
     parts = arenaParts(frozen, caps.limits.maxBufferSize).length;
@@ -75,13 +74,6 @@ export async function memoryReport(g: Graph, flags: MemoryFlags): Promise<Memory
   const r = { frozen: frozen.bytes, trainable: s.trainableBytes, gradients: s.gradBytes, optimizer: s.optimizerStateBytes + s.optimizerScratchBytes, activations_peak: s.activationPeakBytes, other };
   const total = Object.values(r).reduce((a, b) => a + b, 0);
   return { ...r, total, frozen_dtype: dtype, frozen_buffers: parts, recompute, ...dims };
-}
-
-/** The frozen arena with the matrices the plan holds compactly quantized (those of the base). */
-function quantizedArena(g: Graph, plan: Plan, dtype: 'int8' | 'nf4'): ArenaLayout {
-  const compact = new Set(plan.frozen.slots.filter((s) => s.dtype === 'f16').map((s) => s.path));
-  const layouts = new Map([...quantizableWeights(g)].filter(([p]) => compact.has(p)));
-  return layoutArena(g.params.filter((p) => p.partition === 'frozen'), new Set(), { dtype, layouts });
 }
 
 const ROWS: [keyof MemoryReport, string][] = [

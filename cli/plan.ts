@@ -7,7 +7,7 @@ import { wgslBackend } from '../codegen/wgsl/backend.ts';
 import { DEFAULT_CAPS, type AdapterCaps } from '../codegen/wgsl/caps.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { UserError } from './errors.ts';
-import { adapterChoice, frozenF16, positiveInt } from './flags.ts';
+import { adapterChoice, frozenPlanOptions, positiveInt } from './flags.ts';
 
 export interface PlanFlags {
   batch?: string;
@@ -31,7 +31,7 @@ export async function planText(g: Graph, emit: 'plan' | 'wgsl', flags: PlanFlags
   const dims = { B: positiveInt('--batch', flags.batch, 8), T: positiveInt('--seq', flags.seq, 128) };
   const caps = await capsFor(flags.gpu);
   try {
-    const plan = buildPlan(buildTrainingGraph(g), dims, wgslBackend(caps), { frozenF16: frozenF16(flags.frozenDtype) });
+    const plan = buildPlan(buildTrainingGraph(g), dims, wgslBackend(caps), frozenPlanOptions(flags.frozenDtype));
     return emit === 'plan' ? formatPlan(plan) : formatWgsl(plan);
   } catch (e) {
     if (e instanceof PlanError) throw new UserError(e.message);

@@ -17,7 +17,7 @@ import { readWeightsFile, type WeightsReadOptions } from '../runtime/io/read-wei
 import { loadWeights } from '../runtime/weights.ts';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';
 import { UserError } from './errors.ts';
-import { frozenDtype, frozenF16 } from './flags.ts';
+import { frozenDtype, frozenPlanOptions } from './flags.ts';
 import { fillFrozen, frozenPartsFor, stackFrozen } from './multi.ts';
 import { pickTokenizer } from './tokenizer-choice.ts';
 import type { AdapterSpec } from '../runtime/multi/load-node.ts';
@@ -104,11 +104,11 @@ export async function openBackend(name: string, t: TrainingGraph, store: ParamSt
     return new CpuBackend(t, store);
   }
   if (name === 'webgpu' || name === 'auto') {
-    const half = frozenF16(dtype);
+    const frozen = frozenPlanOptions(dtype);
     // Loaded on demand: the CPU backend needs no Dawn.
     const { openWebGpuBackend } = await import('./webgpu-backend.ts');
     if (!ADAPTER_CHOICES.includes(adapter as AdapterChoice)) throw new UserError(`--gpu must be one of ${ADAPTER_CHOICES.join(', ')}, not \`${adapter}\``);
-    return openWebGpuBackend(t, store, name === 'auto', adapter as AdapterChoice, { frozenF16: half });
+    return openWebGpuBackend(t, store, name === 'auto', adapter as AdapterChoice, frozen);
   }
   throw new UserError(`--backend must be cpu, webgpu or auto, not \`${name}\``);
 }

@@ -7,7 +7,7 @@
 import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
 import type { ParamStore } from '../runtime/arena.ts';
 import { CpuBackend, type Backend } from '../runtime/backend.ts';
-import { WebGpuBackend } from '../runtime/webgpu/backend.ts';
+import { WebGpuBackend, type WebGpuBackendOptions } from '../runtime/webgpu/backend.ts';
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
 import { GpuError } from '../runtime/webgpu/errors.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
@@ -15,7 +15,7 @@ import { softwareAdapterNote } from './gpu-note.ts';
 
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message.split('\n')[0]! : String(e));
 
-export async function openWebGpuBackend(t: TrainingGraph, store: ParamStore, fallback: boolean, adapter: AdapterChoice = 'auto', opts: { frozenF16?: boolean } = {}): Promise<Backend> {
+export async function openWebGpuBackend(t: TrainingGraph, store: ParamStore, fallback: boolean, adapter: AdapterChoice = 'auto', opts: WebGpuBackendOptions = {}): Promise<Backend> {
   // --backend auto, --gpu auto: the software adapters are slower than the CPU backend.
   const choice = fallback && adapter === 'auto' ? 'hardware' : adapter;
   try {

@@ -2,7 +2,8 @@
 //
 // embedding: one invocation per output element (4 features when D % 4 = 0). An id outside
 //   the table reads zeros (the CPU reference throws; a GPU kernel cannot). The table may be
-//   stored in f16 (dtype 'f16': two halves to a u32, read with unpack2x16float).
+//   stored in f16 (dtype 'f16': two halves to a u32, read with unpack2x16float), or quantized
+//   (int8, nf4: codes and scales read by quant.ts's reader, dequantized in f32 as the CPU does).
 //   A table larger than one storage binding is looked up in pieces (compiler/lower/split.ts):
 //   attrs `row0` (the piece's first table row) and `table_rows` (the whole table's rows); a piece
 //   writes the ids in its rows, and the first piece also the zeros of ids outside the table.
@@ -12,14 +13,17 @@
 //   every id and adds dy's row where the id is v, in position order. The scan costs
 //   (ids × invocations) comparisons, so rows are split into feature chunks only when the table
 //   has few rows.
+import type { TensorSpec } from '../../compiler/lower/kernels.ts';
 import { LOOP_BUDGET, ceilDiv, checkOutput, declare, fail, fmt, grid, i32, intAttr, numel, operand, u32, widthFor } from './common.ts';
+import { quantReadWgsl, type QuantReadSpec } from './quant.ts';
 import type { OpKernelGen, OpKernelTable } from './types.ts';
 
 /** embedding: table [N, D], ids i32 [...] → out [..., D]. */
 export const embedding: OpKernelGen = (req, caps) => {
-  const tableSpec = operand(req, 0, 'table', ['f32', 'f16']);
+  const tableSpec = operand(req, 0, 'table', ['f32', 'f16', 'int8', 'nf4']);
   const table = tableSpec.shape;
   const half = tableSpec.dtype === 'f16';
+  const quant = quantTable(req, tableSpec);
   const ids = operand(req, 1, 'ids', 'i32').shape;
   if (table.length !== 2) fail(req.op, `embedding table must be 2-D, got ${fmt(table)}`);
   const [N, D] = table as [number, number];
@@ -33,13 +37,17 @@ export const embedding: OpKernelGen = (req, caps) => {
   const T = w === 4 ? 'vec4<f32>' : 'f32';
   const g = grid(req.op, n * DW, caps);
   if (half && D % 2 !== 0) fail(req.op, `a half-float table needs an even row length, got ${D}`);
+  if (quant && N < rows) fail(req.op, 'a quantized table is looked up whole, not in pieces');
   const d = declare([
-    { name: 'in0', variable: 'table', type: half ? (w === 4 ? 'vec2<u32>' : 'u32') : T },
+    { name: 'in0', variable: 'table', type: quant ? 'u32' : half ? (w === 4 ? 'vec2<u32>' : 'u32') : T },
     { name: 'in1', variable: 'ids', type: 'i32' },
     { name: 'out', variable: 'out', type: T },
   ]);
-  // A half-float table's element (or four of them) as f32.
-  const read = (idx: string): string => (!half ? `table[${idx}]` : w === 4 ? `h4(table[${idx}])` : `unpack2x16float(table[(${idx}) >> 1u])[(${idx}) & 1u]`);
+  // A half-float or quantized table's element (or four of them, idx in units of T) as f32.
+  const read = (idx: string): string => {
+    if (quant) return w === 4 ? `vec4<f32>(${[0, 1, 2, 3].map((c) => `qt(4u * (${idx})${c ? ` + ${c}u` : ''})`).join(', ')})` : `qt(${idx})`;
+    return !half ? `table[${idx}]` : w === 4 ? `h4(table[${idx}])` : `unpack2x16float(table[(${idx}) >> 1u])[(${idx}) & 1u]`;
+  };
   const piece = N < rows;
   const lookup = piece
     ? `  let local = id - ROW0;
@@ -59,15 +67,22 @@ const N = ${i32(N)};
 const ROW0 = ${i32(row0)};
 const ROWS = ${i32(rows)};
 const DW = ${u32(DW)}; // features in units of T
-${d.wgsl}${half && w === 4 ? '\nfn h4(p: vec2<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y)); }' : ''}
+${d.wgsl}${half && w === 4 ? '\nfn h4(p: vec2<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(p.x), unpack2x16float(p.y)); }' : ''}${quant ? `\n${quantReadWgsl(quant, 'qt', 'table')}` : ''}
 ${g.entry}
 ${g.prologue}
   let id = ids[i / DW];
 ${lookup}
 }
 `;
-  return { label: `embedding_${N}x${D}_${n}${half ? '_f16' : ''}${piece ? `_rows${row0}` : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+  return { label: `embedding_${N}x${D}_${n}${half ? '_f16' : ''}${quant ? `_${quant.dtype}` : ''}${piece ? `_rows${row0}` : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
 };
+
+/** A quantized table's reader spec (codes and scales, compiler/quant/slot.ts), or undefined for f32 and f16. */
+function quantTable(req: Parameters<OpKernelGen>[0], t: TensorSpec): QuantReadSpec | undefined {
+  if (t.dtype !== 'int8' && t.dtype !== 'nf4') return undefined;
+  if (t.shape.length !== 2 || !t.layout) fail(req.op, `a quantized table must be 2-D with a layout, got ${fmt(t.shape)} ${t.layout ?? 'without one'}`);
+  return { dtype: t.dtype, layout: t.layout, rows: t.shape[0]!, cols: t.shape[1]! };
+}
 
 /** positions: x [B, S, ...] (shape only, not bound) → i32 [S] = offset … offset + S − 1. */
 export const positions: OpKernelGen = (req, caps) => {

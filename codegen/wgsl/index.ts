@@ -20,6 +20,7 @@ import { SHAPE_KERNELS } from './shape.ts';
 import { SOFT_EMBEDDING_KERNELS } from './soft_embedding.ts';
 import { opsWithRole, type ComputedOp } from '../../compiler/ir/ops.ts';
 import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
+import { storedBytes } from './quant.ts';
 
 export { type CrossEntropyFusedKernel } from './cross_entropy.ts';
 export type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, TensorSpec } from './types.ts';
@@ -69,7 +70,7 @@ export function checkBindingSizes(req: OpKernelRequest, caps: AdapterCaps, bound
   const all = [...req.inputs.map((t, i) => [`in${i}`, `operand ${i}`, t] as const), ['out', 'the output', req.output] as const];
   for (const [name, what, t] of all) {
     if (!t || !bound.includes(name)) continue;
-    const bytes = (t.dtype === 'f16' ? 2 : 4) * t.shape.reduce((a, b) => a * b, 1);
+    const bytes = storedBytes(t);
     if (bytes > limit) {
       throw new CodegenError(
         'limit',

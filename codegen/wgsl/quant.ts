@@ -1,31 +1,23 @@
-// Reading a quantized frozen weight inside a kernel (docs/quantization.md): the slot holds the
-// codes, padded to a multiple of 4 bytes, then the f32 scales, all read through one array<u32>
-// binding, so a kernel that reads a quantized matrix needs no second binding. `qw(i)` is element
-// i of the weight in its stored row-major order, dequantized in f32 exactly as the CPU does
-// (compiler/quant: code value × scale, one rounding), so a kernel can take it where it read f32.
-import type { WeightLayout } from '../../compiler/quant/weight.ts';
+// Reading a quantized frozen weight inside a kernel (docs/quantization.md): the slot
+// (compiler/quant/slot.ts) holds the codes, padded to a multiple of 4 bytes, then the f32 scales,
+// all read through one array<u32> binding, so a kernel that reads a quantized matrix needs no
+// second binding. `qw(i)` is element i of the weight in its stored row-major order, dequantized in
+// f32 exactly as the CPU does (compiler/quant: code value × scale, one rounding), so a kernel can
+// take it where it read f32: the matmul's B (matmul/) and the embedding table (embedding.ts).
 import { NF4_BLOCK, NF4_CODE } from '../../compiler/quant/nf4.ts';
+import type { TensorSpec } from '../../compiler/lower/kernels.ts';
+import { codeBytes, slotBytes, type QuantTensor } from '../../compiler/quant/slot.ts';
 
-export interface QuantReadSpec {
-  dtype: 'int8' | 'nf4';
-  layout: WeightLayout;
-  /** The weight's stored shape. */
-  rows: number;
-  cols: number;
-}
+export { codeBytes, packQuantSlot } from '../../compiler/quant/slot.ts';
+/** A quantized weight as its reader sees it (compiler/quant/slot.ts). */
+export type QuantReadSpec = QuantTensor;
 
-/** Bytes of the codes in a slot: one per element (int8) or one per two (nf4), padded to 4. */
-export function codeBytes(q: QuantReadSpec): number {
-  const n = q.rows * q.cols;
-  return Math.ceil((q.dtype === 'int8' ? n : Math.ceil(n / 2)) / 4) * 4;
-}
-
-/** The words of a slot: the codes (padded to a word), then the scales' bits. */
-export function packQuantSlot(q: QuantReadSpec, codes: Uint8Array, scales: Float32Array): Uint32Array {
-  const bytes = new Uint8Array(codeBytes(q) + 4 * scales.length);
-  bytes.set(codes);
-  bytes.set(new Uint8Array(scales.buffer, scales.byteOffset, 4 * scales.length), codeBytes(q));
-  return new Uint32Array(bytes.buffer);
+/** Bytes a tensor of a kernel request occupies: 4 or 2 (f16) per element, or a quantized slot. */
+export function storedBytes(t: TensorSpec): number {
+  if ((t.dtype === 'int8' || t.dtype === 'nf4') && t.shape.length === 2) {
+    return slotBytes({ dtype: t.dtype, layout: t.layout ?? 'out_in', rows: t.shape[0]!, cols: t.shape[1]! });
+  }
+  return (t.dtype === 'f16' ? 2 : 4) * t.shape.reduce((a, b) => a * b, 1);
 }
 
 const f32 = (x: number): string => (Number.isInteger(x) ? `${x}.0` : `${x}`);

@@ -9,12 +9,18 @@
 import type { OptimizerConfig } from '../autodiff/backward.ts';
 import type { Attrs } from '../ir/types.ts';
 import type { KvAttentionSpec, KvKernels } from './kv-cache.ts';
+import type { QuantDtype, WeightLayout } from '../quant/weight.ts';
 import type { MatmulSpec } from './matmul-spec.ts';
 
 export interface TensorSpec {
   shape: number[];
-  /** 'f16': half floats two to a u32 (frozen weights stored in f16; only matmul's B and embedding tables). */
-  dtype: 'f32' | 'i32' | 'f16';
+  /**
+   * 'f16': half floats two to a u32; 'int8', 'nf4': codes then scales (compiler/quant/slot.ts),
+   * with `layout`. Only frozen weights are stored so, read only as matmul's B and embedding tables.
+   */
+  dtype: 'f32' | 'i32' | 'f16' | QuantDtype;
+  /** A quantized tensor's layout: how its channels and blocks run (compiler/quant/weight.ts). */
+  layout?: WeightLayout;
 }
 
 export interface OpKernelRequest {

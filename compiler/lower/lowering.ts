@@ -6,11 +6,13 @@
 import type { TrainingGraph } from '../autodiff/backward.ts';
 import { evalShape } from '../ir/dims.ts';
 import type { Node } from '../ir/types.ts';
+import type { QuantTensor } from '../quant/slot.ts';
+import type { QuantDtype } from '../quant/weight.ts';
 import type { FusionKind, Group } from './fuse.ts';
 import { type BindingName, type Kernel, type KernelBackend, type TensorSpec, WRITTEN } from './kernels.ts';
+import type { KvCacheSize } from './kv-cache.ts';
 import { BufferPool, alignUp } from './memory.ts';
 import { PlanError } from './plan-error.ts';
-import type { KvCacheSize } from './kv-cache.ts';
 import { SplitError, type Window } from './split.ts';
 import type { BufferKind, Phase, PlanBuffer, PlanShader, PlanStep, Region } from './types.ts';
 
@@ -29,6 +31,12 @@ export interface PlanOptions {
    * length. Default false (f32).
    */
   frozenF16?: boolean;
+  /**
+   * Store the base's frozen weight matrices quantized (docs/quantization.md): the matrices the CPU
+   * quantizes (compiler/quant/select.ts), as codes and scales in their arena slots, which the
+   * matmul and embedding kernels dequantize as they read. Takes precedence over frozenF16.
+   */
+  frozenQuant?: QuantDtype;
   /** The key/value cache a decoding graph's kv_attention reads and extends (kv-cache.ts). */
   kvCache?: KvCacheSize;
 }
@@ -62,6 +70,8 @@ export class Lowering {
   globalsId = -1;
   /** Param nodes whose arena slot holds f16 (PlanOptions.frozenF16). */
   readonly half = new Set<number>();
+  /** Param nodes whose arena slot holds codes and scales (PlanOptions.frozenQuant). */
+  readonly quant = new Map<number, QuantTensor>();
   /** The kernel group being lowered (the pool's clock). */
   time = 0;
   readonly root = (id: number): number => {
@@ -120,6 +130,8 @@ export class Lowering {
   }
 
   spec(id: number): TensorSpec {
+    const q = this.quant.get(this.root(id));
+    if (q) return { shape: this.shapes[id]!, dtype: q.dtype, layout: q.layout };
     return { shape: this.shapes[id]!, dtype: this.half.has(this.root(id)) ? 'f16' : this.nodes[id]!.dtype };
   }
 

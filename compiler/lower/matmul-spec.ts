@@ -7,6 +7,8 @@
 //   B stored [K,N] (op = identity) or [N,K] (transB)
 //   C [M,N] row-major; bias [N]; batch dimensions are flattened into M by the caller.
 
+import type { QuantTensor } from '../quant/slot.ts';
+
 export type Activation = 'gelu' | 'relu' | 'silu';
 /** Activations whose gradient an epilogue applies: those above and tanh (BERT's pooler). */
 export type GradActivation = Activation | 'tanh';
@@ -54,6 +56,13 @@ export interface MatmulSpec {
    * feature is needed. Offsets and strides are still in elements.
    */
   halfB?: boolean;
+  /**
+   * B is a quantized frozen weight (int8 or nf4: codes, then scales, in one binding;
+   * compiler/quant/slot.ts), dequantized as it is read; the products still accumulate in f32.
+   * Element (row, col) of the stored B is element row·ldb + bCol + col of the whole matrix, which
+   * is always bound whole (a split piece windows A and C only).
+   */
+  quantB?: QuantTensor;
   /**
    * A second product of the same M × N, added before the bias and activation:
    * C = act(alpha·op(A)·op(B) + alpha2·op(A2)·op(B2) + bias), A2 and B2 bound after B, dense and

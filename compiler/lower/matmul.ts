@@ -1,6 +1,6 @@
 // Lowering the matrix products: linear layers and their weight gradients as MatmulSpecs
 // (compiler/lower/matmul-spec.ts), with what the fusions add to them (alpha, a folded scale, an
-// activation, an epilogue, a second product, f16 weights), as one dispatch or as pieces
+// activation, an epilogue, a second product, f16 or quantized weights), as one dispatch or as pieces
 // (split.ts) when an operand is larger than one binding.
 import type { Node } from '../ir/types.ts';
 import type { Group } from './fuse.ts';
@@ -44,7 +44,7 @@ function matmulOperands(lw: Lowering, n: Node): Product {
     : { spec: { M: last(ds), N: last(xs), K: R, transA: true }, a: dy, b: x };
 }
 
-/** A matmul group's product: operands, alpha (scale_alpha, folded scales), activation, f16 B. */
+/** A matmul group's product: operands, alpha (scale_alpha, folded scales), activation, f16 or quantized B. */
 function matmulOf(lw: Lowering, gr: Group): Product {
   const m = matmulOperands(lw, lw.nodes[gr.nodes[0]!]!);
   const { spec } = m;
@@ -53,6 +53,8 @@ function matmulOf(lw: Lowering, gr: Group): Product {
   // Folded scales (scale_fold): read their operand, multiply alpha by their factor.
   for (const x of [m.a, m.b]) if (lw.folded.has(x)) spec.alpha = (spec.alpha ?? 1) * lw.folded.get(x)!;
   if (lw.half.has(lw.root(m.b))) spec.halfB = true;
+  const q = lw.quant.get(lw.root(m.b));
+  if (q) spec.quantB = q;
   return m;
 }
 
@@ -113,7 +115,7 @@ function lowerProducts(lw: Lowering, gr: Group, phase: Phase, out: Region): void
     lw.backend.secondProduct() &&
     lw.pieces(gr, () => splitMatmul(main.spec, lw.limit)) === null &&
     lw.pieces(gr, () => splitMatmul(s, lw.limit)) === null &&
-    !s.halfB && !s.bias && !s.activation && s.M === main.spec.M && s.N === main.spec.N;
+    !s.halfB && !s.quantB && !s.bias && !s.activation && s.M === main.spec.M && s.N === main.spec.N;
   if (one) {
     main.spec.second = { K: s.K, ...(s.transA ? { transA: true } : {}), ...(s.transB ? { transB: true } : {}), ...(s.alpha !== undefined ? { alpha: s.alpha } : {}) };
     setEpilogue(lw, gr, main.spec);

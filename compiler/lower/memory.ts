@@ -3,7 +3,8 @@
 // for activations and backward temporaries (a value's buffer returns to the pool after its
 // last use and is reused, best fit, by later values). Pure: sizes and offsets only.
 import type { Param } from '../ir/types.ts';
-import { quantizedBytes, type QuantDtype, type WeightLayout } from '../quant/weight.ts';
+import { slotBytes } from '../quant/slot.ts';
+import type { QuantDtype, WeightLayout } from '../quant/weight.ts';
 
 /** WebGPU's largest minStorageBufferOffsetAlignment: a 256-aligned offset binds on every adapter. */
 export const ALIGN = 256;
@@ -18,7 +19,10 @@ export interface ArenaSlot {
   shape: number[];
   /** Byte offset in the arena (a multiple of 256). */
   offset: number;
-  /** Bytes of the tensor (4 · elements, 2 · elements in f16, codes + scales quantized); the slot occupies alignUp(bytes). */
+  /**
+   * Bytes of the tensor (4 · elements, 2 · elements in f16; quantized, the codes padded to 4 bytes
+   * and the scales: compiler/quant/slot.ts); the slot occupies alignUp(bytes).
+   */
   bytes: number;
   /**
    * How the arena stores it: f32, IEEE half floats (frozen weights, PlanOptions.frozenF16), or
@@ -51,7 +55,7 @@ export function layoutArena(params: readonly Param[], half: ReadonlySet<string> 
   const slots = params.map((p) => {
     const layout = quant?.layouts.get(p.path);
     const dtype = layout ? quant!.dtype : half.has(p.path) ? 'f16' : 'f32';
-    const bytes = layout ? quantizedBytes(quant!.dtype, p.shape, layout) : (dtype === 'f16' ? 2 : 4) * numel(p.shape);
+    const bytes = layout ? slotBytes({ dtype: quant!.dtype, layout, rows: p.shape[0]!, cols: p.shape[1]! }) : (dtype === 'f16' ? 2 : 4) * numel(p.shape);
     const slot: ArenaSlot = { path: p.path, shape: [...p.shape], offset, bytes, decay: p.shape.length >= 2, dtype, ...(layout ? { layout } : {}) };
     offset += alignUp(bytes);
     return slot;

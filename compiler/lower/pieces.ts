@@ -21,6 +21,8 @@ export function lowerPieces(lw: Lowering, gr: Group, phase: Phase, req: OpKernel
     });
   if (req.op === 'embedding' && bind.in0!.bytes > lw.limit) {
     const [N, D] = first!.shape as [number, number];
+    // Codes and scales are one slot: a quantized table is looked up whole.
+    if (first!.dtype === 'int8' || first!.dtype === 'nf4') throw lw.tooLarge(gr, 'in0', bind.in0!.bytes);
     const rowBytes = (first!.dtype === 'f16' ? 2 : 4) * D;
     const parts = chunks(N, lw.pieces(gr, () => rowsPerWindow(N, rowBytes, lw.limit, `embedding table [${N}, ${D}]`)));
     return emit(parts, (c) => ({

@@ -22,6 +22,7 @@ import type { BindingName, KernelBackend, OpKernelRequest, PairFusion, TensorSpe
 import { DECODE_LOWERED, lowerDecodeOp } from './kv-cache.ts';
 import { lossPieces, lowerCrossEntropy } from './loss.ts';
 import { Lowering, type PlanOptions } from './lowering.ts';
+import { frozenQuantOf } from './frozen-quant.ts';
 import { lowerMatmul } from './matmul.ts';
 import { type ArenaLayout, arenaParts, layoutArena, numel } from './memory.ts';
 import { lowerOptimizer } from './optimizer.ts';
@@ -134,8 +135,9 @@ class Planner extends Lowering {
   /** The two parameter arenas (256-aligned slots), the gradient arena and the globals. */
   private layoutParameters(): { frozen: ArenaLayout; trainable: ArenaLayout; ids: Plan['ids'] } {
     const params = this.t.graph.params;
-    const halfPaths = this.opts.frozenF16 ? this.halfWeights() : new Set<string>();
-    const frozen = layoutArena(params.filter((p) => p.partition === 'frozen'), halfPaths);
+    const quant = this.opts.frozenQuant ? frozenQuantOf(this.t, this.opts.frozenQuant) : undefined;
+    const halfPaths = new Set([...(this.opts.frozenF16 ? this.halfWeights() : [])].filter((p) => !quant?.layouts.has(p)));
+    const frozen = layoutArena(params.filter((p) => p.partition === 'frozen'), halfPaths, quant);
     const trainable = layoutArena(params.filter((p) => p.partition === 'trainable'));
     // A frozen arena over maxBufferSize (GPT-2 in f32 is 475 MiB; WebGPU's default is 256 MiB)
     // is stored in several buffers, each a run of whole slots.
@@ -165,6 +167,8 @@ class Planner extends Lowering {
       if (n.op !== 'param') continue;
       this.regions[n.id] = slotOf.get(n.attrs.path as string);
       if (halfPaths.has(n.attrs.path as string)) this.half.add(n.id);
+      const layout = quant?.layouts.get(n.attrs.path as string);
+      if (layout) this.quant.set(n.id, { dtype: quant!.dtype, layout, rows: this.shapes[n.id]![0]!, cols: this.shapes[n.id]![1]! });
     }
     return { frozen, trainable, ids };
   }

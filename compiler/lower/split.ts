@@ -6,6 +6,7 @@
 // Windows start at a multiple of 64 rows, so their byte offsets are multiples of 256 (a row is
 // at least 4 bytes; an f16 row has an even length): every adapter accepts them as binding
 // offsets. Pure: sizes and offsets only.
+import { slotBytes } from '../quant/slot.ts';
 import { type MatmulSpec, stridesOf } from './matmul-spec.ts';
 
 /** Rows per window start at multiples of this (64 rows × ≥ 4 bytes = a 256-byte offset). */
@@ -68,13 +69,17 @@ export function splitMatmul(spec: MatmulSpec, limit: number): MatmulPiece[] | nu
     throw new SplitError('splitMatmul takes a dense product, not a piece of one');
   }
   const bSize = spec.halfB ? 2 : 4; // bytes per element of B (frozen weights may be f16)
+  // A quantized B (codes, then scales) is bound whole in every piece: it never splits N or K.
+  const qB = spec.quantB ? slotBytes(spec.quantB) : 0;
+  if (qB > limit) throw new SplitError(`a quantized B of ${qB} bytes is larger than one binding (${limit}) and cannot be split`);
   const fits = (elems: number, size = 4) => size * elems <= limit;
-  if (fits(M * K) && fits(K * N, bSize) && fits(M * N)) return null;
+  if (fits(M * K) && (qB > 0 || fits(K * N, bSize)) && fits(M * N)) return null;
   const what = `matmul ${M}×${K}·${K}×${N}`;
   // Rows of the stored A are M (or K when transposed) rows of length lda; likewise B and C.
   const mc = Math.min(rowsPerWindow(M, 4 * N, limit, what), tA ? M : rowsPerWindow(M, 4 * K, limit, what));
-  const nc = tB ? rowsPerWindow(N, bSize * K, limit, what) : N;
-  const kc = Math.min(tA ? rowsPerWindow(K, 4 * M, limit, what) : K, tB ? K : rowsPerWindow(K, bSize * N, limit, what));
+  const nc = tB && !qB ? rowsPerWindow(N, bSize * K, limit, what) : N;
+  const kc = Math.min(tA ? rowsPerWindow(K, 4 * M, limit, what) : K, tB || qB ? K : rowsPerWindow(K, bSize * N, limit, what));
+  if (qB && kc < K) throw new SplitError(`${what}: a quantized B cannot be split along K`);
   const pieces: MatmulPiece[] = [];
   for (const m of chunks(M, mc)) {
     for (const n of chunks(N, nc)) {
@@ -88,6 +93,7 @@ export function splitMatmul(spec: MatmulSpec, limit: number): MatmulPiece[] | nu
           ...(tA ? { transA: true } : {}),
           ...(tB ? { transB: true } : {}),
           ...(spec.halfB ? { halfB: true } : {}),
+          ...(spec.quantB ? { quantB: spec.quantB } : {}),
           ...(spec.alpha !== undefined ? { alpha: spec.alpha } : {}),
           ...(lastK ? wholeSumEpilogue(spec, m.start * dense.ldc) : {}),
           ...(spec.bias && first ? { bias: true } : {}),
@@ -102,7 +108,7 @@ export function splitMatmul(spec: MatmulSpec, limit: number): MatmulPiece[] | nu
         pieces.push({
           spec: piece,
           a: tA ? rowWindow(k.start, k.count, 4 * M) : rowWindow(m.start, m.count, 4 * K),
-          b: tB ? rowWindow(n.start, n.count, bSize * K) : rowWindow(k.start, k.count, bSize * N),
+          b: qB ? { offset: 0, bytes: qB } : tB ? rowWindow(n.start, n.count, bSize * K) : rowWindow(k.start, k.count, bSize * N),
           c: rowWindow(m.start, m.count, 4 * N),
           ...(piece.bias ? { bias: rowWindow(n.start, n.count, 4) } : {}),
         });

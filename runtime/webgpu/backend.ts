@@ -5,6 +5,7 @@
 // powers of two, padded on the right where that is harmless) and kept, all reading the same
 // parameter buffers. Nothing runs on the CPU.
 import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
+import type { QuantDtype } from '../../compiler/quant/weight.ts';
 import type { ParamStore } from '../arena.ts';
 import { CpuBackend, type Backend, type StepResult } from '../backend.ts';
 import type { Batch } from '../cpu/executor.ts';
@@ -16,6 +17,17 @@ import { GpuExecutor } from './executor.ts';
 import type { Gpu } from './gpu.ts';
 import { lengthBucket, padBatch, padsSafely, trimLogits } from './length-buckets.ts';
 import { createEvalExecutor, createExecutor } from './plans.ts';
+
+/** How the GPU stores the frozen weight matrices (the planner's options of the same names). */
+export interface WebGpuBackendOptions {
+  /** In f16 (PlanOptions.frozenF16): the host store is rounded to the same values. */
+  frozenF16?: boolean;
+  /**
+   * Quantized (PlanOptions.frozenQuant): codes and scales on the GPU, quantized at upload from the
+   * store, which already holds the values they stand for (runtime/quantize-store.ts).
+   */
+  frozenQuant?: QuantDtype;
+}
 
 export class WebGpuBackend implements Backend {
   readonly name: string;
@@ -33,8 +45,7 @@ export class WebGpuBackend implements Backend {
     readonly gpu: Gpu,
     readonly training: TrainingGraph,
     readonly store: ParamStore,
-    /** frozenF16: frozen weight matrices in f16 on the GPU (PlanOptions.frozenF16). */
-    private readonly opts: { frozenF16?: boolean } = {},
+    private readonly opts: WebGpuBackendOptions = {},
   ) {
     this.name = `webgpu (${gpu.info.adapterClass}: ${gpu.info.description || gpu.info.device || gpu.info.vendor})`;
     this.cpu = new CpuBackend(training, store);
@@ -82,7 +93,7 @@ export class WebGpuBackend implements Backend {
 
   /** The planner options of every plan on this backend's parameter buffers. */
   planOptions() {
-    return { frozenF16: this.opts.frozenF16 ?? false };
+    return { frozenF16: this.opts.frozenF16 ?? false, ...(this.opts.frozenQuant ? { frozenQuant: this.opts.frozenQuant } : {}) };
   }
 
   /**

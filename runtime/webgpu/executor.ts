@@ -19,6 +19,8 @@ import { float32ToHalf } from '../io/half.ts';
 import type { OptimizerState } from '../optim.ts';
 import { GpuError } from './errors.ts';
 import type { Batch as GpuBatch, Gpu, Kernel } from './gpu.ts';
+import { packQuantized } from '../../compiler/quant/slot.ts';
+import { quantizeWeight } from '../../compiler/quant/weight.ts';
 
 export interface GpuRunOptions {
   /** Dropout is active in training mode. */
@@ -368,14 +370,19 @@ function packArena(arena: Arena, layout: Plan['trainable']): Float32Array {
   return packFlat(arena, layout, arena.data);
 }
 
-/** Values in the CPU arena's layout (contiguous slots) → the plan's aligned layout (f16 slots rounded to nearest even). */
+/**
+ * Values in the CPU arena's layout (contiguous slots) → the plan's aligned layout (f16 slots
+ * rounded to nearest even; quantized slots as codes and scales, quantized here as the CPU does).
+ */
 function packFlat(arena: Arena, layout: Plan['trainable'], flat: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }): Float32Array {
   const out = new Float32Array(layout.bytes / 4);
   const halves = new Uint16Array(out.buffer);
+  const words = new Uint32Array(out.buffer);
   for (const s of layout.slots) {
     const src = arena.slot(s.path);
     const values = flat.subarray(src.offset, src.offset + src.size);
     if (s.dtype === 'f16') halves.set(float32ToHalf(Float32Array.from(values), 'F16'), s.offset / 2);
+    else if (s.dtype === 'int8' || s.dtype === 'nf4') words.set(packQuantized(quantizeWeight(values, s.shape, s.layout!, s.dtype)), s.offset / 4);
     else out.set(values, s.offset / 4);
   }
   return out;

@@ -23,7 +23,7 @@ export function regblockWgsl(spec: MatmulSpec, wg: [number, number], rowBlocks: 
   const st = stridesOf(spec);
   // vec4 reads where the contiguous dimension, the stride and the first column are multiples of 4
   const a4 = (tA ? M : K) % 4 === 0 && st.lda % 4 === 0 && st.aCol % 4 === 0;
-  const b4 = (tB ? K : N) % 4 === 0 && st.ldb % 4 === 0 && st.bCol % 4 === 0;
+  const b4 = !spec.quantB && (tB ? K : N) % 4 === 0 && st.ldb % 4 === 0 && st.bCol % 4 === 0;
   const c4 = vec4C(spec);
   const K4 = K - (K % 4);
   const groups = Array.from({ length: rowBlocks }, (_, g) => g);
@@ -48,10 +48,10 @@ export function regblockWgsl(spec: MatmulSpec, wg: [number, number], rowBlocks: 
       // row k+i of stored A, columns m..m+3 of group g (contiguous)
       return a4 ? `a[((k + ${i}u) * LDA + AC + m0 + ${4 * g}u) / 4u]` : vec4Of((r) => `a[(k + ${i}u) * LDA + AC + ${mr(g, r)}]`);
     });
-  // B's reads: a vec4 at a multiple-of-4 index, or one element (half floats unpacked).
+  // B's reads: a vec4 at a multiple-of-4 index, or one element (half floats unpacked, quantized dequantized).
   const half = !!spec.halfB;
   const bVec = (idx4: string): string => (half ? `bh4(b[${idx4}])` : `b[${idx4}]`);
-  const bOne = (idx: string): string => (b4 ? `${bVec(`(${idx}) / 4u`)}[(${idx}) % 4u]` : half ? `bh1(${idx})` : `b[${idx}]`);
+  const bOne = (idx: string): string => (b4 ? `${bVec(`(${idx}) / 4u`)}[(${idx}) % 4u]` : spec.quantB ? `qb(${idx})` : half ? `bh1(${idx})` : `b[${idx}]`);
   const bCols = LANES.map((i) => {
     if (!tB) {
       // row k+i of B, columns n0..n0+3

@@ -8,10 +8,12 @@
 import { dropoutThreshold } from '../../../compiler/ir/dropout.ts';
 import type { MatmulBinding } from '../../../compiler/lower/kernels.ts';
 import { GRAD_ACTIVATIONS, type MatmulSpec, bindingElements, stridesOf } from '../../../compiler/lower/matmul-spec.ts';
+import { slotBytes } from '../../../compiler/quant/slot.ts';
 import { CodegenError } from '../../codegen-error.ts';
 import type { KernelLimits } from '../caps.ts';
 import { PCG4_WGSL, PCG_WGSL } from '../dropout.ts';
 import { unaryFn, unaryGradFn } from '../elementwise.ts';
+import { quantReadWgsl } from '../quant.ts';
 
 export type MatmulVariant = 'regblock' | 'tiled';
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['regblock', 'tiled'];
@@ -88,8 +90,9 @@ export function checkSpec(spec: MatmulSpec, limits: MatmulLimits): void {
   checkEpilogue(spec);
   const elems = bindingElements(spec);
   if (spec.halfB && (s.ldb % 2 !== 0 || s.bCol % 2 !== 0)) throw new CodegenError('validation', 'a half-float B needs an even row stride and first column (two halves per u32)');
+  if (spec.quantB) checkQuantB(spec, elems.b);
   for (const name of ['a', 'b', 'c'] as const) {
-    const bytes = elems[name] * (name === 'b' && spec.halfB ? 2 : 4);
+    const bytes = name === 'b' && spec.quantB ? slotBytes(spec.quantB) : elems[name] * (name === 'b' && spec.halfB ? 2 : 4);
     if (bytes > limits.maxStorageBufferBindingSize) {
       // The planner splits such products into pieces (compiler/lower/split.ts) before asking here.
       throw new CodegenError(
@@ -98,6 +101,16 @@ export function checkSpec(spec: MatmulSpec, limits: MatmulLimits): void {
           `maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize}); split it into pieces`,
       );
     }
+  }
+}
+
+/** A quantized B is the whole stored matrix: its rows are LDB long and hold every element B reads. */
+function checkQuantB(spec: MatmulSpec, elems: number): void {
+  const q = spec.quantB!;
+  if (spec.halfB) throw new CodegenError('validation', 'a matmul B is either half floats or quantized, not both');
+  const s = stridesOf(spec);
+  if (q.cols !== s.ldb || elems > q.rows * q.cols) {
+    throw new CodegenError('validation', `matmul quantized B [${q.rows}, ${q.cols}] does not hold a B of ${elems} elements in rows of ${s.ldb}`);
   }
 }
 
@@ -133,7 +146,9 @@ export function header(spec: MatmulSpec, kinds: BindingKinds): string {
   out.push(`const LDA = ${s.lda}u;`, `const LDB = ${s.ldb}u;`, `const LDC = ${s.ldc}u;`);
   out.push(`const AC = ${s.aCol}u;`, `const BC = ${s.bCol}u;`, `const CC = ${s.cCol}u;`);
   out.push(`@group(0) @binding(0) var<storage, read> a: array<${kinds.a}>;`);
-  out.push(`@group(0) @binding(1) var<storage, read> b: array<${kinds.b}>;`);
+  out.push(`@group(0) @binding(1) var<storage, read> b: array<${spec.quantB ? 'u32' : kinds.b}>;`);
+  // A quantized B's element i (stored order) as f32: qb(i).
+  if (spec.quantB) out.push(quantReadWgsl(spec.quantB, 'qb', 'b'));
   let binding = 2;
   if (spec.second) {
     out.push(`const K2 = ${spec.second.K}u;`);
@@ -187,6 +202,7 @@ export function labelOf(spec: MatmulSpec, variant: MatmulVariant): string {
   const second = spec.second ? `plus${spec.second.transA ? 'T' : 'N'}${spec.second.transB ? 'T' : 'N'}${spec.second.K}` : '';
   const extra = [
     spec.halfB ? 'hb' : '',
+    spec.quantB?.dtype ?? '',
     second,
     spec.bias ? 'bias' : '',
     spec.activationGrad ? `d${spec.activationGrad}` : '',

@@ -23,7 +23,7 @@ export function tiledWgsl(spec: MatmulSpec, wg: [number, number], BK: number): s
   const T = wg[0] * wg[1];
   const aLoads = ceilDiv(BM * BK, T);
   const bLoads = ceilDiv(BK * BN, T);
-  const bRead = (idx: string): string => (spec.halfB ? `bh1(${idx})` : `b[${idx}]`);
+  const bRead = (idx: string): string => (spec.quantB ? `qb(${idx})` : spec.halfB ? `bh1(${idx})` : `b[${idx}]`);
 
   const body: string[] = [];
   body.push(`const BM = ${BM}u;`, `const BN = ${BN}u;`, `const BK = ${BK}u;`, `const T = ${T}u;`);
