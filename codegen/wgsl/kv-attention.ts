@@ -13,11 +13,11 @@
 // causal attention with P + past[b] slots before it, so query i sees P + past[b] + i + 1 keys, and
 // head h reads kv head ⌊h·KV/H⌋ = ⌊h/G⌋. Sizes are constants, as in every kernel here.
 import { cacheGeometry, visibility } from '../../compiler/ir/attention-geometry.ts';
-import type { KvAttentionSpec, KvKernel } from '../../compiler/lower/kv-cache.ts';
+import type { KvAttentionSpec, KvKernel } from '../../compiler/lower/kv-cache-spec.ts';
 import { CodegenError } from '../codegen-error.ts';
 import { f32, u32 } from './common.ts';
 
-export type { KvAttentionSpec, KvKernel } from '../../compiler/lower/kv-cache.ts';
+export type { KvAttentionSpec, KvKernel } from '../../compiler/lower/kv-cache-spec.ts';
 
 const WG = 64;
 

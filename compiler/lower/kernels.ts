@@ -8,7 +8,7 @@
 // bake sizes into its code as constants.
 import type { OptimizerConfig } from '../autodiff/backward.ts';
 import type { Attrs } from '../ir/types.ts';
-import type { KvAttentionSpec, KvKernels } from './kv-cache.ts';
+import type { KvAttentionSpec, KvKernels } from './kv-cache-spec.ts';
 import type { QuantDtype, WeightLayout } from '../quant/weight.ts';
 import type { MatmulSpec } from './matmul-spec.ts';
 

@@ -9,47 +9,10 @@ import type { Group } from './fuse.ts';
 import type { BindingName, OpKernelRequest } from './kernels.ts';
 import type { Lowering } from './lowering.ts';
 import { PlanError } from './plan-error.ts';
+import type { KvAttentionSpec, KvCacheSize, KvKernel } from './kv-cache-spec.ts';
 import type { Phase, Region } from './types.ts';
 
-/** What a cache holds: `rows` sequences of at most `positions` positions each besides an attention's prefix. */
-export interface KvCacheSize {
-  rows: number;
-  positions: number;
-}
-
-export interface KvAttentionSpec {
-  /** Rows in the batch, positions in the chunk. */
-  B: number;
-  S: number;
-  heads: number;
-  kvHeads: number;
-  /** Features per head. */
-  hd: number;
-  /** Prefix keys and values at the front of every row (prefix tuning). */
-  prefix: number;
-  /** Cache rows allocated and slots per row. */
-  rows: number;
-  slots: number;
-  /** Whether the prefix keys and values are operands (a prefill: rows that start write them); default true. */
-  prefixGiven?: boolean;
-}
-
-export interface KvKernel {
-  label: string;
-  wgsl: string;
-  /**
-   * Storage buffers in @binding order: `q`, `k`, `v`, `past`, `rows`, `prefix_k`, `prefix_v` (the
-   * op's operands), `cache_k`, `cache_v` (written by append) and `out` (written by attend).
-   */
-  bindings: readonly string[];
-  workgroups: [number, number, number];
-}
-
-/** kv_attention's two kernels: append (the chunk's keys and values into the cache), then attend. */
-export interface KvKernels {
-  append: KvKernel;
-  attend: KvKernel;
-}
+export type * from './kv-cache-spec.ts';
 
 /** The ops this file lowers. */
 export const DECODE_LOWERED: ReadonlySet<string> = new Set(['kv_attention', 'decode_rope']);

@@ -10,7 +10,7 @@ import type { QuantTensor } from '../quant/slot.ts';
 import type { QuantDtype } from '../quant/weight.ts';
 import type { FusionKind, Group } from './fuse.ts';
 import { type BindingName, type Kernel, type KernelBackend, type TensorSpec, WRITTEN } from './kernels.ts';
-import type { KvCacheSize } from './kv-cache.ts';
+import type { KvCacheSize } from './kv-cache-spec.ts';
 import { BufferPool, alignUp } from './memory.ts';
 import { PlanError } from './plan-error.ts';
 import { SplitError, type Window } from './split.ts';

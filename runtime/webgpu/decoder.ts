@@ -11,7 +11,7 @@
 // different times do not plan (and compile) a batch size each.
 import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { COUNT, decodeGraphs, PAST, ROWS, type DecodeGraphs } from '../../compiler/decode/graph.ts';
-import type { KvCacheSize } from '../../compiler/lower/kv-cache.ts';
+import type { KvCacheSize } from '../../compiler/lower/kv-cache-spec.ts';
 import { buildPlan, PlanError, type Plan } from '../../compiler/lower/plan.ts';
 import { wgslBackend } from '../../codegen/wgsl/backend.ts';
 import type { Tensor } from '../cpu/tensor.ts';
