@@ -11,6 +11,7 @@
 // so the graph has no scale op. The stacked weights are the graph's second ("trainable") arena:
 // served forward-only; a training graph over it trains every adapter on its own sequences.
 import type { Graph, Param } from '../ir/types.ts';
+import { ACTIVATION_OPS } from '../peft/adapter.ts';
 import { addHook, GraphEditor, linearSite, moduleSite, MultiGraphError, type Hook } from './edit.ts';
 
 export const ADAPTER_IDS = 'adapter_ids';
@@ -32,7 +33,7 @@ export const bankPaths = {
   upBias: (m: string) => `${m}.adapters.stacked.up.bias`,
 };
 
-const ACTIVATIONS = new Set(['relu', 'gelu', 'silu', 'tanh']);
+const ACTIVATIONS = new Set(Object.keys(ACTIVATION_OPS));
 
 export function bankGraph(base: Graph, spec: BankSpec): Graph {
   const peft = base.params.filter((p) => p.origin !== 'base' && p.origin !== 'head');
@@ -75,7 +76,7 @@ export function bankGraph(base: Graph, spec: BankSpec): Graph {
       const U = ed.param(stacked(bankPaths.up(a.module), [N, dout, a.width], 'adapter', m, settings));
       const bU = ed.param(stacked(bankPaths.upBias(a.module), [N, dout], 'adapter', m, settings));
       const h = ed.emit('linear_gather', [src, D, ids, bD], { layout: 'out_in' });
-      const act = ed.emit(a.activation, [h]);
+      const act = ed.emit(ACTIVATION_OPS[a.activation]!, [h]);
       const up = ed.emit('linear_gather', [act, U, ids, bU], { layout: 'out_in' });
       return ed.emit('add', [y, up]);
     });

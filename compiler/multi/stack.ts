@@ -9,6 +9,7 @@
 // the graph's own (trained) adapter on the same module reads the output of all of them, so it
 // sits on top. LoRA updates add, so their order does not matter.
 import type { Graph, Param } from '../ir/types.ts';
+import { ACTIVATION_OPS } from '../peft/adapter.ts';
 import type { AdapterShape } from './describe.ts';
 import { addHook, GraphEditor, linearSite, moduleSite, MultiGraphError, type Hook } from './edit.ts';
 
@@ -85,7 +86,7 @@ export function stackAdapters(g: Graph, parts: StackPart[]): Graph {
       const settings = { bottleneck: a.width, activation: a.activation, placement: a.placement, scale: a.scale };
       const p = (t: 'down.weight' | 'down.bias' | 'up.weight' | 'up.bias', shape: number[]) => ed.param(frozen(part, stackPaths.adapter(a.module, part.name, t), shape, 'adapter', m, settings));
       const h = ed.emit('linear', [src, p('down.weight', [a.width, a.din]), p('down.bias', [a.width])], { layout: 'out_in' });
-      const act = ed.emit(a.activation, [h]);
+      const act = ed.emit(ACTIVATION_OPS[a.activation]!, [h]);
       const up = ed.emit('linear', [act, p('up.weight', [a.dout, a.width]), p('up.bias', [a.dout])], { layout: 'out_in' });
       const f = w * a.scale;
       return ed.emit('add', [y, f === 1 ? up : ed.emit('scale', [up], { factor: f })]);

@@ -10,6 +10,12 @@ import { POISON, type Value } from '../values.ts';
 import type { MethodApp } from './assign.ts';
 import { chain } from './chain.ts';
 
+/**
+ * An adapter's activation by name → the IR op computing it: `gelu` is the exact GELU (AdapterHub's
+ * and transformers' "gelu"), `gelu_tanh` the tanh form ("gelu_new"), as the builtin functions.
+ */
+export const ACTIVATION_OPS: Readonly<Record<string, string>> = { relu: 'relu', gelu: 'gelu_erf', gelu_tanh: 'gelu', silu: 'silu', tanh: 'tanh' };
+
 export function adapterWidth(s: MethodApp['settings'], d: number): number {
   return (s.bottleneck as number) || Math.max(1, Math.floor(d / (s.reduction as number)));
 }
@@ -34,7 +40,7 @@ export function applyAdapter(t: MethodHost, app: MethodApp, x: Tensor, y: Tensor
   const bu = t.param(`${path}.up.bias`, [dout], { ...opts, init: { kind: 'zeros' } });
   const out = chain(src, [
     (v) => t.op('linear', [v, wd, bd], { layout: 'out_in' }, range, 'adapter down'),
-    (v) => t.op(s.activation as string, [v], {}, range),
+    (v) => t.op(ACTIVATION_OPS[s.activation as string]!, [v], {}, range),
     (v) => t.op('linear', [v, wu, bu], { layout: 'out_in' }, range, 'adapter up'),
     (v) => (s.scale === 1 ? v : t.op('scale', [v], { factor: s.scale as number }, range)),
     (v) => t.op('add', [y, v], {}, range, 'adapter'),

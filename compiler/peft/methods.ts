@@ -72,7 +72,7 @@ class Checker {
   }
 }
 
-const ACTIVATIONS = ['relu', 'gelu', 'silu', 'tanh'];
+const ACTIVATIONS = ['relu', 'gelu', 'gelu_tanh', 'silu', 'tanh'];
 
 export const METHODS: Record<MethodName, MethodSpec> = {
   lora: {

@@ -42,8 +42,8 @@ const LOCATIONS: Partial<Record<Family, { ours: Record<Location, RegExp>; theirs
   },
 };
 
-/** Our activation names → the library's (transformers' ACT2FN names). Our gelu is the tanh form. */
-export const ACTIVATION_NAMES: Record<string, string> = { relu: 'relu', gelu: 'gelu_new', silu: 'silu', tanh: 'tanh' };
+/** Our activation names → the library's (transformers' ACT2FN names: "gelu" exact, "gelu_new" the tanh form). */
+export const ACTIVATION_NAMES: Record<string, string> = { relu: 'relu', gelu: 'gelu', gelu_tanh: 'gelu_new', silu: 'silu', tanh: 'tanh' };
 
 interface Placed {
   module: string;

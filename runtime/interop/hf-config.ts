@@ -182,7 +182,7 @@ function bottleneck(c: Obj, where: string): BottleneckConfig {
   if (a.inv_adapter !== undefined && a.inv_adapter !== null) throw new InteropError(`${where}: invertible adapters (inv_adapter) are not supported`);
   const act = String(a.non_linearity).toLowerCase();
   const ours = Object.entries(ACTIVATION_NAMES).find(([, theirs]) => theirs === act || (act === 'swish' && theirs === 'silu'))?.[0];
-  if (!ours) throw new InteropError(`${where}: non_linearity ${JSON.stringify(a.non_linearity)} has no exact counterpart here (relu, gelu_new, silu/swish, tanh)`);
+  if (!ours) throw new InteropError(`${where}: non_linearity ${JSON.stringify(a.non_linearity)} has no exact counterpart here (relu, gelu, gelu_new, silu/swish, tanh)`);
   const rf = a.reduction_factor;
   const reduction = typeof rf === 'number' && rf > 0 ? rf : f.numbers('reduction_factor');
   if (typeof reduction === 'object' && reduction.default === undefined) throw new InteropError(`${where}: reduction_factor per layer needs a "default"`);
