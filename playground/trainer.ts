@@ -8,6 +8,7 @@ import { buildPlan, PlanError } from '../compiler/lower/plan.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { buildTrainingGraph } from '../compiler/training.ts';
 import { sequenceProblem, sequenceRoom } from '../compiler/positions.ts';
+import { count } from '../compiler/params.ts';
 import { DEFAULT_CAPS } from '../codegen/wgsl/caps.ts';
 import { wgslBackend } from '../codegen/wgsl/backend.ts';
 import { createStore, paramView, type ParamStore } from '../runtime/arena.ts';
@@ -45,8 +46,8 @@ export function pageGpu(): Promise<Gpu> {
 
 /** Compiles, plans and trains; the trainer is destroyed when the run ends. */
 export async function trainInPage(g: Graph, program: { entry: string; sources: Record<string, string> }, base: { name: string; bytes: Uint8Array }, corpus: { name: string; text: string }, run: PageRun, hooks: RunHooks): Promise<RunResult> {
-  const files = await trainerFiles(g, program, base, run, await pageGpu());
-  const trainer = await BuiltTrainer.open(await pageGpu(), files);
+  const device = await pageGpu();
+  const trainer = await BuiltTrainer.open(device, await trainerFiles(g, program, base, run, device));
   try {
     return await runTraining(trainer, { data: { name: corpus.name, text: corpus.text, format: 'text' }, steps: run.steps, lr: run.lr, seed: run.seed }, hooks);
   } finally {
@@ -56,7 +57,7 @@ export async function trainInPage(g: Graph, program: { entry: string; sources: R
 
 /** What `peftc build` would write, made in memory for this device's kind of kernels. */
 async function trainerFiles(g: Graph, program: { entry: string; sources: Record<string, string> }, base: { name: string; bytes: Uint8Array }, run: PageRun, device: Gpu) {
-  const total = g.params.reduce((n, p) => n + p.shape.reduce((a: number, b) => a * (b as number), 1), 0);
+  const total = g.params.reduce((n, p) => n + count(p.shape), 0);
   if (total > MAX_PAGE_PARAMS) throw new PlaygroundError(`this model has ${total.toLocaleString('en')} parameters; the page trains models up to ${MAX_PAGE_PARAMS.toLocaleString('en')} (the tiny-gpt examples): build a trainer with \`peftc build\` for larger ones`);
   const vocab = vocabOf(g);
   if (vocab === undefined || vocab < 256) throw new PlaygroundError(`the page trains byte-level language models (vocab_size ≥ 256, like tiny-gpt.peft) on its bundled text; this one ${vocab === undefined ? 'has no token table' : `has vocab_size = ${vocab}`}`);
@@ -124,7 +125,10 @@ function loadMatching(g: Graph, store: ParamStore, bytes: Uint8Array): Set<strin
   return loaded;
 }
 
-/** The rows of the token table (a prompt template makes it a soft_embedding, ids in operand 2). */
+/**
+ * The rows of the token table (a prompt template makes it a soft_embedding, ids in operand 2):
+ * cli/tokenizer-choice.ts's vocabSize, which the page cannot import (it loads tokenizer files).
+ */
 function vocabOf(g: Graph): number | undefined {
   const emb = g.nodes.find((n) => (n.op === 'embedding' && g.nodes[n.inputs[1]!]!.op === 'input') || (n.op === 'soft_embedding' && g.nodes[n.inputs[2]!]!.op === 'input'));
   return emb ? (g.nodes[emb.inputs[0]!]!.shape[0] as number) : undefined;
