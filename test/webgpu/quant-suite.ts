@@ -14,9 +14,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
-import { slotBytes } from '../../compiler/quant/slot.ts';
+import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
+import { packQuantized, slotBytes } from '../../compiler/quant/slot.ts';
 import { quantizableWeights } from '../../compiler/quant/select.ts';
-import type { QuantDtype } from '../../compiler/quant/weight.ts';
+import { dequantizeWeight, quantizeWeight, type QuantDtype } from '../../compiler/quant/weight.ts';
 import { buildTrainingGraph } from '../../compiler/training.ts';
 import { createStore, type ParamStore } from '../../runtime/arena.ts';
 import { CpuBackend } from '../../runtime/backend.ts';
@@ -29,9 +30,12 @@ import { WebGpuBackend } from '../../runtime/webgpu/backend.ts';
 import type { GpuExecutor } from '../../runtime/webgpu/executor.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
+import { prepareMatmul } from '../../runtime/webgpu/matmul.ts';
 import { createExecutor } from '../../runtime/webgpu/plans.ts';
 import { graphOf, tinySet } from '../helpers.ts';
+import { matmulTolerance } from './adapter-suite.ts';
 import { TOL, batchFor, maxDiff } from './plan-suite.ts';
+import { matmulCpu, maxScaledError, randomArray } from './reference.ts';
 
 function maxAbs(a: ArrayLike<number>): number {
   let m = 0;
@@ -148,6 +152,38 @@ export function quantSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
         exec.destroy();
       }
     }, 300_000);
+  });
+
+  describe(`${adapter}: the matmul kernels with a quantized B`, () => {
+    // Both variants (regblock on software adapters, tiled on hardware GPUs), against the f64
+    // product with the dequantized B, at adapter-suite's f32 tolerance: Conv1D-like [in, out]
+    // weights read as is and transposed, nn.Linear [out, in] weights transposed (x·Wᵀ), odd sizes.
+    const CASES = [
+      { spec: { M: 37, N: 54, K: 30 }, dtype: 'int8', layout: 'in_out' },
+      { spec: { M: 37, N: 30, K: 54, transB: true }, dtype: 'int8', layout: 'in_out' },
+      { spec: { M: 33, N: 70, K: 66, transB: true, bias: true, activation: 'gelu' }, dtype: 'nf4', layout: 'out_in' },
+      { spec: { M: 21, N: 66, K: 70 }, dtype: 'nf4', layout: 'out_in' },
+      { spec: { M: 9, N: 50, K: 130 }, dtype: 'nf4', layout: 'in_out' },
+    ] as const;
+    for (const variant of ['regblock', 'tiled'] as const) {
+      it(`${variant}: int8 and nf4, as stored and transposed`, async () => {
+        for (const { spec: s, dtype, layout } of CASES) {
+          const spec: MatmulSpec = { ...s };
+          const [rows, cols] = spec.transB ? [spec.N, spec.K] : [spec.K, spec.N];
+          const w = quantizeWeight(randomArray(rows * cols, 9), [rows, cols], layout, dtype);
+          spec.quantB = { dtype, layout, rows, cols };
+          const a = randomArray(spec.M * spec.K, 8);
+          const bias = spec.bias ? randomArray(spec.N, 10) : undefined;
+          const mm = await prepareMatmul(gpu, spec, { variant });
+          const c = gpu.buffer(spec.M * spec.N * 4);
+          const batch = gpu.batch(mm.kernel.label);
+          mm.encode(batch, { a: gpu.buffer(a), b: gpu.buffer(packQuantized(w)), ...(bias ? { bias: gpu.buffer(bias) } : {}), c });
+          await batch.submit();
+          const want = matmulCpu({ ...spec, quantB: undefined }, a, dequantizeWeight(w), bias);
+          expect(maxScaledError(await gpu.read(c), want.c, want.magnitude), JSON.stringify(spec)).toBeLessThanOrEqual(matmulTolerance(spec.K));
+        }
+      });
+    }
   });
 
   describe(`${adapter}: training on a quantized base (the backend train, eval and generate use)`, () => {
