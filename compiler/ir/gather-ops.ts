@@ -29,6 +29,13 @@ function checkIds(x: Shape, ids: Shape): string | undefined {
   return undefined;
 }
 
+/** x and dy of a weight gradient have the same rows. */
+function rowsCheck(x: Shape, dy: Shape): string | undefined {
+  return x.length === dy.length && x.slice(0, -1).every((d, i) => dimEq(d, dy[i]!)) ? undefined : `x ${formatShape(x)} and dy ${formatShape(dy)} have different rows`;
+}
+
+const countCheck = (count: number): string | undefined => (count >= 1 ? undefined : `count must be ≥ 1, got ${count}`);
+
 export const GATHER_OPS = {
   linear_gather: defineOp({
     role: 'forward',
@@ -55,13 +62,13 @@ export const GATHER_OPS = {
     doc:
       'Weight gradient of linear_gather: slice n (of `count`) sums, over the sequences b with ids[b] = n and their ' +
       'rows, dyᵀ·x (out_in, [count,out,in]) or xᵀ·dy (in_out, [count,in,out]); slices no sequence uses are zero.',
-    shape: ([x, dy, ids], a) => checkIds(x!, ids!) ?? stacked(a.layout, a.count, last(x!), last(dy!)),
+    shape: ([x, dy, ids], a) => checkIds(x!, ids!) ?? rowsCheck(x!, dy!) ?? countCheck(a.count) ?? stacked(a.layout, a.count, last(x!), last(dy!)),
   }),
   linear_gather_grad_bias: defineOp({
     role: 'backward',
     inputs: ['dy', 'ids'],
     attrs: { count: 'int' },
     doc: 'Bias gradient of linear_gather: [count, out], slice n the sum of dy over the rows of the sequences with ids[b] = n.',
-    shape: ([dy, ids], a) => checkIds(dy!, ids!) ?? [a.count, last(dy!)],
+    shape: ([dy, ids], a) => checkIds(dy!, ids!) ?? countCheck(a.count) ?? [a.count, last(dy!)],
   }),
 };

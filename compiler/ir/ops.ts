@@ -6,7 +6,7 @@
 // axis. Broadcasting in add/mul/sum_to is suffix-only: the smaller shape must equal
 // a suffix of the larger one (e.g. [B,S,D] + [S,D]).
 import { addDims, dimEq, formatShape, shapeEq } from './dims.ts';
-import type { Node, Shape } from './types.ts';
+import type { Dim, Node, Shape } from './types.ts';
 import { GATHER_OPS, LAYOUTS } from './gather-ops.ts';
 import { checkAttrs, type ResolvedAttrsOf } from './attrs.ts';
 import { defineOp, opt, type AttrSchema, type AttrsOf, type OpDef, type OpRole, type OpSpec } from './op-spec.ts';
@@ -29,6 +29,33 @@ function normAxis(axis: number, rank: number): number {
   return axis < 0 ? axis + rank : axis;
 }
 
+/** `axis` must name an axis of a rank-`rank` tensor; the message when it does not. */
+function axisCheck(axis: number, rank: number): string | undefined {
+  const ax = normAxis(axis, rank);
+  return ax >= 0 && ax < rank ? undefined : `axis ${axis} out of range for rank ${rank}`;
+}
+
+/** A window [start, start+size) of an axis of length n, when both are known; the message when it overflows. */
+function windowCheck(what: string, start: number, size: Dim, n: Dim): string | undefined {
+  if (typeof size !== 'number' || typeof n !== 'number') return start >= 0 ? undefined : `${what}: start ${start} is negative`;
+  return start >= 0 && size >= 0 && start + size <= n ? undefined : `${what}: range ${start}:${start + size} is outside an axis of ${n}`;
+}
+
+/** The message for a rule that needs a fixed size where the graph has a symbolic one. */
+function undefinedSize(op: string, s: Shape): string {
+  return `${op} needs a fixed feature size, got ${formatShape(s)}`;
+}
+
+/** dy [..., D] of a scatter-add: ids' shape plus a feature axis. */
+function scatterCheck(ids: Shape, dy: Shape): string | undefined {
+  return dy.length === ids.length + 1 && shapeEq(dy.slice(0, -1), ids) ? undefined : `dy ${formatShape(dy)} must be ids' shape ${formatShape(ids)} plus a feature axis`;
+}
+
+/** targets [...] of the loss: logits [..., V] without the last axis. */
+function targetsCheck(logits: Shape, targets: Shape): string | undefined {
+  return logits.length >= 1 && shapeEq(targets, logits.slice(0, -1)) ? undefined : `targets ${formatShape(targets)} must be logits ${formatShape(logits)} without the last axis`;
+}
+
 /** An optional `lengths` operand must be [B], B the first dim of x; the message when it is not. */
 function lengthsCheck(x: Shape, len: Shape | undefined): string | undefined {
   if (!len) return undefined;
@@ -38,6 +65,26 @@ function lengthsCheck(x: Shape, len: Shape | undefined): string | undefined {
 /** The attributes of attention and of the ops of its backward. */
 const ATTENTION_ATTRS = { heads: 'int', kv_heads: 'int', causal: 'bool', prefix: 'int' } as const;
 export const POOL_MODES = ['first', 'last', 'mean'] as const;
+
+/** Each present [D] operand (a norm's gamma, beta) matches x's last axis; the message when one does not. */
+function featureCheck(x: Shape, named: [string, Shape | undefined][]): string | undefined {
+  for (const [name, t] of named) if (t && !(t.length === 1 && dimEq(t[0]!, last(x)))) return `${name} ${formatShape(t)} does not match ${last(x)} features`;
+  return undefined;
+}
+
+/** x and dy of a backward op have one shape; the message when they do not. */
+function sameCheck(x: Shape, dy: Shape): string | undefined {
+  return shapeEq(x, dy) ? undefined : `x ${formatShape(x)} and dy ${formatShape(dy)} differ`;
+}
+
+/** The norms' shape rule: x [..., D], the optional dy x's shape, each named [D] vector matching D. */
+const normShape =
+  (names: string[], dyAt?: number) =>
+  (s: Shape[]): Shape | string => {
+    const x = s[0]!;
+    if (x.length === 0) return 'needs at least one axis';
+    return (dyAt === undefined ? undefined : sameCheck(x, s[dyAt]!)) ?? featureCheck(x, names.map((n, i) => [n, s[i + 1 + (dyAt === undefined ? 0 : 1)]])) ?? x;
+  };
 
 /**
  * attention_grad_q / _k / _v: the operands of attention, the upstream gradient dy, the attention's
@@ -107,10 +154,10 @@ export const OPS = {
   positions: defineOp({
     role: 'forward',
     inputs: ['x'],
-    attrs: { offset: 'int' },
+    attrs: { offset: opt('int') },
     doc:
       'x [B,S,...] → i32 [S]: offset, offset+1, …, offset+S-1 (the sequence positions of x). The offset is ' +
-      'the prefix length under prefix tuning: as in Hugging Face, prefixes occupy positions 0…P-1 of the cache.',
+      'the prefix length under prefix tuning: as in Hugging Face, prefixes occupy positions 0…P-1 of the cache (0 when absent).',
     shape: ([x]) => (x!.length >= 2 ? [x![1]!] : `positions needs a [B, S, …] input, got ${formatShape(x!)}`),
     dtype: 'i32',
   }),
@@ -137,14 +184,14 @@ export const OPS = {
     inputs: ['x', 'gamma?', 'beta?'],
     attrs: { eps: 'number' },
     doc: 'Over the last axis: (x − mean) / sqrt(var + eps) · gamma + beta; var is the biased variance.',
-    shape: same,
+    shape: normShape(['gamma', 'beta']),
   }),
   rmsnorm: defineOp({
     role: 'forward',
     inputs: ['x', 'gamma'],
     attrs: { eps: 'number' },
     doc: 'Over the last axis: x / sqrt(mean(x²) + eps) · gamma (LLaMA).',
-    shape: same,
+    shape: normShape(['gamma']),
   }),
   gelu: unary('0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (the tanh approximation, GPT-2 "gelu_new").'),
   gelu_erf: unary('0.5·x·(1 + erf(x/√2)) (the exact GELU, torch\'s F.gelu and BERT\'s "gelu"; the language\'s `gelu`).'),
@@ -158,6 +205,8 @@ export const OPS = {
     doc: 'x[..., start:start+size, ...] along `axis` (negative counts from the end).',
     shape: ([x], a) => {
       const ax = normAxis(a.axis, x!.length);
+      const bad = axisCheck(a.axis, x!.length) ?? windowCheck('slice', a.start, a.size, x![ax]!);
+      if (bad) return bad;
       const out = [...x!];
       out[ax] = a.size;
       return out;
@@ -177,6 +226,8 @@ export const OPS = {
     doc: 'Concatenation of a and b along `axis`; other dims must agree.',
     shape: ([a, b], at) => {
       const ax = normAxis(at.axis, a!.length);
+      const bad = axisCheck(at.axis, a!.length);
+      if (bad) return bad;
       if (a!.length !== b!.length) return `cannot concatenate ${formatShape(a!)} and ${formatShape(b!)}`;
       for (let i = 0; i < a!.length; i++) {
         if (i !== ax && !dimEq(a![i]!, b![i]!)) return `cannot concatenate ${formatShape(a!)} and ${formatShape(b!)} along axis ${ax}`;
@@ -195,8 +246,14 @@ export const OPS = {
     doc:
       'Rotary position embedding on x [B,S,heads·hd], Hugging Face LLaMA convention (rotate_half): for each head, ' +
       'position p = offset + s (s the sequence index) and i < hd/2 with angle a = p·theta^(−2i/hd): (x_i, x_{i+hd/2}) ← (x_i·cos a − x_{i+hd/2}·sin a, ' +
-      'x_{i+hd/2}·cos a + x_i·sin a). `inverse` rotates by −a (the backward).',
-    shape: same,
+      'x_{i+hd/2}·cos a + x_i·sin a). `inverse` rotates by −a (the backward). `offset` is 0 when absent.',
+    shape: ([x], a) => {
+      if (x!.length !== 3) return `x must be [B, S, heads·hd], got ${formatShape(x!)}`;
+      const D = last(x!);
+      if (typeof D !== 'number') return undefinedSize('rope', x!);
+      if (a.heads <= 0 || D % a.heads !== 0) return `features ${D} are not divisible by heads ${a.heads}`;
+      return (D / a.heads) % 2 === 0 ? x! : `head size ${D / a.heads} must be even`;
+    },
   }),
   attention: defineOp({
     role: 'forward',
@@ -215,7 +272,7 @@ export const OPS = {
     inputs: ['x', 'like'],
     attrs: {},
     doc: 'x [P,D] repeated over the batch of `like` [B,...] → [B,P,D].',
-    shape: ([x, like]) => [like![0]!, ...x!],
+    shape: ([x, like]) => (like!.length >= 1 ? [like![0]!, ...x!] : 'like must have a batch axis'),
   }),
   dropout: defineOp({
     role: 'forward',
@@ -224,7 +281,7 @@ export const OPS = {
     doc:
       'Inverted dropout: element i is kept iff pcg(i + pcg(seed + pcg(step))) ≥ floor(p·2³²) (u32 arithmetic; ' +
       'step is the executor\'s training step), kept values are scaled by 1/(1−p). Identity when p = 0 or in eval mode.',
-    shape: same,
+    shape: ([x], a) => (a.p >= 0 && a.p < 1 ? x! : `p must be in [0, 1), got ${a.p}`),
   }),
   pool: defineOp({
     role: 'forward',
@@ -242,7 +299,7 @@ export const OPS = {
     doc:
       'logits [..., V], targets i32 [...] → scalar []: mean over positions whose target ≠ ignore_index of ' +
       '−log softmax(logits)[target]; 0 when no position counts.',
-    shape: () => [],
+    shape: ([l, t]) => targetsCheck(l!, t!) ?? [],
   }),
 
   // ------------------------------------------------------------ backward
@@ -251,36 +308,41 @@ export const OPS = {
     inputs: ['x', 'dy'],
     attrs: { layout: LAYOUTS },
     doc: 'Weight gradient of linear, summed over all rows: in_out → xᵀ·dy [in,out]; out_in → dyᵀ·x [out,in].',
-    shape: ([x, dy], a) => (a.layout === 'in_out' ? [last(x!), last(dy!)] : [last(dy!), last(x!)]),
+    shape: ([x, dy], a) =>
+      x!.length === 0 || !shapeEq(x!.slice(0, -1), dy!.slice(0, -1))
+        ? `x ${formatShape(x!)} and dy ${formatShape(dy!)} have different rows`
+        : a.layout === 'in_out'
+          ? [last(x!), last(dy!)]
+          : [last(dy!), last(x!)],
   }),
   sum_to: defineOp({
     role: 'backward',
     inputs: ['x', 'like'],
     attrs: {},
     doc: 'Sums x over its leading dims until its shape equals like\'s (like\'s shape is a suffix of x\'s).',
-    shape: ([, like]) => like!,
+    shape: ([x, like]) => (suffixBroadcast(x!, like!) === x! && x!.length >= like!.length ? like! : `${formatShape(like!)} is not a suffix of ${formatShape(x!)}`),
   }),
   layernorm_grad_x: defineOp({
     role: 'backward',
     inputs: ['x', 'dy', 'gamma?'],
     attrs: { eps: 'number' },
     doc: 'dL/dx of layernorm (gamma taken as 1 when absent).',
-    shape: same,
+    shape: normShape(['gamma'], 1),
   }),
   layernorm_grad_gamma: defineOp({
     role: 'backward',
     inputs: ['x', 'dy'],
     attrs: { eps: 'number' },
     doc: 'Σ_rows dy · x̂ → [D].',
-    shape: ([x]) => [last(x!)],
+    shape: ([x, dy]) => sameCheck(x!, dy!) ?? [last(x!)],
   }),
-  rmsnorm_grad_x: defineOp({ role: 'backward', inputs: ['x', 'dy', 'gamma'], attrs: { eps: 'number' }, doc: 'dL/dx of rmsnorm.', shape: same }),
+  rmsnorm_grad_x: defineOp({ role: 'backward', inputs: ['x', 'dy', 'gamma'], attrs: { eps: 'number' }, doc: 'dL/dx of rmsnorm.', shape: normShape(['gamma'], 1) }),
   rmsnorm_grad_gamma: defineOp({
     role: 'backward',
     inputs: ['x', 'dy'],
     attrs: { eps: 'number' },
     doc: 'Σ_rows dy · x / sqrt(mean(x²) + eps) → [D].',
-    shape: ([x]) => [last(x!)],
+    shape: ([x, dy]) => sameCheck(x!, dy!) ?? [last(x!)],
   }),
   gelu_grad: unaryGrad('dy · gelu\'(x).'),
   gelu_erf_grad: unaryGrad('dy · (Φ(x) + x·φ(x)), Φ(x) = 0.5·(1 + erf(x/√2)), φ(x) = exp(−x²/2)/√(2π).'),
@@ -293,8 +355,11 @@ export const OPS = {
     attrs: { axis: 'int', start: 'int', total: 'dim' },
     doc: 'Zeros of size `total` along `axis` with x placed at `start` (the backward of slice).',
     shape: ([x], a) => {
+      const ax = normAxis(a.axis, x!.length);
+      const bad = axisCheck(a.axis, x!.length) ?? windowCheck('pad', a.start, x![ax]!, a.total);
+      if (bad) return bad;
       const out = [...x!];
-      out[normAxis(a.axis, x!.length)] = a.total;
+      out[ax] = a.total;
       return out;
     },
   }),
@@ -316,7 +381,7 @@ export const OPS = {
     inputs: ['ids', 'dy'],
     attrs: { rows: 'int' },
     doc: 'Scatter-add of dy [..., D] into a [rows, D] zero table at ids (the table gradient).',
-    shape: ([, dy], a) => [a.rows, last(dy!)],
+    shape: ([ids, dy], a) => scatterCheck(ids!, dy!) ?? (a.rows >= 0 ? [a.rows, last(dy!)] : `rows must be ≥ 0, got ${a.rows}`),
   }),
   soft_embedding_grad: defineOp({
     role: 'backward',
@@ -325,21 +390,26 @@ export const OPS = {
     doc:
       'Scatter-add of the dy [..., D] rows whose id is in [offset, offset+rows) into a [rows, D] zero table at id − offset; ' +
       'other ids are skipped (the table gradient of soft_embedding: offset 0 and N rows, or offset N and V rows).',
-    shape: ([, dy], a) => [a.rows, last(dy!)],
+    shape: ([ids, dy], a) =>
+      scatterCheck(ids!, dy!) ?? (a.offset >= 0 && a.rows >= 0 ? [a.rows, last(dy!)] : `offset ${a.offset} and rows ${a.rows} must be ≥ 0`),
   }),
   pool_grad: defineOp({
     role: 'backward',
     inputs: ['dy', 'x', 'lengths?'],
     attrs: { mode: POOL_MODES },
     doc: 'The backward of pool: dy [B,D] spread back to x\'s shape [B,S,D] (lengths as in pool).',
-    shape: ([, x, len]) => lengthsCheck(x!, len) ?? x!,
+    shape: ([dy, x, len]) => {
+      if (x!.length !== 3) return `pool needs [B, S, D], got ${formatShape(x!)}`;
+      if (!shapeEq(dy!, [x![0]!, x![2]!])) return `dy must be [${x![0]}, ${x![2]}], got ${formatShape(dy!)}`;
+      return lengthsCheck(x!, len) ?? x!;
+    },
   }),
   cross_entropy_grad: defineOp({
     role: 'backward',
     inputs: ['logits', 'targets'],
     attrs: { ignore_index: 'int' },
     doc: 'd(cross_entropy)/dlogits = (softmax(logits) − onehot(target)) / count, 0 on ignored positions.',
-    shape: ([l]) => l!,
+    shape: ([l, t]) => targetsCheck(l!, t!) ?? l!,
   }),
 
   // ------------------------------------------------------------ several adapters in one batch (gather-ops.ts)

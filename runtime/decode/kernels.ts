@@ -4,7 +4,7 @@
 import { atPast, cacheGeometry, kvHeadOf, visibleKeys } from '../../compiler/ir/attention-geometry.ts';
 import type { Attrs } from '../../compiler/ir/types.ts';
 import { fail, floatIn, floatOut, intAttr, intIn, type Kernel } from '../cpu/kernels/common.ts';
-import { rope } from '../cpu/kernels/rope.ts';
+import { KERNELS } from '../cpu/kernels/index.ts';
 import type { KvCache } from './kv-cache.ts';
 import { linearFewRows } from './matvec.ts';
 
@@ -29,7 +29,7 @@ export function decodeKernels(cache: KvCache): Record<string, Kernel> {
       const out = floatOut(x.shape, ctx);
       for (let b = 0; b < B; b++) {
         const row = { shape: [1, S, D], data: x.data.subarray(b * S * D, (b + 1) * S * D) };
-        out.data.set(rope([row], { ...attrs, offset: offset + past[b]! }, ctx).data as Float32Array, b * S * D);
+        out.data.set(KERNELS.rope!([row], { ...attrs, offset: offset + past[b]! }, ctx).data as Float32Array, b * S * D);
       }
       return out;
     },

@@ -1,7 +1,7 @@
 // Shared helpers of the CPU reference tests: running kernels (with an optional record of which
 // ops ran), central finite differences in float64, and error measures.
 import type { Attrs } from '../../compiler/ir/types.ts';
-import { KERNELS, type KernelContext } from '../../runtime/cpu/kernels/index.ts';
+import { kernel, type KernelContext } from '../../runtime/cpu/kernels/index.ts';
 import type { Tensor } from '../../runtime/cpu/tensor.ts';
 
 export const F64: KernelContext = { precision: 'f64', step: 3, training: true };
@@ -9,10 +9,12 @@ export const F32: KernelContext = { precision: 'f32', step: 3, training: true };
 
 let recorder: Set<string> | null = null;
 
-/** Runs op `op` of the catalog through the kernel registry (recording its name when asked). */
+/**
+ * Runs op `op` of the catalog through the kernel registry (recording its name when asked), its
+ * operands and attributes checked against the catalog first as the verifier checks a graph's.
+ */
 export function run(op: string, inputs: Tensor[], attrs: Attrs = {}, ctx: KernelContext = F64): Tensor {
-  const k = KERNELS[op];
-  if (!k) throw new Error(`no kernel for ${op}`);
+  const k = kernel(op);
   recorder?.add(op);
   return k(inputs, attrs, ctx);
 }

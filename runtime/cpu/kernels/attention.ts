@@ -4,9 +4,12 @@
 // The shapes, the kv head of each query head and the keys each query sees (causal, prefix,
 // lengths) are compiler/ir/attention-geometry.ts', shared with the WGSL kernels.
 import { attentionGeometry, badLength, kvHeadOf, lengthsMask, lseShape, visibleKeys, type AttentionGeometry } from '../../../compiler/ir/attention-geometry.ts';
-import type { Attrs } from '../../../compiler/ir/types.ts';
+import type { KernelAttrs } from '../../../compiler/ir/ops.ts';
 import { formatDims } from '../tensor.ts';
-import { boolAttr, fail, floatIn, floatOut, intAttr, intIn, type FloatArray, type FloatTensor, type Kernel, type KernelContext } from './common.ts';
+import { fail, floatIn, floatOut, intIn, type FloatArray, type FloatTensor, type Kernel, type KernelContext, type KernelOf } from './common.ts';
+
+/** The attributes of attention and of its backward's ops (one schema). */
+type AttentionAttrs = KernelAttrs<'attention'>;
 
 /** The shared geometry, with the 1/√hd score scale and the lengths that mask keys. */
 interface Geometry extends AttentionGeometry {
@@ -15,8 +18,9 @@ interface Geometry extends AttentionGeometry {
   lengths?: Int32Array;
 }
 
-function geometry(op: string, q: FloatTensor, k: FloatTensor, v: FloatTensor, attrs: Attrs): Geometry {
-  const a = { heads: intAttr(op, attrs, 'heads'), kv_heads: intAttr(op, attrs, 'kv_heads'), causal: boolAttr(op, attrs, 'causal'), prefix: intAttr(op, attrs, 'prefix') };
+// The geometry's checks stay: it is the attention's shape contract, which the catalog's rule
+// does not repeat (q, k, v and heads agree; prefix + S keys).
+function geometry(op: string, q: FloatTensor, k: FloatTensor, v: FloatTensor, a: AttentionAttrs): Geometry {
   const g = attentionGeometry(q.shape, [['k', k.shape], ['v', v.shape]], a, (message) => fail(op, message));
   return { ...g, scale: 1 / Math.sqrt(g.hd) };
 }
@@ -87,7 +91,7 @@ const sameDims = (a: readonly number[], b: readonly number[]): boolean => a.leng
  * The gradients check o's and lse's shapes but recompute the softmax from q and k: this is the
  * reference the GPU kernels, which do use them, are compared with.
  */
-function operands(op: string, inputs: Parameters<Kernel>[0], attrs: Attrs, withDy: boolean) {
+function operands(op: string, inputs: Parameters<Kernel>[0], attrs: AttentionAttrs, withDy: boolean) {
   const q = floatIn(op, inputs, 0, 'q');
   const k = floatIn(op, inputs, 1, 'k');
   const v = floatIn(op, inputs, 2, 'v');
@@ -107,7 +111,7 @@ function operands(op: string, inputs: Parameters<Kernel>[0], attrs: Attrs, withD
 }
 
 /** attention_lse: lse[b,h,i] = log Σ_j exp(q_i·k_j/√hd) over the visible keys j. */
-export const attentionLse: Kernel = (inputs, attrs, ctx) => {
+export const attentionLse: KernelOf<'attention_lse'> = (inputs, attrs, ctx) => {
   const op = 'attention_lse';
   const q = floatIn(op, inputs, 0, 'q');
   const k = floatIn(op, inputs, 1, 'k');
@@ -120,7 +124,7 @@ export const attentionLse: Kernel = (inputs, attrs, ctx) => {
 };
 
 /** attention: out_i = Σ_j softmax_j(q_i·k_j/√hd) v_j over visible keys j. */
-export const attention: Kernel = (inputs, attrs, ctx) => {
+export const attention: KernelOf<'attention'> = (inputs, attrs, ctx) => {
   const { q, k, v, g } = operands('attention', inputs, attrs, false);
   const hd = g.hd;
   const acc = new Float64Array(hd);
@@ -176,7 +180,7 @@ export function clearAttentionCache(): void {
   lastGrads = undefined;
 }
 
-function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: Attrs, ctx: KernelContext) {
+function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: AttentionAttrs, ctx: KernelContext) {
   const { q, k, v, g, dy } = operands(op, inputs, attrs, true);
   const key = [q.data, k.data, v.data, dy!.data, inputs[6]?.data];
   const attrKey = JSON.stringify(attrs);
@@ -211,10 +215,10 @@ function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: Attrs,
 }
 
 /** attention_grad_q: dq_i = Σ_j dS_ij · k_j / √hd. */
-export const attentionGradQ: Kernel = (inputs, attrs, ctx) => attentionGrads('attention_grad_q', inputs, attrs, ctx).q;
+export const attentionGradQ: KernelOf<'attention_grad_q'> = (inputs, attrs, ctx) => attentionGrads('attention_grad_q', inputs, attrs, ctx).q;
 
 /** attention_grad_k: dk_j = Σ over queries (and heads sharing the kv head) of dS_ij · q_i / √hd. */
-export const attentionGradK: Kernel = (inputs, attrs, ctx) => attentionGrads('attention_grad_k', inputs, attrs, ctx).k;
+export const attentionGradK: KernelOf<'attention_grad_k'> = (inputs, attrs, ctx) => attentionGrads('attention_grad_k', inputs, attrs, ctx).k;
 
 /** attention_grad_v: dv_j = Σ over queries (and the heads sharing the kv head) of p_ij · dy_i. */
-export const attentionGradV: Kernel = (inputs, attrs, ctx) => attentionGrads('attention_grad_v', inputs, attrs, ctx).v;
+export const attentionGradV: KernelOf<'attention_grad_v'> = (inputs, attrs, ctx) => attentionGrads('attention_grad_v', inputs, attrs, ctx).v;

@@ -1,7 +1,5 @@
 // Mean token cross-entropy over the positions that count, and its logits gradient.
-import type { Attrs } from '../../../compiler/ir/types.ts';
-import { formatDims } from '../tensor.ts';
-import { fail, floatIn, floatOut, intAttr, intIn, rowsOf, type FloatArray, type FloatTensor, type Kernel } from './common.ts';
+import { fail, floatIn, floatOut, intIn, rowsOf, type FloatArray, type FloatTensor, type Kernel, type KernelOf } from './common.ts';
 
 interface Operands {
   logits: FloatTensor;
@@ -11,15 +9,11 @@ interface Operands {
   ignore: number;
 }
 
-function operands(op: string, inputs: Parameters<Kernel>[0], attrs: Attrs): Operands {
+/** The operands; targets are logits' shape without the last axis (the catalog's rule), their values data. */
+function operands(op: string, inputs: Parameters<Kernel>[0], ignore: number): Operands {
   const logits = floatIn(op, inputs, 0, 'logits');
   const targets = intIn(op, inputs, 1, 'targets');
-  const ignore = intAttr(op, attrs, 'ignore_index');
   const [rows, V] = rowsOf(op, logits.shape);
-  const tShape = inputs[1]!.shape;
-  if (tShape.length !== logits.shape.length - 1 || tShape.some((d, i) => d !== logits.shape[i])) {
-    fail(op, `targets ${formatDims(tShape)} must be logits ${formatDims(logits.shape)} without the last axis`);
-  }
   for (let r = 0; r < rows; r++) {
     const t = targets[r]!;
     if (t !== ignore && (t < 0 || t >= V)) fail(op, `target ${t} at position ${r} is outside [0, ${V}) and is not ignore_index ${ignore}`);
@@ -37,8 +31,8 @@ function logSumExp(l: FloatArray, off: number, V: number): [number, number] {
 }
 
 /** cross_entropy: logits [..., V], targets i32 [...] → scalar: mean of −log softmax[target] over counted positions. */
-export const crossEntropy: Kernel = (inputs, attrs, ctx) => {
-  const { logits, targets, rows, V, ignore } = operands('cross_entropy', inputs, attrs);
+export const crossEntropy: KernelOf<'cross_entropy'> = (inputs, attrs, ctx) => {
+  const { logits, targets, rows, V, ignore } = operands('cross_entropy', inputs, attrs.ignore_index);
   const l = logits.data;
   let total = 0;
   let count = 0;
@@ -56,8 +50,8 @@ export const crossEntropy: Kernel = (inputs, attrs, ctx) => {
 };
 
 /** cross_entropy_grad: (softmax(logits) − onehot(target)) / count on counted rows, 0 on ignored rows. */
-export const crossEntropyGrad: Kernel = (inputs, attrs, ctx) => {
-  const { logits, targets, rows, V, ignore } = operands('cross_entropy_grad', inputs, attrs);
+export const crossEntropyGrad: KernelOf<'cross_entropy_grad'> = (inputs, attrs, ctx) => {
+  const { logits, targets, rows, V, ignore } = operands('cross_entropy_grad', inputs, attrs.ignore_index);
   const l = logits.data;
   let count = 0;
   for (let r = 0; r < rows; r++) if (targets[r] !== ignore) count++;

@@ -2,18 +2,15 @@
 // function of (seed, step, element index) and the WGSL kernel reproduces it bit for bit.
 // The backward of dropout is dropout itself (same seed and step): the op is linear in x.
 import { dropoutKey, dropoutThreshold, pcg } from '../rng.ts';
-import { fail, floatIn, floatOut, intAttr, numAttr, type Kernel } from './common.ts';
+import { fail, floatIn, floatOut, type KernelOf } from './common.ts';
 
 /**
  * dropout: element i is kept iff pcg(i + pcg(seed + pcg(step))) ≥ floor(p·2³²), and kept values
  * are scaled by 1/(1−p). Identity when p = 0 or ctx.training is false.
  */
-export const dropout: Kernel = (inputs, attrs, ctx) => {
+export const dropout: KernelOf<'dropout'> = (inputs, { p, seed }, ctx) => {
   const op = 'dropout';
-  const x = floatIn(op, inputs, 0, 'x');
-  const p = numAttr(op, attrs, 'p');
-  const seed = intAttr(op, attrs, 'seed');
-  if (!(p >= 0 && p < 1)) fail(op, `p must be in [0, 1), got ${p}`);
+  const x = floatIn(op, inputs, 0, 'x'); // p in [0, 1): the catalog's rule
   if (!Number.isInteger(ctx.step) || ctx.step < 0) fail(op, `step must be a non-negative integer, got ${ctx.step}`);
   const out = floatOut(x.shape, ctx);
   const xd = x.data, o = out.data;

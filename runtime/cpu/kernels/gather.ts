@@ -1,38 +1,31 @@
 // The gathered linear ops (compiler/ir/gather-ops.ts): one adapter index per sequence, stacked
 // weights [N, …]. Each is the plain linear (linear.ts's gemm) applied per sequence, or per slice
 // over the rows of the sequences that use it, so it rounds exactly as `linear` does.
-import type { Attrs } from '../../../compiler/ir/types.ts';
-import { formatDims } from '../tensor.ts';
-import { fail, floatIn, floatOut, intAttr, intIn, optFloatIn, strAttr, type FloatArray, type Kernel } from './common.ts';
+//
+// The shapes (a batch axis, ids [B], the stacked weight's and bias's, equal rows of x and dy) and
+// count ≥ 1 are the catalog's rules (compiler/ir/gather-ops.ts); an index outside [0, N) is data
+// that means "no adapter", skipped below.
+import { floatIn, floatOut, intIn, optFloatIn, type FloatArray, type KernelOf } from './common.ts';
 import { gemm } from './linear.ts';
 
-type Layout = 'in_out' | 'out_in';
-const LAYOUTS: readonly Layout[] = ['in_out', 'out_in'];
-
-/** Rows per sequence and the batch size B of a [B, …, F] tensor; ids must be [B]. */
-function perSequence(op: string, shape: readonly number[], ids: Int32Array): { B: number; rows: number; F: number } {
-  if (shape.length < 2) fail(op, `needs a batch axis [B, …, features], got ${formatDims(shape)}`);
+/** Rows per sequence and the batch size B of a [B, …, F] tensor. */
+function perSequence(shape: readonly number[]): { B: number; rows: number; F: number } {
   const B = shape[0]!;
   const F = shape[shape.length - 1]!;
-  if (ids.length !== B) fail(op, `ids has ${ids.length} values, the batch has ${B} sequences`);
   const rows = shape.slice(1, -1).reduce((a, b) => a * b, 1);
   return { B, rows, F };
 }
 
 /** linear_gather: x [B, …, in], w [N, out, in] | [N, in, out], ids [B], b? [N, out] → [B, …, out]. */
-export const linearGather: Kernel = (inputs, attrs, ctx) => {
+export const linearGather: KernelOf<'linear_gather'> = (inputs, { layout }, ctx) => {
   const op = 'linear_gather';
   const x = floatIn(op, inputs, 0, 'x');
   const w = floatIn(op, inputs, 1, 'w');
   const ids = intIn(op, inputs, 2, 'ids');
   const b = optFloatIn(op, inputs, 3, 'b');
-  const layout = strAttr(op, attrs, 'layout', LAYOUTS);
-  if (w.shape.length !== 3) fail(op, `stacked weight must be 3-D [N, …], got ${formatDims(w.shape)}`);
-  const { B, rows, F: nIn } = perSequence(op, x.shape, ids);
+  const { B, rows, F: nIn } = perSequence(x.shape);
   const [N, d1, d2] = w.shape as [number, number, number];
-  const [wi, wo] = layout === 'in_out' ? [d1, d2] : [d2, d1];
-  if (wi !== nIn) fail(op, `input features ${nIn} do not match stacked weight ${formatDims(w.shape)} (layout ${layout})`);
-  if (b && !(b.shape.length === 2 && b.shape[0] === N && b.shape[1] === wo)) fail(op, `stacked bias ${formatDims(b.shape)} must be [${N}, ${wo}]`);
+  const wo = layout === 'in_out' ? d2 : d1;
   const y = floatOut([...x.shape.slice(0, -1), wo], ctx);
   const slice = nIn * wo;
   for (let s = 0; s < B; s++) {
@@ -62,23 +55,14 @@ function gatherRows(data: FloatArray, ids: Int32Array, n: number, rows: number, 
   return { data: out, rows: count * rows };
 }
 
-function countAttr(op: string, attrs: Attrs): number {
-  const n = intAttr(op, attrs, 'count');
-  if (n < 1) fail(op, `count must be ≥ 1, got ${n}`);
-  return n;
-}
-
 /** linear_gather_grad_weight: x [B, …, in], dy [B, …, out], ids [B] → [N, out, in] (out_in) | [N, in, out] (in_out). */
-export const linearGatherGradWeight: Kernel = (inputs, attrs, ctx) => {
+export const linearGatherGradWeight: KernelOf<'linear_gather_grad_weight'> = (inputs, { layout, count: N }, ctx) => {
   const op = 'linear_gather_grad_weight';
   const x = floatIn(op, inputs, 0, 'x');
   const dy = floatIn(op, inputs, 1, 'dy');
   const ids = intIn(op, inputs, 2, 'ids');
-  const layout = strAttr(op, attrs, 'layout', LAYOUTS);
-  const N = countAttr(op, attrs);
-  const { rows, F: nIn } = perSequence(op, x.shape, ids);
-  const { rows: rowsDy, F: nOut } = perSequence(op, dy.shape, ids);
-  if (rows !== rowsDy || x.shape.length !== dy.shape.length) fail(op, `x ${formatDims(x.shape)} and dy ${formatDims(dy.shape)} have different rows`);
+  const { rows, F: nIn } = perSequence(x.shape);
+  const nOut = perSequence(dy.shape).F;
   const g = floatOut(layout === 'in_out' ? [N, nIn, nOut] : [N, nOut, nIn], ctx);
   const slice = nIn * nOut;
   for (let n = 0; n < N; n++) {
@@ -94,12 +78,11 @@ export const linearGatherGradWeight: Kernel = (inputs, attrs, ctx) => {
 };
 
 /** linear_gather_grad_bias: dy [B, …, out], ids [B] → [N, out]. */
-export const linearGatherGradBias: Kernel = (inputs, attrs, ctx) => {
+export const linearGatherGradBias: KernelOf<'linear_gather_grad_bias'> = (inputs, { count: N }, ctx) => {
   const op = 'linear_gather_grad_bias';
   const dy = floatIn(op, inputs, 0, 'dy');
   const ids = intIn(op, inputs, 1, 'ids');
-  const N = countAttr(op, attrs);
-  const { B, rows, F } = perSequence(op, dy.shape, ids);
+  const { B, rows, F } = perSequence(dy.shape);
   const acc = new Float64Array(N * F);
   for (let s = 0; s < B; s++) {
     const n = ids[s]!;

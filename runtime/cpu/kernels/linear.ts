@@ -4,9 +4,7 @@
 // (converting f32 inputs once), then runs a 4×4 register-tile micro-kernel whose inner loop
 // reads both panels contiguously. Strided views of A and B make the transposed products
 // (x·wᵀ, xᵀ·dy, dyᵀ·x) the same routine. Accumulation is in f64; outputs are rounded once.
-import type { Attrs } from '../../../compiler/ir/types.ts';
-import { formatDims } from '../tensor.ts';
-import { fail, floatIn, floatOut, optFloatIn, rowsOf, strAttr, type FloatArray, type Kernel, type KernelContext } from './common.ts';
+import { floatIn, floatOut, optFloatIn, rowsOf, type FloatArray, type KernelContext, type KernelOf } from './common.ts';
 
 /** Columns of B packed per block: K·NB f64 values (1.5 MB for K = 768). */
 const NB = 256;
@@ -130,25 +128,17 @@ function tile(
   }
 }
 
-type Layout = 'in_out' | 'out_in';
-const LAYOUTS: readonly Layout[] = ['in_out', 'out_in'];
-
-function layoutOf(op: string, attrs: Attrs): Layout {
-  return strAttr(op, attrs, 'layout', LAYOUTS);
-}
-
-/** linear: x [..., in], w [in,out] (in_out) or [out,in] (out_in), b? [out] → [..., out]. */
-export const linear: Kernel = (inputs, attrs, ctx) => {
+/**
+ * linear: x [..., in], w [in,out] (in_out) or [out,in] (out_in), b? [out] → [..., out]. The
+ * catalog's rule checked that w is 2-D and matches x's features, and b w's outputs.
+ */
+export const linear: KernelOf<'linear'> = (inputs, { layout }, ctx) => {
   const op = 'linear';
   const x = floatIn(op, inputs, 0, 'x');
   const w = floatIn(op, inputs, 1, 'w');
   const b = optFloatIn(op, inputs, 2, 'b');
-  const layout = layoutOf(op, attrs);
-  if (w.shape.length !== 2) fail(op, `weight must be 2-D, got ${formatDims(w.shape)}`);
   const [rows, nIn] = rowsOf(op, x.shape);
-  const [wi, wo] = layout === 'in_out' ? [w.shape[0]!, w.shape[1]!] : [w.shape[1]!, w.shape[0]!];
-  if (wi !== nIn) fail(op, `input features ${nIn} do not match weight ${formatDims(w.shape)} (layout ${layout})`);
-  if (b && !(b.shape.length === 1 && b.shape[0] === wo)) fail(op, `bias ${formatDims(b.shape)} does not match ${wo} output features`);
+  const wo = layout === 'in_out' ? w.shape[1]! : w.shape[0]!;
   const y = floatOut([...x.shape.slice(0, -1), wo], ctx);
   // in_out: B(k,n) = w[k·out + n]; out_in: B(k,n) = w[n·in + k].
   if (layout === 'in_out') gemm(rows, wo, nIn, x.data, nIn, 1, w.data, wo, 1, y.data, b?.data ?? null);
@@ -158,18 +148,14 @@ export const linear: Kernel = (inputs, attrs, ctx) => {
 
 /**
  * linear_grad_weight: x [..., in], dy [..., out] → in_out: xᵀ·dy [in,out]; out_in: dyᵀ·x [out,in]
- * (summed over all rows).
+ * (summed over all rows; the catalog's rule checked that x and dy have the same rows).
  */
-export const linearGradWeight: Kernel = (inputs, attrs, ctx: KernelContext) => {
+export const linearGradWeight: KernelOf<'linear_grad_weight'> = (inputs, { layout }, ctx: KernelContext) => {
   const op = 'linear_grad_weight';
   const x = floatIn(op, inputs, 0, 'x');
   const dy = floatIn(op, inputs, 1, 'dy');
-  const layout = layoutOf(op, attrs);
   const [rows, nIn] = rowsOf(op, x.shape);
-  const [rowsDy, nOut] = rowsOf(op, dy.shape);
-  if (rows !== rowsDy || x.shape.length !== dy.shape.length || !x.shape.slice(0, -1).every((d, i) => d === dy.shape[i])) {
-    fail(op, `x ${formatDims(x.shape)} and dy ${formatDims(dy.shape)} have different rows`);
-  }
+  const nOut = dy.shape[dy.shape.length - 1]!;
   if (layout === 'in_out') {
     const g = floatOut([nIn, nOut], ctx);
     // A = xᵀ: A(i, r) = x[r·in + i]; B = dy [rows, out].

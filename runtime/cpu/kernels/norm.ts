@@ -1,12 +1,8 @@
 // layernorm and rmsnorm over the last axis, and their gradients. Row statistics are
 // computed in f64 (two passes: mean, then the biased variance of x − mean).
-import type { Attrs } from '../../../compiler/ir/types.ts';
-import { formatDims, type Tensor } from '../tensor.ts';
-import { checkSame, fail, floatIn, floatOut, numAttr, optFloatIn, rowsOf, type FloatArray, type FloatTensor, type Kernel, type KernelContext } from './common.ts';
-
-function checkFeature(op: string, t: FloatTensor | undefined, name: string, d: number): void {
-  if (t && !(t.shape.length === 1 && t.shape[0] === d)) fail(op, `${name} ${formatDims(t.shape)} does not match ${d} features`);
-}
+// gamma and beta are [D] and dy is x's shape: the catalog's rules checked them.
+import type { Tensor } from '../tensor.ts';
+import { floatIn, floatOut, optFloatIn, rowsOf, type FloatArray, type KernelContext, type KernelOf } from './common.ts';
 
 /** Mean and 1/sqrt(var + eps) of row r (biased variance). */
 function rowStats(x: FloatArray, off: number, d: number, eps: number): [number, number] {
@@ -29,15 +25,12 @@ function rowRms(x: FloatArray, off: number, d: number, eps: number): number {
 }
 
 /** layernorm: x [..., D], gamma? [D], beta? [D] → (x − mean)/sqrt(var + eps)·gamma + beta. */
-export const layernorm: Kernel = (inputs, attrs, ctx) => {
+export const layernorm: KernelOf<'layernorm'> = (inputs, { eps }, ctx) => {
   const op = 'layernorm';
   const x = floatIn(op, inputs, 0, 'x');
   const gamma = optFloatIn(op, inputs, 1, 'gamma');
   const beta = optFloatIn(op, inputs, 2, 'beta');
-  const eps = numAttr(op, attrs, 'eps');
   const [rows, d] = rowsOf(op, x.shape);
-  checkFeature(op, gamma, 'gamma', d);
-  checkFeature(op, beta, 'beta', d);
   const out = floatOut(x.shape, ctx);
   const xd = x.data, o = out.data, g = gamma?.data, b = beta?.data;
   for (let r = 0, off = 0; r < rows; r++, off += d) {
@@ -53,15 +46,12 @@ export const layernorm: Kernel = (inputs, attrs, ctx) => {
 /**
  * layernorm_grad_x: x, dy, gamma? → dx = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ · x̂)), ĝ = dy · gamma.
  */
-export const layernormGradX: Kernel = (inputs, attrs, ctx) => {
+export const layernormGradX: KernelOf<'layernorm_grad_x'> = (inputs, { eps }, ctx) => {
   const op = 'layernorm_grad_x';
   const x = floatIn(op, inputs, 0, 'x');
   const dy = floatIn(op, inputs, 1, 'dy');
   const gamma = optFloatIn(op, inputs, 2, 'gamma');
-  const eps = numAttr(op, attrs, 'eps');
-  checkSame(op, x, 'x', dy, 'dy');
   const [rows, d] = rowsOf(op, x.shape);
-  checkFeature(op, gamma, 'gamma', d);
   const out = floatOut(x.shape, ctx);
   const xd = x.data, gy = dy.data, o = out.data, g = gamma?.data;
   for (let r = 0, off = 0; r < rows; r++, off += d) {
@@ -88,11 +78,9 @@ export const layernormGradX: Kernel = (inputs, attrs, ctx) => {
  * Σ_rows dy · x̂ [D], the gamma gradient of both norms. Each row's x̂_j = (x_j − shift)·scale,
  * with (shift, scale) = (mean, 1/std) for layernorm and (0, 1/rms) for rmsnorm.
  */
-function gammaGrad(op: string, inputs: Tensor[], attrs: Attrs, ctx: KernelContext, row: (x: FloatArray, off: number, d: number, eps: number) => [number, number]): Tensor {
+function gammaGrad(op: string, inputs: Tensor[], eps: number, ctx: KernelContext, row: (x: FloatArray, off: number, d: number, eps: number) => [number, number]): Tensor {
   const x = floatIn(op, inputs, 0, 'x');
   const dy = floatIn(op, inputs, 1, 'dy');
-  const eps = numAttr(op, attrs, 'eps');
-  checkSame(op, x, 'x', dy, 'dy');
   const [rows, d] = rowsOf(op, x.shape);
   const acc = new Float64Array(d);
   const xd = x.data, gy = dy.data;
@@ -106,16 +94,14 @@ function gammaGrad(op: string, inputs: Tensor[], attrs: Attrs, ctx: KernelContex
 }
 
 /** layernorm_grad_gamma: x, dy → Σ_rows dy · x̂ [D]. */
-export const layernormGradGamma: Kernel = (inputs, attrs, ctx) => gammaGrad('layernorm_grad_gamma', inputs, attrs, ctx, rowStats);
+export const layernormGradGamma: KernelOf<'layernorm_grad_gamma'> = (inputs, { eps }, ctx) => gammaGrad('layernorm_grad_gamma', inputs, eps, ctx, rowStats);
 
 /** rmsnorm: x [..., D], gamma [D] → x / sqrt(mean(x²) + eps) · gamma. */
-export const rmsnorm: Kernel = (inputs, attrs, ctx) => {
+export const rmsnorm: KernelOf<'rmsnorm'> = (inputs, { eps }, ctx) => {
   const op = 'rmsnorm';
   const x = floatIn(op, inputs, 0, 'x');
   const gamma = floatIn(op, inputs, 1, 'gamma');
-  const eps = numAttr(op, attrs, 'eps');
   const [rows, d] = rowsOf(op, x.shape);
-  checkFeature(op, gamma, 'gamma', d);
   const out = floatOut(x.shape, ctx);
   const xd = x.data, o = out.data, g = gamma.data;
   for (let r = 0, off = 0; r < rows; r++, off += d) {
@@ -126,15 +112,12 @@ export const rmsnorm: Kernel = (inputs, attrs, ctx) => {
 };
 
 /** rmsnorm_grad_x: x, dy, gamma → dx = r · (ĝ − x · r² · mean(ĝ · x)), ĝ = dy · gamma, r = 1/rms. */
-export const rmsnormGradX: Kernel = (inputs, attrs, ctx) => {
+export const rmsnormGradX: KernelOf<'rmsnorm_grad_x'> = (inputs, { eps }, ctx) => {
   const op = 'rmsnorm_grad_x';
   const x = floatIn(op, inputs, 0, 'x');
   const dy = floatIn(op, inputs, 1, 'dy');
   const gamma = floatIn(op, inputs, 2, 'gamma');
-  const eps = numAttr(op, attrs, 'eps');
-  checkSame(op, x, 'x', dy, 'dy');
   const [rows, d] = rowsOf(op, x.shape);
-  checkFeature(op, gamma, 'gamma', d);
   const out = floatOut(x.shape, ctx);
   const xd = x.data, gy = dy.data, o = out.data, g = gamma.data;
   for (let r = 0, off = 0; r < rows; r++, off += d) {
@@ -148,5 +131,5 @@ export const rmsnormGradX: Kernel = (inputs, attrs, ctx) => {
 };
 
 /** rmsnorm_grad_gamma: x, dy → Σ_rows dy · x / sqrt(mean(x²) + eps) [D]. */
-export const rmsnormGradGamma: Kernel = (inputs, attrs, ctx) =>
-  gammaGrad('rmsnorm_grad_gamma', inputs, attrs, ctx, (x, off, d, eps) => [0, rowRms(x, off, d, eps)]);
+export const rmsnormGradGamma: KernelOf<'rmsnorm_grad_gamma'> = (inputs, { eps }, ctx) =>
+  gammaGrad('rmsnorm_grad_gamma', inputs, eps, ctx, (x, off, d, e) => [0, rowRms(x, off, d, e)]);

@@ -1,22 +1,12 @@
 // Sequence pooling for classification heads, and its backward.
-import type { Attrs } from '../../../compiler/ir/types.ts';
-import { formatDims } from '../tensor.ts';
+// x is [B, S, D], dy [B, D] and lengths [B] (the catalog's rules); the lengths' values are data.
 import type { Tensor } from '../tensor.ts';
-import { anyIn, fail, floatIn, floatOut, intIn, strAttr, type Kernel } from './common.ts';
-
-type Mode = 'first' | 'last' | 'mean';
-const MODES: readonly Mode[] = ['first', 'last', 'mean'];
-
-function mode(op: string, attrs: Attrs): Mode {
-  return strAttr(op, attrs, 'mode', MODES);
-}
+import { anyIn, fail, floatIn, floatOut, intIn, type KernelOf } from './common.ts';
 
 /** The real positions of each row: the optional lengths operand i32 [B] (each 1 … S), else S for every row. */
 function rowLengths(op: string, inputs: Tensor[], index: number, B: number, S: number): Int32Array {
   if (!inputs[index]) return new Int32Array(B).fill(S);
   const len = intIn(op, inputs, index, 'lengths');
-  const t = inputs[index]!;
-  if (t.shape.length !== 1 || t.shape[0] !== B) fail(op, `lengths must be [${B}], got ${formatDims(t.shape)}`);
   for (const n of len) if (n < 1 || n > S) fail(op, `lengths ${n} outside 1 … ${S}`);
   return len;
 }
@@ -25,11 +15,9 @@ function rowLengths(op: string, inputs: Tensor[], index: number, B: number, S: n
  * pool: x [B,S,D] → [B,D]: position 0 (`first`), position n−1 (`last`), or the mean over
  * positions < n, with n = lengths[b] when the lengths operand is given, else S.
  */
-export const pool: Kernel = (inputs, attrs, ctx) => {
+export const pool: KernelOf<'pool'> = (inputs, { mode: m }, ctx) => {
   const op = 'pool';
   const x = floatIn(op, inputs, 0, 'x');
-  const m = mode(op, attrs);
-  if (x.shape.length !== 3) fail(op, `pool needs [B, S, D], got ${formatDims(x.shape)}`);
   const [B, S, D] = x.shape as [number, number, number];
   if (S === 0) fail(op, 'pool over an empty sequence');
   const len = rowLengths(op, inputs, 1, B, S);
@@ -52,14 +40,11 @@ export const pool: Kernel = (inputs, attrs, ctx) => {
 };
 
 /** pool_grad: dy [B,D], x [B,S,D] (for its shape), optional lengths i32 [B] → dx [B,S,D]. */
-export const poolGrad: Kernel = (inputs, attrs, ctx) => {
+export const poolGrad: KernelOf<'pool_grad'> = (inputs, { mode: m }, ctx) => {
   const op = 'pool_grad';
   const dy = floatIn(op, inputs, 0, 'dy');
   const x = anyIn(op, inputs, 1, 'x');
-  const m = mode(op, attrs);
-  if (x.shape.length !== 3) fail(op, `pool needs [B, S, D], got ${formatDims(x.shape)}`);
   const [B, S, D] = x.shape as [number, number, number];
-  if (dy.shape.length !== 2 || dy.shape[0] !== B || dy.shape[1] !== D) fail(op, `dy must be [${B}, ${D}], got ${formatDims(dy.shape)}`);
   const len = rowLengths(op, inputs, 2, B, S);
   const out = floatOut(x.shape, ctx);
   out.data.fill(0);

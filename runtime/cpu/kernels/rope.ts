@@ -1,25 +1,17 @@
 // Rotary position embedding, Hugging Face LLaMA convention (rotate_half): within each head,
 // feature i pairs with feature i + hd/2 (not with its neighbour, as in the GPT-J/Meta layout).
-import { formatDims } from '../tensor.ts';
-import { boolAttr, fail, floatIn, floatOut, intAttr, numAttr, type Kernel } from './common.ts';
+import { floatIn, floatOut, type KernelOf } from './common.ts';
 
 /**
  * rope: x [B,S,heads·hd] → same shape. Position p (offset … offset+S−1 along axis 1), i < hd/2,
  * a = p·theta^(−2i/hd): (x_i, x_{i+hd/2}) ← (x_i·cos a − x_{i+hd/2}·sin a, x_{i+hd/2}·cos a + x_i·sin a).
  * `inverse` rotates by −a; it is the backward (the rotation is orthogonal).
  */
-export const rope: Kernel = (inputs, attrs, ctx) => {
-  const op = 'rope';
-  const x = floatIn(op, inputs, 0, 'x');
-  const heads = intAttr(op, attrs, 'heads');
-  const theta = numAttr(op, attrs, 'theta');
-  const inverse = boolAttr(op, attrs, 'inverse');
-  const offset = attrs.offset === undefined ? 0 : intAttr(op, attrs, 'offset');
-  if (x.shape.length !== 3) fail(op, `x must be [B, S, heads·hd], got ${formatDims(x.shape)}`);
+export const rope: KernelOf<'rope'> = (inputs, { heads, theta, inverse, offset = 0 }, ctx) => {
+  const x = floatIn('rope', inputs, 0, 'x');
+  // x is [B, S, heads·hd] with an even hd (the catalog's rule).
   const [B, S, D] = x.shape as [number, number, number];
-  if (heads <= 0 || D % heads !== 0) fail(op, `features ${D} are not divisible by heads ${heads}`);
   const hd = D / heads;
-  if (hd % 2 !== 0) fail(op, `head size ${hd} must be even`);
   const half = hd / 2;
   // cos/sin table [S, half], angles in f64.
   const cos = new Float64Array(S * half);

@@ -2,7 +2,10 @@
 // expand_batch. slice, pad, concat and expand_batch keep integer tensors integer (Int32Array);
 // float results take the context's precision.
 import { allocFloat, formatDims, numel, type Tensor, type TensorData } from '../tensor.ts';
-import { anyIn, axisAttr, fail, floatIn, floatOut, intAttr, isSuffix, type Kernel, type KernelContext } from './common.ts';
+import { anyIn, fail, floatIn, floatOut, type Kernel, type KernelContext, type KernelOf } from './common.ts';
+
+/** `axis` counted from the front (the catalog's rule checked that it names an axis). */
+const axisOf = (axis: number, rank: number): number => (axis < 0 ? axis + rank : axis);
 
 /** An output array of n elements: Int32Array when `like` is integer, else a float array. */
 function outData(like: Tensor, n: number, ctx: KernelContext): TensorData {
@@ -23,13 +26,13 @@ function copyBlocks(src: TensorData, sOff: number, sStride: number, dst: TensorD
 }
 
 /** slice: x[..., start:start+size, ...] along `axis`. */
-export const slice: Kernel = (inputs, attrs, ctx) => {
+export const slice: KernelOf<'slice'> = (inputs, attrs, ctx) => {
   const op = 'slice';
   const x = anyIn(op, inputs, 0, 'x');
-  const axis = axisAttr(op, attrs, x.shape.length);
-  const start = intAttr(op, attrs, 'start');
-  const size = intAttr(op, attrs, 'size');
+  const axis = axisOf(attrs.axis, x.shape.length);
+  const { start, size } = attrs;
   const n = x.shape[axis]!;
+  // Bounds of the copy: a symbolic size is resolved only here, after the verifier.
   if (start < 0 || size < 0 || start + size > n) fail(op, `range ${start}:${start + size} is outside axis ${axis} of ${formatDims(x.shape)}`);
   const shape = [...x.shape];
   shape[axis] = size;
@@ -40,13 +43,13 @@ export const slice: Kernel = (inputs, attrs, ctx) => {
 };
 
 /** pad: zeros of size `total` along `axis` with x placed at `start` (the backward of slice). */
-export const pad: Kernel = (inputs, attrs, ctx) => {
+export const pad: KernelOf<'pad'> = (inputs, attrs, ctx) => {
   const op = 'pad';
   const x = anyIn(op, inputs, 0, 'x');
-  const axis = axisAttr(op, attrs, x.shape.length);
-  const start = intAttr(op, attrs, 'start');
-  const total = intAttr(op, attrs, 'total');
+  const axis = axisOf(attrs.axis, x.shape.length);
+  const { start, total } = attrs;
   const n = x.shape[axis]!;
+  // Bounds of the copy: a symbolic total is resolved only here, after the verifier.
   if (start < 0 || start + n > total) fail(op, `cannot place ${n} values at ${start} in ${total} along axis ${axis}`);
   const shape = [...x.shape];
   shape[axis] = total;
@@ -68,15 +71,13 @@ export const transpose: Kernel = (inputs, _attrs, ctx) => {
 };
 
 /** concat: a and b joined along `axis`; the other dims must agree. */
-export const concat: Kernel = (inputs, attrs, ctx) => {
+export const concat: KernelOf<'concat'> = (inputs, attrs, ctx) => {
   const op = 'concat';
   const a = anyIn(op, inputs, 0, 'a');
   const b = anyIn(op, inputs, 1, 'b');
+  // The catalog checks shapes, not element types.
   if ((a.data instanceof Int32Array) !== (b.data instanceof Int32Array)) fail(op, 'cannot concatenate an integer tensor with a float tensor');
-  const axis = axisAttr(op, attrs, a.shape.length);
-  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => i !== axis && d !== b.shape[i])) {
-    fail(op, `cannot concatenate ${formatDims(a.shape)} and ${formatDims(b.shape)} along axis ${axis}`);
-  }
+  const axis = axisOf(attrs.axis, a.shape.length); // the other dims agree (the catalog's rule)
   const na = a.shape[axis]!, nb = b.shape[axis]!;
   const shape = [...a.shape];
   shape[axis] = na + nb;
@@ -88,12 +89,11 @@ export const concat: Kernel = (inputs, attrs, ctx) => {
   return { shape, data };
 };
 
-/** sum_to: x summed over its leading dims down to like's shape (a suffix of x's). */
+/** sum_to: x summed over its leading dims down to like's shape (a suffix of x's: the catalog's rule). */
 export const sumTo: Kernel = (inputs, _attrs, ctx) => {
   const op = 'sum_to';
   const x = floatIn(op, inputs, 0, 'x');
   const like = anyIn(op, inputs, 1, 'like');
-  if (!isSuffix(x.shape, like.shape)) fail(op, `${formatDims(like.shape)} is not a suffix of ${formatDims(x.shape)}`);
   const n = numel(like.shape);
   const acc = new Float64Array(n);
   const xd = x.data;
@@ -108,8 +108,7 @@ export const expandBatch: Kernel = (inputs, _attrs, ctx) => {
   const op = 'expand_batch';
   const x = anyIn(op, inputs, 0, 'x');
   const like = anyIn(op, inputs, 1, 'like');
-  if (like.shape.length === 0) fail(op, 'like must have a batch axis');
-  const B = like.shape[0]!;
+  const B = like.shape[0]!; // like has a batch axis (the catalog's rule)
   const n = x.data.length;
   const data = outData(x, B * n, ctx);
   for (let b = 0; b < B; b++) copyBlocks(x.data, 0, 0, data, b * n, 0, 1, n);

@@ -1,24 +1,23 @@
 // The token embedding of a prompt template: token rows carry the template's virtual tokens as
 // the ids N … N+V−1 past the vocabulary, looked up in the soft-token table; and its gradient,
 // a scatter-add restricted to one id range (the vocabulary's or the soft tokens').
-import { formatDims } from '../tensor.ts';
-import { fail, floatIn, floatOut, intAttr, intIn, type Kernel } from './common.ts';
+import { fail, floatIn, floatOut, intIn, type KernelOf } from './common.ts';
 import { scatterRows } from './embedding.ts';
 
 /** soft_embedding: table [N,D], soft [V,D], ids i32 [...] → [..., D]. */
-export const softEmbedding: Kernel = (inputs, _attrs, ctx) => {
+export const softEmbedding: KernelOf<'soft_embedding'> = (inputs, _attrs, ctx) => {
   const op = 'soft_embedding';
   const table = floatIn(op, inputs, 0, 'table');
   const soft = floatIn(op, inputs, 1, 'soft');
   const ids = intIn(op, inputs, 2, 'ids');
-  if (table.shape.length !== 2 || soft.shape.length !== 2) fail(op, `tables must be 2-D, got ${formatDims(table.shape)} and ${formatDims(soft.shape)}`);
+  // Two 2-D tables of one width (the catalog's rule).
   const [N, D] = table.shape as [number, number];
-  const [V, Ds] = soft.shape as [number, number];
-  if (Ds !== D) fail(op, `soft tokens ${formatDims(soft.shape)} and table ${formatDims(table.shape)} differ in width`);
+  const V = soft.shape[0]!;
   const out = floatOut([...inputs[2]!.shape, D], ctx);
   const o = out.data;
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
+    // The ids are data: a bad one would read past both tables.
     if (id < 0 || id >= N + V) fail(op, `id ${id} at position ${i} is outside the ${N} table rows and ${V} soft tokens`);
     const [src, row] = id < N ? [table.data, id] : [soft.data, id - N];
     const s = row * D, dst = i * D;
@@ -28,10 +27,4 @@ export const softEmbedding: Kernel = (inputs, _attrs, ctx) => {
 };
 
 /** soft_embedding_grad: ids i32 [...], dy [..., D] → [rows, D]; ids outside [offset, offset+rows) are skipped. */
-export const softEmbeddingGrad: Kernel = (inputs, attrs, ctx) => {
-  const op = 'soft_embedding_grad';
-  const offset = intAttr(op, attrs, 'offset');
-  const rows = intAttr(op, attrs, 'rows');
-  if (offset < 0 || rows < 0) fail(op, `offset ${offset} and rows ${rows} must be ≥ 0`);
-  return scatterRows(op, inputs, ctx, offset, rows, false);
-};
+export const softEmbeddingGrad: KernelOf<'soft_embedding_grad'> = (inputs, { offset, rows }, ctx) => scatterRows('soft_embedding_grad', inputs, ctx, offset, rows, false);
