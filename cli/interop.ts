@@ -85,6 +85,6 @@ export async function mergeCommand(file: string, flags: InteropFlags & { init?: 
     const hint = e instanceof InteropError && e.message.includes('does not fit the .peft model') ? otherModelHint(file, ft) : undefined;
     throw hint ? new InteropError(`${e instanceof Error ? e.message : String(e)}. ${hint}`) : e;
   });
-  process.stdout.write(`${flags.out}: ${res.tensors.size} tensors; LoRA folded into ${res.merged.length}, ${res.replaced.length} replaced by trained weights\n`);
+  process.stdout.write(`${flags.out}: ${res.tensors.size} tensors; fine-tune folded into ${res.merged.length}, ${res.replaced.length} replaced by trained weights\n`);
   return 0;
 }

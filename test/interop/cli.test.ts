@@ -53,7 +53,7 @@ describe('peftc export / import / merge', () => {
     writeFileSync(base, serializeSafetensors(baseTensors(g, s, (p) => `transformer.${p}`)));
     r = peftc('merge', mine, '--init', base, '--adapter', join(tmp, 'back'), '-o', join(tmp, 'merged.safetensors'), '--set', SET);
     expect(r.err).toBe('');
-    expect(r.out).toContain('LoRA folded into 2, 0 replaced by trained weights');
+    expect(r.out).toContain('fine-tune folded into 2, 0 replaced by trained weights');
 
   });
 });
