@@ -12,8 +12,7 @@ import { initParams } from '../runtime/init.ts';
 import { readWeightsFile } from '../runtime/io/read-weights-node.ts';
 import { writeSafetensorsFile } from '../runtime/io/safetensors-node.ts';
 import type { WriteTensor } from '../runtime/io/safetensors.ts';
-import { lmTargets } from '../runtime/targets.ts';
-import { parseTokens } from '../runtime/tokens-file.ts';
+import { parseGradBatch } from '../runtime/grad-batch.ts';
 import { loadWeights } from '../runtime/weights.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
 import { UserError } from './errors.ts';
@@ -39,7 +38,6 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
   const res = compileFile(file, flags);
   if (report(res)) return 1;
   const g = res.graph!;
-  if (g.task !== 'causal_lm') throw new UserError('`peftc grad` takes a language model (its targets come from the tokens)');
   const backend = flags.backend ?? 'cpu';
   if (backend !== 'cpu' && backend !== 'webgpu') throw new UserError(`unknown backend \`${backend}\`; use --backend cpu or webgpu`);
   const store = createStore(g, 'f32');
@@ -49,9 +47,9 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
   if (!dtype || dtype === 'f16') throw new UserError(`--frozen-dtype must be one of ${FROZEN_DTYPES.filter((d) => d !== 'f16').join(', ')}, not \`${flags.frozenDtype}\``);
   // The host store holds the values the quantized base stands for; the GPU stores codes and scales.
   if (isQuantDtype(dtype)) quantizeFrozen(g, store, dtype);
-  const tokens = parseTokens(readText(flags.tokens), vocabOf(g), flags.tokens);
+  // A language model's targets come from its tokens; a classifier's batch gives labels (grad-batch.ts).
+  const batch = parseGradBatch(readText(flags.tokens), g, vocabOf(g), flags.tokens);
   const t = buildTrainingGraph(g);
-  const batch = { tokens, targets: lmTargets(tokens, g.promptLength) };
   const out = backend === 'webgpu' ? await gpuGrad(t, store, batch, flags.gpu, isQuantDtype(dtype) ? dtype : undefined) : new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
   const tensors: Record<string, WriteTensor> = {
     loss: { dtype: 'F32', shape: [1], data: Float32Array.of(out.loss) },

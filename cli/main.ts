@@ -102,9 +102,9 @@ addCompileFlags(
 addCompileFlags(
   program
     .command('grad')
-    .argument('<file>', '.peft file (a language model)')
+    .argument('<file>', '.peft file')
     .option('--init <weights.safetensors>', 'parameter values by path; missing ones are initialised from --seed')
-    .requiredOption('--tokens <tokens.json>', 'a JSON array of equal-length arrays of token ids')
+    .requiredOption('--tokens <tokens.json>', 'a JSON array of equal-length arrays of token ids; for a classifier {"tokens": […], "labels": […], "lengths"?: […], "token_types"?: […]}')
     .requiredOption('--out <out.safetensors>', 'where to write loss, logits and grad.<path>')
     .option('--backend <cpu|webgpu>', 'where to compute', 'cpu')
     .option('--frozen-dtype <dtype>', 'f32, or int8 | nf4: compute with the frozen base weight matrices quantized', 'f32')

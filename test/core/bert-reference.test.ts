@@ -5,20 +5,22 @@
 // fine-tune), on the CPU in f64 and f32 and on llvmpipe. The checkpoint is in Hugging Face's
 // names (`bert.` prefix) and loads as it is, nothing folded. Tolerances as reference.test.ts's;
 // on llvmpipe 5e-5 on logits and gradients (float32 kernels, a different summation order).
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { summarize } from '../../compiler/params.ts';
 import { buildTrainingGraph } from '../../compiler/training.ts';
 import { createStore, type ParamStore } from '../../runtime/arena.ts';
 import { CpuExecutor, type Batch } from '../../runtime/cpu/executor.ts';
 import type { Precision } from '../../runtime/cpu/tensor.ts';
-import { getFloat32, parseSafetensors } from '../../runtime/io/safetensors.ts';
+import { getFloat32, parseSafetensors, serializeSafetensors } from '../../runtime/io/safetensors.ts';
 import { loadInit } from '../../runtime/interop/hf-weights-node.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { createExecutor } from '../../runtime/webgpu/plans.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
-import { graphOf } from '../helpers.ts';
+import { peftc } from '../cli/peftc.ts';
+import { EXAMPLES, graphOf } from '../helpers.ts';
 
 const DIR = resolve(import.meta.dirname, '../fixtures/bert-exact-tiny');
 const SET = ['vocab_size=64,hidden_size=32,num_hidden_layers=2,num_attention_heads=4,intermediate_size=64,max_position_embeddings=16,num_labels=3'];
@@ -80,6 +82,27 @@ describe('PyTorch reference: exact tiny BERT on a sentence pair', () => {
     const c = exec.run(store, { ...batch, extra: without }, { precision: 'f64', training: false, step: 0 });
     expect(Array.from(c.logits.data)).toEqual(Array.from(a.logits.data));
     expect(maxDiff(a.logits.data, getFloat32(expected, 'logits'))).toBeGreaterThan(1e-3); // the types matter
+  });
+
+  it('`peftc grad` gives the same numbers for a classifier batch (tokens, labels, lengths, token_types)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'peftc-bert-grad-'));
+    try {
+      // `grad --init` reads the project's parameter paths: the fixture's without `bert.`.
+      const file = parseSafetensors(readFileSync(resolve(DIR, 'weights.safetensors')));
+      const ours = Object.fromEntries([...file.tensors.keys()].map((k) => [k.replace(/^bert\./, ''), { dtype: 'F32' as const, shape: file.tensors.get(k)!.shape, data: getFloat32(file, k) }]));
+      writeFileSync(join(dir, 'w.safetensors'), serializeSafetensors(ours));
+      const out = join(dir, 'grad.safetensors');
+      const r = peftc('grad', resolve(EXAMPLES, 'bert.peft'), '--full', '--set', SET[0]!, '--init', join(dir, 'w.safetensors'), '--tokens', resolve(DIR, 'batch.json'), '--out', out);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const got = parseSafetensors(readFileSync(out));
+      check({ loss: getFloat32(got, 'loss')[0]!, logits: { data: getFloat32(got, 'logits') }, grads: new Map(grads.map((k) => [k.slice(5), { data: getFloat32(got, k) }])) }, 1e-5, 5e-5, 1e-5);
+      const bad = peftc('grad', resolve(EXAMPLES, 'bert.peft'), '--set', SET[0]!, '--tokens', resolve(DIR, '../gpt2-lora-tiny/tokens.json'), '--out', out);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr.trim()).toMatch(/tokens\.json: a classifier needs its labels: give \{"tokens": \[\[…\]\], "labels": \[…\]\}/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   let gpu: Gpu | undefined;
