@@ -1,7 +1,7 @@
 // A quantized frozen base (--frozen-dtype int8|nf4) on WebGPU against the CPU reference on the
 // same quantized base, registered once per software adapter by quant-llvmpipe.test.ts and
 // quant-swiftshader.test.ts (Dawn allows one instance of each kind per process). A missing
-// adapter fails: it is never a skip.
+// adapter fails: it is never a skip. The check at GPT-2 small's width runs on llvmpipe only.
 //
 // The GPU gets the f32 base and quantizes it at upload (its frozen arena holds only codes and
 // scales, dequantized inside the matmul and embedding kernels); the CPU computes with the values
@@ -134,10 +134,15 @@ export function quantSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       (await compare(gpu, file, tinySet(file), dtype, { B: 2, T: 6 })).destroy();
     });
 
-    it('at real width (GPT-2 small, 768, one layer), nf4', async () => {
-      const set = ['vocab_size=256,n_positions=16,n_embd=768,n_inner=3072,n_layer=1,n_head=12'];
-      (await compare(gpu, 'gpt2-lora.peft', set, 'nf4', { B: 1, T: 4 })).destroy();
-    }, 300_000);
+    // One check at GPT-2 small's width, on llvmpipe: the kernels are the generator's code for the
+    // small cases with other constants, and SwiftShader spends about 45 s compiling the 768-wide
+    // ones (2-core machine, loaded) before a run of 3 s.
+    if (adapter === 'llvmpipe') {
+      it('at real width (GPT-2 small, 768, one layer), nf4', async () => {
+        const set = ['vocab_size=256,n_positions=16,n_embd=768,n_inner=3072,n_layer=1,n_head=12'];
+        (await compare(gpu, 'gpt2-lora.peft', set, 'nf4', { B: 1, T: 4 })).destroy();
+      }, 300_000);
+    }
 
     it('products split over a small binding limit bind the quantized weight whole', async () => {
       // the logits [2·64, 256] exceed a 100 KiB binding: the output layer x·wteᵀ and its input
