@@ -26,7 +26,7 @@ export function initParams(g: Graph, store: ParamStore, opts: InitOptions): void
 }
 
 function rank(i: InitRule): number {
-  return i.kind === 'vocab' || i.kind === 'text' ? 1 : 0;
+  return i.kind === 'vocab' || i.kind === 'text' || i.kind === 'row_norm' ? 1 : 0;
 }
 
 function fill(out: FloatArray, init: InitRule, shape: number[], rng: Random, store: ParamStore, opts: InitOptions): void {
@@ -53,7 +53,24 @@ function fill(out: FloatArray, init: InitRule, shape: number[], rng: Random, sto
         const id = init.kind === 'text' && ids.length ? ids[i % ids.length]! % vocab : rng.int(vocab);
         out.set(table.subarray(id * d, (id + 1) * d), i * d);
       }
+      return;
     }
+    case 'row_norm':
+      rowNorms(out, paramView(store, init.weight), init.layout);
+  }
+}
+
+/** out[o] = ‖W's weights of output feature o‖: a row of W [out, in], a column of W [in, out]. */
+function rowNorms(out: FloatArray, w: FloatArray, layout: 'in_out' | 'out_in'): void {
+  const fout = out.length;
+  const fin = w.length / fout;
+  for (let o = 0; o < fout; o++) {
+    let s = 0;
+    for (let i = 0; i < fin; i++) {
+      const v = w[layout === 'in_out' ? i * fout + o : o * fin + i]!;
+      s += v * v;
+    }
+    out[o] = Math.sqrt(s);
   }
 }
 

@@ -46,6 +46,8 @@ export function opExpr(n: Node, args: string[], ctx: ExprContext): string {
       return `torch.tanh(${x})`;
     case 'slice':
       return sliceExpr(x!, n);
+    case 'inv_row_norm':
+      return `1 / torch.linalg.norm(${x}.detach(), dim=1)`;
     case 'transpose':
       return `${x}.t()`;
     case 'concat':

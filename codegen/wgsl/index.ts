@@ -16,6 +16,7 @@ import { LINEAR_KERNELS } from './linear.ts';
 import { NORM_KERNELS } from './norm.ts';
 import { POOL_KERNELS } from './pool.ts';
 import { ROPE_KERNELS } from './rope.ts';
+import { ROW_NORM_KERNELS } from './row-norm.ts';
 import { SHAPE_KERNELS } from './shape.ts';
 import { SOFT_EMBEDDING_KERNELS } from './soft_embedding.ts';
 import { opsWithRole, type ComputedOp } from '../../compiler/ir/ops.ts';
@@ -30,6 +31,7 @@ const GENERATORS: { readonly [K in ComputedOp]: OpKernelGen } & OpKernelTable = 
   ...LINEAR_KERNELS,
   ...ELEMENTWISE_KERNELS,
   ...NORM_KERNELS,
+  ...ROW_NORM_KERNELS,
   ...ATTENTION_KERNELS,
   ...ROPE_KERNELS,
   ...EMBEDDING_KERNELS,

@@ -146,6 +146,7 @@ export const GRAD_RULES: { [K in ForwardOp]: GradRule<K> | NoGradient } = {
     ];
   },
   positions: { none: 'its output is integer positions' },
+  inv_row_norm: { none: "DoRA's weight norm is a constant of the backward pass (PEFT detaches it)" },
   // The loss is the root: its upstream gradient is 1, so `g` is not used.
   cross_entropy: (c, n) => [when(c, 0, () => c.emit('cross_entropy_grad', n.inputs, n.attrs)), undefined],
 };

@@ -219,6 +219,13 @@ export const OPS = {
     doc: 'x [M,N] → [N,M]: out[j][i] = x[i][j] (LoRA on an embedding reads columns of lora_embedding_A).',
     shape: ([x]) => (x!.length === 2 ? [x![1]!, x![0]!] : `transpose takes a 2-D tensor, got ${formatShape(x!)}`),
   }),
+  inv_row_norm: defineOp({
+    role: 'forward',
+    inputs: ['x'],
+    attrs: {},
+    doc: 'x [M,N] → [M]: 1/‖x_i‖, the reciprocal norm of each row; no gradient (DoRA treats its weight norm as a constant, as PEFT detaches it).',
+    shape: ([x]) => (x!.length === 2 ? [x![0]!] : `inv_row_norm takes a 2-D tensor, got ${formatShape(x!)}`),
+  }),
   concat: defineOp({
     role: 'forward',
     inputs: ['a', 'b'],

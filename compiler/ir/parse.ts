@@ -74,6 +74,10 @@ function parseInit(s: string, n: number): InitRule {
     const comma = arg.indexOf(', ');
     return { kind, table: arg.slice(0, comma), text: JSON.parse(arg.slice(comma + 2)) as string };
   }
+  if (kind === 'row_norm') {
+    const [weight, layout] = arg.split(', ');
+    if (layout === 'in_out' || layout === 'out_in') return { kind, weight: weight!, layout };
+  }
   throw new IrParseError(n, `unknown init ${kind}`);
 }
 

@@ -38,6 +38,8 @@ export function printInit(i: InitRule): string {
       return `vocab(${i.table})`;
     case 'text':
       return `text(${i.table}, ${JSON.stringify(i.text)})`;
+    case 'row_norm':
+      return `row_norm(${i.weight}, ${i.layout})`;
   }
 }
 

@@ -16,6 +16,10 @@ import { loraScale } from './lora.ts';
 import { rankMode } from './rank-settings.ts';
 
 export function applyLoraEmbedding(t: MethodHost, app: MethodApp, m: ModuleInst, ids: Tensor, y: Tensor, range: SourceRange): Value {
+  if (app.settings.dora) {
+    t.r.error(Codes.BadMethodSetting, `DoRA on the embedding \`${m.path}\` is not supported; use it on Linear layers`, app.range);
+    return POISON;
+  }
   if (rankMode(app.settings) !== 'fixed') {
     t.r.error(Codes.BadMethodSetting, `LoRA on the embedding \`${m.path}\` takes a fixed rank; \`rank = ${app.settings.rank_mode}(…)\` is for Linear layers`, app.range);
     return POISON;

@@ -8,6 +8,7 @@ import type { MethodHost, Tensor } from '../trace-host.ts';
 import type { Value } from '../values.ts';
 import type { MethodApp } from './assign.ts';
 import { chain } from './chain.ts';
+import { applyDora } from './dora.ts';
 import { applyAdaLora, applyDyLora } from './ranked-lora.ts';
 import { rankMode } from './rank-settings.ts';
 
@@ -27,11 +28,14 @@ export function applyLora(t: MethodHost, app: MethodApp, m: ModuleInst, x: Tenso
   const opts = { origin: 'lora' as const, module: m.path, method: app, src: app.range };
   const A = t.param(`${m.path}.lora_A.weight`, [r, fin], { ...opts, init: { kind: 'uniform', bound: 1 / Math.sqrt(fin) } });
   const B = t.param(`${m.path}.lora_B.weight`, [fout, r], { ...opts, init: { kind: 'zeros' } });
-  return chain(x, [
-    (v) => t.dropout(v, app.settings.dropout as number, range),
+  const xd = t.dropout(x, app.settings.dropout as number, range);
+  if (xd.kind !== 'tensor') return xd;
+  const branch = chain(xd, [
     (v) => t.op('linear', [v, A], { layout: 'out_in' }, range, 'lora_A'),
     (v) => t.op('linear', [v, B], { layout: 'out_in' }, range, 'lora_B'),
     (v) => t.op('scale', [v], { factor: loraScale(app.settings) }, range),
-    (v) => t.op('add', [y, v], {}, range, 'lora'),
   ]);
+  if (branch.kind !== 'tensor') return branch;
+  if (app.settings.dora) return applyDora(t, app, m, xd, y, branch, A, B, loraScale(app.settings), range);
+  return t.op('add', [y, branch], {}, range, 'lora');
 }

@@ -81,6 +81,7 @@ export const METHODS: Record<MethodName, MethodSpec> = {
       { name: 'alpha', default: num(NaN) },
       { name: 'dropout', default: num(0) },
       { name: 'rslora', default: bool(false) },
+      { name: 'dora', default: bool(false) },
     ],
     targetRequired: true,
     notApplicable: (m) => (m.kind === 'Linear' || m.kind === 'Embedding' ? null : `lora applies to Linear and Embedding layers; \`${m.path}\` is ${article(m)}`),
@@ -97,6 +98,12 @@ export const METHODS: Record<MethodName, MethodSpec> = {
       c.number('alpha', 0);
       c.number('dropout', 0, 0.999);
       c.flag('rslora');
+      c.flag('dora');
+      if (c.out.dora === false) delete c.out.dora; // plain LoRA's settings stay as they were
+      if (ranked && c.out.dora) {
+        r.error(Codes.BadMethodSetting, `DoRA is for a fixed rank; \`rank = ${ranked.rank_mode}(…)\` selects ranks`, range);
+        return undefined;
+      }
       if (ranked && c.out.rslora) {
         r.error(Codes.BadMethodSetting, `rsLoRA's scale alpha/√r is for a fixed rank; \`rank = ${ranked.rank_mode}(…)\` sets its own scale`, range);
         return undefined;

@@ -15,6 +15,8 @@ export interface LoraConfig {
   alpha: number;
   dropout: number;
   rslora: boolean;
+  /** use_dora: DoRA's magnitude vectors beside A and B. */
+  dora: boolean;
   targets: string[] | string;
   exclude: string[] | string | null;
   rankPattern: Record<string, number>;
@@ -80,7 +82,6 @@ export function parseAdapterConfig(text: string, where: string): AdapterConfig {
   }
   const modulesToSave = f.strings('modules_to_save', true) ?? [];
   if (type === 'LORA') {
-    if (c.use_dora === true) throw new InteropError(`${where}: use_dora is true; DoRA is not supported`);
     if (c.bias !== undefined && c.bias !== 'none') throw new InteropError(`${where}: bias is ${JSON.stringify(c.bias)}; only "none" is supported (peftc's LoRA trains no bias terms)`);
     for (const k of ['layer_replication', 'megatron_config']) if (c[k] !== undefined && c[k] !== null) throw new InteropError(`${where}: ${k} is not supported`);
     const targets = c.target_modules;
@@ -91,7 +92,7 @@ export function parseAdapterConfig(text: string, where: string): AdapterConfig {
     const r = c.r === undefined ? 8 : f.int('r');
     const layers = c.layers_to_transform;
     return {
-      kind: 'lora', r, alpha: f.number('lora_alpha', 8), dropout: f.number('lora_dropout', 0), rslora: c.use_rslora === true,
+      kind: 'lora', r, alpha: f.number('lora_alpha', 8), dropout: f.number('lora_dropout', 0), rslora: c.use_rslora === true, dora: c.use_dora === true,
       targets: targets as string[] | string,
       exclude: (f.strings('exclude_modules', true) ?? (typeof c.exclude_modules === 'string' ? c.exclude_modules : null)),
       rankPattern: f.numbers('rank_pattern'), alphaPattern: f.numbers('alpha_pattern'),

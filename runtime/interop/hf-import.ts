@@ -97,6 +97,7 @@ function checkLora(c: LoraConfig, g: Graph, names: HfNames, where: string): stri
   for (const [m, t] of theirs) {
     const o = ours.get(m);
     if (!o) continue;
+    if (o.dora !== c.dora) problems.push(`\`${m}\` is ${c.dora ? '' : 'not '}DoRA there (use_dora), ${o.dora ? '' : 'not '}in the .peft (dora)`);
     if (o.rank !== t.rank) problems.push(`\`${m}\` has rank ${t.rank} there, ${o.rank} in the .peft`);
     else if (Math.abs(loraScaleOf(o) - loraScaleOf(t)) > 1e-6 * Math.abs(loraScaleOf(o))) {
       problems.push(`\`${m}\` is scaled by ${loraScaleOf(t)} there (alpha ${t.alpha}${t.rslora ? ', rsLoRA' : ''}), by ${loraScaleOf(o)} in the .peft (alpha ${o.alpha}${o.rslora ? ', rsLoRA' : ''})`);

@@ -77,7 +77,10 @@ export function planExport(g: Graph, names: HfNames, opts: ExportOptions): Expor
   const by = (m: string) => kept.filter((p) => p.method?.name === m);
   const plan: ExportPlan = { parts: [], skipped: [] };
   const lora = by('lora');
-  if (lora.length) plan.parts.push(loraPart(g, names, opts, lora));
+  const dora = new Set(loraModules(g).map((m) => m.dora));
+  // PEFT's use_dora is one setting for every LoRA module of an adapter.
+  if (dora.size > 1) plan.skipped.push('LoRA with DoRA on some modules only: Hugging Face PEFT\'s use_dora applies to every LoRA module of an adapter');
+  else if (lora.length) plan.parts.push(loraPart(g, names, opts, lora));
   const prompt = by('prompt');
   const template = prompt[0]?.method?.settings.template;
   if (typeof template === 'string' && template !== '') {
@@ -141,6 +144,8 @@ export interface LoraModule {
   alpha: number;
   rslora: boolean;
   dropout: number;
+  /** DoRA: a magnitude vector `<module>.lora_magnitude_vector` beside A and B. */
+  dora: boolean;
 }
 
 /** The LoRA'd modules of a graph with their settings, in model order. */
@@ -150,7 +155,7 @@ export function loraModules(g: Graph): LoraModule[] {
     // A Linear's lora_A.weight, or an embedding's lora_embedding_A (PEFT's names, no `.weight`).
     if (p.method?.name !== 'lora' || !(p.path.endsWith('.lora_A.weight') || p.path.endsWith('.lora_embedding_A'))) continue;
     const s = p.method.settings;
-    out.push({ module: p.method.module, rank: p.shape[0]!, alpha: s.alpha as number, rslora: s.rslora === true, dropout: s.dropout as number });
+    out.push({ module: p.method.module, rank: p.shape[0]!, alpha: s.alpha as number, rslora: s.rslora === true, dropout: s.dropout as number, dora: s.dora === true });
   }
   return out;
 }
@@ -211,7 +216,7 @@ function loraPart(g: Graph, names: HfNames, opts: ExportOptions, params: Param[]
     r,
     rank_pattern: rankPattern,
     target_modules: leaves ?? exactRegex(targets.map((t) => names.toHf(t))),
-    use_dora: false,
+    use_dora: mods.some((m) => m.dora),
     use_rslora: rs,
   };
   const exported = new Set(mods.map((m) => m.module));

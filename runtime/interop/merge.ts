@@ -79,6 +79,8 @@ export function mergeIntoBase(g: Graph, plan: BaseLoadPlan, base: SafetensorsFil
         w[at] = w[at]! + s * acc;
       }
     }
+    const mag = adapter.get(`${m}.lora_magnitude_vector`);
+    if (mag) applyMagnitude(w, mag, inOut);
     values.set(name, w);
   }
   for (const p of kept.filter((x) => x.method?.name === 'ia3')) mergeIa3(g, p.method!.module, p.method!.settings.feedforward === true, adapter.get(p.path)!, fileName, current, values);
@@ -93,6 +95,22 @@ export function mergeIntoBase(g: Graph, plan: BaseLoadPlan, base: SafetensorsFil
     res.replaced.push(name);
   }
   return res;
+}
+
+/**
+ * DoRA's merge, as PEFT's: W + s·B·A (already in `w`) with each output feature's weights scaled
+ * to its magnitude, W' = (m / ‖W + s·B·A‖) ⊙ (W + s·B·A), rows of [out, in] or columns of [in, out].
+ */
+function applyMagnitude(w: Float32Array, mag: Float32Array, inOut: boolean): void {
+  const fout = mag.length;
+  const fin = w.length / fout;
+  const at = (o: number, i: number) => (inOut ? i * fout + o : o * fin + i);
+  for (let o = 0; o < fout; o++) {
+    let s = 0;
+    for (let i = 0; i < fin; i++) s += w[at(o, i)]! * w[at(o, i)]!;
+    const k = mag[o]! / Math.sqrt(s);
+    for (let i = 0; i < fin; i++) w[at(o, i)] = w[at(o, i)]! * k;
+  }
 }
 
 /**

@@ -4,6 +4,9 @@ base weights and tokens), written from Hugging Face PEFT's formulas (peft/tuners
   all-linear   LoRA (r 4, alpha 8) on every Conv1D of every block (c_attn, attn.c_proj, c_fc,
                mlp.c_proj), PEFT's target_modules="all-linear" for GPT2LMHeadModel (the tied
                lm_head is left out). fan_in_fan_out: y = x·W + b + (alpha/r)·(x·Aᵀ)·Bᵀ.
+  dora         DoRA (r 4, alpha 8) on c_attn and c_fc, PEFT's DoraLinearLayer: k = m / ‖W + s·B·A‖
+               (rows of W as [out, in], the norm detached), y' = y + (k − 1)·(x·W) + k·s·(x·Aᵀ)·Bᵀ,
+               m = <module>.lora_magnitude_vector [out].
   embedding    LoRA (r 4, alpha 8) on wte, PEFT's lora.Embedding: wte[ids] + (alpha/r)·Aᵀ[ids]·Bᵀ
                with A = wte.lora_embedding_A [r, V], B = wte.lora_embedding_B [d, r]; the tied head
                keeps the base table (logits = ln_f(x)·wteᵀ).
@@ -11,7 +14,7 @@ base weights and tokens), written from Hugging Face PEFT's formulas (peft/tuners
 Every trainable tensor is random and non-zero, so every gradient is non-trivial.
 
 Run with Debian's Python and PyTorch:  /usr/bin/python3 scripts/reference/gpt2_lora_family.py
-It writes test/fixtures/gpt2-lora-{all-linear,embedding}-tiny/ (weights.safetensors, tokens.json,
+It writes test/fixtures/gpt2-lora-{all-linear,embedding}-tiny/ and gpt2-dora-tiny/ (weights.safetensors, tokens.json,
 config.json, expected.safetensors: loss [1], logits, grad.<name>), computed in float64 from the
 float32 weights, after a finite-difference check of the gradients and a self-check (zero B is the
 base model).
@@ -29,16 +32,32 @@ from gpt2_lora import CFG, FIXTURES, ROOT, SEED, STD, B, T, f32, gelu_new, init_
 
 R, ALPHA = 4, 8
 SCALE = ALPHA / R
+# DoRA's norms: the gradient treats them as constants, so the finite-difference check holds them
+# at their values at the checked point (SEEN_NORMS records them, FROZEN_NORMS replays them).
+FROZEN_NORMS: dict = {}
+SEEN_NORMS: dict = {}
 LINEARS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
 WRITER = "scripts/reference/gpt2_lora_family.py"
 
 
 def conv1d(p, lora, name, x):
-    """GPT-2's Conv1D (W [in, out]) with PEFT's LoRA branch when `lora` has this module."""
+    """GPT-2's Conv1D (W [in, out]) with PEFT's LoRA branch when `lora` has this module, and
+    DoRA's (dora.py, DoraLinearLayer.forward) when it also has a magnitude vector."""
     y = x @ p[name + ".weight"] + p[name + ".bias"]
-    if name + ".lora_A.weight" in lora:
-        y = y + SCALE * (x @ lora[name + ".lora_A.weight"].T) @ lora[name + ".lora_B.weight"].T
-    return y
+    if name + ".lora_A.weight" not in lora:
+        return y
+    A, B = lora[name + ".lora_A.weight"], lora[name + ".lora_B.weight"]
+    branch = (x @ A.T) @ B.T
+    if name + ".lora_magnitude_vector" not in lora:
+        return y + SCALE * branch
+    weight = p[name + ".weight"].T  # transpose(weight, fan_in_fan_out): [out, in]
+    weight_norm = FROZEN_NORMS.get(name)
+    if weight_norm is None:
+        weight_norm = torch.linalg.norm(weight + SCALE * (B @ A).detach(), dim=1).detach()
+        SEEN_NORMS[name] = weight_norm
+    mag_norm_scale = (lora[name + ".lora_magnitude_vector"] / weight_norm).view(1, -1)
+    base_result = y - p[name + ".bias"]
+    return y + (mag_norm_scale - 1) * base_result + mag_norm_scale * branch * SCALE
 
 
 def embed(p, lora, tokens):
@@ -104,18 +123,38 @@ def embedding_lora(gen):
     }
 
 
+def dora(gen, base):
+    """DoRA on c_attn and c_fc: LoRA factors and magnitudes near ‖W + s·B·A‖, none equal to it."""
+    d, L = CFG["n_embd"], CFG["n_layer"]
+    sizes = {"attn.c_attn": (d, 3 * d), "mlp.c_fc": (d, 4 * d)}
+    out = {}
+    for i in range(L):
+        for name, (fin, fout) in sizes.items():
+            key = f"h.{i}.{name}"
+            A = f32((torch.rand(R, fin, generator=gen, dtype=torch.float64) * 2 - 1) / math.sqrt(fin))
+            B_ = f32(torch.randn(fout, R, generator=gen, dtype=torch.float64) * STD["lora_B"])
+            norm = torch.linalg.norm(base[key + ".weight"].T + SCALE * B_ @ A, dim=1)
+            out[key + ".lora_A.weight"], out[key + ".lora_B.weight"] = A, B_
+            out[key + ".lora_magnitude_vector"] = f32(norm * (1 + 0.2 * torch.randn(fout, generator=gen, dtype=torch.float64)))
+    return out
+
+
 def write_fixture(name, base, train, tokens, peft_config):
     folder = os.path.join(FIXTURES, name)
     os.makedirs(folder, exist_ok=True)
     zero = {k: torch.zeros_like(v) if ("lora_B" in k or "lora_embedding_B" in k) else v for k, v in train.items()}
-    assert torch.equal(forward(base, zero, tokens), forward(base, {}, tokens)), "LoRA with B = 0 must be the base model"
+    for k in [k for k in zero if k.endswith(".lora_magnitude_vector")]:  # DoRA starts at m = ‖W‖
+        zero[k] = torch.linalg.norm(base[k.replace("lora_magnitude_vector", "weight")].T, dim=1)
+    assert torch.allclose(forward(base, zero, tokens), forward(base, {}, tokens), atol=1e-12, rtol=0), "LoRA at its init must be the base model"
     st_io.save(os.path.join(folder, "weights.safetensors"), {k: v.to(torch.float32) for k, v in {**base, **train}.items()}, {"format": "pt", "writer": WRITER})
     with open(os.path.join(folder, "tokens.json"), "w") as f:
         f.write(json.dumps(tokens.tolist()) + "\n")
     with open(os.path.join(folder, "config.json"), "w") as f:
         f.write(json.dumps({**CFG, "batch": B, "seq_len": T, "seed": SEED, "r": R, "lora_alpha": ALPHA, **peft_config}, indent=2) + "\n")
     ref = evaluate(base, train, tokens, torch.float64)
+    FROZEN_NORMS.update(SEEN_NORMS)
     finite_difference_check(run, base, train, tokens, ref)
+    FROZEN_NORMS.clear()
     diffs = max_diffs(ref, evaluate(base, train, tokens, torch.float32))
     meta = {"format": "pt", "writer": WRITER, "computed_in": "float64 from the float32 weights, saved as float32",
             "f32_vs_f64": json.dumps(diffs, sort_keys=True), "torch": torch.__version__}
@@ -133,6 +172,7 @@ def main() -> None:
     own = torch.Generator().manual_seed(SEED + 20)
     write_fixture("gpt2-lora-all-linear-tiny", base, linear_lora(own), tokens, {"target_modules": "all-linear", "fan_in_fan_out": True})
     write_fixture("gpt2-lora-embedding-tiny", base, embedding_lora(own), tokens, {"target_modules": ["wte"]})
+    write_fixture("gpt2-dora-tiny", base, dora(own, base), tokens, {"target_modules": ["c_attn", "c_fc"], "fan_in_fan_out": True, "use_dora": True})
 
 
 if __name__ == "__main__":

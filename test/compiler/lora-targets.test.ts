@@ -76,3 +76,20 @@ describe('lora on a token embedding', () => {
     ]);
   });
 });
+
+describe('lora(dora = true)', () => {
+  it('GPT-2 c_attn at r 8: A, B and PEFT\'s lora_magnitude_vector [2304] per layer, 322,560 trainable', () => {
+    const g = graphOfText('import "gpt2.peft"\npeft { lora(rank = 8, dora = true) on "c_attn" }');
+    expect(summarize(g).trainable).toBe(322_560);
+    const mag = g.params.find((p) => p.path === 'h.0.attn.c_attn.lora_magnitude_vector')!;
+    expect(mag.shape).toEqual([2304]);
+    expect(mag.init).toEqual({ kind: 'row_norm', weight: 'h.0.attn.c_attn.weight', layout: 'in_out' });
+  });
+
+  it('is refused with a selected rank and on an embedding, one line each', () => {
+    const errors = (peft: string) =>
+      compileText(`import "gpt2.peft"\npeft { ${peft} }`, tinySet('gpt2')).diagnostics.filter((d) => d.severity === 'error').map((d) => d.message);
+    expect(errors('lora(rank = auto(target = 2, init = 4), dora = true) on "c_attn"')).toEqual(['DoRA is for a fixed rank; `rank = auto(…)` selects ranks']);
+    expect(errors('lora(rank = 4, dora = true) on "wte"')).toEqual(['DoRA on the embedding `wte` is not supported; use it on Linear layers']);
+  });
+});

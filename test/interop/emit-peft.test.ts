@@ -35,6 +35,11 @@ describe('emit-peft from hand-written configs', () => {
     expect(emit({ ...LORA, target_modules: ['q_proj', 'v_proj'], use_rslora: true }, llama, 'llama.peft')).toContain('lora(rank = 8, alpha = 16, dropout = 0.05, rslora = true) on "q_proj", "v_proj"');
   });
 
+  it('use_dora and a LoRA on the token embedding', () => {
+    expect(emit({ ...LORA, target_modules: ['q_proj'], use_dora: true }, llama, 'llama.peft')).toContain('lora(rank = 8, alpha = 16, dropout = 0.05, dora = true) on "q_proj"');
+    expect(emit({ ...LORA, target_modules: ['wte', 'c_attn'] })).toContain('lora(rank = 8, alpha = 16, dropout = 0.05) on "wte", "c_attn"');
+  });
+
   it('all-linear leaves out the head; modules_to_save become train', () => {
     expect(emit({ ...LORA, target_modules: 'all-linear' }, llama, 'llama.peft')).toContain('on "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"');
     expect(emit({ ...LORA, task_type: 'SEQ_CLS', target_modules: ['query', 'value'], modules_to_save: ['classifier', 'score'] }, bert, 'bert.peft')).toBe(

@@ -32,6 +32,22 @@ const cases: { name: string; base: string; tune: string; set: string[]; rename: 
     extra: {},
   },
   {
+    name: 'DoRA on LLaMA\'s Linear layers',
+    base: 'import "llama.peft"',
+    tune: 'import "llama.peft"\npeft { lora(rank = 2, alpha = 4, dora = true) on "q_proj", "down_proj" }',
+    set: LLAMA_TINY,
+    rename: (p: string) => (p === 'lm_head.weight' ? p : `model.${p}`),
+    extra: {},
+  },
+  {
+    name: 'DoRA on GPT-2\'s Conv1D',
+    base: 'import "gpt2.peft"',
+    tune: 'import "gpt2.peft"\npeft { lora(rank = 2, alpha = 4, dora = true) on "c_attn", "mlp.c_proj" }',
+    set: GPT2_FIXTURE,
+    rename: (p: string) => `transformer.${p}`,
+    extra: {},
+  },
+  {
     name: 'LLaMA with LoRA on the (untied) token embedding',
     base: 'import "llama.peft"',
     tune: 'import "llama.peft"\npeft { lora(rank = 2, alpha = 4) on "embed_tokens", "q_proj" }',

@@ -140,6 +140,8 @@ const NORM_SHAPES: [number[], number][] = [
   [[4, 33], -2],
   [[3, 768], 0.5],
 ];
+// DoRA's reciprocal weight norms: rows shorter and longer than the unrolled step, and a layer's size.
+for (const shape of [[5, 3], [4, 33], [96, 32]]) add({ family: 'norm', op: 'inv_row_norm', name: fmtShape(shape), attrs: {}, inputs: all(u(shape, -1, 1)), tol: TOL.norm });
 for (const [shape, shift] of NORM_SHAPES) {
   const D = shape[shape.length - 1]!;
   const x = u(shape, -1, 1, shift);

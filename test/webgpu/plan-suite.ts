@@ -469,9 +469,10 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       ['gpt2-lora-tiny', '"c_attn"'],
       ['gpt2-lora-all-linear-tiny', 'all_linear'],
       ['gpt2-lora-embedding-tiny', '"wte"'],
-    ])('%s: loss, logits and every gradient as PyTorch computed them', async (fixture, targets) => {
+      ['gpt2-dora-tiny', '"c_attn", "c_fc"', ', dora = true'],
+    ])('%s: loss, logits and every gradient as PyTorch computed them', async (fixture, targets, more = '') => {
       const dir = resolve(import.meta.dirname, `../fixtures/${fixture}`);
-      const g = graphOfText(`import "gpt2.peft"\npeft { lora(rank = 4, alpha = 8) on ${targets} }`, ['vocab_size=64,n_positions=16,n_embd=32,n_layer=2,n_head=4']);
+      const g = graphOfText(`import "gpt2.peft"\npeft { lora(rank = 4, alpha = 8${more}) on ${targets} }`, ['vocab_size=64,n_positions=16,n_embd=32,n_layer=2,n_head=4']);
       const weights = parseSafetensors(readFileSync(resolve(dir, 'weights.safetensors')));
       const expected = parseSafetensors(readFileSync(resolve(dir, 'expected.safetensors')));
       const rows = JSON.parse(readFileSync(resolve(dir, 'tokens.json'), 'utf8')) as number[][];

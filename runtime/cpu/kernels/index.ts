@@ -12,6 +12,7 @@ import { linear, linearGradWeight } from './linear.ts';
 import { layernorm, layernormGradGamma, layernormGradX, rmsnorm, rmsnormGradGamma, rmsnormGradX } from './norm.ts';
 import { pool, poolGrad } from './pool.ts';
 import { rope } from './rope.ts';
+import { invRowNorm } from './row-norm.ts';
 import { concat, expandBatch, pad, slice, sumTo, transpose } from './shape.ts';
 import { softEmbedding, softEmbeddingGrad } from './soft_embedding.ts';
 
@@ -41,6 +42,7 @@ const TYPED: { [K in ComputedOp]: KernelOf<K> } = {
   rope,
   attention,
   expand_batch: expandBatch,
+  inv_row_norm: invRowNorm,
   transpose,
   dropout,
   pool,
