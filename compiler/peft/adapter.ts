@@ -1,8 +1,9 @@
 // Bottleneck adapters (Houlsby et al. 2019; Pfeiffer et al.; He et al. parallel) as a
 // rewrite of one module call with input x and output y:
-//   serial:   y' = y + s · up(act(down(y)))
-//   parallel: y' = y + s · up(act(down(x)))
-// `up` starts at zero, so the adapter starts as the identity.
+//   serial:   y' = y + dropout(s · up(act(down(y))))
+//   parallel: y' = y + dropout(s · up(act(down(x))))
+// as AdapterHub's bottleneck Adapter. `init = mam` (its mam_adapter): down kaiming-uniform, up at
+// zero, so the adapter starts as the identity; `init = bert` (its default): both normal(0, 0.02).
 import type { SourceRange } from '../../grammar/diagnostics.ts';
 import { Codes } from '../codes.ts';
 import type { MethodHost, Tensor } from '../trace-host.ts';
@@ -34,15 +35,18 @@ export function applyAdapter(t: MethodHost, app: MethodApp, x: Tensor, y: Tensor
   const opts = { origin: 'adapter' as const, module: path, method: app, src: app.range };
   const saved = t.b.scope;
   t.b.scope = path;
-  const wd = t.param(`${path}.down.weight`, [m, din], { ...opts, init: { kind: 'uniform', bound: 1 / Math.sqrt(din) } });
+  const bert = s.init === 'bert';
+  const normal = { kind: 'normal' as const, std: 0.02 };
+  const wd = t.param(`${path}.down.weight`, [m, din], { ...opts, init: bert ? normal : { kind: 'uniform', bound: 1 / Math.sqrt(din) } });
   const bd = t.param(`${path}.down.bias`, [m], { ...opts, init: { kind: 'zeros' } });
-  const wu = t.param(`${path}.up.weight`, [dout, m], { ...opts, init: { kind: 'zeros' } });
+  const wu = t.param(`${path}.up.weight`, [dout, m], { ...opts, init: bert ? normal : { kind: 'zeros' } });
   const bu = t.param(`${path}.up.bias`, [dout], { ...opts, init: { kind: 'zeros' } });
   const out = chain(src, [
     (v) => t.op('linear', [v, wd, bd], { layout: 'out_in' }, range, 'adapter down'),
     (v) => t.op(ACTIVATION_OPS[s.activation as string]!, [v], {}, range),
     (v) => t.op('linear', [v, wu, bu], { layout: 'out_in' }, range, 'adapter up'),
     (v) => (s.scale === 1 ? v : t.op('scale', [v], { factor: s.scale as number }, range)),
+    (v) => t.dropout(v, (s.dropout as number | undefined) ?? 0, range),
     (v) => t.op('add', [y, v], {}, range, 'adapter'),
   ]);
   t.b.scope = saved;

@@ -119,6 +119,8 @@ export const METHODS: Record<MethodName, MethodSpec> = {
       { name: 'activation', default: sym('relu') },
       { name: 'placement', default: sym('serial') },
       { name: 'scale', default: num(1) },
+      { name: 'dropout', default: num(0) },
+      { name: 'init', default: sym('mam') },
     ],
     targetRequired: true,
     notApplicable: (m) => (m.kind === 'Tied' ? `an adapter cannot wrap the tied head \`${m.path}\`` : null),
@@ -129,6 +131,8 @@ export const METHODS: Record<MethodName, MethodSpec> = {
       c.option('activation', ACTIVATIONS);
       c.option('placement', ['serial', 'parallel']);
       c.number('scale');
+      c.number('dropout', 0, 0.999);
+      c.option('init', ['mam', 'bert']);
       const s = c.done();
       if (s && (s.bottleneck === 0) === (s.reduction === 0)) {
         r.error(Codes.BadMethodSetting, '`adapter` needs exactly one of `bottleneck` (the width) or `reduction` (width = d / reduction)', range);

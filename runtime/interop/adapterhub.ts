@@ -83,7 +83,7 @@ export function bottleneckPart(g: Graph, names: HfNames, params: Param[], name: 
   const layers = attentionLayers(g).length;
   const d = params.find((p) => p.path.endsWith('.adapter.down.weight'))!.shape[1]!;
   const first = placed[0]!.settings;
-  for (const key of ['activation', 'scale'] as const) {
+  for (const key of ['activation', 'scale', 'dropout', 'init'] as const) {
     if (placed.some((p) => p.settings[key] !== first[key])) return `bottleneck adapters with different ${key}s: one \`adapters\` config has one ${key}`;
   }
   const mh = placed.some((p) => p.loc === 'mh');
@@ -101,8 +101,9 @@ export function bottleneckPart(g: Graph, names: HfNames, params: Param[], name: 
     ? asRf(common)
     : { default: asRf(common), ...Object.fromEntries([...rf].filter(([, v]) => v !== common).map(([l, v]) => [String(l), asRf(v)])) };
   const config = {
-    adapter_residual_before_ln: false, cross_adapter: false, dropout: pyFloat(0), factorized_phm_W: true, factorized_phm_rule: false,
-    hypercomplex_nonlinearity: 'glorot-uniform', init_weights: 'bert', inv_adapter: null, inv_adapter_reduction_factor: null,
+    adapter_residual_before_ln: false, cross_adapter: false, dropout: pyFloat((first.dropout as number | undefined) ?? 0), factorized_phm_W: true, factorized_phm_rule: false,
+    // The library's names: "bert" (its default), "mam_adapter" (up at zero: ours by default).
+    hypercomplex_nonlinearity: 'glorot-uniform', init_weights: first.init === 'bert' ? 'bert' : 'mam_adapter', inv_adapter: null, inv_adapter_reduction_factor: null,
     is_parallel: false, learn_phm: true, leave_out: range(layers).filter((l) => !used.includes(l)), ln_after: false, ln_before: false,
     mh_adapter: mh, non_linearity: ACTIVATION_NAMES[first.activation as string]!, original_ln_after: true, original_ln_before: false,
     output_adapter: out, phm_bias: true, phm_c_init: 'normal', phm_dim: 4, phm_init_range: pyFloat(0.0001), phm_layer: false, phm_rank: 1,

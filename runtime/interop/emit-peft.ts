@@ -80,7 +80,7 @@ function rulesFor(c: AdapterConfig, g: Graph, names: HfNames, where: string): st
       const d = c.hiddenSize ?? emb?.dim ?? 0;
       const placed = resolveBottleneck(c, g, names, d, where);
       const widths = [...new Set(placed.map((p) => p.width))];
-      const scale = c.scale === 1 ? '' : `, scale = ${num(c.scale)}`;
+      const scale = (c.scale === 1 ? '' : `, scale = ${num(c.scale)}`) + (c.dropout ? `, dropout = ${num(c.dropout)}` : '') + (c.init === 'bert' ? ', init = bert' : '');
       return widths.map((w) => {
         const mods = placed.filter((p) => p.width === w).map((p) => p.module);
         return `adapter(bottleneck = ${w}, activation = ${c.activation}, placement = serial${scale}) on ${quoteAll(pefPatterns(mods, universe))}`;

@@ -55,6 +55,9 @@ export interface BottleneckConfig {
   activation: string;
   scale: number;
   leaveOut: number[];
+  /** The library's init_weights ("bert", "mam_adapter", …) and dropout, for --emit-peft. */
+  init: string;
+  dropout: number;
 }
 
 export type AdapterConfig = LoraConfig | Ia3Config | PromptConfig | PrefixConfig | BottleneckConfig;
@@ -193,6 +196,8 @@ function bottleneck(c: Obj, where: string): BottleneckConfig {
     kind: 'bottleneck', name: typeof c.name === 'string' ? c.name : 'adapter', hiddenSize: typeof c.hidden_size === 'number' ? c.hidden_size : null,
     mh: a.mh_adapter === true, out: a.output_adapter === true, reduction, activation: ours, scale,
     leaveOut: a.leave_out === undefined || a.leave_out === null ? [] : f.ints('leave_out'),
+    init: typeof a.init_weights === 'string' ? a.init_weights : 'bert',
+    dropout: f.number('dropout', 0),
   };
 }
 

@@ -172,7 +172,7 @@ describe('the icicle layout', () => {
 describe('what the page says about methods and work', () => {
   it('bert-adapter: the adapter width it resolved to, not bottleneck = 0', () => {
     const dense = [...walkViz(vizOf('bert-adapter.peft').tree)].find((n) => n.path === 'encoder.layer.0.output.dense')!;
-    expect(dense.methods).toEqual([{ name: 'adapter', settings: { bottleneck: 48, reduction: 16, activation: 'gelu', placement: 'serial', scale: 1 } }]);
+    expect(dense.methods).toEqual([{ name: 'adapter', settings: { bottleneck: 48, reduction: 16, activation: 'gelu', placement: 'serial', scale: 1, dropout: 0, init: 'mam' } }]);
   });
 
   it('compresses layer paths into index ranges', () => {
