@@ -13,7 +13,9 @@ import { loadInit } from '../../runtime/interop/hf-weights-node.ts';
 import { exportCheckpoint, importToCheckpoint, mergeToFile } from '../../runtime/interop/interop-node.ts';
 import { hfNameMap } from '../../runtime/interop/names.ts';
 import { initParams } from '../../runtime/init.ts';
+import { walkViz } from '../../viz/tree.ts';
 import { compileText, graphOfText } from '../helpers.ts';
+import { vizOf } from '../viz/helpers.ts';
 import { baseTensors, compilePeft, GPT2_FIXTURE, logits, makeCheckpoint, maxDiff, readJson, tempDir } from './helpers.ts';
 
 const GPT2_IA3 = 'import "gpt2.peft"\npeft {\n  ia3 on "c_attn"\n  ia3(feedforward = true) on "mlp.c_proj"\n}';
@@ -40,6 +42,14 @@ describe('ia3', () => {
     const ff = user(node('h.0.mlp.c_proj.ia3_l'));
     expect(ff.op).toBe('mul');
     expect(user(ff.id).op).toBe('linear'); // (x ⊙ l)·W + b
+  });
+
+  it('the partition view counts the vectors as IA³ and shows the method on its modules', () => {
+    const { tree } = vizOf('tiny-gpt-ia3.peft');
+    expect(tree.byMethod.ia3).toBe(1_792);
+    const mlp = [...walkViz(tree)].find((n) => n.path === 'h.0.mlp.c_proj')!;
+    expect(mlp.methods).toEqual([{ name: 'ia3', settings: { feedforward: true } }]);
+    expect(mlp.params.find((p) => p.name === 'ia3_l')).toMatchObject({ shape: [256], method: 'ia3', partition: 'trainable' });
   });
 
   it('`ia3` takes no parentheses; it applies to Linear layers only', () => {
