@@ -21,8 +21,8 @@
 // Targets outside [0, V) other than ignore_index are treated as ignored (the CPU reference
 // rejects them; a kernel cannot throw). The gradient assumes an upstream gradient of 1.
 import { CodegenError } from '../codegen-error.ts';
-import { type Grid, LOOP_BUDGET, checkOutput, declare, fail, fmt, grid, i32, intAttr, operand, rowGroups, rowsOf, u32, workgroupLimit, workgroupReductions } from './common.ts';
-import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
+import { type Grid, LOOP_BUDGET, checkOutput, declare, fail, fmt, grid, i32, operand, rowGroups, rowsOf, u32, workgroupLimit, workgroupReductions } from './common.ts';
+import type { AdapterCaps, BindingName, OpKernel, OpKernelGenOf, OpKernelTable, OpRequest } from './types.ts';
 
 interface Operands {
   /** Rows of the logits bound (a piece's rows when split). */
@@ -35,13 +35,16 @@ interface Operands {
   logits: number[];
 }
 
-function operands(req: OpKernelRequest): Operands {
+/** A request of the loss or of its gradient (one attribute schema). */
+type LossRequest = OpRequest<'cross_entropy' | 'cross_entropy_grad'>;
+
+function operands(req: LossRequest): Operands {
   const logits = operand(req, 0, 'logits', 'f32').shape;
   const targets = operand(req, 1, 'targets', 'i32').shape;
-  const ignore = intAttr(req, 'ignore_index');
+  const ignore = req.attrs.ignore_index;
   const [R, V] = rowsOf(req, logits);
   const piece = req.attrs.row0 !== undefined;
-  const row0 = intAttr(req, 'row0', 0);
+  const row0 = req.attrs.row0 ?? 0;
   const RT = targets.reduce((a, b) => a * b, 1);
   if (piece ? row0 < 0 || row0 + R > RT : targets.length !== logits.length - 1 || targets.some((d, i) => d !== logits[i])) {
     fail(req.op, piece ? `logits rows [${row0}, ${row0 + R}) are not among the ${RT} targets` : `targets ${fmt(targets)} must be logits ${fmt(logits)} without the last axis`);
@@ -75,7 +78,7 @@ const ROW_STATS = `fn rowStats(off: u32) -> vec2<f32> {
 }`;
 
 /** cross_entropy: logits [..., V], targets i32 [...] → out [] (mean loss). */
-export const crossEntropy: OpKernelGen = (req, caps) => {
+export const crossEntropy: OpKernelGenOf<'cross_entropy'> = (req, caps) => {
   const o = operands(req);
   if (o.R !== o.RT) fail(req.op, 'the mean loss kernel takes all rows at once; pieces use crossEntropyRows');
   checkOutput(req, []);
@@ -136,7 +139,7 @@ export function crossEntropyVariantFor(caps: Pick<AdapterCaps, 'isSoftware'>, sh
 type RowMode = 'grad' | 'fused' | 'loss';
 
 /** One row kernel: see the file's comment for the three modes. */
-function rowKernel(req: OpKernelRequest, caps: AdapterCaps, mode: RowMode): Omit<OpKernel, 'bindings'> & { bindings: (BindingName | 'loss')[] } {
+function rowKernel(req: LossRequest, caps: AdapterCaps, mode: RowMode): Omit<OpKernel, 'bindings'> & { bindings: (BindingName | 'loss')[] } {
   const o = operands(req);
   if (mode !== 'loss') checkOutput(req, o.logits);
   const grad = mode !== 'loss';
@@ -227,7 +230,7 @@ ${body}
 }
 
 /** cross_entropy_grad: logits [..., V], targets i32 [...] → dlogits [..., V]. */
-export const crossEntropyGrad: OpKernelGen = (req, caps) => {
+export const crossEntropyGrad: OpKernelGenOf<'cross_entropy_grad'> = (req, caps) => {
   const k = rowKernel(req, caps, 'grad');
   if (k.bindings.includes('loss')) throw new CodegenError('internal', 'cross_entropy_grad binds no loss');
   return k as OpKernel;
@@ -244,7 +247,7 @@ export interface CrossEntropyFusedKernel extends Omit<OpKernel, 'bindings'> {
  * The fused loss and gradient: request as for cross_entropy_grad (inputs logits, targets;
  * attrs ignore_index; output = dlogits, the logits' shape); the kernel also writes `loss`.
  */
-export function crossEntropyFused(req: OpKernelRequest, caps: AdapterCaps): CrossEntropyFusedKernel {
+export function crossEntropyFused(req: LossRequest, caps: AdapterCaps): CrossEntropyFusedKernel {
   const k = rowKernel(req, caps, 'fused');
   const R = rowsOf(req, req.inputs[0]!.shape)[0];
   return { ...k, lossShape: [R] };
@@ -254,7 +257,7 @@ export function crossEntropyFused(req: OpKernelRequest, caps: AdapterCaps): Cros
  * The per-row losses only (bindings `in0` logits, `in1` targets, `loss` f32 [R]): for the loss of
  * logits too large for one binding, a piece at a time (request as for cross_entropy, with attr `row0`).
  */
-export function crossEntropyRows(req: OpKernelRequest, caps: AdapterCaps): CrossEntropyFusedKernel {
+export function crossEntropyRows(req: LossRequest, caps: AdapterCaps): CrossEntropyFusedKernel {
   const k = rowKernel(req, caps, 'loss');
   const R = rowsOf(req, req.inputs[0]!.shape)[0];
   return { ...k, lossShape: [R] };

@@ -9,8 +9,8 @@
 // p = 0, which generates a plain copy that binds no `globals`). Dropout is its own backward
 // (same seed, same step).
 import { dropoutThreshold } from '../../compiler/ir/dropout.ts';
-import { checkOutput, declare, f32, fail, fmt, grid, intAttr, numAttr, numel, operand, u32, widthFor } from './common.ts';
-import type { OpKernelGen, OpKernelTable } from './types.ts';
+import { checkOutput, declare, f32, fail, fmt, grid, numel, operand, u32, widthFor } from './common.ts';
+import type { OpKernelGenOf, OpKernelTable } from './types.ts';
 
 /** The PCG hash in WGSL (runtime/cpu/rng.ts has the same text and the JS twin). */
 export const PCG_WGSL = `fn pcg(v: u32) -> u32 {
@@ -27,10 +27,9 @@ export const PCG4_WGSL = `fn pcg4(v: vec4<u32>) -> vec4<u32> {
 }`;
 
 /** dropout: x [n] → out [n]. */
-export const dropout: OpKernelGen = (req, caps) => {
+export const dropout: OpKernelGenOf<'dropout'> = (req, caps) => {
   const shape = operand(req, 0, 'x', 'f32').shape;
-  const p = numAttr(req, 'p');
-  const seed = intAttr(req, 'seed');
+  const { p, seed } = req.attrs;
   if (!(p >= 0 && p < 1)) fail(req.op, `p must be in [0, 1), got ${p}`);
   checkOutput(req, shape);
   const n = numel(shape);

@@ -6,8 +6,8 @@
 // 1 − tanh(u)² lose everything to cancellation where they are small, so gelu and the gradients
 // use 1 + tanh(u) = 2·sigmoid(2u) and 1 − tanh(u)² = sech(u)² = 4 / (eᵘ + e⁻ᵘ)², with arguments
 // clamped to ±40 (e⁸⁰ is still finite in f32).
-import { checkOutput, declare, f32, fail, fmt, grid, numAttr, operand, sameShape, u32, widthFor } from './common.ts';
-import type { OpKernel, OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
+import { checkOutput, declare, f32, fail, fmt, grid, operand, sameShape, u32, widthFor } from './common.ts';
+import type { OpKernel, OpKernelGen, OpKernelGenOf, OpKernelRequest, OpKernelTable } from './types.ts';
 
 const GELU_C = f32(Math.sqrt(2 / Math.PI));
 const GELU_U = `clamp(${GELU_C} * (x + 0.044715 * x * x * x), T(-40.0), T(40.0))`;
@@ -141,10 +141,10 @@ ${g.prologue}
 };
 
 /** scale: x [n] → factor · x. */
-export const scale: OpKernelGen = (req, caps) => {
+export const scale: OpKernelGenOf<'scale'> = (req, caps) => {
   const shape = floatShape(req, 0, 'x');
   checkOutput(req, shape);
-  const factor = numAttr(req, 'factor');
+  const factor = req.attrs.factor;
   const n = shape.reduce((a, b) => a * b, 1);
   const w = widthFor(n);
   const g = grid(req.op, n / w, caps);

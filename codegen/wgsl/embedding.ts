@@ -16,10 +16,10 @@
 import type { TensorSpec } from '../../compiler/lower/kernels.ts';
 import { LOOP_BUDGET, ceilDiv, checkOutput, declare, fail, fmt, grid, i32, intAttr, numel, operand, u32, widthFor } from './common.ts';
 import { quantReadWgsl, type QuantReadSpec } from './quant.ts';
-import type { OpKernelGen, OpKernelTable } from './types.ts';
+import type { OpKernelGen, OpKernelGenOf, OpKernelTable } from './types.ts';
 
 /** embedding: table [N, D], ids i32 [...] → out [..., D]. */
-export const embedding: OpKernelGen = (req, caps) => {
+export const embedding: OpKernelGenOf<'embedding'> = (req, caps) => {
   const tableSpec = operand(req, 0, 'table', ['f32', 'f16', 'int8', 'nf4']);
   const table = tableSpec.shape;
   const half = tableSpec.dtype === 'f16';
@@ -27,8 +27,8 @@ export const embedding: OpKernelGen = (req, caps) => {
   const ids = operand(req, 1, 'ids', 'i32').shape;
   if (table.length !== 2) fail(req.op, `embedding table must be 2-D, got ${fmt(table)}`);
   const [N, D] = table as [number, number];
-  const row0 = intAttr(req, 'row0', 0);
-  const rows = intAttr(req, 'table_rows', N);
+  const row0 = req.attrs.row0 ?? 0;
+  const rows = req.attrs.table_rows ?? N;
   if (row0 < 0 || row0 + N > rows) fail(req.op, `table piece [${row0}, ${row0 + N}) is not inside a table of ${rows} rows`);
   checkOutput(req, [...ids, D]);
   const n = numel(ids);
@@ -85,11 +85,11 @@ function quantTable(req: Parameters<OpKernelGen>[0], t: TensorSpec): QuantReadSp
 }
 
 /** positions: x [B, S, ...] (shape only, not bound) → i32 [S] = offset … offset + S − 1. */
-export const positions: OpKernelGen = (req, caps) => {
+export const positions: OpKernelGenOf<'positions'> = (req, caps) => {
   const x = operand(req, 0, 'x').shape;
   if (x.length < 2) fail(req.op, `positions needs a [B, S, …] input, got ${fmt(x)}`);
   const S = x[1]!;
-  const offset = intAttr(req, 'offset', 0);
+  const offset = req.attrs.offset ?? 0;
   checkOutput(req, [S], 'i32');
   const g = grid(req.op, S, caps);
   const d = declare([{ name: 'out', variable: 'out', type: 'i32' }]);
@@ -141,11 +141,11 @@ function embeddingGradChunks(rows: number, featureUnits: number, isSoftware: boo
  * embedding_grad: ids i32 [...] (n ids), dy [..., D] → out [rows, D]. With attr `row0` the output
  * is rows row0 … row0 + rows − 1 of a larger table's gradient (one piece of a split).
  */
-export const embeddingGrad: OpKernelGen = (req, caps) => {
+export const embeddingGrad: OpKernelGenOf<'embedding_grad'> = (req, caps) => {
   const ids = operand(req, 0, 'ids', 'i32').shape;
   const dy = operand(req, 1, 'dy', 'f32').shape;
-  const rows = intAttr(req, 'rows');
-  const row0 = intAttr(req, 'row0', 0);
+  const rows = req.attrs.rows;
+  const row0 = req.attrs.row0 ?? 0;
   if (dy.length !== ids.length + 1 || ids.some((d, i) => d !== dy[i])) fail(req.op, `dy ${fmt(dy)} must be ids' shape ${fmt(ids)} plus a feature axis`);
   if (rows < 0) fail(req.op, `rows must be ≥ 0, got ${rows}`);
   const D = dy[dy.length - 1]!;

@@ -11,9 +11,9 @@
 //   linear_gather_grad_bias: one invocation per (slice, 4 outs or 1)
 //
 // A sequence whose index is outside [0, N) reads as "no adapter": zeros, and no gradient.
-import { checkOutput, declare, fail, fmt, grid, i32, intAttr, numel, operand, optOperand, strAttr, u32, vecType, widthFor } from './common.ts';
+import { checkOutput, declare, fail, fmt, grid, i32, numel, operand, optOperand, u32, vecType, widthFor } from './common.ts';
 import type { Binding } from './common.ts';
-import type { OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
+import type { OpKernelGenOf, OpKernelRequest, OpKernelTable, OpRequest } from './types.ts';
 
 const LAYOUTS = ['in_out', 'out_in'] as const;
 
@@ -26,18 +26,18 @@ function perSequence(req: OpKernelRequest, shape: readonly number[], idsIndex: n
   return { B, RS: numel(shape.slice(1, -1)), F: shape[shape.length - 1]! };
 }
 
-function countAttr(req: OpKernelRequest): number {
-  const n = intAttr(req, 'count');
+function countOf(req: OpRequest<'linear_gather_grad_weight' | 'linear_gather_grad_bias'>): number {
+  const n = req.attrs.count;
   if (n < 1) fail(req.op, `count must be ≥ 1, got ${n}`);
   return n;
 }
 
 /** linear_gather: x [B, …, K], w [N, O, K] (out_in) | [N, K, O] (in_out), ids i32 [B], b? [N, O] → [B, …, O]. */
-export const linearGather: OpKernelGen = (req, caps) => {
+export const linearGather: OpKernelGenOf<'linear_gather'> = (req, caps) => {
   const x = operand(req, 0, 'x', 'f32').shape;
   const w = operand(req, 1, 'w', 'f32').shape;
   const b = optOperand(req, 3, 'b', 'f32');
-  const layout = strAttr(req, 'layout', LAYOUTS);
+  const layout = req.attrs.layout;
   const { B, RS, F: K } = perSequence(req, x, 2);
   if (w.length !== 3) fail(req.op, `stacked weight must be 3-D [N, …], got ${fmt(w)}`);
   const [N, d1, d2] = w as [number, number, number];
@@ -113,11 +113,11 @@ ${body}
  * in_out [N, K, O] = Σ xᵀ·dy; per slice over the rows of the sequences that use it.
  * Written as G[n, p, q] = Σ P[row, p] · Q[row, q] with (P, Q) = (dy, x) or (x, dy).
  */
-export const linearGatherGradWeight: OpKernelGen = (req, caps) => {
+export const linearGatherGradWeight: OpKernelGenOf<'linear_gather_grad_weight'> = (req, caps) => {
   const x = operand(req, 0, 'x', 'f32').shape;
   const dy = operand(req, 1, 'dy', 'f32').shape;
-  const layout = strAttr(req, 'layout', LAYOUTS);
-  const N = countAttr(req);
+  const layout = req.attrs.layout;
+  const N = countOf(req);
   const { B, RS, F: K } = perSequence(req, x, 2);
   const { RS: RSdy, F: O } = perSequence(req, dy, 2);
   if (RS !== RSdy || x.length !== dy.length) fail(req.op, `x ${fmt(x)} and dy ${fmt(dy)} have different rows`);
@@ -157,9 +157,9 @@ ${g.prologue}
 };
 
 /** linear_gather_grad_bias: dy [B, …, O], ids [B] → [N, O], per slice the sum of its sequences' rows. */
-export const linearGatherGradBias: OpKernelGen = (req, caps) => {
+export const linearGatherGradBias: OpKernelGenOf<'linear_gather_grad_bias'> = (req, caps) => {
   const dy = operand(req, 0, 'dy', 'f32').shape;
-  const N = countAttr(req);
+  const N = countOf(req);
   const { B, RS, F: O } = perSequence(req, dy, 1);
   checkOutput(req, [N, O]);
   const w = widthFor(O);

@@ -19,15 +19,16 @@ import { ROPE_KERNELS } from './rope.ts';
 import { ROW_NORM_KERNELS } from './row-norm.ts';
 import { SHAPE_KERNELS } from './shape.ts';
 import { SOFT_EMBEDDING_KERNELS } from './soft_embedding.ts';
-import { opsWithRole, type ComputedOp } from '../../compiler/ir/ops.ts';
-import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
+import { checkAttrs } from '../../compiler/ir/attrs.ts';
+import { isOp, OPS, opsWithRole, type ComputedOp } from '../../compiler/ir/ops.ts';
+import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelGenOf, OpKernelRequest, OpKernelTable, PlanAttrs } from './types.ts';
 import { storedBytes } from './quant.ts';
 
 export { type CrossEntropyFusedKernel } from './cross_entropy.ts';
 export type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, TensorSpec } from './types.ts';
 
 /** Every generator, typed by the catalog: an op without one is a type error. */
-const GENERATORS: { readonly [K in ComputedOp]: OpKernelGen } & OpKernelTable = {
+const GENERATORS: { readonly [K in ComputedOp]: OpKernelGenOf<K> | OpKernelGen } & OpKernelTable = {
   ...LINEAR_KERNELS,
   ...ELEMENTWISE_KERNELS,
   ...NORM_KERNELS,
@@ -43,8 +44,21 @@ const GENERATORS: { readonly [K in ComputedOp]: OpKernelGen } & OpKernelTable = 
   ...GATHER_KERNELS,
 };
 
-/** The generators by an op name known at run time (a request's). */
-export const OP_KERNELS: Readonly<Record<string, OpKernelGen>> = GENERATORS;
+/**
+ * The generators by an op name known at run time (a request's). The cast forgets each generator's
+ * attribute type: opKernel checks a request's attributes against its op's schema before the call.
+ */
+export const OP_KERNELS: Readonly<Record<string, OpKernelGen>> = GENERATORS as Record<string, OpKernelGen>;
+
+/** The attributes a planner's piece request may carry besides its op's (types.ts, PlanAttrs). */
+const PLAN_ATTRS: readonly (keyof PlanAttrs)[] = ['row0', 'table_rows', 'accumulate', 'max_position', 'residual'];
+
+/** The first problem of a request's attributes against its op's schema (the planner's own set aside). */
+function attrProblem(req: OpKernelRequest): string | undefined {
+  if (!isOp(req.op)) return undefined; // decoding ops: their generators check what they read
+  const own = Object.fromEntries(Object.entries(req.attrs).filter(([k]) => !(PLAN_ATTRS as readonly string[]).includes(k)));
+  return checkAttrs(OPS[req.op].attrs, own);
+}
 
 const LEAVES: readonly string[] = opsWithRole('leaf');
 
@@ -57,6 +71,8 @@ export function opKernel(req: OpKernelRequest, caps: AdapterCaps): OpKernel {
       : `no WGSL kernel for op "${req.op}" (not in the op catalog)`;
     throw new CodegenError('validation', why, `${req.op} kernel`);
   }
+  const bad = attrProblem(req);
+  if (bad) throw new CodegenError('validation', bad, `${req.op} kernel`);
   const k = gen(req, caps);
   checkBindingSizes(req, caps, k.bindings);
   return k;
@@ -84,11 +100,16 @@ export function checkBindingSizes(req: OpKernelRequest, caps: AdapterCaps, bound
   }
 }
 
-/** A generator whose kernels get the binding-size check (for the kernels the plan calls directly). */
+/**
+ * A generator whose requests get the attribute check and whose kernels get the binding-size check
+ * (for the kernels the plan calls directly). The cast is what the attribute check established.
+ */
 const checked =
-  <K extends { bindings: readonly string[] }>(gen: (req: OpKernelRequest, caps: AdapterCaps) => K) =>
+  <R extends OpKernelRequest, K extends { bindings: readonly string[] }>(gen: (req: R, caps: AdapterCaps) => K) =>
   (req: OpKernelRequest, caps: AdapterCaps): K => {
-    const k = gen(req, caps);
+    const bad = attrProblem(req);
+    if (bad) throw new CodegenError('validation', bad, `${req.op} kernel`);
+    const k = gen(req as R, caps);
     checkBindingSizes(req, caps, k.bindings);
     return k;
   };

@@ -11,8 +11,8 @@
 import { CodegenError } from '../codegen-error.ts';
 import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
 import { type MatmulKernel, matmulKernel, matmulVariantFor } from './matmul/index.ts';
-import { checkOutput, fail, fmt, operand, optOperand, rowsOf, strAttr } from './common.ts';
-import type { AdapterCaps, BindingName, OpKernel, OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
+import { checkOutput, fail, fmt, operand, optOperand, rowsOf } from './common.ts';
+import type { AdapterCaps, BindingName, OpKernel, OpKernelGenOf, OpKernelRequest, OpKernelTable } from './types.ts';
 
 const LAYOUTS = ['in_out', 'out_in'] as const;
 
@@ -33,11 +33,11 @@ function generate(req: OpKernelRequest, caps: AdapterCaps, spec: MatmulSpec, nam
 }
 
 /** linear: x [..., in], w [in, out] or [out, in], b? [out] → out [..., out]. */
-export const linear: OpKernelGen = (req, caps) => {
+export const linear: OpKernelGenOf<'linear'> = (req, caps) => {
   const x = operand(req, 0, 'x', 'f32').shape;
   const w = operand(req, 1, 'w', 'f32').shape;
   const b = optOperand(req, 2, 'b', 'f32');
-  const layout = strAttr(req, 'layout', LAYOUTS);
+  const layout = req.attrs.layout;
   if (w.length !== 2) fail(req.op, `weight must be 2-D, got ${fmt(w)}`);
   const [R, nIn] = rowsOf(req, x);
   const [wi, wo] = layout === 'in_out' ? [w[0]!, w[1]!] : [w[1]!, w[0]!];
@@ -49,10 +49,10 @@ export const linear: OpKernelGen = (req, caps) => {
 };
 
 /** linear_grad_weight: x [..., in], dy [..., out] → in_out: xᵀ·dy [in, out]; out_in: dyᵀ·x [out, in]. */
-export const linearGradWeight: OpKernelGen = (req, caps) => {
+export const linearGradWeight: OpKernelGenOf<'linear_grad_weight'> = (req, caps) => {
   const x = operand(req, 0, 'x', 'f32').shape;
   const dy = operand(req, 1, 'dy', 'f32').shape;
-  const layout = strAttr(req, 'layout', LAYOUTS);
+  const layout = req.attrs.layout;
   const [R, nIn] = rowsOf(req, x);
   const [Rdy, nOut] = rowsOf(req, dy);
   if (R !== Rdy || x.length !== dy.length || !x.slice(0, -1).every((d, i) => d === dy[i])) {

@@ -19,12 +19,8 @@
 // they are computed ⌈D/F⌉ times in all: the price of one deterministic kernel without atomics or
 // a scratch buffer); on hardware one workgroup per feature unit splits the rows among its
 // invocations and reduces.
-import {
-  LOOP_BUDGET,
-  type Binding, type Grid, ceilDiv, checkOutput, declare, f32, fail, fmt, grid, hsum, numAttr, operand, optOperand, rowGroups, rowsOf,
-  sameShape, u32, widthFor, workgroupReductions,
-} from './common.ts';
-import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
+import { LOOP_BUDGET, type Binding, type Grid, ceilDiv, checkOutput, declare, f32, fail, fmt, grid, hsum, operand, optOperand, rowGroups, rowsOf, sameShape, u32, widthFor, workgroupReductions } from './common.ts';
+import type { AdapterCaps, OpKernel, OpKernelGenOf, OpKernelRequest, OpKernelTable } from './types.ts';
 
 type NormOp = 'layernorm' | 'layernorm_grad_x' | 'rmsnorm' | 'rmsnorm_grad_x';
 
@@ -104,7 +100,7 @@ export function normVariantFor(caps: Pick<AdapterCaps, 'isSoftware'>): 'row' | '
   return caps.isSoftware ? 'row' : 'workgroup';
 }
 
-const rowKernel: OpKernelGen = (whole, caps) => {
+const rowKernel: OpKernelGenOf<NormOp> = (whole, caps) => {
   const op = whole.op as NormOp;
   const spec = ROW_OPERANDS[op];
   if (!spec) fail(whole.op, 'not a norm row op');
@@ -113,7 +109,7 @@ const rowKernel: OpKernelGen = (whole, caps) => {
   if (residual && !spec.dy) fail(whole.op, 'only the gradients take a residual operand');
   const req = residual ? { ...whole, inputs: whole.inputs.slice(0, -1) } : whole;
   const { R, D, w, shape } = rowShape(req);
-  const eps = numAttr(req, 'eps');
+  const eps = req.attrs.eps;
   let next = 1;
   if (spec.dy) {
     const dyShape = operand(req, next++, 'dy', 'f32').shape;
@@ -168,13 +164,13 @@ ${body}
 };
 
 /** layernorm_grad_gamma, rmsnorm_grad_gamma: x [R, D], dy [R, D] → out [D]. */
-const gradGamma: OpKernelGen = (req, caps): OpKernel => {
+const gradGamma: OpKernelGenOf<'layernorm_grad_gamma' | 'rmsnorm_grad_gamma'> = (req, caps): OpKernel => {
   const layer = req.op === 'layernorm_grad_gamma';
   if (!layer && req.op !== 'rmsnorm_grad_gamma') fail(req.op, 'not a norm gamma-gradient op');
   const { R, D, w, shape } = rowShape(req);
   const dyShape = operand(req, 1, 'dy', 'f32').shape;
   if (!sameShape(shape, dyShape)) fail(req.op, `x ${fmt(shape)} and dy ${fmt(dyShape)} differ`);
-  const eps = numAttr(req, 'eps');
+  const eps = req.attrs.eps;
   checkOutput(req, [D]);
   const DW = D / w;
   // Features per invocation (in units of T): about 16 invocations, at least 2 units each.

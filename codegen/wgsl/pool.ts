@@ -1,7 +1,7 @@
 // Sequence pooling for classification heads, and its backward. One invocation per output
 // element (4 features when D % 4 = 0); `mean` sums the S positions sequentially.
-import { type Binding, checkOutput, declare, fail, fmt, grid, operand, optOperand, strAttr, u32, widthFor, f32 } from './common.ts';
-import type { BindingName, OpKernelGen, OpKernelRequest, OpKernelTable } from './types.ts';
+import { type Binding, checkOutput, declare, fail, fmt, grid, operand, optOperand, u32, widthFor, f32 } from './common.ts';
+import type { BindingName, OpKernelGenOf, OpKernelRequest, OpKernelTable, OpRequest } from './types.ts';
 
 const MODES = ['first', 'last', 'mean'] as const;
 
@@ -16,19 +16,19 @@ function poolShape(req: OpKernelRequest, index: number, name: string): [number, 
  * The optional lengths operand i32 [B] at `index` (real positions per row): its binding, and the
  * WGSL expression of row b's length n (S without it).
  */
-function lengthsOf(req: OpKernelRequest, index: number, B: number): { bind: Binding[]; n: string } {
+function lengthsOf(req: OpRequest<'pool' | 'pool_grad'>, index: number, B: number): { bind: Binding[]; n: string } {
   const len = optOperand(req, index, 'lengths', 'i32');
   if (len && (len.shape.length !== 1 || len.shape[0] !== B)) fail(req.op, `lengths must be [${B}], got ${fmt(len.shape)}`);
   // `first` never reads it (an unread binding is not in the pipeline's layout)
-  if (!len || strAttr(req, 'mode', MODES) === 'first') return { bind: [], n: 'S' };
+  if (!len || req.attrs.mode === 'first') return { bind: [], n: 'S' };
   return { bind: [{ name: `in${index}` as BindingName, variable: 'lengths', type: 'i32' }], n: 'u32(lengths[b])' };
 }
 
 /** pool: x [B, S, D] → out [B, D]: position 0, position n − 1, or the mean over positions < n (n = lengths[b], else S). */
-export const pool: OpKernelGen = (req, caps) => {
+export const pool: OpKernelGenOf<'pool'> = (req, caps) => {
   const [B, S, D] = poolShape(req, 0, 'x');
   operand(req, 0, 'x', 'f32');
-  const mode = strAttr(req, 'mode', MODES);
+  const mode = req.attrs.mode;
   checkOutput(req, [B, D]);
   const w = widthFor(D);
   const T = w === 4 ? 'vec4<f32>' : 'f32';
@@ -61,10 +61,10 @@ ${body}
 };
 
 /** pool_grad: dy [B, D], x [B, S, D] (shape only, not bound), optional lengths i32 [B] → out [B, S, D]. */
-export const poolGrad: OpKernelGen = (req, caps) => {
+export const poolGrad: OpKernelGenOf<'pool_grad'> = (req, caps) => {
   const dy = operand(req, 0, 'dy', 'f32').shape;
   const [B, S, D] = poolShape(req, 1, 'x');
-  const mode = strAttr(req, 'mode', MODES);
+  const mode = req.attrs.mode;
   if (dy.length !== 2 || dy[0] !== B || dy[1] !== D) fail(req.op, `dy must be [${B}, ${D}], got ${fmt(dy)}`);
   checkOutput(req, [B, S, D]);
   const w = widthFor(D);

@@ -7,8 +7,8 @@
 //
 // Each op views its tensors as [outer, n, inner] around the axis, so a run of n·inner elements
 // is contiguous; all sizes below are in units of T (f32, i32 or their vec4).
-import { axisAttr, checkOutput, declare, fail, fmt, grid, intAttr, numel, operand, u32, widthFor } from './common.ts';
-import type { OpKernelGen, OpKernelTable, TensorSpec } from './types.ts';
+import { checkOutput, declare, fail, fmt, grid, numel, operand, u32, widthFor } from './common.ts';
+import type { OpKernelGen, OpKernelGenOf, OpKernelTable, OpRequest, TensorSpec } from './types.ts';
 
 /** (outer, inner): the products of the dims before and after `axis`. */
 function around(shape: readonly number[], axis: number): [number, number] {
@@ -21,12 +21,22 @@ function elemType(t: TensorSpec, w: 1 | 4): string {
 
 const dims = (shape: readonly number[]): string => shape.join('x') || 'scalar';
 
+/**
+ * `axis` counted from the front. The request may be a piece the catalog's rule never saw, so its
+ * range is checked here: the generated indexing depends on it.
+ */
+function axisIn(req: OpRequest<'slice' | 'pad' | 'concat'>, rank: number): number {
+  const a = req.attrs.axis;
+  const ax = a < 0 ? a + rank : a;
+  if (ax < 0 || ax >= rank) fail(req.op, `axis ${a} out of range for rank ${rank}`);
+  return ax;
+}
+
 /** slice: x [outer, n, inner] → out [outer, size, inner] = x[:, start:start+size, :]. */
-export const slice: OpKernelGen = (req, caps) => {
+export const slice: OpKernelGenOf<'slice'> = (req, caps) => {
   const x = operand(req, 0, 'x');
-  const axis = axisAttr(req, x.shape.length);
-  const start = intAttr(req, 'start');
-  const size = intAttr(req, 'size');
+  const axis = axisIn(req, x.shape.length);
+  const { start, size } = req.attrs;
   const n = x.shape[axis]!;
   if (start < 0 || size < 0 || start + size > n) fail(req.op, `range ${start}:${start + size} is outside axis ${axis} of ${fmt(x.shape)}`);
   const shape = [...x.shape];
@@ -54,11 +64,10 @@ ${g.prologue}
 };
 
 /** pad: x [outer, n, inner] → out [outer, total, inner], zeros with x placed at `start`. */
-export const pad: OpKernelGen = (req, caps) => {
+export const pad: OpKernelGenOf<'pad'> = (req, caps) => {
   const x = operand(req, 0, 'x');
-  const axis = axisAttr(req, x.shape.length);
-  const start = intAttr(req, 'start');
-  const total = intAttr(req, 'total');
+  const axis = axisIn(req, x.shape.length);
+  const { start, total } = req.attrs;
   const n = x.shape[axis]!;
   if (start < 0 || start + n > total) fail(req.op, `cannot place ${n} values at ${start} in ${total} along axis ${axis}`);
   const shape = [...x.shape];
@@ -114,11 +123,11 @@ ${g.prologue}
 };
 
 /** concat: a [outer, na, inner], b [outer, nb, inner] → out [outer, na + nb, inner]. */
-export const concat: OpKernelGen = (req, caps) => {
+export const concat: OpKernelGenOf<'concat'> = (req, caps) => {
   const a = operand(req, 0, 'a');
   const b = operand(req, 1, 'b');
   if (a.dtype !== b.dtype) fail(req.op, `cannot concatenate ${a.dtype} with ${b.dtype}`);
-  const axis = axisAttr(req, a.shape.length);
+  const axis = axisIn(req, a.shape.length);
   if (a.shape.length !== b.shape.length || a.shape.some((d, i) => i !== axis && d !== b.shape[i])) {
     fail(req.op, `cannot concatenate ${fmt(a.shape)} and ${fmt(b.shape)} along axis ${axis}`);
   }

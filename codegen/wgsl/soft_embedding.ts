@@ -7,8 +7,8 @@
 //   `row0` = offset). Only the soft tokens' table is usually asked for (rows = V, a handful), so
 //   the scan of every id per row stays cheap.
 import { embeddingGrad } from './embedding.ts';
-import { checkOutput, declare, fail, fmt, grid, i32, intAttr, numel, operand, u32, widthFor } from './common.ts';
-import type { OpKernelGen, OpKernelTable } from './types.ts';
+import { checkOutput, declare, fail, fmt, grid, i32, numel, operand, u32, widthFor } from './common.ts';
+import type { OpKernelGen, OpKernelGenOf, OpKernelTable } from './types.ts';
 
 /** soft_embedding: table [N, D], soft [V, D], ids i32 [...] → out [..., D]. */
 export const softEmbedding: OpKernelGen = (req, caps) => {
@@ -58,10 +58,10 @@ ${g.prologue}
  * soft_embedding_grad: ids i32 [...], dy [..., D] → out [rows, D], ids in [offset, offset + rows)
  * only: embedding_grad's kernel for the table rows offset … offset + rows − 1 (its `row0`).
  */
-export const softEmbeddingGrad: OpKernelGen = (req, caps) => {
-  const offset = intAttr(req, 'offset');
+export const softEmbeddingGrad: OpKernelGenOf<'soft_embedding_grad'> = (req, caps) => {
+  const { offset, rows } = req.attrs;
   if (offset < 0) fail(req.op, `offset must be ≥ 0, got ${offset}`);
-  const k = embeddingGrad({ ...req, attrs: { rows: intAttr(req, 'rows'), row0: offset } }, caps);
+  const k = embeddingGrad({ ...req, attrs: { rows, row0: offset } }, caps);
   return { ...k, label: k.label.replace(/^embedding_grad/, 'soft_embedding_grad') };
 };
 

@@ -93,6 +93,24 @@ describe('op kernel registry', () => {
     }
   });
 
+  it('checks a request\'s attributes against its op\'s schema once, before the generator reads them typed', () => {
+    const bad: [OpKernelRequest, string][] = [
+      [{ op: 'linear', attrs: { layout: 'rows' }, inputs: [f([2, 3]), f([3, 5])], output: f([2, 5]) }, 'linear kernel: attribute layout must be one of in_out, out_in, got "rows"'],
+      [{ op: 'scale', attrs: { factor: '2' }, inputs: [f([4])], output: f([4]) }, 'scale kernel: attribute factor must be a finite number, got "2"'],
+      [{ op: 'slice', attrs: { axis: 0, start: 0.5, size: 1 }, inputs: [f([3])], output: f([1]) }, 'slice kernel: attribute start must be an integer, got 0.5'],
+      [{ op: 'attention', attrs: { heads: 2, kv_heads: 2, causal: true, prefix: 0, window: 4 }, inputs: [f([1, 2, 4]), f([1, 2, 4]), f([1, 2, 4])], output: f([1, 2, 4]) }, 'attention kernel: unknown attribute window'],
+    ];
+    for (const [req, text] of bad) {
+      const e = codeOf(() => opKernel(req, SOFTWARE));
+      expect(e, req.op).toBeInstanceOf(CodegenError);
+      expect((e as CodegenError).message, req.op).toContain(text);
+    }
+    // The loss's direct entry checks them too; the planner's piece attributes (row0) are not the op's but pass.
+    const loss = { op: 'cross_entropy', inputs: [f([2, 5]), i([2])], output: f([2, 5]) };
+    expect((codeOf(() => crossEntropyFused({ ...loss, attrs: { ignore_index: 'none' } }, SOFTWARE)) as Error).message).toContain('attribute ignore_index must be an integer');
+    expect(crossEntropyFused({ ...loss, attrs: { ignore_index: -100, row0: 0 } }, SOFTWARE).wgsl).toContain('fn main');
+  });
+
   it('refuses a tensor larger than one storage binding with a limit error', () => {
     const caps = { ...SOFTWARE, limits: { ...COMPAT, maxStorageBufferBindingSize: 1024 } };
     const e = codeOf(() => opKernel({ op: 'embedding', attrs: {}, inputs: [f([300, 1]), i([4])], output: f([4, 1]) }, caps));

@@ -2,8 +2,8 @@
 // (compiler/ir/attention-geometry.ts, shared with the CPU reference), the WGSL preamble of
 // constants and helpers, and the bindings a kernel declares.
 import { LENGTHS_AT, attentionGeometry, keyShape, lengthsMask, lseShape, visibility, type AttentionGeometry, type AttentionOperands } from '../../../compiler/ir/attention-geometry.ts';
-import { type Binding, boolAttr, declare, f32, fail, fmt, intAttr, operand, optOperand, u32 } from '../common.ts';
-import type { BindingName, OpKernelRequest } from '../types.ts';
+import { type Binding, declare, f32, fail, fmt, operand, optOperand, u32 } from '../common.ts';
+import type { BindingName, OpRequest } from '../types.ts';
 
 /** What a kernel computes: attention, its lse, or a gradient (which reads dy, o and lse). */
 export type Kind = AttentionOperands;
@@ -16,10 +16,13 @@ export interface Geometry extends AttentionGeometry {
   lengths?: BindingName;
 }
 
-export function geometry(req: OpKernelRequest, kind: Kind): Geometry {
+/** A request of attention or of an op of its backward (one attribute schema). */
+export type AttentionRequest = OpRequest<'attention' | 'attention_lse' | 'attention_grad_q' | 'attention_grad_k' | 'attention_grad_v'>;
+
+export function geometry(req: AttentionRequest, kind: Kind): Geometry {
   const q = operand(req, 0, 'q', 'f32').shape;
   const k = operand(req, 1, 'k', 'f32').shape;
-  const a = { heads: intAttr(req, 'heads'), kv_heads: intAttr(req, 'kv_heads'), causal: boolAttr(req, 'causal'), prefix: intAttr(req, 'prefix') };
+  const a = req.attrs;
   const bad = (message: string): never => fail(req.op, message);
   const base = attentionGeometry(q, kind === 'lse' ? [['k', k]] : [['k', k], ['v', operand(req, 2, 'v', 'f32').shape]], a, bad);
   const g: Geometry = { ...base, qShape: q, kShape: keyShape(base), lseShape: lseShape(base) };
