@@ -18,8 +18,8 @@ import { initParams } from '../../runtime/init.ts';
 import { batchFor } from '../webgpu/plan-suite.ts';
 import { compileText, graphOf, graphOfText, tinySet, TINY } from '../helpers.ts';
 
-/** The methods, with dropout where the file has it (llama-lora: LoRA dropout 0.05; gpt2 files: 0.1 in every block). */
-const FILES = ['gpt2-lora.peft', 'gpt2-adapter.peft', 'gpt2-prefix.peft', 'gpt2-prompt.peft', 'llama-lora.peft', 'bert-adapter.peft', 'gpt2.peft'];
+/** The methods (AdaLoRA's regulariser and DyLoRA's rank masks included), with dropout where the file has it (llama-lora: LoRA dropout 0.05; gpt2 files: 0.1 in every block). */
+const FILES = ['gpt2-lora.peft', 'gpt2-adapter.peft', 'gpt2-prefix.peft', 'gpt2-prompt.peft', 'llama-lora.peft', 'bert-adapter.peft', 'gpt2.peft', 'tiny-gpt-adalora.peft', 'tiny-gpt-dylora.peft'];
 const DROPOUT = ['resid_pdrop=0.1,attn_pdrop=0.1,embd_pdrop=0.1'];
 
 function run(file: string, t: TrainingGraph, g = t.graph, seed = 3) {
