@@ -4,6 +4,7 @@
 // need the runtime). See docs/torch-target.md.
 import { readFileSync } from 'node:fs';
 import type { Graph } from '../../compiler/ir/types.ts';
+import { lrScale } from '../../compiler/peft/lora-plus.ts';
 import { CodegenError } from '../codegen-error.ts';
 import { FORWARD_INPUTS, modelPy } from './model-py.ts';
 import { readmeMd } from './readme.ts';
@@ -64,6 +65,9 @@ export const TORCH_FILES = { model: 'model.py', train: 'train.py', config: 'conf
 export function torchFolder(t: TorchTarget): Map<string, string> {
   const g = t.graph;
   if (g.task !== 'causal_lm' && g.task !== 'classification') throw new CodegenError('validation', `task ${g.task as string} is not supported`, 'model.py');
+  // train.py's optimizer has one learning rate for every parameter.
+  const plus = g.params.find((p) => lrScale(p) !== 1);
+  if (plus) throw new CodegenError('validation', `LoRA+ (lr_ratio, on \`${plus.method!.module}\`) is not supported by the torch target: its train.py steps every parameter at one learning rate`, 'train.py');
   const files = new Map<string, string>();
   files.set(TORCH_FILES.model, modelPy(g, `The model of ${t.source}, as PyTorch modules.`));
   for (const f of FIXED) files.set(f, readFileSync(new URL(`./py/${f}`, import.meta.url), 'utf8'));

@@ -5,7 +5,9 @@
 // `hyper` buffer written before every step (so changing lr or the step never recompiles).
 //
 // Every arena is a multiple of 256 bytes, so the kernels read vec4s, and one u32 of the decay
-// mask covers one 256-byte block (16 vec4s) that belongs to exactly one parameter.
+// mask covers one 256-byte block (16 vec4s) that belongs to exactly one parameter: the f32 bits
+// of its learning-rate multiplier (LoRA+), negative where no weight decay applies
+// (compiler/lower/memory.ts decayMask).
 import type { OptimizerConfig } from '../../compiler/autodiff/backward.ts';
 import type { Kernel, OptimizerBinding } from '../../compiler/lower/kernels.ts';
 import { CLIP, HYPER } from '../../compiler/lower/optimizer-layout.ts';
@@ -93,8 +95,10 @@ ${body}
     m[i] = mi;
     v[i] = vi;
     var pi = p[i];
-    if (decay[i / 16u] != 0u) { pi = pi * (1.0 - lr * WD); }
-    p[i] = pi - (lr * (mi / hyper[${HYPER.bc1}])) / (sqrt(vi / hyper[${HYPER.bc2}]) + EPS);`;
+    let e = bitcast<f32>(decay[i / 16u]);
+    let lri = lr * abs(e);
+    if (e > 0.0) { pi = pi * (1.0 - lri * WD); }
+    p[i] = pi - (lri * (mi / hyper[${HYPER.bc1}])) / (sqrt(vi / hyper[${HYPER.bc2}]) + EPS);`;
     return { wgsl: `${consts}\n${head(names)}\n${loop(body)}`, bindings: names.map((n) => n[0]) };
   }
   const momentum = config.momentum !== 0;
@@ -108,8 +112,9 @@ ${body}
   ];
   const consts = `const WD = ${f32(config.weightDecay)};${momentum ? `\nconst MOMENTUM = ${f32(config.momentum)};` : ''}`;
   const body = `    var gi = g[i] * c;
-    if (decay[i / 16u] != 0u) { gi = gi + WD * p[i]; }${momentum ? '\n    gi = MOMENTUM * m[i] + gi;\n    m[i] = gi;' : ''}
-    p[i] = p[i] - lr * gi;`;
+    let e = bitcast<f32>(decay[i / 16u]);
+    if (e > 0.0) { gi = gi + WD * p[i]; }${momentum ? '\n    gi = MOMENTUM * m[i] + gi;\n    m[i] = gi;' : ''}
+    p[i] = p[i] - lr * abs(e) * gi;`;
   return { wgsl: `${consts}\n${head(names)}\n${loop(body)}`, bindings: names.map((n) => n[0]) };
 }
 

@@ -3,6 +3,7 @@
 // for activations and backward temporaries (a value's buffer returns to the pool after its
 // last use and is reused, best fit, by later values). Pure: sizes and offsets only.
 import type { Param } from '../ir/types.ts';
+import { lrScale } from '../peft/lora-plus.ts';
 import { slotBytes } from '../quant/slot.ts';
 import type { QuantDtype, WeightLayout } from '../quant/weight.ts';
 
@@ -32,6 +33,8 @@ export interface ArenaSlot {
   layout?: WeightLayout;
   /** Weight decay applies (rank ≥ 2, as in runtime/optim.ts). */
   decay: boolean;
+  /** The learning-rate multiplier when not 1 (LoRA+'s lr_ratio on B, compiler/peft/lora-plus.ts). */
+  lrScale?: number;
 }
 
 export interface ArenaLayout {
@@ -56,7 +59,8 @@ export function layoutArena(params: readonly Param[], half: ReadonlySet<string> 
     const layout = quant?.layouts.get(p.path);
     const dtype = layout ? quant!.dtype : half.has(p.path) ? 'f16' : 'f32';
     const bytes = layout ? slotBytes({ dtype: quant!.dtype, layout, rows: p.shape[0]!, cols: p.shape[1]! }) : (dtype === 'f16' ? 2 : 4) * numel(p.shape);
-    const slot: ArenaSlot = { path: p.path, shape: [...p.shape], offset, bytes, decay: p.shape.length >= 2, dtype, ...(layout ? { layout } : {}) };
+    const scale = lrScale(p);
+    const slot: ArenaSlot = { path: p.path, shape: [...p.shape], offset, bytes, decay: p.shape.length >= 2, dtype, ...(layout ? { layout } : {}), ...(scale !== 1 ? { lrScale: scale } : {}) };
     offset += alignUp(bytes);
     return slot;
   });
@@ -80,13 +84,17 @@ export function arenaParts(layout: ArenaLayout, maxBytes: number): { start: numb
   return parts;
 }
 
-/** The optimizer's weight-decay mask: one u32 per 256-byte block of the arena (1 = decay). */
+/**
+ * The optimizer's per-block mask: one f32 (bound as u32) per 256-byte block of the arena, the
+ * block's learning-rate multiplier (1, or LoRA+'s lr_ratio), positive where weight decay applies
+ * and negative where it does not; 0 for padding.
+ */
 export function decayMask(layout: ArenaLayout): Uint32Array {
-  const mask = new Uint32Array(layout.bytes / ALIGN);
+  const mask = new Float32Array(layout.bytes / ALIGN);
   for (const s of layout.slots) {
-    if (s.decay) mask.fill(1, s.offset / ALIGN, (s.offset + alignUp(s.bytes)) / ALIGN);
+    mask.fill((s.decay ? 1 : -1) * (s.lrScale ?? 1), s.offset / ALIGN, (s.offset + alignUp(s.bytes)) / ALIGN);
   }
-  return mask;
+  return new Uint32Array(mask.buffer);
 }
 
 /**

@@ -20,6 +20,10 @@ export function applyLoraEmbedding(t: MethodHost, app: MethodApp, m: ModuleInst,
     t.r.error(Codes.BadMethodSetting, `DoRA on the embedding \`${m.path}\` is not supported; use it on Linear layers`, app.range);
     return POISON;
   }
+  if (app.settings.lr_ratio !== undefined) {
+    t.r.error(Codes.BadMethodSetting, `LoRA+'s lr_ratio is not supported on the embedding \`${m.path}\` (PEFT gives embeddings their own learning rate, loraplus_lr_embedding)`, app.range);
+    return POISON;
+  }
   if (rankMode(app.settings) !== 'fixed') {
     t.r.error(Codes.BadMethodSetting, `LoRA on the embedding \`${m.path}\` takes a fixed rank; \`rank = ${app.settings.rank_mode}(…)\` is for Linear layers`, app.range);
     return POISON;

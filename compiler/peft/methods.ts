@@ -82,6 +82,7 @@ export const METHODS: Record<MethodName, MethodSpec> = {
       { name: 'dropout', default: num(0) },
       { name: 'rslora', default: bool(false) },
       { name: 'dora', default: bool(false) },
+      { name: 'lr_ratio', default: num(1) },
     ],
     targetRequired: true,
     notApplicable: (m) => (m.kind === 'Linear' || m.kind === 'Embedding' ? null : `lora applies to Linear and Embedding layers; \`${m.path}\` is ${article(m)}`),
@@ -100,6 +101,13 @@ export const METHODS: Record<MethodName, MethodSpec> = {
       c.flag('rslora');
       c.flag('dora');
       if (c.out.dora === false) delete c.out.dora; // plain LoRA's settings stay as they were
+      // LoRA+ (lora-plus.ts): B's learning rate is lr_ratio × A's.
+      c.number('lr_ratio', Number.MIN_VALUE);
+      if (c.out.lr_ratio === 1) delete c.out.lr_ratio;
+      if (ranked && c.out.lr_ratio !== undefined) {
+        r.error(Codes.BadMethodSetting, `LoRA+'s lr_ratio is for a fixed rank; \`rank = ${ranked.rank_mode}(…)\` trains its own factors`, range);
+        return undefined;
+      }
       if (ranked && c.out.dora) {
         r.error(Codes.BadMethodSetting, `DoRA is for a fixed rank; \`rank = ${ranked.rank_mode}(…)\` selects ranks`, range);
         return undefined;

@@ -448,6 +448,24 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       exec.destroy();
     });
 
+    it('LoRA+ (lr_ratio on B and the DoRA magnitudes) steps each parameter at its own rate, as the CPU', async () => {
+      const adamw: OptimizerConfig = { kind: 'adamw', lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, momentum: 0, clipNorm: 1 };
+      const g = graphOfText('import "gpt2.peft"\npeft { lora(rank = 4, lr_ratio = 16, dora = true) on "c_attn" }', tinySet('gpt2.peft'));
+      const t = buildTrainingGraph(g, adamw);
+      const store = createStore(g, 'f32');
+      initParams(g, store, { seed: 2 });
+      const rng = new Random(9);
+      const gpuStore = createStore(g, 'f32');
+      gpuStore.frozen.data.set(store.frozen.data);
+      gpuStore.trainable.data.set(store.trainable.data);
+      const exec = await createExecutor(gpu, t, { B: 2, T: 6 }, { store: gpuStore });
+      expect(exec.plan.trainable.slots.filter((s) => s.lrScale === 16).map((s) => s.path.split('.').pop())).toEqual(['weight', 'lora_magnitude_vector', 'weight', 'lora_magnitude_vector']);
+      await stepAlongside(exec, t, store, batchFor(g, rng), adamw, 3);
+      await exec.download(gpuStore);
+      expect(maxDiff(gpuStore.trainable.data, store.trainable.data)).toBeLessThanOrEqual(TOL.params * adamw.lr * 16 * 3);
+      exec.destroy();
+    });
+
     it('a non-finite gradient skips the update, as on the CPU', async () => {
       const { t, store, batch } = setup('gpt2-lora.peft');
       const path = store.trainable.slots[0]!.param.path;
