@@ -1,7 +1,8 @@
 // Shared helpers of the CPU reference tests: running kernels (with an optional record of which
 // ops ran), central finite differences in float64, and error measures.
 import type { Attrs } from '../../compiler/ir/types.ts';
-import { kernel, type KernelContext } from '../../runtime/cpu/kernels/index.ts';
+import { kernel } from '../../runtime/cpu/kernels/checked.ts';
+import type { KernelContext } from '../../runtime/cpu/kernels/index.ts';
 import type { Tensor } from '../../runtime/cpu/tensor.ts';
 
 export const F64: KernelContext = { precision: 'f64', step: 3, training: true };

@@ -1,8 +1,8 @@
 // The CPU reference: one kernel per op of the catalog (compiler/ir/ops.ts), keyed by op name.
 // `input` and `param` are leaves that the executor supplies; every other op is here.
 import { attention, attentionGradK, attentionGradQ, attentionGradV, attentionLse } from './attention.ts';
-import { KernelError, type Kernel, type KernelOf } from './common.ts';
-import { opSpec, type ComputedOp } from '../../../compiler/ir/ops.ts';
+import type { Kernel, KernelOf } from './common.ts';
+import type { ComputedOp } from '../../../compiler/ir/ops.ts';
 import { crossEntropy, crossEntropyGrad } from './cross_entropy.ts';
 import { dropout } from './dropout.ts';
 import { add, gelu, geluErf, geluErfGrad, geluGrad, mul, relu, reluGrad, scale, silu, siluGrad, tanh, tanhGrad } from './elementwise.ts';
@@ -79,24 +79,3 @@ const TYPED: { [K in ComputedOp]: KernelOf<K> } = {
  * attribute type: the verifier (compiler/ir/verify.ts) has checked a verified node's attributes.
  */
 export const KERNELS: Readonly<Record<string, Kernel>> = TYPED as unknown as Record<string, Kernel>;
-
-/**
- * The kernel of `op` for a caller whose operands no verifier has seen (tests, tools): the operand
- * count, the attributes and the shapes are checked against the catalog first, as the verifier
- * checks a graph's nodes, and a mismatch is a KernelError naming the op. Throws for leaves and
- * unknown ops.
- */
-export function kernel(op: string): Kernel {
-  const k = Object.hasOwn(KERNELS, op) ? KERNELS[op] : undefined;
-  if (!k) throw new Error(`no CPU kernel for op ${op}`);
-  const spec = opSpec(op);
-  const required = spec.inputs.filter((s) => !s.endsWith('?')).length;
-  return (inputs, attrs, ctx) => {
-    if (inputs.length < required || inputs.length > spec.inputs.length) {
-      throw new KernelError(op, `${inputs.length} operands, expected ${required === spec.inputs.length ? required : `${required} to ${spec.inputs.length}`} (${spec.inputs.join(', ')})`);
-    }
-    const shape = spec.shape(inputs.map((t) => t.shape), attrs);
-    if (typeof shape === 'string') throw new KernelError(op, shape);
-    return k(inputs, attrs, ctx);
-  };
-}
