@@ -124,7 +124,7 @@ describe('peftc lsp', () => {
   it('hovers: a config constant\'s value, a method\'s settings and modules, a target\'s matches, a member\'s paths and counts', async () => {
     expect((await hover(fine, FINE, 'rank = r', 7))!.value).toBe('**config** `r` = `8`');
     const method = (await hover(fine, FINE, 'lora'))!.value;
-    expect(method).toContain('**PEFT method** `lora(rank, alpha = rank, dropout = 0, rslora = false)`');
+    expect(method).toContain('**PEFT method** `lora(rank, alpha = rank, dropout = 0, rslora = false, dora = false, lr_ratio = 1, init = kaiming)`');
     expect(method).toContain('Applied to `h.0.attn.c_attn`, `h.1.attn.c_attn` … `h.11.attn.c_attn` with rank = 8, alpha = 16');
     expect((await hover(fine, FINE, '"h.*'))!.value).toBe('**target** `"h.*.attn.c_attn"` matches 12 modules: `h.0.attn.c_attn`, `h.1.attn.c_attn` … `h.11.attn.c_attn` (in fine.peft)');
 
@@ -160,7 +160,7 @@ describe('peftc lsp', () => {
     const inCall = FINE.replace('rank = r, alpha = a', 'rank = r, ');
     await client.change(fine, inCall);
     const settings = (await client.connection.sendRequest(CompletionRequest.type, { textDocument: { uri: fine }, position: pos(inCall, 'rank = r, ', 10) })) as CompletionItem[];
-    expect(settings.filter((i) => i.label.endsWith(' =')).map((i) => i.label)).toEqual(['rank =', 'alpha =', 'dropout =', 'rslora =']);
+    expect(settings.filter((i) => i.label.endsWith(' =')).map((i) => i.label)).toEqual(['rank =', 'alpha =', 'dropout =', 'rslora =', 'dora =', 'lr_ratio =', 'init =']);
     const version2 = await client.change(fine, FINE);
     await client.diagnosticsOf(fine, (p) => p.version === version2);
   });
