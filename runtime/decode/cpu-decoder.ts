@@ -3,11 +3,12 @@
 // right, which causal attention never reads); a step runs one position per row.
 import { COUNT, decodeGraphs, PAST, ROWS, type DecodeGraphs } from '../../compiler/decode/graph.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
-import type { ParamStore } from '../arena.ts';
+import { paramView, type ParamStore } from '../arena.ts';
 import type { Tensor } from '../cpu/tensor.ts';
 import type { Decoder } from './decoder.ts';
 import { decodeKernels } from './kernels.ts';
 import { KvCache } from './kv-cache.ts';
+import { WasmMatvec } from './matvec-wasm.ts';
 import { lastUses, runDecodeGraph } from './run.ts';
 
 const i32 = (data: number[]): Tensor => ({ shape: [data.length], data: Int32Array.from(data) });
@@ -32,7 +33,7 @@ export class CpuDecoder implements Decoder {
     this.graphs = decodeGraphs(graph);
     this.last = { prefill: lastUses(this.graphs.prefill), step: lastUses(this.graphs.step) };
     this.cache = new KvCache(this.graphs.layers);
-    this.kernels = decodeKernels(this.cache);
+    this.kernels = decodeKernels(this.cache, WasmMatvec.create(linearWeights(this.graphs, store)));
     this.promptLength = graph.promptLength;
     this.positionOffset = positionOffset(graph);
   }
@@ -85,4 +86,16 @@ export class CpuDecoder implements Decoder {
 export function positionOffset(g: Graph): number {
   const n = g.nodes.find((x) => x.op === 'positions' || x.op === 'rope');
   return n ? ((n.attrs.offset as number | undefined) ?? 0) : 0;
+}
+
+/** The parameters the decoding graphs' linears multiply by: what the WebAssembly products may keep. */
+function linearWeights(graphs: DecodeGraphs, store: ParamStore): Float32Array[] {
+  const paths = new Set<string>();
+  for (const g of [graphs.prefill, graphs.step]) {
+    for (const n of g.nodes) {
+      const w = n.op === 'linear' ? g.nodes[n.inputs[1]!] : undefined;
+      if (w?.op === 'param') paths.add(w.attrs.path as string);
+    }
+  }
+  return [...paths].map((p) => paramView(store, p)).filter((v): v is Float32Array => v instanceof Float32Array);
 }

@@ -7,11 +7,15 @@ import { fail, floatIn, floatOut, intAttr, intIn, type Kernel } from '../cpu/ker
 import { KERNELS } from '../cpu/kernels/index.ts';
 import type { KvCache } from './kv-cache.ts';
 import { linearFewRows } from './matvec.ts';
+import type { WasmMatvec } from './matvec-wasm.ts';
 
-/** The kernels of the decoding ops over `cache` (batch row b reads and extends cache row rows[b], an input). */
-export function decodeKernels(cache: KvCache): Record<string, Kernel> {
+/**
+ * The kernels of the decoding ops over `cache` (batch row b reads and extends cache row rows[b],
+ * an input); `matvec`: the WebAssembly products of the decoder's weights, where available.
+ */
+export function decodeKernels(cache: KvCache, matvec?: WasmMatvec): Record<string, Kernel> {
   return {
-    linear: linearFewRows,
+    linear: linearFewRows(matvec),
     kv_attention: (inputs, attrs, ctx) => kvAttention(cache, inputs, attrs, ctx),
     decode_positions: (inputs, attrs) => {
       const past = intIn('decode_positions', inputs, 1, 'past');

@@ -1,32 +1,39 @@
 // `linear` for the few rows of a decoding step (one per sequence): a matrix-vector product per
-// row, reading each weight once, with the loop shapes that run fastest in V8 — eight input
-// features per pass over an [in, out] weight, four partial sums per row of an [out, in] weight.
-// Accumulation in f64, as the reference gemm (runtime/cpu/kernels/linear.ts), which takes over
-// from four rows on (its packed tiles reuse each weight across rows).
+// row, reading each weight once. In f32 with WebAssembly SIMD (matvec-wasm.ts) where the engine
+// has it; else with the loop shapes that run fastest in V8 — eight input features per pass over
+// an [in, out] weight, four partial sums per row of an [out, in] weight — accumulating in f64 as
+// the reference gemm (runtime/cpu/kernels/linear.ts), which takes over from four rows on (its
+// packed tiles reuse each weight across rows).
 import { KERNELS, type Kernel } from '../cpu/kernels/index.ts';
 import { floatIn, floatOut, optFloatIn } from '../cpu/kernels/common.ts';
 import type { FloatArray } from '../cpu/tensor.ts';
+import type { WasmMatvec } from './matvec-wasm.ts';
 
 const FEW = 4;
 
-export const linearFewRows: Kernel = (inputs, attrs, ctx) => {
-  const x = floatIn('linear', inputs, 0, 'x');
-  const w = floatIn('linear', inputs, 1, 'w');
-  const b = optFloatIn('linear', inputs, 2, 'b');
-  const K = x.shape[x.shape.length - 1]!;
-  const rows = x.data.length / K;
-  const inOut = attrs.layout === 'in_out';
-  const N = inOut ? w.shape[1]! : w.shape[0]!;
-  if (rows >= FEW || w.shape.length !== 2 || (inOut ? w.shape[0] : w.shape[1]) !== K) return KERNELS.linear!(inputs, attrs, ctx);
-  const y = floatOut([...x.shape.slice(0, -1), N], ctx);
-  for (let r = 0; r < rows; r++) {
-    const xr = x.data.subarray(r * K, (r + 1) * K);
-    const yr = y.data.subarray(r * N, (r + 1) * N);
-    if (inOut) inOutRow(K, N, xr, w.data, yr, b?.data);
-    else outInRow(K, N, xr, w.data, yr, b?.data);
-  }
-  return y;
-};
+/** The decoding `linear`: WebAssembly SIMD products where `wasm` is given (matvec-wasm.ts), else the loops below. */
+export function linearFewRows(wasm?: WasmMatvec): Kernel {
+  return (inputs, attrs, ctx) => {
+    const x = floatIn('linear', inputs, 0, 'x');
+    const w = floatIn('linear', inputs, 1, 'w');
+    const b = optFloatIn('linear', inputs, 2, 'b');
+    const K = x.shape[x.shape.length - 1]!;
+    const rows = x.data.length / K;
+    const inOut = attrs.layout === 'in_out';
+    const N = inOut ? w.shape[1]! : w.shape[0]!;
+    if (rows >= FEW || w.shape.length !== 2 || (inOut ? w.shape[0] : w.shape[1]) !== K) return KERNELS.linear!(inputs, attrs, ctx);
+    const y = floatOut([...x.shape.slice(0, -1), N], ctx);
+    for (let r = 0; r < rows; r++) {
+      const xr = x.data.subarray(r * K, (r + 1) * K);
+      const yr = y.data.subarray(r * N, (r + 1) * N);
+      if (ctx.precision === 'f32' && wasm?.product(inOut, xr, w.data, K, N, yr)) {
+        if (b) for (let n = 0; n < N; n++) yr[n] = yr[n]! + b.data[n]!;
+      } else if (inOut) inOutRow(K, N, xr, w.data, yr, b?.data);
+      else outInRow(K, N, xr, w.data, yr, b?.data);
+    }
+    return y;
+  };
+}
 
 /** y = x·w (+ bias), w [K, N] row-major. */
 function inOutRow(K: number, N: number, x: FloatArray, w: FloatArray, y: FloatArray, bias?: FloatArray): void {

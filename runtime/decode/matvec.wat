@@ -1,0 +1,105 @@
+;; The decoding step's matrix-vector products in WebAssembly SIMD (f32x4), for one row x:
+;;   inout  y[n] = Σ_k x[k]·w[k·N + n]   (w [K, N], GPT-2's Conv1D layout)
+;;   outin  y[n] = Σ_k x[k]·w[n·K + k]   (w [N, K], nn.Linear's layout and a tied output head)
+;; Pointers are byte offsets into the module's memory, which the host fills (matvec-wasm.ts).
+;; Sums are f32, as PyTorch's and the GPU's: a decoding step is bound by reading the weights,
+;; and four lanes read them four times faster than JavaScript's scalar f64 loop.
+;; Assembled by `npm run build:wasm` (scripts/build-wasm.ts) into matvec-wasm-bytes.ts.
+(module
+  (memory (export "memory") 1)
+
+  ;; inout: 16 columns per pass (four f32x4 accumulators) over every k, then the last N mod 16
+  ;; columns one at a time.
+  (func (export "inout") (param $x i32) (param $w i32) (param $y i32) (param $K i32) (param $N i32)
+    (local $n i32) (local $k i32) (local $wp i32) (local $xp i32) (local $row i32) (local $n16 i32)
+    (local $xs v128) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $s f32)
+    (local.set $row (i32.shl (local.get $N) (i32.const 2)))
+    (local.set $n16 (i32.and (local.get $N) (i32.const -16)))
+    (local.set $n (i32.const 0))
+    (block $wide_done (loop $wide
+      (br_if $wide_done (i32.ge_u (local.get $n) (local.get $n16)))
+      (local.set $a0 (v128.const i32x4 0 0 0 0))
+      (local.set $a1 (v128.const i32x4 0 0 0 0))
+      (local.set $a2 (v128.const i32x4 0 0 0 0))
+      (local.set $a3 (v128.const i32x4 0 0 0 0))
+      (local.set $wp (i32.add (local.get $w) (i32.shl (local.get $n) (i32.const 2))))
+      (local.set $xp (local.get $x))
+      (local.set $k (i32.const 0))
+      (block $k_done (loop $ks
+        (br_if $k_done (i32.ge_u (local.get $k) (local.get $K)))
+        (local.set $xs (f32x4.splat (f32.load (local.get $xp))))
+        (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $xs) (v128.load offset=0 (local.get $wp)))))
+        (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $xs) (v128.load offset=16 (local.get $wp)))))
+        (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $xs) (v128.load offset=32 (local.get $wp)))))
+        (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $xs) (v128.load offset=48 (local.get $wp)))))
+        (local.set $wp (i32.add (local.get $wp) (local.get $row)))
+        (local.set $xp (i32.add (local.get $xp) (i32.const 4)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $ks)))
+      (local.set $wp (i32.add (local.get $y) (i32.shl (local.get $n) (i32.const 2))))
+      (v128.store offset=0 (local.get $wp) (local.get $a0))
+      (v128.store offset=16 (local.get $wp) (local.get $a1))
+      (v128.store offset=32 (local.get $wp) (local.get $a2))
+      (v128.store offset=48 (local.get $wp) (local.get $a3))
+      (local.set $n (i32.add (local.get $n) (i32.const 16)))
+      (br $wide)))
+    (block $tail_done (loop $tail
+      (br_if $tail_done (i32.ge_u (local.get $n) (local.get $N)))
+      (local.set $s (f32.const 0))
+      (local.set $wp (i32.add (local.get $w) (i32.shl (local.get $n) (i32.const 2))))
+      (local.set $xp (local.get $x))
+      (local.set $k (i32.const 0))
+      (block $k_done (loop $ks
+        (br_if $k_done (i32.ge_u (local.get $k) (local.get $K)))
+        (local.set $s (f32.add (local.get $s) (f32.mul (f32.load (local.get $xp)) (f32.load (local.get $wp)))))
+        (local.set $wp (i32.add (local.get $wp) (local.get $row)))
+        (local.set $xp (i32.add (local.get $xp) (i32.const 4)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $ks)))
+      (f32.store (i32.add (local.get $y) (i32.shl (local.get $n) (i32.const 2))) (local.get $s))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $tail)))
+  )
+
+  ;; outin: per output n, a dot product of two contiguous rows, 16 k per pass (four f32x4
+  ;; accumulators), the last K mod 16 one at a time, then the lanes summed.
+  (func (export "outin") (param $x i32) (param $w i32) (param $y i32) (param $K i32) (param $N i32)
+    (local $n i32) (local $k i32) (local $wp i32) (local $xp i32) (local $k16 i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $s f32)
+    (local.set $k16 (i32.and (local.get $K) (i32.const -16)))
+    (local.set $wp (local.get $w))
+    (local.set $n (i32.const 0))
+    (block $n_done (loop $ns
+      (br_if $n_done (i32.ge_u (local.get $n) (local.get $N)))
+      (local.set $a0 (v128.const i32x4 0 0 0 0))
+      (local.set $a1 (v128.const i32x4 0 0 0 0))
+      (local.set $a2 (v128.const i32x4 0 0 0 0))
+      (local.set $a3 (v128.const i32x4 0 0 0 0))
+      (local.set $xp (local.get $x))
+      (local.set $k (i32.const 0))
+      (block $k_done (loop $ks
+        (br_if $k_done (i32.ge_u (local.get $k) (local.get $k16)))
+        (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load offset=0 (local.get $xp)) (v128.load offset=0 (local.get $wp)))))
+        (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (v128.load offset=16 (local.get $xp)) (v128.load offset=16 (local.get $wp)))))
+        (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (v128.load offset=32 (local.get $xp)) (v128.load offset=32 (local.get $wp)))))
+        (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (v128.load offset=48 (local.get $xp)) (v128.load offset=48 (local.get $wp)))))
+        (local.set $wp (i32.add (local.get $wp) (i32.const 64)))
+        (local.set $xp (i32.add (local.get $xp) (i32.const 64)))
+        (local.set $k (i32.add (local.get $k) (i32.const 16)))
+        (br $ks)))
+      (local.set $a0 (f32x4.add (f32x4.add (local.get $a0) (local.get $a1)) (f32x4.add (local.get $a2) (local.get $a3))))
+      (local.set $s (f32.add
+        (f32.add (f32x4.extract_lane 0 (local.get $a0)) (f32x4.extract_lane 1 (local.get $a0)))
+        (f32.add (f32x4.extract_lane 2 (local.get $a0)) (f32x4.extract_lane 3 (local.get $a0)))))
+      (block $t_done (loop $ts
+        (br_if $t_done (i32.ge_u (local.get $k) (local.get $K)))
+        (local.set $s (f32.add (local.get $s) (f32.mul (f32.load (local.get $xp)) (f32.load (local.get $wp)))))
+        (local.set $wp (i32.add (local.get $wp) (i32.const 4)))
+        (local.set $xp (i32.add (local.get $xp) (i32.const 4)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $ts)))
+      (f32.store (i32.add (local.get $y) (i32.shl (local.get $n) (i32.const 2))) (local.get $s))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $ns)))
+  )
+)
