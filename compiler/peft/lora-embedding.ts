@@ -20,6 +20,10 @@ export function applyLoraEmbedding(t: MethodHost, app: MethodApp, m: ModuleInst,
     t.r.error(Codes.BadMethodSetting, `DoRA on the embedding \`${m.path}\` is not supported; use it on Linear layers`, app.range);
     return POISON;
   }
+  if (app.settings.init !== undefined) {
+    t.r.error(Codes.BadMethodSetting, `\`init = ${app.settings.init}\` initialises a Linear's A; LoRA on the embedding \`${m.path}\` starts as PEFT's (A zero, B normal)`, app.range);
+    return POISON;
+  }
   if (app.settings.lr_ratio !== undefined) {
     t.r.error(Codes.BadMethodSetting, `LoRA+'s lr_ratio is not supported on the embedding \`${m.path}\` (PEFT gives embeddings their own learning rate, loraplus_lr_embedding)`, app.range);
     return POISON;

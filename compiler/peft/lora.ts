@@ -26,7 +26,9 @@ export function applyLora(t: MethodHost, app: MethodApp, m: ModuleInst, x: Tenso
   const fin = m.settings.in as number;
   const fout = m.settings.out as number;
   const opts = { origin: 'lora' as const, module: m.path, method: app, src: app.range };
-  const A = t.param(`${m.path}.lora_A.weight`, [r, fin], { ...opts, init: { kind: 'uniform', bound: 1 / Math.sqrt(fin) } });
+  // PEFT's init_lora_weights: kaiming-uniform (True), or normal with std 1/r ("gaussian").
+  const initA = app.settings.init === 'gaussian' ? { kind: 'normal' as const, std: 1 / r } : { kind: 'uniform' as const, bound: 1 / Math.sqrt(fin) };
+  const A = t.param(`${m.path}.lora_A.weight`, [r, fin], { ...opts, init: initA });
   const B = t.param(`${m.path}.lora_B.weight`, [fout, r], { ...opts, init: { kind: 'zeros' } });
   const xd = t.dropout(x, app.settings.dropout as number, range);
   if (xd.kind !== 'tensor') return xd;

@@ -83,6 +83,7 @@ export const METHODS: Record<MethodName, MethodSpec> = {
       { name: 'rslora', default: bool(false) },
       { name: 'dora', default: bool(false) },
       { name: 'lr_ratio', default: num(1) },
+      { name: 'init', default: sym('kaiming') },
     ],
     targetRequired: true,
     notApplicable: (m) => (m.kind === 'Linear' || m.kind === 'Embedding' ? null : `lora applies to Linear and Embedding layers; \`${m.path}\` is ${article(m)}`),
@@ -104,6 +105,18 @@ export const METHODS: Record<MethodName, MethodSpec> = {
       // LoRA+ (lora-plus.ts): B's learning rate is lr_ratio × A's.
       c.number('lr_ratio', Number.MIN_VALUE);
       if (c.out.lr_ratio === 1) delete c.out.lr_ratio;
+      // A's initialisation as PEFT's init_lora_weights: True (kaiming-uniform) or "gaussian".
+      const init = bound.get('init');
+      if (init?.kind === 'sym' && (init.name === 'pissa' || init.name === 'olora')) {
+        r.error(Codes.BadMethodSetting, `\`init = ${init.name}\` is not supported: it would rewrite the frozen base weights (W − s·B·A); \`lora\`'s init is kaiming or gaussian`, range);
+        return undefined;
+      }
+      c.option('init', ['kaiming', 'gaussian']);
+      if (c.out.init === 'kaiming') delete c.out.init;
+      if (ranked && c.out.init !== undefined) {
+        r.error(Codes.BadMethodSetting, `\`init = ${c.out.init}\` is for a fixed rank; \`rank = ${ranked.rank_mode}(…)\` initialises its own factors`, range);
+        return undefined;
+      }
       if (ranked && c.out.lr_ratio !== undefined) {
         r.error(Codes.BadMethodSetting, `LoRA+'s lr_ratio is for a fixed rank; \`rank = ${ranked.rank_mode}(…)\` trains its own factors`, range);
         return undefined;

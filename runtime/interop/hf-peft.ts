@@ -146,6 +146,8 @@ export interface LoraModule {
   dropout: number;
   /** DoRA: a magnitude vector `<module>.lora_magnitude_vector` beside A and B. */
   dora: boolean;
+  /** A's initialisation (PEFT's init_lora_weights: True or "gaussian"); a trained adapter does not depend on it. */
+  init: 'kaiming' | 'gaussian';
 }
 
 /** The LoRA'd modules of a graph with their settings, in model order. */
@@ -155,7 +157,7 @@ export function loraModules(g: Graph): LoraModule[] {
     // A Linear's lora_A.weight, or an embedding's lora_embedding_A (PEFT's names, no `.weight`).
     if (p.method?.name !== 'lora' || !(p.path.endsWith('.lora_A.weight') || p.path.endsWith('.lora_embedding_A'))) continue;
     const s = p.method.settings;
-    out.push({ module: p.method.module, rank: p.shape[0]!, alpha: s.alpha as number, rslora: s.rslora === true, dropout: s.dropout as number, dora: s.dora === true });
+    out.push({ module: p.method.module, rank: p.shape[0]!, alpha: s.alpha as number, rslora: s.rslora === true, dropout: s.dropout as number, dora: s.dora === true, init: s.init === 'gaussian' ? 'gaussian' : 'kaiming' });
   }
   return out;
 }
@@ -206,7 +208,7 @@ function loraPart(g: Graph, names: HfNames, opts: ExportOptions, params: Param[]
     alpha_pattern: alphaPattern,
     bias: 'none',
     fan_in_fan_out: layouts.length > 0 && layouts.every((l) => l === 'in_out'),
-    init_lora_weights: true,
+    init_lora_weights: mode(mods.map((m) => m.init)) === 'gaussian' ? 'gaussian' : true,
     layers_pattern: null,
     layers_to_transform: null,
     lora_alpha: alpha,

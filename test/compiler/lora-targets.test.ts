@@ -2,6 +2,8 @@
 // output head — with PEFT's parameter counts.
 import { describe, expect, it } from 'vitest';
 import { summarize } from '../../compiler/params.ts';
+import { createStore, paramView } from '../../runtime/arena.ts';
+import { initParams } from '../../runtime/init.ts';
 import { compileText, graphOfText, tinySet } from '../helpers.ts';
 
 const loraPaths = (text: string, set: string[] = []) =>
@@ -91,5 +93,32 @@ describe('lora(dora = true)', () => {
       compileText(`import "gpt2.peft"\npeft { ${peft} }`, tinySet('gpt2')).diagnostics.filter((d) => d.severity === 'error').map((d) => d.message);
     expect(errors('lora(rank = auto(target = 2, init = 4), dora = true) on "c_attn"')).toEqual(['DoRA is for a fixed rank; `rank = auto(…)` selects ranks']);
     expect(errors('lora(rank = 4, dora = true) on "wte"')).toEqual(['DoRA on the embedding `wte` is not supported; use it on Linear layers']);
+  });
+});
+
+describe('lora(init = gaussian)', () => {
+  it('starts A normal with std 1/r as PEFT\'s init_lora_weights="gaussian" (B zero); the default stays kaiming-uniform', () => {
+    const g = graphOfText('import "gpt2.peft"\npeft { lora(rank = 8, init = gaussian) on "c_attn" }', tinySet('gpt2'));
+    const A = g.params.find((p) => p.path === 'h.0.attn.c_attn.lora_A.weight')!;
+    expect(A.init).toEqual({ kind: 'normal', std: 1 / 8 });
+    const store = createStore(g, 'f64');
+    initParams(g, store, { seed: 1 });
+    const a = paramView(store, A.path);
+    let sq = 0;
+    for (const x of a) sq += x * x;
+    const std = Math.sqrt(sq / a.length);
+    expect(Math.abs(std - 1 / 8)).toBeLessThan(0.01);
+    const plain = graphOfText('import "gpt2.peft"\npeft { lora(rank = 8) on "c_attn" }', tinySet('gpt2'));
+    expect(plain.params.find((p) => p.path === A.path)!.init.kind).toBe('uniform');
+    expect(plain.params.find((p) => p.path === A.path)!.method!.settings.init).toBeUndefined();
+  });
+
+  it('other inits, a selected rank and an embedding are refused, one line each', () => {
+    const errors = (peft: string) =>
+      compileText(`import "gpt2.peft"\npeft { ${peft} }`, tinySet('gpt2')).diagnostics.filter((d) => d.severity === 'error').map((d) => d.message);
+    expect(errors('lora(rank = 4, init = pissa) on "c_attn"')).toEqual(["`init = pissa` is not supported: it would rewrite the frozen base weights (W − s·B·A); `lora`'s init is kaiming or gaussian"]);
+    expect(errors('lora(rank = 4, init = zeros) on "c_attn"')).toEqual(["`lora`'s init must be one of kaiming, gaussian; found the option `zeros`"]);
+    expect(errors('lora(rank = dynamic(max = 4), init = gaussian) on "c_attn"')).toEqual(['`init = gaussian` is for a fixed rank; `rank = dynamic(…)` initialises its own factors']);
+    expect(errors('lora(rank = 4, init = gaussian) on "wte"')).toEqual([expect.stringContaining('`init = gaussian` initialises a Linear\'s A')]);
   });
 });

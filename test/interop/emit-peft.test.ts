@@ -38,6 +38,7 @@ describe('emit-peft from hand-written configs', () => {
   it('use_dora and a LoRA on the token embedding', () => {
     expect(emit({ ...LORA, target_modules: ['q_proj'], use_dora: true }, llama, 'llama.peft')).toContain('lora(rank = 8, alpha = 16, dropout = 0.05, dora = true) on "q_proj"');
     expect(emit({ ...LORA, target_modules: ['wte', 'c_attn'] })).toContain('lora(rank = 8, alpha = 16, dropout = 0.05) on "wte", "c_attn"');
+    expect(emit({ ...LORA, target_modules: ['c_attn'], init_lora_weights: 'gaussian' })).toContain('lora(rank = 8, alpha = 16, dropout = 0.05, init = gaussian) on "c_attn"');
   });
 
   it('all-linear leaves out the head; modules_to_save become train', () => {

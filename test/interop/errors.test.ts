@@ -53,6 +53,7 @@ describe('import refuses bad folders and writes nothing', () => {
     ['DoRA where the .peft has plain LoRA', { ...base, use_dora: true }, /`h.0.attn.c_attn` is DoRA there \(use_dora\), not in the .peft \(dora\)/],
     ['LoRA bias terms', { ...base, bias: 'all' }, /bias is "all"; only "none" is supported/],
     ['targets that match nothing', { ...base, target_modules: ['q_proj'] }, /target_modules \["q_proj"\] matches no module of this model \(Linear layers: transformer.h.0.attn.c_attn/],
+    ['a PiSSA adapter (relative to its residual base)', { ...base, init_lora_weights: 'pissa' }, /init_lora_weights is "pissa"; such an adapter applies to its residual base model, not the original one: convert it to a plain LoRA/],
     ['targets that are not Linear', { ...base, target_modules: ['ln_1'] }, /matches h.0.ln_1, h.1.ln_1, which are neither a Linear nor an Embedding layer/],
     ['another rank', { ...base, r: 2 }, /does not describe this .peft model: `h.0.attn.c_attn` has rank 2 there, 4 in the .peft/],
     ['another scale', { ...base, lora_alpha: 16 }, /`h.0.attn.c_attn` is scaled by 4 there \(alpha 16\), by 2 in the .peft \(alpha 8\)/],

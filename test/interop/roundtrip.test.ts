@@ -16,6 +16,7 @@ const cases = [
   { name: 'lora', text: 'import "gpt2.peft"\npeft { lora(rank = 4, alpha = 8) on "c_attn" }', set: GPT2_FIXTURE, parts: ['.'] },
   { name: 'lora with overrides and rsLoRA', text: 'import "gpt2.peft"\npeft {\n lora(rank = 4, alpha = 8) on "c_attn", "c_fc" exclude "h.0.mlp.*"\n override "h.1.*" (rank = 2, alpha = 3, rslora = true)\n}', set: GPT2_FIXTURE, parts: ['.'] },
   { name: 'prompt', text: 'import "gpt2.peft"\npeft { prompt(length = 3) on "wte" }', set: GPT2_FIXTURE, parts: ['.'] },
+  { name: 'LoRA with init = gaussian (init_lora_weights)', text: 'import "gpt2.peft"\npeft { lora(rank = 2, init = gaussian) on "c_attn" }', set: GPT2_FIXTURE, parts: ['.'] },
   { name: 'DoRA (lora_magnitude_vector, use_dora)', text: 'import "llama.peft"\npeft { lora(rank = 2, alpha = 4, dora = true) on "q_proj", "v_proj" }', set: LLAMA_TINY, parts: ['.'] },
   { name: 'lora on all_linear and the token embedding', text: 'import "gpt2.peft"\npeft { lora(rank = 2, alpha = 4) on all_linear, "wte" }', set: GPT2_FIXTURE, parts: ['.'] },
   { name: 'prefix', text: 'import "gpt2.peft"\npeft { prefix(length = 3) on "h.*.attn" }', set: GPT2_FIXTURE, parts: ['.'] },
