@@ -12,7 +12,7 @@
 // |r| ≤ π/4 (truncation < 1e-9). The angle's error is a few f32 ulps of r while positions stay
 // below 4096, and grows like 2^(2·bits(p_max) − 24) beyond (1e-6 at 16383).
 import { checkOutput, declare, f32, fail, failLimit, fmt, grid, intAttr, numAttr, operand, u32, boolAttr } from './common.ts';
-import type { OpKernelGen, OpKernelTable } from './types.ts';
+import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelGenOf, OpKernelTable, OpRequest } from './types.ts';
 
 const bitLength = (n: number): number => (n <= 0 ? 1 : Math.floor(Math.log2(n)) + 1);
 
@@ -51,7 +51,7 @@ fn sinCos(p: f32, fh: f32, fl: f32) -> vec2<f32> {
 }
 
 /** rope: x [B, S, heads·hd] → out [B, S, heads·hd]. */
-export const rope: OpKernelGen = (req, caps) => ropeKernel(req, caps);
+export const rope: OpKernelGenOf<'rope'> = (req, caps) => ropeKernel(req, caps);
 
 /**
  * decode_rope (compiler/decode/ops.ts): rope at position offset + past[b] + s, `past` i32 [B] the
@@ -61,17 +61,16 @@ export const decodeRope: OpKernelGen = (req, caps) => {
   const past = operand(req, 1, 'past', 'i32').shape;
   const B = operand(req, 0, 'x', 'f32').shape[0];
   if (past.length !== 1 || past[0] !== B) fail(req.op, `past must be [${B}], got ${fmt(past)}`);
-  return ropeKernel(req, caps, intAttr(req, 'max_position'));
+  // A decoding op: no schema check precedes it (index.ts), so its attributes are read checked.
+  const attrs = { heads: intAttr(req, 'heads'), theta: numAttr(req, 'theta'), inverse: boolAttr(req, 'inverse'), offset: intAttr(req, 'offset', 0) };
+  return ropeKernel({ ...req, attrs }, caps, intAttr(req, 'max_position'));
 };
 
 /** rope's kernel; with `maxPosition`, each row's positions start at offset + past[b]. */
-function ropeKernel(req: Parameters<OpKernelGen>[0], caps: Parameters<OpKernelGen>[1], maxPosition?: number): ReturnType<OpKernelGen> {
+function ropeKernel(req: OpRequest<'rope'>, caps: AdapterCaps, maxPosition?: number): OpKernel {
   const perRow = maxPosition !== undefined;
   const shape = operand(req, 0, 'x', 'f32').shape;
-  const heads = intAttr(req, 'heads');
-  const theta = numAttr(req, 'theta');
-  const inverse = boolAttr(req, 'inverse');
-  const offset = intAttr(req, 'offset', 0);
+  const { heads, theta, inverse, offset = 0 } = req.attrs;
   if (shape.length !== 3) fail(req.op, `x must be [B, S, heads·hd], got ${fmt(shape)}`);
   const [B, S, D] = shape as [number, number, number];
   if (heads <= 0 || D % heads !== 0) fail(req.op, `features ${D} are not divisible by heads ${heads}`);
