@@ -3,6 +3,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import type { Graph } from '../compiler/ir/types.ts';
 import { sequenceProblem, sequenceRoom } from '../compiler/positions.ts';
+import { makeDirs } from '../runtime/io/make-dirs-node.ts';
 import { UserError } from './errors.ts';
 import { int } from './flags.ts';
 import type { SessionFlags } from './session.ts';
@@ -64,4 +65,14 @@ export function checkOutDir(dir: string, isBuilt: (entries: string[]) => boolean
     throw new UserError(`-o ${dir}: not a folder`);
   }
   if (entries.length > 0 && !isBuilt(entries)) throw new UserError(`-o ${dir}: the folder exists and is not ${what}; give a new or empty folder`);
+}
+
+/** Creates `-o DIR` (and its parents); a folder that cannot be made is one line naming it. */
+export function outFolder(dir: string): void {
+  try {
+    makeDirs(dir);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new UserError(`-o ${dir}: cannot create ${err.path ?? dir} (${err.code ?? err.message})`);
+  }
 }

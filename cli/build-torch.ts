@@ -2,7 +2,7 @@
 // train.py, …; see codegen/torch/ and docs/torch-target.md). The compiler runs here: the model
 // is generated from the Model IR, the initial weights drawn (seeded init, then --init) and the
 // data tokenized into rows, so that the folder needs only Python and torch.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Graph } from '../compiler/ir/types.ts';
 import { CodegenError } from '../codegen/codegen-error.ts';
@@ -17,7 +17,7 @@ import { planExport } from '../runtime/interop/hf-peft.ts';
 import { hfNameMap } from '../runtime/interop/names.ts';
 import { pyDumps } from '../runtime/interop/pyjson.ts';
 import { serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
-import { checkOutDir, loopSettings, scheduleOf, sequenceLength, type BuildFlags } from './build-flags.ts';
+import { checkOutDir, loopSettings, outFolder, scheduleOf, sequenceLength, type BuildFlags } from './build-flags.ts';
 import { compileFile } from './common.ts';
 import { UserError } from './errors.ts';
 import { int, optimizerFrom } from './flags.ts';
@@ -70,7 +70,7 @@ export async function buildTorchCommand(file: string, flags: BuildFlags): Promis
     throw e;
   }
   for (const skipped of exported.exportSkipped) process.stderr.write(`peftc: warning: train.py's adapter folders will leave out: ${skipped}\n`);
-  mkdirSync(flags.out, { recursive: true });
+  outFolder(flags.out);
   for (const [name, text] of files) writeFileSync(join(flags.out, name), text);
   writeFileSync(join(flags.out, TORCH_FILES.weights), weightsFile(s.store));
   if (data) writeFileSync(join(flags.out, TORCH_FILES.data), data.bytes);

@@ -3,7 +3,7 @@
 // drawn (seeded init, then --init), and the runtime that executes the plans is bundled for Node
 // (DIR/train.mjs, needing only the `webgpu` package) and for a browser (DIR/index.html + page.js,
 // needing only navigator.gpu). Neither bundle contains the compiler. See docs/build.md.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
 import { PlanError, buildPlan } from '../compiler/lower/plan.ts';
@@ -21,7 +21,7 @@ import { PAGE_HTML, bundleNode, bundlePage } from './build-bundle.ts';
 import { buildTorchCommand } from './build-torch.ts';
 import { UserError } from './errors.ts';
 import { adapterChoice, frozenF16, int, optimizerFrom } from './flags.ts';
-import { checkOutDir, loopSettings, scheduleOf, sequenceLength, type BuildFlags } from './build-flags.ts';
+import { checkOutDir, loopSettings, outFolder, scheduleOf, sequenceLength, type BuildFlags } from './build-flags.ts';
 import { openSession, trainingGraph } from './session.ts';
 import { vocabSize } from './tokenizer-choice.ts';
 
@@ -64,7 +64,7 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
   const kinds = target.kinds;
 
   const out = flags.out;
-  mkdirSync(out, { recursive: true });
+  outFolder(out);
   const weights: Record<string, WriteTensor> = {};
   for (const arena of [s.store.frozen, s.store.trainable]) {
     for (const slot of arena.slots) weights[slot.param.path] = { dtype: 'F32', shape: slot.param.shape, data: Float32Array.from(arena.data.subarray(slot.offset, slot.offset + slot.size)) };

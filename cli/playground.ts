@@ -3,7 +3,8 @@
 // the compiler, the language server's features, the partition view, the planner and the WebGPU
 // runtime) and data.js (the examples, the partition view's assets, the tiny GPT's weights and the
 // training text). See docs/playground.md.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { makeDirs } from '../runtime/io/make-dirs-node.ts';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { corpus } from '../runtime/data/corpora-node.ts';
@@ -106,19 +107,13 @@ function write(dir: string, name: string, text: string): void {
   }
 }
 
-/**
- * Creates DIR and its missing parents one level at a time: Node's recursive mkdir never returns
- * for some paths (under /proc), and a failure names the folder.
- */
+/** Creates DIR and its missing parents (one level at a time, see makeDirs); a failure names the folder. */
 function makeFolder(dir: string): void {
-  const missing: string[] = [];
-  for (let d = resolve(dir); !existsSync(d); d = dirname(d)) missing.unshift(d);
-  for (const d of missing) {
-    try {
-      mkdirSync(d);
-    } catch (e) {
-      throw new UserError(`-o ${dir}: cannot create ${d} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-    }
+  try {
+    makeDirs(dir);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new UserError(`-o ${dir}: cannot create ${err.path ?? dir} (${err.code ?? String(e)})`);
   }
 }
 

@@ -18,6 +18,7 @@ import { copyFile, link, lstat, mkdir, readdir, readlink, rm, unlink } from 'nod
 import { join } from 'node:path';
 import { ADAPTER_FILE, ADAPTER_FORMAT, CHECKPOINT_FILE, CheckpointError, readCheckpoint, SAVE_KEY, type LoadedCheckpoint } from './checkpoint.ts';
 import { replaceLink, syncFolder, TEMP_NAME, writeNewFile } from './io/durable-node.ts';
+import { makeDirs } from './io/make-dirs-node.ts';
 import { MAX_HEADER_BYTES, serializeSafetensors, type WriteTensor } from './io/safetensors.ts';
 
 /** The folder of saves, and the link to the published one, inside a checkpoint directory. */
@@ -48,7 +49,7 @@ export async function writeCheckpointDir(
   let target = dir;
   let published = false;
   try {
-    await mkdir(join(dir, SAVES_DIR), { recursive: true });
+    makeDirs(join(dir, SAVES_DIR));
     await adoptPlainFiles(dir);
     target = folder;
     await mkdir(folder);

@@ -3,7 +3,7 @@
 // which is renamed into place only when complete, so a failure leaves no output at all.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, open, rename, rm, rmdir } from 'node:fs/promises';
+import { open, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { compile } from '../../compiler/build.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
@@ -11,6 +11,7 @@ import type { SourceHost } from '../../compiler/load.ts';
 import { createStore } from '../arena.ts';
 import { ADAPTER_FILE, CHECKPOINT_FORMAT, packCheckpoint, type CheckpointState } from '../checkpoint.ts';
 import { readCheckpointDir } from '../checkpoint-node.ts';
+import { makeDirs } from '../io/make-dirs-node.ts';
 import { writeSafetensorsFile } from '../io/safetensors-node.ts';
 import { readWeightsFile, type WeightsReadOptions } from '../io/read-weights-node.ts';
 import { getFloat32, serializeSafetensors, type SafetensorsFile, type WriteTensor } from '../io/safetensors.ts';
@@ -39,7 +40,7 @@ export async function writeFolderAtomic(dest: string, files: Map<string, Uint8Ar
   try {
     for (const [rel, data] of files) {
       const path = join(tmp, rel);
-      await mkdir(dirname(path), { recursive: true });
+      makeDirs(dirname(path));
       const fh = await open(path, 'wx');
       try {
         await fh.writeFile(data);
@@ -52,6 +53,9 @@ export async function writeFolderAtomic(dest: string, files: Map<string, Uint8Ar
     await rename(tmp, target);
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
+    const err = e as NodeJS.ErrnoException;
+    // A folder that cannot be made or written (no room, no permission, a missing parent): say which.
+    if (err.code) throw new InteropError(`cannot write \`${dest}\`: ${err.code} at ${err.path ?? tmp}`);
     throw e;
   }
 }
