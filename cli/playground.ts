@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { corpus } from '../runtime/data/corpora-node.ts';
 import { vizAssets } from '../viz/html.ts';
-import type { PlaygroundData } from '../playground/data.ts';
+import type { PlaygroundData } from './playground-data.ts';
 import { UserError } from './errors.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');

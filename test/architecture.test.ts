@@ -1,5 +1,5 @@
 // The layers point one way (docs/architecture.md): grammar → compiler → codegen → runtime → viz
-// → cli. A file may import its own layer and the layers before it, never one after: the compiler
+// → cli → playground (the browser page, over the CLI's language service). A file may import its own layer and the layers before it, never one after: the compiler
 // does not know the code generators or the runtime, the generators do not know the device. Every
 // .ts file's imports (static, `export … from`, dynamic with a literal path) are parsed and checked.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
-const LAYERS = ['grammar', 'compiler', 'codegen', 'runtime', 'viz', 'cli'] as const;
+const LAYERS = ['grammar', 'compiler', 'codegen', 'runtime', 'viz', 'cli', 'playground'] as const;
 type Layer = (typeof LAYERS)[number];
 
 /** What each layer may import besides itself: the layers before it. */
@@ -19,6 +19,7 @@ const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
   runtime: ['grammar', 'compiler', 'codegen'],
   viz: ['grammar', 'compiler', 'codegen', 'runtime'],
   cli: ['grammar', 'compiler', 'codegen', 'runtime', 'viz'],
+  playground: ['grammar', 'compiler', 'codegen', 'runtime', 'viz', 'cli'],
 };
 
 /** Packages only some layers may load: the WebGPU implementation is the runtime's (and the CLI's, which bundles it). */
