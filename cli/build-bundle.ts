@@ -31,6 +31,8 @@ export const BUNDLE_COMPILER_FILES = [
   'compiler/quant/nf4.ts',
   'compiler/quant/weight.ts',
   'compiler/quant/slot.ts',
+  // LoRA+'s learning-rate multiplier per parameter, which the optimizer reads (types only beside it)
+  'compiler/peft/lora-plus.ts',
 ];
 
 export interface BundleOptions {
