@@ -58,16 +58,28 @@ const GRAD: Record<string, string> = {
 };
 
 /** The activations and gradients a matmul epilogue can apply (codegen/wgsl/matmul/). */
-export type UnaryOp = 'gelu' | 'relu' | 'silu' | 'tanh';
+export type UnaryOp = 'gelu' | 'gelu_erf' | 'relu' | 'silu' | 'tanh';
+
+/**
+ * An op's helper functions renamed after the function that calls them (`act_phi`), so that an
+ * epilogue with both an activation and a gradient declares each helper once per caller.
+ */
+function withHelpers(key: string, name: string, type: string, body: string): string {
+  const helper = HELPERS[key];
+  if (!helper) return body;
+  const rename = (s: string) => s.replace(/\bphi\b/g, `${name}_phi`);
+  // The helper's own signature names the element type too (`x: T`), not only its constructors.
+  return `${rename(helper).replace(/\bT\b/g, type)}\n${rename(body)}`;
+}
 
 /** `fn name(x: type) -> type`: the unary op of the elementwise kernels, for other kernels' epilogues. */
 export function unaryFn(op: UnaryOp, name: string, type: string): string {
-  return `fn ${name}(x: ${type}) -> ${type} {\n  return ${ofType(UNARY[op]!, type)};\n}`;
+  return withHelpers(op, name, type, `fn ${name}(x: ${type}) -> ${type} {\n  return ${ofType(UNARY[op]!, type)};\n}`);
 }
 
 /** `fn name(x: type, dy: type) -> type` = dy · op'(x), as the elementwise gradient kernels compute it. */
 export function unaryGradFn(op: UnaryOp, name: string, type: string): string {
-  return `fn ${name}(x: ${type}, dy: ${type}) -> ${type} {\n  ${ofType(GRAD[`${op}_grad`]!, type)}\n}`;
+  return withHelpers(`${op}_grad`, name, type, `fn ${name}(x: ${type}, dy: ${type}) -> ${type} {\n  ${ofType(GRAD[`${op}_grad`]!, type)}\n}`);
 }
 
 /** The expressions above are written over the alias T; other kernels may use T for something else. */

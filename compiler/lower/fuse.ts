@@ -136,8 +136,8 @@ export interface FuseInput {
   maxBindings?: number;
 }
 
-const ACTIVATIONS = new Set(['gelu', 'relu', 'silu']);
-const ACTIVATION_GRADS = new Set(['gelu_grad', 'relu_grad', 'silu_grad', 'tanh_grad']);
+const ACTIVATIONS = new Set(['gelu', 'gelu_erf', 'relu', 'silu']);
+const ACTIVATION_GRADS = new Set(['gelu_grad', 'gelu_erf_grad', 'relu_grad', 'silu_grad', 'tanh_grad']);
 const NORM_GRADS = new Set(['layernorm_grad_x', 'rmsnorm_grad_x']);
 const MATMULS = new Set(['linear', 'linear_grad_weight']);
 

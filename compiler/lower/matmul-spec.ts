@@ -9,10 +9,10 @@
 
 import type { QuantTensor } from '../quant/slot.ts';
 
-export type Activation = 'gelu' | 'relu' | 'silu';
+export type Activation = 'gelu' | 'gelu_erf' | 'relu' | 'silu';
 /** Activations whose gradient an epilogue applies: those above and tanh (BERT's pooler). */
 export type GradActivation = Activation | 'tanh';
-export const GRAD_ACTIVATIONS: readonly GradActivation[] = ['gelu', 'relu', 'silu', 'tanh'];
+export const GRAD_ACTIVATIONS: readonly GradActivation[] = ['gelu', 'gelu_erf', 'relu', 'silu', 'tanh'];
 
 export interface MatmulSpec {
   M: number;

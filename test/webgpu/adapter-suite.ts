@@ -269,6 +269,10 @@ export function adapterSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       { M: 19, N: 7, K: 9, accumulate: true, activationOut: 'gelu' },
       { M: 33, N: 64, K: 40, halfB: true, transB: true, activationGrad: 'gelu' },
       { M: 37, N: 54, K: 30, halfB: true, bias: true, residual: true, dropout: { p: 0.1, seed: 9 } },
+      // the exact GELU (BERT's), whose Φ helper the epilogue declares per calling function
+      { M: 37, N: 53, K: 29, bias: true, activationOut: 'gelu_erf' },
+      { M: 33, N: 64, K: 40, transB: true, activationGrad: 'gelu_erf' },
+      { M: 16, N: 20, K: 12, bias: true, activation: 'gelu_erf', residual: true },
     ];
     for (const config of CONFIGS) {
       it(`${config.name}: fused epilogues (activation output, activation gradient, dropout, residual)`, async () => {

@@ -1,6 +1,7 @@
 // CPU references and comparisons for the WebGPU kernel tests (float64 accumulation).
 
 import { geluDerivative, sigmoid } from '../../runtime/cpu/kernels/elementwise.ts';
+import erf from '@stdlib/math-base-special-erf';
 import { dropoutKeep, dropoutKey, dropoutThreshold } from '../../runtime/cpu/rng.ts';
 import type { Activation, GradActivation, MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
 
@@ -28,6 +29,8 @@ export function activationCpu(act: Activation | undefined, x: number): number {
       return x / (1 + Math.exp(-x));
     case 'gelu':
       return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+    case 'gelu_erf':
+      return 0.5 * x * (1 + erf(x / Math.SQRT2));
   }
 }
 
@@ -42,6 +45,8 @@ export function activationDerivativeCpu(act: GradActivation, x: number): number 
     }
     case 'gelu':
       return geluDerivative(x);
+    case 'gelu_erf':
+      return 0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
     case 'tanh':
       return 1 - Math.tanh(x) ** 2;
   }
