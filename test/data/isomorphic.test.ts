@@ -1,4 +1,4 @@
-// ARCHITECTURE.md principle 6: the data core runs in a browser. Files of runtime/data/ other
+// The data core runs in a browser (docs/architecture.md). Files of runtime/data/ other
 // than *-node.ts import no Node module, directly or through other project files.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
