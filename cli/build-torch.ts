@@ -6,15 +6,17 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Graph } from '../compiler/ir/types.ts';
 import { CodegenError } from '../codegen/codegen-error.ts';
-import { TORCH_FILES, torchFolder, type ExportPart, type TrainerDefaults } from '../codegen/torch/index.ts';
+import { TORCH_FILES, torchFolder, type ExportPart, type LoraRanks, type TrainerDefaults } from '../codegen/torch/index.ts';
+import { rankedModules } from '../compiler/peft/ranked-modules.ts';
 import type { ParamStore } from '../runtime/arena.ts';
 import { Batcher } from '../runtime/data/batches.ts';
 import { resolveData } from '../runtime/data/corpora-node.ts';
 import { buildDataset, type DataSource, type Row } from '../runtime/data/dataset.ts';
 import type { Tokenizer } from '../runtime/data/tokenizer.ts';
 import { dataLimit } from '../runtime/data/read-node.ts';
-import { planExport } from '../runtime/interop/hf-peft.ts';
-import { hfNameMap } from '../runtime/interop/names.ts';
+import { modulePaths } from '../runtime/interop/graph-info.ts';
+import { loraModules, planExport } from '../runtime/interop/hf-peft.ts';
+import { hfNameMap, type HfNames } from '../runtime/interop/names.ts';
 import { pyDumps } from '../runtime/interop/pyjson.ts';
 import { serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
 import { checkOutDir, loopSettings, outFolder, scheduleOf, sequenceLength, type BuildFlags } from './build-flags.ts';
@@ -85,10 +87,27 @@ export async function buildTorchCommand(file: string, flags: BuildFlags): Promis
 
 /** The adapter folders train.py writes: the parts `peftc export` writes for this program. */
 function exportParts(derived: Graph, baseModel: string | null): { exportParts: ExportPart[]; exportSkipped: string[] } {
-  const plan = planExport(derived, hfNameMap(derived), { baseModel });
+  const names = hfNameMap(derived);
+  const plan = planExport(derived, names, { baseModel });
   return {
-    exportParts: plan.parts.map((p) => ({ part: p.part, format: p.format, weightsFile: p.weightsFile, configText: pyDumps(p.config), entries: p.entries })),
+    exportParts: plan.parts.map((p) => ({
+      part: p.part,
+      format: p.format,
+      weightsFile: p.weightsFile,
+      configText: pyDumps(p.config),
+      entries: p.entries.map((e) => ({ ...e, ...(e.select ? { select: { axis: e.select.axis, ...(e.select.scaleBy ? { scaleBy: e.select.scaleBy } : {}) } } : {}) })),
+      ...(p.part === 'lora' && rankedModules(derived).length ? { lora: loraRanks(derived, names) } : {}),
+    })),
     exportSkipped: plan.skipped,
+  };
+}
+
+/** The LoRA modules as the adapter config describes them, for the ranks train.py's run keeps. */
+function loraRanks(g: Graph, names: HfNames): LoraRanks {
+  const ranked = new Map(rankedModules(g).map((m) => [m.module, m]));
+  return {
+    modules: loraModules(g).map((m) => ({ module: m.module, hf: names.toHf(m.module), rank: ranked.get(m.module)?.rank ?? m.rank, alpha: m.alpha, rslora: m.rslora, mode: ranked.get(m.module)?.mode ?? 'fixed' })),
+    universe: [...modulePaths(g)],
   };
 }
 

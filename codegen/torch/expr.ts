@@ -66,6 +66,8 @@ export function opExpr(n: Node, args: string[], ctx: ExprContext): string {
     case 'cross_entropy':
       return `cross_entropy(${x}, ${y}, ignore_index=${a.ignore_index})`;
     case 'input':
+      // A LoRA rank mask is the one train.py sets for the step (rank selection), else the fill.
+      if (a.fill !== undefined && String(a.name).startsWith('rank_mask.')) return `self.rank_mask(${JSON.stringify(a.name)}, ${pyTuple(n.shape as number[])}, ${pyFloat(a.fill as number)})`;
       if (a.fill !== undefined) return `torch.full(${pyTuple(n.shape as number[])}, ${pyFloat(a.fill as number)}, dtype=${ctx.like}.dtype, device=${ctx.like}.device)`;
       break;
   }

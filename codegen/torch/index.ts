@@ -7,10 +7,11 @@ import type { Graph } from '../../compiler/ir/types.ts';
 import { lrScale } from '../../compiler/peft/lora-plus.ts';
 import { CodegenError } from '../codegen-error.ts';
 import { FORWARD_INPUTS, modelPy } from './model-py.ts';
+import { rankSelection } from './rank-config.ts';
 import { readmeMd } from './readme.ts';
 
 /** Fixed files copied into every folder. */
-const FIXED = ['ops.py', 'safetensors_io.py', 'train.py'] as const;
+const FIXED = ['ops.py', 'rank.py', 'safetensors_io.py', 'train.py'] as const;
 
 export interface TrainerDefaults {
   batch: number;
@@ -56,7 +57,15 @@ export interface ExportPart {
   /** adapter_config.json as written. */
   configText: string;
   /** File key → our parameter path; `blocks`: the prefix table's column blocks in the file's order. */
-  entries: { key: string; path: string; shape: number[]; blocks?: { width: number; order: number[] } }[];
+  entries: { key: string; path: string; shape: number[]; blocks?: { width: number; order: number[] }; select?: { axis: 0 | 1; scaleBy?: string } }[];
+  /** LoRA parts: what train.py needs to write the config for the ranks rank selection kept. */
+  lora?: LoraRanks;
+}
+
+/** The LoRA modules of a part (model order) and every module path, for `target_modules`. */
+export interface LoraRanks {
+  modules: { module: string; hf: string; rank: number; alpha: number; rslora: boolean; mode: 'fixed' | 'auto' | 'dynamic' }[];
+  universe: string[];
 }
 
 export const TORCH_FILES = { model: 'model.py', train: 'train.py', config: 'config.json', readme: 'README.md', weights: 'weights.safetensors', data: 'data.safetensors' } as const;
@@ -92,8 +101,10 @@ function configJson(t: TorchTarget): Record<string, unknown> {
       format: p.format,
       weights: p.weightsFile,
       config: p.configText,
-      entries: p.entries.map((e) => ({ key: e.key, path: e.path, shape: e.shape, ...(e.blocks ? { blocks: e.blocks } : {}) })),
+      entries: p.entries.map((e) => ({ key: e.key, path: e.path, shape: e.shape, ...(e.blocks ? { blocks: e.blocks } : {}), ...(e.select ? { select: e.select } : {}) })),
+      ...(p.lora ? { lora: p.lora } : {}),
     })),
     export_skipped: t.exportSkipped,
+    ranks: rankSelection(t.graph),
   };
 }

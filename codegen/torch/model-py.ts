@@ -197,6 +197,7 @@ function modelClass(g: Graph, list: string | undefined, kinds: BlockKind[]): str
     '        super().__init__()',
     ...layerConstruction(list, kinds),
     '        place_params(self, self.PARAMS)',
+    ...(hasRankMasks(g) ? ['        # Rank masks by input name (`rank_mask.<module>`), set by train.py for each step; full rank when absent.', '        self.rank_masks = {}'] : []),
     '',
     `    def forward(self, ${args.join(', ')}):`,
     '        tokens = tokens.long()',
@@ -205,9 +206,28 @@ function modelClass(g: Graph, list: string | undefined, kinds: BlockKind[]): str
     ...(g.inputs.token_types !== undefined ? ['        if token_types is None:', '            token_types = torch.zeros((tokens.shape[0], tokens.shape[1] + PROMPT_LENGTH), dtype=torch.long, device=tokens.device)', '        token_types = token_types.long()'] : []),
     ...em.lines,
     `        return ${em.spell(g.outputs.logits)}, ${em.spell(g.outputs.loss)}`,
+    ...rankMaskMethod(g, attrPath('self', firstParam.path)),
     ...prefixTableMethod(g),
     ...regularizerMethod(g),
   ].join('\n');
+}
+
+function hasRankMasks(g: Graph): boolean {
+  return Object.keys(g.inputs).some((name) => name.startsWith('rank_mask.'));
+}
+
+/** rank_mask(): a LoRA module's rank mask, DyLoRA's sampled rank or AdaLoRA's kept triplets (py/rank.py). */
+function rankMaskMethod(g: Graph, like: string): string[] {
+  if (!hasRankMasks(g)) return [];
+  return [
+    '',
+    '    def rank_mask(self, name, shape, fill):',
+    '        """The mask train.py set for input `name` (rank selection), else `fill` everywhere (full rank)."""',
+    '        mask = self.rank_masks.get(name)',
+    '        if mask is None:',
+    `            return torch.full(shape, fill, dtype=${like}.dtype, device=${like}.device)`,
+    `        return mask.to(dtype=${like}.dtype, device=${like}.device)`,
+  ];
 }
 
 /**

@@ -98,7 +98,7 @@ const DRIVER = `
 import contextlib, io, json, sys, traceback
 results = []
 for folder, argv in json.load(open(sys.argv[1])):
-    for m in ('train', 'model', 'ops', 'safetensors_io'):
+    for m in ('train', 'model', 'ops', 'rank', 'safetensors_io'):
         sys.modules.pop(m, None)
     sys.path.insert(0, folder)
     err, out = io.StringIO(), io.StringIO()

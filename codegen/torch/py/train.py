@@ -18,6 +18,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import rank  # noqa: E402
 import safetensors_io  # noqa: E402
 from model import PROMPT_LENGTH, TASK, Model  # noqa: E402
 
@@ -292,11 +293,13 @@ def forward_sum(model, rows, index, device):
     return loss * n, n
 
 
-def evaluate(model, rows, args, world):
+def evaluate(model, rows, args, world, ranks=None):
     """Mean loss over the evaluated validation rows' counted positions, all processes together."""
     n = len(rows)
     if n == 0:
         return None
+    if ranks:
+        ranks.eval_masks()
     k = min(args.eval_rows, n)
     picked = [int(i * n / k) for i in range(k)]
     mine = picked[world.rank::world.size]
@@ -316,33 +319,44 @@ def trainable_state(model):
     return {name: p.detach().cpu().clone() for name, p in model.named_parameters() if p.requires_grad}
 
 
-def save_checkpoint(model, opt, step, total, log, args):
+def save_checkpoint(model, opt, step, total, log, args, ranks):
     """OUT/: Hugging Face PEFT adapter folder(s) and trainer_state.pt (to --resume), written whole."""
     os.makedirs(args.out, exist_ok=True)
-    save_hf_peft(model, args.out)
+    save_hf_peft(model, args.out, ranks)
     state = {'step': step, 'total': total, 'trainable': trainable_state(model), 'optimizer': opt.state_dict(), 'log': log,
              'args': {k: v for k, v in vars(args).items() if k not in ('resume', 'stop_at', 'out')}}
+    if ranks:
+        state['ranks'] = ranks.state()
     tmp = os.path.join(args.out, STATE_FILE + '.tmp')
     torch.save(state, tmp)
     os.replace(tmp, os.path.join(args.out, STATE_FILE))
 
 
-def save_hf_peft(model, out):
+def save_hf_peft(model, out, ranks=None):
     """Each exported part (LoRA, prompt, prefix, bottleneck adapters) as adapter_config.json + weights,
-    keyed as Hugging Face PEFT (AdapterHub for bottleneck adapters) names them."""
+    keyed as Hugging Face PEFT (AdapterHub for bottleneck adapters) names them. Modules with a
+    selected rank keep the ranks the run selected (AdaLoRA's E folded into A), as peftc export."""
     params = dict(model.named_parameters())
     for part in BUILD['export']:
         folder = os.path.join(out, part['folder'])
         os.makedirs(folder, exist_ok=True)
         tensors = {}
+        kept = {m['module']: ranks.kept(m['module']) for m in part['lora']['modules'] if m['mode'] != 'fixed'} if part.get('lora') and ranks else {}
         for e in part['entries']:
             value = model.prefix_table() if e['path'] == BUILD.get('prefix_table') else params[e['path']]
-            tensors[e['key']] = to_file_layout(e, value.detach().float().cpu())
+            value = value.detach().float().cpu()
+            if e.get('select'):
+                index = kept.get(e['path'].rsplit('.lora_', 1)[0], list(range(value.shape[1 - e['select']['axis']])))
+                if index:
+                    tensors[e['key']] = rank.select_ranks(e, value, index, params)
+                continue
+            tensors[e['key']] = to_file_layout(e, value)
         tmp = os.path.join(folder, part['weights'] + '.tmp')
         safetensors_io.save(tensors, tmp, {'format': 'pt'} if part['format'] == 'hf-peft' else None)
         os.replace(tmp, os.path.join(folder, part['weights']))
+        config = rank.lora_config(part['config'], part['lora'], kept) if kept else part['config']
         with open(os.path.join(folder, 'adapter_config.json'), 'w') as f:
-            f.write(part['config'])
+            f.write(config)
 
 
 def to_file_layout(entry, t):
@@ -373,6 +387,9 @@ def train(args):
         load_state(model, state)
         opt.load_state_dict(state['optimizer'])
         start, total, log = state['step'], state['total'], state['log']
+    ranks = rank_selection(model, total, args)
+    if ranks and args.resume and 'ranks' in state:
+        ranks.restore(state['ranks'])
     if world.rank == 0:
         for skipped in BUILD['export_skipped']:
             print(f'train.py: note: not in the adapter folder (trainer_state.pt keeps it): {skipped}', file=sys.stderr)
@@ -391,23 +408,40 @@ def train(args):
         mine = rows[world.rank * args.batch:(world.rank + 1) * args.batch]
         count = count_targets(train_rows.take(rows)[1]).to(args.device).double()  # of the global batch
         torch.manual_seed(args.seed * 1000003 + step * world.size + world.rank)  # dropout masks
+        if ranks:
+            ranks.train_masks(step)
         loss_sum, _ = forward_sum(net, train_rows, mine, args.device)
         # DDP averages gradients over processes: × size makes them those of Σ/count of the global batch.
         (loss_sum * world.size / count.clamp(min=1) + model.regularizer()).backward()
+        raw = ranks.gradients() if ranks else None  # AdaLoRA's importance takes them unclipped
         norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], args.clip if args.clip > 0 else float('inf'))
         opt.step()
+        if ranks:
+            ranks.after_step(step + 1, raw, opt)
         opt.zero_grad(set_to_none=True)
         loss = (world.sum(loss_sum.detach().double()) / count.clamp(min=1)).item()
         entry = {'step': step + 1, 'loss': loss, 'lr': lr, 'grad_norm': float(norm), 'seconds': round(time.time() - t0, 4)}
         log.append(entry)
         report(entry, args, world)
         if (step + 1) % every == 0 or step + 1 == stop:
-            v = evaluate(model, valid_rows, args, world)
+            v = evaluate(model, valid_rows, args, world, ranks)
             if v is not None:
                 report({'step': step + 1, 'valid_loss': v}, args, world)
             if world.rank == 0:
-                save_checkpoint(model, opt, step + 1, total, log, args)
+                save_checkpoint(model, opt, step + 1, total, log, args, ranks)
+    if ranks and ranks.auto and world.rank == 0:
+        report({'step': stop, 'ranks': ranks.ranks()}, args, world)
     world.close()
+
+
+def rank_selection(model, total, args):
+    """DyLoRA's and AdaLoRA's masks for this run (None without rank selection)."""
+    if not BUILD.get('ranks'):
+        return None
+    try:
+        return rank.RankSelection(BUILD['ranks'], model, total, args.seed)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def load_state(model, state):
@@ -424,6 +458,8 @@ def report(entry, args, world):
         return
     if args.json:
         print(json.dumps(entry), flush=True)
+    elif 'ranks' in entry:
+        print('ranks: ' + ', '.join(f'{m} {r}' for m, r in entry['ranks'].items()), flush=True)
     elif 'valid_loss' in entry:
         print(f"step {entry['step']}: validation loss {entry['valid_loss']:.4f}", flush=True)
     else:
