@@ -5,6 +5,7 @@ import type { Graph, InitRule } from '../compiler/ir/types.ts';
 import { paramView, type ParamStore } from './arena.ts';
 import { fillNormal, fillUniform, Random } from './cpu/random.ts';
 import type { FloatArray } from './cpu/tensor.ts';
+import { loraFactors, subtractFactors, weightOutIn } from './lora-init.ts';
 
 export interface InitOptions {
   seed: number;
@@ -22,6 +23,28 @@ export function initParams(g: Graph, store: ParamStore, opts: InitOptions): void
     const out = paramView(store, p.path);
     const rng = new Random(hash(`${opts.seed}:${p.path}`));
     fill(out, p.init, p.shape, rng, store, opts);
+  }
+  decompose(g, store, opts.skip);
+}
+
+/**
+ * PiSSA / OLoRA (lora-init.ts): the factors from the frozen weight as it stands (the base, loaded
+ * or seeded: this runs once per fresh store), unless they were loaded; the weight becomes its
+ * residual either way, so a trained adapter runs on the residual it was trained on.
+ */
+function decompose(g: Graph, store: ParamStore, skip?: Set<string>): void {
+  for (const a of g.params) {
+    const rule = a.init;
+    if ((rule.kind !== 'pissa' && rule.kind !== 'olora') || rule.factor !== 'A') continue;
+    const b = g.params.find((p) => p.init.kind === rule.kind && p.init.weight === rule.weight && p.init.factor === 'B')!;
+    const [r, fin] = a.shape as [number, number];
+    const fout = b.shape[0]!;
+    const w = paramView(store, rule.weight);
+    const W = weightOutIn(w, fout, fin, rule.layout);
+    const f = loraFactors(rule.kind, W, r, rule.scale);
+    if (!skip?.has(a.path)) paramView(store, a.path).set(f.A);
+    if (!skip?.has(b.path)) paramView(store, b.path).set(f.B);
+    subtractFactors(w, W, f, r, rule.scale, rule.layout);
   }
 }
 

@@ -78,6 +78,10 @@ function parseInit(s: string, n: number): InitRule {
     const [weight, layout] = arg.split(', ');
     if (layout === 'in_out' || layout === 'out_in') return { kind, weight: weight!, layout };
   }
+  if (kind === 'pissa' || kind === 'olora') {
+    const [weight, layout, factor, scale] = arg.split(', ');
+    if ((layout === 'in_out' || layout === 'out_in') && (factor === 'A' || factor === 'B')) return { kind, weight: weight!, layout, factor, scale: Number(scale) };
+  }
   throw new IrParseError(n, `unknown init ${kind}`);
 }
 

@@ -40,6 +40,9 @@ export function printInit(i: InitRule): string {
       return `text(${i.table}, ${JSON.stringify(i.text)})`;
     case 'row_norm':
       return `row_norm(${i.weight}, ${i.layout})`;
+    case 'pissa':
+    case 'olora':
+      return `${i.kind}(${i.weight}, ${i.layout}, ${i.factor}, ${i.scale})`;
   }
 }
 

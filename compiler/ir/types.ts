@@ -26,7 +26,12 @@ export type InitRule =
   /** Embeddings of the tokens of a text, repeated to fill (prompt tuning). */
   | { kind: 'text'; table: string; text: string }
   /** The norm of each output feature's weights in `weight` (DoRA's magnitude, `layout` as the Linear's). */
-  | { kind: 'row_norm'; weight: string; layout: 'in_out' | 'out_in' };
+  | { kind: 'row_norm'; weight: string; layout: 'in_out' | 'out_in' }
+  /**
+   * A LoRA factor from a decomposition of the frozen `weight` (PiSSA: SVD, OLoRA: QR), which the
+   * initialisation then replaces by its residual W − scale·B·A (runtime/lora-init.ts).
+   */
+  | { kind: 'pissa' | 'olora'; weight: string; layout: 'in_out' | 'out_in'; factor: 'A' | 'B'; scale: number };
 
 /** A PEFT method as applied to one module, with its settings resolved. */
 export interface MethodInfo {

@@ -1,13 +1,18 @@
 // LoRA (Hu et al. 2021) as a rewrite of one Linear call:
 //   y' = y + s · (dropout(x) · Aᵀ) · Bᵀ,  A [r, in], B [out, r],  s = alpha / r (alpha / √r with rsLoRA).
 // A starts kaiming-uniform (bound 1/√in), B at zero, so the model starts exactly at the base.
+// `init = pissa | olora` (PEFT's init_lora_weights) start A and B from a decomposition of W
+// (SVD, QR) and W as its residual W − s·B·A, so again the model starts at the base; the host
+// computes them (runtime/lora-init.ts), hence the same on every backend.
 // `rank = auto(…)` (AdaLoRA) and `rank = dynamic(…)` (DyLoRA) are built by ranked-lora.ts.
 import type { SourceRange } from '../../grammar/diagnostics.ts';
 import type { ModuleInst } from '../modules.ts';
 import type { MethodHost, Tensor } from '../trace-host.ts';
-import type { Value } from '../values.ts';
+import { POISON, type Value } from '../values.ts';
 import type { MethodApp } from './assign.ts';
 import { chain } from './chain.ts';
+import { Codes } from '../codes.ts';
+import type { InitRule } from '../ir/types.ts';
 import { applyDora } from './dora.ts';
 import { applyAdaLora, applyDyLora } from './ranked-lora.ts';
 import { rankMode } from './rank-settings.ts';
@@ -26,10 +31,13 @@ export function applyLora(t: MethodHost, app: MethodApp, m: ModuleInst, x: Tenso
   const fin = m.settings.in as number;
   const fout = m.settings.out as number;
   const opts = { origin: 'lora' as const, module: m.path, method: app, src: app.range };
-  // PEFT's init_lora_weights: kaiming-uniform (True), or normal with std 1/r ("gaussian").
-  const initA = app.settings.init === 'gaussian' ? { kind: 'normal' as const, std: 1 / r } : { kind: 'uniform' as const, bound: 1 / Math.sqrt(fin) };
-  const A = t.param(`${m.path}.lora_A.weight`, [r, fin], { ...opts, init: initA });
-  const B = t.param(`${m.path}.lora_B.weight`, [fout, r], { ...opts, init: { kind: 'zeros' } });
+  const inits = factorInits(app, m, r, fin, fout);
+  if (!inits) {
+    t.r.error(Codes.BadMethodSetting, `\`init = ${app.settings.init}\` takes the top ${r} of W's ${Math.min(fin, fout)} directions: rank ${r} exceeds min(in, out) of \`${m.path}\` (${fin}, ${fout})`, app.range);
+    return POISON;
+  }
+  const A = t.param(`${m.path}.lora_A.weight`, [r, fin], { ...opts, init: inits.A });
+  const B = t.param(`${m.path}.lora_B.weight`, [fout, r], { ...opts, init: inits.B });
   const xd = t.dropout(x, app.settings.dropout as number, range);
   if (xd.kind !== 'tensor') return xd;
   const branch = chain(xd, [
@@ -40,4 +48,16 @@ export function applyLora(t: MethodHost, app: MethodApp, m: ModuleInst, x: Tenso
   if (branch.kind !== 'tensor') return branch;
   if (app.settings.dora) return applyDora(t, app, m, xd, y, branch, A, B, loraScale(app.settings), range);
   return t.op('add', [y, branch], {}, range, 'lora');
+}
+
+/** A's and B's init rules (PEFT's init_lora_weights); undefined when a decomposition has too few directions. */
+function factorInits(app: MethodApp, m: ModuleInst, r: number, fin: number, fout: number): { A: InitRule; B: InitRule } | undefined {
+  const init = app.settings.init;
+  // kaiming-uniform (True), or normal with std 1/r ("gaussian"); B zero.
+  if (init !== 'pissa' && init !== 'olora') {
+    return { A: init === 'gaussian' ? { kind: 'normal', std: 1 / r } : { kind: 'uniform', bound: 1 / Math.sqrt(fin) }, B: { kind: 'zeros' } };
+  }
+  if (r > Math.min(fin, fout)) return undefined;
+  const rule = { kind: init, weight: `${m.path}.weight`, layout: m.settings.layout as 'in_out' | 'out_in', scale: loraScale(app.settings) } as const;
+  return { A: { ...rule, factor: 'A' }, B: { ...rule, factor: 'B' } };
 }

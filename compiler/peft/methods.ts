@@ -105,13 +105,13 @@ export const METHODS: Record<MethodName, MethodSpec> = {
       // LoRA+ (lora-plus.ts): B's learning rate is lr_ratio × A's.
       c.number('lr_ratio', Number.MIN_VALUE);
       if (c.out.lr_ratio === 1) delete c.out.lr_ratio;
-      // A's initialisation as PEFT's init_lora_weights: True (kaiming-uniform) or "gaussian".
-      const init = bound.get('init');
-      if (init?.kind === 'sym' && (init.name === 'pissa' || init.name === 'olora')) {
-        r.error(Codes.BadMethodSetting, `\`init = ${init.name}\` is not supported: it would rewrite the frozen base weights (W − s·B·A); \`lora\`'s init is kaiming or gaussian`, range);
+      // A's initialisation as PEFT's init_lora_weights: True (kaiming-uniform), "gaussian", or the
+      // factors of a decomposition of W that W then gives up (pissa, olora: lora-init in runtime/).
+      c.option('init', ['kaiming', 'gaussian', 'pissa', 'olora']);
+      if ((c.out.init === 'pissa' || c.out.init === 'olora') && c.out.dora) {
+        r.error(Codes.BadMethodSetting, `\`init = ${c.out.init}\` with DoRA is not supported: the magnitudes would start from the residual weights`, range);
         return undefined;
       }
-      c.option('init', ['kaiming', 'gaussian']);
       if (c.out.init === 'kaiming') delete c.out.init;
       if (ranked && c.out.init !== undefined) {
         r.error(Codes.BadMethodSetting, `\`init = ${c.out.init}\` is for a fixed rank; \`rank = ${ranked.rank_mode}(…)\` initialises its own factors`, range);

@@ -116,8 +116,9 @@ describe('lora(init = gaussian)', () => {
   it('other inits, a selected rank and an embedding are refused, one line each', () => {
     const errors = (peft: string) =>
       compileText(`import "gpt2.peft"\npeft { ${peft} }`, tinySet('gpt2')).diagnostics.filter((d) => d.severity === 'error').map((d) => d.message);
-    expect(errors('lora(rank = 4, init = pissa) on "c_attn"')).toEqual(["`init = pissa` is not supported: it would rewrite the frozen base weights (W − s·B·A); `lora`'s init is kaiming or gaussian"]);
-    expect(errors('lora(rank = 4, init = zeros) on "c_attn"')).toEqual(["`lora`'s init must be one of kaiming, gaussian; found the option `zeros`"]);
+    expect(errors('lora(rank = 4, init = pissa, dora = true) on "c_attn"')).toEqual(['`init = pissa` with DoRA is not supported: the magnitudes would start from the residual weights']);
+    expect(errors('lora(rank = 40, init = olora) on "c_attn"')).toEqual(['`init = olora` takes the top 40 of W\'s 16 directions: rank 40 exceeds min(in, out) of `h.0.attn.c_attn` (16, 48)']);
+    expect(errors('lora(rank = 4, init = zeros) on "c_attn"')).toEqual(["`lora`'s init must be one of kaiming, gaussian, pissa, olora; found the option `zeros`"]);
     expect(errors('lora(rank = dynamic(max = 4), init = gaussian) on "c_attn"')).toEqual(['`init = gaussian` is for a fixed rank; `rank = dynamic(…)` initialises its own factors']);
     expect(errors('lora(rank = 4, init = gaussian) on "wte"')).toEqual([expect.stringContaining('`init = gaussian` initialises a Linear\'s A')]);
   });
