@@ -39,6 +39,12 @@ export interface PlanOptions {
   frozenQuant?: QuantDtype;
   /** The key/value cache a decoding graph's kv_attention reads and extends (kv-cache.ts). */
   kvCache?: KvCacheSize;
+  /**
+   * A training plan's loss over chunks of rows (chunked-loss.ts): one chunk's logits and their
+   * gradient take at most this many bytes, and the whole logits never exist (plan.io.logits is
+   * then absent). Absent: the logits are computed whole, as a plan that returns them needs.
+   */
+  lossChunkBytes?: number;
 }
 
 export const MiB = (n: number): string => `${(n / 2 ** 20).toFixed(n < 2 ** 20 ? 3 : 1)} MiB`;

@@ -20,6 +20,7 @@ import type { Attrs, Node } from '../ir/types.ts';
 import { FUSION_KINDS, type FusionKind, type Group, dropoutAliases, groupNodes } from './fuse.ts';
 import type { BindingName, KernelBackend, OpKernelRequest, PairFusion, TensorSpec } from './kernels.ts';
 import { DECODE_LOWERED, lowerDecodeOp } from './kv-cache.ts';
+import { type ChunkedHead, findChunkedHead, lowerChunkedHead } from './chunked-loss.ts';
 import { lossPieces, lowerCrossEntropy } from './loss.ts';
 import { Lowering, type PlanOptions } from './lowering.ts';
 import { frozenQuantOf } from './frozen-quant.ts';
@@ -47,6 +48,8 @@ export function buildPlan(t: TrainingGraph, dims: { B: number; T: number }, back
 class Planner extends Lowering {
   private readonly enabled: Set<FusionKind>;
   private lossRegion: Region | undefined;
+  /** The head whose loss is computed over chunks of rows (PlanOptions.lossChunkBytes), if any. */
+  private chunked: ChunkedHead | null = null;
 
   constructor(t: TrainingGraph, dims: { B: number; T: number }, backend: KernelBackend, opts: PlanOptions) {
     super(t, dims, backend, opts);
@@ -87,7 +90,9 @@ class Planner extends Lowering {
       const s = trainable.slots.find((x) => x.path === path)!;
       return { path, node, region: { buffer: ids.grads, offset: s.offset, bytes: s.bytes } };
     });
-    const { forwardEnd, fusions } = this.lowerGroups(groups, keep, this.routeGradients(grads, groups, end));
+    const route = this.routeGradients(grads, groups, end);
+    if (this.training && this.opts.lossChunkBytes !== undefined) this.chunked = this.chunkedHead(groups, route);
+    const { forwardEnd, fusions } = this.lowerGroups(groups, keep, route);
     const backwardEnd = this.steps.length;
     this.placePool();
 
@@ -111,7 +116,7 @@ class Planner extends Lowering {
         tokens,
         ...(targets ? { targets } : {}),
         ...(extra.length ? { extra: Object.fromEntries(extra) } : {}),
-        logits: { ...this.regions[logitsId]!, shape: this.shapes[logitsId]! },
+        ...(this.chunked ? {} : { logits: { ...this.regions[logitsId]!, shape: this.shapes[logitsId]! } }),
         loss: this.regions[g.outputs.loss]!,
       },
       values: Array.from(this.regions, (r, id) => r ?? (this.folded.has(id) ? null : this.regions[this.root(id)]) ?? null),
@@ -128,6 +133,7 @@ class Planner extends Lowering {
         activationNoReuseBytes: this.pool.noReuseBytes,
         activationLiveMaxBytes: this.pool.maxLiveBytes,
         inputBytes: tokens.bytes + (targets?.bytes ?? 0) + extra.reduce((a, [, r]) => a + r.bytes, 0),
+        ...(this.chunked ? { lossChunk: { rows: this.chunked.rows, chunks: Math.ceil(this.chunked.R / this.chunked.rows), vocab: this.chunked.V } } : {}),
       },
     };
   }
@@ -219,6 +225,13 @@ class Planner extends Lowering {
     return { direct, copies };
   }
 
+  /** The head to lower over chunks of rows, unless a gradient it computes must be copied to its slot. */
+  private chunkedHead(groups: Group[], route: ReturnType<Planner['routeGradients']>): ChunkedHead | null {
+    const head = findChunkedHead(this, groups, this.t.graph.outputs.logits, this.opts.lossChunkBytes!);
+    if (!head || head.grads.some((gr) => route.copies.some((c) => c.node === gr.output))) return null;
+    return head;
+  }
+
   /** Every group's kernels in order; pooled values opened when written and closed after their last reader. */
   private lowerGroups(groups: Group[], keep: ReadonlySet<number>, route: ReturnType<Planner['routeGradients']>): { forwardEnd: number; fusions: PlanFusion[] } {
     const lastUse = new Map<number, number>();
@@ -241,7 +254,12 @@ class Planner extends Lowering {
         return; // no kernel: the readers scale
       }
       const outputs = gr.extraOutput === undefined ? [gr.output] : [gr.output, gr.extraOutput];
-      for (const o of outputs) {
+      const head = this.chunked;
+      // The chunked head: all its groups' work happens at the logits' group (chunked-loss.ts);
+      // the whole logits and dlogits get no memory, the loss, dh and dW theirs from there on.
+      const inHead = head !== null && [head.loss, ...head.grads].includes(gr);
+      const opens = head?.logits === gr ? [head.loss.output, ...head.grads.map((x) => x.output)] : inHead ? [] : outputs;
+      for (const o of opens) {
         if (gr.into !== undefined && o === gr.output) continue; // the add's value is `into`'s memory
         const bytes = 4 * numel(this.shapes[o]!);
         const direct = route.direct.get(o);
@@ -253,7 +271,8 @@ class Planner extends Lowering {
         open.set(o, value);
         this.regions[o] = { buffer: -1 - value, offset: 0, bytes }; // a pool value: placePool() fixes the buffer
       }
-      this.lowerGroup(gr, phase);
+      if (head?.logits === gr) lowerChunkedHead(this, head, phase);
+      else if (!inHead) this.lowerGroup(gr, phase);
       for (const sub of gr.products ? [gr.products.main, gr.products.second] : []) if (sub.fusion) fusions.push({ kind: sub.fusion, nodes: sub.nodes });
       // What follows the product (an accumulate's add, an epilogue's nodes) is listed apart.
       const after = gr.epilogue?.nodes ?? (gr.into !== undefined ? [gr.output] : []);

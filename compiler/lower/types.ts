@@ -76,6 +76,8 @@ export interface PlanStats {
   /** The largest sum of simultaneously live values (a lower bound for any allocator). */
   activationLiveMaxBytes: number;
   inputBytes: number;
+  /** Rows of logits per chunk of the chunked loss (PlanOptions.lossChunkBytes), and the chunks; absent when the logits are whole. */
+  lossChunk?: { rows: number; chunks: number; vocab: number };
 }
 
 export interface PlanFusion {
@@ -129,7 +131,8 @@ export interface Plan {
      * value a batch that leaves the input out gets everywhere (`lengths`: the sequence length).
      */
     extra?: Record<string, Region & { shape: number[]; fill?: number }>;
-    logits: Region & { shape: number[] };
+    /** Absent in a plan that computes the loss over chunks of rows (PlanOptions.lossChunkBytes). */
+    logits?: Region & { shape: number[] };
     loss: Region;
   };
   /**

@@ -204,15 +204,14 @@ export class GpuExecutor {
     const ready = await this.prepare(opts.training ? 'train' : 'eval');
     const plan = ready.plan;
     if (backward && !plan.training) throw new GpuError('validation', 'this executor was planned without a backward pass');
+    // A plan with the loss over chunks of rows holds no whole logits: read only when it has them.
+    const logits = opts.read?.logits === true ? logitsOf(plan) : opts.read?.logits === undefined ? plan.io.logits : undefined;
     this.writeInputs(batch, opts.step, opts.training);
     const end = backward ? plan.backwardEnd : plan.forwardEnd;
     await this.encode(ready, end, backward ? 'forward and backward' : 'forward').submit();
     const loss = (await this.readRegion(ready, plan.io.loss))[0]!;
     const result: GpuRunResult = { loss, grads: new Map() };
-    if (opts.read?.logits !== false) {
-      const r = plan.io.logits;
-      result.logits = { shape: [...r.shape], data: await this.readRegion(ready, r) };
-    }
+    if (logits) result.logits = { shape: [...logits.shape], data: await this.readRegion(ready, logits) };
     if (backward && opts.read?.grads !== false && plan.grads.length > 0) {
       const arena = await this.gpu.read(this.buf(plan.ids.grads), Float32Array, plan.trainable.bytes);
       for (const g of plan.grads) {
@@ -231,7 +230,7 @@ export class GpuExecutor {
     const ready = await this.prepare('eval');
     this.writeInputs(batch, 0, false);
     await this.encode(ready, ready.plan.forwardEnd, 'forward').submit();
-    const r = ready.plan.io.logits;
+    const r = logitsOf(ready.plan);
     return { shape: [...r.shape], data: await this.readRegion(ready, r) };
   }
 
@@ -394,4 +393,10 @@ function unpackArena(data: Float32Array, layout: Plan['trainable'], arena: Arena
     const dst = arena.slot(s.path);
     out.set(data.subarray(s.offset / 4, s.offset / 4 + dst.size), dst.offset);
   }
+}
+
+/** The plan's logits region; a plan that computes the loss over chunks of rows has none to read. */
+function logitsOf(plan: Plan): Region & { shape: number[] } {
+  if (!plan.io.logits) throw new GpuError('validation', 'this plan computes the loss over chunks of rows (lossChunkBytes): it holds no whole logits to read back; plan it without lossChunkBytes to read them');
+  return plan.io.logits;
 }

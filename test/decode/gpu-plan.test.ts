@@ -22,7 +22,7 @@ describe('decoding plans', () => {
     expect(cache.map((b) => b.label)).toEqual(d.layers.flatMap((_, l) => [`kv.${l}.k`, `kv.${l}.v`]));
     for (const b of cache) expect(b.bytes).toBe(4 * 4 * 16 * d.layers[0]!.kvd);
     expect(plan.io.targets).toBeUndefined();
-    expect(plan.io.logits.shape).toEqual([3, 32]);
+    expect(plan.io.logits!.shape).toEqual([3, 32]);
     // append writes both cache buffers, then attend reads them
     const kv = plan.steps.filter((s) => s.kind === 'dispatch' && / kv_(append|attend)$/.test(s.label));
     expect(kv.length).toBe(2 * d.layers.length);
