@@ -14,7 +14,9 @@ import { pickTokenizer } from '../../cli/tokenizer-choice.ts';
 import { resolveData } from '../../runtime/data/corpora-node.ts';
 import { EXAMPLES, graphOf, TINY } from '../helpers.ts';
 import { peftc } from '../cli/peftc.ts';
-import { buildTorch, rng, runPython, runTrainMains, type MainResult } from './torch-helpers.ts';
+import { CHECKPOINT_FILE } from '../../runtime/checkpoint.ts';
+import { dynamicRank } from '../../runtime/rank-controller.ts';
+import { buildTorch, readTensors, relativeError, rng, runPython, runTrainMains, type MainResult } from './torch-helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'peftc-torch-train-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -130,11 +132,11 @@ describe('train.py', () => {
 // 64 bytes of text: 4 training rows and 1 validation row for both trainers, so a batch of 4 is
 // every training row at every step. The optimizer, schedule and clipping are then all that
 // could differ. Tolerance: 1e-5 relative per step (both f32; measured 2e-7 after 3 steps).
+const text64 = 'the cat sat on a mat while dogs ran far away from home into woods'.slice(0, 64);
 describe('train.py takes the steps of peftc train', () => {
-  const text = 'the cat sat on a mat while dogs ran far away from home into woods';
   it('AdamW and SGD: the same loss and gradient norm at each of 3 steps (cosine schedule, clipping)', async () => {
     const data = join(dir, 'sixty-four.txt');
-    writeFileSync(data, text.slice(0, 64));
+    writeFileSync(data, text64);
     const optimizers = ['adamw', 'sgd'];
     for (const optimizer of optimizers) await buildTorch(FILE, join(dir, `same-${optimizer}`), { data, seq: '16', batch: '4', optimizer, lr: '0.05', clip: '0.8' });
     const theirs = runTrainMains(optimizers.map((o) => ({ folder: join(dir, `same-${o}`), argv: ['--json', '--steps', '3', '--batch', '4', '--eval-every', '100', '--out', join(dir, `theirs-${o}`)] })));
@@ -155,6 +157,67 @@ describe('train.py takes the steps of peftc train', () => {
       expect(a[2]!.loss, optimizer).toBeLessThan(a[0]!.loss!); // and it trains
     });
   }, 120_000);
+});
+
+// Rank selection on the same 64 bytes: DyLoRA's per-step ranks (drawn from the seed and step by
+// both trainers; seed 0 draws 3, 5, 1) and AdaLoRA with a schedule short enough to mask at every
+// step from 2 to 6 of 8 (tinit 1, tfinal 2, delta_t 1): the same losses and gradient norms, the
+// same final ranks, and train.py's adapter equal to what `peftc export` writes of peftc's run.
+describe('train.py selects ranks as peftc train does', () => {
+  it('DyLoRA and AdaLoRA: the same steps, final ranks and saved adapter', async () => {
+    const data = join(dir, 'sixty-four-ranks.txt');
+    writeFileSync(data, text64);
+    const ada = join(dir, 'adalora-short.peft');
+    writeFileSync(ada, `import "${resolve(EXAMPLES, 'tiny-gpt.peft')}"\n\npeft {\n  lora(rank = auto(target = 4, init = 12, tinit = 1, tfinal = 2, delta_t = 1), alpha = 12) on "c_attn", "c_fc"\n}\n`);
+    const runs = [
+      { name: 'dylora', file: resolve(EXAMPLES, 'tiny-gpt-dylora.peft'), steps: '3' },
+      { name: 'adalora', file: ada, steps: '8' },
+    ];
+    const flags = { data, seq: '16', batch: '4', lr: '0.05', clip: '0.8' };
+    for (const r of runs) await buildTorch(r.file, join(dir, `ranked-${r.name}`), flags);
+    const theirs = runTrainMains(runs.map((r) => ({ folder: join(dir, `ranked-${r.name}`), argv: ['--json', '--steps', r.steps, '--batch', '4', '--eval-every', '100', '--out', join(dir, `theirs-${r.name}`)] })));
+    runs.forEach((r, k) => {
+      const ours = peftc('train', r.file, '--data', data, '--steps', r.steps, '--seq', '16', '--batch', '4', '--lr', '0.05', '--clip', '0.8',
+        '--backend', 'cpu', '--json', '--no-baseline', '--eval-every', '100', '--out', join(dir, `ours-${r.name}`));
+      expect(ours.code, ours.stderr).toBe(0);
+      expect(theirs[k]!.rc, theirs[k]!.stderr).toBe(0);
+      const [a, b] = [logged(ours.stdout), logged(theirs[k]!.stdout)];
+      const steps = (l: Logged[]) => l.filter((e) => e.loss !== undefined);
+      expect(steps(b)).toHaveLength(Number(r.steps));
+      steps(a).forEach((e, i) => {
+        const t = steps(b)[i]!;
+        expect(Math.abs(e.loss! - t.loss!), `${r.name} step ${i + 1} loss`).toBeLessThanOrEqual(1e-5 * e.loss!);
+        expect(Math.abs(e.grad_norm! - t.grad_norm!), `${r.name} step ${i + 1} gradient norm`).toBeLessThanOrEqual(1e-5 * e.grad_norm!);
+      });
+      // Evaluation: DyLoRA at its full rank, AdaLoRA with its masks (peftc logs val_loss).
+      const ourValid = (a as (Logged & { val_loss?: number })[]).filter((e) => e.val_loss !== undefined).pop()!.val_loss!;
+      expect(Math.abs(ourValid - validLosses(b).pop()!), `${r.name} validation loss`).toBeLessThanOrEqual(1e-5 * ourValid);
+    });
+    // DyLoRA's draws are the ranks peftc draws (the gradient norms above differ with the rank).
+    expect([0, 1, 2].map((s) => dynamicRank(0, s, 8))).toEqual([3, 5, 1]);
+
+    // AdaLoRA's final ranks: train.py's against the masks of peftc's checkpoint.
+    const ck = readTensors(join(dir, 'ours-adalora', CHECKPOINT_FILE));
+    const masks = Object.fromEntries([...ck].filter(([k]) => k.startsWith('rank.mask.')).map(([k, t]) => [k.slice('rank.mask.'.length), t.data.reduce((s, v) => s + v, 0)]));
+    const final = (logged(theirs[1]!.stdout) as (Logged & { ranks?: Record<string, number> })[]).find((e) => e.ranks)!.ranks!;
+    expect(final).toEqual(masks);
+    expect(Object.values(final).reduce((s, v) => s + v, 0)).toBe(32); // the target budget, 8 modules × 4
+    expect(Object.values(final).some((v) => v !== 4)).toBe(true); // allocated unevenly
+
+    // The adapter train.py saved is what `peftc export` writes of peftc's run: the config byte for
+    // byte (ranks, alpha, patterns, modules left out), the kept rows of A·E and columns of B.
+    const exp = peftc('export', join(dir, 'ours-adalora'), '--format', 'hf-peft', '-o', join(dir, 'exported-adalora'));
+    expect(exp.code, exp.stderr).toBe(0);
+    const ourFolder = join(dir, 'exported-adalora');
+    const theirFolder = join(dir, 'theirs-adalora');
+    expect(readFileSync(join(theirFolder, 'adapter_config.json'), 'utf8')).toBe(readFileSync(join(ourFolder, 'adapter_config.json'), 'utf8'));
+    const [mine, other] = [readTensors(join(ourFolder, 'adapter_model.safetensors')), readTensors(join(theirFolder, 'adapter_model.safetensors'))];
+    expect([...other.keys()].sort()).toEqual([...mine.keys()].sort());
+    for (const [key, t] of mine) {
+      expect(other.get(key)!.shape, key).toEqual(t.shape);
+      expect(relativeError(other.get(key)!.data, t.data), key).toBeLessThan(1e-4);
+    }
+  }, 180_000);
 });
 
 describe('peftc build --target', () => {
