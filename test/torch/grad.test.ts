@@ -15,7 +15,7 @@ import { initParams } from '../../runtime/init.ts';
 import { parseSafetensors } from '../../runtime/io/safetensors.ts';
 import { loadWeights } from '../../runtime/weights.ts';
 import { readFileSync } from 'node:fs';
-import { EXAMPLES, graphOf, tinySet } from '../helpers.ts';
+import { EXAMPLES, graphOf, graphOfText, tinySet } from '../helpers.ts';
 import { buildTorch, randomTokens, readTensors, relativeError, runTrainMains, writeRandomWeights } from './torch-helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'peftc-torch-grad-'));
@@ -53,7 +53,8 @@ function compare(torchOut: string, peftcOut: string, tol: number): { checked: nu
   return { checked: p.size };
 }
 
-const CASES: { name: string; dtypes: ('float64' | 'float32')[] }[] = [
+/** `peft`: a program of the tiny GPT written here (methods no example shows), else examples/NAME.peft. */
+const CASES: { name: string; dtypes: ('float64' | 'float32')[]; peft?: string }[] = [
   { name: 'tiny-gpt-lora', dtypes: ['float64', 'float32'] },
   { name: 'tiny-gpt-adapter', dtypes: ['float64'] },
   { name: 'tiny-gpt-prefix', dtypes: ['float64'] },
@@ -63,7 +64,14 @@ const CASES: { name: string; dtypes: ('float64' | 'float32')[] }[] = [
   { name: 'tiny-gpt-template', dtypes: ['float64'] },
   { name: 'gpt2-lora-prompt', dtypes: ['float64'] },
   { name: 'llama-lora', dtypes: ['float64'] },
+  { name: 'tiny-gpt-ia3', dtypes: ['float64'] },
+  { name: 'tiny-gpt-dora', dtypes: ['float64'], peft: 'lora(rank = 4, alpha = 8, dora = true) on "c_attn", "c_fc"' },
+  { name: 'tiny-gpt-lora-embedding', dtypes: ['float64'], peft: 'lora(rank = 4, alpha = 8) on "wte", "c_attn"' },
 ];
+
+function programText(peft: string): string {
+  return `import "${resolve(EXAMPLES, 'tiny-gpt.peft')}"\n\npeft {\n  ${peft}\n}\n`;
+}
 
 interface Prepared {
   name: string;
@@ -74,9 +82,10 @@ interface Prepared {
 
 /** Builds the trainer, draws weights and tokens, runs peftc grad: what train.py --grad must match. */
 async function prepare(c: (typeof CASES)[number]): Promise<Prepared> {
-  const file = resolve(EXAMPLES, `${c.name}.peft`);
+  const file = c.peft ? join(dir, `${c.name}.peft`) : resolve(EXAMPLES, `${c.name}.peft`);
+  if (c.peft) writeFileSync(file, programText(c.peft));
   const set = c.name.startsWith('tiny') ? [] : smallSet(c.name);
-  const g = graphOf(`${c.name}.peft`, set);
+  const g = c.peft ? graphOfText(programText(c.peft)) : graphOf(`${c.name}.peft`, set);
   const folder = join(dir, c.name);
   await buildTorch(file, folder, { set });
   const w = join(dir, `${c.name}.w.safetensors`);
