@@ -6,7 +6,7 @@ import { buildTrainingGraph } from '../compiler/training.ts';
 import { recomputeOf, type RecomputeMode } from '../compiler/autodiff/recompute.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { arenaParts } from '../compiler/lower/memory.ts';
-import { PlanError, buildPlan } from '../compiler/lower/plan.ts';
+import { DEFAULT_LOSS_CHUNK_BYTES, PlanError, buildPlan } from '../compiler/lower/plan.ts';
 import type { Plan } from '../compiler/lower/types.ts';
 import type { FrozenDtype } from '../compiler/quant/dtype.ts';
 import { wgslBackend } from '../codegen/wgsl/backend.ts';
@@ -42,6 +42,9 @@ export interface MemoryReport {
   frozen_buffers: number;
   /** Activation recomputation the plan was made with. */
   recompute: RecomputeMode;
+  /** The loss over chunks of rows, as training plans it: rows per chunk and chunks (0 and 1 where the logits are whole). */
+  loss_chunk_rows: number;
+  loss_chunks: number;
   B: number;
   T: number;
 }
@@ -57,7 +60,8 @@ export async function memoryReport(g: Graph, flags: MemoryFlags): Promise<Memory
   let plan: Plan;
   try {
     // The frozen arena as the GPU would hold it: f16 or quantized slots (codes and scales).
-    plan = buildPlan(buildTrainingGraph(g, undefined, recompute), dims, wgslBackend(unbounded), frozenPlanOptions(dtype));
+    // The loss over chunks of rows, as the trainer plans it (compiler/lower/chunked-loss.ts).
+    plan = buildPlan(buildTrainingGraph(g, undefined, recompute), dims, wgslBackend(unbounded), { ...frozenPlanOptions(dtype), lossChunkBytes: DEFAULT_LOSS_CHUNK_BYTES });
   } catch (e) {
     if (e instanceof PlanError) throw new UserError(e.message);
     throw e;
@@ -73,7 +77,8 @@ export async function memoryReport(g: Graph, flags: MemoryFlags): Promise<Memory
   const other = s.inputBytes + plan.buffers.filter((b) => b.kind === 'globals').reduce((a, b) => a + b.bytes, 0);
   const r = { frozen: frozen.bytes, trainable: s.trainableBytes, gradients: s.gradBytes, optimizer: s.optimizerStateBytes + s.optimizerScratchBytes, activations_peak: s.activationPeakBytes, other };
   const total = Object.values(r).reduce((a, b) => a + b, 0);
-  return { ...r, total, frozen_dtype: dtype, frozen_buffers: parts, recompute, ...dims };
+  const chunk = s.lossChunk;
+  return { ...r, total, frozen_dtype: dtype, frozen_buffers: parts, recompute, loss_chunk_rows: chunk?.rows ?? 0, loss_chunks: chunk?.chunks ?? 1, ...dims };
 }
 
 const ROWS: [keyof MemoryReport, string][] = [
@@ -88,7 +93,9 @@ const ROWS: [keyof MemoryReport, string][] = [
 export function formatMemory(r: MemoryReport): string {
   const mib = (n: number) => (n / 2 ** 20).toFixed(1).padStart(10);
   const pct = (n: number) => `${((100 * n) / r.total).toFixed(1).padStart(5)} %`;
-  const lines = [`memory of one training step, B=${r.B} T=${r.T}, frozen weights ${r.frozen_dtype} (${r.frozen_buffers} buffer${r.frozen_buffers === 1 ? '' : 's'}), recompute ${r.recompute}`, ''];
+  const lines = [`memory of one training step, B=${r.B} T=${r.T}, frozen weights ${r.frozen_dtype} (${r.frozen_buffers} buffer${r.frozen_buffers === 1 ? '' : 's'}), recompute ${r.recompute}`];
+  if (r.loss_chunk_rows > 0) lines.push(`loss over ${r.loss_chunks} chunk${r.loss_chunks === 1 ? '' : 's'} of ${r.loss_chunk_rows} rows of logits: the whole logits never exist`);
+  lines.push('');
   lines.push(`  ${'category'.padEnd(18)}${'MiB'.padStart(10)}  ${'share'.padStart(7)}`);
   for (const [k, name] of ROWS) lines.push(`  ${name.padEnd(18)}${mib(r[k] as number)}  ${pct(r[k] as number)}`);
   lines.push(`  ${'total'.padEnd(18)}${mib(r.total)}  ${pct(r.total)}   (${(r.total / 2 ** 30).toFixed(3)} GiB)`);

@@ -16,8 +16,16 @@ import type { Group } from './fuse.ts';
 import { type Lowering, last, within } from './lowering.ts';
 import type { MatmulSpec } from './matmul-spec.ts';
 import { numel } from './memory.ts';
-import { ROW_QUANTUM, chunks, rowWindow, splitMatmul } from './split.ts';
+import { productPieces } from './matmul.ts';
+import { ROW_QUANTUM, chunks, rowWindow } from './split.ts';
 import type { Phase, Region } from './types.ts';
+
+/**
+ * The budget of one chunk's logits and dlogits a training plan on the WebGPU backend uses: GPT-2
+ * small's 50257-word head gets chunks of 128 rows (32 chunks at 8 × 512 tokens), small enough
+ * that the head is no longer the largest live set, large enough that each product has rows.
+ */
+export const DEFAULT_LOSS_CHUNK_BYTES = 64 * 2 ** 20;
 
 /** The groups of the head the chunked loss computes together, found in the plan's groups. */
 export interface ChunkedHead {
@@ -90,7 +98,7 @@ function productSpec(lw: Lowering, n: Node, rows: number): { spec: MatmulSpec; a
 
 /** One product as its dispatches (pieces where an operand is larger than one binding). */
 function emitProduct(lw: Lowering, gr: Group, phase: Phase, spec: MatmulSpec, a: Region, b: Region, c: Region, label: string): void {
-  const pieces = lw.pieces(gr, () => splitMatmul(spec, lw.limit)) ?? [{ spec, a: { offset: 0, bytes: a.bytes }, b: { offset: 0, bytes: b.bytes }, c: { offset: 0, bytes: c.bytes } }];
+  const pieces = productPieces(lw, gr, spec) ?? [{ spec, a: { offset: 0, bytes: a.bytes }, b: { offset: 0, bytes: b.bytes }, c: { offset: 0, bytes: c.bytes } }];
   pieces.forEach((p, i) => {
     const k = lw.backend.matmul(p.spec);
     lw.push(gr, phase, k, { a: within(a, p.a), b: within(b, p.b), c: within(c, p.c) }, `${label}${pieces.length > 1 ? ` [piece ${i + 1}/${pieces.length}]` : ''}`);

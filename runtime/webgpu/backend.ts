@@ -17,6 +17,7 @@ import { GpuExecutor } from './executor.ts';
 import type { Gpu } from './gpu.ts';
 import { lengthBucket, padBatch, padsSafely, trimLogits } from './length-buckets.ts';
 import { createEvalExecutor, createExecutor } from './plans.ts';
+import { DEFAULT_LOSS_CHUNK_BYTES } from '../../compiler/lower/plan.ts';
 
 /** How the GPU stores the frozen weight matrices (the planner's options of the same names). */
 export interface WebGpuBackendOptions {
@@ -73,7 +74,10 @@ export class WebGpuBackend implements Backend {
   private async executor(batch: Batch): Promise<GpuExecutor | undefined> {
     const [B, T] = batch.tokens.shape as [number, number];
     if (this.exec) return this.exec.dims.B === B && this.exec.dims.T === T ? this.exec : undefined;
-    const exec = await createExecutor(this.gpu, this.training, { B, T }, { plan: this.planOptions(), ...(this.owner ? { params: this.owner } : {}) });
+    // Training reads back the loss only: its loss is computed over chunks of rows, so the whole
+    // logits never exist (evaluate() plans a forward pass of its own for them).
+    const plan = { ...this.planOptions(), lossChunkBytes: DEFAULT_LOSS_CHUNK_BYTES };
+    const exec = await createExecutor(this.gpu, this.training, { B, T }, { plan, ...(this.owner ? { params: this.owner } : {}) });
     this.exec = this.adopt(exec);
     exec.upload(this.store, this.cpu.optimizer);
     exec.updates = this.cpu.optimizer.step;
@@ -132,7 +136,7 @@ export class WebGpuBackend implements Backend {
   async evaluate(batch: Batch): Promise<{ loss: number; logits: FloatTensor }> {
     const read = { training: false, step: 0, backward: false, read: { logits: true, grads: false } };
     const [B, T] = batch.tokens.shape as [number, number];
-    if (this.exec && this.exec.dims.B === B && this.exec.dims.T === T) {
+    if (this.exec && this.exec.dims.B === B && this.exec.dims.T === T && this.exec.plan.io.logits) {
       const r = await this.exec.run(batch, read);
       return { loss: r.loss, logits: r.logits! };
     }
