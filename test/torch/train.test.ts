@@ -159,6 +159,27 @@ describe('train.py takes the steps of peftc train', () => {
   }, 120_000);
 });
 
+describe('train.py takes the steps of peftc train: DoRA and LoRA on the token embedding', () => {
+  it('the same loss and gradient norm at each of 3 steps (AdamW with weight decay, clipping)', async () => {
+    const data = join(dir, 'sixty-four-dora.txt');
+    writeFileSync(data, text64);
+    const file = join(dir, 'dora-embedding.peft');
+    writeFileSync(file, `import "${resolve(EXAMPLES, 'tiny-gpt.peft')}"\n\npeft {\n  lora(rank = 4, alpha = 8, dora = true) on "c_attn"\n  lora(rank = 4, alpha = 8) on "wte"\n}\n`);
+    const flags = ['--seq', '16', '--batch', '4', '--lr', '0.05', '--clip', '0.8', '--weight-decay', '0.1'];
+    await buildTorch(file, join(dir, 'dora-trainer'), { data, seq: '16', batch: '4', lr: '0.05', clip: '0.8', weightDecay: '0.1' });
+    const [theirs] = runTrainMains([{ folder: join(dir, 'dora-trainer'), argv: ['--json', '--steps', '3', '--eval-every', '100', '--out', join(dir, 'theirs-dora')] }]);
+    const ours = peftc('train', file, '--data', data, '--steps', '3', ...flags, '--backend', 'cpu', '--json', '--no-baseline', '--eval-every', '100', '--out', join(dir, 'ours-dora'));
+    expect(ours.code, ours.stderr).toBe(0);
+    expect(theirs!.rc, theirs!.stderr).toBe(0);
+    const [a, b] = [logged(ours.stdout), logged(theirs!.stdout)].map((l) => l.filter((e) => e.loss !== undefined));
+    expect(b!.map((e) => e.step)).toEqual([1, 2, 3]);
+    a!.forEach((e, i) => {
+      expect(Math.abs(e.loss! - b![i]!.loss!), `step ${i + 1} loss`).toBeLessThanOrEqual(1e-5 * e.loss!);
+      expect(Math.abs(e.grad_norm! - b![i]!.grad_norm!), `step ${i + 1} gradient norm`).toBeLessThanOrEqual(1e-5 * e.grad_norm!);
+    });
+  }, 120_000);
+});
+
 // Rank selection on the same 64 bytes: DyLoRA's per-step ranks (drawn from the seed and step by
 // both trainers; seed 0 draws 3, 5, 1) and AdaLoRA with a schedule short enough to mask at every
 // step from 2 to 6 of 8 (tinit 1, tfinal 2, delta_t 1): the same losses and gradient norms, the
