@@ -41,7 +41,7 @@ function rulesFor(c: AdapterConfig, g: Graph, names: HfNames, where: string): st
       if (c.dropout) args.push(`dropout = ${num(c.dropout)}`);
       if (c.rslora) args.push('rslora = true');
       if (c.dora) args.push('dora = true');
-      if (c.init === 'gaussian') args.push('init = gaussian');
+      if (c.init !== 'kaiming') args.push(`init = ${c.init}`);
       const lines = [`lora(${args.join(', ')}) on ${quoteAll(pefPatterns(mods.map((m) => m.module), universe))}`];
       const groups = new Map<string, string[]>();
       for (const m of mods) if (key(m) !== key(base)) groups.set(key(m), [...(groups.get(key(m)) ?? []), m.module]);

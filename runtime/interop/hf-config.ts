@@ -7,6 +7,7 @@ import { ACTIVATION_NAMES } from './adapterhub.ts';
 import { InteropError, listSome } from './errors.ts';
 import type { Ia3Config } from './ia3.ts';
 import { attentionLayers, embeddingModules, linearModules, modulePaths } from './graph-info.ts';
+import type { LoraInit } from './hf-peft.ts';
 import { isHeadPath, type HfNames } from './names.ts';
 
 export interface LoraConfig {
@@ -17,8 +18,8 @@ export interface LoraConfig {
   rslora: boolean;
   /** use_dora: DoRA's magnitude vectors beside A and B. */
   dora: boolean;
-  /** init_lora_weights: how A started (True: kaiming-uniform, or "gaussian"). */
-  init: 'kaiming' | 'gaussian';
+  /** init_lora_weights: how A started (True: kaiming-uniform, "gaussian", or "pissa" / "olora": on the residual base). */
+  init: LoraInit;
   targets: string[] | string;
   exclude: string[] | string | null;
   rankPattern: Record<string, number>;
@@ -90,8 +91,9 @@ export function parseAdapterConfig(text: string, where: string): AdapterConfig {
     if (c.bias !== undefined && c.bias !== 'none') throw new InteropError(`${where}: bias is ${JSON.stringify(c.bias)}; only "none" is supported (peftc's LoRA trains no bias terms)`);
     for (const k of ['layer_replication', 'megatron_config']) if (c[k] !== undefined && c[k] !== null) throw new InteropError(`${where}: ${k} is not supported`);
     const init = c.init_lora_weights;
-    // PiSSA, OLoRA, … adapters apply to a residual base model, not to the original one.
-    if (typeof init === 'string' && init !== 'gaussian') throw new InteropError(`${where}: init_lora_weights is ${JSON.stringify(init)}; such an adapter applies to its residual base model, not the original one: convert it to a plain LoRA with PEFT (save_pretrained(…, path_initial_model_for_weight_conversion=…)) first`);
+    // PiSSA and OLoRA adapters apply to the residual base, which peftc recomputes as PEFT does on
+    // loading; others (randomised SVD, CorDA, LoftQ, …) to a residual it cannot reproduce.
+    if (typeof init === 'string' && !['gaussian', 'pissa', 'olora'].includes(init)) throw new InteropError(`${where}: init_lora_weights is ${JSON.stringify(init)}; such an adapter applies to its residual base model, not the original one: convert it to a plain LoRA with PEFT (save_pretrained(…, path_initial_model_for_weight_conversion=…)) first`);
     const targets = c.target_modules;
     if (!(typeof targets === 'string' || (Array.isArray(targets) && targets.length && targets.every((t) => typeof t === 'string')))) {
       throw new InteropError(`${where}: target_modules must be a list of module names or a regular expression, found ${JSON.stringify(targets)}`);
@@ -100,7 +102,7 @@ export function parseAdapterConfig(text: string, where: string): AdapterConfig {
     const r = c.r === undefined ? 8 : f.int('r');
     const layers = c.layers_to_transform;
     return {
-      kind: 'lora', r, alpha: f.number('lora_alpha', 8), dropout: f.number('lora_dropout', 0), rslora: c.use_rslora === true, dora: c.use_dora === true, init: init === 'gaussian' ? 'gaussian' : 'kaiming',
+      kind: 'lora', r, alpha: f.number('lora_alpha', 8), dropout: f.number('lora_dropout', 0), rslora: c.use_rslora === true, dora: c.use_dora === true, init: typeof init === 'string' ? (init as LoraInit) : 'kaiming',
       targets: targets as string[] | string,
       exclude: (f.strings('exclude_modules', true) ?? (typeof c.exclude_modules === 'string' ? c.exclude_modules : null)),
       rankPattern: f.numbers('rank_pattern'), alphaPattern: f.numbers('alpha_pattern'),

@@ -34,7 +34,7 @@ export function importAdapters(g: Graph, names: HfNames, folders: AdapterFolder[
         'import it into a .peft with lora(rank = …) (`peftc import --emit-peft` writes one)',
     );
   }
-  const plan = planExport(g, names, { baseModel: null, adapterName: bottleneckName(folders) });
+  const plan = planExport(g, names, { baseModel: null, adapterName: bottleneckName(folders), native: true });
   const values = new Map<string, Float32Array>();
   const seen = new Set<string>();
   for (const f of folders) {
@@ -97,6 +97,10 @@ function checkLora(c: LoraConfig, g: Graph, names: HfNames, where: string): stri
   for (const [m, t] of theirs) {
     const o = ours.get(m);
     if (!o) continue;
+    const residual = (i: string) => i === 'pissa' || i === 'olora';
+    if ((residual(o.init) || residual(c.init)) && o.init !== c.init) {
+      problems.push(`\`${m}\` starts from init_lora_weights ${JSON.stringify(c.init === 'kaiming' ? true : c.init)} there, init = ${o.init} in the .peft: ${residual(c.init) ? 'that adapter applies to its residual base' : 'a PiSSA / OLoRA .peft runs on the residual base'}`);
+    }
     if (o.dora !== c.dora) problems.push(`\`${m}\` is ${c.dora ? '' : 'not '}DoRA there (use_dora), ${o.dora ? '' : 'not '}in the .peft (dora)`);
     if (o.rank !== t.rank) problems.push(`\`${m}\` has rank ${t.rank} there, ${o.rank} in the .peft`);
     else if (Math.abs(loraScaleOf(o) - loraScaleOf(t)) > 1e-6 * Math.abs(loraScaleOf(o))) {

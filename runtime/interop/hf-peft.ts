@@ -35,7 +35,16 @@ export interface PartEntry {
    * singular values at `scaleBy` (AdaLoRA's E, folded into A). Export only.
    */
   select?: { axis: 0 | 1; index: number[]; scaleBy?: string };
+  /**
+   * A PiSSA / OLoRA factor exported as PEFT's conversion to a plain LoRA on the original base
+   * (save_pretrained with path_initial_model_for_weight_conversion): A' = [A; A₀] (axis 0),
+   * B' = [B, −B₀] (axis 1), the initial factor at `initialKey(path)` among the values. Export only.
+   */
+  convert?: { axis: 0 | 1 };
 }
+
+/** Where export finds a PiSSA / OLoRA factor's initial value among the adapter's values. */
+export const initialKey = (path: string): string => `initial:${path}`;
 
 export interface PartSpec {
   part: PartName;
@@ -58,6 +67,11 @@ export interface ExportOptions {
   baseModel: string | null;
   /** Name of a bottleneck adapter in the `adapters` library. */
   adapterName?: string;
+  /**
+   * Write PiSSA / OLoRA modules as they are (init_lora_weights "pissa" / "olora", applying to
+   * the residual base) instead of converted: what import reads back into such a .peft.
+   */
+  native?: boolean;
   /**
    * The ranks kept by modules with `rank = auto(…)` (the active singular triplets) or
    * `rank = dynamic(…)` (0 … n−1), by module; a module absent here keeps all its rank.
@@ -138,6 +152,9 @@ function mode<T>(values: T[]): T {
   return best;
 }
 
+export type LoraInit = 'kaiming' | 'gaussian' | 'pissa' | 'olora';
+const DECOMPOSED = (init: LoraInit) => init === 'pissa' || init === 'olora';
+
 export interface LoraModule {
   module: string;
   rank: number;
@@ -146,8 +163,11 @@ export interface LoraModule {
   dropout: number;
   /** DoRA: a magnitude vector `<module>.lora_magnitude_vector` beside A and B. */
   dora: boolean;
-  /** A's initialisation (PEFT's init_lora_weights: True or "gaussian"); a trained adapter does not depend on it. */
-  init: 'kaiming' | 'gaussian';
+  /**
+   * A's initialisation (PEFT's init_lora_weights: True or "gaussian", on which a trained adapter
+   * does not depend; "pissa" or "olora", whose adapter applies to the residual base).
+   */
+  init: LoraInit;
 }
 
 /** The LoRA'd modules of a graph with their settings, in model order. */
@@ -157,7 +177,7 @@ export function loraModules(g: Graph): LoraModule[] {
     // A Linear's lora_A.weight, or an embedding's lora_embedding_A (PEFT's names, no `.weight`).
     if (p.method?.name !== 'lora' || !(p.path.endsWith('.lora_A.weight') || p.path.endsWith('.lora_embedding_A'))) continue;
     const s = p.method.settings;
-    out.push({ module: p.method.module, rank: p.shape[0]!, alpha: s.alpha as number, rslora: s.rslora === true, dropout: s.dropout as number, dora: s.dora === true, init: s.init === 'gaussian' ? 'gaussian' : 'kaiming' });
+    out.push({ module: p.method.module, rank: p.shape[0]!, alpha: s.alpha as number, rslora: s.rslora === true, dropout: s.dropout as number, dora: s.dora === true, init: typeof s.init === 'string' ? (s.init as LoraInit) : 'kaiming' });
   }
   return out;
 }
@@ -175,6 +195,8 @@ function loraPart(g: Graph, names: HfNames, opts: ExportOptions, params: Param[]
   for (const m of ranked.values()) select.set(m.module, opts.kept?.get(m.module) ?? [...Array(m.rank).keys()]);
   const mods = loraModules(g).flatMap((m): LoraModule[] => {
     const rm = ranked.get(m.module);
+    // PEFT's conversion of PiSSA / OLoRA: rank 2r with the same scale (alpha·2, or ·√2 with rsLoRA).
+    if (DECOMPOSED(m.init) && !opts.native) return [{ ...m, rank: 2 * m.rank, alpha: m.rslora ? m.alpha * Math.SQRT2 : 2 * m.alpha, init: 'kaiming' }];
     if (!rm) return [m];
     const n = select.get(m.module)!.length;
     if (n === 0) {
@@ -185,6 +207,8 @@ function loraPart(g: Graph, names: HfNames, opts: ExportOptions, params: Param[]
     return [{ ...m, rank: n, alpha: scale * n, rslora: false }];
   });
   if (!mods.length) notes.push('no LoRA module kept a rank');
+  const converted = loraModules(g).filter((m) => DECOMPOSED(m.init));
+  if (converted.length && !opts.native) notes.push(`init = ${converted[0]!.init}: written as PEFT's conversion to a plain LoRA of rank 2r on the original base ([A; A₀], [B, −B₀]), as save_pretrained(…, path_initial_model_for_weight_conversion=…) writes it`);
   const r = mode(mods.map((m) => m.rank));
   const rs = mode(mods.map((m) => m.rslora));
   // PEFT has one use_rslora: a module with the other setting keeps its scale through its alpha.
@@ -208,7 +232,7 @@ function loraPart(g: Graph, names: HfNames, opts: ExportOptions, params: Param[]
     alpha_pattern: alphaPattern,
     bias: 'none',
     fan_in_fan_out: layouts.length > 0 && layouts.every((l) => l === 'in_out'),
-    init_lora_weights: mode(mods.map((m) => m.init)) === 'gaussian' ? 'gaussian' : true,
+    init_lora_weights: initWeights(mode(mods.map((m) => m.init))),
     layers_pattern: null,
     layers_to_transform: null,
     lora_alpha: alpha,
@@ -225,6 +249,12 @@ function loraPart(g: Graph, names: HfNames, opts: ExportOptions, params: Param[]
   const entries = params.flatMap((p): PartEntry[] => {
     const module = p.method!.module;
     const rm = ranked.get(module);
+    const init = p.method!.settings.init;
+    if ((init === 'pissa' || init === 'olora') && !opts.native) {
+      const axis = p.path.endsWith('.lora_A.weight') ? 0 : 1;
+      const shape = axis === 0 ? [2 * p.shape[0]!, p.shape[1]!] : [p.shape[0]!, 2 * p.shape[1]!];
+      return [{ key: LORA_PREFIX + names.toHf(p.path), path: p.path, shape, convert: { axis } }];
+    }
     if (!rm) return [{ key: LORA_PREFIX + names.toHf(p.path), path: p.path, shape: p.shape }];
     if (!exported.has(module) || p.path === rm.E) return [];
     const index = select.get(module)!;
@@ -234,6 +264,11 @@ function loraPart(g: Graph, names: HfNames, opts: ExportOptions, params: Param[]
       : [{ key, path: p.path, shape: [p.shape[0]!, index.length], select: { axis: 1, index } }];
   });
   return { part: 'lora', format: 'hf-peft', config, weightsFile: HF_WEIGHTS_FILE, entries, notes };
+}
+
+/** PEFT's init_lora_weights for our init. */
+function initWeights(init: LoraInit): PyJson {
+  return init === 'kaiming' ? true : init;
 }
 
 function promptPart(g: Graph, names: HfNames, opts: ExportOptions, p: Param): PartSpec {
@@ -290,8 +325,29 @@ function prefixPart(g: Graph, names: HfNames, opts: ExportOptions, p: Param): Pa
 /** Our tensor → the file's layout (prefix blocks reordered; selected ranks, `values` giving E). */
 export function toFileLayout(e: PartEntry, data: Float32Array, values?: Map<string, Float32Array>): Float32Array {
   if (e.select) return selectRanks(e, data, values);
+  if (e.convert) return withInitial(e, data, values?.get(initialKey(e.path)));
   if (!e.blocks) return data;
   return permuteBlocks(data, e.shape, e.blocks.width, e.blocks.order, false);
+}
+
+/** [A; A₀] or [B, −B₀]. */
+function withInitial(e: PartEntry, data: Float32Array, initial?: Float32Array): Float32Array {
+  if (!initial) throw new Error(`internal: exporting ${e.path} needs its initial value`);
+  const [rows, cols] = e.shape as [number, number];
+  const out = new Float32Array(rows * cols);
+  if (e.convert!.axis === 0) {
+    out.set(data);
+    out.set(initial, data.length);
+  } else {
+    const r = cols / 2;
+    for (let i = 0; i < rows; i++) {
+      for (let k = 0; k < r; k++) {
+        out[i * cols + k] = data[i * r + k]!;
+        out[i * cols + r + k] = -initial[i * r + k]!;
+      }
+    }
+  }
+  return out;
 }
 
 /** The kept rows of A (times E) or columns of B. */

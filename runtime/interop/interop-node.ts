@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { compile } from '../../compiler/build.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import type { SourceHost } from '../../compiler/load.ts';
-import { createStore } from '../arena.ts';
+import { createStore, paramView } from '../arena.ts';
 import { ADAPTER_FILE, CHECKPOINT_FORMAT, packCheckpoint, type CheckpointState } from '../checkpoint.ts';
 import { readCheckpointDir } from '../checkpoint-node.ts';
 import { makeDirs } from '../io/make-dirs-node.ts';
@@ -20,8 +20,9 @@ import { ADAPTERHUB_WEIGHTS_FILE } from './adapterhub.ts';
 import { InteropError } from './errors.ts';
 import { parseAdapterConfig } from './hf-config.ts';
 import { importAdapters, type AdapterFolder } from './hf-import.ts';
-import { HF_CONFIG_FILE, HF_WEIGHTS_FILE, planExport, toFileLayout, type ExportPlan } from './hf-peft.ts';
-import { readHfCheckpoint } from './hf-weights-node.ts';
+import { HF_CONFIG_FILE, HF_WEIGHTS_FILE, initialKey, planExport, toFileLayout, type ExportPlan } from './hf-peft.ts';
+import { loadInit, readHfCheckpoint } from './hf-weights-node.ts';
+import { initParams } from '../init.ts';
 import { planBaseLoad } from './hf-weights.ts';
 import { checkAdapterValues, checkMergedFinite, mergeIntoBase, type MergeResult } from './merge.ts';
 import { hfNameMap, type Family } from './names.ts';
@@ -106,6 +107,26 @@ export interface ExportOptions {
   rank?: number;
   /** Accept NaN/±Inf weights (`--allow-nonfinite`). */
   allowNonFinite?: boolean;
+  /**
+   * The base the fine-tune was trained on (a weights file, or the seed of seeded weights), asked
+   * for only when PiSSA / OLoRA factors need their initial values; default: the checkpoint's seed.
+   */
+  base?: () => { init?: string; seed: number };
+}
+
+/**
+ * The initial factors of PiSSA / OLoRA modules (A₀, B₀ under initialKey), recomputed from the
+ * base as training computed them: the base loaded into a fresh store, then initialised.
+ */
+async function initialFactors(g: Graph, ck: { state: CheckpointState }, opts: ExportOptions): Promise<Map<string, Float32Array>> {
+  const params = g.params.filter((p) => p.init.kind === 'pissa' || p.init.kind === 'olora');
+  if (!params.length) return new Map();
+  const base = opts.base?.() ?? { seed: ck.state.seed };
+  const store = createStore(g, 'f32');
+  const read = { allowNonFinite: opts.allowNonFinite ?? false };
+  const loaded = base.init ? (await loadInit(base.init, g, store, undefined, read)).loaded : new Set<string>();
+  initParams(g, store, { seed: base.seed, skip: loaded });
+  return new Map(params.map((p) => [initialKey(p.path), Float32Array.from(paramView(store, p.path))]));
 }
 
 /**
@@ -147,6 +168,7 @@ export async function exportCheckpoint(ckpt: string, outDir: string, opts: Expor
   const values = await adapterFor(g, ckptDir, { allowNonFinite: opts.allowNonFinite ?? false });
   const names = hfNameMap(g, opts.family);
   const kept = keptRanks(g, ck.file, values, opts.rank);
+  for (const [k, v] of await initialFactors(g, ck, opts)) values.set(k, v);
   const plan = planExport(g, names, { baseModel: opts.baseModel === undefined ? ck.state.base : opts.baseModel, adapterName: opts.adapterName, kept });
   if (plan.parts.length === 0) throw InteropError.of(`${ckptDir}: nothing in this fine-tune can be exported`, plan.skipped);
   const files = new Map<string, Uint8Array | string>();

@@ -7,6 +7,7 @@
 // result loads wherever the base did. Prompts, prefixes and bottleneck adapters add computation
 // that no base weight holds: a checkpoint with any of them is refused, pointing to export.
 import { loraScale } from '../../compiler/peft/lora.ts';
+import { loraFactors, subtractFactors, weightOutIn } from '../lora-init.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import { firstNonFinite, getFloat32, type ReadTensor, type SafetensorsFile, type WriteTensor } from '../io/safetensors.ts';
 import { float32ToHalf } from '../io/half.ts';
@@ -71,6 +72,11 @@ export function mergeIntoBase(g: Graph, plan: BaseLoadPlan, base: SafetensorsFil
     // dynamic(…) (DyLoRA) merges at its full rank, where the scale is alpha/max.
     const e = adapter.get(`${m}.lora_E.weight`);
     const inOut = linearLayout(g, m) === 'in_out';
+    // PiSSA / OLoRA trained on the residual of the base: W − s·B₀·A₀ + s·B·A.
+    if (A.init.kind === 'pissa' || A.init.kind === 'olora') {
+      const W = weightOutIn(w, fout, fin, A.init.layout);
+      subtractFactors(w, W, loraFactors(A.init.kind, W, r, s), r, s, A.init.layout);
+    }
     for (let o = 0; o < fout; o++) {
       for (let i = 0; i < fin; i++) {
         let acc = 0;

@@ -1,0 +1,78 @@
+// PiSSA / OLoRA fine-tunes leave the interop verbs as PEFT leaves them: export writes PEFT's
+// conversion to a plain LoRA of rank 2r on the original base ([A; A₀], [B, −B₀], alpha doubled),
+// which gives the fine-tune's logits on the unmodified base; merge folds W − s·B₀·A₀ + s·B·A; a
+// PEFT folder with init_lora_weights "pissa" imports into the .peft with init = pissa (PEFT
+// recomputes the residual on loading, as peftc does) and into no other.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeSafetensorsFile } from '../../runtime/io/safetensors-node.ts';
+import { parseSafetensors, serializeSafetensors, type WriteTensor } from '../../runtime/io/safetensors.ts';
+import { emitPeft } from '../../runtime/interop/emit-peft.ts';
+import { parseAdapterConfig } from '../../runtime/interop/hf-config.ts';
+import { importAdapters } from '../../runtime/interop/hf-import.ts';
+import { planExport, toFileLayout } from '../../runtime/interop/hf-peft.ts';
+import { exportCheckpoint, mergeToFile, readAdapterFolders } from '../../runtime/interop/interop-node.ts';
+import { hfNameMap } from '../../runtime/interop/names.ts';
+import { pyDumps } from '../../runtime/interop/pyjson.ts';
+import { createStore, paramView } from '../../runtime/arena.ts';
+import { initParams } from '../../runtime/init.ts';
+import { baseTensors, compilePeft, GPT2_FIXTURE, logits, makeCheckpoint, maxDiff, randomStore, tempDir } from './helpers.ts';
+
+const tmp = tempDir();
+const plain = compilePeft('import "gpt2.peft"\n', GPT2_FIXTURE, true);
+
+describe.each(['pissa', 'olora'])('init = %s through export, import and merge', (init) => {
+  const text = `import "gpt2.peft"\npeft { lora(rank = 2, alpha = 4, init = ${init}) on "c_attn", "mlp.c_proj" }`;
+
+  it('exports as a plain LoRA of rank 2r that gives the fine-tune\'s logits on the original base', async () => {
+    const ck = join(tmp, `${init}-ck`);
+    const { c, store } = await makeCheckpoint(ck, text, GPT2_FIXTURE, 3);
+    const out = join(tmp, `${init}-hf`);
+    const res = await exportCheckpoint(ck, out, {});
+    const part = res.plan.parts[0]!;
+    expect([part.config.r, part.config.lora_alpha, part.config.init_lora_weights]).toEqual([4, 8, true]);
+    expect(part.entries.map((e) => e.shape)).toEqual([[4, 32], [96, 4], [4, 128], [32, 4], [4, 32], [96, 4], [4, 128], [32, 4]]);
+    expect(part.notes.join()).toMatch(/conversion to a plain LoRA of rank 2r/);
+    const folders = await readAdapterFolders(out);
+    const emitted = emitPeft(folders, plain.graph, hfNameMap(plain.graph), 'gpt2.peft', 'read back');
+    expect(emitted).toContain('lora(rank = 4, alpha = 8) on "c_attn", "h.*.mlp.c_proj"');
+    const model = compilePeft(emitted, GPT2_FIXTURE, true);
+    const back = randomStore(model.graph, 3); // the same seeded base (per-path streams), unmodified
+    for (const [path, v] of importAdapters(model.graph, hfNameMap(model.graph), folders)) back.trainable.view(path).set(v);
+    expect(maxDiff(logits(model.graph, back), logits(c.graph, store))).toBeLessThan(2e-5);
+  });
+
+  it('merges into the original base as W − s·B₀·A₀ + s·B·A', async () => {
+    const ck = join(tmp, `${init}-merge-ck`);
+    const { c, store } = await makeCheckpoint(ck, text, GPT2_FIXTURE, 5);
+    const seeded = () => {
+      const st = createStore(plain.graph, 'f32');
+      initParams(plain.graph, st, { seed: 5 }); // the base the checkpoint's seed drew
+      return st;
+    };
+    const baseStore = seeded();
+    const basePath = join(tmp, `${init}-base.safetensors`);
+    await writeSafetensorsFile(basePath, baseTensors(plain.graph, baseStore, (p) => `transformer.${p}`));
+    const merged = join(tmp, `${init}-merged.safetensors`);
+    await mergeToFile(c.graph, basePath, ck, merged);
+    const m = seeded();
+    const file = parseSafetensors(readFileSync(merged));
+    for (const p of plain.graph.params) paramView(m, p.path).set(file.tensors.get(`transformer.${p.path}`)!.data as Float32Array);
+    expect(maxDiff(logits(plain.graph, m), logits(c.graph, store))).toBeLessThan(2e-5);
+  });
+
+  it('a PEFT folder with init_lora_weights "' + init + '" imports into this .peft only', () => {
+    const c = compilePeft(text, GPT2_FIXTURE, true);
+    const store = randomStore(c.graph, 2);
+    const names = hfNameMap(c.graph);
+    const part = planExport(c.graph, names, { baseModel: null, native: true }).parts[0]!;
+    expect(part.config.init_lora_weights).toBe(init);
+    const tensors: Record<string, WriteTensor> = {};
+    for (const e of part.entries) tensors[e.key] = { dtype: 'F32', shape: e.shape, data: toFileLayout(e, Float32Array.from(paramView(store, e.path))) };
+    const folder = { where: 'peft-folder', config: parseAdapterConfig(pyDumps(part.config), 'peft-folder/adapter_config.json'), weights: parseSafetensors(serializeSafetensors(tensors)) };
+    for (const [path, v] of importAdapters(c.graph, names, [folder])) expect(maxDiff(v, paramView(store, path))).toBe(0);
+    const fixed = compilePeft('import "gpt2.peft"\npeft { lora(rank = 2, alpha = 4) on "c_attn", "mlp.c_proj" }', GPT2_FIXTURE, true);
+    expect(() => importAdapters(fixed.graph, hfNameMap(fixed.graph), [folder])).toThrow(`\`h.0.attn.c_attn\` starts from init_lora_weights "${init}" there, init = kaiming in the .peft: that adapter applies to its residual base`);
+  });
+});
