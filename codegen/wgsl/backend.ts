@@ -6,7 +6,7 @@ import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
 import type { AdapterCaps } from './caps.ts';
 import { attentionGradKV, attentionWithLse, crossEntropyFused, crossEntropyRows, opKernel } from './index.ts';
 import { kvAppend, kvAttend, type KvAttentionSpec } from './kv-attention.ts';
-import { matmulKernel, matmulVariantFor, regblockRowBlocks } from './matmul/index.ts';
+import { matmulKSlice, matmulKernel, matmulVariantFor, regblockRowBlocks } from './matmul/index.ts';
 import { clipFactorKernel, sumSquaresKernel, updateKernel } from './optimizer.ts';
 
 export function wgslBackend(caps: AdapterCaps): KernelBackend {
@@ -17,6 +17,7 @@ export function wgslBackend(caps: AdapterCaps): KernelBackend {
     matmul: (spec: MatmulSpec) => matmulKernel(spec, { variant, limits: caps.limits, rowBlocks: regblockRowBlocks(spec, caps.adapterClass) }),
     // Only the register-blocked variant adds a second product in the same kernel.
     secondProduct: () => variant === 'regblock',
+    matmulKSlice: (spec: MatmulSpec) => matmulKSlice(spec, caps.adapterClass),
     pair: (fusion: PairFusion, req: OpKernelRequest) => (fusion === 'attention_lse' ? attentionWithLse(req, caps) : attentionGradKV(req, caps)),
     loss: (req: OpKernelRequest, grad: boolean) => (grad ? crossEntropyFused(req, caps) : crossEntropyRows(req, caps)),
     sumSquares: (bytes: number) => sumSquaresKernel(bytes),

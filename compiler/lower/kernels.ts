@@ -83,6 +83,8 @@ export interface KernelBackend {
   matmul(spec: MatmulSpec): Kernel;
   /** Whether matmul() computes a second product in the same kernel (MatmulSpec.second). */
   secondProduct(): boolean;
+  /** Split-K: the most of K one dispatch of this product should reduce (split.ts), or undefined for all of it. */
+  matmulKSlice?(spec: MatmulSpec): number | undefined;
   /** attention with its lse, or attention_grad_k with _v: the request is the head op's. */
   pair(fusion: PairFusion, req: OpKernelRequest): Kernel;
   /**

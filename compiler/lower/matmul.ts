@@ -8,7 +8,7 @@ import type { BindingName } from './kernels.ts';
 import { type Lowering, last, whole, within } from './lowering.ts';
 import type { Activation, GradActivation, MatmulSpec } from './matmul-spec.ts';
 import { numel } from './memory.ts';
-import { splitMatmul } from './split.ts';
+import { type MatmulPiece, splitMatmul } from './split.ts';
 import type { Phase, Region } from './types.ts';
 
 type Product = { spec: MatmulSpec; a: number; b: number; bias?: number };
@@ -82,7 +82,15 @@ function epilogueRegions(lw: Lowering, gr: Group): { likeC: Partial<Record<Bindi
   return { likeC, other: ep?.dropout !== undefined ? { globals: lw.globals() } : {} };
 }
 
-/** One product as dispatches: one, or pieces (compiler/lower/split.ts) when a binding is too large. */
+/**
+ * A product's pieces (split.ts): where a binding is too large, and split-K where the backend asks
+ * for it (K slices added into C in order); null for one dispatch.
+ */
+export function productPieces(lw: Lowering, gr: Group, spec: MatmulSpec): MatmulPiece[] | null {
+  return lw.pieces(gr, () => splitMatmul(spec, lw.limit, lw.backend.matmulKSlice?.(spec)));
+}
+
+/** One product as dispatches: one, or pieces (compiler/lower/split.ts) when a binding is too large or K is long. */
 function emitMatmul(lw: Lowering, gr: Group, phase: Phase, m: Product, out: Region, second?: { a: number; b: number }): void {
   const { spec, bias } = m;
   const a = lw.region(m.a);
@@ -90,7 +98,7 @@ function emitMatmul(lw: Lowering, gr: Group, phase: Phase, m: Product, out: Regi
   const biasRegion = bias !== undefined ? lw.region(bias) : undefined;
   const { likeC, other } = epilogueRegions(lw, gr);
   const extra: Partial<Record<BindingName, Region>> = second ? { a2: lw.region(second.a), b2: lw.region(second.b), ...other } : { ...other };
-  const pieces = second ? null : lw.pieces(gr, () => splitMatmul(spec, lw.limit));
+  const pieces = second ? null : productPieces(lw, gr, spec);
   const all = pieces ?? [{ spec, a: whole(a), b: whole(b), c: whole(out), ...(biasRegion ? { bias: whole(biasRegion) } : {}) }];
   all.forEach((p, i) => {
     const k = lw.backend.matmul(p.spec);
@@ -113,8 +121,8 @@ function lowerProducts(lw: Lowering, gr: Group, phase: Phase, out: Region): void
   const s = second.spec;
   const one =
     lw.backend.secondProduct() &&
-    lw.pieces(gr, () => splitMatmul(main.spec, lw.limit)) === null &&
-    lw.pieces(gr, () => splitMatmul(s, lw.limit)) === null &&
+    productPieces(lw, gr, main.spec) === null &&
+    productPieces(lw, gr, s) === null &&
     !s.halfB && !s.quantB && !s.bias && !s.activation && s.M === main.spec.M && s.N === main.spec.N;
   if (one) {
     main.spec.second = { K: s.K, ...(s.transA ? { transA: true } : {}), ...(s.transB ? { transB: true } : {}), ...(s.alpha !== undefined ? { alpha: s.alpha } : {}) };

@@ -58,8 +58,14 @@ export function chunks(rows: number, per: number): { start: number; count: numbe
  * applied by the last of them. Those epilogues' tensors have C's shape: a piece binds the same
  * window of them as of C (the planner uses `c` for both), and dropout's element indices start at
  * the window's first row.
+ *
+ * `kSlice` (split-K): the most of K one dispatch reduces, whether or not the operands fit (a long
+ * K loop runs at half the rate on CPU adapters, codegen/wgsl/matmul/tuning.ts); rounded down to
+ * whole ROW_QUANTUMs. The slices add into C one after another, so the sum's order is fixed. A
+ * non-transposed A's slice is bound from its first column (aCol 0, the window offset by k), so
+ * every full slice has the same kernel.
  */
-export function splitMatmul(spec: MatmulSpec, limit: number): MatmulPiece[] | null {
+export function splitMatmul(spec: MatmulSpec, limit: number, kSlice = Infinity): MatmulPiece[] | null {
   const { M, N, K } = spec;
   const tA = !!spec.transA;
   const tB = !!spec.transB;
@@ -73,12 +79,14 @@ export function splitMatmul(spec: MatmulSpec, limit: number): MatmulPiece[] | nu
   const qB = spec.quantB ? slotBytes(spec.quantB) : 0;
   if (qB > limit) throw new SplitError(`a quantized B of ${qB} bytes is larger than one binding (${limit}) and cannot be split`);
   const fits = (elems: number, size = 4) => size * elems <= limit;
-  if (fits(M * K) && (qB > 0 || fits(K * N, bSize)) && fits(M * N)) return null;
+  // A quantized B is bound whole, so its K never splits (below).
+  const slice = qB ? K : Math.max(ROW_QUANTUM, Math.floor(kSlice / ROW_QUANTUM) * ROW_QUANTUM);
+  if (fits(M * K) && (qB > 0 || fits(K * N, bSize)) && fits(M * N) && slice >= K) return null;
   const what = `matmul ${M}×${K}·${K}×${N}`;
   // Rows of the stored A are M (or K when transposed) rows of length lda; likewise B and C.
   const mc = Math.min(rowsPerWindow(M, 4 * N, limit, what), tA ? M : rowsPerWindow(M, 4 * K, limit, what));
   const nc = tB && !qB ? rowsPerWindow(N, bSize * K, limit, what) : N;
-  const kc = Math.min(tA ? rowsPerWindow(K, 4 * M, limit, what) : K, tB || qB ? K : rowsPerWindow(K, bSize * N, limit, what));
+  const kc = Math.min(slice, tA ? rowsPerWindow(K, 4 * M, limit, what) : K, tB || qB ? K : rowsPerWindow(K, bSize * N, limit, what));
   if (qB && kc < K) throw new SplitError(`${what}: a quantized B cannot be split along K`);
   const pieces: MatmulPiece[] = [];
   for (const m of chunks(M, mc)) {
@@ -101,13 +109,13 @@ export function splitMatmul(spec: MatmulSpec, limit: number): MatmulPiece[] | nu
           lda: dense.lda,
           ldb: dense.ldb,
           ldc: dense.ldc,
-          aCol: tA ? m.start : k.start,
+          aCol: tA ? m.start : 0,
           bCol: tB ? k.start : n.start,
           cCol: n.start,
         };
         pieces.push({
           spec: piece,
-          a: tA ? rowWindow(k.start, k.count, 4 * M) : rowWindow(m.start, m.count, 4 * K),
+          a: tA ? rowWindow(k.start, k.count, 4 * M) : sliceWindow(m.start, m.count, k.start, k.count, K),
           b: qB ? { offset: 0, bytes: qB } : tB ? rowWindow(n.start, n.count, bSize * K) : rowWindow(k.start, k.count, bSize * N),
           c: rowWindow(m.start, m.count, 4 * N),
           ...(piece.bias ? { bias: rowWindow(n.start, n.count, 4) } : {}),
@@ -131,6 +139,9 @@ function wholeSumEpilogue(spec: MatmulSpec, first: number): Partial<MatmulSpec> 
 
 /** Ops whose output element i depends only on element i of each operand: split into flat ranges when the shapes are equal. */
 export const FLAT_OPS: ReadonlySet<string> = new Set(['add', 'mul', 'scale', 'gelu', 'gelu_erf', 'relu', 'silu', 'tanh', 'gelu_grad', 'gelu_erf_grad', 'relu_grad', 'silu_grad', 'tanh_grad']);
+
+/** Rows m of a [·, ld] f32 matrix from column k on, `cols` wide: the last row ends at the slice's end. */
+const sliceWindow = (m: number, rows: number, k: number, cols: number, ld: number): Window => ({ offset: 4 * (m * ld + k), bytes: 4 * ((rows - 1) * ld + cols) });
 
 /** The window of `count` rows of `rowBytes` from row `start`. */
 export const rowWindow = (start: number, count: number, rowBytes: number): Window => ({ offset: start * rowBytes, bytes: count * rowBytes });

@@ -9,8 +9,8 @@ import { type MatmulSpec, bindingElements, stridesOf } from '../../compiler/lowe
 import { activationCpu, matmulCpu, randomArray } from '../webgpu/reference.ts';
 
 /** Runs the pieces over Float64 copies of the whole operands, each piece seeing only its windows. */
-function runPieces(spec: MatmulSpec, limit: number, a: Float32Array, b: Float32Array, bias?: Float32Array): Float64Array {
-  const pieces = splitMatmul(spec, limit)!;
+function runPieces(spec: MatmulSpec, limit: number, a: Float32Array, b: Float32Array, bias?: Float32Array, kSlice?: number): Float64Array {
+  const pieces = splitMatmul(spec, limit, kSlice)!;
   const c = new Float64Array(spec.M * spec.N);
   for (const p of pieces) {
     const s = p.spec;
@@ -89,6 +89,44 @@ describe('splitMatmul', () => {
     const n = splitMatmul(CASES[2]!, 4 * 64 * 300)!;
     expect(new Set(n.map((p) => p.spec.cCol)).size).toBeGreaterThan(1);
     expect(n.filter((p) => p.bias).map((p) => p.bias!.offset)).toEqual(n.filter((p) => p.bias).map((p) => 4 * p.spec.cCol!));
+  });
+
+  // Split-K (the kSlice argument): slices of K dispatched in turn, each adding into C, even
+  // where every operand fits one binding.
+  const LONG: MatmulSpec[] = [
+    { M: 70, N: 36, K: 1000, bias: true, activation: 'gelu', alpha: 0.5 },
+    { M: 33, N: 17, K: 777, transA: true },
+    { M: 9, N: 50, K: 641, transB: true, bias: true },
+    { M: 130, N: 12, K: 900, accumulate: true },
+  ];
+  for (const spec of LONG) {
+    it(`split-K ${JSON.stringify(spec)} in slices of 256: the slices' sum is the product, full slices share one kernel`, () => {
+      const a = randomArray(spec.M * spec.K, 4);
+      const b = randomArray(spec.K * spec.N, 5);
+      const bias = spec.bias ? randomArray(spec.N, 6) : undefined;
+      const limit = 2 ** 27;
+      const pieces = splitMatmul(spec, limit, 256)!;
+      expect(pieces.map((p) => p.spec.K)).toEqual(chunks(spec.K, 256).map((c) => c.count));
+      for (const p of pieces) for (const w of [p.a, p.b, p.c]) expect(w.offset % 256).toBe(0);
+      // the first slice writes (unless the product accumulates) with the bias, the others add; the activation comes last
+      expect(pieces.map((p) => !!p.spec.accumulate)).toEqual(pieces.map((_, i) => i > 0 || !!spec.accumulate));
+      expect(pieces.map((p) => !!p.spec.bias)).toEqual(pieces.map((_, i) => i === 0 && !!spec.bias));
+      expect(pieces.map((p) => p.spec.activation)).toEqual(pieces.map((_, i) => (i === pieces.length - 1 ? spec.activation : undefined)));
+      // the middle slices' specs are equal (one shader); only their windows move along K
+      const middle = pieces.slice(1, -1).map((p) => JSON.stringify(p.spec));
+      expect(new Set(middle).size).toBe(1);
+      const got = runPieces({ ...spec, accumulate: false }, limit, a, b, bias, 256);
+      const want = matmulCpu({ ...spec, accumulate: false }, a, b, bias).c;
+      for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(want[i]!)) * spec.K);
+    });
+  }
+
+  it('split-K: no split when K is within the slice, slices rounded down to 64 rows, together with a binding split', () => {
+    expect(splitMatmul({ M: 10, N: 10, K: 256 }, 2 ** 20, 256)).toBeNull();
+    expect(splitMatmul({ M: 10, N: 10, K: 300 }, 2 ** 20, 100)!.map((p) => p.spec.K)).toEqual([64, 64, 64, 64, 44]);
+    // B of 1000 × 300 f32 under a limit of 256 rows of it: the binding allows 256 rows, the slice 128
+    const both = splitMatmul({ M: 20, N: 300, K: 1000 }, 4 * 300 * 256, 128)!;
+    expect(both.map((p) => p.spec.K)).toEqual(chunks(1000, 128).map((c) => c.count));
   });
 
   it('windows are whole multiples of 64 rows, except the last', () => {

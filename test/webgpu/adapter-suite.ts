@@ -13,7 +13,7 @@ import { runDoctor } from '../../runtime/webgpu/doctor.ts';
 import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
 import { type MatmulOptions, matmulVariantFor, matmulKernel } from '../../codegen/wgsl/matmul/index.ts';
 import { prepareMatmul } from '../../runtime/webgpu/matmul.ts';
-import { splitMatmul } from '../../compiler/lower/split.ts';
+import { type MatmulPiece, splitMatmul } from '../../compiler/lower/split.ts';
 import { float32ToHalf, halfToFloat32 } from '../../runtime/io/half.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { type EpilogueInputs, matmulCpu, maxScaledError, randomArray } from './reference.ts';
@@ -100,6 +100,36 @@ async function epilogueError(gpu: Gpu, spec: MatmulSpec, config: Config, seed: n
   const want = matmulCpu({ ...spec, halfB: false }, a, b, bias, cIn, ep);
   const err = maxScaledError(await gpu.read(c), want.c, want.magnitude);
   return extra.activated ? Math.max(err, maxScaledError(await gpu.read(extra.activated), want.activated!, want.magnitude)) : err;
+}
+
+/**
+ * Dispatches a split product's pieces (compiler/lower/split.ts), each binding its windows of the
+ * whole operands, and expects C (and the second output) to equal the f64 product within the
+ * tolerance of one product.
+ */
+async function expectPiecesEqualProduct(gpu: Gpu, spec: MatmulSpec, pieces: MatmulPiece[], variant: 'regblock' | 'tiled'): Promise<void> {
+  const a = randomArray(spec.M * spec.K, 3);
+  const b = randomArray(spec.K * spec.N, 4);
+  const bias = spec.bias ? randomArray(spec.N, 5) : undefined;
+  const cIn = spec.accumulate ? randomArray(spec.M * spec.N, 7) : undefined;
+  const ep = epilogueInputs(spec, 6, 3);
+  const [ab, bb, cb] = [gpu.buffer(a), gpu.buffer(b), cIn ? gpu.buffer(cIn) : gpu.buffer(spec.M * spec.N * 4)];
+  const biasb = bias ? gpu.buffer(bias) : undefined;
+  const extra = epilogueBuffers(gpu, spec, ep);
+  const batch = gpu.batch('split matmul');
+  for (const p of pieces) {
+    const k = matmulKernel(p.spec, { variant, limits: gpu.info.limits });
+    const range = (buffer: GPUBuffer, w: { offset: number; bytes: number }) => ({ buffer, offset: w.offset, size: w.bytes });
+    const bound: Record<string, ReturnType<typeof range>> = { a: range(ab, p.a), b: range(bb, p.b), c: range(cb, p.c), ...(p.bias ? { bias: range(biasb!, p.bias) } : {}) };
+    // pre, res and the second output are laid out like C: the piece binds the same window of them.
+    for (const name of ['pre', 'res', 'activated'] as const) if (extra[name]) bound[name] = range(extra[name], p.c);
+    if (extra.globals) bound.globals = range(extra.globals, { offset: 0, bytes: 16 });
+    batch.dispatch(await gpu.pipeline(k.wgsl, { label: k.label }), k.bindings.map((n) => bound[n]!), k.workgroups);
+  }
+  await batch.submit();
+  const want = matmulCpu(spec, a, b, bias, cIn, ep);
+  expect(maxScaledError(await gpu.read(cb), want.c, want.magnitude), JSON.stringify(spec)).toBeLessThanOrEqual(matmulTolerance(spec.K));
+  if (extra.activated) expect(maxScaledError(await gpu.read(extra.activated), want.activated!, want.magnitude), `${JSON.stringify(spec)} activated`).toBeLessThanOrEqual(matmulTolerance(spec.K));
 }
 
 export function adapterSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
@@ -347,31 +377,30 @@ export function adapterSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
           const pieces = splitMatmul(spec, limit)!;
           expect(pieces.length, JSON.stringify(spec)).toBeGreaterThan(1);
           kSplits += pieces.some((p) => p.spec.accumulate) ? 1 : 0;
-          const a = randomArray(spec.M * spec.K, 3);
-          const b = randomArray(spec.K * spec.N, 4);
-          const bias = spec.bias ? randomArray(spec.N, 5) : undefined;
-          const ep = epilogueInputs(spec, 6, 3);
-          const [ab, bb, cb] = [gpu.buffer(a), gpu.buffer(b), gpu.buffer(spec.M * spec.N * 4)];
-          const biasb = bias ? gpu.buffer(bias) : undefined;
-          const extra = epilogueBuffers(gpu, spec, ep);
-          const batch = gpu.batch('split matmul');
-          for (const p of pieces) {
-            const k = matmulKernel(p.spec, { variant, limits: gpu.info.limits });
-            const range = (buffer: GPUBuffer, w: { offset: number; bytes: number }) => ({ buffer, offset: w.offset, size: w.bytes });
-            const bound: Record<string, ReturnType<typeof range>> = { a: range(ab, p.a), b: range(bb, p.b), c: range(cb, p.c), ...(p.bias ? { bias: range(biasb!, p.bias) } : {}) };
-            // pre, res and the second output are laid out like C: the piece binds the same window of them.
-            for (const name of ['pre', 'res', 'activated'] as const) if (extra[name]) bound[name] = range(extra[name], p.c);
-            if (extra.globals) bound.globals = range(extra.globals, { offset: 0, bytes: 16 });
-            batch.dispatch(await gpu.pipeline(k.wgsl, { label: k.label }), k.bindings.map((n) => bound[n]!), k.workgroups);
-          }
-          await batch.submit();
-          const want = matmulCpu(spec, a, b, bias, undefined, ep);
-          expect(maxScaledError(await gpu.read(cb), want.c, want.magnitude), JSON.stringify(spec)).toBeLessThanOrEqual(matmulTolerance(spec.K));
-          if (extra.activated) expect(maxScaledError(await gpu.read(extra.activated), want.activated!, want.magnitude), `${JSON.stringify(spec)} activated`).toBeLessThanOrEqual(matmulTolerance(spec.K));
+          await expectPiecesEqualProduct(gpu, spec, pieces, variant);
         }
         expect(kSplits, 'cases split along K').toBeGreaterThan(0);
       });
     }
+
+    // Split-K (splitMatmul's kSlice, chosen by the planner for long K on CPU adapters): slices of
+    // K dispatched in turn, each adding into C; odd sizes (no vec4 reads), an accumulating product
+    // and each epilogue, which the last slice applies to the whole sum.
+    const SPLIT_K: MatmulSpec[] = [
+      { M: 37, N: 53, K: 1001, bias: true, activation: 'gelu' },
+      { M: 33, N: 21, K: 701, transA: true, alpha: 0.5 },
+      { M: 19, N: 36, K: 515, transB: true, activationGrad: 'gelu' },
+      { M: 36, N: 44, K: 640, bias: true, residual: true, dropout: { p: 0.1, seed: 2 } },
+      { M: 36, N: 40, K: 600, activationOut: 'silu' },
+      { M: 12, N: 17, K: 900, accumulate: true },
+    ];
+    it('regblock: split-K slices of 128 added into C in turn equal the whole product', async () => {
+      for (const spec of SPLIT_K) {
+        const pieces = splitMatmul(spec, gpu.info.limits.maxStorageBufferBindingSize, 128)!;
+        expect(pieces.length, JSON.stringify(spec)).toBe(Math.ceil(spec.K / 128));
+        await expectPiecesEqualProduct(gpu, spec, pieces, 'regblock');
+      }
+    });
 
     // B stored as half floats (frozen weights in f16), unpacked in the kernel; the reference is the
     // f64 product with B rounded to f16, so the tolerance is the f32 one.

@@ -26,7 +26,7 @@ import { tileBytes, tiledWgsl } from './tiled.ts';
 import { REGBLOCK_DEFAULTS, TILED_DEFAULTS, fitWorkgroup, regblockWorkgroup } from './tuning.ts';
 
 export { MATMUL_VARIANTS, type MatmulKernel, type MatmulLimits, type MatmulOptions, type MatmulVariant } from './spec.ts';
-export { REGBLOCK_DEFAULTS, matmulVariantFor, regblockRowBlocks, regblockWorkgroup } from './tuning.ts';
+export { LONG_K, REGBLOCK_DEFAULTS, matmulKSlice, matmulVariantFor, regblockRowBlocks, regblockWorkgroup } from './tuning.ts';
 
 /** Generates the WGSL and dispatch size of C = act(alpha·op(A)·op(B) + bias) (and its epilogues) for one variant. */
 export function matmulKernel(spec: MatmulSpec, opts: MatmulOptions): MatmulKernel {

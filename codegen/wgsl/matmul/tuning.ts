@@ -48,3 +48,17 @@ export function fitWorkgroup(want: readonly [number, number], limits: MatmulLimi
   }
   return [x, y];
 }
+
+/**
+ * Split-K on llvmpipe: products whose K is at least `from` are dispatched as slices of `slice`
+ * along K, each adding into C in turn (compiler/lower/split.ts). Over a long K, the rows of A and
+ * columns of B that the SIMD chunks of one workgroup share no longer stay in the core's cache
+ * from one chunk to the next, and the rate falls to half (GPT-2's lm_head input gradient,
+ * K = 50,257). SwiftShader's rate does not depend on K (measured: no gain), so it keeps one dispatch.
+ */
+export const LONG_K = { from: 8192, slice: 2048 };
+
+/** The most of K one dispatch of this product should reduce on this adapter, or undefined for all of it. */
+export function matmulKSlice(spec: Pick<MatmulSpec, 'K'>, adapterClass?: string): number | undefined {
+  return adapterClass === 'llvmpipe' && spec.K >= LONG_K.from ? LONG_K.slice : undefined;
+}
