@@ -77,6 +77,10 @@ export function torchFolder(t: TorchTarget): Map<string, string> {
   // train.py's optimizer has one learning rate for every parameter.
   const plus = g.params.find((p) => lrScale(p) !== 1);
   if (plus) throw new CodegenError('validation', `LoRA+ (lr_ratio, on \`${plus.method!.module}\`) is not supported by the torch target: its train.py steps every parameter at one learning rate`, 'train.py');
+  // PiSSA / OLoRA: weights.safetensors would hold the residual base, and the adapters train.py
+  // exports would need the initial factors to apply to the original one.
+  const residual = g.params.find((p) => p.init.kind === 'pissa' || p.init.kind === 'olora');
+  if (residual) throw new CodegenError('validation', `LoRA init = ${residual.init.kind} (on \`${residual.method!.module}\`) is not supported by the torch target: it trains on a residual of the base, which train.py's exported adapters cannot undo; train it here and \`peftc export\` it`, 'train.py');
   const files = new Map<string, string>();
   files.set(TORCH_FILES.model, modelPy(g, `The model of ${t.source}, as PyTorch modules.`));
   for (const f of FIXED) files.set(f, readFileSync(new URL(`./py/${f}`, import.meta.url), 'utf8'));

@@ -87,7 +87,7 @@ export async function loadAdapter(spec: AdapterSpec, ctx: LoadContext): Promise<
   if (isCheckpointDir(dir)) {
     const parts = await loadStackParts([spec], 0, ctx.read);
     const own = parts.pop()!;
-    return parts.length ? withFrozen(own, parts, ctx) : own;
+    return noResidual(parts.length ? withFrozen(own, parts, ctx) : own);
   }
   const hf = existsSync(join(dir, HF_CONFIG_FILE)) || hasSubConfig(dir);
   if (!hf) throw new AdapterSetError(`--adapter ${spec.name}=${dir}: neither a checkpoint directory (${CHECKPOINT_FILE} and ${ADAPTER_FILE}) nor an adapter folder (${HF_CONFIG_FILE})`);
@@ -96,7 +96,14 @@ export async function loadAdapter(spec: AdapterSpec, ctx: LoadContext): Promise<
   const text = emitPeft(folders, ctx.baseGraph, hfNameMap(ctx.baseGraph, ctx.family), ctx.program.entry, `Imported from ${dir} (${kinds})`);
   const { graph } = compileGenerated(ctx.program, text, spec.name);
   const values = importAdapters(graph, hfNameMap(graph, ctx.family), folders);
-  return { name: spec.name, graph, values, source: dir };
+  return noResidual({ name: spec.name, graph, values, source: dir });
+}
+
+/** PiSSA / OLoRA train on a residual of the base that adapters sharing the base do not have. */
+function noResidual(a: LoadedAdapter): LoadedAdapter {
+  const p = a.graph.params.find((x) => x.init.kind === 'pissa' || x.init.kind === 'olora');
+  if (p) throw new AdapterSetError(`--adapter ${a.name}=${a.source}: init = ${p.init.kind} (on \`${p.method?.module ?? p.path}\`) runs on a residual of the base that the other adapters do not share; export it (\`peftc export --format hf-peft\` writes a plain LoRA on the original base) and load the exported folder`);
+  return a;
 }
 
 function hasSubConfig(dir: string): boolean {

@@ -15,6 +15,9 @@ import { planExport, toFileLayout } from '../../runtime/interop/hf-peft.ts';
 import { exportCheckpoint, mergeToFile, readAdapterFolders } from '../../runtime/interop/interop-node.ts';
 import { hfNameMap } from '../../runtime/interop/names.ts';
 import { pyDumps } from '../../runtime/interop/pyjson.ts';
+import { loadAdapter } from '../../runtime/multi/load-node.ts';
+import { torchFolder, type TorchTarget } from '../../codegen/torch/index.ts';
+import { overlayHost } from '../helpers.ts';
 import { createStore, paramView } from '../../runtime/arena.ts';
 import { initParams } from '../../runtime/init.ts';
 import { baseTensors, compilePeft, GPT2_FIXTURE, logits, makeCheckpoint, maxDiff, randomStore, tempDir } from './helpers.ts';
@@ -74,5 +77,19 @@ describe.each(['pissa', 'olora'])('init = %s through export, import and merge', 
     for (const [path, v] of importAdapters(c.graph, names, [folder])) expect(maxDiff(v, paramView(store, path))).toBe(0);
     const fixed = compilePeft('import "gpt2.peft"\npeft { lora(rank = 2, alpha = 4) on "c_attn", "mlp.c_proj" }', GPT2_FIXTURE, true);
     expect(() => importAdapters(fixed.graph, hfNameMap(fixed.graph), [folder])).toThrow(`\`h.0.attn.c_attn\` starts from init_lora_weights "${init}" there, init = kaiming in the .peft: that adapter applies to its residual base`);
+  });
+});
+
+describe('where a residual base cannot be shared or undone', () => {
+  it('named adapters over one base refuse a PiSSA checkpoint, and say to export it', async () => {
+    const ck = join(tmp, 'multi-pissa');
+    await makeCheckpoint(ck, 'import "gpt2.peft"\npeft { lora(rank = 2, init = pissa) on "c_attn" }', GPT2_FIXTURE);
+    const ctx = { baseGraph: plain.graph, program: { entry: plain.entry, host: overlayHost({}), set: GPT2_FIXTURE } };
+    await expect(loadAdapter({ name: 'a', dir: ck }, ctx)).rejects.toThrow(`--adapter a=${ck}: init = pissa (on \`h.0.attn.c_attn\`) runs on a residual of the base that the other adapters do not share; export it`);
+  });
+
+  it('the torch target refuses it in one line', () => {
+    const c = compilePeft('import "gpt2.peft"\npeft { lora(rank = 2, init = olora) on "c_attn" }', GPT2_FIXTURE);
+    expect(() => torchFolder({ source: 'x.peft', graph: c.graph } as TorchTarget)).toThrow('LoRA init = olora (on `h.0.attn.c_attn`) is not supported by the torch target');
   });
 });
