@@ -2,7 +2,9 @@
 // 1-process run with the same global batch; its Hugging Face PEFT adapter, imported into
 // peftc, evaluates to the validation loss the trainer logged; a run stopped and resumed takes
 // the steps the uninterrupted run took; with one batch holding every row (so that the two
-// trainers' row orders cannot differ), train.py takes `peftc train`'s steps with AdamW and SGD.
+// trainers' row orders cannot differ), train.py takes `peftc train`'s steps with AdamW and SGD,
+// with DoRA and embedding LoRA, and with rank selection (DyLoRA's draws, AdaLoRA's masking and
+// final ranks, the adapter `peftc export` writes).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -196,7 +198,17 @@ describe('train.py selects ranks as peftc train does', () => {
     ];
     const flags = { data, seq: '16', batch: '4', lr: '0.05', clip: '0.8' };
     for (const r of runs) await buildTorch(r.file, join(dir, `ranked-${r.name}`), flags);
-    const theirs = runTrainMains(runs.map((r) => ({ folder: join(dir, `ranked-${r.name}`), argv: ['--json', '--steps', r.steps, '--batch', '4', '--eval-every', '100', '--out', join(dir, `theirs-${r.name}`)] })));
+    const argv = (steps: string, out: string, more: string[] = []) => ['--json', '--steps', steps, '--batch', '4', '--eval-every', '100', '--out', join(dir, out), ...more];
+    const adaFolder = join(dir, 'ranked-adalora');
+    const res = runTrainMains([
+      ...runs.map((r) => ({ folder: join(dir, `ranked-${r.name}`), argv: argv(r.steps, `theirs-${r.name}`) })),
+      // Stopped after step 4 (in the middle of the masking) and resumed: the masks and scores come back.
+      { folder: adaFolder, argv: argv('8', 'resumed-adalora', ['--stop-at', '4']) },
+      { folder: adaFolder, argv: argv('8', 'resumed-adalora', ['--resume', join(dir, 'resumed-adalora')]) },
+      // Too short for the schedule: tinit 1 + tfinal 2 leave no budgeting step in 3.
+      { folder: adaFolder, argv: argv('3', 'short-adalora') },
+    ]);
+    const theirs = res.slice(0, 2);
     runs.forEach((r, k) => {
       const ours = peftc('train', r.file, '--data', data, '--steps', r.steps, '--seq', '16', '--batch', '4', '--lr', '0.05', '--clip', '0.8',
         '--backend', 'cpu', '--json', '--no-baseline', '--eval-every', '100', '--out', join(dir, `ours-${r.name}`));
@@ -224,6 +236,12 @@ describe('train.py selects ranks as peftc train does', () => {
     expect(final).toEqual(masks);
     expect(Object.values(final).reduce((s, v) => s + v, 0)).toBe(32); // the target budget, 8 modules × 4
     expect(Object.values(final).some((v) => v !== 4)).toBe(true); // allocated unevenly
+    expect(res[2]!.rc, res[2]!.stderr).toBe(0);
+    expect(res[3]!.rc, res[3]!.stderr).toBe(0);
+    expect(losses(logged(res[3]!.stdout))).toEqual(losses(logged(theirs[1]!.stdout)).slice(4));
+    expect((logged(res[3]!.stdout) as (Logged & { ranks?: Record<string, number> })[]).find((e) => e.ranks)!.ranks).toEqual(final);
+    expect(res[4]!.rc).toBe(1);
+    expect(res[4]!.stderr.trim()).toBe('train.py: rank = auto(…) needs a budgeting phase: the run has 3 steps, tinit is 1 and tfinal 2; give more --steps or a smaller tinit/tfinal');
 
     // The adapter train.py saved is what `peftc export` writes of peftc's run: the config byte for
     // byte (ranks, alpha, patterns, modules left out), the kept rows of A·E and columns of B.
