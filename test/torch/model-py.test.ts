@@ -44,6 +44,15 @@ describe('model.py', () => {
     expect(src).toContain('def forward(self, hidden, in_slice, in_slice_2):');
   });
 
+  it('rank masks are what train.py sets for the step (rank selection), full rank when unset; models without them have neither', () => {
+    const src = py('tiny-gpt-dylora.peft');
+    expect(src).toContain('self.rank_masks = {}');
+    expect(src).toContain('c_attn_filled = self.rank_mask("rank_mask.h.0.attn.c_attn", (8,), 1.0)');
+    expect(src).toContain('def rank_mask(self, name, shape, fill):');
+    expect(py('tiny-gpt-adalora.peft')).toContain('self.rank_mask("rank_mask.h.3.mlp.c_fc", (12,), 1.0)');
+    expect(py('tiny-gpt-lora.peft')).not.toMatch(/rank_mask/);
+  });
+
   it('values never take the name of an ops.py helper or an argument', () => {
     const src = py('tiny-gpt-prompt.peft');
     expect(src).not.toMatch(/^\s+(positions|attention|cross_entropy|expand_batch|targets|lengths) = /m);
