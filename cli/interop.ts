@@ -32,10 +32,10 @@ function compileUsed(file: string, flags: CompileFlags, derivedPrefix: boolean):
   return { graph: res.graph!, texts: res.texts };
 }
 
-export async function exportCommand(ckpt: string, flags: { format: string; out: string; baseModel?: string; adapterName?: string; family?: string; rank?: string; allowNonfinite?: boolean }): Promise<number> {
+export async function exportCommand(ckpt: string, flags: { format: string; out: string; baseModel?: string; adapterName?: string; family?: string; rank?: string; allowNonfinite?: boolean; adaloraAsLora?: boolean }): Promise<number> {
   if (flags.format !== 'hf-peft') throw new InteropError(`unknown --format \`${flags.format}\`; peftc exports hf-peft (Hugging Face PEFT, with bottleneck adapters in AdapterHub's format)`);
   const rank = flags.rank === undefined ? undefined : Number(flags.rank);
-  const res = await exportCheckpoint(ckpt, flags.out, { baseModel: flags.baseModel, adapterName: flags.adapterName, family: family(flags), allowNonFinite: flags.allowNonfinite ?? false, ...(rank !== undefined ? { rank } : {}), base: () => chooseBase(findFineTune(ckpt), undefined) });
+  const res = await exportCheckpoint(ckpt, flags.out, { baseModel: flags.baseModel, adapterName: flags.adapterName, family: family(flags), allowNonFinite: flags.allowNonfinite ?? false, ...(rank !== undefined ? { rank } : {}), base: () => chooseBase(findFineTune(ckpt), undefined), ...(flags.adaloraAsLora ? { adalora: 'lora' as const } : {}) });
   res.plan.parts.forEach((part, i) => {
     const kind = part.format === 'hf-peft' ? `Hugging Face PEFT ${String(part.config.peft_type)}` : 'AdapterHub bottleneck adapter';
     const at = res.folders[i] === '.' ? flags.out : `${flags.out}/${res.folders[i]}`;

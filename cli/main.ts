@@ -199,6 +199,7 @@ program
   .option('--adapter-name <name>', 'name of a bottleneck adapter in the `adapters` library', 'peftc')
   .option('--family <family>', 'naming of the base model: gpt2 | llama | bert | custom (default: from the parameter names)')
   .option('--rank <n>', 'export lora(rank = dynamic(…)) modules at rank n (default: their max)')
+  .option('--adalora-as-lora', 'write lora(rank = auto(…)) as the plain LoRA it has become, not as PEFT\'s ADALORA')
   .description('export a fine-tune\'s adapters for the PyTorch ecosystem')
   .action(async (ckpt: string, flags: Parameters<typeof exportCommand>[1]) => {
     process.exitCode = await exportCommand(ckpt, flags);

@@ -3,6 +3,8 @@
 // resolve them, then written back as the shortest patterns that pick exactly those modules
 // (`"c_attn"`, `"h.*.attn"`, or the paths); per-module ranks and alphas become `override` lines.
 import type { Graph } from '../../compiler/ir/types.ts';
+import { AUTO_DEFAULTS } from '../../compiler/peft/rank-settings.ts';
+import type { AdaLoraSettings } from './adalora.ts';
 import { InteropError } from './errors.ts';
 import { attentionLayers, modulePaths, tokenEmbedding } from './graph-info.ts';
 import { pyRegex, resolveBottleneck, resolveLora, resolveModulesToSave, type AdapterConfig } from './hf-config.ts';
@@ -33,6 +35,7 @@ function rulesFor(c: AdapterConfig, g: Graph, names: HfNames, where: string): st
   switch (c.kind) {
     case 'lora': {
       const mods = resolveLora(c, g, names, where);
+      if (c.adalora) return [`lora(rank = ${autoRank(c.adalora)}, alpha = ${num(c.alpha)}${c.dropout ? `, dropout = ${num(c.dropout)}` : ''}) on ${quoteAll(pefPatterns(mods.map((m) => m.module), universe))}`];
       const key = (m: { rank: number; alpha: number }) => `${m.rank}/${m.alpha}`;
       const counts = new Map<string, number>();
       for (const m of mods) counts.set(key(m), (counts.get(key(m)) ?? 0) + 1);
@@ -88,6 +91,14 @@ function rulesFor(c: AdapterConfig, g: Graph, names: HfNames, where: string): st
       });
     }
   }
+}
+
+/** PEFT's AdaLoraConfig as `auto(…)`: target and init always, the rest where not the default. */
+function autoRank(a: AdaLoraSettings): string {
+  const args = [`target = ${a.targetR}`, `init = ${a.initR}`];
+  const rest: [string, number, number][] = [['tinit', a.tinit, AUTO_DEFAULTS.tinit], ['tfinal', a.tfinal, AUTO_DEFAULTS.tfinal], ['delta_t', a.deltaT, AUTO_DEFAULTS.delta_t], ['beta1', a.beta1, AUTO_DEFAULTS.beta1], ['beta2', a.beta2, AUTO_DEFAULTS.beta2], ['orth', a.orth, AUTO_DEFAULTS.orth]];
+  for (const [k, v, d] of rest) if (v !== d) args.push(`${k} = ${num(v)}`);
+  return `auto(${args.join(', ')})`;
 }
 
 function quoteAll(xs: string[]): string {

@@ -8,6 +8,7 @@ import { InteropError, listSome } from './errors.ts';
 import type { Ia3Config } from './ia3.ts';
 import { attentionLayers, embeddingModules, linearModules, modulePaths } from './graph-info.ts';
 import type { LoraInit } from './hf-peft.ts';
+import { parseAdaLora, type AdaLoraSettings } from './adalora.ts';
 import { isHeadPath, type HfNames } from './names.ts';
 
 export interface LoraConfig {
@@ -27,6 +28,8 @@ export interface LoraConfig {
   layersToTransform: number[] | null;
   layersPattern: string[] | null;
   modulesToSave: string[];
+  /** peft_type ADALORA: AdaLoraConfig's settings (r is then init_r; rank_pattern is its own). */
+  adalora?: AdaLoraSettings;
 }
 
 export interface PromptConfig {
@@ -65,7 +68,7 @@ export interface BottleneckConfig {
 
 export type AdapterConfig = LoraConfig | Ia3Config | PromptConfig | PrefixConfig | BottleneckConfig;
 
-export const SUPPORTED_PEFT_TYPES = ['LORA', 'IA3', 'PROMPT_TUNING', 'PREFIX_TUNING'];
+export const SUPPORTED_PEFT_TYPES = ['LORA', 'ADALORA', 'IA3', 'PROMPT_TUNING', 'PREFIX_TUNING'];
 
 type Obj = Record<string, unknown>;
 
@@ -87,7 +90,7 @@ export function parseAdapterConfig(text: string, where: string): AdapterConfig {
     throw new InteropError(`${where}: peft_type ${type} is not supported; peftc imports ${SUPPORTED_PEFT_TYPES.join(', ')} (and AdapterHub bottleneck adapters)`);
   }
   const modulesToSave = f.strings('modules_to_save', true) ?? [];
-  if (type === 'LORA') {
+  if (type === 'LORA' || type === 'ADALORA') {
     if (c.bias !== undefined && c.bias !== 'none') throw new InteropError(`${where}: bias is ${JSON.stringify(c.bias)}; only "none" is supported (peftc's LoRA trains no bias terms)`);
     for (const k of ['layer_replication', 'megatron_config']) if (c[k] !== undefined && c[k] !== null) throw new InteropError(`${where}: ${k} is not supported`);
     const init = c.init_lora_weights;
@@ -99,8 +102,20 @@ export function parseAdapterConfig(text: string, where: string): AdapterConfig {
       throw new InteropError(`${where}: target_modules must be a list of module names or a regular expression, found ${JSON.stringify(targets)}`);
     }
     // PEFT's LoraConfig defaults: r = 8, lora_alpha = 8.
-    const r = c.r === undefined ? 8 : f.int('r');
+    const adalora = type === 'ADALORA' ? parseAdaLora(c, where) : undefined;
+    const r = adalora ? adalora.initR : c.r === undefined ? 8 : f.int('r');
     const layers = c.layers_to_transform;
+    if (adalora) {
+      // AdaLoRA ignores LoRA's per-module patterns: every module has init_r and lora_alpha.
+      return {
+        kind: 'lora', r, alpha: f.number('lora_alpha', 8), dropout: f.number('lora_dropout', 0), rslora: false, dora: false, init: 'kaiming',
+        targets: targets as string[] | string, exclude: (f.strings('exclude_modules', true) ?? (typeof c.exclude_modules === 'string' ? c.exclude_modules : null)),
+        rankPattern: {}, alphaPattern: {},
+        layersToTransform: layers === undefined || layers === null ? null : typeof layers === 'number' ? [layers] : f.ints('layers_to_transform'),
+        layersPattern: typeof c.layers_pattern === 'string' ? [c.layers_pattern] : f.strings('layers_pattern', true),
+        modulesToSave, adalora,
+      };
+    }
     return {
       kind: 'lora', r, alpha: f.number('lora_alpha', 8), dropout: f.number('lora_dropout', 0), rslora: c.use_rslora === true, dora: c.use_dora === true, init: typeof init === 'string' ? (init as LoraInit) : 'kaiming',
       targets: targets as string[] | string,

@@ -13,6 +13,7 @@ import {
 } from './hf-config.ts';
 import { fromFileLayout, loraModules, loraScaleOf, planExport, type PartName, type PartSpec } from './hf-peft.ts';
 import { checkIa3, resolveIa3 } from './ia3.ts';
+import { adaloraProblems, keptByPattern } from './adalora.ts';
 import type { HfNames } from './names.ts';
 
 export interface AdapterFolder {
@@ -27,14 +28,8 @@ const METHOD_OF: Record<AdapterConfig['kind'], string> = { lora: 'lora', ia3: 'i
 
 /** The values of every trainable parameter of `g` (compiled with derivedPrefix), from the folders. */
 export function importAdapters(g: Graph, names: HfNames, folders: AdapterFolder[]): Map<string, Float32Array> {
-  const ranked = rankedModules(g)[0];
-  if (ranked) {
-    throw new InteropError(
-      `the .peft model selects LoRA ranks (\`${ranked.module}\` has rank = ${ranked.mode}(…)); an adapter folder holds fixed ranks: ` +
-        'import it into a .peft with lora(rank = …) (`peftc import --emit-peft` writes one)',
-    );
-  }
-  const plan = planExport(g, names, { baseModel: null, adapterName: bottleneckName(folders), native: true });
+  const ranks = adaloraKept(g, names, folders);
+  const plan = planExport(g, names, { baseModel: null, adapterName: bottleneckName(folders), native: true, ...(ranks ? { kept: ranks } : {}) });
   const values = new Map<string, Float32Array>();
   const seen = new Set<string>();
   for (const f of folders) {
@@ -53,6 +48,25 @@ export function importAdapters(g: Graph, names: HfNames, folders: AdapterFolder[
   const missing = kept.filter((p) => !values.has(p.path)).map((p) => p.path);
   if (missing.length) throw new InteropError(`the .peft model has ${missing.length} trainable parameter(s) no adapter folder provides: ${listSome(missing)}`);
   return values;
+}
+
+/**
+ * The triplets each `rank = auto(…)` module keeps by the ADALORA folder's rank_pattern; a .peft
+ * that selects ranks takes only such a folder, and such a folder only such a .peft.
+ */
+export function adaloraKept(g: Graph, names: HfNames, folders: AdapterFolder[]): Map<string, number[]> | undefined {
+  const ada = folders.find((f) => f.config.kind === 'lora' && f.config.adalora);
+  const ranked = rankedModules(g);
+  const other = ranked.find((m) => m.mode !== 'auto') ?? (ada ? undefined : ranked[0]);
+  if (other) {
+    throw new InteropError(
+      `the .peft model selects LoRA ranks (\`${other.module}\` has rank = ${other.mode}(…)); ${other.mode === 'auto' ? 'only a PEFT ADALORA folder holds them, this one holds fixed ranks' : 'an adapter folder holds fixed ranks'}: ` +
+        'import it into a .peft with lora(rank = …) (`peftc import --emit-peft` writes one)',
+    );
+  }
+  if (!ada) return undefined;
+  if (!ranked.length) throw new InteropError(`${ada.where}: an AdaLoRA adapter (peft_type ADALORA); import it into a .peft with lora(rank = auto(…)) (\`peftc import --emit-peft\` writes one)`);
+  return keptByPattern((ada.config as LoraConfig).adalora!, names, ranked.map((m) => m.module), ada.where);
 }
 
 function bottleneckName(folders: AdapterFolder[]): string | undefined {
@@ -90,6 +104,7 @@ function checkLora(c: LoraConfig, g: Graph, names: HfNames, where: string): stri
   const theirs = new Map(resolveLora(c, g, names, where).map((m) => [m.module, m]));
   const ours = new Map(loraModules(g).map((m) => [m.module, m]));
   const problems: string[] = [];
+  if (c.adalora) problems.push(...adaloraProblems(c.adalora, c.alpha, rankedModules(g).filter((m) => theirs.has(m.module))));
   const onlyTheirs = [...theirs.keys()].filter((m) => !ours.has(m));
   const onlyOurs = [...ours.keys()].filter((m) => !theirs.has(m));
   if (onlyTheirs.length) problems.push(`it adapts ${onlyTheirs.length} module(s) the .peft leaves alone: ${listSome(onlyTheirs)}`);

@@ -6,7 +6,8 @@
 // The graph is the program compiled with `derivedPrefix`, so its trainable parameters are
 // exactly what adapter.safetensors holds (the prefix table, not its MLP).
 import type { Graph, Param } from '../../compiler/ir/types.ts';
-import { rankedModules } from '../../compiler/peft/ranked-modules.ts';
+import { rankedModules, type RankedModule } from '../../compiler/peft/ranked-modules.ts';
+import { adaloraConfig, adaloraModules } from './adalora.ts';
 import { parseTemplate, prefixedLength } from '../../compiler/peft/template.ts';
 import { bottleneckPart } from './adapterhub.ts';
 import { ia3Config } from './ia3.ts';
@@ -32,9 +33,10 @@ export interface PartEntry {
   /**
    * A LoRA factor of a module with a selected rank (`rank = auto(…)` or `dynamic(…)`): the rows
    * (axis 0, lora_A) or columns (axis 1, lora_B) `index` of our tensor, rows multiplied by the
-   * singular values at `scaleBy` (AdaLoRA's E, folded into A). Export only.
+   * singular values at `scaleBy` (AdaLoRA's E, folded into A). With `of` (the parameter's length
+   * along the axis; PEFT's ADALORA format), import puts them back, zeros elsewhere.
    */
-  select?: { axis: 0 | 1; index: number[]; scaleBy?: string };
+  select?: { axis: 0 | 1; index: number[]; scaleBy?: string; of?: number };
   /**
    * A PiSSA / OLoRA factor exported as PEFT's conversion to a plain LoRA on the original base
    * (save_pretrained with path_initial_model_for_weight_conversion): A' = [A; A₀] (axis 0),
@@ -77,6 +79,10 @@ export interface ExportOptions {
    * `rank = dynamic(…)` (0 … n−1), by module; a module absent here keeps all its rank.
    */
   kept?: Map<string, number[]>;
+  /** `rank = auto(…)` as PEFT's ADALORA adapter (default, where PEFT can hold it) or as the plain LoRA it has become. */
+  adalora?: 'adalora' | 'lora';
+  /** The run's steps (AdaLoRA's total_step). */
+  totalSteps?: number;
 }
 
 export const HF_CONFIG_FILE = 'adapter_config.json';
@@ -94,7 +100,7 @@ export function planExport(g: Graph, names: HfNames, opts: ExportOptions): Expor
   const dora = new Set(loraModules(g).map((m) => m.dora));
   // PEFT's use_dora is one setting for every LoRA module of an adapter.
   if (dora.size > 1) plan.skipped.push('LoRA with DoRA on some modules only: Hugging Face PEFT\'s use_dora applies to every LoRA module of an adapter');
-  else if (lora.length) plan.parts.push(loraPart(g, names, opts, lora));
+  else if (lora.length) plan.parts.push(loraOrAdalora(g, names, opts, lora));
   const prompt = by('prompt');
   const template = prompt[0]?.method?.settings.template;
   if (typeof template === 'string' && template !== '') {
@@ -184,6 +190,50 @@ export function loraModules(g: Graph): LoraModule[] {
 
 export function loraScaleOf(m: { rank: number; alpha: number; rslora: boolean }): number {
   return m.rslora ? m.alpha / Math.sqrt(m.rank) : m.alpha / m.rank;
+}
+
+/** AdaLoRA as PEFT's ADALORA where it can be one (adalora.ts), else (and on request) plain LoRA. */
+function loraOrAdalora(g: Graph, names: HfNames, opts: ExportOptions, params: Param[]): PartSpec {
+  if (opts.adalora === 'lora' || !rankedModules(g).some((m) => m.mode === 'auto')) return loraPart(g, names, opts, params);
+  const auto = adaloraModules(g, params);
+  if (typeof auto !== 'string') return adaloraPart(g, names, opts, params, auto);
+  const part = loraPart(g, names, opts, params);
+  part.notes.unshift(`written as the plain LoRA it has become, not as AdaLoRA: ${auto}`);
+  return part;
+}
+
+function adaloraPart(g: Graph, names: HfNames, opts: ExportOptions, params: Param[], auto: RankedModule[]): PartSpec {
+  const notes: string[] = [];
+  const dropouts = auto.map((m) => m.settings.dropout as number);
+  const dropout = mode(dropouts);
+  if (dropouts.some((d) => d !== dropout)) notes.push(`lora_dropout differs per module; wrote the most common, ${dropout} (dropout does not change the trained weights)`);
+  const targets = auto.map((m) => m.module);
+  const layouts = targets.map((m) => linearLayout(g, m));
+  const config = {
+    ...common(opts, names),
+    alpha_pattern: {},
+    bias: 'none',
+    fan_in_fan_out: layouts.every((l) => l === 'in_out'),
+    init_lora_weights: true,
+    layers_pattern: null,
+    layers_to_transform: null,
+    lora_alpha: auto[0]!.alpha,
+    lora_dropout: pyFloat(dropout),
+    modules_to_save: null,
+    target_modules: leafNames(targets, modulePaths(g)) ?? exactRegex(targets.map((t) => names.toHf(t))),
+    use_dora: false,
+    use_rslora: false,
+    ...adaloraConfig(g, auto, names, opts.kept, opts.totalSteps),
+  };
+  const byModule = new Map(auto.map((m) => [m.module, m]));
+  const entries = params.map((p): PartEntry => {
+    const m = byModule.get(p.method!.module)!;
+    const index = opts.kept?.get(m.module) ?? [...Array(m.rank).keys()];
+    const key = `${LORA_PREFIX}${names.toHf(m.module)}.${p.path === m.A ? 'lora_A' : p.path === m.B ? 'lora_B' : 'lora_E'}`;
+    if (p.path === m.B) return { key, path: p.path, shape: [p.shape[0]!, index.length], select: { axis: 1, index, of: m.rank } };
+    return { key, path: p.path, shape: p.path === m.A ? [index.length, p.shape[1]!] : [index.length, 1], select: { axis: 0, index, of: m.rank } };
+  });
+  return { part: 'lora', format: 'hf-peft', config, weightsFile: HF_WEIGHTS_FILE, entries, notes };
 }
 
 function loraPart(g: Graph, names: HfNames, opts: ExportOptions, params: Param[]): PartSpec {
@@ -372,8 +422,23 @@ function selectRanks(e: PartEntry, data: Float32Array, values?: Map<string, Floa
 
 /** The file's tensor → our layout. */
 export function fromFileLayout(e: PartEntry, data: Float32Array): Float32Array {
+  if (e.select?.of !== undefined) return unselectRanks(e, data);
   if (!e.blocks) return data;
   return permuteBlocks(data, e.shape, e.blocks.width, e.blocks.order, true);
+}
+
+/** The kept rows or columns back in place in a tensor of the parameter's shape, zeros elsewhere. */
+function unselectRanks(e: PartEntry, data: Float32Array): Float32Array {
+  const { axis, index, of } = e.select!;
+  const [rows, cols] = e.shape as [number, number];
+  if (axis === 0) {
+    const out = new Float32Array(of! * cols);
+    index.forEach((r, k) => out.set(data.subarray(k * cols, (k + 1) * cols), r * cols));
+    return out;
+  }
+  const out = new Float32Array(rows * of!);
+  for (let i = 0; i < rows; i++) index.forEach((c, k) => (out[i * of! + c] = data[i * cols + k]!));
+  return out;
 }
 
 /** out block b = in block order[b] (or the inverse). */

@@ -19,7 +19,7 @@ import { rankedModules } from '../../compiler/peft/ranked-modules.ts';
 import { ADAPTERHUB_WEIGHTS_FILE } from './adapterhub.ts';
 import { InteropError } from './errors.ts';
 import { parseAdapterConfig } from './hf-config.ts';
-import { importAdapters, type AdapterFolder } from './hf-import.ts';
+import { adaloraKept, importAdapters, type AdapterFolder } from './hf-import.ts';
 import { HF_CONFIG_FILE, HF_WEIGHTS_FILE, initialKey, planExport, toFileLayout, type ExportPlan } from './hf-peft.ts';
 import { loadInit, readHfCheckpoint } from './hf-weights-node.ts';
 import { initParams } from '../init.ts';
@@ -105,6 +105,8 @@ export interface ExportOptions {
   family?: Family;
   /** The rank of `lora(rank = dynamic(…))` modules (default: their max). */
   rank?: number;
+  /** `rank = auto(…)` as PEFT's ADALORA (default where it can) or as the plain LoRA it has become. */
+  adalora?: 'adalora' | 'lora';
   /** Accept NaN/±Inf weights (`--allow-nonfinite`). */
   allowNonFinite?: boolean;
   /**
@@ -169,7 +171,11 @@ export async function exportCheckpoint(ckpt: string, outDir: string, opts: Expor
   const names = hfNameMap(g, opts.family);
   const kept = keptRanks(g, ck.file, values, opts.rank);
   for (const [k, v] of await initialFactors(g, ck, opts)) values.set(k, v);
-  const plan = planExport(g, names, { baseModel: opts.baseModel === undefined ? ck.state.base : opts.baseModel, adapterName: opts.adapterName, kept });
+  const steps = ck.state.settings.steps;
+  const plan = planExport(g, names, {
+    baseModel: opts.baseModel === undefined ? ck.state.base : opts.baseModel, adapterName: opts.adapterName, kept,
+    ...(opts.adalora ? { adalora: opts.adalora } : {}), ...(typeof steps === 'number' ? { totalSteps: steps } : {}),
+  });
   if (plan.parts.length === 0) throw InteropError.of(`${ckptDir}: nothing in this fine-tune can be exported`, plan.skipped);
   const files = new Map<string, Uint8Array | string>();
   const folders: string[] = [];
@@ -239,6 +245,13 @@ export async function importToCheckpoint(hfDir: string, input: ImportInput, outD
     valLoss: null,
   };
   const ck = packCheckpoint(store, { step: 0, m: new Float32Array(n), v: new Float32Array(n) }, state);
+  // AdaLoRA's allocation, as training saves it (rank-controller.ts), so a resumed run keeps it.
+  for (const [m, kept] of adaloraKept(g, hfNameMap(g, input.family), folders) ?? []) {
+    const r = rankedModules(g).find((x) => x.module === m)!.rank;
+    const mask = new Float32Array(r);
+    for (const i of kept) mask[i] = 1;
+    ck.tensors[`rank.mask.${m}`] = { dtype: 'F32', shape: [r], data: mask };
+  }
   const adapter: Record<string, WriteTensor> = {};
   for (const [path, v] of values) adapter[path] = { dtype: 'F32', shape: g.params.find((p) => p.path === path)!.shape, data: v };
   await writeFolderAtomic(outDir, new Map<string, Uint8Array>([

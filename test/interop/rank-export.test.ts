@@ -63,7 +63,7 @@ describe('exporting selected ranks as LoRA', () => {
     const ck = join(tmp, 'ada');
     await checkpoint(ck, c, store, ranks);
     const out = join(tmp, 'ada-hf');
-    const res = await exportCheckpoint(ck, out, {});
+    const res = await exportCheckpoint(ck, out, { adalora: 'lora' }); // --adalora-as-lora
     const part = res.plan.parts[0]!;
     expect(part.config.peft_type).toBe('LORA');
     expect(part.config.r).toBe(3);
