@@ -4,9 +4,11 @@
 // - Keys `base_model.model.<module>.lora_A` [k, in], `.lora_B` [out, k], `.lora_E` [k, 1]
 //   (parameters, so no `.weight`), k the triplets the module kept: PEFT's save drops the masked
 //   ones (resize_state_dict_by_rank_pattern). `ranknum` (always init_r) is not saved.
+// - E is saved as PEFT's: peftc scales by alpha / init, PEFT by lora_alpha / (init_r + 1e-5), so
+//   the file's E is ours × (init + 1e-5) / init (and back on import): the same function exactly.
 // - `rank_pattern` maps `<module>.lora_E` (the transformers name) to one boolean per initial
 //   triplet, true where kept; on loading PEFT shrinks each module to those and keeps
-//   ranknum = init_r, so the scale stays lora_alpha / (init_r + 1e-5) (ours: alpha / init).
+//   ranknum = init_r, so the scale stays lora_alpha / (init_r + 1e-5).
 // - `init_r`, `target_r`, `tinit`, `tfinal`, `deltaT`, `beta1`, `beta2`, `orth_reg_weight` are the
 //   `auto(…)` settings; `total_step` the run's steps; `r` is unused by PEFT (its default 8).
 //
@@ -19,6 +21,9 @@ import { AUTO_DEFAULTS } from '../../compiler/peft/rank-settings.ts';
 import { InteropError } from './errors.ts';
 import type { HfNames } from './names.ts';
 import { pyFloat, type PyJson } from './pyjson.ts';
+
+/** PEFT's SVDLinear divides by ranknum + 1e-5. */
+export const ADALORA_EPS = 1e-5;
 
 /** The `auto(…)` settings as AdaLoraConfig names them. */
 export interface AdaLoraSettings {

@@ -7,7 +7,7 @@
 // exactly what adapter.safetensors holds (the prefix table, not its MLP).
 import type { Graph, Param } from '../../compiler/ir/types.ts';
 import { rankedModules, type RankedModule } from '../../compiler/peft/ranked-modules.ts';
-import { adaloraConfig, adaloraModules } from './adalora.ts';
+import { ADALORA_EPS, adaloraConfig, adaloraModules } from './adalora.ts';
 import { parseTemplate, prefixedLength } from '../../compiler/peft/template.ts';
 import { bottleneckPart } from './adapterhub.ts';
 import { ia3Config } from './ia3.ts';
@@ -34,9 +34,10 @@ export interface PartEntry {
    * A LoRA factor of a module with a selected rank (`rank = auto(…)` or `dynamic(…)`): the rows
    * (axis 0, lora_A) or columns (axis 1, lora_B) `index` of our tensor, rows multiplied by the
    * singular values at `scaleBy` (AdaLoRA's E, folded into A). With `of` (the parameter's length
-   * along the axis; PEFT's ADALORA format), import puts them back, zeros elsewhere.
+   * along the axis; PEFT's ADALORA format), import puts them back, zeros elsewhere. The file holds
+   * `factor` × ours (AdaLoRA's E: PEFT scales by alpha/(init_r + 1e-5), peftc by alpha/init).
    */
-  select?: { axis: 0 | 1; index: number[]; scaleBy?: string; of?: number };
+  select?: { axis: 0 | 1; index: number[]; scaleBy?: string; of?: number; factor?: number };
   /**
    * A PiSSA / OLoRA factor exported as PEFT's conversion to a plain LoRA on the original base
    * (save_pretrained with path_initial_model_for_weight_conversion): A' = [A; A₀] (axis 0),
@@ -231,7 +232,8 @@ function adaloraPart(g: Graph, names: HfNames, opts: ExportOptions, params: Para
     const index = opts.kept?.get(m.module) ?? [...Array(m.rank).keys()];
     const key = `${LORA_PREFIX}${names.toHf(m.module)}.${p.path === m.A ? 'lora_A' : p.path === m.B ? 'lora_B' : 'lora_E'}`;
     if (p.path === m.B) return { key, path: p.path, shape: [p.shape[0]!, index.length], select: { axis: 1, index, of: m.rank } };
-    return { key, path: p.path, shape: p.path === m.A ? [index.length, p.shape[1]!] : [index.length, 1], select: { axis: 0, index, of: m.rank } };
+    if (p.path === m.A) return { key, path: p.path, shape: [index.length, p.shape[1]!], select: { axis: 0, index, of: m.rank } };
+    return { key, path: p.path, shape: [index.length, 1], select: { axis: 0, index, of: m.rank, factor: (m.rank + ADALORA_EPS) / m.rank } };
   });
   return { part: 'lora', format: 'hf-peft', config, weightsFile: HF_WEIGHTS_FILE, entries, notes };
 }
@@ -402,7 +404,7 @@ function withInitial(e: PartEntry, data: Float32Array, initial?: Float32Array): 
 
 /** The kept rows of A (times E) or columns of B. */
 function selectRanks(e: PartEntry, data: Float32Array, values?: Map<string, Float32Array>): Float32Array {
-  const { axis, index, scaleBy } = e.select!;
+  const { axis, index, scaleBy, factor = 1 } = e.select!;
   const E = scaleBy ? values?.get(scaleBy) : undefined;
   if (scaleBy && !E) throw new Error(`internal: exporting ${e.path} needs the singular values ${scaleBy}`);
   const [rows, cols] = e.shape as [number, number];
@@ -410,7 +412,7 @@ function selectRanks(e: PartEntry, data: Float32Array, values?: Map<string, Floa
   if (axis === 0) {
     const width = cols;
     index.forEach((r, k) => {
-      const s = E ? E[r]! : 1;
+      const s = (E ? E[r]! : 1) * factor;
       for (let j = 0; j < width; j++) out[k * width + j] = s * data[r * width + j]!;
     });
   } else {
@@ -429,11 +431,13 @@ export function fromFileLayout(e: PartEntry, data: Float32Array): Float32Array {
 
 /** The kept rows or columns back in place in a tensor of the parameter's shape, zeros elsewhere. */
 function unselectRanks(e: PartEntry, data: Float32Array): Float32Array {
-  const { axis, index, of } = e.select!;
+  const { axis, index, of, factor = 1 } = e.select!;
   const [rows, cols] = e.shape as [number, number];
   if (axis === 0) {
     const out = new Float32Array(of! * cols);
-    index.forEach((r, k) => out.set(data.subarray(k * cols, (k + 1) * cols), r * cols));
+    index.forEach((r, k) => {
+      for (let j = 0; j < cols; j++) out[r * cols + j] = data[k * cols + j]! / factor;
+    });
     return out;
   }
   const out = new Float32Array(rows * of!);

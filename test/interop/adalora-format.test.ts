@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { buildTrainingGraph } from '../../compiler/training.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import { adapterTensors } from '../../runtime/adapter.ts';
-import type { ParamStore } from '../../runtime/arena.ts';
+import { createStore, type ParamStore } from '../../runtime/arena.ts';
+import { loadWeights } from '../../runtime/weights.ts';
 import { CHECKPOINT_FORMAT, packCheckpoint } from '../../runtime/checkpoint.ts';
 import { readCheckpointDir, writeCheckpointDir } from '../../runtime/checkpoint-node.ts';
 import { CpuExecutor, type Batch } from '../../runtime/cpu/executor.ts';
@@ -20,7 +21,7 @@ import { hfNameMap } from '../../runtime/interop/names.ts';
 import { getFloat32, parseSafetensors } from '../../runtime/io/safetensors.ts';
 import { RankController } from '../../runtime/rank-controller.ts';
 import { lmTargets } from '../../runtime/targets.ts';
-import { compilePeft, GPT2_FIXTURE, randomStore, tempDir, TOKENS } from './helpers.ts';
+import { compilePeft, FIX, GPT2_FIXTURE, randomStore, tempDir, TOKENS } from './helpers.ts';
 
 const tmp = tempDir();
 const TEXT = 'import "gpt2.peft"\npeft { lora(rank = auto(target = 2, init = 4, tinit = 1, tfinal = 2), alpha = 6) on "c_attn", "c_fc" }';
@@ -68,7 +69,8 @@ describe('AdaLoRA as PEFT\'s ADALORA', () => {
     const file = parseSafetensors(readFileSync(join(out, 'adapter_model.safetensors')));
     expect(file.tensors.size).toBe(12);
     const E = store.trainable.view('h.0.attn.c_attn.lora_E.weight');
-    expect([...getFloat32(file, 'base_model.model.transformer.h.0.attn.c_attn.lora_E')]).toEqual([E[0], E[2], E[3]]);
+    const f = (4 + 1e-5) / 4; // PEFT's scale is alpha / (init_r + 1e-5)
+    [...getFloat32(file, 'base_model.model.transformer.h.0.attn.c_attn.lora_E')].forEach((v, i) => expect(v).toBeCloseTo(Math.fround([E[0]!, E[2]!, E[3]!][i]! * f), 7));
   });
 
   it('imports back into the same .peft: the same logits, masked triplets zero, the masks in the checkpoint', async () => {
@@ -117,5 +119,25 @@ describe('AdaLoRA as PEFT\'s ADALORA', () => {
     const res = await exportCheckpoint(ck, join(tmp, 'ada4-hf'), {});
     expect(res.plan.parts[0]!.config.peft_type).toBe('LORA');
     expect(res.plan.parts[0]!.notes[0]).toBe("written as the plain LoRA it has become, not as AdaLoRA: rank = auto(…) modules with different target: PEFT's AdaLoraConfig has one of each");
+  });
+});
+
+describe('an ADALORA folder as PEFT writes it (scripts/reference/gpt2_adalora.py)', () => {
+  const dir = join(FIX, 'gpt2-adalora-tiny');
+  it('imports into lora(rank = auto(target = 2, init = 4), alpha = 8) and evaluates as PEFT\'s SVDLinear (float64 reference)', async () => {
+    const c = compilePeft('import "gpt2.peft"\npeft { lora(rank = auto(target = 2, init = 4), alpha = 8) on "c_attn", "c_fc" }', GPT2_FIXTURE, true);
+    const folders = await readAdapterFolders(join(dir, 'adapter'));
+    const store = createStore(c.graph, 'f64');
+    loadWeights(c.graph, store, parseSafetensors(readFileSync(join(dir, 'base.safetensors'))), {});
+    for (const [path, v] of importAdapters(c.graph, hfNameMap(c.graph), folders)) store.trainable.view(path).set(v);
+    expect([...store.trainable.view('h.0.mlp.c_fc.lora_E.weight')].map((v) => v !== 0)).toEqual([false, false, true, false]);
+    const rows = JSON.parse(readFileSync(join(dir, 'tokens.json'), 'utf8')) as number[][];
+    const tokens = { shape: [rows.length, rows[0]!.length], data: Int32Array.from(rows.flat()) };
+    const res = new CpuExecutor(buildTrainingGraph(c.graph)).run(store, { tokens, targets: lmTargets(tokens) }, { precision: 'f64', training: false, step: 0, backward: false });
+    const expected = parseSafetensors(readFileSync(join(dir, 'expected.safetensors')));
+    // E came in as PEFT's × init / (init + 1e-5): PEFT's scale alpha / (init_r + 1e-5) exactly.
+    expect(Math.abs(res.loss - getFloat32(expected, 'loss')[0]!)).toBeLessThan(1e-6);
+    const want = getFloat32(expected, 'logits');
+    expect(Math.max(...Array.from(res.logits.data, (v, i) => Math.abs(v - want[i]!)))).toBeLessThan(2e-6);
   });
 });
