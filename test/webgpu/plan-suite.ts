@@ -466,6 +466,21 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       exec.destroy();
     });
 
+    it.each(['pissa', 'olora'])('LoRA init = %s (host-side, the residual base uploaded) trains as on the CPU', async (init) => {
+      const g = graphOfText(`import "gpt2.peft"\npeft { lora(rank = 2, alpha = 4, init = ${init}) on "c_attn", "mlp.c_proj" }`, tinySet('gpt2.peft'));
+      const t = buildTrainingGraph(g, ADAMW);
+      const store = createStore(g, 'f32');
+      initParams(g, store, { seed: 3 });
+      const gpuStore = createStore(g, 'f32');
+      gpuStore.frozen.data.set(store.frozen.data);
+      gpuStore.trainable.data.set(store.trainable.data);
+      const exec = await createExecutor(gpu, t, { B: 2, T: 6 }, { store: gpuStore });
+      await stepAlongside(exec, t, store, batchFor(g, new Random(4)), ADAMW, 3);
+      await exec.download(gpuStore);
+      expect(maxDiff(gpuStore.trainable.data, store.trainable.data)).toBeLessThanOrEqual(TOL.params * ADAMW.lr * 3);
+      exec.destroy();
+    });
+
     it('a non-finite gradient skips the update, as on the CPU', async () => {
       const { t, store, batch } = setup('gpt2-lora.peft');
       const path = store.trainable.slots[0]!.param.path;
