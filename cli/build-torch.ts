@@ -95,7 +95,8 @@ function exportParts(derived: Graph, baseModel: string | null): { exportParts: E
       format: p.format,
       weightsFile: p.weightsFile,
       configText: pyDumps(p.config),
-      entries: p.entries.map((e) => ({ ...e, ...(e.select ? { select: { axis: e.select.axis, ...(e.select.scaleBy ? { scaleBy: e.select.scaleBy } : {}) } } : {}) })),
+      // Which ranks a selected-rank factor keeps is the run's: train.py picks them (py/rank.py).
+      entries: p.entries.map(({ select, ...e }) => ({ ...e, ...(select ? { select: { axis: select.axis, ...(select.scaleBy ? { scaleBy: select.scaleBy } : {}), ...(select.of !== undefined ? { of: select.of } : {}), ...(select.factor !== undefined ? { factor: select.factor } : {}) } } : {}) })),
       ...(p.part === 'lora' && rankedModules(derived).length ? { lora: loraRanks(derived, names) } : {}),
     })),
     exportSkipped: plan.skipped,

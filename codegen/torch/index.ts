@@ -57,7 +57,7 @@ export interface ExportPart {
   /** adapter_config.json as written. */
   configText: string;
   /** File key → our parameter path; `blocks`: the prefix table's column blocks in the file's order. */
-  entries: { key: string; path: string; shape: number[]; blocks?: { width: number; order: number[] }; select?: { axis: 0 | 1; scaleBy?: string } }[];
+  entries: { key: string; path: string; shape: number[]; blocks?: { width: number; order: number[] }; select?: { axis: 0 | 1; scaleBy?: string; of?: number; factor?: number } }[];
   /** LoRA parts: what train.py needs to write the config for the ranks rank selection kept. */
   lora?: LoraRanks;
 }

@@ -192,9 +192,13 @@ describe('train.py selects ranks as peftc train does', () => {
     writeFileSync(data, text64);
     const ada = join(dir, 'adalora-short.peft');
     writeFileSync(ada, `import "${resolve(EXAMPLES, 'tiny-gpt.peft')}"\n\npeft {\n  lora(rank = auto(target = 4, init = 12, tinit = 1, tfinal = 2, delta_t = 1), alpha = 12) on "c_attn", "c_fc"\n}\n`);
+    const mixed = join(dir, 'adalora-fixed.peft');
+    writeFileSync(mixed, `import "${resolve(EXAMPLES, 'tiny-gpt.peft')}"\n\npeft {\n  lora(rank = auto(target = 1, init = 6, tinit = 1, tfinal = 2, delta_t = 1), alpha = 12) on "c_attn"\n  lora(rank = 2, alpha = 4) on "c_fc"\n}\n`);
     const runs = [
       { name: 'dylora', file: resolve(EXAMPLES, 'tiny-gpt-dylora.peft'), steps: '3' },
       { name: 'adalora', file: ada, steps: '8' },
+      // Beside a fixed rank, PEFT's AdaLoRA cannot hold it: the adapter is the plain LoRA it has become.
+      { name: 'adalora-lora', file: mixed, steps: '8' },
     ];
     const flags = { data, seq: '16', batch: '4', lr: '0.05', clip: '0.8' };
     for (const r of runs) await buildTorch(r.file, join(dir, `ranked-${r.name}`), flags);
@@ -208,7 +212,7 @@ describe('train.py selects ranks as peftc train does', () => {
       // Too short for the schedule: tinit 1 + tfinal 2 leave no budgeting step in 3.
       { folder: adaFolder, argv: argv('3', 'short-adalora') },
     ]);
-    const theirs = res.slice(0, 2);
+    const theirs = res.slice(0, 3);
     runs.forEach((r, k) => {
       const ours = peftc('train', r.file, '--data', data, '--steps', r.steps, '--seq', '16', '--batch', '4', '--lr', '0.05', '--clip', '0.8',
         '--backend', 'cpu', '--json', '--no-baseline', '--eval-every', '100', '--out', join(dir, `ours-${r.name}`));
@@ -236,27 +240,31 @@ describe('train.py selects ranks as peftc train does', () => {
     expect(final).toEqual(masks);
     expect(Object.values(final).reduce((s, v) => s + v, 0)).toBe(32); // the target budget, 8 modules × 4
     expect(Object.values(final).some((v) => v !== 4)).toBe(true); // allocated unevenly
-    expect(res[2]!.rc, res[2]!.stderr).toBe(0);
     expect(res[3]!.rc, res[3]!.stderr).toBe(0);
-    expect(losses(logged(res[3]!.stdout))).toEqual(losses(logged(theirs[1]!.stdout)).slice(4));
-    expect((logged(res[3]!.stdout) as (Logged & { ranks?: Record<string, number> })[]).find((e) => e.ranks)!.ranks).toEqual(final);
-    expect(res[4]!.rc).toBe(1);
-    expect(res[4]!.stderr.trim()).toBe('train.py: rank = auto(…) needs a budgeting phase: the run has 3 steps, tinit is 1 and tfinal 2; give more --steps or a smaller tinit/tfinal');
+    expect(res[4]!.rc, res[4]!.stderr).toBe(0);
+    expect(losses(logged(res[4]!.stdout))).toEqual(losses(logged(theirs[1]!.stdout)).slice(4));
+    expect((logged(res[4]!.stdout) as (Logged & { ranks?: Record<string, number> })[]).find((e) => e.ranks)!.ranks).toEqual(final);
+    expect(res[5]!.rc).toBe(1);
+    expect(res[5]!.stderr.trim()).toBe('train.py: rank = auto(…) needs a budgeting phase: the run has 3 steps, tinit is 1 and tfinal 2; give more --steps or a smaller tinit/tfinal');
 
-    // The adapter train.py saved is what `peftc export` writes of peftc's run: the config byte for
-    // byte (ranks, alpha, patterns, modules left out), the kept rows of A·E and columns of B.
-    const exp = peftc('export', join(dir, 'ours-adalora'), '--format', 'hf-peft', '-o', join(dir, 'exported-adalora'));
-    expect(exp.code, exp.stderr).toBe(0);
-    const ourFolder = join(dir, 'exported-adalora');
-    const theirFolder = join(dir, 'theirs-adalora');
-    expect(readFileSync(join(theirFolder, 'adapter_config.json'), 'utf8')).toBe(readFileSync(join(ourFolder, 'adapter_config.json'), 'utf8'));
-    const [mine, other] = [readTensors(join(ourFolder, 'adapter_model.safetensors')), readTensors(join(theirFolder, 'adapter_model.safetensors'))];
-    expect([...other.keys()].sort()).toEqual([...mine.keys()].sort());
-    for (const [key, t] of mine) {
-      expect(other.get(key)!.shape, key).toEqual(t.shape);
-      expect(relativeError(other.get(key)!.data, t.data), key).toBeLessThan(1e-4);
+    // The adapter train.py saved is what `peftc export` writes of peftc's run, the config byte for
+    // byte: PEFT's AdaLoRA (kept triplets, rank_pattern, total_step) or, beside a fixed rank, plain
+    // LoRA (the kept rows of A·E and columns of B, r, alpha and patterns, modules left out).
+    for (const name of ['adalora', 'adalora-lora']) {
+      const exp = peftc('export', join(dir, `ours-${name}`), '--format', 'hf-peft', '-o', join(dir, `exported-${name}`));
+      expect(exp.code, exp.stderr).toBe(0);
+      const [ourFolder, theirFolder] = [join(dir, `exported-${name}`), join(dir, `theirs-${name}`)];
+      expect(readFileSync(join(theirFolder, 'adapter_config.json'), 'utf8'), name).toBe(readFileSync(join(ourFolder, 'adapter_config.json'), 'utf8'));
+      const [mine, other] = [readTensors(join(ourFolder, 'adapter_model.safetensors')), readTensors(join(theirFolder, 'adapter_model.safetensors'))];
+      expect([...other.keys()].sort()).toEqual([...mine.keys()].sort());
+      for (const [key, t] of mine) {
+        expect(other.get(key)!.shape, key).toEqual(t.shape);
+        expect(relativeError(other.get(key)!.data, t.data), key).toBeLessThan(1e-4);
+      }
     }
-  }, 180_000);
+    expect(readFileSync(join(dir, 'theirs-adalora', 'adapter_config.json'), 'utf8')).toContain('"peft_type": "ADALORA"');
+    expect(readFileSync(join(dir, 'theirs-adalora-lora', 'adapter_config.json'), 'utf8')).toContain('"peft_type": "LORA"');
+  }, 240_000);
 });
 
 describe('peftc build --target', () => {

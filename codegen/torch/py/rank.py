@@ -189,6 +189,24 @@ def whole(x):
     return int(x) if isinstance(x, float) and x.is_integer() else x
 
 
+def adapter_config(text, lora, kept, total):
+    """adapter_config.json of a LoRA part for the ranks the run kept (`kept`: module → indices)."""
+    config = json.loads(text)
+    if config.get('peft_type') == 'ADALORA':
+        return adalora_config(config, lora, kept, total)
+    return lora_config(text, lora, kept)
+
+
+def adalora_config(config, lora, kept, total):
+    """PEFT's AdaLoRA: rank_pattern maps each `<module>.lora_E` to one boolean per initial triplet
+    (true where kept), total_step is the run's steps (at least one budgeting step, as PEFT asks)."""
+    for m in lora['modules']:
+        on = set(kept[m['module']])
+        config['rank_pattern'][m['hf'] + '.lora_E'] = [i in on for i in range(m['rank'])]
+    config['total_step'] = max(total or 0, config['tinit'] + config['tfinal'] + 1)
+    return json.dumps(config, indent=2, sort_keys=True)
+
+
 def lora_config(text, lora, kept):
     """adapter_config.json for the ranks kept (`kept`: module → kept indices), as peftc export writes it:
     selected ranks as plain LoRA of their kept rank, the scale kept through lora_alpha."""
@@ -261,12 +279,13 @@ def exact_regex(names):
 
 
 def select_ranks(entry, t, kept, params):
-    """A selected-rank factor in the file: the kept rows of A (times E) or columns of B."""
+    """A selected-rank factor in the file: the kept rows of A (times E in plain LoRA) or of PEFT's
+    AdaLoRA E (times its `factor`), or the kept columns of B; products in float64, as peftc's."""
     sel = entry['select']
     index = torch.tensor(kept, dtype=torch.long)
     if sel['axis'] == 1:
-        return t[:, index]
-    rows = t[index]
+        return t[:, index].contiguous()
+    rows = t.double()[index].reshape(len(kept), entry['shape'][1]) * sel.get('factor', 1.0)
     if sel.get('scaleBy'):
-        rows = rows * params[sel['scaleBy']].detach().float().cpu()[index].unsqueeze(1)
-    return rows
+        rows = rows * params[sel['scaleBy']].detach().double().cpu()[index].unsqueeze(1)
+    return rows.float().contiguous()

@@ -322,7 +322,7 @@ def trainable_state(model):
 def save_checkpoint(model, opt, step, total, log, args, ranks):
     """OUT/: Hugging Face PEFT adapter folder(s) and trainer_state.pt (to --resume), written whole."""
     os.makedirs(args.out, exist_ok=True)
-    save_hf_peft(model, args.out, ranks)
+    save_hf_peft(model, args.out, ranks, total)
     state = {'step': step, 'total': total, 'trainable': trainable_state(model), 'optimizer': opt.state_dict(), 'log': log,
              'args': {k: v for k, v in vars(args).items() if k not in ('resume', 'stop_at', 'out')}}
     if ranks:
@@ -332,7 +332,7 @@ def save_checkpoint(model, opt, step, total, log, args, ranks):
     os.replace(tmp, os.path.join(args.out, STATE_FILE))
 
 
-def save_hf_peft(model, out, ranks=None):
+def save_hf_peft(model, out, ranks=None, total=None):
     """Each exported part (LoRA, prompt, prefix, bottleneck adapters) as adapter_config.json + weights,
     keyed as Hugging Face PEFT (AdapterHub for bottleneck adapters) names them. Modules with a
     selected rank keep the ranks the run selected (AdaLoRA's E folded into A), as peftc export."""
@@ -346,15 +346,16 @@ def save_hf_peft(model, out, ranks=None):
             value = model.prefix_table() if e['path'] == BUILD.get('prefix_table') else params[e['path']]
             value = value.detach().float().cpu()
             if e.get('select'):
-                index = kept.get(e['path'].rsplit('.lora_', 1)[0], list(range(value.shape[1 - e['select']['axis']])))
-                if index:
+                index = kept.get(e['path'].rsplit('.lora_', 1)[0], list(range(e['shape'][e['select']['axis']])))
+                # Plain LoRA leaves out a module that kept no rank; PEFT's AdaLoRA keeps it, empty.
+                if index or 'of' in e['select']:
                     tensors[e['key']] = rank.select_ranks(e, value, index, params)
                 continue
             tensors[e['key']] = to_file_layout(e, value)
         tmp = os.path.join(folder, part['weights'] + '.tmp')
         safetensors_io.save(tensors, tmp, {'format': 'pt'} if part['format'] == 'hf-peft' else None)
         os.replace(tmp, os.path.join(folder, part['weights']))
-        config = rank.lora_config(part['config'], part['lora'], kept) if kept else part['config']
+        config = rank.adapter_config(part['config'], part['lora'], kept, total) if kept else part['config']
         with open(os.path.join(folder, 'adapter_config.json'), 'w') as f:
             f.write(config)
 
