@@ -4,6 +4,12 @@
 // first, then timed as the median of several single-dispatch submits (each waits for the queue).
 //
 //   npx tsx bench/matmul.ts [--gpu swiftshader,llvmpipe] [--reps 7]
+//   npx tsx bench/matmul.ts --long-k [--gpu llvmpipe] [--reps 5] [--slices 2048,512] [--vocab 50257]
+//
+// With --long-k: GPT-2 small's lm_head products at B = 1 × 128 tokens (V = 50,257, D = 768) as
+// the planner dispatches them, in interleaved rounds: the input gradient dlogits·W (K = V) in the
+// pieces the binding limit alone makes (one long K loop per piece) and with split-K
+// (compiler/lower/split.ts, codegen/wgsl/matmul/tuning.ts LONG_K), and the forward h·Wᵀ (K = D).
 
 import type { AdapterChoice } from '../runtime/webgpu/device.ts';
 import type { Gpu } from '../runtime/webgpu/gpu.ts';
@@ -13,6 +19,8 @@ import { prepareMatmul } from '../runtime/webgpu/matmul.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { gpuFlag } from './model.ts';
 import { matmulCpu, maxScaledError, randomArray } from '../test/webgpu/reference.ts';
+import { type MatmulPiece, splitMatmul } from '../compiler/lower/split.ts';
+import { LONG_K, matmulKernel, matmulKSlice } from '../codegen/wgsl/matmul/index.ts';
 
 interface Case {
   name: string;
@@ -75,9 +83,77 @@ async function timeCase(gpu: Gpu, c: Case, cfg: Config, reps: number): Promise<{
   return { gflops: mm.kernel.flops / (median * 1e6), err };
 }
 
+/** Encodes a split product's pieces, each binding its windows of the whole operands, and returns a timed run. */
+async function piecesRun(gpu: Gpu, pieces: MatmulPiece[], buffers: { a: GPUBuffer; b: GPUBuffer; c: GPUBuffer }): Promise<() => Promise<number>> {
+  const steps: { k: Awaited<ReturnType<Gpu['pipeline']>>; bind: { buffer: GPUBuffer; offset: number; size: number }[]; wg: [number, number, number] }[] = [];
+  for (const p of pieces) {
+    const k = matmulKernel(p.spec, { variant: 'regblock', limits: gpu.info.limits });
+    const range = { a: p.a, b: p.b, c: p.c } as const;
+    const bind = k.bindings.map((n) => ({ buffer: buffers[n as 'a' | 'b' | 'c'], offset: range[n as 'a' | 'b' | 'c'].offset, size: range[n as 'a' | 'b' | 'c'].bytes }));
+    steps.push({ k: await gpu.pipeline(k.wgsl, { label: k.label }), bind, wg: k.workgroups });
+  }
+  return async () => {
+    const t0 = performance.now();
+    const batch = gpu.batch('pieces');
+    for (const s of steps) batch.dispatch(s.k, s.bind, s.wg);
+    await batch.submit();
+    await gpu.sync();
+    return performance.now() - t0;
+  };
+}
+
+/** --long-k: the lm_head products' GFLOP/s, before and after split-K, interleaved. */
+async function longK(choice: AdapterChoice, rounds: number): Promise<void> {
+  const gpu = await openNodeGpu({ adapter: choice });
+  const [R, V, D] = [128, Number(arg('vocab', '50257')), 768];
+  const limit = gpu.info.limits.maxStorageBufferBindingSize;
+  const dgrad: MatmulSpec = { M: R, N: D, K: V };
+  const forward: MatmulSpec = { M: R, N: V, K: D, transB: true };
+  const slice = matmulKSlice(dgrad, 'llvmpipe') ?? LONG_K.slice;
+  const dl = gpu.buffer(randomArray(R * V, 1));
+  const w = gpu.buffer(randomArray(V * D, 2));
+  const h = gpu.buffer(randomArray(R * D, 3));
+  const dh = gpu.buffer(R * D * 4);
+  const logits = gpu.buffer(R * V * 4);
+  const cases = [
+    { name: `dlogits·W [${R}×${V}]·[${V}×${D}], binding pieces only`, flops: 2 * R * V * D, run: await piecesRun(gpu, splitMatmul(dgrad, limit)!, { a: dl, b: w, c: dh }), n: splitMatmul(dgrad, limit)!.length },
+    ...(await Promise.all(
+      (arg('slices', '') ? arg('slices', '').split(',').map(Number) : [slice]).map(async (k) => ({
+        name: `dlogits·W, split-K slices of ${k}`,
+        flops: 2 * R * V * D,
+        run: await piecesRun(gpu, splitMatmul(dgrad, limit, k)!, { a: dl, b: w, c: dh }),
+        n: splitMatmul(dgrad, limit, k)!.length,
+      })),
+    )),
+    { name: `h·Wᵀ [${R}×${D}]·[${V}×${D}]ᵀ (forward)`, flops: 2 * R * V * D, run: await piecesRun(gpu, splitMatmul(forward, limit)!, { a: h, b: w, c: logits }), n: splitMatmul(forward, limit)!.length },
+  ];
+  const times: number[][] = cases.map(() => []);
+  for (const c of cases) await c.run(); // warm-up
+  for (let r = 0; r < rounds; r++) {
+    const line: string[] = [];
+    for (const [i, c] of cases.entries()) {
+      const ms = await c.run();
+      times[i]!.push(ms);
+      line.push(`${(c.flops / ms / 1e6).toFixed(2)}`);
+    }
+    console.log(`round ${r + 1}: ${line.join(' / ')} GFLOP/s`);
+  }
+  console.log(`\n${choice}: ${gpu.info.description}; median of ${rounds} interleaved rounds, load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  for (const [i, c] of cases.entries()) {
+    const t = [...times[i]!].sort((x, y) => x - y);
+    const med = t[Math.floor(t.length / 2)]!;
+    console.log(`${c.name.padEnd(52)} ${c.n} dispatches  ${med.toFixed(0)} ms  ${(c.flops / med / 1e6).toFixed(2)} GFLOP/s`);
+  }
+  gpu.destroy();
+}
+
 async function main(): Promise<void> {
   const adapters = gpuFlag('swiftshader,llvmpipe').split(',') as AdapterChoice[];
   const reps = Number(arg('reps', '7'));
+  if (process.argv.includes('--long-k')) {
+    for (const choice of adapters) await longK(choice, reps);
+    return;
+  }
   for (const choice of adapters) {
     const gpu = await openNodeGpu({ adapter: choice });
     const info = gpu.info;
