@@ -12,6 +12,8 @@ import { initParams } from '../../runtime/init.ts';
 import { parseSafetensors } from '../../runtime/io/safetensors.ts';
 import { loraFactors, subtractFactors, weightOutIn, type DecompositionKind } from '../../runtime/lora-init.ts';
 import { lmTargets } from '../../runtime/targets.ts';
+import { parseGraph } from '../../compiler/ir/parse.ts';
+import { printGraph } from '../../compiler/ir/printer.ts';
 import { graphOfText, tinySet } from '../helpers.ts';
 
 const FIX = resolve(import.meta.dirname, '../fixtures/lora-inits/expected.safetensors');
@@ -78,5 +80,15 @@ describe.each([
     initParams(g, loaded, { seed: 4, skip: new Set([...plain.params.map((p) => p.path), `${probe}.lora_A.weight`]) });
     expect(paramView(loaded, `${probe}.lora_A.weight`).every((v) => v === 0.25)).toBe(true);
     expect(maxDiff(paramView(loaded, `${probe}.weight`), paramView(fresh, `${probe}.weight`))).toBe(0);
+  });
+});
+
+describe('the init rules in the IR text', () => {
+  it('print∘parse∘print is the identity, the rule naming W, its layout, the factor and the scale', () => {
+    const g = graphOfText('import "gpt2.peft"\npeft { lora(rank = 2, alpha = 3, init = pissa) on "c_attn"\n lora(rank = 2, init = olora) on "c_fc" }', tinySet('gpt2'));
+    const text = printGraph(g);
+    expect(text).toContain('init=pissa(h.0.attn.c_attn.weight, in_out, A, 1.5)');
+    expect(text).toContain('init=olora(h.0.mlp.c_fc.weight, in_out, B, 1)');
+    expect(printGraph(parseGraph(text))).toBe(text);
   });
 });
