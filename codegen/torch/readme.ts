@@ -7,8 +7,10 @@ export function readmeMd(t: TorchTarget): string {
   const data = t.defaults.data ? `\`${t.defaults.data}\` (built from the data given to \`peftc build\`${t.seqLen ? `, rows of ${t.seqLen} tokens` : ''})` : 'none: build again with `peftc build --target torch --data FILE`';
   const parts = t.exportParts.map((p) => p.part).join(', ') || 'none';
   const ranked = rankSelection(t.graph) !== null;
-  // A folder of selected ranks holds fixed-rank LoRA: it goes back through the .peft import writes.
-  const back = ranked
+  // Selected ranks saved as plain LoRA (DyLoRA; AdaLoRA that PEFT's ADALORA cannot hold) are fixed
+  // ranks, which the ranked .peft refuses: they go back through the .peft that import writes.
+  const adalora = t.exportParts.some((p) => p.part === 'lora' && p.configText.includes('"peft_type": "ADALORA"'));
+  const back = ranked && !adalora
     ? `    peftc import run/ --emit-peft BASE.peft > fixed.peft   # BASE.peft: the model ${t.source} imports; fixed.peft: the ranks the run kept\n    peftc import run/ --peft fixed.peft -o ckpt/\n    peftc eval fixed.peft --adapter ckpt/ --data FILE`
     : `    peftc import run/ --peft ${t.source} -o ckpt/\n    peftc eval ${t.source} --adapter ckpt/ --data FILE`;
   return `# PyTorch trainer for \`${t.source}\`
