@@ -15,6 +15,7 @@ import { CHECKPOINT_FORMAT, packCheckpoint } from '../../runtime/checkpoint.ts';
 import { readCheckpointDir, writeCheckpointDir } from '../../runtime/checkpoint-node.ts';
 import { CpuExecutor, type Batch } from '../../runtime/cpu/executor.ts';
 import { emitPeft } from '../../runtime/interop/emit-peft.ts';
+import { parseAdapterConfig } from '../../runtime/interop/hf-config.ts';
 import { importAdapters } from '../../runtime/interop/hf-import.ts';
 import { exportCheckpoint, importToCheckpoint, readAdapterFolders } from '../../runtime/interop/interop-node.ts';
 import { hfNameMap } from '../../runtime/interop/names.ts';
@@ -139,5 +140,31 @@ describe('an ADALORA folder as PEFT writes it (scripts/reference/gpt2_adalora.py
     expect(Math.abs(res.loss - getFloat32(expected, 'loss')[0]!)).toBeLessThan(1e-6);
     const want = getFloat32(expected, 'logits');
     expect(Math.max(...Array.from(res.logits.data, (v, i) => Math.abs(v - want[i]!)))).toBeLessThan(2e-6);
+  });
+});
+
+describe('ADALORA configs that do not fit are refused in one line', () => {
+  const c = compilePeft('import "gpt2.peft"\npeft { lora(rank = auto(target = 2, init = 4), alpha = 8) on "c_attn", "c_fc" }', GPT2_FIXTURE, true);
+  const names = hfNameMap(c.graph);
+  const cfg = JSON.parse(readFileSync(join(FIX, 'gpt2-adalora-tiny/adapter/adapter_config.json'), 'utf8')) as Record<string, unknown>;
+  const weights = parseSafetensors(readFileSync(join(FIX, 'gpt2-adalora-tiny/adapter/adapter_model.safetensors')));
+  const attempt = (patch: Record<string, unknown>) => () =>
+    importAdapters(c.graph, names, [{ where: 'ada', config: parseAdapterConfig(JSON.stringify({ ...cfg, ...patch }), 'ada/adapter_config.json'), weights }]);
+  it.each([
+    ['a rank_pattern that is not booleans', { rank_pattern: { 'transformer.h.0.attn.c_attn.lora_E': [1, 0, 1, 1] } }, 'ada/adapter_config.json: an AdaLoRA `rank_pattern` maps each module\'s lora_E to a list of booleans (the kept triplets)'],
+    ['a rank_pattern of another length', { rank_pattern: { 'transformer.h.0.attn.c_attn.lora_E': [true, false] } }, 'ada: rank_pattern `transformer.h.0.attn.c_attn.lora_E` has 2 entries, init_r is 4'],
+    ['a rank_pattern naming another module', { rank_pattern: { 'transformer.h.0.attn.c_proj.lora_E': [true, true, true, true] } }, 'ada: rank_pattern names `transformer.h.0.attn.c_proj.lora_E`, which is not the lora_E of a module it adapts'],
+    ['another init_r', { init_r: 6, rank_pattern: null }, '`h.0.attn.c_attn`: init_r (auto\'s init) is 6 there, 4 in the .peft'],
+    ['a bad deltaT', { deltaT: 0 }, 'ada/adapter_config.json: `deltaT` must be an integer ≥ 1, found 0'],
+  ])('%s', (_, patch, message) => {
+    expect(attempt(patch)).toThrow(message);
+    try {
+      attempt(patch)();
+    } catch (e) {
+      expect((e as Error).message).not.toContain('\n');
+    }
+  });
+  it('the folder as written imports (the weights fit the kept triplets)', () => {
+    expect(attempt({})().size).toBe(12);
   });
 });
