@@ -96,7 +96,7 @@ function productSpec(lw: Lowering, n: Node, rows: number): { spec: MatmulSpec; a
     : { spec: { M: last(ds), N: last(xs), K: rows, transA: true }, a: y, b: x };
 }
 
-/** One product as its dispatches (pieces where an operand is larger than one binding). */
+/** One product as its dispatches (pieces where an operand is larger than one binding, split-K where the backend asks). */
 function emitProduct(lw: Lowering, gr: Group, phase: Phase, spec: MatmulSpec, a: Region, b: Region, c: Region, label: string): void {
   const pieces = productPieces(lw, gr, spec) ?? [{ spec, a: { offset: 0, bytes: a.bytes }, b: { offset: 0, bytes: b.bytes }, c: { offset: 0, bytes: c.bytes } }];
   pieces.forEach((p, i) => {
