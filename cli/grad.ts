@@ -41,8 +41,10 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
   const backend = flags.backend ?? 'cpu';
   if (backend !== 'cpu' && backend !== 'webgpu') throw new UserError(`unknown backend \`${backend}\`; use --backend cpu or webgpu`);
   const store = createStore(g, 'f32');
-  initParams(g, store, { seed: Number(flags.seed ?? 0) });
-  if (flags.init) loadWeights(g, store, await readWeightsFile(flags.init, { allowNonFinite: flags.allowNonfinite ?? false }), { where: flags.init, model: file });
+  // The file's weights first, then the rest initialised: inits that read weights (DoRA's
+  // magnitudes, PiSSA/OLoRA's factors and residual) read the loaded ones.
+  const loaded = flags.init ? loadWeights(g, store, await readWeightsFile(flags.init, { allowNonFinite: flags.allowNonfinite ?? false }), { where: flags.init, model: file }) : new Set<string>();
+  initParams(g, store, { seed: Number(flags.seed ?? 0), skip: loaded });
   const dtype = frozenDtypeOf(flags.frozenDtype);
   if (!dtype || dtype === 'f16') throw new UserError(`--frozen-dtype must be one of ${FROZEN_DTYPES.filter((d) => d !== 'f16').join(', ')}, not \`${flags.frozenDtype}\``);
   // The host store holds the values the quantized base stands for; the GPU stores codes and scales.

@@ -14,7 +14,11 @@ import { loraFactors, subtractFactors, weightOutIn, type DecompositionKind } fro
 import { lmTargets } from '../../runtime/targets.ts';
 import { parseGraph } from '../../compiler/ir/parse.ts';
 import { printGraph } from '../../compiler/ir/printer.ts';
-import { graphOfText, tinySet } from '../helpers.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { peftc } from '../cli/peftc.ts';
+import { EXAMPLES, graphOfText, tinySet } from '../helpers.ts';
 
 const FIX = resolve(import.meta.dirname, '../fixtures/lora-inits/expected.safetensors');
 const CASES: Record<string, [number, number, number, number]> = { tall: [96, 32, 4, 2], wide: [32, 128, 4, 2], square: [32, 32, 8, 0.5] };
@@ -90,5 +94,25 @@ describe('the init rules in the IR text', () => {
     expect(text).toContain('init=pissa(h.0.attn.c_attn.weight, in_out, A, 1.5)');
     expect(text).toContain('init=olora(h.0.mlp.c_fc.weight, in_out, B, 1)');
     expect(printGraph(parseGraph(text))).toBe(text);
+  });
+});
+
+describe('peftc grad --init with init = pissa', () => {
+  it('initialises after loading, so the factors and the residual come from the loaded base: the base model\'s loss', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'peftc-pissa-grad-'));
+    try {
+      const fix = resolve(import.meta.dirname, '../fixtures/gpt2-adalora-tiny');
+      const set = '--set=vocab_size=64,n_positions=16,n_embd=32,n_layer=2,n_head=4';
+      const file = join(dir, 'pissa.peft');
+      writeFileSync(file, `import "${resolve(EXAMPLES, 'gpt2.peft')}"\npeft { lora(rank = 4, alpha = 8, init = pissa) on "c_attn" }\n`);
+      const loss = (peft: string) => {
+        const r = peftc('grad', peft, set, '--init', join(fix, 'base.safetensors'), '--tokens', join(fix, 'tokens.json'), '--out', join(dir, 'g.safetensors'));
+        expect(r.stderr).toBe('');
+        return Number(/loss (\S+)/.exec(r.stdout)![1]);
+      };
+      expect(Math.abs(loss(file) - loss(resolve(EXAMPLES, 'gpt2.peft')))).toBeLessThan(1e-5);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
