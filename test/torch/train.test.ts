@@ -244,6 +244,15 @@ describe('train.py selects ranks as peftc train does', () => {
     expect(res[4]!.rc, res[4]!.stderr).toBe(0);
     expect(losses(logged(res[4]!.stdout))).toEqual(losses(logged(theirs[1]!.stdout)).slice(4));
     expect((logged(res[4]!.stdout) as (Logged & { ranks?: Record<string, number> })[]).find((e) => e.ranks)!.ranks).toEqual(final);
+    // A state whose rank selection names other modules: one line, not a traceback.
+    const bad = join(dir, 'bad-ranks');
+    const fix = runPython(['-c', `import shutil, torch; shutil.copytree(${JSON.stringify(join(dir, 'resumed-adalora'))}, ${JSON.stringify(bad)})
+s = torch.load(${JSON.stringify(join(bad, 'trainer_state.pt'))}); s['ranks']['masks'] = {'h.9.attn.c_attn': torch.ones(12)}; s['step'] = 4
+torch.save(s, ${JSON.stringify(join(bad, 'trainer_state.pt'))})`]);
+    expect(fix.status, fix.stderr).toBe(0);
+    const [badResume] = runTrainMains([{ folder: adaFolder, argv: argv('8', 'bad-ranks', ['--resume', bad]) }]);
+    expect(badResume!.rc).toBe(1);
+    expect(badResume!.stderr.trim()).toBe(`train.py: --resume ${bad}: its rank selection state (masks, scores) does not fit this model`);
     expect(res[5]!.rc).toBe(1);
     expect(res[5]!.stderr.trim()).toBe('train.py: rank = auto(…) needs a budgeting phase: the run has 3 steps, tinit is 1 and tfinal 2; give more --steps or a smaller tinit/tfinal');
 

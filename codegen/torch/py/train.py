@@ -390,7 +390,10 @@ def train(args):
         start, total, log = state['step'], state['total'], state['log']
     ranks = rank_selection(model, total, args)
     if ranks and args.resume and 'ranks' in state:
-        ranks.restore(state['ranks'])
+        try:
+            ranks.restore(state['ranks'])
+        except (KeyError, TypeError, AttributeError, RuntimeError):
+            raise UsageError(f'--resume {args.resume}: its rank selection state (masks, scores) does not fit this model') from None
     if world.rank == 0:
         for skipped in BUILD['export_skipped']:
             print(f'train.py: note: not in the adapter folder (trainer_state.pt keeps it): {skipped}', file=sys.stderr)
