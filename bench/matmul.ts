@@ -4,7 +4,7 @@
 // first, then timed as the median of several single-dispatch submits (each waits for the queue).
 //
 //   npx tsx bench/matmul.ts [--gpu swiftshader,llvmpipe] [--reps 7]
-//   npx tsx bench/matmul.ts --long-k [--gpu llvmpipe] [--reps 5] [--slices 2048,512] [--vocab 50257]
+//   npx tsx bench/matmul.ts --long-k [--gpu llvmpipe] [--reps 5] [--slices 2048,512] [--vocab 50257] [--even-stride]
 //
 // With --long-k: GPT-2 small's lm_head products at B = 1 × 128 tokens (V = 50,257, D = 768) as
 // the planner dispatches them, in interleaved rounds: the input gradient dlogits·W (K = V) in the
@@ -125,6 +125,14 @@ async function longK(choice: AdapterChoice, rounds: number): Promise<void> {
         n: splitMatmul(dgrad, limit, k)!.length,
       })),
     )),
+    // The same product over V − V mod 4 rows: a row stride of dlogits that allows vec4 reads.
+    ...(await (async () => {
+      if (!process.argv.includes('--even-stride')) return [];
+      const V4 = V - (V % 4);
+      const even: MatmulSpec = { M: R, N: D, K: V4 };
+      const pieces = splitMatmul(even, limit, slice)!;
+      return [{ name: `dlogits·W, row stride ${V4}, slices of ${slice}`, flops: 2 * R * V4 * D, run: await piecesRun(gpu, pieces, { a: gpu.buffer(randomArray(R * V4, 4)), b: w, c: dh }), n: pieces.length }];
+    })()),
     { name: `h·Wᵀ [${R}×${D}]·[${V}×${D}]ᵀ (forward)`, flops: 2 * R * V * D, run: await piecesRun(gpu, splitMatmul(forward, limit)!, { a: h, b: w, c: logits }), n: splitMatmul(forward, limit)!.length },
   ];
   const times: number[][] = cases.map(() => []);
