@@ -102,6 +102,12 @@ async function piecesRun(gpu: Gpu, pieces: MatmulPiece[], buffers: { a: GPUBuffe
   };
 }
 
+/** A product's pieces, or the whole product as one piece where it needs no split (a larger binding limit). */
+function piecesOf(spec: MatmulSpec, limit: number, kSlice?: number): MatmulPiece[] {
+  const whole = (elems: number) => ({ offset: 0, bytes: 4 * elems });
+  return splitMatmul(spec, limit, kSlice) ?? [{ spec, a: whole(spec.M * spec.K), b: whole(spec.K * spec.N), c: whole(spec.M * spec.N) }];
+}
+
 /** --long-k: the lm_head products' GFLOP/s, before and after split-K, interleaved. */
 async function longK(choice: AdapterChoice, rounds: number): Promise<void> {
   const gpu = await openNodeGpu({ adapter: choice });
@@ -116,13 +122,13 @@ async function longK(choice: AdapterChoice, rounds: number): Promise<void> {
   const dh = gpu.buffer(R * D * 4);
   const logits = gpu.buffer(R * V * 4);
   const cases = [
-    { name: `dlogits·W [${R}×${V}]·[${V}×${D}], binding pieces only`, flops: 2 * R * V * D, run: await piecesRun(gpu, splitMatmul(dgrad, limit)!, { a: dl, b: w, c: dh }), n: splitMatmul(dgrad, limit)!.length },
+    { name: `dlogits·W [${R}×${V}]·[${V}×${D}], binding pieces only`, flops: 2 * R * V * D, run: await piecesRun(gpu, piecesOf(dgrad, limit), { a: dl, b: w, c: dh }), n: piecesOf(dgrad, limit).length },
     ...(await Promise.all(
       (arg('slices', '') ? arg('slices', '').split(',').map(Number) : [slice]).map(async (k) => ({
         name: `dlogits·W, split-K slices of ${k}`,
         flops: 2 * R * V * D,
-        run: await piecesRun(gpu, splitMatmul(dgrad, limit, k)!, { a: dl, b: w, c: dh }),
-        n: splitMatmul(dgrad, limit, k)!.length,
+        run: await piecesRun(gpu, piecesOf(dgrad, limit, k), { a: dl, b: w, c: dh }),
+        n: piecesOf(dgrad, limit, k).length,
       })),
     )),
     // The same product over V − V mod 4 rows: a row stride of dlogits that allows vec4 reads.
@@ -130,10 +136,10 @@ async function longK(choice: AdapterChoice, rounds: number): Promise<void> {
       if (!process.argv.includes('--even-stride')) return [];
       const V4 = V - (V % 4);
       const even: MatmulSpec = { M: R, N: D, K: V4 };
-      const pieces = splitMatmul(even, limit, slice)!;
+      const pieces = piecesOf(even, limit, slice);
       return [{ name: `dlogits·W, row stride ${V4}, slices of ${slice}`, flops: 2 * R * V4 * D, run: await piecesRun(gpu, pieces, { a: gpu.buffer(randomArray(R * V4, 4)), b: w, c: dh }), n: pieces.length }];
     })()),
-    { name: `h·Wᵀ [${R}×${D}]·[${V}×${D}]ᵀ (forward)`, flops: 2 * R * V * D, run: await piecesRun(gpu, splitMatmul(forward, limit)!, { a: h, b: w, c: logits }), n: splitMatmul(forward, limit)!.length },
+    { name: `h·Wᵀ [${R}×${D}]·[${V}×${D}]ᵀ (forward)`, flops: 2 * R * V * D, run: await piecesRun(gpu, piecesOf(forward, limit), { a: h, b: w, c: logits }), n: piecesOf(forward, limit).length },
   ];
   const times: number[][] = cases.map(() => []);
   for (const c of cases) await c.run(); // warm-up

@@ -54,7 +54,7 @@ export function fitWorkgroup(want: readonly [number, number], limits: MatmulLimi
  * along K, each adding into C in turn (compiler/lower/split.ts). Over a long K, the rows of A and
  * columns of B that the SIMD chunks of one workgroup share no longer stay in the core's cache
  * from one chunk to the next, and the rate falls to half (GPT-2's lm_head input gradient,
- * K = 50,257). SwiftShader's rate does not depend on K (measured: no gain), so it keeps one dispatch.
+ * K = 50,257). SwiftShader runs that product at the forward's rate in one K loop (slices: no gain).
  */
 export const LONG_K = { from: 8192, slice: 2048 };
 
