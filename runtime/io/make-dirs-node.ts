@@ -8,6 +8,8 @@ import { dirname, resolve } from 'node:path';
 export function makeDirs(dir: string): void {
   const missing: string[] = [];
   for (let d = resolve(dir); !existsSync(d); d = dirname(d)) missing.unshift(d);
+  // There, but not a folder: the error mkdir gives for it.
+  if (!missing.length && !statSync(dir).isDirectory()) throw fsError('EEXIST', 'file already exists', dir);
   for (const d of missing) {
     try {
       mkdirSync(d);
@@ -17,4 +19,9 @@ export function makeDirs(dir: string): void {
       throw e;
     }
   }
+}
+
+/** An error shaped as fs reports one (code, path, and the same message). */
+function fsError(code: string, what: string, path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: ${what}, mkdir '${path}'`), { code, path, syscall: 'mkdir' });
 }

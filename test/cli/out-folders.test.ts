@@ -29,6 +29,7 @@ describe('an output folder that cannot be made', () => {
     makeDirs(join(work, 'a/b/c'));
     writeFileSync(join(work, 'file'), 'x');
     expect(() => makeDirs(join(work, 'file/sub'))).toThrow(/ENOTDIR.*file\/sub/);
+    expect(() => makeDirs(join(work, 'file'))).toThrow(`EEXIST: file already exists, mkdir '${join(work, 'file')}'`);
     expect(() => makeDirs(UNMAKEABLE)).toThrow(/ENOENT.*\/proc\/peftc-no-such-folder/);
   });
 
