@@ -74,9 +74,6 @@ export const TORCH_FILES = { model: 'model.py', train: 'train.py', config: 'conf
 export function torchFolder(t: TorchTarget): Map<string, string> {
   const g = t.graph;
   if (g.task !== 'causal_lm' && g.task !== 'classification') throw new CodegenError('validation', `task ${g.task as string} is not supported`, 'model.py');
-  // train.py's optimizer has one learning rate for every parameter.
-  const plus = g.params.find((p) => lrScale(p) !== 1);
-  if (plus) throw new CodegenError('validation', `LoRA+ (lr_ratio, on \`${plus.method!.module}\`) is not supported by the torch target: its train.py steps every parameter at one learning rate`, 'train.py');
   // PiSSA / OLoRA: weights.safetensors would hold the residual base, and the adapters train.py
   // exports would need the initial factors to apply to the original one.
   const residual = g.params.find((p) => p.init.kind === 'pissa' || p.init.kind === 'olora');
@@ -98,6 +95,8 @@ function configJson(t: TorchTarget): Record<string, unknown> {
     vocab: t.vocab,
     inputs: FORWARD_INPUTS.filter((n) => t.graph.inputs[n] !== undefined),
     optimizer: t.optimizer,
+    // LoRA+: the parameters stepped at another rate than the rest (train.py's optimizer groups)
+    lr_scale: Object.fromEntries(t.graph.params.filter((p) => p.partition === 'trainable' && lrScale(p) !== 1).map((p) => [p.path, lrScale(p)])),
     defaults: t.defaults,
     prefix_table: t.graph.prefixTable !== undefined ? (t.prefixTablePath ?? null) : null,
     export: parts.map((p) => ({

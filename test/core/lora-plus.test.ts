@@ -65,13 +65,4 @@ describe('LoRA+ lr_ratio', () => {
     expect(errors('lora(rank = dynamic(max = 4), lr_ratio = 16) on "c_attn"')).toEqual(["LoRA+'s lr_ratio is for a fixed rank; `rank = dynamic(…)` trains its own factors"]);
     expect(errors('lora(rank = 2, lr_ratio = 16) on "wte"')).toEqual([expect.stringContaining("LoRA+'s lr_ratio is not supported on the embedding `wte`")]);
   });
-
-  it('the torch target refuses it in one line (its train.py has one learning rate)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'peftc-loraplus-'));
-    const file = join(dir, 'plus.peft');
-    writeFileSync(file, `import "${resolve(import.meta.dirname, '../../examples/gpt2.peft')}"\npeft { lora(rank = 2, lr_ratio = 16) on "c_attn" }\n`);
-    const r = peftc('build', file, '--target', 'torch', '-o', join(dir, 'out'), `--set=${SET[0]!.replace(/vocab_size=\d+/, 'vocab_size=256')}`);
-    expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toEqual([`peftc: ${file}: LoRA+ (lr_ratio, on \`h.0.attn.c_attn\`) is not supported by the torch target: its train.py steps every parameter at one learning rate`]);
-  });
 });

@@ -246,14 +246,17 @@ def learning_rate(args, step, total):
 
 def make_optimizer(model, args):
     """peftc's optimizer: AdamW (decoupled weight decay) or SGD with momentum (weight decay added
-    to the gradient, as peftc's SGD does), decaying matrices only (biases, norms, vectors are not)."""
+    to the gradient, as peftc's SGD does), decaying matrices only (biases, norms, vectors are not).
+    A group per learning-rate scale too: LoRA+ steps B (and a DoRA magnitude) at lr_ratio × the
+    rate, as Hugging Face PEFT's create_loraplus_optimizer groups them (config.json's lr_scale)."""
     o = BUILD['optimizer']
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {'params': [p for p in trainable if p.dim() >= 2], 'weight_decay': args.weight_decay},
-        {'params': [p for p in trainable if p.dim() < 2], 'weight_decay': 0.0},
-    ]
-    groups = [g for g in groups if g['params']]
+    scales = BUILD.get('lr_scale', {})
+    by_group = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            by_group.setdefault((p.dim() >= 2, scales.get(name, 1.0)), []).append(p)
+    groups = [{'params': ps, 'weight_decay': args.weight_decay if decayed else 0.0, 'lr_scale': scale}
+              for (decayed, scale), ps in sorted(by_group.items(), key=lambda kv: (not kv[0][0], kv[0][1]))]
     if o['kind'] == 'sgd':
         return torch.optim.SGD(groups, lr=args.lr, momentum=o['momentum'])
     return torch.optim.AdamW(groups, lr=args.lr, betas=(o['beta1'], o['beta2']), eps=o['eps'])
@@ -407,7 +410,7 @@ def train(args):
         t0 = time.time()
         lr = learning_rate(args, step, total)
         for g in opt.param_groups:
-            g['lr'] = lr
+            g['lr'] = lr * g.get('lr_scale', 1.0)
         rows = global_batch_index(len(train_rows), step, global_batch, args.seed)
         mine = rows[world.rank * args.batch:(world.rank + 1) * args.batch]
         count = count_targets(train_rows.take(rows)[1]).to(args.device).double()  # of the global batch
