@@ -132,6 +132,8 @@ describe('peftc playground', () => {
     const options = page.locator('.cm-tooltip-autocomplete li');
     await expect.poll(() => options.allInnerTexts(), { timeout: 10_000 }).toEqual(expect.arrayContaining([expect.stringMatching(/^c_fc/), expect.stringMatching(/^c_proj/)]));
     await page.keyboard.type('c_p');
+    // The list filters as the keys arrive (slowly on a busy machine): Enter once c_proj is the one chosen.
+    await expect.poll(() => page.locator('.cm-tooltip-autocomplete li[aria-selected="true"]').allInnerTexts(), { timeout: 10_000 }).toEqual([expect.stringMatching(/^c_proj/)]);
     await page.keyboard.press('Enter');
     await expect.poll(() => page.locator('.cm-content').innerText()).toMatch(/"h\.0\.mlp\.c_proj"/);
     await headline(page, '5,248'); // + LoRA rank 2 on one 256 → 64 projection: 2·256 + 64·2
