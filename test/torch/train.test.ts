@@ -6,7 +6,7 @@
 // with DoRA and embedding LoRA, and with rank selection (DyLoRA's draws, AdaLoRA's masking and
 // final ranks, the adapter `peftc export` writes).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,7 +93,10 @@ describe('train.py', () => {
     const port = String(20000 + Math.floor(Math.random() * 20000));
     const r = runPython(['-m', 'torch.distributed.run', '--redirects', '1', '--tee', '1', '--log_dir', join(dir, 'logs'), '--master_port', port, '--nproc_per_node', '2',
       trainPy, ...trainArgs(['--batch', '2', '--out', join(dir, 'two')])], { timeoutMs: 400_000 });
-    expect(r.status, r.stderr.slice(-2000)).toBe(0);
+    // On failure, the workers' own logs (torchrun keeps their stderr there) say why.
+    const workerLogs = () => readdirSync(join(dir, 'logs'), { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile()).map((e) => `${e.name}: ${readFileSync(join(e.parentPath ?? e.path, e.name), 'utf8').slice(-1000)}`).join('\n');
+    if (r.status !== 0) expect.fail(`torchrun exited with ${r.status}: ${r.stderr.slice(-2000)}\n${workerLogs()}`);
     const two = logged(r.stdout);
     const [a, b] = [losses(one), losses(two)];
     expect(b).toHaveLength(4);
