@@ -3,7 +3,7 @@
 // user would. Usage: npx tsx scripts/results.ts [--steps N] [--backend cpu|webgpu]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -15,13 +15,21 @@ const STEPS = arg('--steps', '100');
 const BACKEND = arg('--backend', 'cpu');
 const COMMON = ['--init', 'examples/tiny-gpt.safetensors', '--data', 'sotu:1990-2021', '--steps', STEPS, '--batch', '16', '--seq', '48', '--lr', '3e-3', '--warmup', '10', '--eval-every', '0', '--eval-rows', '128', '--seed', '1', '--backend', BACKEND, '--json', '--no-baseline'];
 
+/** The LoRA rows on a quantized frozen base (docs/quantization.md), compared below with LoRA's. */
+const QUANT = { int8: 'LoRA, frozen base in int8', nf4: 'LoRA, frozen base in nf4 (QLoRA)' };
+const LORA = 'LoRA (r = 8 on c_attn, c_fc)';
+
 const METHODS: { name: string; file: string; extra: string[] }[] = [
-  { name: 'LoRA (r = 8 on c_attn, c_fc)', file: 'examples/tiny-gpt-lora.peft', extra: [] },
+  { name: LORA, file: 'examples/tiny-gpt-lora.peft', extra: [] },
   { name: 'Adapters (Houlsby, bottleneck 16)', file: 'examples/tiny-gpt-adapter.peft', extra: [] },
   { name: 'Prefix tuning (16, MLP 128)', file: 'examples/tiny-gpt-prefix.peft', extra: [] },
   { name: 'Prompt tuning (16 tokens)', file: 'examples/tiny-gpt-prompt.peft', extra: ['--lr', '3e-2'] },
   { name: 'IA³ (c_attn, mlp.c_proj as feed-forward)', file: 'examples/tiny-gpt-ia3.peft', extra: ['--lr', '1e-2'] },
   { name: 'Full fine-tuning', file: 'examples/tiny-gpt.peft', extra: ['--lr', '1e-3'] },
+  { name: 'DoRA (r = 8 on c_attn, c_fc)', file: 'examples/tiny-gpt-dora.peft', extra: [] },
+  { name: 'LoRA+ (r = 8, B at 16 × the rate)', file: 'examples/tiny-gpt-lora-plus.peft', extra: [] },
+  { name: QUANT.int8, file: 'examples/tiny-gpt-lora.peft', extra: ['--frozen-dtype', 'int8'] },
+  { name: QUANT.nf4, file: 'examples/tiny-gpt-lora.peft', extra: ['--frozen-dtype', 'nf4'] },
 ];
 
 interface Row { name: string; trainable: string; before: number; after: number; stepMs: number; checkpoint: number; adapter: number }
@@ -32,6 +40,7 @@ function peftc(args: string[]) {
   return r.stdout;
 }
 
+const loadBefore = loadavg()[0]!;
 const dir = mkdtempSync(join(tmpdir(), 'peftc-results-'));
 const rows: Row[] = [];
 for (const m of METHODS) {
@@ -55,6 +64,19 @@ for (const m of METHODS) {
   process.stderr.write(`${m.name}: ${evals[0]!.val_loss!.toFixed(4)} → ${evals[evals.length - 1]!.val_loss!.toFixed(4)} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
 }
 
+/** How far LoRA on a quantized base ends from LoRA on the f32 base (the same run otherwise). */
+function quantized(): string {
+  const after = (name: string) => rows.find((r) => r.name === name)?.after;
+  const f32 = after(LORA);
+  const parts = (['int8', 'nf4'] as const).flatMap((d) => {
+    const q = after(QUANT[d]);
+    return q === undefined || f32 === undefined ? [] : [`${d} ${q >= f32 ? '+' : '−'}${(Math.abs(q / f32 - 1) * 100).toFixed(2)} %`];
+  });
+  return `Quantized frozen bases (\`--frozen-dtype\`, the base quantized as bitsandbytes does; the LoRA matrices
+stay f32): LoRA's validation loss after training, against LoRA on the f32 base: ${parts.join(', ')}.
+The "before" column is the quantized base's own loss.`;
+}
+
 const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 const table = [
   '| method | trainable params | val loss before | val loss after | step time | checkpoint (resumable) | saved adapter |',
@@ -70,11 +92,13 @@ examples/README.md). Data: State of the Union addresses 1990–2021 (\`sotu:1990
 tokenizer), ${STEPS} AdamW steps of 16 × 48 tokens, cosine schedule with 10 warm-up steps, seed 1;
 validation loss in nats per byte on 128 held-out rows. Learning rate 3e-3 (prompt tuning 3e-2, IA³ 1e-2,
 full fine-tuning 1e-3). Step time is the mean over the run's steps on the \`${BACKEND}\` backend of
-a shared 2-core machine, so compare rows rather than read absolute numbers. Prefix and prompt
+a shared 2-core machine (load average ${loadBefore.toFixed(1)} at the start of this run and ${loadavg()[0]!.toFixed(1)} at its end), so compare rows run at the same load rather than read absolute numbers. Prefix and prompt
 tuning start above the base's loss: their fresh virtual tokens perturb the model before training;
 IA³ starts at the base (its vectors start at one).
 
 ${table}
+
+${quantized()}
 
 The checkpoint holds the trainable parameters and both AdamW moments (what \`--resume\` needs);
 the saved adapter holds the trainable weights alone, with the prefix MLP replaced by the prefixes
