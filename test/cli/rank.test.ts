@@ -27,9 +27,16 @@ describe('rank = auto(…) from the CLI', () => {
     expect(p.code, p.stderr).toBe(0);
     expect(p.stdout).toMatch(/final_rank=\d+/);
     expect(p.stdout).toMatch(/ranks allocated by rank = auto\(…\): .*; total 16/);
+    // By default PEFT's own AdaLoRA format (a boolean rank_pattern per module); --adalora-as-lora: a plain LoRA.
     const e = peftc('export', join(dir, 'run'), '--format', 'hf-peft', '-o', join(dir, 'hf'));
     expect(e.code, e.stderr).toBe(0);
-    const cfg = JSON.parse(readFileSync(join(dir, 'hf', 'adapter_config.json'), 'utf8')) as { peft_type: string; r: number; rank_pattern: Record<string, number> };
+    const ada = JSON.parse(readFileSync(join(dir, 'hf', 'adapter_config.json'), 'utf8')) as { peft_type: string; rank_pattern: Record<string, boolean[]> };
+    expect(ada.peft_type).toBe('ADALORA');
+    const kept = Object.values(ada.rank_pattern).map((mask) => mask.filter(Boolean).length);
+    expect(kept.reduce((a, b) => a + b, 0)).toBe(16);
+    const l = peftc('export', join(dir, 'run'), '--format', 'hf-peft', '--adalora-as-lora', '-o', join(dir, 'hf-lora'));
+    expect(l.code, l.stderr).toBe(0);
+    const cfg = JSON.parse(readFileSync(join(dir, 'hf-lora', 'adapter_config.json'), 'utf8')) as { peft_type: string; r: number; rank_pattern: Record<string, number> };
     expect(cfg.peft_type).toBe('LORA');
     const ranks = ['h.0.attn.c_attn', 'h.0.mlp.c_fc', 'h.1.attn.c_attn', 'h.1.mlp.c_fc'].map((m) => cfg.rank_pattern[m] ?? cfg.r);
     expect(ranks.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(16); // modules that kept none are left out
