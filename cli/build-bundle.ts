@@ -12,7 +12,7 @@
 // and their arena slots, and attention's geometry (which keys a query sees), shared with the CPU reference.
 import { createRequire } from 'node:module';
 import { relative, resolve } from 'node:path';
-import { build, type Plugin } from 'esbuild';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const STANDALONE = resolve(ROOT, 'runtime/standalone');
@@ -128,23 +128,27 @@ export async function bundleNode(opts: BundleOptions): Promise<Bundle> {
   return { code: r.outputFiles[0]!.text, inputs: inputsOf(r.metafile) };
 }
 
+/**
+ * How a page's script is bundled (the built trainer's page.js, the playground's playground.js):
+ * one minified classic script, which loads from file:// and http:// alike, with its metafile.
+ */
+export const PAGE_SCRIPT = {
+  bundle: true,
+  format: 'iife',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  legalComments: 'none',
+  charset: 'utf8',
+  write: false,
+  metafile: true,
+  logLevel: 'silent',
+  absWorkingDir: ROOT,
+} as const satisfies BuildOptions;
+
 /** The page script as one classic script (it loads from file:// and http:// alike). */
 export async function bundlePage(opts: BundleOptions): Promise<Bundle> {
-  const r = await build({
-    entryPoints: [resolve(STANDALONE, 'page.ts')],
-    bundle: true,
-    format: 'iife',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
-    legalComments: 'none',
-    charset: 'utf8',
-    write: false,
-    metafile: true,
-    logLevel: 'silent',
-    absWorkingDir: ROOT,
-    plugins: [stubs(opts)],
-  });
+  const r = await build({ ...PAGE_SCRIPT, entryPoints: [resolve(STANDALONE, 'page.ts')], plugins: [stubs(opts)] });
   return { code: r.outputFiles[0]!.text, inputs: inputsOf(r.metafile) };
 }
 

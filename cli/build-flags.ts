@@ -1,9 +1,8 @@
 // The flags of `peftc build`, read by both targets (build.ts for WebGPU, build-torch.ts for
 // PyTorch), and the checks both make; a file of its own so neither target imports the other.
-import { existsSync, readdirSync } from 'node:fs';
+// (Their output folder: cli/out-folder.ts.)
 import type { Graph } from '../compiler/ir/types.ts';
 import { sequenceProblem, sequenceRoom } from '../compiler/positions.ts';
-import { makeDirs } from '../runtime/io/make-dirs-node.ts';
 import { UserError } from './errors.ts';
 import { int } from './flags.ts';
 import type { SessionFlags } from './session.ts';
@@ -50,29 +49,4 @@ export function loopSettings(flags: BuildFlags): { steps: number; warmup: number
     seed: Number(flags.seed ?? 0),
     evalRows: int(flags.evalRows ?? '256', '--eval-rows', 1),
   };
-}
-
-/**
- * `-o DIR`: a new or empty folder, or one this target built before (`isBuilt` reads its
- * entries), which the build replaces; anything else is refused rather than written into.
- */
-export function checkOutDir(dir: string, isBuilt: (entries: string[]) => boolean, what: string): void {
-  if (!existsSync(dir)) return;
-  let entries: string[];
-  try {
-    entries = readdirSync(dir);
-  } catch {
-    throw new UserError(`-o ${dir}: not a folder`);
-  }
-  if (entries.length > 0 && !isBuilt(entries)) throw new UserError(`-o ${dir}: the folder exists and is not ${what}; give a new or empty folder`);
-}
-
-/** Creates `-o DIR` (and its parents); a folder that cannot be made is one line naming it. */
-export function outFolder(dir: string): void {
-  try {
-    makeDirs(dir);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new UserError(`-o ${dir}: cannot create ${err.path ?? dir} (${err.code ?? err.message})`);
-  }
 }

@@ -19,7 +19,8 @@ import { loraModules, planExport } from '../runtime/interop/hf-peft.ts';
 import { hfNameMap, type HfNames } from '../runtime/interop/names.ts';
 import { pyDumps } from '../runtime/interop/pyjson.ts';
 import { serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
-import { checkOutDir, loopSettings, outFolder, scheduleOf, sequenceLength, type BuildFlags } from './build-flags.ts';
+import { loopSettings, scheduleOf, sequenceLength, type BuildFlags } from './build-flags.ts';
+import { checkOutDir, outFolder } from './out-folder.ts';
 import { compileFile } from './common.ts';
 import { UserError } from './errors.ts';
 import { int, optimizerFrom } from './flags.ts';
@@ -31,7 +32,7 @@ export async function buildTorchCommand(file: string, flags: BuildFlags): Promis
   const schedule = scheduleOf(flags);
   for (const [flag, v] of [['--kernels', flags.kernels], ['--gpu', flags.gpu]] as const) if (v !== undefined) throw new UserError(`${flag} plans WebGPU kernels; --target torch has none`);
   const B = int(flags.batch, '--batch', 1);
-  checkOutDir(flags.out, (entries) => entries.includes(TORCH_FILES.config) && entries.includes(TORCH_FILES.model), 'a torch trainer built before');
+  checkOutDir(flags.out, (entries) => entries.includes(TORCH_FILES.config) && entries.includes(TORCH_FILES.model), 'the folder exists and is not a torch trainer built before');
   const s = await openSession(file, flags);
   if (!s) return 1;
   const g = s.graph;

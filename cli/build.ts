@@ -21,7 +21,8 @@ import { PAGE_HTML, bundleNode, bundlePage } from './build-bundle.ts';
 import { buildTorchCommand } from './build-torch.ts';
 import { UserError } from './errors.ts';
 import { adapterChoice, frozenF16, int, optimizerFrom } from './flags.ts';
-import { checkOutDir, loopSettings, outFolder, scheduleOf, sequenceLength, type BuildFlags } from './build-flags.ts';
+import { loopSettings, scheduleOf, sequenceLength, type BuildFlags } from './build-flags.ts';
+import { checkOutDir, outFolder } from './out-folder.ts';
 import { openSession, trainingGraph } from './session.ts';
 import { vocabSize } from './tokenizer-choice.ts';
 
@@ -38,7 +39,7 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
   if (kernels !== 'hardware' && kernels !== 'software' && kernels !== 'both') throw new UserError(`--kernels must be hardware, software or both, not \`${kernels}\``);
   if (flags.gpu !== undefined && flags.kernels !== undefined) throw new UserError('--gpu plans for that adapter (and its kind of kernels); leave out --kernels');
   const B = int(flags.batch, '--batch', 1);
-  checkOutDir(flags.out, (entries) => entries.includes(TRAINER_FILES.manifest), 'a built trainer');
+  checkOutDir(flags.out, (entries) => entries.includes(TRAINER_FILES.manifest), 'the folder exists and is not a built trainer');
 
   const s = await openSession(file, flags);
   if (!s) return 1;

@@ -3,14 +3,15 @@
 // the compiler, the language server's features, the partition view, the planner and the WebGPU
 // runtime) and data.js (the examples, the partition view's assets, the tiny GPT's weights and the
 // training text). See docs/playground.md.
-import { makeDirs } from '../runtime/io/make-dirs-node.ts';
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { corpus } from '../runtime/data/corpora-node.ts';
 import { vizAssets } from '../viz/html.ts';
 import type { PlaygroundData } from './playground-data.ts';
 import { UserError } from './errors.ts';
+import { checkOutDir, outFolder } from './out-folder.ts';
+import { PAGE_SCRIPT } from './build-bundle.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SOURCES = resolve(ROOT, 'playground');
@@ -27,8 +28,8 @@ export interface PlaygroundFlags {
 
 export async function playgroundCommand(flags: PlaygroundFlags): Promise<number> {
   const out = flags.out ?? 'peftc-playground';
-  checkOutDir(out);
-  makeFolder(out);
+  checkOutDir(out, (entries) => entries.every((e) => (PLAYGROUND_FILES as readonly string[]).includes(e)), `the folder holds other files than a playground's (${PLAYGROUND_FILES.join(', ')})`);
+  outFolder(out);
   const script = await bundlePlayground();
   const data = playgroundDataJs();
   write(out, 'playground.js', script.code);
@@ -42,18 +43,8 @@ export async function playgroundCommand(flags: PlaygroundFlags): Promise<number>
 /** The page script, and the source files in it (for the test). */
 export async function bundlePlayground(): Promise<{ code: string; inputs: string[] }> {
   const r = await build({
+    ...PAGE_SCRIPT,
     entryPoints: [join(SOURCES, 'main.ts')],
-    bundle: true,
-    format: 'iife',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
-    legalComments: 'none',
-    charset: 'utf8',
-    write: false,
-    metafile: true,
-    logLevel: 'silent',
-    absWorkingDir: ROOT,
     alias: {
       // The language server's features use the protocol's types and enums only.
       'vscode-languageserver': 'vscode-languageserver-types',
@@ -104,29 +95,5 @@ function write(dir: string, name: string, text: string): void {
     renameSync(tmp, path);
   } catch (e) {
     throw new UserError(`-o ${dir}: cannot write ${name} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-}
-
-/** Creates DIR and its missing parents (one level at a time, see makeDirs); a failure names the folder. */
-function makeFolder(dir: string): void {
-  try {
-    makeDirs(dir);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new UserError(`-o ${dir}: cannot create ${err.path ?? dir} (${err.code ?? String(e)})`);
-  }
-}
-
-/** DIR must be new, empty, or a playground written before (its files are replaced). */
-function checkOutDir(dir: string): void {
-  if (!existsSync(dir)) return;
-  let entries: string[];
-  try {
-    entries = readdirSync(dir);
-  } catch {
-    throw new UserError(`-o ${dir}: not a folder`);
-  }
-  if (entries.length > 0 && !entries.every((e) => (PLAYGROUND_FILES as readonly string[]).includes(e))) {
-    throw new UserError(`-o ${dir}: the folder holds other files than a playground's (${PLAYGROUND_FILES.join(', ')}); give a new or empty folder`);
   }
 }

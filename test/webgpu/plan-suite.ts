@@ -24,7 +24,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OptimizerConfig, type TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { buildTrainingGraph } from '../../compiler/training.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
-import type { FloatTensor } from '../../runtime/cpu/tensor.ts';
 import { createStore, type ParamStore } from '../../runtime/arena.ts';
 import { CpuExecutor, type Batch } from '../../runtime/cpu/executor.ts';
 import { Random } from '../../runtime/cpu/random.ts';
@@ -45,8 +44,9 @@ import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { peftc } from '../cli/peftc.ts';
 import { graphOf, graphOfText, tinySet } from '../helpers.ts';
 import { PAD_LENGTHS, PAD_T, paddedBatch } from '../cpu/padding-cases.ts';
+import { TOL, expectGrads, maxAbs, maxDiff } from './compare.ts';
 
-export const TOL = { loss: 1e-5, logits: 1e-5, grad: 5e-5, gradFloor: 1e-6, curve: 1e-5, norm: 1e-4, params: 5e-3, moments: 1e-3 };
+export { TOL, maxDiff } from './compare.ts';
 
 /** Every example, tiny. The PEFT methods the task names first, then full fine-tunes. */
 export const MODELS = [
@@ -83,29 +83,8 @@ export function setup(file: string, seed = 1, extra: string[] = []): { g: Graph;
   return { g, t: buildTrainingGraph(g), store, batch: batchFor(g, rng) };
 }
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
 
-export function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i]! - b[i]!);
-    m = Number.isNaN(d) ? Infinity : Math.max(m, d);
-  }
-  return m;
-}
 
-/** Every gradient within TOL.grad of its tensor's scale, plus a floor from the model's largest gradient. */
-function expectGrads(got: Map<string, FloatTensor>, want: Map<string, FloatTensor>): void {
-  const G = Math.max(...[...want.values()].map((g) => maxAbs(g.data)));
-  for (const [path, g] of want) {
-    expect(maxDiff(got.get(path)!.data, g.data), path).toBeLessThanOrEqual(TOL.grad * maxAbs(g.data) + TOL.gradFloor * G);
-  }
-}
 
 /**
  * `steps` training steps of the GPU executor beside the CPU reference and the host optimizer on

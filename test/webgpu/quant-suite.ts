@@ -23,7 +23,6 @@ import { createStore, type ParamStore } from '../../runtime/arena.ts';
 import { CpuBackend } from '../../runtime/backend.ts';
 import { CpuExecutor, type Batch } from '../../runtime/cpu/executor.ts';
 import { Random } from '../../runtime/cpu/random.ts';
-import type { FloatTensor } from '../../runtime/cpu/tensor.ts';
 import { initParams } from '../../runtime/init.ts';
 import { quantizeFrozen } from '../../runtime/quantize-store.ts';
 import { WebGpuBackend } from '../../runtime/webgpu/backend.ts';
@@ -34,14 +33,9 @@ import { prepareMatmul } from '../../runtime/webgpu/matmul.ts';
 import { createExecutor } from '../../runtime/webgpu/plans.ts';
 import { graphOf, tinySet } from '../helpers.ts';
 import { matmulTolerance } from './adapter-suite.ts';
-import { TOL, batchFor, maxDiff } from './plan-suite.ts';
+import { batchFor } from './plan-suite.ts';
+import { TOL, expectGrads, maxAbs, maxDiff } from './compare.ts';
 import { matmulCpu, maxScaledError, randomArray } from './reference.ts';
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
 
 /** A model with its base initialised and its trainable tensors perturbed (no gradient vanishes). */
 function model(file: string, set: string[], seed = 4): { g: Graph; t: TrainingGraph; store: ParamStore } {
@@ -58,12 +52,6 @@ function copyStore(g: Graph, s: ParamStore): ParamStore {
   r.frozen.data.set(s.frozen.data);
   r.trainable.data.set(s.trainable.data);
   return r;
-}
-
-function expectGrads(got: Map<string, FloatTensor>, want: Map<string, FloatTensor>): void {
-  const G = Math.max(...[...want.values()].map((x) => maxAbs(x.data)));
-  expect(got.size).toBe(want.size);
-  for (const [path, w] of want) expect(maxDiff(got.get(path)!.data, w.data), path).toBeLessThanOrEqual(TOL.grad * maxAbs(w.data) + TOL.gradFloor * G);
 }
 
 /**

@@ -5,20 +5,12 @@
 // A missing adapter fails, never skips.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTrainingGraph } from '../../compiler/training.ts';
-import type { FloatTensor } from '../../runtime/cpu/tensor.ts';
 import { CpuExecutor } from '../../runtime/cpu/executor.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
 import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { createExecutor } from '../../runtime/webgpu/plans.ts';
-import { TOL, maxDiff, setup } from './plan-suite.ts';
-
-const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, x) => Math.max(m, Math.abs(x)), 0);
-
-function expectGrads(got: Map<string, FloatTensor>, want: Map<string, FloatTensor>): void {
-  expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
-  const G = Math.max(...[...want.values()].map((g) => maxAbs(g.data)));
-  for (const [path, g] of want) expect(maxDiff(got.get(path)!.data, g.data), path).toBeLessThanOrEqual(TOL.grad * maxAbs(g.data) + TOL.gradFloor * G);
-}
+import { setup } from './plan-suite.ts';
+import { TOL, expectGrads } from './compare.ts';
 
 let gpu: Gpu;
 beforeAll(async () => {
