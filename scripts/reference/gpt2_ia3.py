@@ -16,7 +16,6 @@ expected.safetensors: loss [1], logits, grad.<name>), computed in float64 from t
 weights, after a self-check (l = 1 is the base model) and a finite-difference check of the
 gradients.
 """
-import json
 import math
 import os
 import sys
@@ -24,8 +23,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-import st_io  # noqa: E402
-from gpt2_lora import CFG, FIXTURES, ROOT, SEED, B, T, f32, gelu_new, init_base, layer_norm, lm_loss, finite_difference_check, max_diffs  # noqa: E402
+from gpt2_lora import CFG, FIXTURES, SEED, B, T, f32, gelu_new, init_base, layer_norm, lm_loss, save_case  # noqa: E402
 
 WRITER = "scripts/reference/gpt2_ia3.py"
 TARGETS = {"attn.c_attn": False, "mlp.c_proj": True}  # module → feed-forward
@@ -65,14 +63,6 @@ def run(base, train, tokens, hf=False):
     return logits, lm_loss(logits, tokens[:, 1:], 0)
 
 
-def evaluate(base, train, tokens, dtype):
-    b = {k: v.to(dtype) for k, v in base.items()}
-    t = {k: v.detach().to(dtype).requires_grad_(True) for k, v in train.items()}
-    logits, loss = run(b, t, tokens)
-    loss.backward()
-    return {"loss": loss.detach().reshape(1), "logits": logits.detach(), **{"grad." + k: v.grad.detach() for k, v in t.items()}}
-
-
 def vectors(gen):
     d, L = CFG["n_embd"], CFG["n_layer"]
     size = {"attn.c_attn": 3 * d, "mlp.c_proj": 4 * d}
@@ -88,22 +78,8 @@ def main() -> None:
     train = vectors(torch.Generator().manual_seed(SEED + 30))
     ones = {k: torch.ones_like(v) for k, v in train.items()}
     assert torch.equal(forward(base, ones, tokens), forward(base, {}, tokens)), "IA³ with l = 1 must be the base model"
-    folder = os.path.join(FIXTURES, "gpt2-ia3-tiny")
-    os.makedirs(folder, exist_ok=True)
-    st_io.save(os.path.join(folder, "weights.safetensors"), {k: v.to(torch.float32) for k, v in {**base, **train}.items()}, {"format": "pt", "writer": WRITER})
-    with open(os.path.join(folder, "tokens.json"), "w") as f:
-        f.write(json.dumps(tokens.tolist()) + "\n")
     peft = {"peft_type": "IA3", "target_modules": ["c_attn", "mlp.c_proj"], "feedforward_modules": ["mlp.c_proj"], "fan_in_fan_out": True}
-    with open(os.path.join(folder, "config.json"), "w") as f:
-        f.write(json.dumps({**CFG, "batch": B, "seq_len": T, "seed": SEED, **peft}, indent=2) + "\n")
-    ref = evaluate(base, train, tokens, torch.float64)
-    finite_difference_check(run, base, train, tokens, ref)
-    diffs = max_diffs(ref, evaluate(base, train, tokens, torch.float32))
-    meta = {"format": "pt", "writer": WRITER, "computed_in": "float64 from the float32 weights, saved as float32",
-            "f32_vs_f64": json.dumps(diffs, sort_keys=True), "torch": torch.__version__}
-    st_io.save(os.path.join(folder, "expected.safetensors"), {k: v.to(torch.float32) for k, v in ref.items()}, meta)
-    worst = max(diffs.items(), key=lambda kv: kv[1])
-    print(f"{os.path.relpath(folder, ROOT)}: loss {float(ref['loss']):.9f}; float32 run differs by ≤ {worst[1]:.2e} ({worst[0]})")
+    save_case(os.path.join(FIXTURES, "gpt2-ia3-tiny"), WRITER, run, base, train, tokens, peft)
 
 
 if __name__ == "__main__":

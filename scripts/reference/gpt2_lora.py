@@ -259,6 +259,26 @@ def finite_difference_check(run, base, train, tokens, grads, hf=False):
 # ---------------------------------------------------------------------------------------------
 
 
+def save_case(folder, writer, run, base, train, tokens, config, check=None):
+    """One fixture of the peftc convention: weights, tokens and config, then the float64 numbers
+    (checked by finite differences, or by `check(ref)`) as expected.safetensors, with how far a
+    float32 run of the same reference lands (the f32_vs_f64 metadata)."""
+    os.makedirs(folder, exist_ok=True)
+    st_io.save(os.path.join(folder, "weights.safetensors"), {k: v.to(torch.float32) for k, v in {**base, **train}.items()}, {"format": "pt", "writer": writer})
+    with open(os.path.join(folder, "tokens.json"), "w") as f:
+        f.write(json.dumps(tokens.tolist()) + "\n")
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        f.write(json.dumps({**CFG, "batch": B, "seq_len": T, "seed": SEED, **config}, indent=2) + "\n")
+    ref = evaluate(run, base, train, tokens, torch.float64)
+    (check or (lambda r: finite_difference_check(run, base, train, tokens, r)))(ref)
+    diffs = max_diffs(ref, evaluate(run, base, train, tokens, torch.float32))
+    meta = {"format": "pt", "writer": writer, "computed_in": "float64 from the float32 weights, saved as float32",
+            "f32_vs_f64": json.dumps(diffs, sort_keys=True), "torch": torch.__version__}
+    st_io.save(os.path.join(folder, "expected.safetensors"), {k: v.to(torch.float32) for k, v in ref.items()}, meta)
+    worst = max(diffs.items(), key=lambda kv: kv[1])
+    print(f"{os.path.relpath(folder, ROOT)}: loss {float(ref['loss']):.9f}; float32 run differs by ≤ {worst[1]:.2e} ({worst[0]})")
+
+
 def write_fixture(folder, run, base, train, tokens, method, hf_differs):
     os.makedirs(folder, exist_ok=True)
     weights = {k: v.to(torch.float32) for k, v in {**base, **train}.items()}

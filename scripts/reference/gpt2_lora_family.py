@@ -19,7 +19,6 @@ config.json, expected.safetensors: loss [1], logits, grad.<name>), computed in f
 float32 weights, after a finite-difference check of the gradients and a self-check (zero B is the
 base model).
 """
-import json
 import math
 import os
 import sys
@@ -27,8 +26,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-import st_io  # noqa: E402
-from gpt2_lora import CFG, FIXTURES, ROOT, SEED, STD, B, T, f32, gelu_new, init_base, layer_norm, lm_loss, finite_difference_check, max_diffs  # noqa: E402
+from gpt2_lora import CFG, FIXTURES, SEED, STD, B, T, f32, gelu_new, init_base, layer_norm, lm_loss, finite_difference_check, save_case  # noqa: E402
 
 R, ALPHA = 4, 8
 SCALE = ALPHA / R
@@ -94,14 +92,6 @@ def run(base, train, tokens, hf=False):
     return logits, lm_loss(logits, tokens[:, 1:], 0)
 
 
-def evaluate(base, train, tokens, dtype):
-    b = {k: v.to(dtype) for k, v in base.items()}
-    t = {k: v.detach().to(dtype).requires_grad_(True) for k, v in train.items()}
-    logits, loss = run(b, t, tokens)
-    loss.backward()
-    return {"loss": loss.detach().reshape(1), "logits": logits.detach(), **{"grad." + k: v.grad.detach() for k, v in t.items()}}
-
-
 def linear_lora(gen):
     d, L = CFG["n_embd"], CFG["n_layer"]
     sizes = {"attn.c_attn": (d, 3 * d), "attn.c_proj": (d, d), "mlp.c_fc": (d, 4 * d), "mlp.c_proj": (4 * d, d)}
@@ -146,21 +136,16 @@ def write_fixture(name, base, train, tokens, peft_config):
     for k in [k for k in zero if k.endswith(".lora_magnitude_vector")]:  # DoRA starts at m = ‖W‖
         zero[k] = torch.linalg.norm(base[k.replace("lora_magnitude_vector", "weight")].T, dim=1)
     assert torch.allclose(forward(base, zero, tokens), forward(base, {}, tokens), atol=1e-12, rtol=0), "LoRA at its init must be the base model"
-    st_io.save(os.path.join(folder, "weights.safetensors"), {k: v.to(torch.float32) for k, v in {**base, **train}.items()}, {"format": "pt", "writer": WRITER})
-    with open(os.path.join(folder, "tokens.json"), "w") as f:
-        f.write(json.dumps(tokens.tolist()) + "\n")
-    with open(os.path.join(folder, "config.json"), "w") as f:
-        f.write(json.dumps({**CFG, "batch": B, "seq_len": T, "seed": SEED, "r": R, "lora_alpha": ALPHA, **peft_config}, indent=2) + "\n")
-    ref = evaluate(base, train, tokens, torch.float64)
-    FROZEN_NORMS.update(SEEN_NORMS)
-    finite_difference_check(run, base, train, tokens, ref)
-    FROZEN_NORMS.clear()
-    diffs = max_diffs(ref, evaluate(base, train, tokens, torch.float32))
-    meta = {"format": "pt", "writer": WRITER, "computed_in": "float64 from the float32 weights, saved as float32",
-            "f32_vs_f64": json.dumps(diffs, sort_keys=True), "torch": torch.__version__}
-    st_io.save(os.path.join(folder, "expected.safetensors"), {k: v.to(torch.float32) for k, v in ref.items()}, meta)
-    worst = max(diffs.items(), key=lambda kv: kv[1])
-    print(f"{os.path.relpath(folder, ROOT)}: loss {float(ref['loss']):.9f}; float32 run differs by ≤ {worst[1]:.2e} ({worst[0]})")
+    save_case(folder, WRITER, run, base, train, tokens, {"r": R, "lora_alpha": ALPHA, **peft_config}, check=frozen_norm_check(base, train, tokens))
+
+
+def frozen_norm_check(base, train, tokens):
+    """The finite-difference check with DoRA's norms held at their values (PEFT detaches them)."""
+    def check(ref):
+        FROZEN_NORMS.update(SEEN_NORMS)
+        finite_difference_check(run, base, train, tokens, ref)
+        FROZEN_NORMS.clear()
+    return check
 
 
 def main() -> None:
