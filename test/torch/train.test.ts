@@ -6,6 +6,7 @@
 // with DoRA and embedding LoRA, and with rank selection (DyLoRA's draws, AdaLoRA's masking and
 // final ranks, the adapter `peftc export` writes).
 import { spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -39,6 +40,18 @@ interface Logged {
 /** The JSON lines of a run (torchrun prefixes each worker's lines with `[defaultN]:`). */
 function logged(stdout: string): Logged[] {
   return stdout.split('\n').map((l) => l.slice(l.indexOf('{'))).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Logged);
+}
+
+/** A TCP port nothing listens on: the one the system gives a server bound to port 0. */
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => done(port));
+    });
+  });
 }
 
 const losses = (log: Logged[]) => log.filter((e) => e.loss !== undefined).map((e) => e.loss!);
@@ -87,10 +100,12 @@ describe('train.py', () => {
     [seqAll, seq8] = res.slice(4).map((r) => logged(r.stdout)) as [Logged[], Logged[]];
   }, 90_000);
 
-  it('2 processes under torchrun (gloo) take the steps of 1 process with the same global batch; the adapter reads back into peftc', () => {
+  it('2 processes under torchrun (gloo) take the steps of 1 process with the same global batch; the adapter reads back into peftc', async () => {
     expect(losses(one)).toHaveLength(4);
     // Debian's torch 1.13 on Python 3.11 mis-parses torchrun's default --redirects/--tee "0": name them.
-    const port = String(20000 + Math.floor(Math.random() * 20000));
+    // A port the system says is free now (a random one could be an ephemeral port in use, and the
+    // rendezvous then waits for ever).
+    const port = String(await freePort());
     const r = runPython(['-m', 'torch.distributed.run', '--redirects', '1', '--tee', '1', '--log_dir', join(dir, 'logs'), '--master_port', port, '--nproc_per_node', '2',
       trainPy, ...trainArgs(['--batch', '2', '--out', join(dir, 'two')])], { timeoutMs: 400_000 });
     // On failure, the workers' own logs (torchrun keeps their stderr there) say why.
