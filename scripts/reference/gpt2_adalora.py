@@ -95,10 +95,9 @@ def main() -> None:
         for part, t in (("lora_A", A), ("lora_E", E), ("lora_B", B_)):
             tensors[f"base_model.model.transformer.{key}.{part}"] = t.to(torch.float32).contiguous()
     st_io.save(os.path.join(folder, "adapter", "adapter_model.safetensors"), tensors, {"format": "pt"})
-    fam.conv1d = conv1d  # the family's GPT-2 forward, with AdaLoRA's layers
     b64 = {k: v.to(torch.float64) for k, v in base.items()}
     a64 = {k: tuple(t.to(torch.float64) for t in v) for k, v in ada.items()}
-    logits = fam.forward(b64, a64, tokens)
+    logits = fam.forward(b64, a64, tokens, conv=conv1d)  # the family's GPT-2, with AdaLoRA's layers
     loss = lm_loss(logits, tokens[:, 1:], 0)
     st_io.save(os.path.join(folder, "expected.safetensors"), {"loss": loss.reshape(1).to(torch.float32), "logits": logits.to(torch.float32)},
                {"writer": WRITER, "computed_in": "float64 from the float32 tensors", "torch": torch.__version__})

@@ -16,14 +16,14 @@ expected.safetensors: loss [1], logits, grad.<name>), computed in float64 from t
 weights, after a self-check (l = 1 is the base model) and a finite-difference check of the
 gradients.
 """
-import math
 import os
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from gpt2_lora import CFG, FIXTURES, SEED, B, T, f32, gelu_new, init_base, layer_norm, lm_loss, save_case  # noqa: E402
+import gpt2_lora_family as fam  # noqa: E402
+from gpt2_lora import CFG, FIXTURES, SEED, B, T, f32, init_base, lm_loss, save_case  # noqa: E402
 
 WRITER = "scripts/reference/gpt2_ia3.py"
 TARGETS = {"attn.c_attn": False, "mlp.c_proj": True}  # module → feed-forward
@@ -39,23 +39,8 @@ def conv1d(p, ia3, name, x):
 
 
 def forward(p, ia3, tokens):
-    d, H, L = CFG["n_embd"], CFG["n_head"], CFG["n_layer"]
-    hd = d // H
-    nb, S = tokens.shape
-    x = p["wte.weight"][tokens] + p["wpe.weight"][torch.arange(S)]
-    causal = torch.ones(S, S, dtype=torch.bool).tril()
-    heads = lambda t: t.view(nb, S, H, hd).transpose(1, 2)  # noqa: E731
-    for i in range(L):
-        h = f"h.{i}."
-        a = layer_norm(x, p[h + "ln_1.weight"], p[h + "ln_1.bias"])
-        q, k, v = (heads(t) for t in conv1d(p, ia3, h + "attn.c_attn", a).split(d, dim=-1))
-        scores = ((q @ k.transpose(-1, -2)) / math.sqrt(hd)).masked_fill(~causal, float("-inf"))
-        y = (scores.softmax(-1) @ v).transpose(1, 2).reshape(nb, S, d)
-        x = x + conv1d(p, ia3, h + "attn.c_proj", y)
-        m = layer_norm(x, p[h + "ln_2.weight"], p[h + "ln_2.bias"])
-        x = x + conv1d(p, ia3, h + "mlp.c_proj", gelu_new(conv1d(p, ia3, h + "mlp.c_fc", m)))
-    x = layer_norm(x, p["ln_f.weight"], p["ln_f.bias"])
-    return x @ p["wte.weight"].T
+    """The family's GPT-2 (gpt2_lora_family.py) with IA³'s Conv1D."""
+    return fam.forward(p, ia3, tokens, conv=conv1d)
 
 
 def run(base, train, tokens, hf=False):

@@ -67,7 +67,10 @@ def embed(p, lora, tokens):
     return e
 
 
-def forward(p, lora, tokens):
+def forward(p, lora, tokens, conv=None):
+    """GPT-2 over `p`, each Conv1D through `conv` (default: this file's LoRA/DoRA layer; the IA³ and
+    AdaLoRA references pass their own), the token embedding through LoRA's when `lora` has it."""
+    conv1d_ = conv or conv1d
     d, H, L = CFG["n_embd"], CFG["n_head"], CFG["n_layer"]
     hd = d // H
     nb, S = tokens.shape
@@ -77,12 +80,12 @@ def forward(p, lora, tokens):
     for i in range(L):
         h = f"h.{i}."
         a = layer_norm(x, p[h + "ln_1.weight"], p[h + "ln_1.bias"])
-        q, k, v = (heads(t) for t in conv1d(p, lora, h + "attn.c_attn", a).split(d, dim=-1))
+        q, k, v = (heads(t) for t in conv1d_(p, lora, h + "attn.c_attn", a).split(d, dim=-1))
         scores = ((q @ k.transpose(-1, -2)) / math.sqrt(hd)).masked_fill(~causal, float("-inf"))
         y = (scores.softmax(-1) @ v).transpose(1, 2).reshape(nb, S, d)
-        x = x + conv1d(p, lora, h + "attn.c_proj", y)
+        x = x + conv1d_(p, lora, h + "attn.c_proj", y)
         m = layer_norm(x, p[h + "ln_2.weight"], p[h + "ln_2.bias"])
-        x = x + conv1d(p, lora, h + "mlp.c_proj", gelu_new(conv1d(p, lora, h + "mlp.c_fc", m)))
+        x = x + conv1d_(p, lora, h + "mlp.c_proj", gelu_new(conv1d_(p, lora, h + "mlp.c_fc", m)))
     x = layer_norm(x, p["ln_f.weight"], p["ln_f.bias"])
     return x @ p["wte.weight"].T  # the tied head reads the base table
 
