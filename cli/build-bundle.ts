@@ -17,6 +17,9 @@ import { build, type BuildOptions, type Plugin } from 'esbuild';
 const ROOT = resolve(import.meta.dirname, '..');
 const STANDALONE = resolve(ROOT, 'runtime/standalone');
 
+/** What every bundle here shares: one file in memory, with its metafile (the inputs are checked). */
+const BUNDLE = { bundle: true, legalComments: 'none', charset: 'utf8', write: false, metafile: true, logLevel: 'silent', absWorkingDir: ROOT } as const satisfies BuildOptions;
+
 /** The only files under compiler/ a trainer bundle may contain: layout and constants, no planner. */
 export const BUNDLE_COMPILER_FILES = [
   'compiler/lower/memory.ts',
@@ -111,18 +114,12 @@ function inputsOf(metafile: { inputs: Record<string, unknown> }): string[] {
 export async function bundleNode(opts: BundleOptions): Promise<Bundle> {
   const r = await build({
     entryPoints: [resolve(STANDALONE, 'node-main.ts')],
-    bundle: true,
     format: 'esm',
     platform: 'node',
     target: 'node20',
     // Packages written as CommonJS call require(); an ES module has none of its own.
     banner: { js: "import { createRequire as __peftcRequire } from 'node:module';\nconst require = __peftcRequire(import.meta.url);" },
-    legalComments: 'none',
-    charset: 'utf8',
-    write: false,
-    metafile: true,
-    logLevel: 'silent',
-    absWorkingDir: ROOT,
+    ...BUNDLE,
     plugins: [stubs(opts), webgpuLoader()],
   });
   return { code: r.outputFiles[0]!.text, inputs: inputsOf(r.metafile) };
@@ -133,17 +130,11 @@ export async function bundleNode(opts: BundleOptions): Promise<Bundle> {
  * one minified classic script, which loads from file:// and http:// alike, with its metafile.
  */
 export const PAGE_SCRIPT = {
-  bundle: true,
+  ...BUNDLE,
   format: 'iife',
   platform: 'browser',
   target: 'es2022',
   minify: true,
-  legalComments: 'none',
-  charset: 'utf8',
-  write: false,
-  metafile: true,
-  logLevel: 'silent',
-  absWorkingDir: ROOT,
 } as const satisfies BuildOptions;
 
 /** The page script as one classic script (it loads from file:// and http:// alike). */

@@ -21,16 +21,10 @@ import { createExecutor } from '../../runtime/webgpu/plans.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
 import { peftc } from '../cli/peftc.ts';
 import { EXAMPLES, graphOf } from '../helpers.ts';
+import { maxDiff } from './gpt2-fixture.ts';
 
 const DIR = resolve(import.meta.dirname, '../fixtures/bert-exact-tiny');
 const SET = ['vocab_size=64,hidden_size=32,num_hidden_layers=2,num_attention_heads=4,intermediate_size=64,max_position_embeddings=16,num_labels=3'];
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 describe('examples/bert.peft', () => {
   it('is BertForSequenceClassification: 109,483,778 parameters with 2 labels', () => {

@@ -19,16 +19,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { peftc } from '../cli/peftc.ts';
 import { EXAMPLES, graphOfText, tinySet } from '../helpers.ts';
+import { maxDiff } from './gpt2-fixture.ts';
 
 const FIX = resolve(import.meta.dirname, '../fixtures/lora-inits/expected.safetensors');
 const CASES: Record<string, [number, number, number, number]> = { tall: [96, 32, 4, 2], wide: [32, 128, 4, 2], square: [32, 32, 8, 0.5] };
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 describe('PiSSA and OLoRA factors against PyTorch (float64)', () => {
   const ref = parseSafetensors(readFileSync(FIX));
