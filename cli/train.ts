@@ -23,6 +23,8 @@ import { frozenDtype, int, num, optimizerFrom } from './flags.ts';
 import { openBackend, openSession, trainingGraph, type SessionFlags } from './session.ts';
 import { vocabSize } from './tokenizer-choice.ts';
 import { FROZEN_DTYPE_SETTING } from './fine-tune.ts';
+import { RECOMPUTE_SETTING, resumeChoices } from './resume-settings.ts';
+import { recomputeOf } from '../compiler/autodiff/recompute.ts';
 import { sequenceProblem, sequenceRoom } from '../compiler/positions.ts';
 
 export interface TrainFlags extends SessionFlags {
@@ -61,6 +63,11 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     flags.seed ??= String(resumed.state.seed);
     if (!flags.init && resumed.state.base) flags.init = resumed.state.base;
     if (!flags.set?.length && resumed.state.set.length) flags.set = resumed.state.set;
+    // …and the step as it was planned and stored: --recompute and --frozen-dtype, unless given again.
+    const chosen = resumeChoices(flags.resume!, resumed.state, flags);
+    for (const n of chosen.notes) process.stderr.write(`peftc: note: ${n}\n`);
+    if (chosen.recompute !== undefined) flags.recompute = chosen.recompute;
+    if (chosen.frozenDtype !== undefined) flags.frozenDtype = chosen.frozenDtype;
   }
   const { data: dataSpec, valid } = dataOf(flags, resumed);
   const s = await openSession(file, { ...flags, seed: flags.seed ?? '0' });
@@ -103,7 +110,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     format: CHECKPOINT_FORMAT,
     step,
     seed: Number(flags.seed ?? '0'),
-    settings: { eval_rows: flags.evalRows ?? '256', data: dataSpec, valid: valid ?? null, steps, batch: batcher.batchSize, seq: seqLen, lr: opt.lr, schedule: flags.schedule, warmup: Number(flags.warmup), optimizer: opt.kind, weight_decay: opt.weightDecay, clip: opt.clipNorm, backend: backend.name, tokenizer: s.tokenizer.name, [FROZEN_DTYPE_SETTING]: frozenDtype(flags.frozenDtype), full: flags.full ?? false, ...frozenSetting(s.frozen), ...labelNamesSetting(data.stringLabels) },
+    settings: { eval_rows: flags.evalRows ?? '256', data: dataSpec, valid: valid ?? null, steps, batch: batcher.batchSize, seq: seqLen, lr: opt.lr, schedule: flags.schedule, warmup: Number(flags.warmup), optimizer: opt.kind, weight_decay: opt.weightDecay, clip: opt.clipNorm, backend: backend.name, tokenizer: s.tokenizer.name, [FROZEN_DTYPE_SETTING]: frozenDtype(flags.frozenDtype), [RECOMPUTE_SETTING]: recomputeOf(g), full: flags.full ?? false, ...frozenSetting(s.frozen), ...labelNamesSetting(data.stringLabels) },
     source: { entry: file, files: s.sources },
     set: flags.set ?? [],
     base: flags.init ?? null,
