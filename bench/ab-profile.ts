@@ -8,7 +8,7 @@
 //   npx tsx bench/ab-profile.ts --base ../base [--gpu swiftshader] [--method lora|full] [--reps 5]
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { AdapterChoice } from '../runtime/webgpu/device.ts';
+import type { GpuChoice } from '../runtime/webgpu/device.ts';
 import type { GpuExecutor } from '../runtime/webgpu/executor.ts';
 import type { Gpu } from '../runtime/webgpu/gpu.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
@@ -16,13 +16,13 @@ import * as model from './model.ts';
 
 const base = resolve(model.flag('base', ''));
 if (!model.flag('base', '')) throw new Error('--base <path of the checkout to compare with> is required');
-const adapter = model.gpuFlag('swiftshader') as AdapterChoice;
+const choice = model.gpuFlag('swiftshader') as GpuChoice;
 const method = model.flag('method', 'lora') as model.Method;
 const reps = Number(model.flag('reps', '5'));
 
 type Executor = Pick<GpuExecutor, 'profile'>;
 const baseModel = (await import(`${base}/bench/model.ts`)) as typeof model;
-const gpu = await openNodeGpu({ adapter });
+const gpu = await openNodeGpu({ gpu: choice });
 const family = (kernel: string): string => kernel.replace(/_\d.*$/, '').replace(/_\[.*$/, '').replace(/_wg$/, '');
 const median = (xs: number[] = []): number => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : 0);
 
@@ -53,7 +53,7 @@ for (let r = 0; r < reps; r++) {
   }
 }
 const [old, now] = trees as [(typeof trees)[0], (typeof trees)[0]];
-console.log(`${adapter}, ${method} step: ms per step summed over dispatches, median of ${reps} interleaved rounds (base ${base})`);
+console.log(`${choice}, ${method} step: ms per step summed over dispatches, median of ${reps} interleaved rounds (base ${base})`);
 console.log(`${'kernel family'.padEnd(36)} ${'base'.padStart(8)} ${'this'.padStart(8)}`);
 console.log(`${'total'.padEnd(36)} ${median(old.totals).toFixed(1).padStart(8)} ${median(now.totals).toFixed(1).padStart(8)}`);
 const names = [...new Set([...old.families.keys(), ...now.families.keys()])];

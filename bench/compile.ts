@@ -16,12 +16,12 @@ import { wgslBackend } from '../codegen/wgsl/backend.ts';
 import { DEFAULT_CAPS } from '../codegen/wgsl/caps.ts';
 import { summarize } from '../compiler/params.ts';
 import { nodeHost } from '../cli/node-host.ts';
-import type { AdapterCaps } from '../codegen/wgsl/types.ts';
+import type { GpuCaps } from '../codegen/wgsl/types.ts';
 
 const file = resolve(import.meta.dirname, '../examples/gpt2-lora.peft');
 const set = ['n_embd=1600,n_layer=48,n_head=25'];
 const DIMS = { B: 8, T: 128 };
-const CAPS: AdapterCaps = { ...DEFAULT_CAPS, limits: { ...DEFAULT_CAPS.limits, maxStorageBufferBindingSize: 2 ** 31 - 4, maxBufferSize: 2 ** 40 } };
+const CAPS: GpuCaps = { ...DEFAULT_CAPS, limits: { ...DEFAULT_CAPS.limits, maxStorageBufferBindingSize: 2 ** 31 - 4, maxBufferSize: 2 ** 40 } };
 
 /** Cumulative milliseconds from the start to the end of each stage. */
 interface Stages {

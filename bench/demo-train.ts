@@ -17,7 +17,7 @@ import { initParams } from '../runtime/init.ts';
 import { loadInit } from '../runtime/interop/hf-weights-node.ts';
 import { train, validate } from '../runtime/trainer.ts';
 import { WebGpuBackend } from '../runtime/webgpu/backend.ts';
-import type { AdapterChoice } from '../runtime/webgpu/device.ts';
+import type { GpuChoice } from '../runtime/webgpu/device.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 
 const arg = (name: string, dflt: string) => {
@@ -36,7 +36,7 @@ const loaded = (await loadInit(resolve(root, arg('--init', 'examples/tiny-gpt.sa
 initParams(g, store, { seed: 1, skip: loaded });
 const data = loadDataset({ data: arg('--data', 'sotu:1990-2021'), task: g.task, tokenizer: tokenizerByName('byte'), seqLen: seq });
 const batcher = new Batcher(data, { batchSize: batch, promptLength: g.promptLength, seed: 1, validRows: 128 });
-const backend: Backend = arg('--backend', 'cpu') === 'cpu' ? new CpuBackend(t, store) : new WebGpuBackend(await openNodeGpu({ adapter: arg('--gpu', 'auto') as AdapterChoice }), t, store);
+const backend: Backend = arg('--backend', 'cpu') === 'cpu' ? new CpuBackend(t, store) : new WebGpuBackend(await openNodeGpu({ gpu: arg('--gpu', 'auto') as GpuChoice }), t, store);
 
 const before = await validate(backend, batcher.validationBatches());
 const times: number[] = [];

@@ -26,7 +26,7 @@ import { initParams } from '../runtime/init.ts';
 import { servingGraph } from '../runtime/multi/set.ts';
 import { WebGpuBackend } from '../runtime/webgpu/backend.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
-import type { AdapterChoice } from '../runtime/webgpu/device.ts';
+import type { GpuChoice } from '../runtime/webgpu/device.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -95,7 +95,7 @@ async function onGpu(decoder: GpuDecoder, ctx: number): Promise<{ prefillMs: num
 
 if (arg('backend', 'cpu') === 'webgpu') {
   const out: { context: number; cache_ms_per_token: number; cache_cpu_ms_per_token: number; prefill_ms: number }[] = [];
-  const gpu = await openNodeGpu({ adapter: arg('gpu', 'llvmpipe') as AdapterChoice });
+  const gpu = await openNodeGpu({ gpu: arg('gpu', 'llvmpipe') as GpuChoice });
   const decoder = new GpuDecoder(new WebGpuBackend(gpu, servingGraph(g), store));
   decoder.reserve(1, g.promptLength + Math.max(...contexts) + tokens + 1);
   for (const ctx of contexts) {

@@ -17,7 +17,7 @@ import { CpuBackend } from '../runtime/backend.ts';
 import type { Batch } from '../runtime/cpu/executor.ts';
 import { Random } from '../runtime/cpu/random.ts';
 import { lmTargets } from '../runtime/targets.ts';
-import type { AdapterChoice } from '../runtime/webgpu/device.ts';
+import type { GpuChoice } from '../runtime/webgpu/device.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { createExecutor } from '../runtime/webgpu/plans.ts';
 import type { BlasChoice } from './peers/blas.ts';
@@ -62,7 +62,7 @@ export interface Gpt2sResult {
 /** One batch size and what runs at it (besides PyTorch): WebGPU adapters, and the CPU backend or not. */
 export interface Gpt2sPlanEntry {
   B: number;
-  adapters: AdapterChoice[];
+  gpus: GpuChoice[];
   cpu: boolean;
 }
 
@@ -76,7 +76,7 @@ export function parseGpt2sPlan(text: string): Gpt2sPlanEntry[] {
     const B = Number(b);
     if (!Number.isInteger(B) || B < 1) throw new Error(`gpt2s plan: \`${part}\` does not start with a batch size (e.g. 1:llvmpipe,cpu)`);
     const names = who.split(',').filter(Boolean);
-    return { B, adapters: names.filter((n) => n !== 'cpu') as AdapterChoice[], cpu: names.includes('cpu') };
+    return { B, gpus: names.filter((n) => n !== 'cpu') as GpuChoice[], cpu: names.includes('cpu') };
   });
 }
 
@@ -134,18 +134,18 @@ async function runners(t: TrainingGraph, batch: Batch, o: Gpt2sOptions, at: Gpt2
   const out: Live[] = [];
   const live = (name: string, description: string, setupMs: number, step: Live['step'], close: () => void) =>
     out.push({ name, description, setupMs, step, close, times: [], losses: [], first: 0 });
-  for (const adapter of at.adapters) {
+  for (const choice of at.gpus) {
     try {
-      const gpu = await openNodeGpu({ adapter });
+      const gpu = await openNodeGpu({ gpu: choice });
       const t0 = performance.now();
       const exec = await createExecutor(gpu, t, { B, T }, { store: benchStore(t.graph) });
-      live(adapter, `${gpu.info.description} (${gpu.info.backend})`, performance.now() - t0, async () => ({ loss: (await exec.step(batch)).loss }), () => {
+      live(choice, `${gpu.info.description} (${gpu.info.backend})`, performance.now() - t0, async () => ({ loss: (await exec.step(batch)).loss }), () => {
         exec.destroy();
         gpu.destroy();
       });
     } catch (e) {
-      errors.push(`${adapter}: ${(e as Error).message}`);
-      log(`${adapter} did not start: ${(e as Error).message}`);
+      errors.push(`${choice}: ${(e as Error).message}`);
+      log(`${choice} did not start: ${(e as Error).message}`);
     }
   }
   if (at.cpu) {

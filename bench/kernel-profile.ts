@@ -10,18 +10,18 @@
 // only": what one plan dispatches beyond the other (by dispatch count per family).
 import type { GpuExecutor } from '../runtime/webgpu/executor.ts';
 import { createExecutor } from '../runtime/webgpu/plans.ts';
-import type { AdapterChoice } from '../runtime/webgpu/device.ts';
+import type { GpuChoice } from '../runtime/webgpu/device.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { benchBatch, benchStore, benchTraining, BATCH, flag, gpuFlag, type Method } from './model.ts';
 
-const adapters = gpuFlag('swiftshader,llvmpipe').split(',').filter(Boolean) as AdapterChoice[];
+const choices = gpuFlag('swiftshader,llvmpipe').split(',').filter(Boolean) as GpuChoice[];
 const reps = Number(flag('reps', '5'));
 const top = Number(flag('top', '14'));
 const family = (kernel: string): string => kernel.replace(/_\d.*$/, '').replace(/_\[.*$/, '');
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-for (const adapter of adapters) {
-  const gpu = await openNodeGpu({ adapter });
+for (const choice of choices) {
+  const gpu = await openNodeGpu({ gpu: choice });
   const batch = benchBatch();
   const execs = new Map<Method, GpuExecutor>();
   for (const method of ['lora', 'full'] as const) {
@@ -51,7 +51,7 @@ for (const adapter of adapters) {
   const full = byFamily('full');
   const total = (m: Map<string, { ms: number }>) => [...m.values()].reduce((a, v) => a + v.ms, 0);
   const names = [...new Set([...lora.keys(), ...full.keys()])].sort((a, b) => (full.get(b)?.ms ?? lora.get(b)!.ms) - (full.get(a)?.ms ?? lora.get(a)!.ms));
-  console.log(`\n${adapter}: per-dispatch medians of ${reps} profiles; LoRA ${total(lora).toFixed(0)} ms, full ${total(full).toFixed(0)} ms, ratio ${(total(lora) / total(full)).toFixed(3)}`);
+  console.log(`\n${choice}: per-dispatch medians of ${reps} profiles; LoRA ${total(lora).toFixed(0)} ms, full ${total(full).toFixed(0)} ms, ratio ${(total(lora) / total(full)).toFixed(3)}`);
   console.log(`${'kernel family'.padEnd(34)} ${'LoRA n'.padStart(6)} ${'LoRA ms'.padStart(8)} ${'full n'.padStart(6)} ${'full ms'.padStart(8)}  ms/dispatch (LoRA | full)`);
   for (const f of names.slice(0, top)) {
     const a = lora.get(f);

@@ -4,14 +4,14 @@
 // checked against a float64 CPU product first; then the two are timed in interleaved
 // repetitions, each one dispatch (ours) or one tf.matMul (tfjs), submitted and waited for
 // (onSubmittedWorkDone), with no readback.
-import type { AdapterChoice } from '../runtime/webgpu/device.ts';
+import type { GpuChoice } from '../runtime/webgpu/device.ts';
 import type { MatmulSpec } from '../compiler/lower/matmul-spec.ts';
 import { prepareMatmul } from '../runtime/webgpu/matmul.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { matmulCpu, maxScaledError, randomArray } from '../test/webgpu/reference.ts';
 import { type Stat, stat } from './model.ts';
 import { openTfjs } from './peers/tfjs.ts';
-import type { AdapterLabel } from './train.ts';
+import type { GpuLabel } from './train.ts';
 
 export const MATMUL_CASES: { name: string; spec: MatmulSpec }[] = [
   { name: 'c_attn x·W [1024×128]·[128×384]', spec: { M: 1024, N: 384, K: 128 } },
@@ -34,22 +34,23 @@ export interface MatmulRow {
 }
 
 export interface MatmulResult {
-  adapter: AdapterLabel;
+  /** The WebGPU adapter it ran on (`adapter`: the key results.json has always had). */
+  adapter: GpuLabel;
   reps: number;
   rows: MatmulRow[];
   tfjsError?: string;
 }
 
-export async function runMatmulBench(o: { adapter: AdapterChoice; reps: number; tfjs: boolean; log?: (l: string) => void }): Promise<MatmulResult> {
+export async function runMatmulBench(o: { gpu: GpuChoice; reps: number; tfjs: boolean; log?: (l: string) => void }): Promise<MatmulResult> {
   const log = o.log ?? (() => undefined);
-  const gpu = await openNodeGpu({ adapter: o.adapter });
-  const adapter = { choice: o.adapter, description: gpu.info.description, backend: gpu.info.backend, featureLevel: gpu.info.featureLevel };
+  const gpu = await openNodeGpu({ gpu: o.gpu });
+  const label = { choice: o.gpu, description: gpu.info.description, backend: gpu.info.backend, featureLevel: gpu.info.featureLevel };
   let tf: Awaited<ReturnType<typeof openTfjs>> | undefined;
   let tfGpu: Awaited<ReturnType<typeof openNodeGpu>> | undefined;
   let tfjsError: string | undefined;
   if (o.tfjs) {
     try {
-      tfGpu = await openNodeGpu({ adapter: o.adapter });
+      tfGpu = await openNodeGpu({ gpu: o.gpu });
       tf = await openTfjs(tfGpu);
     } catch (e) {
       tfjsError = (e as Error).message;
@@ -115,9 +116,9 @@ export async function runMatmulBench(o: { adapter: AdapterChoice; reps: number; 
       row.ratio = stat(oursG.map((g, i) => g / theirsG[i]!));
     }
     rows.push(row);
-    log(`${o.adapter} matmul ${c.name}: ours ${row.ours.gflops.median.toFixed(2)} GFLOP/s${row.tfjs ? `, tfjs ${row.tfjs.gflops.median.toFixed(2)}` : ''}`);
+    log(`${o.gpu} matmul ${c.name}: ours ${row.ours.gflops.median.toFixed(2)} GFLOP/s${row.tfjs ? `, tfjs ${row.tfjs.gflops.median.toFixed(2)}` : ''}`);
     for (const buf of Object.values(bufs)) buf.destroy();
     dispose();
   }
-  return { adapter, reps: o.reps, rows, tfjsError };
+  return { adapter: label, reps: o.reps, rows, tfjsError };
 }

@@ -11,7 +11,7 @@
 // pieces the binding limit alone makes (one long K loop per piece) and with split-K
 // (compiler/lower/split.ts, codegen/wgsl/matmul/tuning.ts LONG_K), and the forward h·Wᵀ (K = D).
 
-import type { AdapterChoice } from '../runtime/webgpu/device.ts';
+import type { GpuChoice } from '../runtime/webgpu/device.ts';
 import type { Gpu } from '../runtime/webgpu/gpu.ts';
 import type { MatmulSpec } from '../compiler/lower/matmul-spec.ts';
 import type { MatmulVariant } from '../codegen/wgsl/matmul/index.ts';
@@ -109,8 +109,8 @@ function piecesOf(spec: MatmulSpec, limit: number, kSlice?: number): MatmulPiece
 }
 
 /** --long-k: the lm_head products' GFLOP/s, before and after split-K, interleaved. */
-async function longK(choice: AdapterChoice, rounds: number): Promise<void> {
-  const gpu = await openNodeGpu({ adapter: choice });
+async function longK(choice: GpuChoice, rounds: number): Promise<void> {
+  const gpu = await openNodeGpu({ gpu: choice });
   const [R, V, D] = [128, Number(arg('vocab', '50257')), 768];
   const limit = gpu.info.limits.maxStorageBufferBindingSize;
   const dgrad: MatmulSpec = { M: R, N: D, K: V };
@@ -162,14 +162,14 @@ async function longK(choice: AdapterChoice, rounds: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const adapters = gpuFlag('swiftshader,llvmpipe').split(',') as AdapterChoice[];
+  const choices = gpuFlag('swiftshader,llvmpipe').split(',') as GpuChoice[];
   const reps = Number(arg('reps', '7'));
   if (process.argv.includes('--long-k')) {
-    for (const choice of adapters) await longK(choice, reps);
+    for (const choice of choices) await longK(choice, reps);
     return;
   }
-  for (const choice of adapters) {
-    const gpu = await openNodeGpu({ adapter: choice });
+  for (const choice of choices) {
+    const gpu = await openNodeGpu({ gpu: choice });
     const info = gpu.info;
     console.log(`\n${choice}: ${info.description} (${info.backend}, ${info.featureLevel}); median of ${reps} reps, GFLOP/s`);
     const rows: string[][] = [['shape', ...CONFIGS.map((c) => c.label)]];

@@ -17,7 +17,7 @@ import type { Tensor } from '../runtime/cpu/tensor.ts';
 import { initParams } from '../runtime/init.ts';
 import { AdapterSet, servingGraph, type LoadedAdapter } from '../runtime/multi/set.ts';
 import { IGNORE } from '../runtime/targets.ts';
-import type { AdapterChoice } from '../runtime/webgpu/device.ts';
+import type { GpuChoice } from '../runtime/webgpu/device.ts';
 import { createExecutor } from '../runtime/webgpu/plans.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 
@@ -32,7 +32,7 @@ const T = Number(arg('seq', '64'));
 const reps = Number(arg('reps', '5'));
 const rank = Number(arg('rank', '8'));
 const setting = arg('set', 'vocab_size=256,n_positions=128,n_embd=128,n_layer=4,n_head=4');
-const gpus = arg('gpu', '').split(',').filter(Boolean) as AdapterChoice[];
+const gpus = arg('gpu', '').split(',').filter(Boolean) as GpuChoice[];
 const B = N * per;
 
 const EX = resolve(import.meta.dirname, '../examples');
@@ -107,7 +107,7 @@ console.log(`GPT-2 (${setting}), ${N} LoRA adapters (rank ${rank} on c_attn and 
 }
 
 for (const choice of gpus) {
-  const gpu = await openNodeGpu({ adapter: choice });
+  const gpu = await openNodeGpu({ gpu: choice });
   const g = set.graphOf(null);
   const bank = await createExecutor(gpu, servingGraph(g), { B, T }, { store: set.bankStore, plan: { backward: false } });
   const batch = set.batchFor(g, tokens, use.map((u) => set.info(u).placement.kind === 'bank' ? (set.info(u).placement as { slot: number }).slot : -1));

@@ -11,13 +11,13 @@
 //                               interleaved with the current one, per-round ratios printed)
 import { resolve } from 'node:path';
 import { Random } from '../runtime/cpu/random.ts';
-import type { AdapterChoice } from '../runtime/webgpu/device.ts';
+import type { GpuChoice } from '../runtime/webgpu/device.ts';
 import { attentionGradKV, attentionWithLse, opKernel } from '../codegen/wgsl/index.ts';
 import type { OpKernel, OpKernelRequest } from '../codegen/wgsl/types.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { BATCH, flag, gpuFlag, MODEL } from './model.ts';
 
-const adapters = gpuFlag('swiftshader,llvmpipe').split(',').filter(Boolean) as AdapterChoice[];
+const choices = gpuFlag('swiftshader,llvmpipe').split(',').filter(Boolean) as GpuChoice[];
 const reps = Number(flag('reps', '7'));
 const against = flag('against', '');
 const { B, T } = BATCH;
@@ -54,10 +54,10 @@ if (against) gens.push(['against', (await import(resolve(against))) as Registry]
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-for (const adapter of adapters) {
-  const gpu = await openNodeGpu({ adapter });
+for (const choice of choices) {
+  const gpu = await openNodeGpu({ gpu: choice });
   const rng = new Random(3);
-  console.log(`\n${adapter} (${gpu.info.description}): ms per dispatch, median of ${reps} interleaved rounds`);
+  console.log(`\n${choice} (${gpu.info.description}): ms per dispatch, median of ${reps} interleaved rounds`);
   for (const op of ops) {
     const req = REQUESTS[op];
     if (!req) throw new Error(`unknown op ${op}; known: ${Object.keys(REQUESTS).join(', ')}`);

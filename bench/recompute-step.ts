@@ -14,7 +14,7 @@ import { createStore } from '../runtime/arena.ts';
 import { Random } from '../runtime/cpu/random.ts';
 import { initParams } from '../runtime/init.ts';
 import { lmTargets } from '../runtime/targets.ts';
-import type { AdapterChoice } from '../runtime/webgpu/device.ts';
+import type { GpuChoice } from '../runtime/webgpu/device.ts';
 import { createExecutor } from '../runtime/webgpu/plans.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { flag, gpuFlag } from './model.ts';
@@ -24,7 +24,7 @@ const B = Number(flag('batch', '8', argv));
 const T = Number(flag('seq', '128', argv));
 const rounds = Number(flag('rounds', '5', argv));
 const set = flag('set', 'vocab_size=256,n_positions=128,n_embd=128,n_layer=4,n_head=4', argv);
-const adapter = gpuFlag('llvmpipe', argv).split(',')[0] as AdapterChoice;
+const choice = gpuFlag('llvmpipe', argv).split(',')[0] as GpuChoice;
 
 const res = compile(resolve(import.meta.dirname, '../examples/gpt2-lora.peft'), nodeHost, { set: [set] });
 if (!res.graph) throw new Error('examples/gpt2-lora.peft did not compile');
@@ -35,7 +35,7 @@ const tokens = { shape: [B, T], data: Int32Array.from({ length: B * T }, () => r
 const batch = { tokens, targets: lmTargets(tokens) };
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const gpu = await openNodeGpu({ adapter });
+const gpu = await openNodeGpu({ gpu: choice });
 const modes: RecomputeMode[] = ['none', 'blocks'];
 const runs = await Promise.all(
   modes.map(async (mode) => {
@@ -55,7 +55,7 @@ for (let round = -1; round < rounds; round++) {
 }
 const [none, blocks] = runs as [(typeof runs)[0], (typeof runs)[0]];
 const out = {
-  adapter,
+  adapter: choice,
   model: `examples/gpt2-lora.peft --set ${set}`,
   B,
   T,

@@ -16,7 +16,8 @@ import { KERNEL_TUNING } from './kernel-tuning.ts';
 
 export const GOALS = { tfjsRatio: 3, loraVsFull: 0.7, trainableStateFraction: 0.02 };
 
-export interface AdapterResults {
+/** One WebGPU adapter's results; `adapter` and BenchResults' `adapters` are the keys results.json has always had. */
+export interface GpuResults {
   adapter: string;
   train?: TrainResult;
   matmul?: MatmulResult;
@@ -32,7 +33,7 @@ export interface BenchResults {
   model: string;
   compile?: ReturnType<typeof runCompileBench>;
   compileError?: string;
-  adapters: AdapterResults[];
+  adapters: GpuResults[];
   /** bench/multi-adapter.ts's printed table: 4 LoRA adapters, one mixed batch vs 4 passes. */
   multiAdapter?: { command: string; output: string } | { error: string };
   /** The BLAS the PyTorch peer runs on, chosen by measuring (bench/peers/blas.ts). */
@@ -70,7 +71,7 @@ export function gpt2sFields(res: BenchResults) {
 }
 
 /** The figures of one adapter that the quick run's JSON line and the summary table carry. */
-export function headline(a: AdapterResults) {
+export function headline(a: GpuResults) {
   const t = a.train;
   const tfjs = t && 'ms' in t.tfjs ? t.tfjs : undefined;
   const torch = t && 'ms' in t.torch ? t.torch : undefined;

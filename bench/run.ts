@@ -35,7 +35,7 @@ import type { MatmulResult } from './matmul-peers.ts';
 import type { Gpt2sResult } from './gpt2s.ts';
 import { flag, gpuFlag, MODEL_LABEL } from './model.ts';
 import { chooseBlas } from './peers/blas.ts';
-import { type AdapterResults, type BenchResults, gpt2sFields, headline, renderMarkdown } from './report.ts';
+import { type GpuResults, type BenchResults, gpt2sFields, headline, renderMarkdown } from './report.ts';
 import type { TrainResult } from './train.ts';
 import { PYTHON, torchMissing } from './peers/torch.ts';
 import { generationFields, nf4TinyllamaTotalGib, recomputeFields } from './quick-fields.ts';
@@ -45,9 +45,9 @@ const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const json = argv.includes('--json');
 const gpt2sOnly = argv.includes('--gpt2s-only');
-const adapters = gpuFlag(quick ? 'llvmpipe' : 'swiftshader,llvmpipe', argv).split(',').filter(Boolean);
+const choices = gpuFlag(quick ? 'llvmpipe' : 'swiftshader,llvmpipe', argv).split(',').filter(Boolean);
 /** Measured rounds per adapter: a SwiftShader round takes one to two minutes (tfjs's step), llvmpipe's about ten seconds. */
-const repsFor = (adapter: string): string => flag('reps', quick ? '4' : adapter === 'swiftshader' ? '5' : '9', argv);
+const repsFor = (choice: string): string => flag('reps', quick ? '4' : choice === 'swiftshader' ? '5' : '9', argv);
 const warmup = flag('warmup', '1', argv);
 const torchThreads = flag('torch-threads', '2', argv);
 const outDir = resolve(flag('out', quick ? join(ROOT, 'tmp/bench') : '', argv) || ROOT);
@@ -95,7 +95,7 @@ function version(pkg: string): string {
 
 const started = Date.now();
 const loadStart = loadavg();
-say(gpt2sOnly ? 'peftc benchmarks: only §6, GPT-2 small against PyTorch' : `peftc benchmarks (${quick ? 'quick' : 'full'} run): ${adapters.map((a) => `${a} (${warmup} warm-up + ${repsFor(a)} measured rounds)`).join(', ')}; ${MODEL_LABEL}`);
+say(gpt2sOnly ? 'peftc benchmarks: only §6, GPT-2 small against PyTorch' : `peftc benchmarks (${quick ? 'quick' : 'full'} run): ${choices.map((a) => `${a} (${warmup} warm-up + ${repsFor(a)} measured rounds)`).join(', ')}; ${MODEL_LABEL}`);
 const missingTorch = Number(torchThreads) > 0 ? torchMissing() : 'not asked for (--torch-threads 0)';
 say(missingTorch ? `PyTorch reference: skipped, ${missingTorch}` : `PyTorch reference: ${PYTHON}, ${torchThreads} threads`);
 
@@ -174,22 +174,22 @@ try {
 }
 
 const common = [...(argv.includes('--no-tfjs') ? ['--no-tfjs'] : [])];
-for (const adapter of adapters) {
-  const entry: AdapterResults = { adapter, errors: [] };
+for (const choice of choices) {
+  const entry: GpuResults = { adapter: choice, errors: [] };
   results.adapters.push(entry);
-  say(`${adapter}: training step (this project LoRA and full, tfjs-webgpu${missingTorch ? '' : ', PyTorch CPU'}, interleaved)`);
+  say(`${choice}: training step (this project LoRA and full, tfjs-webgpu${missingTorch ? '' : ', PyTorch CPU'}, interleaved)`);
   try {
     const profile = (!quick || argv.includes('--profile')) && !argv.includes('--no-profile') ? ['--profile'] : [];
-    entry.train = await task<TrainResult>(['train', '--gpu', adapter, '--warmup', warmup, '--reps', repsFor(adapter), '--torch-threads', missingTorch ? '0' : torchThreads, ...profile, ...common], quick ? 600 : 3600);
+    entry.train = await task<TrainResult>(['train', '--gpu', choice, '--warmup', warmup, '--reps', repsFor(choice), '--torch-threads', missingTorch ? '0' : torchThreads, ...profile, ...common], quick ? 600 : 3600);
     if (missingTorch) entry.train.torch = { skipped: missingTorch };
     else if ('ms' in entry.train.torch) results.versions.torch = entry.train.torch.version;
   } catch (e) {
     entry.errors.push((e as Error).message);
     say(`  ${(e as Error).message}`);
   }
-  say(`${adapter}: matmul GFLOP/s, this project against tf.matMul`);
+  say(`${choice}: matmul GFLOP/s, this project against tf.matMul`);
   try {
-    entry.matmul = await task<MatmulResult>(['matmul', '--gpu', adapter, '--reps', quick ? '3' : '7', ...common], 1200);
+    entry.matmul = await task<MatmulResult>(['matmul', '--gpu', choice, '--reps', quick ? '3' : '7', ...common], 1200);
   } catch (e) {
     entry.errors.push((e as Error).message);
     say(`  ${(e as Error).message}`);
@@ -197,7 +197,7 @@ for (const adapter of adapters) {
 }
 if (!quick && !argv.includes('--no-multi')) {
   say('many adapters: one mixed batch against one pass per adapter (CPU and each adapter)');
-  const args = ['bench/multi-adapter.ts', '--gpu', adapters.join(','), '--reps', '5'];
+  const args = ['bench/multi-adapter.ts', '--gpu', choices.join(','), '--reps', '5'];
   const r = spawnSync(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 1200_000 });
   results.multiAdapter = r.status === 0
     ? { command: `npx tsx ${args.join(' ')}`, output: r.stdout }

@@ -7,7 +7,7 @@
 //   npx tsx bench/task.ts compile [--reps 15]
 //   npx tsx bench/task.ts gpt2s   [--plan '1:llvmpipe,swiftshader,cpu;4:llvmpipe,swiftshader,cpu'] [--warmup 1] [--reps 2] [--torch-threads 1,2]
 // (--adapter is the old name of --gpu.)
-import type { AdapterChoice } from '../runtime/webgpu/device.ts';
+import type { GpuChoice } from '../runtime/webgpu/device.ts';
 import { runCompileBench } from './compile.ts';
 import { parseGpt2sPlan, runGpt2sBench } from './gpt2s.ts';
 import { runMatmulBench } from './matmul-peers.ts';
@@ -18,14 +18,14 @@ import { runTrainBench } from './train.ts';
 
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
 const task = process.argv[2];
-const adapter = gpuFlag('llvmpipe') as AdapterChoice;
+const choice = gpuFlag('llvmpipe') as GpuChoice;
 const tfjs = !process.argv.includes('--no-tfjs');
 
 let result: unknown;
 switch (task) {
   case 'train':
     result = await runTrainBench({
-      adapter,
+      gpu: choice,
       warmup: Number(flag('warmup', '1')),
       reps: Number(flag('reps', '5')),
       tfjs,
@@ -35,7 +35,7 @@ switch (task) {
     });
     break;
   case 'matmul':
-    result = await runMatmulBench({ adapter, reps: Number(flag('reps', '7')), tfjs, log });
+    result = await runMatmulBench({ gpu: choice, reps: Number(flag('reps', '7')), tfjs, log });
     break;
   case 'compile':
     result = runCompileBench(Number(flag('reps', '15')));

@@ -17,7 +17,7 @@ import { Random } from '../runtime/cpu/random.ts';
 import { initParams } from '../runtime/init.ts';
 import { Optimizer } from '../runtime/optim.ts';
 import { lmTargets } from '../runtime/targets.ts';
-import type { AdapterChoice } from '../runtime/webgpu/device.ts';
+import type { GpuChoice } from '../runtime/webgpu/device.ts';
 import { createExecutor } from '../runtime/webgpu/plans.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { gpuFlag } from './model.ts';
@@ -32,7 +32,7 @@ const T = Number(arg('seq', '128'));
 const reps = Number(arg('reps', '5'));
 const cpuReps = Number(arg('cpu-reps', '3'));
 const set = arg('set', 'vocab_size=256,n_positions=128,n_embd=128,n_layer=4,n_head=4');
-const adapters = gpuFlag('swiftshader,llvmpipe').split(',').filter(Boolean) as AdapterChoice[];
+const choices = gpuFlag('swiftshader,llvmpipe').split(',').filter(Boolean) as GpuChoice[];
 
 const res = compile(resolve(import.meta.dirname, '../examples/gpt2-lora.peft'), nodeHost, { set: [set], full: false });
 if (!res.graph) throw new Error('examples/gpt2-lora.peft did not compile');
@@ -63,8 +63,8 @@ async function timeSteps(step: () => Promise<number>, n: number): Promise<{ ms: 
 
 console.log(`GPT-2 + LoRA (${set}), batch ${B} × ${T} tokens, ${g.params.filter((p) => p.partition === 'trainable').length} trainable tensors`);
 
-for (const adapter of adapters) {
-  const gpu = await openNodeGpu({ adapter });
+for (const choice of choices) {
+  const gpu = await openNodeGpu({ gpu: choice });
   const t0 = performance.now();
   const exec = await createExecutor(gpu, t, { B, T }, { store: freshStore() });
   const setup = performance.now() - t0;
@@ -79,13 +79,13 @@ for (const adapter of adapters) {
       byKernel.set(family, (byKernel.get(family) ?? 0) + r.ms);
     }
     const total = prof.reduce((a, r) => a + r.ms, 0);
-    console.log(`\n${adapter}: ${total.toFixed(0)} ms in ${prof.length} separately timed steps; by kernel family:`);
+    console.log(`\n${choice}: ${total.toFixed(0)} ms in ${prof.length} separately timed steps; by kernel family:`);
     for (const [k, ms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${k.padEnd(40)} ${ms.toFixed(1).padStart(8)} ms`);
     console.log('  slowest steps:');
     for (const r of [...prof].sort((a, b) => b.ms - a.ms).slice(0, 8)) console.log(`  ${r.label.padEnd(50)} ${r.kernel.padEnd(40)} ${r.ms.toFixed(1).padStart(8)} ms`);
   }
   rows.push({
-    backend: `webgpu ${adapter}`,
+    backend: `webgpu ${choice}`,
     ms,
     loss,
     note: `${dispatches} dispatches, ${p.shaders.length} shaders, activations ${formatBytes(p.stats.activationPeakBytes)}, setup ${(setup / 1000).toFixed(1)} s`,

@@ -4,7 +4,7 @@
 // so a change in the machine's load hits all three alike; ratios are taken within each round and
 // their median and spread reported. Each step ends when its loss has been read back.
 import type { Plan } from '../compiler/lower/plan.ts';
-import type { AdapterChoice } from '../runtime/webgpu/device.ts';
+import type { GpuChoice } from '../runtime/webgpu/device.ts';
 import type { GpuExecutor } from '../runtime/webgpu/executor.ts';
 import { createExecutor } from '../runtime/webgpu/plans.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
@@ -12,7 +12,7 @@ import { BATCH, benchBatch, benchStore, benchTraining, type Method, MODEL_LABEL,
 import { openTfjs, TfjsGpt2 } from './peers/tfjs.ts';
 import { startTorch, type TorchPeer, torchMissing } from './peers/torch.ts';
 
-export interface AdapterLabel {
+export interface GpuLabel {
   choice: string;
   description: string;
   backend: string;
@@ -46,7 +46,8 @@ export interface StepRecord {
 }
 
 export interface TrainResult {
-  adapter: AdapterLabel;
+  /** The WebGPU adapter it ran on (`adapter`: the key results.json has always had). */
+  adapter: GpuLabel;
   model: string;
   tokensPerStep: number;
   warmup: number;
@@ -107,7 +108,7 @@ async function countDispatches<T>(f: () => Promise<T>): Promise<{ value: T; disp
 const family = (kernel: string): string => kernel.replace(/_\d.*$/, '').replace(/_\[.*$/, '');
 
 export interface TrainOptions {
-  adapter: AdapterChoice;
+  gpu: GpuChoice;
   warmup: number;
   reps: number;
   tfjs: boolean;
@@ -121,8 +122,8 @@ export async function runTrainBench(o: TrainOptions): Promise<TrainResult> {
   const log = o.log ?? (() => undefined);
   const batch = benchBatch();
   const tokensPerStep = BATCH.B * BATCH.T;
-  const gpu = await openNodeGpu({ adapter: o.adapter });
-  const adapter = { choice: o.adapter, description: gpu.info.description, backend: gpu.info.backend, featureLevel: gpu.info.featureLevel };
+  const gpu = await openNodeGpu({ gpu: o.gpu });
+  const label = { choice: o.gpu, description: gpu.info.description, backend: gpu.info.backend, featureLevel: gpu.info.featureLevel };
 
   interface Runner {
     name: string;
@@ -154,7 +155,7 @@ export async function runTrainBench(o: TrainOptions): Promise<TrainResult> {
     try {
       // A device of its own on the same adapter (another requestAdapter of the same Dawn instance).
       const t0 = performance.now();
-      const tfGpu = await openNodeGpu({ adapter: o.adapter });
+      const tfGpu = await openNodeGpu({ gpu: o.gpu });
       const tf = await openTfjs(tfGpu);
       const t = benchTraining('lora');
       const trainable = new Set(t.graph.params.filter((p) => p.partition === 'trainable').map((p) => p.path));
@@ -169,7 +170,7 @@ export async function runTrainBench(o: TrainOptions): Promise<TrainResult> {
         }, times: [], losses: [], first: 0, dispatches: 0 });
     } catch (e) {
       tfjsError = (e as Error).message;
-      log(`tfjs-webgpu did not start on ${o.adapter}: ${tfjsError}`);
+      log(`tfjs-webgpu did not start on ${o.gpu}: ${tfjsError}`);
     }
   }
 
@@ -202,7 +203,7 @@ export async function runTrainBench(o: TrainOptions): Promise<TrainResult> {
       run.dispatches = dispatches;
       if (r === 0) run.first = ms;
       if (r >= o.warmup) run.times.push(ms);
-      log(`${o.adapter} round ${r + 1}/${rounds}${r < o.warmup ? ' (warm-up)' : ''}: ${run.name} ${ms.toFixed(0)} ms, loss ${loss.toFixed(5)}`);
+      log(`${o.gpu} round ${r + 1}/${rounds}${r < o.warmup ? ' (warm-up)' : ''}: ${run.name} ${ms.toFixed(0)} ms, loss ${loss.toFixed(5)}`);
     }
   }
 
@@ -221,7 +222,7 @@ export async function runTrainBench(o: TrainOptions): Promise<TrainResult> {
 
   let profile: TrainResult['profile'];
   if (o.profile) {
-    log(`${o.adapter}: profiling this project's LoRA step (each dispatch on its own)`);
+    log(`${o.gpu}: profiling this project's LoRA step (each dispatch on its own)`);
     const prof = await execs[0]!.profile(batch);
     const byFamily = new Map<string, { ms: number; count: number }>();
     for (const p of prof) {
@@ -239,7 +240,7 @@ export async function runTrainBench(o: TrainOptions): Promise<TrainResult> {
   const memLora = memoryReport(plans.get('lora')!);
   const memFull = memoryReport(plans.get('full')!);
   const result: TrainResult = {
-    adapter,
+    adapter: label,
     model: MODEL_LABEL,
     tokensPerStep,
     warmup: o.warmup,

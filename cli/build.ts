@@ -15,12 +15,12 @@ import { TOKENIZER_NAMES, type TokenizerName } from '../runtime/data/tokenizer.t
 import { serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
 import { TRAINER_FILES, TRAINER_FORMAT, type KernelKind, type PlanSet, type TrainerManifest, type TrainerPlans } from '../runtime/standalone/manifest.ts';
 import { wgslBackend } from '../codegen/wgsl/backend.ts';
-import { DEFAULT_CAPS, type AdapterCaps } from '../codegen/wgsl/caps.ts';
+import { DEFAULT_CAPS, type GpuCaps } from '../codegen/wgsl/caps.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { PAGE_HTML, bundleNode, bundlePage } from './build-bundle.ts';
 import { buildTorchCommand } from './build-torch.ts';
 import { UserError } from './errors.ts';
-import { adapterChoice, frozenF16, int, optimizerFrom } from './flags.ts';
+import { gpuChoice, frozenF16, int, optimizerFrom } from './flags.ts';
 import { loopSettings, scheduleOf, sequenceLength, type BuildFlags } from './build-flags.ts';
 import { checkOutDir, outFolder } from './out-folder.ts';
 import { openSession, trainingGraph } from './session.ts';
@@ -137,7 +137,7 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
 }
 
 /** The training plan, and the evaluation plan when some dropout draws a mask. */
-export function planAll(t: TrainingGraph, dims: { B: number; T: number }, caps: AdapterCaps, frozenF16 = false): TrainerPlans {
+export function planAll(t: TrainingGraph, dims: { B: number; T: number }, caps: GpuCaps, frozenF16 = false): TrainerPlans {
   try {
     const train = buildPlan(t, dims, wgslBackend(caps), { dropout: 'train', frozenF16 });
     const extra = Object.entries(train.io.extra ?? {}).filter(([, r]) => r.fill === undefined).map(([n]) => n);
@@ -156,12 +156,12 @@ export function planAll(t: TrainingGraph, dims: { B: number; T: number }, caps: 
  * WebGPU's default limits (every adapter meets them) with the kinds of kernels asked for, or the
  * limits and the kernels of the adapter --gpu names.
  */
-async function targetFor(gpu: string | undefined, kinds: KernelKind[]): Promise<{ name: string; caps: AdapterCaps; kinds: KernelKind[] }> {
+async function targetFor(gpu: string | undefined, kinds: KernelKind[]): Promise<{ name: string; caps: GpuCaps; kinds: KernelKind[] }> {
   if (gpu === undefined) return { name: "WebGPU's default limits", caps: DEFAULT_CAPS, kinds };
-  const opened = await openNodeGpu({ adapter: adapterChoice(gpu) });
-  const { isSoftware, limits, features, adapterClass, description, device } = opened.info;
+  const opened = await openNodeGpu({ gpu: gpuChoice(gpu) });
+  const { isSoftware, limits, features, gpuClass, description, device } = opened.info;
   opened.destroy();
-  return { name: `the limits of the ${adapterClass} adapter (${description || device})`, caps: { isSoftware, limits, features }, kinds: [isSoftware ? 'software' : 'hardware'] };
+  return { name: `the limits of the ${gpuClass} adapter (${description || device})`, caps: { isSoftware, limits, features }, kinds: [isSoftware ? 'software' : 'hardware'] };
 }
 
 /** DIR must be new, empty, or a trainer folder built before (its files are replaced). */

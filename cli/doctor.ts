@@ -2,17 +2,17 @@
 // adapter and runs the runtime's self-test. Returns the exit code: 0 when every adapter examined
 // passed, 1 otherwise (no adapter, or a wrong result), 2 for a bad option.
 
-import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';
+import { GPU_CHOICES, type GpuChoice } from '../runtime/webgpu/device.ts';
 import { type DoctorReport, formatDoctorReport, runDoctor } from '../runtime/webgpu/doctor.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
-import { softwareAdapterNote } from './gpu-note.ts';
+import { softwareGpuNote } from './gpu-note.ts';
 
 export interface DoctorCommandOptions {
   /**
    * One adapter (missing: exit 1), or 'all': each of hardware, swiftshader and llvmpipe, where a
    * missing hardware GPU is reported but does not fail (a missing software adapter does).
    */
-  gpu?: AdapterChoice | 'all';
+  gpu?: GpuChoice | 'all';
   /** Print the report(s) as JSON instead of text. */
   json?: boolean;
   /** Where output goes; default stdout. */
@@ -22,14 +22,14 @@ export interface DoctorCommandOptions {
 export async function doctorCommand(opts: DoctorCommandOptions = {}): Promise<number> {
   const write = opts.write ?? ((text: string) => process.stdout.write(`${text}\n`));
   const choice = opts.gpu ?? 'auto';
-  if (choice !== 'all' && !ADAPTER_CHOICES.includes(choice)) {
-    write(`error: --gpu must be one of ${[...ADAPTER_CHOICES, 'all'].join(', ')}, not \`${String(choice)}\``);
+  if (choice !== 'all' && !GPU_CHOICES.includes(choice)) {
+    write(`error: --gpu must be one of ${[...GPU_CHOICES, 'all'].join(', ')}, not \`${String(choice)}\``);
     return 2;
   }
-  const choices: AdapterChoice[] = choice === 'all' ? ['hardware', 'llvmpipe', 'swiftshader'] : [choice];
-  const reports: (DoctorReport & { requested: AdapterChoice })[] = [];
+  const choices: GpuChoice[] = choice === 'all' ? ['hardware', 'llvmpipe', 'swiftshader'] : [choice];
+  const reports: (DoctorReport & { requested: GpuChoice })[] = [];
   for (const gpu of choices) {
-    const report = await runDoctor({ open: () => openNodeGpu({ adapter: gpu }) });
+    const report = await runDoctor({ open: () => openNodeGpu({ gpu: gpu }) });
     reports.push({ requested: gpu, ...report });
   }
   if (opts.json) {
@@ -37,10 +37,10 @@ export async function doctorCommand(opts: DoctorCommandOptions = {}): Promise<nu
   } else {
     const text = reports.map((r) => (choices.length > 1 ? `[${r.requested}]\n` : '') + formatDoctorReport(r)).join('\n\n');
     // 'auto' settled on a CPU adapter: there is no GPU, and the CPU backend may be the faster.
-    const a = reports[0]!.adapter;
-    write(choice === 'auto' && a?.isSoftware ? `${text}\n${softwareAdapterNote(a.adapterClass)}` : text);
+    const a = reports[0]!.gpu;
+    write(choice === 'auto' && a?.isSoftware ? `${text}\n${softwareGpuNote(a.gpuClass)}` : text);
   }
-  const passed = (r: DoctorReport & { requested: AdapterChoice }): boolean =>
+  const passed = (r: DoctorReport & { requested: GpuChoice }): boolean =>
     r.ok || (choice === 'all' && r.requested === 'hardware' && r.missing === true);
   return reports.every(passed) ? 0 : 1;
 }

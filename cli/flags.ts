@@ -3,7 +3,7 @@
 import { DEFAULT_OPTIMIZER, type OptimizerConfig } from '../compiler/autodiff/backward.ts';
 import { FROZEN_DTYPES, frozenDtypeOf, isQuantDtype, type FrozenDtype } from '../compiler/quant/dtype.ts';
 import type { QuantDtype } from '../compiler/quant/weight.ts';
-import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';
+import { GPU_CHOICES, type GpuChoice } from '../runtime/webgpu/device.ts';
 import { UserError } from './errors.ts';
 
 /** A finite number (`--lr 3e-4`). */
@@ -29,10 +29,10 @@ export function positiveInt(flag: string, value: string | undefined, fallback: n
 }
 
 /** --gpu: which WebGPU adapter to open (`auto` when absent). */
-export function adapterChoice(value: string | undefined): AdapterChoice {
+export function gpuChoice(value: string | undefined): GpuChoice {
   const v = value ?? 'auto';
-  if (!(ADAPTER_CHOICES as readonly string[]).includes(v)) throw new UserError(`--gpu must be one of ${ADAPTER_CHOICES.join(', ')}, got \`${v}\``);
-  return v as AdapterChoice;
+  if (!(GPU_CHOICES as readonly string[]).includes(v)) throw new UserError(`--gpu must be one of ${GPU_CHOICES.join(', ')}, got \`${v}\``);
+  return v as GpuChoice;
 }
 
 /** --frozen-dtype: f32 (default), f16, int8 or nf4 (docs/quantization.md). */

@@ -64,11 +64,11 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
 }
 
 /** The same numbers on a WebGPU adapter: one forward and backward, everything read back. */
-async function gpuGrad(t: TrainingGraph, store: ParamStore, batch: Batch, adapter: string | undefined, frozenQuant?: QuantDtype): Promise<{ loss: number; logits: FloatTensor; grads: Map<string, FloatTensor> }> {
-  const { adapterChoice } = await import('./flags.ts');
+async function gpuGrad(t: TrainingGraph, store: ParamStore, batch: Batch, gpuName: string | undefined, frozenQuant?: QuantDtype): Promise<{ loss: number; logits: FloatTensor; grads: Map<string, FloatTensor> }> {
+  const { gpuChoice } = await import('./flags.ts');
   const { openNodeGpu } = await import('../runtime/webgpu/node-gpu.ts');
   const { createExecutor } = await import('../runtime/webgpu/plans.ts');
-  const gpu = await openNodeGpu({ adapter: adapterChoice(adapter) });
+  const gpu = await openNodeGpu({ gpu: gpuChoice(gpuName) });
   try {
     const [B, T] = batch.tokens.shape as [number, number];
     const exec = await createExecutor(gpu, t, { B, T }, { store, ...(frozenQuant ? { plan: { frozenQuant } } : {}) });

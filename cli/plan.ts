@@ -4,10 +4,10 @@ import { buildTrainingGraph } from '../compiler/training.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { PlanError, buildPlan, formatPlan, formatWgsl } from '../compiler/lower/plan.ts';
 import { wgslBackend } from '../codegen/wgsl/backend.ts';
-import { DEFAULT_CAPS, type AdapterCaps } from '../codegen/wgsl/caps.ts';
+import { DEFAULT_CAPS, type GpuCaps } from '../codegen/wgsl/caps.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { UserError } from './errors.ts';
-import { adapterChoice, frozenPlanOptions, positiveInt } from './flags.ts';
+import { gpuChoice, frozenPlanOptions, positiveInt } from './flags.ts';
 
 export interface PlanFlags {
   batch?: string;
@@ -19,9 +19,9 @@ export interface PlanFlags {
 
 
 /** The caps of the adapter the user named (opened and closed again), or WebGPU's defaults. */
-export async function capsFor(adapter: string | undefined): Promise<AdapterCaps> {
-  if (adapter === undefined) return DEFAULT_CAPS;
-  const gpu = await openNodeGpu({ adapter: adapterChoice(adapter) });
+export async function capsFor(gpuName: string | undefined): Promise<GpuCaps> {
+  if (gpuName === undefined) return DEFAULT_CAPS;
+  const gpu = await openNodeGpu({ gpu: gpuChoice(gpuName) });
   const { isSoftware, limits, features } = gpu.info;
   gpu.destroy();
   return { isSoftware, limits, features };

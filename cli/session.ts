@@ -15,7 +15,7 @@ import { isQuantDtype } from '../compiler/quant/dtype.ts';
 import { loadInit } from '../runtime/interop/hf-weights-node.ts';
 import { readWeightsFile, type WeightsReadOptions } from '../runtime/io/read-weights-node.ts';
 import { loadWeights } from '../runtime/weights.ts';
-import { ADAPTER_CHOICES, type AdapterChoice } from '../runtime/webgpu/device.ts';
+import { GPU_CHOICES, type GpuChoice } from '../runtime/webgpu/device.ts';
 import { UserError } from './errors.ts';
 import { frozenDtype, frozenPlanOptions } from './flags.ts';
 import { fillFrozen, frozenPartsFor, stackFrozen } from './multi.ts';
@@ -98,7 +98,7 @@ async function loadFineTune(file: string, graph: Graph, store: ParamStore, ft: F
 
 
 
-export async function openBackend(name: string, t: TrainingGraph, store: ParamStore, adapter = 'auto', dtype?: string): Promise<Backend> {
+export async function openBackend(name: string, t: TrainingGraph, store: ParamStore, gpuName = 'auto', dtype?: string): Promise<Backend> {
   if (name === 'cpu') {
     frozenDtype(dtype);
     return new CpuBackend(t, store);
@@ -107,8 +107,8 @@ export async function openBackend(name: string, t: TrainingGraph, store: ParamSt
     const frozen = frozenPlanOptions(dtype);
     // Loaded on demand: the CPU backend needs no Dawn.
     const { openWebGpuBackend } = await import('./webgpu-backend.ts');
-    if (!ADAPTER_CHOICES.includes(adapter as AdapterChoice)) throw new UserError(`--gpu must be one of ${ADAPTER_CHOICES.join(', ')}, not \`${adapter}\``);
-    return openWebGpuBackend(t, store, name === 'auto', adapter as AdapterChoice, frozen);
+    if (!GPU_CHOICES.includes(gpuName as GpuChoice)) throw new UserError(`--gpu must be one of ${GPU_CHOICES.join(', ')}, not \`${gpuName}\``);
+    return openWebGpuBackend(t, store, name === 'auto', gpuName as GpuChoice, frozen);
   }
   throw new UserError(`--backend must be cpu, webgpu or auto, not \`${name}\``);
 }

@@ -1,5 +1,5 @@
 // What WGSL kernels are generated for: the adapter's limits and features and, where known, its
-// class (per-adapter tuning). The runtime's AdapterInfo (runtime/webgpu/device.ts) has this shape;
+// class (per-adapter tuning). The runtime's GpuInfo (runtime/webgpu/device.ts) has this shape;
 // plans made without a device use WebGPU's defaults (DEFAULT_CAPS).
 
 /** The limits kernels and plans are sized by; each is requested at the adapter's maximum. */
@@ -18,19 +18,19 @@ export interface KernelLimits {
 }
 
 /** Adapter classes the tuning tables know ('software': a CPU adapter other than these two). */
-export type AdapterClass = 'hardware' | 'swiftshader' | 'llvmpipe' | 'software';
+export type GpuClass = 'hardware' | 'swiftshader' | 'llvmpipe' | 'software';
 
-export interface AdapterCaps {
+export interface GpuCaps {
   /** A CPU implementation (SwiftShader, llvmpipe, …): kernels avoid workgroup barriers. */
   isSoftware: boolean;
   limits: KernelLimits;
   /** Optional features the device has enabled ('subgroups', 'shader-f16'). */
   features: string[];
-  adapterClass?: AdapterClass;
+  gpuClass?: GpuClass;
 }
 
 /** WebGPU's default limits (what every adapter offers), for plans made without a device. */
-export const DEFAULT_CAPS: AdapterCaps = {
+export const DEFAULT_CAPS: GpuCaps = {
   isSoftware: false,
   features: [],
   limits: {

@@ -7,7 +7,7 @@
 // attributes or dtypes) or CodegenError('limit') (over an adapter limit), labelled with the op.
 import type { AttrValue } from '../../compiler/ir/types.ts';
 import { CodegenError } from '../codegen-error.ts';
-import type { AdapterCaps, BindingName, OpKernelRequest, TensorSpec } from './types.ts';
+import type { GpuCaps, BindingName, OpKernelRequest, TensorSpec } from './types.ts';
 
 export function fail(op: string, message: string): never {
   throw new CodegenError('validation', message, `${op} kernel`);
@@ -152,7 +152,7 @@ export function vecType(width: 1 | 4, scalar: 'f32' | 'i32' = 'f32'): string {
 // ------------------------------------------------------------------ dispatch
 
 /** Invocations per workgroup for 1-D kernels, capped by the adapter's limits. */
-export function workgroupLimit(caps: AdapterCaps, want: number): number {
+export function workgroupLimit(caps: GpuCaps, want: number): number {
   const cap = Math.min(caps.limits.maxComputeInvocationsPerWorkgroup, caps.limits.maxComputeWorkgroupSizeX);
   let wg = 1;
   while (wg * 2 <= Math.min(want, cap)) wg *= 2;
@@ -184,7 +184,7 @@ export interface GridOptions {
  * A 1-D grid of n invocations. Past maxComputeWorkgroupsPerDimension the workgroups are laid
  * out over x and y, and the flat index is i = gid.x + gid.y · (workgroups.x · wg).
  */
-export function grid(op: string, n: number, caps: AdapterCaps, opts: GridOptions = {}): Grid {
+export function grid(op: string, n: number, caps: GpuCaps, opts: GridOptions = {}): Grid {
   let wg = workgroupLimit(caps, opts.wg ?? 64);
   if (opts.heavy && caps.isSoftware) while (wg > 4 && ceilDiv(n, wg) < 32) wg /= 2;
   const groups = ceilDiv(n, wg);
@@ -202,7 +202,7 @@ export function grid(op: string, n: number, caps: AdapterCaps, opts: GridOptions
  * One workgroup per item (a row): `wg` invocations (a power of two, for tree reductions with
  * `slots` reduction call sites, see workgroupReductions) cooperate on it. Declares `let row` (the item) and `let lid` (the invocation in the group).
  */
-export function rowGroups(op: string, n: number, caps: AdapterCaps, slots: number, want = 256): Grid {
+export function rowGroups(op: string, n: number, caps: GpuCaps, slots: number, want = 256): Grid {
   // Each reduction slot holds wg floats of workgroup memory.
   const wg = workgroupLimit(caps, Math.min(want, Math.floor(caps.limits.maxComputeWorkgroupStorageSize / (4 * slots))));
   const maxDim = caps.limits.maxComputeWorkgroupsPerDimension;
@@ -257,7 +257,7 @@ export function hsum(width: 1 | 4, expr: string): string {
  * The most loop iterations one invocation may run, counted over all its loops together (nested
  * ones included): Mesa's llvmpipe (22.3, through Dawn's OpenGL ES backend) silently stops every
  * loop of an invocation once 65,535 iterations have run in total, so a longer kernel computes
- * garbage without an error (measured in test/webgpu/adapter-suite.ts). Kernels with a per-row
+ * garbage without an error (measured in test/webgpu/gpu-suite.ts). Kernels with a per-row
  * sequential variant fall back to a cooperative one past this budget.
  */
 export const LOOP_BUDGET = 65_535;

@@ -22,7 +22,7 @@
 // rejects them; a kernel cannot throw). The gradient assumes an upstream gradient of 1.
 import { CodegenError } from '../codegen-error.ts';
 import { type Grid, LOOP_BUDGET, checkOutput, declare, fail, fmt, grid, i32, operand, rowGroups, rowsOf, u32, workgroupLimit, workgroupReductions } from './common.ts';
-import type { AdapterCaps, BindingName, OpKernel, OpKernelGenOf, OpKernelTable, OpRequest } from './types.ts';
+import type { GpuCaps, BindingName, OpKernel, OpKernelGenOf, OpKernelTable, OpRequest } from './types.ts';
 
 interface Operands {
   /** Rows of the logits bound (a piece's rows when split). */
@@ -130,7 +130,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
  * Which variant the row kernels use: one invocation per row on software adapters, unless its
  * sequential passes (three over V, one over the targets) would pass LOOP_BUDGET iterations.
  */
-export function crossEntropyVariantFor(caps: Pick<AdapterCaps, 'isSoftware'>, shape?: { R: number; V: number }): 'row' | 'workgroup' {
+export function crossEntropyVariantFor(caps: Pick<GpuCaps, 'isSoftware'>, shape?: { R: number; V: number }): 'row' | 'workgroup' {
   if (!caps.isSoftware) return 'workgroup';
   return shape && 3 * shape.V + shape.R > LOOP_BUDGET ? 'workgroup' : 'row';
 }
@@ -139,7 +139,7 @@ export function crossEntropyVariantFor(caps: Pick<AdapterCaps, 'isSoftware'>, sh
 type RowMode = 'grad' | 'fused' | 'loss';
 
 /** One row kernel: see the file's comment for the three modes. */
-function rowKernel(req: LossRequest, caps: AdapterCaps, mode: RowMode): Omit<OpKernel, 'bindings'> & { bindings: (BindingName | 'loss')[] } {
+function rowKernel(req: LossRequest, caps: GpuCaps, mode: RowMode): Omit<OpKernel, 'bindings'> & { bindings: (BindingName | 'loss')[] } {
   const o = operands(req);
   if (mode !== 'loss') checkOutput(req, o.logits);
   const grad = mode !== 'loss';
@@ -247,7 +247,7 @@ export interface CrossEntropyFusedKernel extends Omit<OpKernel, 'bindings'> {
  * The fused loss and gradient: request as for cross_entropy_grad (inputs logits, targets;
  * attrs ignore_index; output = dlogits, the logits' shape); the kernel also writes `loss`.
  */
-export function crossEntropyFused(req: LossRequest, caps: AdapterCaps): CrossEntropyFusedKernel {
+export function crossEntropyFused(req: LossRequest, caps: GpuCaps): CrossEntropyFusedKernel {
   const k = rowKernel(req, caps, 'fused');
   const R = rowsOf(req, req.inputs[0]!.shape)[0];
   return { ...k, lossShape: [R] };
@@ -257,7 +257,7 @@ export function crossEntropyFused(req: LossRequest, caps: AdapterCaps): CrossEnt
  * The per-row losses only (bindings `in0` logits, `in1` targets, `loss` f32 [R]): for the loss of
  * logits too large for one binding, a piece at a time (request as for cross_entropy, with attr `row0`).
  */
-export function crossEntropyRows(req: LossRequest, caps: AdapterCaps): CrossEntropyFusedKernel {
+export function crossEntropyRows(req: LossRequest, caps: GpuCaps): CrossEntropyFusedKernel {
   const k = rowKernel(req, caps, 'loss');
   const R = rowsOf(req, req.inputs[0]!.shape)[0];
   return { ...k, lossShape: [R] };

@@ -21,11 +21,11 @@ import { SHAPE_KERNELS } from './shape.ts';
 import { SOFT_EMBEDDING_KERNELS } from './soft_embedding.ts';
 import { checkAttrs } from '../../compiler/ir/attrs.ts';
 import { isOp, OPS, opsWithRole, type ComputedOp } from '../../compiler/ir/ops.ts';
-import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelGenOf, OpKernelRequest, OpKernelTable, PlanAttrs } from './types.ts';
+import type { GpuCaps, OpKernel, OpKernelGen, OpKernelGenOf, OpKernelRequest, OpKernelTable, PlanAttrs } from './types.ts';
 import { storedBytes } from './quant.ts';
 
 export { type CrossEntropyFusedKernel } from './cross_entropy.ts';
-export type { AdapterCaps, OpKernel, OpKernelGen, OpKernelRequest, TensorSpec } from './types.ts';
+export type { GpuCaps, OpKernel, OpKernelGen, OpKernelRequest, TensorSpec } from './types.ts';
 
 /** Every generator, typed by the catalog: an op without one is a type error. */
 const GENERATORS: { readonly [K in ComputedOp]: OpKernelGenOf<K> | OpKernelGen } & OpKernelTable = {
@@ -63,7 +63,7 @@ function attrProblem(req: OpKernelRequest): string | undefined {
 const LEAVES: readonly string[] = opsWithRole('leaf');
 
 /** The kernel of one op for an adapter; throws CodegenError('validation') for leaves and unknown ops. */
-export function opKernel(req: OpKernelRequest, caps: AdapterCaps): OpKernel {
+export function opKernel(req: OpKernelRequest, caps: GpuCaps): OpKernel {
   const gen = Object.hasOwn(OP_KERNELS, req.op) ? OP_KERNELS[req.op] : undefined;
   if (!gen) {
     const why = LEAVES.includes(req.op)
@@ -83,7 +83,7 @@ export function opKernel(req: OpKernelRequest, caps: AdapterCaps): OpKernel {
  * may be (maxStorageBufferBindingSize; 128 MiB on llvmpipe). The plan splits the ops that can be
  * split into pieces before asking for a kernel (compiler/lower/split.ts); this check is the backstop.
  */
-export function checkBindingSizes(req: OpKernelRequest, caps: AdapterCaps, bound: readonly string[]): void {
+export function checkBindingSizes(req: OpKernelRequest, caps: GpuCaps, bound: readonly string[]): void {
   const limit = caps.limits.maxStorageBufferBindingSize;
   const all = [...req.inputs.map((t, i) => [`in${i}`, `operand ${i}`, t] as const), ['out', 'the output', req.output] as const];
   for (const [name, what, t] of all) {
@@ -105,8 +105,8 @@ export function checkBindingSizes(req: OpKernelRequest, caps: AdapterCaps, bound
  * (for the kernels the plan calls directly). The cast is what the attribute check established.
  */
 const checked =
-  <R extends OpKernelRequest, K extends { bindings: readonly string[] }>(gen: (req: R, caps: AdapterCaps) => K) =>
-  (req: OpKernelRequest, caps: AdapterCaps): K => {
+  <R extends OpKernelRequest, K extends { bindings: readonly string[] }>(gen: (req: R, caps: GpuCaps) => K) =>
+  (req: OpKernelRequest, caps: GpuCaps): K => {
     const bad = attrProblem(req);
     if (bad) throw new CodegenError('validation', bad, `${req.op} kernel`);
     const k = gen(req as R, caps);
@@ -115,13 +115,13 @@ const checked =
   };
 
 /** The fused cross-entropy loss and gradient (see cross_entropy.ts). */
-export const crossEntropyFused: (req: OpKernelRequest, caps: AdapterCaps) => CrossEntropyFusedKernel = checked(fusedKernel);
+export const crossEntropyFused: (req: OpKernelRequest, caps: GpuCaps) => CrossEntropyFusedKernel = checked(fusedKernel);
 
 /** The per-row losses of (a row piece of) the logits (see cross_entropy.ts). */
-export const crossEntropyRows: (req: OpKernelRequest, caps: AdapterCaps) => CrossEntropyFusedKernel = checked(rowsKernel);
+export const crossEntropyRows: (req: OpKernelRequest, caps: GpuCaps) => CrossEntropyFusedKernel = checked(rowsKernel);
 
 /** attention and its lse in one kernel (`out1` the lse [B,H,S]; see attention.ts). */
-export const attentionWithLse: (req: OpKernelRequest, caps: AdapterCaps) => OpKernel = checked(withLseKernel);
+export const attentionWithLse: (req: OpKernelRequest, caps: GpuCaps) => OpKernel = checked(withLseKernel);
 
 /** attention_grad_k and _v in one kernel (request: grad_k's; `out1` dv, the shape of `out`). */
-export const attentionGradKV: (req: OpKernelRequest, caps: AdapterCaps) => OpKernel = checked(gradKVKernel);
+export const attentionGradKV: (req: OpKernelRequest, caps: GpuCaps) => OpKernel = checked(gradKVKernel);

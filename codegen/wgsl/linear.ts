@@ -12,11 +12,11 @@ import { CodegenError } from '../codegen-error.ts';
 import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
 import { type MatmulKernel, matmulKernel, matmulVariantFor } from './matmul/index.ts';
 import { checkOutput, fail, fmt, operand, optOperand, rowsOf } from './common.ts';
-import type { AdapterCaps, BindingName, OpKernel, OpKernelGenOf, OpKernelRequest, OpKernelTable } from './types.ts';
+import type { GpuCaps, BindingName, OpKernel, OpKernelGenOf, OpKernelRequest, OpKernelTable } from './types.ts';
 
 const LAYOUTS = ['in_out', 'out_in'] as const;
 
-function generate(req: OpKernelRequest, caps: AdapterCaps, spec: MatmulSpec, names: Partial<Record<MatmulKernel['bindings'][number], BindingName>>): OpKernel {
+function generate(req: OpKernelRequest, caps: GpuCaps, spec: MatmulSpec, names: Partial<Record<MatmulKernel['bindings'][number], BindingName>>): OpKernel {
   let k: MatmulKernel;
   try {
     k = matmulKernel(spec, { variant: matmulVariantFor(caps), limits: caps.limits });

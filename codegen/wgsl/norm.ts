@@ -20,7 +20,7 @@
 // a scratch buffer); on hardware one workgroup per feature unit splits the rows among its
 // invocations and reduces.
 import { LOOP_BUDGET, type Binding, type Grid, ceilDiv, checkOutput, declare, f32, fail, fmt, grid, hsum, operand, optOperand, rowGroups, rowsOf, sameShape, u32, widthFor, workgroupReductions } from './common.ts';
-import type { AdapterCaps, OpKernel, OpKernelGenOf, OpKernelRequest, OpKernelTable } from './types.ts';
+import type { GpuCaps, OpKernel, OpKernelGenOf, OpKernelRequest, OpKernelTable } from './types.ts';
 
 type NormOp = 'layernorm' | 'layernorm_grad_x' | 'rmsnorm' | 'rmsnorm_grad_x';
 
@@ -96,7 +96,7 @@ const ROW_OPERANDS: Record<NormOp, { dy: boolean; gamma: 'required' | 'optional'
 };
 
 /** Which variant a row kernel uses on an adapter. */
-export function normVariantFor(caps: Pick<AdapterCaps, 'isSoftware'>): 'row' | 'workgroup' {
+export function normVariantFor(caps: Pick<GpuCaps, 'isSoftware'>): 'row' | 'workgroup' {
   return caps.isSoftware ? 'row' : 'workgroup';
 }
 

@@ -12,7 +12,7 @@
 // |r| ≤ π/4 (truncation < 1e-9). The angle's error is a few f32 ulps of r while positions stay
 // below 4096, and grows like 2^(2·bits(p_max) − 24) beyond (1e-6 at 16383).
 import { checkOutput, declare, f32, fail, failLimit, fmt, grid, intAttr, numAttr, operand, u32, boolAttr } from './common.ts';
-import type { AdapterCaps, OpKernel, OpKernelGen, OpKernelGenOf, OpKernelTable, OpRequest } from './types.ts';
+import type { GpuCaps, OpKernel, OpKernelGen, OpKernelGenOf, OpKernelTable, OpRequest } from './types.ts';
 
 const bitLength = (n: number): number => (n <= 0 ? 1 : Math.floor(Math.log2(n)) + 1);
 
@@ -67,7 +67,7 @@ export const decodeRope: OpKernelGen = (req, caps) => {
 };
 
 /** rope's kernel; with `maxPosition`, each row's positions start at offset + past[b]. */
-function ropeKernel(req: OpRequest<'rope'>, caps: AdapterCaps, maxPosition?: number): OpKernel {
+function ropeKernel(req: OpRequest<'rope'>, caps: GpuCaps, maxPosition?: number): OpKernel {
   const perRow = maxPosition !== undefined;
   const shape = operand(req, 0, 'x', 'f32').shape;
   const { heads, theta, inverse, offset = 0 } = req.attrs;

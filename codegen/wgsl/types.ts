@@ -4,11 +4,11 @@
 import type { OpBinding, OpKernelRequest } from '../../compiler/lower/kernels.ts';
 import type { DECODE_OPS } from '../../compiler/decode/ops.ts';
 import type { ComputedOp, KernelAttrs } from '../../compiler/ir/ops.ts';
-import type { AdapterCaps } from './caps.ts';
+import type { GpuCaps } from './caps.ts';
 
 type DecodeOp = keyof typeof DECODE_OPS;
 
-export type { AdapterCaps } from './caps.ts';
+export type { GpuCaps } from './caps.ts';
 export type { OpKernelRequest, TensorSpec } from '../../compiler/lower/kernels.ts';
 
 /** The op kernels' bindings (`in0`, …, `out`, `out1`, `globals`; see compiler/lower/kernels.ts). */
@@ -21,7 +21,7 @@ export interface OpKernel {
   workgroups: [number, number, number];
 }
 
-export type OpKernelGen = (req: OpKernelRequest, caps: AdapterCaps) => OpKernel;
+export type OpKernelGen = (req: OpKernelRequest, caps: GpuCaps) => OpKernel;
 
 /** The attributes the planner adds to the request for a piece of an op (compiler/lower/: pieces.ts, loss.ts, kv-cache.ts). */
 export interface PlanAttrs {
@@ -44,7 +44,7 @@ export interface PlanAttrs {
 export type OpRequest<K extends ComputedOp> = OpKernelRequest & { attrs: KernelAttrs<K> & PlanAttrs };
 
 /** A generator of catalog op K (or of several ops, K their union), reading typed attributes. */
-export type OpKernelGenOf<K extends ComputedOp> = (req: OpRequest<K>, caps: AdapterCaps) => OpKernel;
+export type OpKernelGenOf<K extends ComputedOp> = (req: OpRequest<K>, caps: GpuCaps) => OpKernel;
 
 /**
  * A family's generators, keyed by op name: an op of the catalog (compiler/ir/ops.ts) or of decoding

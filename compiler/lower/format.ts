@@ -22,7 +22,7 @@ export function formatPlan(plan: Plan): string {
   const dispatches = plan.steps.filter((x) => x.kind === 'dispatch').length;
   out.push(
     `plan B=${plan.dims.B} T=${plan.dims.T} ${plan.training ? 'training step' : 'forward only'} ` +
-      `(${plan.adapter.isSoftware ? 'software' : 'hardware'} adapter kernels): ${dispatches} dispatches, ` +
+      `(${plan.gpu.isSoftware ? 'software' : 'hardware'} adapter kernels): ${dispatches} dispatches, ` +
       `${plan.steps.length - dispatches} copies, ${plan.shaders.length} distinct shaders`,
   );
   out.push('');

@@ -60,7 +60,7 @@ export interface Kernel<B extends BindingName = BindingName> {
 
 /** The limits a plan must respect (a WebGPU adapter's, or WebGPU's defaults). */
 export interface PlanTarget {
-  /** A CPU adapter: recorded in the plan (Plan.adapter). */
+  /** A CPU adapter: recorded in the plan (Plan.gpu). */
   isSoftware: boolean;
   limits: {
     /** The most bytes one binding may span: larger tensors are split into pieces or refused. */

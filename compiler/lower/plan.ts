@@ -103,7 +103,7 @@ class Planner extends Lowering {
       dims: { ...this.dims },
       dropout: this.opts.dropout === 'eval' ? 'eval' : 'train',
       training: this.training,
-      adapter: { isSoftware: this.backend.target.isSoftware, maxStorageBufferBindingSize: this.limit },
+      gpu: { isSoftware: this.backend.target.isSoftware, maxStorageBufferBindingSize: this.limit },
       buffers: this.buffers,
       shaders: this.shaders,
       steps: this.steps,

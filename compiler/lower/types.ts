@@ -91,7 +91,8 @@ export interface Plan {
   dropout: 'train' | 'eval';
   /** Whether the plan has a backward pass and an optimizer (false: forward only). */
   training: boolean;
-  adapter: { isSoftware: boolean; maxStorageBufferBindingSize: number };
+  /** What the plan was made for: a software adapter's kernels or not, and the binding limit. */
+  gpu: { isSoftware: boolean; maxStorageBufferBindingSize: number };
   buffers: PlanBuffer[];
   shaders: PlanShader[];
   steps: PlanStep[];

@@ -8,7 +8,7 @@ import type { Param, Task } from '../../compiler/ir/types.ts';
 import type { Plan } from '../../compiler/lower/types.ts';
 import type { ScheduleKind } from '../schedule.ts';
 import { TOKENIZER_NAMES, type TokenizerName } from '../data/tokenizer.ts';
-import { RUNTIME_LIMITS, type AdapterInfo, type RuntimeLimits } from '../webgpu/device.ts';
+import { RUNTIME_LIMITS, type GpuInfo, type RuntimeLimits } from '../webgpu/device.ts';
 import { GpuError } from '../webgpu/errors.ts';
 import { JsonFields } from './fields.ts';
 import { TrainerError } from './trainer-error.ts';
@@ -42,7 +42,7 @@ export type KernelKind = 'hardware' | 'software';
 export type PlanSet = Partial<Record<KernelKind, TrainerPlans>>;
 
 /** The plans for this adapter: its own kind of kernels if built, else the other kind. */
-export function plansFor(set: PlanSet, info: Pick<AdapterInfo, 'isSoftware'>): { kind: KernelKind; plans: TrainerPlans } {
+export function plansFor(set: PlanSet, info: Pick<GpuInfo, 'isSoftware'>): { kind: KernelKind; plans: TrainerPlans } {
   const order: KernelKind[] = info.isSoftware ? ['software', 'hardware'] : ['hardware', 'software'];
   for (const kind of order) {
     const plans = set[kind];
@@ -108,7 +108,7 @@ export interface TrainerManifest {
 }
 
 /** Throws GpuError('limit') naming every limit or feature of `target` that the device lacks. */
-export function checkTarget(target: TrainerManifest['target'], info: AdapterInfo): void {
+export function checkTarget(target: TrainerManifest['target'], info: GpuInfo): void {
   const short: string[] = [];
   for (const name of RUNTIME_LIMITS) {
     const need = target.limits[name];
@@ -116,7 +116,7 @@ export function checkTarget(target: TrainerManifest['target'], info: AdapterInfo
   }
   for (const f of target.features) if (!info.features.includes(f)) short.push(`feature ${f} missing`);
   if (short.length) {
-    throw new GpuError('limit', `this trainer was planned for ${target.name}; this adapter (${info.adapterClass}) falls short: ${short.join(', ')}. Rebuild it with \`peftc build\` without --gpu (WebGPU's default limits)`);
+    throw new GpuError('limit', `this trainer was planned for ${target.name}; this adapter (${info.gpuClass}) falls short: ${short.join(', ')}. Rebuild it with \`peftc build\` without --gpu (WebGPU's default limits)`);
   }
 }
 

@@ -20,7 +20,7 @@ import { CHECKPOINT_FILE } from '../checkpoint.ts';
 import { writeCheckpointDir } from '../checkpoint-node.ts';
 import { readDataFile } from '../data/read-node.ts';
 import type { ScheduleKind } from '../schedule.ts';
-import { ADAPTER_CHOICES, type AdapterChoice } from '../webgpu/device.ts';
+import { GPU_CHOICES, type GpuChoice } from '../webgpu/device.ts';
 import { openNodeGpu } from '../webgpu/node-gpu.ts';
 import { waitLimitMs } from '../webgpu/queue-watch.ts';
 import { parseTrainerFiles } from './files.ts';
@@ -78,7 +78,7 @@ async function main(): Promise<number> {
   const files = readTrainerFolder(DIR);
   const manifest = files.manifest;
   const gpuChoice = values.gpu ?? 'auto';
-  if (!(ADAPTER_CHOICES as readonly string[]).includes(gpuChoice)) fail(`--gpu must be one of ${ADAPTER_CHOICES.join(', ')}, not \`${gpuChoice}\``);
+  if (!(GPU_CHOICES as readonly string[]).includes(gpuChoice)) fail(`--gpu must be one of ${GPU_CHOICES.join(', ')}, not \`${gpuChoice}\``);
   const timeoutMs = gpuTimeout(values['gpu-timeout']);
   const schedule = values.schedule;
   if (schedule !== undefined && schedule !== 'constant' && schedule !== 'cosine') fail(`--schedule must be constant or cosine, not \`${schedule}\``);
@@ -106,7 +106,7 @@ async function main(): Promise<number> {
   const print = (o: object, text: string) => process.stdout.write((json ? JSON.stringify(o) : text) + '\n');
   const note = (text: string) => (json ? process.stderr : process.stdout).write(text + '\n');
 
-  const gpu = await openNodeGpu({ adapter: gpuChoice as AdapterChoice, verbose: values.verbose ?? false, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+  const gpu = await openNodeGpu({ gpu: gpuChoice as GpuChoice, verbose: values.verbose ?? false, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   const trainer = await BuiltTrainer.open(gpu, files);
   let interrupted = false;
   const onSigint = () => {

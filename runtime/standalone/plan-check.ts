@@ -36,9 +36,9 @@ function checkPlan(f: JsonFields, v: unknown, path: string, dropout: 'train' | '
   if (dims.B !== m.dims.B || dims.T !== m.dims.T) f.fail(`${path}.dims`, `trainer.json's ${m.dims.B}×${m.dims.T}`, `${String(dims.B)}×${String(dims.T)}`);
   f.oneOf(plan.dropout, `${path}.dropout`, [dropout]);
   f.bool(plan.training, `${path}.training`);
-  const adapter = f.object(plan.adapter, `${path}.adapter`);
-  f.bool(adapter.isSoftware, `${path}.adapter.isSoftware`);
-  f.int(adapter.maxStorageBufferBindingSize, `${path}.adapter.maxStorageBufferBindingSize`);
+  const gpu = f.object(plan.gpu, `${path}.gpu`);
+  f.bool(gpu.isSoftware, `${path}.gpu.isSoftware`);
+  f.int(gpu.maxStorageBufferBindingSize, `${path}.gpu.maxStorageBufferBindingSize`);
   const sizes = f.array(plan.buffers, `${path}.buffers`, (b, p) => {
     const o = f.object(b, p);
     f.string(o.label, `${p}.label`);

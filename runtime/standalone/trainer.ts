@@ -76,7 +76,7 @@ export class BuiltTrainer implements StepBackend {
   /** `webgpu (swiftshader: …)`, as `peftc train` names its backend. */
   get name(): string {
     const i = this.gpu.info;
-    return `webgpu (${i.adapterClass}: ${i.description || i.device || i.vendor || 'unknown'}; ${this.kernels} kernels)`;
+    return `webgpu (${i.gpuClass}: ${i.description || i.device || i.vendor || 'unknown'}; ${this.kernels} kernels)`;
   }
 
   /** Back to the initial weights and a fresh optimizer (a new run in the same page). */

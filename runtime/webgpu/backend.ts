@@ -48,7 +48,7 @@ export class WebGpuBackend implements Backend {
     readonly store: ParamStore,
     private readonly opts: WebGpuBackendOptions = {},
   ) {
-    this.name = `webgpu (${gpu.info.adapterClass}: ${gpu.info.description || gpu.info.device || gpu.info.vendor})`;
+    this.name = `webgpu (${gpu.info.gpuClass}: ${gpu.info.description || gpu.info.device || gpu.info.vendor})`;
     this.cpu = new CpuBackend(training, store);
   }
 

@@ -6,11 +6,11 @@ import { GpuError } from './errors.ts';
 import { Gpu } from './gpu.ts';
 
 /** Which adapter to use. 'auto': a hardware GPU if present, else a software one. */
-export type AdapterChoice = 'auto' | 'hardware' | 'swiftshader' | 'llvmpipe';
-export const ADAPTER_CHOICES: readonly AdapterChoice[] = ['auto', 'hardware', 'swiftshader', 'llvmpipe'];
+export type GpuChoice = 'auto' | 'hardware' | 'swiftshader' | 'llvmpipe';
+export const GPU_CHOICES: readonly GpuChoice[] = ['auto', 'hardware', 'swiftshader', 'llvmpipe'];
 
 /** What the adapter turned out to be. 'software' is a CPU adapter other than the two we know. */
-export type AdapterClass = 'hardware' | 'swiftshader' | 'llvmpipe' | 'software';
+export type GpuClass = 'hardware' | 'swiftshader' | 'llvmpipe' | 'software';
 
 /** The limits the runtime relies on; each is requested at the adapter's maximum. */
 export const RUNTIME_LIMITS = [
@@ -32,8 +32,8 @@ export type RuntimeLimits = Record<RuntimeLimitName, number>;
 /** Optional features the runtime uses when the adapter has them. */
 export const RUNTIME_FEATURES = ['shader-f16', 'subgroups'] as const;
 
-export interface AdapterInfo {
-  adapterClass: AdapterClass;
+export interface GpuInfo {
+  gpuClass: GpuClass;
   /** A CPU implementation (SwiftShader, llvmpipe, lavapipe, …): kernels avoid workgroup barriers. */
   isSoftware: boolean;
   vendor: string;
@@ -60,11 +60,11 @@ export interface OpenOptions {
   /** Timeout for readbacks and queue waits, in milliseconds. */
   timeoutMs?: number | undefined;
   /** Opens a device only on an adapter of an accepted class; otherwise openGpu returns null. */
-  accept?: (adapterClass: AdapterClass) => boolean;
+  accept?: (gpuClass: GpuClass) => boolean;
 }
 
 /** Recognises the software adapters from what GPUAdapterInfo says about them. */
-export function classifyAdapter(info: GPUAdapterInfo, isFallback = false): AdapterClass {
+export function classifyGpu(info: GPUAdapterInfo, isFallback = false): GpuClass {
   const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
   if (text.includes('swiftshader')) return 'swiftshader';
   if (text.includes('llvmpipe')) return 'llvmpipe';
@@ -72,9 +72,9 @@ export function classifyAdapter(info: GPUAdapterInfo, isFallback = false): Adapt
   return 'hardware';
 }
 
-function adapterClassOf(adapter: GPUAdapter): AdapterClass {
+function gpuClassOf(adapter: GPUAdapter): GpuClass {
   const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
-  return classifyAdapter(info, info.isFallbackAdapter === true);
+  return classifyGpu(info, info.isFallbackAdapter === true);
 }
 
 /** The backend named by the adapter's description when nobody told us (GL descriptions say so). */
@@ -103,11 +103,11 @@ export async function openGpu(gpu: GPU, opts: OpenOptions = {}): Promise<Gpu | n
     return null; // Dawn rejects ("no suitable backends found") where other platforms return null
   }
   if (!adapter) return null;
-  if (opts.accept && !opts.accept(adapterClassOf(adapter))) return null;
-  return openAdapter(adapter, featureLevel, opts);
+  if (opts.accept && !opts.accept(gpuClassOf(adapter))) return null;
+  return openDevice(adapter, featureLevel, opts);
 }
 
-export async function openAdapter(
+export async function openDevice(
   adapter: GPUAdapter,
   featureLevel: 'core' | 'compatibility',
   opts: OpenOptions = {},
@@ -125,13 +125,13 @@ export async function openAdapter(
     throw new GpuError('no-adapter', `the adapter refused a device: ${(e as Error).message}`);
   }
   const raw = adapter.info;
-  const adapterClass = adapterClassOf(adapter);
+  const gpuClass = gpuClassOf(adapter);
   const limits = {} as RuntimeLimits;
   for (const name of RUNTIME_LIMITS) limits[name] = Number(device.limits[name] ?? 0);
   const sub = raw as { subgroupMinSize?: number; subgroupMaxSize?: number };
-  const info: AdapterInfo = {
-    adapterClass,
-    isSoftware: adapterClass !== 'hardware',
+  const info: GpuInfo = {
+    gpuClass,
+    isSoftware: gpuClass !== 'hardware',
     vendor: raw.vendor,
     architecture: raw.architecture,
     device: raw.device,

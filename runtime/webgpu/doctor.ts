@@ -2,7 +2,7 @@
 // real kernels (a matmul with bias and gelu, and a two-pass reduction) checked against the CPU.
 // Isomorphic: the caller says how to open the GPU (node-gpu.ts in Node, navigator.gpu in a browser).
 
-import type { AdapterInfo } from './device.ts';
+import type { GpuInfo } from './device.ts';
 import { GpuError } from './errors.ts';
 import type { Gpu } from './gpu.ts';
 import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
@@ -20,7 +20,7 @@ export interface DoctorCheck {
 export interface DoctorReport {
   ok: boolean;
   /** Absent when no adapter could be opened; `error` then says why and what to install. */
-  adapter?: AdapterInfo;
+  gpu?: GpuInfo;
   matmulVariant?: MatmulVariant;
   checks: DoctorCheck[];
   error?: string;
@@ -174,7 +174,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
       await timed('reduction', () => reductionCheck(gpu)),
       await timed('speed', () => speedCheck(gpu, variant)),
     ];
-    return { ok: checks.every((c) => c.ok), adapter: gpu.info, matmulVariant: variant, checks };
+    return { ok: checks.every((c) => c.ok), gpu: gpu.info, matmulVariant: variant, checks };
   } finally {
     gpu.destroy();
   }
@@ -185,7 +185,7 @@ const mib = (bytes: number): string => `${Math.round(bytes / 2 ** 20)} MiB`;
 /** The report as terminal text. */
 export function formatDoctorReport(report: DoctorReport): string {
   const lines: string[] = [];
-  const a = report.adapter;
+  const a = report.gpu;
   if (!a) {
     lines.push('WebGPU adapter: none');
     if (report.error) lines.push(`  ${report.error}`);
@@ -193,7 +193,7 @@ export function formatDoctorReport(report: DoctorReport): string {
     return lines.join('\n');
   }
   const name = [a.vendor, a.architecture, a.device].filter(Boolean).join(' / ');
-  lines.push(`WebGPU adapter: ${a.adapterClass}${a.isSoftware ? ' (software, CPU)' : ''}`);
+  lines.push(`WebGPU adapter: ${a.gpuClass}${a.isSoftware ? ' (software, CPU)' : ''}`);
   lines.push(`  ${name}`);
   lines.push(`  ${a.description}`);
   lines.push(`  backend ${a.backend}, feature level ${a.featureLevel}`);

@@ -4,7 +4,7 @@
 // raced against device loss and a limit on the time without progress that grows with the work
 // (queue-watch.ts). Isomorphic: no Node APIs.
 
-import type { AdapterInfo } from './device.ts';
+import type { GpuInfo } from './device.ts';
 import { GpuError, type GpuErrorKind } from './errors.ts';
 import { QueueWatch } from './queue-watch.ts';
 
@@ -78,7 +78,7 @@ export class Gpu {
 
   constructor(
     readonly device: GPUDevice,
-    readonly info: AdapterInfo,
+    readonly info: GpuInfo,
     opts: GpuOptions = {},
   ) {
     this.watch = new QueueWatch(opts.timeoutMs, opts.timeoutHint);

@@ -13,7 +13,7 @@
 
 import { existsSync } from 'node:fs';
 import { create, globals } from 'webgpu';
-import { type AdapterChoice, openGpu } from './device.ts';
+import { type GpuChoice, openGpu } from './device.ts';
 import { GpuError } from './errors.ts';
 import type { Gpu } from './gpu.ts';
 import { waitLimitMs } from './queue-watch.ts';
@@ -34,13 +34,17 @@ export const SETUP_HINT =
   'Install the software adapters with `bash scripts/setup-gpu.sh` (Debian/Ubuntu packages: ' +
   'libvulkan1 chromium for SwiftShader; libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri for llvmpipe).';
 
+/** The software adapters Node can open (CPU implementations of WebGPU). */
+export type SoftwareGpu = 'swiftshader' | 'llvmpipe';
+
 /** The software adapters in the order 'auto' tries them: the faster first. */
-export const SOFTWARE_ORDER: readonly ('swiftshader' | 'llvmpipe')[] = ['llvmpipe', 'swiftshader'];
+export const SOFTWARE_ORDER: readonly SoftwareGpu[] = ['llvmpipe', 'swiftshader'];
 
 export interface NodeGpuOptions {
-  adapter?: AdapterChoice;
+  /** Which adapter to open (`--gpu`; default 'auto'). */
+  gpu?: GpuChoice;
   /** Order in which 'auto' tries the software adapters when no hardware GPU is found (default SOFTWARE_ORDER). */
-  softwareOrder?: readonly ('swiftshader' | 'llvmpipe')[];
+  softwareOrder?: readonly SoftwareGpu[];
   /**
    * Let the drivers speak: create the hardware (Vulkan) instance even where no Vulkan driver is
    * installed, so that Dawn prints why on stderr. Default: the PEFTC_VERBOSE variable is 1
@@ -197,8 +201,8 @@ function defaultBackendName(): string {
   return 'vulkan';
 }
 
-function missing(choice: AdapterChoice, opts: NodeGpuOptions): GpuError {
-  const why: Record<AdapterChoice, string> = {
+function missing(choice: GpuChoice, opts: NodeGpuOptions): GpuError {
+  const why: Record<GpuChoice, string> = {
     hardware: `no hardware GPU adapter was found (${process.platform === 'linux' && !vulkanDriversPresent() ? 'no Vulkan driver is installed' : 'Dawn found no non-CPU adapter'}); use a software adapter on the CPU instead: --gpu llvmpipe (the faster) or --gpu swiftshader`,
     swiftshader: findSwiftShaderIcd(opts.swiftshaderIcd)
       ? `SwiftShader's ICD ${findSwiftShaderIcd(opts.swiftshaderIcd)} is present, but Dawn opened no SwiftShader adapter (is libvulkan1 installed?).`
@@ -218,7 +222,7 @@ function missing(choice: AdapterChoice, opts: NodeGpuOptions): GpuError {
 export async function openNodeGpu(options: NodeGpuOptions = {}): Promise<Gpu> {
   const timeoutMs = options.timeoutMs ?? timeoutFromEnv();
   const opts = timeoutMs === undefined ? options : { ...options, timeoutMs };
-  const choice = opts.adapter ?? 'auto';
+  const choice = opts.gpu ?? 'auto';
   const open = { hardware: openHardware, swiftshader: openSwiftShader, llvmpipe: openLlvmpipe };
   if (choice !== 'auto') {
     const gpu = await open[choice](opts);

@@ -4,13 +4,13 @@
 import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { type PlanOptions, buildPlan } from '../../compiler/lower/plan.ts';
 import { wgslBackend } from '../../codegen/wgsl/backend.ts';
-import type { AdapterCaps } from '../../codegen/wgsl/caps.ts';
+import type { GpuCaps } from '../../codegen/wgsl/caps.ts';
 import type { ParamStore } from '../arena.ts';
 import { type ExecutorPlans, GpuExecutor } from './executor.ts';
 import type { Gpu } from './gpu.ts';
 
 /** The training plan and, when dropout draws masks, the evaluation plan (dropout as the identity). */
-export function planGraph(t: TrainingGraph, dims: { B: number; T: number }, caps: AdapterCaps, opts: PlanOptions = {}): ExecutorPlans {
+export function planGraph(t: TrainingGraph, dims: { B: number; T: number }, caps: GpuCaps, opts: PlanOptions = {}): ExecutorPlans {
   const backend = wgslBackend(caps);
   const train = buildPlan(t, dims, backend, { ...opts, dropout: 'train' });
   const masks = t.graph.nodes.some((n) => n.op === 'dropout' && (n.attrs.p as number) > 0);
@@ -23,7 +23,7 @@ export interface CreateExecutorOptions {
   /** Planner options (fusions, reuse, f16 frozen weights, no backward). */
   plan?: Omit<PlanOptions, 'dropout'>;
   /** Plan for these capabilities instead of the device's (only ever stricter: e.g. a smaller binding limit). */
-  caps?: AdapterCaps;
+  caps?: GpuCaps;
   /** Read this executor's parameter buffers instead of allocating (and uploading) copies. */
   params?: GpuExecutor;
 }

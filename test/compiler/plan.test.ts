@@ -12,12 +12,12 @@ import type { BindingName, Kernel } from '../../compiler/lower/kernels.ts';
 import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
 import { wgslBackend } from '../../codegen/wgsl/backend.ts';
 import { DEFAULT_CAPS } from '../../codegen/wgsl/caps.ts';
-import type { AdapterCaps, OpKernel, OpKernelRequest } from '../../codegen/wgsl/types.ts';
+import type { GpuCaps, OpKernel, OpKernelRequest } from '../../codegen/wgsl/types.ts';
 import { graphOf, graphOfText, tinySet, TINY } from '../helpers.ts';
 
 /** WebGPU's default limits, which every adapter offers. */
-const LIMITS: AdapterCaps['limits'] = DEFAULT_CAPS.limits;
-const CAPS: AdapterCaps = { isSoftware: true, features: [], limits: LIMITS };
+const LIMITS: GpuCaps['limits'] = DEFAULT_CAPS.limits;
+const CAPS: GpuCaps = { isSoftware: true, features: [], limits: LIMITS };
 
 /**
  * A stand-in generator: the request as a comment, operands then `out` (and `globals` for dropout).

@@ -102,7 +102,7 @@ describe('PyTorch reference: exact tiny BERT on a sentence pair', () => {
   let gpu: Gpu | undefined;
   afterAll(() => gpu?.destroy());
   it('matches on llvmpipe (the training plan, exact GELU kernels included)', async () => {
-    gpu = await openNodeGpu({ adapter: 'llvmpipe' });
+    gpu = await openNodeGpu({ gpu: 'llvmpipe' });
     const store = await load('f32');
     const exec = await createExecutor(gpu, t, { B, T }, { store });
     const res = await exec.run(batch, { training: false, step: 0 });

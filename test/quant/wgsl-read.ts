@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packQuantSlot, quantReadWgsl, type QuantReadSpec } from '../../codegen/wgsl/quant.ts';
 import { dequantizeWeight, quantizeWeight } from '../../compiler/quant/weight.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
-import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
+import { openNodeGpu, type SoftwareGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { runKernel } from '../webgpu/op-harness.ts';
 
 const CASES: QuantReadSpec[] = [
@@ -15,11 +15,11 @@ const CASES: QuantReadSpec[] = [
   { dtype: 'int8', layout: 'in_out', rows: 9, cols: 7 },
 ];
 
-export function quantReadSuite(adapter: 'llvmpipe' | 'swiftshader'): void {
-  describe(`WGSL quantized reads on ${adapter}`, () => {
+export function quantReadSuite(software: SoftwareGpu): void {
+  describe(`WGSL quantized reads on ${software}`, () => {
     let gpu: Gpu;
     beforeAll(async () => {
-      gpu = await openNodeGpu({ adapter });
+      gpu = await openNodeGpu({ gpu: software });
     });
     afterAll(() => gpu?.destroy());
 

@@ -16,7 +16,7 @@ const work = mkdtempSync(join(tmpdir(), 'peftc-adapters-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** This machine has no GPU (as the CI machines): the no-GPU messages are checked exactly. */
-const noGpu = await openNodeGpu({ adapter: 'hardware' }).then((g) => (g.destroy(), false), () => true);
+const noGpu = await openNodeGpu({ gpu: 'hardware' }).then((g) => (g.destroy(), false), () => true);
 /** Dawn's notice of a Vulkan instance without drivers: never shown unless asked for. */
 const VULKAN_NOISE = /vkCreateInstance|CheckVkSuccessImpl/;
 
@@ -34,21 +34,21 @@ function throughPipe(command: string): { code: number; stdout: string; stderr: s
 describe('adapter choice', () => {
   it("'auto' takes a hardware GPU, else llvmpipe (twice SwiftShader's speed), else SwiftShader", async () => {
     expect(SOFTWARE_ORDER).toEqual(['llvmpipe', 'swiftshader']);
-    const gpu = await openNodeGpu({ adapter: 'auto' });
-    expect(gpu.info.adapterClass).toBe(noGpu ? 'llvmpipe' : 'hardware');
+    const gpu = await openNodeGpu({ gpu: 'auto' });
+    expect(gpu.info.gpuClass).toBe(noGpu ? 'llvmpipe' : 'hardware');
     gpu.destroy();
   });
 
   it('each software adapter can still be named', async () => {
-    for (const adapter of ['swiftshader', 'llvmpipe'] as const) {
-      const gpu = await openNodeGpu({ adapter });
-      expect(gpu.info.adapterClass).toBe(adapter);
+    for (const software of ['swiftshader', 'llvmpipe'] as const) {
+      const gpu = await openNodeGpu({ gpu: software });
+      expect(gpu.info.gpuClass).toBe(software);
       gpu.destroy();
     }
   });
 
   it("'hardware' without a GPU names the software adapters instead", async () => {
-    const r = await openNodeGpu({ adapter: 'hardware' }).then((g) => (g.destroy(), null), (e: unknown) => e);
+    const r = await openNodeGpu({ gpu: 'hardware' }).then((g) => (g.destroy(), null), (e: unknown) => e);
     if (!noGpu) return expect(r).toBeNull();
     expect(r).toBeInstanceOf(GpuError);
     expect((r as GpuError).message).toMatch(/no hardware GPU adapter was found .*--gpu llvmpipe \(the faster\) or --gpu swiftshader/);

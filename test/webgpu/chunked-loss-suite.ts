@@ -12,7 +12,7 @@ import type { PlanOptions } from '../../compiler/lower/plan.ts';
 import { buildTrainingGraph } from '../../compiler/training.ts';
 import { CpuExecutor } from '../../runtime/cpu/executor.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
-import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
+import { openNodeGpu, type SoftwareGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { createExecutor } from '../../runtime/webgpu/plans.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { batchFor, setup } from './plan-suite.ts';
@@ -24,16 +24,16 @@ const T = 50;
 const V = 200;
 const BUDGET = 8 * 64 * V;
 
-export function chunkedLossSuite(adapter: 'llvmpipe' | 'swiftshader'): void {
+export function chunkedLossSuite(software: SoftwareGpu): void {
   let gpu: Gpu;
   beforeAll(async () => {
-    gpu = await openNodeGpu({ adapter });
+    gpu = await openNodeGpu({ gpu: software });
   });
   afterAll(() => {
     if (gpu && !gpu.isLost) gpu.destroy();
   });
 
-  describe(`${adapter}: the loss over chunks of rows`, () => {
+  describe(`${software}: the loss over chunks of rows`, () => {
     it.each([
       ['gpt2-lora.peft', 'blocks', ['resid_pdrop=0.1,attn_pdrop=0.1,embd_pdrop=0.1'], {}],
       ['gpt2.peft', 'none', [], {}],

@@ -14,7 +14,7 @@ import { IGNORE } from '../../runtime/targets.ts';
 import { WebGpuBackend } from '../../runtime/webgpu/backend.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
 import { lengthBucket, padsSafely } from '../../runtime/webgpu/length-buckets.ts';
-import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
+import { openNodeGpu, type SoftwareGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { graphOf, tinySet } from '../helpers.ts';
 import { cpuBackend, maxDiff, methodGraph, randomStore, tokensOf } from '../decode/helpers.ts';
 import { TOL } from './plan-suite.ts';
@@ -74,11 +74,11 @@ function batchOf(tokens: number[], P: number) {
   return { tokens: { shape: [1, tokens.length], data: Int32Array.from(tokens) }, targets: { shape: [1, S], data: new Int32Array(S).fill(IGNORE) } };
 }
 
-export function decodeSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
-  describe(`generation on WebGPU (${adapter}) vs the CPU`, () => {
+export function decodeSuite(software: SoftwareGpu): void {
+  describe(`generation on WebGPU (${software}) vs the CPU`, () => {
     let gpu: Gpu;
     beforeAll(async () => {
-      gpu = await openNodeGpu({ adapter });
+      gpu = await openNodeGpu({ gpu: software });
     });
     afterAll(() => gpu?.destroy());
 

@@ -9,8 +9,8 @@ import { doctorCommand } from '../../cli/doctor.ts';
 
 describe('adapter discovery', () => {
   it('opens SwiftShader and llvmpipe in the same process and runs a kernel on each', async () => {
-    const gpus = [await openNodeGpu({ adapter: 'swiftshader' }), await openNodeGpu({ adapter: 'llvmpipe' })];
-    expect(gpus.map((g) => g.info.adapterClass)).toEqual(['swiftshader', 'llvmpipe']);
+    const gpus = [await openNodeGpu({ gpu: 'swiftshader' }), await openNodeGpu({ gpu: 'llvmpipe' })];
+    expect(gpus.map((g) => g.info.gpuClass)).toEqual(['swiftshader', 'llvmpipe']);
     for (const gpu of gpus) {
       const mm = await prepareMatmul(gpu, { M: 2, N: 2, K: 2 });
       const c = gpu.buffer(16);
@@ -23,19 +23,19 @@ describe('adapter discovery', () => {
   });
 
   it("'auto' opens a hardware GPU where there is one, else llvmpipe", async () => {
-    const gpu = await openNodeGpu({ adapter: 'auto' });
-    expect(['hardware', 'llvmpipe']).toContain(gpu.info.adapterClass);
+    const gpu = await openNodeGpu({ gpu: 'auto' });
+    expect(['hardware', 'llvmpipe']).toContain(gpu.info.gpuClass);
     gpu.destroy();
   });
 
   it("'auto' honours softwareOrder", async () => {
-    const gpu = await openNodeGpu({ adapter: 'auto', softwareOrder: ['swiftshader', 'llvmpipe'] });
-    expect(['hardware', 'swiftshader']).toContain(gpu.info.adapterClass);
+    const gpu = await openNodeGpu({ gpu: 'auto', softwareOrder: ['swiftshader', 'llvmpipe'] });
+    expect(['hardware', 'swiftshader']).toContain(gpu.info.gpuClass);
     gpu.destroy();
   });
 
   it("'hardware' opens a non-software adapter or says what is missing", async () => {
-    const result = await openNodeGpu({ adapter: 'hardware' }).catch((e: unknown) => e);
+    const result = await openNodeGpu({ gpu: 'hardware' }).catch((e: unknown) => e);
     if (result instanceof GpuError) {
       expect(result.kind).toBe('no-adapter');
       expect(result.message).toContain('--gpu llvmpipe');
@@ -57,9 +57,9 @@ describe('adapter discovery', () => {
   it('peftc doctor --json prints the report as JSON; a bad adapter name exits 2', async () => {
     let out = '';
     expect(await doctorCommand({ gpu: 'swiftshader', json: true, write: (t) => (out += t) })).toBe(0);
-    const report = JSON.parse(out) as { ok: boolean; adapter: { adapterClass: string } };
+    const report = JSON.parse(out) as { ok: boolean; gpu: { gpuClass: string } };
     expect(report.ok).toBe(true);
-    expect(report.adapter.adapterClass).toBe('swiftshader');
+    expect(report.gpu.gpuClass).toBe('swiftshader');
     expect(await doctorCommand({ gpu: 'cuda' as 'auto', write: () => {} })).toBe(2);
   });
 });

@@ -2,7 +2,7 @@
 // however long it takes, a queue that stops is reported with what it was running and how to
 // raise the limit. A fake device in-process with fake timers: no real GPU, no real waits.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { AdapterInfo } from '../../runtime/webgpu/device.ts';
+import type { GpuInfo } from '../../runtime/webgpu/device.ts';
 import { GpuError } from '../../runtime/webgpu/errors.ts';
 import { Gpu, type Kernel, PIECE_DISPATCHES } from '../../runtime/webgpu/gpu.ts';
 import { DEFAULT_STALL_MS, QueueWatch, STALL_GROWTH } from '../../runtime/webgpu/queue-watch.ts';
@@ -58,7 +58,7 @@ function fakeDevice(cost: (kernel: string) => number) {
     destroy: () => loseDevice({ reason: 'destroyed', message: '' } as GPUDeviceLostInfo),
   };
   const big = 2 ** 30;
-  const info = { limits: { maxBufferSize: big, maxStorageBufferBindingSize: big, maxComputeWorkgroupsPerDimension: 65535 } } as unknown as AdapterInfo;
+  const info = { limits: { maxBufferSize: big, maxStorageBufferBindingSize: big, maxComputeWorkgroupsPerDimension: 65535 } } as unknown as GpuInfo;
   return { device: device as unknown as GPUDevice, info, submissions, lose: (message: string) => loseDevice({ reason: 'unknown', message } as GPUDeviceLostInfo) };
 }
 

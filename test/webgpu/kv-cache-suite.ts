@@ -19,7 +19,7 @@ import { AdapterSet, servingGraph } from '../../runtime/multi/set.ts';
 import { WebGpuBackend } from '../../runtime/webgpu/backend.ts';
 import { GpuDecoder } from '../../runtime/webgpu/decoder.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
-import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
+import { openNodeGpu, type SoftwareGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { maxDiff, methodGraph, randomStore, tokensOf } from '../decode/helpers.ts';
 import { adapterOf, tinyBase } from '../multi/helpers.ts';
 import { peftc } from '../cli/peftc.ts';
@@ -55,11 +55,11 @@ async function sameCalls(gpu: Decoder, cpu: Decoder): Promise<number> {
   return w;
 }
 
-export function kvCacheSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
-  describe(`decoding with the key/value cache on WebGPU (${adapter}) vs the CPU cache`, () => {
+export function kvCacheSuite(software: SoftwareGpu): void {
+  describe(`decoding with the key/value cache on WebGPU (${software}) vs the CPU cache`, () => {
     let gpu: Gpu;
     beforeAll(async () => {
-      gpu = await openNodeGpu({ adapter });
+      gpu = await openNodeGpu({ gpu: software });
     });
     afterAll(() => gpu?.destroy());
 
@@ -100,7 +100,7 @@ export function kvCacheSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
 
     it('peftc generate --backend webgpu writes what --backend cpu writes (sampled), with no note', () => {
       const args = ['generate', 'examples/tiny-gpt.peft', '--init', 'examples/tiny-gpt.safetensors', '--prompt', 'Call me Ishmael. Some years ago', '--max-tokens', '12', '--temperature', '0.7', '--seed', '3'];
-      const [web, cpu] = [peftc(...args, '--backend', 'webgpu', '--gpu', adapter), peftc(...args)];
+      const [web, cpu] = [peftc(...args, '--backend', 'webgpu', '--gpu', software), peftc(...args)];
       expect(web.code).toBe(0);
       expect(web.stdout).toBe(cpu.stdout);
       expect(web.stderr).not.toMatch(/note|re-evaluat/);

@@ -1,4 +1,4 @@
-// Real kernels on the llvmpipe adapter (see adapter-suite.ts). A missing adapter fails, never skips.
-import { adapterSuite } from './adapter-suite.ts';
+// Real kernels on the llvmpipe adapter (see gpu-suite.ts). A missing adapter fails, never skips.
+import { gpuSuite } from './gpu-suite.ts';
 
-adapterSuite('llvmpipe');
+gpuSuite('llvmpipe');

@@ -12,7 +12,7 @@ import { AdapterSet, servingGraph } from '../../runtime/multi/set.ts';
 import { lmTargets } from '../../runtime/targets.ts';
 import { createExecutor } from '../../runtime/webgpu/plans.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
-import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
+import { openNodeGpu, type SoftwareGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { adapterOf, randomTokens, tinyBase } from '../multi/helpers.ts';
 
 function maxAbs(a: ArrayLike<number>): number {
@@ -27,10 +27,10 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-export function multiSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
+export function multiSuite(software: SoftwareGpu): void {
   let gpu: Gpu;
   beforeAll(async () => {
-    gpu = await openNodeGpu({ adapter });
+    gpu = await openNodeGpu({ gpu: software });
   });
   afterAll(() => {
     if (gpu && !gpu.isLost) gpu.destroy();
@@ -49,7 +49,7 @@ export function multiSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
   const tokens = randomTokens(use.length, T, 32, 8);
   const ids = use.map((n) => (n === null ? -1 : adapters.findIndex((a) => a.name === n)));
 
-  describe(`${adapter}: several adapters in one batch`, () => {
+  describe(`${software}: several adapters in one batch`, () => {
     it('gives the CPU reference\'s logits for a batch mixing four adapters and the base', async () => {
       const g = set.graphOf(null);
       const exec = await createExecutor(gpu, servingGraph(g), { B: use.length, T }, { store: set.bankStore, plan: { backward: false } });

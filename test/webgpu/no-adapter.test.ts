@@ -8,7 +8,7 @@ import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
 
 describe('no adapter', () => {
   it("'swiftshader' without its ICD fails with the setup hint", async () => {
-    const err = await openNodeGpu({ adapter: 'swiftshader', swiftshaderIcd: '/nonexistent/vk_swiftshader_icd.json' }).catch(
+    const err = await openNodeGpu({ gpu: 'swiftshader', swiftshaderIcd: '/nonexistent/vk_swiftshader_icd.json' }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(GpuError);

@@ -100,7 +100,7 @@ export const TOL = {
   crossEntropy: { abs: 2e-6, rel: 0, magnitude: 'max' },
 } satisfies Record<string, Tolerance>;
 
-/** The matmul tolerance of adapter-suite.ts: 1e-6·√K + 2e-6, relative to Σ|terms| + 1. */
+/** The matmul tolerance of gpu-suite.ts: 1e-6·√K + 2e-6, relative to Σ|terms| + 1. */
 export const linearTolerance = (K: number): Tolerance => ({ abs: 1e-6 * Math.sqrt(K) + 2e-6, rel: 0, magnitude: 'terms' });
 
 // ------------------------------------------------------------------ cases

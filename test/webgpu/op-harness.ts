@@ -6,7 +6,7 @@ import { Random } from '../../runtime/cpu/random.ts';
 import { numel, type Tensor } from '../../runtime/cpu/tensor.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
 import { opKernel } from '../../codegen/wgsl/index.ts';
-import type { AdapterCaps, OpKernel, OpKernelRequest, TensorSpec } from '../../codegen/wgsl/types.ts';
+import type { GpuCaps, OpKernel, OpKernelRequest, TensorSpec } from '../../codegen/wgsl/types.ts';
 import { type OpCase, type Tolerance, caseSeed } from './op-cases.ts';
 
 export const specOf = (t: Tensor): TensorSpec => ({ shape: [...t.shape], dtype: t.data instanceof Int32Array ? 'i32' : 'f32' });
@@ -113,7 +113,7 @@ export function compare(got: ArrayLike<number>, want: ArrayLike<number>, tol: To
 }
 
 /** Runs one case on the GPU with `caps`, and compares it with the CPU reference. */
-export async function checkCase(gpu: Gpu, c: OpCase, caps: AdapterCaps): Promise<Comparison & { kernel: OpKernel }> {
+export async function checkCase(gpu: Gpu, c: OpCase, caps: GpuCaps): Promise<Comparison & { kernel: OpKernel }> {
   const inputs = c.inputs(new Random(caseSeed(c)));
   const req = requestOf(c, inputs);
   const kernel = opKernel(req, caps);

@@ -11,7 +11,7 @@ import type { RuntimeLimits } from '../../runtime/webgpu/device.ts';
 import { CodegenError } from '../../codegen/codegen-error.ts';
 import { PCG_WGSL } from '../../codegen/wgsl/dropout.ts';
 import { crossEntropyFused, OP_KERNELS, opKernel } from '../../codegen/wgsl/index.ts';
-import type { AdapterCaps, OpKernelRequest } from '../../codegen/wgsl/types.ts';
+import type { GpuCaps, OpKernelRequest } from '../../codegen/wgsl/types.ts';
 import { caseSeed, OP_CASES } from './op-cases.ts';
 import { requestOf } from './op-harness.ts';
 import { readFileSync } from 'node:fs';
@@ -27,8 +27,8 @@ const COMPAT: RuntimeLimits = {
   maxStorageBuffersPerShaderStage: 4,
   maxUniformBufferBindingSize: 16384,
 };
-const SOFTWARE: AdapterCaps = { isSoftware: true, limits: COMPAT, features: [] };
-const HARDWARE: AdapterCaps = { isSoftware: false, limits: COMPAT, features: [] };
+const SOFTWARE: GpuCaps = { isSoftware: true, limits: COMPAT, features: [] };
+const HARDWARE: GpuCaps = { isSoftware: false, limits: COMPAT, features: [] };
 
 const f = (shape: number[]) => ({ shape, dtype: 'f32' as const });
 const i = (shape: number[]) => ({ shape, dtype: 'i32' as const });

@@ -20,8 +20,8 @@ import type { Tensor } from '../../runtime/cpu/tensor.ts';
 import { CodegenError } from '../../codegen/codegen-error.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
 import { attentionGradKV, attentionWithLse, crossEntropyFused, opKernel } from '../../codegen/wgsl/index.ts';
-import type { AdapterCaps } from '../../codegen/wgsl/types.ts';
-import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
+import type { GpuCaps } from '../../codegen/wgsl/types.ts';
+import { openNodeGpu, type SoftwareGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { CROSS_ENTROPY_CASES, OP_CASES, TOL, caseSeed, type OpCase } from './op-cases.ts';
 import { type Comparison, checkCase, compare, maxMagnitude, requestOf, runKernel } from './op-harness.ts';
 
@@ -39,26 +39,26 @@ function record(key: string, raw: number): void {
 const ops = [...new Set(OP_CASES.map((c) => c.op))];
 const HARDWARE_FAMILIES = ['norm', 'cross_entropy', 'attention', 'embedding', 'linear'];
 
-export function opSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
+export function opSuite(software: SoftwareGpu): void {
   let gpu: Gpu;
   /** The cases of this adapter; `light`: without the heavy ones (the variant passes). */
-  const mine = OP_CASES.filter((c) => !c.only || c.only === adapter);
+  const mine = OP_CASES.filter((c) => !c.only || c.only === software);
   const light = mine.filter((c) => !c.heavy);
 
   beforeAll(async () => {
-    gpu = await openNodeGpu({ adapter });
+    gpu = await openNodeGpu({ gpu: software });
   });
   afterAll(() => {
     if (process.env.PEFTC_OP_ERRORS) {
       const lines = [...rawErrors].map(([k, v]) => `${k.padEnd(40)} ${v.toExponential(2)}`);
-      console.log(`raw errors on ${adapter} (|gpu − cpu| / m):\n${lines.join('\n')}`);
+      console.log(`raw errors on ${software} (|gpu − cpu| / m):\n${lines.join('\n')}`);
     }
     if (gpu && !gpu.isLost) gpu.destroy();
   });
 
-  describe(`${adapter}: op kernels against the CPU reference`, () => {
+  describe(`${software}: op kernels against the CPU reference`, () => {
     it('opens the adapter', () => {
-      expect(gpu.info.adapterClass).toBe(adapter);
+      expect(gpu.info.gpuClass).toBe(software);
       expect(gpu.info.isSoftware).toBe(true);
     });
 
@@ -89,7 +89,7 @@ export function opSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
     });
   });
 
-  describe(`${adapter}: fused cross-entropy (loss and dlogits in one kernel)`, () => {
+  describe(`${software}: fused cross-entropy (loss and dlogits in one kernel)`, () => {
     for (const hardware of [false, true]) {
       it(`matches cross_entropy and cross_entropy_grad (${hardware ? 'workgroup' : 'row'} variant)`, async () => {
         for (const c of CROSS_ENTROPY_CASES) {
@@ -125,7 +125,7 @@ export function opSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
     }
   });
 
-  describe(`${adapter}: fused attention kernels (two results each)`, () => {
+  describe(`${software}: fused attention kernels (two results each)`, () => {
     const f64 = { precision: 'f64' as const, step: 0, training: true };
     const cpu = (op: string, inputs: Tensor[], attrs: OpCase['attrs']) => KERNELS[op]!(inputs, attrs, f64).data;
     const check = (got: ArrayLike<number>, want: ArrayLike<number>) => {
@@ -167,7 +167,7 @@ export function opSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
 
   // norm_residual (compiler/lower/fuse.ts): the norm's input gradient plus the residual stream's
   // gradient, one kernel. The CPU's gradient plus the residual; the norms' tolerance.
-  describe(`${adapter}: norm gradients that add a residual`, () => {
+  describe(`${software}: norm gradients that add a residual`, () => {
     for (const hardware of [false, true]) {
       it(`layernorm_grad_x and rmsnorm_grad_x + residual (${hardware ? 'workgroup' : 'row'} variant)`, async () => {
         const cases = OP_CASES.filter((k) => k.op === 'layernorm_grad_x' || k.op === 'rmsnorm_grad_x');
@@ -191,10 +191,10 @@ export function opSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
     }
   });
 
-  describe(`${adapter}: hardware variants, run on the software adapter`, () => {
+  describe(`${software}: hardware variants, run on the software adapter`, () => {
     for (const family of HARDWARE_FAMILIES) {
       it(`${family} kernels as generated for a hardware GPU`, async () => {
-        const caps: AdapterCaps = { ...gpu.info, isSoftware: false };
+        const caps: GpuCaps = { ...gpu.info, isSoftware: false };
         for (const c of light.filter((k) => k.family === family)) {
           const r = await checkCase(gpu, c, caps);
           record(`${c.op} (hardware variant)`, r.rawAbs);
@@ -204,7 +204,7 @@ export function opSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
     }
   });
 
-  describe(`${adapter}: dispatches split over x and y under tiny limits`, () => {
+  describe(`${software}: dispatches split over x and y under tiny limits`, () => {
     it('every case that fits 8×8 workgroups of ≤ 4 invocations is still correct', async () => {
       const limits = {
         ...gpu.info.limits,
@@ -216,7 +216,7 @@ export function opSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       let split = 0;
       let tooBig = 0;
       for (const hardware of [false, true]) {
-        const caps: AdapterCaps = { ...gpu.info, isSoftware: !hardware, limits };
+        const caps: GpuCaps = { ...gpu.info, isSoftware: !hardware, limits };
         for (const c of light) {
           let r: Awaited<ReturnType<typeof checkCase>>;
           try {

@@ -40,7 +40,7 @@ import { buildPlan } from '../../compiler/lower/plan.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
 import { opKernel } from '../../codegen/wgsl/index.ts';
 import { wgslBackend } from '../../codegen/wgsl/backend.ts';
-import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
+import { openNodeGpu, type SoftwareGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { peftc } from '../cli/peftc.ts';
 import { graphOf, graphOfText, tinySet } from '../helpers.ts';
 import { PAD_LENGTHS, PAD_T, paddedBatch } from '../cpu/padding-cases.ts';
@@ -105,16 +105,16 @@ async function stepAlongside(exec: GpuExecutor, t: TrainingGraph, store: ParamSt
 
 const ADAMW: OptimizerConfig = { kind: 'adamw', lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, momentum: 0, clipNorm: 1 };
 
-export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
+export function planSuite(software: SoftwareGpu): void {
   let gpu: Gpu;
   beforeAll(async () => {
-    gpu = await openNodeGpu({ adapter });
+    gpu = await openNodeGpu({ gpu: software });
   });
   afterAll(() => {
     if (gpu && !gpu.isLost) gpu.destroy();
   });
 
-  describe(`${adapter}: one forward and backward equals the CPU reference`, () => {
+  describe(`${software}: one forward and backward equals the CPU reference`, () => {
     it.each(MODELS)('%s', async (file) => {
       const { t, store, batch } = setup(file);
       const cpu = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
@@ -136,7 +136,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
       const cpu = new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
       const exec = await createExecutor(gpu, t, { B: 4, T: 64 }, { store });
       try {
-        if (adapter === 'llvmpipe') expect(exec.plan.shaders.some((x) => x.wgsl.includes('let m0 = gid.y * 16u;'))).toBe(true);
+        if (software === 'llvmpipe') expect(exec.plan.shaders.some((x) => x.wgsl.includes('let m0 = gid.y * 16u;'))).toBe(true);
         const res = await exec.run(batch, { training: false, step: 0 });
         expect(Math.abs(res.loss - cpu.loss)).toBeLessThanOrEqual(TOL.loss * Math.abs(cpu.loss));
         expect(maxDiff(res.logits!.data, cpu.logits.data)).toBeLessThanOrEqual(TOL.logits * (1 + maxAbs(cpu.logits.data)));
@@ -213,7 +213,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
     });
   });
 
-  describe(`${adapter}: padding with lengths (bert.peft)`, () => {
+  describe(`${software}: padding with lengths (bert.peft)`, () => {
     it('each padded row gives the logits of the row alone, and the CPU\'s gradients', async () => {
       const { g, t, store } = setup('bert.peft');
       const rng = new Random(11);
@@ -238,7 +238,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
     });
   });
 
-  describe(`${adapter}: training on the GPU follows the CPU reference step by step`, () => {
+  describe(`${software}: training on the GPU follows the CPU reference step by step`, () => {
     it.each(['gpt2-lora.peft', 'gpt2-prompt.peft', 'gpt2-prefix.peft', 'gpt2-adapter.peft', 'llama-lora.peft', 'bert-adapter.peft'])(
       '%s: 20 AdamW steps with clipping',
       async (file) => {
@@ -338,7 +338,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
 
     // The real-size split, once: the planner's pieces do not depend on the adapter, SwiftShader
     // runs the same splits under small limits above, and this case costs it 40 s.
-    if (adapter === 'llvmpipe') it('GPT-2\'s real token table (50257 × 768, 147 MiB) under WebGPU\'s default 128 MiB bindings: one LoRA step equals the CPU', async () => {
+    if (software === 'llvmpipe') it('GPT-2\'s real token table (50257 × 768, 147 MiB) under WebGPU\'s default 128 MiB bindings: one LoRA step equals the CPU', async () => {
       const g = graphOf('gpt2-lora.peft', ['n_layer=1']);
       const store = createStore(g, 'f32');
       initParams(g, store, { seed: 2 });
@@ -478,7 +478,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
     });
   });
 
-  describe(`${adapter}: the PyTorch fixture`, () => {
+  describe(`${software}: the PyTorch fixture`, () => {
     it.each([
       ['gpt2-lora-tiny', '"c_attn"'],
       ['gpt2-lora-all-linear-tiny', 'all_linear'],
@@ -505,13 +505,13 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
     });
   });
 
-  describe(`${adapter}: peftc grad --backend webgpu`, () => {
+  describe(`${software}: peftc grad --backend webgpu`, () => {
     it('writes the same loss, logits and gradients as --backend cpu', async () => {
       const dir = mkdtempSync(resolve(tmpdir(), 'peftc-grad-'));
       const fixture = resolve(import.meta.dirname, '../fixtures/gpt2-lora-tiny');
       const args = ['grad', 'examples/gpt2-lora.peft', '--set=vocab_size=64,n_positions=16,n_embd=32,n_layer=2,n_head=4', '--tokens', resolve(fixture, 'tokens.json'), '--seed', '3'];
       const cpu = peftc(...args, '--out', resolve(dir, 'cpu.safetensors'));
-      const gpuRun = peftc(...args, '--out', resolve(dir, 'gpu.safetensors'), '--backend', 'webgpu', '--gpu', adapter);
+      const gpuRun = peftc(...args, '--out', resolve(dir, 'gpu.safetensors'), '--backend', 'webgpu', '--gpu', software);
       expect(cpu.code, cpu.stderr).toBe(0);
       expect(gpuRun.code, gpuRun.stderr).toBe(0);
       const a = parseSafetensors(readFileSync(resolve(dir, 'cpu.safetensors')));
@@ -524,7 +524,7 @@ export function planSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
     });
   });
 
-  describe(`${adapter}: failures are errors, never zeros`, () => {
+  describe(`${software}: failures are errors, never zeros`, () => {
     it('a kernel that fails to compile makes fromPlan() throw a GpuError naming it', async () => {
       const { t, store } = setup('gpt2-lora.peft');
       const broken = (req: Parameters<typeof opKernel>[0]) => {

@@ -28,11 +28,11 @@ import { quantizeFrozen } from '../../runtime/quantize-store.ts';
 import { WebGpuBackend } from '../../runtime/webgpu/backend.ts';
 import type { GpuExecutor } from '../../runtime/webgpu/executor.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
-import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
+import { openNodeGpu, type SoftwareGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { prepareMatmul } from '../../runtime/webgpu/matmul.ts';
 import { createExecutor } from '../../runtime/webgpu/plans.ts';
 import { graphOf, tinySet } from '../helpers.ts';
-import { matmulTolerance } from './adapter-suite.ts';
+import { matmulTolerance } from './gpu-suite.ts';
 import { batchFor } from './plan-suite.ts';
 import { TOL, expectGrads, maxAbs, maxDiff } from './compare.ts';
 import { matmulCpu, maxScaledError, randomArray } from './reference.ts';
@@ -100,16 +100,16 @@ async function compare(gpu: Gpu, file: string, set: string[], dtype: QuantDtype,
   }
 }
 
-export function quantSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
+export function quantSuite(software: SoftwareGpu): void {
   let gpu: Gpu;
   beforeAll(async () => {
-    gpu = await openNodeGpu({ adapter });
+    gpu = await openNodeGpu({ gpu: software });
   });
   afterAll(() => {
     if (gpu && !gpu.isLost) gpu.destroy();
   });
 
-  describe(`${adapter}: a quantized frozen base equals the CPU on the same quantized base`, () => {
+  describe(`${software}: a quantized frozen base equals the CPU on the same quantized base`, () => {
     // GPT-2: Conv1D [in, out] weights (int8 scales per column, nf4 blocks along the transpose) and
     // the tied wte (an embedding table and the output layer's [out, in] weight, read transposed by
     // the backward pass). LLaMA: [out, in] projections, embed_tokens, an untied lm_head.
@@ -125,7 +125,7 @@ export function quantSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
     // One check at GPT-2 small's width, on llvmpipe: the kernels are the generator's code for the
     // small cases with other constants, and SwiftShader spends about 45 s compiling the 768-wide
     // ones (2-core machine, loaded) before a run of 3 s.
-    if (adapter === 'llvmpipe') {
+    if (software === 'llvmpipe') {
       it('at real width (GPT-2 small, 768, one layer), nf4', async () => {
         const set = ['vocab_size=256,n_positions=16,n_embd=768,n_inner=3072,n_layer=1,n_head=12'];
         (await compare(gpu, 'gpt2-lora.peft', set, 'nf4', { B: 1, T: 4 })).destroy();
@@ -147,9 +147,9 @@ export function quantSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
     }, 300_000);
   });
 
-  describe(`${adapter}: the matmul kernels with a quantized B`, () => {
+  describe(`${software}: the matmul kernels with a quantized B`, () => {
     // Both variants (regblock on software adapters, tiled on hardware GPUs), against the f64
-    // product with the dequantized B, at adapter-suite's f32 tolerance: Conv1D-like [in, out]
+    // product with the dequantized B, at gpu-suite's f32 tolerance: Conv1D-like [in, out]
     // weights read as is and transposed, nn.Linear [out, in] weights transposed (x·Wᵀ), odd sizes.
     const CASES = [
       { spec: { M: 37, N: 54, K: 30 }, dtype: 'int8', layout: 'in_out' },
@@ -179,7 +179,7 @@ export function quantSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
     }
   });
 
-  describe(`${adapter}: training on a quantized base (the backend train, eval and generate use)`, () => {
+  describe(`${software}: training on a quantized base (the backend train, eval and generate use)`, () => {
     it('three AdamW steps and an evaluation of another shape equal the CPU backend on the same quantized base', async () => {
       const file = 'llama-lora.peft';
       const { g, t, store } = model(file, tinySet(file), 6);

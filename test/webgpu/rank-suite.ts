@@ -14,7 +14,7 @@ import { lmTargets } from '../../runtime/targets.ts';
 import { WebGpuBackend } from '../../runtime/webgpu/backend.ts';
 import { createExecutor } from '../../runtime/webgpu/plans.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
-import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
+import { openNodeGpu, type SoftwareGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { graphOfText } from '../helpers.ts';
 
 const TINY = 'vocab_size=32,n_positions=64,n_embd=16,n_layer=2,n_head=2';
@@ -47,11 +47,11 @@ function batch(rng: Random, virtual = 0): Batch {
   return { tokens, targets: lmTargets(tokens) };
 }
 
-export function rankSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
-  describe(`rank selection and prompt templates on WebGPU (${adapter})`, () => {
+export function rankSuite(software: SoftwareGpu): void {
+  describe(`rank selection and prompt templates on WebGPU (${software})`, () => {
     let gpu: Gpu;
     beforeAll(async () => {
-      gpu = await openNodeGpu({ adapter });
+      gpu = await openNodeGpu({ gpu: software });
     });
     afterAll(() => gpu?.destroy());
 

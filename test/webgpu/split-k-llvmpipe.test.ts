@@ -15,7 +15,7 @@ import { TOL, expectGrads } from './compare.ts';
 
 let gpu: Gpu;
 beforeAll(async () => {
-  gpu = await openNodeGpu({ adapter: 'llvmpipe' });
+  gpu = await openNodeGpu({ gpu: 'llvmpipe' });
 });
 afterAll(() => {
   if (gpu && !gpu.isLost) gpu.destroy();

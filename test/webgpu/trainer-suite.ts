@@ -14,7 +14,7 @@ import { lmTargets } from '../../runtime/targets.ts';
 import { train, validate, type BatchSource } from '../../runtime/trainer.ts';
 import { WebGpuBackend } from '../../runtime/webgpu/backend.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
-import { openNodeGpu } from '../../runtime/webgpu/node-gpu.ts';
+import { openNodeGpu, type SoftwareGpu } from '../../runtime/webgpu/node-gpu.ts';
 import { graphOf, tinySet } from '../helpers.ts';
 
 const opt = { kind: 'adamw' as const, lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, momentum: 0, clipNorm: 1 };
@@ -30,11 +30,11 @@ function source(g: Graph): BatchSource {
   return { next: () => make(rng), validation: () => val, tokensPerBatch: 16 };
 }
 
-export function trainerSuite(adapter: 'swiftshader' | 'llvmpipe'): void {
-  describe(`training loop on WebGPU (${adapter}) vs the CPU`, () => {
+export function trainerSuite(software: SoftwareGpu): void {
+  describe(`training loop on WebGPU (${software}) vs the CPU`, () => {
     let gpu: Gpu;
     beforeAll(async () => {
-      gpu = await openNodeGpu({ adapter });
+      gpu = await openNodeGpu({ gpu: software });
     });
     afterAll(() => gpu?.destroy());
 

@@ -1,7 +1,7 @@
 // attention and attention_lse: the softmax over the visible keys is online (running max m,
 // running sum l, rescaled when m grows); lse = m + log l, so attention writes its lse for free
 // (attentionWithLse, the plan's attention_lse fusion, which the gradients read).
-import type { AdapterCaps, OpKernel } from '../types.ts';
+import type { GpuCaps, OpKernel } from '../types.ts';
 import type { AttentionRequest } from './spec.ts';
 import { at, each, loadVec, treeSum } from '../unroll.ts';
 import { queryKernel, type BlockBody, type QueryBodies, type RowBody } from './query.ts';
@@ -84,16 +84,16 @@ const FORWARD: QueryBodies = { row: rowForward, block: blockForward };
 const LSE: QueryBodies = { row: rowLse, block: blockLse };
 
 /** attention: out_i = Σ_j softmax_j(q_i·k_j/√hd) v_j over the visible keys. */
-export const attentionKernel = (req: AttentionRequest, caps: AdapterCaps): OpKernel => queryKernel(req, caps, 'forward', FORWARD);
+export const attentionKernel = (req: AttentionRequest, caps: GpuCaps): OpKernel => queryKernel(req, caps, 'forward', FORWARD);
 
 /** attention_lse: lse[b,h,i] = log Σ_j e^(s_ij) over the visible keys. */
-export const attentionLseKernel = (req: AttentionRequest, caps: AdapterCaps): OpKernel => queryKernel(req, caps, 'lse', LSE);
+export const attentionLseKernel = (req: AttentionRequest, caps: GpuCaps): OpKernel => queryKernel(req, caps, 'lse', LSE);
 
 /**
  * attention and attention_lse of the same operands in one kernel (the plan's attention_lse
  * fusion): the request is attention's; `out` is its output, `out1` the lse [B,H,S], which the
  * online softmax has for free (m + log l).
  */
-export function attentionWithLse(req: AttentionRequest, caps: AdapterCaps): OpKernel {
+export function attentionWithLse(req: AttentionRequest, caps: GpuCaps): OpKernel {
   return queryKernel(req, caps, 'forward', FORWARD, true);
 }

@@ -10,7 +10,7 @@
 //     invocations, one key each, shares 64 queries' lse and dy·o at a time in workgroup memory —
 //     the only attention kernel with workgroup memory and barriers.
 import { LOOP_BUDGET, ceilDiv, checkOutput, failLimit, grid, u32, widthFor } from '../common.ts';
-import type { AdapterCaps, OpKernel } from '../types.ts';
+import type { GpuCaps, OpKernel } from '../types.ts';
 import { at, dotBufs, each, loadVec, names, treeSum } from '../unroll.ts';
 import { type AttentionRequest, bindings, firstQuery, geometry, preamble } from './spec.ts';
 import { KEY_GRAD_WG, keyGradLoops, keyGradVariantFor, perKeyBlockShape, type KeyGrads } from './tuning.ts';
@@ -32,7 +32,7 @@ function keyUpdate(which: KeyGrads, r: number, n: number, p: string): string {
  * a time, their gradients in registers, over the chunk's queries, so each q / dy vector loaded
  * serves R keys and the gradients are read and written once per (chunk, key), not per (query, key).
  */
-function perKeyBlock(req: AttentionRequest, caps: AdapterCaps, which: KeyGrads): OpKernel {
+function perKeyBlock(req: AttentionRequest, caps: GpuCaps, which: KeyGrads): OpKernel {
   const g = geometry(req, 'grad');
   checkOutput(req, g.kShape);
   const w = widthFor(g.hd);
@@ -118,7 +118,7 @@ ${gr.prologue}
 }
 
 /** The key gradients in the variant the adapter and the sizes call for. */
-function keyGrad(req: AttentionRequest, caps: AdapterCaps, which: KeyGrads): OpKernel {
+function keyGrad(req: AttentionRequest, caps: GpuCaps, which: KeyGrads): OpKernel {
   const g = geometry(req, 'grad');
   const variant = keyGradVariantFor(caps, g, which);
   if (caps.isSoftware && variant === 'workgroup' && keyGradLoops(g, caps, 'workgroup', which) > LOOP_BUDGET) {
@@ -135,7 +135,7 @@ function keyGrad(req: AttentionRequest, caps: AdapterCaps, which: KeyGrads): OpK
  * attention_grad_kv fusion): the request is attention_grad_k's; `out` is dk, `out1` dv (the
  * shape of v). Each p_ij is computed once for both.
  */
-export function attentionGradKV(req: AttentionRequest, caps: AdapterCaps): OpKernel {
+export function attentionGradKV(req: AttentionRequest, caps: GpuCaps): OpKernel {
   return keyGrad(req, caps, 'kv');
 }
 
@@ -145,7 +145,7 @@ export function attentionGradKV(req: AttentionRequest, caps: AdapterCaps): OpKer
  * group and each chunk of WG queries: invocation t puts query c0 + t's lse and dy·o into workgroup
  * memory; barrier; every invocation adds the chunk's contributions to its key; barrier.
  */
-function keyGradWorkgroup(req: AttentionRequest, caps: AdapterCaps, which: KeyGrads): OpKernel {
+function keyGradWorkgroup(req: AttentionRequest, caps: GpuCaps, which: KeyGrads): OpKernel {
   const g = geometry(req, 'grad');
   checkOutput(req, g.kShape);
   const w = widthFor(g.hd);
@@ -225,7 +225,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 
 /** attention_grad_k: dk_j = Σ over queries (and the heads sharing the kv head) of dS_ij · q_i / √hd. */
-export const attentionGradKKernel = (req: AttentionRequest, caps: AdapterCaps): OpKernel => keyGrad(req, caps, 'k');
+export const attentionGradKKernel = (req: AttentionRequest, caps: GpuCaps): OpKernel => keyGrad(req, caps, 'k');
 
 /** attention_grad_v: dv_j = Σ over queries (and the heads sharing the kv head) of p_ij · dy_i. */
-export const attentionGradVKernel = (req: AttentionRequest, caps: AdapterCaps): OpKernel => keyGrad(req, caps, 'v');
+export const attentionGradVKernel = (req: AttentionRequest, caps: GpuCaps): OpKernel => keyGrad(req, caps, 'v');

@@ -2,7 +2,7 @@
 // the forward, one pass accumulates dq_i = Σ_j p_ij (dP_ij − D_i) k_j / √hd (dP_ij = dy_i·v_j):
 // no running max, no rescaling.
 import { u32 } from '../common.ts';
-import type { AdapterCaps, OpKernel } from '../types.ts';
+import type { GpuCaps, OpKernel } from '../types.ts';
 import type { AttentionRequest } from './spec.ts';
 import { at, dotBufs, dotVec, each, loadVec } from '../unroll.ts';
 import { queryKernel, type BlockBody, type QueryBodies, type RowBody } from './query.ts';
@@ -42,4 +42,4 @@ const blockGradQ = ({ rb, n, T, store }: BlockBody): string => {
 const GRAD_Q: QueryBodies = { row: rowGradQ, block: blockGradQ };
 
 /** attention_grad_q: dq_i = Σ_j dS_ij · k_j / √hd. */
-export const attentionGradQKernel = (req: AttentionRequest, caps: AdapterCaps): OpKernel => queryKernel(req, caps, 'grad', GRAD_Q);
+export const attentionGradQKernel = (req: AttentionRequest, caps: GpuCaps): OpKernel => queryKernel(req, caps, 'grad', GRAD_Q);

@@ -6,7 +6,7 @@
 //          keys visible to its last row KB at a time (row-block.ts); a causal block wastes at most
 //          its own diagonal.
 import { ceilDiv, checkOutput, grid, u32, widthFor } from '../common.ts';
-import type { AdapterCaps, OpKernel } from '../types.ts';
+import type { GpuCaps, OpKernel } from '../types.ts';
 import { at, dotVec, each, loadVec, maxOf } from '../unroll.ts';
 import { RowBlock } from './row-block.ts';
 import { type AttentionRequest, bindings, geometry, type Kind, preamble, type Uses } from './spec.ts';
@@ -47,7 +47,7 @@ function queryUses(kind: Kind, withLse: boolean): Uses {
   return withLse ? { v: true, lse: 'out1' } : { v: true };
 }
 
-function perQuery(req: AttentionRequest, caps: AdapterCaps, kind: Kind, body: QueryBodies['row'], withLse: boolean): OpKernel {
+function perQuery(req: AttentionRequest, caps: GpuCaps, kind: Kind, body: QueryBodies['row'], withLse: boolean): OpKernel {
   const g = geometry(req, kind);
   checkOutput(req, kind === 'lse' ? g.lseShape : g.qShape);
   const w = widthFor(g.hd);
@@ -73,7 +73,7 @@ ${head}${body({ n, T, score, withLse })}
   return { label: `${req.op}${withLse ? '+lse' : ''}_${g.B}x${g.S}x${g.H}x${g.hd}`, wgsl, bindings: d.bindings, workgroups: gr.workgroups };
 }
 
-function perQueryBlock(req: AttentionRequest, caps: AdapterCaps, kind: Kind, body: QueryBodies['block'], withLse: boolean): OpKernel {
+function perQueryBlock(req: AttentionRequest, caps: GpuCaps, kind: Kind, body: QueryBodies['block'], withLse: boolean): OpKernel {
   const g = geometry(req, kind);
   checkOutput(req, kind === 'lse' ? g.lseShape : g.qShape);
   const w = widthFor(g.hd);
@@ -113,6 +113,6 @@ ${head}${body({ rb, n, T, withLse, store, lseOf, inRange })}
 }
 
 /** A per-query kernel in the variant the adapter calls for (tuning.ts: queryVariantFor). */
-export function queryKernel(req: AttentionRequest, caps: AdapterCaps, kind: Kind, bodies: QueryBodies, withLse = false): OpKernel {
+export function queryKernel(req: AttentionRequest, caps: GpuCaps, kind: Kind, bodies: QueryBodies, withLse = false): OpKernel {
   return queryVariantFor(caps) === 'block' ? perQueryBlock(req, caps, kind, bodies.block, withLse) : perQuery(req, caps, kind, bodies.row, withLse);
 }

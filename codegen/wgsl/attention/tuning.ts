@@ -1,7 +1,7 @@
 // The blocking of the attention kernels and the choice of variant per adapter, in one place.
 // The measurements behind these numbers: docs/webgpu-kernels.md, "Attention kernel tuning".
 import { LOOP_BUDGET, ceilDiv, widthFor } from '../common.ts';
-import type { AdapterCaps } from '../types.ts';
+import type { GpuCaps } from '../types.ts';
 import type { Geometry } from './spec.ts';
 
 /** Register vectors (of hd/w values) one query row may keep in the software kernels: q and the output (attention), q, dy and dq (grad_q). */
@@ -16,7 +16,7 @@ export function queryBlock(hd: number, use: keyof typeof ROW_REG_VECTORS): numbe
 }
 
 /** Which variant attention, attention_lse and attention_grad_q use on an adapter. */
-export function queryVariantFor(caps: Pick<AdapterCaps, 'isSoftware'>): 'block' | 'row' {
+export function queryVariantFor(caps: Pick<GpuCaps, 'isSoftware'>): 'block' | 'row' {
   return caps.isSoftware ? 'block' : 'row';
 }
 
@@ -34,16 +34,16 @@ const QUERY_CHUNK = 128;
 const KEY_REG_VECTORS = 32;
 
 /** Keys per invocation of grad_k / grad_v. */
-export function keyBlock(g: Pick<Geometry, 'B' | 'KV' | 'Sk'>, caps: Pick<AdapterCaps, 'isSoftware'>): number {
+export function keyBlock(g: Pick<Geometry, 'B' | 'KV' | 'Sk'>, caps: Pick<GpuCaps, 'isSoftware'>): number {
   const target = caps.isSoftware ? KEY_GRAD_INVOCATIONS : 4096;
   return Math.min(g.Sk, Math.max(1, ceilDiv(g.B * g.KV * g.Sk, target)));
 }
 
 /** Register vectors per key: fewer on SwiftShader when dk and dv are computed together (k, v and both gradients). */
-const keyRegVectors = (which: KeyGrads, caps: Pick<AdapterCaps, 'adapterClass'>): number => (which === 'kv' && caps.adapterClass === 'swiftshader' ? 24 : KEY_REG_VECTORS);
+const keyRegVectors = (which: KeyGrads, caps: Pick<GpuCaps, 'gpuClass'>): number => (which === 'kv' && caps.gpuClass === 'swiftshader' ? 24 : KEY_REG_VECTORS);
 
 /** The software key gradients' blocking: keys per invocation J (NB blocks), queries per chunk C, keys per register block R. */
-export function perKeyBlockShape(g: Geometry, caps: Pick<AdapterCaps, 'isSoftware' | 'adapterClass'>, which: KeyGrads): { J: number; NB: number; C: number; R: number } {
+export function perKeyBlockShape(g: Geometry, caps: Pick<GpuCaps, 'isSoftware' | 'gpuClass'>, which: KeyGrads): { J: number; NB: number; C: number; R: number } {
   const n = g.hd / widthFor(g.hd);
   const J = keyBlock(g, caps);
   return { J, NB: ceilDiv(g.Sk, J), C: Math.max(1, Math.min(QUERY_CHUNK, g.S)), R: Math.max(1, Math.min(Math.floor(keyRegVectors(which, caps) / n), J)) };
@@ -57,7 +57,7 @@ export const KEY_GRAD_WG = 64;
  * zeroes J keys, then per head of the group and chunk of C queries reads their lse (C) and walks
  * its keys R at a time over the chunk; the workgroup variant walks WG queries per chunk.
  */
-export function keyGradLoops(g: Geometry, caps: Pick<AdapterCaps, 'isSoftware' | 'adapterClass'>, variant: 'invocation' | 'workgroup', which: KeyGrads): number {
+export function keyGradLoops(g: Geometry, caps: Pick<GpuCaps, 'isSoftware' | 'gpuClass'>, variant: 'invocation' | 'workgroup', which: KeyGrads): number {
   const G = g.H / g.KV;
   if (variant === 'workgroup') return G * ceilDiv(g.S, KEY_GRAD_WG) * KEY_GRAD_WG;
   const { J, C, R } = perKeyBlockShape(g, caps, which);
@@ -69,7 +69,7 @@ export function keyGradLoops(g: Geometry, caps: Pick<AdapterCaps, 'isSoftware' |
  * an invocation stays within LOOP_BUDGET (llvmpipe stops longer loops silently), else the
  * workgroup variant, which spreads the queries of a chunk over the workgroup.
  */
-export function keyGradVariantFor(caps: Pick<AdapterCaps, 'isSoftware' | 'adapterClass'>, g?: Geometry, which: KeyGrads = 'k'): 'invocation' | 'workgroup' {
+export function keyGradVariantFor(caps: Pick<GpuCaps, 'isSoftware' | 'gpuClass'>, g?: Geometry, which: KeyGrads = 'k'): 'invocation' | 'workgroup' {
   if (!caps.isSoftware) return 'workgroup';
   return g && keyGradLoops(g, caps, 'invocation', which) > LOOP_BUDGET ? 'workgroup' : 'invocation';
 }

@@ -2,11 +2,11 @@
 // these numbers: BENCHMARKS.md, "Kernel tuning" (matmul).
 
 import type { MatmulSpec } from '../../../compiler/lower/matmul-spec.ts';
-import type { AdapterCaps } from '../caps.ts';
+import type { GpuCaps } from '../caps.ts';
 import { type MatmulLimits, type MatmulVariant, ceilDiv } from './spec.ts';
 
 /** The variant for an adapter: no workgroup memory on CPU adapters. */
-export function matmulVariantFor(info: Pick<AdapterCaps, 'isSoftware'>): MatmulVariant {
+export function matmulVariantFor(info: Pick<GpuCaps, 'isSoftware'>): MatmulVariant {
   return info.isSoftware ? 'regblock' : 'tiled';
 }
 
@@ -33,8 +33,8 @@ export function regblockWorkgroup(spec: Pick<MatmulSpec, 'N'>): readonly [number
  * regblock's rows per invocation (in blocks of 4) for a product on an adapter class: 16 rows on
  * llvmpipe for products whose A is not transposed and whose M is large, else the default 8.
  */
-export function regblockRowBlocks(spec: Pick<MatmulSpec, 'M' | 'transA'>, adapterClass?: string): number {
-  return adapterClass === 'llvmpipe' && !spec.transA && spec.M >= 256 ? 4 : REGBLOCK_DEFAULTS.rowBlocks;
+export function regblockRowBlocks(spec: Pick<MatmulSpec, 'M' | 'transA'>, gpuClass?: string): number {
+  return gpuClass === 'llvmpipe' && !spec.transA && spec.M >= 256 ? 4 : REGBLOCK_DEFAULTS.rowBlocks;
 }
 
 /** Picks a workgroup shape that fits the adapter's invocation limits. */
@@ -59,6 +59,6 @@ export function fitWorkgroup(want: readonly [number, number], limits: MatmulLimi
 export const LONG_K = { from: 8192, slice: 2048 };
 
 /** The most of K one dispatch of this product should reduce on this adapter, or undefined for all of it. */
-export function matmulKSlice(spec: Pick<MatmulSpec, 'K'>, adapterClass?: string): number | undefined {
-  return adapterClass === 'llvmpipe' && spec.K >= LONG_K.from ? LONG_K.slice : undefined;
+export function matmulKSlice(spec: Pick<MatmulSpec, 'K'>, gpuClass?: string): number | undefined {
+  return gpuClass === 'llvmpipe' && spec.K >= LONG_K.from ? LONG_K.slice : undefined;
 }
