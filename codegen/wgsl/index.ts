@@ -55,7 +55,7 @@ const PLAN_ATTRS: readonly (keyof PlanAttrs)[] = ['row0', 'table_rows', 'accumul
 
 /** The first problem of a request's attributes against its op's schema (the planner's own set aside). */
 function attrProblem(req: OpKernelRequest): string | undefined {
-  if (!isOp(req.op)) return undefined; // decoding ops: their generators check what they read
+  if (!isOp(req.op)) return undefined; // not an op of the catalog: opKernel found no generator for it
   const own = Object.fromEntries(Object.entries(req.attrs).filter(([k]) => !(PLAN_ATTRS as readonly string[]).includes(k)));
   return checkAttrs(OPS[req.op].attrs, own);
 }

@@ -61,7 +61,7 @@ export const decodeRope: OpKernelGen = (req, caps) => {
   const past = operand(req, 1, 'past', 'i32').shape;
   const B = operand(req, 0, 'x', 'f32').shape[0];
   if (past.length !== 1 || past[0] !== B) fail(req.op, `past must be [${B}], got ${fmt(past)}`);
-  // A decoding op: no schema check precedes it (index.ts), so its attributes are read checked.
+  // Checked against decode_rope's schema already (index.ts); read as rope's attributes.
   const attrs = { heads: intAttr(req, 'heads'), theta: numAttr(req, 'theta'), inverse: boolAttr(req, 'inverse'), offset: intAttr(req, 'offset', 0) };
   return ropeKernel({ ...req, attrs }, caps, intAttr(req, 'max_position'));
 };

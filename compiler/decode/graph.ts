@@ -12,10 +12,8 @@
 // (`decode_count`: the row's real positions in the chunk; pool `last` picks the last of them).
 // Targets and the loss are gone. A graph the transform cannot prove position-wise elsewhere (an
 // op mixing sequence positions it does not know) is refused with the reason.
-import type { OpSpec } from '../ir/op-spec.ts';
 import { isOp, opSpec } from '../ir/ops.ts';
 import type { Attrs, Graph, Node, Shape } from '../ir/types.ts';
-import { DECODE_OPS } from './ops.ts';
 
 /** i32 [B]: positions each row holds in the cache before this chunk, prefix not counted. */
 export const PAST = 'decode_past';
@@ -162,9 +160,8 @@ function attention(
  */
 function inferShape(op: string, inputs: Shape[], attrs: Attrs, given: Shape): Shape {
   if (op === 'input' || op === 'param') return given;
-  // The decoding ops' rules read only attributes the transform wrote: no schema check needed.
-  const spec = isOp(op) ? opSpec(op) : Object.hasOwn(DECODE_OPS, op) ? (DECODE_OPS as unknown as Record<string, OpSpec>)[op] : undefined;
-  const s = spec?.shape(inputs, attrs);
+  // The decoding ops are in the catalog too (role `decode`).
+  const s = isOp(op) ? opSpec(op).shape(inputs, attrs) : undefined;
   return s === undefined || typeof s === 'string' ? given : s;
 }
 

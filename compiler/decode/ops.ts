@@ -10,12 +10,15 @@
 // `past[b]` counts the positions row b already holds in the cache besides the prefix (soft prompt
 // tokens included); `rows[b]` is the cache row batch row b reads and extends. Chunk position i of
 // row b is cache slot P + past[b] + i, where P is the attention's prefix length.
+//
+// They are part of the op catalog (compiler/ir/ops.ts) with the role `decode`: the verifier and
+// the code generators check their attributes against these schemas as for every other op.
 import { formatShape } from '../ir/dims.ts';
-import { defineOp } from '../ir/op-spec.ts';
+import { defineOp, opt } from '../ir/op-spec.ts';
 
 export const DECODE_OPS = {
   kv_attention: defineOp({
-    role: 'forward',
+    role: 'decode',
     inputs: ['q', 'k', 'v', 'past', 'rows', 'prefix_k?', 'prefix_v?'],
     attrs: { heads: 'int', kv_heads: 'int', prefix: 'int', layer: 'int' },
     doc:
@@ -25,7 +28,7 @@ export const DECODE_OPS = {
     shape: ([q]) => (q!.length === 3 ? q! : `q must be [B, S, heads·hd], got ${formatShape(q!)}`),
   }),
   decode_positions: defineOp({
-    role: 'forward',
+    role: 'decode',
     inputs: ['x', 'past'],
     attrs: { offset: 'int' },
     doc: 'The position ids of a chunk: out[b,i] = offset + past[b] + i (positions of the whole sequence, per row).',
@@ -33,10 +36,10 @@ export const DECODE_OPS = {
     dtype: 'i32',
   }),
   decode_rope: defineOp({
-    role: 'forward',
+    role: 'decode',
     inputs: ['x', 'past'],
-    attrs: { heads: 'int', theta: 'number', inverse: 'bool', offset: 'int' },
-    doc: 'rope with the position of chunk index s of row b at offset + past[b] + s.',
+    attrs: { heads: 'int', theta: 'number', inverse: 'bool', offset: opt('int') },
+    doc: 'rope with the position of chunk index s of row b at offset + past[b] + s (`offset` is 0 when absent, as rope\'s).',
     shape: ([x]) => x!,
   }),
 };

@@ -13,9 +13,11 @@ export { opt, type AttrSchema, type AttrsOf } from './attrs.ts';
 /**
  * What an op is for. `leaf`: a value the runtime supplies (`input`, `param`). `forward`: an op of
  * the model; the gradient rules (compiler/autodiff/rules.ts) have an entry for each, a rule or an
- * explicit "no gradient". `backward`: an op only gradient rules emit.
+ * explicit "no gradient". `backward`: an op only gradient rules emit. `decode`: an op only the
+ * decoding transform writes (compiler/decode/graph.ts), never traced and never differentiated;
+ * its kernels are bound to a key/value cache (runtime/decode/kernels.ts, compiler/lower/kv-cache.ts).
  */
-export type OpRole = 'leaf' | 'forward' | 'backward';
+export type OpRole = 'leaf' | 'forward' | 'backward' | 'decode';
 
 export interface OpDef<S extends AttrSchema = AttrSchema, R extends OpRole = OpRole> {
   role: R;

@@ -8,6 +8,7 @@
 import { addDims, dimEq, formatShape, shapeEq } from './dims.ts';
 import type { Dim, Node, Shape } from './types.ts';
 import { GATHER_OPS, LAYOUTS } from './gather-ops.ts';
+import { DECODE_OPS } from '../decode/ops.ts';
 import { checkAttrs, type ResolvedAttrsOf } from './attrs.ts';
 import { defineOp, opt, type AttrSchema, type AttrsOf, type OpDef, type OpRole, type OpSpec } from './op-spec.ts';
 
@@ -421,6 +422,9 @@ export const OPS = {
 
   // ------------------------------------------------------------ several adapters in one batch (gather-ops.ts)
   ...GATHER_OPS,
+
+  // ------------------------------------------------------------ decoding graphs (compiler/decode/ops.ts)
+  ...DECODE_OPS,
 };
 
 /** The name of an op of the catalog. */
@@ -431,8 +435,13 @@ type WithRole<R> = { [K in OpName]: (typeof OPS)[K]['role'] extends R ? K : neve
 export type LeafOp = WithRole<'leaf'>;
 export type ForwardOp = WithRole<'forward'>;
 export type BackwardOp = WithRole<'backward'>;
-/** The ops a kernel computes: every op but the leaves. */
-export type ComputedOp = Exclude<OpName, LeafOp>;
+/** The ops of decoding graphs (compiler/decode/ops.ts): their kernels are bound to a key/value cache. */
+export type DecodeOp = WithRole<'decode'>;
+/**
+ * The ops a kernel computes from its operands alone: every op but the leaves and the decoding ops
+ * (the CPU's and the WGSL tables must name each of these).
+ */
+export type ComputedOp = Exclude<OpName, LeafOp | DecodeOp>;
 /** Op K's attributes as kernels receive them (`dim` attributes resolved to numbers). */
 export type KernelAttrs<K extends OpName> = ResolvedAttrsOf<(typeof OPS)[K]['attrs']>;
 /** A node of op K in a verified graph: its attributes typed by the catalog. */

@@ -15,8 +15,21 @@ const tiny = () => graphOf('tiny-gpt-lora.peft', tinySet('tiny-gpt-lora.peft'));
 describe('op roles', () => {
   it('gives every op one role, the leaves being input and param', () => {
     const roles = Object.values(OPS).map((d) => d.role);
-    expect(roles.every((r) => r === 'leaf' || r === 'forward' || r === 'backward')).toBe(true);
+    expect(roles.every((r) => r === 'leaf' || r === 'forward' || r === 'backward' || r === 'decode')).toBe(true);
     expect(opsWithRole('leaf').sort()).toEqual(['input', 'param']);
+  });
+
+  it('holds the decoding ops, with their own role and no gradient entry', () => {
+    expect(opsWithRole('decode').sort()).toEqual(['decode_positions', 'decode_rope', 'kv_attention']);
+    for (const op of opsWithRole('decode')) expect(Object.hasOwn(GRAD_RULES, op), op).toBe(false);
+  });
+
+  it("checks a decoding op's attributes and shape like any other op's", () => {
+    const rope = opSpec('decode_rope');
+    expect(rope.shape([[2, 3, 8], [2]], { heads: 2, theta: 10000, inverse: false })).toEqual([2, 3, 8]);
+    expect(rope.shape([[2, 3, 8], [2]], { heads: 2, theta: 10000, inverse: false, offset: 1.5 })).toMatch(/offset/);
+    expect(opSpec('kv_attention').shape([[1, 1, 8], [1, 1, 8], [1, 1, 8], [1], [1]], { heads: 2, kv_heads: 2, prefix: 0 })).toMatch(/layer/);
+    expect(opSpec('decode_positions').shape([[2, 5, 8], [2]], { offset: 0 })).toEqual([2, 5]);
   });
 
   it('calls the ops only gradient rules emit backward', () => {
