@@ -3,7 +3,7 @@
 // embedding: one invocation per output element (4 features when D % 4 = 0). An id outside
 //   the table reads zeros (the CPU reference throws; a GPU kernel cannot). The table may be
 //   stored in f16 (dtype 'f16': two halves to a u32, read with unpack2x16float), or quantized
-//   (int8, nf4: codes and scales read by quant.ts's reader, dequantized in f32 as the CPU does).
+//   (int8, nf4, nf4dq: codes and scales read by quant.ts's reader, dequantized in f32 as the CPU does).
 //   A table larger than one storage binding is looked up in pieces (compiler/lower/split.ts):
 //   attrs `row0` (the piece's first table row) and `table_rows` (the whole table's rows); a piece
 //   writes the ids in its rows, and the first piece also the zeros of ids outside the table.
@@ -15,12 +15,13 @@
 //   has few rows.
 import type { TensorSpec } from '../../compiler/lower/kernels.ts';
 import { LOOP_BUDGET, ceilDiv, checkOutput, declare, fail, fmt, grid, i32, intAttr, numel, operand, u32, widthFor } from './common.ts';
+import { isQuantDtype } from '../../compiler/quant/dtype.ts';
 import { quantReadWgsl, type QuantReadSpec } from './quant.ts';
 import type { OpKernelGen, OpKernelGenOf, OpKernelTable } from './types.ts';
 
 /** embedding: table [N, D], ids i32 [...] → out [..., D]. */
 export const embedding: OpKernelGenOf<'embedding'> = (req, caps) => {
-  const tableSpec = operand(req, 0, 'table', ['f32', 'f16', 'int8', 'nf4']);
+  const tableSpec = operand(req, 0, 'table', ['f32', 'f16', 'int8', 'nf4', 'nf4dq']);
   const table = tableSpec.shape;
   const half = tableSpec.dtype === 'f16';
   const quant = quantTable(req, tableSpec);
@@ -79,7 +80,7 @@ ${lookup}
 
 /** A quantized table's reader spec (codes and scales, compiler/quant/slot.ts), or undefined for f32 and f16. */
 function quantTable(req: Parameters<OpKernelGen>[0], t: TensorSpec): QuantReadSpec | undefined {
-  if (t.dtype !== 'int8' && t.dtype !== 'nf4') return undefined;
+  if (!isQuantDtype(t.dtype)) return undefined;
   if (t.shape.length !== 2 || !t.layout) fail(req.op, `a quantized table must be 2-D with a layout, got ${fmt(t.shape)} ${t.layout ?? 'without one'}`);
   return { dtype: t.dtype, layout: t.layout, rows: t.shape[0]!, cols: t.shape[1]! };
 }

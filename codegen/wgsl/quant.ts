@@ -6,7 +6,10 @@
 // take it where it read f32: the matmul's B (matmul/) and the embedding table (embedding.ts).
 import { NF4_BLOCK, NF4_CODE } from '../../compiler/quant/nf4.ts';
 import type { TensorSpec } from '../../compiler/lower/kernels.ts';
-import { codeBytes, slotBytes, type QuantTensor } from '../../compiler/quant/slot.ts';
+import { isQuantDtype } from '../../compiler/quant/dtype.ts';
+import { NF4DQ_SCALE_BLOCK } from '../../compiler/quant/nf4dq.ts';
+import { codeBytes, NESTED_HEADER, scaleCodeBytes, slotBytes, type QuantTensor } from '../../compiler/quant/slot.ts';
+import { DYNAMIC_MAP } from '../../compiler/quant/dynamic-map.ts';
 
 export { codeBytes, packQuantSlot } from '../../compiler/quant/slot.ts';
 /** A quantized weight as its reader sees it (compiler/quant/slot.ts). */
@@ -14,7 +17,7 @@ export type QuantReadSpec = QuantTensor;
 
 /** Bytes a tensor of a kernel request occupies: 4 or 2 (f16) per element, or a quantized slot. */
 export function storedBytes(t: TensorSpec): number {
-  if ((t.dtype === 'int8' || t.dtype === 'nf4') && t.shape.length === 2) {
+  if (isQuantDtype(t.dtype) && t.shape.length === 2) {
     return slotBytes({ dtype: t.dtype, layout: t.layout ?? 'out_in', rows: t.shape[0]!, cols: t.shape[1]! });
   }
   return (t.dtype === 'f16' ? 2 : 4) * t.shape.reduce((a, b) => a * b, 1);
@@ -26,7 +29,8 @@ const f32 = (x: number): string => (Number.isInteger(x) ? `${x}.0` : `${x}`);
  * WGSL for `fn <name>(i: u32) -> f32` over the array<u32> binding `v`: element i (stored order) of
  * the quantized weight. int8: the i-th byte, sign-extended, × its output channel's scale (a row's,
  * or a column's for Conv1D's [in, out]). nf4: the element's place p in block order (the
- * transpose's for [in, out]), its nibble (high for even p) and its block's absmax.
+ * transpose's for [in, out]), its nibble (high for even p) and its block's absmax; nf4dq: the same
+ * nibble, times the block's absmax dequantized from its 8-bit code (nestedScaleWgsl).
  */
 export function quantReadWgsl(q: QuantReadSpec, name: string, v: string): string {
   const S = codeBytes(q) / 4;
@@ -40,13 +44,34 @@ export function quantReadWgsl(q: QuantReadSpec, name: string, v: string): string
     ].join('\n');
   }
   const place = q.layout === 'in_out' ? `(i % ${q.cols}u) * ${q.rows}u + i / ${q.cols}u` : 'i';
+  const scale = q.dtype === 'nf4' ? `bitcast<f32>(${v}[${S}u + p / ${NF4_BLOCK}u])` : `${name}_scale(p / ${NF4_BLOCK}u)`;
   return [
     `var<private> ${name}_code: array<f32, 16> = array<f32, 16>(${NF4_CODE.map(f32).join(', ')});`,
+    ...(q.dtype === 'nf4dq' ? [nestedScaleWgsl(q, `${name}_scale`, v)] : []),
     `fn ${name}(i: u32) -> f32 {`,
     `  let p = ${place};`,
     `  let j = p >> 1u;`,
     `  let c = extractBits(${v}[j >> 2u], (j & 3u) * 8u + select(4u, 0u, (p & 1u) == 1u), 4u);`,
-    `  return ${name}_code[c] * bitcast<f32>(${v}[${S}u + p / ${NF4_BLOCK}u]);`,
+    `  return ${name}_code[c] * ${scale};`,
+    `}`,
+  ].join('\n');
+}
+
+/**
+ * nf4dq's absmax of NF4 block b, as bitsandbytes dequantizes it: map[code] · absmax2 + offset, two
+ * f32 roundings. The map and -0.0 are read from the slot's header (compiler/quant/slot.ts): the
+ * product goes through `+ -0.0` (exact) before the offset is added, so a compiler that fuses a
+ * multiply and an add (SPIR-V allows it) fuses that one and the product is still rounded on its own.
+ */
+function nestedScaleWgsl(q: QuantReadSpec, name: string, v: string): string {
+  const codes = codeBytes(q) / 4;
+  const head = codes + scaleCodeBytes(q) / 4;
+  const absmax2 = head + NESTED_HEADER.map + DYNAMIC_MAP.length;
+  return [
+    `fn ${name}(b: u32) -> f32 {`,
+    `  let s = extractBits(${v}[${codes}u + (b >> 2u)], (b & 3u) * 8u, 8u);`,
+    `  let m = bitcast<f32>(${v}[${head + NESTED_HEADER.map}u + s]) * bitcast<f32>(${v}[${absmax2}u + b / ${NF4DQ_SCALE_BLOCK}u]) + bitcast<f32>(${v}[${head + NESTED_HEADER.negZero}u]);`,
+    `  return m + bitcast<f32>(${v}[${head + NESTED_HEADER.offset}u]);`,
     `}`,
   ].join('\n');
 }

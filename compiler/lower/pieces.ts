@@ -2,6 +2,7 @@
 // (compiler/lower/split.ts): a large embedding table or its gradient by table rows, elementwise
 // ops by flat ranges, sums over copies (bias gradients) by copies. Matmuls and the loss split
 // themselves (matmul.ts, loss.ts); other ops get a PlanError naming the tensor.
+import { isQuantDtype } from '../quant/dtype.ts';
 import type { Group } from './fuse.ts';
 import type { BindingName, OpKernelRequest } from './kernels.ts';
 import { type Lowering, within } from './lowering.ts';
@@ -22,7 +23,7 @@ export function lowerPieces(lw: Lowering, gr: Group, phase: Phase, req: OpKernel
   if (req.op === 'embedding' && bind.in0!.bytes > lw.limit) {
     const [N, D] = first!.shape as [number, number];
     // Codes and scales are one slot: a quantized table is looked up whole.
-    if (first!.dtype === 'int8' || first!.dtype === 'nf4') throw lw.tooLarge(gr, 'in0', bind.in0!.bytes);
+    if (isQuantDtype(first!.dtype)) throw lw.tooLarge(gr, 'in0', bind.in0!.bytes);
     const rowBytes = (first!.dtype === 'f16' ? 2 : 4) * D;
     const parts = chunks(N, lw.pieces(gr, () => rowsPerWindow(N, rowBytes, lw.limit, `embedding table [${N}, ${D}]`)));
     return emit(parts, (c) => ({

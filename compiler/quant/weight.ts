@@ -7,10 +7,13 @@
 //   Conv1D once Transformers has turned it into an [out, in] Linear4bit.
 // - `table` (an embedding, [rows, dim]): int8 scales per row (each token's vector); NF4 blocks
 //   along the flattened table.
+// nf4dq runs its blocks as nf4 does; its block absmaxes are quantized again (nf4dq.ts).
 import { dequantizeInt8, quantizeInt8 } from './int8.ts';
+import { recall, remember, valuesKey } from './known.ts';
 import { dequantizeNf4, NF4_BLOCK, quantizeNf4 } from './nf4.ts';
+import { dequantizeNf4dq, NF4DQ_SCALE_BLOCK, quantizeNf4dq } from './nf4dq.ts';
 
-export type QuantDtype = 'int8' | 'nf4';
+export type QuantDtype = 'int8' | 'nf4' | 'nf4dq';
 export type WeightLayout = 'out_in' | 'in_out' | 'table';
 
 export interface QuantizedWeight {
@@ -18,17 +21,22 @@ export interface QuantizedWeight {
   layout: WeightLayout;
   /** The weight's shape as stored ([out, in], [in, out] or [rows, dim]). */
   shape: [number, number];
-  /** int8: one byte per element in the stored order; nf4: two codes per byte in block order. */
+  /** int8: one byte per element in the stored order; nf4, nf4dq: two codes per byte in block order. */
   codes: Uint8Array;
-  /** int8: one scale per output channel; nf4: one absmax per block of 64. */
+  /** int8: one scale per output channel; nf4: one absmax per block of 64; nf4dq: one second-level absmax per 256 blocks. */
   scales: Float32Array;
+  /** nf4dq only: the 8-bit codes of the block absmaxes (one per block of 64) and the mean subtracted before coding them. */
+  nested?: { codes: Uint8Array; offset: number };
 }
 
 /** Bytes a quantized weight of `n` elements takes: its codes and its f32 scales. */
 export function quantizedBytes(dtype: QuantDtype, shape: readonly number[], layout: WeightLayout): number {
   const n = shape[0]! * shape[1]!;
   if (dtype === 'int8') return n + 4 * (layout === 'in_out' ? shape[1]! : shape[0]!);
-  return Math.ceil(n / 2) + 4 * Math.ceil(n / NF4_BLOCK);
+  const blocks = Math.ceil(n / NF4_BLOCK);
+  if (dtype === 'nf4') return Math.ceil(n / 2) + 4 * blocks;
+  // nf4dq: a byte per block's scale code, an f32 absmax per 256 blocks, the f32 offset
+  return Math.ceil(n / 2) + blocks + 4 * Math.ceil(blocks / NF4DQ_SCALE_BLOCK) + 4;
 }
 
 /** int8's channel axis for a layout: the output channel (a column of Conv1D's [in, out]). */
@@ -47,8 +55,33 @@ export function quantizeWeight(values: ArrayLike<number>, shape: readonly number
     const q = quantizeInt8(values, rows, cols, int8Axis(layout));
     return { dtype, layout, shape: [rows, cols], codes: new Uint8Array(q.codes.buffer), scales: q.scales };
   }
-  const q = quantizeNf4(layout === 'in_out' ? transpose(values, rows, cols) : values);
-  return { dtype, layout, shape: [rows, cols], codes: q.codes, scales: q.absmax };
+  const ordered = layout === 'in_out' ? transpose(values, rows, cols) : values;
+  if (dtype === 'nf4') {
+    const q = quantizeNf4(ordered);
+    return { dtype, layout, shape: [rows, cols], codes: q.codes, scales: q.absmax };
+  }
+  const known = recall(valuesKey(values, shape, layout));
+  if (known && sameValues(dequantizeWeight(known), values)) return known;
+  const q = quantizeNf4dq(ordered);
+  const w: QuantizedWeight = { dtype, layout, shape: [rows, cols], codes: q.codes, scales: q.scales.absmax, nested: { codes: q.scales.codes, offset: q.scales.offset } };
+  rememberQuantized(w);
+  return w;
+}
+
+/**
+ * Makes `quantizeWeight` give `q` back for exactly the values `q` stands for (nf4dq, whose
+ * quantization of its own values is not the identity: known.ts). Readers of a stored base call
+ * it too, so --frozen-dtype nf4dq on a file `peftc quantize` wrote keeps the file's numbers.
+ */
+export function rememberQuantized(q: QuantizedWeight): void {
+  if (q.dtype === 'nf4dq') remember(valuesKey(dequantizeWeight(q), q.shape, q.layout), q);
+}
+
+/** Bit-for-bit equality (a -0 is not a 0: the key hashes bits). */
+function sameValues(a: Float32Array, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], Math.fround(b[i]!))) return false;
+  return true;
 }
 
 /** The f32 values of a quantized weight, in its stored layout. */
@@ -58,6 +91,13 @@ export function dequantizeWeight(q: QuantizedWeight): Float32Array {
     const codes = new Int8Array(q.codes.buffer, q.codes.byteOffset, q.codes.length);
     return dequantizeInt8({ codes, scales: q.scales }, rows, cols, int8Axis(q.layout));
   }
-  const flat = dequantizeNf4({ codes: q.codes, absmax: q.scales, n: rows * cols });
+  const n = rows * cols;
+  const flat = q.dtype === 'nf4' ? dequantizeNf4({ codes: q.codes, absmax: q.scales, n }) : dequantizeNf4dq({ codes: q.codes, scales: { ...nestedOf(q), absmax: q.scales }, n });
   return q.layout === 'in_out' ? transpose(flat, cols, rows) : flat;
+}
+
+/** An nf4dq weight's nested scales; a weight without them is a caller's bug. */
+export function nestedOf(q: QuantizedWeight): { codes: Uint8Array; offset: number } {
+  if (!q.nested) throw new Error(`an ${q.dtype} weight [${q.shape.join(', ')}] without its nested scales`);
+  return q.nested;
 }

@@ -1,5 +1,6 @@
 // The WGSL reader of quantized weights (codegen/wgsl/quant.ts) on one adapter: a kernel writes
-// qw(i) for every element, which must equal the CPU's dequantized values bit for bit.
+// qw(i) for every element, which must equal the CPU's dequantized values bit for bit (nf4dq:
+// its nested block scales too, two f32 roundings that a fused multiply-add must not merge).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packQuantSlot, quantReadWgsl, type QuantReadSpec } from '../../codegen/wgsl/quant.ts';
 import { dequantizeWeight, quantizeWeight } from '../../compiler/quant/weight.ts';
@@ -11,6 +12,9 @@ const CASES: QuantReadSpec[] = [
   { dtype: 'nf4', layout: 'out_in', rows: 6, cols: 50 }, // 300 values: 5 blocks, the last partial
   { dtype: 'nf4', layout: 'in_out', rows: 70, cols: 3 }, // Conv1D: blocks along the transpose
   { dtype: 'nf4', layout: 'table', rows: 5, cols: 13 }, // odd count: a padding nibble
+  { dtype: 'nf4dq', layout: 'out_in', rows: 130, cols: 130 }, // 265 blocks: two second-level blocks
+  { dtype: 'nf4dq', layout: 'in_out', rows: 70, cols: 3 },
+  { dtype: 'nf4dq', layout: 'table', rows: 5, cols: 13 },
   { dtype: 'int8', layout: 'out_in', rows: 7, cols: 9 },
   { dtype: 'int8', layout: 'in_out', rows: 9, cols: 7 },
 ];
@@ -29,7 +33,7 @@ export function quantReadSuite(software: SoftwareGpu): void {
         let s = 11;
         const w = Float32Array.from({ length: n }, () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5) * 3);
         const qw = quantizeWeight(w, [q.rows, q.cols], q.layout, q.dtype);
-        const slot = packQuantSlot(q, qw.codes, qw.scales);
+        const slot = packQuantSlot(q, qw.codes, qw.scales, qw.nested);
         const wgsl = [
           '@group(0) @binding(0) var<storage, read> v: array<u32>;',
           '@group(0) @binding(1) var<storage, read_write> out: array<f32>;',
