@@ -4,10 +4,23 @@
 // (converting f32 inputs once), then runs a 4×4 register-tile micro-kernel whose inner loop
 // reads both panels contiguously. Strided views of A and B make the transposed products
 // (x·wᵀ, xᵀ·dy, dyᵀ·x) the same routine. Accumulation is in f64; outputs are rounded once.
+// Where the engine has WebAssembly SIMD the panels are packed into its memory and the tiles run
+// there (gemm.wat: the same sums in the same order, so the same bits, a few times faster).
+import { wasmPanels } from './gemm-wasm.ts';
 import { floatIn, floatOut, optFloatIn, rowsOf, type FloatArray, type KernelContext, type KernelOf } from './common.ts';
 
 /** Columns of B packed per block: K·NB f64 values (1.5 MB for K = 768). */
 const NB = 256;
+/**
+ * At most this many bytes of packed B per block: fewer columns for long K (GPT-2's head
+ * gradient has K = 50,257: 20 columns, not 256), so a product never holds more than this.
+ */
+const PANEL_BYTES = 8 * 1024 * 1024;
+
+/** Columns of B per block: NB, fewer for a narrow B or a long K; a multiple of 4, at least 4. */
+function blockColumns(K: number, N: number): number {
+  return Math.max(4, Math.min(NB, roundUp4(N), Math.floor(PANEL_BYTES / (8 * K)) & ~3));
+}
 
 /**
  * C[M,N] = A[M,K] · B[K,N] (+ bias[N]), with A(m,k) = a[m·sAm + k·sAk] and
@@ -28,15 +41,22 @@ export function gemm(
     gemmFewRows(M, N, K, a, sAm, sAk, b, sBk, sBn, c, bias);
     return;
   }
-  const P = new Float64Array(K * Math.min(NB, roundUp4(N)));
-  const Q = new Float64Array(K * 4);
-  for (let n0 = 0; n0 < N; n0 += NB) {
-    const nb = Math.min(NB, N - n0);
+  const nbMax = blockColumns(K, N);
+  const wasm = wasmPanels(K, nbMax / 4);
+  const P = wasm?.P ?? new Float64Array(K * nbMax);
+  const Q = wasm?.Q ?? new Float64Array(K * 4);
+  for (let n0 = 0; n0 < N; n0 += nbMax) {
+    const nb = Math.min(nbMax, N - n0);
     packB(b, sBk, sBn, K, n0, nb, P);
     for (let m0 = 0; m0 < M; m0 += 4) {
       const mb = Math.min(4, M - m0);
       packA(a, sAm, sAk, K, m0, mb, Q);
-      for (let j0 = 0; j0 < nb; j0 += 4) tile(Q, P, j0 * K, K, c, m0, mb, n0 + j0, Math.min(4, nb - j0), N, bias);
+      if (wasm) {
+        wasm.tiles((nb + 3) >> 2);
+        for (let j0 = 0; j0 < nb; j0 += 4) storeTile(wasm.out, j0 * 4, c, m0, mb, n0 + j0, Math.min(4, nb - j0), N, bias);
+      } else {
+        for (let j0 = 0; j0 < nb; j0 += 4) tile(Q, P, j0 * K, K, c, m0, mb, n0 + j0, Math.min(4, nb - j0), N, bias);
+      }
     }
   }
 }
@@ -122,9 +142,17 @@ function tile(
   const t = TILE;
   t[0] = s00; t[1] = s01; t[2] = s02; t[3] = s03; t[4] = s10; t[5] = s11; t[6] = s12; t[7] = s13;
   t[8] = s20; t[9] = s21; t[10] = s22; t[11] = s23; t[12] = s30; t[13] = s31; t[14] = s32; t[15] = s33;
+  storeTile(t, 0, c, m0, mb, n0, nb, N, bias);
+}
+
+/** The mb×nb corner of the 4×4 sums at t[to …] (row-major) into C, plus the bias. */
+function storeTile(
+  t: Float64Array, to: number,
+  c: FloatArray, m0: number, mb: number, n0: number, nb: number, N: number, bias: FloatArray | null,
+): void {
   for (let i = 0; i < mb; i++) {
     const co = (m0 + i) * N + n0;
-    for (let j = 0; j < nb; j++) c[co + j] = t[i * 4 + j]! + (bias ? bias[n0 + j]! : 0);
+    for (let j = 0; j < nb; j++) c[co + j] = t[to + i * 4 + j]! + (bias ? bias[n0 + j]! : 0);
   }
 }
 
