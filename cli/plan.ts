@@ -2,7 +2,8 @@
 // --batch × --seq tokens, planned for an adapter's limits (--gpu) or WebGPU's defaults.
 import { buildTrainingGraph } from '../compiler/training.ts';
 import type { Graph } from '../compiler/ir/types.ts';
-import { PlanError, buildPlan, formatPlan, formatWgsl } from '../compiler/lower/plan.ts';
+import { formatPlan, formatWgsl } from '../compiler/lower/format.ts';
+import { PlanError, buildPlan } from '../compiler/lower/plan.ts';
 import { wgslBackend } from '../codegen/wgsl/backend.ts';
 import { DEFAULT_CAPS, type GpuCaps } from '../codegen/wgsl/caps.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';

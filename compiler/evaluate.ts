@@ -6,8 +6,7 @@ import type { Diagnostic, RelatedInfo, SourceRange } from '../grammar/diagnostic
 import { error, hasErrors } from '../grammar/diagnostics.ts';
 import { Codes } from './codes.ts';
 import { didYouMean } from './suggest.ts';
-import type { Const } from './values.ts';
-import { describe } from './values.ts';
+import { type Const, describeConst } from './consts.ts';
 
 /**
  * Diagnostics one compilation keeps. Past it they are only counted: a file with 10,000
@@ -119,7 +118,7 @@ export function expectNumber(e: Expr, v: Const | undefined, scope: ConstScope, r
   if (v.kind === 'sym') {
     r.error(Codes.UnknownName, `unknown name \`${v.name}\`.${didYouMean(v.name, scope.names())}`, e.range);
   } else {
-    r.error(Codes.TypeMismatch, `expected a number, found ${describe(v)}`, e.range);
+    r.error(Codes.TypeMismatch, `expected a number, found ${describeConst(v)}`, e.range);
   }
   return undefined;
 }

@@ -2,7 +2,7 @@
 // Each declares its arguments, validates them and lists its parameters.
 import type { InitRule } from './ir/types.ts';
 import type { ParamSpec } from './evaluate.ts';
-import type { Const } from './values.ts';
+import type { Const } from './consts.ts';
 
 export type LayerKind = 'Linear' | 'Embedding' | 'LayerNorm' | 'RMSNorm';
 

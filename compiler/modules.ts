@@ -7,7 +7,7 @@ import { Codes } from './codes.ts';
 import { bindArgs, ConstScope, evalConst, expectSize, exprText, type Reporter } from './evaluate.ts';
 import { isLayer, LAYERS, type LayerKind, type LayerSettings, type ParamDecl } from './layers.ts';
 import { didYouMean } from './suggest.ts';
-import { describe, type Const } from './values.ts';
+import { type Const, describeConst } from './consts.ts';
 
 /** More layers than any real model has; keeps a typo like `repeat(1e9, …)` from hanging. */
 export const MAX_REPEAT = 4096;
@@ -152,7 +152,7 @@ export class ModuleBuilder {
     if (isSize) return expectSize(e, v, scope, this.r, `\`${kind}\`'s ${key}`);
     if (options) {
       if (v.kind === 'sym' && options.includes(v.name)) return v.name;
-      this.r.error(Codes.TypeMismatch, `\`${kind}\`'s ${key} must be one of ${options.join(', ')}; found ${describe(v)}`, e.range);
+      this.r.error(Codes.TypeMismatch, `\`${kind}\`'s ${key} must be one of ${options.join(', ')}; found ${describeConst(v)}`, e.range);
       return undefined;
     }
     if (v.kind === 'num' || v.kind === 'bool') return v.v;
@@ -160,7 +160,7 @@ export class ModuleBuilder {
       this.r.error(Codes.UnknownName, `unknown name \`${v.name}\`.${didYouMean(v.name, scope.names())}`, e.range);
       return undefined;
     }
-    this.r.error(Codes.TypeMismatch, `\`${kind}\`'s ${key} must be a number or boolean; found ${describe(v)}`, e.range);
+    this.r.error(Codes.TypeMismatch, `\`${kind}\`'s ${key} must be a number or boolean; found ${describeConst(v)}`, e.range);
     return undefined;
   }
 

@@ -1,6 +1,6 @@
 // The text forms of a plan: `peftc compile --emit plan` (buffers, bytes by category, kernels in
 // order with their workgroups and bound ranges) and `--emit wgsl` (every distinct shader once).
-import type { Plan, Region } from './plan.ts';
+import type { Plan, Region } from './types.ts';
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

@@ -380,5 +380,4 @@ export { PlanError } from './plan-error.ts';
 export { DEFAULT_LOSS_CHUNK_BYTES } from './chunked-loss.ts';
 export type { PlanOptions } from './lowering.ts';
 export type { KernelBackend, PlanTarget } from './kernels.ts';
-export { formatPlan, formatWgsl } from './format.ts';
 export type * from './types.ts';
