@@ -6,16 +6,22 @@
 // step t (t = 1 … T, the updates done so far):
 //   - importance of every entry of A, E and B from its value and gradient, I = |p · ∂L/∂p|,
 //     smoothed Ī ← β1·Ī + (1−β1)·I and its uncertainty Ū ← β2·Ū + (1−β2)·|I − Ī|; s = Ī·Ū;
+//     for t < T − tfinal, and at t = T − tfinal too with `form = paper` (its Algorithm 1 scores
+//     every step; PEFT's update_and_allocate does not at the final masking);
 //   - the score of singular triplet i: s(E_i) + mean_j s(A_ij) + mean_j s(B_ji);
 //   - the budget b(t): b0 (= Σ init ranks) while t ≤ tinit; bT (= Σ target ranks) from
 //     t = T − tfinal on; in between b(t) = ⌊bT + (b0 − bT)·(1 − (t − tinit)/(T − tinit − tfinal))³⌋;
-//   - every ΔT steps in between, and once at t = T − tfinal, the active triplets with the
-//     lowest scores are masked until b(t) remain. A masked triplet stays masked (its E_i is set to
-//     zero and kept zero), so from T − tfinal on the ranks sum to bT exactly; importance is no
-//     longer updated then.
-// DyLoRA (Valipour et al. 2023): each training step draws b uniformly from 1 … max (one draw per
-// step for every module, b clamped to a module's own max) from the run's seed and the step, so
-// a resumed run draws the same ranks; module m's mask is alpha/b on its first b entries, 0 after.
+//   - every ΔT steps in between, and once at t = T − tfinal, all triplets are ranked and those
+//     outside the best b(t) are masked: E_i is set to zero. As in PEFT and the paper, a masked
+//     triplet keeps training (E_i gets its gradient again), so it may come back at the next
+//     masking; from T − tfinal on the pattern is fixed and E_i is zeroed after every update.
+//     The rank-mask input stays all ones: masking is on E, as PEFT's.
+// DyLoRA (Valipour et al. 2023): each training step draws b uniformly from min … max (one draw
+// per step for every module, from the smallest min to the largest max, clamped to a module's own;
+// from the run's seed and the step, so a resumed run draws the same); module m's mask is alpha/b
+// on its first b entries, 0 after. With `update = sampled` only the b-th row of A and column of B
+// learn: their gradients are masked in the graph (compiler/peft/sampled-rank.ts) and the other
+// rows and columns keep their values and optimizer moments through the update.
 // Evaluation uses a chosen rank (default max) for every module.
 import { rankedModules, type RankedModule } from '../compiler/peft/ranked-modules.ts';
 import type { Graph } from '../compiler/ir/types.ts';
@@ -43,6 +49,8 @@ export interface BudgetSchedule {
   tinit: number;
   tfinal: number;
   deltaT: number;
+  /** AdaLoRA's form (default peft): whether the final masking takes that step's scores. */
+  form?: 'peft' | 'paper';
 }
 
 export interface BudgetStep {
@@ -58,7 +66,7 @@ export function budgetAt(t: number, s: BudgetSchedule): BudgetStep {
   const end = s.total - s.tfinal;
   if (t <= s.tinit) return { budget: s.b0, mask: false, update: true };
   if (t > end) return { budget: s.bT, mask: false, update: false };
-  if (t === end) return { budget: s.bT, mask: true, update: true };
+  if (t === end) return { budget: s.bT, mask: true, update: s.form === 'paper' };
   const f = 1 - (t - s.tinit) / (end - s.tinit);
   // The small epsilon keeps a budget that is whole in exact arithmetic from rounding down.
   return { budget: Math.floor(s.bT + (s.b0 - s.bT) * f * f * f + 1e-9), mask: t % s.deltaT === 0, update: true };
@@ -115,24 +123,31 @@ export function tripletScores(r: number, A: Importance, E: Importance, B: Import
 }
 
 /**
- * Masks the active triplets (mask 1) with the lowest scores until at most `budget` remain;
- * ties go to the earlier module, then the earlier index. Returns how many it masked.
+ * Ranks every triplet, masked or not, and keeps the `budget` best (mask 1), masking the rest
+ * (PEFT's mask_to_budget); ties go to the earlier module, then the earlier index. Returns how
+ * many it masked.
  */
 export function maskToBudget(masks: Uint8Array[], scores: Float64Array[], budget: number): number {
-  const active: { m: number; i: number; s: number }[] = [];
-  masks.forEach((mask, m) => mask.forEach((on, i) => on && active.push({ m, i, s: scores[m]![i]! })));
-  const drop = active.length - budget;
-  if (drop <= 0) return 0;
-  active.sort((a, b) => a.s - b.s || a.m - b.m || a.i - b.i);
-  for (const x of active.slice(0, drop)) masks[x.m]![x.i] = 0;
+  const all: { m: number; i: number; s: number }[] = [];
+  masks.forEach((mask, m) => mask.forEach((_, i) => all.push({ m, i, s: scores[m]![i]! })));
+  all.sort((a, b) => a.s - b.s || a.m - b.m || a.i - b.i);
+  const drop = Math.max(0, all.length - budget);
+  all.forEach((x, k) => (masks[x.m]![x.i] = k < drop ? 0 : 1));
   return drop;
 }
 
 // ------------------------------------------------------------------ DyLoRA's draw
 
-/** The rank of training step `step` (0-based) for a largest rank `max`: 1 … max, from the seed. */
-export function dynamicRank(seed: number, step: number, max: number): number {
-  return 1 + (pcg((pcg(seed >>> 0) + pcg(step >>> 0)) >>> 0) % max);
+/** The rank of training step `step` (0-based) for ranks `min` … `max` (min 1 by default), from the seed. */
+export function dynamicRank(seed: number, step: number, max: number, min = 1): number {
+  return min + (pcg((pcg(seed >>> 0) + pcg(step >>> 0)) >>> 0) % (max - min + 1));
+}
+
+/** `update = sampled`: 1 at rank b (entry b − 1), 0 elsewhere. */
+export function sampledUpdate(r: number, b: number): Float32Array {
+  const u = new Float32Array(r);
+  u[b - 1] = 1;
+  return u;
 }
 
 /** A DyLoRA mask: alpha/b on the first b of r entries, 0 after. */
@@ -191,6 +206,7 @@ export class RankController {
         tinit: first.tinit as number,
         tfinal: first.tfinal as number,
         deltaT: first.delta_t as number,
+        form: this.auto[0]!.m.form ?? 'peft',
       };
       checkSchedule(this.schedule);
     }
@@ -211,22 +227,37 @@ export class RankController {
     return this.auto.length > 0;
   }
 
-  /** The mask inputs of training step `step` (0-based: the updates done before it). */
-  trainInputs(step: number): Record<string, Tensor> {
-    const maxAll = Math.max(0, ...this.modules.filter((m) => m.mode === 'dynamic').map((m) => m.rank));
-    const b = maxAll ? dynamicRank(this.opts.seed ?? 0, step, maxAll) : 0;
-    return this.inputs((m) => dynamicMask(m.rank, Math.min(b, m.rank), m.alpha));
+  /** DyLoRA's rank of training step `step` for module `m` (its own min … max). */
+  dynamicRankOf(step: number, m: RankedModule): number {
+    const dyn = this.modules.filter((x) => x.mode === 'dynamic');
+    const max = Math.max(...dyn.map((x) => x.rank));
+    const min = Math.min(...dyn.map((x) => x.min ?? 1));
+    const b = dynamicRank(this.opts.seed ?? 0, step, max, min);
+    return Math.max(m.min ?? 1, Math.min(b, m.rank));
   }
 
-  /** The mask inputs for evaluation: AdaLoRA's current masks, DyLoRA at the evaluation rank. */
+  /** The inputs of training step `step` (0-based: the updates done before it). */
+  trainInputs(step: number): Record<string, Tensor> {
+    const out = this.inputs((m) => dynamicMask(m.rank, this.dynamicRankOf(step, m), m.alpha));
+    for (const m of this.sampled()) out[m.update!] = { shape: [m.rank], data: sampledUpdate(m.rank, this.dynamicRankOf(step, m)) };
+    return out;
+  }
+
+  /** The mask inputs for evaluation: AdaLoRA's (all ones), DyLoRA at the evaluation rank. */
   evalInputs(): Record<string, Tensor> {
     return this.inputs((m) => dynamicMask(m.rank, Math.min(this.evalRank ?? m.rank, m.rank), m.alpha));
+  }
+
+  /** The DyLoRA modules with `update = sampled`. */
+  sampled(): RankedModule[] {
+    return this.modules.filter((m) => m.update !== undefined);
   }
 
   private inputs(dynamic: (m: RankedModule) => Float32Array): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
     for (const m of this.modules) {
-      const data = m.mode === 'dynamic' ? dynamic(m) : Float32Array.from(this.auto.find((a) => a.m === m)!.mask);
+      // AdaLoRA masks E itself (zeroMasked), as PEFT: its mask input stays all ones.
+      const data = m.mode === 'dynamic' ? dynamic(m) : new Float32Array(m.rank).fill(1);
       out[m.input] = { shape: [m.rank], data };
     }
     return out;
@@ -234,11 +265,12 @@ export class RankController {
 
   /**
    * After update t (1-based), with the parameters after the update and this step's gradients:
-   * importance, budget and masking. Returns the budget and how many triplets were masked.
+   * importance, budget and masking. Returns the budget, how many triplets are masked, and whether
+   * E changed in `store` (the device needs it back).
    */
-  afterStep(t: number, store: ParamStore, grads: Map<string, FloatTensor>): { budget: number; masked: number } {
+  afterStep(t: number, store: ParamStore, grads: Map<string, FloatTensor>): { budget: number; masked: number; changed: boolean } {
     this.t = t;
-    if (!this.auto.length) return { budget: 0, masked: 0 };
+    if (!this.auto.length) return { budget: 0, masked: 0, changed: false };
     if (!this.schedule) throw new RankError('internal: rank = auto(…) needs the run\'s total steps');
     const step = budgetAt(t, this.schedule);
     if (step.update) {
@@ -257,20 +289,24 @@ export class RankController {
         step.budget,
       );
     }
-    this.zeroMasked(store);
-    return { budget: step.budget, masked };
+    // E is zeroed when masking and, the pattern fixed, after every update of the final phase;
+    // in between a masked triplet trains and may come back.
+    const changed = step.mask || t > this.schedule.total - this.schedule.tfinal ? this.zeroMasked(store) : false;
+    return { budget: step.budget, masked, changed };
   }
 
-  /** E_i = 0 for every masked triplet (and its optimizer moments, when given): kept zero. */
-  zeroMasked(store: ParamStore, opt?: OptimizerState): void {
+  /** E_i = 0 for every masked triplet (PEFT's masked_fill_; its optimizer moments are left). Returns whether any changed. */
+  zeroMasked(store: ParamStore): boolean {
+    let changed = false;
     for (const a of this.auto) {
       const slot = store.trainable.slot(a.m.E!);
       a.mask.forEach((on, i) => {
-        if (on) return;
+        if (on || store.trainable.data[slot.offset + i] === 0) return;
         store.trainable.data[slot.offset + i] = 0;
-        if (opt) opt.m[slot.offset + i] = opt.v[slot.offset + i] = 0;
+        changed = true;
       });
     }
+    return changed;
   }
 
   /** The current rank of every AdaLoRA module (its active triplets). */
@@ -325,6 +361,14 @@ export function withInputs(batch: Batch, inputs: Record<string, Tensor>): Batch 
   return { ...batch, extra: { ...inputs, ...batch.extra } };
 }
 
+/** Values of a sampled DyLoRA update's frozen ranks: arena offsets, parameters and AdamW moments. */
+interface Frozen {
+  idx: number[];
+  p: Float64Array;
+  m: Float64Array;
+  v: Float64Array;
+}
+
 /**
  * A backend whose steps feed the rank masks and, for AdaLoRA, update importance and masks after
  * each update (host-side: on WebGPU it reads the gradients and the parameters back every step).
@@ -360,26 +404,70 @@ export class RankedBackend implements Backend {
 
   async step(batch: Batch, lr: number): Promise<StepResult> {
     this.updates ??= this.inner.optimizer.step;
-    const res = await this.inner.step(withInputs(batch, this.ctl.trainInputs(this.updates)), lr);
+    const inputs = this.ctl.trainInputs(this.updates);
+    const frozen = await this.freezeOthers(inputs);
+    const res = await this.inner.step(withInputs(batch, inputs), lr);
+    if (frozen) await this.thaw(frozen);
     if (!Number.isFinite(res.loss) || !Number.isFinite(res.gradNorm)) return res;
     this.updates++;
     if (this.ctl.hasAuto) {
       if (!this.inner.gradients) throw new RankError(`the ${this.inner.name} backend cannot give its gradients back, which rank = auto(…) needs`);
       const grads = await this.inner.gradients();
       await this.inner.sync();
-      this.ctl.afterStep(this.updates, this.store, grads);
-      this.ctl.zeroMasked(this.store, this.inner.optimizer);
+      if (this.ctl.afterStep(this.updates, this.store, grads).changed) this.toDevice();
     }
     return res;
+  }
+
+  /**
+   * DyLoRA's `update = sampled`: a copy of every rank's row of A and column of B, with their
+   * optimizer moments, but the one this step trains, to put back after the update (AdamW would
+   * move them on their moments and weight decay even with a zero gradient).
+   */
+  private async freezeOthers(inputs: Record<string, Tensor>): Promise<Frozen[] | undefined> {
+    const mods = this.ctl.sampled();
+    if (!mods.length) return undefined;
+    await this.inner.sync();
+    const opt = this.inner.optimizer;
+    const out: Frozen[] = [];
+    for (const m of mods) {
+      const b = (inputs[m.update!]!.data as Float32Array).indexOf(1);
+      for (const [path, axis] of [[m.A, 0], [m.B, 1]] as const) {
+        const slot = this.store.trainable.slot(path);
+        const [rows, cols] = slot.param.shape as [number, number];
+        const idx: number[] = [];
+        for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) if ((axis === 0 ? i : j) !== b) idx.push(slot.offset + i * cols + j);
+        const at = (a: ArrayLike<number>) => Float64Array.from(idx, (k) => a[k]!);
+        out.push({ idx, p: at(this.store.trainable.data), m: at(opt.m), v: at(opt.v) });
+      }
+    }
+    return out;
+  }
+
+  private async thaw(frozen: Frozen[]): Promise<void> {
+    await this.inner.sync();
+    const opt = this.inner.optimizer;
+    for (const f of frozen) {
+      f.idx.forEach((k, n) => {
+        this.store.trainable.data[k] = f.p[n]!;
+        opt.m[k] = f.m[n]!;
+        opt.v[k] = f.v[n]!;
+      });
+    }
+    this.toDevice();
+  }
+
+  /** Host-side edits of the parameters or moments back to the device (a no-op copy on the CPU). */
+  private toDevice(): void {
+    this.inner.restoreOptimizer(this.inner.optimizer);
   }
 
   evaluate(batch: Batch) {
     return this.inner.evaluate(withInputs(batch, this.ctl.evalInputs()));
   }
 
-  async sync(): Promise<void> {
-    await this.inner.sync();
-    this.ctl.zeroMasked(this.store);
+  sync(): Promise<void> {
+    return this.inner.sync();
   }
 
   gradients(): Promise<Map<string, FloatTensor>> {

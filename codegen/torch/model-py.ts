@@ -232,13 +232,14 @@ function rankMaskMethod(g: Graph, like: string): string[] {
 
 /**
  * regularizer(): what training adds to the loss besides the task (the logged loss leaves it out):
- * AdaLoRA's orthogonality term γ·(‖AAᵀ − I‖²_F + ‖BᵀB − I‖²_F) per module with a selected rank,
- * whose gradients are those peftc adds (compiler/peft/rank.ts).
+ * AdaLoRA's orthogonality term in its form (compiler/peft/orthogonality.ts: PEFT's mean of
+ * unsquared norms, or the paper's squared sum), whose gradients are those peftc adds.
  */
 function regularizerMethod(g: Graph): string[] {
   // AdaLoRA modules (`rank = auto(…)`) are those with singular values lora_E.
-  const mods = g.params
-    .filter((p) => p.method?.name === 'lora' && p.path === `${p.method.module}.lora_E.weight` && (p.method.settings.orth as number) > 0)
+  const auto = g.params.filter((p) => p.method?.name === 'lora' && p.path === `${p.method.module}.lora_E.weight`);
+  const mods = auto
+    .filter((p) => (p.method!.settings.orth as number) > 0)
     .map((p) => ({ A: `${p.method!.module}.lora_A.weight`, B: `${p.method!.module}.lora_B.weight`, settings: p.method!.settings }));
   const lines = ['', '    def regularizer(self):', '        """Added to the loss in training and --grad; not part of the logged loss."""'];
   if (!mods.length) return [...lines, '        return 0.0'];
@@ -246,7 +247,11 @@ function regularizerMethod(g: Graph): string[] {
   for (const m of mods) {
     const A = attrPath('self', m.A);
     const B = attrPath('self', m.B);
-    lines.push(`        total = total + ${pyFloat(m.settings.orth as number)} * (orthogonality(${A}) + orthogonality(${B}.t()))`);
+    // form = paper: γ·(‖AAᵀ − I‖²_F + ‖BᵀB − I‖²_F); PEFT's: γ/N·(‖AAᵀ − I‖_F + ‖BᵀB − I‖_F), N = 2·auto modules.
+    const paper = m.settings.form === 'paper';
+    const term = (x: string) => (paper ? `orthogonality(${x})` : `orthogonality(${x}).sqrt()`);
+    const weight = paper ? (m.settings.orth as number) : (m.settings.orth as number) / (2 * auto.length);
+    lines.push(`        total = total + ${pyFloat(weight)} * (${term(A)} + ${term(`${B}.t()`)})`);
   }
   return [...lines, '        return total'];
 }

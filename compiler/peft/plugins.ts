@@ -14,7 +14,7 @@ import type { MethodApp } from './assign.ts';
 import { applyLora } from './lora.ts';
 import { applyLoraEmbedding } from './lora-embedding.ts';
 import { METHODS, type MethodName, type MethodSpec } from './methods.ts';
-import { orthogonalityGradients } from './orthogonality.ts';
+import { rankGradients } from './rank-gradients.ts';
 import { applyPrompt, applyPromptTemplate } from './prompt.ts';
 
 /**
@@ -52,7 +52,7 @@ export const PLUGINS: Record<MethodName, MethodPlugin> = {
     settings: METHODS.lora,
     site: ['linear', 'embedding'],
     apply: (h, app, c) => onOutput(c, (y) => (c.module.kind === 'Embedding' ? applyLoraEmbedding : applyLora)(h, app, c.module, c.inputs[0]!, y, c.range)),
-    regularise: orthogonalityGradients,
+    regularise: rankGradients,
   },
   adapter: {
     settings: METHODS.adapter,

@@ -8,7 +8,10 @@
 //       enters the training IR's gradients (orthogonality.ts).
 //   rank = dynamic(max = 8)                 DyLoRA (Valipour et al. 2023): ΔW = B·diag(m)·A with
 //       A [max, in], B [out, max]; the mask input carries the scale too: m_i = alpha/b for i < b,
-//       0 beyond, b drawn per training step; fill alpha/max, i.e. the full rank.
+//       0 beyond, b drawn per training step from min … max; fill alpha/max, i.e. the full rank.
+//       With `update = sampled` a second input, `rank_update.<module>` (f32 [max], fill 1), is one
+//       at b − 1 and zero elsewhere: sampled-rank.ts multiplies the gradients of A's rows and B's
+//       columns by it, so only the b-th rank learns that step (the paper's frozen lower ranks).
 //
 // Both are ordinary IR: the mask is an `input` node named `rank_mask.<module>`, multiplied into
 // the branch with `mul` (suffix broadcasting over [r]).
@@ -18,11 +21,11 @@ import type { MethodHost, Tensor } from '../trace-host.ts';
 import { POISON, type Value } from '../values.ts';
 import type { MethodApp } from './assign.ts';
 import { chain } from './chain.ts';
-import { rankMaskName } from './ranked-modules.ts';
+import { dyloraUpdate } from './rank-settings.ts';
+import { rankMaskName, rankUpdateName } from './ranked-modules.ts';
 
-/** The rank-mask input of a module: f32 [r], the value `fill` when a batch leaves it out. */
-function maskInput(t: MethodHost, module: string, r: number, fill: number): Tensor {
-  const name = rankMaskName(module);
+/** A rank input of a module (`name`): f32 [r], the value `fill` when a batch leaves it out. */
+function maskInput(t: MethodHost, name: string, r: number, fill: number): Tensor {
   const id = t.b.input(name, [r], 'f32');
   t.b.node(id).attrs.fill = fill;
   t.inputs[name] = id;
@@ -37,7 +40,7 @@ export function applyAdaLora(t: MethodHost, app: MethodApp, m: ModuleInst, x: Te
   const A = t.param(`${m.path}.lora_A.weight`, [r, m.settings.in as number], { ...opts, init: { kind: 'normal', std: 0.02 } });
   const E = t.param(`${m.path}.lora_E.weight`, [r], { ...opts, init: { kind: 'zeros' } });
   const B = t.param(`${m.path}.lora_B.weight`, [m.settings.out as number, r], { ...opts, init: { kind: 'normal', std: 0.02 } });
-  const mask = maskInput(t, m.path, r, 1);
+  const mask = maskInput(t, rankMaskName(m.path), r, 1);
   return chain(x, [
     (v) => t.dropout(v, s.dropout as number, range),
     (v) => t.op('linear', [v, A], { layout: 'out_in' }, range, 'lora_A'),
@@ -59,7 +62,8 @@ export function applyDyLora(t: MethodHost, app: MethodApp, m: ModuleInst, x: Ten
   const opts = { origin: 'lora' as const, module: m.path, method: app, src: app.range };
   const A = t.param(`${m.path}.lora_A.weight`, [r, fin], { ...opts, init: { kind: 'uniform', bound: 1 / Math.sqrt(fin) } });
   const B = t.param(`${m.path}.lora_B.weight`, [m.settings.out as number, r], { ...opts, init: { kind: 'zeros' } });
-  const mask = maskInput(t, m.path, r, (s.alpha as number) / r);
+  const mask = maskInput(t, rankMaskName(m.path), r, (s.alpha as number) / r);
+  if (dyloraUpdate(s) === 'sampled') maskInput(t, rankUpdateName(m.path), r, 1);
   return chain(x, [
     (v) => t.dropout(v, s.dropout as number, range),
     (v) => t.op('linear', [v, A], { layout: 'out_in' }, range, 'lora_A'),

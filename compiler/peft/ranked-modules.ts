@@ -2,10 +2,12 @@
 // `dynamic(…)` rank, their parameters and their mask input. Read by the runtime's rank
 // controller, the exporters and the code generators; it needs the IR alone, not the tracer.
 import type { Graph } from '../ir/types.ts';
-import { rankMode } from './rank-settings.ts';
+import { adaloraForm, dyloraUpdate, rankMode } from './rank-settings.ts';
 
 /** The graph input that carries a module's rank mask, f32 [r]. */
 export const rankMaskName = (module: string): string => `rank_mask.${module}`;
+/** DyLoRA's `update = sampled`: the graph input that says which rank learns this step, f32 [r]. */
+export const rankUpdateName = (module: string): string => `rank_update.${module}`;
 
 /** A LoRA module with a rank mask, as the runtime and the exporters see it. */
 export interface RankedModule {
@@ -21,6 +23,12 @@ export interface RankedModule {
   B: string;
   /** AdaLoRA's singular values. */
   E?: string;
+  /** AdaLoRA's form: Hugging Face PEFT's (default) or the paper's. */
+  form?: 'peft' | 'paper';
+  /** DyLoRA's smallest rank drawn (1 unless `min` is set). */
+  min?: number;
+  /** DyLoRA's `update = sampled`: the input naming the rank that learns (see rankUpdateName). */
+  update?: string;
 }
 
 /** The modules of `g` whose LoRA rank is `auto(…)` or `dynamic(…)`, in model order. */
@@ -41,7 +49,11 @@ export function rankedModules(g: Graph): RankedModule[] {
       A: p.path,
       B: `${m.module}.lora_B.weight`,
     };
-    if (mode === 'auto') rm.E = `${m.module}.lora_E.weight`;
+    if (mode === 'auto') Object.assign(rm, { E: `${m.module}.lora_E.weight`, form: adaloraForm(m.settings) });
+    else {
+      rm.min = (m.settings.min as number | undefined) ?? 1;
+      if (dyloraUpdate(m.settings) === 'sampled') rm.update = rankUpdateName(m.module);
+    }
     out.push(rm);
   }
   return out;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_OPTIMIZER, differentiate, type Regulariser } from '../../compiler/autodiff/backward.ts';
 import { METHODS } from '../../compiler/peft/methods.ts';
 import { methodsAt, PLUGINS, REGULARISERS } from '../../compiler/peft/plugins.ts';
-import { orthogonalityGradients } from '../../compiler/peft/orthogonality.ts';
+import { rankGradients } from '../../compiler/peft/rank-gradients.ts';
 import { rankedModules } from '../../compiler/peft/ranked-modules.ts';
 import { buildTrainingGraph } from '../../compiler/training.ts';
 import { graphOf } from '../helpers.ts';
@@ -23,7 +23,7 @@ describe('methods as plug-ins', () => {
     expect(methodsAt('module')).toEqual(['adapter']);
     expect(methodsAt('embedding')).toEqual(['lora', 'prompt']); // LoRA on a token embedding, as PEFT's lora.Embedding
     expect(methodsAt('attention')).toEqual([]);
-    expect(REGULARISERS).toEqual([orthogonalityGradients]);
+    expect(REGULARISERS).toEqual([rankGradients]);
   });
 
   it("the autodiff adds no regulariser it is not given; the Training IR passes AdaLoRA's orthogonality term in", () => {
@@ -31,9 +31,12 @@ describe('methods as plug-ins', () => {
     const bare = differentiate(g, DEFAULT_OPTIMIZER, []);
     const full = buildTrainingGraph(g);
     expect(orthogonalityNodes(bare)).toBe(0);
-    // A and B of every auto-ranked module: gram, product, two scales and two adds per matrix.
+    // A and B of every auto-ranked module, PEFT's form: gram, M = gram − I, its inverse norm
+    // (mul, linear_grad_weight, inv_row_norm, mul, inv_row_norm, linear), M scaled, the product,
+    // scale and add: 13 per matrix; and once for r = 12, the ones input and the identity built
+    // from it (a slice, 12 pads, 11 concats).
     expect(rankedModules(g).length).toBeGreaterThan(0);
-    expect(orthogonalityNodes(full)).toBe(rankedModules(g).length * 2 * 6);
+    expect(orthogonalityNodes(full)).toBe(rankedModules(g).length * 2 * 13 + 1 + 1 + 12 + 11);
     expect(full.graph.nodes.length - bare.graph.nodes.length).toBe(orthogonalityNodes(full));
     // Without the regulariser each gradient is the backward pass's own node; with it, a sum after it.
     const gradOf = (t: typeof bare, path: string) => t.grads.find((x) => x.path === path)!.node;

@@ -34,7 +34,10 @@ describe('AdaLoRA budget schedule', () => {
   });
 
   it('masks down to the target at T − tfinal, then holds it without further scores', () => {
-    expect(budgetAt(14, s)).toEqual({ budget: 8, mask: true, update: true });
+    // PEFT's update_and_allocate masks at T − tfinal on the scores so far; the paper's Algorithm 1
+    // scores that step's gradients first.
+    expect(budgetAt(14, s)).toEqual({ budget: 8, mask: true, update: false });
+    expect(budgetAt(14, { ...s, form: 'paper' })).toEqual({ budget: 8, mask: true, update: true });
     for (let t = 15; t <= 20; t++) expect(budgetAt(t, s)).toEqual({ budget: 8, mask: false, update: false });
   });
 
@@ -88,17 +91,16 @@ describe('AdaLoRA importance and masking', () => {
     expect(s[1]).toBeCloseTo(7 + 20 + 250, 12);
   });
 
-  it('masks the lowest-scoring active triplets down to the budget, and keeps masked ones masked', () => {
+  it('keeps the best triplets within the budget, ranking masked ones too (they may come back)', () => {
     const masks = [Uint8Array.of(1, 1, 1), Uint8Array.of(1, 1)];
     expect(maskToBudget(masks, [Float64Array.of(0.5, 0.1, 0.3), Float64Array.of(0.2, 0.05)], 3)).toBe(2);
     expect(masks.map((m) => Array.from(m))).toEqual([[1, 0, 1], [1, 0]]);
-    // A masked triplet's score no longer matters: it stays masked even when it would rank high.
-    expect(maskToBudget(masks, [Float64Array.of(0.5, 9, 0.3), Float64Array.of(0.2, 9)], 2)).toBe(1);
-    expect(masks.map((m) => Array.from(m))).toEqual([[1, 0, 1], [0, 0]]);
-    // At or under the budget nothing changes; ties go to the earlier module and index.
-    expect(maskToBudget(masks, [Float64Array.of(1, 1, 1), Float64Array.of(1, 1)], 2)).toBe(0);
-    expect(maskToBudget(masks, [Float64Array.of(1, 1, 1), Float64Array.of(1, 1)], 1)).toBe(1);
-    expect(masks.map((m) => Array.from(m))).toEqual([[0, 0, 1], [0, 0]]);
+    // As PEFT's mask_to_budget: every triplet is ranked, so a masked one that now scores high returns.
+    expect(maskToBudget(masks, [Float64Array.of(0.5, 9, 0.3), Float64Array.of(0.2, 9)], 2)).toBe(3);
+    expect(masks.map((m) => Array.from(m))).toEqual([[0, 1, 0], [0, 1]]);
+    // Ties go to the earlier module and index.
+    expect(maskToBudget(masks, [Float64Array.of(1, 1, 1), Float64Array.of(1, 1)], 1)).toBe(4);
+    expect(masks.map((m) => Array.from(m))).toEqual([[0, 0, 0], [0, 1]]);
   });
 });
 
@@ -147,8 +149,8 @@ describe('rank selection in the graph', () => {
     expect(g.params.some((p) => p.path.includes('lora_E'))).toBe(false);
   });
 
-  it('adds 4γ·(AAᵀA − A) and 4γ·(BBᵀB − B) to the gradients of A and B', () => {
-    const text = (orth: number) => `import "gpt2.peft"\npeft { lora(rank = auto(target = 2, init = 4, orth = ${orth})) on "h.0.attn.c_attn" }`;
+  it('form = paper: adds 4γ·(AAᵀA − A) and 4γ·(BBᵀB − B) to the gradients of A and B', () => {
+    const text = (orth: number) => `import "gpt2.peft"\npeft { lora(rank = auto(target = 2, init = 4, orth = ${orth}, form = paper)) on "h.0.attn.c_attn" }`;
     const run = (orth: number) => {
       const g = graphOfText(text(orth), [TINY]);
       const store = createStore(g, 'f64');
@@ -184,6 +186,10 @@ describe('rank selection in the graph', () => {
     expect(msg('lora(rank = auto(targt = 2)) on "c_attn"')).toMatch(/E0404 .*has no setting `targt`/);
     expect(msg('lora(rank = auto(beta1 = 1)) on "c_attn"')).toMatch(/beta1 must be in \[0, 1\)/);
     expect(msg('lora(rank = dynamic()) on "c_attn"')).toMatch(/needs `max`/);
+    expect(msg('lora(rank = auto(form = papers)) on "c_attn"')).toMatch(/E0404 .*form must be hf_peft or paper; found papers/);
+    expect(msg('lora(rank = dynamic(max = 4, update = sample)) on "c_attn"')).toMatch(/update must be prefix or sampled; found sample/);
+    expect(msg('lora(rank = dynamic(max = 4, min = 5)) on "c_attn"')).toMatch(/min \(the smallest rank drawn\) must be an integer from 1 to max = 4; found 5/);
+    expect(msg('lora(rank = auto(form = paper)) on "c_attn" override "h.1.*" (rank = auto(form = hf_peft))')).toMatch(/E0406 .*shares one rank budget.*form/);
     expect(msg('lora(rank = dynamic(max = 4), rslora = true) on "c_attn"')).toMatch(/rsLoRA/);
     expect(msg('lora(rank = auto(tinit = 5)) on "c_attn" override "h.1.*" (rank = auto(tinit = 6))')).toMatch(/E0406 .*shares one rank budget.*tinit/);
   });
@@ -219,8 +225,10 @@ describe('the rank controller', () => {
     // b0 = 4·4 = 16, bT = 4·2 = 8, the cubic over t = 2 … 6: ⌊8 + 8·0.8³⌋ = 12, ⌊8 + 8·0.6³⌋ = 9,
     // ⌊8 + 8·0.4³⌋ = 8, 8, then 8 at t = T − tfinal = 6 and after.
     expect(totals).toEqual([16, 12, 9, 8, 8, 8, 8, 8]);
+    // The mask input stays ones (PEFT masks E itself); after T − tfinal the masked E are zero.
     for (const m of rankedModules(g)) {
-      const mask = ctl.evalInputs()[m.input]!.data;
+      expect(Array.from(ctl.evalInputs()[m.input]!.data)).toEqual([1, 1, 1, 1]);
+      const mask = ctl.tensors()[`rank.mask.${m.module}`]!.data;
       const E = store.trainable.view(m.E!);
       mask.forEach((on, i) => on === 0 && expect(E[i]).toBe(0));
     }

@@ -1,15 +1,18 @@
 """LoRA rank selection as `peftc train` does it (peftc's runtime/rank-controller.ts, step for step).
 
-DyLoRA (`rank = dynamic(max = R)`): each training step draws b uniformly from 1 … R (one draw per
-step for every module, clamped to a module's own R) from the seed and the step with the same
-PCG hash as peftc, so both trainers (and a resumed run) draw the same ranks; a module's mask is
-alpha/b on its first b entries, 0 after. Evaluation uses the full rank.
+DyLoRA (`rank = dynamic(max = R, min = r)`): each training step draws b uniformly from r … R (one
+draw per step for every module, from the smallest min to the largest max, clamped to a module's
+own) from the seed and the step with the same PCG hash as peftc, so both trainers (and a resumed
+run) draw the same ranks; a module's mask is alpha/b on its first b entries, 0 after. Evaluation
+uses the full rank. (`update = sampled` is refused when the target is built.)
 
 AdaLoRA (`rank = auto(…)`): after the optimizer update of step t (1 … T), the importance of every
-entry of A, E and B (|p · ∂L/∂p|, unclipped gradients, smoothed with its uncertainty), the
-triplet scores, and the budget schedule: every delta_t steps between tinit and T − tfinal (and once
-at T − tfinal) the lowest-scored active triplets are masked until the budget remains. A masked
-triplet stays masked: its singular value E_i and its optimizer moments are kept zero.
+entry of A, E and B (|p · ∂L/∂p|, unclipped gradients, smoothed with its uncertainty; not at
+t = T − tfinal unless form is 'paper'), the triplet scores, and the budget schedule: every delta_t
+steps between tinit and T − tfinal (and once at T − tfinal) all triplets are ranked and those
+outside the budget masked, their singular value E_i set to zero (PEFT's mask_to_budget). A masked
+triplet keeps training and may come back; from T − tfinal on the pattern is fixed and E_i zeroed
+after every update (PEFT's mask_using_rank_pattern). The mask input stays all ones.
 """
 import json
 import math
@@ -27,9 +30,9 @@ def pcg(v):
     return ((word >> 22) ^ word) & U32
 
 
-def dynamic_rank(seed, step, max_rank):
-    """DyLoRA's rank of 0-based training `step`: 1 … max_rank, from the seed."""
-    return 1 + pcg((pcg(seed & U32) + pcg(step & U32)) & U32) % max_rank
+def dynamic_rank(seed, step, max_rank, min_rank=1):
+    """DyLoRA's rank of 0-based training `step`: min_rank … max_rank, from the seed."""
+    return min_rank + pcg((pcg(seed & U32) + pcg(step & U32)) & U32) % (max_rank - min_rank + 1)
 
 
 def dynamic_mask(r, b, alpha):
@@ -66,6 +69,7 @@ class RankSelection:
         self.masks = {m['module']: torch.ones(m['rank'], dtype=torch.float64) for m in self.auto}
         self.scores = {m['module']: {k: Importance(self.params[m[k]].numel()) for k in 'AEB'} for m in self.auto}
         self.beta1, self.beta2 = config['beta1'], config['beta2']
+        self.form = config.get('form', 'peft')
         if self.auto:
             self.b0 = sum(m['rank'] for m in self.auto)
             self.bT = sum(m['target'] for m in self.auto)
@@ -78,16 +82,16 @@ class RankSelection:
 
     def train_masks(self, step):
         """The masks of 0-based training `step`: DyLoRA's draw, AdaLoRA's kept triplets."""
-        dyn = [m['rank'] for m in self.modules if m['mode'] == 'dynamic']
-        b = dynamic_rank(self.seed, step, max(dyn)) if dyn else 0
-        self._set(lambda m: dynamic_mask(m['rank'], min(b, m['rank']), m['alpha']))
+        dyn = [m for m in self.modules if m['mode'] == 'dynamic']
+        b = dynamic_rank(self.seed, step, max(m['rank'] for m in dyn), min(m.get('min', 1) for m in dyn)) if dyn else 0
+        self._set(lambda m: dynamic_mask(m['rank'], max(m.get('min', 1), min(b, m['rank'])), m['alpha']))
 
     def eval_masks(self):
-        """Evaluation: DyLoRA at its full rank, AdaLoRA's current masks."""
+        """Evaluation: DyLoRA at its full rank, AdaLoRA's mask all ones (E carries its masking)."""
         self._set(lambda m: dynamic_mask(m['rank'], m['rank'], m['alpha']))
 
     def _set(self, dynamic):
-        self.model.rank_masks = {m['input']: dynamic(m) if m['mode'] == 'dynamic' else self.masks[m['module']].clone() for m in self.modules}
+        self.model.rank_masks = {m['input']: dynamic(m) if m['mode'] == 'dynamic' else torch.ones(m['rank'], dtype=torch.float64) for m in self.modules}
 
     # ---------------------------------------------------------------- AdaLoRA's allocation
 
@@ -108,7 +112,7 @@ class RankSelection:
         if t > end:
             return self.bT, False, False
         if t == end:
-            return self.bT, True, True
+            return self.bT, True, self.form == 'paper'  # PEFT scores no further at the final masking
         f = 1 - (t - self.tinit) / (end - self.tinit)
         # The small epsilon keeps a budget that is whole in exact arithmetic from rounding down.
         return math.floor(self.bT + (self.b0 - self.bT) * f * f * f + 1e-9), t % self.delta_t == 0, True
@@ -124,7 +128,8 @@ class RankSelection:
                     self.scores[m['module']][k].update(self.params[m[k]], grads[m[k]], self.beta1, self.beta2)
         if mask:
             self.mask_to_budget(budget)
-        self.zero_masked(opt)
+        if mask or t > self.total - self.tfinal:
+            self.zero_masked()
 
     def triplet_scores(self, m):
         """s(E_i) + mean_j s(A_ij) + mean_j s(B_ji); A is [r, in], B [out, r]."""
@@ -132,24 +137,21 @@ class RankSelection:
         return s['E'].score() + s['A'].score().reshape(r, -1).mean(1) + s['B'].score().reshape(-1, r).mean(0)
 
     def mask_to_budget(self, budget):
-        """Masks the lowest-scored active triplets until `budget` remain (ties: earlier module, then index)."""
-        active = []
+        """Ranks every triplet, masked or not, and keeps the `budget` best (ties: earlier module, then index)."""
+        every = []
         for k, m in enumerate(self.auto):
             scores = self.triplet_scores(m).tolist()
-            mask = self.masks[m['module']]
-            active += [(scores[i], k, i) for i in range(m['rank']) if mask[i] != 0]
-        for _, k, i in sorted(active)[:max(0, len(active) - budget)]:
-            self.masks[self.auto[k]['module']][i] = 0
+            every += [(scores[i], k, i) for i in range(m['rank'])]
+        drop = max(0, len(every) - budget)
+        for n, (_, k, i) in enumerate(sorted(every)):
+            self.masks[self.auto[k]['module']][i] = 0 if n < drop else 1
 
-    def zero_masked(self, opt):
-        """E_i = 0 for every masked triplet, and its optimizer moments: kept zero."""
+    def zero_masked(self):
+        """E_i = 0 for every masked triplet (PEFT's masked_fill_; the optimizer moments are left)."""
         with torch.no_grad():
             for m in self.auto:
                 off = (self.masks[m['module']] == 0).to(self.params[m['E']].device)
                 self.params[m['E']][off] = 0
-                for buf in opt.state.get(self.params[m['E']], {}).values():
-                    if torch.is_tensor(buf) and buf.shape == off.shape:
-                        buf[off] = 0
 
     def ranks(self):
         """The current rank of every AdaLoRA module (its active triplets)."""
