@@ -42,6 +42,15 @@ export class GraphBuilder {
     return id;
   }
 
+  /**
+   * Takes back the last node, which nothing uses yet: a rewrite that replaces the final op of the
+   * call it wraps (peft/sublayer.ts: an adapter at a post-LN residual junction re-applies the norm).
+   */
+  retract(id: number): void {
+    if (id !== this.nodes.length - 1 || this.nodes[id]!.op === 'param') throw new Error(`internal: node ${id} is not the last op`);
+    this.nodes.pop();
+  }
+
   hasParam(path: string): boolean {
     return this.paramIndex.has(path);
   }

@@ -5,6 +5,7 @@ import { Codes } from '../codes.ts';
 import type { ParamSpec, Reporter } from '../evaluate.ts';
 import type { ModuleInst } from '../modules.ts';
 import { describe, formatConst, type Const } from '../values.ts';
+import { ADAPTER_ARGS, checkAdapter } from './adapter-settings.ts';
 import { rankSettings } from './rank-settings.ts';
 import { parseTemplate } from './template.ts';
 
@@ -24,7 +25,7 @@ const num = (v: number): Const => ({ kind: 'num', v });
 const sym = (name: string): Const => ({ kind: 'sym', name });
 const bool = (v: boolean): Const => ({ kind: 'bool', v });
 
-class Checker {
+export class Checker {
   ok = true;
   readonly out: Settings = {};
   constructor(
@@ -71,8 +72,6 @@ class Checker {
     return this.ok ? this.out : undefined;
   }
 }
-
-const ACTIVATIONS = ['relu', 'gelu', 'gelu_tanh', 'silu', 'tanh'];
 
 export const METHODS: Record<MethodName, MethodSpec> = {
   lora: {
@@ -133,34 +132,12 @@ export const METHODS: Record<MethodName, MethodSpec> = {
       return c.done();
     },
   },
+  // Bottleneck adapters, with AdapterHub's configs as presets (adapter-settings.ts).
   adapter: {
-    args: [
-      { name: 'bottleneck', default: num(0) },
-      { name: 'reduction', default: num(0) },
-      { name: 'activation', default: sym('relu') },
-      { name: 'placement', default: sym('serial') },
-      { name: 'scale', default: num(1) },
-      { name: 'dropout', default: num(0) },
-      { name: 'init', default: sym('mam') },
-    ],
+    args: ADAPTER_ARGS,
     targetRequired: true,
     notApplicable: (m) => (m.kind === 'Tied' ? `an adapter cannot wrap the tied head \`${m.path}\`` : null),
-    check(bound, range, r) {
-      const c = new Checker('adapter', bound, range, r);
-      c.int('bottleneck', 0);
-      c.number('reduction', 0);
-      c.option('activation', ACTIVATIONS);
-      c.option('placement', ['serial', 'parallel']);
-      c.number('scale');
-      c.number('dropout', 0, 0.999);
-      c.option('init', ['mam', 'bert']);
-      const s = c.done();
-      if (s && (s.bottleneck === 0) === (s.reduction === 0)) {
-        r.error(Codes.BadMethodSetting, '`adapter` needs exactly one of `bottleneck` (the width) or `reduction` (width = d / reduction)', range);
-        return undefined;
-      }
-      return s;
-    },
+    check: (bound, range, r) => checkAdapter(new Checker('adapter', bound, range, r), bound, range, r),
   },
   prefix: {
     args: [{ name: 'length' }, { name: 'reparam', default: sym('none') }],

@@ -57,7 +57,7 @@ export const PLUGINS: Record<MethodName, MethodPlugin> = {
   adapter: {
     settings: METHODS.adapter,
     site: 'module',
-    apply: (h, app, c) => onOutput(c, (y) => applyAdapter(h, app, c.inputs[0]!, y, c.range)),
+    apply: (h, app, c) => onOutput(c, (y) => applyAdapter(h, app, c.inputs, y, c.range)),
   },
   prefix: { settings: METHODS.prefix, site: 'attention' },
   // After lora in the table: with both on one Linear, IA³ scales the LoRA'd output (or input).
