@@ -1,7 +1,8 @@
 // LoRA rank selection and prompt templates on WebGPU against the CPU reference, registered once
 // per software adapter (rank-swiftshader.test.ts, rank-llvmpipe.test.ts). The rank masks are f32
 // graph inputs written per step; AdaLoRA's importance and masking run on the host, reading the
-// gradients and parameters back after each step. Tolerances as plan-suite.ts.
+// gradients and parameters back after each step (AdaLoRA in both forms; DyLoRA with the prefix
+// and the sampled update, whose frozen ranks are put back on the host). Tolerances as plan-suite.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTrainingGraph } from '../../compiler/training.ts';
 import { createStore } from '../../runtime/arena.ts';
@@ -23,6 +24,8 @@ const opt = { kind: 'adamw' as const, lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1
 const PROGRAMS = {
   adalora: 'lora(rank = auto(target = 2, init = 4, tinit = 1, tfinal = 2, delta_t = 1), alpha = 8) on "c_attn", "c_fc"',
   dylora: 'lora(rank = dynamic(max = 4), alpha = 8) on "c_attn"',
+  sampled: 'lora(rank = dynamic(max = 4, min = 2, update = sampled), alpha = 8) on "c_attn"',
+  paper: 'lora(rank = auto(target = 2, init = 4, tinit = 1, tfinal = 2, delta_t = 1, form = paper), alpha = 8) on "c_attn", "c_fc"',
   template: 'prompt(template = "[P:2] {text} [P:1]", init = vocab) on "wte"',
 };
 
@@ -63,7 +66,7 @@ export function rankSuite(software: SoftwareGpu): void {
         const ctl = new RankController(g, { seed: 1, evalRank: 2 });
         // AdaLoRA: a mask with zeros; DyLoRA: rank 2.
         b.extra = ctl.evalInputs();
-        if (name === 'adalora') for (const k of Object.keys(b.extra)) b.extra[k] = { shape: [4], data: Float32Array.of(1, 0, 1, 1) };
+        if (name === 'adalora' || name === 'paper') for (const k of Object.keys(b.extra)) b.extra[k] = { shape: [4], data: Float32Array.of(1, 0, 1, 1) };
       }
       const cpu = new CpuExecutor(t).run(store, b, { precision: 'f32', training: true, step: 0 });
       const exec = await createExecutor(gpu, t, { B: 2, T: 8 }, { store });
@@ -81,7 +84,7 @@ export function rankSuite(software: SoftwareGpu): void {
       exec.destroy();
     });
 
-    it.each(['adalora', 'dylora'] as const)('%s: a training run follows the CPU, masks and ranks included', async (name) => {
+    it.each(['adalora', 'paper', 'dylora', 'sampled'] as const)('%s: a training run follows the CPU, masks and ranks included', async (name) => {
       const runs = [];
       for (const kind of ['cpu', 'gpu'] as const) {
         const { g, t, store } = setup(PROGRAMS[name], 2);
@@ -97,7 +100,7 @@ export function rankSuite(software: SoftwareGpu): void {
       const [a, b] = runs as [(typeof runs)[0], (typeof runs)[0]];
       a.losses.forEach((l, i) => expect(Math.abs(b.losses[i]! - l) / l).toBeLessThan(1e-5));
       expect(b.ranks).toEqual(a.ranks);
-      if (name === 'adalora') expect(a.ranks.reduce((x, y) => x + y, 0)).toBe(8);
+      if (name === 'adalora' || name === 'paper') expect(a.ranks.reduce((x, y) => x + y, 0)).toBe(8);
       let worst = 0;
       a.store.trainable.data.forEach((x, i) => (worst = Math.max(worst, Math.abs(x - b.store.trainable.data[i]!))));
       expect(worst).toBeLessThan(5e-3 * 1e-2 * 6);
