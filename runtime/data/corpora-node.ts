@@ -119,9 +119,18 @@ function readJson(path: string): Record<string, unknown> {
   return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
 }
 
+/** The package's list of chapter files; a package whose list is something else is refused. */
+function fileList(path: string): string[] {
+  const list: unknown = JSON.parse(readFileSync(path, 'utf8'));
+  if (!isStringList(list)) throw new DataError(`${path}: expected a list of file names`);
+  return list;
+}
+
+const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
 function mobyDick(): string {
   const dir = dataDir(CORPORA['moby-dick'].package);
-  const files = readJson(join(dir, 'file_list.json')) as unknown as string[];
+  const files = fileList(join(dir, 'file_list.json'));
   const parts: string[] = [];
   for (const f of files) {
     if (f === 'contents.txt') continue;

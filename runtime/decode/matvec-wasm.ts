@@ -21,6 +21,11 @@ interface Exports {
   outin(x: number, w: number, y: number, K: number, N: number): void;
 }
 
+/** The module's exports are what Exports says: its memory and the two products. */
+function isExports(e: WebAssembly.Exports): e is WebAssembly.Exports & Exports {
+  return e.memory instanceof WebAssembly.Memory && typeof e.inout === 'function' && typeof e.outin === 'function';
+}
+
 let compiled: WebAssembly.Module | null | undefined;
 
 /** The compiled module, or null where the engine has no WebAssembly SIMD. */
@@ -52,7 +57,9 @@ export class WasmMatvec {
     instance: WebAssembly.Instance,
     private readonly budget: number,
   ) {
-    this.wasm = instance.exports as unknown as Exports;
+    const exports = instance.exports;
+    if (!isExports(exports)) throw new Error('matvec.wasm lacks memory, inout or outin');
+    this.wasm = exports;
   }
 
   /**

@@ -20,6 +20,20 @@ const $ = <T extends HTMLElement>(id: string): T => {
   return el as T;
 };
 
+/** The page's `<svg id>`: an SVG element is no HTMLElement, so `$` cannot hand it out. */
+function svg(id: string): SVGSVGElement {
+  const el = document.getElementById(id);
+  if (!(el instanceof SVGSVGElement)) throw new Error(`the page has no <svg id="${id}">`);
+  return el;
+}
+
+declare global {
+  /** The last run's result, for the browser test (test/build/). */
+  interface Window {
+    peftcResult?: RunResult;
+  }
+}
+
 function setState(state: State): void {
   document.documentElement.dataset.state = state;
 }
@@ -73,7 +87,7 @@ async function main(): Promise<void> {
   $('title').textContent = `peftc trainer: ${manifest.model.name}`;
   $('summary').textContent = describe(manifest);
   $('eval-command').textContent = evalCommand(manifest);
-  const chart = new LossChart($('chart') as unknown as SVGSVGElement);
+  const chart = new LossChart(svg('chart'));
   const steps = $<HTMLInputElement>('steps');
   const lr = $<HTMLInputElement>('lr');
   const seed = $<HTMLInputElement>('seed');
@@ -151,7 +165,7 @@ async function main(): Promise<void> {
           },
           shouldStop: () => stop,
         });
-        (window as unknown as { peftcResult: RunResult }).peftcResult = res;
+        window.peftcResult = res;
         const how = res.end === 'done' ? 'done' : res.end === 'interrupted' ? `stopped at step ${res.step}` : `training diverged at step ${res.diverged?.step ?? res.step + 1} (${res.diverged?.what ?? 'the loss is not finite'}); try a lower learning rate`;
         status(`${how}: validation loss ${res.before.toFixed(4)} → ${res.valLoss?.toFixed(4) ?? '–'}`, res.end === 'diverged');
         setState('done');
