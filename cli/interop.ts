@@ -80,7 +80,7 @@ export async function mergeCommand(file: string, flags: InteropFlags & { init?: 
   }
   const model = compileUsed(file, { ...flags, set }, true);
   if (!model) return 1;
-  const res = await mergeToFile(model.graph, base.init, ft.adapter, flags.out, family(flags), { allowNonFinite: flags.allowNonfinite ?? false }).catch((e: unknown) => {
+  const res = await mergeToFile(model.graph, base.init, ft.adapter, flags.out, family(flags), { allowNonFinite: flags.allowNonfinite ?? false }, ft.state?.seed).catch((e: unknown) => {
     // The adapter does not fit FILE: say which .peft the checkpoint was trained from.
     const hint = e instanceof InteropError && e.message.includes('does not fit the .peft model') ? otherModelHint(file, ft) : undefined;
     throw hint ? new InteropError(`${e instanceof Error ? e.message : String(e)}. ${hint}`) : e;

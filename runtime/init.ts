@@ -24,7 +24,7 @@ export function initParams(g: Graph, store: ParamStore, opts: InitOptions): void
     const rng = new Random(hash(`${opts.seed}:${p.path}`));
     fill(out, p.init, p.shape, rng, store, opts);
   }
-  decompose(g, store, opts.skip);
+  decompose(g, store, opts.seed, opts.skip);
 }
 
 /**
@@ -32,7 +32,7 @@ export function initParams(g: Graph, store: ParamStore, opts: InitOptions): void
  * or seeded: this runs once per fresh store), unless they were loaded; the weight becomes its
  * residual either way, so a trained adapter runs on the residual it was trained on.
  */
-function decompose(g: Graph, store: ParamStore, skip?: Set<string>): void {
+function decompose(g: Graph, store: ParamStore, seed: number, skip?: Set<string>): void {
   for (const a of g.params) {
     const rule = a.init;
     if ((rule.kind !== 'pissa' && rule.kind !== 'olora') || rule.factor !== 'A') continue;
@@ -41,11 +41,16 @@ function decompose(g: Graph, store: ParamStore, skip?: Set<string>): void {
     const fout = b.shape[0]!;
     const w = paramView(store, rule.weight);
     const W = weightOutIn(w, fout, fin, rule.layout);
-    const f = loraFactors(rule.kind, W, r, rule.scale);
+    const f = loraFactors(rule, W, r, rule.scale, rule.niter === undefined ? undefined : lowRankStream(seed, rule.weight));
     if (!skip?.has(a.path)) paramView(store, a.path).set(f.A);
     if (!skip?.has(b.path)) paramView(store, b.path).set(f.B);
     subtractFactors(w, W, f, r, rule.scale, rule.layout);
   }
+}
+
+/** The stream of `init = pissa(niter = …)`'s Gaussian test matrix for `weight`: from the model's seed, as PEFT's from torch's. */
+export function lowRankStream(seed: number, weight: string): Random {
+  return new Random(hash(`${seed}:${weight}:svd_lowrank`));
 }
 
 function rank(i: InitRule): number {

@@ -6,7 +6,7 @@ export const METHOD_DOCS: Record<MethodName, string> = {
   lora:
     'LoRA on a `Linear`: y = x·W + b + s·(dropout(x)·Aᵀ)·Bᵀ with A [rank, in] and B [out, rank] (B starts at zero), ' +
     's = alpha/rank (alpha/√rank with rslora). `rank = auto(…)` is AdaLoRA, `rank = dynamic(…)` DyLoRA; `dora = true` DoRA ' +
-    '(magnitude / column norm), `lr_ratio` LoRA+ (B at lr_ratio × the learning rate), `init = gaussian` A ~ N(0, 1/rank), `init = pissa | olora` A and B from the SVD / QR of W, W its residual. ' +
+    '(magnitude / column norm), `lr_ratio` LoRA+ (B at lr_ratio × the learning rate), `init = gaussian` A ~ N(0, 1/rank), `init = pissa | olora` A and B from the SVD / QR of W, W its residual (`init = pissa(niter = K)`: the randomised SVD, PEFT\'s pissa_niter_K). ' +
     'On an `Embedding`: PEFT\'s lora_embedding_A/B. Targets may be `all_linear`.',
   adapter:
     'A bottleneck adapter on any module: serial y\' = y + s·up(act(down(y))), parallel y\' = y + s·up(act(down(x))); ' +

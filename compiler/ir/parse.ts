@@ -79,8 +79,8 @@ function parseInit(s: string, n: number): InitRule {
     if (layout === 'in_out' || layout === 'out_in') return { kind, weight: weight!, layout };
   }
   if (kind === 'pissa' || kind === 'olora') {
-    const [weight, layout, factor, scale] = arg.split(', ');
-    if ((layout === 'in_out' || layout === 'out_in') && (factor === 'A' || factor === 'B')) return { kind, weight: weight!, layout, factor, scale: Number(scale) };
+    const [weight, layout, factor, scale, niter] = arg.split(', ');
+    if ((layout === 'in_out' || layout === 'out_in') && (factor === 'A' || factor === 'B')) return { kind, weight: weight!, layout, factor, scale: Number(scale), ...(niter === undefined ? {} : { niter: Number(niter) }) };
   }
   throw new IrParseError(n, `unknown init ${kind}`);
 }

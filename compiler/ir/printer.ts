@@ -42,7 +42,7 @@ export function printInit(i: InitRule): string {
       return `row_norm(${i.weight}, ${i.layout})`;
     case 'pissa':
     case 'olora':
-      return `${i.kind}(${i.weight}, ${i.layout}, ${i.factor}, ${i.scale})`;
+      return `${i.kind}(${i.weight}, ${i.layout}, ${i.factor}, ${i.scale}${i.niter === undefined ? '' : `, ${i.niter}`})`;
   }
 }
 

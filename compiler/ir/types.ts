@@ -29,9 +29,10 @@ export type InitRule =
   | { kind: 'row_norm'; weight: string; layout: 'in_out' | 'out_in' }
   /**
    * A LoRA factor from a decomposition of the frozen `weight` (PiSSA: SVD, OLoRA: QR), which the
-   * initialisation then replaces by its residual W − scale·B·A (runtime/lora-init.ts).
+   * initialisation then replaces by its residual W − scale·B·A (runtime/lora-init.ts); PiSSA with
+   * `niter`: torch.svd_lowrank's randomised SVD with that many power iterations.
    */
-  | { kind: 'pissa' | 'olora'; weight: string; layout: 'in_out' | 'out_in'; factor: 'A' | 'B'; scale: number };
+  | { kind: 'pissa' | 'olora'; weight: string; layout: 'in_out' | 'out_in'; factor: 'A' | 'B'; scale: number; niter?: number };
 
 /** A PEFT method as applied to one module, with its settings resolved. */
 export interface MethodInfo {

@@ -3,7 +3,8 @@
 // A starts kaiming-uniform (bound 1/√in), B at zero, so the model starts exactly at the base.
 // `init = pissa | olora` (PEFT's init_lora_weights) start A and B from a decomposition of W
 // (SVD, QR) and W as its residual W − s·B·A, so again the model starts at the base; the host
-// computes them (runtime/lora-init.ts), hence the same on every backend.
+// computes them (runtime/lora-init.ts), hence the same on every backend. `init = pissa(niter = K)`
+// is PEFT's "pissa_niter_K": the randomised SVD.
 // `rank = auto(…)` (AdaLoRA) and `rank = dynamic(…)` (DyLoRA) are built by ranked-lora.ts.
 import type { SourceRange } from '../../grammar/diagnostics.ts';
 import type { ModuleInst } from '../modules.ts';
@@ -58,6 +59,7 @@ function factorInits(app: MethodApp, m: ModuleInst, r: number, fin: number, fout
     return { A: init === 'gaussian' ? { kind: 'normal', std: 1 / r } : { kind: 'uniform', bound: 1 / Math.sqrt(fin) }, B: { kind: 'zeros' } };
   }
   if (r > Math.min(fin, fout)) return undefined;
-  const rule = { kind: init, weight: `${m.path}.weight`, layout: m.settings.layout as 'in_out' | 'out_in', scale: loraScale(app.settings) } as const;
+  const niter = app.settings.niter as number | undefined; // `init = pissa(niter = K)`
+  const rule = { kind: init, weight: `${m.path}.weight`, layout: m.settings.layout as 'in_out' | 'out_in', scale: loraScale(app.settings), ...(niter === undefined ? {} : { niter }) } as const;
   return { A: { ...rule, factor: 'A' }, B: { ...rule, factor: 'B' } };
 }

@@ -6,6 +6,7 @@ import type { ParamSpec, Reporter } from '../evaluate.ts';
 import type { ModuleInst } from '../modules.ts';
 import { describe, formatConst, type Const } from '../values.ts';
 import { ADAPTER_ARGS, checkAdapter } from './adapter-settings.ts';
+import { lowRankPissa } from './lora-init-setting.ts';
 import { rankSettings } from './rank-settings.ts';
 import { parseTemplate } from './template.ts';
 
@@ -106,7 +107,10 @@ export const METHODS: Record<MethodName, MethodSpec> = {
       if (c.out.lr_ratio === 1) delete c.out.lr_ratio;
       // A's initialisation as PEFT's init_lora_weights: True (kaiming-uniform), "gaussian", or the
       // factors of a decomposition of W that W then gives up (pissa, olora: lora-init in runtime/).
+      const lowRank = lowRankPissa(bound, range, r); // init = pissa(niter = K): lora-init-setting.ts
+      if (lowRank === undefined) return undefined;
       c.option('init', ['kaiming', 'gaussian', 'pissa', 'olora']);
+      if (lowRank) Object.assign(c.out, lowRank);
       if ((c.out.init === 'pissa' || c.out.init === 'olora') && c.out.dora) {
         r.error(Codes.BadMethodSetting, `\`init = ${c.out.init}\` with DoRA is not supported: the magnitudes would start from the residual weights`, range);
         return undefined;

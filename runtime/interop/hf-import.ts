@@ -116,6 +116,7 @@ function checkLora(c: LoraConfig, g: Graph, names: HfNames, where: string): stri
     if ((residual(o.init) || residual(c.init)) && o.init !== c.init) {
       problems.push(`\`${m}\` starts from init_lora_weights ${JSON.stringify(c.init === 'kaiming' ? true : c.init)} there, init = ${o.init} in the .peft: ${residual(c.init) ? 'that adapter applies to its residual base' : 'a PiSSA / OLoRA .peft runs on the residual base'}`);
     }
+    if (o.niter !== undefined) problems.push(`\`${m}\` has init = pissa(niter = ${o.niter}) in the .peft, a residual base from a randomised SVD that no PEFT adapter applies to: use init = pissa or a plain LoRA`);
     if (o.dora !== c.dora) problems.push(`\`${m}\` is ${c.dora ? '' : 'not '}DoRA there (use_dora), ${o.dora ? '' : 'not '}in the .peft (dora)`);
     if (o.rank !== t.rank) problems.push(`\`${m}\` has rank ${t.rank} there, ${o.rank} in the .peft`);
     else if (Math.abs(loraScaleOf(o) - loraScaleOf(t)) > 1e-6 * Math.abs(loraScaleOf(o))) {

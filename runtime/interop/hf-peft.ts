@@ -175,6 +175,8 @@ export interface LoraModule {
    * does not depend; "pissa" or "olora", whose adapter applies to the residual base).
    */
   init: LoraInit;
+  /** `init = pissa(niter = K)`: the randomised SVD, whose residual base no PEFT folder shares. */
+  niter?: number;
 }
 
 /** The LoRA'd modules of a graph with their settings, in model order. */
@@ -184,7 +186,7 @@ export function loraModules(g: Graph): LoraModule[] {
     // A Linear's lora_A.weight, or an embedding's lora_embedding_A (PEFT's names, no `.weight`).
     if (p.method?.name !== 'lora' || !(p.path.endsWith('.lora_A.weight') || p.path.endsWith('.lora_embedding_A'))) continue;
     const s = p.method.settings;
-    out.push({ module: p.method.module, rank: p.shape[0]!, alpha: s.alpha as number, rslora: s.rslora === true, dropout: s.dropout as number, dora: s.dora === true, init: typeof s.init === 'string' ? (s.init as LoraInit) : 'kaiming' });
+    out.push({ module: p.method.module, rank: p.shape[0]!, alpha: s.alpha as number, rslora: s.rslora === true, dropout: s.dropout as number, dora: s.dora === true, init: typeof s.init === 'string' ? (s.init as LoraInit) : 'kaiming', ...(typeof s.niter === 'number' ? { niter: s.niter } : {}) });
   }
   return out;
 }

@@ -262,12 +262,12 @@ export async function importToCheckpoint(hfDir: string, input: ImportInput, outD
 }
 
 /** `peftc merge FILE.peft --init BASE --adapter CKPT -o OUT.safetensors`; CKPT is a checkpoint directory or an adapter file. */
-export async function mergeToFile(g: Graph, basePath: string, ckpt: string, outPath: string, family?: Family, read: WeightsReadOptions = {}): Promise<MergeResult> {
+export async function mergeToFile(g: Graph, basePath: string, ckpt: string, outPath: string, family?: Family, read: WeightsReadOptions = {}, seed?: number): Promise<MergeResult> {
   if (existsSync(outPath) && statSync(outPath).isDirectory()) throw new InteropError(`\`${outPath}\` is a folder; -o names the merged .safetensors file`);
   const base = await readHfCheckpoint(basePath, read);
   const plan = planBaseLoad(g, base.file, family, basePath);
   const values = await adapterFor(g, ckpt, read);
-  const res = mergeIntoBase(g, plan, base.file, values);
+  const res = mergeIntoBase(g, plan, base.file, values, seed);
   if (!read.allowNonFinite) checkMergedFinite(res, outPath);
   await writeSafetensorsFile(outPath, res.tensors, { format: 'pt' });
   return res;

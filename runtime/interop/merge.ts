@@ -7,6 +7,7 @@
 // result loads wherever the base did. Prompts, prefixes and bottleneck adapters add computation
 // that no base weight holds: a checkpoint with any of them is refused, pointing to export.
 import { loraScale } from '../../compiler/peft/lora.ts';
+import { lowRankStream } from '../init.ts';
 import { loraFactors, subtractFactors, weightOutIn } from '../lora-init.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 import { firstNonFinite, getFloat32, type ReadTensor, type SafetensorsFile, type WriteTensor } from '../io/safetensors.ts';
@@ -39,7 +40,8 @@ export function checkAdapterValues(g: Graph, adapter: Map<string, { shape: reado
   if (problems.length) throw InteropError.of(`${where} does not fit the .peft model`, problems);
 }
 
-export function mergeIntoBase(g: Graph, plan: BaseLoadPlan, base: SafetensorsFile, adapter: Map<string, Float32Array>): MergeResult {
+/** `seed`: the model seed the fine-tune was initialised with (`init = pissa(niter = …)` draws from it). */
+export function mergeIntoBase(g: Graph, plan: BaseLoadPlan, base: SafetensorsFile, adapter: Map<string, Float32Array>, seed?: number): MergeResult {
   const kept = g.params.filter((p) => p.partition === 'trainable' && !p.transient);
   const unmergeable = kept.filter((p) => p.method && !['lora', 'ia3', 'train'].includes(p.method.name));
   if (unmergeable.length) {
@@ -75,7 +77,9 @@ export function mergeIntoBase(g: Graph, plan: BaseLoadPlan, base: SafetensorsFil
     // PiSSA / OLoRA trained on the residual of the base: W − s·B₀·A₀ + s·B·A.
     if (A.init.kind === 'pissa' || A.init.kind === 'olora') {
       const W = weightOutIn(w, fout, fin, A.init.layout);
-      subtractFactors(w, W, loraFactors(A.init.kind, W, r, s), r, s, A.init.layout);
+      if (A.init.niter !== undefined && seed === undefined) throw new InteropError(`\`${m}\` has init = pissa(niter = ${A.init.niter}): its residual base comes from the seed it was trained with, which merge was not given`);
+      const rng = A.init.niter === undefined ? undefined : lowRankStream(seed!, A.init.weight);
+      subtractFactors(w, W, loraFactors(A.init, W, r, s, rng), r, s, A.init.layout);
     }
     for (let o = 0; o < fout; o++) {
       for (let i = 0; i < fin; i++) {

@@ -119,6 +119,14 @@ describe('lora(init = gaussian)', () => {
     expect(errors('lora(rank = 4, init = pissa, dora = true) on "c_attn"')).toEqual(['`init = pissa` with DoRA is not supported: the magnitudes would start from the residual weights']);
     expect(errors('lora(rank = 40, init = olora) on "c_attn"')).toEqual(['`init = olora` takes the top 40 of W\'s 16 directions: rank 40 exceeds min(in, out) of `h.0.attn.c_attn` (16, 48)']);
     expect(errors('lora(rank = 4, init = zeros) on "c_attn"')).toEqual(["`lora`'s init must be one of kaiming, gaussian, pissa, olora; found the option `zeros`"]);
+    expect(errors('lora(rank = 4, init = pissa(niter = 4)) on "c_attn"')).toEqual([]);
+    expect(errors('lora(rank = 4, init = pissa(4)) on "c_attn"')).toEqual([]);
+    expect(errors('lora(rank = 4, init = pissa(niter = 1.5)) on "c_attn"')).toEqual(["`pissa(…)`'s niter must be an integer from 0 to 100; found 1.5"]);
+    expect(errors('lora(rank = 4, init = pissa(niter = 1000)) on "c_attn"')).toEqual(["`pissa(…)`'s niter must be an integer from 0 to 100; found 1000"]);
+    expect(errors('lora(rank = 4, init = pissa(iters = 2)) on "c_attn"')).toEqual(['`pissa(…)` has no setting `iters`; its one setting is niter, the power iterations: `init = pissa(niter = 4)`']);
+    expect(errors('lora(rank = 4, init = pissa()) on "c_attn"')).toEqual(['`pissa(…)` takes one setting, niter, the power iterations: `init = pissa(niter = 4)` (plain `init = pissa` is the exact SVD)']);
+    expect(errors('lora(rank = 4, init = olora(niter = 2)) on "c_attn"')).toEqual(['`init = olora(…)` takes no settings; only `init = pissa(niter = K)` does (the randomised SVD)']);
+    expect(errors('lora(rank = 4, init = pissa(niter = 2), dora = true) on "c_attn"')).toEqual(['`init = pissa` with DoRA is not supported: the magnitudes would start from the residual weights']);
     expect(errors('lora(rank = dynamic(max = 4), init = gaussian) on "c_attn"')).toEqual(['`init = gaussian` is for a fixed rank; `rank = dynamic(…)` initialises its own factors']);
     expect(errors('lora(rank = 4, init = gaussian) on "wte"')).toEqual([expect.stringContaining('`init = gaussian` initialises a Linear\'s A')]);
   });

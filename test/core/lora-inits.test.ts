@@ -30,7 +30,7 @@ describe('PiSSA and OLoRA factors against PyTorch (float64)', () => {
   it.each(Object.keys(CASES).flatMap((c) => (['pissa', 'olora'] as DecompositionKind[]).map((k) => [c, k] as const)))('%s W, %s', (name, kind) => {
     const [fout, fin, r, s] = CASES[name]!;
     const W = weightOutIn(getFloat64(ref, `${name}.W`), fout, fin, 'out_in');
-    const f = loraFactors(kind, W, r, s);
+    const f = loraFactors({ kind }, W, r, s);
     expect(maxDiff(f.A, getFloat64(ref, `${name}.${kind}.A`))).toBeLessThan(1e-12);
     expect(maxDiff(f.B, getFloat64(ref, `${name}.${kind}.B`))).toBeLessThan(1e-12);
     const res = new Float64Array(fout * fin);
@@ -61,7 +61,7 @@ describe.each([
     const wp = g.params.find((p) => p.path === `${probe}.weight`)!;
     const layout = g.params.find((p) => p.path === `${probe}.lora_A.weight`)!.init as { layout: 'in_out' | 'out_in' };
     const [fout, fin] = layout.layout === 'in_out' ? [wp.shape[1]!, wp.shape[0]!] : [wp.shape[0]!, wp.shape[1]!];
-    const f = loraFactors(init as DecompositionKind, weightOutIn(paramView(plainStore, wp.path), fout, fin, layout.layout), 2, 2);
+    const f = loraFactors({ kind: init as DecompositionKind }, weightOutIn(paramView(plainStore, wp.path), fout, fin, layout.layout), 2, 2);
     expect(maxDiff(paramView(store, `${probe}.lora_A.weight`), f.A)).toBe(0);
     expect(maxDiff(paramView(store, `${probe}.lora_B.weight`), f.B)).toBe(0);
     expect(maxDiff(paramView(store, wp.path), paramView(plainStore, wp.path))).toBeGreaterThan(1e-3);

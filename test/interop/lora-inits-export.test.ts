@@ -80,6 +80,43 @@ describe.each(['pissa', 'olora'])('init = %s through export, import and merge', 
   });
 });
 
+describe('init = pissa(niter = K): a residual base from the model seed', () => {
+  const text = 'import "gpt2.peft"\npeft { lora(rank = 2, alpha = 4, init = pissa(niter = 2)) on "c_attn" }';
+
+  it('exports as the plain LoRA of rank 2r (A₀, B₀ from the checkpoint\'s seed) and merges given that seed', async () => {
+    const ck = join(tmp, 'niter-ck');
+    const { c, store } = await makeCheckpoint(ck, text, GPT2_FIXTURE, 6);
+    const out = join(tmp, 'niter-hf');
+    await exportCheckpoint(ck, out, {});
+    const folders = await readAdapterFolders(out);
+    const model = compilePeft(emitPeft(folders, plain.graph, hfNameMap(plain.graph), 'gpt2.peft', 'read back'), GPT2_FIXTURE, true);
+    const back = randomStore(model.graph, 6);
+    for (const [path, v] of importAdapters(model.graph, hfNameMap(model.graph), folders)) back.trainable.view(path).set(v);
+    expect(maxDiff(logits(model.graph, back), logits(c.graph, store))).toBeLessThan(2e-5);
+    const baseStore = createStore(plain.graph, 'f32');
+    initParams(plain.graph, baseStore, { seed: 6 });
+    const basePath = join(tmp, 'niter-base.safetensors');
+    await writeSafetensorsFile(basePath, baseTensors(plain.graph, baseStore, (p) => `transformer.${p}`));
+    const merged = join(tmp, 'niter-merged.safetensors');
+    await expect(mergeToFile(c.graph, basePath, ck, merged)).rejects.toThrow('`h.0.attn.c_attn` has init = pissa(niter = 2): its residual base comes from the seed it was trained with, which merge was not given');
+    await mergeToFile(c.graph, basePath, ck, merged, undefined, {}, 6);
+    const file = parseSafetensors(readFileSync(merged));
+    for (const p of plain.graph.params) paramView(baseStore, p.path).set(file.tensors.get(`transformer.${p.path}`)!.data as Float32Array);
+    expect(maxDiff(logits(plain.graph, baseStore), logits(c.graph, store))).toBeLessThan(2e-5);
+  });
+
+  it('no PEFT folder imports into it: PEFT\'s own randomised residual is not reproducible', () => {
+    const c = compilePeft(text, GPT2_FIXTURE, true);
+    const exact = compilePeft(text.replace('pissa(niter = 2)', 'pissa'), GPT2_FIXTURE, true);
+    const part = planExport(exact.graph, hfNameMap(exact.graph), { baseModel: null, native: true }).parts[0]!;
+    const store = randomStore(exact.graph, 2);
+    const tensors: Record<string, WriteTensor> = {};
+    for (const e of part.entries) tensors[e.key] = { dtype: 'F32', shape: e.shape, data: toFileLayout(e, Float32Array.from(paramView(store, e.path))) };
+    const folder = { where: 'peft-folder', config: parseAdapterConfig(pyDumps(part.config), 'peft-folder/adapter_config.json'), weights: parseSafetensors(serializeSafetensors(tensors)) };
+    expect(() => importAdapters(c.graph, hfNameMap(c.graph), [folder])).toThrow('`h.0.attn.c_attn` has init = pissa(niter = 2) in the .peft, a residual base from a randomised SVD that no PEFT adapter applies to');
+  });
+});
+
 describe('where a residual base cannot be shared or undone', () => {
   it('named adapters over one base refuse a PiSSA checkpoint, and say to export it', async () => {
     const ck = join(tmp, 'multi-pissa');
