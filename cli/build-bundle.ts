@@ -34,6 +34,10 @@ export const BUNDLE_COMPILER_FILES = [
   'compiler/quant/nf4.ts',
   'compiler/quant/weight.ts',
   'compiler/quant/slot.ts',
+  'compiler/quant/dtype.ts',
+  'compiler/quant/nf4dq.ts',
+  'compiler/quant/dynamic-map.ts',
+  'compiler/quant/known.ts',
   // LoRA+'s learning-rate multiplier per parameter, which the optimizer reads (types only beside it)
   'compiler/peft/lora-plus.ts',
 ];

@@ -25,6 +25,11 @@ export interface BuildFlags extends SessionFlags {
   maxDataBytes?: string;
   /** `--target webgpu|torch`: this WebGPU trainer, or a PyTorch one (build-torch.ts). */
   target?: string;
+  /**
+   * Bytes of one chunk's logits and dlogits in the plans' chunked loss (default 64 MiB, as the
+   * in-process trainer); no flag sets it: the tests make small heads take several chunks.
+   */
+  lossChunkBytes?: number;
 }
 
 /** `--schedule`: both targets know constant and cosine. */

@@ -6,13 +6,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
-import { PlanError, buildPlan } from '../compiler/lower/plan.ts';
+import { DEFAULT_LOSS_CHUNK_BYTES, PlanError, buildPlan, type PlanOptions } from '../compiler/lower/plan.ts';
+import { recomputeOf } from '../compiler/autodiff/recompute.ts';
 import { resolveData } from '../runtime/data/corpora-node.ts';
 import { dataLimit } from '../runtime/data/read-node.ts';
 import { sourceBytes } from '../runtime/data/source.ts';
 import { buildDataset } from '../runtime/data/dataset.ts';
 import { TOKENIZER_NAMES, type TokenizerName } from '../runtime/data/tokenizer.ts';
-import { serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
 import { TRAINER_FILES, TRAINER_FORMAT, type KernelKind, type PlanSet, type TrainerManifest, type TrainerPlans } from '../runtime/standalone/manifest.ts';
 import { wgslBackend } from '../codegen/wgsl/backend.ts';
 import { DEFAULT_CAPS, type GpuCaps } from '../codegen/wgsl/caps.ts';
@@ -20,7 +20,8 @@ import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { PAGE_HTML, bundleNode, bundlePage } from './build-bundle.ts';
 import { buildTorchCommand } from './build-torch.ts';
 import { UserError } from './errors.ts';
-import { gpuChoice, frozenF16, int, optimizerFrom } from './flags.ts';
+import { frozenDtype, frozenPlanOptions, gpuChoice, int, optimizerFrom } from './flags.ts';
+import { trainerWeightBytes } from '../runtime/standalone/weights.ts';
 import { loopSettings, scheduleOf, sequenceLength, type BuildFlags } from './build-flags.ts';
 import { checkOutDir, outFolder } from './out-folder.ts';
 import { openSession, trainingGraph } from './session.ts';
@@ -60,16 +61,13 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
   const t = trainingGraph(g, opt);
   const target = await targetFor(flags.gpu, kernels === 'both' ? ['hardware', 'software'] : [kernels]);
   const plans: PlanSet = {};
-  const half = frozenF16(flags.frozenDtype);
-  for (const kind of target.kinds) plans[kind] = planAll(t, { B, T }, { ...target.caps, isSoftware: kind === 'software' }, half);
+  // As the in-process WebGPU trainer plans a step: the frozen dtype asked for, the loss over chunks of rows.
+  const planOpts: TrainerPlanOptions = { ...frozenPlanOptions(flags.frozenDtype), lossChunkBytes: flags.lossChunkBytes ?? DEFAULT_LOSS_CHUNK_BYTES };
+  for (const kind of target.kinds) plans[kind] = planAll(t, { B, T }, { ...target.caps, isSoftware: kind === 'software' }, planOpts);
   const kinds = target.kinds;
 
   const out = flags.out;
   outFolder(out);
-  const weights: Record<string, WriteTensor> = {};
-  for (const arena of [s.store.frozen, s.store.trainable]) {
-    for (const slot of arena.slots) weights[slot.param.path] = { dtype: 'F32', shape: slot.param.shape, data: Float32Array.from(arena.data.subarray(slot.offset, slot.offset + slot.size)) };
-  }
   const sampleFile = sample?.format === 'jsonl' ? TRAINER_FILES.sampleJsonl : TRAINER_FILES.sample;
   const trainable = s.store.trainable.size;
   const manifest: TrainerManifest = {
@@ -85,6 +83,8 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
       promptLength: g.promptLength,
       ...(vocab !== undefined ? { vocab } : {}),
       ...(numLabels !== undefined ? { numLabels } : {}),
+      frozenDtype: frozenDtype(flags.frozenDtype),
+      recompute: recomputeOf(g),
     },
     params: g.params.map(({ src: _, ...p }) => p),
     tokenizer: s.tokenizer.name as TokenizerName,
@@ -109,7 +109,8 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
   };
 
   const [node, page] = await Promise.all([bundleNode({ tokenizer: manifest.tokenizer }), bundlePage({ tokenizer: manifest.tokenizer })]);
-  const weightBytes = serializeSafetensors(weights, { format: 'peftc-initial-weights/1' });
+  // Quantized frozen matrices go out as their codes and scales (runtime/standalone/weights.ts).
+  const weightBytes = trainerWeightBytes(s.store, plans[kinds[0]!]!.train.frozen);
   writeFileSync(join(out, TRAINER_FILES.manifest), JSON.stringify(manifest, null, 1) + '\n');
   writeFileSync(join(out, TRAINER_FILES.plan), JSON.stringify(plans));
   writeFileSync(join(out, TRAINER_FILES.weights), weightBytes);
@@ -129,22 +130,25 @@ export async function buildCommand(file: string, flags: BuildFlags): Promise<num
   const mib = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
   process.stdout.write([
     `built ${out}: a ${B}×${T} training step planned for ${target.name}: ${kinds.map((k) => `${k} kernels ${manifest.stats.dispatches[k]} dispatches (${manifest.stats.shaders[k]} shaders)`).join(', ')}${plans[kinds[0]!]!.eval ? '; evaluation plans too (dropout)' : ''}`,
-    `  weights ${mib(weightBytes.length)} (${trainable.toLocaleString('en')} trainable of ${manifest.stats.total.toLocaleString('en')}), train.mjs ${mib(node.code.length)}, page.js ${mib(page.code.length)}${sample ? `, sample ${sample.name}` : ''}`,
+    `  weights ${mib(weightBytes.length)}${manifest.model.frozenDtype !== 'f32' ? `, frozen matrices in ${manifest.model.frozenDtype}` : ''} (${trainable.toLocaleString('en')} trainable of ${manifest.stats.total.toLocaleString('en')}), train.mjs ${mib(node.code.length)}, page.js ${mib(page.code.length)}${sample ? `, sample ${sample.name}` : ''}`,
     `  Node:    node ${join(out, TRAINER_FILES.node)} ${sample ? '[--data FILE]' : '--data FILE'} --steps N --out CHECKPOINT_DIR`,
     `  browser: node ${join(out, TRAINER_FILES.node)} --serve 8080, then open http://127.0.0.1:8080/`,
   ].join('\n') + '\n');
   return 0;
 }
 
+/** The planner's options a built trainer's plans are made with. */
+export type TrainerPlanOptions = Pick<PlanOptions, 'frozenF16' | 'frozenQuant' | 'lossChunkBytes'>;
+
 /** The training plan, and the evaluation plan when some dropout draws a mask. */
-export function planAll(t: TrainingGraph, dims: { B: number; T: number }, caps: GpuCaps, frozenF16 = false): TrainerPlans {
+export function planAll(t: TrainingGraph, dims: { B: number; T: number }, caps: GpuCaps, opts: TrainerPlanOptions = {}): TrainerPlans {
   try {
-    const train = buildPlan(t, dims, wgslBackend(caps), { dropout: 'train', frozenF16 });
+    const train = buildPlan(t, dims, wgslBackend(caps), { ...opts, dropout: 'train' });
     const extra = Object.entries(train.io.extra ?? {}).filter(([, r]) => r.fill === undefined).map(([n]) => n);
     if (extra.length) throw new UserError(`built trainers do not support models with inputs besides the tokens (${extra.join(', ')}: several adapters, rank masks) yet; train it with \`peftc train\``);
     const masks = t.graph.nodes.some((n) => n.op === 'dropout' && (n.attrs.p as number) > 0);
     const plans: TrainerPlans = { train };
-    if (masks) plans.eval = buildPlan(t, dims, wgslBackend(caps), { dropout: 'eval', frozenF16 });
+    if (masks) plans.eval = buildPlan(t, dims, wgslBackend(caps), { ...opts, dropout: 'eval' });
     return plans;
   } catch (e) {
     if (e instanceof PlanError) throw new UserError(e.message);

@@ -42,13 +42,6 @@ export function frozenDtype(value: string | undefined): FrozenDtype {
   return d;
 }
 
-/** --frozen-dtype for a built trainer: f32 or f16 (frozen weight matrices in half floats). */
-export function frozenF16(value: string | undefined): boolean {
-  const d = frozenDtype(value);
-  if (isQuantDtype(d)) throw new UserError(`--frozen-dtype ${d} is not available to built trainers yet; build with f32 or f16, or train with peftc train`);
-  return d === 'f16';
-}
-
 /** --frozen-dtype for a WebGPU plan: f16 or quantized frozen weight matrices (PlanOptions). */
 export function frozenPlanOptions(value: string | undefined): { frozenF16?: boolean; frozenQuant?: QuantDtype } {
   const d = frozenDtype(value);

@@ -30,8 +30,25 @@ export function quantizedTensors(dtype: QuantDtype, matrices: ReadonlyMap<string
 
 /** A file as read, with its quantized matrices dequantized to F32 tensors under their own names (others unchanged). */
 export function dequantizeFile(file: SafetensorsFile, where: string): SafetensorsFile {
+  const q = quantizedMatrices(file, where);
+  if (!q) return file;
+  const tensors = new Map(file.tensors);
+  for (const [path, w] of q.matrices) {
+    tensors.delete(`${path}.qcodes`);
+    tensors.delete(`${path}.qscales`);
+    tensors.set(path, { dtype: 'F32', stored: 'F32', shape: [...w.shape], data: dequantizeWeight(w) });
+  }
+  return { tensors, metadata: file.metadata };
+}
+
+/**
+ * The quantized matrices of a file (codes and scales, checked against their shape and layout),
+ * by parameter path; undefined for a file without quantized parts. A built trainer uploads
+ * these codes as they are (runtime/standalone/weights.ts).
+ */
+export function quantizedMatrices(file: SafetensorsFile, where: string): { dtype: QuantDtype; matrices: Map<string, QuantizedWeight> } | undefined {
   const scheme = file.metadata?.[SCHEME_KEY];
-  if (scheme === undefined) return file;
+  if (scheme === undefined) return undefined;
   const bad = (msg: string, tensor?: string) => new SafetensorsError('metadata', `${where}: ${msg}`, tensor);
   if (scheme !== 'int8' && scheme !== 'nf4') throw bad(`${SCHEME_KEY} must be int8 or nf4, not \`${scheme}\``);
   let index: Record<string, { shape?: unknown; layout?: unknown }>;
@@ -41,14 +58,9 @@ export function dequantizeFile(file: SafetensorsFile, where: string): Safetensor
   } catch {
     throw bad(`${MATRICES_KEY} must be a JSON object of { shape, layout } by parameter`);
   }
-  const tensors = new Map(file.tensors);
-  for (const [path, info] of Object.entries(index)) {
-    const q = matrixOf(file, path, info, scheme, bad);
-    tensors.delete(`${path}.qcodes`);
-    tensors.delete(`${path}.qscales`);
-    tensors.set(path, { dtype: 'F32', stored: 'F32', shape: [...q.shape], data: dequantizeWeight(q) });
-  }
-  return { tensors, metadata: file.metadata };
+  const matrices = new Map<string, QuantizedWeight>();
+  for (const [path, info] of Object.entries(index)) matrices.set(path, matrixOf(file, path, info, scheme, bad));
+  return { dtype: scheme, matrices };
 }
 
 function matrixOf(file: SafetensorsFile, path: string, info: { shape?: unknown; layout?: unknown }, dtype: QuantDtype, bad: (m: string, t?: string) => SafetensorsError): QuantizedWeight {

@@ -6,6 +6,7 @@
 import type { OptimizerConfig } from '../../compiler/autodiff/backward.ts';
 import type { Param, Task } from '../../compiler/ir/types.ts';
 import type { Plan } from '../../compiler/lower/types.ts';
+import { FROZEN_DTYPES, type FrozenDtype } from '../../compiler/quant/dtype.ts';
 import type { ScheduleKind } from '../schedule.ts';
 import { TOKENIZER_NAMES, type TokenizerName } from '../data/tokenizer.ts';
 import { RUNTIME_LIMITS, type GpuInfo, type RuntimeLimits } from '../webgpu/device.ts';
@@ -85,6 +86,10 @@ export interface TrainerManifest {
     vocab?: number;
     /** Classification: the number of labels. */
     numLabels?: number;
+    /** How the plans store the frozen weight matrices (`--frozen-dtype`); absent in trainers built before it was recorded. */
+    frozenDtype?: FrozenDtype;
+    /** Whether the plans recompute each repeated block in the backward pass (`--recompute`). */
+    recompute?: 'none' | 'blocks';
   };
   /** Every parameter (frozen and trainable) in the graph's order: the arenas' layout. */
   params: Param[];
@@ -186,6 +191,8 @@ function checkModel(f: JsonFields, v: unknown): void {
   f.int(model.promptLength, 'model.promptLength');
   f.optional(model.vocab, 'model.vocab', (x, p) => f.int(x, p, 1));
   f.optional(model.numLabels, 'model.numLabels', (x, p) => f.int(x, p, 1));
+  f.optional(model.frozenDtype, 'model.frozenDtype', (x, p) => f.oneOf(x, p, FROZEN_DTYPES));
+  f.optional(model.recompute, 'model.recompute', (x, p) => f.oneOf(x, p, ['none', 'blocks'] as const));
 }
 
 function checkSettings(f: JsonFields, v: unknown): void {

@@ -3,6 +3,9 @@
 // buffer), the batch shape is the manifest's, and the parameter layouts hold the manifest's
 // parameters. A truncated or hand-edited plan is then one line naming the field, not a
 // TypeError or a GPU validation error in the middle of a step.
+import { FROZEN_DTYPES, isQuantDtype } from '../../compiler/quant/dtype.ts';
+import { slotBytes } from '../../compiler/quant/slot.ts';
+import type { QuantDtype } from '../../compiler/quant/weight.ts';
 import { JsonFields } from './fields.ts';
 import { TrainerError } from './trainer-error.ts';
 import type { KernelKind, PlanSet, TrainerManifest } from './manifest.ts';
@@ -73,10 +76,13 @@ function checkPlan(f: JsonFields, v: unknown, path: string, dropout: 'train' | '
     f.int(o.bytes, `${q}.bytes`);
   }));
   const io = f.object(plan.io, `${path}.io`);
-  for (const k of ['tokens', 'targets', 'logits'] as const) {
-    region(io[k], `${path}.io.${k}`);
-    f.ints((io[k] as Record<string, unknown>).shape, `${path}.io.${k}.shape`, 1);
-  }
+  const shaped = (r: unknown, p: string) => {
+    region(r, p);
+    f.ints((r as Record<string, unknown>).shape, `${p}.shape`, 1);
+  };
+  for (const k of ['tokens', 'targets'] as const) shaped(io[k], `${path}.io.${k}`);
+  // A plan that computes the loss over chunks of rows (lossChunkBytes) has no whole logits.
+  f.optional(io.logits, `${path}.io.logits`, shaped);
   region(io.loss, `${path}.io.loss`);
   f.optional(io.extra, `${path}.io.extra`, (x, p) => f.record(x, p, (r, q) => {
     region(r, q);
@@ -110,6 +116,8 @@ function checkStep(f: JsonFields, s: unknown, p: string, shaders: number, region
   if (wg.length !== 3) f.fail(`${p}.workgroups`, 'three counts', wg);
   const bindings = f.array(o.bindings, `${p}.bindings`, (r, q) => region(r, q));
   f.array(o.writes, `${p}.writes`, (w, q) => f.int(w, q, 0, bindings.length - 1));
+  // A kernel's open sizes, bound as a uniform after the regions.
+  f.optional(o.sizes, `${p}.sizes`, (v, q) => f.ints(v, q));
 }
 
 /** An arena layout: slots of the manifest's parameters of that partition, in order, inside `bytes`. */
@@ -121,13 +129,23 @@ function checkLayout(f: JsonFields, v: unknown, path: string, m: TrainerManifest
     const o = f.object(s, p);
     const offset = f.int(o.offset, `${p}.offset`, 0, bytes);
     f.int(o.bytes, `${p}.bytes`, 0, bytes - offset);
-    f.oneOf(o.dtype, `${p}.dtype`, ['f32', 'f16'] as const);
+    const dtype = f.oneOf(o.dtype, `${p}.dtype`, partition === 'frozen' ? FROZEN_DTYPES : ['f32'] as const);
+    const shape = f.ints(o.shape, `${p}.shape`, 1);
+    if (isQuantDtype(dtype)) checkQuantSlot(f, o, p, dtype, shape);
     f.bool(o.decay, `${p}.decay`);
-    return { path: f.string(o.path, `${p}.path`), shape: f.ints(o.shape, `${p}.shape`, 1).join('×') };
+    return { path: f.string(o.path, `${p}.path`), shape: shape.join('×') };
   });
   if (slots.length !== params.length) f.fail(`${path}.slots`, `the ${params.length} ${partition} parameters of trainer.json`, slots);
   slots.forEach((s, i) => {
     const want = params[i]!;
     if (s.path !== want.path || s.shape !== want.shape.join('×')) f.fail(`${path}.slots[${i}]`, `${want.path} of shape ${want.shape.join('×')} (trainer.json's params, in order)`, `${s.path} of shape ${s.shape}`);
   });
+}
+
+/** A quantized slot: a matrix with a layout, whose bytes are exactly its codes and scales (the upload writes that many). */
+function checkQuantSlot(f: JsonFields, o: Record<string, unknown>, p: string, dtype: QuantDtype, shape: number[]): void {
+  const layout = f.oneOf(o.layout, `${p}.layout`, ['out_in', 'in_out', 'table'] as const);
+  if (shape.length !== 2) f.fail(`${p}.shape`, `a matrix's two dimensions (it is stored in ${dtype})`, shape);
+  const want = slotBytes({ dtype, layout, rows: shape[0]!, cols: shape[1]! });
+  if (o.bytes !== want) f.fail(`${p}.bytes`, `${want} (the codes and scales of a ${dtype} [${shape.join(', ')}] ${layout} matrix)`, o.bytes);
 }

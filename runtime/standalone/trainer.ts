@@ -16,9 +16,9 @@ import type { ScheduleKind } from '../schedule.ts';
 import { train, validate, type Divergence, type StepBackend, type StepInfo, type TrainEnd } from '../trainer.ts';
 import { GpuExecutor } from '../webgpu/executor.ts';
 import type { Gpu } from '../webgpu/gpu.ts';
-import { checkWeights } from './files.ts';
 import { checkTarget, plansFor, type KernelKind, type PlanSet, type TrainerManifest } from './manifest.ts';
 import { TrainerError } from './trainer-error.ts';
+import { checkQuantized, readTrainerWeights, type TrainerWeights } from './weights.ts';
 
 /** A built trainer's files, read (Node: from its folder; browser: fetched beside the page). */
 export interface TrainerFiles {
@@ -47,7 +47,7 @@ export class BuiltTrainer implements StepBackend {
     /** The kernels of the plans this device runs. */
     readonly kernels: KernelKind,
     readonly store: ParamStore,
-    private readonly weights: SafetensorsFile,
+    private readonly weights: TrainerWeights,
     private readonly exec: GpuExecutor,
   ) {
     this.tokenizer = tokenizerByName(manifest.tokenizer);
@@ -62,14 +62,17 @@ export class BuiltTrainer implements StepBackend {
   static async open(gpu: Gpu, files: TrainerFiles): Promise<BuiltTrainer> {
     const m = files.manifest;
     checkTarget(m.target, gpu.info);
+    const weights = readTrainerWeights(files.weights, m);
+    const { kind, plans } = plansFor(files.plans, gpu.info);
+    for (const plan of [plans.train, plans.eval]) if (plan) checkQuantized(weights, plan.frozen, `plan.json (${kind})`);
+    // Quantized frozen matrices stay codes and scales: the host keeps no f32 copy of them.
     const store: ParamStore = {
-      frozen: new Arena(m.params.filter((p) => p.partition === 'frozen'), 'f32'),
+      frozen: new Arena(m.params.filter((p) => p.partition === 'frozen' && !weights.quantized.has(p.path)), 'f32'),
       trainable: new Arena(m.params.filter((p) => p.partition === 'trainable'), 'f32'),
     };
-    const weights = checkWeights(files.weights, m);
-    fillStore(store, weights);
-    const { kind, plans } = plansFor(files.plans, gpu.info);
-    const exec = await GpuExecutor.fromPlan(gpu, plans, { store });
+    fillStore(store, weights.file);
+    const exec = await GpuExecutor.fromPlan(gpu, plans);
+    exec.upload(store, undefined, weights.quantized);
     return new BuiltTrainer(m, gpu, kind, store, weights, exec);
   }
 
@@ -81,11 +84,11 @@ export class BuiltTrainer implements StepBackend {
 
   /** Back to the initial weights and a fresh optimizer (a new run in the same page). */
   reset(): void {
-    fillStore(this.store, this.weights);
+    fillStore(this.store, this.weights.file);
     this.optimizer.step = 0;
     this.optimizer.m.fill(0);
     this.optimizer.v.fill(0);
-    this.exec.upload(this.store, this.optimizer);
+    this.exec.upload(this.store, this.optimizer, this.weights.quantized);
     this.dirty = false;
   }
 
@@ -93,7 +96,7 @@ export class BuiltTrainer implements StepBackend {
   resume(bytes: Uint8Array, where: string): CheckpointState {
     const ck = readCheckpoint(bytes, where);
     restoreCheckpoint(ck, this.store, this.optimizer, where);
-    this.exec.upload(this.store, this.optimizer);
+    this.exec.upload(this.store, this.optimizer, this.weights.quantized);
     this.dirty = false;
     return ck.state;
   }
@@ -217,6 +220,8 @@ export async function runTraining(trainer: BuiltTrainer, opts: RunOptions, hooks
       eval_rows: opts.evalRows ?? s.evalRows, data: opts.data.name, valid: opts.valid?.name ?? null, steps, batch: m.dims.B, seq: m.dims.T,
       lr, schedule, warmup, optimizer: m.optimizer.kind, weight_decay: m.optimizer.weightDecay, clip: m.optimizer.clipNorm,
       backend: `${trainer.name}, built trainer`, tokenizer: m.tokenizer, full: m.model.full,
+      // How the step was planned (trainers built before these were recorded say nothing).
+      ...(m.model.frozenDtype ? { frozen_dtype: m.model.frozenDtype } : {}), ...(m.model.recompute ? { recompute: m.model.recompute } : {}),
     },
     source: { entry: m.model.entry, files: m.model.sources },
     set: m.model.set,

@@ -20,7 +20,7 @@ import type { OptimizerState } from '../optim.ts';
 import { GpuError } from './errors.ts';
 import type { Batch as GpuBatch, Gpu, Kernel } from './gpu.ts';
 import { packQuantized } from '../../compiler/quant/slot.ts';
-import { quantizeWeight } from '../../compiler/quant/weight.ts';
+import { quantizeWeight, type QuantizedWeight } from '../../compiler/quant/weight.ts';
 
 export interface GpuRunOptions {
   /** Dropout is active in training mode. */
@@ -172,10 +172,14 @@ export class GpuExecutor {
     return this.train.buffers[id]!;
   }
 
-  /** Writes both parameter arenas (and, if given, the optimizer state and its step) to the GPU. */
-  upload(store: ParamStore, state?: OptimizerState): void {
+  /**
+   * Writes both parameter arenas (and, if given, the optimizer state and its step) to the GPU.
+   * `quantized`: codes and scales of the plan's quantized frozen slots, uploaded as they are (a
+   * built trainer ships them so); the store then need not hold those weights.
+   */
+  upload(store: ParamStore, state?: OptimizerState, quantized?: ReadonlyMap<string, QuantizedWeight>): void {
     const p = this.plan;
-    const frozen = packArena(store.frozen, p.frozen);
+    const frozen = packFlat(store.frozen, p.frozen, store.frozen.data, quantized);
     if (!p.ids.frozenParts) this.gpu.write(this.buf(p.ids.frozen), frozen);
     else for (const part of p.ids.frozenParts) this.gpu.write(this.buf(part.buffer), frozen.subarray(part.start / 4, (part.start + part.bytes) / 4));
     this.gpu.write(this.buf(p.ids.trainable), packArena(store.trainable, p.trainable));
@@ -373,11 +377,17 @@ function packArena(arena: Arena, layout: Plan['trainable']): Float32Array {
  * Values in the CPU arena's layout (contiguous slots) → the plan's aligned layout (f16 slots
  * rounded to nearest even; quantized slots as codes and scales, quantized here as the CPU does).
  */
-function packFlat(arena: Arena, layout: Plan['trainable'], flat: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }): Float32Array {
+function packFlat(arena: Arena, layout: Plan['trainable'], flat: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }, quantized?: ReadonlyMap<string, QuantizedWeight>): Float32Array {
   const out = new Float32Array(layout.bytes / 4);
   const halves = new Uint16Array(out.buffer);
   const words = new Uint32Array(out.buffer);
   for (const s of layout.slots) {
+    const q = quantized?.get(s.path);
+    if (q) {
+      if (q.dtype !== s.dtype || q.layout !== s.layout) throw new GpuError('validation', `${s.path} is given as ${q.dtype} (${q.layout}); the plan stores it as ${s.dtype}${s.layout ? ` (${s.layout})` : ''}`);
+      words.set(packQuantized(q), s.offset / 4);
+      continue;
+    }
     const src = arena.slot(s.path);
     const values = flat.subarray(src.offset, src.offset + src.size);
     if (s.dtype === 'f16') halves.set(float32ToHalf(Float32Array.from(values), 'F16'), s.offset / 2);

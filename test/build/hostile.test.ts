@@ -83,7 +83,9 @@ const UNREAD = [
   // The program's files, copied into checkpoints as they are.
   /^model\.sources\./,
   // Optional fields, deleted: a model without a token table or labels, a plan without an optimizer state.
-  /^model\.(vocab|numLabels)$/,
+  /^model\.(vocab|numLabels|frozenDtype|recompute)$/,
+  // Read back only by callers asking for logits; the built trainer asks for the loss.
+  /^(hardware|software)\.(train|eval)\.io\.logits$/,
   /^(hardware|software)\.(train|eval)\.ids\.(m|v|decay|hyper|partials|clip)$/,
   /^target\.limits\.(?!max)/,
   // Regions carry the value's shape for readers of the plan; the executor binds bytes.
