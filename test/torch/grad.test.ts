@@ -60,6 +60,8 @@ const CASES: { name: string; dtypes: ('float64' | 'float32')[]; peft?: string }[
   { name: 'tiny-gpt-prefix', dtypes: ['float64'] },
   { name: 'tiny-gpt-prompt', dtypes: ['float64'] },
   { name: 'tiny-gpt-adalora', dtypes: ['float64'] },
+  // AdaLoRA's orthogonality term as the paper writes it (the example above has PEFT's form).
+  { name: 'tiny-gpt-adalora-paper', dtypes: ['float64'], peft: 'lora(rank = auto(target = 4, init = 12, tinit = 20, tfinal = 20, delta_t = 5, form = paper), alpha = 12) on "c_attn", "c_fc"' },
   { name: 'tiny-gpt-dylora', dtypes: ['float64'] },
   { name: 'tiny-gpt-template', dtypes: ['float64'] },
   { name: 'gpt2-lora-prompt', dtypes: ['float64'] },
