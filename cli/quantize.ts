@@ -1,9 +1,10 @@
-// `peftc quantize FILE --init W.safetensors --dtype int8|nf4 -o Wq.safetensors`: store a base
+// `peftc quantize FILE --init W.safetensors --dtype int8|nf4|nf4dq -o Wq.safetensors`: store a base
 // quantized once (runtime/io/quantized-weights.ts has the layout). The model says which tensors
 // are weight matrices of linears and tables (compiler/quant/select.ts) and their layout; every
 // other base tensor is kept in f32. Every verb that takes --init loads the result directly.
 import { statSync } from 'node:fs';
 import type { Command } from 'commander';
+import { isQuantDtype } from '../compiler/quant/dtype.ts';
 import { quantizableWeights } from '../compiler/quant/select.ts';
 import { quantizeWeight, type QuantDtype, type QuantizedWeight } from '../compiler/quant/weight.ts';
 import { createStore } from '../runtime/arena.ts';
@@ -48,9 +49,8 @@ export async function quantizeCommand(file: string, flags: QuantizeFlags): Promi
 }
 
 function quantDtype(v: string): QuantDtype {
-  if (v === 'int8' || v === 'nf4') return v;
-  if (v === 'nf4dq') throw new UserError('--dtype nf4dq (double-quantized block scales) is not implemented yet; use nf4');
-  throw new UserError(`--dtype must be int8 or nf4, not \`${v}\``);
+  if (isQuantDtype(v)) return v;
+  throw new UserError(`--dtype must be int8, nf4 or nf4dq, not \`${v}\``);
 }
 
 export function registerQuantize(program: Command): void {
@@ -59,7 +59,7 @@ export function registerQuantize(program: Command): void {
       .command('quantize')
       .argument('<file>', '.peft file: says which tensors are weight matrices and how they are laid out')
       .requiredOption('--init <weights.safetensors>', 'the base weights (Hugging Face names or parameter paths)')
-      .requiredOption('--dtype <dtype>', 'int8 (one scale per output channel) | nf4 (bitsandbytes NF4, blocks of 64)')
+      .requiredOption('--dtype <dtype>', 'int8 (one scale per output channel) | nf4 (bitsandbytes NF4, blocks of 64) | nf4dq (NF4 with its block absmaxes quantized again to 8 bits, as QLoRA)')
       .requiredOption('-o, --out <file.safetensors>', 'where to write the quantized base')
       .option('--allow-nonfinite', 'load NaN/±Inf weights instead of refusing them')
       .description('store a base with its frozen weight matrices quantized; --init loads it directly (docs/quantization.md)'),

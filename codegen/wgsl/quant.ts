@@ -58,7 +58,7 @@ export function quantReadWgsl(q: QuantReadSpec, name: string, v: string): string
 }
 
 /**
- * nf4dq's absmax of NF4 block b, as bitsandbytes dequantizes it: map[code] · absmax2 + offset, two
+ * nf4dq's absmax of NF4 block `blk` (a name no kernel binds), as bitsandbytes dequantizes it: map[code] · absmax2 + offset, two
  * f32 roundings. The map and -0.0 are read from the slot's header (compiler/quant/slot.ts): the
  * product goes through `+ -0.0` (exact) before the offset is added, so a compiler that fuses a
  * multiply and an add (SPIR-V allows it) fuses that one and the product is still rounded on its own.
@@ -68,9 +68,9 @@ function nestedScaleWgsl(q: QuantReadSpec, name: string, v: string): string {
   const head = codes + scaleCodeBytes(q) / 4;
   const absmax2 = head + NESTED_HEADER.map + DYNAMIC_MAP.length;
   return [
-    `fn ${name}(b: u32) -> f32 {`,
-    `  let s = extractBits(${v}[${codes}u + (b >> 2u)], (b & 3u) * 8u, 8u);`,
-    `  let m = bitcast<f32>(${v}[${head + NESTED_HEADER.map}u + s]) * bitcast<f32>(${v}[${absmax2}u + b / ${NF4DQ_SCALE_BLOCK}u]) + bitcast<f32>(${v}[${head + NESTED_HEADER.negZero}u]);`,
+    `fn ${name}(blk: u32) -> f32 {`,
+    `  let s = extractBits(${v}[${codes}u + (blk >> 2u)], (blk & 3u) * 8u, 8u);`,
+    `  let m = bitcast<f32>(${v}[${head + NESTED_HEADER.map}u + s]) * bitcast<f32>(${v}[${absmax2}u + blk / ${NF4DQ_SCALE_BLOCK}u]) + bitcast<f32>(${v}[${head + NESTED_HEADER.negZero}u]);`,
     `  return m + bitcast<f32>(${v}[${head + NESTED_HEADER.offset}u]);`,
     `}`,
   ].join('\n');

@@ -2,7 +2,7 @@
 import type { QuantDtype } from './weight.ts';
 
 export type FrozenDtype = 'f32' | 'f16' | QuantDtype;
-export const FROZEN_DTYPES: readonly FrozenDtype[] = ['f32', 'f16', 'int8', 'nf4'];
+export const FROZEN_DTYPES: readonly FrozenDtype[] = ['f32', 'f16', 'int8', 'nf4', 'nf4dq'];
 
 /** Whether a stored dtype is a quantized one (codes and scales): int8, nf4, nf4dq. */
 export const isQuantDtype = (d: string): d is QuantDtype => d === 'int8' || d === 'nf4' || d === 'nf4dq';

@@ -1,11 +1,16 @@
 // A quantized base in one safetensors file (`peftc quantize`, docs/quantization.md): each
 // quantized matrix P as two tensors, `P.qcodes` (int8: I8 [rows, cols] in the stored order; nf4:
 // U8 [ceil(n / 2)], two codes a byte in block order, the first in the high nibble) and `P.qscales`
-// (F32: one scale per output channel, or one absmax per block of 64); every other tensor as it
-// was, in F32. The metadata names the scheme (`peftc.quantization`: int8 | nf4) and, as JSON,
+// (F32: one scale per output channel, or one absmax per block of 64; nf4dq: one second-level
+// absmax per 256 blocks, with `P.qscale_codes`, U8 [blocks], the 8-bit codes of the block absmaxes,
+// and `P.qoffset`, F32 [1], their mean); every other tensor as it
+// was, in F32. The metadata names the scheme (`peftc.quantization`: int8 | nf4 | nf4dq) and, as JSON,
 // each quantized matrix's shape and layout (`peftc.quantized`: { P: { shape, layout } }).
 // Readers turn the file back into F32 tensors by name, so every verb that loads weights loads it.
-import { dequantizeWeight, quantizedBytes, type QuantDtype, type QuantizedWeight, type WeightLayout } from '../../compiler/quant/weight.ts';
+import { isQuantDtype } from '../../compiler/quant/dtype.ts';
+import { NF4DQ_SCALE_BLOCK } from '../../compiler/quant/nf4dq.ts';
+import { nf4Blocks, scaleCount } from '../../compiler/quant/slot.ts';
+import { dequantizeWeight, nestedOf, rememberQuantized, type QuantDtype, type QuantizedWeight, type WeightLayout } from '../../compiler/quant/weight.ts';
 import { NF4_BLOCK } from '../../compiler/quant/nf4.ts';
 import { SafetensorsError, type ReadTensor, type SafetensorsFile, type WriteTensor } from './safetensors.ts';
 
@@ -21,10 +26,16 @@ export function quantizedTensors(dtype: QuantDtype, matrices: ReadonlyMap<string
     const n = q.shape[0] * q.shape[1];
     tensors.set(`${path}.qcodes`, dtype === 'int8' ? { dtype: 'I8', shape: q.shape, data: new Int8Array(q.codes.buffer, q.codes.byteOffset, n) } : { dtype: 'U8', shape: [q.codes.length], data: q.codes });
     tensors.set(`${path}.qscales`, { dtype: 'F32', shape: [q.scales.length], data: q.scales });
+    if (dtype === 'nf4dq') {
+      const nested = nestedOf(q);
+      tensors.set(`${path}.qscale_codes`, { dtype: 'U8', shape: [nested.codes.length], data: nested.codes });
+      tensors.set(`${path}.qoffset`, { dtype: 'F32', shape: [1], data: Float32Array.of(nested.offset) });
+    }
     index[path] = { shape: q.shape, layout: q.layout };
   }
   const metadata: Record<string, string> = { [SCHEME_KEY]: dtype, [MATRICES_KEY]: JSON.stringify(index) };
-  if (dtype === 'nf4') Object.assign(metadata, { 'peftc.nf4.block': String(NF4_BLOCK), 'peftc.nf4.packing': 'element 2j in the high nibble of byte j' });
+  if (dtype !== 'int8') Object.assign(metadata, { 'peftc.nf4.block': String(NF4_BLOCK), 'peftc.nf4.packing': 'element 2j in the high nibble of byte j' });
+  if (dtype === 'nf4dq') Object.assign(metadata, { 'peftc.nf4dq.scale_block': String(NF4DQ_SCALE_BLOCK), 'peftc.nf4dq.map': 'bitsandbytes create_dynamic_map(signed=True)' });
   return { tensors, metadata };
 }
 
@@ -35,7 +46,8 @@ export function dequantizeFile(file: SafetensorsFile, where: string): Safetensor
   const tensors = new Map(file.tensors);
   for (const [path, w] of q.matrices) {
     tensors.delete(`${path}.qcodes`);
-    tensors.delete(`${path}.qscales`);
+    for (const part of ['qscales', 'qscale_codes', 'qoffset']) tensors.delete(`${path}.${part}`);
+    rememberQuantized(w); // --frozen-dtype nf4dq on this file keeps its numbers (compiler/quant/known.ts)
     tensors.set(path, { dtype: 'F32', stored: 'F32', shape: [...w.shape], data: dequantizeWeight(w) });
   }
   return { tensors, metadata: file.metadata };
@@ -50,7 +62,7 @@ export function quantizedMatrices(file: SafetensorsFile, where: string): { dtype
   const scheme = file.metadata?.[SCHEME_KEY];
   if (scheme === undefined) return undefined;
   const bad = (msg: string, tensor?: string) => new SafetensorsError('metadata', `${where}: ${msg}`, tensor);
-  if (scheme !== 'int8' && scheme !== 'nf4') throw bad(`${SCHEME_KEY} must be int8 or nf4, not \`${scheme}\``);
+  if (!isQuantDtype(scheme)) throw bad(`${SCHEME_KEY} must be int8, nf4 or nf4dq, not \`${scheme}\``);
   let index: Record<string, { shape?: unknown; layout?: unknown }>;
   try {
     index = JSON.parse(file.metadata?.[MATRICES_KEY] ?? '');
@@ -73,11 +85,22 @@ function matrixOf(file: SafetensorsFile, path: string, info: { shape?: unknown; 
   const scales = tensorOf(file, `${path}.qscales`, 'F32', bad);
   const n = rows * cols;
   const wantCodes = dtype === 'int8' ? n : Math.ceil(n / 2);
-  const wantScales = (quantizedBytes(dtype, shape, layout) - wantCodes) / 4;
+  const wantScales = scaleCount({ dtype, layout, rows, cols });
   if (codes.data.length !== wantCodes) throw bad(`${path}.qcodes has ${codes.data.length} elements; a ${dtype} [${rows}, ${cols}] matrix has ${wantCodes}`, `${path}.qcodes`);
   if (scales.data.length !== wantScales) throw bad(`${path}.qscales has ${scales.data.length} elements; a ${dtype} [${rows}, ${cols}] ${layout} matrix has ${wantScales}`, `${path}.qscales`);
   const c = codes.data as Int8Array | Uint8Array;
-  return { dtype, layout, shape: [rows, cols], codes: new Uint8Array(c.buffer, c.byteOffset, c.length), scales: scales.data as Float32Array };
+  const q: QuantizedWeight = { dtype, layout, shape: [rows, cols], codes: new Uint8Array(c.buffer, c.byteOffset, c.length), scales: scales.data as Float32Array };
+  if (dtype === 'nf4dq') q.nested = nestedScalesOf(file, path, nf4Blocks({ dtype, rows, cols }), bad);
+  return q;
+}
+
+/** nf4dq's 8-bit codes of the block absmaxes (one per block) and their offset (one f32). */
+function nestedScalesOf(file: SafetensorsFile, path: string, blocks: number, bad: (m: string, t?: string) => SafetensorsError): { codes: Uint8Array; offset: number } {
+  const codes = tensorOf(file, `${path}.qscale_codes`, 'U8', bad);
+  const offset = tensorOf(file, `${path}.qoffset`, 'F32', bad);
+  if (codes.data.length !== blocks) throw bad(`${path}.qscale_codes has ${codes.data.length} elements; the matrix has ${blocks} blocks of ${NF4_BLOCK}`, `${path}.qscale_codes`);
+  if (offset.data.length !== 1) throw bad(`${path}.qoffset has ${offset.data.length} elements, not 1`, `${path}.qoffset`);
+  return { codes: codes.data as Uint8Array, offset: (offset.data as Float32Array)[0]! };
 }
 
 function tensorOf(file: SafetensorsFile, name: string, dtype: 'I8' | 'U8' | 'F32', bad: (m: string, t?: string) => SafetensorsError): ReadTensor {

@@ -19,6 +19,7 @@ import { float32ToHalf } from '../io/half.ts';
 import type { OptimizerState } from '../optim.ts';
 import { GpuError } from './errors.ts';
 import type { Batch as GpuBatch, Gpu, Kernel } from './gpu.ts';
+import { isQuantDtype } from '../../compiler/quant/dtype.ts';
 import { packQuantized } from '../../compiler/quant/slot.ts';
 import { quantizeWeight, type QuantizedWeight } from '../../compiler/quant/weight.ts';
 
@@ -391,7 +392,7 @@ function packFlat(arena: Arena, layout: Plan['trainable'], flat: ArrayLike<numbe
     const src = arena.slot(s.path);
     const values = flat.subarray(src.offset, src.offset + src.size);
     if (s.dtype === 'f16') halves.set(float32ToHalf(Float32Array.from(values), 'F16'), s.offset / 2);
-    else if (s.dtype === 'int8' || s.dtype === 'nf4') words.set(packQuantized(quantizeWeight(values, s.shape, s.layout!, s.dtype)), s.offset / 4);
+    else if (isQuantDtype(s.dtype)) words.set(packQuantized(quantizeWeight(values, s.shape, s.layout!, s.dtype)), s.offset / 4);
     else out.set(values, s.offset / 4);
   }
   return out;

@@ -1,13 +1,16 @@
 // The CPU backend with a quantized frozen base computes what the f32 model whose weights are the
 // dequantized values computes: `peftc grad --frozen-dtype nf4|int8` against `peftc grad` on a
 // weights file dequantized here by a separate, direct reading of the formats (nearest of the 16
-// NF4 values per block of 64 along the input dimension; absmax/127 per output channel).
+// NF4 values per block of 64 along the input dimension; absmax/127 per output channel; nf4dq: the
+// block absmaxes minus their mean, each the nearest of the 256 dynamic-map values times its block
+// of 256's largest distance, plus the mean).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gradCommand } from '../../cli/grad.ts';
+import { DYNAMIC_MAP } from '../../compiler/quant/dynamic-map.ts';
 import { NF4_CODE } from '../../compiler/quant/nf4.ts';
 import { createStore } from '../../runtime/arena.ts';
 import { initParams } from '../../runtime/init.ts';
@@ -18,7 +21,7 @@ const dir = mkdtempSync(join(tmpdir(), 'peftc-quant-cpu-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** One weight matrix as the reference reads a quantized format: [rows, cols], channels/blocks along `along`. */
-function referenceDequant(w: Float32Array, rows: number, cols: number, along: 'rows' | 'cols', dtype: 'nf4' | 'int8'): Float32Array {
+function referenceDequant(w: Float32Array, rows: number, cols: number, along: 'rows' | 'cols', dtype: 'nf4' | 'nf4dq' | 'int8'): Float32Array {
   // Vectors along the input dimension (nf4) / the output channel (int8): `along` says which index varies.
   const [nVec, len] = along === 'rows' ? [rows, cols] : [cols, rows];
   const at = (v: number, i: number) => (along === 'rows' ? v * cols + i : i * cols + v);
@@ -37,17 +40,34 @@ function referenceDequant(w: Float32Array, rows: number, cols: number, along: 'r
     return out;
   }
   const flat = Array.from({ length: w.length }, (_, k) => at(Math.floor(k / len), k % len));
-  for (let b = 0; b < flat.length; b += 64) {
-    const idx = flat.slice(b, b + 64);
-    const m = Math.max(...idx.map((i) => Math.abs(w[i]!)));
+  const blocks = Array.from({ length: Math.ceil(flat.length / 64) }, (_, b) => flat.slice(64 * b, 64 * b + 64));
+  const absmax = blocks.map((idx) => Math.max(...idx.map((i) => Math.abs(w[i]!))));
+  const scale = dtype === 'nf4dq' ? doubleQuantized(absmax) : absmax;
+  blocks.forEach((idx, b) => {
+    const m = absmax[b]!;
     for (const i of idx) {
       const x = m === 0 ? 0 : Math.fround(w[i]! * Math.fround(1 / m));
       let best = 0;
       for (let c = 1; c < 16; c++) if (Math.abs(NF4_CODE[c]! - x) <= Math.abs(NF4_CODE[best]! - x)) best = c;
-      out[i] = NF4_CODE[best]! * Math.fround(m);
+      out[i] = NF4_CODE[best]! * scale[b]!;
     }
-  }
+  });
   return out;
+}
+
+/** The block absmaxes as nf4dq stores them: mean, then the nearest map value × the 256-block's largest distance, + mean. */
+function doubleQuantized(absmax: number[]): number[] {
+  const f = Math.fround;
+  const mean = f(absmax.reduce((a, b) => a + b, 0) / absmax.length);
+  const d = absmax.map((a) => f(a - mean));
+  return d.map((x, k) => {
+    const group = d.slice(k - (k % 256), k - (k % 256) + 256);
+    const m = Math.max(...group.map(Math.abs));
+    const y = m === 0 ? 0 : f(x * f(1 / m));
+    let best = 0;
+    for (let c = 1; c < 256; c++) if (Math.abs(DYNAMIC_MAP[c]! - y) < Math.abs(DYNAMIC_MAP[best]! - y)) best = c;
+    return f(f(DYNAMIC_MAP[best]! * m) + mean);
+  });
 }
 
 async function grad(file: string, set: string[], init: string, out: string, frozenDtype?: string): Promise<Map<string, Float32Array>> {
@@ -71,7 +91,7 @@ const CASES = [
 
 describe('CPU: a quantized base equals the f32 model of its dequantized weights', () => {
   for (const { name, set } of CASES) {
-    for (const dtype of ['nf4', 'int8'] as const) {
+    for (const dtype of ['nf4', 'nf4dq', 'int8'] as const) {
       it(`${name}, ${dtype}: loss, logits and every trainable gradient`, async () => {
         const file = resolve(EXAMPLES, name);
         const g = graphOf(name, set);
@@ -106,7 +126,7 @@ describe('--frozen-dtype errors', () => {
   it('names the accepted dtypes', async () => {
     const { frozenDtype, frozenPlanOptions } = await import('../../cli/flags.ts');
     const { UserError } = await import('../../cli/errors.ts');
-    expect(() => frozenDtype('nf8')).toThrow(new UserError('--frozen-dtype must be one of f32, f16, int8, nf4, not `nf8`'));
+    expect(() => frozenDtype('nf8')).toThrow(new UserError('--frozen-dtype must be one of f32, f16, int8, nf4, nf4dq, not `nf8`'));
     expect(frozenDtype('nf4')).toBe('nf4');
     // WebGPU plans take every dtype (test/webgpu/quant-suite.ts runs them)
     expect(frozenPlanOptions('nf4')).toEqual({ frozenQuant: 'nf4' });
@@ -114,6 +134,6 @@ describe('--frozen-dtype errors', () => {
     expect(frozenPlanOptions('f16')).toEqual({ frozenF16: true });
     expect(frozenPlanOptions(undefined)).toEqual({});
     const file = resolve(EXAMPLES, 'gpt2-lora.peft');
-    await expect(gradCommand(file, { set: tinySet('gpt2'), tokens: 'x', out: 'y', frozenDtype: 'f16' })).rejects.toThrow(/--frozen-dtype must be one of f32, int8, nf4, not `f16`/);
+    await expect(gradCommand(file, { set: tinySet('gpt2'), tokens: 'x', out: 'y', frozenDtype: 'f16' })).rejects.toThrow(/--frozen-dtype must be one of f32, int8, nf4, nf4dq, not `f16`/);
   });
 });

@@ -1,4 +1,4 @@
-// `peftc quantize`: a quantized base in one safetensors file (codes and scales by suffix, the
+// `peftc quantize`: a quantized base in one safetensors file (int8, nf4, nf4dq) (codes and scales by suffix, the
 // scheme in the metadata) that every verb loading --init reads as the values it stands for; and
 // files whose quantized parts are wrong are refused in one line naming the file and tensor.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,7 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { gradCommand } from '../../cli/grad.ts';
 import { quantizeCommand } from '../../cli/quantize.ts';
 import { openSession } from '../../cli/session.ts';
+import { dequantizeNf4dq, quantizeNf4dq } from '../../compiler/quant/nf4dq.ts';
 import { dequantizeWeight, quantizeWeight } from '../../compiler/quant/weight.ts';
+import { quantizedTensors } from '../../runtime/io/quantized-weights.ts';
 import { createStore } from '../../runtime/arena.ts';
 import { initParams } from '../../runtime/init.ts';
 import { readWeightsFile } from '../../runtime/io/read-weights-node.ts';
@@ -83,14 +85,58 @@ describe('peftc quantize', () => {
     expect(read.tensors.has('h.1.mlp.c_fc.weight.qcodes')).toBe(false);
   });
 
-  it('refuses nf4dq and unknown dtypes', async () => {
-    await expect(quantizeCommand(file, { set, init: base, dtype: 'nf4dq', out: join(dir, 'x.safetensors') })).rejects.toThrow('--dtype nf4dq (double-quantized block scales) is not implemented yet; use nf4');
-    await expect(quantizeCommand(file, { set, init: base, dtype: 'int4', out: join(dir, 'x.safetensors') })).rejects.toThrow('--dtype must be int8 or nf4, not `int4`');
+  it('nf4dq: NF4 codes, the block absmaxes’ 8-bit codes, their second-level absmaxes and offset; read back as its dequantized values', async () => {
+    const w = await writeBase();
+    const out = join(dir, 'qdq.safetensors');
+    expect(await quiet(() => quantizeCommand(file, { set, init: base, dtype: 'nf4dq', out }))).toBe(0);
+    const raw = await readSafetensorsFile(out);
+    expect(raw.metadata?.['peftc.quantization']).toBe('nf4dq');
+    expect(raw.metadata?.['peftc.nf4dq.scale_block']).toBe('256');
+    const t = (k: string) => raw.tensors.get(`h.0.attn.c_attn.weight.${k}`)!;
+    expect([t('qcodes').dtype, t('qcodes').shape]).toEqual(['U8', [(16 * 48) / 2]]);
+    expect([t('qscale_codes').dtype, t('qscale_codes').shape]).toEqual(['U8', [(16 * 48) / 64]]);
+    expect([t('qscales').dtype, t('qscales').shape]).toEqual(['F32', [1]]);
+    expect([t('qoffset').dtype, t('qoffset').shape]).toEqual(['F32', [1]]);
+    const q = quantizeWeight(w.get('h.0.attn.c_attn.weight')!, [16, 48], 'in_out', 'nf4dq');
+    expect(Array.from(t('qscale_codes').data as Uint8Array)).toEqual(Array.from(q.nested!.codes));
+    expect((t('qoffset').data as Float32Array)[0]).toBe(q.nested!.offset);
+    const read = await readWeightsFile(out);
+    expect(Array.from(read.tensors.get('h.0.attn.c_attn.weight')!.data as Float32Array)).toEqual(Array.from(dequantizeWeight(q)));
+    expect([...read.tensors.keys()].some((k) => /\.q(codes|scales|scale_codes|offset)$/.test(k))).toBe(false);
+    // its quantized parts are smaller than nf4's: a byte per block of 64 instead of an f32
+    const nf4 = join(dir, 'q4.safetensors');
+    await quiet(() => quantizeCommand(file, { set, init: base, dtype: 'nf4', out: nf4 }));
+    const quantBytes = async (p: string) => [...(await readSafetensorsFile(p)).tensors].filter(([k]) => /\.q\w+$/.test(k)).reduce((a, [, t]) => a + t.data.byteLength, 0);
+    expect(await quantBytes(out)).toBeLessThan(0.95 * (await quantBytes(nf4)));
+  });
+
+  it('--frozen-dtype nf4dq on an nf4dq file keeps the file’s numbers (quantizing them afresh would move them)', async () => {
+    // A file written from the pure quantizer: this process has never quantized these weights.
+    const w = await writeBase();
+    const path = 'h.1.mlp.c_fc.weight';
+    const v = w.get(path)!;
+    const t = new Float32Array(v.length);
+    for (let k = 0; k < 16; k++) for (let n = 0; n < 64; n++) t[n * 16 + k] = v[k * 64 + n]!;
+    const pure = quantizeNf4dq(t);
+    const q = { dtype: 'nf4dq' as const, layout: 'in_out' as const, shape: [16, 64] as [number, number], codes: pure.codes, scales: pure.scales.absmax, nested: { codes: pure.scales.codes, offset: pure.scales.offset } };
+    const rest = new Map([...w].filter(([k]) => k !== path).map(([k, data]) => [k, { dtype: 'F32' as const, shape: k.endsWith('.weight') && data.length > 64 ? graphOf('gpt2-lora.peft', set).params.find((p) => p.path === k)!.shape : [data.length], data }]));
+    const { tensors, metadata } = quantizedTensors('nf4dq', new Map([[path, q]]), rest);
+    const out = join(dir, 'pure-nf4dq.safetensors');
+    await writeSafetensorsFile(out, Object.fromEntries(tensors), metadata);
+    const values = dequantizeNf4dq(pure);
+    expect(Array.from(dequantizeNf4dq(quantizeNf4dq(values))).filter((x, i) => x !== values[i]).length).toBeGreaterThan(100);
+    const s = await openSession(file, { set, init: out, frozenDtype: 'nf4dq' });
+    const got = s!.store.frozen.view(path);
+    for (let k = 0; k < 16; k++) for (let n = 0; n < 64; n++) expect(got[k * 64 + n]).toBe(values[n * 16 + k]);
+  });
+
+  it('refuses unknown dtypes', async () => {
+    await expect(quantizeCommand(file, { set, init: base, dtype: 'int4', out: join(dir, 'x.safetensors') })).rejects.toThrow('--dtype must be int8, nf4 or nf4dq, not `int4`');
   });
 
   const meta = (index: object, scheme = 'nf4') => ({ 'peftc.quantization': scheme, 'peftc.quantized': JSON.stringify(index) });
   const HOSTILE: { name: string; tensors: Record<string, { dtype: 'U8' | 'I8' | 'F32'; shape: number[]; data: Uint8Array | Int8Array | Float32Array }>; metadata: Record<string, string>; error: RegExp }[] = [
-    { name: 'an unknown scheme', tensors: {}, metadata: meta({}, 'nf3'), error: /: peftc\.quantization must be int8 or nf4, not `nf3`$/ },
+    { name: 'an unknown scheme', tensors: {}, metadata: meta({}, 'nf3'), error: /: peftc\.quantization must be int8, nf4 or nf4dq, not `nf3`$/ },
     { name: 'an index that is not JSON', tensors: {}, metadata: { 'peftc.quantization': 'nf4', 'peftc.quantized': '{' }, error: /peftc\.quantized must be a JSON object/ },
     { name: 'a bad shape', tensors: {}, metadata: meta({ w: { shape: [4], layout: 'out_in' } }), error: /w needs a shape of two positive integers$/ },
     { name: 'a bad layout', tensors: {}, metadata: meta({ w: { shape: [4, 4], layout: 'col' } }), error: /w has layout `col`, not one of out_in, in_out, table$/ },
@@ -112,6 +158,30 @@ describe('peftc quantize', () => {
       tensors: { 'w.qcodes': { dtype: 'I8', shape: [16], data: new Int8Array(16) }, 'w.qscales': { dtype: 'F32', shape: [5], data: new Float32Array(5) } },
       metadata: meta({ w: { shape: [4, 4], layout: 'in_out' } }, 'int8'),
       error: /w\.qscales has 5 elements; a int8 \[4, 4\] in_out matrix has 4$/,
+    },
+    {
+      name: 'nf4dq without its scale codes',
+      tensors: { 'w.qcodes': { dtype: 'U8', shape: [8], data: new Uint8Array(8) }, 'w.qscales': { dtype: 'F32', shape: [1], data: new Float32Array(1) } },
+      metadata: meta({ w: { shape: [4, 4], layout: 'out_in' } }, 'nf4dq'),
+      error: /the quantized file has no tensor w\.qscale_codes$/,
+    },
+    {
+      name: 'nf4dq scale codes that do not match the blocks',
+      tensors: { 'w.qcodes': { dtype: 'U8', shape: [64], data: new Uint8Array(64) }, 'w.qscales': { dtype: 'F32', shape: [1], data: new Float32Array(1) }, 'w.qscale_codes': { dtype: 'U8', shape: [3], data: new Uint8Array(3) }, 'w.qoffset': { dtype: 'F32', shape: [1], data: new Float32Array(1) } },
+      metadata: meta({ w: { shape: [8, 16], layout: 'out_in' } }, 'nf4dq'),
+      error: /w\.qscale_codes has 3 elements; the matrix has 2 blocks of 64$/,
+    },
+    {
+      name: 'nf4dq with two offsets',
+      tensors: { 'w.qcodes': { dtype: 'U8', shape: [8], data: new Uint8Array(8) }, 'w.qscales': { dtype: 'F32', shape: [1], data: new Float32Array(1) }, 'w.qscale_codes': { dtype: 'U8', shape: [1], data: new Uint8Array(1) }, 'w.qoffset': { dtype: 'F32', shape: [2], data: new Float32Array(2) } },
+      metadata: meta({ w: { shape: [4, 4], layout: 'out_in' } }, 'nf4dq'),
+      error: /w\.qoffset has 2 elements, not 1$/,
+    },
+    {
+      name: 'nf4dq with an absmax per block instead of per 256 blocks',
+      tensors: { 'w.qcodes': { dtype: 'U8', shape: [256], data: new Uint8Array(256) }, 'w.qscales': { dtype: 'F32', shape: [8], data: new Float32Array(8) }, 'w.qscale_codes': { dtype: 'U8', shape: [8], data: new Uint8Array(8) }, 'w.qoffset': { dtype: 'F32', shape: [1], data: new Float32Array(1) } },
+      metadata: meta({ w: { shape: [8, 64], layout: 'out_in' } }, 'nf4dq'),
+      error: /w\.qscales has 8 elements; a nf4dq \[8, 64\] out_in matrix has 1$/,
     },
   ];
   for (const h of HOSTILE) {

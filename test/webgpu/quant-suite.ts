@@ -1,4 +1,4 @@
-// A quantized frozen base (--frozen-dtype int8|nf4) on WebGPU against the CPU reference on the
+// A quantized frozen base (--frozen-dtype int8|nf4|nf4dq) on WebGPU against the CPU reference on the
 // same quantized base, registered once per software adapter by quant-llvmpipe.test.ts and
 // quant-swiftshader.test.ts (Dawn allows one instance of each kind per process). A missing
 // adapter fails: it is never a skip. The check at GPT-2 small's width runs on llvmpipe only.
@@ -65,7 +65,9 @@ function expectCompactArena(exec: GpuExecutor, g: Graph, dtype: QuantDtype): voi
   expect(new Set(slots.map((s) => s.path))).toEqual(new Set(want.keys()));
   for (const s of slots) expect(s.bytes).toBe(slotBytes({ dtype, layout: want.get(s.path)!, rows: s.shape[0]!, cols: s.shape[1]! }));
   const values = plan.frozen.slots.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
-  expect(plan.stats.frozenBytes).toBeLessThan((dtype === 'nf4' ? 0.4 : 0.55) * 4 * values);
+  // nf4dq as nf4, plus its header (offset, -0.0 and the 256-entry map: 1,032 bytes) per matrix
+  const header = dtype === 'nf4dq' ? 1032 * slots.length : 0;
+  expect(plan.stats.frozenBytes).toBeLessThan((dtype === 'int8' ? 0.55 : 0.4) * 4 * values + header);
   const frozenBuffer = plan.ids.frozen;
   const inSlot = (r: { buffer: number; offset: number }) => r.buffer === frozenBuffer && slots.some((s) => r.offset >= s.offset && r.offset < s.offset + s.bytes);
   for (const step of plan.steps) {
@@ -118,6 +120,8 @@ export function quantSuite(software: SoftwareGpu): void {
       ['gpt2-lora.peft', 'nf4'],
       ['llama-lora.peft', 'int8'],
       ['llama-lora.peft', 'nf4'],
+      ['gpt2-lora.peft', 'nf4dq'],
+      ['llama-lora.peft', 'nf4dq'],
     ] as const)('%s, %s: loss, logits and trainable gradients', async (file, dtype) => {
       (await compare(gpu, file, tinySet(file), dtype, { B: 2, T: 6 })).destroy();
     });
@@ -157,9 +161,11 @@ export function quantSuite(software: SoftwareGpu): void {
       { spec: { M: 33, N: 70, K: 66, transB: true, bias: true, activation: 'gelu' }, dtype: 'nf4', layout: 'out_in' },
       { spec: { M: 21, N: 66, K: 70 }, dtype: 'nf4', layout: 'out_in' },
       { spec: { M: 9, N: 50, K: 130 }, dtype: 'nf4', layout: 'in_out' },
+      { spec: { M: 9, N: 50, K: 130 }, dtype: 'nf4dq', layout: 'in_out' },
+      { spec: { M: 5, N: 140, K: 130, transB: true }, dtype: 'nf4dq', layout: 'out_in' }, // 285 blocks: two second-level ones
     ] as const;
     for (const variant of ['regblock', 'tiled'] as const) {
-      it(`${variant}: int8 and nf4, as stored and transposed`, async () => {
+      it(`${variant}: int8, nf4 and nf4dq, as stored and transposed`, async () => {
         for (const { spec: s, dtype, layout } of CASES) {
           const spec: MatmulSpec = { ...s };
           const [rows, cols] = spec.transB ? [spec.N, spec.K] : [spec.K, spec.N];
@@ -180,14 +186,16 @@ export function quantSuite(software: SoftwareGpu): void {
   });
 
   describe(`${software}: training on a quantized base (the backend train, eval and generate use)`, () => {
-    it('three AdamW steps and an evaluation of another shape equal the CPU backend on the same quantized base', async () => {
+    // nf4dq: the upload quantizes values that are already nf4dq's, which must give the same
+    // codes back (compiler/quant/known.ts), not codes of the values' own double quantization.
+    it.each(['nf4', 'nf4dq'] as const)('%s: three AdamW steps and an evaluation of another shape equal the CPU backend on the same quantized base', async (dtype) => {
       const file = 'llama-lora.peft';
       const { g, t, store } = model(file, tinySet(file), 6);
       const cpuStore = copyStore(g, store);
-      quantizeFrozen(g, cpuStore, 'nf4');
+      quantizeFrozen(g, cpuStore, dtype);
       // as the CLI does: the host store already holds the quantized base's values
       const gpuStore = copyStore(g, cpuStore);
-      const web = new WebGpuBackend(gpu, t, gpuStore, { frozenQuant: 'nf4' });
+      const web = new WebGpuBackend(gpu, t, gpuStore, { frozenQuant: dtype });
       const cpu = new CpuBackend(t, cpuStore);
       const batch = batchFor(g, new Random(3), 2, 6);
       for (let step = 0; step < 3; step++) {
