@@ -4,7 +4,8 @@
 // normal(0, 1) (PEFT's reset_lora_parameters for embeddings, the reverse of Linear's), so the
 // model starts exactly at the base. No dropout: PEFT's embedding forward applies none. The
 // parameters are named as PEFT's state dict names them, without `.weight`. A tied head keeps
-// reading the base table: only the lookup is rewritten.
+// reading the base table: only the lookup is rewritten. `dora = true`: PEFT's DoraEmbeddingLayer
+// (dora.ts), a magnitude per embedding dimension.
 import type { SourceRange } from '../../grammar/diagnostics.ts';
 import type { ModuleInst } from '../modules.ts';
 import type { MethodHost, Tensor } from '../trace-host.ts';
@@ -12,14 +13,11 @@ import { POISON, type Value } from '../values.ts';
 import { Codes } from '../codes.ts';
 import type { MethodApp } from './assign.ts';
 import { chain } from './chain.ts';
+import { applyDoraEmbedding } from './dora.ts';
 import { loraScale } from './lora.ts';
 import { rankMode } from './rank-settings.ts';
 
 export function applyLoraEmbedding(t: MethodHost, app: MethodApp, m: ModuleInst, ids: Tensor, y: Tensor, range: SourceRange): Value {
-  if (app.settings.dora) {
-    t.r.error(Codes.BadMethodSetting, `DoRA on the embedding \`${m.path}\` is not supported; use it on Linear layers`, app.range);
-    return POISON;
-  }
   if (app.settings.init !== undefined) {
     t.r.error(Codes.BadMethodSetting, `\`init = ${app.settings.init}\` initialises a Linear's A; LoRA on the embedding \`${m.path}\` starts as PEFT's (A zero, B normal)`, app.range);
     return POISON;
@@ -38,10 +36,13 @@ export function applyLoraEmbedding(t: MethodHost, app: MethodApp, m: ModuleInst,
   const B = t.param(`${m.path}.lora_embedding_B`, [m.settings.dim as number, r], { ...opts, init: { kind: 'normal', std: 1 } });
   const At = t.op('transpose', [A], {}, range, 'lora_embedding_A');
   if (At.kind !== 'tensor') return At;
-  return chain(ids, [
+  const s = loraScale(app.settings);
+  const branch = chain(ids, [
     (v) => t.op('embedding', [At, v], {}, range, 'lora_embedding_A'),
     (v) => t.op('linear', [v, B], { layout: 'out_in' }, range, 'lora_embedding_B'),
-    (v) => t.op('scale', [v], { factor: loraScale(app.settings) }, range),
-    (v) => t.op('add', [y, v], {}, range, 'lora'),
+    (v) => t.op('scale', [v], { factor: s }, range),
   ]);
+  if (branch.kind !== 'tensor') return branch;
+  if (app.settings.dora) return applyDoraEmbedding(t, app, m, y, branch, A, B, s, range);
+  return t.op('add', [y, branch], {}, range, 'lora');
 }

@@ -148,6 +148,9 @@ function mergeEmbeddingLora(
       w[v * dim + d] = w[v * dim + d]! + s * acc;
     }
   }
+  // DoRA (DoraEmbeddingVariant.merge): each column of the table [num, dim] scaled to its magnitude.
+  const mag = adapter.get(`${m}.lora_magnitude_vector`);
+  if (mag) applyMagnitude(w, mag, true);
   return [name, w];
 }
 

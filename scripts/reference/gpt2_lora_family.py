@@ -10,11 +10,14 @@ base weights and tokens), written from Hugging Face PEFT's formulas (peft/tuners
   embedding    LoRA (r 4, alpha 8) on wte, PEFT's lora.Embedding: wte[ids] + (alpha/r)·Aᵀ[ids]·Bᵀ
                with A = wte.lora_embedding_A [r, V], B = wte.lora_embedding_B [d, r]; the tied head
                keeps the base table (logits = ln_f(x)·wteᵀ).
+  dora-embedding  DoRA (r 4, alpha 8) on wte, PEFT's DoraEmbeddingLayer: k = m / ‖wteᵀ + s·B·A‖
+               (rows of [d, V], one per embedding dimension, the norm detached),
+               y' = k·(wte[ids] + s·Aᵀ[ids]·Bᵀ), m = wte.lora_magnitude_vector [d].
 
 Every trainable tensor is random and non-zero, so every gradient is non-trivial.
 
 Run with Debian's Python and PyTorch:  /usr/bin/python3 scripts/reference/gpt2_lora_family.py
-It writes test/fixtures/gpt2-lora-{all-linear,embedding}-tiny/ and gpt2-dora-tiny/ (weights.safetensors, tokens.json,
+It writes test/fixtures/gpt2-lora-{all-linear,embedding}-tiny/ and gpt2-dora{,-embedding}-tiny/ (weights.safetensors, tokens.json,
 config.json, expected.safetensors: loss [1], logits, grad.<name>), computed in float64 from the
 float32 weights, after a finite-difference check of the gradients and a self-check (zero B is the
 base model).
@@ -59,12 +62,25 @@ def conv1d(p, lora, name, x):
 
 
 def embed(p, lora, tokens):
-    """wte[tokens], plus PEFT's lora.Embedding branch when `lora` has wte's."""
+    """wte[tokens], plus PEFT's lora.Embedding branch when `lora` has wte's, and DoRA's
+    (dora.py, DoraEmbeddingLayer with fan_in_fan_out=True; variants.py, DoraEmbeddingVariant.forward)
+    when it also has a magnitude vector."""
     e = p["wte.weight"][tokens]
-    if "wte.lora_embedding_A" in lora:
-        after_a = torch.nn.functional.embedding(tokens, lora["wte.lora_embedding_A"].T)
-        e = e + SCALE * (after_a @ lora["wte.lora_embedding_B"].T)
-    return e
+    if "wte.lora_embedding_A" not in lora:
+        return e
+    A, B = lora["wte.lora_embedding_A"], lora["wte.lora_embedding_B"]
+    after_a = torch.nn.functional.embedding(tokens, A.T)
+    branch = (after_a @ B.T) * SCALE
+    if "wte.lora_magnitude_vector" not in lora:
+        return e + branch
+    # get_lora_weight: (lora_A @ lora_B).T with lora_A = A.T, lora_B = B.T, i.e. B·A [d, V];
+    # get_weight_norm: transpose(weight, True) + scaling·lora_weight, its rows' norms [d].
+    weight_norm = FROZEN_NORMS.get("wte")
+    if weight_norm is None:
+        weight_norm = torch.linalg.norm(p["wte.weight"].T + SCALE * (B @ A).detach(), dim=1).detach()
+        SEEN_NORMS["wte"] = weight_norm
+    mag_norm_scale = lora["wte.lora_magnitude_vector"] / weight_norm
+    return mag_norm_scale * e + mag_norm_scale * branch
 
 
 def forward(p, lora, tokens, conv=None):
@@ -132,6 +148,17 @@ def dora(gen, base):
     return out
 
 
+def dora_embedding(gen, base):
+    """DoRA on wte: embedding factors as embedding_lora's and magnitudes near the column norms of
+    wte + s·(B·A)ᵀ, none equal to them."""
+    V, d = CFG["vocab_size"], CFG["n_embd"]
+    A = f32(torch.randn(R, V, generator=gen, dtype=torch.float64) * 0.1)
+    B_ = f32(torch.randn(d, R, generator=gen, dtype=torch.float64) * 0.5)
+    norm = torch.linalg.norm(base["wte.weight"].T + SCALE * B_ @ A, dim=1)
+    mag = f32(norm * (1 + 0.2 * torch.randn(d, generator=gen, dtype=torch.float64)))
+    return {"wte.lora_embedding_A": A, "wte.lora_embedding_B": B_, "wte.lora_magnitude_vector": mag}
+
+
 def write_fixture(name, base, train, tokens, peft_config):
     folder = os.path.join(FIXTURES, name)
     os.makedirs(folder, exist_ok=True)
@@ -161,6 +188,7 @@ def main() -> None:
     write_fixture("gpt2-lora-all-linear-tiny", base, linear_lora(own), tokens, {"target_modules": "all-linear", "fan_in_fan_out": True})
     write_fixture("gpt2-lora-embedding-tiny", base, embedding_lora(own), tokens, {"target_modules": ["wte"]})
     write_fixture("gpt2-dora-tiny", base, dora(own, base), tokens, {"target_modules": ["c_attn", "c_fc"], "fan_in_fan_out": True, "use_dora": True})
+    write_fixture("gpt2-dora-embedding-tiny", base, dora_embedding(own, base), tokens, {"target_modules": ["wte"], "use_dora": True})
 
 
 if __name__ == "__main__":

@@ -88,11 +88,23 @@ describe('lora(dora = true)', () => {
     expect(mag.init).toEqual({ kind: 'row_norm', weight: 'h.0.attn.c_attn.weight', layout: 'in_out' });
   });
 
-  it('is refused with a selected rank and on an embedding, one line each', () => {
+  it('is refused with a selected rank, in one line', () => {
     const errors = (peft: string) =>
       compileText(`import "gpt2.peft"\npeft { ${peft} }`, tinySet('gpt2')).diagnostics.filter((d) => d.severity === 'error').map((d) => d.message);
     expect(errors('lora(rank = auto(target = 2, init = 4), dora = true) on "c_attn"')).toEqual(['DoRA is for a fixed rank; `rank = auto(…)` selects ranks']);
-    expect(errors('lora(rank = 4, dora = true) on "wte"')).toEqual(['DoRA on the embedding `wte` is not supported; use it on Linear layers']);
+    expect(errors('lora(rank = dynamic(max = 4), dora = true) on "wte"')).toEqual(['DoRA is for a fixed rank; `rank = dynamic(…)` selects ranks']);
+  });
+
+  it('GPT-2 wte at r 8: PEFT\'s DoraEmbeddingLayer, a magnitude per embedding dimension [768] from the table\'s column norms, 408,968 trainable', () => {
+    const g = graphOfText('import "gpt2.peft"\npeft { lora(rank = 8, dora = true) on "wte" }');
+    expect(summarize(g).trainable).toBe(408_968);
+    const mag = g.params.find((p) => p.path === 'wte.lora_magnitude_vector')!;
+    expect(mag.shape).toEqual([768]);
+    // row_norm of the table [50257, 768] read as [in, out]: the norm of each of its 768 columns.
+    expect(mag.init).toEqual({ kind: 'row_norm', weight: 'wte.weight', layout: 'in_out' });
+    // The tied head still reads the base table.
+    const table = g.nodes.find((n) => n.op === 'param' && n.attrs.path === 'wte.weight')!;
+    expect(g.nodes[g.outputs.logits]!.inputs[1]).toBe(table.id);
   });
 });
 

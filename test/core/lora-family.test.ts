@@ -1,7 +1,8 @@
 // The LoRA family against float64 PyTorch written from Hugging Face PEFT's formulas
 // (scripts/reference/gpt2_lora_family.py): loss, logits and every trainable gradient of the
 // tiny GPT-2 of reference.test.ts with LoRA on all_linear, LoRA on the token embedding and DoRA
-// (whose weight norm the gradients treat as a constant, as PEFT detaches it).
+// on Conv1Ds and on the token embedding (whose weight norm the gradients treat as a constant, as
+// PEFT detaches it).
 // Tolerances as reference.test.ts's.
 import { describe, expect, it } from 'vitest';
 import { buildTrainingGraph } from '../../compiler/training.ts';
@@ -18,11 +19,12 @@ describeFixtures('PEFT reference: GPT-2 tiny + LoRA', [
   { name: 'all-linear', dir: 'gpt2-lora-all-linear-tiny', peft: 'lora(rank = 4, alpha = 8) on all_linear', trainable: 16 },
   { name: 'embedding', dir: 'gpt2-lora-embedding-tiny', peft: 'lora(rank = 4, alpha = 8) on "wte"', trainable: 2 },
   { name: 'dora', dir: 'gpt2-dora-tiny', peft: 'lora(rank = 4, alpha = 8, dora = true) on "c_attn", "c_fc"', trainable: 12 },
+  { name: 'dora on the embedding', dir: 'gpt2-dora-embedding-tiny', peft: 'lora(rank = 4, alpha = 8, dora = true) on "wte"', trainable: 3 },
 ]);
 
 describe('DoRA at its initialisation', () => {
-  it('is the base model: the magnitudes start at the norms of the loaded base weights (Conv1D and Linear)', () => {
-    for (const [base, targets] of [['gpt2.peft', '"c_attn", "mlp.c_proj"'], ['llama.peft', '"q_proj", "down_proj"']]) {
+  it('is the base model: the magnitudes start at the norms of the loaded base weights (Conv1D, Linear, a tied and an untied embedding)', () => {
+    for (const [base, targets] of [['gpt2.peft', '"c_attn", "mlp.c_proj"'], ['llama.peft', '"q_proj", "down_proj"'], ['gpt2.peft', '"wte"'], ['llama.peft', '"embed_tokens"']]) {
       const set = base === 'gpt2.peft' ? SET : ['vocab_size=64,hidden_size=32,intermediate_size=48,num_hidden_layers=2,num_attention_heads=4,num_key_value_heads=2'];
       const plain = graphOfText(`import "${base}"`, set);
       const dora = graphOfText(`import "${base}"\npeft { lora(rank = 2, dora = true) on ${targets} }`, set);

@@ -48,6 +48,14 @@ const cases: { name: string; base: string; tune: string; set: string[]; rename: 
     extra: {},
   },
   {
+    name: 'DoRA on LLaMA\'s (untied) token embedding: the table\'s columns scaled to their magnitudes',
+    base: 'import "llama.peft"',
+    tune: 'import "llama.peft"\npeft { lora(rank = 2, alpha = 4, dora = true) on "embed_tokens" }',
+    set: LLAMA_TINY,
+    rename: (p: string) => (p === 'lm_head.weight' ? p : `model.${p}`),
+    extra: {},
+  },
+  {
     name: 'LLaMA with LoRA on the (untied) token embedding',
     base: 'import "llama.peft"',
     tune: 'import "llama.peft"\npeft { lora(rank = 2, alpha = 4) on "embed_tokens", "q_proj" }',

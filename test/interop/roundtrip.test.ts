@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readCheckpointDir } from '../../runtime/checkpoint-node.ts';
 import { getFloat32, parseSafetensors } from '../../runtime/io/safetensors.ts';
+import { planExport } from '../../runtime/interop/hf-peft.ts';
 import { exportCheckpoint, importToCheckpoint } from '../../runtime/interop/interop-node.ts';
+import { hfNameMap } from '../../runtime/interop/names.ts';
 import { compilePeft, GPT2_FIXTURE, LLAMA_TINY, makeCheckpoint, tempDir } from './helpers.ts';
 import { TINY } from '../helpers.ts';
 
@@ -18,6 +20,7 @@ const cases = [
   { name: 'prompt', text: 'import "gpt2.peft"\npeft { prompt(length = 3) on "wte" }', set: GPT2_FIXTURE, parts: ['.'] },
   { name: 'LoRA with init = gaussian (init_lora_weights)', text: 'import "gpt2.peft"\npeft { lora(rank = 2, init = gaussian) on "c_attn" }', set: GPT2_FIXTURE, parts: ['.'] },
   { name: 'DoRA (lora_magnitude_vector, use_dora)', text: 'import "llama.peft"\npeft { lora(rank = 2, alpha = 4, dora = true) on "q_proj", "v_proj" }', set: LLAMA_TINY, parts: ['.'] },
+  { name: 'DoRA on the token embedding (wte.lora_magnitude_vector)', text: 'import "gpt2.peft"\npeft { lora(rank = 2, alpha = 4, dora = true) on "wte" }', set: GPT2_FIXTURE, parts: ['.'] },
   { name: 'lora on all_linear and the token embedding', text: 'import "gpt2.peft"\npeft { lora(rank = 2, alpha = 4) on all_linear, "wte" }', set: GPT2_FIXTURE, parts: ['.'] },
   { name: 'prefix', text: 'import "gpt2.peft"\npeft { prefix(length = 3) on "h.*.attn" }', set: GPT2_FIXTURE, parts: ['.'] },
   { name: 'prefix through an MLP (exports the derived table)', text: 'import "gpt2.peft"\npeft { prefix(length = 3, reparam = mlp(hidden = 8)) on "h.*.attn" }', set: GPT2_FIXTURE, parts: ['.'] },
@@ -52,5 +55,18 @@ describe.each(cases)('export then import: $name', (c) => {
     for (const [name] of ckpt.file.tensors) if (name.startsWith('adam.')) expect(getFloat32(ckpt.file, name).every((x) => x === 0)).toBe(true);
     expect(readdirSync(tmp).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect(existsSync(join(back, 'checkpoint.safetensors'))).toBe(true);
+  });
+});
+
+describe('DoRA on the token embedding under PEFT\'s keys', () => {
+  it('lora_embedding_A, lora_embedding_B and lora_magnitude_vector [dim] of wte, with use_dora', () => {
+    const c = compilePeft('import "gpt2.peft"\npeft { lora(rank = 2, alpha = 4, dora = true) on "wte" }', GPT2_FIXTURE, true);
+    const part = planExport(c.graph, hfNameMap(c.graph), { baseModel: null }).parts[0]!;
+    expect([part.config.use_dora, part.config.target_modules]).toEqual([true, ['wte']]);
+    expect(part.entries.map((e) => [e.key, e.shape])).toEqual([
+      ['base_model.model.transformer.wte.lora_embedding_A', [2, 64]],
+      ['base_model.model.transformer.wte.lora_embedding_B', [32, 2]],
+      ['base_model.model.transformer.wte.lora_magnitude_vector', [32]],
+    ]);
   });
 });

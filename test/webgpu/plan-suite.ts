@@ -484,6 +484,7 @@ export function planSuite(software: SoftwareGpu): void {
       ['gpt2-lora-all-linear-tiny', 'all_linear'],
       ['gpt2-lora-embedding-tiny', '"wte"'],
       ['gpt2-dora-tiny', '"c_attn", "c_fc"', ', dora = true'],
+      ['gpt2-dora-embedding-tiny', '"wte"', ', dora = true'],
     ])('%s: loss, logits and every gradient as PyTorch computed them', async (fixture, targets, more = '') => {
       const dir = resolve(import.meta.dirname, `../fixtures/${fixture}`);
       const g = graphOfText(`import "gpt2.peft"\npeft { lora(rank = 4, alpha = 8${more}) on ${targets} }`, ['vocab_size=64,n_positions=16,n_embd=32,n_layer=2,n_head=4']);
