@@ -1,13 +1,16 @@
 // Training step time with activation recomputation (--recompute blocks) over without, measured
 // interleaved on one WebGPU adapter: the two executors take turns, one step each per round, so a
-// change in the machine's load hits both alike; the ratio is of the two medians. Also prints each
-// plan's activation peak. Not a test: it measures and prints (last line: JSON with --json).
+// change in the machine's load hits both alike; the ratio is of the two medians. Both plans are the
+// ones the trainer runs (runtime/webgpu/backend.ts): the loss over chunks of rows at the same 64 MiB
+// budget, so recompute_step_ratio is the ratio users get. Also prints each plan's activation peak
+// and its loss chunks. Not a test: it measures and prints (last line: JSON with --json).
 //
 //   npx tsx bench/recompute-step.ts [--gpu llvmpipe] [--rounds 5] [--batch 8] [--seq 128]
 //                                   [--set vocab_size=256,n_positions=128,n_embd=128,n_layer=4,n_head=4] [--json]
 import { resolve } from 'node:path';
 import type { RecomputeMode } from '../compiler/autodiff/recompute.ts';
 import { compile } from '../compiler/build.ts';
+import { DEFAULT_LOSS_CHUNK_BYTES } from '../compiler/lower/plan.ts';
 import { buildTrainingGraph } from '../compiler/training.ts';
 import { nodeHost } from '../cli/node-host.ts';
 import { createStore } from '../runtime/arena.ts';
@@ -41,7 +44,7 @@ const runs = await Promise.all(
   modes.map(async (mode) => {
     const store = createStore(g, 'f32');
     initParams(g, store, { seed: 0 });
-    const exec = await createExecutor(gpu, buildTrainingGraph(g, undefined, mode), { B, T }, { store });
+    const exec = await createExecutor(gpu, buildTrainingGraph(g, undefined, mode), { B, T }, { store, plan: { lossChunkBytes: DEFAULT_LOSS_CHUNK_BYTES } });
     return { mode, exec, times: [] as number[], loss: NaN };
   }),
 );
@@ -65,6 +68,8 @@ const out = {
   recompute_step_ratio: +(median(blocks.times) / median(none.times)).toFixed(3),
   activations_none: none.exec.plan.stats.activationPeakBytes,
   activations_blocks: blocks.exec.plan.stats.activationPeakBytes,
+  loss_chunk_rows: blocks.exec.plan.stats.lossChunk?.rows ?? 0,
+  loss_chunks: blocks.exec.plan.stats.lossChunk?.chunks ?? 1,
   loss_none: none.loss,
   loss_blocks: blocks.loss,
 };
