@@ -5,6 +5,7 @@
 import type { Graph } from '../../compiler/ir/types.ts';
 import { AUTO_DEFAULTS } from '../../compiler/peft/rank-settings.ts';
 import type { AdaLoraSettings } from './adalora.ts';
+import { bottleneckRules } from './adapterhub.ts';
 import { InteropError } from './errors.ts';
 import { attentionLayers, modulePaths, tokenEmbedding } from './graph-info.ts';
 import { pyRegex, resolveBottleneck, resolveLora, resolveModulesToSave, type AdapterConfig } from './hf-config.ts';
@@ -82,13 +83,7 @@ function rulesFor(c: AdapterConfig, g: Graph, names: HfNames, where: string): st
     case 'bottleneck': {
       const emb = tokenEmbedding(g);
       const d = c.hiddenSize ?? emb?.dim ?? 0;
-      const placed = resolveBottleneck(c, g, names, d, where);
-      const widths = [...new Set(placed.map((p) => p.width))];
-      const scale = (c.scale === 1 ? '' : `, scale = ${num(c.scale)}`) + (c.dropout ? `, dropout = ${num(c.dropout)}` : '') + (c.init === 'bert' ? ', init = bert' : '');
-      return widths.map((w) => {
-        const mods = placed.filter((p) => p.width === w).map((p) => p.module);
-        return `adapter(bottleneck = ${w}, activation = ${c.activation}, placement = serial${scale}) on ${quoteAll(pefPatterns(mods, universe))}`;
-      });
+      return bottleneckRules(c, resolveBottleneck(c, g, names, d, where)).map((r) => `adapter(${r.settings}) on ${quoteAll(pefPatterns(r.modules, universe))}`);
     }
   }
 }

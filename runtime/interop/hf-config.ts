@@ -3,7 +3,7 @@
 // the way those libraries would: which modules get LoRA with which rank and alpha, which get an
 // adapter of which width. Everything unsupported is an InteropError that says what and why.
 import type { Graph } from '../../compiler/ir/types.ts';
-import { ACTIVATION_NAMES } from './adapterhub.ts';
+import { parseBnConfig, type BottleneckConfig } from './adapterhub.ts';
 import { InteropError, listSome } from './errors.ts';
 import type { Ia3Config } from './ia3.ts';
 import { attentionLayers, embeddingModules, linearModules, modulePaths } from './graph-info.ts';
@@ -50,21 +50,8 @@ export interface PrefixConfig {
   modulesToSave: string[];
 }
 
-export interface BottleneckConfig {
-  kind: 'bottleneck';
-  name: string;
-  hiddenSize: number | null;
-  mh: boolean;
-  out: boolean;
-  /** Reduction factor per layer ("default" for the others). */
-  reduction: number | Record<string, number>;
-  activation: string;
-  scale: number;
-  leaveOut: number[];
-  /** The library's init_weights ("bert", "mam_adapter", …) and dropout, for --emit-peft. */
-  init: string;
-  dropout: number;
-}
+// AdapterHub's config, and where its adapters go: adapterhub.ts.
+export { resolveBottleneck, type BottleneckConfig, type ResolvedAdapter } from './adapterhub.ts';
 
 export type AdapterConfig = LoraConfig | Ia3Config | PromptConfig | PrefixConfig | BottleneckConfig;
 
@@ -83,7 +70,7 @@ export function parseAdapterConfig(text: string, where: string): AdapterConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InteropError(`${where}: expected a JSON object`);
   const c = raw as Obj;
   const f = new Fields(c, where);
-  if (c.peft_type === undefined && typeof c.config === 'object' && c.config !== null) return bottleneck(c, where);
+  if (c.peft_type === undefined && typeof c.config === 'object' && c.config !== null) return parseBnConfig(c, where);
   const type = c.peft_type;
   if (typeof type !== 'string') throw new InteropError(`${where}: no \`peft_type\`; is this a Hugging Face PEFT adapter folder?`);
   if (!SUPPORTED_PEFT_TYPES.includes(type)) {
@@ -194,35 +181,6 @@ class Fields {
   }
 }
 
-/** The AdapterHub `adapters` library's full config (model_type, hidden_size, name, config). */
-function bottleneck(c: Obj, where: string): BottleneckConfig {
-  const a = c.config as Obj;
-  const f = new Fields(a, `${where} (config)`);
-  const arch = a.architecture;
-  if (arch !== undefined && arch !== null && arch !== 'bottleneck') throw new InteropError(`${where}: an \`adapters\` ${String(arch)} adapter; peftc imports bottleneck adapters from that library`);
-  const unsupported: [string, unknown][] = [
-    ['is_parallel', true], ['original_ln_before', true], ['residual_before_ln', false], ['ln_before', true], ['ln_after', true],
-    ['phm_layer', true], ['use_gating', true], ['adapter_residual_before_ln', true], ['cross_adapter', true],
-  ];
-  for (const [key, v] of unsupported) if (a[key] === v) throw new InteropError(`${where}: ${key} = ${String(v)} is not supported (peftc's serial adapter is Houlsby's: original_ln_before false, residual_before_ln true, no extra layer norms)`);
-  if (a.inv_adapter !== undefined && a.inv_adapter !== null) throw new InteropError(`${where}: invertible adapters (inv_adapter) are not supported`);
-  const act = String(a.non_linearity).toLowerCase();
-  const ours = Object.entries(ACTIVATION_NAMES).find(([, theirs]) => theirs === act || (act === 'swish' && theirs === 'silu'))?.[0];
-  if (!ours) throw new InteropError(`${where}: non_linearity ${JSON.stringify(a.non_linearity)} has no exact counterpart here (relu, gelu, gelu_new, silu/swish, tanh)`);
-  const rf = a.reduction_factor;
-  const reduction = typeof rf === 'number' && rf > 0 ? rf : f.numbers('reduction_factor');
-  if (typeof reduction === 'object' && reduction.default === undefined) throw new InteropError(`${where}: reduction_factor per layer needs a "default"`);
-  const scale = a.scaling === undefined ? 1 : a.scaling;
-  if (typeof scale !== 'number') throw new InteropError(`${where}: scaling ${JSON.stringify(a.scaling)} is not supported (a learned scaling has no counterpart here)`);
-  return {
-    kind: 'bottleneck', name: typeof c.name === 'string' ? c.name : 'adapter', hiddenSize: typeof c.hidden_size === 'number' ? c.hidden_size : null,
-    mh: a.mh_adapter === true, out: a.output_adapter === true, reduction, activation: ours, scale,
-    leaveOut: a.leave_out === undefined || a.leave_out === null ? [] : f.ints('leave_out'),
-    init: typeof a.init_weights === 'string' ? a.init_weights : 'bert',
-    dropout: f.number('dropout', 0),
-  };
-}
-
 export interface ResolvedLora {
   module: string;
   rank: number;
@@ -284,32 +242,4 @@ export function pyRegex(p: string, where: string): RegExp {
   } catch {
     throw new InteropError(`${where}: ${JSON.stringify(p)} is not a regular expression peftc can read`);
   }
-}
-
-export interface ResolvedAdapter {
-  module: string;
-  width: number;
-}
-
-/** Where the library would put bottleneck adapters in this model, and their widths. */
-export function resolveBottleneck(cfg: BottleneckConfig, g: Graph, names: HfNames, d: number, where: string): ResolvedAdapter[] {
-  const L = attentionLayers(g).length;
-  if (cfg.hiddenSize !== null && cfg.hiddenSize !== d) throw new InteropError(`${where}: hidden_size ${cfg.hiddenSize}, this model's is ${d}`);
-  const ours: Record<string, (n: number) => string> = {
-    gpt2: (n) => `h.${n}.attn|h.${n}.mlp`,
-    llama: (n) => `layers.${n}.self_attn|layers.${n}.mlp`,
-    bert: (n) => `encoder.layer.${n}.attention.output.dense|encoder.layer.${n}.output.dense`,
-  };
-  const at = ours[names.family];
-  if (!at) throw new InteropError(`${where}: the \`adapters\` library's layout is known here for gpt2, llama and bert models, not for a ${names.family} model`);
-  const out: ResolvedAdapter[] = [];
-  for (let n = 0; n < L; n++) {
-    if (cfg.leaveOut.includes(n)) continue;
-    const rf = typeof cfg.reduction === 'number' ? cfg.reduction : (cfg.reduction[String(n)] ?? cfg.reduction.default!);
-    const width = Math.max(1, Math.floor(d / rf));
-    const [mh, out2] = at(n).split('|') as [string, string];
-    if (cfg.mh) out.push({ module: mh, width });
-    if (cfg.out) out.push({ module: out2, width });
-  }
-  return out;
 }

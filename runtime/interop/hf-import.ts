@@ -7,8 +7,9 @@ import { rankedModules } from '../../compiler/peft/ranked-modules.ts';
 import { getFloat32, type SafetensorsFile } from '../io/safetensors.ts';
 import { fmtShape, InteropError, listSome } from './errors.ts';
 import { attentionLayers } from './graph-info.ts';
+import { bottleneckProblems } from './adapterhub.ts';
 import {
-  pyRegex, resolveBottleneck, resolveLora, resolveModulesToSave,
+  pyRegex, resolveLora, resolveModulesToSave,
   type AdapterConfig, type BottleneckConfig, type LoraConfig,
 } from './hf-config.ts';
 import { fromFileLayout, loraModules, loraScaleOf, planExport, type PartName, type PartSpec } from './hf-peft.ts';
@@ -91,7 +92,7 @@ function checkConfig(f: AdapterFolder, g: Graph, names: HfNames, spec: PartSpec)
     if (c.layers !== null && c.layers !== L) problems.push(`num_layers is ${c.layers}, the model has ${L} attention layers`);
     if (c.tokenDim !== null && 2 * L * c.tokenDim !== width) problems.push(`token_dim ${c.tokenDim} gives prefixes of width 2·${L}·${c.tokenDim}; this model's keys need ${width}`);
   }
-  if (c.kind === 'bottleneck') problems.push(...checkBottleneck(c, g, names, spec, f.where));
+  if (c.kind === 'bottleneck') problems.push(...bottleneckProblems(c, g, names, f.where));
   if (c.kind !== 'bottleneck') {
     const ours = [...new Set(g.params.filter((p) => p.method?.name === 'train').map((p) => p.method!.module))].sort();
     const theirs = resolveModulesToSave(c.modulesToSave, g, names, f.where).filter((m) => !names.heads.includes(m) || ours.includes(m)).sort();
@@ -123,24 +124,6 @@ function checkLora(c: LoraConfig, g: Graph, names: HfNames, where: string): stri
       problems.push(`\`${m}\` is scaled by ${loraScaleOf(t)} there (alpha ${t.alpha}${t.rslora ? ', rsLoRA' : ''}), by ${loraScaleOf(o)} in the .peft (alpha ${o.alpha}${o.rslora ? ', rsLoRA' : ''})`);
     }
   }
-  return problems;
-}
-
-function checkBottleneck(c: BottleneckConfig, g: Graph, names: HfNames, spec: PartSpec, where: string): string[] {
-  const down = g.params.filter((p) => p.method?.name === 'adapter' && p.path.endsWith('.adapter.down.weight'));
-  const d = down[0]!.shape[1]!;
-  const theirs = new Map(resolveBottleneck(c, g, names, d, where).map((a) => [a.module, a.width]));
-  const problems: string[] = [];
-  const cfg = spec.config.config as Record<string, unknown>;
-  if (cfg.non_linearity !== undefined && down[0]!.method!.settings.activation !== c.activation) problems.push(`its activation is ${c.activation}, the .peft's ${String(down[0]!.method!.settings.activation)}`);
-  if (down[0]!.method!.settings.scale !== c.scale) problems.push(`its scaling is ${c.scale}, the .peft's scale ${String(down[0]!.method!.settings.scale)}`);
-  for (const p of down) {
-    const w = theirs.get(p.method!.module);
-    if (w === undefined) problems.push(`the .peft has an adapter on \`${p.method!.module}\`, the folder none`);
-    else if (w !== p.shape[0]) problems.push(`\`${p.method!.module}\`'s adapter is ${w} wide there, ${p.shape[0]} in the .peft`);
-    theirs.delete(p.method!.module);
-  }
-  if (theirs.size) problems.push(`the folder places adapters on ${listSome([...theirs.keys()])}, which the .peft leaves alone`);
   return problems;
 }
 

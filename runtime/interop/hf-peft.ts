@@ -9,7 +9,7 @@ import type { Graph, Param } from '../../compiler/ir/types.ts';
 import { rankedModules, type RankedModule } from '../../compiler/peft/ranked-modules.ts';
 import { ADALORA_EPS, adaloraConfig, adaloraModules } from './adalora.ts';
 import { parseTemplate, prefixedLength } from '../../compiler/peft/template.ts';
-import { bottleneckPart } from './adapterhub.ts';
+import { attachHead, bottleneckPart } from './adapterhub.ts';
 import { ia3Config } from './ia3.ts';
 import { attentionLayers, linearLayout, modulePaths } from './graph-info.ts';
 import type { HfNames } from './names.ts';
@@ -44,6 +44,8 @@ export interface PartEntry {
    * B' = [B, −B₀] (axis 1), the initial factor at `initialKey(path)` among the values. Export only.
    */
   convert?: { axis: 0 | 1 };
+  /** The weights file holding it, when not the part's weightsFile (an AdapterHub prediction head). */
+  file?: string;
 }
 
 /** Where export finds a PiSSA / OLoRA factor's initial value among the adapter's values. */
@@ -57,6 +59,8 @@ export interface PartSpec {
   weightsFile: string;
   entries: PartEntry[];
   notes: string[];
+  /** Further JSON files of the folder, by name (an AdapterHub head's head_config.json). */
+  files?: { [name: string]: { [key: string]: PyJson } };
 }
 
 export interface ExportPlan {
@@ -137,6 +141,8 @@ function attachTrained(names: HfNames, trained: Param[], plan: ExportPlan): void
   if (!trained.length) return;
   const host = plan.parts.find((p) => p.format === 'hf-peft');
   const modules = [...new Set(trained.map((p) => p.method!.module))];
+  const bottleneck = plan.parts.find((p) => p.part === 'bottleneck');
+  if (!host && bottleneck) return attachHead(bottleneck, names, trained);
   if (!host) {
     plan.skipped.push(`trained modules ${modules.join(', ')}: Hugging Face PEFT saves them (modules_to_save) only alongside a LoRA, IA³, prompt or prefix adapter`);
     return;

@@ -16,7 +16,7 @@ import { writeSafetensorsFile } from '../io/safetensors-node.ts';
 import { readWeightsFile, type WeightsReadOptions } from '../io/read-weights-node.ts';
 import { getFloat32, serializeSafetensors, type SafetensorsFile, type WriteTensor } from '../io/safetensors.ts';
 import { rankedModules } from '../../compiler/peft/ranked-modules.ts';
-import { ADAPTERHUB_WEIGHTS_FILE } from './adapterhub.ts';
+import { ADAPTERHUB_HEAD_WEIGHTS, ADAPTERHUB_WEIGHTS_FILE } from './adapterhub.ts';
 import { InteropError } from './errors.ts';
 import { parseAdapterConfig } from './hf-config.ts';
 import { adaloraKept, importAdapters, type AdapterFolder } from './hf-import.ts';
@@ -182,10 +182,11 @@ export async function exportCheckpoint(ckpt: string, outDir: string, opts: Expor
   for (const part of plan.parts) {
     const sub = plan.parts.length === 1 ? '' : part.part;
     folders.push(sub || '.');
-    const tensors: Record<string, WriteTensor> = {};
-    for (const e of part.entries) tensors[e.key] = { dtype: 'F32', shape: e.shape, data: toFileLayout(e, values.get(e.path)!, values) };
+    const tensors: Record<string, Record<string, WriteTensor>> = {};
+    for (const e of part.entries) (tensors[e.file ?? part.weightsFile] ??= {})[e.key] = { dtype: 'F32', shape: e.shape, data: toFileLayout(e, values.get(e.path)!, values) };
     files.set(join(sub, HF_CONFIG_FILE), pyDumps(part.config));
-    files.set(join(sub, part.weightsFile), serializeSafetensors(tensors, part.format === 'hf-peft' ? { format: 'pt' } : undefined));
+    for (const [name, config] of Object.entries(part.files ?? {})) files.set(join(sub, name), pyDumps(config));
+    for (const [name, t] of Object.entries(tensors)) files.set(join(sub, name), serializeSafetensors(t, part.format === 'hf-peft' ? { format: 'pt' } : undefined));
   }
   await writeFolderAtomic(outDir, files);
   return { plan, folders };
@@ -209,7 +210,10 @@ export async function readAdapterFolders(dir: string, read: WeightsReadOptions =
         : `no ${safe}`;
       throw new InteropError(`${d}: ${hint}`);
     }
-    out.push({ where: d, config, weights: await readWeightsFile(join(d, safe), read) });
+    const weights = await readWeightsFile(join(d, safe), read);
+    // An AdapterHub folder may hold the prediction head beside the adapter (save_adapter with_head).
+    if (config.kind === 'bottleneck' && existsSync(join(d, ADAPTERHUB_HEAD_WEIGHTS))) for (const [k, t] of (await readWeightsFile(join(d, ADAPTERHUB_HEAD_WEIGHTS), read)).tensors) weights.tensors.set(k, t);
+    out.push({ where: d, config, weights });
   }
   return out;
 }

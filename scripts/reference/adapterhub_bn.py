@@ -283,7 +283,7 @@ def main():
         out = os.path.join(FOLDER, case)
         os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "adapter_config.json"), "w") as f:
-            f.write(json.dumps(full_config(model, cfg), indent=2) + "\n")
+            f.write(json.dumps(full_config(model, cfg), indent=2, sort_keys=True) + "\n")  # as save_weights_config
         st_io.save(os.path.join(out, "adapter.safetensors"), {k: v.to(torch.float32) for k, v in train.items()}, {"format": "pt", "writer": WRITER})
         meta = {"format": "pt", "writer": WRITER, "computed_in": "float64 from the float32 weights, saved as float32",
                 "f32_vs_f64": json.dumps(diffs, sort_keys=True), "torch": torch.__version__}

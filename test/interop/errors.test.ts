@@ -100,7 +100,7 @@ describe('export', () => {
     await makeCheckpoint(ck, 'import "gpt2.peft"\npeft {\n lora(rank = 2) on "c_attn"\n adapter(bottleneck = 4, placement = parallel) on "h.*.mlp"\n}', GPT2_FIXTURE);
     const res = await exportCheckpoint(ck, join(tmp, 'mixed-out'));
     expect(res.plan.parts.map((p) => p.part)).toEqual(['lora']);
-    expect(res.plan.skipped).toEqual(['bottleneck adapters on h.0.mlp (parallel), h.1.mlp (parallel): the `adapters` library has serial adapters only on `h.N.attn` and `h.N.mlp`']);
+    expect(res.plan.skipped).toEqual(['bottleneck adapters on h.0.mlp (parallel), h.1.mlp (parallel): the `adapters` library has plain serial adapters only on `h.N.attn` and `h.N.mlp`, and `adapter(preset = …)` ones on the same modules (a parallel adapter: `preset = par_bn`)']);
     expect(readdirSync(join(tmp, 'mixed-out')).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
   });
 
