@@ -53,7 +53,7 @@ describe('peftc compile --emit plan | wgsl', () => {
     expect(f16.stdout).toMatch(/matmul_\w+_hb/);
     const bad = peftc('compile', 'examples/gpt2-lora.peft', '--emit', 'plan', '--frozen-dtype', 'bf16');
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toBe('peftc: --frozen-dtype must be one of f32, f16, int8, nf4, not `bf16`\n');
+    expect(bad.stderr).toBe('peftc: --frozen-dtype must be one of f32, f16, int8, nf4, nf4dq, not `bf16`\n');
   });
 
   it('refuses bad --batch values', () => {

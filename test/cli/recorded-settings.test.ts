@@ -49,7 +49,7 @@ describe('which frozen dtype a fine-tune runs with', () => {
   });
 
   it('a malformed recorded value is a checkpoint error naming the setting', () => {
-    expect(() => chooseFrozenDtype(tune({ frozen_dtype: 'q3' }), undefined)).toThrow(/setting `frozen_dtype` must be one of f32, f16, int8, nf4, not "q3"/);
+    expect(() => chooseFrozenDtype(tune({ frozen_dtype: 'q3' }), undefined)).toThrow(/setting `frozen_dtype` must be one of f32, f16, int8, nf4, nf4dq, not "q3"/);
   });
 });
 

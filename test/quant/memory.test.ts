@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { formatMemory, memoryReport } from '../../cli/memory.ts';
 import { alignUp } from '../../compiler/lower/memory.ts';
 import { quantizableWeights } from '../../compiler/quant/select.ts';
+import { frozenBytes } from '../../compiler/quant/frozen-bytes.ts';
+import { slotBytes } from '../../compiler/quant/slot.ts';
 import { quantizedBytes } from '../../compiler/quant/weight.ts';
 import { EXAMPLES, graphOf, tinySet } from '../helpers.ts';
 
@@ -39,6 +41,24 @@ describe('peftc memory', () => {
     expect(r.frozen).toBe(want);
   });
 
+  it('nf4dq: a byte per block instead of nf4’s f32 absmax, plus the slot’s nested header; params counts the bytes unaligned', async () => {
+    const [r4, rdq] = await Promise.all(['nf4', 'nf4dq'].map((d) => memoryReport(g, { ...dims, frozenDtype: d })));
+    const q = quantizableWeights(g);
+    let want = 0;
+    for (const p of g.params.filter((p) => p.partition === 'frozen')) {
+      const layout = q.get(p.path);
+      want += alignUp(layout ? slotBytes({ dtype: 'nf4dq', layout, rows: p.shape[0]!, cols: p.shape[1]! }) : 4 * p.shape.reduce((a, b) => a * b, 1));
+    }
+    expect(rdq!.frozen).toBe(want);
+    expect(rdq!.total - rdq!.frozen).toBe(r4!.total - r4!.frozen);
+    // A TinyLlama projection [2048, 5632]: 0.5 + 1/64 + 4/(64·256) bytes per value (and the offset), not 0.5 + 4/64
+    const n = 2048 * 5632;
+    expect(slotBytes({ dtype: 'nf4dq', layout: 'out_in', rows: 2048, cols: 5632 })).toBe(n / 2 + n / 64 + (4 * n) / 64 / 256 + 4 * (2 + 256));
+    const bytes = frozenBytes(g, 'nf4dq');
+    expect(bytes.bytes).toBeLessThan(frozenBytes(g, 'nf4').bytes);
+    expect(bytes.dtype).toBe('nf4dq');
+  });
+
   it('prints a table in MiB with shares', async () => {
     const text = formatMemory(await memoryReport(g, { ...dims, frozenDtype: 'int8' }));
     expect(text).toMatch(/^memory of one training step, B=2 T=16, frozen weights int8 \(1 buffer\)/);
@@ -47,7 +67,7 @@ describe('peftc memory', () => {
   });
 
   it('refuses an unknown dtype and a bad size in one line', async () => {
-    await expect(memoryReport(g, { ...dims, frozenDtype: 'int4' })).rejects.toThrow('--frozen-dtype must be one of f32, f16, int8, nf4, not `int4`');
+    await expect(memoryReport(g, { ...dims, frozenDtype: 'int4' })).rejects.toThrow('--frozen-dtype must be one of f32, f16, int8, nf4, nf4dq, not `int4`');
     await expect(memoryReport(g, { batch: '0', frozenDtype: 'nf4' })).rejects.toThrow('--batch must be a positive integer, got `0`');
   });
 

@@ -32,7 +32,7 @@ describe('peftc viz --frozen-dtype', () => {
   });
 
   it('refuses an unknown dtype, naming the flag', () => {
-    expect(() => vizCommand(resolve(EXAMPLES, 'gpt2-lora.peft'), { output: join(dir, 'x.html'), frozenDtype: 'int4' })).toThrow('--frozen-dtype must be one of f32, f16, int8, nf4, not `int4`');
+    expect(() => vizCommand(resolve(EXAMPLES, 'gpt2-lora.peft'), { output: join(dir, 'x.html'), frozenDtype: 'int4' })).toThrow('--frozen-dtype must be one of f32, f16, int8, nf4, nf4dq, not `int4`');
   });
 
   it('the Frozen card says how the frozen weights are stored and what they weigh', async () => {

@@ -46,6 +46,6 @@ describe('peftc params --frozen-dtype', () => {
   });
 
   it('an unknown dtype is refused by name', () => {
-    expect(() => paramsText(res, { frozenDtype: 'q4' })).toThrow('--frozen-dtype must be one of f32, f16, int8, nf4, not `q4`');
+    expect(() => paramsText(res, { frozenDtype: 'q4' })).toThrow('--frozen-dtype must be one of f32, f16, int8, nf4, nf4dq, not `q4`');
   });
 });
