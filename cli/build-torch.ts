@@ -97,10 +97,11 @@ function exportParts(derived: Graph, baseModel: string | null): { exportParts: E
       weightsFile: p.weightsFile,
       configText: pyDumps(p.config),
       // Which ranks a selected-rank factor keeps is the run's: train.py picks them (py/rank.py).
-      entries: p.entries.map(({ select, ...e }) => ({ ...e, ...(select ? { select: { axis: select.axis, ...(select.scaleBy ? { scaleBy: select.scaleBy } : {}), ...(select.of !== undefined ? { of: select.of } : {}), ...(select.factor !== undefined ? { factor: select.factor } : {}) } } : {}) })),
+      // An AdapterHub head's own file (e.file) is `peftc export`'s to write: train.py writes the adapter.
+      entries: p.entries.filter((e) => !e.file).map(({ select, ...e }) => ({ ...e, ...(select ? { select: { axis: select.axis, ...(select.scaleBy ? { scaleBy: select.scaleBy } : {}), ...(select.of !== undefined ? { of: select.of } : {}), ...(select.factor !== undefined ? { factor: select.factor } : {}) } } : {}) })),
       ...(p.part === 'lora' && rankedModules(derived).length ? { lora: loraRanks(derived, names) } : {}),
     })),
-    exportSkipped: plan.skipped,
+    exportSkipped: [...plan.skipped, ...(plan.parts.some((p) => p.entries.some((e) => e.file)) ? ['the prediction head beside the AdapterHub adapter (train.py writes the adapter alone; `peftc export` of a peftc checkpoint writes the head too)'] : [])],
   };
 }
 

@@ -56,7 +56,9 @@ export function describeAdapter(g: Graph): AdapterShape {
       known.add(p.path).add(B.path);
       lora.push({ module: m.module, rank: p.shape[0]!, fin: p.shape[1]!, fout: B.shape[0]!, scale: loraScale(m.settings) });
     }
-    if (p.origin === 'adapter' && m && p.path.endsWith('.adapter.down.weight')) {
+    // A preset adapter (AdapterHub's, at the residual junction: peft/sublayer.ts) is no module-output
+    // adapter a bank could stack: it stays among `other` and runs its own graph.
+    if (p.origin === 'adapter' && m && p.path.endsWith('.adapter.down.weight') && !m.settings.preset) {
       const up = byPath.get(p.path.replace(/down\.weight$/, 'up.weight'))!;
       for (const t of ['down.weight', 'down.bias', 'up.weight', 'up.bias']) known.add(p.path.replace(/down\.weight$/, t));
       adapters.push({

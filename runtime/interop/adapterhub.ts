@@ -202,15 +202,13 @@ function bnConfigDict(fields: { [key: string]: PyJson }): { [key: string]: PyJso
  * A trained prediction head beside the adapter, as `save_adapter(…, with_head=True)` writes a
  * static head (model classes such as BertForSequenceClassification): head_config.json with the
  * model's label map and no head config, the head's weights under their own names. Any other
- * trained module has no place in such a folder: an error that says so.
+ * trained module has no place in such a folder: the reason, which `peftc export` refuses with.
  */
-export function attachHead(part: PartSpec, names: HfNames, trained: Param[]): void {
+export function attachHead(part: PartSpec, names: HfNames, trained: Param[]): string | undefined {
   const modules = [...new Set(trained.map((p) => p.method!.module))];
   const other = modules.filter((m) => !names.heads.some((h) => m === h || m.startsWith(`${h}.`)));
   if (other.length) {
-    throw new InteropError(
-      `trained module(s) ${listSome(other)}: an AdapterHub adapter folder holds the bottleneck adapter and a prediction head only; train them with a LoRA or IA³ beside the adapter (exported as its modules_to_save), leave them frozen, or \`peftc merge\` the whole model`,
-    );
+    return `trained module(s) ${listSome(other)}: an AdapterHub adapter folder holds the bottleneck adapter and a prediction head only; train them with a LoRA or IA³ beside the adapter (exported as its modules_to_save), leave them frozen, or \`peftc merge\` the whole model`;
   }
   for (const p of trained) part.entries.push({ key: names.toHf(p.path), path: p.path, shape: p.shape, file: ADAPTERHUB_HEAD_WEIGHTS });
   const labels = trained.find((p) => p.shape.length === 2)?.shape[0] ?? 0;
@@ -221,6 +219,7 @@ export function attachHead(part: PartSpec, names: HfNames, trained: Param[]): vo
       model_class: names.modelClass, model_name: part.config.model_name!, model_type: names.modelType, name: null, num_labels: labels, version: VERSION,
     },
   };
+  return undefined;
 }
 
 type Obj = Record<string, unknown>;

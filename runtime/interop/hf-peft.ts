@@ -67,6 +67,8 @@ export interface ExportPlan {
   parts: PartSpec[];
   /** What could not be exported, and why. */
   skipped: string[];
+  /** Why `peftc export` must fail rather than leave something out (a trained LayerNorm beside an AdapterHub adapter). */
+  refuse?: string;
 }
 
 export interface ExportOptions {
@@ -142,7 +144,11 @@ function attachTrained(names: HfNames, trained: Param[], plan: ExportPlan): void
   const host = plan.parts.find((p) => p.format === 'hf-peft');
   const modules = [...new Set(trained.map((p) => p.method!.module))];
   const bottleneck = plan.parts.find((p) => p.part === 'bottleneck');
-  if (!host && bottleneck) return attachHead(bottleneck, names, trained);
+  if (!host && bottleneck) {
+    const why = attachHead(bottleneck, names, trained);
+    if (why) plan.skipped.push((plan.refuse = why));
+    return;
+  }
   if (!host) {
     plan.skipped.push(`trained modules ${modules.join(', ')}: Hugging Face PEFT saves them (modules_to_save) only alongside a LoRA, IA³, prompt or prefix adapter`);
     return;

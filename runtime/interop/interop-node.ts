@@ -177,6 +177,7 @@ export async function exportCheckpoint(ckpt: string, outDir: string, opts: Expor
     ...(opts.adalora ? { adalora: opts.adalora } : {}), ...(typeof steps === 'number' ? { totalSteps: steps } : {}),
   });
   if (plan.parts.length === 0) throw InteropError.of(`${ckptDir}: nothing in this fine-tune can be exported`, plan.skipped);
+  if (plan.refuse) throw new InteropError(plan.refuse);
   const files = new Map<string, Uint8Array | string>();
   const folders: string[] = [];
   for (const part of plan.parts) {

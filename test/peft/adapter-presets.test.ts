@@ -3,6 +3,7 @@
 // residual junction) and the one-line errors otherwise. The numbers against PyTorch are in
 // test/core/adapterhub-reference.test.ts.
 import { describe, expect, it } from 'vitest';
+import { describeAdapter } from '../../compiler/multi/describe.ts';
 import { TINY_GPT2 } from '../core/gpt2-fixture.ts';
 import { compileText, graphOfText } from '../helpers.ts';
 
@@ -68,5 +69,14 @@ describe('adapter presets', () => {
     expect(where[0]).toMatch(/^an adapter on `h\.0\.mlp\.c_fc` is AdapterHub's seq_bn: it goes where a sub-layer meets the residual stream, .* `h\.0\.mlp\.c_fc` is neither$/);
     // BERT's intermediate reads a LayerNorm's output, but not its sibling's: not a pre-LN junction.
     expect(errorsOf('bert', 'adapter(preset = seq_bn) on "encoder.layer.0.intermediate"', BERT)[0]).toMatch(/`encoder\.layer\.0\.intermediate` is neither$/);
+  });
+});
+
+describe('adapter presets among several adapters', () => {
+  it('are not stacked into a bank of module-output adapters: they run their own graph', () => {
+    const preset = describeAdapter(graphOfText('import "gpt2.peft"\npeft { adapter(preset = par_bn) on "h.*.mlp" }', GPT2));
+    expect(preset.adapters).toEqual([]);
+    expect(preset.other).toContain('h.0.mlp.adapter.down.weight');
+    expect(describeAdapter(graphOfText('import "gpt2.peft"\npeft { adapter(bottleneck = 4) on "h.*.mlp" }', GPT2)).adapters).toHaveLength(2);
   });
 });
