@@ -28,7 +28,7 @@ export function addRuntimeFlags(cmd: Command): Command {
     .option('--tokenizer <name|path>', 'byte | gpt2 | llama, or a Hugging Face tokenizer.json (its file or folder); default: from the vocabulary size')
     .option('--backend <name>', 'cpu | webgpu | auto (WebGPU when an adapter opens, else the CPU)', 'cpu')
     .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe', 'auto')
-    .option('--frozen-dtype <dtype>', 'frozen weight matrices as f32, f16 (WebGPU: half their memory; the CPU then computes with the same rounded weights), int8 or nf4 (the base quantized; on WebGPU stored as codes and scales, dequantized inside the kernels; docs/quantization.md); default f32, or what the --adapter checkpoint recorded')
+    .option('--frozen-dtype <dtype>', 'frozen weight matrices as f32, f16 (WebGPU: half their memory; the CPU then computes with the same rounded weights), int8, nf4 or nf4dq (the base quantized; on WebGPU stored as codes and scales, dequantized inside the kernels; docs/quantization.md); default f32, or what the --adapter checkpoint recorded')
     .addOption(gpuTimeoutOption());
 }
 

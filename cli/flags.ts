@@ -35,7 +35,7 @@ export function gpuChoice(value: string | undefined): GpuChoice {
   return v as GpuChoice;
 }
 
-/** --frozen-dtype: f32 (default), f16, int8 or nf4 (docs/quantization.md). */
+/** --frozen-dtype: f32 (default), f16, int8, nf4 or nf4dq (docs/quantization.md). */
 export function frozenDtype(value: string | undefined): FrozenDtype {
   const d = frozenDtypeOf(value);
   if (!d) throw new UserError(`--frozen-dtype must be one of ${FROZEN_DTYPES.join(', ')}, not \`${value}\``);

@@ -30,7 +30,7 @@ export interface GradFlags extends CompileFlags {
   seed?: string;
   /** `--allow-nonfinite`: accept NaN/±Inf weights in --init. */
   allowNonfinite?: boolean;
-  /** `--frozen-dtype int8|nf4`: compute with the frozen base quantized (docs/quantization.md). */
+  /** `--frozen-dtype int8|nf4|nf4dq`: compute with the frozen base quantized (docs/quantization.md). */
   frozenDtype?: string;
 }
 

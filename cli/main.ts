@@ -65,7 +65,7 @@ addCompileFlags(
     .argument('<file>', '.peft file')
     .option('-o, --output <file.html>', 'where to write the page', 'partitions.html')
     .option('--adapter <dir>', 'a checkpoint directory: show the ranks lora(rank = auto(…)) allocated')
-    .option('--frozen-dtype <dtype>', 'f32 | f16 | int8 | nf4: show what the frozen parameters weigh stored that way (default f32)')
+    .option('--frozen-dtype <dtype>', 'f32 | f16 | int8 | nf4 | nf4dq: show what the frozen parameters weigh stored that way (default f32)')
     .description('write an interactive HTML view of what trains and what stays frozen, compared with a full fine-tune'),
 ).action((file: string, flags: VizFlags) => {
   process.exitCode = vizCommand(file, flags);
@@ -79,7 +79,7 @@ addCompileFlags(
     .option('--batch <n>', 'batch size the plan is made for (plan, wgsl)', '8')
     .option('--seq <n>', 'sequence length the plan is made for (plan, wgsl)', '128')
     .option('--gpu <choice>', 'plan for this WebGPU adapter\'s limits: auto | hardware | swiftshader | llvmpipe (default: WebGPU\'s default limits)')
-    .option('--frozen-dtype <dtype>', 'plan, wgsl: store frozen weight matrices as f32, f16 (half their memory), int8 or nf4 (codes and scales)', 'f32')
+    .option('--frozen-dtype <dtype>', 'plan, wgsl: store frozen weight matrices as f32, f16 (half their memory), int8, nf4 or nf4dq (codes and scales)', 'f32')
     .addOption(recomputeOption())
     .description('compile and print an intermediate form'),
 ).action(async (file: string, flags: CompileFlags & PlanFlags & { emit: string }) => {
@@ -107,7 +107,7 @@ addCompileFlags(
     .requiredOption('--tokens <tokens.json>', 'a JSON array of equal-length arrays of token ids; for a classifier {"tokens": […], "labels": […], "lengths"?: […], "token_types"?: […]}')
     .requiredOption('--out <out.safetensors>', 'where to write loss, logits and grad.<path>')
     .option('--backend <cpu|webgpu>', 'where to compute', 'cpu')
-    .option('--frozen-dtype <dtype>', 'f32, or int8 | nf4: compute with the frozen base weight matrices quantized', 'f32')
+    .option('--frozen-dtype <dtype>', 'f32, or int8 | nf4 | nf4dq: compute with the frozen base weight matrices quantized', 'f32')
     .option('--gpu <choice>', 'WebGPU adapter for --backend webgpu: auto | hardware | swiftshader | llvmpipe', 'auto')
     .addOption(gpuTimeoutOption())
     .option('--seed <n>', 'seed for parameters not in --init', '0')

@@ -1,6 +1,6 @@
 // `peftc memory`: what one training step's WebGPU plan allocates, by category, for a batch of
 // --batch × --seq tokens and a frozen dtype, without running anything or opening a GPU (unless
-// --gpu names one whose limits to plan for). Quantized frozen weights (int8, nf4) are counted as
+// --gpu names one whose limits to plan for). Quantized frozen weights (int8, nf4, nf4dq) are counted as
 // their codes plus f32 scales, in the same 256-byte-aligned slots as the f32 and f16 arenas.
 import { buildTrainingGraph } from '../compiler/training.ts';
 import { recomputeOf, type RecomputeMode } from '../compiler/autodiff/recompute.ts';
@@ -117,7 +117,7 @@ export function registerMemory(program: Command): void {
       .argument('<file>', '.peft file')
       .option('--batch <n>', 'batch size of the step', '8')
       .option('--seq <n>', 'sequence length of the step', '128')
-      .option('--frozen-dtype <dtype>', 'frozen weight matrices as f32, f16, int8 or nf4', 'f32')
+      .option('--frozen-dtype <dtype>', 'frozen weight matrices as f32, f16, int8, nf4 or nf4dq', 'f32')
       .option('--gpu <choice>', "plan for this WebGPU adapter's limits: auto | hardware | swiftshader | llvmpipe (default: WebGPU's default limits)")
       .addOption(recomputeOption())
       .option('--json', 'print one JSON object of bytes by category')

@@ -38,7 +38,7 @@ export interface SessionFlags extends CompileFlags {
   rank?: string;
   /** The WebGPU adapter for --backend webgpu|auto (`--gpu`). */
   gpu?: string;
-  /** `--frozen-dtype f32|f16|int8|nf4`: how frozen weight matrices are stored (docs/quantization.md). */
+  /** `--frozen-dtype f32|f16|int8|nf4|nf4dq`: how frozen weight matrices are stored (docs/quantization.md). */
   frozenDtype?: string;
   /** `--allow-nonfinite`: load NaN/±Inf weights instead of refusing them. */
   allowNonfinite?: boolean;
