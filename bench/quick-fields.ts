@@ -12,6 +12,8 @@
 //   nf4_tinyllama_total_gib    `peftc memory examples/llama-lora.peft --batch 1 --seq 512
 //                              --frozen-dtype nf4`'s total, computed in this process.
 //   nf4_tinyllama_recompute_total_gib  the same with --recompute blocks (issue 16's goal: ≤ 1.0).
+//   nf4dq_tinyllama_total_gib  nf4_tinyllama_total_gib's plan with --frozen-dtype nf4dq (block
+//                              scales double-quantized: a byte per block of 64 instead of an f32).
 //   recompute_activation_ratio activations_peak of GPT-2 small (examples/gpt2-lora.peft) at B = 8,
 //                              T = 512 with --recompute blocks over without, from the plans
 //                              (`peftc memory`, computed in this process; goal ≤ 1/3).
@@ -113,9 +115,9 @@ export function generationFields(opts: { tokens: number; torch: boolean; log: (l
   return out;
 }
 
-/** `peftc memory examples/llama-lora.peft --batch 1 --seq 512 --frozen-dtype nf4 [--recompute …]`'s total in GiB. */
-export async function nf4TinyllamaTotalGib(recompute: RecomputeMode = 'none'): Promise<number> {
-  const r = await memoryReport(exampleGraph('llama-lora.peft'), { batch: '1', seq: '512', frozenDtype: 'nf4', recompute });
+/** `peftc memory examples/llama-lora.peft --batch 1 --seq 512 --frozen-dtype nf4|nf4dq [--recompute …]`'s total in GiB. */
+export async function nf4TinyllamaTotalGib(recompute: RecomputeMode = 'none', frozenDtype: 'nf4' | 'nf4dq' = 'nf4'): Promise<number> {
+  const r = await memoryReport(exampleGraph('llama-lora.peft'), { batch: '1', seq: '512', frozenDtype, recompute });
   return +(r.total / 2 ** 30).toFixed(3);
 }
 

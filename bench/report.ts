@@ -45,6 +45,8 @@ export interface BenchResults {
   generation?: GenerationFields;
   /** `peftc memory examples/llama-lora.peft --batch 1 --seq 512 --frozen-dtype nf4`'s total. */
   nf4TinyllamaTotalGib?: number | { error: string };
+  /** The same plan with --frozen-dtype nf4dq. */
+  nf4dqTinyllamaTotalGib?: number | { error: string };
   /** --recompute blocks: activation and step-time ratios (bench/quick-fields.ts). */
   recompute?: RecomputeFields;
 }
@@ -459,6 +461,8 @@ function generationSection(res: BenchResults): string {
   else out.push(typeof gib === 'number'
     ? `\`nf4_tinyllama_total_gib\`: **${num(gib, 3)} GiB**, the plan's total for one training step of examples/llama-lora.peft (TinyLlama-1.1B) at B = 1, T = 512 with an nf4 base (\`peftc memory … --batch 1 --seq 512 --frozen-dtype nf4\`, computed, not measured).`
     : `\`nf4_tinyllama_total_gib\`: failed: ${gib.error}`);
+  const dq = res.nf4dqTinyllamaTotalGib;
+  if (dq !== undefined) out.push(typeof dq === 'number' ? `\`nf4dq_tinyllama_total_gib\`: **${num(dq, 3)} GiB**, the same plan with the block scales double-quantized (\`--frozen-dtype nf4dq\`).` : `\`nf4dq_tinyllama_total_gib\`: failed: ${dq.error}`);
   out.push(recomputeSummary(res.recompute));
   return out.join('\n\n');
 }

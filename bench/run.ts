@@ -16,7 +16,7 @@
 //            --no-gen  --gen-tokens N (generation at GPT-2 small: tokens after each prefill; quick 4, full 16)
 // Every run also adds §7 (bench/quick-fields.ts): generation ms/token at GPT-2 small against
 // PyTorch (gen_ms_per_token_vs_torch, gen_flatness) and the nf4 TinyLlama plan's total memory
-// (nf4_tinyllama_total_gib), and activation recomputation's memory and step-time ratios
+// (nf4_tinyllama_total_gib, nf4dq_tinyllama_total_gib), and activation recomputation's memory and step-time ratios
 // (recompute_activation_ratio, recompute_step_ratio; --no-recompute skips them), also in the quick
 // run's JSON line.
 //
@@ -215,6 +215,11 @@ try {
 } catch (e) {
   results.nf4TinyllamaTotalGib = { error: (e as Error).message };
 }
+try {
+  results.nf4dqTinyllamaTotalGib = await nf4TinyllamaTotalGib('none', 'nf4dq');
+} catch (e) {
+  results.nf4dqTinyllamaTotalGib = { error: (e as Error).message };
+}
 if (!argv.includes('--no-recompute')) {
   say('activation recomputation: GPT-2 small plans at B=8 T=512, and step time interleaved on llvmpipe');
   results.recompute = await recomputeFields({ rounds: Number(flag('recompute-rounds', quick ? '5' : '9', argv)), log: (l) => say(`  ${l}`) });
@@ -249,6 +254,7 @@ console.log(JSON.stringify({
   gen_flatness_cpu: results.generation?.gen_flatness_cpu ?? null,
   nf4_tinyllama_total_gib: typeof results.nf4TinyllamaTotalGib === 'number' ? results.nf4TinyllamaTotalGib : null,
   nf4_tinyllama_recompute_total_gib: results.recompute?.nf4_tinyllama_recompute_total_gib ?? null,
+  nf4dq_tinyllama_total_gib: typeof results.nf4dqTinyllamaTotalGib === 'number' ? results.nf4dqTinyllamaTotalGib : null,
   recompute_activation_ratio: results.recompute?.recompute_activation_ratio ?? null,
   recompute_step_ratio: results.recompute?.recompute_step_ratio ?? null,
   elapsed_s: Math.round(results.elapsedSeconds),
@@ -256,6 +262,6 @@ console.log(JSON.stringify({
   results: resultsPath,
   adapters: heads.length > 1 ? heads : undefined,
   errors: results.adapters.flatMap((a) => a.errors).concat(results.compileError ? [results.compileError] : [], results.gpt2sError ? [results.gpt2sError] : [], results.gpt2s?.batches.flatMap((b) => b.errors) ?? [],
-    results.generation?.errors ?? [], typeof results.nf4TinyllamaTotalGib === 'object' ? [results.nf4TinyllamaTotalGib.error] : [], results.recompute?.errors ?? []),
+    results.generation?.errors ?? [], typeof results.nf4TinyllamaTotalGib === 'object' ? [results.nf4TinyllamaTotalGib.error] : [], typeof results.nf4dqTinyllamaTotalGib === 'object' ? [results.nf4dqTinyllamaTotalGib.error] : [], results.recompute?.errors ?? []),
 }));
 process.exit(0);
