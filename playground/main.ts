@@ -12,7 +12,7 @@ import { fromBase64, playgroundData } from './data.ts';
 import { createEditor, setText } from './editor.ts';
 import { partitionsHtml } from './partitions.ts';
 import { problemsList } from './problems.ts';
-import { trainInPage, type PageRun } from './trainer.ts';
+import { PAGE_FROZEN_DTYPES, trainInPage, type PageFrozenDtype, type PageRun } from './trainer.ts';
 import { PlaygroundWorkspace } from './workspace.ts';
 
 const $ = <T extends HTMLElement>(id: string): T => {
@@ -61,6 +61,11 @@ function examplesMenu(view: EditorView): void {
   open(data.first);
 }
 
+function frozenChoice(v: string): PageFrozenDtype {
+  if (!(PAGE_FROZEN_DTYPES as readonly string[]).includes(v)) throw new Error(`the frozen base must be ${PAGE_FROZEN_DTYPES.join(', ')}, not “${v}”`);
+  return v as PageFrozenDtype;
+}
+
 function runSettings(): PageRun {
   const read = (id: string, what: string, ok: (n: number) => boolean): number => {
     const n = Number($<HTMLInputElement>(id).value);
@@ -74,6 +79,7 @@ function runSettings(): PageRun {
     seq: read('seq', 'sequence length', (n) => whole(n) && n >= 2 && n <= 4096),
     lr: read('lr', 'the learning rate', (n) => n > 0 && Number.isFinite(n)),
     seed: 0,
+    frozen: frozenChoice($<HTMLSelectElement>('frozen').value),
   };
 }
 

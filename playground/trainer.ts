@@ -2,9 +2,11 @@
 // compiler is in the page), then run by the built trainer's runtime (runtime/standalone/:
 // BuiltTrainer and runTraining, what `peftc build`'s page runs) on navigator.gpu. The initial
 // parameters are the bundled tiny base's where a parameter's path and shape match, seeded
-// initialisation elsewhere, as `peftc train --init` does.
+// initialisation elsewhere, as `peftc train --init` does; the frozen base f32, int8 or nf4, the
+// loss over chunks of rows, as `peftc build` plans them.
 import { DEFAULT_OPTIMIZER } from '../compiler/autodiff/backward.ts';
-import { buildPlan, PlanError } from '../compiler/lower/plan.ts';
+import { buildPlan, DEFAULT_LOSS_CHUNK_BYTES, PlanError, type PlanOptions } from '../compiler/lower/plan.ts';
+import { recomputeOf } from '../compiler/autodiff/recompute.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { buildTrainingGraph } from '../compiler/training.ts';
 import { sequenceProblem, sequenceRoom } from '../compiler/positions.ts';
@@ -14,8 +16,10 @@ import { wgslBackend } from '../codegen/wgsl/backend.ts';
 import { createStore, paramView, type ParamStore } from '../runtime/arena.ts';
 import { tokenizerByName } from '../runtime/data/tokenizer.ts';
 import { initParams } from '../runtime/init.ts';
-import { getFloat32, parseSafetensors, serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
-import { BuiltTrainer, runTraining, type RunHooks, type RunResult } from '../runtime/standalone/trainer.ts';
+import { getFloat32, parseSafetensors } from '../runtime/io/safetensors.ts';
+import { quantizeFrozen } from '../runtime/quantize-store.ts';
+import { BuiltTrainer, runTraining, type RunHooks, type RunResult, type TrainerFiles } from '../runtime/standalone/trainer.ts';
+import { trainerWeightBytes } from '../runtime/standalone/weights.ts';
 import { TRAINER_FORMAT, type KernelKind, type TrainerManifest, type TrainerPlans } from '../runtime/standalone/manifest.ts';
 import { openBrowserGpu } from '../runtime/webgpu/device.ts';
 import type { Gpu } from '../runtime/webgpu/gpu.ts';
@@ -23,12 +27,18 @@ import type { Gpu } from '../runtime/webgpu/gpu.ts';
 /** Larger models train with `peftc build`'s trainer or `peftc train`, not in a tab on a software adapter. */
 export const MAX_PAGE_PARAMS = 20_000_000;
 
+/** How the page stores the frozen base: as it is, or quantized (docs/quantization.md). */
+export const PAGE_FROZEN_DTYPES = ['f32', 'int8', 'nf4'] as const;
+export type PageFrozenDtype = (typeof PAGE_FROZEN_DTYPES)[number];
+
 export interface PageRun {
   steps: number;
   batch: number;
   seq: number;
   lr: number;
   seed: number;
+  /** The frozen base's dtype (default f32): int8 and nf4 quantize it as `peftc build --frozen-dtype` does. */
+  frozen?: PageFrozenDtype;
 }
 
 /** A mistake in what the page was asked to train: shown as it is, one line. */
@@ -47,7 +57,7 @@ export function pageGpu(): Promise<Gpu> {
 /** Compiles, plans and trains; the trainer is destroyed when the run ends. */
 export async function trainInPage(g: Graph, program: { entry: string; sources: Record<string, string> }, base: { name: string; bytes: Uint8Array }, corpus: { name: string; text: string }, run: PageRun, hooks: RunHooks): Promise<RunResult> {
   const device = await pageGpu();
-  const trainer = await BuiltTrainer.open(device, await trainerFiles(g, program, base, run, device));
+  const trainer = await BuiltTrainer.open(device, trainerFiles(g, program, base, run, device));
   try {
     return await runTraining(trainer, { data: { name: corpus.name, text: corpus.text, format: 'text' }, steps: run.steps, lr: run.lr, seed: run.seed }, hooks);
   } finally {
@@ -56,7 +66,7 @@ export async function trainInPage(g: Graph, program: { entry: string; sources: R
 }
 
 /** What `peftc build` would write, made in memory for this device's kind of kernels. */
-async function trainerFiles(g: Graph, program: { entry: string; sources: Record<string, string> }, base: { name: string; bytes: Uint8Array }, run: PageRun, device: Gpu) {
+export function trainerFiles(g: Graph, program: { entry: string; sources: Record<string, string> }, base: { name: string; bytes: Uint8Array }, run: PageRun, device: Pick<Gpu, 'info'>): TrainerFiles {
   const total = g.params.reduce((n, p) => n + count(p.shape), 0);
   if (total > MAX_PAGE_PARAMS) throw new PlaygroundError(`this model has ${total.toLocaleString('en')} parameters; the page trains models up to ${MAX_PAGE_PARAMS.toLocaleString('en')} (the tiny-gpt examples): build a trainer with \`peftc build\` for larger ones`);
   const vocab = vocabOf(g);
@@ -72,17 +82,16 @@ async function trainerFiles(g: Graph, program: { entry: string; sources: Record<
   const loaded = loadMatching(g, store, base.bytes);
   const tokenizer = tokenizerByName('byte');
   initParams(g, store, { seed: run.seed, tokenize: (t) => tokenizer.encode(t), skip: loaded });
+  const frozen = run.frozen ?? 'f32';
+  // The values the codes stand for, as `peftc build --frozen-dtype` has them (runtime/quantize-store.ts).
+  if (frozen !== 'f32') quantizeFrozen(g, store, frozen);
 
   const kind: KernelKind = device.info.isSoftware ? 'software' : 'hardware';
-  const plans = planAll(g, optimizer, { B: run.batch, T }, kind === 'software');
-  const weights: Record<string, WriteTensor> = {};
-  for (const arena of [store.frozen, store.trainable]) {
-    for (const slot of arena.slots) weights[slot.param.path] = { dtype: 'F32', shape: slot.param.shape, data: Float32Array.from(arena.data.subarray(slot.offset, slot.offset + slot.size)) };
-  }
+  const plans = planAll(g, optimizer, { B: run.batch, T }, kind === 'software', frozen === 'f32' ? {} : { frozenQuant: frozen });
   const trainable = store.trainable.size;
   const manifest: TrainerManifest = {
     format: TRAINER_FORMAT,
-    model: { name: String(g.config.name ?? program.entry), entry: program.entry, set: [], full: false, sources: program.sources, base: loaded.size ? base.name : null, task: g.task, promptLength: g.promptLength, vocab },
+    model: { name: String(g.config.name ?? program.entry), entry: program.entry, set: [], full: false, sources: program.sources, base: loaded.size ? base.name : null, task: g.task, promptLength: g.promptLength, vocab, frozenDtype: frozen, recompute: recomputeOf(g) },
     params: g.params.map(({ src: _, ...p }) => p),
     tokenizer: 'byte',
     dims: { B: run.batch, T },
@@ -93,19 +102,20 @@ async function trainerFiles(g: Graph, program: { entry: string; sources: Record<
     stats: { trainable, total: trainable + store.frozen.size, dispatches: { [kind]: plans.train.steps.length }, shaders: { [kind]: plans.train.shaders.length } },
     builtBy: 'peftc playground',
   };
-  return { manifest, plans: { [kind]: plans }, weights: serializeSafetensors(weights, { format: 'peftc-initial-weights/1' }) };
+  return { manifest, plans: { [kind]: plans }, weights: trainerWeightBytes(store, plans.train.frozen) };
 }
 
-/** The training plan, and the evaluation plan when some dropout draws a mask (as `peftc build`). */
-function planAll(g: Graph, optimizer: typeof DEFAULT_OPTIMIZER, dims: { B: number; T: number }, isSoftware: boolean): TrainerPlans {
+/** The training plan, and the evaluation plan when some dropout draws a mask (as `peftc build`: the loss over chunks of rows). */
+function planAll(g: Graph, optimizer: typeof DEFAULT_OPTIMIZER, dims: { B: number; T: number }, isSoftware: boolean, frozen: Pick<PlanOptions, 'frozenQuant'>): TrainerPlans {
   const t = buildTrainingGraph(g, optimizer);
   const backend = wgslBackend({ ...DEFAULT_CAPS, isSoftware });
+  const opts = { ...frozen, lossChunkBytes: DEFAULT_LOSS_CHUNK_BYTES };
   try {
-    const train = buildPlan(t, dims, backend, { dropout: 'train' });
+    const train = buildPlan(t, dims, backend, { ...opts, dropout: 'train' });
     const extra = Object.entries(train.io.extra ?? {}).filter(([, r]) => r.fill === undefined).map(([n]) => n);
     if (extra.length) throw new PlaygroundError(`the page trains models whose only input is the text; this one also needs ${extra.join(', ')} (rank masks, several adapters): train it with \`peftc train\``);
     const masks = g.nodes.some((n) => n.op === 'dropout' && (n.attrs.p as number) > 0);
-    return masks ? { train, eval: buildPlan(t, dims, backend, { dropout: 'eval' }) } : { train };
+    return masks ? { train, eval: buildPlan(t, dims, backend, { ...opts, dropout: 'eval' }) } : { train };
   } catch (e) {
     if (e instanceof PlanError) throw new PlaygroundError(e.message);
     throw e;
