@@ -8,11 +8,13 @@
 //   {"text"}       each document (+ eos when the tokenizer has one) is cut the same way.
 //   prompt/compl.  one row: prompt ++ completion (+ eos); loss only on completion tokens.
 //                  Longer than T: cut to T; no completion token left inside T: dropped.
-//   classification one row: the text, cut to T tokens, and its label id.
+//   classification one row: the text (or sentence pair) with the tokenizer's special tokens,
+//                  cut to T tokens (classification-row.ts), and its label id.
 // Validation split (deterministic, no shuffling): a separate source, or the last
 // `validFraction` of the token stream (plain text) / of the examples (JSONL).
 import type { Task } from '../../compiler/ir/types.ts';
 import { DataError, LabelMap, parseExamples, shown, type DataSource, type Example } from './examples.ts';
+import { classificationRow } from './classification-row.ts';
 import { chunkRows, composeRow, templateOverhead, type TemplateSpec } from './template.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
@@ -96,8 +98,8 @@ export function buildDataset(train: DataSource, opts: DatasetOptions, valid?: Da
     parts = { ...holdOut(trainEx, f, train.name), validSource: f > 0 ? `last ${+(f * 100).toFixed(2)}% of ${train.name}` : 'none' };
   }
   const tpl = opts.template ? { spec: opts.template, tokenizer: opts.tokenizer, task } : undefined;
-  const trainSplit = toRows(parts.train, T, train.name, labels, tpl);
-  const validSplit = toRows(parts.valid, T, parts.validSource, labels, tpl);
+  const trainSplit = toRows(parts.train, T, train.name, opts.tokenizer, labels, tpl);
+  const validSplit = toRows(parts.valid, T, parts.validSource, opts.tokenizer, labels, tpl);
   if (trainSplit.rows.length === 0) throw new DataError(`${train.name}: empty dataset: ${noRows(parts.train, trainSplit.stats, T, 'training')}`);
   if (validSplit.rows.length === 0 && (valid || f > 0)) {
     // Without a row the validation loss would be 0/0.
@@ -141,7 +143,7 @@ function holdOut(ex: Example[], f: number, name: string): { train: Example[]; va
 
 type TemplateCtx = { spec: TemplateSpec; tokenizer: Tokenizer; task: Task };
 
-function toRows(ex: Example[], T: number, source: string, labels?: LabelMap, tpl?: TemplateCtx): { rows: Row[]; stats: Omit<SplitStats, 'source'> } {
+function toRows(ex: Example[], T: number, source: string, tokenizer: Tokenizer, labels?: LabelMap, tpl?: TemplateCtx): { rows: Row[]; stats: Omit<SplitStats, 'source'> } {
   const rows: Row[] = [];
   let truncated = 0;
   let dropped = 0;
@@ -169,9 +171,10 @@ function toRows(ex: Example[], T: number, source: string, labels?: LabelMap, tpl
       if (all.length > T) truncated++;
       rows.push({ tokens: all.subarray(0, T), lossFrom: e.completionStart });
     } else {
-      if (all.length > T) truncated++;
       if (all.length === 0) throw new DataError(`${source}:${e.line}: "text" has no tokens`);
-      rows.push({ tokens: all.subarray(0, T), lossFrom: 0, label: e.label, ...(e.types ? { types: e.types.subarray(0, T) } : {}) });
+      const row = classificationRow(tokenizer, all, e.pair, T, `${source}:${e.line}`);
+      if (row.truncated) truncated++;
+      rows.push({ tokens: row.tokens, lossFrom: 0, label: e.label, ...(row.types ? { types: row.types } : {}) });
     }
   }
   let labelCounts: number[] | undefined;

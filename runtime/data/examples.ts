@@ -12,7 +12,6 @@
 import type { Task } from '../../compiler/ir/types.ts';
 import { DataError, textChunks, textLines, type DataSource } from './source.ts';
 import { encodeText, TokenStream } from './token-stream.ts';
-import { encodePair } from './sentence-pair.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
 export { DataError, type ByteSource, type DataFormat, type DataSource, type TextSource } from './source.ts';
@@ -21,8 +20,8 @@ export { DataError, type ByteSource, type DataFormat, type DataSource, type Text
 export type Example =
   | { kind: 'text'; tokens: Int32Array; line: number }
   | { kind: 'pair'; tokens: Int32Array; completionStart: number; line: number }
-  /** `types`: a sentence pair's token types (0 for "text", 1 for "text_pair"). */
-  | { kind: 'labelled'; tokens: Int32Array; types?: Int32Array; label: number; line: number }
+  /** `tokens`: the text's ids, `pair`: a sentence pair's second text's, both without special tokens (classification-row.ts adds them). */
+  | { kind: 'labelled'; tokens: Int32Array; pair?: Int32Array; label: number; line: number }
   /** A JSONL line read for a prompt template: the tokens of each field it names (and the label). */
   | { kind: 'fields'; fields: Record<string, Int32Array>; label?: number; line: number };
 
@@ -149,7 +148,7 @@ function parseLine(line: string, where: string, lineNo: number, opts: ParseOptio
     const label = labels.id(obj.label, where);
     if (Object.hasOwn(obj, 'text_pair')) {
       const pair = stringField(obj, 'text_pair', where, 'a sentence pair is {"text": "…", "text_pair": "…", "label": …}');
-      return { kind: 'labelled', ...encodePair(tok, text, pair), label, line: lineNo };
+      return { kind: 'labelled', tokens: encodeText(tok, text), pair: encodeText(tok, pair), label, line: lineNo };
     }
     return { kind: 'labelled', tokens: encodeText(tok, text), label, line: lineNo };
   }

@@ -37,11 +37,12 @@ export interface Tokenizer {
   /** The text of ids that continue a text (SentencePiece: a word's leading space kept). */
   decodeRest?(ids: readonly number[]): string;
   /**
-   * A sentence pair as the tokenizer's own post-processor writes it, with each id's token type
-   * (BERT: `[CLS] a [SEP] b [SEP]`, types 0 … 0 1 … 1); without one, runtime/data/sentence-pair.ts
-   * joins the two texts.
+   * The special tokens the tokenizer's post-processor puts around an encoded text or sentence
+   * pair, with each id's token type (BERT: `[CLS] a [SEP]`, `[CLS] a [SEP] b [SEP]` with types
+   * 0 … 0 1 … 1): what transformers' tokenizer(text[, text_pair]) adds. Only tokenizer.json files
+   * have one; runtime/data/classification-row.ts joins a pair's texts without it.
    */
-  encodePair?(text: string, pair: string): { ids: number[]; types: number[] };
+  frame?(a: readonly number[], b?: readonly number[]): { ids: number[]; types: number[] };
 }
 
 export type TokenizerName = 'byte' | 'gpt2' | 'llama';

@@ -4,6 +4,7 @@
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { DataError } from '../source.ts';
 import type { Tokenizer } from '../tokenizer.ts';
+import { framingOf, type Framing } from './post-processor.ts';
 
 const REPLACEMENT = '\uFFFD';
 /** Names an end-of-text token goes by, when tokenizer_config.json does not say. */
@@ -30,6 +31,7 @@ export class HfJsonTokenizer implements Tokenizer {
       throw new DataError(`${name}: cannot build the tokenizer: ${oneLine(e)}`);
     }
     this.name = name;
+    this.frame = framingOf(json.post_processor, `${name}: "post_processor"`);
     const vocab = this.hf.get_vocab(true);
     if (!vocab.size) throw new DataError(`${name}: the tokenizer's vocabulary is empty`);
     // A loop, not Math.max(...ids): vocabularies of 128k–256k ids overflow the argument limit.
@@ -59,14 +61,8 @@ export class HfJsonTokenizer implements Tokenizer {
     return ids;
   }
 
-  /** The pair with the post-processor's special tokens and token types (transformers' tokenizer(text, text_pair)). */
-  encodePair(text: string, pair: string): { ids: number[]; types: number[] } {
-    const out = this.hf.encode(text, { text_pair: pair, add_special_tokens: true, return_token_type_ids: true });
-    const bad = out.ids.findIndex((id: number) => !Number.isInteger(id));
-    if (bad >= 0) throw new DataError(`${this.name}: the tokenizer gives no id for the token ${JSON.stringify(out.tokens[bad])}`);
-    const types = out.token_type_ids ?? out.ids.map(() => 0);
-    return { ids: out.ids, types };
-  }
+  /** The post-processor's special tokens and token types around encoded texts (post-processor.ts). */
+  readonly frame: Framing;
 
   /**
    * No cut is known to be safe for every tokenizer.json (normalizers and pre-tokenizers vary):
