@@ -9,6 +9,7 @@ import { matmulKernel } from '../../codegen/wgsl/matmul/index.ts';
 import { frozenQuantOf } from '../../compiler/lower/frozen-quant.ts';
 import { type Plan, PlanError, buildPlan } from '../../compiler/lower/plan.ts';
 import { SplitError, splitMatmul } from '../../compiler/lower/split.ts';
+import { DYNAMIC_MAP } from '../../compiler/quant/dynamic-map.ts';
 import { codeBytes, packQuantSlot, slotBytes } from '../../compiler/quant/slot.ts';
 import { quantizableWeights } from '../../compiler/quant/select.ts';
 import { buildTrainingGraph } from '../../compiler/training.ts';
@@ -30,8 +31,21 @@ describe('quantized frozen slots', () => {
     expect(Array.from(words)).toEqual([0x78563412, 0xf7debc9a, 0x3fc00000]);
   });
 
+  it('nf4dq: the codes, a byte per block’s scale code (padded), the offset, −0.0, the dynamic map, one absmax per 256 blocks', () => {
+    // [3, 100]: 300 values → 150 code bytes, 5 blocks → 8 bytes of scale codes, 258 header words, 1 absmax2
+    const q = { dtype: 'nf4dq', layout: 'out_in', rows: 3, cols: 100 } as const;
+    expect(slotBytes(q)).toBe(152 + 8 + 4 * 258 + 4);
+    const words = packQuantSlot(q, new Uint8Array(150).fill(0x77), Float32Array.of(0.5), { codes: Uint8Array.of(1, 2, 3, 4, 255), offset: 2 });
+    expect(words).toHaveLength(slotBytes(q) / 4);
+    expect(words[38]).toBe(0x04030201);
+    expect(words[39]).toBe(0xff);
+    const f = new Float32Array(words.buffer);
+    expect([f[40], Object.is(f[41], -0), f[42], f[42 + 127], f[42 + 255], f[42 + 256]]).toEqual([2, true, DYNAMIC_MAP[0], 0, 1, 0.5]);
+    expect(() => packQuantSlot(q, new Uint8Array(150), Float32Array.of(0.5))).toThrow('an nf4dq slot needs its nested scales');
+  });
+
   for (const file of ['gpt2-lora.peft', 'llama-lora.peft']) {
-    for (const dtype of ['int8', 'nf4'] as const) {
+    for (const dtype of ['int8', 'nf4', 'nf4dq'] as const) {
       it(`${file} ${dtype}: the matrices the CPU quantizes, as codes and scales, read only by matmul and embedding kernels`, () => {
         const g = graphOf(file, tinySet(file));
         const p = planOf(file, { frozenQuant: dtype });
@@ -41,12 +55,13 @@ describe('quantized frozen slots', () => {
         expect(q.length).toBe(want.size);
         for (const s of q) expect(s.bytes).toBe(slotBytes({ dtype, layout: s.layout!, rows: s.shape[0]!, cols: s.shape[1]! }));
         const f32 = planOf(file, {});
-        expect(p.stats.frozenBytes).toBeLessThan(f32.stats.frozenBytes);
+        // nf4dq's 1 KiB map per matrix outweighs f32 at this size (memory.test.ts: real sizes)
+        if (dtype !== 'nf4dq') expect(p.stats.frozenBytes).toBeLessThan(f32.stats.frozenBytes);
         const readers = new Set<string>();
         for (const step of p.steps) {
           if (step.kind !== 'dispatch') continue;
           const reads = step.bindings.some((b) => b.buffer === p.ids.frozen && q.some((s) => b.offset >= s.offset && b.offset < s.offset + s.bytes));
-          if (reads) readers.add(p.shaders[step.shader]!.label.replace(/_\d.*?_(int8|nf4)/, '_*_$1'));
+          if (reads) readers.add(p.shaders[step.shader]!.label.replace(/_\d.*?_(int8|nf4dq|nf4)/, '_*_$1'));
         }
         expect([...readers].every((l) => new RegExp(`^(matmul_|embedding_).*${dtype}`).test(l)), [...readers].join(', ')).toBe(true);
         expect([...readers].some((l) => l.startsWith('embedding_'))).toBe(true);
