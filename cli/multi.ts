@@ -31,6 +31,7 @@ import { FROZEN_SETTING, frozenAdaptersOf, isCheckpointDir, loadAdapter, loadBas
 import { AdapterSet, AdapterSetError, layoutAdapters, type LoadedAdapter, type MemoryReport } from '../runtime/multi/set.ts';
 import { recordedLabelNames } from '../runtime/label-names.ts';
 import { validate } from '../runtime/trainer.ts';
+import { GPU_CHOICES, type GpuChoice } from '../runtime/webgpu/device.ts';
 import { renderPartitionsHtml } from '../viz/html.ts';
 import { formatBytes } from '../viz/format.ts';
 import { renderTreeText } from '../viz/terminal.ts';
@@ -38,6 +39,7 @@ import { buildVizTree } from '../viz/tree.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
 import { BASE_UNKNOWN, chooseSharedBase, chooseSharedSet, type BaseChoice } from './fine-tune.ts';
 import { UserError } from './errors.ts';
+import type { GpuServing } from './webgpu-backend.ts';
 import { nodeHost } from './node-host.ts';
 import { int, num } from './flags.ts';
 import { pickTokenizer, vocabSize } from './tokenizer-choice.ts';
@@ -52,6 +54,7 @@ export interface MultiFlags extends CompileFlags {
   seed?: string;
   family?: string;
   backend?: string;
+  gpu?: string;
   /** `--allow-nonfinite`: accept NaN/±Inf weights. */
   allowNonfinite?: boolean;
 }
@@ -79,11 +82,16 @@ export interface OpenedSet {
   maxContext: number;
   /** --use entries → the adapter name that serves each (null: the base). */
   uses: (string | null)[];
+  /** With --backend webgpu (or auto on a hardware GPU): its backends and decoders; else the CPU's. */
+  gpu?: GpuServing;
 }
 
 /** Loads the base once and every --adapter; each --use combination becomes one more adapter. */
 export async function openAdapterSet(file: string, flags: MultiFlags): Promise<OpenedSet> {
-  if ((flags.backend ?? 'cpu') !== 'cpu') throw new UserError('several adapters run on --backend cpu from the command line (the WebGPU path is the runtime API: see docs/multi-adapter.md)');
+  const backend = flags.backend ?? 'cpu';
+  if (backend !== 'cpu' && backend !== 'webgpu' && backend !== 'auto') throw new UserError(`--backend must be cpu, webgpu or auto, not \`${backend}\``);
+  const gpuName = flags.gpu ?? 'auto';
+  if (!GPU_CHOICES.includes(gpuName as GpuChoice)) throw new UserError(`--gpu must be one of ${GPU_CHOICES.join(', ')}, not \`${gpuName}\``);
   // The adapters' checkpoints say which base they were trained on, when --init does not.
   const specs = (flags.adapter ?? []).map(parseAdapterSpec);
   const choice = chooseSharedBase(specs, flags.init);
@@ -104,7 +112,10 @@ export async function openAdapterSet(file: string, flags: MultiFlags): Promise<O
   }
   const set = AdapterSet.create(base, adapters);
   for (const u of uses) if (u !== null) set.info(u);
-  return { set, loaded, tokenizer, maxContext: maxContext(base.graph), uses };
+  // The GPU opens last, once every file is known to be good. Loaded on demand: the CPU needs no Dawn.
+  const web = backend === 'cpu' ? undefined : await import('./webgpu-backend.ts');
+  const gpu = web ? await web.openCliGpu(backend === 'auto', gpuName as GpuChoice) : null;
+  return { set, loaded, tokenizer, maxContext: maxContext(base.graph), uses, ...(gpu && web ? { gpu: web.gpuServing(gpu) } : {}) };
 }
 
 function addCombination(expr: string, name: string, adapters: LoadedAdapter[], loaded: LoadedBase): string {
@@ -145,12 +156,13 @@ export async function evalMulti(file: string, flags: MultiEvalFlags): Promise<nu
   for (const [i, u] of uses.entries()) {
     const batcher = new Batcher(data, { batchSize: int(flags.batch, '--batch', 1), promptLength: o.set.promptLength(u) });
     const batches = batcher.validationBatches();
-    const loss = await validate(o.set.backend(u), batches);
+    const loss = await validate(o.set.backend(u, o.gpu?.open), batches);
     rows.push({ adapter: label(u, flags, i), loss, perplexity: Math.exp(loss), positions: batches.reduce((a, b) => a + b.targets.data.filter((t) => t !== -100).length, 0) });
   }
   if (flags.json) process.stdout.write((rows.length === 1 && o.uses.length === 1 ? JSON.stringify(rows[0]) : JSON.stringify(rows)) + '\n');
   else {
     const w = Math.max(7, ...rows.map((r) => r.adapter.length));
+    process.stdout.write(`on ${o.gpu?.name ?? 'cpu'}\n`);
     process.stdout.write(`${'adapter'.padEnd(w)}  loss      perplexity  positions\n`);
     for (const r of rows) process.stdout.write(`${r.adapter.padEnd(w)}  ${r.loss.toFixed(4).padEnd(8)}  ${r.perplexity.toFixed(4).padEnd(10)}  ${r.positions}\n`);
   }
@@ -214,7 +226,7 @@ export async function generateMulti(file: string, flags: MultiGenerateFlags): Pr
     seed: Number(flags.seed ?? 0),
     maxContext: o.maxContext,
     ...(o.tokenizer.eos !== undefined ? { eos: o.tokenizer.eos } : {}),
-  });
+  }, o.gpu?.decoderOf);
   pairs.forEach(([u, p], i) => {
     const stream = new DecodeStream(o.tokenizer);
     const text = p + out[i]!.map((id) => stream.push(id)).join('') + stream.flush();

@@ -5,31 +5,62 @@
 // adapter, which the CPU backend may beat. `--backend auto` uses WebGPU only where it pays: on
 // a hardware GPU (or the adapter `--gpu` names), else the CPU backend, saying so.
 import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
+import type { Graph } from '../compiler/ir/types.ts';
 import type { ParamStore } from '../runtime/arena.ts';
 import { CpuBackend, type Backend } from '../runtime/backend.ts';
+import type { Decoder } from '../runtime/decode/decoder.ts';
+import { servingGraph } from '../runtime/multi/set.ts';
+import { GpuDecoder } from '../runtime/webgpu/decoder.ts';
 import { WebGpuBackend, type WebGpuBackendOptions } from '../runtime/webgpu/backend.ts';
 import type { GpuChoice } from '../runtime/webgpu/device.ts';
 import { GpuError } from '../runtime/webgpu/errors.ts';
+import type { Gpu } from '../runtime/webgpu/gpu.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { softwareGpuNote } from './gpu-note.ts';
 
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message.split('\n')[0]! : String(e));
 
 export async function openWebGpuBackend(t: TrainingGraph, store: ParamStore, fallback: boolean, requested: GpuChoice = 'auto', opts: WebGpuBackendOptions = {}): Promise<Backend> {
+  const gpu = await openCliGpu(fallback, requested);
+  return gpu ? new WebGpuBackend(gpu, t, store, opts) : new CpuBackend(t, store);
+}
+
+/**
+ * The GPU `--backend webgpu|auto` and `--gpu` ask for, or null where `--backend auto` falls back
+ * to the CPU backend (said in one line).
+ */
+export async function openCliGpu(fallback: boolean, requested: GpuChoice = 'auto'): Promise<Gpu | null> {
   // --backend auto, --gpu auto: the software adapters are slower than the CPU backend.
   const choice = fallback && requested === 'auto' ? 'hardware' : requested;
   try {
     const gpu = await openNodeGpu({ gpu: choice });
     if (choice === 'auto' && gpu.info.isSoftware) process.stderr.write(`peftc: ${softwareGpuNote(gpu.info.gpuClass)}\n`);
-    return new WebGpuBackend(gpu, t, store, opts);
+    return gpu;
   } catch (e) {
     if (fallback) {
       const missingGpu = requested === 'auto' && e instanceof GpuError && e.kind === 'no-adapter';
       const why = missingGpu ? 'no hardware GPU' : `no WebGPU adapter (${firstLine(e)})`;
       process.stderr.write(`peftc: ${why}; --backend auto uses the CPU backend${missingGpu ? ' (--backend webgpu --gpu llvmpipe runs a software adapter instead)' : ''}\n`);
-      return new CpuBackend(t, store);
+      return null;
     }
     if (e instanceof GpuError && e.kind === 'no-adapter' && choice === 'hardware') throw new GpuError('no-adapter', `${e.message}, or train on the CPU backend: --backend cpu`);
     throw e;
   }
+}
+
+/** What the multi-adapter verbs run on one GPU: evaluation backends and KV-cache decoders. */
+export interface GpuServing {
+  /** The device, as the WebGPU backend names it: `webgpu (llvmpipe: …)`. */
+  name: string;
+  open(t: TrainingGraph, store: ParamStore): Backend;
+  decoderOf(graph: Graph, store: ParamStore): Decoder;
+}
+
+export function gpuServing(gpu: Gpu): GpuServing {
+  const i = gpu.info;
+  return {
+    name: `webgpu (${i.gpuClass}: ${i.description || i.device || i.vendor || 'unknown'})`,
+    open: (t, store) => new WebGpuBackend(gpu, t, store),
+    decoderOf: (graph, store) => new GpuDecoder(new WebGpuBackend(gpu, servingGraph(graph), store)),
+  };
 }

@@ -69,6 +69,8 @@ interface Runner {
   graph: Graph;
   store: ParamStore;
   exec?: CpuExecutor;
+  /** The backend `backend(name, open)` made for this runner, kept for the others it serves. */
+  opened?: Backend;
 }
 
 const NAME = /^[A-Za-z0-9_-]+$/;
@@ -208,13 +210,23 @@ export class AdapterSet {
    * generate and the trainer's validate() take. Batches carry the adapter's own targets
    * (with its soft prompt's length, `promptLength(name)`).
    */
-  backend(name: string | null): Backend {
+  /**
+   * A backend that evaluates `name`'s sequences: on the CPU executor by default, or on the
+   * backend `open` makes for the runner's serving graph and weights (a WebGPU one from the CLI).
+   * Every name served by one graph (the bank's adapters, the base) shares the one backend `open`
+   * made, so the base is uploaded once.
+   */
+  backend(name: string | null, open?: (t: TrainingGraph, store: ParamStore) => Backend): Backend {
     const runner = this.runnerOf(name);
     const slot = this.slotOf(name);
+    const withIds = (batch: Batch): Batch => (runner.graph.inputs[ADAPTER_IDS] === undefined ? batch : { ...batch, extra: { ...batch.extra, [ADAPTER_IDS]: { shape: [batch.tokens.shape[0]!], data: new Int32Array(batch.tokens.shape[0]!).fill(slot) } } });
+    if (open) {
+      const inner = (runner.opened ??= open(servingGraph(runner.graph), runner.store));
+      return new ServingBackend(`${inner.name} (adapter ${name ?? 'base'})`, inner.training, (batch) => inner.evaluate(withIds(batch)));
+    }
     runner.exec ??= new CpuExecutor(servingGraph(runner.graph));
-    return new ServingBackend(name ?? 'base', servingGraph(runner.graph), async (batch) => {
-      const b = runner.graph.inputs[ADAPTER_IDS] === undefined ? batch : { ...batch, extra: { ...batch.extra, [ADAPTER_IDS]: { shape: [batch.tokens.shape[0]!], data: new Int32Array(batch.tokens.shape[0]!).fill(slot) } } };
-      const r = runner.exec!.run(runner.store, b, { precision: 'f32', training: false, step: 0, backward: false });
+    return new ServingBackend(`cpu (adapter ${name ?? 'base'})`, servingGraph(runner.graph), async (batch) => {
+      const r = runner.exec!.run(runner.store, withIds(batch), { precision: 'f32', training: false, step: 0, backward: false });
       return { loss: r.loss, logits: r.logits };
     });
   }
@@ -289,15 +301,12 @@ export function layoutAdapters(baseGraph: Graph, adapters: LoadedAdapter[]): Lay
 
 /** Evaluation only: step() is refused (train an adapter with `peftc train`). */
 class ServingBackend implements Backend {
-  readonly name: string;
   readonly optimizer: OptimizerState = { step: 0, m: new Float32Array(0), v: new Float32Array(0) };
   constructor(
-    name: string,
+    readonly name: string,
     readonly training: TrainingGraph,
     private readonly evalFn: (b: Batch) => Promise<{ loss: number; logits: FloatTensor }>,
-  ) {
-    this.name = `cpu (adapter ${name})`;
-  }
+  ) {}
   step(): Promise<StepResult> {
     throw new AdapterSetError('a serving backend evaluates; it does not train');
   }

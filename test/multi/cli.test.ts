@@ -65,6 +65,28 @@ describe('peftc with several adapters over one base', async () => {
     expect(rows[1]!.loss).not.toBeCloseTo(one.loss, 4);
   });
 
+  it('generates and evaluates on WebGPU (llvmpipe) as on the CPU: the same tokens, losses within 1e-5', () => {
+    const gen = ['--init', W, '--prompt', 'abc', '--max-tokens', '6', '--temperature', '0', '--tokenizer', 'byte', '--adapter', `a=${A}`, '--adapter', `c=${C}`];
+    const gpu = ['--backend', 'webgpu', '--gpu', 'llvmpipe'];
+    const onCpu = ok(peftc('generate', BASE, ...S, ...gen));
+    const onGpu = peftc('generate', BASE, ...S, ...gen, ...gpu);
+    expect(onGpu.code, onGpu.stderr).toBe(0);
+    expect(onGpu.stdout).toBe(onCpu);
+    expect(onCpu.trimEnd().split('\n')).toHaveLength(2);
+    const ev = ['--init', W, '--data', TEXT, '--seq', '12', '--batch', '2', '--tokenizer', 'byte', '--json', '--adapter', `a=${A}`, '--adapter', `c=${C}`, '--use', 'a', '--use', 'base', '--use', 'c'];
+    const cpuRows = JSON.parse(ok(peftc('eval', BASE, ...S, ...ev))) as { adapter: string; loss: number }[];
+    const gpuRun = peftc('eval', BASE, ...S, ...ev, ...gpu);
+    expect(gpuRun.code, gpuRun.stderr).toBe(0);
+    const gpuRows = JSON.parse(gpuRun.stdout) as { adapter: string; loss: number }[];
+    expect(gpuRows.map((r) => r.adapter)).toEqual(['a', 'base', 'c']);
+    gpuRows.forEach((r, i) => expect(Math.abs(r.loss - cpuRows[i]!.loss)).toBeLessThan(1e-5 * (1 + Math.abs(cpuRows[i]!.loss))));
+    // The table names where it ran.
+    const table = ok(peftc('eval', BASE, ...S, ...ev.filter((a) => a !== '--json'), ...gpu));
+    expect(table.split('\n')[0]).toMatch(/^on webgpu \(llvmpipe: /);
+    expect(table).toMatch(/^a +\d+\.\d{4}/m);
+    expect(peftc('eval', BASE, ...S, ...ev, '--backend', 'tpu').stderr).toMatch(/--backend must be cpu, webgpu or auto, not `tpu`/);
+  });
+
   it('combines LoRA adapters as one adapter and merged into the base: the same model', () => {
     const ev = ['--data', TEXT, '--seq', '12', '--batch', '2', '--tokenizer', 'byte', '--json'];
     const AVG = join(dir, 'avg');
