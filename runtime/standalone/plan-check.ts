@@ -125,11 +125,14 @@ function checkLayout(f: JsonFields, v: unknown, path: string, m: TrainerManifest
   const layout = f.object(v, path);
   const bytes = f.int(layout.bytes, `${path}.bytes`, 0, MAX_BUFFER_BYTES);
   const params = m.params.filter((p) => p.partition === partition);
+  // Trainable slots are f32; frozen ones f32 or the dtype trainer.json says the plans store them in.
+  const recorded = m.model.frozenDtype;
+  const storable = partition === 'trainable' ? (['f32'] as const) : recorded === undefined ? FROZEN_DTYPES : recorded === 'f32' ? ['f32'] : ['f32', recorded];
   const slots = f.array(layout.slots, `${path}.slots`, (s, p) => {
     const o = f.object(s, p);
     const offset = f.int(o.offset, `${p}.offset`, 0, bytes);
     f.int(o.bytes, `${p}.bytes`, 0, bytes - offset);
-    const dtype = f.oneOf(o.dtype, `${p}.dtype`, partition === 'frozen' ? FROZEN_DTYPES : ['f32'] as const);
+    const dtype = f.oneOf(o.dtype, `${p}.dtype`, storable);
     const shape = f.ints(o.shape, `${p}.shape`, 1);
     if (isQuantDtype(dtype)) checkQuantSlot(f, o, p, dtype, shape);
     f.bool(o.decay, `${p}.decay`);

@@ -198,6 +198,8 @@ export async function runTraining(trainer: BuiltTrainer, opts: RunOptions, hooks
   const m = trainer.manifest;
   const s = m.settings;
   const resumed = opts.resume ? trainer.resume(opts.resume.bytes, opts.resume.where) : undefined;
+  const note = resumed && frozenDtypeNote(resumed, m, opts.resume!.where);
+  if (note) hooks.note?.(note);
   const seed = opts.seed ?? resumed?.seed ?? s.seed;
   const data = trainer.dataset(opts.data, opts.valid);
   const batcher = new Batcher(data, { batchSize: m.dims.B, promptLength: m.model.promptLength, seed, validRows: opts.evalRows ?? s.evalRows });
@@ -253,4 +255,12 @@ export async function runTraining(trainer: BuiltTrainer, opts: RunOptions, hooks
     now: hooks.now ?? (() => performance.now()),
   }, start);
   return { end: res.end, step: res.step, before, valLoss: res.valLoss, losses: res.losses, gradNorms, ...(res.diverged ? { diverged: res.diverged } : {}) };
+}
+
+/** A checkpoint trained on another frozen dtype than this trainer's plans store: the run goes on, its numbers differ. */
+function frozenDtypeNote(state: CheckpointState, m: TrainerManifest, where: string): string | undefined {
+  const was = state.settings.frozen_dtype;
+  const is = m.model.frozenDtype;
+  if (typeof was !== 'string' || is === undefined || was === is) return undefined;
+  return `note: ${where} was trained with the frozen base in ${was}; this trainer's plans store it in ${is}, so the run continues on other numbers (rebuild with \`peftc build --frozen-dtype ${was}\` to continue it exactly)`;
 }

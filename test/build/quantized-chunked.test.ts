@@ -126,6 +126,9 @@ describe('peftc build --frozen-dtype nf4', () => {
     expect(refused(nf4)).toBeNull();
     expect(refused({ ...nf4, weights: f32.weights })).toMatch(/^weights\.safetensors holds wte\.weight as f32, but plan\.json \(software\.train\) stores it as nf4 \((out_in|table)\); rebuild the trainer/);
     expect(refused({ ...f32, weights: nf4.weights })).toMatch(/^weights\.safetensors holds wte\.weight as nf4 \((out_in|table)\), but plan\.json \(software\.train\) stores it as f32; rebuild/);
+    const saysF32 = JSON.parse(nf4.manifest) as TrainerManifest;
+    saysF32.model.frozenDtype = 'f32';
+    expect(refused({ ...nf4, manifest: JSON.stringify(saysF32) })).toMatch(/^plan\.json: software\.train\.frozen\.slots\[\d+\]\.dtype must be one of f32, not "nf4"/);
     const plan = JSON.parse(nf4.plan) as PlanSet;
     plan.software!.train.frozen.slots.find((s) => s.dtype === 'nf4')!.bytes -= 4;
     expect(refused({ ...nf4, plan: JSON.stringify(plan) })).toMatch(/^plan\.json: software\.train\.frozen\.slots\[\d+\]\.bytes must be \d+ \(the codes and scales of a nf4 \[\d+, \d+\] \w+ matrix\)/);
