@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { describeAdapter } from '../../compiler/multi/describe.ts';
 import { TINY_GPT2 } from '../core/gpt2-fixture.ts';
-import { compileText, graphOfText } from '../helpers.ts';
+import { summarize } from '../../compiler/params.ts';
+import { compileText, graphOf, graphOfText } from '../helpers.ts';
 
 const GPT2 = TINY_GPT2;
 const BERT = ['vocab_size=64,hidden_size=32,num_hidden_layers=2,num_attention_heads=4,intermediate_size=64,max_position_embeddings=16,num_labels=3'];
@@ -78,5 +79,14 @@ describe('adapter presets among several adapters', () => {
     expect(preset.adapters).toEqual([]);
     expect(preset.other).toContain('h.0.mlp.adapter.down.weight');
     expect(describeAdapter(graphOfText('import "gpt2.peft"\npeft { adapter(bottleneck = 4) on "h.*.mlp" }', GPT2)).adapters).toHaveLength(2);
+  });
+});
+
+describe('the preset examples', () => {
+  it('count as AdapterHub does: BERT-base seq_bn 894,528 (+ the classifier), GPT-2 par_bn on the MLPs 7,091,712', () => {
+    const bert = summarize(graphOf('bert-seq-bn.peft'));
+    expect(bert.trainable).toBe(12 * (768 * 48 + 48 + 48 * 768 + 768) + (768 * 2 + 2));
+    expect(bert.trainable).toBe(896_066);
+    expect(summarize(graphOf('gpt2-par-bn.peft')).trainable).toBe(7_091_712);
   });
 });
