@@ -288,6 +288,7 @@ export function resolveBottleneck(cfg: BottleneckConfig, g: Graph, names: HfName
     if (cfg.mh) out.push({ module: at.ours(junction, n, 'mh'), width });
     if (cfg.out) out.push({ module: at.ours(junction, n, 'out'), width });
   }
+  if (!out.length) throw new InteropError(`${where}: the config places no adapter (mh_adapter and output_adapter are false, or leave_out names every layer)`);
   return out;
 }
 

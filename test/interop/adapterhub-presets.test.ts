@@ -107,6 +107,33 @@ describe('AdapterHub preset folders', () => {
     expect([versioned.kind === 'bottleneck' && versioned.activation, legacy.kind === 'bottleneck' && legacy.activation]).toEqual(['gelu', 'gelu_tanh']);
   });
 
+  it('hostile configs are refused in one line naming the field', async () => {
+    const good = JSON.parse(readFileSync(resolve(BN_DIR, 'gpt2-par_bn', 'adapter_config.json'), 'utf8'));
+    const base = compilePeft('import "gpt2.peft"', TINY_GPT2).graph;
+    const tries: [(c: { config: Record<string, unknown> }) => void, RegExp][] = [
+      [(c) => (c.config.reduction_factor = 0), /reduction_factor must be a positive number or an object of numbers$/],
+      [(c) => (c.config.reduction_factor = { '1': 4 }), /reduction_factor per layer needs a "default"$/],
+      [(c) => (c.config.non_linearity = 'leakyrelu'), /non_linearity "leakyrelu" has no exact counterpart here/],
+      [(c) => (c.config.scaling = 'learned'), /scaling "learned" is not supported/],
+      [(c) => (c.config.residual_before_ln = 'pre_add'), /residual_before_ln "pre_add" must be true, false or "post_add"$/],
+      [(c) => (c.config.ln_after = true), /ln_after = true \(a new LayerNorm after the bottleneck\) has no counterpart/],
+      [(c) => (c.config.leave_out = ['0']), /leave_out must be a list of layer numbers$/],
+      [(c) => (c.config.output_adapter = false), /the config places no adapter/],
+      [(c) => (c.config.architecture = 'lora'), /an `adapters` lora adapter; peftc imports bottleneck adapters/],
+    ];
+    for (const [edit, message] of tries) {
+      const c = structuredClone(good);
+      edit(c);
+      const run = () => emitPeft([{ where: 'x', config: parseAdapterConfig(JSON.stringify(c), 'x/adapter_config.json') }], base, hfNameMap(base), 'gpt2.peft', 'x');
+      expect(run, JSON.stringify(c.config).slice(0, 80)).toThrow(message);
+      try {
+        run();
+      } catch (e) {
+        expect((e as Error).message).not.toContain('\n');
+      }
+    }
+  });
+
   it('a folder whose flags differ from the .peft is refused, naming them', async () => {
     const model = compilePeft(textOf('gpt2-double_seq_bn'), TINY_GPT2, true);
     const folders = await readAdapterFolders(join(BN_DIR, 'gpt2-seq_bn'));
