@@ -10,7 +10,8 @@ export const METHOD_DOCS: Record<MethodName, string> = {
     'On an `Embedding`: PEFT\'s lora_embedding_A/B. Targets may be `all_linear`.',
   adapter:
     'A bottleneck adapter on any module: serial y\' = y + s·up(act(down(y))), parallel y\' = y + s·up(act(down(x))); ' +
-    'width `bottleneck`, or d / `reduction`; `up` starts at zero.',
+    'width `bottleneck`, or d / `reduction`; `up` starts at zero (`init = mam`). `preset = seq_bn | double_seq_bn | par_bn`: ' +
+    'AdapterHub\'s configs with their defaults, at the sub-layer\'s residual junction (original_ln_before, original_ln_after, residual_before_ln).',
   prefix:
     'Prefix tuning on a block that calls `attention`: `length` trained key and value vectors prepended in every targeted ' +
     'attention; `reparam = mlp(hidden = h)` trains them through a transient MLP.',
