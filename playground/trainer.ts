@@ -28,7 +28,7 @@ import type { Gpu } from '../runtime/webgpu/gpu.ts';
 export const MAX_PAGE_PARAMS = 20_000_000;
 
 /** How the page stores the frozen base: as it is, or quantized (docs/quantization.md). */
-export const PAGE_FROZEN_DTYPES = ['f32', 'int8', 'nf4'] as const;
+export const PAGE_FROZEN_DTYPES = ['f32', 'int8', 'nf4', 'nf4dq'] as const;
 export type PageFrozenDtype = (typeof PAGE_FROZEN_DTYPES)[number];
 
 export interface PageRun {
@@ -37,7 +37,7 @@ export interface PageRun {
   seq: number;
   lr: number;
   seed: number;
-  /** The frozen base's dtype (default f32): int8 and nf4 quantize it as `peftc build --frozen-dtype` does. */
+  /** The frozen base's dtype (default f32): int8, nf4 and nf4dq quantize it as `peftc build --frozen-dtype` does. */
   frozen?: PageFrozenDtype;
 }
 

@@ -5,8 +5,9 @@
 //
 // Tolerances (relative, each loss): nf4 built trainer ↔ `peftc train --backend webgpu
 // --frozen-dtype nf4` on llvmpipe, the same plan and kernels: 1e-6 (measured 0, bit-identical);
-// int8 over 3 chunks ↔ the CPU reference on the same int8 base (whole logits): 1e-5, the built
-// trainer suite's bound for the f32 CPU comparison.
+// nf4dq (double-quantized scales) over 3 chunks ↔ the CPU reference on the same nf4dq base
+// (whole logits): 1e-5, the built trainer suite's bound for the f32 CPU comparison. (int8 runs
+// through the same trainer in test/playground/frozen-dtype.test.ts.)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -139,8 +140,8 @@ describe('peftc build --frozen-dtype nf4', () => {
 });
 
 describe('built trainers compute the loss over chunks of rows', () => {
-  it('a head over three chunks (int8 base) gives the CPU reference\'s losses', async () => {
-    const dir = await build('chunks', { frozenDtype: 'int8', kernels: 'software', batch: '6', seq: '32', lossChunkBytes: SMALL_BUDGET });
+  it('a head over three chunks (nf4dq base) gives the CPU reference\'s losses', async () => {
+    const dir = await build('chunks', { frozenDtype: 'nf4dq', kernels: 'software', batch: '6', seq: '32', lossChunkBytes: SMALL_BUDGET });
     const plan = (JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8')) as PlanSet).software!;
     expect(plan.train.stats.lossChunk).toMatchObject({ rows: 64, chunks: 3, vocab: 256 });
     expect(plan.train.io.logits).toBeUndefined();
@@ -149,11 +150,12 @@ describe('built trainers compute the loss over chunks of rows', () => {
     expect((JSON.parse(readFileSync(join(whole, 'plan.json'), 'utf8')) as PlanSet).software!.train.stats.lossChunk).toMatchObject({ chunks: 1 });
 
     const built = runTrainer(dir, '--out', join(work, 'ck-chunks'), '--eval-rows', '6');
-    const cpu = peftc('train', FILE, '--set', SET, '--batch', '6', '--seq', '32', '--eval-rows', '6', '--eval-every', '3', '--lr', '3e-3', '--seed', '0', '--steps', '3', '--data', text, '--json', '--no-baseline', '--backend', 'cpu', '--frozen-dtype', 'int8', '--out', join(work, 'run-int8'));
+    const cpu = peftc('train', FILE, '--set', SET, '--batch', '6', '--seq', '32', '--eval-rows', '6', '--eval-every', '3', '--lr', '3e-3', '--seed', '0', '--steps', '3', '--data', text, '--json', '--no-baseline', '--backend', 'cpu', '--frozen-dtype', 'nf4dq', '--out', join(work, 'run-nf4dq'));
     expect(cpu.code, cpu.stderr).toBe(0);
     const ref = losses(cpu.stdout);
-    const worst = expectClose('3 chunks (int8) vs the CPU reference', built.losses, ref.losses, 1e-5);
+    expect(plan.train.frozen.slots.some((s) => s.dtype === 'nf4dq')).toBe(true);
+    const worst = expectClose('3 chunks (nf4dq) vs the CPU reference', built.losses, ref.losses, 1e-5);
     expectClose('validation', built.valLosses, ref.valLosses, 1e-5);
-    console.log(`built trainer over 3 chunks (int8): losses ${built.losses.join(' ')}; worst relative difference from the CPU ${worst.toExponential(2)}`);
+    console.log(`built trainer over 3 chunks (nf4dq): losses ${built.losses.join(' ')}; worst relative difference from the CPU ${worst.toExponential(2)}`);
   });
 });
