@@ -16,6 +16,7 @@ import { attentionGradKV, attentionWithLse, opKernel } from '../codegen/wgsl/ind
 import type { OpKernel, OpKernelRequest } from '../codegen/wgsl/types.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { BATCH, flag, gpuFlag, MODEL } from './model.ts';
+import { sizesBuffer } from '../runtime/webgpu/step-sizes.ts';
 
 const choices = gpuFlag('swiftshader,llvmpipe').split(',').filter(Boolean) as GpuChoice[];
 const reps = Number(flag('reps', '7'));
@@ -69,7 +70,7 @@ for (const choice of choices) {
       gens.map(async ([name, reg]) => {
         const k = generator(reg, op)(req, gpu.info);
         const pipeline = await gpu.pipeline(k.wgsl, { label: k.label });
-        const bound = k.bindings.map((b) => bufs.get(b)!);
+        const bound = [...k.bindings.map((b) => bufs.get(b)!), ...(k.sizes ? [sizesBuffer(gpu, k.sizes)] : [])];
         const once = async () => {
           const t0 = performance.now();
           await gpu.batch(k.label).dispatch(pipeline, bound, k.workgroups).submit();

@@ -14,7 +14,7 @@ export function wgslBackend(caps: GpuCaps): KernelBackend {
   return {
     target: caps,
     op: (req: OpKernelRequest) => opKernel(req, caps),
-    matmul: (spec: MatmulSpec) => matmulKernel(spec, { variant, limits: caps.limits, rowBlocks: regblockRowBlocks(spec, caps.gpuClass) }),
+    matmul: (spec: MatmulSpec) => matmulKernel(spec, { variant, limits: caps.limits, rowBlocks: regblockRowBlocks(spec, caps.gpuClass), openRows: true }),
     // Only the register-blocked variant adds a second product in the same kernel.
     secondProduct: () => variant === 'regblock',
     matmulKSlice: (spec: MatmulSpec) => matmulKSlice(spec, caps.gpuClass),

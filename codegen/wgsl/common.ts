@@ -178,7 +178,16 @@ export interface GridOptions {
   heavy?: boolean;
   /** Preferred invocations per workgroup (default 64). */
   wg?: number;
+  /**
+   * n is open: the prologue compares i with this WGSL expression (a component of the sizes
+   * uniform), and neither the workgroup size nor the index depends on n, so one source serves
+   * every n. A heavy kernel's workgroups on software adapters are then OPEN_HEAVY_WG wide.
+   */
+  count?: string;
 }
+
+/** Invocations per workgroup of a heavy kernel with an open count on a software adapter: llvmpipe's SIMD width (8 f32 lanes). */
+const OPEN_HEAVY_WG = 8;
 
 /**
  * A 1-D grid of n invocations. Past maxComputeWorkgroupsPerDimension the workgroups are laid
@@ -186,15 +195,17 @@ export interface GridOptions {
  */
 export function grid(op: string, n: number, caps: GpuCaps, opts: GridOptions = {}): Grid {
   let wg = workgroupLimit(caps, opts.wg ?? 64);
-  if (opts.heavy && caps.isSoftware) while (wg > 4 && ceilDiv(n, wg) < 32) wg /= 2;
+  if (opts.heavy && caps.isSoftware && opts.count) wg = Math.min(wg, OPEN_HEAVY_WG);
+  else if (opts.heavy && caps.isSoftware) while (wg > 4 && ceilDiv(n, wg) < 32) wg /= 2;
   const groups = ceilDiv(n, wg);
   const maxDim = caps.limits.maxComputeWorkgroupsPerDimension;
   const gx = Math.min(groups, maxDim);
   const gy = gx === 0 ? 1 : ceilDiv(groups, gx);
   if (gy > maxDim) failLimit(op, `${n} invocations need ${groups} workgroups, more than ${maxDim}² (maxComputeWorkgroupsPerDimension)`);
   const entry = `@compute @workgroup_size(${wg})\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {`;
-  const index = gy > 1 ? `gid.x + gid.y * ${u32(gx * wg)}` : 'gid.x';
-  const prologue = `  let i = ${index};\n  if (i >= ${u32(n)}) { return; }`;
+  // With an open count the rows of workgroups are always maxDim wide (gid.y is 0 below maxDim groups).
+  const index = opts.count ? `gid.x + gid.y * ${u32(maxDim * wg)}` : gy > 1 ? `gid.x + gid.y * ${u32(gx * wg)}` : 'gid.x';
+  const prologue = `  let i = ${index};\n  if (i >= ${opts.count ?? u32(n)}) { return; }`;
   return { wg, workgroups: [gx, gy, 1], prologue, entry };
 }
 

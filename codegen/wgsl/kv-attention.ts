@@ -11,10 +11,13 @@
 // Cache layout: cache_k and cache_v f32 [rows, L, kv_heads·hd]; the caller keeps P + past + S ≤ L.
 // The geometry is attention's (compiler/ir/attention-geometry.ts: cacheGeometry): row b's chunk is
 // causal attention with P + past[b] slots before it, so query i sees P + past[b] + i + 1 keys, and
-// head h reads kv head ⌊h·KV/H⌋ = ⌊h/G⌋. Sizes are constants, as in every kernel here.
+// head h reads kv head ⌊h·KV/H⌋ = ⌊h/G⌋. The cache's sizes are constants; the chunk's length S
+// and the number of queries N are open (the sizes uniform), so every prefill bucket shares the
+// pipelines.
 import { cacheGeometry, visibility } from '../../compiler/ir/attention-geometry.ts';
 import type { KvAttentionSpec, KvKernel } from '../../compiler/lower/kv-cache-spec.ts';
 import { CodegenError } from '../codegen-error.ts';
+import { SIZES_UNIFORM } from '../../compiler/lower/kernels.ts';
 import { f32, u32 } from './common.ts';
 
 export type { KvAttentionSpec, KvKernel } from '../../compiler/lower/kv-cache-spec.ts';
@@ -43,9 +46,11 @@ export function kvAppend(s: KvAttentionSpec): KvKernel {
   if (withPrefix) names.push(['prefix_k', 'read', 'f32'], ['prefix_v', 'read', 'f32']);
   names.push(['cache_k', 'read_write', 'f32'], ['cache_v', 'read_write', 'f32']);
   const wgsl = `${storage(names)}
-const S = ${u32(s.S)}; const P = ${u32(s.prefix)}; const KVD = ${u32(kvd)}; const L = ${u32(s.slots)};
+${SIZES_UNIFORM(names.length)}
+const P = ${u32(s.prefix)}; const KVD = ${u32(kvd)}; const L = ${u32(s.slots)};
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let S = sizes.x;
   let c = gid.x; let slot = gid.y; let b = gid.z;
   if (c >= KVD) { return; }
   let row = u32(rows[b]) * L * KVD;
@@ -61,7 +66,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   cache_k[at] = k[(b * S + i) * KVD + c];
   cache_v[at] = v[(b * S + i) * KVD + c];
 }`;
-  return { label: `kv_append ${s.B}×${s.S}`, wgsl, bindings: names.map(([n]) => n), workgroups: [Math.ceil(kvd / WG), s.prefix + s.S, s.B] };
+  return { label: 'kv_append', wgsl, bindings: names.map(([n]) => n), workgroups: [Math.ceil(kvd / WG), s.prefix + s.S, s.B], sizes: [s.S] };
 }
 
 /** The attend kernel: binds q, past, rows, cache_k, cache_v, out [B, S, heads·hd]. */
@@ -70,13 +75,18 @@ export function kvAttend(s: KvAttentionSpec): KvKernel {
   const kvd = s.kvHeads * s.hd;
   const names: [string, 'read' | 'read_write', 'f32' | 'i32'][] = [['q', 'read', 'f32'], ['past', 'read', 'i32'], ['rows', 'read', 'i32'], ['cache_k', 'read', 'f32'], ['cache_v', 'read', 'f32'], ['out', 'read_write', 'f32']];
   const wgsl = `${storage(names)}
-const S = ${u32(s.S)}; const H = ${u32(s.heads)}; const G = ${u32(s.heads / s.kvHeads)}; const HD = ${u32(s.hd)};
-const P = ${u32(s.prefix)}; const KVD = ${u32(kvd)}; const L = ${u32(s.slots)}; const N = ${u32(s.B * s.S * s.heads)};
+${SIZES_UNIFORM(names.length)}
+const H = ${u32(s.heads)}; const G = ${u32(s.heads / s.kvHeads)}; const HD = ${u32(s.hd)};
+const P = ${u32(s.prefix)}; const KVD = ${u32(kvd)}; const L = ${u32(s.slots)};
+var<private> S: u32; // the chunk's length: sizes.x
+var<private> N: u32; // queries B·S·H: sizes.y
 const SCALE = ${f32(1 / Math.sqrt(s.hd))};
 // visibleKeys of the row's geometry: causal, with P + past[b] slots before the chunk
 fn visible(b: u32, i: u32) -> u32 { return P + u32(past[b]) + i + 1u; }
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  S = sizes.x;
+  N = sizes.y;
   let t = gid.x;
   if (t >= N) { return; }
   let h = t % H; let i = (t / H) % S; let b = t / (H * S);
@@ -101,5 +111,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   for (var c = 0u; c < HD; c++) { out[qo + c] = acc[c] / sum; }
 }`;
-  return { label: `kv_attend ${s.B}×${s.S}`, wgsl, bindings: names.map(([n]) => n), workgroups: [Math.ceil((s.B * s.S * s.heads) / WG), 1, 1] };
+  return { label: 'kv_attend', wgsl, bindings: names.map(([n]) => n), workgroups: [Math.ceil((s.B * s.S * s.heads) / WG), 1, 1], sizes: [s.S, s.B * s.S * s.heads] };
 }

@@ -19,6 +19,7 @@
 // they are computed ⌈D/F⌉ times in all: the price of one deterministic kernel without atomics or
 // a scratch buffer); on hardware one workgroup per feature unit splits the rows among its
 // invocations and reduces.
+import { SIZES_UNIFORM } from '../../compiler/lower/kernels.ts';
 import { LOOP_BUDGET, type Binding, type Grid, ceilDiv, checkOutput, declare, f32, fail, fmt, grid, hsum, operand, optOperand, rowGroups, rowsOf, sameShape, u32, widthFor, workgroupReductions } from './common.ts';
 import type { GpuCaps, OpKernel, OpKernelGenOf, OpKernelRequest, OpKernelTable } from './types.ts';
 
@@ -144,10 +145,12 @@ const rowKernel: OpKernelGenOf<NormOp> = (whole, caps) => {
     body = body.replaceAll('LOOP', `for (var j = lid; j < DW; j += ${u32(g.wg)})`).replace(/REDUCE\((\w+)\)/g, (_, e: string) => `wgSum(${e}, lid, ${u32(slot++)})`);
     extra = workgroupReductions(g.wg, slot);
   } else {
-    g = grid(req.op, R, caps, { heavy: true });
+    // The rows are open (the sizes uniform): one pipeline serves every batch and length.
+    g = grid(req.op, R, caps, { heavy: true, count: 'sizes.x' });
     body = body.replaceAll('LOOP', 'for (var j = 0u; j < DW; j++)').replace(/REDUCE\((\w+)\)/g, '$1');
+    extra = SIZES_UNIFORM(d.bindings.length);
   }
-  const wgsl = `// ${req.op}: x ${fmt(shape)} → out ${fmt(shape)}${residual ? ' + res' : ''}, rows of D = ${D}; ${workgroup ? 'one workgroup' : 'one invocation'} per row
+  const wgsl = `// ${req.op}: x [${workgroup ? R : 'R'}, ${D}] → out${residual ? ' + res' : ''}, rows of D = ${D}; ${workgroup ? 'one workgroup' : 'one invocation'} per row
 alias T = ${T};
 const D = ${f32(D)};
 const DW = ${u32(D / w)}; // row length in units of T
@@ -160,7 +163,8 @@ ${workgroup ? '' : '  let row = i;\n'}  let off = row * DW;
 ${body}
 }
 `;
-  return { label: `${req.op}_${workgroup ? 'wg' : 'row'}_${R}x${D}${residual ? '_res' : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups };
+  const rows = workgroup ? { label: `${R}` } : { label: 'R', sizes: [R] };
+  return { label: `${req.op}_${workgroup ? 'wg' : 'row'}_${rows.label}x${D}${residual ? '_res' : ''}`, wgsl, bindings: d.bindings, workgroups: g.workgroups, ...(rows.sizes ? { sizes: rows.sizes } : {}) };
 };
 
 /** layernorm_grad_gamma, rmsnorm_grad_gamma: x [R, D], dy [R, D] → out [D]. */

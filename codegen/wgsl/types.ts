@@ -19,6 +19,8 @@ export interface OpKernel {
   wgsl: string;
   bindings: BindingName[];
   workgroups: [number, number, number];
+  /** The sizes the source leaves open (compiler/lower/kernels.ts, Kernel.sizes). */
+  sizes?: number[];
 }
 
 export type OpKernelGen = (req: OpKernelRequest, caps: GpuCaps) => OpKernel;

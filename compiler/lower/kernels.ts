@@ -5,7 +5,9 @@
 // tests). The planner never imports a generator: the caller hands it a backend.
 //
 // Shapes are concrete (a plan is made for one batch and sequence length), so a generator may
-// bake sizes into its code as constants.
+// bake sizes into its code as constants. Sizes that change with the batch or the sequence length
+// (rows, positions) it may leave open instead: the kernel reads them from `sizes`, so that a plan
+// for another length reuses its compiled pipeline (docs/webgpu-runtime.md, "Sizes").
 import type { OptimizerConfig } from '../autodiff/backward.ts';
 import type { Attrs } from '../ir/types.ts';
 import type { KvAttentionSpec, KvKernels } from './kv-cache-spec.ts';
@@ -56,7 +58,15 @@ export interface Kernel<B extends BindingName = BindingName> {
   wgsl: string;
   bindings: readonly B[];
   workgroups: [number, number, number];
+  /**
+   * Up to 4 u32 values the source leaves open (SIZES_UNIFORM: a `vec4<u32>` uniform bound after
+   * the storage bindings, at @binding(bindings.length)); absent when every size is a constant.
+   */
+  sizes?: number[];
 }
+
+/** The WGSL declaration of a kernel's open sizes (Kernel.sizes), bound after its `storage` bindings. */
+export const SIZES_UNIFORM = (storage: number): string => `@group(0) @binding(${storage}) var<uniform> sizes: vec4<u32>;`;
 
 /** The limits a plan must respect (a WebGPU adapter's, or WebGPU's defaults). */
 export interface PlanTarget {

@@ -34,6 +34,8 @@ export interface KvKernel {
    */
   bindings: readonly string[];
   workgroups: [number, number, number];
+  /** The sizes the source leaves open (kernels.ts, Kernel.sizes): the chunk's length and the invocations. */
+  sizes?: number[];
 }
 
 /** kv_attention's two kernels: append (the chunk's keys and values into the cache), then attend. */

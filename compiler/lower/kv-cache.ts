@@ -3,7 +3,8 @@
 // 'kv-cache', [rows, slots, kv width] f32, that keep their contents between runs and that every
 // plan of one decoder shares (the runtime binds them by label: runtime/webgpu/executor.ts).
 // decode_rope gets the largest position the cache holds, which sizes its angle reduction.
-// The cache's size is the plan's (PlanOptions.kvCache): sizes are constants in every kernel.
+// The cache's size is the plan's (PlanOptions.kvCache): a constant in every kernel; the chunk's
+// batch and length are open (a uniform), so prefills of every length bucket share the pipelines.
 import type { Node } from '../ir/types.ts';
 import type { Group } from './fuse.ts';
 import type { BindingName, OpKernelRequest } from './kernels.ts';
@@ -61,5 +62,5 @@ function dispatch(low: Lowering, gr: Group, phase: Phase, k: KvKernel, bind: Rec
     return r;
   });
   const writes = k.bindings.flatMap((b, i) => (written.includes(b) ? [i] : []));
-  low.steps.push({ kind: 'dispatch', label: `${low.label(gr)} ${k.label.split(' ')[0]}`, shader: low.shader(k.label, k.wgsl), workgroups: k.workgroups, bindings, writes, phase, nodes: gr.nodes });
+  low.steps.push({ kind: 'dispatch', label: `${low.label(gr)} ${k.label.split(' ')[0]}`, shader: low.shader(k.label, k.wgsl), workgroups: k.workgroups, bindings, writes, phase, nodes: gr.nodes, ...(k.sizes ? { sizes: [...k.sizes] } : {}) });
 }

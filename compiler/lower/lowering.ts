@@ -173,7 +173,7 @@ export class Lowering {
   dispatch(label: string, k: Kernel, bindings: Region[], phase: Phase, nodes: number[]): void {
     const shader = this.shader(k.label, k.wgsl);
     const writes = k.bindings.flatMap((b, i) => (WRITTEN.has(b) ? [i] : []));
-    this.steps.push({ kind: 'dispatch', label, shader, workgroups: k.workgroups, bindings, writes, phase, nodes });
+    this.steps.push({ kind: 'dispatch', label, shader, workgroups: k.workgroups, bindings, writes, phase, nodes, ...(k.sizes ? { sizes: [...k.sizes] } : {}) });
   }
 
   /** The error for a tensor an op that cannot be split binds whole: which tensor, how large, the limit. */

@@ -43,6 +43,8 @@ export interface DispatchStep {
   phase: Phase;
   /** IR nodes this dispatch computes (empty for optimizer kernels). */
   nodes: number[];
+  /** The kernel's open sizes (Kernel.sizes): the runtime binds them as a uniform after `bindings`. */
+  sizes?: number[];
 }
 
 export interface CopyStep {

@@ -18,7 +18,8 @@ import type { FloatTensor } from '../cpu/tensor.ts';
 import { float32ToHalf } from '../io/half.ts';
 import type { OptimizerState } from '../optim.ts';
 import { GpuError } from './errors.ts';
-import type { Batch as GpuBatch, Gpu, Kernel } from './gpu.ts';
+import type { Batch as GpuBatch, BufferRange, Gpu, Kernel } from './gpu.ts';
+import { StepSizes } from './step-sizes.ts';
 import { isQuantDtype } from '../../compiler/quant/dtype.ts';
 import { packQuantized } from '../../compiler/quant/slot.ts';
 import { quantizeWeight, type QuantizedWeight } from '../../compiler/quant/weight.ts';
@@ -81,6 +82,8 @@ interface Prepared {
   plan: Plan;
   buffers: GPUBuffer[];
   kernels: Kernel[];
+  /** The steps' open sizes (a uniform each binds after its storage bindings). */
+  sizes: StepSizes;
 }
 
 /** Buffers whose contents persist between runs: shared by every plan of one executor. */
@@ -163,7 +166,7 @@ export class GpuExecutor {
       if (b.kind === 'optim-scratch' && b.id === plan.ids.decay) this.gpu.write(created, decayMask(plan.trainable));
       return created;
     });
-    const ready = { plan, buffers, kernels };
+    const ready = { plan, buffers, kernels, sizes: StepSizes.of(this.gpu, plan) };
     this.prepared.set(dropout, ready);
     return ready;
   }
@@ -275,10 +278,10 @@ export class GpuExecutor {
     await this.step(batch, lr);
     const { plan, buffers, kernels } = this.train;
     const out: { label: string; kernel: string; ms: number }[] = [];
-    for (const s of plan.steps) {
+    for (const [i, s] of plan.steps.entries()) {
       const b = this.gpu.batch(s.label);
       if (s.kind === 'copy') b.copy(buffers[s.src.buffer]!, buffers[s.dst.buffer]!, s.src.bytes, s.src.offset, s.dst.offset);
-      else b.dispatch(kernels[s.shader]!, s.bindings.map((r) => ({ buffer: buffers[r.buffer]!, offset: r.offset, size: alignUp(r.bytes, 4) })), s.workgroups);
+      else b.dispatch(kernels[s.shader]!, bindingsOf(this.train, i), s.workgroups);
       const t0 = performance.now();
       await b.submit();
       await this.gpu.sync();
@@ -305,6 +308,7 @@ export class GpuExecutor {
 
   /** Frees every GPU buffer of this executor. */
   destroy(): void {
+    for (const p of this.prepared.values()) p.sizes.destroy();
     for (const b of new Set([...this.shared.values()])) if (!this.borrowed.has(b)) b.destroy();
   }
 
@@ -341,10 +345,9 @@ export class GpuExecutor {
   private encode(ready: Prepared, to: number, label: string): GpuBatch {
     const batch = this.gpu.batch(label);
     const { plan, buffers, kernels } = ready;
-    const bind = (r: Region) => ({ buffer: buffers[r.buffer]!, offset: r.offset, size: alignUp(r.bytes, 4) });
-    for (const s of plan.steps.slice(0, to)) {
+    for (const [i, s] of plan.steps.slice(0, to).entries()) {
       if (s.kind === 'copy') batch.copy(buffers[s.src.buffer]!, buffers[s.dst.buffer]!, s.src.bytes, s.src.offset, s.dst.offset);
-      else batch.dispatch(kernels[s.shader]!, s.bindings.map(bind), s.workgroups);
+      else batch.dispatch(kernels[s.shader]!, bindingsOf(ready, i), s.workgroups);
     }
     return batch;
   }
@@ -352,6 +355,14 @@ export class GpuExecutor {
   private readRegion(ready: Prepared, r: Region): Promise<Float32Array> {
     return this.gpu.read(ready.buffers[r.buffer]!, Float32Array, r.bytes, r.offset);
   }
+}
+
+/** What dispatch step `index` of a prepared plan binds: its regions, then its open sizes (if any). */
+function bindingsOf(ready: Prepared, index: number): BufferRange[] {
+  const s = ready.plan.steps[index]!;
+  if (s.kind !== 'dispatch') return [];
+  const regions = s.bindings.map((r: Region) => ({ buffer: ready.buffers[r.buffer]!, offset: r.offset, size: alignUp(r.bytes, 4) }));
+  return [...regions, ...ready.sizes.binding(index)];
 }
 
 /** Whether two plans put every parameter at the same place with the same dtype (so they may share the arenas). */

@@ -71,6 +71,8 @@ export class Gpu {
   /** Dispatches per queue submission (PIECE_DISPATCHES; Infinity submits each batch whole). */
   pieceDispatches = PIECE_DISPATCHES;
   private readonly pipelines = new Map<string, Promise<Kernel>>();
+  /** Pipelines compiled so far (the cache hands out the rest), and the milliseconds their creation took. */
+  readonly compiled = { count: 0, ms: 0 };
   private lostError: GpuError | null = null;
   private lostReason = '';
   private readonly waiters = new Set<() => void>();
@@ -184,8 +186,11 @@ export class Gpu {
   private async compile(wgsl: string, entryPoint: string, label: string): Promise<Kernel> {
     this.throwIfUnusable();
     this.pushScopes();
+    const t0 = performance.now();
     const module = this.device.createShaderModule({ code: wgsl, label });
     const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint }, label });
+    this.compiled.count++;
+    this.compiled.ms += performance.now() - t0;
     const errors = await this.popScopes(`pipeline ${label}`);
     if (errors.length === 0) return { pipeline, label };
     const info = await module.getCompilationInfo().catch(() => null);

@@ -18,6 +18,7 @@ import { openNodeGpu, type SoftwareGpu } from '../../runtime/webgpu/node-gpu.ts'
 import { graphOf, tinySet } from '../helpers.ts';
 import { cpuBackend, maxDiff, methodGraph, randomStore, tokensOf } from '../decode/helpers.ts';
 import { TOL } from './plan-suite.ts';
+import { sizesBuffer } from '../../runtime/webgpu/step-sizes.ts';
 
 const VOCAB = 32;
 const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, x) => Math.max(m, Math.abs(x)), 0);
@@ -57,7 +58,8 @@ async function kvAttentionAgainstCpu(gpu: Gpu): Promise<number> {
     };
     const batch = gpu.batch('kv_attention');
     for (const kernel of [kvAppend(spec), kvAttend(spec)]) {
-      batch.dispatch(await gpu.pipeline(kernel.wgsl, { label: kernel.label }), kernel.bindings.map((n) => buffers[n]!), kernel.workgroups);
+      const sizes = kernel.sizes ? [sizesBuffer(gpu, kernel.sizes)] : [];
+      batch.dispatch(await gpu.pipeline(kernel.wgsl, { label: kernel.label }), [...kernel.bindings.map((n) => buffers[n]!), ...sizes], kernel.workgroups);
     }
     await batch.submit();
     const got = await gpu.read(buffers.out!, Float32Array, B * S * H * hd * 4);

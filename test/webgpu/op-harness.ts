@@ -5,6 +5,7 @@ import { KERNELS } from '../../runtime/cpu/kernels/index.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { numel, type Tensor } from '../../runtime/cpu/tensor.ts';
 import type { Gpu } from '../../runtime/webgpu/gpu.ts';
+import { sizesBuffer } from '../../runtime/webgpu/step-sizes.ts';
 import { opKernel } from '../../codegen/wgsl/index.ts';
 import type { GpuCaps, OpKernel, OpKernelRequest, TensorSpec } from '../../codegen/wgsl/types.ts';
 import { type OpCase, type Tolerance, caseSeed } from './op-cases.ts';
@@ -32,7 +33,7 @@ export interface RunOptions {
 /** Runs one generated kernel; returns `out` (and any extra outputs) as read back. */
 export async function runKernel(
   gpu: Gpu,
-  kernel: Pick<OpKernel, 'label' | 'wgsl' | 'workgroups'> & { bindings: string[] },
+  kernel: Pick<OpKernel, 'label' | 'wgsl' | 'workgroups' | 'sizes'> & { bindings: string[] },
   inputs: Tensor[],
   output: TensorSpec,
   opts: RunOptions = {},
@@ -50,6 +51,11 @@ export async function runKernel(
     if (!b) throw new Error(`${kernel.label} binds ${name}, which the test does not have`);
     return b;
   });
+  // Open sizes (rows, lengths the source leaves to a uniform) bind after the storage buffers.
+  if (kernel.sizes) {
+    buffers.set('sizes', sizesBuffer(gpu, kernel.sizes));
+    bound.push(buffers.get('sizes')!);
+  }
   await gpu.batch(kernel.label).dispatch(pipeline, bound, kernel.workgroups).submit();
   const result: Record<string, Float32Array | Int32Array> = {};
   result.out = output.dtype === 'i32' ? await gpu.read(buffers.get('out')!, Int32Array, n * 4) : await gpu.read(buffers.get('out')!, Float32Array, n * 4);

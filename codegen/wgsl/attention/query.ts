@@ -5,6 +5,7 @@
 //   block: software adapters, one invocation per (batch, head, block of QB query rows), walking the
 //          keys visible to its last row KB at a time (row-block.ts); a causal block wastes at most
 //          its own diagonal.
+import { SIZES_UNIFORM } from '../../../compiler/lower/kernels.ts';
 import { ceilDiv, checkOutput, grid, u32, widthFor } from '../common.ts';
 import type { GpuCaps, OpKernel } from '../types.ts';
 import { at, dotVec, each, loadVec, maxOf } from '../unroll.ts';
@@ -82,7 +83,9 @@ function perQueryBlock(req: AttentionRequest, caps: GpuCaps, kind: Kind, body: Q
   const QB = queryBlock(g.hd, kind === 'grad' ? 'grad_q' : 'attention');
   const rb = new RowBlock(QB, n);
   const NQB = ceilDiv(g.S, QB);
-  const gr = grid(req.op, g.B * g.H * NQB, caps, { heavy: true });
+  // The lengths, the blocks and the invocations are open (the sizes uniform): one pipeline serves every batch and length.
+  const count = g.B * g.H * NQB;
+  const gr = grid(req.op, count, caps, { heavy: true, count: 'sizes.w' });
   const d = bindings(T, queryUses(kind, withLse), g.lengths);
   const perRow = rb.perRow.bind(rb);
   const head = `  let qb = i % NQB;
@@ -99,17 +102,21 @@ function perQueryBlock(req: AttentionRequest, caps: GpuCaps, kind: Kind, body: Q
   const store = (value: (r: number, c: number) => string, extra: (r: number) => string = () => ''): string =>
     perRow((r) => `if (${inRange(r)}) { ${each(n, (c) => `${at('out', `qo${r}`, c)} = ${value(r, c)};`)} ${extra(r)} }`, '\n  ');
   const lseOf = (r: number) => `lse[lseAt(b, h, qi${r})] = m${r} + log(l${r});`;
-  const wgsl = `${preamble(g, w, req.op)}
+  const wgsl = `${preamble(g, w, req.op, true)}
 const QB = ${u32(QB)}; // query rows per invocation
 const KB = ${u32(rb.KB)}; // keys per block
-const NQB = ${u32(NQB)}; // query blocks per (batch, head)
+var<private> NQB: u32; // query blocks per (batch, head): sizes.z
 ${d.wgsl}
+${SIZES_UNIFORM(d.bindings.length)}
 ${gr.entry}
+  S = sizes.x;
+  SK = sizes.y;
+  NQB = sizes.z;
 ${gr.prologue}
 ${head}${body({ rb, n, T, withLse, store, lseOf, inRange })}
 }
 `;
-  return { label: `${req.op}${withLse ? '+lse' : ''}_${g.B}x${g.S}x${g.H}x${g.hd}_QB${QB}`, wgsl, bindings: d.bindings, workgroups: gr.workgroups };
+  return { label: `${req.op}${withLse ? '+lse' : ''}_BxSx${g.H}x${g.hd}_QB${QB}`, wgsl, bindings: d.bindings, workgroups: gr.workgroups, sizes: [g.S, g.Sk, NQB, count] };
 }
 
 /** A per-query kernel in the variant the adapter calls for (tuning.ts: queryVariantFor). */

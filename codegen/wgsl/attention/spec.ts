@@ -63,13 +63,16 @@ export function firstQuery(g: Pick<Geometry, 'causal'>, j: string, from?: string
   return from ? `max(${from}, ${first})` : first;
 }
 
-/** Constants and helpers shared by the kernels. */
-export function preamble(g: Geometry, w: 1 | 4, op: string): string {
+/**
+ * Constants and helpers shared by the kernels. `open`: the lengths S and SK are private
+ * variables that main sets from the sizes uniform (OPEN_LENGTHS), not constants.
+ */
+export function preamble(g: Geometry, w: 1 | 4, op: string, open = false): string {
   const T = w === 4 ? 'vec4<f32>' : 'f32';
-  return `// ${op}: q [${g.B},${g.S},${g.H}·${g.hd}], k v [${g.B},${g.Sk},${g.KV}·${g.hd}], ${g.causal ? 'causal' : 'bidirectional'}, prefix ${g.prefix}
+  const lengths = open ? 'var<private> S: u32; // sizes.x\nvar<private> SK: u32; // sizes.y' : `const S = ${u32(g.S)};\nconst SK = ${u32(g.Sk)};`;
+  return `// ${op}: q [${open ? 'B' : g.B},${open ? 'S' : g.S},${g.H}·${g.hd}], k v [${open ? 'B' : g.B},${open ? 'SK' : g.Sk},${g.KV}·${g.hd}], ${g.causal ? 'causal' : 'bidirectional'}, prefix ${g.prefix}
 alias T = ${T};
-const S = ${u32(g.S)};
-const SK = ${u32(g.Sk)};
+${lengths}
 const H = ${u32(g.H)};
 const KV = ${u32(g.KV)};
 const G = ${u32(g.H / g.KV)}; // query heads per kv head

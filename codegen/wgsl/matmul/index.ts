@@ -9,7 +9,8 @@
 //   weight grad in_out: xᵀ·dy (transA, K = R)     out_in: dyᵀ·x (transA, K = R)
 //
 // Sizes are baked into the WGSL as constants (the compiler knows every shape), so every bounds
-// check is resolved by the shader compiler. Two variants:
+// check is resolved by the shader compiler; with MatmulOptions.openRows the regblock variant
+// reads M (the batch's rows, which change with the length) from a uniform instead. Two variants:
 //   regblock.ts  each invocation computes 4·rowBlocks × 4 of C with vec4 loads and no workgroup
 //                memory; for CPU adapters (SwiftShader, llvmpipe)
 //   tiled.ts     tiles of A and B staged in workgroup memory; for hardware GPUs
@@ -21,7 +22,7 @@
 import type { MatmulSpec } from '../../../compiler/lower/matmul-spec.ts';
 import { CodegenError } from '../../codegen-error.ts';
 import { regblockWgsl } from './regblock.ts';
-import { type MatmulKernel, type MatmulOptions, bindingsOf, checkSpec, labelOf, workgroupsFor } from './spec.ts';
+import { type MatmulKernel, type MatmulOptions, bindingsOf, checkSpec, labelOf, openRows, workgroupsFor } from './spec.ts';
 import { tileBytes, tiledWgsl } from './tiled.ts';
 import { REGBLOCK_DEFAULTS, TILED_DEFAULTS, fitWorkgroup, regblockWorkgroup } from './tuning.ts';
 
@@ -31,14 +32,15 @@ export { LONG_K, REGBLOCK_DEFAULTS, matmulKSlice, matmulVariantFor, regblockRowB
 /** Generates the WGSL and dispatch size of C = act(alpha·op(A)·op(B) + bias) (and its epilogues) for one variant. */
 export function matmulKernel(spec: MatmulSpec, opts: MatmulOptions): MatmulKernel {
   checkSpec(spec, opts.limits);
-  const label = labelOf(spec, opts.variant);
+  const open = openRows(spec, opts);
+  const label = labelOf(spec, opts.variant, open);
   const flops = 2 * spec.M * spec.N * (spec.K + (spec.second?.K ?? 0));
   const bindings = bindingsOf(spec);
   if (opts.variant === 'regblock') {
     const wg = fitWorkgroup(opts.workgroup ?? regblockWorkgroup(spec), opts.limits);
     const rowBlocks = opts.rowBlocks ?? REGBLOCK_DEFAULTS.rowBlocks;
     const workgroups = workgroupsFor(4 * rowBlocks * wg[1], 4 * wg[0], spec, opts.limits);
-    return { wgsl: regblockWgsl(spec, wg, rowBlocks), label, variant: 'regblock', bindings, workgroups, flops };
+    return { wgsl: regblockWgsl(spec, wg, rowBlocks, open), label, variant: 'regblock', bindings, workgroups, flops, ...(open ? { sizes: [spec.M] } : {}) };
   }
   if (spec.second) throw new CodegenError('validation', 'the tiled matmul has no second product: dispatch it as a second, accumulating matmul');
   const wg = fitWorkgroup(opts.workgroup ?? TILED_DEFAULTS.workgroup, opts.limits);

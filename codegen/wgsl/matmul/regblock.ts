@@ -5,7 +5,7 @@
 import { type MatmulSpec, stridesOf } from '../../../compiler/lower/matmul-spec.ts';
 import { names, vec4Of } from '../unroll.ts';
 import { epilogue } from './epilogue.ts';
-import { type BindingKinds, header, vec4C } from './spec.ts';
+import { type BindingKinds, OPEN_M_INIT, header, vec4C } from './spec.ts';
 
 const LANES = [0, 1, 2, 3];
 
@@ -16,7 +16,7 @@ const LANES = [0, 1, 2, 3];
  * The 4×4 blocks are WGSL matrices whose column i is the i-th loaded vec4; acc holds Cᵀ's block
  * (column r = row r of C), so Cᵀ += op(B)ᵀ·op(A)ᵀ becomes one mat4x4 product per k-step.
  */
-export function regblockWgsl(spec: MatmulSpec, wg: [number, number], rowBlocks: number): string {
+export function regblockWgsl(spec: MatmulSpec, wg: [number, number], rowBlocks: number, open = false): string {
   const { M, N, K } = spec;
   const tA = !!spec.transA;
   const tB = !!spec.transB;
@@ -64,6 +64,7 @@ export function regblockWgsl(spec: MatmulSpec, wg: [number, number], rowBlocks: 
   const body: string[] = [];
   body.push(`@compute @workgroup_size(${wg[0]}, ${wg[1]})`);
   body.push('fn main(@builtin(global_invocation_id) gid: vec3<u32>) {');
+  if (open) body.push(OPEN_M_INIT);
   body.push('  let n0 = gid.x * 4u;');
   body.push(`  let m0 = gid.y * ${4 * rowBlocks}u;`);
   body.push('  if (m0 >= M || n0 >= N) { return; }');
@@ -100,7 +101,7 @@ export function regblockWgsl(spec: MatmulSpec, wg: [number, number], rowBlocks: 
     bias: c4 ? 'vec4<f32>' : 'f32',
     c: c4 ? 'vec4<f32>' : 'f32',
   };
-  return `${header(spec, kinds)}\n${body.join('\n')}\n`;
+  return `${header(spec, kinds, open)}\n${body.join('\n')}\n`;
 }
 
 /** The outer product av ⊗ bv as Cᵀ's block (column r = av[r]·bv). */

@@ -6,7 +6,7 @@
 //   C [M,N] row-major; bias [N]; batch dimensions are flattened into M by the caller.
 
 import { dropoutThreshold } from '../../../compiler/ir/dropout.ts';
-import type { MatmulBinding } from '../../../compiler/lower/kernels.ts';
+import { type MatmulBinding, SIZES_UNIFORM } from '../../../compiler/lower/kernels.ts';
 import { GRAD_ACTIVATIONS, type MatmulSpec, bindingElements, stridesOf } from '../../../compiler/lower/matmul-spec.ts';
 import { slotBytes } from '../../../compiler/quant/slot.ts';
 import { CodegenError } from '../../codegen-error.ts';
@@ -35,7 +35,15 @@ export interface MatmulOptions {
   workgroup?: readonly [number, number];
   /** regblock: each invocation computes 4·rowBlocks rows × 4 columns of C. Default 2. */
   rowBlocks?: number;
+  /**
+   * regblock, A not transposed: M (the batch's rows) is read from the `sizes` uniform instead of
+   * being a constant, so that products of other row counts share the pipeline (openRows()).
+   */
+  openRows?: boolean;
 }
+
+/** Whether a kernel leaves M open (MatmulOptions.openRows): regblock products whose A holds M as rows, not as its contiguous dimension. */
+export const openRows = (spec: MatmulSpec, opts: Pick<MatmulOptions, 'variant' | 'openRows'>): boolean => !!opts.openRows && opts.variant === 'regblock' && !spec.transA;
 
 export interface MatmulKernel {
   wgsl: string;
@@ -46,6 +54,8 @@ export interface MatmulKernel {
   workgroups: [number, number, number];
   /** 2·M·N·K (+ 2·M·N·K2): the multiply-adds of the product(s). */
   flops: number;
+  /** [M] when M is open (MatmulOptions.openRows): the `sizes` uniform bound after `bindings`. */
+  sizes?: number[];
 }
 
 /** The WGSL element types of the bindings (vec4 where the layout allows it). */
@@ -138,10 +148,11 @@ export function vec4C(spec: MatmulSpec): boolean {
 }
 
 /** The constants, bindings and helper functions every variant starts with. */
-export function header(spec: MatmulSpec, kinds: BindingKinds): string {
+export function header(spec: MatmulSpec, kinds: BindingKinds, open = false): string {
   const { M, N, K } = spec;
   const s = stridesOf(spec);
-  const out: string[] = [`const M = ${M}u;`, `const N = ${N}u;`, `const K = ${K}u;`];
+  // An open M is set from the sizes uniform at the top of main (OPEN_M_INIT).
+  const out: string[] = [open ? 'var<private> M: u32; // rows: sizes.x' : `const M = ${M}u;`, `const N = ${N}u;`, `const K = ${K}u;`];
   // Row strides and first columns of the stored operands (dense unless a piece of a split matmul).
   out.push(`const LDA = ${s.lda}u;`, `const LDB = ${s.ldb}u;`, `const LDC = ${s.ldc}u;`);
   out.push(`const AC = ${s.aCol}u;`, `const BC = ${s.bCol}u;`, `const CC = ${s.cCol}u;`);
@@ -162,6 +173,7 @@ export function header(spec: MatmulSpec, kinds: BindingKinds): string {
   if (spec.dropout) out.push(`@group(0) @binding(${binding++}) var<storage, read> globals: array<u32>;`);
   out.push(`@group(0) @binding(${binding++}) var<storage, read_write> c: array<${kinds.c}>;`);
   if (spec.activationOut) out.push(`@group(0) @binding(${binding++}) var<storage, read_write> activated: array<${kinds.c}>;`);
+  if (open) out.push(SIZES_UNIFORM(binding));
   const act = spec.activation ?? spec.activationOut;
   if (act) out.push(unaryFn(act, 'act', 'vec4<f32>'));
   if (spec.activationGrad) out.push(unaryGradFn(spec.activationGrad, 'dact', 'vec4<f32>'));
@@ -196,7 +208,10 @@ export function bindingsOf(spec: MatmulSpec): MatmulKernel['bindings'] {
   ];
 }
 
-export function labelOf(spec: MatmulSpec, variant: MatmulVariant): string {
+/** The first statement of main when M is open. */
+export const OPEN_M_INIT = '  M = sizes.x;';
+
+export function labelOf(spec: MatmulSpec, variant: MatmulVariant, open = false): string {
   const t = `${spec.transA ? 'T' : 'N'}${spec.transB ? 'T' : 'N'}`;
   const piece = [spec.lda, spec.ldb, spec.ldc, spec.aCol, spec.bCol, spec.cCol].some((x) => x !== undefined) ? 'piece' : '';
   const second = spec.second ? `plus${spec.second.transA ? 'T' : 'N'}${spec.second.transB ? 'T' : 'N'}${spec.second.K}` : '';
@@ -213,7 +228,7 @@ export function labelOf(spec: MatmulSpec, variant: MatmulVariant): string {
     spec.accumulate ? 'acc' : '',
     piece,
   ].filter(Boolean);
-  return `matmul_${variant}_${t}_${spec.M}x${spec.N}x${spec.K}${extra.length ? `_${extra.join('_')}` : ''}`;
+  return `matmul_${variant}_${t}_${open ? 'M' : spec.M}x${spec.N}x${spec.K}${extra.length ? `_${extra.join('_')}` : ''}`;
 }
 
 /** The dispatch that covers C with blocks of rowsPerGroup × colsPerGroup. */
