@@ -55,14 +55,14 @@ export function quantizeWeight(values: ArrayLike<number>, shape: readonly number
     const q = quantizeInt8(values, rows, cols, int8Axis(layout));
     return { dtype, layout, shape: [rows, cols], codes: new Uint8Array(q.codes.buffer), scales: q.scales };
   }
-  const ordered = layout === 'in_out' ? transpose(values, rows, cols) : values;
+  const blockOrder = () => (layout === 'in_out' ? transpose(values, rows, cols) : values);
   if (dtype === 'nf4') {
-    const q = quantizeNf4(ordered);
+    const q = quantizeNf4(blockOrder());
     return { dtype, layout, shape: [rows, cols], codes: q.codes, scales: q.absmax };
   }
   const known = recall(valuesKey(values, shape, layout));
   if (known && sameValues(dequantizeWeight(known), values)) return known;
-  const q = quantizeNf4dq(ordered);
+  const q = quantizeNf4dq(blockOrder());
   const w: QuantizedWeight = { dtype, layout, shape: [rows, cols], codes: q.codes, scales: q.scales.absmax, nested: { codes: q.scales.codes, offset: q.scales.offset } };
   rememberQuantized(w);
   return w;
