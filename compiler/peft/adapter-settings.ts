@@ -10,7 +10,7 @@ import type { SourceRange } from '../../grammar/diagnostics.ts';
 import { Codes } from '../codes.ts';
 import type { ParamSpec, Reporter } from '../evaluate.ts';
 import { describe, type Const } from '../values.ts';
-import type { Checker, Settings } from './methods.ts';
+import type { Checker, Settings } from './setting-checker.ts';
 
 export const ADAPTER_ACTIVATIONS = ['relu', 'gelu', 'gelu_tanh', 'silu', 'tanh'];
 

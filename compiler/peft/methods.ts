@@ -4,14 +4,15 @@ import type { SourceRange } from '../../grammar/diagnostics.ts';
 import { Codes } from '../codes.ts';
 import type { ParamSpec, Reporter } from '../evaluate.ts';
 import type { ModuleInst } from '../modules.ts';
-import { describe, formatConst, type Const } from '../values.ts';
+import { formatConst, type Const } from '../values.ts';
 import { ADAPTER_ARGS, checkAdapter } from './adapter-settings.ts';
+import { Checker, type Settings } from './setting-checker.ts';
 import { lowRankPissa } from './lora-init-setting.ts';
 import { rankSettings } from './rank-settings.ts';
 import { parseTemplate } from './template.ts';
 
+export type { Settings } from './setting-checker.ts';
 export type MethodName = 'lora' | 'adapter' | 'prefix' | 'prompt' | 'ia3';
-export type Settings = Record<string, number | string | boolean>;
 
 export interface MethodSpec {
   args: ParamSpec[];
@@ -25,54 +26,6 @@ export interface MethodSpec {
 const num = (v: number): Const => ({ kind: 'num', v });
 const sym = (name: string): Const => ({ kind: 'sym', name });
 const bool = (v: boolean): Const => ({ kind: 'bool', v });
-
-export class Checker {
-  ok = true;
-  readonly out: Settings = {};
-  constructor(
-    private readonly method: string,
-    private readonly bound: Map<string, Const>,
-    private readonly range: SourceRange,
-    private readonly r: Reporter,
-  ) {}
-
-  private fail(key: string, want: string, v: Const): void {
-    this.r.error(Codes.BadMethodSetting, `\`${this.method}\`'s ${key} must be ${want}; found ${describe(v)}`, this.range);
-    this.ok = false;
-  }
-
-  int(key: string, min = 1): void {
-    const v = this.bound.get(key);
-    if (!v) return;
-    if (v.kind === 'num' && Number.isInteger(v.v) && v.v >= min) this.out[key] = v.v;
-    else this.fail(key, `an integer ≥ ${min}`, v);
-  }
-
-  number(key: string, lo = -Infinity, hi = Infinity): void {
-    const v = this.bound.get(key);
-    if (!v) return;
-    if (v.kind === 'num' && v.v >= lo && v.v <= hi) this.out[key] = v.v;
-    else this.fail(key, `a number in [${lo}, ${hi}]`, v);
-  }
-
-  flag(key: string): void {
-    const v = this.bound.get(key);
-    if (!v) return;
-    if (v.kind === 'bool') this.out[key] = v.v;
-    else this.fail(key, '`true` or `false`', v);
-  }
-
-  option(key: string, options: string[]): void {
-    const v = this.bound.get(key);
-    if (!v) return;
-    if (v.kind === 'sym' && options.includes(v.name)) this.out[key] = v.name;
-    else this.fail(key, `one of ${options.join(', ')}`, v);
-  }
-
-  done(): Settings | undefined {
-    return this.ok ? this.out : undefined;
-  }
-}
 
 export const METHODS: Record<MethodName, MethodSpec> = {
   lora: {
