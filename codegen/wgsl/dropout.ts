@@ -2,13 +2,15 @@
 //   element i (flat index) is kept iff pcg(i + pcg(seed + pcg(step))) ≥ floor(p·2³²),
 //   kept values are scaled by 1/(1 − p) (rounded to f32).
 // The threshold is computed on the host in f64 (dropoutThreshold) and baked in as a u32; the
-// step is read from globals[0], so one pipeline serves every step. One invocation per element,
-// or per 4 elements when the size is a multiple of 4.
+// step is read from globals[0], so one pipeline serves every step, and the seed and the size from
+// the sizes uniform, so one pipeline serves every layer (each its own seed) and every length. One
+// invocation per element, or per 4 elements when the size is a multiple of 4.
 //
 // The kernel always applies the mask: for evaluation the plan leaves dropout out (or uses
 // p = 0, which generates a plain copy that binds no `globals`). Dropout is its own backward
 // (same seed, same step).
 import { dropoutThreshold } from '../../compiler/ir/dropout.ts';
+import { SIZES_UNIFORM } from '../../compiler/lower/kernels.ts';
 import { checkOutput, declare, f32, fail, fmt, grid, numel, operand, u32, widthFor } from './common.ts';
 import type { OpKernelGenOf, OpKernelTable } from './types.ts';
 
@@ -51,7 +53,7 @@ ${g.prologue}
   }
   // Four elements per invocation when n % 4 = 0 (the hash of a vec4<u32> is the same per lane).
   const w = widthFor(n);
-  const gv = grid(req.op, n / w, caps);
+  const gv = grid(req.op, n / w, caps, { count: 'sizes.x' });
   const T = w === 4 ? 'vec4<f32>' : 'f32';
   const d = declare([
     { name: 'in0', variable: 'x', type: T },
@@ -63,20 +65,20 @@ ${g.prologue}
       ? `  let e = i * 4u + vec4<u32>(0u, 1u, 2u, 3u); // element indices
   out[i] = select(vec4<f32>(0.0), x[i] * SCALE, pcg4(e + key) >= vec4<u32>(THRESHOLD));`
       : '  out[i] = select(0.0, x[i] * SCALE, pcg(i + key) >= THRESHOLD);';
-  const wgsl = `// dropout: x ${fmt(shape)} → out, p = ${p}, seed ${seed}; the step is globals[0]
+  const wgsl = `// dropout: x → out, p = ${p}, ${w === 4 ? 'four elements' : 'one element'} per invocation; the step is globals[0], the seed sizes.y
 const THRESHOLD = ${u32(dropoutThreshold(p))}; // floor(p·2³²), computed in f64
-const SEED = ${u32(seed >>> 0)};
 const SCALE = ${f32(1 / (1 - p))};
 ${d.wgsl}
+${SIZES_UNIFORM(d.bindings.length)}
 ${PCG_WGSL}
 ${w === 4 ? PCG4_WGSL : ''}
 ${gv.entry}
 ${gv.prologue}
-  let key = pcg(SEED + pcg(globals[0]));
+  let key = pcg(sizes.y + pcg(globals[0]));
 ${body}
 }
 `;
-  return { label: `dropout_${n}_p${p}_s${seed}`, wgsl, bindings: d.bindings, workgroups: gv.workgroups };
+  return { label: `dropout_w${w}_p${p}`, wgsl, bindings: d.bindings, workgroups: gv.workgroups, sizes: [n / w, seed >>> 0] };
 };
 
 export const DROPOUT_KERNELS = { dropout } satisfies OpKernelTable;

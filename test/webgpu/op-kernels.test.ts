@@ -205,10 +205,13 @@ describe('bindings', () => {
 });
 
 describe('dropout kernel', () => {
-  it('bakes the host-computed threshold and the seed as u32 constants', () => {
+  it('bakes the host-computed threshold as a u32 constant and passes the seed (as u32) and the size in the sizes uniform', () => {
     const k = opKernel({ op: 'dropout', attrs: { p: 0.1, seed: -5 }, inputs: [f([7])], output: f([7]) }, SOFTWARE);
     expect(k.wgsl).toContain(`const THRESHOLD = ${dropoutThreshold(0.1)}u;`);
-    expect(k.wgsl).toContain(`const SEED = ${-5 >>> 0}u;`);
+    expect(k.sizes).toEqual([7, -5 >>> 0]);
+    // Layers differ only in their seeds and lengths in their sizes: one source for all of them.
+    const other = opKernel({ op: 'dropout', attrs: { p: 0.1, seed: 3 }, inputs: [f([11])], output: f([11]) }, SOFTWARE);
+    expect(other.wgsl).toBe(k.wgsl);
   });
 
   it('uses the hash written in runtime/cpu/rng.ts', () => {

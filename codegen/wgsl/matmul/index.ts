@@ -22,7 +22,7 @@
 import type { MatmulSpec } from '../../../compiler/lower/matmul-spec.ts';
 import { CodegenError } from '../../codegen-error.ts';
 import { regblockWgsl } from './regblock.ts';
-import { type MatmulKernel, type MatmulOptions, bindingsOf, checkSpec, labelOf, openRows, workgroupsFor } from './spec.ts';
+import { type MatmulKernel, type MatmulOptions, bindingsOf, checkSpec, labelOf, openRows, openSizes, workgroupsFor } from './spec.ts';
 import { tileBytes, tiledWgsl } from './tiled.ts';
 import { REGBLOCK_DEFAULTS, TILED_DEFAULTS, fitWorkgroup, regblockWorkgroup } from './tuning.ts';
 
@@ -40,7 +40,7 @@ export function matmulKernel(spec: MatmulSpec, opts: MatmulOptions): MatmulKerne
     const wg = fitWorkgroup(opts.workgroup ?? regblockWorkgroup(spec), opts.limits);
     const rowBlocks = opts.rowBlocks ?? REGBLOCK_DEFAULTS.rowBlocks;
     const workgroups = workgroupsFor(4 * rowBlocks * wg[1], 4 * wg[0], spec, opts.limits);
-    return { wgsl: regblockWgsl(spec, wg, rowBlocks, open), label, variant: 'regblock', bindings, workgroups, flops, ...(open ? { sizes: [spec.M] } : {}) };
+    return { wgsl: regblockWgsl(spec, wg, rowBlocks, open), label, variant: 'regblock', bindings, workgroups, flops, ...(open ? { sizes: openSizes(spec) } : {}) };
   }
   if (spec.second) throw new CodegenError('validation', 'the tiled matmul has no second product: dispatch it as a second, accumulating matmul');
   const wg = fitWorkgroup(opts.workgroup ?? TILED_DEFAULTS.workgroup, opts.limits);

@@ -5,7 +5,7 @@
 import { type MatmulSpec, stridesOf } from '../../../compiler/lower/matmul-spec.ts';
 import { names, vec4Of } from '../unroll.ts';
 import { epilogue } from './epilogue.ts';
-import { type BindingKinds, OPEN_M_INIT, header, vec4C } from './spec.ts';
+import { type BindingKinds, header, openInit, vec4C } from './spec.ts';
 
 const LANES = [0, 1, 2, 3];
 
@@ -64,7 +64,7 @@ export function regblockWgsl(spec: MatmulSpec, wg: [number, number], rowBlocks: 
   const body: string[] = [];
   body.push(`@compute @workgroup_size(${wg[0]}, ${wg[1]})`);
   body.push('fn main(@builtin(global_invocation_id) gid: vec3<u32>) {');
-  if (open) body.push(OPEN_M_INIT);
+  if (open) body.push(openInit(spec));
   body.push('  let n0 = gid.x * 4u;');
   body.push(`  let m0 = gid.y * ${4 * rowBlocks}u;`);
   body.push('  if (m0 >= M || n0 >= N) { return; }');

@@ -54,7 +54,7 @@ export interface MatmulKernel {
   workgroups: [number, number, number];
   /** 2·M·N·K (+ 2·M·N·K2): the multiply-adds of the product(s). */
   flops: number;
-  /** [M] when M is open (MatmulOptions.openRows): the `sizes` uniform bound after `bindings`. */
+  /** [M] (and a dropout epilogue's seed) when M is open (MatmulOptions.openRows): the `sizes` uniform bound after `bindings`. */
   sizes?: number[];
 }
 
@@ -151,7 +151,7 @@ export function vec4C(spec: MatmulSpec): boolean {
 export function header(spec: MatmulSpec, kinds: BindingKinds, open = false): string {
   const { M, N, K } = spec;
   const s = stridesOf(spec);
-  // An open M is set from the sizes uniform at the top of main (OPEN_M_INIT).
+  // An open M is set from the sizes uniform at the top of main (openInit).
   const out: string[] = [open ? 'var<private> M: u32; // rows: sizes.x' : `const M = ${M}u;`, `const N = ${N}u;`, `const K = ${K}u;`];
   // Row strides and first columns of the stored operands (dense unless a piece of a split matmul).
   out.push(`const LDA = ${s.lda}u;`, `const LDB = ${s.ldb}u;`, `const LDC = ${s.ldc}u;`);
@@ -180,7 +180,8 @@ export function header(spec: MatmulSpec, kinds: BindingKinds, open = false): str
   if (spec.dropout) {
     const d = spec.dropout;
     out.push(`const DROP_THRESHOLD = ${dropoutThreshold(d.p)}u; // floor(p·2³²), as the dropout kernel`);
-    out.push(`const DROP_SEED = ${d.seed >>> 0}u;`, `const DROP_SCALE = ${f32(Math.fround(1 / (1 - d.p)))};`, `const DROP0 = ${d.index0 ?? 0}u;`);
+    // An open kernel takes the seed from the sizes too (sizes.y): the layers' products share one source.
+    out.push(open ? 'var<private> DROP_SEED: u32; // sizes.y' : `const DROP_SEED = ${d.seed >>> 0}u;`, `const DROP_SCALE = ${f32(Math.fround(1 / (1 - d.p)))};`, `const DROP0 = ${d.index0 ?? 0}u;`);
     out.push(PCG_WGSL, PCG4_WGSL);
   }
   if (spec.halfB) {
@@ -208,8 +209,11 @@ export function bindingsOf(spec: MatmulSpec): MatmulKernel['bindings'] {
   ];
 }
 
-/** The first statement of main when M is open. */
-export const OPEN_M_INIT = '  M = sizes.x;';
+/** The first statements of main when M is open: M, and the dropout's seed. */
+export const openInit = (spec: MatmulSpec): string => `  M = sizes.x;${spec.dropout ? '\n  DROP_SEED = sizes.y;' : ''}`;
+
+/** The sizes of an open kernel: M, and the dropout's seed. */
+export const openSizes = (spec: MatmulSpec): number[] => (spec.dropout ? [spec.M, spec.dropout.seed >>> 0] : [spec.M]);
 
 export function labelOf(spec: MatmulSpec, variant: MatmulVariant, open = false): string {
   const t = `${spec.transA ? 'T' : 'N'}${spec.transB ? 'T' : 'N'}`;
