@@ -1,6 +1,6 @@
 // A new length does not recompile the kernels whose sizes are open (docs/webgpu-runtime.md,
 // "Sizes: baked and open"): matmuls whose rows are the batch's, the software norm rows, the
-// software attention forward and query gradient, kv_attention's kernels. On llvmpipe, tiny models:
+// software attention forward and query gradient, dropout (and its seed), kv_attention's kernels. On llvmpipe, tiny models:
 // a plan for another batch and length in the same process creates pipelines only for the kernels
 // that still bake a length, and its loss and gradients equal the CPU reference (the plan suite's
 // tolerances).
@@ -74,6 +74,15 @@ describe('open sizes on llvmpipe', () => {
       first.destroy();
     }, 240_000);
   }
+
+  it('the layers share one dropout shader: each layer\'s seed is in the sizes, not in the source', () => {
+    const g = graphOf('gpt2-lora.peft', [...tinySet('gpt2-lora.peft'), 'n_layer=4,resid_pdrop=0.1']);
+    const plan = buildPlan(buildTrainingGraph(g), { B: 2, T: 8 }, wgslBackend(gpu.info), { dropout: 'train' });
+    const steps = plan.steps.filter((s) => s.kind === 'dispatch' && plan.shaders[s.shader]!.label.startsWith('dropout_'));
+    const seeds = new Set(steps.map((s) => (s.kind === 'dispatch' ? s.sizes![1] : -1)));
+    expect(seeds.size).toBeGreaterThanOrEqual(4);
+    expect(new Set(steps.map((s) => (s.kind === 'dispatch' ? s.shader : -1))).size).toBe(1);
+  });
 
   it('the prefill plans of two length buckets share every kv_attention, matmul and norm shader', () => {
     const g = graphOf('gpt2-lora.peft', tinySet('gpt2-lora.peft'));
