@@ -8,7 +8,7 @@
 // (`peftc quantize`, read back by runtime/io/quantized-weights.ts) keep one set of numbers.
 // Entries are keyed by shape, layout and a hash of a sample of the values; the caller checks
 // every value before using one.
-import type { QuantizedWeight, WeightLayout } from './weight.ts';
+import type { QuantizedWeight, WeightLayout } from './weight-types.ts';
 
 /** At most this many weights are remembered (a 7B LLaMA has 226 matrices); the oldest go first. */
 const CAPACITY = 2048;

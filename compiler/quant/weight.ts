@@ -12,22 +12,9 @@ import { dequantizeInt8, quantizeInt8 } from './int8.ts';
 import { recall, remember, valuesKey } from './known.ts';
 import { dequantizeNf4, NF4_BLOCK, quantizeNf4 } from './nf4.ts';
 import { dequantizeNf4dq, NF4DQ_SCALE_BLOCK, quantizeNf4dq } from './nf4dq.ts';
+import type { QuantDtype, QuantizedWeight, WeightLayout } from './weight-types.ts';
 
-export type QuantDtype = 'int8' | 'nf4' | 'nf4dq';
-export type WeightLayout = 'out_in' | 'in_out' | 'table';
-
-export interface QuantizedWeight {
-  dtype: QuantDtype;
-  layout: WeightLayout;
-  /** The weight's shape as stored ([out, in], [in, out] or [rows, dim]). */
-  shape: [number, number];
-  /** int8: one byte per element in the stored order; nf4, nf4dq: two codes per byte in block order. */
-  codes: Uint8Array;
-  /** int8: one scale per output channel; nf4: one absmax per block of 64; nf4dq: one second-level absmax per 256 blocks. */
-  scales: Float32Array;
-  /** nf4dq only: the 8-bit codes of the block absmaxes (one per block of 64) and the mean subtracted before coding them. */
-  nested?: { codes: Uint8Array; offset: number };
-}
+export type { QuantDtype, QuantizedWeight, WeightLayout } from './weight-types.ts';
 
 /** Bytes a quantized weight of `n` elements takes: its codes and its f32 scales. */
 export function quantizedBytes(dtype: QuantDtype, shape: readonly number[], layout: WeightLayout): number {
