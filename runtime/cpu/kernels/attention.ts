@@ -1,5 +1,13 @@
 // Scaled dot-product attention with causal + prefix masking and grouped KV heads, and its
-// three gradients. Each gradient recomputes the softmax row by row (clarity over speed).
+// three gradients. Each gradient recomputes the softmax row by row.
+//
+// This is the reference the other backends are compared with, so speed may only come from
+// doing the same f64 operations in the same order for each output element: the operands are
+// widened to Float64Array once (exact), so the loops read one element type; scores and dy·v are
+// summed four keys at a time (four independent sums, each over the head dimension in order);
+// outputs and dq take four keys per pass, ((((acc + p₀v₀) + p₁v₁) + p₂v₂) + p₃v₃), the same
+// additions in the same order as one key at a time. test/cpu/attention-bits.test.ts checks every
+// output bit against the plain per-row order.
 //
 // The shapes, the kv head of each query head and the keys each query sees (causal, prefix,
 // lengths) are compiler/ir/attention-geometry.ts', shared with the WGSL kernels.
@@ -41,47 +49,111 @@ function lengthsIn(op: string, inputs: Parameters<Kernel>[0], index: number, g: 
   return lengthsMask(g, true) ? len : undefined;
 }
 
+/** x as f64 values (a copy for f32: widening is exact, and the loops then see one array type). */
+const wide = (x: FloatArray): Float64Array => (x instanceof Float64Array ? x : new Float64Array(x));
+
 /**
- * Visits every (batch, head, query) with the softmax row p[0 … n−1] over the visible keys.
- * `qo` is the offset of the query vector in q (and in dy / the output); `ko(j)` = kBase + j·kStride
- * gives key j's vector offset in k and v; `row` = (b·H + h)·S + i indexes lse, the row's log Σ_j e^(s_j).
+ * out[j] = (Σ_c x[xo + c] · y[yBase + j·yStride + c]) · scale for j < n, each sum from 0 over
+ * c = 0 … hd−1 in order: four keys per pass, each its own sum.
  */
-function forEachRow(
-  g: Geometry, q: FloatArray, k: FloatArray,
-  visit: (p: Float64Array, n: number, qo: number, kBase: number, kStride: number, row: number, lse: number) => void,
+function rowDots(
+  x: Float64Array, xo: number, y: Float64Array, yBase: number, yStride: number, n: number, hd: number,
+  scale: number, out: Float64Array,
 ): void {
-  const { B, S, Sk, H, KV, hd, scale } = g;
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const y0 = yBase + j * yStride, y1 = y0 + yStride, y2 = y1 + yStride, y3 = y2 + yStride;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let c = 0; c < hd; c++) {
+      const a = x[xo + c]!;
+      s0 += a * y[y0 + c]!;
+      s1 += a * y[y1 + c]!;
+      s2 += a * y[y2 + c]!;
+      s3 += a * y[y3 + c]!;
+    }
+    out[j] = s0 * scale; out[j + 1] = s1 * scale; out[j + 2] = s2 * scale; out[j + 3] = s3 * scale;
+  }
+  for (; j < n; j++) {
+    const yo = yBase + j * yStride;
+    let s = 0;
+    for (let c = 0; c < hd; c++) s += x[xo + c]! * y[yo + c]!;
+    out[j] = s * scale;
+  }
+}
+
+/**
+ * The softmax row of the query vector q[qo …] over keys 0 … n−1 (key j at kBase + j·kStride)
+ * into p[0 … n−1] (left unnormalised when `normalize` is false); returns log Σ_j e^(s_j).
+ */
+function softmaxRow(
+  g: Geometry, q: Float64Array, qo: number, k: Float64Array, kBase: number, kStride: number, n: number,
+  p: Float64Array, normalize: boolean,
+): number {
+  rowDots(q, qo, k, kBase, kStride, n, g.hd, g.scale, p);
+  let max = -Infinity;
+  for (let j = 0; j < n; j++) if (p[j]! > max) max = p[j]!;
+  let sum = 0;
+  for (let j = 0; j < n; j++) {
+    const e = Math.exp(p[j]! - max);
+    p[j] = e;
+    sum += e;
+  }
+  if (normalize) {
+    const inv = 1 / sum;
+    for (let j = 0; j < n; j++) p[j] *= inv;
+  }
+  return max + Math.log(sum);
+}
+
+/**
+ * acc[ao + c] += Σ_j w[j] · y[yBase + j·yStride + c] for c < hd, adding j = 0 … n−1 in order
+ * onto the sums so far: four keys per pass, added one after the other.
+ */
+function accumulateRows(
+  w: Float64Array, n: number, y: Float64Array, yBase: number, yStride: number, hd: number,
+  acc: Float64Array, ao: number,
+): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const y0 = yBase + j * yStride, y1 = y0 + yStride, y2 = y1 + yStride, y3 = y2 + yStride;
+    const w0 = w[j]!, w1 = w[j + 1]!, w2 = w[j + 2]!, w3 = w[j + 3]!;
+    for (let c = 0; c < hd; c++) acc[ao + c] = acc[ao + c]! + w0 * y[y0 + c]! + w1 * y[y1 + c]! + w2 * y[y2 + c]! + w3 * y[y3 + c]!;
+  }
+  for (; j < n; j++) {
+    const yo = yBase + j * yStride;
+    const wj = w[j]!;
+    for (let c = 0; c < hd; c++) acc[ao + c] += wj * y[yo + c]!;
+  }
+}
+
+/**
+ * Where each query row's vectors are, row r = (b·H + h)·S + i (its lse index; rows in this
+ * order are the order dk and dv accumulate in): qo[r], the query's offset in q (and dy, o);
+ * kBase[r], key 0's offset in k and v (key j at kBase + j·kStride); n[r], its visible keys.
+ */
+interface RowTable {
+  qo: Int32Array;
+  kBase: Int32Array;
+  n: Int32Array;
+  kStride: number;
+}
+
+function rowTable(g: Geometry): RowTable {
+  const { B, S, Sk, H, KV, hd } = g;
   const qStride = H * hd;
   const kStride = KV * hd;
-  const p = new Float64Array(Sk);
-  for (let b = 0; b < B; b++) {
+  const t: RowTable = { qo: new Int32Array(B * H * S), kBase: new Int32Array(B * H * S), n: new Int32Array(B * H * S), kStride };
+  for (let b = 0, r = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
-      const kvh = kvHeadOf(g, h);
-      const kBase = b * Sk * kStride + kvh * hd;
-      for (let i = 0; i < S; i++) {
-        const qo = (b * S + i) * qStride + h * hd;
-        const n = visibleKeysOf(g, b, i);
-        let max = -Infinity;
-        for (let j = 0; j < n; j++) {
-          const ko = kBase + j * kStride;
-          let s = 0;
-          for (let c = 0; c < hd; c++) s += q[qo + c]! * k[ko + c]!;
-          s *= scale;
-          p[j] = s;
-          if (s > max) max = s;
-        }
-        let sum = 0;
-        for (let j = 0; j < n; j++) {
-          const e = Math.exp(p[j]! - max);
-          p[j] = e;
-          sum += e;
-        }
-        const inv = 1 / sum;
-        for (let j = 0; j < n; j++) p[j] *= inv;
-        visit(p, n, qo, kBase, kStride, (b * H + h) * S + i, max + Math.log(sum));
+      const kBase = b * Sk * kStride + kvHeadOf(g, h) * hd;
+      for (let i = 0; i < S; i++, r++) {
+        t.qo[r] = (b * S + i) * qStride + h * hd;
+        t.kBase[r] = kBase;
+        t.n[r] = visibleKeysOf(g, b, i);
       }
     }
   }
+  return t;
 }
 
 const sameDims = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -119,26 +191,26 @@ export const attentionLse: KernelOf<'attention_lse'> = (inputs, attrs, ctx) => {
   const lengths = lengthsIn(op, inputs, 2, g);
   if (lengths) g.lengths = lengths;
   const out = floatOut(lseShape(g), ctx);
-  forEachRow(g, q.data, k.data, (_p, _n, _qo, _kBase, _kStride, row, lse) => (out.data[row] = lse));
+  const o = out.data, qd = wide(q.data), kd = wide(k.data);
+  const p = new Float64Array(g.Sk);
+  const { qo, kBase, n, kStride } = rowTable(g);
+  for (let r = 0; r < qo.length; r++) o[r] = softmaxRow(g, qd, qo[r]!, kd, kBase[r]!, kStride, n[r]!, p, false);
   return out;
 };
 
 /** attention: out_i = Σ_j softmax_j(q_i·k_j/√hd) v_j over visible keys j. */
 export const attention: KernelOf<'attention'> = (inputs, attrs, ctx) => {
   const { q, k, v, g } = operands('attention', inputs, attrs, false);
-  const hd = g.hd;
-  const acc = new Float64Array(hd);
+  const qd = wide(q.data), kd = wide(k.data), vd = wide(v.data);
+  const p = new Float64Array(g.Sk);
+  const acc = new Float64Array(q.data.length);
+  const { qo, kBase, n, kStride } = rowTable(g);
+  for (let r = 0; r < qo.length; r++) {
+    softmaxRow(g, qd, qo[r]!, kd, kBase[r]!, kStride, n[r]!, p, true);
+    accumulateRows(p, n[r]!, vd, kBase[r]!, kStride, g.hd, acc, qo[r]!);
+  }
   const out = floatOut(q.shape, ctx);
-  const o = out.data, vd = v.data;
-  forEachRow(g, q.data, k.data, (p, n, qo, kBase, kStride) => {
-    acc.fill(0);
-    for (let j = 0; j < n; j++) {
-      const pj = p[j]!;
-      const vo = kBase + j * kStride;
-      for (let c = 0; c < hd; c++) acc[c] += pj * vd[vo + c]!;
-    }
-    for (let c = 0; c < hd; c++) o[qo + c] = acc[c]!;
-  });
+  out.data.set(acc);
   return out;
 };
 
@@ -147,18 +219,29 @@ export const attention: KernelOf<'attention'> = (inputs, attrs, ctx) => {
  * written into ds[0 … n−1] (already multiplied by the 1/√hd score scale).
  */
 function scoreGrads(
-  p: Float64Array, n: number, dy: FloatArray, qo: number, v: FloatArray, kBase: number, kStride: number,
+  p: Float64Array, n: number, dy: Float64Array, qo: number, v: Float64Array, kBase: number, kStride: number,
   hd: number, scale: number, ds: Float64Array,
 ): void {
+  rowDots(dy, qo, v, kBase, kStride, n, hd, 1, ds);
   let dot = 0;
-  for (let j = 0; j < n; j++) {
-    const vo = kBase + j * kStride;
-    let s = 0;
-    for (let c = 0; c < hd; c++) s += dy[qo + c]! * v[vo + c]!;
-    ds[j] = s;
-    dot += p[j]! * s;
-  }
+  for (let j = 0; j < n; j++) dot += p[j]! * ds[j]!;
   for (let j = 0; j < n; j++) ds[j] = p[j]! * (ds[j]! - dot) * scale;
+}
+
+/** One query row's terms of dk_j (dS_j · q_i) and dv_j (p_j · dy_i), for its visible keys j. */
+function addKeyGrads(
+  ds: Float64Array, p: Float64Array, n: number, q: Float64Array, dy: Float64Array, qo: number,
+  kBase: number, kStride: number, hd: number, dk: Float64Array, dv: Float64Array,
+): void {
+  for (let j = 0; j < n; j++) {
+    const d = ds[j]!;
+    const pj = p[j]!;
+    const ko = kBase + j * kStride;
+    for (let c = 0; c < hd; c++) {
+      dk[ko + c] += d * q[qo + c]!;
+      dv[ko + c] += pj * dy[qo + c]!;
+    }
+  }
 }
 
 /**
@@ -187,23 +270,22 @@ function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: Attent
   const hit = lastGrads;
   if (hit && hit.attrs === attrKey && hit.precision === ctx.precision && hit.key.every((x, i) => x === key[i])) return hit.grads;
   const ds = new Float64Array(g.Sk);
-  const qd = q.data, kd = k.data, dyd = dy!.data;
+  const p = new Float64Array(g.Sk);
+  const qd = wide(q.data), kd = wide(k.data), vd = wide(v.data), dyd = wide(dy!.data);
+  const hd = g.hd;
   const dq = new Float64Array(qd.length);
   const dk = new Float64Array(kd.length);
-  const dv = new Float64Array(v.data.length);
-  forEachRow(g, qd, kd, (p, n, qo, kBase, kStride) => {
-    scoreGrads(p, n, dyd, qo, v.data, kBase, kStride, g.hd, g.scale, ds);
-    for (let j = 0; j < n; j++) {
-      const d = ds[j]!;
-      const pj = p[j]!;
-      const ko = kBase + j * kStride;
-      for (let c = 0; c < g.hd; c++) {
-        dq[qo + c] += d * kd[ko + c]!;
-        dk[ko + c] += d * qd[qo + c]!;
-        dv[ko + c] += pj * dyd[qo + c]!;
-      }
-    }
-  });
+  const dv = new Float64Array(vd.length);
+  const rows = rowTable(g);
+  const kStride = rows.kStride;
+  for (let r = 0; r < rows.qo.length; r++) {
+    const qo = rows.qo[r]!, kBase = rows.kBase[r]!, n = rows.n[r]!;
+    softmaxRow(g, qd, qo, kd, kBase, kStride, n, p, true);
+    scoreGrads(p, n, dyd, qo, vd, kBase, kStride, hd, g.scale, ds);
+    // dq_i is this row's own sum over j; dk_j and dv_j get one more term per row, in row order.
+    accumulateRows(ds, n, kd, kBase, kStride, hd, dq, qo);
+    addKeyGrads(ds, p, n, qd, dyd, qo, kBase, kStride, hd, dk, dv);
+  }
   const round = (like: FloatTensor, acc: Float64Array) => {
     const out = floatOut(like.shape, ctx);
     out.data.set(acc);
