@@ -92,27 +92,36 @@ function gemmFewRows(
   }
 }
 
+/** Values of k packed per line before moving to the next panel (see packPanels). */
+const PACK_K = 16;
+
 /**
  * Packs lines r0 … r0+rb−1 of a matrix (line r, value k at x[r·sR + k·sK]: A's rows or B's
  * columns) over k0 … k0+kc−1 into 4-line panels: out[p·4kc + k·4 + i] = line r0 + 4p + i at
- * k0 + k, zero for lines past rb (their sums are computed and never stored).
+ * k0 + k, zero for lines past rb (their sums are computed and never stored). PACK_K values of
+ * k at a time across all panels: for a row-major B (lines = columns, sK = a row) that reads a
+ * few rows' stretch contiguously, instead of walking all kc rows once per panel (rows a multiple
+ * of 4 KiB apart land in the same few L1 sets and evict each other between panels).
  */
 function packPanels(x: FloatArray, sR: number, sK: number, r0: number, rb: number, k0: number, kc: number, out: Float64Array): void {
-  for (let p = 0; 4 * p < rb; p++) {
-    const base = p * 4 * kc;
-    const lines = Math.min(4, rb - 4 * p);
-    const src = (r0 + 4 * p) * sR + k0 * sK;
-    if (lines === 4) {
-      for (let k = 0, o = base, s = src; k < kc; k++, o += 4, s += sK) {
-        out[o] = x[s]!;
-        out[o + 1] = x[s + sR]!;
-        out[o + 2] = x[s + 2 * sR]!;
-        out[o + 3] = x[s + 3 * sR]!;
+  for (let kb = 0; kb < kc; kb += PACK_K) {
+    const ke = Math.min(kc, kb + PACK_K);
+    for (let p = 0; 4 * p < rb; p++) {
+      const lines = Math.min(4, rb - 4 * p);
+      const src = (r0 + 4 * p) * sR + (k0 + kb) * sK;
+      const dst = p * 4 * kc + kb * 4;
+      if (lines === 4) {
+        for (let k = kb, o = dst, s = src; k < ke; k++, o += 4, s += sK) {
+          out[o] = x[s]!;
+          out[o + 1] = x[s + sR]!;
+          out[o + 2] = x[s + 2 * sR]!;
+          out[o + 3] = x[s + 3 * sR]!;
+        }
+        continue;
       }
-      continue;
-    }
-    for (let k = 0, o = base, s = src; k < kc; k++, o += 4, s += sK) {
-      for (let i = 0; i < 4; i++) out[o + i] = i < lines ? x[s + i * sR]! : 0;
+      for (let k = kb, o = dst, s = src; k < ke; k++, o += 4, s += sK) {
+        for (let i = 0; i < 4; i++) out[o + i] = i < lines ? x[s + i * sR]! : 0;
+      }
     }
   }
 }
