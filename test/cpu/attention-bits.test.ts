@@ -73,6 +73,9 @@ const CASES: Case[] = [
   { name: 'bidirectional', B: 2, S: 6, H: 3, KV: 1, hd: 7, prefix: 0, causal: false },
   { name: 'bidirectional with lengths and a prefix', B: 3, S: 6, H: 2, KV: 2, hd: 6, prefix: 2, causal: false, lengths: [6, 1, 4] },
   { name: 'lengths without a prefix, grouped', B: 2, S: 5, H: 4, KV: 2, hd: 9, prefix: 0, causal: false, lengths: [3, 5] },
+  // More queries than the gradients' block of 64 rows: dk / dv carried from one block to the next.
+  { name: 'causal, 70 queries, grouped, prefix', B: 1, S: 70, H: 4, KV: 2, hd: 5, prefix: 3, causal: true },
+  { name: '131 queries with lengths', B: 2, S: 131, H: 2, KV: 1, hd: 3, prefix: 1, causal: false, lengths: [131, 67] },
 ];
 
 function random(n: number, seed: number, f64: boolean, scale = 2): FloatArray {

@@ -3,11 +3,13 @@
 //
 // This is the reference the other backends are compared with, so speed may only come from
 // doing the same f64 operations in the same order for each output element: the operands are
-// widened to Float64Array once (exact), so the loops read one element type; scores and dy·v are
-// summed four keys at a time (four independent sums, each over the head dimension in order);
-// outputs and dq take four keys per pass, ((((acc + p₀v₀) + p₁v₁) + p₂v₂) + p₃v₃), the same
-// additions in the same order as one key at a time. test/cpu/attention-bits.test.ts checks every
-// output bit against the plain per-row order.
+// copied once into head-major Float64Arrays (exact; one element type for the loops, and a head's
+// vectors side by side); scores and dy·v are summed four keys at a time (four independent sums,
+// each over the head dimension in order); outputs and dq take four keys per pass,
+// ((((acc + p₀v₀) + p₁v₁) + p₂v₂) + p₃v₃), the same additions in the same order as one key at a
+// time; dk and dv take four query rows per pass the same way, rows in order. The results are
+// rounded once into the operands' layout. test/cpu/attention-bits.test.ts checks every output bit
+// against the plain per-row order.
 //
 // The shapes, the kv head of each query head and the keys each query sees (causal, prefix,
 // lengths) are compiler/ir/attention-geometry.ts', shared with the WGSL kernels.
@@ -49,8 +51,38 @@ function lengthsIn(op: string, inputs: Parameters<Kernel>[0], index: number, g: 
   return lengthsMask(g, true) ? len : undefined;
 }
 
-/** x as f64 values (a copy for f32: widening is exact, and the loops then see one array type). */
-const wide = (x: FloatArray): Float64Array => (x instanceof Float64Array ? x : new Float64Array(x));
+/**
+ * x [B, T, heads·hd] as f64 values in head-major order [B, heads, T, hd] (widening is exact): the
+ * loops then read one element type, and a head's vectors lie together instead of a whole row of
+ * heads apart (keys hd·heads·8 bytes apart fall into a few L1 sets and evict each other).
+ */
+function headMajor(x: FloatArray, B: number, T: number, heads: number, hd: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let b = 0, o = 0; b < B; b++) {
+    for (let h = 0; h < heads; h++) {
+      for (let t = 0; t < T; t++, o += hd) {
+        const src = ((b * T + t) * heads + h) * hd;
+        for (let c = 0; c < hd; c++) out[o + c] = x[src + c]!;
+      }
+    }
+  }
+  return out;
+}
+
+/** A head-major [B, heads, T, hd] result into a tensor shaped like x [B, T, heads·hd], rounded once. */
+function rowMajor(x: Float64Array, like: FloatTensor, B: number, T: number, heads: number, hd: number, ctx: KernelContext): FloatTensor {
+  const out = floatOut(like.shape, ctx);
+  const d = out.data;
+  for (let b = 0, o = 0; b < B; b++) {
+    for (let h = 0; h < heads; h++) {
+      for (let t = 0; t < T; t++, o += hd) {
+        const dst = ((b * T + t) * heads + h) * hd;
+        for (let c = 0; c < hd; c++) d[dst + c] = x[o + c]!;
+      }
+    }
+  }
+  return out;
+}
 
 /**
  * out[j] = (Σ_c x[xo + c] · y[yBase + j·yStride + c]) · scale for j < n, each sum from 0 over
@@ -127,33 +159,41 @@ function accumulateRows(
 }
 
 /**
- * Where each query row's vectors are, row r = (b·H + h)·S + i (its lse index; rows in this
- * order are the order dk and dv accumulate in): qo[r], the query's offset in q (and dy, o);
- * kBase[r], key 0's offset in k and v (key j at kBase + j·kStride); n[r], its visible keys.
+ * Where each query row's vectors are in the head-major copies, row r = (b·H + h)·S + i (its lse
+ * index; rows in this order are the order dk and dv accumulate in): qo[r], the query's offset in
+ * q (and dy, o); kBase[r], key 0's offset in k and v (key j at kBase + j·hd); n[r], its visible keys.
  */
 interface RowTable {
   qo: Int32Array;
   kBase: Int32Array;
   n: Int32Array;
-  kStride: number;
 }
 
 function rowTable(g: Geometry): RowTable {
   const { B, S, Sk, H, KV, hd } = g;
-  const qStride = H * hd;
-  const kStride = KV * hd;
-  const t: RowTable = { qo: new Int32Array(B * H * S), kBase: new Int32Array(B * H * S), n: new Int32Array(B * H * S), kStride };
+  const t: RowTable = { qo: new Int32Array(B * H * S), kBase: new Int32Array(B * H * S), n: new Int32Array(B * H * S) };
   for (let b = 0, r = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
-      const kBase = b * Sk * kStride + kvHeadOf(g, h) * hd;
+      const kBase = (b * KV + kvHeadOf(g, h)) * Sk * hd;
       for (let i = 0; i < S; i++, r++) {
-        t.qo[r] = (b * S + i) * qStride + h * hd;
+        t.qo[r] = r * hd;
         t.kBase[r] = kBase;
         t.n[r] = visibleKeysOf(g, b, i);
       }
     }
   }
   return t;
+}
+
+/** q, k, v (and dy) of an attention op in head-major f64. */
+function headMajorOperands(g: Geometry, q: FloatArray, k: FloatArray, v?: FloatArray, dy?: FloatArray) {
+  const { B, S, Sk, H, KV, hd } = g;
+  return {
+    qd: headMajor(q, B, S, H, hd),
+    kd: headMajor(k, B, Sk, KV, hd),
+    vd: v ? headMajor(v, B, Sk, KV, hd) : new Float64Array(0),
+    dyd: dy ? headMajor(dy, B, S, H, hd) : new Float64Array(0),
+  };
 }
 
 const sameDims = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -191,27 +231,27 @@ export const attentionLse: KernelOf<'attention_lse'> = (inputs, attrs, ctx) => {
   const lengths = lengthsIn(op, inputs, 2, g);
   if (lengths) g.lengths = lengths;
   const out = floatOut(lseShape(g), ctx);
-  const o = out.data, qd = wide(q.data), kd = wide(k.data);
+  const o = out.data;
+  const { qd, kd } = headMajorOperands(g, q.data, k.data);
   const p = new Float64Array(g.Sk);
-  const { qo, kBase, n, kStride } = rowTable(g);
-  for (let r = 0; r < qo.length; r++) o[r] = softmaxRow(g, qd, qo[r]!, kd, kBase[r]!, kStride, n[r]!, p, false);
+  const { qo, kBase, n } = rowTable(g);
+  for (let r = 0; r < qo.length; r++) o[r] = softmaxRow(g, qd, qo[r]!, kd, kBase[r]!, g.hd, n[r]!, p, false);
   return out;
 };
 
 /** attention: out_i = Σ_j softmax_j(q_i·k_j/√hd) v_j over visible keys j. */
 export const attention: KernelOf<'attention'> = (inputs, attrs, ctx) => {
   const { q, k, v, g } = operands('attention', inputs, attrs, false);
-  const qd = wide(q.data), kd = wide(k.data), vd = wide(v.data);
+  const { qd, kd, vd } = headMajorOperands(g, q.data, k.data, v.data);
   const p = new Float64Array(g.Sk);
   const acc = new Float64Array(q.data.length);
-  const { qo, kBase, n, kStride } = rowTable(g);
+  const { qo, kBase, n } = rowTable(g);
+  const hd = g.hd;
   for (let r = 0; r < qo.length; r++) {
-    softmaxRow(g, qd, qo[r]!, kd, kBase[r]!, kStride, n[r]!, p, true);
-    accumulateRows(p, n[r]!, vd, kBase[r]!, kStride, g.hd, acc, qo[r]!);
+    softmaxRow(g, qd, qo[r]!, kd, kBase[r]!, hd, n[r]!, p, true);
+    accumulateRows(p, n[r]!, vd, kBase[r]!, hd, hd, acc, qo[r]!);
   }
-  const out = floatOut(q.shape, ctx);
-  out.data.set(acc);
-  return out;
+  return rowMajor(acc, q, g.B, g.S, g.H, hd, ctx);
 };
 
 /**
@@ -228,19 +268,43 @@ function scoreGrads(
   for (let j = 0; j < n; j++) ds[j] = p[j]! * (ds[j]! - dot) * scale;
 }
 
-/** One query row's terms of dk_j (dS_j · q_i) and dv_j (p_j · dy_i), for its visible keys j. */
+/** Query rows whose softmax and score-gradient rows are kept for the dk / dv pass (ROWS·Sk f64 each). */
+const ROWS = 64;
+
+/**
+ * dk_j += Σ_t dS_tj · q_t and dv_j += Σ_t p_tj · dy_t over the rows t = 0 … len−1 of a block
+ * (consecutive queries of one head, query t's vector at qo0 + t·hd, its rows at ds / p + t·Sk)
+ * that see key j, added in row order: the same terms in the same order as row after row, but
+ * each key's sums stay in registers and L1 over four rows at a time. Visible keys never shrink
+ * from one query to the next (causal: prefix + i + 1; otherwise fixed), so the rows that see key j
+ * are the block's last ones, from the first t with n[t] > j.
+ */
 function addKeyGrads(
-  ds: Float64Array, p: Float64Array, n: number, q: Float64Array, dy: Float64Array, qo: number,
-  kBase: number, kStride: number, hd: number, dk: Float64Array, dv: Float64Array,
+  ds: Float64Array, p: Float64Array, Sk: number, n: Int32Array, r0: number, len: number,
+  q: Float64Array, dy: Float64Array, qo0: number, kBase: number, hd: number, dk: Float64Array, dv: Float64Array,
 ): void {
-  for (let j = 0; j < n; j++) {
-    const d = ds[j]!;
-    const pj = p[j]!;
-    const ko = kBase + j * kStride;
-    for (let c = 0; c < hd; c++) {
-      dk[ko + c] += d * q[qo + c]!;
-      dv[ko + c] += pj * dy[qo + c]!;
-    }
+  const keys = n[r0 + len - 1]!;
+  let t0 = 0;
+  for (let j = 0; j < keys; j++) {
+    while (n[r0 + t0]! <= j) t0++;
+    const ko = kBase + j * hd;
+    addColumn(ds, Sk, j, t0, len, q, qo0, hd, dk, ko);
+    addColumn(p, Sk, j, t0, len, dy, qo0, hd, dv, ko);
+  }
+}
+
+/** acc[ko + c] += Σ_{t = t0 … len−1} w[t·Sk + j] · x[qo0 + t·hd + c], t in order, four rows per pass. */
+function addColumn(w: Float64Array, Sk: number, j: number, t0: number, len: number, x: Float64Array, qo0: number, hd: number, acc: Float64Array, ko: number): void {
+  let t = t0;
+  for (; t + 4 <= len; t += 4) {
+    const w0 = w[t * Sk + j]!, w1 = w[(t + 1) * Sk + j]!, w2 = w[(t + 2) * Sk + j]!, w3 = w[(t + 3) * Sk + j]!;
+    const x0 = qo0 + t * hd, x1 = x0 + hd, x2 = x1 + hd, x3 = x2 + hd;
+    for (let c = 0; c < hd; c++) acc[ko + c] = acc[ko + c]! + w0 * x[x0 + c]! + w1 * x[x1 + c]! + w2 * x[x2 + c]! + w3 * x[x3 + c]!;
+  }
+  for (; t < len; t++) {
+    const wt = w[t * Sk + j]!;
+    const xo = qo0 + t * hd;
+    for (let c = 0; c < hd; c++) acc[ko + c] += wt * x[xo + c]!;
   }
 }
 
@@ -269,29 +333,34 @@ function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: Attent
   const attrKey = JSON.stringify(attrs);
   const hit = lastGrads;
   if (hit && hit.attrs === attrKey && hit.precision === ctx.precision && hit.key.every((x, i) => x === key[i])) return hit.grads;
-  const ds = new Float64Array(g.Sk);
-  const p = new Float64Array(g.Sk);
-  const qd = wide(q.data), kd = wide(k.data), vd = wide(v.data), dyd = wide(dy!.data);
-  const hd = g.hd;
+  const { B, S, Sk, H, KV, hd } = g;
+  const { qd, kd, vd, dyd } = headMajorOperands(g, q.data, k.data, v.data, dy!.data);
   const dq = new Float64Array(qd.length);
   const dk = new Float64Array(kd.length);
   const dv = new Float64Array(vd.length);
   const rows = rowTable(g);
-  const kStride = rows.kStride;
-  for (let r = 0; r < rows.qo.length; r++) {
-    const qo = rows.qo[r]!, kBase = rows.kBase[r]!, n = rows.n[r]!;
-    softmaxRow(g, qd, qo, kd, kBase, kStride, n, p, true);
-    scoreGrads(p, n, dyd, qo, vd, kBase, kStride, hd, g.scale, ds);
-    // dq_i is this row's own sum over j; dk_j and dv_j get one more term per row, in row order.
-    accumulateRows(ds, n, kd, kBase, kStride, hd, dq, qo);
-    addKeyGrads(ds, p, n, qd, dyd, qo, kBase, kStride, hd, dk, dv);
+  // The softmax and score-gradient rows of up to ROWS queries of one head, then their dk, dv terms.
+  const block = Math.min(ROWS, S);
+  const P = new Float64Array(block * Sk), DS = new Float64Array(block * Sk);
+  const pRow = Array.from({ length: block }, (_, t) => P.subarray(t * Sk, (t + 1) * Sk));
+  const dsRow = Array.from({ length: block }, (_, t) => DS.subarray(t * Sk, (t + 1) * Sk));
+  for (let head = 0; head < B * H; head++) {
+    for (let i0 = 0; i0 < S; i0 += block) {
+      const len = Math.min(block, S - i0);
+      const r0 = head * S + i0;
+      const kBase = rows.kBase[r0]!;
+      for (let t = 0; t < len; t++) {
+        const qo = rows.qo[r0 + t]!, n = rows.n[r0 + t]!;
+        softmaxRow(g, qd, qo, kd, kBase, hd, n, pRow[t]!, true);
+        scoreGrads(pRow[t]!, n, dyd, qo, vd, kBase, hd, hd, g.scale, dsRow[t]!);
+        // dq_i is this row's own sum over j.
+        accumulateRows(dsRow[t]!, n, kd, kBase, hd, hd, dq, qo);
+      }
+      // dk_j and dv_j: one more term per row, rows in order (heads sharing a kv head, too).
+      addKeyGrads(DS, P, Sk, rows.n, r0, len, qd, dyd, rows.qo[r0]!, kBase, hd, dk, dv);
+    }
   }
-  const round = (like: FloatTensor, acc: Float64Array) => {
-    const out = floatOut(like.shape, ctx);
-    out.data.set(acc);
-    return out;
-  };
-  const grads = { q: round(q, dq), k: round(k, dk), v: round(v, dv) };
+  const grads = { q: rowMajor(dq, q, B, S, H, hd, ctx), k: rowMajor(dk, k, B, Sk, KV, hd, ctx), v: rowMajor(dv, v, B, Sk, KV, hd, ctx) };
   lastGrads = { key, attrs: attrKey, precision: ctx.precision, grads };
   return grads;
 }
