@@ -141,7 +141,9 @@ export function bottleneckPart(g: Graph, names: HfNames, params: Param[], name: 
   const d = params.find((p) => p.path.endsWith('.adapter.down.weight'))!.shape[1]!;
   const first = placed[0]!.settings;
   for (const key of ['preset', 'activation', 'scale', 'dropout', 'init', 'original_ln_before', 'original_ln_after', 'residual_before_ln', 'placement'] as const) {
-    if (placed.some((p) => p.settings[key] !== first[key])) return `bottleneck adapters with different ${key} settings: one \`adapters\` config has one ${key}`;
+    const other = placed.find((p) => p.settings[key] !== first[key]);
+    // Name one module of each value, so the user sees which lines of the .peft disagree.
+    if (other) return `bottleneck adapters with different ${key} settings (${placed[0]!.module}: ${String(first[key] ?? 'none')}, ${other.module}: ${String(other.settings[key] ?? 'none')}): one \`adapters\` config has one ${key}`;
   }
   const mh = placed.some((p) => p.loc === 'mh');
   const out = placed.some((p) => p.loc === 'out');

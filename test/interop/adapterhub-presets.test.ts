@@ -98,6 +98,16 @@ describe('AdapterHub preset folders', () => {
     expect(readdirSync(tmp)).not.toContain('ln-out');
   });
 
+  it('two different presets in one fine-tune are refused in one line naming a module of each', async () => {
+    const ck = join(tmp, 'two-ck');
+    await makeCheckpoint(ck, `import "bert.peft"\npeft {\n  adapter(preset = seq_bn) on "encoder.layer.*.output"\n  adapter(preset = double_seq_bn) on "encoder.layer.*.attention.output"\n}`, TINY_BERT);
+    const out = join(tmp, 'two-out');
+    await expect(exportCheckpoint(ck, out)).rejects.toThrow(
+      /two-ck: nothing in this fine-tune can be exported: bottleneck adapters with different preset settings \(encoder\.layer\.0\.attention\.output: double_seq_bn, encoder\.layer\.0\.output: seq_bn\): one `adapters` config has one preset$/,
+    );
+    expect(readdirSync(tmp)).not.toContain('two-out');
+  });
+
   it('a config without "version" is read as the library reads it: "gelu" is then gelu_new', () => {
     const c = JSON.parse(readFileSync(resolve(BN_DIR, 'gpt2-seq_bn', 'adapter_config.json'), 'utf8'));
     c.config.non_linearity = 'gelu';
