@@ -6,6 +6,7 @@ import { compile } from '../compiler/build.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import { emitPeft } from '../runtime/interop/emit-peft.ts';
 import { InteropError } from '../runtime/interop/errors.ts';
+import type { PartSpec } from '../runtime/interop/hf-peft.ts';
 import { exportCheckpoint, importToCheckpoint, mergeToFile, readAdapterFolders } from '../runtime/interop/interop-node.ts';
 import { FAMILIES, hfNameMap, type Family } from '../runtime/interop/names.ts';
 import { report, type CompileFlags } from './common.ts';
@@ -32,6 +33,13 @@ function compileUsed(file: string, flags: CompileFlags, derivedPrefix: boolean):
   return { graph: res.graph!, texts: res.texts };
 }
 
+/** A written folder's files, each weights file with its own tensor count (an AdapterHub head is a file of its own). */
+export function folderFiles(part: PartSpec): string {
+  const counts = new Map<string, number>([[part.weightsFile, 0]]);
+  for (const e of part.entries) counts.set(e.file ?? part.weightsFile, (counts.get(e.file ?? part.weightsFile) ?? 0) + 1);
+  return ['adapter_config.json', ...Object.keys(part.files ?? {}), ...[...counts].map(([f, n]) => `${f}: ${n} tensors`)].join(', ');
+}
+
 export async function exportCommand(ckpt: string, flags: { format: string; out: string; baseModel?: string; adapterName?: string; family?: string; rank?: string; allowNonfinite?: boolean; adaloraAsLora?: boolean }): Promise<number> {
   if (flags.format !== 'hf-peft') throw new InteropError(`unknown --format \`${flags.format}\`; peftc exports hf-peft (Hugging Face PEFT, with bottleneck adapters in AdapterHub's format)`);
   const rank = flags.rank === undefined ? undefined : Number(flags.rank);
@@ -39,7 +47,7 @@ export async function exportCommand(ckpt: string, flags: { format: string; out: 
   res.plan.parts.forEach((part, i) => {
     const kind = part.format === 'hf-peft' ? `Hugging Face PEFT ${String(part.config.peft_type)}` : 'AdapterHub bottleneck adapter';
     const at = res.folders[i] === '.' ? flags.out : `${flags.out}/${res.folders[i]}`;
-    process.stdout.write(`${at}: ${kind} (adapter_config.json, ${part.weightsFile}: ${part.entries.length} tensors)\n`);
+    process.stdout.write(`${at}: ${kind} (${folderFiles(part)})\n`);
     for (const n of part.notes) process.stdout.write(`  note: ${n}\n`);
   });
   for (const s of res.plan.skipped) process.stderr.write(`peftc: warning: not exported: ${s}\n`);

@@ -7,6 +7,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { folderFiles } from '../../cli/interop.ts';
 import { buildTrainingGraph } from '../../compiler/training.ts';
 import { createStore } from '../../runtime/arena.ts';
 import { CpuExecutor } from '../../runtime/cpu/executor.ts';
@@ -70,7 +71,9 @@ describe('AdapterHub preset folders', () => {
     const ck = join(tmp, 'head-ck');
     const { adapter } = await makeCheckpoint(ck, text, TINY_BERT);
     const out = join(tmp, 'head-out');
-    await exportCheckpoint(ck, out, { baseModel: 'tiny-bert' });
+    const res = await exportCheckpoint(ck, out, { baseModel: 'tiny-bert' });
+    // What `peftc export` prints: each weights file with its own count.
+    expect(folderFiles(res.plan.parts[0]!)).toBe('adapter_config.json, head_config.json, adapter.safetensors: 8 tensors, model_head.safetensors: 2 tensors');
     expect(readdirSync(out).sort()).toEqual(['adapter.safetensors', 'adapter_config.json', 'head_config.json', 'model_head.safetensors']);
     const head = JSON.parse(readFileSync(join(out, 'head_config.json'), 'utf8'));
     expect(head).toEqual({
