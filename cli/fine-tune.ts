@@ -17,6 +17,7 @@ import { readCheckpointDir } from '../runtime/checkpoint-node.ts';
 import { TOKENIZER_NAMES } from '../runtime/data/tokenizer.ts';
 import { isCheckpointDir } from '../runtime/multi/load-node.ts';
 import { UserError } from './errors.ts';
+import { frozenDtype } from './flags.ts';
 
 export interface FineTune {
   /** The adapter .safetensors file to load. */
@@ -124,6 +125,7 @@ export function chooseFrozenDtype(ft: FineTune | undefined, dtype: string | unde
     throw new CheckpointError(`${ft!.dir}: setting \`${FROZEN_DTYPE_SETTING}\` must be one of ${FROZEN_DTYPES.join(', ')}, not ${JSON.stringify(recorded)}`);
   }
   if (dtype === undefined) return recorded === undefined ? { notes: [] } : { dtype: recorded as string, notes: [] };
+  frozenDtype(dtype); // a misspelt flag is refused before any note about it
   const notes = recorded !== undefined && recorded !== dtype ? [`--frozen-dtype ${dtype} is not what ${ft!.dir} was trained with (${recorded}); using --frozen-dtype ${dtype}`] : [];
   return { dtype, notes };
 }

@@ -6,6 +6,7 @@
 import { RECOMPUTE_MODES, isRecomputeMode } from '../compiler/autodiff/recompute.ts';
 import { CheckpointError, type CheckpointState } from '../runtime/checkpoint.ts';
 import { chooseFrozenDtype } from './fine-tune.ts';
+import { recomputeFlag } from './recompute-flag.ts';
 
 /** The checkpoint setting that records the recompute mode the run's step was planned with. */
 export const RECOMPUTE_SETTING = 'recompute';
@@ -24,6 +25,7 @@ export function resumeChoices(dir: string, state: CheckpointState, flags: { reco
     throw new CheckpointError(`${dir}: setting \`${RECOMPUTE_SETTING}\` must be one of ${RECOMPUTE_MODES.join(', ')}, not ${JSON.stringify(recorded)}`);
   }
   const notes = [...dtype.notes];
+  if (flags.recompute !== undefined) recomputeFlag(flags.recompute); // a misspelt flag is refused before any note about it
   if (flags.recompute !== undefined && recorded !== undefined && flags.recompute !== recorded) {
     notes.push(`--recompute ${flags.recompute} is not what ${dir} was trained with (${recorded}); using --recompute ${flags.recompute} (the numbers do not change, the memory does)`);
   }

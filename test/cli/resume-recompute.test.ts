@@ -34,6 +34,12 @@ describe('what --resume takes from the checkpoint', () => {
     expect(() => resumeChoices('runs/bad', state({ recompute: 3 }), {})).toThrow('setting `recompute` must be one of none, blocks, not 3');
   });
 
+  it('a misspelt flag is refused in one line, with no note that it would be used', () => {
+    const recorded = state({ recompute: 'blocks', frozen_dtype: 'nf4dq' });
+    expect(() => resumeChoices('runs/a', recorded, { recompute: 'block' })).toThrow(/^--recompute must be none or blocks, not `block`$/);
+    expect(() => resumeChoices('runs/a', recorded, { frozenDtype: 'nf4-dq' })).toThrow(/^--frozen-dtype must be one of f32, f16, int8, nf4, nf4dq, not `nf4-dq`$/);
+  });
+
   it('peftc train records it; --resume keeps it, or says in one line that the flag changes it', () => {
     const dir = mkdtempSync(join(tmpdir(), 'peftc-resume-recompute-'));
     const text = join(dir, 'text.txt');
