@@ -4,7 +4,9 @@
 // WGSL sources, the pipelines created (the Gpu's cache hands out the others), the time spent
 // creating them, the first step (pipelines, buffers, one training step) and a steady step.
 //
-//   npx tsx bench/first-step.ts [--gpu llvmpipe] [--batch 1] [--seq 128,64] [--set …] [--file examples/gpt2-lora.peft] [--mesa-cache]
+//   npx tsx bench/first-step.ts [--gpu llvmpipe] [--batch 1] [--seq 128,64] [--set …] [--file examples/gpt2-lora.peft] [--mesa-cache] [--steps 1]
+//   npx tsx bench/first-step.ts --prefill 8,40 …   (instead: generation's prefill of one prompt of
+//                                                   each length, each in its own length bucket)
 //
 // Mesa keeps compiled shaders on disk (~/.cache/mesa_shader_cache): a source compiled by any
 // earlier run is not compiled again. The benchmark turns that cache off (what a first run on a
@@ -23,6 +25,9 @@ import type { GpuChoice } from '../runtime/webgpu/device.ts';
 import { GpuExecutor } from '../runtime/webgpu/executor.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { planGraph } from '../runtime/webgpu/plans.ts';
+import { GpuDecoder } from '../runtime/webgpu/decoder.ts';
+import { WebGpuBackend } from '../runtime/webgpu/backend.ts';
+import { servingGraph } from '../runtime/multi/set.ts';
 import { gpuFlag } from './model.ts';
 
 function arg(name: string, fallback: string): string {
@@ -36,6 +41,8 @@ const B = Number(arg('batch', '1'));
 const lengths = arg('seq', '128,64').split(',').map(Number);
 const choice = gpuFlag('llvmpipe') as GpuChoice;
 const load = () => loadavg()[0]!.toFixed(1);
+/** Steady steps after the first (their median is reported). */
+const steadySteps = Number(arg('steps', '1'));
 
 const res = compile(file, nodeHost, { set: set ? [set] : [] });
 if (!res.graph) throw new Error(`${file} did not compile`);
@@ -62,6 +69,7 @@ device.createComputePipeline = (d: GPUComputePipelineDescriptor) => {
   }
 };
 
+if (process.argv.includes('--prefill')) await prefills(arg('prefill', '8,40').split(',').map(Number));
 console.log(`${file.replace(/.*\//, '')}${set ? ` --set ${set}` : ''} on ${choice}, batch ${B}, lengths ${lengths.join(', ')} (load ${load()} at start)`);
 let first: GpuExecutor | undefined;
 for (const T of lengths) {
@@ -78,15 +86,35 @@ for (const T of lengths) {
   const ready = performance.now() - t1;
   await exec.step(batch);
   const firstMs = performance.now() - t1;
-  const t2 = performance.now();
-  await exec.step(batch);
-  const steadyMs = performance.now() - t2;
+  const times: number[] = [];
+  for (let i = 0; i < steadySteps; i++) {
+    const t2 = performance.now();
+    await exec.step(batch);
+    times.push(performance.now() - t2);
+  }
+  const steadyMs = times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
   const dispatches = plans.train.steps.filter((s) => s.kind === 'dispatch').length;
   console.log(
     `T ${T}: plan ${planMs.toFixed(0)} ms, ${dispatches} dispatches, ${plans.train.shaders.length} shaders (${sources} distinct), ` +
       `${created - c0} pipelines created in ${(createMs - m0).toFixed(0)} ms; executor ready ${ready.toFixed(0)} ms, ` +
-      `first step ${(firstMs / 1000).toFixed(2)} s (plan + first step ${((planMs + firstMs) / 1000).toFixed(2)} s), steady step ${(steadyMs / 1000).toFixed(2)} s (load ${load()})`,
+      `first step ${(firstMs / 1000).toFixed(2)} s (plan + first step ${((planMs + firstMs) / 1000).toFixed(2)} s), steady step ${(steadyMs / 1000).toFixed(2)} s${steadySteps > 1 ? ` (median of ${steadySteps})` : ''} (load ${load()})`,
   );
   first ??= exec;
 }
 process.exit(0);
+
+/** Generation's prefill of one prompt per length (each in its own bucket): time, and pipelines compiled. */
+async function prefills(lengths: number[]): Promise<never> {
+  const decoder = new GpuDecoder(new WebGpuBackend(gpu, servingGraph(g), store));
+  decoder.reserve(1, g.promptLength + Math.max(...lengths) + 1);
+  console.log(`${file.replace(/.*\//, '')} on ${choice}: generation's prefill, prompts of ${lengths.join(', ')} tokens (load ${load()} at start)`);
+  for (const n of lengths) {
+    const [c0, m0] = [created, createMs];
+    const t0 = performance.now();
+    const { rows } = await decoder.start([Array.from({ length: n }, (_, i) => (i * 7919) % vocab)]);
+    const ms = performance.now() - t0;
+    decoder.drop(rows);
+    console.log(`prompt ${n} (plans so far: ${decoder.plans.join(', ')}): prefill ${(ms / 1000).toFixed(2)} s, ${created - c0} pipelines created in ${(createMs - m0).toFixed(0)} ms (load ${load()})`);
+  }
+  process.exit(0);
+}

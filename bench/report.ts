@@ -13,6 +13,7 @@ import { type Gpt2sResult, gpt2sHeadline } from './gpt2s.ts';
 import type { BlasChoice } from './peers/blas.ts';
 import { type GenerationFields, type RecomputeFields, recomputeSummary } from './quick-fields.ts';
 import { KERNEL_TUNING } from './kernel-tuning.ts';
+import { NEW_LENGTH } from './new-length.ts';
 
 export const GOALS = { tfjsRatio: 3, loraVsFull: 0.7, trainableStateFraction: 0.02 };
 
@@ -378,6 +379,7 @@ ${generationSection(res)}
 
 ${profileSection(res)}
 
+${NEW_LENGTH}
 ${KERNEL_TUNING}`;
 }
 
