@@ -106,8 +106,11 @@ describe('CPU attention kernels are bit-identical to the plain per-row order', (
         const ctx = f64 ? F64 : F32;
         const o = run('attention', [qT, kT, vT, ...lenT], attrs, ctx);
         expect(firstDifference(o, ref.o, f64), 'attention').toBe(-1);
+        // attention_lse after the forward returns the forward's numbers; after a clear, its own.
         const lse = run('attention_lse', [qT, kT, ...lenT], attrs, ctx);
-        expect(firstDifference(lse, ref.lse, f64), 'attention_lse').toBe(-1);
+        expect(firstDifference(lse, ref.lse, f64), 'attention_lse (the forward\'s)').toBe(-1);
+        clearAttentionCache();
+        expect(firstDifference(run('attention_lse', [qT, kT, ...lenT], attrs, ctx), ref.lse, f64), 'attention_lse').toBe(-1);
         const gradIn = [qT, kT, vT, { shape: [B, S, H * hd], data: dy }, o, lse, ...lenT];
         clearAttentionCache();
         // _k and _v first: each must be right on its own, not only after _q filled the cache.
@@ -118,6 +121,19 @@ describe('CPU attention kernels are bit-identical to the plain per-row order', (
       });
     }
   }
+
+  it('attention_lse with other keys than the forward had computes its own', () => {
+    const c: Case = { name: 'other keys', B: 1, S: 4, H: 2, KV: 2, hd: 3, prefix: 0, causal: true };
+    const q = random(4 * 6, 21, true), k1 = random(4 * 6, 22, true), k2 = random(4 * 6, 23, true), v = random(4 * 6, 24, true);
+    const attrs = { heads: 2, kv_heads: 2, causal: true, prefix: 0 };
+    const qT = { shape: [1, 4, 6], data: q };
+    clearAttentionCache();
+    run('attention', [qT, { shape: [1, 4, 6], data: k1 }, { shape: [1, 4, 6], data: v }], attrs, F64);
+    const lse = run('attention_lse', [qT, { shape: [1, 4, 6], data: k2 }], attrs, F64);
+    expect(firstDifference(lse, reference(c, q, k2, v, v).lse, true)).toBe(-1);
+    const causalOff = run('attention_lse', [qT, { shape: [1, 4, 6], data: k1 }], { ...attrs, causal: false }, F64);
+    expect(firstDifference(causalOff, reference({ ...c, causal: false }, q, k1, v, v).lse, true)).toBe(-1);
+  });
 
   // Large scores: the max subtraction matters (exp would overflow without it), and ties and
   // −∞-free masks keep the same max in the same order.

@@ -222,6 +222,19 @@ function operands(op: string, inputs: Parameters<Kernel>[0], attrs: AttentionAtt
   return { q, k, v, g, dy };
 }
 
+/**
+ * The softmax rows' log-sum-exps the forward computed, by its q operand's array: attention_lse
+ * (emitted for the backward with the forward's q, k and lengths) returns them instead of
+ * recomputing the same numbers. Forgotten with the arrays, and at each run (clearAttentionCache).
+ */
+interface ForwardLse {
+  k: FloatArray;
+  lengths: unknown;
+  attrs: string;
+  lse: Float64Array;
+}
+let forwardLse = new WeakMap<FloatArray, ForwardLse>();
+
 /** attention_lse: lse[b,h,i] = log Σ_j exp(q_i·k_j/√hd) over the visible keys j. */
 export const attentionLse: KernelOf<'attention_lse'> = (inputs, attrs, ctx) => {
   const op = 'attention_lse';
@@ -231,6 +244,11 @@ export const attentionLse: KernelOf<'attention_lse'> = (inputs, attrs, ctx) => {
   const lengths = lengthsIn(op, inputs, 2, g);
   if (lengths) g.lengths = lengths;
   const out = floatOut(lseShape(g), ctx);
+  const seen = forwardLse.get(q.data);
+  if (seen && seen.k === k.data && seen.lengths === inputs[2]?.data && seen.attrs === JSON.stringify(attrs)) {
+    out.data.set(seen.lse);
+    return out;
+  }
   const o = out.data;
   const { qd, kd } = headMajorOperands(g, q.data, k.data);
   const p = new Float64Array(g.Sk);
@@ -247,10 +265,12 @@ export const attention: KernelOf<'attention'> = (inputs, attrs, ctx) => {
   const acc = new Float64Array(q.data.length);
   const { qo, kBase, n } = rowTable(g);
   const hd = g.hd;
+  const lse = new Float64Array(qo.length);
   for (let r = 0; r < qo.length; r++) {
-    softmaxRow(g, qd, qo[r]!, kd, kBase[r]!, hd, n[r]!, p, true);
+    lse[r] = softmaxRow(g, qd, qo[r]!, kd, kBase[r]!, hd, n[r]!, p, true);
     accumulateRows(p, n[r]!, vd, kBase[r]!, hd, hd, acc, qo[r]!);
   }
+  forwardLse.set(q.data, { k: k.data, lengths: inputs[3]?.data, attrs: JSON.stringify(attrs), lse });
   return rowMajor(acc, q, g.B, g.S, g.H, hd, ctx);
 };
 
@@ -322,9 +342,10 @@ interface GradCache {
 }
 let lastGrads: GradCache | undefined;
 
-/** Forgets the remembered gradients (the executor calls it before each run). */
+/** Forgets the remembered gradients and log-sum-exps (the executor calls it before each run). */
 export function clearAttentionCache(): void {
   lastGrads = undefined;
+  forwardLse = new WeakMap();
 }
 
 function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: AttentionAttrs, ctx: KernelContext) {
