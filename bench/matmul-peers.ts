@@ -67,7 +67,7 @@ export async function runMatmulBench(o: { gpu: GpuChoice; reps: number; tfjs: bo
     const mm = await prepareMatmul(gpu, c.spec);
     const bufs = { a: gpu.buffer(a), b: gpu.buffer(b), c: gpu.buffer(M * N * 4) };
     const ours = async () => {
-      const batch = gpu.batch(mm.kernel.label);
+      const batch = gpu.commands(mm.kernel.label);
       mm.encode(batch, bufs);
       await batch.submit();
       await gpu.sync();

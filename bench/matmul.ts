@@ -63,7 +63,7 @@ async function timeCase(gpu: Gpu, c: Case, cfg: Config, reps: number): Promise<{
   const mm = await prepareMatmul(gpu, c.spec, options);
   const buffers = { a: gpu.buffer(a), b: gpu.buffer(b), bias: gpu.buffer(bias), c: gpu.buffer(M * N * 4) };
   const run = async (): Promise<void> => {
-    const batch = gpu.batch(mm.kernel.label);
+    const batch = gpu.commands(mm.kernel.label);
     mm.encode(batch, buffers);
     await batch.submit();
     await gpu.sync();
@@ -94,7 +94,7 @@ async function piecesRun(gpu: Gpu, pieces: MatmulPiece[], buffers: { a: GPUBuffe
   }
   return async () => {
     const t0 = performance.now();
-    const batch = gpu.batch('pieces');
+    const batch = gpu.commands('pieces');
     for (const s of steps) batch.dispatch(s.k, s.bind, s.wg);
     await batch.submit();
     await gpu.sync();

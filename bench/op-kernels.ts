@@ -73,7 +73,7 @@ for (const choice of choices) {
         const bound = [...k.bindings.map((b) => bufs.get(b)!), ...(k.sizes ? [sizesBuffer(gpu, k.sizes)] : [])];
         const once = async () => {
           const t0 = performance.now();
-          await gpu.batch(k.label).dispatch(pipeline, bound, k.workgroups).submit();
+          await gpu.commands(k.label).dispatch(pipeline, bound, k.workgroups).submit();
           await gpu.sync();
           return performance.now() - t0;
         };

@@ -38,7 +38,7 @@ for (const spec of SHAPES) {
       const bound = [...k.bindings.map((n) => bufs[n]!), ...(k.sizes ? [sizesBuffer(gpu, k.sizes)] : [])];
       const once = async () => {
         const t0 = performance.now();
-        await gpu.batch(k.label).dispatch(pipeline, bound, k.workgroups).submit();
+        await gpu.commands(k.label).dispatch(pipeline, bound, k.workgroups).submit();
         await gpu.sync();
         return performance.now() - t0;
       };

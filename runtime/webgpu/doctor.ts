@@ -79,7 +79,7 @@ async function matmulCheck(gpu: Gpu, variant: MatmulVariant): Promise<string> {
   const bias = values(N, 3);
   const mm = await prepareMatmul(gpu, spec, { variant });
   const c = gpu.buffer(M * N * 4, { label: 'doctor C' });
-  const batch = gpu.batch('doctor matmul');
+  const batch = gpu.commands('doctor matmul');
   mm.encode(batch, { a: gpu.buffer(a), b: gpu.buffer(b), bias: gpu.buffer(bias), c });
   await batch.submit();
   const got = await gpu.read(c);
@@ -130,7 +130,7 @@ async function reductionCheck(gpu: Gpu): Promise<string> {
   ]);
   const partial = gpu.buffer(REDUCE_PARTIALS * 4);
   const total = gpu.buffer(4);
-  await gpu.batch('doctor reduction').dispatch(first, [gpu.buffer(x), partial], [1]).dispatch(final, [partial, total], [1]).submit();
+  await gpu.commands('doctor reduction').dispatch(first, [gpu.buffer(x), partial], [1]).dispatch(final, [partial, total], [1]).submit();
   const [got] = await gpu.read(total);
   let want = 0;
   let mag = 0;
@@ -149,7 +149,7 @@ async function speedCheck(gpu: Gpu, variant: MatmulVariant): Promise<string> {
   let best = Infinity;
   for (let i = 0; i < 3; i++) {
     const t0 = performance.now();
-    const batch = gpu.batch('doctor speed');
+    const batch = gpu.commands('doctor speed');
     mm.encode(batch, buffers);
     await batch.submit();
     await gpu.sync();

@@ -18,7 +18,7 @@ import type { FloatTensor } from '../cpu/tensor.ts';
 import { float32ToHalf } from '../io/half.ts';
 import type { OptimizerState } from '../optim.ts';
 import { GpuError } from './errors.ts';
-import type { Batch as GpuBatch, BufferRange, Gpu, Kernel } from './gpu.ts';
+import type { BufferRange, CommandBatch, Gpu, Kernel } from './gpu.ts';
 import { StepSizes } from './step-sizes.ts';
 import { isQuantDtype } from '../../compiler/quant/dtype.ts';
 import { packQuantized } from '../../compiler/quant/slot.ts';
@@ -279,7 +279,7 @@ export class GpuExecutor {
     const { plan, buffers, kernels } = this.train;
     const out: { label: string; kernel: string; ms: number }[] = [];
     for (const [i, s] of plan.steps.entries()) {
-      const b = this.gpu.batch(s.label);
+      const b = this.gpu.commands(s.label);
       if (s.kind === 'copy') b.copy(buffers[s.src.buffer]!, buffers[s.dst.buffer]!, s.src.bytes, s.src.offset, s.dst.offset);
       else b.dispatch(kernels[s.shader]!, bindingsOf(this.train, i), s.workgroups);
       const t0 = performance.now();
@@ -342,8 +342,8 @@ export class GpuExecutor {
     this.gpu.write(this.buf(this.plan.ids.globals), Uint32Array.of(step >>> 0, training ? 1 : 0, 0, 0));
   }
 
-  private encode(ready: Prepared, to: number, label: string): GpuBatch {
-    const batch = this.gpu.batch(label);
+  private encode(ready: Prepared, to: number, label: string): CommandBatch {
+    const batch = this.gpu.commands(label);
     const { plan, buffers, kernels } = ready;
     for (const [i, s] of plan.steps.slice(0, to).entries()) {
       if (s.kind === 'copy') batch.copy(buffers[s.src.buffer]!, buffers[s.dst.buffer]!, s.src.bytes, s.src.offset, s.dst.offset);

@@ -154,7 +154,7 @@ export class Gpu {
     const size = roundUp4(byteLength);
     const staging = this.buffer(size, { usage: Usage.MAP_READ | Usage.COPY_DST, label: 'readback' });
     try {
-      await this.batch(`readback of ${buffer.label || 'buffer'}`).copy(buffer, staging, size, byteOffset).submit();
+      await this.commands(`readback of ${buffer.label || 'buffer'}`).copy(buffer, staging, size, byteOffset).submit();
       await this.guard(staging.mapAsync(MAP_MODE_READ, 0, size), `readback of ${buffer.label || 'buffer'}`);
       const bytes = staging.getMappedRange(0, size).slice(0, byteLength - (byteLength % ctor.BYTES_PER_ELEMENT));
       staging.unmap();
@@ -203,8 +203,8 @@ export class Gpu {
   // ------------------------------------------------------------------ dispatch
 
   /** A batch of dispatches and copies recorded into one command encoder at submit(). */
-  batch(label = 'batch'): Batch {
-    return new Batch(this, label);
+  commands(label = 'commands'): CommandBatch {
+    return new CommandBatch(this, label);
   }
 
   /** Waits until the GPU has finished all submitted work. */
@@ -217,7 +217,7 @@ export class Gpu {
     this.device.destroy();
   }
 
-  // ------------------------------------------------------------------ error plumbing (Batch uses these)
+  // ------------------------------------------------------------------ error plumbing (CommandBatch uses these)
 
   /** @internal */
   pushScopes(): void {
@@ -293,7 +293,7 @@ type Command =
   | { op: 'copy'; src: GPUBuffer; dst: GPUBuffer; size: number; srcOffset: number; dstOffset: number };
 
 /** Dispatches and copies, encoded and submitted together; submit() throws on any GPU error. */
-export class Batch {
+export class CommandBatch {
   private readonly commands: Command[] = [];
 
   constructor(

@@ -4,7 +4,7 @@ import type { MatmulSpec } from '../../compiler/lower/matmul-spec.ts';
 import { type MatmulKernel, type MatmulOptions, matmulKernel, matmulVariantFor } from '../../codegen/wgsl/matmul/index.ts';
 import { CodegenError } from '../../codegen/codegen-error.ts';
 import { GpuError } from './errors.ts';
-import type { Batch, Gpu, Kernel } from './gpu.ts';
+import type { CommandBatch, Gpu, Kernel } from './gpu.ts';
 
 export interface MatmulBuffers {
   a: GPUBuffer;
@@ -26,7 +26,7 @@ export interface PreparedMatmul {
   spec: MatmulSpec;
   kernel: MatmulKernel;
   compiled: Kernel;
-  encode(batch: Batch, buffers: MatmulBuffers): void;
+  encode(batch: CommandBatch, buffers: MatmulBuffers): void;
 }
 
 /** Generates and compiles a matmul for `gpu`, by default in the variant its adapter suits. */

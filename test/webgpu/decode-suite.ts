@@ -56,7 +56,7 @@ async function kvAttentionAgainstCpu(gpu: Gpu): Promise<number> {
       prefix_k: gpu.buffer(pk, { label: 'prefix_k' }), prefix_v: gpu.buffer(pv, { label: 'prefix_v' }),
       cache_k: cacheK, cache_v: cacheV, out: gpu.buffer(new Float32Array(B * S * H * hd).fill(NaN), { label: 'out' }),
     };
-    const batch = gpu.batch('kv_attention');
+    const batch = gpu.commands('kv_attention');
     for (const kernel of [kvAppend(spec), kvAttend(spec)]) {
       const sizes = kernel.sizes ? [sizesBuffer(gpu, kernel.sizes)] : [];
       batch.dispatch(await gpu.pipeline(kernel.wgsl, { label: kernel.label }), [...kernel.bindings.map((n) => buffers[n]!), ...sizes], kernel.workgroups);

@@ -14,7 +14,7 @@ describe('adapter discovery', () => {
     for (const gpu of gpus) {
       const mm = await prepareMatmul(gpu, { M: 2, N: 2, K: 2 });
       const c = gpu.buffer(16);
-      const batch = gpu.batch();
+      const batch = gpu.commands();
       mm.encode(batch, { a: gpu.buffer(new Float32Array([1, 2, 3, 4])), b: gpu.buffer(new Float32Array([5, 6, 7, 8])), c });
       await batch.submit();
       expect(Array.from(await gpu.read(c))).toEqual([19, 22, 43, 50]);

@@ -47,7 +47,7 @@ async function matmulError(gpu: Gpu, spec: MatmulSpec, config: Config, seed = 1)
   const { name: _, ...opts } = config;
   const mm = await prepareMatmul(gpu, spec, opts);
   const c = cIn ? gpu.buffer(cIn) : gpu.buffer(M * N * 4);
-  const batch = gpu.batch(mm.kernel.label);
+  const batch = gpu.commands(mm.kernel.label);
   mm.encode(batch, { a: gpu.buffer(a), b: gpu.buffer(b), ...(bias ? { bias: gpu.buffer(bias) } : {}), c });
   await batch.submit();
   const got = await gpu.read(c);
@@ -94,7 +94,7 @@ async function epilogueError(gpu: Gpu, spec: MatmulSpec, config: Config, seed: n
   const mm = await prepareMatmul(gpu, spec, opts);
   const c = gpu.buffer(cIn ?? new Float32Array(M * N).fill(NaN));
   const extra = epilogueBuffers(gpu, spec, ep);
-  const batch = gpu.batch(mm.kernel.label);
+  const batch = gpu.commands(mm.kernel.label);
   mm.encode(batch, { a: gpu.buffer(a), b: gpu.buffer(halves ?? b), ...(bias ? { bias: gpu.buffer(bias) } : {}), ...extra, c });
   await batch.submit();
   const want = matmulCpu({ ...spec, halfB: false }, a, b, bias, cIn, ep);
@@ -116,7 +116,7 @@ async function expectPiecesEqualProduct(gpu: Gpu, spec: MatmulSpec, pieces: Matm
   const [ab, bb, cb] = [gpu.buffer(a), gpu.buffer(b), cIn ? gpu.buffer(cIn) : gpu.buffer(spec.M * spec.N * 4)];
   const biasb = bias ? gpu.buffer(bias) : undefined;
   const extra = epilogueBuffers(gpu, spec, ep);
-  const batch = gpu.batch('split matmul');
+  const batch = gpu.commands('split matmul');
   for (const p of pieces) {
     const k = matmulKernel(p.spec, { variant, limits: gpu.info.limits });
     const range = (buffer: GPUBuffer, w: { offset: number; bytes: number }) => ({ buffer, offset: w.offset, size: w.bytes });
@@ -199,7 +199,7 @@ export function gpuSuite(software: SoftwareGpu): void {
       const k = await gpu.pipeline(
         '@group(0) @binding(0) var<storage, read> i: array<f32>;\n@group(0) @binding(1) var<storage, read_write> o: array<f32>;\n@compute @workgroup_size(1) fn main() { o[0] = i[0]; }',
       );
-      const err = await gpu.batch('one binding short').dispatch(k, [gpu.buffer(4)], [1]).submit().catch((e: unknown) => e);
+      const err = await gpu.commands('one binding short').dispatch(k, [gpu.buffer(4)], [1]).submit().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(GpuError);
       expect((err as GpuError).kind).toBe('validation');
       expect((err as GpuError).message).toContain('one binding short');
@@ -222,7 +222,7 @@ export function gpuSuite(software: SoftwareGpu): void {
         '@group(0) @binding(0) var<storage, read_write> x: array<f32>;\n@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) { if (g.x < arrayLength(&x)) { x[g.x] = 2.0 * x[g.x]; } }',
       );
       const x = gpu.buffer(new Float32Array(100).fill(1.5));
-      const batch = gpu.batch('ten doublings');
+      const batch = gpu.commands('ten doublings');
       for (let i = 0; i < 10; i++) batch.dispatch(double, [x], [2]);
       await batch.submit();
       const got = await gpu.read(x);
@@ -340,7 +340,7 @@ export function gpuSuite(software: SoftwareGpu): void {
           const mm = await prepareMatmul(gpu, spec, opts);
           const c = gpu.buffer(cIn);
           const extra = epilogueBuffers(gpu, spec, ep);
-          const batch = gpu.batch(mm.kernel.label);
+          const batch = gpu.commands(mm.kernel.label);
           mm.encode(batch, { a: gpu.buffer(a), b: gpu.buffer(b), a2: gpu.buffer(a2), b2: gpu.buffer(b2), ...(bias ? { bias: gpu.buffer(bias) } : {}), ...extra, c });
           await batch.submit();
           // The low-rank product joins the sum before the epilogue, as C's old value would.
@@ -419,7 +419,7 @@ export function gpuSuite(software: SoftwareGpu): void {
           const bias = spec.bias ? randomArray(spec.N, 10) : undefined;
           const mm = await prepareMatmul(gpu, spec, { variant });
           const c = gpu.buffer(spec.M * spec.N * 4);
-          const batch = gpu.batch(mm.kernel.label);
+          const batch = gpu.commands(mm.kernel.label);
           mm.encode(batch, { a: gpu.buffer(a), b: gpu.buffer(halves), ...(bias ? { bias: gpu.buffer(bias) } : {}), c });
           await batch.submit();
           const want = matmulCpu({ ...spec, halfB: false }, a, b, bias);
@@ -435,7 +435,7 @@ export function gpuSuite(software: SoftwareGpu): void {
       const b = new Float32Array(16).fill(1.5);
       const mm = await prepareMatmul(gpu, spec);
       const c = gpu.buffer(64);
-      const batch = gpu.batch();
+      const batch = gpu.commands();
       mm.encode(batch, { a: gpu.buffer(a), b: gpu.buffer(b), c });
       await batch.submit();
       const got = Array.from(await gpu.read(c));

@@ -67,7 +67,7 @@ const kernel = (label: string): Kernel => ({ label, pipeline: { label, getBindGr
 /** A training step of `n` dispatches of `name`, then the readback of its clipping result. */
 async function stepThenRead(gpu: Gpu, n: number, name = 'matmul', stuck?: { at: number; name: string }) {
   const out = gpu.buffer(16, { label: 'optim.clip' });
-  const batch = gpu.batch('training step 1');
+  const batch = gpu.commands('training step 1');
   for (let i = 0; i < n; i++) batch.dispatch(kernel(stuck && i === stuck.at ? stuck.name : name), [out], [1]);
   await batch.submit();
   return gpu.read(out);

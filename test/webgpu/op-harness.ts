@@ -56,7 +56,7 @@ export async function runKernel(
     buffers.set('sizes', sizesBuffer(gpu, kernel.sizes));
     bound.push(buffers.get('sizes')!);
   }
-  await gpu.batch(kernel.label).dispatch(pipeline, bound, kernel.workgroups).submit();
+  await gpu.commands(kernel.label).dispatch(pipeline, bound, kernel.workgroups).submit();
   const result: Record<string, Float32Array | Int32Array> = {};
   result.out = output.dtype === 'i32' ? await gpu.read(buffers.get('out')!, Int32Array, n * 4) : await gpu.read(buffers.get('out')!, Float32Array, n * 4);
   for (const [name, count] of Object.entries(opts.extraOutputs ?? {})) result[name] = await gpu.read(buffers.get(name)!, Float32Array, count * 4);

@@ -175,7 +175,7 @@ export function quantSuite(software: SoftwareGpu): void {
           const bias = spec.bias ? randomArray(spec.N, 10) : undefined;
           const mm = await prepareMatmul(gpu, spec, { variant });
           const c = gpu.buffer(spec.M * spec.N * 4);
-          const batch = gpu.batch(mm.kernel.label);
+          const batch = gpu.commands(mm.kernel.label);
           mm.encode(batch, { a: gpu.buffer(a), b: gpu.buffer(packQuantized(w)), ...(bias ? { bias: gpu.buffer(bias) } : {}), c });
           await batch.submit();
           const want = matmulCpu({ ...spec, quantB: undefined }, a, dequantizeWeight(w), bias);
