@@ -6,6 +6,7 @@ import type { Graph } from '../../compiler/ir/types.ts';
 import { AUTO_DEFAULTS } from '../../compiler/peft/rank-settings.ts';
 import type { AdaLoraSettings } from './adalora.ts';
 import { bottleneckRules } from './adapterhub.ts';
+import type { SafetensorsFile } from '../io/safetensors.ts';
 import { InteropError } from './errors.ts';
 import { attentionLayers, modulePaths, tokenEmbedding } from './graph-info.ts';
 import { pyRegex, resolveBottleneck, resolveLora, resolveModulesToSave, type AdapterConfig } from './hf-config.ts';
@@ -16,14 +17,17 @@ import { pefPatterns } from './patterns.ts';
 export interface EmitSource {
   where: string;
   config: AdapterConfig;
+  /** The folder's tensors: an AdapterHub folder's prediction head (model_head.safetensors) is among them. */
+  weights?: SafetensorsFile;
 }
 
 /** The .peft text for adapters in `sources`, over the base model `g` imported as `basePath`. */
 export function emitPeft(sources: EmitSource[], g: Graph, names: HfNames, basePath: string, header: string): string {
   const rules: string[] = [];
   const train = new Set<string>();
-  for (const { where, config: c } of sources) {
+  for (const { where, config: c, weights } of sources) {
     if (c.kind !== 'bottleneck') for (const m of resolveModulesToSave(c.modulesToSave, g, names, where)) train.add(m);
+    else for (const m of headModules(weights, names)) train.add(m);
     rules.push(...rulesFor(c, g, names, where));
   }
   if (train.size) rules.push(`train ${quoteAll([...train])}`);
@@ -86,6 +90,13 @@ function rulesFor(c: AdapterConfig, g: Graph, names: HfNames, where: string): st
       return bottleneckRules(c, resolveBottleneck(c, g, names, d, where)).map((r) => `adapter(${r.settings}) on ${quoteAll(pefPatterns(r.modules, universe))}`);
     }
   }
+}
+
+/** The prediction head an AdapterHub folder carries beside its adapter (trained with it: `train "classifier"`). */
+function headModules(weights: SafetensorsFile | undefined, names: HfNames): string[] {
+  const keys = [...(weights?.tensors.keys() ?? [])].filter((k) => !k.includes('.adapters.'));
+  const modules = keys.map((k) => names.fromHf(k).replace(/\.(weight|bias)$/, ''));
+  return [...new Set(modules.filter((m) => names.heads.some((h) => m === h || m.startsWith(`${h}.`))))];
 }
 
 /** PEFT's AdaLoraConfig as `auto(…)`: target and init always, the rest where not the default. */

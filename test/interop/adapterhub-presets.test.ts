@@ -89,6 +89,12 @@ describe('AdapterHub preset folders', () => {
     const got = parseSafetensors(readFileSync(join(back, 'adapter.safetensors')));
     expect([...got.tensors.keys()].sort()).toEqual(Object.keys(adapter).sort());
     for (const [name, t] of Object.entries(adapter)) expect(getFloat32(got, name), name).toEqual(t.data);
+    // --emit-peft trains the head the folder carries, so the .peft it prints imports the folder.
+    const base = compilePeft('import "bert.peft"', TINY_BERT).graph;
+    const emitted = emitPeft(await readAdapterFolders(out), base, hfNameMap(base), 'bert.peft', 'x');
+    expect(emitted).toContain('  adapter(preset = seq_bn, reduction = 4) on "encoder.layer.*.output"\n  train "classifier"\n}');
+    const fromEmitted = compilePeft(emitted, TINY_BERT, true);
+    await importToCheckpoint(out, { graph: fromEmitted.graph, source: { entry: fromEmitted.entry, files: fromEmitted.files }, set: TINY_BERT }, join(tmp, 'head-emitted'));
   });
 
   it('a trained LayerNorm outside the adapter is refused in one line, nothing written', async () => {
