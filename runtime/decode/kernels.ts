@@ -2,8 +2,9 @@
 // follows the reference attention kernel (runtime/cpu/kernels/attention.ts): scores and softmax in
 // f64, and the same geometry (compiler/ir/attention-geometry.ts: visible keys, kv heads).
 import { atPast, cacheGeometry, kvHeadOf, visibleKeys } from '../../compiler/ir/attention-geometry.ts';
-import type { Attrs } from '../../compiler/ir/types.ts';
-import { fail, floatIn, floatOut, intAttr, intIn, type Kernel } from '../cpu/kernels/common.ts';
+import type { DecodeOp, KernelAttrs } from '../../compiler/ir/ops.ts';
+import { fail, floatIn, floatOut, intIn, type Kernel, type KernelContext } from '../cpu/kernels/common.ts';
+import type { Tensor } from '../cpu/tensor.ts';
 import { KERNELS } from '../cpu/kernels/index.ts';
 import type { KvCache } from './kv-cache.ts';
 import { linearFewRows } from './matvec.ts';
@@ -13,14 +14,15 @@ import type { WasmMatvec } from './matvec-wasm.ts';
  * The kernels of the decoding ops over `cache` (batch row b reads and extends cache row rows[b],
  * an input); `matvec`: the WebAssembly products of the decoder's weights, where available.
  */
+/** A decoding op's kernel, reading the attributes its schema gives (compiler/decode/ops.ts). */
+type DecodeKernelOf<K extends DecodeOp> = (inputs: Tensor[], attrs: KernelAttrs<K>, ctx: KernelContext) => Tensor;
+
 export function decodeKernels(cache: KvCache, matvec?: WasmMatvec): Record<string, Kernel> {
-  return {
-    linear: linearFewRows(matvec),
+  const typed: { [K in DecodeOp]: DecodeKernelOf<K> } = {
     kv_attention: (inputs, attrs, ctx) => kvAttention(cache, inputs, attrs, ctx),
-    decode_positions: (inputs, attrs) => {
+    decode_positions: (inputs, { offset }) => {
       const past = intIn('decode_positions', inputs, 1, 'past');
       const [B, S] = inputs[0]!.shape as [number, number];
-      const offset = attrs.offset === undefined ? 0 : intAttr('decode_positions', attrs, 'offset');
       const data = new Int32Array(B * S);
       for (let b = 0; b < B; b++) for (let i = 0; i < S; i++) data[b * S + i] = offset + past[b]! + i;
       return { shape: [B, S], data };
@@ -29,7 +31,7 @@ export function decodeKernels(cache: KvCache, matvec?: WasmMatvec): Record<strin
       const x = floatIn('decode_rope', inputs, 0, 'x');
       const past = intIn('decode_rope', inputs, 1, 'past');
       const [B, S, D] = x.shape as [number, number, number];
-      const offset = attrs.offset === undefined ? 0 : intAttr('decode_rope', attrs, 'offset');
+      const offset = attrs.offset ?? 0;
       const out = floatOut(x.shape, ctx);
       for (let b = 0; b < B; b++) {
         const row = { shape: [1, S, D], data: x.data.subarray(b * S * D, (b + 1) * S * D) };
@@ -38,18 +40,21 @@ export function decodeKernels(cache: KvCache, matvec?: WasmMatvec): Record<strin
       return out;
     },
   };
+  // The executor looks kernels up by op name with the node's attributes; the decoding graphs
+  // verify against the catalog's schemas (test/decode/graph-verify.test.ts), so each kernel
+  // reads its attributes typed, as the reference kernels do (runtime/cpu/kernels/index.ts).
+  return { linear: linearFewRows(matvec), ...(typed as unknown as Record<DecodeOp, Kernel>) };
 }
 
-const kvAttention = (cache: KvCache, inputs: Parameters<Kernel>[0], attrs: Attrs, ctx: Parameters<Kernel>[2]) => {
+const kvAttention = (cache: KvCache, inputs: Tensor[], attrs: KernelAttrs<'kv_attention'>, ctx: KernelContext): Tensor => {
   const op = 'kv_attention';
   const q = floatIn(op, inputs, 0, 'q');
   const k = floatIn(op, inputs, 1, 'k');
   const v = floatIn(op, inputs, 2, 'v');
   const past = intIn(op, inputs, 3, 'past');
   const rows = intIn(op, inputs, 4, 'rows');
-  const P = intAttr(op, attrs, 'prefix');
-  const layer = intAttr(op, attrs, 'layer');
-  const geo = cacheGeometry(q.shape, [['k', k.shape], ['v', v.shape]], { heads: intAttr(op, attrs, 'heads'), kv_heads: intAttr(op, attrs, 'kv_heads'), prefix: P }, (m) => fail(op, m));
+  const { prefix: P, layer, heads, kv_heads } = attrs;
+  const geo = cacheGeometry(q.shape, [['k', k.shape], ['v', v.shape]], { heads, kv_heads, prefix: P }, (m) => fail(op, m));
   const { B, S, H, hd } = geo;
   const [qd, kvd] = [H * hd, geo.KV * hd];
   if (rows.length !== B) fail(op, `${rows.length} cache rows for a batch of ${B}`);
