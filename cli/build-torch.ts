@@ -31,6 +31,9 @@ export async function buildTorchCommand(file: string, flags: BuildFlags): Promis
   const opt = optimizerFrom(flags);
   const schedule = scheduleOf(flags);
   for (const [flag, v] of [['--kernels', flags.kernels], ['--gpu', flags.gpu]] as const) if (v !== undefined) throw new UserError(`${flag} plans WebGPU kernels; --target torch has none`);
+  // Both shape peftc's own plans; train.py would hold an f32 base and keep what autograd keeps.
+  if (flags.frozenDtype !== undefined && flags.frozenDtype !== 'f32') throw new UserError(`--frozen-dtype ${flags.frozenDtype} stores the frozen base of peftc's own plans; --target torch writes it in f32 (quantize it in PyTorch, e.g. with bitsandbytes)`);
+  if (flags.recompute !== undefined) throw new UserError("--recompute plans peftc's backward pass; --target torch's train.py keeps what PyTorch's autograd keeps");
   const B = int(flags.batch, '--batch', 1);
   checkOutDir(flags.out, (entries) => entries.includes(TORCH_FILES.config) && entries.includes(TORCH_FILES.model), 'the folder exists and is not a torch trainer built before');
   const s = await openSession(file, flags);

@@ -1,6 +1,8 @@
 // The shape of the generated model.py (no Python needed): one class per kind of layer, parameter
 // tables with the project's paths and the partition, the helpers' names never shadowed.
 import { describe, expect, it } from 'vitest';
+import { buildTorchCommand } from '../../cli/build-torch.ts';
+import { UserError } from '../../cli/errors.ts';
 import { CodegenError } from '../../codegen/codegen-error.ts';
 import { opExpr } from '../../codegen/torch/expr.ts';
 import { modelPy } from '../../codegen/torch/model-py.ts';
@@ -64,5 +66,14 @@ describe('model.py', () => {
     const node = { id: 0, op: 'gather_linear', inputs: [], attrs: {}, shape: [1], dtype: 'f32' as const, scope: 'h.0.attn' };
     expect(() => opExpr(node, [], { like: 'x' })).toThrow(CodegenError);
     expect(() => opExpr(node, [], { like: 'x' })).toThrow('no translation of the op `gather_linear` (in h.0.attn)');
+  });
+
+  it('build flags that shape only peftc\'s own plans are refused for --target torch in one line, before anything is written', async () => {
+    const flags = { out: '/nonexistent/trainer', batch: '4', schedule: 'cosine', warmup: '0', target: 'torch' };
+    await expect(buildTorchCommand('examples/tiny-gpt-lora.peft', { ...flags, frozenDtype: 'nf4dq' })).rejects.toThrow(
+      /^--frozen-dtype nf4dq stores the frozen base of peftc's own plans; --target torch writes it in f32 \(quantize it in PyTorch, e\.g\. with bitsandbytes\)$/,
+    );
+    await expect(buildTorchCommand('examples/tiny-gpt-lora.peft', { ...flags, recompute: 'blocks' })).rejects.toThrow(/^--recompute plans peftc's backward pass; --target torch's train\.py keeps what PyTorch's autograd keeps$/);
+    await expect(buildTorchCommand('examples/tiny-gpt-lora.peft', { ...flags, recompute: 'blocks' })).rejects.toBeInstanceOf(UserError);
   });
 });
