@@ -4,18 +4,19 @@
 // This is the reference the other backends are compared with, so speed may only come from
 // doing the same f64 operations in the same order for each output element: the operands are
 // copied once into head-major Float64Arrays (exact; one element type for the loops, and a head's
-// vectors side by side); scores and dy·v are summed four keys at a time (four independent sums,
-// each over the head dimension in order); outputs and dq take four keys per pass,
-// ((((acc + p₀v₀) + p₁v₁) + p₂v₂) + p₃v₃), the same additions in the same order as one key at a
-// time; dk and dv take four query rows per pass the same way, rows in order. The results are
-// rounded once into the operands' layout. test/cpu/attention-bits.test.ts checks every output bit
-// against the plain per-row order.
+// vectors side by side); the dot products q·k and dy·v of a block of up to 64 query rows are one
+// gemm (linear.ts: each sum from 0 over the head dimension in order, as the plain loop); outputs
+// and dq take four keys per pass, ((((acc + p₀v₀) + p₁v₁) + p₂v₂) + p₃v₃), the same additions
+// in the same order as one key at a time; dk and dv take four query rows per pass the same way,
+// rows in order. The results are rounded once into the operands' layout.
+// test/cpu/attention-bits.test.ts checks every output bit against the plain per-row order.
 //
 // The shapes, the kv head of each query head and the keys each query sees (causal, prefix,
 // lengths) are compiler/ir/attention-geometry.ts', shared with the WGSL kernels.
 import { attentionGeometry, badLength, kvHeadOf, lengthsMask, lseShape, visibleKeys, type AttentionGeometry } from '../../../compiler/ir/attention-geometry.ts';
 import type { KernelAttrs } from '../../../compiler/ir/ops.ts';
 import { formatDims } from '../tensor.ts';
+import { gemm } from './linear.ts';
 import { fail, floatIn, floatOut, intIn, type FloatArray, type FloatTensor, type Kernel, type KernelContext, type KernelOf } from './common.ts';
 
 /** The attributes of attention and of its backward's ops (one schema). */
@@ -121,39 +122,61 @@ function softmaxRow(
   g: Geometry, q: Float64Array, qo: number, k: Float64Array, kBase: number, kStride: number, n: number,
   p: Float64Array, normalize: boolean,
 ): number {
-  rowDots(q, qo, k, kBase, kStride, n, g.hd, g.scale, p);
+  rowDots(q, qo, k, kBase, kStride, n, g.hd, 1, p);
+  return softmaxInPlace(p, 0, n, g.scale, normalize);
+}
+
+/**
+ * p[po + j] = softmax_j(scale · p[po + j]) for j < n, from the row's raw dot products (left
+ * unnormalised when `normalize` is false); returns log Σ_j e^(s_j).
+ */
+function softmaxInPlace(p: Float64Array, po: number, n: number, scale: number, normalize: boolean): number {
   let max = -Infinity;
-  for (let j = 0; j < n; j++) if (p[j]! > max) max = p[j]!;
+  for (let j = po; j < po + n; j++) {
+    const s = p[j]! * scale;
+    p[j] = s;
+    if (s > max) max = s;
+  }
   let sum = 0;
-  for (let j = 0; j < n; j++) {
+  for (let j = po; j < po + n; j++) {
     const e = Math.exp(p[j]! - max);
     p[j] = e;
     sum += e;
   }
   if (normalize) {
     const inv = 1 / sum;
-    for (let j = 0; j < n; j++) p[j] *= inv;
+    for (let j = po; j < po + n; j++) p[j] *= inv;
   }
   return max + Math.log(sum);
 }
 
 /**
- * acc[ao + c] += Σ_j w[j] · y[yBase + j·yStride + c] for c < hd, adding j = 0 … n−1 in order
+ * out[t·keys + j] = Σ_c x[xo0 + t·hd + c] · y[yBase + j·hd + c] for t < len, j < keys: the raw
+ * dot products of a block of consecutive query rows with the keys (or dy with v), by the gemm,
+ * which sums each from 0 over c in order as rowDots does (its f64 result plus 0 is the same
+ * number: a sum from +0 is never −0).
+ */
+function blockDots(x: Float64Array, xo0: number, y: Float64Array, yBase: number, len: number, keys: number, hd: number, out: Float64Array): void {
+  gemm(len, keys, hd, x.subarray(xo0, xo0 + len * hd), hd, 1, y.subarray(yBase, yBase + keys * hd), 1, hd, out);
+}
+
+/**
+ * acc[ao + c] += Σ_j w[wo + j] · y[yBase + j·yStride + c] for c < hd, adding j = 0 … n−1 in order
  * onto the sums so far: four keys per pass, added one after the other.
  */
 function accumulateRows(
-  w: Float64Array, n: number, y: Float64Array, yBase: number, yStride: number, hd: number,
+  w: Float64Array, wo: number, n: number, y: Float64Array, yBase: number, yStride: number, hd: number,
   acc: Float64Array, ao: number,
 ): void {
   let j = 0;
   for (; j + 4 <= n; j += 4) {
     const y0 = yBase + j * yStride, y1 = y0 + yStride, y2 = y1 + yStride, y3 = y2 + yStride;
-    const w0 = w[j]!, w1 = w[j + 1]!, w2 = w[j + 2]!, w3 = w[j + 3]!;
+    const w0 = w[wo + j]!, w1 = w[wo + j + 1]!, w2 = w[wo + j + 2]!, w3 = w[wo + j + 3]!;
     for (let c = 0; c < hd; c++) acc[ao + c] = acc[ao + c]! + w0 * y[y0 + c]! + w1 * y[y1 + c]! + w2 * y[y2 + c]! + w3 * y[y3 + c]!;
   }
   for (; j < n; j++) {
     const yo = yBase + j * yStride;
-    const wj = w[j]!;
+    const wj = w[wo + j]!;
     for (let c = 0; c < hd; c++) acc[ao + c] += wj * y[yo + c]!;
   }
 }
@@ -260,32 +283,39 @@ export const attentionLse: KernelOf<'attention_lse'> = (inputs, attrs, ctx) => {
 /** attention: out_i = Σ_j softmax_j(q_i·k_j/√hd) v_j over visible keys j. */
 export const attention: KernelOf<'attention'> = (inputs, attrs, ctx) => {
   const { q, k, v, g } = operands('attention', inputs, attrs, false);
+  const { B, S, Sk, H, hd } = g;
   const { qd, kd, vd } = headMajorOperands(g, q.data, k.data, v.data);
-  const p = new Float64Array(g.Sk);
   const acc = new Float64Array(q.data.length);
-  const { qo, kBase, n } = rowTable(g);
-  const hd = g.hd;
-  const lse = new Float64Array(qo.length);
-  for (let r = 0; r < qo.length; r++) {
-    lse[r] = softmaxRow(g, qd, qo[r]!, kd, kBase[r]!, hd, n[r]!, p, true);
-    accumulateRows(p, n[r]!, vd, kBase[r]!, hd, hd, acc, qo[r]!);
+  const rows = rowTable(g);
+  const lse = new Float64Array(rows.qo.length);
+  const block = Math.min(ROWS, S);
+  const P = new Float64Array(block * Sk);
+  for (let head = 0; head < B * H; head++) {
+    for (let i0 = 0; i0 < S; i0 += block) {
+      const len = Math.min(block, S - i0);
+      const r0 = head * S + i0;
+      const kBase = rows.kBase[r0]!;
+      const keys = rows.n[r0 + len - 1]!;
+      blockDots(qd, rows.qo[r0]!, kd, kBase, len, keys, hd, P);
+      for (let t = 0; t < len; t++) {
+        const n = rows.n[r0 + t]!;
+        lse[r0 + t] = softmaxInPlace(P, t * keys, n, g.scale, true);
+        accumulateRows(P, t * keys, n, vd, kBase, hd, hd, acc, rows.qo[r0 + t]!);
+      }
+    }
   }
   forwardLse.set(q.data, { k: k.data, lengths: inputs[3]?.data, attrs: JSON.stringify(attrs), lse });
-  return rowMajor(acc, q, g.B, g.S, g.H, hd, ctx);
+  return rowMajor(acc, q, B, S, H, hd, ctx);
 };
 
 /**
- * The softmax backward of one row: dS_j = p_j·(dP_j − Σ_l p_l·dP_l) with dP_j = dy_i·v_j,
- * written into ds[0 … n−1] (already multiplied by the 1/√hd score scale).
+ * The softmax backward of one row: dS_j = p_j·(dP_j − Σ_l p_l·dP_l) with dP_j = dy_i·v_j given
+ * in ds[o + j], overwritten with dS_j (already multiplied by the 1/√hd score scale).
  */
-function scoreGrads(
-  p: Float64Array, n: number, dy: Float64Array, qo: number, v: Float64Array, kBase: number, kStride: number,
-  hd: number, scale: number, ds: Float64Array,
-): void {
-  rowDots(dy, qo, v, kBase, kStride, n, hd, 1, ds);
+function scoreGrads(p: Float64Array, ds: Float64Array, o: number, n: number, scale: number): void {
   let dot = 0;
-  for (let j = 0; j < n; j++) dot += p[j]! * ds[j]!;
-  for (let j = 0; j < n; j++) ds[j] = p[j]! * (ds[j]! - dot) * scale;
+  for (let j = o; j < o + n; j++) dot += p[j]! * ds[j]!;
+  for (let j = o; j < o + n; j++) ds[j] = p[j]! * (ds[j]! - dot) * scale;
 }
 
 /** Query rows whose softmax and score-gradient rows are kept for the dk / dv pass (ROWS·Sk f64 each). */
@@ -363,22 +393,23 @@ function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: Attent
   // The softmax and score-gradient rows of up to ROWS queries of one head, then their dk, dv terms.
   const block = Math.min(ROWS, S);
   const P = new Float64Array(block * Sk), DS = new Float64Array(block * Sk);
-  const pRow = Array.from({ length: block }, (_, t) => P.subarray(t * Sk, (t + 1) * Sk));
-  const dsRow = Array.from({ length: block }, (_, t) => DS.subarray(t * Sk, (t + 1) * Sk));
   for (let head = 0; head < B * H; head++) {
     for (let i0 = 0; i0 < S; i0 += block) {
       const len = Math.min(block, S - i0);
       const r0 = head * S + i0;
-      const kBase = rows.kBase[r0]!;
+      const kBase = rows.kBase[r0]!, qo0 = rows.qo[r0]!;
+      const keys = rows.n[r0 + len - 1]!;
+      blockDots(qd, qo0, kd, kBase, len, keys, hd, P);
+      blockDots(dyd, qo0, vd, kBase, len, keys, hd, DS);
       for (let t = 0; t < len; t++) {
-        const qo = rows.qo[r0 + t]!, n = rows.n[r0 + t]!;
-        softmaxRow(g, qd, qo, kd, kBase, hd, n, pRow[t]!, true);
-        scoreGrads(pRow[t]!, n, dyd, qo, vd, kBase, hd, hd, g.scale, dsRow[t]!);
+        const n = rows.n[r0 + t]!;
+        softmaxInPlace(P, t * keys, n, g.scale, true);
+        scoreGrads(P, DS, t * keys, n, g.scale);
         // dq_i is this row's own sum over j.
-        accumulateRows(dsRow[t]!, n, kd, kBase, hd, hd, dq, qo);
+        accumulateRows(DS, t * keys, n, kd, kBase, hd, hd, dq, rows.qo[r0 + t]!);
       }
       // dk_j and dv_j: one more term per row, rows in order (heads sharing a kv head, too).
-      addKeyGrads(DS, P, Sk, rows.n, r0, len, qd, dyd, rows.qo[r0]!, kBase, hd, dk, dv);
+      addKeyGrads(DS, P, keys, rows.n, r0, len, qd, dyd, qo0, kBase, hd, dk, dv);
     }
   }
   const grads = { q: rowMajor(dq, q, B, S, H, hd, ctx), k: rowMajor(dk, k, B, Sk, KV, hd, ctx), v: rowMajor(dv, v, B, Sk, KV, hd, ctx) };
