@@ -199,6 +199,20 @@ export function chooseSharedBase(specs: { name: string; dir: string }[], init: s
   return { seed: fallbackSeed, from: 'none', notes: [] };
 }
 
+/**
+ * Several adapters run over one base in f32: a quantized base is one fine-tune's plan, not
+ * shared. --frozen-dtype is refused; an adapter trained on a quantized base gets a note.
+ */
+export function sharedFrozenDtype(specs: { name: string; dir: string }[], flag: string | undefined): string[] {
+  if (flag !== undefined && frozenDtype(flag) !== 'f32') {
+    throw new UserError(`--frozen-dtype ${flag} quantizes one fine-tune's base; several adapters share the base in f32 (run one with --adapter DIR --frozen-dtype ${flag})`);
+  }
+  return specs.filter((s) => isCheckpointDir(s.dir)).flatMap((s) => {
+    const d = findFineTune(s.dir).state?.settings[FROZEN_DTYPE_SETTING];
+    return typeof d === 'string' && d !== 'f32' ? [`adapter \`${s.name}\` was trained on a frozen base in ${d}; several adapters run over the base as loaded, not quantized again (\`--adapter ${s.dir}\` alone quantizes it as trained)`] : [];
+  });
+}
+
 /** The --set of several named adapters: the command line's, else the one their checkpoints agree on. */
 export function chooseSharedSet(specs: { name: string; dir: string }[], set: string[] | undefined): string[] {
   if (set?.length) return set;

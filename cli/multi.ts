@@ -37,7 +37,7 @@ import { formatBytes } from '../viz/format.ts';
 import { renderTreeText } from '../viz/terminal.ts';
 import { buildVizTree } from '../viz/tree.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
-import { BASE_UNKNOWN, chooseSharedBase, chooseSharedSet, type BaseChoice } from './fine-tune.ts';
+import { BASE_UNKNOWN, chooseSharedBase, chooseSharedSet, sharedFrozenDtype, type BaseChoice } from './fine-tune.ts';
 import { UserError } from './errors.ts';
 import type { GpuServing } from './webgpu-backend.ts';
 import { nodeHost } from './node-host.ts';
@@ -55,6 +55,8 @@ export interface MultiFlags extends CompileFlags {
   family?: string;
   backend?: string;
   gpu?: string;
+  /** `--frozen-dtype`: only f32 with several adapters (sharedFrozenDtype). */
+  frozenDtype?: string;
   /** `--allow-nonfinite`: accept NaN/±Inf weights. */
   allowNonfinite?: boolean;
 }
@@ -95,7 +97,7 @@ export async function openAdapterSet(file: string, flags: MultiFlags): Promise<O
   // The adapters' checkpoints say which base they were trained on, when --init does not.
   const specs = (flags.adapter ?? []).map(parseAdapterSpec);
   const choice = chooseSharedBase(specs, flags.init);
-  for (const n of choice.notes) process.stderr.write(`peftc: note: ${n}\n`);
+  for (const n of [...choice.notes, ...sharedFrozenDtype(specs, flags.frozenDtype)]) process.stderr.write(`peftc: note: ${n}\n`);
   const read = { allowNonFinite: flags.allowNonfinite ?? false };
   const loaded = await loadBase(file, { host: nodeHost, set: chooseSharedSet(specs, flags.set), ...(choice.init ? { init: choice.init } : {}), seed: choice.seed, read });
   const { base, program } = loaded;

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { buildTrainingGraph } from '../../compiler/training.ts';
 import { describeAdapter } from '../../compiler/multi/describe.ts';
 import { stackAdapters, stackedPath } from '../../compiler/multi/stack.ts';
+import { sharedFrozenDtype } from '../../cli/fine-tune.ts';
 import { nodeHost } from '../../cli/node-host.ts';
 import { adapterTensors } from '../../runtime/adapter.ts';
 import { CHECKPOINT_FORMAT, packCheckpoint } from '../../runtime/checkpoint.ts';
@@ -95,5 +96,21 @@ describe('loading adapters over one base', async () => {
     await expect(loadBase(resolve(EXAMPLES, 'gpt2-lora.peft'), { host: nodeHost, set: SET })).rejects.toThrow(/has PEFT methods \(lora on h\.0\.attn\.c_attn\)/);
     await expect(loadAdapter({ name: 'x', dir: EXAMPLES }, ctx)).rejects.toThrow(/neither a checkpoint directory/);
     await expect(loadAdapter({ name: 'x', dir: join(dir, 'nope') }, ctx)).rejects.toThrow(/not a folder/);
+  });
+
+  it('several adapters share the base as loaded: --frozen-dtype is refused in one line, an adapter trained on a quantized base gets a note', async () => {
+    const q = join(dir, 'q');
+    const c = compilePeft('import "gpt2.peft"\npeft { lora(rank = 2) on "c_attn" }', SET);
+    const store = randomStore(c.graph, 6);
+    const n = store.trainable.size;
+    const ck = packCheckpoint(store, { step: 1, m: new Float32Array(n), v: new Float32Array(n) }, {
+      format: CHECKPOINT_FORMAT, step: 1, seed: 6, settings: { frozen_dtype: 'nf4dq' }, source: { entry: c.entry, files: c.files }, set: SET, base: null, valLoss: null,
+    });
+    await writeCheckpointDir(q, ck, adapterTensors(buildTrainingGraph(c.graph), store));
+    const specs = [{ name: 'a', dir: join(dir, 'a') }, { name: 'q', dir: q }];
+    expect(() => sharedFrozenDtype(specs, 'nf4dq')).toThrow(/^--frozen-dtype nf4dq quantizes one fine-tune's base; several adapters share the base in f32 \(run one with --adapter DIR --frozen-dtype nf4dq\)$/);
+    expect(() => sharedFrozenDtype(specs, 'nf4-dq')).toThrow(/^--frozen-dtype must be one of f32, f16, int8, nf4, nf4dq, not `nf4-dq`$/);
+    expect(sharedFrozenDtype(specs, 'f32')).toEqual([`adapter \`q\` was trained on a frozen base in nf4dq; several adapters run over the base as loaded, not quantized again (\`--adapter ${q}\` alone quantizes it as trained)`]);
+    expect(sharedFrozenDtype(specs.slice(0, 1), undefined)).toEqual([]);
   });
 });
