@@ -55,6 +55,8 @@ export interface MultiFlags extends CompileFlags {
   family?: string;
   backend?: string;
   gpu?: string;
+  /** `--rank`: refused with several adapters. */
+  rank?: string;
   /** `--frozen-dtype`: only f32 with several adapters (sharedFrozenDtype). */
   frozenDtype?: string;
   /** `--allow-nonfinite`: accept NaN/±Inf weights. */
@@ -94,6 +96,8 @@ export async function openAdapterSet(file: string, flags: MultiFlags): Promise<O
   if (backend !== 'cpu' && backend !== 'webgpu' && backend !== 'auto') throw new UserError(`--backend must be cpu, webgpu or auto, not \`${backend}\``);
   const gpuName = flags.gpu ?? 'auto';
   if (!GPU_CHOICES.includes(gpuName as GpuChoice)) throw new UserError(`--gpu must be one of ${GPU_CHOICES.join(', ')}, not \`${gpuName}\``);
+  // --rank is one fine-tune's (its dynamic(…) LoRA at rank n); an adapter set runs each at its max.
+  if (flags.rank !== undefined) throw new UserError(`--rank ${flags.rank} runs one fine-tune's \`dynamic(…)\` LoRA at that rank; several adapters run at their max (run one with --adapter DIR --rank ${flags.rank})`);
   // The adapters' checkpoints say which base they were trained on, when --init does not.
   const specs = (flags.adapter ?? []).map(parseAdapterSpec);
   const choice = chooseSharedBase(specs, flags.init);

@@ -7,6 +7,7 @@ import { buildTrainingGraph } from '../../compiler/training.ts';
 import { describeAdapter } from '../../compiler/multi/describe.ts';
 import { stackAdapters, stackedPath } from '../../compiler/multi/stack.ts';
 import { sharedFrozenDtype } from '../../cli/fine-tune.ts';
+import { openAdapterSet } from '../../cli/multi.ts';
 import { nodeHost } from '../../cli/node-host.ts';
 import { adapterTensors } from '../../runtime/adapter.ts';
 import { CHECKPOINT_FORMAT, packCheckpoint } from '../../runtime/checkpoint.ts';
@@ -112,5 +113,7 @@ describe('loading adapters over one base', async () => {
     expect(() => sharedFrozenDtype(specs, 'nf4-dq')).toThrow(/^--frozen-dtype must be one of f32, f16, int8, nf4, nf4dq, not `nf4-dq`$/);
     expect(sharedFrozenDtype(specs, 'f32')).toEqual([`adapter \`q\` was trained on a frozen base in nf4dq; several adapters run over the base as loaded, not quantized again (\`--adapter ${q}\` alone quantizes it as trained)`]);
     expect(sharedFrozenDtype(specs.slice(0, 1), undefined)).toEqual([]);
+    // --rank is one fine-tune's too: refused before anything loads, not ignored.
+    await expect(openAdapterSet(BASE, { adapter: [`a=${join(dir, 'a')}`, `q=${q}`], rank: '2' })).rejects.toThrow(/^--rank 2 runs one fine-tune's `dynamic\(…\)` LoRA at that rank; several adapters run at their max/);
   });
 });
