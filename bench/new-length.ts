@@ -40,8 +40,9 @@ every figure, and it moves the times by 2× and more, so compare within a row.
   (\`bench/op-kernels.ts --against\` the old generators, \`bench/open-rows.ts\`; ratios of times,
   open over baked, median of per-round ratios, at the benchmark model's shapes): attention+lse
   0.99, attention_grad_q 0.99 (21 rounds, load 4.2), layernorm 1.04, layernorm_grad_x 1.03 (11
-  rounds); regblock products, rates open over baked: [128×768]·[768×2304] + LoRA 1.03 / 1.03,
-  [128×768]·[768×3072] + gelu 1.01 / 0.99, [512×3072]·[768×3072]ᵀ 1.14 / 0.89 (9 and 15 rounds at
-  load 5.5–9, where llvmpipe reached only 1–2 GFLOP/s, so ±10 % is noise here). The outputs are
-  bit-identical. So M stays open for the products.
+  rounds); regblock products, rates open over baked, one figure per run: [128×768]·[768×2304] +
+  LoRA 1.03 / 1.03 / 1.12, [128×768]·[768×3072] + gelu 1.01 / 0.99 / 1.02, [512×3072]·[768×3072]ᵀ
+  1.14 / 0.89 / 0.92 / 1.02, [512×768]·[768×768] + bias 1.00, [512×3072]·[3072×768] 1.07 (9 to 25
+  rounds at load 2.8–9; the same shape moves ±10 % between runs, in both directions). The outputs
+  are bit-identical. So M stays open for the products.
 `;
