@@ -301,6 +301,9 @@ export async function combineCommand(file: string, flags: CombineFlags): Promise
     return 0;
   }
   if (parts.some((p) => p.weight !== 1)) throw new UserError(`--use ${expr}: bottleneck adapters do not add up, they stack (one after another): combine them with weights 1 (\`a+b\`), or merge LoRA adapters only`);
+  // The adapters below the top load as a frozen stack (train --frozen-adapter's): refuse now what
+  // would not load back, rather than write a checkpoint eval cannot open.
+  stackAdapters(loaded.base.graph, parts.slice(0, -1).map((p) => ({ name: p.adapter.name, shape: describeAdapter(p.adapter.graph) })));
   const last = parts[parts.length - 1]!.adapter;
   const dir = last.source;
   if (!existsSync(join(dir, ADAPTER_FILE))) throw new UserError(`\`${last.name}\` is not a checkpoint directory; import it first (\`peftc import\`)`);

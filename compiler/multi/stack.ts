@@ -48,8 +48,10 @@ export function stackAdapters(g: Graph, parts: StackPart[]): Graph {
     seen.add(part.name);
     const s = part.shape;
     if (s.prompt || s.prefix || s.train.length || s.other.length) {
-      const what = s.prompt ? 'a prompt' : s.prefix ? 'a prefix' : s.train.length ? 'trained base modules' : `\`${s.other[0]}\``;
-      throw new MultiGraphError(`adapter \`${part.name}\` has ${what}; only LoRA and bottleneck adapters stack`);
+      // A bottleneck parameter among `other` is a preset adapter's (describe.ts leaves those out).
+      const preset = /^(.*)\.adapter\.(down|up)\./.exec(s.other[0] ?? '');
+      const what = s.prompt ? 'a prompt' : s.prefix ? 'a prefix' : s.train.length ? 'trained base modules' : preset ? `an \`adapter(preset = …)\` on \`${preset[1]}\` (AdapterHub's, at the residual junction), which runs only in its own graph` : `\`${s.other[0]}\``;
+      throw new MultiGraphError(`adapter \`${part.name}\` has ${what}; only LoRA and plain bottleneck adapters stack`);
     }
   }
   const frozen = (part: StackPart, path: string, shape: number[], origin: 'lora' | 'adapter', module: string, settings: Record<string, number | string | boolean>): Param => ({

@@ -1,13 +1,14 @@
 // Loading a base and named adapters from disk (runtime/multi/load-node.ts): checkpoint
 // directories, Hugging Face PEFT folders (the same adapter exported), checkpoints trained on top
 // of frozen adapters (summed when all LoRA, stacked otherwise), and the errors.
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildTrainingGraph } from '../../compiler/training.ts';
 import { describeAdapter } from '../../compiler/multi/describe.ts';
 import { stackAdapters, stackedPath } from '../../compiler/multi/stack.ts';
 import { sharedFrozenDtype } from '../../cli/fine-tune.ts';
-import { openAdapterSet } from '../../cli/multi.ts';
+import { combineCommand, openAdapterSet } from '../../cli/multi.ts';
 import { nodeHost } from '../../cli/node-host.ts';
 import { adapterTensors } from '../../runtime/adapter.ts';
 import { CHECKPOINT_FORMAT, packCheckpoint } from '../../runtime/checkpoint.ts';
@@ -115,5 +116,15 @@ describe('loading adapters over one base', async () => {
     expect(sharedFrozenDtype(specs.slice(0, 1), undefined)).toEqual([]);
     // --rank is one fine-tune's too: refused before anything loads, not ignored.
     await expect(openAdapterSet(BASE, { adapter: [`a=${join(dir, 'a')}`, `q=${q}`], rank: '2' })).rejects.toThrow(/^--rank 2 runs one fine-tune's `dynamic\(…\)` LoRA at that rank; several adapters run at their max/);
+  });
+
+  it('combine refuses a stack with a preset adapter below the top, naming it, and writes nothing (eval could not open it)', async () => {
+    const pb = join(dir, 'pb');
+    await makeCheckpoint(pb, 'import "gpt2.peft"\npeft { adapter(preset = par_bn) on "h.*.mlp" }', SET, 7);
+    const out = join(dir, 'pb-a');
+    await expect(combineCommand(BASE, { adapter: [`pb=${pb}`, `a=${join(dir, 'a')}`], use: ['pb+a'], out, set: SET })).rejects.toThrow(
+      /^adapter `pb` has an `adapter\(preset = …\)` on `h\.0\.mlp` \(AdapterHub's, at the residual junction\), which runs only in its own graph; only LoRA and plain bottleneck adapters stack$/,
+    );
+    expect(existsSync(out)).toBe(false);
   });
 });
