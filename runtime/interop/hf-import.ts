@@ -110,20 +110,24 @@ function checkLora(c: LoraConfig, g: Graph, names: HfNames, where: string): stri
   const onlyOurs = [...ours.keys()].filter((m) => !theirs.has(m));
   if (onlyTheirs.length) problems.push(`it adapts ${onlyTheirs.length} module(s) the .peft leaves alone: ${listSome(onlyTheirs)}`);
   if (onlyOurs.length) problems.push(`the .peft adapts ${onlyOurs.length} module(s) it leaves alone: ${listSome(onlyOurs)}`);
+  // What differs per module, said once for every module it concerns (a model has many layers).
+  const differences = new Map<string, string[]>();
+  const differ = (m: string, what: string) => differences.set(what, [...(differences.get(what) ?? []), m]);
   for (const [m, t] of theirs) {
     const o = ours.get(m);
     if (!o) continue;
     const residual = (i: string) => i === 'pissa' || i === 'olora';
     if ((residual(o.init) || residual(c.init)) && o.init !== c.init) {
-      problems.push(`\`${m}\` starts from init_lora_weights ${JSON.stringify(c.init === 'kaiming' ? true : c.init)} there, init = ${o.init} in the .peft: ${residual(c.init) ? 'that adapter applies to its residual base' : 'a PiSSA / OLoRA .peft runs on the residual base'}`);
+      differ(m, `starts from init_lora_weights ${JSON.stringify(c.init === 'kaiming' ? true : c.init)} there, init = ${o.init} in the .peft: ${residual(c.init) ? 'that adapter applies to its residual base' : 'a PiSSA / OLoRA .peft runs on the residual base'}`);
     }
-    if (o.niter !== undefined) problems.push(`\`${m}\` has init = pissa(niter = ${o.niter}) in the .peft, a residual base from a randomised SVD that no PEFT adapter applies to: use init = pissa or a plain LoRA`);
-    if (o.dora !== c.dora) problems.push(`\`${m}\` is ${c.dora ? '' : 'not '}DoRA there (use_dora), ${o.dora ? '' : 'not '}in the .peft (dora)`);
-    if (o.rank !== t.rank) problems.push(`\`${m}\` has rank ${t.rank} there, ${o.rank} in the .peft`);
+    if (o.niter !== undefined) differ(m, `has init = pissa(niter = ${o.niter}) in the .peft, a residual base from a randomised SVD that no PEFT adapter applies to: use init = pissa or a plain LoRA`);
+    if (o.dora !== c.dora) differ(m, `is ${c.dora ? '' : 'not '}DoRA there (use_dora), ${o.dora ? '' : 'not '}in the .peft (dora)`);
+    if (o.rank !== t.rank) differ(m, `has rank ${t.rank} there, ${o.rank} in the .peft`);
     else if (Math.abs(loraScaleOf(o) - loraScaleOf(t)) > 1e-6 * Math.abs(loraScaleOf(o))) {
-      problems.push(`\`${m}\` is scaled by ${loraScaleOf(t)} there (alpha ${t.alpha}${t.rslora ? ', rsLoRA' : ''}), by ${loraScaleOf(o)} in the .peft (alpha ${o.alpha}${o.rslora ? ', rsLoRA' : ''})`);
+      differ(m, `is scaled by ${loraScaleOf(t)} there (alpha ${t.alpha}${t.rslora ? ', rsLoRA' : ''}), by ${loraScaleOf(o)} in the .peft (alpha ${o.alpha}${o.rslora ? ', rsLoRA' : ''})`);
     }
   }
+  for (const [what, ms] of differences) problems.push(`\`${ms[0]}\` ${what}${ms.length > 1 ? ` (likewise ${listSome(ms.slice(1).map((m) => `\`${m}\``))})` : ''}`);
   return problems;
 }
 

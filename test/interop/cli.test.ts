@@ -37,7 +37,7 @@ describe('peftc export / import / merge', () => {
     // examples/gpt2-lora.peft has rank 8: the adapter does not describe it.
     r = peftc('import', hf, '--peft', peft, '-o', join(tmp, 'wrong'), '--set', SET);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^peftc: .*hf does not describe this .peft model: `h.0.attn.c_attn` has rank 2 there, 8 in the .peft; .*\n$/);
+    expect(r.err).toMatch(/^peftc: .*hf does not describe this .peft model: `h.0.attn.c_attn` has rank 2 there, 8 in the .peft \(likewise `h.1.attn.c_attn`\)\n$/);
     expect(existsSync(join(tmp, 'wrong'))).toBe(false);
 
     const mine = join(tmp, 'tune.peft');

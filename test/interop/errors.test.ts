@@ -56,7 +56,8 @@ describe('import refuses bad folders and writes nothing', () => {
     ['a randomised-SVD PiSSA adapter (relative to a residual peftc cannot reproduce)', { ...base, init_lora_weights: 'pissa_niter_4' }, /init_lora_weights is "pissa_niter_4"; such an adapter applies to its residual base model, not the original one: convert it to a plain LoRA/],
     ['a PiSSA adapter into a .peft without init = pissa', { ...base, init_lora_weights: 'pissa' }, /`h.0.attn.c_attn` starts from init_lora_weights "pissa" there, init = kaiming in the .peft: that adapter applies to its residual base/],
     ['targets that are not Linear', { ...base, target_modules: ['ln_1'] }, /matches h.0.ln_1, h.1.ln_1, which are neither a Linear nor an Embedding layer/],
-    ['another rank', { ...base, r: 2 }, /does not describe this .peft model: `h.0.attn.c_attn` has rank 2 there, 4 in the .peft/],
+    // Said once for every layer it concerns.
+    ['another rank', { ...base, r: 2 }, /does not describe this .peft model: `h.0.attn.c_attn` has rank 2 there, 4 in the .peft \(likewise `h.1.attn.c_attn`\)$/],
     ['another scale', { ...base, lora_alpha: 16 }, /`h.0.attn.c_attn` is scaled by 4 there \(alpha 16\), by 2 in the .peft \(alpha 8\)/],
     ['other targets', { ...base, target_modules: ['c_attn', 'c_fc'] }, /it adapts 2 module\(s\) the .peft leaves alone: h.0.mlp.c_fc, h.1.mlp.c_fc/],
     ['another method', { peft_type: 'PROMPT_TUNING', num_virtual_tokens: 3 }, /a prompt_tuning adapter, but the .peft model has no prompt/],
