@@ -310,12 +310,14 @@ export function bottleneckProblems(c: BottleneckConfig, g: Graph, names: HfNames
     if (t !== o) problems.push(`its ${key} is ${JSON.stringify(t)}, the .peft's ${s.preset ? `\`adapter(preset = ${String(s.preset)})\` has ${JSON.stringify(o)}` : `plain adapter computes ${JSON.stringify(o)} (write \`adapter(preset = …)\`: \`peftc import --emit-peft\` prints it)`}`);
   }
   const placed = new Map(resolveBottleneck(c, g, names, d, where).map((a) => [a.module, a.width]));
+  const unplaced: string[] = [];
   for (const p of down) {
     const w = placed.get(p.method!.module);
-    if (w === undefined) problems.push(`the .peft has an adapter on \`${p.method!.module}\`, the folder none`);
+    if (w === undefined) unplaced.push(p.method!.module);
     else if (w !== p.shape[0]) problems.push(`\`${p.method!.module}\`'s adapter is ${w} wide there, ${p.shape[0]} in the .peft`);
     placed.delete(p.method!.module);
   }
+  if (unplaced.length) problems.push(`the .peft has adapters on ${listSome(unplaced.map((m) => `\`${m}\``))}, the folder none`);
   if (placed.size) problems.push(`the folder places adapters on ${listSome([...placed.keys()])}, which the .peft leaves alone`);
   return problems;
 }

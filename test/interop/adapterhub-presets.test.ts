@@ -157,6 +157,8 @@ describe('AdapterHub preset folders', () => {
     const model = compilePeft(textOf('gpt2-double_seq_bn'), TINY_GPT2, true);
     const folders = await readAdapterFolders(join(BN_DIR, 'gpt2-seq_bn'));
     expect(() => importAdapters(model.graph, hfNameMap(model.graph), folders)).toThrow(/its original_ln_before is true, the \.peft's `adapter\(preset = double_seq_bn\)` has false/);
+    // The places the folder leaves out, in one clause for every layer.
+    expect(() => importAdapters(model.graph, hfNameMap(model.graph), folders)).toThrow(/; the \.peft has adapters on `h\.0\.attn`, `h\.1\.attn`, the folder none$/);
     const plain = compilePeft('import "gpt2.peft"\npeft { adapter(bottleneck = 2) on "h.*.mlp" }', TINY_GPT2, true);
     expect(() => importAdapters(plain.graph, hfNameMap(plain.graph), folders)).toThrow(/its original_ln_before is true, the \.peft's plain adapter computes false \(write `adapter\(preset = …\)`/);
   });
