@@ -60,6 +60,7 @@ export function checkAdapter(c: Checker, bound: Map<string, Const>, range: Sourc
     return undefined;
   }
   const given = (key: string) => !DEFAULTS.has(bound.get(key)!);
+  const lnBeforeWritten = given('original_ln_before'); // before the preset fills it in
   if (!preset) {
     const stray = JUNCTION_FLAGS.find(given);
     if (stray) {
@@ -99,7 +100,10 @@ export function checkAdapter(c: Checker, bound: Map<string, Const>, range: Sourc
     return undefined;
   }
   if (preset && s.placement === 'parallel' && s.original_ln_before === true) {
-    r.error(Codes.BadMethodSetting, '`original_ln_before = true` is for serial adapters: a parallel one reads the sub-layer\'s residual input (AdapterHub\'s ParallelAdapter ignores the flag)', range);
+    const why = "is for serial adapters: a parallel one reads the sub-layer's residual input";
+    r.error(Codes.BadMethodSetting, lnBeforeWritten
+      ? `\`original_ln_before = true\` ${why} (AdapterHub's ParallelAdapter ignores the flag)`
+      : `\`placement = parallel\` meets ${String(c.out.preset)}'s \`original_ln_before = true\`, which ${why}: write \`original_ln_before = false\`, or use \`preset = par_bn\` (AdapterHub's parallel adapter)`, range);
     return undefined;
   }
   if (s.residual_before_ln === 'post_add' && s.original_ln_before !== true) {

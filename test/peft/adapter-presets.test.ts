@@ -67,6 +67,10 @@ describe('adapter presets', () => {
     expect(errorsOf('gpt2', 'adapter(preset = houlsby) on "h.*.mlp"', GPT2)).toEqual(['`adapter`\'s preset must be one of none, seq_bn, double_seq_bn, par_bn (AdapterHub\'s bottleneck configs); found the option `houlsby`']);
     expect(errorsOf('gpt2', 'adapter(bottleneck = 4, original_ln_before = true) on "h.*.mlp"', GPT2)[0]).toMatch(/^`original_ln_before` is one of AdapterHub's flags: it needs `preset = seq_bn`/);
     expect(errorsOf('gpt2', 'adapter(preset = par_bn, original_ln_before = true) on "h.*.mlp"', GPT2)[0]).toMatch(/^`original_ln_before = true` is for serial adapters/);
+    // Not written but the preset's: the error says where it came from and what to write.
+    expect(errorsOf('gpt2', 'adapter(preset = seq_bn, placement = parallel) on "h.*.mlp"', GPT2)).toEqual([
+      "`placement = parallel` meets seq_bn's `original_ln_before = true`, which is for serial adapters: a parallel one reads the sub-layer's residual input: write `original_ln_before = false`, or use `preset = par_bn` (AdapterHub's parallel adapter)",
+    ]);
     expect(errorsOf('gpt2', 'adapter(preset = double_seq_bn, residual_before_ln = post_add) on "h.*.mlp"', GPT2)[0]).toMatch(/needs `original_ln_before = true`$/);
     expect(errorsOf('gpt2', 'adapter(preset = seq_bn, residual_before_ln = post_add) on "h.*.mlp"', GPT2)).toEqual(
       ['an adapter on `h.0.mlp` is on a pre-LN layer, which has no residual add before the adapter for `residual_before_ln = post_add` to read (AdapterHub fails there too)'],
