@@ -6,7 +6,7 @@
 // are carried from one to the next, and C several blocks of rows and columns.
 import { describe, expect, it } from 'vitest';
 import { GEMM_WASM_BASE64 } from '../../runtime/cpu/kernels/gemm-wasm-bytes.ts';
-import { jsBlock, KC, MC, NC } from '../../runtime/cpu/kernels/gemm-block.ts';
+import { jsBlock, KC, MC, NC, QK } from '../../runtime/cpu/kernels/gemm-block.ts';
 import { wasmBlock } from '../../runtime/cpu/kernels/gemm-wasm.ts';
 import { gemm } from '../../runtime/cpu/kernels/linear.ts';
 import { assemble, GEMM } from '../../scripts/build-wasm.ts';
@@ -41,7 +41,8 @@ describe('the CPU gemm in WebAssembly SIMD', () => {
 
   // Odd sizes leave partial tiles on both sides; K past KC (512) is summed in chunks whose sums
   // carry over (K = 70,000: 137 chunks, the last one 368 long; K = 1,024: exactly two), M past
-  // MC and N past NC take several blocks; the transposed strides are x·wᵀ and xᵀ·dy.
+  // MC and N past NC take several blocks; A's panels are packed once for all column blocks where
+  // K ≤ QK and chunk by chunk past it; the transposed strides are x·wᵀ and xᵀ·dy.
   const CASES: [string, number, number, number, boolean][] = [
     ['one element', 1, 1, 1, false],
     ['few rows (the direct path)', 3, 7, 5, true],
@@ -53,6 +54,7 @@ describe('the CPU gemm in WebAssembly SIMD', () => {
     ['K three chunks, ragged, with bias', 6, 13, 2 * KC + 77, true],
     ['long K, many chunks', 6, 29, 70_000, false],
     ['more rows than a row block, several chunks', MC + 9, NC + 5, KC + 3, true],
+    ['K past what A\'s panels hold whole, several column blocks', 9, NC + 3, QK + 5, true],
   ];
   const blocks = [['WebAssembly', wasmBlock()!], ['JavaScript', jsBlock()]] as const;
   for (const [name, M, N, K, withBias] of CASES) {

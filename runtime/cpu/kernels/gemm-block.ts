@@ -1,7 +1,7 @@
 // The unit of work of the CPU backend's gemm (linear.ts): a block of C, up to MC rows × NC
 // columns, summed over K one chunk of up to KC values of k at a time from packed panels of A and
-// B, then biased and rounded once. The chunks bound the packed panels (≈ 3 MiB in all, whatever
-// K, M and N) and let each panel be packed once per block instead of once per column block; the
+// B, then biased and rounded once. The chunks bound the packed panels (≈ 11 MiB in all, whatever
+// K, M and N) and let each panel be packed a bounded number of times; the
 // sums are carried in f64 from one chunk to the next, so every C(m, n) is still summed in the
 // order k = 0 … K−1 and the result is bit-identical to the in-order loop.
 //
@@ -14,17 +14,25 @@ export const KC = 512;
 export const MC = 256;
 /** Columns of C per block (B's panels for a chunk: NC·KC f64, 1 MiB). */
 export const NC = 256;
+/**
+ * Values of k of A's panels held at once (MC·QK f64, 8 MiB): where K ≤ QK a block of rows of A is
+ * packed once for all its chunks and every column block, not once per column block.
+ */
+export const QK = 4096;
 
 /** Packed panels, carried sums and rounded rows of one block; views stay valid while it is in use. */
 export interface GemmBlock {
-  /** A's panels: Q[mp·4kc + k·4 + i] = A(m0 + 4mp + i, k0 + k), zero past the block's rows. */
+  /**
+   * A's panels: Q[q0 + mp·4kc + k·4 + i] = A(m0 + 4mp + i, k0 + k), zero past the block's rows,
+   * with q0 the chunk's offset (0, or 4·mPanels·k0 where the block's whole K is held).
+   */
   Q: Float64Array;
   /** B's panels: P[np·4kc + k·4 + j] = B(k0 + k, n0 + 4np + j), zero past its columns. */
   P: Float64Array;
   /** The bias of the block's columns (zero where there is none, or past the columns). */
   bias: Float64Array;
-  /** Sums the chunk of kc values of k into the mPanels × nPanels tiles, from 0 or carried on. */
-  tiles(kc: number, mPanels: number, nPanels: number, carry: boolean): void;
+  /** Sums the chunk of kc values of k (A's panels from Q[q0 …]) into the mPanels × nPanels tiles, from 0 or carried on. */
+  tiles(kc: number, mPanels: number, nPanels: number, carry: boolean, q0: number): void;
   /** The tiles' sums + bias, rounded to f32, row-major with 4·nPanels values a row. */
   finish32(mPanels: number, nPanels: number): Float32Array;
   /** The same, kept in f64. */
@@ -33,7 +41,7 @@ export interface GemmBlock {
 
 /** The block in plain JavaScript (engines without WebAssembly SIMD): the same sums in the same order. */
 export function jsBlock(): GemmBlock {
-  const Q = new Float64Array(MC * KC);
+  const Q = new Float64Array(MC * QK);
   const P = new Float64Array(NC * KC);
   const bias = new Float64Array(NC);
   const out = new Float64Array(MC * NC);
@@ -48,9 +56,9 @@ export function jsBlock(): GemmBlock {
   };
   return {
     Q, P, bias,
-    tiles(kc, mPanels, nPanels, carry) {
+    tiles(kc, mPanels, nPanels, carry, q0) {
       for (let mp = 0; mp < mPanels; mp++) {
-        for (let np = 0; np < nPanels; np++) tile(Q, mp * 4 * kc, P, np * 4 * kc, kc, out, (mp * nPanels + np) * 16, carry);
+        for (let np = 0; np < nPanels; np++) tile(Q, q0 + mp * 4 * kc, P, np * 4 * kc, kc, out, (mp * nPanels + np) * 16, carry);
       }
     },
     finish32: (mPanels, nPanels) => finish(rows32, mPanels, nPanels),

@@ -5,9 +5,9 @@
 // WebAssembly SIMD.
 //
 // One instance serves every product (its memory is sized once for the largest block, MC × NC
-// over KC values of k), rather than one per product: each WebAssembly memory reserves gigabytes
+// over KC values of k, with A's panels for up to QK values of k), rather than one per product: each WebAssembly memory reserves gigabytes
 // of address space, and thousands of short-lived ones before a garbage collection can exhaust it.
-import { KC, MC, NC, type GemmBlock } from './gemm-block.ts';
+import { KC, MC, NC, QK, type GemmBlock } from './gemm-block.ts';
 import { GEMM_WASM_BASE64 } from './gemm-wasm-bytes.ts';
 
 const PAGE = 65536;
@@ -37,7 +37,7 @@ export function wasmBlock(): GemmBlock | null {
   if (!wasm) return (block = null);
   // Byte offsets: Q, P, the bias, the tiles' sums, the rounded rows (f64-sized, either kind).
   const q = 0;
-  const p = q + MC * KC * 8;
+  const p = q + MC * QK * 8;
   const bias = p + NC * KC * 8;
   const out = bias + NC * 8;
   const dst = out + MC * NC * 8;
@@ -48,10 +48,10 @@ export function wasmBlock(): GemmBlock | null {
   const rows32 = new Float32Array(buffer, dst, MC * NC);
   const rows64 = new Float64Array(buffer, dst, MC * NC);
   return (block = {
-    Q: new Float64Array(buffer, q, MC * KC),
+    Q: new Float64Array(buffer, q, MC * QK),
     P: new Float64Array(buffer, p, NC * KC),
     bias: new Float64Array(buffer, bias, NC),
-    tiles: (kc, mPanels, nPanels, carry) => wasm.tiles(q, p, kc, mPanels, nPanels, out, carry ? 1 : 0),
+    tiles: (kc, mPanels, nPanels, carry, q0) => wasm.tiles(q + q0 * 8, p, kc, mPanels, nPanels, out, carry ? 1 : 0),
     finish32(mPanels, nPanels) {
       wasm.finish32(out, mPanels, nPanels, bias, dst);
       return rows32;

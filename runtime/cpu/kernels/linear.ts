@@ -9,7 +9,7 @@
 // transposed products (x·wᵀ, xᵀ·dy, dyᵀ·x) the same routine. Where the engine has WebAssembly
 // SIMD the panels live in its memory and the tiles run there (gemm.wat: the same sums in the same
 // order, so the same bits, a few times faster).
-import { jsBlock, KC, MC, NC, type GemmBlock } from './gemm-block.ts';
+import { jsBlock, KC, MC, NC, QK, type GemmBlock } from './gemm-block.ts';
 import { wasmBlock } from './gemm-wasm.ts';
 import { floatIn, floatOut, optFloatIn, rowsOf, type FloatArray, type KernelContext, type KernelOf } from './common.ts';
 
@@ -42,18 +42,21 @@ export function gemm(
     return;
   }
   const f32 = c instanceof Float32Array;
-  for (let n0 = 0; n0 < N; n0 += NC) {
-    const nb = Math.min(NC, N - n0);
-    const nPanels = (nb + 3) >> 2;
-    for (let j = 0; j < 4 * nPanels; j++) block.bias[j] = bias && j < nb ? bias[n0 + j]! : 0;
-    for (let m0 = 0; m0 < M; m0 += MC) {
-      const mb = Math.min(MC, M - m0);
-      const mPanels = (mb + 3) >> 2;
+  // Where a block of rows of A fits whole (K ≤ QK), its panels are packed once for every column block.
+  const wholeA = K <= QK;
+  for (let m0 = 0; m0 < M; m0 += MC) {
+    const mb = Math.min(MC, M - m0);
+    const mPanels = (mb + 3) >> 2;
+    for (let n0 = 0; n0 < N; n0 += NC) {
+      const nb = Math.min(NC, N - n0);
+      const nPanels = (nb + 3) >> 2;
+      for (let j = 0; j < 4 * nPanels; j++) block.bias[j] = bias && j < nb ? bias[n0 + j]! : 0;
       for (let k0 = 0; k0 < K; k0 += KC) {
         const kc = Math.min(KC, K - k0);
-        packPanels(b, sBn, sBk, n0, nb, k0, kc, block.P);
-        packPanels(a, sAm, sAk, m0, mb, k0, kc, block.Q);
-        block.tiles(kc, mPanels, nPanels, k0 > 0);
+        const q0 = wholeA ? 4 * mPanels * k0 : 0;
+        packPanels(b, sBn, sBk, n0, nb, k0, kc, block.P, 0);
+        if (!wholeA || n0 === 0) packPanels(a, sAm, sAk, m0, mb, k0, kc, block.Q, q0);
+        block.tiles(kc, mPanels, nPanels, k0 > 0, q0);
       }
       const rows = f32 ? block.finish32(mPanels, nPanels) : block.finish64(mPanels, nPanels);
       const W = 4 * nPanels;
@@ -97,19 +100,19 @@ const PACK_K = 16;
 
 /**
  * Packs lines r0 … r0+rb−1 of a matrix (line r, value k at x[r·sR + k·sK]: A's rows or B's
- * columns) over k0 … k0+kc−1 into 4-line panels: out[p·4kc + k·4 + i] = line r0 + 4p + i at
+ * columns) over k0 … k0+kc−1 into 4-line panels: out[o0 + p·4kc + k·4 + i] = line r0 + 4p + i at
  * k0 + k, zero for lines past rb (their sums are computed and never stored). PACK_K values of
  * k at a time across all panels: for a row-major B (lines = columns, sK = a row) that reads a
  * few rows' stretch contiguously, instead of walking all kc rows once per panel (rows a multiple
  * of 4 KiB apart land in the same few L1 sets and evict each other between panels).
  */
-function packPanels(x: FloatArray, sR: number, sK: number, r0: number, rb: number, k0: number, kc: number, out: Float64Array): void {
+function packPanels(x: FloatArray, sR: number, sK: number, r0: number, rb: number, k0: number, kc: number, out: Float64Array, o0: number): void {
   for (let kb = 0; kb < kc; kb += PACK_K) {
     const ke = Math.min(kc, kb + PACK_K);
     for (let p = 0; 4 * p < rb; p++) {
       const lines = Math.min(4, rb - 4 * p);
       const src = (r0 + 4 * p) * sR + (k0 + kb) * sK;
-      const dst = p * 4 * kc + kb * 4;
+      const dst = o0 + p * 4 * kc + kb * 4;
       if (lines === 4) {
         for (let k = kb, o = dst, s = src; k < ke; k++, o += 4, s += sK) {
           out[o] = x[s]!;
