@@ -173,7 +173,7 @@ addCompileFlags(
     .option('--tokenizer <name>', 'byte | gpt2 | llama (default: from the vocabulary size)')
     .option('--kernels <kind>', 'kernels to plan: hardware (workgroup tiling) | software (no barriers, for CPU adapters) | both (default; each device runs the kind that suits it)')
     .option('--gpu <choice>', 'plan for this adapter\'s limits instead of WebGPU\'s defaults: auto | hardware | swiftshader | llvmpipe')
-    .option('--frozen-dtype <dtype>', 'store frozen weight matrices as f32 or f16 (half their memory)', 'f32')
+    .option('--frozen-dtype <dtype>', 'store frozen weight matrices as f32, f16 (half their memory), or int8 | nf4 | nf4dq (codes and scales in weights.safetensors, dequantized by the plans)', 'f32')
     .addOption(recomputeOption())
     .description('compile a standalone trainer (Node: train.mjs; browser: index.html) that runs without the compiler'),
 ).action(async (file: string, flags: BuildFlags) => {
