@@ -41,7 +41,14 @@ export function applyAdapter(t: MethodHost, app: MethodApp, inputs: Tensor[], y:
   const dout = lastDim(t, y);
   if (din === undefined || dout === undefined) return notApplicable(t, app, 'needs a tensor output with a fixed feature size');
   const a = branch(t, app, src, din, dout, range);
-  return a.kind === 'tensor' ? t.op('add', [y, a], {}, range, 'adapter') : a;
+  if (a.kind !== 'tensor') return a;
+  // The residual add belongs to the adapter's scope: stacking finds the trained adapter as that
+  // last step of the module and attaches frozen adapters below it (compiler/multi/edit.ts).
+  const saved = t.b.scope;
+  t.b.scope = `${app.module.path}.adapter`;
+  const out = t.op('add', [y, a], {}, range, 'adapter');
+  t.b.scope = saved;
+  return out;
 }
 
 /** AdapterHub's BottleneckLayer at the sub-layer's residual junction (see the header). */
