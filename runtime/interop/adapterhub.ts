@@ -210,7 +210,9 @@ export function attachHead(part: PartSpec, names: HfNames, trained: Param[]): st
   const modules = [...new Set(trained.map((p) => p.method!.module))];
   const other = modules.filter((m) => !names.heads.some((h) => m === h || m.startsWith(`${h}.`)));
   if (other.length) {
-    return `trained module(s) ${listSome(other)}: an AdapterHub adapter folder holds the bottleneck adapter and a prediction head only; train them with a LoRA or IA³ beside the adapter (exported as its modules_to_save), leave them frozen, or \`peftc merge\` the whole model`;
+    const heads = modules.filter((m) => !other.includes(m));
+    const headsToo = heads.length ? ` (and with them the head ${listSome(heads)}, which is not written alone)` : '';
+    return `trained module(s) ${listSome(other)}${headsToo}: an AdapterHub adapter folder holds the bottleneck adapter and a prediction head only; train them with a LoRA or IA³ beside the adapter (exported as its modules_to_save), leave them frozen, or \`peftc merge\` the whole model`;
   }
   for (const p of trained) part.entries.push({ key: names.toHf(p.path), path: p.path, shape: p.shape, file: ADAPTERHUB_HEAD_WEIGHTS });
   const labels = trained.find((p) => p.shape.length === 2)?.shape[0] ?? 0;

@@ -60,7 +60,7 @@ function checkPlan(f: JsonFields, v: unknown, path: string, dropout: 'train' | '
     f.string(o.label, `${p}.label`);
     return f.string(o.wgsl, `${p}.wgsl`);
   });
-  const steps = f.array(plan.steps, `${path}.steps`, (s, p) => checkStep(f, s, p, shaders.length, region));
+  const steps = f.array(plan.steps, `${path}.steps`, (s, p) => checkStep(f, s, p, shaders, region));
   const forwardEnd = f.int(plan.forwardEnd, `${path}.forwardEnd`, 0, steps.length);
   f.int(plan.backwardEnd, `${path}.backwardEnd`, forwardEnd, steps.length);
   checkLayout(f, plan.frozen, `${path}.frozen`, m, 'frozen');
@@ -100,7 +100,10 @@ function checkPlan(f: JsonFields, v: unknown, path: string, dropout: 'train' | '
   f.object(plan.stats, `${path}.stats`);
 }
 
-function checkStep(f: JsonFields, s: unknown, p: string, shaders: number, region: (r: unknown, p: string) => void): void {
+/** A shader that reads open sizes declares the sizes uniform (bound after its storage regions). */
+const SIZES_UNIFORM = /var<uniform>\s+sizes\s*:/;
+
+function checkStep(f: JsonFields, s: unknown, p: string, shaders: string[], region: (r: unknown, p: string) => void): void {
   const o = f.object(s, p);
   const kind = f.oneOf(o.kind, `${p}.kind`, ['dispatch', 'copy'] as const);
   f.string(o.label, `${p}.label`);
@@ -111,13 +114,17 @@ function checkStep(f: JsonFields, s: unknown, p: string, shaders: number, region
     region(o.dst, `${p}.dst`);
     return;
   }
-  f.int(o.shader, `${p}.shader`, 0, shaders - 1);
+  const shader = f.int(o.shader, `${p}.shader`, 0, shaders.length - 1);
   const wg = f.ints(o.workgroups, `${p}.workgroups`, 1);
   if (wg.length !== 3) f.fail(`${p}.workgroups`, 'three counts', wg);
   const bindings = f.array(o.bindings, `${p}.bindings`, (r, q) => region(r, q));
   f.array(o.writes, `${p}.writes`, (w, q) => f.int(w, q, 0, bindings.length - 1));
-  // A kernel's open sizes, bound as a uniform after the regions.
-  f.optional(o.sizes, `${p}.sizes`, (v, q) => f.ints(v, q));
+  // A kernel's open sizes, bound as a uniform after the regions: present exactly when its shader
+  // reads them, at most the uniform's four.
+  if (SIZES_UNIFORM.test(shaders[shader]!)) {
+    const sizes = f.ints(o.sizes, `${p}.sizes`);
+    if (sizes.length === 0 || sizes.length > 4) f.fail(`${p}.sizes`, "one to four sizes (the shader's sizes uniform)", sizes);
+  } else if (o.sizes !== undefined) f.fail(`${p}.sizes`, 'no sizes (the shader has no sizes uniform)', o.sizes);
 }
 
 /** An arena layout: slots of the manifest's parameters of that partition, in order, inside `bytes`. */

@@ -102,7 +102,7 @@ describe('AdapterHub preset folders', () => {
     await makeCheckpoint(ck, `import "bert.peft"\npeft {\n  adapter(preset = double_seq_bn) on "encoder.layer.*.attention.output", "encoder.layer.*.output"\n  train "classifier", "encoder.layer.*.output.LayerNorm"\n}`, TINY_BERT);
     const out = join(tmp, 'ln-out');
     await expect(exportCheckpoint(ck, out)).rejects.toThrow(
-      /^trained module\(s\) encoder\.layer\.0\.output\.LayerNorm, encoder\.layer\.1\.output\.LayerNorm: an AdapterHub adapter folder holds the bottleneck adapter and a prediction head only; .*`peftc merge` the whole model$/,
+      /^trained module\(s\) encoder\.layer\.0\.output\.LayerNorm, encoder\.layer\.1\.output\.LayerNorm \(and with them the head classifier, which is not written alone\): an AdapterHub adapter folder holds the bottleneck adapter and a prediction head only; .*`peftc merge` the whole model$/,
     );
     expect(readdirSync(tmp)).not.toContain('ln-out');
   });
