@@ -1,6 +1,6 @@
 // Dense float64 matrices as one row-major Float64Array, and the products the LoRA
-// initialisations need. Loops run along rows (the contiguous axis), so a 2304×768 product
-// streams through memory instead of striding down columns.
+// initialisations need, on the CPU backend's packed gemm (runtime/cpu/kernels/linear.ts).
+import { gemm } from '../cpu/kernels/linear.ts';
 
 export interface Dense {
   rows: number;
@@ -19,37 +19,19 @@ export function transpose(a: Dense): Dense {
   return out;
 }
 
-/** a · b. */
+/** a · b (the CPU backend's gemm: f64 sums in order over k). */
 export function matmul(a: Dense, b: Dense): Dense {
   if (a.cols !== b.rows) throw new RangeError(`matmul: [${a.rows}, ${a.cols}] · [${b.rows}, ${b.cols}]`);
   const out = dense(a.rows, b.cols);
-  const [n, p] = [a.cols, b.cols];
-  for (let i = 0; i < a.rows; i++) {
-    const row = i * p;
-    for (let k = 0; k < n; k++) {
-      const x = a.data[i * n + k]!;
-      if (x === 0) continue;
-      const bk = k * p;
-      for (let j = 0; j < p; j++) out.data[row + j] += x * b.data[bk + j]!;
-    }
-  }
+  gemm(a.rows, b.cols, a.cols, a.data, a.cols, 1, b.data, b.cols, 1, out.data);
   return out;
 }
 
-/** aᵀ · b. */
+/** aᵀ · b (the same gemm over a's transposed strides). */
 export function matmulTA(a: Dense, b: Dense): Dense {
   if (a.rows !== b.rows) throw new RangeError(`matmulTA: [${a.rows}, ${a.cols}]ᵀ · [${b.rows}, ${b.cols}]`);
   const out = dense(a.cols, b.cols);
-  const [m, p] = [a.cols, b.cols];
-  for (let k = 0; k < a.rows; k++) {
-    const bk = k * p;
-    for (let i = 0; i < m; i++) {
-      const x = a.data[k * m + i]!;
-      if (x === 0) continue;
-      const row = i * p;
-      for (let j = 0; j < p; j++) out.data[row + j] += x * b.data[bk + j]!;
-    }
-  }
+  gemm(a.cols, b.cols, a.rows, a.data, 1, a.cols, b.data, b.cols, 1, out.data);
   return out;
 }
 
