@@ -3,6 +3,7 @@
 import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
 import type { ParamStore } from './arena.ts';
 import { CpuExecutor, type Batch } from './cpu/executor.ts';
+import type { Kernel } from './cpu/kernels/common.ts';
 import type { FloatTensor } from './cpu/tensor.ts';
 import { Optimizer, type OptimizerState } from './optim.ts';
 
@@ -32,16 +33,23 @@ export interface Backend {
 }
 
 export class CpuBackend implements Backend {
-  readonly name = 'cpu';
+  readonly name: string = 'cpu';
   private readonly exec: CpuExecutor;
   private readonly opt: Optimizer;
   private readonly evalExec: CpuExecutor;
 
+  /**
+   * `store` is the host's store; `runStore` (default: `store`) is the one the executor reads (the wasm
+   * backend's copy of the frozen partition in WebAssembly memory beside the host's trainable
+   * arena), and `kernels` its kernel table (default: the reference's).
+   */
   constructor(
     readonly training: TrainingGraph,
     readonly store: ParamStore,
+    kernels?: Readonly<Record<string, Kernel>>,
+    private readonly runStore: ParamStore = store,
   ) {
-    this.exec = new CpuExecutor(training);
+    this.exec = new CpuExecutor(training, kernels);
     this.evalExec = this.exec;
     this.opt = new Optimizer(training.optimizer, store.trainable);
   }
@@ -65,7 +73,7 @@ export class CpuBackend implements Backend {
   }
 
   async step(batch: Batch, lr: number): Promise<StepResult> {
-    const res = this.exec.run(this.store, batch, { precision: 'f32', training: true, step: this.opt.state.step });
+    const res = this.exec.run(this.runStore, batch, { precision: 'f32', training: true, step: this.opt.state.step });
     if (this.keepGradients) this.lastGradients = res.grads;
     if (!Number.isFinite(res.loss)) return { loss: res.loss, gradNorm: NaN };
     const gradNorm = this.opt.step(res.grads, lr);
@@ -73,7 +81,7 @@ export class CpuBackend implements Backend {
   }
 
   async evaluate(batch: Batch) {
-    const res = this.evalExec.run(this.store, batch, { precision: 'f32', training: false, step: 0, backward: false });
+    const res = this.evalExec.run(this.runStore, batch, { precision: 'f32', training: false, step: 0, backward: false });
     return { loss: res.loss, logits: res.logits };
   }
 

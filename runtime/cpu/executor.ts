@@ -6,7 +6,7 @@ import { evalDim, type DimEnv } from '../../compiler/ir/dims.ts';
 import { checkSequenceFits } from '../../compiler/positions.ts';
 import type { Attrs, Node } from '../../compiler/ir/types.ts';
 import { paramView, type ParamStore } from '../arena.ts';
-import { clearAttentionCache, KERNELS } from './kernels/index.ts';
+import { clearAttentionCache, KERNELS, type Kernel } from './kernels/index.ts';
 import type { FloatTensor, Precision, Tensor } from './tensor.ts';
 
 export interface Batch {
@@ -42,7 +42,14 @@ const DIM_ATTRS = ['size', 'total'];
 export class CpuExecutor {
   private readonly lastUse: number[];
 
-  constructor(readonly t: TrainingGraph) {
+  /**
+   * `kernels`: the table of kernels by op (the reference's by default; the wasm backend's replaces
+   * the hot ones with f32 WebAssembly kernels, runtime/wasm/kernels.ts).
+   */
+  constructor(
+    readonly t: TrainingGraph,
+    private readonly kernels: Readonly<Record<string, Kernel>> = KERNELS,
+  ) {
     const nodes = t.graph.nodes;
     this.lastUse = nodes.map((n) => n.id);
     for (const n of nodes) for (const i of n.inputs) this.lastUse[i] = Math.max(this.lastUse[i]!, n.id);
@@ -88,7 +95,7 @@ export class CpuExecutor {
       return { shape: n.shape as number[], data };
     }
     if (n.op === 'input') return inputOf(batch, n, this.t.graph.promptLength, env);
-    const kernel = KERNELS[n.op];
+    const kernel = this.kernels[n.op];
     if (!kernel) throw new Error(`no CPU kernel for ${n.op}`);
     const inputs = n.inputs.map((i) => {
       const v = values[i];
