@@ -1,0 +1,62 @@
+// attention and attention_lse on the wasm backend: per block of a head's queries, the scores
+// Q·Kᵀ and the output P·V are products of gemmF32 over strided views (heads.ts), the softmax
+// one exp per score in between (softmax.ts). f32 results; lse in f64 before its rounding.
+import { attention as referenceAttention, attentionLse as referenceLse } from '../../cpu/kernels/attention.ts';
+import { floatOut, type KernelContext, type KernelOf } from '../../cpu/kernels/common.ts';
+import { lseShape } from '../../../compiler/ir/attention-geometry.ts';
+import type { FloatArray } from '../../cpu/tensor.ts';
+import { gemmF32 } from '../gemm.ts';
+import { runCache, type RunCache } from './cache.ts';
+import { at, forEachBlock, ROWS, storeRows } from './heads.ts';
+import { forwardOperands, lseOperands, visibleKeysOf, type AttentionAttrs, type Geometry } from './operands.ts';
+import { softmaxRows } from './softmax.ts';
+
+/**
+ * The softmax rows of every block (and, given v and o, their outputs P·V into o);
+ * returns lse [B·H·S] in f64.
+ */
+function forwardPass(g: Geometry, q: FloatArray, k: FloatArray, v?: FloatArray, o?: FloatArray): Float64Array {
+  const { S, Sk, H, KV, hd, scale } = g;
+  const lse = new Float64Array(g.B * H * S);
+  const P = new Float32Array(Math.min(ROWS, S) * Sk), Ot = new Float32Array(Math.min(ROWS, S) * hd);
+  forEachBlock(g, ({ b, h, i0, len, keys, qOff, kOff }) => {
+    gemmF32(len, keys, hd, at(q, qOff), H * hd, 1, at(k, kOff), 1, KV * hd, P);
+    softmaxRows(P, len, keys, (t) => visibleKeysOf(g, b, i0 + t), scale, lse, (b * H + h) * S + i0);
+    if (!v || !o) return;
+    gemmF32(len, hd, keys, P, keys, 1, at(v, kOff), KV * hd, 1, Ot);
+    storeRows(Ot, len, hd, o, qOff, H * hd);
+  });
+  return lse;
+}
+
+// f64 runs keep the reference's f64 sums: this backend's arithmetic is f32, and an f64 context
+// asks for more than f32 products give. So they go to the reference kernels, explicitly.
+const isF64 = (ctx: KernelContext): boolean => ctx.precision === 'f64';
+
+/** attention: out_i = Σ_j softmax_j(q_i·k_j/√hd) v_j over visible keys j. */
+export const attention: KernelOf<'attention'> = (inputs, attrs, ctx) => {
+  if (isF64(ctx)) return referenceAttention(inputs, attrs, ctx);
+  const { q, k, v, g } = forwardOperands('attention', inputs, attrs);
+  const out = floatOut(q.shape, ctx);
+  const lse = forwardPass(g, q.data, k.data, v.data, out.data);
+  runCache(ctx).lse.set(q.data, { k: k.data, lengths: inputs[3]?.data, attrs: attrKey(attrs), lse });
+  return out;
+};
+
+/** attention_lse: the forward's lse when it ran on these q, k, lengths and attributes, else its own. */
+export const attentionLse: KernelOf<'attention_lse'> = (inputs, attrs, ctx) => {
+  if (isF64(ctx)) return referenceLse(inputs, attrs, ctx);
+  const { q, k, g } = lseOperands('attention_lse', inputs, attrs);
+  const out = floatOut(lseShape(g), ctx);
+  out.data.set(forwardLseOf(runCache(ctx), q.data, k.data, inputs[2]?.data, attrs) ?? forwardPass(g, q.data, k.data));
+  return out;
+};
+
+/** The lse rows this run's attention computed on q, k, lengths and attrs, if it did. */
+export function forwardLseOf(cache: RunCache, q: FloatArray, k: FloatArray, lengths: unknown, attrs: AttentionAttrs): Float64Array | undefined {
+  const seen = cache.lse.get(q);
+  return seen && seen.k === k && seen.lengths === lengths && seen.attrs === attrKey(attrs) ? seen.lse : undefined;
+}
+
+/** The attributes as a cache key (the same op attributes give the same string). */
+export const attrKey = (a: AttentionAttrs): string => `${a.heads} ${a.kv_heads} ${a.causal} ${a.prefix}`;
