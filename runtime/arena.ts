@@ -17,8 +17,12 @@ export class Arena {
   readonly slots: ArenaSlot[];
   private readonly byPath: Map<string, ArenaSlot>;
 
-  /** `config` (the graph's) lets a too-large arena's error name the constants behind it. */
-  constructor(params: Param[], precision: Precision, what = 'the parameters', config?: Graph['config']) {
+  /**
+   * `config` (the graph's) lets a too-large arena's error name the constants behind it; `data`, when
+   * given, is the memory to lay the parameters over instead of a new array (the wasm backend's
+   * copy in WebAssembly memory).
+   */
+  constructor(params: Param[], precision: Precision, what = 'the parameters', config?: Graph['config'], data?: FloatArray) {
     checkParamsFit(params, precision === 'f64' ? 8 : 4, what, config);
     let offset = 0;
     this.slots = params.map((p) => {
@@ -27,7 +31,8 @@ export class Arena {
       offset += size;
       return slot;
     });
-    this.data = allocFloat(offset, precision);
+    if (data && data.length !== offset) throw new Error(`an arena of ${offset} values laid over ${data.length}`);
+    this.data = data ?? allocFloat(offset, precision);
     this.byPath = new Map(this.slots.map((s) => [s.param.path, s]));
   }
 

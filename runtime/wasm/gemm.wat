@@ -1,0 +1,305 @@
+;; The wasm backend's matrix multiply (gemm.ts): C[M,N] = A[M,K] · B[K,N] (+ bias), f32 sums, in
+;; WebAssembly SIMD over a memory shared by every thread. Each thread calls `part` for its own
+;; columns (or rows) of C; nothing is shared between the calls but the operands.
+;;
+;; The classic blocked layout (Goto & van de Geijn): C in blocks of up to MC × NC, K in chunks of up
+;; to KC; per chunk the block's rows of A are packed into 6-row panels (a value of k gives 6
+;; consecutive floats) and its columns of B into 8-column panels (8 consecutive floats per k), so
+;; the micro-kernel reads both panels contiguously and keeps a 6 × 8 tile of C in 12 registers
+;; (f32x4): per k, two loads of B, six splats of A, twelve multiply-adds. The tile's sums go to a
+;; tile-major staging area between chunks and are written into C's rows, with the bias, after the
+;; last. Where K ≤ QK the block's rows of A are packed once for all its column blocks.
+;;
+;; `f32x4.relaxed_madd` (one fused multiply-add per lane where the CPU has it) is what makes this
+;; fast; build-wasm.ts also assembles a copy with `f32x4.add(f32x4.mul)` for engines without relaxed
+;; SIMD. Strides are in elements; pointers are byte offsets into the shared memory.
+;; Assembled by `npm run build:wasm` (scripts/build-wasm.ts) into gemm-bytes.ts.
+(module
+  (import "env" "memory" (memory 1 65536 shared))
+
+  ;; Block sizes (gemm.ts's scratch layout follows them): MC = 192 rows (32 panels of 6),
+  ;; NC = 256 columns (32 panels of 8), KC = 256, QK = 4096.
+
+  ;; Packs rows 0 … mb−1 of A(m, k) = src[m·sAm + k·sAk] over k = 0 … kc−1 into 6-row panels:
+  ;; dst[(p·kc + k)·6 + i] = A(6p + i, k), zero for rows past mb.
+  (func $pack_a (param $src i32) (param $sAm i32) (param $sAk i32) (param $mb i32) (param $kc i32) (param $dst i32)
+    (local $p i32) (local $i i32) (local $k i32) (local $row i32) (local $s i32) (local $d i32) (local $panels i32)
+    (local.set $panels (i32.div_u (i32.add (local.get $mb) (i32.const 5)) (i32.const 6)))
+    (local.set $p (i32.const 0))
+    (block $pd (loop $pl
+      (br_if $pd (i32.ge_u (local.get $p) (local.get $panels)))
+      (local.set $i (i32.const 0))
+      (block $id (loop $il
+        (br_if $id (i32.ge_u (local.get $i) (i32.const 6)))
+        (local.set $row (i32.add (i32.mul (local.get $p) (i32.const 6)) (local.get $i)))
+        ;; d: this row's lane of the panel, 24 bytes (6 floats) per k
+        (local.set $d (i32.add (local.get $dst)
+          (i32.shl (i32.add (i32.mul (i32.mul (local.get $p) (local.get $kc)) (i32.const 6)) (local.get $i)) (i32.const 2))))
+        (local.set $k (i32.const 0))
+        (if (i32.lt_u (local.get $row) (local.get $mb))
+          (then
+            (local.set $s (i32.add (local.get $src) (i32.shl (i32.mul (local.get $row) (local.get $sAm)) (i32.const 2))))
+            (block $kd (loop $kl
+              (br_if $kd (i32.ge_u (local.get $k) (local.get $kc)))
+              (f32.store (local.get $d) (f32.load (local.get $s)))
+              (local.set $s (i32.add (local.get $s) (i32.shl (local.get $sAk) (i32.const 2))))
+              (local.set $d (i32.add (local.get $d) (i32.const 24)))
+              (local.set $k (i32.add (local.get $k) (i32.const 1)))
+              (br $kl))))
+          (else
+            (block $zd (loop $zl
+              (br_if $zd (i32.ge_u (local.get $k) (local.get $kc)))
+              (f32.store (local.get $d) (f32.const 0))
+              (local.set $d (i32.add (local.get $d) (i32.const 24)))
+              (local.set $k (i32.add (local.get $k) (i32.const 1)))
+              (br $zl)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $il)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $pl))))
+
+  ;; Packs columns 0 … nb−1 of B(k, n) = src[k·sBk + n·sBn] over k = 0 … kc−1 into 8-column
+  ;; panels: dst[(p·kc + k)·8 + j] = B(k, 8p + j), zero for columns past nb. Rows of B that are
+  ;; contiguous (sBn = 1) move 8 floats per k as two vectors.
+  (func $pack_b (param $src i32) (param $sBk i32) (param $sBn i32) (param $nb i32) (param $kc i32) (param $dst i32)
+    (local $p i32) (local $j i32) (local $k i32) (local $col i32) (local $s i32) (local $d i32) (local $panels i32) (local $full i32)
+    (local.set $panels (i32.shr_u (i32.add (local.get $nb) (i32.const 7)) (i32.const 3)))
+    ;; whole panels read as vectors where columns are contiguous
+    (local.set $full (select (i32.shr_u (local.get $nb) (i32.const 3)) (i32.const 0) (i32.eq (local.get $sBn) (i32.const 1))))
+    (local.set $p (i32.const 0))
+    (block $fd (loop $fl
+      (br_if $fd (i32.ge_u (local.get $p) (local.get $full)))
+      (local.set $s (i32.add (local.get $src) (i32.shl (i32.shl (local.get $p) (i32.const 3)) (i32.const 2))))
+      (local.set $d (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $p) (local.get $kc)) (i32.const 5))))
+      (local.set $k (i32.const 0))
+      (block $kd (loop $kl
+        (br_if $kd (i32.ge_u (local.get $k) (local.get $kc)))
+        (v128.store offset=0 (local.get $d) (v128.load offset=0 (local.get $s)))
+        (v128.store offset=16 (local.get $d) (v128.load offset=16 (local.get $s)))
+        (local.set $s (i32.add (local.get $s) (i32.shl (local.get $sBk) (i32.const 2))))
+        (local.set $d (i32.add (local.get $d) (i32.const 32)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $kl)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $fl)))
+    ;; the rest one column at a time: k runs along the column (contiguous where sBk = 1)
+    (block $pd (loop $pl
+      (br_if $pd (i32.ge_u (local.get $p) (local.get $panels)))
+      (local.set $j (i32.const 0))
+      (block $jd (loop $jl
+        (br_if $jd (i32.ge_u (local.get $j) (i32.const 8)))
+        (local.set $col (i32.add (i32.shl (local.get $p) (i32.const 3)) (local.get $j)))
+        (local.set $d (i32.add (local.get $dst)
+          (i32.shl (i32.add (i32.shl (i32.mul (local.get $p) (local.get $kc)) (i32.const 3)) (local.get $j)) (i32.const 2))))
+        (local.set $k (i32.const 0))
+        (if (i32.lt_u (local.get $col) (local.get $nb))
+          (then
+            (local.set $s (i32.add (local.get $src) (i32.shl (i32.mul (local.get $col) (local.get $sBn)) (i32.const 2))))
+            (block $kd (loop $kl
+              (br_if $kd (i32.ge_u (local.get $k) (local.get $kc)))
+              (f32.store (local.get $d) (f32.load (local.get $s)))
+              (local.set $s (i32.add (local.get $s) (i32.shl (local.get $sBk) (i32.const 2))))
+              (local.set $d (i32.add (local.get $d) (i32.const 32)))
+              (local.set $k (i32.add (local.get $k) (i32.const 1)))
+              (br $kl))))
+          (else
+            (block $zd (loop $zl
+              (br_if $zd (i32.ge_u (local.get $k) (local.get $kc)))
+              (f32.store (local.get $d) (f32.const 0))
+              (local.set $d (i32.add (local.get $d) (i32.const 32)))
+              (local.set $k (i32.add (local.get $k) (i32.const 1)))
+              (br $zl)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jl)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $pl))))
+
+  ;; For every 6-row panel mp of A (at q) and 8-column panel np of B (at p), one chunk of kc values
+  ;; of k: tile t = mp·nPanels + np at out + t·192 bytes (6 rows × 8 floats, row-major) gets
+  ;; (carry ? itself : 0) + Σ_k A·B.
+  (func $tiles (param $q i32) (param $p i32) (param $kc i32) (param $mPanels i32) (param $nPanels i32) (param $out i32) (param $carry i32)
+    (local $mp i32) (local $np i32) (local $k i32) (local $qp i32) (local $pp i32) (local $qBase i32)
+    (local $b0 v128) (local $b1 v128) (local $x v128)
+    (local $s00 v128) (local $s01 v128) (local $s10 v128) (local $s11 v128) (local $s20 v128) (local $s21 v128)
+    (local $s30 v128) (local $s31 v128) (local $s40 v128) (local $s41 v128) (local $s50 v128) (local $s51 v128)
+    (local.set $qBase (local.get $q))
+    (local.set $mp (i32.const 0))
+    (block $md (loop $ml
+      (br_if $md (i32.ge_u (local.get $mp) (local.get $mPanels)))
+      (local.set $pp (local.get $p))
+      (local.set $np (i32.const 0))
+      (block $nd (loop $nl
+        (br_if $nd (i32.ge_u (local.get $np) (local.get $nPanels)))
+        (if (local.get $carry)
+          (then
+            (local.set $s00 (v128.load offset=0 (local.get $out)))
+            (local.set $s01 (v128.load offset=16 (local.get $out)))
+            (local.set $s10 (v128.load offset=32 (local.get $out)))
+            (local.set $s11 (v128.load offset=48 (local.get $out)))
+            (local.set $s20 (v128.load offset=64 (local.get $out)))
+            (local.set $s21 (v128.load offset=80 (local.get $out)))
+            (local.set $s30 (v128.load offset=96 (local.get $out)))
+            (local.set $s31 (v128.load offset=112 (local.get $out)))
+            (local.set $s40 (v128.load offset=128 (local.get $out)))
+            (local.set $s41 (v128.load offset=144 (local.get $out)))
+            (local.set $s50 (v128.load offset=160 (local.get $out)))
+            (local.set $s51 (v128.load offset=176 (local.get $out))))
+          (else
+            (local.set $s00 (v128.const i64x2 0 0))
+            (local.set $s01 (v128.const i64x2 0 0))
+            (local.set $s10 (v128.const i64x2 0 0))
+            (local.set $s11 (v128.const i64x2 0 0))
+            (local.set $s20 (v128.const i64x2 0 0))
+            (local.set $s21 (v128.const i64x2 0 0))
+            (local.set $s30 (v128.const i64x2 0 0))
+            (local.set $s31 (v128.const i64x2 0 0))
+            (local.set $s40 (v128.const i64x2 0 0))
+            (local.set $s41 (v128.const i64x2 0 0))
+            (local.set $s50 (v128.const i64x2 0 0))
+            (local.set $s51 (v128.const i64x2 0 0))))
+        (local.set $qp (local.get $qBase))
+        (local.set $k (local.get $kc))
+        (block $kd (loop $kl
+          (local.set $b0 (v128.load offset=0 (local.get $pp)))
+          (local.set $b1 (v128.load offset=16 (local.get $pp)))
+          (local.set $x (v128.load32_splat offset=0 (local.get $qp)))
+          (local.set $s00 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $s00)))
+          (local.set $s01 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $s01)))
+          (local.set $x (v128.load32_splat offset=4 (local.get $qp)))
+          (local.set $s10 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $s10)))
+          (local.set $s11 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $s11)))
+          (local.set $x (v128.load32_splat offset=8 (local.get $qp)))
+          (local.set $s20 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $s20)))
+          (local.set $s21 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $s21)))
+          (local.set $x (v128.load32_splat offset=12 (local.get $qp)))
+          (local.set $s30 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $s30)))
+          (local.set $s31 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $s31)))
+          (local.set $x (v128.load32_splat offset=16 (local.get $qp)))
+          (local.set $s40 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $s40)))
+          (local.set $s41 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $s41)))
+          (local.set $x (v128.load32_splat offset=20 (local.get $qp)))
+          (local.set $s50 (f32x4.relaxed_madd (local.get $x) (local.get $b0) (local.get $s50)))
+          (local.set $s51 (f32x4.relaxed_madd (local.get $x) (local.get $b1) (local.get $s51)))
+          (local.set $qp (i32.add (local.get $qp) (i32.const 24)))
+          (local.set $pp (i32.add (local.get $pp) (i32.const 32)))
+          (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+          (br_if $kl (local.get $k))))
+        (v128.store offset=0 (local.get $out) (local.get $s00))
+        (v128.store offset=16 (local.get $out) (local.get $s01))
+        (v128.store offset=32 (local.get $out) (local.get $s10))
+        (v128.store offset=48 (local.get $out) (local.get $s11))
+        (v128.store offset=64 (local.get $out) (local.get $s20))
+        (v128.store offset=80 (local.get $out) (local.get $s21))
+        (v128.store offset=96 (local.get $out) (local.get $s30))
+        (v128.store offset=112 (local.get $out) (local.get $s31))
+        (v128.store offset=128 (local.get $out) (local.get $s40))
+        (v128.store offset=144 (local.get $out) (local.get $s41))
+        (v128.store offset=160 (local.get $out) (local.get $s50))
+        (v128.store offset=176 (local.get $out) (local.get $s51))
+        (local.set $out (i32.add (local.get $out) (i32.const 192)))
+        (local.set $np (i32.add (local.get $np) (i32.const 1)))
+        (br $nl)))
+      (local.set $qBase (i32.add (local.get $qBase) (i32.mul (local.get $kc) (i32.const 24))))
+      (local.set $mp (i32.add (local.get $mp) (i32.const 1)))
+      (br $ml))))
+
+  ;; Rows 0 … mb−1, columns 0 … nb−1 of the staged tiles (+ bias[n] where hasBias) into C at c,
+  ;; ldc floats a row.
+  (func $finish (param $out i32) (param $nPanels i32) (param $mb i32) (param $nb i32) (param $c i32) (param $ldc i32) (param $bias i32) (param $hasBias i32)
+    (local $r i32) (local $np i32) (local $j i32) (local $t i32) (local $dst i32) (local $full i32) (local $bv v128) (local $col i32) (local $b f32)
+    (local.set $full (i32.shr_u (local.get $nb) (i32.const 3)))
+    (local.set $r (i32.const 0))
+    (block $rd (loop $rl
+      (br_if $rd (i32.ge_u (local.get $r) (local.get $mb)))
+      (local.set $dst (i32.add (local.get $c) (i32.shl (i32.mul (local.get $r) (local.get $ldc)) (i32.const 2))))
+      ;; this row's 8 floats in tile (r / 6, np): out + ((r/6)·nPanels + np)·192 + (r % 6)·32
+      (local.set $t (i32.add (local.get $out)
+        (i32.add (i32.mul (i32.mul (i32.div_u (local.get $r) (i32.const 6)) (local.get $nPanels)) (i32.const 192))
+                 (i32.shl (i32.rem_u (local.get $r) (i32.const 6)) (i32.const 5)))))
+      (local.set $np (i32.const 0))
+      (block $nd (loop $nl
+        (br_if $nd (i32.ge_u (local.get $np) (local.get $full)))
+        (if (local.get $hasBias)
+          (then
+            (v128.store offset=0 (local.get $dst) (f32x4.add (v128.load offset=0 (local.get $t))
+              (v128.load offset=0 (i32.add (local.get $bias) (i32.shl (local.get $np) (i32.const 5))))))
+            (v128.store offset=16 (local.get $dst) (f32x4.add (v128.load offset=16 (local.get $t))
+              (v128.load offset=16 (i32.add (local.get $bias) (i32.shl (local.get $np) (i32.const 5)))))))
+          (else
+            (v128.store offset=0 (local.get $dst) (v128.load offset=0 (local.get $t)))
+            (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $t)))))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+        (local.set $t (i32.add (local.get $t) (i32.const 192)))
+        (local.set $np (i32.add (local.get $np) (i32.const 1)))
+        (br $nl)))
+      ;; the last, partial panel one float at a time
+      (local.set $col (i32.shl (local.get $full) (i32.const 3)))
+      (local.set $j (i32.const 0))
+      (block $jd (loop $jl
+        (br_if $jd (i32.ge_u (i32.add (local.get $col) (local.get $j)) (local.get $nb)))
+        (local.set $b (if (result f32) (local.get $hasBias)
+          (then (f32.load (i32.add (local.get $bias) (i32.shl (i32.add (local.get $col) (local.get $j)) (i32.const 2)))))
+          (else (f32.const 0))))
+        (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2)))
+          (f32.add (f32.load (i32.add (local.get $t) (i32.shl (local.get $j) (i32.const 2)))) (local.get $b)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jl)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rl))))
+
+  ;; C rows m0 … m1−1, columns n0 … n1−1 of C = A·B (+ bias): one thread's share. a, b, c, bias are
+  ;; the byte addresses of A(0,0), B(0,0), C(0,0), bias[0]; scratch holds this thread's packed A
+  ;; (MC·QK floats), packed B (NC·KC) and staged tiles (MC·NC).
+  (func (export "part")
+    (param $M i32) (param $N i32) (param $K i32)
+    (param $a i32) (param $sAm i32) (param $sAk i32)
+    (param $b i32) (param $sBk i32) (param $sBn i32)
+    (param $c i32) (param $ldc i32) (param $bias i32) (param $hasBias i32)
+    (param $m0 i32) (param $m1 i32) (param $n0 i32) (param $n1 i32) (param $scratch i32)
+    (local $mi i32) (local $ni i32) (local $ki i32) (local $mb i32) (local $nb i32) (local $kc i32)
+    (local $mPanels i32) (local $nPanels i32) (local $wholeA i32) (local $qa i32) (local $pb i32) (local $out i32) (local $qo i32)
+    (local.set $qa (local.get $scratch))
+    (local.set $pb (i32.add (local.get $qa) (i32.const 3145728)))   ;; MC·QK·4 = 192·4096·4
+    (local.set $out (i32.add (local.get $pb) (i32.const 262144)))   ;; NC·KC·4 = 256·256·4
+    (local.set $wholeA (i32.le_u (local.get $K) (i32.const 4096)))
+    (local.set $mi (local.get $m0))
+    (block $md (loop $ml
+      (br_if $md (i32.ge_u (local.get $mi) (local.get $m1)))
+      (local.set $mb (select (i32.const 192) (i32.sub (local.get $m1) (local.get $mi))
+        (i32.lt_u (i32.const 192) (i32.sub (local.get $m1) (local.get $mi)))))
+      (local.set $mPanels (i32.div_u (i32.add (local.get $mb) (i32.const 5)) (i32.const 6)))
+      (local.set $ni (local.get $n0))
+      (block $nd (loop $nl
+        (br_if $nd (i32.ge_u (local.get $ni) (local.get $n1)))
+        (local.set $nb (select (i32.const 256) (i32.sub (local.get $n1) (local.get $ni))
+          (i32.lt_u (i32.const 256) (i32.sub (local.get $n1) (local.get $ni)))))
+        (local.set $nPanels (i32.shr_u (i32.add (local.get $nb) (i32.const 7)) (i32.const 3)))
+        (local.set $ki (i32.const 0))
+        (block $kd (loop $kl
+          (br_if $kd (i32.ge_u (local.get $ki) (local.get $K)))
+          (local.set $kc (select (i32.const 256) (i32.sub (local.get $K) (local.get $ki))
+            (i32.lt_u (i32.const 256) (i32.sub (local.get $K) (local.get $ki)))))
+          ;; A's panels of this chunk: after the earlier chunks' where the whole K is held
+          (local.set $qo (select (i32.add (local.get $qa) (i32.mul (i32.mul (local.get $mPanels) (i32.const 24)) (local.get $ki)))
+            (local.get $qa) (local.get $wholeA)))
+          (call $pack_b
+            (i32.add (local.get $b) (i32.shl (i32.add (i32.mul (local.get $ki) (local.get $sBk)) (i32.mul (local.get $ni) (local.get $sBn))) (i32.const 2)))
+            (local.get $sBk) (local.get $sBn) (local.get $nb) (local.get $kc) (local.get $pb))
+          (if (i32.or (i32.eqz (local.get $wholeA)) (i32.eq (local.get $ni) (local.get $n0)))
+            (then (call $pack_a
+              (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $mi) (local.get $sAm)) (i32.mul (local.get $ki) (local.get $sAk))) (i32.const 2)))
+              (local.get $sAm) (local.get $sAk) (local.get $mb) (local.get $kc) (local.get $qo))))
+          (call $tiles (local.get $qo) (local.get $pb) (local.get $kc) (local.get $mPanels) (local.get $nPanels) (local.get $out)
+            (i32.ne (local.get $ki) (i32.const 0)))
+          (local.set $ki (i32.add (local.get $ki) (local.get $kc)))
+          (br $kl)))
+        (call $finish (local.get $out) (local.get $nPanels) (local.get $mb) (local.get $nb)
+          (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (local.get $mi) (local.get $ldc)) (local.get $ni)) (i32.const 2)))
+          (local.get $ldc)
+          (i32.add (local.get $bias) (i32.shl (local.get $ni) (i32.const 2)))
+          (local.get $hasBias))
+        (local.set $ni (i32.add (local.get $ni) (local.get $nb)))
+        (br $nl)))
+      (local.set $mi (i32.add (local.get $mi) (local.get $mb)))
+      (br $ml))))
+)
