@@ -22,6 +22,7 @@ export const EXPECTED_ERRORS: readonly string[] = [
   'InteropError', // runtime/interop/errors.ts: Hugging Face files that do not match
   'RankError', // runtime/rank-controller.ts: rank-selection settings the run cannot honour
   'ModelSizeError', // compiler/size.ts: a model too large to address
+  'WasmError', // runtime/wasm/errors.ts: a model too large for the wasm backend's memory, a bad thread count
 ];
 
 /** Whether `e` is one of the errors printed as the user's mistake (exit 1) rather than a bug. */
