@@ -8,6 +8,7 @@ import type { Diagnostic } from '../grammar/diagnostics.ts';
 import { formatDiagnostic } from '../grammar/index.ts';
 import { nodeHost } from './node-host.ts';
 import { applyRecompute } from './recompute-flag.ts';
+import { BACKEND_HELP, THREADS_HELP } from './backend-choice.ts';
 
 export interface CompileFlags {
   set?: string[];
@@ -26,7 +27,8 @@ export function addCompileFlags(cmd: Command): Command {
 export function addRuntimeFlags(cmd: Command): Command {
   return cmd
     .option('--tokenizer <name|path>', 'byte | gpt2 | llama, or a Hugging Face tokenizer.json (its file or folder); default: from the vocabulary size')
-    .option('--backend <name>', 'cpu | webgpu | auto (WebGPU when an adapter opens, else the CPU)', 'cpu')
+    .option('--backend <name>', BACKEND_HELP, 'cpu')
+    .option('--threads <n>', THREADS_HELP)
     .option('--gpu <choice>', 'WebGPU adapter: auto | hardware | swiftshader | llvmpipe', 'auto')
     .option('--frozen-dtype <dtype>', 'frozen weight matrices as f32, f16 (WebGPU: half their memory; the CPU then computes with the same rounded weights), int8, nf4 or nf4dq (the base quantized; on WebGPU stored as codes and scales, dequantized inside the kernels; docs/quantization.md); default f32, or what the --adapter checkpoint recorded')
     .addOption(gpuTimeoutOption());

@@ -11,6 +11,7 @@ import { promptTemplateOf } from '../compiler/peft/template.ts';
 import { composeRow, templateOverhead, type TemplateSpec } from '../runtime/data/template.ts';
 import type { Tokenizer } from '../runtime/data/tokenizer.ts';
 import { UserError } from './errors.ts';
+import { checkBackendFlags } from './backend-choice.ts';
 import { evalRank, withRanks } from './rank-selection.ts';
 import { frozenBaseParams } from './fine-tune.ts';
 import { int, num, optimizerFrom } from './flags.ts';
@@ -29,6 +30,7 @@ export interface EvalFlags extends SessionFlags {
 
 export async function evalCommand(file: string, flags: EvalFlags): Promise<number> {
   const limit = dataLimit(flags.maxDataBytes); // a bad flag is reported before the model opens
+  checkBackendFlags(flags);
   const s = await openSession(file, flags, { derivedPrefix: true });
   if (!s) return 1;
   noteSeededBase(s);
@@ -40,7 +42,7 @@ export async function evalCommand(file: string, flags: EvalFlags): Promise<numbe
   const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: s.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}), ...trainedLabels(s), ...(template ? { template } : {}), ...limit });
   const batcher = new Batcher(data, { batchSize: int(flags.batch, '--batch', 1), promptLength: g.promptLength });
   const rank = evalRank(g, flags.rank);
-  const { backend } = withRanks(g, await openBackend(flags.backend ?? 'cpu', trainingGraph(g, optimizerFrom({})), s.store, flags.gpu, s.frozenDtype), s.store, { evalRank: rank });
+  const { backend } = withRanks(g, await openBackend(flags.backend ?? 'cpu', trainingGraph(g, optimizerFrom({})), s.store, flags.gpu, s.frozenDtype, flags.threads), s.store, { evalRank: rank });
   const batches = batcher.validationBatches();
   const loss = await validate(backend, batches);
   const result: Record<string, number> = { loss, perplexity: Math.exp(loss), positions: batches.reduce((a, b) => a + b.targets.data.filter((t) => t !== -100).length, 0) };
@@ -101,13 +103,14 @@ export interface GenerateFlags extends SessionFlags {
 }
 
 export async function generateCommand(file: string, flags: GenerateFlags): Promise<number> {
+  checkBackendFlags(flags);
   // --seed is the sampling seed here; the model's own weights come from --init or the checkpoint.
   const s = await openSession(file, { ...flags, seed: undefined }, { derivedPrefix: true });
   if (!s) return 1;
   noteSeededBase(s);
   if (s.graph.task !== 'causal_lm') throw new UserError('`peftc generate` needs a language model');
   const rank = evalRank(s.graph, flags.rank);
-  const { backend } = withRanks(s.graph, await openBackend(flags.backend ?? 'cpu', trainingGraph(s.graph, optimizerFrom({})), s.store, flags.gpu, s.frozenDtype), s.store, { evalRank: rank });
+  const { backend } = withRanks(s.graph, await openBackend(flags.backend ?? 'cpu', trainingGraph(s.graph, optimizerFrom({})), s.store, flags.gpu, s.frozenDtype, flags.threads), s.store, { evalRank: rank });
   const text = s.tokenizer.encode(flags.prompt);
   if (text.length === 0) throw new UserError('--prompt is empty');
   // A prompt template places the prompt in its field; generation continues after the template.

@@ -16,6 +16,7 @@ import { parseGradBatch } from '../runtime/grad-batch.ts';
 import { loadWeights } from '../runtime/weights.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
 import { UserError } from './errors.ts';
+import { backendName, threadCount } from './backend-choice.ts';
 import { FROZEN_DTYPES, frozenDtypeOf, isQuantDtype } from '../compiler/quant/dtype.ts';
 import type { QuantDtype } from '../compiler/quant/weight.ts';
 import { quantizeFrozen } from '../runtime/quantize-store.ts';
@@ -25,6 +26,8 @@ export interface GradFlags extends CompileFlags {
   tokens: string;
   out: string;
   backend?: string;
+  /** `--threads N` for --backend wasm. */
+  threads?: string;
   /** WebGPU adapter for --backend webgpu (`--gpu`). */
   gpu?: string;
   seed?: string;
@@ -38,8 +41,9 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
   const res = compileFile(file, flags);
   if (report(res)) return 1;
   const g = res.graph!;
-  const backend = flags.backend ?? 'cpu';
-  if (backend !== 'cpu' && backend !== 'webgpu') throw new UserError(`unknown backend \`${backend}\`; use --backend cpu or webgpu`);
+  // `auto` would pick for the user; grad compares numbers, so it computes where it is told.
+  const backend = backendName(flags.backend, ['cpu', 'wasm', 'webgpu']);
+  const threads = threadCount(flags.threads);
   const store = createStore(g, 'f32');
   // The file's weights first, then the rest initialised: inits that read weights (DoRA's
   // magnitudes, PiSSA/OLoRA's factors and residual) read the loaded ones.
@@ -52,7 +56,7 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
   // A language model's targets come from its tokens; a classifier's batch gives labels (grad-batch.ts).
   const batch = parseGradBatch(readText(flags.tokens), g, vocabOf(g), flags.tokens);
   const t = buildTrainingGraph(g);
-  const out = backend === 'webgpu' ? await gpuGrad(t, store, batch, flags.gpu, isQuantDtype(dtype) ? dtype : undefined) : new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
+  const out = backend === 'webgpu' ? await gpuGrad(t, store, batch, flags.gpu, isQuantDtype(dtype) ? dtype : undefined) : backend === 'wasm' ? await wasmGrad(t, store, batch, threads) : new CpuExecutor(t).run(store, batch, { precision: 'f32', training: false, step: 0 });
   const tensors: Record<string, WriteTensor> = {
     loss: { dtype: 'F32', shape: [1], data: Float32Array.of(out.loss) },
     logits: { dtype: 'F32', shape: out.logits.shape, data: Float32Array.from(out.logits.data) },
@@ -61,6 +65,12 @@ export async function gradCommand(file: string, flags: GradFlags): Promise<numbe
   await writeSafetensorsFile(flags.out, tensors, { source: file, backend });
   process.stdout.write(`loss ${out.loss}\n`);
   return 0;
+}
+
+/** The same numbers on the wasm backend: f32 kernels, within the tolerances of docs/wasm-backend.md. */
+async function wasmGrad(t: TrainingGraph, store: ParamStore, batch: Batch, threads: number): Promise<{ loss: number; logits: FloatTensor; grads: Map<string, FloatTensor> }> {
+  const { openWasmBackend } = await import('../runtime/wasm/backend.ts');
+  return openWasmBackend(t, store, { threads }).gradientsOf(batch);
 }
 
 /** The same numbers on a WebGPU adapter: one forward and backward, everything read back. */

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { printAst } from '../grammar/index.ts';
 import { printGraph } from '../compiler/ir/printer.ts';
+import { THREADS_HELP } from './backend-choice.ts';
 import { addCompileFlags, addRuntimeFlags, compileFile, gpuTimeoutOption, report, type CompileFlags } from './common.ts';
 import { recomputeOption } from './recompute-flag.ts';
 import { buildTrainingGraph } from '../compiler/training.ts';
@@ -106,7 +107,8 @@ addCompileFlags(
     .option('--init <weights.safetensors>', 'parameter values by path; missing ones are initialised from --seed')
     .requiredOption('--tokens <tokens.json>', 'a JSON array of equal-length arrays of token ids; for a classifier {"tokens": […], "labels": […], "lengths"?: […], "token_types"?: […]}')
     .requiredOption('--out <out.safetensors>', 'where to write loss, logits and grad.<path>')
-    .option('--backend <cpu|webgpu>', 'where to compute', 'cpu')
+    .option('--backend <cpu|wasm|webgpu>', 'where to compute: cpu (the f64 reference) | wasm (f32 WebAssembly SIMD) | webgpu', 'cpu')
+    .option('--threads <n>', THREADS_HELP)
     .option('--frozen-dtype <dtype>', 'f32, or int8 | nf4 | nf4dq: compute with the frozen base weight matrices quantized', 'f32')
     .option('--gpu <choice>', 'WebGPU adapter for --backend webgpu: auto | hardware | swiftshader | llvmpipe', 'auto')
     .addOption(gpuTimeoutOption())

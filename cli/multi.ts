@@ -39,6 +39,7 @@ import { buildVizTree } from '../viz/tree.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
 import { BASE_UNKNOWN, chooseSharedBase, chooseSharedSet, sharedFrozenDtype, type BaseChoice } from './fine-tune.ts';
 import { UserError } from './errors.ts';
+import { backendName, threadCount } from './backend-choice.ts';
 import type { GpuServing } from './webgpu-backend.ts';
 import { nodeHost } from './node-host.ts';
 import { int, num } from './flags.ts';
@@ -54,6 +55,8 @@ export interface MultiFlags extends CompileFlags {
   seed?: string;
   family?: string;
   backend?: string;
+  /** `--threads N` for --backend wasm. */
+  threads?: string;
   gpu?: string;
   /** `--rank`: refused with several adapters. */
   rank?: string;
@@ -86,14 +89,17 @@ export interface OpenedSet {
   maxContext: number;
   /** --use entries → the adapter name that serves each (null: the base). */
   uses: (string | null)[];
-  /** With --backend webgpu (or auto on a hardware GPU): its backends and decoders; else the CPU's. */
-  gpu?: GpuServing;
+  /**
+   * With --backend webgpu (or auto on a hardware GPU): its backends and decoders; with wasm, its
+   * backends and the CPU's decoders; else the CPU's.
+   */
+  serving?: Serving;
 }
 
 /** Loads the base once and every --adapter; each --use combination becomes one more adapter. */
 export async function openAdapterSet(file: string, flags: MultiFlags): Promise<OpenedSet> {
-  const backend = flags.backend ?? 'cpu';
-  if (backend !== 'cpu' && backend !== 'webgpu' && backend !== 'auto') throw new UserError(`--backend must be cpu, webgpu or auto, not \`${backend}\``);
+  const backend = backendName(flags.backend);
+  const threads = threadCount(flags.threads);
   const gpuName = flags.gpu ?? 'auto';
   if (!GPU_CHOICES.includes(gpuName as GpuChoice)) throw new UserError(`--gpu must be one of ${GPU_CHOICES.join(', ')}, not \`${gpuName}\``);
   // --rank is one fine-tune's (its dynamic(…) LoRA at rank n); an adapter set runs each at its max.
@@ -118,10 +124,25 @@ export async function openAdapterSet(file: string, flags: MultiFlags): Promise<O
   }
   const set = AdapterSet.create(base, adapters);
   for (const u of uses) if (u !== null) set.info(u);
-  // The GPU opens last, once every file is known to be good. Loaded on demand: the CPU needs no Dawn.
-  const web = backend === 'cpu' ? undefined : await import('./webgpu-backend.ts');
-  const gpu = web ? await web.openCliGpu(backend === 'auto', gpuName as GpuChoice) : null;
-  return { set, loaded, tokenizer, maxContext: maxContext(base.graph), uses, ...(gpu && web ? { gpu: web.gpuServing(gpu) } : {}) };
+  // The backend opens last, once every file is known to be good.
+  const serving = backend === 'wasm' ? await wasmServing(threads) : backend === 'cpu' ? undefined : await gpuServingFor(backend === 'auto', gpuName as GpuChoice);
+  return { set, loaded, tokenizer, maxContext: maxContext(base.graph), uses, ...(serving ? { serving } : {}) };
+}
+
+/** Where the adapters evaluate (`open`) and decode (`decoderOf`; absent: on the CPU). */
+type Serving = Pick<GpuServing, 'name' | 'open'> & Partial<Pick<GpuServing, 'decoderOf'>>;
+
+/** The wasm backend evaluates; decoding stays on the CPU decoder (it is one already, docs/wasm-backend.md). */
+async function wasmServing(threads: number): Promise<Serving> {
+  const { openWasmBackend } = await import('../runtime/wasm/backend.ts');
+  return { name: 'wasm', open: (t, store) => openWasmBackend(t, store, { threads }) };
+}
+
+/** The GPU (null: `auto` settled on the CPU). Loaded on demand: the CPU needs no Dawn. */
+async function gpuServingFor(auto: boolean, gpuName: GpuChoice): Promise<Serving | undefined> {
+  const web = await import('./webgpu-backend.ts');
+  const gpu = await web.openCliGpu(auto, gpuName);
+  return gpu ? web.gpuServing(gpu) : undefined;
 }
 
 function addCombination(expr: string, name: string, adapters: LoadedAdapter[], loaded: LoadedBase): string {
@@ -162,13 +183,13 @@ export async function evalMulti(file: string, flags: MultiEvalFlags): Promise<nu
   for (const [i, u] of uses.entries()) {
     const batcher = new Batcher(data, { batchSize: int(flags.batch, '--batch', 1), promptLength: o.set.promptLength(u) });
     const batches = batcher.validationBatches();
-    const loss = await validate(o.set.backend(u, o.gpu?.open), batches);
+    const loss = await validate(o.set.backend(u, o.serving?.open), batches);
     rows.push({ adapter: label(u, flags, i), loss, perplexity: Math.exp(loss), positions: batches.reduce((a, b) => a + b.targets.data.filter((t) => t !== -100).length, 0) });
   }
   if (flags.json) process.stdout.write((rows.length === 1 && o.uses.length === 1 ? JSON.stringify(rows[0]) : JSON.stringify(rows)) + '\n');
   else {
     const w = Math.max(7, ...rows.map((r) => r.adapter.length));
-    process.stdout.write(`on ${o.gpu?.name ?? 'cpu'}\n`);
+    process.stdout.write(`on ${o.serving?.name ?? 'cpu'}\n`);
     process.stdout.write(`${'adapter'.padEnd(w)}  loss      perplexity  positions\n`);
     for (const r of rows) process.stdout.write(`${r.adapter.padEnd(w)}  ${r.loss.toFixed(4).padEnd(8)}  ${r.perplexity.toFixed(4).padEnd(10)}  ${r.positions}\n`);
   }
@@ -232,7 +253,7 @@ export async function generateMulti(file: string, flags: MultiGenerateFlags): Pr
     seed: Number(flags.seed ?? 0),
     maxContext: o.maxContext,
     ...(o.tokenizer.eos !== undefined ? { eos: o.tokenizer.eos } : {}),
-  }, o.gpu?.decoderOf);
+  }, o.serving?.decoderOf);
   pairs.forEach(([u, p], i) => {
     const stream = new DecodeStream(o.tokenizer);
     const text = p + out[i]!.map((id) => stream.push(id)).join('') + stream.flush();

@@ -17,6 +17,7 @@ import { readWeightsFile, type WeightsReadOptions } from '../runtime/io/read-wei
 import { loadWeights } from '../runtime/weights.ts';
 import { GPU_CHOICES, type GpuChoice } from '../runtime/webgpu/device.ts';
 import { UserError } from './errors.ts';
+import { backendName, threadCount } from './backend-choice.ts';
 import { frozenDtype, frozenPlanOptions } from './flags.ts';
 import { fillFrozen, frozenPartsFor, stackFrozen } from './multi.ts';
 import { pickTokenizer } from './tokenizer-choice.ts';
@@ -34,6 +35,8 @@ export interface SessionFlags extends CompileFlags {
   tokenizer?: string;
   seed?: string;
   backend?: string;
+  /** `--threads N`: the wasm backend's threads (default: the machine's cores). */
+  threads?: string;
   /** `--rank N`: evaluate `lora(rank = dynamic(…))` at rank N. */
   rank?: string;
   /** The WebGPU adapter for --backend webgpu|auto (`--gpu`). */
@@ -98,19 +101,26 @@ async function loadFineTune(file: string, graph: Graph, store: ParamStore, ft: F
 
 
 
-export async function openBackend(name: string, t: TrainingGraph, store: ParamStore, gpuName = 'auto', dtype?: string): Promise<Backend> {
-  if (name === 'cpu') {
+/**
+ * The backend --backend names (cli/backend-choice.ts). The CPU and wasm backends run on the store
+ * as the session filled it: a quantized --frozen-dtype is already in it as the values its codes
+ * stand for, as on the CPU reference.
+ */
+export async function openBackend(name: string, t: TrainingGraph, store: ParamStore, gpuName = 'auto', dtype?: string, threads?: string): Promise<Backend> {
+  const backend = backendName(name);
+  const nThreads = threadCount(threads); // a bad --threads is refused whichever backend runs
+  if (backend === 'cpu' || backend === 'wasm') {
     frozenDtype(dtype);
-    return new CpuBackend(t, store);
+    if (backend === 'cpu') return new CpuBackend(t, store);
+    // Loaded on demand: the other backends need no WebAssembly kernels.
+    const { openWasmBackend } = await import('../runtime/wasm/backend.ts');
+    return openWasmBackend(t, store, { threads: nThreads });
   }
-  if (name === 'webgpu' || name === 'auto') {
-    const frozen = frozenPlanOptions(dtype);
-    // Loaded on demand: the CPU backend needs no Dawn.
-    const { openWebGpuBackend } = await import('./webgpu-backend.ts');
-    if (!GPU_CHOICES.includes(gpuName as GpuChoice)) throw new UserError(`--gpu must be one of ${GPU_CHOICES.join(', ')}, not \`${gpuName}\``);
-    return openWebGpuBackend(t, store, name === 'auto', gpuName as GpuChoice, frozen);
-  }
-  throw new UserError(`--backend must be cpu, webgpu or auto, not \`${name}\``);
+  const frozen = frozenPlanOptions(dtype);
+  // Loaded on demand: the CPU backend needs no Dawn.
+  const { openWebGpuBackend } = await import('./webgpu-backend.ts');
+  if (!GPU_CHOICES.includes(gpuName as GpuChoice)) throw new UserError(`--gpu must be one of ${GPU_CHOICES.join(', ')}, not \`${gpuName}\``);
+  return openWebGpuBackend(t, store, backend === 'auto', gpuName as GpuChoice, frozen);
 }
 
 export function trainingGraph(g: Graph, opt: OptimizerConfig): TrainingGraph {

@@ -15,6 +15,7 @@ import { dataLimit } from '../runtime/data/read-node.ts';
 import type { ScheduleKind } from '../runtime/schedule.ts';
 import { train, validate } from '../runtime/trainer.ts';
 import { UserError } from './errors.ts';
+import { checkBackendFlags } from './backend-choice.ts';
 import { count, makeReporter } from './progress.ts';
 import { frozenSetting } from './multi.ts';
 import { describeRanks, withRanks } from './rank-selection.ts';
@@ -54,6 +55,7 @@ export interface TrainFlags extends SessionFlags {
 
 export async function trainCommand(file: string, flags: TrainFlags): Promise<number> {
   const opt = optimizerFrom(flags); // check the flags before any slow work
+  checkBackendFlags(flags);
   const limit = dataLimit(flags.maxDataBytes);
   const resumed = flags.resume ? readCheckpointDir(flags.resume) : undefined;
   const out = flags.out ?? flags.resume ?? `runs/${basename(file, '.peft')}`;
@@ -85,7 +87,7 @@ export async function trainCommand(file: string, flags: TrainFlags): Promise<num
     validRows: int(flags.evalRows ?? '256', '--eval-rows', 1),
   });
   const steps = flags.steps ? int(flags.steps, '--steps', 1) : batcher.stepsFor(num(flags.epochs ?? '1', '--epochs'));
-  const { backend, ranks } = withRanks(g, await openBackend(flags.backend ?? 'cpu', trainingGraph(g, opt), s.store, flags.gpu, flags.frozenDtype), s.store, {
+  const { backend, ranks } = withRanks(g, await openBackend(flags.backend ?? 'cpu', trainingGraph(g, opt), s.store, flags.gpu, flags.frozenDtype, flags.threads), s.store, {
     totalSteps: steps,
     seed: Number(flags.seed ?? resumed?.state.seed ?? 0),
   });

@@ -80,6 +80,11 @@ export class CpuBackend implements Backend {
     return { loss: res.loss, gradNorm };
   }
 
+  /** Loss, logits and the trainable gradients without dropout or an update (`peftc grad`). */
+  gradientsOf(batch: Batch) {
+    return this.exec.run(this.runStore, batch, { precision: 'f32', training: false, step: 0 });
+  }
+
   async evaluate(batch: Batch) {
     const res = this.evalExec.run(this.runStore, batch, { precision: 'f32', training: false, step: 0, backward: false });
     return { loss: res.loss, logits: res.logits };

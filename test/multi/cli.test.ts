@@ -84,7 +84,7 @@ describe('peftc with several adapters over one base', async () => {
     const table = ok(peftc('eval', BASE, ...S, ...ev.filter((a) => a !== '--json'), ...gpu));
     expect(table.split('\n')[0]).toMatch(/^on webgpu \(llvmpipe: /);
     expect(table).toMatch(/^a +\d+\.\d{4}/m);
-    expect(peftc('eval', BASE, ...S, ...ev, '--backend', 'tpu').stderr).toMatch(/--backend must be cpu, webgpu or auto, not `tpu`/);
+    expect(peftc('eval', BASE, ...S, ...ev, '--backend', 'tpu').stderr).toMatch(/--backend must be cpu, wasm, webgpu or auto, not `tpu`/);
   });
 
   it('combines LoRA adapters as one adapter and merged into the base: the same model', () => {
