@@ -19,7 +19,7 @@ import { wasmHeap, type WasmHeap } from './heap.ts';
 import { MAX_THREADS, ThreadPool, type PartFn } from './threads.ts';
 
 /** Bytes of one thread's scratch in gemm.wat's `part`: packed A (MC·QK), packed B (NC·KC), tiles (MC·NC), in floats. */
-const SCRATCH_BYTES = (192 * 4096 + 256 * 256 + 192 * 256) * 4;
+const SCRATCH_BYTES = (516 * 4096 + 256 * 256 + 516 * 256) * 4;
 /** Products below this many multiply-adds run on one thread. */
 const THREAD_MIN_MACS = 1 << 21;
 

@@ -17,7 +17,8 @@
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
-  ;; Block sizes (gemm.ts's scratch layout follows them): MC = 192 rows (32 panels of 6),
+  ;; Block sizes (gemm.ts's scratch layout follows them): MC = 516 rows (86 panels of 6: a batch of
+  ;; 4 × 128 tokens in one block, so B is packed once),
   ;; NC = 256 columns (32 panels of 8), KC = 256, QK = 4096.
 
   ;; Packs rows 0 … mb−1 of A(m, k) = src[m·sAm + k·sAk] over k = 0 … kc−1 into 6-row panels:
@@ -259,14 +260,14 @@
     (local $mi i32) (local $ni i32) (local $ki i32) (local $mb i32) (local $nb i32) (local $kc i32)
     (local $mPanels i32) (local $nPanels i32) (local $wholeA i32) (local $qa i32) (local $pb i32) (local $out i32) (local $qo i32)
     (local.set $qa (local.get $scratch))
-    (local.set $pb (i32.add (local.get $qa) (i32.const 3145728)))   ;; MC·QK·4 = 192·4096·4
+    (local.set $pb (i32.add (local.get $qa) (i32.const 8454144)))   ;; MC·QK·4 = 516·4096·4
     (local.set $out (i32.add (local.get $pb) (i32.const 262144)))   ;; NC·KC·4 = 256·256·4
     (local.set $wholeA (i32.le_u (local.get $K) (i32.const 4096)))
     (local.set $mi (local.get $m0))
     (block $md (loop $ml
       (br_if $md (i32.ge_u (local.get $mi) (local.get $m1)))
-      (local.set $mb (select (i32.const 192) (i32.sub (local.get $m1) (local.get $mi))
-        (i32.lt_u (i32.const 192) (i32.sub (local.get $m1) (local.get $mi)))))
+      (local.set $mb (select (i32.const 516) (i32.sub (local.get $m1) (local.get $mi))
+        (i32.lt_u (i32.const 516) (i32.sub (local.get $m1) (local.get $mi)))))
       (local.set $mPanels (i32.div_u (i32.add (local.get $mb) (i32.const 5)) (i32.const 6)))
       (local.set $ni (local.get $n0))
       (block $nd (loop $nl

@@ -36,7 +36,7 @@ function worst(M: number, N: number, K: number, a: Float32Array, sAm: number, sA
   return w;
 }
 
-const SHAPES: [number, number, number][] = [[1, 1, 1], [6, 8, 1], [7, 9, 5], [13, 17, 300], [64, 130, 257], [5, 700, 33], [130, 520, 40], [200, 24, 4100]];
+const SHAPES: [number, number, number][] = [[1, 1, 1], [6, 8, 1], [7, 9, 5], [13, 17, 300], [64, 130, 257], [5, 700, 33], [130, 520, 40], [530, 20, 70], [200, 24, 4100]];
 
 afterAll(() => setGemmThreads(2));
 
