@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { KERNELS } from '../../runtime/cpu/kernels/index.ts';
 import type { FloatArray, Tensor } from '../../runtime/cpu/tensor.ts';
 import { clearWasmAttentionCache } from '../../runtime/wasm/attention/index.ts';
+import { ROWS } from '../../runtime/wasm/attention/heads.ts';
 import { WASM_KERNELS } from '../../runtime/wasm/kernels.ts';
 import { F32, F64 } from '../cpu/helpers.ts';
 import { mulberry32 } from '../prng.ts';
@@ -30,7 +31,7 @@ const CASES: Case[] = [
   { name: 'lengths given to causal attention (ignored)', B: 2, S: 5, H: 2, KV: 1, hd: 4, prefix: 1, causal: true, lengths: [2, 5] },
   { name: 'one query (T = 1)', B: 2, S: 1, H: 2, KV: 2, hd: 5, prefix: 0, causal: true },
   { name: 'one query with a prefix, bidirectional', B: 1, S: 1, H: 3, KV: 3, hd: 3, prefix: 4, causal: false },
-  { name: 'causal, 150 queries (three blocks), grouped, prefix', B: 1, S: 150, H: 4, KV: 2, hd: 5, prefix: 3, causal: true },
+  { name: 'causal, more queries than a block (dk, dv summed over blocks), grouped, prefix', B: 1, S: ROWS + 22, H: 4, KV: 2, hd: 5, prefix: 3, causal: true },
   { name: '131 queries with lengths', B: 2, S: 131, H: 2, KV: 1, hd: 3, prefix: 1, causal: false, lengths: [131, 67] },
 ];
 

@@ -1,13 +1,13 @@
 // attention and attention_lse on the wasm backend: per block of a head's queries, the scores
-// Q·Kᵀ and the output P·V are products of gemmF32 over strided views (heads.ts), the softmax
-// one exp per score in between (softmax.ts). f32 results; lse in f64 before its rounding.
+// Q·Kᵀ and the output P·V are products of gemmF32 on the head-major operands (heads.ts), the
+// softmax one exp per score in between (softmax.ts). f32 results; lse in f64 before its rounding.
 import { attention as referenceAttention, attentionLse as referenceLse } from '../../cpu/kernels/attention.ts';
 import { floatOut, type KernelContext, type KernelOf } from '../../cpu/kernels/common.ts';
 import { lseShape } from '../../../compiler/ir/attention-geometry.ts';
 import type { FloatArray } from '../../cpu/tensor.ts';
 import { gemmF32 } from '../gemm.ts';
 import { runCache, type RunCache } from './cache.ts';
-import { at, forEachBlock, ROWS, storeRows } from './heads.ts';
+import { forEachBlock, headMajor, ROWS, storeRows, view } from './heads.ts';
 import { forwardOperands, lseOperands, visibleKeysOf, type AttentionAttrs, type Geometry } from './operands.ts';
 import { softmaxRows } from './softmax.ts';
 
@@ -16,15 +16,18 @@ import { softmaxRows } from './softmax.ts';
  * returns lse [B·H·S] in f64.
  */
 function forwardPass(g: Geometry, q: FloatArray, k: FloatArray, v?: FloatArray, o?: FloatArray): Float64Array {
-  const { S, Sk, H, KV, hd, scale } = g;
-  const lse = new Float64Array(g.B * H * S);
+  const { B, S, Sk, H, KV, hd, scale } = g;
+  const lse = new Float64Array(B * H * S);
+  const qh = headMajor(q, B, S, H, hd), kh = headMajor(k, B, Sk, KV, hd), vh = v ? headMajor(v, B, Sk, KV, hd) : undefined;
   const P = new Float32Array(Math.min(ROWS, S) * Sk), Ot = new Float32Array(Math.min(ROWS, S) * hd);
-  forEachBlock(g, ({ b, h, i0, len, keys, qOff, kOff }) => {
-    gemmF32(len, keys, hd, at(q, qOff), H * hd, 1, at(k, kOff), 1, KV * hd, P);
-    softmaxRows(P, len, keys, (t) => visibleKeysOf(g, b, i0 + t), scale, lse, (b * H + h) * S + i0);
-    if (!v || !o) return;
-    gemmF32(len, hd, keys, P, keys, 1, at(v, kOff), KV * hd, 1, Ot);
-    storeRows(Ot, len, hd, o, qOff, H * hd);
+  forEachBlock(g, ({ b, i0, len, keys, qh: qo, kh: ko, row }) => {
+    const Pb = view(P, 0, len, keys);
+    gemmF32(len, keys, hd, view(qh, qo, len, hd), hd, 1, view(kh, ko, keys, hd), 1, hd, Pb);
+    softmaxRows(Pb, len, keys, (t) => visibleKeysOf(g, b, i0 + t), scale, lse, qo / hd);
+    if (!vh || !o) return;
+    const Ob = view(Ot, 0, len, hd);
+    gemmF32(len, hd, keys, Pb, keys, 1, view(vh, ko, keys, hd), hd, 1, Ob);
+    storeRows(Ob, len, hd, o, row, H * hd);
   });
   return lse;
 }

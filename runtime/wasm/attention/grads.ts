@@ -2,7 +2,7 @@
 // and remembered for the other two (cache.ts), as the reference does. Per block of a head's
 // queries: the probabilities from the scores Q·Kᵀ, dP = dY·Vᵀ, the score gradients (softmax.ts),
 // then dQ = dS·K (each query row once), dK += dSᵀ·Q and dV += Pᵀ·dY (summed over the blocks and
-// the heads that share the kv head): five products of gemmF32 on strided views.
+// the heads that share the kv head): five products of gemmF32 on the head-major operands.
 // The probabilities use the forward's f64 lse where this run's attention computed it on the same
 // q, k and lengths (one exp per score, no max or sum pass); otherwise the softmax is taken
 // again. The lse operand is not used for them: rounded to f32 it is off from the recomputed
@@ -14,7 +14,7 @@ import { floatOut, type Kernel, type KernelContext, type KernelOf } from '../../
 import { gemmF32 } from '../gemm.ts';
 import { runCache } from './cache.ts';
 import { attrKey, forwardLseOf } from './forward.ts';
-import { addRows, at, forEachBlock, ROWS, storeRows } from './heads.ts';
+import { addInto, forEachBlock, headMajor, ROWS, rowMajorInto, storeRows, view } from './heads.ts';
 import { gradOperands, visibleKeysOf, type AttentionAttrs } from './operands.ts';
 import { probabilityRows, scoreGradRows, softmaxRows } from './softmax.ts';
 
@@ -24,28 +24,39 @@ function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: Attent
   const cache = runCache(ctx);
   const hit = cache.grads;
   if (hit && hit.attrs === attrKey(attrs) && hit.key.every((x, i) => x === key[i])) return hit.grads;
-  const { S, Sk, H, KV, hd, scale } = g;
-  const dq = floatOut(q.shape, ctx), dk = floatOut(k.shape, ctx), dv = floatOut(v.shape, ctx);
+  const { B, S, Sk, H, KV, hd, scale } = g;
+  const qh = headMajor(q.data, B, S, H, hd), dyh = headMajor(dy.data, B, S, H, hd);
+  const kh = headMajor(k.data, B, Sk, KV, hd), vh = headMajor(v.data, B, Sk, KV, hd);
+  const dkh = new Float32Array(kh.length), dvh = new Float32Array(vh.length);
+  const dq = floatOut(q.shape, ctx);
   const rows = Math.min(ROWS, S);
-  const P = new Float32Array(rows * Sk), D = new Float32Array(rows * Sk);
-  const T = new Float32Array(Math.max(rows, Sk) * hd);
+  const P = new Float32Array(rows * Sk), D = new Float32Array(rows * Sk), T = new Float32Array(Math.max(rows, Sk) * hd);
   const known = forwardLseOf(cache, q.data, k.data, inputs[6]?.data, attrs);
-  const lse = known ?? new Float64Array(g.B * H * S);
-  forEachBlock(g, ({ b, h, i0, len, keys, qOff, kOff }) => {
-    const qv = at(q.data, qOff), dyv = at(dy.data, qOff), kv = at(k.data, kOff), vv = at(v.data, kOff);
-    gemmF32(len, keys, hd, qv, H * hd, 1, kv, 1, KV * hd, P);
-    gemmF32(len, keys, hd, dyv, H * hd, 1, vv, 1, KV * hd, D);
-    const visible = (t: number) => visibleKeysOf(g, b, i0 + t), lo = (b * H + h) * S + i0;
-    if (known) probabilityRows(P, len, keys, visible, scale, lse, lo);
-    else softmaxRows(P, len, keys, visible, scale, lse, lo);
-    scoreGradRows(P, D, len, keys, scale);
-    gemmF32(len, hd, keys, D, keys, 1, kv, KV * hd, 1, T);
-    storeRows(T, len, hd, dq.data, qOff, H * hd);
-    gemmF32(keys, hd, len, D, 1, keys, qv, H * hd, 1, T);
-    addRows(T, keys, hd, dk.data, kOff, KV * hd);
-    gemmF32(keys, hd, len, P, 1, keys, dyv, H * hd, 1, T);
-    addRows(T, keys, hd, dv.data, kOff, KV * hd);
+  const lse = known ?? new Float64Array(B * H * S);
+  forEachBlock(g, ({ b, i0, len, keys, qh: qo, kh: ko, row, first }) => {
+    const Qb = view(qh, qo, len, hd), dYb = view(dyh, qo, len, hd), Kb = view(kh, ko, keys, hd), Vb = view(vh, ko, keys, hd);
+    const Pb = view(P, 0, len, keys), Db = view(D, 0, len, keys);
+    gemmF32(len, keys, hd, Qb, hd, 1, Kb, 1, hd, Pb);
+    gemmF32(len, keys, hd, dYb, hd, 1, Vb, 1, hd, Db);
+    const visible = (t: number) => visibleKeysOf(g, b, i0 + t);
+    if (known) probabilityRows(Pb, len, keys, visible, scale, lse, qo / hd);
+    else softmaxRows(Pb, len, keys, visible, scale, lse, qo / hd);
+    scoreGradRows(Pb, Db, len, keys, scale);
+    const Tq = view(T, 0, len, hd);
+    gemmF32(len, hd, keys, Db, keys, 1, Kb, hd, 1, Tq);
+    storeRows(Tq, len, hd, dq.data, row, H * hd);
+    // The first block of a kv head writes its dk, dv rows (the ones past its keys stay 0); the
+    // others add theirs.
+    const dKb = first ? view(dkh, ko, keys, hd) : view(T, 0, keys, hd);
+    gemmF32(keys, hd, len, Db, 1, keys, Qb, hd, 1, dKb);
+    if (!first) addInto(dKb, keys * hd, dkh, ko);
+    const dVb = first ? view(dvh, ko, keys, hd) : view(T, 0, keys, hd);
+    gemmF32(keys, hd, len, Pb, 1, keys, dYb, hd, 1, dVb);
+    if (!first) addInto(dVb, keys * hd, dvh, ko);
   });
+  const dk = floatOut(k.shape, ctx), dv = floatOut(v.shape, ctx);
+  rowMajorInto(dkh, dk.data, B, Sk, KV, hd);
+  rowMajorInto(dvh, dv.data, B, Sk, KV, hd);
   const grads = { q: dq, k: dk, v: dv };
   cache.grads = { key, attrs: attrKey(attrs), grads };
   return grads;

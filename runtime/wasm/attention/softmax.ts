@@ -1,12 +1,10 @@
 // The rows of a block of scores: softmax (forward) and the score gradients (backward), each
 // row's masked keys set to 0 so that the block's products may span all of its keys.
-import type { FloatArray } from '../../cpu/tensor.ts';
-
 /**
  * Row t of P [len × keys] holds the raw dot products q_t·k_j; becomes softmax_j(scale · q_t·k_j)
  * over its n(t) visible keys (one exp per score), 0 beyond. lse[lo + t] = log Σ_j e^(s_j).
  */
-export function softmaxRows(P: FloatArray, len: number, keys: number, visible: (t: number) => number, scale: number, lse: Float64Array, lo: number): void {
+export function softmaxRows(P: Float32Array, len: number, keys: number, visible: (t: number) => number, scale: number, lse: Float64Array, lo: number): void {
   for (let t = 0; t < len; t++) {
     const n = visible(t), o = t * keys;
     let max = -Infinity;
@@ -30,7 +28,7 @@ export function softmaxRows(P: FloatArray, len: number, keys: number, visible: (
  * with the forward's lse (f64, from the same f32 scores: the rows sum to 1 as the forward's did),
  * 0 beyond its n(t) visible keys: one exp per score, no max or sum pass.
  */
-export function probabilityRows(P: FloatArray, len: number, keys: number, visible: (t: number) => number, scale: number, lse: Float64Array, lo: number): void {
+export function probabilityRows(P: Float32Array, len: number, keys: number, visible: (t: number) => number, scale: number, lse: Float64Array, lo: number): void {
   for (let t = 0; t < len; t++) {
     const n = visible(t), o = t * keys, m = lse[lo + t]!;
     for (let j = o; j < o + n; j++) P[j] = Math.exp(P[j]! * scale - m);
@@ -42,7 +40,7 @@ export function probabilityRows(P: FloatArray, len: number, keys: number, visibl
  * The score gradients of a block: D's row t holds dy_t·v_j and becomes
  * dS_j = p_j · (dy_t·v_j − Σ_l p_l · dy_t·v_l) · scale (P's row t holds p, 0 beyond the visible keys).
  */
-export function scoreGradRows(P: FloatArray, D: FloatArray, len: number, keys: number, scale: number): void {
+export function scoreGradRows(P: Float32Array, D: Float32Array, len: number, keys: number, scale: number): void {
   for (let t = 0; t < len; t++) {
     const o = t * keys;
     let dot = 0;
