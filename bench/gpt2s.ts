@@ -1,6 +1,6 @@
 // Training at GPT-2-small size (examples/gpt2-lora.peft as it is: 12 layers, n_embd 768, vocab
-// 50257; LoRA r = 8 on c_attn; dropout off) on the software WebGPU adapters and the CPU
-// backend, against PyTorch on the CPU with the fastest correct BLAS found (bench/peers/blas.ts),
+// 50257; LoRA r = 8 on c_attn; dropout off) on the software WebGPU adapters, the CPU reference
+// backend and the wasm backend (f32 WebAssembly SIMD on every core), against PyTorch on the CPU with the fastest correct BLAS found (bench/peers/blas.ts),
 // with 1 and with 2 threads: on a loaded machine PyTorch's 2 OpenMP threads wait on each other at
 // every elementwise op (measured here at load 12: 15 s a step against 3 s with one thread), so
 // each round compares with the faster of the two, PyTorch at its best in that round.
@@ -13,11 +13,12 @@ import { nodeHost } from '../cli/node-host.ts';
 import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
 import { buildTrainingGraph } from '../compiler/training.ts';
 import { compile } from '../compiler/build.ts';
+import { threadCount } from '../cli/backend-choice.ts';
 import { CpuBackend } from '../runtime/backend.ts';
 import type { Batch } from '../runtime/cpu/executor.ts';
 import { Random } from '../runtime/cpu/random.ts';
 import { lmTargets } from '../runtime/targets.ts';
-import type { GpuChoice } from '../runtime/webgpu/device.ts';
+import { GPU_CHOICES, type GpuChoice } from '../runtime/webgpu/device.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { createExecutor } from '../runtime/webgpu/plans.ts';
 import type { BlasChoice } from './peers/blas.ts';
@@ -28,7 +29,7 @@ export const GPT2S = { vocab: 50257, embd: 768, layers: 12, heads: 12, rank: 8, 
 export const GPT2S_LABEL = `GPT-2 small (examples/gpt2-lora.peft: vocab ${GPT2S.vocab}, n_embd ${GPT2S.embd}, ${GPT2S.layers} layers, ${GPT2S.heads} heads), LoRA r = ${GPT2S.rank} on c_attn, dropout 0`;
 
 export interface Gpt2sRunner {
-  /** 'llvmpipe', 'swiftshader', 'cpu' (this project's CPU backend) or 'torch Nt' (PyTorch on N threads). */
+  /** 'llvmpipe', 'swiftshader', 'cpu' (this project's CPU backend), 'wasm' (its wasm backend) or 'torch Nt' (PyTorch on N threads). */
   name: string;
   description: string;
   /** Plan, pipelines and upload (WebGPU), executor (CPU), start and weight load (PyTorch). */
@@ -59,24 +60,36 @@ export interface Gpt2sResult {
   batches: Gpt2sBatch[];
 }
 
-/** One batch size and what runs at it (besides PyTorch): WebGPU adapters, and the CPU backend or not. */
+/** One batch size and what runs at it (besides PyTorch): WebGPU adapters, the CPU backend, the wasm backend. */
 export interface Gpt2sPlanEntry {
   B: number;
   gpus: GpuChoice[];
   cpu: boolean;
+  wasm: boolean;
 }
 
+/** The plan of the full run: every runner at B 1 and B 4. */
+export const FULL_GPT2S_PLAN = '1:llvmpipe,swiftshader,cpu,wasm;4:llvmpipe,swiftshader,cpu,wasm';
+/** The quick run's: the fast WebGPU adapter (gpt2s_train_vs_torch) and the wasm backend (gpt2s_wasm_train_vs_torch) at B 1. */
+export const QUICK_GPT2S_PLAN = '1:llvmpipe,wasm';
+
+/** The runners a plan may name besides the WebGPU adapters. */
+const CPU_RUNNERS = ['cpu', 'wasm'];
+
 /**
- * Parses a plan like `1:llvmpipe,swiftshader,cpu;4:llvmpipe`: per batch size, the adapters and
- * `cpu` for this project's CPU backend (a slow runner can be left out of the large batch).
+ * Parses a plan like `1:llvmpipe,swiftshader,cpu,wasm;4:llvmpipe`: per batch size, the adapters,
+ * `cpu` for this project's CPU backend and `wasm` for its wasm backend (a slow runner can be left
+ * out of the large batch).
  */
 export function parseGpt2sPlan(text: string): Gpt2sPlanEntry[] {
   return text.split(';').filter(Boolean).map((part) => {
     const [b, who = ''] = part.split(':');
     const B = Number(b);
-    if (!Number.isInteger(B) || B < 1) throw new Error(`gpt2s plan: \`${part}\` does not start with a batch size (e.g. 1:llvmpipe,cpu)`);
+    if (!Number.isInteger(B) || B < 1) throw new Error(`gpt2s plan: \`${part}\` does not start with a batch size (e.g. 1:llvmpipe,cpu,wasm)`);
     const names = who.split(',').filter(Boolean);
-    return { B, gpus: names.filter((n) => n !== 'cpu') as GpuChoice[], cpu: names.includes('cpu') };
+    const unknown = names.find((n) => !CPU_RUNNERS.includes(n) && !(GPU_CHOICES as readonly string[]).includes(n));
+    if (unknown) throw new Error(`gpt2s plan: \`${unknown}\` in \`${part}\` is not a runner (${[...GPU_CHOICES, ...CPU_RUNNERS].join(', ')})`);
+    return { B, gpus: names.filter((n) => !CPU_RUNNERS.includes(n)) as GpuChoice[], cpu: names.includes('cpu'), wasm: names.includes('wasm') };
   });
 }
 
@@ -152,6 +165,18 @@ async function runners(t: TrainingGraph, batch: Batch, o: Gpt2sOptions, at: Gpt2
     const t0 = performance.now();
     const cpu = new CpuBackend(t, benchStore(t.graph));
     live('cpu', "this project's CPU backend (f32)", performance.now() - t0, async () => ({ loss: (await cpu.step(batch, t.optimizer.lr)).loss }), () => undefined);
+  }
+  if (at.wasm) {
+    try {
+      const t0 = performance.now();
+      const threads = threadCount(undefined);
+      const { openWasmBackend } = await import('../runtime/wasm/backend.ts');
+      const wasm = openWasmBackend(t, benchStore(t.graph), { threads });
+      live('wasm', wasmLabel(threads), performance.now() - t0, async () => ({ loss: (await wasm.step(batch, t.optimizer.lr)).loss }), () => undefined);
+    } catch (e) {
+      errors.push(`wasm: ${(e as Error).message}`);
+      log(`wasm did not start: ${(e as Error).message}`);
+    }
   }
   for (const threads of 'env' in o.blas ? o.torchThreads : []) {
     const blas = o.blas as BlasChoice;
@@ -240,14 +265,24 @@ export async function runGpt2sBench(o: Gpt2sOptions): Promise<Gpt2sResult> {
   };
 }
 
+/** The wasm runner's description in the report. */
+export function wasmLabel(threads: number): string {
+  return `this project's wasm backend (f32, WebAssembly SIMD, ${threads} thread${threads === 1 ? '' : 's'})`;
+}
+
 /** The quick run's figure: the best software adapter's tokens/s over PyTorch's at the smallest batch (median of rounds). */
 export function gpt2sHeadline(r: Gpt2sResult | undefined): { ratio: number | null; adapter: string | null; B: number | null } {
   const b = r?.batches[0];
   if (!b) return { ratio: null, adapter: null, B: null };
   let best: { ratio: number; adapter: string } | null = null;
   for (const [name, s] of Object.entries(b.vsTorch)) {
-    if (name === 'cpu') continue;
+    if (CPU_RUNNERS.includes(name)) continue;
     if (!best || s.median > best.ratio) best = { ratio: s.median, adapter: name };
   }
   return { ratio: best?.ratio ?? null, adapter: best?.adapter ?? null, B: b.B };
+}
+
+/** The wasm backend's tokens/s over PyTorch's at B = 1 × 128 (median of rounds), or null where it did not run there. */
+export function gpt2sWasmHeadline(r: Gpt2sResult | undefined): number | null {
+  return r?.batches.find((b) => b.B === 1)?.vsTorch.wasm?.median ?? null;
 }

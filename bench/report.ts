@@ -9,7 +9,7 @@ import type { MatmulResult } from './matmul-peers.ts';
 import type { Stat } from './model.ts';
 import type { MemoryReport, StepRecord, TrainResult } from './train.ts';
 import type { runCompileBench } from './compile.ts';
-import { type Gpt2sResult, gpt2sHeadline } from './gpt2s.ts';
+import { type Gpt2sResult, gpt2sHeadline, gpt2sWasmHeadline } from './gpt2s.ts';
 import type { BlasChoice } from './peers/blas.ts';
 import { type GenerationFields, type RecomputeFields, recomputeSummary } from './quick-fields.ts';
 import { KERNEL_TUNING } from './kernel-tuning.ts';
@@ -61,13 +61,18 @@ export interface Gpt2sRun {
   loadAverageEnd: number[];
 }
 
-/** The quick run's GPT-2-small figures: tokens/s over PyTorch's (best software adapter, B = 1 × 128) and the BLAS under PyTorch. */
+/**
+ * The quick run's GPT-2-small figures, tokens/s over PyTorch's at B = 1 × 128 (median of rounds):
+ * gpt2s_train_vs_torch of the best WebGPU software adapter (gpt2s_adapter), gpt2s_wasm_train_vs_torch
+ * of the wasm backend (null where it did not run); and the BLAS under PyTorch.
+ */
 export function gpt2sFields(res: BenchResults) {
   const h = gpt2sHeadline(res.gpt2s);
   const blas = res.blas && 'env' in res.blas ? res.blas : undefined;
   return {
     gpt2s_train_vs_torch: h.ratio,
     gpt2s_adapter: h.adapter,
+    gpt2s_wasm_train_vs_torch: gpt2sWasmHeadline(res.gpt2s),
     torch_blas: blas ? `${blas.blas}${blas.architecture ? ` ${blas.architecture}` : ''}` : null,
     torch_matmul_gflops: blas?.gflops.median ?? null,
   };
@@ -416,7 +421,7 @@ function gpt2sSection(res: BenchResults): string {
     out.push(table(
       ['implementation', 'ms/step', 'tokens/s', 'tokens/s over PyTorch, per round', 'setup', 'first step', 'loss vs PyTorch (max rel.)'],
       b.runners.map((r) => [
-        r.name.startsWith('torch') || r.name === 'cpu' ? r.description : `this project, WebGPU ${r.name} — ${r.description}`,
+        r.name.startsWith('torch') || r.name === 'cpu' || r.name === 'wasm' ? r.description : `this project, WebGPU ${r.name} — ${r.description}`,
         st(r.ms, 0),
         st(r.tokensPerSecond),
         b.vsTorch[r.name] ? `${st(b.vsTorch[r.name]!)}×` : '—',
@@ -430,6 +435,8 @@ function gpt2sSection(res: BenchResults): string {
   }
   const h = gpt2sHeadline(g);
   if (h.ratio !== null) out.push(`\nBest software adapter at B = ${h.B}: **${h.adapter}, ${num(h.ratio)}×** PyTorch's tokens/s (median of rounds; \`gpt2s_train_vs_torch\` in the quick run's JSON).`);
+  const wasm = gpt2sWasmHeadline(g);
+  if (wasm !== null) out.push(`\nThe wasm backend at B = 1: **${num(wasm)}×** PyTorch's tokens/s (median of rounds; \`gpt2s_wasm_train_vs_torch\` in the quick run's JSON).`);
   return out.join('\n');
 }
 

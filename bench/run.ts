@@ -10,7 +10,8 @@
 //                                         with its cache, and PyTorch), merged likewise
 //   options: --gpu swiftshader,llvmpipe (--adapter: its old name)  --reps N  --warmup N
 //            --torch-threads N (0: no PyTorch)  --no-tfjs  --profile / --no-profile (on in the full run)
-//            --gpt2s-plan '1:llvmpipe,swiftshader,cpu;4:llvmpipe,swiftshader,cpu' (batch size: runners)
+//            --gpt2s-plan '1:llvmpipe,swiftshader,cpu,wasm;4:llvmpipe,swiftshader,cpu,wasm' (batch size:
+//            runners; the quick run's: '1:llvmpipe,wasm')
 //            --gpt2s-reps N  --gpt2s-torch-threads 1,2
 //            --no-gpt2s  --out DIR (results.json and BENCHMARKS.md there)
 //            --no-gen  --gen-tokens N (generation at GPT-2 small: tokens after each prefill; quick 4, full 16)
@@ -32,7 +33,7 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { MatmulResult } from './matmul-peers.ts';
-import type { Gpt2sResult } from './gpt2s.ts';
+import { FULL_GPT2S_PLAN, QUICK_GPT2S_PLAN, type Gpt2sResult } from './gpt2s.ts';
 import { flag, gpuFlag, MODEL_LABEL } from './model.ts';
 import { chooseBlas } from './peers/blas.ts';
 import { type GpuResults, type BenchResults, gpt2sFields, headline, renderMarkdown } from './report.ts';
@@ -127,7 +128,7 @@ const gpt2sPart = async (into: BenchResults) => {
   const t0 = Date.now();
   const loadAverageStart = loadavg();
   const generated = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  const plan = flag('gpt2s-plan', quick ? '1:llvmpipe' : '1:llvmpipe,swiftshader,cpu;4:llvmpipe,swiftshader,cpu', argv);
+  const plan = flag('gpt2s-plan', quick ? QUICK_GPT2S_PLAN : FULL_GPT2S_PLAN, argv);
   say(`GPT-2 small: training tokens/s (batch:runners ${plan}${missingTorch ? '' : ', and PyTorch'}, interleaved)`);
   try {
     const r = await task<Gpt2sResult>(['gpt2s', '--plan', plan, '--warmup', '1', '--reps', flag('gpt2s-reps', quick ? '1' : '2', argv),

@@ -5,11 +5,11 @@
 //   npx tsx bench/task.ts train   --gpu llvmpipe [--warmup 1] [--reps 5] [--no-tfjs] [--torch-threads 2] [--profile]
 //   npx tsx bench/task.ts matmul  --gpu llvmpipe [--reps 7] [--no-tfjs]
 //   npx tsx bench/task.ts compile [--reps 15]
-//   npx tsx bench/task.ts gpt2s   [--plan '1:llvmpipe,swiftshader,cpu;4:llvmpipe,swiftshader,cpu'] [--warmup 1] [--reps 2] [--torch-threads 1,2]
+//   npx tsx bench/task.ts gpt2s   [--plan '1:llvmpipe,swiftshader,cpu,wasm;4:llvmpipe,swiftshader,cpu,wasm'] [--warmup 1] [--reps 2] [--torch-threads 1,2]
 // (--adapter is the old name of --gpu.)
 import type { GpuChoice } from '../runtime/webgpu/device.ts';
 import { runCompileBench } from './compile.ts';
-import { parseGpt2sPlan, runGpt2sBench } from './gpt2s.ts';
+import { FULL_GPT2S_PLAN, parseGpt2sPlan, runGpt2sBench } from './gpt2s.ts';
 import { runMatmulBench } from './matmul-peers.ts';
 import { flag, gpuFlag } from './model.ts';
 import { chooseBlas } from './peers/blas.ts';
@@ -44,7 +44,7 @@ switch (task) {
     const threads = flag('torch-threads', '1,2').split(',').map(Number).filter((n) => n > 0);
     const missing = threads.length ? torchMissing() : 'not asked for (--torch-threads 0)';
     result = await runGpt2sBench({
-      plan: parseGpt2sPlan(flag('plan', '1:llvmpipe,swiftshader,cpu;4:llvmpipe,swiftshader,cpu')),
+      plan: parseGpt2sPlan(flag('plan', FULL_GPT2S_PLAN)),
       warmup: Number(flag('warmup', '1')),
       reps: Number(flag('reps', '2')),
       torchThreads: threads,
