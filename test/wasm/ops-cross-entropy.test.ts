@@ -1,11 +1,16 @@
 // The wasm backend's cross_entropy and cross_entropy_grad (runtime/wasm/ops/cross-entropy.ts)
 // on f32 logits against the reference's in f64 on the same values: odd vocabularies, ignored
 // positions, a row of all-ignored targets, logits of ±80, and GPT-2 small's [128, 50257].
+// The loss of a training run keeps its exps for the gradient of the same operands in the same run
+// (one KernelContext): that path, and the ones that must not take it, are checked too.
 // Tolerances: loss |Δ| ≤ 1e-6·|ref| + 1e-7; gradient |Δ| ≤ 1e-6·|ref| + 1e-9/count.
 import { describe, expect, it } from 'vitest';
 import { crossEntropy, crossEntropyGrad } from '../../runtime/wasm/ops/cross-entropy.ts';
 import { WASM_KERNELS } from '../../runtime/wasm/kernels.ts';
-import { F32 } from '../cpu/helpers.ts';
+import { F32, F64 } from '../cpu/helpers.ts';
+import { KERNELS } from '../../runtime/cpu/kernels/index.ts';
+import type { KernelContext } from '../../runtime/cpu/kernels/index.ts';
+import type { Tensor } from '../../runtime/cpu/tensor.ts';
 import { both, uniform, worst, type Operand } from './ops-compare.ts';
 
 const IGNORE = -100;
@@ -37,6 +42,15 @@ function operands(shape: number[], lo: number, hi: number, ignored: number[], se
     { shape: shape.slice(0, -1), values: targets, int: true },
   ];
 }
+
+/** f32 tensors of the operands, and the reference's gradient on their values in f64. */
+function tensors(ops: Operand[]): { f32: Tensor[]; refGrad: Tensor } {
+  const f32: Tensor[] = [{ shape: ops[0]!.shape, data: Float32Array.from(ops[0]!.values) }, { shape: ops[1]!.shape, data: Int32Array.from(ops[1]!.values) }];
+  const f64: Tensor[] = [{ shape: ops[0]!.shape, data: Float64Array.from(f32[0]!.data) }, f32[1]!];
+  return { f32, refGrad: KERNELS.cross_entropy_grad!(f64, { ignore_index: IGNORE }, F64) };
+}
+
+const run = (training = true): KernelContext => ({ precision: 'f32', step: 1, training });
 
 function check(ops: Operand[], count: number): { loss: number; grad: number } {
   const attrs = { ignore_index: IGNORE };
@@ -80,9 +94,81 @@ describe('wasm cross_entropy', () => {
     expect(() => crossEntropyGrad(ops, { ignore_index: IGNORE }, F32)).toThrow(`cross_entropy_grad: ${msg}`);
   });
 
-  it('GPT-2 small\'s logits [128, 50257], four positions ignored', () => {
-    const w = check(operands([1, 128, 50257], -12, 12, [0, 1, 64, 127], 77), 124);
+  it('the gradient after the loss in one training run: the loss\'s exps, same values', () => {
+    const ops = operands([6, 45], -6, 6, [1, 4], 60);
+    const { f32, refGrad } = tensors(ops);
+    const ctx = run();
+    crossEntropy(f32, { ignore_index: IGNORE }, ctx);
+    const hit = crossEntropyGrad(f32, { ignore_index: IGNORE }, ctx);
+    expect(worst(hit, refGrad, 1e-6, 1e-9 / 4)).toBeLessThanOrEqual(1);
+    // Taken once: a second gradient computes its own, to the same tolerance.
+    const again = crossEntropyGrad(f32, { ignore_index: IGNORE }, ctx);
+    expect(again.data).not.toBe(hit.data);
+    expect(worst(again, refGrad, 1e-6, 1e-9 / 4)).toBeLessThanOrEqual(1);
+  });
+
+  it('the kept exps are the loss\'s own: a run\'s arrays are not refilled (what makes the cache sound)', () => {
+    const ops = operands([3, 10], -2, 2, [], 61);
+    const { f32, refGrad } = tensors(ops);
+    const ctx = run();
+    crossEntropy(f32, { ignore_index: IGNORE }, ctx);
+    const logits = f32[0]!.data as Float32Array;
+    const saved = logits.slice();
+    logits.fill(0); // the cache is keyed by the array, so it still holds the values seen by the loss
+    const g = crossEntropyGrad(f32, { ignore_index: IGNORE }, ctx);
+    logits.set(saved);
+    expect(worst(g, refGrad, 1e-6, 1e-10)).toBeLessThanOrEqual(1);
+  });
+
+  it('does not take the exps across runs, for other targets or ignore_index, or in eval', () => {
+    const ops = operands([4, 12], -3, 3, [], 62);
+    const { f32 } = tensors(ops);
+    const logits = f32[0]!.data as Float32Array;
+    const targets = f32[1]!.data as Int32Array;
+    /** The loss on the logits, then the gradient on the same array zeroed: a stale entry would give the old logits' gradient. */
+    const gradAfterZeroing = (ctxLoss: KernelContext, ctxGrad: KernelContext, gradTargets: Int32Array, ignore = IGNORE) => {
+      crossEntropy(f32, { ignore_index: IGNORE }, ctxLoss);
+      const saved = logits.slice();
+      logits.fill(0);
+      const g = crossEntropyGrad([f32[0]!, { shape: [4], data: gradTargets }], { ignore_index: ignore }, ctxGrad);
+      logits.set(saved);
+      return g;
+    };
+    /** The gradient of all-zero logits: 1/(12·count), less 1/count at each counted target. */
+    const ofZeros = (t: Int32Array, ignore: number): number[] => {
+      const counted = [...t].filter((v) => v !== ignore).length;
+      return [...t].flatMap((v) => Array.from({ length: 12 }, (_, j) => (v === ignore ? 0 : 1 / (12 * counted) - (j === v ? 1 / counted : 0))));
+    };
+    const expectOfZeros = (g: Tensor, t: Int32Array, ignore = IGNORE) => {
+      const want = ofZeros(t, ignore);
+      for (let i = 0; i < want.length; i++) expect(Math.abs(g.data[i]! - want[i]!)).toBeLessThan(1e-7);
+    };
+    expectOfZeros(gradAfterZeroing(run(), run(), targets), targets); // another run
+    const evalRun = run(false);
+    expectOfZeros(gradAfterZeroing(evalRun, evalRun, targets), targets); // eval keeps nothing
+    const c = run();
+    const other = Int32Array.from(targets, (v) => (v + 1) % 12);
+    expectOfZeros(gradAfterZeroing(c, c, other), other); // other targets
+    const d = run();
+    expectOfZeros(gradAfterZeroing(d, d, targets, targets[0]!), targets, targets[0]!); // another ignore_index
+    // The same targets array refilled between the two.
+    const e = run();
+    crossEntropy(f32, { ignore_index: IGNORE }, e);
+    const saved = logits.slice();
+    logits.fill(0);
+    targets[0] = (targets[0]! + 1) % 12;
+    expectOfZeros(crossEntropyGrad(f32, { ignore_index: IGNORE }, e), targets);
+    logits.set(saved);
+  });
+
+  it('GPT-2 small\'s logits [128, 50257], four positions ignored, the gradient after the loss', () => {
+    const ops = operands([1, 128, 50257], -12, 12, [0, 1, 64, 127], 77);
+    const w = check(ops, 124);
     expect(w.loss).toBeLessThanOrEqual(1);
     expect(w.grad).toBeLessThanOrEqual(1);
+    const { f32, refGrad } = tensors(ops);
+    const ctx = run();
+    crossEntropy(f32, { ignore_index: IGNORE }, ctx);
+    expect(worst(crossEntropyGrad(f32, { ignore_index: IGNORE }, ctx), refGrad, 1e-6, 1e-9 / 124)).toBeLessThanOrEqual(1);
   });
 });

@@ -1,8 +1,11 @@
-// cross_entropy and its logits gradient on f32 logits, one exp per logit in each: the loss sums
-// exp(l − max) in f64 per row; the gradient stores those exps in its output while summing them,
-// then scales the row by 1/(sum·count). (The reference takes exp three times per logit over
-// the two kernels; GPT-2's [128, 50257] logits make that the largest non-product cost.)
-import { fail, floatIn, floatOut, intIn, rowsOf, type FloatArray, type Kernel, type KernelOf } from '../../cpu/kernels/common.ts';
+// cross_entropy and its logits gradient on f32 logits, one exp per logit for both together.
+// In a training run the loss stores exp(l − max) of each counted row in a fresh array while
+// summing them (f64), and keeps it with 1/(sum·count) per row; the gradient of the same logits
+// and targets in the same run then scales those rows in place and returns that array as its
+// result, without a second exp. Alone (no forward in the run, or eval), each kernel takes one
+// exp per logit. (The reference takes three over the two; GPT-2's [128, 50257] logits make
+// that the largest cost outside the products.)
+import { fail, floatIn, floatOut, intIn, rowsOf, type FloatArray, type FloatTensor, type Kernel, type KernelContext, type KernelOf } from '../../cpu/kernels/common.ts';
 import { fastExp } from './exp.ts';
 
 interface Operands {
@@ -29,6 +32,23 @@ function operands(op: string, inputs: Parameters<Kernel>[0], ignore: number): Op
   return { l: logits.data, shape: logits.shape, targets, rows, V, count };
 }
 
+/**
+ * The loss's exps, waiting for the gradient of the same logits. Keyed by the run's context (the
+ * executor makes one per run, so a run's entry goes with it), then by the operand arrays; the
+ * targets' values are kept too, so a caller that refills them under one context misses.
+ */
+interface Pending {
+  logits: FloatArray;
+  targets: Int32Array;
+  targetValues: Int32Array;
+  ignore: number;
+  /** The gradient to be: exp(l − max) on counted rows, 0 on ignored ones. */
+  grad: FloatTensor;
+  /** 1/(Σ exp(l − max)·count) per row (0 on ignored rows). */
+  rowScale: Float64Array;
+}
+const pending = new WeakMap<KernelContext, Pending>();
+
 function rowMax(l: FloatArray, off: number, V: number): number {
   let max = -Infinity;
   for (let j = off, end = off + V; j < end; j++) {
@@ -38,43 +58,78 @@ function rowMax(l: FloatArray, off: number, V: number): number {
   return max;
 }
 
+function rowExpSum(l: FloatArray, off: number, V: number, max: number): number {
+  let s = 0;
+  for (let j = off, end = off + V; j < end; j++) s += fastExp(l[j]! - max);
+  return s;
+}
+
+/** Writes exp(l − max) of the row into o and returns their sum. */
+function rowExpStore(l: FloatArray, o: FloatArray, off: number, V: number, max: number): number {
+  let s = 0;
+  for (let j = off, end = off + V; j < end; j++) {
+    const e = fastExp(l[j]! - max);
+    o[j] = e;
+    s += e;
+  }
+  return s;
+}
+
+/** o[row] ← o[row]·scale − inv at the target: the gradient of one row from its stored exps. */
+function finishRow(o: FloatArray, off: number, V: number, scale: number, target: number, inv: number): void {
+  for (let j = off, end = off + V; j < end; j++) o[j] = o[j]! * scale;
+  o[off + target] = o[off + target]! - inv;
+}
+
 /** cross_entropy: mean over counted positions of log Σ exp(l − max) − (l[t] − max); 0 when none count. */
 export const crossEntropy: KernelOf<'cross_entropy'> = (inputs, attrs, ctx) => {
-  const { l, targets, rows, V, count } = operands('cross_entropy', inputs, attrs.ignore_index);
+  const ignore = attrs.ignore_index;
+  const { l, shape, targets, rows, V, count } = operands('cross_entropy', inputs, ignore);
+  // Training runs go on to the gradient: keep the exps for it.
+  const keep = ctx.training && count > 0 ? { grad: floatOut(shape, ctx), rowScale: new Float64Array(rows) } : undefined;
   let total = 0;
   for (let r = 0, off = 0; r < rows; r++, off += V) {
     const t = targets[r]!;
-    if (t === attrs.ignore_index) continue;
+    if (t === ignore) continue;
     const max = rowMax(l, off, V);
-    let s = 0;
-    for (let j = off, end = off + V; j < end; j++) s += fastExp(l[j]! - max);
+    const s = keep ? rowExpStore(l, keep.grad.data, off, V, max) : rowExpSum(l, off, V, max);
+    if (keep) keep.rowScale[r] = 1 / (s * count);
     total += Math.log(s) - (l[off + t]! - max);
   }
+  if (keep) pending.set(ctx, { logits: l, targets, targetValues: targets.slice(), ignore, ...keep });
   const out = floatOut([], ctx);
   out.data[0] = count === 0 ? 0 : total / count;
   return out;
 };
 
+/** The loss's pending exps for exactly these operands, taken out of the cache; else undefined. */
+function takePending(ctx: KernelContext, l: FloatArray, targets: Int32Array, ignore: number): Pending | undefined {
+  const p = pending.get(ctx);
+  if (!p) return undefined;
+  pending.delete(ctx);
+  if (p.logits !== l || p.targets !== targets || p.ignore !== ignore) return undefined;
+  for (let r = 0; r < targets.length; r++) if (p.targetValues[r] !== targets[r]) return undefined;
+  return p;
+}
+
 /** cross_entropy_grad: (softmax(l) − onehot(t)) / count on counted rows, 0 on ignored rows. */
 export const crossEntropyGrad: KernelOf<'cross_entropy_grad'> = (inputs, attrs, ctx) => {
-  const { l, shape, targets, rows, V, count } = operands('cross_entropy_grad', inputs, attrs.ignore_index);
+  const ignore = attrs.ignore_index;
+  const { l, shape, targets, rows, V, count } = operands('cross_entropy_grad', inputs, ignore);
+  const inv = 1 / count;
+  const p = count > 0 ? takePending(ctx, l, targets, ignore) : undefined;
+  if (p) {
+    const o = p.grad.data;
+    for (let r = 0, off = 0; r < rows; r++, off += V) if (targets[r] !== ignore) finishRow(o, off, V, p.rowScale[r]!, targets[r]!, inv);
+    return p.grad;
+  }
   const out = floatOut(shape, ctx);
   const o = out.data;
   if (count === 0) return out;
-  const inv = 1 / count;
   for (let r = 0, off = 0; r < rows; r++, off += V) {
-    const t = targets[r]!;
-    if (t === attrs.ignore_index) continue;
-    const max = rowMax(l, off, V);
-    let s = 0;
-    for (let j = off, end = off + V; j < end; j++) {
-      const e = fastExp(l[j]! - max);
-      o[j] = e;
-      s += e;
-    }
-    const k = inv / s;
-    for (let j = off, end = off + V; j < end; j++) o[j] = o[j]! * k;
-    o[off + t] = o[off + t]! - inv;
+    if (targets[r] === ignore) continue;
+    const s = rowExpStore(l, o, off, V, rowMax(l, off, V));
+    finishRow(o, off, V, inv / s, targets[r]!, inv);
   }
   return out;
 };
