@@ -2,7 +2,7 @@
 // text) on one backend, reporting the validation loss before and after and the median
 // tokens/s of the steps after warm-up. Runs from a bundle too (no compiler CLI needed), so
 // it can be carried to a machine with a GPU:
-//   npx tsx bench/demo-train.ts --data FILE|sotu --backend cpu|webgpu [--gpu hardware] [--steps N]
+//   npx tsx bench/demo-train.ts --data FILE|sotu --backend cpu|wasm|webgpu [--gpu hardware] [--steps N]
 import { resolve } from 'node:path';
 import { DEFAULT_OPTIMIZER } from '../compiler/autodiff/backward.ts';
 import { buildTrainingGraph } from '../compiler/training.ts';
@@ -36,7 +36,13 @@ const loaded = (await loadInit(resolve(root, arg('--init', 'examples/tiny-gpt.sa
 initParams(g, store, { seed: 1, skip: loaded });
 const data = loadDataset({ data: arg('--data', 'sotu:1990-2021'), task: g.task, tokenizer: tokenizerByName('byte'), seqLen: seq });
 const batcher = new Batcher(data, { batchSize: batch, promptLength: g.promptLength, seed: 1, validRows: 128 });
-const backend: Backend = arg('--backend', 'cpu') === 'cpu' ? new CpuBackend(t, store) : new WebGpuBackend(await openNodeGpu({ gpu: arg('--gpu', 'auto') as GpuChoice }), t, store);
+const backend: Backend = await openDemoBackend(arg('--backend', 'cpu'));
+
+async function openDemoBackend(name: string): Promise<Backend> {
+  if (name === 'cpu') return new CpuBackend(t, store);
+  if (name === 'wasm') return (await import('../runtime/wasm/backend.ts')).openWasmBackend(t, store, {});
+  return new WebGpuBackend(await openNodeGpu({ gpu: arg('--gpu', 'auto') as GpuChoice }), t, store);
+}
 
 const before = await validate(backend, batcher.validationBatches());
 const times: number[] = [];
