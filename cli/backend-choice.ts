@@ -2,6 +2,7 @@
 // its products. Every verb that trains or evaluates checks the name here, so they all accept the
 // same backends and refuse a wrong one with the same line (docs/wasm-backend.md).
 import { availableParallelism } from 'node:os';
+import { MAX_THREADS } from '../runtime/wasm/threads.ts';
 import { UserError } from './errors.ts';
 
 /**
@@ -14,8 +15,8 @@ export type BackendName = (typeof BACKENDS)[number];
 /** The help text of --backend. */
 export const BACKEND_HELP = 'cpu (the f64 reference) | wasm (f32 WebAssembly SIMD on --threads cores) | webgpu | auto (WebGPU on a hardware GPU, else the CPU)';
 
-/** The most threads the wasm backend starts (its control block holds 64; more is a typo, not a machine). */
-export const MAX_THREADS = 64;
+/** The most threads the wasm backend starts (its control block's room). */
+export { MAX_THREADS };
 
 /** The help text of --threads. */
 export const THREADS_HELP = `threads of the wasm backend's products, 1 to ${MAX_THREADS} (default: this machine's cores)`;
