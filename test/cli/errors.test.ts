@@ -10,6 +10,7 @@ import { InteropError } from '../../runtime/interop/errors.ts';
 import { SafetensorsError } from '../../runtime/io/safetensors.ts';
 import { RankError } from '../../runtime/rank-controller.ts';
 import { TokensError } from '../../runtime/tokens-file.ts';
+import { WasmError } from '../../runtime/wasm/errors.ts';
 import { GpuError } from '../../runtime/webgpu/errors.ts';
 import { WeightsError } from '../../runtime/weights.ts';
 
@@ -26,6 +27,7 @@ describe('expected errors', () => {
     new InteropError('x'),
     new RankError('x'),
     new ModelSizeError('x'),
+    new WasmError('x'),
   ];
 
   it('lists exactly the names of the error classes that describe bad input', () => {
