@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { KERNELS } from '../../runtime/cpu/kernels/index.ts';
 import type { FloatArray, Tensor } from '../../runtime/cpu/tensor.ts';
 import { clearWasmAttentionCache } from '../../runtime/wasm/attention/index.ts';
+import { KEEP_SCORES, runCache } from '../../runtime/wasm/attention/cache.ts';
 import { ROWS } from '../../runtime/wasm/attention/heads.ts';
 import { WASM_KERNELS } from '../../runtime/wasm/kernels.ts';
 import { F32, F64 } from '../cpu/helpers.ts';
@@ -74,9 +75,11 @@ function compare(c: Case, seed: number, scale = 1) {
   const o = call(WASM_KERNELS, 'attention', [q2!, k2!, v2!, ...len], attrs, ctx);
   const lse = call(WASM_KERNELS, 'attention_lse', [q2!, k2!, ...len], attrs, ctx);
   const gradRef = (op: string) => call(KERNELS, op, [q!, k!, v!, dy!, ref.o, ref.lse, ...len], attrs, F64);
-  // In the forward's run (its lse reused) and in a run of their own (the softmax taken again).
+  // In the forward's run (its probabilities reused), in a run whose forward had another v array
+  // (its lse reused) and in a run of their own (the softmax taken again).
   const grad = (op: string, run: typeof ctx) => call(WASM_KERNELS, op, [q2!, k2!, v2!, dy2!, o, lse, ...len], attrs, run);
-  const own = { ...F32 };
+  const own = { ...F32 }, lseRun = { ...F32 };
+  call(WASM_KERNELS, 'attention', [q2!, k2!, f32(v2!), ...len], attrs, lseRun);
   expect(o.data).toBeInstanceOf(Float32Array);
   const dk = gradRef('attention_grad_k'), dq = gradRef('attention_grad_q'), dv = gradRef('attention_grad_v');
   return {
@@ -89,6 +92,9 @@ function compare(c: Case, seed: number, scale = 1) {
     'dv (own run)': relErr(grad('attention_grad_v', own), dv),
     'dq (own run)': relErr(grad('attention_grad_q', own), dq),
     'dk (own run)': relErr(grad('attention_grad_k', own), dk),
+    'dq (forward lse)': relErr(grad('attention_grad_q', lseRun), dq),
+    'dk (forward lse)': relErr(grad('attention_grad_k', lseRun), dk),
+    'dv (forward lse)': relErr(grad('attention_grad_v', lseRun), dv),
   };
 }
 
@@ -157,6 +163,25 @@ describe('wasm attention kernels: runs, f64 and bad operands', () => {
     (q.data as Float32Array).reverse();
     expect(call(WASM_KERNELS, 'attention_lse', [q, k], attrs, ctx).data).toEqual(lse);
     expect(relErrOf(call(WASM_KERNELS, 'attention_lse', [q, k], attrs, { ...F32 }).data as FloatArray, own() as FloatArray)).toBeLessThanOrEqual(TOL);
+  });
+
+  it("the forward's probabilities are kept for its gradients, within a bound, and dropped by them", () => {
+    const { q, k, v, dy } = operands();
+    const ctx = { ...F32 };
+    const o = call(WASM_KERNELS, 'attention', [q, k, v], attrs, ctx);
+    const fwd = runCache(ctx).forward.get(q.data as Float32Array)!;
+    expect(fwd.kept?.P.length).toBe(B * H * S * Sk); // one block per head: S ≤ ROWS queries, all Sk keys
+    const lse = call(WASM_KERNELS, 'attention_lse', [q, k], attrs, ctx);
+    call(WASM_KERNELS, 'attention_grad_v', [q, k, v, dy, o, lse], attrs, ctx);
+    expect(fwd.kept).toBeUndefined();
+    expect(fwd.lse.length).toBe(B * H * S);
+    // 17 heads × 512 × 512 probabilities are more than KEEP_SCORES: only the lse is kept.
+    const big = { heads: 17, kv_heads: 17, causal: false, prefix: 0 };
+    const x = () => f32t([1, 512, 17], 5);
+    const qb = x();
+    call(WASM_KERNELS, 'attention', [qb, x(), x()], big, ctx);
+    expect(17 * 512 * 512).toBeGreaterThan(KEEP_SCORES);
+    expect(runCache(ctx).forward.get(qb.data as Float32Array)?.kept).toBeUndefined();
   });
 
   it('f64 runs are the reference kernels, bit for bit', () => {

@@ -6,22 +6,26 @@ import { floatOut, type KernelContext, type KernelOf } from '../../cpu/kernels/c
 import { lseShape } from '../../../compiler/ir/attention-geometry.ts';
 import type { FloatArray } from '../../cpu/tensor.ts';
 import { gemmF32 } from '../gemm.ts';
-import { runCache, type RunCache } from './cache.ts';
-import { forEachBlock, headMajor, ROWS, storeRows, view } from './heads.ts';
+import { KEEP_SCORES, runCache, type ForwardRun, type RunCache } from './cache.ts';
+import { blockScores, forEachBlock, headMajor, ROWS, storeRows, view } from './heads.ts';
 import { forwardOperands, lseOperands, visibleKeysOf, type AttentionAttrs, type Geometry } from './operands.ts';
 import { softmaxRows } from './softmax.ts';
 
 /**
- * The softmax rows of every block (and, given v and o, their outputs P·V into o);
- * returns lse [B·H·S] in f64.
+ * The softmax rows of every block (and, given v and o, their outputs P·V into o). Returns lse
+ * [B·H·S] in f64, and for a forward whose probabilities fit KEEP_SCORES, what its backward reuses.
  */
-function forwardPass(g: Geometry, q: FloatArray, k: FloatArray, v?: FloatArray, o?: FloatArray): Float64Array {
+function forwardPass(g: Geometry, q: FloatArray, k: FloatArray, v?: FloatArray, o?: FloatArray): Pick<ForwardRun, 'lse' | 'kept'> {
   const { B, S, Sk, H, KV, hd, scale } = g;
   const lse = new Float64Array(B * H * S);
   const qh = headMajor(q, B, S, H, hd), kh = headMajor(k, B, Sk, KV, hd), vh = v ? headMajor(v, B, Sk, KV, hd) : undefined;
-  const P = new Float32Array(Math.min(ROWS, S) * Sk), Ot = new Float32Array(Math.min(ROWS, S) * hd);
+  const scores = blockScores(g);
+  const keep = v && vh && scores <= KEEP_SCORES ? { v, qh, kh, vh, P: new Float32Array(scores) } : undefined;
+  const P = keep ? keep.P : new Float32Array(Math.min(ROWS, S) * Sk), Ot = new Float32Array(Math.min(ROWS, S) * hd);
+  let at = 0;
   forEachBlock(g, ({ b, i0, len, keys, qh: qo, kh: ko, row }) => {
-    const Pb = view(P, 0, len, keys);
+    const Pb = view(P, at, len, keys);
+    if (keep) at += len * keys;
     gemmF32(len, keys, hd, view(qh, qo, len, hd), hd, 1, view(kh, ko, keys, hd), 1, hd, Pb);
     softmaxRows(Pb, len, keys, (t) => visibleKeysOf(g, b, i0 + t), scale, lse, qo / hd);
     if (!vh || !o) return;
@@ -29,7 +33,7 @@ function forwardPass(g: Geometry, q: FloatArray, k: FloatArray, v?: FloatArray, 
     gemmF32(len, hd, keys, Pb, keys, 1, view(vh, ko, keys, hd), hd, 1, Ob);
     storeRows(Ob, len, hd, o, row, H * hd);
   });
-  return lse;
+  return { lse, kept: keep };
 }
 
 // f64 runs keep the reference's f64 sums: this backend's arithmetic is f32, and an f64 context
@@ -41,8 +45,8 @@ export const attention: KernelOf<'attention'> = (inputs, attrs, ctx) => {
   if (isF64(ctx)) return referenceAttention(inputs, attrs, ctx);
   const { q, k, v, g } = forwardOperands('attention', inputs, attrs);
   const out = floatOut(q.shape, ctx);
-  const lse = forwardPass(g, q.data, k.data, v.data, out.data);
-  runCache(ctx).lse.set(q.data, { k: k.data, lengths: inputs[3]?.data, attrs: attrKey(attrs), lse });
+  const { lse, kept } = forwardPass(g, q.data, k.data, v.data, out.data);
+  runCache(ctx).forward.set(q.data, { k: k.data, lengths: inputs[3]?.data, attrs: attrKey(attrs), lse, kept });
   return out;
 };
 
@@ -51,14 +55,14 @@ export const attentionLse: KernelOf<'attention_lse'> = (inputs, attrs, ctx) => {
   if (isF64(ctx)) return referenceLse(inputs, attrs, ctx);
   const { q, k, g } = lseOperands('attention_lse', inputs, attrs);
   const out = floatOut(lseShape(g), ctx);
-  out.data.set(forwardLseOf(runCache(ctx), q.data, k.data, inputs[2]?.data, attrs) ?? forwardPass(g, q.data, k.data));
+  out.data.set(forwardOf(runCache(ctx), q.data, k.data, inputs[2]?.data, attrs)?.lse ?? forwardPass(g, q.data, k.data).lse);
   return out;
 };
 
-/** The lse rows this run's attention computed on q, k, lengths and attrs, if it did. */
-export function forwardLseOf(cache: RunCache, q: FloatArray, k: FloatArray, lengths: unknown, attrs: AttentionAttrs): Float64Array | undefined {
-  const seen = cache.lse.get(q);
-  return seen && seen.k === k && seen.lengths === lengths && seen.attrs === attrKey(attrs) ? seen.lse : undefined;
+/** What this run's attention kept from q, k, lengths and attrs, if it ran on them. */
+export function forwardOf(cache: RunCache, q: FloatArray, k: FloatArray, lengths: unknown, attrs: AttentionAttrs): ForwardRun | undefined {
+  const seen = cache.forward.get(q);
+  return seen && seen.k === k && seen.lengths === lengths && seen.attrs === attrKey(attrs) ? seen : undefined;
 }
 
 /** The attributes as a cache key (the same op attributes give the same string). */

@@ -3,9 +3,10 @@
 // queries: the probabilities from the scores Q·Kᵀ, dP = dY·Vᵀ, the score gradients (softmax.ts),
 // then dQ = dS·K (each query row once), dK += dSᵀ·Q and dV += Pᵀ·dY (summed over the blocks and
 // the heads that share the kv head): five products of gemmF32 on the head-major operands.
-// The probabilities use the forward's f64 lse where this run's attention computed it on the same
-// q, k and lengths (one exp per score, no max or sum pass); otherwise the softmax is taken
-// again. The lse operand is not used for them: rounded to f32 it is off from the recomputed
+// The probabilities are the forward's own where this run's attention kept them (cache.ts: the
+// scores product and its exps are not done again), else from the forward's f64 lse where it
+// computed that on the same q, k and lengths (one exp per score, no max or sum pass), else the
+// softmax is taken again. The lse operand is not used for them: rounded to f32 it is off from the recomputed
 // f32 scores by up to |lse|·2⁻²⁴, which with large scores (a softmax near one-hot) shows in
 // p·(dP − Σ p·dP) as relative errors ~1e-5. o is checked but not read: Σ_j p_j·dP_j is taken
 // from the block's rows, where it costs one multiply-add per score.
@@ -13,7 +14,7 @@ import { attentionGradK as refGradK, attentionGradQ as refGradQ, attentionGradV 
 import { floatOut, type Kernel, type KernelContext, type KernelOf } from '../../cpu/kernels/common.ts';
 import { gemmF32 } from '../gemm.ts';
 import { runCache } from './cache.ts';
-import { attrKey, forwardLseOf } from './forward.ts';
+import { attrKey, forwardOf } from './forward.ts';
 import { addInto, forEachBlock, headMajor, ROWS, rowMajorInto, storeRows, view } from './heads.ts';
 import { gradOperands, visibleKeysOf, type AttentionAttrs } from './operands.ts';
 import { probabilityRows, scoreGradRows, softmaxRows } from './softmax.ts';
@@ -25,22 +26,27 @@ function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: Attent
   const hit = cache.grads;
   if (hit && hit.attrs === attrKey(attrs) && hit.key.every((x, i) => x === key[i])) return hit.grads;
   const { B, S, Sk, H, KV, hd, scale } = g;
-  const qh = headMajor(q.data, B, S, H, hd), dyh = headMajor(dy.data, B, S, H, hd);
-  const kh = headMajor(k.data, B, Sk, KV, hd), vh = headMajor(v.data, B, Sk, KV, hd);
+  const fwd = forwardOf(cache, q.data, k.data, inputs[6]?.data, attrs);
+  const kept = fwd?.kept?.v === v.data ? fwd.kept : undefined;
+  const qh = kept?.qh ?? headMajor(q.data, B, S, H, hd), dyh = headMajor(dy.data, B, S, H, hd);
+  const kh = kept?.kh ?? headMajor(k.data, B, Sk, KV, hd), vh = kept?.vh ?? headMajor(v.data, B, Sk, KV, hd);
   const dkh = new Float32Array(kh.length), dvh = new Float32Array(vh.length);
   const dq = floatOut(q.shape, ctx);
   const rows = Math.min(ROWS, S);
-  const P = new Float32Array(rows * Sk), D = new Float32Array(rows * Sk), T = new Float32Array(Math.max(rows, Sk) * hd);
-  const known = forwardLseOf(cache, q.data, k.data, inputs[6]?.data, attrs);
-  const lse = known ?? new Float64Array(B * H * S);
+  const P = kept?.P ?? new Float32Array(rows * Sk), D = new Float32Array(rows * Sk), T = new Float32Array(Math.max(rows, Sk) * hd);
+  const lse = fwd?.lse ?? new Float64Array(B * H * S);
+  let at = 0;
   forEachBlock(g, ({ b, i0, len, keys, qh: qo, kh: ko, row, first }) => {
     const Qb = view(qh, qo, len, hd), dYb = view(dyh, qo, len, hd), Kb = view(kh, ko, keys, hd), Vb = view(vh, ko, keys, hd);
-    const Pb = view(P, 0, len, keys), Db = view(D, 0, len, keys);
-    gemmF32(len, keys, hd, Qb, hd, 1, Kb, 1, hd, Pb);
+    const Pb = view(P, at, len, keys), Db = view(D, 0, len, keys);
+    if (kept) at += len * keys;
+    else {
+      gemmF32(len, keys, hd, Qb, hd, 1, Kb, 1, hd, Pb);
+      const visible = (t: number) => visibleKeysOf(g, b, i0 + t);
+      if (fwd) probabilityRows(Pb, len, keys, visible, scale, lse, qo / hd);
+      else softmaxRows(Pb, len, keys, visible, scale, lse, qo / hd);
+    }
     gemmF32(len, keys, hd, dYb, hd, 1, Vb, 1, hd, Db);
-    const visible = (t: number) => visibleKeysOf(g, b, i0 + t);
-    if (known) probabilityRows(Pb, len, keys, visible, scale, lse, qo / hd);
-    else softmaxRows(Pb, len, keys, visible, scale, lse, qo / hd);
     scoreGradRows(Pb, Db, len, keys, scale);
     const Tq = view(T, 0, len, hd);
     gemmF32(len, hd, keys, Db, keys, 1, Kb, hd, 1, Tq);
@@ -57,6 +63,8 @@ function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: Attent
   const dk = floatOut(k.shape, ctx), dv = floatOut(v.shape, ctx);
   rowMajorInto(dkh, dk.data, B, Sk, KV, hd);
   rowMajorInto(dvh, dv.data, B, Sk, KV, hd);
+  // The forward's probabilities are spent: the other two gradient ops find these results.
+  if (fwd) fwd.kept = undefined;
   const grads = { q: dq, k: dk, v: dv };
   cache.grads = { key, attrs: attrKey(attrs), grads };
   return grads;

@@ -90,3 +90,10 @@ export function storeRows(c: Float32Array, len: number, hd: number, x: FloatArra
 export function addInto(c: Float32Array, n: number, x: Float32Array, at: number): void {
   for (let i = 0; i < n; i++) x[at + i] += c[i]!;
 }
+
+/** The scores of every block together (Σ len · keys): the size of the forward's kept probabilities. */
+export function blockScores(g: Geometry): number {
+  let n = 0;
+  forEachBlock(g, ({ len, keys }) => (n += len * keys));
+  return n;
+}
