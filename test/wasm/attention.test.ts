@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { KERNELS } from '../../runtime/cpu/kernels/index.ts';
 import type { FloatArray, Tensor } from '../../runtime/cpu/tensor.ts';
 import { clearWasmAttentionCache } from '../../runtime/wasm/attention/index.ts';
-import { KEEP_SCORES, runCache } from '../../runtime/wasm/attention/cache.ts';
+import { KEEP_VALUES, runCache } from '../../runtime/wasm/attention/cache.ts';
 import { ROWS } from '../../runtime/wasm/attention/heads.ts';
 import { WASM_KERNELS } from '../../runtime/wasm/kernels.ts';
 import { F32, F64 } from '../cpu/helpers.ts';
@@ -175,13 +175,22 @@ describe('wasm attention kernels: runs, f64 and bad operands', () => {
     call(WASM_KERNELS, 'attention_grad_v', [q, k, v, dy, o, lse], attrs, ctx);
     expect(fwd.kept).toBeUndefined();
     expect(fwd.lse.length).toBe(B * H * S);
-    // 17 heads × 512 × 512 probabilities are more than KEEP_SCORES: only the lse is kept.
-    const big = { heads: 17, kv_heads: 17, causal: false, prefix: 0 };
-    const x = () => f32t([1, 512, 17], 5);
-    const qb = x();
-    call(WASM_KERNELS, 'attention', [qb, x(), x()], big, ctx);
-    expect(17 * 512 * 512).toBeGreaterThan(KEEP_SCORES);
-    expect(runCache(ctx).forward.get(qb.data as Float32Array)?.kept).toBeUndefined();
+    expect(runCache(ctx).held).toBe(0);
+    // A run holds at most KEEP_VALUES: past them a forward keeps its lse only, until gradients
+    // drop what an earlier one kept.
+    const run = { ...F32 };
+    const cache = runCache(run);
+    const held = (qx: Tensor) => cache.forward.get(qx.data as Float32Array)!.kept !== undefined;
+    call(WASM_KERNELS, 'attention', [q, k, v], attrs, run);
+    expect(held(q)).toBe(true);
+    cache.held = KEEP_VALUES - 10;
+    const q2 = f32t([B, S, H * hd], 11);
+    call(WASM_KERNELS, 'attention', [q2, k, v], attrs, run);
+    expect(held(q2)).toBe(false);
+    cache.held = 10 + (B * S * H * hd + 2 * B * Sk * KV * hd + B * H * S * Sk);
+    call(WASM_KERNELS, 'attention_grad_q', [q, k, v, dy, o, lse], attrs, run);
+    expect(held(q)).toBe(false);
+    expect(cache.held).toBe(10);
   });
 
   it('f64 runs are the reference kernels, bit for bit', () => {

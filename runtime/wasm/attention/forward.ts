@@ -6,21 +6,21 @@ import { floatOut, type KernelContext, type KernelOf } from '../../cpu/kernels/c
 import { lseShape } from '../../../compiler/ir/attention-geometry.ts';
 import type { FloatArray } from '../../cpu/tensor.ts';
 import { gemmF32 } from '../gemm.ts';
-import { KEEP_SCORES, runCache, type ForwardRun, type RunCache } from './cache.ts';
+import { mayKeep, runCache, type ForwardRun, type RunCache } from './cache.ts';
 import { blockScores, forEachBlock, headMajor, ROWS, storeRows, view } from './heads.ts';
 import { forwardOperands, lseOperands, visibleKeysOf, type AttentionAttrs, type Geometry } from './operands.ts';
 import { softmaxRows } from './softmax.ts';
 
 /**
  * The softmax rows of every block (and, given v and o, their outputs P·V into o). Returns lse
- * [B·H·S] in f64, and for a forward whose probabilities fit KEEP_SCORES, what its backward reuses.
+ * [B·H·S] in f64, and (given the run's cache, where it may hold them) what its backward reuses.
  */
-function forwardPass(g: Geometry, q: FloatArray, k: FloatArray, v?: FloatArray, o?: FloatArray): Pick<ForwardRun, 'lse' | 'kept'> {
+function forwardPass(g: Geometry, q: FloatArray, k: FloatArray, v?: FloatArray, o?: FloatArray, cache?: RunCache): Pick<ForwardRun, 'lse' | 'kept'> {
   const { B, S, Sk, H, KV, hd, scale } = g;
   const lse = new Float64Array(B * H * S);
   const qh = headMajor(q, B, S, H, hd), kh = headMajor(k, B, Sk, KV, hd), vh = v ? headMajor(v, B, Sk, KV, hd) : undefined;
   const scores = blockScores(g);
-  const keep = v && vh && scores <= KEEP_SCORES ? { v, qh, kh, vh, P: new Float32Array(scores) } : undefined;
+  const keep = v && vh && cache && mayKeep(cache, qh.length + kh.length + vh.length + scores) ? { v, qh, kh, vh, P: new Float32Array(scores) } : undefined;
   const P = keep ? keep.P : new Float32Array(Math.min(ROWS, S) * Sk), Ot = new Float32Array(Math.min(ROWS, S) * hd);
   let at = 0;
   forEachBlock(g, ({ b, i0, len, keys, qh: qo, kh: ko, row }) => {
@@ -45,8 +45,9 @@ export const attention: KernelOf<'attention'> = (inputs, attrs, ctx) => {
   if (isF64(ctx)) return referenceAttention(inputs, attrs, ctx);
   const { q, k, v, g } = forwardOperands('attention', inputs, attrs);
   const out = floatOut(q.shape, ctx);
-  const { lse, kept } = forwardPass(g, q.data, k.data, v.data, out.data);
-  runCache(ctx).forward.set(q.data, { k: k.data, lengths: inputs[3]?.data, attrs: attrKey(attrs), lse, kept });
+  const cache = runCache(ctx);
+  const { lse, kept } = forwardPass(g, q.data, k.data, v.data, out.data, cache);
+  cache.forward.set(q.data, { k: k.data, lengths: inputs[3]?.data, attrs: attrKey(attrs), lse, kept });
   return out;
 };
 

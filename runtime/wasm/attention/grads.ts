@@ -13,7 +13,7 @@
 import { attentionGradK as refGradK, attentionGradQ as refGradQ, attentionGradV as refGradV } from '../../cpu/kernels/attention.ts';
 import { floatOut, type Kernel, type KernelContext, type KernelOf } from '../../cpu/kernels/common.ts';
 import { gemmF32 } from '../gemm.ts';
-import { runCache } from './cache.ts';
+import { dropKept, runCache } from './cache.ts';
 import { attrKey, forwardOf } from './forward.ts';
 import { addInto, forEachBlock, headMajor, ROWS, rowMajorInto, storeRows, view } from './heads.ts';
 import { gradOperands, visibleKeysOf, type AttentionAttrs } from './operands.ts';
@@ -64,7 +64,7 @@ function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: Attent
   rowMajorInto(dkh, dk.data, B, Sk, KV, hd);
   rowMajorInto(dvh, dv.data, B, Sk, KV, hd);
   // The forward's probabilities are spent: the other two gradient ops find these results.
-  if (fwd) fwd.kept = undefined;
+  if (fwd) dropKept(cache, fwd);
   const grads = { q: dq, k: dk, v: dv };
   cache.grads = { key, attrs: attrKey(attrs), grads };
   return grads;
