@@ -5,6 +5,7 @@ import { linear, linearGradWeight } from './linear.ts';
 import { crossEntropy, crossEntropyGrad } from './ops/cross-entropy.ts';
 import { gelu, geluErf, geluErfGrad, geluGrad } from './ops/gelu.ts';
 import { layernorm, layernormGradGamma, layernormGradX, rmsnorm, rmsnormGradGamma, rmsnormGradX } from './ops/norm.ts';
+import { pad, slice } from './ops/shape.ts';
 import { attention, attentionGradK, attentionGradQ, attentionGradV, attentionLse } from './attention/index.ts';
 
 export const WASM_KERNELS: Readonly<Record<string, Kernel>> = {
@@ -23,6 +24,8 @@ export const WASM_KERNELS: Readonly<Record<string, Kernel>> = {
   rmsnorm: rmsnorm as Kernel,
   rmsnorm_grad_x: rmsnormGradX as Kernel,
   rmsnorm_grad_gamma: rmsnormGradGamma as Kernel,
+  slice: slice as Kernel,
+  pad: pad as Kernel,
   attention: attention as Kernel,
   attention_lse: attentionLse as Kernel,
   attention_grad_q: attentionGradQ as Kernel,
