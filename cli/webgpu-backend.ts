@@ -43,7 +43,7 @@ export async function openCliGpu(fallback: boolean, requested: GpuChoice = 'auto
       process.stderr.write(`peftc: ${why}; --backend auto uses the CPU backend${missingGpu ? ' (--backend webgpu --gpu llvmpipe runs a software adapter instead)' : ''}\n`);
       return null;
     }
-    if (e instanceof GpuError && e.kind === 'no-adapter' && choice === 'hardware') throw new GpuError('no-adapter', `${e.message}, or train on the CPU backend: --backend cpu`);
+    if (e instanceof GpuError && e.kind === 'no-adapter' && choice === 'hardware') throw new GpuError('no-adapter', `${e.message}, or train on the CPU: --backend wasm`);
     throw e;
   }
 }

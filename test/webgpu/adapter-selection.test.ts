@@ -1,5 +1,5 @@
 // Which adapter `--gpu auto` takes (the fastest: a GPU, else llvmpipe, else SwiftShader), what
-// `--gpu hardware` says without a GPU, the one-line hint that the CPU backend may be faster,
+// `--gpu hardware` says without a GPU, the one-line hint that the wasm backend may be faster,
 // `--gpu` as the flag everywhere, and Dawn's native notices kept off stderr unless --verbose.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -89,13 +89,13 @@ describe('Dawn stays quiet on stderr', () => {
     expect(tty.stdout.replace(/\r/g, '')).toBe('before\nafter 42\nconsole.error works\n');
   });
 
-  it('`peftc doctor`: no driver notices, llvmpipe, and the line that the CPU backend may be faster; --verbose lets them through', () => {
+  it('`peftc doctor`: no driver notices, llvmpipe, and the line that the wasm backend may be faster; --verbose lets them through', () => {
     const r = throughPipe('node bin/peftc.js doctor');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
     if (noGpu) {
       expect(r.stdout).toContain('WebGPU adapter: llvmpipe');
-      expect(r.stdout).toContain('no hardware GPU: WebGPU runs on llvmpipe, a software adapter on the CPU; the CPU backend may be faster (--backend cpu)');
+      expect(r.stdout).toContain('no hardware GPU: WebGPU runs on llvmpipe, a software adapter on the CPU; the wasm backend may be faster (--backend wasm)');
     } else {
       expect(r.stdout).toMatch(/WebGPU adapter: /);
       expect(r.stdout).not.toContain('no hardware GPU');
@@ -140,7 +140,7 @@ describe('Dawn stays quiet on stderr', () => {
       return;
     }
     expect(hw.code).toBe(1);
-    expect(hw.stderr).toMatch(/^peftc: .*no hardware GPU adapter was found .*--gpu llvmpipe .*or train on the CPU backend: --backend cpu\n$/);
+    expect(hw.stderr).toMatch(/^peftc: .*no hardware GPU adapter was found .*--gpu llvmpipe .*or train on the CPU: --backend wasm\n$/);
     expect(auto.stderr).toContain('peftc: no hardware GPU; --backend auto uses the CPU backend');
   });
 });
