@@ -19,7 +19,9 @@
 // PyTorch (gen_ms_per_token_vs_torch, gen_flatness) and the nf4 TinyLlama plan's total memory
 // (nf4_tinyllama_total_gib, nf4dq_tinyllama_total_gib), and activation recomputation's memory and step-time ratios
 // (recompute_activation_ratio, recompute_step_ratio; --no-recompute skips them), also in the quick
-// run's JSON line.
+// run's JSON line. From §6 that line carries gpt2s_train_vs_torch (the best WebGPU software
+// adapter's tokens/s over PyTorch's) and gpt2s_wasm_train_vs_torch (the wasm backend's), both at
+// B 1 × 128, median of rounds (bench/report.ts, gpt2sFields).
 //
 // PyTorch runs on the fastest correct BLAS found at the start (bench/peers/blas.ts: OpenBLAS's
 // kernels are measured, and the chosen OPENBLAS_* variables are set for every PyTorch process).
