@@ -5,6 +5,7 @@
 //   runtime/cpu/kernels/gemm.wat   → gemm-wasm-bytes.ts   (the CPU backend's gemm tiles, f64)
 //   runtime/wasm/gemm.wat          → gemm-bytes.ts        (the wasm backend's f32 gemm, shared memory,
 //                                                         relaxed SIMD and a plain-SIMD copy)
+//   runtime/wasm/ops/vector.wat    → vector-bytes.ts      (the wasm backend's softmax exps and GELU, f32 SIMD)
 // `npm run build:wasm` writes them; test/decode/matvec-wasm.test.ts and
 // test/cpu/gemm-wasm.test.ts check that they are current.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -38,6 +39,12 @@ export const WASM_GEMM: WasmSource = {
   out: resolve(ROOT, 'runtime/wasm/gemm-bytes.ts'),
   constant: 'GEMM_RELAXED_BASE64',
   plainConstant: 'GEMM_PLAIN_BASE64',
+};
+
+export const WASM_VECTOR: WasmSource = {
+  wat: resolve(ROOT, 'runtime/wasm/ops/vector.wat'),
+  out: resolve(ROOT, 'runtime/wasm/ops/vector-bytes.ts'),
+  constant: 'VECTOR_WASM_BASE64',
 };
 
 /** Features the assembler accepts: SIMD, relaxed SIMD, and shared memories (threads). */
@@ -84,7 +91,7 @@ export function bytesModule(bytes: Uint8Array, source: WasmSource = MATVEC, plai
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
-  for (const source of [MATVEC, GEMM, WASM_GEMM]) {
+  for (const source of [MATVEC, GEMM, WASM_GEMM, WASM_VECTOR]) {
     const bytes = await assemble(source);
     writeFileSync(source.out, bytesModule(bytes, source, source.plainConstant ? await assemble(source, true) : undefined));
     console.log(`wrote ${source.out} (${bytes.length} bytes of WebAssembly)`);

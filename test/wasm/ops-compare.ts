@@ -26,9 +26,12 @@ function asTensor(o: Operand | undefined, f64: boolean): Tensor {
   return { shape: [...o.shape], data: f64 ? Float64Array.from(f32) : f32 };
 }
 
-/** The wasm kernel's f32 result and the reference's f64 result on the same operand values. */
-export function both(op: string, operands: (Operand | undefined)[], attrs: Record<string, number | boolean | string> = {}): { got: Tensor; want: Tensor } {
-  const got = WASM_KERNELS[op]!(operands.map((o) => asTensor(o, false)), attrs, F32);
+/**
+ * The wasm kernel's f32 result and the reference's f64 result on the same operand values;
+ * `wasmF64`: the wasm kernel on f64 arrays in an f64 run (its JavaScript loops) instead.
+ */
+export function both(op: string, operands: (Operand | undefined)[], attrs: Record<string, number | boolean | string> = {}, wasmF64 = false): { got: Tensor; want: Tensor } {
+  const got = WASM_KERNELS[op]!(operands.map((o) => asTensor(o, wasmF64)), attrs, wasmF64 ? F64 : F32);
   const want = KERNELS[op]!(operands.map((o) => asTensor(o, true)), attrs, F64);
   return { got, want };
 }

@@ -1,4 +1,5 @@
-// cross_entropy and its logits gradient on f32 logits, one exp per logit for both together.
+// cross_entropy and its logits gradient on f32 logits, one exp per logit for both together,
+// the exps in WebAssembly SIMD (vector.wat) where the logits are f32.
 // In a training run the loss stores exp(l − max) of each counted row in a fresh array while
 // summing them (f64), and keeps it with 1/(sum·count) per row; the gradient of the same logits
 // and targets in the same run then scales those rows in place and returns that array as its
@@ -7,6 +8,7 @@
 // that the largest cost outside the products.)
 import { fail, floatIn, floatOut, intIn, rowsOf, type FloatArray, type FloatTensor, type Kernel, type KernelContext, type KernelOf } from '../../cpu/kernels/common.ts';
 import { fastExp } from './exp.ts';
+import { simd } from './vector.ts';
 
 interface Operands {
   l: FloatArray;
@@ -59,6 +61,8 @@ function rowMax(l: FloatArray, off: number, V: number): number {
 }
 
 function rowExpSum(l: FloatArray, off: number, V: number, max: number): number {
+  const v = simd();
+  if (v && l instanceof Float32Array) return v.expShiftSum(l, off, V, max, undefined);
   let s = 0;
   for (let j = off, end = off + V; j < end; j++) s += fastExp(l[j]! - max);
   return s;
@@ -66,6 +70,8 @@ function rowExpSum(l: FloatArray, off: number, V: number, max: number): number {
 
 /** Writes exp(l − max) of the row into o and returns their sum. */
 function rowExpStore(l: FloatArray, o: FloatArray, off: number, V: number, max: number): number {
+  const v = simd();
+  if (v && l instanceof Float32Array && o instanceof Float32Array) return v.expShiftSum(l, off, V, max, o);
   let s = 0;
   for (let j = off, end = off + V; j < end; j++) {
     const e = fastExp(l[j]! - max);

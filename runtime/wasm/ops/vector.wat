@@ -1,0 +1,101 @@
+;; The wasm backend's exp-bound elementwise loops in f32 WebAssembly SIMD (vector.ts calls them):
+;; the softmax rows of cross-entropy and the tanh-form GELU and its gradient. Four values per
+;; instruction, one exp each, on a memory of this module's own that vector.ts stages values in.
+;;
+;; exp is Cephes' expf: x clamped to [−87.34, 88.38] (so 2^k stays a normal f32; below, the
+;; result is 1.2e-38 instead of a smaller number or 0, nothing next to a softmax sum ≥ 1 or to
+;; 1 + e in GELU), k = nearest(x·log2 e), r = x − k·ln2 in two parts, e^r by a degree-7
+;; polynomial (about 1 ulp), times 2^k built in the exponent bits. NaN stays NaN.
+;; Pointers are byte offsets, counts are floats. Assembled by `npm run build:wasm`
+;; (scripts/build-wasm.ts) into vector-bytes.ts.
+(module
+  (memory (export "memory") 1 65536)
+
+  (func $exp (param $x v128) (result v128)
+    (local $k v128) (local $r v128) (local $p v128)
+    (local.set $x (f32x4.max (f32x4.min (local.get $x) (v128.const f32x4 88.3762626647949 88.3762626647949 88.3762626647949 88.3762626647949))
+                             (v128.const f32x4 -87.3365447505531 -87.3365447505531 -87.3365447505531 -87.3365447505531)))
+    (local.set $k (f32x4.nearest (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))))
+    (local.set $r (f32x4.sub (local.get $x) (f32x4.mul (local.get $k) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
+    (local.set $r (f32x4.add (local.get $r) (f32x4.mul (local.get $k) (v128.const f32x4 2.12194440e-4 2.12194440e-4 2.12194440e-4 2.12194440e-4))))
+    (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+    ;; p·r² + r + 1
+    (local.set $p (f32x4.add (f32x4.add (f32x4.mul (local.get $p) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r))
+                             (v128.const f32x4 1 1 1 1)))
+    ;; · 2^k: (k + 127) << 23 is 2^k's bit pattern
+    (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+
+  ;; In place over n floats at p: x ← exp(x − shift); returns Σ of the results, summed in f64.
+  (func (export "exp_shift_sum") (param $p i32) (param $n i32) (param $shift f32) (result f64)
+    (local $end i32) (local $end4 i32) (local $s v128) (local $e v128) (local $acc0 v128) (local $acc1 v128)
+    (local.set $s (f32x4.splat (local.get $shift)))
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $end4 (i32.add (local.get $p) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end4)))
+      (local.set $e (call $exp (f32x4.sub (v128.load (local.get $p)) (local.get $s))))
+      (v128.store (local.get $p) (local.get $e))
+      (local.set $acc0 (f64x2.add (local.get $acc0) (f64x2.promote_low_f32x4 (local.get $e))))
+      (local.set $acc1 (f64x2.add (local.get $acc1)
+        (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $e) (local.get $e)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $l)))
+    ;; the last n mod 4, one lane at a time
+    (block $tdone (loop $tl
+      (br_if $tdone (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $e (call $exp (f32x4.splat (f32.sub (f32.load (local.get $p)) (local.get $shift)))))
+      (f32.store (local.get $p) (f32x4.extract_lane 0 (local.get $e)))
+      (local.set $acc0 (f64x2.add (local.get $acc0) (f64x2.promote_low_f32x4 (v128.and (local.get $e) (v128.const i32x4 -1 0 0 0)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (br $tl)))
+    (local.set $acc0 (f64x2.add (local.get $acc0) (local.get $acc1)))
+    (f64.add (f64x2.extract_lane 0 (local.get $acc0)) (f64x2.extract_lane 1 (local.get $acc0))))
+
+  ;; gelu, tanh form, as x·σ(2u): e = exp(min(−2u, 80)), y = x / (1 + e), u = √(2/π)·x·(1 + 0.044715·x²).
+  (func $gelu (param $x v128) (result v128)
+    (local $e v128)
+    (local.set $e (call $exp (f32x4.min (f32x4.mul (f32x4.mul (local.get $x) (v128.const f32x4 -1.5957691216057308 -1.5957691216057308 -1.5957691216057308 -1.5957691216057308))
+        (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (v128.const f32x4 0.044715 0.044715 0.044715 0.044715) (f32x4.mul (local.get $x) (local.get $x)))))
+      (v128.const f32x4 80 80 80 80))))
+    (f32x4.div (local.get $x) (f32x4.add (v128.const f32x4 1 1 1 1) (local.get $e))))
+
+  ;; gelu': s + 2x·e·s²·√(2/π)·(1 + 3·0.044715·x²), s = 1/(1 + e), e as in $gelu.
+  (func $gelu_grad (param $x v128) (result v128)
+    (local $x2 v128) (local $e v128) (local $s v128)
+    (local.set $x2 (f32x4.mul (local.get $x) (local.get $x)))
+    (local.set $e (call $exp (f32x4.min (f32x4.mul (f32x4.mul (local.get $x) (v128.const f32x4 -1.5957691216057308 -1.5957691216057308 -1.5957691216057308 -1.5957691216057308))
+        (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (v128.const f32x4 0.044715 0.044715 0.044715 0.044715) (local.get $x2))))
+      (v128.const f32x4 80 80 80 80))))
+    (local.set $s (f32x4.div (v128.const f32x4 1 1 1 1) (f32x4.add (v128.const f32x4 1 1 1 1) (local.get $e))))
+    (f32x4.add (local.get $s)
+      (f32x4.mul (f32x4.mul (f32x4.mul (local.get $e) (local.get $s)) (local.get $s))
+        (f32x4.mul (f32x4.mul (local.get $x) (v128.const f32x4 1.5957691216057308 1.5957691216057308 1.5957691216057308 1.5957691216057308))
+          (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (v128.const f32x4 0.134145 0.134145 0.134145 0.134145) (local.get $x2)))))))
+
+  ;; In place over n floats at p (n a multiple of 4: vector.ts pads): x ← gelu(x).
+  (func (export "gelu") (param $p i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (v128.store (local.get $p) (call $gelu (v128.load (local.get $p))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $l))))
+
+  ;; Over n floats (a multiple of 4): x at p ← dy · gelu'(x), dy at q.
+  (func (export "gelu_grad") (param $p i32) (param $q i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (v128.store (local.get $p) (f32x4.mul (v128.load (local.get $q)) (call $gelu_grad (v128.load (local.get $p)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (local.set $q (i32.add (local.get $q) (i32.const 16)))
+      (br $l))))
+)

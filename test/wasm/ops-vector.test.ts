@@ -1,0 +1,68 @@
+// The SIMD loops of runtime/wasm/ops/vector.wat through vector.ts: the embedded bytes are the
+// text's as assembled now, the exps are within 2.5e-7 relative of Math.exp (f32 rounding of the
+// argument and ~1 ulp), below −87.3 they are the clamp's 1.2e-38 and NaN stays NaN, and the
+// chunked GELU covers lengths that are not multiples of 4 or of a chunk.
+import { describe, expect, it } from 'vitest';
+import { assemble, WASM_VECTOR } from '../../scripts/build-wasm.ts';
+import { VECTOR_WASM_BASE64 } from '../../runtime/wasm/ops/vector-bytes.ts';
+import { simd } from '../../runtime/wasm/ops/vector.ts';
+import { KERNELS } from '../../runtime/cpu/kernels/index.ts';
+import { F64 } from '../cpu/helpers.ts';
+import { uniform } from './ops-compare.ts';
+
+describe('vector.wat', () => {
+  it('embeds the bytes of runtime/wasm/ops/vector.wat as assembled now (npm run build:wasm)', async () => {
+    expect(Buffer.from(await assemble(WASM_VECTOR)).toString('base64')).toBe(VECTOR_WASM_BASE64);
+  });
+
+  it('exp(x − shift) within 2.5e-7 relative over [−87, 0] and beyond, the sum in f64, a tail of n mod 4', () => {
+    const v = simd()!;
+    expect(v).toBeDefined();
+    const xs = Float32Array.from([...uniform(40001, 1, -87, 0), ...uniform(4003, 2, -1e-3, 1e-3), ...uniform(1001, 3, 0, 80)]);
+    const out = new Float32Array(xs.length + 2);
+    const shift = 0.25;
+    const sum = v.expShiftSum(xs, 0, xs.length, shift, out);
+    let want = 0;
+    let worst = 0;
+    for (let i = 0; i < xs.length; i++) {
+      const e = Math.exp(Math.fround(xs[i]! - shift));
+      want += out[i]!;
+      worst = Math.max(worst, Math.abs(out[i]! / e - 1));
+    }
+    expect(worst).toBeLessThan(2.5e-7);
+    expect(Math.abs(sum / want - 1)).toBeLessThan(1e-12);
+    expect(out[xs.length]).toBe(0); // nothing written past n
+  });
+
+  it('below −87.3 gives the clamp\'s 1.2e-38; NaN stays NaN; the offset is honoured', () => {
+    const v = simd()!;
+    const xs = Float32Array.from([7, 7, -100, -1000, NaN, 0, -Infinity]);
+    const out = new Float32Array(xs.length);
+    const sum = v.expShiftSum(xs, 2, 5, 0, out);
+    expect(sum).toBeNaN();
+    expect([out[0], out[1]]).toEqual([0, 0]);
+    expect(out[2]).toBeGreaterThan(1.1e-38);
+    expect(out[2]).toBeLessThan(1.2e-38);
+    expect(out[3]).toBe(out[2]);
+    expect(out[4]).toBeNaN();
+    expect(out[5]).toBe(1);
+    expect(out[6]).toBe(out[2]);
+  });
+
+  it('gelu and its gradient over lengths around a chunk and not multiples of 4', () => {
+    const v = simd()!;
+    for (const n of [1, 3, 5, 16383, 16384, 16385, 40001]) {
+      const x = Float32Array.from(uniform(n, n, -6, 6));
+      const dy = Float32Array.from(uniform(n, n + 1, -2, 2));
+      const y = new Float32Array(n), g = new Float32Array(n);
+      v.gelu(x, y);
+      v.geluGrad(x, dy, g);
+      const ref = KERNELS.gelu!([{ shape: [n], data: Float64Array.from(x) }], {}, F64).data;
+      const refG = KERNELS.gelu_grad!([{ shape: [n], data: Float64Array.from(x) }, { shape: [n], data: Float64Array.from(dy) }], {}, F64).data;
+      for (let i = 0; i < n; i++) {
+        expect(Math.abs(y[i]! - ref[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(ref[i]!) + 1e-7);
+        expect(Math.abs(g[i]! - refG[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(refG[i]!) + 5e-7);
+      }
+    }
+  });
+});
