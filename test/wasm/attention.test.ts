@@ -191,6 +191,14 @@ describe('wasm attention kernels: runs, f64 and bad operands', () => {
     call(WASM_KERNELS, 'attention_grad_q', [q, k, v, dy, o, lse], attrs, run);
     expect(held(q)).toBe(false);
     expect(cache.held).toBe(10);
+    // The same q again replaces what its first forward kept; an evaluation run keeps nothing.
+    cache.held = 0;
+    call(WASM_KERNELS, 'attention', [q, k, v], attrs, run);
+    call(WASM_KERNELS, 'attention', [q, k, v], attrs, run);
+    expect(cache.held).toBe(B * S * H * hd + 2 * B * Sk * KV * hd + B * H * S * Sk);
+    const evaluation = { ...F32, training: false };
+    call(WASM_KERNELS, 'attention', [q, k, v], attrs, evaluation);
+    expect(runCache(evaluation).forward.get(q.data as Float32Array)?.kept).toBeUndefined();
   });
 
   it('f64 runs are the reference kernels, bit for bit', () => {

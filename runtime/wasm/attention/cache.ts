@@ -1,9 +1,9 @@
 // What the wasm attention kernels carry from one op to the next within a run, as the reference
 // does (runtime/cpu/kernels/attention.ts): the forward's log-sum-exps, which attention_lse then
 // returns, and the three gradients, computed together by whichever gradient op runs first.
-// While a run holds few enough of them (KEEP_VALUES), the forward's probabilities and head-major
-// operands too, which the gradients then read instead of computing them again; the gradients
-// drop them.
+// In a training run, while it holds few enough of them (KEEP_VALUES), the forward's
+// probabilities and head-major operands too, which the gradients then read instead of computing
+// them again; the gradients drop them.
 // The executor makes one KernelContext per run and passes it to every kernel, so keying the
 // cache by it forgets everything at each run, as clearAttentionCache does for the reference;
 // within a run, entries are keyed by the operand arrays themselves.

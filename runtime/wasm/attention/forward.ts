@@ -6,7 +6,7 @@ import { floatOut, type KernelContext, type KernelOf } from '../../cpu/kernels/c
 import { lseShape } from '../../../compiler/ir/attention-geometry.ts';
 import type { FloatArray } from '../../cpu/tensor.ts';
 import { gemmF32 } from '../gemm.ts';
-import { mayKeep, runCache, type ForwardRun, type RunCache } from './cache.ts';
+import { dropKept, mayKeep, runCache, type ForwardRun, type RunCache } from './cache.ts';
 import { blockScores, forEachBlock, headMajor, ROWS, storeRows, view } from './heads.ts';
 import { forwardOperands, lseOperands, visibleKeysOf, type AttentionAttrs, type Geometry } from './operands.ts';
 import { softmaxRows } from './softmax.ts';
@@ -46,7 +46,10 @@ export const attention: KernelOf<'attention'> = (inputs, attrs, ctx) => {
   const { q, k, v, g } = forwardOperands('attention', inputs, attrs);
   const out = floatOut(q.shape, ctx);
   const cache = runCache(ctx);
-  const { lse, kept } = forwardPass(g, q.data, k.data, v.data, out.data, cache);
+  const again = cache.forward.get(q.data);
+  if (again) dropKept(cache, again);
+  // Only a training run's forward has a backward to keep anything for.
+  const { lse, kept } = forwardPass(g, q.data, k.data, v.data, out.data, ctx.training ? cache : undefined);
   cache.forward.set(q.data, { k: k.data, lengths: inputs[3]?.data, attrs: attrKey(attrs), lse, kept });
   return out;
 };

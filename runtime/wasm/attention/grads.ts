@@ -6,10 +6,10 @@
 // The probabilities are the forward's own where this run's attention kept them (cache.ts: the
 // scores product and its exps are not done again), else from the forward's f64 lse where it
 // computed that on the same q, k and lengths (one exp per score, no max or sum pass), else the
-// softmax is taken again. The lse operand is not used for them: rounded to f32 it is off from the recomputed
-// f32 scores by up to |lse|·2⁻²⁴, which with large scores (a softmax near one-hot) shows in
-// p·(dP − Σ p·dP) as relative errors ~1e-5. o is checked but not read: Σ_j p_j·dP_j is taken
-// from the block's rows, where it costs one multiply-add per score.
+// softmax is taken again. The lse operand is not used for them: rounded to f32 it is off from
+// the recomputed f32 scores by up to |lse|·2⁻²⁴, which with large scores (a softmax near
+// one-hot) shows in p·(dP − Σ p·dP) as relative errors ~1e-5. o is checked but not read:
+// Σ_j p_j·dP_j is taken from the block's rows, where it costs one multiply-add per score.
 import { attentionGradK as refGradK, attentionGradQ as refGradQ, attentionGradV as refGradV } from '../../cpu/kernels/attention.ts';
 import { floatOut, type Kernel, type KernelContext, type KernelOf } from '../../cpu/kernels/common.ts';
 import { gemmF32 } from '../gemm.ts';
