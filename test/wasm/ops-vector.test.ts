@@ -49,16 +49,16 @@ describe('vector.wat', () => {
     expect(out[6]).toBe(out[2]);
   });
 
-  it('gelu and its gradient over lengths around a chunk and not multiples of 4', () => {
+  it('both GELUs and their gradients over lengths around a chunk and not multiples of 4', () => {
     const v = simd()!;
-    for (const n of [1, 3, 5, 16383, 16384, 16385, 40001]) {
+    for (const [op, n] of [['gelu', 1], ['gelu', 3], ['gelu_erf', 5], ['gelu', 16383], ['gelu_erf', 16384], ['gelu', 16385], ['gelu_erf', 40001]] as const) {
       const x = Float32Array.from(uniform(n, n, -6, 6));
       const dy = Float32Array.from(uniform(n, n + 1, -2, 2));
       const y = new Float32Array(n), g = new Float32Array(n);
-      v.gelu(x, y);
-      v.geluGrad(x, dy, g);
-      const ref = KERNELS.gelu!([{ shape: [n], data: Float64Array.from(x) }], {}, F64).data;
-      const refG = KERNELS.gelu_grad!([{ shape: [n], data: Float64Array.from(x) }, { shape: [n], data: Float64Array.from(dy) }], {}, F64).data;
+      v.unary(op, x, y);
+      v.grad(`${op}_grad`, x, dy, g);
+      const ref = KERNELS[op]!([{ shape: [n], data: Float64Array.from(x) }], {}, F64).data;
+      const refG = KERNELS[`${op}_grad`]!([{ shape: [n], data: Float64Array.from(x) }, { shape: [n], data: Float64Array.from(dy) }], {}, F64).data;
       for (let i = 0; i < n; i++) {
         expect(Math.abs(y[i]! - ref[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(ref[i]!) + 1e-7);
         expect(Math.abs(g[i]! - refG[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(refG[i]!) + 5e-7);

@@ -1,5 +1,5 @@
-// GELU in both forms and their gradients, elementwise over f32 arrays, one exp per value; the
-// tanh form (GPT-2's) on f32 arrays runs in WebAssembly SIMD (vector.wat), the same formulas.
+// GELU in both forms and their gradients, elementwise, one exp per value (two for gelu_erf's
+// gradient); on f32 arrays in WebAssembly SIMD (vector.wat), the same formulas.
 // The tanh form: 0.5·(1 + tanh(u)) is the logistic σ(2u) = 1/(1 + e^(−2u)), so
 // gelu = x·σ(2u) needs no Math.tanh (slow in V8) and no 1 − 2/(e^(2u) + 1), which cancels near 0.
 // The exact form: Φ(x) = 0.5·erfc(−x/√2), erfc by the Chebyshev fit of Numerical Recipes
@@ -27,7 +27,7 @@ export const gelu: KernelOf<'gelu'> = (inputs, _attrs, ctx) => {
   const o = out.data;
   const v = simd();
   if (v && x instanceof Float32Array && o instanceof Float32Array) {
-    v.gelu(x, o);
+    v.unary('gelu', x, o);
     return out;
   }
   for (let i = 0; i < x.length; i++) {
@@ -45,7 +45,7 @@ export const geluGrad: KernelOf<'gelu_grad'> = (inputs, _attrs, ctx) => {
   const o = out.data;
   const vec = simd();
   if (vec && x instanceof Float32Array && dy instanceof Float32Array && o instanceof Float32Array) {
-    vec.geluGrad(x, dy, o);
+    vec.grad('gelu_grad', x, dy, o);
     return out;
   }
   for (let i = 0; i < x.length; i++) {
@@ -83,6 +83,11 @@ export const geluErf: KernelOf<'gelu_erf'> = (inputs, _attrs, ctx) => {
   const { x, shape } = operands('gelu_erf', inputs, false);
   const out = floatOut(shape, ctx);
   const o = out.data;
+  const v = simd();
+  if (v && x instanceof Float32Array && o instanceof Float32Array) {
+    v.unary('gelu_erf', x, o);
+    return out;
+  }
   for (let i = 0; i < x.length; i++) o[i] = x[i]! * normalCdf(x[i]!);
   return out;
 };
@@ -92,6 +97,11 @@ export const geluErfGrad: KernelOf<'gelu_erf_grad'> = (inputs, _attrs, ctx) => {
   const { x, dy, shape } = operands('gelu_erf_grad', inputs, true);
   const out = floatOut(shape, ctx);
   const o = out.data;
+  const vec = simd();
+  if (vec && x instanceof Float32Array && dy instanceof Float32Array && o instanceof Float32Array) {
+    vec.grad('gelu_erf_grad', x, dy, o);
+    return out;
+  }
   for (let i = 0; i < x.length; i++) {
     const v = x[i]!;
     o[i] = dy[i]! * (normalCdf(v) + v * INV_SQRT_2PI * fastExp(-0.5 * v * v));

@@ -9,7 +9,13 @@ interface Exports {
   exp_shift_sum(p: number, n: number, shift: number): number;
   gelu(p: number, n: number): void;
   gelu_grad(p: number, q: number, n: number): void;
+  gelu_erf(p: number, n: number): void;
+  gelu_erf_grad(p: number, q: number, n: number): void;
 }
+
+/** The elementwise loops by op: y ← f(x), or with dy, y ← dy·f'(x). */
+export type UnaryLoop = 'gelu' | 'gelu_erf';
+export type GradLoop = 'gelu_grad' | 'gelu_erf_grad';
 
 /** Floats per chunk of an elementwise op: two operands of 64 KiB each. */
 const CHUNK = 16384;
@@ -52,25 +58,27 @@ class Vector {
     return s;
   }
 
-  /** o ← gelu(x) (tanh form), elementwise. */
-  gelu(x: Float32Array, o: Float32Array): void {
+  /** o ← f(x) elementwise, f the loop named. */
+  unary(loop: UnaryLoop, x: Float32Array, o: Float32Array): void {
     const m = this.floats(CHUNK);
+    const f = this.x[loop];
     for (let i = 0; i < x.length; i += CHUNK) {
       const n = Math.min(CHUNK, x.length - i);
       m.set(x.subarray(i, i + n));
-      this.x.gelu(0, (n + 3) & ~3); // lanes past n hold stale values; their results are not read
+      f(0, (n + 3) & ~3); // lanes past n hold stale values; their results are not read
       o.set(m.subarray(0, n), i);
     }
   }
 
-  /** o ← dy·gelu'(x) (tanh form), elementwise. */
-  geluGrad(x: Float32Array, dy: Float32Array, o: Float32Array): void {
+  /** o ← dy·f'(x) elementwise, f' the loop named. */
+  grad(loop: GradLoop, x: Float32Array, dy: Float32Array, o: Float32Array): void {
     const m = this.floats(2 * CHUNK);
+    const f = this.x[loop];
     for (let i = 0; i < x.length; i += CHUNK) {
       const n = Math.min(CHUNK, x.length - i);
       m.set(x.subarray(i, i + n));
       m.set(dy.subarray(i, i + n), CHUNK);
-      this.x.gelu_grad(0, CHUNK * 4, (n + 3) & ~3);
+      f(0, CHUNK * 4, (n + 3) & ~3);
       o.set(m.subarray(0, n), i);
     }
   }

@@ -1,5 +1,5 @@
 ;; The wasm backend's exp-bound elementwise loops in f32 WebAssembly SIMD (vector.ts calls them):
-;; the softmax rows of cross-entropy and the tanh-form GELU and its gradient. Four values per
+;; the softmax rows of cross-entropy and both GELUs and their gradients. Four values per
 ;; instruction, one exp each, on a memory of this module's own that vector.ts stages values in.
 ;;
 ;; exp is Cephes' expf: x clamped to [−87.34, 88.38] (so 2^k stays a normal f32; below, the
@@ -95,6 +95,53 @@
     (block $done (loop $l
       (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
       (v128.store (local.get $p) (f32x4.mul (v128.load (local.get $q)) (call $gelu_grad (v128.load (local.get $p)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (local.set $q (i32.add (local.get $q) (i32.const 16)))
+      (br $l))))
+;; Φ(x) = 0.5·erfc(−x/√2), erfc(z) = t·exp(P(t) − z²) for z ≥ 0, t = 1/(1 + z/2): Numerical
+  ;; Recipes' Chebyshev fit (erfcc, fractional error < 1.2e-7), on |z|, then 1 − that for x > 0.
+  (func $phi (param $x v128) (result v128)
+    (local $z v128) (local $t v128) (local $p v128) (local $c v128)
+    (local.set $z (f32x4.abs (f32x4.mul (local.get $x) (v128.const f32x4 0.7071067811865476 0.7071067811865476 0.7071067811865476 0.7071067811865476))))
+    (local.set $t (f32x4.div (v128.const f32x4 1 1 1 1) (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $z) (v128.const f32x4 0.5 0.5 0.5 0.5)))))
+    (local.set $p (v128.const f32x4 0.17087277 0.17087277 0.17087277 0.17087277))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 -0.82215223 -0.82215223 -0.82215223 -0.82215223)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 1.48851587 1.48851587 1.48851587 1.48851587)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 -1.13520398 -1.13520398 -1.13520398 -1.13520398)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 0.27886807 0.27886807 0.27886807 0.27886807)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 -0.18628806 -0.18628806 -0.18628806 -0.18628806)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 0.09678418 0.09678418 0.09678418 0.09678418)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 0.37409196 0.37409196 0.37409196 0.37409196)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 1.00002368 1.00002368 1.00002368 1.00002368)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $t)) (v128.const f32x4 -1.26551223 -1.26551223 -1.26551223 -1.26551223)))
+    ;; c = 0.5·erfc(|z|), the smaller side
+    (local.set $c (f32x4.mul (f32x4.mul (local.get $t) (v128.const f32x4 0.5 0.5 0.5 0.5))
+      (call $exp (f32x4.sub (local.get $p) (f32x4.mul (local.get $z) (local.get $z))))))
+    (v128.bitselect (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $c)) (local.get $c)
+      (f32x4.gt (local.get $x) (v128.const f32x4 0 0 0 0))))
+
+  ;; In place over n floats at p (a multiple of 4): x ← x·Φ(x).
+  (func (export "gelu_erf") (param $p i32) (param $n i32)
+    (local $end i32) (local $x v128)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $x (v128.load (local.get $p)))
+      (v128.store (local.get $p) (f32x4.mul (local.get $x) (call $phi (local.get $x))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $l))))
+
+  ;; Over n floats (a multiple of 4): x at p ← dy·(Φ(x) + x·exp(−x²/2)/√(2π)), dy at q.
+  (func (export "gelu_erf_grad") (param $p i32) (param $q i32) (param $n i32)
+    (local $end i32) (local $x v128)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $x (v128.load (local.get $p)))
+      (v128.store (local.get $p) (f32x4.mul (v128.load (local.get $q))
+        (f32x4.add (call $phi (local.get $x))
+          (f32x4.mul (f32x4.mul (local.get $x) (v128.const f32x4 0.3989422804014327 0.3989422804014327 0.3989422804014327 0.3989422804014327))
+            (call $exp (f32x4.mul (f32x4.mul (local.get $x) (local.get $x)) (v128.const f32x4 -0.5 -0.5 -0.5 -0.5)))))))
       (local.set $p (i32.add (local.get $p) (i32.const 16)))
       (local.set $q (i32.add (local.get $q) (i32.const 16)))
       (br $l))))
