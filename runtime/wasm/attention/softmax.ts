@@ -1,5 +1,8 @@
 // The rows of a block of scores: softmax (forward) and the score gradients (backward), each
-// row's masked keys set to 0 so that the block's products may span all of its keys.
+// row's masked keys set to 0 so that the block's products may span all of its keys. The exps are
+// the backend's fastExp (ops/exp.ts: 1e-13 relative, ~1.7× faster than Math.exp here), one per
+// visible score.
+import { fastExp } from '../ops/exp.ts';
 /**
  * Row t of P [len × keys] holds the raw dot products q_t·k_j; becomes softmax_j(scale · q_t·k_j)
  * over its n(t) visible keys (one exp per score), 0 beyond. lse[lo + t] = log Σ_j e^(s_j).
@@ -12,7 +15,7 @@ export function softmaxRows(P: Float32Array, len: number, keys: number, visible:
     const shift = max * scale;
     let sum = 0;
     for (let j = o; j < o + n; j++) {
-      const e = Math.exp(P[j]! * scale - shift);
+      const e = fastExp(P[j]! * scale - shift);
       P[j] = e;
       sum += e;
     }
@@ -31,7 +34,7 @@ export function softmaxRows(P: Float32Array, len: number, keys: number, visible:
 export function probabilityRows(P: Float32Array, len: number, keys: number, visible: (t: number) => number, scale: number, lse: Float64Array, lo: number): void {
   for (let t = 0; t < len; t++) {
     const n = visible(t), o = t * keys, m = lse[lo + t]!;
-    for (let j = o; j < o + n; j++) P[j] = Math.exp(P[j]! * scale - m);
+    for (let j = o; j < o + n; j++) P[j] = fastExp(P[j]! * scale - m);
     P.fill(0, o + n, o + keys);
   }
 }
