@@ -7,13 +7,13 @@ import { UserError } from './errors.ts';
 
 /**
  * cpu: the f64-sum reference; wasm: f32 WebAssembly SIMD kernels on every core; webgpu: the
- * WebGPU runtime; auto: WebGPU where a hardware GPU opens, else the CPU.
+ * WebGPU runtime; auto: WebGPU where a hardware GPU opens, else the wasm backend.
  */
 export const BACKENDS = ['cpu', 'wasm', 'webgpu', 'auto'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 /** The help text of --backend. */
-export const BACKEND_HELP = 'cpu (the f64 reference) | wasm (f32 WebAssembly SIMD on --threads cores) | webgpu | auto (WebGPU on a hardware GPU, else the CPU)';
+export const BACKEND_HELP = 'cpu (the f64 reference) | wasm (f32 WebAssembly SIMD on --threads cores) | webgpu | auto (WebGPU on a hardware GPU, else wasm)';
 
 /** The most threads the wasm backend starts (its control block's room). */
 export { MAX_THREADS };

@@ -90,8 +90,8 @@ export interface OpenedSet {
   /** --use entries → the adapter name that serves each (null: the base). */
   uses: (string | null)[];
   /**
-   * With --backend webgpu (or auto on a hardware GPU): its backends and decoders; with wasm, its
-   * backends and the CPU's decoders; else the CPU's.
+   * With --backend webgpu (or auto on a hardware GPU): its backends and decoders; with wasm (or
+   * auto without one), its backends and the CPU's decoders; with cpu, the CPU's.
    */
   serving?: Serving;
 }
@@ -125,7 +125,7 @@ export async function openAdapterSet(file: string, flags: MultiFlags): Promise<O
   const set = AdapterSet.create(base, adapters);
   for (const u of uses) if (u !== null) set.info(u);
   // The backend opens last, once every file is known to be good.
-  const serving = backend === 'wasm' ? await wasmServing(threads) : backend === 'cpu' ? undefined : await gpuServingFor(backend === 'auto', gpuName as GpuChoice);
+  const serving = backend === 'wasm' ? await wasmServing(threads) : backend === 'cpu' ? undefined : await gpuServingFor(backend === 'auto', gpuName as GpuChoice, threads);
   return { set, loaded, tokenizer, maxContext: maxContext(base.graph), uses, ...(serving ? { serving } : {}) };
 }
 
@@ -138,11 +138,11 @@ async function wasmServing(threads: number): Promise<Serving> {
   return { name: 'wasm', open: (t, store) => openWasmBackend(t, store, { threads }) };
 }
 
-/** The GPU (null: `auto` settled on the CPU). Loaded on demand: the CPU needs no Dawn. */
-async function gpuServingFor(auto: boolean, gpuName: GpuChoice): Promise<Serving | undefined> {
+/** The GPU, or the wasm backend where `auto` finds no hardware GPU. Loaded on demand: the CPU needs no Dawn. */
+async function gpuServingFor(auto: boolean, gpuName: GpuChoice, threads: number): Promise<Serving> {
   const web = await import('./webgpu-backend.ts');
   const gpu = await web.openCliGpu(auto, gpuName);
-  return gpu ? web.gpuServing(gpu) : undefined;
+  return gpu ? web.gpuServing(gpu) : wasmServing(threads);
 }
 
 function addCombination(expr: string, name: string, adapters: LoadedAdapter[], loaded: LoadedBase): string {

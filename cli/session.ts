@@ -120,7 +120,7 @@ export async function openBackend(name: string, t: TrainingGraph, store: ParamSt
   // Loaded on demand: the CPU backend needs no Dawn.
   const { openWebGpuBackend } = await import('./webgpu-backend.ts');
   if (!GPU_CHOICES.includes(gpuName as GpuChoice)) throw new UserError(`--gpu must be one of ${GPU_CHOICES.join(', ')}, not \`${gpuName}\``);
-  return openWebGpuBackend(t, store, backend === 'auto', gpuName as GpuChoice, frozen);
+  return openWebGpuBackend(t, store, backend === 'auto', gpuName as GpuChoice, frozen, nThreads);
 }
 
 export function trainingGraph(g: Graph, opt: OptimizerConfig): TrainingGraph {

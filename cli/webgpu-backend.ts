@@ -3,11 +3,11 @@
 // `--backend webgpu` opens the adapter `--gpu` names; with `--gpu auto` the fastest present
 // (a hardware GPU, else llvmpipe, else SwiftShader), saying in one line when that is a software
 // adapter, which the CPU backend may beat. `--backend auto` uses WebGPU only where it pays: on
-// a hardware GPU (or the adapter `--gpu` names), else the CPU backend, saying so.
+// a hardware GPU (or the adapter `--gpu` names), else the wasm backend (the fastest on the CPU), saying so.
 import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import type { ParamStore } from '../runtime/arena.ts';
-import { CpuBackend, type Backend } from '../runtime/backend.ts';
+import type { Backend } from '../runtime/backend.ts';
 import type { Decoder } from '../runtime/decode/decoder.ts';
 import { servingGraph } from '../runtime/multi/set.ts';
 import { GpuDecoder } from '../runtime/webgpu/decoder.ts';
@@ -20,9 +20,12 @@ import { softwareGpuNote } from './gpu-note.ts';
 
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message.split('\n')[0]! : String(e));
 
-export async function openWebGpuBackend(t: TrainingGraph, store: ParamStore, fallback: boolean, requested: GpuChoice = 'auto', opts: WebGpuBackendOptions = {}): Promise<Backend> {
+/** `threads`: the wasm backend's, where `--backend auto` falls back to it. */
+export async function openWebGpuBackend(t: TrainingGraph, store: ParamStore, fallback: boolean, requested: GpuChoice = 'auto', opts: WebGpuBackendOptions = {}, threads?: number): Promise<Backend> {
   const gpu = await openCliGpu(fallback, requested);
-  return gpu ? new WebGpuBackend(gpu, t, store, opts) : new CpuBackend(t, store);
+  if (gpu) return new WebGpuBackend(gpu, t, store, opts);
+  const { openWasmBackend } = await import('../runtime/wasm/backend.ts');
+  return openWasmBackend(t, store, { threads });
 }
 
 /**
@@ -30,7 +33,7 @@ export async function openWebGpuBackend(t: TrainingGraph, store: ParamStore, fal
  * to the CPU backend (said in one line).
  */
 export async function openCliGpu(fallback: boolean, requested: GpuChoice = 'auto'): Promise<Gpu | null> {
-  // --backend auto, --gpu auto: the software adapters are slower than the CPU backend.
+  // --backend auto, --gpu auto: the software adapters are slower than the wasm backend.
   const choice = fallback && requested === 'auto' ? 'hardware' : requested;
   try {
     const gpu = await openNodeGpu({ gpu: choice });
@@ -40,7 +43,7 @@ export async function openCliGpu(fallback: boolean, requested: GpuChoice = 'auto
     if (fallback) {
       const missingGpu = requested === 'auto' && e instanceof GpuError && e.kind === 'no-adapter';
       const why = missingGpu ? 'no hardware GPU' : `no WebGPU adapter (${firstLine(e)})`;
-      process.stderr.write(`peftc: ${why}; --backend auto uses the CPU backend${missingGpu ? ' (--backend webgpu --gpu llvmpipe runs a software adapter instead)' : ''}\n`);
+      process.stderr.write(`peftc: ${why}; --backend auto uses the wasm backend (f32 on the CPU)${missingGpu ? ' (--backend webgpu --gpu llvmpipe runs a software adapter instead)' : ''}\n`);
       return null;
     }
     if (e instanceof GpuError && e.kind === 'no-adapter' && choice === 'hardware') throw new GpuError('no-adapter', `${e.message}, or train on the CPU: --backend wasm`);

@@ -126,7 +126,7 @@ describe('Dawn stays quiet on stderr', () => {
   });
 
   // On a machine with a GPU the same commands train on it, and auto does not fall back.
-  it('train: --gpu hardware without a GPU suggests llvmpipe or the CPU backend; --backend auto falls back to the CPU backend, saying why', () => {
+  it('train: --gpu hardware without a GPU suggests llvmpipe or the CPU backend; --backend auto falls back to the wasm backend, saying why', () => {
     const text = join(work, 'text.txt');
     writeFileSync(text, 'the quick brown fox jumps over the lazy dog\n'.repeat(40));
     const common = ['examples/gpt2-lora.peft', '--set', 'vocab_size=256,n_positions=32,n_embd=16,n_layer=1,n_head=2', '--data', text, '--steps', '1', '--batch', '2', '--seq', '8', '--eval-rows', '1', '--no-baseline'];
@@ -141,6 +141,6 @@ describe('Dawn stays quiet on stderr', () => {
     }
     expect(hw.code).toBe(1);
     expect(hw.stderr).toMatch(/^peftc: .*no hardware GPU adapter was found .*--gpu llvmpipe .*or train on the CPU: --backend wasm\n$/);
-    expect(auto.stderr).toContain('peftc: no hardware GPU; --backend auto uses the CPU backend');
+    expect(auto.stderr).toContain('peftc: no hardware GPU; --backend auto uses the wasm backend (f32 on the CPU)');
   });
 });
