@@ -84,6 +84,26 @@ describe('gemmF32', () => {
     expect(worst(M, N, K, a, K, 1, b, N, 1, c, null)).toBeLessThanOrEqual(1);
   });
 
+  it('gives the same bits on 1 and 3 threads (each element is summed by one thread, in the same order)', () => {
+    const rng = new Random(9);
+    const [M, N, K] = [130, 700, 300];
+    const a = rnd(M * K, rng);
+    const b = rnd(K * N, rng);
+    const out = [1, 3].map((threads) => {
+      setGemmThreads(threads);
+      const c = new Float32Array(M * N);
+      gemmF32(M, N, K, a, K, 1, b, 1, K, c);
+      return c;
+    });
+    expect(Buffer.from(out[0]!.buffer).equals(Buffer.from(out[1]!.buffer))).toBe(true);
+  });
+
+  it('refuses to grow its memory past 4 GiB, in one line naming what needed it', () => {
+    expect(() => wasmHeap().ensure(5 * 2 ** 30, 'the frozen weights (5.00 GiB in f32)')).toThrow(
+      /the wasm backend keeps its data in one WebAssembly memory of at most 4 GiB; the frozen weights \(5\.00 GiB in f32\) would need 5\.00 GiB: use --backend cpu or webgpu/,
+    );
+  });
+
   it('leaves K = 0 as the bias and M = 0 or N = 0 untouched', () => {
     const c = new Float32Array(6).fill(7);
     gemmF32(2, 3, 0, new Float32Array(0), 0, 1, new Float32Array(0), 3, 1, c, Float32Array.of(1, 2, 3));
