@@ -201,6 +201,21 @@ describe('wasm attention kernels: runs, f64 and bad operands', () => {
     expect(runCache(evaluation).forward.get(q.data as Float32Array)?.kept).toBeUndefined();
   });
 
+  it('empty and degenerate sizes: no queries, no batch rows, heads of width 0 (NaN lse, as the reference)', () => {
+    for (const [b, s, h, d, p] of [[1, 3, 2, 0, 0], [1, 0, 2, 3, 0], [0, 3, 2, 3, 0], [1, 0, 2, 3, 2]] as const) {
+      const t = (shape: number[]): Tensor => ({ shape, data: new Float32Array(shape.reduce((x, y) => x * y, 1)).fill(0.5) });
+      const qx = t([b, s, h * d]), kx = t([b, p + s, h * d]), vx = t([b, p + s, h * d]);
+      const a = { heads: h, kv_heads: h, causal: true, prefix: p };
+      const ops = (table: typeof KERNELS) => {
+        const ctx = { ...F32 };
+        const o = call(table, 'attention', [qx, kx, vx], a, ctx), lse = call(table, 'attention_lse', [qx, kx], a, ctx);
+        const g = ['attention_grad_q', 'attention_grad_k', 'attention_grad_v'].map((op) => call(table, op, [qx, kx, vx, t(qx.shape), o, lse], a, ctx));
+        return [o, lse, ...g].map((x) => ({ shape: x.shape, data: Array.from(x.data) }));
+      };
+      expect(ops(WASM_KERNELS), `${[b, s, h, d, p]}`).toEqual(ops(KERNELS));
+    }
+  });
+
   it('f64 runs are the reference kernels, bit for bit', () => {
     const { q, k, v, dy } = operands();
     const [q6, k6, v6, dy6] = [q, k, v, dy].map((t) => ({ shape: t.shape, data: Float64Array.from(t.data) }));

@@ -23,11 +23,11 @@ function forwardPass(g: Geometry, q: FloatArray, k: FloatArray, v?: FloatArray, 
   const keep = v && vh && cache && mayKeep(cache, qh.length + kh.length + vh.length + scores) ? { v, qh, kh, vh, P: new Float32Array(scores) } : undefined;
   const P = keep ? keep.P : new Float32Array(Math.min(ROWS, S) * Sk), Ot = new Float32Array(Math.min(ROWS, S) * hd);
   let at = 0;
-  forEachBlock(g, ({ b, i0, len, keys, qh: qo, kh: ko, row }) => {
+  forEachBlock(g, ({ b, i0, len, keys, qh: qo, lo, kh: ko, row }) => {
     const Pb = view(P, at, len, keys);
     if (keep) at += len * keys;
     gemmF32(len, keys, hd, view(qh, qo, len, hd), hd, 1, view(kh, ko, keys, hd), 1, hd, Pb);
-    softmaxRows(Pb, len, keys, (t) => visibleKeysOf(g, b, i0 + t), scale, lse, qo / hd);
+    softmaxRows(Pb, len, keys, (t) => visibleKeysOf(g, b, i0 + t), scale, lse, lo);
     if (!vh || !o) return;
     const Ob = view(Ot, 0, len, hd);
     gemmF32(len, hd, keys, Pb, keys, 1, view(vh, ko, keys, hd), hd, 1, Ob);

@@ -36,15 +36,15 @@ function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: Attent
   const P = kept?.P ?? new Float32Array(rows * Sk), D = new Float32Array(rows * Sk), T = new Float32Array(Math.max(rows, Sk) * hd);
   const lse = fwd?.lse ?? new Float64Array(B * H * S);
   let at = 0;
-  forEachBlock(g, ({ b, i0, len, keys, qh: qo, kh: ko, row, first }) => {
+  forEachBlock(g, ({ b, i0, len, keys, qh: qo, lo, kh: ko, row, first }) => {
     const Qb = view(qh, qo, len, hd), dYb = view(dyh, qo, len, hd), Kb = view(kh, ko, keys, hd), Vb = view(vh, ko, keys, hd);
     const Pb = view(P, at, len, keys), Db = view(D, 0, len, keys);
     if (kept) at += len * keys;
     else {
       gemmF32(len, keys, hd, Qb, hd, 1, Kb, 1, hd, Pb);
       const visible = (t: number) => visibleKeysOf(g, b, i0 + t);
-      if (fwd) probabilityRows(Pb, len, keys, visible, scale, lse, qo / hd);
-      else softmaxRows(Pb, len, keys, visible, scale, lse, qo / hd);
+      if (fwd) probabilityRows(Pb, len, keys, visible, scale, lse, lo);
+      else softmaxRows(Pb, len, keys, visible, scale, lse, lo);
     }
     gemmF32(len, keys, hd, dYb, hd, 1, Vb, 1, hd, Db);
     scoreGradRows(Pb, Db, len, keys, scale);

@@ -49,8 +49,10 @@ export interface Block {
   len: number;
   /** Keys the block's last query sees (the block's products span keys 0 … keys−1). */
   keys: number;
-  /** Offset of the block's first query in the head-major q (and dy) and in lse. */
+  /** Offset of the block's first query in the head-major q (and dy). */
   qh: number;
+  /** Index of the block's first query in lse [B, H, S]. */
+  lo: number;
   /** Offset of key 0 of the head's kv head in the head-major k (and v, dk, dv). */
   kh: number;
   /** Offset of the block's first query row in the [B, S, H·hd] tensors (o, dq). */
@@ -69,7 +71,7 @@ export function forEachBlock(g: Geometry, fn: (blk: Block) => void): void {
       for (let i0 = 0; i0 < S; i0 += ROWS) {
         const len = Math.min(ROWS, S - i0);
         const keys = visibleKeysOf(g, b, i0 + len - 1);
-        fn({ b, h, i0, len, keys, qh: ((b * H + h) * S + i0) * hd, kh, row: ((b * S + i0) * H + h) * hd, first: first && i0 === 0 });
+        fn({ b, h, i0, len, keys, qh: ((b * H + h) * S + i0) * hd, lo: (b * H + h) * S + i0, kh, row: ((b * S + i0) * H + h) * hd, first: first && i0 === 0 });
       }
     }
   }
