@@ -48,7 +48,9 @@ export const attention: KernelOf<'attention'> = (inputs, attrs, ctx) => {
   const cache = runCache(ctx);
   const again = cache.forward.get(q.data);
   if (again) dropKept(cache, again);
-  // Only a training run's forward has a backward to keep anything for.
+  // The context does not say whether a backward follows: training mode is taken as the sign
+  // (evaluations run without, and would hold these for nothing; a gradient run without training
+  // mode, `peftc grad`, then takes the lse path).
   const { lse, kept } = forwardPass(g, q.data, k.data, v.data, out.data, ctx.training ? cache : undefined);
   cache.forward.set(q.data, { k: k.data, lengths: inputs[3]?.data, attrs: attrKey(attrs), lse, kept });
   return out;
