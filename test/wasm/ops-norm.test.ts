@@ -1,6 +1,7 @@
 // The wasm backend's layernorm and rmsnorm kernels and their gradients (runtime/wasm/ops/norm.ts)
 // on f32 operands against the reference's in f64 on the same values: with and without gamma and
-// beta, odd widths, one-wide rows, a mean far larger than the spread, GPT-2's 768 wide.
+// beta, odd widths (JavaScript loops) and widths that are multiples of 4 (SIMD), one-wide rows, a
+// mean far larger than the spread, GPT-2's 768 wide, f64 operands.
 // Tolerance |Δ| ≤ 2e-6·|ref| + 2e-6·scale, scale the operands' size (f32 values of ~1 summed in f64).
 import { describe, expect, it } from 'vitest';
 import { layernorm, layernormGradGamma, layernormGradX, rmsnorm, rmsnormGradGamma, rmsnormGradX } from '../../runtime/wasm/ops/norm.ts';
@@ -18,8 +19,12 @@ const CASES: Case[] = [
   { name: 'one row of one value', shape: [1, 1] },
   { name: 'odd width [3, 5, 7]', shape: [3, 5, 7] },
   { name: 'GPT-2 width [9, 768]', shape: [9, 768] },
-  { name: 'mean 1000 against a spread of 0.01', shape: [4, 65], offset: 1000, spread: 0.01 },
+  { name: 'mean 1000 against a spread of 0.01, odd width', shape: [4, 65], offset: 1000, spread: 0.01 },
   { name: 'wide spread [2, 129]', shape: [2, 129], spread: 50 },
+  // widths that are multiples of 4 take the SIMD loops
+  { name: 'mean 1000 against a spread of 0.01, SIMD width [4, 64]', shape: [4, 64], offset: 1000, spread: 0.01 },
+  { name: 'wide spread, SIMD width [2, 128]', shape: [2, 128], spread: 50 },
+  { name: 'four wide [5, 4]', shape: [5, 4] },
 ];
 
 const RTOL = 2e-6;
@@ -35,8 +40,8 @@ function operands(c: Case, seed: number) {
   return { x, dy, gamma, beta };
 }
 
-function expectClose(op: string, ops: (Operand | undefined)[], atol: number, attrs = { eps: 1e-5 }): void {
-  const { got, want } = both(op, ops, attrs);
+function expectClose(op: string, ops: (Operand | undefined)[], atol: number, attrs = { eps: 1e-5 }, wasmF64 = false): void {
+  const { got, want } = both(op, ops, attrs, wasmF64);
   expect(worst(got, want, RTOL, atol), op).toBeLessThanOrEqual(1);
 }
 
@@ -69,8 +74,17 @@ describe('wasm norm kernels', () => {
     });
   }
 
+  it('f64 operands (an f64 run) take the JavaScript loops at any width', () => {
+    const { x, dy, gamma, beta } = operands(CASES[2]!, 90);
+    expectClose('layernorm', [x, gamma, beta], 2e-6, { eps: 1e-5 }, true);
+    expectClose('layernorm_grad_x', [x, dy, gamma], 2e-6, { eps: 1e-5 }, true);
+    expectClose('layernorm_grad_gamma', [x, dy], 2e-5, { eps: 1e-5 }, true);
+  });
+
   it('beta without gamma (gamma\'s place left empty) is added as the reference adds it', () => {
-    const { x, beta } = operands(CASES[1]!, 3);
-    expectClose('layernorm', [x, undefined, beta], 2e-6);
+    for (const c of [CASES[1]!, CASES[2]!]) {
+      const { x, beta } = operands(c, 3);
+      expectClose('layernorm', [x, undefined, beta], 2e-6);
+    }
   });
 });

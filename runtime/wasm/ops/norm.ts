@@ -2,7 +2,17 @@
 // are f64 sums, the mean and the variance of x − mean in two passes (one pass of Σx² loses the
 // variance when the mean is large against the spread); a row of 768 floats stays in L1 between
 // passes. Loops are split on whether gamma/beta are present so none tests it per element.
+// layernorm's three kernels run in WebAssembly SIMD (vector.wat) on f32 rows of a width that is a
+// multiple of 4 (every Transformer's), the same formulas; rmsnorm and other widths stay here.
 import { floatIn, floatOut, optFloatIn, rowsOf, type FloatArray, type KernelOf } from '../../cpu/kernels/common.ts';
+import { simd } from './vector.ts';
+
+/** The SIMD loops when every array is f32 and rows are a positive multiple of 4 wide. */
+function simdFor(d: number, ...arrays: (FloatArray | undefined)[]) {
+  if (d === 0 || d % 4 !== 0) return undefined;
+  for (const a of arrays) if (a && !(a instanceof Float32Array)) return undefined;
+  return simd();
+}
 
 function rowMean(x: FloatArray, off: number, d: number): number {
   let s = 0;
@@ -36,6 +46,11 @@ export const layernorm: KernelOf<'layernorm'> = (inputs, { eps }, ctx) => {
   const [rows, d] = rowsOf(op, x.shape);
   const out = floatOut(x.shape, ctx);
   const xd = x.data, o = out.data;
+  const v = simdFor(d, xd, g, b, o);
+  if (v) {
+    v.layernorm(xd as Float32Array, g as Float32Array | undefined, b as Float32Array | undefined, o as Float32Array, d, eps);
+    return out;
+  }
   for (let r = 0, off = 0; r < rows; r++, off += d) {
     const mean = rowMean(xd, off, d);
     const rstd = rowRstd(xd, off, d, mean, eps);
@@ -56,6 +71,11 @@ export const layernormGradX: KernelOf<'layernorm_grad_x'> = (inputs, { eps }, ct
   const [rows, d] = rowsOf(op, x.shape);
   const out = floatOut(x.shape, ctx);
   const xd = x.data, gy = dy.data, o = out.data;
+  const v = simdFor(d, xd, gy, g, o);
+  if (v) {
+    v.layernormGradX(xd as Float32Array, gy as Float32Array, g as Float32Array | undefined, o as Float32Array, d, eps);
+    return out;
+  }
   for (let r = 0, off = 0; r < rows; r++, off += d) {
     const mean = rowMean(xd, off, d);
     const rstd = rowRstd(xd, off, d, mean, eps);
@@ -98,10 +118,13 @@ export const layernormGradGamma: KernelOf<'layernorm_grad_gamma'> = (inputs, { e
   const x = floatIn(op, inputs, 0, 'x');
   const dy = floatIn(op, inputs, 1, 'dy');
   const [rows, d] = rowsOf(op, x.shape);
-  const acc = gammaGrad(x.data, dy.data, rows, d, (off) => {
-    const mean = rowMean(x.data, off, d);
-    return [mean, rowRstd(x.data, off, d, mean, eps)];
-  });
+  const v = simdFor(d, x.data, dy.data);
+  const acc = v
+    ? v.layernormGradGamma(x.data as Float32Array, dy.data as Float32Array, d, eps)
+    : gammaGrad(x.data, dy.data, rows, d, (off) => {
+        const mean = rowMean(x.data, off, d);
+        return [mean, rowRstd(x.data, off, d, mean, eps)];
+      });
   const out = floatOut([d], ctx);
   out.data.set(acc);
   return out;

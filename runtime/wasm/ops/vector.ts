@@ -11,6 +11,9 @@ interface Exports {
   gelu_grad(p: number, q: number, n: number): void;
   gelu_erf(p: number, n: number): void;
   gelu_erf_grad(p: number, q: number, n: number): void;
+  layernorm(x: number, g: number, b: number, rows: number, d: number, eps: number): void;
+  layernorm_grad_x(x: number, dy: number, g: number, rows: number, d: number, eps: number): void;
+  layernorm_grad_gamma(x: number, dy: number, acc: number, rows: number, d: number, eps: number): void;
 }
 
 /** The elementwise loops by op: y ← f(x), or with dy, y ← dy·f'(x). */
@@ -81,6 +84,45 @@ class Vector {
       f(0, CHUNK * 4, (n + 3) & ~3);
       o.set(m.subarray(0, n), i);
     }
+  }
+
+  /**
+   * The layernorm loops over rows of d floats (d a multiple of 4): x, then dy, then gamma and
+   * beta, staged one after another; the result is written over x. Byte offsets of each.
+   */
+  private stageNorm(x: Float32Array, dy: Float32Array | undefined, g: Float32Array | undefined, b: Float32Array | undefined, d: number) {
+    const n = x.length;
+    const at = { x: 0, dy: 4 * n, g: 8 * n, b: 8 * n + 4 * d, acc: 8 * n + 8 * d };
+    const m = this.floats(2 * n + 4 * d);
+    m.set(x);
+    if (dy) m.set(dy, n);
+    if (g) m.set(g, 2 * n);
+    else m.fill(1, 2 * n, 2 * n + d);
+    if (b) m.set(b, 2 * n + d);
+    else m.fill(0, 2 * n + d, 2 * n + 2 * d);
+    return { at, m };
+  }
+
+  /** o ← layernorm(x)·gamma + beta, rows of d (d % 4 = 0); gamma 1 and beta 0 when absent. */
+  layernorm(x: Float32Array, g: Float32Array | undefined, b: Float32Array | undefined, o: Float32Array, d: number, eps: number): void {
+    const { at, m } = this.stageNorm(x, undefined, g, b, d);
+    this.x.layernorm(at.x, at.g, at.b, x.length / d, d, eps);
+    o.set(m.subarray(0, x.length));
+  }
+
+  /** o ← layernorm's dL/dx, rows of d (d % 4 = 0); gamma 1 when absent. */
+  layernormGradX(x: Float32Array, dy: Float32Array, g: Float32Array | undefined, o: Float32Array, d: number, eps: number): void {
+    const { at, m } = this.stageNorm(x, dy, g, undefined, d);
+    this.x.layernorm_grad_x(at.x, at.dy, at.g, x.length / d, d, eps);
+    o.set(m.subarray(0, x.length));
+  }
+
+  /** Σ_rows dy·x̂ [d] in f64, rows of d (d % 4 = 0). */
+  layernormGradGamma(x: Float32Array, dy: Float32Array, d: number, eps: number): Float64Array {
+    const { at } = this.stageNorm(x, dy, undefined, undefined, d);
+    this.floats(at.acc / 4 + 2 * d);
+    this.x.layernorm_grad_gamma(at.x, at.dy, at.acc, x.length / d, d, eps);
+    return new Float64Array(this.x.memory.buffer, at.acc, d).slice();
   }
 }
 

@@ -1,5 +1,5 @@
 ;; The wasm backend's exp-bound elementwise loops in f32 WebAssembly SIMD (vector.ts calls them):
-;; the softmax rows of cross-entropy and both GELUs and their gradients. Four values per
+;; the softmax rows of cross-entropy, both GELUs and their gradients, and layernorm's rows. Four values per
 ;; instruction, one exp each, on a memory of this module's own that vector.ts stages values in.
 ;;
 ;; exp is Cephes' expf: x clamped to [−87.34, 88.38] (so 2^k stays a normal f32; below, the
@@ -145,4 +145,152 @@
       (local.set $p (i32.add (local.get $p) (i32.const 16)))
       (local.set $q (i32.add (local.get $q) (i32.const 16)))
       (br $l))))
+;; ---- layernorm over rows of d floats (d a multiple of 4: vector.ts checks), statistics in f64.
+
+  ;; The f32x4 at p as two f64x2: its low and its high half.
+  (func $lo (param $v v128) (result v128) (f64x2.promote_low_f32x4 (local.get $v)))
+  (func $hi (param $v v128) (result v128)
+    (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))))
+  (func $sum2 (param $v v128) (result f64)
+    (f64.add (f64x2.extract_lane 0 (local.get $v)) (f64x2.extract_lane 1 (local.get $v))))
+
+  ;; Σ x over the row at p.
+  (func $row_sum (param $p i32) (param $d i32) (result f64)
+    (local $end i32) (local $acc v128) (local $v v128)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $d) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $v (v128.load (local.get $p)))
+      (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (call $lo (local.get $v)) (call $hi (local.get $v)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $l)))
+    (call $sum2 (local.get $acc)))
+
+  ;; Σ (x − mean)² over the row at p.
+  (func $row_ss (param $p i32) (param $d i32) (param $mean f64) (result f64)
+    (local $end i32) (local $acc v128) (local $v v128) (local $m v128) (local $a v128) (local $b v128)
+    (local.set $m (f64x2.splat (local.get $mean)))
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $d) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $v (v128.load (local.get $p)))
+      (local.set $a (f64x2.sub (call $lo (local.get $v)) (local.get $m)))
+      (local.set $b (f64x2.sub (call $hi (local.get $v)) (local.get $m)))
+      (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (f64x2.mul (local.get $a) (local.get $a)) (f64x2.mul (local.get $b) (local.get $b)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $l)))
+    (call $sum2 (local.get $acc)))
+
+  ;; 1/sqrt(Σ(x − mean)²/d + eps) of the row at p.
+  (func $row_rstd (param $p i32) (param $d i32) (param $mean f64) (param $eps f64) (result f64)
+    (f64.div (f64.const 1) (f64.sqrt (f64.add (f64.div (call $row_ss (local.get $p) (local.get $d) (local.get $mean)) (f64.convert_i32_u (local.get $d))) (local.get $eps)))))
+
+  ;; In place over rows·d floats at x: x ← (x − mean)·rstd·g + b per row, g and b d floats.
+  ;; x − mean in f32 as (x − mean_hi) − mean_lo, the mean split in two f32s, so a mean large
+  ;; against the spread loses nothing.
+  (func (export "layernorm") (param $x i32) (param $g i32) (param $b i32) (param $rows i32) (param $d i32) (param $eps f64)
+    (local $r i32) (local $p i32) (local $j i32) (local $mean f64) (local $rstd f64) (local $mh f32)
+    (local $vmh v128) (local $vml v128) (local $vrs v128)
+    (block $rdone (loop $rl
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $p (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+      (local.set $mean (f64.div (call $row_sum (local.get $p) (local.get $d)) (f64.convert_i32_u (local.get $d))))
+      (local.set $rstd (call $row_rstd (local.get $p) (local.get $d) (local.get $mean) (local.get $eps)))
+      (local.set $mh (f32.demote_f64 (local.get $mean)))
+      (local.set $vmh (f32x4.splat (local.get $mh)))
+      (local.set $vml (f32x4.splat (f32.demote_f64 (f64.sub (local.get $mean) (f64.promote_f32 (local.get $mh))))))
+      (local.set $vrs (f32x4.splat (f32.demote_f64 (local.get $rstd))))
+      (local.set $j (i32.const 0))
+      (block $jdone (loop $jl
+        (br_if $jdone (i32.ge_u (local.get $j) (i32.shl (local.get $d) (i32.const 2))))
+        (v128.store (i32.add (local.get $p) (local.get $j))
+          (f32x4.add
+            (f32x4.mul
+              (f32x4.mul (f32x4.sub (f32x4.sub (v128.load (i32.add (local.get $p) (local.get $j))) (local.get $vmh)) (local.get $vml)) (local.get $vrs))
+              (v128.load (i32.add (local.get $g) (local.get $j))))
+            (v128.load (i32.add (local.get $b) (local.get $j)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $jl)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rl))))
+
+  ;; In place over rows·d floats at x, dy at dy: x ← rstd·ĝ + c·(x − mean) + k per row, ĝ = dy·g,
+  ;; c = −rstd³·Σĝ(x − mean)/d, k = −rstd·Σĝ/d (the sums in f64).
+  (func (export "layernorm_grad_x") (param $x i32) (param $dy i32) (param $g i32) (param $rows i32) (param $d i32) (param $eps f64)
+    (local $r i32) (local $p i32) (local $q i32) (local $j i32) (local $mean f64) (local $rstd f64) (local $mh f32)
+    (local $vmh v128) (local $vml v128) (local $vrs v128) (local $vc v128) (local $vk v128)
+    (local $m v128) (local $sg v128) (local $sgc v128) (local $v v128) (local $w v128) (local $gl v128) (local $gh v128)
+    (local $c f64) (local $dd f64)
+    (local.set $dd (f64.convert_i32_u (local.get $d)))
+    (block $rdone (loop $rl
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $p (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+      (local.set $q (i32.add (local.get $dy) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+      (local.set $mean (f64.div (call $row_sum (local.get $p) (local.get $d)) (local.get $dd)))
+      (local.set $rstd (call $row_rstd (local.get $p) (local.get $d) (local.get $mean) (local.get $eps)))
+      (local.set $m (f64x2.splat (local.get $mean)))
+      (local.set $sg (v128.const i64x2 0 0))
+      (local.set $sgc (v128.const i64x2 0 0))
+      (local.set $j (i32.const 0))
+      (block $sdone (loop $sl
+        (br_if $sdone (i32.ge_u (local.get $j) (i32.shl (local.get $d) (i32.const 2))))
+        (local.set $v (v128.load (i32.add (local.get $p) (local.get $j))))
+        (local.set $w (v128.load (i32.add (local.get $q) (local.get $j))))
+        (local.set $gl (f64x2.mul (call $lo (local.get $w)) (call $lo (v128.load (i32.add (local.get $g) (local.get $j))))))
+        (local.set $gh (f64x2.mul (call $hi (local.get $w)) (call $hi (v128.load (i32.add (local.get $g) (local.get $j))))))
+        (local.set $sg (f64x2.add (local.get $sg) (f64x2.add (local.get $gl) (local.get $gh))))
+        (local.set $sgc (f64x2.add (local.get $sgc)
+          (f64x2.add (f64x2.mul (local.get $gl) (f64x2.sub (call $lo (local.get $v)) (local.get $m)))
+                     (f64x2.mul (local.get $gh) (f64x2.sub (call $hi (local.get $v)) (local.get $m))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $sl)))
+      (local.set $c (f64.div (f64.mul (f64.neg (f64.mul (local.get $rstd) (f64.mul (local.get $rstd) (local.get $rstd)))) (call $sum2 (local.get $sgc))) (local.get $dd)))
+      (local.set $vc (f32x4.splat (f32.demote_f64 (local.get $c))))
+      (local.set $vk (f32x4.splat (f32.demote_f64 (f64.div (f64.mul (f64.neg (local.get $rstd)) (call $sum2 (local.get $sg))) (local.get $dd)))))
+      (local.set $mh (f32.demote_f64 (local.get $mean)))
+      (local.set $vmh (f32x4.splat (local.get $mh)))
+      (local.set $vml (f32x4.splat (f32.demote_f64 (f64.sub (local.get $mean) (f64.promote_f32 (local.get $mh))))))
+      (local.set $vrs (f32x4.splat (f32.demote_f64 (local.get $rstd))))
+      (local.set $j (i32.const 0))
+      (block $jdone (loop $jl
+        (br_if $jdone (i32.ge_u (local.get $j) (i32.shl (local.get $d) (i32.const 2))))
+        (v128.store (i32.add (local.get $p) (local.get $j))
+          (f32x4.add
+            (f32x4.add
+              (f32x4.mul (local.get $vrs) (f32x4.mul (v128.load (i32.add (local.get $q) (local.get $j))) (v128.load (i32.add (local.get $g) (local.get $j)))))
+              (f32x4.mul (local.get $vc) (f32x4.sub (f32x4.sub (v128.load (i32.add (local.get $p) (local.get $j))) (local.get $vmh)) (local.get $vml))))
+            (local.get $vk)))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $jl)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rl))))
+
+  ;; acc[j] (d f64s at acc, zeroed here) ← Σ_rows dy·(x − mean)·rstd, in f64.
+  (func (export "layernorm_grad_gamma") (param $x i32) (param $dy i32) (param $acc i32) (param $rows i32) (param $d i32) (param $eps f64)
+    (local $r i32) (local $p i32) (local $q i32) (local $j i32) (local $a i32) (local $mean f64)
+    (local $m v128) (local $rs v128) (local $v v128) (local $w v128) (local $dd f64)
+    (local.set $dd (f64.convert_i32_u (local.get $d)))
+    (memory.fill (local.get $acc) (i32.const 0) (i32.shl (local.get $d) (i32.const 3)))
+    (block $rdone (loop $rl
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $p (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+      (local.set $q (i32.add (local.get $dy) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+      (local.set $mean (f64.div (call $row_sum (local.get $p) (local.get $d)) (local.get $dd)))
+      (local.set $m (f64x2.splat (local.get $mean)))
+      (local.set $rs (f64x2.splat (call $row_rstd (local.get $p) (local.get $d) (local.get $mean) (local.get $eps))))
+      (local.set $j (i32.const 0))
+      (local.set $a (local.get $acc))
+      (block $jdone (loop $jl
+        (br_if $jdone (i32.ge_u (local.get $j) (i32.shl (local.get $d) (i32.const 2))))
+        (local.set $v (v128.load (i32.add (local.get $p) (local.get $j))))
+        (local.set $w (v128.load (i32.add (local.get $q) (local.get $j))))
+        (v128.store (local.get $a) (f64x2.add (v128.load (local.get $a))
+          (f64x2.mul (call $lo (local.get $w)) (f64x2.mul (f64x2.sub (call $lo (local.get $v)) (local.get $m)) (local.get $rs)))))
+        (v128.store offset=16 (local.get $a) (f64x2.add (v128.load offset=16 (local.get $a))
+          (f64x2.mul (call $hi (local.get $w)) (f64x2.mul (f64x2.sub (call $hi (local.get $v)) (local.get $m)) (local.get $rs)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (local.set $a (i32.add (local.get $a) (i32.const 32)))
+        (br $jl)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rl))))
 )
