@@ -87,7 +87,8 @@ export class ThreadPool {
       c[o + 4] = this.scratch[t]!;
       c[o + 5] = active ? 1 : 0;
     }
-    const n = this.workers.length;
+    // A product with one part (a small one) runs here alone: waking the workers would cost more.
+    const n = parts.length > 1 ? this.workers.length : 0;
     if (n > 0) {
       Atomics.store(c, DONE, 0);
       Atomics.store(c, FAILED, 0);
