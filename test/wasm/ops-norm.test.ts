@@ -25,6 +25,8 @@ const CASES: Case[] = [
   { name: 'mean 1000 against a spread of 0.01, SIMD width [4, 64]', shape: [4, 64], offset: 1000, spread: 0.01 },
   { name: 'wide spread, SIMD width [2, 128]', shape: [2, 128], spread: 50 },
   { name: 'four wide [5, 4]', shape: [5, 4] },
+  { name: 'rows over three staging blocks [37, 4096]', shape: [37, 4096] },
+  { name: 'a row wider than a staging block [3, 65540]', shape: [3, 65540] },
 ];
 
 const RTOL = 2e-6;

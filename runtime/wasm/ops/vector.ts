@@ -22,6 +22,17 @@ export type GradLoop = 'gelu_grad' | 'gelu_erf_grad';
 
 /** Floats per chunk of an elementwise op: two operands of 64 KiB each. */
 const CHUNK = 16384;
+/** Floats of x per block of layernorm rows (at least one row). */
+const NORM_BLOCK = 65536;
+
+/** Byte offsets of a layernorm block's operands in the memory. */
+interface NormLayout {
+  x: number;
+  dy: number;
+  g: number;
+  b: number;
+  acc: number;
+}
 
 function instantiate(): Exports | undefined {
   try {
@@ -87,42 +98,46 @@ class Vector {
   }
 
   /**
-   * The layernorm loops over rows of d floats (d a multiple of 4): x, then dy, then gamma and
-   * beta, staged one after another; the result is written over x. Byte offsets of each.
+   * Runs a layernorm loop over blocks of rows of d floats (d a multiple of 4), so the staging
+   * memory stays small whatever the batch: per block x, then dy, then gamma and beta (1 and 0
+   * when absent), one after another; the loop writes its result over x, which goes to o.
    */
-  private stageNorm(x: Float32Array, dy: Float32Array | undefined, g: Float32Array | undefined, b: Float32Array | undefined, d: number) {
-    const n = x.length;
-    const at = { x: 0, dy: 4 * n, g: 8 * n, b: 8 * n + 4 * d, acc: 8 * n + 8 * d };
+  private normBlocks(x: Float32Array, dy: Float32Array | undefined, g: Float32Array | undefined, b: Float32Array | undefined, o: Float32Array | undefined, d: number, run: (at: NormLayout, rows: number) => void): void {
+    const rowsPer = Math.max(1, Math.floor(NORM_BLOCK / d));
+    const n = rowsPer * d;
+    const at: NormLayout = { x: 0, dy: 4 * n, g: 8 * n, b: 8 * n + 4 * d, acc: 8 * n + 8 * d };
     const m = this.floats(2 * n + 4 * d);
-    m.set(x);
-    if (dy) m.set(dy, n);
     if (g) m.set(g, 2 * n);
     else m.fill(1, 2 * n, 2 * n + d);
     if (b) m.set(b, 2 * n + d);
     else m.fill(0, 2 * n + d, 2 * n + 2 * d);
-    return { at, m };
+    for (let i = 0; i < x.length; i += n) {
+      const len = Math.min(n, x.length - i);
+      m.set(x.subarray(i, i + len));
+      if (dy) m.set(dy.subarray(i, i + len), n);
+      run(at, len / d);
+      if (o) o.set(m.subarray(0, len), i);
+    }
   }
 
   /** o ← layernorm(x)·gamma + beta, rows of d (d % 4 = 0); gamma 1 and beta 0 when absent. */
   layernorm(x: Float32Array, g: Float32Array | undefined, b: Float32Array | undefined, o: Float32Array, d: number, eps: number): void {
-    const { at, m } = this.stageNorm(x, undefined, g, b, d);
-    this.x.layernorm(at.x, at.g, at.b, x.length / d, d, eps);
-    o.set(m.subarray(0, x.length));
+    this.normBlocks(x, undefined, g, b, o, d, (at, rows) => this.x.layernorm(at.x, at.g, at.b, rows, d, eps));
   }
 
   /** o ← layernorm's dL/dx, rows of d (d % 4 = 0); gamma 1 when absent. */
   layernormGradX(x: Float32Array, dy: Float32Array, g: Float32Array | undefined, o: Float32Array, d: number, eps: number): void {
-    const { at, m } = this.stageNorm(x, dy, g, undefined, d);
-    this.x.layernorm_grad_x(at.x, at.dy, at.g, x.length / d, d, eps);
-    o.set(m.subarray(0, x.length));
+    this.normBlocks(x, dy, g, undefined, o, d, (at, rows) => this.x.layernorm_grad_x(at.x, at.dy, at.g, rows, d, eps));
   }
 
   /** Σ_rows dy·x̂ [d] in f64, rows of d (d % 4 = 0). */
   layernormGradGamma(x: Float32Array, dy: Float32Array, d: number, eps: number): Float64Array {
-    const { at } = this.stageNorm(x, dy, undefined, undefined, d);
-    this.floats(at.acc / 4 + 2 * d);
-    this.x.layernorm_grad_gamma(at.x, at.dy, at.acc, x.length / d, d, eps);
-    return new Float64Array(this.x.memory.buffer, at.acc, d).slice();
+    let acc = 0;
+    this.normBlocks(x, dy, undefined, undefined, undefined, d, (at, rows) => {
+      if (acc === 0) new Float64Array(this.x.memory.buffer, (acc = at.acc), d).fill(0);
+      this.x.layernorm_grad_gamma(at.x, at.dy, at.acc, rows, d, eps);
+    });
+    return acc === 0 ? new Float64Array(d) : new Float64Array(this.x.memory.buffer, acc, d).slice();
   }
 }
 

@@ -265,12 +265,11 @@
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $rl))))
 
-  ;; acc[j] (d f64s at acc, zeroed here) ← Σ_rows dy·(x − mean)·rstd, in f64.
+  ;; acc[j] (d f64s at acc) += Σ_rows dy·(x − mean)·rstd, in f64.
   (func (export "layernorm_grad_gamma") (param $x i32) (param $dy i32) (param $acc i32) (param $rows i32) (param $d i32) (param $eps f64)
     (local $r i32) (local $p i32) (local $q i32) (local $j i32) (local $a i32) (local $mean f64)
     (local $m v128) (local $rs v128) (local $v v128) (local $w v128) (local $dd f64)
     (local.set $dd (f64.convert_i32_u (local.get $d)))
-    (memory.fill (local.get $acc) (i32.const 0) (i32.shl (local.get $d) (i32.const 3)))
     (block $rdone (loop $rl
       (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
       (local.set $p (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
