@@ -12,10 +12,14 @@
   (memory (export "memory") 1 65536)
 
   (func $exp (param $x v128) (result v128)
-    (local $k v128) (local $r v128) (local $p v128)
+    (local $t v128) (local $k v128) (local $r v128) (local $p v128)
     (local.set $x (f32x4.max (f32x4.min (local.get $x) (v128.const f32x4 88.3762626647949 88.3762626647949 88.3762626647949 88.3762626647949))
                              (v128.const f32x4 -87.3365447505531 -87.3365447505531 -87.3365447505531 -87.3365447505531)))
-    (local.set $k (f32x4.nearest (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))))
+    ;; k = nearest(x·log2 e) by adding 1.5·2^23: t's low mantissa bits then hold k (|k| < 2^22),
+    ;; cheaper than f32x4.nearest and a float-to-int conversion
+    (local.set $t (f32x4.add (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))
+                             (v128.const f32x4 12582912 12582912 12582912 12582912)))
+    (local.set $k (f32x4.sub (local.get $t) (v128.const f32x4 12582912 12582912 12582912 12582912)))
     (local.set $r (f32x4.sub (local.get $x) (f32x4.mul (local.get $k) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
     (local.set $r (f32x4.add (local.get $r) (f32x4.mul (local.get $k) (v128.const f32x4 2.12194440e-4 2.12194440e-4 2.12194440e-4 2.12194440e-4))))
     (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
@@ -27,9 +31,9 @@
     ;; p·r² + r + 1
     (local.set $p (f32x4.add (f32x4.add (f32x4.mul (local.get $p) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r))
                              (v128.const f32x4 1 1 1 1)))
-    ;; · 2^k: (k + 127) << 23 is 2^k's bit pattern
+    ;; · 2^k: (k + 127) << 23 is 2^k's bit pattern, k = t's bits − 1.5·2^23's (0x4b400000)
     (f32x4.mul (local.get $p)
-      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+      (i32x4.shl (i32x4.add (local.get $t) (v128.const i32x4 -1262485377 -1262485377 -1262485377 -1262485377)) (i32.const 23))))
 
   ;; In place over n floats at p: x ← exp(x − shift); returns Σ of the results, summed in f64.
   (func (export "exp_shift_sum") (param $p i32) (param $n i32) (param $shift f32) (result f64)
