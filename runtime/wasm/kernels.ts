@@ -3,6 +3,7 @@
 import { KERNELS, type Kernel } from '../cpu/kernels/index.ts';
 import { linear, linearGradWeight } from './linear.ts';
 import { crossEntropy, crossEntropyGrad } from './ops/cross-entropy.ts';
+import { add, mul, scale } from './ops/elementwise.ts';
 import { gelu, geluErf, geluErfGrad, geluGrad } from './ops/gelu.ts';
 import { layernorm, layernormGradGamma, layernormGradX, rmsnorm, rmsnormGradGamma, rmsnormGradX } from './ops/norm.ts';
 import { pad, slice } from './ops/shape.ts';
@@ -24,6 +25,9 @@ export const WASM_KERNELS: Readonly<Record<string, Kernel>> = {
   rmsnorm: rmsnorm as Kernel,
   rmsnorm_grad_x: rmsnormGradX as Kernel,
   rmsnorm_grad_gamma: rmsnormGradGamma as Kernel,
+  add,
+  mul,
+  scale: scale as Kernel,
   slice: slice as Kernel,
   pad: pad as Kernel,
   attention: attention as Kernel,

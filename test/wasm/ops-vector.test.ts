@@ -56,7 +56,7 @@ describe('vector.wat', () => {
       const dy = Float32Array.from(uniform(n, n + 1, -2, 2));
       const y = new Float32Array(n), g = new Float32Array(n);
       v.unary(op, x, y);
-      v.grad(`${op}_grad`, x, dy, g);
+      v.binary(`${op}_grad`, x, dy, g);
       const ref = KERNELS[op]!([{ shape: [n], data: Float64Array.from(x) }], {}, F64).data;
       const refG = KERNELS[`${op}_grad`]!([{ shape: [n], data: Float64Array.from(x) }, { shape: [n], data: Float64Array.from(dy) }], {}, F64).data;
       for (let i = 0; i < n; i++) {

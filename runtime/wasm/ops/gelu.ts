@@ -45,7 +45,7 @@ export const geluGrad: KernelOf<'gelu_grad'> = (inputs, _attrs, ctx) => {
   const o = out.data;
   const vec = simd();
   if (vec && x instanceof Float32Array && dy instanceof Float32Array && o instanceof Float32Array) {
-    vec.grad('gelu_grad', x, dy, o);
+    vec.binary('gelu_grad', x, dy, o);
     return out;
   }
   for (let i = 0; i < x.length; i++) {
@@ -99,7 +99,7 @@ export const geluErfGrad: KernelOf<'gelu_erf_grad'> = (inputs, _attrs, ctx) => {
   const o = out.data;
   const vec = simd();
   if (vec && x instanceof Float32Array && dy instanceof Float32Array && o instanceof Float32Array) {
-    vec.grad('gelu_erf_grad', x, dy, o);
+    vec.binary('gelu_erf_grad', x, dy, o);
     return out;
   }
   for (let i = 0; i < x.length; i++) {

@@ -14,11 +14,14 @@ interface Exports {
   layernorm(x: number, g: number, b: number, rows: number, d: number, eps: number): void;
   layernorm_grad_x(x: number, dy: number, g: number, rows: number, d: number, eps: number): void;
   layernorm_grad_gamma(x: number, dy: number, acc: number, rows: number, d: number, eps: number): void;
+  add(p: number, q: number, n: number): void;
+  mul(p: number, q: number, n: number): void;
+  scale(p: number, n: number, f: number): void;
 }
 
-/** The elementwise loops by op: y ← f(x), or with dy, y ← dy·f'(x). */
+/** The elementwise loops by op: y ← f(x); y ← dy·f'(x) or x ∘ y of two operands. */
 export type UnaryLoop = 'gelu' | 'gelu_erf';
-export type GradLoop = 'gelu_grad' | 'gelu_erf_grad';
+export type BinaryLoop = 'gelu_grad' | 'gelu_erf_grad' | 'add' | 'mul';
 
 /** Floats per chunk of an elementwise op: two operands of 64 KiB each. */
 const CHUNK = 16384;
@@ -84,8 +87,8 @@ class Vector {
     }
   }
 
-  /** o ← dy·f'(x) elementwise, f' the loop named. */
-  grad(loop: GradLoop, x: Float32Array, dy: Float32Array, o: Float32Array): void {
+  /** o ← dy·f'(x) (a gradient loop) or x ∘ dy (add, mul) elementwise. */
+  binary(loop: BinaryLoop, x: Float32Array, dy: Float32Array, o: Float32Array): void {
     const m = this.floats(2 * CHUNK);
     const f = this.x[loop];
     for (let i = 0; i < x.length; i += CHUNK) {
@@ -93,6 +96,17 @@ class Vector {
       m.set(x.subarray(i, i + n));
       m.set(dy.subarray(i, i + n), CHUNK);
       f(0, CHUNK * 4, (n + 3) & ~3);
+      o.set(m.subarray(0, n), i);
+    }
+  }
+
+  /** o ← f·x elementwise, f a number exact in f32. */
+  scale(x: Float32Array, f: number, o: Float32Array): void {
+    const m = this.floats(CHUNK);
+    for (let i = 0; i < x.length; i += CHUNK) {
+      const n = Math.min(CHUNK, x.length - i);
+      m.set(x.subarray(i, i + n));
+      this.x.scale(0, (n + 3) & ~3, f);
       o.set(m.subarray(0, n), i);
     }
   }

@@ -1,5 +1,6 @@
 ;; The wasm backend's exp-bound elementwise loops in f32 WebAssembly SIMD (vector.ts calls them):
-;; the softmax rows of cross-entropy, both GELUs and their gradients, and layernorm's rows. Four values per
+;; the softmax rows of cross-entropy, both GELUs and their gradients, layernorm's rows, and the
+;; elementwise sums and scalings of equal-shaped operands. Four values per
 ;; instruction, one exp each, on a memory of this module's own that vector.ts stages values in.
 ;;
 ;; exp is Cephes' expf: x clamped to [−87.34, 88.38] (so 2^k stays a normal f32; below, the
@@ -296,4 +297,36 @@
         (br $jl)))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $rl))))
+;; ---- add, mul and scale over n floats (a multiple of 4), in place at p.
+
+  (func (export "add") (param $p i32) (param $q i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (v128.store (local.get $p) (f32x4.add (v128.load (local.get $p)) (v128.load (local.get $q))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (local.set $q (i32.add (local.get $q) (i32.const 16)))
+      (br $l))))
+
+  (func (export "mul") (param $p i32) (param $q i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (v128.store (local.get $p) (f32x4.mul (v128.load (local.get $p)) (v128.load (local.get $q))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (local.set $q (i32.add (local.get $q) (i32.const 16)))
+      (br $l))))
+
+  ;; x ← f·x with f rounded to f32 first: vector.ts takes this path only for factors exact in f32.
+  (func (export "scale") (param $p i32) (param $n i32) (param $f f32)
+    (local $end i32) (local $vf v128)
+    (local.set $vf (f32x4.splat (local.get $f)))
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (v128.store (local.get $p) (f32x4.mul (v128.load (local.get $p)) (local.get $vf)))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $l))))
 )
