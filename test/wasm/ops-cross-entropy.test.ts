@@ -78,6 +78,19 @@ describe('wasm cross_entropy', () => {
     });
   }
 
+  it('a NaN logit makes the loss NaN and its row\'s gradient NaN, as in the reference', () => {
+    const ops = operands([3, 21], -2, 2, [], 41);
+    (ops[0]!.values as number[])[21 + 5] = NaN;
+    for (const wasmF64 of [false, true]) {
+      const l = both('cross_entropy', ops, { ignore_index: IGNORE }, wasmF64);
+      expect(l.got.data[0]).toBeNaN();
+      expect(l.want.data[0]).toBeNaN();
+      const g = both('cross_entropy_grad', ops, { ignore_index: IGNORE }, wasmF64);
+      expect(worst(g.got, g.want, 1e-6, 1e-9 / 3)).toBeLessThanOrEqual(1); // NaN where the reference has NaN
+      expect([...g.got.data.subarray(21, 42)].every(Number.isNaN)).toBe(true);
+    }
+  });
+
   it('no counted position: loss 0 and a zero gradient', () => {
     const ops = operands([3, 8], -2, 2, [0, 1, 2], 40);
     const { got, want } = both('cross_entropy', ops, { ignore_index: IGNORE });

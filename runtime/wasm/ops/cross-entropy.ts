@@ -51,34 +51,22 @@ interface Pending {
 }
 const pending = new WeakMap<KernelContext, Pending>();
 
-function rowMax(l: FloatArray, off: number, V: number): number {
+/**
+ * The row's max (NaN skipped, as the reference's) and Σ exp(l − max) in f64, the exps written to
+ * o at the same offsets when o is given: in SIMD for f32 arrays, else here.
+ */
+function expRow(l: FloatArray, o: FloatArray | undefined, off: number, V: number): { max: number; sum: number } {
+  const v = simd();
+  if (v && l instanceof Float32Array && (!o || o instanceof Float32Array)) return v.expRow(l, off, V, o);
   let max = -Infinity;
-  for (let j = off, end = off + V; j < end; j++) {
-    const v = l[j]!;
-    if (v > max) max = v;
-  }
-  return max;
-}
-
-function rowExpSum(l: FloatArray, off: number, V: number, max: number): number {
-  const v = simd();
-  if (v && l instanceof Float32Array) return v.expShiftSum(l, off, V, max, undefined);
-  let s = 0;
-  for (let j = off, end = off + V; j < end; j++) s += fastExp(l[j]! - max);
-  return s;
-}
-
-/** Writes exp(l − max) of the row into o and returns their sum. */
-function rowExpStore(l: FloatArray, o: FloatArray, off: number, V: number, max: number): number {
-  const v = simd();
-  if (v && l instanceof Float32Array && o instanceof Float32Array) return v.expShiftSum(l, off, V, max, o);
-  let s = 0;
+  for (let j = off, end = off + V; j < end; j++) if (l[j]! > max) max = l[j]!;
+  let sum = 0;
   for (let j = off, end = off + V; j < end; j++) {
     const e = fastExp(l[j]! - max);
-    o[j] = e;
-    s += e;
+    if (o) o[j] = e;
+    sum += e;
   }
-  return s;
+  return { max, sum };
 }
 
 /** o[row] ← o[row]·scale − inv at the target: the gradient of one row from its stored exps. */
@@ -97,10 +85,9 @@ export const crossEntropy: KernelOf<'cross_entropy'> = (inputs, attrs, ctx) => {
   for (let r = 0, off = 0; r < rows; r++, off += V) {
     const t = targets[r]!;
     if (t === ignore) continue;
-    const max = rowMax(l, off, V);
-    const s = keep ? rowExpStore(l, keep.grad.data, off, V, max) : rowExpSum(l, off, V, max);
-    if (keep) keep.rowScale[r] = 1 / (s * count);
-    total += Math.log(s) - (l[off + t]! - max);
+    const { max, sum } = expRow(l, keep?.grad.data, off, V);
+    if (keep) keep.rowScale[r] = 1 / (sum * count);
+    total += Math.log(sum) - (l[off + t]! - max);
   }
   if (keep) pending.set(ctx, { logits: l, targets, targetValues: targets.slice(), ignore, ...keep });
   const out = floatOut([], ctx);
@@ -134,8 +121,7 @@ export const crossEntropyGrad: KernelOf<'cross_entropy_grad'> = (inputs, attrs, 
   if (count === 0) return out;
   for (let r = 0, off = 0; r < rows; r++, off += V) {
     if (targets[r] === ignore) continue;
-    const s = rowExpStore(l, o, off, V, rowMax(l, off, V));
-    finishRow(o, off, V, inv / s, targets[r]!, inv);
+    finishRow(o, off, V, inv / expRow(l, o, off, V).sum, targets[r]!, inv);
   }
   return out;
 };

@@ -6,6 +6,7 @@ import { VECTOR_WASM_BASE64 } from './vector-bytes.ts';
 
 interface Exports {
   memory: WebAssembly.Memory;
+  row_max(p: number, n: number): number;
   exp_shift_sum(p: number, n: number, shift: number): number;
   gelu(p: number, n: number): void;
   gelu_grad(p: number, q: number, n: number): void;
@@ -64,15 +65,17 @@ class Vector {
   }
 
   /**
-   * exp(src[off + j] − shift) for j < n, written to dst at the same offsets when dst is given;
-   * returns their sum (f64). f32 arithmetic, ~1 ulp per exp.
+   * A softmax row's parts: max = the largest of src[off … off + n) (NaN skipped), and
+   * sum = Σ exp(src[off + j] − max) in f64, the exps written to dst at the same offsets when dst
+   * is given. f32 arithmetic, ~1 ulp per exp.
    */
-  expShiftSum(src: Float32Array, off: number, n: number, shift: number, dst: Float32Array | undefined): number {
+  expRow(src: Float32Array, off: number, n: number, dst: Float32Array | undefined): { max: number; sum: number } {
     const m = this.floats(n);
     m.set(src.subarray(off, off + n));
-    const s = this.x.exp_shift_sum(0, n, shift);
+    const max = this.x.row_max(0, n);
+    const sum = this.x.exp_shift_sum(0, n, max);
     if (dst) dst.set(m.subarray(0, n), off);
-    return s;
+    return { max, sum };
   }
 
   /** o ← f(x) elementwise, f the loop named. */

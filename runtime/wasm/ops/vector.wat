@@ -36,6 +36,30 @@
     (f32x4.mul (local.get $p)
       (i32x4.shl (i32x4.add (local.get $t) (v128.const i32x4 -1262485377 -1262485377 -1262485377 -1262485377)) (i32.const 23))))
 
+;; The largest of n floats at p, NaN skipped (as `if (x > max) max = x` does); −Infinity for none.
+  (func (export "row_max") (param $p i32) (param $n i32) (result f32)
+    (local $end i32) (local $end4 i32) (local $acc v128) (local $m f32) (local $x f32)
+    (local.set $acc (v128.const f32x4 -inf -inf -inf -inf))
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $end4 (i32.add (local.get $p) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end4)))
+      ;; pmax(acc, x) = acc < x ? x : acc keeps acc where x is NaN
+      (local.set $acc (f32x4.pmax (local.get $acc) (v128.load (local.get $p))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $l)))
+    (local.set $m (f32x4.extract_lane 0 (local.get $acc)))
+    (if (f32.gt (f32x4.extract_lane 1 (local.get $acc)) (local.get $m)) (then (local.set $m (f32x4.extract_lane 1 (local.get $acc)))))
+    (if (f32.gt (f32x4.extract_lane 2 (local.get $acc)) (local.get $m)) (then (local.set $m (f32x4.extract_lane 2 (local.get $acc)))))
+    (if (f32.gt (f32x4.extract_lane 3 (local.get $acc)) (local.get $m)) (then (local.set $m (f32x4.extract_lane 3 (local.get $acc)))))
+    (block $tdone (loop $tl
+      (br_if $tdone (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $x (f32.load (local.get $p)))
+      (if (f32.gt (local.get $x) (local.get $m)) (then (local.set $m (local.get $x))))
+      (local.set $p (i32.add (local.get $p) (i32.const 4)))
+      (br $tl)))
+    (local.get $m))
+
   ;; In place over n floats at p: x ← exp(x − shift); returns Σ of the results, summed in f64.
   (func (export "exp_shift_sum") (param $p i32) (param $n i32) (param $shift f32) (result f64)
     (local $end i32) (local $end4 i32) (local $s v128) (local $e v128) (local $acc0 v128) (local $acc1 v128)
