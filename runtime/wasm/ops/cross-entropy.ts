@@ -1,9 +1,9 @@
 // cross_entropy and its logits gradient on f32 logits, one exp per logit for both together,
 // the exps in WebAssembly SIMD (vector.wat) where the logits are f32.
-// In a training run the loss stores exp(l − max) of each counted row in a fresh array while
-// summing them (f64), and keeps it with 1/(sum·count) per row; the gradient of the same logits
-// and targets in the same run then scales those rows in place and returns that array as its
-// result, without a second exp. Alone (no forward in the run, or eval), each kernel takes one
+// In a training run the loss writes softmax(l)/count of each counted row (the exps summed in
+// f64, then scaled while the row is still in cache) into a fresh array and keeps it; the
+// gradient of the same logits and targets in the same run subtracts 1/count at each target and
+// returns that array as its result, without a second exp or a pass over the logits. Alone (no forward in the run, or eval), each kernel takes one
 // exp per logit. (The reference takes three over the two; GPT-2's [128, 50257] logits make
 // that the largest cost outside the products.)
 import { fail, floatIn, floatOut, intIn, rowsOf, type FloatArray, type FloatTensor, type Kernel, type KernelContext, type KernelOf } from '../../cpu/kernels/common.ts';
@@ -44,20 +44,18 @@ interface Pending {
   targets: Int32Array;
   targetValues: Int32Array;
   ignore: number;
-  /** The gradient to be: exp(l − max) on counted rows, 0 on ignored ones. */
+  /** The gradient but for its −1/count at the targets: softmax(l)/count on counted rows, 0 on ignored ones. */
   grad: FloatTensor;
-  /** 1/(Σ exp(l − max)·count) per row (0 on ignored rows). */
-  rowScale: Float64Array;
 }
 const pending = new WeakMap<KernelContext, Pending>();
 
 /**
- * The row's max (NaN skipped, as the reference's) and Σ exp(l − max) in f64, the exps written to
- * o at the same offsets when o is given: in SIMD for f32 arrays, else here.
+ * The row's max (NaN skipped, as the reference's) and Σ exp(l − max) in f64; when o is given,
+ * softmax(l)/count written to it at the same offsets. In SIMD for f32 arrays, else here.
  */
-function expRow(l: FloatArray, o: FloatArray | undefined, off: number, V: number): { max: number; sum: number } {
+function expRow(l: FloatArray, o: FloatArray | undefined, off: number, V: number, count: number): { max: number; sum: number } {
   const v = simd();
-  if (v && l instanceof Float32Array && (!o || o instanceof Float32Array)) return v.expRow(l, off, V, o);
+  if (v && l instanceof Float32Array && (!o || o instanceof Float32Array)) return v.expRow(l, off, V, o, count);
   let max = -Infinity;
   for (let j = off, end = off + V; j < end; j++) if (l[j]! > max) max = l[j]!;
   let sum = 0;
@@ -66,13 +64,11 @@ function expRow(l: FloatArray, o: FloatArray | undefined, off: number, V: number
     if (o) o[j] = e;
     sum += e;
   }
+  if (o) {
+    const k = 1 / (sum * count);
+    for (let j = off, end = off + V; j < end; j++) o[j] = o[j]! * k;
+  }
   return { max, sum };
-}
-
-/** o[row] ← o[row]·scale − inv at the target: the gradient of one row from its stored exps. */
-function finishRow(o: FloatArray, off: number, V: number, scale: number, target: number, inv: number): void {
-  for (let j = off, end = off + V; j < end; j++) o[j] = o[j]! * scale;
-  o[off + target] = o[off + target]! - inv;
 }
 
 /** cross_entropy: mean over counted positions of log Σ exp(l − max) − (l[t] − max); 0 when none count. */
@@ -80,13 +76,12 @@ export const crossEntropy: KernelOf<'cross_entropy'> = (inputs, attrs, ctx) => {
   const ignore = attrs.ignore_index;
   const { l, shape, targets, rows, V, count } = operands('cross_entropy', inputs, ignore);
   // Training runs go on to the gradient: keep the exps for it.
-  const keep = ctx.training && count > 0 ? { grad: floatOut(shape, ctx), rowScale: new Float64Array(rows) } : undefined;
+  const keep = ctx.training && count > 0 ? { grad: floatOut(shape, ctx) } : undefined;
   let total = 0;
   for (let r = 0, off = 0; r < rows; r++, off += V) {
     const t = targets[r]!;
     if (t === ignore) continue;
-    const { max, sum } = expRow(l, keep?.grad.data, off, V);
-    if (keep) keep.rowScale[r] = 1 / (sum * count);
+    const { max, sum } = expRow(l, keep?.grad.data, off, V, count);
     total += Math.log(sum) - (l[off + t]! - max);
   }
   if (keep) pending.set(ctx, { logits: l, targets, targetValues: targets.slice(), ignore, ...keep });
@@ -111,17 +106,14 @@ export const crossEntropyGrad: KernelOf<'cross_entropy_grad'> = (inputs, attrs, 
   const { l, shape, targets, rows, V, count } = operands('cross_entropy_grad', inputs, ignore);
   const inv = 1 / count;
   const p = count > 0 ? takePending(ctx, l, targets, ignore) : undefined;
-  if (p) {
-    const o = p.grad.data;
-    for (let r = 0, off = 0; r < rows; r++, off += V) if (targets[r] !== ignore) finishRow(o, off, V, p.rowScale[r]!, targets[r]!, inv);
-    return p.grad;
-  }
-  const out = floatOut(shape, ctx);
+  const out = p?.grad ?? floatOut(shape, ctx);
   const o = out.data;
   if (count === 0) return out;
   for (let r = 0, off = 0; r < rows; r++, off += V) {
-    if (targets[r] === ignore) continue;
-    finishRow(o, off, V, inv / expRow(l, o, off, V).sum, targets[r]!, inv);
+    const t = targets[r]!;
+    if (t === ignore) continue;
+    if (!p) expRow(l, o, off, V, count);
+    o[off + t] = o[off + t]! - inv;
   }
   return out;
 };

@@ -66,15 +66,18 @@ class Vector {
 
   /**
    * A softmax row's parts: max = the largest of src[off … off + n) (NaN skipped), and
-   * sum = Σ exp(src[off + j] − max) in f64, the exps written to dst at the same offsets when dst
-   * is given. f32 arithmetic, ~1 ulp per exp.
+   * sum = Σ exp(src[off + j] − max) in f64; when dst is given, softmax/count written to it at the
+   * same offsets. f32 arithmetic, ~1 ulp per exp.
    */
-  expRow(src: Float32Array, off: number, n: number, dst: Float32Array | undefined): { max: number; sum: number } {
-    const m = this.floats(n);
+  expRow(src: Float32Array, off: number, n: number, dst: Float32Array | undefined, count: number): { max: number; sum: number } {
+    const m = this.floats(n + 4);
     m.set(src.subarray(off, off + n));
     const max = this.x.row_max(0, n);
     const sum = this.x.exp_shift_sum(0, n, max);
-    if (dst) dst.set(m.subarray(0, n), off);
+    if (dst) {
+      this.x.scale(0, (n + 3) & ~3, 1 / (sum * count));
+      dst.set(m.subarray(0, n), off);
+    }
     return { max, sum };
   }
 
