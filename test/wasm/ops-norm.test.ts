@@ -81,6 +81,9 @@ describe('wasm norm kernels', () => {
     expectClose('layernorm', [x, gamma, beta], 2e-6, { eps: 1e-5 }, true);
     expectClose('layernorm_grad_x', [x, dy, gamma], 2e-6, { eps: 1e-5 }, true);
     expectClose('layernorm_grad_gamma', [x, dy], 2e-5, { eps: 1e-5 }, true);
+    expectClose('rmsnorm', [x, gamma], 2e-6, { eps: 1e-5 }, true);
+    expectClose('rmsnorm_grad_x', [x, dy, gamma], 2e-6, { eps: 1e-5 }, true);
+    expectClose('rmsnorm_grad_gamma', [x, dy], 2e-5, { eps: 1e-5 }, true);
   });
 
   it('beta without gamma (gamma\'s place left empty) is added as the reference adds it', () => {

@@ -2,8 +2,8 @@
 // are f64 sums, the mean and the variance of x − mean in two passes (one pass of Σx² loses the
 // variance when the mean is large against the spread); a row of 768 floats stays in L1 between
 // passes. Loops are split on whether gamma/beta are present so none tests it per element.
-// layernorm's three kernels run in WebAssembly SIMD (vector.wat) on f32 rows of a width that is a
-// multiple of 4 (every Transformer's), the same formulas; rmsnorm and other widths stay here.
+// Both norms' kernels run in WebAssembly SIMD (vector.wat) on f32 rows of a width that is a
+// multiple of 4 (every Transformer's), the same formulas; other widths and f64 runs stay here.
 import { floatIn, floatOut, optFloatIn, rowsOf, type FloatArray, type KernelOf } from '../../cpu/kernels/common.ts';
 import { simd } from './vector.ts';
 
@@ -120,7 +120,7 @@ export const layernormGradGamma: KernelOf<'layernorm_grad_gamma'> = (inputs, { e
   const [rows, d] = rowsOf(op, x.shape);
   const v = simdFor(d, x.data, dy.data);
   const acc = v
-    ? v.layernormGradGamma(x.data as Float32Array, dy.data as Float32Array, d, eps)
+    ? v.normGradGamma('layernorm', x.data as Float32Array, dy.data as Float32Array, d, eps)
     : gammaGrad(x.data, dy.data, rows, d, (off) => {
         const mean = rowMean(x.data, off, d);
         return [mean, rowRstd(x.data, off, d, mean, eps)];
@@ -138,6 +138,11 @@ export const rmsnorm: KernelOf<'rmsnorm'> = (inputs, { eps }, ctx) => {
   const [rows, d] = rowsOf(op, x.shape);
   const out = floatOut(x.shape, ctx);
   const xd = x.data, o = out.data;
+  const v = simdFor(d, xd, g, o);
+  if (v) {
+    v.rmsnorm(xd as Float32Array, g as Float32Array, o as Float32Array, d, eps);
+    return out;
+  }
   for (let r = 0, off = 0; r < rows; r++, off += d) {
     const rr = rowInvRms(xd, off, d, eps);
     for (let j = 0; j < d; j++) o[off + j] = xd[off + j]! * rr * g[j]!;
@@ -154,6 +159,11 @@ export const rmsnormGradX: KernelOf<'rmsnorm_grad_x'> = (inputs, { eps }, ctx) =
   const [rows, d] = rowsOf(op, x.shape);
   const out = floatOut(x.shape, ctx);
   const xd = x.data, gy = dy.data, o = out.data;
+  const v = simdFor(d, xd, gy, g, o);
+  if (v) {
+    v.rmsnormGradX(xd as Float32Array, gy as Float32Array, g as Float32Array, o as Float32Array, d, eps);
+    return out;
+  }
   for (let r = 0, off = 0; r < rows; r++, off += d) {
     const rr = rowInvRms(xd, off, d, eps);
     let sumGX = 0;
@@ -170,7 +180,10 @@ export const rmsnormGradGamma: KernelOf<'rmsnorm_grad_gamma'> = (inputs, { eps }
   const x = floatIn(op, inputs, 0, 'x');
   const dy = floatIn(op, inputs, 1, 'dy');
   const [rows, d] = rowsOf(op, x.shape);
-  const acc = gammaGrad(x.data, dy.data, rows, d, (off) => [0, rowInvRms(x.data, off, d, eps)]);
+  const v = simdFor(d, x.data, dy.data);
+  const acc = v
+    ? v.normGradGamma('rmsnorm', x.data as Float32Array, dy.data as Float32Array, d, eps)
+    : gammaGrad(x.data, dy.data, rows, d, (off) => [0, rowInvRms(x.data, off, d, eps)]);
   const out = floatOut([d], ctx);
   out.data.set(acc);
   return out;

@@ -15,6 +15,9 @@ interface Exports {
   layernorm(x: number, g: number, b: number, rows: number, d: number, eps: number): void;
   layernorm_grad_x(x: number, dy: number, g: number, rows: number, d: number, eps: number): void;
   layernorm_grad_gamma(x: number, dy: number, acc: number, rows: number, d: number, eps: number): void;
+  rmsnorm(x: number, g: number, rows: number, d: number, eps: number): void;
+  rmsnorm_grad_x(x: number, dy: number, g: number, rows: number, d: number, eps: number): void;
+  rmsnorm_grad_gamma(x: number, dy: number, acc: number, rows: number, d: number, eps: number): void;
   add(p: number, q: number, n: number): void;
   mul(p: number, q: number, n: number): void;
   scale(p: number, n: number, f: number): void;
@@ -26,10 +29,10 @@ export type BinaryLoop = 'gelu_grad' | 'gelu_erf_grad' | 'add' | 'mul';
 
 /** Floats per chunk of an elementwise op: two operands of 64 KiB each. */
 const CHUNK = 16384;
-/** Floats of x per block of layernorm rows (at least one row). */
+/** Floats of x per block of norm rows (at least one row). */
 const NORM_BLOCK = 65536;
 
-/** Byte offsets of a layernorm block's operands in the memory. */
+/** Byte offsets of a norm block's operands in the memory. */
 interface NormLayout {
   x: number;
   dy: number;
@@ -118,7 +121,7 @@ class Vector {
   }
 
   /**
-   * Runs a layernorm loop over blocks of rows of d floats (d a multiple of 4), so the staging
+   * Runs a norm loop over blocks of rows of d floats (d a multiple of 4), so the staging
    * memory stays small whatever the batch: per block x, then dy, then gamma and beta (1 and 0
    * when absent), one after another; the loop writes its result over x, which goes to o.
    */
@@ -150,14 +153,25 @@ class Vector {
     this.normBlocks(x, dy, g, undefined, o, d, (at, rows) => this.x.layernorm_grad_x(at.x, at.dy, at.g, rows, d, eps));
   }
 
-  /** Σ_rows dy·x̂ [d] in f64, rows of d (d % 4 = 0). */
-  layernormGradGamma(x: Float32Array, dy: Float32Array, d: number, eps: number): Float64Array {
+  /** Σ_rows dy·x̂ [d] in f64 for either norm, rows of d (d % 4 = 0). */
+  normGradGamma(norm: 'layernorm' | 'rmsnorm', x: Float32Array, dy: Float32Array, d: number, eps: number): Float64Array {
+    const loop = norm === 'layernorm' ? this.x.layernorm_grad_gamma : this.x.rmsnorm_grad_gamma;
     let acc = 0;
     this.normBlocks(x, dy, undefined, undefined, undefined, d, (at, rows) => {
       if (acc === 0) new Float64Array(this.x.memory.buffer, (acc = at.acc), d).fill(0);
-      this.x.layernorm_grad_gamma(at.x, at.dy, at.acc, rows, d, eps);
+      loop(at.x, at.dy, at.acc, rows, d, eps);
     });
     return acc === 0 ? new Float64Array(d) : new Float64Array(this.x.memory.buffer, acc, d).slice();
+  }
+
+  /** o ← x/rms(x)·gamma, rows of d (d % 4 = 0). */
+  rmsnorm(x: Float32Array, g: Float32Array, o: Float32Array, d: number, eps: number): void {
+    this.normBlocks(x, undefined, g, undefined, o, d, (at, rows) => this.x.rmsnorm(at.x, at.g, rows, d, eps));
+  }
+
+  /** o ← rmsnorm's dL/dx, rows of d (d % 4 = 0). */
+  rmsnormGradX(x: Float32Array, dy: Float32Array, g: Float32Array, o: Float32Array, d: number, eps: number): void {
+    this.normBlocks(x, dy, g, undefined, o, d, (at, rows) => this.x.rmsnorm_grad_x(at.x, at.dy, at.g, rows, d, eps));
   }
 }
 

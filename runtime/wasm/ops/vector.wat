@@ -1,5 +1,5 @@
 ;; The wasm backend's exp-bound elementwise loops in f32 WebAssembly SIMD (vector.ts calls them):
-;; the softmax rows of cross-entropy, both GELUs and their gradients, layernorm's rows, and the
+;; the softmax rows of cross-entropy, both GELUs and their gradients, layernorm's and rmsnorm's rows, and the
 ;; elementwise sums and scalings of equal-shaped operands. Four values per
 ;; instruction, one exp each, on a memory of this module's own that vector.ts stages values in.
 ;;
@@ -321,7 +321,99 @@
         (br $jl)))
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $rl))))
-;; ---- add, mul and scale over n floats (a multiple of 4), in place at p.
+;; ---- rmsnorm over rows of d floats (d a multiple of 4), sums in f64.
+
+  ;; 1/sqrt(Σx²/d + eps) of the row at p.
+  (func $row_inv_rms (param $p i32) (param $d i32) (param $eps f64) (result f64)
+    (local $end i32) (local $acc v128) (local $v v128) (local $a v128) (local $b v128)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $d) (i32.const 2))))
+    (block $done (loop $l
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (local.set $v (v128.load (local.get $p)))
+      (local.set $a (call $lo (local.get $v)))
+      (local.set $b (call $hi (local.get $v)))
+      (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (f64x2.mul (local.get $a) (local.get $a)) (f64x2.mul (local.get $b) (local.get $b)))))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $l)))
+    (f64.div (f64.const 1) (f64.sqrt (f64.add (f64.div (call $sum2 (local.get $acc)) (f64.convert_i32_u (local.get $d))) (local.get $eps)))))
+
+  ;; In place over rows·d floats at x: x ← x·r·g per row, r = 1/rms.
+  (func (export "rmsnorm") (param $x i32) (param $g i32) (param $rows i32) (param $d i32) (param $eps f64)
+    (local $r i32) (local $p i32) (local $j i32) (local $vr v128)
+    (block $rdone (loop $rl
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $p (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+      (local.set $vr (f32x4.splat (f32.demote_f64 (call $row_inv_rms (local.get $p) (local.get $d) (local.get $eps)))))
+      (local.set $j (i32.const 0))
+      (block $jdone (loop $jl
+        (br_if $jdone (i32.ge_u (local.get $j) (i32.shl (local.get $d) (i32.const 2))))
+        (v128.store (i32.add (local.get $p) (local.get $j))
+          (f32x4.mul (f32x4.mul (v128.load (i32.add (local.get $p) (local.get $j))) (local.get $vr)) (v128.load (i32.add (local.get $g) (local.get $j)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $jl)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rl))))
+
+  ;; In place over rows·d floats at x, dy at dy: x ← r·dy·g − x·c per row, c = r³·Σ(dy·g·x)/d (f64).
+  (func (export "rmsnorm_grad_x") (param $x i32) (param $dy i32) (param $g i32) (param $rows i32) (param $d i32) (param $eps f64)
+    (local $r i32) (local $p i32) (local $q i32) (local $j i32) (local $rr f64) (local $acc v128)
+    (local $v v128) (local $w v128) (local $gg v128) (local $vr v128) (local $vc v128)
+    (block $rdone (loop $rl
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $p (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+      (local.set $q (i32.add (local.get $dy) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+      (local.set $rr (call $row_inv_rms (local.get $p) (local.get $d) (local.get $eps)))
+      (local.set $acc (v128.const i64x2 0 0))
+      (local.set $j (i32.const 0))
+      (block $sdone (loop $sl
+        (br_if $sdone (i32.ge_u (local.get $j) (i32.shl (local.get $d) (i32.const 2))))
+        (local.set $v (v128.load (i32.add (local.get $p) (local.get $j))))
+        (local.set $w (v128.load (i32.add (local.get $q) (local.get $j))))
+        (local.set $gg (v128.load (i32.add (local.get $g) (local.get $j))))
+        (local.set $acc (f64x2.add (local.get $acc)
+          (f64x2.add (f64x2.mul (f64x2.mul (call $lo (local.get $w)) (call $lo (local.get $gg))) (call $lo (local.get $v)))
+                     (f64x2.mul (f64x2.mul (call $hi (local.get $w)) (call $hi (local.get $gg))) (call $hi (local.get $v))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $sl)))
+      (local.set $vr (f32x4.splat (f32.demote_f64 (local.get $rr))))
+      (local.set $vc (f32x4.splat (f32.demote_f64 (f64.div (f64.mul (f64.mul (local.get $rr) (f64.mul (local.get $rr) (local.get $rr))) (call $sum2 (local.get $acc))) (f64.convert_i32_u (local.get $d))))))
+      (local.set $j (i32.const 0))
+      (block $jdone (loop $jl
+        (br_if $jdone (i32.ge_u (local.get $j) (i32.shl (local.get $d) (i32.const 2))))
+        (v128.store (i32.add (local.get $p) (local.get $j))
+          (f32x4.sub
+            (f32x4.mul (local.get $vr) (f32x4.mul (v128.load (i32.add (local.get $q) (local.get $j))) (v128.load (i32.add (local.get $g) (local.get $j)))))
+            (f32x4.mul (v128.load (i32.add (local.get $p) (local.get $j))) (local.get $vc))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $jl)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rl))))
+
+  ;; acc[j] (d f64s at acc) += Σ_rows dy·x·r, in f64.
+  (func (export "rmsnorm_grad_gamma") (param $x i32) (param $dy i32) (param $acc i32) (param $rows i32) (param $d i32) (param $eps f64)
+    (local $r i32) (local $p i32) (local $q i32) (local $j i32) (local $a i32) (local $rs v128) (local $v v128) (local $w v128)
+    (block $rdone (loop $rl
+      (br_if $rdone (i32.ge_u (local.get $r) (local.get $rows)))
+      (local.set $p (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+      (local.set $q (i32.add (local.get $dy) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+      (local.set $rs (f64x2.splat (call $row_inv_rms (local.get $p) (local.get $d) (local.get $eps))))
+      (local.set $j (i32.const 0))
+      (local.set $a (local.get $acc))
+      (block $jdone (loop $jl
+        (br_if $jdone (i32.ge_u (local.get $j) (i32.shl (local.get $d) (i32.const 2))))
+        (local.set $v (v128.load (i32.add (local.get $p) (local.get $j))))
+        (local.set $w (v128.load (i32.add (local.get $q) (local.get $j))))
+        (v128.store (local.get $a) (f64x2.add (v128.load (local.get $a))
+          (f64x2.mul (call $lo (local.get $w)) (f64x2.mul (call $lo (local.get $v)) (local.get $rs)))))
+        (v128.store offset=16 (local.get $a) (f64x2.add (v128.load offset=16 (local.get $a))
+          (f64x2.mul (call $hi (local.get $w)) (f64x2.mul (call $hi (local.get $v)) (local.get $rs)))))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (local.set $a (i32.add (local.get $a) (i32.const 32)))
+        (br $jl)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $rl))))
+
+  ;; ---- add, mul and scale over n floats (a multiple of 4), in place at p.
 
   (func (export "add") (param $p i32) (param $q i32) (param $n i32)
     (local $end i32)
