@@ -18,8 +18,8 @@ import { GEMM_PLAIN_BASE64, GEMM_RELAXED_BASE64 } from './gemm-bytes.ts';
 import { wasmHeap, type WasmHeap } from './heap.ts';
 import { MAX_THREADS, ThreadPool, type PartFn } from './threads.ts';
 
-/** Bytes of one thread's scratch in gemm.wat's `part`: packed A (MC·QK), packed B (NC·KC), tiles (MC·NC), in floats. */
-const SCRATCH_BYTES = (516 * 4096 + 256 * 256 + 516 * 256) * 4;
+/** Bytes of one thread's scratch in gemm.wat's `part`: packed A (32 MiB), packed B (NC·KC floats), tiles (MC·NC floats). */
+const SCRATCH_BYTES = 2 ** 25 + (256 * 256 + 516 * 256) * 4;
 /** Products below this many multiply-adds run on one thread. */
 const THREAD_MIN_MACS = 1 << 21;
 

@@ -8,7 +8,8 @@
 ;; the micro-kernel reads both panels contiguously and keeps a 6 × 8 tile of C in 12 registers
 ;; (f32x4): per k, two loads of B, six splats of A, twelve multiply-adds. The tile's sums go to a
 ;; tile-major staging area between chunks and are written into C's rows, with the bias, after the
-;; last. Where K ≤ QK the block's rows of A are packed once for all its column blocks.
+;; last. Where all of K of a block's rows of A fits 32 MiB, they are packed once for all its
+;; column blocks.
 ;;
 ;; `f32x4.relaxed_madd` (one fused multiply-add per lane where the CPU has it) is what makes this
 ;; fast; build-wasm.ts also assembles a copy with `f32x4.add(f32x4.mul)` for engines without relaxed
@@ -18,8 +19,7 @@
   (import "env" "memory" (memory 1 65536 shared))
 
   ;; Block sizes (gemm.ts's scratch layout follows them): MC = 516 rows (86 panels of 6: a batch of
-  ;; 4 × 128 tokens in one block, so B is packed once),
-  ;; NC = 256 columns (32 panels of 8), KC = 256, QK = 4096.
+  ;; 4 × 128 tokens in one block, so B is packed once), NC = 256, KC = 256; 32 MiB of A's panels.
 
   ;; Packs rows 0 … mb−1 of A(m, k) = src[m·sAm + k·sAk] over k = 0 … kc−1 into 6-row panels:
   ;; dst[(p·kc + k)·6 + i] = A(6p + i, k), zero for rows past mb.
@@ -59,6 +59,63 @@
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (br $pl))))
 
+  ;; pack_b's whole panels where B's columns are contiguous in k (sBk = 1: B is a row-major
+  ;; matrix's transpose, x·wᵀ): four values of k of four columns are four vector loads, transposed
+  ;; in registers (eight shuffles) into four values of k of the panel, then a scalar tail for k
+  ;; past a multiple of 4. Panels 0 … full−1.
+  (func $pack_bt (param $src i32) (param $sBn i32) (param $full i32) (param $kc i32) (param $dst i32)
+    (local $p i32) (local $h i32) (local $k i32) (local $k4 i32) (local $j i32) (local $s i32) (local $d i32) (local $row i32)
+    (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $row (i32.shl (local.get $sBn) (i32.const 2)))
+    (local.set $k4 (i32.and (local.get $kc) (i32.const -4)))
+    (local.set $p (i32.const 0))
+    (block $pd (loop $pl
+      (br_if $pd (i32.ge_u (local.get $p) (local.get $full)))
+      (local.set $h (i32.const 0))
+      (block $hd (loop $hl
+        (br_if $hd (i32.ge_u (local.get $h) (i32.const 2)))
+        ;; s: column 8p + 4h at k = 0; d: its lane in the panel at k = 0
+        (local.set $s (i32.add (local.get $src) (i32.mul (i32.add (i32.shl (local.get $p) (i32.const 3)) (i32.shl (local.get $h) (i32.const 2))) (local.get $row))))
+        (local.set $d (i32.add (local.get $dst) (i32.add (i32.shl (i32.mul (local.get $p) (local.get $kc)) (i32.const 5)) (i32.shl (local.get $h) (i32.const 4)))))
+        (local.set $k (i32.const 0))
+        (block $kd (loop $kl
+          (br_if $kd (i32.ge_u (local.get $k) (local.get $k4)))
+          (local.set $r0 (v128.load (local.get $s)))
+          (local.set $r1 (v128.load (i32.add (local.get $s) (local.get $row))))
+          (local.set $r2 (v128.load (i32.add (local.get $s) (i32.shl (local.get $row) (i32.const 1)))))
+          (local.set $r3 (v128.load (i32.add (local.get $s) (i32.mul (local.get $row) (i32.const 3)))))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (v128.store offset=0 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (v128.store offset=32 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (v128.store offset=64 (local.get $d) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (v128.store offset=96 (local.get $d) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $s (i32.add (local.get $s) (i32.const 16)))
+          (local.set $d (i32.add (local.get $d) (i32.const 128)))
+          (local.set $k (i32.add (local.get $k) (i32.const 4)))
+          (br $kl)))
+        ;; k past the last multiple of 4: one value of each of the 4 columns
+        (block $td (loop $tl
+          (br_if $td (i32.ge_u (local.get $k) (local.get $kc)))
+          (local.set $j (i32.const 0))
+          (block $jd (loop $jl
+            (br_if $jd (i32.ge_u (local.get $j) (i32.const 4)))
+            (f32.store (i32.add (local.get $d) (i32.shl (local.get $j) (i32.const 2)))
+              (f32.load (i32.add (local.get $s) (i32.mul (local.get $j) (local.get $row)))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $jl)))
+          (local.set $s (i32.add (local.get $s) (i32.const 4)))
+          (local.set $d (i32.add (local.get $d) (i32.const 32)))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br $tl)))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $hl)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $pl))))
+
   ;; Packs columns 0 … nb−1 of B(k, n) = src[k·sBk + n·sBn] over k = 0 … kc−1 into 8-column
   ;; panels: dst[(p·kc + k)·8 + j] = B(k, 8p + j), zero for columns past nb. Rows of B that are
   ;; contiguous (sBn = 1) move 8 floats per k as two vectors.
@@ -68,6 +125,11 @@
     ;; whole panels read as vectors where columns are contiguous
     (local.set $full (select (i32.shr_u (local.get $nb) (i32.const 3)) (i32.const 0) (i32.eq (local.get $sBn) (i32.const 1))))
     (local.set $p (i32.const 0))
+    ;; whole panels of a transposed B as 4 × 4 blocks
+    (if (i32.and (i32.eq (local.get $sBk) (i32.const 1)) (i32.ne (local.get $sBn) (i32.const 1)))
+      (then
+        (call $pack_bt (local.get $src) (local.get $sBn) (i32.shr_u (local.get $nb) (i32.const 3)) (local.get $kc) (local.get $dst))
+        (local.set $p (i32.shr_u (local.get $nb) (i32.const 3)))))
     (block $fd (loop $fl
       (br_if $fd (i32.ge_u (local.get $p) (local.get $full)))
       (local.set $s (i32.add (local.get $src) (i32.shl (i32.shl (local.get $p) (i32.const 3)) (i32.const 2))))
@@ -260,9 +322,12 @@
     (local $mi i32) (local $ni i32) (local $ki i32) (local $mb i32) (local $nb i32) (local $kc i32)
     (local $mPanels i32) (local $nPanels i32) (local $wholeA i32) (local $qa i32) (local $pb i32) (local $out i32) (local $qo i32)
     (local.set $qa (local.get $scratch))
-    (local.set $pb (i32.add (local.get $qa) (i32.const 8454144)))   ;; MC·QK·4 = 516·4096·4
+    (local.set $pb (i32.add (local.get $qa) (i32.const 33554432)))  ;; 32 MiB of A's panels
     (local.set $out (i32.add (local.get $pb) (i32.const 262144)))   ;; NC·KC·4 = 256·256·4
-    (local.set $wholeA (i32.le_u (local.get $K) (i32.const 4096)))
+    ;; A's rows of a block are packed once for all its column blocks where all of K fits the
+    ;; scratch (32 MiB: GPT-2's 50,257-long head gradient at 128 rows does); else once per column block
+    (local.set $wholeA (i64.le_u (i64.mul (i64.extend_i32_u (i32.mul (i32.div_u (i32.add (select (i32.const 516) (i32.sub (local.get $m1) (local.get $m0))
+      (i32.lt_u (i32.const 516) (i32.sub (local.get $m1) (local.get $m0)))) (i32.const 5)) (i32.const 6)) (i32.const 24))) (i64.extend_i32_u (local.get $K))) (i64.const 33554432)))
     (local.set $mi (local.get $m0))
     (block $md (loop $ml
       (br_if $md (i32.ge_u (local.get $mi) (local.get $m1)))

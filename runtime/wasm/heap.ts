@@ -20,11 +20,15 @@ export class WasmHeap {
   private readonly buffers = new WeakSet<ArrayBufferLike>([this.memory.buffer]);
   private f32View = new Float32Array(this.memory.buffer);
 
-  /** Reserves `bytes` for the rest of the run (64-byte aligned); `what` names it in the error when 4 GiB run out. */
+  /**
+   * Reserves `bytes` for the rest of the run (64-byte aligned), zeroed (earlier products may have
+   * staged operands there); `what` names it in the error when 4 GiB run out.
+   */
   reserve(bytes: number, what: string): number {
     const at = align(this.top);
     this.ensure(at + bytes, what);
     this.top = at + bytes;
+    new Uint8Array(this.memory.buffer, at, bytes).fill(0);
     return at;
   }
 

@@ -6,8 +6,9 @@
 // message would cost tens, and a training step makes hundreds of products.
 //
 // Workers block in Atomics.wait between products and are unref'd, so they never keep the process
-// alive. A trap in a worker is caught there and reported through the control words, so the main
-// thread never waits for a worker that died.
+// alive. A trap in a worker (or an instance it could not make) is caught there and reported
+// through the control words, and the worker goes on answering, so the main thread never waits
+// for a worker that cannot compute. The control words start zeroed (heap.ts's reserve).
 import { Worker } from 'node:worker_threads';
 import type { WasmHeap } from './heap.ts';
 
@@ -31,8 +32,13 @@ export type PartFn = (...args: number[]) => void;
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { memory, module, control, id } = workerData;
-const part = new WebAssembly.Instance(module, { env: { memory } }).exports.part;
 const ctl = new Int32Array(memory.buffer, control, ${CONTROL_INTS});
+let part = null;
+try {
+  part = new WebAssembly.Instance(module, { env: { memory } }).exports.part;
+} catch (e) {
+  // without its instance this thread still answers every product (as failed), so none waits for it
+}
 let seen = 0;
 for (;;) {
   Atomics.wait(ctl, ${SEQ}, seen);

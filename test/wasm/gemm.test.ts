@@ -84,6 +84,21 @@ describe('gemmF32', () => {
     expect(worst(M, N, K, a, K, 1, b, N, 1, c, null)).toBeLessThanOrEqual(1);
   });
 
+  it('packs A once per column block where a block of its rows over all of K passes 32 MiB (520 × 17,000)', () => {
+    setGemmThreads(2);
+    const rng = new Random(13);
+    const [M, N, K] = [520, 300, 17000];
+    const a = rnd(M * K, rng);
+    const b = rnd(K * N, rng);
+    const c = new Float32Array(M * N);
+    gemmF32(M, N, K, a, K, 1, b, 1, K, c);
+    // every 37th row against f64 sums (the whole check would take seconds)
+    const rows = Array.from({ length: Math.ceil(M / 37) }, (_, i) => i * 37);
+    for (const m of rows) {
+      expect(worst(1, N, K, a.subarray(m * K), K, 1, b, 1, K, c.subarray(m * N), null), `row ${m}`).toBeLessThanOrEqual(1);
+    }
+  });
+
   it('gives the same bits on 1 and 3 threads (each element is summed by one thread, in the same order)', () => {
     const rng = new Random(9);
     const [M, N, K] = [130, 700, 300];
@@ -96,6 +111,23 @@ describe('gemmF32', () => {
       return c;
     });
     expect(Buffer.from(out[0]!.buffer).equals(Buffer.from(out[1]!.buffer))).toBe(true);
+  });
+
+  it('starts new threads over memory that earlier products staged operands in (their control words start zeroed)', () => {
+    setGemmThreads(2);
+    const rng = new Random(17);
+    // 42 MiB staged (A and B), past where the next engine's scratch (34 MiB a thread) and control words land
+    const big = rnd(700 * 8000, rng);
+    gemmF32(700, 700, 8000, big, 8000, 1, big, 1, 8000, new Float32Array(700 * 700));
+    for (const threads of [1, 3]) {
+      setGemmThreads(threads);
+      const [M, N, K] = [130, 700, 30];
+      const a = rnd(M * K, rng);
+      const b = rnd(K * N, rng);
+      const c = new Float32Array(M * N);
+      gemmF32(M, N, K, a, K, 1, b, N, 1, c);
+      expect(worst(M, N, K, a, K, 1, b, N, 1, c, null), `${threads} threads`).toBeLessThanOrEqual(1);
+    }
   });
 
   it('refuses to grow its memory past 4 GiB, in one line naming what needed it', () => {
