@@ -121,6 +121,7 @@
   ;; contiguous (sBn = 1) move 8 floats per k as two vectors.
   (func $pack_b (param $src i32) (param $sBk i32) (param $sBn i32) (param $nb i32) (param $kc i32) (param $dst i32)
     (local $p i32) (local $j i32) (local $k i32) (local $col i32) (local $s i32) (local $d i32) (local $panels i32) (local $full i32)
+    (local $kb i32) (local $ke i32) (local $q i32)
     (local.set $panels (i32.shr_u (i32.add (local.get $nb) (i32.const 7)) (i32.const 3)))
     ;; whole panels read as vectors where columns are contiguous
     (local.set $full (select (i32.shr_u (local.get $nb) (i32.const 3)) (i32.const 0) (i32.eq (local.get $sBn) (i32.const 1))))
@@ -130,21 +131,34 @@
       (then
         (call $pack_bt (local.get $src) (local.get $sBn) (i32.shr_u (local.get $nb) (i32.const 3)) (local.get $kc) (local.get $dst))
         (local.set $p (i32.shr_u (local.get $nb) (i32.const 3)))))
-    (block $fd (loop $fl
-      (br_if $fd (i32.ge_u (local.get $p) (local.get $full)))
-      (local.set $s (i32.add (local.get $src) (i32.shl (i32.shl (local.get $p) (i32.const 3)) (i32.const 2))))
-      (local.set $d (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $p) (local.get $kc)) (i32.const 5))))
-      (local.set $k (i32.const 0))
-      (block $kd (loop $kl
-        (br_if $kd (i32.ge_u (local.get $k) (local.get $kc)))
-        (v128.store offset=0 (local.get $d) (v128.load offset=0 (local.get $s)))
-        (v128.store offset=16 (local.get $d) (v128.load offset=16 (local.get $s)))
-        (local.set $s (i32.add (local.get $s) (i32.shl (local.get $sBk) (i32.const 2))))
-        (local.set $d (i32.add (local.get $d) (i32.const 32)))
-        (local.set $k (i32.add (local.get $k) (i32.const 1)))
-        (br $kl)))
-      (local.set $p (i32.add (local.get $p) (i32.const 1)))
-      (br $fl)))
+    ;; Eight values of k across every panel before the next eight: B's rows are far apart (a
+    ;; multiple of 4 KiB for GPT-2's widths) and land in one L1 set; eight of them stay cached
+    ;; while every panel takes its 32 bytes of each, where a whole panel's column of kc rows did not.
+    (local.set $kb (i32.const 0))
+    (block $bd (loop $bl
+      (br_if $bd (i32.ge_u (local.get $kb) (local.get $kc)))
+      (local.set $ke (select (i32.add (local.get $kb) (i32.const 8)) (local.get $kc)
+        (i32.lt_u (i32.add (local.get $kb) (i32.const 8)) (local.get $kc))))
+      (local.set $q (local.get $p))
+      (block $fd (loop $fl
+        (br_if $fd (i32.ge_u (local.get $q) (local.get $full)))
+        (local.set $s (i32.add (local.get $src)
+          (i32.add (i32.shl (i32.shl (local.get $q) (i32.const 3)) (i32.const 2)) (i32.shl (i32.mul (local.get $kb) (local.get $sBk)) (i32.const 2)))))
+        (local.set $d (i32.add (local.get $dst) (i32.shl (i32.add (i32.mul (local.get $q) (local.get $kc)) (local.get $kb)) (i32.const 5))))
+        (local.set $k (local.get $kb))
+        (block $kd (loop $kl
+          (br_if $kd (i32.ge_u (local.get $k) (local.get $ke)))
+          (v128.store offset=0 (local.get $d) (v128.load offset=0 (local.get $s)))
+          (v128.store offset=16 (local.get $d) (v128.load offset=16 (local.get $s)))
+          (local.set $s (i32.add (local.get $s) (i32.shl (local.get $sBk) (i32.const 2))))
+          (local.set $d (i32.add (local.get $d) (i32.const 32)))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br $kl)))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $fl)))
+      (local.set $kb (local.get $ke))
+      (br $bl)))
+    (local.set $p (select (local.get $full) (local.get $p) (i32.gt_u (local.get $full) (local.get $p))))
     ;; the rest one column at a time: k runs along the column (contiguous where sBk = 1)
     (block $pd (loop $pl
       (br_if $pd (i32.ge_u (local.get $p) (local.get $panels)))
