@@ -1,12 +1,12 @@
 // The wasm backend's kernel table: the reference's (runtime/cpu/kernels), with the ops that
-// dominate a training step replaced by f32 kernels on WebAssembly SIMD and threads.
+// dominate a training step replaced by f32 kernels on WebAssembly SIMD and threads. (slice and pad
+// are the reference's: block copies, already as fast as a copy gets.)
 import { KERNELS, type Kernel } from '../cpu/kernels/index.ts';
 import { linear, linearGradWeight } from './linear.ts';
 import { crossEntropy, crossEntropyGrad } from './ops/cross-entropy.ts';
 import { add, mul, scale } from './ops/elementwise.ts';
 import { gelu, geluErf, geluErfGrad, geluGrad } from './ops/gelu.ts';
 import { layernorm, layernormGradGamma, layernormGradX, rmsnorm, rmsnormGradGamma, rmsnormGradX } from './ops/norm.ts';
-import { pad, slice } from './ops/shape.ts';
 import { attention, attentionGradK, attentionGradQ, attentionGradV, attentionLse } from './attention/index.ts';
 
 export const WASM_KERNELS: Readonly<Record<string, Kernel>> = {
@@ -28,8 +28,6 @@ export const WASM_KERNELS: Readonly<Record<string, Kernel>> = {
   add,
   mul,
   scale: scale as Kernel,
-  slice: slice as Kernel,
-  pad: pad as Kernel,
   attention: attention as Kernel,
   attention_lse: attentionLse as Kernel,
   attention_grad_q: attentionGradQ as Kernel,

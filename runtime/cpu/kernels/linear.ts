@@ -129,41 +129,57 @@ function packPanels(x: FloatArray, sR: number, sK: number, r0: number, rb: numbe
   }
 }
 
+/** A matrix product with gemm's contract (the reference's, or another backend's: runtime/wasm/gemm.ts). */
+export type Gemm = (
+  M: number, N: number, K: number,
+  a: FloatArray, sAm: number, sAk: number,
+  b: FloatArray, sBk: number, sBn: number,
+  c: FloatArray, bias?: FloatArray | null,
+) => void;
+
 /**
- * linear: x [..., in], w [in,out] (in_out) or [out,in] (out_in), b? [out] → [..., out]. The
- * catalog's rule checked that w is 2-D and matches x's features, and b w's outputs.
+ * linear: x [..., in], w [in,out] (in_out) or [out,in] (out_in), b? [out] → [..., out], on the
+ * product `mm`. The catalog's rule checked that w is 2-D and matches x's features, and b w's outputs.
  */
-export const linear: KernelOf<'linear'> = (inputs, { layout }, ctx) => {
-  const op = 'linear';
-  const x = floatIn(op, inputs, 0, 'x');
-  const w = floatIn(op, inputs, 1, 'w');
-  const b = optFloatIn(op, inputs, 2, 'b');
-  const [rows, nIn] = rowsOf(op, x.shape);
-  const wo = layout === 'in_out' ? w.shape[1]! : w.shape[0]!;
-  const y = floatOut([...x.shape.slice(0, -1), wo], ctx);
-  // in_out: B(k,n) = w[k·out + n]; out_in: B(k,n) = w[n·in + k].
-  if (layout === 'in_out') gemm(rows, wo, nIn, x.data, nIn, 1, w.data, wo, 1, y.data, b?.data ?? null);
-  else gemm(rows, wo, nIn, x.data, nIn, 1, w.data, 1, nIn, y.data, b?.data ?? null);
-  return y;
-};
+export function linearOn(mm: Gemm): KernelOf<'linear'> {
+  return (inputs, { layout }, ctx) => {
+    const op = 'linear';
+    const x = floatIn(op, inputs, 0, 'x');
+    const w = floatIn(op, inputs, 1, 'w');
+    const b = optFloatIn(op, inputs, 2, 'b');
+    const [rows, nIn] = rowsOf(op, x.shape);
+    const wo = layout === 'in_out' ? w.shape[1]! : w.shape[0]!;
+    const y = floatOut([...x.shape.slice(0, -1), wo], ctx);
+    // in_out: B(k,n) = w[k·out + n]; out_in: B(k,n) = w[n·in + k].
+    if (layout === 'in_out') mm(rows, wo, nIn, x.data, nIn, 1, w.data, wo, 1, y.data, b?.data ?? null);
+    else mm(rows, wo, nIn, x.data, nIn, 1, w.data, 1, nIn, y.data, b?.data ?? null);
+    return y;
+  };
+}
 
 /**
  * linear_grad_weight: x [..., in], dy [..., out] → in_out: xᵀ·dy [in,out]; out_in: dyᵀ·x [out,in]
- * (summed over all rows; the catalog's rule checked that x and dy have the same rows).
+ * (summed over all rows; the catalog's rule checked that x and dy have the same rows), on `mm`.
  */
-export const linearGradWeight: KernelOf<'linear_grad_weight'> = (inputs, { layout }, ctx: KernelContext) => {
-  const op = 'linear_grad_weight';
-  const x = floatIn(op, inputs, 0, 'x');
-  const dy = floatIn(op, inputs, 1, 'dy');
-  const [rows, nIn] = rowsOf(op, x.shape);
-  const nOut = dy.shape[dy.shape.length - 1]!;
-  if (layout === 'in_out') {
-    const g = floatOut([nIn, nOut], ctx);
-    // A = xᵀ: A(i, r) = x[r·in + i]; B = dy [rows, out].
-    gemm(nIn, nOut, rows, x.data, 1, nIn, dy.data, nOut, 1, g.data);
+export function linearGradWeightOn(mm: Gemm): KernelOf<'linear_grad_weight'> {
+  return (inputs, { layout }, ctx: KernelContext) => {
+    const op = 'linear_grad_weight';
+    const x = floatIn(op, inputs, 0, 'x');
+    const dy = floatIn(op, inputs, 1, 'dy');
+    const [rows, nIn] = rowsOf(op, x.shape);
+    const nOut = dy.shape[dy.shape.length - 1]!;
+    if (layout === 'in_out') {
+      const g = floatOut([nIn, nOut], ctx);
+      // A = xᵀ: A(i, r) = x[r·in + i]; B = dy [rows, out].
+      mm(nIn, nOut, rows, x.data, 1, nIn, dy.data, nOut, 1, g.data);
+      return g;
+    }
+    const g = floatOut([nOut, nIn], ctx);
+    mm(nOut, nIn, rows, dy.data, 1, nOut, x.data, nIn, 1, g.data);
     return g;
-  }
-  const g = floatOut([nOut, nIn], ctx);
-  gemm(nOut, nIn, rows, dy.data, 1, nOut, x.data, nIn, 1, g.data);
-  return g;
-};
+  };
+}
+
+/** The reference's linear and weight gradient: on the in-order f64-sum gemm above. */
+export const linear = linearOn(gemm);
+export const linearGradWeight = linearGradWeightOn(gemm);

@@ -17,11 +17,15 @@ function around(shape: readonly number[], axis: number): [number, number] {
   return [numel(shape.slice(0, axis)), numel(shape.slice(axis + 1))];
 }
 
-/** Copies `count` blocks of `len` values from src (stride sStride) to dst (stride dStride). */
+/**
+ * Copies `count` blocks of `len` values from src (stride sStride) to dst (stride dStride), each
+ * block one TypedArray.set (a memcpy, or one rounding per value between f64 and f32).
+ */
 function copyBlocks(src: TensorData, sOff: number, sStride: number, dst: TensorData, dOff: number, dStride: number, count: number, len: number): void {
+  if (len === 0) return;
   for (let o = 0; o < count; o++) {
-    const s = sOff + o * sStride, d = dOff + o * dStride;
-    for (let j = 0; j < len; j++) dst[d + j] = src[s + j]!;
+    const s = sOff + o * sStride;
+    dst.set(src.subarray(s, s + len), dOff + o * dStride);
   }
 }
 
