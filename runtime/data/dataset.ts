@@ -243,7 +243,8 @@ export function describeDataset(d: Dataset): string {
   const out = [`data: task ${d.task}, tokenizer ${d.tokenizer.name}, ${d.seqLen} tokens per row`, line('  train', d.stats.train), line('  valid', d.stats.valid)];
   if (d.labels) {
     const counts = d.stats.train.labelCounts ?? [];
-    out.push(`  labels: ${d.labels.map((n, i) => `${i}=${shown(n)} (${counts[i] ?? 0})`).join(', ')}`);
+    // An integer label is its own name: `0 (12)`, not `0="0" (12)`.
+    out.push(`  labels: ${d.labels.map((n, i) => `${n === String(i) ? i : `${i}=${shown(n)}`} (${counts[i] ?? 0})`).join(', ')}`);
   }
   return out.join('\n');
 }

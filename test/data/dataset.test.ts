@@ -110,6 +110,7 @@ describe('classification', () => {
     expect(d.train.map((r) => [str(r), r.label])).toEqual([['good', 1], ['bad', 0], ['fine', 1]]);
     expect(d.labels).toEqual(['0', '1']);
     expect(d.stats.train.labelCounts).toEqual([1, 2]);
+    expect(describeDataset(d)).toContain('labels: 0 (1), 1 (2)');
   });
 
   it('names all numLabels labels when given', () => {
