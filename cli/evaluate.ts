@@ -11,6 +11,7 @@ import { promptTemplateOf } from '../compiler/peft/template.ts';
 import { composeRow, templateOverhead, type TemplateSpec } from '../runtime/data/template.ts';
 import type { Tokenizer } from '../runtime/data/tokenizer.ts';
 import { UserError } from './errors.ts';
+import { accuracy } from './eval-accuracy.ts';
 import { checkBackendFlags } from './backend-choice.ts';
 import { evalRank, withRanks } from './rank-selection.ts';
 import { frozenBaseParams } from './fine-tune.ts';
@@ -63,22 +64,6 @@ function trainedLabels(s: Session): { labelNames?: string[] } {
 function noteSeededBase(s: Session): void {
   const n = frozenBaseParams(s.graph).length;
   if (s.base.from === 'none' && n > 0) process.stderr.write(`peftc: note: no --init: the model's ${n} frozen base parameter(s) are seeded random values, not trained weights\n`);
-}
-
-async function accuracy(backend: Awaited<ReturnType<typeof openBackend>>, batches: ReturnType<Batcher['validationBatches']>): Promise<number> {
-  let right = 0;
-  let total = 0;
-  for (const b of batches) {
-    const { logits } = await backend.evaluate(b);
-    const C = logits.shape[1]!;
-    b.targets.data.forEach((label, i) => {
-      if (label === -100) return;
-      const row = Array.from(logits.data.subarray(i * C, (i + 1) * C));
-      if (row.indexOf(Math.max(...row)) === label) right++;
-      total++;
-    });
-  }
-  return total ? right / total : NaN;
 }
 
 /** The prompt in a template's one field: the tokens, how many lead the field, and the literal text after it. */

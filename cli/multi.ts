@@ -43,6 +43,7 @@ import { backendName, threadCount } from './backend-choice.ts';
 import type { GpuServing } from './webgpu-backend.ts';
 import { nodeHost } from './node-host.ts';
 import { int, num } from './flags.ts';
+import { accuracy } from './eval-accuracy.ts';
 import { pickTokenizer, vocabSize } from './tokenizer-choice.ts';
 
 export interface MultiFlags extends CompileFlags {
@@ -179,19 +180,25 @@ export async function evalMulti(file: string, flags: MultiEvalFlags): Promise<nu
   const classes = g.task === 'classification' ? (g.nodes[g.outputs.logits]!.shape[1] as number) : undefined;
   const labels = classes ? trainedLabelNames((flags.adapter ?? []).map(parseAdapterSpec)) : {};
   const data = loadDataset({ data: flags.data, valid: flags.valid ?? flags.data, task: g.task, tokenizer: o.tokenizer, seqLen, modelVocab: vocabSize(g), ...(classes ? { numLabels: classes } : {}), ...labels, ...limit });
-  const rows: { adapter: string; loss: number; perplexity: number; positions: number }[] = [];
+  const rows: { adapter: string; loss: number; perplexity: number; positions: number; accuracy?: number }[] = [];
   for (const [i, u] of uses.entries()) {
     const batcher = new Batcher(data, { batchSize: int(flags.batch, '--batch', 1), promptLength: o.set.promptLength(u) });
     const batches = batcher.validationBatches();
-    const loss = await validate(o.set.backend(u, o.serving?.open), batches);
-    rows.push({ adapter: label(u, flags, i), loss, perplexity: Math.exp(loss), positions: batches.reduce((a, b) => a + b.targets.data.filter((t) => t !== -100).length, 0) });
+    const backend = o.set.backend(u, o.serving?.open);
+    const loss = await validate(backend, batches);
+    const row = { adapter: label(u, flags, i), loss, perplexity: Math.exp(loss), positions: batches.reduce((a, b) => a + b.targets.data.filter((t) => t !== -100).length, 0) };
+    // A classifier's accuracy, per adapter, as one-adapter eval reports it.
+    rows.push(classes ? { ...row, accuracy: await accuracy(backend, batches) } : row);
   }
   if (flags.json) process.stdout.write((rows.length === 1 && o.uses.length === 1 ? JSON.stringify(rows[0]) : JSON.stringify(rows)) + '\n');
   else {
     const w = Math.max(7, ...rows.map((r) => r.adapter.length));
     process.stdout.write(`on ${o.serving?.name ?? 'cpu'}\n`);
-    process.stdout.write(`${'adapter'.padEnd(w)}  loss      perplexity  positions\n`);
-    for (const r of rows) process.stdout.write(`${r.adapter.padEnd(w)}  ${r.loss.toFixed(4).padEnd(8)}  ${r.perplexity.toFixed(4).padEnd(10)}  ${r.positions}\n`);
+    process.stdout.write(`${'adapter'.padEnd(w)}  loss      perplexity  positions${classes ? '  accuracy' : ''}\n`);
+    for (const r of rows) {
+      const tail = r.accuracy === undefined ? String(r.positions) : `${String(r.positions).padEnd(9)}  ${r.accuracy.toFixed(4)}`;
+      process.stdout.write(`${r.adapter.padEnd(w)}  ${r.loss.toFixed(4).padEnd(8)}  ${r.perplexity.toFixed(4).padEnd(10)}  ${tail}\n`);
+    }
   }
   return 0;
 }

@@ -173,15 +173,43 @@ export function stackParts(name: string, parts: Part[], base: BaseModel): Loaded
 }
 
 /**
+ * The parts below run inside the top adapter's own graph, frozen, the top as it was trained: how
+ * a fine-tune trained on top of frozen adapters runs, and what `peftc combine a+b` saves when `b`
+ * does not stack (a preset bottleneck adapter, a prompt, a prefix, trained base modules).
+ */
+export function stackUnder(name: string, top: LoadedAdapter, below: Part[]): LoadedAdapter {
+  const graph = stackAdapters(top.graph, below.map((p) => ({ name: p.adapter.name, shape: describeAdapter(p.adapter.graph), weight: p.weight })));
+  const values = new Map(top.values);
+  for (const p of below) {
+    for (const [path, v] of p.adapter.values) values.set(stackedPath(path, p.adapter.name) ?? path, v);
+  }
+  for (const p of graph.params) p.partition = values.has(p.path) ? 'trainable' : 'frozen';
+  return { name, graph, values, source: top.source, standalone: true };
+}
+
+/** Whether an adapter's parts can be inserted into another graph (stackAdapters' rule). */
+function stacks(a: LoadedAdapter): boolean {
+  const s = describeAdapter(a.graph);
+  return !a.standalone && !s.prompt && !s.prefix && !s.train.length && !s.other.length;
+}
+
+/**
  * A serve-time combination: `a+b` stacks (LoRA-only parts are summed into one bank adapter, which
- * is the same thing), `0.5*a+0.5*b` weighs each part's output.
+ * is the same thing), `0.5*a+0.5*b` weighs each part's output. A top part that does not stack
+ * runs its own graph with the others below it, as `peftc combine` saves the same `--use`.
  */
 export function combine(name: string, parts: Part[], base: BaseModel, program: BaseProgram): LoadedAdapter {
   const allLora = parts.every((p) => {
     const s = describeAdapter(p.adapter.graph);
     return s.lora.length > 0 && !s.adapters.length && !s.prompt && !s.prefix && !s.train.length && !s.other.length;
   });
-  return allLora ? concatLora(name, parts, program).adapter : stackParts(name, parts, base);
+  if (allLora) return concatLora(name, parts, program).adapter;
+  const top = parts[parts.length - 1]!;
+  if (parts.length > 1 && !stacks(top.adapter)) {
+    if (top.weight !== 1) throw new AdapterSetError(`\`${top.adapter.name}\` runs in its own graph, with the others stacked below it: it takes weight 1 (\`…+${top.adapter.name}\`)`);
+    return stackUnder(name, top.adapter, parts.slice(0, -1));
+  }
+  return stackParts(name, parts, base);
 }
 
 /** `0.5*a + 0.5*b`, `a+b`, `a` → names and weights. */

@@ -5,7 +5,6 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { compile } from '../../compiler/build.ts';
 import { describeAdapter } from '../../compiler/multi/describe.ts';
-import { stackAdapters, stackedPath } from '../../compiler/multi/stack.ts';
 import type { SourceHost } from '../../compiler/load.ts';
 import { Arena } from '../arena.ts';
 import { z } from 'zod';
@@ -20,7 +19,7 @@ import { checkAdapterValues } from '../interop/merge.ts';
 import { compileCheckpointSource, readAdapterFolders, readAdapterValues } from '../interop/interop-node.ts';
 import { hfNameMap, type Family } from '../interop/names.ts';
 import type { WeightsReadOptions } from '../io/read-weights-node.ts';
-import { compileGenerated, concatLora, type BaseProgram } from './combine.ts';
+import { compileGenerated, concatLora, stackUnder, type BaseProgram } from './combine.ts';
 import { AdapterSetError, type BaseModel, type LoadedAdapter } from './set.ts';
 import type { Graph } from '../../compiler/ir/types.ts';
 
@@ -173,11 +172,5 @@ export function withFrozen(own: LoadedAdapter, parts: LoadedAdapter[], ctx: Load
     const c = concatLora(own.name, [...parts, own].map((adapter) => ({ adapter, weight: 1 })), ctx.program);
     return { ...c.adapter, source: own.source };
   }
-  const graph = stackAdapters(own.graph, parts.map((p) => ({ name: p.name, shape: describeAdapter(p.graph) })));
-  const values = new Map(own.values);
-  for (const p of parts) {
-    for (const [path, v] of p.values) values.set(stackedPath(path, p.name) ?? path, v);
-  }
-  for (const p of graph.params) p.partition = values.has(p.path) ? 'trainable' : 'frozen';
-  return { name: own.name, graph, values, source: own.source, standalone: true };
+  return stackUnder(own.name, own, parts.map((adapter) => ({ adapter, weight: 1 })));
 }
