@@ -12,6 +12,7 @@ import type { Tokenizer } from '../runtime/data/tokenizer.ts';
 import { initParams } from '../runtime/init.ts';
 import { quantizeFrozen } from '../runtime/quantize-store.ts';
 import { isQuantDtype } from '../compiler/quant/dtype.ts';
+import { quantizableWeights } from '../compiler/quant/select.ts';
 import { loadInit } from '../runtime/interop/hf-weights-node.ts';
 import { readWeightsFile, type WeightsReadOptions } from '../runtime/io/read-weights-node.ts';
 import { loadWeights } from '../runtime/weights.ts';
@@ -21,6 +22,7 @@ import { backendName, threadCount } from './backend-choice.ts';
 import { frozenDtype, frozenPlanOptions } from './flags.ts';
 import { fillFrozen, frozenPartsFor, stackFrozen } from './multi.ts';
 import { pickTokenizer } from './tokenizer-choice.ts';
+import { quantizedBaseNote } from './quantized-base-note.ts';
 import type { AdapterSpec } from '../runtime/multi/load-node.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
 import { chooseBase, chooseFrozenDtype, chooseSet, chooseTokenizer, findFineTune, frozenBaseParams, knowsBase, noBaseError, otherModelHint, type BaseChoice, type FineTune } from './fine-tune.ts';
@@ -81,7 +83,12 @@ export async function openSession(file: string, flags: SessionFlags, opts: { der
   const tokenizer = pickTokenizer(graph, chooseTokenizer(ft, flags.tokenizer));
   const store = createStore(graph, 'f32');
   // Base weights first, so that inits reading them (prompt `vocab`/`text`) see the loaded table.
-  const loaded = base.init ? (await loadInit(base.init, graph, store, undefined, read)).loaded : new Set<string>();
+  const init = base.init ? await loadInit(base.init, graph, store, undefined, read) : undefined;
+  const loaded = init?.loaded ?? new Set<string>();
+  // Only a model with frozen weight matrices applies a frozen dtype (everything trains without PEFT).
+  const stored = init?.quantized && quantizableWeights(graph).size ? init.quantized : undefined;
+  const quantNote = quantizedBaseNote(base.init ?? '', stored, dt.dtype, flags.frozenDtype !== undefined);
+  if (quantNote) process.stderr.write(`peftc: note: ${quantNote}\n`);
   initParams(graph, store, { seed: base.seed, tokenize: (t) => tokenizer.encode(t), skip: loaded });
   fillFrozen(store, frozen.parts);
   const dtype = frozenDtype(dt.dtype);

@@ -6,6 +6,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Graph } from '../../compiler/ir/types.ts';
 import type { ParamStore } from '../arena.ts';
 import { readWeightsFile, type WeightsReadOptions } from '../io/read-weights-node.ts';
+import { SCHEME_KEY } from '../io/quantized-weights.ts';
+import { isQuantDtype } from '../../compiler/quant/dtype.ts';
+import type { QuantDtype } from '../../compiler/quant/weight.ts';
 import type { ReadTensor, SafetensorsFile } from '../io/safetensors.ts';
 import { InteropError, listSome } from './errors.ts';
 import { applyBaseLoad, planBaseLoad, type BaseLoadPlan } from './hf-weights.ts';
@@ -84,6 +87,8 @@ export interface InitReport {
   loaded: Set<string>;
   plan: BaseLoadPlan;
   files: string[];
+  /** The scheme of a base `peftc quantize` stored as codes (read back as the values they stand for). */
+  quantized?: QuantDtype;
 }
 
 /**
@@ -97,5 +102,6 @@ export async function loadInit(path: string, graph: Graph, store: ParamStore, fa
   const ck = await readHfCheckpoint(resolve(path), opts);
   const plan = planBaseLoad(graph, ck.file, family, path);
   const loaded = applyBaseLoad(store, ck.file, plan);
-  return { loaded, plan, files: ck.files };
+  const scheme = ck.file.metadata?.[SCHEME_KEY] ?? '';
+  return { loaded, plan, files: ck.files, ...(isQuantDtype(scheme) ? { quantized: scheme } : {}) };
 }
