@@ -6,7 +6,7 @@ import { formatCount, summarize, summaryLine, type ParamSummary } from '../compi
 import { FROZEN_DTYPES, frozenDtypeOf } from '../compiler/quant/dtype.ts';
 import { frozenBytes, type FrozenBytes } from '../compiler/quant/frozen-bytes.ts';
 import { renderTreeText } from '../viz/terminal.ts';
-import { buildVizTree } from '../viz/tree.ts';
+import { buildVizTree, type VizNode } from '../viz/tree.ts';
 import { compileFile, report, type CompileFlags } from './common.ts';
 import { allocatedRanks, annotateRanks } from './rank-selection.ts';
 import { frozenDtype } from './flags.ts';
@@ -37,6 +37,7 @@ export function paramsText(res: CompileResult, flags: Pick<ParamsFlags, 'json' |
     return JSON.stringify({ ...s, ...extra }, null, 2) + '\n';
   }
   const tree = buildVizTree(res.graph!, res.root!, res.plan);
+  sizeAsGiven(tree);
   if (opts.ranks) annotateRanks(tree, opts.ranks);
   let body = flags.flat ? flatTable(s) : renderTreeText(tree, { color: opts.color ?? false });
   if (opts.ranks?.size) body += `\nranks allocated by rank = auto(…): ${[...opts.ranks].map(([m, r]) => `${m} ${r}`).join(', ')}; total ${[...opts.ranks.values()].reduce((a, b) => a + b, 0)}\n`;
@@ -45,6 +46,16 @@ export function paramsText(res: CompileResult, flags: Pick<ParamsFlags, 'json' |
     out += `after training (reparameterisation discarded): ${summaryLine(s.kept.trainable, s.kept.total)}\n`;
   }
   return out;
+}
+
+/**
+ * An adapter's size as the program (or its preset) gives it: `reduction=16` alone, not next to
+ * the width it resolves to (`bottleneck=1`), which reads as a second, conflicting setting; the
+ * row's count is that width's. The partition view shows both (docs/viz.md).
+ */
+function sizeAsGiven(n: VizNode): void {
+  for (const m of n.methods) if (m.name === 'adapter' && m.settings.reduction) delete m.settings.bottleneck;
+  n.children.forEach(sizeAsGiven);
 }
 
 /** --frozen-dtype for `peftc params`: commander refuses any other name in one line. */

@@ -24,6 +24,16 @@ describe('peftc params', () => {
     expect(text).toMatch(/│  └─ h\.2–3 ×2 +Block/);
   });
 
+  it('an adapter shows the size setting it was given: reduction (its own or its preset\'s) or bottleneck, not both', () => {
+    const preset = paramsText(compileExample('bert-seq-bn.peft', tinySet('bert')), {});
+    expect(preset).toContain('adapter(reduction=16, activation=relu');
+    expect(preset).not.toContain('bottleneck=');
+    expect(paramsText(compileExample('bert-adapter.peft', tinySet('bert')), {})).toMatch(/adapter\(reduction=16, activation=gelu/);
+    const width = paramsText(compileExample('tiny-gpt-adapter.peft'), {});
+    expect(width).toContain('adapter(bottleneck=16, activation=relu');
+    expect(width).not.toContain('reduction=');
+  });
+
   it('colours only when asked (a terminal)', () => {
     expect(paramsText(lora, {}, { color: true })).toContain('\x1b[34m▏');
   });
