@@ -7,6 +7,13 @@ import { type DoctorReport, formatDoctorReport, runDoctor } from '../runtime/web
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
 import { softwareGpuNote } from './gpu-note.ts';
 
+/** The wasm backend's self-test and its lines (loaded on demand: it starts the backend's threads). */
+async function checkWasm(): Promise<{ ok: boolean; text: string }> {
+  const { formatWasmCheck, wasmSelfTest } = await import('../runtime/wasm/self-test.ts');
+  const check = wasmSelfTest();
+  return { ok: check.ok, text: formatWasmCheck(check) };
+}
+
 export interface DoctorCommandOptions {
   /**
    * One adapter (missing: exit 1), or 'all': each of hardware, swiftshader and llvmpipe, where a
@@ -42,5 +49,8 @@ export async function doctorCommand(opts: DoctorCommandOptions = {}): Promise<nu
   }
   const passed = (r: DoctorReport & { requested: GpuChoice }): boolean =>
     r.ok || (choice === 'all' && r.requested === 'hardware' && r.missing === true);
-  return reports.every(passed) ? 0 : 1;
+  // The CPU's fast path too, in the text report (the JSON stays the WebGPU report).
+  const wasm = opts.json ? undefined : await checkWasm();
+  if (wasm) write(`\n${wasm.text}`);
+  return reports.every(passed) && (wasm?.ok ?? true) ? 0 : 1;
 }
