@@ -11,46 +11,13 @@
 // rows in order. The results are rounded once into the operands' layout.
 // test/cpu/attention-bits.test.ts checks every output bit against the plain per-row order.
 //
-// The shapes, the kv head of each query head and the keys each query sees (causal, prefix,
-// lengths) are compiler/ir/attention-geometry.ts', shared with the WGSL kernels.
-import { attentionGeometry, badLength, kvHeadOf, lengthsMask, lseShape, visibleKeys, type AttentionGeometry } from '../../../compiler/ir/attention-geometry.ts';
-import type { KernelAttrs } from '../../../compiler/ir/ops.ts';
-import { formatDims } from '../tensor.ts';
+// The operands and their checks are attention-operands.ts' (shared with the wasm backend's
+// kernels); the shapes, the kv head of each query head and the keys each query sees (causal,
+// prefix, lengths) are compiler/ir/attention-geometry.ts', shared with the WGSL kernels.
+import { kvHeadOf, lseShape } from '../../../compiler/ir/attention-geometry.ts';
+import { forwardOperands, gradOperands, lseOperands, visibleKeysOf, type AttentionAttrs, type Geometry } from './attention-operands.ts';
 import { gemm } from './linear.ts';
-import { fail, floatIn, floatOut, intIn, type FloatArray, type FloatTensor, type Kernel, type KernelContext, type KernelOf } from './common.ts';
-
-/** The attributes of attention and of its backward's ops (one schema). */
-type AttentionAttrs = KernelAttrs<'attention'>;
-
-/** The shared geometry, with the 1/√hd score scale and the lengths that mask keys. */
-interface Geometry extends AttentionGeometry {
-  scale: number;
-  /** Real positions per row (non-causal attention with a lengths operand), else undefined. */
-  lengths?: Int32Array;
-}
-
-// The geometry's checks stay: it is the attention's shape contract, which the catalog's rule
-// does not repeat (q, k, v and heads agree; prefix + S keys).
-function geometry(op: string, q: FloatTensor, k: FloatTensor, v: FloatTensor, a: AttentionAttrs): Geometry {
-  const g = attentionGeometry(q.shape, [['k', k.shape], ['v', v.shape]], a, (message) => fail(op, message));
-  return { ...g, scale: 1 / Math.sqrt(g.hd) };
-}
-
-/** Number of visible keys for query i of row b: keys 0 … n−1 are visible, the rest masked. */
-const visibleKeysOf = (g: Geometry, b: number, i: number): number => visibleKeys(g, i, g.lengths?.[b]);
-
-/** The optional lengths operand at `index`: i32 [B], each in 0 … S with at least one visible key. */
-function lengthsIn(op: string, inputs: Parameters<Kernel>[0], index: number, g: Geometry): Int32Array | undefined {
-  if (!inputs[index]) return undefined;
-  const len = intIn(op, inputs, index, 'lengths');
-  const t = inputs[index]!;
-  if (t.shape.length !== 1 || t.shape[0] !== g.B) fail(op, `lengths must be [${g.B}], got ${formatDims(t.shape)}`);
-  for (const n of len) {
-    const bad = badLength(g, n);
-    if (bad) fail(op, bad);
-  }
-  return lengthsMask(g, true) ? len : undefined;
-}
+import { floatOut, type FloatArray, type FloatTensor, type Kernel, type KernelContext, type KernelOf } from './common.ts';
 
 /**
  * x [B, T, heads·hd] as f64 values in head-major order [B, heads, T, hd] (widening is exact): the
@@ -219,32 +186,6 @@ function headMajorOperands(g: Geometry, q: FloatArray, k: FloatArray, v?: FloatA
   };
 }
 
-const sameDims = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
-
-/**
- * The operands of attention (q, k, v, lengths?) or of a gradient (q, k, v, dy, o, lse, lengths?).
- * The gradients check o's and lse's shapes but recompute the softmax from q and k: this is the
- * reference the GPU kernels, which do use them, are compared with.
- */
-function operands(op: string, inputs: Parameters<Kernel>[0], attrs: AttentionAttrs, withDy: boolean) {
-  const q = floatIn(op, inputs, 0, 'q');
-  const k = floatIn(op, inputs, 1, 'k');
-  const v = floatIn(op, inputs, 2, 'v');
-  const g = geometry(op, q, k, v, attrs);
-  let dy: FloatTensor | undefined;
-  if (withDy) {
-    dy = floatIn(op, inputs, 3, 'dy');
-    if (!sameDims(dy.shape, q.shape)) fail(op, `dy ${formatDims(dy.shape)} must match q ${formatDims(q.shape)}`);
-    const o = floatIn(op, inputs, 4, 'o');
-    if (!sameDims(o.shape, q.shape)) fail(op, `o ${formatDims(o.shape)} must match q ${formatDims(q.shape)}`);
-    const lse = floatIn(op, inputs, 5, 'lse');
-    if (!sameDims(lse.shape, lseShape(g))) fail(op, `lse must be ${formatDims(lseShape(g))}, got ${formatDims(lse.shape)}`);
-  }
-  const lengths = lengthsIn(op, inputs, withDy ? 6 : 3, g);
-  if (lengths) g.lengths = lengths;
-  return { q, k, v, g, dy };
-}
-
 /**
  * The softmax rows' log-sum-exps the forward computed, by its q operand's array: attention_lse
  * (emitted for the backward with the forward's q, k and lengths) returns them instead of
@@ -261,11 +202,7 @@ let forwardLse = new WeakMap<FloatArray, ForwardLse>();
 /** attention_lse: lse[b,h,i] = log Σ_j exp(q_i·k_j/√hd) over the visible keys j. */
 export const attentionLse: KernelOf<'attention_lse'> = (inputs, attrs, ctx) => {
   const op = 'attention_lse';
-  const q = floatIn(op, inputs, 0, 'q');
-  const k = floatIn(op, inputs, 1, 'k');
-  const g = geometry(op, q, k, k, attrs);
-  const lengths = lengthsIn(op, inputs, 2, g);
-  if (lengths) g.lengths = lengths;
+  const { q, k, g } = lseOperands(op, inputs, attrs);
   const out = floatOut(lseShape(g), ctx);
   const seen = forwardLse.get(q.data);
   if (seen && seen.k === k.data && seen.lengths === inputs[2]?.data && seen.attrs === JSON.stringify(attrs)) {
@@ -282,7 +219,7 @@ export const attentionLse: KernelOf<'attention_lse'> = (inputs, attrs, ctx) => {
 
 /** attention: out_i = Σ_j softmax_j(q_i·k_j/√hd) v_j over visible keys j. */
 export const attention: KernelOf<'attention'> = (inputs, attrs, ctx) => {
-  const { q, k, v, g } = operands('attention', inputs, attrs, false);
+  const { q, k, v, g } = forwardOperands('attention', inputs, attrs);
   const { B, S, Sk, H, hd } = g;
   const { qd, kd, vd } = headMajorOperands(g, q.data, k.data, v.data);
   const acc = new Float64Array(q.data.length);
@@ -379,7 +316,7 @@ export function clearAttentionCache(): void {
 }
 
 function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: AttentionAttrs, ctx: KernelContext) {
-  const { q, k, v, g, dy } = operands(op, inputs, attrs, true);
+  const { q, k, v, g, dy } = gradOperands(op, inputs, attrs);
   const key = [q.data, k.data, v.data, dy!.data, inputs[6]?.data];
   const attrKey = JSON.stringify(attrs);
   const hit = lastGrads;

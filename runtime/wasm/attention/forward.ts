@@ -8,7 +8,7 @@ import type { FloatArray } from '../../cpu/tensor.ts';
 import { gemmF32 } from '../gemm.ts';
 import { dropKept, mayKeep, runCache, type ForwardRun, type RunCache } from './cache.ts';
 import { blockScores, forEachBlock, headMajor, ROWS, storeRows, view } from './heads.ts';
-import { forwardOperands, lseOperands, visibleKeysOf, type AttentionAttrs, type Geometry } from './operands.ts';
+import { forwardOperands, lseOperands, visibleKeysOf, type AttentionAttrs, type Geometry } from '../../cpu/kernels/attention-operands.ts';
 import { softmaxRows } from './softmax.ts';
 
 /**

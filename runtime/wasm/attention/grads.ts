@@ -16,7 +16,7 @@ import { gemmF32 } from '../gemm.ts';
 import { dropKept, runCache } from './cache.ts';
 import { attrKey, forwardOf } from './forward.ts';
 import { addInto, forEachBlock, headMajor, ROWS, rowMajorInto, storeRows, view } from './heads.ts';
-import { gradOperands, visibleKeysOf, type AttentionAttrs } from './operands.ts';
+import { gradOperands, visibleKeysOf, type AttentionAttrs } from '../../cpu/kernels/attention-operands.ts';
 import { probabilityRows, scoreGradRows, softmaxRows } from './softmax.ts';
 
 function attentionGrads(op: string, inputs: Parameters<Kernel>[0], attrs: AttentionAttrs, ctx: KernelContext) {

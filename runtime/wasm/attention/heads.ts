@@ -6,7 +6,7 @@
 // whole: a strided view into the [B, T, heads·hd] tensor would drag every head's rows along).
 import { kvHeadOf } from '../../../compiler/ir/attention-geometry.ts';
 import type { FloatArray } from '../../cpu/tensor.ts';
-import { visibleKeysOf, type Geometry } from './operands.ts';
+import { visibleKeysOf, type Geometry } from '../../cpu/kernels/attention-operands.ts';
 
 /**
  * Query rows per block: one product covers a block of a head's queries against the keys its last

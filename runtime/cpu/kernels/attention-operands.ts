@@ -1,11 +1,13 @@
-// The operands of the wasm backend's attention kernels, checked as the reference checks them
-// (runtime/cpu/kernels/attention.ts) so that a bad graph fails with the same one-line message:
-// the shapes, the kv head of each query head and the keys each query sees are
-// compiler/ir/attention-geometry.ts', shared with the reference and the WGSL kernels.
+// The operands of the attention kernels (the reference's, attention.ts, and the wasm backend's,
+// runtime/wasm/attention/), read and checked in one place so that a bad graph fails with the same
+// one-line message on either: the shapes, the kv head of each query head and the keys each query
+// sees are compiler/ir/attention-geometry.ts', shared with the WGSL kernels too. The geometry's
+// checks are the attention's shape contract, which the catalog's rule does not repeat (q, k, v
+// and heads agree; prefix + S keys). The gradients check o's shape but no kernel reads it.
 import { attentionGeometry, badLength, lengthsMask, lseShape, visibleKeys, type AttentionGeometry } from '../../../compiler/ir/attention-geometry.ts';
 import type { KernelAttrs } from '../../../compiler/ir/ops.ts';
-import { fail, floatIn, intIn, type FloatTensor, type Kernel } from '../../cpu/kernels/common.ts';
-import { formatDims } from '../../cpu/tensor.ts';
+import { fail, floatIn, intIn, type FloatTensor, type Kernel } from './common.ts';
+import { formatDims } from '../tensor.ts';
 
 /** The attributes of attention and of its backward's ops (one schema). */
 export type AttentionAttrs = KernelAttrs<'attention'>;
@@ -63,7 +65,7 @@ export function lseOperands(op: string, inputs: Inputs, attrs: AttentionAttrs) {
   return { q, k, g };
 }
 
-/** A gradient's operands (q, k, v, dy, o, lse, lengths?); o is checked but not read (see grads.ts). */
+/** A gradient's operands (q, k, v, dy, o, lse, lengths?); o is checked but not read. */
 export function gradOperands(op: string, inputs: Inputs, attrs: AttentionAttrs) {
   const q = floatIn(op, inputs, 0, 'q');
   const k = floatIn(op, inputs, 1, 'k');
