@@ -1,24 +1,32 @@
 // Mean token cross-entropy over the positions that count, and its logits gradient.
 import { fail, floatIn, floatOut, intIn, rowsOf, type FloatArray, type FloatTensor, type Kernel, type KernelOf } from './common.ts';
 
-interface Operands {
+export interface CrossEntropyOperands {
   logits: FloatTensor;
   targets: Int32Array;
   rows: number;
   V: number;
   ignore: number;
+  /** Positions whose target is not ignore_index. */
+  count: number;
 }
 
-/** The operands; targets are logits' shape without the last axis (the catalog's rule), their values data. */
-function operands(op: string, inputs: Parameters<Kernel>[0], ignore: number): Operands {
+/**
+ * The operands (the wasm backend's kernels read them here too); targets are logits' shape without
+ * the last axis (the catalog's rule), their values data.
+ */
+export function crossEntropyOperands(op: string, inputs: Parameters<Kernel>[0], ignore: number): CrossEntropyOperands {
   const logits = floatIn(op, inputs, 0, 'logits');
   const targets = intIn(op, inputs, 1, 'targets');
   const [rows, V] = rowsOf(op, logits.shape);
+  let count = 0;
   for (let r = 0; r < rows; r++) {
     const t = targets[r]!;
-    if (t !== ignore && (t < 0 || t >= V)) fail(op, `target ${t} at position ${r} is outside [0, ${V}) and is not ignore_index ${ignore}`);
+    if (t === ignore) continue;
+    if (t < 0 || t >= V) fail(op, `target ${t} at position ${r} is outside [0, ${V}) and is not ignore_index ${ignore}`);
+    count++;
   }
-  return { logits, targets, rows, V, ignore };
+  return { logits, targets, rows, V, ignore, count };
 }
 
 /** (max, log Σ exp(l − max)) of one row. */
@@ -32,17 +40,15 @@ function logSumExp(l: FloatArray, off: number, V: number): [number, number] {
 
 /** cross_entropy: logits [..., V], targets i32 [...] → scalar: mean of −log softmax[target] over counted positions. */
 export const crossEntropy: KernelOf<'cross_entropy'> = (inputs, attrs, ctx) => {
-  const { logits, targets, rows, V, ignore } = operands('cross_entropy', inputs, attrs.ignore_index);
+  const { logits, targets, rows, V, ignore, count } = crossEntropyOperands('cross_entropy', inputs, attrs.ignore_index);
   const l = logits.data;
   let total = 0;
-  let count = 0;
   for (let r = 0; r < rows; r++) {
     const t = targets[r]!;
     if (t === ignore) continue;
     const off = r * V;
     const [max, lse] = logSumExp(l, off, V);
     total += lse - (l[off + t]! - max);
-    count++;
   }
   const out = floatOut([], ctx);
   out.data[0] = count === 0 ? 0 : total / count;
@@ -51,10 +57,8 @@ export const crossEntropy: KernelOf<'cross_entropy'> = (inputs, attrs, ctx) => {
 
 /** cross_entropy_grad: (softmax(logits) − onehot(target)) / count on counted rows, 0 on ignored rows. */
 export const crossEntropyGrad: KernelOf<'cross_entropy_grad'> = (inputs, attrs, ctx) => {
-  const { logits, targets, rows, V, ignore } = operands('cross_entropy_grad', inputs, attrs.ignore_index);
+  const { logits, targets, rows, V, ignore, count } = crossEntropyOperands('cross_entropy_grad', inputs, attrs.ignore_index);
   const l = logits.data;
-  let count = 0;
-  for (let r = 0; r < rows; r++) if (targets[r] !== ignore) count++;
   const out = floatOut(logits.shape, ctx);
   const o = out.data;
   if (count === 0) return out;

@@ -6,7 +6,8 @@
 // returns that array as its result, without a second exp or a pass over the logits. Alone (no forward in the run, or eval), each kernel takes one
 // exp per logit. (The reference takes three over the two; GPT-2's [128, 50257] logits make
 // that the largest cost outside the products.)
-import { fail, floatIn, floatOut, intIn, rowsOf, type FloatArray, type FloatTensor, type Kernel, type KernelContext, type KernelOf } from '../../cpu/kernels/common.ts';
+import { crossEntropyOperands } from '../../cpu/kernels/cross_entropy.ts';
+import { floatOut, type FloatArray, type FloatTensor, type Kernel, type KernelContext, type KernelOf } from '../../cpu/kernels/common.ts';
 import { fastExp } from './exp.ts';
 import { simd } from './vector.ts';
 
@@ -19,18 +20,9 @@ interface Operands {
   count: number;
 }
 
-/** The operands checked as the reference checks them, and the number of positions that count. */
+/** The reference's operands (and checks), as these kernels read them. */
 function operands(op: string, inputs: Parameters<Kernel>[0], ignore: number): Operands {
-  const logits = floatIn(op, inputs, 0, 'logits');
-  const targets = intIn(op, inputs, 1, 'targets');
-  const [rows, V] = rowsOf(op, logits.shape);
-  let count = 0;
-  for (let r = 0; r < rows; r++) {
-    const t = targets[r]!;
-    if (t === ignore) continue;
-    if (t < 0 || t >= V) fail(op, `target ${t} at position ${r} is outside [0, ${V}) and is not ignore_index ${ignore}`);
-    count++;
-  }
+  const { logits, targets, rows, V, count } = crossEntropyOperands(op, inputs, ignore);
   return { l: logits.data, shape: logits.shape, targets, rows, V, count };
 }
 
