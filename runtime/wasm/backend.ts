@@ -7,10 +7,8 @@
 import type { TrainingGraph } from '../../compiler/autodiff/backward.ts';
 import { Arena, type ParamStore } from '../arena.ts';
 import { CpuBackend } from '../backend.ts';
-import { WasmError } from './errors.ts';
-import { gemmInfo, setGemmThreads } from './gemm.ts';
+import { setGemmThreads } from './gemm.ts';
 import { wasmHeap } from './heap.ts';
-import { MAX_THREADS } from './threads.ts';
 import { WASM_KERNELS } from './kernels.ts';
 
 export interface WasmBackendOptions {
@@ -20,21 +18,11 @@ export interface WasmBackendOptions {
 
 export class WasmBackend extends CpuBackend {
   override readonly name = 'wasm';
-
-  /** The threads the products run on, and whether their sums use fused multiply-adds. */
-  get info(): { threads: number; relaxed: boolean } {
-    return gemmInfo();
-  }
 }
 
 /** A wasm backend over the host's store (its frozen values are copied; later host edits to them are not seen). */
 export function openWasmBackend(t: TrainingGraph, store: ParamStore, opts: WasmBackendOptions = {}): WasmBackend {
-  if (opts.threads !== undefined) {
-    if (!Number.isInteger(opts.threads) || opts.threads < 1 || opts.threads > MAX_THREADS) {
-      throw new WasmError(`--threads must be an integer from 1 to ${MAX_THREADS}, not ${opts.threads}`);
-    }
-    setGemmThreads(opts.threads);
-  }
+  if (opts.threads !== undefined) setGemmThreads(opts.threads);
   return new WasmBackend(t, store, WASM_KERNELS, { frozen: frozenInHeap(store.frozen), trainable: store.trainable });
 }
 

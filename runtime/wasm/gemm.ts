@@ -14,6 +14,7 @@ import { availableParallelism } from 'node:os';
 import v8 from 'node:v8';
 import { gemm } from '../cpu/kernels/linear.ts';
 import type { FloatArray } from '../cpu/tensor.ts';
+import { WasmError } from './errors.ts';
 import { GEMM_PLAIN_BASE64, GEMM_RELAXED_BASE64 } from './gemm-bytes.ts';
 import { wasmHeap, type WasmHeap } from './heap.ts';
 import { MAX_THREADS, ThreadPool, type PartFn } from './threads.ts';
@@ -44,7 +45,7 @@ function defaultThreads(): number {
  * whether they may use relaxed SIMD (default true; false runs the plain copy).
  */
 export function setGemmThreads(threads: number, relaxed = true): void {
-  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) throw new RangeError(`threads must be an integer from 1 to ${MAX_THREADS}, not ${threads}`);
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) throw new WasmError(`--threads must be an integer from 1 to ${MAX_THREADS}, not ${threads}`);
   if (engine && (engine.pool.threads !== threads || wantRelaxed !== relaxed)) {
     engine.pool.close();
     engine = undefined;

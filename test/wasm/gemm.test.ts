@@ -130,6 +130,12 @@ describe('gemmF32', () => {
     }
   });
 
+  it('refuses a thread count it cannot start, in one line (a WasmError: the CLI prints it as the user\'s)', () => {
+    for (const bad of [0, -1, 2.5, 65]) {
+      expect(() => setGemmThreads(bad)).toThrow(expect.objectContaining({ name: 'WasmError', message: `--threads must be an integer from 1 to 64, not ${bad}` }));
+    }
+  });
+
   it('refuses to grow its memory past 4 GiB, in one line naming what needed it', () => {
     expect(() => wasmHeap().ensure(5 * 2 ** 30, 'the frozen weights (5.00 GiB in f32)')).toThrow(
       /the wasm backend keeps its data in one WebAssembly memory of at most 4 GiB; the frozen weights \(5\.00 GiB in f32\) would need 5\.00 GiB: use --backend cpu or webgpu/,
