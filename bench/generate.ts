@@ -4,11 +4,12 @@
 // weights (speed does not depend on them); greedy choice included. Not a test: it measures and
 // prints, one line per context, then the flatness (ms/token at the longest context over the
 // shortest; 1 is flat). Besides wall time it reports the process's CPU time per token (`cpu`):
-// on a shared machine that is what the work costs, whatever else runs. The backend is one thread.
+// on a shared machine that is what the work costs, whatever else runs. The CPU backend is one
+// thread; --backend wasm runs the wasm backend's decoder on --threads threads (default: the cores).
 //
 //   npx tsx bench/generate.ts [--model examples/gpt2.peft] [--set …] [--contexts 16,128,512]
 //                             [--tokens 8] [--full 16,128] [--json]
-//                             [--backend webgpu --gpu llvmpipe|swiftshader]
+//                             [--backend wasm [--threads N] | --backend webgpu --gpu llvmpipe|swiftshader]
 //
 // With --backend webgpu one decoder with its cache in GPU buffers serves every context: the
 // prefill's time (its bucket's plan compiled the first time), then the one-token steps as above.
@@ -23,6 +24,9 @@ import { CpuDecoder } from '../runtime/decode/cpu-decoder.ts';
 import { generateByWindow, pick } from '../runtime/generate.ts';
 import { GpuDecoder } from '../runtime/webgpu/decoder.ts';
 import { initParams } from '../runtime/init.ts';
+import { threadCount } from '../cli/backend-choice.ts';
+import { openWasmBackend } from '../runtime/wasm/backend.ts';
+import { gemmInfo } from '../runtime/wasm/gemm.ts';
 import { servingGraph } from '../runtime/multi/set.ts';
 import { WebGpuBackend } from '../runtime/webgpu/backend.ts';
 import { openNodeGpu } from '../runtime/webgpu/node-gpu.ts';
@@ -49,9 +53,17 @@ const greedy = { temperature: 0, topK: 0, topP: 1 };
 const rng = new Random(5);
 const prompt = (n: number) => Array.from({ length: n }, () => rng.int(vocab));
 
+/**
+ * The host decoder: the CPU backend's (reference kernels, one thread) or, with --backend wasm, the
+ * wasm backend's (f32 SIMD kernels on --threads threads, the weights read in WebAssembly memory).
+ */
+const hostBackend = arg('backend', 'cpu');
+const wasmBackend = hostBackend === 'wasm' ? openWasmBackend(servingGraph(g), store, { threads: threadCount(arg('threads', '') || undefined) }) : undefined;
+const hostDecoder = (): CpuDecoder => (wasmBackend ? new CpuDecoder(g, wasmBackend.runStore, {}, wasmBackend.decoding) : new CpuDecoder(g, store));
+
 /** Mean ms per token over `tokens` steps after a prefill of `ctx` tokens. */
 async function cached(ctx: number): Promise<{ prefillMs: number; msPerToken: number; cpuMsPerToken: number }> {
-  const dec = new CpuDecoder(g, store);
+  const dec = hostDecoder();
   let t0 = performance.now();
   const { rows, logits } = await dec.start([prompt(ctx)]);
   const prefillMs = performance.now() - t0;
@@ -127,5 +139,5 @@ for (const ctx of full) {
 const per = rows.filter((r) => r.cache_ms_per_token !== undefined);
 const flat = (k: string) => (per[per.length - 1]![k] as number) / (per[0]![k] as number);
 const flatness = flat('cache_ms_per_token');
-if (process.argv.includes('--json')) console.log(JSON.stringify({ model: arg('model', 'examples/gpt2.peft'), tokens, rows, gen_flatness: +flatness.toFixed(3), gen_flatness_cpu: +flat('cache_cpu_ms_per_token').toFixed(3) }));
+if (process.argv.includes('--json')) console.log(JSON.stringify({ model: arg('model', 'examples/gpt2.peft'), backend: hostBackend, threads: wasmBackend ? gemmInfo().threads : 1, tokens, rows, gen_flatness: +flatness.toFixed(3), gen_flatness_cpu: +flat('cache_cpu_ms_per_token').toFixed(3) }));
 else console.log(`gen_flatness ${flatness.toFixed(2)}, by cpu time ${flat('cache_cpu_ms_per_token').toFixed(2)} (ms/token at context ${per[per.length - 1]!.context} over context ${per[0]!.context})`);

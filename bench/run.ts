@@ -6,7 +6,7 @@
 //   npm run bench -- --quick --json       llvmpipe, 4 rounds; writes tmp/bench/; last line: JSON
 //   npm run bench -- --gpt2s-only         only §6 (GPT-2 small against PyTorch), merged into the
 //                                         existing results.json (the other sections keep their run)
-//   npm run bench -- --gen-only           only §7's generation (CPU and WebGPU on llvmpipe, each
+//   npm run bench -- --gen-only           only §7's generation (CPU reference, wasm, WebGPU on llvmpipe, each
 //                                         with its cache, and PyTorch), merged likewise
 //   options: --gpu swiftshader,llvmpipe (--adapter: its old name)  --reps N  --warmup N
 //            --torch-threads N (0: no PyTorch)  --no-tfjs  --profile / --no-profile (on in the full run)
@@ -147,7 +147,7 @@ if (argv.includes('--gen-only')) {
   // Only §7's generation, into the results of the last full run (the other sections keep theirs).
   const previous = JSON.parse(readFileSync(resultsPath, 'utf8')) as BenchResults;
   const tokens = Number(flag('gen-tokens', '8', argv));
-  say(`GPT-2 small: generation ms/token at contexts 16, 128, 512 (${tokens} tokens each), CPU and WebGPU (llvmpipe)${missingTorch ? '' : ', and PyTorch at 128'}`);
+  say(`GPT-2 small: generation ms/token at contexts 16, 128, 512 (${tokens} tokens each), CPU reference, wasm and WebGPU (llvmpipe)${missingTorch ? '' : ', and PyTorch at 128'}`);
   previous.generation = generationFields({ tokens, torch: !missingTorch, log: (l) => say(`  ${l}`) });
   for (const e of previous.generation.errors) say(`  ${e}`);
   writeFileSync(resultsPath, `${JSON.stringify(previous, null, 2)}\n`);

@@ -5,6 +5,7 @@ import type { ParamStore } from './arena.ts';
 import { CpuExecutor, type Batch } from './cpu/executor.ts';
 import type { Kernel } from './cpu/kernels/common.ts';
 import type { FloatTensor } from './cpu/tensor.ts';
+import type { HostDecoding } from './decode/host-decoding.ts';
 import { Optimizer, type OptimizerState } from './optim.ts';
 
 export interface StepResult {
@@ -34,6 +35,8 @@ export interface Backend {
 
 export class CpuBackend implements Backend {
   readonly name: string = 'cpu';
+  /** What this backend lends its decoder (none: the reference decoder). */
+  readonly decoding?: HostDecoding;
   private readonly exec: CpuExecutor;
   private readonly opt: Optimizer;
   private readonly evalExec: CpuExecutor;
@@ -47,7 +50,7 @@ export class CpuBackend implements Backend {
     readonly training: TrainingGraph,
     readonly store: ParamStore,
     kernels?: Readonly<Record<string, Kernel>>,
-    private readonly runStore: ParamStore = store,
+    readonly runStore: ParamStore = store,
   ) {
     this.exec = new CpuExecutor(training, kernels);
     this.evalExec = this.exec;

@@ -6,7 +6,10 @@ import type { Graph } from '../../compiler/ir/types.ts';
 import { paramView, type ParamStore } from '../arena.ts';
 import type { Tensor } from '../cpu/tensor.ts';
 import type { Decoder } from './decoder.ts';
+import type { Kernel } from '../cpu/kernels/common.ts';
+import type { HostDecoding } from './host-decoding.ts';
 import { decodeKernels } from './kernels.ts';
+import { linearFewRows } from './matvec.ts';
 import { KvCache } from './kv-cache.ts';
 import { WasmMatvec } from './matvec-wasm.ts';
 import { lastUses, runDecodeGraph } from './run.ts';
@@ -20,20 +23,28 @@ export class CpuDecoder implements Decoder {
   readonly cache: KvCache;
   private readonly graphs: DecodeGraphs;
   private readonly last: { prefill: number[]; step: number[] };
-  private readonly kernels: ReturnType<typeof decodeKernels>;
+  private readonly kernels: Record<string, Kernel>;
   /** Per-row integer inputs (adapter_ids), by row. */
   private readonly rowInputs = new Map<number, Record<string, number>>();
 
-  /** `extra`: inputs every batch takes as they are (LoRA rank masks). */
+  /**
+   * `extra`: inputs every batch takes as they are (LoRA rank masks). `host`: what a backend lends
+   * its decoder (host-decoding.ts: the wasm backend's kernels, cache storage and kv_attention,
+   * over `store`, the store it runs on); without it the reference kernels run, the linears on
+   * WebAssembly copies of the weights (matvec-wasm.ts).
+   */
   constructor(
     graph: Graph,
     private readonly store: ParamStore,
     private readonly extra: Record<string, Tensor> = {},
+    host?: HostDecoding,
   ) {
     this.graphs = decodeGraphs(graph);
     this.last = { prefill: lastUses(this.graphs.prefill), step: lastUses(this.graphs.step) };
-    this.cache = new KvCache(this.graphs.layers);
-    this.kernels = decodeKernels(this.cache, WasmMatvec.create(linearWeights(this.graphs, store)));
+    this.cache = new KvCache(this.graphs.layers, host?.storage);
+    this.kernels = host
+      ? { ...host.kernels, ...decodeKernels(this.cache, host.kernels.linear!), ...host.cacheKernels?.(this.cache) }
+      : decodeKernels(this.cache, linearFewRows(WasmMatvec.create(linearWeights(this.graphs, store))));
     this.promptLength = graph.promptLength;
     this.positionOffset = positionOffset(graph);
   }

@@ -13,10 +13,12 @@ import type { Decoder } from './decoder.ts';
 /** A decoder for `backend`, or the reason there is none. */
 export function decoderFor(backend: Backend): Decoder | string {
   try {
-    if (backend instanceof CpuBackend) return new CpuDecoder(backend.training.graph, backend.store);
+    // A CPU backend's decoder runs its kernels over the store it runs on (the wasm backend's
+    // frozen weights in WebAssembly memory, read in place by its threads).
+    if (backend instanceof CpuBackend) return new CpuDecoder(backend.training.graph, backend.runStore, {}, backend.decoding);
     if (backend instanceof WebGpuBackend) return new GpuDecoder(backend);
     if (backend instanceof RankedBackend && backend.inner instanceof CpuBackend) {
-      return new CpuDecoder(backend.training.graph, backend.store, backend.ctl.evalInputs());
+      return new CpuDecoder(backend.training.graph, backend.inner.runStore, backend.ctl.evalInputs(), backend.inner.decoding);
     }
   } catch (e) {
     if (e instanceof DecodeUnsupported) return `this model cannot decode incrementally: ${e.message}`;

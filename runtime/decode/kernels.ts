@@ -7,17 +7,15 @@ import { fail, floatIn, floatOut, intIn, type Kernel, type KernelContext } from 
 import type { Tensor } from '../cpu/tensor.ts';
 import { KERNELS } from '../cpu/kernels/index.ts';
 import type { KvCache } from './kv-cache.ts';
-import { linearFewRows } from './matvec.ts';
-import type { WasmMatvec } from './matvec-wasm.ts';
 
-/**
- * The kernels of the decoding ops over `cache` (batch row b reads and extends cache row rows[b],
- * an input); `matvec`: the WebAssembly products of the decoder's weights, where available.
- */
 /** A decoding op's kernel, reading the attributes its schema gives (compiler/decode/ops.ts). */
 type DecodeKernelOf<K extends DecodeOp> = (inputs: Tensor[], attrs: KernelAttrs<K>, ctx: KernelContext) => Tensor;
 
-export function decodeKernels(cache: KvCache, matvec?: WasmMatvec): Record<string, Kernel> {
+/**
+ * The kernels of the decoding ops over `cache` (batch row b reads and extends cache row rows[b],
+ * an input), with `linear` for the products of a few rows.
+ */
+export function decodeKernels(cache: KvCache, linear: Kernel): Record<string, Kernel> {
   const typed: { [K in DecodeOp]: DecodeKernelOf<K> } = {
     kv_attention: (inputs, attrs, ctx) => kvAttention(cache, inputs, attrs, ctx),
     decode_positions: (inputs, { offset }) => {
@@ -43,38 +41,57 @@ export function decodeKernels(cache: KvCache, matvec?: WasmMatvec): Record<strin
   // The executor looks kernels up by op name with the node's attributes; the decoding graphs
   // verify against the catalog's schemas (test/decode/graph-verify.test.ts), so each kernel
   // reads its attributes typed, as the reference kernels do (runtime/cpu/kernels/index.ts).
-  return { linear: linearFewRows(matvec), ...(typed as unknown as Record<DecodeOp, Kernel>) };
+  return { linear, ...(typed as unknown as Record<DecodeOp, Kernel>) };
 }
 
-const kvAttention = (cache: KvCache, inputs: Tensor[], attrs: KernelAttrs<'kv_attention'>, ctx: KernelContext): Tensor => {
+/** kv_attention's operands, checked against each other and the cache geometry. */
+export function kvOperands(inputs: Tensor[], attrs: KernelAttrs<'kv_attention'>) {
   const op = 'kv_attention';
   const q = floatIn(op, inputs, 0, 'q');
   const k = floatIn(op, inputs, 1, 'k');
   const v = floatIn(op, inputs, 2, 'v');
   const past = intIn(op, inputs, 3, 'past');
   const rows = intIn(op, inputs, 4, 'rows');
-  const { prefix: P, layer, heads, kv_heads } = attrs;
+  const { prefix: P, heads, kv_heads } = attrs;
   const geo = cacheGeometry(q.shape, [['k', k.shape], ['v', v.shape]], { heads, kv_heads, prefix: P }, (m) => fail(op, m));
-  const { B, S, H, hd } = geo;
-  const [qd, kvd] = [H * hd, geo.KV * hd];
-  if (rows.length !== B) fail(op, `${rows.length} cache rows for a batch of ${B}`);
+  if (rows.length !== geo.B) fail(op, `${rows.length} cache rows for a batch of ${geo.B}`);
   const pk = inputs[5] ? floatIn(op, inputs, 5, 'prefix_k') : undefined;
   const pv = inputs[6] ? floatIn(op, inputs, 6, 'prefix_v') : undefined;
+  return { q, k, v, past, rows, pk, pv, geo, qd: geo.H * geo.hd, kvd: geo.KV * geo.hd, layer: attrs.layer };
+}
+
+export type KvOperands = ReturnType<typeof kvOperands>;
+
+/**
+ * Writes batch row b's new keys and values into its cache row (and, at its start, the prefix's
+ * before them); returns the row's arrays and its geometry (atPast: the visible keys of its queries).
+ */
+export function kvAppend(cache: KvCache, o: KvOperands, b: number) {
+  const { geo, kvd, past, layer } = o;
+  const P = geo.prefix, S = geo.S;
+  const row = atPast(geo, past[b]!);
+  const start = row.prefix;
+  const { k: ck, v: cv } = cache.reserve(o.rows[b]!, layer, start + S);
+  if (past[b] === 0 && P > 0) {
+    if (!o.pk || !o.pv) fail('kv_attention', `row ${b} starts without its ${P} prefix keys and values`);
+    ck.set(o.pk.data.subarray(0, P * kvd));
+    cv.set(o.pv.data.subarray(0, P * kvd));
+  }
+  ck.set(o.k.data.subarray(b * S * kvd, (b + 1) * S * kvd), start * kvd);
+  cv.set(o.v.data.subarray(b * S * kvd, (b + 1) * S * kvd), start * kvd);
+  return { ck, cv, row };
+}
+
+const kvAttention = (cache: KvCache, inputs: Tensor[], attrs: KernelAttrs<'kv_attention'>, ctx: KernelContext): Tensor => {
+  const o = kvOperands(inputs, attrs);
+  const { q, past, geo, qd, kvd } = o;
+  const { B, S, H, hd } = geo;
   const out = floatOut(q.shape, ctx);
   const scale = 1 / Math.sqrt(hd);
-  const p = new Float64Array(P + past.reduce((a, n) => Math.max(a, n), 0) + S);
+  const p = new Float64Array(geo.prefix + past.reduce((a, n) => Math.max(a, n), 0) + S);
   const acc = new Float64Array(hd);
   for (let b = 0; b < B; b++) {
-    const row = atPast(geo, past[b]!);
-    const start = row.prefix;
-    const { k: ck, v: cv } = cache.reserve(rows[b]!, layer, start + S);
-    if (past[b] === 0 && P > 0) {
-      if (!pk || !pv) fail(op, `row ${b} starts without its ${P} prefix keys and values`);
-      ck.set(pk.data.subarray(0, P * kvd));
-      cv.set(pv.data.subarray(0, P * kvd));
-    }
-    ck.set(k.data.subarray(b * S * kvd, (b + 1) * S * kvd), start * kvd);
-    cv.set(v.data.subarray(b * S * kvd, (b + 1) * S * kvd), start * kvd);
+    const { ck, cv, row } = kvAppend(cache, o, b);
     for (let h = 0; h < H; h++) {
       const base = kvHeadOf(row, h) * hd;
       for (let i = 0; i < S; i++) {

@@ -1,8 +1,19 @@
 // The key/value cache of incremental decoding: per sequence (row) and per attention layer, the
 // keys and values of every position so far, [slots, kvd] row-major, slot = prefix + position.
 // Rows come and go independently (a finished sequence is dropped; a slid window starts a new
-// row), so each row owns its arrays; they grow by doubling.
+// row), so each row owns its arrays; they grow by doubling. The arrays come from a storage: plain
+// arrays, or memory that a backend's kernels read in place (the wasm backend's heap).
 import type { CacheLayer } from '../../compiler/decode/graph.ts';
+
+/** Where a cache's arrays live. */
+export interface CacheStorage {
+  /** `n` zeroed floats. */
+  alloc(n: number): Float32Array;
+  /** Gives back an array alloc made (no longer used). */
+  free(x: Float32Array): void;
+}
+
+const PLAIN: CacheStorage = { alloc: (n) => new Float32Array(n), free: () => {} };
 
 interface RowCache {
   k: Float32Array[];
@@ -14,7 +25,10 @@ interface RowCache {
 export class KvCache {
   private readonly rows: (RowCache | undefined)[] = [];
 
-  constructor(readonly layers: readonly CacheLayer[]) {}
+  constructor(
+    readonly layers: readonly CacheLayer[],
+    private readonly storage: CacheStorage = PLAIN,
+  ) {}
 
   /** A new empty row; its index. */
   add(): number {
@@ -29,6 +43,8 @@ export class KvCache {
   }
 
   drop(r: number): void {
+    const row = this.rows[r];
+    if (row) for (const x of [...row.k, ...row.v]) this.storage.free(x);
     this.rows[r] = undefined;
   }
 
@@ -55,8 +71,9 @@ export class KvCache {
     if (row.k[l]!.length < slots * kvd) {
       const cap = Math.max(slots, 2 * (row.k[l]!.length / kvd), 16) * kvd;
       for (const side of [row.k, row.v]) {
-        const grown = new Float32Array(cap);
+        const grown = this.storage.alloc(cap);
         grown.set(side[l]!);
+        this.storage.free(side[l]!);
         side[l] = grown;
       }
     }

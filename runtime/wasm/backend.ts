@@ -10,6 +10,7 @@ import { CpuBackend } from '../backend.ts';
 import { setGemmThreads } from './gemm.ts';
 import { wasmHeap } from './heap.ts';
 import { WASM_KERNELS } from './kernels.ts';
+import { WASM_DECODING } from './decoding.ts';
 
 export interface WasmBackendOptions {
   /** Threads for the products, the main thread included (default: the machine's cores). */
@@ -18,6 +19,7 @@ export interface WasmBackendOptions {
 
 export class WasmBackend extends CpuBackend {
   override readonly name = 'wasm';
+  override readonly decoding = WASM_DECODING;
 }
 
 /** A wasm backend over the host's store (its frozen values are copied; later host edits to them are not seen). */

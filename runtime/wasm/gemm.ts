@@ -23,6 +23,12 @@ import { MAX_THREADS, ThreadPool, type PartFn } from './threads.ts';
 const SCRATCH_BYTES = 2 ** 25 + (256 * 256 + 516 * 256) * 4;
 /** Products below this many multiply-adds run on one thread. */
 const THREAD_MIN_MACS = 1 << 21;
+/**
+ * Rows up to which gemm.wat multiplies without packing (a decoding step's, one per sequence);
+ * such a product streams B once, so it pays to split it from this many floats of B on.
+ */
+const FEW_ROWS = 4;
+const FEW_ROWS_THREAD_MIN = 1 << 16;
 
 interface Engine {
   heap: WasmHeap;
@@ -112,8 +118,13 @@ export function gemmF32(
   const cAt = heap.owns(c) ? c.byteOffset : stage.reserve(c.length);
   stage.commit();
   const job = [M, N, K, aAt, sAm, sAk, bAt, sBk, sBn, cAt, N, biasAt, bias ? 1 : 0];
-  pool.run(job, split(M, N, M * N * K < THREAD_MIN_MACS ? 1 : pool.threads));
+  pool.run(job, split(M, N, alone(M, N, K) ? 1 : pool.threads));
   if (!heap.owns(c)) c.set(heap.f32.subarray(cAt / 4, cAt / 4 + c.length));
+}
+
+/** Whether a product is too small to be worth waking the workers. */
+function alone(M: number, N: number, K: number): boolean {
+  return M <= FEW_ROWS ? N * K < FEW_ROWS_THREAD_MIN : M * N * K < THREAD_MIN_MACS;
 }
 
 /** Thread t's [m0, m1, n0, n1]: columns in multiples of 8 where C is wide enough, else rows in multiples of 6. */

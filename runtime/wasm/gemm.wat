@@ -324,6 +324,202 @@
       (local.set $r (i32.add (local.get $r) (i32.const 1)))
       (br $rl))))
 
+  ;; ---- Few rows of C (decoding: a row per sequence) ----
+  ;; A decoding step multiplies one row per sequence by each weight: it reads every weight once and
+  ;; is bound by how fast those bytes stream in. Packing B would read them twice and write them
+  ;; once, so up to 4 rows of C read A and B where they are (`part` sends them here).
+
+  ;; y[0 … n) += x0·b0[·] + x1·b1[·] + x2·b2[·] + x3·b3[·] over four rows of B `row` bytes apart,
+  ;; an f32x4 of columns at a time, then the last n mod 4 columns one at a time (the same order of
+  ;; operations, so a column's value does not depend on which thread or block it falls in).
+  (func $axpy4 (param $y i32) (param $b i32) (param $row i32) (param $n i32)
+    (param $f0 f32) (param $f1 f32) (param $f2 f32) (param $f3 f32)
+    (local $end i32) (local $b1 i32) (local $b2 i32) (local $b3 i32)
+    (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128)
+    (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128) (local $s v128)
+    (local.set $x0 (f32x4.splat (local.get $f0)))
+    (local.set $x1 (f32x4.splat (local.get $f1)))
+    (local.set $x2 (f32x4.splat (local.get $f2)))
+    (local.set $x3 (f32x4.splat (local.get $f3)))
+    (local.set $b1 (i32.add (local.get $b) (local.get $row)))
+    (local.set $b2 (i32.add (local.get $b1) (local.get $row)))
+    (local.set $b3 (i32.add (local.get $b2) (local.get $row)))
+    (local.set $end (i32.add (local.get $y) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $vd (loop $vl
+      (br_if $vd (i32.ge_u (local.get $y) (local.get $end)))
+      (local.set $s (v128.load (local.get $y)))
+      (local.set $w0 (v128.load (local.get $b)))
+      (local.set $w1 (v128.load (local.get $b1)))
+      (local.set $w2 (v128.load (local.get $b2)))
+      (local.set $w3 (v128.load (local.get $b3)))
+      (local.set $s (f32x4.relaxed_madd (local.get $x0) (local.get $w0) (local.get $s)))
+      (local.set $s (f32x4.relaxed_madd (local.get $x1) (local.get $w1) (local.get $s)))
+      (local.set $s (f32x4.relaxed_madd (local.get $x2) (local.get $w2) (local.get $s)))
+      (local.set $s (f32x4.relaxed_madd (local.get $x3) (local.get $w3) (local.get $s)))
+      (v128.store (local.get $y) (local.get $s))
+      (local.set $y (i32.add (local.get $y) (i32.const 16)))
+      (local.set $b (i32.add (local.get $b) (i32.const 16)))
+      (local.set $b1 (i32.add (local.get $b1) (i32.const 16)))
+      (local.set $b2 (i32.add (local.get $b2) (i32.const 16)))
+      (local.set $b3 (i32.add (local.get $b3) (i32.const 16)))
+      (br $vl)))
+    (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $n) (i32.const 3)) (i32.const 2))))
+    (block $td (loop $tl
+      (br_if $td (i32.ge_u (local.get $y) (local.get $end)))
+      (f32.store (local.get $y)
+        (f32.add (f32.add (f32.add (f32.add (f32.load (local.get $y))
+          (f32.mul (local.get $f0) (f32.load (local.get $b))))
+          (f32.mul (local.get $f1) (f32.load (local.get $b1))))
+          (f32.mul (local.get $f2) (f32.load (local.get $b2))))
+          (f32.mul (local.get $f3) (f32.load (local.get $b3)))))
+      (local.set $y (i32.add (local.get $y) (i32.const 4)))
+      (local.set $b (i32.add (local.get $b) (i32.const 4)))
+      (local.set $b1 (i32.add (local.get $b1) (i32.const 4)))
+      (local.set $b2 (i32.add (local.get $b2) (i32.const 4)))
+      (local.set $b3 (i32.add (local.get $b3) (i32.const 4)))
+      (br $tl))))
+
+  ;; y[0 … n) += x·b[·] for one row of B (K mod 4's last rows).
+  (func $axpy1 (param $y i32) (param $b i32) (param $n i32) (param $f f32)
+    (local $end i32) (local $x v128) (local $w v128) (local $s v128)
+    (local.set $x (f32x4.splat (local.get $f)))
+    (local.set $end (i32.add (local.get $y) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $vd (loop $vl
+      (br_if $vd (i32.ge_u (local.get $y) (local.get $end)))
+      (local.set $s (v128.load (local.get $y)))
+      (local.set $w (v128.load (local.get $b)))
+      (local.set $s (f32x4.relaxed_madd (local.get $x) (local.get $w) (local.get $s)))
+      (v128.store (local.get $y) (local.get $s))
+      (local.set $y (i32.add (local.get $y) (i32.const 16)))
+      (local.set $b (i32.add (local.get $b) (i32.const 16)))
+      (br $vl)))
+    (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $n) (i32.const 3)) (i32.const 2))))
+    (block $td (loop $tl
+      (br_if $td (i32.ge_u (local.get $y) (local.get $end)))
+      (f32.store (local.get $y) (f32.add (f32.load (local.get $y)) (f32.mul (local.get $f) (f32.load (local.get $b)))))
+      (local.set $y (i32.add (local.get $y) (i32.const 4)))
+      (local.set $b (i32.add (local.get $b) (i32.const 4)))
+      (br $tl))))
+
+  ;; B(k, n) = b[k·sBk + n] (an [in, out] weight): C's rows are the sums. Per block of up to 256
+  ;; columns, per 4 rows of B (4 KiB, which stay in L1 while each of C's rows takes them), each
+  ;; row of C adds the 4 rows times its 4 values of A. a and c point at the part's first row.
+  (func $few_inout (param $mr i32) (param $K i32) (param $a i32) (param $sAm i32) (param $b i32) (param $sBk i32)
+    (param $c i32) (param $ldc i32) (param $bias i32) (param $hasBias i32) (param $n0 i32) (param $n1 i32)
+    (local $nc i32) (local $nb i32) (local $m i32) (local $k i32) (local $j i32) (local $row i32)
+    (local $y i32) (local $x i32) (local $bk i32)
+    (local.set $row (i32.shl (local.get $sBk) (i32.const 2)))
+    (local.set $nc (local.get $n0))
+    (block $cd (loop $cl
+      (br_if $cd (i32.ge_u (local.get $nc) (local.get $n1)))
+      (local.set $nb (select (i32.const 256) (i32.sub (local.get $n1) (local.get $nc))
+        (i32.lt_u (i32.const 256) (i32.sub (local.get $n1) (local.get $nc)))))
+      ;; the block's sums start at the bias (or zero)
+      (local.set $m (i32.const 0))
+      (block $id (loop $il
+        (br_if $id (i32.ge_u (local.get $m) (local.get $mr)))
+        (local.set $y (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (local.get $m) (local.get $ldc)) (local.get $nc)) (i32.const 2))))
+        (local.set $j (i32.const 0))
+        (block $jd (loop $jl
+          (br_if $jd (i32.ge_u (local.get $j) (local.get $nb)))
+          (f32.store (i32.add (local.get $y) (i32.shl (local.get $j) (i32.const 2)))
+            (if (result f32) (local.get $hasBias)
+              (then (f32.load (i32.add (local.get $bias) (i32.shl (i32.add (local.get $nc) (local.get $j)) (i32.const 2)))))
+              (else (f32.const 0))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jl)))
+        (local.set $m (i32.add (local.get $m) (i32.const 1)))
+        (br $il)))
+      (local.set $k (i32.const 0))
+      (block $kd (loop $kl
+        (br_if $kd (i32.ge_u (local.get $k) (local.get $K)))
+        (local.set $bk (i32.add (local.get $b) (i32.shl (i32.add (i32.mul (local.get $k) (local.get $sBk)) (local.get $nc)) (i32.const 2))))
+        (local.set $m (i32.const 0))
+        (block $md (loop $ml
+          (br_if $md (i32.ge_u (local.get $m) (local.get $mr)))
+          (local.set $y (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (local.get $m) (local.get $ldc)) (local.get $nc)) (i32.const 2))))
+          (local.set $x (i32.add (local.get $a) (i32.shl (i32.add (i32.mul (local.get $m) (local.get $sAm)) (local.get $k)) (i32.const 2))))
+          (if (i32.le_u (i32.add (local.get $k) (i32.const 4)) (local.get $K))
+            (then (call $axpy4 (local.get $y) (local.get $bk) (local.get $row) (local.get $nb)
+              (f32.load offset=0 (local.get $x)) (f32.load offset=4 (local.get $x))
+              (f32.load offset=8 (local.get $x)) (f32.load offset=12 (local.get $x))))
+            (else (call $axpy1 (local.get $y) (local.get $bk) (local.get $nb) (f32.load (local.get $x)))))
+          (local.set $m (i32.add (local.get $m) (i32.const 1)))
+          (br $ml)))
+        (local.set $k (i32.add (local.get $k)
+          (select (i32.const 4) (i32.const 1) (i32.le_u (i32.add (local.get $k) (i32.const 4)) (local.get $K)))))
+        (br $kl)))
+      (local.set $nc (i32.add (local.get $nc) (local.get $nb)))
+      (br $cl))))
+
+  ;; Σ_k x[k]·w[k] over K contiguous floats of each: 16 k per pass in four f32x4 sums, then 4 at a
+  ;; time, then the lanes, then the last K mod 4 one at a time.
+  (func $dot (param $x i32) (param $w i32) (param $K i32) (result f32)
+    (local $end i32) (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
+    (local $a v128) (local $b v128) (local $s f32)
+    (local.set $end (i32.add (local.get $x) (i32.shl (i32.and (local.get $K) (i32.const -16)) (i32.const 2))))
+    (block $d16 (loop $l16
+      (br_if $d16 (i32.ge_u (local.get $x) (local.get $end)))
+      (local.set $a (v128.load offset=0 (local.get $x)))
+      (local.set $b (v128.load offset=0 (local.get $w)))
+      (local.set $s0 (f32x4.relaxed_madd (local.get $a) (local.get $b) (local.get $s0)))
+      (local.set $a (v128.load offset=16 (local.get $x)))
+      (local.set $b (v128.load offset=16 (local.get $w)))
+      (local.set $s1 (f32x4.relaxed_madd (local.get $a) (local.get $b) (local.get $s1)))
+      (local.set $a (v128.load offset=32 (local.get $x)))
+      (local.set $b (v128.load offset=32 (local.get $w)))
+      (local.set $s2 (f32x4.relaxed_madd (local.get $a) (local.get $b) (local.get $s2)))
+      (local.set $a (v128.load offset=48 (local.get $x)))
+      (local.set $b (v128.load offset=48 (local.get $w)))
+      (local.set $s3 (f32x4.relaxed_madd (local.get $a) (local.get $b) (local.get $s3)))
+      (local.set $x (i32.add (local.get $x) (i32.const 64)))
+      (local.set $w (i32.add (local.get $w) (i32.const 64)))
+      (br $l16)))
+    (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $K) (i32.const 12)) (i32.const 2))))
+    (block $d4 (loop $l4
+      (br_if $d4 (i32.ge_u (local.get $x) (local.get $end)))
+      (local.set $a (v128.load (local.get $x)))
+      (local.set $b (v128.load (local.get $w)))
+      (local.set $s0 (f32x4.relaxed_madd (local.get $a) (local.get $b) (local.get $s0)))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $w (i32.add (local.get $w) (i32.const 16)))
+      (br $l4)))
+    (local.set $s0 (f32x4.add (f32x4.add (local.get $s0) (local.get $s1)) (f32x4.add (local.get $s2) (local.get $s3))))
+    (local.set $s (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $s0)) (f32x4.extract_lane 1 (local.get $s0)))
+      (f32.add (f32x4.extract_lane 2 (local.get $s0)) (f32x4.extract_lane 3 (local.get $s0)))))
+    (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $K) (i32.const 3)) (i32.const 2))))
+    (block $d1 (loop $l1
+      (br_if $d1 (i32.ge_u (local.get $x) (local.get $end)))
+      (local.set $s (f32.add (local.get $s) (f32.mul (f32.load (local.get $x)) (f32.load (local.get $w)))))
+      (local.set $x (i32.add (local.get $x) (i32.const 4)))
+      (local.set $w (i32.add (local.get $w) (i32.const 4)))
+      (br $l1)))
+    (local.get $s))
+
+  ;; B(k, n) = b[n·sBn + k] (an [out, in] weight, or a tied head): each column of C is a dot
+  ;; product of two contiguous rows; C's rows take each row of B while it is in L1.
+  (func $few_outin (param $mr i32) (param $K i32) (param $a i32) (param $sAm i32) (param $b i32) (param $sBn i32)
+    (param $c i32) (param $ldc i32) (param $bias i32) (param $hasBias i32) (param $n0 i32) (param $n1 i32)
+    (local $n i32) (local $m i32) (local $w i32) (local $s f32)
+    (local.set $n (local.get $n0))
+    (block $nd (loop $nl
+      (br_if $nd (i32.ge_u (local.get $n) (local.get $n1)))
+      (local.set $w (i32.add (local.get $b) (i32.shl (i32.mul (local.get $n) (local.get $sBn)) (i32.const 2))))
+      (local.set $m (i32.const 0))
+      (block $md (loop $ml
+        (br_if $md (i32.ge_u (local.get $m) (local.get $mr)))
+        (local.set $s (call $dot (i32.add (local.get $a) (i32.shl (i32.mul (local.get $m) (local.get $sAm)) (i32.const 2)))
+          (local.get $w) (local.get $K)))
+        (if (local.get $hasBias)
+          (then (local.set $s (f32.add (local.get $s) (f32.load (i32.add (local.get $bias) (i32.shl (local.get $n) (i32.const 2))))))))
+        (f32.store (i32.add (local.get $c) (i32.shl (i32.add (i32.mul (local.get $m) (local.get $ldc)) (local.get $n)) (i32.const 2)))
+          (local.get $s))
+        (local.set $m (i32.add (local.get $m) (i32.const 1)))
+        (br $ml)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $nl))))
+
   ;; C rows m0 … m1−1, columns n0 … n1−1 of C = A·B (+ bias): one thread's share. a, b, c, bias are
   ;; the byte addresses of A(0,0), B(0,0), C(0,0), bias[0]; scratch holds this thread's packed A
   ;; (MC·QK floats), packed B (NC·KC) and staged tiles (MC·NC).
@@ -335,6 +531,23 @@
     (param $m0 i32) (param $m1 i32) (param $n0 i32) (param $n1 i32) (param $scratch i32)
     (local $mi i32) (local $ni i32) (local $ki i32) (local $mb i32) (local $nb i32) (local $kc i32)
     (local $mPanels i32) (local $nPanels i32) (local $wholeA i32) (local $qa i32) (local $pb i32) (local $out i32) (local $qo i32)
+    ;; up to 4 rows with A's rows contiguous: the few-row products above, unpacked
+    (if (i32.and (i32.le_u (i32.sub (local.get $m1) (local.get $m0)) (i32.const 4)) (i32.eq (local.get $sAk) (i32.const 1)))
+      (then
+        (local.set $a (i32.add (local.get $a) (i32.shl (i32.mul (local.get $m0) (local.get $sAm)) (i32.const 2))))
+        (local.set $c (i32.add (local.get $c) (i32.shl (i32.mul (local.get $m0) (local.get $ldc)) (i32.const 2))))
+        (if (i32.eq (local.get $sBn) (i32.const 1))
+          (then
+            (call $few_inout (i32.sub (local.get $m1) (local.get $m0)) (local.get $K) (local.get $a) (local.get $sAm)
+              (local.get $b) (local.get $sBk) (local.get $c) (local.get $ldc) (local.get $bias) (local.get $hasBias) (local.get $n0) (local.get $n1))
+            (return)))
+        (if (i32.eq (local.get $sBk) (i32.const 1))
+          (then
+            (call $few_outin (i32.sub (local.get $m1) (local.get $m0)) (local.get $K) (local.get $a) (local.get $sAm)
+              (local.get $b) (local.get $sBn) (local.get $c) (local.get $ldc) (local.get $bias) (local.get $hasBias) (local.get $n0) (local.get $n1))
+            (return)))
+        (local.set $a (i32.sub (local.get $a) (i32.shl (i32.mul (local.get $m0) (local.get $sAm)) (i32.const 2))))
+        (local.set $c (i32.sub (local.get $c) (i32.shl (i32.mul (local.get $m0) (local.get $ldc)) (i32.const 2))))))
     (local.set $qa (local.get $scratch))
     (local.set $pb (i32.add (local.get $qa) (i32.const 33554432)))  ;; 32 MiB of A's panels
     (local.set $out (i32.add (local.get $pb) (i32.const 262144)))   ;; NC·KC·4 = 256·256·4

@@ -32,6 +32,35 @@ export class WasmHeap {
     return at;
   }
 
+  /** Freed blocks by size class (log2 of their floats), for alloc to hand out again. */
+  private readonly freeBlocks = new Map<number, number[]>();
+  /** Size class of each block alloc handed out, by byte address. */
+  private readonly blockClass = new Map<number, number>();
+
+  /**
+   * `n` floats that live until free() (zeroed): arrays that come and go, such as a decoder's
+   * key/value cache. Blocks are powers of two, reused once freed; the memory never shrinks, so
+   * what a run frees is what its next allocations take.
+   */
+  alloc(n: number, what: string): Float32Array {
+    const cls = Math.max(4, Math.ceil(Math.log2(Math.max(1, n))));
+    const at = this.freeBlocks.get(cls)?.pop() ?? this.reserve(4 * 2 ** cls, what);
+    this.blockClass.set(at, cls);
+    const view = new Float32Array(this.memory.buffer, at, n);
+    view.fill(0);
+    return view;
+  }
+
+  /** Gives back a block alloc handed out (a view of anything else is ignored). */
+  free(x: Float32Array): void {
+    const cls = this.owns(x) ? this.blockClass.get(x.byteOffset) : undefined;
+    if (cls === undefined) return;
+    this.blockClass.delete(x.byteOffset);
+    let list = this.freeBlocks.get(cls);
+    if (!list) this.freeBlocks.set(cls, (list = []));
+    list.push(x.byteOffset);
+  }
+
   /** The first byte above the reserved ones, where a product stages its operands. */
   get stagingBase(): number {
     return align(this.top);

@@ -101,8 +101,12 @@ export class ThreadPool {
       Atomics.add(c, SEQ, 1);
       Atomics.notify(c, SEQ);
     }
-    if (c[PARTS + 5]) this.mainPart(...job, c[PARTS]!, c[PARTS + 1]!, c[PARTS + 2]!, c[PARTS + 3]!, c[PARTS + 4]!);
-    for (let d = Atomics.load(c, DONE); d < n; d = Atomics.load(c, DONE)) Atomics.wait(c, DONE, d);
+    try {
+      if (c[PARTS + 5]) this.mainPart(...job, c[PARTS]!, c[PARTS + 1]!, c[PARTS + 2]!, c[PARTS + 3]!, c[PARTS + 4]!);
+    } finally {
+      // also when this thread's part trapped: the next product must not start under running workers
+      for (let d = Atomics.load(c, DONE); d < n; d = Atomics.load(c, DONE)) Atomics.wait(c, DONE, d);
+    }
     if (Atomics.load(c, FAILED)) throw new Error('a wasm backend thread trapped in a product');
   }
 

@@ -2,7 +2,8 @@
 // f32 operands: every stride pattern the kernels use (x·w, x·wᵀ, xᵀ·dy, dyᵀ·x), edge sizes that
 // leave partial 6-row and 8-column panels, K over a packing chunk (256) and over the whole-A limit
 // (4096), with and without bias, on 1, 2 and 3 threads, with relaxed SIMD and the plain copy,
-// operands staged and operands already in the backend's memory.
+// operands staged and operands already in the backend's memory; up to 4 rows (a decoding step's
+// products, which gemm.wat runs without packing) with both weight layouts and strided rows.
 // Tolerance: |Δ| ≤ 4e-7·max(1, √K/8)·Σ_k|a·b| per element (f32 rounding of the K partial sums; products
 // of at least 2^21 multiply-adds are the ones split between threads).
 import { afterAll, describe, expect, it } from 'vitest';
@@ -63,6 +64,48 @@ describe('gemmF32', () => {
       });
     }
   }
+
+  for (const [threads, relaxed] of [[1, true], [2, true], [3, true], [2, false]] as const) {
+    it(`multiplies up to 4 rows without packing (decoding), on ${threads} thread(s)${relaxed ? '' : ', plain SIMD'}: both weight layouts, strided rows, edge sizes, bias`, () => {
+      setGemmThreads(threads, relaxed);
+      const rng = new Random(100 + threads);
+      for (const M of [1, 2, 3, 4]) {
+        for (const [N, K] of [[1, 1], [3, 7], [5, 4], [37, 64], [300, 3], [1030, 769], [2304, 30]] as const) {
+          for (const outIn of [false, true]) {
+            // A's rows and B's rows are rows of wider matrices (a view of every other head, a column slice)
+            const sAm = K + 3;
+            const [sBk, sBn] = outIn ? [1, K + 5] : [N + 5, 1];
+            const a = rnd(M * sAm, rng);
+            const b = rnd(outIn ? N * sBn : K * sBk, rng);
+            const bias = (N + K) % 2 ? rnd(N, rng) : null;
+            const c = new Float32Array(M * N).fill(NaN);
+            gemmF32(M, N, K, a, sAm, 1, b, sBk, sBn, c, bias);
+            expect(worst(M, N, K, a, sAm, 1, b, sBk, sBn, c, bias), `${M}×${N}×${K} ${outIn ? 'out_in' : 'in_out'}`).toBeLessThanOrEqual(1);
+          }
+        }
+      }
+    });
+  }
+
+  it('gives the same bits for few rows on 1 and 3 threads, and reads a weight in its memory in place', () => {
+    const rng = new Random(21);
+    const heap = wasmHeap();
+    const [M, N, K] = [3, 1001, 257];
+    const at = heap.reserve(K * N * 4, 'test weight');
+    const w = new Float32Array(heap.memory.buffer, at, K * N);
+    w.set(rnd(K * N, rng));
+    const a = rnd(M * K, rng);
+    for (const [sBk, sBn] of [[N, 1], [1, K]]) {
+      const out = [1, 3].map((threads) => {
+        setGemmThreads(threads);
+        const c = new Float32Array(M * N);
+        gemmF32(M, N, K, a, K, 1, w, sBk, sBn, c);
+        return c;
+      });
+      expect(worst(M, N, K, a, K, 1, w, sBk, sBn, out[0]!, null)).toBeLessThanOrEqual(1);
+      expect(Buffer.from(out[0]!.buffer).equals(Buffer.from(out[1]!.buffer))).toBe(true);
+    }
+  });
 
   it('uses fused multiply-adds by default where Node has relaxed SIMD', () => {
     setGemmThreads(2);

@@ -9,6 +9,7 @@ import { decodeGraphs } from '../../compiler/decode/graph.ts';
 import { Random } from '../../runtime/cpu/random.ts';
 import { decodeKernels } from '../../runtime/decode/kernels.ts';
 import { KvCache } from '../../runtime/decode/kv-cache.ts';
+import { linearFewRows } from '../../runtime/decode/matvec.ts';
 import { servingGraph } from '../../runtime/multi/set.ts';
 import { IGNORE } from '../../runtime/targets.ts';
 import { WebGpuBackend } from '../../runtime/webgpu/backend.ts';
@@ -49,7 +50,7 @@ async function kvAttentionAgainstCpu(gpu: Gpu): Promise<number> {
     const pastT = { shape: [B], data: Int32Array.from(past) };
     const attrs = { heads: H, kv_heads: KV, prefix: P, layer: 0 };
     const rowsT = { shape: [B], data: Int32Array.from(cpuRows) };
-    const want = decodeKernels(cpuCache).kv_attention!([t3(q, H * hd), t3(k, kvd), t3(v, kvd), pastT, rowsT, { shape: [P, kvd], data: pk }, { shape: [P, kvd], data: pv }], attrs, { precision: 'f32', step: 0, training: false });
+    const want = decodeKernels(cpuCache, linearFewRows()).kv_attention!([t3(q, H * hd), t3(k, kvd), t3(v, kvd), pastT, rowsT, { shape: [P, kvd], data: pk }, { shape: [P, kvd], data: pv }], attrs, { precision: 'f32', step: 0, training: false });
     const buffers: Record<string, GPUBuffer> = {
       q: gpu.buffer(q, { label: 'q' }), k: gpu.buffer(k, { label: 'k' }), v: gpu.buffer(v, { label: 'v' }),
       past: gpu.buffer(Int32Array.from(past), { label: 'past' }), rows: gpu.buffer(gpuRows, { label: 'rows' }),
