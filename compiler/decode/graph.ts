@@ -25,6 +25,8 @@ export const ROWS = 'decode_rows';
 export interface CacheLayer {
   /** The attention's key/value width (kv_heads · head size). */
   kvd: number;
+  /** Its key/value heads (kv_heads). */
+  kvHeads: number;
   /** Prefix keys and values held at the front of this layer's cache. */
   prefix: number;
 }
@@ -143,7 +145,7 @@ function attention(
     if (prefill) extra.push(m(pk), m(pv));
   }
   const kv = g.nodes[k]!.shape;
-  if (prefill) layers.push({ kvd: kv[kv.length - 1] as number, prefix: P });
+  if (prefill) layers.push({ kvd: kv[kv.length - 1] as number, kvHeads: n.attrs.kv_heads as number, prefix: P });
   return push({
     op: 'kv_attention',
     inputs: [m(n.inputs[0]!), m(k), m(v), past, rows, ...extra],

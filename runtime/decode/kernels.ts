@@ -70,36 +70,35 @@ export function kvAppend(cache: KvCache, o: KvOperands, b: number) {
   const { geo, kvd, past, layer } = o;
   const P = geo.prefix, S = geo.S;
   const row = atPast(geo, past[b]!);
-  const start = row.prefix;
-  const { k: ck, v: cv } = cache.reserve(o.rows[b]!, layer, start + S);
+  const r = o.rows[b]!;
+  cache.reserve(r, layer, row.prefix + S);
   if (past[b] === 0 && P > 0) {
     if (!o.pk || !o.pv) fail('kv_attention', `row ${b} starts without its ${P} prefix keys and values`);
-    ck.set(o.pk.data.subarray(0, P * kvd));
-    cv.set(o.pv.data.subarray(0, P * kvd));
+    cache.write(r, layer, 0, o.pk.data as Float32Array, o.pv.data as Float32Array, P);
   }
-  ck.set(o.k.data.subarray(b * S * kvd, (b + 1) * S * kvd), start * kvd);
-  cv.set(o.v.data.subarray(b * S * kvd, (b + 1) * S * kvd), start * kvd);
-  return { ck, cv, row };
+  const chunk = (x: Tensor) => x.data.subarray(b * S * kvd, (b + 1) * S * kvd) as Float32Array;
+  return { ...cache.write(r, layer, row.prefix, chunk(o.k), chunk(o.v), S), row };
 }
 
 const kvAttention = (cache: KvCache, inputs: Tensor[], attrs: KernelAttrs<'kv_attention'>, ctx: KernelContext): Tensor => {
   const o = kvOperands(inputs, attrs);
-  const { q, past, geo, qd, kvd } = o;
+  const { q, past, geo, qd } = o;
   const { B, S, H, hd } = geo;
   const out = floatOut(q.shape, ctx);
   const scale = 1 / Math.sqrt(hd);
   const p = new Float64Array(geo.prefix + past.reduce((a, n) => Math.max(a, n), 0) + S);
   const acc = new Float64Array(hd);
   for (let b = 0; b < B; b++) {
-    const { ck, cv, row } = kvAppend(cache, o, b);
+    const { k: ck, v: cv, capacity, row } = kvAppend(cache, o, b);
     for (let h = 0; h < H; h++) {
-      const base = kvHeadOf(row, h) * hd;
+      // head-major cache: key j of this head at base + j·hd
+      const base = kvHeadOf(row, h) * capacity * hd;
       for (let i = 0; i < S; i++) {
         const qo = (b * S + i) * qd + h * hd;
         const n = visibleKeys(row, i);
         let max = -Infinity;
         for (let j = 0; j < n; j++) {
-          const ko = j * kvd + base;
+          const ko = base + j * hd;
           let s = 0;
           for (let c = 0; c < hd; c++) s += q.data[qo + c]! * ck[ko + c]!;
           s *= scale;
@@ -116,7 +115,7 @@ const kvAttention = (cache: KvCache, inputs: Tensor[], attrs: KernelAttrs<'kv_at
         acc.fill(0);
         for (let j = 0; j < n; j++) {
           const pj = p[j]! * inv;
-          const vo = j * kvd + base;
+          const vo = base + j * hd;
           for (let c = 0; c < hd; c++) acc[c] += pj * cv[vo + c]!;
         }
         for (let c = 0; c < hd; c++) out.data[qo + c] = acc[c]!;

@@ -1,8 +1,11 @@
 // The key/value cache of incremental decoding: per sequence (row) and per attention layer, the
-// keys and values of every position so far, [slots, kvd] row-major, slot = prefix + position.
-// Rows come and go independently (a finished sequence is dropped; a slid window starts a new
-// row), so each row owns its arrays; they grow by doubling. The arrays come from a storage: plain
-// arrays, or memory that a backend's kernels read in place (the wasm backend's heap).
+// keys and values of every position so far, slot = prefix + position. Each layer's array is
+// head-major, [kv heads, capacity, head size]: attention reads one head's keys and values at a
+// time, and a head's then lie together in memory (read as one stream, where a [slots, kv width]
+// layout strides across every head's vectors: at GPT-2 small's 512th token that took twice as
+// long on the CPU). Rows come and go independently (a finished sequence is dropped; a slid window
+// starts a new row), so each row owns its arrays; they grow by doubling. The arrays come from a
+// storage: plain arrays, or memory that a backend's kernels read in place (the wasm backend's heap).
 import type { CacheLayer } from '../../compiler/decode/graph.ts';
 
 /** Where a cache's arrays live. */
@@ -18,8 +21,19 @@ const PLAIN: CacheStorage = { alloc: (n) => new Float32Array(n), free: () => {} 
 interface RowCache {
   k: Float32Array[];
   v: Float32Array[];
+  /** Slots each layer's arrays hold per head. */
+  capacity: number[];
   /** Positions held besides the prefix (soft prompt tokens included). */
   length: number;
+}
+
+/** A layer's keys and values of one row: head h's slot j at (h · capacity + j) · hd. */
+export interface LayerCache {
+  k: Float32Array;
+  v: Float32Array;
+  capacity: number;
+  /** Head size. */
+  hd: number;
 }
 
 export class KvCache {
@@ -32,7 +46,8 @@ export class KvCache {
 
   /** A new empty row; its index. */
   add(): number {
-    const row: RowCache = { k: this.layers.map(() => new Float32Array(0)), v: this.layers.map(() => new Float32Array(0)), length: 0 };
+    const empty = () => this.layers.map(() => new Float32Array(0));
+    const row: RowCache = { k: empty(), v: empty(), capacity: this.layers.map(() => 0), length: 0 };
     const free = this.rows.indexOf(undefined);
     if (free >= 0) {
       this.rows[free] = row;
@@ -65,19 +80,40 @@ export class KvCache {
   }
 
   /** Layer l's keys and values of row r, with room for at least `slots` slots. */
-  reserve(r: number, l: number, slots: number): { k: Float32Array; v: Float32Array } {
+  reserve(r: number, l: number, slots: number): LayerCache {
     const row = this.row(r);
-    const kvd = this.layers[l]!.kvd;
-    if (row.k[l]!.length < slots * kvd) {
-      const cap = Math.max(slots, 2 * (row.k[l]!.length / kvd), 16) * kvd;
+    const { kvd, kvHeads } = this.layers[l]!;
+    const hd = kvd / kvHeads;
+    const had = row.capacity[l]!;
+    if (had < slots) {
+      const cap = Math.max(slots, 2 * had, 16);
       for (const side of [row.k, row.v]) {
-        const grown = this.storage.alloc(cap);
-        grown.set(side[l]!);
+        const grown = this.storage.alloc(cap * kvd);
+        // each head's slots move to the start of its new, longer block
+        for (let h = 0; h < kvHeads; h++) grown.set(side[l]!.subarray(h * had * hd, (h + 1) * had * hd), h * cap * hd);
         this.storage.free(side[l]!);
         side[l] = grown;
       }
+      row.capacity[l] = cap;
     }
-    return { k: row.k[l]!, v: row.v[l]! };
+    return { k: row.k[l]!, v: row.v[l]!, capacity: row.capacity[l]!, hd };
+  }
+
+  /**
+   * Writes n slots from `slot` on of layer l's keys and values, given slot-major ([n, kvd], as
+   * the model computes them), into row r's head-major arrays (room reserved first).
+   */
+  write(r: number, l: number, slot: number, keys: Float32Array, values: Float32Array, n: number): LayerCache {
+    const c = this.reserve(r, l, slot + n);
+    const { kvHeads, kvd } = this.layers[l]!;
+    for (let h = 0; h < kvHeads; h++) {
+      for (let j = 0; j < n; j++) {
+        const from = j * kvd + h * c.hd, to = (h * c.capacity + slot + j) * c.hd;
+        c.k.set(keys.subarray(from, from + c.hd), to);
+        c.v.set(values.subarray(from, from + c.hd), to);
+      }
+    }
+    return c;
   }
 
   /** Float values held by every row (for memory notes and tests). */

@@ -37,7 +37,7 @@ async function kvAttentionAgainstCpu(gpu: Gpu): Promise<number> {
   const [pk, pv] = [rand(P * kvd), rand(P * kvd)];
   const cacheK = gpu.buffer(new Float32Array(3 * L * kvd), { label: 'cache_k' });
   const cacheV = gpu.buffer(new Float32Array(3 * L * kvd), { label: 'cache_v' });
-  const cpuCache = new KvCache([{ kvd, prefix: P }]);
+  const cpuCache = new KvCache([{ kvd, kvHeads: KV, prefix: P }]);
   const cpuRows = [cpuCache.add(), cpuCache.add()];
   const gpuRows = Int32Array.of(2, 0);
   let worst = 0;

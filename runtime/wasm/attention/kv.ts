@@ -24,7 +24,7 @@ export const heapCacheStorage: CacheStorage = {
 export function kvAttention(cache: KvCache): Kernel {
   return (inputs, attrs, ctx) => {
     const o = kvOperands(inputs, attrs as Parameters<typeof kvOperands>[1]);
-    const { q, geo, qd, kvd } = o;
+    const { q, geo, qd } = o;
     const { B, S, H, hd } = geo;
     const out = floatOut(q.shape, ctx);
     const scale = 1 / Math.sqrt(hd);
@@ -33,9 +33,10 @@ export function kvAttention(cache: KvCache): Kernel {
     const lse = new Float64Array(rows);
     let P = new Float32Array(0);
     for (let b = 0; b < B; b++) {
-      const { ck, cv, row } = kvAppend(cache, o, b);
+      const { k: ck, v: cv, capacity, row } = kvAppend(cache, o, b);
       for (let h = 0; h < H; h++) {
-        const base = kvHeadOf(row, h) * hd;
+        // head-major cache: this head's keys and values are [capacity, hd] from base
+        const base = kvHeadOf(row, h) * capacity * hd;
         for (let i0 = 0; i0 < S; i0 += ROWS) {
           const len = Math.min(ROWS, S - i0);
           // causal: the block's last query sees the most keys
@@ -45,10 +46,10 @@ export function kvAttention(cache: KvCache): Kernel {
           const at = (b * S + i0) * qd + h * hd;
           // q's rows of this head only (a view past them would be staged whole)
           const qb = q.data.subarray(at, at + (len - 1) * qd + hd);
-          gemmF32(len, keys, hd, qb, qd, 1, ck.subarray(base), 1, kvd, Pb);
+          gemmF32(len, keys, hd, qb, qd, 1, ck.subarray(base), 1, hd, Pb);
           softmaxRows(Pb, len, keys, (t) => visibleKeys(row, i0 + t), scale, lse, 0);
           const Ob = Ot.subarray(0, len * hd);
-          gemmF32(len, hd, keys, Pb, keys, 1, cv.subarray(base), kvd, 1, Ob);
+          gemmF32(len, hd, keys, Pb, keys, 1, cv.subarray(base), hd, 1, Ob);
           storeRows(Ob, len, hd, out.data, at, qd);
         }
       }
