@@ -26,9 +26,10 @@ import { FAMILIES, type Family } from '../runtime/interop/names.ts';
 import { writeSafetensorsFile } from '../runtime/io/safetensors-node.ts';
 import { getFloat32, parseSafetensors, serializeSafetensors, type WriteTensor } from '../runtime/io/safetensors.ts';
 import { combine, concatLora, parseCombination, type BaseProgram, type Part } from '../runtime/multi/combine.ts';
+import { CpuDecoder } from '../runtime/decode/cpu-decoder.ts';
 import { generateMixed } from '../runtime/multi/generate.ts';
 import { FROZEN_SETTING, frozenAdaptersOf, isCheckpointDir, loadAdapter, loadBase, loadStackParts, parseAdapterSpec, type AdapterSpec, type LoadedBase } from '../runtime/multi/load-node.ts';
-import { AdapterSet, AdapterSetError, layoutAdapters, type LoadedAdapter, type MemoryReport } from '../runtime/multi/set.ts';
+import { AdapterSet, AdapterSetError, layoutAdapters, servingGraph, type LoadedAdapter, type MemoryReport } from '../runtime/multi/set.ts';
 import { recordedLabelNames } from '../runtime/label-names.ts';
 import { validate } from '../runtime/trainer.ts';
 import { GPU_CHOICES, type GpuChoice } from '../runtime/webgpu/device.ts';
@@ -133,10 +134,17 @@ export async function openAdapterSet(file: string, flags: MultiFlags): Promise<O
 /** Where the adapters evaluate (`open`) and decode (`decoderOf`; absent: on the CPU). */
 type Serving = Pick<GpuServing, 'name' | 'open'> & Partial<Pick<GpuServing, 'decoderOf'>>;
 
-/** The wasm backend evaluates; decoding stays on the CPU decoder (it is one already, docs/wasm-backend.md). */
+/** The wasm backend evaluates, and decodes on its kernels with the cache in its memory (docs/generate.md). */
 async function wasmServing(threads: number): Promise<Serving> {
   const { openWasmBackend } = await import('../runtime/wasm/backend.ts');
-  return { name: 'wasm', open: (t, store) => openWasmBackend(t, store, { threads }) };
+  return {
+    name: 'wasm',
+    open: (t, store) => openWasmBackend(t, store, { threads }),
+    decoderOf: (graph, store) => {
+      const backend = openWasmBackend(servingGraph(graph), store, { threads });
+      return new CpuDecoder(graph, backend.runStore, {}, backend.decoding);
+    },
+  };
 }
 
 /** The GPU, or the wasm backend where `auto` finds no hardware GPU. Loaded on demand: the CPU needs no Dawn. */

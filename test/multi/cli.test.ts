@@ -65,7 +65,7 @@ describe('peftc with several adapters over one base', async () => {
     expect(rows[1]!.loss).not.toBeCloseTo(one.loss, 4);
   });
 
-  it('generates and evaluates on WebGPU (llvmpipe) as on the CPU: the same tokens, losses within 1e-5', () => {
+  it('generates and evaluates on WebGPU (llvmpipe), and generates on wasm, as on the CPU: the same tokens, losses within 1e-5', () => {
     const gen = ['--init', W, '--prompt', 'abc', '--max-tokens', '6', '--temperature', '0', '--tokenizer', 'byte', '--adapter', `a=${A}`, '--adapter', `c=${C}`];
     const gpu = ['--backend', 'webgpu', '--gpu', 'llvmpipe'];
     const onCpu = ok(peftc('generate', BASE, ...S, ...gen));
@@ -73,6 +73,10 @@ describe('peftc with several adapters over one base', async () => {
     expect(onGpu.code, onGpu.stderr).toBe(0);
     expect(onGpu.stdout).toBe(onCpu);
     expect(onCpu.trimEnd().split('\n')).toHaveLength(2);
+    // the wasm backend's decoder (its kernels, the cache in its memory) gives the same text
+    const onWasm = peftc('generate', BASE, ...S, ...gen, '--backend', 'wasm');
+    expect(onWasm.code, onWasm.stderr).toBe(0);
+    expect(onWasm.stdout).toBe(onCpu);
     const ev = ['--init', W, '--data', TEXT, '--seq', '12', '--batch', '2', '--tokenizer', 'byte', '--json', '--adapter', `a=${A}`, '--adapter', `c=${C}`, '--use', 'a', '--use', 'base', '--use', 'c'];
     const cpuRows = JSON.parse(ok(peftc('eval', BASE, ...S, ...ev))) as { adapter: string; loss: number }[];
     const gpuRun = peftc('eval', BASE, ...S, ...ev, ...gpu);
