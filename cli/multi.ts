@@ -3,6 +3,7 @@
 //   peftc params|viz BASE.peft --adapter a=DIR …      what each adapter costs next to the shared base
 //   peftc combine BASE.peft --adapter a=DIR --adapter b=DIR --use 0.5*a+0.5*b -o DIR | --merge-into W -o OUT.safetensors
 //   peftc train NEW.peft --frozen-adapter a=DIR …     (cli/session.ts) train on top of frozen adapters
+import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { CompileResult } from '../compiler/build.ts';
@@ -134,24 +135,35 @@ export async function openAdapterSet(file: string, flags: MultiFlags): Promise<O
 /** Where the adapters evaluate (`open`) and decode (`decoderOf`; absent: on the CPU). */
 type Serving = Pick<GpuServing, 'name' | 'open'> & Partial<Pick<GpuServing, 'decoderOf'>>;
 
-/** The wasm backend evaluates, and decodes on its kernels with the cache in its memory (docs/generate.md). */
-async function wasmServing(threads: number): Promise<Serving> {
+/**
+ * The wasm backend evaluates, and decodes on its kernels with the cache in its memory
+ * (docs/generate.md). Where `--backend auto` fell back to it (`fallback`), a model too large for
+ * its memory runs on the CPU reference instead (wasm-or-reference.ts).
+ */
+async function wasmServing(threads: number, fallback = false): Promise<Serving> {
   const { openWasmBackend } = await import('../runtime/wasm/backend.ts');
-  return {
+  const { openWasmOrReference } = await import('./wasm-or-reference.ts');
+  const serving = {
+    // what the last backend opened is (`cpu` where the fallback took the reference): eval's table names it
     name: 'wasm',
-    open: (t, store) => openWasmBackend(t, store, { threads }),
-    decoderOf: (graph, store) => {
-      const backend = openWasmBackend(servingGraph(graph), store, { threads });
+    open: (t: TrainingGraph, store: ParamStore) => {
+      const backend = fallback ? openWasmOrReference(t, store, threads) : openWasmBackend(t, store, { threads });
+      serving.name = backend.name;
+      return backend;
+    },
+    decoderOf: (graph: Graph, store: ParamStore) => {
+      const backend = serving.open(servingGraph(graph), store);
       return new CpuDecoder(graph, backend.runStore, {}, backend.decoding);
     },
   };
+  return serving;
 }
 
 /** The GPU, or the wasm backend where `auto` finds no hardware GPU. Loaded on demand: the CPU needs no Dawn. */
 async function gpuServingFor(auto: boolean, gpuName: GpuChoice, threads: number): Promise<Serving> {
   const web = await import('./webgpu-backend.ts');
   const gpu = await web.openCliGpu(auto, gpuName);
-  return gpu ? web.gpuServing(gpu) : wasmServing(threads);
+  return gpu ? web.gpuServing(gpu) : wasmServing(threads, true);
 }
 
 function addCombination(expr: string, name: string, adapters: LoadedAdapter[], loaded: LoadedBase): string {

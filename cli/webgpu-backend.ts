@@ -3,7 +3,8 @@
 // `--backend webgpu` opens the adapter `--gpu` names; with `--gpu auto` the fastest present
 // (a hardware GPU, else llvmpipe, else SwiftShader), saying in one line when that is a software
 // adapter, which the CPU backend may beat. `--backend auto` uses WebGPU only where it pays: on
-// a hardware GPU (or the adapter `--gpu` names), else the wasm backend (the fastest on the CPU), saying so.
+// a hardware GPU (or the adapter `--gpu` names), else the wasm backend (the fastest on the CPU), saying so
+// (the CPU reference where the model does not fit the wasm backend's memory: wasm-or-reference.ts).
 import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
 import type { Graph } from '../compiler/ir/types.ts';
 import type { ParamStore } from '../runtime/arena.ts';
@@ -24,8 +25,8 @@ const firstLine = (e: unknown): string => (e instanceof Error ? e.message.split(
 export async function openWebGpuBackend(t: TrainingGraph, store: ParamStore, fallback: boolean, requested: GpuChoice = 'auto', opts: WebGpuBackendOptions = {}, threads?: number): Promise<Backend> {
   const gpu = await openCliGpu(fallback, requested);
   if (gpu) return new WebGpuBackend(gpu, t, store, opts);
-  const { openWasmBackend } = await import('../runtime/wasm/backend.ts');
-  return openWasmBackend(t, store, { threads });
+  const { openWasmOrReference } = await import('./wasm-or-reference.ts');
+  return openWasmOrReference(t, store, threads);
 }
 
 /**

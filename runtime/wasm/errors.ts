@@ -3,3 +3,14 @@
 export class WasmError extends Error {
   override name = 'WasmError';
 }
+
+/** The data did not fit the backend's one WebAssembly memory (4 GiB): another backend may hold it. */
+export class WasmMemoryError extends WasmError {
+  /** `what`: what needed the memory ("the frozen weights (4.10 GiB in f32)"). */
+  constructor(
+    message: string,
+    readonly what: string,
+  ) {
+    super(message);
+  }
+}

@@ -6,7 +6,7 @@
 // A shared memory never moves or shrinks, so typed-array views made before a growth stay valid:
 // the frozen arena can be a plain Float32Array view that the rest of the runtime reads as it reads
 // any other arena.
-import { WasmError } from './errors.ts';
+import { WasmMemoryError } from './errors.ts';
 
 const PAGE = 65536;
 /** wasm32 addresses 4 GiB; pages past this cannot be had. */
@@ -72,7 +72,7 @@ export class WasmHeap {
     if (end <= have) return;
     const pages = Math.ceil((end - have) / PAGE);
     if (end > MAX_PAGES * PAGE || have / PAGE + pages > MAX_PAGES) {
-      throw new WasmError(`the wasm backend keeps its data in one WebAssembly memory of at most 4 GiB; ${what} would need ${(end / 2 ** 30).toFixed(2)} GiB: use --backend cpu or webgpu, or a quantized frozen base`);
+      throw new WasmMemoryError(`the wasm backend keeps its data in one WebAssembly memory of at most 4 GiB; ${what} would need ${(end / 2 ** 30).toFixed(2)} GiB: use --backend cpu or webgpu (WebGPU keeps a quantized base as its codes: --frozen-dtype nf4)`, what);
     }
     this.memory.grow(pages);
     this.buffers.add(this.memory.buffer);
