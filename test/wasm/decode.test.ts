@@ -78,6 +78,15 @@ describe('the cache in WebAssembly memory', () => {
     expect(offsets(again[0]!).sort()).toEqual(held.sort());
   });
 
+  it('refuses a cache past the 4 GiB memory in one line naming it (a WasmMemoryError), leaving the memory as it was', () => {
+    const heap = wasmHeap();
+    const before = heap.memory.buffer.byteLength;
+    expect(() => heap.alloc(2 ** 30, 'the key/value cache')).toThrow(
+      expect.objectContaining({ name: 'WasmError', what: 'the key/value cache', message: expect.stringMatching(/^the wasm backend keeps its data in one WebAssembly memory of at most 4 GiB; the key\/value cache would need \d+\.\d\d GiB: use --backend cpu or webgpu/) }),
+    );
+    expect(heap.memory.buffer.byteLength).toBe(before);
+  });
+
   it('alloc zeroes what it hands out again; free ignores arrays it did not hand out', () => {
     const heap = wasmHeap();
     const a = heap.alloc(100, 'test');
