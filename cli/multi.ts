@@ -3,9 +3,9 @@
 //   peftc params|viz BASE.peft --adapter a=DIR …      what each adapter costs next to the shared base
 //   peftc combine BASE.peft --adapter a=DIR --adapter b=DIR --use 0.5*a+0.5*b -o DIR | --merge-into W -o OUT.safetensors
 //   peftc train NEW.peft --frozen-adapter a=DIR …     (cli/session.ts) train on top of frozen adapters
-import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import type { TrainingGraph } from '../compiler/autodiff/backward.ts';
 import type { CompileResult } from '../compiler/build.ts';
 import { maxContext } from '../compiler/positions.ts';
 import type { Graph } from '../compiler/ir/types.ts';

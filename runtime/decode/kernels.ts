@@ -4,7 +4,7 @@
 import { atPast, cacheGeometry, kvHeadOf, visibleKeys } from '../../compiler/ir/attention-geometry.ts';
 import type { DecodeOp, KernelAttrs } from '../../compiler/ir/ops.ts';
 import { fail, floatIn, floatOut, intIn, type Kernel, type KernelContext } from '../cpu/kernels/common.ts';
-import type { Tensor } from '../cpu/tensor.ts';
+import type { FloatTensor, Tensor } from '../cpu/tensor.ts';
 import { KERNELS } from '../cpu/kernels/index.ts';
 import type { KvCache } from './kv-cache.ts';
 
@@ -74,9 +74,9 @@ export function kvAppend(cache: KvCache, o: KvOperands, b: number) {
   cache.reserve(r, layer, row.prefix + S);
   if (past[b] === 0 && P > 0) {
     if (!o.pk || !o.pv) fail('kv_attention', `row ${b} starts without its ${P} prefix keys and values`);
-    cache.write(r, layer, 0, o.pk.data as Float32Array, o.pv.data as Float32Array, P);
+    cache.write(r, layer, 0, o.pk.data, o.pv.data, P);
   }
-  const chunk = (x: Tensor) => x.data.subarray(b * S * kvd, (b + 1) * S * kvd) as Float32Array;
+  const chunk = (x: FloatTensor) => x.data.subarray(b * S * kvd, (b + 1) * S * kvd);
   return { ...cache.write(r, layer, row.prefix, chunk(o.k), chunk(o.v), S), row };
 }
 

@@ -7,6 +7,7 @@
 // starts a new row), so each row owns its arrays; they grow by doubling. The arrays come from a
 // storage: plain arrays, or memory that a backend's kernels read in place (the wasm backend's heap).
 import type { CacheLayer } from '../../compiler/decode/graph.ts';
+import type { FloatArray } from '../cpu/tensor.ts';
 
 /** Where a cache's arrays live. */
 export interface CacheStorage {
@@ -103,7 +104,7 @@ export class KvCache {
    * Writes n slots from `slot` on of layer l's keys and values, given slot-major ([n, kvd], as
    * the model computes them), into row r's head-major arrays (room reserved first).
    */
-  write(r: number, l: number, slot: number, keys: Float32Array, values: Float32Array, n: number): LayerCache {
+  write(r: number, l: number, slot: number, keys: FloatArray, values: FloatArray, n: number): LayerCache {
     const c = this.reserve(r, l, slot + n);
     const { kvHeads, kvd } = this.layers[l]!;
     for (let h = 0; h < kvHeads; h++) {
