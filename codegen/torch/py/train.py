@@ -282,6 +282,10 @@ class World:
 
     def close(self):
         if self.size > 1:
+            # Every rank waits here before any tears its group down: rank 0 may still be writing the
+            # last checkpoint, and a gloo rank destroying its group while a peer is busy or gone
+            # could wait for ever (seen with torch 1.13: rank 1 hung in its exit, torchrun with it).
+            self.dist.barrier()
             self.dist.destroy_process_group()
 
 
