@@ -71,7 +71,6 @@ export function kvAppend(cache: KvCache, o: KvOperands, b: number) {
   const P = geo.prefix, S = geo.S;
   const row = atPast(geo, past[b]!);
   const r = o.rows[b]!;
-  cache.reserve(r, layer, row.prefix + S);
   if (past[b] === 0 && P > 0) {
     if (!o.pk || !o.pv) fail('kv_attention', `row ${b} starts without its ${P} prefix keys and values`);
     cache.write(r, layer, 0, o.pk.data, o.pv.data, P);

@@ -44,10 +44,11 @@ export class WasmHeap {
    */
   alloc(n: number, what: string): Float32Array {
     const cls = Math.max(4, Math.ceil(Math.log2(Math.max(1, n))));
-    const at = this.freeBlocks.get(cls)?.pop() ?? this.reserve(4 * 2 ** cls, what);
+    const reused = this.freeBlocks.get(cls)?.pop();
+    const at = reused ?? this.reserve(4 * 2 ** cls, what); // reserve zeroes a new block
     this.blockClass.set(at, cls);
     const view = new Float32Array(this.memory.buffer, at, n);
-    view.fill(0);
+    if (reused !== undefined) view.fill(0);
     return view;
   }
 

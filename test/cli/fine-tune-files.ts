@@ -31,8 +31,8 @@ export function graphOfFile(file: string, set: string[]): Graph {
 }
 
 /** Base weights by parameter path, drawn from `seed` (not what a seeded model would draw). */
-export async function writeBase(path: string, set: string[], seed: number): Promise<void> {
-  const g = graphOfFile(GPT2, set);
+export async function writeBase(path: string, set: string[], seed: number, model = GPT2): Promise<void> {
+  const g = graphOfFile(model, set);
   const store = createStore(g, 'f32');
   initParams(g, store, { seed: seed + 1000 });
   const out: Record<string, WriteTensor> = {};

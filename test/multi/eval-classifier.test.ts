@@ -6,10 +6,8 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { evalCommand } from '../../cli/evaluate.ts';
 import { combineCommand, evalMulti } from '../../cli/multi.ts';
-import { createStore } from '../../runtime/arena.ts';
-import { initParams } from '../../runtime/init.ts';
-import { writeSafetensorsFile } from '../../runtime/io/safetensors-node.ts';
-import { EXAMPLES, graphOf, TINY } from '../helpers.ts';
+import { writeBase } from '../cli/fine-tune-files.ts';
+import { EXAMPLES, TINY } from '../helpers.ts';
 import { makeCheckpoint, tempDir } from '../interop/helpers.ts';
 
 const dir = tempDir();
@@ -40,11 +38,8 @@ describe('multi-adapter eval of a classifier', async () => {
   await makeCheckpoint(A, LORA, SET, 2);
   await makeCheckpoint(P, PRESET, SET, 3);
   writeFileSync(join(dir, 'p.peft'), PRESET);
-  const g = graphOf('bert.peft', SET);
-  const store = createStore(g, 'f32');
-  initParams(g, store, { seed: 9 });
   const W = join(dir, 'base.safetensors');
-  await writeSafetensorsFile(W, Object.fromEntries(store.trainable.slots.map((s) => [s.param.path, { dtype: 'F32' as const, shape: s.param.shape, data: Float32Array.from(store.trainable.view(s.param.path)) }])));
+  await writeBase(W, SET, 9, resolve(EXAMPLES, 'bert.peft'));
   const DATA = join(dir, 'd.jsonl');
   writeFileSync(DATA, Array.from({ length: 24 }, (_, i) => JSON.stringify({ text: `${'abc '.repeat((i % 3) + 1)}${i}`, label: i % 3 })).join('\n') + '\n');
   const common = { set: SET, init: W, data: DATA, seq: '8', batch: '4', tokenizer: 'byte', json: true };
